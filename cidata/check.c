@@ -1,0 +1,268 @@
+/* Checking user-data, YAML files and public keys before anything is written. */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <yaml.h>
+#include <zlib.h>
+
+#include "cidata.h"
+
+/* cloud-init's own limit is memory; this only stops a gzip bomb. */
+#define MAX_GUNZIPPED (64u << 20)
+
+static const char *node_kind(const yaml_node_t *n)
+{
+	return n->type == YAML_SEQUENCE_NODE ? "a list" : "a single value";
+}
+
+int cidata_check_yaml(const char *name, const char *data, size_t len)
+{
+	yaml_parser_t parser;
+	yaml_document_t doc;
+	yaml_node_t *root;
+	int ret = 0;
+
+	if (!yaml_parser_initialize(&parser))
+		return errorf("%s: cannot start the YAML parser", name);
+	yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
+	if (!yaml_parser_load(&parser, &doc)) {
+		const yaml_mark_t *m = &parser.problem_mark;
+
+		if (parser.context)
+			ret = errorf("%s:%zu:%zu: %s %s", name, m->line + 1,
+				     m->column + 1, parser.problem,
+				     parser.context);
+		else
+			ret = errorf("%s:%zu:%zu: %s", name, m->line + 1,
+				     m->column + 1, parser.problem ?
+				     parser.problem : "invalid YAML");
+		yaml_parser_delete(&parser);
+		return ret;
+	}
+	root = yaml_document_get_root_node(&doc);
+	if (root && root->type != YAML_MAPPING_NODE &&
+	    !(root->type == YAML_SCALAR_NODE && root->data.scalar.length == 0))
+		ret = errorf("%s:%zu:%zu: the top level must be a mapping "
+			     "(key: value lines), not %s", name,
+			     root->start_mark.line + 1,
+			     root->start_mark.column + 1, node_kind(root));
+	yaml_document_delete(&doc);
+	yaml_parser_delete(&parser);
+	return ret;
+}
+
+static int gunzip(const char *name, const char *data, size_t len,
+		  struct buf *out)
+{
+	z_stream z;
+	char chunk[65536];
+	int rc;
+
+	memset(&z, 0, sizeof(z));
+	/* 16 + MAX_WBITS: expect a gzip header, not a raw zlib stream. */
+	if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK)
+		return errorf("%s: cannot start gzip decompression", name);
+	z.next_in = (unsigned char *)data;
+	z.avail_in = (uInt)len;
+	do {
+		z.next_out = (unsigned char *)chunk;
+		z.avail_out = sizeof(chunk);
+		rc = inflate(&z, Z_NO_FLUSH);
+		if (rc != Z_OK && rc != Z_STREAM_END) {
+			inflateEnd(&z);
+			return errorf("%s: gzip data is damaged (%s)", name,
+				      z.msg ? z.msg : "truncated");
+		}
+		buf_add(out, chunk, sizeof(chunk) - z.avail_out);
+		if (out->len > MAX_GUNZIPPED) {
+			inflateEnd(&z);
+			return errorf("%s: gzip data expands past %u MiB",
+				      name, MAX_GUNZIPPED >> 20);
+		}
+	} while (rc != Z_STREAM_END && (z.avail_in > 0 || z.avail_out == 0));
+	inflateEnd(&z);
+	if (rc != Z_STREAM_END)
+		return errorf("%s: gzip data is truncated", name);
+	return 0;
+}
+
+enum form_kind { F_YAML, F_OPAQUE, F_JINJA };
+
+/* cloud-init matches these prefixes case-insensitively after leading
+ * white space; longer prefixes come before their own prefixes. */
+static const struct form {
+	const char *prefix;
+	const char *what;
+	enum form_kind kind;
+} forms[] = {
+	{ "#cloud-config-archive", "cloud-config archive", F_OPAQUE },
+	{ "#cloud-config", "cloud-config", F_YAML },
+	{ "#!", "script", F_OPAQUE },
+	{ "#include-once", "include list", F_OPAQUE },
+	{ "#include", "include list", F_OPAQUE },
+	{ "#cloud-boothook", "boothook", F_OPAQUE },
+	{ "#part-handler", "part handler", F_OPAQUE },
+	{ "## template:", "jinja template", F_JINJA },
+	{ "content-type:", "MIME multipart", F_OPAQUE },
+	{ "mime-version:", "MIME multipart", F_OPAQUE },
+};
+
+static const char accepted[] =
+	"user-data must start with one of:\n"
+	"  #cloud-config        a YAML mapping of cloud-config modules\n"
+	"  #!                   a script, run once at first boot\n"
+	"  #include             URLs to include, one a line\n"
+	"  #cloud-boothook      a script run early on every boot\n"
+	"  ## template: jinja   then one of these on the next line\n"
+	"  Content-Type: multipart/mixed  (MIME multipart)\n"
+	"or be any of these compressed with gzip";
+
+static const struct form *match_form(const char *p, const char *end)
+{
+	while (p < end && isspace((unsigned char)*p))
+		p++;
+	for (size_t i = 0; i < ARRAY_SIZE(forms); i++) {
+		size_t n = strlen(forms[i].prefix);
+
+		if ((size_t)(end - p) >= n && !strncasecmp(p, forms[i].prefix, n))
+			return &forms[i];
+	}
+	return NULL;
+}
+
+/* The first line of data, for an error message, at most 40 bytes. */
+static int first_line_len(const char *data, size_t len)
+{
+	size_t n = 0;
+
+	while (n < len && n < 40 && data[n] != '\n' && data[n] != '\r')
+		n++;
+	return (int)n;
+}
+
+/* Does the line [p, eol) say "## template: jinja"? */
+static int is_jinja_header(const char *p, const char *eol)
+{
+	const char *tag = "## template:";
+
+	while (p < eol && isspace((unsigned char)*p))
+		p++;
+	p += strlen(tag); /* match_form() already saw the tag */
+	while (p < eol && (*p == ' ' || *p == '\t'))
+		p++;
+	return eol - p >= 5 && !strncasecmp(p, "jinja", 5);
+}
+
+static int check_text(const char *name, const char *data, size_t len,
+		      const char **what)
+{
+	const char *end = data + len;
+	const struct form *f;
+	const char *nl, *rest;
+
+	if (len == 0) {
+		*what = "empty";
+		return 0;
+	}
+	f = match_form(data, end);
+	if (!f)
+		return errorf("%s:1: unrecognised user-data \"%.*s\"\n%s", name,
+			      first_line_len(data, len), data, accepted);
+	*what = f->what;
+	if (f->kind == F_YAML)
+		return cidata_check_yaml(name, data, len);
+	if (f->kind == F_OPAQUE)
+		return 0;
+	/* "## template: jinja": the rest is rendered in the guest, so only
+	 * its form can be checked here, not its YAML. */
+	nl = memchr(data, '\n', len);
+	if (!nl)
+		return errorf("%s:1: a jinja template needs one of the forms "
+			      "below on its second line\n%s", name, accepted);
+	rest = nl + 1;
+	if (!is_jinja_header(data, nl))
+		return errorf("%s:1: only \"## template: jinja\" templates "
+			      "are supported", name);
+	f = match_form(rest, end);
+	if (!f || f->kind == F_JINJA)
+		return errorf("%s:2: a jinja template must go on with one of "
+			      "the forms below\n%s", name, accepted);
+	*what = "jinja template";
+	return 0;
+}
+
+int cidata_check_user_data(const char *name, const char *data, size_t len,
+			   const char **form)
+{
+	const char *what = NULL;
+	int ret;
+
+	if (len >= 2 && (unsigned char)data[0] == 0x1f &&
+	    (unsigned char)data[1] == 0x8b) {
+		struct buf plain = BUF_INIT;
+		char *inner = xasprintf("%s (gunzipped)", name);
+
+		ret = gunzip(name, data, len, &plain);
+		if (ret == 0)
+			ret = check_text(inner, plain.p, plain.len, &what);
+		free(inner);
+		buf_free(&plain);
+		if (ret == 0 && form)
+			*form = "gzip";
+		return ret;
+	}
+	ret = check_text(name, data, len, &what);
+	if (ret == 0 && form)
+		*form = what;
+	return ret;
+}
+
+static int is_key_type(const char *p, size_t n)
+{
+	static const char *const types[] = { "ssh-", "ecdsa-", "sk-" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(types); i++)
+		if (n > strlen(types[i]) && !strncmp(p, types[i], strlen(types[i])))
+			return 1;
+	return 0;
+}
+
+int cidata_parse_public_keys(const char *name, const char *data, size_t len,
+			     struct strvec *keys)
+{
+	const char *p = data, *end = data + len;
+	size_t lineno = 0, found = 0;
+
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *eol = nl ? nl : end;
+		const char *s = p, *e = eol;
+
+		lineno++;
+		while (s < e && isspace((unsigned char)*s))
+			s++;
+		while (e > s && isspace((unsigned char)e[-1]))
+			e--;
+		if (e - s >= 5 && !strncmp(s, "-----", 5))
+			return errorf("%s:%zu: this is a private key; give the "
+				      "public one (the .pub file)", name, lineno);
+		if (s < e && *s != '#') {
+			const char *sp = memchr(s, ' ', (size_t)(e - s));
+			char *key;
+
+			if (!sp || !is_key_type(s, (size_t)(sp - s)))
+				return errorf("%s:%zu: not an SSH public key "
+					      "(expected \"ssh-ed25519 AAAA...\")",
+					      name, lineno);
+			key = xasprintf("%.*s", (int)(e - s), s);
+			strvec_push(keys, key);
+			free(key);
+			found++;
+		}
+		p = nl ? nl + 1 : end;
+	}
+	if (!found)
+		return errorf("%s: holds no SSH public key", name);
+	return 0;
+}

@@ -1,0 +1,98 @@
+/*
+ * cidata: the NoCloud seed that cloud-init reads at first boot.
+ *
+ * Checking inputs (cidata_check_user_data, cidata_check_yaml) and rendering
+ * meta-data (cidata_render_meta_data, cidata_instance_id) are pure: buffers
+ * in, buffers out. cidata_write_iso() writes an ISO9660 volume labelled
+ * "cidata" (Rock Ridge and Joliet, written with libarchive) into a temporary
+ * file renamed into place; cidata_iso_list()/cidata_iso_read() read one back
+ * with libcdio's libiso9660.
+ *
+ * Every function returns 0 on success or -1 having printed what went wrong,
+ * naming the input (a file name, with line and column where there is one).
+ */
+#ifndef NOOK_CIDATA_H
+#define NOOK_CIDATA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common.h"
+
+/* One file of the seed: its name on the volume and its bytes. */
+struct cidata_file {
+	const char *name;
+	const char *data;
+	size_t len;
+};
+
+/*
+ * Check user-data the way cloud-init will take it: #cloud-config (must be a
+ * YAML mapping), #! scripts, #include, #cloud-boothook, "## template: jinja"
+ * followed by one of those, MIME multipart, and gzip of any of them. name
+ * is used in messages. On success *form (if not NULL) is a static
+ * description of what was found.
+ */
+int cidata_check_user_data(const char *name, const char *data, size_t len,
+			   const char **form);
+
+/*
+ * Check that data parses as YAML whose top level is a mapping (an empty
+ * document counts as an empty mapping). Errors read NAME:LINE:COLUMN: why.
+ */
+int cidata_check_yaml(const char *name, const char *data, size_t len);
+
+/*
+ * Check an authorized-keys style file: every line that is not blank or a
+ * comment must be an SSH public key. Appends each key to keys.
+ */
+int cidata_parse_public_keys(const char *name, const char *data, size_t len,
+			     struct strvec *keys);
+
+/* What nook puts in meta-data when the user gives none. */
+struct cidata_meta {
+	const char *instance_id;
+	const char *hostname;
+	const char *const *keys;
+	size_t nkeys;
+};
+
+/* Check an instance-id or a hostname given on the command line. */
+int cidata_check_instance_id(const char *id);
+int cidata_check_hostname(const char *name);
+
+/* Render meta-data (YAML) for m, appending to out. */
+void cidata_render_meta_data(const struct cidata_meta *m, struct buf *out);
+
+/*
+ * A deterministic instance-id for these inputs: "iid-" and 16 hex digits
+ * of a hash over every file and the meta-data fields. The same inputs give
+ * the same id, so rebuilding a seed does not re-provision a guest; a change
+ * gives a new one. The caller frees the result.
+ */
+char *cidata_instance_id(const struct cidata_file *files, size_t n,
+			 const struct cidata_meta *m);
+
+/* Write files as a cidata ISO at path; path is untouched on failure. */
+int cidata_write_iso(const char *path, const struct cidata_file *files,
+		     size_t n);
+
+/* What cidata_iso_list() found: the volume id and the root's files. */
+struct cidata_entry {
+	char *name;
+	uint64_t size;
+};
+struct cidata_listing {
+	char *volume_id;
+	struct cidata_entry *entries;
+	size_t n;
+};
+/* 1 when volume_id names a cidata volume (cloud-init ignores case). */
+int cidata_is_volume_id(const char *volume_id);
+/* List an ISO's volume id and root files. Free with cidata_listing_free(). */
+int cidata_iso_list(const char *path, struct cidata_listing *l);
+void cidata_listing_free(struct cidata_listing *l);
+/* Append the bytes of root file name of the ISO at path to out. */
+int cidata_iso_read(const char *path, const char *name, struct buf *out);
+
+#endif

@@ -1,0 +1,135 @@
+/* Reading an ISO back with libcdio's libiso9660. */
+#include <cdio/iso9660.h>
+#include <cdio/logging.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cidata.h"
+
+int cidata_is_volume_id(const char *volume_id)
+{
+	return volume_id && !strcasecmp(volume_id, "cidata");
+}
+
+/* libcdio logs warnings to stderr on its own; our errors say what failed. */
+static void quiet_log(cdio_log_level_t level, const char *message)
+{
+	(void)level;
+	(void)message;
+}
+
+/* Open with every extension, so Rock Ridge names and the Joliet label are
+ * what we see, as on the guest. */
+static iso9660_t *open_iso(const char *path)
+{
+	iso9660_t *iso;
+
+	cdio_log_set_handler(quiet_log);
+	iso = iso9660_open_ext(path, ISO_EXTENSION_ALL);
+
+	if (!iso)
+		errorf("%s: not an ISO9660 image (or unreadable)", path);
+	return iso;
+}
+
+/* Rock Ridge names are kept as written; plain ISO9660 names end in ";1"
+ * and are upper-case, which we undo as Linux's isofs does. */
+static char *entry_name(const iso9660_stat_t *st, uint8_t joliet)
+{
+	char *name = xmalloc(strlen(st->filename) + 1);
+
+	if (st->rr.b3_rock == yep)
+		memcpy(name, st->filename, strlen(st->filename) + 1);
+	else
+		iso9660_name_translate_ext(st->filename, name, joliet);
+	return name;
+}
+
+int cidata_iso_list(const char *path, struct cidata_listing *l)
+{
+	iso9660_t *iso;
+	CdioISO9660FileList_t *list;
+	CdioListNode_t *node;
+	char *vol = NULL;
+
+	memset(l, 0, sizeof(*l));
+	iso = open_iso(path);
+	if (!iso)
+		return -1;
+	if (iso9660_ifs_get_volume_id(iso, &vol) && vol) {
+		l->volume_id = xstrdup(vol);
+		free(vol);
+	} else {
+		l->volume_id = xstrdup("");
+	}
+	list = iso9660_ifs_readdir(iso, "/");
+	if (!list) {
+		iso9660_close(iso);
+		cidata_listing_free(l);
+		return errorf("%s: cannot read the root directory", path);
+	}
+	_CDIO_LIST_FOREACH(node, list) {
+		iso9660_stat_t *st = _cdio_list_node_data(node);
+
+		if (st->type != _STAT_FILE)
+			continue;
+		l->entries = xrealloc(l->entries,
+				      (l->n + 1) * sizeof(*l->entries));
+		l->entries[l->n].name = entry_name(st,
+						   iso9660_ifs_get_joliet_level(iso));
+		l->entries[l->n].size = st->size;
+		l->n++;
+	}
+	iso9660_filelist_free(list);
+	iso9660_close(iso);
+	return 0;
+}
+
+void cidata_listing_free(struct cidata_listing *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->entries[i].name);
+	free(l->entries);
+	free(l->volume_id);
+	memset(l, 0, sizeof(*l));
+}
+
+int cidata_iso_read(const char *path, const char *name, struct buf *out)
+{
+	iso9660_t *iso;
+	iso9660_stat_t *st = NULL;
+	char *file = xasprintf("/%s", name);
+	char block[ISO_BLOCKSIZE];
+	int ret = -1;
+
+	iso = open_iso(path);
+	if (!iso)
+		goto out;
+	st = iso9660_ifs_stat_translate(iso, file);
+	if (!st || st->type != _STAT_FILE) {
+		errorf("%s: no file named %s", path, name);
+		goto out_stat;
+	}
+	for (uint32_t off = 0, i = 0; off < st->size; off += ISO_BLOCKSIZE, i++) {
+		uint32_t n = st->size - off < ISO_BLOCKSIZE ?
+			st->size - off : ISO_BLOCKSIZE;
+
+		if (iso9660_iso_seek_read(iso, block, st->lsn + (lsn_t)i, 1) !=
+		    ISO_BLOCKSIZE) {
+			errorf("%s: cannot read %s", path, name);
+			goto out_stat;
+		}
+		buf_add(out, block, n);
+	}
+	if (!out->p)
+		buf_add(out, "", 0);
+	ret = 0;
+out_stat:
+	iso9660_stat_free(st);
+out:
+	if (iso)
+		iso9660_close(iso);
+	free(file);
+	return ret;
+}

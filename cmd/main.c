@@ -1,0 +1,100 @@
+/*
+ * nook: a local cluster of cloud VMs in one command.
+ * The entry point: one table of commands, help generated from it.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "common.h"
+
+static int cmd_help(int argc, char **argv);
+
+static const struct command {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *summary;
+} commands[] = {
+	{ "cidata", cmd_cidata, "build or inspect a NoCloud cidata ISO" },
+	{ "doctor", cmd_doctor, "check this host: programs, versions, KVM or TCG" },
+	{ "help", cmd_help, "list the commands, or show one command's help" },
+	{ "version", cmd_version, "print nook's version" },
+};
+
+static const struct command *find_command(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		if (!strcmp(commands[i].name, name))
+			return &commands[i];
+	return NULL;
+}
+
+static void list_commands(FILE *f)
+{
+	fputs("usage: nook COMMAND [ARGS...]\n\ncommands:\n", f);
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	fputs("\n'nook help COMMAND' or 'nook COMMAND --help' shows a "
+	      "command's options.\n", f);
+}
+
+static int cmd_help(int argc, char **argv)
+{
+	const struct command *c;
+	char help[] = "--help";
+	char *sub[3] = { NULL, help, NULL };
+
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		list_commands(stdout);
+		return 0;
+	}
+	c = find_command(argv[1]);
+	if (!c || c->fn == cmd_help) {
+		fprintf(stderr, "nook: no help for '%s': not a nook command\n",
+			argv[1]);
+		list_commands(stderr);
+		return EXIT_USAGE;
+	}
+	sub[0] = argv[1];
+	return c->fn(2, sub);
+}
+
+int cmd_version(int argc, char **argv)
+{
+	(void)argv;
+	if (argc > 1 && strcmp(argv[1], "--help") && strcmp(argv[1], "-h"))
+		return usage_error("usage: nook version\n",
+				   "version takes no arguments");
+	if (argc > 1)
+		return show_usage("usage: nook version\n\nPrints nook's version.\n");
+	printf("nook %s\n", NOOK_VERSION);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const struct command *c;
+	int ret;
+
+	if (argc < 2) {
+		list_commands(stderr);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
+		return cmd_help(1, argv);
+	if (!strcmp(argv[1], "--version"))
+		return cmd_version(1, argv);
+	c = find_command(argv[1]);
+	if (!c) {
+		fprintf(stderr, "nook: '%s' is not a nook command; "
+			"see 'nook help'\n", argv[1]);
+		return EXIT_USAGE;
+	}
+	getopt_reset();
+	ret = c->fn(argc - 1, argv + 1);
+	if (fflush(stdout) != 0 && ret == 0) {
+		perror("nook: writing output");
+		ret = 1;
+	}
+	return ret;
+}

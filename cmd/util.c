@@ -1,0 +1,61 @@
+/* What every command shares: usage messages, getopt and JSON output. */
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "common.h"
+
+int usage_error(const char *usage, const char *fmt, ...)
+{
+	const char *end;
+	va_list ap;
+
+	fputs("nook: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	/* only the synopsis: the lines before the first blank one */
+	end = strstr(usage, "\n\n");
+	fprintf(stderr, "\n%.*s\n", end ? (int)(end - usage) : (int)strlen(usage),
+		usage);
+	return EXIT_USAGE;
+}
+
+int bad_option(const char *usage, char **argv, int ret)
+{
+	/* getopt_long with a leading ':' in optstring: ':' is a missing value,
+	 * '?' an unknown option (optopt is 0 for a long one). */
+	if (ret == ':')
+		return usage_error(usage, "option '%s' needs a value",
+				   argv[optind - 1]);
+	if (optopt)
+		return usage_error(usage, "unknown option '-%c'", optopt);
+	return usage_error(usage, "unknown option '%s'", argv[optind - 1]);
+}
+
+int show_usage(const char *usage)
+{
+	fputs(usage, stdout);
+	return 0;
+}
+
+void getopt_reset(void)
+{
+	optind = 0; /* glibc: 0 also resets its internal state */
+	opterr = 0;
+}
+
+int print_json(json_t *j)
+{
+	char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	int ret = 0;
+
+	json_decref(j);
+	if (!s || puts(s) < 0 || fflush(stdout) != 0)
+		ret = 1;
+	free(s);
+	return ret;
+}

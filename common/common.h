@@ -1,0 +1,141 @@
+/*
+ * common: the few helpers every module needs and that depend on nothing of
+ * nook's own: error reporting, a string vector, a string buffer, spawning a
+ * child from an argv vector, reading files and atomic file writes.
+ *
+ * Errors: functions return 0 (or a count) on success and -1 on failure, having
+ * already printed "nook: <what>: <why>" through errorf(); callers just pass the
+ * -1 up. Only cmd/ turns a -1 into an exit status.
+ */
+#ifndef NOOK_COMMON_H
+#define NOOK_COMMON_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#define NOOK_VERSION "0.1.0"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Print "nook: <message>" to stderr; always returns -1. */
+int errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* As errorf(), with ": <strerror(errno)>" appended. */
+int error_errno(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Print "nook: warning: <message>" to stderr. */
+void warnf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* malloc/realloc/strdup that never return NULL (they abort on OOM). */
+void *xmalloc(size_t n);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+/* A newly allocated formatted string; the caller frees it. */
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *xvasprintf(const char *fmt, va_list ap);
+
+/* A NULL-terminated vector of owned strings, ready to be an argv. */
+struct strvec {
+	char **v;
+	size_t n;
+	size_t alloc;
+};
+#define STRVEC_INIT { NULL, 0, 0 }
+void strvec_push(struct strvec *sv, const char *s);
+void strvec_pushf(struct strvec *sv, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void strvec_clear(struct strvec *sv);
+
+/* A growable byte buffer, always NUL-terminated after len bytes. */
+struct buf {
+	char *p;
+	size_t len;
+	size_t alloc;
+};
+#define BUF_INIT { NULL, 0, 0 }
+void buf_add(struct buf *b, const void *data, size_t n);
+void buf_adds(struct buf *b, const char *s);
+void buf_addf(struct buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void buf_free(struct buf *b);
+
+/*
+ * Read a whole file into *b (appending). Returns 0, or -1 having said why,
+ * naming the path.
+ */
+int read_file(const char *path, struct buf *b);
+
+/* write(2) all of buf, looping over short writes and EINTR. 0 or -1 (errno). */
+int write_all(int fd, const void *buf, size_t len);
+
+/*
+ * An atomic replacement of a file: tmpfile_open() makes ".<base>.XXXXXX"
+ * beside path (so the rename stays on one file system); write to t->fd;
+ * tmpfile_commit() fsyncs, closes, renames over path and fsyncs the
+ * directory; tmpfile_abort() removes the temporary file. After either, the
+ * struct holds nothing. A crash leaves at worst a stray ".*.XXXXXX" file,
+ * never a half-written path.
+ */
+struct tmpfile {
+	char *path;
+	char *tmp;
+	int fd;
+};
+int tmpfile_open(struct tmpfile *t, const char *path, mode_t mode);
+int tmpfile_commit(struct tmpfile *t);
+void tmpfile_abort(struct tmpfile *t);
+/* Atomically replace path with len bytes of data. */
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
+
+/*
+ * A child process from an argv vector, never a shell. in/out/err are fds
+ * to give the child (-1: inherit). dir: working directory or NULL.
+ */
+struct child {
+	const char *const *argv;
+	int in;
+	int out;
+	int err;
+	pid_t pid;
+};
+#define CHILD_INIT { NULL, -1, -1, -1, -1 }
+/* Start the child; -1 with the reason said when it cannot be spawned. */
+int child_start(struct child *c);
+/* Wait for it; returns its exit status, 128+signal, or -1. */
+int child_wait(struct child *c);
+/*
+ * Run argv to completion, collecting its stdout and stderr together into
+ * *out (appending). Returns the exit status as child_wait(), or -1.
+ */
+int run_capture(const char *const *argv, struct buf *out);
+
+/*
+ * The full path of program name found on $PATH, or NULL. The caller frees.
+ */
+char *find_program(const char *name);
+
+/* mkdir -p with the given mode for the directories it makes. 0 or -1. */
+int mkdir_p(const char *path, mode_t mode);
+
+/*
+ * Where nook keeps things. data: $NOOK_HOME, else $XDG_DATA_HOME/nook, else
+ * $HOME/.local/share/nook. run (sockets, pid files): $NOOK_HOME/run, else
+ * $XDG_RUNTIME_DIR/nook, else /tmp/nook-<uid>. nook_dirs_resolve() is pure:
+ * it takes the environment's values (NULL or "" when unset).
+ */
+struct nook_dirs {
+	char *data;
+	char *run;
+};
+struct nook_env {
+	const char *nook_home;
+	const char *xdg_data_home;
+	const char *home;
+	const char *xdg_runtime_dir;
+	unsigned uid;
+};
+int nook_dirs_resolve(struct nook_dirs *d, const struct nook_env *env);
+/* The same from this process's environment. */
+int nook_dirs_from_environ(struct nook_dirs *d);
+void nook_dirs_free(struct nook_dirs *d);
+
+#endif

@@ -1,0 +1,118 @@
+/* Spawning children from argv vectors: posix_spawn, never a shell. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common.h"
+
+extern char **environ;
+
+int child_start(struct child *c)
+{
+	posix_spawn_file_actions_t fa;
+	int fds[3] = { c->in, c->out, c->err };
+	int rc;
+
+	posix_spawn_file_actions_init(&fa);
+	/* Our own fds are all O_CLOEXEC; dup2 clears that flag on the copies. */
+	for (int i = 0; i < 3; i++)
+		if (fds[i] >= 0)
+			posix_spawn_file_actions_adddup2(&fa, fds[i], i);
+	rc = posix_spawnp(&c->pid, c->argv[0], &fa, NULL,
+			  (char *const *)c->argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (rc != 0) {
+		errno = rc;
+		c->pid = -1;
+		return error_errno("cannot run %s", c->argv[0]);
+	}
+	return 0;
+}
+
+int child_wait(struct child *c)
+{
+	int status;
+
+	if (c->pid <= 0)
+		return -1;
+	while (waitpid(c->pid, &status, 0) < 0) {
+		if (errno != EINTR)
+			return error_errno("waiting for %s", c->argv[0]);
+	}
+	c->pid = -1;
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return -1;
+}
+
+int run_capture(const char *const *argv, struct buf *out)
+{
+	struct child c = CHILD_INIT;
+	int pfd[2];
+	char chunk[4096];
+
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return error_errno("pipe");
+	c.argv = argv;
+	c.out = pfd[1];
+	c.err = pfd[1];
+	c.in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (child_start(&c) < 0) {
+		close(pfd[0]);
+		close(pfd[1]);
+		if (c.in >= 0)
+			close(c.in);
+		return -1;
+	}
+	close(pfd[1]);
+	if (c.in >= 0)
+		close(c.in);
+	for (;;) {
+		ssize_t n = read(pfd[0], chunk, sizeof(chunk));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		buf_add(out, chunk, (size_t)n);
+	}
+	close(pfd[0]);
+	if (!out->p)
+		buf_add(out, "", 0);
+	return child_wait(&c);
+}
+
+char *find_program(const char *name)
+{
+	const char *path = getenv("PATH");
+	char *copy, *dir, *save = NULL, *found = NULL;
+
+	if (strchr(name, '/'))
+		return access(name, X_OK) == 0 ? xstrdup(name) : NULL;
+	copy = xstrdup(path && *path ? path : "/usr/local/bin:/usr/bin:/bin");
+	for (dir = copy; dir && !found; dir = save) {
+		char *colon = strchr(dir, ':');
+		struct stat st;
+		char *cand;
+
+		save = colon ? colon + 1 : NULL;
+		if (colon)
+			*colon = '\0';
+		cand = xasprintf("%s/%s", *dir ? dir : ".", name);
+		if (stat(cand, &st) == 0 && S_ISREG(st.st_mode) &&
+		    access(cand, X_OK) == 0)
+			found = cand;
+		else
+			free(cand);
+	}
+	free(copy);
+	return found;
+}
