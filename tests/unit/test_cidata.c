@@ -1,0 +1,375 @@
+/* Unit tests for cidata/: checks, meta-data, and the ISO round trip. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <zlib.h>
+
+#include "cidata.h"
+#include "testutil.h"
+
+/* Run cidata_check_user_data on a string; returns its result and sets
+ * *err to what it printed (the caller frees). */
+static int check_ud(const char *text, size_t len, const char **form,
+		    char **err)
+{
+	int rc;
+
+	stderr_begin();
+	rc = cidata_check_user_data("ud", text, len, form);
+	*err = stderr_end();
+	return rc;
+}
+
+static void test_accepted_forms(void **state)
+{
+	static const struct {
+		const char *text;
+		const char *form;
+	} ok[] = {
+		{ "#cloud-config\npackages: [htop]\n", "cloud-config" },
+		{ "#cloud-config\n", "cloud-config" },
+		{ "  #Cloud-Config\nruncmd: [[touch, /x]]\n", "cloud-config" },
+		{ "#!/bin/sh\necho hi\n", "script" },
+		{ "#include\nhttp://example.invalid/a\n", "include list" },
+		{ "#include-once\nhttp://example.invalid/a\n", "include list" },
+		{ "#cloud-boothook\n#!/bin/sh\necho early\n", "boothook" },
+		{ "## template: jinja\n#cloud-config\nhostname: {{ v1.x }}\n",
+		  "jinja template" },
+		{ "## template:jinja\n#!/bin/sh\necho {{ v1.x }}\n",
+		  "jinja template" },
+		{ "Content-Type: multipart/mixed; boundary=\"b\"\n"
+		  "MIME-Version: 1.0\n\n--b\n", "MIME multipart" },
+		{ "MIME-Version: 1.0\nContent-Type: multipart/mixed\n",
+		  "MIME multipart" },
+		{ "", "empty" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(ok); i++) {
+		const char *form = NULL;
+		char *err;
+
+		assert_int_equal(check_ud(ok[i].text, strlen(ok[i].text),
+					  &form, &err), 0);
+		assert_string_equal(err, "");
+		assert_string_equal(form, ok[i].form);
+		free(err);
+	}
+}
+
+static void test_unknown_first_line(void **state)
+{
+	char *err;
+
+	(void)state;
+	assert_int_equal(check_ud("hello world\n#cloud-config\n", 26, NULL,
+				  &err), -1);
+	assert_non_null(strstr(err, "ud:1: unrecognised user-data "
+				    "\"hello world\""));
+	/* the message lists what is accepted */
+	assert_non_null(strstr(err, "#cloud-config"));
+	assert_non_null(strstr(err, "#!"));
+	assert_non_null(strstr(err, "#include"));
+	assert_non_null(strstr(err, "#cloud-boothook"));
+	assert_non_null(strstr(err, "## template: jinja"));
+	assert_non_null(strstr(err, "multipart"));
+	assert_non_null(strstr(err, "gzip"));
+	free(err);
+}
+
+static void test_yaml_error_position(void **state)
+{
+	/* line 3, column 4: the unclosed flow sequence meets a new key */
+	const char *bad = "#cloud-config\npackages: [htop\nfoo: bar\n";
+	const char *tab = "#cloud-config\nusers:\n\t- name: x\n";
+	char *err;
+
+	(void)state;
+	assert_int_equal(check_ud(bad, strlen(bad), NULL, &err), -1);
+	assert_true(!strncmp(err, "nook: ud:3:4: ", 14));
+	free(err);
+	assert_int_equal(check_ud(tab, strlen(tab), NULL, &err), -1);
+	assert_true(!strncmp(err, "nook: ud:3:1: ", 14));
+	free(err);
+}
+
+static void test_yaml_must_be_mapping(void **state)
+{
+	const char *list = "#cloud-config\n- a\n- b\n";
+	const char *scalar = "#cloud-config\njust words\n";
+	char *err;
+
+	(void)state;
+	assert_int_equal(check_ud(list, strlen(list), NULL, &err), -1);
+	assert_non_null(strstr(err, "ud:2:1: the top level must be a mapping"));
+	assert_non_null(strstr(err, "a list"));
+	free(err);
+	assert_int_equal(check_ud(scalar, strlen(scalar), NULL, &err), -1);
+	assert_non_null(strstr(err, "ud:2:1:"));
+	free(err);
+	/* network-config and meta-data go through the same check */
+	stderr_begin();
+	assert_int_equal(cidata_check_yaml("nc", "version: 2\nethernets: {}\n",
+					   25), 0);
+	assert_int_equal(cidata_check_yaml("md", "{\"instance-id\": \"x\"}\n",
+					   21), 0);
+	assert_int_equal(cidata_check_yaml("nc", "a: [\n", 5), -1);
+	err = stderr_end();
+	assert_true(!strncmp(err, "nook: nc:2:1: ", 14));
+	free(err);
+}
+
+static void test_jinja_needs_a_form(void **state)
+{
+	const char *bad = "## template: jinja\nhello\n";
+	const char *alone = "## template: jinja";
+	const char *other = "## template: mako\n#cloud-config\n";
+	char *err;
+
+	(void)state;
+	assert_int_equal(check_ud(bad, strlen(bad), NULL, &err), -1);
+	assert_non_null(strstr(err, "ud:2:"));
+	free(err);
+	assert_int_equal(check_ud(alone, strlen(alone), NULL, &err), -1);
+	free(err);
+	assert_int_equal(check_ud(other, strlen(other), NULL, &err), -1);
+	assert_non_null(strstr(err, "jinja"));
+	free(err);
+}
+
+/* gzip text with zlib, as `gzip -c` would. */
+static void gzip_text(const char *text, struct buf *out)
+{
+	z_stream z;
+	char chunk[4096];
+	int rc;
+
+	memset(&z, 0, sizeof(z));
+	assert_int_equal(deflateInit2(&z, 9, Z_DEFLATED, 16 + MAX_WBITS, 8,
+				      Z_DEFAULT_STRATEGY), Z_OK);
+	z.next_in = (unsigned char *)text;
+	z.avail_in = (uInt)strlen(text);
+	do {
+		z.next_out = (unsigned char *)chunk;
+		z.avail_out = sizeof(chunk);
+		rc = deflate(&z, Z_FINISH);
+		buf_add(out, chunk, sizeof(chunk) - z.avail_out);
+	} while (rc != Z_STREAM_END);
+	deflateEnd(&z);
+}
+
+static void test_gzip(void **state)
+{
+	struct buf good = BUF_INIT, bad = BUF_INIT;
+	const char *form;
+	char *err;
+
+	(void)state;
+	gzip_text("#cloud-config\nruncmd: [[true]]\n", &good);
+	assert_int_equal(check_ud(good.p, good.len, &form, &err), 0);
+	assert_string_equal(form, "gzip");
+	free(err);
+	/* the content inside is checked too, its errors placed in it */
+	gzip_text("#cloud-config\na: [\n", &bad);
+	assert_int_equal(check_ud(bad.p, bad.len, NULL, &err), -1);
+	assert_non_null(strstr(err, "ud (gunzipped):3:1:"));
+	free(err);
+	/* a cut-off gzip stream is damaged, not silently short */
+	assert_int_equal(check_ud(good.p, good.len - 8, NULL, &err), -1);
+	assert_non_null(strstr(err, "gzip"));
+	free(err);
+	buf_free(&good);
+	buf_free(&bad);
+}
+
+static void test_public_keys(void **state)
+{
+	const char *ok = "# my keys\n\nssh-ed25519 AAAAC3Nz me@host\n"
+			 "  ecdsa-sha2-nistp256 AAAAE2 other  \n";
+	const char *priv = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3Bl\n";
+	struct strvec keys = STRVEC_INIT;
+	char *err;
+
+	(void)state;
+	assert_int_equal(cidata_parse_public_keys("k", ok, strlen(ok), &keys), 0);
+	assert_int_equal(keys.n, 2);
+	assert_string_equal(keys.v[0], "ssh-ed25519 AAAAC3Nz me@host");
+	assert_string_equal(keys.v[1], "ecdsa-sha2-nistp256 AAAAE2 other");
+	strvec_clear(&keys);
+	stderr_begin();
+	assert_int_equal(cidata_parse_public_keys("k", priv, strlen(priv),
+						  &keys), -1);
+	assert_int_equal(cidata_parse_public_keys("k", "hello there\n", 12,
+						  &keys), -1);
+	assert_int_equal(cidata_parse_public_keys("k", "# none\n", 7, &keys),
+			 -1);
+	err = stderr_end();
+	assert_non_null(strstr(err, "k:1: this is a private key"));
+	assert_non_null(strstr(err, "k:1: not an SSH public key"));
+	assert_non_null(strstr(err, "k: holds no SSH public key"));
+	free(err);
+	strvec_clear(&keys);
+}
+
+static void test_render_meta_data(void **state)
+{
+	const char *keys[] = { "ssh-ed25519 AAAA me@host", "ssh-rsa B \"q\"" };
+	struct cidata_meta m = { "iid-1", "vm1", keys, 2 };
+	struct buf out = BUF_INIT;
+
+	(void)state;
+	cidata_render_meta_data(&m, &out);
+	assert_string_equal(out.p, "instance-id: \"iid-1\"\n"
+				   "local-hostname: \"vm1\"\n"
+				   "public-keys:\n"
+				   "  - \"ssh-ed25519 AAAA me@host\"\n"
+				   "  - \"ssh-rsa B \\\"q\\\"\"\n");
+	/* what nook renders must pass its own meta-data check */
+	assert_int_equal(cidata_check_yaml("md", out.p, out.len), 0);
+	buf_free(&out);
+	m.nkeys = 0;
+	cidata_render_meta_data(&m, &out);
+	assert_null(strstr(out.p, "public-keys"));
+	buf_free(&out);
+}
+
+static void test_instance_id(void **state)
+{
+	struct cidata_file f[] = { { "user-data", "#cloud-config\n", 14 } };
+	struct cidata_meta m = { NULL, "vm1", NULL, 0 };
+	char *a = cidata_instance_id(f, 1, &m);
+	char *b = cidata_instance_id(f, 1, &m);
+	char *c, *d;
+
+	(void)state;
+	assert_string_equal(a, b);
+	assert_int_equal(strlen(a), 4 + 16);
+	assert_true(!strncmp(a, "iid-", 4));
+	m.hostname = "vm2";
+	c = cidata_instance_id(f, 1, &m);
+	assert_string_not_equal(a, c);
+	m.hostname = "vm1";
+	f[0].data = "#cloud-config\n\n";
+	f[0].len = 15;
+	d = cidata_instance_id(f, 1, &m);
+	assert_string_not_equal(a, d);
+	assert_int_equal(cidata_check_instance_id(a), 0);
+	free(a);
+	free(b);
+	free(c);
+	free(d);
+}
+
+static void test_names(void **state)
+{
+	(void)state;
+	stderr_begin();
+	assert_int_equal(cidata_check_hostname("vm-1.example"), 0);
+	assert_int_equal(cidata_check_hostname("-bad"), -1);
+	assert_int_equal(cidata_check_hostname("bad_name"), -1);
+	assert_int_equal(cidata_check_hostname("a..b"), -1);
+	assert_int_equal(cidata_check_hostname(""), -1);
+	assert_int_equal(cidata_check_instance_id("iid-local01"), 0);
+	assert_int_equal(cidata_check_instance_id("bad id"), -1);
+	assert_int_equal(cidata_check_instance_id("x\ny"), -1);
+	free(stderr_end());
+	assert_true(cidata_is_volume_id("cidata"));
+	assert_true(cidata_is_volume_id("CIDATA"));
+	assert_false(cidata_is_volume_id("CDROM"));
+	assert_false(cidata_is_volume_id(NULL));
+}
+
+static void test_iso_round_trip(void **state)
+{
+	char *dir = make_tmpdir();
+	char *iso = xasprintf("%s/seed.iso", dir);
+	char big[5000];
+	struct cidata_file files[3] = {
+		{ "user-data", "#cloud-config\n", 14 },
+		{ "meta-data", "", 0 },
+		{ "vendor-data", big, sizeof(big) },
+	};
+	struct cidata_listing l;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (char)(i * 7 + 3); /* binary, NULs and all */
+	assert_int_equal(cidata_write_iso(iso, files, 3), 0);
+	assert_int_equal(count_entries(dir), 1);
+	assert_int_equal(cidata_iso_list(iso, &l), 0);
+	assert_true(cidata_is_volume_id(l.volume_id));
+	assert_int_equal(l.n, 3);
+	for (size_t i = 0; i < 3; i++) {
+		struct buf b = BUF_INIT;
+		int seen = 0;
+
+		for (size_t k = 0; k < l.n; k++)
+			if (!strcmp(l.entries[k].name, files[i].name)) {
+				assert_int_equal(l.entries[k].size, files[i].len);
+				seen = 1;
+			}
+		assert_true(seen);
+		assert_int_equal(cidata_iso_read(iso, files[i].name, &b), 0);
+		assert_int_equal(b.len, files[i].len);
+		assert_memory_equal(b.p, files[i].data, files[i].len);
+		buf_free(&b);
+	}
+	cidata_listing_free(&l);
+	free(iso);
+	remove_tree(dir);
+	free(dir);
+}
+
+static void test_iso_failures(void **state)
+{
+	char *dir = make_tmpdir();
+	char *iso = xasprintf("%s/missing/seed.iso", dir);
+	char *notiso = xasprintf("%s/plain", dir);
+	struct cidata_file f = { "user-data", "#cloud-config\n", 14 };
+	struct cidata_listing l;
+	struct buf b = BUF_INIT;
+	char *err;
+
+	(void)state;
+	assert_int_equal(write_file_atomic(notiso, "not an iso", 10, 0644), 0);
+	stderr_begin();
+	assert_int_equal(cidata_write_iso(iso, &f, 1), -1);
+	assert_int_equal(cidata_iso_list(notiso, &l), -1);
+	free(iso);
+	iso = xasprintf("%s/seed.iso", dir);
+	assert_int_equal(cidata_write_iso(iso, &f, 1), 0);
+	assert_int_equal(cidata_iso_read(iso, "nope", &b), -1);
+	err = stderr_end();
+	assert_non_null(strstr(err, "missing/seed.iso"));
+	assert_non_null(strstr(err, "not an ISO9660 image"));
+	assert_non_null(strstr(err, "no file named nope"));
+	assert_int_equal(count_entries(dir), 2); /* plain and seed.iso */
+	free(err);
+	buf_free(&b);
+	free(iso);
+	free(notiso);
+	remove_tree(dir);
+	free(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_accepted_forms),
+		cmocka_unit_test(test_unknown_first_line),
+		cmocka_unit_test(test_yaml_error_position),
+		cmocka_unit_test(test_yaml_must_be_mapping),
+		cmocka_unit_test(test_jinja_needs_a_form),
+		cmocka_unit_test(test_gzip),
+		cmocka_unit_test(test_public_keys),
+		cmocka_unit_test(test_render_meta_data),
+		cmocka_unit_test(test_instance_id),
+		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_iso_round_trip),
+		cmocka_unit_test(test_iso_failures),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,242 @@
+/* Unit tests for common/: vectors, buffers, files, children, dirs. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <sys/stat.h>
+
+#include "testutil.h"
+
+static void test_strvec(void **state)
+{
+	struct strvec sv = STRVEC_INIT;
+
+	(void)state;
+	for (int i = 0; i < 20; i++)
+		strvec_pushf(&sv, "arg%d", i);
+	strvec_push(&sv, "with space");
+	assert_int_equal(sv.n, 21);
+	assert_string_equal(sv.v[0], "arg0");
+	assert_string_equal(sv.v[19], "arg19");
+	assert_string_equal(sv.v[20], "with space");
+	assert_null(sv.v[21]);
+	strvec_clear(&sv);
+	assert_null(sv.v);
+	assert_int_equal(sv.n, 0);
+	strvec_clear(&sv); /* clearing twice is fine */
+}
+
+static void test_buf(void **state)
+{
+	struct buf b = BUF_INIT;
+
+	(void)state;
+	buf_adds(&b, "a");
+	buf_addf(&b, "%d-%s", 42, "x");
+	buf_add(&b, "\0z", 2);
+	assert_int_equal(b.len, 7);
+	assert_memory_equal(b.p, "a42-x\0z", 7);
+	assert_int_equal(b.p[7], '\0');
+	buf_free(&b);
+	assert_null(b.p);
+}
+
+static void test_atomic_write(void **state)
+{
+	char *dir = make_tmpdir();
+	char *path = xasprintf("%s/state.json", dir);
+	struct buf b = BUF_INIT;
+	struct stat st;
+
+	(void)state;
+	assert_int_equal(write_file_atomic(path, "one", 3, 0600), 0);
+	assert_int_equal(write_file_atomic(path, "second", 6, 0600), 0);
+	assert_int_equal(read_file(path, &b), 0);
+	assert_string_equal(b.p, "second");
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(count_entries(dir), 1); /* no temporary file left */
+	buf_free(&b);
+	free(path);
+	remove_tree(dir);
+	free(dir);
+}
+
+static void test_tmpfile_abort_keeps_old(void **state)
+{
+	char *dir = make_tmpdir();
+	char *path = xasprintf("%s/out", dir);
+	struct tmpfile t;
+	struct buf b = BUF_INIT;
+
+	(void)state;
+	assert_int_equal(write_file_atomic(path, "old", 3, 0644), 0);
+	assert_int_equal(tmpfile_open(&t, path, 0644), 0);
+	assert_int_equal(write_all(t.fd, "new", 3), 0);
+	tmpfile_abort(&t);
+	assert_null(t.tmp);
+	assert_int_equal(read_file(path, &b), 0);
+	assert_string_equal(b.p, "old");
+	assert_int_equal(count_entries(dir), 1);
+	buf_free(&b);
+	free(path);
+	remove_tree(dir);
+	free(dir);
+}
+
+static void test_atomic_write_missing_dir(void **state)
+{
+	char *dir = make_tmpdir();
+	char *path = xasprintf("%s/nope/out", dir);
+	char *err;
+
+	(void)state;
+	stderr_begin();
+	assert_int_equal(write_file_atomic(path, "x", 1, 0644), -1);
+	err = stderr_end();
+	assert_non_null(strstr(err, path));
+	assert_non_null(strstr(err, "No such file"));
+	assert_int_equal(count_entries(dir), 0);
+	free(err);
+	free(path);
+	remove_tree(dir);
+	free(dir);
+}
+
+static void test_read_file_missing(void **state)
+{
+	struct buf b = BUF_INIT;
+	char *err;
+
+	(void)state;
+	stderr_begin();
+	assert_int_equal(read_file("/nonexistent/file", &b), -1);
+	err = stderr_end();
+	assert_string_equal(err, "nook: cannot read /nonexistent/file: "
+			    "No such file or directory\n");
+	free(err);
+	buf_free(&b);
+}
+
+static void test_run_capture_argv_unchanged(void **state)
+{
+	/* printf gets its arguments as they are: no shell re-splits them */
+	const char *argv[] = { "printf", "[%s]", "a b", "$HOME", "*", "'q\"",
+			       NULL };
+	struct buf out = BUF_INIT;
+
+	(void)state;
+	assert_int_equal(run_capture(argv, &out), 0);
+	assert_string_equal(out.p, "[a b][$HOME][*]['q\"]");
+	buf_free(&out);
+}
+
+static void test_child_status(void **state)
+{
+	const char *fail[] = { "false", NULL };
+	const char *missing[] = { "nook-no-such-program", NULL };
+	struct buf out = BUF_INIT;
+	char *err;
+
+	(void)state;
+	assert_int_equal(run_capture(fail, &out), 1);
+	stderr_begin();
+	assert_int_equal(run_capture(missing, &out), -1);
+	err = stderr_end();
+	assert_non_null(strstr(err, "cannot run nook-no-such-program"));
+	free(err);
+	buf_free(&out);
+}
+
+static void test_find_program(void **state)
+{
+	char *p = find_program("sh");
+
+	(void)state;
+	assert_non_null(p);
+	assert_true(p[0] == '/');
+	free(p);
+	assert_null(find_program("nook-no-such-program"));
+}
+
+static void test_mkdir_p(void **state)
+{
+	char *dir = make_tmpdir();
+	char *deep = xasprintf("%s/a/b/c", dir);
+	struct stat st;
+
+	(void)state;
+	assert_int_equal(mkdir_p(deep, 0700), 0);
+	assert_int_equal(mkdir_p(deep, 0700), 0);
+	assert_int_equal(stat(deep, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(st.st_mode & 0777, 0700);
+	free(deep);
+	remove_tree(dir);
+	free(dir);
+}
+
+static void test_dirs(void **state)
+{
+	struct nook_dirs d;
+	struct nook_env env = { .home = "/home/u", .uid = 1000 };
+	char *err;
+
+	(void)state;
+	assert_int_equal(nook_dirs_resolve(&d, &env), 0);
+	assert_string_equal(d.data, "/home/u/.local/share/nook");
+	assert_string_equal(d.run, "/tmp/nook-1000");
+	nook_dirs_free(&d);
+
+	env.xdg_data_home = "/xdg/data";
+	env.xdg_runtime_dir = "/run/user/1000";
+	assert_int_equal(nook_dirs_resolve(&d, &env), 0);
+	assert_string_equal(d.data, "/xdg/data/nook");
+	assert_string_equal(d.run, "/run/user/1000/nook");
+	nook_dirs_free(&d);
+
+	env.xdg_data_home = "relative"; /* XDG: relative paths are ignored */
+	env.xdg_runtime_dir = "";
+	assert_int_equal(nook_dirs_resolve(&d, &env), 0);
+	assert_string_equal(d.data, "/home/u/.local/share/nook");
+	assert_string_equal(d.run, "/tmp/nook-1000");
+	nook_dirs_free(&d);
+
+	env.nook_home = "/tmp/nh"; /* overrides everything */
+	assert_int_equal(nook_dirs_resolve(&d, &env), 0);
+	assert_string_equal(d.data, "/tmp/nh");
+	assert_string_equal(d.run, "/tmp/nh/run");
+	nook_dirs_free(&d);
+
+	env.nook_home = "rel";
+	stderr_begin();
+	assert_int_equal(nook_dirs_resolve(&d, &env), -1);
+	err = stderr_end();
+	assert_non_null(strstr(err, "NOOK_HOME must be an absolute path"));
+	free(err);
+
+	memset(&env, 0, sizeof(env));
+	stderr_begin();
+	assert_int_equal(nook_dirs_resolve(&d, &env), -1);
+	free(stderr_end());
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_strvec),
+		cmocka_unit_test(test_buf),
+		cmocka_unit_test(test_atomic_write),
+		cmocka_unit_test(test_tmpfile_abort_keeps_old),
+		cmocka_unit_test(test_atomic_write_missing_dir),
+		cmocka_unit_test(test_read_file_missing),
+		cmocka_unit_test(test_run_capture_argv_unchanged),
+		cmocka_unit_test(test_child_status),
+		cmocka_unit_test(test_find_program),
+		cmocka_unit_test(test_mkdir_p),
+		cmocka_unit_test(test_dirs),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
