@@ -10,6 +10,11 @@
 
 static int cmd_help(int argc, char **argv);
 
+static const char usage_help[] =
+	"usage: nook help [COMMAND]\n"
+	"\n"
+	"Lists nook's commands, or shows the usage and options of one.\n";
+
 static const struct command {
 	const char *name;
 	int (*fn)(int argc, char **argv);
@@ -44,12 +49,17 @@ static int cmd_help(int argc, char **argv)
 	char help[] = "--help";
 	char *sub[3] = { NULL, help, NULL };
 
-	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+	if (argc < 2) {
 		list_commands(stdout);
 		return 0;
 	}
+	if (argc > 2)
+		return usage_error(usage_help, "help takes one command");
 	c = find_command(argv[1]);
-	if (!c || c->fn == cmd_help) {
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+	    (c && c->fn == cmd_help))
+		return show_usage(usage_help);
+	if (!c) {
 		fprintf(stderr, "nook: no help for '%s': not a nook command\n",
 			argv[1]);
 		list_commands(stderr);
@@ -80,8 +90,10 @@ int main(int argc, char **argv)
 		list_commands(stderr);
 		return EXIT_USAGE;
 	}
-	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
-		return cmd_help(1, argv);
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		list_commands(stdout);
+		return 0;
+	}
 	if (!strcmp(argv[1], "--version"))
 		return cmd_version(1, argv);
 	c = find_command(argv[1]);

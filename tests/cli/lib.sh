@@ -1,0 +1,39 @@
+# Shared by the end-to-end scripts: checks that count, and a closing line.
+# Usage: . lib.sh; NOOK is the binary under test ($1 of the script).
+set -u
+NOOK=$(realpath "${NOOK:?}")
+PASS=0
+FAIL=0
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/nook-cli.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+export NOOK_HOME="$WORK/home"
+
+ok() { PASS=$((PASS + 1)); printf 'ok   %s\n' "$1"; }
+fail() { FAIL=$((FAIL + 1)); printf 'FAIL %s\n' "$1"; [ $# -gt 1 ] && printf '     %s\n' "$2"; return 0; }
+
+# check NAME COMMAND...: COMMAND must succeed
+check() { local n=$1; shift; if "$@"; then ok "$n"; else fail "$n"; fi; }
+
+# expect_rc NAME RC COMMAND...: COMMAND must exit RC; its stderr is in $ERR
+expect_rc() {
+	local n=$1 want=$2 rc
+	shift 2
+	"$@" >"$WORK/.out" 2>"$WORK/.err"
+	rc=$?
+	ERR=$(cat "$WORK/.err")
+	OUT=$(cat "$WORK/.out")
+	if [ "$rc" = "$want" ]; then ok "$n"; else fail "$n" "exit $rc, wanted $want: $ERR"; fi
+}
+
+# contains NAME HAYSTACK NEEDLE
+contains() {
+	case $2 in
+	*"$3"*) ok "$1" ;;
+	*) fail "$1" "no \"$3\" in: $2" ;;
+	esac
+}
+
+finish() {
+	echo "$PASS passed, $FAIL failed"
+	[ "$FAIL" -eq 0 ]
+}

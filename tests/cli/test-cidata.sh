@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# nook cidata build/show end to end: every accepted user-data form round
+# trips; independent readers (isoinfo in Rock Ridge and Joliet modes,
+# xorriso, blkid) see the same bytes; the files match cloud-localds'; and
+# every failure leaves the output as it was.
+NOOK=$1
+. "$(dirname "$0")/lib.sh"
+cd "$WORK" || exit 1
+
+# --- the accepted user-data forms --------------------------------------
+printf '#cloud-config\npackages: [htop]\nruncmd:\n  - [sh, -c, "echo $HOME > /tmp/x"]\n' > cloud-config
+printf '#!/bin/sh\necho hello from a script\n' > script
+printf '#include\nhttp://example.invalid/one\n' > include
+printf '#cloud-boothook\n#!/bin/sh\necho early\n' > boothook
+printf '## template: jinja\n#cloud-config\nhostname: {{ v1.local_hostname }}\n' > jinja
+python3 - > mime <<'PY'
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+m = MIMEMultipart()
+m.attach(MIMEText("#cloud-config\npackages: [htop]\n", "cloud-config"))
+m.attach(MIMEText("#!/bin/sh\necho hi\n", "x-shellscript"))
+print(m.as_string())
+PY
+gzip -c cloud-config > gzip
+: > empty
+head -c 3000 /dev/urandom | base64 > b64 && { echo '#!/bin/sh'; echo ': <<EOF'; cat b64; echo EOF; } > long-script
+
+# extract FILE ISO MODE: a file's bytes as isoinfo reads them (-R or -J)
+extract() { isoinfo "$3" -i "$2" -x "/$1"; }
+
+for form in cloud-config script include boothook jinja mime gzip empty long-script; do
+	iso=$form.iso
+	expect_rc "build from $form user-data" 0 "$NOOK" cidata build -o "$iso" --user-data "$form"
+	expect_rc "  show lists it" 0 "$NOOK" cidata show "$iso"
+	contains "  show: volume cidata" "$OUT" "volume  cidata"
+	size=$(stat -c %s "$form")
+	check "  show: user-data is $size bytes" grep -qE "user-data +$size bytes" <<<"$OUT"
+	check "  show --file user-data is byte-identical" cmp -s "$form" <("$NOOK" cidata show "$iso" --file user-data)
+	check "  isoinfo -R reads it byte-identical" cmp -s "$form" <(extract user-data "$iso" -R)
+	check "  isoinfo -J reads it byte-identical" cmp -s "$form" <(extract user-data "$iso" -J)
+	"$NOOK" cidata show "$iso" --file meta-data > md.nook
+	check "  meta-data the same through isoinfo -R" cmp -s md.nook <(extract meta-data "$iso" -R)
+	check "  meta-data the same through isoinfo -J" cmp -s md.nook <(extract meta-data "$iso" -J)
+	rm -rf x && xorriso -osirrox on -indev "$iso" -extract / x >/dev/null 2>&1
+	check "  xorriso extracts the same user-data" cmp -s "$form" x/user-data
+done
+contains "gzip user-data is reported as such" "$("$NOOK" cidata build -o g.iso -u gzip)" "gzip"
+
+iso=cloud-config.iso
+check "isoinfo sees Joliet" grep -q "Joliet" <(isoinfo -d -i "$iso")
+check "isoinfo sees Rock Ridge" grep -q "Rock Ridge" <(isoinfo -d -i "$iso")
+check "primary volume id is CIDATA" grep -q "Volume id: CIDATA" <(isoinfo -d -i "$iso")
+check "blkid (what cloud-init asks) says LABEL cidata" test "$(blkid -o value -s LABEL "$iso")" = cidata
+check "Rock Ridge names are lower-case" test "$(isoinfo -R -f -i "$iso" | sort | tr '\n' ' ')" = "/meta-data /user-data "
+check "Joliet names are lower-case" test "$(isoinfo -J -f -i "$iso" | sort | tr '\n' ' ')" = "/meta-data /user-data "
+
+# --- nook's own meta-data ------------------------------------------------
+ssh-keygen -q -t ed25519 -N '' -C test@nook -f key
+ssh-keygen -q -t ed25519 -N '' -C two@nook -f key2
+expect_rc "build with hostname, instance-id and two keys" 0 "$NOOK" cidata build -o md.iso -u cloud-config --hostname web-1 --instance-id iid-abc -k key.pub --ssh-authorized-key key2.pub
+"$NOOK" cidata show md.iso --file meta-data > md
+check "  meta-data parses as YAML with those values" python3 - md key.pub key2.pub <<'PY'
+import sys, yaml
+m = yaml.safe_load(open(sys.argv[1]))
+keys = [open(f).read().strip() for f in sys.argv[2:]]
+assert m == {"instance-id": "iid-abc", "local-hostname": "web-1", "public-keys": keys}, m
+PY
+"$NOOK" cidata build -o a.iso -u cloud-config >/dev/null
+"$NOOK" cidata build -o b.iso -u cloud-config >/dev/null
+iid() { "$NOOK" cidata show "$1" --file meta-data | sed -n 's/^instance-id: "\(.*\)"$/\1/p'; }
+check "the derived instance-id is the same for the same inputs" test "$(iid a.iso)" = "$(iid b.iso)"
+check "  and looks like iid-<16 hex>" grep -qE '^iid-[0-9a-f]{16}$' <<<"$(iid a.iso)"
+"$NOOK" cidata build -o c.iso -u script >/dev/null
+check "  and changes when user-data does" test "$(iid a.iso)" != "$(iid c.iso)"
+"$NOOK" cidata build -o d.iso -u - < cloud-config >/dev/null
+check "user-data from stdin ('-') gives the same seed" test "$(iid a.iso)" = "$(iid d.iso)"
+expect_rc "build --json" 0 "$NOOK" cidata build -o j.iso -u cloud-config --json
+check "  prints JSON with the instance-id" python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["instance_id"].startswith("iid-") and d["volume_id"]=="cidata"' "$OUT"
+expect_rc "show --json" 0 "$NOOK" cidata show j.iso --json
+check "  lists the files with sizes" python3 -c 'import json,sys; d=json.loads(sys.argv[1]); f={x["name"]:x["size"] for x in d["files"]}; assert f["user-data"]==int(sys.argv[2]), f' "$OUT" "$(stat -c %s cloud-config)"
+
+# --- the same files as cloud-localds -------------------------------------
+printf 'instance-id: iid-same\nlocal-hostname: twin\n' > meta
+printf 'version: 2\nethernets:\n  eth0:\n    dhcp4: true\n' > netcfg
+same_files() { # ISO-A ISO-B: the same names and the same bytes in each
+	local a b f
+	a=$(isoinfo -R -f -i "$1" | sort) b=$(isoinfo -R -f -i "$2" | sort)
+	[ "$a" = "$b" ] || { echo "names differ: $a / $b"; return 1; }
+	for f in $a; do cmp -s <(isoinfo -R -x "$f" -i "$1") <(isoinfo -R -x "$f" -i "$2") || { echo "$f differs"; return 1; }; done
+}
+cloud-localds ref1.iso cloud-config meta
+"$NOOK" cidata build ours1.iso cloud-config meta >/dev/null
+check "positional form: same files as cloud-localds OUT UD MD" same_files ref1.iso ours1.iso
+cloud-localds -N netcfg ref2.iso gzip meta
+"$NOOK" cidata build -o ours2.iso -u gzip -m meta -N netcfg >/dev/null
+check "with network-config and gzip: same files as cloud-localds -N" same_files ref2.iso ours2.iso
+cloud-localds ref3.iso script
+"$NOOK" cidata build ours3.iso script >/dev/null
+check "without meta-data: the same file names as cloud-localds" test "$(isoinfo -R -f -i ref3.iso | sort)" = "$(isoinfo -R -f -i ours3.iso | sort)"
+check "  and the same user-data" cmp -s <(isoinfo -R -x /user-data -i ref3.iso) <(isoinfo -R -x /user-data -i ours3.iso)
+
+# --- failures leave the output as it was ---------------------------------
+printf '#cloud-config\npackages: [htop\nfoo: bar\n' > bad-yaml
+printf 'hello world\n' > bad-first-line
+printf 'version: 2\nethernets: [\n' > bad-netcfg
+printf -- '- just\n- a list\n' > bad-meta
+mkdir out && cp cloud-config.iso out/seed.iso && cp out/seed.iso keep.iso
+inode=$(stat -c %i out/seed.iso)
+unchanged() { # the existing output, untouched, and nothing else in out/
+	cmp -s keep.iso out/seed.iso && [ "$(stat -c %i out/seed.iso)" = "$inode" ] &&
+		[ "$(ls -A out)" = seed.iso ]
+}
+fails() { # NAME RC MESSAGE ARGS...: exit RC, MESSAGE on stderr, output untouched
+	local n=$1 rc=$2 msg=$3
+	shift 3
+	expect_rc "$n" "$rc" "$NOOK" cidata build "$@"
+	contains "  says: $msg" "$ERR" "$msg"
+	check "  leaves out/ as it was" unchanged
+}
+fails "bad YAML" 1 "bad-yaml:3:4: " -o out/seed.iso -u bad-yaml
+fails "unknown first line" 1 "bad-first-line:1: unrecognised user-data" -o out/seed.iso -u bad-first-line
+contains "  and lists the accepted forms" "$ERR" "#cloud-boothook"
+fails "bad network-config" 1 "bad-netcfg:3:1: " -o out/seed.iso -u cloud-config -N bad-netcfg
+fails "meta-data that is not a mapping" 1 "bad-meta:1:1: the top level must be a mapping" -o out/seed.iso -u cloud-config -m bad-meta
+fails "missing user-data" 1 "cannot read no-such-file" -o out/seed.iso -u no-such-file
+fails "missing meta-data" 1 "cannot read no-such-meta" out/seed.iso cloud-config no-such-meta
+fails "a private key given as a public key" 1 "key:1: this is a private key" -o out/seed.iso -u cloud-config -k key
+fails "a bad hostname" 1 "hostname \"bad_host\"" -o out/seed.iso -u cloud-config -H bad_host
+fails "--meta-data with --hostname" 2 "--meta-data is used as it is" -o out/seed.iso -u cloud-config -m meta -H x
+fails "no user-data" 2 "--user-data is required" -o out/seed.iso
+fails "a damaged gzip" 1 "gzip" -o out/seed.iso -u <(head -c 20 gzip)
+expect_rc "output directory missing" 1 "$NOOK" cidata build -o nodir/seed.iso -u cloud-config
+contains "  says which path" "$ERR" "nodir/seed.iso"
+check "  creates nothing" test ! -e nodir
+expect_rc "output directory is a file" 1 "$NOOK" cidata build -o cloud-config/seed.iso -u cloud-config
+expect_rc "output directory not writable" 1 "$NOOK" cidata build -o /proc/seed.iso -u cloud-config
+check "  creates nothing" test ! -e /proc/seed.iso
+if [ "$(id -u)" != 0 ]; then
+	mkdir ro && chmod 555 ro
+	expect_rc "output directory read-only" 1 "$NOOK" cidata build -o ro/seed.iso -u cloud-config
+	check "  creates nothing" test -z "$(ls -A ro)"
+fi
+expect_rc "a successful build replaces the existing output" 0 "$NOOK" cidata build -o out/seed.iso -u script
+check "  with the new user-data" cmp -s script <("$NOOK" cidata show out/seed.iso --file user-data)
+check "  and leaves no temporary file" test "$(ls -A out)" = seed.iso
+
+# --- show on what is not a cidata volume --------------------------------
+mkdir other && cp script other/user-data && genisoimage -quiet -V OTHER -J -R -o other.iso other
+expect_rc "show on a non-cidata ISO exits 1" 1 "$NOOK" cidata show other.iso
+contains "  and says so" "$ERR" "not a cidata volume"
+expect_rc "show on a file that is no ISO exits 1" 1 "$NOOK" cidata show script
+contains "  and says so" "$ERR" "not an ISO9660 image"
+expect_rc "show --file of a missing file exits 1" 1 "$NOOK" cidata show cloud-config.iso --file vendor-data
+expect_rc "show without an ISO exits 2" 2 "$NOOK" cidata show
+finish

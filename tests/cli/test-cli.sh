@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The command table, help, version and exit codes, as a user meets them.
+NOOK=$1
+. "$(dirname "$0")/lib.sh"
+
+expect_rc "nook with no command is a usage error" 2 "$NOOK"
+contains "  ... and lists the commands" "$ERR" "cidata"
+expect_rc "nook help" 0 "$NOOK" help
+for c in cidata doctor help version; do
+	contains "  help lists $c" "$OUT" "  $c "
+done
+# help is generated from the table: every listed command answers --help
+for c in $("$NOOK" help | awk '/^commands:/{on=1; next} on && /^  [a-z]/{print $1}'); do
+	expect_rc "nook $c --help exits 0" 0 "$NOOK" "$c" --help
+	contains "  nook $c --help shows its usage" "$OUT" "usage: nook $c"
+	expect_rc "nook help $c exits 0" 0 "$NOOK" help "$c"
+done
+expect_rc "nook --help" 0 "$NOOK" --help
+expect_rc "unknown command exits 2" 2 "$NOOK" frobnicate
+contains "  ... and names it" "$ERR" "'frobnicate' is not a nook command"
+expect_rc "commands match exactly, not by prefix" 2 "$NOOK" doc
+expect_rc "help for an unknown command exits 2" 2 "$NOOK" help frobnicate
+expect_rc "nook version" 0 "$NOOK" version
+contains "  prints a version" "$OUT" "nook 0."
+expect_rc "nook --version" 0 "$NOOK" --version
+expect_rc "an unknown option exits 2" 2 "$NOOK" doctor --frob
+contains "  ... and names it" "$ERR" "unknown option '--frob'"
+expect_rc "a missing option value exits 2" 2 "$NOOK" cidata build -o
+contains "  ... and says so" "$ERR" "needs a value"
+expect_rc "version takes no arguments" 2 "$NOOK" version extra
+finish
