@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Print the directory of the cached test image, building it first when the
+# cache has none for this recipe. The cache lives outside the checkout
+# (NOOK_TEST_CACHE, default /var/cache/nook-test), keyed by the sha256 of
+# the recipe, so a second run is fast and a changed recipe rebuilds.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+recipe=$here/../../images/recipes/debian-12.sh
+cache=${NOOK_TEST_CACHE:-/var/cache/nook-test}
+key=$(sha256sum "$recipe" | cut -c1-16)
+dir=$cache/debian-12-$key
+if [ ! -f "$dir/manifest.json" ]; then
+	mkdir -p "$cache"
+	tmp=$(mktemp -d "$cache/.build.XXXXXX")
+	trap 'rm -rf "$tmp"' EXIT
+	echo "image.sh: building the test image (recipe $key) into $dir" >&2
+	bash "$recipe" "$tmp/out" >&2
+	mv "$tmp/out" "$dir"
+fi
+echo "$dir"
