@@ -16,6 +16,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "common.h"
 
@@ -73,9 +74,10 @@ void cidata_render_meta_data(const struct cidata_meta *m, struct buf *out);
 char *cidata_instance_id(const struct cidata_file *files, size_t n,
 			 const struct cidata_meta *m);
 
-/* Write files as a cidata ISO at path; path is untouched on failure. */
+/* Write files as a cidata ISO at path with mode (0600 when it holds
+ * secrets); path is untouched on failure. */
 int cidata_write_iso(const char *path, const struct cidata_file *files,
-		     size_t n);
+		     size_t n, mode_t mode);
 
 /* What cidata_iso_list() found: the volume id and the root's files. */
 struct cidata_entry {

@@ -38,14 +38,14 @@ static int add_file(struct archive *a, const struct cidata_file *f,
 }
 
 int cidata_write_iso(const char *path, const struct cidata_file *files,
-		     size_t n)
+		     size_t n, mode_t mode)
 {
 	struct archive *a = NULL;
 	struct tmpfile t;
 	time_t now = time(NULL);
 	int ret = -1;
 
-	if (tmpfile_open(&t, path, 0644) < 0)
+	if (tmpfile_open(&t, path, mode) < 0)
 		return -1;
 	a = archive_write_new();
 	if (!a) {

@@ -247,7 +247,7 @@ static int cidata_build(int argc, char **argv)
 	if (!in.path[MD] && render_meta(&in, &iid) < 0)
 		goto out;
 	n = collect_files(&in, files);
-	if (cidata_write_iso(in.out, files, n) < 0)
+	if (cidata_write_iso(in.out, files, n, 0644) < 0)
 		goto out;
 	ret = report(&in, files, n, form, iid);
 out:

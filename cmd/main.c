@@ -23,6 +23,9 @@ static const struct command {
 	{ "cidata", cmd_cidata, "build or inspect a NoCloud cidata ISO" },
 	{ "doctor", cmd_doctor, "check this host: programs, versions, KVM or TCG" },
 	{ "help", cmd_help, "list the commands, or show one command's help" },
+	{ "local", cmd_local, "start, stop, list, delete VMs on this host" },
+	{ "shell", cmd_shell, "a shell or a command in a VM, over ssh" },
+	{ "ssh-config", cmd_ssh_config, "an OpenSSH config stanza for a VM" },
 	{ "version", cmd_version, "print nook's version" },
 };
 
@@ -38,7 +41,7 @@ static void list_commands(FILE *f)
 {
 	fputs("usage: nook COMMAND [ARGS...]\n\ncommands:\n", f);
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
-		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+		fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].summary);
 	fputs("\n'nook help COMMAND' or 'nook COMMAND --help' shows a "
 	      "command's options.\n", f);
 }

@@ -12,6 +12,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #define NOOK_VERSION "0.1.0"
@@ -63,6 +64,8 @@ void buf_free(struct buf *b);
  * naming the path.
  */
 int read_file(const char *path, struct buf *b);
+/* The same, saying nothing on failure (errno tells why). */
+int read_file_quiet(const char *path, struct buf *b);
 
 /* write(2) all of buf, looping over short writes and EINTR. 0 or -1 (errno). */
 int write_all(int fd, const void *buf, size_t len);
@@ -102,6 +105,10 @@ struct child {
 int child_start(struct child *c);
 /* Wait for it; returns its exit status, 128+signal, or -1. */
 int child_wait(struct child *c);
+/* 1 with *status set when the child has ended, 0 while it runs, -1. */
+int child_poll(struct child *c, int *status);
+/* SIGTERM the child (if it runs) and reap it. */
+void child_kill(struct child *c);
 /*
  * Run argv to completion, collecting its stdout and stderr together into
  * *out (appending). Returns the exit status as child_wait(), or -1.
@@ -112,6 +119,18 @@ int run_capture(const char *const *argv, struct buf *out);
  * The full path of program name found on $PATH, or NULL. The caller frees.
  */
 char *find_program(const char *name);
+
+/*
+ * Parse a size: digits with an optional K, M, G or T suffix (powers of
+ * 1024; a trailing "iB" or "B" is accepted); no suffix means bytes.
+ * -1 on junk, zero or overflow, naming what.
+ */
+int parse_size(const char *what, const char *s, uint64_t *bytes);
+/* Parse a decimal integer in [min, max]; -1 naming what otherwise. */
+int parse_int(const char *what, const char *s, long min, long max, long *out);
+
+/* rm -rf path (symlinks removed, not followed); a missing path is fine. */
+int remove_tree(const char *path);
 
 /* mkdir -p with the given mode for the directories it makes. 0 or -1. */
 int mkdir_p(const char *path, mode_t mode);

@@ -1,6 +1,7 @@
 /* Reading files, writing them whole, and replacing them atomically. */
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,21 +11,22 @@
 
 #include "common.h"
 
-int read_file(const char *path, struct buf *b)
+static int read_file_1(const char *path, struct buf *b, int quiet)
 {
 	char chunk[65536];
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	int ret = -1;
 
 	if (fd < 0)
-		return error_errno("cannot read %s", path);
+		return quiet ? -1 : error_errno("cannot read %s", path);
 	for (;;) {
 		ssize_t n = read(fd, chunk, sizeof(chunk));
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			error_errno("cannot read %s", path);
+			if (!quiet)
+				error_errno("cannot read %s", path);
 			goto out;
 		}
 		if (n == 0)
@@ -37,6 +39,16 @@ out:
 	if (!b->p)
 		buf_add(b, "", 0);
 	return ret;
+}
+
+int read_file(const char *path, struct buf *b)
+{
+	return read_file_1(path, b, 0);
+}
+
+int read_file_quiet(const char *path, struct buf *b)
+{
+	return read_file_1(path, b, 1);
 }
 
 int write_all(int fd, const void *buf, size_t len)
@@ -186,4 +198,24 @@ int mkdir_p(const char *path, mode_t mode)
 	}
 	free(p);
 	return ret;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int type,
+			struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (type == FTW_DP ? rmdir(path) : unlink(path))
+		return error_errno("cannot remove %s", path);
+	return 0;
+}
+
+int remove_tree(const char *path)
+{
+	struct stat st;
+
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : error_errno("cannot remove %s", path);
+	/* FTW_PHYS: a symlink is removed, never followed */
+	return nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS) ? -1 : 0;
 }

@@ -53,6 +53,32 @@ int child_wait(struct child *c)
 	return -1;
 }
 
+int child_poll(struct child *c, int *status)
+{
+	int st;
+	pid_t r;
+
+	if (c->pid <= 0)
+		return -1;
+	r = waitpid(c->pid, &st, WNOHANG);
+	if (r < 0 && errno != EINTR)
+		return error_errno("waiting for %s", c->argv[0]);
+	if (r <= 0)
+		return 0;
+	c->pid = -1;
+	*status = WIFEXITED(st) ? WEXITSTATUS(st) :
+		  WIFSIGNALED(st) ? 128 + WTERMSIG(st) : -1;
+	return 1;
+}
+
+void child_kill(struct child *c)
+{
+	if (c->pid <= 0)
+		return;
+	kill(c->pid, SIGTERM);
+	child_wait(c);
+}
+
 int run_capture(const char *const *argv, struct buf *out)
 {
 	struct child c = CHILD_INIT;

@@ -296,7 +296,7 @@ static void test_iso_round_trip(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof(big); i++)
 		big[i] = (char)(i * 7 + 3); /* binary, NULs and all */
-	assert_int_equal(cidata_write_iso(iso, files, 3), 0);
+	assert_int_equal(cidata_write_iso(iso, files, 3, 0644), 0);
 	assert_int_equal(count_entries(dir), 1);
 	assert_int_equal(cidata_iso_list(iso, &l), 0);
 	assert_true(cidata_is_volume_id(l.volume_id));
@@ -335,11 +335,11 @@ static void test_iso_failures(void **state)
 	(void)state;
 	assert_int_equal(write_file_atomic(notiso, "not an iso", 10, 0644), 0);
 	stderr_begin();
-	assert_int_equal(cidata_write_iso(iso, &f, 1), -1);
+	assert_int_equal(cidata_write_iso(iso, &f, 1, 0644), -1);
 	assert_int_equal(cidata_iso_list(notiso, &l), -1);
 	free(iso);
 	iso = xasprintf("%s/seed.iso", dir);
-	assert_int_equal(cidata_write_iso(iso, &f, 1), 0);
+	assert_int_equal(cidata_write_iso(iso, &f, 1, 0644), 0);
 	assert_int_equal(cidata_iso_read(iso, "nope", &b), -1);
 	err = stderr_end();
 	assert_non_null(strstr(err, "missing/seed.iso"));

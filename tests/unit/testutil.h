@@ -65,13 +65,4 @@ static inline int count_entries(const char *dir)
 	return n;
 }
 
-static inline void remove_tree(const char *dir)
-{
-	const char *argv[] = { "rm", "-rf", dir, NULL };
-	struct buf out = BUF_INIT;
-
-	run_capture(argv, &out);
-	buf_free(&out);
-}
-
 #endif

@@ -1,0 +1,153 @@
+/* Port-forward specs, free ports and stable MACs. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "net.h"
+
+static int parse_port(const char *s, size_t len, int allow_zero, int *out)
+{
+	int v = 0;
+
+	if (len == 0 || len > 5)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	if (v > 65535 || (v == 0 && !allow_zero))
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int net_port_parse(const char *spec, struct net_port *p)
+{
+	const char *slash = strrchr(spec, '/');
+	size_t len = slash ? (size_t)(slash - spec) : strlen(spec);
+	const char *c1, *c2 = NULL, *hs;
+	struct in_addr ia;
+
+	memset(p, 0, sizeof(*p));
+	if (slash) {
+		if (!strcmp(slash + 1, "udp"))
+			p->udp = 1;
+		else if (strcmp(slash + 1, "tcp"))
+			return errorf("bad port spec '%s': the protocol after "
+				      "'/' must be tcp or udp", spec);
+	}
+	c1 = memchr(spec, ':', len);
+	if (c1)
+		c2 = memchr(c1 + 1, ':', len - (size_t)(c1 + 1 - spec));
+	if (!c1)
+		return errorf("bad port spec '%s': expected "
+			      "[ADDR:]HOST:GUEST[/tcp|/udp]", spec);
+	if (c2) {
+		size_t alen = (size_t)(c1 - spec);
+
+		if (alen == 0 || alen >= sizeof(p->addr))
+			return errorf("bad port spec '%s': empty or overlong "
+				      "address", spec);
+		memcpy(p->addr, spec, alen);
+		p->addr[alen] = '\0';
+		if (inet_pton(AF_INET, p->addr, &ia) != 1)
+			return errorf("bad port spec '%s': '%s' is not an IPv4 "
+				      "address", spec, p->addr);
+		hs = c1 + 1;
+		c1 = c2;
+	} else {
+		snprintf(p->addr, sizeof(p->addr), "127.0.0.1");
+		hs = spec;
+	}
+	if (parse_port(hs, (size_t)(c1 - hs), 1, &p->host) < 0)
+		return errorf("bad port spec '%s': host port must be 0-65535 "
+			      "(0 picks a free one)", spec);
+	if (parse_port(c1 + 1, len - (size_t)(c1 + 1 - spec), 0, &p->guest) < 0)
+		return errorf("bad port spec '%s': guest port must be 1-65535",
+			      spec);
+	return 0;
+}
+
+void net_port_format(const struct net_port *p, struct buf *out)
+{
+	buf_addf(out, "%s:%d:%d/%s", p->addr, p->host, p->guest,
+		 p->udp ? "udp" : "tcp");
+}
+
+void net_port_hostfwd(const struct net_port *p, struct buf *out)
+{
+	buf_addf(out, "hostfwd=%s:%s:%d-:%d", p->udp ? "udp" : "tcp", p->addr,
+		 p->host, p->guest);
+}
+
+static int bind_socket(const char *addr, int port, int udp, int *bound)
+{
+	struct sockaddr_in sa;
+	socklen_t slen = sizeof(sa);
+	int fd, ret = -1;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1) {
+		errno = EINVAL;
+		return -1;
+	}
+	fd = socket(AF_INET, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	/* QEMU's slirp sets SO_REUSEADDR too: test the bind it will do. */
+	if (!udp)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &(int){ 1 }, sizeof(int));
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&sa, &slen) == 0) {
+		*bound = ntohs(sa.sin_port);
+		ret = 0;
+	}
+	close(fd);
+	return ret;
+}
+
+int net_port_free(const char *addr, int udp, int *port)
+{
+	if (bind_socket(addr, 0, udp, port) < 0)
+		return error_errno("cannot find a free %s port on %s",
+				   udp ? "udp" : "tcp", addr);
+	return 0;
+}
+
+int net_port_check(const char *addr, int port, int udp)
+{
+	int got;
+
+	if (bind_socket(addr, port, udp, &got) == 0)
+		return 0;
+	if (errno == EADDRINUSE)
+		return errorf("host port %s:%d/%s is already in use; pick "
+			      "another (or 0 for a free one)", addr, port,
+			      udp ? "udp" : "tcp");
+	return error_errno("cannot bind host port %s:%d/%s", addr, port,
+			   udp ? "udp" : "tcp");
+}
+
+void net_mac(const char *ns, const char *name, int nic, char out[18])
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	char key[128];
+	int n = snprintf(key, sizeof(key), "%s/%s/%d", ns, name, nic);
+
+	for (int i = 0; i < n && i < (int)sizeof(key) - 1; i++) {
+		h ^= (unsigned char)key[i];
+		h *= 0x100000001b3ULL;
+	}
+	snprintf(out, 18, "02:6e:%02x:%02x:%02x:%02x",
+		 (unsigned)(h >> 56) & 0xff, (unsigned)(h >> 48) & 0xff,
+		 (unsigned)(h >> 40) & 0xff, (unsigned)(h >> 32) & 0xff);
+}

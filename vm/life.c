@@ -1,0 +1,346 @@
+/* Making a VM's files, launching QEMU, and stopping it. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cidata.h"
+#include "ssh.h"
+#include "vm.h"
+
+static int exists(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0;
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* Run argv quietly; on failure say what it printed. */
+static int run_tool(const char *const *argv, const char *what)
+{
+	struct buf out = BUF_INIT;
+	int rc = run_capture(argv, &out);
+
+	if (rc > 0)
+		errorf("%s failed (%s exit %d): %s", what, argv[0], rc,
+		       out.p);
+	buf_free(&out);
+	return rc == 0 ? 0 : -1;
+}
+
+static int virtual_size(const char *path, uint64_t *size)
+{
+	const char *argv[] = { "qemu-img", "info", "--output=json", "-U", path,
+			       NULL };
+	struct buf out = BUF_INIT;
+	json_t *j = NULL;
+	int ret = -1;
+
+	if (run_capture(argv, &out) == 0) {
+		j = json_loads(out.p, 0, NULL);
+		if (json_is_integer(json_object_get(j, "virtual-size"))) {
+			*size = (uint64_t)json_integer_value(
+				json_object_get(j, "virtual-size"));
+			ret = 0;
+		}
+	}
+	if (ret < 0)
+		errorf("qemu-img cannot read the size of %s: %s", path,
+		       out.p ? out.p : "");
+	json_decref(j);
+	buf_free(&out);
+	return ret;
+}
+
+/* The overlay: made once, beside its final name then renamed, so a failed
+ * first start never leaves a half-made disk; grown when asked. */
+static int prepare_disk(const struct vm_spec *s, const struct vm_paths *p)
+{
+	uint64_t have;
+
+	if (!exists(p->disk)) {
+		char *tmp = xasprintf("%s/.disk.qcow2.tmp", p->dir);
+		char size[32];
+		const char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2",
+				       "-F", s->image.format, "-b",
+				       s->image.disk, tmp, NULL, NULL };
+		int rc;
+
+		if (s->disk) {
+			snprintf(size, sizeof(size), "%llu",
+				 (unsigned long long)s->disk);
+			argv[10] = size;
+		}
+		unlink(tmp);
+		rc = run_tool(argv, "creating the VM's disk");
+		if (rc == 0 && rename(tmp, p->disk) < 0)
+			rc = error_errno("rename %s", tmp);
+		if (rc < 0)
+			unlink(tmp);
+		free(tmp);
+		return rc;
+	}
+	if (!s->disk)
+		return 0;
+	if (virtual_size(p->disk, &have) < 0)
+		return -1;
+	if (s->disk > have) {
+		char size[32];
+		const char *argv[] = { "qemu-img", "resize", "-q", p->disk, size,
+				       NULL };
+
+		snprintf(size, sizeof(size), "%llu", (unsigned long long)s->disk);
+		return run_tool(argv, "growing the VM's disk");
+	}
+	return 0;
+}
+
+static int prepare_key(const char *path, const char *comment)
+{
+	char *pub = xasprintf("%s.pub", path);
+	int ret = 0;
+
+	if (!exists(path) || !exists(pub)) {
+		/* ssh-keygen asks before overwriting: clear a half-made pair */
+		unlink(path);
+		unlink(pub);
+		ret = ssh_keygen(path, comment);
+	}
+	free(pub);
+	return ret;
+}
+
+/* vendor-data: nook's own needs, beside (never inside) the user's
+ * user-data. The host key is ours, so the first ssh connection already
+ * knows it: nothing is trusted on first use. */
+static void render_vendor_data(const char *host_priv, const char *host_pub,
+			       struct buf *out)
+{
+	buf_adds(out, "#cloud-config\n"
+		      "# written by nook: the VM's pinned SSH host key\n"
+		      "ssh_deletekeys: true\n"
+		      "ssh_genkeytypes: []\n"
+		      "ssh_keys:\n"
+		      "  ed25519_private: |\n");
+	for (const char *l = host_priv; *l;) {
+		size_t n = strcspn(l, "\n");
+
+		if (n)
+			buf_addf(out, "    %.*s\n", (int)n, l);
+		l += n;
+		if (*l)
+			l++;
+	}
+	buf_addf(out, "  ed25519_public: \"%.*s\"\n",
+		 (int)strcspn(host_pub, "\r\n"), host_pub);
+}
+
+static int write_cidata(const struct vm_spec *s, const struct vm_paths *p)
+{
+	struct buf ud = BUF_INIT, md = BUF_INIT, vd = BUF_INIT, nc = BUF_INIT;
+	struct buf key = BUF_INIT, hpriv = BUF_INIT, hpub = BUF_INIT;
+	char *hpub_path = xasprintf("%s.pub", p->host_key);
+	char *key_pub = xasprintf("%s.pub", p->key);
+	struct cidata_file files[4];
+	struct cidata_meta meta = { 0 };
+	const char *keys[1];
+	size_t n = 0;
+	int ret = -1;
+
+	if (read_file(key_pub, &key) < 0 || read_file(p->host_key, &hpriv) < 0 ||
+	    read_file(hpub_path, &hpub) < 0)
+		goto out;
+	if (s->user_data) {
+		if (read_file(s->user_data, &ud) < 0)
+			goto out;
+	} else {
+		buf_adds(&ud, "#cloud-config\n{}\n");
+	}
+	keys[0] = key.p;
+	key.p[strcspn(key.p, "\r\n")] = '\0';
+	meta.instance_id = s->instance_id;
+	meta.hostname = s->name;
+	meta.keys = keys;
+	meta.nkeys = 1;
+	cidata_render_meta_data(&meta, &md);
+	render_vendor_data(hpriv.p, hpub.p, &vd);
+	files[n++] = (struct cidata_file){ "user-data", ud.p, ud.len };
+	files[n++] = (struct cidata_file){ "meta-data", md.p, md.len };
+	files[n++] = (struct cidata_file){ "vendor-data", vd.p, vd.len };
+	if (s->network_config) {
+		if (read_file(s->network_config, &nc) < 0)
+			goto out;
+		files[n++] = (struct cidata_file){ "network-config", nc.p,
+						   nc.len };
+	}
+	/* 0600: the seed carries the VM's private host key */
+	ret = cidata_write_iso(p->cidata, files, n, 0600);
+out:
+	buf_free(&ud);
+	buf_free(&md);
+	buf_free(&vd);
+	buf_free(&nc);
+	buf_free(&key);
+	buf_free(&hpriv);
+	buf_free(&hpub);
+	free(hpub_path);
+	free(key_pub);
+	return ret;
+}
+
+int vm_prepare(const struct vm_spec *s, const struct vm_paths *p)
+{
+	struct buf kh = BUF_INIT, pub = BUF_INIT;
+	char *alias = xasprintf("nook-%s", s->name);
+	char *pub_path = xasprintf("%s.pub", p->host_key);
+	int ret = -1;
+
+	if (mkdir_p(p->dir, 0700) < 0 || mkdir_p(p->run, 0700) < 0)
+		goto out;
+	if (chmod(p->dir, 0700) < 0 || chmod(p->run, 0700) < 0) {
+		error_errno("chmod %s", p->run);
+		goto out;
+	}
+	if (prepare_disk(s, p) < 0 ||
+	    prepare_key(p->key, alias) < 0 ||
+	    prepare_key(p->host_key, alias) < 0)
+		goto out;
+	if (read_file(pub_path, &pub) < 0)
+		goto out;
+	ssh_known_hosts_line(alias, pub.p, &kh);
+	if (write_file_atomic(p->known_hosts, kh.p, kh.len, 0600) < 0 ||
+	    write_cidata(s, p) < 0)
+		goto out;
+	ret = 0;
+out:
+	buf_free(&kh);
+	buf_free(&pub);
+	free(alias);
+	free(pub_path);
+	return ret;
+}
+
+/* Leftovers of a QEMU that is gone: sockets, pid file, ssh master. */
+void vm_clean_runtime(const struct vm_paths *p)
+{
+	if (exists(p->control)) {
+		const char *argv[] = { "ssh", "-F", "/dev/null", "-o", NULL,
+				       "-O", "exit", "nook", NULL };
+		char *opt = xasprintf("ControlPath=%s", p->control);
+		struct buf out = BUF_INIT;
+
+		argv[4] = opt;
+		run_capture(argv, &out);
+		buf_free(&out);
+		free(opt);
+		unlink(p->control);
+	}
+	unlink(p->qmp);
+	unlink(p->serial);
+	unlink(p->pidfile);
+}
+
+int vm_launch(const struct vm_paths *p, const char *const *argv, pid_t *pid)
+{
+	struct child c = CHILD_INIT;
+	struct buf log = BUF_INIT;
+	int fd, rc;
+
+	vm_clean_runtime(p);
+	fd = open(p->qemu_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return error_errno("cannot write %s", p->qemu_log);
+	c.argv = argv;
+	c.in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	c.out = fd;
+	c.err = fd;
+	/* -daemonize: this child exits once QEMU is set up (or has failed),
+	 * leaving the VM running on its own after nook exits. */
+	rc = child_start(&c);
+	if (rc == 0)
+		rc = child_wait(&c);
+	close(fd);
+	if (c.in >= 0)
+		close(c.in);
+	if (rc != 0) {
+		read_file_quiet(p->qemu_log, &log);
+		while (log.len && log.p[log.len - 1] == '\n')
+			log.p[--log.len] = '\0';
+		if (rc > 0)
+			errorf("QEMU failed to start (exit %d): %s", rc,
+			       log.len ? log.p : "(no message)");
+		buf_free(&log);
+		vm_clean_runtime(p);
+		return -1;
+	}
+	*pid = vm_pid_alive(p->pidfile, p->qmp);
+	if (!*pid) {
+		vm_clean_runtime(p);
+		return errorf("QEMU started but exited at once; see %s",
+			      p->qemu_log);
+	}
+	return 0;
+}
+
+static int wait_gone(pid_t pid, const char *qmp, int ms)
+{
+	for (int waited = 0; waited <= ms; waited += 100) {
+		if (!vm_pid_is_ours(pid, qmp))
+			return 1;
+		sleep_ms(100);
+	}
+	return 0;
+}
+
+int vm_stop(const struct vm_paths *p, int force, int timeout_s,
+	    const char **how)
+{
+	pid_t pid = vm_pid_alive(p->pidfile, p->qmp);
+	struct qmp q;
+
+	*how = "it was not running";
+	if (!pid) {
+		vm_clean_runtime(p);
+		return 0;
+	}
+	if (!force && qmp_open(&q, p->qmp, 5000) == 0) {
+		int rc = qmp_execute(&q, "system_powerdown", NULL, 5000, NULL);
+
+		qmp_close(&q);
+		*how = "the guest powered off (ACPI power button)";
+		if (rc == 0 && wait_gone(pid, p->qmp, timeout_s * 1000))
+			goto done;
+	}
+	if (qmp_open(&q, p->qmp, 3000) == 0) {
+		/* QEMU closes the socket as it quits: no answer is fine */
+		qmp_send(&q, "quit");
+		qmp_close(&q);
+		*how = "QEMU quit (QMP quit)";
+		if (wait_gone(pid, p->qmp, 5000))
+			goto done;
+	}
+	*how = "QEMU was terminated (SIGTERM)";
+	if (kill(pid, SIGTERM) == 0 && wait_gone(pid, p->qmp, 5000))
+		goto done;
+	*how = "QEMU was killed (SIGKILL)";
+	if (kill(pid, SIGKILL) < 0 && errno != ESRCH)
+		return error_errno("cannot kill QEMU (pid %d)", (int)pid);
+	if (!wait_gone(pid, p->qmp, 5000))
+		return errorf("QEMU (pid %d) survived SIGKILL", (int)pid);
+done:
+	vm_clean_runtime(p);
+	return 0;
+}

@@ -1,0 +1,184 @@
+/* The QEMU argv and the kernel command line: pure functions of the spec. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vm.h"
+
+/* Length of the key of word w ("root" of "root=/dev/vda1", or all of w). */
+static size_t key_len(const char *w, size_t len)
+{
+	const char *eq = memchr(w, '=', len);
+
+	return eq ? (size_t)(eq - w) : len;
+}
+
+struct word {
+	const char *p;
+	size_t len;
+};
+
+static size_t split(const char *s, struct word **out)
+{
+	size_t n = 0, alloc = 8;
+	struct word *w = xmalloc(sizeof(*w) * alloc);
+
+	while (s && *s) {
+		size_t len;
+
+		s += strspn(s, " \t\n");
+		len = strcspn(s, " \t\n");
+		if (!len)
+			break;
+		if (n == alloc) {
+			alloc *= 2;
+			w = xrealloc(w, sizeof(*w) * alloc);
+		}
+		w[n].p = s;
+		w[n++].len = len;
+		s += len;
+	}
+	*out = w;
+	return n;
+}
+
+static int same(const struct word *a, const struct word *b)
+{
+	return a->len == b->len && !memcmp(a->p, b->p, a->len);
+}
+
+void vm_cmdline_merge(const char *base, const char *extra, struct buf *out)
+{
+	struct word *r, *e;
+	size_t nr = split(base, &r), ne = split(extra, &e);
+	size_t start = out->len;
+
+	r = xrealloc(r, sizeof(*r) * (nr + ne + 1));
+	for (size_t i = 0; i < ne; i++) {
+		size_t k = key_len(e[i].p, e[i].len);
+		int multi = k == 7 && !memcmp(e[i].p, "console", 7);
+		size_t j;
+
+		for (j = 0; j < nr; j++) {
+			if (same(&r[j], &e[i]))
+				break;
+			/* a single-valued key set again: the later one wins */
+			if (!multi && key_len(r[j].p, r[j].len) == k &&
+			    !memcmp(r[j].p, e[i].p, k)) {
+				r[j] = e[i];
+				break;
+			}
+		}
+		if (j == nr)
+			r[nr++] = e[i];
+	}
+	for (size_t j = 0; j < nr; j++) {
+		if (out->len > start)
+			buf_adds(out, " ");
+		buf_add(out, r[j].p, r[j].len);
+	}
+	if (!out->p)
+		buf_add(out, "", 0);
+	free(r);
+	free(e);
+}
+
+/* QEMU's -drive and -chardev take comma-separated options; a comma in a
+ * path is written twice. */
+static void add_path(struct buf *b, const char *path)
+{
+	for (; *path; path++) {
+		if (*path == ',')
+			buf_adds(b, ",");
+		buf_add(b, path, 1);
+	}
+}
+
+static void push_buf(struct strvec *out, struct buf *b)
+{
+	strvec_push(out, b->p);
+	buf_free(b);
+}
+
+void vm_qemu_argv(const struct vm_spec *s, const struct vm_paths *p,
+		  const struct vm_launch *l, struct strvec *out)
+{
+	struct buf b = BUF_INIT;
+	const char *kernel = s->kernel ? s->kernel : s->image.kernel;
+	const char *initrd = s->kernel ? s->initrd : s->image.initrd;
+
+	strvec_push(out, l->qemu);
+	strvec_push(out, "-name");
+	strvec_pushf(out, "nook-%s", s->name);
+	strvec_push(out, "-machine");
+	strvec_push(out, "q35");
+	strvec_push(out, "-accel");
+	if (l->accel == VM_ACCEL_KVM) {
+		strvec_push(out, "kvm");
+		strvec_push(out, "-cpu");
+		strvec_push(out, "host");
+	} else {
+		strvec_push(out, "tcg,thread=multi");
+		strvec_push(out, "-cpu");
+		strvec_push(out, "max");
+	}
+	strvec_push(out, "-smp");
+	strvec_pushf(out, "%d", s->cpus);
+	strvec_push(out, "-m");
+	strvec_pushf(out, "%lluM", (unsigned long long)(s->memory >> 20));
+	strvec_push(out, "-nodefaults");
+	strvec_push(out, "-display");
+	strvec_push(out, "none");
+	if (!strcmp(s->boot, "direct")) {
+		strvec_push(out, "-kernel");
+		strvec_push(out, kernel);
+		if (initrd) {
+			strvec_push(out, "-initrd");
+			strvec_push(out, initrd);
+		}
+		strvec_push(out, "-append");
+		strvec_push(out, l->cmdline);
+	}
+	/* The root disk must be the first virtio drive: the guest's vda. */
+	buf_adds(&b, "file=");
+	add_path(&b, p->disk);
+	buf_adds(&b, ",if=virtio,format=qcow2,discard=unmap");
+	strvec_push(out, "-drive");
+	push_buf(out, &b);
+	buf_adds(&b, "file=");
+	add_path(&b, p->cidata);
+	buf_adds(&b, ",if=virtio,format=raw,readonly=on");
+	strvec_push(out, "-drive");
+	push_buf(out, &b);
+	buf_adds(&b, "user,id=net0");
+	for (size_t i = 0; i < l->nports; i++) {
+		buf_adds(&b, ",");
+		net_port_hostfwd(&l->ports[i], &b);
+	}
+	strvec_push(out, "-netdev");
+	push_buf(out, &b);
+	strvec_push(out, "-device");
+	strvec_pushf(out, "virtio-net-pci,netdev=net0,mac=%s", l->mac);
+	/* Entropy from the host: the guest's crng is ready at once. */
+	strvec_push(out, "-device");
+	strvec_push(out, "virtio-rng-pci");
+	buf_adds(&b, "socket,id=serial0,path=");
+	add_path(&b, p->serial);
+	buf_adds(&b, ",server=on,wait=off,logfile=");
+	add_path(&b, p->console_log);
+	buf_adds(&b, ",logappend=on");
+	strvec_push(out, "-chardev");
+	push_buf(out, &b);
+	strvec_push(out, "-serial");
+	strvec_push(out, "chardev:serial0");
+	buf_adds(&b, "socket,id=qmp0,path=");
+	add_path(&b, p->qmp);
+	buf_adds(&b, ",server=on,wait=off");
+	strvec_push(out, "-chardev");
+	push_buf(out, &b);
+	strvec_push(out, "-mon");
+	strvec_push(out, "chardev=qmp0,mode=control");
+	strvec_push(out, "-pidfile");
+	strvec_push(out, p->pidfile);
+	strvec_push(out, "-daemonize");
+}

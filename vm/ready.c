@@ -1,0 +1,184 @@
+/* Waiting for a guest to be really ready: banner, login, cloud-init. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vm.h"
+
+const char *vm_phase_name(enum vm_phase ph)
+{
+	static const char *const names[] = { "booting (waiting for sshd)",
+					      "logging in over ssh",
+					      "running cloud-init", "ready" };
+
+	return names[ph];
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* An ssh child whose stderr we keep for the reason it failed. */
+struct probe {
+	struct child c;
+	struct strvec argv;
+	int err_fd;
+	struct buf err;
+};
+
+static int probe_start(struct probe *pr, const struct ssh_target *t,
+		       const char *const *cmd)
+{
+	int pfd[2];
+
+	strvec_clear(&pr->argv);
+	pr->err.len = 0;
+	ssh_argv(t, -1, NULL, cmd, &pr->argv);
+	if (pipe2(pfd, O_CLOEXEC | O_NONBLOCK) < 0)
+		return error_errno("pipe");
+	pr->c = (struct child)CHILD_INIT;
+	pr->c.argv = (const char *const *)pr->argv.v;
+	pr->c.in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	pr->c.out = pr->c.in >= 0 ? open("/dev/null", O_WRONLY | O_CLOEXEC) : -1;
+	pr->c.err = pfd[1];
+	if (child_start(&pr->c) < 0) {
+		close(pfd[0]);
+		pfd[0] = -1;
+	}
+	close(pfd[1]);
+	if (pr->c.in >= 0)
+		close(pr->c.in);
+	if (pr->c.out >= 0)
+		close(pr->c.out);
+	pr->err_fd = pfd[0];
+	return pfd[0] < 0 ? -1 : 0;
+}
+
+static void probe_drain(struct probe *pr)
+{
+	char chunk[1024];
+
+	while (pr->err_fd >= 0) {
+		ssize_t n = read(pr->err_fd, chunk, sizeof(chunk));
+
+		if (n <= 0)
+			break;
+		buf_add(&pr->err, chunk, (size_t)n);
+	}
+}
+
+/* -1 while it runs, else its exit status. */
+static int probe_poll(struct probe *pr)
+{
+	int st;
+
+	probe_drain(pr);
+	if (child_poll(&pr->c, &st) != 1)
+		return -1;
+	probe_drain(pr);
+	close(pr->err_fd);
+	pr->err_fd = -1;
+	return st;
+}
+
+static void probe_stop(struct probe *pr)
+{
+	child_kill(&pr->c);
+	if (pr->err_fd >= 0)
+		close(pr->err_fd);
+	pr->err_fd = -1;
+	strvec_clear(&pr->argv);
+	buf_free(&pr->err);
+}
+
+int vm_wait_ready(struct vm_ready *r)
+{
+	static const char *const login[] = { "true", NULL };
+	static const char *const ci[] = { "cloud-init", "status", "--wait",
+					   NULL };
+	struct probe pr = { CHILD_INIT, STRVEC_INIT, -1, BUF_INIT };
+	double start = now_s();
+	int ret = -1;
+
+	r->reached = VM_PHASE_BOOT;
+	r->crashed = r->timed_out = 0;
+	r->cloud_init_rc = -1;
+	for (;;) {
+		double el = now_s() - start;
+		int st;
+
+		if (!vm_pid_is_ours(r->pid, r->paths->qmp)) {
+			r->crashed = 1;
+			break;
+		}
+		if (el > r->timeout_s) {
+			r->timed_out = 1;
+			break;
+		}
+		if (r->progress)
+			r->progress(r->ctx, r->reached, el);
+		if (r->reached == VM_PHASE_BOOT) {
+			/* slirp accepts at once, long before sshd runs: only
+			 * sshd's own banner means the guest is up */
+			if (ssh_banner(r->ssh->host, r->ssh->port, 1000))
+				r->reached = VM_PHASE_LOGIN;
+			else
+				sleep_ms(250);
+			continue;
+		}
+		if (pr.c.pid <= 0 && pr.err_fd < 0) {
+			if (probe_start(&pr, r->ssh, r->reached == VM_PHASE_LOGIN ?
+						       login : ci) < 0)
+				break;
+		}
+		st = probe_poll(&pr);
+		if (st < 0) {
+			sleep_ms(250);
+			continue;
+		}
+		if (st == 255) {
+			if (strstr(pr.err.p ? pr.err.p : "", "verification failed") ||
+			    strstr(pr.err.p ? pr.err.p : "", "IDENTIFICATION")) {
+				errorf("the guest's SSH host key is not the one "
+				       "nook gave it; refusing to connect:\n%s",
+				       pr.err.p);
+				break;
+			}
+			sleep_ms(1000); /* sshd not yet taking logins: retry */
+			continue;
+		}
+		if (r->reached == VM_PHASE_LOGIN) {
+			if (st != 0) {
+				errorf("ssh login ran 'true' and got exit %d: %s",
+				       st, pr.err.p ? pr.err.p : "");
+				break;
+			}
+			r->reached = VM_PHASE_CLOUD_INIT;
+			continue;
+		}
+		r->cloud_init_rc = st;
+		if (st == 0) {
+			r->reached = VM_PHASE_READY;
+			ret = 0;
+		}
+		break;
+	}
+	probe_stop(&pr);
+	return ret;
+}

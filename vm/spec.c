@@ -1,0 +1,328 @@
+/* A VM's spec (vm.json), its paths, and resolving its base image. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "vm.h"
+
+static void set(char **dst, const char *v)
+{
+	free(*dst);
+	*dst = v ? xstrdup(v) : NULL;
+}
+
+void vm_image_free(struct vm_image *img)
+{
+	free(img->ref);
+	free(img->disk);
+	free(img->format);
+	free(img->kernel);
+	free(img->initrd);
+	free(img->cmdline);
+	free(img->user);
+	memset(img, 0, sizeof(*img));
+}
+
+void vm_spec_init(struct vm_spec *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->cpus = 2;
+	s->memory = 1024ULL << 20;
+}
+
+void vm_spec_free(struct vm_spec *s)
+{
+	if (!s)
+		return;
+	free(s->name);
+	vm_image_free(&s->image);
+	free(s->boot);
+	free(s->kernel);
+	free(s->initrd);
+	free(s->append);
+	free(s->ports);
+	free(s->accel);
+	free(s->instance_id);
+	free(s->user_data);
+	free(s->network_config);
+	memset(s, 0, sizeof(*s));
+}
+
+static json_t *str_or_null(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+json_t *vm_spec_to_json(const struct vm_spec *s)
+{
+	json_t *j = json_object(), *img = json_object(), *ports = json_array();
+
+	json_object_set_new(j, "name", json_string(s->name));
+	json_object_set_new(img, "ref", str_or_null(s->image.ref));
+	json_object_set_new(img, "disk", str_or_null(s->image.disk));
+	json_object_set_new(img, "format", str_or_null(s->image.format));
+	json_object_set_new(img, "kernel", str_or_null(s->image.kernel));
+	json_object_set_new(img, "initrd", str_or_null(s->image.initrd));
+	json_object_set_new(img, "cmdline", str_or_null(s->image.cmdline));
+	json_object_set_new(img, "user", str_or_null(s->image.user));
+	json_object_set_new(j, "image", img);
+	json_object_set_new(j, "boot", str_or_null(s->boot));
+	json_object_set_new(j, "kernel", str_or_null(s->kernel));
+	json_object_set_new(j, "initrd", str_or_null(s->initrd));
+	json_object_set_new(j, "append", str_or_null(s->append));
+	json_object_set_new(j, "cpus", json_integer(s->cpus));
+	json_object_set_new(j, "memory", json_integer((json_int_t)s->memory));
+	json_object_set_new(j, "disk", json_integer((json_int_t)s->disk));
+	for (size_t i = 0; i < s->nports; i++) {
+		struct buf b = BUF_INIT;
+
+		net_port_format(&s->ports[i], &b);
+		json_array_append_new(ports, json_string(b.p));
+		buf_free(&b);
+	}
+	json_object_set_new(j, "ports", ports);
+	json_object_set_new(j, "accel", str_or_null(s->accel));
+	json_object_set_new(j, "instance_id", str_or_null(s->instance_id));
+	json_object_set_new(j, "user_data", str_or_null(s->user_data));
+	json_object_set_new(j, "network_config",
+			    str_or_null(s->network_config));
+	json_object_set_new(j, "ssh_port", json_integer(s->ssh_port));
+	return j;
+}
+
+static const char *get_str(const json_t *j, const char *key)
+{
+	return json_string_value(json_object_get(j, key));
+}
+
+int vm_spec_from_json(const json_t *j, const char *name, struct vm_spec *s)
+{
+	const json_t *img = json_object_get(j, "image"), *ports, *v;
+	size_t i;
+
+	vm_spec_init(s);
+	if (!json_is_object(j) || !json_is_object(img) ||
+	    !get_str(j, "name") || !get_str(img, "disk"))
+		return errorf("%s: not a nook VM spec (no name or image)", name);
+	set(&s->name, get_str(j, "name"));
+	set(&s->image.ref, get_str(img, "ref"));
+	set(&s->image.disk, get_str(img, "disk"));
+	set(&s->image.format, get_str(img, "format"));
+	set(&s->image.kernel, get_str(img, "kernel"));
+	set(&s->image.initrd, get_str(img, "initrd"));
+	set(&s->image.cmdline, get_str(img, "cmdline"));
+	set(&s->image.user, get_str(img, "user"));
+	set(&s->boot, get_str(j, "boot"));
+	set(&s->kernel, get_str(j, "kernel"));
+	set(&s->initrd, get_str(j, "initrd"));
+	set(&s->append, get_str(j, "append"));
+	s->cpus = (int)json_integer_value(json_object_get(j, "cpus"));
+	s->memory = (uint64_t)json_integer_value(json_object_get(j, "memory"));
+	s->disk = (uint64_t)json_integer_value(json_object_get(j, "disk"));
+	ports = json_object_get(j, "ports");
+	s->ports = xmalloc(sizeof(*s->ports) * (json_array_size(ports) + 1));
+	json_array_foreach(ports, i, v) {
+		if (!json_is_string(v) ||
+		    net_port_parse(json_string_value(v), &s->ports[s->nports]) < 0)
+			return errorf("%s: bad entry in ports", name);
+		s->nports++;
+	}
+	set(&s->accel, get_str(j, "accel"));
+	set(&s->instance_id, get_str(j, "instance_id"));
+	set(&s->user_data, get_str(j, "user_data"));
+	set(&s->network_config, get_str(j, "network_config"));
+	s->ssh_port = (int)json_integer_value(json_object_get(j, "ssh_port"));
+	if (s->cpus < 1 || s->memory == 0 || !s->boot || !s->instance_id)
+		return errorf("%s: incomplete VM spec", name);
+	return 0;
+}
+
+/* The longest socket name we put in the runtime directory. */
+#define LONGEST_SOCKET "/serial.sock"
+
+int vm_paths_init(struct vm_paths *p, const struct nook_dirs *d,
+		  const char *name)
+{
+	char *run = xasprintf("%s/%s", d->run, name);
+
+	memset(p, 0, sizeof(*p));
+	p->dir = xasprintf("%s/vms/%s", d->data, name);
+	p->json = xasprintf("%s/vm.json", p->dir);
+	p->disk = xasprintf("%s/disk.qcow2", p->dir);
+	p->cidata = xasprintf("%s/cidata.iso", p->dir);
+	p->key = xasprintf("%s/id_ed25519", p->dir);
+	p->host_key = xasprintf("%s/ssh_host_ed25519_key", p->dir);
+	p->known_hosts = xasprintf("%s/known_hosts", p->dir);
+	p->console_log = xasprintf("%s/console.log", p->dir);
+	p->qemu_log = xasprintf("%s/qemu.log", p->dir);
+	p->lock = xasprintf("%s/lock", p->dir);
+	/* A unix socket path must fit sun_path with its NUL. Never truncate:
+	 * fall back to a short directory of our own, the same one every time
+	 * for the same inputs so every command finds the sockets. */
+	if (strlen(run) + sizeof(LONGEST_SOCKET) > sizeof(((struct sockaddr_un *)0)->sun_path)) {
+		free(run);
+		run = xasprintf("/tmp/nook-%u/%s", (unsigned)getuid(), name);
+		p->run_fallback = 1;
+		if (strlen(run) + sizeof(LONGEST_SOCKET) >
+		    sizeof(((struct sockaddr_un *)0)->sun_path)) {
+			free(run);
+			vm_paths_free(p);
+			errno = ENAMETOOLONG;
+			return error_errno("runtime directory for %s", name);
+		}
+	}
+	p->run = run;
+	p->qmp = xasprintf("%s/qmp.sock", run);
+	p->serial = xasprintf("%s/serial.sock", run);
+	p->pidfile = xasprintf("%s/qemu.pid", run);
+	p->control = xasprintf("%s/ssh.sock", run);
+	return 0;
+}
+
+void vm_paths_free(struct vm_paths *p)
+{
+	char **all[] = { &p->dir, &p->json, &p->disk, &p->cidata, &p->key,
+			 &p->host_key, &p->known_hosts, &p->console_log,
+			 &p->qemu_log, &p->lock, &p->run, &p->qmp, &p->serial,
+			 &p->pidfile, &p->control };
+
+	for (size_t i = 0; i < ARRAY_SIZE(all); i++) {
+		free(*all[i]);
+		*all[i] = NULL;
+	}
+}
+
+/* qemu-img's idea of a disk's format ("qcow2", "raw"). */
+static int disk_format(const char *path, char **format)
+{
+	const char *argv[] = { "qemu-img", "info", "--output=json", "-U", path,
+			       NULL };
+	struct buf out = BUF_INIT;
+	json_t *j = NULL;
+	int rc, ret = -1;
+
+	rc = run_capture(argv, &out);
+	if (rc != 0) {
+		if (rc > 0)
+			errorf("qemu-img cannot read %s: %s", path, out.p);
+		goto out;
+	}
+	j = json_loads(out.p, 0, NULL);
+	if (!json_string_value(json_object_get(j, "format"))) {
+		errorf("qemu-img info %s: no format in its answer", path);
+		goto out;
+	}
+	*format = xstrdup(json_string_value(json_object_get(j, "format")));
+	ret = 0;
+out:
+	json_decref(j);
+	buf_free(&out);
+	return ret;
+}
+
+static char *join_abs(const char *dir, const char *file)
+{
+	return xasprintf("%s/%s", dir, file);
+}
+
+/* An image directory as images/recipes/ write it: manifest.json naming a
+ * disk (the file with a "format"), and optionally vmlinuz and initrd.img. */
+static int image_from_dir(const char *dir, struct vm_image *img)
+{
+	char *mpath = join_abs(dir, "manifest.json");
+	json_error_t jerr;
+	json_t *m = json_load_file(mpath, 0, &jerr), *files, *f;
+	const char *key;
+	int ret = -1;
+
+	if (!m) {
+		errorf("%s: %s (line %d)", mpath, jerr.text, jerr.line);
+		goto out;
+	}
+	files = json_object_get(m, "files");
+	json_object_foreach(files, key, f) {
+		if (strchr(key, '/')) {
+			errorf("%s: file name '%s' has a '/'", mpath, key);
+			goto out;
+		}
+		if (json_object_get(f, "format"))
+			img->disk = join_abs(dir, key);
+		else if (!strcmp(key, "vmlinuz"))
+			img->kernel = join_abs(dir, key);
+		else if (!strcmp(key, "initrd.img"))
+			img->initrd = join_abs(dir, key);
+	}
+	if (!img->disk) {
+		errorf("%s: names no disk (a file with a \"format\")", mpath);
+		goto out;
+	}
+	if (json_string_value(json_object_get(m, "cmdline")))
+		img->cmdline = xstrdup(json_string_value(json_object_get(m, "cmdline")));
+	if (json_string_value(json_object_get(m, "user")))
+		img->user = xstrdup(json_string_value(json_object_get(m, "user")));
+	ret = 0;
+out:
+	json_decref(m);
+	free(mpath);
+	return ret;
+}
+
+int vm_image_resolve(const char *datadir, const char *ref, struct vm_image *img)
+{
+	char *path = NULL, *abs = NULL;
+	struct stat st;
+	int ret = -1;
+
+	memset(img, 0, sizeof(*img));
+	img->ref = xstrdup(ref);
+	if (strchr(ref, '/') || !strcmp(ref, ".") || !strcmp(ref, ".."))
+		path = xstrdup(ref);
+	else
+		path = xasprintf("%s/images/%s", datadir, ref);
+	if (stat(path, &st) < 0) {
+		if (errno == ENOENT && !strchr(ref, '/'))
+			errorf("no image '%s' in %s/images; give a path to an "
+			       "image directory or disk, or build one with "
+			       "images/recipes/", ref, datadir);
+		else
+			error_errno("image %s", path);
+		goto out;
+	}
+	abs = realpath(path, NULL);
+	if (!abs) {
+		error_errno("image %s", path);
+		goto out;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		if (image_from_dir(abs, img) < 0)
+			goto out;
+	} else {
+		img->disk = xstrdup(abs);
+	}
+	if (!img->user)
+		img->user = xstrdup("debian");
+	for (char **f = &img->kernel; f <= &img->initrd; f++)
+		if (*f && access(*f, R_OK) < 0) {
+			error_errno("image %s: %s", ref, *f);
+			goto out;
+		}
+	if (disk_format(img->disk, &img->format) < 0)
+		goto out;
+	if (strcmp(img->format, "qcow2") && strcmp(img->format, "raw")) {
+		errorf("image %s: disk format '%s' is not qcow2 or raw",
+		       ref, img->format);
+		goto out;
+	}
+	ret = 0;
+out:
+	if (ret < 0)
+		vm_image_free(img);
+	free(path);
+	free(abs);
+	return ret;
+}
