@@ -18,6 +18,8 @@ int cmd_local(int argc, char **argv);
 int cmd_local_start(int argc, char **argv);
 int cmd_shell(int argc, char **argv);
 int cmd_ssh_config(int argc, char **argv);
+int cmd_sync(int argc, char **argv);
+int cmd_console(int argc, char **argv);
 
 /* Print "nook: <why>" and the usage to stderr; returns EXIT_USAGE. */
 int usage_error(const char *usage, const char *fmt, ...)

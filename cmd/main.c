@@ -21,11 +21,13 @@ static const struct command {
 	const char *summary;
 } commands[] = {
 	{ "cidata", cmd_cidata, "build or inspect a NoCloud cidata ISO" },
+	{ "console", cmd_console, "attach to a VM's serial console" },
 	{ "doctor", cmd_doctor, "check this host: programs, versions, KVM or TCG" },
 	{ "help", cmd_help, "list the commands, or show one command's help" },
 	{ "local", cmd_local, "start, stop, list, delete VMs on this host" },
 	{ "shell", cmd_shell, "a shell or a command in a VM, over ssh" },
 	{ "ssh-config", cmd_ssh_config, "an OpenSSH config stanza for a VM" },
+	{ "sync", cmd_sync, "rsync a project's files into a VM" },
 	{ "version", cmd_version, "print nook's version" },
 };
 

@@ -31,8 +31,8 @@ static const char usage[] =
 	"                         forward a host port (ADDR 127.0.0.1 unless\n"
 	"                         given; HOST 0 picks a free one); repeatable\n"
 	"  --boot disk|direct     boot from the disk or the image's kernel\n"
-	"  --kernel K --initrd I --append ARGS\n"
-	"                         direct kernel boot with this kernel\n"
+	"  --kernel K [--initrd I]  direct kernel boot with this kernel\n"
+	"  --append ARGS          more kernel arguments (direct boot)\n"
 	"  --accel auto|kvm|tcg   accelerator (default auto: KVM when it works)\n"
 	"  --no-wait              return once QEMU runs\n"
 	"  --timeout SECONDS      how long to wait for ready (default 900)\n"
@@ -142,8 +142,11 @@ static int parse(int argc, char **argv, struct opts *o, const char **name)
 		return usage_error(usage, "unexpected argument '%s'",
 				   argv[optind + 1]);
 	*name = optind < argc ? argv[optind] : "default";
-	if ((o->initrd || o->append) && !o->kernel)
-		return usage_error(usage, "--initrd and --append go with --kernel");
+	if (o->initrd && !o->kernel)
+		return usage_error(usage, "--initrd goes with --kernel");
+	if (o->append && o->boot && !strcmp(o->boot, "disk"))
+		return usage_error(usage, "--append is for direct boot, not "
+				   "--boot disk");
 	if (o->kernel && o->boot && !strcmp(o->boot, "disk"))
 		return usage_error(usage, "--kernel means direct boot, not "
 				   "--boot disk");
@@ -266,6 +269,11 @@ static int apply(struct vmcmd *v, const struct opts *o, int is_new,
 			fprintf(say, "kernel: now %s\n", o->kernel);
 		set_str(&s->kernel, o->kernel);
 		set_str(&s->initrd, o->initrd);
+	}
+	if (o->append) {
+		if (!is_new && !same_str(o->append, s->append))
+			fprintf(say, "kernel arguments: now adding '%s'\n",
+				o->append);
 		set_str(&s->append, o->append);
 	}
 	if (o->boot || o->kernel || is_new) {

@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# The main job: set up, build, and use nook for what it does today.
-# (Until `nook local start` lands, that is: check the host, build a cidata
-# seed from the example user-data, and read it back.)
+# The main job: set up, build, then start the default VM from the default
+# image (Debian 12 with cloud-init, built from Debian packages and cached)
+# with the example user-data, and run a command in it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 nook=build/nook
-out=${NOOK_OUT:-build/example}
-mkdir -p "$out"
-set -x
 "$nook" doctor
-"$nook" cidata build -o "$out/seed.iso" --user-data examples/user-data.yaml --hostname example
-"$nook" cidata show "$out/seed.iso"
-"$nook" cidata show "$out/seed.iso" --file meta-data
+img=$(bash tests/guest/image.sh) # ~4 min the first time, then cached
+state=$("$nook" local status --json 2>/dev/null |
+	python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])' || true)
+set -x
+if [ "$state" != running ]; then
+	"$nook" local start --image "$img" --user-data examples/user-data.yaml
+fi
+"$nook" shell -- sh -c 'uname -a; cloud-init status --long; cat /etc/os-release | head -1'
+"$nook" local status
+set +x
+echo "The VM keeps running: 'build/nook shell' gets you in, 'build/nook local stop' stops it."

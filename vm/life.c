@@ -325,8 +325,7 @@ int vm_stop(const struct vm_paths *p, int force, int timeout_s,
 			goto done;
 	}
 	if (qmp_open(&q, p->qmp, 3000) == 0) {
-		/* QEMU closes the socket as it quits: no answer is fine */
-		qmp_send(&q, "quit");
+		qmp_quit(&q, 3000);
 		qmp_close(&q);
 		*how = "QEMU quit (QMP quit)";
 		if (wait_gone(pid, p->qmp, 5000))

@@ -4,6 +4,15 @@
 #include "common.h"
 #include "vm.h"
 
+int vm_name_valid(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n > 32 || name[0] < 'a' || name[0] > 'z')
+		return 0;
+	return strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789-") == n;
+}
+
 int vm_name_check(const char *name)
 {
 	size_t n = strlen(name);

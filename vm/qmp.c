@@ -152,14 +152,25 @@ int qmp_execute(struct qmp *q, const char *command, json_t *args,
 	}
 }
 
-int qmp_send(struct qmp *q, const char *command)
+int qmp_quit(struct qmp *q, int timeout_ms)
 {
-	json_t *msg = json_object();
-	int rc;
+	long long deadline = now_ms() + timeout_ms;
+	json_t *msg = json_pack("{s:s}", "execute", "quit");
+	char chunk[1024];
+	int rc = send_msg(q, msg);
 
-	json_object_set_new(msg, "execute", json_string(command));
-	rc = send_msg(q, msg);
 	json_decref(msg);
+	/* QEMU answers, then closes the socket as it exits: read until the
+	 * close so the command is not dropped with our end of the socket */
+	while (rc == 0) {
+		struct pollfd pfd = { q->fd, POLLIN, 0 };
+		long long left = deadline - now_ms();
+
+		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+			break;
+		if (read(q->fd, chunk, sizeof(chunk)) <= 0)
+			break;
+	}
 	return rc;
 }
 

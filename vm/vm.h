@@ -24,6 +24,8 @@
 
 /* 0 when name matches [a-z][a-z0-9-]{0,31}; else -1, saying what is wrong. */
 int vm_name_check(const char *name);
+/* 1 when name is acceptable, 0 otherwise; says nothing. */
+int vm_name_valid(const char *name);
 
 /* The facts that decide whether KVM can work on this host. */
 struct vm_accel_facts {
@@ -166,8 +168,9 @@ int qmp_open(struct qmp *q, const char *path, int timeout_ms);
  * ret may be NULL. Events are skipped. */
 int qmp_execute(struct qmp *q, const char *command, json_t *args,
 		int timeout_ms, json_t **ret);
-/* Send command without waiting for an answer (for "quit"). */
-int qmp_send(struct qmp *q, const char *command);
+/* Ask QEMU to quit and wait (up to timeout_ms) for it to close the
+ * connection; says nothing when it goes away mid-answer. */
+int qmp_quit(struct qmp *q, int timeout_ms);
 void qmp_close(struct qmp *q);
 
 /*

@@ -222,6 +222,74 @@ static void test_dirs(void **state)
 	free(stderr_end());
 }
 
+static void test_parse_size(void **state)
+{
+	static const struct {
+		const char *s;
+		uint64_t v;
+	} good[] = {
+		{ "1", 1 }, { "512M", 512ULL << 20 }, { "2G", 2ULL << 30 },
+		{ "2g", 2ULL << 30 }, { "1GiB", 1ULL << 30 }, { "10K", 10240 },
+		{ "3T", 3ULL << 40 }, { "100B", 100 },
+	};
+	static const char *const bad[] = {
+		"", "0", "G", "-1", "1.5G", "1X", "1 G", "99999999999999999999",
+		"17179869184T", "1GG",
+	};
+	uint64_t v;
+	long l;
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(good); i++) {
+		assert_int_equal(parse_size("--memory", good[i].s, &v), 0);
+		assert_true(v == good[i].v);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		char *err;
+
+		stderr_begin();
+		assert_int_equal(parse_size("--memory", bad[i], &v), -1);
+		err = stderr_end();
+		assert_non_null(strstr(err, "--memory"));
+		free(err);
+	}
+	assert_int_equal(parse_int("--cpus", "4", 1, 64, &l), 0);
+	assert_int_equal(l, 4);
+	stderr_begin();
+	assert_int_equal(parse_int("--cpus", "0", 1, 64, &l), -1);
+	assert_int_equal(parse_int("--cpus", "4x", 1, 64, &l), -1);
+	assert_int_equal(parse_int("--cpus", "", 1, 64, &l), -1);
+	free(stderr_end());
+}
+
+static void test_remove_tree(void **state)
+{
+	char *dir = make_tmpdir();
+	char *sub = xasprintf("%s/a/b", dir);
+	char *f = xasprintf("%s/a/b/f", dir);
+	char *link = xasprintf("%s/a/l", dir);
+	char *outside = make_tmpdir();
+	char *keep = xasprintf("%s/keep", outside);
+
+	(void)state;
+	assert_int_equal(mkdir_p(sub, 0700), 0);
+	assert_int_equal(write_file_atomic(f, "x", 1, 0600), 0);
+	assert_int_equal(write_file_atomic(keep, "x", 1, 0600), 0);
+	/* a symlink out of the tree is removed, its target left alone */
+	assert_int_equal(symlink(outside, link), 0);
+	assert_int_equal(remove_tree(dir), 0);
+	assert_int_equal(access(dir, F_OK), -1);
+	assert_int_equal(access(keep, F_OK), 0);
+	assert_int_equal(remove_tree(dir), 0); /* already gone: fine */
+	remove_tree(outside);
+	free(dir);
+	free(sub);
+	free(f);
+	free(link);
+	free(outside);
+	free(keep);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -236,6 +304,8 @@ int main(void)
 		cmocka_unit_test(test_find_program),
 		cmocka_unit_test(test_mkdir_p),
 		cmocka_unit_test(test_dirs),
+		cmocka_unit_test(test_parse_size),
+		cmocka_unit_test(test_remove_tree),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -5,6 +5,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <signal.h>
+#include <sys/wait.h>
+
 #include "testutil.h"
 #include "vm.h"
 
@@ -67,12 +70,245 @@ static void test_accel_decide(void **state)
 	assert_non_null(strstr(why, "kvm accelerator"));
 }
 
+static void test_cmdline_merge(void **state)
+{
+	static const struct {
+		const char *base, *extra, *want;
+	} cases[] = {
+		{ "root=LABEL=r ro console=ttyS0", "console=ttyS0 ds=nocloud",
+		  "root=LABEL=r ro console=ttyS0 ds=nocloud" },
+		{ "root=/dev/vda1 rw", "console=ttyS0 ds=nocloud",
+		  "root=/dev/vda1 rw console=ttyS0 ds=nocloud" },
+		{ "root=/dev/vda1 console=tty0", "console=ttyS0",
+		  "root=/dev/vda1 console=tty0 console=ttyS0" },
+		{ "root=/dev/vda1 quiet", "root=/dev/vdb1 quiet",
+		  "root=/dev/vdb1 quiet" },
+		{ "ds=nocloud-net;s=http://x/", "ds=nocloud", "ds=nocloud" },
+		{ NULL, "console=ttyS0", "console=ttyS0" },
+		{ "  a   b  ", "", "a b" },
+		{ "a", "b b c", "a b c" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct buf b = BUF_INIT;
+
+		vm_cmdline_merge(cases[i].base, cases[i].extra, &b);
+		assert_string_equal(b.p, cases[i].want);
+		buf_free(&b);
+	}
+}
+
+static int argv_has(const struct strvec *v, const char *a, const char *b)
+{
+	for (size_t i = 0; i + 1 < v->n; i++)
+		if (!strcmp(v->v[i], a) && (!b || !strcmp(v->v[i + 1], b)))
+			return 1;
+	return 0;
+}
+
+static const char *after(const struct strvec *v, const char *opt, int nth)
+{
+	for (size_t i = 0; i + 1 < v->n; i++)
+		if (!strcmp(v->v[i], opt) && nth-- == 0)
+			return v->v[i + 1];
+	return NULL;
+}
+
+static void make_spec(struct vm_spec *s, struct vm_paths *p)
+{
+	struct nook_dirs d = { "/data", "/run/nook" };
+
+	vm_spec_init(s);
+	s->name = xstrdup("web");
+	s->image.disk = xstrdup("/img/disk.qcow2");
+	s->image.format = xstrdup("qcow2");
+	s->image.kernel = xstrdup("/img/vmlinuz");
+	s->image.initrd = xstrdup("/img/initrd.img");
+	s->boot = xstrdup("direct");
+	s->cpus = 3;
+	s->memory = 2048ULL << 20;
+	s->instance_id = xstrdup("iid-x");
+	assert_int_equal(vm_paths_init(p, &d, "web"), 0);
+}
+
+static void test_qemu_argv(void **state)
+{
+	struct vm_spec s;
+	struct vm_paths p;
+	struct net_port ports[2];
+	struct vm_launch l = { VM_ACCEL_TCG, "qemu-system-x86_64",
+			       "root=LABEL=r console=ttyS0", ports, 2, "" };
+	struct strvec v = STRVEC_INIT;
+
+	(void)state;
+	make_spec(&s, &p);
+	assert_int_equal(net_port_parse("127.0.0.1:2222:22", &ports[0]), 0);
+	assert_int_equal(net_port_parse("8080:80/udp", &ports[1]), 0);
+	net_mac("", "web", 0, l.mac);
+	vm_qemu_argv(&s, &p, &l, &v);
+	assert_string_equal(v.v[0], "qemu-system-x86_64");
+	assert_true(argv_has(&v, "-machine", "q35"));
+	assert_true(argv_has(&v, "-accel", "tcg,thread=multi"));
+	assert_true(argv_has(&v, "-cpu", "max"));
+	assert_true(argv_has(&v, "-smp", "3"));
+	assert_true(argv_has(&v, "-m", "2048M"));
+	assert_true(argv_has(&v, "-kernel", "/img/vmlinuz"));
+	assert_true(argv_has(&v, "-initrd", "/img/initrd.img"));
+	assert_true(argv_has(&v, "-append", "root=LABEL=r console=ttyS0"));
+	/* the root disk is the first drive, the seed read-only after it */
+	assert_string_equal(after(&v, "-drive", 0), "file=/data/vms/web/disk.qcow2,"
+			    "if=virtio,format=qcow2,discard=unmap");
+	assert_string_equal(after(&v, "-drive", 1), "file=/data/vms/web/cidata.iso,"
+			    "if=virtio,format=raw,readonly=on");
+	assert_string_equal(after(&v, "-netdev", 0), "user,id=net0,"
+			    "hostfwd=tcp:127.0.0.1:2222-:22,"
+			    "hostfwd=udp:127.0.0.1:8080-:80");
+	assert_non_null(strstr(after(&v, "-device", 0), l.mac));
+	assert_non_null(strstr(after(&v, "-chardev", 0),
+			       "path=/run/nook/web/serial.sock,server=on,wait=off"));
+	assert_non_null(strstr(after(&v, "-chardev", 1),
+			       "path=/run/nook/web/qmp.sock"));
+	assert_true(argv_has(&v, "-mon", "chardev=qmp0,mode=control"));
+	assert_true(argv_has(&v, "-pidfile", "/run/nook/web/qemu.pid"));
+	assert_string_equal(v.v[v.n - 1], "-daemonize");
+	strvec_clear(&v);
+
+	/* disk boot: no kernel; KVM: the host's CPU */
+	free(s.boot);
+	s.boot = xstrdup("disk");
+	l.accel = VM_ACCEL_KVM;
+	vm_qemu_argv(&s, &p, &l, &v);
+	assert_false(argv_has(&v, "-kernel", NULL));
+	assert_false(argv_has(&v, "-append", NULL));
+	assert_true(argv_has(&v, "-accel", "kvm"));
+	assert_true(argv_has(&v, "-cpu", "host"));
+	strvec_clear(&v);
+	vm_spec_free(&s);
+	vm_paths_free(&p);
+}
+
+static void test_paths_socket_limit(void **state)
+{
+	char longdir[200];
+	struct nook_dirs d = { "/data", longdir };
+	struct vm_paths p;
+
+	(void)state;
+	memset(longdir, 'x', sizeof(longdir) - 1);
+	longdir[0] = '/';
+	longdir[sizeof(longdir) - 1] = '\0';
+	assert_int_equal(vm_paths_init(&p, &d, "web"), 0);
+	assert_int_equal(p.run_fallback, 1);
+	assert_true(strlen(p.serial) < 108);
+	assert_true(strlen(p.qmp) < 108);
+	assert_null(strstr(p.qmp, "xxxx"));
+	vm_paths_free(&p);
+	longdir[60] = '\0'; /* fits: used as it is */
+	assert_int_equal(vm_paths_init(&p, &d, "web"), 0);
+	assert_int_equal(p.run_fallback, 0);
+	assert_non_null(strstr(p.qmp, longdir));
+	vm_paths_free(&p);
+}
+
+static void test_state_decide(void **state)
+{
+	(void)state;
+	assert_int_equal(vm_state_decide("running", 1, 0, 0), VM_RUNNING);
+	assert_int_equal(vm_state_decide("starting", 1, 1, 0), VM_STARTING);
+	/* a start that died with its lock released: QEMU runs on */
+	assert_int_equal(vm_state_decide("starting", 1, 0, 0), VM_RUNNING);
+	assert_int_equal(vm_state_decide("running", 0, 0, 0), VM_CRASHED);
+	assert_int_equal(vm_state_decide("starting", 0, 0, 0), VM_CRASHED);
+	assert_int_equal(vm_state_decide("running", 0, 0, 1), VM_STOPPED);
+	assert_int_equal(vm_state_decide("stopped", 0, 0, 0), VM_STOPPED);
+	assert_int_equal(vm_state_decide(NULL, 0, 0, 0), VM_STOPPED);
+}
+
+static void test_stale_pidfile(void **state)
+{
+	char *dir = make_tmpdir();
+	char *pf = xasprintf("%s/qemu.pid", dir);
+	char buf[32];
+	pid_t child;
+
+	(void)state;
+	/* missing file */
+	assert_int_equal(vm_pid_alive(pf, "/x/qmp.sock"), 0);
+	/* our own pid: alive, but not a QEMU of this VM */
+	snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+	assert_int_equal(write_file_atomic(pf, buf, strlen(buf), 0600), 0);
+	assert_int_equal(vm_pid_alive(pf, "/x/qmp.sock"), 0);
+	/* a process that names the socket: trusted */
+	child = fork();
+	if (child == 0) {
+		execlp("sleep", "sleep", "30", "/x/qmp.sock", (char *)NULL);
+		_exit(127);
+	}
+	snprintf(buf, sizeof(buf), "%d\n", (int)child);
+	assert_int_equal(write_file_atomic(pf, buf, strlen(buf), 0600), 0);
+	for (int i = 0; i < 100 && !vm_pid_alive(pf, "/x/qmp.sock"); i++)
+		usleep(10000);
+	assert_int_equal(vm_pid_alive(pf, "/x/qmp.sock"), child);
+	/* killed: a zombie or gone is not alive */
+	kill(child, SIGKILL);
+	for (int i = 0; i < 500 && vm_pid_alive(pf, "/x/qmp.sock"); i++)
+		usleep(10000);
+	assert_int_equal(vm_pid_alive(pf, "/x/qmp.sock"), 0); /* a zombie */
+	waitpid(child, NULL, 0);
+	assert_int_equal(vm_pid_alive(pf, "/x/qmp.sock"), 0);
+	/* junk */
+	assert_int_equal(write_file_atomic(pf, "12ab\n", 5, 0600), 0);
+	assert_int_equal(vm_pid_alive(pf, "/x/qmp.sock"), 0);
+	remove_tree(dir);
+	free(pf);
+	free(dir);
+}
+
+static void test_spec_json(void **state)
+{
+	struct vm_spec s, t;
+	struct vm_paths p;
+	json_t *j, *k;
+
+	(void)state;
+	make_spec(&s, &p);
+	s.nports = 1;
+	s.ports = xmalloc(sizeof(*s.ports));
+	assert_int_equal(net_port_parse("0:80", &s.ports[0]), 0);
+	s.ssh_port = 4022;
+	j = vm_spec_to_json(&s);
+	assert_int_equal(vm_spec_from_json(j, "test", &t), 0);
+	k = vm_spec_to_json(&t);
+	assert_true(json_equal(j, k));
+	assert_int_equal(t.ssh_port, 4022);
+	assert_int_equal(t.nports, 1);
+	json_decref(j);
+	json_decref(k);
+	vm_spec_free(&t);
+	/* a document that is not a spec */
+	j = json_pack("{s:s}", "name", "x");
+	stderr_begin();
+	assert_int_equal(vm_spec_from_json(j, "bad.json", &t), -1);
+	free(stderr_end());
+	vm_spec_free(&t);
+	json_decref(j);
+	vm_spec_free(&s);
+	vm_paths_free(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_cpuinfo),
 		cmocka_unit_test(test_accel_decide),
+		cmocka_unit_test(test_cmdline_merge),
+		cmocka_unit_test(test_qemu_argv),
+		cmocka_unit_test(test_paths_socket_limit),
+		cmocka_unit_test(test_state_decide),
+		cmocka_unit_test(test_stale_pidfile),
+		cmocka_unit_test(test_spec_json),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

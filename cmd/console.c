@@ -1,0 +1,167 @@
+/* nook console: the VM's serial port, attached to this terminal. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "vmcmd.h"
+
+static const char usage[] =
+	"usage: nook console [NAME]\n"
+	"\n"
+	"Attaches to VM NAME's serial console. On a terminal: raw mode, and\n"
+	"Ctrl-] detaches. Without one: stdin goes to the console and the\n"
+	"console to stdout, until stdin ends and the console has been quiet\n"
+	"for a second.\n";
+
+#define DETACH 0x1d /* Ctrl-] */
+
+static struct termios saved;
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+static int serial_connect(const char *path)
+{
+	struct sockaddr_un sa;
+	int fd;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		errno = ENAMETOOLONG;
+		return error_errno("console socket %s", path);
+	}
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return error_errno("socket");
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		close(fd);
+		return error_errno("cannot connect to the console %s", path);
+	}
+	return fd;
+}
+
+/* Copy between fd and the terminal or pipes until detach or EOF. */
+static int pump(int sock, int tty)
+{
+	char b[4096];
+	int in_open = 1, quiet_ms = tty ? -1 : 1000, waited = 0;
+
+	while (!stop_signal) {
+		struct pollfd p[2] = { { sock, POLLIN, 0 },
+				       { STDIN_FILENO, in_open ? POLLIN : 0, 0 } };
+		int n = poll(p, 2, in_open ? -1 : quiet_ms);
+		ssize_t r;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return error_errno("poll");
+		if (n == 0) /* stdin done and the console quiet: finished */
+			return 0;
+		if (p[0].revents & (POLLIN | POLLHUP)) {
+			r = read(sock, b, sizeof(b));
+			if (r <= 0)
+				return 0; /* QEMU went away */
+			if (write_all(STDOUT_FILENO, b, (size_t)r) < 0)
+				return error_errno("write");
+			if (!in_open && (waited += 1) > 10000)
+				return 0;
+		}
+		if (p[1].revents & (POLLIN | POLLHUP)) {
+			r = read(STDIN_FILENO, b, sizeof(b));
+			if (r <= 0) {
+				in_open = 0;
+				continue;
+			}
+			if (tty && memchr(b, DETACH, (size_t)r))
+				return 0;
+			if (write_all(sock, b, (size_t)r) < 0)
+				return error_errno("console write");
+		}
+	}
+	return 0;
+}
+
+int cmd_console(int argc, char **argv)
+{
+	struct vmcmd v;
+	const char *name = "default";
+	char *lock = NULL;
+	int tty = isatty(STDIN_FILENO), sock = -1, lfd = -1, rc = 1;
+	struct sigaction sa;
+	pid_t pid;
+
+	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")))
+		return show_usage(usage);
+	if (argc > 2)
+		return usage_error(usage, "unexpected argument '%s'", argv[2]);
+	if (argc == 2 && argv[1][0] == '-')
+		return usage_error(usage, "unknown option '%s'", argv[1]);
+	if (argc == 2)
+		name = argv[1];
+	if (vmcmd_open(&v, name, 1) < 0)
+		goto out;
+	if (vmcmd_state(&v, &pid) != VM_RUNNING && !pid) {
+		errorf("VM %s is not running; start it with 'nook local start "
+		       "%s'", name, name);
+		goto out;
+	}
+	/* QEMU serves one console client at a time and leaves a second one
+	 * hanging: a lock beside the socket turns that into a message */
+	lock = xasprintf("%s/console.lock", v.paths.run);
+	lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lfd < 0 || flock(lfd, LOCK_EX | LOCK_NB) < 0) {
+		errorf("the console of %s is in use by another nook console",
+		       name);
+		goto out;
+	}
+	sock = serial_connect(v.paths.serial);
+	if (sock < 0)
+		goto out;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	if (tty) {
+		struct termios raw;
+
+		if (tcgetattr(STDIN_FILENO, &saved) < 0) {
+			error_errno("tcgetattr");
+			goto out;
+		}
+		fprintf(stderr, "nook: attached to %s's console; Ctrl-] "
+			"detaches\r\n", name);
+		raw = saved;
+		cfmakeraw(&raw);
+		tcsetattr(STDIN_FILENO, TCSANOW, &raw);
+	}
+	rc = pump(sock, tty) < 0 ? 1 : 0;
+	if (tty) {
+		/* always given back: detach, EOF, a signal */
+		tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+		fprintf(stderr, "\nnook: detached from %s's console\n", name);
+	}
+out:
+	if (sock >= 0)
+		close(sock);
+	if (lfd >= 0)
+		close(lfd);
+	free(lock);
+	vmcmd_close(&v);
+	return rc;
+}

@@ -1,0 +1,321 @@
+/* nook sync: rsync the project's files into a VM over the VM's ssh. */
+#include <errno.h>
+#include <ftw.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "vmcmd.h"
+
+static const char usage[] =
+	"usage: nook sync [NAME] [SRC] [DEST] [OPTIONS]\n"
+	"\n"
+	"Copies SRC (default: the current directory) into VM NAME (default:\n"
+	"default) at DEST (default: SRC's name in the login user's home),\n"
+	"with rsync over the VM's pinned ssh. The tree's .gitignore files are\n"
+	"honoured.\n"
+	"\n"
+	"  --exclude PAT     leave out files matching PAT (repeatable)\n"
+	"  --no-gitignore    do not read .gitignore files\n"
+	"  --delete          delete files in DEST that SRC no longer has\n"
+	"  --chown USER:GROUP  owner of the copies (uses sudo in the guest)\n"
+	"  --dry-run         say what would change, change nothing\n"
+	"  --watch           after the first sync, sync again whenever SRC\n"
+	"                    changes, until interrupted\n";
+
+struct sync_opts {
+	struct strvec excludes;
+	const char *chown;
+	int gitignore, del, dry_run, watch;
+};
+
+/* What rsync's exit codes mean, in words (rsync(1), EXIT VALUES). */
+static const char *rsync_why(int rc)
+{
+	switch (rc) {
+	case 1: return "syntax or usage error";
+	case 2: return "protocol incompatibility";
+	case 3: return "errors selecting input/output files or directories";
+	case 5: return "error starting the client-server protocol";
+	case 10: return "error in socket I/O";
+	case 11: return "error in file I/O (disk full in the guest?)";
+	case 12: return "error in the rsync protocol data stream";
+	case 20: return "interrupted";
+	case 23: return "some files could not be transferred (permissions?)";
+	case 24: return "some source files vanished while copying";
+	case 30: return "timeout in data send/receive";
+	case 255: return "the ssh connection failed";
+	case 127: return "rsync is not installed (host or guest)";
+	default: return "see its message above";
+	}
+}
+
+/* The pure part: rsync's argv for one sync. */
+static void rsync_argv(const struct ssh_target *t, const struct sync_opts *o,
+		       const char *src, const char *dest, int progress,
+		       struct strvec *out)
+{
+	struct strvec opts = STRVEC_INIT;
+	struct buf e = BUF_INIT;
+
+	/* rsync splits -e itself and honours quotes: quote every word */
+	buf_adds(&e, "ssh -F /dev/null");
+	ssh_options(t, &opts);
+	for (size_t i = 0; i < opts.n; i++) {
+		buf_adds(&e, " -o ");
+		ssh_quote(opts.v[i], &e);
+	}
+	strvec_clear(&opts);
+	strvec_push(out, "rsync");
+	strvec_push(out, "-a");
+	strvec_push(out, "--stats");
+	if (progress)
+		strvec_push(out, "--info=progress2");
+	strvec_push(out, "-e");
+	strvec_push(out, e.p);
+	buf_free(&e);
+	if (o->gitignore)
+		strvec_push(out, "--filter=:- .gitignore");
+	for (size_t i = 0; i < o->excludes.n; i++)
+		strvec_pushf(out, "--exclude=%s", o->excludes.v[i]);
+	if (o->del)
+		strvec_push(out, "--delete");
+	if (o->dry_run)
+		strvec_push(out, "--dry-run");
+	if (o->chown) {
+		strvec_pushf(out, "--chown=%s", o->chown);
+		strvec_push(out, "--rsync-path=sudo rsync");
+	}
+	/* "SRC/" copies SRC's contents, not SRC itself, into DEST */
+	strvec_pushf(out, "%s/", src);
+	strvec_pushf(out, "%s:%s", t->host, dest);
+}
+
+/* "Number of regular files transferred: 12" -> 12 */
+static long long stat_field(const char *out, const char *label)
+{
+	const char *p = out ? strstr(out, label) : NULL;
+	long long v = 0;
+
+	if (!p)
+		return -1;
+	for (p += strlen(label); *p == ' ' || *p == ':'; p++)
+		;
+	for (; *p; p++) {
+		if (*p >= '0' && *p <= '9')
+			v = v * 10 + (*p - '0');
+		else if (*p != ',')
+			break;
+	}
+	return v;
+}
+
+static double mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* One sync: rsync's progress on a terminal, then a summary line. */
+static int sync_once(struct vmcmd *v, const struct sync_opts *o,
+		     const char *src, const char *dest)
+{
+	struct strvec argv = STRVEC_INIT;
+	struct buf out = BUF_INIT;
+	int tty = isatty(STDOUT_FILENO);
+	double t0 = mono();
+	int rc;
+
+	rsync_argv(&v->ssh, o, src, dest, tty, &argv);
+	if (tty) {
+		/* progress goes straight to the terminal; stats are not
+		 * parsed then, only the exit status */
+		struct child c = CHILD_INIT;
+
+		c.argv = (const char *const *)argv.v;
+		rc = child_start(&c) == 0 ? child_wait(&c) : -1;
+	} else {
+		rc = run_capture((const char *const *)argv.v, &out);
+	}
+	strvec_clear(&argv);
+	if (rc != 0) {
+		if (out.len)
+			fputs(out.p, stderr);
+		buf_free(&out);
+		if (rc > 0)
+			errorf("rsync failed (exit %d: %s)", rc, rsync_why(rc));
+		return -1;
+	}
+	if (!tty)
+		printf("%s %lld files, %lld bytes to %s:%s in %.1f s\n",
+		       o->dry_run ? "would send" : "sent",
+		       stat_field(out.p, "Number of regular files transferred"),
+		       stat_field(out.p, "Total transferred file size"),
+		       v->name, dest, mono() - t0);
+	else
+		printf("synced to %s:%s in %.1f s\n", v->name, dest,
+		       mono() - t0);
+	fflush(stdout);
+	buf_free(&out);
+	return 0;
+}
+
+static int watch_fd = -1;
+
+static int add_watch(const char *path, const struct stat *st, int type,
+		     struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (type != FTW_D)
+		return 0;
+	if (!strcmp(path + ftw->base, ".git"))
+		return 0; /* nftw has no prune: .git is watched but cheap */
+	if (inotify_add_watch(watch_fd, path, IN_CLOSE_WRITE | IN_CREATE |
+			      IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO |
+			      IN_ATTRIB) < 0)
+		return error_errno("cannot watch %s", path);
+	return 0;
+}
+
+/* Block until SRC changes and then stays quiet for settle_ms. */
+static int wait_change(const char *src, int settle_ms)
+{
+	char ev[8192];
+	int ret = -1, changed = 0;
+
+	watch_fd = inotify_init1(IN_CLOEXEC);
+	if (watch_fd < 0)
+		return error_errno("inotify");
+	/* watches are made afresh each round, so new directories count */
+	if (nftw(src, add_watch, 32, FTW_PHYS) != 0)
+		goto out;
+	for (;;) {
+		struct pollfd p = { watch_fd, POLLIN, 0 };
+		int n = poll(&p, 1, changed ? settle_ms : -1);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			error_errno("poll");
+			goto out;
+		}
+		if (n == 0)
+			break; /* quiet long enough after a change */
+		if (read(watch_fd, ev, sizeof(ev)) > 0)
+			changed = 1;
+	}
+	ret = 0;
+out:
+	close(watch_fd);
+	watch_fd = -1;
+	return ret;
+}
+
+int cmd_sync(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "exclude", required_argument, NULL, 'x' },
+		{ "no-gitignore", no_argument, NULL, 'G' },
+		{ "delete", no_argument, NULL, 'd' },
+		{ "chown", required_argument, NULL, 'c' },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "watch", no_argument, NULL, 'w' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct sync_opts o = { STRVEC_INIT, NULL, 1, 0, 0, 0 };
+	const char *pos[3] = { NULL, NULL, NULL };
+	const char *name = "default";
+	char *src = NULL, *dest = NULL;
+	struct vmcmd v;
+	struct vmcmd probe;
+	int c, npos = 0, rc = 1;
+
+	memset(&v, 0, sizeof(v));
+	v.lock_fd = -1;
+	getopt_reset();
+	while ((c = getopt_long(argc, argv, ":hn", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'x': strvec_push(&o.excludes, optarg); break;
+		case 'G': o.gitignore = 0; break;
+		case 'd': o.del = 1; break;
+		case 'n': o.dry_run = 1; break;
+		case 'w': o.watch = 1; break;
+		case 'c':
+			if (!strchr(optarg, ':') || optarg[0] == ':') {
+				strvec_clear(&o.excludes);
+				return usage_error(usage, "--chown wants USER:GROUP, "
+						   "not '%s'", optarg);
+			}
+			o.chown = optarg;
+			break;
+		case 'h':
+			strvec_clear(&o.excludes);
+			return show_usage(usage);
+		default:
+			strvec_clear(&o.excludes);
+			return bad_option(usage, argv, c);
+		}
+	}
+	for (; optind < argc; optind++) {
+		if (npos == 3) {
+			strvec_clear(&o.excludes);
+			return usage_error(usage, "unexpected argument '%s'",
+					   argv[optind]);
+		}
+		pos[npos++] = argv[optind];
+	}
+	/* NAME is optional: the first word is a NAME when such a VM exists */
+	if (npos && vm_name_valid(pos[0])) {
+		int is_vm;
+
+		/* quietly: "no such VM" is an answer here, not an error */
+		vmcmd_open(&probe, pos[0], 0);
+		is_vm = probe.have_spec || access(pos[0], F_OK) != 0;
+		vmcmd_close(&probe);
+		if (is_vm || npos == 3) {
+			name = pos[0];
+			memmove(pos, pos + 1, sizeof(pos[0]) * 2);
+			pos[2] = NULL;
+			npos--;
+		}
+	}
+	src = realpath(pos[0] ? pos[0] : ".", NULL);
+	if (!src) {
+		error_errno("sync source %s", pos[0] ? pos[0] : ".");
+		goto out;
+	}
+	dest = xstrdup(pos[1] ? pos[1] : strcmp(src, "/") ? basename(src) : "root");
+	if (vmcmd_open(&v, name, 1) < 0 || vmcmd_ssh(&v, NULL) < 0)
+		goto out;
+	if (sync_once(&v, &o, src, dest) < 0)
+		goto out;
+	while (o.watch) {
+		printf("watching %s (Ctrl-C ends)\n", src);
+		fflush(stdout);
+		if (wait_change(src, 300) < 0)
+			goto out;
+		/* a failed round is reported; the watch goes on */
+		sync_once(&v, &o, src, dest);
+	}
+	rc = 0;
+out:
+	free(src);
+	free(dest);
+	strvec_clear(&o.excludes);
+	vmcmd_close(&v);
+	return rc;
+}

@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# nook local start/stop/status/list/delete/logs and nook shell against the
+# real test image under TCG. Boots are few and named: the fixture VM (boot
+# 1), its restart (boot 2), a restart after kill -9 (not waited for), and a
+# VM whose user-data fails (boot 3). Everything else is checked against
+# them.
+NOOK=$1
+. "$(dirname "$0")/../cli/lib.sh"
+img=$(bash "$(dirname "$0")/image.sh") || { fail "build the test image"; finish; exit 1; }
+cleanup() {
+	for vm in t1 t2 t3; do "$NOOK" local delete "$vm" --force >/dev/null 2>&1; done
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+cd "$WORK" || exit 1
+json() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
+qemus() { pgrep -f -- "-name nook-$1" | wc -l; }
+base_sum=$(stat -c '%s %Y' "$img/disk.qcow2")
+
+cat > user-data <<'UD'
+#cloud-config
+write_files:
+  - path: /etc/nook-test
+    content: "from user-data\n"
+UD
+
+# --- boot 1: the fixture VM, from nothing to ready -----------------------
+expect_rc "start t1: ready" 0 "$NOOK" local start t1 --image "$img" \
+	--user-data user-data --port 0:8080 --memory 1G --json
+start_json=$OUT
+echo "$ERR" | sed 's/^/     | /'
+ssh_port=$(echo "$start_json" | json 'd["ssh"]["port"]')
+fwd=$(echo "$start_json" | json 'd["ports"][0]')
+check "start --json says running" test "$(echo "$start_json" | json 'd["state"]')" = running
+contains "auto picked tcg on this host" "$(echo "$start_json" | json 'd["accel"]')" tcg
+listen=$(ss -Hltn "sport = :$ssh_port")
+contains "ssh port listens on 127.0.0.1" "$listen" "127.0.0.1:$ssh_port"
+check "ssh port listens on 127.0.0.1 only" test "$(echo "$listen" | grep -vc '127.0.0.1:')" = 0
+fport=${fwd#127.0.0.1:}; fport=${fport%%:*}
+check "--port 0:8080 got a free host port" test "$fport" -gt 0
+check "forwarded port listens on 127.0.0.1 only" \
+	test "$(ss -Hltn "sport = :$fport" | grep -c "127.0.0.1:$fport")" = 1
+expect_rc "user-data took effect" 0 "$NOOK" shell t1 -- cat /etc/nook-test
+contains "user-data file content" "$OUT" "from user-data"
+expect_rc "hostname is the VM's name" 0 "$NOOK" shell t1 -- hostname
+contains "hostname t1" "$OUT" "t1"
+
+# the host key the guest shows is the one nook made (pinned, not learned)
+scanned=$(ssh-keyscan -t ed25519 -p "$ssh_port" 127.0.0.1 2>/dev/null | awk '{print $3}')
+made=$(awk '{print $2}' "$NOOK_HOME/vms/t1/ssh_host_ed25519_key.pub")
+check "guest's host key is the pinned one" test -n "$made" -a "$scanned" = "$made"
+check "private key is 0600" test "$(stat -c %a "$NOOK_HOME/vms/t1/id_ed25519")" = 600
+check "VM dir is 0700" test "$(stat -c %a "$NOOK_HOME/vms/t1")" = 700
+check "runtime dir is 0700" test "$(stat -c %a "$NOOK_HOME/run/t1")" = 700
+
+# a second start is refused and no second QEMU appears
+expect_rc "second start refused" 1 "$NOOK" local start t1
+contains "says it is running" "$ERR" "already running"
+check "one QEMU for t1" test "$(qemus t1)" = 1
+
+expect_rc "status --json" 0 "$NOOK" local status t1 --json
+check "status says running" test "$(echo "$OUT" | json 'd["state"]')" = running
+check "status names the pid" test "$(echo "$OUT" | json 'd["pid"]')" = "$(cat "$NOOK_HOME/run/t1/qemu.pid")"
+expect_rc "list" 0 "$NOOK" local list
+contains "list shows t1 running" "$OUT" "running"
+expect_rc "logs" 0 "$NOOK" local logs t1
+contains "logs show the guest's console" "$OUT" "Cloud-init"
+
+# shell: statuses, arguments, stdin
+for want in 0 3 127; do
+	case $want in
+	0) cmd=(true) ;; 3) cmd=(sh -c 'exit 3') ;; 127) cmd=(no-such-command) ;;
+	esac
+	expect_rc "shell exit status $want comes back" "$want" "$NOOK" shell t1 -- "${cmd[@]}"
+done
+args=('a b' "it's" '"q"' '*' '$HOME' $'line1\nline2' '' '\')
+printf '%s\0' "${args[@]}" > want.args
+"$NOOK" shell t1 -- printf '%s\0' "${args[@]}" > got.args
+check "arguments arrive unchanged" cmp -s want.args got.args
+head -c 1048576 /dev/urandom > blob
+"$NOOK" shell t1 -- cat < blob > blob.back
+check "1 MiB binary round trip" cmp -s blob blob.back
+tar -C "$WORK" -cf - blob | "$NOOK" shell t1 -- tar -xf - -C /tmp
+"$NOOK" shell t1 -- sha256sum /tmp/blob > sum.guest
+check "tar-piped file intact" test "$(awk '{print $1}' sum.guest)" = "$(sha256sum blob | awk '{print $1}')"
+
+# sync: excludes, .gitignore, symlinks, non-ASCII names, executable bits
+mkdir -p tree/sub tree/build
+echo a > tree/a.txt
+echo b > tree/sub/b.txt
+printf '#!/bin/sh\necho run\n' > tree/run.sh; chmod 755 tree/run.sh
+ln -s a.txt tree/link
+echo u > "tree/ünï cödé файл.txt"
+echo log > tree/x.log
+echo o > tree/build/out.o
+echo s > tree/secret.txt
+printf 'build/\nsecret.txt\n' > tree/.gitignore
+printf '*.tmp\n' > tree/sub/.gitignore
+echo t > tree/sub/scratch.tmp
+expect_rc "sync a tree" 0 "$NOOK" sync t1 tree --exclude '*.log'
+contains "sync prints a summary" "$OUT" "files"
+expect_rc "list the synced tree" 0 "$NOOK" shell t1 -- sh -c 'cd tree && find . | LC_ALL=C sort'
+got=$OUT
+for f in ./a.txt ./sub/b.txt ./run.sh ./link "./ünï cödé файл.txt" ./.gitignore; do
+	contains "synced $f" "$got" "$f"
+done
+for f in ./x.log ./build ./secret.txt ./sub/scratch.tmp; do
+	case $got in *"$f"*) fail "left out $f" "found in: $got" ;; *) ok "left out $f" ;; esac
+done
+expect_rc "exec bit kept" 0 "$NOOK" shell t1 -- test -x tree/run.sh
+expect_rc "symlink kept as a link" 0 "$NOOK" shell t1 -- readlink tree/link
+contains "symlink target" "$OUT" "a.txt"
+rm tree/a.txt
+echo changed > tree/sub/b.txt
+expect_rc "sync --dry-run" 0 "$NOOK" sync t1 tree --dry-run
+expect_rc "dry run changed nothing" 0 "$NOOK" shell t1 -- cat tree/sub/b.txt
+contains "old content after dry run" "$OUT" "b"
+expect_rc "sync --delete" 0 "$NOOK" sync t1 tree --delete
+expect_rc "deletion propagated" 1 "$NOOK" shell t1 -- test -e tree/a.txt
+expect_rc "change propagated" 0 "$NOOK" shell t1 -- cat tree/sub/b.txt
+contains "new content" "$OUT" "changed"
+expect_rc "sync --chown to another DEST" 0 "$NOOK" sync t1 tree /srv/tree --chown nobody:nogroup
+expect_rc "chown took effect" 0 "$NOOK" shell t1 -- stat -c %U:%G /srv/tree/sub/b.txt
+contains "owner nobody:nogroup" "$OUT" "nobody:nogroup"
+"$NOOK" sync t1 tree --watch > watch.out 2>&1 &
+watch_pid=$!
+for _ in $(seq 100); do grep -q watching watch.out && break; sleep 0.2; done
+echo new > tree/new.txt
+seen=no
+for _ in $(seq 60); do
+	if "$NOOK" shell t1 -- test -e tree/new.txt 2>/dev/null; then seen=yes; break; fi
+	sleep 0.5
+done
+kill "$watch_pid" 2>/dev/null; wait "$watch_pid" 2>/dev/null
+check "--watch picked up a new file" test "$seen" = yes
+expect_rc "sync to a stopped name fails clearly" 1 "$NOOK" sync nosuchvm tree dest
+contains "names the VM" "$ERR" "nosuchvm"
+
+# console: through a pipe, a newline brings the login prompt back
+printf '\n' | timeout 30 "$NOOK" console t1 > console.out 2>&1
+contains "console answers with a login prompt" "$(cat console.out)" "login:"
+
+# --- stop, and boot 2: the data survives ---------------------------------
+"$NOOK" shell t1 -- sh -c 'echo survives > ~/marker && sync'
+expect_rc "stop t1" 0 "$NOOK" local stop t1
+contains "stop says how" "$OUT" "powered off"
+check "no QEMU after stop" test "$(qemus t1)" = 0
+expect_rc "stopping a stopped VM is fine" 0 "$NOOK" local stop t1
+expect_rc "status after stop" 0 "$NOOK" local status t1 --json
+check "status says stopped" test "$(echo "$OUT" | json 'd["state"]')" = stopped
+expect_rc "shell on a stopped VM" 1 "$NOOK" shell t1 -- true
+contains "shell says it is stopped" "$ERR" "stopped"
+expect_rc "restart t1: ready" 0 "$NOOK" local start t1
+expect_rc "file survives stop and start" 0 "$NOOK" shell t1 -- cat marker
+contains "marker content" "$OUT" "survives"
+expect_rc "same instance: not provisioned again" 0 "$NOOK" shell t1 -- cat /var/lib/cloud/data/instance-id
+contains "instance-id kept" "$OUT" "$(json 'd["instance_id"]' < "$NOOK_HOME/vms/t1/vm.json")"
+
+# --- kill -9: status says so, start works again --------------------------
+kill -9 "$(cat "$NOOK_HOME/run/t1/qemu.pid")"
+sleep 0.5
+expect_rc "status after kill -9" 0 "$NOOK" local status t1 --json
+check "status says crashed" test "$(echo "$OUT" | json 'd["state"]')" = crashed
+expect_rc "start after a crash" 0 "$NOOK" local start t1 --no-wait
+check "one QEMU again" test "$(qemus t1)" = 1
+expect_rc "status: up again" 0 "$NOOK" local status t1 --json
+check "status says running after restart" test "$(echo "$OUT" | json 'd["state"]')" = running
+expect_rc "delete refuses a running VM" 1 "$NOOK" local delete t1
+contains "delete says why" "$ERR" "running"
+expect_rc "delete --force" 0 "$NOOK" local delete t1 --force
+check "no QEMU after delete" test "$(qemus t1)" = 0
+check "VM dir gone" test ! -e "$NOOK_HOME/vms/t1"
+check "base image untouched" test "$(stat -c '%s %Y' "$img/disk.qcow2")" = "$base_sum"
+
+# --- a host port in use: clear error, nothing left -----------------------
+python3 -c 'import socket,time,sys
+s=socket.socket(); s.bind(("127.0.0.1",0)); s.listen(1)
+print(s.getsockname()[1], flush=True); time.sleep(60)' > busy.port &
+busy_pid=$!
+for _ in $(seq 50); do [ -s busy.port ] && break; sleep 0.1; done
+busy=$(cat busy.port)
+expect_rc "start with a busy --port" 1 "$NOOK" local start t2 --image "$img" --port "$busy:80"
+contains "says the port is in use" "$ERR" "$busy"
+contains "says in use" "$ERR" "in use"
+check "no QEMU for t2" test "$(qemus t2)" = 0
+check "nothing left of t2" test ! -e "$NOOK_HOME/vms/t2"
+kill "$busy_pid"
+
+# --- boot 3: user-data whose runcmd fails, booted from the disk ----------
+cat > bad-user-data <<'UD'
+#cloud-config
+runcmd:
+  - [sh, -c, 'echo NOOK-RUNCMD-FAILS >&2; exit 7']
+UD
+expect_rc "start with failing runcmd exits 1" 1 "$NOOK" local start t3 \
+	--image "$img" --boot disk --user-data bad-user-data
+contains "says cloud-init reported an error" "$ERR" "cloud-init reported an error"
+contains "shows cloud-init's own account" "$ERR" "status: error"
+contains "shows the failing command's output" "$ERR" "NOOK-RUNCMD-FAILS"
+check "VM stays up to be looked at" test "$(qemus t3)" = 1
+expect_rc "stop --force" 0 "$NOOK" local stop t3 --force
+contains "force skips the guest" "$OUT" "quit"
+
+finish
