@@ -239,17 +239,24 @@ static int apply(struct vmcmd *v, const struct opts *o, int is_new,
 				(unsigned long long)(o->memory >> 20));
 		s->memory = o->memory;
 	}
-	if (o->disk && o->disk != s->disk) {
-		if (!is_new && o->disk < s->disk)
-			return errorf("--disk cannot shrink VM %s's disk "
-				      "(%lluM now)", v->name,
-				      (unsigned long long)(s->disk >> 20));
-		if (!is_new)
-			fprintf(say, "disk: grown to %lluM (the guest grows "
-				"its file system on boot)\n",
+	if (o->disk) {
+		uint64_t have;
+
+		if (vm_disk_size(is_new ? s->image.disk : v->paths.disk,
+				 &have) < 0)
+			return -1;
+		if (o->disk < have)
+			return errorf("--disk cannot shrink VM %s's disk (%lluM "
+				      "now)", v->name,
+				      (unsigned long long)(have >> 20));
+		if (o->disk > have && !is_new)
+			fprintf(say, "disk: %lluM -> %lluM (the guest grows its "
+				"file system on boot)\n",
+				(unsigned long long)(have >> 20),
 				(unsigned long long)(o->disk >> 20));
-		s->disk = o->disk;
 	}
+	if (o->disk)
+		s->disk = o->disk;
 	if (o->ports_given) {
 		if (!is_new)
 			fprintf(say, "ports: now as given (%zu forward%s)\n",
@@ -564,10 +571,11 @@ static int bring_up(struct vmcmd *v, struct opts *o, FILE *say,
 		       "gets you in", v->name, (int)*pid, v->name);
 		goto out;
 	}
-	if (apply(v, o, is_new, &img, say) < 0)
-		goto out;
+	changed = apply(v, o, is_new, &img, say);
 	if (is_new)
 		memset(&img, 0, sizeof(img)); /* the spec owns it now */
+	if (changed < 0)
+		goto out;
 	if (o->user_data) {
 		if (keep_copy(v, "user-data", &ud, &v->spec.user_data,
 			      &changed) < 0)

@@ -41,7 +41,7 @@ static int run_tool(const char *const *argv, const char *what)
 	return rc == 0 ? 0 : -1;
 }
 
-static int virtual_size(const char *path, uint64_t *size)
+int vm_disk_size(const char *path, uint64_t *size)
 {
 	const char *argv[] = { "qemu-img", "info", "--output=json", "-U", path,
 			       NULL };
@@ -95,7 +95,7 @@ static int prepare_disk(const struct vm_spec *s, const struct vm_paths *p)
 	}
 	if (!s->disk)
 		return 0;
-	if (virtual_size(p->disk, &have) < 0)
+	if (vm_disk_size(p->disk, &have) < 0)
 		return -1;
 	if (s->disk > have) {
 		char size[32];

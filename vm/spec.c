@@ -280,12 +280,15 @@ int vm_image_resolve(const char *datadir, const char *ref, struct vm_image *img)
 
 	memset(img, 0, sizeof(*img));
 	img->ref = xstrdup(ref);
-	if (strchr(ref, '/') || !strcmp(ref, ".") || !strcmp(ref, ".."))
+	/* a path when it looks like one or names something here; else a
+	 * name in the store */
+	if (strchr(ref, '/') || stat(ref, &st) == 0)
 		path = xstrdup(ref);
 	else
 		path = xasprintf("%s/images/%s", datadir, ref);
 	if (stat(path, &st) < 0) {
-		if (errno == ENOENT && !strchr(ref, '/'))
+		if (errno == ENOENT && !strchr(ref, '/') &&
+		    vm_name_valid(ref))
 			errorf("no image '%s' in %s/images; give a path to an "
 			       "image directory or disk, or build one with "
 			       "images/recipes/", ref, datadir);

@@ -180,6 +180,9 @@ void qmp_close(struct qmp *q);
  */
 int vm_prepare(const struct vm_spec *s, const struct vm_paths *p);
 
+/* The virtual size of a disk image, from qemu-img. */
+int vm_disk_size(const char *path, uint64_t *size);
+
 /*
  * Launch QEMU with argv (which must -daemonize and write p->pidfile);
  * QEMU's own messages go to p->qemu_log and are shown when it fails.

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# nook local without a guest OS: a blank disk image gives a real QEMU that
+# boots nothing, which is enough to check the life around a VM (start
+# --no-wait, status, list, logs, stop's escalation, delete, the lock,
+# remembered settings) and every error path, in seconds, and under the
+# sanitizers. The guest tests do the same with a real cloud-init guest.
+NOOK=$1
+. "$(dirname "$0")/lib.sh"
+cleanup() {
+	for vm in b1 b2 b3; do "$NOOK" local delete "$vm" --force >/dev/null 2>&1; done
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+cd "$WORK" || exit 1
+json() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
+qemus() { pgrep -f -- "-name nook-$1" | wc -l; }
+qemu-img create -q -f raw blank.img 64M
+
+# usage errors: exit 2, nothing made
+for args in "--port 8080" "--port 1:2:3:4" "--cpus 0" "--memory 12Q" \
+	"--boot floppy" "--accel xen" "--timeout -1" "--initrd x" "a b" "--bogus"; do
+	# shellcheck disable=SC2086
+	expect_rc "start $args is a usage error" 2 "$NOOK" local start $args
+done
+check "usage errors made nothing" test ! -e "$NOOK_HOME/vms"
+expect_rc "bad name" 1 "$NOOK" local start Bad_Name --image blank.img
+contains "says what is wrong with the name" "$ERR" "Bad_Name"
+expect_rc "missing image" 1 "$NOOK" local start b1 --image ./nope.qcow2
+contains "names the image" "$ERR" "nope.qcow2"
+expect_rc "unknown image name" 1 "$NOOK" local start b1 --image no-such-image
+contains "says where it looked" "$ERR" "no image 'no-such-image'"
+printf '#cloud-config\nfoo: [1, 2\n' > bad.yaml
+expect_rc "bad user-data" 1 "$NOOK" local start b1 --image blank.img --user-data bad.yaml
+contains "user-data error has FILE:LINE" "$ERR" "bad.yaml:"
+expect_rc "direct boot without a kernel" 1 "$NOOK" local start b1 --image blank.img --boot direct
+contains "says direct boot needs a kernel" "$ERR" "kernel"
+expect_rc "a disk smaller than the image" 1 "$NOOK" local start b1 --image blank.img --disk 1M
+contains "says it cannot shrink" "$ERR" "cannot shrink"
+check "failed first starts left nothing" test ! -e "$NOOK_HOME/vms/b1"
+expect_rc "status of an unknown VM" 1 "$NOOK" local status b1
+contains "says there is no such VM" "$ERR" "no VM named 'b1'"
+expect_rc "list with no VMs" 0 "$NOOK" local list --json
+check "empty list" test "$(echo "$OUT" | json 'len(d)')" = 0
+
+# a real QEMU with nothing to boot
+expect_rc "start --no-wait" 0 "$NOOK" local start b1 --image blank.img --no-wait \
+	--port 0:80 --memory 256M --cpus 1 --accel tcg
+check "QEMU runs" test "$(qemus b1)" = 1
+expect_rc "second start refused" 1 "$NOOK" local start b1
+contains "says already running" "$ERR" "already running"
+check "still one QEMU" test "$(qemus b1)" = 1
+expect_rc "status --json" 0 "$NOOK" local status b1 --json
+check "running" test "$(echo "$OUT" | json 'd["state"]')" = running
+check "accel tcg" test "$(echo "$OUT" | json 'd["accel"]')" = tcg
+check "one forwarded port" test "$(echo "$OUT" | json 'len(d["ports"])')" = 1
+ssh_port=$(echo "$OUT" | json 'd["ssh"]["port"]')
+check "ssh forward on 127.0.0.1 only" test "$(ss -Hltn "sport = :$ssh_port" | grep -vc '127.0.0.1:')" = 0
+check "QMP socket exists" test -S "$NOOK_HOME/run/b1/qmp.sock"
+mac=$(tr '\0' '\n' < /proc/"$(cat "$NOOK_HOME/run/b1/qemu.pid")"/cmdline | grep -o 'mac=[0-9a-f:]*')
+expect_rc "stop waits, then QMP quit" 0 "$NOOK" local stop b1 --timeout 1
+contains "no guest to power off: quit ended it" "$OUT" "QMP quit"
+check "QEMU gone" test "$(qemus b1)" = 0
+check "sockets cleaned up" test ! -e "$NOOK_HOME/run/b1/qmp.sock"
+expect_rc "start again, new memory" 0 "$NOOK" local start b1 --no-wait --memory 512M
+contains "says what changed" "$OUT" "memory: 256M -> 512M"
+mac2=$(tr '\0' '\n' < /proc/"$(cat "$NOOK_HOME/run/b1/qemu.pid")"/cmdline | grep -o 'mac=[0-9a-f:]*')
+check "same MAC across restarts" test -n "$mac" -a "$mac" = "$mac2"
+"$NOOK" local stop b1 --force >/dev/null
+cp blank.img other.img
+expect_rc "another image is refused" 1 "$NOOK" local start b1 --image other.img --no-wait
+contains "refusal says why" "$ERR" "was made from image"
+expect_rc "a smaller disk is refused" 1 "$NOOK" local start b1 --disk 1M --no-wait
+expect_rc "start again after the refusals" 0 "$NOOK" local start b1 --no-wait --disk 128M
+check "disk grown to 128M" test "$(qemu-img info -U --output=json "$NOOK_HOME/vms/b1/disk.qcow2" | json 'd["virtual-size"]')" = 134217728
+expect_rc "logs" 0 "$NOOK" local logs b1
+# kill -9: status must say crashed, not running or stopped
+kill -9 "$(cat "$NOOK_HOME/run/b1/qemu.pid")"
+sleep 0.3
+expect_rc "status after kill -9" 0 "$NOOK" local status b1
+contains "says crashed" "$OUT" "crashed"
+# a pid file naming another live program is not trusted
+echo $$ > "$NOOK_HOME/run/b1/qemu.pid"
+expect_rc "status with a foreign pid file" 0 "$NOOK" local status b1 --json
+check "foreign pid: not running" test "$(echo "$OUT" | json 'd["state"]')" = crashed
+expect_rc "start after a crash" 0 "$NOOK" local start b1 --no-wait
+expect_rc "delete refuses a running VM" 1 "$NOOK" local delete b1
+expect_rc "delete --force" 0 "$NOOK" local delete b1 --force
+check "QEMU gone after delete" test "$(qemus b1)" = 0
+check "files gone" test ! -e "$NOOK_HOME/vms/b1"
+check "base image kept" test -f blank.img
+
+# the lock: a start that holds it makes others wait their turn
+"$NOOK" local start b2 --image blank.img --no-wait >/dev/null
+exec 9>"$NOOK_HOME/vms/b2/lock"
+flock -n 9
+expect_rc "stop of a locked VM" 1 "$NOOK" local stop b2
+contains "says busy" "$ERR" "busy"
+exec 9>&-
+expect_rc "stop --force after the lock" 0 "$NOOK" local stop b2 --force
+expect_rc "stop a stopped VM" 0 "$NOOK" local stop b2
+contains "says it was not running" "$OUT" "not running"
+
+# QEMU's own failure is shown and no QEMU is left
+expect_rc "start with a QEMU that fails" 1 "$NOOK" local start b3 --image blank.img --no-wait --memory 64T
+contains "QEMU's message is shown" "$ERR" "QEMU failed to start"
+check "no QEMU for b3" test "$(qemus b3)" = 0
+finish
