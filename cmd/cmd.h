@@ -20,6 +20,9 @@ int cmd_shell(int argc, char **argv);
 int cmd_ssh_config(int argc, char **argv);
 int cmd_sync(int argc, char **argv);
 int cmd_console(int argc, char **argv);
+int cmd_images(int argc, char **argv);
+/* Build image name from its recipe (cached) into the store under data. */
+int img_build(const char *data, const char *name, const char *cache);
 
 /* Print "nook: <why>" and the usage to stderr; returns EXIT_USAGE. */
 int usage_error(const char *usage, const char *fmt, ...)

@@ -11,6 +11,7 @@
 
 #include "cidata.h"
 #include "cmd.h"
+#include "images.h"
 #include "vmcmd.h"
 
 static const char usage[] =
@@ -524,6 +525,23 @@ static double mono(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* The default image, debian-12: from the store, else built here from
+ * Debian packages (nook cannot download images yet), saying so. */
+static int default_image(const char *data)
+{
+	char *dir = NULL;
+
+	if (img_resolve(data, "debian-12", &dir) < 0)
+		return -1;
+	if (dir) {
+		free(dir);
+		return 0;
+	}
+	printf("image debian-12 is not in the store; building it from Debian "
+	       "packages (pulling images is not implemented yet)\n");
+	return img_build(data, "debian-12", NULL);
+}
+
 /* Everything up to a running QEMU. On a new VM, a failure removes what was
  * made so a rerun starts clean. */
 static int bring_up(struct vmcmd *v, struct opts *o, FILE *say,
@@ -542,6 +560,8 @@ static int bring_up(struct vmcmd *v, struct opts *o, FILE *say,
 	if (o->user_data && check_input("--user-data", o->user_data, 1, &ud) < 0)
 		goto out;
 	if (o->netcfg && check_input("--network-config", o->netcfg, 0, &nc) < 0)
+		goto out;
+	if (is_new && !o->image && default_image(v->dirs.data) < 0)
 		goto out;
 	if ((is_new || o->image) &&
 	    vm_image_resolve(v->dirs.data, o->image ? o->image : "debian-12",

@@ -129,6 +129,20 @@ int parse_size(const char *what, const char *s, uint64_t *bytes);
 /* Parse a decimal integer in [min, max]; -1 naming what otherwise. */
 int parse_int(const char *what, const char *s, long min, long max, long *out);
 
+/* SHA-256, for image digests and checksums. */
+struct sha256 {
+	uint32_t h[8];
+	uint64_t len;
+	unsigned char buf[64];
+	size_t fill;
+};
+void sha256_init(struct sha256 *s);
+void sha256_update(struct sha256 *s, const void *data, size_t n);
+/* Finish and write 64 lower-case hex digits and a NUL. */
+void sha256_hex(struct sha256 *s, char out[65]);
+/* The hex SHA-256 of a file's bytes. 0 or -1 naming the path. */
+int sha256_file(const char *path, char out[65]);
+
 /* rm -rf path (symlinks removed, not followed); a missing path is fine. */
 int remove_tree(const char *path);
 

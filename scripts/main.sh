@@ -7,12 +7,13 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 nook=build/nook
 "$nook" doctor
-img=$(bash tests/guest/image.sh) # ~4 min the first time, then cached
+# the default image into the store: ~4 min the first time, then cached
+"$nook" images build debian-12
 state=$("$nook" local status --json 2>/dev/null |
 	python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])' || true)
 set -x
 if [ "$state" != running ]; then
-	"$nook" local start --image "$img" --user-data examples/user-data.yaml
+	"$nook" local start --user-data examples/user-data.yaml
 fi
 "$nook" shell -- sh -c 'uname -a; cloud-init status --long; cat /etc/os-release | head -1'
 "$nook" local status

@@ -8,11 +8,11 @@ packages=(
 	# build
 	build-essential cmake pkg-config
 	libarchive-dev libiso9660-dev libcdio-dev libjansson-dev libyaml-dev
-	zlib1g-dev libcmocka-dev
+	zlib1g-dev liblzma-dev libzstd-dev libcmocka-dev
 	# what nook drives
 	qemu-system-x86 qemu-utils openssh-client rsync
 	# what the tests check nook's output with, and the peers it is compared to
-	genisoimage xorriso cloud-image-utils python3 python3-yaml util-linux
+	genisoimage xorriso cloud-image-utils python3 python3-yaml util-linux zstd
 	# building the test guest image
 	debootstrap syslinux syslinux-common mtools dosfstools fdisk e2fsprogs
 )

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: set up, build with warnings as errors, run every
 # test through CTest (the guest test builds the test image once per recipe,
-# cached in /var/cache/nook-test, and boots it under TCG), then the rest
+# cached in /var/cache/nook, and boots it under TCG), then the rest
 # again, built with AddressSanitizer + UBSan.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -8,6 +8,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "images.h"
 #include "vm.h"
 
 static void set(char **dst, const char *v)
@@ -282,18 +283,21 @@ int vm_image_resolve(const char *datadir, const char *ref, struct vm_image *img)
 	img->ref = xstrdup(ref);
 	/* a path when it looks like one or names something here; else a
 	 * name in the store */
-	if (strchr(ref, '/') || stat(ref, &st) == 0)
+	if (strchr(ref, '/') || stat(ref, &st) == 0) {
 		path = xstrdup(ref);
-	else
-		path = xasprintf("%s/images/%s", datadir, ref);
+	} else {
+		if (img_resolve(datadir, ref, &path) < 0)
+			goto out;
+		if (!path) {
+			errorf("no image '%s' in the store; 'nook images build "
+			       "%s' makes the default one (as root), 'nook "
+			       "images import' adds one, or give a path", ref,
+			       ref);
+			goto out;
+		}
+	}
 	if (stat(path, &st) < 0) {
-		if (errno == ENOENT && !strchr(ref, '/') &&
-		    vm_name_valid(ref))
-			errorf("no image '%s' in %s/images; give a path to an "
-			       "image directory or disk, or build one with "
-			       "images/recipes/", ref, datadir);
-		else
-			error_errno("image %s", path);
+		error_errno("image %s", path);
 		goto out;
 	}
 	abs = realpath(path, NULL);

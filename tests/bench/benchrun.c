@@ -96,6 +96,7 @@ int main(int argc, char **argv)
 	       mb, sb / n);
 	printf("ratio %s/%s: %.2fx faster (median), %.2fx (mean)\n", argv[3],
 	       argv[2], mb / ma, sb / sa);
+	printf("time ratio %s/%s (median): %.3f\n", argv[2], argv[3], ma / mb);
 	free(ta);
 	free(tb);
 	close(devnull);

@@ -55,8 +55,9 @@ tutorial_run() {
 	until "${ssh[@]}" true 2>/dev/null; do sleep 1; done
 	"${ssh[@]}" cloud-init status --wait >/dev/null
 	echo "$(now) - $t0" | bc
-	kill "$(cat t.pid)"
-	while kill -0 "$(cat t.pid)" 2>/dev/null; do sleep 0.2; done
+	local pid=$(cat t.pid)
+	kill "$pid"
+	while kill -0 "$pid" 2>/dev/null; do sleep 0.2; done
 	rm -f t.pid
 }
 

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Print the directory of the cached test image, building it first when the
 # cache has none for this recipe. The cache lives outside the checkout
-# (NOOK_TEST_CACHE, default /var/cache/nook-test), keyed by the sha256 of
-# the recipe, so a second run is fast and a changed recipe rebuilds.
+# ($NOOK_IMAGE_CACHE, default /var/cache/nook: the one `nook images build`
+# uses as root), keyed by the sha256 of the recipe, so a second run is
+# fast and a changed recipe rebuilds.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 recipe=$here/../../images/recipes/debian-12.sh
-cache=${NOOK_TEST_CACHE:-/var/cache/nook-test}
+cache=${NOOK_IMAGE_CACHE:-${NOOK_TEST_CACHE:-/var/cache/nook}}
 key=$(sha256sum "$recipe" | cut -c1-16)
 dir=$cache/debian-12-$key
 if [ ! -f "$dir/manifest.json" ]; then

@@ -1,0 +1,190 @@
+/* Image bundles: tar (plain, gzip, xz, zstd) in and tar.zst out. */
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "images.h"
+#include "store.h"
+
+/* An entry's name with a leading "./" dropped; NULL when it is not a
+ * plain file name at the top of the bundle. */
+static const char *entry_name(const char *path)
+{
+	if (!strncmp(path, "./", 2))
+		path += 2;
+	return img_plain_name(path) ? path : NULL;
+}
+
+/* Copy the current entry's data to a new file at path. */
+static int extract(struct archive *a, const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	const void *blk;
+	size_t size;
+	la_int64_t off;
+	int r, ret = -1;
+
+	if (fd < 0)
+		return error_errno("cannot write %s", path);
+	for (;;) {
+		r = archive_read_data_block(a, &blk, &size, &off);
+		if (r == ARCHIVE_EOF)
+			break;
+		if (r != ARCHIVE_OK) {
+			errorf("bundle: %s", archive_error_string(a));
+			goto out;
+		}
+		if (pwrite(fd, blk, size, off) != (ssize_t)size) {
+			error_errno("cannot write %s", path);
+			goto out;
+		}
+	}
+	if (fsync(fd) < 0) {
+		error_errno("cannot write %s", path);
+		goto out;
+	}
+	ret = 0;
+out:
+	if (close(fd) < 0 && ret == 0)
+		ret = error_errno("cannot write %s", path);
+	return ret;
+}
+
+int img_import_bundle(const char *data, const char *bundle, const char *name)
+{
+	struct archive *a = archive_read_new();
+	struct archive_entry *e;
+	char *stage = NULL;
+	int r, ret = -1, have_manifest = 0;
+
+	archive_read_support_format_tar(a);
+	archive_read_support_filter_gzip(a);
+	archive_read_support_filter_xz(a);
+	archive_read_support_filter_zstd(a);
+	if (archive_read_open_filename(a, bundle, 1 << 16) != ARCHIVE_OK) {
+		errorf("%s: %s", bundle, archive_error_string(a));
+		goto out;
+	}
+	stage = img_stage(data);
+	if (!stage)
+		goto out;
+	for (;;) {
+		const char *path, *plain;
+		char *dst;
+
+		r = archive_read_next_header(a, &e);
+		if (r == ARCHIVE_EOF)
+			break;
+		if (r != ARCHIVE_OK) {
+			errorf("%s: %s", bundle, archive_error_string(a));
+			goto out;
+		}
+		path = archive_entry_pathname(e);
+		if (!path)
+			path = "";
+		if (archive_entry_filetype(e) == AE_IFDIR &&
+		    (!strcmp(path, "./") || !strcmp(path, ".")))
+			continue;
+		/* An image is a handful of plain files side by side: anything
+		 * else is refused, never followed or created. */
+		if (archive_entry_filetype(e) != AE_IFREG ||
+		    archive_entry_hardlink(e)) {
+			errorf("%s: entry '%s' is not a regular file (links, "
+			       "devices and directories are refused)", bundle,
+			       path);
+			goto out;
+		}
+		plain = entry_name(path);
+		if (!plain) {
+			errorf("%s: entry '%s' is not a plain name at the top "
+			       "(absolute paths and '..' are refused)", bundle,
+			       path);
+			goto out;
+		}
+		have_manifest |= !strcmp(plain, "manifest.json");
+		dst = xasprintf("%s/%s", stage, plain);
+		r = extract(a, dst);
+		free(dst);
+		if (r < 0)
+			goto out;
+	}
+	if (!have_manifest) {
+		errorf("%s: no manifest.json in the bundle", bundle);
+		goto out;
+	}
+	ret = img_commit(data, stage, name);
+	stage = NULL;
+out:
+	if (stage)
+		remove_tree(stage);
+	free(stage);
+	archive_read_free(a);
+	return ret;
+}
+
+int img_export(const char *data, const char *name, const char *out)
+{
+	struct strvec argv = STRVEC_INIT;
+	struct tmpfile t = { NULL, NULL, -1 };
+	struct buf msg = BUF_INIT;
+	char *dir = NULL, *mpath = NULL;
+	json_t *m = NULL, *f;
+	const char *file;
+	int rc, ret = -1;
+
+	if (img_resolve(data, name, &dir) < 0)
+		return -1;
+	if (!dir)
+		return errorf("no image named '%s' in the store", name);
+	mpath = xasprintf("%s/manifest.json", dir);
+	m = json_load_file(mpath, 0, NULL);
+	if (!m) {
+		errorf("%s: cannot read the manifest", mpath);
+		goto out;
+	}
+	if (tmpfile_open(&t, out, 0644) < 0)
+		goto out;
+	/* GNU tar writes the bundle: libarchive's tar writers would drag
+	 * every writer format (and libxml2) into nook's static link. The
+	 * manifest goes first, so a reader knows what follows. */
+	strvec_push(&argv, "tar");
+	strvec_push(&argv, "--zstd");
+	strvec_push(&argv, "--format=pax");
+	strvec_push(&argv, "--owner=0");
+	strvec_push(&argv, "--group=0");
+	strvec_push(&argv, "-cf");
+	strvec_push(&argv, t.tmp);
+	strvec_push(&argv, "-C");
+	strvec_push(&argv, dir);
+	strvec_push(&argv, "--");
+	strvec_push(&argv, "manifest.json");
+	json_object_foreach(json_object_get(m, "files"), file, f) {
+		if (!img_plain_name(file)) {
+			errorf("%s: file '%s' is not a plain name", mpath, file);
+			goto out;
+		}
+		strvec_push(&argv, file);
+	}
+	rc = run_capture((const char *const *)argv.v, &msg);
+	if (rc != 0) {
+		if (rc > 0)
+			errorf("tar failed (exit %d): %s", rc, msg.p);
+		goto out;
+	}
+	ret = tmpfile_commit(&t);
+out:
+	if (ret < 0 && t.tmp)
+		tmpfile_abort(&t);
+	strvec_clear(&argv);
+	buf_free(&msg);
+	json_decref(m);
+	free(mpath);
+	free(dir);
+	return ret;
+}
