@@ -24,6 +24,11 @@ static const char usage[] =
 	"  import PATH [--name N] [--kernel K] [--initrd I] [--cmdline ARGS]\n"
 	"                             an image directory, a qcow2/raw disk, or a\n"
 	"                             bundle (tar, tar.gz, tar.xz, tar.zst)\n"
+	"  pull URL|NAME [--name N] [--sha256 HEX | --sha512 HEX |\n"
+	"       --checksums URL] [--base-url URL] [--insecure]\n"
+	"                             download an image (debian-12, debian-13,\n"
+	"                             ubuntu-24.04, ubuntu-22.04, fedora-41 are\n"
+	"                             known by name), verify it, store it\n"
 	"  export NAME OUT.tar.zst    write an image as a bundle\n"
 	"  list [--json]              the images in the store\n"
 	"  rm NAME [--force]          remove an image (refused while a VM uses\n"
@@ -276,6 +281,65 @@ static int sub_import(int argc, char **argv, const char *data)
 	return rc < 0 ? 1 : 0;
 }
 
+static int sub_pull(int argc, char **argv, const char *data)
+{
+	static const struct option longopts[] = {
+		{ "name", required_argument, NULL, 'n' },
+		{ "sha256", required_argument, NULL, '2' },
+		{ "sha512", required_argument, NULL, '5' },
+		{ "checksums", required_argument, NULL, 'c' },
+		{ "base-url", required_argument, NULL, 'b' },
+		{ "insecure", no_argument, NULL, 'k' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct img_pull p;
+	const char *base = NULL;
+	int c, given = 0, rc = 1;
+
+	memset(&p, 0, sizeof(p));
+	getopt_reset();
+	while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'n': free(p.name); p.name = xstrdup(optarg); break;
+		case '2': p.sha256 = optarg; given++; break;
+		case '5': p.sha512 = optarg; given++; break;
+		case 'c': p.checksums_url = xstrdup(optarg); given++; break;
+		case 'b': base = optarg; break;
+		case 'k': p.insecure = 1; break;
+		default: rc = bad_option(usage, argv, c); goto out;
+		}
+	}
+	if (argc - optind != 1) {
+		rc = usage_error(usage, "images pull takes one URL or NAME");
+		goto out;
+	}
+	if (given > 1) {
+		rc = usage_error(usage, "give one of --sha256, --sha512, "
+				 "--checksums");
+		goto out;
+	}
+	if ((p.sha256 && (strlen(p.sha256) != 64 ||
+			  strspn(p.sha256, "0123456789abcdef") != 64)) ||
+	    (p.sha512 && (strlen(p.sha512) != 128 ||
+			  strspn(p.sha512, "0123456789abcdef") != 128))) {
+		rc = usage_error(usage, "a checksum is 64 (sha256) or 128 "
+				 "(sha512) lower-case hex digits");
+		goto out;
+	}
+	if (img_pull_resolve(argv[optind], base, &p) < 0)
+		goto out;
+	if (!img_name_valid(p.name)) {
+		rc = usage_error(usage, "image name '%s': give --name", p.name);
+		goto out;
+	}
+	rc = img_pull(data, &p) < 0 ? 1 : 0;
+out:
+	free(p.url);
+	free(p.name);
+	free(p.checksums_url);
+	return rc;
+}
+
 static int sub_rm(int argc, char **argv, const char *data)
 {
 	struct strvec users = STRVEC_INIT;
@@ -335,6 +399,8 @@ int cmd_images(int argc, char **argv)
 		rc = sub_list(argc - 1, argv + 1, d.data);
 	} else if (!strcmp(sub, "import")) {
 		rc = sub_import(argc - 1, argv + 1, d.data);
+	} else if (!strcmp(sub, "pull")) {
+		rc = sub_pull(argc - 1, argv + 1, d.data);
 	} else if (!strcmp(sub, "rm")) {
 		rc = sub_rm(argc - 1, argv + 1, d.data);
 	} else if (!strcmp(sub, "export")) {

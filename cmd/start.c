@@ -525,11 +525,13 @@ static double mono(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* The default image, debian-12: from the store, else built here from
- * Debian packages (nook cannot download images yet), saying so. */
+/* The default image, debian-12: from the store, else pulled from Debian,
+ * else built here from Debian packages, saying which. */
 static int default_image(const char *data)
 {
+	struct img_pull p;
 	char *dir = NULL;
+	int rc = -1;
 
 	if (img_resolve(data, "debian-12", &dir) < 0)
 		return -1;
@@ -537,8 +539,19 @@ static int default_image(const char *data)
 		free(dir);
 		return 0;
 	}
-	printf("image debian-12 is not in the store; building it from Debian "
-	       "packages (pulling images is not implemented yet)\n");
+	printf("image debian-12 is not in the store: pulling it\n");
+	fflush(stdout);
+	memset(&p, 0, sizeof(p));
+	if (img_pull_resolve("debian-12", NULL, &p) == 0 &&
+	    img_pull(data, &p) == 0)
+		rc = 0;
+	free(p.url);
+	free(p.name);
+	free(p.checksums_url);
+	if (rc == 0)
+		return 0;
+	printf("the pull did not work; building debian-12 here from Debian "
+	       "packages instead\n");
 	return img_build(data, "debian-12", NULL);
 }
 

@@ -30,6 +30,7 @@ void warnf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void *xmalloc(size_t n);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
 /* A newly allocated formatted string; the caller frees it. */
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *xvasprintf(const char *fmt, va_list ap);
@@ -142,6 +143,16 @@ void sha256_update(struct sha256 *s, const void *data, size_t n);
 void sha256_hex(struct sha256 *s, char out[65]);
 /* The hex SHA-256 of a file's bytes. 0 or -1 naming the path. */
 int sha256_file(const char *path, char out[65]);
+/* SHA-512, for the checksum files some vendors publish. */
+struct sha512 {
+	uint64_t h[8];
+	uint64_t len;
+	unsigned char buf[128];
+	size_t fill;
+};
+void sha512_init(struct sha512 *s);
+void sha512_update(struct sha512 *s, const void *data, size_t n);
+void sha512_hex(struct sha512 *s, char out[129]);
 
 /* rm -rf path (symlinks removed, not followed); a missing path is fine. */
 int remove_tree(const char *path);

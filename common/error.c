@@ -82,6 +82,15 @@ char *xstrdup(const char *s)
 	return p;
 }
 
+char *xstrndup(const char *s, size_t n)
+{
+	char *p = strndup(s, n);
+
+	if (!p)
+		oom();
+	return p;
+}
+
 char *xvasprintf(const char *fmt, va_list ap)
 {
 	va_list cp;

@@ -54,4 +54,31 @@ json_t *img_list(const char *data);
 /* Remove name; the image's files go when no other name points at them. */
 int img_remove(const char *data, const char *name);
 
+/* What to pull: filled by img_pull_resolve() from a URL or known name. */
+struct img_pull {
+	char *url;
+	char *name;          /* the store name (default: from the URL) */
+	char *checksums_url; /* a SHA256SUMS-style list, or NULL */
+	const char *sha256;  /* expected digests, or NULL */
+	const char *sha512;
+	int insecure;
+};
+/*
+ * Turn ref (a URL or a known name such as debian-12) into p->url, and for
+ * a known name its vendor's checksum list; base_url points a known name at
+ * a mirror. p->name is kept if set.
+ */
+int img_pull_resolve(const char *ref, const char *base_url,
+		     struct img_pull *p);
+/* Find file's checksum in a checksums list (coreutils or BSD style). The
+ * caller frees *hex (lower-case). */
+int img_find_checksum(const char *sums, const char *file, char **hex);
+/*
+ * Download p->url (resuming a partial download of the same URL), verify
+ * its checksum before anything enters the store (a mismatch deletes the
+ * download), then import it as p->name. A plain http URL without a
+ * checksum is refused unless p->insecure.
+ */
+int img_pull(const char *data, struct img_pull *p);
+
 #endif

@@ -26,7 +26,7 @@ UD
 
 # --- boot 1: the fixture VM, from nothing to ready -----------------------
 expect_rc "start t1: ready" 0 "$NOOK" local start t1 --image "$img" \
-	--user-data user-data --port 0:8080 --memory 1G --json
+	--user-data user-data --port 0:8080 --memory 1G --disk 3G --json
 start_json=$OUT
 echo "$ERR" | sed 's/^/     | /'
 ssh_port=$(echo "$start_json" | json 'd["ssh"]["port"]')
@@ -42,6 +42,11 @@ check "forwarded port listens on 127.0.0.1 only" \
 	test "$(ss -Hltn "sport = :$fport" | grep -c "127.0.0.1:$fport")" = 1
 expect_rc "user-data took effect" 0 "$NOOK" shell t1 -- cat /etc/nook-test
 contains "user-data file content" "$OUT" "from user-data"
+base_size=$(qemu-img info -U --output=json "$img/disk.qcow2" | json 'd["virtual-size"]')
+expect_rc "root file system size" 0 "$NOOK" shell t1 -- df -B1 --output=size /
+root_size=$(echo "$OUT" | tail -1 | tr -d ' ')
+check "--disk 3G: the root file system grew past the image's $base_size bytes" \
+	test "$root_size" -gt "$base_size"
 expect_rc "hostname is the VM's name" 0 "$NOOK" shell t1 -- hostname
 contains "hostname t1" "$OUT" "t1"
 
@@ -83,6 +88,13 @@ check "1 MiB binary round trip" cmp -s blob blob.back
 tar -C "$WORK" -cf - blob | "$NOOK" shell t1 -- tar -xf - -C /tmp
 "$NOOK" shell t1 -- sha256sum /tmp/blob > sum.guest
 check "tar-piped file intact" test "$(awk '{print $1}' sum.guest)" = "$(sha256sum blob | awk '{print $1}')"
+
+# a stale ssh master socket is replaced, never a hang
+ctl=$NOOK_HOME/run/t1/ssh.sock
+ssh -o ControlPath="$ctl" -O exit nook >/dev/null 2>&1
+python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])' "$ctl"
+check "a stale socket file is there" test -S "$ctl"
+expect_rc "shell works past a stale master socket" 0 timeout 60 "$NOOK" shell t1 -- true
 
 # sync: excludes, .gitignore, symlinks, non-ASCII names, executable bits
 mkdir -p tree/sub tree/build

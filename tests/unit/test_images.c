@@ -44,6 +44,32 @@ static void test_sha256_vectors(void **state)
 	assert_string_equal(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
 
+static void test_sha512_vectors(void **state)
+{
+	static const struct {
+		const char *in, *hex;
+	} v[] = {
+		{ "", "cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce"
+		      "47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e" },
+		{ "abc", "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a"
+			 "2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f" },
+		{ "abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmno"
+		  "ijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu",
+		  "8e959b75dae313da8cf4f72814fc143f8f7779c6eb9f7fa17299aeadb6889018"
+		  "501d289e4900f7e4331b99dec4b5433ac7d329eeb6dd26545e96e55b874be909" },
+	};
+	struct sha512 s;
+	char hex[129];
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(v); i++) {
+		sha512_init(&s);
+		sha512_update(&s, v[i].in, strlen(v[i].in));
+		sha512_hex(&s, hex);
+		assert_string_equal(hex, v[i].hex);
+	}
+}
+
 static void test_names(void **state)
 {
 	(void)state;
@@ -245,6 +271,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sha256_vectors),
+		cmocka_unit_test(test_sha512_vectors),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_store_import_list_remove),
 		cmocka_unit_test(test_bad_checksum_imports_nothing),

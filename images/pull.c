@@ -1,0 +1,399 @@
+/*
+ * Pulling an image over the network with libcurl. libcurl is loaded with
+ * dlopen() on the first pull only: linked in, it would load TLS, HTTP/2,
+ * LDAP and Kerberos libraries into every nook command.
+ */
+#include <curl/curl.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "images.h"
+
+struct curl_api {
+	void *lib;
+	CURL *(*init)(void);
+	CURLcode (*setopt)(CURL *, CURLoption, ...);
+	CURLcode (*perform)(CURL *);
+	CURLcode (*getinfo)(CURL *, CURLINFO, ...);
+	void (*cleanup)(CURL *);
+	const char *(*strerror)(CURLcode);
+};
+
+static int curl_load(struct curl_api *c)
+{
+	c->lib = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
+	if (!c->lib)
+		return errorf("pulling images needs libcurl: %s (install the "
+			      "libcurl4 package)", dlerror());
+	*(void **)&c->init = dlsym(c->lib, "curl_easy_init");
+	*(void **)&c->setopt = dlsym(c->lib, "curl_easy_setopt");
+	*(void **)&c->perform = dlsym(c->lib, "curl_easy_perform");
+	*(void **)&c->getinfo = dlsym(c->lib, "curl_easy_getinfo");
+	*(void **)&c->cleanup = dlsym(c->lib, "curl_easy_cleanup");
+	*(void **)&c->strerror = dlsym(c->lib, "curl_easy_strerror");
+	if (!c->init || !c->setopt || !c->perform || !c->getinfo ||
+	    !c->cleanup || !c->strerror)
+		return errorf("libcurl.so.4 lacks the easy interface");
+	return 0;
+}
+
+/* The vendors' images nook knows by name, and their checksum files. */
+static const struct known {
+	const char *name, *url, *sums;
+} known[] = {
+	{ "debian-12", "https://cloud.debian.org/images/cloud/bookworm/latest/"
+	  "debian-12-genericcloud-amd64.qcow2", "SHA512SUMS" },
+	{ "debian-13", "https://cloud.debian.org/images/cloud/trixie/latest/"
+	  "debian-13-genericcloud-amd64.qcow2", "SHA512SUMS" },
+	{ "ubuntu-24.04", "https://cloud-images.ubuntu.com/noble/current/"
+	  "noble-server-cloudimg-amd64.img", "SHA256SUMS" },
+	{ "ubuntu-22.04", "https://cloud-images.ubuntu.com/jammy/current/"
+	  "jammy-server-cloudimg-amd64.img", "SHA256SUMS" },
+	{ "fedora-41", "https://download.fedoraproject.org/pub/fedora/linux/"
+	  "releases/41/Cloud/x86_64/images/"
+	  "Fedora-Cloud-Base-Generic-41-1.4.x86_64.qcow2",
+	  "Fedora-Cloud-41-1.4-x86_64-CHECKSUM" },
+};
+
+int img_pull_resolve(const char *ref, const char *base_url,
+		     struct img_pull *p)
+{
+	const char *file;
+
+	for (size_t i = 0; i < ARRAY_SIZE(known); i++) {
+		if (strcmp(known[i].name, ref))
+			continue;
+		file = strrchr(known[i].url, '/') + 1;
+		if (base_url) {
+			size_t n = strlen(base_url);
+			int slash = n && base_url[n - 1] == '/';
+
+			p->url = xasprintf("%s%s%s", base_url, slash ? "" : "/",
+					   file);
+			if (!p->checksums_url && !p->sha256 && !p->sha512)
+				p->checksums_url = xasprintf("%s%s%s", base_url,
+							     slash ? "" : "/",
+							     known[i].sums);
+		} else {
+			p->url = xstrdup(known[i].url);
+			if (!p->checksums_url && !p->sha256 && !p->sha512)
+				p->checksums_url = xasprintf("%.*s%s",
+					(int)(file - known[i].url),
+					known[i].url, known[i].sums);
+		}
+		if (!p->name)
+			p->name = xstrdup(ref);
+		return 0;
+	}
+	if (!strstr(ref, "://")) {
+		struct buf names = BUF_INIT;
+
+		for (size_t i = 0; i < ARRAY_SIZE(known); i++)
+			buf_addf(&names, "%s%s", i ? ", " : "", known[i].name);
+		errorf("'%s' is neither a URL nor a known image (%s)", ref,
+		       names.p);
+		buf_free(&names);
+		return -1;
+	}
+	if (base_url)
+		return errorf("--base-url goes with a known image name, not a URL");
+	p->url = xstrdup(ref);
+	if (!p->name) {
+		/* the file name up to its first dot */
+		const char *f = strrchr(ref, '/') + 1;
+
+		p->name = xstrndup(f, strcspn(f, "."));
+	}
+	return 0;
+}
+
+int img_find_checksum(const char *sums, const char *file, char **hex)
+{
+	for (const char *l = sums; *l;) {
+		size_t n = strcspn(l, "\n");
+		char *line = xstrndup(l, n);
+		char *p = line, *h = NULL, *name = NULL;
+
+		l += n + (l[n] != '\0');
+		/* "HEX  file", "HEX *file" (coreutils) or "ALGO (file) = HEX"
+		 * (BSD style, as Fedora writes) */
+		if (!strncmp(p, "SHA256 (", 8) || !strncmp(p, "SHA512 (", 8)) {
+			char *close = strstr(p, ") = ");
+
+			if (close) {
+				*close = '\0';
+				name = p + 8;
+				h = close + 4;
+			}
+		} else {
+			size_t hl = strspn(p, "0123456789abcdefABCDEF");
+
+			if ((hl == 64 || hl == 128) && p[hl] == ' ') {
+				p[hl] = '\0';
+				h = p;
+				name = p + hl + 1;
+				name += *name == ' ' || *name == '*';
+			}
+		}
+		if (h && name && !strcmp(name, file) &&
+		    (strlen(h) == 64 || strlen(h) == 128) &&
+		    strspn(h, "0123456789abcdefABCDEF") == strlen(h)) {
+			*hex = xstrdup(h);
+			for (char *c = *hex; *c; c++)
+				if (*c >= 'A' && *c <= 'F')
+					*c = (char)(*c - 'A' + 'a');
+			free(line);
+			return 0;
+		}
+		free(line);
+	}
+	return errorf("the checksums list names no '%s'", file);
+}
+
+struct xfer {
+	FILE *f;
+	curl_off_t offset; /* bytes we had before this transfer */
+	int tty;
+	double t0, last;
+	int last_pct;
+};
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static size_t on_data(char *p, size_t size, size_t n, void *ctx)
+{
+	struct xfer *x = ctx;
+
+	return fwrite(p, size, n, x->f) * size;
+}
+
+static void human(double b, char *out, size_t size)
+{
+	static const char *const u[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	int i = 0;
+
+	for (; b >= 1024 && i < 4; i++)
+		b /= 1024;
+	snprintf(out, size, "%.1f %s", b, u[i]);
+}
+
+/* A progress bar on a terminal; a line per 10% otherwise. */
+static int on_progress(void *ctx, curl_off_t total, curl_off_t now,
+		       curl_off_t ut, curl_off_t un)
+{
+	struct xfer *x = ctx;
+	double t = now_s(), el = t - x->t0, all = (double)(total + x->offset);
+	double have = (double)(now + x->offset);
+	double rate = el > 0 ? (double)now / el : 0;
+	char h[32], a[32], r[32];
+	int pct = total > 0 ? (int)(100 * have / all) : -1;
+
+	(void)ut;
+	(void)un;
+	if (x->tty ? t - x->last < 0.2 : pct / 10 == x->last_pct / 10)
+		return 0;
+	x->last = t;
+	x->last_pct = pct;
+	human(have, h, sizeof(h));
+	human(all, a, sizeof(a));
+	human(rate, r, sizeof(r));
+	if (x->tty) {
+		int bar = pct < 0 ? 0 : pct * 30 / 100;
+
+		fprintf(stderr, "\r\033[K[%.*s%*s] %3d%% %s / %s  %s/s  ETA %.0f s",
+			bar, "##############################", 30 - bar, "",
+			pct < 0 ? 0 : pct, h, a, r,
+			rate > 0 && total > 0 ? (all - have) / rate : 0.0);
+	} else if (pct >= 0) {
+		fprintf(stderr, "nook: downloaded %d%% (%s of %s, %s/s)\n", pct,
+			h, a, r);
+	}
+	return 0;
+}
+
+/* GET url into path; resume from what path holds when resume is set. */
+static int fetch(struct curl_api *c, const char *url, const char *path,
+		 int resume, int insecure, int quiet)
+{
+	struct xfer x = { NULL, 0, 0, 0, 0, -10 };
+	struct stat st;
+	long code = 0;
+	CURL *h;
+	CURLcode rc;
+	int ret = -1;
+
+	if (resume && stat(path, &st) == 0)
+		x.offset = st.st_size;
+	x.f = fopen(path, x.offset ? "ab" : "wb");
+	if (!x.f)
+		return error_errno("cannot write %s", path);
+	x.tty = !quiet && isatty(STDERR_FILENO);
+	x.t0 = now_s();
+	h = c->init();
+	c->setopt(h, CURLOPT_URL, url);
+	c->setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+	c->setopt(h, CURLOPT_FAILONERROR, 1L);
+	c->setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+	c->setopt(h, CURLOPT_WRITEDATA, &x);
+	c->setopt(h, CURLOPT_CONNECTTIMEOUT, 30L);
+	/* a stalled transfer ends (and can be resumed) rather than hang */
+	c->setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	c->setopt(h, CURLOPT_LOW_SPEED_TIME, 60L);
+	c->setopt(h, CURLOPT_USERAGENT, "nook/" NOOK_VERSION);
+	if (insecure) {
+		c->setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+		c->setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+	}
+	if (x.offset)
+		c->setopt(h, CURLOPT_RESUME_FROM_LARGE, x.offset);
+	if (!quiet) {
+		c->setopt(h, CURLOPT_NOPROGRESS, 0L);
+		c->setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+		c->setopt(h, CURLOPT_XFERINFODATA, &x);
+	}
+	rc = c->perform(h);
+	c->getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+	if (x.tty)
+		fputs("\r\033[K", stderr);
+	if (fflush(x.f) != 0 || fsync(fileno(x.f)) < 0) {
+		error_errno("cannot write %s", path);
+		goto out;
+	}
+	if (rc == CURLE_RANGE_ERROR || (x.offset && rc == CURLE_OK && code == 200)) {
+		/* the server ignored the range: what we got is the whole file
+		 * appended to the old part; start over */
+		fclose(x.f);
+		x.f = NULL;
+		c->cleanup(h);
+		unlink(path);
+		return fetch(c, url, path, 0, insecure, quiet);
+	}
+	if (rc != CURLE_OK) {
+		errorf("download of %s failed: %s%s", url, c->strerror(rc),
+		       rc == CURLE_PARTIAL_FILE || rc == CURLE_OPERATION_TIMEDOUT ||
+		       rc == CURLE_RECV_ERROR ?
+			       " (what arrived is kept: run the pull again to "
+			       "resume)" : "");
+		goto out;
+	}
+	ret = 0;
+out:
+	if (x.f)
+		fclose(x.f);
+	c->cleanup(h);
+	return ret;
+}
+
+static int file_digest(const char *path, size_t hexlen, char *out)
+{
+	unsigned char chunk[1 << 16];
+	struct sha256 s2;
+	struct sha512 s5;
+	FILE *f = fopen(path, "rbe");
+
+	if (!f)
+		return error_errno("cannot read %s", path);
+	sha256_init(&s2);
+	sha512_init(&s5);
+	for (;;) {
+		size_t n = fread(chunk, 1, sizeof(chunk), f);
+
+		if (n == 0)
+			break;
+		if (hexlen == 64)
+			sha256_update(&s2, chunk, n);
+		else
+			sha512_update(&s5, chunk, n);
+	}
+	fclose(f);
+	if (hexlen == 64)
+		sha256_hex(&s2, out);
+	else
+		sha512_hex(&s5, out);
+	return 0;
+}
+
+int img_pull(const char *data, struct img_pull *p)
+{
+	struct curl_api c = { 0 };
+	char *dl = xasprintf("%s/images/.downloads", data);
+	char *part = NULL, *sums_path = NULL, *want = NULL;
+	struct buf sums = BUF_INIT;
+	char got[129], key[65];
+	struct sha256 k;
+	int ret = -1;
+
+	if (p->sha256)
+		want = xstrdup(p->sha256);
+	else if (p->sha512)
+		want = xstrdup(p->sha512);
+	if (!want && !p->checksums_url && !strncmp(p->url, "http://", 7) &&
+	    !p->insecure) {
+		errorf("refusing %s: plain http and no checksum to check it "
+		       "against; give --sha256, --sha512 or --checksums (or "
+		       "--insecure)", p->url);
+		goto out;
+	}
+	if (curl_load(&c) < 0 || mkdir_p(dl, 0755) < 0)
+		goto out;
+	/* the partial download is named by its URL, so a rerun resumes it */
+	sha256_init(&k);
+	sha256_update(&k, p->url, strlen(p->url));
+	sha256_hex(&k, key);
+	part = xasprintf("%s/%.16s.part", dl, key);
+	if (!want && p->checksums_url) {
+		const char *file = strrchr(p->url, '/') + 1;
+
+		sums_path = xasprintf("%s/%.16s.sums", dl, key);
+		if (fetch(&c, p->checksums_url, sums_path, 0, p->insecure, 1) < 0 ||
+		    read_file(sums_path, &sums) < 0 ||
+		    img_find_checksum(sums.p, file, &want) < 0)
+			goto out;
+	}
+	fprintf(stderr, "nook: pulling %s\n", p->url);
+	if (fetch(&c, p->url, part, 1, p->insecure, 0) < 0)
+		goto out;
+	if (want) {
+		if (file_digest(part, strlen(want), got) < 0)
+			goto out;
+		if (strcmp(got, want)) {
+			unlink(part);
+			errorf("checksum mismatch for %s: got %s, expected %s; "
+			       "the download was deleted", p->url, got, want);
+			goto out;
+		}
+		fprintf(stderr, "nook: sha%s checksum matches\n",
+			strlen(want) == 64 ? "256" : "512");
+	} else {
+		warnf("no checksum given for %s: not verified (--insecure)",
+		      p->url);
+	}
+	if (img_import_disk(data, part, NULL, NULL, NULL, p->name) < 0)
+		goto out;
+	unlink(part);
+	ret = 0;
+out:
+	if (sums_path)
+		unlink(sums_path);
+	if (c.lib)
+		dlclose(c.lib);
+	buf_free(&sums);
+	free(sums_path);
+	free(part);
+	free(want);
+	free(dl);
+	return ret;
+}

@@ -1,0 +1,54 @@
+#!/usr/bin/env python3
+"""A small HTTP server for nook's pull tests, on 127.0.0.1 only.
+
+Serves files from a directory with Range support, logs each request's
+path and Range header to a file, and can cut the first transfer of a file
+short to simulate an interrupted download:
+    httpserve.py DIR LOG [--drop-after BYTES]
+Prints the port it listens on, then serves until killed.
+"""
+import http.server
+import os
+import sys
+
+root, log = sys.argv[1], sys.argv[2]
+drop_after = int(sys.argv[4]) if len(sys.argv) > 4 else None
+dropped = set()
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        path = os.path.join(root, self.path.lstrip("/"))
+        rng = self.headers.get("Range")
+        with open(log, "a") as f:
+            f.write(f"{self.path} {rng or '-'}\n")
+        if not os.path.isfile(path):
+            self.send_error(404)
+            return
+        data = open(path, "rb").read()
+        start = 0
+        if rng and rng.startswith("bytes="):
+            start = int(rng[6:].split("-")[0])
+            self.send_response(206)
+            self.send_header("Content-Range",
+                             f"bytes {start}-{len(data) - 1}/{len(data)}")
+        else:
+            self.send_response(200)
+        body = data[start:]
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if drop_after is not None and self.path not in dropped and not rng:
+            dropped.add(self.path)
+            self.wfile.write(body[:drop_after])
+            self.wfile.flush()
+            self.connection.close()
+            return
+        self.wfile.write(body)
+
+
+server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+print(server.server_address[1], flush=True)
+server.serve_forever()

@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# nook images: import (dir, disk, bundle), list, export, rm, and pull from
+# a local HTTP server on 127.0.0.1: success with each kind of checksum, a
+# corrupted file (rejected, nothing stored), an interrupted transfer
+# (resumed), plain http without a checksum (refused).
+NOOK=$1
+. "$(dirname "$0")/lib.sh"
+here=$(cd "$(dirname "$0")" && pwd)
+cleanup() {
+	[ -n "${srv:-}" ] && kill "$srv" 2>/dev/null
+	[ -n "${srv2:-}" ] && kill "$srv2" 2>/dev/null
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+cd "$WORK" || exit 1
+json() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
+names() { "$NOOK" images list --json | json '" ".join(sorted(e["name"] for e in d))'; }
+store_clean() { test -z "$(ls -A "$NOOK_HOME/images" 2>/dev/null | grep -v '^names$' | grep -v '^\.downloads$' | grep '^\.' )"; }
+
+# a small but real qcow2 with data in it, and a kernel-like file
+qemu-img create -q -f qcow2 small.qcow2 64M
+head -c 300000 /dev/urandom > payload
+qemu-io -c "write -P 0x5a 0 1M" small.qcow2 >/dev/null 2>&1 || true
+echo kernel > vmlinuz
+
+expect_rc "import a disk with a kernel" 0 "$NOOK" images import small.qcow2 --name small \
+	--kernel vmlinuz --cmdline "root=/dev/vda1 console=ttyS0"
+expect_rc "list --json" 0 "$NOOK" images list --json
+check "small is listed" test "$(echo "$OUT" | json 'd[0]["name"]')" = small
+check "boot modes from the kernel" test "$(echo "$OUT" | json '",".join(d[0]["boot"])')" = direct,disk
+dir=$(echo "$OUT" | json 'd[0]["dir"]')
+check "the directory is the manifest's sha256" \
+	test "$(basename "$dir")" = "$(sha256sum "$dir/manifest.json" | cut -d' ' -f1)"
+check "the stored disk is byte-identical" cmp -s small.qcow2 "$dir/disk.qcow2"
+check "manifest has the disk's sha256" grep -q "$(sha256sum small.qcow2 | cut -d' ' -f1)" "$dir/manifest.json"
+expect_rc "list (table)" 0 "$NOOK" images list
+contains "table names small" "$OUT" "small"
+
+expect_rc "export" 0 "$NOOK" images export small small.tar.zst
+check "bundle is zstd" test "$(head -c4 small.tar.zst | od -An -tx1 | tr -d ' ')" = 28b52ffd
+contains "tar lists the manifest first" "$(tar --zstd -tf small.tar.zst | head -1)" "manifest.json"
+expect_rc "import the bundle back" 0 "$NOOK" images import small.tar.zst --name again
+check "same digest after the round trip" test "$(readlink -f "$dir")" = \
+	"$(readlink -f "$NOOK_HOME/images/$(cat "$NOOK_HOME/images/names/again")")"
+tar -C "$dir" -czf small.tgz manifest.json disk.qcow2 vmlinuz
+expect_rc "import a tar.gz" 0 "$NOOK" images import small.tgz --name gz
+tar -C "$dir" -cJf small.tar.xz manifest.json disk.qcow2 vmlinuz
+expect_rc "import a tar.xz" 0 "$NOOK" images import small.tar.xz --name xz
+# a bundle whose disk does not match its manifest
+mkdir bad && cp "$dir"/* bad/ && chmod u+w bad/* && echo tampered >> bad/disk.qcow2
+tar -C bad -cf bad.tar manifest.json disk.qcow2 vmlinuz
+expect_rc "a tampered bundle is refused" 1 "$NOOK" images import bad.tar --name bad
+contains "says checksum mismatch" "$ERR" "checksum mismatch"
+check "nothing half-imported" store_clean
+check "no name for it" test ! -e "$NOOK_HOME/images/names/bad"
+# a traversal entry, written by Python's tarfile
+python3 -c 'import tarfile,io; t=tarfile.open("evil.tar","w"); i=tarfile.TarInfo("../../evil"); i.size=1; t.addfile(i, io.BytesIO(b"x")); t.close()'
+expect_rc "a traversal bundle is refused" 1 "$NOOK" images import evil.tar --name evil
+check "nothing written outside" test ! -e "$NOOK_HOME/evil" -a ! -e "$WORK/evil"
+expect_rc "import a bad name" 2 "$NOOK" images import small.qcow2 --name "Bad Name"
+qemu-img create -q -f qcow2 -F qcow2 -b "$WORK/small.qcow2" overlay.qcow2
+expect_rc "an overlay (backing file) is refused" 1 "$NOOK" images import overlay.qcow2 --name ov
+contains "says convert it" "$ERR" "backing file"
+mkdir empty
+expect_rc "a directory without a manifest" 1 "$NOOK" images import empty --name e
+contains "names the manifest" "$ERR" "manifest.json"
+
+# rm: refused while a VM uses it
+mkdir -p "$NOOK_HOME/vms/v1"
+printf '{"name":"v1","image":{"ref":"small","disk":"%s/disk.qcow2"},"boot":"disk","cpus":1,"memory":1,"instance_id":"i"}' "$dir" > "$NOOK_HOME/vms/v1/vm.json"
+expect_rc "rm refuses an image in use" 1 "$NOOK" images rm small
+contains "names the VM" "$ERR" "v1"
+rm -rf "$NOOK_HOME/vms/v1"
+expect_rc "rm" 0 "$NOOK" images rm small
+check "files kept for the other names" test -d "$dir"
+for n in again gz xz; do "$NOOK" images rm "$n" >/dev/null; done
+check "files gone with the last name" test ! -d "$dir"
+expect_rc "rm an unknown image" 1 "$NOOK" images rm small
+
+# --- pull from a local HTTP server ---------------------------------------
+mkdir www
+cp small.qcow2 www/disk.qcow2
+cp small.qcow2 www/debian-12-genericcloud-amd64.qcow2
+(cd www && sha256sum disk.qcow2 > SHA256SUMS && sha512sum ./*.qcow2 | sed 's| \./| |' > SHA512SUMS)
+python3 "$here/httpserve.py" www requests.log > port.txt &
+srv=$!
+for _ in $(seq 50); do [ -s port.txt ] && break; sleep 0.1; done
+url=http://127.0.0.1:$(cat port.txt)
+sum=$(sha256sum www/disk.qcow2 | cut -d' ' -f1)
+expect_rc "pull with --sha256" 0 "$NOOK" images pull "$url/disk.qcow2" --name p1 --sha256 "$sum"
+contains "says the checksum matched" "$ERR" "checksum matches"
+check "pulled disk is byte-identical" cmp -s www/disk.qcow2 "$(readlink -f "$NOOK_HOME/images/$(cat "$NOOK_HOME/images/names/p1")")/disk.qcow2"
+expect_rc "pull with --checksums (sha512 list)" 0 "$NOOK" images pull "$url/disk.qcow2" --name p2 --checksums "$url/SHA512SUMS"
+expect_rc "a known name through --base-url" 0 "$NOOK" images pull debian-12 --base-url "$url"
+contains "the vendor's file name was asked for" "$(cat requests.log)" "/debian-12-genericcloud-amd64.qcow2"
+contains "... checked against its SHA512SUMS" "$ERR" "sha512 checksum matches"
+check "stored as debian-12" test -e "$NOOK_HOME/images/names/debian-12"
+expect_rc "plain http without a checksum is refused" 1 "$NOOK" images pull "$url/disk.qcow2" --name p3
+contains "says why" "$ERR" "plain http"
+expect_rc "... unless --insecure" 0 "$NOOK" images pull "$url/disk.qcow2" --name p3 --insecure
+expect_rc "a wrong checksum" 1 "$NOOK" images pull "$url/disk.qcow2" --name p4 \
+	--sha256 0000000000000000000000000000000000000000000000000000000000000000
+contains "says mismatch" "$ERR" "checksum mismatch"
+check "nothing stored for p4" test ! -e "$NOOK_HOME/images/names/p4"
+check "the bad download was deleted" test -z "$(ls "$NOOK_HOME/images/.downloads/")"
+cp www/disk.qcow2 www/corrupt.qcow2 && echo x >> www/corrupt.qcow2
+expect_rc "a corrupted file against the vendor's list" 1 "$NOOK" images pull "$url/corrupt.qcow2" \
+	--name p5 --sha256 "$sum"
+check "nothing stored for p5" test ! -e "$NOOK_HOME/images/names/p5"
+expect_rc "a 404" 1 "$NOOK" images pull "$url/nope.qcow2" --name p6 --sha256 "$sum"
+check "no name for p6" test ! -e "$NOOK_HOME/images/names/p6"
+
+# an interrupted transfer is resumed by the next pull
+python3 "$here/httpserve.py" www requests2.log --drop-after 100000 > port2.txt &
+srv2=$!
+for _ in $(seq 50); do [ -s port2.txt ] && break; sleep 0.1; done
+url2=http://127.0.0.1:$(cat port2.txt)
+expect_rc "an interrupted pull fails" 1 "$NOOK" images pull "$url2/disk.qcow2" --name r1 --sha256 "$sum"
+contains "says it can resume" "$ERR" "resume"
+check "nothing stored yet" test ! -e "$NOOK_HOME/images/names/r1"
+expect_rc "the next pull resumes" 0 "$NOOK" images pull "$url2/disk.qcow2" --name r1 --sha256 "$sum"
+contains "the second request asked for the rest" "$(tail -1 requests2.log)" "bytes=100000-"
+check "resumed disk is byte-identical" cmp -s www/disk.qcow2 "$(readlink -f "$NOOK_HOME/images/$(cat "$NOOK_HOME/images/names/r1")")/disk.qcow2"
+expect_rc "an unknown name" 1 "$NOOK" images pull debian-99
+contains "lists the known names" "$ERR" "ubuntu-24.04"
+finish
