@@ -100,6 +100,28 @@ expect_rc "stop --force after the lock" 0 "$NOOK" local stop b2 --force
 expect_rc "stop a stopped VM" 0 "$NOOK" local stop b2
 contains "says it was not running" "$OUT" "not running"
 
+# a guest that never answers: the timeout names the phase, QEMU stays up
+expect_rc "start --timeout 2 on a disk that boots nothing" 1 "$NOOK" local start b3 \
+	--image blank.img --timeout 2 --memory 256M
+contains "timeout names the stalled phase" "$ERR" "stalled while booting"
+contains "timeout says the VM still runs" "$ERR" "still running"
+check "QEMU left running to look at" test "$(qemus b3)" = 1
+"$NOOK" local delete b3 --force >/dev/null
+
+# --reprovision: a new instance-id, said out loud
+iid=$(json 'd["instance_id"]' < "$NOOK_HOME/vms/b2/vm.json")
+expect_rc "start --reprovision" 0 "$NOOK" local start b2 --no-wait --reprovision
+contains "says the instance-id changes" "$OUT" "instance-id: $iid ->"
+check "vm.json has the new id" test "$(json 'd["instance_id"]' < "$NOOK_HOME/vms/b2/vm.json")" != "$iid"
+"$NOOK" local stop b2 --force >/dev/null
+
+# KVM asked for where it cannot work: a clear refusal
+if [ "$("$NOOK" doctor --json | json 'd["accel"]["accelerator"]' 2>/dev/null)" = tcg ]; then
+	expect_rc "--accel kvm on a TCG-only host" 1 "$NOOK" local start b3 --image blank.img --accel kvm --no-wait
+	contains "says why not" "$ERR" "--accel kvm cannot work here"
+	check "nothing left of b3" test ! -e "$NOOK_HOME/vms/b3"
+fi
+
 # QEMU's own failure is shown and no QEMU is left
 expect_rc "start with a QEMU that fails" 1 "$NOOK" local start b3 --image blank.img --no-wait --memory 64T
 contains "QEMU's message is shown" "$ERR" "QEMU failed to start"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A real cloud-init guest reads nook's cidata ISO: boot the test image under
-# TCG with plain QEMU from the disk, with a
+# TCG with plain QEMU, by direct kernel boot and from the disk, with a
 # seed from `nook cidata build`, and wait on the serial console for the
 # user-data's runcmd and cloud-init's final message. (About 90 s under TCG.)
 NOOK=$1
@@ -46,7 +46,6 @@ boot() {
 	check "  $mode boot: runcmd from our user-data ran, hostname and instance-id from our meta-data" \
 		grep -q "NOOK-RUNCMD nook-guest iid-boot-test" "$log"
 }
-# Direct kernel boot is what `nook local start` does by default: the
-# guest_local test covers it. Here, plain QEMU from the disk.
+boot direct
 boot disk
 finish

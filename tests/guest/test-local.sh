@@ -89,6 +89,15 @@ tar -C "$WORK" -cf - blob | "$NOOK" shell t1 -- tar -xf - -C /tmp
 "$NOOK" shell t1 -- sha256sum /tmp/blob > sum.guest
 check "tar-piped file intact" test "$(awk '{print $1}' sum.guest)" = "$(sha256sum blob | awk '{print $1}')"
 
+expect_rc "shell --workdir" 0 "$NOOK" shell t1 --workdir /etc -- pwd
+contains "ran in /etc" "$OUT" "/etc"
+"$NOOK" ssh-config t1 > ssh_config
+expect_rc "plain ssh with nook ssh-config" 0 ssh -F ssh_config nook-t1 -- echo via-plain-ssh
+contains "plain ssh got in" "$OUT" "via-plain-ssh"
+expect_rc "rsync with nook ssh-config" 0 rsync -a -e "ssh -F $WORK/ssh_config" user-data nook-t1:ud-copy
+expect_rc "... the copy arrived" 0 "$NOOK" shell t1 -- cat ud-copy
+contains "copy content" "$OUT" "from user-data"
+
 # a stale ssh master socket is replaced, never a hang
 ctl=$NOOK_HOME/run/t1/ssh.sock
 ssh -o ControlPath="$ctl" -O exit nook >/dev/null 2>&1
@@ -151,6 +160,11 @@ contains "names the VM" "$ERR" "nosuchvm"
 # console: through a pipe, a newline brings the login prompt back
 printf '\n' | timeout 30 "$NOOK" console t1 > console.out 2>&1
 contains "console answers with a login prompt" "$(cat console.out)" "login:"
+exec 8>"$NOOK_HOME/run/t1/console.lock"
+flock -n 8
+expect_rc "a second console is refused, not hung" 1 timeout 20 "$NOOK" console t1
+contains "says the console is in use" "$ERR" "in use"
+exec 8>&-
 
 # --- stop, and boot 2: the data survives ---------------------------------
 "$NOOK" shell t1 -- sh -c 'echo survives > ~/marker && sync'
