@@ -35,6 +35,8 @@ static const char usage[] =
 	"  --kernel K [--initrd I]  direct kernel boot with this kernel\n"
 	"  --append ARGS          more kernel arguments (direct boot)\n"
 	"  --accel auto|kvm|tcg   accelerator (default auto: KVM when it works)\n"
+	"  --cpu MODEL            QEMU CPU model (default: host under KVM,\n"
+	"                         qemu64 under TCG, the fastest to emulate)\n"
 	"  --no-wait              return once QEMU runs\n"
 	"  --timeout SECONDS      how long to wait for ready (default 900)\n"
 	"  --reprovision          new instance-id: cloud-init runs again\n"
@@ -45,11 +47,11 @@ static const char usage[] =
 
 enum { O_IMAGE = 256, O_CPUS, O_MEMORY, O_DISK, O_USER_DATA, O_NETCFG,
        O_PORT, O_BOOT, O_KERNEL, O_INITRD, O_APPEND, O_ACCEL, O_NO_WAIT,
-       O_TIMEOUT, O_REPROVISION, O_JSON };
+       O_TIMEOUT, O_REPROVISION, O_JSON, O_CPU };
 
 struct opts {
 	const char *image, *user_data, *netcfg, *boot, *kernel, *initrd;
-	const char *append, *accel;
+	const char *append, *accel, *cpu;
 	long cpus, timeout;
 	uint64_t memory, disk;
 	struct net_port *ports;
@@ -72,6 +74,7 @@ static int parse(int argc, char **argv, struct opts *o, const char **name)
 		{ "initrd", required_argument, NULL, O_INITRD },
 		{ "append", required_argument, NULL, O_APPEND },
 		{ "accel", required_argument, NULL, O_ACCEL },
+		{ "cpu", required_argument, NULL, O_CPU },
 		{ "no-wait", no_argument, NULL, O_NO_WAIT },
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
 		{ "reprovision", no_argument, NULL, O_REPROVISION },
@@ -91,6 +94,16 @@ static int parse(int argc, char **argv, struct opts *o, const char **name)
 		case O_KERNEL: o->kernel = optarg; break;
 		case O_INITRD: o->initrd = optarg; break;
 		case O_APPEND: o->append = optarg; break;
+		case O_CPU:
+			/* one QEMU word: a model and its +/-features */
+			if (!*optarg || strspn(optarg, "abcdefghijklmnopqrstuvwxyz"
+					       "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+					       "0123456789-_.,=+") !=
+						strlen(optarg))
+				return usage_error(usage, "bad --cpu '%s'",
+						   optarg);
+			o->cpu = optarg;
+			break;
 		case O_NO_WAIT: o->no_wait = 1; break;
 		case O_REPROVISION: o->reprovision = 1; break;
 		case O_JSON: o->json = 1; break;
@@ -271,6 +284,12 @@ static int apply(struct vmcmd *v, const struct opts *o, int is_new,
 		if (!is_new)
 			fprintf(say, "accel: %s -> %s\n", s->accel, o->accel);
 		set_str(&s->accel, o->accel);
+	}
+	if (o->cpu && !same_str(o->cpu, s->cpu)) {
+		if (!is_new)
+			fprintf(say, "cpu: %s -> %s\n", s->cpu ? s->cpu : "default",
+				o->cpu);
+		set_str(&s->cpu, o->cpu);
 	}
 	if (o->kernel) {
 		if (!is_new && !same_str(o->kernel, s->kernel))

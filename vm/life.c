@@ -130,9 +130,14 @@ static void render_vendor_data(const char *host_priv, const char *host_pub,
 			       struct buf *out)
 {
 	buf_adds(out, "#cloud-config\n"
-		      "# written by nook: the VM's pinned SSH host key\n"
+		      "# written by nook: the VM's pinned SSH host key, so no\n"
+		      "# key is made at boot (RSA alone costs seconds under\n"
+		      "# emulation) and none is printed to the console\n"
 		      "ssh_deletekeys: true\n"
 		      "ssh_genkeytypes: []\n"
+		      "no_ssh_fingerprints: true\n"
+		      "ssh_fp_console_blacklist: [ssh-ed25519]\n"
+		      "ssh_key_console_blacklist: [ssh-ed25519]\n"
 		      "ssh_keys:\n"
 		      "  ed25519_private: |\n");
 	for (const char *l = host_priv; *l;) {

@@ -48,6 +48,7 @@ void vm_spec_free(struct vm_spec *s)
 	free(s->append);
 	free(s->ports);
 	free(s->accel);
+	free(s->cpu);
 	free(s->instance_id);
 	free(s->user_data);
 	free(s->network_config);
@@ -88,6 +89,7 @@ json_t *vm_spec_to_json(const struct vm_spec *s)
 	}
 	json_object_set_new(j, "ports", ports);
 	json_object_set_new(j, "accel", str_or_null(s->accel));
+	json_object_set_new(j, "cpu", str_or_null(s->cpu));
 	json_object_set_new(j, "instance_id", str_or_null(s->instance_id));
 	json_object_set_new(j, "user_data", str_or_null(s->user_data));
 	json_object_set_new(j, "network_config",
@@ -134,6 +136,7 @@ int vm_spec_from_json(const json_t *j, const char *name, struct vm_spec *s)
 		s->nports++;
 	}
 	set(&s->accel, get_str(j, "accel"));
+	set(&s->cpu, get_str(j, "cpu"));
 	set(&s->instance_id, get_str(j, "instance_id"));
 	set(&s->user_data, get_str(j, "user_data"));
 	set(&s->network_config, get_str(j, "network_config"));

@@ -83,6 +83,7 @@ struct vm_spec {
 	struct net_port *ports;
 	size_t nports;
 	char *accel;       /* "auto", "kvm" or "tcg" */
+	char *cpu;         /* QEMU -cpu model, or NULL for the default */
 	char *instance_id;
 	char *user_data;   /* a copy of the user's user-data file, or NULL */
 	char *network_config;
@@ -126,6 +127,9 @@ struct vm_launch {
 	size_t nports;
 	char mac[18];
 };
+/* The -cpu model: the spec's, else "host" under KVM and "qemu64" under
+ * TCG (the fastest to emulate). */
+const char *vm_cpu_model(const struct vm_spec *s, enum vm_accel a);
 /* The whole QEMU argv for spec s with paths p. Pure. */
 void vm_qemu_argv(const struct vm_spec *s, const struct vm_paths *p,
 		  const struct vm_launch *l, struct strvec *out);

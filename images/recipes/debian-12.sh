@@ -34,18 +34,20 @@ debootstrap --variant=minbase \
 	{ tail -20 "$work/debootstrap.log" >&2; exit 1; }
 
 phase "configuring the guest"
+# Otherwise a stock Debian cloud guest: cloud-init's defaults (RSA, ECDSA
+# and ed25519 host keys made at first boot, fingerprints on the console)
+# stay, as in the vendors' images. nook hands its VMs their host key and
+# turns those costs off per VM through vendor-data, not here.
 cat > "$root/etc/cloud/cloud.cfg.d/90-nook.cfg" <<'CFG'
-# nook: NoCloud first; only ed25519 host keys (RSA generation costs 6-17 s
-# under emulation); no fingerprint dumps on the console.
+# NoCloud first: the seed is a local cidata disk. /etc/hosts managed, or
+# sudo cannot resolve the host name.
 datasource_list: [NoCloud, None]
-ssh_genkeytypes: [ed25519]
-ssh_fp_console_blacklist: [ssh-ed25519, ssh-rsa, ecdsa-sha2-nistp256]
-no_ssh_fingerprints: true
 manage_etc_hosts: true
 CFG
 echo 'LANG=C.UTF-8' > "$root/etc/default/locale"
 printf 'LABEL=nook-root / ext4 defaults,discard 0 1\n' > "$root/etc/fstab"
-chroot "$root" systemctl enable systemd-networkd >/dev/null 2>&1
+chroot "$root" systemctl enable systemd-networkd > "$work/enable.log" 2>&1 ||
+	{ cat "$work/enable.log" >&2; exit 1; }
 printf 'virtio_pci\nvirtio_blk\nvirtio_net\next4\n' >> "$root/etc/initramfs-tools/modules"
 chroot "$root" update-initramfs -u > "$work/initramfs.log" 2>&1 ||
 	{ tail -20 "$work/initramfs.log" >&2; exit 1; }
@@ -90,6 +92,7 @@ cat > "$out/manifest.json" <<JSON
   "arch": "x86_64",
   "kernel_version": "$kver",
   "boot": ["direct", "disk"],
+  "user": "debian",
   "cmdline": "$cmdline",
   "files": {
     "disk.qcow2": {"format": "qcow2", "sha256": "$(sha "$out/disk.qcow2")"},

@@ -106,7 +106,7 @@ expect_rc "start --timeout 2 on a disk that boots nothing" 1 "$NOOK" local start
 contains "timeout names the stalled phase" "$ERR" "stalled while booting"
 contains "timeout says the VM still runs" "$ERR" "still running"
 check "QEMU left running to look at" test "$(qemus b3)" = 1
-"$NOOK" local delete b3 --force >/dev/null
+expect_rc "delete the timed-out VM" 0 "$NOOK" local delete b3 --force
 
 # --reprovision: a new instance-id, said out loud
 iid=$(json 'd["instance_id"]' < "$NOOK_HOME/vms/b2/vm.json")
@@ -119,7 +119,7 @@ check "vm.json has the new id" test "$(json 'd["instance_id"]' < "$NOOK_HOME/vms
 if [ "$("$NOOK" doctor --json | json 'd["accel"]["accelerator"]' 2>/dev/null)" = tcg ]; then
 	expect_rc "--accel kvm on a TCG-only host" 1 "$NOOK" local start b3 --image blank.img --accel kvm --no-wait
 	contains "says why not" "$ERR" "--accel kvm cannot work here"
-	check "nothing left of b3" test ! -e "$NOOK_HOME/vms/b3"
+	check "nothing left of b3" test ! -e "$NOOK_HOME/vms/b3" || ls -la "$NOOK_HOME/vms/b3"
 fi
 
 # QEMU's own failure is shown and no QEMU is left

@@ -150,7 +150,7 @@ static void test_qemu_argv(void **state)
 	assert_string_equal(v.v[0], "qemu-system-x86_64");
 	assert_true(argv_has(&v, "-machine", "q35"));
 	assert_true(argv_has(&v, "-accel", "tcg,thread=multi"));
-	assert_true(argv_has(&v, "-cpu", "max"));
+	assert_true(argv_has(&v, "-cpu", "qemu64"));
 	assert_true(argv_has(&v, "-smp", "3"));
 	assert_true(argv_has(&v, "-m", "2048M"));
 	assert_true(argv_has(&v, "-kernel", "/img/vmlinuz"));
@@ -183,6 +183,11 @@ static void test_qemu_argv(void **state)
 	assert_false(argv_has(&v, "-append", NULL));
 	assert_true(argv_has(&v, "-accel", "kvm"));
 	assert_true(argv_has(&v, "-cpu", "host"));
+	strvec_clear(&v);
+	/* a model given by the user wins under either accelerator */
+	s.cpu = xstrdup("Nehalem-v2");
+	vm_qemu_argv(&s, &p, &l, &v);
+	assert_true(argv_has(&v, "-cpu", "Nehalem-v2"));
 	strvec_clear(&v);
 	vm_spec_free(&s);
 	vm_paths_free(&p);
