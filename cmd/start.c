@@ -652,9 +652,12 @@ static int bring_up(struct vmcmd *v, struct opts *o, FILE *say,
 	l.accel = *accel;
 	l.qemu = "qemu-system-x86_64";
 	/* keep the image's root and device arguments; add what a local boot
-	 * needs: the serial console and the hint that the seed is NoCloud */
+	 * needs: the serial console, the hint that the seed is NoCloud (no
+	 * datasource probing), and no e2scrub_reap, which looks for LVM
+	 * snapshots a fresh VM never has while cloud-init waits for CPU */
 	vm_cmdline_merge(v->spec.kernel ? "" : v->spec.image.cmdline,
-			 "console=ttyS0 ds=nocloud", &cmdline);
+			 "console=ttyS0 ds=nocloud "
+			 "systemd.mask=e2scrub_reap.service", &cmdline);
 	if (v->spec.append) {
 		char *base = xstrdup(cmdline.p);
 
