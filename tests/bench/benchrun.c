@@ -2,7 +2,9 @@
  * benchrun: time two commands side by side, alternating, process for
  * process, and print the medians and their ratio.
  *
- *   nook-benchrun N NAME-A NAME-B -- A ARGS... -- B ARGS...
+ *   nook-benchrun N NAME-A NAME-B --- A ARGS... --- B ARGS...
+ *
+ * ("---" separates the commands, so theirs may contain "--".)
  *
  * Each run is a posix_spawn and a waitpid timed with CLOCK_MONOTONIC;
  * stdout and stderr go to /dev/null. Alternating A and B exposes both to
@@ -64,13 +66,13 @@ int main(int argc, char **argv)
 	double *ta, *tb, ma, mb, sa = 0, sb = 0;
 	int n, i, devnull;
 
-	if (argc < 8 || strcmp(argv[4], "--") != 0) {
-		fprintf(stderr, "usage: nook-benchrun N NAME-A NAME-B -- A... -- B...\n");
+	if (argc < 8 || strcmp(argv[4], "---") != 0) {
+		fprintf(stderr, "usage: nook-benchrun N NAME-A NAME-B --- A... --- B...\n");
 		return 2;
 	}
 	n = (int)strtol(argv[1], NULL, 10);
 	a = argv + 5;
-	for (b = a; *b && strcmp(*b, "--") != 0; b++)
+	for (b = a; *b && strcmp(*b, "---") != 0; b++)
 		;
 	if (!*b || n < 1) {
 		fprintf(stderr, "benchrun: need N >= 1 and two commands\n");

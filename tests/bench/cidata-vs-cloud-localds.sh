@@ -14,6 +14,6 @@ printf 'instance-id: iid-bench\nlocal-hostname: bench\n' > meta-data
 printf 'version: 2\nethernets:\n  eth0:\n    dhcp4: true\n' > network-config
 echo "nook cidata build vs cloud-localds, $runs runs each, alternating ($(date -u +%F))"
 "$build/tests/nook-benchrun" "$runs" nook cloud-localds \
-	-- "$build/nook" cidata build -o nook.iso --user-data user-data \
+	--- "$build/nook" cidata build -o nook.iso --user-data user-data \
 	   --meta-data meta-data --network-config network-config \
-	-- cloud-localds -N network-config localds.iso user-data meta-data
+	--- cloud-localds -N network-config localds.iso user-data meta-data

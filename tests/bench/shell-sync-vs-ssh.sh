@@ -30,8 +30,8 @@ ssh_opts=(-F /dev/null -p "$port" -i "$vm/id_ed25519" -o IdentitiesOnly=yes
 
 echo "== nook shell -- true (warm) vs fresh ssh true, $runs each, alternating ($(date -u +%F))"
 "$build/tests/nook-benchrun" "$runs" nook-shell ssh \
-	-- "$nook" shell bench -- true \
-	-- ssh "${ssh_opts[@]}" debian@127.0.0.1 true
+	--- "$nook" shell bench -- true \
+	--- ssh "${ssh_opts[@]}" debian@127.0.0.1 true
 
 mkdir tree
 python3 - <<'PY'
@@ -47,5 +47,5 @@ rsh="ssh ${ssh_opts[*]}"
 rsync -a -e "$rsh" tree/ debian@127.0.0.1:tree-raw
 echo "== no-change re-sync of 5,000 files: nook sync vs rsync -a -e ssh, $syncs each, alternating"
 "$build/tests/nook-benchrun" "$syncs" nook-sync rsync-ssh \
-	-- "$nook" sync bench tree tree \
-	-- rsync -a -e "$rsh" tree/ debian@127.0.0.1:tree-raw
+	--- "$nook" sync bench tree tree \
+	--- rsync -a -e "$rsh" tree/ debian@127.0.0.1:tree-raw
