@@ -1,4 +1,5 @@
 /* nook images: the image store (build, import, export, list, rm). */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -149,34 +150,26 @@ out:
 	return ret;
 }
 
-/* Names of the VMs whose spec uses the image in dir. */
+/* Names of the VMs whose disk is an overlay on the image in dir. */
 static void vms_using(const char *data, const char *dir, struct strvec *out)
 {
-	struct strvec names = STRVEC_INIT;
 	char *vms = xasprintf("%s/vms", data);
-	const char *argv[] = { "ls", "-A", vms, NULL };
-	struct buf b = BUF_INIT;
+	DIR *d = opendir(vms);
+	size_t n = strlen(dir);
 
-	if (run_capture(argv, &b) == 0)
-		for (char *l = b.p; *l;) {
-			size_t n = strcspn(l, "\n");
-
-			if (n)
-				strvec_pushf(&names, "%.*s", (int)n, l);
-			l += n + (l[n] != '\0');
-		}
-	for (size_t i = 0; i < names.n; i++) {
+	for (struct dirent *e = d ? readdir(d) : NULL; e; e = readdir(d)) {
 		struct vmcmd v;
 
-		if (vm_name_valid(names.v[i]) &&
-		    vmcmd_open(&v, names.v[i], 0) == 0 && v.have_spec &&
-		    !strncmp(v.spec.image.disk, dir, strlen(dir)) &&
-		    v.spec.image.disk[strlen(dir)] == '/')
-			strvec_push(out, names.v[i]);
+		if (!vm_name_valid(e->d_name))
+			continue;
+		if (vmcmd_open(&v, e->d_name, 0) == 0 && v.have_spec &&
+		    !strncmp(v.spec.image.disk, dir, n) &&
+		    v.spec.image.disk[n] == '/')
+			strvec_push(out, e->d_name);
 		vmcmd_close(&v);
 	}
-	strvec_clear(&names);
-	buf_free(&b);
+	if (d)
+		closedir(d);
 	free(vms);
 }
 

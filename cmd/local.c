@@ -260,7 +260,9 @@ static int local_list(int argc, char **argv)
 	for (size_t i = 0; i < names.n; i++) {
 		struct vmcmd v;
 
-		if (vmcmd_open(&v, names.v[i], 1) == 0)
+		/* a directory without a vm.json is a start that never got
+		 * that far: not a VM to list */
+		if (vmcmd_open(&v, names.v[i], 0) == 0 && v.have_spec)
 			json_array_append_new(all, status_json(&v));
 		vmcmd_close(&v);
 	}

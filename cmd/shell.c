@@ -36,23 +36,24 @@ int cmd_shell(int argc, char **argv)
 
 	getopt_reset();
 	/* '+': stop at the first non-option, so COMMAND's own options are
-	 * never taken for ours */
-	while ((c = getopt_long(argc, argv, "+:h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'u': user = optarg; break;
-		case 'w': workdir = optarg; break;
-		case 'h': return show_usage(usage_shell);
-		default: return bad_option(usage_shell, argv, c);
+	 * never taken for ours; NAME may come before or after our options */
+	for (int have_name = 0;;) {
+		while ((c = getopt_long(argc, argv, "+:h", longopts, NULL)) != -1) {
+			switch (c) {
+			case 'u': user = optarg; break;
+			case 'w': workdir = optarg; break;
+			case 'h': return show_usage(usage_shell);
+			default: return bad_option(usage_shell, argv, c);
+			}
 		}
-	}
-	/* getopt has eaten a "--" that came before any NAME */
-	if (!(optind > 1 && !strcmp(argv[optind - 1], "--")) && optind < argc) {
-		name = argv[optind++];
-		if (optind < argc && strcmp(argv[optind], "--"))
+		/* getopt has eaten the "--" that starts COMMAND */
+		if (optind >= argc || !strcmp(argv[optind - 1], "--"))
+			break;
+		if (have_name || !strcmp(argv[optind], "--"))
 			return usage_error(usage_shell, "put the command after "
 					   "'--' (got '%s')", argv[optind]);
-		if (optind < argc)
-			optind++;
+		name = argv[optind++];
+		have_name = 1;
 	}
 	if (optind < argc)
 		cmd = argv + optind;

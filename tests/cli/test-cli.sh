@@ -28,4 +28,14 @@ contains "  ... and names it" "$ERR" "unknown option '--frob'"
 expect_rc "a missing option value exits 2" 2 "$NOOK" cidata build -o
 contains "  ... and says so" "$ERR" "needs a value"
 expect_rc "version takes no arguments" 2 "$NOOK" version extra
+# nook shell's words: NAME before or after its options, COMMAND after --
+expect_rc "shell NAME --workdir DIR -- CMD parses" 1 "$NOOK" shell t1 --workdir /etc -- pwd
+contains "... and gets as far as the VM" "$ERR" "no VM named 't1'"
+expect_rc "shell --user U NAME -- CMD parses" 1 "$NOOK" shell --user x t1 -- a b
+contains "... and gets as far as the VM" "$ERR" "no VM named 't1'"
+expect_rc "shell -- CMD means the default VM" 1 "$NOOK" shell -- pwd
+contains "... the default VM" "$ERR" "'default'"
+expect_rc "shell NAME WORD without --" 2 "$NOOK" shell t1 extra
+contains "says to put the command after --" "$ERR" "after '--'"
+expect_rc "shell with an unknown option" 2 "$NOOK" shell t1 --bogus
 finish
