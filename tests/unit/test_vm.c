@@ -248,7 +248,11 @@ static void test_stale_pidfile(void **state)
 	child = fork();
 	if (child == 0) {
 		/* sh keeps its own argv, which names the socket, while it
-		 * waits for sleep */
+		 * waits for sleep; neither holds the test's output open */
+		int null = open("/dev/null", O_WRONLY);
+
+		dup2(null, 1);
+		dup2(null, 2);
 		execlp("sh", "sh", "-c", "sleep 30; :", "/x/qmp.sock",
 		       (char *)NULL);
 		_exit(127);
