@@ -63,13 +63,6 @@ static char *cache_dir(const char *given)
 	return xasprintf("%s/.cache/nook", home ? home : "/tmp");
 }
 
-static double mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /*
  * Build image name with its recipe into the cache (unless the cache has
@@ -85,7 +78,7 @@ int img_build(const char *data, const char *name, const char *cache_given)
 	char *out = NULL, *manifest = NULL;
 	char sum[65];
 	struct stat st;
-	double t0 = mono();
+	double t0 = mono_s();
 	int ret = -1;
 
 	if (access(recipe, R_OK) < 0) {
@@ -135,7 +128,7 @@ int img_build(const char *data, const char *name, const char *cache_given)
 			error_errno("cannot move the build to %s", dir);
 			goto out;
 		}
-		printf("image %s: built in %.0f s\n", name, mono() - t0);
+		printf("image %s: built in %.0f s\n", name, mono_s() - t0);
 	}
 	ret = img_import_dir(data, dir, name);
 out:

@@ -536,13 +536,6 @@ static json_t *result_json(struct vmcmd *v, const char *state, pid_t pid,
 	return j;
 }
 
-static double mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* The default image, debian-12: from the store, else pulled from Debian,
  * else built here from Debian packages, saying which. */
@@ -702,7 +695,7 @@ int cmd_local_start(int argc, char **argv)
 	struct vm_ready r;
 	struct progress pr;
 	pid_t pid = 0;
-	double t0 = mono();
+	double t0 = mono_s();
 	FILE *say;
 	int rc;
 
@@ -726,7 +719,7 @@ int cmd_local_start(int argc, char **argv)
 		vmcmd_save(&v, "running", pid, acc, ports, nports);
 		rc = o.json ? print_json(result_json(&v, "starting", pid, acc,
 						     ports, nports,
-						     mono() - t0)) : 0;
+						     mono_s() - t0)) : 0;
 		goto out;
 	}
 	vmcmd_save(&v, "starting", pid, acc, ports, nports);
@@ -755,11 +748,11 @@ int cmd_local_start(int argc, char **argv)
 	}
 	if (o.json) {
 		rc = print_json(result_json(&v, "running", pid, acc, ports,
-					    nports, mono() - t0));
+					    nports, mono_s() - t0));
 		goto out;
 	}
 	printf("VM %s is ready (%.0f s). Get in with: nook shell%s%s\n", name,
-	       mono() - t0, strcmp(name, "default") ? " " : "",
+	       mono_s() - t0, strcmp(name, "default") ? " " : "",
 	       strcmp(name, "default") ? name : "");
 	for (size_t i = 1; i < nports; i++) {
 		struct buf b = BUF_INIT;

@@ -120,13 +120,6 @@ static long long stat_field(const char *out, const char *label)
 	return v;
 }
 
-static double mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* One sync: rsync's progress on a terminal, then a summary line. */
 static int sync_once(struct vmcmd *v, const struct sync_opts *o,
@@ -135,7 +128,7 @@ static int sync_once(struct vmcmd *v, const struct sync_opts *o,
 	struct strvec argv = STRVEC_INIT;
 	struct buf out = BUF_INIT;
 	int tty = isatty(STDOUT_FILENO);
-	double t0 = mono();
+	double t0 = mono_s();
 	int rc;
 
 	rsync_argv(&v->ssh, o, src, dest, tty, &argv);
@@ -163,10 +156,10 @@ static int sync_once(struct vmcmd *v, const struct sync_opts *o,
 		       o->dry_run ? "would send" : "sent",
 		       stat_field(out.p, "Number of regular files transferred"),
 		       stat_field(out.p, "Total transferred file size"),
-		       v->name, dest, mono() - t0);
+		       v->name, dest, mono_s() - t0);
 	else
 		printf("synced to %s:%s in %.1f s\n", v->name, dest,
-		       mono() - t0);
+		       mono_s() - t0);
 	fflush(stdout);
 	buf_free(&out);
 	return 0;

@@ -154,6 +154,11 @@ void sha512_init(struct sha512 *s);
 void sha512_update(struct sha512 *s, const void *data, size_t n);
 void sha512_hex(struct sha512 *s, char out[129]);
 
+/* The monotonic clock in milliseconds or seconds; sleep ms, past EINTR. */
+long long mono_ms(void);
+double mono_s(void);
+void sleep_ms(int ms);
+
 /* rm -rf path (symlinks removed, not followed); a missing path is fine. */
 int remove_tree(const char *path);
 

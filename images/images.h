@@ -16,6 +16,10 @@
 
 #include "common.h"
 
+/* What qemu-img says of a disk (qemu-img info --output=json, -U so a
+ * running VM's disk can be read): *info gets the object (caller decrefs). */
+int img_disk_info(const char *path, json_t **info);
+
 /* 1 when name is usable as an image name: [a-z0-9][a-z0-9._-]{0,63}. */
 int img_name_valid(const char *name);
 

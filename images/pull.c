@@ -165,13 +165,6 @@ struct xfer {
 	int last_pct;
 };
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static size_t on_data(char *p, size_t size, size_t n, void *ctx)
 {
@@ -195,7 +188,7 @@ static int on_progress(void *ctx, curl_off_t total, curl_off_t now,
 		       curl_off_t ut, curl_off_t un)
 {
 	struct xfer *x = ctx;
-	double t = now_s(), el = t - x->t0, all = (double)(total + x->offset);
+	double t = mono_s(), el = t - x->t0, all = (double)(total + x->offset);
 	double have = (double)(now + x->offset);
 	double rate = el > 0 ? (double)now / el : 0;
 	char h[32], a[32], r[32];
@@ -241,7 +234,7 @@ static int fetch(struct curl_api *c, const char *url, const char *path,
 	if (!x.f)
 		return error_errno("cannot write %s", path);
 	x.tty = !quiet && isatty(STDERR_FILENO);
-	x.t0 = now_s();
+	x.t0 = mono_s();
 	h = c->init();
 	c->setopt(h, CURLOPT_URL, url);
 	c->setopt(h, CURLOPT_FOLLOWLOCATION, 1L);

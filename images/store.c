@@ -22,6 +22,20 @@ int img_name_valid(const char *name)
 	return strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789._-") == n;
 }
 
+int img_disk_info(const char *path, json_t **info)
+{
+	const char *argv[] = { "qemu-img", "info", "--output=json", "-U", path,
+			       NULL };
+	struct buf out = BUF_INIT;
+	int rc = run_capture(argv, &out);
+
+	*info = rc == 0 ? json_loads(out.p, 0, NULL) : NULL;
+	if (!*info && rc >= 0)
+		errorf("qemu-img cannot read %s: %s", path, out.p);
+	buf_free(&out);
+	return *info ? 0 : -1;
+}
+
 static int is_hex64(const char *s)
 {
 	return strlen(s) == 64 && strspn(s, "0123456789abcdef") == 64;
@@ -266,19 +280,13 @@ static json_t *file_entry(const char *path, const char *format)
 int img_import_disk(const char *data, const char *disk, const char *kernel,
 		    const char *initrd, const char *cmdline, const char *name)
 {
-	const char *argv[] = { "qemu-img", "info", "--output=json", "-U", disk,
-			       NULL };
-	struct buf out = BUF_INIT;
 	json_t *info = NULL, *m = NULL, *files, *boot;
 	const char *fmt;
 	char *stage = NULL, *path = NULL, *s = NULL;
 	int ret = -1;
 
-	if (run_capture(argv, &out) != 0) {
-		errorf("qemu-img cannot read %s: %s", disk, out.p ? out.p : "");
+	if (img_disk_info(disk, &info) < 0)
 		goto out;
-	}
-	info = json_loads(out.p, 0, NULL);
 	fmt = json_string_value(json_object_get(info, "format"));
 	if (!fmt || (strcmp(fmt, "qcow2") && strcmp(fmt, "raw"))) {
 		errorf("%s: not a qcow2 or raw disk (qemu-img says %s)", disk,
@@ -335,7 +343,6 @@ out:
 	free(s);
 	json_decref(m);
 	json_decref(info);
-	buf_free(&out);
 	return ret;
 }
 

@@ -125,18 +125,11 @@ void ssh_known_hosts_line(const char *alias, const char *pub, struct buf *out)
 		 (int)(end ? (size_t)(end - pub) : len), pub);
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int ssh_banner(const char *host, int port, int timeout_ms)
 {
 	struct sockaddr_in sa;
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = mono_ms() + timeout_ms;
 	char line[256];
 	size_t got = 0;
 	int fd, ok = 0;
@@ -154,7 +147,7 @@ int ssh_banner(const char *host, int port, int timeout_ms)
 		goto out;
 	while (got < 4) {
 		struct pollfd pfd = { fd, POLLIN, 0 };
-		long long left = deadline - now_ms();
+		long long left = deadline - mono_ms();
 		ssize_t n;
 
 		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)

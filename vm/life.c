@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cidata.h"
+#include "images.h"
 #include "ssh.h"
 #include "vm.h"
 
@@ -20,13 +21,6 @@ static int exists(const char *path)
 	return stat(path, &st) == 0;
 }
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
 
 /* Run argv quietly; on failure say what it printed. */
 static int run_tool(const char *const *argv, const char *what)
@@ -43,25 +37,19 @@ static int run_tool(const char *const *argv, const char *what)
 
 int vm_disk_size(const char *path, uint64_t *size)
 {
-	const char *argv[] = { "qemu-img", "info", "--output=json", "-U", path,
-			       NULL };
-	struct buf out = BUF_INIT;
-	json_t *j = NULL;
+	json_t *j, *v;
 	int ret = -1;
 
-	if (run_capture(argv, &out) == 0) {
-		j = json_loads(out.p, 0, NULL);
-		if (json_is_integer(json_object_get(j, "virtual-size"))) {
-			*size = (uint64_t)json_integer_value(
-				json_object_get(j, "virtual-size"));
-			ret = 0;
-		}
+	if (img_disk_info(path, &j) < 0)
+		return -1;
+	v = json_object_get(j, "virtual-size");
+	if (json_is_integer(v)) {
+		*size = (uint64_t)json_integer_value(v);
+		ret = 0;
+	} else {
+		errorf("qemu-img info %s: no virtual-size in its answer", path);
 	}
-	if (ret < 0)
-		errorf("qemu-img cannot read the size of %s: %s", path,
-		       out.p ? out.p : "");
 	json_decref(j);
-	buf_free(&out);
 	return ret;
 }
 

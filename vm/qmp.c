@@ -11,13 +11,6 @@
 
 #include "vm.h"
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Read one JSON line within deadline; NULL (having said why) otherwise. */
 static json_t *read_msg(struct qmp *q, long long deadline)
@@ -42,7 +35,7 @@ static json_t *read_msg(struct qmp *q, long long deadline)
 			}
 			return j;
 		}
-		left = deadline - now_ms();
+		left = deadline - mono_ms();
 		if (left <= 0) {
 			errorf("QMP: no answer from QEMU in time");
 			return NULL;
@@ -101,7 +94,7 @@ int qmp_open(struct qmp *q, const char *path, int timeout_ms)
 		qmp_close(q);
 		return -1;
 	}
-	greeting = read_msg(q, now_ms() + timeout_ms);
+	greeting = read_msg(q, mono_ms() + timeout_ms);
 	if (!greeting || !json_object_get(greeting, "QMP")) {
 		json_decref(greeting);
 		qmp_close(q);
@@ -118,7 +111,7 @@ int qmp_open(struct qmp *q, const char *path, int timeout_ms)
 int qmp_execute(struct qmp *q, const char *command, json_t *args,
 		int timeout_ms, json_t **ret)
 {
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = mono_ms() + timeout_ms;
 	json_t *msg = json_object();
 	int rc;
 
@@ -154,7 +147,7 @@ int qmp_execute(struct qmp *q, const char *command, json_t *args,
 
 int qmp_quit(struct qmp *q, int timeout_ms)
 {
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = mono_ms() + timeout_ms;
 	json_t *msg = json_pack("{s:s}", "execute", "quit");
 	char chunk[1024];
 	int rc = send_msg(q, msg);
@@ -164,7 +157,7 @@ int qmp_quit(struct qmp *q, int timeout_ms)
 	 * close so the command is not dropped with our end of the socket */
 	while (rc == 0) {
 		struct pollfd pfd = { q->fd, POLLIN, 0 };
-		long long left = deadline - now_ms();
+		long long left = deadline - mono_ms();
 
 		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
 			break;

@@ -18,21 +18,7 @@ const char *vm_phase_name(enum vm_phase ph)
 	return names[ph];
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
 
 /* An ssh child whose stderr we keep for the reason it failed. */
 struct probe {
@@ -113,14 +99,14 @@ int vm_wait_ready(struct vm_ready *r)
 	static const char *const ci[] = { "cloud-init", "status", "--wait",
 					   NULL };
 	struct probe pr = { CHILD_INIT, STRVEC_INIT, -1, BUF_INIT };
-	double start = now_s();
+	double start = mono_s();
 	int ret = -1;
 
 	r->reached = VM_PHASE_BOOT;
 	r->crashed = r->timed_out = 0;
 	r->cloud_init_rc = -1;
 	for (;;) {
-		double el = now_s() - start;
+		double el = mono_s() - start;
 		int st;
 
 		if (!vm_pid_is_ours(r->pid, r->paths->qmp)) {

@@ -204,29 +204,18 @@ void vm_paths_free(struct vm_paths *p)
 /* qemu-img's idea of a disk's format ("qcow2", "raw"). */
 static int disk_format(const char *path, char **format)
 {
-	const char *argv[] = { "qemu-img", "info", "--output=json", "-U", path,
-			       NULL };
-	struct buf out = BUF_INIT;
-	json_t *j = NULL;
-	int rc, ret = -1;
+	json_t *j;
+	const char *f;
 
-	rc = run_capture(argv, &out);
-	if (rc != 0) {
-		if (rc > 0)
-			errorf("qemu-img cannot read %s: %s", path, out.p);
-		goto out;
-	}
-	j = json_loads(out.p, 0, NULL);
-	if (!json_string_value(json_object_get(j, "format"))) {
+	if (img_disk_info(path, &j) < 0)
+		return -1;
+	f = json_string_value(json_object_get(j, "format"));
+	if (f)
+		*format = xstrdup(f);
+	else
 		errorf("qemu-img info %s: no format in its answer", path);
-		goto out;
-	}
-	*format = xstrdup(json_string_value(json_object_get(j, "format")));
-	ret = 0;
-out:
 	json_decref(j);
-	buf_free(&out);
-	return ret;
+	return f ? 0 : -1;
 }
 
 static char *join_abs(const char *dir, const char *file)
