@@ -24,7 +24,7 @@ static const struct command {
 	{ "console", cmd_console, "attach to a VM's serial console" },
 	{ "doctor", cmd_doctor, "check this host: programs, versions, KVM or TCG" },
 	{ "help", cmd_help, "list the commands, or show one command's help" },
-	{ "images", cmd_images, "build, import, export, list, remove images" },
+	{ "images", cmd_images, "build, pull, import, export, list, rm images" },
 	{ "local", cmd_local, "start, stop, list, delete VMs on this host" },
 	{ "shell", cmd_shell, "a shell or a command in a VM, over ssh" },
 	{ "ssh-config", cmd_ssh_config, "an OpenSSH config stanza for a VM" },
