@@ -108,16 +108,24 @@ const char *vm_cpu_model(const struct vm_spec *s, enum vm_accel a)
 	 * than "max" or "Nehalem" (measured here: ~83 s against ~94 s and
 	 * ~104 s to cloud-init done): with SSE4.2 and AVX on offer, glibc
 	 * picks string functions whose instructions TCG emulates in slow
-	 * helpers. Guests that need x86-64-v2 take --cpu. */
-	return a == VM_ACCEL_KVM ? "host" : "qemu64";
+	 * helpers. Guests that need x86-64-v2 take --cpu. Without svm: a
+	 * hypervisor inside an emulated CPU is of no use, and the guest
+	 * would load kvm_amd (and kvm, ccp) at boot for nothing. */
+	return a == VM_ACCEL_KVM ? "host" : "qemu64,svm=off";
 }
 
 void vm_qemu_argv(const struct vm_spec *s, const struct vm_paths *p,
 		  const struct vm_launch *l, struct strvec *out)
 {
 	struct buf b = BUF_INIT;
+	const struct vm_boot *bt = l->boot;
 	const char *kernel = s->kernel ? s->kernel : s->image.kernel;
 	const char *initrd = s->kernel ? s->initrd : s->image.initrd;
+
+	if (bt && bt->kernel)
+		kernel = bt->kernel;
+	if (bt && bt->initrd && initrd)
+		initrd = bt->initrd;
 
 	strvec_push(out, l->qemu);
 	strvec_push(out, "-name");
@@ -136,6 +144,10 @@ void vm_qemu_argv(const struct vm_spec *s, const struct vm_paths *p,
 	strvec_push(out, "-display");
 	strvec_push(out, "none");
 	if (!strcmp(s->boot, "direct")) {
+		if (bt && bt->bios) {
+			strvec_push(out, "-bios");
+			strvec_push(out, bt->bios);
+		}
 		strvec_push(out, "-kernel");
 		strvec_push(out, kernel);
 		if (initrd) {
@@ -164,7 +176,9 @@ void vm_qemu_argv(const struct vm_spec *s, const struct vm_paths *p,
 	strvec_push(out, "-netdev");
 	push_buf(out, &b);
 	strvec_push(out, "-device");
-	strvec_pushf(out, "virtio-net-pci,netdev=net0,mac=%s", l->mac);
+	/* romfile=: no iPXE option ROM for the firmware to run; nook never
+	 * boots from the network */
+	strvec_pushf(out, "virtio-net-pci,netdev=net0,mac=%s,romfile=", l->mac);
 	/* Entropy from the host: the guest's crng is ready at once. */
 	strvec_push(out, "-device");
 	strvec_push(out, "virtio-rng-pci");

@@ -117,11 +117,32 @@ void vm_paths_free(struct vm_paths *p);
  */
 void vm_cmdline_merge(const char *base, const char *extra, struct buf *out);
 
+/*
+ * Direct boot without the guest's decompression (vm/boot.c): the kernel
+ * unpacked to an ELF vmlinux with a PVH entry, the initrd to plain cpio,
+ * both kept in cache (DATA/cache/boot); and qboot as the firmware. Each
+ * is NULL where the original (or QEMU's default firmware) is to be used.
+ */
+struct vm_boot {
+	char *kernel, *initrd, *bios;
+};
+void vm_boot_prepare(const char *cache, const char *qemu, const char *kernel,
+		     const char *initrd, uint64_t memory, struct vm_boot *b);
+void vm_boot_free(struct vm_boot *b);
+/* The pieces, pure: where a bzImage's compressed payload is (-1: not a
+ * bzImage we read); whether an ELF image has a PVH entry note; how many
+ * leading bytes of an initrd are uncompressed cpio archives. */
+int vm_bzimage_payload(const unsigned char *p, size_t n, size_t *off,
+		       size_t *len);
+int vm_elf_has_pvh(const unsigned char *p, size_t n);
+size_t vm_cpio_prefix(const unsigned char *p, size_t n);
+
 /* What the argv builder needs beyond the spec: decided at launch. */
 struct vm_launch {
 	enum vm_accel accel;
 	const char *qemu;     /* the program */
 	const char *cmdline;  /* merged, for direct boot */
+	const struct vm_boot *boot; /* direct boot's prepared files, or NULL */
 	const struct net_port *ports; /* ssh first, then the user's; host
 				       * ports resolved */
 	size_t nports;

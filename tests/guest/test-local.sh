@@ -58,6 +58,26 @@ check "private key is 0600" test "$(stat -c %a "$NOOK_HOME/vms/t1/id_ed25519")" 
 check "VM dir is 0700" test "$(stat -c %a "$NOOK_HOME/vms/t1")" = 700
 check "runtime dir is 0700" test "$(stat -c %a "$NOOK_HOME/run/t1")" = 700
 
+# direct boot without the guest's own decompression: QEMU got the kernel
+# and initrd nook unpacked (a PVH ELF, a plain cpio), and the guest booted
+# from them with the TCG-only arguments
+qargs=$(tr '\0' '\n' < /proc/"$(cat "$NOOK_HOME/run/t1/qemu.pid")"/cmdline)
+kern=$(echo "$qargs" | grep -A1 -x -- -kernel | tail -1)
+initrd=$(echo "$qargs" | grep -A1 -x -- -initrd | tail -1)
+contains "QEMU boots the unpacked kernel" "$kern" "$NOOK_HOME/cache/boot/"
+check "... an ELF vmlinux with a PVH note" sh -c "readelf -n '$kern' | grep -q 'Xen.*(0x00000012)'"
+check "... the unpacked initrd is the image's, decompressed" \
+	sh -c "zstd -dc '$img/initrd.img' | cmp -s - '$initrd'"
+if [ -e /usr/share/qemu/qboot.rom ]; then
+	contains "direct boot through qboot" "$(echo "$qargs" | grep -A1 -x -- -bios | tail -1)" qboot.rom
+fi
+expect_rc "guest's kernel arguments" 0 "$NOOK" shell t1 -- cat /proc/cmdline /proc/sys/kernel/randomize_va_space
+contains "tsc=reliable under TCG" "$OUT" "tsc=reliable"
+contains "norandmaps under TCG" "$OUT" "norandmaps"
+check "ASLR off in the TCG guest" test "$(echo "$OUT" | tail -1)" = 0
+expect_rc "the guest's clock source" 0 "$NOOK" shell t1 -- cat /sys/devices/system/clocksource/clocksource0/current_clocksource
+contains "the guest keeps the TSC" "$OUT" "tsc"
+
 # a second start is refused and no second QEMU appears
 expect_rc "second start refused" 1 "$NOOK" local start t1
 contains "says it is running" "$ERR" "already running"

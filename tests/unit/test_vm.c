@@ -6,7 +6,12 @@
 #include <cmocka.h>
 
 #include <signal.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
+
+#include <lzma.h>
 
 #include "testutil.h"
 #include "vm.h"
@@ -138,7 +143,9 @@ static void test_qemu_argv(void **state)
 	struct vm_paths p;
 	struct net_port ports[2];
 	struct vm_launch l = { VM_ACCEL_TCG, "qemu-system-x86_64",
-			       "root=LABEL=r console=ttyS0", ports, 2, "" };
+			       "root=LABEL=r console=ttyS0", NULL, ports, 2, "" };
+	struct vm_boot boot = { "/cache/k.vmlinux", "/cache/i.cpio",
+				"/usr/share/qemu/qboot.rom" };
 	struct strvec v = STRVEC_INIT;
 
 	(void)state;
@@ -150,7 +157,7 @@ static void test_qemu_argv(void **state)
 	assert_string_equal(v.v[0], "qemu-system-x86_64");
 	assert_true(argv_has(&v, "-machine", "q35"));
 	assert_true(argv_has(&v, "-accel", "tcg,thread=multi"));
-	assert_true(argv_has(&v, "-cpu", "qemu64"));
+	assert_true(argv_has(&v, "-cpu", "qemu64,svm=off"));
 	assert_true(argv_has(&v, "-smp", "3"));
 	assert_true(argv_has(&v, "-m", "2048M"));
 	assert_true(argv_has(&v, "-kernel", "/img/vmlinuz"));
@@ -172,6 +179,22 @@ static void test_qemu_argv(void **state)
 	assert_true(argv_has(&v, "-mon", "chardev=qmp0,mode=control"));
 	assert_true(argv_has(&v, "-pidfile", "/run/nook/web/qemu.pid"));
 	assert_string_equal(v.v[v.n - 1], "-daemonize");
+	/* the firmware runs no network boot ROM */
+	assert_non_null(strstr(after(&v, "-device", 0), ",romfile="));
+	assert_false(argv_has(&v, "-bios", NULL));
+	strvec_clear(&v);
+
+	/* unpacked kernel and initrd, and qboot, where boot.c found them */
+	l.boot = &boot;
+	vm_qemu_argv(&s, &p, &l, &v);
+	assert_true(argv_has(&v, "-kernel", "/cache/k.vmlinux"));
+	assert_true(argv_has(&v, "-initrd", "/cache/i.cpio"));
+	assert_true(argv_has(&v, "-bios", "/usr/share/qemu/qboot.rom"));
+	strvec_clear(&v);
+	boot.kernel = boot.initrd = NULL; /* nothing unpacked: the originals */
+	vm_qemu_argv(&s, &p, &l, &v);
+	assert_true(argv_has(&v, "-kernel", "/img/vmlinuz"));
+	assert_true(argv_has(&v, "-initrd", "/img/initrd.img"));
 	strvec_clear(&v);
 
 	/* disk boot: no kernel; KVM: the host's CPU */
@@ -181,6 +204,7 @@ static void test_qemu_argv(void **state)
 	vm_qemu_argv(&s, &p, &l, &v);
 	assert_false(argv_has(&v, "-kernel", NULL));
 	assert_false(argv_has(&v, "-append", NULL));
+	assert_false(argv_has(&v, "-bios", NULL)); /* SeaBIOS boots disks */
 	assert_true(argv_has(&v, "-accel", "kvm"));
 	assert_true(argv_has(&v, "-cpu", "host"));
 	strvec_clear(&v);
@@ -191,6 +215,181 @@ static void test_qemu_argv(void **state)
 	strvec_clear(&v);
 	vm_spec_free(&s);
 	vm_paths_free(&p);
+}
+
+/* A minimal x86-64 ELF whose one PT_NOTE holds a Xen note of type t
+ * (18: the PVH entry). */
+static size_t make_elf(unsigned char *p, uint32_t t)
+{
+	static const unsigned char note[] = { 4, 0, 0, 0, 4, 0, 0, 0,
+					      0, 0, 0, 0, 'X', 'e', 'n', 0,
+					      0, 0, 0, 1 };
+	unsigned char *ph = p + 64;
+
+	memset(p, 0, 64 + 56 + sizeof(note));
+	memcpy(p, "\177ELF\2\1\1", 7);
+	p[16] = 2;             /* ET_EXEC */
+	p[18] = 62;            /* EM_X86_64 */
+	p[32] = 64;            /* e_phoff */
+	p[54] = 56;            /* e_phentsize */
+	p[56] = 1;             /* e_phnum */
+	ph[0] = 4;             /* PT_NOTE */
+	ph[8] = 64 + 56;       /* p_offset */
+	ph[32] = sizeof(note); /* p_filesz */
+	memcpy(p + 120, note, sizeof(note));
+	p[120 + 8] = (unsigned char)t;
+	return 120 + sizeof(note);
+}
+
+static size_t xz(const void *in, size_t n, unsigned char *out, size_t cap)
+{
+	size_t pos = 0;
+
+	assert_int_equal(lzma_easy_buffer_encode(6, LZMA_CHECK_CRC32, NULL,
+						 in, n, out, &pos, cap),
+			 LZMA_OK);
+	return pos;
+}
+
+/* One newc cpio archive with file name and its data, and the trailer. */
+static void cpio_add(struct buf *b, const char *name, const char *data)
+{
+	const char *names[] = { name, "TRAILER!!!" };
+	const char *datas[] = { data, "" };
+
+	for (int i = 0; i < 2; i++) {
+		buf_addf(b, "070701%08x%08x%08x%08x%08x%08x%08zx%08x%08x%08x%08x"
+			 "%08zx%08x", i, 0100644, 0, 0, 1, 0, strlen(datas[i]),
+			 0, 0, 0, 0, strlen(names[i]) + 1, 0);
+		buf_add(b, names[i], strlen(names[i]) + 1);
+		while (b->len % 4)
+			buf_add(b, "", 1);
+		buf_adds(b, datas[i]);
+		while (b->len % 4)
+			buf_add(b, "", 1);
+	}
+}
+
+static void test_boot_pieces(void **state)
+{
+	unsigned char elf[256], bz[4096];
+	size_t n, off, len;
+	struct buf c = BUF_INIT;
+
+	(void)state;
+	n = make_elf(elf, 18);
+	assert_true(vm_elf_has_pvh(elf, n));
+	assert_false(vm_elf_has_pvh(elf, n - 4));  /* the note cut short */
+	make_elf(elf, 17);
+	assert_false(vm_elf_has_pvh(elf, n));      /* another Xen note */
+	make_elf(elf, 18);
+	elf[18] = 3;
+	assert_false(vm_elf_has_pvh(elf, n));      /* not x86-64 */
+
+	memset(bz, 0, sizeof(bz));
+	bz[0x1f1] = 2;                             /* setup sectors */
+	memcpy(bz + 0x202, "HdrS", 4);
+	bz[0x206] = 0x0f, bz[0x207] = 0x02;        /* protocol 2.15 */
+	bz[0x248] = 0x10;                          /* payload_offset */
+	bz[0x24c] = 0x20;                          /* payload_length */
+	assert_int_equal(vm_bzimage_payload(bz, sizeof(bz), &off, &len), 0);
+	assert_int_equal(off, 3 * 512 + 0x10);
+	assert_int_equal(len, 0x20);
+	bz[0x24d] = 0x10;                          /* runs past the end */
+	assert_int_equal(vm_bzimage_payload(bz, sizeof(bz), &off, &len), -1);
+	bz[0x24d] = 0;
+	bz[0x206] = 0x06;                          /* protocol 2.06 */
+	assert_int_equal(vm_bzimage_payload(bz, sizeof(bz), &off, &len), -1);
+
+	cpio_add(&c, "kernel/x86/microcode/GenuineIntel.bin", "ucode");
+	n = c.len;
+	assert_int_equal(vm_cpio_prefix((unsigned char *)c.p, c.len), n);
+	buf_add(&c, "\0\0\0\0", 4);                /* padding between */
+	buf_add(&c, "\3757zXZ\0 rest", 12);        /* then compressed */
+	assert_int_equal(vm_cpio_prefix((unsigned char *)c.p, c.len), n + 4);
+	assert_int_equal(vm_cpio_prefix((unsigned char *)"\3757zXZ", 5), 0);
+	buf_free(&c);
+}
+
+static void test_boot_prepare(void **state)
+{
+	char dir[] = "/tmp/nook-test-boot.XXXXXX";
+	unsigned char elf[256], bz[8192], packed[4096];
+	struct buf c = BUF_INIT, inner = BUF_INIT, got = BUF_INIT;
+	struct vm_boot b;
+	size_t n, pl;
+	char *kernel, *initrd, *cache;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	kernel = xasprintf("%s/vmlinuz", dir);
+	initrd = xasprintf("%s/initrd.img", dir);
+	cache = xasprintf("%s/cache", dir);
+
+	/* a bzImage around an xz'd PVH ELF; an initrd of an uncompressed
+	 * microcode archive and an xz'd main archive */
+	n = make_elf(elf, 18);
+	pl = xz(elf, n, packed, sizeof(packed));
+	memcpy(packed + pl, (unsigned char[]){ (unsigned char)n, 0, 0, 0 }, 4);
+	pl += 4; /* the kernel build appends the unpacked size */
+	memset(bz, 0, sizeof(bz));
+	bz[0x1f1] = 1;
+	memcpy(bz + 0x202, "HdrS", 4);
+	bz[0x206] = 0x0f, bz[0x207] = 0x02;
+	bz[0x24c] = (unsigned char)pl, bz[0x24d] = (unsigned char)(pl >> 8);
+	memcpy(bz + 1024, packed, pl);
+	assert_int_equal(write_file_atomic(kernel, bz, 1024 + pl, 0644), 0);
+	cpio_add(&c, "early.bin", "microcode");
+	n = c.len;
+	cpio_add(&inner, "init", "#!/bin/sh\necho hello\n");
+	pl = xz(inner.p, inner.len, packed, sizeof(packed));
+	buf_add(&c, packed, pl);
+	assert_int_equal(write_file_atomic(initrd, c.p, c.len, 0644), 0);
+
+	vm_boot_prepare(cache, "qemu-system-x86_64", kernel, initrd,
+			1ULL << 30, &b);
+	assert_non_null(b.kernel);
+	assert_int_equal(read_file(b.kernel, &got), 0);
+	assert_int_equal(got.len, make_elf(elf, 18));
+	assert_memory_equal(got.p, elf, got.len);
+	got.len = 0;
+	assert_non_null(b.initrd);
+	assert_int_equal(read_file(b.initrd, &got), 0);
+	assert_int_equal(got.len, n + inner.len);
+	assert_memory_equal(got.p, c.p, n);
+	assert_memory_equal(got.p + n, inner.p, inner.len);
+	if (b.bios)
+		assert_int_equal(access(b.bios, R_OK), 0);
+	vm_boot_free(&b);
+
+	/* too little memory for an unpacked initrd: the packed one */
+	vm_boot_prepare(cache, "qemu-system-x86_64", kernel, initrd, 64, &b);
+	assert_non_null(b.kernel);
+	assert_null(b.initrd);
+	vm_boot_free(&b);
+
+	/* a kernel without a PVH note, an initrd not compressed: as given */
+	n = make_elf(elf, 17);
+	pl = xz(elf, n, packed, sizeof(packed));
+	memcpy(packed + pl, (unsigned char[]){ (unsigned char)n, 0, 0, 0 }, 4);
+	pl += 4;
+	bz[0x24c] = (unsigned char)pl, bz[0x24d] = (unsigned char)(pl >> 8);
+	memcpy(bz + 1024, packed, pl);
+	assert_int_equal(write_file_atomic(kernel, bz, 1024 + pl, 0644), 0);
+	assert_int_equal(write_file_atomic(initrd, inner.p, inner.len, 0644), 0);
+	vm_boot_prepare(cache, "qemu-system-x86_64", kernel, initrd,
+			1ULL << 30, &b);
+	assert_null(b.kernel);
+	assert_null(b.initrd);
+	vm_boot_free(&b);
+
+	assert_int_equal(remove_tree(dir), 0);
+	buf_free(&c);
+	buf_free(&inner);
+	buf_free(&got);
+	free(kernel);
+	free(initrd);
+	free(cache);
 }
 
 static void test_paths_socket_limit(void **state)
@@ -317,6 +516,8 @@ int main(void)
 		cmocka_unit_test(test_accel_decide),
 		cmocka_unit_test(test_cmdline_merge),
 		cmocka_unit_test(test_qemu_argv),
+		cmocka_unit_test(test_boot_pieces),
+		cmocka_unit_test(test_boot_prepare),
 		cmocka_unit_test(test_paths_socket_limit),
 		cmocka_unit_test(test_state_decide),
 		cmocka_unit_test(test_stale_pidfile),

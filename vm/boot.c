@@ -1,0 +1,307 @@
+/*
+ * Direct boot without the guest's own decompression.
+ *
+ * Under TCG every instruction is emulated, and a distribution kernel
+ * spends its first seconds decompressing itself: ~4 s for Debian's xz
+ * bzImage here, then ~2 s for the zstd initramfs, before init runs. The
+ * host does the same work in a third of a second. So nook unpacks both once,
+ * keeps them in DATA/cache/boot, and boots the ELF vmlinux through its PVH
+ * entry point (QEMU loads an ELF kernel with a PVH note directly, no
+ * decompressor, no real-mode setup). With a kernel that has no PVH note, a
+ * compression we do not read, or anything odd, the original files are
+ * used: this is a speed-up, never a reason for a start to fail.
+ *
+ * The firmware: for a direct boot QEMU's default SeaBIOS only hands over
+ * to the kernel, after ~2 s of POST under TCG. qboot (shipped with QEMU)
+ * does the hand-over alone, with the same ACPI tables from QEMU.
+ */
+#include <archive.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "vm.h"
+
+static uint32_t le32(const unsigned char *p)
+{
+	return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t le64(const unsigned char *p)
+{
+	return le32(p) | (uint64_t)le32(p + 4) << 32;
+}
+
+int vm_bzimage_payload(const unsigned char *p, size_t n, size_t *off,
+		       size_t *len)
+{
+	size_t setup;
+
+	/* The x86 boot protocol: "HdrS" at 0x202, version at 0x206;
+	 * payload_offset/length (from 2.08) at 0x248/0x24c, counted from
+	 * the protected-mode code after the setup sectors. */
+	if (n < 0x250 || memcmp(p + 0x202, "HdrS", 4) ||
+	    (p[0x206] | p[0x207] << 8) < 0x208)
+		return -1;
+	setup = (size_t)(p[0x1f1] ? p[0x1f1] : 4) + 1;
+	*off = setup * 512 + le32(p + 0x248);
+	*len = le32(p + 0x24c);
+	if (*len == 0 || *off > n || *len > n - *off)
+		return -1;
+	return 0;
+}
+
+int vm_elf_has_pvh(const unsigned char *p, size_t n)
+{
+	uint64_t phoff;
+	unsigned phnum, phentsize;
+
+	/* a 64-bit little-endian x86-64 ELF with a PT_NOTE holding Xen's
+	 * XEN_ELFNOTE_PHYS32_ENTRY (18): the PVH entry point */
+	if (n < 64 || memcmp(p, "\177ELF", 4) || p[4] != 2 || p[5] != 1 ||
+	    (p[18] | p[19] << 8) != 62)
+		return 0;
+	phoff = le64(p + 32);
+	phentsize = p[54] | p[55] << 8;
+	phnum = p[56] | p[57] << 8;
+	if (phentsize < 56 || phoff > n || (uint64_t)phnum * phentsize > n - phoff)
+		return 0;
+	for (unsigned i = 0; i < phnum; i++) {
+		const unsigned char *ph = p + phoff + (uint64_t)i * phentsize;
+		uint64_t o = le64(ph + 8), sz = le64(ph + 32);
+
+		if (le32(ph) != 4 /* PT_NOTE */ || o > n || sz > n - o)
+			continue;
+		for (uint64_t q = o; q + 12 <= o + sz;) {
+			uint32_t nsz = le32(p + q), dsz = le32(p + q + 4);
+			uint64_t next = q + 12 + ((nsz + 3ull) & ~3ull) +
+					((dsz + 3ull) & ~3ull);
+
+			if (next > o + sz)
+				break;
+			if (le32(p + q + 8) == 18 && nsz == 4 &&
+			    !memcmp(p + q + 12, "Xen", 4))
+				return 1;
+			q = next;
+		}
+	}
+	return 0;
+}
+
+static int hexval(const unsigned char *s, size_t n, uint32_t *v)
+{
+	*v = 0;
+	for (size_t i = 0; i < n; i++) {
+		int c = s[i], d;
+
+		if (c >= '0' && c <= '9')
+			d = c - '0';
+		else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
+			d = (c | 0x20) - 'a' + 10;
+		else
+			return -1;
+		*v = *v << 4 | (uint32_t)d;
+	}
+	return 0;
+}
+
+size_t vm_cpio_prefix(const unsigned char *p, size_t n)
+{
+	size_t pos = 0, end = 0;
+
+	/* uncompressed "newc" archives (early microcode, say), each ending
+	 * in TRAILER!!!, with zero padding between them */
+	for (;;) {
+		uint32_t fsz, nsz;
+
+		while (pos < n && p[pos] == 0)
+			pos++;
+		if (pos + 110 > n || memcmp(p + pos, "07070", 5) ||
+		    (p[pos + 5] != '1' && p[pos + 5] != '2') ||
+		    hexval(p + pos + 54, 8, &fsz) < 0 ||
+		    hexval(p + pos + 94, 8, &nsz) < 0)
+			return end;
+		if (nsz > n - pos - 110)
+			return end;
+		{
+			int trailer = nsz == 11 &&
+				      !memcmp(p + pos + 110, "TRAILER!!!", 11);
+			size_t data = (pos + 110 + nsz + 3) & ~(size_t)3;
+
+			if (data > n || fsz > n - data)
+				return end;
+			pos = (data + fsz + 3) & ~(size_t)3;
+			if (pos > n)
+				pos = n;
+			if (trailer) {
+				while (pos < n && p[pos] == 0)
+					pos++;
+				end = pos;
+			}
+		}
+	}
+}
+
+/* Decompress one gzip, xz or zstd stream with libarchive's raw reader.
+ * 1 done, 0 not compressed in a way we read, -1 broken or followed by
+ * bytes that are no stream (out then has what came before). */
+static int unpack(const void *p, size_t n, struct buf *out)
+{
+	struct archive *a = archive_read_new();
+	struct archive_entry *e;
+	char chunk[65536];
+	la_ssize_t got;
+	int ret = -1;
+
+	archive_read_support_filter_gzip(a);
+	archive_read_support_filter_xz(a);
+	archive_read_support_filter_zstd(a);
+	archive_read_support_format_raw(a);
+	if (archive_read_open_memory(a, p, n) != ARCHIVE_OK ||
+	    archive_read_next_header(a, &e) != ARCHIVE_OK)
+		goto out;
+	if (archive_filter_code(a, 0) == ARCHIVE_FILTER_NONE) {
+		ret = 0;
+		goto out;
+	}
+	while ((got = archive_read_data(a, chunk, sizeof(chunk))) > 0)
+		buf_add(out, chunk, (size_t)got);
+	ret = got == 0 ? 1 : -1;
+out:
+	archive_read_free(a);
+	return ret;
+}
+
+/* DATA/cache/boot/KEY.SUFFIX: KEY from the file's identity and age, so a
+ * replaced file is unpacked again. */
+static char *cache_path(const char *cache, const char *file,
+			const struct stat *st, const char *suffix)
+{
+	struct sha256 s;
+	char hex[65];
+	char *id = xasprintf("%s\n%llu\n%llu\n%lld.%09ld\n", file,
+			     (unsigned long long)st->st_ino,
+			     (unsigned long long)st->st_size,
+			     (long long)st->st_mtim.tv_sec,
+			     st->st_mtim.tv_nsec);
+
+	sha256_init(&s);
+	sha256_update(&s, id, strlen(id));
+	sha256_hex(&s, hex);
+	free(id);
+	return xasprintf("%s/%.32s.%s", cache, hex, suffix);
+}
+
+static char *cached(const char *cache, const char *file, const char *suffix,
+		    int (*make)(const struct buf *in, struct buf *out))
+{
+	struct buf in = BUF_INIT, out = BUF_INIT;
+	struct stat st;
+	char *path = NULL, *ret = NULL;
+
+	if (stat(file, &st) < 0)
+		return NULL;
+	path = cache_path(cache, file, &st, suffix);
+	if (access(path, R_OK) == 0) {
+		ret = path;
+		path = NULL;
+		goto out;
+	}
+	if (read_file_quiet(file, &in) < 0 || make(&in, &out) <= 0)
+		goto out;
+	if (mkdir_p(cache, 0700) < 0 ||
+	    write_file_atomic(path, out.p, out.len, 0644) < 0)
+		goto out;
+	ret = path;
+	path = NULL;
+out:
+	free(path);
+	buf_free(&in);
+	buf_free(&out);
+	return ret;
+}
+
+static int make_vmlinux(const struct buf *in, struct buf *out)
+{
+	const unsigned char *p = (const unsigned char *)in->p;
+	size_t off, len;
+
+	uint32_t size;
+
+	/* the payload ends in the unpacked size (le32): appended after an
+	 * xz or zstd stream, the last field of a gzip one */
+	if (vm_bzimage_payload(p, in->len, &off, &len) < 0 || len < 4)
+		return 0;
+	size = le32(p + off + len - 4);
+	if (unpack(p + off, len - 4, out) != 1 || out->len != size) {
+		out->len = 0;
+		if (unpack(p + off, len, out) != 1 || out->len != size)
+			return 0;
+	}
+	return vm_elf_has_pvh((const unsigned char *)out->p, out->len);
+}
+
+static int make_cpio(const struct buf *in, struct buf *out)
+{
+	const unsigned char *p = (const unsigned char *)in->p;
+	size_t pre = vm_cpio_prefix(p, in->len);
+
+	if (pre == in->len)
+		return 0; /* not compressed at all: use it as it is */
+	buf_add(out, p, pre);
+	return unpack(p + pre, in->len - pre, out);
+}
+
+/* qboot.rom beside QEMU's other firmware: PREFIX/share/qemu for
+ * PREFIX/bin/qemu-system-x86_64. */
+static char *find_qboot(const char *qemu)
+{
+	char *prog = find_program(qemu), *real, *slash, *path = NULL;
+
+	if (!prog)
+		return NULL;
+	real = realpath(prog, NULL);
+	free(prog);
+	if (real && (slash = strrchr(real, '/'))) {
+		*slash = 0;
+		path = xasprintf("%s/../share/qemu/qboot.rom", real);
+		if (access(path, R_OK) < 0) {
+			free(path);
+			path = NULL;
+		}
+	}
+	free(real);
+	return path;
+}
+
+void vm_boot_prepare(const char *cache, const char *qemu, const char *kernel,
+		     const char *initrd, uint64_t memory, struct vm_boot *b)
+{
+	struct stat st;
+
+	memset(b, 0, sizeof(*b));
+	b->kernel = cached(cache, kernel, "vmlinux", make_vmlinux);
+	/* the guest holds the unpacked initrd and what it unpacks to at
+	 * once: only where that leaves plenty of the VM's memory */
+	if (initrd) {
+		b->initrd = cached(cache, initrd, "cpio", make_cpio);
+		if (b->initrd && (stat(b->initrd, &st) < 0 ||
+				  (uint64_t)st.st_size > memory / 4)) {
+			free(b->initrd);
+			b->initrd = NULL;
+		}
+	}
+	b->bios = find_qboot(qemu);
+}
+
+void vm_boot_free(struct vm_boot *b)
+{
+	free(b->kernel);
+	free(b->initrd);
+	free(b->bios);
+	memset(b, 0, sizeof(*b));
+}
