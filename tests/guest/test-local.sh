@@ -185,6 +185,11 @@ flock -n 8
 expect_rc "a second console is refused, not hung" 1 timeout 20 "$NOOK" console t1
 contains "says the console is in use" "$ERR" "in use"
 exec 8>&-
+# on a terminal (a pty): raw while attached, Ctrl-] and SIGTERM detach,
+# the terminal comes back as it was
+expect_rc "console on a terminal" 0 timeout 120 python3 \
+	"$(dirname "$0")/console-pty.py" "$NOOK" t1
+echo "$OUT" | sed 's/^/     | /'
 
 # --- stop, and boot 2: the data survives ---------------------------------
 "$NOOK" shell t1 -- sh -c 'echo survives > ~/marker && sync'
