@@ -579,6 +579,7 @@ static int bring_up(struct vmcmd *v, struct opts *o, FILE *say,
 	struct buf cmdline = BUF_INIT;
 	struct vm_launch l;
 	struct vm_boot boot = { 0 };
+	char *extra;
 	int is_new = !v->have_spec, made_dir = 0, changed, ret = -1;
 	struct stat st;
 
@@ -648,11 +649,8 @@ static int bring_up(struct vmcmd *v, struct opts *o, FILE *say,
 	/* keep the image's root and device arguments; add what a local boot
 	 * needs: the serial console, the hint that the seed is NoCloud (no
 	 * datasource probing), and no e2scrub_reap, which looks for LVM
-	 * snapshots a fresh VM never has while cloud-init waits for CPU */
-	vm_cmdline_merge(v->spec.kernel ? "" : v->spec.image.cmdline,
-			 "console=ttyS0 ds=nocloud "
-			 "systemd.mask=e2scrub_reap.service", &cmdline);
-	/* Under TCG (measured here, QEMU 7.2):
+	 * snapshots a fresh VM never has while cloud-init waits for CPU.
+	 * Under TCG (measured here, QEMU 7.2) also:
 	 * - tsc=reliable: every vCPU's TSC reads the host's one clock, so
 	 *   they agree; but the guest's sync check, timed under emulation,
 	 *   finds them apart and falls back to the HPET, whose every read
@@ -663,13 +661,12 @@ static int bring_up(struct vmcmd *v, struct opts *o, FILE *say,
 	 *   without; a warm `nook shell -- true` 160 ms, 71 ms without.
 	 *   The price is the guest's address space randomization; user-data
 	 *   can turn it back on (sysctl kernel.randomize_va_space=2). */
-	if (*accel == VM_ACCEL_TCG) {
-		char *base = xstrdup(cmdline.p);
-
-		cmdline.len = 0;
-		vm_cmdline_merge(base, "tsc=reliable norandmaps", &cmdline);
-		free(base);
-	}
+	extra = xasprintf("console=ttyS0 ds=nocloud "
+			  "systemd.mask=e2scrub_reap.service%s",
+			  *accel == VM_ACCEL_TCG ? " tsc=reliable norandmaps" : "");
+	vm_cmdline_merge(v->spec.kernel ? "" : v->spec.image.cmdline, extra,
+			 &cmdline);
+	free(extra);
 	if (v->spec.append) {
 		char *base = xstrdup(cmdline.p);
 
@@ -680,11 +677,11 @@ static int bring_up(struct vmcmd *v, struct opts *o, FILE *say,
 	l.cmdline = cmdline.p;
 	if (!strcmp(v->spec.boot, "direct")) {
 		char *cache = xasprintf("%s/cache/boot", v->dirs.data);
+		const char *kernel, *initrd;
 
-		vm_boot_prepare(cache, l.qemu, v->spec.kernel ? v->spec.kernel :
-				v->spec.image.kernel, v->spec.kernel ?
-				v->spec.initrd : v->spec.image.initrd,
-				v->spec.memory, &boot);
+		vm_spec_kernel(&v->spec, &kernel, &initrd);
+		vm_boot_prepare(cache, l.qemu, kernel, initrd, v->spec.memory,
+				&boot);
 		free(cache);
 		l.boot = &boot;
 	}

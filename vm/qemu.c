@@ -114,14 +114,22 @@ const char *vm_cpu_model(const struct vm_spec *s, enum vm_accel a)
 	return a == VM_ACCEL_KVM ? "host" : "qemu64,svm=off";
 }
 
+void vm_spec_kernel(const struct vm_spec *s, const char **kernel,
+		    const char **initrd)
+{
+	/* --kernel comes with its own --initrd (or none) */
+	*kernel = s->kernel ? s->kernel : s->image.kernel;
+	*initrd = s->kernel ? s->initrd : s->image.initrd;
+}
+
 void vm_qemu_argv(const struct vm_spec *s, const struct vm_paths *p,
 		  const struct vm_launch *l, struct strvec *out)
 {
 	struct buf b = BUF_INIT;
 	const struct vm_boot *bt = l->boot;
-	const char *kernel = s->kernel ? s->kernel : s->image.kernel;
-	const char *initrd = s->kernel ? s->initrd : s->image.initrd;
+	const char *kernel, *initrd;
 
+	vm_spec_kernel(s, &kernel, &initrd);
 	if (bt && bt->kernel)
 		kernel = bt->kernel;
 	if (bt && bt->initrd && initrd)

@@ -151,6 +151,10 @@ struct vm_launch {
 /* The -cpu model: the spec's, else "host" under KVM and "qemu64" under
  * TCG (the fastest to emulate). */
 const char *vm_cpu_model(const struct vm_spec *s, enum vm_accel a);
+/* The kernel and initrd a direct boot of s uses: --kernel's, else the
+ * image's (either may be NULL). */
+void vm_spec_kernel(const struct vm_spec *s, const char **kernel,
+		    const char **initrd);
 /* The whole QEMU argv for spec s with paths p. Pure. */
 void vm_qemu_argv(const struct vm_spec *s, const struct vm_paths *p,
 		  const struct vm_launch *l, struct strvec *out);
