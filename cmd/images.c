@@ -328,7 +328,8 @@ out:
 
 static int sub_rm(int argc, char **argv, const char *data)
 {
-	struct strvec users = STRVEC_INIT;
+	struct strvec users = STRVEC_INIT, unpacked = STRVEC_INIT;
+	struct vm_image img = { 0 };
 	char *dir = NULL;
 	int force = 0, rc = 1;
 	const char *name = NULL;
@@ -356,12 +357,26 @@ static int sub_rm(int argc, char **argv, const char *data)
 		       "--force", name, users.v[0], users.n > 1 ? " and more" : "");
 		goto out;
 	}
+	/* what direct boots unpacked from it goes with it: named now,
+	 * while its files can still be looked at */
+	if (vm_image_resolve(data, dir, &img) == 0) {
+		char *cache = xasprintf("%s/cache/boot", data);
+
+		vm_boot_cached(cache, img.kernel, &unpacked);
+		vm_boot_cached(cache, img.initrd, &unpacked);
+		free(cache);
+	}
 	if (img_remove(data, name) < 0)
 		goto out;
+	if (access(dir, F_OK) < 0) /* not still there under another name */
+		for (size_t i = 0; i < unpacked.n; i++)
+			unlink(unpacked.v[i]);
 	printf("image %s removed\n", name);
 	rc = 0;
 out:
 	strvec_clear(&users);
+	strvec_clear(&unpacked);
+	vm_image_free(&img);
 	free(dir);
 	return rc;
 }

@@ -256,6 +256,21 @@ static int make_cpio(const struct buf *in, struct buf *out)
 	return unpack(p + pre, in->len - pre, out);
 }
 
+void vm_boot_cached(const char *cache, const char *file, struct strvec *out)
+{
+	static const char *const suffixes[] = { "vmlinux", "cpio" };
+	struct stat st;
+
+	if (!file || stat(file, &st) < 0)
+		return;
+	for (size_t i = 0; i < 2; i++) {
+		char *path = cache_path(cache, file, &st, suffixes[i]);
+
+		strvec_push(out, path);
+		free(path);
+	}
+}
+
 /* qboot.rom beside QEMU's other firmware: PREFIX/share/qemu for
  * PREFIX/bin/qemu-system-x86_64. */
 static char *find_qboot(const char *qemu)

@@ -129,6 +129,10 @@ struct vm_boot {
 void vm_boot_prepare(const char *cache, const char *qemu, const char *kernel,
 		     const char *initrd, uint64_t memory, struct vm_boot *b);
 void vm_boot_free(struct vm_boot *b);
+/* Append to out the two cache paths for what vm_boot_prepare() unpacks
+ * from file (nothing when file is unreadable): `images rm` names them
+ * while the image is there and removes them with it. */
+void vm_boot_cached(const char *cache, const char *file, struct strvec *out);
 /* The pieces, pure: where a bzImage's compressed payload is (-1: not a
  * bzImage we read); whether an ELF image has a PVH entry note; how many
  * leading bytes of an initrd are uncompressed cpio archives. */

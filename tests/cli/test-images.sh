@@ -71,10 +71,26 @@ printf '{"name":"v1","image":{"ref":"small","disk":"%s/disk.qcow2"},"boot":"disk
 expect_rc "rm refuses an image in use" 1 "$NOOK" images rm small
 contains "names the VM" "$ERR" "v1"
 rm -rf "$NOOK_HOME/vms/v1"
+# what a direct boot unpacked from the image (DATA/cache/boot, named by
+# the kernel file's path, inode, size and mtime) goes with its last name
+cached=$(python3 - "$dir/vmlinuz" "$NOOK_HOME/cache/boot" <<'PY'
+import hashlib, os, sys
+st = os.stat(sys.argv[1])
+key = "%s\n%d\n%d\n%d.%09d\n" % (sys.argv[1], st.st_ino, st.st_size,
+    st.st_mtime_ns // 10**9, st.st_mtime_ns % 10**9)
+print(os.path.join(sys.argv[2], hashlib.sha256(key.encode()).hexdigest()[:32] + ".vmlinux"))
+PY
+)
+mkdir -p "$NOOK_HOME/cache/boot"
+echo unpacked > "$cached"
+echo other > "$NOOK_HOME/cache/boot/other.vmlinux"
 expect_rc "rm" 0 "$NOOK" images rm small
 check "files kept for the other names" test -d "$dir"
+check "... and what was unpacked from them" test -e "$cached"
 for n in again gz xz; do "$NOOK" images rm "$n" >/dev/null; done
 check "files gone with the last name" test ! -d "$dir"
+check "... and the unpacked kernel with them" test ! -e "$cached"
+check "another image's unpacked kernel stays" test -e "$NOOK_HOME/cache/boot/other.vmlinux"
 expect_rc "rm an unknown image" 1 "$NOOK" images rm small
 
 # --- pull from a local HTTP server ---------------------------------------

@@ -317,6 +317,7 @@ static void test_boot_prepare(void **state)
 	unsigned char elf[256], bz[8192], packed[4096];
 	struct buf c = BUF_INIT, inner = BUF_INIT, got = BUF_INIT;
 	struct vm_boot b;
+	struct strvec names = STRVEC_INIT;
 	size_t n, pl;
 	char *kernel, *initrd, *cache;
 
@@ -360,6 +361,14 @@ static void test_boot_prepare(void **state)
 	assert_memory_equal(got.p + n, inner.p, inner.len);
 	if (b.bios)
 		assert_int_equal(access(b.bios, R_OK), 0);
+
+	/* the cache paths named for each original are the ones used */
+	vm_boot_cached(cache, kernel, &names);
+	vm_boot_cached(cache, initrd, &names);
+	vm_boot_cached(cache, "/no/such/file", &names);
+	assert_int_equal(names.n, 4);
+	assert_string_equal(names.v[0], b.kernel);
+	assert_string_equal(names.v[3], b.initrd);
 	vm_boot_free(&b);
 
 	/* too little memory for an unpacked initrd: the packed one */
@@ -384,6 +393,7 @@ static void test_boot_prepare(void **state)
 	vm_boot_free(&b);
 
 	assert_int_equal(remove_tree(dir), 0);
+	strvec_clear(&names);
 	buf_free(&c);
 	buf_free(&inner);
 	buf_free(&got);
