@@ -16,7 +16,6 @@
  * does the hand-over alone, with the same ACPI tables from QEMU.
  */
 #include <archive.h>
-#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
