@@ -329,8 +329,9 @@ out:
 	return ret;
 }
 
-int cmd_cidata(int argc, char **argv)
+int cmd_cidata(struct nook_ctx *ctx, int argc, char **argv)
 {
+	(void)ctx;
 	if (argc < 2)
 		return usage_error(usage_cidata, "cidata needs build or show");
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||

@@ -1,26 +1,39 @@
 /*
  * cmd: the commands a user types. Each command file exports one
- * int cmd_NAME(int argc, char **argv), where argv[0] is the command's own
- * name; it parses its options with getopt_long and returns the exit status:
- * 0 ok, 1 failure, 2 usage. Only this folder decides exit statuses.
+ * int cmd_NAME(struct nook_ctx *ctx, int argc, char **argv), where argv[0]
+ * is the command's own name; it parses its options with getopt_long and
+ * returns the exit status: 0 ok, 1 failure, 2 usage. Only this folder
+ * decides exit statuses.
  */
 #ifndef NOOK_CMD_H
 #define NOOK_CMD_H
 
 #include <jansson.h>
 
+#include "common.h"
+
 #define EXIT_USAGE 2
 
-int cmd_cidata(int argc, char **argv);
-int cmd_doctor(int argc, char **argv);
-int cmd_version(int argc, char **argv);
-int cmd_local(int argc, char **argv);
-int cmd_local_start(int argc, char **argv);
-int cmd_shell(int argc, char **argv);
-int cmd_ssh_config(int argc, char **argv);
-int cmd_sync(int argc, char **argv);
-int cmd_console(int argc, char **argv);
-int cmd_images(int argc, char **argv);
+/* What main() hands every command: the directories, resolved from the
+ * environment on first use (a command that needs none never fails on a
+ * missing HOME). */
+struct nook_ctx {
+	struct nook_dirs dirs;
+	int have_dirs;
+};
+/* The resolved directories, or NULL having said why. */
+const struct nook_dirs *ctx_dirs(struct nook_ctx *ctx);
+
+int cmd_cidata(struct nook_ctx *ctx, int argc, char **argv);
+int cmd_doctor(struct nook_ctx *ctx, int argc, char **argv);
+int cmd_version(struct nook_ctx *ctx, int argc, char **argv);
+int cmd_local(struct nook_ctx *ctx, int argc, char **argv);
+int cmd_local_start(struct nook_ctx *ctx, int argc, char **argv);
+int cmd_shell(struct nook_ctx *ctx, int argc, char **argv);
+int cmd_ssh_config(struct nook_ctx *ctx, int argc, char **argv);
+int cmd_sync(struct nook_ctx *ctx, int argc, char **argv);
+int cmd_console(struct nook_ctx *ctx, int argc, char **argv);
+int cmd_images(struct nook_ctx *ctx, int argc, char **argv);
 /* Build image name from its recipe (cached) into the store under data. */
 int img_build(const char *data, const char *name, const char *cache);
 
@@ -36,5 +49,8 @@ int show_usage(const char *usage);
 void getopt_reset(void);
 /* Print j to stdout as indented JSON and free it. 0, or 1 on failure. */
 int print_json(json_t *j);
+/* For --json: the failure as {"error": "<the last error said>"} on stdout
+ * (it was said on stderr too); returns 1, the exit status. */
+int print_json_error(void);
 
 #endif

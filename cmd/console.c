@@ -97,8 +97,9 @@ static int pump(int sock, int tty)
 	return 0;
 }
 
-int cmd_console(int argc, char **argv)
+int cmd_console(struct nook_ctx *ctx, int argc, char **argv)
 {
+	(void)ctx;
 	struct vmcmd v;
 	const char *name = "default";
 	char *lock = NULL;

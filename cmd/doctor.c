@@ -138,8 +138,9 @@ static void print_human(const struct finding *f, const struct vm_accel_facts *af
 		       d->data, d->run);
 }
 
-int cmd_doctor(int argc, char **argv)
+int cmd_doctor(struct nook_ctx *ctx, int argc, char **argv)
 {
+	(void)ctx;
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'J' },
 		{ "help", no_argument, NULL, 'h' },

@@ -381,8 +381,9 @@ out:
 	return rc;
 }
 
-int cmd_images(int argc, char **argv)
+int cmd_images(struct nook_ctx *ctx, int argc, char **argv)
 {
+	(void)ctx;
 	struct nook_dirs d = { NULL, NULL };
 	const char *sub = argc > 1 ? argv[1] : "";
 	int rc = EXIT_USAGE;

@@ -82,8 +82,9 @@ static const char usage_stop[] =
 	"guest's shutdown. Stopping a stopped VM is not an error. The disk is\n"
 	"kept: the next start brings the VM back as it was.\n";
 
-static int local_stop(int argc, char **argv)
+static int local_stop(struct nook_ctx *ctx, int argc, char **argv)
 {
+	(void)ctx;
 	struct small s;
 	struct vmcmd v;
 	const char *how;
@@ -192,8 +193,9 @@ static const char usage_status[] =
 	"Shows the VM's state (running, starting, stopped, crashed), its pid,\n"
 	"accelerator, image, forwarded ports, uptime and how to get in.\n";
 
-static int local_status(int argc, char **argv)
+static int local_status(struct nook_ctx *ctx, int argc, char **argv)
 {
+	(void)ctx;
 	struct small s;
 	struct vmcmd v;
 	json_t *j;
@@ -227,8 +229,9 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int local_list(int argc, char **argv)
+static int local_list(struct nook_ctx *ctx, int argc, char **argv)
 {
+	(void)ctx;
 	struct small s;
 	struct nook_dirs d;
 	struct strvec names = STRVEC_INIT;
@@ -305,8 +308,9 @@ static const char usage_delete[] =
 	"is refused unless --force, which stops it first. The base image is\n"
 	"never touched.\n";
 
-static int local_delete(int argc, char **argv)
+static int local_delete(struct nook_ctx *ctx, int argc, char **argv)
 {
+	(void)ctx;
 	struct small s;
 	struct vmcmd v;
 	const char *how;
@@ -343,8 +347,9 @@ static const char usage_logs[] =
 	"Prints the VM's serial console log (every boot, appended). --follow\n"
 	"keeps printing what the console writes until interrupted.\n";
 
-static int local_logs(int argc, char **argv)
+static int local_logs(struct nook_ctx *ctx, int argc, char **argv)
 {
+	(void)ctx;
 	struct small s;
 	struct vmcmd v;
 	FILE *f = NULL;
@@ -386,11 +391,11 @@ out:
 	return rc;
 }
 
-int cmd_local(int argc, char **argv)
+int cmd_local(struct nook_ctx *ctx, int argc, char **argv)
 {
 	static const struct {
 		const char *name;
-		int (*fn)(int, char **);
+		int (*fn)(struct nook_ctx *, int, char **);
 	} subs[] = {
 		{ "start", cmd_local_start }, { "stop", local_stop },
 		{ "status", local_status },   { "list", local_list },
@@ -403,6 +408,6 @@ int cmd_local(int argc, char **argv)
 		return show_usage(usage_local);
 	for (size_t i = 0; i < ARRAY_SIZE(subs); i++)
 		if (!strcmp(subs[i].name, argv[1]))
-			return subs[i].fn(argc - 1, argv + 1);
+			return subs[i].fn(ctx, argc - 1, argv + 1);
 	return usage_error(usage_local, "unknown subcommand '%s'", argv[1]);
 }

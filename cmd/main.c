@@ -8,7 +8,7 @@
 #include "cmd.h"
 #include "common.h"
 
-static int cmd_help(int argc, char **argv);
+static int cmd_help(struct nook_ctx *ctx, int argc, char **argv);
 
 static const char usage_help[] =
 	"usage: nook help [COMMAND]\n"
@@ -17,7 +17,7 @@ static const char usage_help[] =
 
 static const struct command {
 	const char *name;
-	int (*fn)(int argc, char **argv);
+	int (*fn)(struct nook_ctx *ctx, int argc, char **argv);
 	const char *summary;
 } commands[] = {
 	{ "cidata", cmd_cidata, "build or inspect a NoCloud cidata ISO" },
@@ -49,7 +49,7 @@ static void list_commands(FILE *f)
 	      "command's options.\n", f);
 }
 
-static int cmd_help(int argc, char **argv)
+static int cmd_help(struct nook_ctx *ctx, int argc, char **argv)
 {
 	const struct command *c;
 	char help[] = "--help";
@@ -72,12 +72,12 @@ static int cmd_help(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	sub[0] = argv[1];
-	return c->fn(2, sub);
+	return c->fn(ctx, 2, sub);
 }
 
-int cmd_version(int argc, char **argv)
+int cmd_version(struct nook_ctx *ctx, int argc, char **argv)
 {
-	(void)argv;
+	(void)ctx;
 	if (argc > 1 && strcmp(argv[1], "--help") && strcmp(argv[1], "-h"))
 		return usage_error("usage: nook version\n",
 				   "version takes no arguments");
@@ -87,8 +87,17 @@ int cmd_version(int argc, char **argv)
 	return 0;
 }
 
+const struct nook_dirs *ctx_dirs(struct nook_ctx *ctx)
+{
+	if (!ctx->have_dirs && nook_dirs_from_environ(&ctx->dirs) < 0)
+		return NULL;
+	ctx->have_dirs = 1;
+	return &ctx->dirs;
+}
+
 int main(int argc, char **argv)
 {
+	struct nook_ctx ctx = { 0 };
 	const struct command *c;
 	int ret;
 
@@ -101,7 +110,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(argv[1], "--version"))
-		return cmd_version(1, argv);
+		return cmd_version(&ctx, 1, argv);
 	c = find_command(argv[1]);
 	if (!c) {
 		fprintf(stderr, "nook: '%s' is not a nook command; "
@@ -109,7 +118,9 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	getopt_reset();
-	ret = c->fn(argc - 1, argv + 1);
+	ret = c->fn(&ctx, argc - 1, argv + 1);
+	if (ctx.have_dirs)
+		nook_dirs_free(&ctx.dirs);
 	if (fflush(stdout) != 0 && ret == 0) {
 		perror("nook: writing output");
 		ret = 1;

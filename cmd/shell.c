@@ -20,8 +20,9 @@ static const char usage_shell[] =
 	"  --user USER     log in as USER (default: the image's user)\n"
 	"  --workdir DIR   run in DIR\n";
 
-int cmd_shell(int argc, char **argv)
+int cmd_shell(struct nook_ctx *ctx, int argc, char **argv)
 {
+	(void)ctx;
 	static const struct option longopts[] = {
 		{ "user", required_argument, NULL, 'u' },
 		{ "workdir", required_argument, NULL, 'w' },
@@ -78,8 +79,9 @@ static const char usage_ssh_config[] =
 	"append it to ~/.ssh/config, or pass it with 'ssh -F', and plain ssh,\n"
 	"scp, rsync and editors reach the VM with its pinned host key.\n";
 
-int cmd_ssh_config(int argc, char **argv)
+int cmd_ssh_config(struct nook_ctx *ctx, int argc, char **argv)
 {
+	(void)ctx;
 	struct strvec opts = STRVEC_INIT;
 	struct vmcmd v;
 	const char *name = "default";

@@ -715,8 +715,9 @@ out:
 	return ret;
 }
 
-int cmd_local_start(int argc, char **argv)
+int cmd_local_start(struct nook_ctx *ctx, int argc, char **argv)
 {
+	(void)ctx;
 	struct opts o;
 	struct vmcmd v;
 	struct net_port *ports = NULL;

@@ -217,8 +217,9 @@ out:
 	return ret;
 }
 
-int cmd_sync(int argc, char **argv)
+int cmd_sync(struct nook_ctx *ctx, int argc, char **argv)
 {
+	(void)ctx;
 	static const struct option longopts[] = {
 		{ "exclude", required_argument, NULL, 'x' },
 		{ "no-gitignore", no_argument, NULL, 'G' },

@@ -59,3 +59,11 @@ int print_json(json_t *j)
 	free(s);
 	return ret;
 }
+
+int print_json_error(void)
+{
+	const char *why = error_last();
+
+	print_json(json_pack("{s:s}", "error", why[0] ? why : "failed"));
+	return 1;
+}

@@ -23,6 +23,9 @@
 int errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* As errorf(), with ": <strerror(errno)>" appended. */
 int error_errno(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The message of the last errorf()/error_errno() ("" before any): what
+ * --json puts in its error object. */
+const char *error_last(void);
 /* Print "nook: warning: <message>" to stderr. */
 void warnf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -6,6 +6,10 @@
 
 #include "common.h"
 
+/* The last error said, for --json's error object: the one piece of
+ * process-wide state, as errno is. */
+static char last[4096];
+
 static void vreport(const char *prefix, const char *fmt, va_list ap,
 		    const char *suffix)
 {
@@ -16,6 +20,18 @@ static void vreport(const char *prefix, const char *fmt, va_list ap,
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	fprintf(stderr, "nook: %s%s%s%s\n", prefix, msg, suffix ? ": " : "",
 		suffix ? suffix : "");
+	if (!*prefix) {
+		size_t n = strlen(msg);
+
+		memcpy(last, msg, n + 1);
+		if (suffix && n + 2 < sizeof(last))
+			snprintf(last + n, sizeof(last) - n, ": %s", suffix);
+	}
+}
+
+const char *error_last(void)
+{
+	return last;
 }
 
 int errorf(const char *fmt, ...)
