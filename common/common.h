@@ -133,29 +133,61 @@ int parse_size(const char *what, const char *s, uint64_t *bytes);
 /* Parse a decimal integer in [min, max]; -1 naming what otherwise. */
 int parse_int(const char *what, const char *s, long min, long max, long *out);
 
-/* SHA-256, for image digests and checksums. */
+/* The 64-bit FNV-1a hash of len bytes: stable and well known, for ids and
+ * MACs, never for secrets. fnv1a64_add() goes on from h, an earlier result,
+ * so pieces hash as their concatenation does. */
+uint64_t fnv1a64(const void *data, size_t len);
+uint64_t fnv1a64_add(uint64_t h, const void *data, size_t len);
+
+/*
+ * SHA-256 and SHA-512, for image digests and checksums: OpenSSL's libcrypto,
+ * loaded on the first hash, or nook's own code when it cannot be loaded.
+ * Calling sequence: x_init(), x_update() any number of times, x_hex() to
+ * finish; a hash given up before x_hex() is released with x_free().
+ * init and update cannot fail; hex returns 0, or -1 having said why (it
+ * has freed the hash either way).
+ */
 struct sha256 {
+	void *evp;	/* libcrypto's EVP_MD_CTX; NULL: nook's code, below */
+	int failed;	/* libcrypto refused an update */
 	uint32_t h[8];
 	uint64_t len;
 	unsigned char buf[64];
 	size_t fill;
 };
 void sha256_init(struct sha256 *s);
+/* As sha256_init(), but always nook's own code (what runs without
+ * libcrypto), so that the tests can hold the two against each other. */
+void sha256_init_builtin(struct sha256 *s);
 void sha256_update(struct sha256 *s, const void *data, size_t n);
 /* Finish and write 64 lower-case hex digits and a NUL. */
-void sha256_hex(struct sha256 *s, char out[65]);
+int sha256_hex(struct sha256 *s, char out[65]);
+/* Release an unfinished hash; s may be NULL or finished already. */
+void sha256_free(struct sha256 *s);
+/*
+ * Read fd in to its end into s and, when out >= 0, write every byte to out
+ * as well: a copy that hashes as it goes, reading the file once. src and
+ * dst name the two in errors. 0, or -1 having said why; s stays unfinished.
+ */
+int sha256_fd(struct sha256 *s, int in, const char *src, int out,
+	      const char *dst);
 /* The hex SHA-256 of a file's bytes. 0 or -1 naming the path. */
 int sha256_file(const char *path, char out[65]);
-/* SHA-512, for the checksum files some vendors publish. */
+/* SHA-512, for the checksum files some vendors publish: as SHA-256. */
 struct sha512 {
+	void *evp;
+	int failed;
 	uint64_t h[8];
 	uint64_t len;
 	unsigned char buf[128];
 	size_t fill;
 };
 void sha512_init(struct sha512 *s);
+void sha512_init_builtin(struct sha512 *s);
 void sha512_update(struct sha512 *s, const void *data, size_t n);
-void sha512_hex(struct sha512 *s, char out[129]);
+int sha512_hex(struct sha512 *s, char out[129]);
+void sha512_free(struct sha512 *s);
+int sha512_file(const char *path, char out[129]);
 
 /* The monotonic clock in milliseconds or seconds; sleep ms, past EINTR. */
 long long mono_ms(void);
@@ -171,23 +203,34 @@ int mkdir_p(const char *path, mode_t mode);
 /*
  * Where nook keeps things. data: $NOOK_HOME, else $XDG_DATA_HOME/nook, else
  * $HOME/.local/share/nook. run (sockets, pid files): $NOOK_HOME/run, else
- * $XDG_RUNTIME_DIR/nook, else /tmp/nook-<uid>. nook_dirs_resolve() is pure:
- * it takes the environment's values (NULL or "" when unset).
+ * $XDG_RUNTIME_DIR/nook, else /tmp/nook-<uid>. cache (built images, by
+ * recipe hash): $NOOK_IMAGE_CACHE, else /var/cache/nook for root, else
+ * $XDG_CACHE_HOME/nook, else $HOME/.cache/nook. recipes (image build
+ * recipes): $NOOK_RECIPES, else the ones installed with nook. Relative XDG
+ * paths are ignored, as the XDG spec says. nook_dirs_resolve() is pure: it
+ * takes the environment's values (NULL or "" when unset).
  */
 struct nook_dirs {
 	char *data;
 	char *run;
+	char *cache;
+	char *recipes;
 };
 struct nook_env {
 	const char *nook_home;
 	const char *xdg_data_home;
 	const char *home;
 	const char *xdg_runtime_dir;
+	const char *xdg_cache_home;
+	const char *nook_image_cache;
+	const char *nook_recipes;
 	unsigned uid;
 };
+/* Fill *d (free it with nook_dirs_free()); -1 having said why, *d empty. */
 int nook_dirs_resolve(struct nook_dirs *d, const struct nook_env *env);
 /* The same from this process's environment. */
 int nook_dirs_from_environ(struct nook_dirs *d);
+/* Free what *d holds; d may be NULL, and freed fields are cleared. */
 void nook_dirs_free(struct nook_dirs *d);
 
 #endif

@@ -1,17 +1,27 @@
-/* Resolving nook's data and runtime directories. */
+/* Resolving nook's directories: data, runtime, image cache, recipes. */
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "common.h"
+
+#ifndef NOOK_RECIPES_DIR
+#define NOOK_RECIPES_DIR "images/recipes"
+#endif
 
 static int set(const char *s)
 {
 	return s && *s;
 }
 
-int nook_dirs_resolve(struct nook_dirs *d, const struct nook_env *env)
+/* The XDG spec says relative paths are invalid and to be ignored. */
+static int xdg_set(const char *s)
 {
-	d->data = d->run = NULL;
+	return set(s) && s[0] == '/';
+}
+
+static int data_and_run(struct nook_dirs *d, const struct nook_env *env)
+{
 	if (set(env->nook_home)) {
 		if (env->nook_home[0] != '/')
 			return errorf("NOOK_HOME must be an absolute path, not "
@@ -20,18 +30,41 @@ int nook_dirs_resolve(struct nook_dirs *d, const struct nook_env *env)
 		d->run = xasprintf("%s/run", env->nook_home);
 		return 0;
 	}
-	/* The XDG spec says relative paths are invalid and to be ignored. */
-	if (set(env->xdg_data_home) && env->xdg_data_home[0] == '/')
+	if (xdg_set(env->xdg_data_home))
 		d->data = xasprintf("%s/nook", env->xdg_data_home);
 	else if (set(env->home))
 		d->data = xasprintf("%s/.local/share/nook", env->home);
 	else
 		return errorf("cannot find a data directory: set NOOK_HOME or "
 			      "HOME");
-	if (set(env->xdg_runtime_dir) && env->xdg_runtime_dir[0] == '/')
+	if (xdg_set(env->xdg_runtime_dir))
 		d->run = xasprintf("%s/nook", env->xdg_runtime_dir);
 	else
 		d->run = xasprintf("/tmp/nook-%u", env->uid);
+	return 0;
+}
+
+static char *cache_dir(const struct nook_env *env)
+{
+	if (set(env->nook_image_cache))
+		return xstrdup(env->nook_image_cache);
+	if (env->uid == 0)
+		return xstrdup("/var/cache/nook");
+	if (xdg_set(env->xdg_cache_home))
+		return xasprintf("%s/nook", env->xdg_cache_home);
+	return xasprintf("%s/.cache/nook", set(env->home) ? env->home : "/tmp");
+}
+
+int nook_dirs_resolve(struct nook_dirs *d, const struct nook_env *env)
+{
+	memset(d, 0, sizeof(*d));
+	if (data_and_run(d, env) < 0) {
+		nook_dirs_free(d);
+		return -1;
+	}
+	d->cache = cache_dir(env);
+	d->recipes = xstrdup(set(env->nook_recipes) ? env->nook_recipes :
+			     NOOK_RECIPES_DIR);
 	return 0;
 }
 
@@ -42,6 +75,9 @@ int nook_dirs_from_environ(struct nook_dirs *d)
 		.xdg_data_home = getenv("XDG_DATA_HOME"),
 		.home = getenv("HOME"),
 		.xdg_runtime_dir = getenv("XDG_RUNTIME_DIR"),
+		.xdg_cache_home = getenv("XDG_CACHE_HOME"),
+		.nook_image_cache = getenv("NOOK_IMAGE_CACHE"),
+		.nook_recipes = getenv("NOOK_RECIPES"),
 		.uid = (unsigned)getuid(),
 	};
 
@@ -50,7 +86,11 @@ int nook_dirs_from_environ(struct nook_dirs *d)
 
 void nook_dirs_free(struct nook_dirs *d)
 {
+	if (!d)
+		return;
 	free(d->data);
 	free(d->run);
-	d->data = d->run = NULL;
+	free(d->cache);
+	free(d->recipes);
+	d->data = d->run = d->cache = d->recipes = NULL;
 }

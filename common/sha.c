@@ -1,10 +1,123 @@
-/* SHA-256 and SHA-512 (FIPS 180-4), small and dependency-free: image
- * digests and download checksums. */
+/*
+ * SHA-256 and SHA-512 (FIPS 180-4): image digests and download checksums.
+ *
+ * OpenSSL's libcrypto does the work (SHA-NI and AVX2: about five times the
+ * built-in code's speed over a gigabyte disk). Like libcurl in
+ * images/pull.c it is loaded with dlopen() on the first hash, so commands
+ * that hash nothing never pay for loading it. nook's own code below stays
+ * as the fallback when libcrypto.so.3 cannot be loaded (said once, as a
+ * warning): hashing then still cannot fail, so sha*_init/update need no
+ * error path in any caller.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common.h"
 
+/* The few calls of OpenSSL 3's EVP interface nook makes, declared here
+ * (with the opaque types of openssl/types.h) so that building needs no
+ * libssl-dev: the ABI is libcrypto.so.3's. */
+typedef struct evp_md_ctx_st EVP_MD_CTX;
+typedef struct evp_md_st EVP_MD;
+typedef struct engine_st ENGINE;
+
+struct crypto_api {
+	int tried;
+	void *lib;
+	EVP_MD_CTX *(*ctx_new)(void);
+	void (*ctx_free)(EVP_MD_CTX *);
+	const EVP_MD *(*sha256)(void);
+	const EVP_MD *(*sha512)(void);
+	int (*init)(EVP_MD_CTX *, const EVP_MD *, ENGINE *);
+	int (*update)(EVP_MD_CTX *, const void *, size_t);
+	int (*final)(EVP_MD_CTX *, unsigned char *, unsigned int *);
+};
+
+/* The process's one libcrypto, loaded once and never unloaded (OpenSSL
+ * registers exit handlers): state of the process, as the dynamic loader's
+ * own is, not of any caller. */
+static struct crypto_api crypto;
+
+static int crypto_syms(struct crypto_api *c)
+{
+	*(void **)&c->ctx_new = dlsym(c->lib, "EVP_MD_CTX_new");
+	*(void **)&c->ctx_free = dlsym(c->lib, "EVP_MD_CTX_free");
+	*(void **)&c->sha256 = dlsym(c->lib, "EVP_sha256");
+	*(void **)&c->sha512 = dlsym(c->lib, "EVP_sha512");
+	*(void **)&c->init = dlsym(c->lib, "EVP_DigestInit_ex");
+	*(void **)&c->update = dlsym(c->lib, "EVP_DigestUpdate");
+	*(void **)&c->final = dlsym(c->lib, "EVP_DigestFinal_ex");
+	return c->ctx_new && c->ctx_free && c->sha256 && c->sha512 &&
+	       c->init && c->update && c->final ? 0 : -1;
+}
+
+/* libcrypto, loaded on the first call; NULL when it cannot be. */
+static const struct crypto_api *crypto_get(void)
+{
+	if (crypto.tried)
+		return crypto.lib ? &crypto : NULL;
+	crypto.tried = 1;
+	crypto.lib = dlopen("libcrypto.so.3", RTLD_NOW | RTLD_LOCAL);
+	if (!crypto.lib) {
+		warnf("%s: hashing with nook's slower built-in SHA code "
+		      "(install the libssl3 package)", dlerror());
+		return NULL;
+	}
+	if (crypto_syms(&crypto) < 0) {
+		warnf("libcrypto.so.3 lacks the EVP digest calls: hashing "
+		      "with nook's slower built-in SHA code");
+		dlclose(crypto.lib);
+		crypto.lib = NULL;
+		return NULL;
+	}
+	return &crypto;
+}
+
+/* A libcrypto context for SHA-<bits>, or NULL: the built-in code then. */
+static EVP_MD_CTX *evp_start(int bits)
+{
+	const struct crypto_api *c = crypto_get();
+	EVP_MD_CTX *ctx;
+
+	if (!c)
+		return NULL;
+	ctx = c->ctx_new();
+	if (ctx && c->init(ctx, bits == 256 ? c->sha256() : c->sha512(),
+			   NULL) == 1)
+		return ctx;
+	c->ctx_free(ctx);
+	return NULL;
+}
+
+/* Finish *ctx into md (n bytes) and free it. 0, or -1 having said why. */
+static int evp_finish(void **ctx, int failed, unsigned char *md, size_t n)
+{
+	unsigned int len = 0;
+	int ok = !failed && crypto.final(*ctx, md, &len) == 1 && len == n;
+
+	crypto.ctx_free(*ctx);
+	*ctx = NULL;
+	return ok ? 0 : errorf("libcrypto failed to compute a SHA-%zu",
+			       n * 8);
+}
+
+static void to_hex(const unsigned char *md, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[md[i] >> 4];
+		out[2 * i + 1] = digits[md[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+/* nook's own SHA-256: the fallback. */
 static const uint32_t K[64] = {
 	0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1,
 	0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3,
@@ -21,7 +134,7 @@ static const uint32_t K[64] = {
 
 #define ROR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
 
-static void block(uint32_t h[8], const unsigned char *p)
+static void block256(uint32_t h[8], const unsigned char *p)
 {
 	uint32_t w[64], a, b, c, d, e, f, g, k;
 
@@ -51,18 +164,7 @@ static void block(uint32_t h[8], const unsigned char *p)
 	h[4] += e; h[5] += f; h[6] += g; h[7] += k;
 }
 
-void sha256_init(struct sha256 *s)
-{
-	static const uint32_t iv[8] = { 0x6a09e667, 0xbb67ae85, 0x3c6ef372,
-					0xa54ff53a, 0x510e527f, 0x9b05688c,
-					0x1f83d9ab, 0x5be0cd19 };
-
-	memcpy(s->h, iv, sizeof(iv));
-	s->len = 0;
-	s->fill = 0;
-}
-
-void sha256_update(struct sha256 *s, const void *data, size_t n)
+static void b256_update(struct sha256 *s, const void *data, size_t n)
 {
 	const unsigned char *p = data;
 
@@ -76,16 +178,16 @@ void sha256_update(struct sha256 *s, const void *data, size_t n)
 		n -= take;
 		if (s->fill < 64)
 			return;
-		block(s->h, s->buf);
+		block256(s->h, s->buf);
 		s->fill = 0;
 	}
 	for (; n >= 64; p += 64, n -= 64)
-		block(s->h, p);
+		block256(s->h, p);
 	memcpy(s->buf, p, n);
 	s->fill = n;
 }
 
-void sha256_hex(struct sha256 *s, char out[65])
+static void b256_final(struct sha256 *s, unsigned char md[32])
 {
 	uint64_t bits = s->len * 8;
 	unsigned char pad[72] = { 0x80 };
@@ -93,36 +195,12 @@ void sha256_hex(struct sha256 *s, char out[65])
 
 	for (int i = 0; i < 8; i++)
 		pad[padlen + i] = (unsigned char)(bits >> (56 - 8 * i));
-	sha256_update(s, pad, padlen + 8);
-	for (int i = 0; i < 8; i++)
-		snprintf(out + 8 * i, 9, "%08x", s->h[i]);
+	b256_update(s, pad, padlen + 8);
+	for (int i = 0; i < 32; i++)
+		md[i] = (unsigned char)(s->h[i / 4] >> (24 - 8 * (i % 4)));
 }
 
-int sha256_file(const char *path, char out[65])
-{
-	unsigned char chunk[1 << 16];
-	struct sha256 s;
-	FILE *f = fopen(path, "rbe");
-
-	if (!f)
-		return error_errno("cannot read %s", path);
-	sha256_init(&s);
-	for (;;) {
-		size_t n = fread(chunk, 1, sizeof(chunk), f);
-
-		if (n == 0)
-			break;
-		sha256_update(&s, chunk, n);
-	}
-	if (ferror(f)) {
-		fclose(f);
-		return error_errno("cannot read %s", path);
-	}
-	fclose(f);
-	sha256_hex(&s, out);
-	return 0;
-}
-
+/* nook's own SHA-512: the fallback. */
 static const uint64_t K512[80] = {
 	0x428a2f98d728ae22ULL, 0x7137449123ef65cdULL, 0xb5c0fbcfec4d3b2fULL,
 	0xe9b5dba58189dbbcULL, 0x3956c25bf348b538ULL, 0x59f111f1b605d019ULL,
@@ -189,21 +267,7 @@ static void block512(uint64_t h[8], const unsigned char *p)
 		h[i] += v[i];
 }
 
-void sha512_init(struct sha512 *s)
-{
-	static const uint64_t iv[8] = {
-		0x6a09e667f3bcc908ULL, 0xbb67ae8584caa73bULL,
-		0x3c6ef372fe94f82bULL, 0xa54ff53a5f1d36f1ULL,
-		0x510e527fade682d1ULL, 0x9b05688c2b3e6c1fULL,
-		0x1f83d9abfb41bd6bULL, 0x5be0cd19137e2179ULL,
-	};
-
-	memcpy(s->h, iv, sizeof(iv));
-	s->len = 0;
-	s->fill = 0;
-}
-
-void sha512_update(struct sha512 *s, const void *data, size_t n)
+static void b512_update(struct sha512 *s, const void *data, size_t n)
 {
 	const unsigned char *p = data;
 
@@ -226,7 +290,7 @@ void sha512_update(struct sha512 *s, const void *data, size_t n)
 	s->fill = n;
 }
 
-void sha512_hex(struct sha512 *s, char out[129])
+static void b512_final(struct sha512 *s, unsigned char md[64])
 {
 	uint64_t bits = s->len * 8;
 	unsigned char pad[144] = { 0x80 };
@@ -235,7 +299,196 @@ void sha512_hex(struct sha512 *s, char out[129])
 	/* a 128-bit length: the top 64 bits are zero for any real input */
 	for (int i = 0; i < 8; i++)
 		pad[padlen + 8 + i] = (unsigned char)(bits >> (56 - 8 * i));
-	sha512_update(s, pad, padlen + 16);
-	for (int i = 0; i < 8; i++)
-		snprintf(out + 16 * i, 17, "%016llx", (unsigned long long)s->h[i]);
+	b512_update(s, pad, padlen + 16);
+	for (int i = 0; i < 64; i++)
+		md[i] = (unsigned char)(s->h[i / 8] >> (56 - 8 * (i % 8)));
+}
+
+/* The API: libcrypto when it is there, the code above otherwise. */
+void sha256_init_builtin(struct sha256 *s)
+{
+	static const uint32_t iv[8] = { 0x6a09e667, 0xbb67ae85, 0x3c6ef372,
+					0xa54ff53a, 0x510e527f, 0x9b05688c,
+					0x1f83d9ab, 0x5be0cd19 };
+
+	memcpy(s->h, iv, sizeof(iv));
+	s->len = 0;
+	s->fill = 0;
+	s->evp = NULL;
+	s->failed = 0;
+}
+
+void sha256_init(struct sha256 *s)
+{
+	sha256_init_builtin(s);
+	s->evp = evp_start(256);
+}
+
+void sha256_update(struct sha256 *s, const void *data, size_t n)
+{
+	if (s->evp)
+		s->failed |= crypto.update(s->evp, data, n) != 1;
+	else
+		b256_update(s, data, n);
+}
+
+int sha256_hex(struct sha256 *s, char out[65])
+{
+	unsigned char md[32];
+
+	out[0] = '\0';
+	if (!s->evp)
+		b256_final(s, md);
+	else if (evp_finish(&s->evp, s->failed, md, sizeof(md)) < 0)
+		return -1;
+	to_hex(md, sizeof(md), out);
+	return 0;
+}
+
+void sha256_free(struct sha256 *s)
+{
+	if (s && s->evp) {
+		crypto.ctx_free(s->evp);
+		s->evp = NULL;
+	}
+}
+
+void sha512_init_builtin(struct sha512 *s)
+{
+	static const uint64_t iv[8] = {
+		0x6a09e667f3bcc908ULL, 0xbb67ae8584caa73bULL,
+		0x3c6ef372fe94f82bULL, 0xa54ff53a5f1d36f1ULL,
+		0x510e527fade682d1ULL, 0x9b05688c2b3e6c1fULL,
+		0x1f83d9abfb41bd6bULL, 0x5be0cd19137e2179ULL,
+	};
+
+	memcpy(s->h, iv, sizeof(iv));
+	s->len = 0;
+	s->fill = 0;
+	s->evp = NULL;
+	s->failed = 0;
+}
+
+void sha512_init(struct sha512 *s)
+{
+	sha512_init_builtin(s);
+	s->evp = evp_start(512);
+}
+
+void sha512_update(struct sha512 *s, const void *data, size_t n)
+{
+	if (s->evp)
+		s->failed |= crypto.update(s->evp, data, n) != 1;
+	else
+		b512_update(s, data, n);
+}
+
+int sha512_hex(struct sha512 *s, char out[129])
+{
+	unsigned char md[64];
+
+	out[0] = '\0';
+	if (!s->evp)
+		b512_final(s, md);
+	else if (evp_finish(&s->evp, s->failed, md, sizeof(md)) < 0)
+		return -1;
+	to_hex(md, sizeof(md), out);
+	return 0;
+}
+
+void sha512_free(struct sha512 *s)
+{
+	if (s && s->evp) {
+		crypto.ctx_free(s->evp);
+		s->evp = NULL;
+	}
+}
+
+/* Reading: one loop for every file nook hashes, copying or not. */
+typedef void add_fn(void *hash, const void *data, size_t n);
+
+static void add256(void *hash, const void *data, size_t n)
+{
+	sha256_update(hash, data, n);
+}
+
+static void add512(void *hash, const void *data, size_t n)
+{
+	sha512_update(hash, data, n);
+}
+
+/* Read in (src) to its end, each chunk added to hash and, when out >= 0,
+ * written to out (dst). 0, or -1 having said which side failed and why. */
+static int pass(int in, const char *src, int out, const char *dst,
+		add_fn *add, void *hash)
+{
+	const size_t size = 256 * 1024; /* fewer syscalls than 64K, still L2 */
+	char *chunk = xmalloc(size);
+	int ret = -1;
+
+	/* mere advice (twice the read-ahead): its failure changes nothing */
+	(void)posix_fadvise(in, 0, 0, POSIX_FADV_SEQUENTIAL);
+	for (;;) {
+		ssize_t n = read(in, chunk, size);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			error_errno("cannot read %s", src);
+			goto out;
+		}
+		if (n == 0)
+			break;
+		add(hash, chunk, (size_t)n);
+		if (out >= 0 && write_all(out, chunk, (size_t)n) < 0) {
+			error_errno("cannot write %s", dst);
+			goto out;
+		}
+	}
+	ret = 0;
+out:
+	free(chunk);
+	return ret;
+}
+
+int sha256_fd(struct sha256 *s, int in, const char *src, int out,
+	      const char *dst)
+{
+	return pass(in, src, out, dst, add256, s);
+}
+
+/* Hash the file at path into hash. 0, or -1 naming the path. */
+static int hash_path(const char *path, add_fn *add, void *hash)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), ret;
+
+	if (fd < 0)
+		return error_errno("cannot read %s", path);
+	ret = pass(fd, path, -1, NULL, add, hash);
+	close(fd); /* read-only: nothing to lose */
+	return ret;
+}
+
+int sha256_file(const char *path, char out[65])
+{
+	struct sha256 s;
+
+	sha256_init(&s);
+	if (hash_path(path, add256, &s) < 0) {
+		sha256_free(&s);
+		return -1;
+	}
+	return sha256_hex(&s, out);
+}
+
+int sha512_file(const char *path, char out[129])
+{
+	struct sha512 s;
+
+	sha512_init(&s);
+	if (hash_path(path, add512, &s) < 0) {
+		sha512_free(&s);
+		return -1;
+	}
+	return sha512_hex(&s, out);
 }

@@ -220,6 +220,59 @@ static void test_dirs(void **state)
 	stderr_begin();
 	assert_int_equal(nook_dirs_resolve(&d, &env), -1);
 	free(stderr_end());
+	/* a failed resolve leaves nothing to free */
+	assert_null(d.data);
+	assert_null(d.cache);
+	assert_null(d.recipes);
+}
+
+/* The image build cache: $NOOK_IMAGE_CACHE, /var/cache/nook for root,
+ * $XDG_CACHE_HOME/nook, ~/.cache/nook; the recipes: $NOOK_RECIPES or the
+ * ones installed with nook. Both whatever NOOK_HOME says. */
+static void test_dirs_cache_recipes(void **state)
+{
+	struct nook_dirs d;
+	struct nook_env env = { .home = "/home/u", .uid = 1000 };
+
+	(void)state;
+	assert_int_equal(nook_dirs_resolve(&d, &env), 0);
+	assert_string_equal(d.cache, "/home/u/.cache/nook");
+	assert_non_null(strstr(d.recipes, "recipes"));
+	nook_dirs_free(&d);
+	assert_null(d.cache);
+
+	env.xdg_cache_home = "relative"; /* XDG: ignored */
+	assert_int_equal(nook_dirs_resolve(&d, &env), 0);
+	assert_string_equal(d.cache, "/home/u/.cache/nook");
+	nook_dirs_free(&d);
+
+	env.xdg_cache_home = "/xdg/cache";
+	assert_int_equal(nook_dirs_resolve(&d, &env), 0);
+	assert_string_equal(d.cache, "/xdg/cache/nook");
+	nook_dirs_free(&d);
+
+	env.uid = 0; /* root: the system's cache, as the README says */
+	assert_int_equal(nook_dirs_resolve(&d, &env), 0);
+	assert_string_equal(d.cache, "/var/cache/nook");
+	nook_dirs_free(&d);
+
+	env.nook_image_cache = "/big/disk"; /* overrides, root or not */
+	env.nook_recipes = "/my/recipes";
+	env.nook_home = "/tmp/nh";
+	assert_int_equal(nook_dirs_resolve(&d, &env), 0);
+	assert_string_equal(d.cache, "/big/disk");
+	assert_string_equal(d.recipes, "/my/recipes");
+	assert_string_equal(d.data, "/tmp/nh");
+	nook_dirs_free(&d);
+
+	memset(&env, 0, sizeof(env)); /* no HOME: still somewhere */
+	env.nook_home = "/tmp/nh";
+	env.uid = 1000;
+	env.nook_image_cache = "";
+	assert_int_equal(nook_dirs_resolve(&d, &env), 0);
+	assert_string_equal(d.cache, "/tmp/.cache/nook");
+	nook_dirs_free(&d);
+	nook_dirs_free(NULL);
 }
 
 static void test_parse_size(void **state)
@@ -230,11 +283,15 @@ static void test_parse_size(void **state)
 	} good[] = {
 		{ "1", 1 }, { "512M", 512ULL << 20 }, { "2G", 2ULL << 30 },
 		{ "2g", 2ULL << 30 }, { "1GiB", 1ULL << 30 }, { "10K", 10240 },
-		{ "3T", 3ULL << 40 }, { "100B", 100 },
+		{ "3T", 3ULL << 40 }, { "100B", 100 }, { "100b", 100 },
+		{ "2Ki", 2048 }, { "4kib", 4096 }, { "1MB", 1ULL << 20 },
 	};
 	static const char *const bad[] = {
 		"", "0", "G", "-1", "1.5G", "1X", "1 G", "99999999999999999999",
 		"17179869184T", "1GG",
+		/* a space is no unit (it was taken as P: 2 PiB) */
+		"2 ", "1 B", "2G ", " 2G", "2\t", "2\n", "1 iB",
+		"+2", "1iB", "1Bi", "2KiBB", "2GiBs", "0x10", "2P",
 	};
 	uint64_t v;
 	long l;
@@ -260,6 +317,43 @@ static void test_parse_size(void **state)
 	assert_int_equal(parse_int("--cpus", "4x", 1, 64, &l), -1);
 	assert_int_equal(parse_int("--cpus", "", 1, 64, &l), -1);
 	free(stderr_end());
+}
+
+static void test_parse_int_strict(void **state)
+{
+	static const char *const bad[] = {
+		" 4", "\t4", "\n4", "+4", "4 ", "-", "--4", "- 4", "-+4", "4-",
+		"0x4", "99999999999999999999999",
+	};
+	long l = 0;
+
+	(void)state;
+	assert_int_equal(parse_int("--n", "-3", -5, 5, &l), 0);
+	assert_int_equal(l, -3);
+	assert_int_equal(parse_int("--n", "007", -5, 10, &l), 0);
+	assert_int_equal(l, 7);
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		char *err;
+
+		l = 42;
+		stderr_begin();
+		assert_int_equal(parse_int("--n", bad[i], -9, 9, &l), -1);
+		err = stderr_end();
+		assert_non_null(strstr(err, "--n"));
+		assert_int_equal(l, 42); /* untouched */
+		free(err);
+	}
+}
+
+static void test_fnv1a64(void **state)
+{
+	(void)state;
+	/* the published FNV-1a 64-bit test vectors */
+	assert_true(fnv1a64("", 0) == 0xcbf29ce484222325ULL);
+	assert_true(fnv1a64("a", 1) == 0xaf63dc4c8601ec8cULL);
+	assert_true(fnv1a64("foobar", 6) == 0x85944171f73967e8ULL);
+	assert_true(fnv1a64_add(fnv1a64("foo", 3), "bar", 3) ==
+		    fnv1a64("foobar", 6));
 }
 
 static void test_remove_tree(void **state)
@@ -304,7 +398,10 @@ int main(void)
 		cmocka_unit_test(test_find_program),
 		cmocka_unit_test(test_mkdir_p),
 		cmocka_unit_test(test_dirs),
+		cmocka_unit_test(test_dirs_cache_recipes),
 		cmocka_unit_test(test_parse_size),
+		cmocka_unit_test(test_parse_int_strict),
+		cmocka_unit_test(test_fnv1a64),
 		cmocka_unit_test(test_remove_tree),
 	};
 
