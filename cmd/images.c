@@ -1,6 +1,5 @@
-/* nook images: the image store (build, import, export, list, rm). */
+/* nook images: the image store (build, import, pull, export, list, rm). */
 #include <dirent.h>
-#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,11 +10,7 @@
 
 #include "cmd.h"
 #include "images.h"
-#include "vmcmd.h"
-
-#ifndef NOOK_RECIPES_DIR
-#define NOOK_RECIPES_DIR "images/recipes"
-#endif
+#include "vm.h"
 
 static const char usage[] =
 	"usage: nook images SUBCOMMAND ...\n"
@@ -36,147 +31,358 @@ static const char usage[] =
 	"                             it, unless --force)\n"
 	"\n"
 	"Images live in DATA/images/<sha256>/ (the digest of their manifest,\n"
-	"which lists every file's sha256); names point at digests.\n";
+	"which lists every file's sha256); names point at digests. Builds are\n"
+	"cached in --cache, else $NOOK_IMAGE_CACHE, else /var/cache/nook for\n"
+	"root and $XDG_CACHE_HOME/nook (~/.cache/nook) otherwise.\n";
 
-static int data_dir(struct nook_dirs *d)
+/* --- what the images module reports, printed ---------------------------- */
+
+static void human(double b, char *out, size_t size)
 {
-	return nook_dirs_from_environ(d);
+	static const char *const u[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	int i = 0;
+
+	for (; b >= 1024 && i < 4; i++)
+		b /= 1024;
+	snprintf(out, size, "%.1f %s", b, u[i]);
 }
 
-/* The cache for built images: --cache, $NOOK_IMAGE_CACHE, else
- * /var/cache/nook for root and $XDG_CACHE_HOME/nook (~/.cache/nook)
- * otherwise. */
-static char *cache_dir(const char *given)
+/* A progress bar on a terminal; a line per 10% otherwise. */
+static void say_bytes(const struct img_event *ev)
 {
-	const char *env = getenv("NOOK_IMAGE_CACHE");
-	const char *xdg = getenv("XDG_CACHE_HOME");
-	const char *home = getenv("HOME");
+	double have = (double)ev->have, all = (double)ev->total;
+	int pct = ev->total > 0 ? (int)(100 * have / all) : -1;
+	char h[32], a[32], r[32];
 
-	if (given)
-		return xstrdup(given);
-	if (env && *env)
-		return xstrdup(env);
-	if (getuid() == 0)
-		return xstrdup("/var/cache/nook");
-	if (xdg && *xdg)
-		return xasprintf("%s/nook", xdg);
-	return xasprintf("%s/.cache/nook", home ? home : "/tmp");
+	human(have, h, sizeof(h));
+	human(ev->total > 0 ? all : 0, a, sizeof(a));
+	human(ev->rate, r, sizeof(r));
+	if (isatty(STDERR_FILENO)) {
+		int bar = pct < 0 ? 0 : pct * 30 / 100;
+
+		fprintf(stderr, "\r\033[K[%.*s%*s] %3d%% %s / %s  %s/s  ETA %.0f s",
+			bar, "##############################", 30 - bar, "",
+			pct < 0 ? 0 : pct, h, a, r,
+			ev->rate > 0 && pct >= 0 ? (all - have) / ev->rate : 0.0);
+	} else if (ev->tenth) {
+		fprintf(stderr, "nook: downloaded %d%% (%s of %s, %s/s)\n", pct,
+			h, a, r);
+	}
 }
 
-
-/*
- * Build image name with its recipe into the cache (unless the cache has
- * this recipe's build already), then import it into the store. The recipe
- * prints its phases; they are passed on as they come.
- */
-int img_build(const char *data, const char *name, const char *cache_given)
+/* A pull's own lines go to stderr, as its progress does. */
+static void say_pull(const struct img_event *ev)
 {
-	const char *rdir = getenv("NOOK_RECIPES");
-	char *recipe = xasprintf("%s/%s.sh", rdir && *rdir ? rdir : NOOK_RECIPES_DIR,
-				 name);
-	char *cache = cache_dir(cache_given), *dir = NULL, *tmp = NULL;
-	char *out = NULL, *manifest = NULL;
-	char sum[65];
+	switch (ev->kind) {
+	case IMG_EV_PULL_START:
+		fprintf(stderr, "nook: pulling %s\n", ev->path);
+		break;
+	case IMG_EV_PULL_BYTES:
+		say_bytes(ev);
+		break;
+	case IMG_EV_PULL_END:
+		if (isatty(STDERR_FILENO))
+			fputs("\r\033[K", stderr);
+		break;
+	case IMG_EV_PULL_VERIFIED:
+		fprintf(stderr, "nook: %s checksum matches\n", ev->detail);
+		break;
+	default:
+		break;
+	}
+}
+
+void images_report(const struct img_event *ev, void *arg)
+{
+	FILE *out = arg ? arg : stdout;
+
+	switch (ev->kind) {
+	case IMG_EV_BUILD_CACHED:
+		fprintf(out, "image %s: recipe %.16s built before; using %s\n",
+			ev->name, ev->detail, ev->path);
+		break;
+	case IMG_EV_BUILD_START:
+		fprintf(out, "image %s: building with %s (a few minutes)\n",
+			ev->name, ev->path);
+		break;
+	case IMG_EV_BUILD_DONE:
+		fprintf(out, "image %s: built in %.0f s\n", ev->name,
+			ev->seconds);
+		break;
+	case IMG_EV_DEFAULT_PULL:
+		fprintf(out, "image %s is not in the store: pulling it\n",
+			ev->name);
+		break;
+	case IMG_EV_DEFAULT_BUILD:
+		fprintf(out, "the pull did not work; building %s here from "
+			"Debian packages instead\n", ev->name);
+		break;
+	default:
+		say_pull(ev);
+		return;
+	}
+	/* the recipe writes to the same stdout as it runs */
+	fflush(out);
+}
+
+/* --- the subcommands ---------------------------------------------------- */
+
+static int images_build(struct nook_ctx *ctx, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "cache", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct img_build_opts o = { 0 };
+	const struct nook_dirs *d;
+	const char *cache = NULL;
+	int c;
+
+	getopt_reset();
+	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c': cache = optarg; break;
+		case 'h': return show_usage(usage);
+		default: return bad_option(usage, argv, c);
+		}
+	}
+	if (argc - optind != 1)
+		return usage_error(usage, "images build takes NAME [--cache DIR]");
+	if (!img_name_valid(argv[optind]))
+		return usage_error(usage, "bad image name '%s'", argv[optind]);
+	d = ctx_dirs(ctx);
+	if (!d)
+		return 1;
+	o.recipes = d->recipes;
+	o.cache = cache ? cache : d->cache;
+	o.report = images_report;
+	o.report_arg = stdout;
+	return img_build(d->data, argv[optind], &o) < 0 ? 1 : 0;
+}
+
+struct import_opts {
+	const char *path, *name, *kernel, *initrd, *cmdline;
+};
+
+/* 0 to go on, -1 after --help, else the usage error's exit status. */
+static int import_parse(int argc, char **argv, struct import_opts *o)
+{
+	static const struct option longopts[] = {
+		{ "name", required_argument, NULL, 'n' },
+		{ "kernel", required_argument, NULL, 'k' },
+		{ "initrd", required_argument, NULL, 'i' },
+		{ "cmdline", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	getopt_reset();
+	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'n': o->name = optarg; break;
+		case 'k': o->kernel = optarg; break;
+		case 'i': o->initrd = optarg; break;
+		case 'c': o->cmdline = optarg; break;
+		case 'h': return show_usage(usage) - 1;
+		default: return bad_option(usage, argv, c);
+		}
+	}
+	if (argc - optind != 1)
+		return usage_error(usage, "images import takes one PATH");
+	o->path = argv[optind];
+	return 0;
+}
+
+/* The file's name up to its first dot (debian-12.tar.zst -> debian-12);
+ * a directory's whole name. The caller frees. */
+static char *name_from_path(const char *path, int is_dir)
+{
+	const char *slash = strrchr(path, '/');
+	char *base = xstrdup(slash && slash[1] ? slash + 1 : path);
+	char *dot = strchr(base + 1, '.');
+
+	if (dot && !is_dir)
+		*dot = '\0';
+	return base;
+}
+
+static int import_one(const char *data, const struct import_opts *o,
+		      const struct stat *st)
+{
+	const char *p = o->path;
+	size_t n = strlen(p);
+	int tar;
+
+	if (S_ISDIR(st->st_mode))
+		return img_import_dir(data, p, o->name);
+	tar = (n > 4 && !strcmp(p + n - 4, ".tar")) || strstr(p, ".tar.") ||
+	      (n > 4 && !strcmp(p + n - 4, ".tgz"));
+	if (tar)
+		return img_import_bundle(data, p, o->name);
+	return img_import_disk(data, p, o->kernel, o->initrd, o->cmdline,
+			       o->name);
+}
+
+static int images_import(struct nook_ctx *ctx, int argc, char **argv)
+{
+	const struct nook_dirs *d;
+	struct import_opts o;
 	struct stat st;
-	double t0 = mono_s();
-	int ret = -1;
+	char *base = NULL;
+	int rc = import_parse(argc, argv, &o);
 
-	if (access(recipe, R_OK) < 0) {
-		error_errno("no recipe for image '%s' (%s)", name, recipe);
+	if (rc)
+		return rc < 0 ? 0 : rc;
+	if (stat(o.path, &st) < 0) {
+		error_errno("cannot import %s", o.path);
+		return 1;
+	}
+	if (!o.name) {
+		base = name_from_path(o.path, S_ISDIR(st.st_mode));
+		o.name = base;
+	}
+	if (!img_name_valid(o.name)) {
+		rc = usage_error(usage, "image name '%s': use a-z, 0-9, '.', "
+				 "'_' and '-' (give --name)", o.name);
 		goto out;
 	}
-	if (sha256_file(recipe, sum) < 0)
+	if ((o.kernel || o.initrd || o.cmdline) && !S_ISREG(st.st_mode)) {
+		rc = usage_error(usage, "--kernel, --initrd and --cmdline go "
+				 "with a disk file");
 		goto out;
-	dir = xasprintf("%s/%s-%.16s", cache, name, sum);
-	manifest = xasprintf("%s/manifest.json", dir);
-	if (stat(manifest, &st) == 0) {
-		printf("image %s: recipe %.16s built before; using %s\n", name,
-		       sum, dir);
-	} else {
-		const char *argv[] = { "bash", recipe, NULL, NULL };
-		struct child c = CHILD_INIT;
-		int rc;
-
-		if (getuid() != 0) {
-			errorf("building image %s needs root (debootstrap); run "
-			       "'nook images build %s' as root, or import an "
-			       "image", name, name);
-			goto out;
-		}
-		if (mkdir_p(cache, 0755) < 0)
-			goto out;
-		tmp = xasprintf("%s/.build-XXXXXX", cache);
-		if (!mkdtemp(tmp)) {
-			error_errno("cannot make a directory in %s", cache);
-			free(tmp);
-			tmp = NULL;
-			goto out;
-		}
-		out = xasprintf("%s/out", tmp);
-		argv[2] = out;
-		printf("image %s: building with %s (a few minutes)\n", name,
-		       recipe);
-		fflush(stdout);
-		c.argv = argv;
-		rc = child_start(&c) == 0 ? child_wait(&c) : -1;
-		if (rc != 0) {
-			errorf("building image %s failed (recipe exit %d); "
-			       "nothing was stored", name, rc);
-			goto out;
-		}
-		if (rename(out, dir) < 0) {
-			error_errno("cannot move the build to %s", dir);
-			goto out;
-		}
-		printf("image %s: built in %.0f s\n", name, mono_s() - t0);
 	}
-	ret = img_import_dir(data, dir, name);
+	d = ctx_dirs(ctx);
+	rc = d && import_one(d->data, &o, &st) == 0 ? 0 : 1;
 out:
-	if (tmp)
-		remove_tree(tmp);
-	free(tmp);
-	free(out);
-	free(manifest);
-	free(dir);
-	free(cache);
-	free(recipe);
-	return ret;
+	free(base);
+	return rc;
 }
 
-/* Names of the VMs whose disk is an overlay on the image in dir. */
-static void vms_using(const char *data, const char *dir, struct strvec *out)
+static int is_hex(const char *s, size_t len)
 {
-	char *vms = xasprintf("%s/vms", data);
-	DIR *d = opendir(vms);
-	size_t n = strlen(dir);
+	return strlen(s) == len && strspn(s, "0123456789abcdef") == len;
+}
 
-	for (struct dirent *e = d ? readdir(d) : NULL; e; e = readdir(d)) {
-		struct vmcmd v;
+/* Fill p, *ref and *base from the options; returns as import_parse(). */
+static int pull_parse(int argc, char **argv, struct img_pull *p,
+		      const char **ref, const char **base)
+{
+	static const struct option longopts[] = {
+		{ "name", required_argument, NULL, 'n' },
+		{ "sha256", required_argument, NULL, '2' },
+		{ "sha512", required_argument, NULL, '5' },
+		{ "checksums", required_argument, NULL, 'c' },
+		{ "base-url", required_argument, NULL, 'b' },
+		{ "insecure", no_argument, NULL, 'k' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int c, given = 0;
 
-		if (!vm_name_valid(e->d_name))
-			continue;
-		if (vmcmd_open(&v, e->d_name, 0) == 0 && v.have_spec &&
-		    !strncmp(v.spec.image.disk, dir, n) &&
-		    v.spec.image.disk[n] == '/')
-			strvec_push(out, e->d_name);
-		vmcmd_close(&v);
+	getopt_reset();
+	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'n': free(p->name); p->name = xstrdup(optarg); break;
+		case '2': p->sha256 = optarg; given++; break;
+		case '5': p->sha512 = optarg; given++; break;
+		case 'c':
+			free(p->checksums_url);
+			p->checksums_url = xstrdup(optarg);
+			given++;
+			break;
+		case 'b': *base = optarg; break;
+		case 'k': p->insecure = 1; break;
+		case 'h': return show_usage(usage) - 1;
+		default: return bad_option(usage, argv, c);
+		}
 	}
-	if (d)
-		closedir(d);
-	free(vms);
+	if (argc - optind != 1)
+		return usage_error(usage, "images pull takes one URL or NAME");
+	if (given > 1)
+		return usage_error(usage, "give one of --sha256, --sha512, "
+				   "--checksums");
+	if ((p->sha256 && !is_hex(p->sha256, 64)) ||
+	    (p->sha512 && !is_hex(p->sha512, 128)))
+		return usage_error(usage, "a checksum is 64 (sha256) or 128 "
+				   "(sha512) lower-case hex digits");
+	*ref = argv[optind];
+	return 0;
 }
 
-static int sub_list(int argc, char **argv, const char *data)
+static int images_pull(struct nook_ctx *ctx, int argc, char **argv)
 {
-	json_t *all, *e;
-	size_t i;
-	int json = argc == 2 && !strcmp(argv[1], "--json");
+	const struct nook_dirs *d;
+	struct img_pull p;
+	const char *ref = NULL, *base = NULL;
+	int rc;
 
-	if (argc > 2 || (argc == 2 && !json))
-		return usage_error(usage, "images list takes only --json");
-	all = img_list(data);
-	if (json)
-		return print_json(all);
+	memset(&p, 0, sizeof(p));
+	rc = pull_parse(argc, argv, &p, &ref, &base);
+	if (rc) {
+		rc = rc < 0 ? 0 : rc;
+		goto out;
+	}
+	rc = 1;
+	if (img_pull_resolve(ref, base, &p) < 0)
+		goto out;
+	if (!img_name_valid(p.name)) {
+		rc = usage_error(usage, "image name '%s': give --name", p.name);
+		goto out;
+	}
+	d = ctx_dirs(ctx);
+	if (!d)
+		goto out;
+	p.report = images_report;
+	p.report_arg = stdout;
+	rc = img_pull(d->data, &p) < 0 ? 1 : 0;
+out:
+	free(p.url);
+	free(p.name);
+	free(p.checksums_url);
+	return rc;
+}
+
+/* Only --help, then exactly n words; returns as import_parse(). */
+static int plain_parse(int argc, char **argv, int n, const char *what)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int c;
+
+	getopt_reset();
+	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		if (c == 'h')
+			return show_usage(usage) - 1;
+		return bad_option(usage, argv, c);
+	}
+	if (argc - optind != n)
+		return usage_error(usage, "images %s takes %s", argv[0], what);
+	return 0;
+}
+
+static int images_export(struct nook_ctx *ctx, int argc, char **argv)
+{
+	const struct nook_dirs *d;
+	int rc = plain_parse(argc, argv, 2, "NAME OUT");
+
+	if (rc)
+		return rc < 0 ? 0 : rc;
+	d = ctx_dirs(ctx);
+	if (!d || img_export(d->data, argv[optind], argv[optind + 1]) < 0)
+		return 1;
+	return 0;
+}
+
+static void print_table(json_t *all)
+{
+	json_t *e;
+	size_t i;
+
 	printf("%-16s %-14s %9s  %-12s %s\n", "NAME", "DIGEST", "SIZE", "BOOT",
 	       "CREATED");
 	json_array_foreach(all, i, e) {
@@ -196,235 +402,133 @@ static int sub_list(int argc, char **argv, const char *data)
 		       boot.p ? boot.p : "-", when);
 		buf_free(&boot);
 	}
+}
+
+static int images_list(struct nook_ctx *ctx, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const struct nook_dirs *d;
+	json_t *all;
+	int c, json = 0;
+
+	getopt_reset();
+	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'j': json = 1; break;
+		case 'h': return show_usage(usage);
+		default: return bad_option(usage, argv, c);
+		}
+	}
+	if (optind < argc)
+		return usage_error(usage, "images list takes only --json");
+	d = ctx_dirs(ctx);
+	if (!d)
+		return json ? print_json_error() : 1;
+	all = img_list(d->data);
+	if (json)
+		return print_json(all);
+	print_table(all);
 	json_decref(all);
 	return 0;
 }
 
-static int sub_import(int argc, char **argv, const char *data)
+/* Names of the VMs whose disk is an overlay on the image in dir. */
+/* Remove image name; what direct boots unpacked from it goes with it,
+ * named now while its files can still be looked at. */
+static int remove_image(const struct nook_dirs *d, const char *name,
+			const char *dir)
+{
+	struct strvec unpacked = STRVEC_INIT;
+
+	vm_image_unpacked(d, dir, &unpacked);
+	if (img_remove(d->data, name) < 0) {
+		strvec_clear(&unpacked);
+		return -1;
+	}
+	if (access(dir, F_OK) < 0) /* not still there under another name */
+		for (size_t i = 0; i < unpacked.n; i++)
+			unlink(unpacked.v[i]);
+	strvec_clear(&unpacked);
+	return 0;
+}
+
+/* 0 to go on (*force set), -1 after --help, else the exit status. */
+static int rm_parse(int argc, char **argv, int *force)
 {
 	static const struct option longopts[] = {
-		{ "name", required_argument, NULL, 'n' },
-		{ "kernel", required_argument, NULL, 'k' },
-		{ "initrd", required_argument, NULL, 'i' },
-		{ "cmdline", required_argument, NULL, 'c' },
+		{ "force", no_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *name = NULL, *kernel = NULL, *initrd = NULL, *cmdline = NULL;
-	char *base = NULL;
-	struct stat st;
-	int c, rc;
+	int c;
 
+	*force = 0;
 	getopt_reset();
-	while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'n': name = optarg; break;
-		case 'k': kernel = optarg; break;
-		case 'i': initrd = optarg; break;
-		case 'c': cmdline = optarg; break;
+		case 'f': *force = 1; break;
+		case 'h': return show_usage(usage) - 1;
 		default: return bad_option(usage, argv, c);
 		}
 	}
 	if (argc - optind != 1)
-		return usage_error(usage, "images import takes one PATH");
-	if (stat(argv[optind], &st) < 0) {
-		error_errno("cannot import %s", argv[optind]);
-		return 1;
-	}
-	if (!name) {
-		/* the file's name up to its first dot: debian-12.tar.zst ->
-		 * debian-12 */
-		const char *slash = strrchr(argv[optind], '/');
-
-		base = xstrdup(slash && slash[1] ? slash + 1 : argv[optind]);
-		if (strchr(base + 1, '.') && !S_ISDIR(st.st_mode))
-			*strchr(base + 1, '.') = '\0';
-		name = base;
-	}
-	if (!img_name_valid(name)) {
-		rc = usage_error(usage, "image name '%s': use a-z, 0-9, '.', "
-				 "'_' and '-' (give --name)", name);
-		free(base);
-		return rc;
-	}
-	if ((kernel || initrd || cmdline) && !S_ISREG(st.st_mode)) {
-		free(base);
-		return usage_error(usage, "--kernel, --initrd and --cmdline go "
-				   "with a disk file");
-	}
-	if (S_ISDIR(st.st_mode)) {
-		rc = img_import_dir(data, argv[optind], name);
-	} else {
-		const char *p = argv[optind];
-		size_t n = strlen(p);
-		int tar = (n > 4 && !strcmp(p + n - 4, ".tar")) ||
-			  strstr(p, ".tar.") || (n > 4 && !strcmp(p + n - 4, ".tgz"));
-
-		rc = tar ? img_import_bundle(data, p, name) :
-			   img_import_disk(data, p, kernel, initrd, cmdline,
-					   name);
-	}
-	free(base);
-	return rc < 0 ? 1 : 0;
-}
-
-static int sub_pull(int argc, char **argv, const char *data)
-{
-	static const struct option longopts[] = {
-		{ "name", required_argument, NULL, 'n' },
-		{ "sha256", required_argument, NULL, '2' },
-		{ "sha512", required_argument, NULL, '5' },
-		{ "checksums", required_argument, NULL, 'c' },
-		{ "base-url", required_argument, NULL, 'b' },
-		{ "insecure", no_argument, NULL, 'k' },
-		{ NULL, 0, NULL, 0 }
-	};
-	struct img_pull p;
-	const char *base = NULL;
-	int c, given = 0, rc = 1;
-
-	memset(&p, 0, sizeof(p));
-	getopt_reset();
-	while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'n': free(p.name); p.name = xstrdup(optarg); break;
-		case '2': p.sha256 = optarg; given++; break;
-		case '5': p.sha512 = optarg; given++; break;
-		case 'c': p.checksums_url = xstrdup(optarg); given++; break;
-		case 'b': base = optarg; break;
-		case 'k': p.insecure = 1; break;
-		default: rc = bad_option(usage, argv, c); goto out;
-		}
-	}
-	if (argc - optind != 1) {
-		rc = usage_error(usage, "images pull takes one URL or NAME");
-		goto out;
-	}
-	if (given > 1) {
-		rc = usage_error(usage, "give one of --sha256, --sha512, "
-				 "--checksums");
-		goto out;
-	}
-	if ((p.sha256 && (strlen(p.sha256) != 64 ||
-			  strspn(p.sha256, "0123456789abcdef") != 64)) ||
-	    (p.sha512 && (strlen(p.sha512) != 128 ||
-			  strspn(p.sha512, "0123456789abcdef") != 128))) {
-		rc = usage_error(usage, "a checksum is 64 (sha256) or 128 "
-				 "(sha512) lower-case hex digits");
-		goto out;
-	}
-	if (img_pull_resolve(argv[optind], base, &p) < 0)
-		goto out;
-	if (!img_name_valid(p.name)) {
-		rc = usage_error(usage, "image name '%s': give --name", p.name);
-		goto out;
-	}
-	rc = img_pull(data, &p) < 0 ? 1 : 0;
-out:
-	free(p.url);
-	free(p.name);
-	free(p.checksums_url);
-	return rc;
-}
-
-static int sub_rm(int argc, char **argv, const char *data)
-{
-	struct strvec users = STRVEC_INIT, unpacked = STRVEC_INIT;
-	struct vm_image img = { 0 };
-	char *dir = NULL;
-	int force = 0, rc = 1;
-	const char *name = NULL;
-
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--force"))
-			force = 1;
-		else if (argv[i][0] == '-' || name)
-			return usage_error(usage, "unexpected argument '%s'",
-					   argv[i]);
-		else
-			name = argv[i];
-	}
-	if (!name)
 		return usage_error(usage, "images rm takes a NAME");
-	if (img_resolve(data, name, &dir) < 0)
+	return 0;
+}
+
+static int images_rm(struct nook_ctx *ctx, int argc, char **argv)
+{
+	struct strvec users = STRVEC_INIT;
+	const struct nook_dirs *d;
+	const char *name;
+	char *dir = NULL;
+	int force, rc = rm_parse(argc, argv, &force);
+
+	if (rc)
+		return rc < 0 ? 0 : rc;
+	name = argv[optind];
+	d = ctx_dirs(ctx);
+	if (!d || img_resolve(d->data, name, &dir) < 0)
 		return 1;
 	if (!dir) {
 		errorf("no image named '%s' in the store", name);
 		return 1;
 	}
-	vms_using(data, dir, &users);
-	if (users.n && !force) {
+	rc = 1;
+	vm_users_of_image(d, dir, &users);
+	if (users.n && !force)
 		errorf("image %s is used by VM %s%s; delete the VM first or use "
 		       "--force", name, users.v[0], users.n > 1 ? " and more" : "");
-		goto out;
-	}
-	/* what direct boots unpacked from it goes with it: named now,
-	 * while its files can still be looked at */
-	if (vm_image_resolve(data, dir, &img) == 0) {
-		char *cache = xasprintf("%s/cache/boot", data);
-
-		vm_boot_cached(cache, img.kernel, &unpacked);
-		vm_boot_cached(cache, img.initrd, &unpacked);
-		free(cache);
-	}
-	if (img_remove(data, name) < 0)
-		goto out;
-	if (access(dir, F_OK) < 0) /* not still there under another name */
-		for (size_t i = 0; i < unpacked.n; i++)
-			unlink(unpacked.v[i]);
-	printf("image %s removed\n", name);
-	rc = 0;
-out:
+	else if (remove_image(d, name, dir) == 0)
+		rc = 0;
+	if (rc == 0)
+		printf("image %s removed\n", name);
 	strvec_clear(&users);
-	strvec_clear(&unpacked);
-	vm_image_free(&img);
 	free(dir);
 	return rc;
 }
 
 int cmd_images(struct nook_ctx *ctx, int argc, char **argv)
 {
-	(void)ctx;
-	struct nook_dirs d = { NULL, NULL };
-	const char *sub = argc > 1 ? argv[1] : "";
-	int rc = EXIT_USAGE;
+	static const struct {
+		const char *name;
+		int (*fn)(struct nook_ctx *, int, char **);
+	} subs[] = {
+		{ "build", images_build },   { "import", images_import },
+		{ "pull", images_pull },     { "export", images_export },
+		{ "list", images_list },     { "rm", images_rm },
+	};
 
 	if (argc < 2)
 		return usage_error(usage, "which subcommand?");
-	if (!strcmp(sub, "--help") || !strcmp(sub, "-h"))
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
 		return show_usage(usage);
-	for (int i = 2; i < argc; i++)
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
-			return show_usage(usage);
-	if (data_dir(&d) < 0)
-		return 1;
-	if (!strcmp(sub, "list")) {
-		rc = sub_list(argc - 1, argv + 1, d.data);
-	} else if (!strcmp(sub, "import")) {
-		rc = sub_import(argc - 1, argv + 1, d.data);
-	} else if (!strcmp(sub, "pull")) {
-		rc = sub_pull(argc - 1, argv + 1, d.data);
-	} else if (!strcmp(sub, "rm")) {
-		rc = sub_rm(argc - 1, argv + 1, d.data);
-	} else if (!strcmp(sub, "export")) {
-		if (argc != 4)
-			rc = usage_error(usage, "images export takes NAME OUT");
-		else
-			rc = img_export(d.data, argv[2], argv[3]) < 0 ? 1 : 0;
-	} else if (!strcmp(sub, "build")) {
-		const char *cache = NULL;
-
-		if (argc == 5 && !strcmp(argv[3], "--cache"))
-			cache = argv[4];
-		if (argc != 3 && !cache)
-			rc = usage_error(usage, "images build takes NAME "
-					 "[--cache DIR]");
-		else if (!img_name_valid(argv[2]))
-			rc = usage_error(usage, "bad image name '%s'", argv[2]);
-		else
-			rc = img_build(d.data, argv[2], cache) < 0 ? 1 : 0;
-	} else {
-		rc = usage_error(usage, "unknown subcommand '%s'", sub);
-	}
-	nook_dirs_free(&d);
-	return rc;
+	for (size_t i = 0; i < ARRAY_SIZE(subs); i++)
+		if (!strcmp(subs[i].name, argv[1]))
+			return subs[i].fn(ctx, argc - 1, argv + 1);
+	return usage_error(usage, "unknown subcommand '%s'", argv[1]);
 }

@@ -21,36 +21,67 @@ static const char *entry_name(const char *path)
 	return img_plain_name(path) ? path : NULL;
 }
 
-/* Copy the current entry's data to a new file at path. */
-static int extract(struct archive *a, const char *path)
+/* A hole of n bytes in fd at its offset (read back as zeros: hashed so). */
+static int hole(int fd, struct sha256 *s, la_int64_t n, const char *path)
+{
+	static const unsigned char zeros[1 << 16];
+
+	if (n > 0 && lseek(fd, (off_t)n, SEEK_CUR) < 0)
+		return error_errno("cannot write %s", path);
+	while (n > 0) {
+		size_t k = n < (la_int64_t)sizeof(zeros) ? (size_t)n
+							   : sizeof(zeros);
+
+		sha256_update(s, zeros, k);
+		n -= (la_int64_t)k;
+	}
+	return 0;
+}
+
+/* Copy the current entry's data to a new file at path, hashing it as it
+ * goes into sum; a sparse entry's holes stay holes. */
+static int extract(struct archive *a, la_int64_t size_all, const char *path,
+		   char sum[65])
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	struct sha256 s;
 	const void *blk;
 	size_t size;
-	la_int64_t off;
+	la_int64_t off, pos = 0;
 	int r, ret = -1;
 
 	if (fd < 0)
 		return error_errno("cannot write %s", path);
+	sha256_init(&s);
 	for (;;) {
 		r = archive_read_data_block(a, &blk, &size, &off);
 		if (r == ARCHIVE_EOF)
 			break;
-		if (r != ARCHIVE_OK) {
-			errorf("bundle: %s", archive_error_string(a));
+		if (r != ARCHIVE_OK || off < pos) {
+			errorf("bundle: %s", r != ARCHIVE_OK ?
+			       archive_error_string(a) : "blocks out of order");
 			goto out;
 		}
-		if (pwrite(fd, blk, size, off) != (ssize_t)size) {
+		if (hole(fd, &s, off - pos, path) < 0)
+			goto out;
+		if (write_all(fd, blk, size) < 0) {
 			error_errno("cannot write %s", path);
 			goto out;
 		}
+		sha256_update(&s, blk, size);
+		pos = off + (la_int64_t)size;
 	}
-	if (fsync(fd) < 0) {
+	/* a hole at the end has no block: the entry's size says it */
+	if (size_all > pos && hole(fd, &s, size_all - pos, path) < 0)
+		goto out;
+	if ((size_all > pos && ftruncate(fd, (off_t)size_all) < 0) ||
+	    fsync(fd) < 0) {
 		error_errno("cannot write %s", path);
 		goto out;
 	}
-	ret = 0;
+	ret = sha256_hex(&s, sum);
 out:
+	sha256_free(&s);
 	if (close(fd) < 0 && ret == 0)
 		ret = error_errno("cannot write %s", path);
 	return ret;
@@ -60,6 +91,7 @@ int img_import_bundle(const char *data, const char *bundle, const char *name)
 {
 	struct archive *a = archive_read_new();
 	struct archive_entry *e;
+	json_t *sums = json_object();
 	char *stage = NULL;
 	int r, ret = -1, have_manifest = 0;
 
@@ -76,7 +108,7 @@ int img_import_bundle(const char *data, const char *bundle, const char *name)
 		goto out;
 	for (;;) {
 		const char *path, *plain;
-		char *dst;
+		char *dst, sum[65];
 
 		r = archive_read_next_header(a, &e);
 		if (r == ARCHIVE_EOF)
@@ -109,21 +141,23 @@ int img_import_bundle(const char *data, const char *bundle, const char *name)
 		}
 		have_manifest |= !strcmp(plain, "manifest.json");
 		dst = xasprintf("%s/%s", stage, plain);
-		r = extract(a, dst);
+		r = extract(a, archive_entry_size(e), dst, sum);
 		free(dst);
 		if (r < 0)
 			goto out;
+		json_object_set_new(sums, plain, json_string(sum));
 	}
 	if (!have_manifest) {
 		errorf("%s: no manifest.json in the bundle", bundle);
 		goto out;
 	}
-	ret = img_commit(data, stage, name);
+	ret = img_commit(data, stage, name, sums);
 	stage = NULL;
 out:
 	if (stage)
 		remove_tree(stage);
 	free(stage);
+	json_decref(sums);
 	archive_read_free(a);
 	return ret;
 }

@@ -5,9 +5,11 @@
  * at. Imports stage everything in images/.tmp-* and rename it into place
  * only after every checksum matched, so nothing is ever half-imported.
  *
- * Calling sequence: img_import_*() or img_build(); then img_resolve() to
- * turn a name into a directory; img_list(), img_remove(), img_export().
- * Functions return 0 or -1 having said why.
+ * Calling sequence: img_import_*(), img_pull(), img_build() or
+ * img_ensure_default(); then img_resolve() to turn a name into a directory;
+ * img_list(), img_remove(), img_export(). Functions return 0 or -1 having
+ * said why. Nothing here prints to stdout: the long operations (pull, build)
+ * say what they do through an img_report_fn the caller gives.
  */
 #ifndef NOOK_IMAGES_H
 #define NOOK_IMAGES_H
@@ -15,6 +17,39 @@
 #include <jansson.h>
 
 #include "common.h"
+
+/*
+ * What a long image operation says as it goes, for cmd/ to print. Which
+ * fields are set depends on the kind; name (the image) always is.
+ */
+enum img_event_kind {
+	IMG_EV_PULL_START,    /* path: the URL being downloaded */
+	IMG_EV_PULL_BYTES,    /* have, total (-1: unknown), rate, tenth: the
+				 transfer, at most 5 a second and at each
+				 tenth of the total */
+	IMG_EV_PULL_END,      /* the transfer ended, well or not */
+	IMG_EV_PULL_VERIFIED, /* detail: "sha256" or "sha512" matched */
+	IMG_EV_BUILD_CACHED,  /* path: the earlier build used; detail: its
+				 recipe's hash */
+	IMG_EV_BUILD_START,   /* path: the recipe being run (minutes) */
+	IMG_EV_BUILD_DONE,    /* seconds: how long the recipe took */
+	IMG_EV_DEFAULT_PULL,  /* the default image is not in the store:
+				 pulling it */
+	IMG_EV_DEFAULT_BUILD, /* its pull failed: building it instead */
+};
+struct img_event {
+	enum img_event_kind kind;
+	const char *name;
+	const char *path;
+	const char *detail;
+	long long have, total; /* bytes, counting a resumed part */
+	double rate;           /* bytes per second, this transfer */
+	int tenth;             /* 1: have just reached a new tenth of total
+				  (a line per 10% where no bar is drawn) */
+	double seconds;
+};
+/* Hears each event of an operation; arg is the caller's own. */
+typedef void img_report_fn(const struct img_event *ev, void *arg);
 
 /* What qemu-img says of a disk (qemu-img info --output=json, -U so a
  * running VM's disk can be read): *info gets the object (caller decrefs). */
@@ -66,6 +101,8 @@ struct img_pull {
 	const char *sha256;  /* expected digests, or NULL */
 	const char *sha512;
 	int insecure;
+	img_report_fn *report; /* hears the pull's events; NULL: silent */
+	void *report_arg;
 };
 /*
  * Turn ref (a URL or a known name such as debian-12) into p->url, and for
@@ -84,5 +121,48 @@ int img_find_checksum(const char *sums, const char *file, char **hex);
  * checksum is refused unless p->insecure.
  */
 int img_pull(const char *data, struct img_pull *p);
+
+/* How a build runs: where its recipe is, where it keeps what it built, and
+ * who hears of it. */
+struct img_build_opts {
+	const char *recipes;   /* directory of NAME.sh recipes (dirs.recipes) */
+	const char *cache;     /* built images (dirs.cache, or --cache) */
+	img_report_fn *report; /* NULL: silent */
+	void *report_arg;
+};
+/*
+ * Build image name with o->recipes/NAME.sh into o->cache, unless the cache
+ * holds a build of this very recipe already (named by its SHA-256), then
+ * import it into the store under data. Running a recipe needs root
+ * (debootstrap); a failed build stores nothing.
+ */
+int img_build(const char *data, const char *name,
+	      const struct img_build_opts *o);
+
+/* The image a VM gets when none is asked for. */
+#define IMG_DEFAULT "debian-12"
+/*
+ * Make sure IMG_DEFAULT is in the store under data: when it is not, pull
+ * it from its vendor, and when the pull fails, build it with o's recipe
+ * and cache. o->report hears each step (IMG_EV_DEFAULT_*, then the pull's
+ * or the build's own events). 0 once it is there, or -1 having said why.
+ */
+int img_ensure_default(const char *data, const struct img_build_opts *o);
+
+/* What a VM boots from an image directory, as its manifest.json says:
+ * absolute paths (kernel, initrd NULL when it has none), the kernel
+ * arguments and the login user (NULL when it names none). */
+struct img_boot {
+	char *disk, *kernel, *initrd, *cmdline, *user;
+};
+/* Read dir/manifest.json into b; -1 naming what is wrong. The one place a
+ * manifest's boot fields are read. */
+int img_boot_read(const char *dir, struct img_boot *b);
+void img_boot_free(struct img_boot *b);
+/* The login user of an image whose manifest names none: the default
+ * image's. */
+#define IMG_DEFAULT_USER "debian"
+/* 1 when user is a plain user name ([a-z_][a-z0-9_-]{0,31}). */
+int img_user_valid(const char *user);
 
 #endif

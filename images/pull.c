@@ -160,11 +160,22 @@ int img_find_checksum(const char *sums, const char *file, char **hex)
 struct xfer {
 	FILE *f;
 	curl_off_t offset; /* bytes we had before this transfer */
-	int tty;
-	double t0, last;
-	int last_pct;
+	const struct img_pull *p; /* whose report hears the progress */
+	const char *url;
+	double t0, last; /* when it began, when it last told */
+	int last_pct;    /* the percentage at the last tenth told */
 };
 
+/* Tell p's report (if any) of a step of the pull. */
+static void tell(const struct img_pull *p, enum img_event_kind kind,
+		 const char *path, const char *detail)
+{
+	struct img_event ev = { .kind = kind, .name = p->name, .path = path,
+				.detail = detail, .have = 0, .total = -1 };
+
+	if (p->report)
+		p->report(&ev, p->report_arg);
+}
 
 static size_t on_data(char *p, size_t size, size_t n, void *ctx)
 {
@@ -173,55 +184,40 @@ static size_t on_data(char *p, size_t size, size_t n, void *ctx)
 	return fwrite(p, size, n, x->f) * size;
 }
 
-static void human(double b, char *out, size_t size)
-{
-	static const char *const u[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	int i = 0;
-
-	for (; b >= 1024 && i < 4; i++)
-		b /= 1024;
-	snprintf(out, size, "%.1f %s", b, u[i]);
-}
-
-/* A progress bar on a terminal; a line per 10% otherwise. */
+/* Pass the transfer's progress on, at most 5 times a second and at each
+ * new tenth of the total; the caller draws it. */
 static int on_progress(void *ctx, curl_off_t total, curl_off_t now,
 		       curl_off_t ut, curl_off_t un)
 {
 	struct xfer *x = ctx;
-	double t = mono_s(), el = t - x->t0, all = (double)(total + x->offset);
-	double have = (double)(now + x->offset);
-	double rate = el > 0 ? (double)now / el : 0;
-	char h[32], a[32], r[32];
-	int pct = total > 0 ? (int)(100 * have / all) : -1;
+	double t = mono_s(), el = t - x->t0;
+	long long have = (long long)(now + x->offset);
+	long long all = total > 0 ? (long long)(total + x->offset) : -1;
+	int pct = all > 0 ? (int)(100.0 * (double)have / (double)all) : -1;
+	int tenth = pct / 10 != x->last_pct / 10;
+	struct img_event ev = {
+		.kind = IMG_EV_PULL_BYTES, .name = x->p->name, .path = x->url,
+		.have = have, .total = all, .tenth = tenth && pct >= 0,
+		.rate = el > 0 ? (double)now / el : 0,
+	};
 
 	(void)ut;
 	(void)un;
-	if (x->tty ? t - x->last < 0.2 : pct / 10 == x->last_pct / 10)
+	if (!tenth && t - x->last < 0.2)
 		return 0;
 	x->last = t;
-	x->last_pct = pct;
-	human(have, h, sizeof(h));
-	human(all, a, sizeof(a));
-	human(rate, r, sizeof(r));
-	if (x->tty) {
-		int bar = pct < 0 ? 0 : pct * 30 / 100;
-
-		fprintf(stderr, "\r\033[K[%.*s%*s] %3d%% %s / %s  %s/s  ETA %.0f s",
-			bar, "##############################", 30 - bar, "",
-			pct < 0 ? 0 : pct, h, a, r,
-			rate > 0 && total > 0 ? (all - have) / rate : 0.0);
-	} else if (pct >= 0) {
-		fprintf(stderr, "nook: downloaded %d%% (%s of %s, %s/s)\n", pct,
-			h, a, r);
-	}
+	if (tenth)
+		x->last_pct = pct;
+	x->p->report(&ev, x->p->report_arg);
 	return 0;
 }
 
-/* GET url into path; resume from what path holds when resume is set. */
+/* GET url into path; resume from what path holds when resume is set.
+ * progress: whose report hears the transfer, or NULL. */
 static int fetch(struct curl_api *c, const char *url, const char *path,
-		 int resume, int insecure, int quiet)
+		 int resume, int insecure, const struct img_pull *progress)
 {
-	struct xfer x = { NULL, 0, 0, 0, 0, -10 };
+	struct xfer x = { NULL, 0, progress, url, 0, 0, -10 };
 	struct stat st;
 	long code = 0;
 	CURL *h;
@@ -233,7 +229,6 @@ static int fetch(struct curl_api *c, const char *url, const char *path,
 	x.f = fopen(path, x.offset ? "ab" : "wb");
 	if (!x.f)
 		return error_errno("cannot write %s", path);
-	x.tty = !quiet && isatty(STDERR_FILENO);
 	x.t0 = mono_s();
 	h = c->init();
 	c->setopt(h, CURLOPT_URL, url);
@@ -252,15 +247,15 @@ static int fetch(struct curl_api *c, const char *url, const char *path,
 	}
 	if (x.offset)
 		c->setopt(h, CURLOPT_RESUME_FROM_LARGE, x.offset);
-	if (!quiet) {
+	if (progress && progress->report) {
 		c->setopt(h, CURLOPT_NOPROGRESS, 0L);
 		c->setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
 		c->setopt(h, CURLOPT_XFERINFODATA, &x);
 	}
 	rc = c->perform(h);
 	c->getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-	if (x.tty)
-		fputs("\r\033[K", stderr);
+	if (progress)
+		tell(progress, IMG_EV_PULL_END, url, NULL);
 	if (fflush(x.f) != 0 || fsync(fileno(x.f)) < 0) {
 		error_errno("cannot write %s", path);
 		goto out;
@@ -272,7 +267,7 @@ static int fetch(struct curl_api *c, const char *url, const char *path,
 		x.f = NULL;
 		c->cleanup(h);
 		unlink(path);
-		return fetch(c, url, path, 0, insecure, quiet);
+		return fetch(c, url, path, 0, insecure, progress);
 	}
 	if (rc != CURLE_OK) {
 		errorf("download of %s failed: %s%s", url, c->strerror(rc),
@@ -290,33 +285,10 @@ out:
 	return ret;
 }
 
+/* The hex SHA-256 or SHA-512 of path, as hexlen (64 or 128) asks. */
 static int file_digest(const char *path, size_t hexlen, char *out)
 {
-	unsigned char chunk[1 << 16];
-	struct sha256 s2;
-	struct sha512 s5;
-	FILE *f = fopen(path, "rbe");
-
-	if (!f)
-		return error_errno("cannot read %s", path);
-	sha256_init(&s2);
-	sha512_init(&s5);
-	for (;;) {
-		size_t n = fread(chunk, 1, sizeof(chunk), f);
-
-		if (n == 0)
-			break;
-		if (hexlen == 64)
-			sha256_update(&s2, chunk, n);
-		else
-			sha512_update(&s5, chunk, n);
-	}
-	fclose(f);
-	if (hexlen == 64)
-		sha256_hex(&s2, out);
-	else
-		sha512_hex(&s5, out);
-	return 0;
+	return hexlen == 64 ? sha256_file(path, out) : sha512_file(path, out);
 }
 
 int img_pull(const char *data, struct img_pull *p)
@@ -345,19 +317,21 @@ int img_pull(const char *data, struct img_pull *p)
 	/* the partial download is named by its URL, so a rerun resumes it */
 	sha256_init(&k);
 	sha256_update(&k, p->url, strlen(p->url));
-	sha256_hex(&k, key);
+	if (sha256_hex(&k, key) < 0)
+		goto out;
 	part = xasprintf("%s/%.16s.part", dl, key);
 	if (!want && p->checksums_url) {
 		const char *file = strrchr(p->url, '/') + 1;
 
 		sums_path = xasprintf("%s/%.16s.sums", dl, key);
-		if (fetch(&c, p->checksums_url, sums_path, 0, p->insecure, 1) < 0 ||
+		if (fetch(&c, p->checksums_url, sums_path, 0, p->insecure,
+			  NULL) < 0 ||
 		    read_file(sums_path, &sums) < 0 ||
 		    img_find_checksum(sums.p, file, &want) < 0)
 			goto out;
 	}
-	fprintf(stderr, "nook: pulling %s\n", p->url);
-	if (fetch(&c, p->url, part, 1, p->insecure, 0) < 0)
+	tell(p, IMG_EV_PULL_START, p->url, NULL);
+	if (fetch(&c, p->url, part, 1, p->insecure, p) < 0)
 		goto out;
 	if (want) {
 		if (file_digest(part, strlen(want), got) < 0)
@@ -368,8 +342,8 @@ int img_pull(const char *data, struct img_pull *p)
 			       "the download was deleted", p->url, got, want);
 			goto out;
 		}
-		fprintf(stderr, "nook: sha%s checksum matches\n",
-			strlen(want) == 64 ? "256" : "512");
+		tell(p, IMG_EV_PULL_VERIFIED, p->url,
+		     strlen(want) == 64 ? "sha256" : "sha512");
 	} else {
 		warnf("no checksum given for %s: not verified (--insecure)",
 		      p->url);

@@ -74,7 +74,11 @@ out:
 	return ret;
 }
 
-int img_verify(const char *dir, const json_t *manifest)
+/* Check a manifest against the sums of its files as they were written
+ * (file name -> sha256 hex): plain names only, each with the sha256 it was
+ * written with, and one disk among them. */
+static int check_sums(const char *dir, const json_t *manifest,
+		      const json_t *sums)
 {
 	const json_t *files = json_object_get(manifest, "files"), *f;
 	const char *name;
@@ -84,9 +88,7 @@ int img_verify(const char *dir, const json_t *manifest)
 		return errorf("%s: the manifest lists no files", dir);
 	json_object_foreach((json_t *)files, name, f) {
 		const char *want = json_string_value(json_object_get(f, "sha256"));
-		char got[65];
-		char *path;
-		int rc;
+		const char *got;
 
 		if (!img_plain_name(name) || !strcmp(name, "manifest.json"))
 			return errorf("%s: the manifest names a file '%s' that "
@@ -94,12 +96,11 @@ int img_verify(const char *dir, const json_t *manifest)
 		if (!want || !is_hex64(want))
 			return errorf("%s: file %s has no sha256 in the manifest",
 				      dir, name);
+		got = json_string_value(json_object_get(sums, name));
+		if (!got)
+			return errorf("%s: the manifest lists %s, which is not "
+				      "in the image", dir, name);
 		disks += json_object_get(f, "format") != NULL;
-		path = xasprintf("%s/%s", dir, name);
-		rc = sha256_file(path, got);
-		free(path);
-		if (rc < 0)
-			return -1;
 		if (strcmp(got, want))
 			return errorf("%s: checksum mismatch: sha256 %s, the "
 				      "manifest says %s", name, got, want);
@@ -110,41 +111,79 @@ int img_verify(const char *dir, const json_t *manifest)
 	return 0;
 }
 
-/* Copy src to dst (created 0644), in kernel space where it can be. */
-int img_copy_file(const char *src, const char *dst)
+int img_verify(const char *dir, const json_t *manifest)
+{
+	json_t *sums = json_object(), *f;
+	const char *name;
+	int ret = 0;
+
+	json_object_foreach(json_object_get(manifest, "files"), name, f) {
+		char sum[65], *path;
+
+		if (!img_plain_name(name))
+			continue; /* check_sums refuses it, unopened */
+		path = xasprintf("%s/%s", dir, name);
+		ret = sha256_file(path, sum);
+		free(path);
+		if (ret < 0)
+			break;
+		json_object_set_new(sums, name, json_string(sum));
+	}
+	if (ret == 0)
+		ret = check_sums(dir, manifest, sums);
+	json_decref(sums);
+	return ret;
+}
+
+/* Copy src to dst (created 0644) and hash it in the same pass. */
+static int copy_hashed(const char *src, const char *dst, char sum[65])
 {
 	int in = open(src, O_RDONLY | O_CLOEXEC), out = -1, ret = -1;
-	struct stat st;
-	off_t left;
+	struct sha256 s;
 
 	if (in < 0)
 		return error_errno("cannot read %s", src);
+	sha256_init(&s);
 	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (out < 0 || fstat(in, &st) < 0) {
+	if (out < 0) {
 		error_errno("cannot write %s", dst);
 		goto out;
 	}
-	for (left = st.st_size; left > 0;) {
-		ssize_t n = copy_file_range(in, NULL, out, NULL, (size_t)left, 0);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			error_errno("copying %s", src);
-			goto out;
-		}
-		left -= n;
-	}
+	if (sha256_fd(&s, in, src, out, dst) < 0)
+		goto out;
 	if (fsync(out) < 0) {
 		error_errno("cannot write %s", dst);
 		goto out;
 	}
-	ret = 0;
+	ret = sha256_hex(&s, sum);
 out:
-	close(in);
+	sha256_free(&s);
+	close(in); /* read-only: nothing to lose */
 	if (out >= 0 && close(out) < 0 && ret == 0)
 		ret = error_errno("cannot write %s", dst);
 	return ret;
+}
+
+/* Copy src into stage as file, hashing it as it goes: its sha256 goes into
+ * sums and, when files is given, into the manifest entry for it there. */
+static int stage_file(const char *stage, const char *src, const char *file,
+		      json_t *files, const char *format, json_t *sums)
+{
+	char *to = xasprintf("%s/%s", stage, file);
+	char sum[65];
+	int rc = copy_hashed(src, to, sum);
+
+	free(to);
+	if (rc < 0)
+		return -1;
+	json_object_set_new(sums, file, json_string(sum));
+	if (files && format)
+		json_object_set_new(files, file, json_pack("{s:s,s:s}",
+			"format", format, "sha256", sum));
+	else if (files)
+		json_object_set_new(files, file, json_pack("{s:s}", "sha256",
+							   sum));
+	return 0;
 }
 
 char *img_stage(const char *data)
@@ -178,12 +217,14 @@ static int set_name(const char *data, const char *name, const char *digest)
 	return ret;
 }
 
-int img_commit(const char *data, char *stage, const char *name)
+int img_commit(const char *data, char *stage, const char *name,
+	       const json_t *sums)
 {
 	char *mpath = xasprintf("%s/manifest.json", stage);
+	const json_t *d = json_object_get(sums, "manifest.json");
+	const char *digest = json_string_value(d);
 	json_error_t jerr;
 	json_t *m = NULL;
-	char digest[65];
 	char *final = NULL;
 	struct stat st;
 	int ret = -1;
@@ -193,7 +234,12 @@ int img_commit(const char *data, char *stage, const char *name)
 		errorf("%s: %s", mpath, jerr.text);
 		goto out;
 	}
-	if (img_verify(stage, m) < 0 || sha256_file(mpath, digest) < 0)
+	if (!digest || !is_hex64(digest)) {
+		errorf("%s: the manifest was not hashed as it was written",
+		       stage);
+		goto out;
+	}
+	if (check_sums(stage, m, sums) < 0)
 		goto out;
 	final = xasprintf("%s/images/%s", data, digest);
 	if (stat(final, &st) == 0) {
@@ -221,6 +267,7 @@ int img_import_dir(const char *data, const char *src, const char *name)
 	char *mpath = xasprintf("%s/manifest.json", src);
 	json_error_t jerr;
 	json_t *m = json_load_file(mpath, 0, &jerr), *f;
+	json_t *sums = json_object();
 	char *stage = NULL;
 	const char *file;
 	int ret = -1;
@@ -233,7 +280,7 @@ int img_import_dir(const char *data, const char *src, const char *name)
 	if (!stage)
 		goto out;
 	json_object_foreach(json_object_get(m, "files"), file, f) {
-		char *from, *to;
+		char *from;
 		int rc;
 
 		if (!img_plain_name(file)) {
@@ -241,64 +288,75 @@ int img_import_dir(const char *data, const char *src, const char *name)
 			goto out;
 		}
 		from = xasprintf("%s/%s", src, file);
-		to = xasprintf("%s/%s", stage, file);
-		rc = img_copy_file(from, to);
+		rc = stage_file(stage, from, file, NULL, NULL, sums);
 		free(from);
-		free(to);
 		if (rc < 0)
 			goto out;
 	}
-	{
-		char *to = xasprintf("%s/manifest.json", stage);
-		int rc = img_copy_file(mpath, to);
-
-		free(to);
-		if (rc < 0)
-			goto out;
-	}
-	ret = img_commit(data, stage, name);
+	if (stage_file(stage, mpath, "manifest.json", NULL, NULL, sums) < 0)
+		goto out;
+	ret = img_commit(data, stage, name, sums);
 	stage = NULL; /* committed or removed */
 out:
 	if (stage)
 		remove_tree(stage);
 	free(stage);
+	json_decref(sums);
 	json_decref(m);
 	free(mpath);
 	return ret;
 }
 
-static json_t *file_entry(const char *path, const char *format)
+/* What qemu-img says disk is: qcow2 or raw, standing alone. *info holds
+ * *fmt (the caller decrefs it). 0, or -1 having said why. */
+static int disk_format(const char *disk, json_t **info, const char **fmt)
 {
-	char sum[65];
+	if (img_disk_info(disk, info) < 0)
+		return -1;
+	*fmt = json_string_value(json_object_get(*info, "format"));
+	if (!*fmt || (strcmp(*fmt, "qcow2") && strcmp(*fmt, "raw")))
+		return errorf("%s: not a qcow2 or raw disk (qemu-img says %s)",
+			      disk, *fmt ? *fmt : "nothing");
+	if (!strcmp(*fmt, "qcow2") &&
+	    json_object_get(*info, "backing-filename"))
+		return errorf("%s: a qcow2 with a backing file cannot be "
+			      "imported alone; 'qemu-img convert' it first",
+			      disk);
+	return 0;
+}
 
-	if (sha256_file(path, sum) < 0)
-		return NULL;
-	return format ? json_pack("{s:s,s:s}", "format", format, "sha256", sum)
-		      : json_pack("{s:s}", "sha256", sum);
+/* Write m as stage's manifest.json, hashed from memory into sums. */
+static int stage_manifest(const char *stage, const json_t *m, json_t *sums)
+{
+	char *s = json_dumps(m, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	char *path = xasprintf("%s/manifest.json", stage);
+	struct sha256 h;
+	char sum[65];
+	int ret = s ? write_file_atomic(path, s, strlen(s), 0644)
+		    : errorf("%s: cannot encode the manifest", path);
+
+	if (ret == 0) {
+		sha256_init(&h);
+		sha256_update(&h, s, strlen(s));
+		ret = sha256_hex(&h, sum);
+	}
+	if (ret == 0)
+		json_object_set_new(sums, "manifest.json", json_string(sum));
+	free(path);
+	free(s);
+	return ret;
 }
 
 int img_import_disk(const char *data, const char *disk, const char *kernel,
 		    const char *initrd, const char *cmdline, const char *name)
 {
-	json_t *info = NULL, *m = NULL, *files, *boot;
+	json_t *info = NULL, *m = NULL, *files, *boot, *sums = json_object();
 	const char *fmt;
-	char *stage = NULL, *path = NULL, *s = NULL;
+	char *stage = NULL, *file = NULL;
 	int ret = -1;
 
-	if (img_disk_info(disk, &info) < 0)
+	if (disk_format(disk, &info, &fmt) < 0)
 		goto out;
-	fmt = json_string_value(json_object_get(info, "format"));
-	if (!fmt || (strcmp(fmt, "qcow2") && strcmp(fmt, "raw"))) {
-		errorf("%s: not a qcow2 or raw disk (qemu-img says %s)", disk,
-		       fmt ? fmt : "nothing");
-		goto out;
-	}
-	if (!strcmp(fmt, "qcow2") &&
-	    json_object_get(info, "backing-filename")) {
-		errorf("%s: a qcow2 with a backing file cannot be imported "
-		       "alone; 'qemu-img convert' it first", disk);
-		goto out;
-	}
 	stage = img_stage(data);
 	if (!stage)
 		goto out;
@@ -306,41 +364,29 @@ int img_import_disk(const char *data, const char *disk, const char *kernel,
 	boot = json_array();
 	m = json_pack("{s:s,s:s,s:o,s:o}", "name", name, "arch", "x86_64",
 		      "boot", boot, "files", files);
-	path = xasprintf("%s/disk.%s", stage, fmt);
-	if (img_copy_file(disk, path) < 0)
+	file = xasprintf("disk.%s", fmt);
+	/* each file is read once: copied and hashed in the same pass */
+	if (stage_file(stage, disk, file, files, fmt, sums) < 0 ||
+	    (kernel && stage_file(stage, kernel, "vmlinuz", files, NULL,
+				  sums) < 0) ||
+	    (initrd && stage_file(stage, initrd, "initrd.img", files, NULL,
+				  sums) < 0))
 		goto out;
-	json_object_set_new(files, strrchr(path, '/') + 1, file_entry(path, fmt));
-	if (kernel) {
-		free(path);
-		path = xasprintf("%s/vmlinuz", stage);
-		if (img_copy_file(kernel, path) < 0)
-			goto out;
-		json_object_set_new(files, "vmlinuz", file_entry(path, NULL));
+	if (kernel)
 		json_array_append_new(boot, json_string("direct"));
-	}
-	if (initrd) {
-		free(path);
-		path = xasprintf("%s/initrd.img", stage);
-		if (img_copy_file(initrd, path) < 0)
-			goto out;
-		json_object_set_new(files, "initrd.img", file_entry(path, NULL));
-	}
 	json_array_append_new(boot, json_string("disk"));
 	if (cmdline)
 		json_object_set_new(m, "cmdline", json_string(cmdline));
-	s = json_dumps(m, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	free(path);
-	path = xasprintf("%s/manifest.json", stage);
-	if (write_file_atomic(path, s, strlen(s), 0644) < 0)
+	if (stage_manifest(stage, m, sums) < 0)
 		goto out;
-	ret = img_commit(data, stage, name);
-	stage = NULL;
+	ret = img_commit(data, stage, name, sums);
+	stage = NULL; /* committed or removed */
 out:
 	if (stage)
 		remove_tree(stage);
 	free(stage);
-	free(path);
-	free(s);
+	free(file);
+	json_decref(sums);
 	json_decref(m);
 	json_decref(info);
 	return ret;

@@ -139,4 +139,51 @@ contains "the second request asked for the rest" "$(tail -1 requests2.log)" "byt
 check "resumed disk is byte-identical" cmp -s www/disk.qcow2 "$(readlink -f "$NOOK_HOME/images/$(cat "$NOOK_HOME/images/names/r1")")/disk.qcow2"
 expect_rc "an unknown name" 1 "$NOOK" images pull debian-99
 contains "lists the known names" "$ERR" "ubuntu-24.04"
+contains "off a terminal, progress is a line per 10%" "$("$NOOK" images pull "$url/disk.qcow2" --name p7 --sha256 "$sum" 2>&1)" "downloaded 100%"
+
+# --- usage errors exit 2; --json failures are JSON on stdout ----------------
+expect_rc "an unknown subcommand is a usage error" 2 "$NOOK" images frob
+contains "... and names it" "$ERR" "unknown subcommand 'frob'"
+expect_rc "an unknown option is a usage error" 2 "$NOOK" images list --frob
+contains "... and names it" "$ERR" "unknown option '--frob'"
+expect_rc "rm with two names is a usage error" 2 "$NOOK" images rm a b
+expect_rc "build without a NAME is a usage error" 2 "$NOOK" images build --cache "$WORK"
+expect_rc "export takes NAME OUT" 2 "$NOOK" images export small
+expect_rc "pull --help" 0 "$NOOK" images pull --help
+contains "... shows the usage" "$OUT" "usage: nook images"
+expect_rc "list --json failing exits 1" 1 env NOOK_HOME=relative "$NOOK" images list --json
+check "... with a JSON object on stdout saying why" python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert "NOOK_HOME" in d["error"], d' "$OUT"
+
+# --- build: the cache is $NOOK_IMAGE_CACHE (or --cache), named by the
+# recipe's hash; a cached build is imported without running the recipe -----
+"$NOOK" images import small.qcow2 --name base >/dev/null
+base=$(readlink -f "$NOOK_HOME/images/$(cat "$NOOK_HOME/images/names/base")")
+mkdir recipes
+printf '#!/bin/bash\ntouch "%s/recipe-ran"\nmkdir "$1" && cp "%s"/* "$1"/\n' "$WORK" "$base" > recipes/tiny.sh
+rsum=$(sha256sum recipes/tiny.sh | cut -c1-16)
+mkdir cache && cp -r "$base" "cache/tiny-$rsum"
+expect_rc "build finds an earlier build in NOOK_IMAGE_CACHE" 0 \
+	env NOOK_RECIPES="$WORK/recipes" NOOK_IMAGE_CACHE="$WORK/cache" "$NOOK" images build tiny
+contains "... says so" "$OUT" "recipe $rsum built before; using $WORK/cache/tiny-$rsum"
+check "... stores it" test -e "$NOOK_HOME/images/names/tiny"
+check "... without running the recipe" test ! -e "$WORK/recipe-ran"
+expect_rc "--cache wins over NOOK_IMAGE_CACHE" 0 env NOOK_RECIPES="$WORK/recipes" \
+	NOOK_IMAGE_CACHE="$WORK/nowhere" "$NOOK" images build tiny --cache "$WORK/cache"
+contains "... and is used" "$OUT" "using $WORK/cache/tiny-$rsum"
+expect_rc "a missing recipe" 1 env NOOK_RECIPES="$WORK/recipes" \
+	NOOK_IMAGE_CACHE="$WORK/cache" "$NOOK" images build nosuch
+contains "... names the recipe looked for" "$ERR" "$WORK/recipes/nosuch.sh"
+"$NOOK" images rm tiny >/dev/null
+if [ "$(id -u)" = 0 ]; then
+	expect_rc "build runs the recipe into NOOK_IMAGE_CACHE" 0 env NOOK_RECIPES="$WORK/recipes" \
+		NOOK_IMAGE_CACHE="$WORK/cache2" "$NOOK" images build tiny
+	contains "... saying so" "$OUT" "image tiny: building with $WORK/recipes/tiny.sh"
+	contains "... and when it is done" "$OUT" "image tiny: built in"
+	check "... the build is in the cache" test -e "$WORK/cache2/tiny-$rsum/manifest.json"
+	check "... nothing half-built is left" test -z "$(ls -A "$WORK/cache2" | grep -v "^tiny-$rsum\$")"
+else
+	expect_rc "build refuses to run a recipe as a user" 1 env NOOK_RECIPES="$WORK/recipes" \
+		NOOK_IMAGE_CACHE="$WORK/cache2" "$NOOK" images build tiny
+	contains "... saying it needs root" "$ERR" "needs root"
+fi
 finish

@@ -11,7 +11,9 @@
 #include "images.h"
 #include "testutil.h"
 
-static void test_sha256_vectors(void **state)
+/* The FIPS 180-4 vectors, through libcrypto (builtin = 0: it must be the
+ * one in use) and through nook's own fallback code. */
+static void sha256_vectors(int builtin)
 {
 	static const struct {
 		const char *in, *hex;
@@ -24,15 +26,21 @@ static void test_sha256_vectors(void **state)
 	struct sha256 s;
 	char hex[65];
 
-	(void)state;
 	for (size_t i = 0; i < ARRAY_SIZE(v); i++) {
-		sha256_init(&s);
+		if (builtin)
+			sha256_init_builtin(&s);
+		else
+			sha256_init(&s);
+		assert_true(builtin ? !s.evp : !!s.evp);
 		sha256_update(&s, v[i].in, strlen(v[i].in));
-		sha256_hex(&s, hex);
+		assert_int_equal(sha256_hex(&s, hex), 0);
 		assert_string_equal(hex, v[i].hex);
 	}
 	/* a million 'a's, fed in odd-sized pieces */
-	sha256_init(&s);
+	if (builtin)
+		sha256_init_builtin(&s);
+	else
+		sha256_init(&s);
 	for (int i = 0; i < 1000000;) {
 		static const char a[997] = { [0 ... 996] = 'a' };
 		int n = 1000000 - i < 997 ? 1000000 - i : 997;
@@ -40,11 +48,18 @@ static void test_sha256_vectors(void **state)
 		sha256_update(&s, a, (size_t)n);
 		i += n;
 	}
-	sha256_hex(&s, hex);
+	assert_int_equal(sha256_hex(&s, hex), 0);
 	assert_string_equal(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
 
-static void test_sha512_vectors(void **state)
+static void test_sha256_vectors(void **state)
+{
+	(void)state;
+	sha256_vectors(0);
+	sha256_vectors(1);
+}
+
+static void sha512_vectors(int builtin)
 {
 	static const struct {
 		const char *in, *hex;
@@ -61,13 +76,125 @@ static void test_sha512_vectors(void **state)
 	struct sha512 s;
 	char hex[129];
 
-	(void)state;
 	for (size_t i = 0; i < ARRAY_SIZE(v); i++) {
-		sha512_init(&s);
+		if (builtin)
+			sha512_init_builtin(&s);
+		else
+			sha512_init(&s);
+		assert_true(builtin ? !s.evp : !!s.evp);
 		sha512_update(&s, v[i].in, strlen(v[i].in));
-		sha512_hex(&s, hex);
+		assert_int_equal(sha512_hex(&s, hex), 0);
 		assert_string_equal(hex, v[i].hex);
 	}
+}
+
+static void test_sha512_vectors(void **state)
+{
+	(void)state;
+	sha512_vectors(0);
+	sha512_vectors(1);
+}
+
+/* A file of n bytes of a repeating pattern (several read chunks when n is
+ * large); the caller frees the path. */
+static char *pattern_file(const char *dir, const char *name, size_t n)
+{
+	char *p = xasprintf("%s/%s", dir, name);
+	char *data = xmalloc(n);
+
+	for (size_t i = 0; i < n; i++)
+		data[i] = (char)(i * 7 + i / 4099);
+	assert_int_equal(write_file_atomic(p, data, n, 0644), 0);
+	free(data);
+	return p;
+}
+
+/* The file functions agree with hashing the bytes in memory through the
+ * fallback code, and a copy made by sha256_fd holds the same bytes. */
+static void test_sha_files_and_copy(void **state)
+{
+	const size_t n = 3 * 256 * 1024 + 4321;
+	char *root = make_tmpdir(), *src = pattern_file(root, "src", n);
+	char *dst = xasprintf("%s/dst", root);
+	char want[129], got[129];
+	struct buf b = BUF_INIT;
+	struct sha256 s;
+	struct sha512 s5;
+	int in, out;
+
+	(void)state;
+	assert_int_equal(read_file(src, &b), 0);
+	sha256_init_builtin(&s);
+	sha256_update(&s, b.p, b.len);
+	assert_int_equal(sha256_hex(&s, want), 0);
+	assert_int_equal(sha256_file(src, got), 0);
+	assert_string_equal(got, want);
+	sha512_init_builtin(&s5);
+	sha512_update(&s5, b.p, b.len);
+	assert_int_equal(sha512_hex(&s5, want), 0);
+	assert_int_equal(sha512_file(src, got), 0);
+	assert_string_equal(got, want);
+
+	in = open(src, O_RDONLY | O_CLOEXEC);
+	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	assert_true(in >= 0 && out >= 0);
+	sha256_init(&s);
+	assert_int_equal(sha256_fd(&s, in, src, out, dst), 0);
+	assert_int_equal(sha256_hex(&s, got), 0);
+	assert_int_equal(close(out), 0);
+	close(in);
+	assert_int_equal(sha256_file(src, want), 0);
+	assert_string_equal(got, want);
+	assert_int_equal(sha256_file(dst, got), 0);
+	assert_string_equal(got, want);
+	buf_free(&b);
+	remove_tree(root);
+	free(root);
+	free(src);
+	free(dst);
+}
+
+/* A read that fails is an error naming the file, never the hash of what
+ * came before it; so is a write that fails while copying. */
+static void test_sha_read_error(void **state)
+{
+	char *root = make_tmpdir(), *src = pattern_file(root, "src", 1000);
+	char *missing = xasprintf("%s/missing", root);
+	char hex[129], *err;
+	struct sha256 s;
+	int in, out;
+
+	(void)state;
+	stderr_begin();
+	assert_int_equal(sha256_file(root, hex), -1); /* read(2): EISDIR */
+	assert_int_equal(sha512_file(root, hex), -1);
+	assert_int_equal(sha256_file(missing, hex), -1);
+	err = stderr_end();
+	assert_non_null(strstr(err, "cannot read"));
+	assert_non_null(strstr(err, root));
+	assert_non_null(strstr(err, "Is a directory"));
+	assert_non_null(strstr(err, "missing"));
+	free(err);
+
+	/* a copy into a read-only fd: the write side is named */
+	in = open(src, O_RDONLY | O_CLOEXEC);
+	out = open(src, O_RDONLY | O_CLOEXEC);
+	assert_true(in >= 0 && out >= 0);
+	sha256_init(&s);
+	stderr_begin();
+	assert_int_equal(sha256_fd(&s, in, "the-src", out, "the-dst"), -1);
+	err = stderr_end();
+	sha256_free(&s);
+	sha256_free(&s); /* twice, and NULL: both fine */
+	sha256_free(NULL);
+	assert_non_null(strstr(err, "cannot write the-dst"));
+	free(err);
+	close(in);
+	close(out);
+	remove_tree(root);
+	free(root);
+	free(src);
+	free(missing);
 }
 
 static void test_names(void **state)
@@ -189,6 +316,70 @@ static void test_bad_checksum_imports_nothing(void **state)
 	free(src);
 }
 
+/* A bundle whose disk is sparse (GNU tar --sparse), with a hole inside and
+ * one at the end: the holes are hashed as the zeros they read as, stay
+ * holes, and the file keeps its size. img_verify() then reads the image
+ * again, and finds a byte changed in it. */
+static void test_sparse_bundle(void **state)
+{
+	char *root = make_tmpdir(), *data = xasprintf("%s/data", root);
+	char *src = xasprintf("%s/src", root);
+	char *tar = xasprintf("%s/b.tar", root);
+	char *disk = xasprintf("%s/disk.qcow2", src), *m, *err, *dir = NULL;
+	const char *argv[] = { "tar", "--sparse", "-cf", tar, "-C", src,
+			       "manifest.json", "disk.qcow2", NULL };
+	struct buf out = BUF_INIT;
+	struct stat st;
+	char sum[65];
+	json_t *mj;
+	int fd;
+
+	(void)state;
+	assert_int_equal(mkdir_p(src, 0755), 0);
+	fd = open(disk, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, "data", 4, 1 << 20), 4);
+	assert_int_equal(ftruncate(fd, 3 << 20), 0);
+	assert_int_equal(close(fd), 0);
+	assert_int_equal(sha256_file(disk, sum), 0);
+	m = xasprintf("{\"name\": \"s\", \"arch\": \"x86_64\", \"boot\": "
+		      "[\"disk\"], \"files\": {\"disk.qcow2\": {\"format\": "
+		      "\"qcow2\", \"sha256\": \"%s\"}}}\n", sum);
+	free(write_in(src, "manifest.json", m));
+	assert_int_equal(run_capture(argv, &out), 0);
+	stderr_begin();
+	assert_int_equal(img_import_bundle(data, tar, "s"), 0);
+	free(stderr_end());
+	assert_int_equal(img_resolve(data, "s", &dir), 0);
+	assert_non_null(dir);
+	free(disk);
+	disk = xasprintf("%s/disk.qcow2", dir);
+	assert_int_equal(stat(disk, &st), 0);
+	assert_int_equal(st.st_size, 3 << 20);
+	assert_true(st.st_blocks * 512 < 1 << 20); /* the holes stayed */
+
+	mj = json_loads(m, 0, NULL);
+	assert_int_equal(img_verify(dir, mj), 0);
+	fd = open(disk, O_WRONLY | O_CLOEXEC);
+	assert_int_equal(pwrite(fd, "DATA", 4, 1 << 20), 4);
+	assert_int_equal(close(fd), 0);
+	stderr_begin();
+	assert_int_equal(img_verify(dir, mj), -1);
+	err = stderr_end();
+	assert_non_null(strstr(err, "checksum mismatch"));
+	free(err);
+	json_decref(mj);
+	buf_free(&out);
+	remove_tree(root);
+	free(root);
+	free(data);
+	free(src);
+	free(tar);
+	free(disk);
+	free(m);
+	free(dir);
+}
+
 enum kind { REG, SYMLINK, HARDLINK, CHARDEV, DIRECTORY };
 
 /* Write a tar with one bad entry, with Python's tarfile: an independent
@@ -272,9 +463,12 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sha256_vectors),
 		cmocka_unit_test(test_sha512_vectors),
+		cmocka_unit_test(test_sha_files_and_copy),
+		cmocka_unit_test(test_sha_read_error),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_store_import_list_remove),
 		cmocka_unit_test(test_bad_checksum_imports_nothing),
+		cmocka_unit_test(test_sparse_bundle),
 		cmocka_unit_test(test_malicious_bundles),
 	};
 

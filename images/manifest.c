@@ -1,0 +1,92 @@
+/* Reading an image's manifest.json for what a VM boots from it: the one
+ * place that knows where the disk, kernel, initrd, kernel arguments and
+ * login user are written. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "images.h"
+
+static char *opt_str(const json_t *m, const char *key)
+{
+	const char *v = json_string_value(json_object_get(m, key));
+
+	return v ? xstrdup(v) : NULL;
+}
+
+int img_user_valid(const char *user)
+{
+	size_t n = user ? strlen(user) : 0;
+
+	/* what useradd accepts by default, without the trailing '$' of
+	 * machine accounts: nothing a shell, ssh or a config line would
+	 * read as more than a name */
+	if (n == 0 || n > 32 || !strchr("abcdefghijklmnopqrstuvwxyz_", user[0]))
+		return 0;
+	return strspn(user, "abcdefghijklmnopqrstuvwxyz0123456789_-") == n;
+}
+
+static int take_file(const char *dir, const char *mpath, const char *key,
+		     const json_t *f, struct img_boot *b)
+{
+	char **slot = NULL;
+
+	if (strchr(key, '/') || !strcmp(key, "..") || !strcmp(key, "."))
+		return errorf("%s: file name '%s' is not a plain name", mpath,
+			      key);
+	if (json_object_get(f, "format"))
+		slot = &b->disk;
+	else if (!strcmp(key, "vmlinuz"))
+		slot = &b->kernel;
+	else if (!strcmp(key, "initrd.img"))
+		slot = &b->initrd;
+	if (slot && *slot)
+		return errorf("%s: names two disks", mpath);
+	if (slot)
+		*slot = xasprintf("%s/%s", dir, key);
+	return 0;
+}
+
+int img_boot_read(const char *dir, struct img_boot *b)
+{
+	char *mpath = xasprintf("%s/manifest.json", dir);
+	json_error_t jerr;
+	json_t *m = json_load_file(mpath, 0, &jerr), *f;
+	const char *key;
+	int ret = -1;
+
+	memset(b, 0, sizeof(*b));
+	if (!m) {
+		errorf("%s: %s (line %d)", mpath, jerr.text, jerr.line);
+		goto out;
+	}
+	json_object_foreach(json_object_get(m, "files"), key, f)
+		if (take_file(dir, mpath, key, f, b) < 0)
+			goto out;
+	if (!b->disk) {
+		errorf("%s: names no disk (a file with a \"format\")", mpath);
+		goto out;
+	}
+	b->cmdline = opt_str(m, "cmdline");
+	b->user = opt_str(m, "user");
+	if (b->user && !img_user_valid(b->user)) {
+		errorf("%s: the login user is not a user name", mpath);
+		goto out;
+	}
+	ret = 0;
+out:
+	if (ret < 0)
+		img_boot_free(b);
+	json_decref(m);
+	free(mpath);
+	return ret;
+}
+
+void img_boot_free(struct img_boot *b)
+{
+	free(b->disk);
+	free(b->kernel);
+	free(b->initrd);
+	free(b->cmdline);
+	free(b->user);
+	memset(b, 0, sizeof(*b));
+}
