@@ -78,34 +78,22 @@ int cidata_check_hostname(const char *name)
 	return 0;
 }
 
-/* 64-bit FNV-1a: a stable, well-known hash; this id needs no secrecy,
- * only to change when the inputs do. */
-static uint64_t fnv1a(uint64_t h, const void *data, size_t len)
-{
-	const unsigned char *p = data;
-
-	for (size_t i = 0; i < len; i++) {
-		h ^= p[i];
-		h *= 0x100000001b3ULL;
-	}
-	return h;
-}
-
-/* Hash a length before the bytes, so ("ab","c") and ("a","bc") differ. */
+/* Hash a length before the bytes, so ("ab","c") and ("a","bc") differ.
+ * FNV-1a: this id needs no secrecy, only to change when the inputs do. */
 static uint64_t hash_field(uint64_t h, const char *data, size_t len)
 {
 	unsigned char n[8];
 
 	for (int i = 0; i < 8; i++) /* little-endian: the same on any host */
 		n[i] = (unsigned char)((uint64_t)len >> (8 * i));
-	h = fnv1a(h, n, sizeof(n));
-	return fnv1a(h, data, len);
+	h = fnv1a64_add(h, n, sizeof(n));
+	return fnv1a64_add(h, data, len);
 }
 
 char *cidata_instance_id(const struct cidata_file *files, size_t n,
 			 const struct cidata_meta *m)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
+	uint64_t h = fnv1a64("", 0); /* FNV's offset basis */
 
 	for (size_t i = 0; i < n; i++) {
 		h = hash_field(h, files[i].name, strlen(files[i].name));

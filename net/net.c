@@ -123,6 +123,13 @@ int net_port_free(const char *addr, int udp, int *port)
 	return 0;
 }
 
+int net_port_is_free(const char *addr, int port, int udp)
+{
+	int got;
+
+	return bind_socket(addr, port, udp, &got) == 0;
+}
+
 int net_port_check(const char *addr, int port, int udp)
 {
 	int got;
@@ -139,14 +146,13 @@ int net_port_check(const char *addr, int port, int udp)
 
 void net_mac(const char *ns, const char *name, int nic, char out[18])
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
 	char key[128];
-	int n = snprintf(key, sizeof(key), "%s/%s/%d", ns, name, nic);
+	uint64_t h;
 
-	for (int i = 0; i < n && i < (int)sizeof(key) - 1; i++) {
-		h ^= (unsigned char)key[i];
-		h *= 0x100000001b3ULL;
-	}
+	/* A longer key is hashed cut to 127 bytes, as it always was: the MACs
+	 * of existing VMs must not change. */
+	snprintf(key, sizeof(key), "%s/%s/%d", ns, name, nic);
+	h = fnv1a64(key, strlen(key));
 	snprintf(out, 18, "02:6e:%02x:%02x:%02x:%02x",
 		 (unsigned)(h >> 56) & 0xff, (unsigned)(h >> 48) & 0xff,
 		 (unsigned)(h >> 40) & 0xff, (unsigned)(h >> 32) & 0xff);

@@ -41,6 +41,8 @@ void net_port_hostfwd(const struct net_port *p, struct buf *out);
  */
 int net_port_free(const char *addr, int udp, int *port);
 
+/* 1 when port on addr can be bound now, 0 when not; says nothing. */
+int net_port_is_free(const char *addr, int port, int udp);
 /* 0 when port on addr can be bound now; else -1 saying it is in use. */
 int net_port_check(const char *addr, int port, int udp);
 

@@ -109,6 +109,24 @@ static void test_mac(void **state)
 	assert_false(first & 0x01);  /* unicast */
 }
 
+/* The addresses earlier nooks gave: a VM keeps its MAC across versions. */
+static void test_mac_stable(void **state)
+{
+	char mac[18], ns[151];
+
+	(void)state;
+	memset(ns, 'n', sizeof(ns) - 1);
+	ns[sizeof(ns) - 1] = '\0';
+	net_mac("", "default", 0, mac);
+	assert_string_equal(mac, "02:6e:b4:dc:0a:af");
+	net_mac("team", "web", 1, mac);
+	assert_string_equal(mac, "02:6e:9e:d5:87:d4");
+	net_mac("", "abcdefghijklmnopqrstuvwxyz012345", 0, mac);
+	assert_string_equal(mac, "02:6e:46:77:3e:97");
+	net_mac(ns, "x", 0, mac); /* a key past 127 bytes */
+	assert_string_equal(mac, "02:6e:3b:79:f4:93");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -116,6 +134,7 @@ int main(void)
 		cmocka_unit_test(test_port_parse_bad),
 		cmocka_unit_test(test_port_free_and_in_use),
 		cmocka_unit_test(test_mac),
+		cmocka_unit_test(test_mac_stable),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
