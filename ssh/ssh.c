@@ -48,15 +48,38 @@ void ssh_quote(const char *s, struct buf *out)
 	buf_adds(out, "'");
 }
 
+/*
+ * One "Key=value" option with value quoted as OpenSSH's config parser
+ * (argv_split, 8.7 and later) reads it: inside double quotes only '"' and
+ * '\' need a backslash. tokens: the key expands %-tokens, so '%' doubles.
+ */
+static void push_quoted(struct strvec *out, const char *key, const char *val,
+			int tokens)
+{
+	struct buf b = BUF_INIT;
+
+	buf_addf(&b, "%s=\"", key);
+	for (; *val; val++) {
+		if (*val == '"' || *val == '\\')
+			buf_adds(&b, "\\");
+		else if (*val == '%' && tokens)
+			buf_adds(&b, "%");
+		buf_add(&b, val, 1);
+	}
+	buf_adds(&b, "\"");
+	strvec_push(out, b.p);
+	buf_free(&b);
+}
+
 void ssh_options(const struct ssh_target *t, struct strvec *out)
 {
 	strvec_pushf(out, "Port=%d", t->port);
-	strvec_pushf(out, "User=%s", t->user);
-	strvec_pushf(out, "IdentityFile=%s", t->identity);
+	push_quoted(out, "User", t->user, 0);
+	push_quoted(out, "IdentityFile", t->identity, 1);
 	strvec_push(out, "IdentitiesOnly=yes");
-	strvec_pushf(out, "UserKnownHostsFile=%s", t->known_hosts);
+	push_quoted(out, "UserKnownHostsFile", t->known_hosts, 1);
 	strvec_push(out, "GlobalKnownHostsFile=/dev/null");
-	strvec_pushf(out, "HostKeyAlias=%s", t->alias);
+	push_quoted(out, "HostKeyAlias", t->alias, 0);
 	strvec_push(out, "StrictHostKeyChecking=yes");
 	strvec_push(out, "UpdateHostKeys=no");
 	strvec_push(out, "CheckHostIP=no");
@@ -69,16 +92,47 @@ void ssh_options(const struct ssh_target *t, struct strvec *out)
 	strvec_push(out, "LogLevel=ERROR");
 	if (t->control) {
 		strvec_push(out, "ControlMaster=auto");
-		strvec_pushf(out, "ControlPath=%s", t->control);
+		push_quoted(out, "ControlPath", t->control, 1);
 		strvec_pushf(out, "ControlPersist=%d", t->persist);
 	}
 }
 
-void ssh_argv(const struct ssh_target *t, int tty, const char *workdir,
-	      const char *const *cmd, struct strvec *out)
+/* -1 naming what when val cannot pass through ssh's option parser intact:
+ * a line break would end a config line, and "${" always expands. */
+static int check_value(const char *what, const char *val, const char *bad)
+{
+	if (!val || !*val)
+		return errorf("the ssh %s is empty", what);
+	if (strpbrk(val, "\n\r"))
+		return errorf("the ssh %s has a line break", what);
+	if (strstr(val, "${"))
+		return errorf("the ssh %s has '${', which ssh would expand: "
+			      "%s", what, val);
+	if (bad && strpbrk(val, bad))
+		return errorf("the ssh %s '%s' is not a plain name", what,
+			      val);
+	return 0;
+}
+
+int ssh_target_check(const struct ssh_target *t)
+{
+	/* newer OpenSSH expands %-tokens and ${VAR} in User too */
+	if (check_value("user", t->user, "%$ \t\"'\\") < 0 ||
+	    check_value("host", t->host, "%$ \t\"'\\") < 0 ||
+	    check_value("key path", t->identity, NULL) < 0 ||
+	    check_value("known_hosts path", t->known_hosts, NULL) < 0 ||
+	    check_value("host key alias", t->alias, NULL) < 0)
+		return -1;
+	if (t->control && check_value("control socket path", t->control,
+				      NULL) < 0)
+		return -1;
+	return 0;
+}
+
+/* "ssh -F /dev/null -o K=V ...": everything before the destination. */
+static void ssh_base_argv(const struct ssh_target *t, struct strvec *out)
 {
 	struct strvec opts = STRVEC_INIT;
-	struct buf remote = BUF_INIT;
 
 	strvec_push(out, "ssh");
 	strvec_push(out, "-F");
@@ -89,6 +143,14 @@ void ssh_argv(const struct ssh_target *t, int tty, const char *workdir,
 		strvec_push(out, opts.v[i]);
 	}
 	strvec_clear(&opts);
+}
+
+void ssh_argv(const struct ssh_target *t, int tty, const char *workdir,
+	      const char *const *cmd, struct strvec *out)
+{
+	struct buf remote = BUF_INIT;
+
+	ssh_base_argv(t, out);
 	if (tty > 0)
 		strvec_push(out, "-tt");
 	else if (tty < 0)
@@ -111,6 +173,161 @@ void ssh_argv(const struct ssh_target *t, int tty, const char *workdir,
 	strvec_push(out, "--");
 	strvec_push(out, remote.p);
 	buf_free(&remote);
+}
+
+void ssh_master_exit_argv(const char *control, struct strvec *out)
+{
+	struct strvec opt = STRVEC_INIT;
+
+	push_quoted(&opt, "ControlPath", control, 1);
+	strvec_push(out, "ssh");
+	strvec_push(out, "-F");
+	strvec_push(out, "/dev/null");
+	strvec_push(out, "-o");
+	strvec_push(out, opt.v[0]);
+	strvec_push(out, "-O");
+	strvec_push(out, "exit");
+	strvec_push(out, "nook");
+	strvec_clear(&opt);
+}
+
+/* A Host pattern cannot be quoted portably: keep it to a name's chars. */
+static int alias_ok(const char *a)
+{
+	return *a && strspn(a, "abcdefghijklmnopqrstuvwxyz"
+			    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") ==
+		     strlen(a);
+}
+
+int ssh_config_stanza(const struct ssh_target *t, struct buf *out)
+{
+	struct strvec opts = STRVEC_INIT;
+
+	if (ssh_target_check(t) < 0)
+		return -1;
+	if (!alias_ok(t->alias))
+		return errorf("'%s' cannot be an ssh Host name", t->alias);
+	ssh_options(t, &opts);
+	buf_addf(out, "Host %s\n  HostName \"%s\"\n", t->alias, t->host);
+	for (size_t i = 0; i < opts.n; i++) {
+		const char *eq = strchr(opts.v[i], '=');
+
+		/* plain ssh may ask and may say why it failed */
+		if (!strncmp(opts.v[i], "BatchMode=", 10) ||
+		    !strncmp(opts.v[i], "LogLevel=", 9))
+			continue;
+		buf_addf(out, "  %.*s %s\n", (int)(eq - opts.v[i]), opts.v[i],
+			 eq + 1);
+	}
+	strvec_clear(&opts);
+	return 0;
+}
+
+/*
+ * rsync splits its -e value itself (main.c, do_cmd): words end at spaces
+ * only; '...' and "..." quote, and inside them the quote doubled stands
+ * for itself; a backslash is an ordinary character. So: '...', with each
+ * ' doubled.
+ */
+static void rsync_quote(const char *s, struct buf *out)
+{
+	buf_adds(out, "'");
+	for (; *s; s++) {
+		if (*s == '\'')
+			buf_adds(out, "''");
+		else
+			buf_add(out, s, 1);
+	}
+	buf_adds(out, "'");
+}
+
+/* With --protect-args no shell sees DEST, so do its "~/" here. */
+static const char *home_relative(const char *dest)
+{
+	if (dest[0] != '~' || (dest[1] != '\0' && dest[1] != '/'))
+		return dest;
+	for (dest++; *dest == '/'; dest++)
+		;
+	return *dest ? dest : ".";
+}
+
+void ssh_rsync_argv(const struct ssh_target *t, const struct ssh_rsync_opts *o,
+		    const char *src, const char *dest, struct strvec *out)
+{
+	struct strvec ssh = STRVEC_INIT;
+	struct buf e = BUF_INIT;
+
+	ssh_base_argv(t, &ssh);
+	for (size_t i = 0; i < ssh.n; i++) {
+		if (i)
+			buf_adds(&e, " ");
+		rsync_quote(ssh.v[i], &e);
+	}
+	strvec_clear(&ssh);
+	strvec_push(out, "rsync");
+	strvec_push(out, "-a");
+	strvec_push(out, "--stats");
+	if (o->progress)
+		strvec_push(out, "--info=progress2");
+	strvec_push(out, "-e");
+	strvec_push(out, e.p);
+	buf_free(&e);
+	/* DEST travels in rsync's protocol, never through the guest's
+	 * shell, whatever the host rsync's version does by default */
+	strvec_push(out, "--protect-args");
+	if (o->gitignore)
+		strvec_push(out, "--filter=:- .gitignore");
+	for (size_t i = 0; o->excludes && o->excludes[i]; i++)
+		strvec_pushf(out, "--exclude=%s", o->excludes[i]);
+	if (o->del)
+		strvec_push(out, "--delete");
+	if (o->dry_run)
+		strvec_push(out, "--dry-run");
+	if (o->chown) {
+		strvec_pushf(out, "--chown=%s", o->chown);
+		strvec_push(out, "--rsync-path=sudo rsync");
+	}
+	/* "SRC/" copies SRC's contents, not SRC itself, into DEST */
+	strvec_pushf(out, "%s/", src);
+	strvec_pushf(out, "%s:%s", t->host, home_relative(dest));
+}
+
+/* Push path's components onto st: "" and "." skipped, ".." pops. */
+static void push_components(const char *p, struct strvec *st)
+{
+	while (*p) {
+		size_t n = strcspn(p, "/");
+
+		if (n == 2 && !strncmp(p, "..", 2)) {
+			if (st->n) {
+				free(st->v[st->n - 1]);
+				st->v[--st->n] = NULL;
+			}
+		} else if (n && !(n == 1 && p[0] == '.')) {
+			strvec_pushf(st, "%.*s", (int)n, p);
+		}
+		p += n;
+		if (*p)
+			p++;
+	}
+}
+
+int ssh_path_holds(const char *dest, const char *home)
+{
+	struct strvec d = STRVEC_INIT, h = STRVEC_INIT;
+	int holds;
+
+	dest = home_relative(dest);
+	if (dest[0] != '/')
+		push_components(home, &d);
+	push_components(dest, &d);
+	push_components(home, &h);
+	holds = d.n <= h.n;
+	for (size_t i = 0; holds && i < d.n; i++)
+		holds = !strcmp(d.v[i], h.v[i]);
+	strvec_clear(&d);
+	strvec_clear(&h);
+	return holds;
 }
 
 void ssh_known_hosts_line(const char *alias, const char *pub, struct buf *out)

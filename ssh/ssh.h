@@ -5,8 +5,10 @@
  * a listening sshd from slirp's early accept.
  *
  * Calling sequence: ssh_keygen() once per key when a VM is made; then
- * ssh_argv() for every connection. Functions return 0 or -1 having said
- * why.
+ * ssh_target_check() once per target and ssh_argv(), ssh_rsync_argv() or
+ * ssh_config_stanza() for every use. Every value is quoted for the parser
+ * that reads it (ssh's config parser, rsync's -e splitter, the guest's
+ * shell). Functions return 0 or -1 having said why.
  */
 #ifndef NOOK_SSH_H
 #define NOOK_SSH_H
@@ -32,13 +34,54 @@ int ssh_keygen(const char *path, const char *comment);
  * The ssh argv for target: options that ignore the user's ssh config and
  * pin the host key, then user@host, then (if cmd is not NULL) the command,
  * quoted as one remote string. tty: -1 never, 0 let ssh decide, 1 force.
- * workdir: run cmd there (NULL: the login directory).
+ * workdir: run cmd there (NULL: the login directory); with no cmd, a login
+ * shell there, a remote command to ssh, so it needs tty 1 for a terminal.
  */
 void ssh_argv(const struct ssh_target *t, int tty, const char *workdir,
 	      const char *const *cmd, struct strvec *out);
 
-/* The options alone, one "-o" value each (for rsync's -e, ssh-config). */
+/*
+ * 0 when every value of t passes through ssh's option parser intact; -1
+ * naming the one that cannot (a line break, "${", an odd user or host).
+ */
+int ssh_target_check(const struct ssh_target *t);
+
+/* The options alone, one "Key=value" each, values quoted for OpenSSH's
+ * config parser (8.7 or later); for -o and for ssh-config. */
 void ssh_options(const struct ssh_target *t, struct strvec *out);
+
+/* "ssh -O exit" for the master listening at control. */
+void ssh_master_exit_argv(const char *control, struct strvec *out);
+
+/*
+ * An OpenSSH config stanza "Host ALIAS" reaching t, for ~/.ssh/config or
+ * ssh -F. -1 as ssh_target_check(), or when alias is no plain name.
+ */
+int ssh_config_stanza(const struct ssh_target *t, struct buf *out);
+
+/* What one rsync run into a VM does besides copying. */
+struct ssh_rsync_opts {
+	const char *const *excludes; /* NULL-terminated, or NULL */
+	const char *chown;           /* "USER:GROUP" (sudo in the guest) */
+	int gitignore;               /* honour .gitignore files */
+	int del;                     /* --delete */
+	int dry_run;
+	int progress;                /* --info=progress2 */
+};
+
+/*
+ * rsync's argv copying src's contents into dest on t: -e is ssh_argv()'s
+ * options quoted for rsync's own splitter; dest goes with --protect-args,
+ * relative (and "~/...") to the login home.
+ */
+void ssh_rsync_argv(const struct ssh_target *t, const struct ssh_rsync_opts *o,
+		    const char *src, const char *dest, struct strvec *out);
+
+/*
+ * 1 when remote path dest, taken as ssh_rsync_argv() takes it, names home
+ * or a directory above it ("/" included); lexical, symlinks not followed.
+ */
+int ssh_path_holds(const char *dest, const char *home);
 
 /* Append s to out as one word for a POSIX shell ('...' quoting). */
 void ssh_quote(const char *s, struct buf *out);

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# nook shell, sync and ssh-config with a NOOK_HOME holding a space and a
+# quote, without a guest OS. A QEMU that boots nothing makes the VM run; a
+# fake ssh first on PATH stands in for the guest: it asks the real ssh -G
+# what the options it got configure, then runs the remote command in a
+# local "home" as sshd would (its words joined with spaces, through sh -c).
+# The real host rsync runs at both ends, so rsync's own -e splitter and
+# --protect-args are what is tested.
+NOOK=$1
+. "$(dirname "$0")/lib.sh"
+export NOOK_HOME="$WORK/it's a home"
+cleanup() {
+	"$NOOK" local delete q1 --force >/dev/null 2>&1
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+cd "$WORK" || exit 1
+qemu-img create -q -f raw blank.img 64M
+mkdir -p bin guest/.ssh
+echo key >guest/.ssh/authorized_keys
+REAL_SSH=$(command -v ssh)
+export REAL_SSH WORK NOOK
+cat >bin/ssh <<'EOF'
+#!/bin/bash
+# A stand-in for ssh into a guest whose home is $WORK/guest.
+printf '%s\n' "$@" >"$WORK/ssh.argv"
+pre=()
+while [ $# -gt 0 ]; do
+	case $1 in
+	-[FoOlpi]) pre+=("$1" "$2"); shift 2 ;;
+	-*) pre+=("$1"); shift ;;
+	*) host=$1; shift; break ;;
+	esac
+done
+[ "${1:-}" = -- ] && shift
+"$REAL_SSH" "${pre[@]}" -G "$host" >"$WORK/ssh.G" 2>&1 || exit 255
+[ $# -eq 0 ] && exit 0
+cd "$WORK/guest" && SHELL=$WORK/bin/loginsh exec sh -c "$*"
+EOF
+printf '#!/bin/sh\necho "login shell in $(pwd)"\n' >bin/loginsh
+chmod +x bin/ssh bin/loginsh
+export PATH="$WORK/bin:$PATH"
+
+# g KEY: what the last ssh was configured with
+g() { sed -n "s/^$1 //p" "$WORK/ssh.G"; }
+# the paths ssh got are the VM's own files, under the odd NOOK_HOME
+ssh_saw_vm() {
+	local key kh
+	key=$(g identityfile) kh=$(g userknownhostsfile)
+	case $key in "$NOOK_HOME"/*) ;; *) fail "$1: key path" "$key"; return ;; esac
+	if [ -f "$key" ] && [ -f "$kh" ] && [ -d "$(dirname "$(g controlpath)")" ] &&
+		[ "$(g hostkeyalias)" = nook-q1 ]; then
+		ok "$1"
+	else
+		fail "$1" "$(cat "$WORK/ssh.G")"
+	fi
+}
+
+expect_rc "start a VM under a NOOK_HOME with a space and a quote" 0 \
+	"$NOOK" local start q1 --image blank.img --no-wait --memory 256M \
+	--cpus 1 --accel tcg
+port=$("$NOOK" local status q1 --json |
+	python3 -c 'import json,sys; print(json.load(sys.stdin)["ssh"]["port"])')
+
+# ssh-config, read by plain ssh
+"$NOOK" ssh-config q1 >cfg
+check "ssh-config exits 0" test -s cfg
+"$REAL_SSH" -G -F cfg nook-q1 >ssh.G 2>&1
+ssh_saw_vm "plain ssh -F reads the stanza's paths back"
+check "the stanza's port" test "$(g port)" = "$port"
+check "the stanza's user" test "$(g user)" = debian
+
+# shell: the options and the command's words arrive intact
+expect_rc "shell -- CMD" 0 "$NOOK" shell q1 -- printf '%s|' "a b" "it's" '$HOME'
+check "the words came through" test "$OUT" = "a b|it's|\$HOME|"
+ssh_saw_vm "ssh got the VM's paths from nook shell"
+
+# shell --workdir without a command: a login shell there, on a terminal
+script -qec '"$NOOK" shell q1 --workdir /tmp' /dev/null </dev/null >shell.out 2>&1
+contains "shell --workdir runs a login shell in DIR" "$(cat shell.out)" "login shell in /tmp"
+check "shell --workdir asks for a terminal (-tt)" grep -qx -- -tt ssh.argv
+
+# sync through the real rsync, into a DEST with a space and a quote
+mkdir -p "src it's/sub dir"
+echo hello >"src it's/sub dir/f 'x'"
+expect_rc "sync SRC DEST" 0 "$NOOK" sync q1 "src it's" "dest it's"
+check "the file arrived" test "$(cat "guest/dest it's/sub dir/f 'x'" 2>&1)" = hello
+ssh_saw_vm "ssh got the VM's paths from rsync's -e"
+expect_rc "sync into ~/DIR" 0 "$NOOK" sync q1 "src it's" '~/t dir'
+check "~/ is the home" test -f "guest/t dir/sub dir/f 'x'"
+expect_rc "sync --delete into a directory" 0 "$NOOK" sync q1 "src it's" "dest it's" --delete
+
+# DEST that would wipe the home
+expect_rc "an empty DEST is a usage error" 2 "$NOOK" sync q1 "src it's" ""
+for d in . '~' / /home /home/debian ..; do
+	expect_rc "--delete into '$d' is refused" 2 "$NOOK" sync q1 "src it's" "$d" --delete
+	contains "says why ($d)" "$ERR" "refusing --delete"
+done
+check "the guest's .ssh is intact" test -f guest/.ssh/authorized_keys
+check "nothing landed in the home itself" test ! -e "guest/sub dir"
+
+finish
