@@ -1,176 +1,264 @@
 /* A small QMP client: newline-delimited JSON over QEMU's unix socket. */
 #include <errno.h>
 #include <poll.h>
-#include <stdio.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "vm.h"
+#include "common.h"
+#include "qmp.h"
 
+/* Keep why the current call fails; the first reason wins, as the callers
+ * up the stack know less. Always -1. */
+static int fail(struct qmp *q, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static int fail(struct qmp *q, const char *fmt, ...)
+{
+	va_list ap;
 
-/* Read one JSON line within deadline; NULL (having said why) otherwise. */
+	if (q->err)
+		return -1;
+	va_start(ap, fmt);
+	q->err = xvasprintf(fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static void clear_error(struct qmp *q)
+{
+	free(q->err);
+	q->err = NULL;
+}
+
+/* The next whole line of q->in as JSON: 1 and *j set, 0 when no line is
+ * complete yet, -1 when the line is not JSON. */
+static int take_line(struct qmp *q, json_t **j)
+{
+	struct buf *in = &q->in;
+	char *nl = in->len ? memchr(in->p, '\n', in->len) : NULL;
+	size_t len;
+
+	if (!nl)
+		return 0;
+	len = (size_t)(nl - in->p) + 1;
+	*j = json_loadb(in->p, len, 0, NULL);
+	memmove(in->p, in->p + len, in->len - len + 1); /* with the NUL */
+	in->len -= len;
+	if (!*j)
+		return fail(q, "QMP: QEMU sent a line that is not JSON");
+	return 1;
+}
+
+/* Wait for fd to be readable within deadline and append what it has to
+ * q->in. 0, or -1 having kept why. */
+static int fill(struct qmp *q, long long deadline)
+{
+	struct pollfd pfd = { q->fd, POLLIN, 0 };
+	char chunk[4096];
+	ssize_t n;
+
+	for (;;) {
+		long long left = deadline - mono_ms();
+		int rc;
+
+		if (left <= 0)
+			return fail(q, "QMP: no answer from QEMU in time");
+		rc = poll(&pfd, 1, (int)left);
+		if (rc < 0 && errno != EINTR)
+			return fail(q, "QMP: poll: %s", strerror(errno));
+		if (rc <= 0)
+			continue;
+		n = read(q->fd, chunk, sizeof(chunk));
+		if (n > 0)
+			break;
+		if (n == 0)
+			return fail(q, "QMP: QEMU closed the connection");
+		if (errno != EINTR && errno != EAGAIN)
+			return fail(q, "QMP: read: %s", strerror(errno));
+	}
+	buf_add(&q->in, chunk, (size_t)n);
+	return 0;
+}
+
+/* Read one JSON message within deadline; NULL (having kept why) otherwise. */
 static json_t *read_msg(struct qmp *q, long long deadline)
 {
 	for (;;) {
-		char *nl = q->in.p ? memchr(q->in.p, '\n', q->in.len) : NULL;
-		char chunk[4096];
-		struct pollfd pfd = { q->fd, POLLIN, 0 };
-		long long left;
-		ssize_t n;
+		json_t *j = NULL;
+		int rc = take_line(q, &j);
 
-		if (nl) {
-			size_t len = (size_t)(nl - q->in.p) + 1;
-			json_t *j = json_loadb(q->in.p, len, 0, NULL);
-
-			memmove(q->in.p, q->in.p + len, q->in.len - len);
-			q->in.len -= len;
-			q->in.p[q->in.len] = '\0';
-			if (!j) {
-				errorf("QMP: QEMU sent a line that is not JSON");
-				return NULL;
-			}
+		if (rc > 0)
 			return j;
-		}
-		left = deadline - mono_ms();
-		if (left <= 0) {
-			errorf("QMP: no answer from QEMU in time");
+		if (rc < 0 || fill(q, deadline) < 0)
 			return NULL;
-		}
-		if (poll(&pfd, 1, (int)left) < 0) {
-			if (errno == EINTR)
-				continue;
-			error_errno("QMP: poll");
-			return NULL;
-		}
-		if (!(pfd.revents & (POLLIN | POLLHUP)))
-			continue;
-		n = read(q->fd, chunk, sizeof(chunk));
+	}
+}
+
+/* send(2) all of it, past short writes and EINTR; MSG_NOSIGNAL, as a
+ * QEMU that is gone must be an error, not a SIGPIPE. */
+static int send_all(struct qmp *q, const char *s, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = send(q->fd, s, len, MSG_NOSIGNAL);
+
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0) {
-			errorf("QMP: QEMU closed the connection");
-			return NULL;
-		}
-		buf_add(&q->in, chunk, (size_t)n);
+		if (n < 0)
+			return fail(q, "QMP: write: %s", strerror(errno));
+		s += n;
+		len -= (size_t)n;
 	}
+	return 0;
 }
 
 static int send_msg(struct qmp *q, json_t *msg)
 {
-	char *s = json_dumps(msg, JSON_COMPACT);
-	int ret = 0;
+	char *s = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
+	int rc;
 
 	if (!s)
-		return errorf("QMP: cannot encode a command");
-	if (write_all(q->fd, s, strlen(s)) < 0 || write_all(q->fd, "\n", 1) < 0)
-		ret = error_errno("QMP: write");
+		return fail(q, "QMP: cannot encode a command");
+	rc = send_all(q, s, strlen(s));
+	if (rc == 0)
+		rc = send_all(q, "\n", 1);
 	free(s);
-	return ret;
+	return rc;
 }
 
 int qmp_open(struct qmp *q, const char *path, int timeout_ms)
 {
 	struct sockaddr_un sa;
+	size_t len = strlen(path);
+	int fd;
+
+	memset(q, 0, sizeof(*q));
+	q->fd = -1;
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	if (len >= sizeof(sa.sun_path))
+		return fail(q, "QMP socket %s: %s", path,
+			    strerror(ENAMETOOLONG));
+	memcpy(sa.sun_path, path, len + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return fail(q, "QMP: socket: %s", strerror(errno));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		fail(q, "cannot connect to QMP socket %s: %s", path,
+		     strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return qmp_open_fd(q, fd, timeout_ms);
+}
+
+int qmp_open_fd(struct qmp *q, int fd, int timeout_ms)
+{
 	json_t *greeting;
 
 	memset(q, 0, sizeof(*q));
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		q->fd = -1;
-		errno = ENAMETOOLONG;
-		return error_errno("QMP socket %s", path);
-	}
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	q->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (q->fd < 0)
-		return error_errno("QMP: socket");
-	if (connect(q->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		error_errno("cannot connect to QMP socket %s", path);
-		qmp_close(q);
-		return -1;
-	}
+	q->fd = fd;
 	greeting = read_msg(q, mono_ms() + timeout_ms);
-	if (!greeting || !json_object_get(greeting, "QMP")) {
-		json_decref(greeting);
-		qmp_close(q);
-		return errorf("QMP: no greeting on %s", path);
-	}
+	if (greeting && !json_object_get(greeting, "QMP"))
+		fail(q, "QMP: QEMU's first message is not a greeting");
 	json_decref(greeting);
-	if (qmp_execute(q, "qmp_capabilities", NULL, timeout_ms, NULL) < 0) {
-		qmp_close(q);
+	if (q->err ||
+	    qmp_execute(q, "qmp_capabilities", NULL, timeout_ms, NULL) < 0) {
+		close(q->fd);
+		q->fd = -1;
 		return -1;
 	}
 	return 0;
+}
+
+/* What reply r says about command: 0 for its return (into *ret, if ret),
+ * -1 for its error, 1 for an event, which is not the answer. */
+static int answer(struct qmp *q, const char *command, json_t *r, json_t **ret)
+{
+	json_t *v = json_object_get(r, "return");
+	json_t *e = json_object_get(r, "error");
+	const char *class, *desc;
+
+	if (v) {
+		if (ret)
+			*ret = json_incref(v);
+		return 0;
+	}
+	if (!e)
+		return 1;
+	class = json_string_value(json_object_get(e, "class"));
+	desc = json_string_value(json_object_get(e, "desc"));
+	return fail(q, "QMP %s: %s: %s", command, class ? class : "error",
+		    desc ? desc : "(no description)");
+}
+
+/* Wait for the answer to command; events before it are skipped. */
+static int read_answer(struct qmp *q, const char *command, long long deadline,
+		       json_t **ret)
+{
+	for (;;) {
+		json_t *r = read_msg(q, deadline);
+		int rc;
+
+		if (!r)
+			return -1;
+		rc = answer(q, command, r, ret);
+		json_decref(r);
+		if (rc <= 0)
+			return rc;
+	}
 }
 
 int qmp_execute(struct qmp *q, const char *command, json_t *args,
 		int timeout_ms, json_t **ret)
 {
 	long long deadline = mono_ms() + timeout_ms;
-	json_t *msg = json_object();
+	json_t *msg = json_pack("{s:s}", "execute", command);
 	int rc;
 
-	json_object_set_new(msg, "execute", json_string(command));
-	if (args)
+	clear_error(q);
+	if (msg && args)
 		json_object_set(msg, "arguments", args);
 	rc = send_msg(q, msg);
 	json_decref(msg);
 	if (rc < 0)
 		return -1;
-	for (;;) {
-		json_t *r = read_msg(q, deadline), *v;
-
-		if (!r)
-			return -1;
-		v = json_object_get(r, "return");
-		if (v) {
-			if (ret)
-				*ret = json_incref(v);
-			json_decref(r);
-			return 0;
-		}
-		v = json_object_get(r, "error");
-		if (v) {
-			errorf("QMP %s: %s", command,
-			       json_string_value(json_object_get(v, "desc")));
-			json_decref(r);
-			return -1;
-		}
-		json_decref(r); /* an event: not our answer */
-	}
+	return read_answer(q, command, deadline, ret);
 }
 
 int qmp_quit(struct qmp *q, int timeout_ms)
 {
 	long long deadline = mono_ms() + timeout_ms;
 	json_t *msg = json_pack("{s:s}", "execute", "quit");
-	char chunk[1024];
-	int rc = send_msg(q, msg);
+	int rc;
 
+	clear_error(q);
+	rc = send_msg(q, msg);
 	json_decref(msg);
 	/* QEMU answers, then closes the socket as it exits: read until the
 	 * close so the command is not dropped with our end of the socket */
-	while (rc == 0) {
-		struct pollfd pfd = { q->fd, POLLIN, 0 };
-		long long left = deadline - mono_ms();
+	if (rc < 0)
+		return -1;
+	while (fill(q, deadline) == 0)
+		buf_free(&q->in);
+	clear_error(q); /* the close, or a timeout: both expected */
+	return 0;
+}
 
-		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
-			break;
-		if (read(q->fd, chunk, sizeof(chunk)) <= 0)
-			break;
-	}
-	return rc;
+const char *qmp_error(const struct qmp *q)
+{
+	return q->err ? q->err : "";
 }
 
 void qmp_close(struct qmp *q)
 {
+	if (!q)
+		return;
 	if (q->fd >= 0)
 		close(q->fd);
 	q->fd = -1;
+	clear_error(q);
 	buf_free(&q->in);
 }

@@ -1,0 +1,427 @@
+/*
+ * Unit tests for the QMP client, against a socket pair whose other end, a
+ * forked child, plays QEMU from a script: what it writes (as QEMU does,
+ * each message ending in \r\n), what it expects to read, pauses.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include "qmp.h"
+#include "testutil.h"
+
+#define GREETING "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 0, " \
+	"\"minor\": 2, \"major\": 7}, \"package\": \"\"}, " \
+	"\"capabilities\": [\"oob\"]}}\r\n"
+#define RETURN_EMPTY "{\"return\": {}}\r\n"
+
+enum op { SEND, EXPECT, PAUSE, END };
+struct step {
+	enum op op;
+	const char *text; /* SEND: bytes to write; EXPECT: in the next line */
+	int ms;           /* PAUSE */
+};
+
+/* The steps of every conversation: QEMU greets, capabilities are agreed. */
+#define HANDSHAKE { SEND, GREETING, 0 }, \
+	{ EXPECT, "{\"execute\":\"qmp_capabilities\"}", 0 }, \
+	{ SEND, RETURN_EMPTY, 0 }
+
+struct fake {
+	int fd;     /* the client's end */
+	pid_t pid;  /* the child playing QEMU */
+};
+
+/* One line from fd, without its newline; 0 at EOF before one. */
+static int read_line(int fd, char *line, size_t size)
+{
+	size_t n = 0;
+	char c;
+
+	while (n + 1 < size && read(fd, &c, 1) == 1) {
+		if (c == '\n') {
+			line[n] = '\0';
+			return 1;
+		}
+		line[n++] = c;
+	}
+	return 0;
+}
+
+/* Play the script on fd; the exit status is 0 when every EXPECT held. */
+static int play(int fd, const struct step *s)
+{
+	char line[1024];
+
+	for (; s->op != END; s++) {
+		if (s->op == SEND &&
+		    write_all(fd, s->text, strlen(s->text)) < 0)
+			return 1;
+		if (s->op == EXPECT && (!read_line(fd, line, sizeof(line)) ||
+					!strstr(line, s->text)))
+			return 2;
+		if (s->op == PAUSE)
+			sleep_ms(s->ms);
+	}
+	return 0;
+}
+
+static struct fake fake_start(const struct step *script)
+{
+	struct fake f;
+	int sv[2];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+				    sv), 0);
+	f.pid = fork();
+	assert_true(f.pid >= 0);
+	if (f.pid == 0) {
+		close(sv[0]);
+		_exit(play(sv[1], script));
+	}
+	close(sv[1]);
+	f.fd = sv[0];
+	return f;
+}
+
+/* Wait for the fake QEMU; it must have seen what its script expected. */
+static void fake_end(struct fake *f)
+{
+	int status;
+
+	if (f->pid < 0)
+		return;
+	assert_int_equal(waitpid(f->pid, &status, 0), f->pid);
+	f->pid = -1;
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/* The client must print nothing, whatever happens. */
+static void assert_silent(char *err)
+{
+	assert_string_equal(err, "");
+	free(err);
+}
+
+/* Start a fake QEMU playing script, capture stderr, connect to it. */
+static void session_begin(struct fake *f, struct qmp *q,
+			  const struct step *script)
+{
+	*f = fake_start(script);
+	stderr_begin();
+	assert_int_equal(qmp_open_fd(q, f->fd, 5000), 0);
+}
+
+/* The client printed nothing, and the fake saw what it expected. */
+static void session_end(struct fake *f, struct qmp *q)
+{
+	assert_silent(stderr_end());
+	qmp_close(q);
+	fake_end(f);
+}
+
+static void test_execute(void **state)
+{
+	static const struct step script[] = {
+		HANDSHAKE,
+		{ EXPECT, "{\"execute\":\"query-status\"}", 0 },
+		{ SEND, "{\"timestamp\": {\"seconds\": 1, \"microseconds\": 2},"
+			" \"event\": \"RTC_CHANGE\", \"data\": {}}\r\n", 0 },
+		{ SEND, "{\"return\": {\"status\": \"running\", "
+			"\"running\": true}}\r\n", 0 },
+		{ EXPECT, "\"arguments\":{\"device\":\"cd0\"}", 0 },
+		{ SEND, RETURN_EMPTY, 0 },
+		{ END, NULL, 0 },
+	};
+	struct fake f;
+	json_t *ret = NULL, *args = json_pack("{s:s}", "device", "cd0");
+	struct qmp q;
+
+	(void)state;
+	session_begin(&f, &q, script);
+	assert_string_equal(qmp_error(&q), "");
+	/* the event before the answer is skipped */
+	assert_int_equal(qmp_execute(&q, "query-status", NULL, 5000, &ret), 0);
+	assert_string_equal(json_string_value(json_object_get(ret, "status")),
+			    "running");
+	assert_int_equal(qmp_execute(&q, "eject", args, 5000, NULL), 0);
+	json_decref(ret);
+	json_decref(args);
+	session_end(&f, &q);
+}
+
+static void test_error_reply(void **state)
+{
+	static const struct step script[] = {
+		HANDSHAKE,
+		{ EXPECT, "system_powerdown", 0 },
+		{ SEND, "{\"error\": {\"class\": \"CommandNotFound\", "
+			"\"desc\": \"The command system_powerdown has not been "
+			"found\"}}\r\n", 0 },
+		{ EXPECT, "query-status", 0 },
+		{ SEND, "{\"return\": {\"status\": \"paused\"}}\r\n", 0 },
+		{ END, NULL, 0 },
+	};
+	struct fake f;
+	json_t *ret = NULL;
+	struct qmp q;
+
+	(void)state;
+	session_begin(&f, &q, script);
+	assert_int_equal(qmp_execute(&q, "system_powerdown", NULL, 5000, &ret),
+			 -1);
+	assert_null(ret);
+	assert_string_equal(qmp_error(&q), "QMP system_powerdown: "
+			    "CommandNotFound: The command system_powerdown "
+			    "has not been found");
+	/* the connection goes on, and the next success clears the error */
+	assert_int_equal(qmp_execute(&q, "query-status", NULL, 5000, &ret), 0);
+	assert_string_equal(qmp_error(&q), "");
+	json_decref(ret);
+	session_end(&f, &q);
+}
+
+static void test_split_reply(void **state)
+{
+	/* every message comes in pieces, one of them a lone \r\n, and two
+	 * messages share a write */
+	static const struct step script[] = {
+		{ SEND, "{\"QMP\": {\"version\": {}, ", 0 },
+		{ PAUSE, NULL, 30 },
+		{ SEND, "\"capabilities\": []}}", 0 },
+		{ PAUSE, NULL, 30 },
+		{ SEND, "\r\n", 0 },
+		{ EXPECT, "qmp_capabilities", 0 },
+		{ SEND, "{\"ret", 0 },
+		{ PAUSE, NULL, 30 },
+		{ SEND, "urn\": {}}\r", 0 },
+		{ PAUSE, NULL, 30 },
+		{ SEND, "\n", 0 },
+		{ EXPECT, "query-name", 0 },
+		{ SEND, "{\"event\": \"STOP\"}\r\n{\"return\": {\"na", 0 },
+		{ PAUSE, NULL, 30 },
+		{ SEND, "me\": \"web\"}}\r\n", 0 },
+		{ END, NULL, 0 },
+	};
+	struct fake f;
+	json_t *ret = NULL;
+	struct qmp q;
+
+	(void)state;
+	session_begin(&f, &q, script);
+	assert_int_equal(qmp_execute(&q, "query-name", NULL, 5000, &ret), 0);
+	assert_string_equal(json_string_value(json_object_get(ret, "name")),
+			    "web");
+	json_decref(ret);
+	session_end(&f, &q);
+}
+
+static void test_closed_mid_reply(void **state)
+{
+	static const struct step script[] = {
+		HANDSHAKE,
+		{ EXPECT, "query-status", 0 },
+		{ SEND, "{\"return\": {\"status\": \"runn", 0 },
+		{ END, NULL, 0 },
+	};
+	struct fake f;
+	json_t *ret = NULL;
+	struct qmp q;
+
+	(void)state;
+	session_begin(&f, &q, script);
+	assert_int_equal(qmp_execute(&q, "query-status", NULL, 5000, &ret), -1);
+	assert_null(ret);
+	assert_string_equal(qmp_error(&q), "QMP: QEMU closed the connection");
+	/* QEMU is gone: a write fails (EPIPE), it does not raise SIGPIPE */
+	fake_end(&f);
+	assert_int_equal(qmp_execute(&q, "query-status", NULL, 5000, &ret), -1);
+	assert_non_null(strstr(qmp_error(&q), "QMP: write: "));
+	session_end(&f, &q);
+}
+
+static void test_timeout(void **state)
+{
+	static const struct step script[] = {
+		HANDSHAKE,
+		{ EXPECT, "query-status", 0 },
+		{ PAUSE, NULL, 1500 }, /* and then no answer at all */
+		{ END, NULL, 0 },
+	};
+	struct fake f;
+	struct qmp q;
+	long long t0;
+
+	(void)state;
+	session_begin(&f, &q, script);
+	t0 = mono_ms();
+	assert_int_equal(qmp_execute(&q, "query-status", NULL, 200, NULL), -1);
+	assert_true(mono_ms() - t0 >= 200);
+	assert_true(mono_ms() - t0 < 1000);
+	assert_string_equal(qmp_error(&q), "QMP: no answer from QEMU in time");
+	session_end(&f, &q);
+}
+
+static void test_bad_greetings(void **state)
+{
+	static const struct step not_qmp[] = {
+		{ SEND, RETURN_EMPTY, 0 },
+		{ END, NULL, 0 },
+	};
+	static const struct step not_json[] = {
+		{ SEND, "QEMU 7.2.0 monitor - type 'help'\r\n", 0 },
+		{ END, NULL, 0 },
+	};
+	static const struct step silent[] = {
+		{ PAUSE, NULL, 1000 },
+		{ END, NULL, 0 },
+	};
+	static const struct step caps_refused[] = {
+		{ SEND, GREETING, 0 },
+		{ EXPECT, "qmp_capabilities", 0 },
+		{ SEND, "{\"error\": {\"class\": \"GenericError\", \"desc\": "
+			"\"Capabilities negotiation is already complete\"}}\r\n",
+		  0 },
+		{ END, NULL, 0 },
+	};
+	static const struct {
+		const struct step *script;
+		const char *err;
+	} cases[] = {
+		{ not_qmp, "QMP: QEMU's first message is not a greeting" },
+		{ not_json, "QMP: QEMU sent a line that is not JSON" },
+		{ silent, "QMP: no answer from QEMU in time" },
+		{ caps_refused, "QMP qmp_capabilities: GenericError: "
+		  "Capabilities negotiation is already complete" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct fake f = fake_start(cases[i].script);
+		struct qmp q;
+
+		stderr_begin();
+		assert_int_equal(qmp_open_fd(&q, f.fd, 300), -1);
+		assert_int_equal(q.fd, -1); /* closed already */
+		assert_string_equal(qmp_error(&q), cases[i].err);
+		assert_silent(stderr_end());
+		qmp_close(&q);
+		fake_end(&f);
+	}
+}
+
+static void test_quit(void **state)
+{
+	static const struct step script[] = {
+		HANDSHAKE,
+		{ EXPECT, "{\"execute\":\"quit\"}", 0 },
+		{ SEND, RETURN_EMPTY, 0 },
+		{ SEND, "{\"event\": \"SHUTDOWN\", \"data\": {\"guest\": false, "
+			"\"reason\": \"host-qmp-quit\"}}\r\n", 0 },
+		{ END, NULL, 0 },
+	};
+	struct fake f;
+	struct qmp q;
+
+	(void)state;
+	session_begin(&f, &q, script);
+	/* the close that follows is what a quit looks like: no error */
+	assert_int_equal(qmp_quit(&q, 5000), 0);
+	assert_string_equal(qmp_error(&q), "");
+	session_end(&f, &q);
+}
+
+/* A fake QEMU listening at path, playing script to one client. */
+static struct fake fake_listen(const char *path, const struct step *script)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct fake f = { -1, -1 };
+	int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(lfd >= 0 && strlen(path) < sizeof(sa.sun_path));
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 1), 0);
+	f.pid = fork();
+	assert_true(f.pid >= 0);
+	if (f.pid == 0) {
+		int fd = accept(lfd, NULL, NULL);
+
+		_exit(fd < 0 ? 3 : play(fd, script));
+	}
+	close(lfd);
+	return f;
+}
+
+static void test_open_socket(void **state)
+{
+	static const struct step script[] = {
+		HANDSHAKE,
+		{ EXPECT, "query-status", 0 },
+		{ SEND, "{\"return\": {\"status\": \"running\"}}\r\n", 0 },
+		{ END, NULL, 0 },
+	};
+	char *dir = make_tmpdir();
+	char *path = xasprintf("%s/qmp.sock", dir);
+	struct fake f = fake_listen(path, script);
+	struct qmp q;
+
+	(void)state;
+	stderr_begin();
+	assert_int_equal(qmp_open(&q, path, 5000), 0);
+	assert_int_equal(qmp_execute(&q, "query-status", NULL, 5000, NULL), 0);
+	session_end(&f, &q);
+	free(path);
+	remove_tree(dir);
+	free(dir);
+}
+
+static void test_open_path(void **state)
+{
+	char *dir = make_tmpdir();
+	char *path = xasprintf("%s/qmp.sock", dir);
+	char longpath[200];
+	struct qmp q;
+
+	(void)state;
+	memset(longpath, 'x', sizeof(longpath) - 1);
+	longpath[0] = '/';
+	longpath[sizeof(longpath) - 1] = '\0';
+	/* what vm_stop meets when QEMU is wedged or gone: said nowhere */
+	stderr_begin();
+	assert_int_equal(qmp_open(&q, path, 1000), -1);
+	assert_non_null(strstr(qmp_error(&q), path));
+	assert_non_null(strstr(qmp_error(&q), "No such file or directory"));
+	qmp_close(&q);
+	assert_int_equal(qmp_open(&q, longpath, 1000), -1);
+	assert_non_null(strstr(qmp_error(&q), "File name too long"));
+	qmp_close(&q);
+	qmp_close(NULL);
+	assert_silent(stderr_end());
+	free(path);
+	remove_tree(dir);
+	free(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_execute),
+		cmocka_unit_test(test_error_reply),
+		cmocka_unit_test(test_split_reply),
+		cmocka_unit_test(test_closed_mid_reply),
+		cmocka_unit_test(test_timeout),
+		cmocka_unit_test(test_bad_greetings),
+		cmocka_unit_test(test_quit),
+		cmocka_unit_test(test_open_socket),
+		cmocka_unit_test(test_open_path),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
