@@ -179,7 +179,40 @@ static int report(struct build_input *in, const struct cidata_file *files,
 	return print_json(j);
 }
 
-static int cidata_build(int argc, char **argv)
+static void build_input_free(struct build_input *in)
+{
+	for (int i = 0; i < 4; i++)
+		buf_free(&in->data[i]);
+	strvec_clear(&in->key_files);
+}
+
+/* The cloud-localds form, OUT USER-DATA [META-DATA], and what goes
+ * together: 0 to go on, else the usage error's exit status. */
+static int build_words(int argc, char **argv, struct build_input *in)
+{
+	if (optind < argc && !in->out)
+		in->out = argv[optind++];
+	if (optind < argc && !in->path[UD])
+		in->path[UD] = argv[optind++];
+	if (optind < argc && !in->path[MD])
+		in->path[MD] = argv[optind++];
+	if (optind < argc)
+		return usage_error(usage_build, "unexpected argument '%s'",
+				   argv[optind]);
+	if (!in->out || !in->path[UD])
+		return usage_error(usage_build, "%s is required",
+				   in->out ? "--user-data" : "--output");
+	if (in->path[MD] && (in->instance_id || in->hostname ||
+			     in->key_files.n))
+		return usage_error(usage_build, "--meta-data is used as it is: "
+				   "put instance-id, hostname and keys in it "
+				   "instead of --instance-id, --hostname or "
+				   "--ssh-authorized-key");
+	return 0;
+}
+
+/* 0 to go on, -1 after --help, else the usage error's exit status. */
+static int build_parse(int argc, char **argv, struct build_input *in)
 {
 	static const struct option opts[] = {
 		{ "output", required_argument, NULL, 'o' },
@@ -194,54 +227,43 @@ static int cidata_build(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	int c;
+
+	getopt_reset();
+	while ((c = getopt_long(argc, argv, ":o:u:m:N:V:i:H:k:h", opts,
+				NULL)) != -1) {
+		switch (c) {
+		case 'o': in->out = optarg; break;
+		case 'u': in->path[UD] = optarg; break;
+		case 'm': in->path[MD] = optarg; break;
+		case 'N': in->path[NC] = optarg; break;
+		case 'V': in->path[VD] = optarg; break;
+		case 'i': in->instance_id = optarg; break;
+		case 'H': in->hostname = optarg; break;
+		case 'k': strvec_push(&in->key_files, optarg); break;
+		case 'J': in->json = 1; break;
+		case 'h': return show_usage(usage_build) - 1;
+		default: return bad_option(usage_build, argv, c);
+		}
+	}
+	return build_words(argc, argv, in);
+}
+
+static int cidata_build(struct nook_ctx *ctx, int argc, char **argv)
+{
 	struct build_input in = { 0 };
 	struct cidata_file files[4];
 	const char *form = NULL;
 	char *iid = NULL;
 	size_t n;
-	int c, ret = 1;
+	int ret = build_parse(argc, argv, &in);
 
-	while ((c = getopt_long(argc, argv, ":o:u:m:N:V:i:H:k:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'o': in.out = optarg; break;
-		case 'u': in.path[UD] = optarg; break;
-		case 'm': in.path[MD] = optarg; break;
-		case 'N': in.path[NC] = optarg; break;
-		case 'V': in.path[VD] = optarg; break;
-		case 'i': in.instance_id = optarg; break;
-		case 'H': in.hostname = optarg; break;
-		case 'k': strvec_push(&in.key_files, optarg); break;
-		case 'J': in.json = 1; break;
-		case 'h': strvec_clear(&in.key_files); return show_usage(usage_build);
-		default:
-			strvec_clear(&in.key_files);
-			return bad_option(usage_build, argv, c);
-		}
-	}
-	/* the cloud-localds form: OUT USER-DATA [META-DATA] */
-	if (optind < argc && !in.out)
-		in.out = argv[optind++];
-	if (optind < argc && !in.path[UD])
-		in.path[UD] = argv[optind++];
-	if (optind < argc && !in.path[MD])
-		in.path[MD] = argv[optind++];
-	if (optind < argc) {
-		ret = usage_error(usage_build, "unexpected argument '%s'",
-				  argv[optind]);
+	(void)ctx;
+	if (ret) {
+		ret = ret < 0 ? 0 : ret;
 		goto out;
 	}
-	if (!in.out || !in.path[UD]) {
-		ret = usage_error(usage_build, "%s is required",
-				  in.out ? "--user-data" : "--output");
-		goto out;
-	}
-	if (in.path[MD] && (in.instance_id || in.hostname || in.key_files.n)) {
-		ret = usage_error(usage_build, "--meta-data is used as it is: "
-				  "put instance-id, hostname and keys in it "
-				  "instead of --instance-id, --hostname or "
-				  "--ssh-authorized-key");
-		goto out;
-	}
+	ret = 1;
 	if (check_inputs(&in, &form) < 0)
 		goto out;
 	if (!in.path[MD] && render_meta(&in, &iid) < 0)
@@ -251,9 +273,9 @@ static int cidata_build(int argc, char **argv)
 		goto out;
 	ret = report(&in, files, n, form, iid);
 out:
-	for (int i = 0; i < 4; i++)
-		buf_free(&in.data[i]);
-	strvec_clear(&in.key_files);
+	if (ret == 1 && in.json)
+		print_json_error();
+	build_input_free(&in);
 	free(iid);
 	return ret;
 }
@@ -279,7 +301,23 @@ static int show_listing(const char *iso, const struct cidata_listing *l,
 				    l->volume_id, "files", arr));
 }
 
-static int cidata_show(int argc, char **argv)
+/* Write file of iso to stdout. 0 or -1. */
+static int show_file(const char *iso, const char *file)
+{
+	struct buf b = BUF_INIT;
+	int ret = -1;
+
+	if (cidata_iso_read(iso, file, &b) == 0) {
+		if (write_all(STDOUT_FILENO, b.p, b.len) == 0)
+			ret = 0;
+		else
+			error_errno("writing %s to standard output", file);
+	}
+	buf_free(&b);
+	return ret;
+}
+
+static int cidata_show(struct nook_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "file", required_argument, NULL, 'f' },
@@ -291,6 +329,8 @@ static int cidata_show(int argc, char **argv)
 	const char *file = NULL, *iso;
 	int c, json = 0, ret = 1;
 
+	(void)ctx;
+	getopt_reset();
 	while ((c = getopt_long(argc, argv, ":f:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'f': file = optarg; break;
@@ -304,42 +344,36 @@ static int cidata_show(int argc, char **argv)
 				   "show takes one ISO");
 	iso = argv[optind];
 	if (cidata_iso_list(iso, &l) < 0)
-		return 1;
-	if (!cidata_is_volume_id(l.volume_id)) {
+		return json ? print_json_error() : 1;
+	if (!cidata_is_volume_id(l.volume_id))
 		errorf("%s: not a cidata volume (its volume id is \"%s\"); "
 		       "cloud-init's NoCloud looks for the label cidata", iso,
 		       l.volume_id);
-		goto out;
-	}
-	if (file) {
-		struct buf b = BUF_INIT;
-
-		if (cidata_iso_read(iso, file, &b) == 0) {
-			if (write_all(STDOUT_FILENO, b.p, b.len) == 0)
-				ret = 0;
-			else
-				error_errno("writing %s to standard output", file);
-		}
-		buf_free(&b);
-		goto out;
-	}
-	ret = show_listing(iso, &l, json);
-out:
+	else if (file)
+		ret = show_file(iso, file) < 0 ? 1 : 0;
+	else
+		ret = show_listing(iso, &l, json);
 	cidata_listing_free(&l);
-	return ret;
+	return ret == 1 && json ? print_json_error() : ret;
 }
 
 int cmd_cidata(struct nook_ctx *ctx, int argc, char **argv)
 {
-	(void)ctx;
+	static const struct {
+		const char *name;
+		int (*fn)(struct nook_ctx *, int, char **);
+	} subs[] = {
+		{ "build", cidata_build },
+		{ "show", cidata_show },
+	};
+
 	if (argc < 2)
 		return usage_error(usage_cidata, "cidata needs build or show");
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
 	    !strcmp(argv[1], "help"))
 		return show_usage(usage_cidata);
-	if (!strcmp(argv[1], "build"))
-		return cidata_build(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "show"))
-		return cidata_show(argc - 1, argv + 1);
+	for (size_t i = 0; i < ARRAY_SIZE(subs); i++)
+		if (!strcmp(subs[i].name, argv[1]))
+			return subs[i].fn(ctx, argc - 1, argv + 1);
 	return usage_error(usage_cidata, "unknown cidata command '%s'", argv[1]);
 }

@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "common.h"
+#include "images.h"
 
 #define EXIT_USAGE 2
 
@@ -34,8 +35,10 @@ int cmd_ssh_config(struct nook_ctx *ctx, int argc, char **argv);
 int cmd_sync(struct nook_ctx *ctx, int argc, char **argv);
 int cmd_console(struct nook_ctx *ctx, int argc, char **argv);
 int cmd_images(struct nook_ctx *ctx, int argc, char **argv);
-/* Build image name from its recipe (cached) into the store under data. */
-int img_build(const char *data, const char *name, const char *cache);
+/* An img_report_fn that prints an image operation's progress: a build's
+ * and the default image's steps to arg, a FILE * (NULL: stdout); a pull's
+ * lines and its bar (10% lines off a terminal) to stderr. In cmd/images.c. */
+void images_report(const struct img_event *ev, void *arg);
 
 /* Print "nook: <why>" and the usage to stderr; returns EXIT_USAGE. */
 int usage_error(const char *usage, const char *fmt, ...)

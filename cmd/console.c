@@ -1,6 +1,7 @@
 /* nook console: the VM's serial port, attached to this terminal. */
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -13,7 +14,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
-#include "vmcmd.h"
+#include "vm.h"
 
 static const char usage[] =
 	"usage: nook console [NAME]\n"
@@ -97,53 +98,22 @@ static int pump(int sock, int tty)
 	return 0;
 }
 
-int cmd_console(struct nook_ctx *ctx, int argc, char **argv)
+/* Copy between the terminal (raw, when it is one) and the console until
+ * a detach, EOF or a signal; the terminal is always given back. */
+static int attach(int sock, int tty, const char *name)
 {
-	(void)ctx;
-	struct vmcmd v;
-	const char *name = "default";
-	char *lock = NULL;
-	int tty = isatty(STDIN_FILENO), sock = -1, lfd = -1, rc = 1;
 	struct sigaction sa;
-	pid_t pid;
+	struct termios raw;
+	int rc;
 
-	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")))
-		return show_usage(usage);
-	if (argc > 2)
-		return usage_error(usage, "unexpected argument '%s'", argv[2]);
-	if (argc == 2 && argv[1][0] == '-')
-		return usage_error(usage, "unknown option '%s'", argv[1]);
-	if (argc == 2)
-		name = argv[1];
-	if (vmcmd_open(&v, name, 1) < 0)
-		goto out;
-	if (vmcmd_state(&v, &pid) != VM_RUNNING && !pid) {
-		errorf("VM %s is not running; start it with 'nook local start "
-		       "%s'", name, name);
-		goto out;
-	}
-	/* QEMU serves one console client at a time and leaves a second one
-	 * hanging: a lock beside the socket turns that into a message */
-	lock = xasprintf("%s/console.lock", v.paths.run);
-	lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (lfd < 0 || flock(lfd, LOCK_EX | LOCK_NB) < 0) {
-		errorf("the console of %s is in use by another nook console",
-		       name);
-		goto out;
-	}
-	sock = serial_connect(v.paths.serial);
-	if (sock < 0)
-		goto out;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	if (tty) {
-		struct termios raw;
-
 		if (tcgetattr(STDIN_FILENO, &saved) < 0) {
 			error_errno("tcgetattr");
-			goto out;
+			return 1;
 		}
 		fprintf(stderr, "nook: attached to %s's console; Ctrl-] "
 			"detaches\r\n", name);
@@ -153,16 +123,74 @@ int cmd_console(struct nook_ctx *ctx, int argc, char **argv)
 	}
 	rc = pump(sock, tty) < 0 ? 1 : 0;
 	if (tty) {
-		/* always given back: detach, EOF, a signal */
 		tcsetattr(STDIN_FILENO, TCSANOW, &saved);
 		fprintf(stderr, "\nnook: detached from %s's console\n", name);
 	}
+	return rc;
+}
+
+/* [NAME] and --help; 0, EXIT_USAGE, or -1 for --help (shown). */
+static int parse(int argc, char **argv, const char **name)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int c;
+
+	getopt_reset();
+	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		if (c == 'h')
+			return show_usage(usage) - 1;
+		return bad_option(usage, argv, c);
+	}
+	if (argc - optind > 1)
+		return usage_error(usage, "unexpected argument '%s'",
+				   argv[optind + 1]);
+	*name = optind < argc ? argv[optind] : "default";
+	return 0;
+}
+
+int cmd_console(struct nook_ctx *ctx, int argc, char **argv)
+{
+	const struct nook_dirs *d;
+	struct vm *vm = NULL;
+	struct vm_info info;
+	const char *name = NULL;
+	char *lock = NULL;
+	int tty = isatty(STDIN_FILENO), sock = -1, lfd = -1;
+	int rc = parse(argc, argv, &name);
+
+	if (rc)
+		return rc < 0 ? 0 : rc;
+	rc = 1;
+	d = ctx_dirs(ctx);
+	if (!d || vm_open(d, name, 1, &vm) < 0)
+		goto out;
+	vm_get_info(vm, &info);
+	if (!info.pid) {
+		errorf("VM %s is not running; start it with 'nook local start "
+		       "%s'", name, name);
+		goto out;
+	}
+	/* QEMU serves one console client at a time and leaves a second one
+	 * hanging: a lock beside the socket turns that into a message */
+	lock = xasprintf("%s/console.lock", vm_run_dir(vm));
+	lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lfd < 0 || flock(lfd, LOCK_EX | LOCK_NB) < 0) {
+		errorf("the console of %s is in use by another nook console",
+		       name);
+		goto out;
+	}
+	sock = serial_connect(vm_serial_socket(vm));
+	if (sock >= 0)
+		rc = attach(sock, tty, name);
 out:
 	if (sock >= 0)
 		close(sock);
 	if (lfd >= 0)
 		close(lfd);
 	free(lock);
-	vmcmd_close(&v);
+	vm_close(vm);
 	return rc;
 }

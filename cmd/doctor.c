@@ -111,7 +111,8 @@ static const char *yes(int b)
 	return b ? "yes" : "no";
 }
 
-static void print_human(const struct finding *f, const struct vm_accel_facts *af,
+static void print_human(const struct finding *f,
+			const struct vm_accel_facts *af,
 			enum vm_accel a, const char *why,
 			const struct nook_dirs *d)
 {
@@ -133,14 +134,50 @@ static void print_human(const struct finding *f, const struct vm_accel_facts *af
 	printf("  /dev/kvm present: %s, read-write: %s; CPU vmx/svm: %s; "
 	       "QEMU lists kvm: %s\n", yes(af->kvm_present), yes(af->kvm_rw),
 	       yes(af->cpu_virt), yes(af->qemu_kvm));
-	if (d->data)
-		printf("\ndata directory:    %s\nruntime directory: %s\n",
-		       d->data, d->run);
+	if (d)
+		printf("\ndata directory:    %s\nruntime directory: %s\n"
+		       "image build cache: %s\n", d->data, d->run, d->cache);
+}
+
+/* The findings as one JSON object; when not ok, "error" says why. */
+static int print_findings(const struct finding *f,
+			  const struct vm_accel_facts *af, enum vm_accel a,
+			  const char *why, const struct nook_dirs *d, int ok)
+{
+	json_t *progs = json_array(), *j;
+
+	for (size_t i = 0; i < ARRAY_SIZE(programs); i++)
+		json_array_append_new(progs, json_pack(
+			"{s:s,s:b,s:s?,s:s?,s:s,s:s?}", "name",
+			programs[i].name, "ok", !f[i].problem, "path",
+			f[i].path, "version", f[i].version, "package",
+			programs[i].package, "problem", f[i].problem));
+	j = json_pack("{s:b,s:o,s:o,s:{s:s?,s:s?,s:s?}}", "ok", ok,
+		      "programs", progs, "accel", accel_json(af, a, why),
+		      "dirs", "data", d ? d->data : NULL, "run",
+		      d ? d->run : NULL, "cache", d ? d->cache : NULL);
+	if (!ok)
+		json_object_set_new(j, "error", json_string(error_last()));
+	return print_json(j);
+}
+
+/* Say what is wrong with each program; 1 if anything is. */
+static int say_problems(const struct finding *f)
+{
+	int bad = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(programs); i++) {
+		if (!f[i].problem)
+			continue;
+		errorf("%s: %s; install it with: apt-get install %s",
+		       programs[i].name, f[i].problem, programs[i].package);
+		bad = 1;
+	}
+	return bad;
 }
 
 int cmd_doctor(struct nook_ctx *ctx, int argc, char **argv)
 {
-	(void)ctx;
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'J' },
 		{ "help", no_argument, NULL, 'h' },
@@ -148,12 +185,12 @@ int cmd_doctor(struct nook_ctx *ctx, int argc, char **argv)
 	};
 	struct finding f[ARRAY_SIZE(programs)];
 	struct vm_accel_facts af;
-	struct nook_dirs dirs = { NULL, NULL };
-	size_t bad = 0;
-	const char *why, *qemu;
+	const struct nook_dirs *dirs;
+	const char *why;
 	enum vm_accel a;
 	int c, json = 0, ret = 0;
 
+	getopt_reset();
 	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'J': json = 1; break;
@@ -163,42 +200,27 @@ int cmd_doctor(struct nook_ctx *ctx, int argc, char **argv)
 	}
 	if (optind < argc)
 		return usage_error(usage_doctor, "doctor takes no arguments");
-	for (size_t i = 0; i < ARRAY_SIZE(programs); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(programs); i++)
 		check_program(&programs[i], &f[i]);
-		bad += f[i].problem != NULL;
-	}
-	qemu = f[0].path;
-	vm_accel_probe(&af, qemu);
+	vm_accel_probe(&af, f[0].path);
 	a = vm_accel_decide(&af, &why);
-	if (nook_dirs_from_environ(&dirs) < 0)
+	dirs = ctx_dirs(ctx);
+	if (!dirs)
 		ret = 1;
 	if (json) {
-		json_t *progs = json_array();
-
-		for (size_t i = 0; i < ARRAY_SIZE(programs); i++)
-			json_array_append_new(progs, json_pack(
-				"{s:s,s:b,s:s?,s:s?,s:s,s:s?}", "name",
-				programs[i].name, "ok", !f[i].problem, "path",
-				f[i].path, "version", f[i].version, "package",
-				programs[i].package, "problem", f[i].problem));
-		if (print_json(json_pack("{s:b,s:o,s:o,s:{s:s?,s:s?}}", "ok",
-					 !bad && !ret, "programs", progs,
-					 "accel", accel_json(&af, a, why), "dirs",
-					 "data", dirs.data, "run", dirs.run)))
+		/* said first, so that the object's "error" has it */
+		if (say_problems(f))
+			ret = 1;
+		if (print_findings(f, &af, a, why, dirs, !ret))
 			ret = 1;
 	} else {
-		print_human(f, &af, a, why, &dirs);
+		print_human(f, &af, a, why, dirs);
+		if (say_problems(f))
+			ret = 1;
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(programs); i++) {
-		if (f[i].problem) {
-			errorf("%s: %s; install it with: apt-get install %s",
-			       programs[i].name, f[i].problem,
-			       programs[i].package);
-			ret = 1;
-		}
 		free(f[i].path);
 		free(f[i].version);
 	}
-	nook_dirs_free(&dirs);
 	return ret;
 }

@@ -1,8 +1,6 @@
 /* nook local: a VM's life on this host (start is in start.c). */
-#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +8,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
-#include "vmcmd.h"
+#include "vm.h"
 
 static const char usage_local[] =
 	"usage: nook local SUBCOMMAND [NAME] [OPTIONS]\n"
@@ -82,27 +80,33 @@ static const char usage_stop[] =
 	"guest's shutdown. Stopping a stopped VM is not an error. The disk is\n"
 	"kept: the next start brings the VM back as it was.\n";
 
+/* Open the VM the subcommand names; NULL having said why. */
+static struct vm *open_vm(struct nook_ctx *ctx, const char *name)
+{
+	const struct nook_dirs *d = ctx_dirs(ctx);
+	struct vm *vm;
+
+	if (!d || vm_open(d, name, 1, &vm) < 0)
+		return NULL;
+	return vm;
+}
+
 static int local_stop(struct nook_ctx *ctx, int argc, char **argv)
 {
-	(void)ctx;
 	struct small s;
-	struct vmcmd v;
+	struct vm *vm;
 	const char *how;
 	int rc = parse_small(argc, argv, usage_stop, "ft", &s);
 
 	if (rc)
 		return rc < 0 ? 0 : rc;
+	vm = open_vm(ctx, s.name);
 	rc = 1;
-	if (vmcmd_open(&v, s.name, 1) < 0 ||
-	    vm_lock(&v.paths, s.name, &v.lock_fd) < 0)
-		goto out;
-	if (vm_stop(&v.paths, s.force, (int)s.timeout, &how) < 0)
-		goto out;
-	vmcmd_save(&v, "stopped", 0, NULL, NULL, 0);
-	printf("VM %s stopped: %s\n", s.name, how);
-	rc = 0;
-out:
-	vmcmd_close(&v);
+	if (vm && vm_stop(vm, s.force, (int)s.timeout, &how) == 0) {
+		printf("VM %s stopped: %s\n", s.name, how);
+		rc = 0;
+	}
+	vm_close(vm);
 	return rc;
 }
 
@@ -116,37 +120,28 @@ static void fmt_duration(long s, char *out, size_t size)
 		snprintf(out, size, "%lds", s);
 }
 
-static json_t *status_json(struct vmcmd *v)
+static json_t *status_json(struct vm *vm)
 {
-	pid_t pid;
-	enum vm_state st = vmcmd_state(v, &pid);
-	json_t *j = json_object(), *ports;
-	int up = st == VM_RUNNING || st == VM_STARTING;
+	struct vm_info i;
+	json_t *ports = json_array();
+	int up;
 
-	json_object_set_new(j, "name", json_string(v->name));
-	json_object_set_new(j, "state", json_string(vm_state_name(st)));
-	json_object_set_new(j, "pid", up ? json_integer(pid) : json_null());
-	json_object_set_new(j, "accel", up ? json_incref(json_object_get(
-			    v->state, "accel")) : json_null());
-	json_object_set_new(j, "uptime", up ? json_integer(
-			    (json_int_t)time(NULL) - json_integer_value(
-				    json_object_get(v->state, "since"))) :
-			    json_null());
-	json_object_set_new(j, "image", json_string(v->spec.image.ref));
-	json_object_set_new(j, "cpus", json_integer(v->spec.cpus));
-	json_object_set_new(j, "memory_mib",
-			    json_integer((json_int_t)(v->spec.memory >> 20)));
-	json_object_set_new(j, "ssh", up ? json_pack("{s:s,s:i,s:s}", "host",
-			    "127.0.0.1", "port", v->spec.ssh_port, "user",
-			    v->spec.image.user) : json_null());
-	ports = json_object_get(v->state, "ports");
+	vm_get_info(vm, &i);
+	up = i.state == VM_RUNNING || i.state == VM_STARTING;
 	/* the first forward is ssh's; the rest are the user's */
-	json_object_set_new(j, "ports", json_array());
-	for (size_t i = 1; up && i < json_array_size(ports); i++)
-		json_array_append(json_object_get(j, "ports"),
-				  json_array_get(ports, i));
-	json_object_set_new(j, "dir", json_string(v->paths.dir));
-	return j;
+	for (size_t k = 1; up && k < i.ports->n; k++)
+		json_array_append_new(ports, json_string(i.ports->v[k]));
+	return json_pack("{s:s,s:s,s:o,s:o,s:o,s:s,s:i,s:I,s:o,s:o,s:s}",
+		"name", i.name, "state", vm_state_name(i.state),
+		"pid", up ? json_integer(i.pid) : json_null(),
+		"accel", up && i.accel ? json_string(i.accel) : json_null(),
+		"uptime", up ? json_integer(time(NULL) - i.since) : json_null(),
+		"image", i.image, "cpus", i.cpus,
+		"memory_mib", (json_int_t)(i.memory >> 20),
+		"ssh", up ? json_pack("{s:s,s:i,s:s}", "host", "127.0.0.1",
+				      "port", i.ssh_port, "user", i.user) :
+			    json_null(),
+		"ports", ports, "dir", i.dir);
 }
 
 static void print_status(json_t *j)
@@ -195,27 +190,24 @@ static const char usage_status[] =
 
 static int local_status(struct nook_ctx *ctx, int argc, char **argv)
 {
-	(void)ctx;
 	struct small s;
-	struct vmcmd v;
+	struct vm *vm;
 	json_t *j;
 	int rc = parse_small(argc, argv, usage_status, "j", &s);
 
 	if (rc)
 		return rc < 0 ? 0 : rc;
-	rc = 1;
-	if (vmcmd_open(&v, s.name, 1) < 0)
-		goto out;
-	j = status_json(&v);
+	vm = open_vm(ctx, s.name);
+	if (!vm)
+		return s.json ? print_json_error() : 1;
+	j = status_json(vm);
 	if (s.json) {
 		rc = print_json(j);
-		goto out;
+	} else {
+		print_status(j);
+		json_decref(j);
 	}
-	print_status(j);
-	json_decref(j);
-	rc = 0;
-out:
-	vmcmd_close(&v);
+	vm_close(vm);
 	return rc;
 }
 
@@ -224,81 +216,60 @@ static const char usage_list[] =
 	"\n"
 	"Lists every VM with its state, pid, ssh port and image.\n";
 
-static int cmp_str(const void *a, const void *b)
+static void print_list(json_t *all)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	json_t *j;
+	size_t i;
+
+	printf("%-16s %-9s %-8s %-6s %s\n", "NAME", "STATE", "PID", "SSH",
+	       "IMAGE");
+	json_array_foreach(all, i, j) {
+		json_t *ssh = json_object_get(j, "ssh");
+		char pid[16] = "-", port[16] = "-";
+
+		if (json_is_integer(json_object_get(j, "pid")))
+			snprintf(pid, sizeof(pid), "%lld", (long long)
+				 json_integer_value(json_object_get(j, "pid")));
+		if (json_is_object(ssh))
+			snprintf(port, sizeof(port), "%lld", (long long)
+				 json_integer_value(json_object_get(ssh, "port")));
+		printf("%-16s %-9s %-8s %-6s %s\n",
+		       json_string_value(json_object_get(j, "name")),
+		       json_string_value(json_object_get(j, "state")), pid, port,
+		       json_string_value(json_object_get(j, "image")));
+	}
 }
 
 static int local_list(struct nook_ctx *ctx, int argc, char **argv)
 {
-	(void)ctx;
 	struct small s;
-	struct nook_dirs d;
+	const struct nook_dirs *d;
 	struct strvec names = STRVEC_INIT;
-	json_t *all = json_array();
-	char *vms = NULL;
-	DIR *dir;
+	json_t *all;
 	int rc = parse_small(argc, argv, usage_list, "j", &s);
 
-	if (rc || argc - optind > 0) {
-		json_decref(all);
-		if (!rc)
-			return usage_error(usage_list, "list takes no name");
+	if (rc)
 		return rc < 0 ? 0 : rc;
-	}
-	if (nook_dirs_from_environ(&d) < 0) {
-		json_decref(all);
-		return 1;
-	}
-	vms = xasprintf("%s/vms", d.data);
-	dir = opendir(vms);
-	for (struct dirent *e = dir ? readdir(dir) : NULL; e;
-	     e = readdir(dir))
-		if (e->d_name[0] != '.')
-			strvec_push(&names, e->d_name);
-	if (dir)
-		closedir(dir);
-	if (names.n)
-		qsort(names.v, names.n, sizeof(*names.v), cmp_str);
+	if (argc - optind > 0)
+		return usage_error(usage_list, "list takes no name");
+	d = ctx_dirs(ctx);
+	if (!d)
+		return s.json ? print_json_error() : 1;
+	vm_list(d, &names);
+	all = json_array();
 	for (size_t i = 0; i < names.n; i++) {
-		struct vmcmd v;
+		struct vm *vm;
 
-		/* a directory without a vm.json is a start that never got
-		 * that far: not a VM to list */
-		if (vmcmd_open(&v, names.v[i], 0) == 0 && v.have_spec)
-			json_array_append_new(all, status_json(&v));
-		vmcmd_close(&v);
-	}
-	if (s.json) {
-		rc = print_json(all);
-	} else {
-		json_t *j;
-		size_t i;
-
-		printf("%-16s %-9s %-8s %-6s %s\n", "NAME", "STATE", "PID",
-		       "SSH", "IMAGE");
-		json_array_foreach(all, i, j) {
-			json_t *ssh = json_object_get(j, "ssh");
-			char pid[16] = "-", port[16] = "-";
-
-			if (json_is_integer(json_object_get(j, "pid")))
-				snprintf(pid, sizeof(pid), "%lld", (long long)
-					 json_integer_value(json_object_get(j, "pid")));
-			if (ssh)
-				snprintf(port, sizeof(port), "%lld", (long long)
-					 json_integer_value(json_object_get(ssh, "port")));
-			printf("%-16s %-9s %-8s %-6s %s\n",
-			       json_string_value(json_object_get(j, "name")),
-			       json_string_value(json_object_get(j, "state")),
-			       pid, port,
-			       json_string_value(json_object_get(j, "image")));
-		}
-		json_decref(all);
+		if (vm_open(d, names.v[i], 1, &vm) == 0)
+			json_array_append_new(all, status_json(vm));
+		vm_close(vm);
 	}
 	strvec_clear(&names);
-	free(vms);
-	nook_dirs_free(&d);
-	return rc;
+	if (s.json)
+		return print_json(all);
+	print_list(all);
+	json_decref(all);
+	return 0;
 }
 
 static const char usage_delete[] =
@@ -310,34 +281,19 @@ static const char usage_delete[] =
 
 static int local_delete(struct nook_ctx *ctx, int argc, char **argv)
 {
-	(void)ctx;
 	struct small s;
-	struct vmcmd v;
-	const char *how;
-	pid_t pid;
+	struct vm *vm;
 	int rc = parse_small(argc, argv, usage_delete, "f", &s);
 
 	if (rc)
 		return rc < 0 ? 0 : rc;
+	vm = open_vm(ctx, s.name);
 	rc = 1;
-	if (vmcmd_open(&v, s.name, 1) < 0 ||
-	    vm_lock(&v.paths, s.name, &v.lock_fd) < 0)
-		goto out;
-	pid = vm_pid_alive(v.paths.pidfile, v.paths.qmp);
-	if (pid && !s.force) {
-		errorf("VM %s is running (pid %d); stop it first or use "
-		       "--force", s.name, (int)pid);
-		goto out;
+	if (vm && vm_delete(vm, s.force) == 0) {
+		printf("VM %s deleted\n", s.name);
+		rc = 0;
 	}
-	if (pid && vm_stop(&v.paths, 1, 0, &how) < 0)
-		goto out;
-	vm_clean_runtime(&v.paths);
-	if (remove_tree(v.paths.run) < 0 || remove_tree(v.paths.dir) < 0)
-		goto out;
-	printf("VM %s deleted\n", s.name);
-	rc = 0;
-out:
-	vmcmd_close(&v);
+	vm_close(vm);
 	return rc;
 }
 
@@ -349,9 +305,8 @@ static const char usage_logs[] =
 
 static int local_logs(struct nook_ctx *ctx, int argc, char **argv)
 {
-	(void)ctx;
 	struct small s;
-	struct vmcmd v;
+	struct vm *vm;
 	FILE *f = NULL;
 	char chunk[4096];
 	int rc = parse_small(argc, argv, usage_logs, "F", &s);
@@ -359,15 +314,16 @@ static int local_logs(struct nook_ctx *ctx, int argc, char **argv)
 	if (rc)
 		return rc < 0 ? 0 : rc;
 	rc = 1;
-	if (vmcmd_open(&v, s.name, 1) < 0)
+	vm = open_vm(ctx, s.name);
+	if (!vm)
 		goto out;
-	f = fopen(v.paths.console_log, "re");
+	f = fopen(vm_console_log(vm), "re");
 	if (!f) {
 		if (errno == ENOENT && !s.follow) {
 			rc = 0; /* never booted: nothing logged yet */
 			goto out;
 		}
-		error_errno("cannot read %s", v.paths.console_log);
+		error_errno("cannot read %s", vm_console_log(vm));
 		goto out;
 	}
 	for (;;) {
@@ -387,7 +343,7 @@ static int local_logs(struct nook_ctx *ctx, int argc, char **argv)
 out:
 	if (f)
 		fclose(f);
-	vmcmd_close(&v);
+	vm_close(vm);
 	return rc;
 }
 

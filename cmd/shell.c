@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
-#include "vmcmd.h"
+#include "vm.h"
 
 static const char usage_shell[] =
 	"usage: nook shell [NAME] [--user USER] [--workdir DIR] [-- COMMAND ARGS...]\n"
@@ -22,7 +22,6 @@ static const char usage_shell[] =
 
 int cmd_shell(struct nook_ctx *ctx, int argc, char **argv)
 {
-	(void)ctx;
 	static const struct option longopts[] = {
 		{ "user", required_argument, NULL, 'u' },
 		{ "workdir", required_argument, NULL, 'w' },
@@ -31,7 +30,9 @@ int cmd_shell(struct nook_ctx *ctx, int argc, char **argv)
 	};
 	const char *user = NULL, *workdir = NULL, *name = "default";
 	struct strvec av = STRVEC_INIT;
-	struct vmcmd v;
+	const struct nook_dirs *d;
+	struct ssh_target t;
+	struct vm *vm = NULL;
 	char **cmd = NULL;
 	int c, rc = 1;
 
@@ -58,9 +59,13 @@ int cmd_shell(struct nook_ctx *ctx, int argc, char **argv)
 	}
 	if (optind < argc)
 		cmd = argv + optind;
-	if (vmcmd_open(&v, name, 1) < 0 || vmcmd_ssh(&v, user) < 0)
+	d = ctx_dirs(ctx);
+	if (!d || vm_open(d, name, 1, &vm) < 0 || vm_ssh(vm, user, 1, &t) < 0)
 		goto out;
-	ssh_argv(&v.ssh, cmd ? -1 : 0, workdir, (const char *const *)cmd, &av);
+	/* --workdir makes even a login shell a remote command, for which
+	 * ssh gives no terminal unless forced */
+	ssh_argv(&t, cmd ? -1 : isatty(STDIN_FILENO) ? 1 : 0, workdir,
+		 (const char *const *)cmd, &av);
 	fflush(NULL);
 	/* ssh becomes us: the terminal, signals and the exit status are
 	 * the remote command's, with nothing in between */
@@ -68,7 +73,7 @@ int cmd_shell(struct nook_ctx *ctx, int argc, char **argv)
 	error_errno("cannot run ssh");
 out:
 	strvec_clear(&av);
-	vmcmd_close(&v);
+	vm_close(vm);
 	return rc;
 }
 
@@ -81,47 +86,36 @@ static const char usage_ssh_config[] =
 
 int cmd_ssh_config(struct nook_ctx *ctx, int argc, char **argv)
 {
-	(void)ctx;
-	struct strvec opts = STRVEC_INIT;
-	struct vmcmd v;
-	const char *name = "default";
-	int rc = 1;
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const struct nook_dirs *d;
+	struct buf stanza = BUF_INIT;
+	struct ssh_target t;
+	struct vm *vm = NULL;
+	int c, rc = 1;
 
-	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")))
-		return show_usage(usage_ssh_config);
-	if (argc > 2)
+	getopt_reset();
+	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		if (c == 'h')
+			return show_usage(usage_ssh_config);
+		return bad_option(usage_ssh_config, argv, c);
+	}
+	if (argc - optind > 1)
 		return usage_error(usage_ssh_config, "unexpected argument '%s'",
-				   argv[2]);
-	if (argc == 2 && argv[1][0] == '-')
-		return usage_error(usage_ssh_config, "unknown option '%s'",
-				   argv[1]);
-	if (argc == 2)
-		name = argv[1];
-	if (vmcmd_open(&v, name, 1) < 0)
-		goto out;
+				   argv[optind + 1]);
+	d = ctx_dirs(ctx);
 	/* the stanza is useful for a stopped VM too: it says where it
 	 * will be once started on the same port */
-	v.ssh.user = v.spec.image.user;
-	v.ssh.host = "127.0.0.1";
-	v.ssh.port = v.spec.ssh_port;
-	v.ssh.identity = v.paths.key;
-	v.ssh.known_hosts = v.paths.known_hosts;
-	v.ssh.alias = v.alias;
-	v.ssh.control = v.paths.control;
-	v.ssh.persist = 600;
-	ssh_options(&v.ssh, &opts);
-	printf("Host %s\n  HostName 127.0.0.1\n", v.alias);
-	for (size_t i = 0; i < opts.n; i++) {
-		char *eq = strchr(opts.v[i], '=');
-
-		if (!strncmp(opts.v[i], "BatchMode", 9) ||
-		    !strncmp(opts.v[i], "LogLevel", 8))
-			continue;
-		printf("  %.*s %s\n", (int)(eq - opts.v[i]), opts.v[i], eq + 1);
-	}
+	if (!d || vm_open(d, optind < argc ? argv[optind] : "default", 1,
+			  &vm) < 0 || vm_ssh(vm, NULL, 0, &t) < 0 ||
+	    ssh_config_stanza(&t, &stanza) < 0)
+		goto out;
+	fputs(stanza.p, stdout);
 	rc = fflush(stdout) ? 1 : 0;
 out:
-	strvec_clear(&opts);
-	vmcmd_close(&v);
+	buf_free(&stanza);
+	vm_close(vm);
 	return rc;
 }

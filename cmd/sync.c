@@ -15,19 +15,21 @@
 #include <unistd.h>
 
 #include "cmd.h"
-#include "vmcmd.h"
+#include "vm.h"
 
 static const char usage[] =
 	"usage: nook sync [NAME] [SRC] [DEST] [OPTIONS]\n"
 	"\n"
 	"Copies SRC (default: the current directory) into VM NAME (default:\n"
-	"default) at DEST (default: SRC's name in the login user's home),\n"
+	"default) at DEST (default: SRC's name in the login user's home;\n"
+	"a relative DEST is taken from there),\n"
 	"with rsync over the VM's pinned ssh. The tree's .gitignore files are\n"
 	"honoured.\n"
 	"\n"
 	"  --exclude PAT     leave out files matching PAT (repeatable)\n"
 	"  --no-gitignore    do not read .gitignore files\n"
 	"  --delete          delete files in DEST that SRC no longer has\n"
+	"                    (refused when DEST is the home or above it)\n"
 	"  --chown USER:GROUP  owner of the copies (uses sudo in the guest)\n"
 	"  --dry-run         say what would change, change nothing\n"
 	"  --watch           after the first sync, sync again whenever SRC\n"
@@ -60,47 +62,6 @@ static const char *rsync_why(int rc)
 	}
 }
 
-/* The pure part: rsync's argv for one sync. */
-static void rsync_argv(const struct ssh_target *t, const struct sync_opts *o,
-		       const char *src, const char *dest, int progress,
-		       struct strvec *out)
-{
-	struct strvec opts = STRVEC_INIT;
-	struct buf e = BUF_INIT;
-
-	/* rsync splits -e itself and honours quotes: quote every word */
-	buf_adds(&e, "ssh -F /dev/null");
-	ssh_options(t, &opts);
-	for (size_t i = 0; i < opts.n; i++) {
-		buf_adds(&e, " -o ");
-		ssh_quote(opts.v[i], &e);
-	}
-	strvec_clear(&opts);
-	strvec_push(out, "rsync");
-	strvec_push(out, "-a");
-	strvec_push(out, "--stats");
-	if (progress)
-		strvec_push(out, "--info=progress2");
-	strvec_push(out, "-e");
-	strvec_push(out, e.p);
-	buf_free(&e);
-	if (o->gitignore)
-		strvec_push(out, "--filter=:- .gitignore");
-	for (size_t i = 0; i < o->excludes.n; i++)
-		strvec_pushf(out, "--exclude=%s", o->excludes.v[i]);
-	if (o->del)
-		strvec_push(out, "--delete");
-	if (o->dry_run)
-		strvec_push(out, "--dry-run");
-	if (o->chown) {
-		strvec_pushf(out, "--chown=%s", o->chown);
-		strvec_push(out, "--rsync-path=sudo rsync");
-	}
-	/* "SRC/" copies SRC's contents, not SRC itself, into DEST */
-	strvec_pushf(out, "%s/", src);
-	strvec_pushf(out, "%s:%s", t->host, dest);
-}
-
 /* "Number of regular files transferred: 12" -> 12 */
 static long long stat_field(const char *out, const char *label)
 {
@@ -122,16 +83,23 @@ static long long stat_field(const char *out, const char *label)
 
 
 /* One sync: rsync's progress on a terminal, then a summary line. */
-static int sync_once(struct vmcmd *v, const struct sync_opts *o,
-		     const char *src, const char *dest)
+static int sync_once(const struct ssh_target *t, const char *name,
+		     const struct sync_opts *o, const char *src,
+		     const char *dest)
 {
 	struct strvec argv = STRVEC_INIT;
 	struct buf out = BUF_INIT;
 	int tty = isatty(STDOUT_FILENO);
 	double t0 = mono_s();
+	struct ssh_rsync_opts ro = {
+		(const char *const *)o->excludes.v, o->chown, o->gitignore,
+		o->del, o->dry_run, tty
+	};
 	int rc;
 
-	rsync_argv(&v->ssh, o, src, dest, tty, &argv);
+	if (ssh_target_check(t) < 0)
+		return -1;
+	ssh_rsync_argv(t, &ro, src, dest, &argv);
 	if (tty) {
 		/* progress goes straight to the terminal; stats are not
 		 * parsed then, only the exit status */
@@ -156,13 +124,31 @@ static int sync_once(struct vmcmd *v, const struct sync_opts *o,
 		       o->dry_run ? "would send" : "sent",
 		       stat_field(out.p, "Number of regular files transferred"),
 		       stat_field(out.p, "Total transferred file size"),
-		       v->name, dest, mono_s() - t0);
+		       name, dest, mono_s() - t0);
 	else
-		printf("synced to %s:%s in %.1f s\n", v->name, dest,
+		printf("synced to %s:%s in %.1f s\n", name, dest,
 		       mono_s() - t0);
 	fflush(stdout);
 	buf_free(&out);
 	return 0;
+}
+
+/*
+ * -1 saying why when --delete into dest would empty the login user's home
+ * (cloud-init makes it /home/USER) or a directory above it.
+ */
+static int check_delete_dest(const struct ssh_target *t, const char *dest)
+{
+	char *home = strcmp(t->user, "root") ? xasprintf("/home/%s", t->user)
+					     : xstrdup("/root");
+	int holds = ssh_path_holds(dest, home);
+
+	if (holds)
+		errorf("refusing --delete into '%s': that is %s or above it, "
+		       "and everything not in SRC (.ssh too) would be deleted; "
+		       "name a directory below it", dest, home);
+	free(home);
+	return holds ? -1 : 0;
 }
 
 static int watch_fd = -1;
@@ -217,9 +203,11 @@ out:
 	return ret;
 }
 
-int cmd_sync(struct nook_ctx *ctx, int argc, char **argv)
+/* The options into o and up to three words into pos; 0, EXIT_USAGE, or
+ * -1 for --help (shown). */
+static int parse(int argc, char **argv, struct sync_opts *o,
+		 const char *pos[3], int *npos)
 {
-	(void)ctx;
 	static const struct option longopts[] = {
 		{ "exclude", required_argument, NULL, 'x' },
 		{ "no-gitignore", no_argument, NULL, 'G' },
@@ -230,72 +218,97 @@ int cmd_sync(struct nook_ctx *ctx, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct sync_opts o = { STRVEC_INIT, NULL, 1, 0, 0, 0 };
-	const char *pos[3] = { NULL, NULL, NULL };
-	const char *name = "default";
-	char *src = NULL, *dest = NULL;
-	struct vmcmd v;
-	struct vmcmd probe;
-	int c, npos = 0, rc = 1;
+	int c;
 
-	memset(&v, 0, sizeof(v));
-	v.lock_fd = -1;
 	getopt_reset();
 	while ((c = getopt_long(argc, argv, ":hn", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'x': strvec_push(&o.excludes, optarg); break;
-		case 'G': o.gitignore = 0; break;
-		case 'd': o.del = 1; break;
-		case 'n': o.dry_run = 1; break;
-		case 'w': o.watch = 1; break;
+		case 'x': strvec_push(&o->excludes, optarg); break;
+		case 'G': o->gitignore = 0; break;
+		case 'd': o->del = 1; break;
+		case 'n': o->dry_run = 1; break;
+		case 'w': o->watch = 1; break;
 		case 'c':
-			if (!strchr(optarg, ':') || optarg[0] == ':') {
-				strvec_clear(&o.excludes);
-				return usage_error(usage, "--chown wants USER:GROUP, "
-						   "not '%s'", optarg);
-			}
-			o.chown = optarg;
+			if (!strchr(optarg, ':') || optarg[0] == ':')
+				return usage_error(usage, "--chown wants "
+						   "USER:GROUP, not '%s'", optarg);
+			o->chown = optarg;
 			break;
-		case 'h':
-			strvec_clear(&o.excludes);
-			return show_usage(usage);
-		default:
-			strvec_clear(&o.excludes);
-			return bad_option(usage, argv, c);
+		case 'h': return show_usage(usage) - 1;
+		default: return bad_option(usage, argv, c);
 		}
 	}
-	for (; optind < argc; optind++) {
-		if (npos == 3) {
-			strvec_clear(&o.excludes);
+	for (*npos = 0; optind < argc; optind++) {
+		if (*npos == 3)
 			return usage_error(usage, "unexpected argument '%s'",
 					   argv[optind]);
-		}
-		pos[npos++] = argv[optind];
+		/* rsync would take "" as the login home itself */
+		if (!*argv[optind])
+			return usage_error(usage, "an empty argument names no "
+					   "directory; for the home directory "
+					   "give '~' or '.'");
+		pos[(*npos)++] = argv[optind];
 	}
-	/* NAME is optional: the first word is a NAME when such a VM exists */
-	if (npos && vm_name_valid(pos[0])) {
-		int is_vm;
+	return 0;
+}
 
-		/* quietly: "no such VM" is an answer here, not an error */
-		vmcmd_open(&probe, pos[0], 0);
-		is_vm = probe.have_spec || access(pos[0], F_OK) != 0;
-		vmcmd_close(&probe);
-		if (is_vm || npos == 3) {
-			name = pos[0];
-			memmove(pos, pos + 1, sizeof(pos[0]) * 2);
-			pos[2] = NULL;
-			npos--;
-		}
+/* NAME is optional: the first of the words is a NAME when a VM of that
+ * name exists (or no such file does, or all three words are given). */
+static const char *take_name(const struct nook_dirs *d, const char *pos[3],
+			     int *npos)
+{
+	const char *name = "default";
+	struct vm *probe = NULL;
+	int is_vm;
+
+	if (!*npos || !vm_name_valid(pos[0]))
+		return name;
+	/* quietly: "no such VM" is an answer here, not an error */
+	is_vm = (vm_open(d, pos[0], 0, &probe) == 0 && vm_exists(probe)) ||
+		access(pos[0], F_OK) != 0;
+	vm_close(probe);
+	if (is_vm || *npos == 3) {
+		name = pos[0];
+		memmove(pos, pos + 1, sizeof(pos[0]) * 2);
+		pos[2] = NULL;
+		(*npos)--;
 	}
+	return name;
+}
+
+int cmd_sync(struct nook_ctx *ctx, int argc, char **argv)
+{
+	struct sync_opts o = { STRVEC_INIT, NULL, 1, 0, 0, 0 };
+	const char *pos[3] = { NULL, NULL, NULL };
+	const struct nook_dirs *d;
+	const char *name;
+	char *src = NULL, *dest = NULL;
+	struct ssh_target t;
+	struct vm *vm = NULL;
+	int npos = 0, rc = parse(argc, argv, &o, pos, &npos);
+
+	if (rc) {
+		strvec_clear(&o.excludes);
+		return rc < 0 ? 0 : rc;
+	}
+	rc = 1;
+	d = ctx_dirs(ctx);
+	if (!d)
+		goto out;
+	name = take_name(d, pos, &npos);
 	src = realpath(pos[0] ? pos[0] : ".", NULL);
 	if (!src) {
 		error_errno("sync source %s", pos[0] ? pos[0] : ".");
 		goto out;
 	}
 	dest = xstrdup(pos[1] ? pos[1] : strcmp(src, "/") ? basename(src) : "root");
-	if (vmcmd_open(&v, name, 1) < 0 || vmcmd_ssh(&v, NULL) < 0)
+	if (vm_open(d, name, 1, &vm) < 0 || vm_ssh(vm, NULL, 1, &t) < 0)
 		goto out;
-	if (sync_once(&v, &o, src, dest) < 0)
+	if (o.del && check_delete_dest(&t, dest) < 0) {
+		rc = 2;
+		goto out;
+	}
+	if (sync_once(&t, name, &o, src, dest) < 0)
 		goto out;
 	while (o.watch) {
 		printf("watching %s (Ctrl-C ends)\n", src);
@@ -303,13 +316,13 @@ int cmd_sync(struct nook_ctx *ctx, int argc, char **argv)
 		if (wait_change(src, 300) < 0)
 			goto out;
 		/* a failed round is reported; the watch goes on */
-		sync_once(&v, &o, src, dest);
+		sync_once(&t, name, &o, src, dest);
 	}
 	rc = 0;
 out:
 	free(src);
 	free(dest);
 	strvec_clear(&o.excludes);
-	vmcmd_close(&v);
+	vm_close(vm);
 	return rc;
 }

@@ -10,7 +10,7 @@ nook=build/nook
 # the default image into the store: ~4 min the first time, then cached
 "$nook" images build debian-12
 state=$("$nook" local status --json 2>/dev/null |
-	python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])' || true)
+	python3 -c 'import json,sys; print(json.load(sys.stdin).get("state", ""))' || true)
 set -x
 if [ "$state" != running ]; then
 	"$nook" local start --user-data examples/user-data.yaml

@@ -23,7 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "vm.h"
+#include "internal.h"
 
 static uint32_t le32(const unsigned char *p)
 {
@@ -188,9 +188,12 @@ static char *cache_path(const char *cache, const char *file,
 			     (long long)st->st_mtim.tv_sec,
 			     st->st_mtim.tv_nsec);
 
-	sha256_init(&s);
+	/* a few bytes: the built-in code, which cannot fail, rather than
+	 * loading libcrypto for them */
+	sha256_init_builtin(&s);
 	sha256_update(&s, id, strlen(id));
-	sha256_hex(&s, hex);
+	if (sha256_hex(&s, hex) < 0)
+		hex[0] = '\0';
 	free(id);
 	return xasprintf("%s/%.32s.%s", cache, hex, suffix);
 }

@@ -12,7 +12,8 @@
 #include "cidata.h"
 #include "images.h"
 #include "ssh.h"
-#include "vm.h"
+#include "internal.h"
+#include "qmp.h"
 
 static int exists(const char *path)
 {
@@ -203,7 +204,7 @@ out:
 int vm_prepare(const struct vm_spec *s, const struct vm_paths *p)
 {
 	struct buf kh = BUF_INIT, pub = BUF_INIT;
-	char *alias = xasprintf("nook-%s", s->name);
+	char *alias = vm_host_alias(s->name);
 	char *pub_path = xasprintf("%s.pub", p->host_key);
 	int ret = -1;
 
@@ -236,15 +237,13 @@ out:
 void vm_clean_runtime(const struct vm_paths *p)
 {
 	if (exists(p->control)) {
-		const char *argv[] = { "ssh", "-F", "/dev/null", "-o", NULL,
-				       "-O", "exit", "nook", NULL };
-		char *opt = xasprintf("ControlPath=%s", p->control);
+		struct strvec argv = STRVEC_INIT;
 		struct buf out = BUF_INIT;
 
-		argv[4] = opt;
-		run_capture(argv, &out);
+		ssh_master_exit_argv(p->control, &argv);
+		run_capture((const char *const *)argv.v, &out);
 		buf_free(&out);
-		free(opt);
+		strvec_clear(&argv);
 		unlink(p->control);
 	}
 	unlink(p->qmp);
@@ -285,7 +284,7 @@ int vm_launch(const struct vm_paths *p, const char *const *argv, pid_t *pid)
 		vm_clean_runtime(p);
 		return -1;
 	}
-	*pid = vm_pid_alive(p->pidfile, p->qmp);
+	*pid = vm_pid_alive(p->pidfile, p->qmp_arg);
 	if (!*pid) {
 		vm_clean_runtime(p);
 		return errorf("QEMU started but exited at once; see %s",
@@ -294,49 +293,50 @@ int vm_launch(const struct vm_paths *p, const char *const *argv, pid_t *pid)
 	return 0;
 }
 
-static int wait_gone(pid_t pid, const char *qmp, int ms)
+static int wait_gone(pid_t pid, const char *qmp_arg, int ms)
 {
 	for (int waited = 0; waited <= ms; waited += 100) {
-		if (!vm_pid_is_ours(pid, qmp))
+		if (!vm_pid_is_ours(pid, qmp_arg))
 			return 1;
 		sleep_ms(100);
 	}
 	return 0;
 }
 
-int vm_stop(const struct vm_paths *p, int force, int timeout_s,
-	    const char **how)
+int vm_stop_qemu(const struct vm_paths *p, int force, int timeout_s,
+		 const char **how)
 {
-	pid_t pid = vm_pid_alive(p->pidfile, p->qmp);
-	struct qmp q;
+	pid_t pid = vm_pid_alive(p->pidfile, p->qmp_arg);
+	struct qmp q = { -1, BUF_INIT, NULL };
 
 	*how = "it was not running";
 	if (!pid) {
 		vm_clean_runtime(p);
 		return 0;
 	}
-	if (!force && qmp_open(&q, p->qmp, 5000) == 0) {
-		int rc = qmp_execute(&q, "system_powerdown", NULL, 5000, NULL);
-
+	/* each way that fails is quietly passed over for the next */
+	if (!force && qmp_open(&q, p->qmp, 5000) == 0 &&
+	    qmp_execute(&q, "system_powerdown", NULL, 5000, NULL) == 0) {
 		qmp_close(&q);
 		*how = "the guest powered off (ACPI power button)";
-		if (rc == 0 && wait_gone(pid, p->qmp, timeout_s * 1000))
+		if (wait_gone(pid, p->qmp_arg, timeout_s * 1000))
 			goto done;
 	}
-	if (qmp_open(&q, p->qmp, 3000) == 0) {
-		qmp_quit(&q, 3000);
+	qmp_close(&q);
+	if (qmp_open(&q, p->qmp, 3000) == 0 && qmp_quit(&q, 3000) == 0) {
 		qmp_close(&q);
 		*how = "QEMU quit (QMP quit)";
-		if (wait_gone(pid, p->qmp, 5000))
+		if (wait_gone(pid, p->qmp_arg, 5000))
 			goto done;
 	}
+	qmp_close(&q);
 	*how = "QEMU was terminated (SIGTERM)";
-	if (kill(pid, SIGTERM) == 0 && wait_gone(pid, p->qmp, 5000))
+	if (kill(pid, SIGTERM) == 0 && wait_gone(pid, p->qmp_arg, 5000))
 		goto done;
 	*how = "QEMU was killed (SIGKILL)";
 	if (kill(pid, SIGKILL) < 0 && errno != ESRCH)
 		return error_errno("cannot kill QEMU (pid %d)", (int)pid);
-	if (!wait_gone(pid, p->qmp, 5000))
+	if (!wait_gone(pid, p->qmp_arg, 5000))
 		return errorf("QEMU (pid %d) survived SIGKILL", (int)pid);
 done:
 	vm_clean_runtime(p);

@@ -4,33 +4,50 @@
 #include "common.h"
 #include "vm.h"
 
+enum name_fault { NAME_OK, NAME_EMPTY, NAME_LONG, NAME_START, NAME_CHAR };
+
+/* The one rule, [a-z][a-z0-9-]{0,31}: which part name breaks first (*bad
+ * is the character for NAME_CHAR). */
+static enum name_fault name_fault(const char *name, char *bad)
+{
+	size_t n = strlen(name), ok;
+
+	if (n == 0)
+		return NAME_EMPTY;
+	if (n > 32)
+		return NAME_LONG;
+	if (name[0] < 'a' || name[0] > 'z')
+		return NAME_START;
+	ok = strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789-");
+	*bad = name[ok];
+	return ok == n ? NAME_OK : NAME_CHAR;
+}
+
 int vm_name_valid(const char *name)
 {
-	size_t n = strlen(name);
+	char bad;
 
-	if (n == 0 || n > 32 || name[0] < 'a' || name[0] > 'z')
-		return 0;
-	return strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789-") == n;
+	return name_fault(name, &bad) == NAME_OK;
 }
 
 int vm_name_check(const char *name)
 {
-	size_t n = strlen(name);
+	char bad;
 
-	if (n == 0)
+	switch (name_fault(name, &bad)) {
+	case NAME_OK:
+		return 0;
+	case NAME_EMPTY:
 		return errorf("a VM name cannot be empty");
-	if (n > 32)
-		return errorf("VM name \"%s\" is longer than 32 characters", name);
-	if (name[0] < 'a' || name[0] > 'z')
-		return errorf("VM name \"%s\" must start with a lower-case letter",
+	case NAME_LONG:
+		return errorf("VM name \"%s\" is longer than 32 characters",
 			      name);
-	for (size_t i = 1; i < n; i++) {
-		char c = name[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		      c == '-'))
-			return errorf("VM name \"%s\": '%c' is not allowed; use "
-				      "a-z, 0-9 and '-'", name, c);
+	case NAME_START:
+		return errorf("VM name \"%s\" must start with a lower-case "
+			      "letter", name);
+	case NAME_CHAR:
+		break;
 	}
-	return 0;
+	return errorf("VM name \"%s\": '%c' is not allowed; use a-z, 0-9 and "
+		      "'-'", name, bad);
 }

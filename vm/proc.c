@@ -8,35 +8,11 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-#include "vm.h"
+#include "internal.h"
 
-const char *vm_state_name(enum vm_state st)
-{
-	static const char *const names[] = { "stopped", "starting", "running",
-					      "crashed" };
-
-	return names[st];
-}
-
-enum vm_state vm_state_decide(const char *recorded, int alive, int busy,
-			      int powered_off)
-{
-	int was_up = recorded && (!strcmp(recorded, "running") ||
-				  !strcmp(recorded, "starting"));
-
-	if (alive)
-		return busy && recorded && !strcmp(recorded, "starting") ?
-			       VM_STARTING : VM_RUNNING;
-	/* QEMU is gone. If nook did not stop it and the guest did not power
-	 * itself off, it died: say so rather than "stopped". */
-	if (was_up && busy && !strcmp(recorded, "starting"))
-		return VM_STARTING; /* a start before QEMU runs */
-	if (was_up && !powered_off)
-		return VM_CRASHED;
-	return VM_STOPPED;
-}
-
-/* 1 when /proc/pid is a live (not zombie) process whose argv has arg. */
+/* 1 when /proc/pid is a live (not zombie) process one of whose
+ * arguments is exactly arg: a substring would let a process that merely
+ * mentions the socket be adopted. */
 static int proc_has_arg(pid_t pid, const char *arg)
 {
 	char path[64];
@@ -57,13 +33,13 @@ static int proc_has_arg(pid_t pid, const char *arg)
 	if (read_file_quiet(path, &b) < 0)
 		return 0;
 	for (size_t off = 0; off < b.len; off += strlen(b.p + off) + 1)
-		if (strstr(b.p + off, arg))
+		if (!strcmp(b.p + off, arg))
 			found = 1;
 	buf_free(&b);
 	return found;
 }
 
-pid_t vm_pid_alive(const char *pidfile, const char *qmp_path)
+pid_t vm_pid_alive(const char *pidfile, const char *qmp_arg)
 {
 	struct buf b = BUF_INIT;
 	char *end;
@@ -78,13 +54,13 @@ pid_t vm_pid_alive(const char *pidfile, const char *qmp_path)
 	}
 	buf_free(&b);
 	/* A recycled pid belongs to some other program: only a process whose
-	 * command line names this VM's QMP socket is ours. */
-	return proc_has_arg((pid_t)pid, qmp_path) ? (pid_t)pid : 0;
+	 * command line has this VM's QMP chardev is ours. */
+	return proc_has_arg((pid_t)pid, qmp_arg) ? (pid_t)pid : 0;
 }
 
-int vm_pid_is_ours(pid_t pid, const char *qmp_path)
+int vm_pid_is_ours(pid_t pid, const char *qmp_arg)
 {
-	return proc_has_arg(pid, qmp_path);
+	return proc_has_arg(pid, qmp_arg);
 }
 
 int vm_lock(const struct vm_paths *p, const char *name, int *fd)

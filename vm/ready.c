@@ -7,7 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "vm.h"
+#include "internal.h"
 
 const char *vm_phase_name(enum vm_phase ph)
 {
@@ -134,7 +134,7 @@ int vm_wait_ready(struct vm_ready *r)
 		double el = mono_s() - start;
 		int st;
 
-		if (!vm_pid_is_ours(r->pid, r->paths->qmp)) {
+		if (!vm_pid_is_ours(r->pid, r->paths->qmp_arg)) {
 			r->crashed = 1;
 			break;
 		}

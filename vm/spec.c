@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "images.h"
-#include "vm.h"
+#include "internal.h"
 
 static void set(char **dst, const char *v)
 {
@@ -46,7 +46,9 @@ void vm_spec_free(struct vm_spec *s)
 	free(s->kernel);
 	free(s->initrd);
 	free(s->append);
-	free(s->ports);
+	for (size_t i = 0; i < s->nnics; i++)
+		vm_nic_free(&s->nics[i]);
+	free(s->nics);
 	free(s->accel);
 	free(s->cpu);
 	free(s->instance_id);
@@ -55,14 +57,58 @@ void vm_spec_free(struct vm_spec *s)
 	memset(s, 0, sizeof(*s));
 }
 
+void vm_nic_user(struct vm_nic *nic, const char *mac,
+		 const struct net_port *ports, size_t n)
+{
+	memset(nic, 0, sizeof(*nic));
+	nic->kind = VM_NIC_USER;
+	snprintf(nic->mac, sizeof(nic->mac), "%s", mac);
+	nic->ports = xmalloc(sizeof(*ports) * (n + 1));
+	if (n)
+		memcpy(nic->ports, ports, sizeof(*ports) * n);
+	nic->nports = n;
+}
+
+void vm_nic_free(struct vm_nic *nic)
+{
+	free(nic->ports);
+	nic->ports = NULL;
+	nic->nports = 0;
+}
+
 static json_t *str_or_null(const char *s)
 {
 	return s ? json_string(s) : json_null();
 }
 
+static json_t *ports_to_json(const struct net_port *p, size_t n)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < n; i++) {
+		struct buf b = BUF_INIT;
+
+		net_port_format(&p[i], &b);
+		json_array_append_new(a, json_string(b.p));
+		buf_free(&b);
+	}
+	return a;
+}
+
+static json_t *nics_to_json(const struct vm_spec *s)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < s->nnics; i++)
+		json_array_append_new(a, json_pack("{s:s,s:s,s:o}", "kind",
+			"user", "mac", s->nics[i].mac, "ports",
+			ports_to_json(s->nics[i].ports, s->nics[i].nports)));
+	return a;
+}
+
 json_t *vm_spec_to_json(const struct vm_spec *s)
 {
-	json_t *j = json_object(), *img = json_object(), *ports = json_array();
+	json_t *j = json_object(), *img = json_object();
 
 	json_object_set_new(j, "name", json_string(s->name));
 	json_object_set_new(img, "ref", str_or_null(s->image.ref));
@@ -80,14 +126,7 @@ json_t *vm_spec_to_json(const struct vm_spec *s)
 	json_object_set_new(j, "cpus", json_integer(s->cpus));
 	json_object_set_new(j, "memory", json_integer((json_int_t)s->memory));
 	json_object_set_new(j, "disk", json_integer((json_int_t)s->disk));
-	for (size_t i = 0; i < s->nports; i++) {
-		struct buf b = BUF_INIT;
-
-		net_port_format(&s->ports[i], &b);
-		json_array_append_new(ports, json_string(b.p));
-		buf_free(&b);
-	}
-	json_object_set_new(j, "ports", ports);
+	json_object_set_new(j, "nics", nics_to_json(s));
 	json_object_set_new(j, "accel", str_or_null(s->accel));
 	json_object_set_new(j, "cpu", str_or_null(s->cpu));
 	json_object_set_new(j, "instance_id", str_or_null(s->instance_id));
@@ -103,10 +142,63 @@ static const char *get_str(const json_t *j, const char *key)
 	return json_string_value(json_object_get(j, key));
 }
 
+static int ports_from_json(const json_t *a, struct net_port **out, size_t *n)
+{
+	const json_t *v;
+	size_t i;
+
+	*out = xmalloc(sizeof(**out) * (json_array_size(a) + 1));
+	*n = 0;
+	json_array_foreach(a, i, v) {
+		if (!json_is_string(v) ||
+		    net_port_parse(json_string_value(v), &(*out)[*n]) < 0)
+			return -1;
+		(*n)++;
+	}
+	return 0;
+}
+
+/* The NICs; a vm.json from before NICs had "ports" and the MAC every
+ * nook derived from the name: the uplink keeps both. */
+static int nics_from_json(const json_t *j, struct vm_spec *s)
+{
+	const json_t *nics = json_object_get(j, "nics"), *v;
+	size_t i;
+
+	if (!nics) {
+		char mac[18];
+
+		s->nics = xmalloc(sizeof(*s->nics));
+		net_mac("", s->name, 0, mac);
+		vm_nic_user(&s->nics[0], mac, NULL, 0);
+		s->nnics = 1;
+		free(s->nics[0].ports);
+		return ports_from_json(json_object_get(j, "ports"),
+				       &s->nics[0].ports, &s->nics[0].nports);
+	}
+	if (!json_is_array(nics) || !json_array_size(nics))
+		return -1;
+	s->nics = xmalloc(sizeof(*s->nics) * json_array_size(nics));
+	json_array_foreach(nics, i, v) {
+		struct vm_nic *n = &s->nics[s->nnics];
+		const char *mac = json_string_value(json_object_get(v, "mac"));
+
+		if (!mac || strlen(mac) != 17 || strcmp(json_string_value(
+			json_object_get(v, "kind")) ?: "", "user"))
+			return -1;
+		vm_nic_user(n, mac, NULL, 0);
+		s->nnics++;
+		free(n->ports);
+		if (ports_from_json(json_object_get(v, "ports"), &n->ports,
+				    &n->nports) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 int vm_spec_from_json(const json_t *j, const char *name, struct vm_spec *s)
 {
-	const json_t *img = json_object_get(j, "image"), *ports, *v;
-	size_t i;
+	const json_t *img = json_object_get(j, "image");
 
 	vm_spec_init(s);
 	if (!json_is_object(j) || !json_is_object(img) ||
@@ -127,14 +219,8 @@ int vm_spec_from_json(const json_t *j, const char *name, struct vm_spec *s)
 	s->cpus = (int)json_integer_value(json_object_get(j, "cpus"));
 	s->memory = (uint64_t)json_integer_value(json_object_get(j, "memory"));
 	s->disk = (uint64_t)json_integer_value(json_object_get(j, "disk"));
-	ports = json_object_get(j, "ports");
-	s->ports = xmalloc(sizeof(*s->ports) * (json_array_size(ports) + 1));
-	json_array_foreach(ports, i, v) {
-		if (!json_is_string(v) ||
-		    net_port_parse(json_string_value(v), &s->ports[s->nports]) < 0)
-			return errorf("%s: bad entry in ports", name);
-		s->nports++;
-	}
+	if (nics_from_json(j, s) < 0)
+		return errorf("%s: bad NIC or port in the VM spec", name);
 	set(&s->accel, get_str(j, "accel"));
 	set(&s->cpu, get_str(j, "cpu"));
 	set(&s->instance_id, get_str(j, "instance_id"));
@@ -148,13 +234,47 @@ int vm_spec_from_json(const json_t *j, const char *name, struct vm_spec *s)
 
 /* The longest socket name we put in the runtime directory. */
 #define LONGEST_SOCKET "/serial.sock"
+#define SUN_PATH_SIZE sizeof(((struct sockaddr_un *)0)->sun_path)
+
+char *vm_host_alias(const char *name)
+{
+	return xasprintf("nook-%s", name);
+}
+
+/* RUN/NAME, or when a socket there would not fit sun_path a short
+ * directory of our own: never truncated, the same one every time for the
+ * same data directory, and another data directory's never (its VMs of the
+ * same name must not meet). */
+static char *run_dir(const struct nook_dirs *d, const char *name, int *fell)
+{
+	char *run = xasprintf("%s/%s", d->run, name);
+
+	*fell = 0;
+	if (strlen(run) + sizeof(LONGEST_SOCKET) <= SUN_PATH_SIZE)
+		return run;
+	free(run);
+	*fell = 1;
+	run = xasprintf("/tmp/nook-%u/%08x-%s", (unsigned)getuid(),
+			(unsigned)(fnv1a64(d->data, strlen(d->data)) >> 32),
+			name);
+	if (strlen(run) + sizeof(LONGEST_SOCKET) <= SUN_PATH_SIZE)
+		return run;
+	free(run);
+	errno = ENAMETOOLONG;
+	error_errno("runtime directory for %s", name);
+	return NULL;
+}
 
 int vm_paths_init(struct vm_paths *p, const struct nook_dirs *d,
 		  const char *name)
 {
-	char *run = xasprintf("%s/%s", d->run, name);
+	struct buf b = BUF_INIT;
+	char *run;
 
 	memset(p, 0, sizeof(*p));
+	run = run_dir(d, name, &p->run_fallback);
+	if (!run)
+		return -1;
 	p->dir = xasprintf("%s/vms/%s", d->data, name);
 	p->json = xasprintf("%s/vm.json", p->dir);
 	p->disk = xasprintf("%s/disk.qcow2", p->dir);
@@ -165,26 +285,14 @@ int vm_paths_init(struct vm_paths *p, const struct nook_dirs *d,
 	p->console_log = xasprintf("%s/console.log", p->dir);
 	p->qemu_log = xasprintf("%s/qemu.log", p->dir);
 	p->lock = xasprintf("%s/lock", p->dir);
-	/* A unix socket path must fit sun_path with its NUL. Never truncate:
-	 * fall back to a short directory of our own, the same one every time
-	 * for the same inputs so every command finds the sockets. */
-	if (strlen(run) + sizeof(LONGEST_SOCKET) > sizeof(((struct sockaddr_un *)0)->sun_path)) {
-		free(run);
-		run = xasprintf("/tmp/nook-%u/%s", (unsigned)getuid(), name);
-		p->run_fallback = 1;
-		if (strlen(run) + sizeof(LONGEST_SOCKET) >
-		    sizeof(((struct sockaddr_un *)0)->sun_path)) {
-			free(run);
-			vm_paths_free(p);
-			errno = ENAMETOOLONG;
-			return error_errno("runtime directory for %s", name);
-		}
-	}
 	p->run = run;
 	p->qmp = xasprintf("%s/qmp.sock", run);
 	p->serial = xasprintf("%s/serial.sock", run);
 	p->pidfile = xasprintf("%s/qemu.pid", run);
 	p->control = xasprintf("%s/ssh.sock", run);
+	vm_qmp_chardev(p->qmp, &b);
+	p->qmp_arg = xstrdup(b.p);
+	buf_free(&b);
 	return 0;
 }
 
@@ -193,7 +301,7 @@ void vm_paths_free(struct vm_paths *p)
 	char **all[] = { &p->dir, &p->json, &p->disk, &p->cidata, &p->key,
 			 &p->host_key, &p->known_hosts, &p->console_log,
 			 &p->qemu_log, &p->lock, &p->run, &p->qmp, &p->serial,
-			 &p->pidfile, &p->control };
+			 &p->pidfile, &p->control, &p->qmp_arg };
 
 	for (size_t i = 0; i < ARRAY_SIZE(all); i++) {
 		free(*all[i]);
@@ -218,51 +326,19 @@ static int disk_format(const char *path, char **format)
 	return f ? 0 : -1;
 }
 
-static char *join_abs(const char *dir, const char *file)
-{
-	return xasprintf("%s/%s", dir, file);
-}
-
-/* An image directory as images/recipes/ write it: manifest.json naming a
- * disk (the file with a "format"), and optionally vmlinuz and initrd.img. */
+/* An image directory: what its manifest says. */
 static int image_from_dir(const char *dir, struct vm_image *img)
 {
-	char *mpath = join_abs(dir, "manifest.json");
-	json_error_t jerr;
-	json_t *m = json_load_file(mpath, 0, &jerr), *files, *f;
-	const char *key;
-	int ret = -1;
+	struct img_boot b;
 
-	if (!m) {
-		errorf("%s: %s (line %d)", mpath, jerr.text, jerr.line);
-		goto out;
-	}
-	files = json_object_get(m, "files");
-	json_object_foreach(files, key, f) {
-		if (strchr(key, '/')) {
-			errorf("%s: file name '%s' has a '/'", mpath, key);
-			goto out;
-		}
-		if (json_object_get(f, "format"))
-			img->disk = join_abs(dir, key);
-		else if (!strcmp(key, "vmlinuz"))
-			img->kernel = join_abs(dir, key);
-		else if (!strcmp(key, "initrd.img"))
-			img->initrd = join_abs(dir, key);
-	}
-	if (!img->disk) {
-		errorf("%s: names no disk (a file with a \"format\")", mpath);
-		goto out;
-	}
-	if (json_string_value(json_object_get(m, "cmdline")))
-		img->cmdline = xstrdup(json_string_value(json_object_get(m, "cmdline")));
-	if (json_string_value(json_object_get(m, "user")))
-		img->user = xstrdup(json_string_value(json_object_get(m, "user")));
-	ret = 0;
-out:
-	json_decref(m);
-	free(mpath);
-	return ret;
+	if (img_boot_read(dir, &b) < 0)
+		return -1;
+	img->disk = b.disk;
+	img->kernel = b.kernel;
+	img->initrd = b.initrd;
+	img->cmdline = b.cmdline;
+	img->user = b.user;
+	return 0;
 }
 
 int vm_image_resolve(const char *datadir, const char *ref, struct vm_image *img)
@@ -304,7 +380,7 @@ int vm_image_resolve(const char *datadir, const char *ref, struct vm_image *img)
 		img->disk = xstrdup(abs);
 	}
 	if (!img->user)
-		img->user = xstrdup("debian");
+		img->user = xstrdup(IMG_DEFAULT_USER);
 	for (char **f = &img->kernel; f <= &img->initrd; f++)
 		if (*f && access(*f, R_OK) < 0) {
 			error_errno("image %s: %s", ref, *f);

@@ -7,13 +7,13 @@
 NOOK=$1
 . "$(dirname "$0")/lib.sh"
 cleanup() {
-	for vm in b1 b2 b3; do "$NOOK" local delete "$vm" --force >/dev/null 2>&1; done
+	for vm in b1 b2 b3 r1; do "$NOOK" local delete "$vm" --force >/dev/null 2>&1; done
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
 cd "$WORK" || exit 1
 json() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
-qemus() { pgrep -f -- "-name nook-$1" | wc -l; }
+qemus() { pgrep -f -- "$NOOK_HOME/run/$1/qemu.pid" | wc -l; }
 qemu-img create -q -f raw blank.img 64M
 
 # usage errors: exit 2, nothing made
@@ -121,6 +121,71 @@ if [ "$("$NOOK" doctor --json | json 'd["accel"]["accelerator"]' 2>/dev/null)" =
 	contains "says why not" "$ERR" "--accel kvm cannot work here"
 	check "nothing left of b3" test ! -e "$NOOK_HOME/vms/b3" || ls -la "$NOOK_HOME/vms/b3"
 fi
+
+# two first starts of one name at once: one wins, the other touches nothing
+for round in 1 2 3; do
+	"$NOOK" local start r1 --image blank.img --no-wait --memory 256M >"$WORK/s1" 2>&1 &
+	p1=$!
+	"$NOOK" local start r1 --image blank.img --no-wait --memory 256M >"$WORK/s2" 2>&1 &
+	p2=$!
+	wait $p1; rc1=$?
+	wait $p2; rc2=$?
+	check "round $round: exactly one start won" test "$((rc1 + rc2))" = 1
+	check "round $round: exactly one QEMU" test "$(qemus r1)" = 1
+	lost=$(cat "$WORK/s1" "$WORK/s2")
+	case $lost in
+	*busy* | *"already running"*) ok "round $round: the other says the VM is busy" ;;
+	*) fail "round $round: the other says the VM is busy" "$lost" ;;
+	esac
+	check "round $round: the winner's files are intact" test -f "$NOOK_HOME/vms/r1/vm.json" -a -f "$NOOK_HOME/vms/r1/disk.qcow2"
+	expect_rc "round $round: the winner's VM runs" 0 "$NOOK" local status r1 --json
+	check "round $round: status running" test "$(echo "$OUT" | json 'd["state"]')" = running
+	"$NOOK" local delete r1 --force >/dev/null 2>&1
+done
+
+# --json: a failure is a JSON object on stdout too
+expect_rc "status --json of no VM" 1 "$NOOK" local status nosuch --json
+check "its stdout is a JSON error" test "$(echo "$OUT" | json 'd["error"]')" = "no VM named 'nosuch' (start one with 'nook local start nosuch')"
+expect_rc "start --json that fails" 1 "$NOOK" local start b3 --image ./nope.img --json
+contains "its stdout is a JSON error" "$(echo "$OUT" | json 'd["error"]')" "nope.img"
+
+# a recovered error is not printed: with its QMP socket gone, stop goes
+# quietly to SIGTERM
+"$NOOK" local start b2 --no-wait >/dev/null 2>&1
+rm -f "$NOOK_HOME/run/b2/qmp.sock"
+expect_rc "stop without QMP" 0 "$NOOK" local stop b2 --timeout 1
+contains "ended by SIGTERM" "$OUT" "SIGTERM"
+check "nothing said of the QMP that failed" test -z "$ERR"
+
+# a vm.json written before NICs: its MAC and ports stay
+"$NOOK" local start b2 --no-wait --port 0:80 >/dev/null 2>&1
+mac=$(tr '\0' '\n' < /proc/"$(cat "$NOOK_HOME/run/b2/qemu.pid")"/cmdline | grep -o 'mac=[0-9a-f:]*')
+"$NOOK" local stop b2 --force >/dev/null
+python3 - "$NOOK_HOME/vms/b2/vm.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+d["ports"] = d.pop("nics")[0]["ports"]
+json.dump(d, open(sys.argv[1], "w"))
+PY
+expect_rc "start a VM recorded by an earlier nook" 0 "$NOOK" local start b2 --no-wait
+mac2=$(tr '\0' '\n' < /proc/"$(cat "$NOOK_HOME/run/b2/qemu.pid")"/cmdline | grep -o 'mac=[0-9a-f:]*')
+check "its MAC is the one it had" test -n "$mac" -a "$mac" = "$mac2"
+expect_rc "status of it" 0 "$NOOK" local status b2 --json
+check "its port forward is kept" test "$(echo "$OUT" | json 'len(d["ports"])')" = 1
+"$NOOK" local delete b2 --force >/dev/null
+
+# a comma in the data directory (QEMU doubles it in its options): the VM
+# is still known as ours, so status, stop and delete reach it
+(
+	export NOOK_HOME="$WORK/a,b home"
+	expect_rc "start with a comma in NOOK_HOME" 0 "$NOOK" local start c1 --image "$WORK/blank.img" --no-wait --memory 256M
+	expect_rc "status with a comma" 0 "$NOOK" local status c1 --json
+	check "it runs" test "$(echo "$OUT" | json 'd["state"]')" = running
+	expect_rc "delete --force with a comma" 0 "$NOOK" local delete c1 --force
+	check "no QEMU left" test "$(qemus c1)" = 0
+	finish >/dev/null
+) | tee "$WORK/comma.log" | grep -v '^$'
+grep -q '^FAIL' "$WORK/comma.log" && fail "the comma checks" || ok "the comma checks"
 
 # QEMU's own failure is shown and no QEMU is left
 expect_rc "start with a QEMU that fails" 1 "$NOOK" local start b3 --image blank.img --no-wait --memory 64T

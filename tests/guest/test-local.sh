@@ -6,6 +6,9 @@
 # them.
 NOOK=$1
 . "$(dirname "$0")/../cli/lib.sh"
+# A data directory with a space and a quote: every path nook hands to
+# QEMU, ssh, rsync and ssh-config must survive both.
+export NOOK_HOME="$WORK/it's home"
 img=$(bash "$(dirname "$0")/image.sh") || { fail "build the test image"; finish; exit 1; }
 cleanup() {
 	for vm in t1 t2 t3; do "$NOOK" local delete "$vm" --force >/dev/null 2>&1; done

@@ -14,7 +14,7 @@
 #include <lzma.h>
 
 #include "testutil.h"
-#include "vm.h"
+#include "internal.h"
 
 static void test_names(void **state)
 {
@@ -142,17 +142,20 @@ static void test_qemu_argv(void **state)
 	struct vm_spec s;
 	struct vm_paths p;
 	struct net_port ports[2];
+	struct vm_nic nic;
 	struct vm_launch l = { VM_ACCEL_TCG, "qemu-system-x86_64",
-			       "root=LABEL=r console=ttyS0", NULL, ports, 2, "" };
+			       "root=LABEL=r console=ttyS0", NULL, &nic, 1 };
 	struct vm_boot boot = { "/cache/k.vmlinux", "/cache/i.cpio",
 				"/usr/share/qemu/qboot.rom" };
 	struct strvec v = STRVEC_INIT;
+	char mac[18];
 
 	(void)state;
 	make_spec(&s, &p);
 	assert_int_equal(net_port_parse("127.0.0.1:2222:22", &ports[0]), 0);
 	assert_int_equal(net_port_parse("8080:80/udp", &ports[1]), 0);
-	net_mac("", "web", 0, l.mac);
+	net_mac("", "web", 0, mac);
+	vm_nic_user(&nic, mac, ports, 2);
 	vm_qemu_argv(&s, &p, &l, &v);
 	assert_string_equal(v.v[0], "qemu-system-x86_64");
 	assert_true(argv_has(&v, "-machine", "q35"));
@@ -171,11 +174,14 @@ static void test_qemu_argv(void **state)
 	assert_string_equal(after(&v, "-netdev", 0), "user,id=net0,"
 			    "hostfwd=tcp:127.0.0.1:2222-:22,"
 			    "hostfwd=udp:127.0.0.1:8080-:80");
-	assert_non_null(strstr(after(&v, "-device", 0), l.mac));
+	assert_non_null(strstr(after(&v, "-device", 0), mac));
+	assert_null(after(&v, "-netdev", 1)); /* one NIC, one netdev */
 	assert_non_null(strstr(after(&v, "-chardev", 0),
 			       "path=/run/nook/web/serial.sock,server=on,wait=off"));
-	assert_non_null(strstr(after(&v, "-chardev", 1),
-			       "path=/run/nook/web/qmp.sock"));
+	assert_string_equal(after(&v, "-chardev", 1), "socket,id=qmp0,"
+			    "path=/run/nook/web/qmp.sock,server=on,wait=off");
+	/* what tells this VM's QEMU from any other: that exact argument */
+	assert_string_equal(after(&v, "-chardev", 1), p.qmp_arg);
 	assert_true(argv_has(&v, "-mon", "chardev=qmp0,mode=control"));
 	assert_true(argv_has(&v, "-pidfile", "/run/nook/web/qemu.pid"));
 	assert_string_equal(v.v[v.n - 1], "-daemonize");
@@ -213,6 +219,46 @@ static void test_qemu_argv(void **state)
 	vm_qemu_argv(&s, &p, &l, &v);
 	assert_true(argv_has(&v, "-cpu", "Nehalem-v2"));
 	strvec_clear(&v);
+	vm_nic_free(&nic);
+	vm_spec_free(&s);
+	vm_paths_free(&p);
+}
+
+/* Two NICs: each its own netdev and device, in order, with its MAC and
+ * only its own forwards. */
+static void test_qemu_argv_two_nics(void **state)
+{
+	struct vm_spec s;
+	struct vm_paths p;
+	struct net_port port;
+	struct vm_nic nics[2];
+	struct vm_launch l = { VM_ACCEL_TCG, "qemu-system-x86_64", "", NULL,
+			       nics, 2 };
+	struct strvec v = STRVEC_INIT;
+	char mac0[18], mac1[18];
+
+	(void)state;
+	make_spec(&s, &p);
+	assert_int_equal(net_port_parse("127.0.0.1:2222:22", &port), 0);
+	net_mac("", "web", 0, mac0);
+	net_mac("", "web", 1, mac1);
+	assert_string_not_equal(mac0, mac1);
+	vm_nic_user(&nics[0], mac0, &port, 1);
+	vm_nic_user(&nics[1], mac1, NULL, 0);
+	vm_qemu_argv(&s, &p, &l, &v);
+	assert_string_equal(after(&v, "-netdev", 0),
+			    "user,id=net0,hostfwd=tcp:127.0.0.1:2222-:22");
+	assert_string_equal(after(&v, "-netdev", 1), "user,id=net1");
+	assert_null(after(&v, "-netdev", 2));
+	/* device 0 is the first NIC; the RNG comes after the NICs */
+	assert_non_null(strstr(after(&v, "-device", 0), "netdev=net0,"));
+	assert_non_null(strstr(after(&v, "-device", 0), mac0));
+	assert_non_null(strstr(after(&v, "-device", 1), "netdev=net1,"));
+	assert_non_null(strstr(after(&v, "-device", 1), mac1));
+	assert_string_equal(after(&v, "-device", 2), "virtio-rng-pci");
+	strvec_clear(&v);
+	vm_nic_free(&nics[0]);
+	vm_nic_free(&nics[1]);
 	vm_spec_free(&s);
 	vm_paths_free(&p);
 }
@@ -417,6 +463,17 @@ static void test_paths_socket_limit(void **state)
 	assert_true(strlen(p.serial) < 108);
 	assert_true(strlen(p.qmp) < 108);
 	assert_null(strstr(p.qmp, "xxxx"));
+	{
+		/* another data directory with as long a RUN gets its own
+		 * fallback: its VM "web" is another VM */
+		struct nook_dirs d2 = { "/data2", longdir };
+		struct vm_paths p2;
+
+		assert_int_equal(vm_paths_init(&p2, &d2, "web"), 0);
+		assert_int_equal(p2.run_fallback, 1);
+		assert_string_not_equal(p.run, p2.run);
+		vm_paths_free(&p2);
+	}
 	vm_paths_free(&p);
 	longdir[60] = '\0'; /* fits: used as it is */
 	assert_int_equal(vm_paths_init(&p, &d, "web"), 0);
@@ -428,15 +485,56 @@ static void test_paths_socket_limit(void **state)
 static void test_state_decide(void **state)
 {
 	(void)state;
-	assert_int_equal(vm_state_decide("running", 1, 0, 0), VM_RUNNING);
-	assert_int_equal(vm_state_decide("starting", 1, 1, 0), VM_STARTING);
+	assert_int_equal(vm_state_decide(VM_RUNNING, 1, 0, 0), VM_RUNNING);
+	assert_int_equal(vm_state_decide(VM_STARTING, 1, 1, 0), VM_STARTING);
 	/* a start that died with its lock released: QEMU runs on */
-	assert_int_equal(vm_state_decide("starting", 1, 0, 0), VM_RUNNING);
-	assert_int_equal(vm_state_decide("running", 0, 0, 0), VM_CRASHED);
-	assert_int_equal(vm_state_decide("starting", 0, 0, 0), VM_CRASHED);
-	assert_int_equal(vm_state_decide("running", 0, 0, 1), VM_STOPPED);
-	assert_int_equal(vm_state_decide("stopped", 0, 0, 0), VM_STOPPED);
-	assert_int_equal(vm_state_decide(NULL, 0, 0, 0), VM_STOPPED);
+	assert_int_equal(vm_state_decide(VM_STARTING, 1, 0, 0), VM_RUNNING);
+	assert_int_equal(vm_state_decide(VM_RUNNING, 0, 0, 0), VM_CRASHED);
+	assert_int_equal(vm_state_decide(VM_STARTING, 0, 0, 0), VM_CRASHED);
+	assert_int_equal(vm_state_decide(VM_STARTING, 0, 1, 0), VM_STARTING);
+	assert_int_equal(vm_state_decide(VM_RUNNING, 0, 0, 1), VM_STOPPED);
+	assert_int_equal(vm_state_decide(VM_STOPPED, 0, 0, 0), VM_STOPPED);
+	assert_int_equal(vm_state_decide(VM_CRASHED, 0, 0, 0), VM_CRASHED);
+}
+
+/* Every move the table allows, and every other one refused. */
+static void test_state_machine(void **state)
+{
+	static const struct { enum vm_state from, to; } legal[] = {
+		{ VM_STOPPED, VM_STOPPED },   { VM_STOPPED, VM_STARTING },
+		{ VM_STARTING, VM_STARTING }, { VM_STARTING, VM_RUNNING },
+		{ VM_STARTING, VM_STOPPED },  { VM_STARTING, VM_CRASHED },
+		{ VM_RUNNING, VM_STOPPED },   { VM_RUNNING, VM_CRASHED },
+		{ VM_CRASHED, VM_STOPPED },   { VM_CRASHED, VM_STARTING },
+	};
+	int n = 0;
+
+	(void)state;
+	for (int f = 0; f < VM_NSTATES; f++)
+		for (int t = 0; t < VM_NSTATES; t++) {
+			int want = 0;
+
+			for (size_t i = 0; i < ARRAY_SIZE(legal); i++)
+				if (legal[i].from == (enum vm_state)f &&
+				    legal[i].to == (enum vm_state)t)
+					want = 1;
+			assert_int_equal(vm_transition_ok((enum vm_state)f,
+							  (enum vm_state)t),
+					 want);
+			n += want;
+		}
+	assert_int_equal(n, (int)ARRAY_SIZE(legal));
+	/* a running VM is never "started" again over itself, a stopped one
+	 * never jumps to running without starting */
+	assert_false(vm_transition_ok(VM_RUNNING, VM_STARTING));
+	assert_false(vm_transition_ok(VM_STOPPED, VM_RUNNING));
+	assert_false(vm_transition_ok(VM_NSTATES, VM_STOPPED));
+	/* names round-trip */
+	for (int i = 0; i < VM_NSTATES; i++)
+		assert_int_equal(vm_state_parse(vm_state_name(
+				 (enum vm_state)i)), i);
+	assert_int_equal(vm_state_parse("exploded"), -1);
+	assert_int_equal(vm_state_parse(NULL), -1);
 }
 
 static void test_stale_pidfile(void **state)
@@ -471,6 +569,9 @@ static void test_stale_pidfile(void **state)
 	for (int i = 0; i < 100 && !vm_pid_alive(pf, "/x/qmp.sock"); i++)
 		usleep(10000);
 	assert_int_equal(vm_pid_alive(pf, "/x/qmp.sock"), child);
+	/* an argument that merely contains another VM's is not this VM's */
+	assert_int_equal(vm_pid_alive(pf, "/x/qmp.so"), 0);
+	assert_int_equal(vm_pid_alive(pf, "qmp.sock"), 0);
 	/* killed: a zombie or gone is not alive */
 	kill(child, SIGKILL);
 	for (int i = 0; i < 500 && vm_pid_alive(pf, "/x/qmp.sock"); i++)
@@ -494,19 +595,40 @@ static void test_spec_json(void **state)
 
 	(void)state;
 	make_spec(&s, &p);
-	s.nports = 1;
-	s.ports = xmalloc(sizeof(*s.ports));
-	assert_int_equal(net_port_parse("0:80", &s.ports[0]), 0);
+	s.nics = xmalloc(sizeof(*s.nics));
+	s.nnics = 1;
+	vm_nic_user(&s.nics[0], "02:6e:01:02:03:04", NULL, 0);
+	s.nics[0].ports = xrealloc(s.nics[0].ports, sizeof(struct net_port));
+	assert_int_equal(net_port_parse("0:80", &s.nics[0].ports[0]), 0);
+	s.nics[0].nports = 1;
 	s.ssh_port = 4022;
 	j = vm_spec_to_json(&s);
 	assert_int_equal(vm_spec_from_json(j, "test", &t), 0);
 	k = vm_spec_to_json(&t);
 	assert_true(json_equal(j, k));
 	assert_int_equal(t.ssh_port, 4022);
-	assert_int_equal(t.nports, 1);
-	json_decref(j);
+	assert_int_equal(t.nnics, 1);
+	assert_int_equal(t.nics[0].nports, 1);
+	assert_string_equal(t.nics[0].mac, "02:6e:01:02:03:04");
 	json_decref(k);
 	vm_spec_free(&t);
+	/* a vm.json from before NICs: its ports and its name's MAC kept */
+	json_object_del(j, "nics");
+	json_object_set_new(j, "ports", json_pack("[s,s]", "127.0.0.1:8080:80/tcp",
+						  "127.0.0.1:0:53/udp"));
+	assert_int_equal(vm_spec_from_json(j, "old", &t), 0);
+	{
+		char mac[18];
+
+		net_mac("", "web", 0, mac);
+		assert_int_equal(t.nnics, 1);
+		assert_string_equal(t.nics[0].mac, mac);
+		assert_int_equal(t.nics[0].nports, 2);
+		assert_int_equal(t.nics[0].ports[0].host, 8080);
+		assert_int_equal(t.nics[0].ports[1].udp, 1);
+	}
+	vm_spec_free(&t);
+	json_decref(j);
 	/* a document that is not a spec */
 	j = json_pack("{s:s}", "name", "x");
 	stderr_begin();
@@ -526,10 +648,12 @@ int main(void)
 		cmocka_unit_test(test_accel_decide),
 		cmocka_unit_test(test_cmdline_merge),
 		cmocka_unit_test(test_qemu_argv),
+		cmocka_unit_test(test_qemu_argv_two_nics),
 		cmocka_unit_test(test_boot_pieces),
 		cmocka_unit_test(test_boot_prepare),
 		cmocka_unit_test(test_paths_socket_limit),
 		cmocka_unit_test(test_state_decide),
+		cmocka_unit_test(test_state_machine),
 		cmocka_unit_test(test_stale_pidfile),
 		cmocka_unit_test(test_spec_json),
 	};

@@ -1,0 +1,255 @@
+/*
+ * vm/internal.h: the pieces of vm/ that its own files and its unit tests
+ * share; cmd/ uses vm.h only. The pure parts (vm_qemu_argv,
+ * vm_cmdline_merge, vm_state_decide, vm_transition_ok, the JSON of a
+ * spec) are what the unit tests hit.
+ */
+#ifndef NOOK_VM_INTERNAL_H
+#define NOOK_VM_INTERNAL_H
+
+#include <jansson.h>
+
+#include "vm.h"
+
+struct vm_paths;
+/* A base image: a disk, and for direct boot a kernel, initrd and cmdline. */
+struct vm_image {
+	char *ref;     /* what the user named: a store name or a path */
+	char *disk;    /* absolute path of the base disk */
+	char *format;  /* "qcow2" or "raw" */
+	char *kernel;  /* absolute paths, or NULL */
+	char *initrd;
+	char *cmdline; /* the image's own kernel arguments, or NULL */
+	char *user;    /* the login user cloud-init makes */
+};
+void vm_image_free(struct vm_image *img);
+/*
+ * Resolve ref: a directory with a manifest.json, a disk image file, or the
+ * name of an image in the store under datadir/images. Reads the disk's
+ * format with qemu-img.
+ */
+int vm_image_resolve(const char *datadir, const char *ref, struct vm_image *img);
+
+/* A network card. Today's kind is user-mode networking (slirp) with its
+ * forwards; a cluster adds a NIC on its private network. */
+enum vm_nic_kind { VM_NIC_USER };
+struct vm_nic {
+	enum vm_nic_kind kind;
+	char mac[18];            /* stable: see net_mac() */
+	struct net_port *ports;  /* VM_NIC_USER: forwards (HOST 0: pick) */
+	size_t nports;
+};
+/* Set nic to a user-mode NIC with a copy of ports. */
+void vm_nic_user(struct vm_nic *nic, const char *mac,
+		 const struct net_port *ports, size_t n);
+void vm_nic_free(struct vm_nic *nic);
+
+/* What a VM is: remembered in vm.json from its first start on. */
+struct vm_spec {
+	char *name;
+	struct vm_image image;
+	char *boot;        /* "direct" or "disk" */
+	char *kernel;      /* --kernel/--initrd/--append, or NULL */
+	char *initrd;
+	char *append;
+	int cpus;
+	uint64_t memory;   /* bytes */
+	uint64_t disk;     /* bytes; 0: the base image's size */
+	struct vm_nic *nics; /* the first is the user-mode uplink */
+	size_t nnics;
+	char *accel;       /* "auto", "kvm" or "tcg" */
+	char *cpu;         /* QEMU -cpu model, or NULL for the default */
+	char *instance_id;
+	char *user_data;   /* a copy of the user's user-data file, or NULL */
+	char *network_config;
+	int ssh_port;      /* the host port last used for ssh */
+};
+void vm_spec_init(struct vm_spec *s);
+void vm_spec_free(struct vm_spec *s);
+json_t *vm_spec_to_json(const struct vm_spec *s);
+/* Fill s from j (as written by vm_spec_to_json, or by an earlier nook:
+ * its "ports" become the uplink's, its MAC the one it always had); name
+ * for messages. */
+int vm_spec_from_json(const json_t *j, const char *name, struct vm_spec *s);
+
+/* Where one VM's files are. Sockets are checked against sun_path. */
+struct vm_paths {
+	char *dir;         /* data: vms/NAME */
+	char *json, *disk, *cidata, *key, *host_key, *known_hosts;
+	char *console_log, *qemu_log, *lock;
+	char *run;         /* runtime: RUN/NAME, mode 0700 */
+	char *qmp, *serial, *pidfile, *control;
+	char *qmp_arg;     /* QEMU's -chardev value for qmp: names a QEMU
+			    * as this VM's, exactly */
+	int run_fallback;  /* 1 when RUN was too long and /tmp was used */
+};
+/* Compute the paths of VM name; makes nothing. */
+int vm_paths_init(struct vm_paths *p, const struct nook_dirs *d,
+		  const char *name);
+void vm_paths_free(struct vm_paths *p);
+
+/* The HostKeyAlias that pins VM name's host key: "nook-NAME". The one
+ * place it is made; the caller frees. */
+char *vm_host_alias(const char *name);
+
+/*
+ * Merge kernel arguments: start from base, then add each word of extra.
+ * A word whose key (the part before '=') is already there replaces it,
+ * except console=, which may repeat; an exact duplicate is dropped.
+ * Appends the result to out.
+ */
+void vm_cmdline_merge(const char *base, const char *extra, struct buf *out);
+
+/*
+ * Direct boot without the guest's decompression (vm/boot.c): the kernel
+ * unpacked to an ELF vmlinux with a PVH entry, the initrd to plain cpio,
+ * both kept in cache (DATA/cache/boot); and qboot as the firmware. Each
+ * is NULL where the original (or QEMU's default firmware) is to be used.
+ */
+struct vm_boot {
+	char *kernel, *initrd, *bios;
+};
+void vm_boot_prepare(const char *cache, const char *qemu, const char *kernel,
+		     const char *initrd, uint64_t memory, struct vm_boot *b);
+void vm_boot_free(struct vm_boot *b);
+/* Append to out the two cache paths for what vm_boot_prepare() unpacks
+ * from file (nothing when file is unreadable). */
+void vm_boot_cached(const char *cache, const char *file, struct strvec *out);
+/* The pieces, pure: where a bzImage's compressed payload is (-1: not a
+ * bzImage we read); whether an ELF image has a PVH entry note; how many
+ * leading bytes of an initrd are uncompressed cpio archives. */
+int vm_bzimage_payload(const unsigned char *p, size_t n, size_t *off,
+		       size_t *len);
+int vm_elf_has_pvh(const unsigned char *p, size_t n);
+size_t vm_cpio_prefix(const unsigned char *p, size_t n);
+
+/* What the argv builder needs beyond the spec: decided at launch. */
+struct vm_launch {
+	enum vm_accel accel;
+	const char *qemu;     /* the program */
+	const char *cmdline;  /* merged, for direct boot */
+	const struct vm_boot *boot; /* direct boot's prepared files, or NULL */
+	const struct vm_nic *nics;  /* the spec's, host ports resolved; the
+				     * uplink's first forward is ssh's */
+	size_t nnics;
+};
+/* The -cpu model: the spec's, else "host" under KVM and "qemu64,svm=off"
+ * under TCG (the fastest to emulate). */
+const char *vm_cpu_model(const struct vm_spec *s, enum vm_accel a);
+/* The kernel and initrd a direct boot of s uses: --kernel's, else the
+ * image's (either may be NULL). */
+void vm_spec_kernel(const struct vm_spec *s, const char **kernel,
+		    const char **initrd);
+/* The kernel arguments of a direct boot of s under accel: the image's,
+ * then nook's, then --append's. Pure. */
+void vm_kernel_args(const struct vm_spec *s, enum vm_accel accel,
+		    struct buf *out);
+/* QEMU's -chardev value for the QMP socket at path (commas doubled, as
+ * QEMU's option syntax wants). */
+void vm_qmp_chardev(const char *path, struct buf *out);
+/* The whole QEMU argv for spec s with paths p. Pure. */
+void vm_qemu_argv(const struct vm_spec *s, const struct vm_paths *p,
+		  const struct vm_launch *l, struct strvec *out);
+
+/*
+ * The state rule, pure. recorded: the state vm.json holds; alive: the pid
+ * file names a live QEMU of this VM; busy: another nook holds the VM's
+ * lock; powered_off: the console shows the guest powered itself off.
+ */
+enum vm_state vm_state_decide(enum vm_state recorded, int alive, int busy,
+			      int powered_off);
+/* 1 when a VM may go from one state to the other (the table in
+ * vm/state.c); 0 otherwise. */
+int vm_transition_ok(enum vm_state from, enum vm_state to);
+/* The state named s ("running"...), or -1. */
+int vm_state_parse(const char *s);
+
+/*
+ * The pid in pidfile when it is a live QEMU running this VM (one of its
+ * arguments is exactly qmp_arg); 0 when the file is missing, stale, or
+ * names another program. Never an error.
+ */
+pid_t vm_pid_alive(const char *pidfile, const char *qmp_arg);
+/* 1 when pid is a live process with qmp_arg as one of its arguments. */
+int vm_pid_is_ours(pid_t pid, const char *qmp_arg);
+
+/* Take the VM's lock (flock, non-blocking) into *fd; -1 saying it is busy. */
+int vm_lock(const struct vm_paths *p, const char *name, int *fd);
+/* 1 when someone holds the lock now. */
+int vm_lock_busy(const struct vm_paths *p);
+
+/*
+ * Make or refresh what a start needs under p: the directories (0700), the
+ * qcow2 overlay on the base image (grown to s->disk), the VM's key pair and
+ * host key pair, known_hosts pinning the host key, and the cidata ISO.
+ */
+int vm_prepare(const struct vm_spec *s, const struct vm_paths *p);
+
+/* The virtual size of a disk image, from qemu-img. */
+int vm_disk_size(const char *path, uint64_t *size);
+
+/*
+ * Launch QEMU with argv (which must -daemonize and write p->pidfile);
+ * QEMU's own messages go to p->qemu_log and are shown when it fails.
+ * *pid is the running QEMU.
+ */
+int vm_launch(const struct vm_paths *p, const char *const *argv, pid_t *pid);
+
+/* Remove what a gone QEMU leaves: sockets, pid file, the ssh master. */
+void vm_clean_runtime(const struct vm_paths *p);
+
+/* Stop QEMU: the steps of vm_stop() on the paths alone. */
+int vm_stop_qemu(const struct vm_paths *p, int force, int timeout_s,
+		 const char **how);
+
+/* The wait for a ready guest. */
+struct vm_ready {
+	const struct ssh_target *ssh;
+	const struct vm_paths *paths;
+	pid_t pid;
+	int timeout_s;
+	void (*progress)(void *ctx, enum vm_phase ph, double elapsed);
+	void *ctx;
+	/* results */
+	enum vm_phase reached;
+	int crashed;       /* QEMU went away */
+	int timed_out;
+	int cloud_init_rc; /* cloud-init status --wait's exit code */
+};
+/*
+ * Wait until the guest answers with an SSH banner, ssh logs in with the
+ * VM's key against the pinned host key, and cloud-init says done. 0 when
+ * ready; -1 otherwise, with r's results telling which phase stopped.
+ */
+int vm_wait_ready(struct vm_ready *r);
+
+/* One VM, open: what vm.h's struct vm is. Only vm/ sees inside. */
+struct vm {
+	char *name;
+	const struct nook_dirs *dirs;
+	struct vm_paths paths;
+	struct vm_spec spec;
+	int exists;             /* vm.json was read (or written) */
+	enum vm_state recorded; /* the state vm.json holds */
+	pid_t rec_pid;          /* the QEMU it names, or 0 */
+	char *rec_accel;
+	long long since;        /* when that QEMU started */
+	struct strvec ports;    /* its forwards as running; ssh's first */
+	int lock_fd;            /* held by this process, or -1 */
+	char *alias;            /* the HostKeyAlias */
+};
+
+/*
+ * Move vm's record to state to, checked against the table (an illegal
+ * move is an error and writes nothing), with the running QEMU's pid,
+ * accelerator ("kvm"/"tcg" or NULL) and resolved uplink (or NULL), and
+ * the spec as it is now. The caller holds the lock.
+ */
+int vm_record(struct vm *vm, enum vm_state to, pid_t pid, const char *accel,
+	      const struct vm_nic *uplink);
+/* The state as the holder of the lock sees it. */
+enum vm_state vm_state_held(struct vm *vm);
+/* Take vm's lock; -1 saying the VM is busy. */
+int vm_take_lock(struct vm *vm);
+
+#endif

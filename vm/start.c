@@ -1,0 +1,487 @@
+/* Starting a VM: the start policy (what changes, the accelerator, the
+ * ports), making its files, launching QEMU and waiting for the guest. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cidata.h"
+#include "images.h"
+#include "internal.h"
+
+static void say(const struct vm_start_opts *o, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void say(const struct vm_start_opts *o, const char *fmt, ...)
+{
+	va_list ap;
+	char *line;
+
+	if (!o->say)
+		return;
+	va_start(ap, fmt);
+	line = xvasprintf(fmt, ap);
+	va_end(ap);
+	o->say(o->ctx, line);
+	free(line);
+}
+
+static void set_str(char **dst, const char *v)
+{
+	free(*dst);
+	*dst = v ? xstrdup(v) : NULL;
+}
+
+static int same_str(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
+static char *new_instance_id(void)
+{
+	unsigned char r[8];
+	char hex[17];
+
+	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
+		return NULL;
+	for (int i = 0; i < 8; i++)
+		snprintf(hex + 2 * i, 3, "%02x", r[i]);
+	return xasprintf("iid-nook-%s", hex);
+}
+
+/* The user's files, read and checked before anything is made. */
+struct inputs {
+	struct buf user_data, network_config;
+	struct vm_image image;  /* resolved when the start names one */
+	int have_image;
+};
+
+static void inputs_free(struct inputs *in)
+{
+	buf_free(&in->user_data);
+	buf_free(&in->network_config);
+	vm_image_free(&in->image);
+}
+
+static int read_inputs(struct vm *vm, const struct vm_start_opts *o,
+		       struct inputs *in)
+{
+	const char *ref = o->image ? o->image : IMG_DEFAULT;
+
+	if (o->user_data && (read_file(o->user_data, &in->user_data) < 0 ||
+			     cidata_check_user_data(o->user_data,
+						    in->user_data.p,
+						    in->user_data.len,
+						    NULL) < 0))
+		return -1;
+	if (o->network_config &&
+	    (read_file(o->network_config, &in->network_config) < 0 ||
+	     cidata_check_yaml(o->network_config, in->network_config.p,
+			       in->network_config.len) < 0))
+		return -1;
+	if (o->kernel && access(o->kernel, R_OK) < 0)
+		return error_errno("--kernel %s", o->kernel);
+	if (o->initrd && access(o->initrd, R_OK) < 0)
+		return error_errno("--initrd %s", o->initrd);
+	if (vm->exists && !o->image)
+		return 0;
+	if (!o->image) {
+		struct img_build_opts b = { vm->dirs->recipes, vm->dirs->cache,
+					    o->image_report, o->image_ctx };
+
+		if (img_ensure_default(vm->dirs->data, &b) < 0)
+			return -1;
+	}
+	if (vm_image_resolve(vm->dirs->data, ref, &in->image) < 0)
+		return -1;
+	in->have_image = 1;
+	return 0;
+}
+
+/* Keep a copy of an input in the VM's directory: the VM's own record of
+ * what it was given. *changed says whether it differs from the last. */
+static int keep_copy(struct vm *vm, const char *base, const struct buf *b,
+		     char **field, int *changed)
+{
+	char *dst = xasprintf("%s/%s", vm->paths.dir, base);
+	struct buf old = BUF_INIT;
+	int ret;
+
+	*changed = !*field || read_file_quiet(dst, &old) < 0 ||
+		   old.len != b->len || memcmp(old.p, b->p, b->len);
+	buf_free(&old);
+	ret = write_file_atomic(dst, b->p, b->len, 0600);
+	if (ret == 0)
+		set_str(field, dst);
+	free(dst);
+	return ret;
+}
+
+/* A new VM's spec: what it was made from, its identity and its NIC. */
+static int make_spec(struct vm *vm, struct inputs *in)
+{
+	struct vm_spec *s = &vm->spec;
+	char mac[18];
+
+	set_str(&s->name, vm->name);
+	s->image = in->image;
+	memset(&in->image, 0, sizeof(in->image)); /* the spec owns it now */
+	in->have_image = 0;
+	s->instance_id = new_instance_id();
+	if (!s->instance_id)
+		return error_errno("getrandom");
+	set_str(&s->accel, "auto");
+	net_mac("", vm->name, 0, mac);
+	s->nics = xmalloc(sizeof(*s->nics));
+	vm_nic_user(&s->nics[0], mac, NULL, 0);
+	s->nnics = 1;
+	return 0;
+}
+
+static int apply_disk(struct vm *vm, const struct vm_start_opts *o)
+{
+	uint64_t have;
+	int is_new = !vm->exists;
+
+	if (!o->disk)
+		return 0;
+	if (vm_disk_size(is_new ? vm->spec.image.disk : vm->paths.disk,
+			 &have) < 0)
+		return -1;
+	if (o->disk < have)
+		return errorf("--disk cannot shrink VM %s's disk (%lluM now)",
+			      vm->name, (unsigned long long)(have >> 20));
+	if (o->disk > have && !is_new)
+		say(o, "disk: %lluM -> %lluM (the guest grows its file system "
+		    "on boot)", (unsigned long long)(have >> 20),
+		    (unsigned long long)(o->disk >> 20));
+	vm->spec.disk = o->disk;
+	return 0;
+}
+
+/* A string setting: changed when given and different, saying so for a
+ * VM that exists. */
+static void apply_str(struct vm *vm, const struct vm_start_opts *o,
+		      const char *what, char **field, const char *want)
+{
+	if (!want || same_str(*field, want))
+		return;
+	if (vm->exists)
+		say(o, "%s: %s -> %s", what, *field ? *field : "default", want);
+	set_str(field, want);
+}
+
+static int apply_boot(struct vm *vm, const struct vm_start_opts *o)
+{
+	struct vm_spec *s = &vm->spec;
+	const char *boot;
+
+	if (!o->boot && !o->kernel && vm->exists)
+		return 0;
+	boot = o->boot ? o->boot : o->kernel || s->kernel || s->image.kernel ?
+	       "direct" : "disk";
+	if (!strcmp(boot, "direct") && !s->kernel && !s->image.kernel)
+		return errorf("--boot direct needs a kernel: image %s has none; "
+			      "give --kernel", s->image.ref);
+	apply_str(vm, o, "boot", &s->boot, boot);
+	return 0;
+}
+
+/* Apply what this start asks for to the spec, saying what changes for a
+ * VM that exists. */
+static int apply(struct vm *vm, const struct vm_start_opts *o,
+		 struct inputs *in)
+{
+	struct vm_spec *s = &vm->spec;
+	struct vm_nic *up;
+
+	if (!vm->exists && make_spec(vm, in) < 0)
+		return -1;
+	if (vm->exists && in->have_image &&
+	    !same_str(in->image.disk, s->image.disk))
+		return errorf("VM %s was made from image %s; its disk cannot "
+			      "move to %s. Delete it first ('nook local delete "
+			      "%s') or start another name", vm->name,
+			      s->image.ref, o->image, vm->name);
+	if (o->cpus && o->cpus != s->cpus) {
+		if (vm->exists)
+			say(o, "cpus: %d -> %d", s->cpus, o->cpus);
+		s->cpus = o->cpus;
+	}
+	if (o->memory && o->memory != s->memory) {
+		if (vm->exists)
+			say(o, "memory: %lluM -> %lluM",
+			    (unsigned long long)(s->memory >> 20),
+			    (unsigned long long)(o->memory >> 20));
+		s->memory = o->memory;
+	}
+	if (apply_disk(vm, o) < 0)
+		return -1;
+	up = &s->nics[0];
+	if (o->ports_given) {
+		char mac[18];
+
+		if (vm->exists)
+			say(o, "ports: now as given (%zu forward%s)", o->nports,
+			    o->nports == 1 ? "" : "s");
+		memcpy(mac, up->mac, sizeof(mac));
+		vm_nic_free(up);
+		vm_nic_user(up, mac, o->ports, o->nports);
+	}
+	apply_str(vm, o, "accel", &s->accel, o->accel);
+	apply_str(vm, o, "cpu", &s->cpu, o->cpu);
+	if (o->kernel) {
+		apply_str(vm, o, "kernel", &s->kernel, o->kernel);
+		set_str(&s->initrd, o->initrd);
+	}
+	apply_str(vm, o, "kernel arguments added", &s->append, o->append);
+	if (apply_boot(vm, o) < 0)
+		return -1;
+	if (o->reprovision && vm->exists) {
+		char *iid = new_instance_id();
+
+		if (!iid)
+			return error_errno("getrandom");
+		say(o, "instance-id: %s -> %s (cloud-init provisions again)",
+		    s->instance_id, iid);
+		free(s->instance_id);
+		s->instance_id = iid;
+	}
+	return 0;
+}
+
+static int keep_inputs(struct vm *vm, const struct vm_start_opts *o,
+		       const struct inputs *in)
+{
+	int changed;
+
+	if (o->user_data) {
+		if (keep_copy(vm, "user-data", &in->user_data,
+			      &vm->spec.user_data, &changed) < 0)
+			return -1;
+		if (vm->exists && changed && !o->reprovision)
+			say(o, "user-data: changed; cloud-init applies it only "
+			    "to a new instance: add --reprovision");
+	}
+	if (o->network_config) {
+		if (keep_copy(vm, "network-config", &in->network_config,
+			      &vm->spec.network_config, &changed) < 0)
+			return -1;
+		if (vm->exists && changed && !o->reprovision)
+			say(o, "network-config: changed; add --reprovision to "
+			    "apply it");
+	}
+	return 0;
+}
+
+static int decide_accel(const struct vm_start_opts *o, const char *want,
+			enum vm_accel *a)
+{
+	struct vm_accel_facts f;
+	const char *why;
+
+	if (!strcmp(want, "tcg")) {
+		*a = VM_ACCEL_TCG;
+		return 0;
+	}
+	vm_accel_probe(&f, "qemu-system-x86_64");
+	*a = vm_accel_decide(&f, &why);
+	if (*a == VM_ACCEL_TCG && !strcmp(want, "kvm"))
+		return errorf("--accel kvm cannot work here: %s", why);
+	if (*a == VM_ACCEL_TCG)
+		say(o, "accel: tcg (software emulation; slower): %s", why);
+	return 0;
+}
+
+/* The uplink for this start: ssh first (the remembered port while it is
+ * still free, else a new one, quietly), then the user's forwards, free
+ * ports picked for HOST 0. */
+static int resolve_uplink(struct vm_spec *s, struct vm_nic *out)
+{
+	const struct vm_nic *up = &s->nics[0];
+	struct net_port *p;
+
+	vm_nic_user(out, up->mac, NULL, 0);
+	out->ports = p = xrealloc(out->ports, sizeof(*p) * (up->nports + 1));
+	memset(&p[0], 0, sizeof(p[0]));
+	snprintf(p[0].addr, sizeof(p[0].addr), "127.0.0.1");
+	p[0].guest = 22;
+	p[0].host = s->ssh_port;
+	if (!p[0].host || !net_port_is_free(p[0].addr, p[0].host, 0))
+		if (net_port_free(p[0].addr, 0, &p[0].host) < 0)
+			return -1;
+	s->ssh_port = p[0].host;
+	out->nports = 1;
+	for (size_t i = 0; i < up->nports; i++) {
+		struct net_port *q = &p[out->nports];
+
+		*q = up->ports[i];
+		if (!q->host && net_port_free(q->addr, q->udp, &q->host) < 0)
+			return -1;
+		if (up->ports[i].host &&
+		    net_port_check(q->addr, q->host, q->udp) < 0)
+			return -1;
+		for (size_t j = 0; j < out->nports; j++)
+			if (p[j].host == q->host && p[j].udp == q->udp)
+				return errorf("host port %d is forwarded twice",
+					      q->host);
+		out->nports++;
+	}
+	return 0;
+}
+
+/* Everything from the spec to a QEMU argv. */
+static void build_argv(struct vm *vm, enum vm_accel accel,
+		       const struct vm_nic *uplink, struct strvec *argv)
+{
+	struct vm_nic *nics = xmalloc(sizeof(*nics) * vm->spec.nnics);
+	struct buf cmdline = BUF_INIT;
+	struct vm_boot boot = { 0 };
+	struct vm_launch l = { 0 };
+
+	memcpy(nics, vm->spec.nics, sizeof(*nics) * vm->spec.nnics);
+	nics[0] = *uplink;
+	l.accel = accel;
+	l.qemu = "qemu-system-x86_64";
+	vm_kernel_args(&vm->spec, accel, &cmdline);
+	l.cmdline = cmdline.p;
+	if (!strcmp(vm->spec.boot, "direct")) {
+		char *cache = xasprintf("%s/cache/boot", vm->dirs->data);
+		const char *kernel, *initrd;
+
+		vm_spec_kernel(&vm->spec, &kernel, &initrd);
+		vm_boot_prepare(cache, l.qemu, kernel, initrd, vm->spec.memory,
+				&boot);
+		free(cache);
+		l.boot = &boot;
+	}
+	l.nics = nics;
+	l.nnics = vm->spec.nnics;
+	vm_qemu_argv(&vm->spec, &vm->paths, &l, argv);
+	vm_boot_free(&boot);
+	buf_free(&cmdline);
+	free(nics);
+}
+
+static const char *accel_name(enum vm_accel a)
+{
+	return a == VM_ACCEL_KVM ? "kvm" : "tcg";
+}
+
+/* From the lock to a running QEMU, with the uplink as launched in *up. */
+static int launch(struct vm *vm, const struct vm_start_opts *o,
+		  struct inputs *in, struct vm_start_result *r,
+		  struct vm_nic *up)
+{
+	struct strvec argv = STRVEC_INIT;
+	int ret = -1;
+
+	if (apply(vm, o, in) < 0 || keep_inputs(vm, o, in) < 0 ||
+	    decide_accel(o, vm->spec.accel, &r->accel) < 0 ||
+	    resolve_uplink(&vm->spec, up) < 0 ||
+	    vm_prepare(&vm->spec, &vm->paths) < 0)
+		goto out;
+	build_argv(vm, r->accel, up, &argv);
+	/* from here on the VM exists, even if QEMU fails */
+	if (vm_record(vm, VM_STARTING, 0, NULL, up) < 0)
+		goto out;
+	if (vm_launch(&vm->paths, (const char *const *)argv.v, &r->pid) < 0) {
+		vm_record(vm, VM_STOPPED, 0, NULL, NULL);
+		goto out;
+	}
+	r->launched = 1;
+	say(o, "VM %s: QEMU running (pid %d, %s), ssh on 127.0.0.1:%d",
+	    vm->name, (int)r->pid, accel_name(r->accel), vm->spec.ssh_port);
+	ret = vm_record(vm, VM_STARTING, r->pid, accel_name(r->accel), up);
+out:
+	strvec_clear(&argv);
+	return ret;
+}
+
+/* Lock first, then look: whether the VM is new is decided under the lock,
+ * so of two first starts the one that loses touches nothing. */
+static int lock_and_check(struct vm *vm, int *made_dir)
+{
+	struct stat st;
+	pid_t pid;
+
+	*made_dir = stat(vm->paths.dir, &st) < 0;
+	if (mkdir_p(vm->paths.dir, 0700) < 0)
+		return -1;
+	if (vm_take_lock(vm) < 0) {
+		*made_dir = 0;
+		return -1;
+	}
+	if (!vm->exists && stat(vm->paths.json, &st) == 0) {
+		/* made by another nook between our open and our lock */
+		*made_dir = 0;
+		return errorf("VM %s is busy: another nook has just made it; "
+			      "run again", vm->name);
+	}
+	pid = vm_pid_alive(vm->paths.pidfile, vm->paths.qmp_arg);
+	if (pid)
+		return errorf("VM %s is already running (pid %d); 'nook shell "
+			      "%s' gets you in", vm->name, (int)pid, vm->name);
+	return 0;
+}
+
+static int wait_ready(struct vm *vm, const struct vm_start_opts *o,
+		      struct vm_start_result *r, const struct vm_nic *up)
+{
+	struct ssh_target t;
+	struct vm_ready w = { 0 };
+	int rc;
+
+	vm_ssh(vm, NULL, 0, &t);
+	w.ssh = &t;
+	w.paths = &vm->paths;
+	w.pid = r->pid;
+	w.timeout_s = r->timeout_s;
+	w.progress = o->progress;
+	w.ctx = o->ctx;
+	rc = vm_wait_ready(&w);
+	r->reached = w.reached;
+	r->crashed = w.crashed;
+	r->timed_out = w.timed_out;
+	r->cloud_init_rc = w.cloud_init_rc;
+	if (vm_record(vm, w.crashed ? VM_CRASHED : VM_RUNNING,
+		      w.crashed ? 0 : r->pid, accel_name(r->accel), up) < 0)
+		return -1;
+	return rc;
+}
+
+int vm_start(struct vm *vm, const struct vm_start_opts *o,
+	     struct vm_start_result *r)
+{
+	struct inputs in = { BUF_INIT, BUF_INIT, { 0 }, 0 };
+	struct vm_nic up = { 0 };
+	int made_dir = 0, ret = -1;
+
+	memset(r, 0, sizeof(*r));
+	r->cloud_init_rc = -1;
+	r->timeout_s = o->timeout_s ? o->timeout_s : 900;
+	if (read_inputs(vm, o, &in) < 0 || lock_and_check(vm, &made_dir) < 0)
+		goto out;
+	if (launch(vm, o, &in, r, &up) < 0) {
+		/* a first start that failed before QEMU ran leaves nothing;
+		 * we still hold the lock, so nobody else is making it */
+		if (made_dir && !vm->exists) {
+			remove_tree(vm->paths.dir);
+			remove_tree(vm->paths.run);
+			vm->exists = 0;
+		}
+		goto out;
+	}
+	if (o->no_wait)
+		ret = vm_record(vm, VM_RUNNING, r->pid, accel_name(r->accel),
+				&up);
+	else
+		ret = wait_ready(vm, o, r, &up);
+out:
+	vm_nic_free(&up);
+	inputs_free(&in);
+	return ret;
+}

@@ -1,0 +1,60 @@
+/* A VM's states: their names, the rule that reads one from what is seen,
+ * and the one table of the moves between them. */
+#include <string.h>
+
+#include "internal.h"
+
+static const char *const names[VM_NSTATES] = {
+	[VM_STOPPED] = "stopped", [VM_STARTING] = "starting",
+	[VM_RUNNING] = "running", [VM_CRASHED] = "crashed",
+	[VM_PAUSED] = "paused", [VM_SUSPENDED] = "suspended",
+};
+
+const char *vm_state_name(enum vm_state st)
+{
+	return st < VM_NSTATES ? names[st] : "unknown";
+}
+
+int vm_state_parse(const char *s)
+{
+	for (int i = 0; s && i < VM_NSTATES; i++)
+		if (!strcmp(names[i], s))
+			return i;
+	return -1;
+}
+
+/*
+ * Every move a VM's record may make; vm.json changes only along these.
+ * Staying stopped is a stop of a stopped VM; starting -> starting records
+ * the pid of the QEMU just launched. paused and suspended have no moves
+ * yet: pause and suspend will add theirs here.
+ */
+static const unsigned char legal[VM_NSTATES][VM_NSTATES] = {
+	[VM_STOPPED] = { [VM_STOPPED] = 1, [VM_STARTING] = 1 },
+	[VM_STARTING] = { [VM_STARTING] = 1, [VM_RUNNING] = 1,
+			  [VM_STOPPED] = 1, [VM_CRASHED] = 1 },
+	[VM_RUNNING] = { [VM_STOPPED] = 1, [VM_CRASHED] = 1 },
+	[VM_CRASHED] = { [VM_STOPPED] = 1, [VM_STARTING] = 1 },
+};
+
+int vm_transition_ok(enum vm_state from, enum vm_state to)
+{
+	return from < VM_NSTATES && to < VM_NSTATES && legal[from][to];
+}
+
+enum vm_state vm_state_decide(enum vm_state recorded, int alive, int busy,
+			      int powered_off)
+{
+	int was_up = recorded == VM_RUNNING || recorded == VM_STARTING;
+
+	if (alive)
+		return busy && recorded == VM_STARTING ? VM_STARTING :
+							 VM_RUNNING;
+	/* QEMU is gone. If nook did not stop it and the guest did not power
+	 * itself off, it died: say so rather than "stopped". */
+	if (recorded == VM_STARTING && busy)
+		return VM_STARTING; /* a start before QEMU runs */
+	if (was_up)
+		return powered_off ? VM_STOPPED : VM_CRASHED;
+	return recorded == VM_CRASHED ? VM_CRASHED : VM_STOPPED;
+}

@@ -1,0 +1,392 @@
+/* The VM object: opening one by name, its record (vm.json: the one place
+ * it is read and written), its state, and what status and ssh need. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static int load_state(struct vm *vm, const json_t *st)
+{
+	const char *status = json_string_value(json_object_get(st, "status"));
+	const char *accel = json_string_value(json_object_get(st, "accel"));
+	const json_t *ports = json_object_get(st, "ports"), *v;
+	int s = vm_state_parse(status);
+	size_t i;
+
+	/* a record with no state is a start that never launched */
+	vm->recorded = s < 0 ? VM_STOPPED : (enum vm_state)s;
+	vm->rec_pid = (pid_t)json_integer_value(json_object_get(st, "pid"));
+	vm->rec_accel = accel ? xstrdup(accel) : NULL;
+	vm->since = json_integer_value(json_object_get(st, "since"));
+	json_array_foreach(ports, i, v)
+		if (json_is_string(v))
+			strvec_push(&vm->ports, json_string_value(v));
+	if (status && s < 0)
+		return errorf("%s: unknown state '%s'", vm->paths.json, status);
+	return 0;
+}
+
+static int load(struct vm *vm)
+{
+	json_error_t jerr;
+	json_t *j = json_load_file(vm->paths.json, 0, &jerr);
+	int ret = -1;
+
+	if (!j)
+		return errorf("%s:%d: %s", vm->paths.json, jerr.line, jerr.text);
+	vm_spec_free(&vm->spec);
+	if (vm_spec_from_json(j, vm->paths.json, &vm->spec) == 0 &&
+	    load_state(vm, json_object_get(j, "state")) == 0) {
+		vm->exists = 1;
+		ret = 0;
+	}
+	json_decref(j);
+	return ret;
+}
+
+int vm_open(const struct nook_dirs *d, const char *name, int must_exist,
+	    struct vm **out)
+{
+	struct vm *vm;
+	struct stat st;
+
+	*out = NULL;
+	if (vm_name_check(name) < 0)
+		return -1;
+	vm = xmalloc(sizeof(*vm));
+	memset(vm, 0, sizeof(*vm));
+	vm->lock_fd = -1;
+	vm->name = xstrdup(name);
+	vm->dirs = d;
+	vm->alias = vm_host_alias(name);
+	vm_spec_init(&vm->spec);
+	if (vm_paths_init(&vm->paths, d, name) < 0)
+		goto fail;
+	if (stat(vm->paths.json, &st) < 0) {
+		if (errno != ENOENT) {
+			error_errno("cannot read %s", vm->paths.json);
+			goto fail;
+		}
+		if (must_exist) {
+			errorf("no VM named '%s' (start one with 'nook local "
+			       "start %s')", name, name);
+			goto fail;
+		}
+	} else if (load(vm) < 0) {
+		goto fail;
+	}
+	*out = vm;
+	return 0;
+fail:
+	vm_close(vm);
+	return -1;
+}
+
+void vm_close(struct vm *vm)
+{
+	if (!vm)
+		return;
+	if (vm->lock_fd >= 0)
+		close(vm->lock_fd);
+	vm_spec_free(&vm->spec);
+	vm_paths_free(&vm->paths);
+	strvec_clear(&vm->ports);
+	free(vm->rec_accel);
+	free(vm->alias);
+	free(vm->name);
+	free(vm);
+}
+
+int vm_exists(const struct vm *vm)
+{
+	return vm->exists;
+}
+
+const char *vm_name(const struct vm *vm)
+{
+	return vm->name;
+}
+
+int vm_take_lock(struct vm *vm)
+{
+	if (vm->lock_fd >= 0)
+		return 0;
+	return vm_lock(&vm->paths, vm->name, &vm->lock_fd);
+}
+
+static int powered_off(const struct vm *vm)
+{
+	struct buf b = BUF_INIT;
+	int off;
+
+	if (read_file_quiet(vm->paths.console_log, &b) < 0)
+		return 0;
+	off = b.len > 4096 ? (int)(b.len - 4096) : 0;
+	/* the guest kernel's last words when it powers itself off */
+	off = strstr(b.p + off, "reboot: Power down") != NULL;
+	buf_free(&b);
+	return off;
+}
+
+static pid_t alive(const struct vm *vm)
+{
+	return vm_pid_alive(vm->paths.pidfile, vm->paths.qmp_arg);
+}
+
+enum vm_state vm_state_held(struct vm *vm)
+{
+	int up = vm->recorded == VM_STARTING || vm->recorded == VM_RUNNING;
+
+	if (!vm->exists)
+		return VM_STOPPED;
+	/* the lock is ours, so the record is the truth unless the QEMU it
+	 * names has gone since (a start records pid 0 until it launches) */
+	if (up && vm->rec_pid && !alive(vm))
+		return powered_off(vm) ? VM_STOPPED : VM_CRASHED;
+	return vm->recorded;
+}
+
+static json_t *state_json(const struct vm *vm, enum vm_state to, pid_t pid,
+			  const char *accel, const struct vm_nic *uplink)
+{
+	json_t *st = json_object(), *pa = json_array();
+	long long since = pid && pid == vm->rec_pid ? vm->since :
+						      (long long)time(NULL);
+
+	json_object_set_new(st, "status", json_string(vm_state_name(to)));
+	json_object_set_new(st, "pid", json_integer(pid));
+	json_object_set_new(st, "accel", accel ? json_string(accel) :
+						 json_null());
+	json_object_set_new(st, "since", json_integer(since));
+	for (size_t i = 0; uplink && i < uplink->nports; i++) {
+		struct buf b = BUF_INIT;
+
+		net_port_format(&uplink->ports[i], &b);
+		json_array_append_new(pa, json_string(b.p));
+		buf_free(&b);
+	}
+	json_object_set_new(st, "ports", pa);
+	return st;
+}
+
+int vm_record(struct vm *vm, enum vm_state to, pid_t pid, const char *accel,
+	      const struct vm_nic *uplink)
+{
+	enum vm_state from = vm_state_held(vm);
+	json_t *j, *st;
+	char *s;
+	int ret;
+
+	if (!vm_transition_ok(from, to))
+		return errorf("VM %s cannot go from %s to %s", vm->name,
+			      vm_state_name(from), vm_state_name(to));
+	j = vm_spec_to_json(&vm->spec);
+	st = state_json(vm, to, pid, accel, uplink);
+	json_object_set_new(j, "state", st);
+	s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	ret = s ? write_file_atomic(vm->paths.json, s, strlen(s), 0600) :
+		  errorf("cannot encode %s", vm->paths.json);
+	if (ret == 0) {
+		strvec_clear(&vm->ports);
+		free(vm->rec_accel);
+		vm->rec_accel = NULL;
+		load_state(vm, st);
+		vm->exists = 1;
+	}
+	free(s);
+	json_decref(j);
+	return ret;
+}
+
+void vm_get_info(struct vm *vm, struct vm_info *i)
+{
+	int busy = vm->lock_fd < 0 && vm_lock_busy(&vm->paths);
+	pid_t pid = alive(vm);
+	enum vm_state st = vm_state_decide(vm->recorded, pid != 0, busy,
+					   !pid && powered_off(vm));
+	int up = st == VM_RUNNING || st == VM_STARTING;
+
+	memset(i, 0, sizeof(*i));
+	i->name = vm->name;
+	i->state = st;
+	i->pid = up ? pid : 0;
+	i->accel = up ? vm->rec_accel : NULL;
+	i->since = vm->since;
+	i->image = vm->spec.image.ref;
+	i->base_disk = vm->spec.image.disk;
+	i->cpus = vm->spec.cpus;
+	i->memory = vm->spec.memory;
+	i->ssh_port = vm->spec.ssh_port;
+	i->user = vm->spec.image.user;
+	i->ports = &vm->ports;
+	i->dir = vm->paths.dir;
+}
+
+int vm_ssh(struct vm *vm, const char *user, int must_run,
+	   struct ssh_target *t)
+{
+	if (must_run) {
+		struct vm_info i;
+
+		vm_get_info(vm, &i);
+		if (i.state != VM_RUNNING && i.state != VM_STARTING)
+			return errorf("VM %s is %s; start it with 'nook local "
+				      "start %s'", vm->name,
+				      vm_state_name(i.state), vm->name);
+	}
+	memset(t, 0, sizeof(*t));
+	t->user = user ? user : vm->spec.image.user;
+	t->host = "127.0.0.1";
+	t->port = vm->spec.ssh_port;
+	t->identity = vm->paths.key;
+	t->known_hosts = vm->paths.known_hosts;
+	t->alias = vm->alias;
+	t->control = vm->paths.control;
+	t->persist = 600;
+	return ssh_target_check(t);
+}
+
+int vm_stop(struct vm *vm, int force, int timeout_s, const char **how)
+{
+	if (vm_take_lock(vm) < 0 ||
+	    vm_stop_qemu(&vm->paths, force, timeout_s, how) < 0)
+		return -1;
+	return vm_record(vm, VM_STOPPED, 0, NULL, NULL);
+}
+
+int vm_delete(struct vm *vm, int force)
+{
+	const char *how;
+	pid_t pid;
+
+	if (vm_take_lock(vm) < 0)
+		return -1;
+	pid = alive(vm);
+	if (pid && !force)
+		return errorf("VM %s is running (pid %d); stop it first or use "
+			      "--force", vm->name, (int)pid);
+	if (pid && vm_stop_qemu(&vm->paths, 1, 0, &how) < 0)
+		return -1;
+	vm_clean_runtime(&vm->paths);
+	if (remove_tree(vm->paths.run) < 0 || remove_tree(vm->paths.dir) < 0)
+		return -1;
+	vm->exists = 0;
+	return 0;
+}
+
+const char *vm_console_log(const struct vm *vm)
+{
+	return vm->paths.console_log;
+}
+
+const char *vm_serial_socket(const struct vm *vm)
+{
+	return vm->paths.serial;
+}
+
+const char *vm_run_dir(const struct vm *vm)
+{
+	return vm->paths.run;
+}
+
+void vm_console_tail(const struct vm *vm, int n, struct buf *out)
+{
+	struct buf b = BUF_INIT;
+	size_t i;
+	int lines = 0;
+
+	if (read_file_quiet(vm->paths.console_log, &b) < 0 || !b.len) {
+		buf_free(&b);
+		return;
+	}
+	for (i = b.len; i > 0; i--)
+		if (b.p[i - 1] == '\n' && i != b.len && ++lines == n)
+			break;
+	buf_add(out, b.p + i, b.len - i);
+	buf_free(&b);
+}
+
+void vm_qemu_messages(const struct vm *vm, struct buf *out)
+{
+	read_file_quiet(vm->paths.qemu_log, out);
+}
+
+int vm_guest_run(struct vm *vm, const char *const *cmd, struct buf *out)
+{
+	struct strvec argv = STRVEC_INIT;
+	struct ssh_target t;
+	int rc;
+
+	vm_ssh(vm, NULL, 0, &t);
+	ssh_argv(&t, -1, NULL, cmd, &argv);
+	rc = run_capture((const char *const *)argv.v, out);
+	strvec_clear(&argv);
+	return rc;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void vm_list(const struct nook_dirs *d, struct strvec *names)
+{
+	char *vms = xasprintf("%s/vms", d->data);
+	DIR *dir = opendir(vms);
+	struct dirent *e;
+
+	while (dir && (e = readdir(dir))) {
+		struct vm *vm;
+
+		if (!vm_name_valid(e->d_name))
+			continue;
+		if (vm_open(d, e->d_name, 0, &vm) == 0 && vm->exists)
+			strvec_push(names, e->d_name);
+		vm_close(vm);
+	}
+	if (dir)
+		closedir(dir);
+	if (names->n)
+		qsort(names->v, names->n, sizeof(*names->v), cmp_str);
+	free(vms);
+}
+
+void vm_users_of_image(const struct nook_dirs *d, const char *dir,
+		       struct strvec *users)
+{
+	struct strvec names = STRVEC_INIT;
+	size_t n = strlen(dir);
+
+	vm_list(d, &names);
+	for (size_t i = 0; i < names.n; i++) {
+		struct vm *vm;
+
+		if (vm_open(d, names.v[i], 1, &vm) == 0 &&
+		    !strncmp(vm->spec.image.disk, dir, n) &&
+		    vm->spec.image.disk[n] == '/')
+			strvec_push(users, names.v[i]);
+		vm_close(vm);
+	}
+	strvec_clear(&names);
+}
+
+void vm_image_unpacked(const struct nook_dirs *d, const char *dir,
+		       struct strvec *files)
+{
+	struct vm_image img;
+	char *cache;
+
+	if (vm_image_resolve(d->data, dir, &img) < 0)
+		return;
+	cache = xasprintf("%s/cache/boot", d->data);
+	vm_boot_cached(cache, img.kernel, files);
+	vm_boot_cached(cache, img.initrd, files);
+	free(cache);
+	vm_image_free(&img);
+}
