@@ -152,4 +152,25 @@ expect_rc "show on a file that is no ISO exits 1" 1 "$NOOK" cidata show script
 contains "  and says so" "$ERR" "not an ISO9660 image"
 expect_rc "show --file of a missing file exits 1" 1 "$NOOK" cidata show cloud-config.iso --file vendor-data
 expect_rc "show without an ISO exits 2" 2 "$NOOK" cidata show
+# --- with --json, a failure is a JSON object on stdout too ----------------
+jerr() { python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert sys.argv[2] in d["error"], d' "$OUT" "$1"; }
+expect_rc "show --json on a non-cidata ISO exits 1" 1 "$NOOK" cidata show other.iso --json
+check "  with {\"error\": ...} on stdout" jerr "not a cidata volume"
+expect_rc "show --json on a file that is no ISO exits 1" 1 "$NOOK" cidata show script --json
+check "  with {\"error\": ...} on stdout" jerr "not an ISO9660 image"
+expect_rc "build --json with bad user-data exits 1" 1 "$NOOK" cidata build -o out/seed.iso -u bad-first-line --json
+check "  with {\"error\": ...} on stdout" jerr "unrecognised user-data"
+check "  leaves out/ as it was" test "$(ls -A out)" = seed.iso
+
+# --- unknown subcommands and options are usage errors (exit 2) ------------
+expect_rc "an unknown subcommand exits 2" 2 "$NOOK" cidata frob
+contains "  and names it" "$ERR" "unknown cidata command 'frob'"
+expect_rc "an unknown build option exits 2" 2 "$NOOK" cidata build -o x.iso -u cloud-config --frob
+contains "  and names it" "$ERR" "unknown option '--frob'"
+check "  writes nothing" test ! -e x.iso
+expect_rc "an unknown show option exits 2" 2 "$NOOK" cidata show cloud-config.iso -z
+contains "  and names it" "$ERR" "unknown option '-z'"
+expect_rc "show with two ISOs exits 2" 2 "$NOOK" cidata show a.iso b.iso
+expect_rc "cidata build --help exits 0" 0 "$NOOK" cidata build --help
+contains "  and shows the options" "$OUT" "--ssh-authorized-key"
 finish

@@ -37,4 +37,14 @@ printf '#!/bin/sh\necho "qemu-img version 2.11.1"\n' > "$WORK/bin/qemu-img"
 chmod +x "$WORK/bin/qemu-img"
 expect_rc "doctor with qemu-img 2.11 exits 1" 1 env PATH="$WORK/bin:/usr/bin:/bin" "$NOOK" doctor
 contains "  ... and says it is too old" "$ERR" "too old"
+# The image build cache it reports is the one builds use.
+expect_rc "doctor --json with NOOK_IMAGE_CACHE" 0 env NOOK_IMAGE_CACHE="$WORK/cache" "$NOOK" doctor --json
+check "  reports it as the image cache" python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["dirs"]["cache"]==sys.argv[2], d["dirs"]' "$OUT" "$WORK/cache"
+
+# With --json, a failure is still one JSON object on stdout, saying why.
+expect_rc "doctor --json with a relative NOOK_HOME exits 1" 1 env NOOK_HOME=relative "$NOOK" doctor --json
+check "  prints JSON with ok false and the error" python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["ok"] is False and "NOOK_HOME" in d["error"], d' "$OUT"
+expect_rc "doctor --json with a too-old qemu-img exits 1" 1 env PATH="$WORK/bin" "$NOOK" doctor --json
+check "  prints JSON naming the package" python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["ok"] is False and "qemu-utils" in d["error"], d' "$OUT"
+expect_rc "doctor with an argument is a usage error" 2 "$NOOK" doctor extra
 finish
