@@ -1,16 +1,42 @@
 /*
- * net: what a VM's user-mode network needs from the host: port-forward
- * specs, free ports on 127.0.0.1, and MAC addresses that stay the same
- * across restarts.
+ * net: what a VM's network needs from the host: port-forward specs, free
+ * ports on 127.0.0.1, MAC addresses that stay the same across restarts, and
+ * a cluster's private network.
  *
  * The parsers and formatters are pure. net_port_free() and
- * net_port_check() bind real sockets on the host. Functions return 0 or -1
- * having said why (naming the spec or the port).
+ * net_port_check() bind real sockets on the host; net_switch_*() run the
+ * cluster's switch. Functions return 0 or -1 having said why (naming the
+ * spec, the port or the path) through errorf().
+ *
+ * A cluster's private network (net/cluster.c, net/switch.c):
+ * - Address plan: an IPv4 subnet of prefix /16 to /29, NET_SUBNET_DEFAULT
+ *   unless the user picks one. Node N gets network address + N (node 1 is
+ *   .1), up to the last address before the broadcast one; there is no
+ *   gateway and no DNS on it: the uplink keeps both. A subnet overlapping
+ *   slirp's 10.0.2.0/24, loopback, link-local, multicast or 0.0.0.0/8 is
+ *   refused.
+ * - MACs: the uplink's is net_mac("", vmname, 0) = 02:6e:xx:xx:xx:xx. A
+ *   cluster NIC's is 06:6e:AA:BB:NN:NN: AA:BB the first two hashed bytes of
+ *   net_mac("cluster", cluster, 0), NN:NN the node number (big-endian). The
+ *   first octet (0x06, locally administered unicast) keeps it apart from
+ *   every uplink; the node number keeps the nodes of a cluster apart.
+ * - Guest side: cloud-init network-config version 2 with two ethernets,
+ *   NET_NC_UPLINK (dhcp4) and NET_NC_CLUSTER (the static address), each
+ *   matched by its MAC; a user's own network-config is merged with it.
+ * - Host side: one VDE learning switch (vde_switch, Debian's vde2) per
+ *   cluster, in a 0700 directory of the caller's: only unix sockets, no
+ *   root, nothing on TCP/UDP. Nodes join with net_switch_netdev(); a node
+ *   that restarts or is added just connects again. Calling sequence:
+ *   net_switch_start(dir) before the first node, net_switch_alive(dir) for
+ *   status, net_switch_stop(dir) after the last one.
  */
 #ifndef NOOK_NET_H
 #define NOOK_NET_H
 
+#include <netinet/in.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
 
 #include "common.h"
 
@@ -54,5 +80,84 @@ int net_port_check(const char *addr, int port, int udp);
  * restarted guest keeps its interface names and DHCP lease.
  */
 void net_mac(const char *ns, const char *name, int nic, char out[18]);
+
+/* --- a cluster's address plan and NICs (net/cluster.c) --- */
+
+/* The subnet a new cluster gets unless --subnet says otherwise. */
+#define NET_SUBNET_DEFAULT "10.77.0.0/24"
+/* The ethernets ids of nook's two NICs in a node's network-config. */
+#define NET_NC_UPLINK "nook-uplink"
+#define NET_NC_CLUSTER "nook-cluster"
+
+struct net_subnet {
+	uint32_t net;   /* the network address, host byte order */
+	int prefix;     /* 16..29 */
+	char cidr[INET_ADDRSTRLEN + 3]; /* canonical "A.B.C.D/P" */
+};
+
+/*
+ * Parse an IPv4 "A.B.C.D/P" with P 16..29 and no host bits set. Refuses a
+ * subnet overlapping slirp's 10.0.2.0/24, loopback and other special
+ * ranges, naming the range.
+ */
+int net_subnet_parse(const char *cidr, struct net_subnet *s);
+
+/* The address of node (1..) in s; -1 saying how many nodes s has room for. */
+int net_node_address(const struct net_subnet *s, int node,
+		     char out[INET_ADDRSTRLEN]);
+
+/* The MAC of node (1..65535)'s cluster NIC: see the scheme above. */
+void net_node_mac(const char *cluster, int node, char out[18]);
+
+/*
+ * Append a node's network-config (version 2): the uplink by uplink_mac
+ * with DHCP, the cluster NIC by node_mac with addr/prefix and nothing
+ * else. Pure; the arguments are as net_mac()/net_node_*() make them.
+ */
+void net_node_network_config(const char *uplink_mac, const char *node_mac,
+			     const char *addr, int prefix, struct buf *out);
+
+/*
+ * Append to out the merge of a user's network-config (len bytes of YAML,
+ * version 2, bare or under "network:") with ours (from
+ * net_node_network_config()): the user's keys and ethernets plus ours. -1
+ * saying why when they conflict: another version, one of our ids or MACs,
+ * a match that could take our NICs, an address in our subnet.
+ */
+int net_network_config_merge(const char *user, size_t len, const char *ours,
+			     struct buf *out);
+
+/* --- the cluster's switch (net/switch.c) --- */
+
+/*
+ * What the switch adds to its directory's path for its longest socket
+ * (a node's data socket, with a 7-digit pid): strlen(dir) +
+ * sizeof(NET_SWITCH_LONGEST_SOCKET) must be at most sizeof(sun_path).
+ */
+#define NET_SWITCH_LONGEST_SOCKET "/sw/.4194304-00000"
+
+/*
+ * Start the switch of directory dir (absolute, the caller's own, mode
+ * 0700) daemonized, unless it runs already. 0 once it accepts nodes.
+ * QEMU does not reconnect: nodes that were on a switch that died stay cut
+ * off until they restart.
+ */
+int net_switch_start(const char *dir);
+
+/* The switch's pid, or 0 when it does not run (a pid file alone is not
+ * trusted: the process must have our socket path as an argument). */
+pid_t net_switch_alive(const char *dir);
+
+/* Stop the switch (SIGTERM, then SIGKILL after a few seconds) and remove
+ * its sockets. 0 when it is gone or was not running. */
+int net_switch_stop(const char *dir);
+
+/*
+ * Append the value of QEMU's -netdev for node (1..) with netdev id id, on
+ * the switch of dir, its path escaped for libvdeplug and for QEMU's option
+ * syntax. VDE gives every connection a free port: node is unused today.
+ */
+void net_switch_netdev(const char *dir, int node, const char *id,
+		       struct buf *out);
 
 #endif

@@ -10,7 +10,7 @@ packages=(
 	libarchive-dev libiso9660-dev libcdio-dev libjansson-dev libyaml-dev
 	zlib1g-dev liblzma-dev libzstd-dev libcurl4-openssl-dev libcmocka-dev
 	# what nook drives
-	qemu-system-x86 qemu-utils openssh-client rsync
+	qemu-system-x86 qemu-utils openssh-client rsync vde2
 	# what the tests check nook's output with, and the peers it is compared to
 	genisoimage xorriso cloud-image-utils python3 python3-yaml util-linux zstd
 	# building the test guest image

@@ -1,4 +1,6 @@
-/* Unit tests for net/: port specs, free ports, stable MACs. */
+/* Unit tests for net/: port specs, free ports, stable MACs, a cluster's
+ * address plan and network-config, and its switch (a real vde_switch,
+ * with guest-less QEMUs as its nodes). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -6,8 +8,13 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <yaml.h>
 
 #include "net.h"
 #include "testutil.h"
@@ -127,6 +134,871 @@ static void test_mac_stable(void **state)
 	assert_string_equal(mac, "02:6e:3b:79:f4:93");
 }
 
+/* --- the address plan --- */
+
+static void test_subnet_parse_good(void **state)
+{
+	static const struct {
+		const char *in, *cidr;
+		uint32_t net;
+		int prefix;
+	} cases[] = {
+		{ NET_SUBNET_DEFAULT, "10.77.0.0/24", 0x0a4d0000, 24 },
+		{ "172.16.0.0/16", "172.16.0.0/16", 0xac100000, 16 },
+		{ "192.168.100.8/29", "192.168.100.8/29", 0xc0a86408, 29 },
+		{ "10.0.3.0/24", "10.0.3.0/24", 0x0a000300, 24 },
+		{ "10.0.0.0/23", "10.0.0.0/23", 0x0a000000, 23 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct net_subnet sn;
+
+		assert_int_equal(net_subnet_parse(cases[i].in, &sn), 0);
+		assert_string_equal(sn.cidr, cases[i].cidr);
+		assert_int_equal(sn.net, cases[i].net);
+		assert_int_equal(sn.prefix, cases[i].prefix);
+	}
+}
+
+static void test_subnet_parse_bad(void **state)
+{
+	static const struct {
+		const char *in, *why;
+	} bad[] = {
+		{ "10.0.0.0/16", "slirp" },
+		{ "10.0.2.0/24", "slirp" },
+		{ "10.0.2.128/25", "slirp" },
+		{ "10.0.0.0/22", "slirp" },
+		{ "127.0.0.0/16", "loopback" },
+		{ "127.255.255.248/29", "loopback" },
+		{ "169.254.0.0/16", "link-local" },
+		{ "224.1.0.0/16", "multicast" },
+		{ "0.0.0.0/16", "this network" },
+		{ "10.77.0.1/24", "did you mean 10.77.0.0/24?" },
+		{ "10.77.0.0/15", "16 to 29" },
+		{ "10.77.0.0/30", "16 to 29" },
+		{ "10.77.0.0/8", "16 to 29" },
+		{ "10.77.0.0", "A.B.C.D/PREFIX" },
+		{ "10.77.0/24", "A.B.C.D/PREFIX" },
+		{ "10.77.0.0/2x", "A.B.C.D/PREFIX" },
+		{ "10.77.0.0/", "A.B.C.D/PREFIX" },
+		{ "10.77.0.0/024", "A.B.C.D/PREFIX" },
+		{ "/24", "A.B.C.D/PREFIX" },
+		{ "", "A.B.C.D/PREFIX" },
+		{ "fd00::/64", "A.B.C.D/PREFIX" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		struct net_subnet sn;
+		char *err;
+
+		stderr_begin();
+		assert_int_equal(net_subnet_parse(bad[i].in, &sn), -1);
+		err = stderr_end();
+		if (!strstr(err, bad[i].why) || !strstr(err, bad[i].in))
+			fail_msg("'%s': wanted '%s' in: %s", bad[i].in,
+				 bad[i].why, err);
+		free(err);
+	}
+}
+
+static void test_node_address(void **state)
+{
+	struct net_subnet sn;
+	char a[INET_ADDRSTRLEN];
+	char *err;
+
+	(void)state;
+	assert_int_equal(net_subnet_parse(NET_SUBNET_DEFAULT, &sn), 0);
+	assert_int_equal(net_node_address(&sn, 1, a), 0);
+	assert_string_equal(a, "10.77.0.1");
+	assert_int_equal(net_node_address(&sn, 254, a), 0);
+	assert_string_equal(a, "10.77.0.254");
+	stderr_begin();
+	assert_int_equal(net_node_address(&sn, 255, a), -1);
+	assert_int_equal(net_node_address(&sn, 0, a), -1);
+	err = stderr_end();
+	assert_non_null(strstr(err, "node 255 does not fit in subnet "
+				    "10.77.0.0/24: it has room for nodes 1 "
+				    "to 254"));
+	assert_non_null(strstr(err, "node 0 "));
+	free(err);
+	assert_int_equal(net_subnet_parse("192.168.100.8/29", &sn), 0);
+	assert_int_equal(net_node_address(&sn, 6, a), 0);
+	assert_string_equal(a, "192.168.100.14");
+	stderr_begin();
+	assert_int_equal(net_node_address(&sn, 7, a), -1);
+	free(stderr_end());
+	assert_int_equal(net_subnet_parse("172.16.0.0/16", &sn), 0);
+	assert_int_equal(net_node_address(&sn, 300, a), 0);
+	assert_string_equal(a, "172.16.1.44");
+	assert_int_equal(net_node_address(&sn, 65534, a), 0);
+	assert_string_equal(a, "172.16.255.254");
+}
+
+static void test_node_mac(void **state)
+{
+	char a[18], b[18], up[18], name[32];
+	unsigned o[6];
+
+	(void)state;
+	net_node_mac("dev", 2, a);
+	net_node_mac("dev", 2, b);
+	assert_string_equal(a, b);
+	/* pinned: a node keeps its MAC across nook versions */
+	assert_string_equal(a, "06:6e:b8:01:00:02");
+	net_node_mac("dev", 300, a);
+	assert_string_equal(a, "06:6e:b8:01:01:2c");
+	net_node_mac("other", 2, b);
+	assert_string_not_equal(a, b);
+	for (int i = 1; i <= 300; i++) {
+		net_node_mac("dev", i, a);
+		assert_int_equal(strlen(a), 17);
+		assert_int_equal(sscanf(a, "%2x:%2x:%2x:%2x:%2x:%2x", &o[0],
+					&o[1], &o[2], &o[3], &o[4], &o[5]), 6);
+		assert_true(o[0] & 0x02);  /* locally administered */
+		assert_false(o[0] & 0x01); /* unicast */
+		assert_int_equal(o[4] << 8 | o[5], i); /* distinct per node */
+		/* never an uplink's: those all start 02: */
+		snprintf(name, sizeof(name), "dev-%d", i);
+		net_mac("", name, 0, up);
+		assert_string_not_equal(a, up);
+		assert_int_equal(strncmp(up, "02:", 3), 0);
+		assert_int_not_equal(strncmp(a, "02:", 3), 0);
+	}
+}
+
+/* --- network-config --- */
+
+/* The scalar at a dotted path ("ethernets.x.addresses.0") of YAML text,
+ * copied (the caller frees), or NULL when there is none. */
+static char *yaml_at(const char *text, const char *path)
+{
+	yaml_parser_t p;
+	yaml_document_t d;
+	yaml_node_t *n;
+	char *copy = xstrdup(path), *seg, *dot, *ret = NULL;
+
+	assert_true(yaml_parser_initialize(&p));
+	yaml_parser_set_input_string(&p, (const unsigned char *)text,
+				     strlen(text));
+	assert_true(yaml_parser_load(&p, &d));
+	n = yaml_document_get_root_node(&d);
+	for (seg = copy; n && seg; seg = dot ? dot + 1 : NULL) {
+		yaml_node_t *next = NULL;
+
+		dot = strchr(seg, '.');
+		if (dot)
+			*dot = '\0';
+
+		if (n->type == YAML_SEQUENCE_NODE) {
+			long i = strtol(seg, NULL, 10);
+
+			if (i >= 0 && n->data.sequence.items.start + i <
+				      n->data.sequence.items.top)
+				next = yaml_document_get_node(&d,
+					n->data.sequence.items.start[i]);
+		} else if (n->type == YAML_MAPPING_NODE) {
+			for (yaml_node_pair_t *q = n->data.mapping.pairs.start;
+			     q < n->data.mapping.pairs.top; q++) {
+				yaml_node_t *k = yaml_document_get_node(&d,
+								q->key);
+
+				if (k->type == YAML_SCALAR_NODE &&
+				    !strcmp((char *)k->data.scalar.value, seg))
+					next = yaml_document_get_node(&d,
+								q->value);
+			}
+		}
+		n = next;
+	}
+	if (n && n->type == YAML_SCALAR_NODE)
+		ret = xstrdup((char *)n->data.scalar.value);
+	yaml_document_delete(&d);
+	yaml_parser_delete(&p);
+	free(copy);
+	return ret;
+}
+
+static void assert_at(const char *text, const char *path, const char *want)
+{
+	char *got = yaml_at(text, path);
+
+	if (!want) {
+		if (got)
+			fail_msg("%s: wanted nothing, got '%s' in:\n%s", path,
+				 got, text);
+		return;
+	}
+	if (!got || strcmp(got, want))
+		fail_msg("%s: wanted '%s', got '%s' in:\n%s", path, want,
+			 got ? got : "(nothing)", text);
+	free(got);
+}
+
+#define UP_MAC "02:6e:b4:dc:0a:af"
+#define NODE_MAC "06:6e:b8:01:00:02"
+
+static void ours(struct buf *b)
+{
+	net_node_network_config(UP_MAC, NODE_MAC, "10.77.0.2", 24, b);
+}
+
+static void test_node_network_config(void **state)
+{
+	struct buf b = BUF_INIT;
+
+	(void)state;
+	ours(&b);
+	assert_int_equal(strncmp(b.p, "version: 2\n", 11), 0);
+	assert_at(b.p, "version", "2");
+	assert_at(b.p, "ethernets.nook-uplink.match.macaddress", UP_MAC);
+	assert_at(b.p, "ethernets.nook-uplink.dhcp4", "true");
+	assert_at(b.p, "ethernets.nook-cluster.match.macaddress", NODE_MAC);
+	assert_at(b.p, "ethernets.nook-cluster.addresses.0", "10.77.0.2/24");
+	assert_at(b.p, "ethernets.nook-cluster.dhcp4", "false");
+	/* no way out and no resolver on the private network */
+	assert_null(strstr(b.p, "gateway"));
+	assert_null(strstr(b.p, "routes"));
+	assert_null(strstr(b.p, "nameservers"));
+	buf_free(&b);
+}
+
+/* Merge user text with ours; returns the result, *err what was said. */
+static int merge(const char *user, struct buf *out, char **err)
+{
+	struct buf o = BUF_INIT;
+	int rc;
+
+	ours(&o);
+	stderr_begin();
+	rc = net_network_config_merge(user, user ? strlen(user) : 0, o.p, out);
+	*err = stderr_end();
+	buf_free(&o);
+	return rc;
+}
+
+static void test_merge_plain(void **state)
+{
+	static const char *const users[] = {
+		NULL, "", "version: 2\n", "# nothing\n",
+		"version: 2\nethernets: {}\n", "network:\n  version: 2\n",
+		"version: 2\nethernets:\n",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(users); i++) {
+		struct buf out = BUF_INIT;
+		char *err;
+
+		assert_int_equal(merge(users[i], &out, &err), 0);
+		assert_string_equal(err, "");
+		assert_at(out.p, "version", "2");
+		assert_at(out.p, "network", NULL);
+		assert_at(out.p, "ethernets.nook-uplink.match.macaddress",
+			  UP_MAC);
+		assert_at(out.p, "ethernets.nook-cluster.addresses.0",
+			  "10.77.0.2/24");
+		free(err);
+		buf_free(&out);
+	}
+}
+
+static void test_merge_user_keys(void **state)
+{
+	const char *user =
+		"network:\n"
+		"  version: 2\n"
+		"  renderer: networkd\n"
+		"  ethernets:\n"
+		"    enp0s9:\n"
+		"      addresses: [192.168.50.10/24]\n"
+		"      nameservers: {addresses: [192.168.50.1]}\n"
+		"      mtu: 1500\n"
+		"    lan:\n"
+		"      match: {macaddress: \"52:54:00:12:34:56\"}\n"
+		"      dhcp4: yes\n"
+		"  vlans:\n"
+		"    vlan7: {id: 7, link: nook-cluster, addresses: "
+		"[10.99.0.2/24]}\n";
+	struct buf out = BUF_INIT;
+	char *err, *p1, *p2, *p3;
+
+	(void)state;
+	assert_int_equal(merge(user, &out, &err), 0);
+	assert_string_equal(err, "");
+	assert_at(out.p, "version", "2");
+	assert_at(out.p, "renderer", "networkd");
+	assert_at(out.p, "ethernets.enp0s9.addresses.0", "192.168.50.10/24");
+	assert_at(out.p, "ethernets.enp0s9.nameservers.addresses.0",
+		  "192.168.50.1");
+	assert_at(out.p, "ethernets.lan.match.macaddress", "52:54:00:12:34:56");
+	assert_at(out.p, "ethernets.lan.dhcp4", "yes");
+	assert_at(out.p, "vlans.vlan7.link", "nook-cluster");
+	assert_at(out.p, "ethernets.nook-uplink.dhcp4", "true");
+	assert_at(out.p, "ethernets.nook-cluster.match.macaddress", NODE_MAC);
+	/* version first; the user's interfaces, then ours */
+	assert_int_equal(strncmp(out.p, "version: 2\n", 11), 0);
+	p1 = strstr(out.p, "enp0s9:");
+	p2 = strstr(out.p, "lan:");
+	p3 = strstr(out.p, "nook-uplink:");
+	assert_true(p1 && p2 && p3 && p1 < p2 && p2 < p3);
+	free(err);
+	buf_free(&out);
+}
+
+static void test_merge_conflicts(void **state)
+{
+	static const struct {
+		const char *user, *why;
+	} bad[] = {
+		{ "version: 1\nconfig: []\n", "version 1" },
+		{ "ethernets: {}\n", "no 'version: 2'" },
+		{ "network: {config: disabled}\n", "no 'version: 2'" },
+		{ "- version: 2\n", "top level must be a mapping" },
+		{ "version: 2\nethernets: [a]\n", "ethernets must be a mapping" },
+		{ "version: 2\nethernets:\n  nook-cluster: {dhcp4: true}\n",
+		  "ethernets.nook-cluster: that id is nook's own (its cluster" },
+		{ "version: 2\nethernets:\n  nook-uplink: {dhcp4: true}\n",
+		  "that id is nook's own (its uplink" },
+		{ "version: 2\nethernets:\n  e:\n    match: {macaddress: "
+		  "\"02:6E:B4:DC:0A:AF\"}\n",
+		  "the MAC of nook's uplink NIC" },
+		{ "version: 2\nethernets:\n  e:\n    match:\n      macaddress: "
+		  NODE_MAC "\n", "the MAC of nook's cluster NIC" },
+		{ "version: 2\nethernets:\n  all:\n    match: {name: \"en*\"}\n"
+		  "    dhcp4: true\n", "ethernets.all: a match by name pattern" },
+		{ "version: 2\nethernets:\n  v:\n    match: {driver: "
+		  "virtio_net}\n", "a match by driver" },
+		{ "version: 2\nethernets:\n  eth1:\n    addresses: "
+		  "[10.77.0.9/24]\n", "ethernets.eth1: address 10.77.0.9/24 "
+		  "is on the cluster's subnet" },
+		{ "version: 2\nethernets:\n  eth1:\n    addresses:\n"
+		  "      - 10.77.0.0/16: {lifetime: 0}\n", "10.77.0.0/16" },
+		{ "version: 2\nbridges:\n  br0:\n    interfaces: [nook-cluster]"
+		  "\n", "bridges.br0 takes nook-cluster" },
+		{ "version: 2\nbonds:\n  b0:\n    addresses: [10.77.0.200/32]"
+		  "\n", "bonds.b0: address 10.77.0.200/32" },
+		{ "version: 2\nethernets: {a: [}\n", "network-config:" },
+		{ "version: 2\n\tx: 1\n", "network-config:2:" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		struct buf out = BUF_INIT;
+		char *err;
+
+		assert_int_equal(merge(bad[i].user, &out, &err), -1);
+		if (!strstr(err, bad[i].why))
+			fail_msg("case %zu: wanted '%s' in: %s", i, bad[i].why,
+				 err);
+		assert_int_equal(out.len, 0);
+		free(err);
+		buf_free(&out);
+	}
+}
+
+/* Aliases stay shared (no blow-up); nesting is bounded. */
+static void test_merge_hostile(void **state)
+{
+	struct buf user = BUF_INIT, out = BUF_INIT;
+	char *err;
+
+	(void)state;
+	buf_adds(&user, "version: 2\na: &a [x, x, x, x, x, x, x, x, x, x]\n");
+	for (char c = 'b'; c <= 'j'; c++)
+		buf_addf(&user, "%c: &%c [*%c, *%c, *%c, *%c, *%c, *%c, *%c, "
+			 "*%c, *%c, *%c]\n", c, c, c - 1, c - 1, c - 1, c - 1,
+			 c - 1, c - 1, c - 1, c - 1, c - 1, c - 1);
+	assert_int_equal(merge(user.p, &out, &err), 0);
+	assert_true(out.len < 4 * user.len + 1024);
+	assert_at(out.p, "j.0.0.0.0.0.0.0.0.0.0", "x");
+	free(err);
+	buf_free(&out);
+	user.len = 0;
+	buf_adds(&user, "version: 2\nx: ");
+	for (int i = 0; i < 200; i++)
+		buf_adds(&user, "[");
+	for (int i = 0; i < 200; i++)
+		buf_adds(&user, "]");
+	assert_int_equal(merge(user.p, &out, &err), -1);
+	assert_non_null(strstr(err, "nested too deep"));
+	free(err);
+	buf_free(&out);
+	buf_free(&user);
+}
+
+/* An independent reader (PyYAML) sees the shape we meant, with the
+ * user's scalars keeping their types. */
+static void test_merge_python(void **state)
+{
+	static const char check[] =
+		"import sys, yaml\n"
+		"d = yaml.safe_load(sys.argv[1])\n"
+		"e = d['ethernets']\n"
+		"assert d['version'] == 2, d\n"
+		"assert list(e) == ['eth9', 'nook-uplink', 'nook-cluster'], e\n"
+		"assert e['eth9']['mtu'] == 1500 and e['eth9']['dhcp4'] is True\n"
+		"assert e['eth9']['set-name'] == '0123'\n"
+		"assert e['eth9']['wakeonlan'] == 'on'\n"
+		"assert e['nook-uplink'] == {'match': {'macaddress': '"
+		UP_MAC "'}, 'dhcp4': True}, e\n"
+		"assert e['nook-cluster'] == {'match': {'macaddress': '"
+		NODE_MAC "'}, 'dhcp4': False, 'addresses': ['10.77.0.2/24']}\n"
+		"print('ok')\n";
+	const char *user = "version: 2\nethernets:\n  eth9:\n    mtu: 1500\n"
+			   "    dhcp4: true\n    set-name: \"0123\"\n"
+			   "    wakeonlan: 'on'\n";
+	struct buf out = BUF_INIT, py = BUF_INIT;
+	char *err, *python = find_program("python3");
+	const char *argv[] = { "python3", "-c", check, NULL, NULL };
+
+	(void)state;
+	if (!python)
+		skip();
+	free(python);
+	assert_int_equal(merge(user, &out, &err), 0);
+	argv[3] = out.p;
+	if (run_capture(argv, &py) != 0 || strcmp(py.p, "ok\n"))
+		fail_msg("PyYAML on:\n%s\nsaid: %s", out.p, py.p);
+	free(err);
+	buf_free(&out);
+	buf_free(&py);
+}
+
+/* --- the switch --- */
+
+static void test_switch_netdev(void **state)
+{
+	struct buf b = BUF_INIT;
+
+	(void)state;
+	net_switch_netdev("/run/user/1000/nook/dev.net", 2, "net1", &b);
+	assert_string_equal(b.p, "vde,id=net1,sock=/run/user/1000/nook/"
+				 "dev.net/sw");
+	b.len = 0;
+	net_switch_netdev("/h/it's a,b [c] \"d\" e\\f/x://y", 1, "n", &b);
+	assert_string_equal(b.p, "vde,id=n,sock=/h/it\\'s a,,b \\[c\\] "
+				 "\\\"d\\\" e\\\\f/x:\\//y/sw");
+	buf_free(&b);
+}
+
+static void test_switch_refuses(void **state)
+{
+	char *tmp = make_tmpdir(), *sub = xasprintf("%s/open", tmp);
+	char *err, longdir[128];
+
+	(void)state;
+	assert_int_equal(mkdir(sub, 0755), 0);
+	assert_int_equal(chmod(sub, 0755), 0);
+	memset(longdir, 'a', sizeof(longdir) - 1);
+	longdir[0] = '/';
+	longdir[sizeof(longdir) - 1] = '\0';
+	stderr_begin();
+	assert_int_equal(net_switch_start("relative/dir"), -1);
+	assert_int_equal(net_switch_start(sub), -1);
+	assert_int_equal(net_switch_start(longdir), -1);
+	err = stderr_end();
+	assert_non_null(strstr(err, "'relative/dir' is not an absolute path"));
+	assert_non_null(strstr(err, "must be a directory of yours with mode "
+				    "0700 (it has mode 0755)"));
+	assert_non_null(strstr(err, "File name too long"));
+	assert_int_equal(net_switch_alive(sub), 0);
+	assert_int_equal(net_switch_stop(sub), 0);
+	free(err);
+	assert_int_equal(remove_tree(tmp), 0);
+	free(sub);
+	free(tmp);
+}
+
+/* What test_switch_live made, for its teardown to end. */
+static char *live_tmp, *live_dir;
+static pid_t live_pids[8];
+
+/* Ports the switch has open: its data sockets NNN.FD, beside "ctl". */
+static int ports(const char *dir)
+{
+	char *sw = xasprintf("%s/sw", dir);
+	DIR *d = opendir(sw);
+	struct dirent *e;
+	int n = 0;
+
+	while (d && (e = readdir(d)))
+		n += e->d_name[0] >= '0' && e->d_name[0] <= '9';
+	if (d)
+		closedir(d);
+	free(sw);
+	return n;
+}
+
+static void wait_ports(const char *dir, int want)
+{
+	for (int i = 0; i < 100 && ports(dir) != want; i++)
+		sleep_ms(20);
+	assert_int_equal(ports(dir), want);
+}
+
+/* A guest-less QEMU as node i: it connects to the switch before it goes
+ * to the background, so the port is there when this returns. */
+static void node_up(int i)
+{
+	struct buf nd = BUF_INIT, out = BUF_INIT, pid = BUF_INIT;
+	char *pidfile = xasprintf("%s/q%d.pid", live_tmp, i);
+	const char *argv[] = { "qemu-system-x86_64", "-M", "none",
+			       "-nodefaults", "-display", "none", "-netdev",
+			       NULL, "-pidfile", pidfile, "-daemonize", NULL };
+
+	net_switch_netdev(live_dir, i, "n", &nd);
+	argv[7] = nd.p;
+	if (run_capture(argv, &out) != 0)
+		fail_msg("QEMU node %d: %s", i, out.p);
+	assert_int_equal(read_file(pidfile, &pid), 0);
+	live_pids[i] = (pid_t)strtol(pid.p, NULL, 10);
+	assert_true(live_pids[i] > 1);
+	buf_free(&nd);
+	buf_free(&out);
+	buf_free(&pid);
+	free(pidfile);
+}
+
+static int gone(pid_t pid)
+{
+	char path[64];
+	struct buf b = BUF_INIT;
+	char *p;
+	int ret;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (read_file_quiet(path, &b) < 0)
+		return 1;
+	p = strrchr(b.p, ')');
+	ret = p && (p[2] == 'Z' || p[2] == 'X');
+	buf_free(&b);
+	return ret;
+}
+
+static void node_down(int i)
+{
+	kill(live_pids[i], SIGTERM);
+	for (int t = 0; t < 100 && !gone(live_pids[i]); t++)
+		sleep_ms(20);
+	assert_true(gone(live_pids[i]));
+	live_pids[i] = 0;
+}
+
+/* Every socket the switch has is a unix one: none on TCP or UDP. */
+static void only_unix_sockets(pid_t pid)
+{
+	char link[128], *fds = xasprintf("/proc/%d/fd", (int)pid);
+	struct buf unix_socks = BUF_INIT;
+	DIR *d = opendir(fds);
+	struct dirent *e;
+	int socks = 0;
+
+	assert_non_null(d);
+	assert_int_equal(read_file("/proc/net/unix", &unix_socks), 0);
+	while ((e = readdir(d))) {
+		char *path = xasprintf("%s/%s", fds, e->d_name);
+		ssize_t n = readlink(path, link, sizeof(link) - 1);
+		char want[sizeof(link) + 2];
+
+		free(path);
+		if (n < 0 || strncmp(link, "socket:[", 8))
+			continue;
+		link[n - 1] = '\0'; /* the ']' */
+		snprintf(want, sizeof(want), " %s ", link + 8);
+		if (!strstr(unix_socks.p, want)) {
+			want[strlen(want) - 1] = '\n';
+			if (!strstr(unix_socks.p, want))
+				fail_msg("socket %s of the switch is not "
+					 "a unix one", link + 8);
+		}
+		socks++;
+	}
+	assert_true(socks >= 1);
+	closedir(d);
+	buf_free(&unix_socks);
+	free(fds);
+}
+
+/* Nothing in sw/ is open to group or others. */
+static void private_modes(const char *dir)
+{
+	char *sw = xasprintf("%s/sw", dir);
+	DIR *d = opendir(sw);
+	struct dirent *e;
+	struct stat st;
+
+	assert_non_null(d);
+	assert_int_equal(stat(sw, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0700);
+	while ((e = readdir(d))) {
+		char *p = xasprintf("%s/%s", sw, e->d_name);
+
+		assert_int_equal(lstat(p, &st), 0);
+		if (st.st_mode & 077)
+			fail_msg("%s has mode %04o", p, st.st_mode & 07777);
+		free(p);
+	}
+	closedir(d);
+	free(sw);
+}
+
+/* As user nobody, no socket of the switch can be connected to. */
+static void nobody_refused(const char *dir)
+{
+	static const char script[] =
+		"import socket, sys\n"
+		"for p in sys.argv[1:]:\n"
+		"    for t in (socket.SOCK_STREAM, socket.SOCK_DGRAM):\n"
+		"        s = socket.socket(socket.AF_UNIX, t)\n"
+		"        try:\n"
+		"            s.connect(p)\n"
+		"            print('connected to', p); sys.exit(1)\n"
+		"        except PermissionError:\n"
+		"            pass\n";
+	struct strvec argv = STRVEC_INIT;
+	char *sw = xasprintf("%s/sw", dir);
+	DIR *d = opendir(sw);
+	struct dirent *e;
+	struct buf out = BUF_INIT;
+	char *runuser = find_program("runuser");
+
+	assert_non_null(d);
+	if (geteuid() != 0 || !runuser) {
+		free(runuser);
+		free(sw);
+		closedir(d);
+		return; /* only root can be nobody */
+	}
+	strvec_push(&argv, runuser);
+	strvec_push(&argv, "-u");
+	strvec_push(&argv, "nobody");
+	strvec_push(&argv, "--");
+	strvec_push(&argv, "python3");
+	strvec_push(&argv, "-c");
+	strvec_push(&argv, script);
+	while (d && (e = readdir(d)))
+		if (e->d_name[0] != '.')
+			strvec_pushf(&argv, "%s/%s", sw, e->d_name);
+	assert_true(argv.n >= 9); /* ctl and a port at least */
+	if (run_capture((const char *const *)argv.v, &out) != 0)
+		fail_msg("nobody: %s", out.p);
+	closedir(d);
+	buf_free(&out);
+	strvec_clear(&argv);
+	free(runuser);
+	free(sw);
+}
+
+/* vde_plug children joined to the switch by pipes: frames on stdin
+ * come out of the others' stdout, each as a 2-byte length and bytes. */
+struct plug {
+	struct child c;
+	const char *argv[3];
+	int to, from;
+	struct buf got;
+};
+
+static void plug_open(struct plug *p, const char *url)
+{
+	int in[2], out[2];
+
+	memset(p, 0, sizeof(*p));
+	p->argv[0] = "vde_plug";
+	p->argv[1] = url;
+	assert_int_equal(pipe2(in, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+	p->c = (struct child)CHILD_INIT;
+	p->c.argv = p->argv;
+	p->c.in = in[0];
+	p->c.out = out[1];
+	assert_int_equal(child_start(&p->c), 0);
+	close(in[0]);
+	close(out[1]);
+	p->to = in[1];
+	p->from = out[0];
+}
+
+static void plug_close(struct plug *p)
+{
+	close(p->to);
+	close(p->from);
+	child_kill(&p->c);
+	buf_free(&p->got);
+}
+
+static void plug_send(struct plug *p, const char *dst, const char *src)
+{
+	unsigned char f[2 + 60] = { 0, 60 };
+
+	memcpy(f + 2, dst, 6);
+	memcpy(f + 8, src, 6);
+	f[14] = 0x88; /* local experimental ethertype */
+	f[15] = 0xb5;
+	memcpy(f + 16, "nook", 4);
+	assert_int_equal(write_all(p->to, f, sizeof(f)), 0);
+}
+
+/* Take the whole frames out of p->got: 1 when one came from src. */
+static int plug_scan(struct plug *p, const char *src)
+{
+	int found = 0;
+
+	while (p->got.len >= 2) {
+		const unsigned char *f = (const unsigned char *)p->got.p;
+		size_t n = (size_t)f[0] << 8 | f[1];
+
+		if (p->got.len < 2 + n)
+			break;
+		if (n >= 14 && !memcmp(f + 2 + 6, src, 6))
+			found = 1;
+		memmove(p->got.p, p->got.p + 2 + n, p->got.len - 2 - n);
+		p->got.len -= 2 + n;
+	}
+	return found;
+}
+
+/* 1 when a frame from src arrives at p within ms, 0 when none does. */
+static int plug_got(struct plug *p, const char *src, int ms)
+{
+	struct pollfd pfd = { p->from, POLLIN, 0 };
+	char chunk[4096];
+	long long end = mono_ms() + ms;
+
+	while (mono_ms() < end) {
+		ssize_t n;
+
+		if (poll(&pfd, 1, 50) <= 0)
+			continue;
+		n = read(p->from, chunk, sizeof(chunk));
+		assert_true(n > 0);
+		buf_add(&p->got, chunk, (size_t)n);
+		if (plug_scan(p, src))
+			return 1;
+	}
+	return 0;
+}
+
+/* A learning switch: broadcast reaches all, unicast only its owner. */
+static void frames_switch(const char *dir)
+{
+	static const char bcast[] = "\xff\xff\xff\xff\xff\xff";
+	static const char ma[] = "\x02\x6e\x00\x00\x00\x0a";
+	static const char mb[] = "\x02\x6e\x00\x00\x00\x0b";
+	struct buf nd = BUF_INIT, url = BUF_INIT;
+	struct plug a, b, c;
+	char *plug = find_program("vde_plug");
+
+	if (!plug)
+		return;
+	free(plug);
+	net_switch_netdev(dir, 9, "x", &nd);
+	/* the path as libvdeplug reads it: without QEMU's doubled commas */
+	for (const char *s = strstr(nd.p, "sock=") + 5; *s; s++)
+		if (!(s[0] == ',' && s[1] == ','))
+			buf_add(&url, s, 1);
+	plug_open(&a, url.p);
+	plug_open(&b, url.p);
+	plug_open(&c, url.p);
+	/* the plugs connect in their own time: the first frame is resent */
+	for (int i = 0; i < 10 && !plug_got(&a, mb, 300); i++)
+		plug_send(&b, bcast, mb);
+	assert_true(plug_got(&c, mb, 3000));
+	plug_send(&a, mb, ma);
+	assert_true(plug_got(&b, ma, 3000));
+	assert_false(plug_got(&c, ma, 500));
+	plug_close(&a);
+	plug_close(&b);
+	plug_close(&c);
+	buf_free(&url);
+	buf_free(&nd);
+}
+
+static void test_switch_live(void **state)
+{
+	char *sw = find_program("vde_switch"), *qemu;
+	pid_t pid, again;
+
+	(void)state;
+	qemu = find_program("qemu-system-x86_64");
+	if (!sw || !qemu) {
+		free(sw);
+		free(qemu);
+		skip();
+	}
+	free(sw);
+	free(qemu);
+	live_tmp = make_tmpdir();
+	/* libvdeplug's quotes and QEMU's commas in the path */
+	live_dir = xasprintf("%s/it's [a] \"b\" c,d:", live_tmp);
+	assert_int_equal(mkdir(live_dir, 0700), 0);
+	assert_int_equal(net_switch_alive(live_dir), 0);
+	assert_int_equal(net_switch_start(live_dir), 0);
+	pid = net_switch_alive(live_dir);
+	assert_true(pid > 1);
+	assert_int_equal(net_switch_start(live_dir), 0); /* idempotent */
+	assert_int_equal(net_switch_alive(live_dir), pid);
+	only_unix_sockets(pid);
+	/* three nodes; one restarts and is taken back; the cluster grows */
+	for (int i = 1; i <= 3; i++)
+		node_up(i);
+	wait_ports(live_dir, 3);
+	node_down(2);
+	wait_ports(live_dir, 2);
+	node_up(2);
+	wait_ports(live_dir, 3);
+	node_up(4);
+	node_up(5);
+	wait_ports(live_dir, 5);
+	private_modes(live_dir);
+	nobody_refused(live_dir);
+	/* even with the caller's directory opened, sw/ keeps others out */
+	assert_int_equal(chmod(live_tmp, 0711), 0);
+	assert_int_equal(chmod(live_dir, 0711), 0);
+	nobody_refused(live_dir);
+	assert_int_equal(chmod(live_dir, 0700), 0);
+	frames_switch(live_dir);
+	for (int i = 1; i <= 5; i++)
+		node_down(i);
+	wait_ports(live_dir, 0);
+	/* a switch that died is reported, and comes back at the next start */
+	assert_int_equal(kill(pid, SIGKILL), 0);
+	for (int t = 0; t < 100 && !gone(pid); t++)
+		sleep_ms(20);
+	assert_int_equal(net_switch_alive(live_dir), 0);
+	assert_int_equal(net_switch_start(live_dir), 0);
+	again = net_switch_alive(live_dir);
+	assert_true(again > 1 && again != pid);
+	node_up(1);
+	wait_ports(live_dir, 1);
+	node_down(1);
+	/* stop: no process, no socket left; stopping twice is fine */
+	assert_int_equal(net_switch_stop(live_dir), 0);
+	assert_true(gone(again));
+	assert_int_equal(net_switch_alive(live_dir), 0);
+	assert_int_equal(ports(live_dir), 0);
+	assert_int_equal(net_switch_stop(live_dir), 0);
+}
+
+static int switch_teardown(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(live_pids); i++)
+		if (live_pids[i] > 1 && !gone(live_pids[i]))
+			kill(live_pids[i], SIGKILL);
+	if (live_dir)
+		net_switch_stop(live_dir);
+	if (live_tmp)
+		remove_tree(live_tmp);
+	free(live_dir);
+	free(live_tmp);
+	live_dir = live_tmp = NULL;
+	return 0;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -135,6 +1007,19 @@ int main(void)
 		cmocka_unit_test(test_port_free_and_in_use),
 		cmocka_unit_test(test_mac),
 		cmocka_unit_test(test_mac_stable),
+		cmocka_unit_test(test_subnet_parse_good),
+		cmocka_unit_test(test_subnet_parse_bad),
+		cmocka_unit_test(test_node_address),
+		cmocka_unit_test(test_node_mac),
+		cmocka_unit_test(test_node_network_config),
+		cmocka_unit_test(test_merge_plain),
+		cmocka_unit_test(test_merge_user_keys),
+		cmocka_unit_test(test_merge_conflicts),
+		cmocka_unit_test(test_merge_hostile),
+		cmocka_unit_test(test_merge_python),
+		cmocka_unit_test(test_switch_netdev),
+		cmocka_unit_test(test_switch_refuses),
+		cmocka_unit_test_teardown(test_switch_live, switch_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
