@@ -2,10 +2,12 @@
  * cidata: the NoCloud seed that cloud-init reads at first boot.
  *
  * Checking inputs (cidata_check_user_data, cidata_check_yaml) and rendering
- * meta-data (cidata_render_meta_data, cidata_instance_id) are pure: buffers
- * in, buffers out. cidata_write_iso() writes an ISO9660 volume labelled
- * "cidata" (Rock Ridge and Joliet, written with libarchive) into a temporary
- * file renamed into place; cidata_iso_list()/cidata_iso_read() read one back
+ * meta-data (cidata_render_meta_data, cidata_instance_id), vendor-data
+ * (cidata_render_vendor_data) and choosing the login user
+ * (cidata_login_user) are pure: buffers in, buffers out.
+ * cidata_write_iso() writes an ISO9660 volume labelled "cidata" (Rock Ridge
+ * and Joliet, written with libarchive) into a temporary file renamed into
+ * place; cidata_iso_list()/cidata_iso_read() read one back
  * with libcdio's libiso9660.
  *
  * Every function returns 0 on success or -1 having printed what went wrong,
@@ -73,6 +75,34 @@ void cidata_render_meta_data(const struct cidata_meta *m, struct buf *out);
  */
 char *cidata_instance_id(const struct cidata_file *files, size_t n,
 			 const struct cidata_meta *m);
+
+/* What nook's vendor-data carries for a VM. */
+struct cidata_vendor {
+	const char *host_key;     /* the VM's ed25519 private host key */
+	const char *host_key_pub; /* its public line */
+	const char *login_key;    /* nook's public login key: one line */
+	int direct_boot;          /* booted by QEMU -kernel: no grub */
+};
+
+/*
+ * Render nook's vendor-data, appending to out: a MIME multipart holding
+ * the cloud-config (the pinned host key, no key generation) and a
+ * boothook that makes sshd accept login_key for every user, so nook gets
+ * in whatever users the user-data makes. -1 when login_key is not one
+ * SSH public key.
+ */
+int cidata_render_vendor_data(const struct cidata_vendor *v, struct buf *out);
+
+/*
+ * The user nook logs in as, for user-data data (name for messages; NULL
+ * data: none) on an image whose default user is image_user: that user,
+ * or as renamed by user: or system_info.default_user; but when users
+ * lists no "default", its first user, and "root" for users: []. Only a
+ * #cloud-config is read; other forms give image_user. *user is
+ * allocated; the caller frees it.
+ */
+int cidata_login_user(const char *name, const char *data, size_t len,
+		      const char *image_user, char **user);
 
 /* Write files as a cidata ISO at path with mode (0600 when it holds
  * secrets); path is untouched on failure. */

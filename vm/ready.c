@@ -115,6 +115,35 @@ static const char fast_ci_script[] =
 	"sleep 0.5; done; "
 	"grep -qF '\"errors\": []' $r";
 
+/*
+ * sshd answers and refuses nook's key. cloud-init sets up users and keys
+ * before systemd starts sshd, so once it answers a refusal is final: say
+ * so after a few tries instead of waiting out the whole timeout.
+ */
+#define MAX_DENIED 3
+
+static void login_refused(const char *user, const char *ssh_said)
+{
+	const char *line = strstr(ssh_said, "Permission denied");
+	int n;
+
+	/* ssh's own line, not any warning printed before it */
+	while (line > ssh_said && line[-1] != '\n')
+		line--;
+	n = (int)strcspn(line, "\r\n");
+
+	errorf("the guest's sshd refused nook's key for user \"%s\": %.*s\n"
+	       "Likely causes:\n"
+	       "  - the user-data's users: list does not make \"%s\" (nook "
+	       "logs in as the\n    image's default user, or as the first "
+	       "user listed when the list has\n    no 'default')\n"
+	       "  - the user-data turns off vendor-data (vendor_data: "
+	       "{enabled: false}) or\n    its boothooks, through which nook "
+	       "lets its key in for every user\n"
+	       "  - the user-data changes sshd's AuthorizedKeysFile",
+	       user, n, line, user);
+}
+
 int vm_wait_ready(struct vm_ready *r)
 {
 	static const char *const login[] = { "true", NULL };
@@ -122,7 +151,7 @@ int vm_wait_ready(struct vm_ready *r)
 						NULL };
 	static const char *const ci[] = { "cloud-init", "status", "--wait",
 					   NULL };
-	int slow_ci = 0;
+	int slow_ci = 0, denied = 0;
 	struct probe pr = { CHILD_INIT, STRVEC_INIT, -1, BUF_INIT };
 	double start = mono_s();
 	int ret = -1;
@@ -166,11 +195,18 @@ int vm_wait_ready(struct vm_ready *r)
 			continue;
 		}
 		if (st == 255) {
-			if (strstr(pr.err.p ? pr.err.p : "", "verification failed") ||
-			    strstr(pr.err.p ? pr.err.p : "", "IDENTIFICATION")) {
+			const char *why = pr.err.p ? pr.err.p : "";
+
+			if (strstr(why, "verification failed") ||
+			    strstr(why, "IDENTIFICATION")) {
 				errorf("the guest's SSH host key is not the one "
 				       "nook gave it; refusing to connect:\n%s",
-				       pr.err.p);
+				       why);
+				break;
+			}
+			denied = strstr(why, "Permission denied") ? denied + 1 : 0;
+			if (denied >= MAX_DENIED) {
+				login_refused(r->ssh->user, why);
 				break;
 			}
 			sleep_ms(1000); /* sshd not yet taking logins: retry */

@@ -354,6 +354,203 @@ static void test_iso_failures(void **state)
 	free(dir);
 }
 
+/* The cloud-config nook has always sent as vendor-data, for the host key
+ * below: the multipart's first part must stay exactly this. */
+static const char host_priv[] = "-----BEGIN OPENSSH PRIVATE KEY-----\n"
+				"b3BlbnNz\n\n"
+				"-----END OPENSSH PRIVATE KEY-----\n";
+static const char vendor_cc[] =
+	"#cloud-config\n"
+	"# written by nook: the VM's pinned SSH host key, so no\n"
+	"# key is made at boot (RSA alone costs seconds under\n"
+	"# emulation) and none is printed to the console\n"
+	"ssh_deletekeys: true\n"
+	"ssh_genkeytypes: [ed25519]\n"
+	"no_ssh_fingerprints: true\n"
+	"ssh_fp_console_blacklist: [ssh-ed25519]\n"
+	"ssh_key_console_blacklist: [ssh-ed25519]\n"
+	"ssh_keys:\n"
+	"  ed25519_private: |\n"
+	"    -----BEGIN OPENSSH PRIVATE KEY-----\n"
+	"    b3BlbnNz\n"
+	"    -----END OPENSSH PRIVATE KEY-----\n"
+	"  ed25519_public: \"ssh-ed25519 HOSTPUB nook-vm\"\n"
+	"grub_dpkg:\n  enabled: false\n";
+
+/* Split a MIME message the way cloud-init does (Python's email module):
+ * one "== type filename" line per part, then its payload. */
+static const char mime_split[] =
+	"import email, sys\n"
+	"m = email.message_from_string(open(sys.argv[1]).read())\n"
+	"assert m.is_multipart()\n"
+	"for p in m.walk():\n"
+	"    if p.is_multipart(): continue\n"
+	"    sys.stdout.write('== %s %s\\n' % (p.get_content_type(),"
+	" p.get_filename()))\n"
+	"    sys.stdout.write(p.get_payload())\n";
+
+static void render_vendor(int direct, struct buf *out)
+{
+	struct cidata_vendor v = { host_priv, "ssh-ed25519 HOSTPUB nook-vm\n",
+				   "ssh-ed25519 AAAAlogin nook-vm\n", direct };
+
+	assert_int_equal(cidata_render_vendor_data(&v, out), 0);
+}
+
+static void test_vendor_data_multipart(void **state)
+{
+	char *dir = make_tmpdir(), *path = xasprintf("%s/vendor-data", dir);
+	const char *py[] = { "python3", "-c", mime_split, path, NULL };
+	const char *shn[] = { "sh", "-n", path, NULL };
+	struct buf vd = BUF_INIT, out = BUF_INIT, want = BUF_INIT;
+	const char *form = NULL, *hook;
+
+	(void)state;
+	render_vendor(1, &vd);
+	/* cloud-init reads it as multipart only with this in its first 4K */
+	assert_non_null(strstr(vd.p, "MIME-Version: 1.0\n"));
+	assert_int_equal(cidata_check_user_data("vd", vd.p, vd.len, &form), 0);
+	assert_string_equal(form, "MIME multipart");
+	assert_int_equal(write_file_atomic(path, vd.p, vd.len, 0600), 0);
+	assert_int_equal(run_capture(py, &out), 0);
+	buf_addf(&want, "== text/cloud-config nook.cfg\n%s"
+			"== text/cloud-boothook nook-login-key.sh\n"
+			"#cloud-boothook\n#!/bin/sh\n", vendor_cc);
+	assert_int_equal(strncmp(out.p, want.p, want.len), 0);
+	hook = out.p + want.len;
+	assert_non_null(strstr(hook, "<<'NOOK_EOF'\n"
+				     "ssh-ed25519 AAAAlogin nook-vm\n"
+				     "NOOK_EOF\n"));
+	assert_non_null(strstr(hook, "\nAuthorizedKeysFile "
+				     "/etc/ssh/nook_authorized_keys "
+				     ".ssh/authorized_keys "
+				     ".ssh/authorized_keys2\n"));
+	assert_non_null(strstr(hook, "/etc/ssh/sshd_config.d/00-nook.conf"));
+	/* the boothook is a shell script sh can parse */
+	assert_int_equal(write_file_atomic(path, hook, strlen(hook), 0600), 0);
+	buf_free(&out);
+	assert_int_equal(run_capture(shn, &out), 0);
+	assert_int_equal(cidata_check_yaml("cc", vendor_cc,
+					   strlen(vendor_cc)), 0);
+	buf_free(&vd);
+	buf_free(&out);
+	buf_free(&want);
+	remove_tree(dir);
+	free(path);
+	free(dir);
+}
+
+static void test_vendor_data_disk_boot(void **state)
+{
+	struct buf vd = BUF_INIT;
+
+	(void)state;
+	render_vendor(0, &vd);
+	/* booted from its disk, the guest's grub still needs debconf */
+	assert_null(strstr(vd.p, "grub_dpkg"));
+	assert_non_null(strstr(vd.p, "ed25519_public: \"ssh-ed25519 HOSTPUB"));
+	buf_free(&vd);
+}
+
+static void test_vendor_data_bad_key(void **state)
+{
+	static const char *const bad[] = {
+		"", "not a key\n", "-----BEGIN OPENSSH PRIVATE KEY-----\n",
+		"ssh-ed25519 A a\nssh-ed25519 B b\n",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		struct cidata_vendor v = { host_priv, "ssh-ed25519 H h", bad[i],
+					   1 };
+		struct buf vd = BUF_INIT;
+		char *err;
+
+		stderr_begin();
+		assert_int_equal(cidata_render_vendor_data(&v, &vd), -1);
+		err = stderr_end();
+		assert_non_null(strstr(err, "nook's login key"));
+		assert_int_equal(vd.len, 0);
+		free(err);
+		buf_free(&vd);
+	}
+}
+
+static void test_login_user(void **state)
+{
+	static const struct {
+		const char *ud, *user;
+	} cases[] = {
+		{ NULL, "debian" },
+		{ "#cloud-config\n", "debian" },
+		{ "#cloud-config\n{}\n", "debian" },
+		{ "#cloud-config\npackages: [htop]\n", "debian" },
+		{ "#cloud-config\nusers:\n", "debian" },
+		{ "#cloud-config\nusers: [default]\n", "debian" },
+		{ "#cloud-config\nusers: [alice, default]\n", "debian" },
+		{ "#cloud-config\nusers:\n  - name: default\n  - bob\n", "debian" },
+		/* its own list, no default: the first user it makes */
+		{ "#cloud-config\nusers:\n  - name: alice\n    shell: /bin/bash\n"
+		  "  - bob\n", "alice" },
+		{ "#cloud-config\nusers: [bob, carol]\n", "bob" },
+		{ "#cloud-config\nusers:\n  - gecos: no name\n  - name: dave\n",
+		  "dave" },
+		/* the string form and the mapping form */
+		{ "#cloud-config\nusers: \"carol, dave\"\n", "carol" },
+		{ "#cloud-config\nusers: \" default ,carol\"\n", "debian" },
+		{ "#cloud-config\nusers:\n  erin: {shell: /bin/sh}\n", "erin" },
+		{ "#cloud-config\nusers: {frank: false, gina: true}\n", "gina" },
+		/* no user at all: root still has nook's key */
+		{ "#cloud-config\nusers: []\n", "root" },
+		/* user: renames the default user and puts it back in the list */
+		{ "#cloud-config\nuser: zed\nusers: [alice]\n", "zed" },
+		{ "#cloud-config\nuser: {name: zed, shell: /bin/sh}\n", "zed" },
+		{ "#cloud-config\nsystem_info:\n  default_user:\n    name: yan\n",
+		  "yan" },
+		{ "#cloud-config\nsystem_info: {default_user: {name: yan}}\n"
+		  "users: [default, bob]\n", "yan" },
+		/* forms nook does not read: the image's user */
+		{ "#!/bin/sh\necho users: [alice]\n", "debian" },
+		{ "#cloud-config-archive\n- type: text/cloud-config\n", "debian" },
+		{ "## template: jinja\n#cloud-config\nusers: [x]\n", "debian" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		const char *ud = cases[i].ud;
+		char *user = (char *)"unset";
+
+		assert_int_equal(cidata_login_user("ud", ud, ud ? strlen(ud) : 0,
+						   "debian", &user), 0);
+		assert_string_equal(user, cases[i].user);
+		free(user);
+	}
+}
+
+static void test_login_user_errors(void **state)
+{
+	static const char *const bad[] = {
+		"#cloud-config\nusers: [\"bad name\"]\n",
+		"#cloud-config\nusers: [-x]\n",
+		"#cloud-config\nusers: [alice\n",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		char *user = (char *)"unset", *err;
+		int rc;
+
+		stderr_begin();
+		rc = cidata_login_user("ud", bad[i], strlen(bad[i]), "debian",
+				       &user);
+		err = stderr_end();
+		assert_int_equal(rc, -1);
+		assert_null(user);
+		assert_non_null(strstr(err, "ud:"));
+		free(err);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -369,6 +566,11 @@ int main(void)
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_iso_round_trip),
 		cmocka_unit_test(test_iso_failures),
+		cmocka_unit_test(test_vendor_data_multipart),
+		cmocka_unit_test(test_vendor_data_disk_boot),
+		cmocka_unit_test(test_vendor_data_bad_key),
+		cmocka_unit_test(test_login_user),
+		cmocka_unit_test(test_login_user_errors),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# user-data with its own users list and no "default": nook still gets in
+# (its key reaches sshd for every user through vendor-data's boothook) and
+# logs in as the first listed user. Two boots, each named: u1 reaches
+# ready and `nook shell` works as that user; u2 also turns off vendor-data
+# boothooks, so its key lands nowhere: start must fail within seconds of
+# sshd answering, naming the user and the likely causes, not wait out
+# --timeout. (A few minutes under TCG.)
+NOOK=$1
+. "$(dirname "$0")/../cli/lib.sh"
+img=$(bash "$(dirname "$0")/image.sh") || { fail "build the test image"; finish; exit 1; }
+cleanup() {
+	for vm in u1 u2; do "$NOOK" local delete "$vm" --force >/dev/null 2>&1; done
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+cd "$WORK" || exit 1
+qemus() { pgrep -f -- "-name nook-$1" | wc -l; }
+
+cat > users-data <<'UD'
+#cloud-config
+users:
+  - name: alice
+    shell: /bin/bash
+    sudo: ALL=(ALL) NOPASSWD:ALL
+  - bob
+write_files:
+  - path: /etc/nook-test
+    content: "users list\n"
+UD
+
+# --- boot u1: its own users list reaches ready --------------------------
+t0=$(date +%s)
+expect_rc "start u1 (users: alice, bob; no default): ready" 0 \
+	"$NOOK" local start u1 --image "$img" --user-data users-data --timeout 600
+echo "     | ready after $(( $(date +%s) - t0 )) s"
+expect_rc "shell works" 0 "$NOOK" shell u1 -- id -un
+check "shell logs in as the first listed user" test "$OUT" = alice
+expect_rc "user-data took effect" 0 "$NOOK" shell u1 -- cat /etc/nook-test
+contains "user-data file content" "$OUT" "users list"
+expect_rc "alice has her sudo" 0 "$NOOK" shell u1 -- sudo -n true
+expect_rc "no default user was made" 2 "$NOOK" shell u1 -- getent passwd debian
+expect_rc "bob exists too" 0 "$NOOK" shell u1 -- getent passwd bob
+expect_rc "cloud-init finished without errors" 0 "$NOOK" shell u1 -- cloud-init status
+contains "cloud-init says done" "$OUT" "done"
+expect_rc "stop u1" 0 "$NOOK" local stop u1 --force
+
+# --- boot u2: the key lands nowhere; the refusal is explained at once -----
+cat > no-boothook-data <<'UD'
+#cloud-config
+vendor_data:
+  enabled: true
+  disabled_handlers: [text/cloud-boothook]
+users:
+  - name: alice
+    shell: /bin/bash
+UD
+t0=$(date +%s)
+expect_rc "start u2 (boothooks off): fails" 1 \
+	"$NOOK" local start u2 --image "$img" --user-data no-boothook-data --timeout 900
+took=$(( $(date +%s) - t0 ))
+echo "     | failed after $took s"
+# a TCG boot takes 60-120 s to sshd; the refusal comes seconds after
+check "fails long before --timeout (${took} s)" test "$took" -lt 300
+contains "says the login was refused" "$ERR" "refused nook's key"
+contains "names the user it tried" "$ERR" '"alice"'
+contains "names the users list" "$ERR" "users: list"
+contains "names vendor-data" "$ERR" "vendor_data"
+check "VM stays up to be looked at" test "$(qemus u2)" = 1
+expect_rc "stop u2" 0 "$NOOK" local stop u2 --force
+
+finish
