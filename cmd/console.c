@@ -22,7 +22,7 @@ static const char usage[] =
 	"Attaches to VM NAME's serial console. On a terminal: raw mode, and\n"
 	"Ctrl-] detaches. Without one: stdin goes to the console and the\n"
 	"console to stdout, until stdin ends and the console has been quiet\n"
-	"for a second.\n";
+	"for a second. A cluster's NAME means its first node.\n";
 
 #define DETACH 0x1d /* Ctrl-] */
 
@@ -156,16 +156,18 @@ int cmd_console(struct nook_ctx *ctx, int argc, char **argv)
 	const struct nook_dirs *d;
 	struct vm *vm = NULL;
 	struct vm_info info;
-	const char *name = NULL;
-	char *lock = NULL;
+	const char *arg = NULL;
+	char *name = NULL, *lock = NULL;
 	int tty = isatty(STDIN_FILENO), sock = -1, lfd = -1;
-	int rc = parse(argc, argv, &name);
+	int rc = parse(argc, argv, &arg);
 
 	if (rc)
 		return rc < 0 ? 0 : rc;
 	rc = 1;
 	d = ctx_dirs(ctx);
-	if (!d || vm_open(d, name, 1, &vm) < 0)
+	if (d)
+		name = shell_resolve(d, arg);
+	if (!name || vm_open(d, name, 1, &vm) < 0)
 		goto out;
 	vm_get_info(vm, &info);
 	if (!info.pid) {
@@ -191,6 +193,7 @@ out:
 	if (lfd >= 0)
 		close(lfd);
 	free(lock);
+	free(name);
 	vm_close(vm);
 	return rc;
 }

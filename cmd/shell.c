@@ -11,30 +11,39 @@
 
 static const char usage_shell[] =
 	"usage: nook shell [NAME] [--user USER] [--workdir DIR] [-- COMMAND ARGS...]\n"
+	"       nook shell --all NAME [--user USER] [--workdir DIR] -- COMMAND...\n"
 	"\n"
 	"Without a command: a login shell in VM NAME (default: default), with\n"
 	"a terminal when stdin is one. With one: runs it with its arguments\n"
 	"exactly as given, passes stdin through, and exits with its status.\n"
-	"Connections share one ssh master, so later ones are quick.\n"
+	"Connections share one ssh master, so later ones are quick. A\n"
+	"cluster's NAME means its first node.\n"
 	"\n"
 	"  --user USER     log in as USER (default: the image's user)\n"
-	"  --workdir DIR   run in DIR\n";
+	"  --workdir DIR   run in DIR\n"
+	"  --all           run COMMAND on every node of cluster NAME at once (a\n"
+	"                  plain VM: on it alone), each output line prefixed\n"
+	"                  with the node's name, stdin empty; exits with the\n"
+	"                  highest status (a node not running is named and\n"
+	"                  counts as 1)\n";
 
-int cmd_shell(struct nook_ctx *ctx, int argc, char **argv)
+struct shell_opts {
+	const char *user, *workdir, *name;
+	char **cmd;               /* NULL: a login shell */
+	int all;
+};
+
+/* The options into o; 0, EXIT_USAGE, or -1 for --help (shown). */
+static int shell_parse(int argc, char **argv, struct shell_opts *o)
 {
 	static const struct option longopts[] = {
 		{ "user", required_argument, NULL, 'u' },
 		{ "workdir", required_argument, NULL, 'w' },
+		{ "all", no_argument, NULL, 'a' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *user = NULL, *workdir = NULL, *name = "default";
-	struct strvec av = STRVEC_INIT;
-	const struct nook_dirs *d;
-	struct ssh_target t;
-	struct vm *vm = NULL;
-	char **cmd = NULL;
-	int c, rc = 1;
+	int c;
 
 	getopt_reset();
 	/* '+': stop at the first non-option, so COMMAND's own options are
@@ -42,9 +51,10 @@ int cmd_shell(struct nook_ctx *ctx, int argc, char **argv)
 	for (int have_name = 0;;) {
 		while ((c = getopt_long(argc, argv, "+:h", longopts, NULL)) != -1) {
 			switch (c) {
-			case 'u': user = optarg; break;
-			case 'w': workdir = optarg; break;
-			case 'h': return show_usage(usage_shell);
+			case 'u': o->user = optarg; break;
+			case 'w': o->workdir = optarg; break;
+			case 'a': o->all = 1; break;
+			case 'h': return show_usage(usage_shell) - 1;
 			default: return bad_option(usage_shell, argv, c);
 			}
 		}
@@ -54,27 +64,132 @@ int cmd_shell(struct nook_ctx *ctx, int argc, char **argv)
 		if (have_name || !strcmp(argv[optind], "--"))
 			return usage_error(usage_shell, "put the command after "
 					   "'--' (got '%s')", argv[optind]);
-		name = argv[optind++];
+		o->name = argv[optind++];
 		have_name = 1;
 	}
 	if (optind < argc)
-		cmd = argv + optind;
-	d = ctx_dirs(ctx);
-	if (!d || vm_open(d, name, 1, &vm) < 0 || vm_ssh(vm, user, 1, &t) < 0)
+		o->cmd = argv + optind;
+	if (o->all && !o->cmd)
+		return usage_error(usage_shell, "--all runs a command: put it "
+				   "after '--'");
+	return 0;
+}
+
+char *shell_resolve(const struct nook_dirs *d, const char *name)
+{
+	char *vm_name = NULL;
+	int is_cluster = 0;
+
+	if (vm_resolve_name(d, name, &vm_name, &is_cluster) < 0)
+		return NULL;
+	if (is_cluster)
+		fprintf(stderr, "nook: %s is a cluster: using its first node "
+			"%s\n", name, vm_name);
+	return vm_name;
+}
+
+int shell_nodes(const struct nook_dirs *d, const char *name,
+		struct strvec *out)
+{
+	size_t had = out->n;
+
+	if (vm_name_check(name) < 0)
+		return -1;
+	if (!vm_cluster_exists(d, name)) {
+		strvec_push(out, name);
+		return 0;
+	}
+	if (vm_cluster_nodes(d, name, out) < 0)
+		return -1;
+	if (out->n == had)
+		return errorf("cluster %s has no nodes", name);
+	return 0;
+}
+
+/* A login shell or o->cmd in one VM: ssh replaces us. Returns only on
+ * failure, 1. */
+static int shell_one(const struct nook_dirs *d, const struct shell_opts *o)
+{
+	struct strvec av = STRVEC_INIT;
+	struct ssh_target t;
+	struct vm *vm = NULL;
+	char *name = shell_resolve(d, o->name);
+
+	if (!name || vm_open(d, name, 1, &vm) < 0 ||
+	    vm_ssh(vm, o->user, 1, &t) < 0)
 		goto out;
 	/* --workdir makes even a login shell a remote command, for which
 	 * ssh gives no terminal unless forced */
-	ssh_argv(&t, cmd ? -1 : isatty(STDIN_FILENO) ? 1 : 0, workdir,
-		 (const char *const *)cmd, &av);
+	ssh_argv(&t, o->cmd ? -1 : isatty(STDIN_FILENO) ? 1 : 0, o->workdir,
+		 (const char *const *)o->cmd, &av);
 	fflush(NULL);
 	/* ssh becomes us: the terminal, signals and the exit status are
 	 * the remote command's, with nothing in between */
 	execvp(av.v[0], av.v);
 	error_errno("cannot run ssh");
 out:
+	free(name);
 	strvec_clear(&av);
 	vm_close(vm);
+	return 1;
+}
+
+/* The ssh argv running o->cmd on VM name (no terminal) into av; -1
+ * having said why (no such VM, not running). */
+static int node_argv(const struct nook_dirs *d, const char *name,
+		     const struct shell_opts *o, struct strvec *av)
+{
+	struct ssh_target t;
+	struct vm *vm = NULL;
+	int ret = -1;
+
+	if (vm_open(d, name, 1, &vm) == 0 && vm_ssh(vm, o->user, 1, &t) == 0) {
+		ssh_argv(&t, -1, o->workdir, (const char *const *)o->cmd, av);
+		ret = 0;
+	}
+	vm_close(vm);
+	return ret;
+}
+
+/* o->cmd on every node of o->name at once; the highest exit status. */
+static int shell_all(const struct nook_dirs *d, const struct shell_opts *o)
+{
+	struct strvec nodes = STRVEC_INIT, *avs;
+	struct fanout_job *jobs;
+	int rc;
+
+	if (shell_nodes(d, o->name, &nodes) < 0)
+		return 1;
+	avs = xmalloc(sizeof(*avs) * nodes.n);
+	jobs = xmalloc(sizeof(*jobs) * nodes.n);
+	for (size_t i = 0; i < nodes.n; i++) {
+		avs[i] = (struct strvec)STRVEC_INIT;
+		jobs[i] = (struct fanout_job){ nodes.v[i], NULL, 0 };
+		/* a node that cannot be reached is named; the others run */
+		if (node_argv(d, nodes.v[i], o, &avs[i]) == 0)
+			jobs[i].argv = (const char *const *)avs[i].v;
+	}
+	rc = fanout_run(jobs, nodes.n);
+	for (size_t i = 0; i < nodes.n; i++)
+		strvec_clear(&avs[i]);
+	free(avs);
+	free(jobs);
+	strvec_clear(&nodes);
 	return rc;
+}
+
+int cmd_shell(struct nook_ctx *ctx, int argc, char **argv)
+{
+	struct shell_opts o = { NULL, NULL, "default", NULL, 0 };
+	const struct nook_dirs *d;
+	int rc = shell_parse(argc, argv, &o);
+
+	if (rc)
+		return rc < 0 ? 0 : rc;
+	d = ctx_dirs(ctx);
+	if (!d)
+		return 1;
+	return o.all ? shell_all(d, &o) : shell_one(d, &o);
 }
 
 static const char usage_ssh_config[] =
@@ -82,7 +197,24 @@ static const char usage_ssh_config[] =
 	"\n"
 	"Prints an OpenSSH config stanza for VM NAME (host alias nook-NAME):\n"
 	"append it to ~/.ssh/config, or pass it with 'ssh -F', and plain ssh,\n"
-	"scp, rsync and editors reach the VM with its pinned host key.\n";
+	"scp, rsync and editors reach the VM with its pinned host key. For a\n"
+	"cluster's NAME, a stanza per node (nook-NAME-1, ...).\n";
+
+/* VM name's stanza appended to out; -1 having said why. */
+static int node_stanza(const struct nook_dirs *d, const char *name,
+		       struct buf *out)
+{
+	struct ssh_target t;
+	struct vm *vm = NULL;
+	int ret = -1;
+
+	/* the stanza is useful for a stopped VM too: it says where it
+	 * will be once started on the same port */
+	if (vm_open(d, name, 1, &vm) == 0 && vm_ssh(vm, NULL, 0, &t) == 0)
+		ret = ssh_config_stanza(&t, out);
+	vm_close(vm);
+	return ret;
+}
 
 int cmd_ssh_config(struct nook_ctx *ctx, int argc, char **argv)
 {
@@ -91,9 +223,8 @@ int cmd_ssh_config(struct nook_ctx *ctx, int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	const struct nook_dirs *d;
-	struct buf stanza = BUF_INIT;
-	struct ssh_target t;
-	struct vm *vm = NULL;
+	struct strvec nodes = STRVEC_INIT;
+	struct buf stanzas = BUF_INIT;
 	int c, rc = 1;
 
 	getopt_reset();
@@ -106,16 +237,21 @@ int cmd_ssh_config(struct nook_ctx *ctx, int argc, char **argv)
 		return usage_error(usage_ssh_config, "unexpected argument '%s'",
 				   argv[optind + 1]);
 	d = ctx_dirs(ctx);
-	/* the stanza is useful for a stopped VM too: it says where it
-	 * will be once started on the same port */
-	if (!d || vm_open(d, optind < argc ? argv[optind] : "default", 1,
-			  &vm) < 0 || vm_ssh(vm, NULL, 0, &t) < 0 ||
-	    ssh_config_stanza(&t, &stanza) < 0)
+	if (!d || shell_nodes(d, optind < argc ? argv[optind] : "default",
+			      &nodes) < 0)
 		goto out;
-	fputs(stanza.p, stdout);
+	/* all or nothing: a part of a cluster's stanzas appended to a
+	 * config would look complete */
+	for (size_t i = 0; i < nodes.n; i++) {
+		if (i)
+			buf_adds(&stanzas, "\n");
+		if (node_stanza(d, nodes.v[i], &stanzas) < 0)
+			goto out;
+	}
+	fputs(stanzas.p, stdout);
 	rc = fflush(stdout) ? 1 : 0;
 out:
-	buf_free(&stanza);
-	vm_close(vm);
+	buf_free(&stanzas);
+	strvec_clear(&nodes);
 	return rc;
 }

@@ -19,13 +19,18 @@
 
 static const char usage[] =
 	"usage: nook sync [NAME] [SRC] [DEST] [OPTIONS]\n"
+	"       nook sync --all NAME [SRC] [DEST] [OPTIONS]\n"
 	"\n"
 	"Copies SRC (default: the current directory) into VM NAME (default:\n"
 	"default) at DEST (default: SRC's name in the login user's home;\n"
 	"a relative DEST is taken from there),\n"
 	"with rsync over the VM's pinned ssh. The tree's .gitignore files are\n"
-	"honoured.\n"
+	"honoured. A cluster's NAME means its first node.\n"
 	"\n"
+	"  --all             copy into every node of cluster NAME at once (a\n"
+	"                    plain VM: into it alone), rsync's lines prefixed\n"
+	"                    with the node's name; exits with the highest\n"
+	"                    rsync status (a node not running counts as 1)\n"
 	"  --exclude PAT     leave out files matching PAT (repeatable)\n"
 	"  --no-gitignore    do not read .gitignore files\n"
 	"  --delete          delete files in DEST that SRC no longer has\n"
@@ -38,7 +43,7 @@ static const char usage[] =
 struct sync_opts {
 	struct strvec excludes;
 	const char *chown;
-	int gitignore, del, dry_run, watch;
+	int gitignore, del, dry_run, watch, all;
 };
 
 /* What rsync's exit codes mean, in words (rsync(1), EXIT VALUES). */
@@ -215,6 +220,7 @@ static int parse(int argc, char **argv, struct sync_opts *o,
 		{ "chown", required_argument, NULL, 'c' },
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "watch", no_argument, NULL, 'w' },
+		{ "all", no_argument, NULL, 'a' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -228,6 +234,7 @@ static int parse(int argc, char **argv, struct sync_opts *o,
 		case 'd': o->del = 1; break;
 		case 'n': o->dry_run = 1; break;
 		case 'w': o->watch = 1; break;
+		case 'a': o->all = 1; break;
 		case 'c':
 			if (!strchr(optarg, ':') || optarg[0] == ':')
 				return usage_error(usage, "--chown wants "
@@ -252,8 +259,9 @@ static int parse(int argc, char **argv, struct sync_opts *o,
 	return 0;
 }
 
-/* NAME is optional: the first of the words is a NAME when a VM of that
- * name exists (or no such file does, or all three words are given). */
+/* NAME is optional: the first of the words is a NAME when a VM or a
+ * cluster of that name exists (or no such file does, or all three words
+ * are given). */
 static const char *take_name(const struct nook_dirs *d, const char *pos[3],
 			     int *npos)
 {
@@ -265,7 +273,7 @@ static const char *take_name(const struct nook_dirs *d, const char *pos[3],
 		return name;
 	/* quietly: "no such VM" is an answer here, not an error */
 	is_vm = (vm_open(d, pos[0], 0, &probe) == 0 && vm_exists(probe)) ||
-		access(pos[0], F_OK) != 0;
+		vm_cluster_exists(d, pos[0]) || access(pos[0], F_OK) != 0;
 	vm_close(probe);
 	if (is_vm || *npos == 3) {
 		name = pos[0];
@@ -276,15 +284,140 @@ static const char *take_name(const struct nook_dirs *d, const char *pos[3],
 	return name;
 }
 
+/* Sync into one VM (a cluster's first node), then again on every change
+ * with --watch. The exit status. */
+static int sync_one(const struct nook_dirs *d, const char *name,
+		    const struct sync_opts *o, const char *src,
+		    const char *dest)
+{
+	char *vm_name = shell_resolve(d, name);
+	struct ssh_target t;
+	struct vm *vm = NULL;
+	int rc = 1;
+
+	if (!vm_name || vm_open(d, vm_name, 1, &vm) < 0 ||
+	    vm_ssh(vm, NULL, 1, &t) < 0)
+		goto out;
+	if (o->del && check_delete_dest(&t, dest) < 0) {
+		rc = 2;
+		goto out;
+	}
+	if (sync_once(&t, vm_name, o, src, dest) < 0)
+		goto out;
+	while (o->watch) {
+		printf("watching %s (Ctrl-C ends)\n", src);
+		fflush(stdout);
+		if (wait_change(src, 300) < 0)
+			goto out;
+		/* a failed round is reported; the watch goes on */
+		sync_once(&t, vm_name, o, src, dest);
+	}
+	rc = 0;
+out:
+	free(vm_name);
+	vm_close(vm);
+	return rc;
+}
+
+/* The rsync argv into VM name (no progress bar) into av. 0; 2 when
+ * --delete into dest is refused; -1 having said why (not running...). */
+static int node_rsync_argv(const struct nook_dirs *d, const char *name,
+			   const struct sync_opts *o, const char *src,
+			   const char *dest, struct strvec *av)
+{
+	struct ssh_rsync_opts ro = {
+		(const char *const *)o->excludes.v, o->chown, o->gitignore,
+		o->del, o->dry_run, 0
+	};
+	struct ssh_target t;
+	struct vm *vm = NULL;
+	int ret = -1;
+
+	if (vm_open(d, name, 1, &vm) == 0 && vm_ssh(vm, NULL, 1, &t) == 0) {
+		ret = o->del && check_delete_dest(&t, dest) < 0 ? 2 : 0;
+		if (!ret)
+			ssh_rsync_argv(&t, &ro, src, dest, av);
+	}
+	vm_close(vm);
+	return ret;
+}
+
+/* One rsync per node at once, a line for each failure and a summary;
+ * the highest exit status. */
+static int sync_round(struct fanout_job *jobs, size_t n,
+		      const struct sync_opts *o, const char *dest)
+{
+	double t0 = mono_s();
+	int rc = fanout_run(jobs, n);
+	size_t ok = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		ok += jobs[i].status == 0;
+		if (jobs[i].argv && jobs[i].status)
+			errorf("%s: rsync failed (exit %d: %s)", jobs[i].label,
+			       jobs[i].status, rsync_why(jobs[i].status));
+	}
+	printf("%s %zu of %zu nodes at %s in %.1f s\n",
+	       o->dry_run ? "dry run: would sync" : "synced", ok, n, dest,
+	       mono_s() - t0);
+	fflush(stdout);
+	return rc;
+}
+
+/* Sync into every node of name at once (--all), then again on every
+ * change with --watch. The exit status. */
+static int sync_all(const struct nook_dirs *d, const char *name,
+		    const struct sync_opts *o, const char *src,
+		    const char *dest)
+{
+	struct strvec nodes = STRVEC_INIT, *avs;
+	struct fanout_job *jobs;
+	int rc = 1;
+
+	if (shell_nodes(d, name, &nodes) < 0)
+		return 1;
+	avs = xmalloc(sizeof(*avs) * nodes.n);
+	jobs = xmalloc(sizeof(*jobs) * nodes.n);
+	for (size_t i = 0; i < nodes.n; i++) {
+		avs[i] = (struct strvec)STRVEC_INIT;
+		jobs[i] = (struct fanout_job){ nodes.v[i], NULL, 0 };
+	}
+	for (size_t i = 0; i < nodes.n; i++) {
+		int r = node_rsync_argv(d, nodes.v[i], o, src, dest, &avs[i]);
+
+		/* a refused --delete stops every node's copy; a node that
+		 * cannot be reached is named, and the others go on */
+		if (r == 2) {
+			rc = 2;
+			goto out;
+		}
+		if (r == 0)
+			jobs[i].argv = (const char *const *)avs[i].v;
+	}
+	rc = sync_round(jobs, nodes.n, o, dest);
+	while (o->watch) {
+		printf("watching %s (Ctrl-C ends)\n", src);
+		fflush(stdout);
+		if (wait_change(src, 300) < 0)
+			break;
+		sync_round(jobs, nodes.n, o, dest);
+	}
+out:
+	for (size_t i = 0; i < nodes.n; i++)
+		strvec_clear(&avs[i]);
+	free(avs);
+	free(jobs);
+	strvec_clear(&nodes);
+	return rc;
+}
+
 int cmd_sync(struct nook_ctx *ctx, int argc, char **argv)
 {
-	struct sync_opts o = { STRVEC_INIT, NULL, 1, 0, 0, 0 };
+	struct sync_opts o = { STRVEC_INIT, NULL, 1, 0, 0, 0, 0 };
 	const char *pos[3] = { NULL, NULL, NULL };
 	const struct nook_dirs *d;
 	const char *name;
 	char *src = NULL, *dest = NULL;
-	struct ssh_target t;
-	struct vm *vm = NULL;
 	int npos = 0, rc = parse(argc, argv, &o, pos, &npos);
 
 	if (rc) {
@@ -302,27 +435,11 @@ int cmd_sync(struct nook_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	dest = xstrdup(pos[1] ? pos[1] : strcmp(src, "/") ? basename(src) : "root");
-	if (vm_open(d, name, 1, &vm) < 0 || vm_ssh(vm, NULL, 1, &t) < 0)
-		goto out;
-	if (o.del && check_delete_dest(&t, dest) < 0) {
-		rc = 2;
-		goto out;
-	}
-	if (sync_once(&t, name, &o, src, dest) < 0)
-		goto out;
-	while (o.watch) {
-		printf("watching %s (Ctrl-C ends)\n", src);
-		fflush(stdout);
-		if (wait_change(src, 300) < 0)
-			goto out;
-		/* a failed round is reported; the watch goes on */
-		sync_once(&t, name, &o, src, dest);
-	}
-	rc = 0;
+	rc = o.all ? sync_all(d, name, &o, src, dest) :
+		     sync_one(d, name, &o, src, dest);
 out:
 	free(src);
 	free(dest);
 	strvec_clear(&o.excludes);
-	vm_close(vm);
 	return rc;
 }

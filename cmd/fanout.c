@@ -1,0 +1,199 @@
+/*
+ * Fan-out: several commands at once (one per node of a cluster), every
+ * line they print labelled with whose it is. The labelling is a loop over
+ * fds (fanout_pump), so the tests drive it with pipes and no children.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd.h"
+
+/* A line longer than this is cut (and each piece labelled) rather than
+ * held: a command printing binary without newlines costs bounded memory. */
+#define FANOUT_MAX_LINE 65536
+
+int fanout_status(const int *status, size_t n)
+{
+	int high = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		int st = status[i] < 0 ? 1 : status[i];
+
+		if (st > high)
+			high = st;
+	}
+	return high;
+}
+
+/* "LABEL: " and len bytes of a line and a newline, appended to out. */
+static void add_line(struct buf *out, const char *label, const char *p,
+		     size_t len)
+{
+	buf_addf(out, "%s: ", label);
+	buf_add(out, p, len);
+	buf_add(out, "\n", 1);
+}
+
+/*
+ * Move s->part's whole lines (every byte when at_end) into out, labelled;
+ * what is left is a line not yet ended.
+ */
+static void take_lines(struct fanout_stream *s, int at_end, struct buf *out)
+{
+	size_t done = 0;
+
+	for (;;) {
+		char *nl = memchr(s->part.p + done, '\n', s->part.len - done);
+		size_t len = nl ? (size_t)(nl - (s->part.p + done)) :
+				  s->part.len - done;
+
+		if (!nl && !(len && (at_end || len >= FANOUT_MAX_LINE)))
+			break;
+		add_line(out, s->label, s->part.p + done, len);
+		done += len + (nl != NULL);
+	}
+	memmove(s->part.p, s->part.p + done, s->part.len - done);
+	s->part.len -= done;
+	s->part.p[s->part.len] = '\0';
+}
+
+/* One read from s->in, its lines written out. 1 while open, 0 at its end
+ * (s->in closed, the last partial line written), -1 when a write failed. */
+static int feed(struct fanout_stream *s)
+{
+	struct buf out = BUF_INIT;
+	char chunk[16384];
+	ssize_t r = read(s->in, chunk, sizeof(chunk));
+	int ret = 1;
+
+	if (r < 0 && (errno == EINTR || errno == EAGAIN))
+		return 1;
+	if (r > 0)
+		buf_add(&s->part, chunk, (size_t)r);
+	else
+		buf_add(&s->part, "", 0);
+	/* an error reading counts as the end: nothing more will come */
+	take_lines(s, r <= 0, &out);
+	if (out.len && write_all(s->out, out.p, out.len) < 0)
+		ret = error_errno("cannot write %s's output", s->label);
+	buf_free(&out);
+	if (r <= 0 || ret < 0) {
+		close(s->in);
+		s->in = -1;
+		buf_free(&s->part);
+		return ret < 0 ? -1 : 0;
+	}
+	return 1;
+}
+
+int fanout_pump(struct fanout_stream *s, size_t n)
+{
+	struct pollfd *p = xmalloc(sizeof(*p) * (n ? n : 1));
+	int ret = 0;
+
+	for (;;) {
+		size_t live = 0;
+		int r;
+
+		for (size_t i = 0; i < n; i++) {
+			p[i].fd = s[i].in; /* poll skips a negative fd */
+			p[i].events = POLLIN;
+			p[i].revents = 0;
+			live += s[i].in >= 0;
+		}
+		if (!live)
+			break;
+		r = poll(p, n, -1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			ret = error_errno("poll");
+			break;
+		}
+		for (size_t i = 0; i < n; i++)
+			if (p[i].revents && feed(&s[i]) < 0)
+				ret = -1;
+	}
+	/* after a failure, the others are closed too: their writers get
+	 * EPIPE and end rather than block on a full pipe */
+	for (size_t i = 0; i < n; i++) {
+		if (s[i].in >= 0)
+			close(s[i].in);
+		s[i].in = -1;
+		buf_free(&s[i].part);
+	}
+	free(p);
+	return ret;
+}
+
+/* Start job j with stdin from devnull and its stdout and stderr into new
+ * pipes whose read ends go to so and se. -1 having said why. */
+static int start_job(const struct fanout_job *j, int devnull, struct child *c,
+		     struct fanout_stream *so, struct fanout_stream *se)
+{
+	int po[2] = { -1, -1 }, pe[2] = { -1, -1 }, ret = -1;
+
+	if (pipe2(po, O_CLOEXEC) < 0 || pipe2(pe, O_CLOEXEC) < 0) {
+		error_errno("pipe");
+		goto out;
+	}
+	c->argv = j->argv;
+	c->in = devnull;
+	c->out = po[1];
+	c->err = pe[1];
+	if (child_start(c) < 0)
+		goto out;
+	*so = (struct fanout_stream){ j->label, po[0], STDOUT_FILENO, BUF_INIT };
+	*se = (struct fanout_stream){ j->label, pe[0], STDERR_FILENO, BUF_INIT };
+	po[0] = pe[0] = -1;
+	ret = 0;
+out:
+	for (int i = 0; i < 2; i++) {
+		if (po[i] >= 0)
+			close(po[i]);
+		if (pe[i] >= 0)
+			close(pe[i]);
+	}
+	return ret;
+}
+
+int fanout_run(struct fanout_job *jobs, size_t n)
+{
+	struct child *c = xmalloc(sizeof(*c) * (n ? n : 1));
+	struct fanout_stream *s = xmalloc(sizeof(*s) * 2 * (n ? n : 1));
+	int *st = xmalloc(sizeof(*st) * (n ? n : 1));
+	int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC), rc;
+
+	/* our own buffered output goes before any labelled line */
+	fflush(NULL);
+	for (size_t i = 0; i < n; i++) {
+		c[i] = (struct child)CHILD_INIT;
+		s[2 * i] = (struct fanout_stream){ jobs[i].label, -1, -1,
+						   BUF_INIT };
+		s[2 * i + 1] = s[2 * i];
+		st[i] = 1;
+		if (devnull < 0)
+			error_errno("/dev/null");
+		else if (jobs[i].argv)
+			start_job(&jobs[i], devnull, &c[i], &s[2 * i],
+				  &s[2 * i + 1]);
+	}
+	if (devnull >= 0)
+		close(devnull);
+	fanout_pump(s, 2 * n);
+	for (size_t i = 0; i < n; i++) {
+		if (c[i].pid > 0)
+			st[i] = child_wait(&c[i]);
+		jobs[i].status = st[i] < 0 ? 1 : st[i];
+	}
+	rc = fanout_status(st, n);
+	free(st);
+	free(s);
+	free(c);
+	return rc;
+}

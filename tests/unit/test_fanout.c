@@ -1,0 +1,315 @@
+/*
+ * Unit tests for cmd/fanout.c: every line labelled with its job's name and
+ * never cut or mixed with another job's, a last partial line flushed, and
+ * the exit status the highest of the jobs'. Pipes and forked writers
+ * stand in for the nodes' ssh and rsync.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include "cmd.h"
+#include "testutil.h"
+
+/* A file to collect labelled output in (a pipe could fill up). */
+static int out_file(void)
+{
+	FILE *f = tmpfile();
+
+	assert_non_null(f);
+	return dup(fileno(f)); /* the file lives while the dup is open */
+}
+
+/* Everything written to fd so far, NUL-terminated; the caller frees. */
+static char *slurp(int fd)
+{
+	struct buf b = BUF_INIT;
+	char chunk[4096];
+	ssize_t n;
+
+	lseek(fd, 0, SEEK_SET);
+	while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+		buf_add(&b, chunk, (size_t)n);
+	buf_add(&b, "", 0);
+	return b.p;
+}
+
+/* The lines of text that start with "LABEL: ", prefix kept, in order. */
+static char *only(const char *text, const char *label)
+{
+	struct buf b = BUF_INIT;
+	char *pre = xasprintf("%s: ", label);
+
+	for (const char *p = text; *p;) {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) + 1 : strlen(p);
+
+		if (!strncmp(p, pre, strlen(pre)))
+			buf_add(&b, p, len);
+		p += len;
+	}
+	buf_add(&b, "", 0);
+	free(pre);
+	return b.p;
+}
+
+/* text's lines labelled label are exactly want. */
+static void lines_are(const char *text, const char *label, const char *want)
+{
+	char *got = only(text, label);
+
+	assert_string_equal(got, want);
+	free(got);
+}
+
+/* A stream reading from a new pipe whose write end goes to *w. */
+static void stream_pipe(struct fanout_stream *s, const char *label, int out,
+			int *w)
+{
+	int p[2];
+
+	assert_int_equal(pipe(p), 0);
+	*s = (struct fanout_stream){ label, p[0], out, BUF_INIT };
+	*w = p[1];
+}
+
+/* Fork a writer that writes each piece to fd with a pause between
+ * (so the reader sees them as separate reads), then exits. */
+static pid_t writer(int fd, const char *const *pieces, int pause_ms)
+{
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		for (size_t i = 0; pieces[i]; i++) {
+			if (write_all(fd, pieces[i], strlen(pieces[i])) < 0)
+				_exit(1);
+			if (pause_ms)
+				usleep(pause_ms * 1000);
+		}
+		_exit(0);
+	}
+	close(fd);
+	return pid;
+}
+
+static void test_status(void **state)
+{
+	int a[] = { 0, 3, 0 }, b[] = { 0, -1 }, c[] = { 255, 1, 130 };
+	int z[] = { 0, 0 };
+
+	(void)state;
+	assert_int_equal(fanout_status(a, 3), 3);
+	assert_int_equal(fanout_status(b, 2), 1); /* not run counts as 1 */
+	assert_int_equal(fanout_status(c, 3), 255);
+	assert_int_equal(fanout_status(z, 2), 0);
+	assert_int_equal(fanout_status(NULL, 0), 0);
+}
+
+/* Whole lines labelled, an empty line kept, a partial last line flushed
+ * with a newline, a stream with nothing printing nothing. */
+static void test_labels_and_partial(void **state)
+{
+	struct fanout_stream s[3];
+	int out = out_file(), w[3];
+	char *text, *a, *b;
+
+	(void)state;
+	stream_pipe(&s[0], "dev-1", out, &w[0]);
+	stream_pipe(&s[1], "dev-2", out, &w[1]);
+	stream_pipe(&s[2], "dev-3", out, &w[2]);
+	assert_int_equal(write_all(w[0], "one\ntwo: x\nthree", 16), 0);
+	assert_int_equal(write_all(w[1], "a\n\nb\n", 5), 0);
+	for (int i = 0; i < 3; i++)
+		close(w[i]);
+	assert_int_equal(fanout_pump(s, 3), 0);
+	text = slurp(out);
+	a = only(text, "dev-1");
+	b = only(text, "dev-2");
+	assert_string_equal(a, "dev-1: one\ndev-1: two: x\ndev-1: three\n");
+	assert_string_equal(b, "dev-2: a\ndev-2: \ndev-2: b\n");
+	assert_int_equal(strlen(text), strlen(a) + strlen(b));
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(s[i].in, -1); /* closed */
+		assert_null(s[i].part.p);
+	}
+	free(a);
+	free(b);
+	free(text);
+	close(out);
+}
+
+/* A line that arrives in several reads comes out once, whole. */
+static void test_split_reads(void **state)
+{
+	static const char *const pieces[] = { "hel", "lo\nwor", "ld\n", "tail",
+					      NULL };
+	struct fanout_stream s;
+	int out = out_file(), w, st;
+	pid_t pid;
+	char *text;
+
+	(void)state;
+	stream_pipe(&s, "n", out, &w);
+	pid = writer(w, pieces, 30);
+	assert_int_equal(fanout_pump(&s, 1), 0);
+	waitpid(pid, &st, 0);
+	text = slurp(out);
+	assert_string_equal(text, "n: hello\nn: world\nn: tail\n");
+	free(text);
+	close(out);
+}
+
+/* Two writers at once: every line whole under its own label, each
+ * writer's lines in their order. */
+static void test_no_mixing(void **state)
+{
+	struct fanout_stream s[2];
+	const char *pieces[2][401];
+	struct strvec lines[2] = { STRVEC_INIT, STRVEC_INIT };
+	struct buf want[2] = { BUF_INIT, BUF_INIT };
+	int out = out_file(), w[2], st;
+	pid_t pid[2];
+	char *text;
+
+	(void)state;
+	for (int j = 0; j < 2; j++) {
+		stream_pipe(&s[j], j ? "dev-2" : "dev-1", out, &w[j]);
+		for (int i = 0; i < 400; i++) {
+			strvec_pushf(&lines[j], "%s line %d %0*d\n",
+				     j ? "b" : "a", i, 100 + i % 50, 0);
+			buf_addf(&want[j], "dev-%d: %s", j + 1,
+				 lines[j].v[i]);
+		}
+		for (int i = 0; i < 400; i++)
+			pieces[j][i] = lines[j].v[i];
+		pieces[j][400] = NULL;
+	}
+	pid[0] = writer(w[0], pieces[0], 0);
+	pid[1] = writer(w[1], pieces[1], 0);
+	assert_int_equal(fanout_pump(s, 2), 0);
+	for (int j = 0; j < 2; j++) {
+		char *got;
+
+		waitpid(pid[j], &st, 0);
+		text = slurp(out);
+		got = only(text, j ? "dev-2" : "dev-1");
+		assert_string_equal(got, want[j].p);
+		free(got);
+		free(text);
+		buf_free(&want[j]);
+		strvec_clear(&lines[j]);
+	}
+	close(out);
+}
+
+/* A line with no end in sight is cut into labelled pieces, nothing
+ * lost. */
+static void test_long_line(void **state)
+{
+	static const char *pieces[] = { NULL, NULL };
+	struct fanout_stream s;
+	size_t big = 200000, seen = 0, nl = 0;
+	char *line = xmalloc(big + 1), *text;
+	int out = out_file(), w, st;
+	pid_t pid;
+
+	(void)state;
+	memset(line, 'x', big);
+	line[big] = '\0';
+	pieces[0] = line;
+	stream_pipe(&s, "n", out, &w);
+	pid = writer(w, pieces, 0);
+	assert_int_equal(fanout_pump(&s, 1), 0);
+	waitpid(pid, &st, 0);
+	text = slurp(out);
+	for (char *p = text; *p; p++) {
+		if (*p == 'x')
+			seen++;
+		if (*p == '\n') {
+			nl++;
+			if (p[1]) /* every piece is labelled */
+				assert_memory_equal(p + 1, "n: ", 3);
+		}
+	}
+	assert_memory_equal(text, "n: ", 3);
+	assert_int_equal(seen, big);
+	assert_true(nl >= 2 && nl <= 5);
+	free(text);
+	free(line);
+	close(out);
+}
+
+/* Real children: stdout and stderr labelled apart, the statuses, a job
+ * that could not be made and one that cannot start, stdin empty. */
+static void test_run(void **state)
+{
+	const char *a[] = { "sh", "-c", "printf 'o1\\no2'; echo e1 >&2; exit 3",
+			    NULL };
+	const char *b[] = { "sh", "-c", "echo fine", NULL };
+	const char *c[] = { "cat", NULL };
+	const char *k[] = { "sh", "-c", "kill -TERM $$", NULL };
+	const char *x[] = { "/nonexistent/nook-test", NULL };
+	struct fanout_job jobs[] = {
+		{ "a", a, -5 }, { "b", b, -5 }, { "c", c, -5 },
+		{ "gone", NULL, -5 }, { "x", x, -5 }, { "k", k, -5 }
+	};
+	int o = out_file(), e = out_file();
+	int so = dup(1), se = dup(2), rc;
+	char *out, *err;
+
+	(void)state;
+	fflush(NULL);
+	dup2(o, 1);
+	dup2(e, 2);
+	rc = fanout_run(jobs, 6);
+	dup2(so, 1);
+	dup2(se, 2);
+	close(so);
+	close(se);
+	out = slurp(o);
+	err = slurp(e);
+	assert_int_equal(rc, 128 + SIGTERM);
+	assert_int_equal(jobs[0].status, 3);
+	assert_int_equal(jobs[1].status, 0);
+	assert_int_equal(jobs[2].status, 0); /* cat read /dev/null */
+	assert_int_equal(jobs[3].status, 1);
+	assert_int_equal(jobs[4].status, 1);
+	assert_int_equal(jobs[5].status, 128 + SIGTERM);
+	lines_are(out, "a", "a: o1\na: o2\n");
+	lines_are(out, "b", "b: fine\n");
+	assert_null(strstr(out, "e1"));
+	lines_are(err, "a", "a: e1\n");
+	assert_non_null(strstr(err, "nook-test")); /* x's failure, said */
+	free(out);
+	free(err);
+	close(o);
+	close(e);
+}
+
+/* Without any job: nothing run, status 0. */
+static void test_run_none(void **state)
+{
+	(void)state;
+	assert_int_equal(fanout_run(NULL, 0), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_status),
+		cmocka_unit_test(test_labels_and_partial),
+		cmocka_unit_test(test_split_reads),
+		cmocka_unit_test(test_no_mixing),
+		cmocka_unit_test(test_long_line),
+		cmocka_unit_test(test_run),
+		cmocka_unit_test(test_run_none),
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
