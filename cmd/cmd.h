@@ -56,4 +56,42 @@ int print_json(json_t *j);
  * (it was said on stderr too); returns 1, the exit status. */
 int print_json_error(void);
 
+/*
+ * Fan-out (cmd/fanout.c): run several commands at once, every line they
+ * print labelled "LABEL: " (stdout lines to stdout, stderr lines to
+ * stderr), for --all over a cluster's nodes.
+ */
+struct fanout_job {
+	const char *label;        /* the node's name */
+	const char *const *argv;  /* NULL: not runnable (said why): status 1 */
+	int status;               /* out: its exit status (1 if not run) */
+};
+/* Run every job at once with stdin from /dev/null; a last line without
+ * its newline gets one. Returns the highest status (fanout_status()). */
+int fanout_run(struct fanout_job *jobs, size_t n);
+/* One output of one job: lines read from in go to out labelled. */
+struct fanout_stream {
+	const char *label;
+	int in;                   /* -1 once at its end (closed) */
+	int out;
+	struct buf part;          /* a line not yet ended */
+};
+/* Copy every stream's in to its out, line by line, as they come (poll),
+ * until every in is at its end; closes the ins and frees the parts.
+ * 0, or -1 having said why (a write failed: the rest is dropped). */
+int fanout_pump(struct fanout_stream *s, size_t n);
+/* The status of a set: the highest; -1 (not run, not waited) counts 1. */
+int fanout_status(const int *status, size_t n);
+
+/*
+ * Names (cmd/shell.c). The VM NAME means where one VM is expected: NAME,
+ * or a cluster's first node (said on stderr). The caller frees; NULL
+ * having said why.
+ */
+char *shell_resolve(const struct nook_dirs *d, const char *name);
+/* The VMs NAME means for --all: a cluster's nodes in order, or NAME
+ * itself, appended to out. -1 having said why. */
+int shell_nodes(const struct nook_dirs *d, const char *name,
+		struct strvec *out);
+
 #endif

@@ -78,7 +78,8 @@ static const char usage_stop[] =
 	"Asks the guest to power off (ACPI) and waits up to S seconds (60),\n"
 	"then QMP quit, SIGTERM, SIGKILL, each bounded. --force skips the\n"
 	"guest's shutdown. Stopping a stopped VM is not an error. The disk is\n"
-	"kept: the next start brings the VM back as it was.\n";
+	"kept: the next start brings the VM back as it was. A cluster's name\n"
+	"stops every node at once, then its network.\n";
 
 /* Open the VM the subcommand names; NULL having said why. */
 static struct vm *open_vm(struct nook_ctx *ctx, const char *name)
@@ -91,8 +92,25 @@ static struct vm *open_vm(struct nook_ctx *ctx, const char *name)
 	return vm;
 }
 
+static void said_stopped(const char *node, const char *how)
+{
+	printf("VM %s stopped: %s\n", node, how);
+	fflush(stdout);
+}
+
+/* 1 when NAME is a cluster (d set), 0 when not, -1 with no directories. */
+static int is_cluster(struct nook_ctx *ctx, const char *name,
+		      const struct nook_dirs **d)
+{
+	*d = ctx_dirs(ctx);
+	if (!*d)
+		return -1;
+	return vm_cluster_exists(*d, name);
+}
+
 static int local_stop(struct nook_ctx *ctx, int argc, char **argv)
 {
+	const struct nook_dirs *d;
 	struct small s;
 	struct vm *vm;
 	const char *how;
@@ -100,6 +118,11 @@ static int local_stop(struct nook_ctx *ctx, int argc, char **argv)
 
 	if (rc)
 		return rc < 0 ? 0 : rc;
+	rc = is_cluster(ctx, s.name, &d);
+	if (rc)
+		return rc < 0 || vm_cluster_stop(d, s.name, s.force,
+						 (int)s.timeout,
+						 said_stopped) < 0 ? 1 : 0;
 	vm = open_vm(ctx, s.name);
 	rc = 1;
 	if (vm && vm_stop(vm, s.force, (int)s.timeout, &how) == 0) {
@@ -131,7 +154,8 @@ static json_t *status_json(struct vm *vm)
 	/* the first forward is ssh's; the rest are the user's */
 	for (size_t k = 1; up && k < i.ports->n; k++)
 		json_array_append_new(ports, json_string(i.ports->v[k]));
-	return json_pack("{s:s,s:s,s:o,s:o,s:o,s:s,s:i,s:I,s:o,s:o,s:s}",
+	return json_pack("{s:s,s:s,s:o,s:o,s:o,s:s,s:i,s:I,s:o,s:o,s:s,"
+			 "s:s?,s:s?,s:o}",
 		"name", i.name, "state", vm_state_name(i.state),
 		"pid", up ? json_integer(i.pid) : json_null(),
 		"accel", up && i.accel ? json_string(i.accel) : json_null(),
@@ -141,7 +165,9 @@ static json_t *status_json(struct vm *vm)
 		"ssh", up ? json_pack("{s:s,s:i,s:s}", "host", "127.0.0.1",
 				      "port", i.ssh_port, "user", i.user) :
 			    json_null(),
-		"ports", ports, "dir", i.dir);
+		"ports", ports, "dir", i.dir, "cluster", i.cluster,
+		"address", i.address, "network", i.cluster ?
+		json_string(i.network_up ? "running" : "stopped") : json_null());
 }
 
 static void print_status(json_t *j)
@@ -172,6 +198,11 @@ static void print_status(json_t *j)
 			       json_object_get(j, "ssh"), "port")));
 	json_array_foreach(ports, i, p)
 		printf("port:    %s\n", json_string_value(p));
+	if (json_is_string(json_object_get(j, "cluster")))
+		printf("cluster: %s, address %s (its network %s)\n",
+		       json_string_value(json_object_get(j, "cluster")),
+		       json_string_value(json_object_get(j, "address")),
+		       json_string_value(json_object_get(j, "network")));
 	if (!strcmp(state, "running") || !strcmp(state, "starting"))
 		printf("get in:  nook shell %s\n", name);
 	else if (!strcmp(state, "crashed"))
@@ -186,29 +217,63 @@ static const char usage_status[] =
 	"usage: nook local status [NAME] [--json]\n"
 	"\n"
 	"Shows the VM's state (running, starting, stopped, crashed), its pid,\n"
-	"accelerator, image, forwarded ports, uptime and how to get in.\n";
+	"accelerator, image, forwarded ports, uptime and how to get in; for a\n"
+	"cluster node its address and whether the network runs. A cluster's\n"
+	"name shows every node (a JSON array).\n";
+
+/* The status of VM name, or of every node when it is a cluster (an
+ * array for --json). */
+static json_t *status_of(const struct nook_dirs *d, const char *name,
+			 int cluster)
+{
+	struct strvec names = STRVEC_INIT;
+	json_t *j = NULL;
+
+	if (cluster && vm_cluster_nodes(d, name, &names) < 0)
+		return NULL;
+	if (!cluster)
+		strvec_push(&names, name);
+	if (cluster)
+		j = json_array();
+	for (size_t i = 0; i < names.n; i++) {
+		struct vm *vm;
+
+		if (vm_open(d, names.v[i], !cluster, &vm) < 0)
+			continue;
+		if (cluster && vm_exists(vm))
+			json_array_append_new(j, status_json(vm));
+		else if (!cluster)
+			j = status_json(vm);
+		vm_close(vm);
+	}
+	strvec_clear(&names);
+	return j;
+}
 
 static int local_status(struct nook_ctx *ctx, int argc, char **argv)
 {
+	const struct nook_dirs *d;
 	struct small s;
-	struct vm *vm;
-	json_t *j;
-	int rc = parse_small(argc, argv, usage_status, "j", &s);
+	json_t *j, *e;
+	size_t i;
+	int cluster, rc = parse_small(argc, argv, usage_status, "j", &s);
 
 	if (rc)
 		return rc < 0 ? 0 : rc;
-	vm = open_vm(ctx, s.name);
-	if (!vm)
+	cluster = is_cluster(ctx, s.name, &d);
+	j = cluster < 0 ? NULL : status_of(d, s.name, cluster);
+	if (!j)
 		return s.json ? print_json_error() : 1;
-	j = status_json(vm);
-	if (s.json) {
-		rc = print_json(j);
-	} else {
+	if (s.json)
+		return print_json(j);
+	if (!cluster)
 		print_status(j);
-		json_decref(j);
+	json_array_foreach(cluster ? j : NULL, i, e) {
+		printf("%s", i ? "\n" : "");
+		print_status(e);
 	}
-	vm_close(vm);
-	return rc;
+	json_decref(j);
+	return 0;
 }
 
 static const char usage_list[] =
@@ -216,13 +281,18 @@ static const char usage_list[] =
 	"\n"
 	"Lists every VM with its state, pid, ssh port and image.\n";
 
+static const char *or_dash(const json_t *v)
+{
+	return json_is_string(v) ? json_string_value(v) : "-";
+}
+
 static void print_list(json_t *all)
 {
 	json_t *j;
 	size_t i;
 
-	printf("%-16s %-9s %-8s %-6s %s\n", "NAME", "STATE", "PID", "SSH",
-	       "IMAGE");
+	printf("%-16s %-9s %-8s %-6s %-10s %-15s %s\n", "NAME", "STATE", "PID",
+	       "SSH", "CLUSTER", "ADDRESS", "IMAGE");
 	json_array_foreach(all, i, j) {
 		json_t *ssh = json_object_get(j, "ssh");
 		char pid[16] = "-", port[16] = "-";
@@ -233,9 +303,11 @@ static void print_list(json_t *all)
 		if (json_is_object(ssh))
 			snprintf(port, sizeof(port), "%lld", (long long)
 				 json_integer_value(json_object_get(ssh, "port")));
-		printf("%-16s %-9s %-8s %-6s %s\n",
+		printf("%-16s %-9s %-8s %-6s %-10s %-15s %s\n",
 		       json_string_value(json_object_get(j, "name")),
 		       json_string_value(json_object_get(j, "state")), pid, port,
+		       or_dash(json_object_get(j, "cluster")),
+		       or_dash(json_object_get(j, "address")),
 		       json_string_value(json_object_get(j, "image")));
 	}
 }
@@ -277,17 +349,28 @@ static const char usage_delete[] =
 	"\n"
 	"Removes the VM's files: its disk, seed, keys and logs. A running VM\n"
 	"is refused unless --force, which stops it first. The base image is\n"
-	"never touched.\n";
+	"never touched. A cluster's name deletes every node, its network and\n"
+	"its record (refused while any node runs, unless --force).\n";
 
 static int local_delete(struct nook_ctx *ctx, int argc, char **argv)
 {
+	const struct nook_dirs *d;
 	struct small s;
 	struct vm *vm;
 	int rc = parse_small(argc, argv, usage_delete, "f", &s);
 
 	if (rc)
 		return rc < 0 ? 0 : rc;
-	vm = open_vm(ctx, s.name);
+	rc = is_cluster(ctx, s.name, &d);
+	if (rc < 0 || (rc && vm_cluster_delete(d, s.name, s.force) < 0))
+		return 1;
+	if (rc) {
+		printf("cluster %s deleted\n", s.name);
+		return 0;
+	}
+	vm = NULL;
+	if (vm_open(d, s.name, s.force ? VM_OPEN_BROKEN : 1, &vm) < 0)
+		vm = NULL;
 	rc = 1;
 	if (vm && vm_delete(vm, s.force) == 0) {
 		printf("VM %s deleted\n", s.name);
@@ -300,30 +383,25 @@ static int local_delete(struct nook_ctx *ctx, int argc, char **argv)
 static const char usage_logs[] =
 	"usage: nook local logs [NAME] [--follow]\n"
 	"\n"
-	"Prints the VM's serial console log (every boot, appended). --follow\n"
-	"keeps printing what the console writes until interrupted.\n";
+	"Prints the VM's serial console log (every boot, appended), or each\n"
+	"node's of a cluster. --follow keeps printing what one VM's console\n"
+	"writes until interrupted.\n";
 
-static int local_logs(struct nook_ctx *ctx, int argc, char **argv)
+/* Copy VM name's console log to stdout; with follow, keep copying. */
+static int print_log(const struct nook_dirs *d, const char *name, int follow)
 {
-	struct small s;
 	struct vm *vm;
 	FILE *f = NULL;
 	char chunk[4096];
-	int rc = parse_small(argc, argv, usage_logs, "F", &s);
+	int rc = 1;
 
-	if (rc)
-		return rc < 0 ? 0 : rc;
-	rc = 1;
-	vm = open_vm(ctx, s.name);
-	if (!vm)
-		goto out;
+	if (vm_open(d, name, 1, &vm) < 0)
+		return 1;
 	f = fopen(vm_console_log(vm), "re");
 	if (!f) {
-		if (errno == ENOENT && !s.follow) {
-			rc = 0; /* never booted: nothing logged yet */
-			goto out;
-		}
-		error_errno("cannot read %s", vm_console_log(vm));
+		/* never booted: nothing logged yet */
+		rc = errno == ENOENT && !follow ? 0 :
+		     error_errno("cannot read %s", vm_console_log(vm)) + 2;
 		goto out;
 	}
 	for (;;) {
@@ -333,7 +411,7 @@ static int local_logs(struct nook_ctx *ctx, int argc, char **argv)
 			goto out;
 		if (n)
 			continue;
-		if (!s.follow)
+		if (!follow)
 			break;
 		fflush(stdout);
 		clearerr(f);
@@ -344,6 +422,33 @@ out:
 	if (f)
 		fclose(f);
 	vm_close(vm);
+	return rc;
+}
+
+static int local_logs(struct nook_ctx *ctx, int argc, char **argv)
+{
+	struct strvec nodes = STRVEC_INIT;
+	const struct nook_dirs *d;
+	struct small s;
+	int cluster, rc = parse_small(argc, argv, usage_logs, "F", &s);
+
+	if (rc)
+		return rc < 0 ? 0 : rc;
+	cluster = is_cluster(ctx, s.name, &d);
+	if (cluster < 0)
+		return 1;
+	if (!cluster)
+		return print_log(d, s.name, s.follow);
+	if (s.follow)
+		return usage_error(usage_logs, "--follow takes one VM: name a "
+				   "node of %s", s.name);
+	if (vm_cluster_nodes(d, s.name, &nodes) < 0)
+		return 1;
+	for (size_t i = 0; i < nodes.n; i++) {
+		printf("%s==> %s <==\n", i ? "\n" : "", nodes.v[i]);
+		rc |= print_log(d, nodes.v[i], 0);
+	}
+	strvec_clear(&nodes);
 	return rc;
 }
 

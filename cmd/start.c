@@ -13,7 +13,12 @@ static const char usage[] =
 	"\n"
 	"Starts VM NAME (default: default), making it on first start, and waits\n"
 	"until it is ready: sshd answers, ssh logs in, cloud-init is done.\n"
+	"With --nodes, or when NAME is a cluster, starts cluster NAME: VMs\n"
+	"NAME-1..NAME-N on a private network, in parallel.\n"
 	"\n"
+	"  --nodes N              a cluster of N nodes (more grows one)\n"
+	"  --subnet CIDR          the cluster's private network (default\n"
+	"                         10.77.0.0/24)\n"
 	"  --image NAME|PATH      base image: a name in the store, an image\n"
 	"                         directory (manifest.json) or a disk file\n"
 	"                         (default: debian-12)\n"
@@ -45,7 +50,7 @@ static const char usage[] =
 
 enum { O_IMAGE = 256, O_CPUS, O_MEMORY, O_DISK, O_USER_DATA, O_NETCFG,
        O_PORT, O_BOOT, O_KERNEL, O_INITRD, O_APPEND, O_ACCEL, O_NO_WAIT,
-       O_TIMEOUT, O_REPROVISION, O_JSON, O_CPU };
+       O_TIMEOUT, O_REPROVISION, O_JSON, O_CPU, O_NODES, O_SUBNET };
 
 static const struct option longopts[] = {
 	{ "image", required_argument, NULL, O_IMAGE },
@@ -65,6 +70,8 @@ static const struct option longopts[] = {
 	{ "timeout", required_argument, NULL, O_TIMEOUT },
 	{ "reprovision", no_argument, NULL, O_REPROVISION },
 	{ "json", no_argument, NULL, O_JSON },
+	{ "nodes", required_argument, NULL, O_NODES },
+	{ "subnet", required_argument, NULL, O_SUBNET },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 }
 };
@@ -73,6 +80,8 @@ struct opts {
 	struct vm_start_opts vm;
 	struct net_port *ports;
 	int json;
+	int nodes;
+	const char *subnet;
 };
 
 /* One of the options with a value that is a word from a list. */
@@ -105,6 +114,12 @@ static int take(struct opts *opts, int c, const char *arg)
 	case O_NO_WAIT: o->no_wait = 1; return 0;
 	case O_REPROVISION: o->reprovision = 1; return 0;
 	case O_JSON: opts->json = 1; return 0;
+	case O_SUBNET: opts->subnet = arg; return 0;
+	case O_NODES:
+		if (parse_int("--nodes", arg, 1, 64, &n) < 0)
+			return EXIT_USAGE;
+		opts->nodes = (int)n;
+		return 0;
 	case O_BOOT: return one_of("--boot", arg, boots, &o->boot);
 	case O_ACCEL: return one_of("--accel", arg, accels, &o->accel);
 	case O_CPU:
@@ -181,16 +196,18 @@ static int parse(int argc, char **argv, struct opts *opts, const char **name)
 /* How the start is going, on stderr: a line per phase, or on a terminal
  * one line rewritten in place with the console's last line. */
 struct progress {
-	struct vm *vm;
 	FILE *say;
-	int tty;
+	int tty;          /* one line rewritten in place */
+	int cluster;      /* a node's lines carry its name */
 	int last_phase;
 };
 
-static void say_line(void *ctx, const char *line)
+static void say_line(void *ctx, struct vm *vm, const char *line)
 {
 	struct progress *pr = ctx;
 
+	if (pr->cluster)
+		fprintf(pr->say, "%s: ", vm_name(vm));
 	fprintf(pr->say, "%s\n", line);
 	fflush(pr->say);
 }
@@ -228,20 +245,21 @@ static void console_last_line(struct vm *vm, char *out, size_t size)
 	buf_free(&b);
 }
 
-static void show_progress(void *ctx, enum vm_phase ph, double el)
+static void show_progress(void *ctx, struct vm *vm, enum vm_phase ph,
+			  double el)
 {
 	struct progress *pr = ctx;
 	char line[512], head[128];
 	int hl, room;
 
-	if (!pr->tty) {
+	if (!pr->tty || pr->cluster) {
 		if ((int)ph != pr->last_phase)
 			fprintf(stderr, "nook: %s: %s (%.0f s)\n",
-				vm_name(pr->vm), vm_phase_name(ph), el);
+				vm_name(vm), vm_phase_name(ph), el);
 		pr->last_phase = (int)ph;
 		return;
 	}
-	console_last_line(pr->vm, line, sizeof(line));
+	console_last_line(vm, line, sizeof(line));
 	hl = snprintf(head, sizeof(head), "[%4.0fs] %s", el, vm_phase_name(ph));
 	room = 100 - hl - 3;
 	fprintf(stderr, "\r\033[K%s", head);
@@ -348,13 +366,94 @@ static void print_ready(struct vm *vm, double secs)
 		printf("  port %s\n", i.ports->v[k]);
 }
 
+static void on_failure(void *ctx, struct vm *vm,
+		       const struct vm_start_result *r)
+{
+	struct progress *pr = ctx;
+
+	if (pr->tty && !pr->cluster)
+		fputs("\r\033[K", stderr);
+	report_failure(vm, r);
+}
+
+/* Every node of cluster name, as a table or a JSON array. */
+static int print_cluster(const struct nook_dirs *d, const char *name,
+			 int json, double secs)
+{
+	struct strvec nodes = STRVEC_INIT;
+	json_t *all = json_array();
+
+	vm_cluster_nodes(d, name, &nodes);
+	for (size_t i = 0; i < nodes.n; i++) {
+		struct vm *vm;
+		struct vm_info in;
+
+		if (vm_open(d, nodes.v[i], 1, &vm) < 0)
+			continue;
+		vm_get_info(vm, &in);
+		if (json)
+			json_array_append_new(all, result_json(vm, secs));
+		else
+			printf("  %-16s %-9s %-15s ssh 127.0.0.1:%d\n", in.name,
+			       vm_state_name(in.state),
+			       in.address ? in.address : "-", in.ssh_port);
+		vm_close(vm);
+	}
+	strvec_clear(&nodes);
+	if (json)
+		return print_json(all);
+	json_decref(all);
+	return 0;
+}
+
+static int start_cluster(const struct nook_dirs *d, const char *name,
+			 struct opts *opts, struct progress *pr, double t0)
+{
+	int failed = 0;
+
+	pr->cluster = 1;
+	if (vm_cluster_start(d, name, opts->nodes, opts->subnet, &opts->vm,
+			     &failed) < 0 && !failed)
+		return 1;
+	if (!opts->json)
+		printf("cluster %s: %s (%.0f s)%s\n", name, failed ?
+		       "some nodes failed" : "every node is ready",
+		       mono_s() - t0, failed ? "" : "; get in with: nook "
+		       "shell NODE");
+	if (print_cluster(d, name, opts->json, mono_s() - t0))
+		return 1;
+	if (failed)
+		errorf("cluster %s: %d node%s did not get ready (see above)",
+		       name, failed, failed == 1 ? "" : "s");
+	return failed ? 1 : 0;
+}
+
+static int start_one(const struct nook_dirs *d, const char *name,
+		     struct opts *opts, struct progress *pr, double t0)
+{
+	struct vm_start_result r;
+	struct vm *vm = NULL;
+	int rc = 1;
+
+	if (vm_open(d, name, 0, &vm) < 0 || vm_start(vm, &opts->vm, &r) < 0)
+		goto out;
+	if (pr->tty && !opts->vm.no_wait)
+		fputs("\r\033[K", stderr);
+	if (opts->json)
+		rc = print_json(result_json(vm, mono_s() - t0));
+	else if (!opts->vm.no_wait)
+		print_ready(vm, mono_s() - t0);
+	rc = opts->json ? rc : 0;
+out:
+	vm_close(vm);
+	return rc;
+}
+
 int cmd_local_start(struct nook_ctx *ctx, int argc, char **argv)
 {
 	const struct nook_dirs *d;
 	struct opts opts = { 0 };
-	struct vm_start_result r;
 	struct progress pr = { 0 };
-	struct vm *vm = NULL;
 	const char *name = NULL;
 	double t0 = mono_s();
 	int rc = parse(argc, argv, &opts, &name);
@@ -368,34 +467,21 @@ int cmd_local_start(struct nook_ctx *ctx, int argc, char **argv)
 	pr.last_phase = -1;
 	opts.vm.say = say_line;
 	opts.vm.progress = show_progress;
+	opts.vm.failed = on_failure;
 	opts.vm.ctx = &pr;
 	opts.vm.image_report = images_report;
 	opts.vm.image_ctx = pr.say;
 	rc = 1;
 	d = ctx_dirs(ctx);
-	if (!d || vm_open(d, name, 0, &vm) < 0)
-		goto out;
-	pr.vm = vm;
-	if (vm_start(vm, &opts.vm, &r) < 0) {
-		if (pr.tty && r.launched)
-			fputs("\r\033[K", stderr);
-		if (r.launched)
-			report_failure(vm, &r);
-		goto out;
-	}
-	if (pr.tty && !opts.vm.no_wait)
-		fputs("\r\033[K", stderr);
-	if (opts.json) {
-		rc = print_json(result_json(vm, mono_s() - t0));
-		goto out;
-	}
-	if (!opts.vm.no_wait)
-		print_ready(vm, mono_s() - t0);
-	rc = 0;
-out:
-	if (rc && opts.json)
+	if (d && (opts.nodes || vm_cluster_exists(d, name)))
+		rc = start_cluster(d, name, &opts, &pr, t0);
+	else if (d && opts.subnet)
+		rc = usage_error(usage, "--subnet is for a cluster: add "
+				 "--nodes N");
+	else if (d)
+		rc = start_one(d, name, &opts, &pr, t0);
+	if (rc == 1 && opts.json)
 		print_json_error();
-	vm_close(vm);
 	free(opts.ports);
 	return rc;
 }

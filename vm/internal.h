@@ -30,9 +30,10 @@ void vm_image_free(struct vm_image *img);
  */
 int vm_image_resolve(const char *datadir, const char *ref, struct vm_image *img);
 
-/* A network card. Today's kind is user-mode networking (slirp) with its
- * forwards; a cluster adds a NIC on its private network. */
-enum vm_nic_kind { VM_NIC_USER };
+/* A network card: user-mode networking (slirp) with its forwards, or a
+ * cluster node's NIC on the cluster's private network (net/: the
+ * switch, the address plan, the MACs). */
+enum vm_nic_kind { VM_NIC_USER, VM_NIC_CLUSTER };
 struct vm_nic {
 	enum vm_nic_kind kind;
 	char mac[18];            /* stable: see net_mac() */
@@ -57,9 +58,15 @@ struct vm_spec {
 	uint64_t disk;     /* bytes; 0: the base image's size */
 	struct vm_nic *nics; /* the first is the user-mode uplink */
 	size_t nnics;
+	char *cluster;     /* the cluster this VM is node `node` of, or NULL */
+	int node;
+	char *address;     /* its address on the cluster's network */
+	int prefix;
 	char *accel;       /* "auto", "kvm" or "tcg" */
 	char *cpu;         /* QEMU -cpu model, or NULL for the default */
 	char *instance_id;
+	char *user;        /* the login user (its user-data's, or NULL: the
+			    * image's) */
 	char *user_data;   /* a copy of the user's user-data file, or NULL */
 	char *network_config;
 	int ssh_port;      /* the host port last used for ssh */
@@ -132,6 +139,7 @@ struct vm_launch {
 	const struct vm_nic *nics;  /* the spec's, host ports resolved; the
 				     * uplink's first forward is ssh's */
 	size_t nnics;
+	const char *switch_dir;     /* a cluster node's: its network's */
 };
 /* The -cpu model: the spec's, else "host" under KVM and "qemu64,svm=off"
  * under TCG (the fastest to emulate). */
@@ -230,6 +238,7 @@ struct vm {
 	struct vm_paths paths;
 	struct vm_spec spec;
 	int exists;             /* vm.json was read (or written) */
+	int broken;             /* it is there and cannot be read */
 	enum vm_state recorded; /* the state vm.json holds */
 	pid_t rec_pid;          /* the QEMU it names, or 0 */
 	char *rec_accel;
@@ -251,5 +260,19 @@ int vm_record(struct vm *vm, enum vm_state to, pid_t pid, const char *accel,
 enum vm_state vm_state_held(struct vm *vm);
 /* Take vm's lock; -1 saying the VM is busy. */
 int vm_take_lock(struct vm *vm);
+
+/* RUN/NAME, or a short /tmp directory of our own when a socket there
+ * would not fit sun_path; NULL having said why. The caller frees. */
+char *vm_run_path(const struct nook_dirs *d, const char *name, int *fell);
+/* The runtime directory of cluster name's network; the caller frees. */
+char *vm_cluster_switch_dir(const struct nook_dirs *d, const char *name);
+/* The network-config a node's seed carries: its NICs', merged with the
+ * user's (s->network_config) when there is one. */
+int vm_node_network_config(const struct vm_spec *s, struct buf *out);
+/* Write the cluster's names and addresses into /etc/hosts of each of its
+ * running nodes; a node it cannot reach is warned about. */
+void vm_cluster_hosts(const struct nook_dirs *d, const char *cluster);
+/* Stop cluster's network when none of its nodes runs. */
+void vm_cluster_network_gc(const struct nook_dirs *d, const char *cluster);
 
 #endif

@@ -112,42 +112,6 @@ static int prepare_key(const char *path, const char *comment)
 	return ret;
 }
 
-/* vendor-data: nook's own needs, beside (never inside) the user's
- * user-data. The host key is ours, so the first ssh connection already
- * knows it: nothing is trusted on first use. */
-static void render_vendor_data(const struct vm_spec *s, const char *host_priv,
-			       const char *host_pub, struct buf *out)
-{
-	buf_adds(out, "#cloud-config\n"
-		      "# written by nook: the VM's pinned SSH host key, so no\n"
-		      "# key is made at boot (RSA alone costs seconds under\n"
-		      "# emulation) and none is printed to the console\n"
-		      "ssh_deletekeys: true\n"
-		      "ssh_genkeytypes: [ed25519]\n"
-		      "no_ssh_fingerprints: true\n"
-		      "ssh_fp_console_blacklist: [ssh-ed25519]\n"
-		      "ssh_key_console_blacklist: [ssh-ed25519]\n"
-		      "ssh_keys:\n"
-		      "  ed25519_private: |\n");
-	for (const char *l = host_priv; *l;) {
-		size_t n = strcspn(l, "\n");
-
-		if (n)
-			buf_addf(out, "    %.*s\n", (int)n, l);
-		l += n;
-		if (*l)
-			l++;
-	}
-	buf_addf(out, "  ed25519_public: \"%.*s\"\n",
-		 (int)strcspn(host_pub, "\r\n"), host_pub);
-	/* A VM booted by QEMU's -kernel never runs its disk's boot loader:
-	 * no need to tell grub's debconf where it lives (a perl run of
-	 * debconf-set-selections, ~2.5 s under emulation). user-data can
-	 * set it back. */
-	if (!strcmp(s->boot, "direct"))
-		buf_adds(out, "grub_dpkg:\n  enabled: false\n");
-}
-
 static int write_cidata(const struct vm_spec *s, const struct vm_paths *p)
 {
 	struct buf ud = BUF_INIT, md = BUF_INIT, vd = BUF_INIT, nc = BUF_INIT;
@@ -176,16 +140,19 @@ static int write_cidata(const struct vm_spec *s, const struct vm_paths *p)
 	meta.keys = keys;
 	meta.nkeys = 1;
 	cidata_render_meta_data(&meta, &md);
-	render_vendor_data(s, hpriv.p, hpub.p, &vd);
+	/* nook's own needs go beside (never inside) the user's user-data:
+	 * the pinned host key, and a way in whatever users it makes */
+	if (cidata_render_vendor_data(&(struct cidata_vendor){ hpriv.p,
+			hpub.p, key.p, !strcmp(s->boot, "direct") }, &vd) < 0)
+		goto out;
 	files[n++] = (struct cidata_file){ "user-data", ud.p, ud.len };
 	files[n++] = (struct cidata_file){ "meta-data", md.p, md.len };
 	files[n++] = (struct cidata_file){ "vendor-data", vd.p, vd.len };
-	if (s->network_config) {
-		if (read_file(s->network_config, &nc) < 0)
-			goto out;
+	if (vm_node_network_config(s, &nc) < 0)
+		goto out;
+	if (nc.len)
 		files[n++] = (struct cidata_file){ "network-config", nc.p,
 						   nc.len };
-	}
 	/* 0600: the seed carries the VM's private host key */
 	ret = cidata_write_iso(p->cidata, files, n, 0600);
 out:

@@ -160,11 +160,18 @@ void vm_qmp_chardev(const char *path, struct buf *out)
 }
 
 /* -netdev and -device for NIC number i. */
-static void nic_argv(const struct vm_nic *nic, size_t i, struct strvec *out)
+static void nic_argv(const struct vm_spec *s, const struct vm_launch *l,
+		     size_t i, struct strvec *out)
 {
+	const struct vm_nic *nic = &l->nics[i];
 	struct buf b = BUF_INIT;
+	char id[32];
 
-	buf_addf(&b, "user,id=net%zu", i);
+	snprintf(id, sizeof(id), "net%zu", i);
+	if (nic->kind == VM_NIC_CLUSTER)
+		net_switch_netdev(l->switch_dir, s->node, id, &b);
+	else
+		buf_addf(&b, "user,id=%s", id);
 	for (size_t j = 0; j < nic->nports; j++) {
 		buf_adds(&b, ",");
 		net_port_hostfwd(&nic->ports[j], &b);
@@ -233,7 +240,7 @@ void vm_qemu_argv(const struct vm_spec *s, const struct vm_paths *p,
 	strvec_push(out, "-drive");
 	push_buf(out, &b);
 	for (size_t i = 0; i < l->nnics; i++)
-		nic_argv(&l->nics[i], i, out);
+		nic_argv(s, l, i, out);
 	/* Entropy from the host: the guest's crng is ready at once. */
 	strvec_push(out, "-device");
 	strvec_push(out, "virtio-rng-pci");

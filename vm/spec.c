@@ -1,5 +1,6 @@
 /* A VM's spec (vm.json), its paths, and resolving its base image. */
 #include <errno.h>
+#include <stddef.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,9 +50,12 @@ void vm_spec_free(struct vm_spec *s)
 	for (size_t i = 0; i < s->nnics; i++)
 		vm_nic_free(&s->nics[i]);
 	free(s->nics);
+	free(s->cluster);
+	free(s->address);
 	free(s->accel);
 	free(s->cpu);
 	free(s->instance_id);
+	free(s->user);
 	free(s->user_data);
 	free(s->network_config);
 	memset(s, 0, sizeof(*s));
@@ -99,10 +103,17 @@ static json_t *nics_to_json(const struct vm_spec *s)
 {
 	json_t *a = json_array();
 
-	for (size_t i = 0; i < s->nnics; i++)
-		json_array_append_new(a, json_pack("{s:s,s:s,s:o}", "kind",
-			"user", "mac", s->nics[i].mac, "ports",
-			ports_to_json(s->nics[i].ports, s->nics[i].nports)));
+	for (size_t i = 0; i < s->nnics; i++) {
+		const struct vm_nic *n = &s->nics[i];
+
+		if (n->kind == VM_NIC_CLUSTER)
+			json_array_append_new(a, json_pack("{s:s,s:s}", "kind",
+				"cluster", "mac", n->mac));
+		else
+			json_array_append_new(a, json_pack("{s:s,s:s,s:o}",
+				"kind", "user", "mac", n->mac, "ports",
+				ports_to_json(n->ports, n->nports)));
+	}
 	return a;
 }
 
@@ -127,19 +138,19 @@ json_t *vm_spec_to_json(const struct vm_spec *s)
 	json_object_set_new(j, "memory", json_integer((json_int_t)s->memory));
 	json_object_set_new(j, "disk", json_integer((json_int_t)s->disk));
 	json_object_set_new(j, "nics", nics_to_json(s));
+	json_object_set_new(j, "cluster", !s->cluster ? json_null() :
+			    json_pack("{s:s,s:i,s:s,s:i}", "name", s->cluster,
+				      "node", s->node, "address", s->address,
+				      "prefix", s->prefix));
 	json_object_set_new(j, "accel", str_or_null(s->accel));
 	json_object_set_new(j, "cpu", str_or_null(s->cpu));
 	json_object_set_new(j, "instance_id", str_or_null(s->instance_id));
+	json_object_set_new(j, "login_user", str_or_null(s->user));
 	json_object_set_new(j, "user_data", str_or_null(s->user_data));
 	json_object_set_new(j, "network_config",
 			    str_or_null(s->network_config));
 	json_object_set_new(j, "ssh_port", json_integer(s->ssh_port));
 	return j;
-}
-
-static const char *get_str(const json_t *j, const char *key)
-{
-	return json_string_value(json_object_get(j, key));
 }
 
 static int ports_from_json(const json_t *a, struct net_port **out, size_t *n)
@@ -182,12 +193,17 @@ static int nics_from_json(const json_t *j, struct vm_spec *s)
 	json_array_foreach(nics, i, v) {
 		struct vm_nic *n = &s->nics[s->nnics];
 		const char *mac = json_string_value(json_object_get(v, "mac"));
+		const char *kind = json_string_value(json_object_get(v, "kind"));
 
-		if (!mac || strlen(mac) != 17 || strcmp(json_string_value(
-			json_object_get(v, "kind")) ?: "", "user"))
+		if (!mac || strlen(mac) != 17 || !kind ||
+		    (strcmp(kind, "user") && strcmp(kind, "cluster")))
 			return -1;
 		vm_nic_user(n, mac, NULL, 0);
 		s->nnics++;
+		if (!strcmp(kind, "cluster")) {
+			n->kind = VM_NIC_CLUSTER;
+			continue;
+		}
 		free(n->ports);
 		if (ports_from_json(json_object_get(v, "ports"), &n->ports,
 				    &n->nports) < 0)
@@ -196,44 +212,143 @@ static int nics_from_json(const json_t *j, struct vm_spec *s)
 	return 0;
 }
 
-int vm_spec_from_json(const json_t *j, const char *name, struct vm_spec *s)
+static int cluster_from_json(const json_t *c, struct vm_spec *s)
 {
-	const json_t *img = json_object_get(j, "image");
+	const char *name = json_string_value(json_object_get(c, "name"));
+	const char *addr = json_string_value(json_object_get(c, "address"));
 
-	vm_spec_init(s);
-	if (!json_is_object(j) || !json_is_object(img) ||
-	    !get_str(j, "name") || !get_str(img, "disk"))
-		return errorf("%s: not a nook VM spec (no name or image)", name);
-	set(&s->name, get_str(j, "name"));
-	set(&s->image.ref, get_str(img, "ref"));
-	set(&s->image.disk, get_str(img, "disk"));
-	set(&s->image.format, get_str(img, "format"));
-	set(&s->image.kernel, get_str(img, "kernel"));
-	set(&s->image.initrd, get_str(img, "initrd"));
-	set(&s->image.cmdline, get_str(img, "cmdline"));
-	set(&s->image.user, get_str(img, "user"));
-	set(&s->boot, get_str(j, "boot"));
-	set(&s->kernel, get_str(j, "kernel"));
-	set(&s->initrd, get_str(j, "initrd"));
-	set(&s->append, get_str(j, "append"));
-	s->cpus = (int)json_integer_value(json_object_get(j, "cpus"));
-	s->memory = (uint64_t)json_integer_value(json_object_get(j, "memory"));
-	s->disk = (uint64_t)json_integer_value(json_object_get(j, "disk"));
-	if (nics_from_json(j, s) < 0)
-		return errorf("%s: bad NIC or port in the VM spec", name);
-	set(&s->accel, get_str(j, "accel"));
-	set(&s->cpu, get_str(j, "cpu"));
-	set(&s->instance_id, get_str(j, "instance_id"));
-	set(&s->user_data, get_str(j, "user_data"));
-	set(&s->network_config, get_str(j, "network_config"));
-	s->ssh_port = (int)json_integer_value(json_object_get(j, "ssh_port"));
-	if (s->cpus < 1 || s->memory == 0 || !s->boot || !s->instance_id)
-		return errorf("%s: incomplete VM spec", name);
+	if (!c || json_is_null(c))
+		return 0;
+	if (!name || !addr || !vm_name_valid(name))
+		return -1;
+	set(&s->cluster, name);
+	set(&s->address, addr);
+	s->node = (int)json_integer_value(json_object_get(c, "node"));
+	s->prefix = (int)json_integer_value(json_object_get(c, "prefix"));
+	return s->node >= 1 && s->prefix >= 8 && s->prefix <= 30 ? 0 : -1;
+}
+
+/* The string fields of vm.json: where each goes, whether it must be
+ * there, and the words it may be. */
+static const char *const boots[] = { "direct", "disk", NULL };
+static const char *const accels[] = { "auto", "kvm", "tcg", NULL };
+static const char *const formats[] = { "qcow2", "raw", NULL };
+static const struct str_field {
+	const char *key;
+	size_t off;
+	int required;
+	const char *const *oneof;
+} str_fields[] = {
+	{ "name", offsetof(struct vm_spec, name), 1, NULL },
+	{ "boot", offsetof(struct vm_spec, boot), 1, boots },
+	{ "kernel", offsetof(struct vm_spec, kernel), 0, NULL },
+	{ "initrd", offsetof(struct vm_spec, initrd), 0, NULL },
+	{ "append", offsetof(struct vm_spec, append), 0, NULL },
+	{ "accel", offsetof(struct vm_spec, accel), 1, accels },
+	{ "cpu", offsetof(struct vm_spec, cpu), 0, NULL },
+	{ "instance_id", offsetof(struct vm_spec, instance_id), 1, NULL },
+	{ "login_user", offsetof(struct vm_spec, user), 0, NULL },
+	{ "user_data", offsetof(struct vm_spec, user_data), 0, NULL },
+	{ "network_config", offsetof(struct vm_spec, network_config), 0, NULL },
+	{ "image.ref", offsetof(struct vm_spec, image.ref), 1, NULL },
+	{ "image.disk", offsetof(struct vm_spec, image.disk), 1, NULL },
+	{ "image.format", offsetof(struct vm_spec, image.format), 1, formats },
+	{ "image.kernel", offsetof(struct vm_spec, image.kernel), 0, NULL },
+	{ "image.initrd", offsetof(struct vm_spec, image.initrd), 0, NULL },
+	{ "image.cmdline", offsetof(struct vm_spec, image.cmdline), 0, NULL },
+	{ "image.user", offsetof(struct vm_spec, image.user), 0, NULL },
+};
+
+static const struct int_field {
+	const char *key;
+	size_t off;
+	int is64;
+	long long min, max;
+} int_fields[] = {
+	{ "cpus", offsetof(struct vm_spec, cpus), 0, 1, 64 },
+	{ "memory", offsetof(struct vm_spec, memory), 1, 128LL << 20,
+	  1LL << 42 },
+	{ "disk", offsetof(struct vm_spec, disk), 1, 0, 1LL << 46 },
+	{ "ssh_port", offsetof(struct vm_spec, ssh_port), 0, 0, 65535 },
+};
+
+/* j's value at key, "image.x" reaching into "image". */
+static const json_t *field(const json_t *j, const char *key)
+{
+	const char *dot = strchr(key, '.');
+
+	if (!dot)
+		return json_object_get(j, key);
+	return json_object_get(json_object_get(j, "image"), dot + 1);
+}
+
+static int load_strings(const json_t *j, const char *name, struct vm_spec *s)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(str_fields); i++) {
+		const struct str_field *f = &str_fields[i];
+		const json_t *v = field(j, f->key);
+		const char *str = json_string_value(v);
+		int ok = !f->oneof;
+
+		if (!str && (f->required || (v && !json_is_null(v))))
+			return errorf("%s: \"%s\" %s", name, f->key, v ?
+				      "is not a string" : "is missing");
+		for (size_t k = 0; str && f->oneof && f->oneof[k]; k++)
+			ok |= !strcmp(str, f->oneof[k]);
+		if (str && !ok)
+			return errorf("%s: \"%s\" cannot be '%s'", name,
+				      f->key, str);
+		set((char **)((char *)s + f->off), str);
+	}
 	return 0;
 }
 
-/* The longest socket name we put in the runtime directory. */
-#define LONGEST_SOCKET "/serial.sock"
+static int load_ints(const json_t *j, const char *name, struct vm_spec *s)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(int_fields); i++) {
+		const struct int_field *f = &int_fields[i];
+		const json_t *v = json_object_get(j, f->key);
+		long long n = json_integer_value(v);
+
+		if (!json_is_integer(v) || n < f->min || n > f->max)
+			return errorf("%s: \"%s\" must be a whole number from "
+				      "%lld to %lld", name, f->key, f->min,
+				      f->max);
+		if (f->is64)
+			*(uint64_t *)((char *)s + f->off) = (uint64_t)n;
+		else
+			*(int *)((char *)s + f->off) = (int)n;
+	}
+	return 0;
+}
+
+int vm_spec_from_json(const json_t *j, const char *name, struct vm_spec *s)
+{
+	vm_spec_init(s);
+	if (!json_is_object(j) || !json_is_object(json_object_get(j, "image")))
+		return errorf("%s: not a nook VM spec (no image)", name);
+	if (load_strings(j, name, s) < 0 || load_ints(j, name, s) < 0)
+		return -1;
+	if (!vm_name_valid(s->name))
+		return errorf("%s: \"name\" is not a VM name", name);
+	if (strspn(s->instance_id, "abcdefghijklmnopqrstuvwxyz"
+		   "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+	    strlen(s->instance_id))
+		return errorf("%s: \"instance_id\" has characters cloud-init's "
+			      "meta-data would not keep", name);
+	if ((s->user && !img_user_valid(s->user)) ||
+	    (s->image.user && !img_user_valid(s->image.user)))
+		return errorf("%s: the login user is not a user name", name);
+	if (nics_from_json(j, s) < 0)
+		return errorf("%s: bad NIC or port in the VM spec", name);
+	if (cluster_from_json(json_object_get(j, "cluster"), s) < 0)
+		return errorf("%s: bad \"cluster\" in the VM spec", name);
+	return 0;
+}
+
+/* The longest socket name put in a runtime directory: a cluster
+ * network's (a VM's longest, "/serial.sock", is shorter). */
+#define LONGEST_SOCKET NET_SWITCH_LONGEST_SOCKET
 #define SUN_PATH_SIZE sizeof(((struct sockaddr_un *)0)->sun_path)
 
 char *vm_host_alias(const char *name)
@@ -245,7 +360,7 @@ char *vm_host_alias(const char *name)
  * directory of our own: never truncated, the same one every time for the
  * same data directory, and another data directory's never (its VMs of the
  * same name must not meet). */
-static char *run_dir(const struct nook_dirs *d, const char *name, int *fell)
+char *vm_run_path(const struct nook_dirs *d, const char *name, int *fell)
 {
 	char *run = xasprintf("%s/%s", d->run, name);
 
@@ -272,7 +387,7 @@ int vm_paths_init(struct vm_paths *p, const struct nook_dirs *d,
 	char *run;
 
 	memset(p, 0, sizeof(*p));
-	run = run_dir(d, name, &p->run_fallback);
+	run = vm_run_path(d, name, &p->run_fallback);
 	if (!run)
 		return -1;
 	p->dir = xasprintf("%s/vms/%s", d->data, name);

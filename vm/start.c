@@ -12,6 +12,10 @@
 #include "images.h"
 #include "internal.h"
 
+/* The VM being started, for the callbacks: one start at a time per
+ * process (a cluster starts each node in a process of its own). */
+static struct vm *current;
+
 static void say(const struct vm_start_opts *o, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
@@ -25,8 +29,16 @@ static void say(const struct vm_start_opts *o, const char *fmt, ...)
 	va_start(ap, fmt);
 	line = xvasprintf(fmt, ap);
 	va_end(ap);
-	o->say(o->ctx, line);
+	o->say(o->ctx, current, line);
 	free(line);
+}
+
+static void progress(void *ctx, enum vm_phase ph, double elapsed)
+{
+	const struct vm_start_opts *o = ctx;
+
+	if (o->progress)
+		o->progress(o->ctx, current, ph, elapsed);
 }
 
 static void set_str(char **dst, const char *v)
@@ -120,8 +132,30 @@ static int keep_copy(struct vm *vm, const char *base, const struct buf *b,
 	return ret;
 }
 
+/* A cluster node's place: its second NIC and its address. */
+static int make_node(struct vm_spec *s, const struct vm_node *node)
+{
+	struct net_subnet sn;
+	char addr[64];
+
+	if (net_subnet_parse(node->subnet, &sn) < 0 ||
+	    net_node_address(&sn, node->node, addr) < 0)
+		return -1;
+	s->nics = xrealloc(s->nics, sizeof(*s->nics) * 2);
+	vm_nic_user(&s->nics[1], "", NULL, 0);
+	s->nics[1].kind = VM_NIC_CLUSTER;
+	net_node_mac(node->cluster, node->node, s->nics[1].mac);
+	s->nnics = 2;
+	set_str(&s->cluster, node->cluster);
+	set_str(&s->address, addr);
+	s->node = node->node;
+	s->prefix = sn.prefix;
+	return 0;
+}
+
 /* A new VM's spec: what it was made from, its identity and its NIC. */
-static int make_spec(struct vm *vm, struct inputs *in)
+static int make_spec(struct vm *vm, struct inputs *in,
+		     const struct vm_node *node)
 {
 	struct vm_spec *s = &vm->spec;
 	char mac[18];
@@ -138,7 +172,7 @@ static int make_spec(struct vm *vm, struct inputs *in)
 	s->nics = xmalloc(sizeof(*s->nics));
 	vm_nic_user(&s->nics[0], mac, NULL, 0);
 	s->nnics = 1;
-	return 0;
+	return node ? make_node(s, node) : 0;
 }
 
 static int apply_disk(struct vm *vm, const struct vm_start_opts *o)
@@ -198,7 +232,7 @@ static int apply(struct vm *vm, const struct vm_start_opts *o,
 	struct vm_spec *s = &vm->spec;
 	struct vm_nic *up;
 
-	if (!vm->exists && make_spec(vm, in) < 0)
+	if (!vm->exists && make_spec(vm, in, o->node) < 0)
 		return -1;
 	if (vm->exists && in->have_image &&
 	    !same_str(in->image.disk, s->image.disk))
@@ -253,10 +287,45 @@ static int apply(struct vm *vm, const struct vm_start_opts *o,
 	return 0;
 }
 
+/* The login user: the image's, unless the user-data makes its own users
+ * without the default one. Decided when cloud-init provisions. */
+static int login_user(struct vm *vm, const struct vm_start_opts *o,
+		      const struct inputs *in)
+{
+	const char *file = o->user_data ? o->user_data : vm->spec.user_data;
+	struct buf kept = BUF_INIT;
+	const struct buf *ud = &in->user_data;
+	char *user = NULL;
+	int rc;
+
+	if (vm->exists && !o->reprovision)
+		return 0;
+	/* a reprovision without new user-data provisions the kept copy */
+	if (!o->user_data && file) {
+		if (read_file(file, &kept) < 0)
+			return -1;
+		ud = &kept;
+	}
+	rc = cidata_login_user(file ? file : "user-data", file ? ud->p : NULL,
+			       file ? ud->len : 0, vm->spec.image.user, &user);
+	buf_free(&kept);
+	if (rc < 0)
+		return -1;
+	if (vm->exists && !same_str(user, vm->spec.user ? vm->spec.user :
+					  vm->spec.image.user))
+		say(o, "login user: now %s", user);
+	free(vm->spec.user);
+	vm->spec.user = user;
+	return 0;
+}
+
 static int keep_inputs(struct vm *vm, const struct vm_start_opts *o,
 		       const struct inputs *in)
 {
 	int changed;
+
+	if (login_user(vm, o, in) < 0)
+		return -1;
 
 	if (o->user_data) {
 		if (keep_copy(vm, "user-data", &in->user_data,
@@ -335,7 +404,8 @@ static int resolve_uplink(struct vm_spec *s, struct vm_nic *out)
 
 /* Everything from the spec to a QEMU argv. */
 static void build_argv(struct vm *vm, enum vm_accel accel,
-		       const struct vm_nic *uplink, struct strvec *argv)
+		       const struct vm_nic *uplink, const char *switch_dir,
+		       struct strvec *argv)
 {
 	struct vm_nic *nics = xmalloc(sizeof(*nics) * vm->spec.nnics);
 	struct buf cmdline = BUF_INIT;
@@ -360,6 +430,7 @@ static void build_argv(struct vm *vm, enum vm_accel accel,
 	}
 	l.nics = nics;
 	l.nnics = vm->spec.nnics;
+	l.switch_dir = switch_dir;
 	vm_qemu_argv(&vm->spec, &vm->paths, &l, argv);
 	vm_boot_free(&boot);
 	buf_free(&cmdline);
@@ -377,6 +448,7 @@ static int launch(struct vm *vm, const struct vm_start_opts *o,
 		  struct vm_nic *up)
 {
 	struct strvec argv = STRVEC_INIT;
+	char *sw = NULL;
 	int ret = -1;
 
 	if (apply(vm, o, in) < 0 || keep_inputs(vm, o, in) < 0 ||
@@ -384,7 +456,13 @@ static int launch(struct vm *vm, const struct vm_start_opts *o,
 	    resolve_uplink(&vm->spec, up) < 0 ||
 	    vm_prepare(&vm->spec, &vm->paths) < 0)
 		goto out;
-	build_argv(vm, r->accel, up, &argv);
+	/* a node's network runs from its first node's start on */
+	if (vm->spec.cluster) {
+		sw = vm_cluster_switch_dir(vm->dirs, vm->spec.cluster);
+		if (!sw || mkdir_p(sw, 0700) < 0 || net_switch_start(sw) < 0)
+			goto out;
+	}
+	build_argv(vm, r->accel, up, sw, &argv);
 	/* from here on the VM exists, even if QEMU fails */
 	if (vm_record(vm, VM_STARTING, 0, NULL, up) < 0)
 		goto out;
@@ -397,6 +475,7 @@ static int launch(struct vm *vm, const struct vm_start_opts *o,
 	    vm->name, (int)r->pid, accel_name(r->accel), vm->spec.ssh_port);
 	ret = vm_record(vm, VM_STARTING, r->pid, accel_name(r->accel), up);
 out:
+	free(sw);
 	strvec_clear(&argv);
 	return ret;
 }
@@ -440,8 +519,8 @@ static int wait_ready(struct vm *vm, const struct vm_start_opts *o,
 	w.paths = &vm->paths;
 	w.pid = r->pid;
 	w.timeout_s = r->timeout_s;
-	w.progress = o->progress;
-	w.ctx = o->ctx;
+	w.progress = progress;
+	w.ctx = (void *)o;
 	rc = vm_wait_ready(&w);
 	r->reached = w.reached;
 	r->crashed = w.crashed;
@@ -461,6 +540,7 @@ int vm_start(struct vm *vm, const struct vm_start_opts *o,
 	int made_dir = 0, ret = -1;
 
 	memset(r, 0, sizeof(*r));
+	current = vm;
 	r->cloud_init_rc = -1;
 	r->timeout_s = o->timeout_s ? o->timeout_s : 900;
 	if (read_inputs(vm, o, &in) < 0 || lock_and_check(vm, &made_dir) < 0)
@@ -480,7 +560,15 @@ int vm_start(struct vm *vm, const struct vm_start_opts *o,
 				&up);
 	else
 		ret = wait_ready(vm, o, r, &up);
+	if (ret < 0 && r->launched && o->failed)
+		o->failed(o->ctx, vm, r);
+	/* a node started on its own joins its cluster's names; a cluster's
+	 * start does that once, after every node */
+	if (ret == 0 && !o->no_wait && vm->spec.cluster && !o->node)
+		vm_cluster_hosts(vm->dirs, vm->spec.cluster);
 out:
+	if (vm->spec.cluster && !r->launched && !o->node)
+		vm_cluster_network_gc(vm->dirs, vm->spec.cluster);
 	vm_nic_free(&up);
 	inputs_free(&in);
 	return ret;

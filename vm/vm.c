@@ -41,11 +41,13 @@ static int load(struct vm *vm)
 	if (!j)
 		return errorf("%s:%d: %s", vm->paths.json, jerr.line, jerr.text);
 	vm_spec_free(&vm->spec);
-	if (vm_spec_from_json(j, vm->paths.json, &vm->spec) == 0 &&
-	    load_state(vm, json_object_get(j, "state")) == 0) {
-		vm->exists = 1;
-		ret = 0;
-	}
+	ret = vm_spec_from_json(j, vm->paths.json, &vm->spec);
+	if (ret == 0 && strcmp(vm->spec.name, vm->name))
+		ret = errorf("%s: names VM '%s', not '%s'", vm->paths.json,
+			     vm->spec.name, vm->name);
+	if (ret == 0)
+		ret = load_state(vm, json_object_get(j, "state"));
+	vm->exists = ret == 0;
 	json_decref(j);
 	return ret;
 }
@@ -79,7 +81,10 @@ int vm_open(const struct nook_dirs *d, const char *name, int must_exist,
 			goto fail;
 		}
 	} else if (load(vm) < 0) {
-		goto fail;
+		/* delete --force must work on a record it cannot read */
+		if (must_exist != VM_OPEN_BROKEN)
+			goto fail;
+		vm->broken = 1;
 	}
 	*out = vm;
 	return 0;
@@ -105,7 +110,7 @@ void vm_close(struct vm *vm)
 
 int vm_exists(const struct vm *vm)
 {
-	return vm->exists;
+	return vm->exists || vm->broken;
 }
 
 const char *vm_name(const struct vm *vm)
@@ -223,9 +228,17 @@ void vm_get_info(struct vm *vm, struct vm_info *i)
 	i->cpus = vm->spec.cpus;
 	i->memory = vm->spec.memory;
 	i->ssh_port = vm->spec.ssh_port;
-	i->user = vm->spec.image.user;
+	i->user = vm->spec.user ? vm->spec.user : vm->spec.image.user;
 	i->ports = &vm->ports;
 	i->dir = vm->paths.dir;
+	i->cluster = vm->spec.cluster;
+	i->address = vm->spec.address;
+	if (vm->spec.cluster) {
+		char *sw = vm_cluster_switch_dir(vm->dirs, vm->spec.cluster);
+
+		i->network_up = sw && net_switch_alive(sw) != 0;
+		free(sw);
+	}
 }
 
 int vm_ssh(struct vm *vm, const char *user, int must_run,
@@ -241,7 +254,8 @@ int vm_ssh(struct vm *vm, const char *user, int must_run,
 				      vm_state_name(i.state), vm->name);
 	}
 	memset(t, 0, sizeof(*t));
-	t->user = user ? user : vm->spec.image.user;
+	t->user = user ? user : vm->spec.user ? vm->spec.user :
+					       vm->spec.image.user;
 	t->host = "127.0.0.1";
 	t->port = vm->spec.ssh_port;
 	t->identity = vm->paths.key;
@@ -254,10 +268,15 @@ int vm_ssh(struct vm *vm, const char *user, int must_run,
 
 int vm_stop(struct vm *vm, int force, int timeout_s, const char **how)
 {
+	int ret;
+
 	if (vm_take_lock(vm) < 0 ||
 	    vm_stop_qemu(&vm->paths, force, timeout_s, how) < 0)
 		return -1;
-	return vm_record(vm, VM_STOPPED, 0, NULL, NULL);
+	ret = vm_record(vm, VM_STOPPED, 0, NULL, NULL);
+	if (vm->spec.cluster)
+		vm_cluster_network_gc(vm->dirs, vm->spec.cluster);
+	return ret;
 }
 
 int vm_delete(struct vm *vm, int force)
@@ -265,6 +284,10 @@ int vm_delete(struct vm *vm, int force)
 	const char *how;
 	pid_t pid;
 
+	if (vm->broken && !force)
+		return errorf("VM %s's record cannot be read (said above); "
+			      "'nook local delete %s --force' removes it",
+			      vm->name, vm->name);
 	if (vm_take_lock(vm) < 0)
 		return -1;
 	pid = alive(vm);
@@ -277,6 +300,8 @@ int vm_delete(struct vm *vm, int force)
 	if (remove_tree(vm->paths.run) < 0 || remove_tree(vm->paths.dir) < 0)
 		return -1;
 	vm->exists = 0;
+	if (vm->spec.cluster)
+		vm_cluster_network_gc(vm->dirs, vm->spec.cluster);
 	return 0;
 }
 

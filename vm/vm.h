@@ -67,8 +67,11 @@ struct vm;
 
 /*
  * Open VM name under d (which must outlive the VM). must_exist: fail
- * saying so when it has never been made. *out is freed with vm_close().
+ * saying so when it has never been made; VM_OPEN_BROKEN: also open one
+ * whose record cannot be read (for delete --force). *out is freed with
+ * vm_close().
  */
+#define VM_OPEN_BROKEN 2
 int vm_open(const struct nook_dirs *d, const char *name, int must_exist,
 	    struct vm **out);
 /* Release the VM (and its lock, if held). vm_close(NULL) is fine. */
@@ -76,6 +79,9 @@ void vm_close(struct vm *vm);
 /* 1 when the VM has a record (it was made). */
 int vm_exists(const struct vm *vm);
 const char *vm_name(const struct vm *vm);
+
+struct vm_start_result;
+struct vm_node;
 
 /* What a start asks for; zero/NULL fields keep what the VM has. */
 struct vm_start_opts {
@@ -95,13 +101,25 @@ struct vm_start_opts {
 	int no_wait;              /* return once QEMU runs */
 	int timeout_s;
 	/* a line for the user (what changes, the accelerator and why) */
-	void (*say)(void *ctx, const char *line);
+	void (*say)(void *ctx, struct vm *vm, const char *line);
 	/* about four times a second while waiting */
-	void (*progress)(void *ctx, enum vm_phase ph, double elapsed);
+	void (*progress)(void *ctx, struct vm *vm, enum vm_phase ph,
+			 double elapsed);
 	void *ctx;
 	/* the default image's pull or build, when a first start needs it */
 	img_report_fn *image_report;
 	void *image_ctx;
+	/* a start that launched QEMU and then failed: what it reached */
+	void (*failed)(void *ctx, struct vm *vm,
+		       const struct vm_start_result *r);
+	const struct vm_node *node; /* set by a cluster's start */
+};
+
+/* A cluster node's place, for vm_start() of a node (NULL otherwise). */
+struct vm_node {
+	const char *cluster;
+	int node;                 /* 1..N */
+	const char *subnet;       /* the cluster's, CIDR */
 };
 
 /* How a start went. */
@@ -151,6 +169,9 @@ struct vm_info {
 	const char *user;         /* the login user */
 	const struct strvec *ports; /* the user's forwards, as running */
 	const char *dir;          /* vms/NAME */
+	const char *cluster;      /* the cluster it is a node of, or NULL */
+	const char *address;      /* its address on the cluster's network */
+	int network_up;           /* a node: its cluster's network runs */
 };
 void vm_get_info(struct vm *vm, struct vm_info *i);
 
@@ -177,6 +198,41 @@ int vm_guest_run(struct vm *vm, const char *const *cmd, struct buf *out);
 /* The names of every VM made under d (a directory without a record is
  * a first start that never got that far: not listed), sorted. */
 void vm_list(const struct nook_dirs *d, struct strvec *names);
+
+/*
+ * Clusters: VMs NAME-1..NAME-N, each a full VM with a second NIC on the
+ * cluster's private network (DATA/clusters/NAME.json records it).
+ */
+/*
+ * Start cluster name with nodes nodes (0: as many as it has; more grows
+ * it; fewer is refused) on subnet (NULL: the default, or the cluster's),
+ * each node with o, in parallel. o's callbacks run in each node's own
+ * process. *failed counts the nodes that did not get ready. 0 when all
+ * did.
+ */
+int vm_cluster_start(const struct nook_dirs *d, const char *name, int nodes,
+		     const char *subnet, const struct vm_start_opts *o,
+		     int *failed);
+/* Stop every node (in parallel), then the network; report hears how
+ * each node stopped (in that node's process). */
+int vm_cluster_stop(const struct nook_dirs *d, const char *name, int force,
+		    int timeout_s,
+		    void (*report)(const char *node, const char *how));
+/* Delete every node, the network and the cluster's record. */
+int vm_cluster_delete(const struct nook_dirs *d, const char *name, int force);
+/* 1 when name is a cluster under d. */
+int vm_cluster_exists(const struct nook_dirs *d, const char *name);
+/* The node names of cluster name, in order, appended to out; -1 saying
+ * so when name is no cluster. */
+int vm_cluster_nodes(const struct nook_dirs *d, const char *name,
+		     struct strvec *out);
+/*
+ * The VM a name means where one VM is expected: the name itself, or when
+ * it is a cluster's, its first node (*is_cluster set). *vm_name is
+ * allocated; the caller frees. -1 saying why.
+ */
+int vm_resolve_name(const struct nook_dirs *d, const char *name,
+		    char **vm_name, int *is_cluster);
 
 /*
  * Base images: `images rm` asks which VMs use image directory dir, and

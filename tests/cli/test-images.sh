@@ -67,7 +67,7 @@ contains "names the manifest" "$ERR" "manifest.json"
 
 # rm: refused while a VM uses it
 mkdir -p "$NOOK_HOME/vms/v1"
-printf '{"name":"v1","image":{"ref":"small","disk":"%s/disk.qcow2"},"boot":"disk","cpus":1,"memory":1,"instance_id":"i"}' "$dir" > "$NOOK_HOME/vms/v1/vm.json"
+printf '{"name":"v1","image":{"ref":"small","disk":"%s/disk.qcow2","format":"qcow2"},"boot":"disk","accel":"auto","cpus":1,"memory":268435456,"disk":0,"ssh_port":0,"instance_id":"i"}' "$dir" > "$NOOK_HOME/vms/v1/vm.json"
 expect_rc "rm refuses an image in use" 1 "$NOOK" images rm small
 contains "names the VM" "$ERR" "v1"
 rm -rf "$NOOK_HOME/vms/v1"

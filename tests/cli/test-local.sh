@@ -187,6 +187,21 @@ check "its port forward is kept" test "$(echo "$OUT" | json 'len(d["ports"])')" 
 ) | tee "$WORK/comma.log" | grep -v '^$'
 grep -q '^FAIL' "$WORK/comma.log" && fail "the comma checks" || ok "the comma checks"
 
+# a vm.json with a field missing or of the wrong type: named, never a crash;
+# delete --force removes even an unreadable record
+"$NOOK" local start b2 --image blank.img --no-wait >/dev/null 2>&1
+"$NOOK" local stop b2 --force >/dev/null
+python3 - "$NOOK_HOME/vms/b2/vm.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1])); del d["accel"]; d["cpus"] = "two"
+json.dump(d, open(sys.argv[1], "w"))
+PY
+expect_rc "start with a broken vm.json" 1 "$NOOK" local start b2 --no-wait
+contains "  names the field" "$ERR" '"accel" is missing'
+expect_rc "delete without --force refuses" 1 "$NOOK" local delete b2
+expect_rc "delete --force removes it anyway" 0 "$NOOK" local delete b2 --force
+check "  gone" test ! -e "$NOOK_HOME/vms/b2"
+
 # QEMU's own failure is shown and no QEMU is left
 expect_rc "start with a QEMU that fails" 1 "$NOOK" local start b3 --image blank.img --no-wait --memory 64T
 contains "QEMU's message is shown" "$ERR" "QEMU failed to start"

@@ -68,9 +68,9 @@ qargs=$(tr '\0' '\n' < /proc/"$(cat "$NOOK_HOME/run/t1/qemu.pid")"/cmdline)
 kern=$(echo "$qargs" | grep -A1 -x -- -kernel | tail -1)
 initrd=$(echo "$qargs" | grep -A1 -x -- -initrd | tail -1)
 contains "QEMU boots the unpacked kernel" "$kern" "$NOOK_HOME/cache/boot/"
-check "... an ELF vmlinux with a PVH note" sh -c "readelf -n '$kern' | grep -q 'Xen.*(0x00000012)'"
+check "... an ELF vmlinux with a PVH note" sh -c 'readelf -n "$1" | grep -q "Xen.*(0x00000012)"' _ "$kern"
 check "... the unpacked initrd is the image's, decompressed" \
-	sh -c "zstd -dc '$img/initrd.img' | cmp -s - '$initrd'"
+	sh -c 'zstd -dc "$1" | cmp -s - "$2"' _ "$img/initrd.img" "$initrd"
 if [ -e /usr/share/qemu/qboot.rom ]; then
 	contains "direct boot through qboot" "$(echo "$qargs" | grep -A1 -x -- -bios | tail -1)" qboot.rom
 fi

@@ -126,6 +126,8 @@ static void make_spec(struct vm_spec *s, struct vm_paths *p)
 
 	vm_spec_init(s);
 	s->name = xstrdup("web");
+	s->accel = xstrdup("auto");
+	s->image.ref = xstrdup("debian-12");
 	s->image.disk = xstrdup("/img/disk.qcow2");
 	s->image.format = xstrdup("qcow2");
 	s->image.kernel = xstrdup("/img/vmlinuz");

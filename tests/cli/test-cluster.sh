@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Clusters without a guest OS: blank disks give real QEMUs that boot
+# nothing, enough to check what start --nodes makes (nodes, NICs, MACs,
+# addresses, the network process), the name rules, growing, stop and
+# delete, in seconds. tests/guest/test-cluster.sh boots real nodes.
+NOOK=$1
+. "$(dirname "$0")/lib.sh"
+cleanup() {
+	"$NOOK" local delete k --force >/dev/null 2>&1
+	"$NOOK" local delete solo --force >/dev/null 2>&1
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+cd "$WORK" || exit 1
+json() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
+qemus() { pgrep -f -- "$NOOK_HOME/run/$1/qemu.pid" | wc -l; }
+qemu_args() { tr '\0' '\n' < /proc/"$(cat "$NOOK_HOME/run/$1/qemu.pid")"/cmdline; }
+qemu-img create -q -f raw blank.img 64M
+common=(--image blank.img --no-wait --memory 256M --cpus 1 --accel tcg)
+
+expect_rc "--subnet without --nodes is a usage error" 2 "$NOOK" local start k --subnet 10.9.0.0/24
+expect_rc "--nodes 0 is a usage error" 2 "$NOOK" local start k --nodes 0
+expect_rc "a subnet over slirp's is refused" 1 "$NOOK" local start k --nodes 2 --subnet 10.0.2.0/24 "${common[@]}"
+check "  and nothing is made" test ! -e "$NOOK_HOME/vms/k-1" -a ! -e "$NOOK_HOME/clusters/k.json"
+
+# two nodes: each a VM with a second NIC on the cluster's network
+expect_rc "start k --nodes 2" 0 "$NOOK" local start k --nodes 2 "${common[@]}"
+check "two QEMUs" test "$(qemus k-1)" = 1 -a "$(qemus k-2)" = 1
+expect_rc "status k --json" 0 "$NOOK" local status k --json
+st=$OUT
+check "status of a cluster lists both nodes" test "$(echo "$st" | json 'len(d)')" = 2
+check "node 1 is k's" test "$(echo "$st" | json 'd[0]["cluster"]')" = k
+a1=$(echo "$st" | json 'd[0]["address"]'); a2=$(echo "$st" | json 'd[1]["address"]')
+check "nodes have distinct private addresses" test -n "$a1" -a "$a1" != "$a2"
+contains "the default subnet is 10.77.0.0/24" "$a1" "10.77.0."
+check "the network runs" test "$(echo "$st" | json 'd[0]["network"]')" = running
+n1=$(qemu_args k-1 | grep -c -- '^-netdev$')
+check "a node has two NICs" test "$n1" = 2
+mac1=$(qemu_args k-1 | grep -o 'mac=[0-9a-f:]*' | sort | tr '\n' ' ')
+mac2=$(qemu_args k-2 | grep -o 'mac=[0-9a-f:]*' | sort | tr '\n' ' ')
+check "MACs differ between nodes" test "$mac1" != "$mac2"
+check "the seed carries a network-config with the node's address" \
+	sh -c '"$1" cidata show "$2" --file network-config | grep -q "$3"' _ "$NOOK" "$NOOK_HOME/vms/k-1/cidata.iso" "$a1"
+expect_rc "list shows the cluster" 0 "$NOOK" local list
+contains "list names the cluster and address" "$OUT" "$a2"
+
+# names: the cluster's name is no VM's, a node's is no stranger's
+expect_rc "a plain VM named like a node" 0 "$NOOK" local start k-3 "${common[@]}"
+expect_rc "growing over it is refused" 1 "$NOOK" local start k --nodes 3 "${common[@]}"
+contains "  naming the VM in the way" "$ERR" "k-3 is a VM already"
+"$NOOK" local delete k-3 --force >/dev/null
+expect_rc "a plain VM" 0 "$NOOK" local start solo "${common[@]}"
+expect_rc "a cluster cannot take its name" 1 "$NOOK" local start solo --nodes 2 "${common[@]}"
+contains "  says why" "$ERR" "solo is a VM already"
+"$NOOK" local delete solo --force >/dev/null
+expect_rc "fewer nodes than the cluster has is refused" 1 "$NOOK" local start k --nodes 1 "${common[@]}"
+contains "  pointing at delete" "$ERR" "nook local delete k-2"
+
+# one node restarts alone, with the same MAC and address
+expect_rc "stop one node" 0 "$NOOK" local stop k-2 --force
+check "the network runs on for the other" test "$("$NOOK" local status k-1 --json | json 'd["network"]')" = running
+expect_rc "start it alone" 0 "$NOOK" local start k-2 --no-wait
+check "same MACs" test "$(qemu_args k-2 | grep -o 'mac=[0-9a-f:]*' | sort | tr '\n' ' ')" = "$mac2"
+check "same address" test "$("$NOOK" local status k-2 --json | json 'd["address"]')" = "$a2"
+
+# growing
+expect_rc "grow to 3" 0 "$NOOK" local start k --nodes 3 "${common[@]}"
+check "a third QEMU" test "$(qemus k-3)" = 1
+expect_rc "ssh-config of the cluster" 0 "$NOOK" ssh-config k
+check "  a stanza per node" test "$(echo "$OUT" | grep -c '^Host ')" = 3
+
+# the network's sockets are the user's alone
+if [ "$(id -u)" = 0 ] && command -v runuser >/dev/null; then
+	sw=$(find "$NOOK_HOME/run/k.net" -type s | head -1)
+	check "the network has a socket" test -n "$sw"
+	for sock in $(find "$NOOK_HOME/run/k.net" -type s); do
+		check "nobody cannot connect to $(basename "$sock")" sh -c '! runuser -u nobody -- python3 -c "import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])" "$1" 2>/dev/null' _ "$sock"
+	done
+fi
+
+# stop: no QEMU and no network process left; delete: every node gone
+expect_rc "stop k" 0 "$NOOK" local stop k --force
+check "no QEMU left" test "$(qemus k-1)$(qemus k-2)$(qemus k-3)" = 000
+check "no network process left" test "$(pgrep -f -- "$NOOK_HOME/run/k.net" | wc -l)" = 0
+expect_rc "status says the network is stopped" 0 "$NOOK" local status k-1 --json
+check "  stopped" test "$(echo "$OUT" | json 'd["network"]')" = stopped
+expect_rc "delete k" 0 "$NOOK" local delete k
+check "every node gone" test ! -e "$NOOK_HOME/vms/k-1" -a ! -e "$NOOK_HOME/vms/k-3"
+check "the record gone" test ! -e "$NOOK_HOME/clusters/k.json"
+finish

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# A real cluster under TCG: two nodes booted in parallel on their private
+# network, names that resolve between them, a node's restart, growing to
+# three, and nothing left after stop and delete. Boots: 2 at once, then
+# one restart, then one more node.
+NOOK=$1
+. "$(dirname "$0")/../cli/lib.sh"
+img=$(bash "$(dirname "$0")/image.sh") || { fail "build the test image"; finish; exit 1; }
+cleanup() {
+	"$NOOK" local delete dev --force >/dev/null 2>&1
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+cd "$WORK" || exit 1
+json() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
+qemus() { pgrep -f -- "$NOOK_HOME/run/$1/qemu.pid" | wc -l; }
+macs() { tr '\0' '\n' < /proc/"$(cat "$NOOK_HOME/run/$1/qemu.pid")"/cmdline | grep -o 'mac=[0-9a-f:]*' | sort | tr '\n' ' '; }
+# reach NODE ADDR: from inside NODE, a TCP connect to ADDR's sshd
+reach() { "$NOOK" shell "$1" -- timeout 10 bash -c 'exec 3<>/dev/tcp/$0/22 && head -c 4 <&3' "$2"; }
+
+t0=$(date +%s)
+expect_rc "start dev --nodes 2: every node ready" 0 "$NOOK" local start dev --nodes 2 --image "$img" --timeout 900
+echo "$ERR" | sed 's/^/     | /' | tail -8
+echo "     | both ready after $(( $(date +%s) - t0 )) s"
+expect_rc "status dev --json" 0 "$NOOK" local status dev --json
+a1=$(echo "$OUT" | json 'd[0]["address"]'); a2=$(echo "$OUT" | json 'd[1]["address"]')
+check "both running" test "$(echo "$OUT" | json '[n["state"] for n in d]')" = "['running', 'running']"
+expect_rc "on dev-1, dev-2 resolves" 0 "$NOOK" shell dev-1 -- getent hosts dev-2
+contains "  to its private address" "$OUT" "$a2"
+expect_rc "on dev-2, dev-1 resolves" 0 "$NOOK" shell dev-2 -- getent hosts dev-1
+contains "  to its private address" "$OUT" "$a1"
+expect_rc "dev-1 reaches dev-2's sshd on the private network" 0 reach dev-1 dev-2
+contains "  an SSH banner" "$OUT" "SSH-"
+expect_rc "shell --all" 0 "$NOOK" shell --all dev -- hostname
+contains "  dev-1's line" "$OUT" "dev-1: dev-1"
+contains "  dev-2's line" "$OUT" "dev-2: dev-2"
+expect_rc "shell --all: the highest exit status" 3 "$NOOK" shell --all dev -- sh -c 'test "$(hostname)" = dev-1 || exit 3'
+expect_rc "the uplinks work (DNS and a route out through slirp)" 0 "$NOOK" shell dev-2 -- ip route get 10.0.2.2
+expect_rc "the cluster's name means its first node" 0 "$NOOK" shell dev -- hostname
+check "  dev-1" test "$OUT" = dev-1
+contains "  said on stderr" "$ERR" "dev-1"
+
+# one node restarts on its own: the same MAC and address, the network again
+m2=$(macs dev-2)
+expect_rc "stop dev-2" 0 "$NOOK" local stop dev-2
+expect_rc "start dev-2 alone" 0 "$NOOK" local start dev-2 --timeout 900
+check "same MACs" test "$(macs dev-2)" = "$m2"
+check "same address" test "$("$NOOK" local status dev-2 --json | json 'd["address"]')" = "$a2"
+expect_rc "dev-1 reaches the restarted dev-2" 0 reach dev-1 dev-2
+expect_rc "the restarted dev-2 resolves dev-1" 0 "$NOOK" shell dev-2 -- getent hosts dev-1
+
+# the network is the user's alone
+if [ "$(id -u)" = 0 ]; then
+	for sock in $(find "$NOOK_HOME/run/dev.net" -type s); do
+		check "nobody cannot connect to $(basename "$sock")" sh -c '! runuser -u nobody -- python3 -c "import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])" "$1" 2>/dev/null' _ "$sock"
+	done
+fi
+
+# growing: dev-3 joins, and dev-1 knows its name
+expect_rc "grow to 3 nodes" 0 "$NOOK" local start dev --nodes 3 --timeout 900
+expect_rc "on dev-1, dev-3 resolves" 0 "$NOOK" shell dev-1 -- getent hosts dev-3
+a3=$("$NOOK" local status dev-3 --json | json 'd["address"]')
+contains "  to its private address" "$OUT" "$a3"
+expect_rc "dev-3 reaches dev-1" 0 reach dev-3 dev-1
+
+expect_rc "stop dev" 0 "$NOOK" local stop dev
+check "no QEMU left" test "$(qemus dev-1)$(qemus dev-2)$(qemus dev-3)" = 000
+check "no network process left" test "$(pgrep -f -- "$NOOK_HOME/run/dev.net" | wc -l)" = 0
+expect_rc "delete dev" 0 "$NOOK" local delete dev
+check "every node gone" test -z "$(ls "$NOOK_HOME/vms")"
+finish

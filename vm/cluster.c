@@ -1,0 +1,501 @@
+/* Clusters: VMs NAME-1..NAME-N on one private network. The record is
+ * DATA/clusters/NAME.json (its subnet and how many nodes); each node is a
+ * full VM whose spec says which node of which cluster it is. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define MAX_NODES 64
+
+struct cluster {
+	char *name;
+	char *subnet;
+	int nodes;
+};
+
+static void cluster_free(struct cluster *c)
+{
+	free(c->name);
+	free(c->subnet);
+	memset(c, 0, sizeof(*c));
+}
+
+static char *record_path(const struct nook_dirs *d, const char *name)
+{
+	return xasprintf("%s/clusters/%s.json", d->data, name);
+}
+
+/* 0 and *c filled; 1 when there is no such cluster; -1 saying why. */
+static int cluster_load(const struct nook_dirs *d, const char *name,
+			struct cluster *c)
+{
+	char *path = record_path(d, name);
+	json_error_t jerr;
+	json_t *j;
+	int ret = -1;
+
+	memset(c, 0, sizeof(*c));
+	j = json_load_file(path, 0, &jerr);
+	if (!j) {
+		ret = access(path, F_OK) < 0 && errno == ENOENT ? 1 :
+		      errorf("%s:%d: %s", path, jerr.line, jerr.text);
+		free(path);
+		return ret;
+	}
+	c->name = xstrdup(name);
+	c->nodes = (int)json_integer_value(json_object_get(j, "nodes"));
+	if (json_string_value(json_object_get(j, "subnet")))
+		c->subnet = xstrdup(json_string_value(json_object_get(j,
+								       "subnet")));
+	if (!c->subnet || c->nodes < 1 || c->nodes > MAX_NODES)
+		errorf("%s: not a nook cluster record", path);
+	else
+		ret = 0;
+	json_decref(j);
+	free(path);
+	if (ret < 0)
+		cluster_free(c);
+	return ret;
+}
+
+static int cluster_save(const struct nook_dirs *d, const struct cluster *c)
+{
+	char *path = record_path(d, c->name);
+	char *dir = xasprintf("%s/clusters", d->data);
+	json_t *j = json_pack("{s:s,s:s,s:i}", "name", c->name, "subnet",
+			      c->subnet, "nodes", c->nodes);
+	char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	int ret = mkdir_p(dir, 0700) < 0 ? -1 :
+		  write_file_atomic(path, s, strlen(s), 0600);
+
+	free(s);
+	json_decref(j);
+	free(dir);
+	free(path);
+	return ret;
+}
+
+static char *node_name(const char *cluster, int i)
+{
+	return xasprintf("%s-%d", cluster, i);
+}
+
+int vm_cluster_exists(const struct nook_dirs *d, const char *name)
+{
+	char *path = record_path(d, name);
+	struct stat st;
+	int ret = stat(path, &st) == 0;
+
+	free(path);
+	return ret;
+}
+
+int vm_cluster_nodes(const struct nook_dirs *d, const char *name,
+		     struct strvec *out)
+{
+	struct cluster c;
+	int rc = cluster_load(d, name, &c);
+
+	if (rc > 0)
+		return errorf("no cluster named '%s'", name);
+	if (rc < 0)
+		return -1;
+	for (int i = 1; i <= c.nodes; i++)
+		strvec_pushf(out, "%s-%d", name, i);
+	cluster_free(&c);
+	return 0;
+}
+
+int vm_resolve_name(const struct nook_dirs *d, const char *name,
+		    char **vm_name, int *is_cluster)
+{
+	*vm_name = NULL;
+	*is_cluster = 0;
+	if (vm_name_check(name) < 0)
+		return -1;
+	if (vm_cluster_exists(d, name)) {
+		*is_cluster = 1;
+		*vm_name = node_name(name, 1);
+	} else {
+		*vm_name = xstrdup(name);
+	}
+	return 0;
+}
+
+char *vm_cluster_switch_dir(const struct nook_dirs *d, const char *name)
+{
+	char *net = xasprintf("%s.net", name);
+	int fell;
+	char *dir = vm_run_path(d, net, &fell);
+
+	free(net);
+	return dir;
+}
+
+int vm_node_network_config(const struct vm_spec *s, struct buf *out)
+{
+	struct buf ours = BUF_INIT, user = BUF_INIT;
+	int ret = 0;
+
+	if (!s->cluster) {
+		if (s->network_config)
+			ret = read_file(s->network_config, out);
+		return ret;
+	}
+	net_node_network_config(s->nics[0].mac, s->nics[1].mac, s->address,
+				s->prefix, &ours);
+	if (!s->network_config) {
+		buf_add(out, ours.p, ours.len);
+	} else if (read_file(s->network_config, &user) < 0 ||
+		   net_network_config_merge(user.p, user.len, ours.p, out) < 0) {
+		ret = errorf("VM %s: its --network-config cannot join the "
+			     "cluster's", s->name);
+	}
+	buf_free(&ours);
+	buf_free(&user);
+	return ret;
+}
+
+/* The rewrite of /etc/hosts on a node: our lines end in a marker, so a
+ * second run replaces them; cat keeps the file's inode and mode. The
+ * lines come as arguments: nothing of theirs is parsed by the shell. */
+static const char hosts_script[] =
+	"f=/etc/hosts; t=$(mktemp) || exit 1; "
+	"grep -v ' # nook cluster$' \"$f\" > \"$t\"; "
+	"for l; do printf '%s # nook cluster\\n' \"$l\"; done >> \"$t\" && "
+	"cat \"$t\" > \"$f\"; r=$?; rm -f \"$t\"; exit $r";
+
+void vm_cluster_hosts(const struct nook_dirs *d, const char *cluster)
+{
+	struct strvec names = STRVEC_INIT, cmd = STRVEC_INIT;
+	struct vm **vms;
+
+	if (vm_cluster_nodes(d, cluster, &names) < 0)
+		return;
+	vms = xmalloc(sizeof(*vms) * (names.n + 1));
+	strvec_push(&cmd, "sudo");
+	strvec_push(&cmd, "sh");
+	strvec_push(&cmd, "-c");
+	strvec_push(&cmd, hosts_script);
+	strvec_push(&cmd, "nook-hosts");
+	for (size_t i = 0; i < names.n; i++) {
+		if (vm_open(d, names.v[i], 0, &vms[i]) < 0)
+			vms[i] = NULL;
+		else if (vms[i]->exists && vms[i]->spec.address)
+			strvec_pushf(&cmd, "%s %s", vms[i]->spec.address,
+				     names.v[i]);
+	}
+	for (size_t i = 0; i < names.n; i++) {
+		struct vm_info info;
+		struct buf out = BUF_INIT;
+
+		if (!vms[i] || !vms[i]->exists)
+			continue;
+		vm_get_info(vms[i], &info);
+		if (info.state == VM_RUNNING &&
+		    vm_guest_run(vms[i], (const char *const *)cmd.v, &out) != 0)
+			warnf("node %s: could not write its /etc/hosts: %s",
+			      names.v[i], out.p ? out.p : "");
+		buf_free(&out);
+	}
+	for (size_t i = 0; i < names.n; i++)
+		vm_close(vms[i]);
+	free(vms);
+	strvec_clear(&cmd);
+	strvec_clear(&names);
+}
+
+/* The cluster's network runs while any node does. */
+void vm_cluster_network_gc(const struct nook_dirs *d, const char *cluster)
+{
+	struct strvec names = STRVEC_INIT;
+	char *dir;
+	int up = 0;
+
+	if (vm_cluster_nodes(d, cluster, &names) < 0)
+		return;
+	for (size_t i = 0; i < names.n && !up; i++) {
+		struct vm *vm;
+
+		if (vm_open(d, names.v[i], 0, &vm) == 0 && vm->exists)
+			up = vm_pid_alive(vm->paths.pidfile,
+					  vm->paths.qmp_arg) != 0;
+		vm_close(vm);
+	}
+	dir = vm_cluster_switch_dir(d, cluster);
+	if (!up && dir && net_switch_alive(dir))
+		net_switch_stop(dir);
+	free(dir);
+	strvec_clear(&names);
+}
+
+/* Before anything starts: the cluster's name is no plain VM's, and every
+ * node name is free or already this cluster's node. */
+static int check_names(const struct nook_dirs *d, const char *name,
+		       int nodes)
+{
+	struct vm *vm;
+	int ret = 0;
+
+	if (vm_open(d, name, 0, &vm) < 0)
+		return -1;
+	if (vm->exists)
+		ret = errorf("%s is a VM already; a cluster cannot take its "
+			     "name", name);
+	vm_close(vm);
+	for (int i = 1; ret == 0 && i <= nodes; i++) {
+		char *n = node_name(name, i);
+
+		if (vm_open(d, n, 0, &vm) < 0)
+			ret = -1;
+		else if (vm->exists && (!vm->spec.cluster ||
+					strcmp(vm->spec.cluster, name)))
+			ret = errorf("%s is a VM already, not a node of %s: "
+				     "delete it or pick another cluster name",
+				     n, name);
+		vm_close(vm);
+		free(n);
+	}
+	return ret;
+}
+
+typedef int node_fn(const struct nook_dirs *d, const char *cluster, int i,
+		    const void *arg);
+
+/* Run fn for nodes 1..n, each in a process of its own, at once; the
+ * number of nodes for which it failed. */
+static int fan_out(const struct nook_dirs *d, const char *cluster, int n,
+		   node_fn *fn, const void *arg)
+{
+	pid_t pids[MAX_NODES];
+	int failed = 0;
+
+	fflush(NULL);
+	for (int i = 1; i <= n; i++) {
+		pids[i - 1] = fork();
+		if (pids[i - 1] == 0) {
+			int rc = fn(d, cluster, i, arg);
+
+			fflush(NULL);
+			_exit(rc < 0 ? 1 : 0);
+		}
+		if (pids[i - 1] < 0) {
+			error_errno("fork");
+			failed++;
+		}
+	}
+	for (int i = 0; i < n; i++) {
+		int st;
+
+		if (pids[i] <= 0)
+			continue;
+		while (waitpid(pids[i], &st, 0) < 0 && errno == EINTR)
+			;
+		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+			failed++;
+	}
+	return failed;
+}
+
+struct node_start {
+	const struct vm_start_opts *o;
+	const char *subnet;
+};
+
+static int start_node(const struct nook_dirs *d, const char *cluster, int i,
+		      const void *arg)
+{
+	const struct node_start *ns = arg;
+	struct vm_start_opts o = *ns->o;
+	struct vm_node node = { cluster, i, ns->subnet };
+	struct vm_start_result r;
+	char *name = node_name(cluster, i);
+	struct vm *vm;
+	int rc = -1;
+
+	o.node = &node;
+	if (vm_open(d, name, 0, &vm) == 0) {
+		struct vm_info info;
+
+		/* a node that runs already is where a start wants it */
+		vm_get_info(vm, &info);
+		rc = info.state == VM_RUNNING ? 0 : vm_start(vm, &o, &r);
+	}
+	vm_close(vm);
+	free(name);
+	return rc;
+}
+
+/* The record for this start: the cluster's as it is, grown to nodes,
+ * or a new one. */
+static int plan(const struct nook_dirs *d, const char *name, int nodes,
+		const char *subnet, struct cluster *c, int *is_new)
+{
+	struct net_subnet sn;
+	char addr[64];
+	int rc = cluster_load(d, name, c);
+
+	if (rc < 0)
+		return -1;
+	*is_new = rc > 0;
+	if (*is_new) {
+		c->name = xstrdup(name);
+		c->subnet = xstrdup(subnet ? subnet : NET_SUBNET_DEFAULT);
+		c->nodes = nodes ? nodes : 1;
+	} else if (nodes && nodes < c->nodes) {
+		return errorf("cluster %s has %d nodes; --nodes %d would drop "
+			      "some: 'nook local delete %s-%d' removes the "
+			      "last", name, c->nodes, nodes, name, c->nodes);
+	} else if (subnet && strcmp(subnet, c->subnet)) {
+		return errorf("cluster %s is on %s; its subnet cannot move to "
+			      "%s", name, c->subnet, subnet);
+	} else if (nodes) {
+		c->nodes = nodes;
+	}
+	if (c->nodes > MAX_NODES)
+		return errorf("--nodes %d: at most %d", c->nodes, MAX_NODES);
+	if (net_subnet_parse(c->subnet, &sn) < 0 ||
+	    net_node_address(&sn, c->nodes, addr) < 0)
+		return -1;
+	return check_names(d, name, c->nodes);
+}
+
+int vm_cluster_start(const struct nook_dirs *d, const char *name, int nodes,
+		     const char *subnet, const struct vm_start_opts *o,
+		     int *failed)
+{
+	struct cluster c;
+	struct node_start ns = { o, NULL };
+	char *dir = NULL;
+	int is_new = 0, ret = -1;
+
+	*failed = 0;
+	if (plan(d, name, nodes, subnet, &c, &is_new) < 0 ||
+	    cluster_save(d, &c) < 0)
+		goto out;
+	dir = vm_cluster_switch_dir(d, name);
+	if (!dir || mkdir_p(dir, 0700) < 0 || net_switch_start(dir) < 0)
+		goto out;
+	ns.subnet = c.subnet;
+	*failed = fan_out(d, name, c.nodes, start_node, &ns);
+	/* names resolve once every node is ready: not with --no-wait */
+	if (!o->no_wait)
+		vm_cluster_hosts(d, name);
+	ret = *failed ? -1 : 0;
+out:
+	if (ret < 0 && is_new && c.name) {
+		struct strvec left = STRVEC_INIT;
+
+		/* a new cluster none of whose nodes was made leaves nothing */
+		vm_list(d, &left);
+		for (size_t i = 0; i < left.n; i++)
+			if (!strncmp(left.v[i], name, strlen(name)) &&
+			    left.v[i][strlen(name)] == '-')
+				is_new = 0;
+		if (is_new) {
+			char *path = record_path(d, name);
+
+			unlink(path);
+			free(path);
+		}
+		strvec_clear(&left);
+	}
+	if (c.name)
+		vm_cluster_network_gc(d, name);
+	free(dir);
+	cluster_free(&c);
+	return ret;
+}
+
+struct node_stop {
+	int force, timeout_s;
+	void (*report)(const char *node, const char *how);
+};
+
+static int stop_node(const struct nook_dirs *d, const char *cluster, int i,
+		     const void *arg)
+{
+	const struct node_stop *ns = arg;
+	char *name = node_name(cluster, i);
+	const char *how = NULL;
+	struct vm *vm;
+	int rc = -1;
+
+	if (vm_open(d, name, 1, &vm) == 0)
+		rc = vm_stop(vm, ns->force, ns->timeout_s, &how);
+	if (rc == 0 && ns->report)
+		ns->report(name, how);
+	vm_close(vm);
+	free(name);
+	return rc;
+}
+
+int vm_cluster_stop(const struct nook_dirs *d, const char *name, int force,
+		    int timeout_s,
+		    void (*report)(const char *node, const char *how))
+{
+	struct node_stop ns = { force, timeout_s, report };
+	struct cluster c;
+	int failed, rc = cluster_load(d, name, &c);
+
+	if (rc)
+		return rc > 0 ? errorf("no cluster named '%s'", name) : -1;
+	failed = fan_out(d, name, c.nodes, stop_node, &ns);
+	vm_cluster_network_gc(d, name);
+	cluster_free(&c);
+	return failed ? errorf("cluster %s: %d node%s did not stop", name,
+			       failed, failed == 1 ? "" : "s") : 0;
+}
+
+int vm_cluster_delete(const struct nook_dirs *d, const char *name, int force)
+{
+	struct strvec names = STRVEC_INIT;
+	char *dir, *path;
+	int ret = 0;
+
+	if (vm_cluster_nodes(d, name, &names) < 0)
+		return -1;
+	/* all or nothing: no node goes while another is refused */
+	for (size_t i = 0; i < names.n && !force; i++) {
+		struct vm *vm;
+		struct vm_info info;
+
+		if (vm_open(d, names.v[i], 0, &vm) == 0 && vm->exists) {
+			vm_get_info(vm, &info);
+			if (info.pid)
+				ret = errorf("node %s is running (pid %d); stop "
+					     "the cluster first or use --force",
+					     names.v[i], (int)info.pid);
+		}
+		vm_close(vm);
+	}
+	for (size_t i = 0; ret == 0 && i < names.n; i++) {
+		struct vm *vm;
+
+		if (vm_open(d, names.v[i], 0, &vm) == 0 && vm->exists &&
+		    vm_delete(vm, force) < 0)
+			ret = -1;
+		vm_close(vm);
+	}
+	strvec_clear(&names);
+	if (ret < 0)
+		return -1;
+	dir = vm_cluster_switch_dir(d, name);
+	if (dir && net_switch_alive(dir))
+		net_switch_stop(dir);
+	if (dir)
+		remove_tree(dir);
+	free(dir);
+	path = record_path(d, name);
+	if (unlink(path) < 0 && errno != ENOENT)
+		ret = error_errno("cannot remove %s", path);
+	free(path);
+	return ret;
+}
