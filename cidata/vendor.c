@@ -77,6 +77,11 @@ static void render_boothook(const char *key, struct buf *out)
 		      "# written by nook's vendor-data: its key, for any user\n"
 		      "AuthorizedKeysFile /etc/ssh/nook_authorized_keys "
 		      ".ssh/authorized_keys .ssh/authorized_keys2\n"
+		      "# many commands at once (a script, shell --all): sshd's\n"
+		      "# defaults refuse the 11th session on one connection\n"
+		      "# and drop new ones past 10 in key exchange\n"
+		      "MaxSessions 128\n"
+		      "MaxStartups 128:30:256\n"
 		      "NOOK_EOF\n");
 }
 

@@ -244,6 +244,8 @@ void vm_get_info(struct vm *vm, struct vm_info *i)
 int vm_ssh(struct vm *vm, const char *user, int must_run,
 	   struct ssh_target *t)
 {
+	const char *login = vm->spec.user ? vm->spec.user : vm->spec.image.user;
+
 	if (must_run) {
 		struct vm_info i;
 
@@ -254,14 +256,15 @@ int vm_ssh(struct vm *vm, const char *user, int must_run,
 				      vm_state_name(i.state), vm->name);
 	}
 	memset(t, 0, sizeof(*t));
-	t->user = user ? user : vm->spec.user ? vm->spec.user :
-					       vm->spec.image.user;
+	t->user = user ? user : login;
 	t->host = "127.0.0.1";
 	t->port = vm->spec.ssh_port;
 	t->identity = vm->paths.key;
 	t->known_hosts = vm->paths.known_hosts;
 	t->alias = vm->alias;
-	t->control = vm->paths.control;
+	/* the shared master is the login user's: another user gets a
+	 * connection of its own, not the master's session as the login user */
+	t->control = strcmp(t->user, login) ? NULL : vm->paths.control;
 	t->persist = 600;
 	return ssh_target_check(t);
 }

@@ -112,6 +112,18 @@ tar -C "$WORK" -cf - blob | "$NOOK" shell t1 -- tar -xf - -C /tmp
 "$NOOK" shell t1 -- sha256sum /tmp/blob > sum.guest
 check "tar-piped file intact" test "$(awk '{print $1}' sum.guest)" = "$(sha256sum blob | awk '{print $1}')"
 
+# another user does not ride the login user's master
+expect_rc "shell --user root while the master is up" 0 "$NOOK" shell t1 --user root -- id -un
+check "  is root, not the login user" test "$OUT" = root
+# fifty commands at once: every one succeeds, and quietly
+for i in $(seq 50); do
+	"$NOOK" shell t1 -- echo "par-$i" >"$WORK/par.$i.out" 2>"$WORK/par.$i.err" &
+done
+wait
+check "50 parallel shells all answered" test "$(cat "$WORK"/par.*.out | grep -c '^par-')" = 50
+check "  and said nothing on stderr" test -z "$(cat "$WORK"/par.*.err)"
+cat "$WORK"/par.*.err | sort | uniq -c | head -3 | sed 's/^/     | /'
+
 expect_rc "shell --workdir" 0 "$NOOK" shell t1 --workdir /etc -- pwd
 contains "ran in /etc" "$OUT" "/etc"
 "$NOOK" ssh-config t1 > ssh_config
