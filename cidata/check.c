@@ -8,12 +8,101 @@
 
 #include "cidata.h"
 
-/* cloud-init's own limit is memory; this only stops a gzip bomb. */
-#define MAX_GUNZIPPED (64u << 20)
+/*
+ * cloud-init's own limits are memory and time; these stop what would only
+ * exhaust them: a gzip bomb, a file that never ends (/dev/zero), and
+ * nesting that makes parsers crawl (libyaml's time grows with the square
+ * of the depth: 100,000 levels take 25 s; PyYAML gives up near 5,000).
+ * A NoCloud seed is small: 16 MiB is far more than any real one.
+ */
+#define SEED_MAX_BYTES (16u << 20)
+#define MAX_GUNZIPPED SEED_MAX_BYTES
+#define SEED_MAX_DEPTH 1000
 
 static const char *node_kind(const yaml_node_t *n)
 {
 	return n->type == YAML_SEQUENCE_NODE ? "a list" : "a single value";
+}
+
+static int check_size(const char *name, size_t len)
+{
+	if (len > SEED_MAX_BYTES)
+		return errorf("%s: %zu bytes, more than the %u MiB nook takes "
+			      "for a seed file", name, len, SEED_MAX_BYTES >> 20);
+	return 0;
+}
+
+/* The 1-based line and column (in characters) of byte offset off. */
+static void line_col(const char *data, size_t len, size_t off, size_t *line,
+		     size_t *col)
+{
+	*line = 1;
+	*col = 1;
+	for (size_t i = 0; i < off && i < len; i++) {
+		unsigned char c = (unsigned char)data[i];
+
+		if (c == '\n' || (c == '\r' && (i + 1 >= len ||
+						 data[i + 1] != '\n'))) {
+			(*line)++;
+			*col = 1;
+		} else if ((c & 0xc0) != 0x80) {
+			(*col)++; /* not a UTF-8 continuation byte */
+		}
+	}
+}
+
+/* Say where and why the parser stopped. */
+static int parse_error(const char *name, const char *data, size_t len,
+		       const yaml_parser_t *p)
+{
+	size_t line = p->problem_mark.line + 1, col = p->problem_mark.column + 1;
+	const char *problem = p->problem ? p->problem : "invalid YAML";
+
+	/* the reader (bad bytes: NUL, other control characters, invalid
+	 * UTF-8) leaves the mark at 0:0 and gives the offset instead */
+	if (p->error == YAML_READER_ERROR) {
+		line_col(data, len, p->problem_offset, &line, &col);
+		if (p->problem_value >= 0)
+			return errorf("%s:%zu:%zu: %s (byte 0x%02x)", name, line,
+				      col, problem, (unsigned)p->problem_value);
+	}
+	if (p->context)
+		return errorf("%s:%zu:%zu: %s %s", name, line, col, problem,
+			      p->context);
+	return errorf("%s:%zu:%zu: %s", name, line, col, problem);
+}
+
+/* Walk the first document's events, refusing nesting deeper than
+ * SEED_MAX_DEPTH before the parser builds it. A parse error is left for
+ * yaml_parser_load() to say, as it always has. */
+static int check_depth(const char *name, const char *data, size_t len)
+{
+	yaml_parser_t p;
+	yaml_event_t ev;
+	int depth = 0, ret = 0, done = 0;
+
+	if (!yaml_parser_initialize(&p))
+		return errorf("%s: cannot start the YAML parser", name);
+	yaml_parser_set_input_string(&p, (const unsigned char *)data, len);
+	while (!done && yaml_parser_parse(&p, &ev)) {
+		if (ev.type == YAML_SEQUENCE_START_EVENT ||
+		    ev.type == YAML_MAPPING_START_EVENT)
+			depth++;
+		else if (ev.type == YAML_SEQUENCE_END_EVENT ||
+			 ev.type == YAML_MAPPING_END_EVENT)
+			depth--;
+		done = ev.type == YAML_DOCUMENT_END_EVENT ||
+		       ev.type == YAML_STREAM_END_EVENT;
+		if (depth > SEED_MAX_DEPTH) {
+			ret = errorf("%s:%zu:%zu: nested more than %d levels "
+				     "deep", name, ev.start_mark.line + 1,
+				     ev.start_mark.column + 1, SEED_MAX_DEPTH);
+			done = 1;
+		}
+		yaml_event_delete(&ev);
+	}
+	yaml_parser_delete(&p);
+	return ret;
 }
 
 int cidata_check_yaml(const char *name, const char *data, size_t len)
@@ -23,20 +112,13 @@ int cidata_check_yaml(const char *name, const char *data, size_t len)
 	yaml_node_t *root;
 	int ret = 0;
 
+	if (check_size(name, len) < 0 || check_depth(name, data, len) < 0)
+		return -1;
 	if (!yaml_parser_initialize(&parser))
 		return errorf("%s: cannot start the YAML parser", name);
 	yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
 	if (!yaml_parser_load(&parser, &doc)) {
-		const yaml_mark_t *m = &parser.problem_mark;
-
-		if (parser.context)
-			ret = errorf("%s:%zu:%zu: %s %s", name, m->line + 1,
-				     m->column + 1, parser.problem,
-				     parser.context);
-		else
-			ret = errorf("%s:%zu:%zu: %s", name, m->line + 1,
-				     m->column + 1, parser.problem ?
-				     parser.problem : "invalid YAML");
+		ret = parse_error(name, data, len, &parser);
 		yaml_parser_delete(&parser);
 		return ret;
 	}
@@ -131,14 +213,27 @@ static const struct form *match_form(const char *p, const char *end)
 	return NULL;
 }
 
-/* The first line of data, for an error message, at most 40 bytes. */
-static int first_line_len(const char *data, size_t len)
+/* The first line of data, for an error message: at most 40 bytes of it,
+ * printable ASCII as it is and every other byte as \xNN, so that no
+ * escape sequence in the file reaches the terminal. The caller frees. */
+static char *first_line(const char *data, size_t len)
 {
-	size_t n = 0;
+	struct buf b = BUF_INIT;
 
-	while (n < len && n < 40 && data[n] != '\n' && data[n] != '\r')
-		n++;
-	return (int)n;
+	for (size_t n = 0; n < len && n < 40; n++) {
+		unsigned char c = (unsigned char)data[n];
+
+		if (c == '\n' || c == '\r')
+			break;
+		if (c == '"' || c == '\\')
+			buf_addf(&b, "\\%c", c);
+		else if (c >= 0x20 && c < 0x7f)
+			buf_add(&b, &data[n], 1);
+		else
+			buf_addf(&b, "\\x%02x", c);
+	}
+	buf_add(&b, "", 0);
+	return b.p;
 }
 
 /* Does the line [p, eol) say "## template: jinja"? */
@@ -166,9 +261,14 @@ static int check_text(const char *name, const char *data, size_t len,
 		return 0;
 	}
 	f = match_form(data, end);
-	if (!f)
-		return errorf("%s:1: unrecognised user-data \"%.*s\"\n%s", name,
-			      first_line_len(data, len), data, accepted);
+	if (!f) {
+		char *line = first_line(data, len);
+
+		errorf("%s:1: unrecognised user-data \"%s\"\n%s", name, line,
+		       accepted);
+		free(line);
+		return -1;
+	}
 	*what = f->what;
 	if (f->kind == F_YAML)
 		return cidata_check_yaml(name, data, len);
@@ -198,6 +298,8 @@ int cidata_check_user_data(const char *name, const char *data, size_t len,
 	const char *what = NULL;
 	int ret;
 
+	if (check_size(name, len) < 0)
+		return -1;
 	if (len >= 2 && (unsigned char)data[0] == 0x1f &&
 	    (unsigned char)data[1] == 0x8b) {
 		struct buf plain = BUF_INIT;

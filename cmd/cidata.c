@@ -63,9 +63,14 @@ static const char *const seed_name[4] = {
 	"user-data", "meta-data", "network-config", "vendor-data"
 };
 
+/* As much of a seed file as cidata's checks take: a larger one (or one
+ * that never ends, /dev/zero) is refused, not read until memory runs out. */
+#define SEED_FILE_MAX ((size_t)16 << 20)
+
 static int read_input(const char *path, struct buf *b)
 {
-	return read_file(strcmp(path, "-") ? path : "/dev/stdin", b);
+	return read_file_max(strcmp(path, "-") ? path : "/dev/stdin", b,
+			     SEED_FILE_MAX);
 }
 
 static const char *display(const char *path)

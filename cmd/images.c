@@ -240,6 +240,12 @@ static int images_import(struct nook_ctx *ctx, int argc, char **argv)
 		error_errno("cannot import %s", o.path);
 		return 1;
 	}
+	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
+		/* /dev/zero would be read for ever, a FIFO once and gone */
+		errorf("cannot import %s: not a regular file or a directory",
+		       o.path);
+		return 1;
+	}
 	if (!o.name) {
 		base = name_from_path(o.path, S_ISDIR(st.st_mode));
 		o.name = base;

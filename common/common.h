@@ -64,9 +64,15 @@ void buf_addf(struct buf *b, const char *fmt, ...)
 void buf_free(struct buf *b);
 
 /*
- * Read a whole file into *b (appending). Returns 0, or -1 having said why,
- * naming the path.
+ * Read a whole file into *b (appending), at most max bytes of it: a file
+ * that goes on past max (/dev/zero, a huge file given by mistake) is
+ * refused with EFBIG once max + 1 bytes are in, never read to its end.
+ * Returns 0, or -1 having said why, naming the path.
  */
+int read_file_max(const char *path, struct buf *b, size_t max);
+/* read_file_max() with READ_FILE_MAX: nothing nook reads whole (state,
+ * keys, seeds, checksum lists) comes near it. */
+#define READ_FILE_MAX ((size_t)64 << 20)
 int read_file(const char *path, struct buf *b);
 /* The same, saying nothing on failure (errno tells why). */
 int read_file_quiet(const char *path, struct buf *b);
@@ -81,11 +87,19 @@ int write_all(int fd, const void *buf, size_t len);
  * directory; tmpfile_abort() removes the temporary file. After either, the
  * struct holds nothing. A crash leaves at worst a stray ".*.XXXXXX" file,
  * never a half-written path.
+ *
+ * What path is decides how: a new name or a regular file is replaced as
+ * above (a symlink is followed, so its target is replaced, not the link);
+ * a character device or a FIFO (/dev/null, /dev/stdout on a pipe) is
+ * written into as cp would, never replaced (t->tmp is NULL, t->direct 1,
+ * mode unused, and a failure may leave part written); a directory, a
+ * block device or a socket is refused.
  */
 struct tmpfile {
 	char *path;
 	char *tmp;
 	int fd;
+	int direct;
 };
 int tmpfile_open(struct tmpfile *t, const char *path, mode_t mode);
 int tmpfile_commit(struct tmpfile *t);

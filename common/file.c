@@ -11,44 +11,83 @@
 
 #include "common.h"
 
-static int read_file_1(const char *path, struct buf *b, int quiet)
+/* Read fd to its end into b, refusing (EFBIG) past max bytes. */
+static int read_fd_max(int fd, struct buf *b, size_t max)
 {
 	char chunk[65536];
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	int ret = -1;
+	size_t got = 0;
 
-	if (fd < 0)
-		return quiet ? -1 : error_errno("cannot read %s", path);
 	for (;;) {
-		ssize_t n = read(fd, chunk, sizeof(chunk));
+		size_t left = max - got; /* one more byte tells "too big" */
+		size_t want = left < sizeof(chunk) ? left + 1 : sizeof(chunk);
+		ssize_t n = read(fd, chunk, want);
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0) {
-			if (!quiet)
-				error_errno("cannot read %s", path);
-			goto out;
-		}
+		if (n < 0)
+			return -1;
 		if (n == 0)
-			break;
+			return 0;
+		got += (size_t)n;
+		if (got > max) {
+			errno = EFBIG;
+			return -1;
+		}
 		buf_add(b, chunk, (size_t)n);
 	}
-	ret = 0;
-out:
+}
+
+/* A size for a message: "16 MiB", "512 KiB" or "100 bytes". */
+static char *size_words(size_t n)
+{
+	if (n >= (1u << 20) && n % (1u << 20) == 0)
+		return xasprintf("%zu MiB", n >> 20);
+	if (n >= 1024 && n % 1024 == 0)
+		return xasprintf("%zu KiB", n >> 10);
+	return xasprintf("%zu bytes", n);
+}
+
+static int read_file_1(const char *path, struct buf *b, int quiet,
+		       size_t max)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), ret, saved;
+
+	if (fd < 0)
+		return quiet ? -1 : error_errno("cannot read %s", path);
+	ret = read_fd_max(fd, b, max);
+	saved = errno;
 	close(fd);
+	errno = saved;
 	if (!b->p)
 		buf_add(b, "", 0);
-	return ret;
+	if (ret == 0)
+		return 0;
+	if (quiet)
+		return -1;
+	if (errno == EFBIG) {
+		char *words = size_words(max);
+
+		errorf("cannot read %s: it is larger than %s", path, words);
+		free(words);
+		errno = EFBIG;
+		return -1;
+	}
+	return error_errno("cannot read %s", path);
+}
+
+int read_file_max(const char *path, struct buf *b, size_t max)
+{
+	return read_file_1(path, b, 0, max);
 }
 
 int read_file(const char *path, struct buf *b)
 {
-	return read_file_1(path, b, 0);
+	return read_file_1(path, b, 0, READ_FILE_MAX);
 }
 
 int read_file_quiet(const char *path, struct buf *b)
 {
-	return read_file_1(path, b, 1);
+	return read_file_1(path, b, 1, READ_FILE_MAX);
 }
 
 int write_all(int fd, const void *buf, size_t len)
@@ -92,7 +131,8 @@ static int fsync_dir(const char *path)
 	return ret;
 }
 
-int tmpfile_open(struct tmpfile *t, const char *path, mode_t mode)
+/* Open a new temporary file beside path, to be renamed over it. */
+static int open_beside(struct tmpfile *t, const char *path, mode_t mode)
 {
 	char *copy = xstrdup(path);
 	char *dir = dir_of(path);
@@ -118,6 +158,47 @@ int tmpfile_open(struct tmpfile *t, const char *path, mode_t mode)
 	return 0;
 }
 
+/* Open a character device or a FIFO to write into it: renaming a file
+ * over /dev/null would break it for everyone. */
+static int open_into(struct tmpfile *t, const char *path)
+{
+	t->fd = open(path, O_WRONLY | O_NOCTTY | O_CLOEXEC);
+	if (t->fd < 0)
+		return error_errno("cannot write %s", path);
+	t->path = xstrdup(path);
+	t->direct = 1;
+	return 0;
+}
+
+int tmpfile_open(struct tmpfile *t, const char *path, mode_t mode)
+{
+	struct stat st, lst;
+	char *real;
+	int ret;
+
+	t->path = t->tmp = NULL;
+	t->fd = -1;
+	t->direct = 0;
+	if (stat(path, &st) < 0)
+		return errno == ENOENT ? open_beside(t, path, mode)
+				       : error_errno("cannot write %s", path);
+	if (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode))
+		return open_into(t, path);
+	if (S_ISDIR(st.st_mode))
+		return errorf("cannot write %s: it is a directory", path);
+	if (!S_ISREG(st.st_mode))
+		return errorf("cannot write %s: it is a %s, not a file", path,
+			      S_ISBLK(st.st_mode) ? "block device" : "socket");
+	if (lstat(path, &lst) < 0 || !S_ISLNK(lst.st_mode))
+		return open_beside(t, path, mode);
+	real = realpath(path, NULL);
+	if (!real)
+		return error_errno("cannot write %s", path);
+	ret = open_beside(t, real, mode);
+	free(real);
+	return ret;
+}
+
 void tmpfile_abort(struct tmpfile *t)
 {
 	if (t->fd >= 0)
@@ -128,12 +209,28 @@ void tmpfile_abort(struct tmpfile *t)
 	free(t->path);
 	t->tmp = t->path = NULL;
 	t->fd = -1;
+	t->direct = 0;
+}
+
+/* Finish writing into a device or FIFO: nothing to sync or rename. */
+static int commit_direct(struct tmpfile *t)
+{
+	int ret = close(t->fd) < 0 ? error_errno("cannot write %s", t->path)
+				   : 0;
+
+	t->fd = -1;
+	free(t->path);
+	t->path = NULL;
+	t->direct = 0;
+	return ret;
 }
 
 int tmpfile_commit(struct tmpfile *t)
 {
 	int fd = t->fd;
 
+	if (t->direct)
+		return commit_direct(t);
 	t->fd = -1;
 	if (fsync(fd) < 0) {
 		error_errno("cannot write %s", t->path);

@@ -87,13 +87,102 @@ out:
 	return ret;
 }
 
+/* The next member of the bundle worth reading: 1 with *e and *plain set,
+ * 0 at the end, -1 having refused it (anything but a regular file with a
+ * plain name at the top). */
+static int next_member(struct archive *a, const char *bundle,
+		       struct archive_entry **e, const char **plain)
+{
+	const char *path;
+	int r;
+
+	do {
+		r = archive_read_next_header(a, e);
+		if (r == ARCHIVE_EOF)
+			return 0;
+		if (r != ARCHIVE_OK)
+			return errorf("%s: %s", bundle, archive_error_string(a));
+		path = archive_entry_pathname(*e);
+		if (!path)
+			path = "";
+	} while (archive_entry_filetype(*e) == AE_IFDIR &&
+		 (!strcmp(path, "./") || !strcmp(path, ".")));
+	/* An image is a handful of plain files side by side: anything else
+	 * is refused, never followed or created. */
+	if (archive_entry_filetype(*e) != AE_IFREG ||
+	    archive_entry_hardlink(*e))
+		return errorf("%s: entry '%s' is not a regular file (links, "
+			      "devices and directories are refused)", bundle,
+			      path);
+	*plain = entry_name(path);
+	if (!*plain)
+		return errorf("%s: entry '%s' is not a plain name at the top "
+			      "(absolute paths and '..' are refused)", bundle,
+			      path);
+	return 1;
+}
+
+/* Whether member plain (of *m's bundle) may be read: the manifest comes
+ * first, and is loaded into *m once staged; every other member is one it
+ * lists, once, of the size it says. */
+static int may_read(const char *bundle, struct archive_entry *e,
+		    const char *plain, const json_t *m, const json_t *sums)
+{
+	la_int64_t size = archive_entry_size(e);
+
+	if (size < 0)
+		return errorf("%s: entry '%s' has no size", bundle, plain);
+	if (!m && strcmp(plain, "manifest.json"))
+		return errorf("%s: no manifest.json before '%s': a bundle "
+			      "begins with its manifest (as 'nook images "
+			      "export' writes it)", bundle, plain);
+	if (!m)
+		return (uint64_t)size > IMG_MANIFEST_MAX ?
+			errorf("%s: manifest.json is larger than %zu KiB",
+			       bundle, IMG_MANIFEST_MAX >> 10) : 0;
+	if (json_object_get(sums, plain))
+		return errorf("%s: entry '%s' comes twice", bundle, plain);
+	return img_member_check(bundle, m, plain, (uint64_t)size,
+				archive_entry_sparse_count(e) > 0);
+}
+
+/* Read each member into stage, checking it before reading it; *m gets the
+ * manifest. */
+static int extract_all(struct archive *a, const char *bundle,
+		       const char *stage, json_t **m, json_t *sums)
+{
+	struct archive_entry *e = NULL;
+	const char *plain = NULL;
+	int r;
+
+	for (;;) {
+		char *dst, sum[65];
+
+		r = next_member(a, bundle, &e, &plain);
+		if (r <= 0)
+			break;
+		if (may_read(bundle, e, plain, *m, sums) < 0)
+			return -1;
+		dst = xasprintf("%s/%s", stage, plain);
+		r = extract(a, archive_entry_size(e), dst, sum);
+		if (r == 0 && !*m)
+			r = img_manifest_load(dst, m);
+		free(dst);
+		if (r < 0)
+			return -1;
+		json_object_set_new(sums, plain, json_string(sum));
+	}
+	if (r == 0 && !*m)
+		return errorf("%s: no manifest.json in the bundle", bundle);
+	return r;
+}
+
 int img_import_bundle(const char *data, const char *bundle, const char *name)
 {
 	struct archive *a = archive_read_new();
-	struct archive_entry *e;
-	json_t *sums = json_object();
+	json_t *sums = json_object(), *m = NULL;
 	char *stage = NULL;
-	int r, ret = -1, have_manifest = 0;
+	int ret = -1;
 
 	archive_read_support_format_tar(a);
 	archive_read_support_filter_gzip(a);
@@ -104,73 +193,78 @@ int img_import_bundle(const char *data, const char *bundle, const char *name)
 		goto out;
 	}
 	stage = img_stage(data);
-	if (!stage)
+	if (!stage || extract_all(a, bundle, stage, &m, sums) < 0)
 		goto out;
-	for (;;) {
-		const char *path, *plain;
-		char *dst, sum[65];
-
-		r = archive_read_next_header(a, &e);
-		if (r == ARCHIVE_EOF)
-			break;
-		if (r != ARCHIVE_OK) {
-			errorf("%s: %s", bundle, archive_error_string(a));
-			goto out;
-		}
-		path = archive_entry_pathname(e);
-		if (!path)
-			path = "";
-		if (archive_entry_filetype(e) == AE_IFDIR &&
-		    (!strcmp(path, "./") || !strcmp(path, ".")))
-			continue;
-		/* An image is a handful of plain files side by side: anything
-		 * else is refused, never followed or created. */
-		if (archive_entry_filetype(e) != AE_IFREG ||
-		    archive_entry_hardlink(e)) {
-			errorf("%s: entry '%s' is not a regular file (links, "
-			       "devices and directories are refused)", bundle,
-			       path);
-			goto out;
-		}
-		plain = entry_name(path);
-		if (!plain) {
-			errorf("%s: entry '%s' is not a plain name at the top "
-			       "(absolute paths and '..' are refused)", bundle,
-			       path);
-			goto out;
-		}
-		have_manifest |= !strcmp(plain, "manifest.json");
-		dst = xasprintf("%s/%s", stage, plain);
-		r = extract(a, archive_entry_size(e), dst, sum);
-		free(dst);
-		if (r < 0)
-			goto out;
-		json_object_set_new(sums, plain, json_string(sum));
-	}
-	if (!have_manifest) {
-		errorf("%s: no manifest.json in the bundle", bundle);
-		goto out;
-	}
 	ret = img_commit(data, stage, name, sums);
 	stage = NULL;
 out:
 	if (stage)
 		remove_tree(stage);
 	free(stage);
+	json_decref(m);
 	json_decref(sums);
 	archive_read_free(a);
 	return ret;
 }
 
+/* Run tar (argv) with its archive going to fd; it says on stderr what
+ * goes wrong, nook says that it did. */
+static int run_tar(struct strvec *argv, int fd, const char *out)
+{
+	struct child c = CHILD_INIT;
+	int rc;
+
+	c.argv = (const char *const *)argv->v;
+	c.in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	c.out = fd;
+	rc = c.in < 0 ? error_errno("cannot open /dev/null") : child_start(&c);
+	if (rc == 0)
+		rc = child_wait(&c);
+	if (c.in >= 0)
+		close(c.in);
+	if (rc > 0)
+		errorf("tar failed (exit %d) writing %s", rc, out);
+	return rc == 0 ? 0 : -1;
+}
+
+/* tar's argv for the image in dir as manifest m lists it. */
+static int tar_argv(const char *dir, const char *mpath, const json_t *m,
+		    struct strvec *argv)
+{
+	const char *file;
+	json_t *f;
+
+	/* GNU tar writes the bundle: libarchive's tar writers would drag
+	 * every writer format (and libxml2) into nook's static link. The
+	 * manifest goes first, so a reader knows what follows; the archive
+	 * goes to tar's stdout, which is whatever tmpfile_open() opened. */
+	strvec_push(argv, "tar");
+	strvec_push(argv, "--zstd");
+	strvec_push(argv, "--format=pax");
+	strvec_push(argv, "--owner=0");
+	strvec_push(argv, "--group=0");
+	strvec_push(argv, "-cf");
+	strvec_push(argv, "-");
+	strvec_push(argv, "-C");
+	strvec_push(argv, dir);
+	strvec_push(argv, "--");
+	strvec_push(argv, "manifest.json");
+	json_object_foreach((json_t *)json_object_get(m, "files"), file, f) {
+		if (!img_plain_name(file))
+			return errorf("%s: file '%s' is not a plain name",
+				      mpath, file);
+		strvec_push(argv, file);
+	}
+	return 0;
+}
+
 int img_export(const char *data, const char *name, const char *out)
 {
 	struct strvec argv = STRVEC_INIT;
-	struct tmpfile t = { NULL, NULL, -1 };
-	struct buf msg = BUF_INIT;
+	struct tmpfile t = { NULL, NULL, -1, 0 };
 	char *dir = NULL, *mpath = NULL;
-	json_t *m = NULL, *f;
-	const char *file;
-	int rc, ret = -1;
+	json_t *m = NULL;
+	int ret = -1;
 
 	if (img_resolve(data, name, &dir) < 0)
 		return -1;
@@ -182,41 +276,16 @@ int img_export(const char *data, const char *name, const char *out)
 		errorf("%s: cannot read the manifest", mpath);
 		goto out;
 	}
-	if (tmpfile_open(&t, out, 0644) < 0)
+	if (tar_argv(dir, mpath, m, &argv) < 0 ||
+	    tmpfile_open(&t, out, 0644) < 0)
 		goto out;
-	/* GNU tar writes the bundle: libarchive's tar writers would drag
-	 * every writer format (and libxml2) into nook's static link. The
-	 * manifest goes first, so a reader knows what follows. */
-	strvec_push(&argv, "tar");
-	strvec_push(&argv, "--zstd");
-	strvec_push(&argv, "--format=pax");
-	strvec_push(&argv, "--owner=0");
-	strvec_push(&argv, "--group=0");
-	strvec_push(&argv, "-cf");
-	strvec_push(&argv, t.tmp);
-	strvec_push(&argv, "-C");
-	strvec_push(&argv, dir);
-	strvec_push(&argv, "--");
-	strvec_push(&argv, "manifest.json");
-	json_object_foreach(json_object_get(m, "files"), file, f) {
-		if (!img_plain_name(file)) {
-			errorf("%s: file '%s' is not a plain name", mpath, file);
-			goto out;
-		}
-		strvec_push(&argv, file);
-	}
-	rc = run_capture((const char *const *)argv.v, &msg);
-	if (rc != 0) {
-		if (rc > 0)
-			errorf("tar failed (exit %d): %s", rc, msg.p);
+	if (run_tar(&argv, t.fd, out) < 0)
 		goto out;
-	}
 	ret = tmpfile_commit(&t);
 out:
-	if (ret < 0 && t.tmp)
+	if (ret < 0 && t.path)
 		tmpfile_abort(&t);
 	strvec_clear(&argv);
-	buf_free(&msg);
 	json_decref(m);
 	free(mpath);
 	free(dir);

@@ -55,6 +55,22 @@ typedef void img_report_fn(const struct img_event *ev, void *arg);
  * running VM's disk can be read): *info gets the object (caller decrefs). */
 int img_disk_info(const char *path, json_t **info);
 
+/*
+ * A disk enters the store only when QEMU will open nothing but it: its
+ * format is fmt ("qcow2" or "raw", as the manifest says) and qemu-img
+ * agrees; a qcow2 has no backing file and no external data file (the
+ * header is read before qemu-img is run, since qemu-img itself would open
+ * them); a raw disk is a regular file of IMG_RAW_MIN bytes or more that does
+ * not begin with text (an HTML page pulled by mistake) and carries no
+ * other format's magic for QEMU's probe to find. 0, or -1 naming path and why.
+ */
+int img_disk_check(const char *path, const char *fmt);
+#define IMG_RAW_MIN ((uint64_t)1 << 20)
+/* The pure part of img_disk_check(): head holds the first n bytes (up to
+ * 4 KiB) of a file of size bytes; what names it in messages. */
+int img_disk_sniff(const char *what, const char *fmt, const unsigned char *head,
+		   size_t n, uint64_t size);
+
 /* 1 when name is usable as an image name: [a-z0-9][a-z0-9._-]{0,63}. */
 int img_name_valid(const char *name);
 
@@ -69,18 +85,23 @@ int img_resolve(const char *data, const char *name, char **dir);
  */
 int img_verify(const char *dir, const json_t *manifest);
 
-/* Import an image directory (manifest.json and its files), copying. */
+/* Import an image directory (manifest.json and its files), copying.
+ * Every import checks each disk with img_disk_check() before it is
+ * committed, and refuses files that are not regular files. */
 int img_import_dir(const char *data, const char *src, const char *name);
 
 /* Import a bare disk (qcow2 or raw), with an optional kernel, initrd and
- * default cmdline; nook writes the manifest. */
+ * default cmdline; nook writes the manifest, giving each file's size. */
 int img_import_disk(const char *data, const char *disk, const char *kernel,
 		    const char *initrd, const char *cmdline, const char *name);
 
 /*
  * Import a bundle: a tar (plain, gzip, xz or zstd) holding manifest.json
- * and its files. Entries that are not plain files (links, devices, FIFOs),
- * absolute paths and ".." are refused before anything is written.
+ * first, then the files it lists. Entries that are not plain files (links,
+ * devices, FIFOs), absolute paths, "..", files the manifest does not list
+ * and files whose size is not the one it gives ("size", in bytes) are
+ * refused before they are read; so is a sparse file without a size (its
+ * holes would be hashed as zeros, for as long as the header claims).
  */
 int img_import_bundle(const char *data, const char *bundle, const char *name);
 

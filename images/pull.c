@@ -348,9 +348,12 @@ int img_pull(const char *data, struct img_pull *p)
 		warnf("no checksum given for %s: not verified (--insecure)",
 		      p->url);
 	}
-	if (img_import_disk(data, part, NULL, NULL, NULL, p->name) < 0)
-		goto out;
+	/* complete: whether it is imported or refused (an HTML page, say),
+	 * there is nothing left to resume */
+	ret = img_import_disk(data, part, NULL, NULL, NULL, p->name);
 	unlink(part);
+	if (ret < 0)
+		goto out;
 	ret = 0;
 out:
 	if (sums_path)

@@ -24,16 +24,201 @@ int img_name_valid(const char *name)
 
 int img_disk_info(const char *path, json_t **info)
 {
-	const char *argv[] = { "qemu-img", "info", "--output=json", "-U", path,
+	/* "./": a relative name with a colon ("nbd:x", "json:{...}") is a
+	 * file here, not a protocol for qemu-img */
+	char *file = path[0] == '/' ? xstrdup(path) : xasprintf("./%s", path);
+	const char *argv[] = { "qemu-img", "info", "--output=json", "-U", file,
 			       NULL };
 	struct buf out = BUF_INIT;
 	int rc = run_capture(argv, &out);
 
+	free(file);
 	*info = rc == 0 ? json_loads(out.p, 0, NULL) : NULL;
 	if (!*info && rc >= 0)
 		errorf("qemu-img cannot read %s: %s", path, out.p);
 	buf_free(&out);
 	return *info ? 0 : -1;
+}
+
+static uint32_t be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | p[3];
+}
+
+static uint64_t be64(const unsigned char *p)
+{
+	return (uint64_t)be32(p) << 32 | be32(p + 4);
+}
+
+/* A qcow2 header that makes QEMU open no other file. */
+static int sniff_qcow2(const char *what, const unsigned char *h, size_t n)
+{
+	uint32_t version = n >= 8 ? be32(h + 4) : 0;
+
+	if (n < 72 || (version != 2 && version != 3) ||
+	    (version == 3 && n < 104))
+		return errorf("%s: not a qcow2 (version 2 or 3) header", what);
+	if (be64(h + 8) != 0)
+		return errorf("%s: a qcow2 with a backing file (QEMU would "
+			      "open that file too) cannot be imported; "
+			      "'qemu-img convert' it first", what);
+	/* incompatible feature bit 2: the data is in another file */
+	if (version == 3 && (be64(h + 72) & 4))
+		return errorf("%s: a qcow2 with an external data file (QEMU "
+			      "would open that file too) cannot be imported; "
+			      "'qemu-img convert' it first", what);
+	return 0;
+}
+
+/* The image format QEMU would find in a header, for the formats that
+ * have a magic at their start; NULL for none of them. */
+static const char *other_format(const unsigned char *h, size_t n)
+{
+	static const struct {
+		const char *magic;
+		size_t len;
+		const char *name;
+	} magics[] = {
+		{ "QFI\xfb", 4, "qcow2" },
+		{ "QED\0", 4, "qed" },
+		{ "KDMV", 4, "vmdk" },
+		{ "COWD", 4, "vmdk" },
+		{ "conectix", 8, "vpc" },
+		{ "vhdxfile", 8, "vhdx" },
+		{ "LUKS\xba\xbe", 6, "luks" },
+		{ "WithoutFreeSpace", 16, "parallels" },
+		{ "WithouFreSpacExt", 16, "parallels" },
+		{ "Bochs Virtual HD Image", 22, "bochs" },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(magics); i++)
+		if (n >= magics[i].len &&
+		    !memcmp(h, magics[i].magic, magics[i].len))
+			return magics[i].name;
+	/* VDI keeps its signature at 0x40, little-endian */
+	if (n >= 0x44 && h[0x40] == 0x7f && h[0x41] == 0x10 &&
+	    h[0x42] == 0xda && h[0x43] == 0xbe)
+		return "vdi";
+	return NULL;
+}
+
+/* 1 when the first 16 bytes of h (after a UTF-8 byte order mark) are
+ * all printable ASCII or white space: a page or a descriptor, where a
+ * disk's first sector holds boot code (a jump: 0xeb...) or zeros. */
+static int looks_like_text(const unsigned char *h, size_t n)
+{
+	size_t i = n >= 3 && !memcmp(h, "\xef\xbb\xbf", 3) ? 3 : 0;
+	size_t end = n < i + 16 ? n : i + 16;
+
+	if (i >= end)
+		return 0;
+	for (; i < end; i++)
+		if ((h[i] < 0x20 || h[i] > 0x7e) && h[i] != '\t' &&
+		    h[i] != '\r' && h[i] != '\n')
+			return 0;
+	return 1;
+}
+
+/* A raw disk that is plausibly one: 1 MiB at least, not text (a pulled
+ * HTML page), and no other format's header for QEMU's probe to find. */
+static int sniff_raw(const char *what, const unsigned char *h, size_t n,
+		     uint64_t size)
+{
+	const char *other = other_format(h, n);
+	size_t i = 0;
+
+	if (other)
+		return errorf("%s: a %s image, not a raw disk; 'qemu-img "
+			      "convert -O qcow2' it first", what, other);
+	if (looks_like_text(h, n)) {
+		while (i < n && (h[i] == ' ' || h[i] == '\t' || h[i] == '\r' ||
+				 h[i] == '\n'))
+			i++;
+		return errorf("%s: begins with text, not a disk%s", what,
+			      i < n && h[i] == '<' ? " (an HTML or XML page?)"
+						   : "");
+	}
+	if (size < IMG_RAW_MIN)
+		return errorf("%s: %llu bytes, too small for a disk (a raw "
+			      "disk is 1 MiB at least)", what,
+			      (unsigned long long)size);
+	return 0;
+}
+
+int img_disk_sniff(const char *what, const char *fmt, const unsigned char *head,
+		   size_t n, uint64_t size)
+{
+	if (!strcmp(fmt, "qcow2"))
+		return sniff_qcow2(what, head, n);
+	if (!strcmp(fmt, "raw"))
+		return sniff_raw(what, head, n, size);
+	return errorf("%s: format \"%s\": nook takes qcow2 or raw disks", what,
+		      fmt);
+}
+
+/* Read up to n bytes of the head of regular file path into h. */
+static int read_head(const char *path, unsigned char *h, size_t *n,
+		     uint64_t *size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	struct stat st;
+	ssize_t got = -1;
+
+	if (fd < 0)
+		return error_errno("cannot read %s", path);
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return errorf("%s: not a regular file", path);
+	}
+	do
+		got = pread(fd, h, *n, 0);
+	while (got < 0 && errno == EINTR);
+	if (got < 0)
+		error_errno("cannot read %s", path);
+	close(fd);
+	*n = got < 0 ? 0 : (size_t)got;
+	*size = (uint64_t)st.st_size;
+	return got < 0 ? -1 : 0;
+}
+
+/* What qemu-img says beside the format: nothing else to open. */
+static int info_alone(const char *path, const char *fmt)
+{
+	json_t *info, *data;
+	const char *got;
+	int ret = 0;
+
+	if (img_disk_info(path, &info) < 0)
+		return -1;
+	got = json_string_value(json_object_get(info, "format"));
+	data = json_object_get(json_object_get(info, "format-specific"),
+			       "data");
+	if (!got || strcmp(got, fmt))
+		ret = errorf("%s: qemu-img finds %s, not a %s disk", path,
+			     got ? got : "no format", fmt);
+	else if (json_object_get(info, "backing-filename") ||
+		 json_object_get(info, "full-backing-filename"))
+		ret = errorf("%s: a disk with a backing file cannot be "
+			     "imported", path);
+	else if (json_object_get(data, "data-file"))
+		ret = errorf("%s: a disk with an external data file cannot "
+			     "be imported", path);
+	json_decref(info);
+	return ret;
+}
+
+int img_disk_check(const char *path, const char *fmt)
+{
+	unsigned char head[4096];
+	size_t n = sizeof(head);
+	uint64_t size;
+
+	/* the bytes first: qemu-img itself opens what a header names */
+	if (read_head(path, head, &n, &size) < 0 ||
+	    img_disk_sniff(path, fmt, head, n, size) < 0)
+		return -1;
+	return info_alone(path, fmt);
 }
 
 static int is_hex64(const char *s)
@@ -74,9 +259,120 @@ out:
 	return ret;
 }
 
+int img_manifest_load(const char *path, json_t **m)
+{
+	struct buf b = BUF_INIT;
+	json_error_t jerr;
+
+	*m = NULL;
+	if (read_file_max(path, &b, IMG_MANIFEST_MAX) == 0) {
+		*m = json_loadb(b.p, b.len, 0, &jerr);
+		if (!*m)
+			errorf("%s: %s (line %d)", path, jerr.text, jerr.line);
+	}
+	buf_free(&b);
+	return *m ? 0 : -1;
+}
+
+/* The size a manifest entry f gives: 1 with *size set, 0 when it gives
+ * none, -1 when it is not a number of bytes. */
+static int size_given(const char *where, const char *name, const json_t *f,
+		      uint64_t *size)
+{
+	const json_t *want = json_object_get(f, "size");
+
+	if (!want)
+		return 0;
+	if (!json_is_integer(want) || json_integer_value(want) < 0)
+		return errorf("%s: the manifest gives %s a size that is not a "
+			      "number of bytes", where, name);
+	*size = (uint64_t)json_integer_value(want);
+	return 1;
+}
+
+int img_member_check(const char *where, const json_t *m, const char *name,
+		     uint64_t size, int sparse)
+{
+	const json_t *f = json_object_get(json_object_get(m, "files"), name);
+	uint64_t want = 0;
+	int given = f ? size_given(where, name, f, &want) : 0;
+
+	if (!f || !strcmp(name, "manifest.json"))
+		return errorf("%s: '%s' is not a file manifest.json lists",
+			      where, name);
+	if (given < 0)
+		return -1;
+	if (given && want != size)
+		return errorf("%s: %s is %llu bytes, the manifest says %llu",
+			      where, name, (unsigned long long)size,
+			      (unsigned long long)want);
+	if (size > IMG_FILE_MAX)
+		return errorf("%s: %s is %llu GiB, more than the %llu GiB nook "
+			      "takes for one file", where, name,
+			      (unsigned long long)(size >> 30),
+			      (unsigned long long)(IMG_FILE_MAX >> 30));
+	if (sparse && !given)
+		return errorf("%s: %s is sparse and manifest.json gives no "
+			      "\"size\" for it (its holes would be hashed as "
+			      "zeros for as long as the archive claims)", where,
+			      name);
+	return 0;
+}
+
+/* The size of dir/name against the one manifest entry f gives, if any. */
+static int check_size(const char *dir, const char *name, const json_t *f)
+{
+	char *path;
+	struct stat st;
+	uint64_t want = 0;
+	int rc = size_given(dir, name, f, &want);
+
+	if (rc <= 0)
+		return rc;
+	path = xasprintf("%s/%s", dir, name);
+	rc = stat(path, &st);
+	free(path);
+	if (rc < 0)
+		return error_errno("%s: cannot read %s", dir, name);
+	if ((uint64_t)st.st_size != want)
+		return errorf("%s: %s is %llu bytes, the manifest says %llu",
+			      dir, name, (unsigned long long)st.st_size,
+			      (unsigned long long)want);
+	return 0;
+}
+
+/* One file of a manifest against its sum as it was written, and its size
+ * on disk in dir when the manifest gives one. */
+static int check_entry(const char *dir, const char *name, const json_t *f,
+		       const json_t *sums)
+{
+	const char *want = json_string_value(json_object_get(f, "sha256"));
+	const char *got = json_string_value(json_object_get(sums, name));
+	const json_t *fmt = json_object_get(f, "format");
+
+	if (!img_plain_name(name) || !strcmp(name, "manifest.json"))
+		return errorf("%s: the manifest names a file '%s' that "
+			      "is not a plain name", dir, name);
+	if (!want || !is_hex64(want))
+		return errorf("%s: file %s has no sha256 in the manifest",
+			      dir, name);
+	if (fmt && (!json_is_string(fmt) ||
+		    (strcmp(json_string_value(fmt), "qcow2") &&
+		     strcmp(json_string_value(fmt), "raw"))))
+		return errorf("%s: disk %s: its format must be \"qcow2\" or "
+			      "\"raw\"", dir, name);
+	if (!got)
+		return errorf("%s: the manifest lists %s, which is not "
+			      "in the image", dir, name);
+	if (strcmp(got, want))
+		return errorf("%s: checksum mismatch: sha256 %s, the "
+			      "manifest says %s", name, got, want);
+	return check_size(dir, name, f);
+}
+
 /* Check a manifest against the sums of its files as they were written
  * (file name -> sha256 hex): plain names only, each with the sha256 it was
- * written with, and one disk among them. */
+ * written with (and the size it gives), and one disk among them. */
 static int check_sums(const char *dir, const json_t *manifest,
 		      const json_t *sums)
 {
@@ -87,23 +383,9 @@ static int check_sums(const char *dir, const json_t *manifest,
 	if (!json_is_object(files) || !json_object_size(files))
 		return errorf("%s: the manifest lists no files", dir);
 	json_object_foreach((json_t *)files, name, f) {
-		const char *want = json_string_value(json_object_get(f, "sha256"));
-		const char *got;
-
-		if (!img_plain_name(name) || !strcmp(name, "manifest.json"))
-			return errorf("%s: the manifest names a file '%s' that "
-				      "is not a plain name", dir, name);
-		if (!want || !is_hex64(want))
-			return errorf("%s: file %s has no sha256 in the manifest",
-				      dir, name);
-		got = json_string_value(json_object_get(sums, name));
-		if (!got)
-			return errorf("%s: the manifest lists %s, which is not "
-				      "in the image", dir, name);
+		if (check_entry(dir, name, f, sums) < 0)
+			return -1;
 		disks += json_object_get(f, "format") != NULL;
-		if (strcmp(got, want))
-			return errorf("%s: checksum mismatch: sha256 %s, the "
-				      "manifest says %s", name, got, want);
 	}
 	if (disks != 1)
 		return errorf("%s: the manifest must name one disk (a file with "
@@ -135,14 +417,34 @@ int img_verify(const char *dir, const json_t *manifest)
 	return ret;
 }
 
-/* Copy src to dst (created 0644) and hash it in the same pass. */
-static int copy_hashed(const char *src, const char *dst, char sum[65])
+/* Open src to be copied: a regular file only (/dev/zero or a FIFO would
+ * be read for ever); *size is what it holds. */
+static int open_regular(const char *src, uint64_t *size)
 {
-	int in = open(src, O_RDONLY | O_CLOEXEC), out = -1, ret = -1;
+	int fd = open(src, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	struct stat st;
+
+	if (fd < 0)
+		return error_errno("cannot read %s", src);
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return errorf("%s: not a regular file", src);
+	}
+	*size = (uint64_t)st.st_size;
+	return fd;
+}
+
+/* Copy src to dst (created 0644) and hash it in the same pass; *size gets
+ * the bytes copied. */
+static int copy_hashed(const char *src, const char *dst, char sum[65],
+		       uint64_t *size)
+{
+	int in = open_regular(src, size), out = -1, ret = -1;
+	struct stat st;
 	struct sha256 s;
 
 	if (in < 0)
-		return error_errno("cannot read %s", src);
+		return -1;
 	sha256_init(&s);
 	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (out < 0) {
@@ -151,10 +453,11 @@ static int copy_hashed(const char *src, const char *dst, char sum[65])
 	}
 	if (sha256_fd(&s, in, src, out, dst) < 0)
 		goto out;
-	if (fsync(out) < 0) {
+	if (fsync(out) < 0 || fstat(out, &st) < 0) {
 		error_errno("cannot write %s", dst);
 		goto out;
 	}
+	*size = (uint64_t)st.st_size;
 	ret = sha256_hex(&s, sum);
 out:
 	sha256_free(&s);
@@ -165,24 +468,28 @@ out:
 }
 
 /* Copy src into stage as file, hashing it as it goes: its sha256 goes into
- * sums and, when files is given, into the manifest entry for it there. */
+ * sums and, when files is given, into the manifest entry for it there,
+ * with its size (and format, for the disk). */
 static int stage_file(const char *stage, const char *src, const char *file,
 		      json_t *files, const char *format, json_t *sums)
 {
 	char *to = xasprintf("%s/%s", stage, file);
 	char sum[65];
-	int rc = copy_hashed(src, to, sum);
+	uint64_t size = 0;
+	int rc = copy_hashed(src, to, sum, &size);
+	json_t *entry;
 
 	free(to);
 	if (rc < 0)
 		return -1;
 	json_object_set_new(sums, file, json_string(sum));
-	if (files && format)
-		json_object_set_new(files, file, json_pack("{s:s,s:s}",
-			"format", format, "sha256", sum));
-	else if (files)
-		json_object_set_new(files, file, json_pack("{s:s}", "sha256",
-							   sum));
+	if (!files)
+		return 0;
+	entry = json_pack("{s:s,s:I}", "sha256", sum, "size",
+			  (json_int_t)size);
+	if (format)
+		json_object_set_new(entry, "format", json_string(format));
+	json_object_set_new(files, file, entry);
 	return 0;
 }
 
@@ -217,29 +524,48 @@ static int set_name(const char *data, const char *name, const char *digest)
 	return ret;
 }
 
+/* Each disk in stage as img_disk_check() wants it: the copy that will be
+ * used, after its checksum matched. */
+static int check_disks(const char *stage, const json_t *m)
+{
+	const char *name;
+	json_t *f;
+
+	json_object_foreach((json_t *)json_object_get(m, "files"), name, f) {
+		const char *fmt = json_string_value(json_object_get(f, "format"));
+		char *path;
+		int rc;
+
+		if (!fmt)
+			continue;
+		path = xasprintf("%s/%s", stage, name);
+		rc = img_disk_check(path, fmt);
+		free(path);
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
 int img_commit(const char *data, char *stage, const char *name,
 	       const json_t *sums)
 {
 	char *mpath = xasprintf("%s/manifest.json", stage);
 	const json_t *d = json_object_get(sums, "manifest.json");
 	const char *digest = json_string_value(d);
-	json_error_t jerr;
 	json_t *m = NULL;
 	char *final = NULL;
 	struct stat st;
 	int ret = -1;
 
-	m = json_load_file(mpath, 0, &jerr);
-	if (!m) {
-		errorf("%s: %s", mpath, jerr.text);
+	if (img_manifest_load(mpath, &m) < 0)
 		goto out;
-	}
 	if (!digest || !is_hex64(digest)) {
 		errorf("%s: the manifest was not hashed as it was written",
 		       stage);
 		goto out;
 	}
-	if (check_sums(stage, m, sums) < 0)
+	if (check_sums(stage, m, sums) < 0 || check_disks(stage, m) < 0)
 		goto out;
 	final = xasprintf("%s/images/%s", data, digest);
 	if (stat(final, &st) == 0) {
@@ -262,35 +588,46 @@ out:
 	return ret;
 }
 
+/* Copy src/file into stage once its size is what manifest m says. */
+static int stage_listed(const char *stage, const char *src, const json_t *m,
+			const char *file, json_t *sums)
+{
+	char *from = xasprintf("%s/%s", src, file);
+	struct stat st;
+	int rc = stat(from, &st);
+
+	if (rc < 0)
+		rc = error_errno("cannot read %s", from);
+	else if (!S_ISREG(st.st_mode))
+		rc = errorf("%s: not a regular file", from);
+	else
+		rc = img_member_check(src, m, file, (uint64_t)st.st_size, 0);
+	if (rc == 0)
+		rc = stage_file(stage, from, file, NULL, NULL, sums);
+	free(from);
+	return rc;
+}
+
 int img_import_dir(const char *data, const char *src, const char *name)
 {
 	char *mpath = xasprintf("%s/manifest.json", src);
-	json_error_t jerr;
-	json_t *m = json_load_file(mpath, 0, &jerr), *f;
+	json_t *m = NULL, *f;
 	json_t *sums = json_object();
 	char *stage = NULL;
 	const char *file;
 	int ret = -1;
 
-	if (!m) {
-		errorf("%s: %s", mpath, jerr.text);
+	if (img_manifest_load(mpath, &m) < 0)
 		goto out;
-	}
 	stage = img_stage(data);
 	if (!stage)
 		goto out;
 	json_object_foreach(json_object_get(m, "files"), file, f) {
-		char *from;
-		int rc;
-
 		if (!img_plain_name(file)) {
 			errorf("%s: file '%s' is not a plain name", mpath, file);
 			goto out;
 		}
-		from = xasprintf("%s/%s", src, file);
-		rc = stage_file(stage, from, file, NULL, NULL, sums);
-		free(from);
-		if (rc < 0)
+		if (stage_listed(stage, src, m, file, sums) < 0)
 			goto out;
 	}
 	if (stage_file(stage, mpath, "manifest.json", NULL, NULL, sums) < 0)
@@ -307,22 +644,18 @@ out:
 	return ret;
 }
 
-/* What qemu-img says disk is: qcow2 or raw, standing alone. *info holds
- * *fmt (the caller decrefs it). 0, or -1 having said why. */
-static int disk_format(const char *disk, json_t **info, const char **fmt)
+/* A lone disk's format, from its first bytes (qcow2's magic, or raw),
+ * held to img_disk_check() before anything is copied. */
+static int disk_format(const char *disk, const char **fmt)
 {
-	if (img_disk_info(disk, info) < 0)
+	unsigned char head[4];
+	size_t n = sizeof(head);
+	uint64_t size;
+
+	if (read_head(disk, head, &n, &size) < 0)
 		return -1;
-	*fmt = json_string_value(json_object_get(*info, "format"));
-	if (!*fmt || (strcmp(*fmt, "qcow2") && strcmp(*fmt, "raw")))
-		return errorf("%s: not a qcow2 or raw disk (qemu-img says %s)",
-			      disk, *fmt ? *fmt : "nothing");
-	if (!strcmp(*fmt, "qcow2") &&
-	    json_object_get(*info, "backing-filename"))
-		return errorf("%s: a qcow2 with a backing file cannot be "
-			      "imported alone; 'qemu-img convert' it first",
-			      disk);
-	return 0;
+	*fmt = n == 4 && !memcmp(head, "QFI\xfb", 4) ? "qcow2" : "raw";
+	return img_disk_check(disk, *fmt);
 }
 
 /* Write m as stage's manifest.json, hashed from memory into sums. */
@@ -350,12 +683,12 @@ static int stage_manifest(const char *stage, const json_t *m, json_t *sums)
 int img_import_disk(const char *data, const char *disk, const char *kernel,
 		    const char *initrd, const char *cmdline, const char *name)
 {
-	json_t *info = NULL, *m = NULL, *files, *boot, *sums = json_object();
+	json_t *m = NULL, *files, *boot, *sums = json_object();
 	const char *fmt;
 	char *stage = NULL, *file = NULL;
 	int ret = -1;
 
-	if (disk_format(disk, &info, &fmt) < 0)
+	if (disk_format(disk, &fmt) < 0)
 		goto out;
 	stage = img_stage(data);
 	if (!stage)
@@ -388,7 +721,6 @@ out:
 	free(file);
 	json_decref(sums);
 	json_decref(m);
-	json_decref(info);
 	return ret;
 }
 

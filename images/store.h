@@ -3,9 +3,24 @@
 #define NOOK_IMAGES_STORE_H
 
 #include <jansson.h>
+#include <stdint.h>
 
 /* 1 for a plain file name: no '/', not "." or "..", no leading dot. */
 int img_plain_name(const char *name);
+/* The most of a manifest.json nook reads, and of any one file. */
+#define IMG_MANIFEST_MAX ((size_t)1 << 20)
+#define IMG_FILE_MAX ((uint64_t)1 << 40)
+/* Read and parse a manifest.json (at most IMG_MANIFEST_MAX bytes) into
+ * *m (the caller decrefs). 0, or -1 naming path. */
+int img_manifest_load(const char *path, json_t **m);
+/*
+ * Before reading a file of an image: name must be one manifest m lists
+ * (manifest.json aside), of the size it gives if it gives one, no larger
+ * than IMG_FILE_MAX, and given a size when it is sparse. where names the
+ * source in messages. 0 or -1.
+ */
+int img_member_check(const char *where, const json_t *m, const char *name,
+		     uint64_t size, int sparse);
 /* A fresh staging directory in the store (caller frees), or NULL. */
 char *img_stage(const char *data);
 /*

@@ -140,6 +140,51 @@ if [ "$(id -u)" != 0 ]; then
 	expect_rc "output directory read-only" 1 "$NOOK" cidata build -o ro/seed.iso -u cloud-config
 	check "  creates nothing" test -z "$(ls -A ro)"
 fi
+# --- hostile inputs and outputs -----------------------------------------
+# a device, FIFO or socket is never replaced by a file: written into (as
+# cloud-localds would) or refused. The device is a copy of /dev/null made
+# here, so a nook that renames over it breaks nothing outside $WORK.
+mkfifo seed.fifo
+{ timeout 20 cat seed.fifo > from-fifo.iso; } &
+reader=$!
+expect_rc "-o a FIFO" 0 timeout 20 "$NOOK" cidata build -o seed.fifo -u cloud-config
+wait "$reader"
+check "  the FIFO is still one" test -p seed.fifo
+check "  and the ISO came through it" cmp -s cloud-config <(isoinfo -R -x /user-data -i from-fifo.iso)
+if [ "$(id -u)" = 0 ] && mknod null.dev c 1 3 2>/dev/null; then
+	chmod 666 null.dev
+	expect_rc "-o a character device (as root)" 0 "$NOOK" cidata build -o null.dev -u cloud-config
+	check "  it is still a device" test -c null.dev
+	check "  with its mode" test "$(stat -c %a null.dev)" = 666
+	check "  and no file beside it" test -z "$(ls -A | grep '^\.null\.dev')"
+	ln -s null.dev null.link
+	expect_rc "-o a symlink to a device" 0 "$NOOK" cidata build -o null.link -u cloud-config
+	check "  the link and the device stay" test -L null.link -a -c null.dev
+fi
+python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' seed.sock
+expect_rc "-o a socket is refused" 1 "$NOOK" cidata build -o seed.sock -u cloud-config
+contains "  saying what it is" "$ERR" "seed.sock: it is a socket"
+check "  and it is still one" test -S seed.sock
+cp cloud-config.iso kept.iso && ln -s kept.iso via.link
+expect_rc "-o a symlink to a file" 0 "$NOOK" cidata build -o via.link -u script
+check "  replaces the file, keeps the link" test -L via.link
+check "  with the new ISO" cmp -s script <(isoinfo -R -x /user-data -i kept.iso)
+# input that never ends, nesting that makes libyaml crawl
+expect_rc "--user-data /dev/zero is refused" 1 timeout 20 "$NOOK" cidata build -o out/seed.iso -u /dev/zero
+contains "  at 16 MiB" "$ERR" "/dev/zero: it is larger than 16 MiB"
+check "  leaves out/ as it was" unchanged
+python3 -c 'print("#cloud-config\nx: " + "[" * 100000)' > deep
+fails "100,000 nested lists" 1 "deep:2:1003: nested more than 1000 levels deep" -o out/seed.iso -u deep
+start=$(date +%s)
+"$NOOK" cidata build -o out/seed.iso -u deep 2>/dev/null
+check "  refused within 2 s" test $(($(date +%s) - start)) -le 2
+# what is echoed of refused user-data reaches the terminal printable
+printf '\033]0;pwned\007\033[2J hello\n' > escapes
+fails "escape sequences in user-data" 1 'unrecognised user-data "\x1b]0;pwned\x07\x1b[2J hello"' -o out/seed.iso -u escapes
+check "  none of them on stderr" test -z "$(printf '%s' "$ERR" | tr -d '\n' | tr -d '[:print:]')"
+printf '#cloud-config\na: 1\nb: "x\0y"\n' > nul
+fails "a NUL byte is placed where it is" 1 "nul:3:6: control characters are not allowed (byte 0x00)" -o out/seed.iso -u nul
+
 expect_rc "a successful build replaces the existing output" 0 "$NOOK" cidata build -o out/seed.iso -u script
 check "  with the new user-data" cmp -s script <("$NOOK" cidata show out/seed.iso --file user-data)
 check "  and leaves no temporary file" test "$(ls -A out)" = seed.iso

@@ -37,6 +37,20 @@ expect_rc "list (table)" 0 "$NOOK" images list
 contains "table names small" "$OUT" "small"
 
 expect_rc "export" 0 "$NOOK" images export small small.tar.zst
+# a FIFO or a device is written into, never replaced by a file (the
+# device is a /dev/null made here: a nook that replaced it breaks nothing)
+mkfifo export.fifo
+{ timeout 20 cat export.fifo > via-fifo.tar.zst; } &
+reader=$!
+expect_rc "export into a FIFO" 0 timeout 20 "$NOOK" images export small export.fifo
+wait "$reader"
+check "... the FIFO stays one" test -p export.fifo
+check "... and the bundle came through it" cmp -s small.qcow2 <(tar --zstd -xOf via-fifo.tar.zst disk.qcow2)
+if [ "$(id -u)" = 0 ] && mknod export.null c 1 3 2>/dev/null; then
+	expect_rc "export into a character device (as root)" 0 "$NOOK" images export small export.null
+	check "... it is still a device" test -c export.null
+	check "... and nothing was left beside it" test -z "$(ls -A | grep '^\.export\.null')"
+fi
 check "bundle is zstd" test "$(head -c4 small.tar.zst | od -An -tx1 | tr -d ' ')" = 28b52ffd
 contains "tar lists the manifest first" "$(tar --zstd -tf small.tar.zst | head -1)" "manifest.json"
 expect_rc "import the bundle back" 0 "$NOOK" images import small.tar.zst --name again
@@ -47,12 +61,18 @@ expect_rc "import a tar.gz" 0 "$NOOK" images import small.tgz --name gz
 tar -C "$dir" -cJf small.tar.xz manifest.json disk.qcow2 vmlinuz
 expect_rc "import a tar.xz" 0 "$NOOK" images import small.tar.xz --name xz
 # a bundle whose disk does not match its manifest
-mkdir bad && cp "$dir"/* bad/ && chmod u+w bad/* && echo tampered >> bad/disk.qcow2
+mkdir bad && cp "$dir"/* bad/ && chmod u+w bad/* &&
+	printf X | dd of=bad/disk.qcow2 bs=1 seek=300000 conv=notrunc status=none
 tar -C bad -cf bad.tar manifest.json disk.qcow2 vmlinuz
 expect_rc "a tampered bundle is refused" 1 "$NOOK" images import bad.tar --name bad
 contains "says checksum mismatch" "$ERR" "checksum mismatch"
 check "nothing half-imported" store_clean
 check "no name for it" test ! -e "$NOOK_HOME/images/names/bad"
+echo grown >> bad/disk.qcow2
+tar -C bad -cf bad.tar manifest.json disk.qcow2 vmlinuz
+expect_rc "a disk larger than its manifest says is refused" 1 "$NOOK" images import bad.tar --name bad
+contains "... before it is read" "$ERR" "disk.qcow2 is $(stat -c %s bad/disk.qcow2) bytes, the manifest says"
+check "nothing half-imported" store_clean
 # a traversal entry, written by Python's tarfile
 python3 -c 'import tarfile,io; t=tarfile.open("evil.tar","w"); i=tarfile.TarInfo("../../evil"); i.size=1; t.addfile(i, io.BytesIO(b"x")); t.close()'
 expect_rc "a traversal bundle is refused" 1 "$NOOK" images import evil.tar --name evil
@@ -64,6 +84,75 @@ contains "says convert it" "$ERR" "backing file"
 mkdir empty
 expect_rc "a directory without a manifest" 1 "$NOOK" images import empty --name e
 contains "names the manifest" "$ERR" "manifest.json"
+
+# --- no imported image may make QEMU open a file outside the store ---------
+# hostile DIR FORMAT QEMU-IMG-ARGS...: DIR/disk.qcow2 made with those
+# arguments, a manifest declaring FORMAT with its true sha256, and
+# DIR.tar, a bundle of the two
+hostile() {
+	local d=$1 fmt=$2
+	shift 2
+	rm -rf "$d" && mkdir "$d"
+	qemu-img create -q -f qcow2 "$@" "$d/disk.qcow2" 64M || return 1
+	printf '{"name":"h","arch":"x86_64","boot":["disk"],"files":{"disk.qcow2":{"format":"%s","sha256":"%s"}}}\n' \
+		"$fmt" "$(sha256sum "$d/disk.qcow2" | cut -d' ' -f1)" > "$d/manifest.json"
+	tar -C "$d" -cf "$d.tar" manifest.json disk.qcow2
+}
+# refused NAME WHY: both DIR and DIR.tar are refused saying WHY, nothing kept
+refused() {
+	expect_rc "$1: an image directory is refused" 1 "$NOOK" images import h --name h
+	contains "... saying why" "$ERR" "$2"
+	expect_rc "$1: a bundle is refused" 1 "$NOOK" images import h.tar --name h
+	contains "... saying why" "$ERR" "$2"
+	check "... nothing is stored" test ! -e "$NOOK_HOME/images/names/h"
+	check "... nothing half-imported" store_clean
+}
+hostile h qcow2 -u -b /etc/shadow -F raw
+refused "a backing file (/etc/shadow)" "backing file"
+hostile h qcow2 -u -b 'json:{"driver":"raw","file":{"driver":"file","filename":"/etc/shadow"}}' -F raw
+refused "a json: backing file" "backing file"
+hostile h qcow2 -o data_file="$WORK/h-data",data_file_raw=on
+refused "an external data file" "external data file"
+expect_rc "a lone qcow2 with a data file is refused too" 1 "$NOOK" images import h/disk.qcow2 --name h
+contains "... saying why" "$ERR" "external data file"
+hostile h raw -u -b /etc/shadow -F raw
+refused "such a qcow2 declared raw" "a qcow2 image, not a raw disk"
+hostile h vmdk
+refused "a format other than qcow2 or raw" '"qcow2" or "raw"'
+
+# --- what is no disk is not imported as one ---------------------------------
+expect_rc "import /dev/zero is refused" 1 timeout 20 "$NOOK" images import /dev/zero --name z
+contains "... as no regular file" "$ERR" "not a regular file"
+printf '<!DOCTYPE html>\n<html><body>Sign in to download</body></html>\n' > page.img
+expect_rc "an HTML page is refused" 1 "$NOOK" images import page.img --name page
+contains "... saying what it looks like" "$ERR" "begins with text, not a disk (an HTML or XML page?)"
+head -c 4096 /dev/zero > tiny.img
+expect_rc "a raw disk of 4 KiB is refused" 1 "$NOOK" images import tiny.img --name tiny
+contains "... as too small" "$ERR" "too small for a disk"
+truncate -s 2M zeros.img
+expect_rc "a raw disk of 2 MiB is taken" 0 "$NOOK" images import zeros.img --name zeros
+"$NOOK" images rm zeros >/dev/null
+
+# --- a bundle's members are held to the manifest before they are read -------
+# 8 TiB of holes in a 10 KB tar: the sizes are compared first, not hashed
+mkdir sparse
+if truncate -s 8T sparse/disk.raw 2>/dev/null; then
+	sparse_bundle() { # SIZE-FIELD: the manifest's extra fields
+		printf '{"name":"s","arch":"x86_64","boot":["disk"],"files":{"disk.raw":{"format":"raw","sha256":"%064d"%s}}}\n' 0 "$1" > sparse/manifest.json
+		rm -f sparse.tar && tar --sparse -C sparse -cf sparse.tar manifest.json disk.raw
+	}
+	sparse_bundle ',"size":67108864'
+	expect_rc "an 8 TiB sparse member the manifest gives 64 MiB" 1 timeout 20 "$NOOK" images import sparse.tar --name s
+	contains "... refused by its size" "$ERR" "disk.raw is 8796093022208 bytes, the manifest says 67108864"
+	sparse_bundle ''
+	expect_rc "an 8 TiB sparse member without a size" 1 timeout 20 "$NOOK" images import sparse.tar --name s
+	contains "... refused by its size" "$ERR" "disk.raw is 8192 GiB, more than the 1024 GiB"
+	check "... nothing half-imported" store_clean
+	rm -f sparse/disk.raw
+fi
+tar -C "$dir" -cf late.tar disk.qcow2 manifest.json vmlinuz
+expect_rc "a bundle whose manifest is not first" 1 "$NOOK" images import late.tar --name late
+contains "... says where it must be" "$ERR" "no manifest.json before 'disk.qcow2'"
 
 # rm: refused while a VM uses it
 mkdir -p "$NOOK_HOME/vms/v1"
@@ -123,6 +212,12 @@ cp www/disk.qcow2 www/corrupt.qcow2 && echo x >> www/corrupt.qcow2
 expect_rc "a corrupted file against the vendor's list" 1 "$NOOK" images pull "$url/corrupt.qcow2" \
 	--name p5 --sha256 "$sum"
 check "nothing stored for p5" test ! -e "$NOOK_HOME/images/names/p5"
+printf '<html><head><title>Moved</title></head><body>moved</body></html>\n' > www/page.qcow2
+expect_rc "a pulled HTML page is no image" 1 "$NOOK" images pull "$url/page.qcow2" --name p8 \
+	--sha256 "$(sha256sum www/page.qcow2 | cut -d' ' -f1)"
+contains "... saying what it looks like" "$ERR" "an HTML or XML page"
+check "no name for p8" test ! -e "$NOOK_HOME/images/names/p8"
+check "... nor a download left to resume" test -z "$(ls "$NOOK_HOME/images/.downloads/")"
 expect_rc "a 404" 1 "$NOOK" images pull "$url/nope.qcow2" --name p6 --sha256 "$sum"
 check "no name for p6" test ! -e "$NOOK_HOME/images/names/p6"
 

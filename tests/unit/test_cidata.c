@@ -95,6 +95,90 @@ static void test_yaml_error_position(void **state)
 	free(err);
 }
 
+/* Nesting is bounded before the parser builds it: 100,000 levels took
+ * libyaml 25 s (quadratic), and cloud-init's PyYAML fails near 5,000. */
+static void test_deep_yaml(void **state)
+{
+	struct buf deep = BUF_INIT, ok = BUF_INIT, block = BUF_INIT;
+	long long t0;
+	char *err;
+
+	(void)state;
+	buf_adds(&deep, "#cloud-config\na: ");
+	for (int i = 0; i < 100000; i++)
+		buf_adds(&deep, "[");
+	buf_adds(&deep, "\n");
+	t0 = mono_ms();
+	assert_int_equal(check_ud(deep.p, deep.len, NULL, &err), -1);
+	assert_true(mono_ms() - t0 < 2000);
+	assert_non_null(strstr(err, "ud:2:1003: nested more than 1000 levels"));
+	free(err);
+	/* 999 lists in the top mapping: 1,000 levels, taken */
+	buf_adds(&ok, "#cloud-config\na: ");
+	for (int i = 0; i < 999; i++)
+		buf_adds(&ok, "[");
+	for (int i = 0; i < 999; i++)
+		buf_adds(&ok, "]");
+	buf_adds(&ok, "\n");
+	assert_int_equal(check_ud(ok.p, ok.len, NULL, &err), 0);
+	free(err);
+	/* block nesting counts the same */
+	buf_adds(&block, "#cloud-config\n");
+	for (int i = 0; i < 1200; i++)
+		buf_addf(&block, "%*sk%d:\n", 2 * i, "", i);
+	stderr_begin();
+	assert_int_equal(cidata_check_yaml("nc", block.p, block.len), -1);
+	err = stderr_end();
+	assert_non_null(strstr(err, "nested more than 1000 levels"));
+	free(err);
+	buf_free(&deep);
+	buf_free(&ok);
+	buf_free(&block);
+}
+
+/* A seed file larger than 16 MiB is refused, whatever its form. */
+static void test_size_bound(void **state)
+{
+	size_t n = (16u << 20) + 1;
+	char *big = malloc(n), *err;
+
+	(void)state;
+	assert_non_null(big);
+	memset(big, ' ', n);
+	memcpy(big, "#!/bin/sh\n", 10);
+	assert_int_equal(check_ud(big, n, NULL, &err), -1);
+	assert_non_null(strstr(err, "more than the 16 MiB"));
+	free(err);
+	assert_int_equal(check_ud(big, n - 1, NULL, &err), 0);
+	free(err);
+	free(big);
+}
+
+/* Bytes the reader refuses are placed where they are, not at 1:1; what
+ * is echoed of a refused file is printable, its escapes escaped. */
+static void test_bad_bytes(void **state)
+{
+	static const char nul[] = "#cloud-config\na: 1\nb: \"x\0y\"\n";
+	static const char esc[] = "\x1b]0;pwned\x07\x1b[31mred \"q\" \xc3\xa9\n";
+	const char *ctl = "#cloud-config\nkey: \x01\n";
+	char *err;
+
+	(void)state;
+	assert_int_equal(check_ud(nul, sizeof(nul) - 1, NULL, &err), -1);
+	assert_non_null(strstr(err, "ud:3:6: control characters are not "
+				    "allowed (byte 0x00)"));
+	free(err);
+	assert_int_equal(check_ud(ctl, strlen(ctl), NULL, &err), -1);
+	assert_non_null(strstr(err, "ud:2:6: "));
+	free(err);
+	assert_int_equal(check_ud(esc, strlen(esc), NULL, &err), -1);
+	assert_non_null(strstr(err, "\"\\x1b]0;pwned\\x07\\x1b[31mred \\\"q\\\" "
+				    "\\xc3\\xa9\""));
+	for (const char *p = err; *p; p++)
+		assert_true(*p == '\n' || (*p >= 0x20 && *p < 0x7f));
+	free(err);
+}
+
 static void test_yaml_must_be_mapping(void **state)
 {
 	const char *list = "#cloud-config\n- a\n- b\n";
@@ -557,6 +641,9 @@ int main(void)
 		cmocka_unit_test(test_accepted_forms),
 		cmocka_unit_test(test_unknown_first_line),
 		cmocka_unit_test(test_yaml_error_position),
+		cmocka_unit_test(test_deep_yaml),
+		cmocka_unit_test(test_size_bound),
+		cmocka_unit_test(test_bad_bytes),
 		cmocka_unit_test(test_yaml_must_be_mapping),
 		cmocka_unit_test(test_jinja_needs_a_form),
 		cmocka_unit_test(test_gzip),

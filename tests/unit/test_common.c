@@ -4,7 +4,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <errno.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
 
 #include "testutil.h"
 
@@ -117,6 +120,111 @@ static void test_read_file_missing(void **state)
 			    "No such file or directory\n");
 	free(err);
 	buf_free(&b);
+}
+
+/* A file that never ends (/dev/zero) is refused at the bound, not read
+ * until the allocator gives up; the bound itself is inclusive. */
+static void test_read_file_max(void **state)
+{
+	char *dir = make_tmpdir(), *path = xasprintf("%s/f", dir), *err;
+	struct buf b = BUF_INIT;
+
+	(void)state;
+	stderr_begin();
+	assert_int_equal(read_file_max("/dev/zero", &b, 100000), -1);
+	assert_int_equal(errno, EFBIG);
+	err = stderr_end();
+	assert_string_equal(err, "nook: cannot read /dev/zero: it is larger "
+			    "than 100000 bytes\n");
+	free(err);
+	assert_true(b.len <= 100000);
+	buf_free(&b);
+	assert_int_equal(write_file_atomic(path, "12345", 5, 0644), 0);
+	assert_int_equal(read_file_max(path, &b, 5), 0);
+	assert_string_equal(b.p, "12345");
+	buf_free(&b);
+	stderr_begin();
+	assert_int_equal(read_file_max(path, &b, 4), -1);
+	assert_int_equal(read_file_quiet("/dev/zero", &b), -1);
+	assert_int_equal(errno, EFBIG);
+	err = stderr_end();
+	assert_non_null(strstr(err, "larger than 4 bytes"));
+	free(err);
+	buf_free(&b);
+	remove_tree(dir);
+	free(dir);
+	free(path);
+}
+
+/* Read a FIFO to its end in a child, into out; returns the child. */
+static pid_t drain_fifo(const char *fifo, const char *out)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		struct buf b = BUF_INIT;
+
+		alarm(10); /* no writer ever comes when the FIFO is replaced */
+		if (read_file(fifo, &b) < 0 ||
+		    write_file_atomic(out, b.p, b.len, 0644) < 0)
+			_exit(1);
+		_exit(0);
+	}
+	assert_true(pid > 0);
+	return pid;
+}
+
+/* A FIFO, a character device (as root) and a symlink are written into or
+ * through, never replaced: renaming a file over /dev/null would break it
+ * for everyone. A socket, a directory are refused. */
+static void test_atomic_write_special(void **state)
+{
+	char *dir = make_tmpdir(), *fifo = xasprintf("%s/fifo", dir);
+	char *got = xasprintf("%s/got", dir), *dev = xasprintf("%s/null", dir);
+	char *target = xasprintf("%s/target", dir), *link = xasprintf("%s/l", dir);
+	struct buf b = BUF_INIT;
+	struct stat st;
+	int status;
+	pid_t pid;
+
+	(void)state;
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	pid = drain_fifo(fifo, got);
+	assert_int_equal(write_file_atomic(fifo, "through", 7, 0644), 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_int_equal(status, 0);
+	assert_int_equal(lstat(fifo, &st), 0);
+	assert_true(S_ISFIFO(st.st_mode));
+	assert_int_equal(read_file(got, &b), 0);
+	assert_string_equal(b.p, "through");
+	buf_free(&b);
+	if (geteuid() == 0 && mknod(dev, S_IFCHR | 0666, makedev(1, 3)) == 0) {
+		/* the device keeps its mode: mode is for a new file */
+		assert_int_equal(chmod(dev, 0666), 0);
+		assert_int_equal(write_file_atomic(dev, "x", 1, 0600), 0);
+		assert_int_equal(lstat(dev, &st), 0);
+		assert_true(S_ISCHR(st.st_mode));
+		assert_int_equal(st.st_mode & 07777, 0666);
+	}
+	assert_int_equal(write_file_atomic(target, "old", 3, 0644), 0);
+	assert_int_equal(symlink("target", link), 0);
+	assert_int_equal(write_file_atomic(link, "new", 3, 0644), 0);
+	assert_int_equal(lstat(link, &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
+	assert_int_equal(read_file(target, &b), 0);
+	assert_string_equal(b.p, "new");
+	buf_free(&b);
+	stderr_begin();
+	assert_int_equal(write_file_atomic(dir, "x", 1, 0644), -1);
+	free(stderr_end());
+	assert_int_equal(count_entries(dir), 5 - (access(dev, F_OK) != 0));
+	remove_tree(dir);
+	free(dir);
+	free(fifo);
+	free(got);
+	free(dev);
+	free(target);
+	free(link);
 }
 
 static void test_run_capture_argv_unchanged(void **state)
@@ -393,6 +501,8 @@ int main(void)
 		cmocka_unit_test(test_tmpfile_abort_keeps_old),
 		cmocka_unit_test(test_atomic_write_missing_dir),
 		cmocka_unit_test(test_read_file_missing),
+		cmocka_unit_test(test_read_file_max),
+		cmocka_unit_test(test_atomic_write_special),
 		cmocka_unit_test(test_run_capture_argv_unchanged),
 		cmocka_unit_test(test_child_status),
 		cmocka_unit_test(test_find_program),

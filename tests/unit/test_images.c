@@ -218,21 +218,47 @@ static char *write_in(const char *dir, const char *name, const char *data)
 	return p;
 }
 
-/* An image directory: a fake "disk" and a manifest with its checksum. */
-static char *make_image_dir(const char *root, const char *disk_bytes,
-			    const char *claimed_sum)
+/* A small real qcow2 at path, made by qemu-img; extra: more of its
+ * arguments (NULL: none), such as a backing file. */
+static void make_qcow2(const char *path, const char *const *extra)
+{
+	const char *argv[16] = { "qemu-img", "create", "-q", "-f", "qcow2" };
+	struct buf out = BUF_INIT;
+	size_t n = 5;
+
+	for (; extra && *extra; extra++)
+		argv[n++] = *extra;
+	argv[n++] = path;
+	argv[n++] = "1M";
+	argv[n] = NULL;
+	if (run_capture(argv, &out) != 0)
+		fail_msg("qemu-img create %s: %s", path, out.p);
+	buf_free(&out);
+}
+
+/* The manifest of an image whose one file is disk (named file, in
+ * format fmt) with the sha256 claimed, or its own when claimed is NULL. */
+static char *manifest_for(const char *disk, const char *file, const char *fmt,
+			  const char *claimed)
+{
+	char sum[65];
+
+	assert_int_equal(sha256_file(disk, sum), 0);
+	return xasprintf("{\"name\": \"t\", \"arch\": \"x86_64\", "
+			 "\"boot\": [\"disk\"], \"files\": {\"%s\": "
+			 "{\"format\": \"%s\", \"sha256\": \"%s\"}}}\n", file,
+			 fmt, claimed ? claimed : sum);
+}
+
+/* An image directory: a real qcow2 and a manifest with its checksum. */
+static char *make_image_dir(const char *root, const char *claimed_sum)
 {
 	char *dir = xasprintf("%s/src", root);
-	char sum[65];
-	char *disk, *manifest;
+	char *disk = xasprintf("%s/disk.qcow2", dir), *manifest;
 
 	assert_int_equal(mkdir_p(dir, 0755), 0);
-	disk = write_in(dir, "disk.qcow2", disk_bytes);
-	assert_int_equal(sha256_file(disk, sum), 0);
-	manifest = xasprintf("{\"name\": \"t\", \"arch\": \"x86_64\", "
-			     "\"boot\": [\"disk\"], \"files\": {\"disk.qcow2\": "
-			     "{\"format\": \"qcow2\", \"sha256\": \"%s\"}}}\n",
-			     claimed_sum ? claimed_sum : sum);
+	make_qcow2(disk, NULL);
+	manifest = manifest_for(disk, "disk.qcow2", "qcow2", claimed_sum);
 	free(write_in(dir, "manifest.json", manifest));
 	free(manifest);
 	free(disk);
@@ -242,7 +268,7 @@ static char *make_image_dir(const char *root, const char *disk_bytes,
 static void test_store_import_list_remove(void **state)
 {
 	char *root = make_tmpdir(), *data = xasprintf("%s/data", root);
-	char *src = make_image_dir(root, "pretend disk\n", NULL), *dir = NULL;
+	char *src = make_image_dir(root, NULL), *dir = NULL;
 	char *out = xasprintf("%s/t.tar.zst", root);
 	json_t *all;
 
@@ -291,7 +317,7 @@ static void test_store_import_list_remove(void **state)
 static void test_bad_checksum_imports_nothing(void **state)
 {
 	char *root = make_tmpdir(), *data = xasprintf("%s/data", root);
-	char *src = make_image_dir(root, "pretend disk\n",
+	char *src = make_image_dir(root,
 		"0000000000000000000000000000000000000000000000000000000000000000");
 	char *err, *dir = NULL;
 
@@ -316,44 +342,76 @@ static void test_bad_checksum_imports_nothing(void **state)
 	free(src);
 }
 
-/* A bundle whose disk is sparse (GNU tar --sparse), with a hole inside and
- * one at the end: the holes are hashed as the zeros they read as, stay
- * holes, and the file keeps its size. img_verify() then reads the image
- * again, and finds a byte changed in it. */
-static void test_sparse_bundle(void **state)
+/* A sparse raw disk in src: 3 MiB, "data" at 1 MiB, holes around it. */
+static char *sparse_disk(const char *src)
 {
-	char *root = make_tmpdir(), *data = xasprintf("%s/data", root);
-	char *src = xasprintf("%s/src", root);
-	char *tar = xasprintf("%s/b.tar", root);
-	char *disk = xasprintf("%s/disk.qcow2", src), *m, *err, *dir = NULL;
-	const char *argv[] = { "tar", "--sparse", "-cf", tar, "-C", src,
-			       "manifest.json", "disk.qcow2", NULL };
-	struct buf out = BUF_INIT;
-	struct stat st;
-	char sum[65];
-	json_t *mj;
+	char *disk = xasprintf("%s/disk.raw", src);
 	int fd;
 
-	(void)state;
 	assert_int_equal(mkdir_p(src, 0755), 0);
 	fd = open(disk, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	assert_true(fd >= 0);
 	assert_int_equal(pwrite(fd, "data", 4, 1 << 20), 4);
 	assert_int_equal(ftruncate(fd, 3 << 20), 0);
 	assert_int_equal(close(fd), 0);
+	return disk;
+}
+
+/* tar --sparse of src's manifest.json and disk.raw into tar. */
+static void sparse_tar(const char *src, const char *tar)
+{
+	const char *argv[] = { "tar", "--sparse", "-cf", tar, "-C", src,
+			       "manifest.json", "disk.raw", NULL };
+	struct buf out = BUF_INIT;
+
+	assert_int_equal(run_capture(argv, &out), 0);
+	buf_free(&out);
+}
+
+/* A bundle whose disk is sparse (GNU tar --sparse), with a hole inside and
+ * one at the end: the holes are hashed as the zeros they read as, stay
+ * holes, and the file keeps its size. img_verify() then reads the image
+ * again, and finds a byte changed in it. A sparse member needs its size
+ * in the manifest (its holes cost nothing to store, hours to hash). */
+static void test_sparse_bundle(void **state)
+{
+	char *root = make_tmpdir(), *data = xasprintf("%s/data", root);
+	char *src = xasprintf("%s/src", root);
+	char *tar = xasprintf("%s/b.tar", root);
+	char *disk = sparse_disk(src), *m, *err, *dir = NULL;
+	struct stat st;
+	char sum[65];
+	json_t *mj;
+	int fd;
+
+	(void)state;
 	assert_int_equal(sha256_file(disk, sum), 0);
 	m = xasprintf("{\"name\": \"s\", \"arch\": \"x86_64\", \"boot\": "
-		      "[\"disk\"], \"files\": {\"disk.qcow2\": {\"format\": "
-		      "\"qcow2\", \"sha256\": \"%s\"}}}\n", sum);
+		      "[\"disk\"], \"files\": {\"disk.raw\": {\"format\": "
+		      "\"raw\", \"sha256\": \"%s\"}}}\n", sum);
 	free(write_in(src, "manifest.json", m));
-	assert_int_equal(run_capture(argv, &out), 0);
+	sparse_tar(src, tar);
+	stderr_begin();
+	assert_int_equal(img_import_bundle(data, tar, "s"), -1);
+	err = stderr_end();
+	assert_non_null(strstr(err, "disk.raw is sparse and manifest.json "
+				    "gives no \"size\""));
+	free(err);
+	free(m);
+	m = xasprintf("{\"name\": \"s\", \"arch\": \"x86_64\", \"boot\": "
+		      "[\"disk\"], \"files\": {\"disk.raw\": {\"format\": "
+		      "\"raw\", \"sha256\": \"%s\", \"size\": %d}}}\n", sum,
+		      3 << 20);
+	free(write_in(src, "manifest.json", m));
+	unlink(tar);
+	sparse_tar(src, tar);
 	stderr_begin();
 	assert_int_equal(img_import_bundle(data, tar, "s"), 0);
 	free(stderr_end());
 	assert_int_equal(img_resolve(data, "s", &dir), 0);
 	assert_non_null(dir);
 	free(disk);
-	disk = xasprintf("%s/disk.qcow2", dir);
+	disk = xasprintf("%s/disk.raw", dir);
 	assert_int_equal(stat(disk, &st), 0);
 	assert_int_equal(st.st_size, 3 << 20);
 	assert_true(st.st_blocks * 512 < 1 << 20); /* the holes stayed */
@@ -369,7 +427,6 @@ static void test_sparse_bundle(void **state)
 	assert_non_null(strstr(err, "checksum mismatch"));
 	free(err);
 	json_decref(mj);
-	buf_free(&out);
 	remove_tree(root);
 	free(root);
 	free(data);
@@ -458,6 +515,328 @@ static void test_malicious_bundles(void **state)
 	free(parent);
 }
 
+/* A qcow2 header by hand: version, backing file offset, incompatible
+ * feature bits. */
+static void qcow2_header(unsigned char *h, size_t n, uint32_t version,
+			 uint64_t backing, uint64_t incompat)
+{
+	memset(h, 0, n);
+	memcpy(h, "QFI\xfb", 4);
+	h[7] = (unsigned char)version;
+	for (int i = 0; i < 8; i++) {
+		h[8 + i] = (unsigned char)(backing >> (56 - 8 * i));
+		h[72 + i] = (unsigned char)(incompat >> (56 - 8 * i));
+	}
+	h[103] = 104; /* header_length */
+}
+
+/* img_disk_sniff() on head (n bytes of a file of size bytes): the
+ * message it gives, or NULL when it takes the disk. */
+static char *sniff(const char *fmt, const void *head, size_t n, uint64_t size)
+{
+	char *err;
+	int rc;
+
+	stderr_begin();
+	rc = img_disk_sniff("d", fmt, head, n, size);
+	err = stderr_end();
+	if (rc == 0) {
+		assert_string_equal(err, "");
+		free(err);
+		return NULL;
+	}
+	assert_int_equal(rc, -1);
+	return err;
+}
+
+/* err (from sniff(), freed here) must say why. */
+static void refused(char *err, const char *why)
+{
+	if (!err || !strstr(err, why))
+		fail_msg("wanted \"%s\" in: %s", why, err ? err : "(taken)");
+	free(err);
+}
+
+static void test_disk_sniff(void **state)
+{
+	static const char html[] = "\n  <!DOCTYPE html><html><body>Not "
+				   "Found</body></html>\n";
+	static const char vmdk[] = "# Disk DescriptorFile\nversion=1\n"
+				   "RW 8 FLAT \"/etc/shadow\" 0\n";
+	unsigned char h[4096];
+
+	(void)state;
+	qcow2_header(h, sizeof(h), 3, 0, 0);
+	assert_null(sniff("qcow2", h, sizeof(h), 1 << 20));
+	qcow2_header(h, sizeof(h), 2, 0, 0);
+	assert_null(sniff("qcow2", h, 72, 200000));
+	qcow2_header(h, sizeof(h), 3, 0x10000, 0);
+	refused(sniff("qcow2", h, sizeof(h), 1 << 20), "backing file");
+	qcow2_header(h, sizeof(h), 3, 0, 4);
+	refused(sniff("qcow2", h, sizeof(h), 1 << 20), "external data file");
+	qcow2_header(h, sizeof(h), 1, 0, 0);
+	refused(sniff("qcow2", h, sizeof(h), 1 << 20), "not a qcow2");
+	refused(sniff("qcow2", "QFI\xfb", 4, 4), "not a qcow2");
+	/* a raw disk that holds another format's header is that format to
+	 * QEMU's probe, so it is refused as raw */
+	qcow2_header(h, sizeof(h), 3, 0x10000, 0);
+	refused(sniff("raw", h, sizeof(h), 1 << 20), "a qcow2 image");
+	memset(h, 0, sizeof(h));
+	memcpy(h, "KDMV", 4);
+	refused(sniff("raw", h, sizeof(h), 1 << 20), "a vmdk image");
+	refused(sniff("raw", vmdk, strlen(vmdk), 1 << 20), "begins with text");
+	refused(sniff("raw", html, strlen(html), 1 << 20), "an HTML or XML page");
+	memset(h, 0, sizeof(h));
+	refused(sniff("raw", h, sizeof(h), 4096), "too small for a disk");
+	assert_null(sniff("raw", h, sizeof(h), 1 << 20));
+	h[510] = 0x55; /* an MBR: binary, and zeros in it */
+	h[511] = 0xaa;
+	assert_null(sniff("raw", h, sizeof(h), 64 << 20));
+	refused(sniff("vmdk", h, sizeof(h), 1 << 20), "qcow2 or raw");
+}
+
+/* A fresh data directory under root for one import (the caller frees). */
+static char *fresh_data(const char *root)
+{
+	static int n;
+
+	return xasprintf("%s/data%d", root, n++);
+}
+
+/* Import src (an image directory, or a bundle made of it with tar when
+ * bundle is set) into a fresh store: it must be refused saying why, and
+ * leave nothing in the store. */
+static void refused_import(const char *root, const char *src, int bundle,
+			   const char *why)
+{
+	char *data = fresh_data(root), *tar = xasprintf("%s/b.tar", root);
+	char *images = xasprintf("%s/images", data), *err, *dir = NULL;
+	const char *argv[] = { "tar", "-cf", tar, "-C", src, "manifest.json",
+			       "disk.qcow2", NULL };
+	struct buf out = BUF_INIT;
+	int rc;
+
+	unlink(tar);
+	if (bundle)
+		assert_int_equal(run_capture(argv, &out), 0);
+	stderr_begin();
+	rc = bundle ? img_import_bundle(data, tar, "evil")
+		    : img_import_dir(data, src, "evil");
+	err = stderr_end();
+	assert_int_equal(rc, -1);
+	if (!strstr(err, why))
+		fail_msg("wanted \"%s\" in: %s", why, err);
+	assert_int_equal(img_resolve(data, "evil", &dir), 0);
+	assert_null(dir);
+	assert_int_equal(count_entries(images), 0);
+	buf_free(&out);
+	free(err);
+	free(data);
+	free(tar);
+	free(images);
+}
+
+/* src/disk.qcow2 made by qemu-img with extra arguments, and a manifest
+ * that declares it fmt. */
+static void hostile_disk(const char *src, const char *const *extra,
+			 const char *fmt)
+{
+	char *disk = xasprintf("%s/disk.qcow2", src), *m;
+
+	remove_tree(src);
+	assert_int_equal(mkdir_p(src, 0755), 0);
+	make_qcow2(disk, extra);
+	m = manifest_for(disk, "disk.qcow2", fmt, NULL);
+	free(write_in(src, "manifest.json", m));
+	free(m);
+	free(disk);
+}
+
+/* No imported image may make QEMU open a file outside the store: a qcow2
+ * with a backing file (plain or json:), with an external data file, or
+ * such a qcow2 declared "raw" (qemu-img's probe would find the qcow2),
+ * in an image directory or a bundle, as a lone disk already is. */
+static void test_disks_that_open_other_files(void **state)
+{
+	char *root = make_tmpdir(), *src = xasprintf("%s/src", root);
+	char *secret = xasprintf("%s/secret", root);
+	char *datafile = xasprintf("%s/data-file", root);
+	char *dfopt = xasprintf("data_file=%s,data_file_raw=on", datafile);
+	char *jsonb = xasprintf("json:{\"driver\": \"raw\", \"file\": "
+				"{\"driver\": \"file\", \"filename\": \"%s\"}}",
+				secret);
+	const char *backing[] = { "-b", secret, "-F", "raw", NULL };
+	const char *json[] = { "-u", "-b", jsonb, "-F", "raw", NULL };
+	const char *data[] = { "-o", dfopt, NULL };
+
+	(void)state;
+	free(write_in(root, "secret", "host secret\n"));
+	assert_int_equal(truncate(secret, 1 << 20), 0);
+	for (int bundle = 0; bundle < 2; bundle++) {
+		hostile_disk(src, backing, "qcow2");
+		refused_import(root, src, bundle, "backing file");
+		hostile_disk(src, json, "qcow2");
+		refused_import(root, src, bundle, "backing file");
+		hostile_disk(src, data, "qcow2");
+		refused_import(root, src, bundle, "external data file");
+		unlink(datafile);
+		hostile_disk(src, backing, "raw");
+		refused_import(root, src, bundle, "a qcow2 image, not a raw");
+		hostile_disk(src, NULL, "vmdk");
+		refused_import(root, src, bundle, "\"qcow2\" or \"raw\"");
+	}
+	remove_tree(root);
+	free(root);
+	free(src);
+	free(secret);
+	free(datafile);
+	free(dfopt);
+	free(jsonb);
+}
+
+/* A tar at root/NAME.tar of src's FILES in that order, by Python's
+ * tarfile (GNU tar would make a repeated file a hard link); the caller
+ * frees the path. */
+static char *tar_of(const char *root, const char *name, const char *src,
+		    const char *const *files)
+{
+	static const char script[] =
+		"import os, sys, tarfile\n"
+		"t = tarfile.open(sys.argv[1], 'w')\n"
+		"for f in sys.argv[3:]:\n"
+		"    t.add(os.path.join(sys.argv[2], f), arcname=f)\n"
+		"t.close()\n";
+	const char *argv[16] = { "python3", "-c", script, NULL, src };
+	char *tar = xasprintf("%s/%s.tar", root, name);
+	struct buf out = BUF_INIT;
+	size_t n = 5;
+
+	argv[3] = tar;
+	for (; *files; files++)
+		argv[n++] = *files;
+	argv[n] = NULL;
+	if (run_capture(argv, &out) != 0)
+		fail_msg("tarfile: %s", out.p);
+	buf_free(&out);
+	return tar;
+}
+
+/* A bundle of src's files (in that order) is refused saying why; 0 when
+ * why is NULL and it is imported. */
+static void bundle_of(const char *root, const char *src,
+		      const char *const *files, const char *why)
+{
+	char *tar = tar_of(root, "b", src, files), *data = fresh_data(root);
+	char *err;
+	int rc;
+
+	stderr_begin();
+	rc = img_import_bundle(data, tar, "b");
+	err = stderr_end();
+	if (why ? rc != -1 || !strstr(err, why) : rc != 0)
+		fail_msg("wanted %s%s, got %d: %s", why ? "-1 saying " : "0",
+			 why ? why : "", rc, err);
+	unlink(tar);
+	free(err);
+	free(tar);
+	free(data);
+}
+
+/* Each bundle member is held to the manifest before a byte of it is
+ * read: the manifest first, then only the files it lists, once each. */
+static void test_bundle_members_listed(void **state)
+{
+	static const char *const order[] = { "disk.qcow2", "manifest.json", NULL };
+	static const char *const extra[] = { "manifest.json", "disk.qcow2",
+					     "extra", NULL };
+	static const char *const twice[] = { "manifest.json", "disk.qcow2",
+					     "disk.qcow2", NULL };
+	char *root = make_tmpdir(), *src = make_image_dir(root, NULL);
+
+	(void)state;
+	free(write_in(src, "extra", "x"));
+	bundle_of(root, src, order, "no manifest.json before 'disk.qcow2'");
+	bundle_of(root, src, extra, "'extra' is not a file manifest.json lists");
+	bundle_of(root, src, twice, "'disk.qcow2' comes twice");
+	remove_tree(root);
+	free(root);
+	free(src);
+}
+
+/* ... and of the size it gives; a huge manifest is not read at all. */
+static void test_bundle_member_sizes(void **state)
+{
+	static const char *const plain[] = { "manifest.json", "disk.qcow2", NULL };
+	char *root = make_tmpdir(), *src = make_image_dir(root, NULL);
+	char *disk = xasprintf("%s/disk.qcow2", src);
+	char *m = manifest_for(disk, "disk.qcow2", "qcow2", NULL), *with;
+	struct stat st;
+
+	(void)state;
+	assert_int_equal(stat(disk, &st), 0);
+	m[strlen(m) - 4] = '\0'; /* cut the closing "}}}\n" */
+	with = xasprintf("%s, \"size\": %lld}}}\n", m, (long long)st.st_size + 1);
+	free(write_in(src, "manifest.json", with));
+	bundle_of(root, src, plain, "the manifest says");
+	free(with);
+	with = xasprintf("%s, \"size\": %lld}}}\n", m, (long long)st.st_size);
+	free(write_in(src, "manifest.json", with));
+	bundle_of(root, src, plain, NULL);
+	free(with);
+	with = xasprintf("%s/manifest.json", src);
+	assert_int_equal(truncate(with, 2 << 20), 0);
+	bundle_of(root, src, plain, "manifest.json is larger than 1024 KiB");
+	remove_tree(root);
+	free(root);
+	free(src);
+	free(disk);
+	free(m);
+	free(with);
+}
+
+/* img_import_disk() of path into data is refused saying why. */
+static void disk_refused(const char *data, const char *path, const char *why)
+{
+	char *err;
+
+	stderr_begin();
+	assert_int_equal(img_import_disk(data, path, NULL, NULL, NULL, "d"), -1);
+	err = stderr_end();
+	if (!strstr(err, why))
+		fail_msg("%s: wanted \"%s\" in: %s", path, why, err);
+	free(err);
+}
+
+/* What is no disk is not imported as one: /dev/zero (read for ever), a
+ * FIFO in an image directory, a pulled HTML page, a few bytes. */
+static void test_not_a_disk(void **state)
+{
+	char *root = make_tmpdir(), *src = make_image_dir(root, NULL);
+	char *disk = xasprintf("%s/disk.qcow2", src), *page, *tiny;
+	char *data = fresh_data(root);
+
+	(void)state;
+	disk_refused(data, "/dev/zero", "/dev/zero: not a regular file");
+	assert_int_equal(unlink(disk), 0);
+	assert_int_equal(mkfifo(disk, 0644), 0);
+	refused_import(root, src, 0, "not a regular file");
+	page = write_in(root, "page.qcow2", "<!doctype html>\n<title>404</title>\n");
+	disk_refused(data, page, "an HTML or XML page");
+	/* the text is what tells, however large the page */
+	assert_int_equal(truncate(page, 2 << 20), 0);
+	disk_refused(data, page, "an HTML or XML page");
+	tiny = write_in(root, "tiny.raw", "");
+	assert_int_equal(truncate(tiny, 4096), 0);
+	disk_refused(data, tiny, "too small for a disk");
+	remove_tree(root);
+	free(root);
+	free(src);
+	free(disk);
+	free(page);
+	free(tiny);
+	free(data);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -470,6 +849,11 @@ int main(void)
 		cmocka_unit_test(test_bad_checksum_imports_nothing),
 		cmocka_unit_test(test_sparse_bundle),
 		cmocka_unit_test(test_malicious_bundles),
+		cmocka_unit_test(test_disk_sniff),
+		cmocka_unit_test(test_disks_that_open_other_files),
+		cmocka_unit_test(test_bundle_members_listed),
+		cmocka_unit_test(test_bundle_member_sizes),
+		cmocka_unit_test(test_not_a_disk),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
