@@ -2,10 +2,12 @@
  * DATA/clusters/NAME.json (its subnet and how many nodes); each node is a
  * full VM whose spec says which node of which cluster it is. */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -97,6 +99,21 @@ int vm_cluster_exists(const struct nook_dirs *d, const char *name)
 	return ret;
 }
 
+/* 1 when VM name exists and is node of cluster (0 otherwise, quietly). */
+static int is_member(const struct nook_dirs *d, const char *name,
+		     const char *cluster)
+{
+	struct vm *vm;
+	int yes;
+
+	if (vm_open(d, name, 0, &vm) < 0)
+		return 0;
+	yes = vm->exists && vm->spec.cluster && !strcmp(vm->spec.cluster,
+							cluster);
+	vm_close(vm);
+	return yes;
+}
+
 int vm_cluster_nodes(const struct nook_dirs *d, const char *name,
 		     struct strvec *out)
 {
@@ -107,10 +124,30 @@ int vm_cluster_nodes(const struct nook_dirs *d, const char *name,
 		return errorf("no cluster named '%s'", name);
 	if (rc < 0)
 		return -1;
-	for (int i = 1; i <= c.nodes; i++)
-		strvec_pushf(out, "%s-%d", name, i);
+	/* only its own: a VM that merely has a node's name is not one */
+	for (int i = 1; i <= c.nodes; i++) {
+		char *n = node_name(name, i);
+
+		if (is_member(d, n, name))
+			strvec_push(out, n);
+		free(n);
+	}
 	cluster_free(&c);
 	return 0;
+}
+
+const char *vm_cluster_claiming(const struct nook_dirs *d, const char *name,
+				char *buf, size_t size)
+{
+	const char *dash = strrchr(name, '-');
+	size_t n = dash ? (size_t)(dash - name) : 0;
+
+	if (!dash || !dash[1] || strspn(dash + 1, "0123456789") !=
+					 strlen(dash + 1) || n >= size)
+		return NULL;
+	memcpy(buf, name, n);
+	buf[n] = '\0';
+	return vm_cluster_exists(d, buf) ? buf : NULL;
 }
 
 int vm_resolve_name(const struct nook_dirs *d, const char *name,
@@ -199,7 +236,10 @@ void vm_cluster_hosts(const struct nook_dirs *d, const char *cluster)
 		if (!vms[i] || !vms[i]->exists)
 			continue;
 		vm_get_info(vms[i], &info);
+		/* a node whose sshd does not answer now is skipped: it gets
+		 * the names when it is started (and ready) */
 		if (info.state == VM_RUNNING &&
+		    ssh_banner("127.0.0.1", info.ssh_port, 2000) &&
 		    vm_guest_run(vms[i], (const char *const *)cmd.v, &out) != 0)
 			warnf("node %s: could not write its /etc/hosts: %s",
 			      names.v[i], out.p ? out.p : "");
@@ -219,7 +259,9 @@ void vm_cluster_network_gc(const struct nook_dirs *d, const char *cluster)
 	char *dir;
 	int up = 0;
 
-	if (vm_cluster_nodes(d, cluster, &names) < 0)
+	/* quietly: a cluster whose record went has nothing to collect */
+	if (!vm_cluster_exists(d, cluster) ||
+	    vm_cluster_nodes(d, cluster, &names) < 0)
 		return;
 	for (size_t i = 0; i < names.n && !up; i++) {
 		struct vm *vm;
@@ -260,9 +302,40 @@ static int check_names(const struct nook_dirs *d, const char *name,
 			ret = errorf("%s is a VM already, not a node of %s: "
 				     "delete it or pick another cluster name",
 				     n, name);
+		else if (vm_cluster_exists(d, n))
+			ret = errorf("%s is a cluster already; its name cannot "
+				     "be a node of %s", n, name);
 		vm_close(vm);
 		free(n);
 	}
+	return ret;
+}
+
+/* One start, stop or delete of a cluster at a time: flock on
+ * DATA/clusters/NAME.lock, taken without waiting. */
+static int cluster_lock(const struct nook_dirs *d, const char *name,
+			int *fd)
+{
+	char *dir = xasprintf("%s/clusters", d->data);
+	char *path = xasprintf("%s/%s.lock", dir, name);
+	int ret = 0;
+
+	*fd = -1;
+	if (mkdir_p(dir, 0700) < 0)
+		ret = -1;
+	else if ((*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
+		ret = error_errno("cannot open %s", path);
+	else if (flock(*fd, LOCK_EX | LOCK_NB) < 0)
+		ret = errno == EWOULDBLOCK ?
+		      errorf("cluster %s is busy: another nook is starting, "
+			     "stopping or deleting it", name) :
+		      error_errno("cannot lock %s", path);
+	if (ret < 0 && *fd >= 0) {
+		close(*fd);
+		*fd = -1;
+	}
+	free(path);
+	free(dir);
 	return ret;
 }
 
@@ -292,13 +365,14 @@ static int fan_out(const struct nook_dirs *d, const char *cluster, int n,
 		}
 	}
 	for (int i = 0; i < n; i++) {
-		int st;
+		int st = 0, rc;
 
 		if (pids[i] <= 0)
 			continue;
-		while (waitpid(pids[i], &st, 0) < 0 && errno == EINTR)
-			;
-		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		do
+			rc = waitpid(pids[i], &st, 0);
+		while (rc < 0 && errno == EINTR);
+		if (rc < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
 			failed++;
 	}
 	return failed;
@@ -321,16 +395,33 @@ static int start_node(const struct nook_dirs *d, const char *cluster, int i,
 	int rc = -1;
 
 	o.node = &node;
-	if (vm_open(d, name, 0, &vm) == 0) {
-		struct vm_info info;
-
-		/* a node that runs already is where a start wants it */
-		vm_get_info(vm, &info);
-		rc = info.state == VM_RUNNING ? 0 : vm_start(vm, &o, &r);
+	if (vm_open(d, name, 0, &vm) < 0)
+		goto out;
+	if (vm->exists && (!vm->spec.cluster || strcmp(vm->spec.cluster,
+						       cluster))) {
+		errorf("%s is a VM already, not a node of %s", name, cluster);
+		goto out;
 	}
+	/* a node that runs already is only waited for */
+	rc = vm_start(vm, &o, &r);
+out:
 	vm_close(vm);
 	free(name);
 	return rc;
+}
+
+/* 1 when some node of c is still to be made. */
+static int has_new_node(const struct nook_dirs *d, const struct cluster *c)
+{
+	int n = 0;
+
+	for (int i = 1; i <= c->nodes && !n; i++) {
+		char *name = node_name(c->name, i);
+
+		n = !is_member(d, name, c->name);
+		free(name);
+	}
+	return n;
 }
 
 /* The record for this start: the cluster's as it is, grown to nodes,
@@ -371,14 +462,25 @@ int vm_cluster_start(const struct nook_dirs *d, const char *name, int nodes,
 		     const char *subnet, const struct vm_start_opts *o,
 		     int *failed)
 {
-	struct cluster c;
+	struct cluster c = { 0 };
 	struct node_start ns = { o, NULL };
 	char *dir = NULL;
-	int is_new = 0, ret = -1;
+	int is_new = 0, ret = -1, lock = -1;
 
 	*failed = 0;
-	if (plan(d, name, nodes, subnet, &c, &is_new) < 0 ||
-	    cluster_save(d, &c) < 0)
+	if (cluster_lock(d, name, &lock) < 0 ||
+	    plan(d, name, nodes, subnet, &c, &is_new) < 0)
+		goto out;
+	/* the default image once, not once per node, and only for a node
+	 * still to be made */
+	if (!o->image && has_new_node(d, &c)) {
+		struct img_build_opts b = { d->recipes, d->cache,
+					    o->image_report, o->image_ctx };
+
+		if (img_ensure_default(d->data, &b) < 0)
+			goto out;
+	}
+	if (cluster_save(d, &c) < 0)
 		goto out;
 	dir = vm_cluster_switch_dir(d, name);
 	if (!dir || mkdir_p(dir, 0700) < 0 || net_switch_start(dir) < 0)
@@ -409,6 +511,8 @@ out:
 	}
 	if (c.name)
 		vm_cluster_network_gc(d, name);
+	if (lock >= 0)
+		close(lock);
 	free(dir);
 	cluster_free(&c);
 	return ret;
@@ -428,6 +532,11 @@ static int stop_node(const struct nook_dirs *d, const char *cluster, int i,
 	struct vm *vm;
 	int rc = -1;
 
+	/* a VM with a node's name that is not one is not stopped */
+	if (!is_member(d, name, cluster)) {
+		free(name);
+		return 0;
+	}
 	if (vm_open(d, name, 1, &vm) == 0)
 		rc = vm_stop(vm, ns->force, ns->timeout_s, &how);
 	if (rc == 0 && ns->report)
@@ -443,12 +552,17 @@ int vm_cluster_stop(const struct nook_dirs *d, const char *name, int force,
 {
 	struct node_stop ns = { force, timeout_s, report };
 	struct cluster c;
-	int failed, rc = cluster_load(d, name, &c);
+	int failed, lock, rc = cluster_load(d, name, &c);
 
 	if (rc)
 		return rc > 0 ? errorf("no cluster named '%s'", name) : -1;
+	if (cluster_lock(d, name, &lock) < 0) {
+		cluster_free(&c);
+		return -1;
+	}
 	failed = fan_out(d, name, c.nodes, stop_node, &ns);
 	vm_cluster_network_gc(d, name);
+	close(lock);
 	cluster_free(&c);
 	return failed ? errorf("cluster %s: %d node%s did not stop", name,
 			       failed, failed == 1 ? "" : "s") : 0;
@@ -458,10 +572,14 @@ int vm_cluster_delete(const struct nook_dirs *d, const char *name, int force)
 {
 	struct strvec names = STRVEC_INIT;
 	char *dir, *path;
-	int ret = 0;
+	int ret = 0, lock;
 
 	if (vm_cluster_nodes(d, name, &names) < 0)
 		return -1;
+	if (cluster_lock(d, name, &lock) < 0) {
+		strvec_clear(&names);
+		return -1;
+	}
 	/* all or nothing: no node goes while another is refused */
 	for (size_t i = 0; i < names.n && !force; i++) {
 		struct vm *vm;
@@ -485,8 +603,10 @@ int vm_cluster_delete(const struct nook_dirs *d, const char *name, int force)
 		vm_close(vm);
 	}
 	strvec_clear(&names);
-	if (ret < 0)
+	if (ret < 0) {
+		close(lock);
 		return -1;
+	}
 	dir = vm_cluster_switch_dir(d, name);
 	if (dir && net_switch_alive(dir))
 		net_switch_stop(dir);
@@ -497,5 +617,34 @@ int vm_cluster_delete(const struct nook_dirs *d, const char *name, int force)
 	if (unlink(path) < 0 && errno != ENOENT)
 		ret = error_errno("cannot remove %s", path);
 	free(path);
+	path = xasprintf("%s/clusters/%s.lock", d->data, name);
+	unlink(path);
+	free(path);
+	close(lock);
 	return ret;
+}
+
+void vm_cluster_node_gone(const struct nook_dirs *d, const char *cluster,
+			  int node)
+{
+	struct cluster c;
+
+	if (cluster_load(d, cluster, &c) != 0)
+		return;
+	/* the last node gone: the cluster is one smaller (and any gap
+	 * before it closes); a middle node leaves a gap that a start fills */
+	if (node == c.nodes) {
+		while (c.nodes > 0) {
+			char *n = node_name(cluster, c.nodes);
+			int there = is_member(d, n, cluster);
+
+			free(n);
+			if (there)
+				break;
+			c.nodes--;
+		}
+		if (c.nodes)
+			cluster_save(d, &c);
+	}
+	cluster_free(&c);
 }

@@ -272,6 +272,14 @@ int vm_node_network_config(const struct vm_spec *s, struct buf *out);
 /* Write the cluster's names and addresses into /etc/hosts of each of its
  * running nodes; a node it cannot reach is warned about. */
 void vm_cluster_hosts(const struct nook_dirs *d, const char *cluster);
+/* The cluster whose node name would be name (NAME-N of cluster NAME),
+ * in buf, or NULL. */
+const char *vm_cluster_claiming(const struct nook_dirs *d, const char *name,
+				char *buf, size_t size);
+/* Node node of cluster was deleted: the record shrinks when it was the
+ * last. */
+void vm_cluster_node_gone(const struct nook_dirs *d, const char *cluster,
+			  int node);
 /* Stop cluster's network when none of its nodes runs. */
 void vm_cluster_network_gc(const struct nook_dirs *d, const char *cluster);
 

@@ -467,7 +467,8 @@ static int launch(struct vm *vm, const struct vm_start_opts *o,
 	if (vm_record(vm, VM_STARTING, 0, NULL, up) < 0)
 		goto out;
 	if (vm_launch(&vm->paths, (const char *const *)argv.v, &r->pid) < 0) {
-		vm_record(vm, VM_STOPPED, 0, NULL, NULL);
+		if (vm_record(vm, VM_STOPPED, 0, NULL, NULL) < 0)
+			warnf("VM %s: its record still says starting", vm->name);
 		goto out;
 	}
 	r->launched = 1;
@@ -481,11 +482,12 @@ out:
 }
 
 /* Lock first, then look: whether the VM is new is decided under the lock,
- * so of two first starts the one that loses touches nothing. */
-static int lock_and_check(struct vm *vm, int *made_dir)
+ * so of two first starts the one that loses touches nothing. 1 (with
+ * *pid) when it runs already and running is allowed (a cluster's node). */
+static int lock_and_check(struct vm *vm, int *made_dir, int running_ok,
+			  pid_t *pid)
 {
 	struct stat st;
-	pid_t pid;
 
 	*made_dir = stat(vm->paths.dir, &st) < 0;
 	if (mkdir_p(vm->paths.dir, 0700) < 0)
@@ -500,10 +502,12 @@ static int lock_and_check(struct vm *vm, int *made_dir)
 		return errorf("VM %s is busy: another nook has just made it; "
 			      "run again", vm->name);
 	}
-	pid = vm_pid_alive(vm->paths.pidfile, vm->paths.qmp_arg);
-	if (pid)
+	*pid = vm_pid_alive(vm->paths.pidfile, vm->paths.qmp_arg);
+	if (*pid && running_ok)
+		return 1;
+	if (*pid)
 		return errorf("VM %s is already running (pid %d); 'nook shell "
-			      "%s' gets you in", vm->name, (int)pid, vm->name);
+			      "%s' gets you in", vm->name, (int)*pid, vm->name);
 	return 0;
 }
 
@@ -526,10 +530,27 @@ static int wait_ready(struct vm *vm, const struct vm_start_opts *o,
 	r->crashed = w.crashed;
 	r->timed_out = w.timed_out;
 	r->cloud_init_rc = w.cloud_init_rc;
-	if (vm_record(vm, w.crashed ? VM_CRASHED : VM_RUNNING,
+	/* a QEMU gone during the wait: crashed, or stopped when the guest
+	 * powered itself off, as the holder of the lock sees it */
+	if ((w.crashed || vm->recorded != VM_RUNNING) &&
+	    vm_record(vm, w.crashed ? vm_state_held(vm) : VM_RUNNING,
 		      w.crashed ? 0 : r->pid, accel_name(r->accel), up) < 0)
 		return -1;
 	return rc;
+}
+
+/* A cluster's node found running: wait until it is ready too (an
+ * interrupted start's node may not be), recording it running. */
+static int await_running(struct vm *vm, const struct vm_start_opts *o,
+			 struct vm_start_result *r, pid_t pid)
+{
+	r->pid = pid;
+	r->launched = 1;
+	r->accel = vm->rec_accel && !strcmp(vm->rec_accel, "kvm") ?
+		   VM_ACCEL_KVM : VM_ACCEL_TCG;
+	if (o->no_wait)
+		return 0;
+	return wait_ready(vm, o, r, NULL);
 }
 
 int vm_start(struct vm *vm, const struct vm_start_opts *o,
@@ -537,14 +558,32 @@ int vm_start(struct vm *vm, const struct vm_start_opts *o,
 {
 	struct inputs in = { BUF_INIT, BUF_INIT, { 0 }, 0 };
 	struct vm_nic up = { 0 };
-	int made_dir = 0, ret = -1;
+	int made_dir = 0, ret = -1, rc;
+	pid_t pid = 0;
 
 	memset(r, 0, sizeof(*r));
 	current = vm;
 	r->cloud_init_rc = -1;
 	r->timeout_s = o->timeout_s ? o->timeout_s : 900;
-	if (read_inputs(vm, o, &in) < 0 || lock_and_check(vm, &made_dir) < 0)
+	if (!vm->exists && !o->node) {
+		char c[64];
+
+		if (vm_cluster_claiming(vm->dirs, vm->name, c, sizeof(c))) {
+			errorf("%s is a node name of cluster %s: 'nook local "
+			       "start %s --nodes N' makes its nodes", vm->name,
+			       c, c);
+			goto out;
+		}
+	}
+	if (read_inputs(vm, o, &in) < 0)
 		goto out;
+	rc = lock_and_check(vm, &made_dir, o->node != NULL, &pid);
+	if (rc < 0)
+		goto out;
+	if (rc > 0) {
+		ret = await_running(vm, o, r, pid);
+		goto out;
+	}
 	if (launch(vm, o, &in, r, &up) < 0) {
 		/* a first start that failed before QEMU ran leaves nothing;
 		 * we still hold the lock, so nobody else is making it */
@@ -560,13 +599,13 @@ int vm_start(struct vm *vm, const struct vm_start_opts *o,
 				&up);
 	else
 		ret = wait_ready(vm, o, r, &up);
-	if (ret < 0 && r->launched && o->failed)
-		o->failed(o->ctx, vm, r);
 	/* a node started on its own joins its cluster's names; a cluster's
 	 * start does that once, after every node */
 	if (ret == 0 && !o->no_wait && vm->spec.cluster && !o->node)
 		vm_cluster_hosts(vm->dirs, vm->spec.cluster);
 out:
+	if (ret < 0 && r->launched && o->failed)
+		o->failed(o->ctx, vm, r);
 	if (vm->spec.cluster && !r->launched && !o->node)
 		vm_cluster_network_gc(vm->dirs, vm->spec.cluster);
 	vm_nic_free(&up);

@@ -26,7 +26,9 @@ int vm_state_parse(const char *s)
 /*
  * Every move a VM's record may make; vm.json changes only along these.
  * Staying stopped is a stop of a stopped VM; starting -> starting records
- * the pid of the QEMU just launched. paused and suspended have no moves
+ * the pid of the QEMU just launched; crashed -> crashed records a crash
+ * seen by the holder of the lock (vm_state_held() already says crashed
+ * once the QEMU a record names is gone). paused and suspended have no moves
  * yet: pause and suspend will add theirs here.
  */
 static const unsigned char legal[VM_NSTATES][VM_NSTATES] = {
@@ -34,7 +36,8 @@ static const unsigned char legal[VM_NSTATES][VM_NSTATES] = {
 	[VM_STARTING] = { [VM_STARTING] = 1, [VM_RUNNING] = 1,
 			  [VM_STOPPED] = 1, [VM_CRASHED] = 1 },
 	[VM_RUNNING] = { [VM_STOPPED] = 1, [VM_CRASHED] = 1 },
-	[VM_CRASHED] = { [VM_STOPPED] = 1, [VM_STARTING] = 1 },
+	[VM_CRASHED] = { [VM_CRASHED] = 1, [VM_STOPPED] = 1,
+			 [VM_STARTING] = 1 },
 };
 
 int vm_transition_ok(enum vm_state from, enum vm_state to)

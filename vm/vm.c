@@ -120,9 +120,22 @@ const char *vm_name(const struct vm *vm)
 
 int vm_take_lock(struct vm *vm)
 {
+	struct stat st;
+
 	if (vm->lock_fd >= 0)
 		return 0;
-	return vm_lock(&vm->paths, vm->name, &vm->lock_fd);
+	if (vm_lock(&vm->paths, vm->name, &vm->lock_fd) < 0)
+		return -1;
+	/* what was read before the lock may have changed since: the record
+	 * this process writes must start from the one on disk now */
+	if (!vm->broken && stat(vm->paths.json, &st) == 0) {
+		strvec_clear(&vm->ports);
+		free(vm->rec_accel);
+		vm->rec_accel = NULL;
+		if (load(vm) < 0)
+			return -1;
+	}
+	return 0;
 }
 
 static int powered_off(const struct vm *vm)
@@ -176,6 +189,10 @@ static json_t *state_json(const struct vm *vm, enum vm_state to, pid_t pid,
 		json_array_append_new(pa, json_string(b.p));
 		buf_free(&b);
 	}
+	/* the same QEMU running on: its forwards stay as they are */
+	for (size_t i = 0; !uplink && pid && pid == vm->rec_pid &&
+			   i < vm->ports.n; i++)
+		json_array_append_new(pa, json_string(vm->ports.v[i]));
 	json_object_set_new(st, "ports", pa);
 	return st;
 }
@@ -303,8 +320,10 @@ int vm_delete(struct vm *vm, int force)
 	if (remove_tree(vm->paths.run) < 0 || remove_tree(vm->paths.dir) < 0)
 		return -1;
 	vm->exists = 0;
-	if (vm->spec.cluster)
+	if (vm->spec.cluster) {
+		vm_cluster_node_gone(vm->dirs, vm->spec.cluster, vm->spec.node);
 		vm_cluster_network_gc(vm->dirs, vm->spec.cluster);
+	}
 	return 0;
 }
 

@@ -8,6 +8,7 @@ NOOK=$1
 cleanup() {
 	"$NOOK" local delete k --force >/dev/null 2>&1
 	"$NOOK" local delete solo --force >/dev/null 2>&1
+	"$NOOK" local delete m-2 --force >/dev/null 2>&1
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -45,10 +46,14 @@ expect_rc "list shows the cluster" 0 "$NOOK" local list
 contains "list names the cluster and address" "$OUT" "$a2"
 
 # names: the cluster's name is no VM's, a node's is no stranger's
-expect_rc "a plain VM named like a node" 0 "$NOOK" local start k-3 "${common[@]}"
-expect_rc "growing over it is refused" 1 "$NOOK" local start k --nodes 3 "${common[@]}"
-contains "  naming the VM in the way" "$ERR" "k-3 is a VM already"
-"$NOOK" local delete k-3 --force >/dev/null
+expect_rc "a plain VM with a node's name of k is refused" 1 "$NOOK" local start k-3 "${common[@]}"
+contains "  naming the cluster" "$ERR" "node name of cluster k"
+expect_rc "a plain VM m-2 (no cluster m yet)" 0 "$NOOK" local start m-2 "${common[@]}"
+expect_rc "cluster m over it is refused" 1 "$NOOK" local start m --nodes 2 "${common[@]}"
+contains "  naming the VM in the way" "$ERR" "m-2 is a VM already"
+check "  and nothing of m was made" test ! -e "$NOOK_HOME/vms/m-1" -a ! -e "$NOOK_HOME/clusters/m.json"
+"$NOOK" local delete m-2 --force >/dev/null
+expect_rc "a cluster named like another's node is refused" 1 "$NOOK" local start k-1 --nodes 2 "${common[@]}"
 expect_rc "a plain VM" 0 "$NOOK" local start solo "${common[@]}"
 expect_rc "a cluster cannot take its name" 1 "$NOOK" local start solo --nodes 2 "${common[@]}"
 contains "  says why" "$ERR" "solo is a VM already"
@@ -78,13 +83,24 @@ if [ "$(id -u)" = 0 ] && command -v runuser >/dev/null; then
 	done
 fi
 
+# running nodes are waited for, not taken as ready: these boot nothing
+expect_rc "start of a running cluster waits for its nodes" 1 "$NOOK" local start k --timeout 3
+check "  and does not call them ready" sh -c '! printf "%s" "$1" | grep -q "every node is ready"' _ "$OUT"
+contains "  names a node that is not" "$ERR" "k-1: not ready after 3 s"
+check "  which still runs" test "$(qemus k-1)" = 1
+
+# deleting the last node shrinks the cluster
+expect_rc "delete the last node" 0 "$NOOK" local delete k-3 --force
+expect_rc "then --nodes 2 is the cluster's size" 0 "$NOOK" local start k --nodes 2 "${common[@]}"
+check "  and k-3 is not made again" test ! -e "$NOOK_HOME/vms/k-3"
+
 # stop: no QEMU and no network process left; delete: every node gone
 expect_rc "stop k" 0 "$NOOK" local stop k --force
-check "no QEMU left" test "$(qemus k-1)$(qemus k-2)$(qemus k-3)" = 000
+check "no QEMU left" test "$(qemus k-1)$(qemus k-2)" = 00
 check "no network process left" test "$(pgrep -f -- "$NOOK_HOME/run/k.net" | wc -l)" = 0
 expect_rc "status says the network is stopped" 0 "$NOOK" local status k-1 --json
 check "  stopped" test "$(echo "$OUT" | json 'd["network"]')" = stopped
 expect_rc "delete k" 0 "$NOOK" local delete k
-check "every node gone" test ! -e "$NOOK_HOME/vms/k-1" -a ! -e "$NOOK_HOME/vms/k-3"
+check "every node gone" test ! -e "$NOOK_HOME/vms/k-1" -a ! -e "$NOOK_HOME/vms/k-2"
 check "the record gone" test ! -e "$NOOK_HOME/clusters/k.json"
 finish

@@ -187,6 +187,20 @@ check "its port forward is kept" test "$(echo "$OUT" | json 'len(d["ports"])')" 
 ) | tee "$WORK/comma.log" | grep -v '^$'
 grep -q '^FAIL' "$WORK/comma.log" && fail "the comma checks" || ok "the comma checks"
 
+# QEMU killed while start waits: exit 1 saying so, the record crashed
+"$NOOK" local start b3 --image blank.img --memory 256M --timeout 60 >"$WORK/w.out" 2>"$WORK/w.err" &
+waiter=$!
+for _ in $(seq 50); do [ -s "$NOOK_HOME/run/b3/qemu.pid" ] && break; sleep 0.2; done
+sleep 1
+kill -9 "$(cat "$NOOK_HOME/run/b3/qemu.pid")"
+wait $waiter
+check "a start whose QEMU dies exits 1" test $? = 1
+contains "  saying QEMU exited" "$(cat "$WORK/w.err")" "QEMU exited while"
+check "  and no refused state move" sh -c '! grep -q "cannot go from" "$1"' _ "$WORK/w.err"
+expect_rc "status after it" 0 "$NOOK" local status b3 --json
+check "  crashed" test "$(echo "$OUT" | json 'd["state"]')" = crashed
+"$NOOK" local delete b3 --force >/dev/null
+
 # a vm.json with a field missing or of the wrong type: named, never a crash;
 # delete --force removes even an unreadable record
 "$NOOK" local start b2 --image blank.img --no-wait >/dev/null 2>&1

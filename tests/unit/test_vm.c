@@ -508,6 +508,7 @@ static void test_state_machine(void **state)
 		{ VM_STARTING, VM_STOPPED },  { VM_STARTING, VM_CRASHED },
 		{ VM_RUNNING, VM_STOPPED },   { VM_RUNNING, VM_CRASHED },
 		{ VM_CRASHED, VM_STOPPED },   { VM_CRASHED, VM_STARTING },
+		{ VM_CRASHED, VM_CRASHED },
 	};
 	int n = 0;
 
