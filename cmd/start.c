@@ -96,13 +96,47 @@ static int one_of(const char *opt, const char *arg, const char *const *ok,
 	return usage_error(usage, "%s cannot be '%s' (see --help)", opt, arg);
 }
 
+/* The options whose value is a number or a size. */
+static int take_number(struct opts *opts, int c, const char *arg)
+{
+	struct vm_start_opts *o = &opts->vm;
+	long n;
+
+	switch (c) {
+	case O_CPUS:
+		if (parse_int("--cpus", arg, 1, 64, &n) < 0)
+			return EXIT_USAGE;
+		o->cpus = (int)n;
+		return 0;
+	case O_TIMEOUT:
+		if (parse_int("--timeout", arg, 1, 86400, &n) < 0)
+			return EXIT_USAGE;
+		o->timeout_s = (int)n;
+		return 0;
+	case O_NODES:
+		if (parse_int("--nodes", arg, 1, 64, &n) < 0)
+			return EXIT_USAGE;
+		opts->nodes = (int)n;
+		return 0;
+	case O_MEMORY:
+		if (parse_size("--memory", arg, &o->memory) < 0)
+			return EXIT_USAGE;
+		if (o->memory < (128ULL << 20))
+			return usage_error(usage, "--memory %s is below the "
+					   "128M a guest needs", arg);
+		return 0;
+	case O_DISK:
+		return parse_size("--disk", arg, &o->disk) < 0 ? EXIT_USAGE : 0;
+	}
+	return EXIT_USAGE;
+}
+
 /* Take one option's value into opts; EXIT_USAGE when it is bad. */
 static int take(struct opts *opts, int c, const char *arg)
 {
 	static const char *const boots[] = { "disk", "direct", NULL };
 	static const char *const accels[] = { "auto", "kvm", "tcg", NULL };
 	struct vm_start_opts *o = &opts->vm;
-	long n;
 
 	switch (c) {
 	case O_IMAGE: o->image = arg; return 0;
@@ -115,11 +149,6 @@ static int take(struct opts *opts, int c, const char *arg)
 	case O_REPROVISION: o->reprovision = 1; return 0;
 	case O_JSON: opts->json = 1; return 0;
 	case O_SUBNET: opts->subnet = arg; return 0;
-	case O_NODES:
-		if (parse_int("--nodes", arg, 1, 64, &n) < 0)
-			return EXIT_USAGE;
-		opts->nodes = (int)n;
-		return 0;
 	case O_BOOT: return one_of("--boot", arg, boots, &o->boot);
 	case O_ACCEL: return one_of("--accel", arg, accels, &o->accel);
 	case O_CPU:
@@ -130,25 +159,8 @@ static int take(struct opts *opts, int c, const char *arg)
 			return usage_error(usage, "bad --cpu '%s'", arg);
 		o->cpu = arg;
 		return 0;
-	case O_CPUS:
-		if (parse_int("--cpus", arg, 1, 64, &n) < 0)
-			return EXIT_USAGE;
-		o->cpus = (int)n;
-		return 0;
-	case O_TIMEOUT:
-		if (parse_int("--timeout", arg, 1, 86400, &n) < 0)
-			return EXIT_USAGE;
-		o->timeout_s = (int)n;
-		return 0;
-	case O_MEMORY:
-		if (parse_size("--memory", arg, &o->memory) < 0)
-			return EXIT_USAGE;
-		if (o->memory < (128ULL << 20))
-			return usage_error(usage, "--memory %s is below the "
-					   "128M a guest needs", arg);
-		return 0;
-	case O_DISK:
-		return parse_size("--disk", arg, &o->disk) < 0 ? EXIT_USAGE : 0;
+	case O_CPUS: case O_TIMEOUT: case O_NODES: case O_MEMORY: case O_DISK:
+		return take_number(opts, c, arg);
 	case O_PORT:
 		opts->ports = xrealloc(opts->ports, sizeof(*opts->ports) *
 							(o->nports + 1));

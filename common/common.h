@@ -246,5 +246,7 @@ int nook_dirs_resolve(struct nook_dirs *d, const struct nook_env *env);
 int nook_dirs_from_environ(struct nook_dirs *d);
 /* Free what *d holds; d may be NULL, and freed fields are cleared. */
 void nook_dirs_free(struct nook_dirs *d);
+/* $PATH, for finding programs: the environment is read in this one file. */
+const char *nook_env_path(void);
 
 #endif

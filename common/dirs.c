@@ -94,3 +94,8 @@ void nook_dirs_free(struct nook_dirs *d)
 	free(d->recipes);
 	d->data = d->run = d->cache = d->recipes = NULL;
 }
+
+const char *nook_env_path(void)
+{
+	return getenv("PATH");
+}

@@ -118,7 +118,7 @@ int run_capture(const char *const *argv, struct buf *out)
 
 char *find_program(const char *name)
 {
-	const char *path = getenv("PATH");
+	const char *path = nook_env_path();
 	char *copy, *dir, *save = NULL, *found = NULL;
 
 	if (strchr(name, '/'))

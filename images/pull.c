@@ -226,7 +226,7 @@ static int fetch(struct curl_api *c, const char *url, const char *path,
 
 	if (resume && stat(path, &st) == 0)
 		x.offset = st.st_size;
-	x.f = fopen(path, x.offset ? "ab" : "wb");
+	x.f = fopen(path, x.offset ? "abe" : "wbe");
 	if (!x.f)
 		return error_errno("cannot write %s", path);
 	x.t0 = mono_s();
