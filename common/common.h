@@ -133,6 +133,13 @@ void child_kill(struct child *c);
  */
 int run_capture(const char *const *argv, struct buf *out);
 
+/* 1 when pid is a live (not zombie) process one of whose arguments is
+ * exactly arg (a substring would adopt any process that mentions it). */
+int proc_has_arg(pid_t pid, const char *arg);
+/* The pid in pidfile when it is such a process; 0 when the file is
+ * missing, junk, stale or names another program. Never an error. */
+pid_t pidfile_owner(const char *pidfile, const char *arg);
+
 /*
  * The full path of program name found on $PATH, or NULL. The caller frees.
  */

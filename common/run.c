@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -141,4 +142,47 @@ char *find_program(const char *name)
 	}
 	free(copy);
 	return found;
+}
+
+int proc_has_arg(pid_t pid, const char *arg)
+{
+	char path[64];
+	struct buf b = BUF_INIT;
+	int found = 0;
+	char *p;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (read_file_quiet(path, &b) < 0)
+		return 0;
+	/* a zombie (PID 1 here does not reap) or a dying process is gone */
+	p = strrchr(b.p, ')');
+	if (!p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X') {
+		buf_free(&b);
+		return 0;
+	}
+	b.len = 0;
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	if (read_file_quiet(path, &b) < 0)
+		return 0;
+	for (size_t off = 0; off < b.len; off += strlen(b.p + off) + 1)
+		if (!strcmp(b.p + off, arg))
+			found = 1;
+	buf_free(&b);
+	return found;
+}
+
+pid_t pidfile_owner(const char *pidfile, const char *arg)
+{
+	struct buf b = BUF_INIT;
+	char *end;
+	long pid;
+
+	if (read_file_quiet(pidfile, &b) < 0)
+		return 0;
+	pid = strtol(b.p, &end, 10);
+	if (end == b.p || (*end && *end != '\n') || pid <= 1 || pid > 1 << 22)
+		pid = 0;
+	buf_free(&b);
+	/* a recycled pid belongs to some other program */
+	return pid && proc_has_arg((pid_t)pid, arg) ? (pid_t)pid : 0;
 }

@@ -43,47 +43,9 @@ static void sw_paths_free(struct sw_paths *p)
 	memset(p, 0, sizeof(*p));
 }
 
-/* 1 when pid is a live (not zombie) process one of whose arguments is
- * exactly arg, as vm/proc.c checks QEMU. */
-static int proc_has_arg(pid_t pid, const char *arg)
-{
-	char path[64];
-	struct buf b = BUF_INIT;
-	int found = 0;
-	char *p;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if (read_file_quiet(path, &b) < 0)
-		return 0;
-	p = strrchr(b.p, ')');
-	if (!p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X') {
-		buf_free(&b);
-		return 0;
-	}
-	b.len = 0;
-	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-	if (read_file_quiet(path, &b) < 0)
-		return 0;
-	for (size_t off = 0; off < b.len; off += strlen(b.p + off) + 1)
-		if (!strcmp(b.p + off, arg))
-			found = 1;
-	buf_free(&b);
-	return found;
-}
-
 static pid_t alive(const struct sw_paths *p)
 {
-	struct buf b = BUF_INIT;
-	char *end;
-	long pid;
-
-	if (read_file_quiet(p->pid, &b) < 0)
-		return 0;
-	pid = strtol(b.p, &end, 10);
-	if (end == b.p || (*end && *end != '\n') || pid <= 1 || pid > 1 << 22)
-		pid = 0;
-	buf_free(&b);
-	return pid && proc_has_arg((pid_t)pid, p->ctl) ? (pid_t)pid : 0;
+	return pidfile_owner(p->pid, p->ctl);
 }
 
 pid_t net_switch_alive(const char *dir)
