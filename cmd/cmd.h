@@ -48,6 +48,9 @@ int usage_error(const char *usage, const char *fmt, ...)
 int bad_option(const char *usage, char **argv, int ret);
 /* Print usage to stdout for --help; returns 0. */
 int show_usage(const char *usage);
+/* A command whose only option is --help, then at most max_words words
+ * (from optind): 0, EXIT_USAGE, or -1 after showing the usage. */
+int parse_help_only(int argc, char **argv, const char *usage, int max_words);
 /* Reset getopt for a fresh parse of a (sub)command's argv. */
 void getopt_reset(void);
 /* Print j to stdout as indented JSON and free it. 0, or 1 on failure. */

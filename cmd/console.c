@@ -132,23 +132,11 @@ static int attach(int sock, int tty, const char *name)
 /* [NAME] and --help; 0, EXIT_USAGE, or -1 for --help (shown). */
 static int parse(int argc, char **argv, const char **name)
 {
-	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
-	int c;
+	int rc = parse_help_only(argc, argv, usage, 1);
 
-	getopt_reset();
-	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		if (c == 'h')
-			return show_usage(usage) - 1;
-		return bad_option(usage, argv, c);
-	}
-	if (argc - optind > 1)
-		return usage_error(usage, "unexpected argument '%s'",
-				   argv[optind + 1]);
-	*name = optind < argc ? argv[optind] : "default";
-	return 0;
+	if (rc == 0)
+		*name = optind < argc ? argv[optind] : "default";
+	return rc;
 }
 
 int cmd_console(struct nook_ctx *ctx, int argc, char **argv)

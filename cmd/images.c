@@ -354,21 +354,11 @@ out:
 /* Only --help, then exactly n words; returns as import_parse(). */
 static int plain_parse(int argc, char **argv, int n, const char *what)
 {
-	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
-	int c;
+	int rc = parse_help_only(argc, argv, usage, n);
 
-	getopt_reset();
-	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		if (c == 'h')
-			return show_usage(usage) - 1;
-		return bad_option(usage, argv, c);
-	}
-	if (argc - optind != n)
+	if (rc == 0 && argc - optind != n)
 		return usage_error(usage, "images %s takes %s", argv[0], what);
-	return 0;
+	return rc;
 }
 
 static int images_export(struct nook_ctx *ctx, int argc, char **argv)

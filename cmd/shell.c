@@ -218,24 +218,14 @@ static int node_stanza(const struct nook_dirs *d, const char *name,
 
 int cmd_ssh_config(struct nook_ctx *ctx, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
 	const struct nook_dirs *d;
 	struct strvec nodes = STRVEC_INIT;
 	struct buf stanzas = BUF_INIT;
-	int c, rc = 1;
+	int rc = parse_help_only(argc, argv, usage_ssh_config, 1);
 
-	getopt_reset();
-	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		if (c == 'h')
-			return show_usage(usage_ssh_config);
-		return bad_option(usage_ssh_config, argv, c);
-	}
-	if (argc - optind > 1)
-		return usage_error(usage_ssh_config, "unexpected argument '%s'",
-				   argv[optind + 1]);
+	if (rc)
+		return rc < 0 ? 0 : rc;
+	rc = 1;
 	d = ctx_dirs(ctx);
 	if (!d || shell_nodes(d, optind < argc ? argv[optind] : "default",
 			      &nodes) < 0)

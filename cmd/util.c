@@ -67,3 +67,23 @@ int print_json_error(void)
 	print_json(json_pack("{s:s}", "error", why[0] ? why : "failed"));
 	return 1;
 }
+
+int parse_help_only(int argc, char **argv, const char *usage, int max_words)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int c;
+
+	getopt_reset();
+	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		if (c == 'h')
+			return show_usage(usage) - 1;
+		return bad_option(usage, argv, c);
+	}
+	if (argc - optind > max_words)
+		return usage_error(usage, "unexpected argument '%s'",
+				   argv[optind + max_words]);
+	return 0;
+}
