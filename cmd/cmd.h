@@ -8,6 +8,8 @@
 #ifndef NOOK_CMD_H
 #define NOOK_CMD_H
 
+#include <sys/types.h>
+
 #include <jansson.h>
 
 #include "common.h"
@@ -51,6 +53,19 @@ int show_usage(const char *usage);
 /* A command whose only option is --help, then at most max_words words
  * (from optind): 0, EXIT_USAGE, or -1 after showing the usage. */
 int parse_help_only(int argc, char **argv, const char *usage, int max_words);
+/*
+ * A terminal board of one line per cluster node (cmd/board.c):
+ * board_start() before the nodes' processes start, board_say() from any
+ * of them (a line of text for that node), board_end() once they are done.
+ */
+struct board {
+	int fd;
+	pid_t pid;
+};
+int board_start(struct board *b);
+void board_say(const struct board *b, const char *name, const char *text);
+void board_end(struct board *b);
+
 /* Reset getopt for a fresh parse of a (sub)command's argv. */
 void getopt_reset(void);
 /* Print j to stdout as indented JSON and free it. 0, or 1 on failure. */

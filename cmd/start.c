@@ -212,6 +212,7 @@ struct progress {
 	int tty;          /* one line rewritten in place */
 	int cluster;      /* a node's lines carry its name */
 	int last_phase;
+	struct board board; /* a cluster's on a terminal, else fd -1 */
 };
 
 static void say_line(void *ctx, struct vm *vm, const char *line)
@@ -264,6 +265,15 @@ static void show_progress(void *ctx, struct vm *vm, enum vm_phase ph,
 	char line[512], head[128];
 	int hl, room;
 
+	if (pr->board.fd >= 0) {
+		char text[200];
+
+		console_last_line(vm, line, sizeof(line));
+		snprintf(text, sizeof(text), "[%4.0fs] %-27s %.60s", el,
+			 vm_phase_name(ph), line);
+		board_say(&pr->board, vm_name(vm), text);
+		return;
+	}
 	if (!pr->tty || pr->cluster) {
 		if ((int)ph != pr->last_phase)
 			fprintf(stderr, "nook: %s: %s (%.0f s)\n",
@@ -421,11 +431,15 @@ static int print_cluster(const struct nook_dirs *d, const char *name,
 static int start_cluster(const struct nook_dirs *d, const char *name,
 			 struct opts *opts, struct progress *pr, double t0)
 {
-	int failed = 0;
+	int failed = 0, rc;
 
 	pr->cluster = 1;
-	if (vm_cluster_start(d, name, opts->nodes, opts->subnet, &opts->vm,
-			     &failed) < 0 && !failed)
+	if (pr->tty && board_start(&pr->board) < 0)
+		pr->board.fd = -1;
+	rc = vm_cluster_start(d, name, opts->nodes, opts->subnet, &opts->vm,
+			      &failed);
+	board_end(&pr->board);
+	if (rc < 0 && !failed)
 		return 1;
 	if (!opts->json)
 		printf("cluster %s: %s (%.0f s)%s\n", name, failed ?
@@ -477,6 +491,8 @@ int cmd_local_start(struct nook_ctx *ctx, int argc, char **argv)
 	pr.say = opts.json ? stderr : stdout;
 	pr.tty = isatty(STDERR_FILENO);
 	pr.last_phase = -1;
+	pr.board.fd = -1;
+	pr.board.pid = -1;
 	opts.vm.say = say_line;
 	opts.vm.progress = show_progress;
 	opts.vm.failed = on_failure;

@@ -89,6 +89,12 @@ check "  and does not call them ready" sh -c '! printf "%s" "$1" | grep -q "ever
 contains "  names a node that is not" "$ERR" "k-1: not ready after 3 s"
 check "  which still runs" test "$(qemus k-1)" = 1
 
+# on a terminal: a board of one line per node, redrawn in place
+script -qec "$(printf '%q ' "$NOOK" local start k --timeout 2)" /dev/null > board.out 2>&1
+check "a terminal gets a line per node" grep -q 'k-1 .*booting' board.out
+check "  and k-2's" grep -q 'k-2 .*booting' board.out
+check "  redrawn in place (cursor up)" grep -q $'\033\[[0-9]*A' board.out
+
 # deleting the last node shrinks the cluster
 expect_rc "delete the last node" 0 "$NOOK" local delete k-3 --force
 expect_rc "then --nodes 2 is the cluster's size" 0 "$NOOK" local start k --nodes 2 "${common[@]}"
