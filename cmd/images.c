@@ -127,6 +127,18 @@ void images_report(const struct img_event *ev, void *arg)
 
 /* --- the subcommands ---------------------------------------------------- */
 
+/* Say where image name is now; 0, or 1 when it is not there. */
+static int stored(const char *data, const char *name)
+{
+	char *dir = NULL;
+
+	if (img_resolve(data, name, &dir) < 0 || !dir)
+		return 1;
+	printf("image %s: %s\n", name, dir);
+	free(dir);
+	return 0;
+}
+
 static int images_build(struct nook_ctx *ctx, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -158,7 +170,8 @@ static int images_build(struct nook_ctx *ctx, int argc, char **argv)
 	o.cache = cache ? cache : d->cache;
 	o.report = images_report;
 	o.report_arg = stdout;
-	return img_build(d->data, argv[optind], &o) < 0 ? 1 : 0;
+	return img_build(d->data, argv[optind], &o) < 0 ? 1 :
+	       stored(d->data, argv[optind]);
 }
 
 struct import_opts {
@@ -261,7 +274,8 @@ static int images_import(struct nook_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	d = ctx_dirs(ctx);
-	rc = d && import_one(d->data, &o, &st) == 0 ? 0 : 1;
+	rc = d && import_one(d->data, &o, &st) == 0 ? stored(d->data, o.name) :
+						     1;
 out:
 	free(base);
 	return rc;
@@ -343,7 +357,7 @@ static int images_pull(struct nook_ctx *ctx, int argc, char **argv)
 		goto out;
 	p.report = images_report;
 	p.report_arg = stdout;
-	rc = img_pull(d->data, &p) < 0 ? 1 : 0;
+	rc = img_pull(d->data, &p) < 0 ? 1 : stored(d->data, p.name);
 out:
 	free(p.url);
 	free(p.name);

@@ -547,6 +547,18 @@ static int check_disks(const char *stage, const json_t *m)
 	return 0;
 }
 
+/* What a VM will boot from the image reads as it will then: the login
+ * user a plain user name (it goes into ssh's argv and ssh-config). */
+static int check_boot(const char *stage)
+{
+	struct img_boot b;
+
+	if (img_boot_read(stage, &b) < 0)
+		return -1;
+	img_boot_free(&b);
+	return 0;
+}
+
 int img_commit(const char *data, char *stage, const char *name,
 	       const json_t *sums)
 {
@@ -565,7 +577,8 @@ int img_commit(const char *data, char *stage, const char *name,
 		       stage);
 		goto out;
 	}
-	if (check_sums(stage, m, sums) < 0 || check_disks(stage, m) < 0)
+	if (check_sums(stage, m, sums) < 0 || check_disks(stage, m) < 0 ||
+	    check_boot(stage) < 0)
 		goto out;
 	final = xasprintf("%s/images/%s", data, digest);
 	if (stat(final, &st) == 0) {
@@ -576,7 +589,6 @@ int img_commit(const char *data, char *stage, const char *name,
 	}
 	if (set_name(data, name, digest) < 0)
 		goto out;
-	printf("image %s: %.12s (%s)\n", name, digest, final);
 	ret = 0;
 out:
 	if (ret < 0)

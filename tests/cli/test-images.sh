@@ -73,6 +73,17 @@ tar -C bad -cf bad.tar manifest.json disk.qcow2 vmlinuz
 expect_rc "a disk larger than its manifest says is refused" 1 "$NOOK" images import bad.tar --name bad
 contains "... before it is read" "$ERR" "disk.qcow2 is $(stat -c %s bad/disk.qcow2) bytes, the manifest says"
 check "nothing half-imported" store_clean
+# a login user that is no user name (a newline would add a ProxyCommand
+# line to ssh-config) is refused at import
+mkdir baduser && cp "$dir"/* baduser/ && chmod u+w baduser/*
+python3 - baduser/manifest.json <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1])); m["user"] = "debian\n  ProxyCommand touch /tmp/nook-pwned"
+json.dump(m, open(sys.argv[1], "w"))
+PY
+expect_rc "an image whose user is no user name is refused" 1 "$NOOK" images import baduser --name baduser
+contains "  saying so" "$ERR" "not a user name"
+check "  and nothing is stored" test ! -e "$NOOK_HOME/images/names/baduser"
 # a traversal entry, written by Python's tarfile
 python3 -c 'import tarfile,io; t=tarfile.open("evil.tar","w"); i=tarfile.TarInfo("../../evil"); i.size=1; t.addfile(i, io.BytesIO(b"x")); t.close()'
 expect_rc "a traversal bundle is refused" 1 "$NOOK" images import evil.tar --name evil
