@@ -100,6 +100,16 @@ struct fanout_stream {
 int fanout_pump(struct fanout_stream *s, size_t n);
 /* The status of a set: the highest; -1 (not run, not waited) counts 1. */
 int fanout_status(const int *status, size_t n);
+/* A job per name in nodes (whose strings it takes over; nodes is left
+ * empty), each with an argv to fill in avs[i] (a job left without one
+ * counts as failed). */
+struct fanout_set {
+	struct strvec nodes;
+	struct strvec *avs;
+	struct fanout_job *jobs;
+};
+void fanout_set_init(struct fanout_set *s, struct strvec *nodes);
+void fanout_set_free(struct fanout_set *s);
 
 /*
  * Names (cmd/shell.c). The VM NAME means where one VM is expected: NAME,

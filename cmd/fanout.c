@@ -197,3 +197,26 @@ int fanout_run(struct fanout_job *jobs, size_t n)
 	free(c);
 	return rc;
 }
+
+void fanout_set_init(struct fanout_set *s, struct strvec *nodes)
+{
+	memset(s, 0, sizeof(*s));
+	s->nodes = *nodes;
+	*nodes = (struct strvec)STRVEC_INIT;
+	s->avs = xmalloc(sizeof(*s->avs) * (s->nodes.n + 1));
+	s->jobs = xmalloc(sizeof(*s->jobs) * (s->nodes.n + 1));
+	for (size_t i = 0; i < s->nodes.n; i++) {
+		s->avs[i] = (struct strvec)STRVEC_INIT;
+		s->jobs[i] = (struct fanout_job){ s->nodes.v[i], NULL, 0 };
+	}
+}
+
+void fanout_set_free(struct fanout_set *s)
+{
+	for (size_t i = 0; s->avs && i < s->nodes.n; i++)
+		strvec_clear(&s->avs[i]);
+	free(s->avs);
+	free(s->jobs);
+	strvec_clear(&s->nodes);
+	memset(s, 0, sizeof(*s));
+}

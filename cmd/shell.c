@@ -154,27 +154,19 @@ static int node_argv(const struct nook_dirs *d, const char *name,
 /* o->cmd on every node of o->name at once; the highest exit status. */
 static int shell_all(const struct nook_dirs *d, const struct shell_opts *o)
 {
-	struct strvec nodes = STRVEC_INIT, *avs;
-	struct fanout_job *jobs;
+	struct strvec nodes = STRVEC_INIT;
+	struct fanout_set s;
 	int rc;
 
 	if (shell_nodes(d, o->name, &nodes) < 0)
 		return 1;
-	avs = xmalloc(sizeof(*avs) * nodes.n);
-	jobs = xmalloc(sizeof(*jobs) * nodes.n);
-	for (size_t i = 0; i < nodes.n; i++) {
-		avs[i] = (struct strvec)STRVEC_INIT;
-		jobs[i] = (struct fanout_job){ nodes.v[i], NULL, 0 };
-		/* a node that cannot be reached is named; the others run */
-		if (node_argv(d, nodes.v[i], o, &avs[i]) == 0)
-			jobs[i].argv = (const char *const *)avs[i].v;
-	}
-	rc = fanout_run(jobs, nodes.n);
-	for (size_t i = 0; i < nodes.n; i++)
-		strvec_clear(&avs[i]);
-	free(avs);
-	free(jobs);
-	strvec_clear(&nodes);
+	fanout_set_init(&s, &nodes);
+	/* a node that cannot be reached is named; the others run */
+	for (size_t i = 0; i < s.nodes.n; i++)
+		if (node_argv(d, s.nodes.v[i], o, &s.avs[i]) == 0)
+			s.jobs[i].argv = (const char *const *)s.avs[i].v;
+	rc = fanout_run(s.jobs, s.nodes.n);
+	fanout_set_free(&s);
 	return rc;
 }
 

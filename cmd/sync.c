@@ -370,20 +370,16 @@ static int sync_all(const struct nook_dirs *d, const char *name,
 		    const struct sync_opts *o, const char *src,
 		    const char *dest)
 {
-	struct strvec nodes = STRVEC_INIT, *avs;
-	struct fanout_job *jobs;
+	struct strvec nodes = STRVEC_INIT;
+	struct fanout_set s;
 	int rc = 1;
 
 	if (shell_nodes(d, name, &nodes) < 0)
 		return 1;
-	avs = xmalloc(sizeof(*avs) * nodes.n);
-	jobs = xmalloc(sizeof(*jobs) * nodes.n);
-	for (size_t i = 0; i < nodes.n; i++) {
-		avs[i] = (struct strvec)STRVEC_INIT;
-		jobs[i] = (struct fanout_job){ nodes.v[i], NULL, 0 };
-	}
-	for (size_t i = 0; i < nodes.n; i++) {
-		int r = node_rsync_argv(d, nodes.v[i], o, src, dest, &avs[i]);
+	fanout_set_init(&s, &nodes);
+	for (size_t i = 0; i < s.nodes.n; i++) {
+		int r = node_rsync_argv(d, s.nodes.v[i], o, src, dest,
+					&s.avs[i]);
 
 		/* a refused --delete stops every node's copy; a node that
 		 * cannot be reached is named, and the others go on */
@@ -392,22 +388,18 @@ static int sync_all(const struct nook_dirs *d, const char *name,
 			goto out;
 		}
 		if (r == 0)
-			jobs[i].argv = (const char *const *)avs[i].v;
+			s.jobs[i].argv = (const char *const *)s.avs[i].v;
 	}
-	rc = sync_round(jobs, nodes.n, o, dest);
+	rc = sync_round(s.jobs, s.nodes.n, o, dest);
 	while (o->watch) {
 		printf("watching %s (Ctrl-C ends)\n", src);
 		fflush(stdout);
 		if (wait_change(src, 300) < 0)
 			break;
-		sync_round(jobs, nodes.n, o, dest);
+		sync_round(s.jobs, s.nodes.n, o, dest);
 	}
 out:
-	for (size_t i = 0; i < nodes.n; i++)
-		strvec_clear(&avs[i]);
-	free(avs);
-	free(jobs);
-	strvec_clear(&nodes);
+	fanout_set_free(&s);
 	return rc;
 }
 
