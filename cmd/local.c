@@ -15,6 +15,8 @@ static const char usage_local[] =
 	"\n"
 	"  start   make (first time) and boot a VM, wait until it is ready\n"
 	"  stop    power it off (ACPI, then quit, then signals)\n"
+	"  suspend save its memory to a file and end QEMU; start resumes it\n"
+	"  pause   stop its CPUs, keeping its memory (unpause goes on)\n"
 	"  status  state, pid, accelerator, ports, how to get in\n"
 	"  list    every VM\n"
 	"  delete  remove a VM's files (never the base image)\n"
@@ -28,6 +30,7 @@ struct small {
 	const char *name;
 	int force, json, follow;
 	long timeout;
+	int timeout_given;
 };
 
 static int parse_small(int argc, char **argv, const char *usage,
@@ -63,6 +66,8 @@ static int parse_small(int argc, char **argv, const char *usage,
 			s->follow = 1;
 		else if (parse_int("--timeout", optarg, 1, 3600, &s->timeout) < 0)
 			return EXIT_USAGE;
+		else
+			s->timeout_given = 1;
 	}
 	if (argc - optind > 1)
 		return usage_error(usage, "unexpected argument '%s'",
@@ -150,12 +155,13 @@ static json_t *status_json(struct vm *vm)
 	int up;
 
 	vm_get_info(vm, &i);
-	up = i.state == VM_RUNNING || i.state == VM_STARTING;
+	up = i.state == VM_RUNNING || i.state == VM_STARTING ||
+	     i.state == VM_PAUSED;
 	/* the first forward is ssh's; the rest are the user's */
 	for (size_t k = 1; up && k < i.ports->n; k++)
 		json_array_append_new(ports, json_string(i.ports->v[k]));
 	return json_pack("{s:s,s:s,s:o,s:o,s:o,s:s,s:i,s:I,s:o,s:o,s:s,"
-			 "s:s?,s:s?,s:o}",
+			 "s:s?,s:s?,s:o,s:o}",
 		"name", i.name, "state", vm_state_name(i.state),
 		"pid", up ? json_integer(i.pid) : json_null(),
 		"accel", up && i.accel ? json_string(i.accel) : json_null(),
@@ -167,7 +173,26 @@ static json_t *status_json(struct vm *vm)
 			    json_null(),
 		"ports", ports, "dir", i.dir, "cluster", i.cluster,
 		"address", i.address, "network", i.cluster ?
-		json_string(i.network_up ? "running" : "stopped") : json_null());
+		json_string(i.network_up ? "running" : "stopped") : json_null(),
+		"save", i.saved_at ? json_pack("{s:I,s:I,s:I}", "size",
+			(json_int_t)i.save_size, "saved_at",
+			(json_int_t)i.saved_at, "age",
+			(json_int_t)(time(NULL) - i.saved_at)) : json_null());
+}
+
+/* "391M, 2m05s ago" for a save of status j, or "" when it has none. */
+static void save_line(json_t *j, char *out, size_t size)
+{
+	json_t *sv = json_object_get(j, "save");
+	char age[32];
+
+	out[0] = '\0';
+	if (!json_is_object(sv))
+		return;
+	fmt_duration((long)json_integer_value(json_object_get(sv, "age")),
+		     age, sizeof(age));
+	snprintf(out, size, "%lldM, %s ago", (long long)(json_integer_value(
+		 json_object_get(sv, "size")) >> 20), age);
 }
 
 static void print_status(json_t *j)
@@ -185,6 +210,11 @@ static void print_status(json_t *j)
 		printf("state:   %s (pid %lld, up %s, %s)\n", state,
 		       (long long)json_integer_value(json_object_get(j, "pid")),
 		       up, json_string_value(json_object_get(j, "accel")));
+	} else if (json_is_object(json_object_get(j, "save"))) {
+		char saved[64];
+
+		save_line(j, saved, sizeof(saved));
+		printf("state:   %s (saved state %s)\n", state, saved);
 	} else {
 		printf("state:   %s\n", state);
 	}
@@ -205,6 +235,11 @@ static void print_status(json_t *j)
 		       json_string_value(json_object_get(j, "network")));
 	if (!strcmp(state, "running") || !strcmp(state, "starting"))
 		printf("get in:  nook shell %s\n", name);
+	else if (!strcmp(state, "paused"))
+		printf("go on:   nook local unpause %s\n", name);
+	else if (!strcmp(state, "suspended"))
+		printf("resume:  nook local start %s (--cold boots afresh)\n",
+		       name);
 	else if (!strcmp(state, "crashed"))
 		printf("note:    QEMU died without a stop; 'nook local logs %s' "
 		       "shows the console, 'nook local start %s' boots it "
@@ -216,7 +251,8 @@ static void print_status(json_t *j)
 static const char usage_status[] =
 	"usage: nook local status [NAME] [--json]\n"
 	"\n"
-	"Shows the VM's state (running, starting, stopped, crashed), its pid,\n"
+	"Shows the VM's state (running, starting, stopped, crashed, paused,\n"
+	"suspended, with its save's size and age), its pid,\n"
 	"accelerator, image, forwarded ports, uptime and how to get in; for a\n"
 	"cluster node its address and whether the network runs. A cluster's\n"
 	"name shows every node (a JSON array).\n";
@@ -295,20 +331,22 @@ static void print_list(json_t *all)
 	       "SSH", "CLUSTER", "ADDRESS", "IMAGE");
 	json_array_foreach(all, i, j) {
 		json_t *ssh = json_object_get(j, "ssh");
-		char pid[16] = "-", port[16] = "-";
+		char pid[16] = "-", port[16] = "-", saved[64];
 
 		if (json_is_integer(json_object_get(j, "pid")))
 			snprintf(pid, sizeof(pid), "%lld", (long long)
 				 json_integer_value(json_object_get(j, "pid")));
+		save_line(j, saved, sizeof(saved));
 		if (json_is_object(ssh))
 			snprintf(port, sizeof(port), "%lld", (long long)
 				 json_integer_value(json_object_get(ssh, "port")));
-		printf("%-16s %-9s %-8s %-6s %-10s %-15s %s\n",
+		printf("%-16s %-9s %-8s %-6s %-10s %-15s %s%s%s%s\n",
 		       json_string_value(json_object_get(j, "name")),
 		       json_string_value(json_object_get(j, "state")), pid, port,
 		       or_dash(json_object_get(j, "cluster")),
 		       or_dash(json_object_get(j, "address")),
-		       json_string_value(json_object_get(j, "image")));
+		       json_string_value(json_object_get(j, "image")),
+		       saved[0] ? " (saved " : "", saved, saved[0] ? ")" : "");
 	}
 }
 
@@ -378,6 +416,108 @@ static int local_delete(struct nook_ctx *ctx, int argc, char **argv)
 	}
 	vm_close(vm);
 	return rc;
+}
+
+static const char usage_suspend[] =
+	"usage: nook local suspend [NAME] [--timeout S]\n"
+	"\n"
+	"Saves the VM's memory and device state to vms/NAME/suspend.save and\n"
+	"ends its QEMU, freeing its memory. 'nook local start NAME' resumes it\n"
+	"in seconds (the guest's clock set right, a new ssh master); '--cold'\n"
+	"discards the save. A save made with another QEMU, machine, CPU,\n"
+	"settings or disk is not used: the VM boots cold, saying why.\n"
+	"--timeout bounds the save (default: a minute, and a second per 8M of\n"
+	"memory). A cluster's name suspends every node, one after another.\n";
+
+static const char usage_pause[] =
+	"usage: nook local pause [NAME]\n"
+	"\n"
+	"Stops the VM's CPUs (QMP stop); its memory and QEMU stay. 'nook local\n"
+	"unpause' lets it go on. A cluster's name pauses every node.\n";
+
+static const char usage_unpause[] =
+	"usage: nook local unpause [NAME]\n"
+	"\n"
+	"Lets a paused VM run again and sets its clock to the host's (over\n"
+	"ssh). A cluster's name unpauses every node.\n";
+
+/* The VMs a name means for suspend/pause: it, or every node of it. */
+static int names_of(struct nook_ctx *ctx, const char *name,
+		    const struct nook_dirs **d, struct strvec *names)
+{
+	int rc = is_cluster(ctx, name, d);
+
+	if (rc < 0)
+		return -1;
+	if (rc)
+		return vm_cluster_nodes(*d, name, names);
+	strvec_push(names, name);
+	return 0;
+}
+
+enum pause_op { OP_SUSPEND, OP_PAUSE, OP_UNPAUSE };
+
+static int pause_one(const struct nook_dirs *d, const char *name,
+		     enum pause_op op, const struct small *s)
+{
+	uint64_t size = 0;
+	double secs = 0;
+	struct vm *vm;
+	int rc = -1;
+
+	if (vm_open(d, name, 1, &vm) < 0)
+		return 1;
+	if (op == OP_SUSPEND)
+		rc = vm_suspend(vm, s->timeout_given ? (int)s->timeout : 0,
+				&size, &secs);
+	else if (op == OP_PAUSE)
+		rc = vm_pause(vm);
+	else
+		rc = vm_unpause(vm);
+	if (rc == 0 && op == OP_SUSPEND)
+		printf("VM %s suspended: %lluM saved in %.1f s\n", name,
+		       (unsigned long long)(size >> 20), secs);
+	else if (rc == 0)
+		printf("VM %s %s\n", name, op == OP_PAUSE ? "paused" :
+		       "running again");
+	vm_close(vm);
+	return rc == 0 ? 0 : 1;
+}
+
+static int local_pausing(struct nook_ctx *ctx, int argc, char **argv,
+			 enum pause_op op)
+{
+	static const char *const usages[] = { usage_suspend, usage_pause,
+					      usage_unpause };
+	struct strvec names = STRVEC_INIT;
+	const struct nook_dirs *d;
+	struct small s;
+	int rc = parse_small(argc, argv, usages[op], op == OP_SUSPEND ? "t" :
+			     "", &s);
+
+	if (rc)
+		return rc < 0 ? 0 : rc;
+	if (names_of(ctx, s.name, &d, &names) < 0)
+		return 1;
+	for (size_t i = 0; i < names.n; i++)
+		rc |= pause_one(d, names.v[i], op, &s);
+	strvec_clear(&names);
+	return rc;
+}
+
+static int local_suspend(struct nook_ctx *ctx, int argc, char **argv)
+{
+	return local_pausing(ctx, argc, argv, OP_SUSPEND);
+}
+
+static int local_pause(struct nook_ctx *ctx, int argc, char **argv)
+{
+	return local_pausing(ctx, argc, argv, OP_PAUSE);
+}
+
+static int local_unpause(struct nook_ctx *ctx, int argc, char **argv)
+{
+	return local_pausing(ctx, argc, argv, OP_UNPAUSE);
 }
 
 static const char usage_logs[] =
@@ -461,6 +601,8 @@ int cmd_local(struct nook_ctx *ctx, int argc, char **argv)
 		{ "start", cmd_local_start }, { "stop", local_stop },
 		{ "status", local_status },   { "list", local_list },
 		{ "delete", local_delete },   { "logs", local_logs },
+		{ "suspend", local_suspend }, { "pause", local_pause },
+		{ "unpause", local_unpause },
 	};
 
 	if (argc < 2)

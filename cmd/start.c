@@ -43,6 +43,8 @@ static const char usage[] =
 	"  --no-wait              return once QEMU runs\n"
 	"  --timeout SECONDS      how long to wait for ready (default 900)\n"
 	"  --reprovision          new instance-id: cloud-init runs again\n"
+	"  --cold                 a suspended VM: discard its saved state and\n"
+	"                         boot (default: resume it)\n"
 	"  --json                 print the result as JSON\n"
 	"\n"
 	"Settings given at first start are remembered; a later start says what\n"
@@ -50,7 +52,7 @@ static const char usage[] =
 
 enum { O_IMAGE = 256, O_CPUS, O_MEMORY, O_DISK, O_USER_DATA, O_NETCFG,
        O_PORT, O_BOOT, O_KERNEL, O_INITRD, O_APPEND, O_ACCEL, O_NO_WAIT,
-       O_TIMEOUT, O_REPROVISION, O_JSON, O_CPU, O_NODES, O_SUBNET };
+       O_TIMEOUT, O_REPROVISION, O_JSON, O_CPU, O_NODES, O_SUBNET, O_COLD };
 
 static const struct option longopts[] = {
 	{ "image", required_argument, NULL, O_IMAGE },
@@ -72,6 +74,7 @@ static const struct option longopts[] = {
 	{ "json", no_argument, NULL, O_JSON },
 	{ "nodes", required_argument, NULL, O_NODES },
 	{ "subnet", required_argument, NULL, O_SUBNET },
+	{ "cold", no_argument, NULL, O_COLD },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 }
 };
@@ -147,6 +150,7 @@ static int take(struct opts *opts, int c, const char *arg)
 	case O_APPEND: o->append = arg; return 0;
 	case O_NO_WAIT: o->no_wait = 1; return 0;
 	case O_REPROVISION: o->reprovision = 1; return 0;
+	case O_COLD: o->cold = 1; return 0;
 	case O_JSON: opts->json = 1; return 0;
 	case O_SUBNET: opts->subnet = arg; return 0;
 	case O_BOOT: return one_of("--boot", arg, boots, &o->boot);

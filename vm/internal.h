@@ -140,6 +140,7 @@ struct vm_launch {
 				     * uplink's first forward is ssh's */
 	size_t nnics;
 	const char *switch_dir;     /* a cluster node's: its network's */
+	const char *machine;        /* the versioned type; NULL: "q35" */
 };
 /* The -cpu model: the spec's, else "host" under KVM and "qemu64,svm=off"
  * under TCG (the fastest to emulate). */
@@ -231,6 +232,48 @@ struct vm_ready {
  */
 int vm_wait_ready(struct vm_ready *r);
 
+/*
+ * Suspend and resume (vm/save.c). What tells that a save still fits the
+ * QEMU that would load it: recorded at suspend in vm.json's state, checked
+ * before every resume. Strings owned; vm_save_free() clears them.
+ */
+struct vm_save {
+	char *qemu;               /* the binary's real path */
+	char *version;            /* "7.2.22 (Debian 1:7.2+dfsg-7...)" */
+	char *machine;            /* the versioned type, "pc-q35-7.2" */
+	char *accel;              /* "tcg" or "kvm" */
+	char *cpu;                /* the -cpu model */
+	char *argv_hash;          /* vm_argv_hash() of QEMU's argv */
+	uint64_t disk_size;       /* the overlay at save time */
+	long long disk_mtime_ns;
+	unsigned long long disk_ino;
+	uint64_t size;            /* the save file's bytes */
+	long long saved_at;       /* epoch seconds */
+};
+void vm_save_free(struct vm_save *s);
+json_t *vm_save_to_json(const struct vm_save *s);
+/* Fill s from j; -1 (saying nothing) when a field is missing. */
+int vm_save_from_json(const json_t *j, struct vm_save *s);
+/* 1 when a save recorded as rec can be loaded where now holds; else 0
+ * with the first difference, in words, appended to why. Pure. */
+int vm_save_fits(const struct vm_save *rec, const struct vm_save *now,
+		 struct buf *why);
+/* The machine type alias (e.g. "q35") stands for in the text of `qemu
+ * -machine help`, appended to out; -1 when it is no alias there. Pure. */
+int vm_machine_alias(const char *help, const char *alias, struct buf *out);
+/* The version in the text of `qemu --version` ("7.2.22 (Debian ...)"),
+ * appended to out; -1 when there is none. Pure. */
+int vm_qemu_version_parse(const char *text, struct buf *out);
+/* The SHA-256 (hex) of argv[0..n), each argument NUL-terminated, leaving
+ * out "-incoming" and its value (a resumed QEMU's argv is the one it was
+ * saved from plus that). Pure. */
+void vm_argv_hash(const char *const *argv, size_t n, char out[65]);
+/* The versioned machine type q35 means for qemu now ("q35" when it cannot
+ * be told); the caller frees. */
+char *vm_machine_pinned(const char *qemu);
+/* The value after option opt in argv, or NULL. Pure. */
+const char *vm_argv_value(const char *const *argv, size_t n, const char *opt);
+
 /* One VM, open: what vm.h's struct vm is. Only vm/ sees inside. */
 struct vm {
 	char *name;
@@ -246,6 +289,8 @@ struct vm {
 	struct strvec ports;    /* its forwards as running; ssh's first */
 	int lock_fd;            /* held by this process, or -1 */
 	char *alias;            /* the HostKeyAlias */
+	struct vm_save save;    /* suspended: what its save was made with */
+	int has_save;
 };
 
 /*
@@ -260,6 +305,33 @@ int vm_record(struct vm *vm, enum vm_state to, pid_t pid, const char *accel,
 enum vm_state vm_state_held(struct vm *vm);
 /* Take vm's lock; -1 saying the VM is busy. */
 int vm_take_lock(struct vm *vm);
+
+/* The argv a launch of vm under accel with uplink (and a node's switch
+ * directory, or NULL) runs (vm/start.c). */
+void vm_build_argv(struct vm *vm, enum vm_accel accel,
+		   const struct vm_nic *uplink, const char *switch_dir,
+		   struct strvec *argv);
+/* The uplink as the record says it ran (ssh's forward first), for a
+ * resume: the same ports again. -1 saying why. */
+int vm_uplink_recorded(const struct vm *vm, struct vm_nic *out);
+/*
+ * Resume suspended vm with argv (vm_build_argv()'s, for the uplink up):
+ * 1 when it runs again, recorded running, its clock set; 0 when its save
+ * does not fit or would not load (why says which, no QEMU is left, the
+ * record is as it was); -1 on an error that stops the start. *pid is the
+ * new QEMU.
+ */
+int vm_resume(struct vm *vm, struct strvec *argv, const char *accel,
+	      const struct vm_nic *up, pid_t *pid, struct buf *why);
+/* Remove vm's save file (and a half-written one); the record is the
+ * caller's to change. */
+void vm_save_remove(struct vm *vm);
+/* QMP cont on the QEMU at p's socket; 0, or -1 saying nothing (the
+ * caller goes on another way). */
+int vm_qmp_cont(const struct vm_paths *p);
+/* Set the guest's clock to the host's over ssh (a master first, so the
+ * command runs within a fraction of a second of the time it carries). */
+int vm_clock_sync(struct vm *vm);
 
 /* RUN/NAME, or a short /tmp directory of our own when a socket there
  * would not fit sun_path; NULL having said why. The caller frees. */

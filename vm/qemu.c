@@ -202,7 +202,7 @@ void vm_qemu_argv(const struct vm_spec *s, const struct vm_paths *p,
 	strvec_push(out, "-name");
 	strvec_pushf(out, "nook-%s", s->name);
 	strvec_push(out, "-machine");
-	strvec_push(out, "q35");
+	strvec_push(out, l->machine ? l->machine : "q35");
 	strvec_push(out, "-accel");
 	strvec_push(out, l->accel == VM_ACCEL_KVM ? "kvm" : "tcg,thread=multi");
 	strvec_push(out, "-cpu");

@@ -402,20 +402,24 @@ static int resolve_uplink(struct vm_spec *s, struct vm_nic *out)
 	return 0;
 }
 
-/* Everything from the spec to a QEMU argv. */
-static void build_argv(struct vm *vm, enum vm_accel accel,
-		       const struct vm_nic *uplink, const char *switch_dir,
-		       struct strvec *argv)
+void vm_build_argv(struct vm *vm, enum vm_accel accel,
+		   const struct vm_nic *uplink, const char *switch_dir,
+		   struct strvec *argv)
 {
 	struct vm_nic *nics = xmalloc(sizeof(*nics) * vm->spec.nnics);
 	struct buf cmdline = BUF_INIT;
 	struct vm_boot boot = { 0 };
 	struct vm_launch l = { 0 };
+	char *machine;
 
 	memcpy(nics, vm->spec.nics, sizeof(*nics) * vm->spec.nnics);
 	nics[0] = *uplink;
 	l.accel = accel;
 	l.qemu = "qemu-system-x86_64";
+	/* the versioned type, not the q35 alias, whose meaning changes with
+	 * QEMU's version: a save names the machine it was made on */
+	machine = vm_machine_pinned(l.qemu);
+	l.machine = machine;
 	vm_kernel_args(&vm->spec, accel, &cmdline);
 	l.cmdline = cmdline.p;
 	if (!strcmp(vm->spec.boot, "direct")) {
@@ -434,12 +438,55 @@ static void build_argv(struct vm *vm, enum vm_accel accel,
 	vm_qemu_argv(&vm->spec, &vm->paths, &l, argv);
 	vm_boot_free(&boot);
 	buf_free(&cmdline);
+	free(machine);
 	free(nics);
 }
 
 static const char *accel_name(enum vm_accel a)
 {
 	return a == VM_ACCEL_KVM ? "kvm" : "tcg";
+}
+
+/*
+ * A suspended VM: back from its save (1), or, when the save does not fit
+ * or will not load, the save removed and the VM stopped for a cold boot,
+ * saying why (0). -1 on an error that ends the start.
+ */
+static int resume(struct vm *vm, const struct vm_start_opts *o,
+		  struct vm_start_result *r, struct vm_nic *up, const char *sw)
+{
+	struct strvec argv = STRVEC_INIT;
+	struct buf why = BUF_INIT;
+	double t0 = mono_s();
+	int rc = 0;
+
+	if (o->reprovision) {
+		buf_adds(&why, "--reprovision needs a boot");
+	} else if (vm_uplink_recorded(vm, up) < 0) {
+		buf_adds(&why, "its forwards cannot be read back");
+	} else {
+		vm_build_argv(vm, r->accel, up, sw, &argv);
+		rc = vm_resume(vm, &argv, accel_name(r->accel), up, &r->pid,
+			       &why);
+	}
+	if (rc > 0) {
+		r->launched = r->resumed = 1;
+		r->reached = VM_PHASE_READY;
+		say(o, "VM %s: resumed from its saved state in %.1f s (pid %d, "
+		    "%s), ssh on 127.0.0.1:%d", vm->name, mono_s() - t0,
+		    (int)r->pid, accel_name(r->accel), vm->spec.ssh_port);
+	} else if (rc == 0) {
+		say(o, "VM %s: its saved state cannot be used: %s; booting cold "
+		    "(the save is removed)", vm->name, why.p);
+		vm_save_remove(vm);
+		vm_nic_free(up);
+		memset(up, 0, sizeof(*up));
+		if (vm_record(vm, VM_STOPPED, 0, NULL, NULL) < 0)
+			rc = -1;
+	}
+	strvec_clear(&argv);
+	buf_free(&why);
+	return rc;
 }
 
 /* From the lock to a running QEMU, with the uplink as launched in *up. */
@@ -449,12 +496,10 @@ static int launch(struct vm *vm, const struct vm_start_opts *o,
 {
 	struct strvec argv = STRVEC_INIT;
 	char *sw = NULL;
-	int ret = -1;
+	int ret = -1, rc;
 
 	if (apply(vm, o, in) < 0 || keep_inputs(vm, o, in) < 0 ||
-	    decide_accel(o, vm->spec.accel, &r->accel) < 0 ||
-	    resolve_uplink(&vm->spec, up) < 0 ||
-	    vm_prepare(&vm->spec, &vm->paths) < 0)
+	    decide_accel(o, vm->spec.accel, &r->accel) < 0)
 		goto out;
 	/* a node's network runs from its first node's start on */
 	if (vm->spec.cluster) {
@@ -462,7 +507,17 @@ static int launch(struct vm *vm, const struct vm_start_opts *o,
 		if (!sw || mkdir_p(sw, 0700) < 0 || net_switch_start(sw) < 0)
 			goto out;
 	}
-	build_argv(vm, r->accel, up, sw, &argv);
+	if (vm_state_held(vm) == VM_SUSPENDED) {
+		rc = resume(vm, o, r, up, sw);
+		if (rc) {
+			ret = rc > 0 ? 0 : -1;
+			goto out;
+		}
+	}
+	if (resolve_uplink(&vm->spec, up) < 0 ||
+	    vm_prepare(&vm->spec, &vm->paths) < 0)
+		goto out;
+	vm_build_argv(vm, r->accel, up, sw, &argv);
 	/* from here on the VM exists, even if QEMU fails */
 	if (vm_record(vm, VM_STARTING, 0, NULL, up) < 0)
 		goto out;
@@ -584,6 +639,11 @@ int vm_start(struct vm *vm, const struct vm_start_opts *o,
 		ret = await_running(vm, o, r, pid);
 		goto out;
 	}
+	if (o->cold && vm_state_held(vm) == VM_SUSPENDED) {
+		if (vm_discard_save(vm) < 0)
+			goto out;
+		say(o, "VM %s: its saved state is discarded (--cold)", vm->name);
+	}
 	if (launch(vm, o, &in, r, &up) < 0) {
 		/* a first start that failed before QEMU ran leaves nothing;
 		 * we still hold the lock, so nobody else is making it */
@@ -594,7 +654,9 @@ int vm_start(struct vm *vm, const struct vm_start_opts *o,
 		}
 		goto out;
 	}
-	if (o->no_wait)
+	if (r->resumed)
+		ret = 0;
+	else if (o->no_wait)
 		ret = vm_record(vm, VM_RUNNING, r->pid, accel_name(r->accel),
 				&up);
 	else

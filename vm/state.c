@@ -28,16 +28,22 @@ int vm_state_parse(const char *s)
  * Staying stopped is a stop of a stopped VM; starting -> starting records
  * the pid of the QEMU just launched; crashed -> crashed records a crash
  * seen by the holder of the lock (vm_state_held() already says crashed
- * once the QEMU a record names is gone). paused and suspended have no moves
- * yet: pause and suspend will add theirs here.
+ * once the QEMU a record names is gone). A pause keeps its QEMU: paused
+ * goes back to running, or on to suspended, stopped or crashed. A
+ * suspended VM has no QEMU: it resumes through starting, or its save is
+ * discarded (start --cold, a save that no longer fits) and it is stopped.
  */
 static const unsigned char legal[VM_NSTATES][VM_NSTATES] = {
 	[VM_STOPPED] = { [VM_STOPPED] = 1, [VM_STARTING] = 1 },
 	[VM_STARTING] = { [VM_STARTING] = 1, [VM_RUNNING] = 1,
 			  [VM_STOPPED] = 1, [VM_CRASHED] = 1 },
-	[VM_RUNNING] = { [VM_STOPPED] = 1, [VM_CRASHED] = 1 },
+	[VM_RUNNING] = { [VM_STOPPED] = 1, [VM_CRASHED] = 1,
+			 [VM_PAUSED] = 1, [VM_SUSPENDED] = 1 },
 	[VM_CRASHED] = { [VM_CRASHED] = 1, [VM_STOPPED] = 1,
 			 [VM_STARTING] = 1 },
+	[VM_PAUSED] = { [VM_RUNNING] = 1, [VM_SUSPENDED] = 1,
+			[VM_STOPPED] = 1, [VM_CRASHED] = 1 },
+	[VM_SUSPENDED] = { [VM_STARTING] = 1, [VM_STOPPED] = 1 },
 };
 
 int vm_transition_ok(enum vm_state from, enum vm_state to)
@@ -48,15 +54,23 @@ int vm_transition_ok(enum vm_state from, enum vm_state to)
 enum vm_state vm_state_decide(enum vm_state recorded, int alive, int busy,
 			      int powered_off)
 {
-	int was_up = recorded == VM_RUNNING || recorded == VM_STARTING;
+	int was_up = recorded == VM_RUNNING || recorded == VM_STARTING ||
+		     recorded == VM_PAUSED;
 
+	if (alive && recorded == VM_PAUSED)
+		return VM_PAUSED;
 	if (alive)
 		return busy && recorded == VM_STARTING ? VM_STARTING :
 							 VM_RUNNING;
 	/* QEMU is gone. If nook did not stop it and the guest did not power
-	 * itself off, it died: say so rather than "stopped". */
+	 * itself off, it died: say so rather than "stopped". A suspended VM
+	 * has no QEMU by design. */
 	if (recorded == VM_STARTING && busy)
 		return VM_STARTING; /* a start before QEMU runs */
+	if (recorded == VM_SUSPENDED)
+		return VM_SUSPENDED;
+	if (recorded == VM_PAUSED)
+		return VM_CRASHED; /* a paused guest cannot power off */
 	if (was_up)
 		return powered_off ? VM_STOPPED : VM_CRASHED;
 	return recorded == VM_CRASHED ? VM_CRASHED : VM_STOPPED;

@@ -27,6 +27,10 @@ static int load_state(struct vm *vm, const json_t *st)
 	json_array_foreach(ports, i, v)
 		if (json_is_string(v))
 			strvec_push(&vm->ports, json_string_value(v));
+	vm_save_free(&vm->save);
+	vm->has_save = vm->recorded == VM_SUSPENDED &&
+		       vm_save_from_json(json_object_get(st, "save"),
+					 &vm->save) == 0;
 	if (status && s < 0)
 		return errorf("%s: unknown state '%s'", vm->paths.json, status);
 	return 0;
@@ -103,6 +107,7 @@ void vm_close(struct vm *vm)
 	vm_paths_free(&vm->paths);
 	strvec_clear(&vm->ports);
 	free(vm->rec_accel);
+	vm_save_free(&vm->save);
 	free(vm->alias);
 	free(vm->name);
 	free(vm);
@@ -159,7 +164,8 @@ static pid_t alive(const struct vm *vm)
 
 enum vm_state vm_state_held(struct vm *vm)
 {
-	int up = vm->recorded == VM_STARTING || vm->recorded == VM_RUNNING;
+	int up = vm->recorded == VM_STARTING || vm->recorded == VM_RUNNING ||
+		 vm->recorded == VM_PAUSED;
 
 	if (!vm->exists)
 		return VM_STOPPED;
@@ -189,11 +195,15 @@ static json_t *state_json(const struct vm *vm, enum vm_state to, pid_t pid,
 		json_array_append_new(pa, json_string(b.p));
 		buf_free(&b);
 	}
-	/* the same QEMU running on: its forwards stay as they are */
-	for (size_t i = 0; !uplink && pid && pid == vm->rec_pid &&
+	/* the same QEMU running on, or a suspended one that resumes with
+	 * them: its forwards stay as they are */
+	for (size_t i = 0; !uplink && ((pid && pid == vm->rec_pid) ||
+				       to == VM_SUSPENDED) &&
 			   i < vm->ports.n; i++)
 		json_array_append_new(pa, json_string(vm->ports.v[i]));
 	json_object_set_new(st, "ports", pa);
+	if (to == VM_SUSPENDED && vm->has_save)
+		json_object_set_new(st, "save", vm_save_to_json(&vm->save));
 	return st;
 }
 
@@ -232,7 +242,7 @@ void vm_get_info(struct vm *vm, struct vm_info *i)
 	pid_t pid = alive(vm);
 	enum vm_state st = vm_state_decide(vm->recorded, pid != 0, busy,
 					   !pid && powered_off(vm));
-	int up = st == VM_RUNNING || st == VM_STARTING;
+	int up = st == VM_RUNNING || st == VM_STARTING || st == VM_PAUSED;
 
 	memset(i, 0, sizeof(*i));
 	i->name = vm->name;
@@ -250,6 +260,10 @@ void vm_get_info(struct vm *vm, struct vm_info *i)
 	i->dir = vm->paths.dir;
 	i->cluster = vm->spec.cluster;
 	i->address = vm->spec.address;
+	if (st == VM_SUSPENDED && vm->has_save) {
+		i->save_size = vm->save.size;
+		i->saved_at = vm->save.saved_at;
+	}
 	if (vm->spec.cluster) {
 		char *sw = vm_cluster_switch_dir(vm->dirs, vm->spec.cluster);
 
@@ -267,10 +281,15 @@ int vm_ssh(struct vm *vm, const char *user, int must_run,
 		struct vm_info i;
 
 		vm_get_info(vm, &i);
+		if (i.state == VM_PAUSED)
+			return errorf("VM %s is paused; 'nook local unpause %s' "
+				      "lets it run", vm->name, vm->name);
 		if (i.state != VM_RUNNING && i.state != VM_STARTING)
-			return errorf("VM %s is %s; start it with 'nook local "
+			return errorf("VM %s is %s; %s it with 'nook local "
 				      "start %s'", vm->name,
-				      vm_state_name(i.state), vm->name);
+				      vm_state_name(i.state),
+				      i.state == VM_SUSPENDED ? "resume" :
+				      "start", vm->name);
 	}
 	memset(t, 0, sizeof(*t));
 	t->user = user ? user : login;
@@ -288,10 +307,21 @@ int vm_ssh(struct vm *vm, const char *user, int must_run,
 
 int vm_stop(struct vm *vm, int force, int timeout_s, const char **how)
 {
+	enum vm_state held;
 	int ret;
 
-	if (vm_take_lock(vm) < 0 ||
-	    vm_stop_qemu(&vm->paths, force, timeout_s, how) < 0)
+	if (vm_take_lock(vm) < 0)
+		return -1;
+	held = vm_state_held(vm);
+	if (held == VM_SUSPENDED) {
+		*how = "it was suspended, with no QEMU running; its saved "
+		       "state is kept ('nook local start --cold' discards it)";
+		return 0;
+	}
+	/* a paused guest cannot hear the power button: let it run first */
+	if (held == VM_PAUSED && !force && vm_qmp_cont(&vm->paths) < 0)
+		force = 1;
+	if (vm_stop_qemu(&vm->paths, force, timeout_s, how) < 0)
 		return -1;
 	ret = vm_record(vm, VM_STOPPED, 0, NULL, NULL);
 	if (vm->spec.cluster)

@@ -51,8 +51,8 @@ enum vm_accel vm_accel_decide(const struct vm_accel_facts *f, const char **why);
 void vm_accel_probe(struct vm_accel_facts *f, const char *qemu);
 
 /*
- * The states a VM can be in. stopped, starting, running and crashed are
- * today's; paused and suspended have names and no transitions yet.
+ * The states a VM can be in. paused: QEMU runs, its vCPUs stopped;
+ * suspended: no QEMU, its memory and devices saved in vms/NAME/suspend.save.
  */
 enum vm_state { VM_STOPPED, VM_STARTING, VM_RUNNING, VM_CRASHED, VM_PAUSED,
 		VM_SUSPENDED, VM_NSTATES };
@@ -98,6 +98,7 @@ struct vm_start_opts {
 	size_t nports;
 	int ports_given;          /* replace the forwards (even with none) */
 	int reprovision;          /* a new instance-id */
+	int cold;                 /* a suspended VM: discard its save, boot */
 	int no_wait;              /* return once QEMU runs */
 	int timeout_s;
 	/* a line for the user (what changes, the accelerator and why) */
@@ -132,6 +133,7 @@ struct vm_start_result {
 	int timed_out;
 	int cloud_init_rc;        /* cloud-init's exit code, or -1 */
 	int timeout_s;
+	int resumed;              /* a suspended VM came back from its save */
 };
 
 /*
@@ -150,6 +152,25 @@ int vm_start(struct vm *vm, const struct vm_start_opts *o,
  * ended it (or that it was not running).
  */
 int vm_stop(struct vm *vm, int force, int timeout_s, const char **how);
+
+/*
+ * Suspend a running (or paused) VM: its memory and device state go to
+ * vms/NAME/suspend.save and QEMU exits. The next vm_start() resumes it
+ * when the save still fits, else boots it cold saying why. A suspend that fails leaves the VM running as it
+ * was. timeout_s bounds the save (0: a minute and a second per 8 MiB
+ * of memory). *size and *seconds tell the save's bytes and how long it
+ * took.
+ */
+int vm_suspend(struct vm *vm, int timeout_s, uint64_t *size,
+	       double *seconds);
+/* Stop a running VM's vCPUs (QMP stop); its memory stays. */
+int vm_pause(struct vm *vm);
+/* Let a paused VM run again, setting its clock to the host's (a failure
+ * to set it is warned about, not an error). */
+int vm_unpause(struct vm *vm);
+/* A suspended VM: remove its save and record it stopped, so the next
+ * start boots cold. 1 when there was one, 0 when not suspended. */
+int vm_discard_save(struct vm *vm);
 
 /* Remove the VM's files; a running VM is refused unless force. */
 int vm_delete(struct vm *vm, int force);
@@ -172,6 +193,8 @@ struct vm_info {
 	const char *cluster;      /* the cluster it is a node of, or NULL */
 	const char *address;      /* its address on the cluster's network */
 	int network_up;           /* a node: its cluster's network runs */
+	uint64_t save_size;       /* suspended: its save's bytes, else 0 */
+	long long saved_at;       /* ... and when it was made (epoch s) */
 };
 void vm_get_info(struct vm *vm, struct vm_info *i);
 

@@ -162,6 +162,12 @@ static void test_qemu_argv(void **state)
 	assert_string_equal(v.v[0], "qemu-system-x86_64");
 	assert_true(argv_has(&v, "-machine", "q35"));
 	assert_true(argv_has(&v, "-accel", "tcg,thread=multi"));
+	strvec_clear(&v);
+	/* the versioned machine type, when the launch pinned one */
+	l.machine = "pc-q35-7.2";
+	vm_qemu_argv(&s, &p, &l, &v);
+	assert_true(argv_has(&v, "-machine", "pc-q35-7.2"));
+	l.machine = NULL;
 	assert_true(argv_has(&v, "-cpu", "qemu64,svm=off"));
 	assert_true(argv_has(&v, "-smp", "3"));
 	assert_true(argv_has(&v, "-m", "2048M"));
@@ -497,6 +503,168 @@ static void test_state_decide(void **state)
 	assert_int_equal(vm_state_decide(VM_RUNNING, 0, 0, 1), VM_STOPPED);
 	assert_int_equal(vm_state_decide(VM_STOPPED, 0, 0, 0), VM_STOPPED);
 	assert_int_equal(vm_state_decide(VM_CRASHED, 0, 0, 0), VM_CRASHED);
+	/* paused while its QEMU lives; crashed when it is gone */
+	assert_int_equal(vm_state_decide(VM_PAUSED, 1, 0, 0), VM_PAUSED);
+	assert_int_equal(vm_state_decide(VM_PAUSED, 0, 0, 0), VM_CRASHED);
+	assert_int_equal(vm_state_decide(VM_PAUSED, 0, 0, 1), VM_CRASHED);
+	/* suspended: no QEMU by design */
+	assert_int_equal(vm_state_decide(VM_SUSPENDED, 0, 0, 0),
+			 VM_SUSPENDED);
+	assert_int_equal(vm_state_decide(VM_SUSPENDED, 0, 1, 0),
+			 VM_SUSPENDED);
+}
+
+static void test_machine_alias(void **state)
+{
+	static const char help[] =
+		"Supported machines are:\n"
+		"microvm              microvm (i386)\n"
+		"pc                   Standard PC (i440FX + PIIX, 1996) (alias "
+		"of pc-i440fx-7.2)\n"
+		"pc-i440fx-7.2        Standard PC (i440FX + PIIX, 1996) "
+		"(default)\n"
+		"q35                  Standard PC (Q35 + ICH9, 2009) (alias of "
+		"pc-q35-7.2)\n"
+		"pc-q35-7.2           Standard PC (Q35 + ICH9, 2009)\n";
+	struct buf b = BUF_INIT;
+
+	(void)state;
+	assert_int_equal(vm_machine_alias(help, "q35", &b), 0);
+	assert_string_equal(b.p, "pc-q35-7.2");
+	buf_free(&b);
+	assert_int_equal(vm_machine_alias(help, "pc", &b), 0);
+	assert_string_equal(b.p, "pc-i440fx-7.2");
+	buf_free(&b);
+	/* a prefix of another name is not that name; no alias, no answer */
+	assert_int_equal(vm_machine_alias(help, "q3", &b), -1);
+	assert_int_equal(vm_machine_alias(help, "microvm", &b), -1);
+	assert_int_equal(vm_machine_alias("", "q35", &b), -1);
+	assert_int_equal(vm_machine_alias("q35 x (alias of pc-q35", "q35",
+					  &b), -1);
+	assert_null(b.p);
+}
+
+static void test_qemu_version(void **state)
+{
+	struct buf b = BUF_INIT;
+
+	(void)state;
+	assert_int_equal(vm_qemu_version_parse(
+		"QEMU emulator version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)"
+		"\nCopyright (c) 2003-2022 Fabrice Bellard\n", &b), 0);
+	assert_string_equal(b.p, "7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)");
+	buf_free(&b);
+	assert_int_equal(vm_qemu_version_parse("QEMU emulator version 8.0.0\n",
+					       &b), 0);
+	assert_string_equal(b.p, "8.0.0");
+	buf_free(&b);
+	assert_int_equal(vm_qemu_version_parse("no such thing", &b), -1);
+	assert_int_equal(vm_qemu_version_parse(NULL, &b), -1);
+	assert_int_equal(vm_qemu_version_parse("a version x", &b), -1);
+}
+
+static void test_argv_hash(void **state)
+{
+	const char *a[] = { "qemu", "-machine", "pc-q35-7.2", "-m", "1024M" };
+	const char *b[] = { "qemu", "-machine", "pc-q35-7.2", "-m", "1024M",
+			    "-incoming", "defer" };
+	const char *c[] = { "qemu", "-machine", "pc-q35-7.2", "-m", "2048M" };
+	/* the arguments' boundaries count: "ab" "c" is not "a" "bc" */
+	const char *d[] = { "ab", "c" }, *e[] = { "a", "bc" };
+	char ha[65], hb[65], hc[65], hd[65], he[65];
+
+	(void)state;
+	vm_argv_hash(a, 5, ha);
+	vm_argv_hash(b, 7, hb);
+	vm_argv_hash(c, 5, hc);
+	vm_argv_hash(d, 2, hd);
+	vm_argv_hash(e, 2, he);
+	assert_int_equal(strlen(ha), 64);
+	assert_string_equal(ha, hb); /* a resumed QEMU is the saved one */
+	assert_string_not_equal(ha, hc);
+	assert_string_not_equal(hd, he);
+	assert_string_equal(vm_argv_value(a, 5, "-machine"), "pc-q35-7.2");
+	assert_null(vm_argv_value(a, 5, "-cpu"));
+	assert_null(vm_argv_value(a, 5, "1024M")); /* the last has no value */
+}
+
+static void save_example(struct vm_save *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->qemu = xstrdup("/usr/bin/qemu-system-x86_64");
+	s->version = xstrdup("7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)");
+	s->machine = xstrdup("pc-q35-7.2");
+	s->accel = xstrdup("tcg");
+	s->cpu = xstrdup("qemu64,svm=off");
+	s->argv_hash = xstrdup("ab12");
+	s->disk_size = 1 << 20;
+	s->disk_mtime_ns = 1733100000123456789LL;
+	s->disk_ino = 42;
+	s->size = 391 << 20;
+	s->saved_at = 1733100000;
+}
+
+/* Each recorded fact that differs is the reason, in words. */
+static void test_save_fits(void **state)
+{
+	static const struct {
+		size_t off;
+		const char *said;
+	} strs[] = {
+		{ offsetof(struct vm_save, qemu), "the QEMU binary changed" },
+		{ offsetof(struct vm_save, version), "QEMU's version changed" },
+		{ offsetof(struct vm_save, machine), "the machine type" },
+		{ offsetof(struct vm_save, accel), "the accelerator" },
+		{ offsetof(struct vm_save, cpu), "the CPU model" },
+		{ offsetof(struct vm_save, argv_hash), "command line" },
+	};
+	struct vm_save rec, now;
+	struct buf why = BUF_INIT;
+	json_t *j;
+
+	(void)state;
+	save_example(&rec);
+	save_example(&now);
+	assert_int_equal(vm_save_fits(&rec, &now, &why), 1);
+	assert_null(why.p);
+	for (size_t i = 0; i < ARRAY_SIZE(strs); i++) {
+		char **f = (char **)((char *)&now + strs[i].off);
+		char *keep = *f;
+
+		*f = xstrdup("other");
+		assert_int_equal(vm_save_fits(&rec, &now, &why), 0);
+		assert_non_null(strstr(why.p, strs[i].said));
+		free(*f);
+		*f = NULL; /* unknown now is no fit either */
+		assert_int_equal(vm_save_fits(&rec, &now, &why), 0);
+		*f = keep;
+		buf_free(&why);
+	}
+	now.disk_mtime_ns++;
+	assert_int_equal(vm_save_fits(&rec, &now, &why), 0);
+	assert_non_null(strstr(why.p, "disk changed"));
+	buf_free(&why);
+	now.disk_mtime_ns--;
+	now.disk_ino++;
+	assert_int_equal(vm_save_fits(&rec, &now, &why), 0);
+	buf_free(&why);
+	now.disk_ino--;
+	now.size -= 4096;
+	assert_int_equal(vm_save_fits(&rec, &now, &why), 0);
+	assert_non_null(strstr(why.p, "truncated"));
+	buf_free(&why);
+	vm_save_free(&now);
+	/* the record round-trips; one missing field is no record */
+	j = vm_save_to_json(&rec);
+	assert_int_equal(vm_save_from_json(j, &now), 0);
+	assert_int_equal(vm_save_fits(&rec, &now, &why), 1);
+	vm_save_free(&now);
+	json_object_del(j, "cpu");
+	assert_int_equal(vm_save_from_json(j, &now), -1);
+	assert_null(now.qemu);
+	assert_int_equal(vm_save_from_json(NULL, &now), -1);
+	json_decref(j);
+	vm_save_free(&rec);
 }
 
 /* Every move the table allows, and every other one refused. */
@@ -509,6 +677,10 @@ static void test_state_machine(void **state)
 		{ VM_RUNNING, VM_STOPPED },   { VM_RUNNING, VM_CRASHED },
 		{ VM_CRASHED, VM_STOPPED },   { VM_CRASHED, VM_STARTING },
 		{ VM_CRASHED, VM_CRASHED },
+		{ VM_RUNNING, VM_PAUSED },    { VM_RUNNING, VM_SUSPENDED },
+		{ VM_PAUSED, VM_RUNNING },    { VM_PAUSED, VM_SUSPENDED },
+		{ VM_PAUSED, VM_STOPPED },    { VM_PAUSED, VM_CRASHED },
+		{ VM_SUSPENDED, VM_STARTING }, { VM_SUSPENDED, VM_STOPPED },
 	};
 	int n = 0;
 
@@ -532,6 +704,10 @@ static void test_state_machine(void **state)
 	assert_false(vm_transition_ok(VM_RUNNING, VM_STARTING));
 	assert_false(vm_transition_ok(VM_STOPPED, VM_RUNNING));
 	assert_false(vm_transition_ok(VM_NSTATES, VM_STOPPED));
+	/* a suspended VM has no QEMU: it never jumps to running or paused */
+	assert_false(vm_transition_ok(VM_SUSPENDED, VM_RUNNING));
+	assert_false(vm_transition_ok(VM_SUSPENDED, VM_PAUSED));
+	assert_false(vm_transition_ok(VM_STOPPED, VM_SUSPENDED));
 	/* names round-trip */
 	for (int i = 0; i < VM_NSTATES; i++)
 		assert_int_equal(vm_state_parse(vm_state_name(
@@ -657,6 +833,10 @@ int main(void)
 		cmocka_unit_test(test_paths_socket_limit),
 		cmocka_unit_test(test_state_decide),
 		cmocka_unit_test(test_state_machine),
+		cmocka_unit_test(test_machine_alias),
+		cmocka_unit_test(test_qemu_version),
+		cmocka_unit_test(test_argv_hash),
+		cmocka_unit_test(test_save_fits),
 		cmocka_unit_test(test_stale_pidfile),
 		cmocka_unit_test(test_spec_json),
 	};

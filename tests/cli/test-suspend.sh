@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# suspend, resume, pause without a guest OS: a blank disk's QEMU (the
+# firmware finding nothing to boot) is saved and loaded like any other, so
+# the states, the save file, what it records, and every way a save is
+# refused (a changed disk, a truncated or damaged file, changed settings,
+# --cold) are checked in seconds. The guest test checks the guest itself.
+NOOK=$1
+. "$(dirname "$0")/lib.sh"
+cleanup() {
+	for vm in s1 s2; do "$NOOK" local delete "$vm" --force >/dev/null 2>&1; done
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+cd "$WORK" || exit 1
+json() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
+qemus() { pgrep -f -- "$NOOK_HOME/run/$1/qemu.pid" | wc -l; }
+cmdline() { tr '\0' ' ' < /proc/"$(cat "$NOOK_HOME/run/$1/qemu.pid")"/cmdline; }
+state() { "$NOOK" local status "$1" --json | json 'd["state"]'; }
+# QEMU's own word on whether the vCPUs run, over its QMP socket
+qmp_status() {
+	python3 - "$NOOK_HOME/run/$1/qmp.sock" <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(sys.argv[1])
+f = s.makefile("rw")
+f.readline()
+for cmd in ("qmp_capabilities", "query-status"):
+    f.write(json.dumps({"execute": cmd}) + "\n"); f.flush()
+    while True:
+        r = json.loads(f.readline())
+        if "return" in r or "error" in r:
+            break
+print(r["return"]["status"])
+PY
+}
+save=$NOOK_HOME/vms/s1/suspend.save
+qemu-img create -q -f raw blank.img 64M
+
+# nothing to suspend, pause or unpause yet
+expect_rc "suspend of no VM" 1 "$NOOK" local suspend s1
+contains "  says there is none" "$ERR" "no VM named 's1'"
+expect_rc "start" 0 "$NOOK" local start s1 --image blank.img --no-wait \
+	--memory 256M --cpus 1 --accel tcg --port 0:80
+pinned=$(qemu-system-x86_64 -machine help | sed -n 's/^q35 .*(alias of \(.*\))$/\1/p')
+contains "the machine type is the versioned one" "$(cmdline s1)" "-machine $pinned "
+ports=$("$NOOK" local status s1 --json | json 'd["ports"]')
+expect_rc "unpause of a running VM" 1 "$NOOK" local unpause s1
+contains "  says it is not paused" "$ERR" "is running, not paused"
+
+# pause: QEMU stays, its CPUs stop; unpause: they run on
+pid=$(cat "$NOOK_HOME/run/s1/qemu.pid")
+expect_rc "pause" 0 "$NOOK" local pause s1
+check "  status paused" test "$(state s1)" = paused
+check "  QEMU says paused" test "$(qmp_status s1)" = paused
+check "  the same QEMU" test "$(cat "$NOOK_HOME/run/s1/qemu.pid")" = "$pid"
+expect_rc "pause a paused VM" 1 "$NOOK" local pause s1
+expect_rc "unpause" 0 "$NOOK" local unpause s1
+check "  status running" test "$(state s1)" = running
+check "  QEMU says running" test "$(qmp_status s1)" = running
+contains "  no sshd to set the clock through: said" "$ERR" "clock"
+
+# suspend: the save is written, QEMU ends, the record says what it needs
+t0=$(date +%s.%N)
+expect_rc "suspend" 0 "$NOOK" local suspend s1
+echo "     suspend took $(echo "$(date +%s.%N) - $t0" | bc) s"
+contains "  says how big" "$OUT" "suspended:"
+check "  no QEMU" test "$(qemus s1)" = 0
+check "  the save exists" test -s "$save"
+check "  mode 0600" test "$(stat -c %a "$save")" = 600
+check "  no temporary file left" test -z "$(find "$NOOK_HOME/vms/s1" -name '*.tmp')"
+expect_rc "status --json" 0 "$NOOK" local status s1 --json
+check "  suspended" test "$(echo "$OUT" | json 'd["state"]')" = suspended
+check "  its save's size" test "$(echo "$OUT" | json 'd["save"]["size"]')" = "$(stat -c %s "$save")"
+check "  its save's age" test "$(echo "$OUT" | json 'd["save"]["age"] >= 0')" = True
+check "  no pid" test "$(echo "$OUT" | json 'd["pid"]')" = None
+rec=$NOOK_HOME/vms/s1/vm.json
+check "  recorded: QEMU's version" test "$(json 'd["state"]["save"]["version"]' < "$rec")" = \
+	"$(qemu-system-x86_64 --version | sed -n 's/^QEMU emulator version //p')"
+check "  recorded: the machine" test "$(json 'd["state"]["save"]["machine"]' < "$rec")" = "$pinned"
+check "  recorded: the binary" test "$(json 'd["state"]["save"]["qemu"]' < "$rec")" = \
+	"$(realpath "$(command -v qemu-system-x86_64)")"
+check "  recorded: the disk's inode" test "$(json 'd["state"]["save"]["disk"]["inode"]' < "$rec")" = \
+	"$(stat -c %i "$NOOK_HOME/vms/s1/disk.qcow2")"
+expect_rc "status (text)" 0 "$NOOK" local status s1
+contains "  says suspended with its save" "$OUT" "suspended (saved state"
+expect_rc "list" 0 "$NOOK" local list
+contains "  shows the save" "$OUT" "(saved "
+expect_rc "suspend a suspended VM" 1 "$NOOK" local suspend s1
+contains "  says why" "$ERR" "is suspended"
+expect_rc "stop a suspended VM" 0 "$NOOK" local stop s1
+contains "  keeps the save, saying so" "$OUT" "saved state is kept"
+check "  the save is still there" test -s "$save"
+sleep 1
+
+# resume: the same argv plus -incoming, the same forwards
+expect_rc "start resumes" 0 "$NOOK" local start s1
+contains "  says resumed" "$OUT" "resumed from its saved state"
+contains "  no sshd to set the clock through: said" "$ERR" "clock"
+check "  QEMU runs" test "$(qemus s1)" = 1
+contains "  loaded from the save" "$(cmdline s1)" "-incoming defer"
+check "  status running" test "$(state s1)" = running
+check "  QEMU says running" test "$(qmp_status s1)" = running
+check "  the same forwards" test "$("$NOOK" local status s1 --json | json 'd["ports"]')" = "$ports"
+check "  the save is used up" test ! -e "$save"
+
+# a resumed QEMU (with -incoming) suspends and resumes again
+expect_rc "suspend the resumed VM" 0 "$NOOK" local suspend s1
+expect_rc "and resume it again" 0 "$NOOK" local start s1
+contains "  resumed" "$OUT" "resumed"
+
+# a paused VM suspends too, and comes back running
+"$NOOK" local pause s1 >/dev/null
+expect_rc "suspend a paused VM" 0 "$NOOK" local suspend s1
+expect_rc "resume it" 0 "$NOOK" local start s1
+check "  running" test "$(qmp_status s1)" = running
+
+# a save that does not fit: a cold boot with the reason, the save removed
+stale() { # NAME WHAT-IT-SAYS SETUP...; $EXTRA: more start options
+	local n=$1 says=$2
+	shift 2
+	"$NOOK" local suspend s1 >/dev/null || fail "$n: suspend"
+	"$@"
+	# shellcheck disable=SC2086
+	expect_rc "$n: start" 0 "$NOOK" local start s1 --no-wait ${EXTRA:-}
+	contains "  boots cold" "$OUT" "booting cold"
+	contains "  says why" "$OUT" "$says"
+	check "  a new QEMU without the save" sh -c '! tr "\0" " " < "/proc/$(cat "$1")/cmdline" | grep -q incoming' _ "$NOOK_HOME/run/s1/qemu.pid"
+	check "  the save removed" test ! -e "$save"
+	check "  running" test "$(state s1)" = running
+}
+stale "disk touched" "disk changed" touch "$NOOK_HOME/vms/s1/disk.qcow2"
+stale "save truncated" "truncated" truncate -s -4096 "$save"
+damage() { dd if=/dev/urandom of="$save" bs=1k seek=64 count=512 conv=notrunc status=none; }
+stale "save damaged" "QEMU" damage
+EXTRA="--memory 512M" stale "settings changed" "command line" true
+older() {
+	python3 - "$rec" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1])); d["state"]["save"]["version"] = "6.2.0"
+json.dump(d, open(sys.argv[1], "w"))
+PY
+}
+stale "another QEMU version" "QEMU's version changed" older
+
+# --cold: the save discarded, a cold boot
+"$NOOK" local suspend s1 >/dev/null
+expect_rc "start --cold" 0 "$NOOK" local start s1 --cold --no-wait
+contains "  says discarded" "$OUT" "discarded"
+check "  a cold QEMU" sh -c '! tr "\0" " " < "/proc/$(cat "$1")/cmdline" | grep -q incoming' _ "$NOOK_HOME/run/s1/qemu.pid"
+check "  no save" test ! -e "$save"
+
+# a QEMU gone while paused is a crash; delete removes a save
+"$NOOK" local pause s1 >/dev/null
+kill -9 "$(cat "$NOOK_HOME/run/s1/qemu.pid")"
+sleep 0.3
+check "paused, then killed: crashed" test "$(state s1)" = crashed
+"$NOOK" local start s1 --no-wait >/dev/null 2>&1
+"$NOOK" local suspend s1 >/dev/null
+expect_rc "delete a suspended VM" 0 "$NOOK" local delete s1
+check "  its save is gone with it" test ! -e "$NOOK_HOME/vms/s1"
+finish

@@ -1,0 +1,905 @@
+/*
+ * Suspend, resume and pause: a VM's memory and device state saved to
+ * vms/NAME/suspend.save by QEMU's migration to a file, and loaded back by
+ * a new QEMU started with the same argv and -incoming defer.
+ *
+ * The file reaches QEMU as an fd (QMP getfd, the fd passed with
+ * SCM_RIGHTS), not as an exec: URI: QEMU 7.2 has no file: URI, and exec:
+ * runs /bin/sh -c inside QEMU with a command line glued from the path.
+ * With fd: no shell runs, no path is quoted, and nook itself creates the
+ * file (0600, close-on-exec) and fsyncs it before it counts as saved.
+ *
+ * A save is loaded only when what it was made with still holds (struct
+ * vm_save, recorded in vm.json): else the VM boots cold, saying why.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "qmp.h"
+
+#define SAVE_NAME "suspend.save"
+
+/* ---- the facts, pure ---- */
+
+void vm_save_free(struct vm_save *s)
+{
+	char **all[] = { &s->qemu, &s->version, &s->machine, &s->accel,
+			 &s->cpu, &s->argv_hash };
+
+	for (size_t i = 0; i < ARRAY_SIZE(all); i++) {
+		free(*all[i]);
+		*all[i] = NULL;
+	}
+	memset(s, 0, sizeof(*s));
+}
+
+json_t *vm_save_to_json(const struct vm_save *s)
+{
+	return json_pack("{s:s?,s:s?,s:s?,s:s?,s:s?,s:s?,s:{s:I,s:I,s:I},"
+			 "s:I,s:I}",
+			 "qemu", s->qemu, "version", s->version,
+			 "machine", s->machine, "accel", s->accel,
+			 "cpu", s->cpu, "argv_sha256", s->argv_hash,
+			 "disk", "size", (json_int_t)s->disk_size,
+			 "mtime_ns", (json_int_t)s->disk_mtime_ns,
+			 "inode", (json_int_t)s->disk_ino,
+			 "size", (json_int_t)s->size,
+			 "saved_at", (json_int_t)s->saved_at);
+}
+
+static char *str_field(const json_t *j, const char *key, int *bad)
+{
+	const char *v = json_string_value(json_object_get(j, key));
+
+	*bad |= !v;
+	return v ? xstrdup(v) : NULL;
+}
+
+static long long int_field(const json_t *j, const char *key, int *bad)
+{
+	const json_t *v = json_object_get(j, key);
+
+	*bad |= !json_is_integer(v);
+	return json_integer_value(v);
+}
+
+int vm_save_from_json(const json_t *j, struct vm_save *s)
+{
+	const json_t *d = json_object_get(j, "disk");
+	int bad = !json_is_object(j) || !json_is_object(d);
+
+	memset(s, 0, sizeof(*s));
+	if (bad)
+		return -1;
+	s->qemu = str_field(j, "qemu", &bad);
+	s->version = str_field(j, "version", &bad);
+	s->machine = str_field(j, "machine", &bad);
+	s->accel = str_field(j, "accel", &bad);
+	s->cpu = str_field(j, "cpu", &bad);
+	s->argv_hash = str_field(j, "argv_sha256", &bad);
+	s->disk_size = (uint64_t)int_field(d, "size", &bad);
+	s->disk_mtime_ns = int_field(d, "mtime_ns", &bad);
+	s->disk_ino = (unsigned long long)int_field(d, "inode", &bad);
+	s->size = (uint64_t)int_field(j, "size", &bad);
+	s->saved_at = int_field(j, "saved_at", &bad);
+	if (bad)
+		vm_save_free(s);
+	return bad ? -1 : 0;
+}
+
+static int differs(const char *a, const char *b)
+{
+	return !a || !b || strcmp(a, b);
+}
+
+static const char *or_unknown(const char *s)
+{
+	return s ? s : "unknown";
+}
+
+int vm_save_fits(const struct vm_save *rec, const struct vm_save *now,
+		 struct buf *why)
+{
+	static const struct {
+		size_t off;
+		const char *what;
+	} strs[] = {
+		{ offsetof(struct vm_save, qemu), "the QEMU binary" },
+		{ offsetof(struct vm_save, version), "QEMU's version" },
+		{ offsetof(struct vm_save, machine), "the machine type" },
+		{ offsetof(struct vm_save, accel), "the accelerator" },
+		{ offsetof(struct vm_save, cpu), "the CPU model" },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(strs); i++) {
+		const char *a = *(char *const *)((const char *)rec + strs[i].off);
+		const char *b = *(char *const *)((const char *)now + strs[i].off);
+
+		if (differs(a, b)) {
+			buf_addf(why, "%s changed since the save (%s, now %s)",
+				 strs[i].what, or_unknown(a), or_unknown(b));
+			return 0;
+		}
+	}
+	if (differs(rec->argv_hash, now->argv_hash))
+		buf_adds(why, "QEMU's command line (settings, devices or "
+			 "forwards) differs from the one the save was made "
+			 "with");
+	else if (rec->disk_size != now->disk_size ||
+		 rec->disk_mtime_ns != now->disk_mtime_ns ||
+		 rec->disk_ino != now->disk_ino)
+		buf_adds(why, "the VM's disk changed since the save (its size, "
+			 "time or inode differ): its memory would not match it");
+	else if (rec->size != now->size)
+		buf_addf(why, "the save file is %llu bytes, %llu when it was "
+			 "made (truncated or replaced)",
+			 (unsigned long long)now->size,
+			 (unsigned long long)rec->size);
+	else
+		return 1;
+	return 0;
+}
+
+int vm_machine_alias(const char *help, const char *alias, struct buf *out)
+{
+	size_t n = strlen(alias);
+
+	for (const char *l = help; l && *l;) {
+		size_t len = strcspn(l, "\n");
+		const char *of = memmem(l, len, "(alias of ", 10);
+
+		if (!strncmp(l, alias, n) && (l[n] == ' ' || l[n] == '\t') &&
+		    of) {
+			const char *v = of + 10;
+			size_t vl = strcspn(v, ")\n");
+
+			if (vl && v[vl] == ')') {
+				buf_add(out, v, vl);
+				return 0;
+			}
+		}
+		l += len;
+		if (*l)
+			l++;
+	}
+	return -1;
+}
+
+int vm_qemu_version_parse(const char *text, struct buf *out)
+{
+	const char *v = text ? strstr(text, " version ") : NULL;
+	size_t len;
+
+	if (!v)
+		return -1;
+	v += 9;
+	len = strcspn(v, "\r\n");
+	if (!len || *v < '0' || *v > '9')
+		return -1;
+	buf_add(out, v, len);
+	return 0;
+}
+
+void vm_argv_hash(const char *const *argv, size_t n, char out[65])
+{
+	struct sha256 h;
+
+	sha256_init(&h);
+	for (size_t i = 0; i < n; i++) {
+		if (!strcmp(argv[i], "-incoming")) {
+			i++;
+			continue;
+		}
+		sha256_update(&h, argv[i], strlen(argv[i]) + 1);
+	}
+	if (sha256_hex(&h, out) < 0)
+		out[0] = '\0';
+}
+
+const char *vm_argv_value(const char *const *argv, size_t n, const char *opt)
+{
+	for (size_t i = 0; i + 1 < n; i++)
+		if (!strcmp(argv[i], opt))
+			return argv[i + 1];
+	return NULL;
+}
+
+/* ---- small bounded helpers ---- */
+
+/* Run argv, its stdout and stderr into out, for at most ms: the exit
+ * status, or -1 (killed at the deadline, or not started) having said
+ * why. Ends when the child does, even if something it started keeps the
+ * pipe open (ssh's ControlPersist master does). */
+static int run_bounded(const char *const *argv, int ms, struct buf *out)
+{
+	struct child c = CHILD_INIT;
+	long long deadline = mono_ms() + ms;
+	char chunk[4096];
+	int pfd[2], st = -1;
+
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return error_errno("pipe");
+	/* our end only: the child's stays blocking */
+	fcntl(pfd[0], F_SETFL, O_NONBLOCK);
+	c.argv = argv;
+	c.out = c.err = pfd[1];
+	c.in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (child_start(&c) == 0) {
+		for (;;) {
+			ssize_t n = read(pfd[0], chunk, sizeof(chunk));
+
+			if (n > 0) {
+				buf_add(out, chunk, (size_t)n);
+				continue;
+			}
+			if (child_poll(&c, &st) != 0) {
+				while ((n = read(pfd[0], chunk,
+						 sizeof(chunk))) > 0)
+					buf_add(out, chunk, (size_t)n);
+				break;
+			}
+			if (mono_ms() > deadline) {
+				child_kill(&c);
+				st = errorf("%s: no answer in %d s", argv[0],
+					    ms / 1000);
+				break;
+			}
+			sleep_ms(20);
+		}
+	}
+	close(pfd[0]);
+	close(pfd[1]);
+	if (c.in >= 0)
+		close(c.in);
+	buf_add(out, "", 0);
+	return st;
+}
+
+char *vm_machine_pinned(const char *qemu)
+{
+	const char *argv[] = { qemu, "-machine", "help", NULL };
+	struct buf out = BUF_INIT, m = BUF_INIT;
+
+	if (run_bounded(argv, 10000, &out) != 0 ||
+	    vm_machine_alias(out.p, "q35", &m) < 0)
+		buf_adds(&m, "q35");
+	buf_free(&out);
+	return m.p;
+}
+
+static char *save_path(const struct vm *vm, int tmp)
+{
+	return xasprintf(tmp ? "%s/." SAVE_NAME ".tmp" : "%s/" SAVE_NAME,
+			 vm->paths.dir);
+}
+
+void vm_save_remove(struct vm *vm)
+{
+	char *a = save_path(vm, 0), *b = save_path(vm, 1);
+
+	unlink(a);
+	unlink(b);
+	vm->has_save = 0;
+	free(a);
+	free(b);
+}
+
+static int fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc;
+
+	if (fd < 0)
+		return error_errno("cannot open %s", dir);
+	rc = fsync(fd);
+	close(fd);
+	return rc < 0 ? error_errno("fsync %s", dir) : 0;
+}
+
+static int disk_facts(const char *path, struct vm_save *f)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return error_errno("cannot read %s", path);
+	f->disk_size = (uint64_t)st.st_size;
+	f->disk_mtime_ns = (long long)st.st_mtim.tv_sec * 1000000000LL +
+			   st.st_mtim.tv_nsec;
+	f->disk_ino = (unsigned long long)st.st_ino;
+	return 0;
+}
+
+/* argv's facts: machine, CPU and the hash. */
+static void argv_facts(const char *const *argv, size_t n, struct vm_save *f)
+{
+	const char *m = vm_argv_value(argv, n, "-machine");
+	const char *cpu = vm_argv_value(argv, n, "-cpu");
+	char hash[65];
+
+	vm_argv_hash(argv, n, hash);
+	f->machine = m ? xstrdup(m) : NULL;
+	f->cpu = cpu ? xstrdup(cpu) : NULL;
+	f->argv_hash = xstrdup(hash);
+}
+
+/* ---- QMP steps ---- */
+
+/* Hand fd to QEMU under name: SCM_RIGHTS on one blank, which QMP's JSON
+ * parser skips, then getfd, which takes the fd QEMU received last. This
+ * belongs in qmp.c (qmp_send_fd); it is here while that file is not
+ * ours to change. */
+static int give_fd(struct qmp *q, int fd, const char *name, struct buf *why)
+{
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(int))];
+	} u;
+	char blank = ' ';
+	struct iovec iov = { &blank, 1 };
+	struct msghdr m;
+	struct cmsghdr *c;
+	json_t *args;
+	ssize_t n;
+	int rc;
+
+	memset(&u, 0, sizeof(u));
+	memset(&m, 0, sizeof(m));
+	m.msg_iov = &iov;
+	m.msg_iovlen = 1;
+	m.msg_control = u.b;
+	m.msg_controllen = sizeof(u.b);
+	c = CMSG_FIRSTHDR(&m);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	do
+		n = sendmsg(q->fd, &m, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n != 1) {
+		buf_addf(why, "cannot pass the save file to QEMU: %s",
+			 strerror(errno));
+		return -1;
+	}
+	args = json_pack("{s:s}", "fdname", name);
+	rc = qmp_execute(q, "getfd", args, 5000, NULL);
+	json_decref(args);
+	if (rc < 0)
+		buf_adds(why, qmp_error(q));
+	return rc;
+}
+
+static int qmp_do(struct qmp *q, const char *cmd, json_t *args,
+		  struct buf *why)
+{
+	int rc = qmp_execute(q, cmd, args, 10000, NULL);
+
+	json_decref(args);
+	if (rc < 0)
+		buf_adds(why, qmp_error(q));
+	return rc;
+}
+
+/* Poll query-migrate until it says completed, within timeout_s. */
+static int wait_migration(struct qmp *q, int timeout_s, struct buf *why)
+{
+	long long deadline = mono_ms() + timeout_s * 1000LL;
+
+	for (;;) {
+		json_t *r = NULL;
+		const char *st, *desc;
+		int done = 0;
+
+		if (qmp_execute(q, "query-migrate", NULL, 10000, &r) < 0) {
+			buf_adds(why, qmp_error(q));
+			return -1;
+		}
+		st = json_string_value(json_object_get(r, "status"));
+		desc = json_string_value(json_object_get(r, "error-desc"));
+		if (st && !strcmp(st, "completed"))
+			done = 1;
+		else if (st && (!strcmp(st, "failed") ||
+				!strcmp(st, "cancelled")))
+			done = -1;
+		if (done < 0)
+			buf_addf(why, "QEMU's migration %s: %s", st,
+				 desc ? desc : "(no reason given)");
+		json_decref(r);
+		if (done)
+			return done > 0 ? 0 : -1;
+		if (mono_ms() > deadline) {
+			buf_addf(why, "the migration was not done in %d s",
+				 timeout_s);
+			return -1;
+		}
+		sleep_ms(50);
+	}
+}
+
+/* A bound for moving a guest of memory bytes through a file: a minute,
+ * and a second more for every 8 MiB. */
+static int migration_bound(uint64_t memory)
+{
+	return 60 + (int)(memory >> 23);
+}
+
+int vm_qmp_cont(const struct vm_paths *p)
+{
+	struct qmp q = { -1, BUF_INIT, NULL };
+	int rc = qmp_open(&q, p->qmp, 5000);
+
+	if (rc == 0)
+		rc = qmp_execute(&q, "cont", NULL, 10000, NULL);
+	qmp_close(&q);
+	return rc;
+}
+
+/* ---- the clock ---- */
+
+int vm_clock_sync(struct vm *vm)
+{
+	static const char *const ping[] = { "true", NULL };
+	struct strvec argv = STRVEC_INIT;
+	struct buf out = BUF_INIT;
+	struct ssh_target t;
+	struct timespec ts;
+	char at[64];
+	const char *date[] = { "sudo", "-n", "date", "-s", at, NULL };
+	int rc = -1;
+
+	if (vm_ssh(vm, NULL, 0, &t) < 0)
+		return -1;
+	/* a resumed guest's sshd answers at once; one that does not (a
+	 * guest without sshd, a blank disk) is not waited for */
+	if (!ssh_banner(t.host, t.port, 5000))
+		return errorf("the guest's sshd does not answer on 127.0.0.1:%d",
+			      t.port);
+	/* the master first: a new connection's key exchange takes ~1.6 s
+	 * under TCG, a command over the master ~0.1 s */
+	ssh_argv(&t, -1, NULL, ping, &argv);
+	if (run_bounded((const char *const *)argv.v, 30000, &out) != 0) {
+		errorf("cannot reach the guest over ssh to set its clock: %s",
+		       out.p ? out.p : "");
+		goto out;
+	}
+	strvec_clear(&argv);
+	buf_free(&out);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	snprintf(at, sizeof(at), "@%lld.%09ld", (long long)ts.tv_sec,
+		 ts.tv_nsec);
+	ssh_argv(&t, -1, NULL, date, &argv);
+	rc = run_bounded((const char *const *)argv.v, 15000, &out);
+	if (rc != 0)
+		rc = errorf("cannot set the guest's clock (sudo date, exit "
+			    "%d): %s", rc, out.p ? out.p : "");
+out:
+	strvec_clear(&argv);
+	buf_free(&out);
+	return rc;
+}
+
+/* ---- suspend ---- */
+
+/*
+ * Flush the guest's file systems before its memory is saved. The disk of a
+ * suspended guest is as its last writeback left it (ext4 keeps data dirty
+ * for up to 30 s); a save that is then discarded (--cold, a stale save)
+ * would boot a disk that lost what the guest wrote last, as a power cut
+ * does: files cloud-init had just written came back empty in a test here.
+ * Skipped when sshd does not answer within a second (no sshd, a blank
+ * disk): a warning, never a failed suspend.
+ */
+static void guest_sync(struct vm *vm)
+{
+	static const char *const sync_cmd[] = { "sync", NULL };
+	struct strvec argv = STRVEC_INIT;
+	struct buf out = BUF_INIT;
+	struct ssh_target t;
+
+	if (vm_ssh(vm, NULL, 0, &t) < 0 || !ssh_banner(t.host, t.port, 1000)) {
+		warnf("VM %s: its sshd does not answer: its file systems are "
+		      "saved unsynced", vm->name);
+		return;
+	}
+	ssh_argv(&t, -1, NULL, sync_cmd, &argv);
+	if (run_bounded((const char *const *)argv.v, 30000, &out) != 0)
+		warnf("VM %s: sync in the guest failed: %s", vm->name,
+		      out.p ? out.p : "");
+	strvec_clear(&argv);
+	buf_free(&out);
+}
+
+/* What the running QEMU pid was made with: binary, argv, version. */
+static int running_facts(struct vm *vm, pid_t pid, struct qmp *q,
+			 struct vm_save *f)
+{
+	char *exe = xasprintf("/proc/%d/exe", (int)pid);
+	char *cmd = xasprintf("/proc/%d/cmdline", (int)pid);
+	char link[PATH_MAX];
+	struct strvec argv = STRVEC_INIT;
+	struct buf b = BUF_INIT;
+	json_t *v = NULL, *qv;
+	const char *pkg;
+	ssize_t n = readlink(exe, link, sizeof(link) - 1);
+	int ret = -1;
+
+	if (n <= 0 || read_file(cmd, &b) < 0) {
+		error_errno("cannot read %s", exe);
+		goto out;
+	}
+	link[n] = '\0';
+	f->qemu = xstrdup(link);
+	for (size_t i = 0; i < b.len; i += strlen(b.p + i) + 1)
+		strvec_push(&argv, b.p + i);
+	argv_facts((const char *const *)argv.v, argv.n, f);
+	f->accel = xstrdup(vm->rec_accel ? vm->rec_accel : "tcg");
+	if (qmp_execute(q, "query-version", NULL, 5000, &v) < 0) {
+		errorf("%s", qmp_error(q));
+		goto out;
+	}
+	qv = json_object_get(v, "qemu");
+	pkg = json_string_value(json_object_get(v, "package"));
+	/* as `qemu --version` words it: "7.2.22 (Debian 1:7.2+dfsg-7...)" */
+	f->version = xasprintf("%lld.%lld.%lld%s%s%s",
+		(long long)json_integer_value(json_object_get(qv, "major")),
+		(long long)json_integer_value(json_object_get(qv, "minor")),
+		(long long)json_integer_value(json_object_get(qv, "micro")),
+		pkg && *pkg ? " (" : "", pkg ? pkg : "",
+		pkg && *pkg ? ")" : "");
+	ret = 0;
+out:
+	json_decref(v);
+	strvec_clear(&argv);
+	buf_free(&b);
+	free(exe);
+	free(cmd);
+	return ret;
+}
+
+/* stop, then QEMU's state into fd; a failure lets a VM that ran run on. */
+static int save_state(struct vm *vm, struct qmp *q, int fd, int was_running,
+		      int bound_s)
+{
+	struct buf why = BUF_INIT;
+	int ret = -1;
+
+	if (qmp_do(q, "stop", NULL, &why) < 0 ||
+	    /* the default limit is 128 MiB/s; a stopped guest has nothing
+	     * to race */
+	    qmp_do(q, "migrate-set-parameters",
+		   json_pack("{s:I}", "max-bandwidth", (json_int_t)1 << 40),
+		   &why) < 0 ||
+	    give_fd(q, fd, "nooksave", &why) < 0 ||
+	    qmp_do(q, "migrate", json_pack("{s:s}", "uri", "fd:nooksave"),
+		   &why) < 0 ||
+	    wait_migration(q, bound_s, &why) < 0)
+		goto out;
+	ret = 0;
+out:
+	if (ret < 0) {
+		errorf("VM %s: cannot save its state: %s", vm->name, why.p);
+		qmp_execute(q, "migrate_cancel", NULL, 5000, NULL);
+		if (was_running && qmp_execute(q, "cont", NULL, 10000, NULL) < 0)
+			warnf("VM %s stays paused: %s", vm->name,
+			      qmp_error(q));
+	}
+	buf_free(&why);
+	return ret;
+}
+
+/* The save is written and QEMU is gone: keep the file, record it. */
+static int keep_save(struct vm *vm, struct vm_save *f)
+{
+	char *tmp = save_path(vm, 1), *dst = save_path(vm, 0);
+	struct stat st;
+	int ret = -1;
+
+	if (disk_facts(vm->paths.disk, f) < 0)
+		goto out;
+	if (stat(tmp, &st) < 0) {
+		error_errno("cannot read %s", tmp);
+		goto out;
+	}
+	f->size = (uint64_t)st.st_size;
+	f->saved_at = (long long)time(NULL);
+	if (rename(tmp, dst) < 0) {
+		error_errno("cannot rename %s", tmp);
+		goto out;
+	}
+	if (fsync_dir(vm->paths.dir) < 0)
+		goto out;
+	vm_save_free(&vm->save);
+	vm->save = *f;
+	vm->has_save = 1;
+	memset(f, 0, sizeof(*f));
+	ret = vm_record(vm, VM_SUSPENDED, 0, NULL, NULL);
+out:
+	free(tmp);
+	free(dst);
+	return ret;
+}
+
+/* Write the save into its temporary file; QEMU ends once it is safe. */
+static int suspend_qemu(struct vm *vm, pid_t pid, int was_running,
+			int bound_s, struct vm_save *f)
+{
+	struct qmp q = { -1, BUF_INIT, NULL };
+	char *tmp = save_path(vm, 1);
+	const char *how;
+	int fd = -1, ret = -1;
+
+	if (qmp_open(&q, vm->paths.qmp, 5000) < 0) {
+		errorf("VM %s: %s", vm->name, qmp_error(&q));
+		goto out;
+	}
+	if (running_facts(vm, pid, &q, f) < 0)
+		goto out;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		error_errno("cannot write %s", tmp);
+		goto out;
+	}
+	if (save_state(vm, &q, fd, was_running, bound_s) < 0)
+		goto out;
+	if (fsync(fd) < 0 || close(fd) < 0) {
+		fd = -1;
+		error_errno("cannot write %s", tmp);
+		if (was_running)
+			qmp_execute(&q, "cont", NULL, 10000, NULL);
+		goto out;
+	}
+	fd = -1;
+	qmp_close(&q);
+	/* QEMU has flushed and let go of the disk; quit ends it. The record
+	 * still names it: ended by us, it is no crash (vm_state_held()) */
+	ret = vm_stop_qemu(&vm->paths, 1, 0, &how);
+	if (ret == 0)
+		vm->rec_pid = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (ret < 0)
+		unlink(tmp);
+	qmp_close(&q);
+	free(tmp);
+	return ret;
+}
+
+int vm_suspend(struct vm *vm, int timeout_s, uint64_t *size,
+	       double *seconds)
+{
+	double t0 = mono_s();
+	struct vm_save f;
+	enum vm_state held;
+	pid_t pid;
+	int ret = -1;
+
+	memset(&f, 0, sizeof(f));
+	if (vm_take_lock(vm) < 0)
+		return -1;
+	held = vm_state_held(vm);
+	pid = vm_pid_alive(vm->paths.pidfile, vm->paths.qmp_arg);
+	if ((held != VM_RUNNING && held != VM_PAUSED) || !pid)
+		return errorf("VM %s is %s: only a running or paused VM can be "
+			      "suspended", vm->name, vm_state_name(held));
+	vm_save_remove(vm);
+	if (held == VM_RUNNING)
+		guest_sync(vm);
+	if (suspend_qemu(vm, pid, held == VM_RUNNING, timeout_s > 0 ? timeout_s :
+			 migration_bound(vm->spec.memory), &f) < 0)
+		goto out;
+	if (keep_save(vm, &f) < 0) {
+		/* QEMU is gone: what is left is a stopped VM */
+		vm_save_remove(vm);
+		if (vm_record(vm, VM_STOPPED, 0, NULL, NULL) < 0)
+			warnf("VM %s: its record still says %s", vm->name,
+			      vm_state_name(held));
+		errorf("VM %s: its save could not be kept; it is stopped",
+		       vm->name);
+		goto out;
+	}
+	*size = vm->save.size;
+	*seconds = mono_s() - t0;
+	ret = 0;
+out:
+	vm_save_free(&f);
+	return ret;
+}
+
+/* ---- resume ---- */
+
+int vm_uplink_recorded(const struct vm *vm, struct vm_nic *out)
+{
+	struct net_port *p;
+	size_t n = vm->ports.n;
+
+	if (!n)
+		return errorf("VM %s: its record names no forwards", vm->name);
+	p = xmalloc(sizeof(*p) * n);
+	for (size_t i = 0; i < n; i++)
+		if (net_port_parse(vm->ports.v[i], &p[i]) < 0) {
+			free(p);
+			return -1;
+		}
+	vm_nic_user(out, vm->spec.nics[0].mac, p, n);
+	free(p);
+	return 0;
+}
+
+/* What would load the save now. */
+static void facts_now(struct vm *vm, const struct strvec *argv,
+		      const char *accel, struct vm_save *f)
+{
+	const char *ver[] = { argv->v[0], "--version", NULL };
+	char *found = find_program(argv->v[0]);
+	char *real = found ? realpath(found, NULL) : NULL;
+	char *save = save_path(vm, 0);
+	struct buf out = BUF_INIT, v = BUF_INIT;
+	struct stat st;
+
+	f->qemu = real;
+	if (run_bounded(ver, 10000, &out) == 0 &&
+	    vm_qemu_version_parse(out.p, &v) == 0)
+		f->version = v.p;
+	else
+		buf_free(&v);
+	argv_facts((const char *const *)argv->v, argv->n, f);
+	f->accel = xstrdup(accel);
+	if (disk_facts(vm->paths.disk, f) < 0)
+		f->disk_ino = 0;
+	f->size = stat(save, &st) == 0 ? (uint64_t)st.st_size : 0;
+	buf_free(&out);
+	free(found);
+	free(save);
+}
+
+/* Load the save into the QEMU waiting for it (-incoming defer), then let
+ * it run. */
+static int load_save(struct vm *vm, struct buf *why)
+{
+	struct qmp q = { -1, BUF_INIT, NULL };
+	char *save = save_path(vm, 0);
+	int fd = -1, ret = -1;
+
+	if (qmp_open(&q, vm->paths.qmp, 5000) < 0) {
+		buf_adds(why, qmp_error(&q));
+		goto out;
+	}
+	fd = open(save, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		buf_addf(why, "cannot read %s: %s", save, strerror(errno));
+		goto out;
+	}
+	if (give_fd(&q, fd, "nookload", why) < 0 ||
+	    qmp_do(&q, "migrate-incoming",
+		   json_pack("{s:s}", "uri", "fd:nookload"), why) < 0 ||
+	    wait_migration(&q, migration_bound(vm->spec.memory), why) < 0 ||
+	    qmp_do(&q, "cont", NULL, why) < 0)
+		goto out;
+	ret = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	qmp_close(&q);
+	free(save);
+	return ret;
+}
+
+/* QEMU said why it gave up (a load that fails ends it): into why. */
+static void qemu_said(struct vm *vm, struct buf *why)
+{
+	struct buf log = BUF_INIT;
+
+	vm_qemu_messages(vm, &log);
+	while (log.len && (log.p[log.len - 1] == '\n'))
+		log.p[--log.len] = '\0';
+	if (log.len)
+		buf_addf(why, " (QEMU: %s)", log.p);
+	buf_free(&log);
+}
+
+int vm_resume(struct vm *vm, struct strvec *argv, const char *accel,
+	      const struct vm_nic *up, pid_t *pid, struct buf *why)
+{
+	struct vm_save now;
+	const char *how;
+
+	memset(&now, 0, sizeof(now));
+	facts_now(vm, argv, accel, &now);
+	if (!vm->has_save)
+		buf_adds(why, "its record does not say what the save was "
+			 "made with");
+	if (!vm->has_save || !vm_save_fits(&vm->save, &now, why)) {
+		vm_save_free(&now);
+		return 0;
+	}
+	vm_save_free(&now);
+	strvec_push(argv, "-incoming");
+	strvec_push(argv, "defer");
+	if (vm_record(vm, VM_STARTING, 0, NULL, up) < 0)
+		return -1;
+	if (vm_launch(&vm->paths, (const char *const *)argv->v, pid) < 0) {
+		buf_adds(why, "QEMU would not start to load it (said above)");
+		return 0;
+	}
+	if (load_save(vm, why) < 0) {
+		/* QEMU ends itself when a save will not load */
+		if (!vm_pid_is_ours(*pid, vm->paths.qmp_arg))
+			buf_adds(why, "; QEMU refused the save and exited "
+				 "(damaged, or made by another QEMU)");
+		qemu_said(vm, why);
+		vm_stop_qemu(&vm->paths, 1, 0, &how);
+		return 0;
+	}
+	if (vm_record(vm, VM_RUNNING, *pid, accel, up) < 0)
+		return -1;
+	/* loaded: the guest has moved on from it, and so does its disk */
+	vm_save_remove(vm);
+	if (vm_clock_sync(vm) < 0)
+		warnf("VM %s: resumed, but its clock is still the save's",
+		      vm->name);
+	return 1;
+}
+
+int vm_discard_save(struct vm *vm)
+{
+	if (vm_take_lock(vm) < 0)
+		return -1;
+	if (vm_state_held(vm) != VM_SUSPENDED)
+		return 0;
+	vm_save_remove(vm);
+	return vm_record(vm, VM_STOPPED, 0, NULL, NULL) < 0 ? -1 : 1;
+}
+
+/* ---- pause ---- */
+
+/* QMP cmd on the running QEMU of vm, held in state from, then record to. */
+static int pause_move(struct vm *vm, const char *cmd, enum vm_state from,
+		      enum vm_state to)
+{
+	struct qmp q = { -1, BUF_INIT, NULL };
+	enum vm_state held;
+	pid_t pid;
+	int rc;
+
+	if (vm_take_lock(vm) < 0)
+		return -1;
+	held = vm_state_held(vm);
+	pid = vm_pid_alive(vm->paths.pidfile, vm->paths.qmp_arg);
+	if (held != from || !pid)
+		return errorf("VM %s is %s, not %s", vm->name,
+			      vm_state_name(held), vm_state_name(from));
+	rc = qmp_open(&q, vm->paths.qmp, 5000);
+	if (rc == 0)
+		rc = qmp_execute(&q, cmd, NULL, 10000, NULL);
+	if (rc < 0)
+		errorf("VM %s: %s", vm->name, qmp_error(&q));
+	qmp_close(&q);
+	if (rc < 0)
+		return -1;
+	return vm_record(vm, to, pid, vm->rec_accel, NULL);
+}
+
+int vm_pause(struct vm *vm)
+{
+	return pause_move(vm, "stop", VM_RUNNING, VM_PAUSED);
+}
+
+int vm_unpause(struct vm *vm)
+{
+	if (pause_move(vm, "cont", VM_PAUSED, VM_RUNNING) < 0)
+		return -1;
+	if (vm_clock_sync(vm) < 0)
+		warnf("VM %s: running, but its clock is still the pause's",
+		      vm->name);
+	return 0;
+}
