@@ -271,6 +271,46 @@ static void test_qemu_argv_two_nics(void **state)
 	vm_paths_free(&p);
 }
 
+/* A cluster node: the uplink with its forwards, then the cluster NIC on
+ * the network's switch, with the node's own MAC. */
+static void test_qemu_argv_node(void **state)
+{
+	struct vm_spec s;
+	struct vm_paths p;
+	struct net_port port;
+	struct vm_nic nics[2];
+	struct vm_launch l = { VM_ACCEL_TCG, "qemu-system-x86_64", "", NULL,
+			       nics, 2, "/run/nook/dev.net" };
+	struct strvec v = STRVEC_INIT;
+	char up[18], node[18];
+
+	(void)state;
+	make_spec(&s, &p);
+	s.cluster = xstrdup("dev");
+	s.node = 2;
+	s.address = xstrdup("10.77.0.2");
+	s.prefix = 24;
+	assert_int_equal(net_port_parse("127.0.0.1:2222:22", &port), 0);
+	net_mac("", "dev-2", 0, up);
+	net_node_mac("dev", 2, node);
+	assert_string_not_equal(up, node);
+	vm_nic_user(&nics[0], up, &port, 1);
+	vm_nic_user(&nics[1], node, NULL, 0);
+	nics[1].kind = VM_NIC_CLUSTER;
+	vm_qemu_argv(&s, &p, &l, &v);
+	assert_string_equal(after(&v, "-netdev", 0),
+			    "user,id=net0,hostfwd=tcp:127.0.0.1:2222-:22");
+	assert_non_null(strstr(after(&v, "-netdev", 1), "vde,id=net1,sock="));
+	assert_non_null(strstr(after(&v, "-netdev", 1), "/run/nook/dev.net/"));
+	assert_null(strstr(after(&v, "-netdev", 1), "hostfwd"));
+	assert_non_null(strstr(after(&v, "-device", 1), node));
+	strvec_clear(&v);
+	vm_nic_free(&nics[0]);
+	vm_nic_free(&nics[1]);
+	vm_spec_free(&s);
+	vm_paths_free(&p);
+}
+
 /* A minimal x86-64 ELF whose one PT_NOTE holds a Xen note of type t
  * (18: the PVH entry). */
 static size_t make_elf(unsigned char *p, uint32_t t)
@@ -828,6 +868,7 @@ int main(void)
 		cmocka_unit_test(test_cmdline_merge),
 		cmocka_unit_test(test_qemu_argv),
 		cmocka_unit_test(test_qemu_argv_two_nics),
+		cmocka_unit_test(test_qemu_argv_node),
 		cmocka_unit_test(test_boot_pieces),
 		cmocka_unit_test(test_boot_prepare),
 		cmocka_unit_test(test_paths_socket_limit),
