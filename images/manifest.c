@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "images.h"
+#include "store.h"
 
 static char *opt_str(const json_t *m, const char *key)
 {
@@ -49,16 +50,14 @@ static int take_file(const char *dir, const char *mpath, const char *key,
 int img_boot_read(const char *dir, struct img_boot *b)
 {
 	char *mpath = xasprintf("%s/manifest.json", dir);
-	json_error_t jerr;
-	json_t *m = json_load_file(mpath, 0, &jerr), *f;
+	json_t *m = NULL, *f;
 	const char *key;
 	int ret = -1;
 
 	memset(b, 0, sizeof(*b));
-	if (!m) {
-		errorf("%s: %s (line %d)", mpath, jerr.text, jerr.line);
+	/* the store's one loader: bounded, says what is wrong where */
+	if (img_manifest_load(mpath, &m) < 0)
 		goto out;
-	}
 	json_object_foreach(json_object_get(m, "files"), key, f)
 		if (take_file(dir, mpath, key, f, b) < 0)
 			goto out;
