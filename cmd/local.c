@@ -13,7 +13,8 @@
 static const char usage_local[] =
 	"usage: nook local SUBCOMMAND [NAME] [OPTIONS]\n"
 	"\n"
-	"  start   make (first time) and boot a VM, wait until it is ready\n"
+	"  start   make (first time) and boot a VM, or a cluster with --nodes,\n"
+	"          and wait until it is ready (a suspended VM resumes)\n"
 	"  stop    power it off (ACPI, then quit, then signals)\n"
 	"  suspend save its memory to a file and end QEMU; start resumes it\n"
 	"  pause   stop its CPUs, keeping its memory (unpause goes on)\n"
@@ -23,7 +24,7 @@ static const char usage_local[] =
 	"  logs    the serial console log\n"
 	"\n"
 	"'nook local SUBCOMMAND --help' shows its options. NAME defaults to\n"
-	"'default'.\n";
+	"'default'; a cluster's name means every node.\n";
 
 /* Parse "[NAME]" plus the few flags the small subcommands take. */
 struct small {
