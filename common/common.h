@@ -26,6 +26,11 @@ int error_errno(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The message of the last errorf()/error_errno() ("" before any): what
  * --json puts in its error object. */
 const char *error_last(void);
+/* Until called again with NULL, every errorf()/error_errno() message
+ * starts with "<w>: " (say, "nook.yaml:3:9"), so a parser of a file can
+ * reuse the checks that say what is wrong with a value. w must outlive
+ * its use. */
+void error_where(const char *w);
 /* Print "nook: warning: <message>" to stderr. */
 void warnf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

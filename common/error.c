@@ -9,15 +9,27 @@
 /* The last error said, for --json's error object: the one piece of
  * process-wide state, as errno is. */
 static char last[4096];
+/* Where the errors being said are, when a caller set it (error_where()). */
+static const char *where;
+
+void error_where(const char *w)
+{
+	where = w;
+}
 
 static void vreport(const char *prefix, const char *fmt, va_list ap,
 		    const char *suffix)
 {
 	char msg[4096];
+	size_t at = 0;
 
+	if (where && *where && !*prefix) {
+		snprintf(msg, sizeof(msg) / 2, "%s: ", where);
+		at = strlen(msg);
+	}
 	/* A message longer than msg is cut at a character boundary we own;
 	 * vsnprintf always terminates, so nothing overruns. */
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(msg + at, sizeof(msg) - at, fmt, ap);
 	fprintf(stderr, "nook: %s%s%s%s\n", prefix, msg, suffix ? ": " : "",
 		suffix ? suffix : "");
 	if (!*prefix) {
