@@ -1,0 +1,988 @@
+/* nook.yaml: finding it, reading it with libyaml, checking every key. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#include "cidata.h"
+#include "project.h"
+#include "vm.h"
+
+/* Where a message points: "PATH:LINE:COLUMN". */
+struct pctx {
+	yaml_document_t *doc;
+	const char *path;
+	const char *dir;
+	char where[512];
+};
+
+static const char *at(struct pctx *c, const yaml_node_t *n)
+{
+	snprintf(c->where, sizeof(c->where), "%s:%zu:%zu", c->path,
+		 n ? n->start_mark.line + 1 : 1,
+		 n ? n->start_mark.column + 1 : 1);
+	return c->where;
+}
+
+static int fail(struct pctx *c, const yaml_node_t *n, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fail(struct pctx *c, const yaml_node_t *n, const char *fmt, ...)
+{
+	va_list ap;
+	char *msg;
+
+	va_start(ap, fmt);
+	msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	errorf("%s: %s", at(c, n), msg);
+	free(msg);
+	return -1;
+}
+
+static yaml_node_t *node(struct pctx *c, int id)
+{
+	return yaml_document_get_node(c->doc, id);
+}
+
+static const char *kind(const yaml_node_t *n)
+{
+	if (n->type == YAML_SEQUENCE_NODE)
+		return "a list";
+	if (n->type == YAML_MAPPING_NODE)
+		return "a mapping";
+	return n->data.scalar.length ? "a single value" : "nothing";
+}
+
+/* A scalar's text (libyaml ends it with a NUL); NULL, having said so,
+ * when n is none or empty. */
+static const char *scalar(struct pctx *c, const char *key,
+			  const yaml_node_t *n, const char *want)
+{
+	if (n->type != YAML_SCALAR_NODE || !n->data.scalar.length)
+		return fail(c, n, "%s: expected %s, not %s", key, want,
+			    kind(n)), NULL;
+	if (strlen((const char *)n->data.scalar.value) !=
+	    n->data.scalar.length)
+		return fail(c, n, "%s: a NUL character in the value", key),
+		       NULL;
+	return (const char *)n->data.scalar.value;
+}
+
+size_t project_edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), *d, r;
+
+	/* keys are short: a guess for anything long is no use anyway */
+	if (la > 64 || lb > 64)
+		return (size_t)-1;
+	d = xmalloc((la + 1) * (lb + 1) * sizeof(*d));
+#define D(i, j) d[(i) * (lb + 1) + (j)]
+	for (size_t i = 0; i <= la; i++)
+		D(i, 0) = i;
+	for (size_t j = 0; j <= lb; j++)
+		D(0, j) = j;
+	for (size_t i = 1; i <= la; i++)
+		for (size_t j = 1; j <= lb; j++) {
+			size_t best = D(i - 1, j - 1) + (a[i - 1] != b[j - 1]);
+
+			if (D(i - 1, j) + 1 < best)
+				best = D(i - 1, j) + 1;
+			if (D(i, j - 1) + 1 < best)
+				best = D(i, j - 1) + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
+			    a[i - 2] == b[j - 1] && D(i - 2, j - 2) + 1 < best)
+				best = D(i - 2, j - 2) + 1;
+			D(i, j) = best;
+		}
+	r = D(la, lb);
+#undef D
+	free(d);
+	return r;
+}
+
+/* The keys each mapping takes. */
+static const char *const vm_keys[] = {
+	"image", "cpus", "memory", "disk", "user-data", "network-config",
+	"ports", "boot", "kernel", "initrd", "append", "accel", "cpu",
+	"timeout", NULL
+};
+static const char *const top_keys[] = { "name", "subnet", "nodes", "sync",
+					NULL };
+static const char *const group_keys[] = { "group", "count", NULL };
+static const char *const sync_keys[] = { "src", "dest", "exclude", "delete",
+					 NULL };
+
+static int in_list(const char *const *l, const char *s)
+{
+	for (; l && *l; l++)
+		if (!strcmp(*l, s))
+			return 1;
+	return 0;
+}
+
+/* The known key closest to key, when it is close enough to be a typo. */
+static const char *closest(const char *key, const char *const *a,
+			   const char *const *b)
+{
+	const char *const *lists[2] = { a, b };
+	const char *best = NULL;
+	size_t bd = (size_t)-1, len = strlen(key);
+
+	for (int l = 0; l < 2; l++)
+		for (const char *const *k = lists[l]; k && *k; k++) {
+			size_t dist = project_edit_distance(key, *k);
+
+			if (dist < bd) {
+				bd = dist;
+				best = *k;
+			}
+		}
+	/* a third of the word wrong, at most two edits: a typo */
+	return bd <= 2 && bd * 3 <= len + 1 ? best : NULL;
+}
+
+static int unknown_key(struct pctx *c, const yaml_node_t *k, const char *key,
+		       const char *where, const char *const *a,
+		       const char *const *b)
+{
+	const char *near = closest(key, a, b);
+
+	if (!strcmp(where, "a group") && in_list(top_keys, key))
+		return fail(c, k, "%s is for the whole file, not a group: "
+			    "move it to the top level", key);
+	if (near)
+		return fail(c, k, "unknown key '%s' in %s: did you mean %s?",
+			    key, where, near);
+	return fail(c, k, "unknown key '%s' in %s (see 'nook init' for "
+		    "the keys)", key, where);
+}
+
+/*
+ * Check map's keys: scalars, known (in a or b), none twice. 0 or -1
+ * having said which.
+ */
+static int check_keys(struct pctx *c, const yaml_node_t *map,
+		      const char *where, const char *const *a,
+		      const char *const *b)
+{
+	for (yaml_node_pair_t *p = map->data.mapping.pairs.start;
+	     p < map->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = node(c, p->key);
+		const char *key;
+
+		if (!k || k->type != YAML_SCALAR_NODE || !k->data.scalar.length)
+			return fail(c, k, "a key in %s must be a word, not %s",
+				    where, k ? kind(k) : "nothing");
+		key = (const char *)k->data.scalar.value;
+		if (!in_list(a, key) && !in_list(b, key))
+			return unknown_key(c, k, key, where, a, b);
+		for (yaml_node_pair_t *q = map->data.mapping.pairs.start;
+		     q < p; q++) {
+			yaml_node_t *o = node(c, q->key);
+
+			if (o && o->type == YAML_SCALAR_NODE &&
+			    !strcmp((const char *)o->data.scalar.value, key))
+				return fail(c, k, "duplicate key '%s' (first at "
+					    "line %zu)", key,
+					    o->start_mark.line + 1);
+		}
+	}
+	return 0;
+}
+
+static void set(char **dst, const char *v)
+{
+	free(*dst);
+	*dst = v ? xstrdup(v) : NULL;
+}
+
+/* A value through one of the checks that say what is wrong (parse_int,
+ * parse_size, net_port_parse ...), its message placed at n. */
+#define AT(c, n, call) (error_where(at((c), (n))), (call) < 0 ? \
+	(error_where(NULL), -1) : (error_where(NULL), 0))
+
+/* A path relative to the file's directory, made absolute, that must be
+ * readable now. */
+static int take_path(struct pctx *c, const char *key, const yaml_node_t *n,
+		     char **out)
+{
+	const char *v = scalar(c, key, n, "a file name");
+	char *abs;
+
+	if (!v)
+		return -1;
+	abs = v[0] == '/' ? xstrdup(v) : xasprintf("%s/%s", c->dir, v);
+	if (access(abs, R_OK) < 0) {
+		int e = errno;
+
+		free(abs);
+		return fail(c, n, "%s: cannot read %s: %s%s", key, v,
+			    strerror(e), e == ENOENT ? " (paths are relative "
+			    "to the directory of this file)" : "");
+	}
+	set(out, abs);
+	free(abs);
+	return 0;
+}
+
+/* A user-data or network-config file: readable, and checked as start
+ * checks it (the message names the file, and this file's line). */
+static int take_seed_file(struct pctx *c, const char *key,
+			  const yaml_node_t *n, char **out)
+{
+	struct buf b = BUF_INIT;
+	const char *shown;
+	int rc;
+
+	if (take_path(c, key, n, out) < 0)
+		return -1;
+	shown = (const char *)n->data.scalar.value;
+	rc = AT(c, n, read_file(*out, &b));
+	if (rc == 0 && !strcmp(key, "user-data"))
+		rc = AT(c, n, cidata_check_user_data(shown, b.p ? b.p : "",
+						     b.len, NULL));
+	else if (rc == 0)
+		rc = AT(c, n, cidata_check_yaml(shown, b.p ? b.p : "", b.len));
+	buf_free(&b);
+	return rc;
+}
+
+static int take_word(struct pctx *c, const char *key, const yaml_node_t *n,
+		     const char *const *ok, char **out)
+{
+	const char *v = scalar(c, key, n, ok ? "one of its words" : "a word");
+
+	if (!v)
+		return -1;
+	if (ok && !in_list(ok, v)) {
+		struct buf all = BUF_INIT;
+
+		for (const char *const *w = ok; *w; w++)
+			buf_addf(&all, "%s%s", w == ok ? "" : ", ", *w);
+		fail(c, n, "%s cannot be '%s': one of %s", key, v, all.p);
+		buf_free(&all);
+		return -1;
+	}
+	set(out, v);
+	return 0;
+}
+
+static int take_int(struct pctx *c, const char *key, const yaml_node_t *n,
+		    long min, long max, int *out)
+{
+	const char *v = scalar(c, key, n, "a whole number");
+	long l;
+
+	if (!v || AT(c, n, parse_int(key, v, min, max, &l)) < 0)
+		return -1;
+	*out = (int)l;
+	return 0;
+}
+
+static int take_size(struct pctx *c, const char *key, const yaml_node_t *n,
+		     uint64_t min, uint64_t *out)
+{
+	const char *v = scalar(c, key, n, "a size such as 2G");
+
+	if (!v || AT(c, n, parse_size(key, v, out)) < 0)
+		return -1;
+	if (*out < min)
+		return fail(c, n, "%s %s is below the %lluM a guest needs",
+			    key, v, (unsigned long long)(min >> 20));
+	return 0;
+}
+
+static int take_ports(struct pctx *c, const yaml_node_t *n,
+		      struct project_vm *v)
+{
+	size_t count;
+
+	if (n->type != YAML_SEQUENCE_NODE)
+		return fail(c, n, "ports: expected a list such as "
+			    "[\"8080:80\"], not %s", kind(n));
+	count = (size_t)(n->data.sequence.items.top -
+			 n->data.sequence.items.start);
+	free(v->ports);
+	v->ports = xmalloc(sizeof(*v->ports) * (count ? count : 1));
+	v->nports = 0;
+	v->ports_given = 1;
+	for (size_t i = 0; i < count; i++) {
+		yaml_node_t *it = node(c, n->data.sequence.items.start[i]);
+		const char *s = it ? scalar(c, "ports", it,
+					    "[ADDR:]HOST:GUEST[/udp]") : NULL;
+
+		if (!s || AT(c, it, net_port_parse(s, &v->ports[i])) < 0)
+			return -1;
+		v->nports++;
+	}
+	return 0;
+}
+
+static int take_cpu(struct pctx *c, const yaml_node_t *n, char **out)
+{
+	const char *v = scalar(c, "cpu", n, "a QEMU CPU model");
+
+	if (!v)
+		return -1;
+	/* one QEMU word, as --cpu takes it */
+	if (strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		   "0123456789-_.,=+") != strlen(v))
+		return fail(c, n, "cpu: '%s' is not a QEMU CPU model", v);
+	set(out, v);
+	return 0;
+}
+
+static int take_image(struct pctx *c, const yaml_node_t *n, char **out)
+{
+	const char *v = scalar(c, "image", n, "an image name or path");
+
+	if (!v)
+		return -1;
+	/* a path (it has a '/', or names a file beside this one) is from
+	 * the file's directory; anything else is a name in the store */
+	if (v[0] != '/') {
+		char *abs = xasprintf("%s/%s", c->dir, v);
+
+		if (strchr(v, '/') || access(abs, F_OK) == 0) {
+			set(out, abs);
+			free(abs);
+			return 0;
+		}
+		free(abs);
+	}
+	set(out, v);
+	return 0;
+}
+
+/* A key any VM takes, into v: 1 taken, 0 not a VM key, -1 bad. */
+static int take_vm_key(struct pctx *c, const char *key, const yaml_node_t *n,
+		       struct project_vm *v)
+{
+	static const char *const boots[] = { "disk", "direct", NULL };
+	static const char *const accels[] = { "auto", "kvm", "tcg", NULL };
+	int rc = 0;
+
+	if (!strcmp(key, "image"))
+		rc = take_image(c, n, &v->image);
+	else if (!strcmp(key, "cpus"))
+		rc = take_int(c, key, n, 1, 64, &v->cpus);
+	else if (!strcmp(key, "memory"))
+		rc = take_size(c, key, n, 128ULL << 20, &v->memory);
+	else if (!strcmp(key, "disk"))
+		rc = take_size(c, key, n, 1, &v->disk);
+	else if (!strcmp(key, "user-data"))
+		rc = take_seed_file(c, key, n, &v->user_data);
+	else if (!strcmp(key, "network-config"))
+		rc = take_seed_file(c, key, n, &v->network_config);
+	else if (!strcmp(key, "kernel"))
+		rc = take_path(c, key, n, &v->kernel);
+	else if (!strcmp(key, "initrd"))
+		rc = take_path(c, key, n, &v->initrd);
+	else if (!strcmp(key, "ports"))
+		rc = take_ports(c, n, v);
+	else if (!strcmp(key, "boot"))
+		rc = take_word(c, key, n, boots, &v->boot);
+	else if (!strcmp(key, "accel"))
+		rc = take_word(c, key, n, accels, &v->accel);
+	else if (!strcmp(key, "append"))
+		rc = take_word(c, key, n, NULL, &v->append);
+	else if (!strcmp(key, "cpu"))
+		rc = take_cpu(c, n, &v->cpu);
+	else if (!strcmp(key, "timeout"))
+		rc = take_int(c, key, n, 1, 86400, &v->timeout_s);
+	else
+		return 0;
+	return rc < 0 ? -1 : 1;
+}
+
+static void vm_free(struct project_vm *v)
+{
+	free(v->image);
+	free(v->user_data);
+	free(v->network_config);
+	free(v->kernel);
+	free(v->initrd);
+	free(v->boot);
+	free(v->append);
+	free(v->accel);
+	free(v->cpu);
+	free(v->ports);
+	memset(v, 0, sizeof(*v));
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+static void vm_copy(struct project_vm *dst, const struct project_vm *src)
+{
+	*dst = *src;
+	dst->image = dup_or_null(src->image);
+	dst->user_data = dup_or_null(src->user_data);
+	dst->network_config = dup_or_null(src->network_config);
+	dst->kernel = dup_or_null(src->kernel);
+	dst->initrd = dup_or_null(src->initrd);
+	dst->boot = dup_or_null(src->boot);
+	dst->append = dup_or_null(src->append);
+	dst->accel = dup_or_null(src->accel);
+	dst->cpu = dup_or_null(src->cpu);
+	dst->ports = NULL;
+	if (src->ports_given) {
+		dst->ports = xmalloc(sizeof(*dst->ports) *
+				     (src->nports ? src->nports : 1));
+		memcpy(dst->ports, src->ports, sizeof(*src->ports) *
+		       src->nports);
+	}
+}
+
+/* A VM's settings that do not go together (as start refuses them). */
+static int check_vm(struct pctx *c, const yaml_node_t *at_node,
+		    const struct project_vm *v)
+{
+	if (v->initrd && !v->kernel)
+		return fail(c, at_node, "initrd goes with kernel");
+	if (v->boot && !strcmp(v->boot, "disk") && (v->kernel || v->append))
+		return fail(c, at_node, "%s is for direct boot, not 'boot: "
+			    "disk'", v->kernel ? "kernel" : "append");
+	return 0;
+}
+
+static const yaml_node_t *value_of(struct pctx *c, const yaml_node_t *map,
+				   const char *key)
+{
+	for (yaml_node_pair_t *p = map->data.mapping.pairs.start;
+	     p < map->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = node(c, p->key);
+
+		if (k && k->type == YAML_SCALAR_NODE &&
+		    !strcmp((const char *)k->data.scalar.value, key))
+			return node(c, p->value);
+	}
+	return NULL;
+}
+
+static size_t seq_len(const yaml_node_t *n)
+{
+	return (size_t)(n->data.sequence.items.top -
+			n->data.sequence.items.start);
+}
+
+/* One entry of nodes: a group's mapping, over a copy of the top's VM. */
+static int take_group(struct pctx *c, const yaml_node_t *m,
+		      const struct project *p, struct project_group *g)
+{
+	const yaml_node_t *name, *count;
+	const char *s;
+
+	vm_copy(&g->vm, &p->vm);
+	g->count = 1;
+	if (m->type != YAML_MAPPING_NODE)
+		return fail(c, m, "nodes: each entry is a group (group: NAME, "
+			    "count: N, and any VM key), not %s", kind(m));
+	if (check_keys(c, m, "a group", group_keys, vm_keys) < 0)
+		return -1;
+	name = value_of(c, m, "group");
+	if (!name)
+		return fail(c, m, "a group needs its name: add 'group: NAME' "
+			    "(its nodes are %s-NAME-1 ...)", p->name);
+	s = scalar(c, "group", name, "a name");
+	if (!s)
+		return -1;
+	if (!vm_name_valid(s))
+		return fail(c, name, "group '%s': a group's name is part of "
+			    "its nodes' VM names: [a-z][a-z0-9-]*", s);
+	set(&g->name, s);
+	count = value_of(c, m, "count");
+	if (count && take_int(c, "count", count, 1, PROJECT_MAX_NODES,
+			      &g->count) < 0)
+		return -1;
+	for (yaml_node_pair_t *q = m->data.mapping.pairs.start;
+	     q < m->data.mapping.pairs.top; q++) {
+		yaml_node_t *k = node(c, q->key), *v = node(c, q->value);
+
+		if (take_vm_key(c, (const char *)k->data.scalar.value, v,
+				&g->vm) < 0)
+			return -1;
+	}
+	return check_vm(c, m, &g->vm);
+}
+
+/* Every node's name is a VM name, and none is there twice. */
+static int check_node_names(struct pctx *c, const yaml_node_t *nodes,
+			    struct project *p)
+{
+	size_t n = project_node_count(p);
+	struct strvec names = STRVEC_INIT;
+	int ret = 0;
+
+	if (n > PROJECT_MAX_NODES)
+		return fail(c, nodes, "nodes: %zu nodes; a cluster has at most "
+			    "%d", n, PROJECT_MAX_NODES);
+	for (size_t i = 0; i < n && ret == 0; i++) {
+		const struct project_group *g;
+		char *name = project_node_name(p, i, &g);
+
+		if (!vm_name_valid(name))
+			ret = fail(c, nodes, "node %s is not a valid VM name "
+				   "([a-z][a-z0-9-], at most 32 characters): "
+				   "shorten the name or the group", name);
+		for (size_t k = 0; k < names.n && ret == 0; k++)
+			if (!strcmp(names.v[k], name))
+				ret = fail(c, nodes, "group '%s' is there "
+					   "twice: node %s would be made twice",
+					   g->name ? g->name : "", name);
+		strvec_push(&names, name);
+		free(name);
+	}
+	strvec_clear(&names);
+	return ret;
+}
+
+/* A fixed host port on two nodes: the second would not start. */
+static int check_node_ports(struct pctx *c, const yaml_node_t *nodes,
+			    const struct project *p)
+{
+	for (size_t g = 0; g < p->ngroups; g++)
+		for (size_t i = 0; i < p->groups[g].vm.nports; i++) {
+			const struct net_port *a = &p->groups[g].vm.ports[i];
+			int users = a->host ? p->groups[g].count : 0;
+
+			for (size_t h = g + 1; a->host && h < p->ngroups; h++)
+				for (size_t k = 0; k < p->groups[h].vm.nports;
+				     k++) {
+					const struct net_port *b =
+						&p->groups[h].vm.ports[k];
+
+					if (b->host == a->host &&
+					    b->udp == a->udp)
+						users += p->groups[h].count;
+				}
+			if (users > 1)
+				return fail(c, nodes, "ports: host port %d%s "
+					    "would be forwarded to %d nodes; "
+					    "give it to one group, or 0:%d (a "
+					    "free port each)", a->host,
+					    a->udp ? "/udp" : "", users,
+					    a->guest);
+		}
+	return 0;
+}
+
+static int take_nodes(struct pctx *c, const yaml_node_t *n,
+		      struct project *p)
+{
+	p->cluster = 1;
+	if (n->type == YAML_SCALAR_NODE) {
+		/* nodes: N, as --nodes N: NAME-1..NAME-N */
+		p->groups = xmalloc(sizeof(*p->groups));
+		memset(p->groups, 0, sizeof(*p->groups));
+		p->ngroups = 1;
+		vm_copy(&p->groups[0].vm, &p->vm);
+		if (take_int(c, "nodes", n, 1, PROJECT_MAX_NODES,
+			     &p->groups[0].count) < 0)
+			return -1;
+	} else if (n->type != YAML_SEQUENCE_NODE || !seq_len(n)) {
+		return fail(c, n, "nodes: expected a number or a list of groups "
+			    "(- group: NAME), not %s", n->type ==
+			    YAML_SEQUENCE_NODE ? "an empty list" : kind(n));
+	} else {
+		size_t count = seq_len(n);
+
+		p->groups = xmalloc(sizeof(*p->groups) * count);
+		memset(p->groups, 0, sizeof(*p->groups) * count);
+		for (size_t i = 0; i < count; i++) {
+			yaml_node_t *m = node(c, n->data.sequence.items.start[i]);
+
+			p->ngroups++;
+			if (take_group(c, m, p, &p->groups[i]) < 0)
+				return -1;
+			for (size_t k = 0; k < i; k++)
+				if (!strcmp(p->groups[k].name,
+					    p->groups[i].name))
+					return fail(c, value_of(c, m, "group"),
+						    "duplicate group '%s' "
+						    "(first at line %zu)",
+						    p->groups[i].name,
+						    value_of(c, node(c,
+						    n->data.sequence.items
+						    .start[k]), "group")
+						    ->start_mark.line + 1);
+		}
+	}
+	if (check_node_names(c, n, p) < 0)
+		return -1;
+	return check_node_ports(c, n, p);
+}
+
+static int take_excludes(struct pctx *c, const yaml_node_t *n,
+			 struct strvec *out)
+{
+	if (n->type == YAML_SCALAR_NODE) {
+		const char *s = scalar(c, "exclude", n, "a pattern");
+
+		if (!s)
+			return -1;
+		strvec_push(out, s);
+		return 0;
+	}
+	if (n->type != YAML_SEQUENCE_NODE)
+		return fail(c, n, "exclude: expected a list of patterns such "
+			    "as [build/, .git/], not %s", kind(n));
+	for (size_t i = 0; i < seq_len(n); i++) {
+		yaml_node_t *it = node(c, n->data.sequence.items.start[i]);
+		const char *s = scalar(c, "exclude", it, "a pattern");
+
+		if (!s)
+			return -1;
+		strvec_push(out, s);
+	}
+	return 0;
+}
+
+static int take_bool(struct pctx *c, const char *key, const yaml_node_t *n,
+		     int *out)
+{
+	static const char *const yes[] = { "true", "yes", "on", NULL };
+	static const char *const no[] = { "false", "no", "off", NULL };
+	const char *s = scalar(c, key, n, "true or false");
+
+	if (!s)
+		return -1;
+	if (in_list(yes, s) || in_list(no, s)) {
+		*out = in_list(yes, s);
+		return 0;
+	}
+	return fail(c, n, "%s: expected true or false, not '%s'", key, s);
+}
+
+static int take_sync_rule(struct pctx *c, const yaml_node_t *m,
+			  struct project_sync *r)
+{
+	const yaml_node_t *v;
+
+	if (m->type != YAML_MAPPING_NODE)
+		return fail(c, m, "sync: each entry is a rule (src: DIR, dest: "
+			    "DIR, exclude: [...]), not %s", kind(m));
+	if (check_keys(c, m, "a sync rule", sync_keys, NULL) < 0)
+		return -1;
+	v = value_of(c, m, "src");
+	if (v) {
+		struct stat st;
+
+		if (take_path(c, "src", v, &r->src) < 0)
+			return -1;
+		if (stat(r->src, &st) < 0 || !S_ISDIR(st.st_mode))
+			return fail(c, v, "src: %s is not a directory",
+				    v->data.scalar.value);
+	} else {
+		set(&r->src, c->dir);
+	}
+	v = value_of(c, m, "dest");
+	if (v) {
+		const char *s = scalar(c, "dest", v, "a directory in the VM");
+
+		if (!s)
+			return -1;
+		set(&r->dest, s);
+	}
+	v = value_of(c, m, "exclude");
+	if (v && take_excludes(c, v, &r->exclude) < 0)
+		return -1;
+	v = value_of(c, m, "delete");
+	return v ? take_bool(c, "delete", v, &r->del) : 0;
+}
+
+static int take_sync(struct pctx *c, const yaml_node_t *n, struct project *p)
+{
+	size_t count;
+
+	if (n->type != YAML_SEQUENCE_NODE)
+		return fail(c, n, "sync: expected a list of rules (- src: DIR), "
+			    "not %s", kind(n));
+	count = seq_len(n);
+	p->syncs = xmalloc(sizeof(*p->syncs) * (count ? count : 1));
+	memset(p->syncs, 0, sizeof(*p->syncs) * (count ? count : 1));
+	for (size_t i = 0; i < count; i++) {
+		p->nsyncs++;
+		if (take_sync_rule(c, node(c, n->data.sequence.items.start[i]),
+				   &p->syncs[i]) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* The top level: the VM keys first (groups start from them), then name,
+ * subnet, nodes and sync. */
+static int take_top(struct pctx *c, const yaml_node_t *root,
+		    struct project *p)
+{
+	const yaml_node_t *v;
+	const char *s;
+
+	if (check_keys(c, root, "the top level", top_keys, vm_keys) < 0)
+		return -1;
+	for (yaml_node_pair_t *q = root->data.mapping.pairs.start;
+	     q < root->data.mapping.pairs.top; q++)
+		if (take_vm_key(c, (const char *)node(c, q->key)->data.scalar
+				.value, node(c, q->value), &p->vm) < 0)
+			return -1;
+	if (check_vm(c, root, &p->vm) < 0)
+		return -1;
+	v = value_of(c, root, "name");
+	if (!v)
+		return fail(c, root, "no name: add 'name: NAME' (the VM's, or "
+			    "the cluster's)");
+	s = scalar(c, "name", v, "a VM name");
+	if (!s || AT(c, v, vm_name_check(s)) < 0)
+		return -1;
+	set(&p->name, s);
+	v = value_of(c, root, "subnet");
+	if (v) {
+		struct net_subnet sn;
+
+		s = scalar(c, "subnet", v, "a CIDR such as 10.77.0.0/24");
+		if (!s || AT(c, v, net_subnet_parse(s, &sn)) < 0)
+			return -1;
+		set(&p->subnet, sn.cidr);
+		if (!value_of(c, root, "nodes"))
+			return fail(c, v, "subnet is for a cluster: add nodes");
+	}
+	v = value_of(c, root, "nodes");
+	if (v && take_nodes(c, v, p) < 0)
+		return -1;
+	v = value_of(c, root, "sync");
+	return v ? take_sync(c, v, p) : 0;
+}
+
+/* Refuse nesting deeper than PROJECT_MAX_DEPTH before libyaml builds it
+ * (its time grows with the square of the depth). A parse error is left
+ * for yaml_parser_load() to say. */
+static int check_depth(const char *path, const char *buf, size_t len)
+{
+	yaml_parser_t yp;
+	yaml_event_t ev;
+	int depth = 0, ret = 0, done = 0;
+
+	if (!yaml_parser_initialize(&yp))
+		return errorf("%s: cannot start the YAML parser", path);
+	yaml_parser_set_input_string(&yp, (const unsigned char *)buf, len);
+	while (!done && yaml_parser_parse(&yp, &ev)) {
+		if (ev.type == YAML_SEQUENCE_START_EVENT ||
+		    ev.type == YAML_MAPPING_START_EVENT)
+			depth++;
+		else if (ev.type == YAML_SEQUENCE_END_EVENT ||
+			 ev.type == YAML_MAPPING_END_EVENT)
+			depth--;
+		done = ev.type == YAML_STREAM_END_EVENT;
+		if (depth > PROJECT_MAX_DEPTH) {
+			ret = errorf("%s:%zu:%zu: nested more than %d levels "
+				     "deep", path, ev.start_mark.line + 1,
+				     ev.start_mark.column + 1,
+				     PROJECT_MAX_DEPTH);
+			done = 1;
+		}
+		yaml_event_delete(&ev);
+	}
+	yaml_parser_delete(&yp);
+	return ret;
+}
+
+static int yaml_error(const char *path, const yaml_parser_t *yp)
+{
+	const yaml_mark_t *m = &yp->problem_mark;
+
+	return errorf("%s:%zu:%zu: %s%s%s", path, m->line + 1, m->column + 1,
+		      yp->problem ? yp->problem : "invalid YAML",
+		      yp->context ? " " : "", yp->context ? yp->context : "");
+}
+
+/* The first document into doc; a second one is refused. */
+static int load_doc(const char *path, const char *buf, size_t len,
+		    yaml_document_t *doc)
+{
+	yaml_parser_t yp;
+	yaml_document_t next;
+	int ret = 0;
+
+	if (!yaml_parser_initialize(&yp))
+		return errorf("%s: cannot start the YAML parser", path);
+	yaml_parser_set_input_string(&yp, (const unsigned char *)buf, len);
+	if (!yaml_parser_load(&yp, doc)) {
+		ret = yaml_error(path, &yp);
+		yaml_parser_delete(&yp);
+		return ret;
+	}
+	if (!yaml_parser_load(&yp, &next)) {
+		ret = yaml_error(path, &yp);
+	} else {
+		yaml_node_t *r = yaml_document_get_root_node(&next);
+
+		if (r)
+			ret = errorf("%s:%zu:%zu: a second document: nook.yaml "
+				     "holds one", path, r->start_mark.line + 1,
+				     r->start_mark.column + 1);
+		yaml_document_delete(&next);
+	}
+	if (ret < 0)
+		yaml_document_delete(doc);
+	yaml_parser_delete(&yp);
+	return ret;
+}
+
+int project_parse(const char *buf, size_t len, const char *path,
+		  const char *dir, struct project *p)
+{
+	yaml_document_t doc;
+	struct pctx c = { &doc, path, dir, "" };
+	yaml_node_t *root;
+	int ret;
+
+	memset(p, 0, sizeof(*p));
+	p->path = xstrdup(path);
+	p->dir = xstrdup(dir);
+	if (len > PROJECT_MAX_BYTES)
+		return errorf("%s: %zu bytes, more than the %zu KiB a project "
+			      "file may have", path, len,
+			      PROJECT_MAX_BYTES >> 10);
+	if (check_depth(path, buf, len) < 0 ||
+	    load_doc(path, buf, len, &doc) < 0)
+		return -1;
+	root = yaml_document_get_root_node(&doc);
+	if (!root || (root->type == YAML_SCALAR_NODE &&
+		      !root->data.scalar.length))
+		ret = errorf("%s:1:1: empty: it needs at least 'name: NAME' "
+			     "('nook init' writes a starter)", path);
+	else if (root->type != YAML_MAPPING_NODE)
+		ret = fail(&c, root, "the top level must be a mapping (key: "
+			   "value lines), not %s", kind(root));
+	else
+		ret = take_top(&c, root, p);
+	yaml_document_delete(&doc);
+	return ret;
+}
+
+int project_load(const char *file, const char *shown, struct project *p)
+{
+	struct buf b = BUF_INIT;
+	char *dir = xstrdup(file), *slash = strrchr(dir, '/');
+	int ret;
+
+	memset(p, 0, sizeof(*p));
+	if (slash)
+		*(slash == dir ? slash + 1 : slash) = '\0';
+	ret = read_file_max(file, &b, PROJECT_MAX_BYTES);
+	if (ret == 0)
+		ret = project_parse(b.p ? b.p : "", b.len, shown,
+				    slash ? dir : ".", p);
+	buf_free(&b);
+	free(dir);
+	return ret;
+}
+
+int project_find(const char *dir, char **file, char **shown)
+{
+	char *d = xstrdup(dir);
+	int up = 0, ret = 0;
+
+	*file = *shown = NULL;
+	for (;;) {
+		char *f = xasprintf("%s%s" PROJECT_FILE, d,
+				    strcmp(d, "/") ? "/" : "");
+		char *slash;
+		struct stat st;
+
+		if (stat(f, &st) == 0 || errno != ENOENT) {
+			struct buf s = BUF_INIT;
+
+			/* what the user would type from dir to reach it */
+			for (int i = 0; i < up && up <= 8; i++)
+				buf_adds(&s, "../");
+			buf_adds(&s, up <= 8 ? PROJECT_FILE : f);
+			*file = f;
+			*shown = s.p;
+			ret = 1;
+			break;
+		}
+		free(f);
+		slash = strrchr(d, '/');
+		if (!slash || !strcmp(d, "/"))
+			break;
+		*(slash == d ? slash + 1 : slash) = '\0';
+		up++;
+	}
+	free(d);
+	return ret;
+}
+
+int project_open(struct project *p)
+{
+	char *cwd = getcwd(NULL, 0), *file = NULL, *shown = NULL;
+	int ret;
+
+	memset(p, 0, sizeof(*p));
+	if (!cwd)
+		return error_errno("cannot tell the current directory");
+	ret = project_find(cwd, &file, &shown);
+	if (ret > 0)
+		ret = project_load(file, shown, p) < 0 ? -1 : 1;
+	free(cwd);
+	free(file);
+	free(shown);
+	return ret;
+}
+
+void project_free(struct project *p)
+{
+	if (!p)
+		return;
+	free(p->path);
+	free(p->dir);
+	free(p->name);
+	free(p->subnet);
+	vm_free(&p->vm);
+	for (size_t i = 0; i < p->ngroups; i++) {
+		free(p->groups[i].name);
+		vm_free(&p->groups[i].vm);
+	}
+	free(p->groups);
+	for (size_t i = 0; i < p->nsyncs; i++) {
+		free(p->syncs[i].src);
+		free(p->syncs[i].dest);
+		strvec_clear(&p->syncs[i].exclude);
+	}
+	free(p->syncs);
+	memset(p, 0, sizeof(*p));
+}
+
+size_t project_node_count(const struct project *p)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < p->ngroups; i++)
+		n += (size_t)p->groups[i].count;
+	return n;
+}
+
+char *project_node_name(const struct project *p, size_t i,
+			const struct project_group **group)
+{
+	for (size_t g = 0; g < p->ngroups; g++) {
+		const struct project_group *gr = &p->groups[g];
+
+		if (i < (size_t)gr->count) {
+			if (group)
+				*group = gr;
+			return gr->name ? xasprintf("%s-%s-%zu", p->name,
+						    gr->name, i + 1) :
+			       xasprintf("%s-%zu", p->name, i + 1);
+		}
+		i -= (size_t)gr->count;
+	}
+	return NULL;
+}

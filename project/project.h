@@ -1,0 +1,115 @@
+/*
+ * project: nook.yaml, the project file. A tree that holds one describes
+ * its VM, or its cluster of VMs in groups, and the files to sync into it;
+ * commands given no NAME inside the tree act on what it describes.
+ *
+ * Calling sequence: project_open() finds nook.yaml upward from the
+ * current directory (as git finds .git) and loads it, or project_load()
+ * one file, or project_parse() a buffer; then the struct's fields; then
+ * project_free(). Every check (keys, types, sizes, ports, names, that the
+ * files it names can be read) is made while parsing, so nothing starts
+ * from a file that is wrong. Errors come back as -1 having said
+ * "PATH:LINE:COLUMN: what was wrong" through errorf().
+ */
+#ifndef NOOK_PROJECT_H
+#define NOOK_PROJECT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common.h"
+#include "net.h"
+
+#define PROJECT_FILE "nook.yaml"
+/* A project file is a few dozen lines; these stop a wrong file given by
+ * mistake (a disk image, /dev/zero) and nesting that makes parsers crawl. */
+#define PROJECT_MAX_BYTES ((size_t)1 << 20)
+#define PROJECT_MAX_DEPTH 16
+#define PROJECT_MAX_NODES 64
+
+/* What a VM is given, at the top or for a group; 0/NULL: not said. */
+struct project_vm {
+	char *image;            /* a store name, or a path made absolute */
+	char *user_data;        /* paths: absolute, readable when parsed */
+	char *network_config;
+	char *kernel, *initrd;
+	char *boot;             /* "disk" or "direct" */
+	char *append;
+	char *accel;            /* "auto", "kvm" or "tcg" */
+	char *cpu;
+	int cpus;
+	uint64_t memory, disk;
+	int timeout_s;
+	struct net_port *ports;
+	size_t nports;
+	int ports_given;
+};
+
+/* A group of nodes: NAME-GROUP-1..NAME-GROUP-COUNT, or for "nodes: N"
+ * one group without a name: NAME-1..NAME-N. */
+struct project_group {
+	char *name;             /* NULL: the unnamed group of "nodes: N" */
+	int count;
+	struct project_vm vm;   /* the top level's, the group's own on top */
+};
+
+/* A sync rule: rsync SRC into DEST leaving out the exclude patterns. */
+struct project_sync {
+	char *src;              /* absolute */
+	char *dest;             /* NULL: SRC's name in the login home */
+	struct strvec exclude;
+	int del;                /* delete: true */
+};
+
+struct project {
+	char *path;             /* the file as the user would find it */
+	char *dir;              /* the file's directory, absolute */
+	char *name;             /* the VM's, or the cluster's */
+	struct project_vm vm;
+	char *subnet;           /* a cluster's, or NULL */
+	int cluster;            /* "nodes" was given */
+	struct project_group *groups;
+	size_t ngroups;
+	struct project_sync *syncs;
+	size_t nsyncs;
+};
+
+/*
+ * Parse len bytes of buf, a nook.yaml, into *p (freed with
+ * project_free(), also on failure). path names the file in messages; dir
+ * (absolute) is where its relative paths start. 0, or -1 having said
+ * where and what was wrong.
+ */
+int project_parse(const char *buf, size_t len, const char *path,
+		  const char *dir, struct project *p);
+
+/* Read file (at most PROJECT_MAX_BYTES) and parse it; shown names it in
+ * messages. */
+int project_load(const char *file, const char *shown, struct project *p);
+
+/*
+ * The nook.yaml of the tree dir is in: dir's, else its parent's ... up
+ * to the root. 1 with *file (absolute) and *shown (relative to dir when
+ * above it: "../nook.yaml") allocated; 0 when there is none; -1 saying
+ * why.
+ */
+int project_find(const char *dir, char **file, char **shown);
+
+/* Find the current directory's project file and load it: 1 loaded, 0
+ * none (p empty), -1 having said why. */
+int project_open(struct project *p);
+
+void project_free(struct project *p);
+
+/* How many nodes p's groups make (0: a single VM). */
+size_t project_node_count(const struct project *p);
+/* The name of node i (0-based, in group order) and its group; the
+ * caller frees. NULL when i is out of range. */
+char *project_node_name(const struct project *p, size_t i,
+			const struct project_group **group);
+
+/* The distance between a and b in edits (insert, delete, substitute,
+ * swap two neighbours). */
+size_t project_edit_distance(const char *a, const char *b);
+
+#endif

@@ -1,0 +1,419 @@
+/* Unit tests for project/: nook.yaml's keys, types, every error's
+ * message and line:column, did-you-mean, groups' node names and
+ * overrides, paths relative to the file, and the upward search. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <sys/stat.h>
+
+#include "project.h"
+#include "testutil.h"
+
+/* A project directory with ci/common.yaml, ci/cp.yaml and src/. */
+static char *dir;
+
+static int setup(void **state)
+{
+	char *p;
+
+	(void)state;
+	dir = make_tmpdir();
+	p = xasprintf("%s/ci", dir);
+	mkdir(p, 0700);
+	free(p);
+	p = xasprintf("%s/src", dir);
+	mkdir(p, 0700);
+	free(p);
+	p = xasprintf("%s/ci/common.yaml", dir);
+	write_file_atomic(p, "#cloud-config\n{}\n", 17, 0600);
+	free(p);
+	p = xasprintf("%s/ci/cp.yaml", dir);
+	write_file_atomic(p, "#cloud-config\n{}\n", 17, 0600);
+	free(p);
+	p = xasprintf("%s/ci/bad.yaml", dir);
+	write_file_atomic(p, "#cloud-config\n- a list\n", 23, 0600);
+	free(p);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	remove_tree(dir);
+	free(dir);
+	return 0;
+}
+
+static int parse(const char *text, struct project *p)
+{
+	return project_parse(text, strlen(text), "nook.yaml", dir, p);
+}
+
+/* text must be refused with exactly this message (after "nook: "). */
+static void refused(const char *text, const char *msg)
+{
+	struct project p;
+	char *err;
+	int rc;
+
+	stderr_begin();
+	rc = parse(text, &p);
+	err = stderr_end();
+	project_free(&p);
+	if (rc != -1 || !strstr(err, msg))
+		fail_msg("for:\n%s\nwanted: %s\ngot (rc %d): %s", text, msg, rc,
+			 err);
+	free(err);
+}
+
+static const char example[] =
+	"name: dev                  # the cluster's name\n"
+	"image: debian-12\n"
+	"cpus: 2\n"
+	"memory: 1G\n"
+	"disk: 10G\n"
+	"user-data: ci/common.yaml\n"
+	"ports: [\"0:80\"]\n"
+	"subnet: 10.77.0.0/24\n"
+	"nodes:\n"
+	"  - group: cp\n"
+	"    count: 1\n"
+	"    memory: 2G\n"
+	"    user-data: ci/cp.yaml\n"
+	"  - group: worker\n"
+	"    count: 2\n"
+	"sync:\n"
+	"  - src: src\n"
+	"    dest: /home/debian/src\n"
+	"    exclude: [build/, .git/]\n";
+
+static void test_example(void **state)
+{
+	struct project p;
+	const struct project_group *g;
+	char *common = xasprintf("%s/ci/common.yaml", dir);
+	char *cp = xasprintf("%s/ci/cp.yaml", dir);
+	char *src = xasprintf("%s/src", dir);
+	char *n;
+
+	(void)state;
+	assert_int_equal(parse(example, &p), 0);
+	assert_string_equal(p.name, "dev");
+	assert_string_equal(p.vm.image, "debian-12");
+	assert_int_equal(p.vm.cpus, 2);
+	assert_true(p.vm.memory == 1ULL << 30);
+	assert_true(p.vm.disk == 10ULL << 30);
+	assert_string_equal(p.vm.user_data, common);
+	assert_int_equal(p.vm.nports, 1);
+	assert_int_equal(p.vm.ports[0].guest, 80);
+	assert_string_equal(p.subnet, "10.77.0.0/24");
+	assert_true(p.cluster);
+	assert_int_equal(p.ngroups, 2);
+	assert_int_equal(project_node_count(&p), 3);
+	/* names NAME-GROUP-I, in order */
+	n = project_node_name(&p, 0, &g);
+	assert_string_equal(n, "dev-cp-1");
+	free(n);
+	/* the group's own keys over the top level's */
+	assert_true(g->vm.memory == 2ULL << 30);
+	assert_string_equal(g->vm.user_data, cp);
+	assert_int_equal(g->vm.cpus, 2);
+	assert_true(g->vm.disk == 10ULL << 30);
+	n = project_node_name(&p, 1, &g);
+	assert_string_equal(n, "dev-worker-1");
+	free(n);
+	/* a group without its own keys has the top level's */
+	assert_true(g->vm.memory == 1ULL << 30);
+	assert_string_equal(g->vm.user_data, common);
+	assert_int_equal(g->vm.nports, 1);
+	n = project_node_name(&p, 2, NULL);
+	assert_string_equal(n, "dev-worker-2");
+	free(n);
+	assert_null(project_node_name(&p, 3, NULL));
+	/* sync: src from the file's directory */
+	assert_int_equal(p.nsyncs, 1);
+	assert_string_equal(p.syncs[0].src, src);
+	assert_string_equal(p.syncs[0].dest, "/home/debian/src");
+	assert_int_equal(p.syncs[0].exclude.n, 2);
+	assert_string_equal(p.syncs[0].exclude.v[1], ".git/");
+	project_free(&p);
+	project_free(&p); /* twice is fine */
+	free(common);
+	free(cp);
+	free(src);
+}
+
+static void test_single_and_counts(void **state)
+{
+	struct project p;
+	char *n;
+
+	(void)state;
+	assert_int_equal(parse("name: web\n", &p), 0);
+	assert_false(p.cluster);
+	assert_int_equal(project_node_count(&p), 0);
+	assert_int_equal(p.nsyncs, 0);
+	assert_int_equal(p.vm.cpus, 0); /* not said: start's default */
+	project_free(&p);
+	/* nodes: N, as --nodes N */
+	assert_int_equal(parse("name: k\nnodes: 3\nmemory: 512M\n", &p), 0);
+	assert_int_equal(project_node_count(&p), 3);
+	n = project_node_name(&p, 2, NULL);
+	assert_string_equal(n, "k-3");
+	free(n);
+	assert_true(p.groups[0].vm.memory == 512ULL << 20);
+	project_free(&p);
+	/* count defaults to 1; a path with a '/' for image is the file's */
+	assert_int_equal(parse("name: k\nimage: img/disk.qcow2\nnodes:\n"
+			       "  - group: a\n", &p), 0);
+	assert_int_equal(project_node_count(&p), 1);
+	n = xasprintf("%s/img/disk.qcow2", dir);
+	assert_string_equal(p.vm.image, n);
+	free(n);
+	project_free(&p);
+	/* an absolute user-data path stays as it is */
+	n = xasprintf("name: a\nuser-data: %s/ci/cp.yaml\nsync:\n  - dest: x\n"
+		      "    exclude: build/\n    delete: true\n", dir);
+	assert_int_equal(parse(n, &p), 0);
+	free(n);
+	n = xasprintf("%s/ci/cp.yaml", dir);
+	assert_string_equal(p.vm.user_data, n);
+	free(n);
+	assert_string_equal(p.syncs[0].src, dir); /* src: the file's dir */
+	assert_int_equal(p.syncs[0].del, 1);
+	assert_string_equal(p.syncs[0].exclude.v[0], "build/");
+	project_free(&p);
+	/* boot options */
+	assert_int_equal(parse("name: a\naccel: tcg\nboot: disk\ncpu: max\n"
+			       "timeout: 30\nports: []\n", &p), 0);
+	assert_string_equal(p.vm.accel, "tcg");
+	assert_string_equal(p.vm.cpu, "max");
+	assert_int_equal(p.vm.timeout_s, 30);
+	assert_true(p.vm.ports_given);
+	assert_int_equal(p.vm.nports, 0);
+	project_free(&p);
+}
+
+static void test_errors(void **state)
+{
+	(void)state;
+	/* unknown keys, with the closest known one */
+	refused("name: a\nmemroy: 1G\n",
+		"nook.yaml:2:1: unknown key 'memroy' in the top level: did you "
+		"mean memory?");
+	refused("name: a\nnodes:\n  - group: w\n    cont: 2\n",
+		"nook.yaml:4:5: unknown key 'cont' in a group: did you mean "
+		"count?");
+	refused("name: a\nsync:\n  - src: .\n    exlude: [a]\n",
+		"nook.yaml:4:5: unknown key 'exlude' in a sync rule: did you "
+		"mean exclude?");
+	refused("name: a\nfrobnicate: 1\n",
+		"nook.yaml:2:1: unknown key 'frobnicate' in the top level (see "
+		"'nook init' for the keys)");
+	refused("name: a\nnodes:\n  - group: w\n    subnet: 10.1.0.0/24\n",
+		"nook.yaml:4:5: subnet is for the whole file, not a group");
+	/* types */
+	refused("name: a\ncpus: [2]\n",
+		"nook.yaml:2:7: cpus: expected a whole number, not a list");
+	refused("name: a\nmemory:\n  x: 1\n",
+		"nook.yaml:3:3: memory: expected a size such as 2G, not a "
+		"mapping");
+	refused("name: a\nports: \"8080:80\"\n",
+		"nook.yaml:2:8: ports: expected a list such as [\"8080:80\"], "
+		"not a single value");
+	refused("name: a\nnodes: {}\n",
+		"nook.yaml:2:8: nodes: expected a number or a list of groups");
+	refused("name: a\nsync:\n  - .\n",
+		"nook.yaml:3:5: sync: each entry is a rule");
+	refused("name: a\nsync:\n  - delete: maybe\n",
+		"nook.yaml:3:13: delete: expected true or false, not 'maybe'");
+	refused("name: a\naccel: fast\n",
+		"nook.yaml:2:8: accel cannot be 'fast': one of auto, kvm, tcg");
+	/* values through the shared parsers */
+	refused("name: a\ncpus: 0\n",
+		"nook.yaml:2:7: bad cpus '0': expected a whole number from 1 "
+		"to 64");
+	refused("name: a\nmemory: 1X\n",
+		"nook.yaml:2:9: bad memory '1X': expected a size such as 512M "
+		"or 2G");
+	refused("name: a\nmemory: 64M\n",
+		"nook.yaml:2:9: memory 64M is below the 128M a guest needs");
+	refused("name: a\nports: [\"8080:80\", \"99999:1\"]\n",
+		"nook.yaml:2:20: bad port spec '99999:1': host port must be "
+		"0-65535");
+	refused("name: a\nsubnet: 10.0.2.0/24\nnodes: 2\n",
+		"nook.yaml:2:9: subnet '10.0.2.0/24' overlaps 10.0.2.0/24");
+	refused("name: a\nsubnet: 10.9.0.0/24\n",
+		"nook.yaml:2:9: subnet is for a cluster: add nodes");
+	/* counts */
+	refused("name: a\nnodes:\n  - group: w\n    count: -1\n",
+		"nook.yaml:4:12: bad count '-1': expected a whole number from "
+		"1 to 64");
+	refused("name: a\nnodes:\n  - group: w\n    count: 0\n",
+		"nook.yaml:4:12: bad count '0'");
+	refused("name: a\nnodes: 0\n", "nook.yaml:2:8: bad nodes '0'");
+	refused("name: a\nnodes:\n  - group: w\n    count: 40\n"
+		"  - group: v\n    count: 40\n",
+		"nook.yaml:3:3: nodes: 80 nodes; a cluster has at most 64");
+	/* files */
+	refused("name: a\nuser-data: ci/none.yaml\n",
+		"nook.yaml:2:12: user-data: cannot read ci/none.yaml: No such "
+		"file or directory (paths are relative to the directory of "
+		"this file)");
+	refused("name: a\nnodes:\n  - group: w\n    network-config: n.yaml\n",
+		"nook.yaml:4:21: network-config: cannot read n.yaml");
+	/* a seed file checked as start checks it, where the file names it */
+	refused("name: a\nnodes:\n  - group: w\n    user-data: ci/bad.yaml\n",
+		"nook.yaml:4:16: ci/bad.yaml:2:1: the top level must be a "
+		"mapping");
+	refused("name: a\nnetwork-config: ci/bad.yaml\n",
+		"nook.yaml:2:17: ci/bad.yaml:2:1: the top level must be a "
+		"mapping");
+	refused("name: a\nsync:\n  - src: ci/cp.yaml\n",
+		"nook.yaml:3:10: src: ci/cp.yaml is not a directory");
+	/* duplicates */
+	refused("name: a\ncpus: 1\ncpus: 2\n",
+		"nook.yaml:3:1: duplicate key 'cpus' (first at line 2)");
+	refused("name: a\nnodes:\n  - group: w\n  - group: v\n  - group: w\n",
+		"nook.yaml:5:12: duplicate group 'w' (first at line 3)");
+	refused("name: a\nnodes:\n  - group: w\n    count: 2\n"
+		"    ports: [\"8080:80\"]\n",
+		"nook.yaml:3:3: ports: host port 8080 would be forwarded to 2 "
+		"nodes");
+	/* names */
+	refused("name: Dev\n",
+		"nook.yaml:1:7: VM name \"Dev\" must start with a lower-case "
+		"letter");
+	refused("cpus: 1\n", "nook.yaml:1:1: no name: add 'name: NAME'");
+	refused("name: a\nnodes:\n  - count: 1\n",
+		"nook.yaml:3:5: a group needs its name: add 'group: NAME'");
+	refused("name: a\nnodes:\n  - group: W\n",
+		"nook.yaml:3:12: group 'W': a group's name is part of its "
+		"nodes' VM names");
+	refused("name: abcdefghijklmnopqrstuvwxyz12\nnodes:\n  - group: grp\n",
+		"nook.yaml:3:3: node abcdefghijklmnopqrstuvwxyz12-grp-1 is not "
+		"a valid VM name");
+	/* combinations start refuses */
+	refused("name: a\ninitrd: ci/cp.yaml\n",
+		"nook.yaml:1:1: initrd goes with kernel");
+	/* the shape of the file */
+	refused("", "nook.yaml:1:1: empty: it needs at least 'name: NAME'");
+	refused("# only a comment\n", "nook.yaml:1:1: empty");
+	refused("- a\n- b\n", "nook.yaml:1:1: the top level must be a mapping "
+		"(key: value lines), not a list");
+	refused("name: a\n[x\n", "nook.yaml:3:1: ");
+	refused("name: a\n---\nname: b\n",
+		"nook.yaml:3:1: a second document: nook.yaml holds one");
+	refused("name: a\n? [x]\n: 1\n",
+		"nook.yaml:2:3: a key in the top level must be a word, not a "
+		"list");
+}
+
+static void test_bounds(void **state)
+{
+	struct buf deep = BUF_INIT;
+	struct project p;
+	char *err, *big;
+
+	(void)state;
+	buf_adds(&deep, "name: a\nsync: ");
+	for (int i = 0; i < 100000; i++)
+		buf_adds(&deep, "[");
+	stderr_begin();
+	assert_int_equal(project_parse(deep.p, deep.len, "nook.yaml", dir, &p),
+			 -1);
+	err = stderr_end();
+	assert_non_null(strstr(err, "nook.yaml:2:"));
+	assert_non_null(strstr(err, "nested more than 16 levels deep"));
+	free(err);
+	project_free(&p);
+	buf_free(&deep);
+	big = xmalloc(PROJECT_MAX_BYTES + 2);
+	memset(big, '#', PROJECT_MAX_BYTES + 1);
+	big[PROJECT_MAX_BYTES + 1] = '\0';
+	stderr_begin();
+	assert_int_equal(project_parse(big, PROJECT_MAX_BYTES + 1,
+				       "nook.yaml", dir, &p), -1);
+	err = stderr_end();
+	assert_non_null(strstr(err, "more than the 1024 KiB"));
+	free(err);
+	free(big);
+	project_free(&p);
+	/* an anchor inside its own list does not loop: the alias is read
+	 * once, and its entry (a mapping) is no pattern */
+	refused("name: a\nsync: &s\n  - exclude: *s\n",
+		"nook.yaml:3:5: exclude: expected a pattern, not a mapping");
+}
+
+static void test_edit_distance(void **state)
+{
+	(void)state;
+	assert_int_equal(project_edit_distance("memory", "memory"), 0);
+	assert_int_equal(project_edit_distance("memroy", "memory"), 1);
+	assert_int_equal(project_edit_distance("memor", "memory"), 1);
+	assert_int_equal(project_edit_distance("mmemory", "memory"), 1);
+	assert_int_equal(project_edit_distance("cpu", "cpus"), 1);
+	assert_int_equal(project_edit_distance("", "disk"), 4);
+	assert_int_equal(project_edit_distance("kitten", "sitting"), 3);
+	/* a far word gets no guess */
+	refused("name: a\nzz: 1\n", "unknown key 'zz' in the top level (see");
+	refused("name: a\nuserdata: x\n", "did you mean user-data?");
+	refused("name: a\nCPUS: 1\n", "unknown key 'CPUS'");
+}
+
+/* A file, then project_find() and project_load() from below it. */
+static void test_find_and_load(void **state)
+{
+	char *sub = xasprintf("%s/src/a/b", dir);
+	char *file = xasprintf("%s/nook.yaml", dir);
+	char *found = NULL, *shown = NULL;
+	struct project p;
+
+	(void)state;
+	assert_int_equal(mkdir_p(sub, 0700), 0);
+	assert_int_equal(write_file_atomic(file, example, strlen(example),
+					   0600), 0);
+	assert_int_equal(project_find(sub, &found, &shown), 1);
+	assert_string_equal(found, file);
+	assert_string_equal(shown, "../../../nook.yaml");
+	free(found);
+	free(shown);
+	assert_int_equal(project_find(dir, &found, &shown), 1);
+	assert_string_equal(shown, "nook.yaml");
+	free(found);
+	free(shown);
+	/* the relative paths are from the file's directory wherever the
+	 * search started */
+	assert_int_equal(project_load(file, "../nook.yaml", &p), 0);
+	assert_string_equal(p.dir, dir);
+	assert_string_equal(p.path, "../nook.yaml");
+	assert_int_equal(strncmp(p.vm.user_data, dir, strlen(dir)), 0);
+	project_free(&p);
+	unlink(file);
+	/* none up to the root (a fresh tmp tree has none above it, unless
+	 * someone left one in /tmp or /) */
+	if (access("/tmp/nook.yaml", F_OK) != 0 &&
+	    access("/nook.yaml", F_OK) != 0) {
+		assert_int_equal(project_find(sub, &found, &shown), 0);
+		assert_null(found);
+	}
+	free(sub);
+	free(file);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_example),
+		cmocka_unit_test(test_single_and_counts),
+		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_bounds),
+		cmocka_unit_test(test_edit_distance),
+		cmocka_unit_test(test_find_and_load),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
