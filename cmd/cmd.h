@@ -14,6 +14,7 @@
 
 #include "common.h"
 #include "images.h"
+#include "project.h"
 
 #define EXIT_USAGE 2
 
@@ -23,9 +24,25 @@
 struct nook_ctx {
 	struct nook_dirs dirs;
 	int have_dirs;
+	struct project project;
+	int have_project;         /* 0 not looked for, 1 loaded, -1 none,
+				   * -2 bad */
 };
 /* The resolved directories, or NULL having said why. */
 const struct nook_dirs *ctx_dirs(struct nook_ctx *ctx);
+/*
+ * The project file (nook.yaml) of the tree the current directory is in,
+ * found and loaded on first use (cmd/project.c): NULL when there is none,
+ * or when it is bad (*bad set, having said where and what): a command
+ * then exits EXIT_USAGE, before anything starts.
+ */
+const struct project *ctx_project(struct nook_ctx *ctx, int *bad);
+/* The NAME a command given none acts on: the project file's name, else
+ * "default". NULL when the project file is bad (said): exit EXIT_USAGE. */
+const char *ctx_default_name(struct nook_ctx *ctx);
+/* Release what ctx holds. */
+void ctx_free(struct nook_ctx *ctx);
+int cmd_init(struct nook_ctx *ctx, int argc, char **argv);
 
 int cmd_cidata(struct nook_ctx *ctx, int argc, char **argv);
 int cmd_doctor(struct nook_ctx *ctx, int argc, char **argv);

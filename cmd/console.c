@@ -22,7 +22,8 @@ static const char usage[] =
 	"Attaches to VM NAME's serial console. On a terminal: raw mode, and\n"
 	"Ctrl-] detaches. Without one: stdin goes to the console and the\n"
 	"console to stdout, until stdin ends and the console has been quiet\n"
-	"for a second. A cluster's NAME means its first node.\n";
+	"for a second. A cluster's NAME means its first node. NAME defaults to\n"
+	"nook.yaml's name (found upward from here), else default.\n";
 
 #define DETACH 0x1d /* Ctrl-] */
 
@@ -130,13 +131,14 @@ static int attach(int sock, int tty, const char *name)
 }
 
 /* [NAME] and --help; 0, EXIT_USAGE, or -1 for --help (shown). */
-static int parse(int argc, char **argv, const char **name)
+static int parse(struct nook_ctx *ctx, int argc, char **argv,
+		 const char **name)
 {
 	int rc = parse_help_only(argc, argv, usage, 1);
 
 	if (rc == 0)
-		*name = optind < argc ? argv[optind] : "default";
-	return rc;
+		*name = optind < argc ? argv[optind] : ctx_default_name(ctx);
+	return rc == 0 && !*name ? EXIT_USAGE : rc;
 }
 
 int cmd_console(struct nook_ctx *ctx, int argc, char **argv)
@@ -147,7 +149,7 @@ int cmd_console(struct nook_ctx *ctx, int argc, char **argv)
 	const char *arg = NULL;
 	char *name = NULL, *lock = NULL;
 	int tty = isatty(STDIN_FILENO), sock = -1, lfd = -1;
-	int rc = parse(argc, argv, &arg);
+	int rc = parse(ctx, argc, argv, &arg);
 
 	if (rc)
 		return rc < 0 ? 0 : rc;

@@ -24,6 +24,7 @@ static const char usage_local[] =
 	"  logs    the serial console log\n"
 	"\n"
 	"'nook local SUBCOMMAND --help' shows its options. NAME defaults to\n"
+	"the name in nook.yaml (found upward from the current directory), else\n"
 	"'default'; a cluster's name means every node.\n";
 
 /* Parse "[NAME]" plus the few flags the small subcommands take. */
@@ -34,8 +35,10 @@ struct small {
 	int timeout_given;
 };
 
-static int parse_small(int argc, char **argv, const char *usage,
-		       const char *flags, struct small *s)
+/* ctx: a command that takes a NAME; given none, it is the project
+ * file's (NULL: list, which takes none). */
+static int parse_small(struct nook_ctx *ctx, int argc, char **argv,
+		       const char *usage, const char *flags, struct small *s)
 {
 	static const struct option longopts[] = {
 		{ "force", no_argument, NULL, 'f' },
@@ -75,6 +78,8 @@ static int parse_small(int argc, char **argv, const char *usage,
 				   argv[optind + 1]);
 	if (optind < argc)
 		s->name = argv[optind];
+	else if (ctx && !(s->name = ctx_default_name(ctx)))
+		return EXIT_USAGE;
 	return 0;
 }
 
@@ -120,7 +125,7 @@ static int local_stop(struct nook_ctx *ctx, int argc, char **argv)
 	struct small s;
 	struct vm *vm;
 	const char *how;
-	int rc = parse_small(argc, argv, usage_stop, "ft", &s);
+	int rc = parse_small(ctx, argc, argv, usage_stop, "ft", &s);
 
 	if (rc)
 		return rc < 0 ? 0 : rc;
@@ -293,7 +298,7 @@ static int local_status(struct nook_ctx *ctx, int argc, char **argv)
 	struct small s;
 	json_t *j, *e;
 	size_t i;
-	int cluster, rc = parse_small(argc, argv, usage_status, "j", &s);
+	int cluster, rc = parse_small(ctx, argc, argv, usage_status, "j", &s);
 
 	if (rc)
 		return rc < 0 ? 0 : rc;
@@ -357,7 +362,7 @@ static int local_list(struct nook_ctx *ctx, int argc, char **argv)
 	const struct nook_dirs *d;
 	struct strvec names = STRVEC_INIT;
 	json_t *all;
-	int rc = parse_small(argc, argv, usage_list, "j", &s);
+	int rc = parse_small(NULL, argc, argv, usage_list, "j", &s);
 
 	if (rc)
 		return rc < 0 ? 0 : rc;
@@ -396,7 +401,7 @@ static int local_delete(struct nook_ctx *ctx, int argc, char **argv)
 	const struct nook_dirs *d;
 	struct small s;
 	struct vm *vm;
-	int rc = parse_small(argc, argv, usage_delete, "f", &s);
+	int rc = parse_small(ctx, argc, argv, usage_delete, "f", &s);
 
 	if (rc)
 		return rc < 0 ? 0 : rc;
@@ -493,7 +498,7 @@ static int local_pausing(struct nook_ctx *ctx, int argc, char **argv,
 	struct strvec names = STRVEC_INIT;
 	const struct nook_dirs *d;
 	struct small s;
-	int rc = parse_small(argc, argv, usages[op], op == OP_SUSPEND ? "t" :
+	int rc = parse_small(ctx, argc, argv, usages[op], op == OP_SUSPEND ? "t" :
 			     "", &s);
 
 	if (rc)
@@ -571,7 +576,7 @@ static int local_logs(struct nook_ctx *ctx, int argc, char **argv)
 	struct strvec nodes = STRVEC_INIT;
 	const struct nook_dirs *d;
 	struct small s;
-	int cluster, rc = parse_small(argc, argv, usage_logs, "F", &s);
+	int cluster, rc = parse_small(ctx, argc, argv, usage_logs, "F", &s);
 
 	if (rc)
 		return rc < 0 ? 0 : rc;

@@ -25,6 +25,7 @@ static const struct command {
 	{ "doctor", cmd_doctor, "check this host: programs, versions, KVM or TCG" },
 	{ "help", cmd_help, "list the commands, or show one command's help" },
 	{ "images", cmd_images, "build, pull, import, export, list, rm images" },
+	{ "init", cmd_init, "write a starter nook.yaml in this directory" },
 	{ "local", cmd_local, "start, stop, list, delete VMs on this host" },
 	{ "shell", cmd_shell, "a shell or a command in a VM, over ssh" },
 	{ "ssh-config", cmd_ssh_config, "an OpenSSH config stanza for a VM" },
@@ -119,8 +120,7 @@ int main(int argc, char **argv)
 	}
 	getopt_reset();
 	ret = c->fn(&ctx, argc - 1, argv + 1);
-	if (ctx.have_dirs)
-		nook_dirs_free(&ctx.dirs);
+	ctx_free(&ctx);
 	if (fflush(stdout) != 0 && ret == 0) {
 		perror("nook: writing output");
 		ret = 1;

@@ -13,7 +13,8 @@ static const char usage_shell[] =
 	"usage: nook shell [NAME] [--user USER] [--workdir DIR] [-- COMMAND ARGS...]\n"
 	"       nook shell --all NAME [--user USER] [--workdir DIR] -- COMMAND...\n"
 	"\n"
-	"Without a command: a login shell in VM NAME (default: default), with\n"
+	"Without a command: a login shell in VM NAME (default: nook.yaml's\n"
+	"name, else default), with\n"
 	"a terminal when stdin is one. With one: runs it with its arguments\n"
 	"exactly as given, passes stdin through, and exits with its status.\n"
 	"Connections share one ssh master, so later ones are quick. A\n"
@@ -172,12 +173,14 @@ static int shell_all(const struct nook_dirs *d, const struct shell_opts *o)
 
 int cmd_shell(struct nook_ctx *ctx, int argc, char **argv)
 {
-	struct shell_opts o = { NULL, NULL, "default", NULL, 0 };
+	struct shell_opts o = { NULL, NULL, NULL, NULL, 0 };
 	const struct nook_dirs *d;
 	int rc = shell_parse(argc, argv, &o);
 
 	if (rc)
 		return rc < 0 ? 0 : rc;
+	if (!o.name && !(o.name = ctx_default_name(ctx)))
+		return EXIT_USAGE;
 	d = ctx_dirs(ctx);
 	if (!d)
 		return 1;
@@ -190,7 +193,8 @@ static const char usage_ssh_config[] =
 	"Prints an OpenSSH config stanza for VM NAME (host alias nook-NAME):\n"
 	"append it to ~/.ssh/config, or pass it with 'ssh -F', and plain ssh,\n"
 	"scp, rsync and editors reach the VM with its pinned host key. For a\n"
-	"cluster's NAME, a stanza per node (nook-NAME-1, ...).\n";
+	"cluster's NAME, a stanza per node (nook-NAME-1, ...). NAME defaults\n"
+	"to nook.yaml's name (found upward from here), else default.\n";
 
 /* VM name's stanza appended to out; -1 having said why. */
 static int node_stanza(const struct nook_dirs *d, const char *name,
@@ -213,14 +217,17 @@ int cmd_ssh_config(struct nook_ctx *ctx, int argc, char **argv)
 	const struct nook_dirs *d;
 	struct strvec nodes = STRVEC_INIT;
 	struct buf stanzas = BUF_INIT;
+	const char *name;
 	int rc = parse_help_only(argc, argv, usage_ssh_config, 1);
 
 	if (rc)
 		return rc < 0 ? 0 : rc;
+	name = optind < argc ? argv[optind] : ctx_default_name(ctx);
+	if (!name)
+		return EXIT_USAGE;
 	rc = 1;
 	d = ctx_dirs(ctx);
-	if (!d || shell_nodes(d, optind < argc ? argv[optind] : "default",
-			      &nodes) < 0)
+	if (!d || shell_nodes(d, name, &nodes) < 0)
 		goto out;
 	/* all or nothing: a part of a cluster's stanzas appended to a
 	 * config would look complete */

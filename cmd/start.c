@@ -15,7 +15,12 @@ static const char usage[] =
 	"until it is ready: sshd answers, ssh logs in, cloud-init is done.\n"
 	"With --nodes, or when NAME is a cluster, starts cluster NAME: VMs\n"
 	"NAME-1..NAME-N on a private network, in parallel.\n"
+	"Without NAME inside a tree with a nook.yaml (found upward from the\n"
+	"current directory), starts what it describes: a VM, or a cluster of\n"
+	"groups (NAME-GROUP-1 ...); options given here override the file.\n"
 	"\n"
+	"  --plan                 print what would start (nodes, sizes,\n"
+	"                         addresses; --json for JSON) and exit\n"
 	"  --nodes N              a cluster of N nodes (more grows one)\n"
 	"  --subnet CIDR          the cluster's private network (default\n"
 	"                         10.77.0.0/24)\n"
@@ -52,7 +57,8 @@ static const char usage[] =
 
 enum { O_IMAGE = 256, O_CPUS, O_MEMORY, O_DISK, O_USER_DATA, O_NETCFG,
        O_PORT, O_BOOT, O_KERNEL, O_INITRD, O_APPEND, O_ACCEL, O_NO_WAIT,
-       O_TIMEOUT, O_REPROVISION, O_JSON, O_CPU, O_NODES, O_SUBNET, O_COLD };
+       O_TIMEOUT, O_REPROVISION, O_JSON, O_CPU, O_NODES, O_SUBNET, O_COLD,
+       O_PLAN };
 
 static const struct option longopts[] = {
 	{ "image", required_argument, NULL, O_IMAGE },
@@ -75,6 +81,7 @@ static const struct option longopts[] = {
 	{ "nodes", required_argument, NULL, O_NODES },
 	{ "subnet", required_argument, NULL, O_SUBNET },
 	{ "cold", no_argument, NULL, O_COLD },
+	{ "plan", no_argument, NULL, O_PLAN },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 }
 };
@@ -84,7 +91,14 @@ struct opts {
 	struct net_port *ports;
 	int json;
 	int nodes;
+	int plan;
 	const char *subnet;
+	/* a cluster's nodes by name, each with its options (NULL: vm) */
+	struct vm_cluster_node *list;
+	size_t nlist;
+	struct vm_start_opts *node_opts;
+	struct strvec names;
+	struct vm_start_opts given; /* as the command line alone has it */
 };
 
 /* One of the options with a value that is a word from a list. */
@@ -151,6 +165,7 @@ static int take(struct opts *opts, int c, const char *arg)
 	case O_NO_WAIT: o->no_wait = 1; return 0;
 	case O_REPROVISION: o->reprovision = 1; return 0;
 	case O_COLD: o->cold = 1; return 0;
+	case O_PLAN: opts->plan = 1; return 0;
 	case O_JSON: opts->json = 1; return 0;
 	case O_SUBNET: opts->subnet = arg; return 0;
 	case O_BOOT: return one_of("--boot", arg, boots, &o->boot);
@@ -197,7 +212,7 @@ static int parse(int argc, char **argv, struct opts *opts, const char **name)
 	if (argc - optind > 1)
 		return usage_error(usage, "unexpected argument '%s'",
 				   argv[optind + 1]);
-	*name = optind < argc ? argv[optind] : "default";
+	*name = optind < argc ? argv[optind] : NULL;
 	if (o->initrd && !o->kernel)
 		return usage_error(usage, "--initrd goes with --kernel");
 	if (o->append && o->boot && !strcmp(o->boot, "disk"))
@@ -432,16 +447,117 @@ static int print_cluster(const struct nook_dirs *d, const char *name,
 	return 0;
 }
 
+static void fmt_mib(uint64_t bytes, char *out, size_t size)
+{
+	if (!bytes)
+		snprintf(out, size, "image's");
+	else if (bytes % (1ULL << 30) == 0)
+		snprintf(out, size, "%lluG", (unsigned long long)(bytes >> 30));
+	else
+		snprintf(out, size, "%lluM", (unsigned long long)(bytes >> 20));
+}
+
+/* The options node name starts with. */
+static const struct vm_start_opts *opts_of(const struct opts *opts,
+					   const char *name)
+{
+	for (size_t i = 0; i < opts->nlist; i++)
+		if (!strcmp(opts->list[i].name, name) && opts->list[i].o)
+			return opts->list[i].o;
+	return &opts->vm;
+}
+
+static json_t *plan_node_json(const struct vm_cluster_plan_node *p,
+			      const struct vm_start_opts *o)
+{
+	return json_pack("{s:s,s:o,s:o,s:b,s:i,s:I,s:o,s:s?,s:s?,s:s?,s:i}",
+		"name", p->name, "node", p->node ? json_integer(p->node) :
+		json_null(), "address", p->address[0] ?
+		json_string(p->address) : json_null(), "new", p->is_new,
+		"cpus", p->cpus, "memory_mib", (json_int_t)(p->memory >> 20),
+		"disk_mib", p->disk ? json_integer((json_int_t)(p->disk >> 20)) :
+		json_null(), "image", o->image, "user_data", o->user_data,
+		"network_config", o->network_config, "ports", (int)o->nports);
+}
+
+static void plan_node_line(FILE *f, const struct vm_cluster_plan_node *p,
+			   const struct vm_start_opts *o)
+{
+	char mem[32], disk[32];
+
+	fmt_mib(p->memory, mem, sizeof(mem));
+	fmt_mib(p->disk, disk, sizeof(disk));
+	fprintf(f, "  %-20s %-15s %d cpus, memory %s, disk %s%s%s%s\n",
+		p->name, p->address[0] ? p->address : "-", p->cpus, mem, disk,
+		o->user_data ? ", user-data " : "",
+		o->user_data ? o->user_data : "", p->is_new ? " (new)" : "");
+}
+
+/* The plan of a cluster's start: on f, or as JSON on stdout. 0, or 1
+ * having said why it would not start. */
+static int show_cluster_plan(const struct nook_dirs *d, const char *name,
+			     const struct opts *opts, FILE *f, int json)
+{
+	struct vm_cluster_plan pl;
+	json_t *nodes, *j;
+
+	if (vm_cluster_plan(d, name, opts->list, opts->nlist, opts->subnet,
+			    &opts->vm, &pl) < 0)
+		return 1;
+	if (json) {
+		nodes = json_array();
+		for (size_t i = 0; i < pl.n; i++)
+			json_array_append_new(nodes, plan_node_json(
+				&pl.nodes[i], opts_of(opts, pl.nodes[i].name)));
+		j = json_pack("{s:s,s:b,s:b,s:s,s:o}", "name", name, "cluster",
+			      1, "new", pl.is_new, "subnet", pl.subnet, "nodes",
+			      nodes);
+		vm_cluster_plan_free(&pl);
+		return print_json(j);
+	}
+	fprintf(f, "cluster %s%s: %zu node%s on %s\n", name,
+		pl.is_new ? " (new)" : "", pl.n, pl.n == 1 ? "" : "s",
+		pl.subnet);
+	for (size_t i = 0; i < pl.n; i++)
+		plan_node_line(f, &pl.nodes[i], opts_of(opts, pl.nodes[i].name));
+	fflush(f);
+	vm_cluster_plan_free(&pl);
+	return 0;
+}
+
+/* --plan of one VM. */
+static int show_vm_plan(const struct nook_dirs *d, const char *name,
+			const struct opts *opts)
+{
+	struct vm_cluster_plan_node p;
+
+	memset(&p, 0, sizeof(p));
+	if (vm_name_check(name) < 0)
+		return 1;
+	p.name = (char *)name;
+	vm_plan_sizes(d, name, &opts->vm, &p);
+	if (opts->json)
+		return print_json(json_pack("{s:s,s:b,s:o}", "name", name,
+			"cluster", 0, "nodes", json_pack("[o]",
+			plan_node_json(&p, &opts->vm))));
+	printf("VM %s%s\n", name, p.is_new ? " (new)" : "");
+	plan_node_line(stdout, &p, &opts->vm);
+	return 0;
+}
+
 static int start_cluster(const struct nook_dirs *d, const char *name,
 			 struct opts *opts, struct progress *pr, double t0)
 {
 	int failed = 0, rc;
 
+	/* the plan first: what is about to boot, and where */
+	if (show_cluster_plan(d, name, opts, stderr, 0))
+		return 1;
 	pr->cluster = 1;
 	if (pr->tty && board_start(&pr->board) < 0)
 		pr->board.fd = -1;
-	rc = vm_cluster_start(d, name, opts->nodes, opts->subnet, &opts->vm,
-			      &failed);
+	rc = vm_cluster_start(d, name, opts->list, opts->nlist, opts->subnet,
+			      &opts->vm, &failed);
 	board_end(&pr->board);
 	if (rc < 0 && !failed)
 		return 1;
@@ -479,19 +595,117 @@ out:
 	return rc;
 }
 
+/* What the command line left unsaid, from the file's VM settings. */
+static void fill_from(struct vm_start_opts *o, const struct project_vm *v)
+{
+	if (!o->image)
+		o->image = v->image;
+	if (!o->user_data)
+		o->user_data = v->user_data;
+	if (!o->network_config)
+		o->network_config = v->network_config;
+	if (!o->boot)
+		o->boot = v->boot;
+	if (!o->kernel) {
+		o->kernel = v->kernel;
+		o->initrd = v->initrd;
+	}
+	if (!o->append)
+		o->append = v->append;
+	if (!o->accel)
+		o->accel = v->accel;
+	if (!o->cpu)
+		o->cpu = v->cpu;
+	if (!o->cpus)
+		o->cpus = v->cpus;
+	if (!o->memory)
+		o->memory = v->memory;
+	if (!o->disk)
+		o->disk = v->disk;
+	if (!o->timeout_s)
+		o->timeout_s = v->timeout_s;
+	if (!o->ports_given && v->ports_given) {
+		o->ports = v->ports;
+		o->nports = v->nports;
+		o->ports_given = 1;
+	}
+}
+
+/* The nodes a start names: a nook.yaml's groups (each node with its
+ * group's settings under the command line's), or --nodes N's
+ * NAME-1..NAME-N. */
+static void make_list(struct opts *opts, const char *name,
+		      const struct project *p)
+{
+	size_t n = p && p->cluster ? project_node_count(p) :
+		   (size_t)opts->nodes;
+
+	opts->list = xmalloc(sizeof(*opts->list) * (n ? n : 1));
+	opts->node_opts = xmalloc(sizeof(*opts->node_opts) * (n ? n : 1));
+	for (size_t i = 0; i < n; i++) {
+		const struct project_group *g = NULL;
+		char *nn = p && p->cluster ? project_node_name(p, i, &g) :
+			   xasprintf("%s-%zu", name, i + 1);
+
+		strvec_push(&opts->names, nn);
+		free(nn);
+		/* the command line, then the group's (which holds the
+		 * file's top level under its own keys) */
+		opts->node_opts[i] = g ? opts->given : opts->vm;
+		if (g)
+			fill_from(&opts->node_opts[i], &g->vm);
+		opts->list[i].name = opts->names.v[i];
+		opts->list[i].o = g ? &opts->node_opts[i] : NULL;
+	}
+	opts->nlist = n;
+}
+
+/* Take the project file into opts when NAME was not given: its name, its
+ * settings under the command line's. EXIT_USAGE when it is bad. */
+static int use_project(struct nook_ctx *ctx, struct opts *opts,
+		       const char **name, const struct project **p)
+{
+	int bad;
+
+	*p = NULL;
+	if (*name)
+		return 0;
+	*p = ctx_project(ctx, &bad);
+	if (bad)
+		return EXIT_USAGE;
+	if (!*p) {
+		*name = "default";
+		return 0;
+	}
+	*name = (*p)->name;
+	opts->given = opts->vm;
+	if ((*p)->cluster && opts->nodes)
+		return usage_error(usage, "%s lists the nodes: --nodes cannot "
+				   "change them (edit the file)", (*p)->path);
+	fill_from(&opts->vm, &(*p)->vm);
+	if (!opts->subnet)
+		opts->subnet = (*p)->subnet;
+	return 0;
+}
+
+static void opts_free(struct opts *opts)
+{
+	free(opts->ports);
+	free(opts->list);
+	free(opts->node_opts);
+	strvec_clear(&opts->names);
+}
+
 int cmd_local_start(struct nook_ctx *ctx, int argc, char **argv)
 {
 	const struct nook_dirs *d;
+	const struct project *proj = NULL;
 	struct opts opts = { 0 };
 	struct progress pr = { 0 };
 	const char *name = NULL;
 	double t0 = mono_s();
-	int rc = parse(argc, argv, &opts, &name);
+	int rc = parse(argc, argv, &opts, &name), cluster;
 
-	if (rc) {
-		free(opts.ports);
-		return rc < 0 ? 0 : rc;
-	}
 	pr.say = opts.json ? stderr : stdout;
 	pr.tty = isatty(STDERR_FILENO);
 	pr.last_phase = -1;
@@ -503,17 +717,31 @@ int cmd_local_start(struct nook_ctx *ctx, int argc, char **argv)
 	opts.vm.ctx = &pr;
 	opts.vm.image_report = images_report;
 	opts.vm.image_ctx = pr.say;
+	if (rc == 0)
+		rc = use_project(ctx, &opts, &name, &proj);
+	if (rc) {
+		opts_free(&opts);
+		return rc < 0 ? 0 : rc;
+	}
 	rc = 1;
 	d = ctx_dirs(ctx);
-	if (d && (opts.nodes || vm_cluster_exists(d, name)))
-		rc = start_cluster(d, name, &opts, &pr, t0);
-	else if (d && opts.subnet)
+	cluster = d && ((proj && proj->cluster) || opts.nodes ||
+			vm_cluster_exists(d, name));
+	if (cluster)
+		make_list(&opts, name, proj);
+	if (d && !cluster && opts.subnet)
 		rc = usage_error(usage, "--subnet is for a cluster: add "
 				 "--nodes N");
+	else if (d && opts.plan)
+		rc = cluster ? show_cluster_plan(d, name, &opts, stdout,
+						 opts.json) :
+			       show_vm_plan(d, name, &opts);
+	else if (cluster)
+		rc = start_cluster(d, name, &opts, &pr, t0);
 	else if (d)
 		rc = start_one(d, name, &opts, &pr, t0);
 	if (rc == 1 && opts.json)
 		print_json_error();
-	free(opts.ports);
+	opts_free(&opts);
 	return rc;
 }

@@ -22,10 +22,12 @@ static const char usage[] =
 	"       nook sync --all NAME [SRC] [DEST] [OPTIONS]\n"
 	"\n"
 	"Copies SRC (default: the current directory) into VM NAME (default:\n"
-	"default) at DEST (default: SRC's name in the login user's home;\n"
-	"a relative DEST is taken from there),\n"
+	"nook.yaml's name, else default) at DEST (default: SRC's name in the\n"
+	"login user's home; a relative DEST is taken from there),\n"
 	"with rsync over the VM's pinned ssh. The tree's .gitignore files are\n"
-	"honoured. A cluster's NAME means its first node.\n"
+	"honoured. A cluster's NAME means its first node. Without SRC inside\n"
+	"a tree whose nook.yaml has sync rules, applies each rule (its src,\n"
+	"dest and excludes, plus the options given here).\n"
 	"\n"
 	"  --all             copy into every node of cluster NAME at once (a\n"
 	"                    plain VM: into it alone), rsync's lines prefixed\n"
@@ -261,11 +263,11 @@ static int parse(int argc, char **argv, struct sync_opts *o,
 
 /* NAME is optional: the first of the words is a NAME when a VM or a
  * cluster of that name exists (or no such file does, or all three words
- * are given). */
+ * are given). NULL when none is given. */
 static const char *take_name(const struct nook_dirs *d, const char *pos[3],
 			     int *npos)
 {
-	const char *name = "default";
+	const char *name = NULL;
 	struct vm *probe = NULL;
 	int is_vm;
 
@@ -403,6 +405,49 @@ out:
 	return rc;
 }
 
+/* The project file's sync rules, when it has any. */
+static const struct project *project_rules(struct nook_ctx *ctx)
+{
+	int bad;
+	const struct project *p = ctx_project(ctx, &bad);
+
+	return p && p->nsyncs ? p : NULL;
+}
+
+/* Every sync rule of p into name, one after another, each with the
+ * command line's options and its own excludes; the highest status. */
+static int sync_rules(const struct nook_dirs *d, const char *name,
+		      const struct sync_opts *o, const struct project *p)
+{
+	int worst = 0;
+
+	if (o->watch && p->nsyncs > 1)
+		return usage_error(usage, "--watch follows one SRC; %s has %zu "
+				   "sync rules: give SRC [DEST]", p->path,
+				   p->nsyncs);
+	for (size_t i = 0; i < p->nsyncs; i++) {
+		const struct project_sync *r = &p->syncs[i];
+		struct sync_opts ro = *o;
+		char *dest = xstrdup(r->dest ? r->dest : strcmp(r->src, "/") ?
+				     strrchr(r->src, '/') + 1 : "root");
+		int rc;
+
+		memset(&ro.excludes, 0, sizeof(ro.excludes));
+		for (size_t k = 0; k < o->excludes.n; k++)
+			strvec_push(&ro.excludes, o->excludes.v[k]);
+		for (size_t k = 0; k < r->exclude.n; k++)
+			strvec_push(&ro.excludes, r->exclude.v[k]);
+		ro.del = o->del || r->del;
+		rc = o->all ? sync_all(d, name, &ro, r->src, dest) :
+			      sync_one(d, name, &ro, r->src, dest);
+		if (rc > worst)
+			worst = rc;
+		strvec_clear(&ro.excludes);
+		free(dest);
+	}
+	return worst;
+}
+
 int cmd_sync(struct nook_ctx *ctx, int argc, char **argv)
 {
 	struct sync_opts o = { STRVEC_INIT, NULL, 1, 0, 0, 0, 0 };
@@ -421,6 +466,16 @@ int cmd_sync(struct nook_ctx *ctx, int argc, char **argv)
 	if (!d)
 		goto out;
 	name = take_name(d, pos, &npos);
+	/* no NAME, no SRC: the project file's rules, when it has any */
+	if (!name && !npos && project_rules(ctx)) {
+		name = ctx_default_name(ctx);
+		rc = sync_rules(d, name, &o, project_rules(ctx));
+		goto out;
+	}
+	if (!name && !(name = ctx_default_name(ctx))) {
+		rc = EXIT_USAGE;
+		goto out;
+	}
 	src = realpath(pos[0] ? pos[0] : ".", NULL);
 	if (!src) {
 		error_errno("sync source %s", pos[0] ? pos[0] : ".");

@@ -15,23 +15,92 @@
 #include "internal.h"
 
 #define MAX_NODES 64
+/* Node numbers go into the cluster NIC's MAC (two bytes). */
+#define MAX_NODE_NUMBER 65534
+
+/* A node of the record: its name and its number, which gives its
+ * address (the subnet's + number) and its MAC, for good. */
+struct member {
+	char *name;
+	int node;
+};
 
 struct cluster {
 	char *name;
 	char *subnet;
-	int nodes;
+	int nodes;             /* the highest node number */
+	struct member *m;      /* in order of their numbers */
+	size_t n;
 };
 
 static void cluster_free(struct cluster *c)
 {
 	free(c->name);
 	free(c->subnet);
+	for (size_t i = 0; i < c->n; i++)
+		free(c->m[i].name);
+	free(c->m);
 	memset(c, 0, sizeof(*c));
 }
 
 static char *record_path(const struct nook_dirs *d, const char *name)
 {
 	return xasprintf("%s/clusters/%s.json", d->data, name);
+}
+
+static char *node_name(const char *cluster, int i)
+{
+	return xasprintf("%s-%d", cluster, i);
+}
+
+static void add_member(struct cluster *c, const char *name, int node)
+{
+	c->m = xrealloc(c->m, sizeof(*c->m) * (c->n + 1));
+	c->m[c->n].name = xstrdup(name);
+	c->m[c->n++].node = node;
+	if (node > c->nodes)
+		c->nodes = node;
+}
+
+static const struct member *find_member(const struct cluster *c,
+					const char *name)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (!strcmp(c->m[i].name, name))
+			return &c->m[i];
+	return NULL;
+}
+
+/* The record's "members": each {"name", "node"}, numbers rising. A
+ * record without it (every plain cluster's) has NAME-1..NAME-nodes. */
+static int load_members(const json_t *j, struct cluster *c)
+{
+	const json_t *ms = json_object_get(j, "members"), *e;
+	size_t i;
+	int nodes = c->nodes;
+
+	if (!ms) {
+		for (int k = 1; k <= nodes && nodes <= MAX_NODES; k++) {
+			char *n = node_name(c->name, k);
+
+			add_member(c, n, k);
+			free(n);
+		}
+		return 0;
+	}
+	if (!json_is_array(ms) || json_array_size(ms) > MAX_NODES)
+		return -1;
+	c->nodes = 0;
+	json_array_foreach(ms, i, e) {
+		const char *name = json_string_value(json_object_get(e, "name"));
+		json_int_t node = json_integer_value(json_object_get(e, "node"));
+
+		if (!name || !vm_name_valid(name) || node <= c->nodes ||
+		    node > MAX_NODE_NUMBER || find_member(c, name))
+			return -1;
+		add_member(c, name, (int)node);
+	}
+	return 0;
 }
 
 /* 0 and *c filled; 1 when there is no such cluster; -1 saying why. */
@@ -56,7 +125,8 @@ static int cluster_load(const struct nook_dirs *d, const char *name,
 	if (json_string_value(json_object_get(j, "subnet")))
 		c->subnet = xstrdup(json_string_value(json_object_get(j,
 								       "subnet")));
-	if (!c->subnet || c->nodes < 1 || c->nodes > MAX_NODES)
+	if (!c->subnet || c->nodes < 1 || c->nodes > MAX_NODE_NUMBER ||
+	    load_members(j, c) < 0 || !c->n)
 		errorf("%s: not a nook cluster record", path);
 	else
 		ret = 0;
@@ -67,26 +137,46 @@ static int cluster_load(const struct nook_dirs *d, const char *name,
 	return ret;
 }
 
+/* 1 when every member is NAME-N with N its number: the plain record. */
+static int plain_members(const struct cluster *c)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		char *n = node_name(c->name, c->m[i].node);
+		int same = !strcmp(n, c->m[i].name);
+
+		free(n);
+		if (!same)
+			return 0;
+	}
+	return 1;
+}
+
 static int cluster_save(const struct nook_dirs *d, const struct cluster *c)
 {
 	char *path = record_path(d, c->name);
 	char *dir = xasprintf("%s/clusters", d->data);
 	json_t *j = json_pack("{s:s,s:s,s:i}", "name", c->name, "subnet",
 			      c->subnet, "nodes", c->nodes);
-	char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	int ret = mkdir_p(dir, 0700) < 0 ? -1 :
-		  write_file_atomic(path, s, strlen(s), 0600);
+	char *s;
+	int ret;
 
+	/* a plain cluster's record stays as it always was */
+	if (!plain_members(c)) {
+		json_t *ms = json_array();
+
+		for (size_t i = 0; i < c->n; i++)
+			json_array_append_new(ms, json_pack("{s:s,s:i}", "name",
+				c->m[i].name, "node", c->m[i].node));
+		json_object_set_new(j, "members", ms);
+	}
+	s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	ret = mkdir_p(dir, 0700) < 0 ? -1 :
+	      write_file_atomic(path, s, strlen(s), 0600);
 	free(s);
 	json_decref(j);
 	free(dir);
 	free(path);
 	return ret;
-}
-
-static char *node_name(const char *cluster, int i)
-{
-	return xasprintf("%s-%d", cluster, i);
 }
 
 int vm_cluster_exists(const struct nook_dirs *d, const char *name)
@@ -125,29 +215,47 @@ int vm_cluster_nodes(const struct nook_dirs *d, const char *name,
 	if (rc < 0)
 		return -1;
 	/* only its own: a VM that merely has a node's name is not one */
-	for (int i = 1; i <= c.nodes; i++) {
-		char *n = node_name(name, i);
-
-		if (is_member(d, n, name))
-			strvec_push(out, n);
-		free(n);
-	}
+	for (size_t i = 0; i < c.n; i++)
+		if (is_member(d, c.m[i].name, name))
+			strvec_push(out, c.m[i].name);
 	cluster_free(&c);
 	return 0;
+}
+
+/* 1 when cluster (which exists) has name as a node, or NAME-N would be
+ * one of its plain nodes. */
+static int claims(const struct nook_dirs *d, const char *cluster,
+		  const char *name)
+{
+	const char *rest = name + strlen(cluster) + 1;
+	struct cluster c;
+	int yes;
+
+	if (*rest && strspn(rest, "0123456789") == strlen(rest))
+		return 1;
+	if (cluster_load(d, cluster, &c) != 0)
+		return 0;
+	yes = find_member(&c, name) != NULL;
+	cluster_free(&c);
+	return yes;
 }
 
 const char *vm_cluster_claiming(const struct nook_dirs *d, const char *name,
 				char *buf, size_t size)
 {
-	const char *dash = strrchr(name, '-');
-	size_t n = dash ? (size_t)(dash - name) : 0;
+	/* every prefix before a '-': dev-2 and dev-worker-2 are dev's */
+	for (const char *dash = strchr(name, '-'); dash;
+	     dash = strchr(dash + 1, '-')) {
+		size_t n = (size_t)(dash - name);
 
-	if (!dash || !dash[1] || strspn(dash + 1, "0123456789") !=
-					 strlen(dash + 1) || n >= size)
-		return NULL;
-	memcpy(buf, name, n);
-	buf[n] = '\0';
-	return vm_cluster_exists(d, buf) ? buf : NULL;
+		if (n >= size || !dash[1])
+			break;
+		memcpy(buf, name, n);
+		buf[n] = '\0';
+		if (vm_cluster_exists(d, buf) && claims(d, buf, name))
+			return buf;
+	}
+	return NULL;
 }
 
 int vm_resolve_name(const struct nook_dirs *d, const char *name,
@@ -158,8 +266,14 @@ int vm_resolve_name(const struct nook_dirs *d, const char *name,
 	if (vm_name_check(name) < 0)
 		return -1;
 	if (vm_cluster_exists(d, name)) {
+		struct cluster c;
+
 		*is_cluster = 1;
-		*vm_name = node_name(name, 1);
+		if (cluster_load(d, name, &c) == 0)
+			*vm_name = xstrdup(c.m[0].name);
+		else
+			*vm_name = node_name(name, 1);
+		cluster_free(&c);
 	} else {
 		*vm_name = xstrdup(name);
 	}
@@ -281,7 +395,7 @@ void vm_cluster_network_gc(const struct nook_dirs *d, const char *cluster)
 /* Before anything starts: the cluster's name is no plain VM's, and every
  * node name is free or already this cluster's node. */
 static int check_names(const struct nook_dirs *d, const char *name,
-		       int nodes)
+		       const struct cluster *c)
 {
 	struct vm *vm;
 	int ret = 0;
@@ -292,8 +406,8 @@ static int check_names(const struct nook_dirs *d, const char *name,
 		ret = errorf("%s is a VM already; a cluster cannot take its "
 			     "name", name);
 	vm_close(vm);
-	for (int i = 1; ret == 0 && i <= nodes; i++) {
-		char *n = node_name(name, i);
+	for (size_t i = 0; ret == 0 && i < c->n; i++) {
+		const char *n = c->m[i].name;
 
 		if (vm_open(d, n, 0, &vm) < 0)
 			ret = -1;
@@ -306,7 +420,6 @@ static int check_names(const struct nook_dirs *d, const char *name,
 			ret = errorf("%s is a cluster already; its name cannot "
 				     "be a node of %s", n, name);
 		vm_close(vm);
-		free(n);
 	}
 	return ret;
 }
@@ -339,32 +452,33 @@ static int cluster_lock(const struct nook_dirs *d, const char *name,
 	return ret;
 }
 
-typedef int node_fn(const struct nook_dirs *d, const char *cluster, int i,
-		    const void *arg);
+typedef int node_fn(const struct nook_dirs *d, const char *cluster,
+		    const struct member *m, const void *arg);
 
-/* Run fn for nodes 1..n, each in a process of its own, at once; the
- * number of nodes for which it failed. */
-static int fan_out(const struct nook_dirs *d, const char *cluster, int n,
+/* Run fn for every node of c, each in a process of its own, at once;
+ * the number of nodes for which it failed. */
+static int fan_out(const struct nook_dirs *d, const struct cluster *c,
 		   node_fn *fn, const void *arg)
 {
 	pid_t pids[MAX_NODES];
+	size_t n = c->n < MAX_NODES ? c->n : MAX_NODES;
 	int failed = 0;
 
 	fflush(NULL);
-	for (int i = 1; i <= n; i++) {
-		pids[i - 1] = fork();
-		if (pids[i - 1] == 0) {
-			int rc = fn(d, cluster, i, arg);
+	for (size_t i = 0; i < n; i++) {
+		pids[i] = fork();
+		if (pids[i] == 0) {
+			int rc = fn(d, c->name, &c->m[i], arg);
 
 			fflush(NULL);
 			_exit(rc < 0 ? 1 : 0);
 		}
-		if (pids[i - 1] < 0) {
+		if (pids[i] < 0) {
 			error_errno("fork");
 			failed++;
 		}
 	}
-	for (int i = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++) {
 		int st = 0, rc;
 
 		if (pids[i] <= 0)
@@ -380,17 +494,30 @@ static int fan_out(const struct nook_dirs *d, const char *cluster, int n,
 
 struct node_start {
 	const struct vm_start_opts *o;
+	const struct vm_cluster_node *list;
+	size_t n;
 	const char *subnet;
 };
 
-static int start_node(const struct nook_dirs *d, const char *cluster, int i,
-		      const void *arg)
+/* The options node name starts with: its own in the list, else o. */
+static const struct vm_start_opts *node_opts(const struct vm_start_opts *o,
+					     const struct vm_cluster_node *l,
+					     size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(l[i].name, name))
+			return l[i].o ? l[i].o : o;
+	return o;
+}
+
+static int start_node(const struct nook_dirs *d, const char *cluster,
+		      const struct member *m, const void *arg)
 {
 	const struct node_start *ns = arg;
-	struct vm_start_opts o = *ns->o;
-	struct vm_node node = { cluster, i, ns->subnet };
+	struct vm_start_opts o = *node_opts(ns->o, ns->list, ns->n, m->name);
+	struct vm_node node = { cluster, m->node, ns->subnet };
 	struct vm_start_result r;
-	char *name = node_name(cluster, i);
+	const char *name = m->name;
 	struct vm *vm;
 	int rc = -1;
 
@@ -406,7 +533,6 @@ static int start_node(const struct nook_dirs *d, const char *cluster, int i,
 	rc = vm_start(vm, &o, &r);
 out:
 	vm_close(vm);
-	free(name);
 	return rc;
 }
 
@@ -415,18 +541,41 @@ static int has_new_node(const struct nook_dirs *d, const struct cluster *c)
 {
 	int n = 0;
 
-	for (int i = 1; i <= c->nodes && !n; i++) {
-		char *name = node_name(c->name, i);
-
-		n = !is_member(d, name, c->name);
-		free(name);
-	}
+	for (size_t i = 0; i < c->n && !n; i++)
+		n = !is_member(d, c->m[i].name, c->name);
 	return n;
 }
 
-/* The record for this start: the cluster's as it is, grown to nodes,
- * or a new one. */
-static int plan(const struct nook_dirs *d, const char *name, int nodes,
+/* Members of c missing from list (n > 0): a start that names nodes
+ * may add some, never drop one. */
+static int check_dropped(const struct cluster *c,
+			 const struct vm_cluster_node *list, size_t n)
+{
+	const char *last = NULL;
+	size_t dropped = 0;
+
+	for (size_t i = 0; i < c->n; i++) {
+		size_t k = 0;
+
+		while (k < n && strcmp(list[k].name, c->m[i].name))
+			k++;
+		if (k == n) {
+			last = c->m[i].name;
+			dropped++;
+		}
+	}
+	if (!dropped)
+		return 0;
+	return errorf("cluster %s has %zu nodes; this start (%zu nodes) would "
+		      "drop %zu of them: 'nook local delete %s' removes the "
+		      "last", c->name, c->n, n, dropped, last);
+}
+
+/* The record for this start: the cluster's as it is, with the listed
+ * nodes it does not have yet added (numbered on from its highest, so no
+ * node's address moves), or a new one numbered in list order. */
+static int plan(const struct nook_dirs *d, const char *name,
+		const struct vm_cluster_node *list, size_t n,
 		const char *subnet, struct cluster *c, int *is_new)
 {
 	struct net_subnet sn;
@@ -436,49 +585,68 @@ static int plan(const struct nook_dirs *d, const char *name, int nodes,
 	if (rc < 0)
 		return -1;
 	*is_new = rc > 0;
+	if (n > MAX_NODES)
+		return errorf("cluster %s: %zu nodes; at most %d", name, n,
+			      MAX_NODES);
 	if (*is_new) {
 		c->name = xstrdup(name);
 		c->subnet = xstrdup(subnet ? subnet : NET_SUBNET_DEFAULT);
-		c->nodes = nodes ? nodes : 1;
-	} else if (nodes && nodes < c->nodes) {
-		return errorf("cluster %s has %d nodes; --nodes %d would drop "
-			      "some: 'nook local delete %s-%d' removes the "
-			      "last", name, c->nodes, nodes, name, c->nodes);
+		if (!n) {
+			char *n1 = node_name(name, 1);
+
+			add_member(c, n1, 1);
+			free(n1);
+		}
 	} else if (subnet && strcmp(subnet, c->subnet)) {
 		return errorf("cluster %s is on %s; its subnet cannot move to "
 			      "%s", name, c->subnet, subnet);
-	} else if (nodes) {
-		c->nodes = nodes;
+	} else if (n && check_dropped(c, list, n) < 0) {
+		return -1;
 	}
-	if (c->nodes > MAX_NODES)
-		return errorf("--nodes %d: at most %d", c->nodes, MAX_NODES);
+	for (size_t i = 0; i < n; i++) {
+		if (vm_name_check(list[i].name) < 0)
+			return -1;
+		if (!find_member(c, list[i].name))
+			add_member(c, list[i].name, c->nodes + 1);
+	}
+	if (c->n > MAX_NODES)
+		return errorf("cluster %s: %zu nodes; at most %d", name, c->n,
+			      MAX_NODES);
 	if (net_subnet_parse(c->subnet, &sn) < 0 ||
 	    net_node_address(&sn, c->nodes, addr) < 0)
 		return -1;
-	return check_names(d, name, c->nodes);
+	return check_names(d, name, c);
 }
 
-int vm_cluster_start(const struct nook_dirs *d, const char *name, int nodes,
+int vm_cluster_start(const struct nook_dirs *d, const char *name,
+		     const struct vm_cluster_node *nodes, size_t n,
 		     const char *subnet, const struct vm_start_opts *o,
 		     int *failed)
 {
 	struct cluster c = { 0 };
-	struct node_start ns = { o, NULL };
+	struct node_start ns = { o, nodes, n, NULL };
 	char *dir = NULL;
 	int is_new = 0, ret = -1, lock = -1;
 
 	*failed = 0;
 	if (cluster_lock(d, name, &lock) < 0 ||
-	    plan(d, name, nodes, subnet, &c, &is_new) < 0)
+	    plan(d, name, nodes, n, subnet, &c, &is_new) < 0)
 		goto out;
 	/* the default image once, not once per node, and only for a node
 	 * still to be made */
-	if (!o->image && has_new_node(d, &c)) {
-		struct img_build_opts b = { d->recipes, d->cache,
-					    o->image_report, o->image_ctx };
+	if (has_new_node(d, &c)) {
+		int need = !o->image;
 
-		if (img_ensure_default(d->data, &b) < 0)
-			goto out;
+		for (size_t i = 0; i < n; i++)
+			need |= nodes[i].o && !nodes[i].o->image;
+		if (need) {
+			struct img_build_opts b = { d->recipes, d->cache,
+						    o->image_report,
+						    o->image_ctx };
+
+			if (img_ensure_default(d->data, &b) < 0)
+				goto out;
+		}
 	}
 	if (cluster_save(d, &c) < 0)
 		goto out;
@@ -486,7 +654,7 @@ int vm_cluster_start(const struct nook_dirs *d, const char *name, int nodes,
 	if (!dir || mkdir_p(dir, 0700) < 0 || net_switch_start(dir) < 0)
 		goto out;
 	ns.subnet = c.subnet;
-	*failed = fan_out(d, name, c.nodes, start_node, &ns);
+	*failed = fan_out(d, &c, start_node, &ns);
 	/* names resolve once every node is ready: not with --no-wait */
 	if (!o->no_wait)
 		vm_cluster_hosts(d, name);
@@ -518,31 +686,87 @@ out:
 	return ret;
 }
 
+void vm_plan_sizes(const struct nook_dirs *d, const char *name,
+		   const struct vm_start_opts *o,
+		   struct vm_cluster_plan_node *p)
+{
+	struct vm_spec fresh;
+	const struct vm_spec *s = &fresh;
+	struct vm *vm = NULL;
+
+	vm_spec_init(&fresh);
+	if (vm_open(d, name, 0, &vm) == 0 && vm->exists)
+		s = &vm->spec;
+	p->is_new = s == &fresh;
+	p->cpus = o->cpus ? o->cpus : s->cpus;
+	p->memory = o->memory ? o->memory : s->memory;
+	p->disk = o->disk ? o->disk : s->disk;
+	vm_close(vm);
+}
+
+int vm_cluster_plan(const struct nook_dirs *d, const char *name,
+		    const struct vm_cluster_node *nodes, size_t n,
+		    const char *subnet, const struct vm_start_opts *o,
+		    struct vm_cluster_plan *out)
+{
+	struct cluster c = { 0 };
+	struct net_subnet sn;
+	int is_new;
+
+	memset(out, 0, sizeof(*out));
+	if (plan(d, name, nodes, n, subnet, &c, &is_new) < 0 ||
+	    net_subnet_parse(c.subnet, &sn) < 0) {
+		cluster_free(&c);
+		return -1;
+	}
+	out->is_new = is_new;
+	snprintf(out->subnet, sizeof(out->subnet), "%s", sn.cidr);
+	out->nodes = xmalloc(sizeof(*out->nodes) * c.n);
+	memset(out->nodes, 0, sizeof(*out->nodes) * c.n);
+	for (size_t i = 0; i < c.n; i++) {
+		struct vm_cluster_plan_node *p = &out->nodes[i];
+
+		p->name = xstrdup(c.m[i].name);
+		p->node = c.m[i].node;
+		net_node_address(&sn, p->node, p->address);
+		vm_plan_sizes(d, p->name, node_opts(o, nodes, n, p->name), p);
+	}
+	out->n = c.n;
+	cluster_free(&c);
+	return 0;
+}
+
+void vm_cluster_plan_free(struct vm_cluster_plan *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->n; i++)
+		free(p->nodes[i].name);
+	free(p->nodes);
+	memset(p, 0, sizeof(*p));
+}
+
 struct node_stop {
 	int force, timeout_s;
 	void (*report)(const char *node, const char *how);
 };
 
-static int stop_node(const struct nook_dirs *d, const char *cluster, int i,
-		     const void *arg)
+static int stop_node(const struct nook_dirs *d, const char *cluster,
+		     const struct member *m, const void *arg)
 {
 	const struct node_stop *ns = arg;
-	char *name = node_name(cluster, i);
 	const char *how = NULL;
 	struct vm *vm;
 	int rc = -1;
 
 	/* a VM with a node's name that is not one is not stopped */
-	if (!is_member(d, name, cluster)) {
-		free(name);
+	if (!is_member(d, m->name, cluster))
 		return 0;
-	}
-	if (vm_open(d, name, 1, &vm) == 0)
+	if (vm_open(d, m->name, 1, &vm) == 0)
 		rc = vm_stop(vm, ns->force, ns->timeout_s, &how);
 	if (rc == 0 && ns->report)
-		ns->report(name, how);
+		ns->report(m->name, how);
 	vm_close(vm);
-	free(name);
 	return rc;
 }
 
@@ -560,7 +784,7 @@ int vm_cluster_stop(const struct nook_dirs *d, const char *name, int force,
 		cluster_free(&c);
 		return -1;
 	}
-	failed = fan_out(d, name, c.nodes, stop_node, &ns);
+	failed = fan_out(d, &c, stop_node, &ns);
 	vm_cluster_network_gc(d, name);
 	close(lock);
 	cluster_free(&c);
@@ -634,16 +858,10 @@ void vm_cluster_node_gone(const struct nook_dirs *d, const char *cluster,
 	/* the last node gone: the cluster is one smaller (and any gap
 	 * before it closes); a middle node leaves a gap that a start fills */
 	if (node == c.nodes) {
-		while (c.nodes > 0) {
-			char *n = node_name(cluster, c.nodes);
-			int there = is_member(d, n, cluster);
-
-			free(n);
-			if (there)
-				break;
-			c.nodes--;
-		}
-		if (c.nodes)
+		while (c.n > 0 && !is_member(d, c.m[c.n - 1].name, cluster))
+			free(c.m[--c.n].name);
+		c.nodes = c.n ? c.m[c.n - 1].node : 0;
+		if (c.n)
 			cluster_save(d, &c);
 	}
 	cluster_free(&c);

@@ -223,19 +223,58 @@ int vm_guest_run(struct vm *vm, const char *const *cmd, struct buf *out);
 void vm_list(const struct nook_dirs *d, struct strvec *names);
 
 /*
- * Clusters: VMs NAME-1..NAME-N, each a full VM with a second NIC on the
- * cluster's private network (DATA/clusters/NAME.json records it).
+ * Clusters: VMs NAME-1..NAME-N (or named by the caller, NAME-GROUP-I for
+ * a nook.yaml's groups), each a full VM with a second NIC on the
+ * cluster's private network (DATA/clusters/NAME.json records them: a
+ * record without "members" is NAME-1..NAME-nodes). A node's number gives
+ * its address (the subnet's + number) and MAC: numbers follow the list's
+ * order at the first start, and a node added later takes the next one,
+ * so no node's address moves as a cluster grows.
  */
+/* A node a start asks for: its name and its own options (NULL: the
+ * start's). */
+struct vm_cluster_node {
+	const char *name;
+	const struct vm_start_opts *o;
+};
 /*
- * Start cluster name with nodes nodes (0: as many as it has; more grows
- * it; fewer is refused) on subnet (NULL: the default, or the cluster's),
- * each node with o, in parallel. o's callbacks run in each node's own
- * process. *failed counts the nodes that did not get ready. 0 when all
- * did.
+ * Start cluster name with the n nodes of list (n 0: the nodes it has, or
+ * NAME-1 for a new one; nodes it lacks are added; a node it has that is
+ * not listed is refused) on subnet (NULL: the default, or the
+ * cluster's), each node with its options, in parallel. o's callbacks run
+ * in each node's own process. *failed counts the nodes that did not get
+ * ready. 0 when all did.
  */
-int vm_cluster_start(const struct nook_dirs *d, const char *name, int nodes,
+int vm_cluster_start(const struct nook_dirs *d, const char *name,
+		     const struct vm_cluster_node *list, size_t n,
 		     const char *subnet, const struct vm_start_opts *o,
 		     int *failed);
+/* What such a start would do, node by node in number order, checked as
+ * the start checks it; nothing is made or locked. */
+struct vm_cluster_plan_node {
+	char *name;
+	int node;
+	char address[16];
+	int is_new;               /* the VM is still to be made */
+	int cpus;                 /* as the start would leave them */
+	uint64_t memory, disk;    /* bytes; disk 0: the image's size */
+};
+struct vm_cluster_plan {
+	int is_new;               /* the cluster is still to be made */
+	char subnet[24];
+	struct vm_cluster_plan_node *nodes;
+	size_t n;
+};
+int vm_cluster_plan(const struct nook_dirs *d, const char *name,
+		    const struct vm_cluster_node *list, size_t n,
+		    const char *subnet, const struct vm_start_opts *o,
+		    struct vm_cluster_plan *out);
+void vm_cluster_plan_free(struct vm_cluster_plan *p);
+/* Fill p's is_new, cpus, memory and disk as a start of VM name with o
+ * would leave them: o's, else the VM's own, else a new VM's. */
+void vm_plan_sizes(const struct nook_dirs *d, const char *name,
+		   const struct vm_start_opts *o,
+		   struct vm_cluster_plan_node *p);
 /* Stop every node (in parallel), then the network; report hears how
  * each node stopped (in that node's process). */
 int vm_cluster_stop(const struct nook_dirs *d, const char *name, int force,

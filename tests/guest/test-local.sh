@@ -28,9 +28,23 @@ write_files:
 UD
 
 # --- boot 1: the fixture VM, from nothing to ready -----------------------
-expect_rc "start t1: ready" 0 "$NOOK" local start t1 --image "$img" \
-	--user-data user-data --port 0:8080 --memory 1G --disk 3G --json
+# started through a nook.yaml, from a directory below it: its name, image,
+# user-data (a path relative to the file), port and disk come from the
+# file; --memory on the command line overrides the file's
+mkdir -p proj/sub
+cat > proj/nook.yaml <<YAML
+name: t1
+image: "$img"
+user-data: ../user-data
+ports: ["0:8080"]
+memory: 2G
+disk: 3G
+YAML
+expect_rc "start t1 from its nook.yaml: ready" 0 sh -c 'cd "$1" && exec "$2" local start --memory 1G --json' _ proj/sub "$NOOK"
 start_json=$OUT
+check "the file's name: t1" test "$(echo "$start_json" | json 'd["name"]')" = t1
+expect_rc "status without NAME below nook.yaml is t1's" 0 sh -c 'cd "$1" && exec "$2" local status --json' _ proj/sub "$NOOK"
+check "  --memory 1G overrode the file's 2G" test "$(echo "$OUT" | json 'd["memory_mib"]')" = 1024
 echo "$ERR" | sed 's/^/     | /'
 ssh_port=$(echo "$start_json" | json 'd["ssh"]["port"]')
 fwd=$(echo "$start_json" | json 'd["ports"][0]')
@@ -189,6 +203,12 @@ for _ in $(seq 60); do
 done
 kill "$watch_pid" 2>/dev/null; wait "$watch_pid" 2>/dev/null
 check "--watch picked up a new file" test "$seen" = yes
+# nook sync with no arguments below nook.yaml applies its sync rules
+printf 'sync:\n  - src: ../tree\n    dest: tree-rule\n    exclude: ["*.log"]\n' >> proj/nook.yaml
+expect_rc "sync by the file's rule" 0 sh -c 'cd "$1" && exec "$2" sync' _ proj/sub "$NOOK"
+expect_rc "shell without NAME below nook.yaml" 0 sh -c 'cd "$1" && exec "$2" shell -- sh -c "ls tree-rule"' _ proj/sub "$NOOK"
+contains "  the rule's src went to its dest" "$OUT" "new.txt"
+case $OUT in *x.log*) fail "  the rule's exclude left out x.log" "$OUT" ;; *) ok "  the rule's exclude left out x.log" ;; esac
 expect_rc "sync to a stopped name fails clearly" 1 "$NOOK" sync nosuchvm tree dest
 contains "names the VM" "$ERR" "nosuchvm"
 

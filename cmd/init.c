@@ -1,0 +1,132 @@
+/* nook init: a commented starter nook.yaml in the current directory. */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "vm.h"
+
+static const char usage[] =
+	"usage: nook init\n"
+	"\n"
+	"Writes a commented starter nook.yaml into the current directory (never\n"
+	"over an existing one): a VM named after the directory, with the keys\n"
+	"a project file takes. Inside the tree, 'nook local start', 'shell',\n"
+	"'sync', 'console', 'local stop/status/delete/logs' given no NAME act\n"
+	"on what it describes.\n";
+
+static const char starter[] =
+	"# nook.yaml: the VM (or cluster) of this project. Commands run in\n"
+	"# this tree without a NAME act on it: nook local start, nook shell,\n"
+	"# nook sync, nook console, nook local stop|status|delete|logs.\n"
+	"# Options on the command line override what is here. Paths are\n"
+	"# relative to this file.\n"
+	"# The VM's name, or the cluster's.\n"
+	"name: %s\n"
+	"image: debian-12         # a name in the image store, or a path\n"
+	"cpus: 2\n"
+	"memory: 1G\n"
+	"# disk: 10G              # grow the VM's disk to this size\n"
+	"# user-data: ci/common.yaml       # cloud-init user-data\n"
+	"# network-config: ci/net.yaml     # cloud-init network-config\n"
+	"# ports: [\"8080:80\"]     # [ADDR:]HOST:GUEST[/udp]; HOST 0: a free one\n"
+	"# accel: auto            # auto, kvm or tcg\n"
+	"# timeout: 900           # seconds to wait for the guest\n"
+	"\n"
+	"# A cluster instead of one VM: nodes NAME-GROUP-I on a private\n"
+	"# network (node I of the list gets the subnet's address I).\n"
+	"# subnet: 10.77.0.0/24\n"
+	"# nodes:\n"
+	"#   - group: cp          # %s-cp-1\n"
+	"#     count: 1\n"
+	"#     memory: 2G         # any VM key above can be set per group\n"
+	"#     user-data: ci/cp.yaml\n"
+	"#   - group: worker      # %s-worker-1, %s-worker-2\n"
+	"#     count: 2\n"
+	"\n"
+	"# What 'nook sync' with no arguments copies into the VM.\n"
+	"sync:\n"
+	"  - src: .\n"
+	"    # dest: src          # default: SRC's name in the login home\n"
+	"    exclude: [.git/]\n";
+
+/* The directory's name when it makes a VM name, else "dev". */
+static char *name_for(const char *cwd)
+{
+	char *copy = xstrdup(cwd), *base = basename(copy);
+	char *name = xstrdup(vm_name_valid(base) ? base : "dev");
+
+	free(copy);
+	return name;
+}
+
+/* Write text to a new file path, never over one: a temporary file
+ * beside it, synced, then linked to path (link fails on an existing
+ * name, where rename would replace it), then the temporary removed. */
+static int write_new(const char *path, const char *text)
+{
+	char tmp[] = ".nook.yaml.XXXXXX";
+	int fd = mkostemp(tmp, O_CLOEXEC), ret = -1, dfd;
+
+	if (fd < 0)
+		return error_errno("cannot make a file in this directory");
+	if (fchmod(fd, 0644) < 0 || write_all(fd, text, strlen(text)) < 0 ||
+	    fsync(fd) < 0) {
+		error_errno("cannot write %s", tmp);
+		close(fd);
+	} else if (close(fd) < 0) {
+		error_errno("cannot write %s", tmp);
+	} else if (link(tmp, path) < 0) {
+		error_errno(errno == EEXIST ? "%s was made meanwhile: nook init "
+			    "never writes over it" : "cannot make %s", path);
+	} else {
+		ret = 0;
+	}
+	unlink(tmp);
+	dfd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		if (ret == 0 && fsync(dfd) < 0)
+			ret = error_errno("cannot sync this directory");
+		close(dfd);
+	}
+	return ret;
+}
+
+int cmd_init(struct nook_ctx *ctx, int argc, char **argv)
+{
+	char *cwd = NULL, *name = NULL, *text = NULL;
+	int rc = parse_help_only(argc, argv, usage, 0);
+
+	(void)ctx;
+	if (rc)
+		return rc < 0 ? 0 : rc;
+	rc = 1;
+	cwd = getcwd(NULL, 0);
+	if (!cwd) {
+		error_errno("cannot tell the current directory");
+		goto out;
+	}
+	if (access(PROJECT_FILE, F_OK) == 0 || errno != ENOENT) {
+		errorf("%s/%s exists already: nook init never writes over it; "
+		       "edit it, or remove it and run nook init again", cwd,
+		       PROJECT_FILE);
+		goto out;
+	}
+	name = name_for(cwd);
+	text = xasprintf(starter, name, name, name, name);
+	if (write_new(PROJECT_FILE, text) < 0)
+		goto out;
+	printf("wrote %s/%s for VM %s: edit it, then 'nook local start'\n", cwd,
+	       PROJECT_FILE, name);
+	rc = 0;
+out:
+	free(text);
+	free(name);
+	free(cwd);
+	return rc;
+}

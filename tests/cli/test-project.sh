@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# nook.yaml without a guest OS: nook init, the upward search, errors with
+# their line:column and exit codes, commands without NAME resolving to the
+# file's VM, start --plan, and a cluster of groups started for real on
+# blank disks (QEMUs that boot nothing, as tests/cli/test-cluster.sh
+# does): its node names, addresses, per-group settings, growing, stop and
+# delete without NAME. A grouped cluster is not booted into a guest here.
+NOOK=$1
+. "$(dirname "$0")/lib.sh"
+cleanup() {
+	for c in dev old dev-cp-1 dev-worker-1 dev-worker-2 dev-worker-3 myproj; do
+		"$NOOK" local delete "$c" --force >/dev/null 2>&1
+	done
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+cd "$WORK" || exit 1
+json() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
+qemu_args() { tr '\0' '\n' < /proc/"$(cat "$NOOK_HOME/run/$1/qemu.pid")"/cmdline; }
+# in DIR: run nook with the rest
+in_dir() { local d=$1; shift; (cd "$d" && exec "$NOOK" "$@"); }
+
+# --- without a nook.yaml: as before, the default name --------------------
+mkdir -p plain
+expect_rc "status --json without nook.yaml" 1 in_dir plain local status --json
+contains "  names the default VM" "$OUT" "'default'"
+
+# --- nook init -------------------------------------------------------------
+mkdir -p myproj/a/b
+expect_rc "nook init" 0 in_dir myproj init
+check "  wrote nook.yaml" test -f myproj/nook.yaml
+contains "  says where" "$OUT" "myproj/nook.yaml"
+sum=$(sha256sum myproj/nook.yaml)
+expect_rc "a second nook init is refused" 1 in_dir myproj init
+contains "  saying what to do" "$ERR" "exists already"
+check "  and the file is untouched" test "$(sha256sum myproj/nook.yaml)" = "$sum"
+check "  no temporary file is left" test "$(ls -A myproj | wc -l)" = 2
+expect_rc "init takes no arguments" 2 in_dir myproj init x
+expect_rc "the starter parses: start --plan" 0 in_dir myproj local start --plan --json
+check "  its VM is named after the directory" test "$(echo "$OUT" | json 'd["name"]')" = myproj
+check "  one VM, not a cluster" test "$(echo "$OUT" | json 'd["cluster"]')" = False
+
+# --- the upward search and commands without NAME -------------------------
+expect_rc "status --json two directories below" 1 in_dir myproj/a/b local status --json
+contains "  names the file's VM" "$(echo "$OUT" | json 'd["error"]')" "'myproj'"
+expect_rc "shell without NAME" 1 in_dir myproj/a/b shell -- true
+contains "  names the file's VM" "$ERR" "myproj"
+expect_rc "console without NAME" 1 in_dir myproj/a/b console
+contains "  names the file's VM" "$ERR" "myproj"
+expect_rc "stop without NAME" 1 in_dir myproj/a/b local stop
+contains "  names the file's VM" "$ERR" "myproj"
+expect_rc "a NAME given wins over the file" 1 in_dir myproj/a/b local status other --json
+contains "  names it" "$OUT" "'other'"
+
+# --- errors: PATH:LINE:COLUMN, exit 2, before anything starts ------------
+printf 'name: myproj\ncpus: 2\nmemroy: 1G\n' > myproj/nook.yaml
+expect_rc "an unknown key is a usage error" 2 in_dir myproj local start
+contains "  at its line and column, with a guess" "$ERR" "nook.yaml:3:1: unknown key 'memroy' in the top level: did you mean memory?"
+check "  and nothing was made" test ! -e "$NOOK_HOME/vms/myproj"
+expect_rc "from below, the path is as the user finds it" 2 in_dir myproj/a/b local status
+contains "  ../../nook.yaml" "$ERR" "nook: ../../nook.yaml:3:1: unknown key"
+expect_rc "shell with a bad file" 2 in_dir myproj/a shell -- true
+expect_rc "sync with a bad file" 2 in_dir myproj/a sync
+expect_rc "a NAME given does not read the file" 1 in_dir myproj/a local status other
+printf 'name: myproj\nuser-data: ci/nothere.yaml\n' > myproj/nook.yaml
+expect_rc "a missing user-data file" 2 in_dir myproj local start
+contains "  named with where" "$ERR" "nook.yaml:2:12: user-data: cannot read ci/nothere.yaml"
+printf 'name: myproj\nnodes:\n  - group: w\n    count: -2\n' > myproj/nook.yaml
+expect_rc "a negative count" 2 in_dir myproj local start --plan
+contains "  named with where" "$ERR" "nook.yaml:4:12: bad count '-2'"
+printf 'name: myproj\nmemory: lots\n' > myproj/nook.yaml
+expect_rc "a bad size" 2 in_dir myproj local start --plan
+contains "  named with where" "$ERR" "nook.yaml:2:9: bad memory 'lots'"
+printf 'name: myproj\ncpus: [1]\n' > myproj/nook.yaml
+expect_rc "a wrong type" 2 in_dir myproj local start --plan
+contains "  named with where" "$ERR" "nook.yaml:2:7: cpus: expected a whole number, not a list"
+printf 'name: myproj\nnodes:\n  - group: w\n  - group: w\n' > myproj/nook.yaml
+expect_rc "a group twice" 2 in_dir myproj local start --plan
+contains "  named with where" "$ERR" "nook.yaml:4:12: duplicate group 'w' (first at line 3)"
+printf 'name: My_Proj\n' > myproj/nook.yaml
+expect_rc "a name that is no VM name" 2 in_dir myproj local start --plan
+contains "  named with where" "$ERR" "nook.yaml:1:7: VM name"
+
+# --- a cluster of groups --------------------------------------------------
+mkdir -p dev/ci
+qemu-img create -q -f raw dev/blank.img 64M
+printf '#cloud-config\n{}\n' > dev/ci/common.yaml
+printf '#cloud-config\nruncmd: [[echo, cp]]\n' > dev/ci/cp.yaml
+cat > dev/nook.yaml <<'EOF'
+name: dev
+image: blank.img            # a path: from this file's directory
+cpus: 1
+memory: 256M
+accel: tcg
+user-data: ci/common.yaml
+subnet: 10.79.0.0/24
+nodes:
+  - group: cp
+    count: 1
+    memory: 384M
+    user-data: ci/cp.yaml
+  - group: worker
+    count: 2
+EOF
+expect_rc "--nodes cannot change a file's groups" 2 in_dir dev local start --nodes 5 --plan
+expect_rc "start --plan" 0 in_dir dev local start --plan --json
+plan=$OUT
+check "  three nodes NAME-GROUP-I in order" test "$(echo "$plan" | json '",".join(n["name"] for n in d["nodes"])')" = "dev-cp-1,dev-worker-1,dev-worker-2"
+check "  addresses in list order" test "$(echo "$plan" | json '",".join(n["address"] for n in d["nodes"])')" = "10.79.0.1,10.79.0.2,10.79.0.3"
+check "  the cp group's own memory" test "$(echo "$plan" | json 'd["nodes"][0]["memory_mib"]')" = 384
+check "  the workers' from the top level" test "$(echo "$plan" | json 'd["nodes"][1]["memory_mib"]')" = 256
+contains "  the cp group's own user-data" "$(echo "$plan" | json 'd["nodes"][0]["user_data"]')" "dev/ci/cp.yaml"
+contains "  the workers' the top level's" "$(echo "$plan" | json 'd["nodes"][2]["user_data"]')" "dev/ci/common.yaml"
+expect_rc "a command-line option overrides every group" 0 in_dir dev local start --plan --json --memory 512M
+check "  512M on cp too" test "$(echo "$OUT" | json 'd["nodes"][0]["memory_mib"]')" = 512
+check "--plan made nothing" test ! -e "$NOOK_HOME/clusters/dev.json" -a ! -e "$NOOK_HOME/vms/dev-cp-1"
+
+expect_rc "start the cluster (blank disks, --no-wait)" 0 in_dir dev/ci local start --no-wait
+contains "  the plan first, on stderr" "$ERR" "cluster dev (new): 3 nodes on 10.79.0.0/24"
+contains "  a line per node" "$ERR" "dev-worker-2"
+for n in dev-cp-1 dev-worker-1 dev-worker-2; do
+	check "  $n runs" test -s "$NOOK_HOME/run/$n/qemu.pid"
+done
+check "  cp's QEMU has its group's memory" sh -c 'echo "$1" | grep -A1 -x -- -m | tail -1 | grep -qx 384M' _ "$(qemu_args dev-cp-1)"
+check "  a worker's the top level's" sh -c 'echo "$1" | grep -A1 -x -- -m | tail -1 | grep -qx 256M' _ "$(qemu_args dev-worker-1)"
+check "  cp's seed carries cp.yaml" sh -c '"$1" cidata show "$2" --file user-data | grep -q "echo, cp"' _ "$NOOK" "$NOOK_HOME/vms/dev-cp-1/cidata.iso"
+expect_rc "status without NAME: every node" 0 in_dir dev local status --json
+st=$OUT
+check "  three nodes" test "$(echo "$st" | json 'len(d)')" = 3
+check "  with the planned addresses" test "$(echo "$st" | json '",".join(n["address"] for n in d)')" = "10.79.0.1,10.79.0.2,10.79.0.3"
+check "the record lists the members" test "$(json '",".join(m["name"] for m in d["members"])' < "$NOOK_HOME/clusters/dev.json")" = "dev-cp-1,dev-worker-1,dev-worker-2"
+# a middle node deleted leaves its place: its name is the cluster's
+expect_rc "delete a middle node" 0 "$NOOK" local delete dev-worker-1 --force
+expect_rc "a plain VM with its name is refused" 1 "$NOOK" local start dev-worker-1 --image dev/blank.img --no-wait --memory 256M --accel tcg
+contains "  naming the cluster" "$ERR" "node name of cluster dev"
+expect_rc "the cluster's start makes it again" 0 in_dir dev local start --no-wait
+check "  at its old address" test "$("$NOOK" local status dev-worker-1 --json | json 'd["address"]')" = 10.79.0.2
+expect_rc "ssh-config without NAME: a stanza per node" 0 in_dir dev ssh-config
+check "  three" test "$(echo "$OUT" | grep -c '^Host nook-dev-')" = 3
+
+# growing: a new worker takes the next address; no node moves
+sed -i 's/count: 2/count: 3/' dev/nook.yaml
+expect_rc "plan of the grown cluster" 0 in_dir dev local start --plan --json
+check "  dev-worker-3 takes .4" test "$(echo "$OUT" | json '[n["address"] for n in d["nodes"] if n["name"]=="dev-worker-3"][0]')" = 10.79.0.4
+check "  only it is new" test "$(echo "$OUT" | json '",".join(n["name"] for n in d["nodes"] if n["new"])')" = dev-worker-3
+expect_rc "grow" 0 in_dir dev local start --no-wait
+check "  dev-worker-3 runs" test -s "$NOOK_HOME/run/dev-worker-3/qemu.pid"
+# dropping a group's node is refused, pointing at delete
+sed -i 's/count: 3/count: 1/' dev/nook.yaml
+expect_rc "fewer nodes than the cluster has is refused" 1 in_dir dev local start --no-wait
+contains "  pointing at delete" "$ERR" "nook local delete dev-worker-3"
+sed -i 's/count: 1$/count: 3/' dev/nook.yaml
+# deleting the last node shrinks the record; it comes back where it was
+expect_rc "delete the last node" 0 "$NOOK" local delete dev-worker-3 --force
+check "  the record is one smaller" test "$(json 'len(d["members"])' < "$NOOK_HOME/clusters/dev.json")" = 3
+
+expect_rc "stop without NAME: every node" 0 in_dir dev local stop --force
+check "  no QEMU left" test -z "$(ls "$NOOK_HOME"/run/dev-*/qemu.pid 2>/dev/null)"
+expect_rc "shell without NAME takes the first node" 1 in_dir dev shell -- true
+contains "  said on stderr" "$ERR" "using its first node dev-cp-1"
+expect_rc "delete without NAME" 0 in_dir dev local delete
+check "  every node gone" test -z "$(ls -d "$NOOK_HOME"/vms/dev-* 2>/dev/null)"
+check "  the record gone" test ! -e "$NOOK_HOME/clusters/dev.json"
+
+# a record written before groups (no "members") still loads
+mkdir -p "$NOOK_HOME/clusters"
+printf '{"name": "old", "subnet": "10.66.0.0/24", "nodes": 2}\n' > "$NOOK_HOME/clusters/old.json"
+expect_rc "an old record's plan" 0 "$NOOK" local start old --plan --json
+check "  is NAME-1..NAME-N" test "$(echo "$OUT" | json '",".join(n["name"]+"="+n["address"] for n in d["nodes"])')" = "old-1=10.66.0.1,old-2=10.66.0.2"
+rm -f "$NOOK_HOME/clusters/old.json"
+finish
