@@ -23,6 +23,7 @@ static const struct command {
 	{ "cidata", cmd_cidata, "build or inspect a NoCloud cidata ISO" },
 	{ "console", cmd_console, "attach to a VM's serial console" },
 	{ "doctor", cmd_doctor, "check this host: programs, versions, KVM or TCG" },
+	{ "export", cmd_export, "export a VM or a cluster to libvirt" },
 	{ "help", cmd_help, "list the commands, or show one command's help" },
 	{ "images", cmd_images, "build, pull, import, export, list, rm images" },
 	{ "init", cmd_init, "write a starter nook.yaml in this directory" },

@@ -355,4 +355,24 @@ void vm_cluster_node_gone(const struct nook_dirs *d, const char *cluster,
 /* Stop cluster's network when none of its nodes runs. */
 void vm_cluster_network_gc(const struct nook_dirs *d, const char *cluster);
 
+/* libvirt's view of a VM being exported (vm/export.c): its domain type,
+ * machine, uplink network (NULL: user-mode), and where libvirt finds
+ * the serial log, the disk, the seed, and a direct boot's kernel and
+ * initrd. */
+struct vm_lv_domain {
+	const char *type;     /* "kvm" or "qemu" */
+	const char *machine;
+	const char *uplink;
+	const char *log;
+	const char *disk, *seed, *kernel, *initrd;
+};
+/* Append s as text or an attribute value of XML, escaped. Pure. */
+void vm_xml_escape(const char *s, struct buf *out);
+/* Append the libvirt domain XML of s with t. Pure. */
+void vm_libvirt_domain_xml(const struct vm_spec *s,
+			   const struct vm_lv_domain *t, struct buf *out);
+/* Append the XML of cluster name's isolated network. Pure. */
+void vm_libvirt_network_xml(const char *name, const char *subnet,
+			    struct buf *out);
+
 #endif

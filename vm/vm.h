@@ -305,4 +305,30 @@ void vm_users_of_image(const struct nook_dirs *d, const char *dir,
 void vm_image_unpacked(const struct nook_dirs *d, const char *dir,
 		       struct strvec *files);
 
+/*
+ * Export to libvirt (vm/export.c): VM name, or every node of cluster name
+ * and its network, as libvirt domains (the same CPUs, memory, machine
+ * type, MACs, PCI slots, boot and cidata seed; the serial console a pty
+ * logged to a file) with the disk flattened from overlay and base into
+ * one qcow2. Either written to o->outdir (XML, disks, seeds, kernels and
+ * define.sh), or defined on o->connect through virsh (volumes uploaded
+ * into o->pool). A running VM, a name taken on the target or in the
+ * directory, an unreachable URI are refused before anything is made; a
+ * failure part way undoes what was made. The VMs stay locked throughout.
+ */
+struct vm_export_opts {
+	const char *outdir;     /* -o DIR, or NULL */
+	const char *connect;    /* a libvirt URI, or NULL */
+	const char *pool;       /* --connect's storage pool */
+	const char *uplink;     /* a libvirt network's name, or "user" */
+	const char *virt_type;  /* "kvm", "qemu", or "auto"/NULL */
+	const char *log_dir;    /* --connect: where the serial logs go */
+	int start;              /* --connect: start the domains */
+	/* a line for the user: progress, then how to reach them */
+	void (*say)(void *ctx, const char *line);
+	void *ctx;
+};
+int vm_export_libvirt(const struct nook_dirs *d, const char *name,
+		      const struct vm_export_opts *o);
+
 #endif

@@ -859,6 +859,93 @@ static void test_spec_json(void **state)
 	vm_paths_free(&p);
 }
 
+/* The libvirt XML of a cluster node: escaped text, nook's NICs in order
+ * on the uplink's and the cluster's networks with nook's PCI slots, the
+ * disks after them, TCG's CPU model as libvirt features. */
+static void test_libvirt_xml(void **state)
+{
+	struct vm_spec s;
+	struct vm_paths p;
+	struct vm_nic nics[2];
+	struct vm_lv_domain t = { "qemu", "pc-q35-7.2", "default",
+				  "/log/a&b.log", "/p/d.qcow2", "/p/s.iso",
+				  "/p/k", NULL };
+	struct buf b = BUF_INIT;
+	const char *nic1, *nic2, *rng, *disk;
+	char up[18], node[18];
+
+	(void)state;
+	make_spec(&s, &p);
+	s.cluster = xstrdup("dev");
+	s.address = xstrdup("10.77.0.2");
+	s.prefix = 24;
+	free(s.image.cmdline);
+	s.image.cmdline = xstrdup("root=LABEL=r x=\"<'&'>\"");
+	net_mac("", "web", 0, up);
+	net_node_mac("dev", 2, node);
+	vm_nic_user(&nics[0], up, NULL, 0);
+	vm_nic_user(&nics[1], node, NULL, 0);
+	nics[1].kind = VM_NIC_CLUSTER;
+	s.nics = nics;
+	s.nnics = 2;
+	vm_xml_escape("a<b>&\"c'", &b);
+	assert_string_equal(b.p, "a&lt;b&gt;&amp;&quot;c&apos;");
+	b.len = 0;
+	vm_libvirt_domain_xml(&s, &t, &b);
+	assert_non_null(strstr(b.p, "<domain type='qemu'>\n  <name>web</name>"));
+	assert_non_null(strstr(b.p, "<memory unit='KiB'>2097152</memory>"));
+	assert_non_null(strstr(b.p, "<vcpu placement='static'>3</vcpu>"));
+	assert_non_null(strstr(b.p, "machine='pc-q35-7.2'>hvm</type>"));
+	assert_non_null(strstr(b.p, "<kernel>/p/k</kernel>\n    <cmdline>"
+			"root=LABEL=r x=&quot;&lt;&apos;&amp;&apos;&gt;&quot; "
+			"console=ttyS0 ds=nocloud"));
+	assert_null(strstr(b.p, "<initrd>"));
+	assert_non_null(strstr(b.p, "<model>qemu64</model>\n    <feature "
+			"policy='disable' name='svm'/>"));
+	assert_non_null(strstr(b.p, "<log file='/log/a&amp;b.log' "
+			"append='on'/>"));
+	nic1 = strstr(b.p, up);
+	nic2 = strstr(b.p, node);
+	rng = strstr(b.p, "<rng");
+	disk = strstr(b.p, "<source file='/p/d.qcow2'/>");
+	assert_true(nic1 && nic2 && rng && disk);
+	assert_true(nic1 < nic2 && nic2 < rng && rng < disk);
+	assert_non_null(strstr(nic1, "<source network='default'/>"));
+	assert_non_null(strstr(nic2, "<source network='dev'/>"));
+	assert_non_null(strstr(nic2, "slot='0x02'"));
+	assert_true(strstr(nic2, "slot='0x02'") < rng);
+	assert_non_null(strstr(disk, "slot='0x04'"));
+	assert_non_null(strstr(disk, "<source file='/p/s.iso'/>\n      "
+			"<target dev='vdb' bus='virtio'/>\n      <readonly/>"));
+	/* user-mode uplink, KVM, a CPU of the user's */
+	t.uplink = NULL;
+	t.type = "kvm";
+	s.cpu = xstrdup("Haswell,-hle,+pcid,x2apic=on");
+	free(s.boot);
+	s.boot = xstrdup("disk");
+	b.len = 0;
+	vm_libvirt_domain_xml(&s, &t, &b);
+	assert_non_null(strstr(b.p, "<interface type='user'>"));
+	assert_non_null(strstr(b.p, "<boot dev='hd'/>"));
+	assert_null(strstr(b.p, "<kernel>"));
+	assert_non_null(strstr(b.p, "<model>Haswell</model>\n"
+		"    <feature policy='disable' name='hle'/>\n"
+		"    <feature policy='require' name='pcid'/>\n"
+		"    <feature policy='require' name='x2apic'/>"));
+	b.len = 0;
+	vm_libvirt_network_xml("dev", "10.77.0.0/24", &b);
+	assert_non_null(strstr(b.p, "<name>dev</name>"));
+	assert_null(strstr(b.p, "<forward"));
+	assert_null(strstr(b.p, "<ip"));
+	buf_free(&b);
+	s.nics = NULL;
+	s.nnics = 0;
+	vm_nic_free(&nics[0]);
+	vm_nic_free(&nics[1]);
+	vm_spec_free(&s);
+	vm_paths_free(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -880,6 +967,7 @@ int main(void)
 		cmocka_unit_test(test_save_fits),
 		cmocka_unit_test(test_stale_pidfile),
 		cmocka_unit_test(test_spec_json),
+		cmocka_unit_test(test_libvirt_xml),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
