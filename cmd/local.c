@@ -22,6 +22,7 @@ static const char usage_local[] =
 	"  list    every VM\n"
 	"  delete  remove a VM's files (never the base image)\n"
 	"  logs    the serial console log\n"
+	"  prune   remove what killed commands left (temp files, orphaned QEMUs)\n"
 	"\n"
 	"'nook local SUBCOMMAND --help' shows its options. NAME defaults to\n"
 	"the name in nook.yaml (found upward from the current directory), else\n"
@@ -608,7 +609,7 @@ int cmd_local(struct nook_ctx *ctx, int argc, char **argv)
 		{ "status", local_status },   { "list", local_list },
 		{ "delete", local_delete },   { "logs", local_logs },
 		{ "suspend", local_suspend }, { "pause", local_pause },
-		{ "unpause", local_unpause },
+		{ "unpause", local_unpause }, { "prune", cmd_local_prune },
 	};
 
 	if (argc < 2)

@@ -115,12 +115,20 @@ int main(int argc, char **argv)
 		return cmd_version(&ctx, 1, argv);
 	c = find_command(argv[1]);
 	if (!c) {
+		struct buf esc = BUF_INIT;
+
+		str_escape(&esc, argv[1], 0);
 		fprintf(stderr, "nook: '%s' is not a nook command; "
-			"see 'nook help'\n", argv[1]);
+			"see 'nook help'\n", esc.p);
+		buf_free(&esc);
 		return EXIT_USAGE;
 	}
 	getopt_reset();
 	ret = c->fn(&ctx, argc - 1, argv + 1);
+	/* a failure that ends in a usage error (an invalid VM name, found
+	 * wherever the name was first used) is one */
+	if (ret == 1 && error_last_usage())
+		ret = EXIT_USAGE;
 	ctx_free(&ctx);
 	if (fflush(stdout) != 0 && ret == 0) {
 		perror("nook: writing output");

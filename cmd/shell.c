@@ -16,7 +16,8 @@ static const char usage_shell[] =
 	"Without a command: a login shell in VM NAME (default: nook.yaml's\n"
 	"name, else default), with\n"
 	"a terminal when stdin is one. With one: runs it with its arguments\n"
-	"exactly as given, passes stdin through, and exits with its status.\n"
+	"exactly as given, passes stdin through, and exits with its status\n"
+	"(on a terminal when stdin and stdout are one, as ssh -t).\n"
 	"Connections share one ssh master, so later ones are quick. A\n"
 	"cluster's NAME means its first node.\n"
 	"\n"
@@ -107,6 +108,15 @@ int shell_nodes(const struct nook_dirs *d, const char *name,
 	return 0;
 }
 
+/* ssh_argv()'s tty for a login shell or a command: a terminal when stdin
+ * is one (and, for a command, stdout too). */
+static int shell_tty(int cmd)
+{
+	if (!isatty(STDIN_FILENO))
+		return cmd ? -1 : 0;
+	return !cmd || isatty(STDOUT_FILENO) ? 1 : -1;
+}
+
 /* A login shell or o->cmd in one VM: ssh replaces us. Returns only on
  * failure, 1. */
 static int shell_one(const struct nook_dirs *d, const struct shell_opts *o)
@@ -120,8 +130,10 @@ static int shell_one(const struct nook_dirs *d, const struct shell_opts *o)
 	    vm_ssh(vm, o->user, 1, &t) < 0)
 		goto out;
 	/* --workdir makes even a login shell a remote command, for which
-	 * ssh gives no terminal unless forced */
-	ssh_argv(&t, o->cmd ? -1 : isatty(STDIN_FILENO) ? 1 : 0, o->workdir,
+	 * ssh gives no terminal unless forced. A command typed at a terminal
+	 * gets one too (as ssh -t): its hang-up ends the command when this
+	 * side is killed; piped, its bytes pass through untouched. */
+	ssh_argv(&t, shell_tty(o->cmd != NULL), o->workdir,
 		 (const char *const *)o->cmd, &av);
 	fflush(NULL);
 	/* ssh becomes us: the terminal, signals and the exit status are

@@ -231,6 +231,7 @@ struct progress {
 	int tty;          /* one line rewritten in place */
 	int cluster;      /* a node's lines carry its name */
 	int last_phase;
+	int noted;        /* the ^C note is set */
 	struct board board; /* a cluster's on a terminal, else fd -1 */
 };
 
@@ -284,6 +285,18 @@ static void show_progress(void *ctx, struct vm *vm, enum vm_phase ph,
 	char line[512], head[128];
 	int hl, room;
 
+	if (!pr->noted && !pr->cluster) {
+		/* QEMU is daemonized: ^C ends this wait, not the VM */
+		char *note = xasprintf(
+			"\nnook: interrupted: VM %s goes on booting in the "
+			"background; 'nook local status %s' shows when it is "
+			"ready, 'nook local stop %s' stops it\n", vm_name(vm),
+			vm_name(vm), vm_name(vm));
+
+		sig_note(note);
+		free(note);
+		pr->noted = 1;
+	}
 	if (pr->board.fd >= 0) {
 		char text[200];
 
@@ -356,7 +369,10 @@ static void report_failure(struct vm *vm, const struct vm_start_result *r)
 	const char *name = vm_name(vm);
 	struct buf log = BUF_INIT;
 
-	if (r->crashed) {
+	if (r->stopped) {
+		errorf("VM %s: stopped while starting (nook local stop --force); "
+		       "it was %s", name, vm_phase_name(r->reached));
+	} else if (r->crashed) {
 		errorf("VM %s: QEMU exited while %s", name,
 		       vm_phase_name(r->reached));
 		vm_qemu_messages(vm, &log);

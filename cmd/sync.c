@@ -271,11 +271,13 @@ static const char *take_name(const struct nook_dirs *d, const char *pos[3],
 	struct vm *probe = NULL;
 	int is_vm;
 
-	if (!*npos || !vm_name_valid(pos[0]))
+	if (!*npos || (*npos < 3 && !vm_name_valid(pos[0])))
 		return name;
-	/* quietly: "no such VM" is an answer here, not an error */
-	is_vm = (vm_open(d, pos[0], 0, &probe) == 0 && vm_exists(probe)) ||
-		vm_cluster_exists(d, pos[0]) || access(pos[0], F_OK) != 0;
+	/* quietly: "no such VM" is an answer here, not an error; of three
+	 * words the first is a NAME, a bad one then said as such */
+	is_vm = vm_name_valid(pos[0]) &&
+		((vm_open(d, pos[0], 0, &probe) == 0 && vm_exists(probe)) ||
+		 vm_cluster_exists(d, pos[0]) || access(pos[0], F_OK) != 0);
 	vm_close(probe);
 	if (is_vm || *npos == 3) {
 		name = pos[0];

@@ -10,13 +10,19 @@
 
 int usage_error(const char *usage, const char *fmt, ...)
 {
+	struct buf msg = BUF_INIT;
 	const char *end;
 	va_list ap;
+	char *raw;
 
-	fputs("nook: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	raw = xvasprintf(fmt, ap);
 	va_end(ap);
+	/* it may quote what was typed: no escape sequence gets through */
+	str_escape(&msg, raw, 1);
+	fprintf(stderr, "nook: %s", msg.p);
+	free(raw);
+	buf_free(&msg);
 	/* only the synopsis: the lines before the first blank one */
 	end = strstr(usage, "\n\n");
 	fprintf(stderr, "\n%.*s\n", end ? (int)(end - usage) : (int)strlen(usage),

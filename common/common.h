@@ -31,6 +31,16 @@ const char *error_last(void);
  * reuse the checks that say what is wrong with a value. w must outlive
  * its use. */
 void error_where(const char *w);
+/* As errorf(), for a mistake in what the user typed (an invalid VM
+ * name): cmd/ turns the failure it ends in into exit status 2. */
+int usage_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* 1 when the last error said came from usage_errorf(). */
+int error_last_usage(void);
+/* Append s to b with every control character, DEL and byte that is not
+ * UTF-8 as \xNN (keep_nl: newlines and tabs stay), so that text from a
+ * file or a name cannot drive the terminal that shows it. */
+struct buf;
+void str_escape(struct buf *b, const char *s, int keep_nl);
 /* Print "nook: warning: <message>" to stderr. */
 void warnf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -137,6 +147,11 @@ void child_kill(struct child *c);
  * *out (appending). Returns the exit status as child_wait(), or -1.
  */
 int run_capture(const char *const *argv, struct buf *out);
+/* As run_capture(), but a child still running after timeout_ms is killed
+ * (SIGKILL) and RUN_TIMED_OUT returned, nothing said. */
+#define RUN_TIMED_OUT (-2)
+int run_capture_timeout(const char *const *argv, struct buf *out,
+			int timeout_ms);
 
 /* 1 when pid is a live (not zombie) process one of whose arguments is
  * exactly arg (a substring would adopt any process that mentions it). */
@@ -219,6 +234,29 @@ int sha512_file(const char *path, char out[129]);
 long long mono_ms(void);
 double mono_s(void);
 void sleep_ms(int ms);
+
+/*
+ * Temporary files and directories (common/cleanup.c). Each is named
+ * PREFIX<pid>-XXXXXX (or PREFIX<pid>.XXXXXX) by the process that makes it.
+ * tmp_register() it once made: SIGINT, SIGTERM and SIGHUP then remove it
+ * (a directory with the files in it) before nook dies of the signal, as
+ * it would have; tmp_unregister() once it is renamed or removed.
+ * tmp_stale() appends dir/NAME for each PREFIX<pid>... in dir whose pid is
+ * gone (SIGKILL, a crash) and returns how many; tmp_sweep() removes them.
+ */
+void tmp_register(const char *path);
+void tmp_unregister(const char *path);
+/* mkdtemp() and mkostemp() that register what they make, with those
+ * signals held until it is registered. */
+char *tmp_mkdtemp(char *tmpl);
+int tmp_mkostemp(char *tmpl, int flags);
+/* A message written to stderr when one of those signals ends nook (what
+ * state it leaves and what to do); NULL: none. */
+void sig_note(const char *msg);
+int tmp_stale(const char *dir, const char *prefix, struct strvec *out);
+void tmp_sweep(const char *dir, const char *prefix);
+/* 1 while pid is a live process (not a zombie), any owner's. */
+int pid_alive(pid_t pid);
 
 /* rm -rf path (symlinks removed, not followed); a missing path is fine. */
 int remove_tree(const char *path);

@@ -17,28 +17,84 @@ void error_where(const char *w)
 	where = w;
 }
 
+/* Whether that error was a usage error (usage_errorf()). */
+static int last_usage;
+
+void str_escape(struct buf *b, const char *s, int keep_nl)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (*p) {
+		size_t n = 1;
+
+		if (*p >= 0xc2 && *p <= 0xf4) {
+			/* a whole UTF-8 sequence passes, C1 controls not */
+			size_t want = *p >= 0xf0 ? 4 : *p >= 0xe0 ? 3 : 2;
+
+			while (n < want && (p[n] & 0xc0) == 0x80)
+				n++;
+			if (n == want && !(*p == 0xc2 && p[1] < 0xa0)) {
+				buf_add(b, p, n);
+				p += n;
+				continue;
+			}
+			n = 1;
+		}
+		if ((*p == '\n' || *p == '\t') && keep_nl)
+			buf_add(b, p, 1);
+		else if (*p < 0x20 || *p >= 0x7f)
+			buf_addf(b, "\\x%02x", *p);
+		else
+			buf_add(b, p, 1);
+		p += n;
+	}
+	buf_add(b, "", 0);
+}
+
 static void vreport(const char *prefix, const char *fmt, va_list ap,
 		    const char *suffix)
 {
-	char msg[4096];
-	size_t at = 0;
+	char raw[4096];
+	struct buf msg = BUF_INIT;
 
+	/* A message longer than raw is cut at a character boundary we own;
+	 * vsnprintf always terminates, so nothing overruns. What it quotes
+	 * (a name, a file's line) may hold any byte: no escape sequence
+	 * reaches the terminal, control characters are shown as \xNN. */
 	if (where && *where && !*prefix) {
-		snprintf(msg, sizeof(msg) / 2, "%s: ", where);
-		at = strlen(msg);
+		str_escape(&msg, where, 0);
+		buf_adds(&msg, ": ");
 	}
-	/* A message longer than msg is cut at a character boundary we own;
-	 * vsnprintf always terminates, so nothing overruns. */
-	vsnprintf(msg + at, sizeof(msg) - at, fmt, ap);
-	fprintf(stderr, "nook: %s%s%s%s\n", prefix, msg, suffix ? ": " : "",
+	vsnprintf(raw, sizeof(raw), fmt, ap);
+	str_escape(&msg, raw, 1);
+	fprintf(stderr, "nook: %s%s%s%s\n", prefix, msg.p, suffix ? ": " : "",
 		suffix ? suffix : "");
 	if (!*prefix) {
-		size_t n = strlen(msg);
+		size_t n = msg.len < sizeof(last) ? msg.len : sizeof(last) - 1;
 
-		memcpy(last, msg, n + 1);
+		memcpy(last, msg.p, n);
+		last[n] = '\0';
+		last_usage = 0;
 		if (suffix && n + 2 < sizeof(last))
 			snprintf(last + n, sizeof(last) - n, ": %s", suffix);
 	}
+	buf_free(&msg);
+}
+
+int usage_errorf(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vreport("", fmt, ap, NULL);
+	va_end(ap);
+	last_usage = 1;
+	return -1;
+}
+
+int error_last_usage(void)
+{
+	return last_usage;
 }
 
 const char *error_last(void)

@@ -136,12 +136,16 @@ static int open_beside(struct tmpfile *t, const char *path, mode_t mode)
 {
 	char *copy = xstrdup(path);
 	char *dir = dir_of(path);
+	char *prefix = xasprintf(".%s.", basename(copy));
 
+	/* what a killed writer of path left here goes first */
+	tmp_sweep(dir, prefix);
 	t->path = xstrdup(path);
-	t->tmp = xasprintf("%s/.%s.XXXXXX", dir, basename(copy));
+	t->tmp = xasprintf("%s/%s%d-XXXXXX", dir, prefix, (int)getpid());
+	free(prefix);
 	free(copy);
 	free(dir);
-	t->fd = mkostemp(t->tmp, O_CLOEXEC);
+	t->fd = tmp_mkostemp(t->tmp, O_CLOEXEC);
 	if (t->fd < 0) {
 		error_errno("cannot write %s (creating a file in its "
 			    "directory failed)", path);
@@ -203,8 +207,10 @@ void tmpfile_abort(struct tmpfile *t)
 {
 	if (t->fd >= 0)
 		close(t->fd);
-	if (t->tmp)
+	if (t->tmp) {
 		unlink(t->tmp);
+		tmp_unregister(t->tmp);
+	}
 	free(t->tmp);
 	free(t->path);
 	t->tmp = t->path = NULL;
@@ -245,6 +251,7 @@ int tmpfile_commit(struct tmpfile *t)
 		error_errno("cannot replace %s", t->path);
 		goto fail;
 	}
+	tmp_unregister(t->tmp);
 	free(t->tmp);
 	t->tmp = NULL;
 	if (fsync_dir(t->path) < 0) {

@@ -1,6 +1,7 @@
 /* Spawning children from argv vectors: posix_spawn, never a shell. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -115,6 +116,60 @@ int run_capture(const char *const *argv, struct buf *out)
 	if (!out->p)
 		buf_add(out, "", 0);
 	return child_wait(&c);
+}
+
+int run_capture_timeout(const char *const *argv, struct buf *out,
+			int timeout_ms)
+{
+	struct child c = CHILD_INIT;
+	long long deadline = mono_ms() + timeout_ms;
+	int pfd[2], st = 0, done = 0, eof = 0;
+	char chunk[4096];
+
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return error_errno("pipe");
+	c.argv = argv;
+	c.out = pfd[1];
+	c.err = pfd[1];
+	c.in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (child_start(&c) < 0) {
+		close(pfd[0]);
+		close(pfd[1]);
+		if (c.in >= 0)
+			close(c.in);
+		return -1;
+	}
+	close(pfd[1]);
+	if (c.in >= 0)
+		close(c.in);
+	/* the output's end is not the child's (it may pass the pipe on):
+	 * its exit is, looked at between reads */
+	while (!done) {
+		struct pollfd p = { pfd[0], POLLIN, 0 };
+		long long left = deadline - mono_ms();
+		ssize_t n;
+
+		if (left <= 0)
+			break;
+		if (eof) {
+			sleep_ms(left < 20 ? (int)left : 20);
+		} else if (poll(&p, 1, left < 100 ? (int)left : 100) > 0) {
+			n = read(pfd[0], chunk, sizeof(chunk));
+			if (n > 0)
+				buf_add(out, chunk, (size_t)n);
+			else if (n == 0 || errno != EINTR)
+				eof = 1;
+		}
+		done = child_poll(&c, &st) != 0;
+	}
+	close(pfd[0]);
+	if (!out->p)
+		buf_add(out, "", 0);
+	if (done)
+		return c.pid < 0 ? st : -1;
+	kill(c.pid, SIGKILL);
+	child_wait(&c);
+	return RUN_TIMED_OUT;
 }
 
 char *find_program(const char *name)

@@ -36,7 +36,9 @@ static int run_recipe(const char *name, const char *recipe, const char *dir,
 			      "image", name, name);
 	if (mkdir_p(o->cache, 0755) < 0)
 		return -1;
-	tmp = xasprintf("%s/.build-XXXXXX", o->cache);
+	/* a build that was killed left its directory: it goes first */
+	tmp_sweep(o->cache, ".build-");
+	tmp = xasprintf("%s/.build-%d-XXXXXX", o->cache, (int)getpid());
 	if (!mkdtemp(tmp)) {
 		error_errno("cannot make a directory in %s", o->cache);
 		free(tmp);

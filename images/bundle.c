@@ -200,6 +200,7 @@ int img_import_bundle(const char *data, const char *bundle, const char *name)
 out:
 	if (stage)
 		remove_tree(stage);
+	tmp_unregister(stage);
 	free(stage);
 	json_decref(m);
 	json_decref(sums);

@@ -113,6 +113,13 @@ json_t *img_list(const char *data);
 
 /* Remove name; the image's files go when no other name points at them. */
 int img_remove(const char *data, const char *name);
+/*
+ * The store's leftovers, appended to out as paths: the staging directories
+ * of imports that were killed (their pid gone) and partial downloads no
+ * pull is writing (a rerun of the pull would resume one; a prune drops
+ * it). Returns how many.
+ */
+int img_stale(const char *data, struct strvec *out);
 
 /* What to pull: filled by img_pull_resolve() from a URL or known name. */
 struct img_pull {

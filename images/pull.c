@@ -4,12 +4,14 @@
  * LDAP and Kerberos libraries into every nook command.
  */
 #include <curl/curl.h>
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -229,6 +231,12 @@ static int fetch(struct curl_api *c, const char *url, const char *path,
 	x.f = fopen(path, x.offset ? "abe" : "wbe");
 	if (!x.f)
 		return error_errno("cannot write %s", path);
+	/* held while it grows: a second pull of the URL, or a prune, keeps
+	 * its hands off */
+	if (flock(fileno(x.f), LOCK_EX | LOCK_NB) < 0) {
+		fclose(x.f);
+		return errorf("%s is being downloaded by another nook", url);
+	}
 	x.t0 = mono_s();
 	h = c->init();
 	c->setopt(h, CURLOPT_URL, url);
@@ -279,6 +287,9 @@ static int fetch(struct curl_api *c, const char *url, const char *path,
 	}
 	ret = 0;
 out:
+	/* nothing arrived (refused, not found): nothing to resume */
+	if (ret < 0 && x.f && fstat(fileno(x.f), &st) == 0 && st.st_size == 0)
+		unlink(path);
 	if (x.f)
 		fclose(x.f);
 	c->cleanup(h);
@@ -289,6 +300,41 @@ out:
 static int file_digest(const char *path, size_t hexlen, char *out)
 {
 	return hexlen == 64 ? sha256_file(path, out) : sha512_file(path, out);
+}
+
+int img_stale(const char *data, struct strvec *out)
+{
+	char *images = xasprintf("%s/images", data);
+	char *dl = xasprintf("%s/.downloads", images);
+	DIR *d;
+	struct dirent *e;
+	int n = tmp_stale(images, ".tmp-", out);
+
+	d = opendir(dl);
+	while (d && (e = readdir(d))) {
+		size_t len = strlen(e->d_name);
+		char *path;
+		int fd;
+
+		if (!(len > 5 && !strcmp(e->d_name + len - 5, ".part")) &&
+		    !(len > 5 && !strcmp(e->d_name + len - 5, ".sums")))
+			continue;
+		path = xasprintf("%s/%s", dl, e->d_name);
+		/* a pull at work holds its file locked (fetch()) */
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			strvec_push(out, path);
+			n++;
+		}
+		if (fd >= 0)
+			close(fd);
+		free(path);
+	}
+	if (d)
+		closedir(d);
+	free(dl);
+	free(images);
+	return n;
 }
 
 int img_pull(const char *data, struct img_pull *p)

@@ -496,9 +496,11 @@ static int stage_file(const char *stage, const char *src, const char *file,
 char *img_stage(const char *data)
 {
 	char *base = xasprintf("%s/images", data);
-	char *tmp = xasprintf("%s/.tmp-XXXXXX", base);
+	char *tmp = xasprintf("%s/.tmp-%d-XXXXXX", base, (int)getpid());
 
-	if (mkdir_p(base, 0755) < 0 || !mkdtemp(tmp)) {
+	/* an import that was killed left its stage: the store owns it */
+	tmp_sweep(base, ".tmp-");
+	if (mkdir_p(base, 0755) < 0 || !tmp_mkdtemp(tmp)) {
 		if (errno)
 			error_errno("cannot make a directory in %s", base);
 		free(tmp);
@@ -593,6 +595,7 @@ int img_commit(const char *data, char *stage, const char *name,
 out:
 	if (ret < 0)
 		remove_tree(stage);
+	tmp_unregister(stage);
 	free(stage);
 	json_decref(m);
 	free(mpath);
@@ -649,6 +652,7 @@ int img_import_dir(const char *data, const char *src, const char *name)
 out:
 	if (stage)
 		remove_tree(stage);
+	tmp_unregister(stage);
 	free(stage);
 	json_decref(sums);
 	json_decref(m);
@@ -729,6 +733,7 @@ int img_import_disk(const char *data, const char *disk, const char *kernel,
 out:
 	if (stage)
 		remove_tree(stage);
+	tmp_unregister(stage);
 	free(stage);
 	free(file);
 	json_decref(sums);

@@ -1,9 +1,11 @@
 /* Keys, the ssh argv, quoting and the banner probe. */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -189,6 +191,112 @@ void ssh_master_exit_argv(const char *control, struct strvec *out)
 	strvec_push(out, "exit");
 	strvec_push(out, "nook");
 	strvec_clear(&opt);
+}
+
+/* 1 when pid is the ssh master of control: OpenSSH titles its master
+ * "ssh: CONTROL [mux]". */
+static int is_master_of(pid_t pid, const char *control)
+{
+	char *title = xasprintf("ssh: %s [mux]", control);
+	char path[64];
+	struct buf b = BUF_INIT;
+	int is = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	if (read_file_quiet(path, &b) == 0)
+		is = !strcmp(b.p, title);
+	buf_free(&b);
+	free(title);
+	return is;
+}
+
+/* Our user's ssh master of control, by its title; 0 when none runs. (The
+ * socket's peer credentials name the process that listened, which with
+ * ControlPersist is the first client, not the master it forked.) */
+static pid_t find_master(const char *control)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	pid_t found = 0;
+
+	while (d && !found && (e = readdir(d))) {
+		char *end, path[300];
+		long pid = strtol(e->d_name, &end, 10);
+		struct stat st;
+
+		if (*end || pid <= 1)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%ld", pid);
+		if (stat(path, &st) == 0 && st.st_uid == getuid() &&
+		    is_master_of((pid_t)pid, control))
+			found = (pid_t)pid;
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+/* The state letter of pid in /proc ('T' stopped), or 0. */
+static char proc_state(pid_t pid)
+{
+	char path[64];
+	struct buf b = BUF_INIT;
+	const char *p;
+	char st = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (read_file_quiet(path, &b) == 0) {
+		p = strrchr(b.p, ')');
+		if (p && p[1] == ' ')
+			st = p[2];
+	}
+	buf_free(&b);
+	return st;
+}
+
+int ssh_master_check(const char *control, int timeout_ms, int end_busy)
+{
+	struct strvec argv = STRVEC_INIT;
+	struct buf out = BUF_INIT;
+	struct stat st;
+	char state;
+	pid_t pid;
+	int rc;
+
+	if (lstat(control, &st) < 0)
+		return 0; /* no master: ssh makes one */
+	ssh_master_exit_argv(control, &argv);
+	free(argv.v[argv.n - 2]);
+	argv.v[argv.n - 2] = xstrdup("check");
+	rc = run_capture_timeout((const char *const *)argv.v, &out,
+				 timeout_ms);
+	strvec_clear(&argv);
+	buf_free(&out);
+	if (rc != RUN_TIMED_OUT)
+		return 0; /* it answered, or it is gone and ssh says so */
+	pid = find_master(control);
+	if (!pid) {
+		/* some other program on the socket: not ours to end */
+		warnf("%s does not answer and is no ssh master of ours: "
+		      "connecting without it", control);
+		return 1;
+	}
+	state = proc_state(pid);
+	if (!end_busy && state != 'T' && state != 't') {
+		/* running, only slow: its sessions are someone's work */
+		warnf("the ssh master (pid %d) did not answer within %d s: "
+		      "connecting without it", (int)pid, timeout_ms / 1000);
+		return 1;
+	}
+	/* stopped: SIGKILL ends even a stopped process */
+	kill(pid, SIGKILL);
+	for (int i = 0; i < 50 && !kill(pid, 0) && is_master_of(pid, control);
+	     i++)
+		sleep_ms(20);
+	unlink(control);
+	warnf("the ssh master (pid %d) did not answer within %d s: ended "
+	      "it; a fresh connection follows", (int)pid, timeout_ms / 1000);
+	return 0;
 }
 
 /* A Host pattern cannot be quoted portably: keep it to a name's chars. */

@@ -50,6 +50,20 @@ int ssh_target_check(const struct ssh_target *t);
  * config parser (8.7 or later); for -o and for ssh-config. */
 void ssh_options(const struct ssh_target *t, struct strvec *out);
 
+/*
+ * Make sure the ssh master at control, if there is one, answers ("ssh -O
+ * check" within timeout_ms): one that does not would hang every ssh that
+ * uses it. A stopped one (SIGSTOP, ^Z), or with end_busy any one, is
+ * ended - when the process on the socket is our user's ssh master for
+ * control, by its pid - and its socket removed, with a warning: 0, and
+ * the next ssh makes a fresh master. One that runs but does not answer,
+ * or a socket no master of ours holds, is left alone: 1, connect without
+ * a master. -1 having said why.
+ */
+int ssh_master_check(const char *control, int timeout_ms, int end_busy);
+/* How long a master has to answer: it replies at once when it runs. */
+#define SSH_MASTER_CHECK_MS 3000
+
 /* "ssh -O exit" for the master listening at control. */
 void ssh_master_exit_argv(const char *control, struct strvec *out);
 

@@ -186,6 +186,9 @@ int vm_pid_is_ours(pid_t pid, const char *qmp_arg);
 int vm_lock(const struct vm_paths *p, const char *name, int *fd);
 /* 1 when someone holds the lock now. */
 int vm_lock_busy(const struct vm_paths *p);
+/* The mark a 'stop --force' leaves for the start holding the lock:
+ * DIR/stop-forced. */
+char *vm_stop_mark(const struct vm_paths *p);
 
 /*
  * Make or refresh what a start needs under p: the directories (0700), the

@@ -207,8 +207,11 @@ void vm_clean_runtime(const struct vm_paths *p)
 		struct strvec argv = STRVEC_INIT;
 		struct buf out = BUF_INIT;
 
+		/* bounded: a stopped master answers nothing */
+		ssh_master_check(p->control, SSH_MASTER_CHECK_MS, 1);
 		ssh_master_exit_argv(p->control, &argv);
-		run_capture((const char *const *)argv.v, &out);
+		run_capture_timeout((const char *const *)argv.v, &out,
+				    SSH_MASTER_CHECK_MS);
 		buf_free(&out);
 		strvec_clear(&argv);
 		unlink(p->control);
@@ -216,6 +219,27 @@ void vm_clean_runtime(const struct vm_paths *p)
 	unlink(p->qmp);
 	unlink(p->serial);
 	unlink(p->pidfile);
+}
+
+/* QEMU's parent exits once QEMU is set up: within seconds, or QEMU is
+ * stuck (a disk on a dead network file system): bounded, then killed. */
+#define LAUNCH_MS 120000
+static int wait_daemonized(struct child *c)
+{
+	long long deadline = mono_ms() + LAUNCH_MS;
+	int st;
+
+	while (mono_ms() < deadline) {
+		int r = child_poll(c, &st);
+
+		if (r != 0)
+			return r < 0 ? -1 : st;
+		sleep_ms(20);
+	}
+	kill(c->pid, SIGKILL);
+	child_wait(c);
+	return errorf("QEMU did not finish starting within %d s; it was "
+		      "killed", LAUNCH_MS / 1000);
 }
 
 int vm_launch(const struct vm_paths *p, const char *const *argv, pid_t *pid)
@@ -236,7 +260,7 @@ int vm_launch(const struct vm_paths *p, const char *const *argv, pid_t *pid)
 	 * leaving the VM running on its own after nook exits. */
 	rc = child_start(&c);
 	if (rc == 0)
-		rc = child_wait(&c);
+		rc = wait_daemonized(&c);
 	close(fd);
 	if (c.in >= 0)
 		close(c.in);

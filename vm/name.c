@@ -38,16 +38,16 @@ int vm_name_check(const char *name)
 	case NAME_OK:
 		return 0;
 	case NAME_EMPTY:
-		return errorf("a VM name cannot be empty");
+		return usage_errorf("a VM name cannot be empty");
 	case NAME_LONG:
-		return errorf("VM name \"%s\" is longer than 32 characters",
+		return usage_errorf("VM name \"%s\" is longer than 32 characters",
 			      name);
 	case NAME_START:
-		return errorf("VM name \"%s\" must start with a lower-case "
+		return usage_errorf("VM name \"%s\" must start with a lower-case "
 			      "letter", name);
 	case NAME_CHAR:
 		break;
 	}
-	return errorf("VM name \"%s\": '%c' is not allowed; use a-z, 0-9 and "
+	return usage_errorf("VM name \"%s\": '%c' is not allowed; use a-z, 0-9 and "
 		      "'-'", name, bad);
 }

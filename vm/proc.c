@@ -53,3 +53,8 @@ int vm_lock_busy(const struct vm_paths *p)
 	close(fd);
 	return busy;
 }
+
+char *vm_stop_mark(const struct vm_paths *p)
+{
+	return xasprintf("%s/stop-forced", p->dir);
+}

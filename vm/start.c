@@ -566,6 +566,17 @@ static int lock_and_check(struct vm *vm, int *made_dir, int running_ok,
 	return 0;
 }
 
+/* Remove the mark a 'stop --force' leaves for the lock's holder; 1 when
+ * there was one. */
+static int take_stop_mark(struct vm *vm)
+{
+	char *mark = vm_stop_mark(&vm->paths);
+	int had = unlink(mark) == 0;
+
+	free(mark);
+	return had;
+}
+
 static int wait_ready(struct vm *vm, const struct vm_start_opts *o,
 		      struct vm_start_result *r, const struct vm_nic *up)
 {
@@ -585,6 +596,14 @@ static int wait_ready(struct vm *vm, const struct vm_start_opts *o,
 	r->crashed = w.crashed;
 	r->timed_out = w.timed_out;
 	r->cloud_init_rc = w.cloud_init_rc;
+	/* gone because 'stop --force' ended it: a stop, not a crash */
+	if (w.crashed) {
+		r->stopped = take_stop_mark(vm);
+		if (r->stopped) {
+			vm_record(vm, VM_STOPPED, 0, NULL, NULL);
+			return -1;
+		}
+	}
 	/* a QEMU gone during the wait: crashed, or stopped when the guest
 	 * powered itself off, as the holder of the lock sees it */
 	if ((w.crashed || vm->recorded != VM_RUNNING) &&
@@ -635,6 +654,7 @@ int vm_start(struct vm *vm, const struct vm_start_opts *o,
 	rc = lock_and_check(vm, &made_dir, o->node != NULL, &pid);
 	if (rc < 0)
 		goto out;
+	take_stop_mark(vm); /* one an earlier forced stop left is no news */
 	if (rc > 0) {
 		ret = await_running(vm, o, r, pid);
 		goto out;

@@ -302,7 +302,44 @@ int vm_ssh(struct vm *vm, const char *user, int must_run,
 	 * connection of its own, not the master's session as the login user */
 	t->control = strcmp(t->user, login) ? NULL : vm->paths.control;
 	t->persist = 600;
-	return ssh_target_check(t);
+	if (ssh_target_check(t) < 0)
+		return -1;
+	/* a stopped master would hang this ssh for ever */
+	if (must_run && t->control) {
+		int rc = ssh_master_check(t->control, SSH_MASTER_CHECK_MS, 0);
+
+		if (rc < 0)
+			return -1;
+		if (rc > 0)
+			t->control = NULL;
+	}
+	return 0;
+}
+
+/*
+ * --force while another nook holds the lock (a start waiting for the
+ * guest, say): end QEMU by its verified pid without the lock, leaving a
+ * mark so that the holder, seeing QEMU gone, reports a stop, not a crash,
+ * and records it.
+ */
+static int stop_under_holder(struct vm *vm, int timeout_s, const char **how)
+{
+	pid_t pid = vm_pid_alive(vm->paths.pidfile, vm->paths.qmp_arg);
+	char *mark;
+	int ret;
+
+	if (!pid)
+		return errorf("VM %s is busy: another nook command holds it and "
+			      "no QEMU of it runs yet; run 'nook local stop %s "
+			      "--force' again in a moment", vm->name, vm->name);
+	mark = vm_stop_mark(&vm->paths);
+	ret = write_file_atomic(mark, "", 0, 0600);
+	free(mark);
+	if (ret < 0 || vm_stop_qemu(&vm->paths, 1, timeout_s, how) < 0)
+		return -1;
+	*how = "QEMU was ended while another nook command (a start) held "
+	       "the VM; that command reports it stopped";
+	return 0;
 }
 
 int vm_stop(struct vm *vm, int force, int timeout_s, const char **how)
@@ -310,6 +347,8 @@ int vm_stop(struct vm *vm, int force, int timeout_s, const char **how)
 	enum vm_state held;
 	int ret;
 
+	if (force && vm->lock_fd < 0 && vm_lock_busy(&vm->paths))
+		return stop_under_holder(vm, timeout_s, how);
 	if (vm_take_lock(vm) < 0)
 		return -1;
 	held = vm_state_held(vm);
@@ -402,7 +441,12 @@ int vm_guest_run(struct vm *vm, const char *const *cmd, struct buf *out)
 
 	vm_ssh(vm, NULL, 0, &t);
 	ssh_argv(&t, -1, NULL, cmd, &argv);
-	rc = run_capture((const char *const *)argv.v, out);
+	/* a guest that stopped answering ends this, not the caller */
+	rc = run_capture_timeout((const char *const *)argv.v, out,
+				 VM_GUEST_RUN_MS);
+	if (rc == RUN_TIMED_OUT)
+		rc = errorf("the guest did not answer '%s' within %d s",
+			    cmd[0], VM_GUEST_RUN_MS / 1000);
 	strvec_clear(&argv);
 	return rc;
 }

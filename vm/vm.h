@@ -130,6 +130,7 @@ struct vm_start_result {
 	enum vm_accel accel;
 	enum vm_phase reached;
 	int crashed;              /* QEMU went away while waiting */
+	int stopped;              /* ... ended by 'local stop --force' */
 	int timed_out;
 	int cloud_init_rc;        /* cloud-init's exit code, or -1 */
 	int timeout_s;
@@ -215,12 +216,31 @@ const char *vm_run_dir(const struct vm *vm);
 void vm_console_tail(const struct vm *vm, int n, struct buf *out);
 /* QEMU's own messages of its last launch into out (appended). */
 void vm_qemu_messages(const struct vm *vm, struct buf *out);
-/* Run cmd in the guest over ssh; its output into out. The exit status. */
+/* Run cmd in the guest over ssh; its output into out. The exit status,
+ * or -1 having said why (not even run, or no answer in VM_GUEST_RUN_MS). */
+#define VM_GUEST_RUN_MS 60000
 int vm_guest_run(struct vm *vm, const char *const *cmd, struct buf *out);
 
 /* The names of every VM made under d (a directory without a record is
  * a first start that never got that far: not listed), sorted. */
 void vm_list(const struct nook_dirs *d, struct strvec *names);
+
+/*
+ * Leftovers (vm/prune.c). An orphan is a QEMU of this data directory (its
+ * command line has exactly the QMP chardev nook gives VM name) whose VM
+ * directory is gone. vm_orphans() fills *out (the caller frees it) with
+ * every one; vm_orphan_kill() ends one by its verified pid (SIGTERM, then
+ * SIGKILL) and removes its runtime files. vm_half_made() appends the VM
+ * directories a first start never finished: no vm.json, not locked, no
+ * QEMU.
+ */
+struct vm_orphan {
+	pid_t pid;
+	char name[33];
+};
+int vm_orphans(const struct nook_dirs *d, struct vm_orphan **out, size_t *n);
+int vm_orphan_kill(const struct nook_dirs *d, const struct vm_orphan *o);
+void vm_half_made(const struct nook_dirs *d, struct strvec *out);
 
 /*
  * Clusters: VMs NAME-1..NAME-N (or named by the caller, NAME-GROUP-I for

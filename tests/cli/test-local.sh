@@ -23,7 +23,7 @@ for args in "--port 8080" "--port 1:2:3:4" "--cpus 0" "--memory 12Q" \
 	expect_rc "start $args is a usage error" 2 "$NOOK" local start $args
 done
 check "usage errors made nothing" test ! -e "$NOOK_HOME/vms"
-expect_rc "bad name" 1 "$NOOK" local start Bad_Name --image blank.img
+expect_rc "bad name" 2 "$NOOK" local start Bad_Name --image blank.img
 contains "says what is wrong with the name" "$ERR" "Bad_Name"
 expect_rc "missing image" 1 "$NOOK" local start b1 --image ./nope.qcow2
 contains "names the image" "$ERR" "nope.qcow2"

@@ -23,6 +23,8 @@ export REAL_SSH WORK NOOK
 cat >bin/ssh <<'EOF'
 #!/bin/bash
 # A stand-in for ssh into a guest whose home is $WORK/guest.
+# a master's control commands (-O check, -O exit) go to the real ssh
+case " $* " in *" -O "*) exec "$REAL_SSH" "$@" ;; esac
 printf '%s\n' "$@" >"$WORK/ssh.argv"
 pre=()
 while [ $# -gt 0 ]; do
@@ -79,6 +81,12 @@ ssh_saw_vm "ssh got the VM's paths from nook shell"
 script -qec '"$NOOK" shell q1 --workdir /tmp' /dev/null </dev/null >shell.out 2>&1
 contains "shell --workdir runs a login shell in DIR" "$(cat shell.out)" "login shell in /tmp"
 check "shell --workdir asks for a terminal (-tt)" grep -qx -- -tt ssh.argv
+# a command typed at a terminal gets one (its hang-up ends it when the
+# local side is killed); piped, none
+script -qec '"$NOOK" shell q1 -- true' /dev/null </dev/null >shell.out 2>&1
+check "shell -- CMD on a terminal asks for one (-tt)" grep -qx -- -tt "$WORK/ssh.argv"
+"$NOOK" shell q1 -- true </dev/null >/dev/null 2>&1
+check "shell -- CMD piped asks for none (-T)" grep -qx -- -T "$WORK/ssh.argv"
 
 # sync through the real rsync, into a DEST with a space and a quote
 mkdir -p "src it's/sub dir"
@@ -98,5 +106,44 @@ for d in . '~' / /home /home/debian ..; do
 done
 check "the guest's .ssh is intact" test -f guest/.ssh/authorized_keys
 check "nothing landed in the home itself" test ! -e "guest/sub dir"
+
+# an ssh master that does not answer: a stopped one is ended (by its
+# verified pid) and a fresh connection made; a running one that is only
+# slow is left to its sessions, and this connection goes without it
+ctl=$(g controlpath)
+fake_master() {
+	rm -f "$ctl"
+	# ssh titles its master "ssh: CONTROL [mux]" (not pyenv's shim: it
+	# would re-exec under another argv[0])
+	bash -c 'exec -a "ssh: $1 [mux]" /usr/bin/python3 -c "
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(64)
+time.sleep(600)" "$1"' _ "$ctl" &
+	MASTER=$!
+	for _ in $(seq 100); do [ -S "$ctl" ] && break; sleep 0.05; done
+}
+gone() { [ "$(ps -o stat= -p "$1" 2>/dev/null | cut -c1)" = Z ] || ! kill -0 "$1" 2>/dev/null; }
+fake_master
+kill -STOP "$MASTER"
+t0=$(date +%s)
+expect_rc "shell with a stopped ssh master" 0 timeout 60 "$NOOK" shell q1 -- echo through
+check "  gets through within 20 s" test $(($(date +%s) - t0)) -lt 20
+check "  runs the command" test "$OUT" = through
+contains "  says it ended the master" "$ERR" "ssh master (pid $MASTER) did not answer"
+check "  the stopped master is gone" gone "$MASTER"
+kill -9 "$MASTER" 2>/dev/null
+wait "$MASTER" 2>/dev/null
+fake_master
+expect_rc "shell with a running master that does not answer" 0 timeout 60 "$NOOK" shell q1 -- echo through
+contains "  goes without it" "$ERR" "connecting without it"
+check "  ssh got no ControlPath" test -z "$(g controlpath)"
+check "  the running master is left alone" kill -0 "$MASTER"
+kill -STOP "$MASTER"
+t0=$(date +%s)
+expect_rc "stop with a stopped ssh master" 0 timeout 60 "$NOOK" local stop q1 --force
+check "  within 20 s" test $(($(date +%s) - t0)) -lt 20
+check "  the master is gone" gone "$MASTER"
+kill -9 "$MASTER" 2>/dev/null
+wait "$MASTER" 2>/dev/null
 
 finish

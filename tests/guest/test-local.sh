@@ -153,6 +153,34 @@ ssh -o ControlPath="$ctl" -O exit nook >/dev/null 2>&1
 python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])' "$ctl"
 check "a stale socket file is there" test -S "$ctl"
 expect_rc "shell works past a stale master socket" 0 timeout 60 "$NOOK" shell t1 -- true
+# a stopped (SIGSTOP) master is ended and a fresh one made, never a hang
+mpid=$(ssh -o "ControlPath=\"$ctl\"" -O check nook 2>&1 | sed -n 's/.*pid=\([0-9]*\).*/\1/p')
+check "the master runs (pid $mpid)" test -n "$mpid"
+kill -STOP "$mpid"
+t0=$(date +%s)
+expect_rc "shell past a stopped master" 0 timeout 60 "$NOOK" shell t1 -- echo through
+check "  within 30 s" test $(($(date +%s) - t0)) -lt 30
+check "  ran the command" test "$OUT" = through
+contains "  said it ended the master" "$ERR" "ssh master (pid $mpid) did not answer"
+check "  the stopped master is gone" test -z "$(ps -o stat= -p "$mpid" 2>/dev/null | grep -v Z)"
+kill -9 "$mpid" 2>/dev/null
+expect_rc "  and the next shell uses a fresh master quietly" 0 timeout 60 "$NOOK" shell t1 -- true
+check "  (no warning)" test -z "$ERR"
+# a command run at a terminal ends in the guest when the local nook shell
+# is killed (the terminal's hang-up); the guest may lack pgrep: /proc
+remote_hup() {
+	"$NOOK" shell t1 -- sh -c "grep -ls 'nook-hup-tes[t]' /proc/[0-9]*/cmdline | grep -q . && echo running || echo gone"
+}
+script -qec "\"$NOOK\" shell t1 -- sh -c 'sleep 300; touch /tmp/not-killed' nook-hup-test" \
+	/dev/null </dev/null >/dev/null 2>&1 &
+spid=$!
+for _ in $(seq 60); do [ "$(remote_hup)" = running ] && break; sleep 0.5; done
+check "the remote command runs" test "$(remote_hup)" = running
+kill -9 "$(pgrep -f -n "nook-hup-test")" 2>/dev/null
+kill "$spid" 2>/dev/null
+wait "$spid" 2>/dev/null
+sleep 3
+check "  and is gone once the local side is killed" test "$(remote_hup)" = gone
 
 # sync: excludes, .gitignore, symlinks, non-ASCII names, executable bits
 mkdir -p tree/sub tree/build

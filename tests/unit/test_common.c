@@ -492,6 +492,79 @@ static void test_remove_tree(void **state)
 	free(keep);
 }
 
+/* Control characters, DEL, C1 and bytes that are not UTF-8 come out as
+ * \xNN; UTF-8 text stays; newlines and tabs only when asked. */
+static void test_str_escape(void **state)
+{
+	struct buf b = BUF_INIT;
+
+	(void)state;
+	str_escape(&b, "a\033[31mb\a\x7f", 1);
+	assert_string_equal(b.p, "a\\x1b[31mb\\x07\\x7f");
+	b.len = 0;
+	str_escape(&b, "caf\xc3\xa9 \xd1\x84 \xc2\x9b \xff\xc3", 1);
+	assert_string_equal(b.p, "caf\xc3\xa9 \xd1\x84 \\xc2\\x9b \\xff\\xc3");
+	b.len = 0;
+	str_escape(&b, "l1\n\tl2", 1);
+	assert_string_equal(b.p, "l1\n\tl2");
+	b.len = 0;
+	str_escape(&b, "l1\n\tl2", 0);
+	assert_string_equal(b.p, "l1\\x0a\\x09l2");
+	buf_free(&b);
+}
+
+/* A temp named by a pid that is gone is stale; ours, a live one's and
+ * other names are not. */
+static void test_tmp_stale(void **state)
+{
+	char *dir = make_tmpdir();
+	struct strvec out = STRVEC_INIT;
+	pid_t dead = fork();
+	char *p;
+
+	(void)state;
+	if (dead == 0)
+		_exit(0);
+	waitpid(dead, NULL, 0);
+	p = xasprintf("%s/.tmp-%d-abcdef", dir, (int)dead);
+	assert_int_equal(mkdir(p, 0700), 0);
+	free(p);
+	p = xasprintf("%s/.tmp-%d-abcdef", dir, (int)getpid());
+	assert_int_equal(mkdir(p, 0700), 0);
+	free(p);
+	p = xasprintf("%s/.tmp-%d-abcdef", dir, (int)getppid());
+	assert_int_equal(mkdir(p, 0700), 0);
+	free(p);
+	p = xasprintf("%s/.tmp-x%d-abcdef", dir, (int)dead);
+	assert_int_equal(mkdir(p, 0700), 0);
+	free(p);
+	assert_int_equal(tmp_stale(dir, ".tmp-", &out), 1);
+	p = xasprintf("%s/.tmp-%d-abcdef", dir, (int)dead);
+	assert_string_equal(out.v[0], p);
+	tmp_sweep(dir, ".tmp-");
+	assert_int_equal(access(p, F_OK), -1);
+	free(p);
+	strvec_clear(&out);
+	remove_tree(dir);
+	free(dir);
+}
+
+/* A child that outlives its time is killed and said to have timed out. */
+static void test_run_capture_timeout(void **state)
+{
+	const char *const slow[] = { "sleep", "10", NULL };
+	const char *const quick[] = { "sh", "-c", "echo hi; exit 3", NULL };
+	struct buf out = BUF_INIT;
+	long long t0 = mono_ms();
+
+	(void)state;
+	assert_int_equal(run_capture_timeout(slow, &out, 300), RUN_TIMED_OUT);
+	assert_true(mono_ms() - t0 < 3000);
+	assert_int_equal(run_capture_timeout(quick, &out, 5000), 3);
+	assert_string_equal(out.p, "hi\n");
+	buf_free(&out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -513,6 +586,9 @@ int main(void)
 		cmocka_unit_test(test_parse_int_strict),
 		cmocka_unit_test(test_fnv1a64),
 		cmocka_unit_test(test_remove_tree),
+		cmocka_unit_test(test_str_escape),
+		cmocka_unit_test(test_tmp_stale),
+		cmocka_unit_test(test_run_capture_timeout),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

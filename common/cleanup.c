@@ -1,0 +1,231 @@
+/*
+ * Temporary files a signal must not leave behind, and the stale ones a
+ * process killed outright (SIGKILL, a crash) did leave: each is named with
+ * the pid of the process that made it, so the next one to look can tell.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "common.h"
+
+#define TMP_SLOTS 32
+
+/* Written whole before published: the handler reads a slot's pointer once
+ * and finds either NULL or a complete string. */
+static char *volatile slots[TMP_SLOTS];
+static char *volatile note;
+static int installed;
+
+/* Empty directory path one level deep, then remove it: getdents64 and
+ * unlinkat, as a signal handler may (no opendir, it allocates). */
+static void rmdir_flat(const char *path)
+{
+	char dents[4096];
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	long n;
+
+	if (fd < 0)
+		return;
+	while ((n = syscall(SYS_getdents64, fd, dents, sizeof(dents))) > 0) {
+		for (long off = 0; off < n;) {
+			/* struct linux_dirent64: ino 8, off 8, reclen 2,
+			 * type 1, then the name */
+			unsigned short reclen;
+			const char *name = dents + off + 19;
+
+			memcpy(&reclen, dents + off + 16, sizeof(reclen));
+			if (strcmp(name, ".") && strcmp(name, ".."))
+				unlinkat(fd, name, 0);
+			off += reclen;
+		}
+	}
+	close(fd);
+	rmdir(path);
+}
+
+static void on_signal(int sig)
+{
+	int saved = errno;
+	const char *n = note;
+
+	if (n && write(STDERR_FILENO, n, strlen(n)) < 0)
+		saved = errno;
+	for (int i = 0; i < TMP_SLOTS; i++) {
+		const char *p = slots[i];
+
+		if (p && unlink(p) < 0 && (errno == EISDIR || errno == EPERM))
+			rmdir_flat(p);
+	}
+	errno = saved;
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void install(void)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+	struct sigaction sa, old;
+
+	installed = 1;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
+		sigaddset(&sa.sa_mask, sigs[i]);
+	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++) {
+		/* an ignored signal (nohup) or a command's own handler
+		 * stays as it is */
+		if (sigaction(sigs[i], NULL, &old) == 0 &&
+		    old.sa_handler == SIG_DFL)
+			sigaction(sigs[i], &sa, NULL);
+	}
+}
+
+void tmp_register(const char *path)
+{
+	if (!installed)
+		install();
+	for (int i = 0; i < TMP_SLOTS; i++) {
+		if (!slots[i]) {
+			slots[i] = xstrdup(path);
+			return;
+		}
+	}
+	/* full: the next sweep of its directory will find it */
+}
+
+void sig_note(const char *msg)
+{
+	char *old = note;
+
+	if (!installed)
+		install();
+	note = msg ? xstrdup(msg) : NULL;
+	free(old);
+}
+
+void tmp_unregister(const char *path)
+{
+	for (int i = 0; path && i < TMP_SLOTS; i++) {
+		char *p = slots[i];
+
+		if (p && !strcmp(p, path)) {
+			slots[i] = NULL;
+			free(p);
+			return;
+		}
+	}
+}
+
+/* Run make(tmpl) with the signals held, registering what it made before
+ * they can end us: no moment where the file exists unregistered. */
+static int make_held(char *tmpl, int (*make)(char *tmpl, int flags),
+		     int flags)
+{
+	sigset_t set, old;
+	int ret, e;
+
+	if (!installed)
+		install();
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_BLOCK, &set, &old);
+	ret = make(tmpl, flags);
+	e = errno;
+	if (ret >= 0)
+		tmp_register(tmpl);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	errno = e;
+	return ret;
+}
+
+static int make_dir(char *tmpl, int flags)
+{
+	(void)flags;
+	return mkdtemp(tmpl) ? 0 : -1;
+}
+
+char *tmp_mkdtemp(char *tmpl)
+{
+	return make_held(tmpl, make_dir, 0) < 0 ? NULL : tmpl;
+}
+
+int tmp_mkostemp(char *tmpl, int flags)
+{
+	return make_held(tmpl, mkostemp, flags);
+}
+
+int pid_alive(pid_t pid)
+{
+	char path[64];
+	struct buf b = BUF_INIT;
+	const char *p;
+	int alive;
+
+	if (pid <= 0 || (kill(pid, 0) < 0 && errno != EPERM))
+		return 0;
+	/* a zombie (PID 1 here does not reap) is gone */
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (read_file_quiet(path, &b) < 0)
+		return errno != ENOENT;
+	p = strrchr(b.p, ')');
+	alive = !p || p[1] != ' ' || (p[2] != 'Z' && p[2] != 'X');
+	buf_free(&b);
+	return alive;
+}
+
+/* The pid in name when it is prefix, digits, then '-' or '.'; else 0. */
+static pid_t name_pid(const char *name, const char *prefix)
+{
+	size_t n = strlen(prefix);
+	char *end;
+	long pid;
+
+	if (strncmp(name, prefix, n) || name[n] < '1' || name[n] > '9')
+		return 0;
+	errno = 0;
+	pid = strtol(name + n, &end, 10);
+	if (errno || (*end != '-' && *end != '.') || pid > 1 << 22)
+		return 0;
+	return (pid_t)pid;
+}
+
+int tmp_stale(const char *dir, const char *prefix, struct strvec *out)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int found = 0;
+
+	if (!d)
+		return 0;
+	while ((e = readdir(d))) {
+		pid_t pid = name_pid(e->d_name, prefix);
+
+		if (pid && pid != getpid() && !pid_alive(pid)) {
+			strvec_pushf(out, "%s/%s", dir, e->d_name);
+			found++;
+		}
+	}
+	closedir(d);
+	return found;
+}
+
+void tmp_sweep(const char *dir, const char *prefix)
+{
+	struct strvec stale = STRVEC_INIT;
+
+	tmp_stale(dir, prefix, &stale);
+	for (size_t i = 0; i < stale.n; i++)
+		remove_tree(stale.v[i]);
+	strvec_clear(&stale);
+}

@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# What a careless user or a hostile name does, without a guest OS: invalid
+# VM names are usage errors everywhere and never reach the terminal raw;
+# a signal or SIGKILL in the middle of a command leaves nothing behind
+# that nook does not clean (the signal handler, the next command in the
+# same directory, 'nook local prune'); an orphaned QEMU is found and ended.
+NOOK=$1
+. "$(dirname "$0")/lib.sh"
+GHOST=
+cleanup() {
+	[ -n "$GHOST" ] && kill -9 "$GHOST" 2>/dev/null
+	"$NOOK" local delete w1 --force >/dev/null 2>&1
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+cd "$WORK" || exit 1
+mkdir -p "$NOOK_HOME"
+
+# --- invalid VM names: exit 2 from every command, no raw bytes echoed
+bad=$'x\e[31mred\a'
+for c in "local start" "local stop" "local status" "local delete" \
+	"local logs" "local suspend" "local pause" "local unpause" \
+	"shell" "ssh-config" "console"; do
+	# shellcheck disable=SC2086
+	expect_rc "$c with an invalid name exits 2" 2 "$NOOK" $c "Bad_Name"
+	# shellcheck disable=SC2086
+	expect_rc "$c with an escape sequence in the name exits 2" 2 "$NOOK" $c "$bad"
+	case $ERR in
+	*$'\e'* | *$'\a'*) fail "  $c: the error has no raw control bytes" "$(printf %q "$ERR")" ;;
+	*'\x1b[31mred\x07'*) ok "  $c: the error shows them escaped" ;;
+	*) fail "  $c: the error shows them escaped" "$ERR" ;;
+	esac
+done
+expect_rc "shell --all with an invalid name exits 2" 2 "$NOOK" shell --all "$bad" -- true
+expect_rc "sync NAME SRC DEST with an invalid name exits 2" 2 "$NOOK" sync "$bad" . /tmp
+expect_rc "status --json with an invalid name exits 2" 2 "$NOOK" local status "$bad" --json
+expect_rc "an unknown command with escapes exits 2" 2 "$NOOK" "$bad"
+case $ERR in *$'\e'*) fail "  ... echoed raw" ;; *) ok "  ... shown escaped" ;; esac
+
+# --- SIGINT in the middle of an import: its staging directory goes
+head -c 300M /dev/urandom > big.raw
+printf '\x55\xaa' | dd of=big.raw bs=1 seek=510 conv=notrunc 2>/dev/null
+# a background job of a script has SIGINT ignored: give it back
+SIGINT_DFL=(python3 -c 'import signal,os,sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execvp(sys.argv[1], sys.argv[1:])')
+"${SIGINT_DFL[@]}" "$NOOK" images import big.raw --name big &
+pid=$!
+for _ in $(seq 200); do
+	compgen -G "$NOOK_HOME/images/.tmp-*" >/dev/null && break
+	sleep 0.05
+done
+if compgen -G "$NOOK_HOME/images/.tmp-*" >/dev/null; then
+	ok "the import has its staging directory"
+	kill -INT $pid
+	wait $pid
+	rc=$?
+	check "  SIGINT ends it as SIGINT (exit 130, got $rc)" test "$rc" = 130
+	check "  and leaves no images/.tmp-*" test -z "$(compgen -G "$NOOK_HOME/images/.tmp-*")"
+else
+	wait $pid
+	fail "the import has its staging directory" "$(ls -a "$NOOK_HOME/images")"
+fi
+rm -f big.raw
+
+# --- SIGKILL leaves what the next command of the directory removes
+true & dead=$!
+wait $dead
+mkdir -p "$NOOK_HOME/images/.tmp-$dead-AbCdEf" "$NOOK_HOME/images/.tmp-$$-AbCdEf"
+echo x > "$NOOK_HOME/images/.tmp-$dead-AbCdEf/disk.raw"
+mkdir -p "$NOOK_HOME/images/.downloads"
+: > "$NOOK_HOME/images/.downloads/0123456789abcdef.part"
+mkdir -p "$NOOK_HOME/vms/half" "$NOOK_HOME/vms/whole"
+echo key > "$NOOK_HOME/vms/half/id_ed25519"
+echo '{}' > "$NOOK_HOME/vms/whole/vm.json"
+expect_rc "prune --dry-run" 0 "$NOOK" local prune --dry-run
+contains "  lists the dead import's stage" "$OUT" "would remove temp $NOOK_HOME/images/.tmp-$dead-AbCdEf"
+contains "  lists the partial download" "$OUT" "0123456789abcdef.part"
+contains "  lists the half-made VM directory" "$OUT" "would remove vm-dir $NOOK_HOME/vms/half"
+case $OUT in *"tmp-$$-"*) fail "  a live pid's stage is not listed" ;; *) ok "  a live pid's stage is not listed" ;; esac
+case $OUT in *whole*) fail "  a VM with a record is not listed" ;; *) ok "  a VM with a record is not listed" ;; esac
+check "  removes nothing" test -d "$NOOK_HOME/images/.tmp-$dead-AbCdEf" -a -d "$NOOK_HOME/vms/half"
+expect_rc "prune --json" 0 "$NOOK" local prune --dry-run --json
+check "  is JSON with three items" test "$(printf '%s' "$OUT" |
+	python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["dry_run"], len(d["items"]))')" = "True 3"
+# a pull of this URL holds its .part locked: prune leaves it
+exec 9>>"$NOOK_HOME/images/.downloads/0123456789abcdef.part"
+flock 9
+expect_rc "prune" 0 "$NOOK" local prune
+exec 9>&-
+check "  removed the dead import's stage" test ! -e "$NOOK_HOME/images/.tmp-$dead-AbCdEf"
+check "  kept the live one's" test -d "$NOOK_HOME/images/.tmp-$$-AbCdEf"
+check "  kept the download a pull holds" test -e "$NOOK_HOME/images/.downloads/0123456789abcdef.part"
+check "  removed the half-made VM directory" test ! -e "$NOOK_HOME/vms/half"
+check "  kept the whole VM" test -e "$NOOK_HOME/vms/whole/vm.json"
+rm -rf "$NOOK_HOME/images/.tmp-$$-AbCdEf" "$NOOK_HOME/vms/whole"
+expect_rc "prune again: the part nobody holds now goes" 0 "$NOOK" local prune
+check "  gone" test ! -e "$NOOK_HOME/images/.downloads/0123456789abcdef.part"
+expect_rc "prune with nothing left" 0 "$NOOK" local prune
+contains "  says so" "$OUT" "nothing to prune"
+
+# the next import sweeps a dead import's stage itself
+mkdir -p "$NOOK_HOME/images/.tmp-$dead-XyZxYz"
+head -c 2M /dev/zero > small.raw
+expect_rc "an import" 0 "$NOOK" images import small.raw --name small
+check "  removed the stage a killed import left" test ! -e "$NOOK_HOME/images/.tmp-$dead-XyZxYz"
+# ... and the next cidata build the temporary file a killed one left
+printf '#cloud-config\n{}\n' > ud.yaml
+: > ".seed.iso.$dead-QwErTy"
+expect_rc "a cidata build" 0 "$NOOK" cidata build -o seed.iso --user-data ud.yaml
+check "  removed the temporary file a killed build left" test ! -e ".seed.iso.$dead-QwErTy"
+
+# a failed pull leaves no empty .part
+expect_rc "a pull from nowhere fails" 1 "$NOOK" images pull http://127.0.0.1:9/x.qcow2 --name x --insecure
+check "  and leaves no .part" test -z "$(ls -A "$NOOK_HOME/images/.downloads")"
+
+# --- an orphaned QEMU: its VM directory gone, it still runs
+mkdir -p "$NOOK_HOME/run/ghost"
+qemu-system-x86_64 -M none -display none -nodefaults \
+	-chardev "socket,id=qmp0,path=$NOOK_HOME/run/ghost/qmp.sock,server=on,wait=off" \
+	-mon chardev=qmp0,mode=control >/dev/null 2>&1 &
+GHOST=$!
+# a process that merely mentions the socket is not a QEMU of ours
+python3 -c "import time; time.sleep(300)" "socket,id=qmp0,path=$NOOK_HOME/run/ghost/qmp.sock,server=on,wait=offX" &
+DECOY=$!
+for _ in $(seq 100); do [ -S "$NOOK_HOME/run/ghost/qmp.sock" ] && break; sleep 0.05; done
+expect_rc "prune --dry-run finds the orphaned QEMU" 0 "$NOOK" local prune --dry-run
+contains "  by its VM and pid" "$OUT" "would remove qemu VM ghost (pid $GHOST)"
+case $OUT in *"pid $DECOY"*) fail "  not the decoy" ;; *) ok "  not the decoy" ;; esac
+check "  and leaves it running" kill -0 "$GHOST"
+expect_rc "prune ends it" 0 "$NOOK" local prune
+contains "  says so" "$OUT" "removed qemu VM ghost (pid $GHOST)"
+sleep 0.2
+if [ "$(ps -o stat= -p "$GHOST" 2>/dev/null | cut -c1)" = Z ] || ! kill -0 "$GHOST" 2>/dev/null; then
+	ok "  the QEMU is gone"
+else
+	fail "  the QEMU is gone"
+fi
+check "  the decoy lives on" kill -0 "$DECOY"
+kill "$DECOY"
+check "  its runtime directory is gone" test ! -e "$NOOK_HOME/run/ghost"
+kill -9 "$GHOST" 2>/dev/null
+wait "$GHOST" 2>/dev/null
+GHOST=
+
+# --- a start waiting for a guest that never comes (a blank disk boots
+# nothing): a plain stop is refused (busy), stop --force wins, and the
+# start says it was stopped
+qemu-img create -q -f raw blank.img 64M
+qemu_of() { cat "$NOOK_HOME/run/$1/qemu.pid" 2>/dev/null; }
+wait_qemu() {
+	for _ in $(seq 200); do [ -n "$(qemu_of "$1")" ] && break; sleep 0.05; done
+	sleep 0.5
+}
+"$NOOK" local start w1 --image blank.img --memory 256M --cpus 1 --accel tcg \
+	--timeout 120 >start.out 2>start.err &
+spid=$!
+wait_qemu w1
+qpid=$(qemu_of w1)
+check "the start launched QEMU" test -n "$qpid"
+expect_rc "stop while a start waits: busy" 1 "$NOOK" local stop w1
+contains "  says busy" "$ERR" "busy"
+t0=$(date +%s)
+expect_rc "stop --force wins over the waiting start" 0 timeout 60 "$NOOK" local stop w1 --force
+check "  at once" test $(($(date +%s) - t0)) -lt 15
+contains "  says what it did" "$OUT" "stopped"
+wait $spid
+rc=$?
+check "  the start fails (exit $rc)" test "$rc" = 1
+contains "  saying it was stopped while starting" "$(cat start.err)" "stopped while starting"
+check "  QEMU is gone" test -z "$(ps -o stat= -p "$qpid" 2>/dev/null | grep -v Z)"
+expect_rc "  status" 0 "$NOOK" local status w1 --json
+contains "  says stopped" "$OUT" '"state": "stopped"'
+
+# --- ^C during a start: the VM goes on booting, and nook says so
+"${SIGINT_DFL[@]}" "$NOOK" local start w1 --timeout 120 >start.out 2>start.err &
+spid=$!
+wait_qemu w1
+qpid=$(qemu_of w1)
+sleep 1
+kill -INT $spid
+wait $spid
+rc=$?
+check "^C ends the start as SIGINT (exit $rc)" test "$rc" = 130
+contains "  saying the VM goes on booting" "$(cat start.err)" "interrupted: VM w1 goes on booting in the background"
+contains "  and how to stop it" "$(cat start.err)" "nook local stop w1"
+check "  QEMU runs on" kill -0 "$qpid"
+expect_rc "  and a stop stops it" 0 "$NOOK" local stop w1 --force
+expect_rc "delete" 0 "$NOOK" local delete w1
+
+finish
