@@ -13,6 +13,8 @@ packages=(
 	qemu-system-x86 qemu-utils openssh-client rsync vde2
 	# what the tests check nook's output with, and the peers it is compared to
 	genisoimage xorriso cloud-image-utils python3 python3-yaml util-linux zstd
+	# the fuzz targets (tests/fuzz): clang's libFuzzer and sanitizers
+	clang libclang-rt-14-dev
 	# building the test guest image
 	debootstrap syslinux syslinux-common mtools dosfstools fdisk e2fsprogs
 )
