@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include "cidata.h"
 
@@ -24,12 +25,27 @@ static void quiet_log(cdio_log_level_t level, const char *message)
 static iso9660_t *open_iso(const char *path)
 {
 	iso9660_t *iso;
+	iso9660_stat_t *root;
+	struct stat st;
 
 	cdio_log_set_handler(quiet_log);
 	iso = iso9660_open_ext(path, ISO_EXTENSION_ALL);
 
-	if (!iso)
+	if (!iso) {
 		errorf("%s: not an ISO9660 image (or unreadable)", path);
+		return NULL;
+	}
+	/* libcdio allocates a directory's whole size (up to 4 GiB) before
+	 * it reads it: a root that claims more than the file holds is
+	 * refused first (found by fuzzing) */
+	root = iso9660_ifs_stat(iso, "/");
+	if (!root || stat(path, &st) < 0 || root->size > (uint64_t)st.st_size) {
+		errorf("%s: the ISO9660 image's root directory runs past its "
+		       "end (a damaged image?)", path);
+		iso9660_close(iso);
+		iso = NULL;
+	}
+	iso9660_stat_free(root);
 	return iso;
 }
 
@@ -39,6 +55,9 @@ static char *entry_name(const iso9660_stat_t *st, uint8_t joliet)
 {
 	char *name = xmalloc(strlen(st->filename) + 1);
 
+	/* libcdio's translation writes nothing, not even the NUL, for an
+	 * empty name (a crafted ISO's directory record) */
+	name[0] = '\0';
 	if (st->rr.b3_rock == yep)
 		memcpy(name, st->filename, strlen(st->filename) + 1);
 	else

@@ -146,9 +146,7 @@ static int may_read(const char *bundle, struct archive_entry *e,
 				archive_entry_sparse_count(e) > 0);
 }
 
-/* Read each member into stage, checking it before reading it; *m gets the
- * manifest. */
-static int extract_all(struct archive *a, const char *bundle,
+int img_bundle_extract(struct archive *a, const char *bundle,
 		       const char *stage, json_t **m, json_t *sums)
 {
 	struct archive_entry *e = NULL;
@@ -177,23 +175,30 @@ static int extract_all(struct archive *a, const char *bundle,
 	return r;
 }
 
-int img_import_bundle(const char *data, const char *bundle, const char *name)
+struct archive *img_bundle_reader(void)
 {
 	struct archive *a = archive_read_new();
-	json_t *sums = json_object(), *m = NULL;
-	char *stage = NULL;
-	int ret = -1;
 
 	archive_read_support_format_tar(a);
 	archive_read_support_filter_gzip(a);
 	archive_read_support_filter_xz(a);
 	archive_read_support_filter_zstd(a);
+	return a;
+}
+
+int img_import_bundle(const char *data, const char *bundle, const char *name)
+{
+	struct archive *a = img_bundle_reader();
+	json_t *sums = json_object(), *m = NULL;
+	char *stage = NULL;
+	int ret = -1;
+
 	if (archive_read_open_filename(a, bundle, 1 << 16) != ARCHIVE_OK) {
 		errorf("%s: %s", bundle, archive_error_string(a));
 		goto out;
 	}
 	stage = img_stage(data);
-	if (!stage || extract_all(a, bundle, stage, &m, sums) < 0)
+	if (!stage || img_bundle_extract(a, bundle, stage, &m, sums) < 0)
 		goto out;
 	ret = img_commit(data, stage, name, sums);
 	stage = NULL;

@@ -32,4 +32,18 @@ char *img_stage(const char *data);
 int img_commit(const char *data, char *stage, const char *name,
 	       const json_t *sums);
 
+/*
+ * Bundles (bundle.c), in two steps so that a bundle in memory reads as one
+ * in a file: img_bundle_reader() is an archive reader for every form of
+ * bundle (tar: plain, gzip, xz or zstd), the caller opens it and frees it
+ * with archive_read_free(); img_bundle_extract() reads each member into
+ * stage, checking it before reading it: *m gets the manifest (the caller
+ * decrefs), sums each member's SHA-256. bundle names it in messages. 0 or
+ * -1 having said why.
+ */
+struct archive;
+struct archive *img_bundle_reader(void);
+int img_bundle_extract(struct archive *a, const char *bundle,
+		       const char *stage, json_t **m, json_t *sums);
+
 #endif

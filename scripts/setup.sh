@@ -15,6 +15,8 @@ packages=(
 	genisoimage xorriso cloud-image-utils python3 python3-yaml util-linux zstd
 	# nook export libvirt: virt-xml-validate and virsh; the guest test's libvirtd
 	libvirt-clients libvirt-daemon-system dnsmasq-base
+	# the fuzz targets (tests/fuzz): clang's libFuzzer and sanitizers
+	clang libclang-rt-14-dev
 	# building the test guest image
 	debootstrap syslinux syslinux-common mtools dosfstools fdisk e2fsprogs
 )

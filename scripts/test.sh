@@ -18,3 +18,8 @@ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DNOOK_WERROR=ON \
 cmake --build build-asan -j"$(nproc)" >/dev/null
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	ctest --test-dir build-asan --output-on-failure --label-exclude guest
+
+# Every parser of outside input under libFuzzer (clang), briefly: a few
+# seconds each against a copy of its seeds (tests/fuzz/run.sh).
+echo "== fuzz targets, 10 s each (build-fuzz/)"
+bash tests/fuzz/run.sh 10

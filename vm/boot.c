@@ -145,10 +145,12 @@ size_t vm_cpio_prefix(const unsigned char *p, size_t n)
 	}
 }
 
-/* Decompress one gzip, xz or zstd stream with libarchive's raw reader.
- * 1 done, 0 not compressed in a way we read, -1 broken or followed by
- * bytes that are no stream (out then has what came before). */
-static int unpack(const void *p, size_t n, struct buf *out)
+/* Decompress one gzip, xz or zstd stream with libarchive's raw reader,
+ * into at most max bytes of out in all. 1 done, 0 not compressed in a way
+ * we read, -1 broken, followed by bytes that are no stream or larger than
+ * max (out then has what came before): a few KiB of zstd can claim
+ * gigabytes. */
+static int unpack(const void *p, size_t n, size_t max, struct buf *out)
 {
 	struct archive *a = archive_read_new();
 	struct archive_entry *e;
@@ -167,8 +169,11 @@ static int unpack(const void *p, size_t n, struct buf *out)
 		ret = 0;
 		goto out;
 	}
-	while ((got = archive_read_data(a, chunk, sizeof(chunk))) > 0)
+	while ((got = archive_read_data(a, chunk, sizeof(chunk))) > 0) {
+		if ((size_t)got > max || out->len > max - (size_t)got)
+			goto out;
 		buf_add(out, chunk, (size_t)got);
+	}
 	ret = got == 0 ? 1 : -1;
 out:
 	archive_read_free(a);
@@ -199,7 +204,8 @@ static char *cache_path(const char *cache, const char *file,
 }
 
 static char *cached(const char *cache, const char *file, const char *suffix,
-		    int (*make)(const struct buf *in, struct buf *out))
+		    size_t max,
+		    int (*make)(const struct buf *in, size_t max, struct buf *out))
 {
 	struct buf in = BUF_INIT, out = BUF_INIT;
 	struct stat st;
@@ -213,7 +219,7 @@ static char *cached(const char *cache, const char *file, const char *suffix,
 		path = NULL;
 		goto out;
 	}
-	if (read_file_quiet(file, &in) < 0 || make(&in, &out) <= 0)
+	if (read_file_quiet(file, &in) < 0 || make(&in, max, &out) <= 0)
 		goto out;
 	if (mkdir_p(cache, 0700) < 0 ||
 	    write_file_atomic(path, out.p, out.len, 0644) < 0)
@@ -227,7 +233,7 @@ out:
 	return ret;
 }
 
-static int make_vmlinux(const struct buf *in, struct buf *out)
+int vm_boot_unpack_kernel(const struct buf *in, size_t max, struct buf *out)
 {
 	const unsigned char *p = (const unsigned char *)in->p;
 	size_t off, len;
@@ -239,23 +245,27 @@ static int make_vmlinux(const struct buf *in, struct buf *out)
 	if (vm_bzimage_payload(p, in->len, &off, &len) < 0 || len < 4)
 		return 0;
 	size = le32(p + off + len - 4);
-	if (unpack(p + off, len - 4, out) != 1 || out->len != size) {
+	if (size > max)
+		return 0;
+	if (unpack(p + off, len - 4, size, out) != 1 || out->len != size) {
 		out->len = 0;
-		if (unpack(p + off, len, out) != 1 || out->len != size)
+		if (unpack(p + off, len, size, out) != 1 || out->len != size)
 			return 0;
 	}
 	return vm_elf_has_pvh((const unsigned char *)out->p, out->len);
 }
 
-static int make_cpio(const struct buf *in, struct buf *out)
+int vm_boot_unpack_initrd(const struct buf *in, size_t max, struct buf *out)
 {
 	const unsigned char *p = (const unsigned char *)in->p;
 	size_t pre = vm_cpio_prefix(p, in->len);
 
 	if (pre == in->len)
 		return 0; /* not compressed at all: use it as it is */
+	if (pre > max)
+		return 0;
 	buf_add(out, p, pre);
-	return unpack(p + pre, in->len - pre, out);
+	return unpack(p + pre, in->len - pre, max, out);
 }
 
 void vm_boot_cached(const char *cache, const char *file, struct strvec *out)
@@ -298,14 +308,20 @@ static char *find_qboot(const char *qemu)
 void vm_boot_prepare(const char *cache, const char *qemu, const char *kernel,
 		     const char *initrd, uint64_t memory, struct vm_boot *b)
 {
+	/* nothing is unpacked past what the guest could hold: a kernel
+	 * larger than its memory, an initrd above a quarter of it */
+	size_t kmax = memory < SIZE_MAX ? (size_t)memory : SIZE_MAX;
+	size_t imax = kmax / 4;
 	struct stat st;
 
 	memset(b, 0, sizeof(*b));
-	b->kernel = cached(cache, kernel, "vmlinux", make_vmlinux);
+	b->kernel = cached(cache, kernel, "vmlinux", kmax,
+			   vm_boot_unpack_kernel);
 	/* the guest holds the unpacked initrd and what it unpacks to at
 	 * once: only where that leaves plenty of the VM's memory */
 	if (initrd) {
-		b->initrd = cached(cache, initrd, "cpio", make_cpio);
+		b->initrd = cached(cache, initrd, "cpio", imax,
+				   vm_boot_unpack_initrd);
 		if (b->initrd && (stat(b->initrd, &st) < 0 ||
 				  (uint64_t)st.st_size > memory / 4)) {
 			free(b->initrd);

@@ -129,6 +129,13 @@ int vm_bzimage_payload(const unsigned char *p, size_t n, size_t *off,
 		       size_t *len);
 int vm_elf_has_pvh(const unsigned char *p, size_t n);
 size_t vm_cpio_prefix(const unsigned char *p, size_t n);
+/* What vm_boot_prepare() keeps in its cache, from a file's bytes in in,
+ * never more than max bytes of it: the kernel's vmlinux (1 when out has an
+ * ELF with a PVH entry), the initrd's plain cpio (1 when out has it); 0 to
+ * use the file as it is, -1 (initrd) when its compressed part is broken
+ * or unpacks to more than max. */
+int vm_boot_unpack_kernel(const struct buf *in, size_t max, struct buf *out);
+int vm_boot_unpack_initrd(const struct buf *in, size_t max, struct buf *out);
 
 /* What the argv builder needs beyond the spec: decided at launch. */
 struct vm_launch {

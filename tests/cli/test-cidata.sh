@@ -197,6 +197,38 @@ expect_rc "show on a file that is no ISO exits 1" 1 "$NOOK" cidata show script
 contains "  and says so" "$ERR" "not an ISO9660 image"
 expect_rc "show --file of a missing file exits 1" 1 "$NOOK" cidata show cloud-config.iso --file vendor-data
 expect_rc "show without an ISO exits 2" 2 "$NOOK" cidata show
+# a directory record with a name of length 0 (found by fuzzing: the
+# listing read past its name buffer, printing heap bytes)
+mkdir noname && cp script noname/user-data && printf 'instance-id: i\n' > noname/meta-data
+genisoimage -quiet -V cidata -o noname.iso noname
+python3 - noname.iso <<'PY'
+import struct, sys
+d = bytearray(open(sys.argv[1], 'rb').read())
+root = d[16 * 2048 + 156:16 * 2048 + 190]
+off = struct.unpack('<I', root[2:6])[0] * 2048
+end = off + struct.unpack('<I', root[10:14])[0]
+while off < end and d[off]:
+    if d[off + 33:off + 37] == b'USER':
+        d[off + 32] = 0
+    off += d[off]
+open(sys.argv[1], 'wb').write(d)
+PY
+# a root directory that claims 3 GB (found by fuzzing: libcdio allocated
+# all of it before reading a byte)
+cp noname.iso bigroot.iso
+python3 - bigroot.iso <<'PY'
+import struct, sys
+d = bytearray(open(sys.argv[1], 'rb').read())
+d[16 * 2048 + 166:16 * 2048 + 174] = struct.pack('<I', 3 << 30) + struct.pack('>I', 3 << 30)
+open(sys.argv[1], 'wb').write(d)
+PY
+expect_rc "show on an ISO whose root runs past its end exits 1" 1 "$NOOK" cidata show bigroot.iso
+contains "  and says so" "$ERR" "root directory runs past its end"
+expect_rc "show on an ISO with an empty file name exits 0" 0 "$NOOK" cidata show noname.iso --json
+check "  and lists that file as \"\" with its size" python3 -c '
+import json, sys
+f = json.loads(sys.argv[1])["files"]
+assert {"name": "", "size": int(sys.argv[2])} in f, f' "$OUT" "$(stat -c %s script)"
 # --- with --json, a failure is a JSON object on stdout too ----------------
 jerr() { python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert sys.argv[2] in d["error"], d' "$OUT" "$1"; }
 expect_rc "show --json on a non-cidata ISO exits 1" 1 "$NOOK" cidata show other.iso --json

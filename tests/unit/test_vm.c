@@ -496,6 +496,61 @@ static void test_boot_prepare(void **state)
 	free(cache);
 }
 
+/* A zstd frame of blocks RLE blocks of 128 KiB of zeros each (4 bytes a
+ * block): a few KiB that unpack to hundreds of MiB. */
+static void zstd_bomb(struct buf *b, size_t blocks)
+{
+	/* magic; frame header: no content size, a 128 KiB window */
+	buf_add(b, "\x28\xb5\x2f\xfd\x00\x38", 6);
+	for (size_t i = 0; i < blocks; i++) {
+		uint32_t h = 131072u << 3 | 1u << 1 | (i + 1 == blocks);
+		unsigned char blk[4] = { h & 0xff, h >> 8 & 0xff, h >> 16, 0 };
+
+		buf_add(b, blk, 4);
+	}
+}
+
+/* An initrd (or kernel) that unpacks to more than the guest could hold
+ * is used as it is, and unpacking it stops at the bound: neither memory
+ * nor the cache gets its hundreds of MiB. (Fuzzing found no crash here;
+ * this was found writing the boot target.) */
+static void test_boot_bomb(void **state)
+{
+	char dir[] = "/tmp/nook-test-bomb.XXXXXX";
+	struct buf bomb = BUF_INIT, out = BUF_INIT;
+	struct strvec names = STRVEC_INIT;
+	struct vm_boot b;
+	char *initrd, *cache;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	initrd = xasprintf("%s/initrd.img", dir);
+	cache = xasprintf("%s/cache", dir);
+	zstd_bomb(&bomb, 2048); /* 256 MiB */
+	/* the frame is good: unbounded, it is all there */
+	assert_int_equal(vm_boot_unpack_initrd(&bomb, SIZE_MAX, &out), 1);
+	assert_int_equal(out.len, (size_t)256 << 20);
+	buf_free(&out);
+	assert_int_equal(vm_boot_unpack_initrd(&bomb, 1 << 20, &out), -1);
+	assert_true(out.len <= 1 << 20);
+	buf_free(&out);
+
+	assert_int_equal(write_file_atomic(initrd, bomb.p, bomb.len, 0644), 0);
+	vm_boot_prepare(cache, "qemu-system-x86_64", "/no/such/vmlinuz", initrd,
+			128ULL << 20, &b);
+	assert_null(b.initrd);
+	vm_boot_free(&b);
+	vm_boot_cached(cache, initrd, &names);
+	assert_int_equal(names.n, 2);
+	assert_int_not_equal(access(names.v[1], F_OK), 0); /* nothing cached */
+
+	assert_int_equal(remove_tree(dir), 0);
+	strvec_clear(&names);
+	buf_free(&bomb);
+	free(initrd);
+	free(cache);
+}
+
 static void test_paths_socket_limit(void **state)
 {
 	char longdir[200];
@@ -958,6 +1013,7 @@ int main(void)
 		cmocka_unit_test(test_qemu_argv_node),
 		cmocka_unit_test(test_boot_pieces),
 		cmocka_unit_test(test_boot_prepare),
+		cmocka_unit_test(test_boot_bomb),
 		cmocka_unit_test(test_paths_socket_limit),
 		cmocka_unit_test(test_state_decide),
 		cmocka_unit_test(test_state_machine),
