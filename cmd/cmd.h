@@ -50,6 +50,7 @@ int cmd_version(struct nook_ctx *ctx, int argc, char **argv);
 int cmd_local(struct nook_ctx *ctx, int argc, char **argv);
 int cmd_local_start(struct nook_ctx *ctx, int argc, char **argv);
 int cmd_local_prune(struct nook_ctx *ctx, int argc, char **argv);
+int cmd_local_snapshot(struct nook_ctx *ctx, int argc, char **argv);
 int cmd_shell(struct nook_ctx *ctx, int argc, char **argv);
 int cmd_ssh_config(struct nook_ctx *ctx, int argc, char **argv);
 int cmd_sync(struct nook_ctx *ctx, int argc, char **argv);

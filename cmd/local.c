@@ -18,6 +18,8 @@ static const char usage_local[] =
 	"  stop    power it off (ACPI, then quit, then signals)\n"
 	"  suspend save its memory to a file and end QEMU; start resumes it\n"
 	"  pause   stop its CPUs, keeping its memory (unpause goes on)\n"
+	"  snapshot named snapshots of its disk and memory: save, restore,\n"
+	"          list, rm\n"
 	"  status  state, pid, accelerator, ports, how to get in\n"
 	"  list    every VM\n"
 	"  delete  remove a VM's files (never the base image)\n"
@@ -434,39 +436,35 @@ static const char usage_suspend[] =
 	"discards the save. A save made with another QEMU, machine, CPU,\n"
 	"settings or disk is not used: the VM boots cold, saying why.\n"
 	"--timeout bounds the save (default: a minute, and a second per 8M of\n"
-	"memory). A cluster's name suspends every node, one after another.\n";
+	"memory). A cluster's name suspends every node at once (and its\n"
+	"network); 'nook local start CLUSTER' resumes them all at once.\n";
 
 static const char usage_pause[] =
 	"usage: nook local pause [NAME]\n"
 	"\n"
 	"Stops the VM's CPUs (QMP stop); its memory and QEMU stay. 'nook local\n"
-	"unpause' lets it go on. A cluster's name pauses every node.\n";
+	"unpause' lets it go on. A cluster's name pauses every node at once.\n";
 
 static const char usage_unpause[] =
 	"usage: nook local unpause [NAME]\n"
 	"\n"
 	"Lets a paused VM run again and sets its clock to the host's (over\n"
-	"ssh). A cluster's name unpauses every node.\n";
-
-/* The VMs a name means for suspend/pause: it, or every node of it. */
-static int names_of(struct nook_ctx *ctx, const char *name,
-		    const struct nook_dirs **d, struct strvec *names)
-{
-	int rc = is_cluster(ctx, name, d);
-
-	if (rc < 0)
-		return -1;
-	if (rc)
-		return vm_cluster_nodes(*d, name, names);
-	strvec_push(names, name);
-	return 0;
-}
+	"ssh). A cluster's name unpauses every node at once.\n";
 
 enum pause_op { OP_SUSPEND, OP_PAUSE, OP_UNPAUSE };
 
+struct pausing {
+	enum pause_op op;
+	const struct small *s;
+};
+
+/* One VM's suspend, pause or unpause, said on stdout: 0, or 1. */
 static int pause_one(const struct nook_dirs *d, const char *name,
-		     enum pause_op op, const struct small *s)
+		     const void *arg)
 {
+	const struct pausing *p = arg;
+	enum pause_op op = p->op;
+	const struct small *s = p->s;
 	uint64_t size = 0;
 	double secs = 0;
 	struct vm *vm;
@@ -487,6 +485,7 @@ static int pause_one(const struct nook_dirs *d, const char *name,
 	else if (rc == 0)
 		printf("VM %s %s\n", name, op == OP_PAUSE ? "paused" :
 		       "running again");
+	fflush(stdout);
 	vm_close(vm);
 	return rc == 0 ? 0 : 1;
 }
@@ -496,7 +495,7 @@ static int local_pausing(struct nook_ctx *ctx, int argc, char **argv,
 {
 	static const char *const usages[] = { usage_suspend, usage_pause,
 					      usage_unpause };
-	struct strvec names = STRVEC_INIT;
+	struct pausing p = { op, NULL };
 	const struct nook_dirs *d;
 	struct small s;
 	int rc = parse_small(ctx, argc, argv, usages[op], op == OP_SUSPEND ? "t" :
@@ -504,12 +503,18 @@ static int local_pausing(struct nook_ctx *ctx, int argc, char **argv,
 
 	if (rc)
 		return rc < 0 ? 0 : rc;
-	if (names_of(ctx, s.name, &d, &names) < 0)
+	p.s = &s;
+	rc = is_cluster(ctx, s.name, &d);
+	if (rc < 0)
 		return 1;
-	for (size_t i = 0; i < names.n; i++)
-		rc |= pause_one(d, names.v[i], op, &s);
-	strvec_clear(&names);
-	return rc;
+	if (!rc)
+		return pause_one(d, s.name, &p);
+	/* every node at once, each in its own process */
+	rc = vm_cluster_each(d, s.name, pause_one, &p);
+	if (rc > 0)
+		errorf("cluster %s: %d node%s failed (said above)", s.name, rc,
+		       rc == 1 ? "" : "s");
+	return rc ? 1 : 0;
 }
 
 static int local_suspend(struct nook_ctx *ctx, int argc, char **argv)
@@ -610,6 +615,7 @@ int cmd_local(struct nook_ctx *ctx, int argc, char **argv)
 		{ "delete", local_delete },   { "logs", local_logs },
 		{ "suspend", local_suspend }, { "pause", local_pause },
 		{ "unpause", local_unpause }, { "prune", cmd_local_prune },
+		{ "snapshot", cmd_local_snapshot },
 	};
 
 	if (argc < 2)

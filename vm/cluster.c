@@ -792,6 +792,45 @@ int vm_cluster_stop(const struct nook_dirs *d, const char *name, int force,
 			       failed, failed == 1 ? "" : "s") : 0;
 }
 
+struct node_each {
+	int (*fn)(const struct nook_dirs *d, const char *node,
+		  const void *arg);
+	const void *arg;
+};
+
+static int each_node(const struct nook_dirs *d, const char *cluster,
+		     const struct member *m, const void *arg)
+{
+	const struct node_each *e = arg;
+
+	/* a gap, or a VM with a node's name that is not one: left alone */
+	if (is_member(d, m->name, cluster) && e->fn(d, m->name, e->arg) != 0)
+		return -1;
+	return 0;
+}
+
+int vm_cluster_each(const struct nook_dirs *d, const char *name,
+		    int (*fn)(const struct nook_dirs *d, const char *node,
+			      const void *arg),
+		    const void *arg)
+{
+	struct node_each e = { fn, arg };
+	struct cluster c;
+	int failed, lock, rc = cluster_load(d, name, &c);
+
+	if (rc)
+		return rc > 0 ? errorf("no cluster named '%s'", name) : -1;
+	if (cluster_lock(d, name, &lock) < 0) {
+		cluster_free(&c);
+		return -1;
+	}
+	failed = fan_out(d, &c, each_node, &e);
+	vm_cluster_network_gc(d, name);
+	close(lock);
+	cluster_free(&c);
+	return failed;
+}
+
 int vm_cluster_delete(const struct nook_dirs *d, const char *name, int force)
 {
 	struct strvec names = STRVEC_INIT;

@@ -343,6 +343,17 @@ int vm_qmp_cont(const struct vm_paths *p);
  * command runs within a fraction of a second of the time it carries). */
 int vm_clock_sync(struct vm *vm);
 
+/* Run argv, its stdout and stderr into out, for at most ms: the exit
+ * status, or -1 (killed at the deadline, or not started) having said
+ * why. */
+int vm_run_bounded(const char *const *argv, int ms, struct buf *out);
+/* Flush the running guest's file systems (sync over ssh) before its disk
+ * is saved; a guest whose sshd does not answer is warned about. */
+void vm_guest_sync(struct vm *vm);
+/* A VM's snapshots as QEMU lists them (the "snapshots" array of qemu-img
+ * info's JSON, or of QMP query-block's image), appended to out. Pure. */
+int vm_snapshots_parse(const json_t *arr, struct vm_snapshots *out);
+
 /* RUN/NAME, or a short /tmp directory of our own when a socket there
  * would not fit sun_path; NULL having said why. The caller frees. */
 char *vm_run_path(const struct nook_dirs *d, const char *name, int *fell);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -226,6 +227,44 @@ int qmp_execute(struct qmp *q, const char *command, json_t *args,
 	if (rc < 0)
 		return -1;
 	return read_answer(q, command, deadline, ret);
+}
+
+int qmp_send_fd(struct qmp *q, int fd, const char *name, int timeout_ms)
+{
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(int))];
+	} u;
+	char blank = ' ';
+	struct iovec iov = { &blank, 1 };
+	struct msghdr m;
+	struct cmsghdr *c;
+	json_t *args;
+	ssize_t n;
+	int rc;
+
+	clear_error(q);
+	memset(&u, 0, sizeof(u));
+	memset(&m, 0, sizeof(m));
+	m.msg_iov = &iov;
+	m.msg_iovlen = 1;
+	m.msg_control = u.b;
+	m.msg_controllen = sizeof(u.b);
+	c = CMSG_FIRSTHDR(&m);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	do
+		n = sendmsg(q->fd, &m, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n != 1)
+		return fail(q, "QMP: cannot pass a file to QEMU: %s",
+			    n < 0 ? strerror(errno) : "short write");
+	args = json_pack("{s:s}", "fdname", name);
+	rc = qmp_execute(q, "getfd", args, timeout_ms, NULL);
+	json_decref(args);
+	return rc;
 }
 
 int qmp_quit(struct qmp *q, int timeout_ms)

@@ -38,6 +38,11 @@ int qmp_open_fd(struct qmp *q, int fd, int timeout_ms);
  * and description in qmp_error(). */
 int qmp_execute(struct qmp *q, const char *command, json_t *args,
 		int timeout_ms, json_t **ret);
+/* Hand fd to QEMU under name (QMP getfd), for a later command that names
+ * it ("fd:NAME" of migrate): the fd goes with SCM_RIGHTS on one blank,
+ * which QMP's JSON parser skips, and getfd takes the fd QEMU received
+ * last. fd stays the caller's to close. */
+int qmp_send_fd(struct qmp *q, int fd, const char *name, int timeout_ms);
 /* Ask QEMU to quit and wait (up to timeout_ms) for it to close the
  * connection; -1 only when the command could not be sent. */
 int qmp_quit(struct qmp *q, int timeout_ms);

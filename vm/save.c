@@ -3,11 +3,12 @@
  * vms/NAME/suspend.save by QEMU's migration to a file, and loaded back by
  * a new QEMU started with the same argv and -incoming defer.
  *
- * The file reaches QEMU as an fd (QMP getfd, the fd passed with
- * SCM_RIGHTS), not as an exec: URI: QEMU 7.2 has no file: URI, and exec:
- * runs /bin/sh -c inside QEMU with a command line glued from the path.
- * With fd: no shell runs, no path is quoted, and nook itself creates the
- * file (0600, close-on-exec) and fsyncs it before it counts as saved.
+ * The file reaches QEMU as an fd (qmp_send_fd(): QMP getfd, the fd
+ * passed with SCM_RIGHTS), not as an exec: URI: QEMU 7.2 has no file:
+ * URI, and exec: runs /bin/sh -c inside QEMU with a command line glued
+ * from the path. With fd: no shell runs, no path is quoted, and nook
+ * itself creates the file (0600, close-on-exec) and fsyncs it before it
+ * counts as saved.
  *
  * A save is loaded only when what it was made with still holds (struct
  * vm_save, recorded in vm.json): else the VM boots cold, saying why.
@@ -18,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -215,11 +215,9 @@ const char *vm_argv_value(const char *const *argv, size_t n, const char *opt)
 
 /* ---- small bounded helpers ---- */
 
-/* Run argv, its stdout and stderr into out, for at most ms: the exit
- * status, or -1 (killed at the deadline, or not started) having said
- * why. Ends when the child does, even if something it started keeps the
- * pipe open (ssh's ControlPersist master does). */
-static int run_bounded(const char *const *argv, int ms, struct buf *out)
+/* vm_run_bounded(): ends when the child does, even if something it
+ * started keeps the pipe open (ssh's ControlPersist master does). */
+int vm_run_bounded(const char *const *argv, int ms, struct buf *out)
 {
 	struct child c = CHILD_INIT;
 	long long deadline = mono_ms() + ms;
@@ -269,7 +267,7 @@ char *vm_machine_pinned(const char *qemu)
 	const char *argv[] = { qemu, "-machine", "help", NULL };
 	struct buf out = BUF_INIT, m = BUF_INIT;
 
-	if (run_bounded(argv, 10000, &out) != 0 ||
+	if (vm_run_bounded(argv, 10000, &out) != 0 ||
 	    vm_machine_alias(out.p, "q35", &m) < 0)
 		buf_adds(&m, "q35");
 	buf_free(&out);
@@ -333,46 +331,11 @@ static void argv_facts(const char *const *argv, size_t n, struct vm_save *f)
 
 /* ---- QMP steps ---- */
 
-/* Hand fd to QEMU under name: SCM_RIGHTS on one blank, which QMP's JSON
- * parser skips, then getfd, which takes the fd QEMU received last. This
- * belongs in qmp.c (qmp_send_fd); it is here while that file is not
- * ours to change. */
+/* Hand fd to QEMU under name; why gets the reason when it fails. */
 static int give_fd(struct qmp *q, int fd, const char *name, struct buf *why)
 {
-	union {
-		struct cmsghdr h;
-		char b[CMSG_SPACE(sizeof(int))];
-	} u;
-	char blank = ' ';
-	struct iovec iov = { &blank, 1 };
-	struct msghdr m;
-	struct cmsghdr *c;
-	json_t *args;
-	ssize_t n;
-	int rc;
+	int rc = qmp_send_fd(q, fd, name, 5000);
 
-	memset(&u, 0, sizeof(u));
-	memset(&m, 0, sizeof(m));
-	m.msg_iov = &iov;
-	m.msg_iovlen = 1;
-	m.msg_control = u.b;
-	m.msg_controllen = sizeof(u.b);
-	c = CMSG_FIRSTHDR(&m);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	do
-		n = sendmsg(q->fd, &m, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	if (n != 1) {
-		buf_addf(why, "cannot pass the save file to QEMU: %s",
-			 strerror(errno));
-		return -1;
-	}
-	args = json_pack("{s:s}", "fdname", name);
-	rc = qmp_execute(q, "getfd", args, 5000, NULL);
-	json_decref(args);
 	if (rc < 0)
 		buf_adds(why, qmp_error(q));
 	return rc;
@@ -466,7 +429,7 @@ int vm_clock_sync(struct vm *vm)
 	/* the master first: a new connection's key exchange takes ~1.6 s
 	 * under TCG, a command over the master ~0.1 s */
 	ssh_argv(&t, -1, NULL, ping, &argv);
-	if (run_bounded((const char *const *)argv.v, 30000, &out) != 0) {
+	if (vm_run_bounded((const char *const *)argv.v, 30000, &out) != 0) {
 		errorf("cannot reach the guest over ssh to set its clock: %s",
 		       out.p ? out.p : "");
 		goto out;
@@ -477,7 +440,7 @@ int vm_clock_sync(struct vm *vm)
 	snprintf(at, sizeof(at), "@%lld.%09ld", (long long)ts.tv_sec,
 		 ts.tv_nsec);
 	ssh_argv(&t, -1, NULL, date, &argv);
-	rc = run_bounded((const char *const *)argv.v, 15000, &out);
+	rc = vm_run_bounded((const char *const *)argv.v, 15000, &out);
 	if (rc != 0)
 		rc = errorf("cannot set the guest's clock (sudo date, exit "
 			    "%d): %s", rc, out.p ? out.p : "");
@@ -498,7 +461,7 @@ out:
  * Skipped when sshd does not answer within a second (no sshd, a blank
  * disk): a warning, never a failed suspend.
  */
-static void guest_sync(struct vm *vm)
+void vm_guest_sync(struct vm *vm)
 {
 	static const char *const sync_cmd[] = { "sync", NULL };
 	struct strvec argv = STRVEC_INIT;
@@ -511,7 +474,7 @@ static void guest_sync(struct vm *vm)
 		return;
 	}
 	ssh_argv(&t, -1, NULL, sync_cmd, &argv);
-	if (run_bounded((const char *const *)argv.v, 30000, &out) != 0)
+	if (vm_run_bounded((const char *const *)argv.v, 30000, &out) != 0)
 		warnf("VM %s: sync in the guest failed: %s", vm->name,
 		      out.p ? out.p : "");
 	strvec_clear(&argv);
@@ -693,7 +656,7 @@ int vm_suspend(struct vm *vm, int timeout_s, uint64_t *size,
 			      "suspended", vm->name, vm_state_name(held));
 	vm_save_remove(vm);
 	if (held == VM_RUNNING)
-		guest_sync(vm);
+		vm_guest_sync(vm);
 	if (suspend_qemu(vm, pid, held == VM_RUNNING, timeout_s > 0 ? timeout_s :
 			 migration_bound(vm->spec.memory), &f) < 0)
 		goto out;
@@ -747,7 +710,7 @@ static void facts_now(struct vm *vm, const struct strvec *argv,
 	struct stat st;
 
 	f->qemu = real;
-	if (run_bounded(ver, 10000, &out) == 0 &&
+	if (vm_run_bounded(ver, 10000, &out) == 0 &&
 	    vm_qemu_version_parse(out.p, &v) == 0)
 		f->version = v.p;
 	else

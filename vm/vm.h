@@ -173,6 +173,44 @@ int vm_unpause(struct vm *vm);
  * start boots cold. 1 when there was one, 0 when not suspended. */
 int vm_discard_save(struct vm *vm);
 
+/*
+ * Named snapshots (vm/snapshot.c), kept inside the VM's qcow2 overlay as
+ * QEMU's internal snapshots; the base image is never touched. A running
+ * (or paused) VM's hold its disk and memory (QMP snapshot-save, a job);
+ * a stopped VM's its disk only (qemu-img snapshot). A suspended VM is
+ * refused: its save would no longer match its disk.
+ */
+struct vm_snapshot {
+	char *tag;
+	long long date;           /* when it was made (epoch s) */
+	uint64_t size;            /* the memory saved with it (bytes) */
+	int memory;               /* 1: memory and devices are in it */
+};
+struct vm_snapshots {
+	struct vm_snapshot *v;
+	size_t n;
+};
+void vm_snapshots_free(struct vm_snapshots *s);
+/* 0 when tag is [A-Za-z][A-Za-z0-9._-]{0,63} (a tag of digits would
+ * mean a snapshot's id to QEMU); else -1 saying what is wrong. */
+int vm_snapshot_tag_check(const char *tag);
+/* The VM's snapshots, in the order they were made, into *out (the caller
+ * frees it with vm_snapshots_free()). */
+int vm_snapshot_list(struct vm *vm, struct vm_snapshots *out);
+/* Make snapshot tag (refused when the VM has one by that name); *made
+ * tells what it holds (the caller frees made->tag). */
+int vm_snapshot_save(struct vm *vm, const char *tag, struct vm_snapshot *made);
+/*
+ * Bring snapshot tag back: a running or paused VM gets its disk and
+ * memory (a snapshot without memory is refused while QEMU runs), and a
+ * running one a clock set right and a new ssh master; a stopped VM gets
+ * the disk only and boots from it on its next start. *memory: 1 when the
+ * memory was loaded.
+ */
+int vm_snapshot_restore(struct vm *vm, const char *tag, int *memory);
+/* Remove snapshot tag (its disk blocks are freed in the overlay). */
+int vm_snapshot_delete(struct vm *vm, const char *tag);
+
 /* Remove the VM's files; a running VM is refused unless force. */
 int vm_delete(struct vm *vm, int force);
 
@@ -300,6 +338,15 @@ void vm_plan_sizes(const struct nook_dirs *d, const char *name,
 int vm_cluster_stop(const struct nook_dirs *d, const char *name, int force,
 		    int timeout_s,
 		    void (*report)(const char *node, const char *how));
+/* Run fn(d, node, arg) (0: done, else failed) for every node of cluster
+ * name at once, each in a process of its own, under the cluster's lock;
+ * then stop the network if no node runs any more (a suspended cluster).
+ * fn's output is its own. The number of nodes for which fn failed, or -1
+ * saying why. */
+int vm_cluster_each(const struct nook_dirs *d, const char *name,
+		    int (*fn)(const struct nook_dirs *d, const char *node,
+			      const void *arg),
+		    const void *arg);
 /* Delete every node, the network and the cluster's record. */
 int vm_cluster_delete(const struct nook_dirs *d, const char *name, int force);
 /* 1 when name is a cluster under d. */

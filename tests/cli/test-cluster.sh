@@ -100,6 +100,28 @@ expect_rc "delete the last node" 0 "$NOOK" local delete k-3 --force
 expect_rc "then --nodes 2 is the cluster's size" 0 "$NOOK" local start k --nodes 2 "${common[@]}"
 check "  and k-3 is not made again" test ! -e "$NOOK_HOME/vms/k-3"
 
+# suspend, resume, pause and unpause: every node at once
+t0=$(date +%s.%N)
+expect_rc "suspend k" 0 "$NOOK" local suspend k
+echo "     both suspended in $(echo "$(date +%s.%N) - $t0" | bc) s"
+contains "  k-1 said" "$OUT" "VM k-1 suspended"
+contains "  k-2 said" "$OUT" "VM k-2 suspended"
+check "  both suspended" test "$("$NOOK" local status k --json | json '[n["state"] for n in d]')" = "['suspended', 'suspended']"
+check "  no QEMU left" test "$(qemus k-1)$(qemus k-2)" = 00
+check "  no network process left" test "$(pgrep -f -- "$NOOK_HOME/run/k.net" | wc -l)" = 0
+expect_rc "start k resumes both" 0 "$NOOK" local start k --no-wait
+contains "  k-1 resumed" "$OUT$ERR" "k-1: resumed"
+contains "  k-2 resumed" "$OUT$ERR" "k-2: resumed"
+check "  both running" test "$("$NOOK" local status k --json | json '[n["state"] for n in d]')" = "['running', 'running']"
+check "  the network runs again" test "$("$NOOK" local status k-1 --json | json 'd["network"]')" = running
+check "  the same MACs" test "$(qemu_args k-2 | grep -o 'mac=[0-9a-f:]*' | sort | tr '\n' ' ')" = "$mac2"
+expect_rc "pause k" 0 "$NOOK" local pause k
+check "  both paused" test "$("$NOOK" local status k --json | json '[n["state"] for n in d]')" = "['paused', 'paused']"
+expect_rc "unpause k" 0 "$NOOK" local unpause k
+check "  both running" test "$("$NOOK" local status k --json | json '[n["state"] for n in d]')" = "['running', 'running']"
+expect_rc "unpause k again: not paused" 1 "$NOOK" local unpause k
+contains "  says how many failed" "$ERR" "2 nodes failed"
+
 # stop: no QEMU and no network process left; delete: every node gone
 expect_rc "stop k" 0 "$NOOK" local stop k --force
 check "no QEMU left" test "$(qemus k-1)$(qemus k-2)" = 00

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A real cluster under TCG: two nodes booted in parallel on their private
-# network, names that resolve between them, a node's restart, growing to
-# three, and nothing left after stop and delete. Boots: 2 at once, then
+# network, names that resolve between them, a node's restart, the cluster
+# suspended and resumed (names and the private network still work), growing
+# to three, and nothing left after stop and delete. Boots: 2 at once, then
 # one restart, then one more node.
 NOOK=$1
 . "$(dirname "$0")/../cli/lib.sh"
@@ -48,6 +49,29 @@ check "same MACs" test "$(macs dev-2)" = "$m2"
 check "same address" test "$("$NOOK" local status dev-2 --json | json 'd["address"]')" = "$a2"
 expect_rc "dev-1 reaches the restarted dev-2" 0 reach dev-1 dev-2
 expect_rc "the restarted dev-2 resolves dev-1" 0 "$NOOK" shell dev-2 -- getent hosts dev-1
+
+# the cluster suspended and resumed, every node at once: names and the
+# private network work after it
+t0=$(date +%s.%N)
+expect_rc "suspend dev" 0 "$NOOK" local suspend dev
+echo "     | both suspended in $(echo "$(date +%s.%N) - $t0" | bc) s"
+check "  both suspended" test "$("$NOOK" local status dev --json | json '[n["state"] for n in d]')" = "['suspended', 'suspended']"
+check "  no QEMU left" test "$(qemus dev-1)$(qemus dev-2)" = 00
+t0=$(date +%s.%N)
+expect_rc "start dev resumes both" 0 "$NOOK" local start dev --timeout 900
+echo "     | both resumed in $(echo "$(date +%s.%N) - $t0" | bc) s"
+contains "  dev-1 resumed" "$OUT$ERR" "dev-1: resumed"
+contains "  dev-2 resumed" "$OUT$ERR" "dev-2: resumed"
+check "  both running" test "$("$NOOK" local status dev --json | json '[n["state"] for n in d]')" = "['running', 'running']"
+expect_rc "  on dev-1, dev-2 resolves" 0 "$NOOK" shell dev-1 -- getent hosts dev-2
+contains "  to its private address" "$OUT" "$a2"
+expect_rc "  dev-1 reaches dev-2's sshd by name" 0 reach dev-1 dev-2
+contains "  an SSH banner" "$OUT" "SSH-"
+expect_rc "  dev-2 reaches dev-1's sshd by address" 0 reach dev-2 "$a1"
+expect_rc "pause dev" 0 "$NOOK" local pause dev
+check "  both paused" test "$("$NOOK" local status dev --json | json '[n["state"] for n in d]')" = "['paused', 'paused']"
+expect_rc "unpause dev" 0 "$NOOK" local unpause dev
+expect_rc "  dev-1 reaches dev-2 after unpause" 0 reach dev-1 dev-2
 
 # the network is the user's alone
 if [ "$(id -u)" = 0 ]; then

@@ -4,7 +4,9 @@
 # a suspend and a resume (the same boot, a process started before alive, a
 # file written before there, the clock within a second of the host's after
 # the host clock ran on, ssh working), and a pause (the guest's clock
-# stands still, then is set right).
+# stands still, then is set right), and a snapshot saved, the guest
+# changed and the snapshot restored (the file as it was, the same boot,
+# the clock right); after the second boot a stopped VM's disk snapshot.
 NOOK=$1
 . "$(dirname "$0")/../cli/lib.sh"
 img=$(bash "$(dirname "$0")/image.sh") || { fail "build the test image"; finish; exit 1; }
@@ -87,6 +89,34 @@ off=$(clock_off)
 echo "     guest clock off by $off s after unpause"
 check "  the clock within 1 s after unpause" within "$off" 1
 
+# --- a snapshot of the running guest: disk and memory back ----------------
+gsh sh -c 'echo before-snapshot > "$HOME/snapfile"'
+t0=$(now)
+expect_rc "snapshot save" 0 "$NOOK" local snapshot save g1 snap1
+echo "     snapshot save: $(since "$t0") s; $OUT"
+gsh sh -c 'echo after-snapshot > "$HOME/snapfile"; setsid sleep 10001 </dev/null >/dev/null 2>&1 & echo $! > /tmp/later'
+later=$(gsh cat /tmp/later)
+check "  the file changed" test "$(gsh cat snapfile)" = after-snapshot
+expect_rc "  list --json" 0 "$NOOK" local snapshot list g1 --json
+check "  snap1 with memory" test "$(echo "$OUT" | json '[(s["tag"], s["memory"]) for s in d]')" = "[('snap1', True)]"
+check "  its size: memory's" test "$(echo "$OUT" | json 'd[0]["size"] > 1 << 20')" = True
+sleep 3 # the host clock runs on; the snapshot's stands
+t0=$(now)
+expect_rc "snapshot restore" 0 "$NOOK" local snapshot restore g1 snap1
+echo "     snapshot restore: $(since "$t0") s"
+contains "  disk and memory" "$OUT" "disk and memory"
+check "  the file as it was" test "$(gsh cat snapfile)" = before-snapshot
+check "  the same boot" test "$(gsh cat /proc/sys/kernel/random/boot_id)" = "$boot_id"
+check "  a process started after the snapshot is gone" test "$(gsh sh -c 'kill -0 "$1" 2>/dev/null && echo alive || echo gone' _ "$later")" = gone
+check "  one started before lives" gsh kill -0 "$sleeper"
+off=$(clock_off)
+echo "     guest clock off by $off s after restore"
+check "  the clock within 1 s after restore" within "$off" 1
+expect_rc "snapshot rm" 0 "$NOOK" local snapshot rm g1 snap1
+expect_rc "  list" 0 "$NOOK" local snapshot list g1 --json
+check "  empty" test "$(echo "$OUT" | json 'len(d)')" = 0
+check "  qemu-img agrees" test "$(qemu-img info -U --output=json "$NOOK_HOME/vms/g1/disk.qcow2" | json 'len(d.get("snapshots", []))')" = 0
+
 # --- a stale save: a cold boot, saying why ---------------------------------
 expect_rc "suspend again" 0 "$NOOK" local suspend g1
 touch "$NOOK_HOME/vms/g1/disk.qcow2"
@@ -95,4 +125,12 @@ contains "  boots cold" "$OUT" "booting cold"
 contains "  says why" "$OUT" "disk changed"
 check "  a new boot" test "$(gsh cat /proc/sys/kernel/random/boot_id)" != "$boot_id"
 check "  the save removed" test ! -e "$save"
+
+# --- a stopped VM's snapshot: the disk alone -------------------------------
+expect_rc "stop" 0 "$NOOK" local stop g1
+expect_rc "snapshot save while stopped" 0 "$NOOK" local snapshot save g1 cold
+expect_rc "  list" 0 "$NOOK" local snapshot list g1
+check "  cold: memory no" sh -c 'echo "$1" | grep -q "^cold .* no$"' _ "$OUT"
+expect_rc "  restore it" 0 "$NOOK" local snapshot restore g1 cold
+check "  the overlay is sound" qemu-img check -q "$NOOK_HOME/vms/g1/disk.qcow2"
 finish

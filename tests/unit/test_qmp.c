@@ -3,6 +3,7 @@
  * forked child, plays QEMU from a script: what it writes (as QEMU does,
  * each message ending in \r\n), what it expects to read, pauses.
  */
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,10 +21,11 @@
 	"\"capabilities\": [\"oob\"]}}\r\n"
 #define RETURN_EMPTY "{\"return\": {}}\r\n"
 
-enum op { SEND, EXPECT, PAUSE, END };
+enum op { SEND, EXPECT, PAUSE, RECVFD, END };
 struct step {
 	enum op op;
-	const char *text; /* SEND: bytes to write; EXPECT: in the next line */
+	const char *text; /* SEND: bytes to write; EXPECT: in the next line;
+			   * RECVFD: what to write into the fd received */
 	int ms;           /* PAUSE */
 };
 
@@ -53,6 +55,36 @@ static int read_line(int fd, char *line, size_t size)
 	return 0;
 }
 
+/* Receive one byte, which must be a blank, carrying one fd (SCM_RIGHTS),
+ * and write text into that fd: 0, or 3 when no fd came with a blank. */
+static int recv_fd(int fd, const char *text)
+{
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(int))];
+	} u;
+	char blank = 0;
+	struct iovec iov = { &blank, 1 };
+	struct msghdr m = { 0 };
+	struct cmsghdr *c;
+	int got = -1;
+
+	m.msg_iov = &iov;
+	m.msg_iovlen = 1;
+	m.msg_control = u.b;
+	m.msg_controllen = sizeof(u.b);
+	if (recvmsg(fd, &m, 0) != 1 || blank != ' ')
+		return 3;
+	c = CMSG_FIRSTHDR(&m);
+	if (!c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+		return 3;
+	memcpy(&got, CMSG_DATA(c), sizeof(int));
+	if (write_all(got, text, strlen(text)) < 0)
+		return 3;
+	close(got);
+	return 0;
+}
+
 /* Play the script on fd; the exit status is 0 when every EXPECT held. */
 static int play(int fd, const struct step *s)
 {
@@ -67,6 +99,8 @@ static int play(int fd, const struct step *s)
 			return 2;
 		if (s->op == PAUSE)
 			sleep_ms(s->ms);
+		if (s->op == RECVFD && recv_fd(fd, s->text) != 0)
+			return 3;
 	}
 	return 0;
 }
@@ -337,6 +371,69 @@ static void test_quit(void **state)
 	session_end(&f, &q);
 }
 
+static void test_send_fd(void **state)
+{
+	static const struct step script[] = {
+		HANDSHAKE,
+		{ RECVFD, "through the fd", 0 },
+		{ EXPECT, "{\"execute\":\"getfd\",\"arguments\":"
+			  "{\"fdname\":\"nooksave\"}}", 0 },
+		{ SEND, RETURN_EMPTY, 0 },
+		{ RECVFD, "again", 0 },
+		{ EXPECT, "getfd", 0 },
+		{ SEND, "{\"error\": {\"class\": \"GenericError\", "
+			"\"desc\": \"No file descriptor supplied via "
+			"SCM_RIGHTS\"}}\r\n", 0 },
+		{ END, NULL, 0 },
+	};
+	struct fake f;
+	struct qmp q;
+	char got[64];
+	ssize_t n;
+	int p[2];
+
+	(void)state;
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	session_begin(&f, &q, script);
+	assert_int_equal(qmp_send_fd(&q, p[1], "nooksave", 5000), 0);
+	assert_string_equal(qmp_error(&q), "");
+	/* the fake QEMU wrote into the very pipe we passed */
+	n = read(p[0], got, sizeof(got) - 1);
+	assert_int_equal(n, 14);
+	got[n] = '\0';
+	assert_string_equal(got, "through the fd");
+	/* QEMU's refusal comes back as getfd's error; fd is still ours */
+	assert_int_equal(qmp_send_fd(&q, p[1], "x", 5000), -1);
+	assert_string_equal(qmp_error(&q), "QMP getfd: GenericError: No file "
+			    "descriptor supplied via SCM_RIGHTS");
+	assert_int_equal(write(p[1], "!", 1), 1);
+	session_end(&f, &q);
+	close(p[1]);
+	n = read(p[0], got, sizeof(got) - 1);
+	assert_true(n >= 1);
+	got[n] = '\0';
+	assert_string_equal(got, "again!");
+	close(p[0]);
+}
+
+static void test_send_fd_gone(void **state)
+{
+	static const struct step script[] = {
+		HANDSHAKE,
+		{ END, NULL, 0 },
+	};
+	struct fake f;
+	struct qmp q;
+
+	(void)state;
+	session_begin(&f, &q, script);
+	fake_end(&f);
+	/* QEMU is gone: an error that says so, no SIGPIPE */
+	assert_int_equal(qmp_send_fd(&q, 2, "nooksave", 1000), -1);
+	assert_non_null(strstr(qmp_error(&q), "cannot pass a file to QEMU"));
+	session_end(&f, &q);
+}
+
 /* A fake QEMU listening at path, playing script to one client. */
 static struct fake fake_listen(const char *path, const struct step *script)
 {
@@ -419,6 +516,8 @@ int main(void)
 		cmocka_unit_test(test_timeout),
 		cmocka_unit_test(test_bad_greetings),
 		cmocka_unit_test(test_quit),
+		cmocka_unit_test(test_send_fd),
+		cmocka_unit_test(test_send_fd_gone),
 		cmocka_unit_test(test_open_socket),
 		cmocka_unit_test(test_open_path),
 	};

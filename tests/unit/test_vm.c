@@ -762,6 +762,73 @@ static void test_save_fits(void **state)
 	vm_save_free(&rec);
 }
 
+/* Snapshot tags: what QEMU and paths can take, nothing it would read as
+ * an id; said on stderr when refused. */
+static void test_snapshot_tags(void **state)
+{
+	static const char *const good[] = { "a", "before-upgrade", "v1.2_x",
+		"Z9", "a123456789012345678901234567890123456789012345678901234567"
+		"89012" };
+	static const char *const bad[] = { "", "1", "42abc", "-a", ".a",
+		"a b", "a/b", "a,b", "a\nb", "é", "a;rm",
+		"a1234567890123456789012345678901234567890123456789012345678901"
+		"234" };
+	char *err;
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(good); i++)
+		assert_int_equal(vm_snapshot_tag_check(good[i]), 0);
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		stderr_begin();
+		assert_int_equal(vm_snapshot_tag_check(bad[i]), -1);
+		err = stderr_end();
+		assert_non_null(strstr(err, "tag"));
+		free(err);
+	}
+}
+
+/* The snapshots array of qemu-img info / query-block, as QEMU 7.2 writes
+ * it. */
+static void test_snapshots_parse(void **state)
+{
+	const char *text = "[{\"icount\": 0, \"vm-clock-nsec\": 905, "
+		"\"name\": \"warm\", \"date-sec\": 1796193445, "
+		"\"date-nsec\": 1, \"vm-clock-sec\": 9, \"id\": \"1\", "
+		"\"vm-state-size\": 1372229}, {\"vm-clock-nsec\": 0, "
+		"\"name\": \"cold\", \"date-sec\": 1796193500, "
+		"\"date-nsec\": 0, \"vm-clock-sec\": 0, \"id\": \"2\", "
+		"\"vm-state-size\": 0}]";
+	json_t *j = json_loads(text, 0, NULL);
+	struct vm_snapshots l = { NULL, 0 };
+	char *err;
+
+	(void)state;
+	assert_non_null(j);
+	assert_int_equal(vm_snapshots_parse(j, &l), 0);
+	assert_int_equal(l.n, 2);
+	assert_string_equal(l.v[0].tag, "warm");
+	assert_int_equal(l.v[0].size, 1372229);
+	assert_int_equal(l.v[0].memory, 1);
+	assert_int_equal(l.v[0].date, 1796193445);
+	assert_string_equal(l.v[1].tag, "cold");
+	assert_int_equal(l.v[1].memory, 0);
+	vm_snapshots_free(&l);
+	assert_null(l.v);
+	/* none: qemu-img leaves the array out */
+	assert_int_equal(vm_snapshots_parse(NULL, &l), 0);
+	assert_int_equal(l.n, 0);
+	/* an entry without its name is refused, not guessed */
+	json_object_del(json_array_get(j, 1), "name");
+	stderr_begin();
+	assert_int_equal(vm_snapshots_parse(j, &l), -1);
+	err = stderr_end();
+	assert_non_null(strstr(err, "entry 2"));
+	free(err);
+	vm_snapshots_free(&l);
+	vm_snapshots_free(NULL);
+	json_decref(j);
+}
+
 /* Every move the table allows, and every other one refused. */
 static void test_state_machine(void **state)
 {
@@ -1021,6 +1088,8 @@ int main(void)
 		cmocka_unit_test(test_qemu_version),
 		cmocka_unit_test(test_argv_hash),
 		cmocka_unit_test(test_save_fits),
+		cmocka_unit_test(test_snapshot_tags),
+		cmocka_unit_test(test_snapshots_parse),
 		cmocka_unit_test(test_stale_pidfile),
 		cmocka_unit_test(test_spec_json),
 		cmocka_unit_test(test_libvirt_xml),

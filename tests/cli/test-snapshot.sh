@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# nook local snapshot without a guest OS: a blank disk's QEMU has memory
+# and devices to save like any other. Checked by independent tools:
+# qemu-img (the overlay's snapshot table, the base image untouched) and
+# qemu-io (a stopped VM's disk really goes back). The guest test checks a
+# file inside a real guest.
+NOOK=$1
+. "$(dirname "$0")/lib.sh"
+cleanup() {
+	"$NOOK" local delete p1 --force >/dev/null 2>&1
+	"$NOOK" local delete k --force >/dev/null 2>&1
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+cd "$WORK" || exit 1
+json() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
+state() { "$NOOK" local status "$1" --json | json 'd["state"]'; }
+# the overlay's snapshot tags as qemu-img lists them, one line
+tags() { qemu-img info -U --output=json "$disk" | json '" ".join(s["name"] for s in d.get("snapshots", []))'; }
+# pattern_is BYTE: the disk's first 64k all BYTE, read by qemu-io
+pattern_is() {
+	local out
+	out=$(qemu-io -f qcow2 -c "read -P $1 0 64k" "$disk" 2>&1)
+	case $out in
+	*"verification failed"*) return 1 ;;
+	*"read 65536/65536 bytes"*) return 0 ;;
+	*) echo "     qemu-io: $out"; return 1 ;;
+	esac
+}
+disk=$NOOK_HOME/vms/p1/disk.qcow2
+qemu-img create -q -f raw blank.img 64M
+base_sum=$(sha256sum < blank.img)
+
+# usage errors: exit 2, said before anything is looked at
+expect_rc "snapshot without a subcommand" 2 "$NOOK" local snapshot
+expect_rc "an unknown subcommand" 2 "$NOOK" local snapshot take p1 x
+contains "  named" "$ERR" "unknown snapshot subcommand 'take'"
+expect_rc "save without a tag" 2 "$NOOK" local snapshot save p1
+contains "  says what is missing" "$ERR" "needs a VM NAME and a TAG"
+expect_rc "restore with a word too many" 2 "$NOOK" local snapshot restore p1 a b
+expect_rc "a tag of digits" 2 "$NOOK" local snapshot save p1 42
+contains "  says why" "$ERR" "must begin with a letter"
+expect_rc "a tag with a slash" 2 "$NOOK" local snapshot save p1 a/b
+contains "  says which characters" "$ERR" "only letters, digits"
+expect_rc "a tag of 65 characters" 2 "$NOOK" local snapshot rm p1 "a$(printf 'b%.0s' $(seq 64))"
+expect_rc "--json is for list" 2 "$NOOK" local snapshot save p1 x --json
+expect_rc "an unknown option" 2 "$NOOK" local snapshot list p1 --frob
+expect_rc "--help" 0 "$NOOK" local snapshot --help
+contains "  shows the subcommands" "$OUT" "save|restore|rm NAME TAG"
+expect_rc "local --help names snapshot" 0 "$NOOK" local --help
+contains "  yes" "$OUT" "snapshot"
+expect_rc "no such VM" 1 "$NOOK" local snapshot save p1 x
+contains "  says so" "$ERR" "no VM named 'p1'"
+expect_rc "list --json of no such VM" 1 "$NOOK" local snapshot list p1 --json
+check "  an error object on stdout" test "$(echo "$OUT" | json '"error" in d')" = True
+
+# a running VM: disk and memory
+expect_rc "start p1" 0 "$NOOK" local start p1 --image blank.img --no-wait \
+	--memory 256M --cpus 1 --accel tcg
+check "the seed is attached read-only (the overlay alone is writable)" \
+	sh -c 'tr "\0" "\n" < "/proc/$(cat "$1")/cmdline" | grep cidata.iso | grep -q readonly=on' _ "$NOOK_HOME/run/p1/qemu.pid"
+pid=$(cat "$NOOK_HOME/run/p1/qemu.pid")
+expect_rc "list: none yet" 0 "$NOOK" local snapshot list p1
+contains "  says none" "$OUT" "no snapshots"
+expect_rc "save a running VM" 0 "$NOOK" local snapshot save p1 warm
+contains "  disk and memory" "$OUT" "disk and memory"
+check "  qemu-img finds it in the overlay" test "$(tags)" = warm
+check "  the VM runs on, the same QEMU" test "$(state p1)" = running -a "$(cat "$NOOK_HOME/run/p1/qemu.pid")" = "$pid"
+expect_rc "the same tag again" 1 "$NOOK" local snapshot save p1 warm
+contains "  says it exists" "$ERR" "has a snapshot 'warm' already"
+expect_rc "list --json" 0 "$NOOK" local snapshot list p1 --json
+check "  one, with memory" test "$(echo "$OUT" | json '[(s["tag"], s["memory"]) for s in d]')" = "[('warm', True)]"
+check "  its size is qemu-img's VM size" test "$(echo "$OUT" | json 'd[0]["size"]')" = \
+	"$(qemu-img info -U --output=json "$disk" | json 'd["snapshots"][0]["vm-state-size"]')"
+check "  its date is now" python3 -c 'import sys,time; sys.exit(0 if abs(int(sys.argv[1]) - time.time()) < 120 else 1)' \
+	"$(echo "$OUT" | json 'd[0]["date_epoch"]')"
+expect_rc "restore it while running" 0 "$NOOK" local snapshot restore p1 warm
+contains "  disk and memory" "$OUT" "disk and memory"
+check "  running" test "$(state p1)" = running
+expect_rc "restore an unknown tag" 1 "$NOOK" local snapshot restore p1 cold
+contains "  says there is none" "$ERR" "has no snapshot 'cold'"
+expect_rc "rm an unknown tag" 1 "$NOOK" local snapshot rm p1 cold
+
+# a paused VM saves too and stays paused
+"$NOOK" local pause p1 >/dev/null
+expect_rc "save a paused VM" 0 "$NOOK" local snapshot save p1 paused
+check "  still paused" test "$(state p1)" = paused
+"$NOOK" local unpause p1 >/dev/null 2>&1
+expect_rc "rm while running" 0 "$NOOK" local snapshot rm p1 paused
+check "  gone from the overlay" test "$(tags)" = warm
+
+# a suspended VM is refused: its save would not match its disk
+"$NOOK" local suspend p1 >/dev/null 2>&1
+expect_rc "save of a suspended VM" 1 "$NOOK" local snapshot save p1 x
+contains "  says what to do" "$ERR" "nook local start p1"
+expect_rc "restore on a suspended VM" 1 "$NOOK" local snapshot restore p1 warm
+expect_rc "list of a suspended VM" 0 "$NOOK" local snapshot list p1
+contains "  lists" "$OUT" "warm"
+expect_rc "the save still fits: start resumes" 0 "$NOOK" local start p1 --no-wait
+contains "  resumed" "$OUT" "resumed"
+
+# a stopped VM: the disk alone
+expect_rc "stop p1" 0 "$NOOK" local stop p1 --force
+qemu-io -f qcow2 -c 'write -P 0x11 0 64k' "$disk" >/dev/null
+expect_rc "save a stopped VM" 0 "$NOOK" local snapshot save p1 cold
+contains "  the disk" "$OUT" "the disk"
+expect_rc "list" 0 "$NOOK" local snapshot list p1
+check "  cold: memory no" sh -c 'echo "$1" | grep -q "^cold .* no$"' _ "$OUT"
+check "  warm: memory yes" sh -c 'echo "$1" | grep -q "^warm .* yes$"' _ "$OUT"
+qemu-io -f qcow2 -c 'write -P 0x22 0 64k' "$disk" >/dev/null
+check "  the disk changed since (0x22)" pattern_is 0x22
+expect_rc "restore cold" 0 "$NOOK" local snapshot restore p1 cold
+check "  the disk as it was (qemu-io reads 0x11)" pattern_is 0x11
+expect_rc "restore warm (memory) while stopped" 0 "$NOOK" local snapshot restore p1 warm
+contains "  gives the disk only, saying so" "$ERR" "not its memory"
+check "  the disk as it was then (zeros)" pattern_is 0
+expect_rc "a running VM will not take a disk-only snapshot" 0 "$NOOK" local start p1 --no-wait
+expect_rc "  restore cold while running" 1 "$NOOK" local snapshot restore p1 cold
+contains "  says stop first" "$ERR" "nook local stop p1"
+"$NOOK" local stop p1 --force >/dev/null
+expect_rc "rm cold while stopped" 0 "$NOOK" local snapshot rm p1 cold
+check "  gone" test "$(tags)" = warm
+check "the base image is untouched" test "$(sha256sum < blank.img)" = "$base_sum"
+check "the overlay is sound (qemu-img check)" qemu-img check -q "$disk"
+
+# a cluster's name is no VM's
+common=(--image blank.img --no-wait --memory 256M --cpus 1 --accel tcg)
+"$NOOK" local start k --nodes 1 "${common[@]}" >/dev/null 2>&1
+expect_rc "a cluster's name" 1 "$NOOK" local snapshot list k
+contains "  names its nodes" "$ERR" "k-1"
+finish

@@ -1,0 +1,484 @@
+/*
+ * Named snapshots, as Lima's `limactl snapshot`: QEMU's internal
+ * snapshots inside the VM's qcow2 overlay (the base image is only ever
+ * read). While QEMU runs, QMP's snapshot-save / snapshot-load /
+ * snapshot-delete jobs (QEMU >= 6.0) on the overlay's node, which hold
+ * the memory and device state too, each waited for with query-jobs within
+ * a bound; while it does not, `qemu-img snapshot` on the overlay (the
+ * disk alone). Only the overlay is writable: the cidata seed is attached
+ * read-only, so it needs no snapshot of its own.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "qmp.h"
+
+#define TAG_MAX 64
+
+void vm_snapshots_free(struct vm_snapshots *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->n; i++)
+		free(s->v[i].tag);
+	free(s->v);
+	s->v = NULL;
+	s->n = 0;
+}
+
+int vm_snapshot_tag_check(const char *tag)
+{
+	size_t n = strlen(tag);
+
+	if (!n)
+		return errorf("a snapshot tag cannot be empty");
+	if (n > TAG_MAX)
+		return errorf("snapshot tag '%.20s...' is too long: at most %d "
+			      "characters", tag, TAG_MAX);
+	if (!((*tag >= 'a' && *tag <= 'z') || (*tag >= 'A' && *tag <= 'Z')))
+		return errorf("snapshot tag '%s' must begin with a letter (QEMU "
+			      "reads a tag of digits as a snapshot's id)", tag);
+	if (strspn(tag, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		   "0123456789._-") != n)
+		return errorf("snapshot tag '%s': only letters, digits, '.', "
+			      "'_' and '-' may be in it", tag);
+	return 0;
+}
+
+int vm_snapshots_parse(const json_t *arr, struct vm_snapshots *out)
+{
+	size_t i;
+	json_t *e;
+
+	if (!arr)
+		return 0; /* qemu-img leaves the array out when it is empty */
+	if (!json_is_array(arr))
+		return errorf("QEMU's list of snapshots is not a list");
+	out->v = xrealloc(out->v, sizeof(*out->v) *
+			  (out->n + json_array_size(arr)));
+	json_array_foreach(arr, i, e) {
+		const char *name = json_string_value(json_object_get(e, "name"));
+		const json_t *sz = json_object_get(e, "vm-state-size");
+		const json_t *date = json_object_get(e, "date-sec");
+		struct vm_snapshot *s = &out->v[out->n];
+
+		if (!name || !json_is_integer(sz) || !json_is_integer(date) ||
+		    json_integer_value(sz) < 0)
+			return errorf("QEMU's list of snapshots: entry %zu lacks "
+				      "a name, a size or a date", i + 1);
+		s->tag = xstrdup(name);
+		s->size = (uint64_t)json_integer_value(sz);
+		s->memory = s->size > 0;
+		s->date = json_integer_value(date);
+		out->n++;
+	}
+	return 0;
+}
+
+/* The snapshot called tag in s, or NULL. */
+static const struct vm_snapshot *find(const struct vm_snapshots *s,
+				      const char *tag)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (!strcmp(s->v[i].tag, tag))
+			return &s->v[i];
+	return NULL;
+}
+
+/* ---- QEMU running: QMP ---- */
+
+/* A bound for a job that moves a guest of memory bytes: a minute, and a
+ * second more for every 8 MiB. */
+static int job_bound(uint64_t memory)
+{
+	return 60 + (int)(memory >> 23);
+}
+
+/*
+ * The overlay's node in the running QEMU (the device whose file is the
+ * VM's disk: the one writable disk) into *node, and its snapshots into
+ * *list when list is not NULL.
+ */
+static int overlay_node(struct vm *vm, struct qmp *q, char **node,
+			struct vm_snapshots *list)
+{
+	json_t *r = NULL, *e, *in, *pick = NULL;
+	const char *name;
+	size_t i;
+	int ret = -1;
+
+	*node = NULL;
+	if (qmp_execute(q, "query-block", NULL, 10000, &r) < 0)
+		return errorf("VM %s: %s", vm->name, qmp_error(q));
+	json_array_foreach(r, i, e) {
+		const char *file;
+
+		in = json_object_get(e, "inserted");
+		file = json_string_value(json_object_get(in, "file"));
+		if (in && file && !strcmp(file, vm->paths.disk))
+			pick = in;
+	}
+	name = json_string_value(json_object_get(pick, "node-name"));
+	if (!name) {
+		errorf("VM %s: QEMU shows no block device for %s", vm->name,
+		       vm->paths.disk);
+		goto out;
+	}
+	if (list && vm_snapshots_parse(json_object_get(json_object_get(
+			pick, "image"), "snapshots"), list) < 0)
+		goto out;
+	*node = xstrdup(name);
+	ret = 0;
+out:
+	json_decref(r);
+	return ret;
+}
+
+/* Wait for job id to conclude within bound_s, then dismiss it: 0 when it
+ * ended well, else -1 with QEMU's reason in why. */
+static int wait_job(struct qmp *q, const char *id, int bound_s,
+		    struct buf *why)
+{
+	long long deadline = mono_ms() + bound_s * 1000LL;
+
+	for (;;) {
+		json_t *r = NULL, *e, *job = NULL;
+		const char *st, *err;
+		size_t i;
+		int done;
+
+		if (qmp_execute(q, "query-jobs", NULL, 10000, &r) < 0) {
+			buf_adds(why, qmp_error(q));
+			return -1;
+		}
+		json_array_foreach(r, i, e) {
+			const char *eid = json_string_value(json_object_get(e,
+									"id"));
+
+			if (eid && !strcmp(eid, id))
+				job = e;
+		}
+		st = json_string_value(json_object_get(job, "status"));
+		err = json_string_value(json_object_get(job, "error"));
+		done = !job || (st && (!strcmp(st, "concluded") ||
+				       !strcmp(st, "null")));
+		if (!job)
+			buf_addf(why, "QEMU's job %s is gone", id);
+		else if (done && err)
+			buf_adds(why, err);
+		json_decref(r);
+		if (done) {
+			json_t *a = json_pack("{s:s}", "id", id);
+
+			qmp_execute(q, "job-dismiss", a, 5000, NULL);
+			json_decref(a);
+			return why->len ? -1 : 0;
+		}
+		if (mono_ms() > deadline) {
+			buf_addf(why, "QEMU's job %s was not done in %d s", id,
+				 bound_s);
+			return -1;
+		}
+		sleep_ms(50);
+	}
+}
+
+/* Run snapshot job cmd ("snapshot-save", -load, -delete) for tag on the
+ * overlay's node (with its memory for save and load) and wait for it. */
+static int run_job(struct vm *vm, struct qmp *q, const char *cmd,
+		   const char *tag, const char *node)
+{
+	char *id = xasprintf("nook-%s-%d", cmd, (int)getpid());
+	struct buf why = BUF_INIT;
+	json_t *args = json_pack("{s:s,s:s,s:[s]}", "job-id", id, "tag", tag,
+				 "devices", node);
+	int rc;
+
+	if (strcmp(cmd, "snapshot-delete"))
+		json_object_set_new(args, "vmstate", json_string(node));
+	rc = qmp_execute(q, cmd, args, 10000, NULL);
+	json_decref(args);
+	if (rc < 0)
+		buf_adds(&why, qmp_error(q));
+	else
+		rc = wait_job(q, id, job_bound(vm->spec.memory), &why);
+	if (rc < 0)
+		errorf("VM %s: %s of '%s' failed: %s", vm->name, cmd, tag,
+		       why.p);
+	buf_free(&why);
+	free(id);
+	return rc;
+}
+
+/* ---- QEMU not running: qemu-img on the overlay ---- */
+
+static int disk_list(struct vm *vm, struct vm_snapshots *out)
+{
+	json_t *info;
+	int rc;
+
+	if (img_disk_info(vm->paths.disk, &info) < 0)
+		return -1;
+	rc = vm_snapshots_parse(json_object_get(info, "snapshots"), out);
+	json_decref(info);
+	return rc;
+}
+
+/* qemu-img snapshot op (-c, -a, -d) tag on the overlay. */
+static int disk_op(struct vm *vm, const char *op, const char *tag)
+{
+	const char *argv[] = { "qemu-img", "snapshot", "-q", op, tag,
+			       vm->paths.disk, NULL };
+	struct buf out = BUF_INIT;
+	int rc = vm_run_bounded(argv, 600000, &out);
+
+	if (rc > 0)
+		errorf("VM %s: qemu-img snapshot %s %s failed (exit %d): %s",
+		       vm->name, op, tag, rc, out.p);
+	buf_free(&out);
+	return rc == 0 ? 0 : -1;
+}
+
+/* ---- the operations ---- */
+
+/*
+ * Take the lock and see how the VM is: *q open when QEMU runs (*paused
+ * set when its CPUs are stopped), closed (fd -1) when it does not. A
+ * suspended or starting VM is refused, saying what to do.
+ */
+static int begin(struct vm *vm, const char *what, struct qmp *q, int *paused)
+{
+	enum vm_state st;
+
+	q->fd = -1;
+	*paused = 0;
+	if (vm_take_lock(vm) < 0)
+		return -1;
+	st = vm_state_held(vm);
+	if (st == VM_SUSPENDED)
+		return errorf("VM %s is suspended: its save would no longer "
+			      "match its disk after a snapshot %s; 'nook local "
+			      "start %s' resumes it first ('--cold' discards "
+			      "the save)", vm->name, what, vm->name);
+	if (st == VM_STARTING)
+		return errorf("VM %s is starting: wait until it is ready",
+			      vm->name);
+	if (st != VM_RUNNING && st != VM_PAUSED)
+		return 0;
+	if (!vm_pid_alive(vm->paths.pidfile, vm->paths.qmp_arg))
+		return errorf("VM %s: its QEMU is gone", vm->name);
+	*paused = st == VM_PAUSED;
+	if (qmp_open(q, vm->paths.qmp, 5000) < 0) {
+		errorf("VM %s: %s", vm->name, qmp_error(q));
+		qmp_close(q);
+		return -1;
+	}
+	return 0;
+}
+
+/* The snapshots now, from QEMU when it runs, else from the disk; the
+ * overlay's node too when QEMU runs. */
+static int snapshots_now(struct vm *vm, struct qmp *q, char **node,
+			 struct vm_snapshots *list)
+{
+	*node = NULL;
+	if (q->fd >= 0)
+		return overlay_node(vm, q, node, list);
+	return disk_list(vm, list);
+}
+
+static int no_such(struct vm *vm, const char *tag)
+{
+	return errorf("VM %s has no snapshot '%s' ('nook local snapshot list "
+		      "%s' shows its snapshots)", vm->name, tag, vm->name);
+}
+
+int vm_snapshot_list(struct vm *vm, struct vm_snapshots *out)
+{
+	struct qmp q = { -1, BUF_INIT, NULL };
+	struct vm_info i;
+	char *node = NULL;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	vm_get_info(vm, &i);
+	if ((i.state == VM_RUNNING || i.state == VM_PAUSED) &&
+	    qmp_open(&q, vm->paths.qmp, 5000) < 0) {
+		errorf("VM %s: %s", vm->name, qmp_error(&q));
+		qmp_close(&q);
+		return -1;
+	}
+	rc = snapshots_now(vm, &q, &node, out);
+	qmp_close(&q);
+	free(node);
+	if (rc < 0)
+		vm_snapshots_free(out);
+	return rc;
+}
+
+int vm_snapshot_save(struct vm *vm, const char *tag, struct vm_snapshot *made)
+{
+	struct qmp q = { -1, BUF_INIT, NULL };
+	struct vm_snapshots list = { NULL, 0 };
+	const struct vm_snapshot *s;
+	char *node = NULL;
+	int paused, ret = -1;
+
+	memset(made, 0, sizeof(*made));
+	if (vm_snapshot_tag_check(tag) < 0 ||
+	    begin(vm, "save", &q, &paused) < 0 ||
+	    snapshots_now(vm, &q, &node, &list) < 0)
+		goto out;
+	if (find(&list, tag)) {
+		errorf("VM %s has a snapshot '%s' already: 'nook local snapshot "
+		       "rm %s %s' removes it, or pick another tag", vm->name,
+		       tag, vm->name, tag);
+		goto out;
+	}
+	if (q.fd >= 0) {
+		/* the disk as the guest means it, for a restore of this
+		 * snapshot's disk alone (a stopped VM's) */
+		if (!paused)
+			vm_guest_sync(vm);
+		if (run_job(vm, &q, "snapshot-save", tag, node) < 0)
+			goto out;
+	} else if (disk_op(vm, "-c", tag) < 0) {
+		goto out;
+	}
+	vm_snapshots_free(&list);
+	free(node);
+	if (snapshots_now(vm, &q, &node, &list) < 0)
+		goto out;
+	s = find(&list, tag);
+	if (!s) {
+		errorf("VM %s: QEMU said the snapshot '%s' was made, and does "
+		       "not list it", vm->name, tag);
+		goto out;
+	}
+	*made = *s;
+	made->tag = xstrdup(s->tag);
+	ret = 0;
+out:
+	vm_snapshots_free(&list);
+	qmp_close(&q);
+	free(node);
+	return ret;
+}
+
+/* After the memory came back: the guest's clock stands at the snapshot,
+ * and the ssh master's connection belongs to a TCP state the guest no
+ * longer has. */
+static void after_memory(struct vm *vm)
+{
+	struct strvec argv = STRVEC_INIT;
+	struct buf out = BUF_INIT;
+
+	if (access(vm->paths.control, F_OK) == 0) {
+		ssh_master_exit_argv(vm->paths.control, &argv);
+		vm_run_bounded((const char *const *)argv.v, 10000, &out);
+		unlink(vm->paths.control);
+	}
+	if (vm_clock_sync(vm) < 0)
+		warnf("VM %s: restored, but its clock is still the snapshot's",
+		      vm->name);
+	strvec_clear(&argv);
+	buf_free(&out);
+}
+
+/* A load that failed leaves QEMU's CPUs stopped (its memory may be half
+ * loaded): recorded paused, saying what to do. */
+static void left_stopped(struct vm *vm, struct qmp *q)
+{
+	json_t *r = NULL;
+	int running = 0;
+
+	if (qmp_execute(q, "query-status", NULL, 5000, &r) == 0)
+		running = json_is_true(json_object_get(r, "running"));
+	json_decref(r);
+	if (running)
+		return;
+	if (vm_record(vm, VM_PAUSED, vm->rec_pid, vm->rec_accel, NULL) < 0)
+		return;
+	warnf("VM %s is left paused: its memory may be half loaded; 'nook "
+	      "local stop %s --force', then start it, boots it afresh",
+	      vm->name, vm->name);
+}
+
+int vm_snapshot_restore(struct vm *vm, const char *tag, int *memory)
+{
+	struct qmp q = { -1, BUF_INIT, NULL };
+	struct vm_snapshots list = { NULL, 0 };
+	const struct vm_snapshot *s;
+	char *node = NULL;
+	int paused, ret = -1;
+
+	*memory = 0;
+	if (vm_snapshot_tag_check(tag) < 0 ||
+	    begin(vm, "restore", &q, &paused) < 0 ||
+	    snapshots_now(vm, &q, &node, &list) < 0)
+		goto out;
+	s = find(&list, tag);
+	if (!s) {
+		no_such(vm, tag);
+		goto out;
+	}
+	if (q.fd < 0) {
+		ret = disk_op(vm, "-a", tag);
+		if (ret == 0 && s->memory)
+			warnf("VM %s is not running: snapshot '%s' gave back its "
+			      "disk, not its memory ('nook local start %s', "
+			      "then restore again, brings the memory too)",
+			      vm->name, tag, vm->name);
+		goto out;
+	}
+	if (!s->memory) {
+		errorf("VM %s: snapshot '%s' holds the disk alone (it was made "
+		       "while the VM was stopped), and a disk cannot change "
+		       "under a running guest: 'nook local stop %s' first",
+		       vm->name, tag, vm->name);
+		goto out;
+	}
+	if (run_job(vm, &q, "snapshot-load", tag, node) < 0) {
+		if (!paused)
+			left_stopped(vm, &q);
+		goto out;
+	}
+	*memory = 1;
+	qmp_close(&q);
+	if (!paused)
+		after_memory(vm);
+	ret = 0;
+out:
+	vm_snapshots_free(&list);
+	qmp_close(&q);
+	free(node);
+	return ret;
+}
+
+int vm_snapshot_delete(struct vm *vm, const char *tag)
+{
+	struct qmp q = { -1, BUF_INIT, NULL };
+	struct vm_snapshots list = { NULL, 0 };
+	char *node = NULL;
+	int paused, ret = -1;
+
+	if (vm_snapshot_tag_check(tag) < 0 ||
+	    begin(vm, "rm", &q, &paused) < 0 ||
+	    snapshots_now(vm, &q, &node, &list) < 0)
+		goto out;
+	if (!find(&list, tag))
+		no_such(vm, tag);
+	else if (q.fd >= 0)
+		ret = run_job(vm, &q, "snapshot-delete", tag, node);
+	else
+		ret = disk_op(vm, "-d", tag);
+out:
+	vm_snapshots_free(&list);
+	qmp_close(&q);
+	free(node);
+	return ret;
+}
