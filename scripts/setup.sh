@@ -13,6 +13,8 @@ packages=(
 	qemu-system-x86 qemu-utils openssh-client rsync vde2
 	# what the tests check nook's output with, and the peers it is compared to
 	genisoimage xorriso cloud-image-utils python3 python3-yaml util-linux zstd
+	# the installed man page and shell completion (cli_install)
+	groff-base bash-completion zsh
 	# building the test guest image
 	debootstrap syslinux syslinux-common mtools dosfstools fdisk e2fsprogs
 )
