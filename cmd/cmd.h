@@ -57,6 +57,7 @@ int cmd_sync(struct nook_ctx *ctx, int argc, char **argv);
 int cmd_console(struct nook_ctx *ctx, int argc, char **argv);
 int cmd_images(struct nook_ctx *ctx, int argc, char **argv);
 int cmd_export(struct nook_ctx *ctx, int argc, char **argv);
+int cmd_port(struct nook_ctx *ctx, int argc, char **argv);
 /* An img_report_fn that prints an image operation's progress: a build's
  * and the default image's steps to arg, a FILE * (NULL: stdout); a pull's
  * lines and its bar (10% lines off a terminal) to stderr. In cmd/images.c. */

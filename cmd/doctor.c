@@ -7,14 +7,16 @@
 
 #include "cmd.h"
 #include "common.h"
+#include "images.h"
 #include "vm.h"
 
 static const char usage_doctor[] =
 	"usage: nook doctor [--json]\n"
 	"\n"
 	"Checks the programs nook drives (found? version?), whether KVM is\n"
-	"usable and why not, and where nook keeps its files. Exits 1 when a\n"
-	"required program is missing or too old, naming the package to install.\n"
+	"usable and why not, where nook keeps its files and which image\n"
+	"recipes it has. Exits 1 when a required program is missing or too\n"
+	"old, naming the package to install.\n"
 	"\n"
 	"      --json   print the findings as JSON\n";
 
@@ -111,6 +113,31 @@ static const char *yes(int b)
 	return b ? "yes" : "no";
 }
 
+/* Where the image recipes are, and which there are. */
+static void print_recipes(const char *dir)
+{
+	struct strvec names = STRVEC_INIT;
+
+	img_recipe_names(dir, &names);
+	printf("image recipes:     %s (", dir);
+	for (size_t i = 0; i < names.n; i++)
+		printf("%s%s", i ? ", " : "", names.v[i]);
+	printf("%s)\n", names.n ? "" : "none there: set NOOK_RECIPES");
+	strvec_clear(&names);
+}
+
+static json_t *recipes_json(const char *dir)
+{
+	struct strvec names = STRVEC_INIT;
+	json_t *a = json_array();
+
+	img_recipe_names(dir, &names);
+	for (size_t i = 0; i < names.n; i++)
+		json_array_append_new(a, json_string(names.v[i]));
+	strvec_clear(&names);
+	return a;
+}
+
 static void print_human(const struct finding *f,
 			const struct vm_accel_facts *af,
 			enum vm_accel a, const char *why,
@@ -137,6 +164,8 @@ static void print_human(const struct finding *f,
 	if (d)
 		printf("\ndata directory:    %s\nruntime directory: %s\n"
 		       "image build cache: %s\n", d->data, d->run, d->cache);
+	if (d)
+		print_recipes(d->recipes);
 }
 
 /* The findings as one JSON object; when not ok, "error" says why. */
@@ -152,10 +181,12 @@ static int print_findings(const struct finding *f,
 			programs[i].name, "ok", !f[i].problem, "path",
 			f[i].path, "version", f[i].version, "package",
 			programs[i].package, "problem", f[i].problem));
-	j = json_pack("{s:b,s:o,s:o,s:{s:s?,s:s?,s:s?}}", "ok", ok,
+	j = json_pack("{s:b,s:o,s:o,s:{s:s?,s:s?,s:s?,s:s?},s:o}", "ok", ok,
 		      "programs", progs, "accel", accel_json(af, a, why),
 		      "dirs", "data", d ? d->data : NULL, "run",
-		      d ? d->run : NULL, "cache", d ? d->cache : NULL);
+		      d ? d->run : NULL, "cache", d ? d->cache : NULL,
+		      "recipes", d ? d->recipes : NULL, "recipes",
+		      d ? recipes_json(d->recipes) : json_array());
 	if (!ok)
 		json_object_set_new(j, "error", json_string(error_last()));
 	return print_json(j);

@@ -28,6 +28,7 @@ static const struct command {
 	{ "images", cmd_images, "build, pull, import, export, list, rm images" },
 	{ "init", cmd_init, "write a starter nook.yaml in this directory" },
 	{ "local", cmd_local, "start, stop, list, delete VMs on this host" },
+	{ "port", cmd_port, "add, remove, list forwards, even while a VM runs" },
 	{ "shell", cmd_shell, "a shell or a command in a VM, over ssh" },
 	{ "ssh-config", cmd_ssh_config, "an OpenSSH config stanza for a VM" },
 	{ "sync", cmd_sync, "rsync a project's files into a VM" },

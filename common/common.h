@@ -270,9 +270,11 @@ int mkdir_p(const char *path, mode_t mode);
  * $XDG_RUNTIME_DIR/nook, else /tmp/nook-<uid>. cache (built images, by
  * recipe hash): $NOOK_IMAGE_CACHE, else /var/cache/nook for root, else
  * $XDG_CACHE_HOME/nook, else $HOME/.cache/nook. recipes (image build
- * recipes): $NOOK_RECIPES, else the ones installed with nook. Relative XDG
- * paths are ignored, as the XDG spec says. nook_dirs_resolve() is pure: it
- * takes the environment's values (NULL or "" when unset).
+ * recipes): $NOOK_RECIPES, else the ones installed with nook, found from
+ * the running binary: PREFIX/bin/nook's are PREFIX/share/nook/recipes (the
+ * source tree's for the binary in its build tree). Relative XDG paths are
+ * ignored, as the XDG spec says. nook_dirs_resolve() is pure: it takes the
+ * environment's values (NULL or "" when unset).
  */
 struct nook_dirs {
 	char *data;
@@ -288,6 +290,7 @@ struct nook_env {
 	const char *xdg_cache_home;
 	const char *nook_image_cache;
 	const char *nook_recipes;
+	const char *exe;   /* the running binary's real path, or NULL */
 	unsigned uid;
 };
 /* Fill *d (free it with nook_dirs_free()); -1 having said why, *d empty. */

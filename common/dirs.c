@@ -5,8 +5,16 @@
 
 #include "common.h"
 
+/* The source tree's recipes, for the binary in the build tree; and
+ * where an installed nook finds them when it cannot tell its own path. */
 #ifndef NOOK_RECIPES_DIR
 #define NOOK_RECIPES_DIR "images/recipes"
+#endif
+#ifndef NOOK_BUILD_DIR
+#define NOOK_BUILD_DIR ""
+#endif
+#ifndef NOOK_INSTALLED_RECIPES
+#define NOOK_INSTALLED_RECIPES "/usr/local/share/nook/recipes"
 #endif
 
 static int set(const char *s)
@@ -55,6 +63,33 @@ static char *cache_dir(const struct nook_env *env)
 	return xasprintf("%s/.cache/nook", set(env->home) ? env->home : "/tmp");
 }
 
+/* The recipes that go with the binary exe: PREFIX/bin/nook's are in
+ * PREFIX/share/nook/recipes, the build tree's in the source tree. */
+static char *recipes_dir(const struct nook_env *env)
+{
+	const char *exe = env->exe, *slash;
+	size_t len;
+	char *bin, *prefix, *r;
+
+	if (set(env->nook_recipes))
+		return xstrdup(env->nook_recipes);
+	if (!set(exe) || exe[0] != '/')
+		return xstrdup(NOOK_INSTALLED_RECIPES);
+	slash = strrchr(exe, '/');
+	bin = xstrndup(exe, (size_t)(slash - exe));
+	if (NOOK_BUILD_DIR[0] && !strcmp(bin, NOOK_BUILD_DIR)) {
+		free(bin);
+		return xstrdup(NOOK_RECIPES_DIR);
+	}
+	slash = strrchr(bin, '/');
+	len = slash ? (size_t)(slash - bin) : 0;
+	prefix = xstrndup(bin, len);
+	r = xasprintf("%s/share/nook/recipes", prefix);
+	free(prefix);
+	free(bin);
+	return r;
+}
+
 int nook_dirs_resolve(struct nook_dirs *d, const struct nook_env *env)
 {
 	memset(d, 0, sizeof(*d));
@@ -63,13 +98,14 @@ int nook_dirs_resolve(struct nook_dirs *d, const struct nook_env *env)
 		return -1;
 	}
 	d->cache = cache_dir(env);
-	d->recipes = xstrdup(set(env->nook_recipes) ? env->nook_recipes :
-			     NOOK_RECIPES_DIR);
+	d->recipes = recipes_dir(env);
 	return 0;
 }
 
 int nook_dirs_from_environ(struct nook_dirs *d)
 {
+	char exe[4096];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	struct nook_env env = {
 		.nook_home = getenv("NOOK_HOME"),
 		.xdg_data_home = getenv("XDG_DATA_HOME"),
@@ -80,6 +116,11 @@ int nook_dirs_from_environ(struct nook_dirs *d)
 		.nook_recipes = getenv("NOOK_RECIPES"),
 		.uid = (unsigned)getuid(),
 	};
+
+	if (n > 0 && (size_t)n < sizeof(exe) - 1) {
+		exe[n] = '\0';
+		env.exe = exe;
+	}
 
 	return nook_dirs_resolve(d, &env);
 }

@@ -3,6 +3,7 @@
  * an image directory), cached by the recipe's hash; and the default image's
  * way into the store: pulled, else built.
  */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,4 +141,32 @@ int img_ensure_default(const char *data, const struct img_build_opts *o)
 	ev.detail = error_last(); /* why the pull failed */
 	say(o, &ev);
 	return img_build(data, IMG_DEFAULT, o);
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void img_recipe_names(const char *dir, struct strvec *out)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	size_t had = out->n;
+
+	while (d && (e = readdir(d))) {
+		size_t n = strlen(e->d_name);
+		char *name;
+
+		if (n <= 3 || strcmp(e->d_name + n - 3, ".sh"))
+			continue;
+		name = xstrndup(e->d_name, n - 3);
+		if (img_name_valid(name))
+			strvec_push(out, name);
+		free(name);
+	}
+	if (d)
+		closedir(d);
+	if (out->n > had)
+		qsort(out->v + had, out->n - had, sizeof(*out->v), cmp_name);
 }

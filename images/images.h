@@ -166,6 +166,9 @@ struct img_build_opts {
  */
 int img_build(const char *data, const char *name,
 	      const struct img_build_opts *o);
+/* The names of the recipes in dir (NAME of each NAME.sh that is a valid
+ * image name), sorted, appended to out; none when dir cannot be read. */
+void img_recipe_names(const char *dir, struct strvec *out);
 
 /* The image a VM gets when none is asked for. */
 #define IMG_DEFAULT "debian-12"

@@ -17,6 +17,8 @@ packages=(
 	libvirt-clients libvirt-daemon-system dnsmasq-base
 	# the fuzz targets (tests/fuzz): clang's libFuzzer and sanitizers
 	clang libclang-rt-14-dev
+	# the installed man page and shell completion (cli_install)
+	groff-base bash-completion zsh
 	# building the test guest image
 	debootstrap syslinux syslinux-common mtools dosfstools fdisk e2fsprogs
 )

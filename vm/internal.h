@@ -297,6 +297,9 @@ struct vm {
 	char *rec_accel;
 	long long since;        /* when that QEMU started */
 	struct strvec ports;    /* its forwards as running; ssh's first */
+	struct strvec launched; /* those on QEMU's command line, when `nook
+				 * port` changed the running ones since
+				 * (else empty: the same as ports) */
 	int lock_fd;            /* held by this process, or -1 */
 	char *alias;            /* the HostKeyAlias */
 	struct vm_save save;    /* suspended: what its save was made with */
@@ -311,6 +314,10 @@ struct vm {
  */
 int vm_record(struct vm *vm, enum vm_state to, pid_t pid, const char *accel,
 	      const struct vm_nic *uplink);
+/* Write vm's record again with its spec as it is now and its state as
+ * recorded (vm->ports and vm->launched as they are now). The caller
+ * holds the lock. */
+int vm_record_spec(struct vm *vm);
 /* The state as the holder of the lock sees it. */
 enum vm_state vm_state_held(struct vm *vm);
 /* Take vm's lock; -1 saying the VM is busy. */
@@ -322,7 +329,8 @@ void vm_build_argv(struct vm *vm, enum vm_accel accel,
 		   const struct vm_nic *uplink, const char *switch_dir,
 		   struct strvec *argv);
 /* The uplink as the record says it ran (ssh's forward first), for a
- * resume: the same ports again. -1 saying why. */
+ * resume: the same ports again, as on QEMU's command line. -1 saying
+ * why. */
 int vm_uplink_recorded(const struct vm *vm, struct vm_nic *out);
 /*
  * Resume suspended vm with argv (vm_build_argv()'s, for the uplink up):
@@ -339,6 +347,11 @@ void vm_save_remove(struct vm *vm);
 /* QMP cont on the QEMU at p's socket; 0, or -1 saying nothing (the
  * caller goes on another way). */
 int vm_qmp_cont(const struct vm_paths *p);
+/* After a resume (vm/port.c): the resumed QEMU has the forwards of its
+ * command line; make them the recorded ones through QEMU's monitor
+ * (those `nook port` changed while it ran or while it was suspended).
+ * A failure is said, and the rest goes on. */
+void vm_port_reconcile(struct vm *vm);
 /* Set the guest's clock to the host's over ssh (a master first, so the
  * command runs within a fraction of a second of the time it carries). */
 int vm_clock_sync(struct vm *vm);

@@ -267,6 +267,36 @@ int qmp_send_fd(struct qmp *q, int fd, const char *name, int timeout_ms)
 	return rc;
 }
 
+int qmp_hmp(struct qmp *q, const char *cmdline, const char *ok,
+	    int timeout_ms, struct buf *out)
+{
+	json_t *args = json_pack("{s:s}", "command-line", cmdline);
+	json_t *ret = NULL;
+	const char *text;
+	size_t len;
+	int rc;
+
+	rc = qmp_execute(q, "human-monitor-command", args, timeout_ms, &ret);
+	json_decref(args);
+	if (rc < 0)
+		return -1;
+	text = json_string_value(ret);
+	if (!text) {
+		json_decref(ret);
+		return fail(q, "QMP human-monitor-command: the answer to '%s' "
+			    "is not text", cmdline);
+	}
+	if (out)
+		buf_adds(out, text);
+	len = strlen(text);
+	while (len && (text[len - 1] == '\n' || text[len - 1] == '\r'))
+		len--;
+	if (len && !(ok && strstr(text, ok)))
+		rc = fail(q, "HMP %s: %.*s", cmdline, (int)len, text);
+	json_decref(ret);
+	return rc;
+}
+
 int qmp_quit(struct qmp *q, int timeout_ms)
 {
 	long long deadline = mono_ms() + timeout_ms;

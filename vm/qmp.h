@@ -43,6 +43,15 @@ int qmp_execute(struct qmp *q, const char *command, json_t *args,
  * which QMP's JSON parser skips, and getfd takes the fd QEMU received
  * last. fd stays the caller's to close. */
 int qmp_send_fd(struct qmp *q, int fd, const char *name, int timeout_ms);
+/*
+ * Run a human monitor command line (QMP human-monitor-command). HMP says
+ * what went wrong as text in its answer, not as an error: the answer is
+ * taken as success when it is empty, or when ok is not NULL and the text
+ * holds ok; anything else is -1 with that text in qmp_error(). The text
+ * is appended to out (out may be NULL).
+ */
+int qmp_hmp(struct qmp *q, const char *cmdline, const char *ok,
+	    int timeout_ms, struct buf *out);
 /* Ask QEMU to quit and wait (up to timeout_ms) for it to close the
  * connection; -1 only when the command could not be sent. */
 int qmp_quit(struct qmp *q, int timeout_ms);

@@ -682,14 +682,17 @@ out:
 
 int vm_uplink_recorded(const struct vm *vm, struct vm_nic *out)
 {
+	/* QEMU's command line, which the save's argv hash is of: `nook
+	 * port` may have changed the running forwards since */
+	const struct strvec *v = vm->launched.n ? &vm->launched : &vm->ports;
 	struct net_port *p;
-	size_t n = vm->ports.n;
+	size_t n = v->n;
 
 	if (!n)
 		return errorf("VM %s: its record names no forwards", vm->name);
 	p = xmalloc(sizeof(*p) * n);
 	for (size_t i = 0; i < n; i++)
-		if (net_port_parse(vm->ports.v[i], &p[i]) < 0) {
+		if (net_port_parse(v->v[i], &p[i]) < 0) {
 			free(p);
 			return -1;
 		}

@@ -469,6 +469,8 @@ static int resume(struct vm *vm, const struct vm_start_opts *o,
 		rc = vm_resume(vm, &argv, accel_name(r->accel), up, &r->pid,
 			       &why);
 	}
+	if (rc > 0)
+		vm_port_reconcile(vm);
 	if (rc > 0) {
 		r->launched = r->resumed = 1;
 		r->reached = VM_PHASE_READY;

@@ -16,8 +16,12 @@ static int load_state(struct vm *vm, const json_t *st)
 	const char *status = json_string_value(json_object_get(st, "status"));
 	const char *accel = json_string_value(json_object_get(st, "accel"));
 	const json_t *ports = json_object_get(st, "ports"), *v;
+	const json_t *launched = json_object_get(st, "launched");
 	int s = vm_state_parse(status);
 	size_t i;
+
+	strvec_clear(&vm->ports);
+	strvec_clear(&vm->launched);
 
 	/* a record with no state is a start that never launched */
 	vm->recorded = s < 0 ? VM_STOPPED : (enum vm_state)s;
@@ -27,6 +31,9 @@ static int load_state(struct vm *vm, const json_t *st)
 	json_array_foreach(ports, i, v)
 		if (json_is_string(v))
 			strvec_push(&vm->ports, json_string_value(v));
+	json_array_foreach(launched, i, v)
+		if (json_is_string(v))
+			strvec_push(&vm->launched, json_string_value(v));
 	vm_save_free(&vm->save);
 	vm->has_save = vm->recorded == VM_SUSPENDED &&
 		       vm_save_from_json(json_object_get(st, "save"),
@@ -106,6 +113,7 @@ void vm_close(struct vm *vm)
 	vm_spec_free(&vm->spec);
 	vm_paths_free(&vm->paths);
 	strvec_clear(&vm->ports);
+	strvec_clear(&vm->launched);
 	free(vm->rec_accel);
 	vm_save_free(&vm->save);
 	free(vm->alias);
@@ -182,6 +190,7 @@ static json_t *state_json(const struct vm *vm, enum vm_state to, pid_t pid,
 	json_t *st = json_object(), *pa = json_array();
 	long long since = pid && pid == vm->rec_pid ? vm->since :
 						      (long long)time(NULL);
+	int keep;
 
 	json_object_set_new(st, "status", json_string(vm_state_name(to)));
 	json_object_set_new(st, "pid", json_integer(pid));
@@ -197,27 +206,30 @@ static json_t *state_json(const struct vm *vm, enum vm_state to, pid_t pid,
 	}
 	/* the same QEMU running on, or a suspended one that resumes with
 	 * them: its forwards stay as they are */
-	for (size_t i = 0; !uplink && ((pid && pid == vm->rec_pid) ||
-				       to == VM_SUSPENDED) &&
-			   i < vm->ports.n; i++)
+	keep = !uplink && ((pid && pid == vm->rec_pid) || to == VM_SUSPENDED);
+	for (size_t i = 0; keep && i < vm->ports.n; i++)
 		json_array_append_new(pa, json_string(vm->ports.v[i]));
 	json_object_set_new(st, "ports", pa);
+	if (keep && vm->launched.n) {
+		json_t *la = json_array();
+
+		for (size_t i = 0; i < vm->launched.n; i++)
+			json_array_append_new(la,
+					      json_string(vm->launched.v[i]));
+		json_object_set_new(st, "launched", la);
+	}
 	if (to == VM_SUSPENDED && vm->has_save)
 		json_object_set_new(st, "save", vm_save_to_json(&vm->save));
 	return st;
 }
 
-int vm_record(struct vm *vm, enum vm_state to, pid_t pid, const char *accel,
-	      const struct vm_nic *uplink)
+static int write_record(struct vm *vm, enum vm_state to, pid_t pid,
+			const char *accel, const struct vm_nic *uplink)
 {
-	enum vm_state from = vm_state_held(vm);
 	json_t *j, *st;
 	char *s;
 	int ret;
 
-	if (!vm_transition_ok(from, to))
-		return errorf("VM %s cannot go from %s to %s", vm->name,
-			      vm_state_name(from), vm_state_name(to));
 	j = vm_spec_to_json(&vm->spec);
 	st = state_json(vm, to, pid, accel, uplink);
 	json_object_set_new(j, "state", st);
@@ -225,7 +237,6 @@ int vm_record(struct vm *vm, enum vm_state to, pid_t pid, const char *accel,
 	ret = s ? write_file_atomic(vm->paths.json, s, strlen(s), 0600) :
 		  errorf("cannot encode %s", vm->paths.json);
 	if (ret == 0) {
-		strvec_clear(&vm->ports);
 		free(vm->rec_accel);
 		vm->rec_accel = NULL;
 		load_state(vm, st);
@@ -233,6 +244,28 @@ int vm_record(struct vm *vm, enum vm_state to, pid_t pid, const char *accel,
 	}
 	free(s);
 	json_decref(j);
+	return ret;
+}
+
+int vm_record(struct vm *vm, enum vm_state to, pid_t pid, const char *accel,
+	      const struct vm_nic *uplink)
+{
+	enum vm_state from = vm_state_held(vm);
+
+	if (!vm_transition_ok(from, to))
+		return errorf("VM %s cannot go from %s to %s", vm->name,
+			      vm_state_name(from), vm_state_name(to));
+	return write_record(vm, to, pid, accel, uplink);
+}
+
+int vm_record_spec(struct vm *vm)
+{
+	char *accel = vm->rec_accel ? xstrdup(vm->rec_accel) : NULL;
+	int ret;
+
+	/* load_state() frees rec_accel as it reads the new record */
+	ret = write_record(vm, vm->recorded, vm->rec_pid, accel, NULL);
+	free(accel);
 	return ret;
 }
 

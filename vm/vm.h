@@ -245,6 +245,32 @@ void vm_get_info(struct vm *vm, struct vm_info *i);
 int vm_ssh(struct vm *vm, const char *user, int must_run,
 	   struct ssh_target *t);
 
+/*
+ * Forwards on a VM, running or not (vm/port.c). A running VM's change
+ * goes through QEMU's monitor at once (*live set); every change is kept
+ * in the record, so the next start has it. The --port rules: HOST 0
+ * picks a free port, a port taken on the host or forwarded by the VM
+ * already is refused. Each takes the VM's lock; -1 saying why.
+ */
+/* Add forward p; *made is it as made (HOST picked). The port is kept,
+ * not picked again at the next start. */
+int vm_port_add(struct vm *vm, const struct net_port *p,
+		struct net_port *made, int *live);
+/* Remove the forward from host port host (udp: 1), ssh's excepted;
+ * *gone is the forward removed. */
+int vm_port_remove(struct vm *vm, int host, int udp, struct net_port *gone,
+		   int *live);
+/* One forward: active, QEMU forwards it now; kept, the record brings it
+ * back at the next start (a kept forward of HOST 0 gets a free port
+ * then). */
+struct vm_forward {
+	struct net_port port;
+	int active, kept;
+};
+/* The VM's forwards (not ssh's): running ones first; *out is the
+ * caller's to free. */
+void vm_port_list(struct vm *vm, struct vm_forward **out, size_t *n);
+
 /* Paths for the commands that read a VM's files or sockets. */
 const char *vm_console_log(const struct vm *vm);
 const char *vm_serial_socket(const struct vm *vm);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# nook local start/stop/status/list/delete/logs and nook shell against the
-# real test image under TCG. Boots are few and named: the fixture VM (boot
+# nook local start/stop/status/list/delete/logs, nook shell and nook port
+# against the real test image under TCG. Boots are few and named: the fixture VM (boot
 # 1), its restart (boot 2), a restart after kill -9 (not waited for), and a
 # VM whose user-data fails (boot 3). Everything else is checked against
 # them.
@@ -254,6 +254,34 @@ expect_rc "console on a terminal" 0 timeout 120 python3 \
 	"$(dirname "$0")/console-pty.py" "$NOOK" t1
 echo "$OUT" | sed 's/^/     | /'
 
+# port: forwards added and removed while the guest runs (QMP hostfwd_*)
+cat > serve.sh <<'SH'
+mkdir -p /tmp/www && echo "served by $(hostname)" > /tmp/www/hello.txt
+setsid nohup python3 -m http.server 8000 --directory /tmp/www \
+	>/dev/null 2>&1 < /dev/null &
+for i in $(seq 100); do
+	python3 -c 'import socket; socket.create_connection(("127.0.0.1", 8000))' 2>/dev/null && exit 0
+	sleep 0.2
+done
+exit 1
+SH
+serve() { "$NOOK" shell t1 -- sh -s < serve.sh; }
+fetch() { python3 -c 'import sys, urllib.request as u
+print(u.urlopen("http://127.0.0.1:%s/hello.txt" % sys.argv[1], timeout=10).read().decode())' "$1"; }
+check "a web server in the guest" serve
+expect_rc "port add t1 0:8000 while it runs" 0 "$NOOK" port add t1 0:8000
+web=$(echo "$OUT" | sed -n 's/^host port: //p')
+check "... prints the host port it picked" test -n "$web"
+contains "the guest's server answers on the host" "$(fetch "$web")" "served by t1"
+expect_rc "port list" 0 "$NOOK" port list t1 --json
+check "... shows it active" test "$(echo "$OUT" | json "[f['active'] for f in d if f['host']==$web][0]")" = True
+expect_rc "port rm t1 $web" 0 "$NOOK" port rm t1 "$web"
+check "after port rm the port is closed" sh -c '! python3 -c "import socket,sys; socket.create_connection((\"127.0.0.1\", int(sys.argv[1])), 5)" "$1" 2>/dev/null' _ "$web"
+check "... nothing listens on it" test "$(ss -Hltn "sport = :$web" | wc -l)" = 0
+expect_rc "port add again, kept for the restart" 0 "$NOOK" port add t1 0:8000
+web=$(echo "$OUT" | sed -n 's/^host port: //p')
+contains "the new forward answers" "$(fetch "$web")" "served by t1"
+
 # --- stop, and boot 2: the data survives ---------------------------------
 "$NOOK" shell t1 -- sh -c 'echo survives > ~/marker && sync'
 expect_rc "stop t1" 0 "$NOOK" local stop t1
@@ -269,6 +297,10 @@ expect_rc "file survives stop and start" 0 "$NOOK" shell t1 -- cat marker
 contains "marker content" "$OUT" "survives"
 expect_rc "same instance: not provisioned again" 0 "$NOOK" shell t1 -- cat /var/lib/cloud/data/instance-id
 contains "instance-id kept" "$OUT" "$(json 'd["instance_id"]' < "$NOOK_HOME/vms/t1/vm.json")"
+check "the forward added while it ran is there after the restart" \
+	test "$(ss -Hltn "sport = :$web" | grep -c "127.0.0.1:$web")" = 1
+check "a web server in the restarted guest" serve
+contains "... answers through the kept forward" "$(fetch "$web")" "served by t1"
 
 # --- kill -9: status says so, start works again --------------------------
 kill -9 "$(cat "$NOOK_HOME/run/t1/qemu.pid")"

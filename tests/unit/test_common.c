@@ -336,7 +336,8 @@ static void test_dirs(void **state)
 
 /* The image build cache: $NOOK_IMAGE_CACHE, /var/cache/nook for root,
  * $XDG_CACHE_HOME/nook, ~/.cache/nook; the recipes: $NOOK_RECIPES or the
- * ones installed with nook. Both whatever NOOK_HOME says. */
+ * ones installed with nook, PREFIX/share/nook/recipes for PREFIX/bin/nook.
+ * Both whatever NOOK_HOME says. */
 static void test_dirs_cache_recipes(void **state)
 {
 	struct nook_dirs d;
@@ -362,6 +363,20 @@ static void test_dirs_cache_recipes(void **state)
 	env.uid = 0; /* root: the system's cache, as the README says */
 	assert_int_equal(nook_dirs_resolve(&d, &env), 0);
 	assert_string_equal(d.cache, "/var/cache/nook");
+	nook_dirs_free(&d);
+
+	/* an installed binary's recipes are beside it, under its prefix */
+	env.exe = "/opt/nook/bin/nook";
+	assert_int_equal(nook_dirs_resolve(&d, &env), 0);
+	assert_string_equal(d.recipes, "/opt/nook/share/nook/recipes");
+	nook_dirs_free(&d);
+	env.exe = "/nook";
+	assert_int_equal(nook_dirs_resolve(&d, &env), 0);
+	assert_string_equal(d.recipes, "/share/nook/recipes");
+	nook_dirs_free(&d);
+	env.exe = "relative/bin/nook"; /* not a path to go by */
+	assert_int_equal(nook_dirs_resolve(&d, &env), 0);
+	assert_true(d.recipes[0] == '/' && !strstr(d.recipes, "relative"));
 	nook_dirs_free(&d);
 
 	env.nook_image_cache = "/big/disk"; /* overrides, root or not */

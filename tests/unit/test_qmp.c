@@ -221,6 +221,55 @@ static void test_error_reply(void **state)
 	session_end(&f, &q);
 }
 
+/* HMP's answers are text: empty or the expected words is success, any
+ * other text (QEMU's complaint) an error naming it. */
+static void test_hmp(void **state)
+{
+	static const struct step script[] = {
+		HANDSHAKE,
+		{ EXPECT, "{\"execute\":\"human-monitor-command\","
+			  "\"arguments\":{\"command-line\":\"hostfwd_add net0 "
+			  "tcp:127.0.0.1:8080-:80\"}}", 0 },
+		{ SEND, "{\"return\": \"\"}\r\n", 0 },
+		{ EXPECT, "hostfwd_add net0 tcp:127.0.0.1:8080-:80", 0 },
+		{ SEND, "{\"return\": \"Could not set up host forwarding "
+			"rule 'tcp:127.0.0.1:8080-:80'\\r\\n\"}\r\n", 0 },
+		{ EXPECT, "hostfwd_remove net0 tcp:127.0.0.1:8080", 0 },
+		{ SEND, "{\"return\": \"host forwarding rule for "
+			"tcp:127.0.0.1:8080 removed\\r\\n\"}\r\n", 0 },
+		{ EXPECT, "hostfwd_remove net0 tcp:127.0.0.1:8080", 0 },
+		{ SEND, "{\"return\": \"host forwarding rule for "
+			"tcp:127.0.0.1:8080 not found\\r\\n\"}\r\n", 0 },
+		{ EXPECT, "info usernet", 0 },
+		{ SEND, "{\"return\": {}}\r\n", 0 },
+		{ END, NULL, 0 },
+	};
+	struct buf out = BUF_INIT;
+	struct fake f;
+	struct qmp q;
+
+	(void)state;
+	session_begin(&f, &q, script);
+	assert_int_equal(qmp_hmp(&q, "hostfwd_add net0 tcp:127.0.0.1:8080-:80",
+				 NULL, 5000, &out), 0);
+	assert_string_equal(out.p ? out.p : "", "");
+	assert_int_equal(qmp_hmp(&q, "hostfwd_add net0 tcp:127.0.0.1:8080-:80",
+				 NULL, 5000, NULL), -1);
+	assert_string_equal(qmp_error(&q), "HMP hostfwd_add net0 "
+			    "tcp:127.0.0.1:8080-:80: Could not set up host "
+			    "forwarding rule 'tcp:127.0.0.1:8080-:80'");
+	assert_int_equal(qmp_hmp(&q, "hostfwd_remove net0 tcp:127.0.0.1:8080",
+				 " removed", 5000, &out), 0);
+	assert_non_null(strstr(out.p, "removed"));
+	assert_int_equal(qmp_hmp(&q, "hostfwd_remove net0 tcp:127.0.0.1:8080",
+				 " removed", 5000, NULL), -1);
+	assert_non_null(strstr(qmp_error(&q), "not found"));
+	assert_int_equal(qmp_hmp(&q, "info usernet", NULL, 5000, NULL), -1);
+	assert_non_null(strstr(qmp_error(&q), "not text"));
+	buf_free(&out);
+	session_end(&f, &q);
+}
+
 static void test_split_reply(void **state)
 {
 	/* every message comes in pieces, one of them a lone \r\n, and two
@@ -511,6 +560,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_execute),
 		cmocka_unit_test(test_error_reply),
+		cmocka_unit_test(test_hmp),
 		cmocka_unit_test(test_split_reply),
 		cmocka_unit_test(test_closed_mid_reply),
 		cmocka_unit_test(test_timeout),

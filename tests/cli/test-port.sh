@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# nook port without a guest OS: argument errors, a stopped VM's record,
+# and a real QEMU booting nothing (a blank disk), whose slirp listens on
+# the host ports that QMP's hostfwd_add gives it: ss(8) is the judge.
+# The guest test (test-local.sh) checks that traffic really flows.
+NOOK=$1
+. "$(dirname "$0")/lib.sh"
+cleanup() {
+	for vm in p1 pc; do "$NOOK" local delete "$vm" --force >/dev/null 2>&1; done
+	[ -n "${HOLD:-}" ] && kill "$HOLD" 2>/dev/null
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+cd "$WORK" || exit 1
+json() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
+listening() { ss -Hltn "sport = :$1" | grep -c "$2:$1"; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+qemu-img create -q -f raw blank.img 64M
+
+# usage errors: exit 2
+expect_rc "no subcommand" 2 "$NOOK" port
+expect_rc "unknown subcommand" 2 "$NOOK" port frob p1
+expect_rc "add without a spec" 2 "$NOOK" port add p1
+contains "asks which port" "$ERR" "which port"
+expect_rc "add without anything" 2 "$NOOK" port add
+for spec in 8080 1:2:3:4 80:0 70000:80 8080:80/sctp x:80 300.1.1.1:80:80; do
+	expect_rc "add $spec is a usage error" 2 "$NOOK" port add p1 "$spec"
+done
+contains "bad spec is named" "$ERR" "300.1.1.1:80:80"
+expect_rc "add with an extra word" 2 "$NOOK" port add p1 80:80 extra
+expect_rc "add --json is not an option" 2 "$NOOK" port add p1 80:80 --json
+for host in 0 x 65536 80/sctp 80:80; do
+	expect_rc "rm $host is a usage error" 2 "$NOOK" port rm p1 "$host"
+done
+expect_rc "list without a name" 2 "$NOOK" port list
+expect_rc "port --help" 0 "$NOOK" port --help
+contains "help names the subcommands" "$OUT" "add   NAME [ADDR:]HOST:GUEST"
+expect_rc "port add --help" 0 "$NOOK" port add --help
+expect_rc "help port" 0 "$NOOK" help port
+contains "nook help lists port" "$("$NOOK" help)" "port"
+expect_rc "add on an unknown VM" 1 "$NOOK" port add p1 8080:80
+contains "says there is no such VM" "$ERR" "no VM named 'p1'"
+expect_rc "list --json of an unknown VM" 1 "$NOOK" port list p1 --json
+check "the error as JSON" test "$(echo "$OUT" | json '"error" in d')" = True
+
+# a stopped VM: only its record changes
+expect_rc "start p1" 0 "$NOOK" local start p1 --image blank.img --no-wait \
+	--port 0:81 --memory 256M --cpus 1 --accel tcg
+"$NOOK" local stop p1 --force >/dev/null
+P1=$(free_port)
+expect_rc "add on a stopped VM" 0 "$NOOK" port add p1 "$P1:80"
+contains "says from its next start" "$OUT" "next start"
+check "nothing listens on a stopped VM's port" test "$(listening "$P1" 127.0.0.1)" = 0
+check "vm.json keeps it" grep -q "\"127.0.0.1:$P1:80/tcp\"" "$NOOK_HOME/vms/p1/vm.json"
+expect_rc "list --json" 0 "$NOOK" port list p1 --json
+check "two forwards listed" test "$(echo "$OUT" | json 'len(d)')" = 2
+check "inactive, kept" test "$(echo "$OUT" | json '[(f["host"],f["active"],f["kept"]) for f in d if f["guest"]==80][0]')" = "($P1, False, True)"
+check "the 0:81 forward stays HOST 0" test "$(echo "$OUT" | json '[f["host"] for f in d if f["guest"]==81][0]')" = 0
+expect_rc "the same port twice" 1 "$NOOK" port add p1 "$P1:90"
+contains "says it is forwarded already" "$ERR" "already forwards host port $P1"
+expect_rc "udp on the same number is another port" 0 "$NOOK" port add p1 "$P1:53/udp"
+expect_rc "rm udp" 0 "$NOOK" port rm p1 "$P1/udp"
+check "udp gone, tcp kept" test "$(grep -c "127.0.0.1:$P1:" "$NOOK_HOME/vms/p1/vm.json")" = 1
+python3 -c 'import socket,sys,time; s=socket.socket(); s.bind(("127.0.0.1",int(sys.argv[1]))); s.listen(); time.sleep(60)' "$((P1 + 1))" &
+HOLD=$!
+for _ in $(seq 50); do [ "$(listening "$((P1 + 1))" 127.0.0.1)" = 1 ] && break; sleep 0.1; done
+expect_rc "a port in use on the host" 1 "$NOOK" port add p1 "$((P1 + 1)):80"
+contains "says in use" "$ERR" "already in use"
+expect_rc "rm a port it does not forward" 1 "$NOOK" port rm p1 "$((P1 + 2))"
+contains "says it has no such forward" "$ERR" "no forward from host port"
+
+# running: QEMU's slirp takes the port at once, and lets it go
+expect_rc "start p1 again" 0 "$NOOK" local start p1 --no-wait
+check "the recorded forward runs after the start" test "$(listening "$P1" 127.0.0.1)" = 1
+ssh_port=$("$NOOK" local status p1 --json | json 'd["ssh"]["port"]')
+expect_rc "ssh's port is refused" 1 "$NOOK" port add p1 "$ssh_port:80"
+contains "says it is ssh's" "$ERR" "ssh forward"
+expect_rc "ssh's forward cannot go" 1 "$NOOK" port rm p1 "$ssh_port"
+expect_rc "add HOST 0 on a running VM" 0 "$NOOK" port add p1 0:8000
+picked=$(echo "$OUT" | sed -n 's/^host port: //p')
+check "prints the port it picked" test -n "$picked"
+check "QEMU listens on it now" test "$(listening "$picked" 127.0.0.1)" = 1
+check "status shows it running" test "$("$NOOK" local status p1 --json | json "'127.0.0.1:$picked:8000/tcp' in d['ports']")" = True
+expect_rc "list shows it active" 0 "$NOOK" port list p1 --json
+check "active and kept" test "$(echo "$OUT" | json "[(f['active'],f['kept']) for f in d if f['host']==$picked][0]")" = "(True, True)"
+check "the 0:81 forward runs on its picked port" test "$(echo "$OUT" | json '[f["active"] for f in d if f["guest"]==81][0]')" = True
+expect_rc "an address given" 0 "$NOOK" port add p1 127.0.0.2:0:8001
+picked2=$(echo "$OUT" | sed -n 's/^host port: //p')
+check "bound to that address" test "$(listening "$picked2" 127.0.0.2)" = 1
+expect_rc "rm a running forward" 0 "$NOOK" port rm p1 "$picked"
+check "QEMU let it go" test "$(listening "$picked" 127.0.0.1)" = 0
+check "gone from the record" test "$(grep -c ":$picked:8000" "$NOOK_HOME/vms/p1/vm.json")" = 0
+picked81=$("$NOOK" port list p1 --json | json '[f["host"] for f in d if f["guest"]==81][0]')
+expect_rc "rm the running form of a HOST 0 forward" 0 "$NOOK" port rm p1 "$picked81"
+check "its HOST 0 record went with it" test "$(grep -c ':0:81/' "$NOOK_HOME/vms/p1/vm.json")" = 0
+expect_rc "list after the changes" 0 "$NOOK" port list p1
+contains "lists the address given" "$OUT" "127.0.0.2:$picked2:8001/tcp"
+"$NOOK" local stop p1 --force >/dev/null
+expect_rc "start after the changes" 0 "$NOOK" local start p1 --no-wait
+check "an added forward is there after a restart" test "$(listening "$picked2" 127.0.0.2)" = 1
+check "a removed one is not" test "$(listening "$picked" 127.0.0.1)" = 0
+
+# paused, then suspended: the save is tied to QEMU's command line, so a
+# resume keeps it, then gets nook port's changes through the monitor again
+expect_rc "pause p1" 0 "$NOOK" local pause p1
+expect_rc "add on a paused VM" 0 "$NOOK" port add p1 0:8002
+live1=$(echo "$OUT" | sed -n 's/^host port: //p')
+check "... QEMU listens on it at once" test "$(listening "$live1" 127.0.0.1)" = 1
+expect_rc "rm a forward of QEMU's command line" 0 "$NOOK" port rm p1 "$picked2"
+check "... QEMU let it go" test "$(listening "$picked2" 127.0.0.2)" = 0
+expect_rc "suspend p1" 0 "$NOOK" local suspend p1
+check "nothing listens while suspended" test "$(listening "$live1" 127.0.0.1)" = 0
+P3=$(free_port)
+expect_rc "add on a suspended VM" 0 "$NOOK" port add p1 "$P3:8003"
+contains "... from its next start" "$OUT" "next start"
+expect_rc "rm on a suspended VM" 0 "$NOOK" port rm p1 "$P1"
+check "... the record alone changed" test "$(listening "$P3" 127.0.0.1)" = 0
+expect_rc "start resumes p1" 0 "$NOOK" local start p1 --no-wait
+contains "... from its save, not cold" "$OUT" "resumed from its saved state"
+check "the forward added before the suspend is back" test "$(listening "$live1" 127.0.0.1)" = 1
+check "the one removed before it stays removed" test "$(listening "$picked2" 127.0.0.2)" = 0
+check "the one added while suspended runs" test "$(listening "$P3" 127.0.0.1)" = 1
+check "the one removed while suspended is gone" test "$(listening "$P1" 127.0.0.1)" = 0
+expect_rc "status after the resume" 0 "$NOOK" local status p1 --json
+check "status shows the running forwards" test "$(echo "$OUT" | json "sorted(p.split(':')[1] for p in d['ports'])")" = "$(python3 -c 'import sys; print(sorted(sys.argv[1:]))' "$P3" "$live1")"
+expect_rc "port list after the resume" 0 "$NOOK" port list p1 --json
+check "... every forward active and kept" test "$(echo "$OUT" | json "sorted((f['host'],f['active'],f['kept']) for f in d)")" = "$(python3 -c 'import sys; print(sorted((int(p),True,True) for p in sys.argv[1:]))' "$P3" "$live1")"
+expect_rc "suspend and resume once more" 0 sh -c '"$1" local suspend p1 && "$1" local start p1 --no-wait' _ "$NOOK"
+contains "... resumed again" "$OUT" "resumed from its saved state"
+check "... the forward still there" test "$(listening "$live1" 127.0.0.1)" = 1
+
+"$NOOK" local stop p1 --force >/dev/null
+
+# a cluster's name means its first node, as in shell and console
+expect_rc "start a cluster of one" 0 "$NOOK" local start pc --nodes 1 --image blank.img \
+	--no-wait --memory 128M --cpus 1 --accel tcg
+expect_rc "port add on the cluster's name" 0 "$NOOK" port add pc 0:80
+contains "says it uses the first node" "$ERR" "using its first node pc-1"
+contains "the forward is the node's" "$OUT" "on VM pc-1"
+node_port=$(echo "$OUT" | sed -n 's/^host port: //p')
+check "the node's QEMU listens on it" test "$(listening "$node_port" 127.0.0.1)" = 1
+expect_rc "port list of the node" 0 "$NOOK" port list pc-1 --json
+check "... lists it" test "$(echo "$OUT" | json "[f['host'] for f in d]")" = "[$node_port]"
+"$NOOK" local stop pc --force >/dev/null
+finish

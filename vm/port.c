@@ -1,0 +1,324 @@
+/*
+ * Forwards added to and removed from a VM, running or not. A running
+ * QEMU changes them through its monitor (HMP hostfwd_add/hostfwd_remove
+ * on the uplink, netdev net0); the record (the uplink's forwards in the
+ * spec) keeps them for the next start.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "qmp.h"
+
+/* the uplink's netdev id: NIC number 0 (vm/qemu.c) */
+#define UPLINK_NETDEV "net0"
+
+static const char *proto(int udp)
+{
+	return udp ? "udp" : "tcp";
+}
+
+/* 1 when QEMU runs (its vCPUs may be paused): its monitor answers. */
+static int qemu_up(struct vm *vm)
+{
+	enum vm_state st = vm_state_held(vm);
+
+	return st == VM_RUNNING || st == VM_PAUSED;
+}
+
+/* Run one HMP command line on vm's QEMU; -1 saying why. */
+static int hmp(struct vm *vm, const char *line, const char *ok)
+{
+	struct qmp q;
+	int rc = qmp_open(&q, vm->paths.qmp, 5000);
+
+	if (rc == 0)
+		rc = qmp_hmp(&q, line, ok, 5000, NULL);
+	if (rc < 0)
+		errorf("VM %s: %s", vm->name, qmp_error(&q));
+	qmp_close(&q);
+	return rc;
+}
+
+static int hmp_add(struct vm *vm, const struct net_port *p)
+{
+	char *line = xasprintf("hostfwd_add " UPLINK_NETDEV " %s:%s:%d-:%d",
+			       proto(p->udp), p->addr, p->host, p->guest);
+	int rc = hmp(vm, line, NULL);
+
+	free(line);
+	return rc;
+}
+
+static int hmp_remove(struct vm *vm, const struct net_port *p)
+{
+	char *line = xasprintf("hostfwd_remove " UPLINK_NETDEV " %s:%s:%d",
+			       proto(p->udp), p->addr, p->host);
+	/* QEMU says "host forwarding rule for ... removed" or "not found" */
+	int rc = hmp(vm, line, " removed");
+
+	free(line);
+	return rc;
+}
+
+/* The running forward from host/udp: its index in v (0 is ssh's), its
+ * spec in *out; -1 when there is none. */
+static int find_running(const struct strvec *v, int host, int udp,
+			struct net_port *out)
+{
+	for (size_t i = 0; i < v->n; i++) {
+		struct net_port p;
+
+		if (net_port_parse(v->v[i], &p) == 0 && p.host == host &&
+		    p.udp == udp) {
+			*out = p;
+			return (int)i;
+		}
+	}
+	return -1;
+}
+
+/* The recorded forward from host/udp, or -1. */
+static int find_spec(const struct vm_nic *up, int host, int udp)
+{
+	for (size_t i = 0; i < up->nports; i++)
+		if (up->ports[i].host == host && up->ports[i].udp == udp)
+			return (int)i;
+	return -1;
+}
+
+/* A recorded forward with HOST 0 (picked at each start) that became the
+ * running forward r, or -1. */
+static int find_spec_picked(const struct vm_nic *up, const struct net_port *r)
+{
+	for (size_t i = 0; i < up->nports; i++) {
+		const struct net_port *s = &up->ports[i];
+
+		if (!s->host && s->guest == r->guest && s->udp == r->udp &&
+		    !strcmp(s->addr, r->addr))
+			return (int)i;
+	}
+	return -1;
+}
+
+/* The recorded forward that running forward r is, not one of used
+ * (used[i] set when forward i is matched already): the same host port,
+ * or one of HOST 0 that got r's port. -1 when none is. */
+static int match_spec(const struct vm_nic *up, const struct net_port *r,
+		      const char *used)
+{
+	for (size_t i = 0; i < up->nports; i++)
+		if (!used[i] && up->ports[i].host == r->host &&
+		    up->ports[i].udp == r->udp)
+			return (int)i;
+	for (size_t i = 0; i < up->nports; i++) {
+		const struct net_port *s = &up->ports[i];
+
+		if (!used[i] && !s->host && s->guest == r->guest &&
+		    s->udp == r->udp && !strcmp(s->addr, r->addr))
+			return (int)i;
+	}
+	return -1;
+}
+
+/* The running forwards are about to change: keep those on QEMU's
+ * command line, once, for a resume (vm_uplink_recorded()). */
+static void keep_launched(struct vm *vm)
+{
+	if (vm->launched.n)
+		return;
+	for (size_t i = 0; i < vm->ports.n; i++)
+		strvec_push(&vm->launched, vm->ports.v[i]);
+}
+
+/* -1 saying so when host/udp is forwarded by vm already (running or
+ * recorded, ssh's included). */
+static int check_unused(struct vm *vm, int live, int host, int udp)
+{
+	struct net_port r;
+	int i = live ? find_running(&vm->ports, host, udp, &r) : -1;
+
+	if (i == 0 || (!udp && !live && host == vm->spec.ssh_port))
+		return errorf("host port %d is VM %s's ssh forward; pick "
+			      "another (or 0 for a free one)", host, vm->name);
+	if (i > 0 || find_spec(&vm->spec.nics[0], host, udp) >= 0)
+		return errorf("VM %s already forwards host port %d/%s; 'nook "
+			      "port rm %s %d%s' removes it first", vm->name,
+			      host, proto(udp), vm->name, host,
+			      udp ? "/udp" : "");
+	return 0;
+}
+
+int vm_port_add(struct vm *vm, const struct net_port *want,
+		struct net_port *made, int *live)
+{
+	struct net_port p = *want;
+	struct buf b = BUF_INIT;
+	struct vm_nic *up;
+
+	/* the lock reads the record again: the spec is the one read now */
+	if (vm_take_lock(vm) < 0)
+		return -1;
+	up = &vm->spec.nics[0];
+	*live = qemu_up(vm);
+	if (p.host && check_unused(vm, *live, p.host, p.udp) < 0)
+		return -1;
+	if (p.host && net_port_check(p.addr, p.host, p.udp) < 0)
+		return -1;
+	if (!p.host && (net_port_free(p.addr, p.udp, &p.host) < 0 ||
+			check_unused(vm, *live, p.host, p.udp) < 0))
+		return -1;
+	if (*live && hmp_add(vm, &p) < 0)
+		return -1;
+	up->ports = xrealloc(up->ports, sizeof(*up->ports) * (up->nports + 1));
+	up->ports[up->nports++] = p;
+	if (*live) {
+		keep_launched(vm);
+		net_port_format(&p, &b);
+		strvec_push(&vm->ports, b.p);
+		buf_free(&b);
+	}
+	if (vm_record_spec(vm) < 0) {
+		if (*live && hmp_remove(vm, &p) < 0)
+			warnf("VM %s forwards host port %d until it stops",
+			      vm->name, p.host);
+		return -1;
+	}
+	*made = p;
+	return 0;
+}
+
+static void strvec_remove(struct strvec *v, size_t i)
+{
+	free(v->v[i]);
+	memmove(&v->v[i], &v->v[i + 1], sizeof(*v->v) * (v->n - i));
+	v->n--;
+}
+
+int vm_port_remove(struct vm *vm, int host, int udp, struct net_port *gone,
+		   int *live)
+{
+	struct vm_nic *up;
+	struct net_port r;
+	int ri = -1, si;
+
+	if (vm_take_lock(vm) < 0)
+		return -1;
+	up = &vm->spec.nics[0];
+	*live = qemu_up(vm);
+	if (*live)
+		ri = find_running(&vm->ports, host, udp, &r);
+	if (ri == 0)
+		return errorf("host port %d is VM %s's ssh forward, which nook "
+			      "needs; it cannot be removed", host, vm->name);
+	si = find_spec(up, host, udp);
+	if (si < 0 && ri > 0)
+		si = find_spec_picked(up, &r);
+	if (ri < 0 && si < 0)
+		return errorf("VM %s has no forward from host port %d/%s; "
+			      "'nook port list %s' shows its forwards",
+			      vm->name, host, proto(udp), vm->name);
+	if (ri > 0 && hmp_remove(vm, &r) < 0)
+		return -1;
+	*gone = ri > 0 ? r : up->ports[si];
+	if (si >= 0) {
+		memmove(&up->ports[si], &up->ports[si + 1],
+			sizeof(*up->ports) * (up->nports - (size_t)si - 1));
+		up->nports--;
+	}
+	if (ri > 0) {
+		keep_launched(vm);
+		strvec_remove(&vm->ports, (size_t)ri);
+	}
+	return vm_record_spec(vm);
+}
+
+void vm_port_list(struct vm *vm, struct vm_forward **out, size_t *n)
+{
+	const struct vm_nic *up = &vm->spec.nics[0];
+	struct vm_info info;
+	struct vm_forward *f;
+	char *used = xmalloc(up->nports + 1);
+	size_t k = 0;
+
+	vm_get_info(vm, &info);
+	memset(used, 0, up->nports + 1);
+	f = xmalloc(sizeof(*f) * (vm->ports.n + up->nports + 1));
+	/* running: what QEMU forwards now (ssh's, the first, is not the
+	 * user's), each matched with the record that brings it back */
+	for (size_t i = 1; info.pid && i < vm->ports.n; i++) {
+		struct net_port r;
+		int s;
+
+		if (net_port_parse(vm->ports.v[i], &r) < 0)
+			continue;
+		s = match_spec(up, &r, used);
+		if (s >= 0)
+			used[s] = 1;
+		f[k].port = r;
+		f[k].active = 1;
+		f[k].kept = s >= 0;
+		k++;
+	}
+	for (size_t i = 0; i < up->nports; i++) {
+		if (used[i])
+			continue;
+		f[k].port = up->ports[i];
+		f[k].active = 0;
+		f[k].kept = 1;
+		k++;
+	}
+	free(used);
+	*out = f;
+	*n = k;
+}
+
+void vm_port_reconcile(struct vm *vm)
+{
+	const struct vm_nic *up = &vm->spec.nics[0];
+	char *used = xmalloc(up->nports + 1);
+	struct buf b = BUF_INIT;
+	int changed = 0;
+
+	memset(used, 0, up->nports + 1);
+	/* running, and no longer recorded: removed (ssh's, the first, stays) */
+	for (size_t i = 1; i < vm->ports.n;) {
+		struct net_port r;
+		int s = -1;
+
+		if (net_port_parse(vm->ports.v[i], &r) < 0) {
+			i++;
+			continue;
+		}
+		s = match_spec(up, &r, used);
+		if (s >= 0)
+			used[s] = 1;
+		if (s >= 0 || hmp_remove(vm, &r) < 0) {
+			i++;
+			continue;
+		}
+		keep_launched(vm);
+		strvec_remove(&vm->ports, i);
+		changed = 1;
+	}
+	/* recorded, and not running: added */
+	for (size_t i = 0; i < up->nports; i++) {
+		struct net_port p = up->ports[i];
+
+		if (used[i] ||
+		    (!p.host && net_port_free(p.addr, p.udp, &p.host) < 0) ||
+		    hmp_add(vm, &p) < 0)
+			continue;
+		keep_launched(vm);
+		buf_free(&b);
+		net_port_format(&p, &b);
+		strvec_push(&vm->ports, b.p);
+		changed = 1;
+	}
+	if (changed && vm_record_spec(vm) < 0)
+		warnf("VM %s: its record misses its forwards' changes",
+		      vm->name);
+	buf_free(&b);
+	free(used);
+}
