@@ -364,21 +364,11 @@ static int cidata_show(struct nook_ctx *ctx, int argc, char **argv)
 
 int cmd_cidata(struct nook_ctx *ctx, int argc, char **argv)
 {
-	static const struct {
-		const char *name;
-		int (*fn)(struct nook_ctx *, int, char **);
-	} subs[] = {
+	static const struct subcommand subs[] = {
 		{ "build", cidata_build },
 		{ "show", cidata_show },
 	};
 
-	if (argc < 2)
-		return usage_error(usage_cidata, "cidata needs build or show");
-	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
-	    !strcmp(argv[1], "help"))
-		return show_usage(usage_cidata);
-	for (size_t i = 0; i < ARRAY_SIZE(subs); i++)
-		if (!strcmp(subs[i].name, argv[1]))
-			return subs[i].fn(ctx, argc - 1, argv + 1);
-	return usage_error(usage_cidata, "unknown cidata command '%s'", argv[1]);
+	return run_subcommand(ctx, argc, argv, subs, ARRAY_SIZE(subs),
+			      usage_cidata);
 }

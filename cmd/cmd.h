@@ -74,6 +74,17 @@ int show_usage(const char *usage);
 /* A command whose only option is --help, then at most max_words words
  * (from optind): 0, EXIT_USAGE, or -1 after showing the usage. */
 int parse_help_only(int argc, char **argv, const char *usage, int max_words);
+/* The same with --json too, which sets *json (json NULL: refused). */
+int parse_json_only(int argc, char **argv, const char *usage, int max_words,
+		    int *json);
+/* A command's subcommands: run the one argv[1] names with argv + 1, or
+ * say the usage (--help, -h, help) or what is wrong (EXIT_USAGE). */
+struct subcommand {
+	const char *name;
+	int (*fn)(struct nook_ctx *ctx, int argc, char **argv);
+};
+int run_subcommand(struct nook_ctx *ctx, int argc, char **argv,
+		   const struct subcommand *subs, size_t n, const char *usage);
 /*
  * A terminal board of one line per cluster node (cmd/board.c):
  * board_start() before the nodes' processes start, board_say() from any

@@ -524,21 +524,12 @@ static int images_rm(struct nook_ctx *ctx, int argc, char **argv)
 
 int cmd_images(struct nook_ctx *ctx, int argc, char **argv)
 {
-	static const struct {
-		const char *name;
-		int (*fn)(struct nook_ctx *, int, char **);
-	} subs[] = {
+	static const struct subcommand subs[] = {
 		{ "build", images_build },   { "import", images_import },
 		{ "pull", images_pull },     { "export", images_export },
 		{ "list", images_list },     { "rm", images_rm },
 	};
 
-	if (argc < 2)
-		return usage_error(usage, "which subcommand?");
-	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
-		return show_usage(usage);
-	for (size_t i = 0; i < ARRAY_SIZE(subs); i++)
-		if (!strcmp(subs[i].name, argv[1]))
-			return subs[i].fn(ctx, argc - 1, argv + 1);
-	return usage_error(usage, "unknown subcommand '%s'", argv[1]);
+	return run_subcommand(ctx, argc, argv, subs, ARRAY_SIZE(subs),
+			      usage);
 }

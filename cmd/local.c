@@ -606,10 +606,7 @@ static int local_logs(struct nook_ctx *ctx, int argc, char **argv)
 
 int cmd_local(struct nook_ctx *ctx, int argc, char **argv)
 {
-	static const struct {
-		const char *name;
-		int (*fn)(struct nook_ctx *, int, char **);
-	} subs[] = {
+	static const struct subcommand subs[] = {
 		{ "start", cmd_local_start }, { "stop", local_stop },
 		{ "status", local_status },   { "list", local_list },
 		{ "delete", local_delete },   { "logs", local_logs },
@@ -618,12 +615,6 @@ int cmd_local(struct nook_ctx *ctx, int argc, char **argv)
 		{ "snapshot", cmd_local_snapshot },
 	};
 
-	if (argc < 2)
-		return usage_error(usage_local, "which subcommand?");
-	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
-		return show_usage(usage_local);
-	for (size_t i = 0; i < ARRAY_SIZE(subs); i++)
-		if (!strcmp(subs[i].name, argv[1]))
-			return subs[i].fn(ctx, argc - 1, argv + 1);
-	return usage_error(usage_local, "unknown subcommand '%s'", argv[1]);
+	return run_subcommand(ctx, argc, argv, subs, ARRAY_SIZE(subs),
+			      usage_local);
 }

@@ -44,32 +44,13 @@ static const char usage_list[] =
 static int parse(int argc, char **argv, const char *usage, int want,
 		 int *json)
 {
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
-	int c;
+	int rc = parse_json_only(argc, argv, usage, want, json);
 
-	getopt_reset();
-	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		if (c == 'h')
-			return show_usage(usage) - 1;
-		if (c == ':' || c == '?')
-			return bad_option(usage, argv, c);
-		if (!json)
-			return usage_error(usage, "unknown option '%s'",
-					   argv[optind - 1]);
-		*json = 1;
-	}
-	if (argc - optind < want)
-		return usage_error(usage, want == 1 ? "which VM?" :
-				   argc == optind ? "which VM and port?" :
-				   "which port?");
-	if (argc - optind > want)
-		return usage_error(usage, "unexpected argument '%s'",
-				   argv[optind + want]);
-	return 0;
+	if (rc == 0 && argc - optind < want)
+		rc = usage_error(usage, want == 1 ? "which VM?" :
+				 argc == optind ? "which VM and port?" :
+				 "which port?");
+	return rc;
 }
 
 /* Open the VM NAME means (a cluster's first node); NULL having said why. */
@@ -207,19 +188,10 @@ static int port_list(struct nook_ctx *ctx, int argc, char **argv)
 
 int cmd_port(struct nook_ctx *ctx, int argc, char **argv)
 {
-	static const struct {
-		const char *name;
-		int (*fn)(struct nook_ctx *, int, char **);
-	} subs[] = {
+	static const struct subcommand subs[] = {
 		{ "add", port_add }, { "rm", port_rm }, { "list", port_list },
 	};
 
-	if (argc < 2)
-		return usage_error(usage_port, "which subcommand?");
-	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
-		return show_usage(usage_port);
-	for (size_t i = 0; i < ARRAY_SIZE(subs); i++)
-		if (!strcmp(subs[i].name, argv[1]))
-			return subs[i].fn(ctx, argc - 1, argv + 1);
-	return usage_error(usage_port, "unknown subcommand '%s'", argv[1]);
+	return run_subcommand(ctx, argc, argv, subs, ARRAY_SIZE(subs),
+			      usage_port);
 }

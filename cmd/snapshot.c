@@ -31,28 +31,6 @@ static const char usage_snapshot[] =
 	"TAG: a letter, then up to 63 letters, digits, '.', '_' or '-'. A\n"
 	"suspended VM is refused (resume it first, or start --cold).\n";
 
-/* Parse [--json] [--help] and the words; 0, EXIT_USAGE, or -1 after
- * --help. */
-static int parse(int argc, char **argv, int *json)
-{
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
-	int c;
-
-	*json = 0;
-	getopt_reset();
-	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		if (c == 'h')
-			return show_usage(usage_snapshot) - 1;
-		if (c != 'j')
-			return bad_option(usage_snapshot, argv, c);
-		*json = 1;
-	}
-	return 0;
-}
 
 /* Open VM name, which must be one VM (a cluster's nodes are named one by
  * one); NULL having said why. */
@@ -179,7 +157,7 @@ int cmd_local_snapshot(struct nook_ctx *ctx, int argc, char **argv)
 	if (!op)
 		return usage_error(usage_snapshot, "unknown snapshot subcommand "
 				   "'%s'", argv[1]);
-	rc = parse(argc - 1, argv + 1, &json);
+	rc = parse_json_only(argc - 1, argv + 1, usage_snapshot, 2, &json);
 	if (rc)
 		return rc < 0 ? 0 : rc;
 	argc--;
@@ -193,9 +171,6 @@ int cmd_local_snapshot(struct nook_ctx *ctx, int argc, char **argv)
 	if (strcmp(op, "list") && words < 2)
 		return usage_error(usage_snapshot, "snapshot %s needs a VM NAME "
 				   "and a TAG", op);
-	if (strcmp(op, "list") && words > 2)
-		return usage_error(usage_snapshot, "unexpected argument '%s'",
-				   argv[optind + 2]);
 	name = words ? argv[optind] : "default";
 	tag = words > 1 ? argv[optind + 1] : NULL;
 	/* a usage error: said by the check */

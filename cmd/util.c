@@ -74,22 +74,50 @@ int print_json_error(void)
 	return 1;
 }
 
-int parse_help_only(int argc, char **argv, const char *usage, int max_words)
+int parse_json_only(int argc, char **argv, const char *usage, int max_words,
+		    int *json)
 {
 	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	int c;
 
+	if (json)
+		*json = 0;
 	getopt_reset();
 	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		if (c == 'h')
 			return show_usage(usage) - 1;
-		return bad_option(usage, argv, c);
+		if (c != 'j')
+			return bad_option(usage, argv, c);
+		if (!json)
+			return usage_error(usage, "unknown option '%s'",
+					   argv[optind - 1]);
+		*json = 1;
 	}
 	if (argc - optind > max_words)
 		return usage_error(usage, "unexpected argument '%s'",
 				   argv[optind + max_words]);
 	return 0;
+}
+
+int parse_help_only(int argc, char **argv, const char *usage, int max_words)
+{
+	return parse_json_only(argc, argv, usage, max_words, NULL);
+}
+
+int run_subcommand(struct nook_ctx *ctx, int argc, char **argv,
+		   const struct subcommand *subs, size_t n, const char *usage)
+{
+	if (argc < 2)
+		return usage_error(usage, "which subcommand?");
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+	    !strcmp(argv[1], "help"))
+		return show_usage(usage);
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(subs[i].name, argv[1]))
+			return subs[i].fn(ctx, argc - 1, argv + 1);
+	return usage_error(usage, "unknown subcommand '%s'", argv[1]);
 }

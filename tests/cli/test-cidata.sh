@@ -241,7 +241,7 @@ check "  leaves out/ as it was" test "$(ls -A out)" = seed.iso
 
 # --- unknown subcommands and options are usage errors (exit 2) ------------
 expect_rc "an unknown subcommand exits 2" 2 "$NOOK" cidata frob
-contains "  and names it" "$ERR" "unknown cidata command 'frob'"
+contains "  and names it" "$ERR" "unknown subcommand 'frob'"
 expect_rc "an unknown build option exits 2" 2 "$NOOK" cidata build -o x.iso -u cloud-config --frob
 contains "  and names it" "$ERR" "unknown option '--frob'"
 check "  writes nothing" test ! -e x.iso
