@@ -25,20 +25,25 @@ struct nook_ctx {
 	struct nook_dirs dirs;
 	int have_dirs;
 	struct project project;
-	int have_project;         /* 0 not looked for, 1 loaded, -1 none,
-				   * -2 bad */
+	int project_looked;       /* project_status is known */
+	int project_status;       /* project_open()'s */
 };
 /* The resolved directories, or NULL having said why. */
 const struct nook_dirs *ctx_dirs(struct nook_ctx *ctx);
 /*
  * The project file (nook.yaml) of the tree the current directory is in,
  * found and loaded on first use (cmd/project.c): NULL when there is none,
- * or when it is bad (*bad set, having said where and what): a command
- * then exits EXIT_USAGE, before anything starts.
+ * or when it is bad (*bad set to the exit status, having said where and
+ * what): a command then exits with it, before anything starts.
  */
 const struct project *ctx_project(struct nook_ctx *ctx, int *bad);
+/* The exit status of a project file that was looked for and is bad:
+ * EXIT_USAGE for wrong text, 1 for one that cannot be read or is not
+ * trusted; 0 when it is fine, or none. */
+int ctx_project_exit(const struct nook_ctx *ctx);
 /* The NAME a command given none acts on: the project file's name, else
- * "default". NULL when the project file is bad (said): exit EXIT_USAGE. */
+ * "default". NULL when the project file is bad (said): exit with
+ * ctx_project_exit(). */
 const char *ctx_default_name(struct nook_ctx *ctx);
 /* Release what ctx holds. */
 void ctx_free(struct nook_ctx *ctx);

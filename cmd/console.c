@@ -138,7 +138,7 @@ static int parse(struct nook_ctx *ctx, int argc, char **argv,
 
 	if (rc == 0)
 		*name = optind < argc ? argv[optind] : ctx_default_name(ctx);
-	return rc == 0 && !*name ? EXIT_USAGE : rc;
+	return rc == 0 && !*name ? ctx_project_exit(ctx) : rc;
 }
 
 int cmd_console(struct nook_ctx *ctx, int argc, char **argv)

@@ -65,9 +65,19 @@ static char *name_for(const char *cwd)
 	return name;
 }
 
+/* The process's umask (reading it means setting it; set back at once). */
+static mode_t mode_mask(void)
+{
+	mode_t m = umask(0);
+
+	umask(m);
+	return m;
+}
+
 /* Write text to a new file path, never over one: a temporary file
- * beside it, synced, then linked to path (link fails on an existing
- * name, where rename would replace it), then the temporary removed. */
+ * beside it (mode 0666 less the umask, as any new file), synced, then
+ * linked to path (link fails on an existing name, where rename would
+ * replace it), then the temporary removed. */
 static int write_new(const char *path, const char *text)
 {
 	char tmp[] = ".nook.yaml.XXXXXX";
@@ -75,17 +85,19 @@ static int write_new(const char *path, const char *text)
 
 	if (fd < 0)
 		return error_errno("cannot make a file in this directory");
-	if (fchmod(fd, 0644) < 0 || write_all(fd, text, strlen(text)) < 0 ||
-	    fsync(fd) < 0) {
+	if (fchmod(fd, 0666 & ~mode_mask()) < 0 ||
+	    write_all(fd, text, strlen(text)) < 0 || fsync(fd) < 0) {
 		error_errno("cannot write %s", tmp);
 		close(fd);
 	} else if (close(fd) < 0) {
 		error_errno("cannot write %s", tmp);
-	} else if (link(tmp, path) < 0) {
-		error_errno(errno == EEXIST ? "%s was made meanwhile: nook init "
-			    "never writes over it" : "cannot make %s", path);
-	} else {
+	} else if (link(tmp, path) == 0) {
 		ret = 0;
+	} else if (errno == EEXIST) {
+		errorf("%s was made meanwhile: nook init never writes over it",
+		       path);
+	} else {
+		error_errno("cannot make %s", path);
 	}
 	unlink(tmp);
 	dfd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -97,10 +109,36 @@ static int write_new(const char *path, const char *text)
 	return ret;
 }
 
+/* cwd's nook.yaml, as the user would name it ("/nook.yaml" in /). */
+static char *file_in(const char *cwd)
+{
+	return xasprintf("%s%s" PROJECT_FILE, cwd, strcmp(cwd, "/") ? "/" :
+			 "");
+}
+
+/* A project file above cwd: this one will be found first below here,
+ * so say that it is nested. */
+static void say_parent(const char *cwd)
+{
+	char *parent = xstrdup(cwd), *slash = strrchr(parent, '/');
+	char *file = NULL, *shown = NULL;
+
+	if (slash && strcmp(cwd, "/")) {
+		*(slash == parent ? slash + 1 : slash) = '\0';
+		if (project_find(parent, geteuid(), &file, &shown) > 0)
+			printf("(inside the tree of %s: below here this file "
+			       "is used instead of it)\n", file);
+	}
+	free(file);
+	free(shown);
+	free(parent);
+}
+
 int cmd_init(struct nook_ctx *ctx, int argc, char **argv)
 {
-	char *cwd = NULL, *name = NULL, *text = NULL;
-	int rc = parse_help_only(argc, argv, usage, 0);
+	char *cwd = NULL, *name = NULL, *text = NULL, *file = NULL;
+	struct stat st;
+	int rc = parse_help_only(argc, argv, usage, 0), there;
 
 	(void)ctx;
 	if (rc)
@@ -111,20 +149,25 @@ int cmd_init(struct nook_ctx *ctx, int argc, char **argv)
 		error_errno("cannot tell the current directory");
 		goto out;
 	}
-	if (access(PROJECT_FILE, F_OK) == 0 || errno != ENOENT) {
-		errorf("%s/%s exists already: nook init never writes over it; "
-		       "edit it, or remove it and run nook init again", cwd,
-		       PROJECT_FILE);
+	file = file_in(cwd);
+	/* lstat: a symlink, even a dangling one, is a file already there */
+	there = lstat(PROJECT_FILE, &st) == 0;
+	if (there || errno != ENOENT) {
+		errorf("%s exists already%s: nook init never writes over it; "
+		       "edit it, or remove it and run nook init again", file,
+		       there && S_ISLNK(st.st_mode) ? " (a symlink)" : "");
 		goto out;
 	}
 	name = name_for(cwd);
 	text = xasprintf(starter, name, name, name, name);
 	if (write_new(PROJECT_FILE, text) < 0)
 		goto out;
-	printf("wrote %s/%s for VM %s: edit it, then 'nook local start'\n", cwd,
-	       PROJECT_FILE, name);
+	printf("wrote %s for VM %s: edit it, then 'nook local start'\n", file,
+	       name);
+	say_parent(cwd);
 	rc = 0;
 out:
+	free(file);
 	free(text);
 	free(name);
 	free(cwd);

@@ -82,7 +82,7 @@ static int parse_small(struct nook_ctx *ctx, int argc, char **argv,
 	if (optind < argc)
 		s->name = argv[optind];
 	else if (ctx && !(s->name = ctx_default_name(ctx)))
-		return EXIT_USAGE;
+		return ctx_project_exit(ctx);
 	return 0;
 }
 

@@ -5,14 +5,26 @@
 
 const struct project *ctx_project(struct nook_ctx *ctx, int *bad)
 {
-	*bad = 0;
-	if (!ctx->have_project) {
-		int rc = project_open(&ctx->project);
-
-		ctx->have_project = rc > 0 ? 1 : rc == 0 ? -1 : -2;
+	if (!ctx->project_looked) {
+		ctx->project_status = project_open(&ctx->project);
+		ctx->project_looked = 1;
 	}
-	*bad = ctx->have_project == -2;
-	return ctx->have_project == 1 ? &ctx->project : NULL;
+	*bad = ctx_project_exit(ctx);
+	return ctx->project_status == PROJECT_LOADED ? &ctx->project : NULL;
+}
+
+int ctx_project_exit(const struct nook_ctx *ctx)
+{
+	if (!ctx->project_looked)
+		return 0;
+	switch (ctx->project_status) {
+	case PROJECT_INVALID:
+		return EXIT_USAGE;
+	case PROJECT_UNREADABLE:
+		return 1;
+	default:
+		return 0;
+	}
 }
 
 const char *ctx_default_name(struct nook_ctx *ctx)
@@ -31,5 +43,5 @@ void ctx_free(struct nook_ctx *ctx)
 		nook_dirs_free(&ctx->dirs);
 	ctx->have_dirs = 0;
 	project_free(&ctx->project);
-	ctx->have_project = 0;
+	ctx->project_looked = 0;
 }

@@ -192,7 +192,7 @@ int cmd_shell(struct nook_ctx *ctx, int argc, char **argv)
 	if (rc)
 		return rc < 0 ? 0 : rc;
 	if (!o.name && !(o.name = ctx_default_name(ctx)))
-		return EXIT_USAGE;
+		return ctx_project_exit(ctx);
 	d = ctx_dirs(ctx);
 	if (!d)
 		return 1;
@@ -236,7 +236,7 @@ int cmd_ssh_config(struct nook_ctx *ctx, int argc, char **argv)
 		return rc < 0 ? 0 : rc;
 	name = optind < argc ? argv[optind] : ctx_default_name(ctx);
 	if (!name)
-		return EXIT_USAGE;
+		return ctx_project_exit(ctx);
 	rc = 1;
 	d = ctx_dirs(ctx);
 	if (!d || shell_nodes(d, name, &nodes) < 0)

@@ -15,9 +15,10 @@ static const char usage[] =
 	"until it is ready: sshd answers, ssh logs in, cloud-init is done.\n"
 	"With --nodes, or when NAME is a cluster, starts cluster NAME: VMs\n"
 	"NAME-1..NAME-N on a private network, in parallel.\n"
-	"Without NAME inside a tree with a nook.yaml (found upward from the\n"
-	"current directory), starts what it describes: a VM, or a cluster of\n"
-	"groups (NAME-GROUP-1 ...); options given here override the file.\n"
+	"Without NAME (or with the file's) inside a tree with a nook.yaml\n"
+	"(found upward from the current directory), starts what it describes:\n"
+	"a VM, or a cluster of groups (NAME-GROUP-1 ...); options given here\n"
+	"override the file.\n"
 	"\n"
 	"  --plan                 print what would start (nodes, sizes,\n"
 	"                         addresses; --json for JSON) and exit\n"
@@ -90,15 +91,12 @@ struct opts {
 	struct vm_start_opts vm;
 	struct net_port *ports;
 	int json;
-	int nodes;
+	int nodes_n;          /* --nodes N */
 	int plan;
 	const char *subnet;
 	/* a cluster's nodes by name, each with its options (NULL: vm) */
-	struct vm_cluster_node *list;
-	size_t nlist;
-	struct vm_start_opts *node_opts;
-	struct strvec names;
-	struct vm_start_opts given; /* as the command line alone has it */
+	struct project_nodes nodes;
+	const struct project *proj; /* the file this start is of, or NULL */
 };
 
 /* One of the options with a value that is a word from a list. */
@@ -131,9 +129,10 @@ static int take_number(struct opts *opts, int c, const char *arg)
 		o->timeout_s = (int)n;
 		return 0;
 	case O_NODES:
-		if (parse_int("--nodes", arg, 1, 64, &n) < 0)
+		if (parse_int("--nodes", arg, 1, VM_CLUSTER_MAX_NODES,
+			      &n) < 0)
 			return EXIT_USAGE;
-		opts->nodes = (int)n;
+		opts->nodes_n = (int)n;
 		return 0;
 	case O_MEMORY:
 		if (parse_size("--memory", arg, &o->memory) < 0)
@@ -196,7 +195,6 @@ static int take(struct opts *opts, int c, const char *arg)
 /* 0, EXIT_USAGE, or -1 for --help (shown). */
 static int parse(int argc, char **argv, struct opts *opts, const char **name)
 {
-	const struct vm_start_opts *o = &opts->vm;
 	int c, rc;
 
 	getopt_reset();
@@ -213,14 +211,6 @@ static int parse(int argc, char **argv, struct opts *opts, const char **name)
 		return usage_error(usage, "unexpected argument '%s'",
 				   argv[optind + 1]);
 	*name = optind < argc ? argv[optind] : NULL;
-	if (o->initrd && !o->kernel)
-		return usage_error(usage, "--initrd goes with --kernel");
-	if (o->append && o->boot && !strcmp(o->boot, "disk"))
-		return usage_error(usage, "--append is for direct boot, not "
-				   "--boot disk");
-	if (o->kernel && o->boot && !strcmp(o->boot, "disk"))
-		return usage_error(usage, "--kernel means direct boot, not "
-				   "--boot disk");
 	return 0;
 }
 
@@ -477,23 +467,98 @@ static void fmt_mib(uint64_t bytes, char *out, size_t size)
 static const struct vm_start_opts *opts_of(const struct opts *opts,
 					   const char *name)
 {
-	for (size_t i = 0; i < opts->nlist; i++)
-		if (!strcmp(opts->list[i].name, name) && opts->list[i].o)
-			return opts->list[i].o;
-	return &opts->vm;
+	return vm_cluster_node_opts(&opts->vm, opts->nodes.list,
+				    opts->nodes.n, name);
+}
+
+/* s as JSON (null for none); *bad set when it is not UTF-8 (a path can
+ * be any bytes), which JSON cannot carry. */
+static json_t *jstr(const char *s, int *bad)
+{
+	json_t *j = s ? json_string(s) : json_null();
+
+	if (!j) {
+		*bad = 1;
+		j = json_null();
+	}
+	return j;
+}
+
+static json_t *ports_json(const struct vm_start_opts *o)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < o->nports; i++) {
+		struct buf b = BUF_INIT;
+
+		net_port_format(&o->ports[i], &b);
+		json_array_append_new(a, json_string(b.p));
+		buf_free(&b);
+	}
+	return a;
 }
 
 static json_t *plan_node_json(const struct vm_cluster_plan_node *p,
-			      const struct vm_start_opts *o)
+			      const struct vm_start_opts *o, int *bad)
 {
-	return json_pack("{s:s,s:o,s:o,s:b,s:i,s:I,s:o,s:s?,s:s?,s:s?,s:i}",
-		"name", p->name, "node", p->node ? json_integer(p->node) :
-		json_null(), "address", p->address[0] ?
-		json_string(p->address) : json_null(), "new", p->is_new,
-		"cpus", p->cpus, "memory_mib", (json_int_t)(p->memory >> 20),
-		"disk_mib", p->disk ? json_integer((json_int_t)(p->disk >> 20)) :
-		json_null(), "image", o->image, "user_data", o->user_data,
-		"network_config", o->network_config, "ports", (int)o->nports);
+	json_t *j = json_object();
+
+	json_object_set_new(j, "name", jstr(p->name, bad));
+	json_object_set_new(j, "node", p->node ? json_integer(p->node) :
+			    json_null());
+	json_object_set_new(j, "address", jstr(p->address[0] ? p->address :
+					       NULL, bad));
+	json_object_set_new(j, "new", json_boolean(p->is_new));
+	json_object_set_new(j, "cpus", json_integer(p->cpus));
+	json_object_set_new(j, "memory_mib",
+			    json_integer((json_int_t)(p->memory >> 20)));
+	json_object_set_new(j, "disk_mib", p->disk ?
+			    json_integer((json_int_t)(p->disk >> 20)) :
+			    json_null());
+	json_object_set_new(j, "image", jstr(o->image, bad));
+	json_object_set_new(j, "user_data", jstr(o->user_data, bad));
+	json_object_set_new(j, "network_config", jstr(o->network_config, bad));
+	json_object_set_new(j, "ports", ports_json(o));
+	json_object_set_new(j, "boot", jstr(o->boot, bad));
+	json_object_set_new(j, "kernel", jstr(o->kernel, bad));
+	json_object_set_new(j, "initrd", jstr(o->initrd, bad));
+	json_object_set_new(j, "append", jstr(o->append, bad));
+	json_object_set_new(j, "accel", jstr(o->accel, bad));
+	json_object_set_new(j, "cpu", jstr(o->cpu, bad));
+	json_object_set_new(j, "timeout_s", o->timeout_s ?
+			    json_integer(o->timeout_s) : json_null());
+	return j;
+}
+
+/* The project file's path and its sync rules, for a plan's JSON. */
+static void plan_project_json(json_t *j, const struct project *p, int *bad)
+{
+	json_t *rules = json_array();
+
+	json_object_set_new(j, "file", jstr(p ? p->path : NULL, bad));
+	for (size_t i = 0; p && i < p->nsyncs; i++) {
+		const struct project_sync *r = &p->syncs[i];
+		json_t *ex = json_array();
+
+		for (size_t k = 0; k < r->exclude.n; k++)
+			json_array_append_new(ex, jstr(r->exclude.v[k], bad));
+		json_array_append_new(rules, json_pack("{s:o,s:o,s:o,s:b}",
+			"src", jstr(r->src, bad), "dest", jstr(r->dest, bad),
+			"exclude", ex, "delete", r->del));
+	}
+	json_object_set_new(j, "sync", rules);
+}
+
+/* Print a plan's JSON, or say why it cannot be. */
+static int print_plan_json(json_t *j, int bad)
+{
+	if (bad) {
+		json_decref(j);
+		errorf("cannot give the plan as JSON: a name or path in it is "
+		       "not UTF-8");
+		return 1;
+	}
+	return print_json(j);
 }
 
 static void plan_node_line(FILE *f, const struct vm_cluster_plan_node *p,
@@ -503,9 +568,17 @@ static void plan_node_line(FILE *f, const struct vm_cluster_plan_node *p,
 
 	fmt_mib(p->memory, mem, sizeof(mem));
 	fmt_mib(p->disk, disk, sizeof(disk));
-	fprintf(f, "  %-20s %-15s %d cpus, memory %s, disk %s%s%s%s\n",
+	fprintf(f, "  %-20s %-15s %d cpus, memory %s, disk %s, image %s",
 		p->name, p->address[0] ? p->address : "-", p->cpus, mem, disk,
-		o->user_data ? ", user-data " : "",
+		o->image ? o->image : "debian-12");
+	for (size_t i = 0; i < o->nports; i++) {
+		struct buf b = BUF_INIT;
+
+		net_port_format(&o->ports[i], &b);
+		fprintf(f, "%s%s", i ? " " : ", ports ", b.p);
+		buf_free(&b);
+	}
+	fprintf(f, "%s%s%s\n", o->user_data ? ", user-data " : "",
 		o->user_data ? o->user_data : "", p->is_new ? " (new)" : "");
 }
 
@@ -516,20 +589,23 @@ static int show_cluster_plan(const struct nook_dirs *d, const char *name,
 {
 	struct vm_cluster_plan pl;
 	json_t *nodes, *j;
+	int bad = 0;
 
-	if (vm_cluster_plan(d, name, opts->list, opts->nlist, opts->subnet,
-			    &opts->vm, &pl) < 0)
+	if (vm_cluster_plan(d, name, opts->nodes.list, opts->nodes.n,
+			    opts->subnet, &opts->vm, &pl) < 0)
 		return 1;
 	if (json) {
 		nodes = json_array();
 		for (size_t i = 0; i < pl.n; i++)
 			json_array_append_new(nodes, plan_node_json(
-				&pl.nodes[i], opts_of(opts, pl.nodes[i].name)));
+				&pl.nodes[i], opts_of(opts, pl.nodes[i].name),
+				&bad));
 		j = json_pack("{s:s,s:b,s:b,s:s,s:o}", "name", name, "cluster",
 			      1, "new", pl.is_new, "subnet", pl.subnet, "nodes",
 			      nodes);
+		plan_project_json(j, opts->proj, &bad);
 		vm_cluster_plan_free(&pl);
-		return print_json(j);
+		return print_plan_json(j, bad);
 	}
 	fprintf(f, "cluster %s%s: %zu node%s on %s\n", name,
 		pl.is_new ? " (new)" : "", pl.n, pl.n == 1 ? "" : "s",
@@ -546,16 +622,22 @@ static int show_vm_plan(const struct nook_dirs *d, const char *name,
 			const struct opts *opts)
 {
 	struct vm_cluster_plan_node p;
+	json_t *j;
+	int bad = 0;
 
 	memset(&p, 0, sizeof(p));
 	if (vm_name_check(name) < 0)
 		return 1;
 	p.name = (char *)name;
 	vm_plan_sizes(d, name, &opts->vm, &p);
-	if (opts->json)
-		return print_json(json_pack("{s:s,s:b,s:o}", "name", name,
-			"cluster", 0, "nodes", json_pack("[o]",
-			plan_node_json(&p, &opts->vm))));
+	if (opts->json) {
+		j = json_pack("{s:s,s:b,s:b}", "name", name, "cluster", 0,
+			      "new", p.is_new);
+		json_object_set_new(j, "nodes", json_pack("[o]",
+			plan_node_json(&p, &opts->vm, &bad)));
+		plan_project_json(j, opts->proj, &bad);
+		return print_plan_json(j, bad);
+	}
 	printf("VM %s%s\n", name, p.is_new ? " (new)" : "");
 	plan_node_line(stdout, &p, &opts->vm);
 	return 0;
@@ -572,8 +654,8 @@ static int start_cluster(const struct nook_dirs *d, const char *name,
 	pr->cluster = 1;
 	if (pr->tty && board_start(&pr->board) < 0)
 		pr->board.fd = -1;
-	rc = vm_cluster_start(d, name, opts->list, opts->nlist, opts->subnet,
-			      &opts->vm, &failed);
+	rc = vm_cluster_start(d, name, opts->nodes.list, opts->nodes.n,
+			      opts->subnet, &opts->vm, &failed);
 	board_end(&pr->board);
 	if (rc < 0 && !failed)
 		return 1;
@@ -611,105 +693,80 @@ out:
 	return rc;
 }
 
-/* What the command line left unsaid, from the file's VM settings. */
-static void fill_from(struct vm_start_opts *o, const struct project_vm *v)
+/* --nodes N's nodes: NAME-1..NAME-N, each with the start's options. */
+static void plain_nodes(struct project_nodes *out, const char *name, int n)
 {
-	if (!o->image)
-		o->image = v->image;
-	if (!o->user_data)
-		o->user_data = v->user_data;
-	if (!o->network_config)
-		o->network_config = v->network_config;
-	if (!o->boot)
-		o->boot = v->boot;
-	if (!o->kernel) {
-		o->kernel = v->kernel;
-		o->initrd = v->initrd;
-	}
-	if (!o->append)
-		o->append = v->append;
-	if (!o->accel)
-		o->accel = v->accel;
-	if (!o->cpu)
-		o->cpu = v->cpu;
-	if (!o->cpus)
-		o->cpus = v->cpus;
-	if (!o->memory)
-		o->memory = v->memory;
-	if (!o->disk)
-		o->disk = v->disk;
-	if (!o->timeout_s)
-		o->timeout_s = v->timeout_s;
-	if (!o->ports_given && v->ports_given) {
-		o->ports = v->ports;
-		o->nports = v->nports;
-		o->ports_given = 1;
-	}
-}
+	memset(out, 0, sizeof(*out));
+	out->list = xmalloc(sizeof(*out->list) * (size_t)(n ? n : 1));
+	for (int i = 0; i < n; i++) {
+		char *nn = vm_cluster_node_name(name, NULL, i + 1);
 
-/* The nodes a start names: a nook.yaml's groups (each node with its
- * group's settings under the command line's), or --nodes N's
- * NAME-1..NAME-N. */
-static void make_list(struct opts *opts, const char *name,
-		      const struct project *p)
-{
-	size_t n = p && p->cluster ? project_node_count(p) :
-		   (size_t)opts->nodes;
-
-	opts->list = xmalloc(sizeof(*opts->list) * (n ? n : 1));
-	opts->node_opts = xmalloc(sizeof(*opts->node_opts) * (n ? n : 1));
-	for (size_t i = 0; i < n; i++) {
-		const struct project_group *g = NULL;
-		char *nn = p && p->cluster ? project_node_name(p, i, &g) :
-			   xasprintf("%s-%zu", name, i + 1);
-
-		strvec_push(&opts->names, nn);
+		strvec_push(&out->names, nn);
 		free(nn);
-		/* the command line, then the group's (which holds the
-		 * file's top level under its own keys) */
-		opts->node_opts[i] = g ? opts->given : opts->vm;
-		if (g)
-			fill_from(&opts->node_opts[i], &g->vm);
-		opts->list[i].name = opts->names.v[i];
-		opts->list[i].o = g ? &opts->node_opts[i] : NULL;
 	}
-	opts->nlist = n;
+	for (int i = 0; i < n; i++) {
+		out->list[i].name = out->names.v[i];
+		out->list[i].o = NULL;
+	}
+	out->n = (size_t)n;
 }
 
-/* Take the project file into opts when NAME was not given: its name, its
- * settings under the command line's. EXIT_USAGE when it is bad. */
+/* The project file, when the start is its: given no NAME inside its
+ * tree, or its own name (a bad file is said: its exit status). Then
+ * NAME is its name and its settings come under the command line's. */
 static int use_project(struct nook_ctx *ctx, struct opts *opts,
 		       const char **name, const struct project **p)
 {
+	struct vm_start_opts given = opts->vm;
 	int bad;
 
-	*p = NULL;
-	if (*name)
-		return 0;
 	*p = ctx_project(ctx, &bad);
 	if (bad)
-		return EXIT_USAGE;
+		return bad;
+	if (*p && *name && strcmp(*name, (*p)->name))
+		*p = NULL;  /* another VM than the file's */
 	if (!*p) {
-		*name = "default";
+		*name = *name ? *name : "default";
 		return 0;
 	}
 	*name = (*p)->name;
-	opts->given = opts->vm;
-	if ((*p)->cluster && opts->nodes)
+	if ((*p)->cluster && opts->nodes_n)
 		return usage_error(usage, "%s lists the nodes: --nodes cannot "
 				   "change them (edit the file)", (*p)->path);
-	fill_from(&opts->vm, &(*p)->vm);
+	project_fill_opts(&opts->vm, &(*p)->vm);
 	if (!opts->subnet)
 		opts->subnet = (*p)->subnet;
+	if ((*p)->cluster)
+		project_nodes(*p, &given, &opts->nodes);
+	return 0;
+}
+
+/* The options as merged (the command line over the file's), each
+ * node's too, checked as a start checks them: EXIT_USAGE when wrong. */
+static int check_merged(const struct opts *opts)
+{
+	if (vm_start_opts_check(&opts->vm) < 0)
+		return EXIT_USAGE;
+	for (size_t i = 0; i < opts->nodes.n; i++) {
+		const struct vm_start_opts *o = opts->nodes.list[i].o;
+		char *where = xasprintf("node %s", opts->nodes.list[i].name);
+		int rc = 0;
+
+		error_where(where);
+		if (o && vm_start_opts_check(o) < 0)
+			rc = EXIT_USAGE;
+		error_where(NULL);
+		free(where);
+		if (rc)
+			return rc;
+	}
 	return 0;
 }
 
 static void opts_free(struct opts *opts)
 {
 	free(opts->ports);
-	free(opts->list);
-	free(opts->node_opts);
-	strvec_clear(&opts->names);
+	project_nodes_free(&opts->nodes);
 }
 
 int cmd_local_start(struct nook_ctx *ctx, int argc, char **argv)
@@ -735,17 +792,20 @@ int cmd_local_start(struct nook_ctx *ctx, int argc, char **argv)
 	opts.vm.image_ctx = pr.say;
 	if (rc == 0)
 		rc = use_project(ctx, &opts, &name, &proj);
+	opts.proj = proj;
 	if (rc) {
 		opts_free(&opts);
 		return rc < 0 ? 0 : rc;
 	}
 	rc = 1;
 	d = ctx_dirs(ctx);
-	cluster = d && ((proj && proj->cluster) || opts.nodes ||
+	cluster = d && ((proj && proj->cluster) || opts.nodes_n ||
 			vm_cluster_exists(d, name));
-	if (cluster)
-		make_list(&opts, name, proj);
-	if (d && !cluster && opts.subnet)
+	if (cluster && !(proj && proj->cluster))
+		plain_nodes(&opts.nodes, name, opts.nodes_n);
+	if (d && check_merged(&opts))
+		rc = EXIT_USAGE;
+	else if (d && !cluster && opts.subnet)
 		rc = usage_error(usage, "--subnet is for a cluster: add "
 				 "--nodes N");
 	else if (d && opts.plan)

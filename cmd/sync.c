@@ -2,7 +2,6 @@
 #include <errno.h>
 #include <ftw.h>
 #include <getopt.h>
-#include <libgen.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -407,6 +406,15 @@ out:
 	return rc;
 }
 
+/* Where SRC (absolute, resolved) goes when no DEST is given: its name in
+ * the login home ("root" for /). */
+static char *default_dest(const char *src)
+{
+	const char *slash = strrchr(src, '/');
+
+	return xstrdup(slash && slash[1] ? slash + 1 : "root");
+}
+
 /* The project file's sync rules, when it has any. */
 static const struct project *project_rules(struct nook_ctx *ctx)
 {
@@ -427,11 +435,21 @@ static int sync_rules(const struct nook_dirs *d, const char *name,
 		return usage_error(usage, "--watch follows one SRC; %s has %zu "
 				   "sync rules: give SRC [DEST]", p->path,
 				   p->nsyncs);
+	/* a VM that is not there is said once, not once per rule */
+	if (!o->all) {
+		char *vm_name = shell_resolve(d, name);
+		struct vm *vm = NULL;
+		int there = vm_name && vm_open(d, vm_name, 1, &vm) == 0;
+
+		vm_close(vm);
+		free(vm_name);
+		if (!there)
+			return 1;
+	}
 	for (size_t i = 0; i < p->nsyncs; i++) {
 		const struct project_sync *r = &p->syncs[i];
 		struct sync_opts ro = *o;
-		char *dest = xstrdup(r->dest ? r->dest : strcmp(r->src, "/") ?
-				     strrchr(r->src, '/') + 1 : "root");
+		char *dest = r->dest ? xstrdup(r->dest) : default_dest(r->src);
 		int rc;
 
 		memset(&ro.excludes, 0, sizeof(ro.excludes));
@@ -475,7 +493,7 @@ int cmd_sync(struct nook_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	if (!name && !(name = ctx_default_name(ctx))) {
-		rc = EXIT_USAGE;
+		rc = ctx_project_exit(ctx);
 		goto out;
 	}
 	src = realpath(pos[0] ? pos[0] : ".", NULL);
@@ -483,7 +501,7 @@ int cmd_sync(struct nook_ctx *ctx, int argc, char **argv)
 		error_errno("sync source %s", pos[0] ? pos[0] : ".");
 		goto out;
 	}
-	dest = xstrdup(pos[1] ? pos[1] : strcmp(src, "/") ? basename(src) : "root");
+	dest = pos[1] ? xstrdup(pos[1]) : default_dest(src);
 	rc = o.all ? sync_all(d, name, &o, src, dest) :
 		     sync_one(d, name, &o, src, dest);
 out:

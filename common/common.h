@@ -91,6 +91,9 @@ int read_file_max(const char *path, struct buf *b, size_t max);
 int read_file(const char *path, struct buf *b);
 /* The same, saying nothing on failure (errno tells why). */
 int read_file_quiet(const char *path, struct buf *b);
+/* read_file_max() of a regular file only: a FIFO (that would block), a
+ * directory or a device is refused, saying what it is. */
+int read_file_regular(const char *path, struct buf *b, size_t max);
 
 /* write(2) all of buf, looping over short writes and EINTR. 0 or -1 (errno). */
 int write_all(int fd, const void *buf, size_t len);

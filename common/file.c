@@ -90,6 +90,51 @@ int read_file_quiet(const char *path, struct buf *b)
 	return read_file_1(path, b, 1, READ_FILE_MAX);
 }
 
+/* What a file that is not a regular one is, for a message. */
+static const char *file_kind(mode_t m)
+{
+	if (S_ISDIR(m))
+		return "a directory";
+	if (S_ISFIFO(m))
+		return "a FIFO";
+	if (S_ISSOCK(m))
+		return "a socket";
+	if (S_ISCHR(m) || S_ISBLK(m))
+		return "a device";
+	return "not a regular file";
+}
+
+int read_file_regular(const char *path, struct buf *b, size_t max)
+{
+	/* O_NONBLOCK: opening a FIFO with no writer must not wait */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC), ret = -1;
+	struct stat st;
+
+	if (fd < 0)
+		return error_errno("cannot read %s", path);
+	if (fstat(fd, &st) < 0)
+		error_errno("cannot read %s", path);
+	else if (!S_ISREG(st.st_mode))
+		errorf("cannot read %s: it is %s, not a file", path,
+		       file_kind(st.st_mode));
+	else if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0)
+		error_errno("cannot read %s", path);
+	else if (read_fd_max(fd, b, max) == 0)
+		ret = 0;
+	else if (errno == EFBIG) {
+		char *words = size_words(max);
+
+		errorf("cannot read %s: it is larger than %s", path, words);
+		free(words);
+	} else {
+		error_errno("cannot read %s", path);
+	}
+	close(fd);
+	if (!b->p)
+		buf_add(b, "", 0);
+	return ret;
+}
+
 int write_all(int fd, const void *buf, size_t len)
 {
 	const char *p = buf;

@@ -28,6 +28,13 @@ static int parse_port(const char *s, size_t len, int allow_zero, int *out)
 	return 0;
 }
 
+int net_port_clash(const struct net_port *a, const struct net_port *b)
+{
+	return a->host && a->host == b->host && a->udp == b->udp &&
+	       (!strcmp(a->addr, b->addr) || !strcmp(a->addr, "0.0.0.0") ||
+		!strcmp(b->addr, "0.0.0.0"));
+}
+
 int net_port_parse(const char *spec, struct net_port *p)
 {
 	const char *slash = strrchr(spec, '/');

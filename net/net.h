@@ -54,6 +54,10 @@ struct net_port {
  */
 int net_port_parse(const char *spec, struct net_port *p);
 
+/* 1 when a and b forward the same fixed host port (the same protocol, on
+ * the same address or either on 0.0.0.0): the second would not bind. */
+int net_port_clash(const struct net_port *a, const struct net_port *b);
+
 /* Append the spec's canonical form "ADDR:HOST:GUEST/PROTO" to out. */
 void net_port_format(const struct net_port *p, struct buf *out);
 

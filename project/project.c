@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
@@ -17,15 +19,44 @@ struct pctx {
 	yaml_document_t *doc;
 	const char *path;
 	const char *dir;
-	char where[512];
+	char *where;
 };
 
 static const char *at(struct pctx *c, const yaml_node_t *n)
 {
-	snprintf(c->where, sizeof(c->where), "%s:%zu:%zu", c->path,
-		 n ? n->start_mark.line + 1 : 1,
-		 n ? n->start_mark.column + 1 : 1);
+	free(c->where);
+	c->where = xasprintf("%s:%zu:%zu", c->path,
+			     n ? n->start_mark.line + 1 : 1,
+			     n ? n->start_mark.column + 1 : 1);
 	return c->where;
+}
+
+/* s with what a terminal would act on (C0 and C1 controls, DEL) shown
+ * as \xNN: a file's keys and values are echoed in messages. */
+static char *printable(const char *s)
+{
+	struct buf b = BUF_INIT;
+
+	for (const unsigned char *u = (const unsigned char *)s; *u; u++) {
+		if (*u < 0x20 || *u == 0x7f)
+			buf_addf(&b, "\\x%02x", *u);
+		else if (*u == 0xc2 && u[1] >= 0x80 && u[1] <= 0x9f)
+			buf_addf(&b, "\\u%04x", *++u);
+		else
+			buf_add(&b, u, 1);
+	}
+	buf_add(&b, "", 0);
+	return b.p;
+}
+
+/* s holds something printable() would change. */
+static int has_control(const char *s)
+{
+	char *p = printable(s);
+	int changed = strcmp(p, s) != 0;
+
+	free(p);
+	return changed;
 }
 
 static int fail(struct pctx *c, const yaml_node_t *n, const char *fmt, ...)
@@ -34,12 +65,14 @@ static int fail(struct pctx *c, const yaml_node_t *n, const char *fmt, ...)
 static int fail(struct pctx *c, const yaml_node_t *n, const char *fmt, ...)
 {
 	va_list ap;
-	char *msg;
+	char *msg, *shown;
 
 	va_start(ap, fmt);
 	msg = xvasprintf(fmt, ap);
 	va_end(ap);
-	errorf("%s: %s", at(c, n), msg);
+	shown = printable(msg);
+	errorf("%s: %s", at(c, n), shown);
+	free(shown);
 	free(msg);
 	return -1;
 }
@@ -49,28 +82,67 @@ static yaml_node_t *node(struct pctx *c, int id)
 	return yaml_document_get_node(c->doc, id);
 }
 
+/* A plain ~ or null: YAML's "nothing", never a value nook takes. */
+static int is_null(const yaml_node_t *n)
+{
+	static const char *const nulls[] = { "~", "null", "Null", "NULL" };
+	const char *v = (const char *)n->data.scalar.value;
+
+	if (n->type != YAML_SCALAR_NODE ||
+	    n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+		return 0;
+	for (size_t i = 0; i < ARRAY_SIZE(nulls); i++)
+		if (!strcmp(v, nulls[i]))
+			return 1;
+	return 0;
+}
+
 static const char *kind(const yaml_node_t *n)
 {
 	if (n->type == YAML_SEQUENCE_NODE)
 		return "a list";
 	if (n->type == YAML_MAPPING_NODE)
 		return "a mapping";
-	return n->data.scalar.length ? "a single value" : "nothing";
+	return n->data.scalar.length && !is_null(n) ? "a single value" :
+	       "nothing";
+}
+
+/* A tag nook does not know (!custom): refused, not ignored. */
+static int bad_tag(const yaml_node_t *n)
+{
+	const char *t = (const char *)n->tag;
+
+	return t && strncmp(t, "tag:yaml.org,2002:", 18) != 0;
 }
 
 /* A scalar's text (libyaml ends it with a NUL); NULL, having said so,
- * when n is none or empty. */
+ * when n is none or empty, or holds a NUL or a control character (no
+ * value nook takes has one). */
 static const char *scalar(struct pctx *c, const char *key,
 			  const yaml_node_t *n, const char *want)
 {
-	if (n->type != YAML_SCALAR_NODE || !n->data.scalar.length)
-		return fail(c, n, "%s: expected %s, not %s", key, want,
-			    kind(n)), NULL;
-	if (strlen((const char *)n->data.scalar.value) !=
-	    n->data.scalar.length)
-		return fail(c, n, "%s: a NUL character in the value", key),
-		       NULL;
-	return (const char *)n->data.scalar.value;
+	const char *v;
+
+	if (n->type != YAML_SCALAR_NODE || !n->data.scalar.length ||
+	    is_null(n)) {
+		fail(c, n, "%s: expected %s, not %s", key, want, kind(n));
+		return NULL;
+	}
+	v = (const char *)n->data.scalar.value;
+	if (bad_tag(n)) {
+		fail(c, n, "%s: an unknown tag %s: nook.yaml takes plain "
+		     "values", key, (const char *)n->tag);
+		return NULL;
+	}
+	if (strlen(v) != n->data.scalar.length) {
+		fail(c, n, "%s: a NUL character in the value", key);
+		return NULL;
+	}
+	if (has_control(v)) {
+		fail(c, n, "%s: a control character in '%s'", key, v);
+		return NULL;
+	}
+	return v;
 }
 
 size_t project_edit_distance(const char *a, const char *b)
@@ -135,7 +207,9 @@ static const char *closest(const char *key, const char *const *a,
 
 	for (int l = 0; l < 2; l++)
 		for (const char *const *k = lists[l]; k && *k; k++) {
-			size_t dist = project_edit_distance(key, *k);
+			/* NAME: for name: only the case is wrong */
+			size_t dist = strcasecmp(key, *k) ? project_edit_distance(
+				key, *k) : 0;
 
 			if (dist < bd) {
 				bd = dist;
@@ -179,6 +253,9 @@ static int check_keys(struct pctx *c, const yaml_node_t *map,
 			return fail(c, k, "a key in %s must be a word, not %s",
 				    where, k ? kind(k) : "nothing");
 		key = (const char *)k->data.scalar.value;
+		if (strlen(key) != k->data.scalar.length)
+			return fail(c, k, "a key in %s holds a NUL character",
+				    where);
 		if (!in_list(a, key) && !in_list(b, key))
 			return unknown_key(c, k, key, where, a, b);
 		for (yaml_node_pair_t *q = map->data.mapping.pairs.start;
@@ -202,9 +279,20 @@ static void set(char **dst, const char *v)
 }
 
 /* A value through one of the checks that say what is wrong (parse_int,
- * parse_size, net_port_parse ...), its message placed at n. */
-#define AT(c, n, call) (error_where(at((c), (n))), (call) < 0 ? \
-	(error_where(NULL), -1) : (error_where(NULL), 0))
+ * parse_size, net_port_parse ...), its message placed at n:
+ *	where_on(c, n);
+ *	rc = where_off(parse_int(...));
+ */
+static void where_on(struct pctx *c, const yaml_node_t *n)
+{
+	error_where(at(c, n));
+}
+
+static int where_off(int rc)
+{
+	error_where(NULL);
+	return rc < 0 ? -1 : 0;
+}
 
 /* A path relative to the file's directory, made absolute, that must be
  * readable now. */
@@ -230,6 +318,20 @@ static int take_path(struct pctx *c, const char *key, const yaml_node_t *n,
 	return 0;
 }
 
+/* A path to a file (a kernel, an initrd), not a directory or a FIFO. */
+static int take_file(struct pctx *c, const char *key, const yaml_node_t *n,
+		     char **out)
+{
+	struct stat st;
+
+	if (take_path(c, key, n, out) < 0)
+		return -1;
+	if (stat(*out, &st) < 0 || !S_ISREG(st.st_mode))
+		return fail(c, n, "%s: %s is not a file", key,
+			    (const char *)n->data.scalar.value);
+	return 0;
+}
+
 /* A user-data or network-config file: readable, and checked as start
  * checks it (the message names the file, and this file's line). */
 static int take_seed_file(struct pctx *c, const char *key,
@@ -242,14 +344,14 @@ static int take_seed_file(struct pctx *c, const char *key,
 	if (take_path(c, key, n, out) < 0)
 		return -1;
 	shown = (const char *)n->data.scalar.value;
-	rc = AT(c, n, read_file(*out, &b));
+	where_on(c, n);
+	rc = read_file_regular(*out, &b, READ_FILE_MAX);
 	if (rc == 0 && !strcmp(key, "user-data"))
-		rc = AT(c, n, cidata_check_user_data(shown, b.p ? b.p : "",
-						     b.len, NULL));
+		rc = cidata_check_user_data(shown, b.p ? b.p : "", b.len, NULL);
 	else if (rc == 0)
-		rc = AT(c, n, cidata_check_yaml(shown, b.p ? b.p : "", b.len));
+		rc = cidata_check_yaml(shown, b.p ? b.p : "", b.len);
 	buf_free(&b);
-	return rc;
+	return where_off(rc);
 }
 
 static int take_word(struct pctx *c, const char *key, const yaml_node_t *n,
@@ -278,7 +380,10 @@ static int take_int(struct pctx *c, const char *key, const yaml_node_t *n,
 	const char *v = scalar(c, key, n, "a whole number");
 	long l;
 
-	if (!v || AT(c, n, parse_int(key, v, min, max, &l)) < 0)
+	if (!v)
+		return -1;
+	where_on(c, n);
+	if (where_off(parse_int(key, v, min, max, &l)) < 0)
 		return -1;
 	*out = (int)l;
 	return 0;
@@ -289,7 +394,10 @@ static int take_size(struct pctx *c, const char *key, const yaml_node_t *n,
 {
 	const char *v = scalar(c, key, n, "a size such as 2G");
 
-	if (!v || AT(c, n, parse_size(key, v, out)) < 0)
+	if (!v)
+		return -1;
+	where_on(c, n);
+	if (where_off(parse_size(key, v, out)) < 0)
 		return -1;
 	if (*out < min)
 		return fail(c, n, "%s %s is below the %lluM a guest needs",
@@ -307,6 +415,9 @@ static int take_ports(struct pctx *c, const yaml_node_t *n,
 			    "[\"8080:80\"], not %s", kind(n));
 	count = (size_t)(n->data.sequence.items.top -
 			 n->data.sequence.items.start);
+	if (count > PROJECT_MAX_PORTS)
+		return fail(c, n, "ports: %zu forwards; a VM has at most %d",
+			    count, PROJECT_MAX_PORTS);
 	free(v->ports);
 	v->ports = xmalloc(sizeof(*v->ports) * (count ? count : 1));
 	v->nports = 0;
@@ -316,8 +427,17 @@ static int take_ports(struct pctx *c, const yaml_node_t *n,
 		const char *s = it ? scalar(c, "ports", it,
 					    "[ADDR:]HOST:GUEST[/udp]") : NULL;
 
-		if (!s || AT(c, it, net_port_parse(s, &v->ports[i])) < 0)
+		if (!s)
 			return -1;
+		where_on(c, it);
+		if (where_off(net_port_parse(s, &v->ports[i])) < 0)
+			return -1;
+		for (size_t k = 0; k < i; k++)
+			if (net_port_clash(&v->ports[k], &v->ports[i]))
+				return fail(c, it, "ports: host port %d%s is "
+					    "forwarded twice: once is all it "
+					    "can be", v->ports[i].host,
+					    v->ports[i].udp ? "/udp" : "");
 		v->nports++;
 	}
 	return 0;
@@ -380,9 +500,9 @@ static int take_vm_key(struct pctx *c, const char *key, const yaml_node_t *n,
 	else if (!strcmp(key, "network-config"))
 		rc = take_seed_file(c, key, n, &v->network_config);
 	else if (!strcmp(key, "kernel"))
-		rc = take_path(c, key, n, &v->kernel);
+		rc = take_file(c, key, n, &v->kernel);
 	else if (!strcmp(key, "initrd"))
-		rc = take_path(c, key, n, &v->initrd);
+		rc = take_file(c, key, n, &v->initrd);
 	else if (!strcmp(key, "ports"))
 		rc = take_ports(c, n, v);
 	else if (!strcmp(key, "boot"))
@@ -442,17 +562,6 @@ static void vm_copy(struct project_vm *dst, const struct project_vm *src)
 }
 
 /* A VM's settings that do not go together (as start refuses them). */
-static int check_vm(struct pctx *c, const yaml_node_t *at_node,
-		    const struct project_vm *v)
-{
-	if (v->initrd && !v->kernel)
-		return fail(c, at_node, "initrd goes with kernel");
-	if (v->boot && !strcmp(v->boot, "disk") && (v->kernel || v->append))
-		return fail(c, at_node, "%s is for direct boot, not 'boot: "
-			    "disk'", v->kernel ? "kernel" : "append");
-	return 0;
-}
-
 static const yaml_node_t *value_of(struct pctx *c, const yaml_node_t *map,
 				   const char *key)
 {
@@ -510,42 +619,45 @@ static int take_group(struct pctx *c, const yaml_node_t *m,
 				&g->vm) < 0)
 			return -1;
 	}
-	return check_vm(c, m, &g->vm);
+	return 0;
 }
 
-/* Every node's name is a VM name, and none is there twice. */
-static int check_node_names(struct pctx *c, const yaml_node_t *nodes,
+/* Every node's name is a VM name, and none is there twice; a message
+ * points at the group's entry (marks[g]: group g's). */
+static int check_node_names(struct pctx *c, const yaml_node_t *const *marks,
 			    struct project *p)
 {
-	size_t n = project_node_count(p);
+	size_t first = 0;
 	struct strvec names = STRVEC_INIT;
 	int ret = 0;
 
-	if (n > PROJECT_MAX_NODES)
-		return fail(c, nodes, "nodes: %zu nodes; a cluster has at most "
-			    "%d", n, PROJECT_MAX_NODES);
-	for (size_t i = 0; i < n && ret == 0; i++) {
-		const struct project_group *g;
-		char *name = project_node_name(p, i, &g);
+	for (size_t g = 0; g < p->ngroups && ret == 0; g++) {
+		for (size_t i = 0; i < (size_t)p->groups[g].count && ret == 0;
+		     i++) {
+			char *name = project_node_name(p, first + i, NULL);
 
-		if (!vm_name_valid(name))
-			ret = fail(c, nodes, "node %s is not a valid VM name "
-				   "([a-z][a-z0-9-], at most 32 characters): "
-				   "shorten the name or the group", name);
-		for (size_t k = 0; k < names.n && ret == 0; k++)
-			if (!strcmp(names.v[k], name))
-				ret = fail(c, nodes, "group '%s' is there "
-					   "twice: node %s would be made twice",
-					   g->name ? g->name : "", name);
-		strvec_push(&names, name);
-		free(name);
+			if (!vm_name_valid(name))
+				ret = fail(c, marks[g], "node %s is not a valid "
+					   "VM name ([a-z][a-z0-9-], at most 32 "
+					   "characters): shorten the name or "
+					   "the group", name);
+			for (size_t k = 0; k < names.n && ret == 0; k++)
+				if (!strcmp(names.v[k], name))
+					ret = fail(c, marks[g], "node %s would "
+						   "be made twice: change the "
+						   "group's name", name);
+			strvec_push(&names, name);
+			free(name);
+		}
+		first += (size_t)p->groups[g].count;
 	}
 	strvec_clear(&names);
 	return ret;
 }
 
-/* A fixed host port on two nodes: the second would not start. */
-static int check_node_ports(struct pctx *c, const yaml_node_t *nodes,
+/* A fixed host port on two nodes: the second would not start. The
+ * message points at the first group that has it (marks[g]). */
+static int check_node_ports(struct pctx *c, const yaml_node_t *const *marks,
 			    const struct project *p)
 {
 	for (size_t g = 0; g < p->ngroups; g++)
@@ -555,16 +667,12 @@ static int check_node_ports(struct pctx *c, const yaml_node_t *nodes,
 
 			for (size_t h = g + 1; a->host && h < p->ngroups; h++)
 				for (size_t k = 0; k < p->groups[h].vm.nports;
-				     k++) {
-					const struct net_port *b =
-						&p->groups[h].vm.ports[k];
-
-					if (b->host == a->host &&
-					    b->udp == a->udp)
+				     k++)
+					if (net_port_clash(a,
+						&p->groups[h].vm.ports[k]))
 						users += p->groups[h].count;
-				}
 			if (users > 1)
-				return fail(c, nodes, "ports: host port %d%s "
+				return fail(c, marks[g], "ports: host port %d%s "
 					    "would be forwarded to %d nodes; "
 					    "give it to one group, or 0:%d (a "
 					    "free port each)", a->host,
@@ -572,6 +680,39 @@ static int check_node_ports(struct pctx *c, const yaml_node_t *nodes,
 					    a->guest);
 		}
 	return 0;
+}
+
+/* The groups' names and ports, each message at its group's entry. */
+static int check_groups(struct pctx *c, const yaml_node_t *n,
+			struct project *p)
+{
+	const yaml_node_t **names = xmalloc(sizeof(*names) * p->ngroups);
+	const yaml_node_t **ports;
+	size_t total = project_node_count(p);
+	int ret;
+
+	if (total > PROJECT_MAX_NODES) {
+		free(names);
+		return fail(c, n, "nodes: %zu nodes; a cluster has at most %d",
+			    total, PROJECT_MAX_NODES);
+	}
+	ports = xmalloc(sizeof(*ports) * p->ngroups);
+	for (size_t g = 0; g < p->ngroups; g++) {
+		const yaml_node_t *m = n->type == YAML_SEQUENCE_NODE ?
+			node(c, n->data.sequence.items.start[g]) : n;
+		const yaml_node_t *v = m->type == YAML_MAPPING_NODE ?
+			value_of(c, m, "ports") : NULL;
+
+		names[g] = m->type == YAML_MAPPING_NODE &&
+			   value_of(c, m, "group") ? value_of(c, m, "group") : m;
+		ports[g] = v ? v : m;
+	}
+	ret = check_node_names(c, names, p);
+	if (ret == 0)
+		ret = check_node_ports(c, ports, p);
+	free(names);
+	free(ports);
+	return ret;
 }
 
 static int take_nodes(struct pctx *c, const yaml_node_t *n,
@@ -615,9 +756,7 @@ static int take_nodes(struct pctx *c, const yaml_node_t *n,
 						    ->start_mark.line + 1);
 		}
 	}
-	if (check_node_names(c, n, p) < 0)
-		return -1;
-	return check_node_ports(c, n, p);
+	return check_groups(c, n, p);
 }
 
 static int take_excludes(struct pctx *c, const yaml_node_t *n,
@@ -634,6 +773,9 @@ static int take_excludes(struct pctx *c, const yaml_node_t *n,
 	if (n->type != YAML_SEQUENCE_NODE)
 		return fail(c, n, "exclude: expected a list of patterns such "
 			    "as [build/, .git/], not %s", kind(n));
+	if (seq_len(n) > PROJECT_MAX_EXCLUDES)
+		return fail(c, n, "exclude: %zu patterns; a rule has at most %d",
+			    seq_len(n), PROJECT_MAX_EXCLUDES);
 	for (size_t i = 0; i < seq_len(n); i++) {
 		yaml_node_t *it = node(c, n->data.sequence.items.start[i]);
 		const char *s = scalar(c, "exclude", it, "a pattern");
@@ -675,11 +817,21 @@ static int take_sync_rule(struct pctx *c, const yaml_node_t *m,
 	if (v) {
 		struct stat st;
 
+		char *real;
+
 		if (take_path(c, "src", v, &r->src) < 0)
 			return -1;
 		if (stat(r->src, &st) < 0 || !S_ISDIR(st.st_mode))
 			return fail(c, v, "src: %s is not a directory",
 				    v->data.scalar.value);
+		/* "." and "ci/.." name the directory itself: its name is
+		 * the default destination, as for 'nook sync' */
+		real = realpath(r->src, NULL);
+		if (!real)
+			return fail(c, v, "src: cannot resolve %s: %s",
+				    v->data.scalar.value, strerror(errno));
+		free(r->src);
+		r->src = real;
 	} else {
 		set(&r->src, c->dir);
 	}
@@ -732,14 +884,15 @@ static int take_top(struct pctx *c, const yaml_node_t *root,
 		if (take_vm_key(c, (const char *)node(c, q->key)->data.scalar
 				.value, node(c, q->value), &p->vm) < 0)
 			return -1;
-	if (check_vm(c, root, &p->vm) < 0)
-		return -1;
 	v = value_of(c, root, "name");
 	if (!v)
 		return fail(c, root, "no name: add 'name: NAME' (the VM's, or "
 			    "the cluster's)");
 	s = scalar(c, "name", v, "a VM name");
-	if (!s || AT(c, v, vm_name_check(s)) < 0)
+	if (!s)
+		return -1;
+	where_on(c, v);
+	if (where_off(vm_name_check(s)) < 0)
 		return -1;
 	set(&p->name, s);
 	v = value_of(c, root, "subnet");
@@ -747,7 +900,10 @@ static int take_top(struct pctx *c, const yaml_node_t *root,
 		struct net_subnet sn;
 
 		s = scalar(c, "subnet", v, "a CIDR such as 10.77.0.0/24");
-		if (!s || AT(c, v, net_subnet_parse(s, &sn)) < 0)
+		if (!s)
+			return -1;
+		where_on(c, v);
+		if (where_off(net_subnet_parse(s, &sn)) < 0)
 			return -1;
 		set(&p->subnet, sn.cidr);
 		if (!value_of(c, root, "nodes"))
@@ -793,11 +949,24 @@ static int check_depth(const char *path, const char *buf, size_t len)
 	return ret;
 }
 
-static int yaml_error(const char *path, const yaml_parser_t *yp)
+static int yaml_error(const char *path, const yaml_parser_t *yp,
+		      const char *buf, size_t len)
 {
-	const yaml_mark_t *m = &yp->problem_mark;
+	size_t line = yp->problem_mark.line, col = yp->problem_mark.column;
 
-	return errorf("%s:%zu:%zu: %s%s%s", path, m->line + 1, m->column + 1,
+	/* the reader (bad UTF-8, a NUL) says where as a byte offset */
+	if (yp->error == YAML_READER_ERROR) {
+		line = col = 0;
+		for (size_t i = 0; i < yp->problem_offset && i < len; i++) {
+			if (buf[i] == '\n') {
+				line++;
+				col = 0;
+			} else if (((unsigned char)buf[i] & 0xc0) != 0x80) {
+				col++; /* characters, not UTF-8's bytes */
+			}
+		}
+	}
+	return errorf("%s:%zu:%zu: %s%s%s", path, line + 1, col + 1,
 		      yp->problem ? yp->problem : "invalid YAML",
 		      yp->context ? " " : "", yp->context ? yp->context : "");
 }
@@ -814,12 +983,12 @@ static int load_doc(const char *path, const char *buf, size_t len,
 		return errorf("%s: cannot start the YAML parser", path);
 	yaml_parser_set_input_string(&yp, (const unsigned char *)buf, len);
 	if (!yaml_parser_load(&yp, doc)) {
-		ret = yaml_error(path, &yp);
+		ret = yaml_error(path, &yp, buf, len);
 		yaml_parser_delete(&yp);
 		return ret;
 	}
 	if (!yaml_parser_load(&yp, &next)) {
-		ret = yaml_error(path, &yp);
+		ret = yaml_error(path, &yp, buf, len);
 	} else {
 		yaml_node_t *r = yaml_document_get_root_node(&next);
 
@@ -839,7 +1008,7 @@ int project_parse(const char *buf, size_t len, const char *path,
 		  const char *dir, struct project *p)
 {
 	yaml_document_t doc;
-	struct pctx c = { &doc, path, dir, "" };
+	struct pctx c = { &doc, path, dir, NULL };
 	yaml_node_t *root;
 	int ret;
 
@@ -864,31 +1033,94 @@ int project_parse(const char *buf, size_t len, const char *path,
 	else
 		ret = take_top(&c, root, p);
 	yaml_document_delete(&doc);
+	free(c.where);
 	return ret;
+}
+
+/* A dangling symlink said as what it is, not as "no such file". */
+static int say_dangling(const char *file)
+{
+	char target[4096];
+	ssize_t n = readlink(file, target, sizeof(target) - 1);
+	struct stat st;
+
+	if (n < 0 || stat(file, &st) == 0 || errno != ENOENT)
+		return 0;
+	target[n] = '\0';
+	return errorf("%s is a symlink to %s, which does not exist", file,
+		      target);
 }
 
 int project_load(const char *file, const char *shown, struct project *p)
 {
 	struct buf b = BUF_INIT;
 	char *dir = xstrdup(file), *slash = strrchr(dir, '/');
-	int ret;
+	int ret = PROJECT_UNREADABLE;
 
 	memset(p, 0, sizeof(*p));
 	if (slash)
 		*(slash == dir ? slash + 1 : slash) = '\0';
-	ret = read_file_max(file, &b, PROJECT_MAX_BYTES);
-	if (ret == 0)
+	if (say_dangling(file) == 0 &&
+	    read_file_regular(file, &b, PROJECT_MAX_BYTES) == 0)
 		ret = project_parse(b.p ? b.p : "", b.len, shown,
-				    slash ? dir : ".", p);
+				    slash ? dir : ".", p) < 0 ?
+		      PROJECT_INVALID : PROJECT_LOADED;
 	buf_free(&b);
 	free(dir);
 	return ret;
 }
 
-int project_find(const char *dir, char **file, char **shown)
+/* Who may have written a project file nook acts on: you, or root. */
+static int trusted_owner(uid_t owner, uid_t me)
 {
-	char *d = xstrdup(dir);
-	int up = 0, ret = 0;
+	return owner == me || owner == 0;
+}
+
+static char *user_word(uid_t uid)
+{
+	struct passwd *pw = getpwuid(uid);
+
+	return pw ? xasprintf("%s (uid %u)", pw->pw_name, (unsigned)uid) :
+		    xasprintf("uid %u", (unsigned)uid);
+}
+
+/* Refuse path (a project file, or a directory it is found through)
+ * when another user owns it: as git refuses a repository another user
+ * owns (CVE-2022-24765), nook does not start what another user's file
+ * on the way up from the current directory describes. */
+static int refuse_owner(const char *file, const char *path, uid_t owner,
+			uid_t me)
+{
+	char *who = user_word(owner), *you = user_word(me);
+
+	errorf("%s: not used: %s is owned by %s, not by you (%s) or root; a "
+	       "project file another user can write could start any VM with "
+	       "your files. Check it, then take it over (chown), or give NAME "
+	       "to act without it", file, path, who, you);
+	free(who);
+	free(you);
+	return -1;
+}
+
+/* What the user would type from the directory searched to reach file,
+ * up directories above it. */
+static char *shown_path(const char *file, int up)
+{
+	struct buf s = BUF_INIT;
+
+	if (up > 8)
+		return xstrdup(file);
+	for (int i = 0; i < up; i++)
+		buf_adds(&s, "../");
+	buf_adds(&s, PROJECT_FILE);
+	return s.p;
+}
+
+int project_find(const char *dir, uid_t me, char **file, char **shown)
+{
+	char *d = xstrdup(dir), *foreign = NULL;
+	uid_t foreign_uid = 0;
+	int up = 0, ret = 0, found;
 
 	*file = *shown = NULL;
 	for (;;) {
@@ -897,16 +1129,31 @@ int project_find(const char *dir, char **file, char **shown)
 		char *slash;
 		struct stat st;
 
-		if (stat(f, &st) == 0 || errno != ENOENT) {
-			struct buf s = BUF_INIT;
+		/* the first directory on the way another user owns: a file
+		 * in it, or above it, is not trusted */
+		if (!foreign && stat(d, &st) == 0 &&
+		    !trusted_owner(st.st_uid, me)) {
+			foreign = xstrdup(d);
+			foreign_uid = st.st_uid;
+		}
+		/* lstat: a dangling symlink is this tree's file, and wrong;
+		 * so is one that cannot be looked at (said when read) */
+		found = lstat(f, &st) == 0;
+		if (found || errno != ENOENT) {
+			struct stat to;
 
-			/* what the user would type from dir to reach it */
-			for (int i = 0; i < up && up <= 8; i++)
-				buf_adds(&s, "../");
-			buf_adds(&s, up <= 8 ? PROJECT_FILE : f);
 			*file = f;
-			*shown = s.p;
+			*shown = shown_path(f, up);
 			ret = 1;
+			if (foreign)
+				ret = refuse_owner(f, foreign, foreign_uid, me);
+			else if (found && !trusted_owner(st.st_uid, me))
+				ret = refuse_owner(f, f, st.st_uid, me);
+			else if (found && S_ISLNK(st.st_mode) &&
+				 stat(f, &to) == 0 &&
+				 !trusted_owner(to.st_uid, me))
+				ret = refuse_owner(f, "the file it links to",
+						   to.st_uid, me);
 			break;
 		}
 		free(f);
@@ -917,6 +1164,12 @@ int project_find(const char *dir, char **file, char **shown)
 		up++;
 	}
 	free(d);
+	free(foreign);
+	if (ret < 0) {
+		free(*file);
+		free(*shown);
+		*file = *shown = NULL;
+	}
 	return ret;
 }
 
@@ -926,11 +1179,20 @@ int project_open(struct project *p)
 	int ret;
 
 	memset(p, 0, sizeof(*p));
-	if (!cwd)
-		return error_errno("cannot tell the current directory");
-	ret = project_find(cwd, &file, &shown);
+	/* a directory removed under the shell is in no tree */
+	if (!cwd && errno == ENOENT)
+		return PROJECT_NONE;
+	if (!cwd) {
+		error_errno("cannot tell the current directory");
+		return PROJECT_UNREADABLE;
+	}
+	ret = project_find(cwd, geteuid(), &file, &shown);
+	if (ret > 0 && strchr(shown, '/'))
+		fprintf(stderr, "nook: using %s (%s)\n", file, shown);
 	if (ret > 0)
-		ret = project_load(file, shown, p) < 0 ? -1 : 1;
+		ret = project_load(file, shown, p);
+	else if (ret < 0)
+		ret = PROJECT_UNREADABLE;
 	free(cwd);
 	free(file);
 	free(shown);
@@ -978,11 +1240,80 @@ char *project_node_name(const struct project *p, size_t i,
 		if (i < (size_t)gr->count) {
 			if (group)
 				*group = gr;
-			return gr->name ? xasprintf("%s-%s-%zu", p->name,
-						    gr->name, i + 1) :
-			       xasprintf("%s-%zu", p->name, i + 1);
+			return vm_cluster_node_name(p->name, gr->name,
+						    (int)i + 1);
 		}
 		i -= (size_t)gr->count;
 	}
 	return NULL;
+}
+
+void project_fill_opts(struct vm_start_opts *o, const struct project_vm *v)
+{
+	if (!o->image)
+		o->image = v->image;
+	if (!o->user_data)
+		o->user_data = v->user_data;
+	if (!o->network_config)
+		o->network_config = v->network_config;
+	if (!o->boot)
+		o->boot = v->boot;
+	if (!o->kernel) {
+		o->kernel = v->kernel;
+		o->initrd = v->initrd;
+	}
+	if (!o->append)
+		o->append = v->append;
+	if (!o->accel)
+		o->accel = v->accel;
+	if (!o->cpu)
+		o->cpu = v->cpu;
+	if (!o->cpus)
+		o->cpus = v->cpus;
+	if (!o->memory)
+		o->memory = v->memory;
+	if (!o->disk)
+		o->disk = v->disk;
+	if (!o->timeout_s)
+		o->timeout_s = v->timeout_s;
+	if (!o->ports_given && v->ports_given) {
+		o->ports = v->ports;
+		o->nports = v->nports;
+		o->ports_given = 1;
+	}
+}
+
+void project_nodes(const struct project *p, const struct vm_start_opts *given,
+		   struct project_nodes *out)
+{
+	size_t n = project_node_count(p);
+
+	memset(out, 0, sizeof(*out));
+	out->list = xmalloc(sizeof(*out->list) * (n ? n : 1));
+	out->opts = xmalloc(sizeof(*out->opts) * (n ? n : 1));
+	for (size_t i = 0; i < n; i++) {
+		const struct project_group *g = NULL;
+		char *name = project_node_name(p, i, &g);
+
+		strvec_push(&out->names, name);
+		free(name);
+		/* the command line, then the group's (which holds the
+		 * file's top level under its own keys) */
+		out->opts[i] = *given;
+		project_fill_opts(&out->opts[i], &g->vm);
+	}
+	/* names.v moves while it grows: point into it once it is whole */
+	for (size_t i = 0; i < n; i++) {
+		out->list[i].name = out->names.v[i];
+		out->list[i].o = &out->opts[i];
+	}
+	out->n = n;
+}
+
+void project_nodes_free(struct project_nodes *nodes)
+{
+	free(nodes->list);
+	free(nodes->opts);
+	strvec_clear(&nodes->names);
+	memset(nodes, 0, sizeof(*nodes));
 }

@@ -16,16 +16,20 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "common.h"
 #include "net.h"
+#include "vm.h"
 
 #define PROJECT_FILE "nook.yaml"
 /* A project file is a few dozen lines; these stop a wrong file given by
  * mistake (a disk image, /dev/zero) and nesting that makes parsers crawl. */
 #define PROJECT_MAX_BYTES ((size_t)1 << 20)
 #define PROJECT_MAX_DEPTH 16
-#define PROJECT_MAX_NODES 64
+#define PROJECT_MAX_NODES VM_CLUSTER_MAX_NODES
+#define PROJECT_MAX_PORTS 64      /* forwards per VM */
+#define PROJECT_MAX_EXCLUDES 256  /* patterns per sync rule */
 
 /* What a VM is given, at the top or for a group; 0/NULL: not said. */
 struct project_vm {
@@ -83,23 +87,58 @@ struct project {
 int project_parse(const char *buf, size_t len, const char *path,
 		  const char *dir, struct project *p);
 
-/* Read file (at most PROJECT_MAX_BYTES) and parse it; shown names it in
- * messages. */
+/* What project_load() and project_open() come back with. */
+enum project_status {
+	PROJECT_NONE = 0,        /* no nook.yaml in the tree */
+	PROJECT_LOADED = 1,
+	PROJECT_INVALID = -1,    /* its text is wrong (said): a usage error */
+	PROJECT_UNREADABLE = -2, /* it cannot be read, or is not trusted
+				  * (said) */
+};
+
+/* Read file, a regular file of at most PROJECT_MAX_BYTES, and parse it;
+ * shown names it in messages. PROJECT_LOADED, PROJECT_INVALID or
+ * PROJECT_UNREADABLE. */
 int project_load(const char *file, const char *shown, struct project *p);
 
 /*
  * The nook.yaml of the tree dir is in: dir's, else its parent's ... up
- * to the root. 1 with *file (absolute) and *shown (relative to dir when
- * above it: "../nook.yaml") allocated; 0 when there is none; -1 saying
- * why.
+ * to the root (a symlink or a directory by that name is found too, to be
+ * refused when read). 1 with *file (absolute) and *shown (relative to
+ * dir when above it: "../nook.yaml") allocated; 0 when there is none; -1
+ * having said why when the file, or a directory from dir up to it, is
+ * owned by another user than me or root (as git refuses such a
+ * repository).
  */
-int project_find(const char *dir, char **file, char **shown);
+int project_find(const char *dir, uid_t me, char **file, char **shown);
 
-/* Find the current directory's project file and load it: 1 loaded, 0
- * none (p empty), -1 having said why. */
+/* Find the current directory's project file and load it (saying on
+ * stderr which file when it is above the current directory): a
+ * project_status; PROJECT_NONE with p empty. */
 int project_open(struct project *p);
 
 void project_free(struct project *p);
+
+/*
+ * A start's options from the project: what o (the command line's) leaves
+ * unset is taken from v (the file's top level, or a group's). Strings
+ * and ports point into o and v, which must outlive o.
+ */
+void project_fill_opts(struct vm_start_opts *o, const struct project_vm *v);
+
+/* A cluster's nodes as vm_cluster_start() takes them. */
+struct project_nodes {
+	struct vm_cluster_node *list;
+	struct vm_start_opts *opts;  /* list[i].o: node i's own */
+	struct strvec names;         /* list[i].name */
+	size_t n;
+};
+
+/* p's nodes (p->cluster), NAME-GROUP-I in group order, each with the
+ * options given (the command line's) over its group's. */
+void project_nodes(const struct project *p, const struct vm_start_opts *given,
+		   struct project_nodes *out);
+void project_nodes_free(struct project_nodes *nodes);
 
 /* How many nodes p's groups make (0: a single VM). */
 size_t project_node_count(const struct project *p);

@@ -14,7 +14,7 @@
 
 #include "internal.h"
 
-#define MAX_NODES 64
+#define MAX_NODES VM_CLUSTER_MAX_NODES
 /* Node numbers go into the cluster NIC's MAC (two bytes). */
 #define MAX_NODE_NUMBER 65534
 
@@ -48,9 +48,15 @@ static char *record_path(const struct nook_dirs *d, const char *name)
 	return xasprintf("%s/clusters/%s.json", d->data, name);
 }
 
+char *vm_cluster_node_name(const char *cluster, const char *group, int i)
+{
+	return group ? xasprintf("%s-%s-%d", cluster, group, i) :
+		       xasprintf("%s-%d", cluster, i);
+}
+
 static char *node_name(const char *cluster, int i)
 {
-	return xasprintf("%s-%d", cluster, i);
+	return vm_cluster_node_name(cluster, NULL, i);
 }
 
 static void add_member(struct cluster *c, const char *name, int node)
@@ -392,6 +398,31 @@ void vm_cluster_network_gc(const struct nook_dirs *d, const char *cluster)
 	strvec_clear(&names);
 }
 
+/* Node node of cluster name is no other cluster's node: dev-cp-1 of
+ * dev's group cp is not also node 1 of a cluster dev-cp. */
+static int check_claim(const struct nook_dirs *d, const char *name,
+		       const char *node)
+{
+	char other[64];
+
+	for (const char *dash = strchr(node, '-'); dash;
+	     dash = strchr(dash + 1, '-')) {
+		size_t n = (size_t)(dash - node);
+
+		if (n >= sizeof(other))
+			break;
+		memcpy(other, node, n);
+		other[n] = '\0';
+		if (strcmp(other, name) && vm_cluster_exists(d, other) &&
+		    claims(d, other, node))
+			return errorf("%s is a node name of cluster %s already; "
+				      "it cannot be a node of %s too: rename "
+				      "the group, or delete cluster %s", node,
+				      other, name, other);
+	}
+	return 0;
+}
+
 /* Before anything starts: the cluster's name is no plain VM's, and every
  * node name is free or already this cluster's node. */
 static int check_names(const struct nook_dirs *d, const char *name,
@@ -419,6 +450,8 @@ static int check_names(const struct nook_dirs *d, const char *name,
 		else if (vm_cluster_exists(d, n))
 			ret = errorf("%s is a cluster already; its name cannot "
 				     "be a node of %s", n, name);
+		else
+			ret = check_claim(d, name, n);
 		vm_close(vm);
 	}
 	return ret;
@@ -499,10 +532,9 @@ struct node_start {
 	const char *subnet;
 };
 
-/* The options node name starts with: its own in the list, else o. */
-static const struct vm_start_opts *node_opts(const struct vm_start_opts *o,
-					     const struct vm_cluster_node *l,
-					     size_t n, const char *name)
+const struct vm_start_opts *vm_cluster_node_opts(
+	const struct vm_start_opts *o, const struct vm_cluster_node *l,
+	size_t n, const char *name)
 {
 	for (size_t i = 0; i < n; i++)
 		if (!strcmp(l[i].name, name))
@@ -514,7 +546,8 @@ static int start_node(const struct nook_dirs *d, const char *cluster,
 		      const struct member *m, const void *arg)
 {
 	const struct node_start *ns = arg;
-	struct vm_start_opts o = *node_opts(ns->o, ns->list, ns->n, m->name);
+	struct vm_start_opts o = *vm_cluster_node_opts(ns->o, ns->list, ns->n,
+							  m->name);
 	struct vm_node node = { cluster, m->node, ns->subnet };
 	struct vm_start_result r;
 	const char *name = m->name;
@@ -566,9 +599,57 @@ static int check_dropped(const struct cluster *c,
 	}
 	if (!dropped)
 		return 0;
+	if (dropped == c->n && !plain_members(c))
+		return errorf("cluster %s's nodes are named by groups (%s ...): "
+			      "its nook.yaml says how many; edit it, not "
+			      "--nodes", c->name, c->m[0].name);
 	return errorf("cluster %s has %zu nodes; this start (%zu nodes) would "
 		      "drop %zu of them: 'nook local delete %s' removes the "
 		      "last", c->name, c->n, n, dropped, last);
+}
+
+/* A fixed host port that both a and b forward, or NULL. */
+static const struct net_port *shared_port(const struct vm_start_opts *a,
+					  const struct vm_start_opts *b)
+{
+	for (size_t x = 0; x < a->nports; x++)
+		for (size_t y = 0; y < b->nports; y++)
+			if (net_port_clash(&a->ports[x], &b->ports[y]))
+				return &a->ports[x];
+	return NULL;
+}
+
+/* Every node's options, as merged, checked as a start checks them, and
+ * no fixed host port forwarded on two nodes. */
+static int check_opts(const struct cluster *c, const struct vm_start_opts *o,
+		      const struct vm_cluster_node *list, size_t n)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		const struct vm_start_opts *a =
+			vm_cluster_node_opts(o, list, n, c->m[i].name);
+		char *where = xasprintf("node %s", c->m[i].name);
+		int rc;
+
+		error_where(where);
+		rc = vm_start_opts_check(a);
+		error_where(NULL);
+		free(where);
+		if (rc < 0)
+			return -1;
+		for (size_t k = 0; k < i; k++) {
+			const struct net_port *p = shared_port(a,
+				vm_cluster_node_opts(o, list, n, c->m[k].name));
+
+			if (p)
+				return errorf("host port %d%s would be forwarded "
+					      "to both %s and %s: give it to one "
+					      "node, or 0:%d (a free port each)",
+					      p->host, p->udp ? "/udp" : "",
+					      c->m[k].name, c->m[i].name,
+					      p->guest);
+		}
+	}
+	return 0;
 }
 
 /* The record for this start: the cluster's as it is, with the listed
@@ -576,10 +657,11 @@ static int check_dropped(const struct cluster *c,
  * node's address moves), or a new one numbered in list order. */
 static int plan(const struct nook_dirs *d, const char *name,
 		const struct vm_cluster_node *list, size_t n,
-		const char *subnet, struct cluster *c, int *is_new)
+		const char *subnet, const struct vm_start_opts *o,
+		struct cluster *c, int *is_new)
 {
 	struct net_subnet sn;
-	char addr[64];
+	char addr[64], *where;
 	int rc = cluster_load(d, name, c);
 
 	if (rc < 0)
@@ -612,10 +694,56 @@ static int plan(const struct nook_dirs *d, const char *name,
 	if (c->n > MAX_NODES)
 		return errorf("cluster %s: %zu nodes; at most %d", name, c->n,
 			      MAX_NODES);
-	if (net_subnet_parse(c->subnet, &sn) < 0 ||
-	    net_node_address(&sn, c->nodes, addr) < 0)
+	if (net_subnet_parse(c->subnet, &sn) < 0)
+		return -1;
+	where = xasprintf("cluster %s", name);
+	error_where(where);
+	rc = net_node_address(&sn, c->nodes, addr);
+	error_where(NULL);
+	free(where);
+	if (rc < 0)
+		return -1;
+	if (check_opts(c, o, list, n) < 0)
 		return -1;
 	return check_names(d, name, c);
+}
+
+/* The default image once, not once per node, and only when a node still
+ * to be made starts from it. */
+static int ensure_image(const struct nook_dirs *d, const struct cluster *c,
+			const struct vm_cluster_node *nodes, size_t n,
+			const struct vm_start_opts *o)
+{
+	struct img_build_opts b = { d->recipes, d->cache, o->image_report,
+				    o->image_ctx };
+	int need = !o->image;
+
+	if (!has_new_node(d, c))
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		need |= nodes[i].o && !nodes[i].o->image;
+	return need ? img_ensure_default(d->data, &b) : 0;
+}
+
+/* A new cluster's start that failed: when none of its nodes was made,
+ * its record goes too, leaving nothing. */
+static void forget_new(const struct nook_dirs *d, const char *name)
+{
+	struct strvec left = STRVEC_INIT;
+	int made = 0;
+
+	vm_list(d, &left);
+	for (size_t i = 0; i < left.n; i++)
+		if (!strncmp(left.v[i], name, strlen(name)) &&
+		    left.v[i][strlen(name)] == '-')
+			made = 1;
+	if (!made) {
+		char *path = record_path(d, name);
+
+		unlink(path);
+		free(path);
+	}
+	strvec_clear(&left);
 }
 
 int vm_cluster_start(const struct nook_dirs *d, const char *name,
@@ -630,25 +758,9 @@ int vm_cluster_start(const struct nook_dirs *d, const char *name,
 
 	*failed = 0;
 	if (cluster_lock(d, name, &lock) < 0 ||
-	    plan(d, name, nodes, n, subnet, &c, &is_new) < 0)
+	    plan(d, name, nodes, n, subnet, o, &c, &is_new) < 0)
 		goto out;
-	/* the default image once, not once per node, and only for a node
-	 * still to be made */
-	if (has_new_node(d, &c)) {
-		int need = !o->image;
-
-		for (size_t i = 0; i < n; i++)
-			need |= nodes[i].o && !nodes[i].o->image;
-		if (need) {
-			struct img_build_opts b = { d->recipes, d->cache,
-						    o->image_report,
-						    o->image_ctx };
-
-			if (img_ensure_default(d->data, &b) < 0)
-				goto out;
-		}
-	}
-	if (cluster_save(d, &c) < 0)
+	if (ensure_image(d, &c, nodes, n, o) < 0 || cluster_save(d, &c) < 0)
 		goto out;
 	dir = vm_cluster_switch_dir(d, name);
 	if (!dir || mkdir_p(dir, 0700) < 0 || net_switch_start(dir) < 0)
@@ -660,23 +772,8 @@ int vm_cluster_start(const struct nook_dirs *d, const char *name,
 		vm_cluster_hosts(d, name);
 	ret = *failed ? -1 : 0;
 out:
-	if (ret < 0 && is_new && c.name) {
-		struct strvec left = STRVEC_INIT;
-
-		/* a new cluster none of whose nodes was made leaves nothing */
-		vm_list(d, &left);
-		for (size_t i = 0; i < left.n; i++)
-			if (!strncmp(left.v[i], name, strlen(name)) &&
-			    left.v[i][strlen(name)] == '-')
-				is_new = 0;
-		if (is_new) {
-			char *path = record_path(d, name);
-
-			unlink(path);
-			free(path);
-		}
-		strvec_clear(&left);
-	}
+	if (ret < 0 && is_new && c.name)
+		forget_new(d, name);
 	if (c.name)
 		vm_cluster_network_gc(d, name);
 	if (lock >= 0)
@@ -714,7 +811,7 @@ int vm_cluster_plan(const struct nook_dirs *d, const char *name,
 	int is_new;
 
 	memset(out, 0, sizeof(*out));
-	if (plan(d, name, nodes, n, subnet, &c, &is_new) < 0 ||
+	if (plan(d, name, nodes, n, subnet, o, &c, &is_new) < 0 ||
 	    net_subnet_parse(c.subnet, &sn) < 0) {
 		cluster_free(&c);
 		return -1;
@@ -729,7 +826,8 @@ int vm_cluster_plan(const struct nook_dirs *d, const char *name,
 		p->name = xstrdup(c.m[i].name);
 		p->node = c.m[i].node;
 		net_node_address(&sn, p->node, p->address);
-		vm_plan_sizes(d, p->name, node_opts(o, nodes, n, p->name), p);
+		vm_plan_sizes(d, p->name, vm_cluster_node_opts(o, nodes, n, p->name),
+			      p);
 	}
 	out->n = c.n;
 	cluster_free(&c);

@@ -629,6 +629,27 @@ static int await_running(struct vm *vm, const struct vm_start_opts *o,
 	return wait_ready(vm, o, r, NULL);
 }
 
+int vm_start_opts_check(const struct vm_start_opts *o)
+{
+	int disk = o->boot && !strcmp(o->boot, "disk");
+
+	if (o->initrd && !o->kernel)
+		return errorf("an initrd goes with a kernel: give --kernel (or "
+			      "kernel: in nook.yaml)");
+	if (disk && (o->kernel || o->append))
+		return errorf("%s is for direct boot, not boot disk",
+			      o->kernel ? "a kernel" : "kernel arguments "
+			      "(--append)");
+	for (size_t i = 0; i < o->nports; i++)
+		for (size_t k = 0; k < i; k++)
+			if (net_port_clash(&o->ports[k], &o->ports[i]))
+				return errorf("host port %d%s is forwarded "
+					      "twice: once is all it can be",
+					      o->ports[i].host, o->ports[i].udp ?
+					      "/udp" : "");
+	return 0;
+}
+
 int vm_start(struct vm *vm, const struct vm_start_opts *o,
 	     struct vm_start_result *r)
 {
@@ -641,6 +662,8 @@ int vm_start(struct vm *vm, const struct vm_start_opts *o,
 	current = vm;
 	r->cloud_init_rc = -1;
 	r->timeout_s = o->timeout_s ? o->timeout_s : 900;
+	if (vm_start_opts_check(o) < 0)
+		goto out;
 	if (!vm->exists && !o->node) {
 		char c[64];
 

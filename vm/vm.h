@@ -84,6 +84,16 @@ struct vm_start_result;
 struct vm_node;
 
 /* What a start asks for; zero/NULL fields keep what the VM has. */
+/*
+ * The checks of a start's options that need no VM: they go together
+ * (an initrd with a kernel, a kernel or kernel arguments with direct
+ * boot) and no host port is forwarded twice. Applied to the options as
+ * they are merged (command line over nook.yaml), by vm_start() and by a
+ * plan; 0 or -1 having said what is wrong.
+ */
+struct vm_start_opts;
+int vm_start_opts_check(const struct vm_start_opts *o);
+
 struct vm_start_opts {
 	const char *image;        /* store name or path; NULL: debian-12 */
 	const char *user_data;    /* files, read and checked before anything */
@@ -315,12 +325,21 @@ void vm_half_made(const struct nook_dirs *d, struct strvec *out);
  * order at the first start, and a node added later takes the next one,
  * so no node's address moves as a cluster grows.
  */
+/* The most nodes a cluster has (--nodes, nook.yaml, the record). */
+#define VM_CLUSTER_MAX_NODES 64
 /* A node a start asks for: its name and its own options (NULL: the
  * start's). */
 struct vm_cluster_node {
 	const char *name;
 	const struct vm_start_opts *o;
 };
+/* The name of node i (1-based) of cluster, in group (NULL: none):
+ * CLUSTER-I or CLUSTER-GROUP-I. The caller frees. */
+char *vm_cluster_node_name(const char *cluster, const char *group, int i);
+/* The options node name starts with: its own in list, else o. */
+const struct vm_start_opts *vm_cluster_node_opts(
+	const struct vm_start_opts *o, const struct vm_cluster_node *list,
+	size_t n, const char *name);
 /*
  * Start cluster name with the n nodes of list (n 0: the nodes it has, or
  * NAME-1 for a new one; nodes it lacks are added; a node it has that is

@@ -19,6 +19,8 @@ json() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.arg
 qemu_args() { tr '\0' '\n' < /proc/"$(cat "$NOOK_HOME/run/$1/qemu.pid")"/cmdline; }
 # in DIR: run nook with the rest
 in_dir() { local d=$1; shift; (cd "$d" && exec "$NOOK" "$@"); }
+# the same, ended after 20 s (exit 124): for what must not wait
+tin_dir() { local d=$1; shift; (cd "$d" && exec timeout 20 "$NOOK" "$@"); }
 
 # --- without a nook.yaml: as before, the default name --------------------
 mkdir -p plain
@@ -36,6 +38,11 @@ contains "  saying what to do" "$ERR" "exists already"
 check "  and the file is untouched" test "$(sha256sum myproj/nook.yaml)" = "$sum"
 check "  no temporary file is left" test "$(ls -A myproj | wc -l)" = 2
 expect_rc "init takes no arguments" 2 in_dir myproj init x
+check "  the file's mode follows the umask" test "$(stat -c %a myproj/nook.yaml)" = "$(printf '%o' $((0666 & ~$(umask))))"
+expect_rc "init under umask 077" 0 sh -c 'cd "$1" && umask 077 && exec "$2" init' _ myproj/a "$NOOK"
+check "  is 0600" test "$(stat -c %a myproj/a/nook.yaml)" = 600
+contains "  says it nests in the parent's tree" "$OUT" "inside the tree of $WORK/myproj/nook.yaml"
+rm myproj/a/nook.yaml
 expect_rc "the starter parses: start --plan" 0 in_dir myproj local start --plan --json
 check "  its VM is named after the directory" test "$(echo "$OUT" | json 'd["name"]')" = myproj
 check "  one VM, not a cluster" test "$(echo "$OUT" | json 'd["cluster"]')" = False
@@ -103,6 +110,14 @@ nodes:
     count: 2
 EOF
 expect_rc "--nodes cannot change a file's groups" 2 in_dir dev local start --nodes 5 --plan
+expect_rc "NAME that is the file's: the file's cluster" 0 in_dir dev local start dev --plan --json
+check "  its groups' nodes, not a plain VM" test "$(echo "$OUT" | json '",".join(n["name"] for n in d["nodes"])')" = "dev-cp-1,dev-worker-1,dev-worker-2"
+expect_rc "  --nodes with its NAME is refused too" 2 in_dir dev local start dev --nodes 4 --plan
+expect_rc "another NAME in the tree: not the file's" 0 in_dir dev local start solo --plan --json --image dev/blank.img
+check "  a plain VM" test "$(echo "$OUT" | json 'd["cluster"]')" = False
+# the merged options are checked as a start checks them
+expect_rc "a fixed --port on every node is refused by --plan" 1 in_dir dev local start --plan --port 8080:80
+contains "  naming two nodes" "$ERR" "host port 8080 would be forwarded to both dev-cp-1 and dev-worker-1"
 expect_rc "start --plan" 0 in_dir dev local start --plan --json
 plan=$OUT
 check "  three nodes NAME-GROUP-I in order" test "$(echo "$plan" | json '",".join(n["name"] for n in d["nodes"])')" = "dev-cp-1,dev-worker-1,dev-worker-2"
@@ -162,10 +177,87 @@ expect_rc "delete without NAME" 0 in_dir dev local delete
 check "  every node gone" test -z "$(ls -d "$NOOK_HOME"/vms/dev-* 2>/dev/null)"
 check "  the record gone" test ! -e "$NOOK_HOME/clusters/dev.json"
 
+# a node name another cluster's record claims: dev-cp-1 of cluster dev-cp
+printf '{"name": "dev-cp", "subnet": "10.67.0.0/24", "nodes": 1}\n' > "$NOOK_HOME/clusters/dev-cp.json"
+expect_rc "a node another cluster claims is refused" 1 in_dir dev local start --plan
+contains "  naming both" "$ERR" "dev-cp-1 is a node name of cluster dev-cp already"
+rm -f "$NOOK_HOME/clusters/dev-cp.json"
+# --nodes on a cluster named by groups
+printf '{"name": "grp", "subnet": "10.68.0.0/24", "nodes": 2, "members": [{"name": "grp-a-1", "node": 1}, {"name": "grp-b-1", "node": 2}]}\n' > "$NOOK_HOME/clusters/grp.json"
+expect_rc "--nodes on a cluster of groups" 1 "$NOOK" local start grp --nodes 4 --plan
+contains "  says its nodes are named by groups" "$ERR" "cluster grp's nodes are named by groups"
+rm -f "$NOOK_HOME/clusters/grp.json"
+
 # a record written before groups (no "members") still loads
 mkdir -p "$NOOK_HOME/clusters"
 printf '{"name": "old", "subnet": "10.66.0.0/24", "nodes": 2}\n' > "$NOOK_HOME/clusters/old.json"
 expect_rc "an old record's plan" 0 "$NOOK" local start old --plan --json
 check "  is NAME-1..NAME-N" test "$(echo "$OUT" | json '",".join(n["name"]+"="+n["address"] for n in d["nodes"])')" = "old-1=10.66.0.1,old-2=10.66.0.2"
 rm -f "$NOOK_HOME/clusters/old.json"
+
+# --- what the review found ---------------------------------------------------
+# another user's nook.yaml (git's CVE-2022-24765): refused, naming it
+if [ "$(id -u)" = 0 ]; then
+	mkdir -p trust/sub
+	printf 'name: victimvm\nports: ["0.0.0.0:2222:22"]\nsync:\n  - src: /root\n' > trust/nook.yaml
+	chown -R nobody trust
+	expect_rc "another user's nook.yaml is refused" 1 in_dir trust/sub local start --plan --json
+	contains "  naming the file" "$ERR" "$WORK/trust/nook.yaml: not used"
+	contains "  and why" "$ERR" "is owned by nobody"
+	check "  nothing planned" sh -c '! printf %s "$1" | grep -q victimvm' _ "$OUT"
+	expect_rc "  a NAME given still works" 1 in_dir trust/sub local status other
+	chown -R root trust
+	expect_rc "root's is used" 0 in_dir trust/sub local start --plan --json
+	contains "  saying which file, as it is above" "$ERR" "using $WORK/trust/nook.yaml (../nook.yaml)"
+	rm -rf trust
+fi
+# not a regular file: said, never waited on (a FIFO), exit 1
+mkdir -p odd/sub
+printf 'name: parent\n' > odd/nook.yaml
+ln -s missing.yaml odd/sub/nook.yaml
+expect_rc "a dangling symlink nook.yaml" 1 in_dir odd/sub local start --plan
+contains "  says so" "$ERR" "nook.yaml is a symlink to missing.yaml, which does not exist"
+expect_rc "  and init does not write through it" 1 in_dir odd/sub init
+contains "  saying it is there" "$ERR" "exists already (a symlink)"
+rm odd/sub/nook.yaml
+mkfifo odd/sub/nook.yaml
+expect_rc "a FIFO nook.yaml: refused, not waited on" 1 tin_dir odd/sub local start --plan
+rm odd/sub/nook.yaml
+mkdir odd/sub/nook.yaml
+expect_rc "a directory named nook.yaml" 1 in_dir odd/sub local start --plan
+contains "  says what it is" "$ERR" "it is a directory, not a file"
+rmdir odd/sub/nook.yaml
+mkfifo odd/fifo
+printf 'name: odd\nuser-data: fifo\n' > odd/nook.yaml
+expect_rc "a FIFO as user-data" 2 tin_dir odd/sub local start --plan
+contains "  refused where it is named" "$ERR" "nook.yaml:2:12: cannot read"
+# a directory removed under the shell: no project, the default VM
+mkdir -p gone
+expect_rc "a deleted current directory" 1 sh -c 'cd "$1" && rmdir "$1" && exec "$2" local status --json' _ "$WORK/gone" "$NOOK"
+contains "  is the default VM" "$OUT" "'default'"
+# values echoed in messages carry no terminal escapes
+printf 'name: dev\nmemory: "\\e]0;owned\\a\\e[2J"\n' > odd/nook.yaml
+expect_rc "an escape sequence in a value" 2 in_dir odd local start --plan
+check "  is shown escaped" sh -c 'printf %s "$1" | grep -q "x1b\]0;owned" && ! printf %s "$1" | grep -q "$(printf "\033")"' _ "$ERR"
+# the file's boot: disk and --kernel: refused once merged
+printf 'name: bd\nboot: disk\n' > odd/nook.yaml
+expect_rc "--kernel over the file's boot: disk is refused" 2 in_dir odd local start --plan --kernel nook.yaml
+contains "  as a start refuses it" "$ERR" "a kernel is for direct boot, not boot disk"
+# a subnet too small for the nodes: said for the cluster
+printf 'name: many\nsubnet: 10.81.0.0/29\nnodes: 10\n' > odd/nook.yaml
+expect_rc "a subnet too small for the nodes" 1 in_dir odd local start --plan
+contains "  names the cluster" "$ERR" "cluster many: node 10 does not fit"
+# the plan says all a start would use
+printf 'name: full\nports: ["8080:80", "127.0.0.1:0:22/udp"]\naccel: tcg\ntimeout: 60\n' > odd/nook.yaml
+expect_rc "--plan --json of one VM" 0 in_dir odd local start --plan --json
+check "  new at the top" test "$(echo "$OUT" | json 'd["new"]')" = True
+check "  the ports, not a count" test "$(echo "$OUT" | json '",".join(d["nodes"][0]["ports"])')" = "127.0.0.1:8080:80/tcp,127.0.0.1:0:22/udp"
+check "  accel and timeout" test "$(echo "$OUT" | json 'd["nodes"][0]["accel"] + str(d["nodes"][0]["timeout_s"])')" = tcg60
+contains "  the file" "$(echo "$OUT" | json 'd["file"]')" "nook.yaml"
+expect_rc "the text plan" 0 in_dir odd local start --plan
+contains "  names the image and ports" "$OUT" "image debian-12, ports 127.0.0.1:8080:80/tcp"
+# a path JSON cannot carry: said, not an empty success
+printf '#cloud-config\n{}\n' > "odd/$(printf 'u\377.yaml')"
+expect_rc "a user-data path that is not UTF-8" 1 in_dir odd local start x --plan --json --user-data "$(printf 'u\377.yaml')"
+contains "  says why" "$ERR" "not UTF-8"
 finish

@@ -69,6 +69,23 @@ static void refused(const char *text, const char *msg)
 	free(err);
 }
 
+/* refused() of len bytes (a NUL inside) */
+static void refused_len(const char *text, size_t len, const char *msg)
+{
+	struct project p;
+	char *err;
+	int rc;
+
+	stderr_begin();
+	rc = project_parse(text, len, "nook.yaml", dir, &p);
+	err = stderr_end();
+	project_free(&p);
+	if (rc != -1 || !strstr(err, msg))
+		fail_msg("for:\n%s\nwanted: %s\ngot (rc %d): %s", text, msg, rc,
+			 err);
+	free(err);
+}
+
 static const char example[] =
 	"name: dev                  # the cluster's name\n"
 	"image: debian-12\n"
@@ -210,6 +227,9 @@ static void test_errors(void **state)
 	refused("name: a\nsync:\n  - src: .\n    exlude: [a]\n",
 		"nook.yaml:4:5: unknown key 'exlude' in a sync rule: did you "
 		"mean exclude?");
+	refused("NAME: a\n",
+		"nook.yaml:1:1: unknown key 'NAME' in the top level: did you "
+		"mean name?");
 	refused("name: a\nfrobnicate: 1\n",
 		"nook.yaml:2:1: unknown key 'frobnicate' in the top level (see "
 		"'nook init' for the keys)");
@@ -281,7 +301,7 @@ static void test_errors(void **state)
 		"nook.yaml:5:12: duplicate group 'w' (first at line 3)");
 	refused("name: a\nnodes:\n  - group: w\n    count: 2\n"
 		"    ports: [\"8080:80\"]\n",
-		"nook.yaml:3:3: ports: host port 8080 would be forwarded to 2 "
+		"nook.yaml:5:12: ports: host port 8080 would be forwarded to 2 "
 		"nodes");
 	/* names */
 	refused("name: Dev\n",
@@ -294,11 +314,8 @@ static void test_errors(void **state)
 		"nook.yaml:3:12: group 'W': a group's name is part of its "
 		"nodes' VM names");
 	refused("name: abcdefghijklmnopqrstuvwxyz12\nnodes:\n  - group: grp\n",
-		"nook.yaml:3:3: node abcdefghijklmnopqrstuvwxyz12-grp-1 is not "
+		"nook.yaml:3:12: node abcdefghijklmnopqrstuvwxyz12-grp-1 is not "
 		"a valid VM name");
-	/* combinations start refuses */
-	refused("name: a\ninitrd: ci/cp.yaml\n",
-		"nook.yaml:1:1: initrd goes with kernel");
 	/* the shape of the file */
 	refused("", "nook.yaml:1:1: empty: it needs at least 'name: NAME'");
 	refused("# only a comment\n", "nook.yaml:1:1: empty");
@@ -310,6 +327,146 @@ static void test_errors(void **state)
 	refused("name: a\n? [x]\n: 1\n",
 		"nook.yaml:2:3: a key in the top level must be a word, not a "
 		"list");
+}
+
+/* What the review found: every message at its own place, nothing a
+ * terminal acts on echoed, values YAML calls nothing refused. */
+static void test_review(void **state)
+{
+	struct buf many = BUF_INIT;
+
+	(void)state;
+	/* each group's own entry, not the first one's */
+	refused("name: a\nnodes:\n  - group: w\n  - group: abcdefghijklmnopqrst"
+		"uvwxyz12345\n",
+		"nook.yaml:4:12: node a-abcdefghijklmnopqrstuvwxyz12345-1 is "
+		"not a valid VM name");
+	refused("name: a\nnodes:\n  - group: w\n  - group: v\n    count: 2\n"
+		"    ports: [\"8080:80\"]\n",
+		"nook.yaml:6:12: ports: host port 8080 would be forwarded to 2 "
+		"nodes");
+	/* the reader's errors where they are, not at 1:1 */
+	refused_len("name: a\ncpus: \0\n", 16,
+		    "nook.yaml:2:7: control characters are not allowed");
+	refused("name: a\ncpus: \xff\n",
+		"nook.yaml:2:7: invalid leading UTF-8 octet");
+	/* escapes are shown, not sent to the terminal */
+	refused("name: dev\nmemory: \"\\e]0;owned\\a\\e[2J\"\n",
+		"nook.yaml:2:9: memory: a control character in "
+		"'\\x1b]0;owned\\x07\\x1b[2J'");
+	refused("name: dev\n\"me\\u009bmory\": 1G\n",
+		"unknown key 'me\\u009bmory'");
+	refused("name: dev\n? |\n  a\n  b\n: 1\n",
+		"nook.yaml:2:3: unknown key 'a\\x0ab\\x0a' in the top level");
+	refused_len("name: dev\n\"cp\\0us\": 1\n", 20,
+		    "nook.yaml:2:1: a key in the top level holds a NUL");
+	/* tags and nothing */
+	refused("name: a\nmemory: !custom 1G\n",
+		"nook.yaml:2:9: memory: an unknown tag !custom");
+	refused("name: a\nimage: ~\n",
+		"nook.yaml:2:8: image: expected an image name or path, not "
+		"nothing");
+	/* kernel is a file */
+	refused("name: a\nkernel: ci\n", "nook.yaml:2:9: kernel: ci is not a "
+		"file");
+	/* ports: one forward of a host port per VM; bounded */
+	refused("name: a\nports: [\"8080:80\", \"8080:81\"]\n",
+		"nook.yaml:2:20: ports: host port 8080 is forwarded twice");
+	refused("name: a\nports: [\"127.0.0.1:8080:80\", \"0.0.0.0:8080:81\"]"
+		"\n", "host port 8080 is forwarded twice");
+	buf_adds(&many, "name: a\nports: [");
+	for (int i = 0; i <= PROJECT_MAX_PORTS; i++)
+		buf_addf(&many, "%s\"%d:80\"", i ? ", " : "", 1000 + i);
+	buf_adds(&many, "]\n");
+	refused(many.p, "nook.yaml:2:8: ports: 65 forwards; a VM has at most "
+		"64");
+	buf_free(&many);
+	buf_adds(&many, "name: a\nsync:\n  - exclude: [");
+	for (int i = 0; i <= PROJECT_MAX_EXCLUDES; i++)
+		buf_addf(&many, "%sx%d", i ? ", " : "", i);
+	buf_adds(&many, "]\n");
+	refused(many.p, "nook.yaml:3:14: exclude: 257 patterns; a rule has at "
+		"most 256");
+	buf_free(&many);
+}
+
+/* Ports on other addresses are other ports; sync sources are resolved
+ * ("." is the directory itself). */
+static void test_review_accepted(void **state)
+{
+	struct project p;
+	char *real = realpath(dir, NULL), *ci = xasprintf("%s/ci", real);
+
+	(void)state;
+	assert_int_equal(parse("name: a\nnodes:\n  - group: w\n    ports: "
+			       "[\"127.0.0.1:8080:80\"]\n  - group: v\n    "
+			       "ports: [\"127.0.0.2:8080:80\"]\n", &p), 0);
+	project_free(&p);
+	assert_int_equal(parse("name: a\nsync:\n  - src: .\n  - src: ci/\n"
+			       "  - src: ci/..\n", &p), 0);
+	assert_int_equal(p.nsyncs, 3);
+	assert_string_equal(p.syncs[0].src, real);
+	assert_string_equal(p.syncs[1].src, ci);
+	assert_string_equal(p.syncs[2].src, real);
+	project_free(&p);
+	free(real);
+	free(ci);
+}
+
+/* A start's options from the file: the command line's over the top
+ * level's or the group's; the nodes NAME-GROUP-I with theirs; the checks
+ * a start makes applied to what is merged. */
+static void test_start_opts(void **state)
+{
+	struct vm_start_opts o, given;
+	struct project_nodes nodes;
+	struct project p;
+	char *cp = xasprintf("%s/ci/cp.yaml", dir), *err;
+
+	(void)state;
+	assert_int_equal(parse(example, &p), 0);
+	memset(&given, 0, sizeof(given));
+	given.cpus = 4;
+	o = given;
+	project_fill_opts(&o, &p.vm);
+	assert_int_equal(o.cpus, 4);
+	assert_true(o.memory == 1ULL << 30);
+	assert_string_equal(o.image, "debian-12");
+	assert_int_equal(o.nports, 1);
+	project_nodes(&p, &given, &nodes);
+	assert_int_equal(nodes.n, 3);
+	assert_string_equal(nodes.list[0].name, "dev-cp-1");
+	assert_string_equal(nodes.list[2].name, "dev-worker-2");
+	assert_ptr_equal(nodes.list[1].o, &nodes.opts[1]);
+	assert_true(nodes.opts[0].memory == 2ULL << 30);
+	assert_string_equal(nodes.opts[0].user_data, cp);
+	assert_true(nodes.opts[1].memory == 1ULL << 30);
+	assert_int_equal(nodes.opts[0].cpus, 4);
+	project_nodes_free(&nodes);
+	project_free(&p);
+	/* kernel: in the file, boot disk on the command line: refused once
+	 * merged (each alone is fine) */
+	assert_int_equal(parse("name: a\nkernel: ci/cp.yaml\n", &p), 0);
+	memset(&o, 0, sizeof(o));
+	o.boot = "disk";
+	project_fill_opts(&o, &p.vm);
+	stderr_begin();
+	assert_int_equal(vm_start_opts_check(&o), -1);
+	err = stderr_end();
+	assert_non_null(strstr(err, "a kernel is for direct boot, not boot "
+			       "disk"));
+	free(err);
+	project_free(&p);
+	assert_int_equal(parse("name: a\ninitrd: ci/cp.yaml\n", &p), 0);
+	memset(&o, 0, sizeof(o));
+	project_fill_opts(&o, &p.vm);
+	stderr_begin();
+	assert_int_equal(vm_start_opts_check(&o), -1);
+	err = stderr_end();
+	assert_non_null(strstr(err, "an initrd goes with a kernel"));
+	free(err);
+	project_free(&p);
+	free(cp);
 }
 
 static void test_bounds(void **state)
@@ -376,18 +533,18 @@ static void test_find_and_load(void **state)
 	assert_int_equal(mkdir_p(sub, 0700), 0);
 	assert_int_equal(write_file_atomic(file, example, strlen(example),
 					   0600), 0);
-	assert_int_equal(project_find(sub, &found, &shown), 1);
+	assert_int_equal(project_find(sub, getuid(), &found, &shown), 1);
 	assert_string_equal(found, file);
 	assert_string_equal(shown, "../../../nook.yaml");
 	free(found);
 	free(shown);
-	assert_int_equal(project_find(dir, &found, &shown), 1);
+	assert_int_equal(project_find(dir, getuid(), &found, &shown), 1);
 	assert_string_equal(shown, "nook.yaml");
 	free(found);
 	free(shown);
 	/* the relative paths are from the file's directory wherever the
 	 * search started */
-	assert_int_equal(project_load(file, "../nook.yaml", &p), 0);
+	assert_int_equal(project_load(file, "../nook.yaml", &p), PROJECT_LOADED);
 	assert_string_equal(p.dir, dir);
 	assert_string_equal(p.path, "../nook.yaml");
 	assert_int_equal(strncmp(p.vm.user_data, dir, strlen(dir)), 0);
@@ -397,9 +554,134 @@ static void test_find_and_load(void **state)
 	 * someone left one in /tmp or /) */
 	if (access("/tmp/nook.yaml", F_OK) != 0 &&
 	    access("/nook.yaml", F_OK) != 0) {
-		assert_int_equal(project_find(sub, &found, &shown), 0);
+		assert_int_equal(project_find(sub, getuid(), &found, &shown), 0);
 		assert_null(found);
 	}
+	free(sub);
+	free(file);
+}
+
+/* As git refuses another user's repository: a nook.yaml another user
+ * owns, or found through a directory another user owns, is refused,
+ * naming the file and why. */
+static void test_trust(void **state)
+{
+	char *top = xasprintf("%s/trust", dir), *sub, *file;
+	char *found = NULL, *shown = NULL, *err;
+	uid_t me = getuid(), other = 65534;
+
+	(void)state;
+	sub = xasprintf("%s/sub", top);
+	file = xasprintf("%s/nook.yaml", top);
+	assert_int_equal(mkdir_p(sub, 0755), 0);
+	assert_int_equal(write_file_atomic(file, example, strlen(example),
+					   0644), 0);
+	/* not root: the files are mine, and "me" is someone else */
+	if (me != 0) {
+		other = me;
+		me = me + 1;
+	} else {
+		assert_int_equal(chown(file, other, other), 0);
+	}
+	stderr_begin();
+	assert_int_equal(project_find(sub, me, &found, &shown), -1);
+	err = stderr_end();
+	assert_null(found);
+	assert_non_null(strstr(err, file));
+	assert_non_null(strstr(err, "is owned by"));
+	assert_non_null(strstr(err, "not by you"));
+	free(err);
+	if (getuid() == 0) {
+		/* root's file in a directory another user owns */
+		assert_int_equal(chown(file, 0, 0), 0);
+		assert_int_equal(chown(top, other, other), 0);
+		stderr_begin();
+		assert_int_equal(project_find(sub, 0, &found, &shown), -1);
+		err = stderr_end();
+		assert_non_null(strstr(err, "not used"));
+		assert_non_null(strstr(err, top));
+		free(err);
+		/* and below it, a directory of mine: the same */
+		assert_int_equal(chown(top, 0, 0), 0);
+		assert_int_equal(chown(sub, other, other), 0);
+		stderr_begin();
+		assert_int_equal(project_find(sub, 0, &found, &shown), -1);
+		err = stderr_end();
+		assert_non_null(strstr(err, sub));
+		free(err);
+		assert_int_equal(chown(sub, 0, 0), 0);
+		/* all root's: used */
+		assert_int_equal(project_find(sub, 0, &found, &shown), 1);
+		assert_string_equal(found, file);
+		free(found);
+		free(shown);
+	}
+	remove_tree(top);
+	free(top);
+	free(sub);
+	free(file);
+}
+
+/* Not a regular file: said what it is, never read (a FIFO would block),
+ * never skipped for a parent's file. */
+static void test_not_a_file(void **state)
+{
+	char *top = xasprintf("%s/odd", dir), *sub, *file, *err;
+	char *found = NULL, *shown = NULL;
+	struct project p;
+
+	(void)state;
+	sub = xasprintf("%s/sub", top);
+	file = xasprintf("%s/nook.yaml", sub);
+	assert_int_equal(mkdir_p(sub, 0700), 0);
+	/* a parent's good file must not be used instead */
+	free(file);
+	file = xasprintf("%s/nook.yaml", top);
+	assert_int_equal(write_file_atomic(file, example, strlen(example),
+					   0600), 0);
+	free(file);
+	file = xasprintf("%s/nook.yaml", sub);
+	assert_int_equal(symlink("missing.yaml", file), 0);
+	assert_int_equal(project_find(sub, getuid(), &found, &shown), 1);
+	assert_string_equal(found, file);
+	stderr_begin();
+	assert_int_equal(project_load(found, shown, &p), PROJECT_UNREADABLE);
+	err = stderr_end();
+	assert_non_null(strstr(err, "is a symlink to missing.yaml, which does "
+			       "not exist"));
+	free(err);
+	free(found);
+	free(shown);
+	project_free(&p);
+	unlink(file);
+	assert_int_equal(mkfifo(file, 0600), 0);
+	stderr_begin();
+	assert_int_equal(project_load(file, "nook.yaml", &p),
+			 PROJECT_UNREADABLE);
+	err = stderr_end();
+	assert_non_null(strstr(err, "it is a FIFO, not a file"));
+	free(err);
+	project_free(&p);
+	unlink(file);
+	assert_int_equal(mkdir(file, 0700), 0);
+	stderr_begin();
+	assert_int_equal(project_load(file, "nook.yaml", &p),
+			 PROJECT_UNREADABLE);
+	err = stderr_end();
+	assert_non_null(strstr(err, "it is a directory, not a file"));
+	free(err);
+	project_free(&p);
+	rmdir(file);
+	/* a FIFO named as user-data: refused, not waited on */
+	free(file);
+	file = xasprintf("%s/ci/fifo", dir);
+	assert_int_equal(mkfifo(file, 0600), 0);
+	refused("name: a\nuser-data: ci/fifo\n",
+		"nook.yaml:2:12: cannot read");
+	refused("name: a\nuser-data: ci/fifo\n", "it is a FIFO, not a file");
+	unlink(file);
+	remove_tree(top);
+	free(top);
 	free(sub);
 	free(file);
 }
@@ -410,9 +692,14 @@ int main(void)
 		cmocka_unit_test(test_example),
 		cmocka_unit_test(test_single_and_counts),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_review),
+		cmocka_unit_test(test_review_accepted),
+		cmocka_unit_test(test_start_opts),
 		cmocka_unit_test(test_bounds),
 		cmocka_unit_test(test_edit_distance),
 		cmocka_unit_test(test_find_and_load),
+		cmocka_unit_test(test_trust),
+		cmocka_unit_test(test_not_a_file),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
