@@ -305,20 +305,25 @@ int vm_stop_qemu(const struct vm_paths *p, int force, int timeout_s,
 		vm_clean_runtime(p);
 		return 0;
 	}
-	/* each way that fails is quietly passed over for the next */
-	if (!force && qmp_open(&q, p->qmp, 5000) == 0 &&
-	    qmp_execute(&q, "system_powerdown", NULL, 5000, NULL) == 0) {
-		qmp_close(&q);
-		*how = "the guest powered off (ACPI power button)";
-		if (wait_gone(pid, p->qmp_arg, timeout_s * 1000))
-			goto done;
-	}
-	qmp_close(&q);
-	if (qmp_open(&q, p->qmp, 3000) == 0 && qmp_quit(&q, 3000) == 0) {
-		qmp_close(&q);
-		*how = "QEMU quit (QMP quit)";
-		if (wait_gone(pid, p->qmp_arg, 5000))
-			goto done;
+	/* each way that fails is quietly passed over for the next; one QMP
+	 * connection serves both asks (QEMU takes one client at a time, and
+	 * a busy QEMU is slow to take the next) */
+	if (qmp_open(&q, p->qmp, 5000) == 0) {
+		if (!force &&
+		    qmp_execute(&q, "system_powerdown", NULL, 5000, NULL) == 0) {
+			*how = "the guest powered off (ACPI power button)";
+			if (wait_gone(pid, p->qmp_arg, timeout_s * 1000)) {
+				qmp_close(&q);
+				goto done;
+			}
+		}
+		if (qmp_quit(&q, 5000) == 0) {
+			*how = "QEMU quit (QMP quit)";
+			if (wait_gone(pid, p->qmp_arg, 10000)) {
+				qmp_close(&q);
+				goto done;
+			}
+		}
 	}
 	qmp_close(&q);
 	*how = "QEMU was terminated (SIGTERM)";
