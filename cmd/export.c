@@ -39,15 +39,46 @@ static const char usage_libvirt[] =
 	"                        user-mode networking\n"
 	"      --virt-type T     auto (default: kvm when the target has it),\n"
 	"                        kvm or qemu\n"
-	"      --log-dir DIR     where the target keeps the serial logs (with\n"
-	"                        --connect; default /var/log/libvirt/qemu;\n"
-	"                        with -o: DIR)\n";
+	"      --log-dir LOGDIR  with --connect: where the target writes the\n"
+	"                        serial logs (default /var/log/libvirt/qemu;\n"
+	"                        a qemu:///session URI needs it); -o puts\n"
+	"                        them in DIR\n";
 
 static void say_line(void *ctx, const char *line)
 {
 	(void)ctx;
 	printf("%s\n", line);
 	fflush(stdout);
+}
+
+/* The options that go together, and their values; 0, or usage_error()'s
+ * status having said what is wrong. */
+static int check_options(const struct vm_export_opts *o, int pool_given,
+			 int log_given)
+{
+	if (!o->outdir == !o->connect)
+		return usage_error(usage_libvirt, "give either -o DIR or "
+				   "--connect URI");
+	if ((o->outdir && !*o->outdir) || (o->connect && !*o->connect))
+		return usage_error(usage_libvirt, "%s", o->outdir ?
+				   "-o needs a directory name" :
+				   "--connect needs a libvirt URI");
+	if (o->outdir && (pool_given || o->start || log_given))
+		return usage_error(usage_libvirt, "--pool, --start and "
+				   "--log-dir go with --connect, not -o");
+	if (o->connect && strstr(o->connect, "/session") && !log_given)
+		return usage_error(usage_libvirt, "a session libvirt cannot "
+				   "write to /var/log/libvirt/qemu: give "
+				   "--log-dir");
+	if (!*o->uplink || (o->log_dir[0] != '/'))
+		return usage_error(usage_libvirt, "%s", !*o->uplink ?
+				   "--uplink needs a network name or 'user'" :
+				   "--log-dir must be an absolute path");
+	if (strcmp(o->virt_type, "auto") && strcmp(o->virt_type, "kvm") &&
+	    strcmp(o->virt_type, "qemu"))
+		return usage_error(usage_libvirt, "--virt-type is auto, kvm or "
+				   "qemu, not '%s'", o->virt_type);
+	return 0;
 }
 
 static int cmd_export_libvirt(struct nook_ctx *ctx, int argc, char **argv)
@@ -110,20 +141,9 @@ static int cmd_export_libvirt(struct nook_ctx *ctx, int argc, char **argv)
 	if (argc - optind > 1)
 		return usage_error(usage_libvirt, "export libvirt takes one "
 				   "NAME");
-	if (!o.outdir == !o.connect)
-		return usage_error(usage_libvirt, "give either -o DIR or "
-				   "--connect URI");
-	if (o.outdir && (pool_given || o.start || log_given))
-		return usage_error(usage_libvirt, "--pool, --start and "
-				   "--log-dir go with --connect, not -o");
-	if (!*o.uplink || (o.log_dir[0] != '/'))
-		return usage_error(usage_libvirt, "%s", !*o.uplink ?
-				   "--uplink needs a network name or 'user'" :
-				   "--log-dir must be an absolute path");
-	if (strcmp(o.virt_type, "auto") && strcmp(o.virt_type, "kvm") &&
-	    strcmp(o.virt_type, "qemu"))
-		return usage_error(usage_libvirt, "--virt-type is auto, kvm or "
-				   "qemu, not '%s'", o.virt_type);
+	c = check_options(&o, pool_given, log_given);
+	if (c)
+		return c;
 	d = ctx_dirs(ctx);
 	if (!d)
 		return 1;

@@ -150,6 +150,10 @@ void child_kill(struct child *c);
  * *out (appending). Returns the exit status as child_wait(), or -1.
  */
 int run_capture(const char *const *argv, struct buf *out);
+/* As run_capture(), but stdout into *out and stderr into *err apart: for
+ * a child whose output is data and whose stderr may carry anything. */
+int run_capture_split(const char *const *argv, struct buf *out,
+		      struct buf *err);
 /* As run_capture(), but a child still running after timeout_ms is killed
  * (SIGKILL) and RUN_TIMED_OUT returned, nothing said. */
 #define RUN_TIMED_OUT (-2)
@@ -264,8 +268,12 @@ int pid_alive(pid_t pid);
 /* rm -rf path (symlinks removed, not followed); a missing path is fine. */
 int remove_tree(const char *path);
 
-/* mkdir -p with the given mode for the directories it makes. 0 or -1. */
+/* mkdir -p with the given mode for the directories it makes. 0 or -1
+ * (an empty path is refused). */
 int mkdir_p(const char *path, mode_t mode);
+/* Copy src's bytes to dst, a new file (O_EXCL) of mode, fsynced; a
+ * failure removes dst. 0 or -1 having said why. */
+int copy_file(const char *src, const char *dst, mode_t mode);
 
 /*
  * Where nook keeps things. data: $NOOK_HOME, else $XDG_DATA_HOME/nook, else

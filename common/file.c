@@ -326,11 +326,50 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
 	return tmpfile_commit(&t);
 }
 
+int copy_file(const char *src, const char *dst, mode_t mode)
+{
+	char chunk[65536];
+	int in, out, ret = 0;
+	ssize_t n;
+
+	in = open(src, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return error_errno("cannot read %s", src);
+	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	if (out < 0) {
+		close(in);
+		return error_errno("cannot create %s", dst);
+	}
+	while ((n = read(in, chunk, sizeof(chunk))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			ret = error_errno("cannot read %s", src);
+			break;
+		}
+		if (write_all(out, chunk, (size_t)n) < 0) {
+			ret = error_errno("cannot write %s", dst);
+			break;
+		}
+	}
+	close(in);
+	if (ret == 0 && fsync(out) < 0)
+		ret = error_errno("cannot write %s", dst);
+	if (close(out) < 0 && ret == 0)
+		ret = error_errno("cannot write %s", dst);
+	if (ret < 0)
+		unlink(dst);
+	return ret;
+}
+
 int mkdir_p(const char *path, mode_t mode)
 {
-	char *p = xstrdup(path);
+	char *p;
 	int ret = 0;
 
+	if (!*path)
+		return errorf("an empty directory name");
+	p = xstrdup(path);
 	for (char *s = p + 1;; s++) {
 		char c = *s;
 

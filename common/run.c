@@ -118,6 +118,63 @@ int run_capture(const char *const *argv, struct buf *out)
 	return child_wait(&c);
 }
 
+int run_capture_split(const char *const *argv, struct buf *out,
+		      struct buf *err)
+{
+	struct child c = CHILD_INIT;
+	int po[2], pe[2];
+	struct pollfd p[2];
+	struct buf *to[2] = { out, err };
+	char chunk[4096];
+
+	if (pipe2(po, O_CLOEXEC) < 0)
+		return error_errno("pipe");
+	if (pipe2(pe, O_CLOEXEC) < 0) {
+		close(po[0]);
+		close(po[1]);
+		return error_errno("pipe");
+	}
+	c.argv = argv;
+	c.out = po[1];
+	c.err = pe[1];
+	c.in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (child_start(&c) < 0)
+		c.pid = -1;
+	close(po[1]);
+	close(pe[1]);
+	if (c.in >= 0)
+		close(c.in);
+	p[0] = (struct pollfd){ po[0], POLLIN, 0 };
+	p[1] = (struct pollfd){ pe[0], POLLIN, 0 };
+	/* both at once: a child filling one pipe while we wait on the
+	 * other would never end */
+	while (c.pid > 0 && (p[0].fd >= 0 || p[1].fd >= 0)) {
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		for (int i = 0; i < 2; i++) {
+			ssize_t n;
+
+			if (p[i].fd < 0 || !p[i].revents)
+				continue;
+			n = read(p[i].fd, chunk, sizeof(chunk));
+			if (n > 0)
+				buf_add(to[i], chunk, (size_t)n);
+			else if (n == 0 || errno != EINTR)
+				p[i].fd = -1;
+		}
+	}
+	close(po[0]);
+	close(pe[0]);
+	if (!out->p)
+		buf_add(out, "", 0);
+	if (!err->p)
+		buf_add(err, "", 0);
+	return child_wait(&c);
+}
+
 int run_capture_timeout(const char *const *argv, struct buf *out,
 			int timeout_ms)
 {

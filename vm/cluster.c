@@ -195,6 +195,22 @@ int vm_cluster_exists(const struct nook_dirs *d, const char *name)
 	return ret;
 }
 
+char *vm_cluster_subnet(const struct nook_dirs *d, const char *name)
+{
+	struct cluster c;
+	struct net_subnet sn;
+	char *ret = NULL;
+
+	if (cluster_load(d, name, &c) != 0) {
+		errorf("no cluster record for %s", name);
+		return NULL;
+	}
+	if (net_subnet_parse(c.subnet, &sn) == 0)
+		ret = xstrdup(sn.cidr);
+	cluster_free(&c);
+	return ret;
+}
+
 /* 1 when VM name exists and is node of cluster (0 otherwise, quietly). */
 static int is_member(const struct nook_dirs *d, const char *name,
 		     const char *cluster)

@@ -1,15 +1,20 @@
 /*
  * Export to libvirt: a VM, or a cluster's nodes and network, as libvirt
- * domain and network XML with the same CPUs, memory, machine type, MACs,
- * PCI slots, boot and seed, written to a directory or defined on a
- * libvirt through virsh (argv only: nothing of libvirt is linked in).
- * The XML is made by pure functions (vm_libvirt_*_xml); the rest copies
- * files and drives virsh.
+ * domain and network XML (vm/libvirt_xml.c) with the same CPUs, memory,
+ * machine type, MACs, PCI slots, boot and seed, written to a directory
+ * or defined on a libvirt through virsh (argv only: nothing of libvirt is
+ * linked in).
+ *
+ * -o DIR: everything is made in a private directory inside DIR and moved
+ * into place at the end, each name only where none is (a name that
+ * appears meanwhile, a symlink, is never written through); a signal
+ * removes the private directory. --connect: each step made on the target
+ * is undone in reverse on a failure or on SIGINT, SIGTERM or SIGHUP.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,216 +23,6 @@
 #include <unistd.h>
 
 #include "internal.h"
-
-/* --- the XML, pure ------------------------------------------------------ */
-
-void vm_xml_escape(const char *s, struct buf *out)
-{
-	for (; s && *s; s++) {
-		switch (*s) {
-		case '&': buf_adds(out, "&amp;"); break;
-		case '<': buf_adds(out, "&lt;"); break;
-		case '>': buf_adds(out, "&gt;"); break;
-		case '"': buf_adds(out, "&quot;"); break;
-		case '\'': buf_adds(out, "&apos;"); break;
-		default: buf_add(out, s, 1);
-		}
-	}
-}
-
-/* Append "<tag>text</tag>\n" at indent, text escaped. */
-static void elem(struct buf *b, int indent, const char *tag, const char *text)
-{
-	buf_addf(b, "%*s<%s>", indent, "", tag);
-	vm_xml_escape(text, b);
-	buf_addf(b, "</%s>\n", tag);
-}
-
-/* Append " name='value'" with value escaped. */
-static void attr(struct buf *b, const char *name, const char *value)
-{
-	buf_addf(b, " %s='", name);
-	vm_xml_escape(value, b);
-	buf_adds(b, "'");
-}
-
-/* nook's QEMU puts the NICs, then the rng, then the two disks on the
- * root bus from slot 1 on, in that order: the same slots keep the
- * guest's interface names (cloud-init's first network config matched
- * them) and its vda. */
-static void pci_slot(struct buf *b, int slot)
-{
-	buf_addf(b, "      <address type='pci' domain='0x0000' bus='0x00' "
-		 "slot='0x%02x' function='0x0'/>\n", slot);
-}
-
-/* -cpu MODEL[,FEAT=on|off...] as libvirt's <cpu>. */
-static void cpu_xml(const char *model, struct buf *b)
-{
-	size_t n = strcspn(model, ",");
-	char *name = xstrndup(model, n);
-	const char *f = model[n] ? model + n + 1 : NULL;
-
-	if (!strcmp(name, "host") || !strcmp(name, "max")) {
-		buf_addf(b, "  <cpu mode='%s' check='none'/>\n",
-			 !strcmp(name, "host") ? "host-passthrough" :
-			 "maximum");
-		free(name);
-		return;
-	}
-	buf_adds(b, "  <cpu mode='custom' match='exact' check='none'>\n");
-	elem(b, 4, "model", name);
-	while (f && *f) {
-		size_t len = strcspn(f, ","), klen = strcspn(f, "=");
-		const char *val = klen < len ? f + klen + 1 : "on";
-		size_t vlen = klen < len ? len - klen - 1 : 2;
-		int off = (vlen == 3 && !strncmp(val, "off", 3)) ||
-			  (vlen == 5 && !strncmp(val, "false", 5));
-		char *feat;
-
-		/* QEMU's older +feat / -feat */
-		if (klen >= len && (*f == '+' || *f == '-')) {
-			off = *f == '-';
-			f++;
-			len--;
-			klen--;
-		}
-		feat = xstrndup(f, klen < len ? klen : len);
-
-		buf_addf(b, "    <feature policy='%s'", off ? "disable" :
-			 "require");
-		attr(b, "name", feat);
-		buf_adds(b, "/>\n");
-		free(feat);
-		f += len;
-		if (*f)
-			f++;
-	}
-	buf_adds(b, "  </cpu>\n");
-	free(name);
-}
-
-static void disk_xml(struct buf *b, const char *path, const char *format,
-		     const char *dev, int readonly, int slot)
-{
-	buf_adds(b, "    <disk type='file' device='disk'>\n");
-	buf_addf(b, "      <driver name='qemu' type='%s'%s/>\n", format,
-		 readonly ? "" : " discard='unmap'");
-	buf_adds(b, "      <source");
-	attr(b, "file", path);
-	buf_adds(b, "/>\n");
-	buf_addf(b, "      <target dev='%s' bus='virtio'/>\n", dev);
-	if (readonly)
-		buf_adds(b, "      <readonly/>\n");
-	pci_slot(b, slot);
-	buf_adds(b, "    </disk>\n");
-}
-
-static void nic_xml(struct buf *b, const struct vm_nic *nic,
-		    const char *network, int slot)
-{
-	if (network) {
-		buf_adds(b, "    <interface type='network'>\n");
-		buf_addf(b, "      <mac address='%s'/>\n", nic->mac);
-		buf_adds(b, "      <source");
-		attr(b, "network", network);
-		buf_adds(b, "/>\n");
-	} else {
-		buf_adds(b, "    <interface type='user'>\n");
-		buf_addf(b, "      <mac address='%s'/>\n", nic->mac);
-	}
-	buf_adds(b, "      <model type='virtio'/>\n");
-	/* no iPXE option ROM, as nook's romfile= */
-	buf_adds(b, "      <rom enabled='no'/>\n");
-	pci_slot(b, slot);
-	buf_adds(b, "    </interface>\n");
-}
-
-void vm_libvirt_domain_xml(const struct vm_spec *s,
-			   const struct vm_lv_domain *t, struct buf *out)
-{
-	enum vm_accel accel = strcmp(t->type, "kvm") ? VM_ACCEL_TCG :
-			      VM_ACCEL_KVM;
-	int slot = 1;
-
-	buf_addf(out, "<domain type='%s'>\n", t->type);
-	elem(out, 2, "name", s->name);
-	buf_adds(out, "  <description>");
-	vm_xml_escape("exported by nook from ", out);
-	vm_xml_escape(s->name, out);
-	if (s->instance_id) {
-		vm_xml_escape(" (instance-id ", out);
-		vm_xml_escape(s->instance_id, out);
-		vm_xml_escape(")", out);
-	}
-	buf_adds(out, "</description>\n");
-	buf_addf(out, "  <memory unit='KiB'>%llu</memory>\n",
-		 (unsigned long long)(s->memory >> 10));
-	buf_addf(out, "  <vcpu placement='static'>%d</vcpu>\n", s->cpus);
-	buf_adds(out, "  <os>\n    <type arch='x86_64'");
-	attr(out, "machine", t->machine);
-	buf_adds(out, ">hvm</type>\n");
-	if (!strcmp(s->boot, "direct")) {
-		struct buf cmdline = BUF_INIT;
-
-		vm_kernel_args(s, accel, &cmdline);
-		elem(out, 4, "kernel", t->kernel);
-		if (t->initrd)
-			elem(out, 4, "initrd", t->initrd);
-		elem(out, 4, "cmdline", cmdline.p);
-		buf_free(&cmdline);
-	} else {
-		buf_adds(out, "    <boot dev='hd'/>\n");
-	}
-	buf_adds(out, "  </os>\n");
-	buf_adds(out, "  <features>\n    <acpi/>\n    <apic/>\n  </features>\n");
-	cpu_xml(vm_cpu_model(s, accel), out);
-	buf_adds(out, "  <clock offset='utc'/>\n");
-	buf_adds(out, "  <on_poweroff>destroy</on_poweroff>\n"
-		 "  <on_reboot>restart</on_reboot>\n"
-		 "  <on_crash>destroy</on_crash>\n");
-	buf_adds(out, "  <devices>\n");
-	for (size_t i = 0; i < s->nnics; i++)
-		nic_xml(out, &s->nics[i], s->nics[i].kind == VM_NIC_CLUSTER ?
-			s->cluster : t->uplink, slot++);
-	buf_adds(out, "    <rng model='virtio'>\n"
-		 "      <backend model='random'>/dev/urandom</backend>\n");
-	pci_slot(out, slot++);
-	buf_adds(out, "    </rng>\n");
-	disk_xml(out, t->disk, "qcow2", "vda", 0, slot++);
-	disk_xml(out, t->seed, "raw", "vdb", 1, slot++);
-	buf_adds(out, "    <serial type='pty'>\n      <log");
-	attr(out, "file", t->log);
-	buf_adds(out, " append='on'/>\n"
-		 "      <target port='0'/>\n"
-		 "    </serial>\n"
-		 "    <console type='pty'>\n"
-		 "      <target type='serial' port='0'/>\n"
-		 "    </console>\n"
-		 "    <controller type='usb' model='none'/>\n"
-		 "    <memballoon model='none'/>\n"
-		 "  </devices>\n"
-		 "</domain>\n");
-}
-
-void vm_libvirt_network_xml(const char *name, const char *subnet,
-			    struct buf *out)
-{
-	/* Isolated (no <forward>) and without an <ip>: the host takes no
-	 * address on it and runs no DHCP or DNS there, as nook's switch;
-	 * the nodes' seeds give them their static addresses. */
-	buf_adds(out, "<network>\n");
-	elem(out, 2, "name", name);
-	buf_adds(out, "  <!-- nook cluster ");
-	vm_xml_escape(name, out);
-	buf_adds(out, ": subnet ");
-	vm_xml_escape(subnet, out);
-	buf_adds(out, ", static addresses from the nodes' seeds -->\n"
-		 "  <bridge stp='off' delay='0'/>\n"
-		 "</network>\n");
-}
-
-/* --- the export --------------------------------------------------------- */
 
 /* One VM being exported: where its pieces go on the target. */
 struct lv_vm {
@@ -246,10 +41,21 @@ struct lv_export {
 	char *type;          /* "kvm" or "qemu" */
 	char *machine;
 	char *outdir;        /* -o, made absolute */
-	struct strvec made;  /* files written, removed on failure */
+	int outdir_made;     /* -o: made by us, removed on failure */
+	char *tmpdir;        /* where the files are made before they move */
+	struct strvec files; /* -o: their names, made in tmpdir */
+	struct strvec moved; /* -o: those moved into outdir */
 	struct strvec *undo; /* --connect: virsh argvs undoing each step */
 	size_t nundo;
 };
+
+/* --connect: the signal that asked us to stop, then undo */
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop(int sig)
+{
+	stop_signal = sig;
+}
 
 static void say(const struct vm_export_opts *o, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -281,24 +87,38 @@ static void lv_vm_free(struct lv_vm *v)
 	free(v->initrd_vol);
 }
 
-/* The subnet of addr/prefix, "A.B.C.D/P", into out. */
-static void subnet_of(const char *addr, int prefix, char *out, size_t size)
+/* Open and lock VM name as x's next; refuse one whose disk is in use. */
+static int open_vm(struct lv_export *x, const char *name)
 {
-	struct in_addr a;
-	char s[INET_ADDRSTRLEN];
-	uint32_t mask = prefix <= 0 ? 0 : 0xffffffffu << (32 - prefix);
+	struct lv_vm *v = &x->vms[x->n];
+	struct vm_spec *s;
+	enum vm_state st;
 
-	if (!addr || inet_pton(AF_INET, addr, &a) != 1) {
-		addr = addr ? addr : "?";
-		snprintf(out, size, "%s/%d", addr, prefix);
-		return;
+	if (vm_open(x->dirs, name, 1, &v->vm) < 0)
+		return -1;
+	x->n++;
+	if (vm_take_lock(v->vm) < 0)
+		return -1;
+	st = vm_state_held(v->vm);
+	if (st == VM_RUNNING || st == VM_STARTING || st == VM_PAUSED)
+		return errorf("VM %s is %s: its disk is in use; stop it ('nook "
+			      "local stop %s') or suspend it ('nook local "
+			      "suspend %s') first", name, vm_state_name(st),
+			      name, name);
+	s = &v->vm->spec;
+	if (st == VM_SUSPENDED)
+		say(x->o, "%s is suspended: its saved memory stays with nook; "
+		    "the export boots from its disk", s->name);
+	if (s->cluster && !x->cluster) {
+		x->subnet = vm_cluster_subnet(x->dirs, s->cluster);
+		if (!x->subnet)
+			return -1;
+		x->cluster = xstrdup(s->cluster);
 	}
-	a.s_addr = htonl(ntohl(a.s_addr) & mask);
-	inet_ntop(AF_INET, &a, s, sizeof(s));
-	snprintf(out, size, "%s/%d", s, prefix);
+	return 0;
 }
 
-/* Open and lock every VM name means; refuse one that runs. */
+/* Open and lock every VM name means. */
 static int open_vms(struct lv_export *x, const char *name)
 {
 	struct strvec names = STRVEC_INIT;
@@ -316,70 +136,24 @@ static int open_vms(struct lv_export *x, const char *name)
 	}
 	x->vms = xmalloc(sizeof(*x->vms) * names.n);
 	memset(x->vms, 0, sizeof(*x->vms) * names.n);
-	for (size_t i = 0; i < names.n; i++) {
-		struct lv_vm *v = &x->vms[x->n];
-		struct vm_spec *s;
-		enum vm_state st;
-
-		if (vm_open(x->dirs, names.v[i], 1, &v->vm) < 0)
+	for (size_t i = 0; i < names.n; i++)
+		if (open_vm(x, names.v[i]) < 0)
 			goto out;
-		x->n++;
-		if (vm_take_lock(v->vm) < 0)
-			goto out;
-		st = vm_state_held(v->vm);
-		if (st == VM_RUNNING || st == VM_STARTING || st == VM_PAUSED) {
-			errorf("VM %s is %s: its disk is in use; stop it ('nook "
-			       "local stop %s') or suspend it ('nook local "
-			       "suspend %s') first", names.v[i],
-			       vm_state_name(st), names.v[i], names.v[i]);
-			goto out;
-		}
-		s = &v->vm->spec;
-		if (st == VM_SUSPENDED)
-			say(x->o, "%s is suspended: its saved memory stays with "
-			    "nook; the export boots from its disk", s->name);
-		if (s->cluster && !x->cluster) {
-			char sub[INET_ADDRSTRLEN + 4];
-
-			subnet_of(s->address, s->prefix, sub, sizeof(sub));
-			x->cluster = xstrdup(s->cluster);
-			x->subnet = xstrdup(sub);
-		}
-	}
 	ret = 0;
 out:
 	strvec_clear(&names);
 	return ret;
 }
 
-/* Copy src to dst (new, mode), streaming. */
-static int copy_file(const char *src, const char *dst, mode_t mode)
+/* Drop the white space that ends b. */
+static void trim(struct buf *b)
 {
-	struct sha256 h;
-	int in, out, ret;
-
-	in = open(src, O_RDONLY | O_CLOEXEC);
-	if (in < 0)
-		return error_errno("cannot read %s", src);
-	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-	if (out < 0) {
-		close(in);
-		return error_errno("cannot create %s", dst);
-	}
-	sha256_init(&h);
-	ret = sha256_fd(&h, in, src, out, dst);
-	sha256_free(&h);
-	close(in);
-	if (fsync(out) < 0 && ret == 0)
-		ret = error_errno("cannot write %s", dst);
-	if (close(out) < 0 && ret == 0)
-		ret = error_errno("cannot write %s", dst);
-	if (ret < 0)
-		unlink(dst);
-	return ret;
+	while (b->len && strchr(" \t\r\n", b->p[b->len - 1]))
+		b->p[--b->len] = '\0';
 }
 
-/* The VM's disk, overlay and base, as one self-contained qcow2 at dst. */
+/* The VM's disk, overlay and base, as one self-contained qcow2 at dst,
+ * private (qemu-img makes it by the umask). */
 static int flatten(const struct vm *vm, const char *dst)
 {
 	const char *argv[] = { "qemu-img", "convert", "-O", "qcow2",
@@ -387,35 +161,18 @@ static int flatten(const struct vm *vm, const char *dst)
 	struct buf out = BUF_INIT;
 	int rc = run_capture(argv, &out);
 
+	trim(&out);
 	if (rc != 0)
 		errorf("flattening %s's disk into %s failed: %s", vm->name,
 		       dst, rc > 0 && out.p ? out.p : "");
+	else if (chmod(dst, 0600) < 0)
+		rc = error_errno("cannot make %s private", dst);
 	buf_free(&out);
 	return rc == 0 ? 0 : -1;
 }
 
-static int write_new(const char *path, const struct buf *b, mode_t mode)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-
-	if (fd < 0)
-		return error_errno("cannot create %s", path);
-	if (write_all(fd, b->p, b->len) < 0 || fsync(fd) < 0) {
-		error_errno("cannot write %s", path);
-		close(fd);
-		unlink(path);
-		return -1;
-	}
-	if (close(fd) < 0) {
-		error_errno("cannot write %s", path);
-		unlink(path);
-		return -1;
-	}
-	return 0;
-}
-
-static void domain_xml(const struct lv_export *x, const struct lv_vm *v,
-		       struct buf *out)
+static int domain_xml(const struct lv_export *x, const struct lv_vm *v,
+		      struct buf *out)
 {
 	struct vm_lv_domain t = {
 		.type = x->type, .machine = x->machine,
@@ -424,7 +181,26 @@ static void domain_xml(const struct lv_export *x, const struct lv_vm *v,
 		.kernel = v->kernel, .initrd = v->initrd,
 	};
 
-	vm_libvirt_domain_xml(&v->vm->spec, &t, out);
+	return vm_libvirt_domain_xml(&v->vm->spec, &t, out);
+}
+
+/* Every XML made once, before anything is: what libvirt's XML cannot
+ * carry is refused while nothing is there to undo. */
+static int xml_checks(const struct lv_export *x)
+{
+	struct buf b = BUF_INIT;
+	int ret = 0;
+
+	for (size_t i = 0; i < x->n && ret == 0; i++) {
+		b.len = 0;
+		ret = domain_xml(x, &x->vms[i], &b);
+	}
+	if (ret == 0 && x->cluster) {
+		b.len = 0;
+		ret = vm_libvirt_network_xml(x->cluster, x->subnet, &b);
+	}
+	buf_free(&b);
+	return ret;
 }
 
 /* The host's kernel and initrd files of a direct boot (NULL: none). */
@@ -435,6 +211,8 @@ static void boot_files(const struct vm_spec *s, const char **kernel,
 	if (!strcmp(s->boot, "direct"))
 		vm_spec_kernel(s, kernel, initrd);
 }
+
+/* --- -o DIR ------------------------------------------------------------ */
 
 /* -o DIR: the file names each VM's pieces take there. */
 static void dir_names(struct lv_export *x)
@@ -449,16 +227,60 @@ static void dir_names(struct lv_export *x)
 		v->kernel = k ? xasprintf("%s/%s.vmlinuz", x->outdir, n) : NULL;
 		v->initrd = r ? xasprintf("%s/%s.initrd", x->outdir, n) : NULL;
 		v->log = xasprintf("%s/%s.console.log", x->outdir, n);
+		strvec_pushf(&x->files, "%s.xml", n);
+		strvec_pushf(&x->files, "%s.qcow2", n);
+		strvec_pushf(&x->files, "%s.seed.iso", n);
+		if (k)
+			strvec_pushf(&x->files, "%s.vmlinuz", n);
+		if (r)
+			strvec_pushf(&x->files, "%s.initrd", n);
 	}
+	if (x->cluster)
+		strvec_pushf(&x->files, "%s.net.xml", x->cluster);
+	strvec_push(&x->files, "define.sh");
 }
 
-static int refuse_existing(const char *path)
+/* -o DIR as a directory only we can write to, made (0700) if missing. */
+static int open_outdir(struct lv_export *x)
 {
+	const char *dir = x->o->outdir;
 	struct stat st;
 
-	if (lstat(path, &st) == 0)
-		return errorf("%s exists already: pick another -o directory "
-			      "or remove it", path);
+	if (stat(dir, &st) < 0) {
+		if (errno != ENOENT)
+			return error_errno("cannot use %s", dir);
+		if (mkdir_p(dir, 0700) < 0)
+			return -1;
+		x->outdir_made = 1;
+	} else if (!S_ISDIR(st.st_mode)) {
+		return errorf("%s is not a directory: -o takes a directory "
+			      "(new, or one of yours)", dir);
+	} else if (st.st_uid != geteuid() || (st.st_mode & 022)) {
+		return errorf("%s is %s: the export holds the VMs' private "
+			      "keys; pick a directory only you can write to",
+			      dir, st.st_uid != geteuid() ? "someone else's" :
+			      "writable by others");
+	}
+	x->outdir = realpath(dir, NULL);
+	if (!x->outdir)
+		return error_errno("cannot resolve %s", dir);
+	return 0;
+}
+
+static int refuse_existing(const struct lv_export *x)
+{
+	for (size_t i = 0; i < x->files.n; i++) {
+		char *path = xasprintf("%s/%s", x->outdir, x->files.v[i]);
+		struct stat st;
+		int there = lstat(path, &st) == 0;
+
+		if (there)
+			errorf("%s exists already: pick another -o directory "
+			       "or remove it", path);
+		free(path);
+		if (there)
+			return -1;
+	}
 	return 0;
 }
 
@@ -471,7 +293,7 @@ static void define_script(const struct lv_export *x, struct buf *b)
 		 "# again. Usage: ./define.sh [URI]   (default qemu:///system)\n"
 		 "set -e\n"
 		 "uri=${1:-qemu:///system}\n"
-		 "here=$(cd \"$(dirname \"$0\")\" && pwd)\n");
+		 "here=$(CDPATH= cd -- \"$(dirname -- \"$0\")\" && pwd)\n");
 	if (x->cluster)
 		buf_addf(b, "virsh -c \"$uri\" net-define \"$here/%s.net.xml\"\n"
 			 "virsh -c \"$uri\" net-start %s\n", x->cluster,
@@ -480,148 +302,211 @@ static void define_script(const struct lv_export *x, struct buf *b)
 		buf_addf(b, "virsh -c \"$uri\" define \"$here/%s.xml\"\n",
 			 x->vms[i].vm->name);
 	for (size_t i = 0; i < x->n; i++)
-		buf_addf(b, "echo \"start: virsh -c $uri start %s; console: "
-			 "virsh -c $uri console %s\"\n", x->vms[i].vm->name,
+		buf_addf(b, "echo \"start: virsh -c '$uri' start %s; console: "
+			 "virsh -c '$uri' console %s\"\n", x->vms[i].vm->name,
 			 x->vms[i].vm->name);
+}
+
+/* Write b as tmpdir/name. */
+static int write_tmp(const struct lv_export *x, const char *name,
+		     const struct buf *b, mode_t mode)
+{
+	char *path = xasprintf("%s/%s", x->tmpdir, name);
+	int ret = write_file_atomic(path, b->p, b->len, mode);
+
+	free(path);
+	return ret;
+}
+
+/* Copy src (NULL: none) into tmpdir as VM's NAME+ext, private. */
+static int copy_in(const struct lv_export *x, const char *vm, const char *src,
+		   const char *ext)
+{
+	char *p;
+	int ret;
+
+	if (!src)
+		return 0;
+	p = xasprintf("%s/%s%s", x->tmpdir, vm, ext);
+	ret = copy_file(src, p, 0600);
+	free(p);
+	return ret;
+}
+
+/* VM v's pieces, made in tmpdir under their names in outdir. */
+static int make_vm_files(const struct lv_export *x, const struct lv_vm *v)
+{
+	const char *n = v->vm->name, *k, *r;
+	char *disk = xasprintf("%s/%s.qcow2", x->tmpdir, n);
+	char *xml = xasprintf("%s.xml", n);
+	struct buf b = BUF_INIT;
+	int ret;
+
+	say(x->o, "%s: flattening its disk into %s", n, v->disk);
+	boot_files(&v->vm->spec, &k, &r);
+	ret = flatten(v->vm, disk) < 0 ||
+	      copy_in(x, n, v->vm->paths.cidata, ".seed.iso") < 0 ||
+	      copy_in(x, n, k, ".vmlinuz") < 0 ||
+	      copy_in(x, n, r, ".initrd") < 0 ||
+	      domain_xml(x, v, &b) < 0 ||
+	      write_tmp(x, xml, &b, 0600) < 0 ? -1 : 0;
+	free(disk);
+	free(xml);
+	buf_free(&b);
+	return ret;
+}
+
+/* Move every file from tmpdir into outdir, none over a name that is
+ * there; with the signals held, so that it is all or nothing. */
+static int move_into_place(struct lv_export *x)
+{
+	sigset_t set, old;
+	int from, to, ret = 0;
+
+	from = open(x->tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	to = open(x->outdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (from < 0 || to < 0)
+		ret = error_errno("cannot open %s", x->outdir);
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_BLOCK, &set, &old);
+	for (size_t i = 0; ret == 0 && i < x->files.n; i++) {
+		const char *f = x->files.v[i];
+
+		if (renameat2(from, f, to, f, RENAME_NOREPLACE) < 0)
+			ret = error_errno("cannot move %s into %s%s", f,
+					  x->outdir, errno == EEXIST ?
+					  " (it appeared there while we were "
+					  "exporting)" : "");
+		else
+			strvec_pushf(&x->moved, "%s/%s", x->outdir, f);
+	}
+	if (ret == 0 && fsync(to) < 0)
+		ret = error_errno("cannot write %s", x->outdir);
+	if (ret < 0)
+		for (size_t i = 0; i < x->moved.n; i++)
+			unlink(x->moved.v[i]);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (from >= 0)
+		close(from);
+	if (to >= 0)
+		close(to);
+	return ret;
 }
 
 static int export_dir(struct lv_export *x)
 {
 	struct buf b = BUF_INIT;
-	char *path = NULL;
 	int ret = -1;
 
-	if (mkdir_p(x->o->outdir, 0755) < 0)
+	if (open_outdir(x) < 0)
 		return -1;
-	x->outdir = realpath(x->o->outdir, NULL);
-	if (!x->outdir)
-		return error_errno("cannot resolve %s", x->o->outdir);
 	dir_names(x);
 	/* every name is checked before anything is written */
-	for (size_t i = 0; i < x->n; i++) {
-		struct lv_vm *v = &x->vms[i];
-
-		free(path);
-		path = xasprintf("%s/%s.xml", x->outdir, v->vm->name);
-		if (refuse_existing(path) < 0 || refuse_existing(v->disk) < 0 ||
-		    refuse_existing(v->seed) < 0 ||
-		    (v->kernel && refuse_existing(v->kernel) < 0) ||
-		    (v->initrd && refuse_existing(v->initrd) < 0))
+	if (xml_checks(x) < 0 || refuse_existing(x) < 0)
+		return -1;
+	tmp_sweep(x->outdir, ".nook-export.");
+	x->tmpdir = xasprintf("%s/.nook-export.%d-XXXXXX", x->outdir,
+			      (int)getpid());
+	if (!tmp_mkdtemp(x->tmpdir))
+		return error_errno("cannot make a directory in %s", x->outdir);
+	for (size_t i = 0; i < x->n; i++)
+		if (make_vm_files(x, &x->vms[i]) < 0)
 			goto out;
-	}
-	free(path);
-	path = x->cluster ? xasprintf("%s/%s.net.xml", x->outdir, x->cluster) :
-			    NULL;
-	if (path && refuse_existing(path) < 0)
-		goto out;
-	free(path);
-	path = xasprintf("%s/define.sh", x->outdir);
-	if (refuse_existing(path) < 0)
-		goto out;
-	for (size_t i = 0; i < x->n; i++) {
-		struct lv_vm *v = &x->vms[i];
-		const char *k, *r;
-
-		say(x->o, "%s: flattening its disk into %s", v->vm->name,
-		    v->disk);
-		strvec_push(&x->made, v->disk);
-		if (flatten(v->vm, v->disk) < 0)
-			goto out;
-		if (copy_file(v->vm->paths.cidata, v->seed, 0600) < 0)
-			goto out;
-		strvec_push(&x->made, v->seed);
-		boot_files(&v->vm->spec, &k, &r);
-		if (k) {
-			if (copy_file(k, v->kernel, 0644) < 0)
-				goto out;
-			strvec_push(&x->made, v->kernel);
-		}
-		if (r) {
-			if (copy_file(r, v->initrd, 0644) < 0)
-				goto out;
-			strvec_push(&x->made, v->initrd);
-		}
-		free(path);
-		path = xasprintf("%s/%s.xml", x->outdir, v->vm->name);
-		b.len = 0;
-		domain_xml(x, v, &b);
-		if (write_new(path, &b, 0644) < 0)
-			goto out;
-		strvec_push(&x->made, path);
-	}
 	if (x->cluster) {
-		free(path);
-		path = xasprintf("%s/%s.net.xml", x->outdir, x->cluster);
-		b.len = 0;
-		vm_libvirt_network_xml(x->cluster, x->subnet, &b);
-		if (write_new(path, &b, 0644) < 0)
+		char *name = xasprintf("%s.net.xml", x->cluster);
+		int rc = vm_libvirt_network_xml(x->cluster, x->subnet, &b);
+
+		if (rc == 0)
+			rc = write_tmp(x, name, &b, 0600);
+		free(name);
+		if (rc < 0)
 			goto out;
-		strvec_push(&x->made, path);
 	}
-	free(path);
-	path = xasprintf("%s/define.sh", x->outdir);
 	b.len = 0;
 	define_script(x, &b);
-	if (write_new(path, &b, 0755) < 0)
+	if (write_tmp(x, "define.sh", &b, 0700) < 0 ||
+	    move_into_place(x) < 0)
 		goto out;
-	strvec_push(&x->made, path);
-	say(x->o, "wrote %s: define it with %s", x->outdir, path);
+	say(x->o, "wrote %s: define it with %s/define.sh", x->outdir,
+	    x->outdir);
 	ret = 0;
 out:
-	free(path);
 	buf_free(&b);
 	return ret;
 }
 
-/* --- --connect: virsh ---------------------------------------------------- */
-
-/* Drop the white space that ends b. */
-static void trim(struct buf *b)
+/* After export_dir: the private directory goes; on a failure, what was
+ * moved and a directory we made go too. */
+static void dir_finish(struct lv_export *x, int failed)
 {
-	while (b->len && strchr(" \t\r\n", b->p[b->len - 1]))
-		b->p[--b->len] = '\0';
+	if (x->tmpdir) {
+		remove_tree(x->tmpdir);
+		tmp_unregister(x->tmpdir);
+	}
+	if (failed && x->outdir_made)
+		rmdir(x->o->outdir);
 }
 
-/* Run virsh -q -c URI with the words in args (NULL-ended); its output
- * into out (may be NULL). Its exit status, or -1. */
-static int virsh(const struct lv_export *x, struct buf *out,
-		 const char *const *args)
+/* --- --connect: virsh ---------------------------------------------------- */
+
+/* Run virsh -q -c URI with the words in args (NULL-ended): its stdout
+ * into out, its stderr into err (either may be NULL). Its exit status,
+ * or -1 when it did not run (or a signal asked us to stop, unless undo). */
+static int virsh(const struct lv_export *x, struct buf *out, struct buf *err,
+		 const char *const *args, int undo)
 {
 	struct strvec argv = STRVEC_INIT;
-	struct buf tmp = BUF_INIT;
+	struct buf o = BUF_INIT, e = BUF_INIT;
 	int rc;
 
+	if (stop_signal && !undo)
+		return -1;
 	strvec_push(&argv, "virsh");
 	strvec_push(&argv, "-q");
 	strvec_push(&argv, "-c");
 	strvec_push(&argv, x->o->connect);
 	for (; *args; args++)
 		strvec_push(&argv, *args);
-	rc = run_capture((const char *const *)argv.v, out ? out : &tmp);
+	rc = run_capture_split((const char *const *)argv.v, &o, &e);
+	trim(&o);
+	trim(&e);
+	if (out)
+		buf_add(out, o.p, o.len);
+	if (err)
+		buf_add(err, e.p, e.len);
 	strvec_clear(&argv);
-	buf_free(&tmp);
+	buf_free(&o);
+	buf_free(&e);
 	return rc;
 }
 
-/* virsh that must succeed: -1 saying what failed and what virsh said. */
+/* virsh that must succeed: -1 saying what failed (what, of name) and
+ * what virsh said. */
 static int virsh_ok(const struct lv_export *x, const char *what,
-		    const char *const *args, struct buf *out)
+		    const char *name, const char *const *args, struct buf *out)
 {
-	struct buf b = BUF_INIT;
-	int rc = virsh(x, &b, args);
+	struct buf o = BUF_INIT, e = BUF_INIT;
+	int rc = virsh(x, &o, &e, args, 0);
 
-	if (rc != 0) {
-		trim(&b);
-		errorf("%s on %s failed: %s", what, x->o->connect,
-		       rc > 0 && b.p ? b.p : "virsh did not run");
-	} else if (out) {
-		buf_add(out, b.p, b.len);
-	}
-	buf_free(&b);
+	if (rc != 0 && stop_signal)
+		errorf("%s %s on %s: interrupted (%s)", what, name,
+		       x->o->connect, strsignal(stop_signal));
+	else if (rc != 0)
+		errorf("%s %s on %s failed: %s", what, name, x->o->connect,
+		       rc < 0 ? "virsh did not run" : e.len ? e.p : o.len ?
+		       o.p : "virsh said nothing");
+	else if (out)
+		buf_add(out, o.p, o.len);
+	buf_free(&o);
+	buf_free(&e);
 	return rc == 0 ? 0 : -1;
 }
 
-/* Remember a virsh argv that undoes a step (run in reverse on failure). */
+/* Remember a virsh argv that undoes a step (run in reverse on failure),
+ * and what it leaves when it fails. */
 static void undo_push(struct lv_export *x, const char *a, const char *b,
 		      const char *c, const char *d)
 {
@@ -643,9 +528,19 @@ static void undo_run(struct lv_export *x, int run)
 {
 	while (x->nundo) {
 		struct strvec *u = &x->undo[--x->nundo];
+		struct buf e = BUF_INIT;
 
-		if (run)
-			virsh(x, NULL, (const char *const *)u->v);
+		if (run && virsh(x, NULL, &e, (const char *const *)u->v, 1)) {
+			struct buf cmd = BUF_INIT;
+
+			for (size_t i = 0; i < u->n; i++)
+				buf_addf(&cmd, " %s", u->v[i]);
+			errorf("undoing on %s failed, this is left: run 'virsh "
+			       "-c %s%s' (%s)", x->o->connect, x->o->connect,
+			       cmd.p, e.len ? e.p : "virsh did not run");
+			buf_free(&cmd);
+		}
+		buf_free(&e);
 		strvec_clear(u);
 	}
 	free(x->undo);
@@ -664,80 +559,73 @@ static int net_active(const char *info)
 	return !strncmp(p, "yes", 3);
 }
 
-/* Before anything is made: the libvirt answers, the pool and the uplink
- * network are there, and none of the names is taken. */
-static int connect_checks(struct lv_export *x)
+/* 0 when virsh args succeeds (the thing it asks about is there). */
+static int virsh_has(const struct lv_export *x, const char *a,
+		     const char *b, const char *c, const char *d)
 {
-	const char *pool = x->o->pool;
-	struct buf b = BUF_INIT;
-	int ret = -1;
+	return virsh(x, NULL, NULL, (const char *const[]){ a, b, c, d, NULL },
+		     0);
+}
 
-	if (virsh(x, &b, (const char *const[]){ "uri", NULL }) != 0) {
-		trim(&b);
-		errorf("cannot reach libvirt at %s: %s", x->o->connect,
-		       b.len ? b.p : "virsh did not run (install "
-		       "libvirt-clients)");
-		goto out;
-	}
-	if (virsh(x, NULL, (const char *const[]){ "pool-info", pool,
-						  NULL }) != 0) {
-		errorf("%s has no storage pool '%s': pick one with --pool "
-		       "('virsh -c %s pool-list --all')", x->o->connect, pool,
-		       x->o->connect);
-		goto out;
-	}
-	b.len = 0;
-	if (strcmp(x->o->uplink, "user") &&
-	    virsh(x, &b, (const char *const[]){ "net-info", x->o->uplink,
-						NULL }) != 0) {
-		errorf("%s has no network '%s' for the uplink: define it, or "
-		       "take user-mode networking with --uplink user",
-		       x->o->connect, x->o->uplink);
-		goto out;
-	}
-	if (strcmp(x->o->uplink, "user") && x->o->start &&
-	    !net_active(b.p)) {
-		errorf("network '%s' on %s is not active, so the domains could "
-		       "not start: start it ('virsh -c %s net-start %s') or "
-		       "take --uplink user", x->o->uplink, x->o->connect,
-		       x->o->connect, x->o->uplink);
-		goto out;
-	}
-	if (x->cluster &&
-	    virsh(x, NULL, (const char *const[]){ "net-info", x->cluster,
-						  NULL }) == 0) {
-		errorf("%s has a network named %s already: undefine it first "
-		       "('virsh -c %s net-undefine %s')", x->o->connect,
-		       x->cluster, x->o->connect, x->cluster);
-		goto out;
-	}
+/* The libvirt answers, the pool and the uplink network are there. */
+static int target_checks(const struct lv_export *x)
+{
+	const char *uri = x->o->connect, *up = x->o->uplink;
+	struct buf o = BUF_INIT, e = BUF_INIT;
+	int rc = virsh(x, &o, &e, (const char *const[]){ "uri", NULL }, 0);
+
+	if (rc != 0)
+		errorf("cannot reach libvirt at %s: %s", uri, rc < 0 ?
+		       "virsh did not run (install libvirt-clients)" :
+		       e.len ? e.p : "virsh failed and said nothing");
+	else if (virsh_has(x, "pool-info", x->o->pool, NULL, NULL) != 0)
+		rc = errorf("%s has no storage pool '%s': pick one with --pool "
+			    "(virsh -c '%s' pool-list --all)", uri,
+			    x->o->pool, uri);
+	else if (strcmp(up, "user") &&
+		 virsh(x, &o, NULL, (const char *const[]){ "net-info", up,
+							   NULL }, 0) != 0)
+		rc = errorf("%s has no network '%s' for the uplink: define "
+			    "it, or take user-mode networking with --uplink "
+			    "user", uri, up);
+	else if (strcmp(up, "user") && x->o->start && !net_active(o.p))
+		rc = errorf("network '%s' on %s is not active, so the domains "
+			    "could not start: start it (virsh -c '%s' "
+			    "net-start %s) or take --uplink user", up, uri,
+			    uri, up);
+	buf_free(&o);
+	buf_free(&e);
+	return rc == 0 ? 0 : -1;
+}
+
+/* None of the names is taken on the target. */
+static int name_checks(const struct lv_export *x)
+{
+	const char *uri = x->o->connect, *pool = x->o->pool;
+
+	if (x->cluster && virsh_has(x, "net-info", x->cluster, NULL,
+				    NULL) == 0)
+		return errorf("%s has a network named %s already: undefine "
+			      "it first (virsh -c '%s' net-undefine %s)", uri,
+			      x->cluster, uri, x->cluster);
 	for (size_t i = 0; i < x->n; i++) {
-		struct lv_vm *v = &x->vms[i];
+		const struct lv_vm *v = &x->vms[i];
 		const char *vols[] = { v->disk_vol, v->seed_vol, v->kernel_vol,
 				       v->initrd_vol };
 
-		if (virsh(x, NULL, (const char *const[]){ "dominfo",
-				v->vm->name, NULL }) == 0) {
-			errorf("%s has a domain named %s already: undefine it "
-			       "first ('virsh -c %s undefine %s')",
-			       x->o->connect, v->vm->name, x->o->connect,
-			       v->vm->name);
-			goto out;
-		}
+		if (virsh_has(x, "dominfo", v->vm->name, NULL, NULL) == 0)
+			return errorf("%s has a domain named %s already: "
+				      "undefine it first (virsh -c '%s' "
+				      "undefine %s)", uri, v->vm->name, uri,
+				      v->vm->name);
 		for (size_t j = 0; j < ARRAY_SIZE(vols); j++)
-			if (vols[j] && virsh(x, NULL, (const char *const[]){
-					"vol-info", "--pool", pool, vols[j],
-					NULL }) == 0) {
-				errorf("pool %s on %s has a volume %s already: "
-				       "delete it first", pool, x->o->connect,
-				       vols[j]);
-				goto out;
-			}
+			if (vols[j] && virsh_has(x, "vol-info", "--pool", pool,
+						 vols[j]) == 0)
+				return errorf("pool %s on %s has a volume %s "
+					      "already: delete it first", pool,
+					      uri, vols[j]);
 	}
-	ret = 0;
-out:
-	buf_free(&b);
-	return ret;
+	return 0;
 }
 
 /* Upload file as a new raw-allocated volume vol of the pool; *path is
@@ -753,37 +641,40 @@ static int upload(struct lv_export *x, const char *file, const char *vol,
 	if (stat(file, &st) < 0)
 		return error_errno("cannot read %s", file);
 	snprintf(size, sizeof(size), "%lld", (long long)st.st_size);
-	if (virsh_ok(x, "creating volume", (const char *const[]){
+	if (virsh_ok(x, "creating volume", vol, (const char *const[]){
 			"vol-create-as", pool, vol, size, "--format", "raw",
 			NULL }, NULL) < 0)
 		return -1;
 	undo_push(x, "vol-delete", "--pool", pool, vol);
-	if (virsh_ok(x, "uploading", (const char *const[]){ "vol-upload",
-			"--pool", pool, vol, file, NULL }, NULL) < 0 ||
-	    virsh_ok(x, "asking the volume's path", (const char *const[]){
+	if (virsh_ok(x, "uploading volume", vol, (const char *const[]){
+			"vol-upload", "--pool", pool, vol, file, NULL },
+		     NULL) < 0 ||
+	    virsh_ok(x, "asking the path of volume", vol, (const char *const[]){
 			"vol-path", "--pool", pool, vol, NULL }, &b) < 0) {
 		buf_free(&b);
 		return -1;
 	}
-	trim(&b);
+	if (!b.len || b.p[0] != '/' || strchr(b.p, '\n')) {
+		errorf("virsh vol-path on %s gave no path for volume %s: '%s'",
+		       x->o->connect, vol, b.p);
+		buf_free(&b);
+		return -1;
+	}
 	*path = xstrdup(b.p);
 	buf_free(&b);
 	return 0;
 }
 
-/* Write b to a temporary file under the VM's directory and run virsh
- * verb on it. */
-static int define_from(struct lv_export *x, const char *dir, const char *verb,
-		       const char *what, const struct buf *b)
+/* Write b into the private directory and run virsh verb on it. */
+static int define_from(struct lv_export *x, const char *verb,
+		       const char *what, const char *name, const struct buf *b)
 {
-	char *tmp = xasprintf("%s/.export.xml", dir);
-	int ret;
+	char *tmp = xasprintf("%s/%s.xml", x->tmpdir, name);
+	int ret = write_file_atomic(tmp, b->p, b->len, 0600);
 
-	unlink(tmp);
-	ret = write_new(tmp, b, 0600);
 	if (ret == 0)
-		ret = virsh_ok(x, what, (const char *const[]){ verb, tmp,
-							      NULL }, NULL);
+		ret = virsh_ok(x, what, name, (const char *const[]){ verb, tmp,
+								    NULL }, NULL);
 	unlink(tmp);
 	free(tmp);
 	return ret;
@@ -792,11 +683,10 @@ static int define_from(struct lv_export *x, const char *dir, const char *verb,
 static int connect_vm(struct lv_export *x, struct lv_vm *v)
 {
 	const char *k, *r;
-	char *flat = xasprintf("%s/.export.qcow2", v->vm->paths.dir);
+	char *flat = xasprintf("%s/%s.qcow2", x->tmpdir, v->vm->name);
 	struct buf b = BUF_INIT;
 	int ret = -1;
 
-	unlink(flat);
 	say(x->o, "%s: flattening its disk", v->vm->name);
 	if (flatten(v->vm, flat) < 0)
 		goto out;
@@ -809,9 +699,8 @@ static int connect_vm(struct lv_export *x, struct lv_vm *v)
 	if ((k && upload(x, k, v->kernel_vol, &v->kernel) < 0) ||
 	    (r && upload(x, r, v->initrd_vol, &v->initrd) < 0))
 		goto out;
-	domain_xml(x, v, &b);
-	if (define_from(x, v->vm->paths.dir, "define", "defining the domain",
-			&b) < 0)
+	if (domain_xml(x, v, &b) < 0 ||
+	    define_from(x, "define", "defining domain", v->vm->name, &b) < 0)
 		goto out;
 	undo_push(x, "undefine", v->vm->name, NULL, NULL);
 	ret = 0;
@@ -822,11 +711,9 @@ out:
 	return ret;
 }
 
-static int export_connect(struct lv_export *x)
+/* --connect: the volume names, and placeholder paths for the checks. */
+static void connect_names(struct lv_export *x)
 {
-	struct buf b = BUF_INIT;
-	int ret = -1;
-
 	for (size_t i = 0; i < x->n; i++) {
 		struct lv_vm *v = &x->vms[i];
 		const char *n = v->vm->name, *k, *r;
@@ -837,39 +724,96 @@ static int export_connect(struct lv_export *x)
 		v->kernel_vol = k ? xasprintf("%s.vmlinuz", n) : NULL;
 		v->initrd_vol = r ? xasprintf("%s.initrd", n) : NULL;
 		v->log = xasprintf("%s/%s.console.log", x->o->log_dir, n);
+		v->disk = xstrdup("/pool/disk");
+		v->seed = xstrdup("/pool/seed");
+		v->kernel = k ? xstrdup("/pool/kernel") : NULL;
+		v->initrd = r ? xstrdup("/pool/initrd") : NULL;
 	}
-	if (connect_checks(x) < 0)
+}
+
+static int connect_network(struct lv_export *x)
+{
+	struct buf b = BUF_INIT;
+	int rc = vm_libvirt_network_xml(x->cluster, x->subnet, &b);
+
+	if (rc == 0)
+		rc = define_from(x, "net-define", "defining network",
+				 x->cluster, &b);
+	buf_free(&b);
+	if (rc < 0)
 		return -1;
-	if (x->cluster) {
-		vm_libvirt_network_xml(x->cluster, x->subnet, &b);
-		if (define_from(x, x->vms[0].vm->paths.dir, "net-define",
-				"defining the network", &b) < 0)
-			goto out;
-		undo_push(x, "net-undefine", x->cluster, NULL, NULL);
-		if (virsh_ok(x, "starting the network", (const char *const[]){
-				"net-start", x->cluster, NULL }, NULL) < 0)
-			goto out;
-		undo_push(x, "net-destroy", x->cluster, NULL, NULL);
-		say(x->o, "network %s defined and started (isolated, subnet %s)",
-		    x->cluster, x->subnet);
+	undo_push(x, "net-undefine", x->cluster, NULL, NULL);
+	if (virsh_ok(x, "starting network", x->cluster, (const char *const[]){
+			"net-start", x->cluster, NULL }, NULL) < 0)
+		return -1;
+	undo_push(x, "net-destroy", x->cluster, NULL, NULL);
+	say(x->o, "network %s defined and started (isolated, subnet %s)",
+	    x->cluster, x->subnet);
+	return 0;
+}
+
+static int export_connect(struct lv_export *x)
+{
+	connect_names(x);
+	if (xml_checks(x) < 0 || target_checks(x) < 0 || name_checks(x) < 0)
+		return -1;
+	for (size_t i = 0; i < x->n; i++) {
+		free(x->vms[i].disk);
+		free(x->vms[i].seed);
+		free(x->vms[i].kernel);
+		free(x->vms[i].initrd);
+		x->vms[i].disk = x->vms[i].seed = NULL;
+		x->vms[i].kernel = x->vms[i].initrd = NULL;
 	}
+	/* one a killed export left */
+	tmp_sweep(x->vms[0].vm->paths.dir, ".export.");
+	x->tmpdir = xasprintf("%s/.export.%d-XXXXXX", x->vms[0].vm->paths.dir,
+			      (int)getpid());
+	if (!tmp_mkdtemp(x->tmpdir))
+		return error_errno("cannot make a directory in %s",
+				   x->vms[0].vm->paths.dir);
+	if (x->cluster && connect_network(x) < 0)
+		return -1;
 	for (size_t i = 0; i < x->n; i++) {
 		if (connect_vm(x, &x->vms[i]) < 0)
-			goto out;
+			return -1;
 		say(x->o, "%s: defined on %s", x->vms[i].vm->name,
 		    x->o->connect);
 	}
 	for (size_t i = 0; x->o->start && i < x->n; i++) {
-		if (virsh_ok(x, "starting the domain", (const char *const[]){
-				"start", x->vms[i].vm->name, NULL }, NULL) < 0)
-			goto out;
-		undo_push(x, "destroy", x->vms[i].vm->name, NULL, NULL);
-		say(x->o, "%s: started", x->vms[i].vm->name);
+		const char *n = x->vms[i].vm->name;
+
+		if (virsh_ok(x, "starting domain", n, (const char *const[]){
+				"start", n, NULL }, NULL) < 0)
+			return -1;
+		undo_push(x, "destroy", n, NULL, NULL);
+		say(x->o, "%s: started", n);
 	}
-	ret = 0;
-out:
-	buf_free(&b);
-	return ret;
+	/* a signal that came during the last step, which still worked */
+	if (stop_signal)
+		return errorf("interrupted (%s): undoing the export on %s",
+			      strsignal(stop_signal), x->o->connect);
+	return 0;
+}
+
+/* SIGINT, SIGTERM, SIGHUP only set stop_signal while a --connect runs:
+ * the step under way fails or ends, and what was made is undone. An
+ * ignored one (nohup) stays ignored. */
+static void catch_stop(struct sigaction old[3], int on)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop;
+	sigemptyset(&sa.sa_mask);
+	for (int i = 0; i < 3; i++) {
+		if (!on)
+			sigaction(sigs[i], &old[i], NULL);
+		else if (sigaction(sigs[i], NULL, &old[i]) == 0 &&
+			 old[i].sa_handler != SIG_IGN)
+			sigaction(sigs[i], &sa, NULL);
+	}
 }
 
 /* How to reach each VM, said once it is made. */
@@ -882,14 +826,14 @@ static void say_reach(const struct lv_export *x)
 		const struct vm_spec *s = &v->vm->spec;
 		const char *user = s->user ? s->user : s->image.user;
 
-		say(x->o, "%s: console: virsh -c %s console %s (log %s)",
+		say(x->o, "%s: console: virsh -c '%s' console %s (log %s)",
 		    s->name, uri, s->name, v->log);
 		if (s->address)
 			say(x->o, "%s: address %s on network %s", s->name,
 			    s->address, s->cluster);
 		if (strcmp(x->o->uplink, "user"))
-			say(x->o, "%s: uplink on network %s by DHCP (virsh -c %s "
-			    "domifaddr %s); ssh -i %s %s@ADDRESS", s->name,
+			say(x->o, "%s: uplink on network %s by DHCP (virsh -c "
+			    "'%s' domifaddr %s); ssh -i %s %s@ADDRESS", s->name,
 			    x->o->uplink, uri, s->name, v->vm->paths.key,
 			    user ? user : "USER");
 	}
@@ -917,10 +861,34 @@ static int target_kvm(const struct lv_export *x)
 
 	if (!uri || (p && p[3] == '/'))
 		return local_kvm();
-	kvm = virsh(x, &b, (const char *const[]){ "capabilities", NULL }) == 0 &&
-	      strstr(b.p, "<domain type='kvm'") != NULL;
+	kvm = virsh(x, &b, NULL, (const char *const[]){ "capabilities", NULL },
+		    0) == 0 && strstr(b.p, "<domain type='kvm'") != NULL;
 	buf_free(&b);
 	return kvm;
+}
+
+static int run_connect(struct lv_export *x)
+{
+	struct sigaction old[3];
+	int ret;
+
+	stop_signal = 0;
+	catch_stop(old, 1);
+	ret = export_connect(x);
+	if (ret < 0 && x->nundo)
+		say(x->o, "undoing what was made on %s", x->o->connect);
+	undo_run(x, ret < 0);
+	if (x->tmpdir) {
+		remove_tree(x->tmpdir);
+		tmp_unregister(x->tmpdir);
+	}
+	catch_stop(old, 0);
+	if (stop_signal) {
+		/* undone: now end as the signal would have (130 for ^C) */
+		signal(stop_signal, SIG_DFL);
+		raise(stop_signal);
+	}
+	return ret;
 }
 
 int vm_export_libvirt(const struct nook_dirs *d, const char *name,
@@ -940,13 +908,10 @@ int vm_export_libvirt(const struct nook_dirs *d, const char *name,
 		x.type = xstrdup(target_kvm(&x) ? "kvm" : "qemu");
 	x.machine = vm_machine_pinned("qemu-system-x86_64");
 	if (o->connect) {
-		ret = export_connect(&x);
-		undo_run(&x, ret < 0);
+		ret = run_connect(&x);
 	} else {
 		ret = export_dir(&x);
-		if (ret < 0)
-			for (size_t i = 0; i < x.made.n; i++)
-				unlink(x.made.v[i]);
+		dir_finish(&x, ret < 0);
 	}
 	if (ret == 0) {
 		say(o, "domain type '%s', machine %s", x.type, x.machine);
@@ -961,6 +926,8 @@ out:
 	free(x.type);
 	free(x.machine);
 	free(x.outdir);
-	strvec_clear(&x.made);
+	free(x.tmpdir);
+	strvec_clear(&x.files);
+	strvec_clear(&x.moved);
 	return ret;
 }

@@ -400,13 +400,20 @@ struct vm_lv_domain {
 	const char *log;
 	const char *disk, *seed, *kernel, *initrd;
 };
-/* Append s as text or an attribute value of XML, escaped. Pure. */
-void vm_xml_escape(const char *s, struct buf *out);
-/* Append the libvirt domain XML of s with t. Pure. */
-void vm_libvirt_domain_xml(const struct vm_spec *s,
-			   const struct vm_lv_domain *t, struct buf *out);
-/* Append the XML of cluster name's isolated network. Pure. */
-void vm_libvirt_network_xml(const char *name, const char *subnet,
-			    struct buf *out);
+/* Append s as text or an attribute value of XML, escaped (newline,
+ * return and tab as references). -1 when s holds another control
+ * character, which XML cannot carry (it is left out). Pure. */
+int vm_xml_escape(const char *s, struct buf *out);
+/* Append the libvirt domain XML of s with t (vm/libvirt_xml.c). -1
+ * having said why when s cannot be said in it: a control character, a
+ * -cpu property that is no CPU feature. */
+int vm_libvirt_domain_xml(const struct vm_spec *s,
+			  const struct vm_lv_domain *t, struct buf *out);
+/* Append the XML of cluster name's isolated network. 0 or -1. */
+int vm_libvirt_network_xml(const char *name, const char *subnet,
+			   struct buf *out);
+/* Cluster name's subnet from its record, canonical "A.B.C.D/P"; NULL
+ * having said why. Free it. */
+char *vm_cluster_subnet(const struct nook_dirs *d, const char *name);
 
 #endif

@@ -34,7 +34,8 @@ int vm_lock(const struct vm_paths *p, const char *name, int *fd)
 		*fd = -1;
 		if (e == EWOULDBLOCK)
 			return errorf("VM %s is busy: another nook command is "
-				      "starting, stopping or deleting it", name);
+				      "starting, stopping, exporting or "
+				      "deleting it", name);
 		errno = e;
 		return error_errno("cannot lock %s", p->lock);
 	}

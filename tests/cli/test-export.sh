@@ -134,6 +134,113 @@ contains "  naming it" "$ERR" "has a domain named test already"
 # test:///default forgets between virsh runs: the network defined in
 # one is gone in the next, a failure part way, said and undone
 expect_rc "a failure part way is said" 1 "$NOOK" export libvirt ek --connect test:///default --pool default-pool
-contains "  naming the step" "$ERR" "starting the network on test:///default failed"
+contains "  naming the step and the network" "$ERR" "starting network ek on test:///default failed"
 check "  and its temporary files are gone" test -z "$(ls -A "$NOOK_HOME/vms/ek-1" | grep '^\.export')"
+# --- the reviewed faults: fakes of virsh and qemu-img on PATH -------------
+expect_rc "-o '' is a usage error" 2 "$NOOK" export libvirt e1 -o ''
+expect_rc "--connect '' is a usage error" 2 "$NOOK" export libvirt e1 --connect ''
+expect_rc "a session URI without --log-dir is a usage error" 2 "$NOOK" export libvirt e1 --connect qemu:///session
+check "a new -o directory is private (0700)" test "$(stat -c %a out1)" = 700
+check "  the disk copy too (0600)" test "$(stat -c %a out1/e1.qcow2)" = 600
+check "  the kernel copy too (0600)" test "$(stat -c %a out3/e1.vmlinuz)" = 600
+mkdir shared && chmod 777 shared
+expect_rc "a directory others can write to is refused" 1 "$NOOK" export libvirt e1 -o shared
+contains "  saying why" "$ERR" "writable by others"
+check "  and nothing is written" test -z "$(ls -A shared)"
+: > afile
+expect_rc "-o naming a file is refused" 1 "$NOOK" export libvirt e1 -o afile
+contains "  up front" "$ERR" "afile is not a directory"
+mkdir fake state
+cat > fake/qemu-img <<'SH'
+#!/bin/sh
+# qemu-img with hooks on convert: a name appearing meanwhile, a failure,
+# a slow one; the rest is the real one
+if [ "$1" = convert ]; then
+	if [ -n "${FAKE_RACE:-}" ] && [ ! -L "$FAKE_RACE" ]; then ln -s "$FAKE_RACE_TO" "$FAKE_RACE"; fi
+	[ -n "${FAKE_CONVERT_FAIL:-}" ] && { echo "qemu-img: cannot convert" >&2; exit 1; }
+	[ -n "${FAKE_CONVERT_SLOW:-}" ] && { /usr/bin/qemu-img "$@" || exit; touch "$FAKE_CONVERT_SLOW"; sleep 3; exit 0; }
+fi
+exec /usr/bin/qemu-img "$@"
+SH
+cat > fake/virsh <<'SH'
+#!/bin/sh
+# a libvirt kept as files in $FAKE_STATE; argvs logged; vol-path says
+# more on stderr, as virsh under LIBVIRT_DEBUG does
+st=$FAKE_STATE
+echo "$*" >> "$st.log"
+[ "$1" = -q ] && shift
+[ "$1" = -c ] && shift 2
+name() { sed -n 's|.*<name>\(.*\)</name>.*|\1|p' "$1" | head -n 1; }
+case $1 in
+uri) [ -n "${FAKE_SILENT:-}" ] && exit 1; echo fake:///x ;;
+capabilities) echo "<capabilities/>" ;;
+pool-info) echo "Name: $2" ;;
+net-info) [ "$2" = default ] && { echo "Active:         yes"; exit 0; }; test -e "$st/net-$2" ;;
+dominfo) test -e "$st/dom-$2" ;;
+vol-info) test -e "$st/vol-$4" ;;
+vol-create-as) touch "$st/vol-$3" ;;
+vol-upload) [ -n "${FAKE_SLOW:-}" ] && { touch "$st.uploading"; sleep 2; }; cp "$5" "$st/vol-$4" ;;
+vol-path) echo "libvirt: debug: some noise" >&2; echo "/pool/$4" ;;
+vol-delete) [ -n "${FAKE_FAILDELETE:-}" ] && { echo "error: cannot delete $4" >&2; exit 1; }; rm "$st/vol-$4" ;;
+define) cp "$2" "$st/dom-$(name "$2")" ;;
+undefine) rm "$st/dom-$2" ;;
+net-define) cp "$2" "$st/net-$(name "$2")" ;;
+net-undefine) rm "$st/net-$2" ;;
+net-start) touch "$st/netrun-$2" ;;
+net-destroy) rm "$st/netrun-$2" ;;
+start) [ "$2" = "${FAKE_FAILSTART:-}" ] && { echo "error: cannot start $2" >&2; exit 1; }; touch "$st/run-$2" ;;
+destroy) rm "$st/run-$2" ;;
+*) echo "error: fake virsh has no $1" >&2; exit 1 ;;
+esac
+SH
+chmod +x fake/qemu-img fake/virsh
+export FAKE_STATE=$WORK/state
+FPATH=$WORK/fake:$PATH
+printf 'precious' > victim
+expect_rc "a name appearing in DIR while exporting" 1 env PATH="$FPATH" FAKE_RACE="$WORK/outr/e1.qcow2" FAKE_RACE_TO="$WORK/victim" "$NOOK" export libvirt e1 -o outr
+contains "  is refused" "$ERR" "appeared there while"
+check "  never written through (a symlink)" test "$(cat victim)" = precious
+check "  and nothing else of the export is left" test "$(ls -A outr)" = e1.qcow2
+expect_rc "a failed export into a new directory" 1 env PATH="$FPATH" FAKE_CONVERT_FAIL=1 "$NOOK" export libvirt e1 -o outf
+contains "  says what failed, whole" "$ERR" "failed: qemu-img: cannot convert"
+check "  and removes the directory it made" test ! -e outf
+env PATH="$FPATH" FAKE_CONVERT_SLOW="$WORK/converting" "$NOOK" export libvirt e1 -o outs >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 100); do [ -e converting ] && break; sleep 0.1; done
+kill -TERM "$pid"
+wait "$pid"
+check "SIGTERM during -o's flatten ends it" test $? = 143
+check "  leaving no half-written file" test -z "$(ls -A outs)"
+expect_rc "  and the next export there works" 0 "$NOOK" export libvirt e1 -o outs
+mkdir -p cdp/out1
+check "define.sh with CDPATH set defines from its own directory" sh -c 'cd "$1" && CDPATH="$1/cdp" PATH="$2" sh out1/define.sh fake:///x >/dev/null && grep -qx "\-c fake:///x define $1/out1/e1.xml" "$3"' _ "$WORK" "$FPATH" "$FAKE_STATE.log"
+rm -f state/*
+
+expect_rc "virsh failing silently" 1 env PATH="$FPATH" FAKE_SILENT=1 "$NOOK" export libvirt e1 --connect fake:///x
+contains "  is not called missing" "$ERR" "virsh failed and said nothing"
+expect_rc "export ek --connect --start" 0 env PATH="$FPATH" "$NOOK" export libvirt ek --connect fake:///x --start
+check "  defines both nodes and the network" test "$(ls state | tr '\n' ' ')" = "dom-ek-1 dom-ek-2 net-ek netrun-ek run-ek-1 run-ek-2 vol-ek-1.qcow2 vol-ek-1.seed.iso vol-ek-2.qcow2 vol-ek-2.seed.iso "
+check "  virsh's stderr is no part of a volume's path" test "$(xq state/dom-ek-1 '[d.find("source").get("file") for d in r.iter("disk")]')" = "['/pool/ek-1.qcow2', '/pool/ek-1.seed.iso']"
+check "  the domain validates" valid state/dom-ek-1 domain
+check "  the network validates" valid state/net-ek network
+check "  the uploaded disk is the VM's" qemu-img compare -q state/vol-ek-1.qcow2 "$NOOK_HOME/vms/ek-1/disk.qcow2"
+rm -f state/*
+expect_rc "a start failing part way" 1 env PATH="$FPATH" FAKE_FAILSTART=ek-2 "$NOOK" export libvirt ek --connect fake:///x --start
+contains "  names the domain and says virsh's error" "$ERR" "starting domain ek-2 on fake:///x failed: error: cannot start ek-2"
+check "  and undoes everything on the target" test -z "$(ls -A state)"
+check "  and its temporary files are gone" test -z "$(ls -A "$NOOK_HOME/vms/ek-1" | grep '^\.export')"
+expect_rc "an undo step failing" 1 env PATH="$FPATH" FAKE_FAILSTART=ek-1 FAKE_FAILDELETE=1 "$NOOK" export libvirt ek --connect fake:///x --start
+contains "  says what is left and how to remove it" "$ERR" "this is left: run 'virsh -c fake:///x vol-delete --pool default ek-2.qcow2'"
+check "  and undoes the rest" test "$(ls state | grep -v '^vol-' | tr '\n' ' ')" = ""
+rm -f state/* state.uploading
+# SIGINT as a terminal's Ctrl-C sends it (a background job ignores it)
+python3 -c 'import os,signal,sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])' "$(command -v env)" PATH="$FPATH" FAKE_SLOW=1 "$NOOK" export libvirt ek --connect fake:///x >/dev/null 2>sigint.err &
+pid=$!
+for _ in $(seq 100); do [ -e state.uploading ] && break; sleep 0.1; done
+kill -INT "$pid"
+wait "$pid"
+check "SIGINT during an upload ends the export" test $? = 130
+contains "  saying it was interrupted" "$(cat sigint.err)" "interrupted"
+check "  after undoing what it made on the target" test -z "$(ls -A state)"
+check "  and removing its flattened copy" test -z "$(ls -A "$NOOK_HOME/vms/ek-1" | grep '^\.export')"
 finish

@@ -99,7 +99,7 @@ expect_rc "nook stops ex1" 0 "$NOOK" local stop ex1
 # --- exported and started on libvirt --------------------------------------
 expect_rc "export ex1 --connect --start" 0 "$NOOK" export libvirt ex1 --connect "$URI" --pool "$POOL" --log-dir "$WORK/logs" --start
 echo "$OUT" | sed 's/^/     | /'
-contains "  says how to reach its console" "$OUT" "virsh -c $URI console ex1"
+contains "  says how to reach its console" "$OUT" "virsh -c '$URI' console ex1"
 check "ex1 runs on libvirt" test "$(v domstate ex1)" = running
 xml=$(v dumpxml ex1)
 contains "  domain type qemu (TCG here)" "$xml" "<domain type='qemu'"

@@ -280,7 +280,36 @@ static void test_mkdir_p(void **state)
 	assert_int_equal(stat(deep, &st), 0);
 	assert_true(S_ISDIR(st.st_mode));
 	assert_int_equal(st.st_mode & 0777, 0700);
+	/* "" is no directory, refused without reading past its end */
+	assert_int_equal(mkdir_p("", 0700), -1);
 	free(deep);
+	remove_tree(dir);
+	free(dir);
+}
+
+/* copy_file: the bytes, the mode, never over a file that is there */
+static void test_copy_file(void **state)
+{
+	char *dir = make_tmpdir();
+	char *src = xasprintf("%s/src", dir), *dst = xasprintf("%s/dst", dir);
+	struct buf big = BUF_INIT, back = BUF_INIT;
+	struct stat st;
+
+	(void)state;
+	for (int i = 0; i < 100000; i++)
+		buf_addf(&big, "%d,", i);
+	assert_int_equal(write_file_atomic(src, big.p, big.len, 0644), 0);
+	assert_int_equal(copy_file(src, dst, 0600), 0);
+	assert_int_equal(read_file(dst, &back), 0);
+	assert_int_equal(back.len, big.len);
+	assert_memory_equal(back.p, big.p, big.len);
+	assert_int_equal(stat(dst, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(copy_file(src, dst, 0600), -1);
+	buf_free(&big);
+	buf_free(&back);
+	free(src);
+	free(dst);
 	remove_tree(dir);
 	free(dir);
 }
@@ -580,6 +609,22 @@ static void test_run_capture_timeout(void **state)
 	buf_free(&out);
 }
 
+/* stdout is data, stderr apart, even when stderr fills its pipe first */
+static void test_run_capture_split(void **state)
+{
+	const char *const argv[] = { "sh", "-c", "head -c 200000 /dev/zero "
+				     ">&2; echo /the/path; echo noise >&2; "
+				     "exit 4", NULL };
+	struct buf out = BUF_INIT, err = BUF_INIT;
+
+	(void)state;
+	assert_int_equal(run_capture_split(argv, &out, &err), 4);
+	assert_string_equal(out.p, "/the/path\n");
+	assert_int_equal(err.len, 200000 + strlen("noise\n"));
+	buf_free(&out);
+	buf_free(&err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -604,6 +649,8 @@ int main(void)
 		cmocka_unit_test(test_str_escape),
 		cmocka_unit_test(test_tmp_stale),
 		cmocka_unit_test(test_run_capture_timeout),
+		cmocka_unit_test(test_run_capture_split),
+		cmocka_unit_test(test_copy_file),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1010,7 +1010,7 @@ static void test_libvirt_xml(void **state)
 	nics[1].kind = VM_NIC_CLUSTER;
 	s.nics = nics;
 	s.nnics = 2;
-	vm_xml_escape("a<b>&\"c'", &b);
+	assert_int_equal(vm_xml_escape("a<b>&\"c'", &b), 0);
 	assert_string_equal(b.p, "a&lt;b&gt;&amp;&quot;c&apos;");
 	b.len = 0;
 	vm_libvirt_domain_xml(&s, &t, &b);
@@ -1059,6 +1059,62 @@ static void test_libvirt_xml(void **state)
 	assert_non_null(strstr(b.p, "<name>dev</name>"));
 	assert_null(strstr(b.p, "<forward"));
 	assert_null(strstr(b.p, "<ip"));
+	/* a name with "--" stays out of the comment, where XML forbids it */
+	b.len = 0;
+	assert_int_equal(vm_libvirt_network_xml("a--b", "10.77.0.0/24", &b), 0);
+	assert_non_null(strstr(b.p, "<name>a--b</name>"));
+	{
+		const char *c = strstr(b.p, "<!--"), *e = strstr(b.p, "-->");
+
+		assert_true(c && e && c < e);
+		assert_true(strstr(c + 4, "--") == e);
+	}
+	/* newline, return, tab as references; other C0 refused */
+	b.len = 0;
+	assert_int_equal(vm_xml_escape("a\nb\tc\rd", &b), 0);
+	assert_string_equal(b.p, "a&#10;b&#9;c&#13;d");
+	b.len = 0;
+	assert_int_equal(vm_xml_escape("a\001b", &b), -1);
+	assert_null(strchr(b.p, '\001'));
+	b.len = 0;
+	t.disk = "/p/new\nline.qcow2";
+	assert_int_equal(vm_libvirt_domain_xml(&s, &t, &b), 0);
+	assert_non_null(strstr(b.p, "<source file='/p/new&#10;line.qcow2'/>"));
+	t.disk = "/p/d.qcow2";
+	free(s.image.cmdline);
+	s.image.cmdline = xstrdup("root=x \001");
+	free(s.boot);
+	s.boot = xstrdup("direct");
+	t.kernel = "/p/k";
+	b.len = 0;
+	assert_int_equal(vm_libvirt_domain_xml(&s, &t, &b), -1);
+	free(s.boot);
+	s.boot = xstrdup("disk");
+	/* -cpu host and max keep their features; properties are refused */
+	free(s.cpu);
+	s.cpu = xstrdup("host,-vmx,+pcid");
+	b.len = 0;
+	assert_int_equal(vm_libvirt_domain_xml(&s, &t, &b), 0);
+	assert_non_null(strstr(b.p, "<cpu mode='host-passthrough' "
+			"check='none'>\n"
+			"    <feature policy='disable' name='vmx'/>\n"
+			"    <feature policy='require' name='pcid'/>\n"
+			"  </cpu>"));
+	free(s.cpu);
+	s.cpu = xstrdup("max");
+	b.len = 0;
+	assert_int_equal(vm_libvirt_domain_xml(&s, &t, &b), 0);
+	assert_non_null(strstr(b.p, "<cpu mode='maximum' check='none'>\n"
+			"  </cpu>"));
+	for (size_t i = 0; i < 3; i++) {
+		static const char *const bad[] = { "Haswell,level=13",
+			"Haswell,model-id=x y", "Haswell,hv-relaxed=on" };
+
+		free(s.cpu);
+		s.cpu = xstrdup(bad[i]);
+		b.len = 0;
+		assert_int_equal(vm_libvirt_domain_xml(&s, &t, &b), -1);
+	}
 	buf_free(&b);
 	s.nics = NULL;
 	s.nnics = 0;
