@@ -42,7 +42,7 @@ for t in "${targets[@]}"; do
 	dict=()
 	case $t in
 	qmp | manifest | vmjson) dict=(-dict=tests/fuzz/json.dict) ;;
-	userdata | netconfig) dict=(-dict=tests/fuzz/yaml.dict) ;;
+	userdata | netconfig | project) dict=(-dict=tests/fuzz/yaml.dict) ;;
 	esac
 	rc=0
 	# -close_fd_mask=2: the parsers' own messages (stderr) are not
