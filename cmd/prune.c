@@ -91,7 +91,7 @@ int cmd_local_prune(struct nook_ctx *ctx, int argc, char **argv)
 		rc |= !ok;
 	}
 	for (size_t i = 0; i < dirs.n; i++) {
-		int ok = dry || remove_tree(dirs.v[i]) == 0;
+		int ok = dry || vm_half_made_remove(d, dirs.v[i]) == 0;
 
 		note(list, json, dry, "vm-dir", dirs.v[i], 0, ok);
 		rc |= !ok;

@@ -30,6 +30,8 @@ static int xdg_set(const char *s)
 
 static int data_and_run(struct nook_dirs *d, const struct nook_env *env)
 {
+	unsigned h;
+
 	if (set(env->nook_home)) {
 		if (env->nook_home[0] != '/')
 			return errorf("NOOK_HOME must be an absolute path, not "
@@ -45,10 +47,14 @@ static int data_and_run(struct nook_dirs *d, const struct nook_env *env)
 	else
 		return errorf("cannot find a data directory: set NOOK_HOME or "
 			      "HOME");
+	/* one runtime directory per data directory: two HOMEs under one
+	 * XDG_RUNTIME_DIR (a script's HOME=$(mktemp -d)) must not see, stop
+	 * or prune each other's VMs of the same name */
+	h = (unsigned)(fnv1a64(d->data, strlen(d->data)) >> 32);
 	if (xdg_set(env->xdg_runtime_dir))
-		d->run = xasprintf("%s/nook", env->xdg_runtime_dir);
+		d->run = xasprintf("%s/nook/%08x", env->xdg_runtime_dir, h);
 	else
-		d->run = xasprintf("/tmp/nook-%u", env->uid);
+		d->run = xasprintf("/tmp/nook-%u/%08x", env->uid, h);
 	return 0;
 }
 

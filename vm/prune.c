@@ -168,3 +168,27 @@ void vm_half_made(const struct nook_dirs *d, struct strvec *out)
 		closedir(dir);
 	free(vms);
 }
+
+int vm_half_made_remove(const struct nook_dirs *d, const char *dir)
+{
+	const char *name = strrchr(dir, '/');
+	struct vm_paths p;
+	struct stat st;
+	int fd = -1, ret = -1;
+
+	if (!name || vm_paths_init(&p, d, name + 1) < 0)
+		return -1;
+	/* under its lock, looked at again: a first start may have begun
+	 * since the list was made (it takes the lock before it writes) */
+	if (vm_lock(&p, name + 1, &fd) == 0) {
+		if (lstat(p.json, &st) < 0 && errno == ENOENT &&
+		    !vm_pid_alive(p.pidfile, p.qmp_arg))
+			ret = remove_tree(p.dir);
+		else
+			ret = errorf("VM %s is being made now: left alone",
+				     name + 1);
+		close(fd);
+	}
+	vm_paths_free(&p);
+	return ret;
+}

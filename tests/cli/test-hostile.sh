@@ -10,6 +10,8 @@ GHOST=
 cleanup() {
 	[ -n "$GHOST" ] && kill -9 "$GHOST" 2>/dev/null
 	"$NOOK" local delete w1 --force >/dev/null 2>&1
+	env -u NOOK_HOME HOME="$WORK/hA" XDG_RUNTIME_DIR="$WORK/xrt" \
+		"$NOOK" local delete v1 --force >/dev/null 2>&1
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -185,5 +187,24 @@ contains "  and how to stop it" "$(cat start.err)" "nook local stop w1"
 check "  QEMU runs on" kill -0 "$qpid"
 expect_rc "  and a stop stops it" 0 "$NOOK" local stop w1 --force
 expect_rc "delete" 0 "$NOOK" local delete w1
+
+# --- two HOMEs under one XDG_RUNTIME_DIR (a script's HOME=$(mktemp -d)):
+# each its own runtime directory, so one's prune, status or stop never
+# touches the other's VM of the same name
+two() { env -u NOOK_HOME HOME="$WORK/$1" XDG_RUNTIME_DIR="$WORK/xrt" "$NOOK" "${@:2}"; }
+mkdir -p "$WORK/hA" "$WORK/hB" "$WORK/xrt"
+chmod 700 "$WORK/xrt"
+expect_rc "home A starts v1" 0 two hA local start v1 --image blank.img \
+	--memory 256M --cpus 1 --accel tcg --no-wait
+apid=$(find "$WORK/xrt" -name qemu.pid -path '*/v1/*' -exec cat {} + 2>/dev/null)
+check "  its QEMU runs" kill -0 "${apid:-0}"
+expect_rc "home B's prune" 0 two hB local prune
+case $OUT in *"v1"*) fail "  leaves home A's VM alone" "$OUT" ;; *) ok "  leaves home A's VM alone" ;; esac
+check "  A's QEMU runs on" test "$(ps -o stat= -p "${apid:-0}" | cut -c1)" != Z -a -n "$(ps -o stat= -p "${apid:-0}")"
+expect_rc "home B's status of v1" 1 two hB local status v1
+contains "  knows no v1" "$ERR" "no VM named 'v1'"
+expect_rc "home A's status" 0 two hA local status v1 --json
+contains "  running" "$OUT" '"state": "running"'
+expect_rc "home A deletes v1" 0 two hA local delete v1 --force
 
 finish

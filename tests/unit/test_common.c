@@ -314,6 +314,16 @@ static void test_copy_file(void **state)
 	free(dir);
 }
 
+/* BASE/HASH: the runtime directory of data directory data */
+static const char *run_of(const char *base, const char *data)
+{
+	static char s[256];
+
+	snprintf(s, sizeof(s), "%s/%08x", base,
+		 (unsigned)(fnv1a64(data, strlen(data)) >> 32));
+	return s;
+}
+
 static void test_dirs(void **state)
 {
 	struct nook_dirs d;
@@ -323,22 +333,32 @@ static void test_dirs(void **state)
 	(void)state;
 	assert_int_equal(nook_dirs_resolve(&d, &env), 0);
 	assert_string_equal(d.data, "/home/u/.local/share/nook");
-	assert_string_equal(d.run, "/tmp/nook-1000");
+	assert_string_equal(d.run, run_of("/tmp/nook-1000", d.data));
 	nook_dirs_free(&d);
 
 	env.xdg_data_home = "/xdg/data";
 	env.xdg_runtime_dir = "/run/user/1000";
 	assert_int_equal(nook_dirs_resolve(&d, &env), 0);
 	assert_string_equal(d.data, "/xdg/data/nook");
-	assert_string_equal(d.run, "/run/user/1000/nook");
+	assert_string_equal(d.run, run_of("/run/user/1000/nook", d.data));
 	nook_dirs_free(&d);
 
 	env.xdg_data_home = "relative"; /* XDG: relative paths are ignored */
 	env.xdg_runtime_dir = "";
 	assert_int_equal(nook_dirs_resolve(&d, &env), 0);
 	assert_string_equal(d.data, "/home/u/.local/share/nook");
-	assert_string_equal(d.run, "/tmp/nook-1000");
+	assert_string_equal(d.run, run_of("/tmp/nook-1000", d.data));
 	nook_dirs_free(&d);
+
+	/* another HOME under the same runtime directory: its own */
+	env.home = "/tmp/other";
+	assert_int_equal(nook_dirs_resolve(&d, &env), 0);
+	assert_string_equal(d.data, "/tmp/other/.local/share/nook");
+	assert_string_not_equal(d.run, run_of("/tmp/nook-1000",
+					      "/home/u/.local/share/nook"));
+	assert_string_equal(d.run, run_of("/tmp/nook-1000", d.data));
+	nook_dirs_free(&d);
+	env.home = "/home/u";
 
 	env.nook_home = "/tmp/nh"; /* overrides everything */
 	assert_int_equal(nook_dirs_resolve(&d, &env), 0);
