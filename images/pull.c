@@ -214,8 +214,26 @@ static int on_progress(void *ctx, curl_off_t total, curl_off_t now,
 	return 0;
 }
 
-/* GET url into path; resume from what path holds when resume is set.
- * progress: whose report hears the transfer, or NULL. */
+/* Lock path (made when missing, never truncated here) for the whole of a
+ * pull: a second pull of the URL, or a prune, keeps its hands off it
+ * until the download is checked and imported. The fd, or -1 having said
+ * why. */
+static int hold(const char *path, const char *url)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+
+	if (fd < 0)
+		return error_errno("cannot write %s", path);
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		close(fd);
+		return errorf("%s is being downloaded by another nook", url);
+	}
+	return fd;
+}
+
+/* GET url into path (held by the caller: hold()); resume from what path
+ * holds when resume is set. progress: whose report hears the transfer, or
+ * NULL. */
 static int fetch(struct curl_api *c, const char *url, const char *path,
 		 int resume, int insecure, const struct img_pull *progress)
 {
@@ -231,12 +249,6 @@ static int fetch(struct curl_api *c, const char *url, const char *path,
 	x.f = fopen(path, x.offset ? "abe" : "wbe");
 	if (!x.f)
 		return error_errno("cannot write %s", path);
-	/* held while it grows: a second pull of the URL, or a prune, keeps
-	 * its hands off */
-	if (flock(fileno(x.f), LOCK_EX | LOCK_NB) < 0) {
-		fclose(x.f);
-		return errorf("%s is being downloaded by another nook", url);
-	}
 	x.t0 = mono_s();
 	h = c->init();
 	c->setopt(h, CURLOPT_URL, url);
@@ -345,7 +357,7 @@ int img_pull(const char *data, struct img_pull *p)
 	struct buf sums = BUF_INIT;
 	char got[129], key[65];
 	struct sha256 k;
-	int ret = -1;
+	int ret = -1, part_fd = -1, sums_fd = -1;
 
 	if (p->sha256)
 		want = xstrdup(p->sha256);
@@ -366,11 +378,14 @@ int img_pull(const char *data, struct img_pull *p)
 	if (sha256_hex(&k, key) < 0)
 		goto out;
 	part = xasprintf("%s/%.16s.part", dl, key);
+	if ((part_fd = hold(part, p->url)) < 0)
+		goto out;
 	if (!want && p->checksums_url) {
 		const char *file = strrchr(p->url, '/') + 1;
 
 		sums_path = xasprintf("%s/%.16s.sums", dl, key);
-		if (fetch(&c, p->checksums_url, sums_path, 0, p->insecure,
+		if ((sums_fd = hold(sums_path, p->checksums_url)) < 0 ||
+		    fetch(&c, p->checksums_url, sums_path, 0, p->insecure,
 			  NULL) < 0 ||
 		    read_file(sums_path, &sums) < 0 ||
 		    img_find_checksum(sums.p, file, &want) < 0)
@@ -402,8 +417,18 @@ int img_pull(const char *data, struct img_pull *p)
 		goto out;
 	ret = 0;
 out:
-	if (sums_path)
+	if (sums_fd >= 0)
 		unlink(sums_path);
+	if (sums_fd >= 0)
+		close(sums_fd);
+	if (part_fd >= 0) {
+		struct stat st;
+
+		/* nothing arrived: nothing to resume */
+		if (fstat(part_fd, &st) == 0 && st.st_size == 0)
+			unlink(part);
+		close(part_fd);
+	}
 	if (c.lib)
 		dlclose(c.lib);
 	buf_free(&sums);
