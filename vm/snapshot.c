@@ -320,12 +320,106 @@ int vm_snapshot_list(struct vm *vm, struct vm_snapshots *out)
 	return rc;
 }
 
+/*
+ * What a memory snapshot was made with, kept per tag in
+ * vms/NAME/snapshots.json ({"TAG": "FACTS"}): the hash of the running
+ * QEMU's command line (memory, CPUs, machine, devices) and QEMU's
+ * version. QEMU cannot load memory into a VM made otherwise: it stops
+ * half way with the guest paused. A snapshot without a record (made
+ * by hand, or while stopped) is loaded as it is.
+ */
+static char *facts_path(const struct vm *vm)
+{
+	return xasprintf("%s/snapshots.json", vm->paths.dir);
+}
+
+/* The running QEMU's facts ("ARGV-HASH VERSION"), or NULL. */
+static char *running_facts(const struct vm *vm)
+{
+	pid_t pid = vm_pid_alive(vm->paths.pidfile, vm->paths.qmp_arg);
+	struct buf cmd = BUF_INIT, ver = BUF_INIT;
+	struct strvec argv = STRVEC_INIT;
+	char path[64], hash[65], *facts = NULL;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	if (pid <= 0 || read_file_quiet(path, &cmd) < 0 || !cmd.len)
+		goto out;
+	for (size_t off = 0; off < cmd.len; off += strlen(cmd.p + off) + 1)
+		strvec_push(&argv, cmd.p + off);
+	vm_argv_hash((const char *const *)argv.v, argv.n, hash);
+	{
+		const char *v[] = { argv.v[0], "--version", NULL };
+
+		if (vm_run_bounded(v, 10000, &ver) < 0)
+			goto out;
+	}
+	facts = xasprintf("%s %.*s", hash, (int)strcspn(ver.p, "\n"), ver.p);
+out:
+	strvec_clear(&argv);
+	buf_free(&cmd);
+	buf_free(&ver);
+	return facts;
+}
+
+/* Record (facts) or forget (facts NULL) tag's facts. */
+static void facts_keep(const struct vm *vm, const char *tag,
+		       const char *facts)
+{
+	char *path = facts_path(vm), *text;
+	json_t *all = json_load_file(path, 0, NULL);
+
+	if (!json_is_object(all)) {
+		json_decref(all);
+		if (!facts)
+			goto out;
+		all = json_object();
+	}
+	if (facts)
+		json_object_set_new(all, tag, json_string(facts));
+	else
+		json_object_del(all, tag);
+	text = json_dumps(all, JSON_INDENT(2) | JSON_SORT_KEYS);
+	if (!text || write_file_atomic(path, text, strlen(text), 0600) < 0)
+		warnf("VM %s: cannot keep what snapshot '%s' was made with",
+		      vm->name, tag);
+	free(text);
+out:
+	json_decref(all);
+	free(path);
+}
+
+/* 0 when tag's memory can be loaded into the QEMU running now (or
+ * nothing was recorded), else -1 having said why. */
+static int facts_fit(const struct vm *vm, const char *tag)
+{
+	char *path = facts_path(vm), *now = NULL;
+	json_t *all = json_load_file(path, 0, NULL);
+	const char *then = json_string_value(json_object_get(all, tag));
+	int ret = 0;
+
+	if (then) {
+		now = running_facts(vm);
+		if (!now || strcmp(now, then))
+			ret = errorf("VM %s: snapshot '%s' was made by another "
+				     "QEMU or with other settings (memory, "
+				     "CPUs, devices or forwards differ from "
+				     "its start's): its memory cannot be loaded "
+				     "here; start the VM as it was then, or "
+				     "stop it to restore its disk alone",
+				     vm->name, tag);
+	}
+	free(now);
+	json_decref(all);
+	free(path);
+	return ret;
+}
+
 int vm_snapshot_save(struct vm *vm, const char *tag, struct vm_snapshot *made)
 {
 	struct qmp q = { -1, BUF_INIT, NULL };
 	struct vm_snapshots list = { NULL, 0 };
 	const struct vm_snapshot *s;
-	char *node = NULL;
+	char *node = NULL, *facts;
 	int paused, ret = -1;
 
 	memset(made, 0, sizeof(*made));
@@ -346,6 +440,10 @@ int vm_snapshot_save(struct vm *vm, const char *tag, struct vm_snapshot *made)
 			vm_guest_sync(vm);
 		if (run_job(vm, &q, "snapshot-save", tag, node) < 0)
 			goto out;
+		facts = running_facts(vm);
+		if (facts)
+			facts_keep(vm, tag, facts);
+		free(facts);
 	} else if (disk_op(vm, "-c", tag) < 0) {
 		goto out;
 	}
@@ -442,6 +540,8 @@ int vm_snapshot_restore(struct vm *vm, const char *tag, int *memory)
 		       vm->name, tag, vm->name);
 		goto out;
 	}
+	if (facts_fit(vm, tag) < 0)
+		goto out;
 	if (run_job(vm, &q, "snapshot-load", tag, node) < 0) {
 		if (!paused)
 			left_stopped(vm, &q);
@@ -476,6 +576,8 @@ int vm_snapshot_delete(struct vm *vm, const char *tag)
 		ret = run_job(vm, &q, "snapshot-delete", tag, node);
 	else
 		ret = disk_op(vm, "-d", tag);
+	if (ret == 0)
+		facts_keep(vm, tag, NULL);
 out:
 	vm_snapshots_free(&list);
 	qmp_close(&q);

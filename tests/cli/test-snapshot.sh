@@ -120,6 +120,13 @@ contains "  says stop first" "$ERR" "nook local stop p1"
 "$NOOK" local stop p1 --force >/dev/null
 expect_rc "rm cold while stopped" 0 "$NOOK" local snapshot rm p1 cold
 check "  gone" test "$(tags)" = warm
+# memory made at 256M cannot go into a QEMU of 512M: refused before
+# QEMU tries (it would stop half way, the guest paused)
+expect_rc "start p1 with more memory" 0 "$NOOK" local start p1 --no-wait --memory 512M
+expect_rc "  restore warm (256M memory)" 1 "$NOOK" local snapshot restore p1 warm
+contains "  says the settings differ" "$ERR" "other settings"
+check "  the VM runs on" test "$(state p1)" = running
+"$NOOK" local stop p1 --force >/dev/null
 check "the base image is untouched" test "$(sha256sum < blank.img)" = "$base_sum"
 check "the overlay is sound (qemu-img check)" qemu-img check -q "$disk"
 
