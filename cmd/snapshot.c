@@ -105,6 +105,15 @@ static int snap_op(struct vm *vm, const char *op, const char *tag)
 {
 	double t0 = mono_s();
 	int memory = 0;
+	char *note;
+
+	/* ^C ends this wait; a running QEMU's job goes on to its end */
+	note = xasprintf("\nnook: interrupted: snapshot %s '%s' of VM %s may "
+			 "still finish (QEMU's job goes on); 'nook local "
+			 "snapshot list %s' shows what is there\n", op, tag,
+			 vm_name(vm), vm_name(vm));
+	sig_note(note);
+	free(note);
 
 	if (!strcmp(op, "save")) {
 		struct vm_snapshot s;
