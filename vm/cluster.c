@@ -865,47 +865,6 @@ struct node_stop {
 	void (*report)(const char *node, const char *how);
 };
 
-static int stop_node(const struct nook_dirs *d, const char *cluster,
-		     const struct member *m, const void *arg)
-{
-	const struct node_stop *ns = arg;
-	const char *how = NULL;
-	struct vm *vm;
-	int rc = -1;
-
-	/* a VM with a node's name that is not one is not stopped */
-	if (!is_member(d, m->name, cluster))
-		return 0;
-	if (vm_open(d, m->name, 1, &vm) == 0)
-		rc = vm_stop(vm, ns->force, ns->timeout_s, &how);
-	if (rc == 0 && ns->report)
-		ns->report(m->name, how);
-	vm_close(vm);
-	return rc;
-}
-
-int vm_cluster_stop(const struct nook_dirs *d, const char *name, int force,
-		    int timeout_s,
-		    void (*report)(const char *node, const char *how))
-{
-	struct node_stop ns = { force, timeout_s, report };
-	struct cluster c;
-	int failed, lock, rc = cluster_load(d, name, &c);
-
-	if (rc)
-		return rc > 0 ? errorf("no cluster named '%s'", name) : -1;
-	if (cluster_lock(d, name, &lock) < 0) {
-		cluster_free(&c);
-		return -1;
-	}
-	failed = fan_out(d, &c, stop_node, &ns);
-	vm_cluster_network_gc(d, name);
-	close(lock);
-	cluster_free(&c);
-	return failed ? errorf("cluster %s: %d node%s did not stop", name,
-			       failed, failed == 1 ? "" : "s") : 0;
-}
-
 struct node_each {
 	int (*fn)(const struct nook_dirs *d, const char *node,
 		  const void *arg);
@@ -943,6 +902,35 @@ int vm_cluster_each(const struct nook_dirs *d, const char *name,
 	close(lock);
 	cluster_free(&c);
 	return failed;
+}
+
+static int stop_node(const struct nook_dirs *d, const char *node,
+		     const void *arg)
+{
+	const struct node_stop *ns = arg;
+	const char *how = NULL;
+	struct vm *vm;
+	int rc = -1;
+
+	if (vm_open(d, node, 1, &vm) == 0)
+		rc = vm_stop(vm, ns->force, ns->timeout_s, &how);
+	if (rc == 0 && ns->report)
+		ns->report(node, how);
+	vm_close(vm);
+	return rc;
+}
+
+int vm_cluster_stop(const struct nook_dirs *d, const char *name, int force,
+		    int timeout_s,
+		    void (*report)(const char *node, const char *how))
+{
+	struct node_stop ns = { force, timeout_s, report };
+	int failed = vm_cluster_each(d, name, stop_node, &ns);
+
+	if (failed < 0)
+		return -1;
+	return failed ? errorf("cluster %s: %d node%s did not stop", name,
+			       failed, failed == 1 ? "" : "s") : 0;
 }
 
 int vm_cluster_delete(const struct nook_dirs *d, const char *name, int force)
