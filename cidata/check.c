@@ -72,10 +72,8 @@ static int parse_error(const char *name, const char *data, size_t len,
 	return errorf("%s:%zu:%zu: %s", name, line, col, problem);
 }
 
-/* Walk the first document's events, refusing nesting deeper than
- * SEED_MAX_DEPTH before the parser builds it. A parse error is left for
- * yaml_parser_load() to say, as it always has. */
-static int check_depth(const char *name, const char *data, size_t len)
+int cidata_yaml_depth(const char *name, const char *data, size_t len,
+		      int max, int whole_stream)
 {
 	yaml_parser_t p;
 	yaml_event_t ev;
@@ -91,12 +89,12 @@ static int check_depth(const char *name, const char *data, size_t len)
 		else if (ev.type == YAML_SEQUENCE_END_EVENT ||
 			 ev.type == YAML_MAPPING_END_EVENT)
 			depth--;
-		done = ev.type == YAML_DOCUMENT_END_EVENT ||
-		       ev.type == YAML_STREAM_END_EVENT;
-		if (depth > SEED_MAX_DEPTH) {
+		done = ev.type == YAML_STREAM_END_EVENT ||
+		       (!whole_stream && ev.type == YAML_DOCUMENT_END_EVENT);
+		if (depth > max) {
 			ret = errorf("%s:%zu:%zu: nested more than %d levels "
 				     "deep", name, ev.start_mark.line + 1,
-				     ev.start_mark.column + 1, SEED_MAX_DEPTH);
+				     ev.start_mark.column + 1, max);
 			done = 1;
 		}
 		yaml_event_delete(&ev);
@@ -112,7 +110,7 @@ int cidata_check_yaml(const char *name, const char *data, size_t len)
 	yaml_node_t *root;
 	int ret = 0;
 
-	if (check_size(name, len) < 0 || check_depth(name, data, len) < 0)
+	if (check_size(name, len) < 0 || cidata_yaml_depth(name, data, len, SEED_MAX_DEPTH, 0) < 0)
 		return -1;
 	if (!yaml_parser_initialize(&parser))
 		return errorf("%s: cannot start the YAML parser", name);

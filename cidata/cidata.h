@@ -39,6 +39,12 @@ struct cidata_file {
 int cidata_check_user_data(const char *name, const char *data, size_t len,
 			   const char **form);
 
+/* Walk data's YAML events (the first document's, or with whole_stream
+ * every one's) and refuse nesting deeper than max, saying NAME:LINE:COL,
+ * before a parser builds it (libyaml's time grows with the square of the
+ * depth). A parse error is left for the caller's parser to say. */
+int cidata_yaml_depth(const char *name, const char *data, size_t len,
+		      int max, int whole_stream);
 /*
  * Check that data parses as YAML whose top level is a mapping (an empty
  * document counts as an empty mapping). Errors read NAME:LINE:COLUMN: why.

@@ -916,39 +916,6 @@ static int take_top(struct pctx *c, const yaml_node_t *root,
 	return v ? take_sync(c, v, p) : 0;
 }
 
-/* Refuse nesting deeper than PROJECT_MAX_DEPTH before libyaml builds it
- * (its time grows with the square of the depth). A parse error is left
- * for yaml_parser_load() to say. */
-static int check_depth(const char *path, const char *buf, size_t len)
-{
-	yaml_parser_t yp;
-	yaml_event_t ev;
-	int depth = 0, ret = 0, done = 0;
-
-	if (!yaml_parser_initialize(&yp))
-		return errorf("%s: cannot start the YAML parser", path);
-	yaml_parser_set_input_string(&yp, (const unsigned char *)buf, len);
-	while (!done && yaml_parser_parse(&yp, &ev)) {
-		if (ev.type == YAML_SEQUENCE_START_EVENT ||
-		    ev.type == YAML_MAPPING_START_EVENT)
-			depth++;
-		else if (ev.type == YAML_SEQUENCE_END_EVENT ||
-			 ev.type == YAML_MAPPING_END_EVENT)
-			depth--;
-		done = ev.type == YAML_STREAM_END_EVENT;
-		if (depth > PROJECT_MAX_DEPTH) {
-			ret = errorf("%s:%zu:%zu: nested more than %d levels "
-				     "deep", path, ev.start_mark.line + 1,
-				     ev.start_mark.column + 1,
-				     PROJECT_MAX_DEPTH);
-			done = 1;
-		}
-		yaml_event_delete(&ev);
-	}
-	yaml_parser_delete(&yp);
-	return ret;
-}
-
 static int yaml_error(const char *path, const yaml_parser_t *yp,
 		      const char *buf, size_t len)
 {
@@ -1019,7 +986,7 @@ int project_parse(const char *buf, size_t len, const char *path,
 		return errorf("%s: %zu bytes, more than the %zu KiB a project "
 			      "file may have", path, len,
 			      PROJECT_MAX_BYTES >> 10);
-	if (check_depth(path, buf, len) < 0 ||
+	if (cidata_yaml_depth(path, buf, len, PROJECT_MAX_DEPTH, 1) < 0 ||
 	    load_doc(path, buf, len, &doc) < 0)
 		return -1;
 	root = yaml_document_get_root_node(&doc);
