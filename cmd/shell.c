@@ -1,9 +1,12 @@
 /* nook shell and nook ssh-config: the way into a VM over ssh. */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cmd.h"
@@ -17,7 +20,8 @@ static const char usage_shell[] =
 	"name, else default), with\n"
 	"a terminal when stdin is one. With one: runs it with its arguments\n"
 	"exactly as given, passes stdin through, and exits with its status\n"
-	"(on a terminal when stdin and stdout are one, as ssh -t).\n"
+	"(on a terminal when stdin and stdout are one, as ssh -t). A signal\n"
+	"that ends nook shell or its ssh hangs the command up in the guest.\n"
 	"Connections share one ssh master, so later ones are quick. A\n"
 	"cluster's NAME means its first node.\n"
 	"\n"
@@ -117,24 +121,90 @@ static int shell_tty(int cmd)
 	return !cmd || isatty(STDOUT_FILENO) ? 1 : -1;
 }
 
-/* A login shell or o->cmd in one VM: ssh replaces us. Returns only on
- * failure, 1. */
+static volatile sig_atomic_t caught;
+
+static void on_caught(int sig)
+{
+	caught = sig;
+}
+
+/*
+ * o->cmd without a terminal: sshd hangs up only a terminal's session when
+ * the connection ends, so a command fed by a pipe would go on in the
+ * guest after a signal ended us. ssh runs as our child instead, the
+ * command tagged; when a signal ends either of us, the tagged processes
+ * get the hang-up a terminal would have sent, and we die of the signal.
+ * Otherwise ssh's exit status is ours.
+ */
+static int shell_piped(struct ssh_target *t, const struct shell_opts *o)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+	struct sigaction sa = { .sa_handler = on_caught };
+	struct strvec av = STRVEC_INIT;
+	struct child c = CHILD_INIT;
+	struct buf out = BUF_INIT;
+	unsigned char r[16];
+	char tag[2 * sizeof(r) + 1];
+	int st = 0, sig, forwarded = 0;
+
+	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
+		return error_errno("getrandom"), 1;
+	for (size_t i = 0; i < sizeof(r); i++)
+		snprintf(tag + 2 * i, 3, "%02x", r[i]);
+	t->tag = tag;
+	ssh_argv(t, -1, o->workdir, (const char *const *)o->cmd, &av);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaction(sigs[i], &sa, NULL); /* no SA_RESTART: wake waitpid */
+	fflush(NULL);
+	c.argv = (const char *const *)av.v;
+	if (child_start(&c) < 0) {
+		strvec_clear(&av);
+		return 1;
+	}
+	/* ^C at a terminal reached ssh too; a kill of us alone is passed on */
+	while (waitpid(c.pid, &st, 0) < 0) {
+		if (errno != EINTR)
+			break;
+		if (caught && !forwarded++)
+			kill(c.pid, caught);
+	}
+	strvec_clear(&av);
+	sig = caught ? caught : WIFSIGNALED(st) ? WTERMSIG(st) : 0;
+	if (!sig)
+		return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
+	ssh_hangup_argv(t, &av);
+	if (run_capture_timeout((const char *const *)av.v, &out, 10000) != 0)
+		fprintf(stderr, "nook: could not hang up the command in the "
+			"guest: it may still run there\n");
+	strvec_clear(&av);
+	buf_free(&out);
+	signal(sig, SIG_DFL);
+	raise(sig);
+	return 128 + sig;
+}
+
+/* A login shell or o->cmd in one VM: ssh replaces us (or, for a command
+ * without a terminal, runs under us). Returns only on failure, 1. */
 static int shell_one(const struct nook_dirs *d, const struct shell_opts *o)
 {
 	struct strvec av = STRVEC_INIT;
 	struct ssh_target t;
 	struct vm *vm = NULL;
 	char *name = shell_resolve(d, o->name);
+	int tty = shell_tty(o->cmd != NULL), rc = 1;
 
 	if (!name || vm_open(d, name, 1, &vm) < 0 ||
 	    vm_ssh(vm, o->user, 1, &t) < 0)
 		goto out;
+	if (o->cmd && tty < 0) {
+		rc = shell_piped(&t, o);
+		goto out;
+	}
 	/* --workdir makes even a login shell a remote command, for which
 	 * ssh gives no terminal unless forced. A command typed at a terminal
 	 * gets one too (as ssh -t): its hang-up ends the command when this
 	 * side is killed; piped, its bytes pass through untouched. */
-	ssh_argv(&t, shell_tty(o->cmd != NULL), o->workdir,
-		 (const char *const *)o->cmd, &av);
+	ssh_argv(&t, tty, o->workdir, (const char *const *)o->cmd, &av);
 	fflush(NULL);
 	/* ssh becomes us: the terminal, signals and the exit status are
 	 * the remote command's, with nothing in between */
@@ -144,7 +214,7 @@ out:
 	free(name);
 	strvec_clear(&av);
 	vm_close(vm);
-	return 1;
+	return rc;
 }
 
 /* The ssh argv running o->cmd on VM name (no terminal) into av; -1

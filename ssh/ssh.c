@@ -160,10 +160,15 @@ void ssh_argv(const struct ssh_target *t, int tty, const char *workdir,
 	strvec_push(out, t->host);
 	if (!cmd && !workdir)
 		return;
+	if (cmd && t->tag) {
+		buf_addf(&remote, "export %s=", SSH_TAG_VAR);
+		ssh_quote(t->tag, &remote);
+		buf_adds(&remote, ";");
+	}
 	/* ssh joins its arguments with spaces for the remote shell; quote
 	 * each one so the guest gets exactly the words we were given. */
 	if (workdir) {
-		buf_adds(&remote, "cd ");
+		buf_adds(&remote, remote.len ? " cd " : "cd ");
 		ssh_quote(workdir, &remote);
 		buf_adds(&remote, cmd ? " && exec" : " && exec \"$SHELL\" -l");
 	}
@@ -175,6 +180,27 @@ void ssh_argv(const struct ssh_target *t, int tty, const char *workdir,
 	strvec_push(out, "--");
 	strvec_push(out, remote.p);
 	buf_free(&remote);
+}
+
+void ssh_hangup_argv(const struct ssh_target *t, struct strvec *out)
+{
+	struct ssh_target plain = *t;
+	struct buf script = BUF_INIT;
+	const char *cmd[] = { "sh", "-c", NULL, NULL };
+
+	/* /proc/PID/environ is what PID was started with: the tagged command
+	 * and what it started, never this script. dash's kill takes no
+	 * "--", so a group is "-PID" alone; one not led by PID fails. */
+	plain.tag = NULL;
+	buf_adds(&script, "for f in $(grep -lszxF ");
+	buf_addf(&script, "%s=", SSH_TAG_VAR);
+	ssh_quote(t->tag, &script);
+	buf_adds(&script, " /proc/[0-9]*/environ); do p=${f#/proc/}; "
+		 "p=${p%/environ}; kill -HUP -\"$p\"; kill -HUP \"$p\"; "
+		 "done 2>/dev/null; exit 0");
+	cmd[2] = script.p;
+	ssh_argv(&plain, -1, NULL, cmd, out);
+	buf_free(&script);
 }
 
 void ssh_master_exit_argv(const char *control, struct strvec *out)

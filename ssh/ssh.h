@@ -25,7 +25,12 @@ struct ssh_target {
 	const char *alias;       /* HostKeyAlias, "nook-NAME" */
 	const char *control;     /* ControlPath, or NULL for no master */
 	int persist;             /* ControlPersist seconds */
+	const char *tag;         /* NULL, or hex: the command runs with
+				  * SSH_TAG_VAR=tag in its environment */
 };
+
+/* The environment variable that tags a command for ssh_hangup_argv(). */
+#define SSH_TAG_VAR "NOOK_SHELL"
 
 /* Make an ed25519 key pair at path and path.pub (0600 private). */
 int ssh_keygen(const char *path, const char *comment);
@@ -66,6 +71,15 @@ int ssh_master_check(const char *control, int timeout_ms, int end_busy);
 
 /* "ssh -O exit" for the master listening at control. */
 void ssh_master_exit_argv(const char *control, struct strvec *out);
+
+/*
+ * The ssh argv that hangs up t->tag's command in the guest: SIGHUP to
+ * every process of t->user whose environment holds SSH_TAG_VAR=t->tag and
+ * to each process group one of them leads - what sshd does for a
+ * terminal's session when the connection ends, and nothing for one
+ * without. t->tag must be set.
+ */
+void ssh_hangup_argv(const struct ssh_target *t, struct strvec *out);
 
 /*
  * An OpenSSH config stanza "Host ALIAS" reaching t, for ~/.ssh/config or

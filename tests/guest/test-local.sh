@@ -181,6 +181,24 @@ kill "$spid" 2>/dev/null
 wait "$spid" 2>/dev/null
 sleep 3
 check "  and is gone once the local side is killed" test "$(remote_hup)" = gone
+# piped, without a terminal, sshd hangs up nothing: nook does, when a
+# signal ends nook shell (SIGTERM to it alone) or its ssh (kill -9)
+remote_pipe() {
+	"$NOOK" shell t1 -- sh -c "grep -ls 'nook-pipe-tes[t]$1' /proc/[0-9]*/cmdline | grep -q . && echo running || echo gone"
+}
+"$NOOK" shell t1 -- sh -c 'sleep 300' nook-pipe-test1 </dev/null | cat >/dev/null &
+for _ in $(seq 60); do [ "$(remote_pipe 1)" = running ] && break; sleep 0.5; done
+check "a piped remote command runs" test "$(remote_pipe 1)" = running
+kill -TERM "$(pgrep -f -n "nook shell t1 -- sh -c sleep 300 nook-pipe-test1")"
+wait $!
+check "  and is gone once nook shell is sent SIGTERM" test "$(remote_pipe 1)" = gone
+"$NOOK" shell t1 -- sh -c 'sleep 300' nook-pipe-test2 </dev/null | cat >/dev/null &
+for _ in $(seq 60); do [ "$(remote_pipe 2)" = running ] && break; sleep 0.5; done
+check "another piped command runs" test "$(remote_pipe 2)" = running
+kill -9 "$(pgrep -n -f "^ssh .*nook-pipe-test2")"
+wait $!
+check "  and is gone once its ssh is killed" test "$(remote_pipe 2)" = gone
+expect_rc "a piped command's exit status passes through" 7 "$NOOK" shell t1 -- sh -c 'exit 7'
 
 # sync: excludes, .gitignore, symlinks, non-ASCII names, executable bits
 mkdir -p tree/sub tree/build

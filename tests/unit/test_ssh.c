@@ -12,7 +12,10 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "ssh.h"
 #include "testutil.h"
@@ -97,6 +100,85 @@ static void test_argv(void **state)
 	assert_true(has(&v, "ControlPath=\"/r/it's a/ssh.sock\""));
 	assert_string_equal(v.v[v.n - 2], "exit");
 	strvec_clear(&v);
+}
+
+/* sh -c remote as sshd runs a session's command: in a session of its own. */
+static pid_t start_remote(const char *remote)
+{
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		setsid();
+		execl("/bin/sh", "sh", "-c", remote, (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+/* 1 when a child of pid runs with the tag in its environment. */
+static int has_tagged_child(pid_t pid)
+{
+	struct buf b = BUF_INIT;
+	char path[64];
+	int found = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid,
+		 (int)pid);
+	if (read_file_quiet(path, &b) == 0 && b.len) {
+		snprintf(path, sizeof(path), "/proc/%d/environ", atoi(b.p));
+		buf_free(&b);
+		if (read_file_quiet(path, &b) == 0)
+			found = memmem(b.p, b.len, "NOOK_SHELL=0123abcd", 19) != NULL;
+	}
+	buf_free(&b);
+	return found;
+}
+
+/*
+ * A tagged command and the hang-up for it, run by a real /bin/sh here as
+ * the guest's would: the tagged command (and what it started) dies of
+ * SIGHUP, another tag's command does not.
+ */
+static void test_hangup(void **state)
+{
+	struct ssh_target t = { "debian", "127.0.0.1", 2222, "/k/id",
+				"/k/known_hosts", "nook-x", "/r/ssh.sock", 600,
+				"0123abcd" };
+	const char *cmd[] = { "sh", "-c", "sleep 30; exit 3", NULL };
+	struct strvec v = STRVEC_INIT, other = STRVEC_INIT;
+	struct buf out = BUF_INIT;
+	pid_t tagged, untagged;
+	int st;
+
+	(void)state;
+	ssh_argv(&t, -1, "/", cmd, &v);
+	assert_string_equal(v.v[v.n - 1], "export NOOK_SHELL='0123abcd'; "
+			    "cd '/' && exec 'sh' '-c' 'sleep 30; exit 3'");
+	tagged = start_remote(v.v[v.n - 1]);
+	t.tag = "0123abce";
+	ssh_argv(&t, -1, NULL, cmd, &other);
+	untagged = start_remote(other.v[other.n - 1]);
+	strvec_clear(&v);
+	t.tag = "0123abcd";
+	/* until the tagged shell has exec'd and its sleep started */
+	for (int i = 0; i < 500 && !has_tagged_child(tagged); i++)
+		usleep(10000);
+	ssh_hangup_argv(&t, &v);
+	assert_true(has(&v, "-T"));
+	{
+		const char *sh[] = { "sh", "-c", v.v[v.n - 1], NULL };
+
+		assert_int_equal(run_capture(sh, &out), 0);
+	}
+	assert_int_equal(waitpid(tagged, &st, 0), tagged);
+	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGHUP);
+	assert_int_equal(waitpid(untagged, &st, WNOHANG), 0);
+	kill(-untagged, SIGTERM);
+	assert_int_equal(waitpid(untagged, &st, 0), untagged);
+	strvec_clear(&v);
+	strvec_clear(&other);
+	buf_free(&out);
 }
 
 /*
@@ -473,6 +555,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_quote_round_trip),
 		cmocka_unit_test(test_argv),
+		cmocka_unit_test(test_hangup),
 		cmocka_unit_test(test_rsync_split),
 		cmocka_unit_test(test_ssh_argv_odd_paths),
 		cmocka_unit_test(test_rsync_argv),
