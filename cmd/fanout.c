@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,8 +163,29 @@ out:
 	return ret;
 }
 
-int fanout_run(struct fanout_job *jobs, size_t n)
+/* The running jobs' pids, for the handler to pass a signal on: they are
+ * not reaped (so not reused) until fwd_n is 0 again. */
+static pid_t *volatile fwd_pids;
+static volatile size_t fwd_n;
+static volatile sig_atomic_t fwd_caught;
+
+static void forward(int sig)
 {
+	int saved = errno;
+
+	if (!fwd_caught)
+		for (size_t i = 0; i < fwd_n; i++)
+			if (fwd_pids[i] > 0)
+				kill(fwd_pids[i], sig);
+	fwd_caught = sig;
+	errno = saved;
+}
+
+static const int fwd_sigs[] = { SIGINT, SIGTERM, SIGHUP };
+
+int fanout_run(struct fanout_job *jobs, size_t n, int *caught)
+{
+	struct sigaction sa = { .sa_handler = forward }, old[3];
 	struct child *c = xmalloc(sizeof(*c) * (n ? n : 1));
 	struct fanout_stream *s = xmalloc(sizeof(*s) * 2 * (n ? n : 1));
 	int *st = xmalloc(sizeof(*st) * (n ? n : 1));
@@ -171,6 +193,11 @@ int fanout_run(struct fanout_job *jobs, size_t n)
 
 	/* our own buffered output goes before any labelled line */
 	fflush(NULL);
+	/* a signal that would end us is passed on to every job once; we
+	 * go on labelling what they print until they end */
+	fwd_caught = 0;
+	for (size_t i = 0; i < 3; i++)
+		sigaction(fwd_sigs[i], &sa, &old[i]);
 	for (size_t i = 0; i < n; i++) {
 		c[i] = (struct child)CHILD_INIT;
 		s[2 * i] = (struct fanout_stream){ jobs[i].label, -1, -1,
@@ -185,13 +212,34 @@ int fanout_run(struct fanout_job *jobs, size_t n)
 	}
 	if (devnull >= 0)
 		close(devnull);
-	fanout_pump(s, 2 * n);
+	{
+		pid_t *pids = xmalloc(sizeof(*pids) * (n ? n : 1));
+
+		for (size_t i = 0; i < n; i++)
+			pids[i] = c[i].pid;
+		fwd_pids = pids;
+		fwd_n = n;
+		if (fwd_caught) /* before the pids were known */
+			for (size_t i = 0; i < n; i++)
+				if (pids[i] > 0)
+					kill(pids[i], fwd_caught);
+		fanout_pump(s, 2 * n);
+		fwd_n = 0;
+		fwd_pids = NULL;
+		free(pids);
+	}
 	for (size_t i = 0; i < n; i++) {
 		if (c[i].pid > 0)
 			st[i] = child_wait(&c[i]);
 		jobs[i].status = st[i] < 0 ? 1 : st[i];
 	}
+	for (size_t i = 0; i < 3; i++)
+		sigaction(fwd_sigs[i], &old[i], NULL);
 	rc = fanout_status(st, n);
+	if (caught)
+		*caught = fwd_caught;
+	else if (fwd_caught)
+		raise(fwd_caught); /* dies of it, as the jobs did */
 	free(st);
 	free(s);
 	free(c);

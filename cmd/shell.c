@@ -123,6 +123,33 @@ static int shell_tty(int cmd)
 
 static volatile sig_atomic_t caught;
 
+/* A fresh tag for ssh_target's tag: 32 hex digits. -1 having said why. */
+static int make_tag(char tag[33])
+{
+	unsigned char r[16];
+
+	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
+		return error_errno("getrandom");
+	for (size_t i = 0; i < sizeof(r); i++)
+		snprintf(tag + 2 * i, 3, "%02x", r[i]);
+	return 0;
+}
+
+/* SIGHUP to t's tagged command in the guest (ssh_hangup_argv()); a
+ * warning when that fails, naming the VM. */
+static void hang_up(const struct ssh_target *t, const char *name)
+{
+	struct strvec av = STRVEC_INIT;
+	struct buf out = BUF_INIT;
+
+	ssh_hangup_argv(t, &av);
+	if (run_capture_timeout((const char *const *)av.v, &out, 10000) != 0)
+		fprintf(stderr, "nook: could not hang up the command in %s: it "
+			"may still run there\n", name);
+	strvec_clear(&av);
+	buf_free(&out);
+}
+
 static void on_caught(int sig)
 {
 	caught = sig;
@@ -136,21 +163,18 @@ static void on_caught(int sig)
  * get the hang-up a terminal would have sent, and we die of the signal.
  * Otherwise ssh's exit status is ours.
  */
-static int shell_piped(struct ssh_target *t, const struct shell_opts *o)
+static int shell_piped(struct ssh_target *t, const char *name,
+		       const struct shell_opts *o)
 {
 	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
 	struct sigaction sa = { .sa_handler = on_caught };
 	struct strvec av = STRVEC_INIT;
 	struct child c = CHILD_INIT;
-	struct buf out = BUF_INIT;
-	unsigned char r[16];
-	char tag[2 * sizeof(r) + 1];
+	char tag[33];
 	int st = 0, sig, forwarded = 0;
 
-	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
-		return error_errno("getrandom"), 1;
-	for (size_t i = 0; i < sizeof(r); i++)
-		snprintf(tag + 2 * i, 3, "%02x", r[i]);
+	if (make_tag(tag) < 0)
+		return 1;
 	t->tag = tag;
 	ssh_argv(t, -1, o->workdir, (const char *const *)o->cmd, &av);
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
@@ -172,12 +196,7 @@ static int shell_piped(struct ssh_target *t, const struct shell_opts *o)
 	sig = caught ? caught : WIFSIGNALED(st) ? WTERMSIG(st) : 0;
 	if (!sig)
 		return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
-	ssh_hangup_argv(t, &av);
-	if (run_capture_timeout((const char *const *)av.v, &out, 10000) != 0)
-		fprintf(stderr, "nook: could not hang up the command in the "
-			"guest: it may still run there\n");
-	strvec_clear(&av);
-	buf_free(&out);
+	hang_up(t, name);
 	signal(sig, SIG_DFL);
 	raise(sig);
 	return 128 + sig;
@@ -197,7 +216,7 @@ static int shell_one(const struct nook_dirs *d, const struct shell_opts *o)
 	    vm_ssh(vm, o->user, 1, &t) < 0)
 		goto out;
 	if (o->cmd && tty < 0) {
-		rc = shell_piped(&t, o);
+		rc = shell_piped(&t, name, o);
 		goto out;
 	}
 	/* --workdir makes even a login shell a remote command, for which
@@ -217,17 +236,24 @@ out:
 	return rc;
 }
 
-/* The ssh argv running o->cmd on VM name (no terminal) into av; -1
- * having said why (no such VM, not running). */
+/* The ssh argv running o->cmd tagged tag on VM name (no terminal) into
+ * av, or with av NULL, the hang-up of that command run; -1 having said
+ * why (no such VM, not running). */
 static int node_argv(const struct nook_dirs *d, const char *name,
-		     const struct shell_opts *o, struct strvec *av)
+		     const struct shell_opts *o, const char *tag,
+		     struct strvec *av)
 {
 	struct ssh_target t;
 	struct vm *vm = NULL;
 	int ret = -1;
 
 	if (vm_open(d, name, 1, &vm) == 0 && vm_ssh(vm, o->user, 1, &t) == 0) {
-		ssh_argv(&t, -1, o->workdir, (const char *const *)o->cmd, av);
+		t.tag = tag;
+		if (av)
+			ssh_argv(&t, -1, o->workdir,
+				 (const char *const *)o->cmd, av);
+		else
+			hang_up(&t, name);
 		ret = 0;
 	}
 	vm_close(vm);
@@ -239,17 +265,26 @@ static int shell_all(const struct nook_dirs *d, const struct shell_opts *o)
 {
 	struct strvec nodes = STRVEC_INIT;
 	struct fanout_set s;
-	int rc;
+	char tag[33];
+	int rc, sig = 0;
 
-	if (shell_nodes(d, o->name, &nodes) < 0)
+	if (make_tag(tag) < 0 || shell_nodes(d, o->name, &nodes) < 0)
 		return 1;
 	fanout_set_init(&s, &nodes);
 	/* a node that cannot be reached is named; the others run */
 	for (size_t i = 0; i < s.nodes.n; i++)
-		if (node_argv(d, s.nodes.v[i], o, &s.avs[i]) == 0)
+		if (node_argv(d, s.nodes.v[i], o, tag, &s.avs[i]) == 0)
 			s.jobs[i].argv = (const char *const *)s.avs[i].v;
-	rc = fanout_run(s.jobs, s.nodes.n);
+	rc = fanout_run(s.jobs, s.nodes.n, &sig);
+	/* as shell_piped(): what a signal cut off is hung up on each node */
+	for (size_t i = 0; sig && i < s.nodes.n; i++)
+		if (s.jobs[i].argv)
+			node_argv(d, s.nodes.v[i], o, tag, NULL);
 	fanout_set_free(&s);
+	if (sig) {
+		signal(sig, SIG_DFL);
+		raise(sig);
+	}
 	return rc;
 }
 

@@ -351,7 +351,7 @@ static int sync_round(struct fanout_job *jobs, size_t n,
 		      const struct sync_opts *o, const char *dest)
 {
 	double t0 = mono_s();
-	int rc = fanout_run(jobs, n);
+	int rc = fanout_run(jobs, n, NULL);
 	size_t ok = 0;
 
 	for (size_t i = 0; i < n; i++) {

@@ -36,6 +36,18 @@ expect_rc "shell --all" 0 "$NOOK" shell --all dev -- hostname
 contains "  dev-1's line" "$OUT" "dev-1: dev-1"
 contains "  dev-2's line" "$OUT" "dev-2: dev-2"
 expect_rc "shell --all: the highest exit status" 3 "$NOOK" shell --all dev -- sh -c 'test "$(hostname)" = dev-1 || exit 3'
+# a SIGTERM to shell --all hangs its command up on every node
+running_on() {
+	"$NOOK" shell --all dev -- sh -c "grep -ls 'nook-all-tes[t]' /proc/[0-9]*/cmdline | grep -q . && echo running || echo gone" | sort | tr '\n' ' '
+}
+"$NOOK" shell --all dev -- sh -c 'sleep 300' nook-all-test >/dev/null 2>&1 &
+all_pid=$!
+for _ in $(seq 60); do [ "$(running_on)" = "dev-1: running dev-2: running " ] && break; sleep 0.5; done
+check "shell --all runs a command on both nodes" test "$(running_on)" = "dev-1: running dev-2: running "
+kill -TERM "$all_pid"
+wait "$all_pid"
+check "  it dies of the SIGTERM" test $? = 143
+check "  and the command is gone on both" test "$(running_on)" = "dev-1: gone dev-2: gone "
 expect_rc "the uplinks work (DNS and a route out through slirp)" 0 "$NOOK" shell dev-2 -- ip route get 10.0.2.2
 expect_rc "the cluster's name means its first node" 0 "$NOOK" shell dev -- hostname
 check "  dev-1" test "$OUT" = dev-1

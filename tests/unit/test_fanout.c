@@ -266,7 +266,7 @@ static void test_run(void **state)
 	fflush(NULL);
 	dup2(o, 1);
 	dup2(e, 2);
-	rc = fanout_run(jobs, 6);
+	rc = fanout_run(jobs, 6, NULL);
 	dup2(so, 1);
 	dup2(se, 2);
 	close(so);
@@ -291,11 +291,33 @@ static void test_run(void **state)
 	close(e);
 }
 
+/* A SIGTERM to us while jobs run is passed on to each of them and given
+ * back in *caught, with every job's status still collected. */
+static void test_run_signal(void **state)
+{
+	const char *kill_us[] = { "sh", "-c", "kill -TERM $PPID; exec sleep 30",
+				  NULL };
+	const char *sleeper[] = { "sleep", "30", NULL };
+	struct fanout_job jobs[] = { { "k", kill_us, -5 }, { "s", sleeper, -5 } };
+	int o = out_file(), so = dup(1), caught = -1;
+
+	(void)state;
+	fflush(NULL);
+	dup2(o, 1);
+	fanout_run(jobs, 2, &caught);
+	dup2(so, 1);
+	close(so);
+	close(o);
+	assert_int_equal(caught, SIGTERM);
+	assert_int_equal(jobs[0].status, 128 + SIGTERM);
+	assert_int_equal(jobs[1].status, 128 + SIGTERM);
+}
+
 /* Without any job: nothing run, status 0. */
 static void test_run_none(void **state)
 {
 	(void)state;
-	assert_int_equal(fanout_run(NULL, 0), 0);
+	assert_int_equal(fanout_run(NULL, 0, NULL), 0);
 }
 
 int main(void)
@@ -307,6 +329,7 @@ int main(void)
 		cmocka_unit_test(test_no_mixing),
 		cmocka_unit_test(test_long_line),
 		cmocka_unit_test(test_run),
+		cmocka_unit_test(test_run_signal),
 		cmocka_unit_test(test_run_none),
 	};
 
