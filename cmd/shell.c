@@ -170,6 +170,7 @@ static int shell_piped(struct ssh_target *t, const char *name,
 	struct sigaction sa = { .sa_handler = on_caught };
 	struct strvec av = STRVEC_INIT;
 	struct child c = CHILD_INIT;
+	sigset_t set, old;
 	char tag[33];
 	int st = 0, sig, forwarded = 0;
 
@@ -178,20 +179,34 @@ static int shell_piped(struct ssh_target *t, const char *name,
 	t->tag = tag;
 	ssh_argv(t, -1, o->workdir, (const char *const *)o->cmd, &av);
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		sigaction(sigs[i], &sa, NULL); /* no SA_RESTART: wake waitpid */
+		sigaction(sigs[i], &sa, NULL);
 	fflush(NULL);
 	c.argv = (const char *const *)av.v;
 	if (child_start(&c) < 0) {
 		strvec_clear(&av);
 		return 1;
 	}
-	/* ^C at a terminal reached ssh too; a kill of us alone is passed on */
-	while (waitpid(c.pid, &st, 0) < 0) {
-		if (errno != EINTR)
+	/* ^C at a terminal reached ssh too; a kill of us alone is passed on.
+	 * With the signals held, each waits for sigwaitinfo() - none is lost
+	 * between a look at ssh and the wait (SIGCHLD, held, is kept too) */
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaddset(&set, sigs[i]);
+	sigprocmask(SIG_BLOCK, &set, &old);
+	for (;;) {
+		pid_t r = waitpid(c.pid, &st, WNOHANG);
+		int got;
+
+		if (r != 0 && !(r < 0 && errno == EINTR))
 			break;
 		if (caught && !forwarded++)
 			kill(c.pid, caught);
+		got = sigwaitinfo(&set, NULL);
+		if (got > 0 && got != SIGCHLD)
+			caught = got;
 	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
 	strvec_clear(&av);
 	sig = caught ? caught : WIFSIGNALED(st) ? WTERMSIG(st) : 0;
 	if (!sig)
