@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -280,26 +281,98 @@ static char proc_state(pid_t pid)
 	return st;
 }
 
+/* Read n bytes from fd before deadline (mono_ms); -1 at a timeout, an
+ * end or an error. */
+static int read_by(int fd, unsigned char *p, size_t n, long long deadline)
+{
+	while (n) {
+		struct pollfd pfd = { fd, POLLIN, 0 };
+		long long left = deadline - mono_ms();
+		ssize_t r;
+
+		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+			return -1;
+		r = read(fd, p, n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		p += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+/* One mux message from fd: its length and type; its body is skipped. */
+static int mux_read(int fd, uint32_t *type, long long deadline)
+{
+	unsigned char h[8], skip[256];
+	uint32_t len;
+
+	if (read_by(fd, h, 8, deadline) < 0)
+		return -1;
+	len = (uint32_t)h[0] << 24 | h[1] << 16 | h[2] << 8 | h[3];
+	*type = (uint32_t)h[4] << 24 | h[5] << 16 | h[6] << 8 | h[7];
+	if (len < 4 || len > 65536)
+		return -1;
+	for (len -= 4; len;) {
+		size_t n = len < sizeof(skip) ? len : sizeof(skip);
+
+		if (read_by(fd, skip, n, deadline) < 0)
+			return -1;
+		len -= (uint32_t)n;
+	}
+	return 0;
+}
+
+/*
+ * What "ssh -O check" asks, without starting ssh (a warm shell's cost):
+ * OpenSSH's PROTOCOL.mux, hellos (version 4) then an alive check. 1 when
+ * the master at control answered within timeout_ms, 0 when something
+ * listens there and does not answer (a stopped or wedged master, a full
+ * backlog), -1 when nothing listens (ssh replaces a stale socket).
+ */
+static int mux_alive(const char *control, int timeout_ms)
+{
+	static const unsigned char ask[] = {
+		0, 0, 0, 8, 0x00, 0, 0, 1, 0, 0, 0, 4, /* MUX_MSG_HELLO, v4 */
+		0, 0, 0, 8, 0x10, 0, 0, 4, 0, 0, 0, 1  /* MUX_C_ALIVE_CHECK */
+	};
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	long long deadline = mono_ms() + timeout_ms;
+	uint32_t type = 0;
+	int fd, ret = 0;
+
+	if (strlen(control) >= sizeof(sa.sun_path))
+		return 0; /* ssh cannot use it either: let it say so */
+	strcpy(sa.sun_path, control);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return 0;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		ret = errno == EAGAIN ? 0 : -1; /* EAGAIN: backlog full */
+		close(fd);
+		return ret;
+	}
+	/* the master's hello, then its answer (MUX_S_ALIVE) */
+	if (write(fd, ask, sizeof(ask)) == (ssize_t)sizeof(ask) &&
+	    mux_read(fd, &type, deadline) == 0 && type == 0x00000001 &&
+	    mux_read(fd, &type, deadline) == 0 && type == 0x80000005)
+		ret = 1;
+	close(fd);
+	return ret;
+}
+
 int ssh_master_check(const char *control, int timeout_ms, int end_busy)
 {
-	struct strvec argv = STRVEC_INIT;
-	struct buf out = BUF_INIT;
 	struct stat st;
 	char state;
 	pid_t pid;
-	int rc;
 
 	if (lstat(control, &st) < 0)
 		return 0; /* no master: ssh makes one */
-	ssh_master_exit_argv(control, &argv);
-	free(argv.v[argv.n - 2]);
-	argv.v[argv.n - 2] = xstrdup("check");
-	rc = run_capture_timeout((const char *const *)argv.v, &out,
-				 timeout_ms);
-	strvec_clear(&argv);
-	buf_free(&out);
-	if (rc != RUN_TIMED_OUT)
-		return 0; /* it answered, or it is gone and ssh says so */
+	if (mux_alive(control, timeout_ms) != 0)
+		return 0; /* it answered, or it is gone and ssh replaces it */
 	pid = find_master(control);
 	if (!pid) {
 		/* some other program on the socket: not ours to end */
