@@ -197,7 +197,9 @@ int fanout_run(struct fanout_job *jobs, size_t n, int *caught)
 	 * go on labelling what they print until they end */
 	fwd_caught = 0;
 	for (size_t i = 0; i < 3; i++)
-		sigaction(fwd_sigs[i], &sa, &old[i]);
+		if (sigaction(fwd_sigs[i], NULL, &old[i]) == 0 &&
+		    old[i].sa_handler != SIG_IGN) /* nohup's stays ignored */
+			sigaction(fwd_sigs[i], &sa, NULL);
 	for (size_t i = 0; i < n; i++) {
 		c[i] = (struct child)CHILD_INIT;
 		s[2 * i] = (struct fanout_stream){ jobs[i].label, -1, -1,

@@ -135,19 +135,29 @@ static int make_tag(char tag[33])
 	return 0;
 }
 
-/* SIGHUP to t's tagged command in the guest (ssh_hangup_argv()); a
- * warning when that fails, naming the VM. */
-static void hang_up(const struct ssh_target *t, const char *name)
+/* SIGHUP to t's tagged command in the guest (ssh_hangup_argv()); unless
+ * quiet, a warning when that fails, naming the VM. */
+static void hang_up(const struct ssh_target *t, const char *name, int quiet)
 {
 	struct strvec av = STRVEC_INIT;
 	struct buf out = BUF_INIT;
 
 	ssh_hangup_argv(t, &av);
-	if (run_capture_timeout((const char *const *)av.v, &out, 10000) != 0)
+	if (run_capture_timeout((const char *const *)av.v, &out, 10000) != 0 &&
+	    !quiet)
 		fprintf(stderr, "nook: could not hang up the command in %s: it "
 			"may still run there\n", name);
 	strvec_clear(&av);
 	buf_free(&out);
+}
+
+/* Whether a job's ssh status st (128+signal when one ended it) may have
+ * left its command running: ssh died of a signal, or exited 255 - what
+ * ssh does when SIGINT, SIGTERM or SIGHUP ends it, and when its
+ * connection fails. */
+static int cut_off(int st)
+{
+	return st == 255 || st > 128;
 }
 
 static void on_caught(int sig)
@@ -158,28 +168,38 @@ static void on_caught(int sig)
 /*
  * o->cmd without a terminal: sshd hangs up only a terminal's session when
  * the connection ends, so a command fed by a pipe would go on in the
- * guest after a signal ended us. ssh runs as our child instead, the
- * command tagged; when a signal ends either of us, the tagged processes
- * get the hang-up a terminal would have sent, and we die of the signal.
- * Otherwise ssh's exit status is ours.
+ * guest after a signal ended us or ssh. ssh runs as our child instead,
+ * the command tagged; when a signal ends either of us, the tagged
+ * processes get the hang-up a terminal would have sent, and we die of
+ * our signal. Otherwise ssh's exit status is ours.
  */
 static int shell_piped(struct ssh_target *t, const char *name,
 		       const struct shell_opts *o)
 {
 	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
-	struct sigaction sa = { .sa_handler = on_caught };
+	struct sigaction sa = { .sa_handler = on_caught }, was;
 	struct strvec av = STRVEC_INIT;
 	struct child c = CHILD_INIT;
 	sigset_t set, old;
 	char tag[33];
-	int st = 0, sig, forwarded = 0;
+	int st = 1, killed = 0, forwarded = 0;
 
 	if (make_tag(tag) < 0)
 		return 1;
 	t->tag = tag;
 	ssh_argv(t, -1, o->workdir, (const char *const *)o->cmd, &av);
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+	/* one ignored when we started (nohup, ^C in a background job) stays
+	 * ignored; SIGCHLD must not be, or ssh's status is lost */
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		if (sigaction(sigs[i], NULL, &was) == 0 &&
+		    was.sa_handler == SIG_IGN)
+			continue;
 		sigaction(sigs[i], &sa, NULL);
+		sigaddset(&set, sigs[i]);
+	}
+	signal(SIGCHLD, SIG_DFL);
 	fflush(NULL);
 	c.argv = (const char *const *)av.v;
 	if (child_start(&c) < 0) {
@@ -189,17 +209,21 @@ static int shell_piped(struct ssh_target *t, const char *name,
 	/* ^C at a terminal reached ssh too; a kill of us alone is passed on.
 	 * With the signals held, each waits for sigwaitinfo() - none is lost
 	 * between a look at ssh and the wait (SIGCHLD, held, is kept too) */
-	sigemptyset(&set);
-	sigaddset(&set, SIGCHLD);
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		sigaddset(&set, sigs[i]);
 	sigprocmask(SIG_BLOCK, &set, &old);
 	for (;;) {
-		pid_t r = waitpid(c.pid, &st, WNOHANG);
-		int got;
+		int ws, got;
+		pid_t r = waitpid(c.pid, &ws, WNOHANG);
 
-		if (r != 0 && !(r < 0 && errno == EINTR))
+		if (r == c.pid) {
+			killed = WIFSIGNALED(ws);
+			st = WIFEXITED(ws) ? WEXITSTATUS(ws) :
+			     killed ? 128 + WTERMSIG(ws) : 1;
 			break;
+		}
+		if (r < 0 && errno != EINTR) {
+			error_errno("waiting for ssh");
+			break;
+		}
 		if (caught && !forwarded++)
 			kill(c.pid, caught);
 		got = sigwaitinfo(&set, NULL);
@@ -208,13 +232,14 @@ static int shell_piped(struct ssh_target *t, const char *name,
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	strvec_clear(&av);
-	sig = caught ? caught : WIFSIGNALED(st) ? WTERMSIG(st) : 0;
-	if (!sig)
-		return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
-	hang_up(t, name);
-	signal(sig, SIG_DFL);
-	raise(sig);
-	return 128 + sig;
+	if (caught || killed || st == 255)
+		hang_up(t, name, !caught && !killed);
+	if (caught) {
+		signal(caught, SIG_DFL);
+		raise(caught);
+		return 128 + caught;
+	}
+	return st;
 }
 
 /* A login shell or o->cmd in one VM: ssh replaces us (or, for a command
@@ -252,11 +277,11 @@ out:
 }
 
 /* The ssh argv running o->cmd tagged tag on VM name (no terminal) into
- * av, or with av NULL, the hang-up of that command run; -1 having said
- * why (no such VM, not running). */
+ * av, or with av NULL, the hang-up of that command run (quiet: without a
+ * warning); -1 having said why (no such VM, not running). */
 static int node_argv(const struct nook_dirs *d, const char *name,
 		     const struct shell_opts *o, const char *tag,
-		     struct strvec *av)
+		     struct strvec *av, int quiet)
 {
 	struct ssh_target t;
 	struct vm *vm = NULL;
@@ -268,7 +293,7 @@ static int node_argv(const struct nook_dirs *d, const char *name,
 			ssh_argv(&t, -1, o->workdir,
 				 (const char *const *)o->cmd, av);
 		else
-			hang_up(&t, name);
+			hang_up(&t, name, quiet);
 		ret = 0;
 	}
 	vm_close(vm);
@@ -288,13 +313,14 @@ static int shell_all(const struct nook_dirs *d, const struct shell_opts *o)
 	fanout_set_init(&s, &nodes);
 	/* a node that cannot be reached is named; the others run */
 	for (size_t i = 0; i < s.nodes.n; i++)
-		if (node_argv(d, s.nodes.v[i], o, tag, &s.avs[i]) == 0)
+		if (node_argv(d, s.nodes.v[i], o, tag, &s.avs[i], 0) == 0)
 			s.jobs[i].argv = (const char *const *)s.avs[i].v;
 	rc = fanout_run(s.jobs, s.nodes.n, &sig);
-	/* as shell_piped(): what a signal cut off is hung up on each node */
-	for (size_t i = 0; sig && i < s.nodes.n; i++)
-		if (s.jobs[i].argv)
-			node_argv(d, s.nodes.v[i], o, tag, NULL);
+	/* as shell_piped(): what a signal or ssh's end cut off is hung up */
+	for (size_t i = 0; i < s.nodes.n; i++)
+		if (s.jobs[i].argv && (sig || cut_off(s.jobs[i].status)))
+			node_argv(d, s.nodes.v[i], o, tag, NULL,
+				  !sig && s.jobs[i].status == 255);
 	fanout_set_free(&s);
 	if (sig) {
 		signal(sig, SIG_DFL);

@@ -281,8 +281,17 @@ static char proc_state(pid_t pid)
 	return st;
 }
 
-/* Read n bytes from fd before deadline (mono_ms); -1 at a timeout, an
- * end or an error. */
+/* OpenSSH's PROTOCOL.mux: every message is a big-endian length, then a
+ * type and its fields. */
+#define MUX_MSG_HELLO 0x00000001
+#define MUX_C_ALIVE_CHECK 0x10000004
+#define MUX_S_ALIVE 0x80000005
+#define MUX_VERSION 4
+
+/* Read n bytes from fd before deadline (mono_ms): 0; MUX_LATE at the
+ * deadline; MUX_GONE at an end or an error (the master went away). */
+#define MUX_LATE (-1)
+#define MUX_GONE (-2)
 static int read_by(int fd, unsigned char *p, size_t n, long long deadline)
 {
 	while (n) {
@@ -290,77 +299,98 @@ static int read_by(int fd, unsigned char *p, size_t n, long long deadline)
 		long long left = deadline - mono_ms();
 		ssize_t r;
 
-		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
-			return -1;
+		if (left <= 0 || poll(&pfd, 1, (int)left) == 0)
+			return MUX_LATE;
 		r = read(fd, p, n);
-		if (r < 0 && errno == EINTR)
+		if (r < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (r <= 0)
-			return -1;
+			return MUX_GONE;
 		p += r;
 		n -= (size_t)r;
 	}
 	return 0;
 }
 
-/* One mux message from fd: its length and type; its body is skipped. */
+static void put_u32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)(v >> 24);
+	p[1] = (unsigned char)(v >> 16);
+	p[2] = (unsigned char)(v >> 8);
+	p[3] = (unsigned char)v;
+}
+
+static uint32_t get_u32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | p[3];
+}
+
+/* One mux message from fd into *type, its fields skipped: as read_by(). */
 static int mux_read(int fd, uint32_t *type, long long deadline)
 {
 	unsigned char h[8], skip[256];
 	uint32_t len;
+	int rc = read_by(fd, h, 8, deadline);
 
-	if (read_by(fd, h, 8, deadline) < 0)
-		return -1;
-	len = (uint32_t)h[0] << 24 | h[1] << 16 | h[2] << 8 | h[3];
-	*type = (uint32_t)h[4] << 24 | h[5] << 16 | h[6] << 8 | h[7];
+	if (rc)
+		return rc;
+	len = get_u32(h);
+	*type = get_u32(h + 4);
 	if (len < 4 || len > 65536)
-		return -1;
-	for (len -= 4; len;) {
+		return MUX_GONE; /* not a master we can talk to */
+	for (len -= 4; len && !rc;) {
 		size_t n = len < sizeof(skip) ? len : sizeof(skip);
 
-		if (read_by(fd, skip, n, deadline) < 0)
-			return -1;
+		rc = read_by(fd, skip, n, deadline);
 		len -= (uint32_t)n;
 	}
-	return 0;
+	return rc;
 }
 
 /*
  * What "ssh -O check" asks, without starting ssh (a warm shell's cost):
- * OpenSSH's PROTOCOL.mux, hellos (version 4) then an alive check. 1 when
- * the master at control answered within timeout_ms, 0 when something
- * listens there and does not answer (a stopped or wedged master, a full
- * backlog), -1 when nothing listens (ssh replaces a stale socket).
+ * a hello each way, then an alive check. 1 when the master at control
+ * answered within timeout_ms; 0 when something listens there and does
+ * not answer in time (a stopped or wedged master, a full backlog); -1
+ * when nothing we can talk to is there (no listener, a master that went
+ * away, a path too long for a socket): ssh deals with that itself.
  */
 static int mux_alive(const char *control, int timeout_ms)
 {
-	static const unsigned char ask[] = {
-		0, 0, 0, 8, 0x00, 0, 0, 1, 0, 0, 0, 4, /* MUX_MSG_HELLO, v4 */
-		0, 0, 0, 8, 0x10, 0, 0, 4, 0, 0, 0, 1  /* MUX_C_ALIVE_CHECK */
-	};
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	long long deadline = mono_ms() + timeout_ms;
+	unsigned char ask[24];
 	uint32_t type = 0;
-	int fd, ret = 0;
+	int fd, rc = -1;
 
 	if (strlen(control) >= sizeof(sa.sun_path))
-		return 0; /* ssh cannot use it either: let it say so */
-	strcpy(sa.sun_path, control);
+		return -1;
+	memcpy(sa.sun_path, control, strlen(control) + 1);
+	put_u32(ask, 8);
+	put_u32(ask + 4, MUX_MSG_HELLO);
+	put_u32(ask + 8, MUX_VERSION);
+	put_u32(ask + 12, 8);
+	put_u32(ask + 16, MUX_C_ALIVE_CHECK);
+	put_u32(ask + 20, 1); /* the request's id */
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
-		return 0;
+		return -1;
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		ret = errno == EAGAIN ? 0 : -1; /* EAGAIN: backlog full */
-		close(fd);
-		return ret;
+		rc = errno == EAGAIN ? 0 : -1; /* EAGAIN: its backlog is full */
+		goto out;
 	}
-	/* the master's hello, then its answer (MUX_S_ALIVE) */
-	if (write(fd, ask, sizeof(ask)) == (ssize_t)sizeof(ask) &&
-	    mux_read(fd, &type, deadline) == 0 && type == 0x00000001 &&
-	    mux_read(fd, &type, deadline) == 0 && type == 0x80000005)
-		ret = 1;
+	/* 24 bytes fit any socket buffer: one send, never a SIGPIPE */
+	if (send(fd, ask, sizeof(ask), MSG_NOSIGNAL) != (ssize_t)sizeof(ask))
+		goto out;
+	/* the master's hello, then its answer */
+	rc = mux_read(fd, &type, deadline);
+	if (!rc && type == MUX_MSG_HELLO)
+		rc = mux_read(fd, &type, deadline);
+	rc = rc == MUX_LATE ? 0 : !rc && type == MUX_S_ALIVE ? 1 : -1;
+out:
 	close(fd);
-	return ret;
+	return rc;
 }
 
 int ssh_master_check(const char *control, int timeout_ms, int end_busy)

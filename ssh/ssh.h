@@ -56,8 +56,9 @@ int ssh_target_check(const struct ssh_target *t);
 void ssh_options(const struct ssh_target *t, struct strvec *out);
 
 /*
- * Make sure the ssh master at control, if there is one, answers ("ssh -O
- * check" within timeout_ms): one that does not would hang every ssh that
+ * Make sure the ssh master at control, if there is one, answers (what
+ * "ssh -O check" asks, over its socket, within timeout_ms; no process
+ * started): one that does not would hang every ssh that
  * uses it. A stopped one (SIGSTOP, ^Z), or with end_busy any one, is
  * ended - when the process on the socket is our user's ssh master for
  * control, by its pid - and its socket removed, with a warning: 0, and

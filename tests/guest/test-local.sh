@@ -198,6 +198,12 @@ check "another piped command runs" test "$(remote_pipe 2)" = running
 kill -9 "$(pgrep -n -f "^ssh .*nook-pipe-test2")"
 wait $!
 check "  and is gone once its ssh is killed" test "$(remote_pipe 2)" = gone
+"$NOOK" shell t1 -- sh -c 'sleep 300' nook-pipe-test3 </dev/null | cat >/dev/null &
+for _ in $(seq 60); do [ "$(remote_pipe 3)" = running ] && break; sleep 0.5; done
+check "a third piped command runs" test "$(remote_pipe 3)" = running
+kill -TERM "$(pgrep -n -f "^ssh .*nook-pipe-test3")" # ssh exits 255
+wait $!
+check "  and is gone once its ssh is sent SIGTERM" test "$(remote_pipe 3)" = gone
 expect_rc "a piped command's exit status passes through" 7 "$NOOK" shell t1 -- sh -c 'exit 7'
 
 # sync: excludes, .gitignore, symlinks, non-ASCII names, executable bits
