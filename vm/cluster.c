@@ -3,6 +3,7 @@
  * full VM whose spec says which node of which cluster it is. */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -546,6 +547,7 @@ struct node_start {
 	const struct vm_cluster_node *list;
 	size_t n;
 	const char *subnet;
+	int crowded;              /* more vCPUs than the host has cores */
 };
 
 const struct vm_start_opts *vm_cluster_node_opts(
@@ -571,6 +573,7 @@ static int start_node(const struct nook_dirs *d, const char *cluster,
 	int rc = -1;
 
 	o.node = &node;
+	o.boot_one_cpu = ns->crowded;
 	if (vm_open(d, name, 0, &vm) < 0)
 		goto out;
 	if (vm->exists && (!vm->spec.cluster || strcmp(vm->spec.cluster,
@@ -583,6 +586,29 @@ static int start_node(const struct nook_dirs *d, const char *cluster,
 out:
 	vm_close(vm);
 	return rc;
+}
+
+/* 1 when c's nodes together have more vCPUs than this host has cores:
+ * then a boot that can runs on one vCPU (boots_one_cpu() in start.c). */
+static int crowded(const struct nook_dirs *d, const struct cluster *c,
+		   const struct node_start *ns)
+{
+	long cores = sysconf(_SC_NPROCESSORS_ONLN), vcpus = 0;
+	cpu_set_t mine;
+
+	/* the cores we may run on (a cpuset, taskset), not the machine's */
+	if (sched_getaffinity(0, sizeof(mine), &mine) == 0)
+		cores = CPU_COUNT(&mine);
+
+	for (size_t i = 0; i < c->n; i++) {
+		struct vm_cluster_plan_node p;
+
+		vm_plan_sizes(d, c->m[i].name,
+			      vm_cluster_node_opts(ns->o, ns->list, ns->n,
+						   c->m[i].name), &p);
+		vcpus += p.cpus;
+	}
+	return c->n > 1 && cores > 0 && vcpus > cores;
 }
 
 /* 1 when some node of c is still to be made. */
@@ -782,6 +808,7 @@ int vm_cluster_start(const struct nook_dirs *d, const char *name,
 	if (!dir || mkdir_p(dir, 0700) < 0 || net_switch_start(dir) < 0)
 		goto out;
 	ns.subnet = c.subnet;
+	ns.crowded = crowded(d, &c, &ns);
 	*failed = fan_out(d, &c, start_node, &ns);
 	/* names resolve once every node is ready: not with --no-wait */
 	if (!o->no_wait)

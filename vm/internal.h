@@ -324,10 +324,11 @@ enum vm_state vm_state_held(struct vm *vm);
 int vm_take_lock(struct vm *vm);
 
 /* The argv a launch of vm under accel with uplink (and a node's switch
- * directory, or NULL) runs (vm/start.c). */
+ * directory, or NULL) runs (vm/start.c); one_cpu: the kernel brings up
+ * one vCPU (VM_ONE_CPU_ARG). */
 void vm_build_argv(struct vm *vm, enum vm_accel accel,
 		   const struct vm_nic *uplink, const char *switch_dir,
-		   struct strvec *argv);
+		   int one_cpu, struct strvec *argv);
 /* The uplink as the record says it ran (ssh's forward first), for a
  * resume: the same ports again, as on QEMU's command line. -1 saying
  * why. */

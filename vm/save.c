@@ -195,8 +195,18 @@ void vm_argv_hash(const char *const *argv, size_t n, char out[65])
 
 	sha256_init(&h);
 	for (size_t i = 0; i < n; i++) {
+		const char *one = " " VM_ONE_CPU_ARG, *at;
+
 		if (!strcmp(argv[i], "-incoming")) {
 			i++;
+			continue;
+		}
+		/* a boot on one vCPU is the same machine: its save loads
+		 * into a QEMU started without the argument */
+		if (i && !strcmp(argv[i - 1], "-append") &&
+		    (at = strstr(argv[i], one)) && !at[strlen(one)]) {
+			sha256_update(&h, argv[i], (size_t)(at - argv[i]));
+			sha256_update(&h, "", 1);
 			continue;
 		}
 		sha256_update(&h, argv[i], strlen(argv[i]) + 1);

@@ -404,7 +404,7 @@ static int resolve_uplink(struct vm_spec *s, struct vm_nic *out)
 
 void vm_build_argv(struct vm *vm, enum vm_accel accel,
 		   const struct vm_nic *uplink, const char *switch_dir,
-		   struct strvec *argv)
+		   int one_cpu, struct strvec *argv)
 {
 	struct vm_nic *nics = xmalloc(sizeof(*nics) * vm->spec.nnics);
 	struct buf cmdline = BUF_INIT;
@@ -421,6 +421,8 @@ void vm_build_argv(struct vm *vm, enum vm_accel accel,
 	machine = vm_machine_pinned(l.qemu);
 	l.machine = machine;
 	vm_kernel_args(&vm->spec, accel, &cmdline);
+	if (one_cpu)
+		buf_addf(&cmdline, " %s", VM_ONE_CPU_ARG);
 	l.cmdline = cmdline.p;
 	if (!strcmp(vm->spec.boot, "direct")) {
 		char *cache = xasprintf("%s/cache/boot", vm->dirs->data);
@@ -465,7 +467,7 @@ static int resume(struct vm *vm, const struct vm_start_opts *o,
 	} else if (vm_uplink_recorded(vm, up) < 0) {
 		buf_adds(&why, "its forwards cannot be read back");
 	} else {
-		vm_build_argv(vm, r->accel, up, sw, &argv);
+		vm_build_argv(vm, r->accel, up, sw, 0, &argv);
 		rc = vm_resume(vm, &argv, accel_name(r->accel), up, &r->pid,
 			       &why);
 	}
@@ -489,6 +491,86 @@ static int resume(struct vm *vm, const struct vm_start_opts *o,
 	strvec_clear(&argv);
 	buf_free(&why);
 	return rc;
+}
+
+/*
+ * Whether this boot runs on one vCPU: asked for (o->boot_one_cpu), under
+ * TCG, a direct boot (whose kernel arguments are ours), more than one
+ * vCPU, the rest brought online by nook (so not with --no-wait), and no
+ * CPU argument of the user's. Under TCG a guest's vCPU spins while it
+ * waits for another (a TLB flush, a lock); with more vCPU threads than
+ * host cores the one it waits for is often not running, and a 3-node
+ * cluster on 2 cores took 102-121 s instead of 82 s on one vCPU each.
+ */
+static int boots_one_cpu(const struct vm *vm, const struct vm_start_opts *o,
+			 enum vm_accel accel)
+{
+	const char *a = vm->spec.append ? vm->spec.append : "";
+
+	return o->boot_one_cpu && accel == VM_ACCEL_TCG && !o->no_wait &&
+	       vm->spec.cpus > 1 && !strcmp(vm->spec.boot, "direct") &&
+	       !strstr(a, "maxcpus=") && !strstr(a, "nosmp") &&
+	       !strstr(a, "nr_cpus=");
+}
+
+/* 1 when QEMU pid's kernel arguments end in VM_ONE_CPU_ARG. */
+static int booted_one_cpu(pid_t pid)
+{
+	const char *one = " " VM_ONE_CPU_ARG;
+	struct buf b = BUF_INIT;
+	char path[64];
+	int is = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	if (pid > 0 && read_file_quiet(path, &b) == 0) {
+		/* NUL-separated: the word after "-append" */
+		for (const char *p = b.p, *prev = ""; p < b.p + b.len;
+		     prev = p, p += strlen(p) + 1) {
+			size_t n = strlen(p), k = strlen(one);
+
+			if (!strcmp(prev, "-append") && n >= k &&
+			    !strcmp(p + n - k, one))
+				is = 1;
+		}
+	}
+	buf_free(&b);
+	return is;
+}
+
+/* A VM booted on one vCPU: the others online now (as root, sudo). A
+ * warning saying how when that fails: the VM runs, on fewer vCPUs. */
+static void online_cpus(struct vm *vm, const struct vm_start_opts *o)
+{
+	static const char *const cmd[] = {
+		"sudo", "-n", "sh", "-c",
+		"for f in /sys/devices/system/cpu/cpu[0-9]*/online; do "
+		"read v < $f; [ \"$v\" = 1 ] || echo 1 > $f || exit 1; done",
+		NULL
+	};
+	struct strvec argv = STRVEC_INIT;
+	struct buf out = BUF_INIT;
+	struct ssh_target t;
+	int rc = -1;
+
+	if (vm_ssh(vm, NULL, 0, &t) == 0) {
+		ssh_argv(&t, -1, NULL, cmd, &argv);
+		rc = run_capture_timeout((const char *const *)argv.v, &out,
+					 30000);
+	}
+	if (rc != 0)
+		warnf("VM %s booted on one vCPU (its cluster's vCPUs outnumber "
+		      "this host's cores) and the other %d could not be "
+		      "brought online%s%.*s; in the VM, 'sudo chcpu -e 1-%d' "
+		      "does it", vm->name, vm->spec.cpus - 1,
+		      out.len ? ": " : "", (int)strcspn(out.p ? out.p : "",
+							"\n"),
+		      out.p ? out.p : "", vm->spec.cpus - 1);
+	else
+		say(o, "VM %s: all %d vCPUs online (it booted on one: its "
+		    "cluster's vCPUs outnumber this host's cores)", vm->name,
+		    vm->spec.cpus);
+	strvec_clear(&argv);
+	buf_free(&out);
 }
 
 /* From the lock to a running QEMU, with the uplink as launched in *up. */
@@ -519,7 +601,8 @@ static int launch(struct vm *vm, const struct vm_start_opts *o,
 	if (resolve_uplink(&vm->spec, up) < 0 ||
 	    vm_prepare(&vm->spec, &vm->paths) < 0)
 		goto out;
-	vm_build_argv(vm, r->accel, up, sw, &argv);
+	vm_build_argv(vm, r->accel, up, sw, boots_one_cpu(vm, o, r->accel),
+		      &argv);
 	/* from here on the VM exists, even if QEMU fails */
 	if (vm_record(vm, VM_STARTING, 0, NULL, up) < 0)
 		goto out;
@@ -711,6 +794,11 @@ int vm_start(struct vm *vm, const struct vm_start_opts *o,
 	if (ret == 0 && !o->no_wait && vm->spec.cluster && !o->node)
 		vm_cluster_hosts(vm->dirs, vm->spec.cluster);
 out:
+	/* also for a node an interrupted start left booting on one vCPU,
+	 * and after cloud-init failed: the guest is there to use */
+	if (r->launched && !r->resumed && r->reached >= VM_PHASE_CLOUD_INIT &&
+	    booted_one_cpu(r->pid))
+		online_cpus(vm, o);
 	if (ret < 0 && r->launched && o->failed)
 		o->failed(o->ctx, vm, r);
 	if (vm->spec.cluster && !r->launched && !o->node)

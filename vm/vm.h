@@ -124,7 +124,15 @@ struct vm_start_opts {
 	void (*failed)(void *ctx, struct vm *vm,
 		       const struct vm_start_result *r);
 	const struct vm_node *node; /* set by a cluster's start */
+	/* set by a cluster's start when its vCPUs outnumber the host's
+	 * cores: a TCG direct boot runs on one vCPU and brings the others
+	 * online once ready (VM_ONE_CPU_ARG) */
+	int boot_one_cpu;
 };
+
+/* The kernel argument a boot on one vCPU adds; vm_argv_hash() leaves it
+ * out, as it changes nothing a saved state depends on. */
+#define VM_ONE_CPU_ARG "maxcpus=1"
 
 /* A cluster node's place, for vm_start() of a node (NULL otherwise). */
 struct vm_node {

@@ -21,11 +21,25 @@ reach() { "$NOOK" shell "$1" -- timeout 10 bash -c 'exec 3<>/dev/tcp/$0/22 && he
 
 t0=$(date +%s)
 expect_rc "start dev --nodes 2: every node ready" 0 "$NOOK" local start dev --nodes 2 --image "$img" --timeout 900
+start_out=$OUT
 echo "$ERR" | sed 's/^/     | /' | tail -8
 echo "     | both ready after $(( $(date +%s) - t0 )) s"
 expect_rc "status dev --json" 0 "$NOOK" local status dev --json
 a1=$(echo "$OUT" | json 'd[0]["address"]'); a2=$(echo "$OUT" | json 'd[1]["address"]')
 check "both running" test "$(echo "$OUT" | json '[n["state"] for n in d]')" = "['running', 'running']"
+# 2 nodes x 2 vCPUs on fewer than 4 cores boot on one vCPU each, then
+# get the other; with 4 or more cores they boot on both
+for n in dev-1 dev-2; do
+	expect_rc "$n: both vCPUs online" 0 "$NOOK" shell "$n" -- nproc
+	check "  2" test "$OUT" = 2
+	expect_rc "$n: its kernel arguments" 0 "$NOOK" shell "$n" -- cat /proc/cmdline
+	if [ "$(nproc)" -lt 4 ]; then
+		contains "  booted on one vCPU ($(nproc) host cores)" "$OUT" "maxcpus=1"
+		contains "  and the start said so" "$start_out" "VM $n: all 2 vCPUs online"
+	else
+		check "  booted on all ($(nproc) host cores)" test "${OUT#*maxcpus=1}" = "$OUT"
+	fi
+done
 expect_rc "on dev-1, dev-2 resolves" 0 "$NOOK" shell dev-1 -- getent hosts dev-2
 contains "  to its private address" "$OUT" "$a2"
 expect_rc "on dev-2, dev-1 resolves" 0 "$NOOK" shell dev-2 -- getent hosts dev-1

@@ -678,6 +678,25 @@ static void test_argv_hash(void **state)
 	assert_string_equal(ha, hb); /* a resumed QEMU is the saved one */
 	assert_string_not_equal(ha, hc);
 	assert_string_not_equal(hd, he);
+	/* a boot on one vCPU is the same machine, another argument is not */
+	{
+		const char *f[] = { "qemu", "-append", "ro norandmaps" };
+		const char *g[] = { "qemu", "-append",
+				    "ro norandmaps " VM_ONE_CPU_ARG };
+		const char *h[] = { "qemu", "-append", "ro norandmaps nosmp" };
+		const char *i[] = { "qemu", "-name", "x " VM_ONE_CPU_ARG };
+		const char *j[] = { "qemu", "-name", "x" };
+		char hf[65], hg[65], hh[65], hi[65], hj[65];
+
+		vm_argv_hash(f, 3, hf);
+		vm_argv_hash(g, 3, hg);
+		vm_argv_hash(h, 3, hh);
+		vm_argv_hash(i, 3, hi);
+		vm_argv_hash(j, 3, hj);
+		assert_string_equal(hf, hg);
+		assert_string_not_equal(hf, hh);
+		assert_string_not_equal(hi, hj); /* only -append's */
+	}
 	assert_string_equal(vm_argv_value(a, 5, "-machine"), "pc-q35-7.2");
 	assert_null(vm_argv_value(a, 5, "-cpu"));
 	assert_null(vm_argv_value(a, 5, "1024M")); /* the last has no value */
