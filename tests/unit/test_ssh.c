@@ -126,7 +126,8 @@ static int has_tagged_child(pid_t pid)
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid,
 		 (int)pid);
 	if (read_file_quiet(path, &b) == 0 && b.len) {
-		snprintf(path, sizeof(path), "/proc/%d/environ", atoi(b.p));
+		snprintf(path, sizeof(path), "/proc/%ld/environ",
+			 strtol(b.p, NULL, 10));
 		buf_free(&b);
 		if (read_file_quiet(path, &b) == 0)
 			found = memmem(b.p, b.len, "NOOK_SHELL=0123abcd", 19) != NULL;
