@@ -499,8 +499,9 @@ static int resume(struct vm *vm, const struct vm_start_opts *o,
  * vCPU, the rest brought online by nook (so not with --no-wait), and no
  * CPU argument of the user's. Under TCG a guest's vCPU spins while it
  * waits for another (a TLB flush, a lock); with more vCPU threads than
- * host cores the one it waits for is often not running, and a 3-node
- * cluster on 2 cores took 102-121 s instead of 82 s on one vCPU each.
+ * host cores the one it waits for is often not running: a 3-node
+ * cluster on 2 cores took 111.6 s, and 95.5 s on one vCPU each (medians
+ * the same day).
  */
 static int boots_one_cpu(const struct vm *vm, const struct vm_start_opts *o,
 			 enum vm_accel accel)
