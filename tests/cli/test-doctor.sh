@@ -21,7 +21,15 @@ if grep -qwE 'vmx|svm' /proc/cpuinfo; then
 	check "doctor picks an accelerator" test -n "$accel"
 else
 	check "no vmx/svm in /proc/cpuinfo: doctor says tcg" test "$accel" = tcg
-	contains "  ... and says why" "$OUT" "vmx nor svm"
+	# the first reason that holds on this host (vm_accel_decide's order)
+	if [ ! -e /dev/kvm ]; then
+		why="/dev/kvm does not exist"
+	elif [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then
+		why="/dev/kvm is not readable and writable"
+	else
+		why="vmx nor svm"
+	fi
+	contains "  ... and says why ($why)" "$OUT" "$why"
 fi
 
 # A required program missing: exit 1, naming the Debian package.
