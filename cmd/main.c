@@ -7,6 +7,7 @@
 
 #include "cmd.h"
 #include "common.h"
+#include "net.h"
 
 static int cmd_help(struct nook_ctx *ctx, int argc, char **argv);
 
@@ -114,6 +115,9 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "--version"))
 		return cmd_version(&ctx, 1, argv);
+	/* not a command: the process net_switch_start() runs beside a switch */
+	if (argc == 3 && !strcmp(argv[1], NET_RA_ARGV1))
+		return net_ra_main(argv[2]);
 	c = find_command(argv[1]);
 	if (!c) {
 		struct buf esc = BUF_INIT;

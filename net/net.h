@@ -8,7 +8,7 @@
  * cluster's switch. Functions return 0 or -1 having said why (naming the
  * spec, the port or the path) through errorf().
  *
- * A cluster's private network (net/cluster.c, net/switch.c):
+ * A cluster's private network (net/cluster.c, net/switch.c, net/ra.c):
  * - Address plan: an IPv4 subnet of prefix /16 to /29, NET_SUBNET_DEFAULT
  *   unless the user picks one. Node N gets network address + N (node 1 is
  *   .1), up to the last address before the broadcast one; there is no
@@ -29,6 +29,11 @@
  *   that restarts or is added just connects again. Calling sequence:
  *   net_switch_start(dir) before the first node, net_switch_alive(dir) for
  *   status, net_switch_stop(dir) after the last one.
+ * - No router, said so (net/ra.c): net_switch_start() also plugs in a
+ *   process that answers IPv6 router solicitations with "no default
+ *   router, no prefix" (MAC net_mac("ra", dir, 0)); without an answer a
+ *   node's networkd holds its private NIC unconfigured, and so cloud-init,
+ *   for 12 s on every boot. It ends with the switch.
  */
 #ifndef NOOK_NET_H
 #define NOOK_NET_H
@@ -155,6 +160,40 @@ pid_t net_switch_alive(const char *dir);
 /* Stop the switch (SIGTERM, then SIGKILL after a few seconds) and remove
  * its sockets. 0 when it is gone or was not running. */
 int net_switch_stop(const char *dir);
+
+/* --- the network's router advertisements (net/ra.c) --- */
+
+/*
+ * If frame (n bytes, Ethernet) is a valid IPv6 router solicitation, write
+ * to out (cap bytes) the answer of a "router" of link-layer address mac
+ * that is no router (lifetime 0, no prefix) and return its length; else
+ * 0. Without it a node's networkd waits 12 s for one on every boot.
+ */
+size_t net_ra_answer(const unsigned char *frame, size_t n,
+		     const unsigned char mac[6], unsigned char *out,
+		     size_t cap);
+
+/*
+ * Plug a responder that answers with net_ra_answer() into the switch of
+ * dir, unless one runs: a process of its own that ends with the switch.
+ * 0 once it is plugged in, else -1 having warned why (not fatal).
+ */
+int net_ra_start(const char *dir);
+
+/*
+ * The responder's process is nook again, run as "nook NET_RA_ARGV1 DIR"
+ * with fd 3 the pipe net_ra_start() reads; main() hands it to
+ * net_ra_main(), which returns only when the switch is gone.
+ */
+#define NET_RA_ARGV1 "__ra"
+int net_ra_main(const char *dir);
+
+/* The responder's pid, or 0 when none runs (it holds dir/ra.lock). */
+pid_t net_ra_alive(const char *dir);
+
+/* After its switch stopped: wait for the responder to end, else kill it,
+ * so the next start does not take a dying one for a running one. */
+void net_ra_stop(const char *dir);
 
 /*
  * Append the value of QEMU's -netdev for node (1..) with netdev id id, on

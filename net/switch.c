@@ -3,7 +3,9 @@
  * directory, reached only through unix sockets inside that directory.
  * DIR/sw is vde_switch's socket directory (its "ctl" socket and one data
  * socket per port), DIR/sw.pid its pid, DIR/sw.log what it said before it
- * went to the background, DIR/sw.lock serializes start and stop.
+ * went to the background, DIR/sw.lock serializes start and stop. Each
+ * start also makes sure the switch's router advertisement responder
+ * (net/ra.c, DIR/ra.*) is plugged in; it ends when the switch does.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,7 +21,8 @@
 #include "net.h"
 
 #define SWITCH_PROGRAM "vde_switch"
-/* ports at once: one per running node, the old one of a restarting node */
+/* ports at once: one per running node, the old one of a restarting node,
+ * the router advertisements' responder */
 #define SWITCH_PORTS "256"
 
 struct sw_paths {
@@ -180,7 +183,7 @@ int net_switch_start(const char *dir)
 		goto out;
 	ret = 0;
 	if (alive(&p))
-		goto out;
+		goto answer;
 	ret = -1;
 	prog = find_program(SWITCH_PROGRAM);
 	have = prog != NULL;
@@ -199,6 +202,9 @@ int net_switch_start(const char *dir)
 	if (remove_tree(p.ctl) < 0 || spawn(&p) < 0 || wait_up(&p) < 0)
 		goto out;
 	ret = 0;
+answer:
+	/* also for a switch of an older nook, or one whose responder died */
+	net_ra_start(dir);
 out:
 	if (lock >= 0)
 		close(lock);
@@ -232,6 +238,7 @@ int net_switch_stop(const char *dir)
 		       SWITCH_PROGRAM, (int)pid);
 		goto out;
 	}
+	net_ra_stop(dir);
 	/* SIGTERM has it remove its sockets and pid file; SIGKILL not */
 	if (unlink(p.pid) < 0 && errno != ENOENT) {
 		error_errno("cannot remove %s", p.pid);

@@ -67,6 +67,15 @@ expect_rc "the cluster's name means its first node" 0 "$NOOK" shell dev -- hostn
 check "  dev-1" test "$OUT" = dev-1
 contains "  said on stderr" "$ERR" "dev-1"
 
+# the network says it has no router, so no node waited for one
+for n in 1 2; do
+	nm=$(macs dev-$n | grep -o 'mac=06:[0-9a-f:]*' | cut -d= -f2)
+	check "dev-$n's router solicitation was answered" grep -q "from $nm\$" "$NOOK_HOME/run/dev.net/ra.log"
+done
+ifc=$("$NOOK" shell dev-1 -- ip -o link | awk -F': ' '/link\/ether 06:6e/ {print $2}')
+expect_rc "dev-1's private NIC ($ifc): its IPv6 default routes" 0 "$NOOK" shell dev-1 -- ip -6 route show default dev "$ifc"
+check "  none: the advertisement named no router" test -z "$OUT"
+
 # one node restarts on its own: the same MAC and address, the network again
 m2=$(macs dev-2)
 expect_rc "stop dev-2" 0 "$NOOK" local stop dev-2
@@ -116,6 +125,7 @@ expect_rc "dev-3 reaches dev-1" 0 reach dev-3 dev-1
 expect_rc "stop dev" 0 "$NOOK" local stop dev
 check "no QEMU left" test "$(qemus dev-1)$(qemus dev-2)$(qemus dev-3)" = 000
 check "no network process left" test "$(pgrep -f -- "$NOOK_HOME/run/dev.net" | wc -l)" = 0
+check "  nor its router advertisements" flock -n "$NOOK_HOME/run/dev.net/ra.lock" true
 expect_rc "delete dev" 0 "$NOOK" local delete dev
 check "every node gone" test -z "$(ls "$NOOK_HOME/vms")"
 finish

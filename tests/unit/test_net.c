@@ -568,6 +568,118 @@ static void test_merge_python(void **state)
 	buf_free(&py);
 }
 
+/* --- router advertisements --- */
+
+/* A router solicitation as a node's networkd sends it (from fe80::46e:
+ * 66ff:fee4:1, MAC 06:6e:66:e4:00:01, to ff02::2, with its link-layer
+ * address), its checksum made by Python's arithmetic, not ours. */
+static const unsigned char rs_frame[] =
+	"\x33\x33\x00\x00\x00\x02\x06\x6e\x66\xe4\x00\x01\x86\xdd\x60\x00"
+	"\x00\x00\x00\x10\x3a\xff\xfe\x80\x00\x00\x00\x00\x00\x00\x04\x6e"
+	"\x66\xff\xfe\xe4\x00\x01\xff\x02\x00\x00\x00\x00\x00\x00\x00\x00"
+	"\x00\x00\x00\x00\x00\x02\x85\x00\xa4\x87\x00\x00\x00\x00\x01\x01"
+	"\x06\x6e\x66\xe4\x00\x01";
+static const unsigned char ra_mac[6] = { 0x02, 0x6e, 1, 2, 3, 4 };
+
+/* RFC 4443's check: the sum over the pseudo-header and the message,
+ * checksum included, is all ones. */
+static int icmp6_ok(const unsigned char *f, size_t n)
+{
+	unsigned long sum = 58 + (n - 54);
+
+	for (size_t i = 22; i < 54; i += 2)
+		sum += (unsigned long)f[i] << 8 | f[i + 1];
+	for (size_t i = 54; i < n; i += 2)
+		sum += (unsigned long)f[i] << 8 | (i + 1 < n ? f[i + 1] : 0);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return sum == 0xffff;
+}
+
+/* What a node's networkd checks of the answer, and what it learns. */
+static void check_ra(const unsigned char *ra, size_t n,
+		     const unsigned char *from, const unsigned char *to_mac,
+		     const unsigned char *to_ip)
+{
+	const unsigned char ll[] = { 0xfe, 0x80, 0, 0, 0, 0, 0, 0,
+				     from[0] ^ 2, from[1], from[2], 0xff, 0xfe,
+				     from[3], from[4], from[5] };
+
+	assert_int_equal(n, 14 + 40 + 16 + 8);
+	assert_memory_equal(ra, to_mac, 6);
+	assert_memory_equal(ra + 6, from, 6);
+	assert_int_equal(ra[12] << 8 | ra[13], 0x86dd);
+	assert_int_equal(ra[14] >> 4, 6);
+	assert_int_equal(ra[18] << 8 | ra[19], 24);   /* payload length */
+	assert_int_equal(ra[20], 58);                 /* ICMPv6 */
+	assert_int_equal(ra[21], 255);                /* hop limit */
+	assert_memory_equal(ra + 22, ll, 16);         /* fe80::EUI-64 */
+	assert_memory_equal(ra + 38, to_ip, 16);
+	assert_int_equal(ra[54], 134);                /* advertisement */
+	assert_int_equal(ra[55], 0);
+	assert_true(icmp6_ok(ra, n));
+	assert_int_equal(ra[58] | ra[59], 0);         /* hop limit, M, O */
+	assert_int_equal(ra[60] << 8 | ra[61], 0);    /* no default router */
+	assert_int_equal(ra[70], 1);                  /* its link-layer addr */
+	assert_int_equal(ra[71], 1);
+	assert_memory_equal(ra + 72, from, 6);
+}
+
+static void test_ra_answer(void **state)
+{
+	static const unsigned char all_mac[6] = { 0x33, 0x33, 0, 0, 0, 1 };
+	static const unsigned char all_ip[16] = { 0xff, 0x02, [15] = 1 };
+	unsigned char in[sizeof(rs_frame)], out[128];
+	size_t n = sizeof(rs_frame) - 1;
+	size_t m;
+
+	(void)state;
+	memcpy(in, rs_frame, n);
+	assert_true(icmp6_ok(in, n));
+	/* answered to the one who asked */
+	m = net_ra_answer(in, n, ra_mac, out, sizeof(out));
+	check_ra(out, m, ra_mac, in + 6, in + 22);
+	/* one without an address yet is answered to all nodes (its
+	 * checksum changes with the source: patch it by the difference) */
+	memset(in + 22, 0, 16);
+	for (unsigned long sum = (unsigned long)in[56] << 8 | in[57], i = 0;
+	     i < 16; i += 2) {
+		sum += (unsigned long)rs_frame[22 + i] << 8 | rs_frame[23 + i];
+		while (sum >> 16)
+			sum = (sum & 0xffff) + (sum >> 16);
+		in[56] = (unsigned char)(sum >> 8);
+		in[57] = (unsigned char)sum;
+	}
+	assert_true(icmp6_ok(in, n));
+	m = net_ra_answer(in, n, ra_mac, out, sizeof(out));
+	check_ra(out, m, ra_mac, all_mac, all_ip);
+
+	/* nothing else is answered */
+	memcpy(in, rs_frame, n);
+	assert_int_equal(net_ra_answer(in, n, ra_mac, out, 77), 0);
+	assert_int_equal(net_ra_answer(in, 61, ra_mac, out, sizeof(out)), 0);
+	in[57] ^= 1;                                  /* checksum */
+	assert_int_equal(net_ra_answer(in, n, ra_mac, out, sizeof(out)), 0);
+	in[57] ^= 1;
+	in[21] = 254;                                 /* routed from afar */
+	assert_int_equal(net_ra_answer(in, n, ra_mac, out, sizeof(out)), 0);
+	in[21] = 255;
+	in[19] = 0xff;                                /* longer than frame */
+	assert_int_equal(net_ra_answer(in, n, ra_mac, out, sizeof(out)), 0);
+	in[19] = 0x10;
+	in[13] = 0x00;                                /* IPv4 */
+	assert_int_equal(net_ra_answer(in, n, ra_mac, out, sizeof(out)), 0);
+	in[13] = 0xdd;
+	in[20] = 17;                                  /* UDP */
+	assert_int_equal(net_ra_answer(in, n, ra_mac, out, sizeof(out)), 0);
+	in[20] = 58;
+	/* an advertisement is no solicitation: no answer to our own */
+	m = net_ra_answer(in, n, ra_mac, out, sizeof(out));
+	assert_true(m > 0);
+	memcpy(in, out, m);
+	assert_int_equal(net_ra_answer(in, m, ra_mac, out, sizeof(out)), 0);
+}
+
 /* --- the switch --- */
 
 static void test_switch_netdev(void **state)
@@ -917,10 +1029,95 @@ static void frames_switch(const char *dir)
 	buf_free(&nd);
 }
 
+/* The plug's first frame from the responder, into f: its length. */
+static size_t plug_frame_from(struct plug *p, const unsigned char *src,
+			      unsigned char *f, size_t cap, int ms)
+{
+	struct pollfd pfd = { p->from, POLLIN, 0 };
+	long long end = mono_ms() + ms;
+	char chunk[4096];
+
+	while (mono_ms() < end) {
+		while (p->got.len >= 2) {
+			const unsigned char *g = (unsigned char *)p->got.p;
+			size_t n = (size_t)g[0] << 8 | g[1], ret = 0;
+
+			if (p->got.len < 2 + n)
+				break;
+			if (n >= 14 && n <= cap && !memcmp(g + 8, src, 6)) {
+				memcpy(f, g + 2, n);
+				ret = n;
+			}
+			memmove(p->got.p, p->got.p + 2 + n,
+				p->got.len - 2 - n);
+			p->got.len -= 2 + n;
+			if (ret)
+				return ret;
+		}
+		if (poll(&pfd, 1, 50) > 0) {
+			ssize_t n = read(p->from, chunk, sizeof(chunk));
+
+			assert_true(n > 0);
+			buf_add(&p->got, chunk, (size_t)n);
+		}
+	}
+	return 0;
+}
+
+/* A solicitation on the switch is answered by the responder, to the one
+ * who sent it, and the responder logs it. */
+static void ra_over_switch(const char *dir)
+{
+	unsigned char f[256], mac[6];
+	char macs[18], *log = xasprintf("%s/ra.log", dir);
+	struct buf nd = BUF_INIT, url = BUF_INIT, said = BUF_INIT;
+	struct plug a;
+	size_t n = 0;
+
+	net_mac("ra", dir, 0, macs);
+	for (int i = 0; i < 6; i++)
+		mac[i] = (unsigned char)strtol(macs + 3 * i, NULL, 16);
+	net_switch_netdev(dir, 9, "x", &nd);
+	for (const char *s = strstr(nd.p, "sock=") + 5; *s; s++)
+		if (!(s[0] == ',' && s[1] == ','))
+			buf_add(&url, s, 1);
+	plug_open(&a, url.p);
+	/* the plug connects in its own time: the solicitation is resent */
+	for (int i = 0; i < 10 && !n; i++) {
+		unsigned char len[2] = { 0, sizeof(rs_frame) - 1 };
+
+		assert_int_equal(write_all(a.to, len, 2), 0);
+		assert_int_equal(write_all(a.to, rs_frame, len[1]), 0);
+		n = plug_frame_from(&a, mac, f, sizeof(f), 300);
+	}
+	check_ra(f, n, mac, rs_frame + 6, rs_frame + 22);
+	/* it logs once it has sent: the line may come just after */
+	for (int t = 0; t < 100; t++, sleep_ms(20)) {
+		said.len = 0;
+		assert_int_equal(read_file(log, &said), 0);
+		if (strstr(said.p, "solicitation from 06:6e:66:e4:00:01\n"))
+			break;
+	}
+	assert_non_null(strstr(said.p, "answered a router solicitation "
+				       "from 06:6e:66:e4:00:01\n"));
+	plug_close(&a);
+	buf_free(&said);
+	buf_free(&url);
+	buf_free(&nd);
+	free(log);
+}
+
+static void wait_ra_gone(const char *dir)
+{
+	for (int t = 0; t < 150 && net_ra_alive(dir); t++)
+		sleep_ms(20);
+	assert_int_equal(net_ra_alive(dir), 0);
+}
+
 static void test_switch_live(void **state)
 {
 	char *sw = find_program("vde_switch"), *qemu;
-	pid_t pid, again;
+	pid_t pid, again, ra;
 
 	(void)state;
 	qemu = find_program("qemu-system-x86_64");
@@ -942,17 +1139,25 @@ static void test_switch_live(void **state)
 	assert_int_equal(net_switch_start(live_dir), 0); /* idempotent */
 	assert_int_equal(net_switch_alive(live_dir), pid);
 	only_unix_sockets(pid);
+	/* the router advertisements' responder: a port of the switch, its
+	 * sockets unix ones, one however often the switch is started */
+	ra = net_ra_alive(live_dir);
+	assert_true(ra > 1 && ra != pid);
+	only_unix_sockets(ra);
+	assert_int_equal(net_switch_start(live_dir), 0);
+	assert_int_equal(net_ra_alive(live_dir), ra);
+	wait_ports(live_dir, 1);
 	/* three nodes; one restarts and is taken back; the cluster grows */
 	for (int i = 1; i <= 3; i++)
 		node_up(i);
-	wait_ports(live_dir, 3);
+	wait_ports(live_dir, 1 + 3);
 	node_down(2);
-	wait_ports(live_dir, 2);
+	wait_ports(live_dir, 1 + 2);
 	node_up(2);
-	wait_ports(live_dir, 3);
+	wait_ports(live_dir, 1 + 3);
 	node_up(4);
 	node_up(5);
-	wait_ports(live_dir, 5);
+	wait_ports(live_dir, 1 + 5);
 	private_modes(live_dir);
 	nobody_refused(live_dir);
 	/* even with the caller's directory opened, sw/ keeps others out */
@@ -961,23 +1166,47 @@ static void test_switch_live(void **state)
 	nobody_refused(live_dir);
 	assert_int_equal(chmod(live_dir, 0700), 0);
 	frames_switch(live_dir);
+	ra_over_switch(live_dir);
 	for (int i = 1; i <= 5; i++)
 		node_down(i);
-	wait_ports(live_dir, 0);
-	/* a switch that died is reported, and comes back at the next start */
+	wait_ports(live_dir, 1);
+	/* a switch that died is reported, its responder ends with it, and
+	 * both come back at the next start */
 	assert_int_equal(kill(pid, SIGKILL), 0);
 	for (int t = 0; t < 100 && !gone(pid); t++)
 		sleep_ms(20);
 	assert_int_equal(net_switch_alive(live_dir), 0);
+	wait_ra_gone(live_dir);
 	assert_int_equal(net_switch_start(live_dir), 0);
 	again = net_switch_alive(live_dir);
 	assert_true(again > 1 && again != pid);
+	assert_true(net_ra_alive(live_dir) > 1);
 	node_up(1);
-	wait_ports(live_dir, 1);
+	wait_ports(live_dir, 1 + 1);
 	node_down(1);
+	/* a responder that died comes back at the next start */
+	ra = net_ra_alive(live_dir);
+	assert_int_equal(kill(ra, SIGKILL), 0);
+	wait_ra_gone(live_dir);
+	assert_int_equal(net_switch_start(live_dir), 0);
+	assert_int_equal(net_switch_alive(live_dir), again);
+	assert_true(net_ra_alive(live_dir) > 1);
+	ra_over_switch(live_dir);
+	/* stopped and started at once, the switch has a responder again,
+	 * not the old one, which was still ending */
+	ra = net_ra_alive(live_dir);
+	assert_int_equal(net_switch_stop(live_dir), 0);
+	assert_int_equal(net_switch_start(live_dir), 0);
+	again = net_switch_alive(live_dir);
+	assert_true(net_ra_alive(live_dir) > 1);
+	assert_int_not_equal(net_ra_alive(live_dir), ra);
+	ra_over_switch(live_dir);
 	/* stop: no process, no socket left; stopping twice is fine */
+	ra = net_ra_alive(live_dir);
 	assert_int_equal(net_switch_stop(live_dir), 0);
 	assert_true(gone(again));
+	wait_ra_gone(live_dir);
+	assert_true(gone(ra));
 	assert_int_equal(net_switch_alive(live_dir), 0);
 	assert_int_equal(ports(live_dir), 0);
 	assert_int_equal(net_switch_stop(live_dir), 0);
@@ -999,7 +1228,7 @@ static int switch_teardown(void **state)
 	return 0;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_port_parse_good),
@@ -1007,6 +1236,7 @@ int main(void)
 		cmocka_unit_test(test_port_free_and_in_use),
 		cmocka_unit_test(test_mac),
 		cmocka_unit_test(test_mac_stable),
+		cmocka_unit_test(test_ra_answer),
 		cmocka_unit_test(test_subnet_parse_good),
 		cmocka_unit_test(test_subnet_parse_bad),
 		cmocka_unit_test(test_node_address),
@@ -1021,6 +1251,10 @@ int main(void)
 		cmocka_unit_test(test_switch_refuses),
 		cmocka_unit_test_teardown(test_switch_live, switch_teardown),
 	};
+
+	/* net_ra_start() runs its responder as this program again, as nook */
+	if (argc == 3 && !strcmp(argv[1], NET_RA_ARGV1))
+		return net_ra_main(argv[2]);
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
