@@ -629,7 +629,7 @@ static void test_ra_answer(void **state)
 {
 	static const unsigned char all_mac[6] = { 0x33, 0x33, 0, 0, 0, 1 };
 	static const unsigned char all_ip[16] = { 0xff, 0x02, [15] = 1 };
-	unsigned char in[sizeof(rs_frame)], out[128];
+	unsigned char in[128], out[128];
 	size_t n = sizeof(rs_frame) - 1;
 	size_t m;
 
