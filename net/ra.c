@@ -333,8 +333,15 @@ int net_ra_main(const char *dir)
 		return 1;
 	ra_paths_init(&p, dir);
 	lock = open(p.lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (lock < 0 || flock(lock, LOCK_EX | LOCK_NB) < 0)
-		return 0; /* another one answers */
+	/* the one of a switch that went may still be ending: wait for it */
+	for (int waited = 0; lock >= 0 && flock(lock, LOCK_EX | LOCK_NB) < 0;
+	     waited += 20) {
+		if (waited >= 2000)
+			return 0; /* another one answers */
+		sleep_ms(20);
+	}
+	if (lock < 0)
+		return 1;
 	/* read only while the lock is held: no half-written pid matters */
 	n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
 	pidfd = open(p.pid, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -353,7 +360,6 @@ int net_ra_main(const char *dir)
 			strerror(errno));
 		if (me.sun_path[0])
 			unlink(me.sun_path);
-		unlink(p.pid);
 		return 1;
 	}
 	write_all(ready, "1", 1);
@@ -361,7 +367,7 @@ int net_ra_main(const char *dir)
 	serve(ctl, data, mac, log);
 	/* our socket stays while we run: a switch may send to its path */
 	unlink(me.sun_path);
-	unlink(p.pid);
+	/* ra.pid stays: the lock, released at exit, says whether we run */
 	ra_paths_free(&p);
 	return 0;
 }
