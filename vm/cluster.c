@@ -346,47 +346,54 @@ static const char hosts_script[] =
 	"for l; do printf '%s # nook cluster\\n' \"$l\"; done >> \"$t\" && "
 	"cat \"$t\" > \"$f\"; r=$?; rm -f \"$t\"; exit $r";
 
-void vm_cluster_hosts(const struct nook_dirs *d, const char *cluster)
+/* "ADDR NAME" of c's members, from the plan (subnet + node number, so
+ * a node not made yet has its line too); with only_made, of those a
+ * node of c holds already. */
+static void host_lines(const struct nook_dirs *d, const struct cluster *c,
+		       int only_made, struct strvec *out)
 {
-	struct strvec names = STRVEC_INIT, cmd = STRVEC_INIT;
-	struct vm **vms;
+	struct net_subnet sn;
+	char addr[INET_ADDRSTRLEN];
 
-	if (vm_cluster_nodes(d, cluster, &names) < 0)
+	if (net_subnet_parse(c->subnet, &sn) < 0)
 		return;
-	vms = xmalloc(sizeof(*vms) * (names.n + 1));
+	for (size_t i = 0; i < c->n; i++)
+		if ((!only_made || is_member(d, c->m[i].name, c->name)) &&
+		    net_node_address(&sn, c->m[i].node, addr) == 0)
+			strvec_pushf(out, "%s %s", addr, c->m[i].name);
+}
+
+/* lines into the /etc/hosts of vm, which is ready; a warning if not */
+static void write_hosts(struct vm *vm, const struct strvec *lines)
+{
+	struct strvec cmd = STRVEC_INIT;
+	struct buf out = BUF_INIT;
+
 	strvec_push(&cmd, "sudo");
 	strvec_push(&cmd, "sh");
 	strvec_push(&cmd, "-c");
 	strvec_push(&cmd, hosts_script);
 	strvec_push(&cmd, "nook-hosts");
-	for (size_t i = 0; i < names.n; i++) {
-		if (vm_open(d, names.v[i], 0, &vms[i]) < 0)
-			vms[i] = NULL;
-		else if (vms[i]->exists && vms[i]->spec.address)
-			strvec_pushf(&cmd, "%s %s", vms[i]->spec.address,
-				     names.v[i]);
-	}
-	for (size_t i = 0; i < names.n; i++) {
-		struct vm_info info;
-		struct buf out = BUF_INIT;
-
-		if (!vms[i] || !vms[i]->exists)
-			continue;
-		vm_get_info(vms[i], &info);
-		/* a node whose sshd does not answer now is skipped: it gets
-		 * the names when it is started (and ready) */
-		if (info.state == VM_RUNNING &&
-		    ssh_banner("127.0.0.1", info.ssh_port, 2000) &&
-		    vm_guest_run(vms[i], (const char *const *)cmd.v, &out) != 0)
-			warnf("node %s: could not write its /etc/hosts: %s",
-			      names.v[i], out.p ? out.p : "");
-		buf_free(&out);
-	}
-	for (size_t i = 0; i < names.n; i++)
-		vm_close(vms[i]);
-	free(vms);
+	for (size_t i = 0; i < lines->n; i++)
+		strvec_push(&cmd, lines->v[i]);
+	if (vm_guest_run(vm, (const char *const *)cmd.v, &out) != 0)
+		warnf("node %s: could not write its /etc/hosts: %s", vm->name,
+		      out.p ? out.p : "");
+	buf_free(&out);
 	strvec_clear(&cmd);
-	strvec_clear(&names);
+}
+
+void vm_node_hosts(struct vm *vm)
+{
+	struct strvec lines = STRVEC_INIT;
+	struct cluster c;
+
+	if (cluster_load(vm->dirs, vm->spec.cluster, &c) != 0)
+		return;
+	host_lines(vm->dirs, &c, 1, &lines);
+	write_hosts(vm, &lines);
+	strvec_clear(&lines);
+	cluster_free(&c);
 }
 
 /* The cluster's network runs while any node does. */
@@ -548,6 +555,7 @@ struct node_start {
 	size_t n;
 	const char *subnet;
 	int crowded;              /* more vCPUs than the host has cores */
+	struct strvec hosts;      /* every node's line of /etc/hosts */
 };
 
 const struct vm_start_opts *vm_cluster_node_opts(
@@ -583,6 +591,10 @@ static int start_node(const struct nook_dirs *d, const char *cluster,
 	}
 	/* a node that runs already is only waited for */
 	rc = vm_start(vm, &o, &r);
+	/* each node learns every name as soon as it is ready (a new node's
+	 * address is known before it boots), so none waits for the last */
+	if (rc == 0 && !o.no_wait)
+		write_hosts(vm, &ns->hosts);
 out:
 	vm_close(vm);
 	return rc;
@@ -794,7 +806,7 @@ int vm_cluster_start(const struct nook_dirs *d, const char *name,
 		     int *failed)
 {
 	struct cluster c = { 0 };
-	struct node_start ns = { o, nodes, n, NULL };
+	struct node_start ns = { o, nodes, n, NULL, 0, STRVEC_INIT };
 	char *dir = NULL;
 	int is_new = 0, ret = -1, lock = -1;
 
@@ -809,10 +821,8 @@ int vm_cluster_start(const struct nook_dirs *d, const char *name,
 		goto out;
 	ns.subnet = c.subnet;
 	ns.crowded = crowded(d, &c, &ns);
+	host_lines(d, &c, 0, &ns.hosts);
 	*failed = fan_out(d, &c, start_node, &ns);
-	/* names resolve once every node is ready: not with --no-wait */
-	if (!o->no_wait)
-		vm_cluster_hosts(d, name);
 	ret = *failed ? -1 : 0;
 out:
 	if (ret < 0 && is_new && c.name)
@@ -822,6 +832,7 @@ out:
 	if (lock >= 0)
 		close(lock);
 	free(dir);
+	strvec_clear(&ns.hosts);
 	cluster_free(&c);
 	return ret;
 }
