@@ -18,7 +18,8 @@
  * switch like a node (vde_switch's protocol, as libvdeplug speaks it), in
  * its own session.
  * It holds DIR/ra.lock while it runs, writes its pid to DIR/ra.pid and a
- * line per answer to DIR/ra.log, and exits when the switch goes.
+ * line when it starts and per answer to DIR/ra.log (kept across
+ * responders), and exits when the switch goes.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -267,6 +268,28 @@ static void ra_log(int fd, const unsigned char *solicitation, long *lines)
 		*lines = MAX_LOG_LINES; /* a full disk: stop trying */
 }
 
+/* The log, kept across responders (a resumed cluster's says what came
+ * before); past RA_LOG_KEEP bytes it becomes ra.log.1, the one before
+ * it goes. Each responder logs at most MAX_LOG_LINES answers. */
+#define RA_LOG_KEEP (64 * 1024)
+
+static int open_log(const char *path)
+{
+	struct stat st;
+	int fd;
+
+	if (stat(path, &st) == 0 && st.st_size > RA_LOG_KEEP) {
+		char *old = xasprintf("%s.1", path);
+
+		rename(path, old);
+		free(old);
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		dprintf(fd, "responder %d started\n", (int)getpid());
+	return fd;
+}
+
 /* Answer solicitations until the switch goes. */
 static void serve(int ctl, int data, const unsigned char mac[6], int log)
 {
@@ -353,8 +376,7 @@ int net_ra_main(const char *dir)
 	net_mac("ra", dir, 0, macs);
 	for (int i = 0; i < 6; i++)
 		mac[i] = (unsigned char)strtol(macs + 3 * i, NULL, 16);
-	log = open(p.log, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC,
-		   0600);
+	log = open_log(p.log);
 	if (plug(p.sw, &ctl, &data, &me) < 0) {
 		dprintf(ready, "cannot plug into %s: %s", p.sw,
 			strerror(errno));

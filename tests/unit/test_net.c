@@ -1107,6 +1107,48 @@ static void ra_over_switch(const char *dir)
 	free(log);
 }
 
+/* The responders' log grown past what one file keeps. */
+static void log_grown(const char *dir)
+{
+	char *log = xasprintf("%s/ra.log", dir);
+	FILE *f = fopen(log, "a");
+
+	assert_non_null(f);
+	for (int i = 0; i < 1000; i++)
+		fprintf(f, "%0*d\n", 99, i);
+	assert_int_equal(fclose(f), 0);
+	free(log);
+}
+
+static int count(const char *s, const char *what)
+{
+	int n = 0;
+
+	for (; s && (s = strstr(s, what)); s++)
+		n++;
+	return n;
+}
+
+/* After log_grown() and a new responder: the old log is ra.log.1, with
+ * the earlier responders' starts (the log is kept across them), and
+ * ra.log begins again with the new one. */
+static void log_kept(const char *dir)
+{
+	char *log = xasprintf("%s/ra.log", dir), *old = xasprintf("%s.1", log);
+	struct buf b = BUF_INIT, o = BUF_INIT;
+
+	assert_int_equal(read_file(log, &b), 0);
+	assert_int_equal(read_file(old, &o), 0);
+	assert_true(count(o.p, " started\n") >= 3);
+	assert_true(o.len > 100000);
+	assert_int_equal(count(b.p, " started\n"), 1);
+	assert_true(b.len < 1000);
+	buf_free(&b);
+	buf_free(&o);
+	free(old);
+	free(log);
+}
+
 static void wait_ra_gone(const char *dir)
 {
 	for (int t = 0; t < 150 && net_ra_alive(dir); t++)
@@ -1192,6 +1234,7 @@ static void test_switch_live(void **state)
 	assert_int_equal(net_switch_alive(live_dir), again);
 	assert_true(net_ra_alive(live_dir) > 1);
 	ra_over_switch(live_dir);
+	log_grown(live_dir);
 	/* stopped and started at once, the switch has a responder again,
 	 * not the old one, which was still ending */
 	ra = net_ra_alive(live_dir);
@@ -1201,6 +1244,7 @@ static void test_switch_live(void **state)
 	assert_true(net_ra_alive(live_dir) > 1);
 	assert_int_not_equal(net_ra_alive(live_dir), ra);
 	ra_over_switch(live_dir);
+	log_kept(live_dir);
 	/* stop: no process, no socket left; stopping twice is fine */
 	ra = net_ra_alive(live_dir);
 	assert_int_equal(net_switch_stop(live_dir), 0);
