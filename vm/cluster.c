@@ -363,12 +363,19 @@ static void host_lines(const struct nook_dirs *d, const struct cluster *c,
 			strvec_pushf(out, "%s %s", addr, c->m[i].name);
 }
 
-/* lines into the /etc/hosts of vm, which is ready; a warning if not */
+/* lines into the /etc/hosts of vm; a warning when it cannot. A node
+ * whose sshd does not answer now (resumed without it, say) is skipped:
+ * it gets the names when it is started and ready. */
 static void write_hosts(struct vm *vm, const struct strvec *lines)
 {
 	struct strvec cmd = STRVEC_INIT;
 	struct buf out = BUF_INIT;
+	struct vm_info info;
 
+	vm_get_info(vm, &info);
+	if (!lines->n || info.state != VM_RUNNING ||
+	    !ssh_banner("127.0.0.1", info.ssh_port, 2000))
+		return;
 	strvec_push(&cmd, "sudo");
 	strvec_push(&cmd, "sh");
 	strvec_push(&cmd, "-c");
@@ -383,15 +390,23 @@ static void write_hosts(struct vm *vm, const struct strvec *lines)
 	strvec_clear(&cmd);
 }
 
-void vm_node_hosts(struct vm *vm)
+void vm_cluster_hosts(const struct nook_dirs *d, const char *cluster)
 {
 	struct strvec lines = STRVEC_INIT;
 	struct cluster c;
 
-	if (cluster_load(vm->dirs, vm->spec.cluster, &c) != 0)
+	if (cluster_load(d, cluster, &c) != 0)
 		return;
-	host_lines(vm->dirs, &c, 1, &lines);
-	write_hosts(vm, &lines);
+	host_lines(d, &c, 1, &lines);
+	for (size_t i = 0; i < c.n; i++) {
+		struct vm *vm;
+
+		if (is_member(d, c.m[i].name, cluster) &&
+		    vm_open(d, c.m[i].name, 0, &vm) == 0) {
+			write_hosts(vm, &lines);
+			vm_close(vm);
+		}
+	}
 	strvec_clear(&lines);
 	cluster_free(&c);
 }
@@ -592,8 +607,10 @@ static int start_node(const struct nook_dirs *d, const char *cluster,
 	/* a node that runs already is only waited for */
 	rc = vm_start(vm, &o, &r);
 	/* each node learns every name as soon as it is ready (a new node's
-	 * address is known before it boots), so none waits for the last */
-	if (rc == 0 && !o.no_wait)
+	 * address is known before it boots), so none waits for the last;
+	 * also one whose cloud-init failed: the guest is there to use */
+	if (!o.no_wait && (rc == 0 || (r.reached >= VM_PHASE_CLOUD_INIT &&
+				       !r.crashed && !r.stopped)))
 		write_hosts(vm, &ns->hosts);
 out:
 	vm_close(vm);

@@ -376,9 +376,9 @@ char *vm_cluster_switch_dir(const struct nook_dirs *d, const char *name);
 /* The network-config a node's seed carries: its NICs', merged with the
  * user's (s->network_config) when there is one. */
 int vm_node_network_config(const struct vm_spec *s, struct buf *out);
-/* Write the names and addresses of its cluster's nodes into the
- * /etc/hosts of vm, a node that is ready; a warning when it cannot. */
-void vm_node_hosts(struct vm *vm);
+/* Write the names and addresses of the cluster's nodes into /etc/hosts
+ * of each running node whose sshd answers; a warning when it cannot. */
+void vm_cluster_hosts(const struct nook_dirs *d, const char *cluster);
 /* The cluster whose node name would be name (NAME-N of cluster NAME),
  * in buf, or NULL. */
 const char *vm_cluster_claiming(const struct nook_dirs *d, const char *name,

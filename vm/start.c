@@ -790,11 +790,11 @@ int vm_start(struct vm *vm, const struct vm_start_opts *o,
 				&up);
 	else
 		ret = wait_ready(vm, o, r, &up);
-	/* a node started on its own gets its cluster's names (cloud-init
-	 * may have rewritten /etc/hosts); a cluster's start writes them on
-	 * each node it starts */
+	/* a node started on its own joins its cluster's names (cloud-init
+	 * may have rewritten its /etc/hosts; a node started with --no-wait
+	 * may lack its line); a cluster's start writes them on each node */
 	if (ret == 0 && !o->no_wait && vm->spec.cluster && !o->node)
-		vm_node_hosts(vm);
+		vm_cluster_hosts(vm->dirs, vm->spec.cluster);
 out:
 	/* also for a node an interrupted start left booting on one vCPU,
 	 * and after cloud-init failed: the guest is there to use */
