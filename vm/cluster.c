@@ -363,19 +363,24 @@ static void host_lines(const struct nook_dirs *d, const struct cluster *c,
 			strvec_pushf(out, "%s %s", addr, c->m[i].name);
 }
 
-/* lines into the /etc/hosts of vm; a warning when it cannot. A node
- * whose sshd does not answer now (resumed without it, say) is skipped:
- * it gets the names when it is started and ready. */
-static void write_hosts(struct vm *vm, const struct strvec *lines)
+/* lines into the /etc/hosts of vm; a warning when it cannot. Unless
+ * vm was just found ready, one whose sshd does not answer now (resumed
+ * without it, say) is skipped: it gets the names when it is ready. */
+static void write_hosts(struct vm *vm, const struct strvec *lines,
+			int ready)
 {
 	struct strvec cmd = STRVEC_INIT;
 	struct buf out = BUF_INIT;
 	struct vm_info info;
 
-	vm_get_info(vm, &info);
-	if (!lines->n || info.state != VM_RUNNING ||
-	    !ssh_banner("127.0.0.1", info.ssh_port, 2000))
+	if (!lines->n)
 		return;
+	if (!ready) {
+		vm_get_info(vm, &info);
+		if (info.state != VM_RUNNING ||
+		    !ssh_banner("127.0.0.1", info.ssh_port, 2000))
+			return;
+	}
 	strvec_push(&cmd, "sudo");
 	strvec_push(&cmd, "sh");
 	strvec_push(&cmd, "-c");
@@ -403,7 +408,7 @@ void vm_cluster_hosts(const struct nook_dirs *d, const char *cluster)
 
 		if (is_member(d, c.m[i].name, cluster) &&
 		    vm_open(d, c.m[i].name, 0, &vm) == 0) {
-			write_hosts(vm, &lines);
+			write_hosts(vm, &lines, 0);
 			vm_close(vm);
 		}
 	}
@@ -611,7 +616,7 @@ static int start_node(const struct nook_dirs *d, const char *cluster,
 	 * also one whose cloud-init failed: the guest is there to use */
 	if (!o.no_wait && (rc == 0 || (r.reached >= VM_PHASE_CLOUD_INIT &&
 				       !r.crashed && !r.stopped)))
-		write_hosts(vm, &ns->hosts);
+		write_hosts(vm, &ns->hosts, !r.resumed);
 out:
 	vm_close(vm);
 	return rc;
