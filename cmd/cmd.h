@@ -124,8 +124,9 @@ struct fanout_job {
 /* Run every job at once with stdin from /dev/null; a last line without
  * its newline gets one. Returns the highest status (fanout_status()).
  * SIGINT, SIGTERM or SIGHUP meanwhile is passed on to every job; once
- * they have ended it is in *caught (0: none), or with caught NULL we die
- * of it. */
+ * they have ended (what they printed until then labelled, their pipes not
+ * waited for: a child of theirs may hold them) it is in *caught (0:
+ * none), or with caught NULL we die of it. */
 int fanout_run(struct fanout_job *jobs, size_t n, int *caught);
 /* One output of one job: lines read from in go to out labelled. */
 struct fanout_stream {

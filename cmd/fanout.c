@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cmd.h"
@@ -92,10 +93,31 @@ static int feed(struct fanout_stream *s)
 	return 1;
 }
 
-int fanout_pump(struct fanout_stream *s, size_t n)
+/* s's end, cut short: what it holds goes out as a last line; closed. */
+static void cut(struct fanout_stream *s)
+{
+	struct buf out = BUF_INIT;
+
+	if (s->part.p)
+		take_lines(s, 1, &out);
+	if (out.len)
+		write_all(s->out, out.p, out.len);
+	buf_free(&out);
+	close(s->in);
+	s->in = -1;
+	buf_free(&s->part);
+}
+
+/*
+ * fanout_pump(), which also ends when done(ctx) says so (asked every
+ * 250 ms): what is readable then is copied once more, and the streams
+ * are cut where they are.
+ */
+static int pump(struct fanout_stream *s, size_t n, int (*done)(void *),
+		void *ctx)
 {
 	struct pollfd *p = xmalloc(sizeof(*p) * (n ? n : 1));
-	int ret = 0;
+	int ret = 0, last = 0;
 
 	for (;;) {
 		size_t live = 0;
@@ -109,20 +131,23 @@ int fanout_pump(struct fanout_stream *s, size_t n)
 		}
 		if (!live)
 			break;
-		r = poll(p, n, -1);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
+		r = poll(p, n, last ? 0 : done ? 250 : -1);
+		if (r < 0 && errno != EINTR) {
 			ret = error_errno("poll");
 			break;
 		}
-		for (size_t i = 0; i < n; i++)
+		for (size_t i = 0; r > 0 && i < n; i++)
 			if (p[i].revents && feed(&s[i]) < 0)
 				ret = -1;
+		if (ret < 0 || last)
+			break;
+		last = done && done(ctx);
 	}
 	/* after a failure, the others are closed too: their writers get
 	 * EPIPE and end rather than block on a full pipe */
 	for (size_t i = 0; i < n; i++) {
+		if (s[i].in >= 0 && ret == 0)
+			cut(&s[i]);
 		if (s[i].in >= 0)
 			close(s[i].in);
 		s[i].in = -1;
@@ -130,6 +155,11 @@ int fanout_pump(struct fanout_stream *s, size_t n)
 	}
 	free(p);
 	return ret;
+}
+
+int fanout_pump(struct fanout_stream *s, size_t n)
+{
+	return pump(s, n, NULL, NULL);
 }
 
 /* Start job j with stdin from devnull and its stdout and stderr into new
@@ -183,6 +213,37 @@ static void forward(int sig)
 
 static const int fwd_sigs[] = { SIGINT, SIGTERM, SIGHUP };
 
+struct jobs {
+	const struct child *c;
+	size_t n;
+};
+
+/*
+ * Whether a signal was passed on and every job has ended since (asked
+ * without reaping them: the handler may still signal their pids). Their
+ * pipes may outlive them: ssh's client hands its fds to the master, which
+ * holds them until the command in the guest ends, so their end cannot be
+ * what we wait for.
+ */
+static int ended_by_signal(void *ctx)
+{
+	const struct jobs *j = ctx;
+
+	if (!fwd_caught)
+		return 0;
+	for (size_t i = 0; i < j->n; i++) {
+		siginfo_t si;
+
+		memset(&si, 0, sizeof(si));
+		if (j->c[i].pid > 0 &&
+		    waitid(P_PID, (id_t)j->c[i].pid, &si,
+			   WEXITED | WNOHANG | WNOWAIT) == 0 &&
+		    si.si_pid == 0)
+			return 0;
+	}
+	return 1;
+}
+
 int fanout_run(struct fanout_job *jobs, size_t n, int *caught)
 {
 	struct sigaction sa = { .sa_handler = forward }, old[3];
@@ -216,6 +277,7 @@ int fanout_run(struct fanout_job *jobs, size_t n, int *caught)
 		close(devnull);
 	{
 		pid_t *pids = xmalloc(sizeof(*pids) * (n ? n : 1));
+		struct jobs j = { c, n };
 
 		for (size_t i = 0; i < n; i++)
 			pids[i] = c[i].pid;
@@ -225,7 +287,7 @@ int fanout_run(struct fanout_job *jobs, size_t n, int *caught)
 			for (size_t i = 0; i < n; i++)
 				if (pids[i] > 0)
 					kill(pids[i], fwd_caught);
-		fanout_pump(s, 2 * n);
+		pump(s, 2 * n, ended_by_signal, &j);
 		fwd_n = 0;
 		fwd_pids = NULL;
 		free(pids);

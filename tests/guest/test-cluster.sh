@@ -59,6 +59,12 @@ all_pid=$!
 for _ in $(seq 60); do [ "$(running_on)" = "dev-1: running dev-2: running " ] && break; sleep 0.5; done
 check "shell --all runs a command on both nodes" test "$(running_on)" = "dev-1: running dev-2: running "
 kill -TERM "$all_pid"
+# its ssh clients' pipes stay open in the ssh master while the commands
+# run: nook must end with the clients, not with the commands' 300 s
+alive() { [ -e "/proc/$1" ] && ! grep -q '^[0-9]* (.*) Z' "/proc/$1/stat" 2>/dev/null; }
+for _ in $(seq 60); do alive "$all_pid" || break; sleep 0.5; done
+check "  it ends within 30 s" eval '! alive "$all_pid"'
+kill -KILL "$all_pid" 2>/dev/null
 wait "$all_pid"
 check "  it dies of the SIGTERM" test $? = 143
 check "  and the command is gone on both" test "$(running_on)" = "dev-1: gone dev-2: gone "

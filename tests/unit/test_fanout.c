@@ -313,6 +313,49 @@ static void test_run_signal(void **state)
 	assert_int_equal(jobs[1].status, 128 + SIGTERM);
 }
 
+/*
+ * A job's pipe held by a process the job left behind (as ssh's master
+ * holds its client's fds until the command in the guest ends): after a
+ * SIGTERM, the run ends once the jobs have, with what they printed, and
+ * does not wait for the pipe's end.
+ */
+static void test_run_signal_pipe_held(void **state)
+{
+	char *dir = make_tmpdir(), *pidf = xasprintf("%s/held", dir);
+	const char *holder[] = {
+		"sh", "-c",
+		"echo before; sleep 60 & echo $! > \"$0\"; kill -TERM $PPID; "
+		"exec sleep 30", pidf, NULL
+	};
+	struct fanout_job jobs[] = { { "h", holder, -5 } };
+	struct buf pid = BUF_INIT;
+	int o = out_file(), so = dup(1), caught = -1;
+	double t0 = mono_s(), took;
+	char *out;
+
+	(void)state;
+	fflush(NULL);
+	dup2(o, 1);
+	fanout_run(jobs, 1, &caught);
+	took = mono_s() - t0;
+	dup2(so, 1);
+	close(so);
+	out = slurp(o);
+	close(o);
+	if (read_file_quiet(pidf, &pid) == 0 && pid.p)
+		kill((pid_t)strtol(pid.p, NULL, 10), SIGKILL);
+	assert_int_equal(caught, SIGTERM);
+	assert_int_equal(jobs[0].status, 128 + SIGTERM);
+	assert_true(took < 20); /* not the 60 s of the pipe's holder */
+	lines_are(out, "h", "h: before\n");
+	buf_free(&pid);
+	free(out);
+	unlink(pidf);
+	rmdir(dir);
+	free(pidf);
+	free(dir);
+}
+
 /* Without any job: nothing run, status 0. */
 static void test_run_none(void **state)
 {
@@ -330,6 +373,7 @@ int main(void)
 		cmocka_unit_test(test_long_line),
 		cmocka_unit_test(test_run),
 		cmocka_unit_test(test_run_signal),
+		cmocka_unit_test(test_run_signal_pipe_held),
 		cmocka_unit_test(test_run_none),
 	};
 
