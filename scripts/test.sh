@@ -7,8 +7,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 
+# Two at a time where they only wait on nook and fake QEMUs; the guest
+# boots one after another: each keeps both cores busy.
 echo "== tests (build/)"
-ctest --test-dir build --output-on-failure
+ctest --test-dir build --output-on-failure --label-exclude guest -j"$(nproc)"
+ctest --test-dir build --output-on-failure --label-regex guest
 
 # The guest boots run once, above: under the sanitizers they would test
 # QEMU's speed, not nook's memory safety.
@@ -17,9 +20,10 @@ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DNOOK_WERROR=ON \
 	-DNOOK_SANITIZE=ON >/dev/null
 cmake --build build-asan -j"$(nproc)" >/dev/null
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	ctest --test-dir build-asan --output-on-failure --label-exclude guest
+	ctest --test-dir build-asan --output-on-failure --label-exclude guest \
+	-j"$(nproc)"
 
 # Every parser of outside input under libFuzzer (clang), briefly: a few
-# seconds each against a copy of its seeds (tests/fuzz/run.sh).
+# seconds each against a copy of its seeds, one per core (tests/fuzz/run.sh).
 echo "== fuzz targets, 10 s each (build-fuzz/)"
 bash tests/fuzz/run.sh 10

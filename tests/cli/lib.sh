@@ -8,8 +8,10 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/nook-cli.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 export NOOK_HOME="$WORK/home"
 
-ok() { PASS=$((PASS + 1)); printf 'ok   %s\n' "$1"; }
-fail() { FAIL=$((FAIL + 1)); printf 'FAIL %s\n' "$1"; [ $# -gt 1 ] && printf '     %s\n' "$2"; return 0; }
+# each line says when it ended, in seconds from the script's start: where a
+# slow test spends its time, in CI's log
+ok() { PASS=$((PASS + 1)); printf 'ok   %4ss %s\n' "$SECONDS" "$1"; }
+fail() { FAIL=$((FAIL + 1)); printf 'FAIL %4ss %s\n' "$SECONDS" "$1"; [ $# -gt 1 ] && printf '     %s\n' "$2"; return 0; }
 
 # check NAME COMMAND...: COMMAND must succeed
 check() { local n=$1; shift; if "$@"; then ok "$n"; else fail "$n"; fi; }

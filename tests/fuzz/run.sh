@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build nook's libFuzzer targets with clang (into $NOOK_FUZZ_BUILD, else
-# build-fuzz/) and run each for SECONDS, one after another, against a COPY
+# build-fuzz/) and run each for SECONDS, as many at once as there are cores, against a COPY
 # of its seed corpus (tests/fuzz/corpus/NAME/ never grows here). Prints the
 # executions each ran; fails if any crashed, hung, leaked or hit undefined
 # behaviour, naming the file that reproduces it (kept in the build
@@ -33,18 +33,17 @@ cmake --build "$build" -j"$(nproc)" --target "${targets[@]/#/fuzz_}" \
 	>"$build/fuzz-build.log" 2>&1 ||
 	{ cat "$build/fuzz-build.log" >&2; exit 1; }
 
-failed=0
-for t in "${targets[@]}"; do
+# one target: its line of the summary into $work/result, 1 in $work/failed
+run_one() {
+	local t=$1 work dict=() rc=0 runs found
 	work=$(realpath "$build")/fuzz-run/$t
 	rm -rf "$work"
 	mkdir -p "$work/corpus"
 	cp -R "tests/fuzz/corpus/$t/." "$work/corpus/"
-	dict=()
 	case $t in
 	qmp | manifest | vmjson) dict=(-dict=tests/fuzz/json.dict) ;;
 	userdata | netconfig | project) dict=(-dict=tests/fuzz/yaml.dict) ;;
 	esac
-	rc=0
 	# -close_fd_mask=2: the parsers' own messages (stderr) are not
 	# libFuzzer's; its report and the sanitizers' still come through
 	"$build/tests/fuzz/fuzz_$t" -max_total_time="$secs" -timeout=10 \
@@ -56,15 +55,32 @@ for t in "${targets[@]}"; do
 		-name 'leak-*' -o -name 'timeout-*' -o -name 'oom-*' -o \
 		-name 'slow-unit-*' \) | sort)
 	if [ "$rc" -ne 0 ] || [ -n "$found" ]; then
-		failed=1
-		printf '%-10s FAILED after %s executions (exit %d); log: %s\n' \
-			"$t" "${runs:-?}" "$rc" "$work/log"
-		for f in $found; do
-			echo "           reproduce: $build/tests/fuzz/fuzz_$t $f"
-		done
-		grep -m1 -E 'ERROR: |runtime error|SUMMARY' "$work/log" | sed 's/^/           /' || true
+		echo 1 > "$work/failed"
+		{
+			printf '%-10s FAILED after %s executions (exit %d); log: %s\n' \
+				"$t" "${runs:-?}" "$rc" "$work/log"
+			for f in $found; do
+				echo "           reproduce: $build/tests/fuzz/fuzz_$t $f"
+			done
+			grep -m1 -E 'ERROR: |runtime error|SUMMARY' "$work/log" | sed 's/^/           /' || true
+		} > "$work/result"
 	else
-		printf '%-10s %12s executions in %ss, no crash\n' "$t" "$runs" "$secs"
+		printf '%-10s %12s executions in %ss, no crash\n' "$t" "$runs" \
+			"$secs" > "$work/result"
 	fi
+}
+
+# as many at once as there are cores (each target is one process), the
+# summary in the targets' order
+for t in "${targets[@]}"; do
+	while [ "$(jobs -rp | wc -l)" -ge "$(nproc)" ]; do wait -n || true; done
+	run_one "$t" &
+done
+wait
+failed=0
+for t in "${targets[@]}"; do
+	work=$(realpath "$build")/fuzz-run/$t
+	cat "$work/result" 2>/dev/null || { echo "$t: no result"; failed=1; }
+	[ -e "$work/failed" ] && failed=1
 done
 exit $failed
