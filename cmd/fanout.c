@@ -108,10 +108,14 @@ static void cut(struct fanout_stream *s)
 	buf_free(&s->part);
 }
 
+/* Reads of each stream once done() says so: a full pipe (64 KiB) in
+ * 16 KiB reads, bounded for a writer that goes on. */
+#define LAST_READS 8
+
 /*
  * fanout_pump(), which also ends when done(ctx) says so (asked every
- * 250 ms): what is readable then is copied once more, and the streams
- * are cut where they are.
+ * 250 ms): what is readable then is copied (LAST_READS at most), and
+ * the streams are cut where they are.
  */
 static int pump(struct fanout_stream *s, size_t n, int (*done)(void *),
 		void *ctx)
@@ -139,9 +143,15 @@ static int pump(struct fanout_stream *s, size_t n, int (*done)(void *),
 		for (size_t i = 0; r > 0 && i < n; i++)
 			if (p[i].revents && feed(&s[i]) < 0)
 				ret = -1;
-		if (ret < 0 || last)
+		if (ret < 0)
 			break;
-		last = done && done(ctx);
+		if (last) {
+			/* drained, or a writer that goes on */
+			if (r <= 0 || ++last > LAST_READS)
+				break;
+		} else if (done && done(ctx)) {
+			last = 1;
+		}
 	}
 	/* after a failure, the others are closed too: their writers get
 	 * EPIPE and end rather than block on a full pipe */

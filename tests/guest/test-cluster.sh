@@ -64,7 +64,7 @@ kill -TERM "$all_pid"
 alive() { [ -e "/proc/$1" ] && ! grep -q '^[0-9]* (.*) Z' "/proc/$1/stat" 2>/dev/null; }
 for _ in $(seq 60); do alive "$all_pid" || break; sleep 0.5; done
 check "  it ends within 30 s" eval '! alive "$all_pid"'
-kill -KILL "$all_pid" 2>/dev/null
+alive "$all_pid" && kill -KILL "$all_pid"
 wait "$all_pid"
 check "  it dies of the SIGTERM" test $? = 143
 check "  and the command is gone on both" test "$(running_on)" = "dev-1: gone dev-2: gone "
