@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build nook's libFuzzer targets with clang (into $NOOK_FUZZ_BUILD, else
-# build-fuzz/) and run each for SECONDS, as many at once as there are cores, against a COPY
-# of its seed corpus (tests/fuzz/corpus/NAME/ never grows here). Prints the
+# build-fuzz/) and run each for SECONDS, one per core at a time, against a
+# COPY of its seed corpus (tests/fuzz/corpus/NAME/ never grows here). Prints the
 # executions each ran; fails if any crashed, hung, leaked or hit undefined
 # behaviour, naming the file that reproduces it (kept in the build
 # directory, out of the tree): rerun it with build-fuzz/tests/fuzz/fuzz_NAME
