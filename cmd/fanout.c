@@ -153,8 +153,9 @@ static int pump(struct fanout_stream *s, size_t n, int (*done)(void *),
 			last = 1;
 		}
 	}
-	/* after a failure, the others are closed too: their writers get
-	 * EPIPE and end rather than block on a full pipe */
+	/* streams still open: cut where they are when done() said so; after
+	 * a failure, closed too: their writers get EPIPE and end rather than
+	 * block on a full pipe */
 	for (size_t i = 0; i < n; i++) {
 		if (s[i].in >= 0 && ret == 0)
 			cut(&s[i]);

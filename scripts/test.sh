@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 
-# Two at a time where they only wait on nook and fake QEMUs; the guest
+# One per core where they only wait on nook and fake QEMUs; the guest
 # boots one after another: each keeps both cores busy.
 echo "== tests (build/)"
 ctest --test-dir build --output-on-failure --label-exclude guest -j"$(nproc)"
