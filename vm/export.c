@@ -507,21 +507,15 @@ static int virsh_ok(const struct lv_export *x, const char *what,
 
 /* Remember a virsh argv that undoes a step (run in reverse on failure),
  * and what it leaves when it fails. */
-static void undo_push(struct lv_export *x, const char *a, const char *b,
-		      const char *c, const char *d)
+static void undo_push(struct lv_export *x, const char *const *argv)
 {
 	struct strvec *u;
 
 	x->undo = xrealloc(x->undo, sizeof(*x->undo) * (x->nundo + 1));
 	u = &x->undo[x->nundo++];
 	memset(u, 0, sizeof(*u));
-	strvec_push(u, a);
-	if (b)
-		strvec_push(u, b);
-	if (c)
-		strvec_push(u, c);
-	if (d)
-		strvec_push(u, d);
+	for (; *argv; argv++)
+		strvec_push(u, *argv);
 }
 
 static void undo_run(struct lv_export *x, int run)
@@ -645,7 +639,8 @@ static int upload(struct lv_export *x, const char *file, const char *vol,
 			"vol-create-as", pool, vol, size, "--format", "raw",
 			NULL }, NULL) < 0)
 		return -1;
-	undo_push(x, "vol-delete", "--pool", pool, vol);
+	undo_push(x, (const char *const[]){ "vol-delete", "--pool", pool, vol,
+					   NULL });
 	if (virsh_ok(x, "uploading volume", vol, (const char *const[]){
 			"vol-upload", "--pool", pool, vol, file, NULL },
 		     NULL) < 0 ||
@@ -702,7 +697,7 @@ static int connect_vm(struct lv_export *x, struct lv_vm *v)
 	if (domain_xml(x, v, &b) < 0 ||
 	    define_from(x, "define", "defining domain", v->vm->name, &b) < 0)
 		goto out;
-	undo_push(x, "undefine", v->vm->name, NULL, NULL);
+	undo_push(x, (const char *const[]){ "undefine", v->vm->name, NULL });
 	ret = 0;
 out:
 	unlink(flat);
@@ -742,11 +737,11 @@ static int connect_network(struct lv_export *x)
 	buf_free(&b);
 	if (rc < 0)
 		return -1;
-	undo_push(x, "net-undefine", x->cluster, NULL, NULL);
+	undo_push(x, (const char *const[]){ "net-undefine", x->cluster, NULL });
 	if (virsh_ok(x, "starting network", x->cluster, (const char *const[]){
 			"net-start", x->cluster, NULL }, NULL) < 0)
 		return -1;
-	undo_push(x, "net-destroy", x->cluster, NULL, NULL);
+	undo_push(x, (const char *const[]){ "net-destroy", x->cluster, NULL });
 	say(x->o, "network %s defined and started (isolated, subnet %s)",
 	    x->cluster, x->subnet);
 	return 0;
@@ -786,7 +781,7 @@ static int export_connect(struct lv_export *x)
 		if (virsh_ok(x, "starting domain", n, (const char *const[]){
 				"start", n, NULL }, NULL) < 0)
 			return -1;
-		undo_push(x, "destroy", n, NULL, NULL);
+		undo_push(x, (const char *const[]){ "destroy", n, NULL });
 		say(x->o, "%s: started", n);
 	}
 	/* a signal that came during the last step, which still worked */
