@@ -88,14 +88,28 @@ struct cidata_vendor {
 	const char *host_key_pub; /* its public line */
 	const char *login_key;    /* nook's public login key: one line */
 	int direct_boot;          /* booted by QEMU -kernel: no grub */
+	/* a cluster node's "ADDR NAME" lines for /etc/hosts, or none */
+	const char *const *hosts;
+	size_t nhosts;
 };
 
 /*
+ * The shell script that puts its arguments, "ADDR NAME" lines, into
+ * /etc/hosts and into cloud-init's templates of it (with
+ * manage_etc_hosts, cloud-init writes the file from one at each boot),
+ * each line marked, replacing the marked lines that were there; with
+ * keep=1 set before it, only those of the names it is given.
+ */
+extern const char cidata_hosts_script[];
+
+/*
  * Render nook's vendor-data, appending to out: a MIME multipart holding
- * the cloud-config (the pinned host key, no key generation) and a
- * boothook that makes sshd accept login_key for every user, so nook gets
- * in whatever users the user-data makes. -1 when login_key is not one
- * SSH public key.
+ * the cloud-config (the pinned host key, no key generation), a boothook
+ * that makes sshd accept login_key for every user, so nook gets in
+ * whatever users the user-data makes, and for a cluster node a boothook
+ * writing the cluster's names (cidata_hosts_script). -1 when login_key
+ * is not one SSH public key, or a hosts line is not an address and a
+ * name.
  */
 int cidata_render_vendor_data(const struct cidata_vendor *v, struct buf *out);
 

@@ -8,7 +8,9 @@
  * a boothook that lists /etc/ssh/nook_authorized_keys (nook's key) in
  * sshd's AuthorizedKeysFile for every user. Boothooks run in cloud-init's
  * init stage, which systemd orders before sshd; the user's user-data is
- * left as it is.
+ * left as it is. A cluster node's vendor-data has a second boothook: the
+ * cluster's names in /etc/hosts from the first boot on, so user-data's
+ * commands reach the other nodes by name.
  */
 #include <ctype.h>
 #include <string.h>
@@ -85,6 +87,60 @@ static void render_boothook(const char *key, struct buf *out)
 		      "NOOK_EOF\n");
 }
 
+const char cidata_hosts_script[] =
+	"r=0 names=\n"
+	"for l; do names=\"$names ${l#* }\"; done\n"
+	"for f in /etc/hosts /etc/cloud/templates/hosts.*.tmpl; do\n"
+	"\t[ -f \"$f\" ] || continue\n"
+	"\tt=$(mktemp) || exit 1\n"
+	"\tawk -v keep=\"$keep\" -v names=\"$names\" '\n"
+	"\t\tBEGIN { n = split(names, a, \" \"); for (i = 1; i <= n; i++) "
+	"mine[a[i]] = 1 }\n"
+	"\t\t/ # nook cluster$/ && !(keep && !($2 in mine)) { next }\n"
+	"\t\t{ print }' \"$f\" > \"$t\" &&\n"
+	"\tfor l; do printf '%s # nook cluster\\n' \"$l\"; done >> \"$t\" &&\n"
+	"\t\tcat \"$t\" > \"$f\" || r=1\n"
+	"\trm -f \"$t\"\n"
+	"done\n"
+	"exit $r\n";
+
+/* "ADDR NAME": an address and a name of letters, digits, '.', ':', '-'
+ * and '_', nothing a shell's single quotes or a hosts file would take
+ * otherwise. */
+static int is_hosts_line(const char *l)
+{
+	size_t a = strspn(l, "0123456789abcdefABCDEF.:");
+
+	if (!a || l[a] != ' ' || !l[a + 1])
+		return 0;
+	for (l += a + 1; *l; l++)
+		if (!isalnum((unsigned char)*l) && !strchr(".-_", *l))
+			return 0;
+	return 1;
+}
+
+/* The second boothook, run at every boot: the cluster's names as this
+ * start of the node knew them (a start refreshes the seed), keeping the
+ * names nook wrote since (the cluster grew while the node ran, and it
+ * rebooted on its own). Before cloud-init's update_etc_hosts, which
+ * writes /etc/hosts from the template that now holds them too. */
+static int render_hosts_hook(const struct cidata_vendor *v, struct buf *out)
+{
+	buf_adds(out, "#cloud-boothook\n"
+		      "#!/bin/sh\n"
+		      "# written by nook: the names of this node's cluster\n"
+		      "keep=1\n"
+		      "set --");
+	for (size_t i = 0; i < v->nhosts; i++) {
+		if (!is_hosts_line(v->hosts[i]))
+			return errorf("vendor-data: '%s' is not an address "
+				      "and a name", v->hosts[i]);
+		buf_addf(out, " '%s'", v->hosts[i]);
+	}
+	buf_addf(out, "\n%s", cidata_hosts_script);
+	return 0;
+}
+
 /* One part of the multipart; the newline before the next delimiter
  * belongs to the delimiter (RFC 2046), so each body keeps its own. */
 static void add_part(struct buf *out, const char *type, const char *file,
@@ -101,7 +157,7 @@ static void add_part(struct buf *out, const char *type, const char *file,
 int cidata_render_vendor_data(const struct cidata_vendor *v, struct buf *out)
 {
 	struct strvec keys = STRVEC_INIT;
-	struct buf cc = BUF_INIT, hook = BUF_INIT;
+	struct buf cc = BUF_INIT, hook = BUF_INIT, names = BUF_INIT;
 	int ret = -1;
 
 	if (cidata_parse_public_keys("nook's login key", v->login_key,
@@ -113,7 +169,10 @@ int cidata_render_vendor_data(const struct cidata_vendor *v, struct buf *out)
 	}
 	render_cloud_config(v, &cc);
 	render_boothook(keys.v[0], &hook);
-	if (strstr(cc.p, BOUNDARY) || strstr(hook.p, BOUNDARY)) {
+	if (v->nhosts && render_hosts_hook(v, &names) < 0)
+		goto out;
+	if (strstr(cc.p, BOUNDARY) || strstr(hook.p, BOUNDARY) ||
+	    (names.p && strstr(names.p, BOUNDARY))) {
 		errorf("vendor-data: a part holds the MIME boundary");
 		goto out;
 	}
@@ -124,12 +183,16 @@ int cidata_render_vendor_data(const struct cidata_vendor *v, struct buf *out)
 		      "\"\n\n");
 	add_part(out, "text/cloud-config", "nook.cfg", &cc);
 	add_part(out, "text/cloud-boothook", "nook-login-key.sh", &hook);
+	if (v->nhosts)
+		add_part(out, "text/cloud-boothook", "nook-cluster-hosts.sh",
+			 &names);
 	buf_adds(out, "--" BOUNDARY "--\n");
 	ret = 0;
 out:
 	strvec_clear(&keys);
 	buf_free(&cc);
 	buf_free(&hook);
+	buf_free(&names);
 	return ret;
 }
 

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cidata.h"
 #include "internal.h"
 
 #define MAX_NODES VM_CLUSTER_MAX_NODES
@@ -337,15 +338,6 @@ int vm_node_network_config(const struct vm_spec *s, struct buf *out)
 	return ret;
 }
 
-/* The rewrite of /etc/hosts on a node: our lines end in a marker, so a
- * second run replaces them; cat keeps the file's inode and mode. The
- * lines come as arguments: nothing of theirs is parsed by the shell. */
-static const char hosts_script[] =
-	"f=/etc/hosts; t=$(mktemp) || exit 1; "
-	"grep -v ' # nook cluster$' \"$f\" > \"$t\"; "
-	"for l; do printf '%s # nook cluster\\n' \"$l\"; done >> \"$t\" && "
-	"cat \"$t\" > \"$f\"; r=$?; rm -f \"$t\"; exit $r";
-
 /* "ADDR NAME" of c's members, from the plan (subnet + node number, so
  * a node not made yet has its line too); with only_made, of those a
  * node of c holds already. */
@@ -384,7 +376,7 @@ static void write_hosts(struct vm *vm, const struct strvec *lines,
 	strvec_push(&cmd, "sudo");
 	strvec_push(&cmd, "sh");
 	strvec_push(&cmd, "-c");
-	strvec_push(&cmd, hosts_script);
+	strvec_push(&cmd, cidata_hosts_script);
 	strvec_push(&cmd, "nook-hosts");
 	for (size_t i = 0; i < lines->n; i++)
 		strvec_push(&cmd, lines->v[i]);
@@ -393,6 +385,18 @@ static void write_hosts(struct vm *vm, const struct strvec *lines,
 		      out.p ? out.p : "");
 	buf_free(&out);
 	strvec_clear(&cmd);
+}
+
+int vm_cluster_host_lines(const struct nook_dirs *d, const char *cluster,
+			  struct strvec *out)
+{
+	struct cluster c;
+
+	if (cluster_load(d, cluster, &c) != 0)
+		return errorf("cluster %s: no record of its nodes", cluster);
+	host_lines(d, &c, 0, out);
+	cluster_free(&c);
+	return 0;
 }
 
 void vm_cluster_hosts(const struct nook_dirs *d, const char *cluster)
@@ -598,7 +602,7 @@ static int start_node(const struct nook_dirs *d, const char *cluster,
 	struct vm_start_result r;
 	const char *name = m->name;
 	struct vm *vm;
-	int rc = -1;
+	int rc = -1, fresh;
 
 	o.node = &node;
 	o.boot_one_cpu = ns->crowded;
@@ -609,13 +613,16 @@ static int start_node(const struct nook_dirs *d, const char *cluster,
 		errorf("%s is a VM already, not a node of %s", name, cluster);
 		goto out;
 	}
+	fresh = !vm->exists;
 	/* a node that runs already is only waited for */
 	rc = vm_start(vm, &o, &r);
-	/* each node learns every name as soon as it is ready (a new node's
-	 * address is known before it boots), so none waits for the last;
-	 * also one whose cloud-init failed: the guest is there to use */
-	if (!o.no_wait && (rc == 0 || (r.reached >= VM_PHASE_CLOUD_INIT &&
-				       !r.crashed && !r.stopped)))
+	/* A new node's seed held every name (its boothook wrote them). Any
+	 * other learns them as soon as it is ready, so none waits for the
+	 * last: it may have run while the cluster grew, or been resumed;
+	 * also one whose cloud-init failed: the guest is there to use. */
+	if (!o.no_wait && !fresh &&
+	    (rc == 0 || (r.reached >= VM_PHASE_CLOUD_INIT && !r.crashed &&
+			 !r.stopped)))
 		write_hosts(vm, &ns->hosts, !r.resumed);
 out:
 	vm_close(vm);

@@ -200,9 +200,11 @@ char *vm_stop_mark(const struct vm_paths *p);
 /*
  * Make or refresh what a start needs under p: the directories (0700), the
  * qcow2 overlay on the base image (grown to s->disk), the VM's key pair and
- * host key pair, known_hosts pinning the host key, and the cidata ISO.
+ * host key pair, known_hosts pinning the host key, and the cidata ISO
+ * (a cluster node's with the lines of /etc/hosts in hosts, else NULL).
  */
-int vm_prepare(const struct vm_spec *s, const struct vm_paths *p);
+int vm_prepare(const struct vm_spec *s, const struct vm_paths *p,
+	       const struct strvec *hosts);
 
 /* The virtual size of a disk image, from qemu-img. */
 int vm_disk_size(const char *path, uint64_t *size);
@@ -376,6 +378,9 @@ char *vm_cluster_switch_dir(const struct nook_dirs *d, const char *name);
 /* The network-config a node's seed carries: its NICs', merged with the
  * user's (s->network_config) when there is one. */
 int vm_node_network_config(const struct vm_spec *s, struct buf *out);
+/* "ADDR NAME" of every node of cluster, made or to be made, into out. */
+int vm_cluster_host_lines(const struct nook_dirs *d, const char *cluster,
+			  struct strvec *out);
 /* Write the names and addresses of the cluster's nodes into /etc/hosts
  * of each running node whose sshd answers; a warning when it cannot. */
 void vm_cluster_hosts(const struct nook_dirs *d, const char *cluster);

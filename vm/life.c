@@ -112,7 +112,8 @@ static int prepare_key(const char *path, const char *comment)
 	return ret;
 }
 
-static int write_cidata(const struct vm_spec *s, const struct vm_paths *p)
+static int write_cidata(const struct vm_spec *s, const struct vm_paths *p,
+			const struct strvec *hosts)
 {
 	struct buf ud = BUF_INIT, md = BUF_INIT, vd = BUF_INIT, nc = BUF_INIT;
 	struct buf key = BUF_INIT, hpriv = BUF_INIT, hpub = BUF_INIT;
@@ -143,7 +144,9 @@ static int write_cidata(const struct vm_spec *s, const struct vm_paths *p)
 	/* nook's own needs go beside (never inside) the user's user-data:
 	 * the pinned host key, and a way in whatever users it makes */
 	if (cidata_render_vendor_data(&(struct cidata_vendor){ hpriv.p,
-			hpub.p, key.p, !strcmp(s->boot, "direct") }, &vd) < 0)
+			hpub.p, key.p, !strcmp(s->boot, "direct"),
+			hosts ? (const char *const *)hosts->v : NULL,
+			hosts ? hosts->n : 0 }, &vd) < 0)
 		goto out;
 	files[n++] = (struct cidata_file){ "user-data", ud.p, ud.len };
 	files[n++] = (struct cidata_file){ "meta-data", md.p, md.len };
@@ -168,7 +171,8 @@ out:
 	return ret;
 }
 
-int vm_prepare(const struct vm_spec *s, const struct vm_paths *p)
+int vm_prepare(const struct vm_spec *s, const struct vm_paths *p,
+	       const struct strvec *hosts)
 {
 	struct buf kh = BUF_INIT, pub = BUF_INIT;
 	char *alias = vm_host_alias(s->name);
@@ -189,7 +193,7 @@ int vm_prepare(const struct vm_spec *s, const struct vm_paths *p)
 		goto out;
 	ssh_known_hosts_line(alias, pub.p, &kh);
 	if (write_file_atomic(p->known_hosts, kh.p, kh.len, 0600) < 0 ||
-	    write_cidata(s, p) < 0)
+	    write_cidata(s, p, hosts) < 0)
 		goto out;
 	ret = 0;
 out:

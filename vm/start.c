@@ -579,7 +579,7 @@ static int launch(struct vm *vm, const struct vm_start_opts *o,
 		  struct inputs *in, struct vm_start_result *r,
 		  struct vm_nic *up)
 {
-	struct strvec argv = STRVEC_INIT;
+	struct strvec argv = STRVEC_INIT, hosts = STRVEC_INIT;
 	char *sw = NULL;
 	int ret = -1, rc;
 
@@ -600,7 +600,9 @@ static int launch(struct vm *vm, const struct vm_start_opts *o,
 		}
 	}
 	if (resolve_uplink(&vm->spec, up) < 0 ||
-	    vm_prepare(&vm->spec, &vm->paths) < 0)
+	    (vm->spec.cluster &&
+	     vm_cluster_host_lines(vm->dirs, vm->spec.cluster, &hosts) < 0) ||
+	    vm_prepare(&vm->spec, &vm->paths, &hosts) < 0)
 		goto out;
 	vm_build_argv(vm, r->accel, up, sw, boots_one_cpu(vm, o, r->accel),
 		      &argv);
@@ -617,6 +619,7 @@ static int launch(struct vm *vm, const struct vm_start_opts *o,
 	    vm->name, (int)r->pid, accel_name(r->accel), vm->spec.ssh_port);
 	ret = vm_record(vm, VM_STARTING, r->pid, accel_name(r->accel), up);
 out:
+	strvec_clear(&hosts);
 	free(sw);
 	strvec_clear(&argv);
 	return ret;

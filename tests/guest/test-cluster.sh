@@ -2,8 +2,8 @@
 # A real cluster under TCG: two nodes booted in parallel on their private
 # network, names that resolve between them, a node's restart, the cluster
 # suspended and resumed (names and the private network still work), growing
-# to three, and nothing left after stop and delete. Boots: 2 at once, then
-# one restart, then one more node.
+# to three, a node rebooting on its own, and nothing left after stop and
+# delete. Boots: 2 at once, then one restart, one more node, one reboot.
 NOOK=$1
 . "$(dirname "$0")/../cli/lib.sh"
 img=$(bash "$(dirname "$0")/image.sh") || { fail "build the test image"; finish; exit 1; }
@@ -19,8 +19,15 @@ macs() { tr '\0' '\n' < /proc/"$(cat "$NOOK_HOME/run/$1/qemu.pid")"/cmdline | gr
 # reach NODE ADDR: from inside NODE, a TCP connect to ADDR's sshd
 reach() { "$NOOK" shell "$1" -- timeout 10 bash -c 'exec 3<>/dev/tcp/$0/22 && head -c 4 <&3' "$2"; }
 
+# user-data's commands run before the node is ready: the names resolve
+# then already (each node's seed holds them)
+cat > user-data <<'UD'
+#cloud-config
+runcmd:
+  - [sh, -c, 'getent hosts dev-1 dev-2 > /var/tmp/peers-at-boot']
+UD
 t0=$(date +%s)
-expect_rc "start dev --nodes 2: every node ready" 0 "$NOOK" local start dev --nodes 2 --image "$img" --timeout 900
+expect_rc "start dev --nodes 2: every node ready" 0 "$NOOK" local start dev --nodes 2 --image "$img" --user-data user-data --timeout 900
 start_out=$OUT
 echo "$ERR" | sed 's/^/     | /' | tail -8
 echo "     | both ready after $(( $(date +%s) - t0 )) s"
@@ -44,6 +51,9 @@ expect_rc "on dev-1, dev-2 resolves" 0 "$NOOK" shell dev-1 -- getent hosts dev-2
 contains "  to its private address" "$OUT" "$a2"
 expect_rc "on dev-2, dev-1 resolves" 0 "$NOOK" shell dev-2 -- getent hosts dev-1
 contains "  to its private address" "$OUT" "$a1"
+expect_rc "user-data's runcmd on dev-2 resolved both names" 0 "$NOOK" shell dev-2 -- cat /var/tmp/peers-at-boot
+contains "  dev-1" "$OUT" "$a1"
+contains "  dev-2" "$OUT" "$a2"
 expect_rc "dev-1 reaches dev-2's sshd on the private network" 0 reach dev-1 dev-2
 contains "  an SSH banner" "$OUT" "SSH-"
 expect_rc "shell --all" 0 "$NOOK" shell --all dev -- hostname
@@ -127,6 +137,22 @@ expect_rc "on dev-1, dev-3 resolves" 0 "$NOOK" shell dev-1 -- getent hosts dev-3
 a3=$("$NOOK" local status dev-3 --json | json 'd["address"]')
 contains "  to its private address" "$OUT" "$a3"
 expect_rc "dev-3 reaches dev-1" 0 reach dev-3 dev-1
+
+# dev-1 reboots on its own; its seed is older than dev-3, and cloud-init
+# (manage_etc_hosts) writes /etc/hosts afresh at boot: the names stay
+boot_id() { "$NOOK" shell dev-1 -- cat /proc/sys/kernel/random/boot_id 2>/dev/null; }
+b1=$(boot_id)
+"$NOOK" shell dev-1 -- sudo systemctl reboot >/dev/null 2>&1
+for _ in $(seq 150); do
+	b2=$(boot_id) && [ -n "$b2" ] && [ "$b2" != "$b1" ] && break
+	sleep 2
+done
+check "dev-1 rebooted on its own" test -n "$b2" -a "$b2" != "$b1"
+expect_rc "  cloud-init done again" 0 "$NOOK" shell dev-1 -- cloud-init status --wait
+expect_rc "  dev-3 still resolves on dev-1" 0 "$NOOK" shell dev-1 -- getent hosts dev-3
+contains "  to its private address" "$OUT" "$a3"
+expect_rc "  and dev-2" 0 "$NOOK" shell dev-1 -- getent hosts dev-2
+contains "  to its private address" "$OUT" "$a2"
 
 expect_rc "stop dev" 0 "$NOOK" local stop dev
 check "no QEMU left" test "$(qemus dev-1)$(qemus dev-2)$(qemus dev-3)" = 000

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <cmocka.h>
 #include <zlib.h>
 
@@ -560,6 +561,131 @@ static void test_vendor_data_bad_key(void **state)
 	}
 }
 
+/* A cluster node's vendor-data: a third part, a boothook writing the
+ * names; run (on files of ours, not /etc) it replaces the lines of its
+ * names and keeps the rest (dev-9: written over ssh after this seed),
+ * in the file's own inode. Run as nook does over ssh, without keep=1,
+ * the names given are all there are. */
+static void test_vendor_data_hosts(void **state)
+{
+	static const char *const lines[] = { "10.77.0.1 dev-1",
+					     "10.77.0.2 dev-2" };
+	struct cidata_vendor v = { host_priv, "ssh-ed25519 HOSTPUB nook-vm\n",
+				   "ssh-ed25519 AAAAlogin nook-vm\n", 1, lines,
+				   2 };
+	char *dir = make_tmpdir(), *vpath = xasprintf("%s/vendor-data", dir);
+	char *hosts = xasprintf("%s/hosts", dir), *tmpl = xasprintf(
+		"%s/hosts.debian.tmpl", dir), *hook_path = xasprintf(
+		"%s/hook", dir);
+	const char *py[] = { "python3", "-c", mime_split, vpath, NULL };
+	const char *sh[] = { "sh", hook_path, NULL };
+	const char *ssh_way[] = { "sh", "-c", NULL, "nook-hosts",
+				  "10.77.0.1 dev-1", NULL };
+	const char *from = "/etc/hosts /etc/cloud/templates/hosts.*.tmpl";
+	const char *old_hosts = "127.0.0.1 localhost\n"
+				"10.77.0.9 dev-9 # nook cluster\n"
+				"192.168.5.5 mine\n";
+	const char *old_tmpl = "## template:jinja\n"
+			       "127.0.1.1 {{fqdn}} {{hostname}}\n";
+	struct buf vd = BUF_INIT, out = BUF_INIT, hook = BUF_INIT;
+	struct buf got = BUF_INIT;
+	const char *part, *at;
+	struct stat before, after;
+
+	(void)state;
+	assert_int_equal(cidata_render_vendor_data(&v, &vd), 0);
+	assert_int_equal(write_file_atomic(vpath, vd.p, vd.len, 0600), 0);
+	assert_int_equal(run_capture(py, &out), 0);
+	part = strstr(out.p, "== text/cloud-boothook nook-cluster-hosts.sh\n");
+	assert_non_null(part);
+	part = strchr(part, '\n') + 1;
+	assert_non_null(strstr(part, "#cloud-boothook\n#!/bin/sh\n"));
+	assert_non_null(strstr(part, "\nkeep=1\nset -- '10.77.0.1 dev-1' "
+				     "'10.77.0.2 dev-2'\n"));
+	/* the same script, on our files */
+	at = strstr(part, from);
+	assert_non_null(at);
+	buf_add(&hook, part, (size_t)(at - part));
+	buf_addf(&hook, "%s %s", hosts, tmpl);
+	buf_adds(&hook, at + strlen(from));
+	assert_int_equal(write_file_atomic(hook_path, hook.p, hook.len, 0600),
+			 0);
+	assert_int_equal(write_file_atomic(hosts, old_hosts,
+					   strlen(old_hosts), 0644), 0);
+	assert_int_equal(write_file_atomic(tmpl, old_tmpl, strlen(old_tmpl),
+					   0644), 0);
+	assert_int_equal(stat(hosts, &before), 0);
+	for (int run = 0; run < 2; run++) {
+		buf_free(&out);
+		assert_int_equal(run_capture(sh, &out), 0);
+	}
+	assert_int_equal(stat(hosts, &after), 0);
+	assert_true(before.st_ino == after.st_ino);
+	assert_int_equal(read_file(hosts, &got), 0);
+	assert_string_equal(got.p, "127.0.0.1 localhost\n"
+				   "10.77.0.9 dev-9 # nook cluster\n"
+				   "192.168.5.5 mine\n"
+				   "10.77.0.1 dev-1 # nook cluster\n"
+				   "10.77.0.2 dev-2 # nook cluster\n");
+	buf_free(&got);
+	assert_int_equal(read_file(tmpl, &got), 0);
+	assert_string_equal(got.p, "## template:jinja\n"
+				   "127.0.1.1 {{fqdn}} {{hostname}}\n"
+				   "10.77.0.1 dev-1 # nook cluster\n"
+				   "10.77.0.2 dev-2 # nook cluster\n");
+	buf_free(&got);
+	/* the script alone, on our files */
+	at = strstr(cidata_hosts_script, from);
+	assert_non_null(at);
+	buf_free(&hook);
+	buf_add(&hook, cidata_hosts_script, (size_t)(at - cidata_hosts_script));
+	buf_addf(&hook, "%s %s", hosts, tmpl);
+	buf_adds(&hook, at + strlen(from));
+	ssh_way[2] = hook.p;
+	buf_free(&out);
+	assert_int_equal(run_capture(ssh_way, &out), 0);
+	assert_int_equal(read_file(hosts, &got), 0);
+	assert_string_equal(got.p, "127.0.0.1 localhost\n"
+				   "192.168.5.5 mine\n"
+				   "10.77.0.1 dev-1 # nook cluster\n");
+	buf_free(&got);
+	buf_free(&vd);
+	buf_free(&out);
+	buf_free(&hook);
+	remove_tree(dir);
+	free(dir);
+	free(vpath);
+	free(hosts);
+	free(tmpl);
+	free(hook_path);
+}
+
+/* A line that is not "ADDR NAME" never reaches the shell. */
+static void test_vendor_data_bad_hosts(void **state)
+{
+	static const char *const bad[] = {
+		"10.0.0.1 it's", "dev-1", "10.0.0.1 a b", "10.0.0.1 ",
+		" dev-1", "10.0.0.1 $(reboot)", "10.0.0.1\tdev-1",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		struct cidata_vendor v = { host_priv, "ssh-ed25519 H h",
+					   "ssh-ed25519 AAAAlogin nook-vm\n",
+					   1, &bad[i], 1 };
+		struct buf vd = BUF_INIT;
+		char *err;
+
+		stderr_begin();
+		assert_int_equal(cidata_render_vendor_data(&v, &vd), -1);
+		err = stderr_end();
+		assert_non_null(strstr(err, "is not an address and a name"));
+		assert_int_equal(vd.len, 0);
+		free(err);
+		buf_free(&vd);
+	}
+}
+
 static void test_login_user(void **state)
 {
 	static const struct {
@@ -656,6 +782,8 @@ int main(void)
 		cmocka_unit_test(test_vendor_data_multipart),
 		cmocka_unit_test(test_vendor_data_disk_boot),
 		cmocka_unit_test(test_vendor_data_bad_key),
+		cmocka_unit_test(test_vendor_data_hosts),
+		cmocka_unit_test(test_vendor_data_bad_hosts),
 		cmocka_unit_test(test_login_user),
 		cmocka_unit_test(test_login_user_errors),
 	};
