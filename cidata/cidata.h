@@ -94,11 +94,10 @@ struct cidata_vendor {
 };
 
 /*
- * The shell script that puts its arguments, "ADDR NAME" lines, into
- * /etc/hosts and into cloud-init's templates of it (with
- * manage_etc_hosts, cloud-init writes the file from one at each boot),
- * each line marked, replacing the marked lines that were there; with
- * keep=1 set before it, only those of the names it is given.
+ * The shell script that makes its arguments, "ADDR NAME" lines, the
+ * node's cluster names (kept in /var/lib/nook/hosts) and writes them into
+ * /etc/hosts, each marked " # nook cluster", in place of the marked lines
+ * there; with keep=1 set before it, the names it is not given stay.
  */
 extern const char cidata_hosts_script[];
 

@@ -88,20 +88,25 @@ static void render_boothook(const char *key, struct buf *out)
 }
 
 const char cidata_hosts_script[] =
+	"hosts=/etc/hosts state=/var/lib/nook/hosts "
+	"lock=/run/nook-hosts.lock\n"
 	"r=0 names=\n"
+	"exec 9> \"$lock\" && flock 9 || exit 1\n"
 	"for l; do names=\"$names ${l#* }\"; done\n"
-	"for f in /etc/hosts /etc/cloud/templates/hosts.*.tmpl; do\n"
-	"\t[ -f \"$f\" ] || continue\n"
-	"\tt=$(mktemp) || exit 1\n"
-	"\tawk -v keep=\"$keep\" -v names=\"$names\" '\n"
-	"\t\tBEGIN { n = split(names, a, \" \"); for (i = 1; i <= n; i++) "
-	"mine[a[i]] = 1 }\n"
-	"\t\t/ # nook cluster$/ && !(keep && !($2 in mine)) { next }\n"
-	"\t\t{ print }' \"$f\" > \"$t\" &&\n"
-	"\tfor l; do printf '%s # nook cluster\\n' \"$l\"; done >> \"$t\" &&\n"
-	"\t\tcat \"$t\" > \"$f\" || r=1\n"
-	"\trm -f \"$t\"\n"
-	"done\n"
+	"mkdir -p \"${state%/*}\" && t=$(mktemp) || exit 1\n"
+	"if [ -n \"$keep\" ] && [ -f \"$state\" ]; then\n"
+	"\tawk -v names=\"$names\" 'BEGIN { n = split(names, a, \" \")\n"
+	"\t\tfor (i = 1; i <= n; i++) mine[a[i]] = 1 }\n"
+	"\t\t!($2 in mine)' \"$state\" > \"$t\" || r=1\n"
+	"fi\n"
+	"for l; do printf '%s\\n' \"$l\"; done >> \"$t\" && [ $r = 0 ] &&\n"
+	"\tmv -f \"$t\" \"$state\" || r=1\n"
+	"rm -f \"$t\"\n"
+	"[ -f \"$state\" ] && t=$(mktemp) || exit 1\n"
+	"{ grep -v ' # nook cluster$' \"$hosts\"\n"
+	"\tsed 's/$/ # nook cluster/' \"$state\"; } > \"$t\" &&\n"
+	"\tcat \"$t\" > \"$hosts\" || r=1\n"
+	"rm -f \"$t\"\n"
 	"exit $r\n";
 
 /* "ADDR NAME": an address and a name of letters, digits, '.', ':', '-'
@@ -119,18 +124,36 @@ static int is_hosts_line(const char *l)
 	return 1;
 }
 
-/* The second boothook, run at every boot: the cluster's names as this
- * start of the node knew them (a start refreshes the seed), keeping the
- * names nook wrote since (the cluster grew while the node ran, and it
- * rebooted on its own). Before cloud-init's update_etc_hosts, which
- * writes /etc/hosts from the template that now holds them too. */
+/* The second boothook, run at every boot before the init stage's
+ * modules: the cluster's names as this start of the node knew them (a
+ * start refreshes the seed), keeping names nook wrote since (the cluster
+ * grew while the node ran, then it rebooted on its own). It also leaves
+ * a per-boot script that writes them again in the final stage, before
+ * user-data's runcmd: with manage_etc_hosts, the init stage's
+ * update_etc_hosts writes /etc/hosts afresh from its template after the
+ * boothooks ran. The template, a dpkg conffile, is not touched. */
 static int render_hosts_hook(const struct cidata_vendor *v, struct buf *out)
 {
-	buf_adds(out, "#cloud-boothook\n"
+	buf_addf(out, "#cloud-boothook\n"
 		      "#!/bin/sh\n"
-		      "# written by nook: the names of this node's cluster\n"
+		      "# written by nook: the names of this node's cluster, now "
+		      "and in the final\n"
+		      "# stage again\n"
+		      "d=/var/lib/cloud/scripts/per-boot\n"
+		      "mkdir -p \"$d\" && cat > \"$d/nook-cluster-hosts.tmp\" "
+		      "<<'NOOK_EOF' &&\n"
+		      "#!/bin/sh\n"
+		      "# written by nook's vendor-data: the cluster's names, "
+		      "again after cloud-init's\n"
+		      "# update_etc_hosts (manage_etc_hosts) wrote /etc/hosts\n"
 		      "keep=1\n"
-		      "set --");
+		      "%s"
+		      "NOOK_EOF\n"
+		      "chmod 755 \"$d/nook-cluster-hosts.tmp\" &&\n"
+		      "\tmv -f \"$d/nook-cluster-hosts.tmp\" "
+		      "\"$d/nook-cluster-hosts\"\n"
+		      "keep=1\n"
+		      "set --", cidata_hosts_script);
 	for (size_t i = 0; i < v->nhosts; i++) {
 		if (!is_hosts_line(v->hosts[i]))
 			return errorf("vendor-data: '%s' is not an address "

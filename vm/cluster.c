@@ -393,7 +393,7 @@ int vm_cluster_host_lines(const struct nook_dirs *d, const char *cluster,
 	struct cluster c;
 
 	if (cluster_load(d, cluster, &c) != 0)
-		return errorf("cluster %s: no record of its nodes", cluster);
+		return -1;
 	host_lines(d, &c, 0, out);
 	cluster_free(&c);
 	return 0;
@@ -602,7 +602,7 @@ static int start_node(const struct nook_dirs *d, const char *cluster,
 	struct vm_start_result r;
 	const char *name = m->name;
 	struct vm *vm;
-	int rc = -1, fresh;
+	int rc = -1;
 
 	o.node = &node;
 	o.boot_one_cpu = ns->crowded;
@@ -613,17 +613,19 @@ static int start_node(const struct nook_dirs *d, const char *cluster,
 		errorf("%s is a VM already, not a node of %s", name, cluster);
 		goto out;
 	}
-	fresh = !vm->exists;
 	/* a node that runs already is only waited for */
 	rc = vm_start(vm, &o, &r);
-	/* A new node's seed held every name (its boothook wrote them). Any
-	 * other learns them as soon as it is ready, so none waits for the
-	 * last: it may have run while the cluster grew, or been resumed;
-	 * also one whose cloud-init failed: the guest is there to use. */
-	if (!o.no_wait && !fresh &&
-	    (rc == 0 || (r.reached >= VM_PHASE_CLOUD_INIT && !r.crashed &&
-			 !r.stopped)))
-		write_hosts(vm, &ns->hosts, !r.resumed);
+	/* Every node learns every name as soon as it is ready, so none
+	 * waits for the last: a new one had them in its seed, but its
+	 * user-data may have rewritten /etc/hosts; an old one may have run
+	 * while the cluster grew, or been resumed. Also one whose cloud-init
+	 * failed: the guest is there to use. With --no-wait, one that ran
+	 * already or was resumed (its sshd answers): one that boots has the
+	 * names in its seed. */
+	if (o.no_wait ? rc == 0 && (!r.launched || r.resumed) :
+			(rc == 0 || (r.reached >= VM_PHASE_CLOUD_INIT &&
+				     !r.crashed && !r.stopped)))
+		write_hosts(vm, &ns->hosts, !o.no_wait && !r.resumed);
 out:
 	vm_close(vm);
 	return rc;

@@ -201,7 +201,8 @@ char *vm_stop_mark(const struct vm_paths *p);
  * Make or refresh what a start needs under p: the directories (0700), the
  * qcow2 overlay on the base image (grown to s->disk), the VM's key pair and
  * host key pair, known_hosts pinning the host key, and the cidata ISO
- * (a cluster node's with the lines of /etc/hosts in hosts, else NULL).
+ * (a cluster node's with its lines of /etc/hosts in hosts; NULL or none
+ * for a plain VM).
  */
 int vm_prepare(const struct vm_spec *s, const struct vm_paths *p,
 	       const struct strvec *hosts);
@@ -378,7 +379,8 @@ char *vm_cluster_switch_dir(const struct nook_dirs *d, const char *name);
 /* The network-config a node's seed carries: its NICs', merged with the
  * user's (s->network_config) when there is one. */
 int vm_node_network_config(const struct vm_spec *s, struct buf *out);
-/* "ADDR NAME" of every node of cluster, made or to be made, into out. */
+/* "ADDR NAME" of every node of cluster, made or to be made, into out;
+ * -1, saying nothing, when the cluster has no record. */
 int vm_cluster_host_lines(const struct nook_dirs *d, const char *cluster,
 			  struct strvec *out);
 /* Write the names and addresses of the cluster's nodes into /etc/hosts

@@ -561,103 +561,135 @@ static void test_vendor_data_bad_key(void **state)
 	}
 }
 
+/* Every occurrence of from in in, as to, into out. */
+static void replace_all(const char *in, const char *from, const char *to,
+			struct buf *out)
+{
+	const char *at;
+
+	while ((at = strstr(in, from))) {
+		buf_add(out, in, (size_t)(at - in));
+		buf_adds(out, to);
+		in = at + strlen(from);
+	}
+	buf_adds(out, in);
+}
+
+/* Run script (sh -c, with args) in dir's stand-ins for /etc/hosts,
+ * /var/lib/nook and /var/lib/cloud/scripts/per-boot; 0 and its hosts
+ * file in got, or -1. */
+static int run_hosts(const char *dir, const char *script,
+		     const char *const *args, struct buf *got)
+{
+	const char *argv[8] = { "sh", "-c", NULL, "nook-hosts" };
+	struct buf a = BUF_INIT, b = BUF_INIT, out = BUF_INIT;
+	char *paths = xasprintf("hosts=%s/hosts state=%s/nook/hosts "
+				"lock=%s/lock", dir, dir, dir);
+	char *perboot = xasprintf("d=%s/per-boot", dir);
+	char *hosts = xasprintf("%s/hosts", dir);
+	int rc;
+
+	replace_all(script, "hosts=/etc/hosts state=/var/lib/nook/hosts "
+			    "lock=/run/nook-hosts.lock", paths, &a);
+	replace_all(a.p, "d=/var/lib/cloud/scripts/per-boot", perboot, &b);
+	argv[2] = b.p;
+	for (size_t i = 0; args[i]; i++)
+		argv[4 + i] = args[i];
+	rc = run_capture(argv, &out);
+	buf_free(got);
+	if (rc == 0)
+		rc = read_file(hosts, got);
+	buf_free(&a);
+	buf_free(&b);
+	buf_free(&out);
+	free(paths);
+	free(perboot);
+	free(hosts);
+	return rc;
+}
+
 /* A cluster node's vendor-data: a third part, a boothook writing the
- * names; run (on files of ours, not /etc) it replaces the lines of its
- * names and keeps the rest (dev-9: written over ssh after this seed),
- * in the file's own inode. Run as nook does over ssh, without keep=1,
- * the names given are all there are. */
+ * names at once and leaving a per-boot script that writes them again
+ * after cloud-init's update_etc_hosts. Run on files of ours, not /etc:
+ * they replace the marked lines and keep the rest, in the file's own
+ * inode; a boot's seed older than what nook wrote since over ssh (dev-9)
+ * keeps it; nook's way over ssh, without keep=1, says all there is. */
 static void test_vendor_data_hosts(void **state)
 {
 	static const char *const lines[] = { "10.77.0.1 dev-1",
 					     "10.77.0.2 dev-2" };
+	static const char *const none[] = { NULL };
+	static const char *const grown[] = { "10.77.0.1 dev-1",
+					     "10.77.0.2 dev-2",
+					     "10.77.0.9 dev-9", NULL };
+	static const char *const one[] = { "10.77.0.1 dev-1", NULL };
 	struct cidata_vendor v = { host_priv, "ssh-ed25519 HOSTPUB nook-vm\n",
 				   "ssh-ed25519 AAAAlogin nook-vm\n", 1, lines,
 				   2 };
 	char *dir = make_tmpdir(), *vpath = xasprintf("%s/vendor-data", dir);
-	char *hosts = xasprintf("%s/hosts", dir), *tmpl = xasprintf(
-		"%s/hosts.debian.tmpl", dir), *hook_path = xasprintf(
-		"%s/hook", dir);
+	char *hosts = xasprintf("%s/hosts", dir);
+	char *perboot = xasprintf("%s/per-boot/nook-cluster-hosts", dir);
 	const char *py[] = { "python3", "-c", mime_split, vpath, NULL };
-	const char *sh[] = { "sh", hook_path, NULL };
-	const char *ssh_way[] = { "sh", "-c", NULL, "nook-hosts",
-				  "10.77.0.1 dev-1", NULL };
-	const char *from = "/etc/hosts /etc/cloud/templates/hosts.*.tmpl";
-	const char *old_hosts = "127.0.0.1 localhost\n"
-				"10.77.0.9 dev-9 # nook cluster\n"
-				"192.168.5.5 mine\n";
-	const char *old_tmpl = "## template:jinja\n"
-			       "127.0.1.1 {{fqdn}} {{hostname}}\n";
-	struct buf vd = BUF_INIT, out = BUF_INIT, hook = BUF_INIT;
-	struct buf got = BUF_INIT;
-	const char *part, *at;
+	const char *old = "127.0.0.1 localhost\n"
+			  "10.77.0.7 gone-7 # nook cluster\n"
+			  "192.168.5.5 mine\n";
+	const char *rendered = "127.0.0.1 localhost\n";
+	struct buf vd = BUF_INIT, out = BUF_INIT, got = BUF_INIT;
+	struct buf pb = BUF_INIT;
 	struct stat before, after;
+	char *hook;
 
 	(void)state;
 	assert_int_equal(cidata_render_vendor_data(&v, &vd), 0);
 	assert_int_equal(write_file_atomic(vpath, vd.p, vd.len, 0600), 0);
 	assert_int_equal(run_capture(py, &out), 0);
-	part = strstr(out.p, "== text/cloud-boothook nook-cluster-hosts.sh\n");
-	assert_non_null(part);
-	part = strchr(part, '\n') + 1;
-	assert_non_null(strstr(part, "#cloud-boothook\n#!/bin/sh\n"));
-	assert_non_null(strstr(part, "\nkeep=1\nset -- '10.77.0.1 dev-1' "
+	hook = strstr(out.p, "== text/cloud-boothook nook-cluster-hosts.sh\n");
+	assert_non_null(hook);
+	hook = strchr(hook, '\n') + 1;
+	assert_int_equal(strncmp(hook, "#cloud-boothook\n#!/bin/sh\n", 26), 0);
+	assert_non_null(strstr(hook, "\nkeep=1\nset -- '10.77.0.1 dev-1' "
 				     "'10.77.0.2 dev-2'\n"));
-	/* the same script, on our files */
-	at = strstr(part, from);
-	assert_non_null(at);
-	buf_add(&hook, part, (size_t)(at - part));
-	buf_addf(&hook, "%s %s", hosts, tmpl);
-	buf_adds(&hook, at + strlen(from));
-	assert_int_equal(write_file_atomic(hook_path, hook.p, hook.len, 0600),
-			 0);
-	assert_int_equal(write_file_atomic(hosts, old_hosts,
-					   strlen(old_hosts), 0644), 0);
-	assert_int_equal(write_file_atomic(tmpl, old_tmpl, strlen(old_tmpl),
-					   0644), 0);
+	assert_int_equal(write_file_atomic(hosts, old, strlen(old), 0644), 0);
 	assert_int_equal(stat(hosts, &before), 0);
+	/* the first boot, run twice: the same */
 	for (int run = 0; run < 2; run++) {
-		buf_free(&out);
-		assert_int_equal(run_capture(sh, &out), 0);
+		assert_int_equal(run_hosts(dir, hook, none, &got), 0);
+		assert_string_equal(got.p, "127.0.0.1 localhost\n"
+					   "192.168.5.5 mine\n"
+					   "10.77.0.1 dev-1 # nook cluster\n"
+					   "10.77.0.2 dev-2 # nook cluster\n");
 	}
 	assert_int_equal(stat(hosts, &after), 0);
 	assert_true(before.st_ino == after.st_ino);
-	assert_int_equal(read_file(hosts, &got), 0);
+	assert_int_equal(stat(perboot, &after), 0);
+	assert_true(after.st_mode & S_IXUSR);
+	/* the cluster grew while the node ran: nook's write over ssh */
+	assert_int_equal(run_hosts(dir, cidata_hosts_script, grown, &got), 0);
+	assert_non_null(strstr(got.p, "10.77.0.9 dev-9 # nook cluster\n"));
+	/* it reboots with its older seed; update_etc_hosts writes the file
+	 * from the template; the per-boot script puts every name back */
+	assert_int_equal(run_hosts(dir, hook, none, &got), 0);
+	assert_int_equal(write_file_atomic(hosts, rendered, strlen(rendered),
+					   0644), 0);
+	assert_int_equal(read_file(perboot, &pb), 0);
+	assert_int_equal(run_hosts(dir, pb.p, none, &got), 0);
 	assert_string_equal(got.p, "127.0.0.1 localhost\n"
 				   "10.77.0.9 dev-9 # nook cluster\n"
-				   "192.168.5.5 mine\n"
 				   "10.77.0.1 dev-1 # nook cluster\n"
 				   "10.77.0.2 dev-2 # nook cluster\n");
-	buf_free(&got);
-	assert_int_equal(read_file(tmpl, &got), 0);
-	assert_string_equal(got.p, "## template:jinja\n"
-				   "127.0.1.1 {{fqdn}} {{hostname}}\n"
-				   "10.77.0.1 dev-1 # nook cluster\n"
-				   "10.77.0.2 dev-2 # nook cluster\n");
-	buf_free(&got);
-	/* the script alone, on our files */
-	at = strstr(cidata_hosts_script, from);
-	assert_non_null(at);
-	buf_free(&hook);
-	buf_add(&hook, cidata_hosts_script, (size_t)(at - cidata_hosts_script));
-	buf_addf(&hook, "%s %s", hosts, tmpl);
-	buf_adds(&hook, at + strlen(from));
-	ssh_way[2] = hook.p;
-	buf_free(&out);
-	assert_int_equal(run_capture(ssh_way, &out), 0);
-	assert_int_equal(read_file(hosts, &got), 0);
+	/* over ssh, the names given are all there are */
+	assert_int_equal(run_hosts(dir, cidata_hosts_script, one, &got), 0);
 	assert_string_equal(got.p, "127.0.0.1 localhost\n"
-				   "192.168.5.5 mine\n"
 				   "10.77.0.1 dev-1 # nook cluster\n");
-	buf_free(&got);
 	buf_free(&vd);
 	buf_free(&out);
-	buf_free(&hook);
+	buf_free(&got);
+	buf_free(&pb);
 	remove_tree(dir);
 	free(dir);
 	free(vpath);
 	free(hosts);
-	free(tmpl);
-	free(hook_path);
+	free(perboot);
 }
 
 /* A line that is not "ADDR NAME" never reaches the shell. */
