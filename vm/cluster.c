@@ -622,7 +622,7 @@ static int start_node(const struct nook_dirs *d, const char *cluster,
 	 * failed: the guest is there to use. With --no-wait, one that ran
 	 * already or was resumed (its sshd answers): one that boots has the
 	 * names in its seed. */
-	if (o.no_wait ? rc == 0 && (!r.launched || r.resumed) :
+	if (o.no_wait ? rc == 0 && (r.found_running || r.resumed) :
 			(rc == 0 || (r.reached >= VM_PHASE_CLOUD_INIT &&
 				     !r.crashed && !r.stopped)))
 		write_hosts(vm, &ns->hosts, !o.no_wait && !r.resumed);

@@ -711,7 +711,7 @@ static int await_running(struct vm *vm, const struct vm_start_opts *o,
 			 struct vm_start_result *r, pid_t pid)
 {
 	r->pid = pid;
-	r->launched = 1;
+	r->launched = r->found_running = 1;
 	r->accel = vm->rec_accel && !strcmp(vm->rec_accel, "kvm") ?
 		   VM_ACCEL_KVM : VM_ACCEL_TCG;
 	if (o->no_wait)

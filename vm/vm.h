@@ -153,6 +153,7 @@ struct vm_start_result {
 	int cloud_init_rc;        /* cloud-init's exit code, or -1 */
 	int timeout_s;
 	int resumed;              /* a suspended VM came back from its save */
+	int found_running;        /* a cluster's node that ran already */
 };
 
 /*

@@ -576,24 +576,36 @@ static void replace_all(const char *in, const char *from, const char *to,
 }
 
 /* Run script (sh -c, with args) in dir's stand-ins for /etc/hosts,
- * /var/lib/nook and /var/lib/cloud/scripts/per-boot; 0 and its hosts
- * file in got, or -1. */
-static int run_hosts(const char *dir, const char *script,
+ * /var/lib/nook and /var/lib/cloud/scripts/per-boot (a hook's: it
+ * writes there); 0 and its hosts file in got, or -1. The stand-ins must
+ * be found: run as root, a miss would write the machine's /etc/hosts. */
+static int run_hosts(const char *dir, const char *script, int hook,
 		     const char *const *args, struct buf *got)
 {
 	const char *argv[8] = { "sh", "-c", NULL, "nook-hosts" };
+	const char *paths = "hosts=/etc/hosts state=/var/lib/nook/hosts "
+			    "lock=/run/nook-hosts.lock";
+	const char *perboot = "d=/var/lib/cloud/scripts/per-boot "
+			      "t=/var/lib/nook/per-boot.tmp";
 	struct buf a = BUF_INIT, b = BUF_INIT, out = BUF_INIT;
-	char *paths = xasprintf("hosts=%s/hosts state=%s/nook/hosts "
-				"lock=%s/lock", dir, dir, dir);
-	char *perboot = xasprintf("d=%s/per-boot", dir);
+	char *ours = xasprintf("hosts=%s/hosts state=%s/nook/hosts "
+			       "lock=%s/lock", dir, dir, dir);
+	char *our_pb = xasprintf("d=%s/per-boot t=%s/nook/per-boot.tmp", dir,
+				 dir);
 	char *hosts = xasprintf("%s/hosts", dir);
+	size_t n = 0;
 	int rc;
 
-	replace_all(script, "hosts=/etc/hosts state=/var/lib/nook/hosts "
-			    "lock=/run/nook-hosts.lock", paths, &a);
-	replace_all(a.p, "d=/var/lib/cloud/scripts/per-boot", perboot, &b);
+	/* a per-boot script the hook wrote has ours already */
+	assert_true(strstr(script, paths) || strstr(script, ours));
+	assert_true(!hook || strstr(script, perboot));
+	replace_all(script, paths, ours, &a);
+	replace_all(a.p, perboot, our_pb, &b);
 	argv[2] = b.p;
-	for (size_t i = 0; args[i]; i++)
+	while (args[n])
+		n++;
+	assert_true(4 + n < ARRAY_SIZE(argv));
+	for (size_t i = 0; i < n; i++)
 		argv[4 + i] = args[i];
 	rc = run_capture(argv, &out);
 	buf_free(got);
@@ -602,8 +614,8 @@ static int run_hosts(const char *dir, const char *script,
 	buf_free(&a);
 	buf_free(&b);
 	buf_free(&out);
-	free(paths);
-	free(perboot);
+	free(ours);
+	free(our_pb);
 	free(hosts);
 	return rc;
 }
@@ -653,7 +665,7 @@ static void test_vendor_data_hosts(void **state)
 	assert_int_equal(stat(hosts, &before), 0);
 	/* the first boot, run twice: the same */
 	for (int run = 0; run < 2; run++) {
-		assert_int_equal(run_hosts(dir, hook, none, &got), 0);
+		assert_int_equal(run_hosts(dir, hook, 1, none, &got), 0);
 		assert_string_equal(got.p, "127.0.0.1 localhost\n"
 					   "192.168.5.5 mine\n"
 					   "10.77.0.1 dev-1 # nook cluster\n"
@@ -664,21 +676,22 @@ static void test_vendor_data_hosts(void **state)
 	assert_int_equal(stat(perboot, &after), 0);
 	assert_true(after.st_mode & S_IXUSR);
 	/* the cluster grew while the node ran: nook's write over ssh */
-	assert_int_equal(run_hosts(dir, cidata_hosts_script, grown, &got), 0);
+	assert_int_equal(run_hosts(dir, cidata_hosts_script, 0, grown, &got), 0);
 	assert_non_null(strstr(got.p, "10.77.0.9 dev-9 # nook cluster\n"));
 	/* it reboots with its older seed; update_etc_hosts writes the file
 	 * from the template; the per-boot script puts every name back */
-	assert_int_equal(run_hosts(dir, hook, none, &got), 0);
+	assert_int_equal(run_hosts(dir, hook, 1, none, &got), 0);
 	assert_int_equal(write_file_atomic(hosts, rendered, strlen(rendered),
 					   0644), 0);
 	assert_int_equal(read_file(perboot, &pb), 0);
-	assert_int_equal(run_hosts(dir, pb.p, none, &got), 0);
+	assert_int_equal(strncmp(pb.p, "#!/bin/sh\n", 10), 0);
+	assert_int_equal(run_hosts(dir, pb.p, 0, none, &got), 0);
 	assert_string_equal(got.p, "127.0.0.1 localhost\n"
 				   "10.77.0.9 dev-9 # nook cluster\n"
 				   "10.77.0.1 dev-1 # nook cluster\n"
 				   "10.77.0.2 dev-2 # nook cluster\n");
 	/* over ssh, the names given are all there are */
-	assert_int_equal(run_hosts(dir, cidata_hosts_script, one, &got), 0);
+	assert_int_equal(run_hosts(dir, cidata_hosts_script, 0, one, &got), 0);
 	assert_string_equal(got.p, "127.0.0.1 localhost\n"
 				   "10.77.0.1 dev-1 # nook cluster\n");
 	buf_free(&vd);
