@@ -298,20 +298,33 @@ static int wait_gone(pid_t pid, const char *qmp_arg, int ms)
 	return 0;
 }
 
+/* "QEMU was terminated (SIGTERM)", and why the asks before did not end
+ * it: valid until the next call. */
+static const char *terminated(const char *why)
+{
+	static char how[320];
+
+	snprintf(how, sizeof(how), "QEMU was terminated (SIGTERM)%s%s",
+		 why[0] ? ": " : "", why);
+	return how;
+}
+
 int vm_stop_qemu(const struct vm_paths *p, int force, int timeout_s,
 		 const char **how)
 {
 	pid_t pid = vm_pid_alive(p->pidfile, p->qmp_arg);
 	struct qmp q = { -1, BUF_INIT, NULL };
+	char why[256] = "";
 
 	*how = "it was not running";
 	if (!pid) {
 		vm_clean_runtime(p);
 		return 0;
 	}
-	/* each way that fails is quietly passed over for the next; one QMP
-	 * connection serves both asks (QEMU takes one client at a time, and
-	 * a busy QEMU is slow to take the next) */
+	/* each way that fails is quietly passed over for the next (*how says
+	 * in the end why the asks failed); one QMP connection serves both
+	 * asks (QEMU takes one client at a time, and a busy QEMU is slow to
+	 * take the next) */
 	if (qmp_open(&q, p->qmp, 5000) == 0) {
 		if (!force &&
 		    qmp_execute(&q, "system_powerdown", NULL, 5000, NULL) == 0) {
@@ -327,10 +340,14 @@ int vm_stop_qemu(const struct vm_paths *p, int force, int timeout_s,
 				qmp_close(&q);
 				goto done;
 			}
+			snprintf(why, sizeof(why), "it still ran 10 s after "
+				 "QMP quit");
 		}
 	}
+	if (!why[0])
+		snprintf(why, sizeof(why), "%s", qmp_error(&q));
 	qmp_close(&q);
-	*how = "QEMU was terminated (SIGTERM)";
+	*how = terminated(why);
 	if (kill(pid, SIGTERM) == 0 && wait_gone(pid, p->qmp_arg, 5000))
 		goto done;
 	*how = "QEMU was killed (SIGKILL)";

@@ -59,6 +59,7 @@ check "QMP socket exists" test -S "$NOOK_HOME/run/b1/qmp.sock"
 mac=$(tr '\0' '\n' < /proc/"$(cat "$NOOK_HOME/run/b1/qemu.pid")"/cmdline | grep -o 'mac=[0-9a-f:]*')
 expect_rc "stop waits, then QMP quit" 0 "$NOOK" local stop b1 --timeout 1
 contains "no guest to power off: quit ended it" "$OUT" "QMP quit"
+case $OUT in *"QMP quit"*) ;; *) echo "     its stderr: $ERR" ;; esac
 check "QEMU gone" test "$(qemus b1)" = 0
 check "sockets cleaned up" test ! -e "$NOOK_HOME/run/b1/qmp.sock"
 expect_rc "start again, new memory" 0 "$NOOK" local start b1 --no-wait --memory 512M
@@ -150,11 +151,12 @@ expect_rc "start --json that fails" 1 "$NOOK" local start b3 --image ./nope.img 
 contains "its stdout is a JSON error" "$(echo "$OUT" | json 'd["error"]')" "nope.img"
 
 # a recovered error is not printed: with its QMP socket gone, stop goes
-# quietly to SIGTERM
+# quietly to SIGTERM, and says why in its one line
 "$NOOK" local start b2 --no-wait >/dev/null 2>&1
 rm -f "$NOOK_HOME/run/b2/qmp.sock"
 expect_rc "stop without QMP" 0 "$NOOK" local stop b2 --timeout 1
 contains "ended by SIGTERM" "$OUT" "SIGTERM"
+contains "says why QMP did not end it" "$OUT" "qmp.sock"
 check "nothing said of the QMP that failed" test -z "$ERR"
 
 # a vm.json written before NICs: its MAC and ports stay
