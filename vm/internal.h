@@ -220,9 +220,10 @@ int vm_launch(const struct vm_paths *p, const char *const *argv, pid_t *pid);
 /* Remove what a gone QEMU leaves: sockets, pid file, the ssh master. */
 void vm_clean_runtime(const struct vm_paths *p);
 
-/* Stop QEMU: the steps of vm_stop() on the paths alone. */
+/* Stop QEMU: the steps of vm_stop() on the paths alone. When it took a
+ * signal, why QMP did not end it goes into why (if not NULL). */
 int vm_stop_qemu(const struct vm_paths *p, int force, int timeout_s,
-		 const char **how);
+		 const char **how, struct buf *why);
 
 /* The wait for a ready guest. */
 struct vm_ready {
@@ -307,6 +308,7 @@ struct vm {
 	char *alias;            /* the HostKeyAlias */
 	struct vm_save save;    /* suspended: what its save was made with */
 	int has_save;
+	char *how;              /* what vm_stop() last said, when made up */
 };
 
 /*

@@ -298,30 +298,20 @@ static int wait_gone(pid_t pid, const char *qmp_arg, int ms)
 	return 0;
 }
 
-/* "QEMU was terminated (SIGTERM)", and why the asks before did not end
- * it: valid until the next call. */
-static const char *terminated(const char *why)
-{
-	static char how[320];
-
-	snprintf(how, sizeof(how), "QEMU was terminated (SIGTERM)%s%s",
-		 why[0] ? ": " : "", why);
-	return how;
-}
-
 int vm_stop_qemu(const struct vm_paths *p, int force, int timeout_s,
-		 const char **how)
+		 const char **how, struct buf *why)
 {
 	pid_t pid = vm_pid_alive(p->pidfile, p->qmp_arg);
 	struct qmp q = { -1, BUF_INIT, NULL };
-	char why[256] = "";
+	const char *failed = NULL;
+	int rc;
 
 	*how = "it was not running";
 	if (!pid) {
 		vm_clean_runtime(p);
 		return 0;
 	}
-	/* each way that fails is quietly passed over for the next (*how says
+	/* each way that fails is quietly passed over for the next (why says
 	 * in the end why the asks failed); one QMP connection serves both
 	 * asks (QEMU takes one client at a time, and a busy QEMU is slow to
 	 * take the next) */
@@ -334,20 +324,27 @@ int vm_stop_qemu(const struct vm_paths *p, int force, int timeout_s,
 				goto done;
 			}
 		}
-		if (qmp_quit(&q, 5000) == 0) {
+		rc = qmp_quit(&q, 5000);
+		/* a QEMU under load was seen to drop the connection (the
+		 * quit's write: EPIPE): once more, on a new one */
+		if (rc < 0) {
+			qmp_close(&q);
+			rc = qmp_open(&q, p->qmp, 5000) == 0 ?
+			     qmp_quit(&q, 5000) : -1;
+		}
+		if (rc == 0) {
 			*how = "QEMU quit (QMP quit)";
 			if (wait_gone(pid, p->qmp_arg, 10000)) {
 				qmp_close(&q);
 				goto done;
 			}
-			snprintf(why, sizeof(why), "it still ran 10 s after "
-				 "QMP quit");
+			failed = "it still ran 10 s after QMP quit";
 		}
 	}
-	if (!why[0])
-		snprintf(why, sizeof(why), "%s", qmp_error(&q));
+	if (why)
+		buf_adds(why, failed ? failed : qmp_error(&q));
 	qmp_close(&q);
-	*how = terminated(why);
+	*how = "QEMU was terminated (SIGTERM)";
 	if (kill(pid, SIGTERM) == 0 && wait_gone(pid, p->qmp_arg, 5000))
 		goto done;
 	*how = "QEMU was killed (SIGKILL)";

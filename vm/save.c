@@ -634,7 +634,7 @@ static int suspend_qemu(struct vm *vm, pid_t pid, int was_running,
 	qmp_close(&q);
 	/* QEMU has flushed and let go of the disk; quit ends it. The record
 	 * still names it: ended by us, it is no crash (vm_state_held()) */
-	ret = vm_stop_qemu(&vm->paths, 1, 0, &how);
+	ret = vm_stop_qemu(&vm->paths, 1, 0, &how, NULL);
 	if (ret == 0)
 		vm->rec_pid = 0;
 out:
@@ -813,7 +813,7 @@ int vm_resume(struct vm *vm, struct strvec *argv, const char *accel,
 			buf_adds(why, "; QEMU refused the save and exited "
 				 "(damaged, or made by another QEMU)");
 		qemu_said(vm, why);
-		vm_stop_qemu(&vm->paths, 1, 0, &how);
+		vm_stop_qemu(&vm->paths, 1, 0, &how, NULL);
 		return 0;
 	}
 	if (vm_record(vm, VM_RUNNING, *pid, accel, up) < 0)

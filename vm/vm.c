@@ -117,6 +117,7 @@ void vm_close(struct vm *vm)
 	free(vm->rec_accel);
 	vm_save_free(&vm->save);
 	free(vm->alias);
+	free(vm->how);
 	free(vm->name);
 	free(vm);
 }
@@ -368,7 +369,7 @@ static int stop_under_holder(struct vm *vm, int timeout_s, const char **how)
 	mark = vm_stop_mark(&vm->paths);
 	ret = write_file_atomic(mark, "", 0, 0600);
 	free(mark);
-	if (ret < 0 || vm_stop_qemu(&vm->paths, 1, timeout_s, how) < 0)
+	if (ret < 0 || vm_stop_qemu(&vm->paths, 1, timeout_s, how, NULL) < 0)
 		return -1;
 	*how = "QEMU was ended while another nook command (a start) held "
 	       "the VM; that command reports it stopped";
@@ -377,6 +378,7 @@ static int stop_under_holder(struct vm *vm, int timeout_s, const char **how)
 
 int vm_stop(struct vm *vm, int force, int timeout_s, const char **how)
 {
+	struct buf why = BUF_INIT;
 	enum vm_state held;
 	int ret;
 
@@ -393,8 +395,16 @@ int vm_stop(struct vm *vm, int force, int timeout_s, const char **how)
 	/* a paused guest cannot hear the power button: let it run first */
 	if (held == VM_PAUSED && !force && vm_qmp_cont(&vm->paths) < 0)
 		force = 1;
-	if (vm_stop_qemu(&vm->paths, force, timeout_s, how) < 0)
+	if (vm_stop_qemu(&vm->paths, force, timeout_s, how, &why) < 0) {
+		buf_free(&why);
 		return -1;
+	}
+	if (why.len) {
+		free(vm->how);
+		vm->how = xasprintf("%s: %s", *how, why.p);
+		*how = vm->how;
+	}
+	buf_free(&why);
 	ret = vm_record(vm, VM_STOPPED, 0, NULL, NULL);
 	if (vm->spec.cluster)
 		vm_cluster_network_gc(vm->dirs, vm->spec.cluster);
@@ -416,7 +426,7 @@ int vm_delete(struct vm *vm, int force)
 	if (pid && !force)
 		return errorf("VM %s is running (pid %d); stop it first or use "
 			      "--force", vm->name, (int)pid);
-	if (pid && vm_stop_qemu(&vm->paths, 1, 0, &how) < 0)
+	if (pid && vm_stop_qemu(&vm->paths, 1, 0, &how, NULL) < 0)
 		return -1;
 	vm_clean_runtime(&vm->paths);
 	if (remove_tree(vm->paths.run) < 0 || remove_tree(vm->paths.dir) < 0)

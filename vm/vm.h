@@ -170,7 +170,7 @@ int vm_start(struct vm *vm, const struct vm_start_opts *o,
  * Stop the VM: ACPI power button and wait timeout_s (skipped by force),
  * then QMP quit, SIGTERM, SIGKILL, each bounded. *how says which step
  * ended it and, for a signal, why QMP did not (or that it was not
- * running); it is valid until the next stop.
+ * running); it is valid until vm_close().
  */
 int vm_stop(struct vm *vm, int force, int timeout_s, const char **how);
 
