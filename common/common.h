@@ -82,7 +82,8 @@ void buf_free(struct buf *b);
  * Read a whole file into *b (appending), at most max bytes of it: a file
  * that goes on past max (/dev/zero, a huge file given by mistake) is
  * refused with EFBIG once max + 1 bytes are in, never read to its end.
- * Returns 0, or -1 having said why, naming the path.
+ * Returns 0, or -1 having said why, naming the path; then *b is as it
+ * was (not allocated, if it was empty).
  */
 int read_file_max(const char *path, struct buf *b, size_t max);
 /* read_file_max() with READ_FILE_MAX: nothing nook reads whole (state,

@@ -47,10 +47,27 @@ static char *size_words(size_t n)
 	return xasprintf("%zu bytes", n);
 }
 
+/* A read that failed leaves b as it came: had bytes long, or not
+ * allocated when it had none (so a caller that returns at once leaks
+ * nothing). errno is kept. */
+static void read_undone(struct buf *b, size_t had)
+{
+	int saved = errno;
+
+	if (!had) {
+		buf_free(b);
+	} else {
+		b->len = had;
+		b->p[had] = '\0';
+	}
+	errno = saved;
+}
+
 static int read_file_1(const char *path, struct buf *b, int quiet,
 		       size_t max)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC), ret, saved;
+	size_t had = b->len;
 
 	if (fd < 0)
 		return quiet ? -1 : error_errno("cannot read %s", path);
@@ -58,10 +75,12 @@ static int read_file_1(const char *path, struct buf *b, int quiet,
 	saved = errno;
 	close(fd);
 	errno = saved;
-	if (!b->p)
-		buf_add(b, "", 0);
-	if (ret == 0)
+	if (ret == 0) {
+		if (!b->p)
+			buf_add(b, "", 0);
 		return 0;
+	}
+	read_undone(b, had);
 	if (quiet)
 		return -1;
 	if (errno == EFBIG) {
@@ -108,6 +127,7 @@ int read_file_regular(const char *path, struct buf *b, size_t max)
 {
 	/* O_NONBLOCK: opening a FIFO with no writer must not wait */
 	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC), ret = -1;
+	size_t had = b->len;
 	struct stat st;
 
 	if (fd < 0)
@@ -130,7 +150,9 @@ int read_file_regular(const char *path, struct buf *b, size_t max)
 		error_errno("cannot read %s", path);
 	}
 	close(fd);
-	if (!b->p)
+	if (ret < 0)
+		read_undone(b, had);
+	else if (!b->p)
 		buf_add(b, "", 0);
 	return ret;
 }

@@ -156,6 +156,39 @@ static void test_read_file_max(void **state)
 	free(path);
 }
 
+/* A read that fails once the file is open (a directory: EISDIR; past the
+ * bound: EFBIG) leaves the buffer as it came: nothing to free when it
+ * was empty, its old text when it was not. */
+static void test_read_file_failed_leaves_buffer(void **state)
+{
+	char *dir = make_tmpdir(), *path = xasprintf("%s/f", dir);
+	struct buf b = BUF_INIT;
+
+	(void)state;
+	assert_int_equal(read_file_quiet(dir, &b), -1);
+	assert_int_equal(errno, EISDIR);
+	assert_null(b.p);
+	assert_int_equal(b.len, 0);
+	assert_int_equal(write_file_atomic(path, "12345", 5, 0644), 0);
+	assert_int_equal(read_file_quiet(path, &b), 0);
+	b.len = 0; /* allocated, empty: as a caller reusing it has it */
+	assert_int_equal(read_file_quiet(dir, &b), -1);
+	assert_null(b.p);
+	buf_adds(&b, "kept");
+	stderr_begin();
+	assert_int_equal(read_file_max(path, &b, 4), -1);
+	assert_int_equal(errno, EFBIG);
+	assert_string_equal(b.p, "kept");
+	assert_int_equal(b.len, 4);
+	assert_int_equal(read_file_regular(dir, &b, 100), -1);
+	free(stderr_end());
+	assert_string_equal(b.p, "kept");
+	buf_free(&b);
+	remove_tree(dir);
+	free(dir);
+	free(path);
+}
+
 /* Read a FIFO to its end in a child, into out; returns the child. */
 static pid_t drain_fifo(const char *fifo, const char *out)
 {
@@ -655,6 +688,7 @@ int main(void)
 		cmocka_unit_test(test_atomic_write_missing_dir),
 		cmocka_unit_test(test_read_file_missing),
 		cmocka_unit_test(test_read_file_max),
+		cmocka_unit_test(test_read_file_failed_leaves_buffer),
 		cmocka_unit_test(test_atomic_write_special),
 		cmocka_unit_test(test_run_capture_argv_unchanged),
 		cmocka_unit_test(test_child_status),
