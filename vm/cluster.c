@@ -339,10 +339,8 @@ int vm_node_network_config(const struct vm_spec *s, struct buf *out)
 }
 
 /* "ADDR NAME" of c's members, from the plan (subnet + node number, so
- * a node not made yet has its line too); with only_made, of those a
- * node of c holds already. */
-static void host_lines(const struct nook_dirs *d, const struct cluster *c,
-		       int only_made, struct strvec *out)
+ * a node not made yet, or whose first start failed, has its line too). */
+static void host_lines(const struct cluster *c, struct strvec *out)
 {
 	struct net_subnet sn;
 	char addr[INET_ADDRSTRLEN];
@@ -350,8 +348,7 @@ static void host_lines(const struct nook_dirs *d, const struct cluster *c,
 	if (net_subnet_parse(c->subnet, &sn) < 0)
 		return;
 	for (size_t i = 0; i < c->n; i++)
-		if ((!only_made || is_member(d, c->m[i].name, c->name)) &&
-		    net_node_address(&sn, c->m[i].node, addr) == 0)
+		if (net_node_address(&sn, c->m[i].node, addr) == 0)
 			strvec_pushf(out, "%s %s", addr, c->m[i].name);
 }
 
@@ -394,30 +391,9 @@ int vm_cluster_host_lines(const struct nook_dirs *d, const char *cluster,
 
 	if (cluster_load(d, cluster, &c) != 0)
 		return -1;
-	host_lines(d, &c, 0, out);
+	host_lines(&c, out);
 	cluster_free(&c);
 	return 0;
-}
-
-void vm_cluster_hosts(const struct nook_dirs *d, const char *cluster)
-{
-	struct strvec lines = STRVEC_INIT;
-	struct cluster c;
-
-	if (cluster_load(d, cluster, &c) != 0)
-		return;
-	host_lines(d, &c, 1, &lines);
-	for (size_t i = 0; i < c.n; i++) {
-		struct vm *vm;
-
-		if (is_member(d, c.m[i].name, cluster) &&
-		    vm_open(d, c.m[i].name, 0, &vm) == 0) {
-			write_hosts(vm, &lines, 0);
-			vm_close(vm);
-		}
-	}
-	strvec_clear(&lines);
-	cluster_free(&c);
 }
 
 /* The cluster's network runs while any node does. */
@@ -506,9 +482,10 @@ static int check_names(const struct nook_dirs *d, const char *name,
 }
 
 /* One start, stop or delete of a cluster at a time: flock on
- * DATA/clusters/NAME.lock, taken without waiting. */
-static int cluster_lock(const struct nook_dirs *d, const char *name,
-			int *fd)
+ * DATA/clusters/NAME.lock, taken without waiting, into *fd. 0, or 1
+ * (quietly) when another nook holds it, or -1. */
+static int cluster_trylock(const struct nook_dirs *d, const char *name,
+			   int *fd)
 {
 	char *dir = xasprintf("%s/clusters", d->data);
 	char *path = xasprintf("%s/%s.lock", dir, name);
@@ -520,17 +497,27 @@ static int cluster_lock(const struct nook_dirs *d, const char *name,
 	else if ((*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
 		ret = error_errno("cannot open %s", path);
 	else if (flock(*fd, LOCK_EX | LOCK_NB) < 0)
-		ret = errno == EWOULDBLOCK ?
-		      errorf("cluster %s is busy: another nook is starting, "
-			     "stopping or deleting it", name) :
+		ret = errno == EWOULDBLOCK ? 1 :
 		      error_errno("cannot lock %s", path);
-	if (ret < 0 && *fd >= 0) {
+	if (ret != 0 && *fd >= 0) {
 		close(*fd);
 		*fd = -1;
 	}
 	free(path);
 	free(dir);
 	return ret;
+}
+
+/* cluster_trylock(), saying that the cluster is busy */
+static int cluster_lock(const struct nook_dirs *d, const char *name,
+			int *fd)
+{
+	int rc = cluster_trylock(d, name, fd);
+
+	if (rc == 1)
+		return errorf("cluster %s is busy: another nook is starting, "
+			      "stopping or deleting it", name);
+	return rc;
 }
 
 typedef int node_fn(const struct nook_dirs *d, const char *cluster,
@@ -852,7 +839,7 @@ int vm_cluster_start(const struct nook_dirs *d, const char *name,
 		goto out;
 	ns.subnet = c.subnet;
 	ns.crowded = crowded(d, &c, &ns);
-	host_lines(d, &c, 0, &ns.hosts);
+	host_lines(&c, &ns.hosts);
 	*failed = fan_out(d, &c, start_node, &ns);
 	ret = *failed ? -1 : 0;
 out:
@@ -973,6 +960,38 @@ int vm_cluster_each(const struct nook_dirs *d, const char *name,
 	return failed;
 }
 
+static int hosts_node(const struct nook_dirs *d, const char *cluster,
+		      const struct member *m, const void *arg)
+{
+	struct vm *vm;
+
+	if (is_member(d, m->name, cluster) &&
+	    vm_open(d, m->name, 0, &vm) == 0) {
+		write_hosts(vm, arg, 0);
+		vm_close(vm);
+	}
+	return 0;
+}
+
+void vm_cluster_hosts(const struct nook_dirs *d, const char *cluster)
+{
+	struct strvec lines = STRVEC_INIT;
+	struct cluster c;
+	int lock;
+
+	if (cluster_load(d, cluster, &c) != 0)
+		return;
+	/* a cluster another nook is starting gets its names from that
+	 * start; one it stops or deletes needs none */
+	if (cluster_trylock(d, cluster, &lock) == 0) {
+		host_lines(&c, &lines);
+		fan_out(d, &c, hosts_node, &lines);
+		close(lock);
+	}
+	strvec_clear(&lines);
+	cluster_free(&c);
+}
+
 static int stop_node(const struct nook_dirs *d, const char *node,
 		     const void *arg)
 {
@@ -1032,7 +1051,7 @@ int vm_cluster_delete(const struct nook_dirs *d, const char *name, int force)
 		struct vm *vm;
 
 		if (vm_open(d, names.v[i], 0, &vm) == 0 && vm->exists &&
-		    vm_delete(vm, force) < 0)
+		    vm_remove(vm, force) < 0)
 			ret = -1;
 		vm_close(vm);
 	}

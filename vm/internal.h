@@ -388,6 +388,9 @@ int vm_cluster_host_lines(const struct nook_dirs *d, const char *cluster,
 /* Write the names and addresses of the cluster's nodes into /etc/hosts
  * of each running node whose sshd answers; a warning when it cannot. */
 void vm_cluster_hosts(const struct nook_dirs *d, const char *cluster);
+/* vm_delete() without writing the names of the cluster's other nodes:
+ * for a cluster's delete, which takes them all. */
+int vm_remove(struct vm *vm, int force);
 /* The cluster whose node name would be name (NAME-N of cluster NAME),
  * in buf, or NULL. */
 const char *vm_cluster_claiming(const struct nook_dirs *d, const char *name,

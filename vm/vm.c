@@ -411,7 +411,7 @@ int vm_stop(struct vm *vm, int force, int timeout_s, const char **how)
 	return ret;
 }
 
-int vm_delete(struct vm *vm, int force)
+int vm_remove(struct vm *vm, int force)
 {
 	const char *how;
 	pid_t pid;
@@ -436,6 +436,17 @@ int vm_delete(struct vm *vm, int force)
 		vm_cluster_node_gone(vm->dirs, vm->spec.cluster, vm->spec.node);
 		vm_cluster_network_gc(vm->dirs, vm->spec.cluster);
 	}
+	return 0;
+}
+
+int vm_delete(struct vm *vm, int force)
+{
+	if (vm_remove(vm, force) < 0)
+		return -1;
+	/* the cluster's running nodes forget its name now, not at their
+	 * next start */
+	if (vm->spec.cluster)
+		vm_cluster_hosts(vm->dirs, vm->spec.cluster);
 	return 0;
 }
 

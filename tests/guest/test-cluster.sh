@@ -2,8 +2,9 @@
 # A real cluster under TCG: two nodes booted in parallel on their private
 # network, names that resolve between them, a node's restart, the cluster
 # suspended and resumed (names and the private network still work), growing
-# to three, a node rebooting on its own, and nothing left after stop and
-# delete. Boots: 2 at once, then one restart, one more node, one reboot.
+# to three, a node rebooting on its own, the last node deleted while the
+# others run, and nothing left after stop and delete. Boots: 2 at once,
+# then one restart, one more node, one reboot.
 NOOK=$1
 . "$(dirname "$0")/../cli/lib.sh"
 img=$(bash "$(dirname "$0")/image.sh") || { fail "build the test image"; finish; exit 1; }
@@ -155,6 +156,13 @@ expect_rc "  dev-3 still resolves on dev-1" 0 "$NOOK" shell dev-1 -- getent host
 contains "  to its private address" "$OUT" "$a3"
 expect_rc "  and dev-2" 0 "$NOOK" shell dev-1 -- getent hosts dev-2
 contains "  to its private address" "$OUT" "$a2"
+
+# the last node goes while the others run: they forget its name at once
+expect_rc "delete dev-3, running (--force)" 0 "$NOOK" local delete dev-3 --force
+check "  without a warning" test -z "$ERR"
+expect_rc "  on dev-1, dev-3 no longer resolves" 2 "$NOOK" shell dev-1 -- getent hosts dev-3
+expect_rc "  nor on dev-2" 2 "$NOOK" shell dev-2 -- getent hosts dev-3
+expect_rc "  dev-2 still does on dev-1" 0 "$NOOK" shell dev-1 -- getent hosts dev-2
 
 expect_rc "stop dev" 0 "$NOOK" local stop dev
 check "no QEMU left" test "$(qemus dev-1)$(qemus dev-2)$(qemus dev-3)" = 000
