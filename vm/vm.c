@@ -443,8 +443,8 @@ int vm_delete(struct vm *vm, int force)
 {
 	if (vm_remove(vm, force) < 0)
 		return -1;
-	/* the cluster's running nodes forget its name now, not at their
-	 * next start */
+	/* the cluster's running nodes get its names now: a deleted last
+	 * node's leaves them at once, not at their next start */
 	if (vm->spec.cluster)
 		vm_cluster_hosts(vm->dirs, vm->spec.cluster);
 	return 0;

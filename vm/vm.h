@@ -231,8 +231,9 @@ int vm_snapshot_restore(struct vm *vm, const char *tag, int *memory);
 /* Remove snapshot tag (its disk blocks are freed in the overlay). */
 int vm_snapshot_delete(struct vm *vm, const char *tag);
 
-/* Remove the VM's files; a running VM is refused unless force. A node's
- * name leaves the /etc/hosts of its cluster's running nodes. */
+/* Remove the VM's files; a running VM is refused unless force. The
+ * running nodes of its cluster get the cluster's names again: a deleted
+ * last node's leaves their /etc/hosts. */
 int vm_delete(struct vm *vm, int force);
 
 /* What status shows. Strings point into vm; valid until vm_close(). */
