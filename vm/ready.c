@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -20,52 +21,80 @@ const char *vm_phase_name(enum vm_phase ph)
 
 
 
-/* An ssh child whose stderr we keep for the reason it failed. */
+/*
+ * An ssh child. Its stderr is kept for the reason it failed, its stdout
+ * for the word that says it logged in; its stdin is ours, to wake the
+ * wait script (see wait_script).
+ */
 struct probe {
 	struct child c;
 	struct strvec argv;
-	int err_fd;
-	struct buf err;
+	int in_fd, out_fd, err_fd;
+	struct buf out, err;
 };
 
-static int probe_start(struct probe *pr, const struct ssh_target *t,
-		       const char *const *cmd)
-{
-	int pfd[2];
+#define PROBE_INIT { CHILD_INIT, STRVEC_INIT, -1, -1, -1, BUF_INIT, BUF_INIT }
 
-	strvec_clear(&pr->argv);
-	pr->err.len = 0;
-	ssh_argv(t, -1, NULL, cmd, &pr->argv);
-	if (pipe2(pfd, O_CLOEXEC | O_NONBLOCK) < 0)
-		return error_errno("pipe");
-	pr->c = (struct child)CHILD_INIT;
-	pr->c.argv = (const char *const *)pr->argv.v;
-	pr->c.in = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	pr->c.out = pr->c.in >= 0 ? open("/dev/null", O_WRONLY | O_CLOEXEC) : -1;
-	pr->c.err = pfd[1];
-	if (child_start(&pr->c) < 0) {
-		close(pfd[0]);
-		pfd[0] = -1;
-	}
-	close(pfd[1]);
-	if (pr->c.in >= 0)
-		close(pr->c.in);
-	if (pr->c.out >= 0)
-		close(pr->c.out);
-	pr->err_fd = pfd[0];
-	return pfd[0] < 0 ? -1 : 0;
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
 }
 
-static void probe_drain(struct probe *pr)
+/*
+ * stdin: with wake, a socket of which we keep the other end (a socket,
+ * not a pipe: a write after ssh has gone must fail, not raise SIGPIPE);
+ * else /dev/null.
+ */
+static int probe_start(struct probe *pr, const struct ssh_target *t,
+		       const char *const *cmd, int wake)
+{
+	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, err[2] = { -1, -1 };
+	int ok;
+
+	strvec_clear(&pr->argv);
+	pr->out.len = pr->err.len = 0;
+	ssh_argv(t, -1, NULL, cmd, &pr->argv);
+	if (wake)
+		ok = socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in) == 0;
+	else
+		ok = (in[0] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;
+	ok = ok && pipe2(out, O_CLOEXEC | O_NONBLOCK) == 0 &&
+	     pipe2(err, O_CLOEXEC | O_NONBLOCK) == 0;
+	if (!ok)
+		error_errno("pipe");
+	pr->c = (struct child)CHILD_INIT;
+	pr->c.argv = (const char *const *)pr->argv.v;
+	pr->c.in = in[0];
+	pr->c.out = out[1];
+	pr->c.err = err[1];
+	if (ok && child_start(&pr->c) < 0)
+		ok = 0;
+	close_fd(&in[0]);
+	close_fd(&out[1]);
+	close_fd(&err[1]);
+	pr->in_fd = in[1];
+	pr->out_fd = out[0];
+	pr->err_fd = err[0];
+	if (!ok) {
+		close_fd(&pr->in_fd);
+		close_fd(&pr->out_fd);
+		close_fd(&pr->err_fd);
+	}
+	return ok ? 0 : -1;
+}
+
+static void drain(int fd, struct buf *b)
 {
 	char chunk[1024];
 
-	while (pr->err_fd >= 0) {
-		ssize_t n = read(pr->err_fd, chunk, sizeof(chunk));
+	while (fd >= 0) {
+		ssize_t n = read(fd, chunk, sizeof(chunk));
 
 		if (n <= 0)
 			break;
-		buf_add(&pr->err, chunk, (size_t)n);
+		buf_add(b, chunk, (size_t)n);
 	}
 }
 
@@ -74,46 +103,68 @@ static int probe_poll(struct probe *pr)
 {
 	int st;
 
-	probe_drain(pr);
+	drain(pr->out_fd, &pr->out);
+	drain(pr->err_fd, &pr->err);
 	if (child_poll(&pr->c, &st) != 1)
 		return -1;
-	probe_drain(pr);
-	close(pr->err_fd);
-	pr->err_fd = -1;
+	drain(pr->out_fd, &pr->out);
+	drain(pr->err_fd, &pr->err);
+	close_fd(&pr->in_fd);
+	close_fd(&pr->out_fd);
+	close_fd(&pr->err_fd);
 	return st;
+}
+
+/* Wake the wait script for one look; a full buffer is a look pending. */
+static void probe_wake(struct probe *pr)
+{
+	if (pr->in_fd >= 0 &&
+	    send(pr->in_fd, "\n", 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 &&
+	    errno != EAGAIN)
+		close_fd(&pr->in_fd);
 }
 
 static void probe_stop(struct probe *pr)
 {
 	child_kill(&pr->c);
-	if (pr->err_fd >= 0)
-		close(pr->err_fd);
-	pr->err_fd = -1;
+	close_fd(&pr->in_fd);
+	close_fd(&pr->out_fd);
+	close_fd(&pr->err_fd);
 	strvec_clear(&pr->argv);
+	buf_free(&pr->out);
 	buf_free(&pr->err);
 }
 
 /*
- * Waiting for cloud-init the cheap way. `cloud-init status --wait` is a
- * Python program: under TCG its imports alone take ~5 s of a guest CPU
- * while the boot it waits for still needs it. cloud-final writes
+ * Logging in and waiting for cloud-init in one ssh session, the cheap
+ * way: under TCG every sshd session, every process the guest starts
+ * costs a guest CPU that the boot still needs (and a cluster's crowded
+ * nodes have no second one to spare). `cloud-init status --wait` is a
+ * Python program whose imports alone take ~5 s. cloud-final writes
  * /run/cloud-init/result.json when it is done, with the errors of every
- * stage; `cloud-init status` reads the same file. So a shell loop waits
- * for it and says "done, no errors" (exit 0); it sleeps half a second
- * between looks and asks systemctl (a costly start) only every 10 s. Anything else - errors,
- * cloud-init disabled (exit 2), the boot over without a result (exit 2) -
- * goes to `cloud-init status --wait`, whose answer is the one we report.
+ * stage; `cloud-init status` reads the same file. So the script says
+ * LOGGED_IN (the login worked; a line of its own, whatever a
+ * user's shell start-up prints before it), then looks for the file each time nook writes
+ * a line to it (every half second: a shell builtin's read, no process
+ * started) and asks systemctl (a costly start) only every 20th look. It
+ * says "done, no errors" with exit 0. Anything else - errors, cloud-init
+ * disabled (exit 2), the boot over without a result (exit 2) - goes to
+ * `cloud-init status --wait`, whose answer is the one we report. Its
+ * stdin closed means nook has gone: exit 3.
  */
-static const char fast_ci_script[] =
-	"r=/run/cloud-init/result.json n=0; "
+#define LOGGED_IN "nook-logged-in"
+static const char wait_script[] =
+	"echo " LOGGED_IN "; r=/run/cloud-init/result.json n=0; "
 	"while [ ! -e $r ]; do "
 	"[ -e /run/cloud-init/disabled ] && exit 2; "
 	"n=$((n + 1)); "
 	"if [ $((n % 20)) = 0 ]; then "
 	"case $(systemctl is-system-running 2>/dev/null) in "
 	"running|degraded) [ -e $r ] || exit 2;; esac; fi; "
-	"sleep 0.5; done; "
+	"read -r _ || exit 3; done; "
 	"grep -qF '\"errors\": []' $r";
+
+#define LOOK_MS 500
 
 /*
  * sshd answers and refuses nook's key. cloud-init sets up users and keys
@@ -146,14 +197,12 @@ static void login_refused(const char *user, const char *ssh_said)
 
 int vm_wait_ready(struct vm_ready *r)
 {
-	static const char *const login[] = { "true", NULL };
-	static const char *const fast_ci[] = { "sh", "-c", fast_ci_script,
-						NULL };
+	static const char *const wait[] = { "sh", "-c", wait_script, NULL };
 	static const char *const ci[] = { "cloud-init", "status", "--wait",
 					   NULL };
 	int slow_ci = 0, denied = 0;
-	struct probe pr = { CHILD_INIT, STRVEC_INIT, -1, BUF_INIT };
-	double start = mono_s();
+	struct probe pr = PROBE_INIT;
+	double start = mono_s(), woke = 0;
 	int ret = -1;
 
 	r->reached = VM_PHASE_BOOT;
@@ -182,15 +231,18 @@ int vm_wait_ready(struct vm_ready *r)
 				sleep_ms(250);
 			continue;
 		}
-		if (pr.c.pid <= 0 && pr.err_fd < 0) {
-			const char *const *cmd = r->reached == VM_PHASE_LOGIN ?
-				login : slow_ci ? ci : fast_ci;
-
-			if (probe_start(&pr, r->ssh, cmd) < 0)
-				break;
-		}
+		if (pr.c.pid <= 0 && pr.err_fd < 0 &&
+		    probe_start(&pr, r->ssh, slow_ci ? ci : wait, !slow_ci) < 0)
+			break;
 		st = probe_poll(&pr);
+		if (r->reached == VM_PHASE_LOGIN && pr.out.p &&
+		    strstr(pr.out.p, LOGGED_IN "\n"))
+			r->reached = VM_PHASE_CLOUD_INIT;
 		if (st < 0) {
+			if (el - woke >= LOOK_MS / 1000.0) {
+				probe_wake(&pr);
+				woke = el;
+			}
 			sleep_ms(250);
 			continue;
 		}
@@ -213,13 +265,10 @@ int vm_wait_ready(struct vm_ready *r)
 			continue;
 		}
 		if (r->reached == VM_PHASE_LOGIN) {
-			if (st != 0) {
-				errorf("ssh login ran 'true' and got exit %d: %s",
-				       st, pr.err.p ? pr.err.p : "");
-				break;
-			}
-			r->reached = VM_PHASE_CLOUD_INIT;
-			continue;
+			/* logged in, yet the shell never said so */
+			errorf("ssh logged in, but a shell there could not run "
+			       "(exit %d): %s", st, pr.err.p ? pr.err.p : "");
+			break;
 		}
 		if (st != 0 && !slow_ci) {
 			slow_ci = 1; /* let cloud-init itself say what happened */
