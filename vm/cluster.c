@@ -585,7 +585,7 @@ static int start_node(const struct nook_dirs *d, const char *cluster,
 	const struct node_start *ns = arg;
 	struct vm_start_opts o = *vm_cluster_node_opts(ns->o, ns->list, ns->n,
 							  m->name);
-	struct vm_node node = { cluster, m->node, ns->subnet };
+	struct vm_node node = { cluster, m->node, ns->subnet, &ns->hosts };
 	struct vm_start_result r;
 	const char *name = m->name;
 	struct vm *vm;
@@ -608,11 +608,12 @@ static int start_node(const struct nook_dirs *d, const char *cluster,
 	 * while the cluster grew, or been resumed. Also one whose cloud-init
 	 * failed: the guest is there to use. With --no-wait, one that ran
 	 * already or was resumed (its sshd answers): one that boots has the
-	 * names in its seed. */
+	 * names in its seed. Not one whose wait found them all there. */
 	if (o.no_wait ? rc == 0 && (r.found_running || r.resumed) :
 			(rc == 0 || (r.reached >= VM_PHASE_CLOUD_INIT &&
 				     !r.crashed && !r.stopped)))
-		write_hosts(vm, &ns->hosts, !o.no_wait && !r.resumed);
+		if (!r.hosts_ok)
+			write_hosts(vm, &ns->hosts, !o.no_wait && !r.resumed);
 out:
 	vm_close(vm);
 	return rc;

@@ -225,6 +225,11 @@ void vm_clean_runtime(const struct vm_paths *p);
 int vm_stop_qemu(const struct vm_paths *p, int force, int timeout_s,
 		 const char **how, struct buf *why);
 
+/* Brings every vCPU of a guest booted on one online; run as root. */
+#define VM_ONLINE_CPUS_SH \
+	"for f in /sys/devices/system/cpu/cpu[0-9]*/online; do " \
+	"read v < $f; [ \"$v\" = 1 ] || echo 1 > $f || exit 1; done"
+
 /* The wait for a ready guest. */
 struct vm_ready {
 	const struct ssh_target *ssh;
@@ -233,15 +238,21 @@ struct vm_ready {
 	int timeout_s;
 	void (*progress)(void *ctx, enum vm_phase ph, double elapsed);
 	void *ctx;
+	int online_cpus;                /* bring the other vCPUs online */
+	const struct strvec *hosts;     /* NULL, or "ADDR NAME" lines to
+					 * look for in /etc/hosts */
 	/* results */
 	enum vm_phase reached;
 	int crashed;       /* QEMU went away */
 	int timed_out;
 	int cloud_init_rc; /* cloud-init status --wait's exit code */
+	int cpus_online;   /* online_cpus done */
+	int hosts_ok;      /* /etc/hosts has hosts, and no other nook line */
 };
 /*
  * Wait until the guest answers with an SSH banner, ssh logs in with the
- * VM's key against the pinned host key, and cloud-init says done. 0 when
+ * VM's key against the pinned host key, and cloud-init says done; then,
+ * in the same session, what online_cpus and hosts ask. 0 when
  * ready; -1 otherwise, with r's results telling which phase stopped.
  */
 int vm_wait_ready(struct vm_ready *r);

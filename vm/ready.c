@@ -54,7 +54,8 @@ static int probe_start(struct probe *pr, const struct ssh_target *t,
 	int ok;
 
 	strvec_clear(&pr->argv);
-	pr->out.len = pr->err.len = 0;
+	buf_free(&pr->out); /* nothing of the last try's output stays */
+	buf_free(&pr->err);
 	ssh_argv(t, -1, NULL, cmd, &pr->argv);
 	if (wake)
 		ok = socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in) == 0;
@@ -63,7 +64,7 @@ static int probe_start(struct probe *pr, const struct ssh_target *t,
 	ok = ok && pipe2(out, O_CLOEXEC | O_NONBLOCK) == 0 &&
 	     pipe2(err, O_CLOEXEC | O_NONBLOCK) == 0;
 	if (!ok)
-		error_errno("pipe");
+		error_errno("ssh's stdin, stdout or stderr");
 	pr->c = (struct child)CHILD_INIT;
 	pr->c.argv = (const char *const *)pr->argv.v;
 	pr->c.in = in[0];
@@ -143,18 +144,26 @@ static void probe_stop(struct probe *pr)
  * Python program whose imports alone take ~5 s. cloud-final writes
  * /run/cloud-init/result.json when it is done, with the errors of every
  * stage; `cloud-init status` reads the same file. So the script says
- * LOGGED_IN (the login worked; a line of its own, whatever a
- * user's shell start-up prints before it), then looks for the file each time nook writes
- * a line to it (every half second: a shell builtin's read, no process
- * started) and asks systemctl (a costly start) only every 20th look. It
- * says "done, no errors" with exit 0. Anything else - errors, cloud-init
- * disabled (exit 2), the boot over without a result (exit 2) - goes to
- * `cloud-init status --wait`, whose answer is the one we report. Its
- * stdin closed means nook has gone: exit 3.
+ * LOGGED_IN (the login worked; a line of its own, whatever a user's
+ * shell start-up prints before it), then looks for the file each time
+ * nook writes a line to it (every half second: a shell builtin's read,
+ * no process started) and asks systemctl (a costly start) only every
+ * 20th look. It says "done, no errors" with exit 0. Anything else -
+ * errors (exit 1), cloud-init disabled (exit 2), the boot over without a
+ * result (exit 2) - goes to `cloud-init status --wait`, whose answer is
+ * the one we report. Its stdin closed means nook has gone: exit 3.
+ * Done, it does in the same session what the start would need two more
+ * for: with $1 = 1 it brings the other vCPUs online (a boot on one),
+ * saying CPUS_ONLINE; with $2 = 1 it compares the cluster's names in
+ * /etc/hosts with the lines it was given ($3...), saying HOSTS_OK when
+ * they are the same.
  */
 #define LOGGED_IN "nook-logged-in"
+#define CPUS_ONLINE "nook-cpus-online"
+#define HOSTS_OK "nook-hosts-ok"
 static const char wait_script[] =
-	"echo " LOGGED_IN "; r=/run/cloud-init/result.json n=0; "
+	"echo " LOGGED_IN "; online=$1 hosts=$2; shift 2; "
+	"r=/run/cloud-init/result.json n=0; "
 	"while [ ! -e $r ]; do "
 	"[ -e /run/cloud-init/disabled ] && exit 2; "
 	"n=$((n + 1)); "
@@ -162,7 +171,13 @@ static const char wait_script[] =
 	"case $(systemctl is-system-running 2>/dev/null) in "
 	"running|degraded) [ -e $r ] || exit 2;; esac; fi; "
 	"read -r _ || exit 3; done; "
-	"grep -qF '\"errors\": []' $r";
+	"grep -qF '\"errors\": []' $r || exit 1; "
+	"[ $online = 1 ] && sudo -n sh -c '" VM_ONLINE_CPUS_SH "' "
+	"</dev/null >/dev/null 2>&1 && echo " CPUS_ONLINE "; "
+	"[ $hosts = 1 ] && "
+	"[ \"$(for l; do echo \"$l # nook cluster\"; done)\" = "
+	"\"$(grep ' # nook cluster$' /etc/hosts)\" ] && echo " HOSTS_OK "; "
+	"exit 0";
 
 #define LOOK_MS 500
 
@@ -197,17 +212,26 @@ static void login_refused(const char *user, const char *ssh_said)
 
 int vm_wait_ready(struct vm_ready *r)
 {
-	static const char *const wait[] = { "sh", "-c", wait_script, NULL };
 	static const char *const ci[] = { "cloud-init", "status", "--wait",
 					   NULL };
 	int slow_ci = 0, denied = 0;
 	struct probe pr = PROBE_INIT;
+	struct strvec wait = STRVEC_INIT;
 	double start = mono_s(), woke = 0;
 	int ret = -1;
 
 	r->reached = VM_PHASE_BOOT;
 	r->crashed = r->timed_out = 0;
 	r->cloud_init_rc = -1;
+	r->cpus_online = r->hosts_ok = 0;
+	strvec_push(&wait, "sh");
+	strvec_push(&wait, "-c");
+	strvec_push(&wait, wait_script);
+	strvec_push(&wait, "nook-wait");
+	strvec_push(&wait, r->online_cpus ? "1" : "0");
+	strvec_push(&wait, r->hosts ? "1" : "0");
+	for (size_t i = 0; r->hosts && i < r->hosts->n; i++)
+		strvec_push(&wait, r->hosts->v[i]);
 	for (;;) {
 		double el = mono_s() - start;
 		int st;
@@ -232,14 +256,17 @@ int vm_wait_ready(struct vm_ready *r)
 			continue;
 		}
 		if (pr.c.pid <= 0 && pr.err_fd < 0 &&
-		    probe_start(&pr, r->ssh, slow_ci ? ci : wait, !slow_ci) < 0)
+		    probe_start(&pr, r->ssh, slow_ci ? ci :
+				(const char *const *)wait.v, !slow_ci) < 0)
 			break;
 		st = probe_poll(&pr);
 		if (r->reached == VM_PHASE_LOGIN && pr.out.p &&
 		    strstr(pr.out.p, LOGGED_IN "\n"))
 			r->reached = VM_PHASE_CLOUD_INIT;
 		if (st < 0) {
-			if (el - woke >= LOOK_MS / 1000.0) {
+			/* none while ssh logs in: they would queue up */
+			if (r->reached == VM_PHASE_CLOUD_INIT &&
+			    el - woke >= LOOK_MS / 1000.0) {
 				probe_wake(&pr);
 				woke = el;
 			}
@@ -279,8 +306,13 @@ int vm_wait_ready(struct vm_ready *r)
 			r->reached = VM_PHASE_READY;
 			ret = 0;
 		}
+		if (st == 0 && !slow_ci && pr.out.p) {
+			r->cpus_online = !!strstr(pr.out.p, "\n" CPUS_ONLINE "\n");
+			r->hosts_ok = !!strstr(pr.out.p, "\n" HOSTS_OK "\n");
+		}
 		break;
 	}
 	probe_stop(&pr);
+	strvec_clear(&wait);
 	return ret;
 }

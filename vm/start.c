@@ -538,22 +538,23 @@ static int booted_one_cpu(pid_t pid)
 	return is;
 }
 
-/* A VM booted on one vCPU: the others online now (as root, sudo). A
- * warning saying how when that fails: the VM runs, on fewer vCPUs. */
-static void online_cpus(struct vm *vm, const struct vm_start_opts *o)
+/* A VM booted on one vCPU: the others online now (as root, sudo), unless
+ * the wait did it (done). A warning saying how when that fails: the VM
+ * runs, on fewer vCPUs. */
+static void online_cpus(struct vm *vm, const struct vm_start_opts *o,
+			int done)
 {
 	static const char *const cmd[] = {
-		"sudo", "-n", "sh", "-c",
-		"for f in /sys/devices/system/cpu/cpu[0-9]*/online; do "
-		"read v < $f; [ \"$v\" = 1 ] || echo 1 > $f || exit 1; done",
-		NULL
+		"sudo", "-n", "sh", "-c", VM_ONLINE_CPUS_SH, NULL
 	};
 	struct strvec argv = STRVEC_INIT;
 	struct buf out = BUF_INIT;
 	struct ssh_target t;
 	int rc = -1;
 
-	if (vm_ssh(vm, NULL, 0, &t) == 0) {
+	if (done)
+		rc = 0;
+	else if (vm_ssh(vm, NULL, 0, &t) == 0) {
 		ssh_argv(&t, -1, NULL, cmd, &argv);
 		rc = run_capture_timeout((const char *const *)argv.v, &out,
 					 30000);
@@ -683,7 +684,12 @@ static int wait_ready(struct vm *vm, const struct vm_start_opts *o,
 	w.timeout_s = r->timeout_s;
 	w.progress = progress;
 	w.ctx = (void *)o;
+	w.online_cpus = !r->resumed && booted_one_cpu(r->pid);
+	w.hosts = o->node && o->node->hosts && o->node->hosts->n ?
+		  o->node->hosts : NULL;
 	rc = vm_wait_ready(&w);
+	r->cpus_online = w.cpus_online;
+	r->hosts_ok = w.hosts_ok;
 	r->reached = w.reached;
 	r->crashed = w.crashed;
 	r->timed_out = w.timed_out;
@@ -806,7 +812,7 @@ out:
 	 * and after cloud-init failed: the guest is there to use */
 	if (r->launched && !r->resumed && r->reached >= VM_PHASE_CLOUD_INIT &&
 	    booted_one_cpu(r->pid))
-		online_cpus(vm, o);
+		online_cpus(vm, o, r->cpus_online);
 	if (ret < 0 && r->launched && o->failed)
 		o->failed(o->ctx, vm, r);
 	if (vm->spec.cluster && !r->launched && !o->node)

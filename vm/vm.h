@@ -139,6 +139,8 @@ struct vm_node {
 	const char *cluster;
 	int node;                 /* 1..N */
 	const char *subnet;       /* the cluster's, CIDR */
+	const struct strvec *hosts; /* its names, "ADDR NAME": the start
+				     * says if /etc/hosts has them */
 };
 
 /* How a start went. */
@@ -154,6 +156,8 @@ struct vm_start_result {
 	int timeout_s;
 	int resumed;              /* a suspended VM came back from its save */
 	int found_running;        /* a cluster's node that ran already */
+	int hosts_ok;             /* ready, with node->hosts in /etc/hosts */
+	int cpus_online;          /* booted on one vCPU, the rest online */
 };
 
 /*
