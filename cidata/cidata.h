@@ -94,6 +94,19 @@ struct cidata_vendor {
 };
 
 /*
+ * A boot on one vCPU (a crowded cluster's start) ends its kernel
+ * arguments with maxcpus=1 and this: a cluster node's per-boot script,
+ * seeing it, brings the other vCPUs online once cloud-init is done, so a
+ * node that reboots on its own gets them back with nobody waiting for
+ * it. Dotted, the kernel takes it for a module's and passes it over.
+ */
+#define CIDATA_ONLINE_CPUS_ARG "nook.online_cpus=1"
+/* Brings every vCPU online; run as root. */
+#define CIDATA_ONLINE_CPUS_SH \
+	"for f in /sys/devices/system/cpu/cpu[0-9]*/online; do " \
+	"read v < $f; [ \"$v\" = 1 ] || echo 1 > $f || exit 1; done"
+
+/*
  * The shell script that makes its arguments, "ADDR NAME" lines, the
  * node's cluster names (kept in /var/lib/nook/hosts) and writes them into
  * /etc/hosts, each marked " # nook cluster", in place of the marked lines

@@ -10,7 +10,8 @@
  * init stage, which systemd orders before sshd; the user's user-data is
  * left as it is. A cluster node's vendor-data has a second boothook: the
  * cluster's names in /etc/hosts from the first boot on, so user-data's
- * commands reach the other nodes by name.
+ * commands reach the other nodes by name; the per-boot script it leaves
+ * also brings the vCPUs of a boot on one online (CIDATA_ONLINE_CPUS_ARG).
  */
 #include <ctype.h>
 #include <string.h>
@@ -134,6 +135,20 @@ static int is_hosts_line(const char *l)
  * boothooks ran. The template, a dpkg conffile, is not touched. */
 static int render_hosts_hook(const struct cidata_vendor *v, struct buf *out)
 {
+	/* in the background, detached: cloud-init writes result.json once
+	 * this script and the rest of its final stage are done */
+	static const char online_cpus_later[] =
+		"# booted on one vCPU (a crowded cluster's start): the others "
+		"online once\n"
+		"# cloud-init is done, also after a reboot of the node's own\n"
+		"read -r c < /proc/cmdline\n"
+		"case \" $c \" in *\" " CIDATA_ONLINE_CPUS_ARG " \"*)\n"
+		"\t(n=0; while [ ! -e /run/cloud-init/result.json ] && "
+		"[ $n -lt 900 ]; do\n"
+		"\t\tn=$((n + 1)); sleep 1; done\n"
+		"\t" CIDATA_ONLINE_CPUS_SH ") </dev/null >/dev/null 2>&1 &\n"
+		"esac\n";
+
 	buf_addf(out, "#cloud-boothook\n"
 		      "#!/bin/sh\n"
 		      "# written by nook: the names of this node's cluster, now "
@@ -146,12 +161,13 @@ static int render_hosts_hook(const struct cidata_vendor *v, struct buf *out)
 		      "# written by nook's vendor-data: the cluster's names, "
 		      "again after cloud-init's\n"
 		      "# update_etc_hosts (manage_etc_hosts) wrote /etc/hosts\n"
+		      "%s"
 		      "keep=1\n"
 		      "%s"
 		      "NOOK_EOF\n"
 		      "chmod 755 \"$t\" && mv -f \"$t\" \"$d/nook-cluster-hosts\"\n"
 		      "keep=1\n"
-		      "set --", cidata_hosts_script);
+		      "set --", online_cpus_later, cidata_hosts_script);
 	for (size_t i = 0; i < v->nhosts; i++) {
 		if (!is_hosts_line(v->hosts[i]))
 			return errorf("vendor-data: '%s' is not an address "

@@ -225,11 +225,6 @@ void vm_clean_runtime(const struct vm_paths *p);
 int vm_stop_qemu(const struct vm_paths *p, int force, int timeout_s,
 		 const char **how, struct buf *why);
 
-/* Brings every vCPU of a guest booted on one online; run as root. */
-#define VM_ONLINE_CPUS_SH \
-	"for f in /sys/devices/system/cpu/cpu[0-9]*/online; do " \
-	"read v < $f; [ \"$v\" = 1 ] || echo 1 > $f || exit 1; done"
-
 /* The wait for a ready guest. */
 struct vm_ready {
 	const struct ssh_target *ssh;

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "cidata.h"
 #include "internal.h"
 
 const char *vm_phase_name(enum vm_phase ph)
@@ -172,7 +173,7 @@ static const char wait_script[] =
 	"running|degraded) [ -e $r ] || exit 2;; esac; fi; "
 	"read -r _ || exit 3; done; "
 	"grep -qF '\"errors\": []' $r || exit 1; "
-	"[ $online = 1 ] && sudo -n sh -c '" VM_ONLINE_CPUS_SH "' "
+	"[ $online = 1 ] && sudo -n sh -c '" CIDATA_ONLINE_CPUS_SH "' "
 	"</dev/null >/dev/null 2>&1 && echo " CPUS_ONLINE "; "
 	"[ $hosts = 1 ] && "
 	"[ \"$(for l; do echo \"$l # nook cluster\"; done)\" = "

@@ -545,7 +545,7 @@ static void online_cpus(struct vm *vm, const struct vm_start_opts *o,
 			int done)
 {
 	static const char *const cmd[] = {
-		"sudo", "-n", "sh", "-c", VM_ONLINE_CPUS_SH, NULL
+		"sudo", "-n", "sh", "-c", CIDATA_ONLINE_CPUS_SH, NULL
 	};
 	struct strvec argv = STRVEC_INIT;
 	struct buf out = BUF_INIT;

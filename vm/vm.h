@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "cidata.h"
 #include "common.h"
 #include "images.h"
 #include "net.h"
@@ -130,9 +131,11 @@ struct vm_start_opts {
 	int boot_one_cpu;
 };
 
-/* The kernel argument a boot on one vCPU adds; vm_argv_hash() leaves it
- * out, as it changes nothing a saved state depends on. */
-#define VM_ONE_CPU_ARG "maxcpus=1"
+/* The kernel arguments a boot on one vCPU adds (the second tells the
+ * guest to bring the others online itself after a reboot of its own);
+ * vm_argv_hash() leaves them out, as they change nothing a saved state
+ * depends on. */
+#define VM_ONE_CPU_ARG "maxcpus=1 " CIDATA_ONLINE_CPUS_ARG
 
 /* A cluster node's place, for vm_start() of a node (NULL otherwise). */
 struct vm_node {

@@ -705,6 +705,94 @@ static void test_vendor_data_hosts(void **state)
 	free(perboot);
 }
 
+/* The per-boot script, run on stand-ins for /proc/cmdline, cloud-init's
+ * result.json and /sys/devices/system/cpu; cpu1/online after, waiting
+ * for its background job when with is set. */
+static char run_online(const char *dir, const char *perboot,
+		       const char *cmdline, int with)
+{
+	struct buf a = BUF_INIT, b = BUF_INIT, c = BUF_INIT, out = BUF_INIT;
+	char *cmd = xasprintf("%s/cmdline", dir);
+	char *res = xasprintf("%s/result.json", dir);
+	char *cpu = xasprintf("%s/cpu", dir);
+	char *cpu1 = xasprintf("%s/cpu/cpu1", dir);
+	char *online = xasprintf("%s/cpu/cpu1/online", dir);
+	char *hosts = xasprintf("%s/hosts", dir);
+	char *ours = xasprintf("hosts=%s/hosts state=%s/state lock=%s/lock",
+			       dir, dir, dir);
+	const char *argv[] = { "sh", "-c", NULL, "per-boot", NULL };
+	char got = '?';
+
+	assert_int_equal(mkdir_p(cpu1, 0700), 0);
+	assert_int_equal(write_file_atomic(online, "0\n", 2, 0644), 0);
+	assert_int_equal(write_file_atomic(cmd, cmdline, strlen(cmdline),
+					   0644), 0);
+	assert_int_equal(write_file_atomic(res, "{}\n", 3, 0644), 0);
+	assert_int_equal(write_file_atomic(hosts, "", 0, 0644), 0);
+	replace_all(perboot, "/proc/cmdline", cmd, &a);
+	replace_all(a.p, "/run/cloud-init/result.json", res, &b);
+	replace_all(b.p, "/sys/devices/system/cpu", cpu, &c);
+	buf_free(&a);
+	replace_all(c.p, "hosts=/etc/hosts state=/var/lib/nook/hosts "
+			 "lock=/run/nook-hosts.lock", ours, &a);
+	assert_non_null(strstr(a.p, ours)); /* never the machine's files */
+	argv[2] = a.p;
+	assert_int_equal(run_capture(argv, &out), 0);
+	for (int i = 0; i < 100; i++) {
+		buf_free(&out);
+		assert_int_equal(read_file(online, &out), 0);
+		got = out.p[0];
+		if (got == '1' || !with)
+			break;
+		sleep_ms(50);
+	}
+	buf_free(&a);
+	buf_free(&b);
+	buf_free(&c);
+	buf_free(&out);
+	free(cmd);
+	free(res);
+	free(cpu);
+	free(cpu1);
+	free(online);
+	free(hosts);
+	free(ours);
+	return got;
+}
+
+/* A node booted on one vCPU brings the others online itself once
+ * cloud-init is done (after a reboot of its own, nook is not there to),
+ * and only when its kernel arguments say so. */
+static void test_vendor_data_online_cpus(void **state)
+{
+	static const char *const lines[] = { "10.77.0.1 dev-1" };
+	struct cidata_vendor v = { host_priv, "ssh-ed25519 HOSTPUB nook-vm\n",
+				   "ssh-ed25519 AAAAlogin nook-vm\n", 1, lines,
+				   1 };
+	char *dir = make_tmpdir();
+	struct buf vd = BUF_INIT, pb = BUF_INIT;
+	const char *at, *end;
+
+	(void)state;
+	assert_int_equal(cidata_render_vendor_data(&v, &vd), 0);
+	at = strstr(vd.p, "<<'NOOK_EOF' &&\n#!/bin/sh\n");
+	assert_non_null(at);
+	at = strchr(at, '\n') + 1;
+	end = strstr(at, "\nNOOK_EOF\n");
+	assert_non_null(end);
+	buf_add(&pb, at, (size_t)(end - at) + 1);
+	assert_int_equal(run_online(dir, pb.p, "root=/dev/vda ro maxcpus=1 "
+				    CIDATA_ONLINE_CPUS_ARG "\n", 1), '1');
+	assert_int_equal(run_online(dir, pb.p, "root=/dev/vda ro maxcpus=1\n",
+				    0), '0');
+	assert_int_equal(run_online(dir, pb.p, "x " CIDATA_ONLINE_CPUS_ARG
+				    "=2 y\n", 0), '0');
+	buf_free(&vd);
+	buf_free(&pb);
+	remove_tree(dir);
+	free(dir);
+}
+
 /* A line that is not "ADDR NAME" never reaches the shell. */
 static void test_vendor_data_bad_hosts(void **state)
 {
@@ -828,6 +916,7 @@ int main(void)
 		cmocka_unit_test(test_vendor_data_disk_boot),
 		cmocka_unit_test(test_vendor_data_bad_key),
 		cmocka_unit_test(test_vendor_data_hosts),
+		cmocka_unit_test(test_vendor_data_online_cpus),
 		cmocka_unit_test(test_vendor_data_bad_hosts),
 		cmocka_unit_test(test_login_user),
 		cmocka_unit_test(test_login_user_errors),
