@@ -514,7 +514,8 @@ static int boots_one_cpu(const struct vm *vm, const struct vm_start_opts *o,
 	       !strstr(a, "nr_cpus=");
 }
 
-/* 1 when QEMU pid's kernel arguments end in VM_ONE_CPU_ARG. */
+/* 1 when QEMU pid's kernel arguments end in VM_ONE_CPU_ARG (nook's
+ * own: a user's maxcpus=1 is not followed by its second word). */
 static int booted_one_cpu(pid_t pid)
 {
 	const char *one = " " VM_ONE_CPU_ARG;

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <cmocka.h>
 #include <zlib.h>
 
@@ -575,33 +576,67 @@ static void replace_all(const char *in, const char *from, const char *to,
 	buf_adds(out, in);
 }
 
-/* Run script (sh -c, with args) in dir's stand-ins for /etc/hosts,
- * /var/lib/nook and /var/lib/cloud/scripts/per-boot (a hook's: it
- * writes there); 0 and its hosts file in got, or -1. The stand-ins must
- * be found: run as root, a miss would write the machine's /etc/hosts. */
-static int run_hosts(const char *dir, const char *script, int hook,
-		     const char *const *args, struct buf *got)
+/*
+ * script with every guest path it uses put under dir: /etc/hosts,
+ * /var/lib/nook, /var/lib/cloud/scripts/per-boot, /proc/cmdline,
+ * cloud-init's result.json and /sys/devices/system/cpu. Run as root, a
+ * path missed would be the machine's own: none may be left.
+ */
+static void stand_ins(const char *dir, const char *script, struct buf *out)
 {
-	const char *argv[8] = { "sh", "-c", NULL, "nook-hosts" };
 	const char *paths = "hosts=/etc/hosts state=/var/lib/nook/hosts "
 			    "lock=/run/nook-hosts.lock";
 	const char *perboot = "d=/var/lib/cloud/scripts/per-boot "
 			      "t=/var/lib/nook/per-boot.tmp";
-	struct buf a = BUF_INIT, b = BUF_INIT, out = BUF_INIT;
 	char *ours = xasprintf("hosts=%s/hosts state=%s/nook/hosts "
 			       "lock=%s/lock", dir, dir, dir);
 	char *our_pb = xasprintf("d=%s/per-boot t=%s/nook/per-boot.tmp", dir,
 				 dir);
-	char *hosts = xasprintf("%s/hosts", dir);
-	size_t n = 0;
-	int rc;
+	char *cmdline = xasprintf("%s/cmdline", dir);
+	char *result = xasprintf("%s/result.json", dir);
+	char *cpu = xasprintf("%s/cpu", dir);
+	struct buf a = BUF_INIT, b = BUF_INIT;
 
 	/* a per-boot script the hook wrote has ours already */
 	assert_true(strstr(script, paths) || strstr(script, ours));
-	assert_true(!hook || strstr(script, perboot));
 	replace_all(script, paths, ours, &a);
 	replace_all(a.p, perboot, our_pb, &b);
-	argv[2] = b.p;
+	buf_free(&a);
+	replace_all(b.p, "/proc/cmdline", cmdline, &a);
+	buf_free(&b);
+	replace_all(a.p, "/run/cloud-init/result.json", result, &b);
+	buf_free(out);
+	replace_all(b.p, "/sys/devices/system/cpu", cpu, out);
+	assert_null(strstr(out->p, "=/etc/hosts"));
+	assert_null(strstr(out->p, " /proc/"));
+	assert_null(strstr(out->p, " /sys/"));
+	assert_null(strstr(out->p, " /run/cloud-init"));
+	buf_free(&a);
+	buf_free(&b);
+	free(ours);
+	free(our_pb);
+	free(cmdline);
+	free(result);
+	free(cpu);
+}
+
+/* Run script (sh -c, with args) on dir's stand-ins (a hook's: it writes
+ * the per-boot script); 0 and its hosts file in got, or -1. */
+static int run_hosts(const char *dir, const char *script, int hook,
+		     const char *const *args, struct buf *got)
+{
+	const char *argv[8] = { "sh", "-c", NULL, "nook-hosts" };
+	struct buf sh = BUF_INIT, out = BUF_INIT;
+	char *hosts = xasprintf("%s/hosts", dir);
+	char *cmdline = xasprintf("%s/cmdline", dir);
+	size_t n = 0;
+	int rc;
+
+	assert_true(!hook || strstr(script, "d=/var/lib/cloud/scripts/per-boot"));
+	/* a boot on all vCPUs */
+	assert_int_equal(write_file_atomic(cmdline, "ro\n", 3, 0644), 0);
+	stand_ins(dir, script, &sh);
+	argv[2] = sh.p;
 	while (args[n])
 		n++;
 	assert_true(4 + n < ARRAY_SIZE(argv));
@@ -611,12 +646,10 @@ static int run_hosts(const char *dir, const char *script, int hook,
 	buf_free(got);
 	if (rc == 0)
 		rc = read_file(hosts, got);
-	buf_free(&a);
-	buf_free(&b);
+	buf_free(&sh);
 	buf_free(&out);
-	free(ours);
-	free(our_pb);
 	free(hosts);
+	free(cmdline);
 	return rc;
 }
 
@@ -705,59 +738,64 @@ static void test_vendor_data_hosts(void **state)
 	free(perboot);
 }
 
-/* The per-boot script, run on stand-ins for /proc/cmdline, cloud-init's
- * result.json and /sys/devices/system/cpu; cpu1/online after, waiting
- * for its background job when with is set. */
-static char run_online(const char *dir, const char *perboot,
-		       const char *cmdline, int with)
+/* dir's stand-in for cpu1/online after ms, or as soon as it is "1". */
+static char online_after(const char *dir, int ms)
 {
-	struct buf a = BUF_INIT, b = BUF_INIT, c = BUF_INIT, out = BUF_INIT;
+	char *online = xasprintf("%s/cpu/cpu1/online", dir);
+	struct buf b = BUF_INIT;
+	char got = '?';
+
+	for (int waited = 0;; waited += 50) {
+		assert_int_equal(read_file(online, &b), 0);
+		got = b.p[0];
+		buf_free(&b);
+		if (got == '1' || waited >= ms)
+			break;
+		sleep_ms(50);
+	}
+	free(online);
+	return got;
+}
+
+/*
+ * The per-boot script on dir's stand-ins, booted with cmdline, cpu1
+ * offline and cloud-init done or not (result): it returns at once (a
+ * background job may wait for cloud-init, never the script: cloud-init
+ * waits for it). cpu1/online after ms.
+ */
+static char run_online(const char *dir, const char *perboot,
+		       const char *cmdline, int result, int ms)
+{
 	char *cmd = xasprintf("%s/cmdline", dir);
 	char *res = xasprintf("%s/result.json", dir);
-	char *cpu = xasprintf("%s/cpu", dir);
 	char *cpu1 = xasprintf("%s/cpu/cpu1", dir);
 	char *online = xasprintf("%s/cpu/cpu1/online", dir);
 	char *hosts = xasprintf("%s/hosts", dir);
-	char *ours = xasprintf("hosts=%s/hosts state=%s/state lock=%s/lock",
-			       dir, dir, dir);
 	const char *argv[] = { "sh", "-c", NULL, "per-boot", NULL };
-	char got = '?';
+	struct buf sh = BUF_INIT, out = BUF_INIT;
+	double t0;
 
 	assert_int_equal(mkdir_p(cpu1, 0700), 0);
 	assert_int_equal(write_file_atomic(online, "0\n", 2, 0644), 0);
 	assert_int_equal(write_file_atomic(cmd, cmdline, strlen(cmdline),
 					   0644), 0);
-	assert_int_equal(write_file_atomic(res, "{}\n", 3, 0644), 0);
+	unlink(res);
+	if (result)
+		assert_int_equal(write_file_atomic(res, "{}\n", 3, 0644), 0);
 	assert_int_equal(write_file_atomic(hosts, "", 0, 0644), 0);
-	replace_all(perboot, "/proc/cmdline", cmd, &a);
-	replace_all(a.p, "/run/cloud-init/result.json", res, &b);
-	replace_all(b.p, "/sys/devices/system/cpu", cpu, &c);
-	buf_free(&a);
-	replace_all(c.p, "hosts=/etc/hosts state=/var/lib/nook/hosts "
-			 "lock=/run/nook-hosts.lock", ours, &a);
-	assert_non_null(strstr(a.p, ours)); /* never the machine's files */
-	argv[2] = a.p;
+	stand_ins(dir, perboot, &sh);
+	argv[2] = sh.p;
+	t0 = mono_s();
 	assert_int_equal(run_capture(argv, &out), 0);
-	for (int i = 0; i < 100; i++) {
-		buf_free(&out);
-		assert_int_equal(read_file(online, &out), 0);
-		got = out.p[0];
-		if (got == '1' || !with)
-			break;
-		sleep_ms(50);
-	}
-	buf_free(&a);
-	buf_free(&b);
-	buf_free(&c);
+	assert_true(mono_s() - t0 < 5);
+	buf_free(&sh);
 	buf_free(&out);
 	free(cmd);
 	free(res);
-	free(cpu);
 	free(cpu1);
 	free(online);
 	free(hosts);
-	free(ours);
-	return got;
+	return online_after(dir, ms);
 }
 
 /* A node booted on one vCPU brings the others online itself once
@@ -766,10 +804,12 @@ static char run_online(const char *dir, const char *perboot,
 static void test_vendor_data_online_cpus(void **state)
 {
 	static const char *const lines[] = { "10.77.0.1 dev-1" };
+	static const char one[] = "root=/dev/vda ro maxcpus=1 "
+				  CIDATA_ONLINE_CPUS_ARG "\n";
 	struct cidata_vendor v = { host_priv, "ssh-ed25519 HOSTPUB nook-vm\n",
 				   "ssh-ed25519 AAAAlogin nook-vm\n", 1, lines,
 				   1 };
-	char *dir = make_tmpdir();
+	char *dir = make_tmpdir(), *res = xasprintf("%s/result.json", dir);
 	struct buf vd = BUF_INIT, pb = BUF_INIT;
 	const char *at, *end;
 
@@ -781,16 +821,22 @@ static void test_vendor_data_online_cpus(void **state)
 	end = strstr(at, "\nNOOK_EOF\n");
 	assert_non_null(end);
 	buf_add(&pb, at, (size_t)(end - at) + 1);
-	assert_int_equal(run_online(dir, pb.p, "root=/dev/vda ro maxcpus=1 "
-				    CIDATA_ONLINE_CPUS_ARG "\n", 1), '1');
+	/* cloud-init done: at once */
+	assert_int_equal(run_online(dir, pb.p, one, 1, 5000), '1');
+	/* not yet: the script returns, the vCPU comes once it is */
+	assert_int_equal(run_online(dir, pb.p, one, 0, 1500), '0');
+	assert_int_equal(write_file_atomic(res, "{}\n", 3, 0644), 0);
+	assert_int_equal(online_after(dir, 5000), '1');
+	/* not nook's boot on one vCPU: nothing, even a while later */
 	assert_int_equal(run_online(dir, pb.p, "root=/dev/vda ro maxcpus=1\n",
-				    0), '0');
+				    1, 500), '0');
 	assert_int_equal(run_online(dir, pb.p, "x " CIDATA_ONLINE_CPUS_ARG
-				    "=2 y\n", 0), '0');
+				    "=2 y\n", 1, 500), '0');
 	buf_free(&vd);
 	buf_free(&pb);
 	remove_tree(dir);
 	free(dir);
+	free(res);
 }
 
 /* A line that is not "ADDR NAME" never reaches the shell. */

@@ -686,14 +686,19 @@ static void test_argv_hash(void **state)
 		const char *h[] = { "qemu", "-append", "ro norandmaps nosmp" };
 		const char *i[] = { "qemu", "-name", "x " VM_ONE_CPU_ARG };
 		const char *j[] = { "qemu", "-name", "x" };
-		char hf[65], hg[65], hh[65], hi[65], hj[65];
+		/* a QEMU started by nook before the second word */
+		const char *k[] = { "qemu", "-append",
+				    "ro norandmaps maxcpus=1" };
+		char hf[65], hg[65], hh[65], hi[65], hj[65], hk[65];
 
 		vm_argv_hash(f, 3, hf);
 		vm_argv_hash(g, 3, hg);
 		vm_argv_hash(h, 3, hh);
 		vm_argv_hash(i, 3, hi);
 		vm_argv_hash(j, 3, hj);
+		vm_argv_hash(k, 3, hk);
 		assert_string_equal(hf, hg);
+		assert_string_equal(hf, hk);
 		assert_string_not_equal(hf, hh);
 		assert_string_not_equal(hi, hj); /* only -append's */
 	}
