@@ -106,6 +106,9 @@ struct cidata_vendor {
 	"for f in /sys/devices/system/cpu/cpu[0-9]*/online; do " \
 	"read v < $f; [ \"$v\" = 1 ] || echo 1 > $f || exit 1; done"
 
+/* What ends each of the cluster's lines in /etc/hosts. */
+#define CIDATA_HOSTS_MARK " # nook cluster"
+
 /*
  * The shell script that makes its arguments, "ADDR NAME" lines, the
  * node's cluster names (kept in /var/lib/nook/hosts) and writes them into

@@ -104,8 +104,8 @@ const char cidata_hosts_script[] =
 	"\tmv -f \"$t\" \"$state\" || r=1\n"
 	"rm -f \"$t\"\n"
 	"[ -f \"$state\" ] && t=$(mktemp \"$state.XXXXXX\") || exit 1\n"
-	"{ grep -v ' # nook cluster$' \"$hosts\"; [ $? -le 1 ] &&\n"
-	"\tsed 's/$/ # nook cluster/' \"$state\"; } > \"$t\" &&\n"
+	"{ grep -v '" CIDATA_HOSTS_MARK "$' \"$hosts\"; [ $? -le 1 ] &&\n"
+	"\tsed 's/$/" CIDATA_HOSTS_MARK "/' \"$state\"; } > \"$t\" &&\n"
 	"\tcat \"$t\" > \"$hosts\" || r=1\n"
 	"rm -f \"$t\"\n"
 	"exit $r\n";

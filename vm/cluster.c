@@ -609,11 +609,11 @@ static int start_node(const struct nook_dirs *d, const char *cluster,
 	 * failed: the guest is there to use. With --no-wait, one that ran
 	 * already or was resumed (its sshd answers): one that boots has the
 	 * names in its seed. Not one whose wait found them all there. */
-	if (o.no_wait ? rc == 0 && (r.found_running || r.resumed) :
-			(rc == 0 || (r.reached >= VM_PHASE_CLOUD_INIT &&
-				     !r.crashed && !r.stopped)))
-		if (!r.hosts_ok)
-			write_hosts(vm, &ns->hosts, !o.no_wait && !r.resumed);
+	if (!r.hosts_ok &&
+	    (o.no_wait ? rc == 0 && (r.found_running || r.resumed) :
+			 (rc == 0 || (r.reached >= VM_PHASE_CLOUD_INIT &&
+				      !r.crashed && !r.stopped))))
+		write_hosts(vm, &ns->hosts, !o.no_wait && !r.resumed);
 out:
 	vm_close(vm);
 	return rc;

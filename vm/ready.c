@@ -176,8 +176,8 @@ static const char wait_script[] =
 	"[ $online = 1 ] && sudo -n sh -c '" CIDATA_ONLINE_CPUS_SH "' "
 	"</dev/null >/dev/null 2>&1 && echo " CPUS_ONLINE "; "
 	"[ $hosts = 1 ] && "
-	"[ \"$(for l; do echo \"$l # nook cluster\"; done)\" = "
-	"\"$(grep ' # nook cluster$' /etc/hosts)\" ] && echo " HOSTS_OK "; "
+	"[ \"$(for l; do echo \"$l" CIDATA_HOSTS_MARK "\"; done)\" = "
+	"\"$(grep '" CIDATA_HOSTS_MARK "$' /etc/hosts)\" ] && echo " HOSTS_OK "; "
 	"exit 0";
 
 #define LOOK_MS 500
