@@ -597,8 +597,10 @@ int ssh_banner(const char *host, int port, int timeout_ms)
 	if (fd < 0)
 		return 0;
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 &&
-	    errno != EINPROGRESS)
+	    errno != EINPROGRESS) {
+		ok = -1;
 		goto out;
+	}
 	while (got < 4) {
 		struct pollfd pfd = { fd, POLLIN, 0 };
 		long long left = deadline - mono_ms();
@@ -609,8 +611,12 @@ int ssh_banner(const char *host, int port, int timeout_ms)
 		n = read(fd, line + got, sizeof(line) - got);
 		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
-		if (n <= 0)
+		if (n <= 0) {
+			ok = got ? 0 : -1; /* refused (a non-blocking
+					    * connect's error shows here) or
+					    * closed */
 			goto out;
+		}
 		got += (size_t)n;
 	}
 	ok = !memcmp(line, "SSH-", 4);

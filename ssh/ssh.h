@@ -120,8 +120,9 @@ void ssh_quote(const char *s, struct buf *out);
 void ssh_known_hosts_line(const char *alias, const char *pub, struct buf *out);
 
 /*
- * 1 when host:port answers with an "SSH-" banner within timeout_ms, 0 when
- * it does not (refused, closed, silent); never an error.
+ * 1 when host:port answers with an "SSH-" banner within timeout_ms; 0
+ * when it says nothing in that time, or something else; -1 when the
+ * connection is refused or closed without a word. Never an error.
  */
 int ssh_banner(const char *host, int port, int timeout_ms);
 

@@ -367,7 +367,7 @@ static void write_hosts(struct vm *vm, const struct strvec *lines,
 	if (!ready) {
 		vm_get_info(vm, &info);
 		if (info.state != VM_RUNNING ||
-		    !ssh_banner("127.0.0.1", info.ssh_port, 2000))
+		    ssh_banner("127.0.0.1", info.ssh_port, 2000) != 1)
 			return;
 	}
 	strvec_push(&cmd, "sudo");

@@ -183,6 +183,18 @@ static const char wait_script[] =
 #define LOOK_MS 500
 
 /*
+ * slirp accepts a connection at once, long before sshd runs, and holds
+ * it while the guest says nothing: only sshd's own banner means the
+ * guest is up. While the guest's network is down, silence is all there
+ * is: try again each second. Once the guest has refused a connection
+ * (its network is up, its sshd not yet), a connection it keeps is in
+ * sshd's hands, whose child under TCG can take seconds to say its
+ * banner: wait for it, rather than leave a half-started sshd behind and
+ * start another (one a second, each taking guest CPU from the boot).
+ */
+#define SLOW_BANNER_MS 5000
+
+/*
  * sshd answers and refuses nook's key. cloud-init sets up users and keys
  * before systemd starts sshd, so once it answers a refusal is final: say
  * so after a few tries instead of waiting out the whole timeout.
@@ -215,7 +227,7 @@ int vm_wait_ready(struct vm_ready *r)
 {
 	static const char *const ci[] = { "cloud-init", "status", "--wait",
 					   NULL };
-	int slow_ci = 0, denied = 0;
+	int slow_ci = 0, denied = 0, net_up = 0;
 	struct probe pr = PROBE_INIT;
 	struct strvec wait = STRVEC_INIT;
 	double start = mono_s(), woke = 0;
@@ -248,12 +260,17 @@ int vm_wait_ready(struct vm_ready *r)
 		if (r->progress)
 			r->progress(r->ctx, r->reached, el);
 		if (r->reached == VM_PHASE_BOOT) {
-			/* slirp accepts at once, long before sshd runs: only
-			 * sshd's own banner means the guest is up */
-			if (ssh_banner(r->ssh->host, r->ssh->port, 1000))
+			double left_ms = (r->timeout_s - el) * 1000;
+			int ms = net_up ? SLOW_BANNER_MS : 1000;
+			int b = ssh_banner(r->ssh->host, r->ssh->port,
+					   ms < left_ms ? ms : (int)left_ms + 1);
+
+			if (b == 1) {
 				r->reached = VM_PHASE_LOGIN;
-			else
-				sleep_ms(250);
+				continue;
+			}
+			net_up |= b < 0;
+			sleep_ms(250);
 			continue;
 		}
 		if (pr.c.pid <= 0 && pr.err_fd < 0 &&

@@ -455,7 +455,7 @@ int vm_clock_sync(struct vm *vm)
 		return -1;
 	/* a resumed guest's sshd answers at once; one that does not (a
 	 * guest without sshd, a blank disk) is not waited for */
-	if (!ssh_banner(t.host, t.port, 5000))
+	if (ssh_banner(t.host, t.port, 5000) != 1)
 		return errorf("the guest's sshd does not answer on 127.0.0.1:%d",
 			      t.port);
 	/* the master first: a new connection's key exchange takes ~1.6 s
@@ -500,7 +500,8 @@ void vm_guest_sync(struct vm *vm)
 	struct buf out = BUF_INIT;
 	struct ssh_target t;
 
-	if (vm_ssh(vm, NULL, 0, &t) < 0 || !ssh_banner(t.host, t.port, 1000)) {
+	if (vm_ssh(vm, NULL, 0, &t) < 0 ||
+	    ssh_banner(t.host, t.port, 1000) != 1) {
 		warnf("VM %s: its sshd does not answer: its file systems are "
 		      "saved unsynced", vm->name);
 		return;

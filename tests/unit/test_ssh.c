@@ -369,8 +369,24 @@ static void test_banner(void **state)
 	}
 	assert_int_equal(ssh_banner("127.0.0.1", port, 3000), 1);
 	close(lfd);
-	/* nothing listening */
-	assert_int_equal(ssh_banner("127.0.0.1", port, 200), 0);
+	wait(NULL); /* the child's copy of the listener is gone too */
+	/* nothing listening: refused, at once */
+	assert_int_equal(ssh_banner("127.0.0.1", port, 200), -1);
+	/* accepted, then closed without a word: -1 too */
+	lfd = socket(AF_INET, SOCK_STREAM, 0);
+	sa.sin_port = 0;
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 4), 0);
+	len = sizeof(sa);
+	getsockname(lfd, (struct sockaddr *)&sa, &len);
+	if (fork() == 0) {
+		close(accept(lfd, NULL, NULL));
+		_exit(0);
+	}
+	assert_int_equal(ssh_banner("127.0.0.1", ntohs(sa.sin_port), 3000),
+			 -1);
+	close(lfd);
+	wait(NULL);
 }
 
 /* ssh_argv()'s words before the host: what rsync's -e must come to. */
