@@ -189,6 +189,15 @@ pid_t vm_pid_alive(const char *pidfile, const char *qmp_arg);
 /* 1 when pid is a live process with qmp_arg as one of its arguments. */
 int vm_pid_is_ours(pid_t pid, const char *qmp_arg);
 
+/*
+ * For a crowded boot (more vCPUs than cores, under TCG): with on, every
+ * thread of QEMU pid is put in SCHED_BATCH with a 10 ms slice (the slice
+ * on Linux 6.12 and later); with off, back to SCHED_OTHER and the
+ * default slice. The number of threads changed; never an error (a
+ * thread gone, a kernel that refuses: the boot is only slower).
+ */
+int vm_sched_boot(pid_t pid, int on);
+
 /* Take the VM's lock (flock, non-blocking) into *fd; -1 saying it is busy. */
 int vm_lock(const struct vm_paths *p, const char *name, int *fd);
 /* 1 when someone holds the lock now. */

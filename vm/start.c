@@ -801,8 +801,15 @@ int vm_start(struct vm *vm, const struct vm_start_opts *o,
 	else if (o->no_wait)
 		ret = vm_record(vm, VM_RUNNING, r->pid, accel_name(r->accel),
 				&up);
-	else
+	else {
+		/* a crowded boot shares the cores as throughput work */
+		int crowded = booted_one_cpu(r->pid) &&
+			      vm_sched_boot(r->pid, 1) > 0;
+
 		ret = wait_ready(vm, o, r, &up);
+		if (crowded)
+			vm_sched_boot(r->pid, 0);
+	}
 	/* a node started on its own joins its cluster's names (cloud-init
 	 * may have rewritten its /etc/hosts; a node started with --no-wait
 	 * may lack its line); a cluster's start writes them on each node */

@@ -5,9 +5,13 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -902,6 +906,100 @@ static void test_state_machine(void **state)
 	assert_int_equal(vm_state_parse(NULL), -1);
 }
 
+static void *sleeper(void *arg)
+{
+	(void)arg;
+	pause();
+	return NULL;
+}
+
+/* Field name of /proc/PID/task/TID/sched, or -1 when the kernel shows
+ * no such field. */
+static long long sched_field(pid_t pid, const char *tid, const char *name)
+{
+	char *path = xasprintf("/proc/%d/task/%s/sched", (int)pid, tid);
+	char line[256];
+	long long v = -1;
+	FILE *f = fopen(path, "r");
+
+	free(path);
+	while (f && fgets(line, sizeof(line), f)) {
+		size_t n = strlen(name);
+
+		if (!strncmp(line, name, n) && line[n] == ' ')
+			v = strtoll(strchr(line, ':') + 1, NULL, 10);
+	}
+	if (f)
+		fclose(f);
+	return v;
+}
+
+/* Linux 6.12 and later take a fair thread's slice from sched_runtime. */
+static int custom_slices(void)
+{
+	struct utsname u;
+	int major = 0, minor = 0;
+
+	return uname(&u) == 0 &&
+	       sscanf(u.release, "%d.%d", &major, &minor) == 2 &&
+	       (major > 6 || (major == 6 && minor >= 12));
+}
+
+static void test_sched_boot(void **state)
+{
+	char *dir, *t[2] = { NULL, NULL };
+	struct dirent *e;
+	pid_t child;
+	DIR *d;
+	int n = 0;
+
+	(void)state;
+	child = fork();
+	if (child == 0) {
+		pthread_t th;
+
+		pthread_create(&th, NULL, sleeper, NULL);
+		pause();
+		_exit(0);
+	}
+	dir = xasprintf("/proc/%d/task", (int)child);
+	for (int i = 0; i < 500 && n < 2; i++) {
+		usleep(10000);
+		n = 0;
+		d = opendir(dir);
+		while (d && (e = readdir(d)))
+			if (e->d_name[0] != '.' && n < 2)
+				t[n++] = xstrdup(e->d_name);
+		if (d)
+			closedir(d);
+		if (n < 2)
+			for (int k = 0; k < n; k++)
+				free(t[k]);
+	}
+	assert_int_equal(n, 2);
+	/* both threads, the one that made the other included */
+	assert_int_equal(vm_sched_boot(child, 1), 2);
+	for (int k = 0; k < 2; k++) {
+		assert_int_equal(sched_field(child, t[k], "policy"), 3);
+		if (custom_slices())
+			assert_int_equal(sched_field(child, t[k], "se.slice"),
+					 10000000);
+	}
+	assert_int_equal(vm_sched_boot(child, 0), 2);
+	for (int k = 0; k < 2; k++) {
+		assert_int_equal(sched_field(child, t[k], "policy"), 0);
+		if (custom_slices())
+			assert_int_not_equal(
+				sched_field(child, t[k], "se.slice"), 10000000);
+		free(t[k]);
+	}
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	/* gone: nothing to change, no error */
+	assert_int_equal(vm_sched_boot(child, 1), 0);
+	free(dir);
+}
+
 static void test_stale_pidfile(void **state)
 {
 	char *dir = make_tmpdir();
@@ -1171,6 +1269,7 @@ int main(void)
 		cmocka_unit_test(test_snapshot_tags),
 		cmocka_unit_test(test_snapshots_parse),
 		cmocka_unit_test(test_stale_pidfile),
+		cmocka_unit_test(test_sched_boot),
 		cmocka_unit_test(test_spec_json),
 		cmocka_unit_test(test_libvirt_xml),
 	};
