@@ -598,23 +598,30 @@ int ssh_banner(const char *host, int port, int timeout_ms)
 		return 0;
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 &&
 	    errno != EINPROGRESS) {
-		ok = -1;
+		ok = errno == ECONNREFUSED ? -1 : 0;
 		goto out;
 	}
 	while (got < 4) {
 		struct pollfd pfd = { fd, POLLIN, 0 };
 		long long left = deadline - mono_ms();
 		ssize_t n;
+		int rc;
 
-		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+		if (left <= 0)
+			goto out;
+		rc = poll(&pfd, 1, (int)left);
+		if (rc < 0 && errno == EINTR)
+			continue;
+		if (rc <= 0)
 			goto out;
 		n = read(fd, line + got, sizeof(line) - got);
 		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (n <= 0) {
-			ok = got ? 0 : -1; /* refused (a non-blocking
-					    * connect's error shows here) or
-					    * closed */
+			/* closed, or refused: a non-blocking connect's
+			 * error shows here */
+			ok = !got && (n == 0 || errno == ECONNREFUSED ||
+				      errno == ECONNRESET) ? -1 : 0;
 			goto out;
 		}
 		got += (size_t)n;

@@ -121,8 +121,9 @@ void ssh_known_hosts_line(const char *alias, const char *pub, struct buf *out);
 
 /*
  * 1 when host:port answers with an "SSH-" banner within timeout_ms; 0
- * when it says nothing in that time, or something else; -1 when the
- * connection is refused or closed without a word. Never an error.
+ * when it says nothing in that time, or something else, or the connect
+ * fails otherwise; -1 when the connection is refused, reset or closed
+ * without a word. Never an error.
  */
 int ssh_banner(const char *host, int port, int timeout_ms);
 

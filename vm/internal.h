@@ -192,9 +192,11 @@ int vm_pid_is_ours(pid_t pid, const char *qmp_arg);
 /*
  * For a crowded boot (more vCPUs than cores, under TCG): with on, every
  * thread of QEMU pid is put in SCHED_BATCH with a 10 ms slice (the slice
- * on Linux 6.12 and later); with off, back to SCHED_OTHER and the
- * default slice. The number of threads changed; never an error (a
- * thread gone, a kernel that refuses: the boot is only slower).
+ * on Linux 6.12 and later), its nice value kept; with off, every thread
+ * so put goes back to SCHED_OTHER and the default slice (one a user put
+ * in another policy or slice is left alone). The number of threads
+ * changed; never an error (a thread gone, a kernel that refuses: the
+ * boot is only slower).
  */
 int vm_sched_boot(pid_t pid, int on);
 

@@ -35,23 +35,49 @@ int vm_pid_is_ours(pid_t pid, const char *qmp_arg)
  * another QEMU costs caches and TLB on both sides. Batch threads do not
  * preempt on waking; a 10 ms slice lets a vCPU run longer between
  * switches: ~150-250 switches a second, and less CPU per boot (measured:
- * README, "A crowded cluster"). Only while the node boots: a ready VM
- * answers its user with the default latency.
+ * README, Clusters). Only while the node boots: a ready VM answers its
+ * user with the default latency. A thread's nice value is kept. One pass
+ * over the threads: one made during it by a thread not yet changed may
+ * keep the old policy (QEMU's short-lived I/O workers).
  */
-struct sched_attr_v1 {  /* the kernel's struct sched_attr, first version */
+struct sched_attr_ver0 {  /* the kernel's struct sched_attr, 48 bytes */
 	uint32_t size, policy;
 	uint64_t flags;
 	int32_t nice;
 	uint32_t priority;
 	uint64_t runtime, deadline, period;
 };
+_Static_assert(sizeof(struct sched_attr_ver0) == 48, "SCHED_ATTR_SIZE_VER0");
 
 #define BOOT_SLICE_NS 10000000ull
 
+/* Thread tid to batch (on) or, when nook put it there, back to other. */
+static int sched_thread(pid_t tid, int on)
+{
+	struct sched_attr_ver0 a;
+
+	if (syscall(SYS_sched_getattr, tid, &a, sizeof(a), 0) < 0)
+		return -1;
+	if (on) {
+		a.policy = SCHED_BATCH;
+		a.runtime = BOOT_SLICE_NS; /* older kernels ignore it */
+	} else {
+		/* a slice of ours, or none shown (before Linux 6.12) */
+		if (a.policy != SCHED_BATCH ||
+		    (a.runtime && a.runtime != BOOT_SLICE_NS))
+			return -1;
+		a.policy = SCHED_OTHER;
+		a.runtime = 0;
+	}
+	a.size = sizeof(a);
+	a.flags = 0;
+	a.priority = 0;
+	a.deadline = a.period = 0;
+	return (int)syscall(SYS_sched_setattr, tid, &a, 0);
+}
+
 int vm_sched_boot(pid_t pid, int on)
 {
-	struct sched_attr_v1 a = { sizeof(a), on ? SCHED_BATCH : SCHED_OTHER,
-				   0, 0, 0, on ? BOOT_SLICE_NS : 0, 0, 0 };
 	char dir[64];
 	struct dirent *e;
 	DIR *d;
@@ -64,8 +90,7 @@ int vm_sched_boot(pid_t pid, int on)
 	while ((e = readdir(d))) {
 		/* a thread's id, not "." or ".." */
 		if (e->d_name[0] >= '1' && e->d_name[0] <= '9' &&
-		    syscall(SYS_sched_setattr,
-			    (pid_t)strtol(e->d_name, NULL, 10), &a, 0) == 0)
+		    sched_thread((pid_t)strtol(e->d_name, NULL, 10), on) == 0)
 			n++;
 	}
 	closedir(d);

@@ -186,11 +186,14 @@ static const char wait_script[] =
  * slirp accepts a connection at once, long before sshd runs, and holds
  * it while the guest says nothing: only sshd's own banner means the
  * guest is up. While the guest's network is down, silence is all there
- * is: try again each second. Once the guest has refused a connection
- * (its network is up, its sshd not yet), a connection it keeps is in
- * sshd's hands, whose child under TCG can take seconds to say its
- * banner: wait for it, rather than leave a half-started sshd behind and
- * start another (one a second, each taking guest CPU from the boot).
+ * is: try again every second and a quarter. Once the guest has refused
+ * a connection (its network is up, its sshd not yet), a connection it
+ * keeps is almost surely in sshd's hands, whose child under TCG can take
+ * seconds to say its banner: wait for it, rather than leave a
+ * half-started sshd behind and start another (each taking guest CPU
+ * from the boot). Should the guest's network go down again meanwhile,
+ * the probe only waits its 5 s. The progress line's clock stands still
+ * while it waits.
  */
 #define SLOW_BANNER_MS 5000
 

@@ -688,7 +688,13 @@ static int wait_ready(struct vm *vm, const struct vm_start_opts *o,
 	w.online_cpus = !r->resumed && booted_one_cpu(r->pid);
 	w.hosts = o->node && o->node->hosts && o->node->hosts->n ?
 		  o->node->hosts : NULL;
+	/* a crowded boot shares the cores as throughput work; also one an
+	 * interrupted start left so, found running */
+	if (w.online_cpus)
+		vm_sched_boot(r->pid, 1);
 	rc = vm_wait_ready(&w);
+	if (w.online_cpus && vm_pid_is_ours(r->pid, vm->paths.qmp_arg))
+		vm_sched_boot(r->pid, 0);
 	r->cpus_online = w.cpus_online;
 	r->hosts_ok = w.hosts_ok;
 	r->reached = w.reached;
@@ -801,15 +807,8 @@ int vm_start(struct vm *vm, const struct vm_start_opts *o,
 	else if (o->no_wait)
 		ret = vm_record(vm, VM_RUNNING, r->pid, accel_name(r->accel),
 				&up);
-	else {
-		/* a crowded boot shares the cores as throughput work */
-		int crowded = booted_one_cpu(r->pid) &&
-			      vm_sched_boot(r->pid, 1) > 0;
-
+	else
 		ret = wait_ready(vm, o, r, &up);
-		if (crowded)
-			vm_sched_boot(r->pid, 0);
-	}
 	/* a node started on its own joins its cluster's names (cloud-init
 	 * may have rewritten its /etc/hosts; a node started with --no-wait
 	 * may lack its line); a cluster's start writes them on each node */

@@ -343,6 +343,7 @@ static void test_banner(void **state)
 {
 	struct sockaddr_in sa;
 	socklen_t len = sizeof(sa);
+	pid_t child;
 	int lfd, port;
 
 	(void)state;
@@ -357,7 +358,8 @@ static void test_banner(void **state)
 	/* accepted but silent (what slirp does before sshd runs): not ready */
 	assert_int_equal(ssh_banner("127.0.0.1", port, 200), 0);
 	/* a listener that speaks SSH */
-	if (fork() == 0) {
+	child = fork();
+	if (child == 0) {
 		/* the first connection in the backlog is the silent probe's */
 		for (int i = 0; i < 2; i++) {
 			int c = accept(lfd, NULL, NULL);
@@ -369,7 +371,7 @@ static void test_banner(void **state)
 	}
 	assert_int_equal(ssh_banner("127.0.0.1", port, 3000), 1);
 	close(lfd);
-	wait(NULL); /* the child's copy of the listener is gone too */
+	waitpid(child, NULL, 0); /* its copy of the listener is gone too */
 	/* nothing listening: refused, at once */
 	assert_int_equal(ssh_banner("127.0.0.1", port, 200), -1);
 	/* accepted, then closed without a word: -1 too */
@@ -379,14 +381,15 @@ static void test_banner(void **state)
 	assert_int_equal(listen(lfd, 4), 0);
 	len = sizeof(sa);
 	getsockname(lfd, (struct sockaddr *)&sa, &len);
-	if (fork() == 0) {
+	child = fork();
+	if (child == 0) {
 		close(accept(lfd, NULL, NULL));
 		_exit(0);
 	}
 	assert_int_equal(ssh_banner("127.0.0.1", ntohs(sa.sin_port), 3000),
 			 -1);
 	close(lfd);
-	wait(NULL);
+	waitpid(child, NULL, 0);
 }
 
 /* ssh_argv()'s words before the host: what rsync's -e must come to. */

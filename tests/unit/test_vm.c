@@ -7,6 +7,7 @@
 
 #include <dirent.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -947,6 +948,7 @@ static int custom_slices(void)
 
 static void test_sched_boot(void **state)
 {
+	struct sched_param idle = { 0 };
 	char *dir, *t[2] = { NULL, NULL };
 	struct dirent *e;
 	pid_t child;
@@ -958,6 +960,8 @@ static void test_sched_boot(void **state)
 	if (child == 0) {
 		pthread_t th;
 
+		alarm(60); /* gone even if the test fails half-way */
+		(void)!nice(5); /* both threads; nook must keep it */
 		pthread_create(&th, NULL, sleeper, NULL);
 		pause();
 		_exit(0);
@@ -981,18 +985,23 @@ static void test_sched_boot(void **state)
 	assert_int_equal(vm_sched_boot(child, 1), 2);
 	for (int k = 0; k < 2; k++) {
 		assert_int_equal(sched_field(child, t[k], "policy"), 3);
+		assert_int_equal(sched_field(child, t[k], "prio"), 125);
 		if (custom_slices())
 			assert_int_equal(sched_field(child, t[k], "se.slice"),
 					 10000000);
 	}
-	assert_int_equal(vm_sched_boot(child, 0), 2);
-	for (int k = 0; k < 2; k++) {
-		assert_int_equal(sched_field(child, t[k], "policy"), 0);
-		if (custom_slices())
-			assert_int_not_equal(
-				sched_field(child, t[k], "se.slice"), 10000000);
-		free(t[k]);
-	}
+	/* one a user has put elsewhere meanwhile is left there */
+	assert_int_equal(sched_setscheduler((pid_t)strtol(t[1], NULL, 10),
+					    SCHED_IDLE, &idle), 0);
+	assert_int_equal(vm_sched_boot(child, 0), 1);
+	assert_int_equal(sched_field(child, t[0], "policy"), 0);
+	assert_int_equal(sched_field(child, t[0], "prio"), 125);
+	if (custom_slices())
+		assert_int_not_equal(sched_field(child, t[0], "se.slice"),
+				     10000000);
+	assert_int_equal(sched_field(child, t[1], "policy"), 5);
+	free(t[0]);
+	free(t[1]);
 	kill(child, SIGKILL);
 	waitpid(child, NULL, 0);
 	/* gone: nothing to change, no error */
