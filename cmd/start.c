@@ -359,7 +359,12 @@ static void report_failure(struct vm *vm, const struct vm_start_result *r)
 	const char *name = vm_name(vm);
 	struct buf log = BUF_INIT;
 
-	if (r->stopped) {
+	if (r->panicked) {
+		errorf("VM %s: the guest's kernel panicked while %s%s. The "
+		       "kernel said: %s", name, vm_phase_name(r->reached),
+		       r->crashed ? "; nook ended its QEMU" : "", r->panic);
+		show_console(vm);
+	} else if (r->stopped) {
 		errorf("VM %s: stopped while starting (nook local stop --force); "
 		       "it was %s", name, vm_phase_name(r->reached));
 	} else if (r->crashed) {

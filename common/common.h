@@ -92,6 +92,8 @@ int read_file_max(const char *path, struct buf *b, size_t max);
 int read_file(const char *path, struct buf *b);
 /* The same, saying nothing on failure (errno tells why). */
 int read_file_quiet(const char *path, struct buf *b);
+/* path's size in bytes; 0 when it is not there. */
+long long file_size(const char *path);
 /* read_file_max() of a regular file only: a FIFO (that would block), a
  * directory or a device is refused, saying what it is. */
 int read_file_regular(const char *path, struct buf *b, size_t max);

@@ -109,6 +109,13 @@ int read_file_quiet(const char *path, struct buf *b)
 	return read_file_1(path, b, 1, READ_FILE_MAX);
 }
 
+long long file_size(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 ? (long long)st.st_size : 0;
+}
+
 /* What a file that is not a regular one is, for a message. */
 static const char *file_kind(mode_t m)
 {

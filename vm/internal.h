@@ -247,6 +247,8 @@ struct vm_ready {
 	int online_cpus;                /* bring the other vCPUs online */
 	const struct strvec *hosts;     /* NULL, or "ADDR NAME" lines to
 					 * look for in /etc/hosts */
+	long long console_from;         /* where this boot's console output
+					 * starts in the log; -1: its end */
 	/* results */
 	enum vm_phase reached;
 	int crashed;       /* QEMU went away */
@@ -254,6 +256,8 @@ struct vm_ready {
 	int cloud_init_rc; /* cloud-init status --wait's exit code */
 	int cpus_online;   /* online_cpus done */
 	int hosts_ok;      /* /etc/hosts has hosts, and no other nook line */
+	int panicked;      /* the console shows a kernel panic */
+	char panic[160];   /* ... its line */
 };
 /*
  * Wait until the guest answers with an SSH banner, ssh logs in with the
@@ -262,6 +266,10 @@ struct vm_ready {
  * ready; -1 otherwise, with r's results telling which phase stopped.
  */
 int vm_wait_ready(struct vm_ready *r);
+/* 1 when text (len bytes, then a NUL) shows a guest kernel's panic, with
+ * the panic's line in line; 2 when that line runs to text's end (not yet
+ * ended: the rest may follow); else 0. Pure. */
+int vm_panic_line(const char *text, size_t len, char *line, size_t size);
 
 /*
  * Suspend and resume (vm/save.c). What tells that a save still fits the

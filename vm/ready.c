@@ -183,6 +183,81 @@ static const char wait_script[] =
 #define LOOK_MS 500
 
 /*
+ * A guest kernel that panics does not stop QEMU: its vCPU spins, and the
+ * wait would see only silence until --timeout. Its last words are on the
+ * console, which QEMU appends to the console log: look at what this boot
+ * added there once a second. The marker may straddle two looks, so each
+ * look starts a marker's length before where the last one ended (never
+ * before this boot's start); a panic line not yet ended is looked at
+ * again, whole, on the next look.
+ */
+#define PANIC_MARK "Kernel panic - not syncing"
+
+struct panic_watch {
+	const char *path;
+	off_t from;    /* where this boot's output starts */
+	off_t seen;    /* bytes of the log looked at */
+	double looked; /* when (the wait's clock) */
+	int partial;   /* the last look found a line not yet ended */
+};
+
+int vm_panic_line(const char *text, size_t len, char *line, size_t size)
+{
+	const char *m = memmem(text, len, PANIC_MARK, strlen(PANIC_MARK));
+	size_t left, n;
+
+	if (!m)
+		return 0;
+	left = (size_t)(text + len - m);
+	n = strcspn(m, "\r\n"); /* text ends in a NUL */
+	if (n > left)
+		n = left;
+	snprintf(line, size, "%.*s", (int)n, m);
+	return n < left ? 1 : 2;
+}
+
+static int panic_look(struct panic_watch *w, char *line, size_t size)
+{
+	char chunk[4096 + 1];
+	int fd = open(w->path, O_RDONLY | O_CLOEXEC);
+	int found = 0;
+
+	if (fd < 0)
+		return 0;
+	for (;;) {
+		off_t from = w->seen - (off_t)strlen(PANIC_MARK);
+		ssize_t n;
+		int rc;
+
+		if (from < w->from)
+			from = w->from;
+		n = pread(fd, chunk, sizeof(chunk) - 1, from);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0 || from + n <= w->seen)
+			break;
+		chunk[n] = '\0';
+		w->seen = from + n;
+		rc = vm_panic_line(chunk, (size_t)n, line, size);
+		if (rc == 2 && !w->partial) {
+			/* from the marker on the next look, whole */
+			char *m = memmem(chunk, (size_t)n, PANIC_MARK,
+					 strlen(PANIC_MARK));
+
+			w->seen = w->from = from + (m - chunk);
+			w->partial = 1;
+			break;
+		}
+		if (rc) {
+			found = 1;
+			break;
+		}
+	}
+	close(fd);
+	return found;
+}
+
+/*
  * slirp accepts a connection at once, long before sshd runs, and holds
  * it while the guest says nothing: only sshd's own banner means the
  * guest is up. While the guest's network is down, silence is all there
@@ -232,14 +307,18 @@ int vm_wait_ready(struct vm_ready *r)
 					   NULL };
 	int slow_ci = 0, denied = 0, net_up = 0;
 	struct probe pr = PROBE_INIT;
+	struct panic_watch pw = { r->paths->console_log, 0, 0, -1, 0 };
 	struct strvec wait = STRVEC_INIT;
 	double start = mono_s(), woke = 0;
 	int ret = -1;
 
 	r->reached = VM_PHASE_BOOT;
-	r->crashed = r->timed_out = 0;
+	r->crashed = r->timed_out = r->panicked = 0;
+	r->panic[0] = '\0';
 	r->cloud_init_rc = -1;
 	r->cpus_online = r->hosts_ok = 0;
+	pw.from = pw.seen = r->console_from >= 0 ? r->console_from :
+			    file_size(pw.path);
 	strvec_push(&wait, "sh");
 	strvec_push(&wait, "-c");
 	strvec_push(&wait, wait_script);
@@ -255,6 +334,13 @@ int vm_wait_ready(struct vm_ready *r)
 		if (!vm_pid_is_ours(r->pid, r->paths->qmp_arg)) {
 			r->crashed = 1;
 			break;
+		}
+		if (el - pw.looked >= 1) {
+			pw.looked = el;
+			if (panic_look(&pw, r->panic, sizeof(r->panic))) {
+				r->panicked = 1;
+				break;
+			}
 		}
 		if (el > r->timeout_s) {
 			r->timed_out = 1;

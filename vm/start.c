@@ -614,6 +614,7 @@ static int launch(struct vm *vm, const struct vm_start_opts *o,
 	/* from here on the VM exists, even if QEMU fails */
 	if (vm_record(vm, VM_STARTING, 0, NULL, up) < 0)
 		goto out;
+	r->console_at = file_size(vm->paths.console_log);
 	if (vm_launch(&vm->paths, (const char *const *)argv.v, &r->pid) < 0) {
 		if (vm_record(vm, VM_STOPPED, 0, NULL, NULL) < 0)
 			warnf("VM %s: its record still says starting", vm->name);
@@ -671,6 +672,28 @@ static int take_stop_mark(struct vm *vm)
 	return had;
 }
 
+/* A guest whose kernel panicked spins its vCPU until someone ends it:
+ * end its QEMU now (it takes the cores a cluster's other nodes boot on)
+ * and record it crashed (r->crashed); its console log keeps the panic. */
+static int end_panicked(struct vm *vm, struct vm_start_result *r,
+			const struct vm_ready *w)
+{
+	struct buf why = BUF_INIT;
+	const char *how;
+
+	snprintf(r->panic, sizeof(r->panic), "%s", w->panic);
+	r->panicked = 1;
+	if (vm_stop_qemu(&vm->paths, 1, 0, &how, &why) < 0)
+		warnf("VM %s: its QEMU (pid %d) could not be ended: %s",
+		      vm->name, (int)r->pid, why.p ? why.p : how);
+	else if (vm_record(vm, VM_CRASHED, 0, NULL, NULL) < 0)
+		warnf("VM %s: its record still says starting", vm->name);
+	else
+		r->crashed = 1;
+	buf_free(&why);
+	return -1;
+}
+
 static int wait_ready(struct vm *vm, const struct vm_start_opts *o,
 		      struct vm_start_result *r, const struct vm_nic *up)
 {
@@ -688,6 +711,7 @@ static int wait_ready(struct vm *vm, const struct vm_start_opts *o,
 	w.online_cpus = !r->resumed && booted_one_cpu(r->pid);
 	w.hosts = o->node && o->node->hosts && o->node->hosts->n ?
 		  o->node->hosts : NULL;
+	w.console_from = r->console_at;
 	/* a crowded boot shares the cores as throughput work; also one an
 	 * interrupted start left so, found running */
 	if (w.online_cpus)
@@ -701,6 +725,8 @@ static int wait_ready(struct vm *vm, const struct vm_start_opts *o,
 	r->crashed = w.crashed;
 	r->timed_out = w.timed_out;
 	r->cloud_init_rc = w.cloud_init_rc;
+	if (w.panicked)
+		return end_panicked(vm, r, &w);
 	/* gone because 'stop --force' ended it: a stop, not a crash */
 	if (w.crashed) {
 		r->stopped = take_stop_mark(vm);
@@ -764,6 +790,7 @@ int vm_start(struct vm *vm, const struct vm_start_opts *o,
 	memset(r, 0, sizeof(*r));
 	current = vm;
 	r->cloud_init_rc = -1;
+	r->console_at = -1;
 	r->timeout_s = o->timeout_s ? o->timeout_s : 900;
 	if (vm_start_opts_check(o) < 0)
 		goto out;

@@ -161,6 +161,10 @@ struct vm_start_result {
 	int found_running;        /* a cluster's node that ran already */
 	int hosts_ok;             /* ready, with node->hosts in /etc/hosts */
 	int cpus_online;          /* booted on one vCPU, the rest online */
+	int panicked;             /* the guest's kernel panicked: QEMU ended */
+	char panic[160];          /* ... the console's panic line */
+	long long console_at;     /* the console log's size when this start
+				   * launched QEMU; -1 when it did not */
 };
 
 /*

@@ -2,7 +2,8 @@
 # nook local start/stop/status/list/delete/logs, nook shell and nook port
 # against the real test image under TCG. Boots are few and named: the fixture VM (boot
 # 1), its restart (boot 2), a restart after kill -9 (not waited for), and a
-# VM whose user-data fails (boot 3). Everything else is checked against
+# VM whose user-data fails (boot 3), and a kernel that panics seconds into
+# boot 4. Everything else is checked against
 # them.
 NOOK=$1
 . "$(dirname "$0")/../cli/lib.sh"
@@ -91,6 +92,7 @@ fi
 expect_rc "guest's kernel arguments" 0 "$NOOK" shell t1 -- cat /proc/cmdline /proc/sys/kernel/randomize_va_space
 contains "tsc=reliable under TCG" "$OUT" "tsc=reliable"
 contains "norandmaps under TCG" "$OUT" "norandmaps"
+contains "no_timer_check under TCG" "$OUT" "no_timer_check"
 check "ASLR off in the TCG guest" test "$(echo "$OUT" | tail -1)" = 0
 expect_rc "the guest's clock source" 0 "$NOOK" shell t1 -- cat /sys/devices/system/clocksource/clocksource0/current_clocksource
 contains "the guest keeps the TSC" "$OUT" "tsc"
@@ -370,5 +372,17 @@ contains "shows the failing command's output" "$ERR" "NOOK-RUNCMD-FAILS"
 check "VM stays up to be looked at" test "$(qemus t3)" = 1
 expect_rc "stop --force" 0 "$NOOK" local stop t3 --force
 contains "force skips the guest" "$OUT" "quit"
+
+# --- a guest kernel that panics: said at once, its QEMU ended -------------
+# (no root for the kernel: it panics seconds in, where a wait for sshd
+# would have run to --timeout)
+expect_rc "start of a guest that panics exits 1" 1 "$NOOK" local start t4 \
+	--image "$img" --append "rdinit=/nope" --timeout 600
+contains "names the kernel's panic" "$ERR" "the guest's kernel panicked"
+contains "quotes the kernel's line" "$ERR" "Kernel panic - not syncing: VFS"
+check "no QEMU left spinning" test "$(qemus t4)" = 0
+expect_rc "status of the panicked VM" 0 "$NOOK" local status t4 --json
+check "  says crashed" test "$(echo "$OUT" | json 'd["state"]')" = crashed
+expect_rc "delete it" 0 "$NOOK" local delete t4
 
 finish

@@ -946,6 +946,42 @@ static int custom_slices(void)
 	       (major > 6 || (major == 6 && minor >= 12));
 }
 
+/* A kernel's panic on the console, found with its line; a boot's
+ * ordinary lines, a marker cut off, and a log that merely mentions the
+ * word "panic" are not one. */
+static void test_panic_line(void **state)
+{
+	static const char boot[] =
+		"[    0.2] printk: console [ttyS0] enabled\r\n"
+		"[    0.3] Kernel command line: panic=10\r\n";
+	static const char panic[] =
+		"[    2.4] VFS: Cannot open root device\r\n"
+		"[    2.4] Kernel panic - not syncing: VFS: Unable to mount "
+		"root fs on unknown-block(0,0)\r\n[    2.4] CPU: 1 PID: 1\r\n";
+	static const char cut[] = "[    2.4] Kernel panic - not sync";
+	static const char last[] = "Kernel panic - not syncing: Attempted";
+	char line[160] = "";
+	char small[20];
+
+	(void)state;
+	assert_int_equal(vm_panic_line(boot, strlen(boot), line,
+				       sizeof(line)), 0);
+	assert_int_equal(vm_panic_line(cut, strlen(cut), line, sizeof(line)),
+			 0);
+	assert_int_equal(vm_panic_line(panic, strlen(panic), line,
+				       sizeof(line)), 1);
+	assert_string_equal(line, "Kernel panic - not syncing: VFS: Unable "
+			    "to mount root fs on unknown-block(0,0)");
+	/* a line not yet ended: as far as the text goes, said with 2 */
+	assert_int_equal(vm_panic_line(last, strlen(last), line,
+				       sizeof(line)), 2);
+	assert_string_equal(line, last);
+	/* cut to the caller's buffer */
+	assert_int_equal(vm_panic_line(panic, strlen(panic), small,
+				       sizeof(small)), 1);
+	assert_string_equal(small, "Kernel panic - not ");
+}
+
 static void test_sched_boot(void **state)
 {
 	struct sched_param idle = { 0 };
@@ -1278,6 +1314,7 @@ int main(void)
 		cmocka_unit_test(test_snapshot_tags),
 		cmocka_unit_test(test_snapshots_parse),
 		cmocka_unit_test(test_stale_pidfile),
+		cmocka_unit_test(test_panic_line),
 		cmocka_unit_test(test_sched_boot),
 		cmocka_unit_test(test_spec_json),
 		cmocka_unit_test(test_libvirt_xml),
