@@ -106,6 +106,11 @@ struct cidata_vendor {
 	"for f in /sys/devices/system/cpu/cpu[0-9]*/online; do " \
 	"read v < $f; [ \"$v\" = 1 ] || echo 1 > $f || exit 1; done"
 
+/* The kernel argument a direct boot takes so that the NICs made at boot
+ * skip IPv6 duplicate address detection; the login boothook sets the
+ * default back for interfaces made later. */
+#define CIDATA_NO_DAD_ARG "sysctl.net.ipv6.conf.default.accept_dad=0"
+
 /* What ends each of the cluster's lines in /etc/hosts. */
 #define CIDATA_HOSTS_MARK " # nook cluster"
 

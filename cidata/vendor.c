@@ -61,7 +61,9 @@ static void render_cloud_config(const struct cidata_vendor *v,
 /* The boothook: a shell script run as root at every boot, before sshd.
  * nook's file comes first in AuthorizedKeysFile: sshd takes the first
  * file holding the key, and cloud-init's disable_root puts the same key
- * in root's own file behind a refusing command=. */
+ * in root's own file behind a refusing command=. It also gives IPv6
+ * duplicate address detection back to interfaces made from now on (see
+ * CIDATA_NO_DAD_ARG). */
 static void render_boothook(const char *key, struct buf *out)
 {
 	buf_adds(out, "#cloud-boothook\n"
@@ -85,7 +87,15 @@ static void render_boothook(const char *key, struct buf *out)
 		      "# and drop new ones past 10 in key exchange\n"
 		      "MaxSessions 128\n"
 		      "MaxStartups 128:30:256\n"
-		      "NOOK_EOF\n");
+		      "NOOK_EOF\n"
+		      "# booted with DAD off for the NICs it made (their MACs "
+		      "are nook's own):\n"
+		      "# interfaces made from now on do it again\n"
+		      "read -r c < /proc/cmdline\n"
+		      "case \" $c \" in *\" " CIDATA_NO_DAD_ARG " \"*)\n"
+		      "\t{ echo 1 > /proc/sys/net/ipv6/conf/default/"
+		      "accept_dad; } 2>/dev/null || :\n"
+		      "esac\n");
 }
 
 const char cidata_hosts_script[] =

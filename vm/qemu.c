@@ -148,11 +148,22 @@ void vm_kernel_args(const struct vm_spec *s, enum vm_accel accel,
 	 *   host QEMU's main loop, which raises the timer's interrupt, may
 	 *   not get a core in that window (seen here: a crowded cluster's
 	 *   node, batch slices of 30 ms); Linux skips the check by itself
-	 *   on KVM, not under emulation. */
+	 *   on KVM, not under emulation.
+	 * Under any accelerator, no IPv6 duplicate address detection for
+	 * the interfaces the kernel makes at boot, nook's NICs: DAD holds a
+	 * new link-local address ~1 s, during which systemd-networkd does
+	 * not call the link configured, so wait-online and cloud-init's
+	 * network stage sat idle (measured here: IPv6LL 1.25 s after the
+	 * DHCP lease; 20 ms after carrier without DAD). Each NIC's MAC is
+	 * nook's own, on a link whose only other hosts are slirp or the
+	 * cluster's nodes, each with its own MAC: no duplicate can answer.
+	 * vendor-data's boothook sets the default back, so an interface
+	 * made later (a container's veth) does DAD. */
+#define VM_ARGS "console=ttyS0 ds=nocloud " \
+		"systemd.mask=e2scrub_reap.service " CIDATA_NO_DAD_ARG
 	const char *extra = accel == VM_ACCEL_TCG ?
-		"console=ttyS0 ds=nocloud systemd.mask=e2scrub_reap.service "
-		"tsc=reliable norandmaps no_timer_check" :
-		"console=ttyS0 ds=nocloud systemd.mask=e2scrub_reap.service";
+		VM_ARGS " tsc=reliable norandmaps no_timer_check" : VM_ARGS;
+#undef VM_ARGS
 
 	vm_cmdline_merge(s->kernel ? "" : s->image.cmdline, extra, &merged);
 	vm_cmdline_merge(merged.p, s->append, out);

@@ -94,6 +94,12 @@ contains "tsc=reliable under TCG" "$OUT" "tsc=reliable"
 contains "norandmaps under TCG" "$OUT" "norandmaps"
 contains "no_timer_check under TCG" "$OUT" "no_timer_check"
 check "ASLR off in the TCG guest" test "$(echo "$OUT" | tail -1)" = 0
+# the NIC made at boot skipped IPv6 duplicate address detection; the
+# boothook gave it back to interfaces made later
+ifc=$("$NOOK" shell t1 -- ip -o link | awk -F': ' '/link\/ether 02:6e/ {print $2}')
+expect_rc "the guest's DAD settings (uplink $ifc)" 0 "$NOOK" shell t1 -- cat "/proc/sys/net/ipv6/conf/$ifc/accept_dad" /proc/sys/net/ipv6/conf/default/accept_dad
+check "the uplink skipped DAD" test "$(echo "$OUT" | head -1)" = 0
+check "later interfaces do DAD" test "$(echo "$OUT" | tail -1)" = 1
 expect_rc "the guest's clock source" 0 "$NOOK" shell t1 -- cat /sys/devices/system/clocksource/clocksource0/current_clocksource
 contains "the guest keeps the TSC" "$OUT" "tsc"
 

@@ -512,6 +512,10 @@ static void test_vendor_data_multipart(void **state)
 				     ".ssh/authorized_keys "
 				     ".ssh/authorized_keys2\n"));
 	assert_non_null(strstr(hook, "/etc/ssh/sshd_config.d/00-nook.conf"));
+	/* a boot with DAD off for its NICs turns it on for later ones */
+	assert_non_null(strstr(hook, "*\" " CIDATA_NO_DAD_ARG " \"*)\n"
+				     "\t{ echo 1 > /proc/sys/net/ipv6/conf/"
+				     "default/accept_dad; }"));
 	/* the boothook is a shell script sh can parse */
 	assert_int_equal(write_file_atomic(path, hook, strlen(hook), 0600), 0);
 	buf_free(&out);

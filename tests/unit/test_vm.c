@@ -109,6 +109,41 @@ static void test_cmdline_merge(void **state)
 	}
 }
 
+static void make_spec(struct vm_spec *s, struct vm_paths *p);
+
+/* Each boot skips DAD on the NICs it makes, under either accelerator;
+ * the user's --append of the same key wins. */
+static void test_kernel_args(void **state)
+{
+	static const enum vm_accel accels[] = { VM_ACCEL_TCG, VM_ACCEL_KVM };
+	struct vm_spec s;
+	struct vm_paths p;
+
+	(void)state;
+	make_spec(&s, &p);
+	for (size_t i = 0; i < ARRAY_SIZE(accels); i++) {
+		struct buf b = BUF_INIT;
+
+		vm_kernel_args(&s, accels[i], &b);
+		assert_non_null(strstr(b.p, " " CIDATA_NO_DAD_ARG));
+		assert_true(!strstr(b.p, "norandmaps") ==
+			    (accels[i] == VM_ACCEL_KVM));
+		buf_free(&b);
+	}
+	s.append = xstrdup("sysctl.net.ipv6.conf.default.accept_dad=1");
+	{
+		struct buf b = BUF_INIT;
+
+		vm_kernel_args(&s, VM_ACCEL_TCG, &b);
+		assert_null(strstr(b.p, CIDATA_NO_DAD_ARG));
+		assert_non_null(strstr(b.p, " " "sysctl.net.ipv6.conf.default."
+				       "accept_dad=1"));
+		buf_free(&b);
+	}
+	vm_spec_free(&s);
+	vm_paths_free(&p);
+}
+
 static int argv_has(const struct strvec *v, const char *a, const char *b)
 {
 	for (size_t i = 0; i + 1 < v->n; i++)
@@ -1298,6 +1333,7 @@ int main(void)
 		cmocka_unit_test(test_cpuinfo),
 		cmocka_unit_test(test_accel_decide),
 		cmocka_unit_test(test_cmdline_merge),
+		cmocka_unit_test(test_kernel_args),
 		cmocka_unit_test(test_qemu_argv),
 		cmocka_unit_test(test_qemu_argv_two_nics),
 		cmocka_unit_test(test_qemu_argv_node),
