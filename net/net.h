@@ -164,7 +164,8 @@ int net_switch_stop(const char *dir);
 /* --- the network's router advertisements (net/ra.c) --- */
 
 /*
- * If frame (n bytes, Ethernet) is a valid IPv6 router solicitation, write
+ * If frame (n bytes, Ethernet) is a valid IPv6 router solicitation from a
+ * node (a unicast source MAC other than mac), write
  * to out (cap bytes) the answer of a "router" of link-layer address mac
  * that is no router (lifetime 0, no prefix) and return its length; else
  * 0. Without it a node's networkd waits 12 s for one on every boot.
@@ -174,7 +175,18 @@ size_t net_ra_answer(const unsigned char *frame, size_t n,
 		     size_t cap);
 
 /*
- * Plug a responder that answers with net_ra_answer() into the switch of
+ * The same advertisement for a node whose IPv6 comes up, told by frame:
+ * its valid MLD report (joining its new address's solicited-node group).
+ * networkd listens for advertisements from then on but solicits one only
+ * 0.5-1.5 s later. 0 for any other frame.
+ */
+size_t net_ra_unasked(const unsigned char *frame, size_t n,
+		      const unsigned char mac[6], unsigned char *out,
+		      size_t cap);
+
+/*
+ * Plug a responder that answers with net_ra_answer(), and advertises with
+ * net_ra_unasked() a few times over 1.5 s, into the switch of
  * dir, unless one runs: a process of its own that ends with the switch.
  * 0 once it is plugged in, else -1 having warned why (not fatal).
  */

@@ -14,11 +14,18 @@
  * not a default router) and no prefix, which changes nothing in the
  * guest but ends its wait.
  *
+ * networkd sends its first solicitation only 0.5-1.5 s after the link's
+ * IPv6 came up (sd-ndisc's timer), all of it idle time on the boot's
+ * path. A node's IPv6 coming up is seen on the network, though: its
+ * kernel reports joining the solicited-node group of its new address
+ * (MLD). The responder advertises to a node that reports, unasked, a few
+ * times in the 1.5 s after, so that one lands once networkd listens.
+ *
  * The responder is nook run again ("nook __ra DIR"), plugged into the
  * switch like a node (vde_switch's protocol, as libvdeplug speaks it), in
  * its own session.
  * It holds DIR/ra.lock while it runs, writes its pid to DIR/ra.pid and a
- * line when it starts and per answer to DIR/ra.log (kept across
+ * line when it starts, per answer and per burst to DIR/ra.log (kept across
  * responders), and exits when the switch goes.
  */
 #include <errno.h>
@@ -83,24 +90,15 @@ static unsigned icmp6_sum(const unsigned char *ip6, const unsigned char *msg,
 	return ~sum & 0xffff;
 }
 
-size_t net_ra_answer(const unsigned char *in, size_t n,
-		     const unsigned char mac[6], unsigned char *out,
-		     size_t cap)
+/* The advertisement to the node that sent in: to its address; to all
+ * nodes when it has none yet. out holds ICMP6 + RA_LEN bytes. */
+static size_t advertise(const unsigned char *in, const unsigned char mac[6],
+			unsigned char *out)
 {
 	static const unsigned char all_nodes_mac[6] = { 0x33, 0x33, 0, 0, 0,
 							1 };
 	static const unsigned char unspecified[16];
 	unsigned char *ip = out + IP6, *ra = out + ICMP6;
-	size_t plen;
-
-	if (n < ICMP6 + 8 || cap < ICMP6 + RA_LEN ||
-	    get16(in + ETH_TYPE) != 0x86dd || (in[IP6] >> 4) != 6 ||
-	    in[IP6_NEXT] != PROTO_ICMP6 || in[IP6_HOPS] != 255)
-		return 0;
-	plen = get16(in + IP6_PLEN);
-	if (plen < 8 || ICMP6 + plen > n || in[ICMP6] != ND_ROUTER_SOLICIT ||
-	    in[ICMP6 + 1] != 0 || icmp6_sum(in + IP6, in + ICMP6, plen) != 0)
-		return 0;
 
 	memset(out, 0, ICMP6 + RA_LEN);
 	/* to the one who asked; to all nodes when it has no address yet */
@@ -135,6 +133,60 @@ size_t net_ra_answer(const unsigned char *in, size_t n,
 	memcpy(ra + 18, mac, 6);
 	put16(ra + 2, icmp6_sum(ip, ra, RA_LEN));
 	return ICMP6 + RA_LEN;
+}
+
+/* An IPv6 frame from a node (a unicast source that is not us) whose IPv6
+ * header carries next header next and the whole payload. */
+static int ipv6_from_node(const unsigned char *in, size_t n,
+			  const unsigned char mac[6], unsigned next)
+{
+	return n >= ICMP6 && get16(in + ETH_TYPE) == 0x86dd &&
+	       (in[IP6] >> 4) == 6 && in[IP6_NEXT] == next &&
+	       ICMP6 + get16(in + IP6_PLEN) <= n && !(in[ETH_SRC] & 1) &&
+	       memcmp(in + ETH_SRC, mac, 6) != 0;
+}
+
+size_t net_ra_answer(const unsigned char *in, size_t n,
+		     const unsigned char mac[6], unsigned char *out,
+		     size_t cap)
+{
+	size_t plen;
+
+	if (cap < ICMP6 + RA_LEN || !ipv6_from_node(in, n, mac, PROTO_ICMP6) ||
+	    in[IP6_HOPS] != 255)
+		return 0;
+	plen = get16(in + IP6_PLEN);
+	if (plen < 8 || in[ICMP6] != ND_ROUTER_SOLICIT || in[ICMP6 + 1] != 0 ||
+	    icmp6_sum(in + IP6, in + ICMP6, plen) != 0)
+		return 0;
+	return advertise(in, mac, out);
+}
+
+#define PROTO_HOP_BY_HOP 0
+#define MLD_REPORT 131
+#define MLD2_REPORT 143
+
+size_t net_ra_unasked(const unsigned char *in, size_t n,
+		      const unsigned char mac[6], unsigned char *out,
+		      size_t cap)
+{
+	size_t plen, hop, icmp;
+
+	/* MLD goes behind a hop-by-hop header (its router alert) */
+	if (cap < ICMP6 + RA_LEN ||
+	    !ipv6_from_node(in, n, mac, PROTO_HOP_BY_HOP))
+		return 0;
+	plen = get16(in + IP6_PLEN);
+	if (plen < 8)
+		return 0;
+	hop = ((size_t)in[ICMP6 + 1] + 1) * 8;
+	icmp = ICMP6 + hop;
+	if (hop + 8 > plen || in[ICMP6] != PROTO_ICMP6 ||
+	    (in[icmp] != MLD_REPORT && in[icmp] != MLD2_REPORT) ||
+	    in[icmp + 1] != 0 ||
+	    icmp6_sum(in + IP6, in + icmp, plen - hop) != 0)
+		return 0;
+	return advertise(in, mac, out);
 }
 
 /* --- the responder --- */
@@ -248,21 +300,21 @@ static int plug(const char *sw, int *ctl, int *data, struct sockaddr_un *me)
 #define MAX_PER_SECOND 20   /* answers: a guest that floods gets fewer */
 #define MAX_LOG_LINES 1000  /* then the log says it stops */
 
-static void ra_log(int fd, const unsigned char *solicitation, long *lines)
+static void ra_log(int fd, const char *what, const unsigned char *frame,
+		   long *lines)
 {
-	const unsigned char *m = solicitation + ETH_SRC;
-	char line[96];
+	const unsigned char *m = frame + ETH_SRC;
+	char line[128];
 	int n;
 
 	if (fd < 0 || ++*lines > MAX_LOG_LINES)
 		return;
 	if (*lines == MAX_LOG_LINES)
-		n = snprintf(line, sizeof(line), "(%d answers: no more are "
+		n = snprintf(line, sizeof(line), "(%d lines: no more are "
 			     "logged)\n", MAX_LOG_LINES);
 	else
 		n = snprintf(line, sizeof(line),
-			     "answered a router solicitation from "
-			     "%02x:%02x:%02x:%02x:%02x:%02x\n",
+			     "%s %02x:%02x:%02x:%02x:%02x:%02x\n", what,
 			     m[0], m[1], m[2], m[3], m[4], m[5]);
 	if (n > 0 && write_all(fd, line, (size_t)n) < 0)
 		*lines = MAX_LOG_LINES; /* a full disk: stop trying */
@@ -270,7 +322,7 @@ static void ra_log(int fd, const unsigned char *solicitation, long *lines)
 
 /* The log, kept across responders (a resumed cluster's says what came
  * before); past RA_LOG_KEEP bytes it becomes ra.log.1, the one before
- * it goes. Each responder logs at most MAX_LOG_LINES answers. */
+ * it goes. Each responder logs at most MAX_LOG_LINES lines. */
 #define RA_LOG_KEEP (64 * 1024)
 
 static int open_log(const char *path)
@@ -290,9 +342,86 @@ static int open_log(const char *path)
 	return fd;
 }
 
-/* Answer solicitations until the switch goes. */
+/*
+ * The unasked advertisements: when, after a node's report, each goes (ms);
+ * a node's reports within BURST_QUIET ms of the last burst's start (its
+ * kernel repeats them) start none. A table of BURSTS nodes bounds what a
+ * guest that sends reports from many addresses gets.
+ */
+static const int burst_at[] = { 0, 150, 400, 800, 1500 };
+#define NBURST_AT (sizeof(burst_at) / sizeof(burst_at[0]))
+#define BURST_QUIET 5000
+#define BURSTS 64
+
+struct burst {
+	unsigned char node[6];   /* the reporting node's MAC */
+	unsigned char frame[ICMP6 + RA_LEN];
+	long long start;   /* 0: a free slot */
+	size_t sent;       /* of burst_at's */
+};
+
+/* Start a burst of ad (m bytes) for the node that sent in, unless it had
+ * one lately or the table is full. 1 when one starts. */
+static int burst_begin(struct burst *b, const unsigned char *in,
+		       const unsigned char *ad, size_t m, long long now)
+{
+	struct burst *free_slot = NULL;
+
+	for (int i = 0; i < BURSTS; i++) {
+		if (b[i].start && now - b[i].start >= BURST_QUIET)
+			b[i].start = 0;
+		if (!b[i].start) {
+			free_slot = free_slot ? free_slot : &b[i];
+			continue;
+		}
+		if (!memcmp(b[i].node, in + ETH_SRC, 6))
+			return 0;
+	}
+	if (!free_slot || m != sizeof(free_slot->frame))
+		return 0;
+	memcpy(free_slot->node, in + ETH_SRC, 6);
+	memcpy(free_slot->frame, ad, m);
+	free_slot->start = now;
+	free_slot->sent = 0;
+	return 1;
+}
+
+/* Send what is due; the ms until the next one is, or -1 for none. */
+static int burst_send(struct burst *b, int data, long long now)
+{
+	long long next = -1;
+
+	for (int i = 0; i < BURSTS; i++) {
+		long long due;
+
+		if (!b[i].start || b[i].sent == NBURST_AT)
+			continue;
+		due = b[i].start + burst_at[b[i].sent];
+		if (due <= now) {
+			/* not sent again when it fails: the node's own
+			 * solicitation is still answered */
+			(void)send(data, b[i].frame, sizeof(b[i].frame),
+				   MSG_NOSIGNAL);
+			/* a responder that was not run for a while skips
+			 * what is past: the burst keeps its spread */
+			while (b[i].sent < NBURST_AT &&
+			       b[i].start + burst_at[b[i].sent] <= now)
+				b[i].sent++;
+			if (b[i].sent == NBURST_AT)
+				continue;
+			due = b[i].start + burst_at[b[i].sent];
+		}
+		if (next < 0 || due < next)
+			next = due;
+	}
+	return next < 0 ? -1 : (int)(next > now ? next - now : 0);
+}
+
+/* Answer solicitations, and advertise to nodes that report, until the
+ * switch goes. */
 static void serve(int ctl, int data, const unsigned char mac[6], int log)
 {
+	struct burst bursts[BURSTS] = { 0 };
 	unsigned char in[2048], out[128];
 	long long second = 0;
 	long lines = 0;
@@ -301,10 +430,14 @@ static void serve(int ctl, int data, const unsigned char mac[6], int log)
 	for (;;) {
 		struct pollfd pfd[2] = { { data, POLLIN, 0 },
 					 { ctl, POLLIN, 0 } };
+		int wait = burst_send(bursts, data, mono_ms());
 		ssize_t n;
 		size_t m;
+		int r = poll(pfd, 2, wait);
 
-		if (poll(pfd, 2, -1) < 0) {
+		if (r == 0)
+			continue;
+		if (r < 0) {
 			if (errno == EINTR)
 				continue;
 			return;
@@ -318,6 +451,9 @@ static void serve(int ctl, int data, const unsigned char mac[6], int log)
 			continue;
 		if (n < 0)
 			return;
+		m = net_ra_unasked(in, (size_t)n, mac, out, sizeof(out));
+		if (m && burst_begin(bursts, in, out, m, mono_ms()))
+			ra_log(log, "advertising unasked to", in, &lines);
 		m = net_ra_answer(in, (size_t)n, mac, out, sizeof(out));
 		if (!m)
 			continue;
@@ -328,7 +464,8 @@ static void serve(int ctl, int data, const unsigned char mac[6], int log)
 		if (++answers > MAX_PER_SECOND)
 			continue;
 		if (send(data, out, m, MSG_NOSIGNAL) == (ssize_t)m)
-			ra_log(log, in, &lines);
+			ra_log(log, "answered a router solicitation from", in,
+			       &lines);
 	}
 }
 

@@ -84,10 +84,11 @@ expect_rc "the cluster's name means its first node" 0 "$NOOK" shell dev -- hostn
 check "  dev-1" test "$OUT" = dev-1
 contains "  said on stderr" "$ERR" "dev-1"
 
-# the network says it has no router, so no node waited for one
+# the network says it has no router, so no node waited for one: it told
+# each node unasked as soon as the node's IPv6 came up
 for n in 1 2; do
 	nm=$(macs dev-$n | grep -o 'mac=06:[0-9a-f:]*' | cut -d= -f2)
-	check "dev-$n's router solicitation was answered" grep -q "from $nm\$" "$NOOK_HOME/run/dev.net/ra.log"
+	check "dev-$n was advertised to when its IPv6 came up" grep -q "^advertising unasked to $nm\$" "$NOOK_HOME/run/dev.net/ra.log"
 done
 ifc=$("$NOOK" shell dev-1 -- ip -o link | awk -F': ' '/link\/ether 06:6e/ {print $2}')
 expect_rc "dev-1's private NIC ($ifc): its IPv6 default routes" 0 "$NOOK" shell dev-1 -- ip -6 route show default dev "$ifc"

@@ -680,6 +680,81 @@ static void test_ra_answer(void **state)
 	assert_int_equal(net_ra_answer(in, m, ra_mac, out, sizeof(out)), 0);
 }
 
+/* An MLDv2 report as a node's kernel sends it when its IPv6 comes up
+ * (from fe80::46e:66ff:fee4:1, MAC 06:6e:66:e4:00:01, to ff02::16, behind
+ * a hop-by-hop header with a router alert: joining ff02::1:ffe4:1), its
+ * checksum made by Python's arithmetic. */
+static const unsigned char mld_frame[] =
+	"\x33\x33\x00\x00\x00\x16\x06\x6e\x66\xe4\x00\x01\x86\xdd\x60\x00"
+	"\x00\x00\x00\x24\x00\x01\xfe\x80\x00\x00\x00\x00\x00\x00\x04\x6e"
+	"\x66\xff\xfe\xe4\x00\x01\xff\x02\x00\x00\x00\x00\x00\x00\x00\x00"
+	"\x00\x00\x00\x00\x00\x16\x3a\x00\x05\x02\x00\x00\x01\x00\x8f\x00"
+	"\x05\xd1\x00\x00\x00\x01\x04\x00\x00\x00\xff\x02\x00\x00\x00\x00"
+	"\x00\x00\x00\x00\x00\x01\xff\xe4\x00\x01";
+
+/* The report's ICMPv6 checksum made again after a change (the message
+ * starts at 62, behind the 8-byte hop-by-hop header). */
+static void mld_sum(unsigned char *f, size_t n)
+{
+	unsigned long sum = 58 + (n - 62);
+
+	f[64] = f[65] = 0;
+	for (size_t i = 22; i < 54; i += 2)
+		sum += (unsigned long)f[i] << 8 | f[i + 1];
+	for (size_t i = 62; i < n; i += 2)
+		sum += (unsigned long)f[i] << 8 | (i + 1 < n ? f[i + 1] : 0);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	f[64] = (unsigned char)(~sum >> 8);
+	f[65] = (unsigned char)~sum;
+}
+
+static void test_ra_unasked(void **state)
+{
+	unsigned char in[128], out[128];
+	size_t n = sizeof(mld_frame) - 1;
+	size_t m;
+
+	(void)state;
+	memcpy(in, mld_frame, n);
+	mld_sum(in, n);
+	assert_memory_equal(in, mld_frame, n);  /* our sum is Python's */
+	/* advertised to the node that reports, at its new address */
+	m = net_ra_unasked(in, n, ra_mac, out, sizeof(out));
+	check_ra(out, m, ra_mac, in + 6, in + 22);
+	/* a report is no solicitation, a solicitation no report */
+	assert_int_equal(net_ra_answer(in, n, ra_mac, out, sizeof(out)), 0);
+	assert_int_equal(net_ra_unasked(rs_frame, sizeof(rs_frame) - 1,
+					ra_mac, out, sizeof(out)), 0);
+	/* MLDv1's report too */
+	in[62] = 131;
+	mld_sum(in, n);
+	assert_true(net_ra_unasked(in, n, ra_mac, out, sizeof(out)) > 0);
+	/* a query is not a node coming up */
+	in[62] = 130;
+	mld_sum(in, n);
+	assert_int_equal(net_ra_unasked(in, n, ra_mac, out, sizeof(out)), 0);
+	memcpy(in, mld_frame, n);
+	in[65] ^= 1;                                  /* checksum */
+	assert_int_equal(net_ra_unasked(in, n, ra_mac, out, sizeof(out)), 0);
+	in[65] ^= 1;
+	assert_int_equal(net_ra_unasked(in, n - 1, ra_mac, out, sizeof(out)),
+			 0);                           /* cut short */
+	in[55] = 9;                    /* a hop-by-hop header past the end */
+	assert_int_equal(net_ra_unasked(in, n, ra_mac, out, sizeof(out)), 0);
+	in[55] = 0;
+	in[54] = 17;                   /* UDP behind it */
+	assert_int_equal(net_ra_unasked(in, n, ra_mac, out, sizeof(out)), 0);
+	in[54] = 58;
+	assert_int_equal(net_ra_unasked(in, n, ra_mac, out, 77), 0);
+	/* from us, or from a multicast source: no node */
+	memcpy(in + 6, ra_mac, 6);
+	assert_int_equal(net_ra_unasked(in, n, ra_mac, out, sizeof(out)), 0);
+	memcpy(in + 6, mld_frame + 6, 6);
+	in[6] |= 1;
+	assert_int_equal(net_ra_unasked(in, n, ra_mac, out, sizeof(out)), 0);
+}
+
 /* --- the switch --- */
 
 static void test_switch_netdev(void **state)
@@ -1350,6 +1425,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_mac),
 		cmocka_unit_test(test_mac_stable),
 		cmocka_unit_test(test_ra_answer),
+		cmocka_unit_test(test_ra_unasked),
 		cmocka_unit_test(test_subnet_parse_good),
 		cmocka_unit_test(test_subnet_parse_bad),
 		cmocka_unit_test(test_node_address),
