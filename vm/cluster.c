@@ -1,6 +1,7 @@
 /* Clusters: VMs NAME-1..NAME-N on one private network. The record is
  * DATA/clusters/NAME.json (its subnet and how many nodes); each node is a
  * full VM whose spec says which node of which cluster it is. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -111,22 +112,88 @@ static int load_members(const json_t *j, struct cluster *c)
 	return 0;
 }
 
-/* 0 and *c filled; 1 when there is no such cluster; -1 saying why. */
-static int cluster_load(const struct nook_dirs *d, const char *name,
-			struct cluster *c)
+/* The subnet of a node's spec, "A.B.C.D/P" into cidr: its address less
+ * its number, within its prefix. 0, or -1 when the spec holds no such. */
+static int spec_subnet(const struct vm_spec *s, char cidr[INET_ADDRSTRLEN + 3])
 {
-	char *path = record_path(d, name);
-	json_error_t jerr;
-	json_t *j;
-	int ret = -1;
+	char addr[INET_ADDRSTRLEN];
+	struct in_addr ia;
+	uint32_t net, mask;
+
+	if (!s->address || inet_pton(AF_INET, s->address, &ia) != 1 ||
+	    s->prefix < 16 || s->prefix > 29)
+		return -1;
+	mask = ~0u << (32 - s->prefix);
+	net = ntohl(ia.s_addr) - (uint32_t)s->node;
+	if (net & ~mask || (ntohl(ia.s_addr) & mask) != net)
+		return -1;
+	ia.s_addr = htonl(net);
+	inet_ntop(AF_INET, &ia, addr, sizeof(addr));
+	snprintf(cidr, INET_ADDRSTRLEN + 3, "%s/%d", addr, s->prefix);
+	return 0;
+}
+
+/*
+ * A record that cannot be read, rebuilt from the nodes' specs: each says
+ * its cluster, its number and its address. 0 and *c filled; -1 when no
+ * VM is a node of name or the nodes disagree on the subnet.
+ */
+static int rebuild(const struct nook_dirs *d, const char *name,
+		   struct cluster *c)
+{
+	struct strvec names = STRVEC_INIT;
+	char sn[INET_ADDRSTRLEN + 3], first[sizeof(sn)] = "";
+	int bad = 0;
 
 	memset(c, 0, sizeof(*c));
-	j = json_load_file(path, 0, &jerr);
+	c->name = xstrdup(name);
+	vm_list(d, &names);
+	/* node numbers rise with the list: each pass adds the lowest left */
+	for (int last = 0, next; !bad; last = next) {
+		const char *who = NULL;
+
+		next = MAX_NODE_NUMBER + 1;
+		for (size_t i = 0; i < names.n; i++) {
+			struct vm *vm;
+
+			if (vm_open(d, names.v[i], 0, &vm) == 0 && vm->exists &&
+			    vm->spec.cluster && !strcmp(vm->spec.cluster, name) &&
+			    vm->spec.node > last && vm->spec.node < next) {
+				next = vm->spec.node;
+				who = names.v[i];
+				bad = spec_subnet(&vm->spec, sn) < 0 ||
+				      (c->n && strcmp(sn, first));
+			}
+			vm_close(vm);
+		}
+		if (!who)
+			break;
+		if (!c->n)
+			memcpy(first, sn, sizeof(first));
+		add_member(c, who, next);
+	}
+	strvec_clear(&names);
+	if (bad || !c->n) {
+		cluster_free(c);
+		return -1;
+	}
+	c->subnet = xstrdup(first);
+	return 0;
+}
+
+static int cluster_save(const struct nook_dirs *d, const struct cluster *c);
+
+/* Read path into *c: 0; -1 saying what is wrong with it in why. */
+static int parse_record(const char *path, const char *name, struct cluster *c,
+			struct buf *why)
+{
+	json_error_t jerr;
+	json_t *j = json_load_file(path, 0, &jerr);
+	int ret = -1;
+
 	if (!j) {
-		ret = access(path, F_OK) < 0 && errno == ENOENT ? 1 :
-		      errorf("%s:%d: %s", path, jerr.line, jerr.text);
-		free(path);
-		return ret;
+		buf_addf(why, "line %d: %s", jerr.line, jerr.text);
+		return -1;
 	}
 	c->name = xstrdup(name);
 	c->nodes = (int)json_integer_value(json_object_get(j, "nodes"));
@@ -135,13 +202,41 @@ static int cluster_load(const struct nook_dirs *d, const char *name,
 								       "subnet")));
 	if (!c->subnet || c->nodes < 1 || c->nodes > MAX_NODE_NUMBER ||
 	    load_members(j, c) < 0 || !c->n)
-		errorf("%s: not a nook cluster record", path);
+		buf_adds(why, "not a nook cluster record (its subnet, nodes "
+			 "or members are missing or wrong)");
 	else
 		ret = 0;
 	json_decref(j);
-	free(path);
 	if (ret < 0)
 		cluster_free(c);
+	return ret;
+}
+
+/* 0 and *c filled; 1 when there is no such cluster; -1 saying why. A
+ * record that does not read is rebuilt from the nodes, and said so. */
+static int cluster_load(const struct nook_dirs *d, const char *name,
+			struct cluster *c)
+{
+	char *path = record_path(d, name);
+	struct buf why = BUF_INIT;
+	int ret = 0;
+
+	memset(c, 0, sizeof(*c));
+	if (access(path, F_OK) < 0 && errno == ENOENT)
+		ret = 1;
+	else if (parse_record(path, name, c, &why) == 0)
+		ret = 0;
+	else if (rebuild(d, name, c) == 0 && cluster_save(d, c) == 0)
+		warnf("%s: %s; rebuilt from the specs of its %zu node%s",
+		      path, why.p, c->n, c->n == 1 ? "" : "s");
+	else
+		ret = errorf("%s: %s, and no VM is a node of cluster %s to "
+			     "rebuild it from: remove the file to forget the "
+			     "cluster", path, why.p, name);
+	if (ret)
+		cluster_free(c);
+	buf_free(&why);
+	free(path);
 	return ret;
 }
 
@@ -293,10 +388,10 @@ int vm_resolve_name(const struct nook_dirs *d, const char *name,
 		struct cluster c;
 
 		*is_cluster = 1;
-		if (cluster_load(d, name, &c) == 0)
-			*vm_name = xstrdup(c.m[0].name);
-		else
-			*vm_name = node_name(name, 1);
+		if (cluster_load(d, name, &c) < 0)
+			return -1;
+		/* a record that went since: its first node's usual name */
+		*vm_name = c.n ? xstrdup(c.m[0].name) : node_name(name, 1);
 		cluster_free(&c);
 	} else {
 		*vm_name = xstrdup(name);

@@ -128,7 +128,21 @@ check "no QEMU left" test "$(qemus k-1)$(qemus k-2)" = 00
 check "no network process left" test "$(pgrep -f -- "$NOOK_HOME/run/k.net" | wc -l)" = 0
 expect_rc "status says the network is stopped" 0 "$NOOK" local status k-1 --json
 check "  stopped" test "$(echo "$OUT" | json 'd["network"]')" = stopped
+# a record that cannot be read is rebuilt from the nodes' specs, once
+cp "$NOOK_HOME/clusters/k.json" k.json.good
+printf '{"name": "k", "nod' > "$NOOK_HOME/clusters/k.json"
+expect_rc "status of k with a broken record" 0 "$NOOK" local status k --json
+check "  lists both nodes" test "$(echo "$OUT" | json 'len(d)')" = 2
+contains "  says it rebuilt the record" "$ERR" "rebuilt from the specs of its 2 nodes"
+check "  once" test "$(printf '%s\n' "$ERR" | grep -c rebuilt)" = 1
+check "  which is as it was" cmp -s k.json.good "$NOOK_HOME/clusters/k.json"
 expect_rc "delete k" 0 "$NOOK" local delete k
 check "every node gone" test ! -e "$NOOK_HOME/vms/k-1" -a ! -e "$NOOK_HOME/vms/k-2"
 check "the record gone" test ! -e "$NOOK_HOME/clusters/k.json"
+printf 'nonsense' > "$NOOK_HOME/clusters/k.json"
+expect_rc "a broken record of no nodes" 1 "$NOOK" shell k -- true
+contains "  says where and what to do" "$ERR" "clusters/k.json: line 1"
+contains "  remove it" "$ERR" "remove the file to forget the cluster"
+check "  and goes no further" sh -c '! printf "%s" "$1" | grep -q "first node"' _ "$ERR"
+rm "$NOOK_HOME/clusters/k.json"
 finish
