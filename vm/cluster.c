@@ -133,47 +133,54 @@ static int spec_subnet(const struct vm_spec *s, char cidr[INET_ADDRSTRLEN + 3])
 	return 0;
 }
 
+static int cmp_member(const void *a, const void *b)
+{
+	return ((const struct member *)a)->node -
+	       ((const struct member *)b)->node;
+}
+
 /*
- * A record that cannot be read, rebuilt from the nodes' specs: each says
- * its cluster, its number and its address. 0 and *c filled; -1 when no
- * VM is a node of name or the nodes disagree on the subnet.
+ * The record of cluster name made again from its nodes' specs, each of
+ * which says its cluster, its number and its address: 0 and *c filled;
+ * -1 saying why in why, empty when no VM is a node of name.
  */
 static int rebuild(const struct nook_dirs *d, const char *name,
-		   struct cluster *c)
+		   struct cluster *c, struct buf *why)
 {
 	struct strvec names = STRVEC_INIT;
 	char sn[INET_ADDRSTRLEN + 3], first[sizeof(sn)] = "";
-	int bad = 0;
 
 	memset(c, 0, sizeof(*c));
 	c->name = xstrdup(name);
 	vm_list(d, &names);
-	/* node numbers rise with the list: each pass adds the lowest left */
-	for (int last = 0, next; !bad; last = next) {
-		const char *who = NULL;
+	for (size_t i = 0; i < names.n && !why->len; i++) {
+		struct vm *vm;
 
-		next = MAX_NODE_NUMBER + 1;
-		for (size_t i = 0; i < names.n; i++) {
-			struct vm *vm;
-
-			if (vm_open(d, names.v[i], 0, &vm) == 0 && vm->exists &&
-			    vm->spec.cluster && !strcmp(vm->spec.cluster, name) &&
-			    vm->spec.node > last && vm->spec.node < next) {
-				next = vm->spec.node;
-				who = names.v[i];
-				bad = spec_subnet(&vm->spec, sn) < 0 ||
-				      (c->n && strcmp(sn, first));
-			}
-			vm_close(vm);
-		}
-		if (!who)
-			break;
-		if (!c->n)
+		if (vm_open(d, names.v[i], 0, &vm) == 0 && vm->exists &&
+		    vm->spec.cluster && !strcmp(vm->spec.cluster, name)) {
+			if (spec_subnet(&vm->spec, sn) < 0)
+				buf_addf(why, "node %s's address %s/%d is not "
+					 "its node %d's", names.v[i],
+					 vm->spec.address ? vm->spec.address :
+					 "(none)", vm->spec.prefix,
+					 vm->spec.node);
+			else if (*first && strcmp(sn, first))
+				buf_addf(why, "its nodes are on %s and %s",
+					 first, sn);
+			else
+				add_member(c, names.v[i], vm->spec.node);
 			memcpy(first, sn, sizeof(first));
-		add_member(c, who, next);
+		}
+		vm_close(vm);
 	}
 	strvec_clear(&names);
-	if (bad || !c->n) {
+	if (c->n)
+		qsort(c->m, c->n, sizeof(*c->m), cmp_member);
+	for (size_t i = 1; i < c->n && !why->len; i++)
+		if (c->m[i].node == c->m[i - 1].node)
+			buf_addf(why, "nodes %s and %s are both node %d",
+				 c->m[i - 1].name, c->m[i].name, c->m[i].node);
+	if (why->len || !c->n) {
 		cluster_free(c);
 		return -1;
 	}
@@ -181,9 +188,8 @@ static int rebuild(const struct nook_dirs *d, const char *name,
 	return 0;
 }
 
-static int cluster_save(const struct nook_dirs *d, const struct cluster *c);
-
-/* Read path into *c: 0; -1 saying what is wrong with it in why. */
+/* Read path into *c: 0; -1 saying what is wrong with it in why (2 when
+ * it cannot be opened at all). */
 static int parse_record(const char *path, const char *name, struct cluster *c,
 			struct buf *why)
 {
@@ -191,9 +197,11 @@ static int parse_record(const char *path, const char *name, struct cluster *c,
 	json_t *j = json_load_file(path, 0, &jerr);
 	int ret = -1;
 
+	memset(c, 0, sizeof(*c));
 	if (!j) {
-		buf_addf(why, "line %d: %s", jerr.line, jerr.text);
-		return -1;
+		buf_addf(why, "%s:%d: %s", path, jerr.line, jerr.text);
+		return json_error_code(&jerr) == json_error_cannot_open_file ?
+		       -2 : -1;
 	}
 	c->name = xstrdup(name);
 	c->nodes = (int)json_integer_value(json_object_get(j, "nodes"));
@@ -202,8 +210,8 @@ static int parse_record(const char *path, const char *name, struct cluster *c,
 								       "subnet")));
 	if (!c->subnet || c->nodes < 1 || c->nodes > MAX_NODE_NUMBER ||
 	    load_members(j, c) < 0 || !c->n)
-		buf_adds(why, "not a nook cluster record (its subnet, nodes "
-			 "or members are missing or wrong)");
+		buf_addf(why, "%s: not a nook cluster record (its subnet, "
+			 "nodes or members are missing or wrong)", path);
 	else
 		ret = 0;
 	json_decref(j);
@@ -212,32 +220,88 @@ static int parse_record(const char *path, const char *name, struct cluster *c,
 	return ret;
 }
 
-/* 0 and *c filled; 1 when there is no such cluster; -1 saying why. A
- * record that does not read is rebuilt from the nodes, and said so. */
+static int cluster_trylock(const struct nook_dirs *d, const char *name,
+			   int *fd);
+static int cluster_save(const struct nook_dirs *d, const struct cluster *c);
+
+/*
+ * The record of cluster name into *c: 0; 1 when there is none; -1 saying
+ * why in why, quietly (-2 when the record is unreadable and no VM is a
+ * node of the cluster). A record that does not parse is rebuilt from the
+ * nodes (rebuild()) and, unless another nook holds the cluster, saved:
+ * said on stderr either way.
+ */
+static int cluster_read(const struct nook_dirs *d, const char *name,
+			struct cluster *c, struct buf *why)
+{
+	char *path = record_path(d, name);
+	struct buf whynot = BUF_INIT;
+	int rc, lock;
+
+	if (access(path, F_OK) < 0 && errno == ENOENT)
+		rc = 1;
+	else if ((rc = parse_record(path, name, c, why)) == -2)
+		rc = -1;
+	else if (rc < 0 && rebuild(d, name, c, &whynot) < 0)
+		rc = whynot.len ? -1 : -2;
+	else if (rc < 0) {
+		struct cluster again;
+		struct buf scratch = BUF_INIT;
+		int mended = 0, saved = 0;
+
+		/* saved under the lock, unless it was mended meanwhile */
+		if (cluster_trylock(d, name, &lock) == 0) {
+			mended = parse_record(path, name, &again, &scratch) == 0;
+			if (mended) {
+				cluster_free(c);
+				*c = again;
+			} else {
+				saved = cluster_save(d, c) == 0;
+			}
+			close(lock);
+		}
+		if (!mended)
+			warnf("%s; %s the specs of its %zu node%s", why->p,
+			      saved ? "rebuilt from" : "using", c->n,
+			      c->n == 1 ? "" : "s");
+		buf_free(&scratch);
+		buf_free(why);
+		rc = 0;
+	}
+	if (rc == -1 && whynot.len)
+		buf_addf(why, ", and it cannot be rebuilt from its nodes: %s",
+			 whynot.p);
+	buf_free(&whynot);
+	free(path);
+	return rc;
+}
+
+/* cluster_read(), saying why when the record cannot be had */
 static int cluster_load(const struct nook_dirs *d, const char *name,
 			struct cluster *c)
 {
-	char *path = record_path(d, name);
 	struct buf why = BUF_INIT;
-	int ret = 0;
+	int rc = cluster_read(d, name, c, &why);
 
-	memset(c, 0, sizeof(*c));
-	if (access(path, F_OK) < 0 && errno == ENOENT)
-		ret = 1;
-	else if (parse_record(path, name, c, &why) == 0)
-		ret = 0;
-	else if (rebuild(d, name, c) == 0 && cluster_save(d, c) == 0)
-		warnf("%s: %s; rebuilt from the specs of its %zu node%s",
-		      path, why.p, c->n, c->n == 1 ? "" : "s");
-	else
-		ret = errorf("%s: %s, and no VM is a node of cluster %s to "
-			     "rebuild it from: remove the file to forget the "
-			     "cluster", path, why.p, name);
-	if (ret)
-		cluster_free(c);
+	if (rc == -2)
+		buf_addf(&why, ", and no VM is a node of cluster %s to rebuild "
+			 "it from: 'nook local delete %s' forgets it", name,
+			 name);
+	if (rc < 0)
+		errorf("%s", why.p);
 	buf_free(&why);
-	free(path);
-	return ret;
+	return rc < 0 ? -1 : rc;
+}
+
+/* cluster_read(), quietly */
+static int cluster_peek(const struct nook_dirs *d, const char *name,
+			struct cluster *c)
+{
+	struct buf why = BUF_INIT;
+	int rc = cluster_read(d, name, c, &why);
+
+	buf_free(&why);
+	return rc;
 }
 
 /* 1 when every member is NAME-N with N its number: the plain record. */
@@ -297,9 +361,11 @@ char *vm_cluster_subnet(const struct nook_dirs *d, const char *name)
 	struct cluster c;
 	struct net_subnet sn;
 	char *ret = NULL;
+	int rc = cluster_load(d, name, &c);
 
-	if (cluster_load(d, name, &c) != 0) {
-		errorf("no cluster record for %s", name);
+	if (rc) {
+		if (rc > 0)
+			errorf("no cluster record for %s", name);
 		return NULL;
 	}
 	if (net_subnet_parse(c.subnet, &sn) == 0)
@@ -323,6 +389,16 @@ static int is_member(const struct nook_dirs *d, const char *name,
 	return yes;
 }
 
+/* The names of c's members that are its nodes: a VM that merely has a
+ * node's name is not one. */
+static void members(const struct nook_dirs *d, const struct cluster *c,
+		    struct strvec *out)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (is_member(d, c->m[i].name, c->name))
+			strvec_push(out, c->m[i].name);
+}
+
 int vm_cluster_nodes(const struct nook_dirs *d, const char *name,
 		     struct strvec *out)
 {
@@ -333,10 +409,7 @@ int vm_cluster_nodes(const struct nook_dirs *d, const char *name,
 		return errorf("no cluster named '%s'", name);
 	if (rc < 0)
 		return -1;
-	/* only its own: a VM that merely has a node's name is not one */
-	for (size_t i = 0; i < c.n; i++)
-		if (is_member(d, c.m[i].name, name))
-			strvec_push(out, c.m[i].name);
+	members(d, &c, out);
 	cluster_free(&c);
 	return 0;
 }
@@ -352,7 +425,7 @@ static int claims(const struct nook_dirs *d, const char *cluster,
 
 	if (*rest && strspn(rest, "0123456789") == strlen(rest))
 		return 1;
-	if (cluster_load(d, cluster, &c) != 0)
+	if (cluster_peek(d, cluster, &c) != 0)
 		return 0;
 	yes = find_member(&c, name) != NULL;
 	cluster_free(&c);
@@ -495,13 +568,18 @@ int vm_cluster_host_lines(const struct nook_dirs *d, const char *cluster,
 void vm_cluster_network_gc(const struct nook_dirs *d, const char *cluster)
 {
 	struct strvec names = STRVEC_INIT;
+	struct cluster c;
 	char *dir;
-	int up = 0;
+	int up = 0, rc = cluster_peek(d, cluster, &c);
 
-	/* quietly: a cluster whose record went has nothing to collect */
-	if (!vm_cluster_exists(d, cluster) ||
-	    vm_cluster_nodes(d, cluster, &names) < 0)
+	/* quietly: a cluster whose record went has nothing to collect, one
+	 * whose record is broken and of no node no node running */
+	if (rc == 1 || rc == -1)
 		return;
+	if (rc == 0) {
+		members(d, &c, &names);
+		cluster_free(&c);
+	}
 	for (size_t i = 0; i < names.n && !up; i++) {
 		struct vm *vm;
 
@@ -1075,7 +1153,7 @@ void vm_cluster_hosts(const struct nook_dirs *d, const char *cluster)
 	struct cluster c;
 	int lock;
 
-	if (cluster_load(d, cluster, &c) != 0)
+	if (cluster_peek(d, cluster, &c) != 0)
 		return;
 	/* a cluster another nook is starting gets its names from that
 	 * start; one it stops or deletes needs none */
@@ -1120,11 +1198,25 @@ int vm_cluster_stop(const struct nook_dirs *d, const char *name, int force,
 int vm_cluster_delete(const struct nook_dirs *d, const char *name, int force)
 {
 	struct strvec names = STRVEC_INIT;
+	struct buf why = BUF_INIT;
+	struct cluster c;
 	char *dir, *path;
-	int ret = 0, lock;
+	int ret = 0, lock, rc = cluster_read(d, name, &c, &why);
 
-	if (vm_cluster_nodes(d, name, &names) < 0)
+	/* a broken record of no node: what is left to delete is the file */
+	if (rc == -2)
+		warnf("%s; no VM is a node of cluster %s: removing the record",
+		      why.p, name);
+	else if (rc)
+		ret = rc > 0 ? errorf("no cluster named '%s'", name) :
+		      errorf("%s", why.p);
+	buf_free(&why);
+	if (ret < 0)
 		return -1;
+	if (rc == 0) {
+		members(d, &c, &names);
+		cluster_free(&c);
+	}
 	if (cluster_lock(d, name, &lock) < 0) {
 		strvec_clear(&names);
 		return -1;
@@ -1178,7 +1270,7 @@ void vm_cluster_node_gone(const struct nook_dirs *d, const char *cluster,
 {
 	struct cluster c;
 
-	if (cluster_load(d, cluster, &c) != 0)
+	if (cluster_peek(d, cluster, &c) != 0)
 		return;
 	/* the last node gone: the cluster is one smaller (and any gap
 	 * before it closes); a middle node leaves a gap that a start fills */

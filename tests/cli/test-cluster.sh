@@ -141,8 +141,10 @@ check "every node gone" test ! -e "$NOOK_HOME/vms/k-1" -a ! -e "$NOOK_HOME/vms/k
 check "the record gone" test ! -e "$NOOK_HOME/clusters/k.json"
 printf 'nonsense' > "$NOOK_HOME/clusters/k.json"
 expect_rc "a broken record of no nodes" 1 "$NOOK" shell k -- true
-contains "  says where and what to do" "$ERR" "clusters/k.json: line 1"
-contains "  remove it" "$ERR" "remove the file to forget the cluster"
+contains "  says where and what is wrong" "$ERR" "clusters/k.json:1: '[' or '{' expected"
+contains "  and what forgets it" "$ERR" "'nook local delete k' forgets it"
 check "  and goes no further" sh -c '! printf "%s" "$1" | grep -q "first node"' _ "$ERR"
-rm "$NOOK_HOME/clusters/k.json"
+expect_rc "delete k forgets it" 0 "$NOOK" local delete k
+contains "  saying so" "$ERR" "removing the record"
+check "  the record gone" test ! -e "$NOOK_HOME/clusters/k.json"
 finish
