@@ -2,6 +2,7 @@
  * DATA/clusters/NAME.json (its subnet and how many nodes); each node is a
  * full VM whose spec says which node of which cluster it is. */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -112,24 +113,29 @@ static int load_members(const json_t *j, struct cluster *c)
 	return 0;
 }
 
-/* The subnet of a node's spec, "A.B.C.D/P" into cidr: its address less
- * its number, within its prefix. 0, or -1 when the spec holds no such. */
-static int spec_subnet(const struct vm_spec *s, char cidr[INET_ADDRSTRLEN + 3])
+#define SUBNET_LEN (INET_ADDRSTRLEN + 3) /* "A.B.C.D/P" */
+
+/* The subnet of a node's spec into cidr: its address less its number,
+ * within its prefix. 0, or -1 when the spec holds no such address. */
+static int spec_subnet(const struct vm_spec *s, char cidr[SUBNET_LEN])
 {
 	char addr[INET_ADDRSTRLEN];
 	struct in_addr ia;
-	uint32_t net, mask;
+	uint32_t host, net, mask;
 
 	if (!s->address || inet_pton(AF_INET, s->address, &ia) != 1 ||
-	    s->prefix < 16 || s->prefix > 29)
+	    s->prefix < 16 || s->prefix > 29 || s->node < 1 ||
+	    s->node > MAX_NODE_NUMBER)
 		return -1;
 	mask = ~0u << (32 - s->prefix);
-	net = ntohl(ia.s_addr) - (uint32_t)s->node;
-	if (net & ~mask || (ntohl(ia.s_addr) & mask) != net)
+	host = ntohl(ia.s_addr);
+	net = host - (uint32_t)s->node;
+	/* the node's number is its host part, short of the broadcast */
+	if (net & ~mask || (host & mask) != net || (host & ~mask) == ~mask)
 		return -1;
 	ia.s_addr = htonl(net);
 	inet_ntop(AF_INET, &ia, addr, sizeof(addr));
-	snprintf(cidr, INET_ADDRSTRLEN + 3, "%s/%d", addr, s->prefix);
+	snprintf(cidr, SUBNET_LEN, "%s/%d", addr, s->prefix);
 	return 0;
 }
 
@@ -139,41 +145,62 @@ static int cmp_member(const void *a, const void *b)
 	       ((const struct member *)b)->node;
 }
 
+/* vm, a node of c, into c's members, its subnet the first node's (kept
+ * in first). -1 saying why. */
+static int add_node(struct cluster *c, const struct vm *vm,
+		    char first[SUBNET_LEN], struct buf *why)
+{
+	char sn[SUBNET_LEN];
+
+	if (spec_subnet(&vm->spec, sn) < 0) {
+		buf_addf(why, "node %s's address %s/%d is no subnet's node %d",
+			 vm->name, vm->spec.address ? vm->spec.address :
+			 "(none)", vm->spec.prefix, vm->spec.node);
+		return -1;
+	}
+	if (c->n && strcmp(sn, first)) {
+		buf_addf(why, "node %s is on %s, node %s on %s", c->m[0].name,
+			 first, vm->name, sn);
+		return -1;
+	}
+	memcpy(first, sn, SUBNET_LEN);
+	add_member(c, vm->name, vm->spec.node);
+	return 0;
+}
+
 /*
  * The record of cluster name made again from its nodes' specs, each of
  * which says its cluster, its number and its address: 0 and *c filled;
- * -1 saying why in why, empty when no VM is a node of name.
+ * -1 saying why in why, or with why empty when no VM is a node of name.
+ * Any VM whose own record cannot be read may be a node: none is made
+ * then, rather than one that lacks it and would hand its number out.
  */
 static int rebuild(const struct nook_dirs *d, const char *name,
 		   struct cluster *c, struct buf *why)
 {
-	struct strvec names = STRVEC_INIT;
-	char sn[INET_ADDRSTRLEN + 3], first[sizeof(sn)] = "";
+	char *vms = xasprintf("%s/vms", d->data), first[SUBNET_LEN] = "";
+	DIR *dir = opendir(vms);
+	struct dirent *e;
 
 	memset(c, 0, sizeof(*c));
 	c->name = xstrdup(name);
-	vm_list(d, &names);
-	for (size_t i = 0; i < names.n && !why->len; i++) {
+	while (dir && !why->len && (e = readdir(dir))) {
 		struct vm *vm;
 
-		if (vm_open(d, names.v[i], 0, &vm) == 0 && vm->exists &&
-		    vm->spec.cluster && !strcmp(vm->spec.cluster, name)) {
-			if (spec_subnet(&vm->spec, sn) < 0)
-				buf_addf(why, "node %s's address %s/%d is not "
-					 "its node %d's", names.v[i],
-					 vm->spec.address ? vm->spec.address :
-					 "(none)", vm->spec.prefix,
-					 vm->spec.node);
-			else if (*first && strcmp(sn, first))
-				buf_addf(why, "its nodes are on %s and %s",
-					 first, sn);
-			else
-				add_member(c, names.v[i], vm->spec.node);
-			memcpy(first, sn, sizeof(first));
-		}
+		if (!vm_name_valid(e->d_name))
+			continue;
+		if (vm_open(d, e->d_name, 0, &vm) < 0)
+			buf_addf(why, "VM %s's record cannot be read (mend it, "
+				 "or 'nook local delete %s --force')",
+				 e->d_name, e->d_name);
+		else if (vm->exists && vm->spec.cluster &&
+			 !strcmp(vm->spec.cluster, name))
+			add_node(c, vm, first, why);
 		vm_close(vm);
 	}
-	strvec_clear(&names);
+	if (dir)
+		closedir(dir);
+	free(vms);
 	if (c->n)
 		qsort(c->m, c->n, sizeof(*c->m), cmp_member);
 	for (size_t i = 1; i < c->n && !why->len; i++)
@@ -188,8 +215,8 @@ static int rebuild(const struct nook_dirs *d, const char *name,
 	return 0;
 }
 
-/* Read path into *c: 0; -1 saying what is wrong with it in why (2 when
- * it cannot be opened at all). */
+/* Read path into *c: 0; -1 saying what is wrong with it in why; -2 when
+ * it cannot even be opened (EACCES). */
 static int parse_record(const char *path, const char *name, struct cluster *c,
 			struct buf *why)
 {
@@ -224,66 +251,89 @@ static int cluster_trylock(const struct nook_dirs *d, const char *name,
 			   int *fd);
 static int cluster_save(const struct nook_dirs *d, const struct cluster *c);
 
+/* c, rebuilt because the record at path is broken (said), saved under
+ * the cluster's lock: unless another nook holds it, or mended the record
+ * meanwhile (then c is what the record says, and nothing is said). */
+static void save_rebuilt(const struct nook_dirs *d, const char *path,
+			 struct cluster *c, const char *said)
+{
+	struct buf scratch = BUF_INIT;
+	struct cluster again;
+	int lock, saved = 0;
+
+	if (cluster_trylock(d, c->name, &lock) == 0) {
+		if (parse_record(path, c->name, &again, &scratch) == 0) {
+			cluster_free(c);
+			*c = again;
+			close(lock);
+			buf_free(&scratch);
+			return;
+		}
+		saved = cluster_save(d, c) == 0;
+		close(lock);
+	}
+	buf_free(&scratch);
+	warnf("%s; %s the specs of its %zu node%s", said,
+	      saved ? "rebuilt from" : "using", c->n, c->n == 1 ? "" : "s");
+}
+
+/* What cluster_read() found. */
+enum record {
+	REC_OK = 0,
+	REC_NONE = 1,     /* no such cluster */
+	REC_BROKEN = -1,  /* a record that cannot be had */
+	REC_ORPHAN = -2,  /* a broken one, and no VM is a node of it */
+};
+
 /*
- * The record of cluster name into *c: 0; 1 when there is none; -1 saying
- * why in why, quietly (-2 when the record is unreadable and no VM is a
- * node of the cluster). A record that does not parse is rebuilt from the
- * nodes (rebuild()) and, unless another nook holds the cluster, saved:
- * said on stderr either way.
+ * The record of cluster name into *c, quietly: why says what is wrong
+ * with a broken one. One that does not parse is rebuilt from the nodes
+ * (rebuild(), save_rebuilt()), which is said on stderr.
  */
-static int cluster_read(const struct nook_dirs *d, const char *name,
-			struct cluster *c, struct buf *why)
+static enum record cluster_read(const struct nook_dirs *d, const char *name,
+				struct cluster *c, struct buf *why)
 {
 	char *path = record_path(d, name);
 	struct buf whynot = BUF_INIT;
-	int rc, lock;
+	enum record rc = REC_BROKEN;
 
-	if (access(path, F_OK) < 0 && errno == ENOENT)
-		rc = 1;
-	else if ((rc = parse_record(path, name, c, why)) == -2)
-		rc = -1;
-	else if (rc < 0 && rebuild(d, name, c, &whynot) < 0)
-		rc = whynot.len ? -1 : -2;
-	else if (rc < 0) {
-		struct cluster again;
-		struct buf scratch = BUF_INIT;
-		int mended = 0, saved = 0;
-
-		/* saved under the lock, unless it was mended meanwhile */
-		if (cluster_trylock(d, name, &lock) == 0) {
-			mended = parse_record(path, name, &again, &scratch) == 0;
-			if (mended) {
-				cluster_free(c);
-				*c = again;
+	memset(c, 0, sizeof(*c));
+	if (access(path, F_OK) < 0 && errno == ENOENT) {
+		rc = REC_NONE;
+	} else {
+		switch (parse_record(path, name, c, why)) {
+		case 0:
+			rc = REC_OK;
+			break;
+		case -2: /* not a broken record: one we may not read */
+			break;
+		default:
+			if (rebuild(d, name, c, &whynot) == 0) {
+				save_rebuilt(d, path, c, why->p);
+				buf_free(why);
+				rc = REC_OK;
+			} else if (whynot.len) {
+				buf_addf(why, ", and it cannot be rebuilt "
+					 "from its nodes: %s", whynot.p);
 			} else {
-				saved = cluster_save(d, c) == 0;
+				rc = REC_ORPHAN;
 			}
-			close(lock);
 		}
-		if (!mended)
-			warnf("%s; %s the specs of its %zu node%s", why->p,
-			      saved ? "rebuilt from" : "using", c->n,
-			      c->n == 1 ? "" : "s");
-		buf_free(&scratch);
-		buf_free(why);
-		rc = 0;
 	}
-	if (rc == -1 && whynot.len)
-		buf_addf(why, ", and it cannot be rebuilt from its nodes: %s",
-			 whynot.p);
 	buf_free(&whynot);
 	free(path);
 	return rc;
 }
 
-/* cluster_read(), saying why when the record cannot be had */
+/* cluster_read(), saying why when the record cannot be had: 0 and *c
+ * filled; 1 when there is no such cluster; -1. */
 static int cluster_load(const struct nook_dirs *d, const char *name,
 			struct cluster *c)
 {
 	struct buf why = BUF_INIT;
 	int rc = cluster_read(d, name, c, &why);
 
-	if (rc == -2)
+	if (rc == REC_ORPHAN)
 		buf_addf(&why, ", and no VM is a node of cluster %s to rebuild "
 			 "it from: 'nook local delete %s' forgets it", name,
 			 name);
@@ -293,12 +343,12 @@ static int cluster_load(const struct nook_dirs *d, const char *name,
 	return rc < 0 ? -1 : rc;
 }
 
-/* cluster_read(), quietly */
-static int cluster_peek(const struct nook_dirs *d, const char *name,
+/* cluster_read(), why dropped */
+static enum record cluster_peek(const struct nook_dirs *d, const char *name,
 			struct cluster *c)
 {
 	struct buf why = BUF_INIT;
-	int rc = cluster_read(d, name, c, &why);
+	enum record rc = cluster_read(d, name, c, &why);
 
 	buf_free(&why);
 	return rc;
@@ -572,11 +622,11 @@ void vm_cluster_network_gc(const struct nook_dirs *d, const char *cluster)
 	char *dir;
 	int up = 0, rc = cluster_peek(d, cluster, &c);
 
-	/* quietly: a cluster whose record went has nothing to collect, one
-	 * whose record is broken and of no node no node running */
-	if (rc == 1 || rc == -1)
+	/* quietly: a cluster whose record went has nothing to collect; one
+	 * whose broken record has no node left has no node running */
+	if (rc == REC_NONE || rc == REC_BROKEN)
 		return;
-	if (rc == 0) {
+	if (rc == REC_OK) {
 		members(d, &c, &names);
 		cluster_free(&c);
 	}
@@ -1201,19 +1251,21 @@ int vm_cluster_delete(const struct nook_dirs *d, const char *name, int force)
 	struct buf why = BUF_INIT;
 	struct cluster c;
 	char *dir, *path;
-	int ret = 0, lock, rc = cluster_read(d, name, &c, &why);
+	enum record rc = cluster_read(d, name, &c, &why);
+	int ret = 0, lock;
 
 	/* a broken record of no node: what is left to delete is the file */
-	if (rc == -2)
+	if (rc == REC_ORPHAN)
 		warnf("%s; no VM is a node of cluster %s: removing the record",
 		      why.p, name);
-	else if (rc)
-		ret = rc > 0 ? errorf("no cluster named '%s'", name) :
-		      errorf("%s", why.p);
+	else if (rc == REC_NONE)
+		ret = errorf("no cluster named '%s'", name);
+	else if (rc == REC_BROKEN)
+		ret = errorf("%s", why.p);
 	buf_free(&why);
 	if (ret < 0)
 		return -1;
-	if (rc == 0) {
+	if (rc == REC_OK) {
 		members(d, &c, &names);
 		cluster_free(&c);
 	}

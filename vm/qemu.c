@@ -158,7 +158,10 @@ void vm_kernel_args(const struct vm_spec *s, enum vm_accel accel,
 	 * nook's own, on a link whose only other hosts are slirp or the
 	 * cluster's nodes, each with its own MAC: no duplicate can answer.
 	 * vendor-data's boothook sets the default back, so an interface
-	 * made later (a container's veth) does DAD. */
+	 * made later (a container's veth) does DAD. The kernel applies
+	 * sysctl arguments after its built-in drivers' probes: a --kernel
+	 * with virtio_net built in keeps DAD on its NICs (Debian's kernels
+	 * have it as a module, loaded later). */
 #define VM_ARGS "console=ttyS0 ds=nocloud " \
 		"systemd.mask=e2scrub_reap.service " CIDATA_NO_DAD_ARG
 	const char *extra = accel == VM_ACCEL_TCG ?
