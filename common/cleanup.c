@@ -89,6 +89,44 @@ static void install(void)
 	}
 }
 
+volatile sig_atomic_t sig_caught;
+
+static void on_catch(int sig)
+{
+	sig_caught = sig;
+}
+
+void sig_catch(struct sigaction old[3], int on)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_catch;
+	sigemptyset(&sa.sa_mask);
+	if (on)
+		sig_caught = 0;
+	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++) {
+		if (!on)
+			sigaction(sigs[i], &old[i], NULL);
+		else if (sigaction(sigs[i], NULL, &old[i]) == 0 &&
+			 old[i].sa_handler != SIG_IGN)
+			sigaction(sigs[i], &sa, NULL);
+	}
+}
+
+void sig_rethrow(void)
+{
+	int sig = sig_caught;
+
+	if (!sig)
+		return;
+	raise(sig);
+	/* a handler above that returned: end as the signal's default */
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
 void tmp_register(const char *path)
 {
 	if (!installed)

@@ -24,6 +24,7 @@ void sleep_ms(int ms)
 {
 	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
 
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+	/* a signal sig_catch() caught cuts it short */
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR && !sig_caught)
 		;
 }

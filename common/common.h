@@ -10,6 +10,7 @@
 #ifndef NOOK_COMMON_H
 #define NOOK_COMMON_H
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -263,6 +264,15 @@ int tmp_mkostemp(char *tmpl, int flags);
 /* A message written to stderr when one of those signals ends nook (what
  * state it leaves and what to do); NULL: none. */
 void sig_note(const char *msg);
+/*
+ * A wait or a step that must end cleanly: while on, SIGINT, SIGTERM and
+ * SIGHUP only set sig_caught (an ignored one, nohup's, stays ignored);
+ * sig_catch(old, 0) puts the handlers back, and sig_rethrow() then ends
+ * nook as that signal would have (130 for ^C), through any handler above.
+ */
+extern volatile sig_atomic_t sig_caught;
+void sig_catch(struct sigaction old[3], int on);
+void sig_rethrow(void);
 int tmp_stale(const char *dir, const char *prefix, struct strvec *out);
 void tmp_sweep(const char *dir, const char *prefix);
 /* 1 while pid is a live process (not a zombie), any owner's. */

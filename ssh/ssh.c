@@ -610,7 +610,7 @@ int ssh_banner(const char *host, int port, int timeout_ms)
 		if (left <= 0)
 			goto out;
 		rc = poll(&pfd, 1, (int)left);
-		if (rc < 0 && errno == EINTR)
+		if (rc < 0 && errno == EINTR && !sig_caught)
 			continue;
 		if (rc <= 0)
 			goto out;

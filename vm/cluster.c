@@ -746,6 +746,16 @@ static int cluster_lock(const struct nook_dirs *d, const char *name,
 typedef int node_fn(const struct nook_dirs *d, const char *cluster,
 		    const struct member *m, const void *arg);
 
+/* Send sig to the processes in pids not yet waited for (a signal sent
+ * to us alone, not to our process group): 1. */
+static int tell(const pid_t *pids, size_t n, int sig)
+{
+	for (size_t i = 0; i < n; i++)
+		if (pids[i] > 0)
+			kill(pids[i], sig);
+	return 1;
+}
+
 /* Run fn for every node of c, each in a process of its own, at once;
  * the number of nodes for which it failed. */
 static int fan_out(const struct nook_dirs *d, const struct cluster *c,
@@ -753,7 +763,8 @@ static int fan_out(const struct nook_dirs *d, const struct cluster *c,
 {
 	pid_t pids[MAX_NODES];
 	size_t n = c->n < MAX_NODES ? c->n : MAX_NODES;
-	int failed = 0;
+	struct sigaction old[3];
+	int failed = 0, told = 0;
 
 	fflush(NULL);
 	for (size_t i = 0; i < n; i++) {
@@ -769,17 +780,25 @@ static int fan_out(const struct nook_dirs *d, const struct cluster *c,
 			failed++;
 		}
 	}
+	/* ^C, SIGTERM, SIGHUP: each node's process hears it too (a start's
+	 * puts its QEMU back from batch scheduling) and ends before we do */
+	sig_catch(old, 1);
 	for (size_t i = 0; i < n; i++) {
 		int st = 0, rc;
 
 		if (pids[i] <= 0)
 			continue;
-		do
+		do {
+			if (sig_caught && !told)
+				told = tell(pids, n, sig_caught);
 			rc = waitpid(pids[i], &st, 0);
-		while (rc < 0 && errno == EINTR);
+		} while (rc < 0 && errno == EINTR);
 		if (rc < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
 			failed++;
+		pids[i] = 0;
 	}
+	sig_catch(old, 0);
+	sig_rethrow();
 	return failed;
 }
 

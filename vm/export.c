@@ -49,14 +49,6 @@ struct lv_export {
 	size_t nundo;
 };
 
-/* --connect: the signal that asked us to stop, then undo */
-static volatile sig_atomic_t stop_signal;
-
-static void on_stop(int sig)
-{
-	stop_signal = sig;
-}
-
 static void say(const struct vm_export_opts *o, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 static void say(const struct vm_export_opts *o, const char *fmt, ...)
@@ -462,7 +454,7 @@ static int virsh(const struct lv_export *x, struct buf *out, struct buf *err,
 	struct buf o = BUF_INIT, e = BUF_INIT;
 	int rc;
 
-	if (stop_signal && !undo)
+	if (sig_caught && !undo)
 		return -1;
 	strvec_push(&argv, "virsh");
 	strvec_push(&argv, "-q");
@@ -491,9 +483,9 @@ static int virsh_ok(const struct lv_export *x, const char *what,
 	struct buf o = BUF_INIT, e = BUF_INIT;
 	int rc = virsh(x, &o, &e, args, 0);
 
-	if (rc != 0 && stop_signal)
+	if (rc != 0 && sig_caught)
 		errorf("%s %s on %s: interrupted (%s)", what, name,
-		       x->o->connect, strsignal(stop_signal));
+		       x->o->connect, strsignal(sig_caught));
 	else if (rc != 0)
 		errorf("%s %s on %s failed: %s", what, name, x->o->connect,
 		       rc < 0 ? "virsh did not run" : e.len ? e.p : o.len ?
@@ -785,30 +777,10 @@ static int export_connect(struct lv_export *x)
 		say(x->o, "%s: started", n);
 	}
 	/* a signal that came during the last step, which still worked */
-	if (stop_signal)
+	if (sig_caught)
 		return errorf("interrupted (%s): undoing the export on %s",
-			      strsignal(stop_signal), x->o->connect);
+			      strsignal(sig_caught), x->o->connect);
 	return 0;
-}
-
-/* SIGINT, SIGTERM, SIGHUP only set stop_signal while a --connect runs:
- * the step under way fails or ends, and what was made is undone. An
- * ignored one (nohup) stays ignored. */
-static void catch_stop(struct sigaction old[3], int on)
-{
-	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_stop;
-	sigemptyset(&sa.sa_mask);
-	for (int i = 0; i < 3; i++) {
-		if (!on)
-			sigaction(sigs[i], &old[i], NULL);
-		else if (sigaction(sigs[i], NULL, &old[i]) == 0 &&
-			 old[i].sa_handler != SIG_IGN)
-			sigaction(sigs[i], &sa, NULL);
-	}
 }
 
 /* How to reach each VM, said once it is made. */
@@ -867,8 +839,8 @@ static int run_connect(struct lv_export *x)
 	struct sigaction old[3];
 	int ret;
 
-	stop_signal = 0;
-	catch_stop(old, 1);
+	/* a signal ends the step under way, and what was made is undone */
+	sig_catch(old, 1);
 	ret = export_connect(x);
 	if (ret < 0 && x->nundo)
 		say(x->o, "undoing what was made on %s", x->o->connect);
@@ -877,12 +849,8 @@ static int run_connect(struct lv_export *x)
 		remove_tree(x->tmpdir);
 		tmp_unregister(x->tmpdir);
 	}
-	catch_stop(old, 0);
-	if (stop_signal) {
-		/* undone: now end as the signal would have (130 for ^C) */
-		signal(stop_signal, SIG_DFL);
-		raise(stop_signal);
-	}
+	sig_catch(old, 0);
+	sig_rethrow(); /* undone: now end as the signal would have */
 	return ret;
 }
 

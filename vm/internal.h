@@ -253,6 +253,7 @@ struct vm_ready {
 	enum vm_phase reached;
 	int crashed;       /* QEMU went away */
 	int timed_out;
+	int interrupted;   /* sig_caught: a signal ended the wait */
 	int cloud_init_rc; /* cloud-init status --wait's exit code */
 	int cpus_online;   /* online_cpus done */
 	int hosts_ok;      /* /etc/hosts has hosts, and no other nook line */

@@ -313,7 +313,7 @@ int vm_wait_ready(struct vm_ready *r)
 	int ret = -1;
 
 	r->reached = VM_PHASE_BOOT;
-	r->crashed = r->timed_out = r->panicked = 0;
+	r->crashed = r->timed_out = r->panicked = r->interrupted = 0;
 	r->panic[0] = '\0';
 	r->cloud_init_rc = -1;
 	r->cpus_online = r->hosts_ok = 0;
@@ -344,6 +344,10 @@ int vm_wait_ready(struct vm_ready *r)
 		}
 		if (el > r->timeout_s) {
 			r->timed_out = 1;
+			break;
+		}
+		if (sig_caught) {
+			r->interrupted = 1;
 			break;
 		}
 		if (r->progress)

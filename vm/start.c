@@ -699,6 +699,7 @@ static int wait_ready(struct vm *vm, const struct vm_start_opts *o,
 {
 	struct ssh_target t;
 	struct vm_ready w = { 0 };
+	struct sigaction old[3];
 	int rc;
 
 	vm_ssh(vm, NULL, 0, &t);
@@ -713,12 +714,19 @@ static int wait_ready(struct vm *vm, const struct vm_start_opts *o,
 		  o->node->hosts : NULL;
 	w.console_from = r->console_at;
 	/* a crowded boot shares the cores as throughput work; also one an
-	 * interrupted start left so, found running */
-	if (w.online_cpus)
+	 * interrupted start left so, found running. A signal (^C) ends the
+	 * wait, not before its QEMU is scheduled as before. */
+	if (w.online_cpus) {
+		sig_catch(old, 1);
 		vm_sched_boot(r->pid, 1);
+	}
 	rc = vm_wait_ready(&w);
-	if (w.online_cpus && vm_pid_is_ours(r->pid, vm->paths.qmp_arg))
-		vm_sched_boot(r->pid, 0);
+	if (w.online_cpus) {
+		if (vm_pid_is_ours(r->pid, vm->paths.qmp_arg))
+			vm_sched_boot(r->pid, 0);
+		sig_catch(old, 0);
+		sig_rethrow();
+	}
 	r->cpus_online = w.cpus_online;
 	r->hosts_ok = w.hosts_ok;
 	r->reached = w.reached;

@@ -27,8 +27,27 @@ cat > user-data <<'UD'
 runcmd:
   - [sh, -c, 'getent hosts dev-1 dev-2 > /var/tmp/peers-at-boot']
 UD
+# a start interrupted while the nodes boot (^C; here SIGTERM to all of
+# it) ends as the signal would; the nodes boot on, no longer scheduled as
+# batch work (see vm_sched_boot), and a start again waits for them
+batch() { ps -L -o cls= -p "$(cat "$NOOK_HOME/run/$1/qemu.pid" 2>/dev/null)" 2>/dev/null | grep -c B; }
 t0=$(date +%s)
-expect_rc "start dev --nodes 2: every node ready" 0 "$NOOK" local start dev --nodes 2 --image "$img" --user-data user-data --timeout 900
+setsid "$NOOK" local start dev --nodes 2 --image "$img" --user-data user-data --timeout 900 > first.out 2> first.err &
+first=$!
+for _ in $(seq 240); do
+	if [ "$(nproc)" -ge 4 ]; then
+		[ "$(qemus dev-1)$(qemus dev-2)" = 11 ] && break
+	elif [ "$(batch dev-1)" -gt 0 ] && [ "$(batch dev-2)" -gt 0 ]; then
+		break
+	fi
+	sleep 0.5
+done
+kill -TERM -- -"$first"
+wait "$first"
+check "an interrupted start ends as SIGTERM would (143)" test "$?" = 143
+check "  its nodes boot on" test "$(qemus dev-1)$(qemus dev-2)" = 11
+check "  not as batch work" test "$(batch dev-1)$(batch dev-2)" = 00
+expect_rc "start dev --nodes 2 again: every node ready" 0 "$NOOK" local start dev --nodes 2 --image "$img" --user-data user-data --timeout 900
 start_out=$OUT
 echo "$ERR" | sed 's/^/     | /' | tail -8
 echo "     | both ready after $(( $(date +%s) - t0 )) s"
