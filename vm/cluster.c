@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -764,14 +765,30 @@ static int fan_out(const struct nook_dirs *d, const struct cluster *c,
 	pid_t pids[MAX_NODES];
 	size_t n = c->n < MAX_NODES ? c->n : MAX_NODES;
 	struct sigaction old[3];
+	sigset_t stops, was;
+	pid_t parent = getpid();
 	int failed = 0, told = 0;
 
+	/* held until each side has its handlers: none is lost or misread */
+	sigemptyset(&stops);
+	sigaddset(&stops, SIGINT);
+	sigaddset(&stops, SIGTERM);
+	sigaddset(&stops, SIGHUP);
+	sigprocmask(SIG_BLOCK, &stops, &was);
 	fflush(NULL);
 	for (size_t i = 0; i < n; i++) {
 		pids[i] = fork();
 		if (pids[i] == 0) {
-			int rc = fn(d, c->name, &c->m[i], arg);
+			int rc;
 
+			/* our end, even by SIGKILL, ends the node's process:
+			 * it would hold the cluster's lock until its wait
+			 * timed out */
+			prctl(PR_SET_PDEATHSIG, SIGTERM);
+			if (getppid() != parent)
+				_exit(1);
+			sigprocmask(SIG_SETMASK, &was, NULL);
+			rc = fn(d, c->name, &c->m[i], arg);
 			fflush(NULL);
 			_exit(rc < 0 ? 1 : 0);
 		}
@@ -783,6 +800,7 @@ static int fan_out(const struct nook_dirs *d, const struct cluster *c,
 	/* ^C, SIGTERM, SIGHUP: each node's process hears it too (a start's
 	 * puts its QEMU back from batch scheduling) and ends before we do */
 	sig_catch(old, 1);
+	sigprocmask(SIG_SETMASK, &was, NULL);
 	for (size_t i = 0; i < n; i++) {
 		int st = 0, rc;
 
