@@ -97,6 +97,7 @@ struct opts {
 	/* a cluster's nodes by name, each with its options (NULL: vm) */
 	struct project_nodes nodes;
 	const struct project *proj; /* the file this start is of, or NULL */
+	int json_out;         /* the JSON result is out, failure and all */
 };
 
 /* One of the options with a value that is a word from a list. */
@@ -428,12 +429,12 @@ static void on_failure(void *ctx, struct vm *vm,
 	report_failure(vm, r);
 }
 
-/* Every node of cluster name, as a table or a JSON array. */
-static int print_cluster(const struct nook_dirs *d, const char *name,
-			 int json, double secs)
+/* Every node of cluster name, as a table or (returned) a JSON array. */
+static json_t *print_cluster(const struct nook_dirs *d, const char *name,
+			     int json, double secs)
 {
 	struct strvec nodes = STRVEC_INIT;
-	json_t *all = json_array();
+	json_t *all = json ? json_array() : NULL;
 
 	vm_cluster_nodes(d, name, &nodes);
 	for (size_t i = 0; i < nodes.n; i++) {
@@ -452,10 +453,7 @@ static int print_cluster(const struct nook_dirs *d, const char *name,
 		vm_close(vm);
 	}
 	strvec_clear(&nodes);
-	if (json)
-		return print_json(all);
-	json_decref(all);
-	return 0;
+	return all;
 }
 
 static void fmt_mib(uint64_t bytes, char *out, size_t size)
@@ -652,6 +650,7 @@ static int start_cluster(const struct nook_dirs *d, const char *name,
 			 struct opts *opts, struct progress *pr, double t0)
 {
 	int failed = 0, rc;
+	json_t *nodes;
 
 	/* the plan first: what is about to boot, and where */
 	if (show_cluster_plan(d, name, opts, stderr, 0))
@@ -666,15 +665,24 @@ static int start_cluster(const struct nook_dirs *d, const char *name,
 		return 1;
 	if (!opts->json)
 		printf("cluster %s: %s (%.0f s)%s\n", name, failed ?
-		       "some nodes failed" : "every node is ready",
+		       "some nodes failed" : opts->vm.no_wait ?
+		       "every node is running" : "every node is ready",
 		       mono_s() - t0, failed ? "" : "; get in with: nook "
 		       "shell NODE");
-	if (print_cluster(d, name, opts->json, mono_s() - t0))
-		return 1;
+	nodes = print_cluster(d, name, opts->json, mono_s() - t0);
 	if (failed)
-		errorf("cluster %s: %d node%s did not get ready (see above)",
-		       name, failed, failed == 1 ? "" : "s");
-	return failed ? 1 : 0;
+		errorf("cluster %s: %d node%s did not get %s (see above)",
+		       name, failed, failed == 1 ? "" : "s",
+		       opts->vm.no_wait ? "running" : "ready");
+	if (!opts->json)
+		return failed ? 1 : 0;
+	/* one document: the nodes, and on a failure the error beside them */
+	opts->json_out = 1;
+	if (!failed)
+		return print_json(nodes);
+	print_json(json_pack("{s:s,s:o}", "error", error_last(), "nodes",
+			     nodes));
+	return 1;
 }
 
 static int start_one(const struct nook_dirs *d, const char *name,
@@ -821,7 +829,7 @@ int cmd_local_start(struct nook_ctx *ctx, int argc, char **argv)
 		rc = start_cluster(d, name, &opts, &pr, t0);
 	else if (d)
 		rc = start_one(d, name, &opts, &pr, t0);
-	if (rc == 1 && opts.json)
+	if (rc == 1 && opts.json && !opts.json_out)
 		print_json_error();
 	opts_free(&opts);
 	return rc;

@@ -89,6 +89,9 @@ check "  and does not call them ready" sh -c '! printf "%s" "$1" | grep -q "ever
 contains "  names a node that is not" "$ERR" "k-1: not ready after 3 s"
 check "  which still runs" test "$(qemus k-1)" = 1
 
+expect_rc "  and with --json" 1 "$NOOK" local start k --timeout 2 --json
+check "  one JSON document: the error, and every node" test "$(echo "$OUT" | json '(d["error"] != "", len(d["nodes"]))')" = "(True, 3)"
+
 # on a terminal: a board of one line per node, redrawn in place
 script -qec "$(printf '%q ' "$NOOK" local start k --timeout 2)" /dev/null > board.out 2>&1
 check "a terminal gets a line per node" grep -q 'k-1 .*booting' board.out
