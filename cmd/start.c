@@ -633,6 +633,9 @@ static int show_vm_plan(const struct nook_dirs *d, const char *name,
 		return 1;
 	p.name = (char *)name;
 	vm_plan_sizes(d, name, &opts->vm, &p);
+	/* refused as the start would refuse it */
+	if (p.is_new && vm_plain_name_check(d, name) < 0)
+		return 1;
 	if (opts->json) {
 		j = json_pack("{s:s,s:b,s:b}", "name", name, "cluster", 0,
 			      "new", p.is_new);

@@ -501,6 +501,16 @@ const char *vm_cluster_claiming(const struct nook_dirs *d, const char *name,
 	return NULL;
 }
 
+int vm_plain_name_check(const struct nook_dirs *d, const char *name)
+{
+	char c[64];
+
+	if (vm_cluster_claiming(d, name, c, sizeof(c)))
+		return errorf("%s is a node name of cluster %s: 'nook local "
+			      "start %s --nodes N' makes its nodes", name, c, c);
+	return 0;
+}
+
 int vm_resolve_name(const struct nook_dirs *d, const char *name,
 		    char **vm_name, int *is_cluster)
 {

@@ -802,16 +802,9 @@ int vm_start(struct vm *vm, const struct vm_start_opts *o,
 	r->timeout_s = o->timeout_s ? o->timeout_s : 900;
 	if (vm_start_opts_check(o) < 0)
 		goto out;
-	if (!vm->exists && !o->node) {
-		char c[64];
-
-		if (vm_cluster_claiming(vm->dirs, vm->name, c, sizeof(c))) {
-			errorf("%s is a node name of cluster %s: 'nook local "
-			       "start %s --nodes N' makes its nodes", vm->name,
-			       c, c);
-			goto out;
-		}
-	}
+	if (!vm->exists && !o->node &&
+	    vm_plain_name_check(vm->dirs, vm->name) < 0)
+		goto out;
 	if (read_inputs(vm, o, &in) < 0)
 		goto out;
 	rc = lock_and_check(vm, &made_dir, o->node != NULL, &pid);

@@ -422,6 +422,9 @@ int vm_cluster_each(const struct nook_dirs *d, const char *name,
 int vm_cluster_delete(const struct nook_dirs *d, const char *name, int force);
 /* 1 when name is a cluster under d. */
 int vm_cluster_exists(const struct nook_dirs *d, const char *name);
+/* 0 when a new plain VM may be called name; -1 saying why when a
+ * cluster's node would be (NAME-N of cluster NAME). */
+int vm_plain_name_check(const struct nook_dirs *d, const char *name);
 /* The node names of cluster name, in order, appended to out; -1 saying
  * so when name is no cluster. */
 int vm_cluster_nodes(const struct nook_dirs *d, const char *name,

@@ -48,6 +48,8 @@ contains "list names the cluster and address" "$OUT" "$a2"
 # names: the cluster's name is no VM's, a node's is no stranger's
 expect_rc "a plain VM with a node's name of k is refused" 1 "$NOOK" local start k-3 "${common[@]}"
 contains "  naming the cluster" "$ERR" "node name of cluster k"
+expect_rc "  and so is its --plan" 1 "$NOOK" local start k-3 "${common[@]}" --plan
+contains "  for the same reason" "$ERR" "node name of cluster k"
 expect_rc "a plain VM m-2 (no cluster m yet)" 0 "$NOOK" local start m-2 "${common[@]}"
 expect_rc "cluster m over it is refused" 1 "$NOOK" local start m --nodes 2 "${common[@]}"
 contains "  naming the VM in the way" "$ERR" "m-2 is a VM already"
