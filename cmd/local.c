@@ -214,11 +214,15 @@ static void print_status(json_t *j)
 
 	printf("name:    %s\n", name);
 	if (json_is_integer(json_object_get(j, "pid"))) {
+		const char *accel = json_string_value(json_object_get(j,
+								      "accel"));
+
 		fmt_duration((long)json_integer_value(json_object_get(j, "uptime")),
 			     up, sizeof(up));
-		printf("state:   %s (pid %lld, up %s, %s)\n", state,
+		/* no accelerator yet while a start has it launching */
+		printf("state:   %s (pid %lld, up %s%s%s)\n", state,
 		       (long long)json_integer_value(json_object_get(j, "pid")),
-		       up, json_string_value(json_object_get(j, "accel")));
+		       up, accel ? ", " : "", accel ? accel : "");
 	} else if (json_is_object(json_object_get(j, "save"))) {
 		char saved[64];
 
