@@ -182,7 +182,8 @@ static json_t *status_json(struct vm *vm)
 			    json_null(),
 		"ports", ports, "dir", i.dir, "cluster", i.cluster,
 		"address", i.address, "network", i.cluster ?
-		json_string(i.network_up ? "running" : "stopped") : json_null(),
+		json_string(i.network_cut ? "cut" : i.network_up ? "running" :
+			    "stopped") : json_null(),
 		"save", i.saved_at ? json_pack("{s:I,s:I,s:I}", "size",
 			(json_int_t)i.save_size, "saved_at",
 			(json_int_t)i.saved_at, "age",
@@ -241,11 +242,17 @@ static void print_status(json_t *j)
 			       json_object_get(j, "ssh"), "port")));
 	json_array_foreach(ports, i, p)
 		printf("port:    %s\n", json_string_value(p));
-	if (json_is_string(json_object_get(j, "cluster")))
+	if (json_is_string(json_object_get(j, "cluster"))) {
+		const char *net = json_string_value(json_object_get(j,
+								    "network"));
+
 		printf("cluster: %s, address %s (its network %s)\n",
 		       json_string_value(json_object_get(j, "cluster")),
 		       json_string_value(json_object_get(j, "address")),
-		       json_string_value(json_object_get(j, "network")));
+		       strcmp(net, "cut") ? net : "running, but this node was "
+		       "plugged into the process before it: restart the node "
+		       "to rejoin");
+	}
 	if (!strcmp(state, "running") || !strcmp(state, "starting"))
 		printf("get in:  nook shell %s\n", name);
 	else if (!strcmp(state, "paused"))

@@ -86,6 +86,8 @@ struct vm_paths {
 	char *console_log, *qemu_log, *lock;
 	char *run;         /* runtime: RUN/NAME, mode 0700 */
 	char *qmp, *serial, *pidfile, *control;
+	char *link;        /* a node's: the pid of the network process its
+			    * QEMU was plugged into */
 	char *qmp_arg;     /* QEMU's -chardev value for qmp: names a QEMU
 			    * as this VM's, exactly */
 	int run_fallback;  /* 1 when RUN was too long and /tmp was used */

@@ -405,6 +405,7 @@ int vm_paths_init(struct vm_paths *p, const struct nook_dirs *d,
 	p->serial = xasprintf("%s/serial.sock", run);
 	p->pidfile = xasprintf("%s/qemu.pid", run);
 	p->control = xasprintf("%s/ssh.sock", run);
+	p->link = xasprintf("%s/link.pid", run);
 	vm_qmp_chardev(p->qmp, &b);
 	p->qmp_arg = xstrdup(b.p);
 	buf_free(&b);
@@ -416,7 +417,7 @@ void vm_paths_free(struct vm_paths *p)
 	char **all[] = { &p->dir, &p->json, &p->disk, &p->cidata, &p->key,
 			 &p->host_key, &p->known_hosts, &p->console_log,
 			 &p->qemu_log, &p->lock, &p->run, &p->qmp, &p->serial,
-			 &p->pidfile, &p->control, &p->qmp_arg };
+			 &p->pidfile, &p->control, &p->link, &p->qmp_arg };
 
 	for (size_t i = 0; i < ARRAY_SIZE(all); i++) {
 		free(*all[i]);

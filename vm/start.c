@@ -752,11 +752,34 @@ static int wait_ready(struct vm *vm, const struct vm_start_opts *o,
 	return rc;
 }
 
+/* A node's QEMU is plugged into the network process running now: kept
+ * for vm_get_info(), which tells a node that process's successor does
+ * not reach. */
+static void note_link(struct vm *vm)
+{
+	char *sw = vm_cluster_switch_dir(vm->dirs, vm->spec.cluster);
+	char pid[24];
+	int n = snprintf(pid, sizeof(pid), "%d\n",
+			 sw ? (int)net_switch_alive(sw) : 0);
+
+	write_file_atomic(vm->paths.link, pid, (size_t)n, 0600);
+	free(sw);
+}
+
 /* A cluster's node found running: wait until it is ready too (an
  * interrupted start's node may not be), recording it running. */
 static int await_running(struct vm *vm, const struct vm_start_opts *o,
 			 struct vm_start_result *r, pid_t pid)
 {
+	struct vm_info i;
+
+	vm_get_info(vm, &i);
+	if (i.network_cut)
+		warnf("node %s ran while its cluster's network process was "
+		      "replaced, and QEMU does not plug back in: it is cut off "
+		      "from the other nodes until it restarts ('nook local "
+		      "stop %s', then 'nook local start %s')", vm->name,
+		      vm->name, vm->name);
 	r->pid = pid;
 	r->launched = r->found_running = 1;
 	r->accel = vm->rec_accel && !strcmp(vm->rec_accel, "kvm") ?
@@ -830,6 +853,8 @@ int vm_start(struct vm *vm, const struct vm_start_opts *o,
 		}
 		goto out;
 	}
+	if (vm->spec.cluster)
+		note_link(vm);
 	if (r->resumed)
 		ret = 0;
 	else if (o->no_wait)

@@ -300,8 +300,15 @@ void vm_get_info(struct vm *vm, struct vm_info *i)
 	}
 	if (vm->spec.cluster) {
 		char *sw = vm_cluster_switch_dir(vm->dirs, vm->spec.cluster);
+		pid_t now = sw ? net_switch_alive(sw) : 0;
+		struct buf was = BUF_INIT;
 
-		i->network_up = sw && net_switch_alive(sw) != 0;
+		i->network_up = now != 0;
+		/* QEMU's vde client does not reconnect: a node that ran
+		 * while its network process was replaced is not on it */
+		if (now && i->pid && read_file_quiet(vm->paths.link, &was) == 0)
+			i->network_cut = strtol(was.p, NULL, 10) != now;
+		buf_free(&was);
 		free(sw);
 	}
 }

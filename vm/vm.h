@@ -265,6 +265,8 @@ struct vm_info {
 	const char *cluster;      /* the cluster it is a node of, or NULL */
 	const char *address;      /* its address on the cluster's network */
 	int network_up;           /* a node: its cluster's network runs */
+	int network_cut;          /* ... but its QEMU was plugged into one
+				   * that ended: cut off until it restarts */
 	uint64_t save_size;       /* suspended: its save's bytes, else 0 */
 	long long saved_at;       /* ... and when it was made (epoch s) */
 };

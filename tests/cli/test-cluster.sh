@@ -70,6 +70,23 @@ expect_rc "start it alone" 0 "$NOOK" local start k-2 --no-wait
 check "same MACs" test "$(qemu_args k-2 | grep -o 'mac=[0-9a-f:]*' | sort | tr '\n' ' ')" = "$mac2"
 check "same address" test "$("$NOOK" local status k-2 --json | json 'd["address"]')" = "$a2"
 
+# a network process that died: status says so, the next start brings it
+# back, and names the running nodes QEMU cannot plug into the new one
+kill "$(cat "$NOOK_HOME/run/k.net/sw.pid")"
+for _ in $(seq 20); do
+	[ "$("$NOOK" local status k-1 --json | json 'd["network"]')" = stopped ] && break
+	sleep 0.25
+done
+check "a dead network: status says stopped" test "$("$NOOK" local status k-1 --json | json 'd["network"]')" = stopped
+expect_rc "start k brings it back" 0 "$NOOK" local start k --no-wait
+contains "  naming k-1 as cut off" "$ERR" "node k-1 ran while its cluster's network process was replaced"
+check "  status says k-1 is cut off" test "$("$NOOK" local status k-1 --json | json 'd["network"]')" = cut
+expect_rc "  in words" 0 "$NOOK" local status k-1
+contains "  saying to restart it" "$OUT" "restart the node to rejoin"
+"$NOOK" local stop k-1 --force >/dev/null
+expect_rc "k-1 restarted" 0 "$NOOK" local start k-1 --no-wait
+check "  is on the network again" test "$("$NOOK" local status k-1 --json | json 'd["network"]')" = running
+
 # growing
 expect_rc "grow to 3" 0 "$NOOK" local start k --nodes 3 "${common[@]}"
 check "a third QEMU" test "$(qemus k-3)" = 1
