@@ -97,19 +97,13 @@ char *shell_resolve(const struct nook_dirs *d, const char *name)
 int shell_nodes(const struct nook_dirs *d, const char *name,
 		struct strvec *out)
 {
-	size_t had = out->n;
-
 	if (vm_name_check(name) < 0)
 		return -1;
 	if (!vm_cluster_exists(d, name)) {
 		strvec_push(out, name);
 		return 0;
 	}
-	if (vm_cluster_nodes(d, name, out) < 0)
-		return -1;
-	if (out->n == had)
-		return errorf("cluster %s has no nodes", name);
-	return 0;
+	return vm_cluster_nodes(d, name, out);
 }
 
 /* ssh_argv()'s tty for a login shell or a command: a terminal when stdin

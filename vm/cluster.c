@@ -450,11 +450,21 @@ static void members(const struct nook_dirs *d, const struct cluster *c,
 			strvec_push(out, c->m[i].name);
 }
 
+/* A cluster whose record stayed when its last node was deleted. */
+static int no_nodes(const char *name)
+{
+	return errorf("cluster %s has no nodes: 'nook local start %s' makes "
+		      "them again, 'nook local delete %s' forgets it", name,
+		      name, name);
+}
+
 int vm_cluster_nodes(const struct nook_dirs *d, const char *name,
 		     struct strvec *out)
 {
 	struct cluster c;
 	int rc = cluster_load(d, name, &c);
+
+	size_t had = out->n;
 
 	if (rc > 0)
 		return errorf("no cluster named '%s'", name);
@@ -462,7 +472,7 @@ int vm_cluster_nodes(const struct nook_dirs *d, const char *name,
 		return -1;
 	members(d, &c, out);
 	cluster_free(&c);
-	return 0;
+	return out->n > had ? 0 : no_nodes(name);
 }
 
 /* 1 when cluster (which exists) has name as a node, or NAME-N would be
@@ -1215,12 +1225,16 @@ int vm_cluster_each(const struct nook_dirs *d, const char *name,
 		    const void *arg)
 {
 	struct node_each e = { fn, arg };
+	struct strvec names = STRVEC_INIT;
 	struct cluster c;
 	int failed, lock, rc = cluster_load(d, name, &c);
 
 	if (rc)
 		return rc > 0 ? errorf("no cluster named '%s'", name) : -1;
-	if (cluster_lock(d, name, &lock) < 0) {
+	members(d, &c, &names);
+	rc = names.n ? 0 : no_nodes(name);
+	strvec_clear(&names);
+	if (rc < 0 || cluster_lock(d, name, &lock) < 0) {
 		cluster_free(&c);
 		return -1;
 	}

@@ -119,10 +119,6 @@ static int open_vms(struct lv_export *x, const char *name)
 	if (vm_cluster_exists(x->dirs, name)) {
 		if (vm_cluster_nodes(x->dirs, name, &names) < 0)
 			goto out;
-		if (!names.n) {
-			errorf("cluster %s has no nodes to export", name);
-			goto out;
-		}
 	} else {
 		strvec_push(&names, name);
 	}

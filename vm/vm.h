@@ -428,7 +428,7 @@ int vm_cluster_exists(const struct nook_dirs *d, const char *name);
  * cluster's node would be (NAME-N of cluster NAME). */
 int vm_plain_name_check(const struct nook_dirs *d, const char *name);
 /* The node names of cluster name, in order, appended to out; -1 saying
- * so when name is no cluster. */
+ * so when name is no cluster, or one with no node left. */
 int vm_cluster_nodes(const struct nook_dirs *d, const char *name,
 		     struct strvec *out);
 /*

@@ -9,6 +9,7 @@ cleanup() {
 	"$NOOK" local delete k --force >/dev/null 2>&1
 	"$NOOK" local delete solo --force >/dev/null 2>&1
 	"$NOOK" local delete m-2 --force >/dev/null 2>&1
+	"$NOOK" local delete z --force >/dev/null 2>&1
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -187,4 +188,13 @@ check "  and goes no further" sh -c '! printf "%s" "$1" | grep -q "first node"' 
 expect_rc "delete k forgets it" 0 "$NOOK" local delete k
 contains "  saying so" "$ERR" "removing the record"
 check "  the record gone" test ! -e "$NOOK_HOME/clusters/k.json"
+
+# a cluster whose last node was deleted says so, and delete forgets it
+expect_rc "a cluster of one node" 0 "$NOOK" local start z --nodes 1 "${common[@]}"
+expect_rc "  whose node is deleted" 0 "$NOOK" local delete z-1 --force
+expect_rc "status z says it has no nodes" 1 "$NOOK" local status z
+contains "  and what to do" "$ERR" "cluster z has no nodes: 'nook local start z' makes them again"
+expect_rc "stop z too" 1 "$NOOK" local stop z
+expect_rc "delete z forgets it" 0 "$NOOK" local delete z
+check "  the record gone" test ! -e "$NOOK_HOME/clusters/z.json"
 finish
