@@ -300,7 +300,14 @@ static enum record cluster_read(const struct nook_dirs *d, const char *name,
 
 	memset(c, 0, sizeof(*c));
 	if (access(path, F_OK) < 0 && errno == ENOENT) {
+		/* none, unless VMs say they are its nodes */
 		rc = REC_NONE;
+		if (rebuild(d, name, c, &whynot) == 0) {
+			buf_addf(why, "%s: missing", path);
+			save_rebuilt(d, path, c, why->p);
+			buf_free(why);
+			rc = REC_OK;
+		}
 	} else {
 		switch (parse_record(path, name, c, why)) {
 		case 0:
@@ -401,9 +408,21 @@ int vm_cluster_exists(const struct nook_dirs *d, const char *name)
 {
 	char *path = record_path(d, name);
 	struct stat st;
+	struct cluster c;
+	struct vm *vm;
 	int ret = stat(path, &st) == 0;
 
 	free(path);
+	if (ret || !vm_name_valid(name))
+		return ret;
+	/* no record: a plain VM's name, or a record removed while its
+	 * nodes remain, which cluster_read() makes again */
+	if (vm_open(d, name, 0, &vm) == 0 && !vm->exists &&
+	    cluster_peek(d, name, &c) == REC_OK) {
+		cluster_free(&c);
+		ret = 1;
+	}
+	vm_close(vm);
 	return ret;
 }
 

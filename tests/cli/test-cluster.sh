@@ -177,6 +177,11 @@ check "  lists both nodes" test "$(echo "$OUT" | json 'len(d)')" = 2
 contains "  says it rebuilt the record" "$ERR" "rebuilt from the specs of its 2 nodes"
 check "  once" test "$(printf '%s\n' "$ERR" | grep -c rebuilt)" = 1
 check "  which is as it was" cmp -s k.json.good "$NOOK_HOME/clusters/k.json"
+rm "$NOOK_HOME/clusters/k.json"
+expect_rc "status of k with its record gone" 0 "$NOOK" local status k --json
+check "  lists both nodes" test "$(echo "$OUT" | json 'len(d)')" = 2
+contains "  says it made the record again" "$ERR" "k.json: missing; rebuilt from the specs of its 2 nodes"
+check "  as it was" cmp -s k.json.good "$NOOK_HOME/clusters/k.json"
 expect_rc "delete k" 0 "$NOOK" local delete k
 check "every node gone" test ! -e "$NOOK_HOME/vms/k-1" -a ! -e "$NOOK_HOME/vms/k-2"
 check "the record gone" test ! -e "$NOOK_HOME/clusters/k.json"
