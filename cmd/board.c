@@ -5,6 +5,7 @@
  * until every writer has closed the pipe. */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,6 +95,12 @@ int board_start(struct board *b)
 		return error_errno("fork");
 	}
 	if (b->pid == 0) {
+		/* ^C ends the nodes' processes, which may be saying a line:
+		 * we stay until they are gone (our pipe's end), lest one die
+		 * of SIGPIPE before putting its QEMU back */
+		signal(SIGINT, SIG_IGN);
+		signal(SIGTERM, SIG_IGN);
+		signal(SIGHUP, SIG_IGN);
 		close(p[1]);
 		board_run(p[0]);
 		_exit(0);

@@ -204,26 +204,6 @@ out:
 	return ret;
 }
 
-/* The running jobs' pids, for the handler to pass a signal on: they are
- * not reaped (so not reused) until fwd_n is 0 again. */
-static pid_t *volatile fwd_pids;
-static volatile size_t fwd_n;
-static volatile sig_atomic_t fwd_caught;
-
-static void forward(int sig)
-{
-	int saved = errno;
-
-	if (!fwd_caught)
-		for (size_t i = 0; i < fwd_n; i++)
-			if (fwd_pids[i] > 0)
-				kill(fwd_pids[i], sig);
-	fwd_caught = sig;
-	errno = saved;
-}
-
-static const int fwd_sigs[] = { SIGINT, SIGTERM, SIGHUP };
-
 struct jobs {
 	const struct child *c;
 	size_t n;
@@ -240,7 +220,7 @@ static int ended_by_signal(void *ctx)
 {
 	const struct jobs *j = ctx;
 
-	if (!fwd_caught)
+	if (!sig_caught)
 		return 0;
 	for (size_t i = 0; i < j->n; i++) {
 		siginfo_t si;
@@ -257,7 +237,7 @@ static int ended_by_signal(void *ctx)
 
 int fanout_run(struct fanout_job *jobs, size_t n, int *caught)
 {
-	struct sigaction sa = { .sa_handler = forward }, old[3];
+	struct sigaction old[3];
 	struct child *c = xmalloc(sizeof(*c) * (n ? n : 1));
 	struct fanout_stream *s = xmalloc(sizeof(*s) * 2 * (n ? n : 1));
 	int *st = xmalloc(sizeof(*st) * (n ? n : 1));
@@ -267,11 +247,7 @@ int fanout_run(struct fanout_job *jobs, size_t n, int *caught)
 	fflush(NULL);
 	/* a signal that would end us is passed on to every job once; we
 	 * go on labelling what they print until they end */
-	fwd_caught = 0;
-	for (size_t i = 0; i < 3; i++)
-		if (sigaction(fwd_sigs[i], NULL, &old[i]) == 0 &&
-		    old[i].sa_handler != SIG_IGN) /* nohup's stays ignored */
-			sigaction(fwd_sigs[i], &sa, NULL);
+	sig_catch(old, 1);
 	for (size_t i = 0; i < n; i++) {
 		c[i] = (struct child)CHILD_INIT;
 		s[2 * i] = (struct fanout_stream){ jobs[i].label, -1, -1,
@@ -292,15 +268,9 @@ int fanout_run(struct fanout_job *jobs, size_t n, int *caught)
 
 		for (size_t i = 0; i < n; i++)
 			pids[i] = c[i].pid;
-		fwd_pids = pids;
-		fwd_n = n;
-		if (fwd_caught) /* before the pids were known */
-			for (size_t i = 0; i < n; i++)
-				if (pids[i] > 0)
-					kill(pids[i], fwd_caught);
+		sig_pass_on(pids, n);
 		pump(s, 2 * n, ended_by_signal, &j);
-		fwd_n = 0;
-		fwd_pids = NULL;
+		sig_pass_on(NULL, 0);
 		free(pids);
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -308,13 +278,14 @@ int fanout_run(struct fanout_job *jobs, size_t n, int *caught)
 			st[i] = child_wait(&c[i]);
 		jobs[i].status = st[i] < 0 ? 1 : st[i];
 	}
-	for (size_t i = 0; i < 3; i++)
-		sigaction(fwd_sigs[i], &old[i], NULL);
+	sig_catch(old, 0);
 	rc = fanout_status(st, n);
-	if (caught)
-		*caught = fwd_caught;
-	else if (fwd_caught)
-		raise(fwd_caught); /* dies of it, as the jobs did */
+	if (caught) {
+		*caught = sig_caught;
+		sig_caught = 0;
+	} else {
+		sig_rethrow(); /* dies of it, as the jobs did */
+	}
 	free(st);
 	free(s);
 	free(c);

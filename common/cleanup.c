@@ -90,10 +90,39 @@ static void install(void)
 }
 
 volatile sig_atomic_t sig_caught;
+static pid_t *volatile pass_pids;
+static volatile size_t pass_n;
 
 static void on_catch(int sig)
 {
+	int saved = errno;
+
+	if (!sig_caught)
+		for (size_t i = 0; i < pass_n; i++)
+			if (pass_pids[i] > 0)
+				kill(pass_pids[i], sig);
 	sig_caught = sig;
+	errno = saved;
+}
+
+void sig_pass_on(pid_t *pids, size_t n)
+{
+	sigset_t stops, was;
+
+	/* the handler sees the old list or the new, whole */
+	sigemptyset(&stops);
+	sigaddset(&stops, SIGINT);
+	sigaddset(&stops, SIGTERM);
+	sigaddset(&stops, SIGHUP);
+	sigprocmask(SIG_BLOCK, &stops, &was);
+	pass_n = 0;
+	pass_pids = pids;
+	pass_n = pids ? n : 0;
+	/* one caught before the pids were known */
+	for (size_t i = 0; sig_caught && i < pass_n; i++)
+		if (pids[i] > 0)
+			kill(pids[i], sig_caught);
+	sigprocmask(SIG_SETMASK, &was, NULL);
 }
 
 void sig_catch(struct sigaction old[3], int on)

@@ -273,6 +273,11 @@ void sig_note(const char *msg);
 extern volatile sig_atomic_t sig_caught;
 void sig_catch(struct sigaction old[3], int on);
 void sig_rethrow(void);
+/* While caught, the first signal is also passed on to pids (n of them,
+ * those <= 0 skipped) from the handler, so none is lost between a look
+ * at sig_caught and a wait. The caller does not reap them until it has
+ * called sig_pass_on(NULL, 0): a reaped pid may be another's. */
+void sig_pass_on(pid_t *pids, size_t n);
 int tmp_stale(const char *dir, const char *prefix, struct strvec *out);
 void tmp_sweep(const char *dir, const char *prefix);
 /* 1 while pid is a live process (not a zombie), any owner's. */

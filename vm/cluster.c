@@ -186,9 +186,13 @@ static int rebuild(const struct nook_dirs *d, const char *name,
 	memset(c, 0, sizeof(*c));
 	c->name = xstrdup(name);
 	while (dir && !why->len && (e = readdir(dir))) {
+		size_t k = strlen(name);
 		struct vm *vm;
 
-		if (!vm_name_valid(e->d_name))
+		/* a node's name is the cluster's and more (NAME-N, NAME-G-N):
+		 * no other VM is opened */
+		if (strncmp(e->d_name, name, k) || e->d_name[k] != '-' ||
+		    !vm_name_valid(e->d_name))
 			continue;
 		if (vm_open(d, e->d_name, 0, &vm) < 0)
 			buf_addf(why, "VM %s's record cannot be read (mend it, "
@@ -302,12 +306,17 @@ static enum record cluster_read(const struct nook_dirs *d, const char *name,
 	if (access(path, F_OK) < 0 && errno == ENOENT) {
 		/* none, unless VMs say they are its nodes */
 		rc = REC_NONE;
+		buf_addf(why, "%s: missing", path);
 		if (rebuild(d, name, c, &whynot) == 0) {
-			buf_addf(why, "%s: missing", path);
 			save_rebuilt(d, path, c, why->p);
-			buf_free(why);
 			rc = REC_OK;
+		} else if (whynot.len) {
+			buf_addf(why, ", and it cannot be rebuilt from the VMs "
+				 "that say they are its nodes: %s", whynot.p);
+			rc = REC_BROKEN;
 		}
+		if (rc != REC_BROKEN)
+			buf_free(why);
 	} else {
 		switch (parse_record(path, name, c, why)) {
 		case 0:
@@ -409,7 +418,6 @@ int vm_cluster_exists(const struct nook_dirs *d, const char *name)
 	char *path = record_path(d, name);
 	struct stat st;
 	struct cluster c;
-	struct vm *vm;
 	int ret = stat(path, &st) == 0;
 
 	free(path);
@@ -417,12 +425,12 @@ int vm_cluster_exists(const struct nook_dirs *d, const char *name)
 		return ret;
 	/* no record: a plain VM's name, or a record removed while its
 	 * nodes remain, which cluster_read() makes again */
-	if (vm_open(d, name, 0, &vm) == 0 && !vm->exists &&
-	    cluster_peek(d, name, &c) == REC_OK) {
+	path = xasprintf("%s/vms/%s/vm.json", d->data, name);
+	if (stat(path, &st) < 0 && cluster_peek(d, name, &c) == REC_OK) {
 		cluster_free(&c);
 		ret = 1;
 	}
-	vm_close(vm);
+	free(path);
 	return ret;
 }
 
@@ -548,14 +556,14 @@ int vm_resolve_name(const struct nook_dirs *d, const char *name,
 	if (vm_name_check(name) < 0)
 		return -1;
 	if (vm_cluster_exists(d, name)) {
-		struct cluster c;
+		struct strvec nodes = STRVEC_INIT;
 
 		*is_cluster = 1;
-		if (cluster_load(d, name, &c) < 0)
+		/* its first node that is one (not a deleted one's name) */
+		if (vm_cluster_nodes(d, name, &nodes) < 0)
 			return -1;
-		/* a record that went since: its first node's usual name */
-		*vm_name = c.n ? xstrdup(c.m[0].name) : node_name(name, 1);
-		cluster_free(&c);
+		*vm_name = xstrdup(nodes.v[0]);
+		strvec_clear(&nodes);
 	} else {
 		*vm_name = xstrdup(name);
 	}
@@ -786,16 +794,6 @@ static int cluster_lock(const struct nook_dirs *d, const char *name,
 typedef int node_fn(const struct nook_dirs *d, const char *cluster,
 		    const struct member *m, const void *arg);
 
-/* Send sig to the processes in pids not yet waited for (a signal sent
- * to us alone, not to our process group): 1. */
-static int tell(const pid_t *pids, size_t n, int sig)
-{
-	for (size_t i = 0; i < n; i++)
-		if (pids[i] > 0)
-			kill(pids[i], sig);
-	return 1;
-}
-
 /* Run fn for every node of c, each in a process of its own, at once;
  * the number of nodes for which it failed. */
 static int fan_out(const struct nook_dirs *d, const struct cluster *c,
@@ -806,7 +804,7 @@ static int fan_out(const struct nook_dirs *d, const struct cluster *c,
 	struct sigaction old[3];
 	sigset_t stops, was;
 	pid_t parent = getpid();
-	int failed = 0, told = 0;
+	int failed = 0;
 
 	/* held until each side has its handlers: none is lost or misread */
 	sigemptyset(&stops);
@@ -836,23 +834,28 @@ static int fan_out(const struct nook_dirs *d, const struct cluster *c,
 			failed++;
 		}
 	}
-	/* ^C, SIGTERM, SIGHUP: each node's process hears it too (a start's
-	 * puts its QEMU back from batch scheduling) and ends before we do */
+	/* ^C, SIGTERM, SIGHUP: each node's process hears it too, from the
+	 * terminal or from us (a start's puts its QEMU back from batch
+	 * scheduling), and ends before we do */
 	sig_catch(old, 1);
+	sig_pass_on(pids, n);
 	sigprocmask(SIG_SETMASK, &was, NULL);
 	for (size_t i = 0; i < n; i++) {
-		int st = 0, rc;
+		siginfo_t si;
 
-		if (pids[i] <= 0)
-			continue;
-		do {
-			if (sig_caught && !told)
-				told = tell(pids, n, sig_caught);
-			rc = waitpid(pids[i], &st, 0);
-		} while (rc < 0 && errno == EINTR);
-		if (rc < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		/* ended, not yet reaped: the handler may still signal it */
+		while (pids[i] > 0 && waitid(P_PID, (id_t)pids[i], &si,
+					     WEXITED | WNOWAIT) < 0 &&
+		       errno == EINTR)
+			;
+	}
+	sig_pass_on(NULL, 0);
+	for (size_t i = 0; i < n; i++) {
+		int st = 0;
+
+		if (pids[i] > 0 && (waitpid(pids[i], &st, 0) < 0 ||
+				    !WIFEXITED(st) || WEXITSTATUS(st) != 0))
 			failed++;
-		pids[i] = 0;
 	}
 	sig_catch(old, 0);
 	sig_rethrow();

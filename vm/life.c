@@ -223,6 +223,7 @@ void vm_clean_runtime(const struct vm_paths *p)
 	unlink(p->qmp);
 	unlink(p->serial);
 	unlink(p->pidfile);
+	unlink(p->link);
 }
 
 /* QEMU's parent exits once QEMU is set up: within seconds, or QEMU is

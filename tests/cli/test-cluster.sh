@@ -118,23 +118,29 @@ check "a terminal gets a line per node" grep -q 'k-1 .*booting' board.out
 check "  and k-2's" grep -q 'k-2 .*booting' board.out
 check "  redrawn in place (cursor up)" grep -q $'\033\[[0-9]*A' board.out
 
-# a start killed outright (SIGKILL) leaves none of its nodes' processes
-# behind, holding the cluster's lock until their wait timed out
-"$NOOK" local start k --timeout 117 >/dev/null 2>&1 &
-killed=$!
-for _ in $(seq 40); do
-	[ "$(pgrep -f -- '[l]ocal start k --timeout 117' | wc -l)" -gt 1 ] && break
-	sleep 0.25
+# a start killed while its nodes' processes wait: by SIGTERM to it alone
+# (passed on to them), or outright by SIGKILL (they end with it), leaves
+# none of them behind, holding the cluster's lock until they timed out
+starts() { pgrep -f -- '[l]ocal start k --timeout 117' | wc -l; }
+for sig in TERM KILL; do
+	"$NOOK" local start k --timeout 117 >/dev/null 2>&1 &
+	killed=$!
+	for _ in $(seq 40); do
+		[ "$(starts)" -ge 3 ] && break
+		sleep 0.25
+	done
+	check "SIG$sig: the start waits in a process a node" test "$(starts)" -ge 3
+	kill -"$sig" "$killed"
+	wait "$killed" 2>/dev/null
+	check "  it ends of the signal" test "$?" = "$((128 + $(kill -l "$sig")))"
+	for _ in $(seq 20); do
+		[ "$(starts)" = 0 ] && break
+		sleep 0.25
+	done
+	check "  none of its processes left" test "$(starts)" = 0
+	expect_rc "  nor the cluster busy" 1 "$NOOK" local start k --timeout 1
+	check "  (a wait, not 'busy')" sh -c '! printf "%s" "$1" | grep -q busy' _ "$ERR"
 done
-kill -KILL "$killed"
-wait "$killed" 2>/dev/null
-for _ in $(seq 20); do
-	pgrep -f -- '[l]ocal start k --timeout 117' >/dev/null || break
-	sleep 0.25
-done
-check "a start killed by SIGKILL leaves none of its processes" sh -c '! pgrep -f -- "[l]ocal start k --timeout 117"'
-expect_rc "  nor the cluster busy" 1 "$NOOK" local start k --timeout 1
-check "  (a wait, not 'busy')" sh -c '! printf "%s" "$1" | grep -q busy' _ "$ERR"
 
 # deleting the last node shrinks the cluster
 expect_rc "delete the last node" 0 "$NOOK" local delete k-3 --force
