@@ -274,8 +274,9 @@ static const char usage_status[] =
 	"Shows the VM's state (running, starting, stopped, crashed, paused,\n"
 	"suspended, with its save's size and age), its pid,\n"
 	"accelerator, image, forwarded ports, uptime and how to get in; for a\n"
-	"cluster node its address and whether the network runs. A cluster's\n"
-	"name shows every node (a JSON array).\n";
+	"cluster node its address and whether the network runs (cut: it\n"
+	"runs, but the node was plugged into the one before and rejoins when\n"
+	"it restarts). A cluster's name shows every node (a JSON array).\n";
 
 /* The status of VM name, or of every node when it is a cluster (an
  * array for --json). */
