@@ -573,7 +573,7 @@ static void plan_node_line(FILE *f, const struct vm_cluster_plan_node *p,
 	fmt_mib(p->disk, disk, sizeof(disk));
 	fprintf(f, "  %-20s %-15s %d cpus, memory %s, disk %s, image %s",
 		p->name, p->address[0] ? p->address : "-", p->cpus, mem, disk,
-		o->image ? o->image : "debian-12");
+		o->image ? o->image : p->is_new ? "debian-12" : "as made");
 	for (size_t i = 0; i < o->nports; i++) {
 		struct buf b = BUF_INIT;
 

@@ -51,6 +51,8 @@ expect_rc "a plain VM with a node's name of k is refused" 1 "$NOOK" local start 
 contains "  naming the cluster" "$ERR" "node name of cluster k"
 expect_rc "  and so is its --plan" 1 "$NOOK" local start k-3 "${common[@]}" --plan
 contains "  for the same reason" "$ERR" "node name of cluster k"
+expect_rc "the plan of k again, no --image" 0 "$NOOK" local start k --plan
+contains "  its nodes keep their image" "$OUT" "image as made"
 expect_rc "a plain VM m-2 (no cluster m yet)" 0 "$NOOK" local start m-2 "${common[@]}"
 expect_rc "cluster m over it is refused" 1 "$NOOK" local start m --nodes 2 "${common[@]}"
 contains "  naming the VM in the way" "$ERR" "m-2 is a VM already"
