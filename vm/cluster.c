@@ -1046,6 +1046,12 @@ static int plan(const struct nook_dirs *d, const char *name,
 		return errorf("cluster %s: %zu nodes; at most %d", name, n,
 			      MAX_NODES);
 	if (*is_new) {
+		char other[64];
+
+		/* k-5 would be cluster k's fifth node: not a cluster's name */
+		if (vm_cluster_claiming(d, name, other, sizeof(other)))
+			return errorf("%s is a node name of cluster %s: a new "
+				      "cluster needs another name", name, other);
 		c->name = xstrdup(name);
 		c->subnet = xstrdup(subnet ? subnet : NET_SUBNET_DEFAULT);
 		if (!n) {
