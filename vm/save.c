@@ -189,49 +189,25 @@ int vm_qemu_version_parse(const char *text, struct buf *out)
 	return 0;
 }
 
-/*
- * Where kernel arguments end in those of a boot on one vCPU, or NULL:
- * VM_ONE_CPU_ARG, or the " maxcpus=1" alone of nook before 2026-12-03
- * (a QEMU it started may run on, and be saved). A user's own maxcpus=1
- * at the end is taken out too: the save and the QEMU it resumes into
- * both have it, so their hashes still agree.
- */
-static const char *one_cpu_at(const char *append)
-{
-	static const char *const ends[] = { " " VM_ONE_CPU_ARG,
-					    " maxcpus=1" };
-	size_t n = strlen(append);
-
-	for (size_t i = 0; i < ARRAY_SIZE(ends); i++) {
-		size_t k = strlen(ends[i]);
-
-		if (n >= k && !strcmp(append + n - k, ends[i]))
-			return append + n - k;
-	}
-	return NULL;
-}
-
 void vm_argv_hash(const char *const *argv, size_t n, char out[65])
 {
 	struct sha256 h;
 
 	sha256_init(&h);
 	for (size_t i = 0; i < n; i++) {
-		const char *at;
-
 		if (!strcmp(argv[i], "-incoming")) {
 			i++;
 			continue;
 		}
-		/* a boot on one vCPU is the same machine: its save loads
-		 * into a QEMU started without the arguments */
-		if (i && !strcmp(argv[i - 1], "-append") &&
-		    (at = one_cpu_at(argv[i]))) {
-			sha256_update(&h, argv[i], (size_t)(at - argv[i]));
-			sha256_update(&h, "", 1);
-			continue;
-		}
 		sha256_update(&h, argv[i], strlen(argv[i]) + 1);
+		/* -append's kernel arguments, not that there are some: only
+		 * a boot reads them, not the machine a save loads into
+		 * (QEMU keeps them for its firmware, outside the migrated
+		 * state). A save outlives a change of them (--append, or
+		 * nook's own, as for a boot on one vCPU); the guest runs on
+		 * with those it booted with until it boots again. */
+		if (!strcmp(argv[i], "-append"))
+			i++;
 	}
 	if (sha256_hex(&h, out) < 0)
 		out[0] = '\0';

@@ -57,7 +57,9 @@ sleep 6 # the host clock runs on; the guest's stands at the save
 
 # --- resume ---------------------------------------------------------------
 t0=$(now)
-expect_rc "start resumes" 0 "$NOOK" local start g1
+# with kernel arguments added meanwhile: they are for the next boot, not
+# the machine the save loads into
+expect_rc "start resumes (--append added)" 0 "$NOOK" local start g1 --append nook.resume_test=1
 resume_s=$(since "$t0")
 echo "     resume: $resume_s s"
 contains "  says resumed" "$OUT" "resumed"
@@ -65,6 +67,9 @@ check "  no word of a cold boot" sh -c '! echo "$1" | grep -q "booting cold"' _ 
 check "  the same boot" test "$(gsh cat /proc/sys/kernel/random/boot_id)" = "$boot_id"
 check "  the process lives on" gsh kill -0 "$sleeper"
 check "  the file is there" test "$(gsh cat marker)" = written-before
+cmdline=$(gsh cat /proc/cmdline)
+contains "  on the kernel arguments it booted with" "$cmdline" "console=ttyS0"
+check "  not the ones added" sh -c '! printf "%s" "$1" | grep -q nook.resume_test' _ "$cmdline"
 off=$(clock_off)
 echo "     guest clock off by $off s after resume"
 check "  the guest's clock within 1 s of the host's" within "$off" 1
@@ -124,6 +129,7 @@ expect_rc "start after the disk changed" 0 "$NOOK" local start g1
 contains "  boots cold" "$OUT" "booting cold"
 contains "  says why" "$OUT" "disk changed"
 check "  a new boot" test "$(gsh cat /proc/sys/kernel/random/boot_id)" != "$boot_id"
+contains "  with the kernel arguments added at the resume" "$(gsh cat /proc/cmdline)" "nook.resume_test=1"
 check "  the save removed" test ! -e "$save"
 
 # --- a stopped VM's snapshot: the disk alone -------------------------------

@@ -718,28 +718,34 @@ static void test_argv_hash(void **state)
 	assert_string_equal(ha, hb); /* a resumed QEMU is the saved one */
 	assert_string_not_equal(ha, hc);
 	assert_string_not_equal(hd, he);
-	/* a boot on one vCPU is the same machine, another argument is not */
+	/* other kernel arguments (a boot on one vCPU, the user's, nook's
+	 * own of another version) are the same machine; a direct boot is
+	 * not a boot from the disk, nor is another argument's value */
 	{
 		const char *f[] = { "qemu", "-append", "ro norandmaps" };
 		const char *g[] = { "qemu", "-append",
 				    "ro norandmaps " VM_ONE_CPU_ARG };
-		const char *h[] = { "qemu", "-append", "ro norandmaps nosmp" };
+		const char *h[] = { "qemu", "-append", "ro nosmp", "-m", "1G" };
+		const char *h2[] = { "qemu", "-append", "ro", "-m", "2G" };
+		const char *h3[] = { "qemu", "-append", "ro", "-m", "1G" };
 		const char *i[] = { "qemu", "-name", "x " VM_ONE_CPU_ARG };
 		const char *j[] = { "qemu", "-name", "x" };
-		/* a QEMU started by nook before the second word */
-		const char *k[] = { "qemu", "-append",
-				    "ro norandmaps maxcpus=1" };
-		char hf[65], hg[65], hh[65], hi[65], hj[65], hk[65];
+		const char *k[] = { "qemu" };
+		char hf[65], hg[65], hh[65], hh2[65], hh3[65], hi[65], hj[65];
+		char hk[65];
 
 		vm_argv_hash(f, 3, hf);
 		vm_argv_hash(g, 3, hg);
-		vm_argv_hash(h, 3, hh);
+		vm_argv_hash(h, 5, hh);
+		vm_argv_hash(h2, 5, hh2);
+		vm_argv_hash(h3, 5, hh3);
 		vm_argv_hash(i, 3, hi);
 		vm_argv_hash(j, 3, hj);
-		vm_argv_hash(k, 3, hk);
+		vm_argv_hash(k, 1, hk);
 		assert_string_equal(hf, hg);
-		assert_string_equal(hf, hk);
-		assert_string_not_equal(hf, hh);
+		assert_string_equal(hh, hh3);
+		assert_string_not_equal(hh, hh2); /* -m's value still counts */
+		assert_string_not_equal(hf, hk);
 		assert_string_not_equal(hi, hj); /* only -append's */
 	}
 	assert_string_equal(vm_argv_value(a, 5, "-machine"), "pc-q35-7.2");
