@@ -105,16 +105,28 @@ static void on_catch(int sig)
 	errno = saved;
 }
 
-void sig_pass_on(pid_t *pids, size_t n)
+void sig_hold(sigset_t *was)
 {
-	sigset_t stops, was;
+	sigset_t stops;
 
-	/* the handler sees the old list or the new, whole */
 	sigemptyset(&stops);
 	sigaddset(&stops, SIGINT);
 	sigaddset(&stops, SIGTERM);
 	sigaddset(&stops, SIGHUP);
-	sigprocmask(SIG_BLOCK, &stops, &was);
+	sigprocmask(SIG_BLOCK, &stops, was);
+}
+
+void sig_release(const sigset_t *was)
+{
+	sigprocmask(SIG_SETMASK, was, NULL);
+}
+
+void sig_pass_on(pid_t *pids, size_t n)
+{
+	sigset_t was;
+
+	/* the handler sees the old list or the new, whole */
+	sig_hold(&was);
 	pass_n = 0;
 	pass_pids = pids;
 	pass_n = pids ? n : 0;
@@ -122,7 +134,7 @@ void sig_pass_on(pid_t *pids, size_t n)
 	for (size_t i = 0; sig_caught && i < pass_n; i++)
 		if (pids[i] > 0)
 			kill(pids[i], sig_caught);
-	sigprocmask(SIG_SETMASK, &was, NULL);
+	sig_release(&was);
 }
 
 void sig_catch(struct sigaction old[3], int on)
@@ -197,21 +209,17 @@ void tmp_unregister(const char *path)
 static int make_held(char *tmpl, int (*make)(char *tmpl, int flags),
 		     int flags)
 {
-	sigset_t set, old;
+	sigset_t was;
 	int ret, e;
 
 	if (!installed)
 		install();
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
-	sigprocmask(SIG_BLOCK, &set, &old);
+	sig_hold(&was);
 	ret = make(tmpl, flags);
 	e = errno;
 	if (ret >= 0)
 		tmp_register(tmpl);
-	sigprocmask(SIG_SETMASK, &old, NULL);
+	sig_release(&was);
 	errno = e;
 	return ret;
 }

@@ -270,6 +270,10 @@ void sig_note(const char *msg);
  * sig_catch(old, 0) puts the handlers back, and sig_rethrow() then ends
  * nook as that signal would have (130 for ^C), through any handler above.
  */
+/* SIGINT, SIGTERM and SIGHUP held (blocked), the mask before in *was,
+ * until sig_release(was): a step they must not cut in two. */
+void sig_hold(sigset_t *was);
+void sig_release(const sigset_t *was);
 extern volatile sig_atomic_t sig_caught;
 void sig_catch(struct sigaction old[3], int on);
 void sig_rethrow(void);

@@ -802,16 +802,12 @@ static int fan_out(const struct nook_dirs *d, const struct cluster *c,
 	pid_t pids[MAX_NODES];
 	size_t n = c->n < MAX_NODES ? c->n : MAX_NODES;
 	struct sigaction old[3];
-	sigset_t stops, was;
+	sigset_t was;
 	pid_t parent = getpid();
 	int failed = 0;
 
 	/* held until each side has its handlers: none is lost or misread */
-	sigemptyset(&stops);
-	sigaddset(&stops, SIGINT);
-	sigaddset(&stops, SIGTERM);
-	sigaddset(&stops, SIGHUP);
-	sigprocmask(SIG_BLOCK, &stops, &was);
+	sig_hold(&was);
 	fflush(NULL);
 	for (size_t i = 0; i < n; i++) {
 		pids[i] = fork();
@@ -824,7 +820,7 @@ static int fan_out(const struct nook_dirs *d, const struct cluster *c,
 			prctl(PR_SET_PDEATHSIG, SIGTERM);
 			if (getppid() != parent)
 				_exit(1);
-			sigprocmask(SIG_SETMASK, &was, NULL);
+			sig_release(&was);
 			rc = fn(d, c->name, &c->m[i], arg);
 			fflush(NULL);
 			_exit(rc < 0 ? 1 : 0);
@@ -839,7 +835,7 @@ static int fan_out(const struct nook_dirs *d, const struct cluster *c,
 	 * scheduling), and ends before we do */
 	sig_catch(old, 1);
 	sig_pass_on(pids, n);
-	sigprocmask(SIG_SETMASK, &was, NULL);
+	sig_release(&was);
 	for (size_t i = 0; i < n; i++) {
 		siginfo_t si;
 

@@ -348,18 +348,14 @@ static int make_vm_files(const struct lv_export *x, const struct lv_vm *v)
  * there; with the signals held, so that it is all or nothing. */
 static int move_into_place(struct lv_export *x)
 {
-	sigset_t set, old;
+	sigset_t was;
 	int from, to, ret = 0;
 
 	from = open(x->tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	to = open(x->outdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (from < 0 || to < 0)
 		ret = error_errno("cannot open %s", x->outdir);
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
-	sigprocmask(SIG_BLOCK, &set, &old);
+	sig_hold(&was);
 	for (size_t i = 0; ret == 0 && i < x->files.n; i++) {
 		const char *f = x->files.v[i];
 
@@ -376,7 +372,7 @@ static int move_into_place(struct lv_export *x)
 	if (ret < 0)
 		for (size_t i = 0; i < x->moved.n; i++)
 			unlink(x->moved.v[i]);
-	sigprocmask(SIG_SETMASK, &old, NULL);
+	sig_release(&was);
 	if (from >= 0)
 		close(from);
 	if (to >= 0)
