@@ -292,8 +292,9 @@ enum record {
 
 /*
  * The record of cluster name into *c, quietly: why says what is wrong
- * with a broken one. One that does not parse is rebuilt from the nodes
- * (rebuild(), save_rebuilt()), which is said on stderr.
+ * with a broken one. One that does not parse, or is gone while VMs say
+ * they are its nodes, is rebuilt from them (rebuild(), save_rebuilt()),
+ * which is said on stderr.
  */
 static enum record cluster_read(const struct nook_dirs *d, const char *name,
 				struct cluster *c, struct buf *why)
@@ -362,7 +363,7 @@ static int cluster_load(const struct nook_dirs *d, const char *name,
 
 /* cluster_read(), why dropped */
 static enum record cluster_peek(const struct nook_dirs *d, const char *name,
-			struct cluster *c)
+				struct cluster *c)
 {
 	struct buf why = BUF_INIT;
 	enum record rc = cluster_read(d, name, c, &why);
@@ -489,9 +490,8 @@ int vm_cluster_nodes(const struct nook_dirs *d, const char *name,
 		     struct strvec *out)
 {
 	struct cluster c;
-	int rc = cluster_load(d, name, &c);
-
 	size_t had = out->n;
+	int rc = cluster_load(d, name, &c);
 
 	if (rc > 0)
 		return errorf("no cluster named '%s'", name);
