@@ -195,6 +195,10 @@ static const char wait_script[] =
 #define PANIC_MARK "Kernel panic - not syncing"
 #define STATUS_MARK "  OK  "            /* systemd's status lines */
 #define CI_NET_MARK "running 'init' at" /* cloud-init's network stage */
+/* each look's overlap, PANIC_MARK's length, covers the others too */
+_Static_assert(sizeof(STATUS_MARK) <= sizeof(PANIC_MARK) &&
+	       sizeof(CI_NET_MARK) <= sizeof(PANIC_MARK),
+	       "a marker longer than the looks' overlap");
 
 struct console_watch {
 	const char *path;
@@ -275,9 +279,9 @@ static int console_look(struct console_watch *w, char *line, size_t size)
  * yet), a connection it keeps is almost surely in sshd's hands, whose
  * child under TCG can take seconds to say its banner: wait for it,
  * rather than leave a half-started sshd behind and start another (each
- * taking guest CPU from the boot). Should the guest's network go down again meanwhile,
- * the probe only waits its 5 s. The progress line's clock stands still
- * while it waits.
+ * taking guest CPU from the boot). Should the guest's network go down
+ * again meanwhile, the probe only waits its 5 s. The progress line's
+ * clock stands still while it waits.
  *
  * Nor does slirp give up a connection the guest has not answered: it
  * keeps sending the guest its SYN, backing off, for 75 s, unaware that
@@ -290,9 +294,9 @@ static int console_look(struct console_watch *w, char *line, size_t size)
  * nook probes rarely: every FAST_BLIND_S; every SLOW_BLIND_S once
  * systemd's status lines show that the serial console is the guest's
  * /dev/console, to which cloud-init writes too (only an image without
- * cloud-init, or with it turned off, waits longer); and as before from
- * the moment cloud-init's network stage says it runs (sshd starts after
- * it) or the guest refuses a connection.
+ * cloud-init, or with it turned off, waits longer); and from the moment
+ * cloud-init's network stage says it runs (sshd starts after it) or the
+ * guest refuses a connection, as before: every second and a quarter.
  */
 #define FAST_BLIND_S 4
 #define SLOW_BLIND_S 15
@@ -332,10 +336,12 @@ int vm_wait_ready(struct vm_ready *r)
 	static const char *const ci[] = { "cloud-init", "status", "--wait",
 					   NULL };
 	int slow_ci = 0, denied = 0, net_up = 0;
+	double probed = 0; /* the last probe, on the wait's clock */
 	struct probe pr = PROBE_INIT;
-	struct console_watch pw = { r->paths->console_log, 0, 0, -1, 0, 0, 0 };
+	struct console_watch pw = { .path = r->paths->console_log,
+				    .looked = -1 };
 	struct strvec wait = STRVEC_INIT;
-	double start = mono_s(), woke = 0, probed = 0;
+	double start = mono_s(), woke = 0;
 	int ret = -1;
 
 	r->reached = VM_PHASE_BOOT;
@@ -345,6 +351,9 @@ int vm_wait_ready(struct vm_ready *r)
 	r->cpus_online = r->hosts_ok = 0;
 	pw.from = pw.seen = r->console_from >= 0 ? r->console_from :
 			    file_size(pw.path);
+	/* a guest found running may be up already, its cloud-init's lines
+	 * before where the watch starts: probe it as before */
+	pw.ci_net = r->console_from < 0;
 	strvec_push(&wait, "sh");
 	strvec_push(&wait, "-c");
 	strvec_push(&wait, wait_script);
