@@ -1330,9 +1330,27 @@ int vm_cluster_stop(const struct nook_dirs *d, const char *name, int force,
 			       failed, failed == 1 ? "" : "s") : 0;
 }
 
+/* The directories of c's nodes that a first start cut short left without
+ * a record (prune's half-made ones). */
+static void half_made_nodes(const struct nook_dirs *d,
+			    const struct cluster *c, struct strvec *out)
+{
+	struct strvec all = STRVEC_INIT;
+
+	vm_half_made(d, &all);
+	for (size_t i = 0; i < all.n; i++) {
+		const char *base = strrchr(all.v[i], '/') + 1;
+
+		for (size_t j = 0; j < c->n; j++)
+			if (!strcmp(base, c->m[j].name))
+				strvec_push(out, all.v[i]);
+	}
+	strvec_clear(&all);
+}
+
 int vm_cluster_delete(const struct nook_dirs *d, const char *name, int force)
 {
-	struct strvec names = STRVEC_INIT;
+	struct strvec names = STRVEC_INIT, half = STRVEC_INIT;
 	struct buf why = BUF_INIT;
 	struct cluster c;
 	char *dir, *path;
@@ -1352,10 +1370,12 @@ int vm_cluster_delete(const struct nook_dirs *d, const char *name, int force)
 		return -1;
 	if (rc == REC_OK) {
 		members(d, &c, &names);
+		half_made_nodes(d, &c, &half);
 		cluster_free(&c);
 	}
 	if (cluster_lock(d, name, &lock) < 0) {
 		strvec_clear(&names);
+		strvec_clear(&half);
 		return -1;
 	}
 	/* all or nothing: no node goes while another is refused */
@@ -1380,7 +1400,11 @@ int vm_cluster_delete(const struct nook_dirs *d, const char *name, int force)
 			ret = -1;
 		vm_close(vm);
 	}
+	/* one being made after all says so and is left to 'nook prune' */
+	for (size_t i = 0; ret == 0 && i < half.n; i++)
+		vm_half_made_remove(d, half.v[i]);
 	strvec_clear(&names);
+	strvec_clear(&half);
 	if (ret < 0) {
 		close(lock);
 		return -1;

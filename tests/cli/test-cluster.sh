@@ -10,6 +10,7 @@ cleanup() {
 	"$NOOK" local delete solo --force >/dev/null 2>&1
 	"$NOOK" local delete m-2 --force >/dev/null 2>&1
 	"$NOOK" local delete z --force >/dev/null 2>&1
+	"$NOOK" local delete h --force >/dev/null 2>&1
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -213,4 +214,14 @@ contains "  and what to do" "$ERR" "cluster z has no nodes: 'nook local start z'
 expect_rc "stop z too" 1 "$NOOK" local stop z
 expect_rc "delete z forgets it" 0 "$NOOK" local delete z
 check "  the record gone" test ! -e "$NOOK_HOME/clusters/z.json"
+
+# a first start cut short leaves a node's directory without its record
+# (prune's "half-made"): deleting the cluster removes that one too
+expect_rc "a cluster h of two" 0 "$NOOK" local start h --nodes 2 "${common[@]}"
+expect_rc "  stopped" 0 "$NOOK" local stop h --force
+rm "$NOOK_HOME/vms/h-2/vm.json"
+expect_rc "delete h" 0 "$NOOK" local delete h
+check "  h-1 gone" test ! -e "$NOOK_HOME/vms/h-1"
+check "  half-made h-2 gone too" test ! -e "$NOOK_HOME/vms/h-2"
+check "  the record gone" test ! -e "$NOOK_HOME/clusters/h.json"
 finish
