@@ -270,12 +270,29 @@ int vm_record_spec(struct vm *vm)
 	return ret;
 }
 
+/* A 'stop --force' ended the QEMU of a start that holds the lock. */
+static int stop_forced(const struct vm *vm)
+{
+	char *mark = vm_stop_mark(&vm->paths);
+	int yes = access(mark, F_OK) == 0;
+
+	free(mark);
+	return yes;
+}
+
 void vm_get_info(struct vm *vm, struct vm_info *i)
 {
 	int busy = vm->lock_fd < 0 && vm_lock_busy(&vm->paths);
 	pid_t pid = alive(vm);
-	enum vm_state st = vm_state_decide(vm->recorded, pid != 0, busy,
-					   !pid && powered_off(vm));
+	/* the QEMU a start recorded has gone while it holds the lock: that
+	 * start is over and about to say so; the VM is what it will record,
+	 * not "starting" with no QEMU, nor "crashed" when a 'stop --force'
+	 * ended it */
+	int over = busy && vm->rec_pid && !pid;
+	enum vm_state st = vm_state_decide(vm->recorded, pid != 0,
+					   busy && !over,
+					   !pid && (powered_off(vm) ||
+						    stop_forced(vm)));
 	int up = st == VM_RUNNING || st == VM_STARTING || st == VM_PAUSED;
 
 	memset(i, 0, sizeof(*i));

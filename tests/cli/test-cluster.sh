@@ -148,6 +148,21 @@ for sig in TERM KILL; do
 	check "  (a wait, not 'busy')" sh -c '! printf "%s" "$1" | grep -q busy' _ "$ERR"
 done
 
+# a node stopped --force while a start waits on it is stopped from then
+# on, not "starting" with no QEMU until that start looks again
+"$NOOK" local start k --timeout 117 >/dev/null 2>&1 &
+waiting=$!
+for _ in $(seq 40); do
+	[ "$(starts)" -ge 3 ] && break
+	sleep 0.25
+done
+expect_rc "stop k-1 --force while a start waits on it" 0 "$NOOK" local stop k-1 --force
+expect_rc "  status at once" 0 "$NOOK" local status k-1 --json
+st=$(echo "$OUT" | json 'd["state"]')
+check "  says stopped ($st)" test "$st" = stopped
+kill -TERM "$waiting"
+wait "$waiting" 2>/dev/null
+
 # deleting the last node shrinks the cluster
 expect_rc "delete the last node" 0 "$NOOK" local delete k-3 --force
 expect_rc "then --nodes 2 is the cluster's size" 0 "$NOOK" local start k --nodes 2 "${common[@]}"
