@@ -582,6 +582,14 @@ void ssh_known_hosts_line(const char *alias, const char *pub, struct buf *out)
 
 int ssh_banner(const char *host, int port, int timeout_ms)
 {
+	return ssh_banner_ticking(host, port, timeout_ms, NULL, NULL);
+}
+
+#define TICK_MS 250
+
+int ssh_banner_ticking(const char *host, int port, int timeout_ms,
+		       void (*tick)(void *), void *arg)
+{
 	struct sockaddr_in sa;
 	long long deadline = mono_ms() + timeout_ms;
 	char line[256];
@@ -609,9 +617,13 @@ int ssh_banner(const char *host, int port, int timeout_ms)
 
 		if (left <= 0)
 			goto out;
-		rc = poll(&pfd, 1, (int)left);
-		if (rc < 0 && errno == EINTR && !sig_caught)
+		rc = poll(&pfd, 1, tick && left > TICK_MS ? TICK_MS : (int)left);
+		if ((rc < 0 && errno == EINTR && !sig_caught) ||
+		    (rc == 0 && tick && left > TICK_MS)) {
+			if (rc == 0)
+				tick(arg);
 			continue;
+		}
 		if (rc <= 0)
 			goto out;
 		n = read(fd, line + got, sizeof(line) - got);

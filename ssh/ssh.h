@@ -126,5 +126,9 @@ void ssh_known_hosts_line(const char *alias, const char *pub, struct buf *out);
  * without a word. Never an error.
  */
 int ssh_banner(const char *host, int port, int timeout_ms);
+/* The same, calling tick(arg) about every 250 ms while it waits (a
+ * progress line's clock). */
+int ssh_banner_ticking(const char *host, int port, int timeout_ms,
+		       void (*tick)(void *), void *arg);
 
 #endif

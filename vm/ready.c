@@ -281,7 +281,7 @@ static int console_look(struct console_watch *w, char *line, size_t size)
  * rather than leave a half-started sshd behind and start another (each
  * taking guest CPU from the boot). Should the guest's network go down
  * again meanwhile, the probe only waits its 5 s. The progress line's
- * clock stands still while it waits.
+ * clock ticks on while it waits.
  *
  * Nor does slirp give up a connection the guest has not answered: it
  * keeps sending the guest its SYN, backing off, for 75 s, unaware that
@@ -331,6 +331,19 @@ static void login_refused(const char *user, const char *ssh_said)
 	       user, n, line, user);
 }
 
+/* The progress line's clock while a banner probe waits. */
+struct tick {
+	struct vm_ready *r;
+	double start; /* the wait's, on mono_s()'s clock */
+};
+
+static void banner_tick(void *arg)
+{
+	const struct tick *t = arg;
+
+	t->r->progress(t->r->ctx, t->r->reached, mono_s() - t->start);
+}
+
 int vm_wait_ready(struct vm_ready *r)
 {
 	static const char *const ci[] = { "cloud-init", "status", "--wait",
@@ -342,6 +355,7 @@ int vm_wait_ready(struct vm_ready *r)
 				    .looked = -1 };
 	struct strvec wait = STRVEC_INIT;
 	double start = mono_s(), woke = 0;
+	struct tick tk = { r, start };
 	int ret = -1;
 
 	r->reached = VM_PHASE_BOOT;
@@ -393,13 +407,17 @@ int vm_wait_ready(struct vm_ready *r)
 			int blind = pw.status ? SLOW_BLIND_S : FAST_BLIND_S;
 			int b;
 
+			if (ms > left_ms)
+				ms = (int)left_ms + 1;
+
 			if (!net_up && !pw.ci_net && el - probed < blind) {
 				sleep_ms(250);
 				continue;
 			}
 			probed = el;
-			b = ssh_banner(r->ssh->host, r->ssh->port,
-				       ms < left_ms ? ms : (int)left_ms + 1);
+			b = ssh_banner_ticking(r->ssh->host, r->ssh->port, ms,
+					       r->progress ? banner_tick : NULL,
+					       &tk);
 			if (b == 1) {
 				r->reached = VM_PHASE_LOGIN;
 				continue;

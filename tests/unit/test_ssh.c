@@ -339,12 +339,17 @@ static void test_known_hosts(void **state)
 	buf_free(&b);
 }
 
+static void count_tick(void *arg)
+{
+	++*(int *)arg;
+}
+
 static void test_banner(void **state)
 {
 	struct sockaddr_in sa;
 	socklen_t len = sizeof(sa);
 	pid_t child;
-	int lfd, port;
+	int lfd, port, ticks = 0;
 
 	(void)state;
 	lfd = socket(AF_INET, SOCK_STREAM, 0);
@@ -357,11 +362,15 @@ static void test_banner(void **state)
 	port = ntohs(sa.sin_port);
 	/* accepted but silent (what slirp does before sshd runs): not ready */
 	assert_int_equal(ssh_banner("127.0.0.1", port, 200), 0);
+	/* ... and a progress line's clock ticks on meanwhile */
+	assert_int_equal(ssh_banner_ticking("127.0.0.1", port, 700, count_tick,
+					    &ticks), 0);
+	assert_true(ticks >= 2);
 	/* a listener that speaks SSH */
 	child = fork();
 	if (child == 0) {
-		/* the first connection in the backlog is the silent probe's */
-		for (int i = 0; i < 2; i++) {
+		/* the first connections in the backlog are the silent probes' */
+		for (int i = 0; i < 3; i++) {
 			int c = accept(lfd, NULL, NULL);
 
 			(void)!write(c, "SSH-2.0-test\r\n", 14);
