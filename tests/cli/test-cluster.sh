@@ -128,13 +128,17 @@ check "  redrawn in place (cursor up)" grep -q $'\033\[[0-9]*A' board.out
 # (passed on to them), or outright by SIGKILL (they end with it), leaves
 # none of them behind, holding the cluster's lock until they timed out
 starts() { pgrep -f -- '[l]ocal start k --timeout 117' | wc -l; }
-for sig in TERM KILL; do
-	"$NOOK" local start k --timeout 117 >/dev/null 2>&1 &
-	killed=$!
+# until such a start waits in a process a node (at most 10 s)
+await_nodes() {
 	for _ in $(seq 40); do
 		[ "$(starts)" -ge 3 ] && break
 		sleep 0.25
 	done
+}
+for sig in TERM KILL; do
+	"$NOOK" local start k --timeout 117 >/dev/null 2>&1 &
+	killed=$!
+	await_nodes
 	check "SIG$sig: the start waits in a process a node" test "$(starts)" -ge 3
 	kill -"$sig" "$killed"
 	wait "$killed" 2>/dev/null
@@ -152,10 +156,7 @@ done
 # on, not "starting" with no QEMU until that start looks again
 "$NOOK" local start k --timeout 117 >/dev/null 2>&1 &
 waiting=$!
-for _ in $(seq 40); do
-	[ "$(starts)" -ge 3 ] && break
-	sleep 0.25
-done
+await_nodes
 expect_rc "stop k-1 --force while a start waits on it" 0 "$NOOK" local stop k-1 --force
 expect_rc "  status at once" 0 "$NOOK" local status k-1 --json
 st=$(echo "$OUT" | json 'd["state"]')
