@@ -182,11 +182,14 @@ int vm_half_made_remove(const struct nook_dirs *d, const char *dir)
 	 * since the list was made (it takes the lock before it writes) */
 	if (vm_lock(&p, name + 1, &fd) == 0) {
 		if (lstat(p.json, &st) < 0 && errno == ENOENT &&
-		    !vm_pid_alive(p.pidfile, p.qmp_arg))
-			ret = remove_tree(p.dir);
-		else
+		    !vm_pid_alive(p.pidfile, p.qmp_arg)) {
+			/* its runtime files too, as a delete removes them */
+			vm_clean_runtime(&p);
+			ret = remove_tree(p.run) < 0 ? -1 : remove_tree(p.dir);
+		} else {
 			ret = errorf("VM %s is being made now: left alone",
 				     name + 1);
+		}
 		close(fd);
 	}
 	vm_paths_free(&p);

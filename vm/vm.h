@@ -340,8 +340,9 @@ struct vm_orphan {
 int vm_orphans(const struct nook_dirs *d, struct vm_orphan **out, size_t *n);
 int vm_orphan_kill(const struct nook_dirs *d, const struct vm_orphan *o);
 void vm_half_made(const struct nook_dirs *d, struct strvec *out);
-/* Remove dir, one of vm_half_made()'s, under the VM's lock and only when
- * it is still half made; -1 having said why not. */
+/* Remove dir, one of vm_half_made()'s, and the VM's runtime directory,
+ * under the VM's lock and only when it is still half made; -1 having said
+ * why not. */
 int vm_half_made_remove(const struct nook_dirs *d, const char *dir);
 
 /*

@@ -239,5 +239,6 @@ rm "$NOOK_HOME/vms/h-2/vm.json"
 expect_rc "delete h" 0 "$NOOK" local delete h
 check "  h-1 gone" test ! -e "$NOOK_HOME/vms/h-1"
 check "  half-made h-2 gone too" test ! -e "$NOOK_HOME/vms/h-2"
+check "  with its runtime directory" test ! -e "$NOOK_HOME/run/h-2"
 check "  the record gone" test ! -e "$NOOK_HOME/clusters/h.json"
 finish
