@@ -128,6 +128,9 @@ int tmpfile_commit(struct tmpfile *t);
 void tmpfile_abort(struct tmpfile *t);
 /* Atomically replace path with len bytes of data. */
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
+/* flock(fd, LOCK_EX), waiting at most ms for another holder: 0, or -1
+ * with errno (EWOULDBLOCK once the wait has run out). */
+int flock_wait(int fd, int ms);
 
 /*
  * A child process from an argv vector, never a shell. in/out/err are fds

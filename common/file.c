@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -353,6 +354,20 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
 		return -1;
 	}
 	return tmpfile_commit(&t);
+}
+
+int flock_wait(int fd, int ms)
+{
+	for (int waited = 0; flock(fd, LOCK_EX | LOCK_NB) < 0; waited += 20) {
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			return -1;
+		if (waited >= ms) {
+			errno = EWOULDBLOCK;
+			return -1;
+		}
+		sleep_ms(20);
+	}
+	return 0;
 }
 
 int copy_file(const char *src, const char *dst, mode_t mode)

@@ -494,14 +494,10 @@ int net_ra_main(const char *dir)
 	ra_paths_init(&p, dir);
 	lock = open(p.lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	/* the one of a switch that went may still be ending: wait for it */
-	for (int waited = 0; lock >= 0 && flock(lock, LOCK_EX | LOCK_NB) < 0;
-	     waited += 20) {
-		if (waited >= 2000)
-			return 0; /* another one answers */
-		sleep_ms(20);
-	}
 	if (lock < 0)
 		return 1;
+	if (flock_wait(lock, 2000) < 0)
+		return 0; /* another one answers */
 	/* read only while the lock is held: no half-written pid matters */
 	n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
 	pidfd = open(p.pid, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);

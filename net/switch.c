@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -92,15 +91,12 @@ static int sw_lock(const char *path, int *fd)
 	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (*fd < 0)
 		return error_errno("cannot open %s", path);
-	for (int waited = 0; flock(*fd, LOCK_EX | LOCK_NB) < 0; waited += 50) {
-		if ((errno != EWOULDBLOCK && errno != EINTR) || waited >= 10000) {
-			int ret = error_errno("cannot lock %s", path);
+	if (flock_wait(*fd, 10000) < 0) {
+		int ret = error_errno("cannot lock %s", path);
 
-			close(*fd);
-			*fd = -1;
-			return ret;
-		}
-		sleep_ms(50);
+		close(*fd);
+		*fd = -1;
+		return ret;
 	}
 	return 0;
 }

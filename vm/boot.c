@@ -16,6 +16,7 @@
  * does the hand-over alone, with the same ACPI tables from QEMU.
  */
 #include <archive.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -203,6 +204,27 @@ static char *cache_path(const char *cache, const char *file,
 	return xasprintf("%s/%.32s.%s", cache, hex, suffix);
 }
 
+/* The nodes of a cluster start at once, and on a first start each would
+ * unpack the same files (~2.5 CPU-s each, on cores their guests need):
+ * one unpacks under DATA/cache/boot/.lock, the others wait for it and
+ * find its files. Bounded: past UNPACK_WAIT_MS each goes on by itself. */
+#define UNPACK_WAIT_MS 30000
+
+static int unpack_lock(const char *cache)
+{
+	char *path = xasprintf("%s/.lock", cache);
+	int fd = -1;
+
+	if (mkdir_p(cache, 0700) == 0)
+		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd >= 0 && flock_wait(fd, UNPACK_WAIT_MS) < 0) {
+		close(fd);
+		fd = -1;
+	}
+	free(path);
+	return fd;
+}
+
 static char *cached(const char *cache, const char *file, const char *suffix,
 		    size_t max,
 		    int (*make)(const struct buf *in, size_t max, struct buf *out))
@@ -210,23 +232,25 @@ static char *cached(const char *cache, const char *file, const char *suffix,
 	struct buf in = BUF_INIT, out = BUF_INIT;
 	struct stat st;
 	char *path = NULL, *ret = NULL;
+	int lock = -1;
 
 	if (stat(file, &st) < 0)
 		return NULL;
 	path = cache_path(cache, file, &st, suffix);
-	if (access(path, R_OK) == 0) {
-		ret = path;
-		path = NULL;
-		goto out;
+	if (access(path, R_OK) < 0) {
+		lock = unpack_lock(cache);
+		/* looked at again: the holder may have made it */
+		if (access(path, R_OK) < 0 &&
+		    (read_file_quiet(file, &in) < 0 ||
+		     make(&in, max, &out) <= 0 || mkdir_p(cache, 0700) < 0 ||
+		     write_file_atomic(path, out.p, out.len, 0644) < 0))
+			goto out;
 	}
-	if (read_file_quiet(file, &in) < 0 || make(&in, max, &out) <= 0)
-		goto out;
-	if (mkdir_p(cache, 0700) < 0 ||
-	    write_file_atomic(path, out.p, out.len, 0644) < 0)
-		goto out;
 	ret = path;
 	path = NULL;
 out:
+	if (lock >= 0)
+		close(lock);
 	free(path);
 	buf_free(&in);
 	buf_free(&out);

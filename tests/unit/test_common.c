@@ -5,6 +5,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -321,6 +324,28 @@ static void test_mkdir_p(void **state)
 }
 
 /* copy_file: the bytes, the mode, never over a file that is there */
+static void test_flock_wait(void **state)
+{
+	char path[] = "/tmp/nook-test-lock.XXXXXX";
+	int held = mkstemp(path), fd;
+	long long t0;
+
+	(void)state;
+	assert_true(held >= 0);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(flock_wait(held, 0), 0);
+	/* another open of the file waits, then says the lock is taken */
+	t0 = mono_ms();
+	assert_int_equal(flock_wait(fd, 100), -1);
+	assert_int_equal(errno, EWOULDBLOCK);
+	assert_true(mono_ms() - t0 >= 100);
+	close(held);
+	assert_int_equal(flock_wait(fd, 100), 0);
+	close(fd);
+	unlink(path);
+}
+
 static void test_copy_file(void **state)
 {
 	char *dir = make_tmpdir();
@@ -704,6 +729,7 @@ int main(void)
 		cmocka_unit_test(test_tmp_stale),
 		cmocka_unit_test(test_run_capture_timeout),
 		cmocka_unit_test(test_run_capture_split),
+		cmocka_unit_test(test_flock_wait),
 		cmocka_unit_test(test_copy_file),
 	};
 

@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -525,6 +526,47 @@ static void test_boot_prepare(void **state)
 	assert_null(b.kernel);
 	assert_null(b.initrd);
 	vm_boot_free(&b);
+
+	/* a start that finds another unpacking (a cluster's nodes) waits
+	 * for it and takes its file instead of unpacking the same again */
+	n = make_elf(elf, 18);
+	pl = xz(elf, n, packed, sizeof(packed));
+	memcpy(packed + pl, (unsigned char[]){ (unsigned char)n, 0, 0, 0 }, 4);
+	pl += 4;
+	bz[0x24c] = (unsigned char)pl, bz[0x24d] = (unsigned char)(pl >> 8);
+	memcpy(bz + 1024, packed, pl);
+	assert_int_equal(write_file_atomic(kernel, bz, 1024 + pl, 0644), 0);
+	strvec_clear(&names);
+	vm_boot_cached(cache, kernel, &names);
+	assert_int_equal(access(names.v[0], F_OK), -1);
+	{
+		char *lockpath = xasprintf("%s/.lock", cache);
+		int lock = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		int status;
+		pid_t child;
+
+		assert_true(lock >= 0);
+		assert_int_equal(flock_wait(lock, 0), 0);
+		child = fork();
+		assert_true(child >= 0);
+		if (child == 0) {
+			struct buf mine = BUF_INIT;
+
+			vm_boot_prepare(cache, "qemu-system-x86_64", kernel,
+					NULL, 1ULL << 30, &b);
+			_exit(!b.kernel || strcmp(b.kernel, names.v[0]) ||
+			      read_file(b.kernel, &mine) < 0 ||
+			      strcmp(mine.p, "the holder's"));
+		}
+		sleep_ms(300); /* the child is waiting by now */
+		assert_int_equal(write_file_atomic(names.v[0], "the holder's",
+						   13, 0644), 0);
+		close(lock);
+		assert_int_equal(waitpid(child, &status, 0), child);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 0);
+		free(lockpath);
+	}
 
 	assert_int_equal(remove_tree(dir), 0);
 	strvec_clear(&names);
