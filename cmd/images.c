@@ -446,7 +446,6 @@ static int images_list(struct nook_ctx *ctx, int argc, char **argv)
 	return 0;
 }
 
-/* Names of the VMs whose disk is an overlay on the image in dir. */
 /* Remove image name; what direct boots unpacked from it goes with it,
  * named now while its files can still be looked at. */
 static int remove_image(const struct nook_dirs *d, const char *name,

@@ -358,14 +358,18 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
 
 int flock_wait(int fd, int ms)
 {
-	for (int waited = 0; flock(fd, LOCK_EX | LOCK_NB) < 0; waited += 20) {
+	long long deadline = mono_ms() + ms;
+
+	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		long long left = deadline - mono_ms();
+
 		if (errno != EWOULDBLOCK && errno != EINTR)
 			return -1;
-		if (waited >= ms) {
+		if (left <= 0) {
 			errno = EWOULDBLOCK;
 			return -1;
 		}
-		sleep_ms(20);
+		sleep_ms(left < 20 ? (int)left : 20);
 	}
 	return 0;
 }

@@ -205,24 +205,49 @@ static char *cache_path(const char *cache, const char *file,
 }
 
 /* The nodes of a cluster start at once, and on a first start each would
- * unpack the same files (~2.5 CPU-s each, on cores their guests need):
- * one unpacks under DATA/cache/boot/.lock, the others wait for it and
- * find its files. Bounded: past UNPACK_WAIT_MS each goes on by itself. */
+ * unpack the same files (~2 CPU-s each, on cores their guests need): one
+ * unpacks under DATA/cache/boot/.lock, the others wait for it and find
+ * its files. Bounded: past UNPACK_WAIT_MS each goes on by itself. */
 #define UNPACK_WAIT_MS 30000
 
 static int unpack_lock(const char *cache)
 {
 	char *path = xasprintf("%s/.lock", cache);
-	int fd = -1;
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 
-	if (mkdir_p(cache, 0700) == 0)
-		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd >= 0 && flock_wait(fd, UNPACK_WAIT_MS) < 0) {
 		close(fd);
 		fd = -1;
 	}
 	free(path);
 	return fd;
+}
+
+/* A file that could not be unpacked within max bytes (a kernel without
+ * a PVH note, an initrd too large) leaves PATH.none holding max, so that
+ * the nodes waiting on the lock do not each try again in turn: 1 when
+ * one says it failed at max or more. */
+static int failed_before(const char *path, size_t max)
+{
+	char *none = xasprintf("%s.none", path);
+	struct buf b = BUF_INIT;
+	unsigned long long at;
+	int ret = read_file_quiet(none, &b) == 0 &&
+		  sscanf(b.p, "%llu", &at) == 1 && at >= max;
+
+	buf_free(&b);
+	free(none);
+	return ret;
+}
+
+static void note_failed(const char *path, size_t max)
+{
+	char *none = xasprintf("%s.none", path);
+	char *at = xasprintf("%zu\n", max);
+
+	write_file_atomic(none, at, strlen(at), 0644);
+	free(at);
+	free(none);
 }
 
 static char *cached(const char *cache, const char *file, const char *suffix,
@@ -237,15 +262,23 @@ static char *cached(const char *cache, const char *file, const char *suffix,
 	if (stat(file, &st) < 0)
 		return NULL;
 	path = cache_path(cache, file, &st, suffix);
-	if (access(path, R_OK) < 0) {
-		lock = unpack_lock(cache);
-		/* looked at again: the holder may have made it */
-		if (access(path, R_OK) < 0 &&
-		    (read_file_quiet(file, &in) < 0 ||
-		     make(&in, max, &out) <= 0 || mkdir_p(cache, 0700) < 0 ||
-		     write_file_atomic(path, out.p, out.len, 0644) < 0))
-			goto out;
+	if (access(path, R_OK) == 0)
+		goto found;
+	if (mkdir_p(cache, 0700) < 0)
+		goto out;
+	lock = unpack_lock(cache);
+	/* looked at again: the holder may have made it, or failed to */
+	if (access(path, R_OK) == 0)
+		goto found;
+	if (failed_before(path, max) || read_file_quiet(file, &in) < 0)
+		goto out;
+	if (make(&in, max, &out) <= 0) {
+		note_failed(path, max);
+		goto out;
 	}
+	if (write_file_atomic(path, out.p, out.len, 0644) < 0)
+		goto out;
+found:
 	ret = path;
 	path = NULL;
 out:
@@ -301,8 +334,11 @@ void vm_boot_cached(const char *cache, const char *file, struct strvec *out)
 		return;
 	for (size_t i = 0; i < 2; i++) {
 		char *path = cache_path(cache, file, &st, suffixes[i]);
+		char *none = xasprintf("%s.none", path);
 
 		strvec_push(out, path);
+		strvec_push(out, none);
+		free(none);
 		free(path);
 	}
 }

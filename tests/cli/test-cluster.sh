@@ -236,6 +236,7 @@ check "  the record gone" test ! -e "$NOOK_HOME/clusters/z.json"
 expect_rc "a cluster h of two" 0 "$NOOK" local start h --nodes 2 "${common[@]}"
 expect_rc "  stopped" 0 "$NOOK" local stop h --force
 rm "$NOOK_HOME/vms/h-2/vm.json"
+check "  h-2 has its runtime directory" test -d "$NOOK_HOME/run/h-2"
 expect_rc "delete h" 0 "$NOOK" local delete h
 check "  h-1 gone" test ! -e "$NOOK_HOME/vms/h-1"
 check "  half-made h-2 gone too" test ! -e "$NOOK_HOME/vms/h-2"

@@ -323,11 +323,12 @@ static void test_mkdir_p(void **state)
 	free(dir);
 }
 
-/* copy_file: the bytes, the mode, never over a file that is there */
+/* flock_wait: waits the time given for a lock held by another open
+ * file, then takes it once it is let go */
 static void test_flock_wait(void **state)
 {
 	char path[] = "/tmp/nook-test-lock.XXXXXX";
-	int held = mkstemp(path), fd;
+	int held = mkostemp(path, O_CLOEXEC), fd;
 	long long t0;
 
 	(void)state;
@@ -346,6 +347,7 @@ static void test_flock_wait(void **state)
 	unlink(path);
 }
 
+/* copy_file: the bytes, the mode, never over a file that is there */
 static void test_copy_file(void **state)
 {
 	char *dir = make_tmpdir();

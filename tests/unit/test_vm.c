@@ -501,9 +501,9 @@ static void test_boot_prepare(void **state)
 	vm_boot_cached(cache, kernel, &names);
 	vm_boot_cached(cache, initrd, &names);
 	vm_boot_cached(cache, "/no/such/file", &names);
-	assert_int_equal(names.n, 4);
+	assert_int_equal(names.n, 8);
 	assert_string_equal(names.v[0], b.kernel);
-	assert_string_equal(names.v[3], b.initrd);
+	assert_string_equal(names.v[6], b.initrd);
 	vm_boot_free(&b);
 
 	/* too little memory for an unpacked initrd: the packed one */
@@ -526,6 +526,14 @@ static void test_boot_prepare(void **state)
 	assert_null(b.kernel);
 	assert_null(b.initrd);
 	vm_boot_free(&b);
+	/* ... and noted so, for the next start not to try again */
+	strvec_clear(&names);
+	vm_boot_cached(cache, kernel, &names);
+	assert_int_equal(access(names.v[0], F_OK), -1);
+	buf_free(&got);
+	assert_int_equal(read_file(names.v[1], &got), 0);
+	assert_int_equal(strtoull(got.p, NULL, 10), 1ULL << 30);
+	got.len = 0;
 
 	/* a start that finds another unpacking (a cluster's nodes) waits
 	 * for it and takes its file instead of unpacking the same again */
@@ -542,23 +550,36 @@ static void test_boot_prepare(void **state)
 	{
 		char *lockpath = xasprintf("%s/.lock", cache);
 		int lock = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-		int status;
+		int status, go[2];
 		pid_t child;
+		char byte;
 
 		assert_true(lock >= 0);
 		assert_int_equal(flock_wait(lock, 0), 0);
+		assert_int_equal(pipe(go), 0);
 		child = fork();
 		assert_true(child >= 0);
 		if (child == 0) {
 			struct buf mine = BUF_INIT;
+			long long t0;
 
+			close(lock); /* the parent's: shared, not released */
+			close(go[0]);
+			t0 = mono_ms();
+			if (write(go[1], "w", 1) != 1)
+				_exit(2);
 			vm_boot_prepare(cache, "qemu-system-x86_64", kernel,
 					NULL, 1ULL << 30, &b);
-			_exit(!b.kernel || strcmp(b.kernel, names.v[0]) ||
+			/* handed over, not given up on after the wait */
+			_exit(mono_ms() - t0 >= 10000 || !b.kernel ||
+			      strcmp(b.kernel, names.v[0]) ||
 			      read_file(b.kernel, &mine) < 0 ||
 			      strcmp(mine.p, "the holder's"));
 		}
-		sleep_ms(300); /* the child is waiting by now */
+		close(go[1]);
+		assert_int_equal(read(go[0], &byte, 1), 1);
+		close(go[0]);
+		sleep_ms(200); /* the child is at the lock by now */
 		assert_int_equal(write_file_atomic(names.v[0], "the holder's",
 						   13, 0644), 0);
 		close(lock);
@@ -623,8 +644,9 @@ static void test_boot_bomb(void **state)
 	assert_null(b.initrd);
 	vm_boot_free(&b);
 	vm_boot_cached(cache, initrd, &names);
-	assert_int_equal(names.n, 2);
-	assert_int_not_equal(access(names.v[1], F_OK), 0); /* nothing cached */
+	assert_int_equal(names.n, 4);
+	assert_int_not_equal(access(names.v[2], F_OK), 0); /* nothing cached */
+	assert_int_equal(access(names.v[3], F_OK), 0); /* but that it failed */
 
 	assert_int_equal(remove_tree(dir), 0);
 	strvec_clear(&names);
