@@ -3,8 +3,8 @@
 # three single `nook local start` one after another, on the same test
 # image, alternated, RUNS times each (default 2). Each run makes fresh
 # VMs (first boots). Prints each time, the medians, the ratio
-# cluster/sequential, and each QEMU's resident memory once the cluster is
-# ready.
+# cluster/sequential, each QEMU's resident memory once the cluster is
+# ready, and before each run how long each core takes for one loop.
 # Usage: tests/bench/cluster-vs-sequential.sh BUILD-DIR [RUNS]
 set -eu
 build=$(realpath "${1:-build}")
@@ -22,7 +22,24 @@ cleanup() {
 trap cleanup EXIT
 now() { date +%s.%N; }
 
+# Each core's speed just before a run: one fixed loop pinned to it, timed.
+# This host lends a core at about half its speed for minutes at a time
+# (2026-12-04: 1.7 s against 0.9 s for the same Python loop, core 1
+# against core 0, then both 0.9 s a few minutes later). A cluster, busy
+# on every core, feels that more than a lone start does, so each run says
+# what it had.
+cores() {
+	local c t0 out=""
+	for c in $(seq 0 $(($(nproc) - 1))); do
+		t0=$(now)
+		taskset -c "$c" awk 'BEGIN { for (i = 0; i < 12000000; i++) x += i }'
+		out="$out core $c $(printf '%.2f' "$(echo "$(now) - $t0" | bc)") s"
+	done
+	echo "    loop before:$out" >&2
+}
+
 cluster_run() {
+	cores
 	local t0=$(now) t
 	"$nook" local start c --nodes 3 --image "$img" >/dev/null 2>"$work/err" ||
 		{ cat "$work/err" >&2; return 1; }
@@ -36,6 +53,7 @@ cluster_run() {
 }
 
 sequential_run() {
+	cores
 	local t0=$(now)
 	for i in 1 2 3; do
 		"$nook" local start "s$i" --image "$img" >/dev/null 2>"$work/err" ||
