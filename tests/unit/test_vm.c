@@ -446,10 +446,28 @@ static void test_boot_pieces(void **state)
 	buf_free(&c);
 }
 
+/* Write kernel: a bzImage around an xz'd ELF whose note is of type t
+ * (18: a PVH entry). */
+static void write_bzimage(const char *kernel, uint32_t t)
+{
+	unsigned char elf[256], bz[8192], packed[4096];
+	size_t n = make_elf(elf, t), pl = xz(elf, n, packed, sizeof(packed));
+
+	memcpy(packed + pl, (unsigned char[]){ (unsigned char)n, 0, 0, 0 }, 4);
+	pl += 4; /* the kernel build appends the unpacked size */
+	memset(bz, 0, sizeof(bz));
+	bz[0x1f1] = 1;
+	memcpy(bz + 0x202, "HdrS", 4);
+	bz[0x206] = 0x0f, bz[0x207] = 0x02;
+	bz[0x24c] = (unsigned char)pl, bz[0x24d] = (unsigned char)(pl >> 8);
+	memcpy(bz + 1024, packed, pl);
+	assert_int_equal(write_file_atomic(kernel, bz, 1024 + pl, 0644), 0);
+}
+
 static void test_boot_prepare(void **state)
 {
 	char dir[] = "/tmp/nook-test-boot.XXXXXX";
-	unsigned char elf[256], bz[8192], packed[4096];
+	unsigned char elf[256], packed[4096];
 	struct buf c = BUF_INIT, inner = BUF_INIT, got = BUF_INIT;
 	struct vm_boot b;
 	struct strvec names = STRVEC_INIT;
@@ -464,17 +482,7 @@ static void test_boot_prepare(void **state)
 
 	/* a bzImage around an xz'd PVH ELF; an initrd of an uncompressed
 	 * microcode archive and an xz'd main archive */
-	n = make_elf(elf, 18);
-	pl = xz(elf, n, packed, sizeof(packed));
-	memcpy(packed + pl, (unsigned char[]){ (unsigned char)n, 0, 0, 0 }, 4);
-	pl += 4; /* the kernel build appends the unpacked size */
-	memset(bz, 0, sizeof(bz));
-	bz[0x1f1] = 1;
-	memcpy(bz + 0x202, "HdrS", 4);
-	bz[0x206] = 0x0f, bz[0x207] = 0x02;
-	bz[0x24c] = (unsigned char)pl, bz[0x24d] = (unsigned char)(pl >> 8);
-	memcpy(bz + 1024, packed, pl);
-	assert_int_equal(write_file_atomic(kernel, bz, 1024 + pl, 0644), 0);
+	write_bzimage(kernel, 18);
 	cpio_add(&c, "early.bin", "microcode");
 	n = c.len;
 	cpio_add(&inner, "init", "#!/bin/sh\necho hello\n");
@@ -513,13 +521,7 @@ static void test_boot_prepare(void **state)
 	vm_boot_free(&b);
 
 	/* a kernel without a PVH note, an initrd not compressed: as given */
-	n = make_elf(elf, 17);
-	pl = xz(elf, n, packed, sizeof(packed));
-	memcpy(packed + pl, (unsigned char[]){ (unsigned char)n, 0, 0, 0 }, 4);
-	pl += 4;
-	bz[0x24c] = (unsigned char)pl, bz[0x24d] = (unsigned char)(pl >> 8);
-	memcpy(bz + 1024, packed, pl);
-	assert_int_equal(write_file_atomic(kernel, bz, 1024 + pl, 0644), 0);
+	write_bzimage(kernel, 17);
 	assert_int_equal(write_file_atomic(initrd, inner.p, inner.len, 0644), 0);
 	vm_boot_prepare(cache, "qemu-system-x86_64", kernel, initrd,
 			1ULL << 30, &b);
@@ -537,13 +539,7 @@ static void test_boot_prepare(void **state)
 
 	/* a start that finds another unpacking (a cluster's nodes) waits
 	 * for it and takes its file instead of unpacking the same again */
-	n = make_elf(elf, 18);
-	pl = xz(elf, n, packed, sizeof(packed));
-	memcpy(packed + pl, (unsigned char[]){ (unsigned char)n, 0, 0, 0 }, 4);
-	pl += 4;
-	bz[0x24c] = (unsigned char)pl, bz[0x24d] = (unsigned char)(pl >> 8);
-	memcpy(bz + 1024, packed, pl);
-	assert_int_equal(write_file_atomic(kernel, bz, 1024 + pl, 0644), 0);
+	write_bzimage(kernel, 18);
 	strvec_clear(&names);
 	vm_boot_cached(cache, kernel, &names);
 	assert_int_equal(access(names.v[0], F_OK), -1);
