@@ -579,7 +579,6 @@ void ssh_known_hosts_line(const char *alias, const char *pub, struct buf *out)
 		 (int)(end ? (size_t)(end - pub) : len), pub);
 }
 
-
 int ssh_banner(const char *host, int port, int timeout_ms)
 {
 	return ssh_banner_ticking(host, port, timeout_ms, NULL, NULL);

@@ -121,9 +121,9 @@ struct vm_boot {
 void vm_boot_prepare(const char *cache, const char *qemu, const char *kernel,
 		     const char *initrd, uint64_t memory, struct vm_boot *b);
 void vm_boot_free(struct vm_boot *b);
-/* Append to out the cache paths of what vm_boot_prepare() unpacks from
- * file: as a kernel, its note of a failure, as an initrd, its note
- * (nothing when file is unreadable). */
+/* Append to out the cache paths vm_boot_prepare() may write for file:
+ * its unpacked kernel, its unpacked initrd, each followed by its ".none"
+ * note of a failure (nothing when file is unreadable). */
 void vm_boot_cached(const char *cache, const char *file, struct strvec *out);
 /* The pieces, pure: where a bzImage's compressed payload is (-1: not a
  * bzImage we read); whether an ELF image has a PVH entry note; how many
