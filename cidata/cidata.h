@@ -91,6 +91,9 @@ struct cidata_vendor {
 	/* a cluster node's "ADDR NAME" lines for /etc/hosts, or none */
 	const char *const *hosts;
 	size_t nhosts;
+	/* when they were read, in microseconds of the host's clock: names
+	 * nook writes later over ssh win over them at a reboot */
+	long long hosts_as_of;
 };
 
 /*
@@ -115,10 +118,12 @@ struct cidata_vendor {
 #define CIDATA_HOSTS_MARK " # nook cluster"
 
 /*
- * The shell script that makes its arguments, "ADDR NAME" lines, the
- * node's cluster names (kept in /var/lib/nook/hosts) and writes them into
- * /etc/hosts, each marked " # nook cluster", in place of the marked lines
- * there; with keep=1 set before it, the names it is not given stay.
+ * The shell script that makes its arguments, a time ($1, microseconds
+ * of the host's clock when the names were read) and "ADDR NAME" lines,
+ * the node's cluster names (kept in /var/lib/nook/hosts) and writes them
+ * into /etc/hosts, each marked " # nook cluster", in place of the marked
+ * lines there. With seed=1 set before it, names older than those kept
+ * are not taken. Without arguments it writes the kept names again.
  */
 extern const char cidata_hosts_script[];
 

@@ -98,25 +98,37 @@ static void render_boothook(const char *key, struct buf *out)
 		      "esac\n");
 }
 
+/* The state file's first line: when the host read the names it holds
+ * from the cluster's record (microseconds of its clock). */
+#define AS_OF "#as-of "
+
+/* With seed=1 (a boot's seed), names older than the state's give way:
+ * the node may have learned since, over ssh, that a node went. */
 const char cidata_hosts_script[] =
 	"hosts=/etc/hosts state=/var/lib/nook/hosts "
 	"lock=/run/nook-hosts.lock\n"
-	"r=0 names=\n"
+	"r=0\n"
 	"exec 9> \"$lock\" && flock 9 || exit 1\n"
-	"for l; do names=\"$names ${l#* }\"; done\n"
-	"mkdir -p \"${state%/*}\" && t=$(mktemp \"$state.XXXXXX\") || exit 1\n"
-	"if [ -n \"$keep\" ] && [ -f \"$state\" ]; then\n"
-	"\tawk -v names=\"$names\" 'BEGIN { n = split(names, a, \" \")\n"
-	"\t\tfor (i = 1; i <= n; i++) mine[a[i]] = 1 }\n"
-	"\t\t!($2 in mine)' \"$state\" > \"$t\" || r=1\n"
+	"mkdir -p \"${state%/*}\" || exit 1\n"
+	"if [ $# -gt 0 ]; then\n"
+	"\tas_of=$1 had=0\n"
+	"\tshift\n"
+	"\t[ -f \"$state\" ] && read -r l < \"$state\" && case $l in\n"
+	"\t\t\"" AS_OF "\"*) had=${l#\"" AS_OF "\"};; esac\n"
+	"\tcase $had in ''|*[!0-9]*) had=0;; esac\n"
+	"\tif [ -z \"$seed\" ] || [ \"$as_of\" -ge \"$had\" ]; then\n"
+	"\t\tt=$(mktemp \"$state.XXXXXX\") || exit 1\n"
+	"\t\t{ echo \"" AS_OF "$as_of\"\n"
+	"\t\t  for l; do printf '%s\\n' \"$l\"; done; } > \"$t\" &&\n"
+	"\t\t\tmv -f \"$t\" \"$state\" || r=1\n"
+	"\t\trm -f \"$t\"\n"
+	"\tfi\n"
 	"fi\n"
-	"for l; do printf '%s\\n' \"$l\"; done >> \"$t\" && [ $r = 0 ] &&\n"
-	"\tmv -f \"$t\" \"$state\" || r=1\n"
-	"rm -f \"$t\"\n"
-	"[ -f \"$state\" ] && t=$(mktemp \"$state.XXXXXX\") || exit 1\n"
+	"[ -f \"$state\" ] || exit $r\n"
+	"t=$(mktemp \"$state.XXXXXX\") || exit 1\n"
 	"{ grep -v '" CIDATA_HOSTS_MARK "$' \"$hosts\"; [ $? -le 1 ] &&\n"
-	"\tsed 's/$/" CIDATA_HOSTS_MARK "/' \"$state\"; } > \"$t\" &&\n"
-	"\tcat \"$t\" > \"$hosts\" || r=1\n"
+	"\tsed -e '/^#/d' -e 's/$/" CIDATA_HOSTS_MARK "/' \"$state\"\n"
+	"} > \"$t\" && cat \"$t\" > \"$hosts\" || r=1\n"
 	"rm -f \"$t\"\n"
 	"exit $r\n";
 
@@ -137,8 +149,9 @@ static int is_hosts_line(const char *l)
 
 /* The second boothook, run at every boot before the init stage's
  * modules: the cluster's names as this start of the node knew them (a
- * start refreshes the seed), keeping names nook wrote since (the cluster
- * grew while the node ran, then it rebooted on its own). It also leaves
+ * start refreshes the seed), unless nook wrote newer ones since over ssh
+ * (the cluster grew or shrank while the node ran, then it rebooted on
+ * its own): those stay, and a node deleted meanwhile stays gone. It also leaves
  * a per-boot script that writes them again in the final stage, before
  * user-data's runcmd: with manage_etc_hosts, the init stage's
  * update_etc_hosts writes /etc/hosts afresh from its template after the
@@ -171,13 +184,12 @@ static int render_hosts_hook(const struct cidata_vendor *v, struct buf *out)
 		      "# written by nook's vendor-data: the cluster's names, "
 		      "again after cloud-init's\n"
 		      "# update_etc_hosts (manage_etc_hosts) wrote /etc/hosts\n"
-		      "%s"
-		      "keep=1\n"
-		      "%s"
+		      "%s%s"
 		      "NOOK_EOF\n"
 		      "chmod 755 \"$t\" && mv -f \"$t\" \"$d/nook-cluster-hosts\"\n"
-		      "keep=1\n"
-		      "set --", online_cpus_later, cidata_hosts_script);
+		      "seed=1\n"
+		      "set -- %lld", online_cpus_later, cidata_hosts_script,
+		 v->hosts_as_of);
 	for (size_t i = 0; i < v->nhosts; i++) {
 		if (!is_hosts_line(v->hosts[i]))
 			return errorf("vendor-data: '%s' is not an address "

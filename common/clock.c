@@ -1,4 +1,4 @@
-/* The monotonic clock and a sleep, for timeouts and progress. */
+/* The clocks and a sleep, for timeouts, progress and stamps. */
 #include <errno.h>
 #include <time.h>
 
@@ -18,6 +18,14 @@ double mono_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+long long real_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 void sleep_ms(int ms)

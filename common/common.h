@@ -244,9 +244,11 @@ int sha512_hex(struct sha512 *s, char out[129]);
 void sha512_free(struct sha512 *s);
 int sha512_file(const char *path, char out[129]);
 
-/* The monotonic clock in milliseconds or seconds; sleep ms, past EINTR. */
+/* The monotonic clock in milliseconds or seconds; the wall clock in
+ * microseconds; sleep ms, past EINTR. */
 long long mono_ms(void);
 double mono_s(void);
+long long real_us(void);
 void sleep_ms(int ms);
 
 /*

@@ -146,7 +146,7 @@ static int write_cidata(const struct vm_spec *s, const struct vm_paths *p,
 	if (cidata_render_vendor_data(&(struct cidata_vendor){ hpriv.p,
 			hpub.p, key.p, !strcmp(s->boot, "direct"),
 			hosts ? (const char *const *)hosts->v : NULL,
-			hosts ? hosts->n : 0 }, &vd) < 0)
+			hosts ? hosts->n : 0, real_us() }, &vd) < 0)
 		goto out;
 	files[n++] = (struct cidata_file){ "user-data", ud.p, ud.len };
 	files[n++] = (struct cidata_file){ "meta-data", md.p, md.len };

@@ -629,7 +629,7 @@ static void stand_ins(const char *dir, const char *script, struct buf *out)
 static int run_hosts(const char *dir, const char *script, int hook,
 		     const char *const *args, struct buf *got)
 {
-	const char *argv[8] = { "sh", "-c", NULL, "nook-hosts" };
+	const char *argv[12] = { "sh", "-c", NULL, "nook-hosts" };
 	struct buf sh = BUF_INIT, out = BUF_INIT;
 	char *hosts = xasprintf("%s/hosts", dir);
 	char *cmdline = xasprintf("%s/cmdline", dir);
@@ -657,46 +657,68 @@ static int run_hosts(const char *dir, const char *script, int hook,
 	return rc;
 }
 
-/* A cluster node's vendor-data: a third part, a boothook writing the
- * names at once and leaving a per-boot script that writes them again
- * after cloud-init's update_etc_hosts. Run on files of ours, not /etc:
- * they replace the marked lines and keep the rest, in the file's own
- * inode; a boot's seed older than what nook wrote since over ssh (dev-9)
- * keeps it; nook's way over ssh, without keep=1, says all there is. */
-static void test_vendor_data_hosts(void **state)
+/* The hosts boothook of a node whose seed holds lines, read at as_of,
+ * rendered and split out of the multipart as cloud-init would. */
+static char *hosts_hook(const char *dir, const char *const *lines,
+			size_t n, long long as_of)
 {
-	static const char *const lines[] = { "10.77.0.1 dev-1",
-					     "10.77.0.2 dev-2" };
-	static const char *const none[] = { NULL };
-	static const char *const grown[] = { "10.77.0.1 dev-1",
-					     "10.77.0.2 dev-2",
-					     "10.77.0.9 dev-9", NULL };
-	static const char *const one[] = { "10.77.0.1 dev-1", NULL };
 	struct cidata_vendor v = { host_priv, "ssh-ed25519 HOSTPUB nook-vm\n",
 				   "ssh-ed25519 AAAAlogin nook-vm\n", 1, lines,
-				   2 };
-	char *dir = make_tmpdir(), *vpath = xasprintf("%s/vendor-data", dir);
-	char *hosts = xasprintf("%s/hosts", dir);
-	char *perboot = xasprintf("%s/per-boot/nook-cluster-hosts", dir);
+				   n, as_of };
+	char *vpath = xasprintf("%s/vendor-data", dir), *hook;
 	const char *py[] = { "python3", "-c", mime_split, vpath, NULL };
-	const char *old = "127.0.0.1 localhost\n"
-			  "10.77.0.7 gone-7 # nook cluster\n"
-			  "192.168.5.5 mine\n";
-	const char *rendered = "127.0.0.1 localhost\n";
-	struct buf vd = BUF_INIT, out = BUF_INIT, got = BUF_INIT;
-	struct buf pb = BUF_INIT;
-	struct stat before, after;
-	char *hook;
+	struct buf vd = BUF_INIT, out = BUF_INIT;
 
-	(void)state;
 	assert_int_equal(cidata_render_vendor_data(&v, &vd), 0);
 	assert_int_equal(write_file_atomic(vpath, vd.p, vd.len, 0600), 0);
 	assert_int_equal(run_capture(py, &out), 0);
 	hook = strstr(out.p, "== text/cloud-boothook nook-cluster-hosts.sh\n");
 	assert_non_null(hook);
-	hook = strchr(hook, '\n') + 1;
+	hook = xstrdup(strchr(hook, '\n') + 1);
+	/* the last part: nothing after it */
+	assert_null(strstr(hook, "\n== "));
 	assert_int_equal(strncmp(hook, "#cloud-boothook\n#!/bin/sh\n", 26), 0);
-	assert_non_null(strstr(hook, "\nkeep=1\nset -- '10.77.0.1 dev-1' "
+	buf_free(&vd);
+	buf_free(&out);
+	free(vpath);
+	return hook;
+}
+
+/* A cluster node's vendor-data: a third part, a boothook writing the
+ * names at once and leaving a per-boot script that writes them again
+ * after cloud-init's update_etc_hosts. Run on files of ours, not /etc:
+ * they replace the marked lines and keep the rest, in the file's own
+ * inode. What nook wrote over ssh since the seed was made (dev-9 came,
+ * or went) stays at a reboot of the node's own; a newer seed's names
+ * replace it. */
+static void test_vendor_data_hosts(void **state)
+{
+	static const char *const lines[] = { "10.77.0.1 dev-1",
+					     "10.77.0.2 dev-2" };
+	static const char *const none[] = { NULL };
+	static const char *const grown[] = { "2000", "10.77.0.1 dev-1",
+					     "10.77.0.2 dev-2",
+					     "10.77.0.9 dev-9", NULL };
+	static const char *const shrunk[] = { "3000", "10.77.0.1 dev-1",
+					      "10.77.0.2 dev-2", NULL };
+	static const char *const one[] = { "5000", "10.77.0.1 dev-1", NULL };
+	char *dir = make_tmpdir(), *hook = hosts_hook(dir, lines, 2, 1000);
+	char *hosts = xasprintf("%s/hosts", dir);
+	char *kept = xasprintf("%s/nook/hosts", dir);
+	char *perboot = xasprintf("%s/per-boot/nook-cluster-hosts", dir);
+	char *started, *newer;
+	const char *old = "127.0.0.1 localhost\n"
+			  "10.77.0.7 gone-7 # nook cluster\n"
+			  "192.168.5.5 mine\n";
+	const char *rendered = "127.0.0.1 localhost\n";
+	const char *both = "127.0.0.1 localhost\n"
+			   "10.77.0.1 dev-1 # nook cluster\n"
+			   "10.77.0.2 dev-2 # nook cluster\n";
+	struct buf got = BUF_INIT, pb = BUF_INIT;
+	struct stat before, after;
+
+	(void)state;
+	assert_non_null(strstr(hook, "\nseed=1\nset -- 1000 '10.77.0.1 dev-1' "
 				     "'10.77.0.2 dev-2'\n"));
 	assert_int_equal(write_file_atomic(hosts, old, strlen(old), 0644), 0);
 	assert_int_equal(stat(hosts, &before), 0);
@@ -712,33 +734,64 @@ static void test_vendor_data_hosts(void **state)
 	assert_true(before.st_ino == after.st_ino);
 	assert_int_equal(stat(perboot, &after), 0);
 	assert_true(after.st_mode & S_IXUSR);
-	/* the cluster grew while the node ran: nook's write over ssh */
+	assert_int_equal(read_file(perboot, &pb), 0);
+	assert_int_equal(strncmp(pb.p, "#!/bin/sh\n", 10), 0);
+	assert_int_equal(write_file_atomic(hosts, rendered, strlen(rendered),
+					   0644), 0);
+
+	/* the cluster grew while the node ran: nook's write over ssh; the
+	 * node reboots with its older seed, update_etc_hosts writes the
+	 * file from the template, the per-boot script puts every name back */
 	assert_int_equal(run_hosts(dir, cidata_hosts_script, 0, grown, &got), 0);
 	assert_non_null(strstr(got.p, "10.77.0.9 dev-9 # nook cluster\n"));
-	/* it reboots with its older seed; update_etc_hosts writes the file
-	 * from the template; the per-boot script puts every name back */
 	assert_int_equal(run_hosts(dir, hook, 1, none, &got), 0);
 	assert_int_equal(write_file_atomic(hosts, rendered, strlen(rendered),
 					   0644), 0);
-	assert_int_equal(read_file(perboot, &pb), 0);
-	assert_int_equal(strncmp(pb.p, "#!/bin/sh\n", 10), 0);
 	assert_int_equal(run_hosts(dir, pb.p, 0, none, &got), 0);
 	assert_string_equal(got.p, "127.0.0.1 localhost\n"
-				   "10.77.0.9 dev-9 # nook cluster\n"
 				   "10.77.0.1 dev-1 # nook cluster\n"
+				   "10.77.0.2 dev-2 # nook cluster\n"
+				   "10.77.0.9 dev-9 # nook cluster\n");
+
+	/* the node starts again, its seed names dev-9; dev-9 goes while it
+	 * runs: at its next reboot on its own, that seed does not bring
+	 * dev-9 back */
+	started = hosts_hook(dir, grown + 1, 3, 2500);
+	assert_int_equal(run_hosts(dir, started, 1, none, &got), 0);
+	assert_non_null(strstr(got.p, "10.77.0.9 dev-9 # nook cluster\n"));
+	assert_int_equal(run_hosts(dir, cidata_hosts_script, 0, shrunk, &got),
+			 0);
+	assert_string_equal(got.p, both);
+	assert_int_equal(run_hosts(dir, started, 1, none, &got), 0);
+	assert_string_equal(got.p, both);
+	assert_int_equal(write_file_atomic(hosts, rendered, strlen(rendered),
+					   0644), 0);
+	assert_int_equal(run_hosts(dir, pb.p, 0, none, &got), 0);
+	assert_string_equal(got.p, both);
+
+	/* a later start's seed is newer than what was written over ssh */
+	newer = hosts_hook(dir, lines + 1, 1, 4000);
+	assert_int_equal(run_hosts(dir, newer, 1, none, &got), 0);
+	assert_string_equal(got.p, "127.0.0.1 localhost\n"
 				   "10.77.0.2 dev-2 # nook cluster\n");
-	/* over ssh, the names given are all there are */
+	/* over ssh, the names given are all there are, whatever the time */
 	assert_int_equal(run_hosts(dir, cidata_hosts_script, 0, one, &got), 0);
 	assert_string_equal(got.p, "127.0.0.1 localhost\n"
 				   "10.77.0.1 dev-1 # nook cluster\n");
-	buf_free(&vd);
-	buf_free(&out);
+	/* names an older nook kept, without a time: a seed replaces them */
+	assert_int_equal(write_file_atomic(kept, "10.77.0.7 gone-7\n", 17,
+					   0644), 0);
+	assert_int_equal(run_hosts(dir, hook, 1, none, &got), 0);
+	assert_string_equal(got.p, both);
 	buf_free(&got);
 	buf_free(&pb);
 	remove_tree(dir);
 	free(dir);
-	free(vpath);
+	free(hook);
+	free(started);
+	free(newer);
 	free(hosts);
+	free(kept);
 	free(perboot);
 }
 
