@@ -91,9 +91,10 @@ struct cidata_vendor {
 	/* a cluster node's "ADDR NAME" lines for /etc/hosts, or none */
 	const char *const *hosts;
 	size_t nhosts;
-	/* when they were read, in microseconds of the host's clock: names
-	 * nook writes later over ssh win over them at a reboot */
-	long long hosts_as_of;
+	/* a number that names this seed among the node's seeds (nook
+	 * takes the host's clock in microseconds): names nook writes over
+	 * ssh after its boot win over it at a reboot of the node's own */
+	long long hosts_seed;
 };
 
 /*
@@ -118,12 +119,12 @@ struct cidata_vendor {
 #define CIDATA_HOSTS_MARK " # nook cluster"
 
 /*
- * The shell script that makes its arguments, a time ($1, microseconds
- * of the host's clock when the names were read) and "ADDR NAME" lines,
- * the node's cluster names (kept in /var/lib/nook/hosts) and writes them
- * into /etc/hosts, each marked " # nook cluster", in place of the marked
- * lines there. With seed=1 set before it, names older than those kept
- * are not taken. Without arguments it writes the kept names again.
+ * The shell script that makes its arguments, "ADDR NAME" lines, the
+ * node's cluster names (kept in /var/lib/nook/hosts) and writes them into
+ * /etc/hosts, each marked " # nook cluster", in place of the marked lines
+ * there. With seed=ID set before it (a boot's seed), names written over
+ * ssh since that seed's boot stay instead. Without arguments it writes
+ * the kept names again.
  */
 extern const char cidata_hosts_script[];
 

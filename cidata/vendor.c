@@ -98,31 +98,33 @@ static void render_boothook(const char *key, struct buf *out)
 		      "esac\n");
 }
 
-/* The state file's first line: when the host read the names it holds
- * from the cluster's record (microseconds of its clock). */
-#define AS_OF "#as-of "
-
-/* With seed=1 (a boot's seed), names older than the state's give way:
- * the node may have learned since, over ssh, that a node went. */
+/*
+ * The state file's first line says where its names came from: "#seed
+ * ID" from the seed ID (at boot, before sshd), "#ssh ID" from nook over
+ * ssh since that seed's boot. A boot's seed (seed=ID set before the
+ * script) leaves "#ssh ID" of its own ID as it is: the node rebooted on
+ * its own, and the names written since are newer than its seed (a node
+ * joined, or went). Any other state, a new seed's boot replaces.
+ */
 const char cidata_hosts_script[] =
 	"hosts=/etc/hosts state=/var/lib/nook/hosts "
 	"lock=/run/nook-hosts.lock\n"
-	"r=0\n"
+	"r=0 was=\n"
 	"exec 9> \"$lock\" && flock 9 || exit 1\n"
 	"mkdir -p \"${state%/*}\" || exit 1\n"
-	"if [ $# -gt 0 ]; then\n"
-	"\tas_of=$1 had=0\n"
-	"\tshift\n"
-	"\t[ -f \"$state\" ] && read -r l < \"$state\" && case $l in\n"
-	"\t\t\"" AS_OF "\"*) had=${l#\"" AS_OF "\"};; esac\n"
-	"\tcase $had in ''|*[!0-9]*) had=0;; esac\n"
-	"\tif [ -z \"$seed\" ] || [ \"$as_of\" -ge \"$had\" ]; then\n"
-	"\t\tt=$(mktemp \"$state.XXXXXX\") || exit 1\n"
-	"\t\t{ echo \"" AS_OF "$as_of\"\n"
-	"\t\t  for l; do printf '%s\\n' \"$l\"; done; } > \"$t\" &&\n"
-	"\t\t\tmv -f \"$t\" \"$state\" || r=1\n"
-	"\t\trm -f \"$t\"\n"
-	"\tfi\n"
+	"[ -f \"$state\" ] && read -r was < \"$state\"\n"
+	"if [ -n \"$seed\" ]; then\n"
+	"\tmark=\"#seed $seed\"\n"
+	"else\n"
+	"\tcase $was in \"#seed \"*|\"#ssh \"*) mark=\"#ssh ${was#* }\";;\n"
+	"\t*) mark=\"#ssh\";; esac\n"
+	"fi\n"
+	"if [ $# -gt 0 ] && { [ -z \"$seed\" ] || [ \"$was\" != \"#ssh $seed\" ]; }\n"
+	"then\n"
+	"\tt=$(mktemp \"$state.XXXXXX\") || exit 1\n"
+	"\t{ echo \"$mark\"; for l; do printf '%s\\n' \"$l\"; done; } > \"$t\" &&\n"
+	"\t\tmv -f \"$t\" \"$state\" || r=1\n"
+	"\trm -f \"$t\"\n"
 	"fi\n"
 	"[ -f \"$state\" ] || exit $r\n"
 	"t=$(mktemp \"$state.XXXXXX\") || exit 1\n"
@@ -151,7 +153,8 @@ static int is_hosts_line(const char *l)
  * modules: the cluster's names as this start of the node knew them (a
  * start refreshes the seed), unless nook wrote newer ones since over ssh
  * (the cluster grew or shrank while the node ran, then it rebooted on
- * its own): those stay, and a node deleted meanwhile stays gone. It also leaves
+ * its own): those stay, and a node deleted meanwhile stays gone. It
+ * also leaves
  * a per-boot script that writes them again in the final stage, before
  * user-data's runcmd: with manage_etc_hosts, the init stage's
  * update_etc_hosts writes /etc/hosts afresh from its template after the
@@ -187,9 +190,9 @@ static int render_hosts_hook(const struct cidata_vendor *v, struct buf *out)
 		      "%s%s"
 		      "NOOK_EOF\n"
 		      "chmod 755 \"$t\" && mv -f \"$t\" \"$d/nook-cluster-hosts\"\n"
-		      "seed=1\n"
-		      "set -- %lld", online_cpus_later, cidata_hosts_script,
-		 v->hosts_as_of);
+		      "seed=%lld\n"
+		      "set --", online_cpus_later, cidata_hosts_script,
+		 v->hosts_seed);
 	for (size_t i = 0; i < v->nhosts; i++) {
 		if (!is_hosts_line(v->hosts[i]))
 			return errorf("vendor-data: '%s' is not an address "

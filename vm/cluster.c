@@ -641,8 +641,6 @@ static void write_hosts(struct vm *vm, const struct strvec *lines,
 	strvec_push(&cmd, "-c");
 	strvec_push(&cmd, cidata_hosts_script);
 	strvec_push(&cmd, "nook-hosts");
-	/* newer than the seed's: a reboot on its own keeps these */
-	strvec_pushf(&cmd, "%lld", real_us());
 	for (size_t i = 0; i < lines->n; i++)
 		strvec_push(&cmd, lines->v[i]);
 	if (vm_guest_run(vm, (const char *const *)cmd.v, &out) != 0)

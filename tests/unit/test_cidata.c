@@ -657,14 +657,14 @@ static int run_hosts(const char *dir, const char *script, int hook,
 	return rc;
 }
 
-/* The hosts boothook of a node whose seed holds lines, read at as_of,
+/* The hosts boothook of a node whose seed (number id) holds lines,
  * rendered and split out of the multipart as cloud-init would. */
 static char *hosts_hook(const char *dir, const char *const *lines,
-			size_t n, long long as_of)
+			size_t n, long long id)
 {
 	struct cidata_vendor v = { host_priv, "ssh-ed25519 HOSTPUB nook-vm\n",
 				   "ssh-ed25519 AAAAlogin nook-vm\n", 1, lines,
-				   n, as_of };
+				   n, id };
 	char *vpath = xasprintf("%s/vendor-data", dir), *hook;
 	const char *py[] = { "python3", "-c", mime_split, vpath, NULL };
 	struct buf vd = BUF_INIT, out = BUF_INIT;
@@ -696,12 +696,12 @@ static void test_vendor_data_hosts(void **state)
 	static const char *const lines[] = { "10.77.0.1 dev-1",
 					     "10.77.0.2 dev-2" };
 	static const char *const none[] = { NULL };
-	static const char *const grown[] = { "2000", "10.77.0.1 dev-1",
+	static const char *const grown[] = { "10.77.0.1 dev-1",
 					     "10.77.0.2 dev-2",
 					     "10.77.0.9 dev-9", NULL };
-	static const char *const shrunk[] = { "3000", "10.77.0.1 dev-1",
+	static const char *const shrunk[] = { "10.77.0.1 dev-1",
 					      "10.77.0.2 dev-2", NULL };
-	static const char *const one[] = { "5000", "10.77.0.1 dev-1", NULL };
+	static const char *const one[] = { "10.77.0.1 dev-1", NULL };
 	char *dir = make_tmpdir(), *hook = hosts_hook(dir, lines, 2, 1000);
 	char *hosts = xasprintf("%s/hosts", dir);
 	char *kept = xasprintf("%s/nook/hosts", dir);
@@ -714,11 +714,11 @@ static void test_vendor_data_hosts(void **state)
 	const char *both = "127.0.0.1 localhost\n"
 			   "10.77.0.1 dev-1 # nook cluster\n"
 			   "10.77.0.2 dev-2 # nook cluster\n";
-	struct buf got = BUF_INIT, pb = BUF_INIT;
+	struct buf got = BUF_INIT, pb = BUF_INIT, kept_txt = BUF_INIT;
 	struct stat before, after;
 
 	(void)state;
-	assert_non_null(strstr(hook, "\nseed=1\nset -- 1000 '10.77.0.1 dev-1' "
+	assert_non_null(strstr(hook, "\nseed=1000\nset -- '10.77.0.1 dev-1' "
 				     "'10.77.0.2 dev-2'\n"));
 	assert_int_equal(write_file_atomic(hosts, old, strlen(old), 0644), 0);
 	assert_int_equal(stat(hosts, &before), 0);
@@ -744,6 +744,9 @@ static void test_vendor_data_hosts(void **state)
 	 * file from the template, the per-boot script puts every name back */
 	assert_int_equal(run_hosts(dir, cidata_hosts_script, 0, grown, &got), 0);
 	assert_non_null(strstr(got.p, "10.77.0.9 dev-9 # nook cluster\n"));
+	assert_int_equal(read_file(kept, &kept_txt), 0);
+	assert_int_equal(strncmp(kept_txt.p, "#ssh 1000\n10.77.0.1 dev-1\n", 26), 0);
+	buf_free(&kept_txt);
 	assert_int_equal(run_hosts(dir, hook, 1, none, &got), 0);
 	assert_int_equal(write_file_atomic(hosts, rendered, strlen(rendered),
 					   0644), 0);
@@ -756,7 +759,7 @@ static void test_vendor_data_hosts(void **state)
 	/* the node starts again, its seed names dev-9; dev-9 goes while it
 	 * runs: at its next reboot on its own, that seed does not bring
 	 * dev-9 back */
-	started = hosts_hook(dir, grown + 1, 3, 2500);
+	started = hosts_hook(dir, grown, 3, 2500);
 	assert_int_equal(run_hosts(dir, started, 1, none, &got), 0);
 	assert_non_null(strstr(got.p, "10.77.0.9 dev-9 # nook cluster\n"));
 	assert_int_equal(run_hosts(dir, cidata_hosts_script, 0, shrunk, &got),
@@ -769,12 +772,16 @@ static void test_vendor_data_hosts(void **state)
 	assert_int_equal(run_hosts(dir, pb.p, 0, none, &got), 0);
 	assert_string_equal(got.p, both);
 
-	/* a later start's seed is newer than what was written over ssh */
-	newer = hosts_hook(dir, lines + 1, 1, 4000);
+	/* a later start's seed replaces what was written over ssh, whatever
+	 * its number (the host's clock may have gone back) */
+	newer = hosts_hook(dir, lines + 1, 1, 100);
 	assert_int_equal(run_hosts(dir, newer, 1, none, &got), 0);
 	assert_string_equal(got.p, "127.0.0.1 localhost\n"
 				   "10.77.0.2 dev-2 # nook cluster\n");
-	/* over ssh, the names given are all there are, whatever the time */
+	assert_int_equal(read_file(kept, &kept_txt), 0);
+	assert_string_equal(kept_txt.p, "#seed 100\n10.77.0.2 dev-2\n");
+	buf_free(&kept_txt);
+	/* over ssh, the names given are all there are */
 	assert_int_equal(run_hosts(dir, cidata_hosts_script, 0, one, &got), 0);
 	assert_string_equal(got.p, "127.0.0.1 localhost\n"
 				   "10.77.0.1 dev-1 # nook cluster\n");
