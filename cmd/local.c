@@ -170,7 +170,7 @@ static json_t *status_json(struct vm *vm)
 	for (size_t k = 1; up && k < i.ports->n; k++)
 		json_array_append_new(ports, json_string(i.ports->v[k]));
 	return json_pack("{s:s,s:s,s:o,s:o,s:o,s:s,s:i,s:I,s:o,s:o,s:s,"
-			 "s:s?,s:s?,s:o,s:o}",
+			 "s:s?,s:s?,s:o,s:o,s:o}",
 		"name", i.name, "state", vm_state_name(i.state),
 		"pid", up ? json_integer(i.pid) : json_null(),
 		"accel", up && i.accel ? json_string(i.accel) : json_null(),
@@ -187,7 +187,8 @@ static json_t *status_json(struct vm *vm)
 		"save", i.saved_at ? json_pack("{s:I,s:I,s:I}", "size",
 			(json_int_t)i.save_size, "saved_at",
 			(json_int_t)i.saved_at, "age",
-			(json_int_t)(time(NULL) - i.saved_at)) : json_null());
+			(json_int_t)(time(NULL) - i.saved_at)) : json_null(),
+		"panic", i.panic ? json_string(i.panic) : json_null());
 }
 
 /* "391M, 2m05s ago" for a save of status j, or "" when it has none. */
@@ -253,7 +254,13 @@ static void print_status(json_t *j)
 		       "plugged into the process before it: restart the node "
 		       "to rejoin");
 	}
-	if (!strcmp(state, "running") || !strcmp(state, "starting"))
+	if (json_is_string(json_object_get(j, "panic")))
+		printf("panic:   the guest's kernel panicked, and QEMU spins on: "
+		       "%s\n         'nook local logs %s' shows the console, "
+		       "'nook local stop %s --force' ends it\n",
+		       json_string_value(json_object_get(j, "panic")), name,
+		       name);
+	else if (!strcmp(state, "running") || !strcmp(state, "starting"))
 		printf("get in:  nook shell %s\n", name);
 	else if (!strcmp(state, "paused"))
 		printf("go on:   nook local unpause %s\n", name);
@@ -276,7 +283,9 @@ static const char usage_status[] =
 	"accelerator, image, forwarded ports, uptime and how to get in; for a\n"
 	"cluster node its address and whether the network runs (cut: it\n"
 	"runs, but the node was plugged into the one before and rejoins when\n"
-	"it restarts). A cluster's name shows every node (a JSON array).\n";
+	"it restarts). A running VM whose guest's kernel panicked (QEMU spins\n"
+	"on) says so, with the console's line (\"panic\" in JSON). A cluster's\n"
+	"name shows every node (a JSON array).\n";
 
 /* The status of VM name, or of every node when it is a cluster (an
  * array for --json). */
@@ -361,13 +370,15 @@ static void print_list(json_t *all)
 		if (json_is_object(ssh))
 			snprintf(port, sizeof(port), "%lld", (long long)
 				 json_integer_value(json_object_get(ssh, "port")));
-		printf("%-16s %-9s %-8s %-6s %-10s %-15s %s%s%s%s\n",
+		printf("%-16s %-9s %-8s %-6s %-10s %-15s %s%s%s%s%s\n",
 		       json_string_value(json_object_get(j, "name")),
 		       json_string_value(json_object_get(j, "state")), pid, port,
 		       or_dash(json_object_get(j, "cluster")),
 		       or_dash(json_object_get(j, "address")),
 		       json_string_value(json_object_get(j, "image")),
-		       saved[0] ? " (saved " : "", saved, saved[0] ? ")" : "");
+		       saved[0] ? " (saved " : "", saved, saved[0] ? ")" : "",
+		       json_is_string(json_object_get(j, "panic")) ?
+		       " (its kernel panicked)" : "");
 	}
 }
 

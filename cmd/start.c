@@ -361,8 +361,10 @@ static void report_failure(struct vm *vm, const struct vm_start_result *r)
 	struct buf log = BUF_INIT;
 
 	if (r->panicked) {
-		errorf("VM %s: the guest's kernel panicked while %s%s. The "
-		       "kernel said: %s", name, vm_phase_name(r->reached),
+		errorf("VM %s: the guest's kernel panicked %s%s%s. The "
+		       "kernel said: %s", name, r->found_running ?
+		       "before this start (found running)" : "while ",
+		       r->found_running ? "" : vm_phase_name(r->reached),
 		       r->crashed ? "; nook ended its QEMU" : "", r->panic);
 		show_console(vm);
 	} else if (r->stopped) {

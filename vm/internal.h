@@ -274,6 +274,14 @@ int vm_wait_ready(struct vm_ready *r);
  * the panic's line in line; 2 when that line runs to text's end (not yet
  * ended: the rest may follow); else 0. Pure. */
 int vm_panic_line(const char *text, size_t len, char *line, size_t size);
+/* 1 with the line in line when the console log at path, after offset
+ * from, ends with a kernel panic's last line (the kernel spins on; a
+ * panic=N kernel boots again instead), the panic's first line since the
+ * last boot in line; else 0. Only the log's last VM_PANIC_TAIL bytes are
+ * read: a panicked kernel says nothing more. */
+#define VM_PANIC_TAIL (64 * 1024)
+int vm_console_panicked(const char *path, long long from, char *line,
+			size_t size);
 
 /*
  * Suspend and resume (vm/save.c). What tells that a save still fits the
@@ -329,6 +337,9 @@ struct vm {
 	pid_t rec_pid;          /* the QEMU it names, or 0 */
 	char *rec_accel;
 	long long since;        /* when that QEMU started */
+	long long console_at;   /* where its output starts in the console
+				 * log, or -1 when not known */
+	char panic[160];        /* vm_get_info(): its kernel's panic line */
 	struct strvec ports;    /* its forwards as running; ssh's first */
 	struct strvec launched; /* those on QEMU's command line, when `nook
 				 * port` changed the running ones since

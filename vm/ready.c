@@ -225,6 +225,63 @@ int vm_panic_line(const char *text, size_t len, char *line, size_t size)
 	return n < left ? 1 : 2;
 }
 
+/* The kernel's first line on the console, at every boot; and its last
+ * on a panic it does not come back from (panic=0, Debian's default):
+ * it prints nothing more, so this ends the log. A guest that prints the
+ * panic's words itself (grep in a log) ends the log with something else. */
+#define BOOT_MARK "Linux version "
+#define END_MARK "---[ end Kernel panic"
+
+int vm_console_panicked(const char *path, long long from, char *line,
+			size_t size)
+{
+	long long end = file_size(path);
+	char *text, *at, *b, *last;
+	size_t got = 0, want;
+	int fd, ret = 0;
+
+	if (from < 0 || end <= from)
+		return 0;
+	if (end - from > VM_PANIC_TAIL)
+		from = end - VM_PANIC_TAIL;
+	want = (size_t)(end - from);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	text = xmalloc(want + 1);
+	while (got < want) {
+		ssize_t n = pread(fd, text + got, want - got,
+				  from + (off_t)got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	text[got] = '\0';
+	/* the last boot's output, or all of it there is */
+	at = text;
+	b = memmem(at, got, BOOT_MARK, strlen(BOOT_MARK));
+	while (b) {
+		at = b + 1;
+		b = memmem(at, got - (size_t)(at - text), BOOT_MARK,
+			   strlen(BOOT_MARK));
+	}
+	/* the start of its last line that is not blank */
+	while (got && strchr("\r\n \t", text[got - 1]))
+		text[--got] = '\0';
+	last = text + got;
+	while (last > at && last[-1] != '\n')
+		last--;
+	if (strstr(last, END_MARK))
+		ret = vm_panic_line(at, (size_t)(text + got - at), line,
+				    size) != 0;
+	free(text);
+	return ret;
+}
+
 static int console_look(struct console_watch *w, char *line, size_t size)
 {
 	char chunk[4096 + 1];

@@ -802,6 +802,7 @@ int vm_resume(struct vm *vm, struct strvec *argv, const char *accel,
 	strvec_push(argv, "defer");
 	if (vm_record(vm, VM_STARTING, 0, NULL, up) < 0)
 		return -1;
+	vm->console_at = file_size(vm->paths.console_log);
 	if (vm_launch(&vm->paths, (const char *const *)argv->v, pid) < 0) {
 		buf_adds(why, "QEMU would not start to load it (said above)");
 		return 0;

@@ -549,6 +549,12 @@ int vm_snapshot_restore(struct vm *vm, const char *tag, int *memory)
 	}
 	*memory = 1;
 	qmp_close(&q);
+	/* the console's output from here on is the restored guest's: a
+	 * panic before it is not (vm_console_panicked()) */
+	vm->console_at = file_size(vm->paths.console_log);
+	if (vm_record_spec(vm) < 0)
+		warnf("VM %s: a panic on its console from before the restore "
+		      "may still be shown", vm->name);
 	if (!paused)
 		after_memory(vm);
 	ret = 0;

@@ -621,6 +621,7 @@ static int launch(struct vm *vm, const struct vm_start_opts *o,
 		goto out;
 	}
 	r->launched = 1;
+	vm->console_at = r->console_at;
 	say(o, "VM %s: QEMU running (pid %d, %s), ssh on 127.0.0.1:%d",
 	    vm->name, (int)r->pid, accel_name(r->accel), vm->spec.ssh_port);
 	ret = vm_record(vm, VM_STARTING, r->pid, accel_name(r->accel), up);
@@ -655,6 +656,13 @@ static int lock_and_check(struct vm *vm, int *made_dir, int running_ok,
 	*pid = vm_pid_alive(vm->paths.pidfile, vm->paths.qmp_arg);
 	if (*pid && running_ok)
 		return 1;
+	if (*pid && vm_console_panicked(vm->paths.console_log, vm->console_at,
+					vm->panic, sizeof(vm->panic)))
+		return errorf("VM %s is running (pid %d), but its guest's kernel "
+			      "panicked (%s); 'nook local logs %s' shows the "
+			      "console, 'nook local stop %s --force' ends it",
+			      vm->name, (int)*pid, vm->panic, vm->name,
+			      vm->name);
 	if (*pid)
 		return errorf("VM %s is already running (pid %d); 'nook shell "
 			      "%s' gets you in", vm->name, (int)*pid, vm->name);
@@ -676,18 +684,18 @@ static int take_stop_mark(struct vm *vm)
  * end its QEMU now (it takes the cores a cluster's other nodes boot on)
  * and record it crashed (r->crashed); its console log keeps the panic. */
 static int end_panicked(struct vm *vm, struct vm_start_result *r,
-			const struct vm_ready *w)
+			const char *panic)
 {
 	struct buf why = BUF_INIT;
 	const char *how;
 
-	snprintf(r->panic, sizeof(r->panic), "%s", w->panic);
+	snprintf(r->panic, sizeof(r->panic), "%s", panic);
 	r->panicked = 1;
 	if (vm_stop_qemu(&vm->paths, 1, 0, &how, &why) < 0)
 		warnf("VM %s: its QEMU (pid %d) could not be ended: %s",
 		      vm->name, (int)r->pid, why.p ? why.p : how);
 	else if (vm_record(vm, VM_CRASHED, 0, NULL, NULL) < 0)
-		warnf("VM %s: its record still says starting", vm->name);
+		warnf("VM %s: its record could not say it crashed", vm->name);
 	else
 		r->crashed = 1;
 	buf_free(&why);
@@ -734,7 +742,7 @@ static int wait_ready(struct vm *vm, const struct vm_start_opts *o,
 	r->timed_out = w.timed_out;
 	r->cloud_init_rc = w.cloud_init_rc;
 	if (w.panicked)
-		return end_panicked(vm, r, &w);
+		return end_panicked(vm, r, w.panic);
 	/* gone because 'stop --force' ended it: a stop, not a crash */
 	if (w.crashed) {
 		r->stopped = take_stop_mark(vm);
@@ -786,6 +794,11 @@ static int await_running(struct vm *vm, const struct vm_start_opts *o,
 		   VM_ACCEL_KVM : VM_ACCEL_TCG;
 	if (o->no_wait)
 		return 0;
+	/* one that panicked before (no one waited) is no start's to wait
+	 * for (the wait's own look at the console starts at its start);
+	 * ended only when its sshd does not answer either */
+	if (i.panic && ssh_banner("127.0.0.1", vm->spec.ssh_port, 2000) != 1)
+		return end_panicked(vm, r, i.panic);
 	return wait_ready(vm, o, r, NULL);
 }
 

@@ -28,6 +28,9 @@ static int load_state(struct vm *vm, const json_t *st)
 	vm->rec_pid = (pid_t)json_integer_value(json_object_get(st, "pid"));
 	vm->rec_accel = accel ? xstrdup(accel) : NULL;
 	vm->since = json_integer_value(json_object_get(st, "since"));
+	vm->console_at = json_is_integer(json_object_get(st, "console_at")) ?
+			 json_integer_value(json_object_get(st, "console_at")) :
+			 -1;
 	json_array_foreach(ports, i, v)
 		if (json_is_string(v))
 			strvec_push(&vm->ports, json_string_value(v));
@@ -75,6 +78,7 @@ int vm_open(const struct nook_dirs *d, const char *name, int must_exist,
 	vm = xmalloc(sizeof(*vm));
 	memset(vm, 0, sizeof(*vm));
 	vm->lock_fd = -1;
+	vm->console_at = -1;
 	vm->name = xstrdup(name);
 	vm->dirs = d;
 	vm->alias = vm_host_alias(name);
@@ -198,6 +202,10 @@ static json_t *state_json(const struct vm *vm, enum vm_state to, pid_t pid,
 	json_object_set_new(st, "accel", accel ? json_string(accel) :
 						 json_null());
 	json_object_set_new(st, "since", json_integer(since));
+	/* a new QEMU's: set by its launch (-1 until then) */
+	if (pid && vm->console_at >= 0)
+		json_object_set_new(st, "console_at",
+				    json_integer(vm->console_at));
 	for (size_t i = 0; uplink && i < uplink->nports; i++) {
 		struct buf b = BUF_INIT;
 
@@ -311,6 +319,10 @@ void vm_get_info(struct vm *vm, struct vm_info *i)
 	i->dir = vm->paths.dir;
 	i->cluster = vm->spec.cluster;
 	i->address = vm->spec.address;
+	if (i->pid && vm_console_panicked(vm->paths.console_log,
+					  vm->console_at, vm->panic,
+					  sizeof(vm->panic)))
+		i->panic = vm->panic;
 	if (st == VM_SUSPENDED && vm->has_save) {
 		i->save_size = vm->save.size;
 		i->saved_at = vm->save.saved_at;
@@ -348,6 +360,12 @@ int vm_ssh(struct vm *vm, const char *user, int must_run,
 				      vm_state_name(i.state),
 				      i.state == VM_SUSPENDED ? "resume" :
 				      "start", vm->name);
+		/* ssh would wait out its ConnectTimeout for nothing */
+		if (i.panic)
+			return errorf("VM %s: the guest's kernel panicked (%s); "
+				      "'nook local logs %s' shows the console, "
+				      "'nook local stop %s --force' ends it",
+				      vm->name, i.panic, vm->name, vm->name);
 	}
 	memset(t, 0, sizeof(*t));
 	t->user = user ? user : login;

@@ -267,6 +267,8 @@ struct vm_info {
 	int network_up;           /* a node: its cluster's network runs */
 	int network_cut;          /* ... but its QEMU was plugged into one
 				   * that ended: cut off until it restarts */
+	const char *panic;        /* up, its guest kernel panicked: the
+				   * console's line (QEMU spins on) */
 	uint64_t save_size;       /* suspended: its save's bytes, else 0 */
 	long long saved_at;       /* ... and when it was made (epoch s) */
 };

@@ -3,7 +3,7 @@
 # against the real test image under TCG. Boots are few and named: the fixture VM (boot
 # 1), its restart (boot 2), a restart after kill -9 (not waited for), and a
 # VM whose user-data fails (boot 3), and a kernel that panics seconds into
-# boot 4. Everything else is checked against
+# boot 4, waited for, then again not. Everything else is checked against
 # them.
 NOOK=$1
 . "$(dirname "$0")/../cli/lib.sh"
@@ -399,6 +399,33 @@ contains "quotes the kernel's line" "$ERR" "Kernel panic - not syncing: VFS"
 check "no QEMU left spinning" test "$(qemus t4)" = 0
 expect_rc "status of the panicked VM" 0 "$NOOK" local status t4 --json
 check "  says crashed" test "$(echo "$OUT" | json 'd["state"]')" = crashed
+
+# --- the same panic with no one waiting: QEMU spins on, and status, shell
+# and start say so instead of waiting for an sshd that never comes
+log="$NOOK_HOME/vms/t4/console.log"
+before=$(stat -c %s "$log")
+panicked() { tail -c +$((before + 1)) "$log" | grep -q -- '---\[ end Kernel panic'; }
+expect_rc "start --no-wait of a guest that panics" 0 "$NOOK" local start t4 \
+	--no-wait
+for _ in $(seq 120); do
+	panicked && break
+	sleep 1
+done
+check "  it panicked again" panicked
+expect_rc "status of the spinning VM" 0 "$NOOK" local status t4 --json
+check "  running" test "$(echo "$OUT" | json 'd["state"]')" = running
+contains "  with the panic's line" "$(echo "$OUT" | json 'd["panic"]')" \
+	"Kernel panic - not syncing: VFS"
+expect_rc "  in words" 0 "$NOOK" local status t4
+contains "  says it panicked" "$OUT" "the guest's kernel panicked"
+expect_rc "  list marks it" 0 "$NOOK" local list
+contains "  (its kernel panicked)" "$OUT" "(its kernel panicked)"
+expect_rc "shell refuses at once" 1 timeout 10 "$NOOK" shell t4 -- true
+contains "  saying why" "$ERR" "the guest's kernel panicked"
+expect_rc "start of it says so" 1 "$NOOK" local start t4
+contains "  names the panic" "$ERR" "kernel panicked"
+expect_rc "stop --force ends it" 0 "$NOOK" local stop t4 --force
+check "  no QEMU left" test "$(qemus t4)" = 0
 expect_rc "delete it" 0 "$NOOK" local delete t4
 
 finish

@@ -1083,6 +1083,79 @@ static void test_panic_line(void **state)
 	assert_string_equal(small, "Kernel panic - not ");
 }
 
+/* A console log that ends with a kernel's panic since a QEMU's output
+ * began, with no boot after it: what status, shell and a start that
+ * finds the VM running go by. */
+static void test_console_panicked(void **state)
+{
+	static const char boot[] =
+		"[    0.0] Linux version 6.1.0-28-cloud-amd64 (gcc 12.2.0)\r\n"
+		"[    0.2] printk: console [ttyS0] enabled\r\n";
+	static const char panic[] =
+		"[    2.4] Kernel panic - not syncing: VFS: Unable to mount "
+		"root fs\r\n[    2.4] CPU: 1 PID: 1\r\n"
+		"[    2.5] ---[ end Kernel panic - not syncing: VFS: Unable to "
+		"mount root fs ]---\r\n";
+	char *dir = make_tmpdir(), *log = xasprintf("%s/console.log", dir);
+	char line[160] = "";
+	struct buf b = BUF_INIT;
+	long long second;
+
+	(void)state;
+	/* no log, no offset known, an offset at the log's end */
+	assert_int_equal(vm_console_panicked(log, 0, line, sizeof(line)), 0);
+	buf_adds(&b, boot);
+	buf_adds(&b, "[    9.0] systemd[1]: Started ssh.service\r\n");
+	assert_int_equal(write_file_atomic(log, b.p, b.len, 0600), 0);
+	assert_int_equal(vm_console_panicked(log, 0, line, sizeof(line)), 0);
+	/* this QEMU's boot panics: its first line, not the trailer's */
+	second = (long long)b.len;
+	buf_adds(&b, boot);
+	buf_adds(&b, panic);
+	assert_int_equal(write_file_atomic(log, b.p, b.len, 0600), 0);
+	assert_int_equal(vm_console_panicked(log, second, line, sizeof(line)),
+			 1);
+	assert_string_equal(line, "Kernel panic - not syncing: VFS: Unable to "
+			    "mount root fs");
+	assert_int_equal(vm_console_panicked(log, -1, line, sizeof(line)), 0);
+	assert_int_equal(vm_console_panicked(log, (long long)b.len, line,
+					     sizeof(line)), 0);
+	/* the panic's words in a program's output (a grep of an old log):
+	 * the kernel did not stop there */
+	buf_adds(&b, "debian@t4:~$ journalctl -k -b -1 | grep panic\r\n");
+	assert_int_equal(write_file_atomic(log, b.p, b.len, 0600), 0);
+	assert_int_equal(vm_console_panicked(log, second, line, sizeof(line)),
+			 0);
+	b.len -= strlen("debian@t4:~$ journalctl -k -b -1 | grep panic\r\n");
+	b.p[b.len] = '\0';
+	/* a kernel that boots again after its panic (panic=N) */
+	buf_adds(&b, boot);
+	assert_int_equal(write_file_atomic(log, b.p, b.len, 0600), 0);
+	assert_int_equal(vm_console_panicked(log, second, line, sizeof(line)),
+			 0);
+	/* a panic of an earlier QEMU, before this one's output */
+	buf_free(&b);
+	buf_adds(&b, boot);
+	buf_adds(&b, panic);
+	second = (long long)b.len;
+	buf_adds(&b, "[   30.0] a resumed guest says something\r\n");
+	assert_int_equal(write_file_atomic(log, b.p, b.len, 0600), 0);
+	assert_int_equal(vm_console_panicked(log, second, line, sizeof(line)),
+			 0);
+	/* a long log: the panic at its end is found past VM_PANIC_TAIL */
+	buf_free(&b);
+	buf_adds(&b, boot);
+	while (b.len < 3 * VM_PANIC_TAIL)
+		buf_adds(&b, "[   12.3] cloud-init[512]: a line of its output\r\n");
+	buf_adds(&b, panic);
+	assert_int_equal(write_file_atomic(log, b.p, b.len, 0600), 0);
+	assert_int_equal(vm_console_panicked(log, 0, line, sizeof(line)), 1);
+	buf_free(&b);
+	remove_tree(dir);
+	free(dir);
+	free(log);
+}
+
 static void test_sched_boot(void **state)
 {
 	struct sched_param idle = { 0 };
@@ -1417,6 +1490,7 @@ int main(void)
 		cmocka_unit_test(test_snapshots_parse),
 		cmocka_unit_test(test_stale_pidfile),
 		cmocka_unit_test(test_panic_line),
+		cmocka_unit_test(test_console_panicked),
 		cmocka_unit_test(test_sched_boot),
 		cmocka_unit_test(test_spec_json),
 		cmocka_unit_test(test_libvirt_xml),
