@@ -78,32 +78,53 @@ static void format_cidr(uint32_t net, int prefix, char *out, size_t size)
 	snprintf(out, size, "%s/%d", a, prefix);
 }
 
-int net_subnet_parse(const char *cidr, struct net_subnet *s)
+int net_subnet_check(const char *cidr, struct net_subnet *s,
+		     struct buf *why)
 {
 	char canon[sizeof(s->cidr)];
 	uint32_t net;
 	int prefix;
 
 	memset(s, 0, sizeof(*s));
-	if (parse_cidr(cidr, strlen(cidr), &net, &prefix) < 0)
-		return errorf("subnet '%s': expected an IPv4 A.B.C.D/PREFIX, "
-			      "e.g. %s", cidr, NET_SUBNET_DEFAULT);
-	if (prefix < 16 || prefix > 29)
-		return errorf("subnet '%s': the prefix must be 16 to 29 (/29 "
-			      "holds 6 nodes, /16 65534)", cidr);
+	if (parse_cidr(cidr, strlen(cidr), &net, &prefix) < 0) {
+		buf_addf(why, "subnet '%s': expected an IPv4 A.B.C.D/PREFIX, "
+			 "e.g. %s", cidr, NET_SUBNET_DEFAULT);
+		return -1;
+	}
+	if (prefix < 16 || prefix > 29) {
+		buf_addf(why, "subnet '%s': the prefix must be 16 to 29 (/29 "
+			 "holds 6 nodes, /16 65534)", cidr);
+		return -1;
+	}
 	format_cidr(net & prefix_mask(prefix), prefix, canon, sizeof(canon));
-	if (net & ~prefix_mask(prefix))
-		return errorf("subnet '%s' has host bits set: did you mean "
-			      "%s?", cidr, canon);
-	for (size_t i = 0; i < ARRAY_SIZE(reserved); i++)
-		if (overlaps(net, prefix, reserved[i].net, reserved[i].prefix))
-			return errorf("subnet '%s' overlaps %s; pick another, "
-				      "e.g. %s", cidr, reserved[i].what,
-				      NET_SUBNET_DEFAULT);
+	if (net & ~prefix_mask(prefix)) {
+		buf_addf(why, "subnet '%s' has host bits set: did you mean "
+			 "%s?", cidr, canon);
+		return -1;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(reserved); i++) {
+		if (overlaps(net, prefix, reserved[i].net, reserved[i].prefix)) {
+			buf_addf(why, "subnet '%s' overlaps %s; pick another, "
+				 "e.g. %s", cidr, reserved[i].what,
+				 NET_SUBNET_DEFAULT);
+			return -1;
+		}
+	}
 	s->net = net;
 	s->prefix = prefix;
 	memcpy(s->cidr, canon, sizeof(canon));
 	return 0;
+}
+
+int net_subnet_parse(const char *cidr, struct net_subnet *s)
+{
+	struct buf why = BUF_INIT;
+	int ret = net_subnet_check(cidr, s, &why);
+
+	if (ret < 0)
+		errorf("%s", why.p);
+	buf_free(&why);
+	return ret;
 }
 
 int net_node_address(const struct net_subnet *s, int node,

@@ -110,6 +110,9 @@ struct net_subnet {
  * ranges, naming the range.
  */
 int net_subnet_parse(const char *cidr, struct net_subnet *s);
+/* The same, saying why in why instead of on stderr. */
+int net_subnet_check(const char *cidr, struct net_subnet *s,
+		     struct buf *why);
 
 /* The address of node (1..) in s; -1 saying how many nodes s has room for. */
 int net_node_address(const struct net_subnet *s, int node,

@@ -241,11 +241,21 @@ static int parse_record(const char *path, const char *name, struct cluster *c,
 		c->subnet = xstrdup(json_string_value(json_object_get(j,
 								       "subnet")));
 	if (!c->subnet || c->nodes < 1 || c->nodes > MAX_NODE_NUMBER ||
-	    load_members(j, c) < 0 || !c->n)
+	    load_members(j, c) < 0 || !c->n) {
 		buf_addf(why, "%s: not a nook cluster record (its subnet, "
 			 "nodes or members are missing or wrong)", path);
-	else
-		ret = 0;
+	} else {
+		struct net_subnet sn;
+		struct buf bad = BUF_INIT;
+
+		/* one nook did not write (any start checks its --subnet) */
+		if (net_subnet_check(c->subnet, &sn, &bad) < 0)
+			buf_addf(why, "%s: not a subnet a cluster can have: %s",
+				 path, bad.p);
+		else
+			ret = 0;
+		buf_free(&bad);
+	}
 	json_decref(j);
 	if (ret < 0)
 		cluster_free(c);

@@ -205,6 +205,14 @@ check "  lists both nodes" test "$(echo "$OUT" | json 'len(d)')" = 2
 contains "  says it rebuilt the record" "$ERR" "rebuilt from the specs of its 2 nodes"
 check "  once" test "$(printf '%s\n' "$ERR" | grep -c rebuilt)" = 1
 check "  which is as it was" cmp -s k.json.good "$NOOK_HOME/clusters/k.json"
+# one that parses but names a subnet no start would take (edited by hand)
+sed 's#"subnet": "[^"]*"#"subnet": "10.0.2.0/24"#' k.json.good \
+	> "$NOOK_HOME/clusters/k.json"
+check "  (the edit took)" grep -q '"10.0.2.0/24"' "$NOOK_HOME/clusters/k.json"
+expect_rc "status of k with slirp's subnet in its record" 0 "$NOOK" local status k --json
+contains "  says what is wrong" "$ERR" "not a subnet a cluster can have: subnet '10.0.2.0/24' overlaps"
+contains "  and rebuilds it" "$ERR" "rebuilt from the specs of its 2 nodes"
+check "  as it was" cmp -s k.json.good "$NOOK_HOME/clusters/k.json"
 rm "$NOOK_HOME/clusters/k.json"
 expect_rc "status of k with its record gone" 0 "$NOOK" local status k --json
 check "  lists both nodes" test "$(echo "$OUT" | json 'len(d)')" = 2
