@@ -95,6 +95,11 @@ int read_file(const char *path, struct buf *b);
 int read_file_quiet(const char *path, struct buf *b);
 /* path's size in bytes; 0 when it is not there. */
 long long file_size(const char *path);
+/* The bytes of path from offset from on (a log's part since then), only
+ * its last max when there are more, appended to b, quietly: 0, or -1
+ * (errno). What is appended to the file meanwhile is not read. */
+int read_file_tail(const char *path, long long from, size_t max,
+		   struct buf *b);
 /* read_file_max() of a regular file only: a FIFO (that would block), a
  * directory or a device is refused, saying what it is. */
 int read_file_regular(const char *path, struct buf *b, size_t max);

@@ -117,6 +117,49 @@ long long file_size(const char *path)
 	return stat(path, &st) == 0 ? (long long)st.st_size : 0;
 }
 
+int read_file_tail(const char *path, long long from, size_t max,
+		   struct buf *b)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), saved;
+	size_t had = b->len;
+	char chunk[8192];
+	struct stat st;
+	off_t at, end;
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) < 0)
+		goto fail;
+	end = st.st_size;
+	at = from > 0 ? (off_t)from : 0;
+	if (end - at > (off_t)max)
+		at = end - (off_t)max;
+	while (at < end) {
+		size_t n = (size_t)(end - at) < sizeof(chunk) ?
+			   (size_t)(end - at) : sizeof(chunk);
+		ssize_t got = pread(fd, chunk, n, at);
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			goto fail;
+		if (got == 0)
+			break; /* cut short meanwhile */
+		buf_add(b, chunk, (size_t)got);
+		at += got;
+	}
+	close(fd);
+	if (!b->p)
+		buf_add(b, "", 0);
+	return 0;
+fail:
+	read_undone(b, had);
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return -1;
+}
+
 /* What a file that is not a regular one is, for a message. */
 static const char *file_kind(mode_t m)
 {

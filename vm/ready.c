@@ -235,50 +235,28 @@ int vm_panic_line(const char *text, size_t len, char *line, size_t size)
 int vm_console_panicked(const char *path, long long from, char *line,
 			size_t size)
 {
-	long long end = file_size(path);
-	char *text, *at, *b, *last;
-	size_t got = 0, want;
-	int fd, ret = 0;
+	struct buf b = BUF_INIT;
+	char *at, *next, *last;
+	int ret = 0;
 
-	if (from < 0 || end <= from)
+	if (from < 0 || read_file_tail(path, from, VM_PANIC_TAIL, &b) < 0)
 		return 0;
-	if (end - from > VM_PANIC_TAIL)
-		from = end - VM_PANIC_TAIL;
-	want = (size_t)(end - from);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	text = xmalloc(want + 1);
-	while (got < want) {
-		ssize_t n = pread(fd, text + got, want - got,
-				  from + (off_t)got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	close(fd);
-	text[got] = '\0';
 	/* the last boot's output, or all of it there is */
-	at = text;
-	b = memmem(at, got, BOOT_MARK, strlen(BOOT_MARK));
-	while (b) {
-		at = b + 1;
-		b = memmem(at, got - (size_t)(at - text), BOOT_MARK,
-			   strlen(BOOT_MARK));
-	}
+	at = b.p;
+	while ((next = memmem(at, b.len - (size_t)(at - b.p), BOOT_MARK,
+			      strlen(BOOT_MARK))))
+		at = next + 1;
 	/* the start of its last line that is not blank */
-	while (got && strchr("\r\n \t", text[got - 1]))
-		text[--got] = '\0';
-	last = text + got;
+	while (b.len && strchr("\r\n \t", b.p[b.len - 1]))
+		b.p[--b.len] = '\0';
+	last = b.p + b.len;
 	while (last > at && last[-1] != '\n')
 		last--;
-	if (strstr(last, END_MARK))
-		ret = vm_panic_line(at, (size_t)(text + got - at), line,
+	if (memmem(last, b.len - (size_t)(last - b.p), END_MARK,
+		   strlen(END_MARK)))
+		ret = vm_panic_line(at, b.len - (size_t)(at - b.p), line,
 				    size) != 0;
-	free(text);
+	buf_free(&b);
 	return ret;
 }
 

@@ -156,16 +156,19 @@ int vm_take_lock(struct vm *vm)
 	return 0;
 }
 
+#define POWER_DOWN "reboot: Power down"
+
 static int powered_off(const struct vm *vm)
 {
 	struct buf b = BUF_INIT;
 	int off;
 
-	if (read_file_quiet(vm->paths.console_log, &b) < 0)
+	/* the guest kernel's last words when it powers itself off; only
+	 * the end of a log that may have grown past what read_file() takes */
+	if (read_file_tail(vm->paths.console_log, 0, 4096, &b) < 0)
 		return 0;
-	off = b.len > 4096 ? (int)(b.len - 4096) : 0;
-	/* the guest kernel's last words when it powers itself off */
-	off = strstr(b.p + off, "reboot: Power down") != NULL;
+	/* memmem: a log may hold NUL bytes */
+	off = memmem(b.p, b.len, POWER_DOWN, strlen(POWER_DOWN)) != NULL;
 	buf_free(&b);
 	return off;
 }
@@ -513,7 +516,10 @@ void vm_console_tail(const struct vm *vm, int n, struct buf *out)
 	size_t i;
 	int lines = 0;
 
-	if (read_file_quiet(vm->paths.console_log, &b) < 0 || !b.len) {
+	/* lines enough from its end: a long-lived VM's log may have grown
+	 * past what read_file() takes */
+	if (read_file_tail(vm->paths.console_log, 0, 256 * 1024, &b) < 0 ||
+	    !b.len) {
 		buf_free(&b);
 		return;
 	}

@@ -84,6 +84,30 @@ echo $$ > "$NOOK_HOME/run/b1/qemu.pid"
 expect_rc "status with a foreign pid file" 0 "$NOOK" local status b1 --json
 check "foreign pid: not running" test "$(echo "$OUT" | json 'd["state"]')" = crashed
 expect_rc "start after a crash" 0 "$NOOK" local start b1 --no-wait
+# a guest kernel's panic at the end of this QEMU's part of the console log
+# (written here: a blank disk boots nothing and prints nothing): said by
+# status, and shell and start stop at once (the guest test has a real one)
+log="$NOOK_HOME/vms/b1/console.log"
+printf '[ 2.4] Kernel panic - not syncing: VFS: no root\r\n[ 2.4] CPU: 0\r\n[ 2.5] ---[ end Kernel panic - not syncing: VFS: no root ]---\r\n' >> "$log"
+expect_rc "status of a guest whose kernel panicked" 0 "$NOOK" local status b1 --json
+check "  running" test "$(echo "$OUT" | json 'd["state"]')" = running
+check "  the panic's line" test "$(echo "$OUT" | json 'd["panic"]')" = "Kernel panic - not syncing: VFS: no root"
+expect_rc "shell refuses it" 1 "$NOOK" shell b1 -- true
+contains "  saying why" "$ERR" "the guest's kernel panicked (Kernel panic - not syncing: VFS: no root)"
+expect_rc "a start of it says so" 1 "$NOOK" local start b1
+contains "  saying why" "$ERR" "but its guest's kernel panicked"
+printf '[ 0.0] Linux version 6.1.0 (panic=10: a boot after it)\r\n' >> "$log"
+expect_rc "once it boots again" 0 "$NOOK" local status b1 --json
+check "  no panic" test "$(echo "$OUT" | json 'd["panic"]')" = None
+# a guest that powered itself off, its log past what nook reads whole
+pid=$(cat "$NOOK_HOME/run/b1/qemu.pid")
+truncate -s +65M "$log"
+printf '[ 99.0] reboot: Power down\r\n' >> "$log"
+kill -9 "$pid"
+for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+expect_rc "status of a VM that powered off, a 65 MiB log" 0 "$NOOK" local status b1 --json
+check "  stopped, not crashed" test "$(echo "$OUT" | json 'd["state"]')" = stopped
+expect_rc "start it again" 0 "$NOOK" local start b1 --no-wait
 expect_rc "delete refuses a running VM" 1 "$NOOK" local delete b1
 expect_rc "delete --force" 0 "$NOOK" local delete b1 --force
 check "QEMU gone after delete" test "$(qemus b1)" = 0

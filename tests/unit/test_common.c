@@ -159,6 +159,52 @@ static void test_read_file_max(void **state)
 	free(path);
 }
 
+/* A log's part from an offset, or its end when that is more than max:
+ * appended, past what read_file() takes too (a sparse 65 MiB file). */
+static void test_read_file_tail(void **state)
+{
+	char *dir = make_tmpdir(), *path = xasprintf("%s/log", dir);
+	struct buf b = BUF_INIT;
+	int fd;
+
+	(void)state;
+	assert_int_equal(read_file_tail(path, 0, 10, &b), -1);
+	assert_int_equal(errno, ENOENT);
+	assert_null(b.p);
+	assert_int_equal(write_file_atomic(path, "0123456789", 10, 0644), 0);
+	assert_int_equal(read_file_tail(path, 0, 100, &b), 0);
+	assert_string_equal(b.p, "0123456789");
+	buf_free(&b);
+	assert_int_equal(read_file_tail(path, 3, 100, &b), 0);
+	assert_string_equal(b.p, "3456789");
+	buf_free(&b);
+	assert_int_equal(read_file_tail(path, 3, 4, &b), 0);
+	assert_string_equal(b.p, "6789");
+	buf_free(&b);
+	/* from at or past the end: nothing, an empty string */
+	assert_int_equal(read_file_tail(path, 10, 4, &b), 0);
+	assert_string_equal(b.p, "");
+	assert_int_equal(read_file_tail(path, 99, 4, &b), 0);
+	assert_string_equal(b.p, "");
+	/* appended to what b held */
+	buf_adds(&b, "x:");
+	assert_int_equal(read_file_tail(path, 8, 4, &b), 0);
+	assert_string_equal(b.p, "x:89");
+	buf_free(&b);
+	fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t)65 << 20), 0);
+	assert_int_equal(pwrite(fd, "the end\n", 8, (off_t)65 << 20), 8);
+	close(fd);
+	assert_int_equal(read_file_quiet(path, &b), -1);
+	assert_int_equal(read_file_tail(path, 0, 8, &b), 0);
+	assert_string_equal(b.p, "the end\n");
+	buf_free(&b);
+	remove_tree(dir);
+	free(dir);
+	free(path);
+}
+
 /* A read that fails once the file is open (a directory: EISDIR; past the
  * bound: EFBIG) leaves the buffer as it came: nothing to free when it
  * was empty, its old text when it was not. */
@@ -715,6 +761,7 @@ int main(void)
 		cmocka_unit_test(test_atomic_write_missing_dir),
 		cmocka_unit_test(test_read_file_missing),
 		cmocka_unit_test(test_read_file_max),
+		cmocka_unit_test(test_read_file_tail),
 		cmocka_unit_test(test_read_file_failed_leaves_buffer),
 		cmocka_unit_test(test_atomic_write_special),
 		cmocka_unit_test(test_run_capture_argv_unchanged),
