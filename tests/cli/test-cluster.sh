@@ -191,6 +191,17 @@ check "  both running" test "$("$NOOK" local status k --json | json '[n["state"]
 expect_rc "unpause k again: not paused" 1 "$NOOK" local unpause k
 contains "  says how many failed" "$ERR" "2 nodes failed"
 
+# k-2's kernel panicked with no one waiting (written on its console: a
+# blank disk prints nothing): a start that waits ends its QEMU and says
+# why; k-1, which boots nothing, runs out its --timeout and runs on
+printf '[ 2.4] Kernel panic - not syncing: Attempted to kill init!\r\n[ 2.5] ---[ end Kernel panic - not syncing: Attempted to kill init! ]---\r\n' \
+	>> "$NOOK_HOME/vms/k-2/console.log"
+expect_rc "start k, k-2 panicked" 1 "$NOOK" local start k --timeout 5
+contains "  names k-2's panic" "$ERR" "k-2: the guest's kernel panicked before this start (found running)"
+check "  k-2's QEMU ended" test "$(qemus k-2)" = 0
+check "  k-2 recorded crashed" test "$("$NOOK" local status k-2 --json | json 'd["state"]')" = crashed
+check "  k-1 runs on" test "$(qemus k-1)" = 1
+
 # stop: no QEMU and no network process left; delete: every node gone
 expect_rc "stop k" 0 "$NOOK" local stop k --force
 check "no QEMU left" test "$(qemus k-1)$(qemus k-2)" = 00
