@@ -103,10 +103,11 @@ int net_subnet_check(const char *cidr, struct net_subnet *s,
 		return -1;
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(reserved); i++) {
-		if (overlaps(net, prefix, reserved[i].net, reserved[i].prefix)) {
+		const struct reserved *r = &reserved[i];
+
+		if (overlaps(net, prefix, r->net, r->prefix)) {
 			buf_addf(why, "subnet '%s' overlaps %s; pick another, "
-				 "e.g. %s", cidr, reserved[i].what,
-				 NET_SUBNET_DEFAULT);
+				 "e.g. %s", cidr, r->what, NET_SUBNET_DEFAULT);
 			return -1;
 		}
 	}

@@ -212,6 +212,16 @@ static int rebuild(const struct nook_dirs *d, const char *name,
 		if (c->m[i].node == c->m[i - 1].node)
 			buf_addf(why, "nodes %s and %s are both node %d",
 				 c->m[i - 1].name, c->m[i].name, c->m[i].node);
+	if (!why->len && c->n) {
+		struct net_subnet sn;
+		struct buf bad = BUF_INIT;
+
+		/* the nodes' own records, hand-edited alike */
+		if (net_subnet_check(first, &sn, &bad) < 0)
+			buf_addf(why, "its nodes' addresses are not on a subnet "
+				 "a cluster can have: %s", bad.p);
+		buf_free(&bad);
+	}
 	if (why->len || !c->n) {
 		cluster_free(c);
 		return -1;
