@@ -119,11 +119,11 @@ const char cidata_hosts_script[] =
 	"\tcase $was in \"#seed \"*|\"#ssh \"*) mark=\"#ssh ${was#* }\";;\n"
 	"\t*) mark=\"#ssh\";; esac\n"
 	"fi\n"
-	"if [ $# -gt 0 ] && { [ -z \"$seed\" ] || [ \"$was\" != \"#ssh $seed\" ]; }\n"
-	"then\n"
+	"if [ $# -gt 0 ] &&\n"
+	"\t{ [ -z \"$seed\" ] || [ \"$was\" != \"#ssh $seed\" ]; }; then\n"
 	"\tt=$(mktemp \"$state.XXXXXX\") || exit 1\n"
-	"\t{ echo \"$mark\"; for l; do printf '%s\\n' \"$l\"; done; } > \"$t\" &&\n"
-	"\t\tmv -f \"$t\" \"$state\" || r=1\n"
+	"\t{ printf '%s\\n' \"$mark\"; for l; do printf '%s\\n' \"$l\"; done\n"
+	"\t} > \"$t\" && mv -f \"$t\" \"$state\" || r=1\n"
 	"\trm -f \"$t\"\n"
 	"fi\n"
 	"[ -f \"$state\" ] || exit $r\n"
@@ -154,11 +154,11 @@ static int is_hosts_line(const char *l)
  * start refreshes the seed), unless nook wrote newer ones since over ssh
  * (the cluster grew or shrank while the node ran, then it rebooted on
  * its own): those stay, and a node deleted meanwhile stays gone. It
- * also leaves
- * a per-boot script that writes them again in the final stage, before
- * user-data's runcmd: with manage_etc_hosts, the init stage's
- * update_etc_hosts writes /etc/hosts afresh from its template after the
- * boothooks ran. The template, a dpkg conffile, is not touched. */
+ * also leaves a per-boot script that writes them again in the final
+ * stage, before user-data's runcmd: with manage_etc_hosts, the init
+ * stage's update_etc_hosts writes /etc/hosts afresh from its template
+ * after the boothooks ran. The template, a dpkg conffile, is not
+ * touched. */
 static int render_hosts_hook(const struct cidata_vendor *v, struct buf *out)
 {
 	/* in the background, detached: cloud-init writes result.json once

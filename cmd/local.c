@@ -255,8 +255,8 @@ static void print_status(json_t *j)
 		       "to rejoin");
 	}
 	if (json_is_string(json_object_get(j, "panic")))
-		printf("panic:   the guest's kernel panicked, and QEMU spins on: "
-		       "%s\n         'nook local logs %s' shows the console, "
+		printf("panic:   the guest's kernel panicked, and QEMU spins "
+		       "on: %s\n         'nook local logs %s' shows the console, "
 		       "'nook local stop %s --force' ends it\n",
 		       json_string_value(json_object_get(j, "panic")), name,
 		       name);
@@ -283,9 +283,9 @@ static const char usage_status[] =
 	"accelerator, image, forwarded ports, uptime and how to get in; for a\n"
 	"cluster node its address and whether the network runs (cut: it\n"
 	"runs, but the node was plugged into the one before and rejoins when\n"
-	"it restarts). A running VM whose guest's kernel panicked (QEMU spins\n"
-	"on) says so, with the console's line (\"panic\" in JSON). A cluster's\n"
-	"name shows every node (a JSON array).\n";
+	"it restarts). A running VM whose guest's kernel panicked (QEMU\n"
+	"spins on) says so, with the console's line (\"panic\" in JSON). A\n"
+	"cluster's name shows every node (a JSON array).\n";
 
 /* The status of VM name, or of every node when it is a cluster (an
  * array for --json). */

@@ -553,8 +553,10 @@ int vm_snapshot_restore(struct vm *vm, const char *tag, int *memory)
 	 * panic before it is not (vm_console_panicked()) */
 	vm->console_at = file_size(vm->paths.console_log);
 	if (vm_record_spec(vm) < 0)
-		warnf("VM %s: a panic on its console from before the restore "
-		      "may still be shown", vm->name);
+		warnf("VM %s: its record could not be written: a panic on its "
+		      "console from before the restore may still be shown "
+		      "('nook local stop %s' and start clear it)", vm->name,
+		      vm->name);
 	if (!paused)
 		after_memory(vm);
 	ret = 0;

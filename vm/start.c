@@ -658,9 +658,9 @@ static int lock_and_check(struct vm *vm, int *made_dir, int running_ok,
 		return 1;
 	if (*pid && vm_console_panicked(vm->paths.console_log, vm->console_at,
 					vm->panic, sizeof(vm->panic)))
-		return errorf("VM %s is running (pid %d), but its guest's kernel "
-			      "panicked (%s); 'nook local logs %s' shows the "
-			      "console, 'nook local stop %s --force' ends it",
+		return errorf("VM %s is running (pid %d), but its guest's "
+			      "kernel panicked (%s); 'nook local logs %s' shows "
+			      "the console, 'nook local stop %s --force' ends it",
 			      vm->name, (int)*pid, vm->panic, vm->name,
 			      vm->name);
 	if (*pid)

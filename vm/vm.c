@@ -365,10 +365,11 @@ int vm_ssh(struct vm *vm, const char *user, int must_run,
 				      "start", vm->name);
 		/* ssh would wait out its ConnectTimeout for nothing */
 		if (i.panic)
-			return errorf("VM %s: the guest's kernel panicked (%s); "
-				      "'nook local logs %s' shows the console, "
-				      "'nook local stop %s --force' ends it",
-				      vm->name, i.panic, vm->name, vm->name);
+			return errorf("VM %s: the guest's kernel panicked "
+				      "(%s); 'nook local logs %s' shows the "
+				      "console, 'nook local stop %s --force' "
+				      "ends it", vm->name, i.panic, vm->name,
+				      vm->name);
 	}
 	memset(t, 0, sizeof(*t));
 	t->user = user ? user : login;

@@ -745,7 +745,8 @@ static void test_vendor_data_hosts(void **state)
 	assert_int_equal(run_hosts(dir, cidata_hosts_script, 0, grown, &got), 0);
 	assert_non_null(strstr(got.p, "10.77.0.9 dev-9 # nook cluster\n"));
 	assert_int_equal(read_file(kept, &kept_txt), 0);
-	assert_int_equal(strncmp(kept_txt.p, "#ssh 1000\n10.77.0.1 dev-1\n", 26), 0);
+	assert_int_equal(strncmp(kept_txt.p, "#ssh 1000\n10.77.0.1 dev-1\n",
+				 26), 0);
 	buf_free(&kept_txt);
 	assert_int_equal(run_hosts(dir, hook, 1, none, &got), 0);
 	assert_int_equal(write_file_atomic(hosts, rendered, strlen(rendered),
@@ -785,7 +786,8 @@ static void test_vendor_data_hosts(void **state)
 	assert_int_equal(run_hosts(dir, cidata_hosts_script, 0, one, &got), 0);
 	assert_string_equal(got.p, "127.0.0.1 localhost\n"
 				   "10.77.0.1 dev-1 # nook cluster\n");
-	/* names an older nook kept, without a time: a seed replaces them */
+	/* names an older nook kept, with no first line saying where they
+	 * came from: a seed replaces them */
 	assert_int_equal(write_file_atomic(kept, "10.77.0.7 gone-7\n", 17,
 					   0644), 0);
 	assert_int_equal(run_hosts(dir, hook, 1, none, &got), 0);

@@ -1146,7 +1146,7 @@ static void test_console_panicked(void **state)
 	buf_free(&b);
 	buf_adds(&b, boot);
 	while (b.len < 3 * VM_PANIC_TAIL)
-		buf_adds(&b, "[   12.3] cloud-init[512]: a line of its output\r\n");
+		buf_adds(&b, "[ 12.3] cloud-init[512]: a line of output\r\n");
 	buf_adds(&b, panic);
 	assert_int_equal(write_file_atomic(log, b.p, b.len, 0600), 0);
 	assert_int_equal(vm_console_panicked(log, 0, line, sizeof(line)), 1);
