@@ -27,6 +27,16 @@ expect_rc() {
 	if [ "$rc" = "$want" ]; then ok "$n"; else fail "$n" "exit $rc, wanted $want: $ERR"; fi
 }
 
+# ended PID: wait (5 s at most) until process PID has ended; a zombie
+# counts (a loaded machine may take longer than a fixed sleep to reap)
+ended() {
+	for _ in $(seq 50); do
+		tr -d '\0' < "/proc/$1/cmdline" 2>/dev/null | grep -q . || return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 # contains NAME HAYSTACK NEEDLE
 contains() {
 	case $2 in

@@ -75,8 +75,9 @@ expect_rc "start again after the refusals" 0 "$NOOK" local start b1 --no-wait --
 check "disk grown to 128M" test "$(qemu-img info -U --output=json "$NOOK_HOME/vms/b1/disk.qcow2" | json 'd["virtual-size"]')" = 134217728
 expect_rc "logs" 0 "$NOOK" local logs b1
 # kill -9: status must say crashed, not running or stopped
-kill -9 "$(cat "$NOOK_HOME/run/b1/qemu.pid")"
-sleep 0.3
+pid=$(cat "$NOOK_HOME/run/b1/qemu.pid")
+kill -9 "$pid"
+ended "$pid"
 expect_rc "status after kill -9" 0 "$NOOK" local status b1
 contains "says crashed" "$OUT" "crashed"
 # a pid file naming another live program is not trusted
@@ -104,7 +105,7 @@ pid=$(cat "$NOOK_HOME/run/b1/qemu.pid")
 truncate -s +65M "$log"
 printf '[ 99.0] reboot: Power down\r\n' >> "$log"
 kill -9 "$pid"
-for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+ended "$pid"
 expect_rc "status of a VM that powered off, a 65 MiB log" 0 "$NOOK" local status b1 --json
 check "  stopped, not crashed" test "$(echo "$OUT" | json 'd["state"]')" = stopped
 expect_rc "start it again" 0 "$NOOK" local start b1 --no-wait

@@ -150,8 +150,9 @@ check "  no save" test ! -e "$save"
 
 # a QEMU gone while paused is a crash; delete removes a save
 "$NOOK" local pause s1 >/dev/null
-kill -9 "$(cat "$NOOK_HOME/run/s1/qemu.pid")"
-sleep 0.3
+pid=$(cat "$NOOK_HOME/run/s1/qemu.pid")
+kill -9 "$pid"
+ended "$pid"
 check "paused, then killed: crashed" test "$(state s1)" = crashed
 "$NOOK" local start s1 --no-wait >/dev/null 2>&1
 "$NOOK" local suspend s1 >/dev/null
