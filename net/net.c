@@ -94,11 +94,13 @@ void net_port_hostfwd(const struct net_port *p, struct buf *out)
 		 p->host, p->guest);
 }
 
-static int bind_socket(const char *addr, int port, int udp, int *bound)
+/* A socket bound to addr:port (0: the kernel picks), its port in *bound;
+ * -1 with errno when it cannot be bound. */
+static int bound_socket(const char *addr, int port, int udp, int *bound)
 {
 	struct sockaddr_in sa;
 	socklen_t slen = sizeof(sa);
-	int fd, ret = -1;
+	int fd, e;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sin_family = AF_INET;
@@ -116,18 +118,62 @@ static int bind_socket(const char *addr, int port, int udp, int *bound)
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
 	    getsockname(fd, (struct sockaddr *)&sa, &slen) == 0) {
 		*bound = ntohs(sa.sin_port);
-		ret = 0;
+		return fd;
 	}
+	e = errno;
 	close(fd);
-	return ret;
+	errno = e;
+	return -1;
 }
 
-int net_port_free(const char *addr, int udp, int *port)
+static int bind_socket(const char *addr, int port, int udp, int *bound)
 {
-	if (bind_socket(addr, 0, udp, port) < 0)
-		return error_errno("cannot find a free %s port on %s",
-				   udp ? "udp" : "tcp", addr);
+	int fd = bound_socket(addr, port, udp, bound);
+
+	if (fd < 0)
+		return -1;
+	close(fd);
 	return 0;
+}
+
+/* 1 when one of avoid[0..n) forwards host port port of proto udp. */
+static int avoided(const struct net_port *avoid, size_t n, int port, int udp)
+{
+	for (size_t i = 0; i < n; i++)
+		if (avoid[i].host == port && avoid[i].udp == udp)
+			return 1;
+	return 0;
+}
+
+int net_port_pick(struct net_port *p, const struct net_port *avoid, size_t n)
+{
+	int held[NET_PICK_TRIES], nheld = 0, port = 0, fd = -1, e;
+
+	/* Hold each pick that is avoided, so that the kernel's next pick
+	 * is another port: it likes odd ports, and picks the same one
+	 * again while that one is free on this address. */
+	while (nheld < NET_PICK_TRIES) {
+		fd = bound_socket(p->addr, 0, p->udp, &port);
+		if (fd < 0 || !avoided(avoid, n, port, p->udp))
+			break;
+		held[nheld++] = fd;
+		fd = -1;
+	}
+	e = errno;
+	for (int i = 0; i < nheld; i++)
+		close(held[i]);
+	if (fd >= 0) {
+		close(fd);
+		p->host = port;
+		return 0;
+	}
+	if (nheld == NET_PICK_TRIES)
+		return errorf("cannot find a free %s port on %s that is not "
+			      "forwarded already", p->udp ? "udp" : "tcp",
+			      p->addr);
+	errno = e;
+	return error_errno("cannot find a free %s port on %s",
+			   p->udp ? "udp" : "tcp", p->addr);
 }
 
 int net_port_is_free(const char *addr, int port, int udp)

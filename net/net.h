@@ -70,11 +70,14 @@ void net_port_format(const struct net_port *p, struct buf *out);
 void net_port_hostfwd(const struct net_port *p, struct buf *out);
 
 /*
- * Pick a free port on addr for proto (0 tcp, 1 udp) by letting the kernel
- * choose one. The port may be taken again before it is used; QEMU's own
- * error is the last word then.
+ * Set p->host to a free port on p->addr for p's protocol, chosen by the
+ * kernel, and not the host port of any of avoid[0..n) of that protocol
+ * (a port free on 127.0.0.2 may be one a VM holds on 127.0.0.1 already;
+ * a VM's forwards are told apart by port alone). The port may be taken
+ * again before it is used; QEMU's own error is the last word then.
  */
-int net_port_free(const char *addr, int udp, int *port);
+#define NET_PICK_TRIES 64
+int net_port_pick(struct net_port *p, const struct net_port *avoid, size_t n);
 
 /* 1 when port on addr can be bound now, 0 when not; says nothing. */
 int net_port_is_free(const char *addr, int port, int udp);

@@ -150,6 +150,27 @@ static int check_unused(struct vm *vm, int live, int host, int udp)
 	return 0;
 }
 
+/* Pick p's host port: free on its address, and none that vm forwards
+ * already (running when live, or recorded, ssh's included). */
+static int pick(struct vm *vm, int live, struct net_port *p)
+{
+	const struct vm_nic *up = &vm->spec.nics[0];
+	struct net_port *f = xmalloc(sizeof(*f) *
+				     (up->nports + 1 + vm->ports.n));
+	size_t n = up->nports;
+	int rc;
+
+	memcpy(f, up->ports, sizeof(*f) * n);
+	memset(&f[n], 0, sizeof(*f));
+	f[n++].host = vm->spec.ssh_port;
+	for (size_t i = 0; live && i < vm->ports.n; i++)
+		if (net_port_parse(vm->ports.v[i], &f[n]) == 0)
+			n++;
+	rc = net_port_pick(p, f, n);
+	free(f);
+	return rc;
+}
+
 int vm_port_add(struct vm *vm, const struct net_port *want,
 		struct net_port *made, int *live)
 {
@@ -166,8 +187,7 @@ int vm_port_add(struct vm *vm, const struct net_port *want,
 		return -1;
 	if (p.host && net_port_check(p.addr, p.host, p.udp) < 0)
 		return -1;
-	if (!p.host && (net_port_free(p.addr, p.udp, &p.host) < 0 ||
-			check_unused(vm, *live, p.host, p.udp) < 0))
+	if (!p.host && pick(vm, *live, &p) < 0)
 		return -1;
 	if (*live && hmp_add(vm, &p) < 0)
 		return -1;
@@ -307,7 +327,7 @@ void vm_port_reconcile(struct vm *vm)
 		struct net_port p = up->ports[i];
 
 		if (used[i] ||
-		    (!p.host && net_port_free(p.addr, p.udp, &p.host) < 0) ||
+		    (!p.host && pick(vm, 1, &p) < 0) ||
 		    hmp_add(vm, &p) < 0)
 			continue;
 		keep_launched(vm);

@@ -367,7 +367,7 @@ static int decide_accel(const struct vm_start_opts *o, const char *want,
 
 /* The uplink for this start: ssh first (the remembered port while it is
  * still free, else a new one, quietly), then the user's forwards, free
- * ports picked for HOST 0. */
+ * ports picked for HOST 0 that none of the others has. */
 static int resolve_uplink(struct vm_spec *s, struct vm_nic *out)
 {
 	const struct vm_nic *up = &s->nics[0];
@@ -375,29 +375,26 @@ static int resolve_uplink(struct vm_spec *s, struct vm_nic *out)
 
 	vm_nic_user(out, up->mac, NULL, 0);
 	out->ports = p = xrealloc(out->ports, sizeof(*p) * (up->nports + 1));
+	out->nports = up->nports + 1;
 	memset(&p[0], 0, sizeof(p[0]));
 	snprintf(p[0].addr, sizeof(p[0].addr), "127.0.0.1");
 	p[0].guest = 22;
+	memcpy(&p[1], up->ports, sizeof(*p) * up->nports);
 	p[0].host = s->ssh_port;
 	if (!p[0].host || !net_port_is_free(p[0].addr, p[0].host, 0))
-		if (net_port_free(p[0].addr, 0, &p[0].host) < 0)
+		if (net_port_pick(&p[0], p, out->nports) < 0)
 			return -1;
 	s->ssh_port = p[0].host;
-	out->nports = 1;
-	for (size_t i = 0; i < up->nports; i++) {
-		struct net_port *q = &p[out->nports];
+	for (size_t i = 1; i < out->nports; i++) {
+		struct net_port *q = &p[i];
 
-		*q = up->ports[i];
-		if (!q->host && net_port_free(q->addr, q->udp, &q->host) < 0)
+		if (q->host ? net_port_check(q->addr, q->host, q->udp) < 0
+			    : net_port_pick(q, p, out->nports) < 0)
 			return -1;
-		if (up->ports[i].host &&
-		    net_port_check(q->addr, q->host, q->udp) < 0)
-			return -1;
-		for (size_t j = 0; j < out->nports; j++)
+		for (size_t j = 0; j < i; j++)
 			if (p[j].host == q->host && p[j].udp == q->udp)
 				return errorf("host port %d is forwarded twice",
 					      q->host);
-		out->nports++;
 	}
 	return 0;
 }
