@@ -104,12 +104,17 @@ static void render_boothook(const char *key, struct buf *out)
  * ssh since that seed's boot. A boot's seed (seed=ID set before the
  * script) leaves "#ssh ID" of its own ID as it is: the node rebooted on
  * its own, and the names written since are newer than its seed (a node
- * joined, or went). Any other state, a new seed's boot replaces.
+ * joined, or went). Any other state, a new seed's boot replaces. Over
+ * ssh, nook names the seed it last wrote with a first argument "seed=ID"
+ * (its record's, right where the state has none or an older one: a
+ * state from an older nook, a memory snapshot's); without it, the
+ * state's ID stays.
  */
 const char cidata_hosts_script[] =
 	"hosts=/etc/hosts state=/var/lib/nook/hosts "
 	"lock=/run/nook-hosts.lock\n"
-	"r=0 was=\n"
+	"r=0 was= own=\n"
+	"case $1 in seed=*) own=${1#seed=}; shift;; esac\n"
 	"exec 9> \"$lock\" && flock 9 || exit 1\n"
 	"mkdir -p \"${state%/*}\" || exit 1\n"
 	"[ -f \"$state\" ] && read -r was < \"$state\"\n"
@@ -118,6 +123,7 @@ const char cidata_hosts_script[] =
 	"else\n"
 	"\tcase $was in \"#seed \"*|\"#ssh \"*) mark=\"#ssh ${was#* }\";;\n"
 	"\t*) mark=\"#ssh\";; esac\n"
+	"\t[ -z \"$own\" ] || mark=\"#ssh $own\"\n"
 	"fi\n"
 	"if [ $# -gt 0 ] &&\n"
 	"\t{ [ -z \"$seed\" ] || [ \"$was\" != \"#ssh $seed\" ]; }; then\n"

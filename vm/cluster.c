@@ -661,6 +661,8 @@ static void write_hosts(struct vm *vm, const struct strvec *lines,
 	strvec_push(&cmd, "-c");
 	strvec_push(&cmd, cidata_hosts_script);
 	strvec_push(&cmd, "nook-hosts");
+	if (vm->seed > 0)
+		strvec_pushf(&cmd, "seed=%lld", vm->seed);
 	for (size_t i = 0; i < lines->n; i++)
 		strvec_push(&cmd, lines->v[i]);
 	if (vm_guest_run(vm, (const char *const *)cmd.v, &out) != 0)

@@ -216,10 +216,10 @@ char *vm_stop_mark(const struct vm_paths *p);
  * qcow2 overlay on the base image (grown to s->disk), the VM's key pair and
  * host key pair, known_hosts pinning the host key, and the cidata ISO
  * (a cluster node's with its lines of /etc/hosts in hosts; NULL or none
- * for a plain VM).
+ * for a plain VM, and the seed's ID, cidata_vendor's hosts_seed).
  */
 int vm_prepare(const struct vm_spec *s, const struct vm_paths *p,
-	       const struct strvec *hosts);
+	       const struct strvec *hosts, long long seed);
 
 /* The virtual size of a disk image, from qemu-img. */
 int vm_disk_size(const char *path, uint64_t *size);
@@ -339,6 +339,8 @@ struct vm {
 	long long since;        /* when that QEMU started */
 	long long console_at;   /* where its output starts in the console
 				 * log, or -1 when not known */
+	long long seed;         /* the ID of its cidata's seed (the names
+				 * of its cluster), or 0 when not known */
 	char panic[160];        /* vm_get_info(): its kernel's panic line */
 	struct strvec ports;    /* its forwards as running; ssh's first */
 	struct strvec launched; /* those on QEMU's command line, when `nook

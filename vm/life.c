@@ -113,7 +113,7 @@ static int prepare_key(const char *path, const char *comment)
 }
 
 static int write_cidata(const struct vm_spec *s, const struct vm_paths *p,
-			const struct strvec *hosts)
+			const struct strvec *hosts, long long seed)
 {
 	struct buf ud = BUF_INIT, md = BUF_INIT, vd = BUF_INIT, nc = BUF_INIT;
 	struct buf key = BUF_INIT, hpriv = BUF_INIT, hpub = BUF_INIT;
@@ -146,7 +146,7 @@ static int write_cidata(const struct vm_spec *s, const struct vm_paths *p,
 	if (cidata_render_vendor_data(&(struct cidata_vendor){ hpriv.p,
 			hpub.p, key.p, !strcmp(s->boot, "direct"),
 			hosts ? (const char *const *)hosts->v : NULL,
-			hosts ? hosts->n : 0, real_us() }, &vd) < 0)
+			hosts ? hosts->n : 0, seed }, &vd) < 0)
 		goto out;
 	files[n++] = (struct cidata_file){ "user-data", ud.p, ud.len };
 	files[n++] = (struct cidata_file){ "meta-data", md.p, md.len };
@@ -172,7 +172,7 @@ out:
 }
 
 int vm_prepare(const struct vm_spec *s, const struct vm_paths *p,
-	       const struct strvec *hosts)
+	       const struct strvec *hosts, long long seed)
 {
 	struct buf kh = BUF_INIT, pub = BUF_INIT;
 	char *alias = vm_host_alias(s->name);
@@ -193,7 +193,7 @@ int vm_prepare(const struct vm_spec *s, const struct vm_paths *p,
 		goto out;
 	ssh_known_hosts_line(alias, pub.p, &kh);
 	if (write_file_atomic(p->known_hosts, kh.p, kh.len, 0600) < 0 ||
-	    write_cidata(s, p, hosts) < 0)
+	    write_cidata(s, p, hosts, seed) < 0)
 		goto out;
 	ret = 0;
 out:

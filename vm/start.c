@@ -603,8 +603,9 @@ static int launch(struct vm *vm, const struct vm_start_opts *o,
 	    vm_cluster_host_lines(vm->dirs, vm->spec.cluster, &hosts) < 0)
 		warnf("VM %s: cluster %s has no record of its nodes: its seed "
 		      "names none of them", vm->name, vm->spec.cluster);
+	vm->seed = real_us();
 	if (resolve_uplink(&vm->spec, up) < 0 ||
-	    vm_prepare(&vm->spec, &vm->paths, &hosts) < 0)
+	    vm_prepare(&vm->spec, &vm->paths, &hosts, vm->seed) < 0)
 		goto out;
 	vm_build_argv(vm, r->accel, up, sw, boots_one_cpu(vm, o, r->accel),
 		      &argv);

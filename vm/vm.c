@@ -31,6 +31,7 @@ static int load_state(struct vm *vm, const json_t *st)
 	vm->console_at = json_is_integer(json_object_get(st, "console_at")) ?
 			 json_integer_value(json_object_get(st, "console_at")) :
 			 -1;
+	vm->seed = json_integer_value(json_object_get(st, "seed"));
 	json_array_foreach(ports, i, v)
 		if (json_is_string(v))
 			strvec_push(&vm->ports, json_string_value(v));
@@ -209,6 +210,9 @@ static json_t *state_json(const struct vm *vm, enum vm_state to, pid_t pid,
 	if (pid && vm->console_at >= 0)
 		json_object_set_new(st, "console_at",
 				    json_integer(vm->console_at));
+	/* the cidata's, kept until a start writes another */
+	if (vm->seed > 0)
+		json_object_set_new(st, "seed", json_integer(vm->seed));
 	for (size_t i = 0; uplink && i < uplink->nports; i++) {
 		struct buf b = BUF_INIT;
 

@@ -44,6 +44,13 @@ mac2=$(qemu_args k-2 | grep -o 'mac=[0-9a-f:]*' | sort | tr '\n' ' ')
 check "MACs differ between nodes" test "$mac1" != "$mac2"
 check "the seed carries a network-config with the node's address" \
 	sh -c '"$1" cidata show "$2" --file network-config | grep -q "$3"' _ "$NOOK" "$NOOK_HOME/vms/k-1/cidata.iso" "$a1"
+# the seed's ID in the record is the one its boothook sets: nook's writes
+# of the names over ssh pass it on, and a reboot of the node's own keeps
+# them only under that seed
+seed_of() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["state"].get("seed"))' "$NOOK_HOME/vms/$1/vm.json"; }
+seed1=$(seed_of k-1)
+check "the record keeps the seed's ID" \
+	sh -c '"$1" cidata show "$2" --file vendor-data | grep -qx "seed=$3"' _ "$NOOK" "$NOOK_HOME/vms/k-1/cidata.iso" "$seed1"
 expect_rc "list shows the cluster" 0 "$NOOK" local list
 contains "list names the cluster and address" "$OUT" "$a2"
 
@@ -91,7 +98,11 @@ check "  status says k-1 is cut off" test "$("$NOOK" local status k-1 --json | j
 expect_rc "  in words" 0 "$NOOK" local status k-1
 contains "  saying to restart it" "$OUT" "restart the node to rejoin"
 "$NOOK" local stop k-1 --force >/dev/null
+check "a stopped node's record keeps its seed's ID" test "$(seed_of k-1)" = "$seed1"
 expect_rc "k-1 restarted" 0 "$NOOK" local start k-1 --no-wait
+check "  with a new seed, its ID in the record" \
+	sh -c '"$1" cidata show "$2" --file vendor-data | grep -qx "seed=$3"' _ "$NOOK" "$NOOK_HOME/vms/k-1/cidata.iso" "$(seed_of k-1)"
+check "  not the old one" test "$(seed_of k-1)" != "$seed1"
 check "  is on the network again" test "$("$NOOK" local status k-1 --json | json 'd["network"]')" = running
 
 # growing

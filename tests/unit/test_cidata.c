@@ -702,6 +702,7 @@ static void test_vendor_data_hosts(void **state)
 	static const char *const shrunk[] = { "10.77.0.1 dev-1",
 					      "10.77.0.2 dev-2", NULL };
 	static const char *const one[] = { "10.77.0.1 dev-1", NULL };
+	const char *seeded_one[] = { "seed=1000", "10.77.0.1 dev-1", NULL };
 	char *dir = make_tmpdir(), *hook = hosts_hook(dir, lines, 2, 1000);
 	char *hosts = xasprintf("%s/hosts", dir);
 	char *kept = xasprintf("%s/nook/hosts", dir);
@@ -792,6 +793,27 @@ static void test_vendor_data_hosts(void **state)
 					   0644), 0);
 	assert_int_equal(run_hosts(dir, hook, 1, none, &got), 0);
 	assert_string_equal(got.p, both);
+	/* over ssh onto such a state, nook names the seed it last wrote
+	 * (its record's): at that seed's reboot, the names written stay */
+	assert_int_equal(write_file_atomic(kept, "10.77.0.7 gone-7\n", 17,
+					   0644), 0);
+	assert_int_equal(run_hosts(dir, cidata_hosts_script, 0, seeded_one,
+				   &got), 0);
+	assert_int_equal(read_file(kept, &kept_txt), 0);
+	assert_string_equal(kept_txt.p, "#ssh 1000\n10.77.0.1 dev-1\n");
+	buf_free(&kept_txt);
+	assert_int_equal(run_hosts(dir, hook, 1, none, &got), 0);
+	assert_string_equal(got.p, "127.0.0.1 localhost\n"
+				   "10.77.0.1 dev-1 # nook cluster\n");
+	/* and onto one of an older seed (a memory snapshot's guest): the
+	 * seed that nook wrote last is the one the next boot reads */
+	assert_int_equal(write_file_atomic(kept, "#ssh 100\n", 9, 0644), 0);
+	seeded_one[0] = "seed=2500";
+	assert_int_equal(run_hosts(dir, cidata_hosts_script, 0, seeded_one,
+				   &got), 0);
+	assert_int_equal(run_hosts(dir, started, 1, none, &got), 0);
+	assert_string_equal(got.p, "127.0.0.1 localhost\n"
+				   "10.77.0.1 dev-1 # nook cluster\n");
 	buf_free(&got);
 	buf_free(&pb);
 	remove_tree(dir);
