@@ -106,6 +106,40 @@ int shell_nodes(const struct nook_dirs *d, const char *name,
 	return vm_cluster_nodes(d, name, out);
 }
 
+/* A wait for a booting VM's sshd, on stderr: a clock on a terminal,
+ * else one line. */
+struct await_line {
+	const char *name;
+	int tty, shown;
+};
+
+static void await_tick(void *arg, int waited_s)
+{
+	struct await_line *l = arg;
+
+	if (l->tty)
+		fprintf(stderr, "\r\033[KVM %s is booting: waiting for its sshd "
+			"(%d s)", l->name, waited_s);
+	else if (!l->shown)
+		fprintf(stderr, "nook: VM %s is booting: waiting for its sshd "
+			"(%d s at most)\n", l->name, SHELL_AWAIT_S);
+	l->shown = 1;
+}
+
+int shell_reach(struct vm *vm, const char *name, const char *user,
+		struct ssh_target *t)
+{
+	struct await_line l = { name, isatty(STDERR_FILENO), 0 };
+	int rc;
+
+	if (vm_ssh(vm, user, 1, t) < 0)
+		return -1;
+	rc = vm_ssh_await(vm, t, SHELL_AWAIT_S, await_tick, &l);
+	if (l.tty && l.shown)
+		fputs("\r\033[K", stderr);
+	return rc;
+}
+
 /* ssh_argv()'s tty for a login shell or a command: a terminal when stdin
  * is one (and, for a command, stdout too). */
 static int shell_tty(int cmd)
@@ -247,7 +281,7 @@ static int shell_one(const struct nook_dirs *d, const struct shell_opts *o)
 	int tty = shell_tty(o->cmd != NULL), rc = 1;
 
 	if (!name || vm_open(d, name, 1, &vm) < 0 ||
-	    vm_ssh(vm, o->user, 1, &t) < 0)
+	    shell_reach(vm, name, o->user, &t) < 0)
 		goto out;
 	if (o->cmd && tty < 0) {
 		rc = shell_piped(&t, name, o);
@@ -281,7 +315,9 @@ static int node_argv(const struct nook_dirs *d, const char *name,
 	struct vm *vm = NULL;
 	int ret = -1;
 
-	if (vm_open(d, name, 1, &vm) == 0 && vm_ssh(vm, o->user, 1, &t) == 0) {
+	if (vm_open(d, name, 1, &vm) == 0 &&
+	    (av ? shell_reach(vm, name, o->user, &t) :
+		  vm_ssh(vm, o->user, 1, &t)) == 0) {
 		t.tag = tag;
 		if (av)
 			ssh_argv(&t, -1, o->workdir,

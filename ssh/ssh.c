@@ -401,8 +401,12 @@ int ssh_master_check(const char *control, int timeout_ms, int end_busy)
 
 	if (lstat(control, &st) < 0)
 		return 0; /* no master: ssh makes one */
-	if (mux_alive(control, timeout_ms) != 0)
-		return 0; /* it answered, or it is gone and ssh replaces it */
+	switch (mux_alive(control, timeout_ms)) {
+	case 1:
+		return 2;
+	case -1:
+		return 0; /* gone: ssh replaces it */
+	}
 	pid = find_master(control);
 	if (!pid) {
 		/* some other program on the socket: not ours to end */

@@ -283,6 +283,17 @@ int vm_ssh(struct vm *vm, const char *user, int must_run,
 	   struct ssh_target *t);
 
 /*
+ * A VM started with --no-wait (or by another nook still waiting on it)
+ * boots before its sshd answers: wait for that (its banner; cloud-init
+ * need not be done), at most timeout_s, calling tick(arg, seconds
+ * waited) about every second while it waits. 0 at once when t goes
+ * through a live master. -1 saying why: QEMU ended or was paused, its
+ * kernel panicked, no answer in time.
+ */
+int vm_ssh_await(struct vm *vm, const struct ssh_target *t, int timeout_s,
+		 void (*tick)(void *arg, int waited_s), void *arg);
+
+/*
  * Forwards on a VM, running or not (vm/port.c). A running VM's change
  * goes through QEMU's monitor at once (*live set); every change is kept
  * in the record, so the next start has it. The --port rules: HOST 0

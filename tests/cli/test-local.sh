@@ -85,11 +85,37 @@ echo $$ > "$NOOK_HOME/run/b1/qemu.pid"
 expect_rc "status with a foreign pid file" 0 "$NOOK" local status b1 --json
 check "foreign pid: not running" test "$(echo "$OUT" | json 'd["state"]')" = crashed
 expect_rc "start after a crash" 0 "$NOOK" local start b1 --no-wait
+# a shell on a VM whose sshd does not answer yet waits for it (the guest
+# test sees one answer); a blank disk's never does: these waits end with
+# what happens to the VM meanwhile
+waiting_shell() {
+	rm -f wait.out
+	("$NOOK" shell b1 -- true >wait.out 2>&1; echo "rc=$?" >>wait.out) &
+	WAITER=$!
+	for _ in $(seq 100); do
+		grep -q "waiting for its sshd" wait.out 2>/dev/null && return
+		sleep 0.2
+	done
+}
+waiting_shell
+contains "a shell on a booting VM waits for its sshd" "$(cat wait.out)" \
+	"VM b1 is booting: waiting for its sshd (300 s at most)"
+"$NOOK" local pause b1 >/dev/null
+wait "$WAITER"
+contains "  and fails when the VM is paused" "$(cat wait.out)" \
+	"VM b1 was paused before its sshd answered; 'nook local unpause b1'"
+contains "  exit 1" "$(cat wait.out)" "rc=1"
+"$NOOK" local unpause b1 >/dev/null
+waiting_shell
 # a guest kernel's panic at the end of this QEMU's part of the console log
 # (written here: a blank disk boots nothing and prints nothing): said by
 # status, and shell and start stop at once (the guest test has a real one)
 log="$NOOK_HOME/vms/b1/console.log"
 printf '[ 2.4] Kernel panic - not syncing: VFS: no root\r\n[ 2.4] CPU: 0\r\n[ 2.5] ---[ end Kernel panic - not syncing: VFS: no root ]---\r\n' >> "$log"
+wait "$WAITER"
+contains "a shell waiting for sshd stops at a panic" "$(cat wait.out)" \
+	"VM b1: the guest's kernel panicked (Kernel panic - not syncing: VFS: no root)"
+contains "  exit 1" "$(cat wait.out)" "rc=1"
 expect_rc "status of a guest whose kernel panicked" 0 "$NOOK" local status b1 --json
 check "  running" test "$(echo "$OUT" | json 'd["state"]')" = running
 check "  the panic's line" test "$(echo "$OUT" | json 'd["panic"]')" = "Kernel panic - not syncing: VFS: no root"
@@ -104,8 +130,12 @@ check "  no panic" test "$(echo "$OUT" | json 'd["panic"]')" = None
 pid=$(cat "$NOOK_HOME/run/b1/qemu.pid")
 truncate -s +65M "$log"
 printf '[ 99.0] reboot: Power down\r\n' >> "$log"
+waiting_shell
 kill -9 "$pid"
 ended "$pid"
+wait "$WAITER"
+contains "a shell waiting for sshd stops when QEMU ends" "$(cat wait.out)" \
+	"VM b1: its QEMU ended before its sshd answered; 'nook local status b1' says how"
 expect_rc "status of a VM that powered off, a 65 MiB log" 0 "$NOOK" local status b1 --json
 check "  stopped, not crashed" test "$(echo "$OUT" | json 'd["state"]')" = stopped
 expect_rc "start it again" 0 "$NOOK" local start b1 --no-wait

@@ -11,6 +11,7 @@ NOOK=$1
 export NOOK_HOME="$WORK/it's a home"
 cleanup() {
 	"$NOOK" local delete q1 --force >/dev/null 2>&1
+	[ -n "${BANNER:-}" ] && kill "$BANNER"
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -61,6 +62,24 @@ ssh_saw_vm() {
 expect_rc "start a VM under a NOOK_HOME with a space and a quote" 0 \
 	"$NOOK" local start q1 --image blank.img --no-wait --memory 256M \
 	--cpus 1 --accel tcg
+# The fake ssh stands in for the guest; this stands in for its sshd,
+# whose banner nook asks for before a shell or a sync when no master is up
+# (a booting VM's is waited for): the record's ssh port is moved to it.
+python3 -c 'import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(16)
+print(s.getsockname()[1], flush=True)
+while True:
+	c, _ = s.accept(); c.sendall(b"SSH-2.0-OpenSSH_stand-in\r\n"); c.close()' >banner.port &
+BANNER=$!
+for _ in $(seq 50); do [ -s banner.port ] && break; sleep 0.1; done
+python3 - "$NOOK_HOME/vms/q1/vm.json" "$(cat banner.port)" <<'EOF'
+import json, sys
+with open(sys.argv[1]) as f:
+	j = json.load(f)
+j["ssh_port"] = int(sys.argv[2])
+with open(sys.argv[1], "w") as f:
+	json.dump(j, f)
+EOF
 port=$("$NOOK" local status q1 --json |
 	python3 -c 'import json,sys; print(json.load(sys.stdin)["ssh"]["port"])')
 

@@ -351,6 +351,9 @@ expect_rc "status after kill -9" 0 "$NOOK" local status t1 --json
 check "status says crashed" test "$(echo "$OUT" | json 'd["state"]')" = crashed
 expect_rc "start after a crash" 0 "$NOOK" local start t1 --no-wait
 check "one QEMU again" test "$(qemus t1)" = 1
+expect_rc "a shell at once waits for the booting guest's sshd" 0 "$NOOK" shell t1 -- cat marker
+contains "  saying so" "$ERR" "VM t1 is booting: waiting for its sshd"
+contains "  then gets in" "$OUT" "survives"
 expect_rc "status: up again" 0 "$NOOK" local status t1 --json
 check "status says running after restart" test "$(echo "$OUT" | json 'd["state"]')" = running
 expect_rc "delete refuses a running VM" 1 "$NOOK" local delete t1
