@@ -363,8 +363,10 @@ static void report_failure(struct vm *vm, const struct vm_start_result *r)
 	if (r->panicked) {
 		errorf("VM %s: the guest's kernel panicked %s%s%s. The "
 		       "kernel said: %s", name, r->found_running ?
-		       "before this start (found running)" : "while ",
-		       r->found_running ? "" : vm_phase_name(r->reached),
+		       "before this start (found running)" : r->resumed ?
+		       "before it was suspended (resumed spinning)" : "while ",
+		       r->found_running || r->resumed ? "" :
+		       vm_phase_name(r->reached),
 		       r->crashed ? "; nook ended its QEMU" : "", r->panic);
 		show_console(vm);
 	} else if (r->stopped) {

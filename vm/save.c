@@ -787,6 +787,7 @@ int vm_resume(struct vm *vm, struct strvec *argv, const char *accel,
 {
 	struct vm_save now;
 	const char *how;
+	long long from, size;
 
 	memset(&now, 0, sizeof(now));
 	facts_now(vm, argv, accel, &now);
@@ -800,9 +801,13 @@ int vm_resume(struct vm *vm, struct strvec *argv, const char *accel,
 	vm_save_free(&now);
 	strvec_push(argv, "-incoming");
 	strvec_push(argv, "defer");
+	/* the guest's output since its boot, which goes on from here: a
+	 * kernel that panicked before the suspend spins on */
+	from = vm->console_at;
 	if (vm_record(vm, VM_STARTING, 0, NULL, up) < 0)
 		return -1;
-	vm->console_at = file_size(vm->paths.console_log);
+	size = file_size(vm->paths.console_log);
+	vm->console_at = from >= 0 && from <= size ? from : size;
 	if (vm_launch(&vm->paths, (const char *const *)argv->v, pid) < 0) {
 		buf_adds(why, "QEMU would not start to load it (said above)");
 		return 0;

@@ -700,6 +700,21 @@ static int end_panicked(struct vm *vm, struct vm_start_result *r,
 	return -1;
 }
 
+/* A guest resumed whose kernel had panicked before its suspend (its
+ * console's part since its boot ends with the panic) spins on as it did:
+ * ended as one that panics while a start waits, unless its sshd answers
+ * after all. */
+static int check_resumed(struct vm *vm, struct vm_start_result *r)
+{
+	char panic[sizeof(r->panic)];
+
+	if (vm_console_panicked(vm->paths.console_log, vm->console_at, panic,
+				sizeof(panic)) &&
+	    ssh_banner("127.0.0.1", vm->spec.ssh_port, 2000) != 1)
+		return end_panicked(vm, r, panic);
+	return 0;
+}
+
 static int wait_ready(struct vm *vm, const struct vm_start_opts *o,
 		      struct vm_start_result *r, const struct vm_nic *up)
 {
@@ -867,7 +882,7 @@ int vm_start(struct vm *vm, const struct vm_start_opts *o,
 	if (vm->spec.cluster)
 		note_link(vm);
 	if (r->resumed)
-		ret = 0;
+		ret = check_resumed(vm, r);
 	else if (o->no_wait)
 		ret = vm_record(vm, VM_RUNNING, r->pid, accel_name(r->accel),
 				&up);

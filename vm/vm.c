@@ -223,8 +223,9 @@ static json_t *state_json(const struct vm *vm, enum vm_state to, pid_t pid,
 	json_object_set_new(st, "accel", accel ? json_string(accel) :
 						 json_null());
 	json_object_set_new(st, "since", json_integer(since));
-	/* a new QEMU's: set by its launch (-1 until then) */
-	if (pid && vm->console_at >= 0)
+	/* a new QEMU's: set by its launch (-1 until then); a suspended
+	 * guest's goes on at its resume */
+	if ((pid || to == VM_SUSPENDED) && vm->console_at >= 0)
 		json_object_set_new(st, "console_at",
 				    json_integer(vm->console_at));
 	/* the cidata's, kept until a start writes another */

@@ -113,6 +113,18 @@ expect_rc "suspend a paused VM" 0 "$NOOK" local suspend s1
 expect_rc "resume it" 0 "$NOOK" local start s1
 check "  running" test "$(qmp_status s1)" = running
 
+# a guest kernel that panicked before the suspend (written onto the blank
+# VM's console, as in test-local.sh) spins on after the resume: said and
+# ended, not called resumed and running
+printf '[ 2.4] Kernel panic - not syncing: VFS: no root\r\n[ 2.5] ---[ end Kernel panic - not syncing: VFS: no root ]---\r\n' >> "$NOOK_HOME/vms/s1/console.log"
+expect_rc "suspend a VM whose kernel panicked" 0 "$NOOK" local suspend s1
+expect_rc "a resume of it fails" 1 "$NOOK" local start s1
+contains "  saying so" "$ERR" "the guest's kernel panicked before it was suspended (resumed spinning); nook ended its QEMU. The kernel said: Kernel panic - not syncing: VFS: no root"
+check "  crashed" test "$(state s1)" = crashed
+expect_rc "a cold start after it" 0 "$NOOK" local start s1 --no-wait
+check "  no panic in this boot's part of the log" \
+	test "$("$NOOK" local status s1 --json | json 'd["panic"]')" = None
+
 # a save that does not fit: a cold boot with the reason, the save removed
 stale() { # NAME WHAT-IT-SAYS SETUP...; $EXTRA: more start options
 	local n=$1 says=$2
