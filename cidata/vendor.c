@@ -105,10 +105,11 @@ static void render_boothook(const char *key, struct buf *out)
  * script) leaves "#ssh ID" of its own ID as it is: the node rebooted on
  * its own, and the names written since are newer than its seed (a node
  * joined, or went). Any other state, a new seed's boot replaces. Over
- * ssh, nook names the seed it last wrote with a first argument "seed=ID"
- * (its record's, right where the state has none or an older one: a
- * state from an older nook, a memory snapshot's); without it, the
- * state's ID stays.
+ * ssh, nook names the seed it last wrote (its record's) with a first
+ * argument "seed=ID", which the mark takes whatever the state said: it
+ * matters where the state has none (from an older nook, empty) or an
+ * older one (a memory snapshot's guest). Without it, the state's ID
+ * stays.
  */
 const char cidata_hosts_script[] =
 	"hosts=/etc/hosts state=/var/lib/nook/hosts "

@@ -164,14 +164,13 @@ int shell_nodes(const struct nook_dirs *d, const char *name,
 		struct strvec *out);
 /*
  * vm_ssh() of a VM that must be up as user (NULL: the login user) into
- * t, then, when it is still booting (started with --no-wait), a wait of
- * SHELL_AWAIT_S at most for its sshd, shown on stderr. -1 having said
- * why.
+ * t, then, when it is still booting (started with --no-wait; its QEMU
+ * younger than SHELL_AWAIT_S), a wait for its sshd, shown on stderr. -1
+ * having said why.
  */
 #define SHELL_AWAIT_S 300
 struct vm;
 struct ssh_target;
-int shell_reach(struct vm *vm, const char *name, const char *user,
-		struct ssh_target *t);
+int shell_reach(struct vm *vm, const char *user, struct ssh_target *t);
 
 #endif

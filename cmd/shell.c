@@ -107,7 +107,8 @@ int shell_nodes(const struct nook_dirs *d, const char *name,
 }
 
 /* A wait for a booting VM's sshd, on stderr: a clock on a terminal,
- * else one line. */
+ * cleared when the wait ends (before anything else is said), else one
+ * line. */
 struct await_line {
 	const char *name;
 	int tty, shown;
@@ -117,27 +118,27 @@ static void await_tick(void *arg, int waited_s)
 {
 	struct await_line *l = arg;
 
+	if (waited_s < 0) {
+		if (l->tty && l->shown)
+			fputs("\r\033[K", stderr);
+		return;
+	}
 	if (l->tty)
 		fprintf(stderr, "\r\033[KVM %s is booting: waiting for its sshd "
 			"(%d s)", l->name, waited_s);
 	else if (!l->shown)
-		fprintf(stderr, "nook: VM %s is booting: waiting for its sshd "
-			"(%d s at most)\n", l->name, SHELL_AWAIT_S);
+		fprintf(stderr, "VM %s is booting: waiting for its sshd\n",
+			l->name);
 	l->shown = 1;
 }
 
-int shell_reach(struct vm *vm, const char *name, const char *user,
-		struct ssh_target *t)
+int shell_reach(struct vm *vm, const char *user, struct ssh_target *t)
 {
-	struct await_line l = { name, isatty(STDERR_FILENO), 0 };
-	int rc;
+	struct await_line l = { vm_name(vm), isatty(STDERR_FILENO), 0 };
 
 	if (vm_ssh(vm, user, 1, t) < 0)
 		return -1;
-	rc = vm_ssh_await(vm, t, SHELL_AWAIT_S, await_tick, &l);
-	if (l.tty && l.shown)
-		fputs("\r\033[K", stderr);
-	return rc;
+	return vm_ssh_await(vm, t, SHELL_AWAIT_S, await_tick, &l);
 }
 
 /* ssh_argv()'s tty for a login shell or a command: a terminal when stdin
@@ -281,7 +282,7 @@ static int shell_one(const struct nook_dirs *d, const struct shell_opts *o)
 	int tty = shell_tty(o->cmd != NULL), rc = 1;
 
 	if (!name || vm_open(d, name, 1, &vm) < 0 ||
-	    shell_reach(vm, name, o->user, &t) < 0)
+	    shell_reach(vm, o->user, &t) < 0)
 		goto out;
 	if (o->cmd && tty < 0) {
 		rc = shell_piped(&t, name, o);
@@ -316,7 +317,7 @@ static int node_argv(const struct nook_dirs *d, const char *name,
 	int ret = -1;
 
 	if (vm_open(d, name, 1, &vm) == 0 &&
-	    (av ? shell_reach(vm, name, o->user, &t) :
+	    (av ? shell_reach(vm, o->user, &t) :
 		  vm_ssh(vm, o->user, 1, &t)) == 0) {
 		t.tag = tag;
 		if (av)

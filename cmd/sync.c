@@ -299,7 +299,7 @@ static int sync_one(const struct nook_dirs *d, const char *name,
 	int rc = 1;
 
 	if (!vm_name || vm_open(d, vm_name, 1, &vm) < 0 ||
-	    shell_reach(vm, vm_name, NULL, &t) < 0)
+	    shell_reach(vm, NULL, &t) < 0)
 		goto out;
 	if (o->del && check_delete_dest(&t, dest) < 0) {
 		rc = 2;
@@ -337,7 +337,7 @@ static int node_rsync_argv(const struct nook_dirs *d, const char *name,
 	int ret = -1;
 
 	if (vm_open(d, name, 1, &vm) == 0 &&
-	    shell_reach(vm, name, NULL, &t) == 0) {
+	    shell_reach(vm, NULL, &t) == 0) {
 		ret = o->del && check_delete_dest(&t, dest) < 0 ? 2 : 0;
 		if (!ret)
 			ssh_rsync_argv(&t, &ro, src, dest, av);

@@ -136,6 +136,9 @@ static int bind_socket(const char *addr, int port, int udp, int *bound)
 	return 0;
 }
 
+/* picks held at most before net_port_pick() gives up */
+#define NET_PICK_TRIES 64
+
 /* 1 when one of avoid[0..n) forwards host port port of proto udp. */
 static int avoided(const struct net_port *avoid, size_t n, int port, int udp)
 {

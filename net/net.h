@@ -3,7 +3,7 @@
  * ports on 127.0.0.1, MAC addresses that stay the same across restarts, and
  * a cluster's private network.
  *
- * The parsers and formatters are pure. net_port_free() and
+ * The parsers and formatters are pure. net_port_pick() and
  * net_port_check() bind real sockets on the host; net_switch_*() run the
  * cluster's switch. Functions return 0 or -1 having said why (naming the
  * spec, the port or the path) through errorf().
@@ -76,7 +76,6 @@ void net_port_hostfwd(const struct net_port *p, struct buf *out);
  * a VM's forwards are told apart by port alone). The port may be taken
  * again before it is used; QEMU's own error is the last word then.
  */
-#define NET_PICK_TRIES 64
 int net_port_pick(struct net_port *p, const struct net_port *avoid, size_t n);
 
 /* 1 when port on addr can be bound now, 0 when not; says nothing. */

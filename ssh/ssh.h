@@ -27,7 +27,8 @@ struct ssh_target {
 	int persist;             /* ControlPersist seconds */
 	const char *tag;         /* NULL, or hex: the command runs with
 				  * SSH_TAG_VAR=tag in its environment */
-	int master_up;           /* the master there answered just now */
+	int master_up;           /* the master at control answered
+				  * ssh_master_check() just now (vm_ssh()) */
 };
 
 /* The environment variable that tags a command for ssh_hangup_argv(). */
@@ -63,10 +64,10 @@ void ssh_options(const struct ssh_target *t, struct strvec *out);
  * uses it. A stopped one (SIGSTOP, ^Z), or with end_busy any one, is
  * ended - when the process on the socket is our user's ssh master for
  * control, by its pid - and its socket removed, with a warning: 0, and
- * the next ssh makes a fresh master; so does none. One that runs but does
- * not answer, or a socket no master of ours holds, is left alone: 1,
- * connect without a master. 2 when the master answered. -1 having said
- * why.
+ * the next ssh makes a fresh master (0 too when there is no master). One
+ * that runs but does not answer, or a socket no master of ours holds, is
+ * left alone: 1, connect without a master. 2 when the master answered.
+ * -1 having said why.
  */
 int ssh_master_check(const char *control, int timeout_ms, int end_busy);
 /* How long a master has to answer: it replies at once when it runs. */

@@ -214,9 +214,9 @@ char *vm_stop_mark(const struct vm_paths *p);
 /*
  * Make or refresh what a start needs under p: the directories (0700), the
  * qcow2 overlay on the base image (grown to s->disk), the VM's key pair and
- * host key pair, known_hosts pinning the host key, and the cidata ISO
- * (a cluster node's with its lines of /etc/hosts in hosts; NULL or none
- * for a plain VM, and the seed's ID, cidata_vendor's hosts_seed).
+ * host key pair, known_hosts pinning the host key, and the cidata ISO,
+ * its seed numbered seed (cidata_vendor's hosts_seed); a cluster node's
+ * with its lines of /etc/hosts in hosts (NULL or none for a plain VM).
  */
 int vm_prepare(const struct vm_spec *s, const struct vm_paths *p,
 	       const struct strvec *hosts, long long seed);
@@ -369,6 +369,9 @@ int vm_record_spec(struct vm *vm);
 enum vm_state vm_state_held(struct vm *vm);
 /* Take vm's lock; -1 saying the VM is busy. */
 int vm_take_lock(struct vm *vm);
+/* Read the record's state again (another nook may have changed it),
+ * leaving the spec, into which an ssh_target points; -1 saying why. */
+int vm_reload_state(struct vm *vm);
 
 /* The argv a launch of vm under accel with uplink (and a node's switch
  * directory, or NULL) runs (vm/start.c); one_cpu: the kernel brings up

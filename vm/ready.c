@@ -366,6 +366,41 @@ static void login_refused(const char *user, const char *ssh_said)
 	       user, n, line, user);
 }
 
+/* The wait for sshd's banner, as said above: when it last probed, on
+ * the wait's clock, and whether the guest has refused a connection. */
+struct banner_wait {
+	double probed;
+	int net_up;
+};
+
+/*
+ * One step of it, el seconds into a wait with left_s to go: a probe when
+ * one is due (every blind_s while the guest's network looks down; 0: at
+ * once), calling tick(arg) while it waits; else a quarter second's sleep.
+ * 1 when sshd answered.
+ */
+static int banner_step(struct banner_wait *bw, const struct ssh_target *t,
+		       double el, double left_s, int blind_s,
+		       void (*tick)(void *), void *arg)
+{
+	int ms = bw->net_up ? SLOW_BANNER_MS : 1000;
+	int b;
+
+	if (ms > left_s * 1000)
+		ms = (int)(left_s * 1000) + 1;
+	if (!bw->net_up && el - bw->probed < blind_s) {
+		sleep_ms(250);
+		return 0;
+	}
+	bw->probed = el;
+	b = ssh_banner_ticking(t->host, t->port, ms, tick, arg);
+	if (b == 1)
+		return 1;
+	bw->net_up |= b < 0;
+	sleep_ms(250);
+	return 0;
+}
+
 /* The progress line's clock while a banner probe waits. */
 struct tick {
 	struct vm_ready *r;
@@ -383,8 +418,8 @@ int vm_wait_ready(struct vm_ready *r)
 {
 	static const char *const ci[] = { "cloud-init", "status", "--wait",
 					   NULL };
-	int slow_ci = 0, denied = 0, net_up = 0;
-	double probed = 0; /* the last probe, on the wait's clock */
+	int slow_ci = 0, denied = 0;
+	struct banner_wait bw = { 0 };
 	struct probe pr = PROBE_INIT;
 	struct console_watch pw = { .path = r->paths->console_log,
 				    .looked = -1 };
@@ -437,28 +472,13 @@ int vm_wait_ready(struct vm_ready *r)
 		if (r->progress)
 			r->progress(r->ctx, r->reached, el);
 		if (r->reached == VM_PHASE_BOOT) {
-			double left_ms = (r->timeout_s - el) * 1000;
-			int ms = net_up ? SLOW_BANNER_MS : 1000;
-			int blind = pw.status ? SLOW_BLIND_S : FAST_BLIND_S;
-			int b;
+			int blind = pw.ci_net ? 0 : pw.status ? SLOW_BLIND_S :
+								FAST_BLIND_S;
 
-			if (ms > left_ms)
-				ms = (int)left_ms + 1;
-
-			if (!net_up && !pw.ci_net && el - probed < blind) {
-				sleep_ms(250);
-				continue;
-			}
-			probed = el;
-			b = ssh_banner_ticking(r->ssh->host, r->ssh->port, ms,
-					       r->progress ? banner_tick : NULL,
-					       &tk);
-			if (b == 1) {
+			if (banner_step(&bw, r->ssh, el, r->timeout_s - el,
+					blind, r->progress ? banner_tick : NULL,
+					&tk))
 				r->reached = VM_PHASE_LOGIN;
-				continue;
-			}
-			net_up |= b < 0;
-			sleep_ms(250);
 			continue;
 		}
 		if (pr.c.pid <= 0 && pr.err_fd < 0 &&
@@ -520,5 +540,104 @@ int vm_wait_ready(struct vm_ready *r)
 	}
 	probe_stop(&pr);
 	strvec_clear(&wait);
+	return ret;
+}
+
+/* vm_ssh_await()'s clock, for banner_step(): the caller's tick, with
+ * the seconds waited. */
+struct await_clock {
+	void (*tick)(void *arg, int waited_s);
+	void *arg;
+	double start;
+};
+
+static void await_tick(void *arg)
+{
+	const struct await_clock *c = arg;
+
+	if (c->tick)
+		c->tick(c->arg, (int)(mono_s() - c->start));
+}
+
+/* The wait is over: the caller's tick(arg, -1), once, before anything
+ * else is said (a clock on a terminal is cleared). */
+static void await_end(struct await_clock *c)
+{
+	if (c->tick)
+		c->tick(c->arg, -1);
+	c->tick = NULL;
+}
+
+/* Why the wait for vm's sshd ends before it answered, said; 0 while it
+ * goes on. pid: the QEMU it began with. */
+static int await_over(struct vm *vm, pid_t pid, long long until,
+		      struct await_clock *c)
+{
+	struct vm_info i;
+
+	if (access(vm->paths.json, F_OK) < 0) {
+		await_end(c);
+		return errorf("VM %s was deleted meanwhile", vm->name);
+	}
+	if (vm_reload_state(vm) < 0)
+		return -1;
+	vm_get_info(vm, &i);
+	if (i.state == VM_PAUSED) {
+		await_end(c);
+		return errorf("VM %s was paused before its sshd answered; "
+			      "'nook local unpause %s' lets it run", vm->name,
+			      vm->name);
+	}
+	if (i.state != VM_RUNNING && i.state != VM_STARTING) {
+		await_end(c);
+		return errorf("VM %s: its QEMU ended before its sshd answered; "
+			      "'nook local status %s' says how", vm->name,
+			      vm->name);
+	}
+	if (i.pid != pid) {
+		await_end(c);
+		return errorf("VM %s was started again meanwhile; run the "
+			      "command again", vm->name);
+	}
+	if (i.panic) {
+		await_end(c);
+		return errorf("VM %s: the guest's kernel panicked (%s); 'nook "
+			      "local logs %s' shows the console", vm->name,
+			      i.panic, vm->name);
+	}
+	if (time(NULL) >= until) {
+		await_end(c);
+		return errorf("VM %s: its sshd did not answer in its first "
+			      "%lld s; 'nook local logs %s' shows its console",
+			      vm->name, until - vm->since, vm->name);
+	}
+	return 0;
+}
+
+int vm_ssh_await(struct vm *vm, const struct ssh_target *t, int timeout_s,
+		 void (*tick)(void *arg, int waited_s), void *arg)
+{
+	/* the first probe at once: the guest may be up already */
+	struct banner_wait bw = { -FAST_BLIND_S, 0 };
+	struct await_clock ck = { tick, arg, mono_s() };
+	long long until = vm->since + timeout_s;
+	struct vm_info i;
+	int ret;
+
+	if (t->master_up)
+		return 0;
+	vm_get_info(vm, &i);
+	/* booted a while ago: its sshd is ssh's to find */
+	if (!i.pid || time(NULL) >= until)
+		return 0;
+	while ((ret = await_over(vm, i.pid, until, &ck)) == 0) {
+		double el = mono_s() - ck.start;
+
+		if (banner_step(&bw, t, el, (double)(until - time(NULL)),
+				FAST_BLIND_S, await_tick, &ck))
+			break;
+		await_tick(&ck);
+	}
+	await_end(&ck);
 	return ret;
 }

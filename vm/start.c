@@ -580,6 +580,7 @@ static int launch(struct vm *vm, const struct vm_start_opts *o,
 {
 	struct strvec argv = STRVEC_INIT, hosts = STRVEC_INIT;
 	char *sw = NULL;
+	long long seed;
 	int ret = -1, rc;
 
 	if (apply(vm, o, in) < 0 || keep_inputs(vm, o, in) < 0 ||
@@ -603,10 +604,11 @@ static int launch(struct vm *vm, const struct vm_start_opts *o,
 	    vm_cluster_host_lines(vm->dirs, vm->spec.cluster, &hosts) < 0)
 		warnf("VM %s: cluster %s has no record of its nodes: its seed "
 		      "names none of them", vm->name, vm->spec.cluster);
-	vm->seed = real_us();
+	seed = real_us();
 	if (resolve_uplink(&vm->spec, up) < 0 ||
-	    vm_prepare(&vm->spec, &vm->paths, &hosts, vm->seed) < 0)
+	    vm_prepare(&vm->spec, &vm->paths, &hosts, seed) < 0)
 		goto out;
+	vm->seed = seed;
 	vm_build_argv(vm, r->accel, up, sw, boots_one_cpu(vm, o, r->accel),
 		      &argv);
 	/* from here on the VM exists, even if QEMU fails */

@@ -47,16 +47,24 @@ static int load_state(struct vm *vm, const json_t *st)
 	return 0;
 }
 
-/* The record's state again (another nook's change), leaving the spec,
- * into which an ssh_target points. */
-static int reload_state(struct vm *vm)
+/* vm.json, parsed; NULL having said why. */
+static json_t *read_record(const struct vm *vm)
 {
 	json_error_t jerr;
 	json_t *j = json_load_file(vm->paths.json, 0, &jerr);
+
+	if (!j)
+		errorf("%s:%d: %s", vm->paths.json, jerr.line, jerr.text);
+	return j;
+}
+
+int vm_reload_state(struct vm *vm)
+{
+	json_t *j = read_record(vm);
 	int ret;
 
 	if (!j)
-		return errorf("%s:%d: %s", vm->paths.json, jerr.line, jerr.text);
+		return -1;
 	free(vm->rec_accel);
 	vm->rec_accel = NULL;
 	ret = load_state(vm, json_object_get(j, "state"));
@@ -66,12 +74,11 @@ static int reload_state(struct vm *vm)
 
 static int load(struct vm *vm)
 {
-	json_error_t jerr;
-	json_t *j = json_load_file(vm->paths.json, 0, &jerr);
+	json_t *j = read_record(vm);
 	int ret = -1;
 
 	if (!j)
-		return errorf("%s:%d: %s", vm->paths.json, jerr.line, jerr.text);
+		return -1;
 	vm_spec_free(&vm->spec);
 	ret = vm_spec_from_json(j, vm->paths.json, &vm->spec);
 	if (ret == 0 && strcmp(vm->spec.name, vm->name))
@@ -417,50 +424,6 @@ int vm_ssh(struct vm *vm, const char *user, int must_run,
 		t->master_up = rc == 2;
 	}
 	return 0;
-}
-
-int vm_ssh_await(struct vm *vm, const struct ssh_target *t, int timeout_s,
-		 void (*tick)(void *arg, int waited_s), void *arg)
-{
-	long long start = mono_ms(), left;
-	struct vm_info i;
-	int b;
-
-	if (t->master_up)
-		return 0;
-	for (;;) {
-		left = timeout_s * 1000LL - (mono_ms() - start);
-		b = ssh_banner(t->host, t->port,
-			       (int)(left < 1000 ? (left > 0 ? left : 1) : 1000));
-		if (b == 1)
-			return 0;
-		/* another nook may have changed it meanwhile; its stop
-		 * records the end only after QEMU has gone */
-		if (reload_state(vm) < 0)
-			return -1;
-		vm_get_info(vm, &i);
-		if (i.state == VM_PAUSED)
-			return errorf("VM %s was paused before its sshd "
-				      "answered; 'nook local unpause %s' lets "
-				      "it run", vm->name, vm->name);
-		if (i.state != VM_RUNNING && i.state != VM_STARTING)
-			return errorf("VM %s: its QEMU ended before its sshd "
-				      "answered; 'nook local status %s' says "
-				      "how", vm->name, vm->name);
-		if (i.panic)
-			return errorf("VM %s: the guest's kernel panicked "
-				      "(%s); 'nook local logs %s' shows the "
-				      "console", vm->name, i.panic, vm->name);
-		if (mono_ms() - start >= timeout_s * 1000LL)
-			return errorf("VM %s: its sshd did not answer in %d s; "
-				      "'nook local logs %s' shows its console",
-				      vm->name, timeout_s, vm->name);
-		if (tick)
-			tick(arg, (int)((mono_ms() - start) / 1000));
-		/* refused or closed at once: slirp found no sshd yet */
-		if (b < 0)
-			sleep_ms(250);
-	}
 }
 
 /*

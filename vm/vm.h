@@ -284,11 +284,13 @@ int vm_ssh(struct vm *vm, const char *user, int must_run,
 
 /*
  * A VM started with --no-wait (or by another nook still waiting on it)
- * boots before its sshd answers: wait for that (its banner; cloud-init
- * need not be done), at most timeout_s, calling tick(arg, seconds
- * waited) about every second while it waits. 0 at once when t goes
- * through a live master. -1 saying why: QEMU ended or was paused, its
- * kernel panicked, no answer in time.
+ * boots before its sshd answers: while its QEMU is younger than
+ * timeout_s, wait for that (sshd's banner; cloud-init need not be done),
+ * calling tick(arg, seconds waited) as the wait goes on and tick(arg, -1)
+ * once it ends. 0 at once when t goes through a live master, or for a VM
+ * that booted longer ago (ssh's own errors say what is wrong then). -1
+ * saying why: QEMU ended, was paused or started again, its kernel
+ * panicked, the VM was deleted, no answer in time.
  */
 int vm_ssh_await(struct vm *vm, const struct ssh_target *t, int timeout_s,
 		 void (*tick)(void *arg, int waited_s), void *arg);

@@ -7,6 +7,7 @@
 NOOK=$1
 . "$(dirname "$0")/lib.sh"
 cleanup() {
+	[ -n "${WAITER:-}" ] && kill "$WAITER" 2>/dev/null
 	for vm in b1 b2 b3 r1; do "$NOOK" local delete "$vm" --force >/dev/null 2>&1; done
 	rm -rf "$WORK"
 }
@@ -88,25 +89,33 @@ expect_rc "start after a crash" 0 "$NOOK" local start b1 --no-wait
 # a shell on a VM whose sshd does not answer yet waits for it (the guest
 # test sees one answer); a blank disk's never does: these waits end with
 # what happens to the VM meanwhile
+# waiting_shell NAME [tty]: a shell on b1 in the background (on a
+# terminal of its own with tty), its output in wait.out; NAME passes once
+# it says it waits
 waiting_shell() {
 	rm -f wait.out
-	("$NOOK" shell b1 -- true >wait.out 2>&1; echo "rc=$?" >>wait.out) &
+	if [ $# -gt 1 ]; then
+		(script -qec "'$NOOK' shell b1 -- true" /dev/null >wait.out 2>&1
+		 echo "rc=$?" >>wait.out) &
+	else
+		("$NOOK" shell b1 -- true >wait.out 2>&1; echo "rc=$?" >>wait.out) &
+	fi
 	WAITER=$!
 	for _ in $(seq 100); do
-		grep -q "waiting for its sshd" wait.out 2>/dev/null && return
+		grep -q "VM b1 is booting: waiting for its sshd" wait.out 2>/dev/null &&
+			{ ok "$1"; return; }
 		sleep 0.2
 	done
+	fail "$1" "$(cat wait.out 2>/dev/null)"
 }
-waiting_shell
-contains "a shell on a booting VM waits for its sshd" "$(cat wait.out)" \
-	"VM b1 is booting: waiting for its sshd (300 s at most)"
+waiting_shell "a shell on a booting VM waits for its sshd, a clock on a terminal" tty
 "$NOOK" local pause b1 >/dev/null
 wait "$WAITER"
-contains "  and fails when the VM is paused" "$(cat wait.out)" \
-	"VM b1 was paused before its sshd answered; 'nook local unpause b1'"
+check "  the clock cleared, then: paused" grep -qF $'\r\033[Knook: VM b1 was paused before its sshd answered' wait.out
+contains "  and how to go on" "$(cat wait.out)" "'nook local unpause b1' lets it run"
 contains "  exit 1" "$(cat wait.out)" "rc=1"
 "$NOOK" local unpause b1 >/dev/null
-waiting_shell
+waiting_shell "off a terminal, one line says it waits"
 # a guest kernel's panic at the end of this QEMU's part of the console log
 # (written here: a blank disk boots nothing and prints nothing): said by
 # status, and shell and start stop at once (the guest test has a real one)
@@ -130,7 +139,7 @@ check "  no panic" test "$(echo "$OUT" | json 'd["panic"]')" = None
 pid=$(cat "$NOOK_HOME/run/b1/qemu.pid")
 truncate -s +65M "$log"
 printf '[ 99.0] reboot: Power down\r\n' >> "$log"
-waiting_shell
+waiting_shell "a shell waits once more"
 kill -9 "$pid"
 ended "$pid"
 wait "$WAITER"

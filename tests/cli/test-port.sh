@@ -148,8 +148,8 @@ check "... lists it" test "$(echo "$OUT" | json "[f['host'] for f in d]")" = "[$
 # holds on 127.0.0.1 already (a CI failure): a VM's forwards are told
 # apart by host port alone. In a network namespace whose kernel picks
 # from 40000-40001 it is so every time: the kernel likes odd ports.
-NS=nook-port-$$
-if [ "$(id -u)" = 0 ] && ip netns add "$NS" 2>/dev/null; then
+if [ "$(id -u)" = 0 ] && ip netns add "nook-port-$$" 2>/dev/null; then
+	NS=nook-port-$$
 	in_ns() { ip netns exec "$NS" "$@"; }
 	# the forwards' host ports, ssh's too, each checked to be listening
 	ns_ports() {

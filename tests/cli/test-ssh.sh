@@ -69,9 +69,16 @@ python3 -c 'import socket
 s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(16)
 print(s.getsockname()[1], flush=True)
 while True:
-	c, _ = s.accept(); c.sendall(b"SSH-2.0-OpenSSH_stand-in\r\n"); c.close()' >banner.port &
+	c, _ = s.accept()
+	try:
+		c.sendall(b"SSH-2.0-OpenSSH_stand-in\r\n")
+	except OSError:
+		pass
+	c.close()' >banner.port &
 BANNER=$!
 for _ in $(seq 50); do [ -s banner.port ] && break; sleep 0.1; done
+# without it, every shell below would wait for the blank VM's sshd
+check "the stand-in sshd listens" test -s banner.port || { finish; exit 1; }
 python3 - "$NOOK_HOME/vms/q1/vm.json" "$(cat banner.port)" <<'EOF'
 import json, sys
 with open(sys.argv[1]) as f:
