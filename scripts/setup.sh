@@ -13,6 +13,7 @@ packages=(
 	qemu-system-x86 qemu-utils openssh-client rsync vde2
 	# what the tests check nook's output with, and the peers it is compared to
 	genisoimage xorriso cloud-image-utils python3 python3-yaml util-linux zstd
+	strace
 	# nook export libvirt: virt-xml-validate and virsh; the guest test's libvirtd
 	libvirt-clients libvirt-daemon-system dnsmasq-base
 	# the fuzz targets (tests/fuzz): clang's libFuzzer and sanitizers

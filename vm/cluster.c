@@ -522,12 +522,26 @@ int vm_cluster_nodes(const struct nook_dirs *d, const char *name,
 	return out->n > had ? 0 : no_nodes(name);
 }
 
+/* The length of name less its "-N" (N digits), its group's part:
+ * dev-worker of dev-worker-3, dev of dev-3; 0 when it has no "-N". */
+static size_t group_part(const char *name)
+{
+	const char *dash = strrchr(name, '-');
+
+	if (!dash || !dash[1] || strspn(dash + 1, "0123456789") !=
+				 strlen(dash + 1))
+		return 0;
+	return (size_t)(dash - name);
+}
+
 /* 1 when cluster (which exists) has name as a node, or NAME-N would be
- * one of its plain nodes. */
+ * one of its plain nodes, or NAME-G-N one of group G's, which has a node
+ * (grown, the group takes that name). */
 static int claims(const struct nook_dirs *d, const char *cluster,
 		  const char *name)
 {
 	const char *rest = name + strlen(cluster) + 1;
+	size_t g = group_part(name);
 	struct cluster c;
 	int yes;
 
@@ -536,6 +550,9 @@ static int claims(const struct nook_dirs *d, const char *cluster,
 	if (cluster_peek(d, cluster, &c) != 0)
 		return 0;
 	yes = find_member(&c, name) != NULL;
+	for (size_t i = 0; !yes && g && i < c.n; i++)
+		yes = group_part(c.m[i].name) == g &&
+		      !strncmp(c.m[i].name, name, g);
 	cluster_free(&c);
 	return yes;
 }

@@ -168,6 +168,11 @@ sed -i 's/count: 1$/count: 3/' dev/nook.yaml
 # deleting the last node shrinks the record; it comes back where it was
 expect_rc "delete the last node" 0 "$NOOK" local delete dev-worker-3 --force
 check "  the record is one smaller" test "$(json 'len(d["members"])' < "$NOOK_HOME/clusters/dev.json")" = 3
+# a group's next node name is the cluster's, as NAME-N is a plain one's
+expect_rc "a plain VM with a group's next node name is refused" 1 "$NOOK" local start dev-worker-3 --image dev/blank.img --no-wait --memory 256M --accel tcg
+contains "  naming the cluster" "$ERR" "dev-worker-3 is a node name of cluster dev"
+expect_rc "  and one of a group the cluster lacks is not" 0 "$NOOK" local start dev-db-1 --image dev/blank.img --no-wait --memory 256M --accel tcg
+"$NOOK" local delete dev-db-1 --force >/dev/null
 
 expect_rc "stop without NAME: every node" 0 in_dir dev local stop --force
 check "  no QEMU left" test -z "$(ls "$NOOK_HOME"/run/dev-*/qemu.pid 2>/dev/null)"

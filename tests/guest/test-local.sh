@@ -67,6 +67,11 @@ check "--disk 3G: the root file system grew past the image's $base_size bytes" \
 	test "$root_size" -gt "$base_size"
 expect_rc "hostname is the VM's name" 0 "$NOOK" shell t1 -- hostname
 contains "hostname t1" "$OUT" "t1"
+# warm (its master up): no probe of sshd's banner, nor any TCP at all -
+# nook asks the master over its socket, and ssh goes through it
+expect_rc "a warm shell" 0 strace -f -qq -e trace=connect -o connects.txt "$NOOK" shell t1 -- true
+check "  makes no TCP connection" test "$(grep -c AF_INET connects.txt)" = 0
+check "  (strace saw its unix-socket connects)" grep -q AF_UNIX connects.txt
 
 # the host key the guest shows is the one nook made (pinned, not learned)
 scanned=$(ssh-keyscan -t ed25519 -p "$ssh_port" 127.0.0.1 2>/dev/null | awk '{print $3}')
