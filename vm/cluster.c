@@ -577,12 +577,17 @@ const char *vm_cluster_claiming(const struct nook_dirs *d, const char *name,
 
 int vm_plain_name_check(const struct nook_dirs *d, const char *name)
 {
+	const char *rest;
 	char c[64];
 
-	if (vm_cluster_claiming(d, name, c, sizeof(c)))
+	if (!vm_cluster_claiming(d, name, c, sizeof(c)))
+		return 0;
+	rest = name + strlen(c) + 1;
+	if (strspn(rest, "0123456789") == strlen(rest))
 		return errorf("%s is a node name of cluster %s: 'nook local "
 			      "start %s --nodes N' makes its nodes", name, c, c);
-	return 0;
+	return errorf("%s is a node name of cluster %s: its nook.yaml's "
+		      "groups make its nodes", name, c);
 }
 
 int vm_resolve_name(const struct nook_dirs *d, const char *name,

@@ -171,8 +171,9 @@ check "  the record is one smaller" test "$(json 'len(d["members"])' < "$NOOK_HO
 # a group's next node name is the cluster's, as NAME-N is a plain one's
 expect_rc "a plain VM with a group's next node name is refused" 1 "$NOOK" local start dev-worker-3 --image dev/blank.img --no-wait --memory 256M --accel tcg
 contains "  naming the cluster" "$ERR" "dev-worker-3 is a node name of cluster dev"
+contains "  and what makes its nodes" "$ERR" "its nook.yaml's groups make its nodes"
 expect_rc "  and one of a group the cluster lacks is not" 0 "$NOOK" local start dev-db-1 --image dev/blank.img --no-wait --memory 256M --accel tcg
-"$NOOK" local delete dev-db-1 --force >/dev/null
+expect_rc "  (deleted)" 0 "$NOOK" local delete dev-db-1 --force
 
 expect_rc "stop without NAME: every node" 0 in_dir dev local stop --force
 check "  no QEMU left" test -z "$(ls "$NOOK_HOME"/run/dev-*/qemu.pid 2>/dev/null)"
