@@ -166,6 +166,10 @@ void vm_kernel_args(const struct vm_spec *s, enum vm_accel accel,
 /* QEMU's -chardev value for the QMP socket at path (commas doubled, as
  * QEMU's option syntax wants). */
 void vm_qmp_chardev(const char *path, struct buf *out);
+/* The root bus's slots, from this one on: each NIC, the rng, the disk,
+ * the seed, the balloon. The same order in QEMU's argv and in libvirt's
+ * XML keeps the guest's interface names and its vda. */
+#define VM_PCI_FIRST_SLOT 1
 /* The whole QEMU argv for spec s with paths p. Pure. */
 void vm_qemu_argv(const struct vm_spec *s, const struct vm_paths *p,
 		  const struct vm_launch *l, struct strvec *out);

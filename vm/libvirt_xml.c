@@ -66,10 +66,9 @@ static void attr(struct xml *x, const char *name, const char *value)
 	buf_adds(x->b, "'");
 }
 
-/* nook's QEMU puts the NICs, then the rng, then the two disks on the
- * root bus from slot 1 on, in that order: the same slots keep the
- * guest's interface names (cloud-init's first network config matched
- * them) and its vda. */
+/* On the root bus as nook's QEMU has them (VM_PCI_FIRST_SLOT): the same
+ * slots keep the guest's interface names (cloud-init's first network
+ * config matched them) and its vda. */
 static void pci_slot(struct xml *x, int slot)
 {
 	buf_addf(x->b, "      <address type='pci' domain='0x0000' bus='0x00' "
@@ -213,7 +212,7 @@ static void os_xml(struct xml *x, const struct vm_spec *s,
 static void devices_xml(struct xml *x, const struct vm_spec *s,
 			const struct vm_lv_domain *t)
 {
-	int slot = 1;
+	int slot = VM_PCI_FIRST_SLOT;
 
 	buf_adds(x->b, "  <devices>\n");
 	for (size_t i = 0; i < s->nnics; i++)
@@ -234,7 +233,9 @@ static void devices_xml(struct xml *x, const struct vm_spec *s,
 		 "      <target type='serial' port='0'/>\n"
 		 "    </console>\n"
 		 "    <controller type='usb' model='none'/>\n"
-		 "    <memballoon model='none'/>\n"
+		 "    <memballoon model='virtio' freePageReporting='on'>\n");
+	pci_slot(x, slot++);
+	buf_adds(x->b, "    </memballoon>\n"
 		 "  </devices>\n");
 }
 

@@ -107,6 +107,19 @@ check "the uplink skipped DAD" test "$(echo "$OUT" | head -1)" = 0
 check "later interfaces do DAD" test "$(echo "$OUT" | tail -1)" = 1
 expect_rc "the guest's clock source" 0 "$NOOK" shell t1 -- cat /sys/devices/system/clocksource/clocksource0/current_clocksource
 contains "the guest keeps the TSC" "$OUT" "tsc"
+# memory the guest frees goes back to the host (free page reporting): 300
+# MiB written to the guest's tmpfs raise QEMU's resident size; once they
+# are removed, the guest reports the free blocks and QEMU lets them go
+qpid=$(cat "$NOOK_HOME/run/t1/qemu.pid")
+rss() { awk '/^Rss:/ {print int($2 / 1024)}' /proc/"$qpid"/smaps_rollup; }
+expect_rc "the guest's balloon driver is bound" 0 "$NOOK" shell t1 -- sh -c 'ls /sys/bus/virtio/drivers/virtio_balloon | grep virtio'
+low=$(rss)
+expect_rc "the guest fills 300 MiB of its tmpfs" 0 "$NOOK" shell t1 -- dd if=/dev/zero of=/dev/shm/fill bs=1M count=300 status=none
+full=$(rss)
+check "  QEMU's resident size rose by 200 MiB or more ($low -> $full MiB)" test "$full" -ge $((low + 200))
+expect_rc "the guest removes them" 0 "$NOOK" shell t1 -- rm /dev/shm/fill
+for _ in $(seq 60); do [ "$(rss)" -le $((full - 200)) ] && break; sleep 1; done
+check "  QEMU's resident size fell by 200 MiB or more within 60 s ($full -> $(rss) MiB)" test "$(rss)" -le $((full - 200))
 
 # a second start is refused and no second QEMU appears
 expect_rc "second start refused" 1 "$NOOK" local start t1

@@ -237,6 +237,10 @@ static void test_qemu_argv(void **state)
 	/* the firmware runs no network boot ROM */
 	assert_non_null(strstr(after(&v, "-device", 0), ",romfile="));
 	assert_false(argv_has(&v, "-bios", NULL));
+	/* freed guest memory goes back to the host; the balloon's slot is
+	 * the one after the NIC (1), the rng (2), the disk and the seed */
+	assert_true(argv_has(&v, "-device", "virtio-balloon-pci,"
+			     "free-page-reporting=on,addr=0x5"));
 	strvec_clear(&v);
 
 	/* unpacked kernel and initrd, and qboot, where boot.c found them */
@@ -1324,7 +1328,7 @@ static void test_spec_json(void **state)
 
 /* The libvirt XML of a cluster node: escaped text, nook's NICs in order
  * on the uplink's and the cluster's networks with nook's PCI slots, the
- * disks after them, TCG's CPU model as libvirt features. */
+ * disks and the balloon after them, TCG's CPU model as libvirt features. */
 static void test_libvirt_xml(void **state)
 {
 	struct vm_spec s;
@@ -1378,6 +1382,11 @@ static void test_libvirt_xml(void **state)
 	assert_non_null(strstr(nic2, "slot='0x02'"));
 	assert_true(strstr(nic2, "slot='0x02'") < rng);
 	assert_non_null(strstr(disk, "slot='0x04'"));
+	/* the balloon after the seed, as QEMU has it: free page reporting */
+	assert_non_null(strstr(disk, "<memballoon model='virtio' "
+			       "freePageReporting='on'>\n      <address "
+			       "type='pci' domain='0x0000' bus='0x00' "
+			       "slot='0x06'"));
 	assert_non_null(strstr(disk, "<source file='/p/s.iso'/>\n      "
 			"<target dev='vdb' bus='virtio'/>\n      <readonly/>"));
 	/* user-mode uplink, KVM, a CPU of the user's */
