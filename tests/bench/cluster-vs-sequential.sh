@@ -4,7 +4,8 @@
 # image, alternated, RUNS times each (default 2). Each run makes fresh
 # VMs (first boots). Prints each time, the medians, the ratio
 # cluster/sequential, each QEMU's resident memory once the cluster is
-# ready, and before each run how long each core takes for one loop.
+# ready (and its proportional share: shared pages split), and before each
+# run how long each core takes for one loop.
 # Usage: tests/bench/cluster-vs-sequential.sh BUILD-DIR [RUNS]
 set -eu
 build=$(realpath "${1:-build}")
@@ -44,9 +45,12 @@ cluster_run() {
 	"$nook" local start c --nodes 3 --image "$img" >/dev/null 2>"$work/err" ||
 		{ cat "$work/err" >&2; return 1; }
 	t=$(echo "$(now) - $t0" | bc)
+	# resident, and proportional: the pages QEMUs share (the unpacked
+	# kernel and initrd they map from nook's boot cache) split among them
 	for i in 1 2 3; do
-		rss=$(awk '/VmRSS/ {print $2}' /proc/"$(cat "$NOOK_HOME/run/c-$i/qemu.pid")"/status)
-		echo "    c-$i QEMU resident: $((rss / 1024)) MiB" >&2
+		f=/proc/"$(cat "$NOOK_HOME/run/c-$i/qemu.pid")"/smaps_rollup
+		echo "    c-$i QEMU resident: $(awk '/^Rss:/ {print int($2 / 1024)}' "$f") MiB" \
+			"(proportional $(awk '/^Pss:/ {print int($2 / 1024)}' "$f") MiB)" >&2
 	done
 	"$nook" local delete c --force >/dev/null
 	echo "$t"

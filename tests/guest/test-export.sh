@@ -105,6 +105,7 @@ xml=$(v dumpxml ex1)
 contains "  domain type qemu (TCG here)" "$xml" "<domain type='qemu'"
 contains "  nook's MAC" "$xml" "$mac"
 contains "  the pinned machine type" "$xml" "machine='pc-q35-"
+contains "  the balloon with free page reporting" "$xml" "<memballoon model='virtio' freePageReporting='on'>"
 check "  the serial console is a pty (virsh console)" sh -c 'virsh -q -c "$1" ttyconsole ex1 | grep -q /dev/pts/' _ "$URI"
 expect_rc "a second export of ex1 is refused" 1 "$NOOK" export libvirt ex1 --connect "$URI" --pool "$POOL"
 contains "  naming the domain" "$ERR" "domain named ex1 already"
