@@ -169,7 +169,7 @@ static json_t *status_json(struct vm *vm)
 	/* the first forward is ssh's; the rest are the user's */
 	for (size_t k = 1; up && k < i.ports->n; k++)
 		json_array_append_new(ports, json_string(i.ports->v[k]));
-	return json_pack("{s:s,s:s,s:o,s:o,s:o,s:s,s:i,s:I,s:o,s:o,s:s,"
+	return json_pack("{s:s,s:s,s:o,s:o,s:o,s:s,s:i,s:I,s:o,s:o,s:o,s:s,"
 			 "s:s?,s:s?,s:o,s:o,s:o}",
 		"name", i.name, "state", vm_state_name(i.state),
 		"pid", up ? json_integer(i.pid) : json_null(),
@@ -177,6 +177,8 @@ static json_t *status_json(struct vm *vm)
 		"uptime", up ? json_integer(time(NULL) - i.since) : json_null(),
 		"image", i.image, "cpus", i.cpus,
 		"memory_mib", (json_int_t)(i.memory >> 20),
+		"resident_mib", i.resident ?
+		json_integer((json_int_t)(i.resident >> 20)) : json_null(),
 		"ssh", up ? json_pack("{s:s,s:i,s:s}", "host", "127.0.0.1",
 				      "port", i.ssh_port, "user", i.user) :
 			    json_null(),
@@ -234,9 +236,14 @@ static void print_status(json_t *j)
 		printf("state:   %s\n", state);
 	}
 	printf("image:   %s\n", json_string_value(json_object_get(j, "image")));
-	printf("cpus:    %lld, memory %lldM\n",
+	printf("cpus:    %lld, memory %lldM",
 	       (long long)json_integer_value(json_object_get(j, "cpus")),
 	       (long long)json_integer_value(json_object_get(j, "memory_mib")));
+	/* what it takes of the host's: the guest hands back what it frees */
+	if (json_is_integer(json_object_get(j, "resident_mib")))
+		printf(" (QEMU resident %lldM)", (long long)json_integer_value(
+		       json_object_get(j, "resident_mib")));
+	printf("\n");
 	if (json_is_object(json_object_get(j, "ssh")))
 		printf("ssh:     127.0.0.1:%lld -> 22\n",
 		       (long long)json_integer_value(json_object_get(

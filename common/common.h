@@ -175,6 +175,9 @@ int run_capture_timeout(const char *const *argv, struct buf *out,
 /* 1 when pid is a live (not zombie) process one of whose arguments is
  * exactly arg (a substring would adopt any process that mentions it). */
 int proc_has_arg(pid_t pid, const char *arg);
+/* pid's resident memory in bytes (VmRSS, top's RES); 0 when it cannot
+ * be read. */
+uint64_t proc_resident(pid_t pid);
 /* The pid in pidfile when it is such a process; 0 when the file is
  * missing, junk, stale or names another program. Never an error. */
 pid_t pidfile_owner(const char *pidfile, const char *arg);

@@ -283,6 +283,23 @@ int proc_has_arg(pid_t pid, const char *arg)
 	return found;
 }
 
+uint64_t proc_resident(pid_t pid)
+{
+	char path[64];
+	struct buf b = BUF_INIT;
+	unsigned long long kb = 0;
+	const char *l;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if (read_file_quiet(path, &b) < 0)
+		return 0;
+	l = strstr(b.p, "\nVmRSS:");
+	if (!l || sscanf(l + 7, "%llu kB", &kb) != 1)
+		kb = 0;
+	buf_free(&b);
+	return (uint64_t)kb << 10;
+}
+
 pid_t pidfile_owner(const char *pidfile, const char *arg)
 {
 	struct buf b = BUF_INIT;

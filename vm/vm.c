@@ -345,6 +345,7 @@ void vm_get_info(struct vm *vm, struct vm_info *i)
 	i->base_disk = vm->spec.image.disk;
 	i->cpus = vm->spec.cpus;
 	i->memory = vm->spec.memory;
+	i->resident = i->pid ? proc_resident(i->pid) : 0;
 	i->ssh_port = vm->spec.ssh_port;
 	i->user = vm->spec.user ? vm->spec.user : vm->spec.image.user;
 	i->ports = &vm->ports;

@@ -258,6 +258,7 @@ struct vm_info {
 	const char *base_disk;    /* its absolute path */
 	int cpus;
 	uint64_t memory;
+	uint64_t resident;        /* up: its QEMU's resident bytes, or 0 */
 	int ssh_port;
 	const char *user;         /* the login user */
 	const struct strvec *ports; /* the user's forwards, as running */

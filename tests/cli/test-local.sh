@@ -54,7 +54,18 @@ expect_rc "status --json" 0 "$NOOK" local status b1 --json
 check "running" test "$(echo "$OUT" | json 'd["state"]')" = running
 check "accel tcg" test "$(echo "$OUT" | json 'd["accel"]')" = tcg
 check "one forwarded port" test "$(echo "$OUT" | json 'len(d["ports"])')" = 1
+# QEMU's resident memory as /proc has it just before and just after (a
+# young QEMU's changes by MiBs a second)
+qrss() { awk '/^VmRSS:/ {print int($2 / 1024)}' /proc/"$(cat "$NOOK_HOME/run/b1/qemu.pid")"/status; }
+before=$(qrss)
+rmib=$("$NOOK" local status b1 --json | json 'd["resident_mib"]')
+after=$(qrss)
+check "QEMU's resident memory: $rmib MiB (/proc: $before, then $after)" sh -c \
+	'[ "$1" -gt 0 ] && { { [ "$1" -ge $(($2 - 1)) ] && [ "$1" -le $(($3 + 1)) ]; } ||
+	{ [ "$1" -le $(($2 + 1)) ] && [ "$1" -ge $(($3 - 1)) ]; }; }' _ "$rmib" "$before" "$after"
 ssh_port=$(echo "$OUT" | json 'd["ssh"]["port"]')
+expect_rc "status in words" 0 "$NOOK" local status b1
+contains "  says QEMU's resident memory" "$OUT" "memory 256M (QEMU resident "
 check "ssh forward on 127.0.0.1 only" test "$(ss -Hltn "sport = :$ssh_port" | grep -vc '127.0.0.1:')" = 0
 check "QMP socket exists" test -S "$NOOK_HOME/run/b1/qmp.sock"
 mac=$(tr '\0' '\n' < /proc/"$(cat "$NOOK_HOME/run/b1/qemu.pid")"/cmdline | grep -o 'mac=[0-9a-f:]*')
@@ -147,6 +158,7 @@ contains "a shell waiting for sshd stops when QEMU ends" "$(cat wait.out)" \
 	"VM b1: its QEMU ended before its sshd answered; 'nook local status b1' says how"
 expect_rc "status of a VM that powered off, a 65 MiB log" 0 "$NOOK" local status b1 --json
 check "  stopped, not crashed" test "$(echo "$OUT" | json 'd["state"]')" = stopped
+check "  no resident memory" test "$(echo "$OUT" | json 'd["resident_mib"]')" = None
 expect_rc "start it again" 0 "$NOOK" local start b1 --no-wait
 expect_rc "delete refuses a running VM" 1 "$NOOK" local delete b1
 expect_rc "delete --force" 0 "$NOOK" local delete b1 --force

@@ -108,10 +108,10 @@ check "later interfaces do DAD" test "$(echo "$OUT" | tail -1)" = 1
 expect_rc "the guest's clock source" 0 "$NOOK" shell t1 -- cat /sys/devices/system/clocksource/clocksource0/current_clocksource
 contains "the guest keeps the TSC" "$OUT" "tsc"
 # memory the guest frees goes back to the host (free page reporting): 300
-# MiB written to the guest's tmpfs raise QEMU's resident size; once they
-# are removed, the guest reports the free blocks and QEMU lets them go
-qpid=$(cat "$NOOK_HOME/run/t1/qemu.pid")
-rss() { awk '/^Rss:/ {print int($2 / 1024)}' /proc/"$qpid"/smaps_rollup; }
+# MiB written to the guest's tmpfs raise QEMU's resident size (as status
+# says it); once they are removed, the guest reports the free blocks and
+# QEMU lets them go
+rss() { "$NOOK" local status t1 --json | json 'd["resident_mib"]'; }
 expect_rc "the guest's balloon driver is bound" 0 "$NOOK" shell t1 -- sh -c 'ls /sys/bus/virtio/drivers/virtio_balloon | grep virtio'
 low=$(rss)
 expect_rc "the guest fills 300 MiB of its tmpfs" 0 "$NOOK" shell t1 -- dd if=/dev/zero of=/dev/shm/fill bs=1M count=300 status=none

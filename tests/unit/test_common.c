@@ -6,6 +6,7 @@
 #include <cmocka.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include <sys/stat.h>
@@ -751,6 +752,41 @@ static void test_run_capture_split(void **state)
 	buf_free(&err);
 }
 
+/* A child that has touched 64 MiB is that and a little more resident;
+ * once reaped, nothing. */
+static void test_proc_resident(void **state)
+{
+	const size_t size = 64 << 20;
+	uint64_t r;
+	int fd[2], status;
+	char c;
+	pid_t pid;
+
+	(void)state;
+	assert_int_equal(pipe(fd), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char *p = malloc(size);
+
+		if (!p)
+			_exit(1);
+		memset(p, 1, size);
+		if (write(fd[1], "x", 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	close(fd[1]);
+	assert_int_equal(read(fd[0], &c, 1), 1);
+	r = proc_resident(pid);
+	assert_true(r >= size && r < 2 * size);
+	kill(pid, SIGKILL);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	close(fd[0]);
+	assert_int_equal(proc_resident(pid), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -780,6 +816,7 @@ int main(void)
 		cmocka_unit_test(test_run_capture_split),
 		cmocka_unit_test(test_flock_wait),
 		cmocka_unit_test(test_copy_file),
+		cmocka_unit_test(test_proc_resident),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
