@@ -26,7 +26,8 @@ static const struct program {
 	const char *package;     /* Debian's */
 	int min_major, min_minor;
 } programs[] = {
-	{ "qemu-system-x86_64", "--version", "qemu-system-x86", 4, 2 },
+	/* 5.1: the balloon's free page reporting */
+	{ "qemu-system-x86_64", "--version", "qemu-system-x86", 5, 1 },
 	{ "qemu-img", "--version", "qemu-utils", 4, 2 },
 	{ "ssh", "-V", "openssh-client", 0, 0 },
 	{ "ssh-keygen", NULL, "openssh-client", 0, 0 },

@@ -170,6 +170,10 @@ void vm_qmp_chardev(const char *path, struct buf *out);
  * the seed, the balloon. The same order in QEMU's argv and in libvirt's
  * XML keeps the guest's interface names and its vda. */
 #define VM_PCI_FIRST_SLOT 1
+#define VM_BALLOON_SLOT(nnics) (VM_PCI_FIRST_SLOT + (nnics) + 3)
+/* The balloon's -device, which only takes the guest's free page reports
+ * (since 2026-12-04: a save made without it loads without it). */
+#define VM_BALLOON_DEVICE "virtio-balloon-pci"
 /* The whole QEMU argv for spec s with paths p. Pure. */
 void vm_qemu_argv(const struct vm_spec *s, const struct vm_paths *p,
 		  const struct vm_launch *l, struct strvec *out);

@@ -272,8 +272,8 @@ void vm_qemu_argv(const struct vm_spec *s, const struct vm_paths *p,
 	 * disks, which QEMU gives the slots after the -devices': they keep
 	 * theirs. */
 	strvec_push(out, "-device");
-	strvec_pushf(out, "virtio-balloon-pci,free-page-reporting=on,"
-		     "addr=0x%zx", VM_PCI_FIRST_SLOT + l->nnics + 3);
+	strvec_pushf(out, VM_BALLOON_DEVICE ",free-page-reporting=on,"
+		     "addr=0x%x", VM_BALLOON_SLOT((unsigned)l->nnics));
 	buf_adds(&b, "socket,id=serial0,path=");
 	add_path(&b, p->serial);
 	buf_adds(&b, ",server=on,wait=off,logfile=");

@@ -782,6 +782,31 @@ static void qemu_said(struct vm *vm, struct buf *why)
 	buf_free(&log);
 }
 
+/* A save made by a QEMU that an older nook started has no balloon in it
+ * (VM_BALLOON_DEVICE): the same argv less that device may load it, and
+ * the VM gets the balloon at its next boot. */
+static void without_balloon(struct strvec *argv, struct vm_save *now)
+{
+	size_t n = 0;
+	char hash[65];
+
+	for (size_t i = 0; i < argv->n; i++) {
+		if (!strcmp(argv->v[i], "-device") && i + 1 < argv->n &&
+		    !strncmp(argv->v[i + 1], VM_BALLOON_DEVICE ",",
+			     strlen(VM_BALLOON_DEVICE ","))) {
+			free(argv->v[i]);
+			free(argv->v[++i]);
+			continue;
+		}
+		argv->v[n++] = argv->v[i];
+	}
+	argv->n = n;
+	argv->v[n] = NULL;
+	vm_argv_hash((const char *const *)argv->v, argv->n, hash);
+	free(now->argv_hash);
+	now->argv_hash = xstrdup(hash);
+}
+
 int vm_resume(struct vm *vm, struct strvec *argv, const char *accel,
 	      const struct vm_nic *up, pid_t *pid, struct buf *why)
 {
@@ -791,6 +816,8 @@ int vm_resume(struct vm *vm, struct strvec *argv, const char *accel,
 
 	memset(&now, 0, sizeof(now));
 	facts_now(vm, argv, accel, &now);
+	if (vm->has_save && differs(vm->save.argv_hash, now.argv_hash))
+		without_balloon(argv, &now);
 	if (!vm->has_save)
 		buf_adds(why, "its record does not say what the save was "
 			 "made with");

@@ -125,6 +125,46 @@ expect_rc "a cold start after it" 0 "$NOOK" local start s1 --no-wait
 check "  no panic in this boot's part of the log" \
 	test "$("$NOOK" local status s1 --json | json 'd["panic"]')" = None
 
+# a QEMU that an older nook started has no balloon (free page reporting):
+# its save loads into the same argv less the balloon, and the VM's next
+# boot has the balloon again. The older QEMU: this one's argv without it.
+older_qemu() {
+	python3 - "$NOOK_HOME/run/s1/qemu.pid" <<'PY'
+import os, signal, subprocess, sys, time
+pid = int(open(sys.argv[1]).read())
+argv = open("/proc/%d/cmdline" % pid, "rb").read().split(b"\0")[:-1]
+out, skip = [], False
+for k, a in enumerate(argv):
+    if skip:
+        skip = False
+    elif a == b"-device" and argv[k + 1].startswith(b"virtio-balloon-pci,"):
+        skip = True
+    else:
+        out.append(a)
+os.kill(pid, signal.SIGKILL)
+def ended():
+    try:
+        return open("/proc/%d/stat" % pid).read().rsplit(") ", 1)[1][0] == "Z"
+    except OSError:
+        return True
+while not ended():
+    time.sleep(0.05)
+sys.exit(1 if len(out) != len(argv) - 2 else subprocess.run(out).returncode)
+PY
+}
+has_balloon() { tr '\0' ' ' < "/proc/$(cat "$NOOK_HOME/run/s1/qemu.pid")/cmdline" | grep -q virtio-balloon-pci; }
+no_balloon() { ! has_balloon; }
+check "s1 run by an older nook's QEMU, with no balloon" older_qemu
+check "  (it has none)" no_balloon
+expect_rc "  suspend it" 0 "$NOOK" local suspend s1
+expect_rc "  the start resumes it" 0 "$NOOK" local start s1 --no-wait
+contains "  says resumed" "$OUT" "resumed from its saved state"
+contains "  loaded from the save" "$(cmdline s1)" "-incoming defer"
+check "  into a QEMU without the balloon" no_balloon
+expect_rc "  stopped" 0 "$NOOK" local stop s1 --force
+expect_rc "  its next boot" 0 "$NOOK" local start s1 --no-wait
+check "  has the balloon" has_balloon
+
 # a save that does not fit: a cold boot with the reason, the save removed
 stale() { # NAME WHAT-IT-SAYS SETUP...; $EXTRA: more start options
 	local n=$1 says=$2

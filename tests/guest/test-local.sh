@@ -118,8 +118,8 @@ expect_rc "the guest fills 300 MiB of its tmpfs" 0 "$NOOK" shell t1 -- dd if=/de
 full=$(rss)
 check "  QEMU's resident size rose by 200 MiB or more ($low -> $full MiB)" test "$full" -ge $((low + 200))
 expect_rc "the guest removes them" 0 "$NOOK" shell t1 -- rm /dev/shm/fill
-for _ in $(seq 60); do [ "$(rss)" -le $((full - 200)) ] && break; sleep 1; done
-check "  QEMU's resident size fell by 200 MiB or more within 60 s ($full -> $(rss) MiB)" test "$(rss)" -le $((full - 200))
+for _ in $(seq 60); do now=$(rss); [ "$now" -le $((full - 200)) ] && break; sleep 1; done
+check "  QEMU's resident size fell by 200 MiB or more within 60 s ($full -> $now MiB)" test "$now" -le $((full - 200))
 
 # a second start is refused and no second QEMU appears
 expect_rc "second start refused" 1 "$NOOK" local start t1

@@ -309,6 +309,10 @@ static void test_qemu_argv_two_nics(void **state)
 	assert_non_null(strstr(after(&v, "-device", 1), "netdev=net1,"));
 	assert_non_null(strstr(after(&v, "-device", 1), mac1));
 	assert_string_equal(after(&v, "-device", 2), "virtio-rng-pci");
+	/* the balloon after the rng, the disk and the seed: slot 6, as in
+	 * the libvirt export's XML (test_libvirt_xml) */
+	assert_string_equal(after(&v, "-device", 3), "virtio-balloon-pci,"
+			    "free-page-reporting=on,addr=0x6");
 	strvec_clear(&v);
 	vm_nic_free(&nics[0]);
 	vm_nic_free(&nics[1]);
