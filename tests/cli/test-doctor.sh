@@ -45,6 +45,15 @@ printf '#!/bin/sh\necho "qemu-img version 2.11.1"\n' > "$WORK/bin/qemu-img"
 chmod +x "$WORK/bin/qemu-img"
 expect_rc "doctor with qemu-img 2.11 exits 1" 1 env PATH="$WORK/bin:/usr/bin:/bin" "$NOOK" doctor
 contains "  ... and says it is too old" "$ERR" "too old"
+# QEMU 5.0 is too old too: the balloon's free page reporting is 5.1's.
+mkdir -p "$WORK/bin50"
+for p in qemu-img ssh ssh-keygen rsync; do
+	ln -s "$(command -v "$p")" "$WORK/bin50/$p"
+done
+printf '#!/bin/sh\necho "QEMU emulator version 5.0.1"\n' > "$WORK/bin50/qemu-system-x86_64"
+chmod +x "$WORK/bin50/qemu-system-x86_64"
+expect_rc "doctor with QEMU 5.0 exits 1" 1 env PATH="$WORK/bin50:/usr/bin:/bin" "$NOOK" doctor
+contains "  ... and says it is too old" "$ERR" "too old"
 # The image build cache it reports is the one builds use.
 expect_rc "doctor --json with NOOK_IMAGE_CACHE" 0 env NOOK_IMAGE_CACHE="$WORK/cache" "$NOOK" doctor --json
 check "  reports it as the image cache" python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["dirs"]["cache"]==sys.argv[2], d["dirs"]' "$OUT" "$WORK/cache"
