@@ -522,14 +522,23 @@ int vm_cluster_nodes(const struct nook_dirs *d, const char *name,
 	return out->n > had ? 0 : no_nodes(name);
 }
 
-/* The length of name less its "-N" (N digits), its group's part:
+/* 1 when s is a node number as nook writes it: 1 to MAX_NODE_NUMBER,
+ * no sign, no leading zero (dev-01 is never a node, dev-1 is). */
+static int node_number(const char *s)
+{
+	size_t len = strspn(s, "0123456789");
+
+	return len && !s[len] && s[0] != '0' && len <= 5 &&
+	       strtol(s, NULL, 10) <= MAX_NODE_NUMBER;
+}
+
+/* The length of name less its "-N" (N a node number), its group's part:
  * dev-worker of dev-worker-3, dev of dev-3; 0 when it has no "-N". */
 static size_t group_part(const char *name)
 {
 	const char *dash = strrchr(name, '-');
 
-	if (!dash || !dash[1] || strspn(dash + 1, "0123456789") !=
-				 strlen(dash + 1))
+	if (!dash || !node_number(dash + 1))
 		return 0;
 	return (size_t)(dash - name);
 }
@@ -545,7 +554,7 @@ static int claims(const struct nook_dirs *d, const char *cluster,
 	struct cluster c;
 	int yes;
 
-	if (*rest && strspn(rest, "0123456789") == strlen(rest))
+	if (node_number(rest))
 		return 1;
 	if (cluster_peek(d, cluster, &c) != 0)
 		return 0;
@@ -583,7 +592,7 @@ int vm_plain_name_check(const struct nook_dirs *d, const char *name)
 	if (!vm_cluster_claiming(d, name, c, sizeof(c)))
 		return 0;
 	rest = name + strlen(c) + 1;
-	if (strspn(rest, "0123456789") == strlen(rest))
+	if (node_number(rest))
 		return errorf("%s is a node name of cluster %s: 'nook local "
 			      "start %s --nodes N' makes its nodes", name, c, c);
 	return errorf("%s is a node name of cluster %s: its nook.yaml's "

@@ -59,6 +59,9 @@ expect_rc "a plain VM with a node's name of k is refused" 1 "$NOOK" local start 
 contains "  naming the cluster" "$ERR" "node name of cluster k"
 expect_rc "  and so is its --plan" 1 "$NOOK" local start k-3 "${common[@]}" --plan
 contains "  for the same reason" "$ERR" "node name of cluster k"
+# only names nook would make are k's: k-01 and k-0 never are
+expect_rc "a plain VM k-01 may be planned" 0 "$NOOK" local start k-01 "${common[@]}" --plan
+expect_rc "  and k-0" 0 "$NOOK" local start k-0 "${common[@]}" --plan
 expect_rc "the plan of k again, no --image" 0 "$NOOK" local start k --plan
 contains "  its nodes keep their image" "$OUT" "image as made"
 expect_rc "a plain VM m-2 (no cluster m yet)" 0 "$NOOK" local start m-2 "${common[@]}"
