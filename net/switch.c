@@ -218,7 +218,8 @@ static int wait_gone(const struct sw_paths *p, pid_t pid, int ms)
 	return 0;
 }
 
-int net_switch_stop(const char *dir)
+int net_switch_stop_unused(const char *dir, int (*in_use)(void *ctx),
+			   void *ctx)
 {
 	struct sw_paths p;
 	int lock = -1, ret = -1;
@@ -227,6 +228,10 @@ int net_switch_stop(const char *dir)
 	sw_paths_init(&p, dir);
 	if (sw_lock(p.lock, &lock) < 0)
 		goto out;
+	ret = 0;
+	if (in_use && in_use(ctx))
+		goto out;
+	ret = -1;
 	pid = alive(&p);
 	if (pid && !(kill(pid, SIGTERM) == 0 && wait_gone(&p, pid, 3000)) &&
 	    !(kill(pid, SIGKILL) == 0 && wait_gone(&p, pid, 2000))) {
@@ -246,6 +251,11 @@ out:
 		close(lock);
 	sw_paths_free(&p);
 	return ret;
+}
+
+int net_switch_stop(const char *dir)
+{
+	return net_switch_stop_unused(dir, NULL, NULL);
 }
 
 /* path as libvdeplug reads it: it takes ' " \ as quotes and escapes, cuts

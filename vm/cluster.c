@@ -319,11 +319,16 @@ enum record {
 static enum record cluster_read(const struct nook_dirs *d, const char *name,
 				struct cluster *c, struct buf *why)
 {
-	char *path = record_path(d, name);
+	char *path;
 	struct buf whynot = BUF_INIT;
 	enum record rc = REC_BROKEN;
 
 	memset(c, 0, sizeof(*c));
+	if (!vm_name_valid(name)) {
+		buf_addf(why, "\"%s\" is no cluster's name", name);
+		return REC_NONE;
+	}
+	path = record_path(d, name);
 	if (access(path, F_OK) < 0 && errno == ENOENT) {
 		/* none, unless VMs say they are its nodes */
 		rc = REC_NONE;
@@ -436,13 +441,18 @@ static int cluster_save(const struct nook_dirs *d, const struct cluster *c)
 
 int vm_cluster_exists(const struct nook_dirs *d, const char *name)
 {
-	char *path = record_path(d, name);
 	struct stat st;
 	struct cluster c;
-	int ret = stat(path, &st) == 0;
+	char *path;
+	int ret;
 
+	/* ../vms/web/vm is no cluster: a name never leaves clusters/ */
+	if (!vm_name_valid(name))
+		return 0;
+	path = record_path(d, name);
+	ret = stat(path, &st) == 0;
 	free(path);
-	if (ret || !vm_name_valid(name))
+	if (ret)
 		return ret;
 	/* no record: a plain VM's name, or a record removed while its
 	 * nodes remain, which cluster_read() makes again */
@@ -715,35 +725,53 @@ int vm_cluster_host_lines(const struct nook_dirs *d, const char *cluster,
 	return 0;
 }
 
-/* The cluster's network runs while any node does. */
-void vm_cluster_network_gc(const struct nook_dirs *d, const char *cluster)
+struct net_users {
+	const struct nook_dirs *d;
+	struct strvec names;   /* the cluster's nodes */
+	const char *self;      /* the caller's node, whose lock it holds */
+};
+
+/* Whether a node's QEMU runs, or another nook holds the node's lock: a
+ * start between its lock and its QEMU needs the switch too. */
+static int net_in_use(void *ctx)
 {
-	struct strvec names = STRVEC_INIT;
+	const struct net_users *u = ctx;
+	int up = 0;
+
+	for (size_t i = 0; i < u->names.n && !up; i++) {
+		struct vm *vm;
+
+		if (vm_open(u->d, u->names.v[i], 0, &vm) == 0)
+			up = (vm->exists && vm_pid_alive(vm->paths.pidfile,
+							 vm->paths.qmp_arg)) ||
+			     ((!u->self || strcmp(u->self, vm->name)) &&
+			      vm_lock_busy(&vm->paths));
+		vm_close(vm);
+	}
+	return up;
+}
+
+void vm_cluster_network_gc(const struct nook_dirs *d, const char *cluster,
+			   const char *self)
+{
+	struct net_users u = { d, STRVEC_INIT, self };
 	struct cluster c;
 	char *dir;
-	int up = 0, rc = cluster_peek(d, cluster, &c);
+	int rc = cluster_peek(d, cluster, &c);
 
 	/* quietly: a cluster whose record went has nothing to collect; one
 	 * whose broken record has no node left has no node running */
 	if (rc == REC_NONE || rc == REC_BROKEN)
 		return;
 	if (rc == REC_OK) {
-		members(d, &c, &names);
+		members(d, &c, &u.names);
 		cluster_free(&c);
 	}
-	for (size_t i = 0; i < names.n && !up; i++) {
-		struct vm *vm;
-
-		if (vm_open(d, names.v[i], 0, &vm) == 0 && vm->exists)
-			up = vm_pid_alive(vm->paths.pidfile,
-					  vm->paths.qmp_arg) != 0;
-		vm_close(vm);
-	}
 	dir = vm_cluster_switch_dir(d, cluster);
-	if (!up && dir && net_switch_alive(dir))
-		net_switch_stop(dir);
+	if (dir && net_switch_alive(dir))
+		net_switch_stop_unused(dir, net_in_use, &u);
 	free(dir);
-	strvec_clear(&names);
+	strvec_clear(&u.names);
 }
 
 /* Node node of cluster name is no other cluster's node: dev-cp-1 of
@@ -848,9 +876,11 @@ typedef int node_fn(const struct nook_dirs *d, const char *cluster,
 		    const struct member *m, const void *arg);
 
 /* Run fn for every node of c, each in a process of its own, at once;
- * the number of nodes for which it failed. */
+ * the number of nodes for which it failed. A signal that ended them is
+ * in *sig (0: none): the caller cleans up (the record, the network), then
+ * dies of it with die_of(). */
 static int fan_out(const struct nook_dirs *d, const struct cluster *c,
-		   node_fn *fn, const void *arg)
+		   node_fn *fn, const void *arg, int *sig)
 {
 	pid_t pids[MAX_NODES];
 	size_t n = c->n < MAX_NODES ? c->n : MAX_NODES;
@@ -907,8 +937,17 @@ static int fan_out(const struct nook_dirs *d, const struct cluster *c,
 			failed++;
 	}
 	sig_catch(old, 0);
-	sig_rethrow();
+	*sig = sig_caught;
+	sig_caught = 0;
 	return failed;
+}
+
+static void die_of(int sig)
+{
+	if (sig) {
+		sig_caught = sig;
+		sig_rethrow();
+	}
 }
 
 struct node_start {
@@ -1076,13 +1115,33 @@ static int check_opts(const struct cluster *c, const struct vm_start_opts *o,
 	return 0;
 }
 
+/* Each node's files, once a set of options: a bad user-data is said
+ * once, and before the record grows, rather than by every node. */
+static int check_files(const struct vm_start_opts *o,
+		       const struct vm_cluster_node *list, size_t n)
+{
+	if (vm_start_check_files(o) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		size_t k = 0;
+
+		while (k < i && list[k].o != list[i].o)
+			k++;
+		if (list[i].o && list[i].o != o && k == i &&
+		    vm_start_check_files(list[i].o) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* The record for this start: the cluster's as it is, with the listed
  * nodes it does not have yet added (numbered on from its highest, so no
- * node's address moves), or a new one numbered in list order. */
+ * node's address moves), or a new one numbered in list order; *had
+ * says how many members it had. */
 static int plan(const struct nook_dirs *d, const char *name,
 		const struct vm_cluster_node *list, size_t n,
 		const char *subnet, const struct vm_start_opts *o,
-		struct cluster *c, int *is_new)
+		struct cluster *c, size_t *had, int *is_new)
 {
 	struct net_subnet sn;
 	char addr[64], *where;
@@ -1091,6 +1150,7 @@ static int plan(const struct nook_dirs *d, const char *name,
 	if (rc < 0)
 		return -1;
 	*is_new = rc > 0;
+	*had = c->n;
 	if (n > MAX_NODES)
 		return errorf("cluster %s: %zu nodes; at most %d", name, n,
 			      MAX_NODES);
@@ -1133,7 +1193,7 @@ static int plan(const struct nook_dirs *d, const char *name,
 	free(where);
 	if (rc < 0)
 		return -1;
-	if (check_opts(c, o, list, n) < 0)
+	if (check_opts(c, o, list, n) < 0 || check_files(o, list, n) < 0)
 		return -1;
 	return check_names(d, name, c);
 }
@@ -1155,25 +1215,52 @@ static int ensure_image(const struct nook_dirs *d, const struct cluster *c,
 	return need ? img_ensure_default(d->data, &b) : 0;
 }
 
-/* A new cluster's start that failed: when none of its nodes was made,
- * its record goes too, leaving nothing. */
-static void forget_new(const struct nook_dirs *d, const char *name)
+/* Whether node name left nothing on disk: not even a half-made
+ * directory, which the cluster's delete (or prune) still has to find. */
+static int never_made(const struct nook_dirs *d, const char *name)
 {
-	struct strvec left = STRVEC_INIT;
-	int made = 0;
+	char *dir = xasprintf("%s/vms/%s", d->data, name);
+	struct stat st;
+	int none = lstat(dir, &st) < 0 && errno == ENOENT;
 
-	vm_list(d, &left);
-	for (size_t i = 0; i < left.n; i++)
-		if (!strncmp(left.v[i], name, strlen(name)) &&
-		    left.v[i][strlen(name)] == '-')
-			made = 1;
-	if (!made) {
-		char *path = record_path(d, name);
+	free(dir);
+	return none;
+}
 
-		unlink(path);
-		free(path);
+/* A start that failed: the nodes it added (after the first had of
+ * planned) that left nothing go from the record again, as the nodes'
+ * processes left it, so that the cluster is the size it was; a new
+ * cluster left with none goes. */
+static void forget_unmade(const struct nook_dirs *d,
+			  const struct cluster *planned, size_t had, int is_new)
+{
+	struct cluster c;
+	size_t k = 0;
+
+	if (cluster_peek(d, planned->name, &c) != 0)
+		return;
+	for (size_t i = 0; i < c.n; i++) {
+		const struct member *m = find_member(planned, c.m[i].name);
+
+		if (m && (size_t)(m - planned->m) >= had &&
+		    never_made(d, c.m[i].name))
+			free(c.m[i].name);
+		else
+			c.m[k++] = c.m[i];
 	}
-	strvec_clear(&left);
+	if (k < c.n) {
+		c.n = k;
+		c.nodes = k ? c.m[k - 1].node : 0;
+		if (k) {
+			cluster_save(d, &c);
+		} else if (is_new) {
+			char *path = record_path(d, c.name);
+
+			unlink(path);
+			free(path);
+		}
+	}
+	cluster_free(&c);
 }
 
 int vm_cluster_start(const struct nook_dirs *d, const char *name,
@@ -1184,11 +1271,12 @@ int vm_cluster_start(const struct nook_dirs *d, const char *name,
 	struct cluster c = { 0 };
 	struct node_start ns = { o, nodes, n, NULL, 0, STRVEC_INIT };
 	char *dir = NULL;
-	int is_new = 0, ret = -1, lock = -1;
+	size_t had = 0;
+	int is_new = 0, ret = -1, lock = -1, sig = 0;
 
 	*failed = 0;
 	if (cluster_lock(d, name, &lock) < 0 ||
-	    plan(d, name, nodes, n, subnet, o, &c, &is_new) < 0)
+	    plan(d, name, nodes, n, subnet, o, &c, &had, &is_new) < 0)
 		goto out;
 	if (ensure_image(d, &c, nodes, n, o) < 0 || cluster_save(d, &c) < 0)
 		goto out;
@@ -1198,18 +1286,21 @@ int vm_cluster_start(const struct nook_dirs *d, const char *name,
 	ns.subnet = c.subnet;
 	ns.crowded = crowded(d, &c, &ns);
 	host_lines(&c, &ns.hosts);
-	*failed = fan_out(d, &c, start_node, &ns);
+	*failed = fan_out(d, &c, start_node, &ns, &sig);
 	ret = *failed ? -1 : 0;
 out:
-	if (ret < 0 && is_new && c.name)
-		forget_new(d, name);
+	/* the network first: it goes when no node runs, which it learns
+	 * from the record */
 	if (c.name)
-		vm_cluster_network_gc(d, name);
+		vm_cluster_network_gc(d, name, NULL);
+	if (ret < 0 && c.name)
+		forget_unmade(d, &c, had, is_new);
 	if (lock >= 0)
 		close(lock);
 	free(dir);
 	strvec_clear(&ns.hosts);
 	cluster_free(&c);
+	die_of(sig);
 	return ret;
 }
 
@@ -1238,10 +1329,11 @@ int vm_cluster_plan(const struct nook_dirs *d, const char *name,
 {
 	struct cluster c = { 0 };
 	struct net_subnet sn;
+	size_t had;
 	int is_new;
 
 	memset(out, 0, sizeof(*out));
-	if (plan(d, name, nodes, n, subnet, o, &c, &is_new) < 0 ||
+	if (plan(d, name, nodes, n, subnet, o, &c, &had, &is_new) < 0 ||
 	    net_subnet_parse(c.subnet, &sn) < 0) {
 		cluster_free(&c);
 		return -1;
@@ -1304,7 +1396,7 @@ int vm_cluster_each(const struct nook_dirs *d, const char *name,
 	struct node_each e = { fn, arg };
 	struct strvec names = STRVEC_INIT;
 	struct cluster c;
-	int failed, lock, rc = cluster_load(d, name, &c);
+	int failed, lock, sig = 0, rc = cluster_load(d, name, &c);
 
 	if (rc)
 		return rc > 0 ? errorf("no cluster named '%s'", name) : -1;
@@ -1315,10 +1407,11 @@ int vm_cluster_each(const struct nook_dirs *d, const char *name,
 		cluster_free(&c);
 		return -1;
 	}
-	failed = fan_out(d, &c, each_node, &e);
-	vm_cluster_network_gc(d, name);
+	failed = fan_out(d, &c, each_node, &e, &sig);
+	vm_cluster_network_gc(d, name, NULL);
 	close(lock);
 	cluster_free(&c);
+	die_of(sig);
 	return failed;
 }
 
@@ -1339,7 +1432,7 @@ void vm_cluster_hosts(const struct nook_dirs *d, const char *cluster)
 {
 	struct strvec lines = STRVEC_INIT;
 	struct cluster c;
-	int lock;
+	int lock, sig = 0;
 
 	if (cluster_peek(d, cluster, &c) != 0)
 		return;
@@ -1347,11 +1440,12 @@ void vm_cluster_hosts(const struct nook_dirs *d, const char *cluster)
 	 * start; one it stops or deletes needs none */
 	if (cluster_trylock(d, cluster, &lock) == 0) {
 		host_lines(&c, &lines);
-		fan_out(d, &c, hosts_node, &lines);
+		fan_out(d, &c, hosts_node, &lines, &sig);
 		close(lock);
 	}
 	strvec_clear(&lines);
 	cluster_free(&c);
+	die_of(sig);
 }
 
 static int stop_node(const struct nook_dirs *d, const char *node,

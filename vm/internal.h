@@ -452,8 +452,11 @@ const char *vm_cluster_claiming(const struct nook_dirs *d, const char *name,
  * last. */
 void vm_cluster_node_gone(const struct nook_dirs *d, const char *cluster,
 			  int node);
-/* Stop cluster's network when none of its nodes runs. */
-void vm_cluster_network_gc(const struct nook_dirs *d, const char *cluster);
+/* Stop cluster's network when none of its nodes runs or is being
+ * started (its lock held by another than self, the caller's own node,
+ * NULL when it holds none). */
+void vm_cluster_network_gc(const struct nook_dirs *d, const char *cluster,
+			   const char *self);
 
 /* libvirt's view of a VM being exported (vm/export.c): its domain type,
  * machine, uplink network (NULL: user-mode), and where libvirt finds

@@ -78,11 +78,9 @@ static void inputs_free(struct inputs *in)
 	vm_image_free(&in->image);
 }
 
-static int read_inputs(struct vm *vm, const struct vm_start_opts *o,
-		       struct inputs *in)
+/* The files o names (not its image) into in: -1 having said why. */
+static int read_files(const struct vm_start_opts *o, struct inputs *in)
 {
-	const char *ref = o->image ? o->image : IMG_DEFAULT;
-
 	if (o->user_data && (read_file(o->user_data, &in->user_data) < 0 ||
 			     cidata_check_user_data(o->user_data,
 						    in->user_data.p,
@@ -98,6 +96,25 @@ static int read_inputs(struct vm *vm, const struct vm_start_opts *o,
 		return error_errno("--kernel %s", o->kernel);
 	if (o->initrd && access(o->initrd, R_OK) < 0)
 		return error_errno("--initrd %s", o->initrd);
+	return 0;
+}
+
+int vm_start_check_files(const struct vm_start_opts *o)
+{
+	struct inputs in = { BUF_INIT, BUF_INIT, { 0 }, 0 };
+	int ret = read_files(o, &in);
+
+	inputs_free(&in);
+	return ret;
+}
+
+static int read_inputs(struct vm *vm, const struct vm_start_opts *o,
+		       struct inputs *in)
+{
+	const char *ref = o->image ? o->image : IMG_DEFAULT;
+
+	if (read_files(o, in) < 0)
+		return -1;
 	if (vm->exists && !o->image)
 		return 0;
 	if (!o->image) {
@@ -904,7 +921,8 @@ out:
 	if (ret < 0 && r->launched && o->failed)
 		o->failed(o->ctx, vm, r);
 	if (vm->spec.cluster && !r->launched && !o->node)
-		vm_cluster_network_gc(vm->dirs, vm->spec.cluster);
+		vm_cluster_network_gc(vm->dirs, vm->spec.cluster,
+				      vm->name);
 	vm_nic_free(&up);
 	inputs_free(&in);
 	return ret;

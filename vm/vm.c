@@ -484,7 +484,8 @@ int vm_stop(struct vm *vm, int force, int timeout_s, const char **how)
 	buf_free(&why);
 	ret = vm_record(vm, VM_STOPPED, 0, NULL, NULL);
 	if (vm->spec.cluster)
-		vm_cluster_network_gc(vm->dirs, vm->spec.cluster);
+		vm_cluster_network_gc(vm->dirs, vm->spec.cluster,
+				      vm->name);
 	return ret;
 }
 
@@ -511,7 +512,8 @@ int vm_remove(struct vm *vm, int force)
 	vm->exists = 0;
 	if (vm->spec.cluster) {
 		vm_cluster_node_gone(vm->dirs, vm->spec.cluster, vm->spec.node);
-		vm_cluster_network_gc(vm->dirs, vm->spec.cluster);
+		vm_cluster_network_gc(vm->dirs, vm->spec.cluster,
+				      vm->name);
 	}
 	return 0;
 }

@@ -176,6 +176,10 @@ struct vm_start_result {
  */
 int vm_start(struct vm *vm, const struct vm_start_opts *o,
 	     struct vm_start_result *r);
+/* The files o names (user-data, network-config, kernel, initrd) read and
+ * checked as vm_start() does: a cluster's, once for all its nodes. 0, or
+ * -1 having said why. */
+int vm_start_check_files(const struct vm_start_opts *o);
 
 /*
  * Stop the VM: ACPI power button and wait timeout_s (skipped by force),

@@ -59,6 +59,11 @@ expect_rc "a plain VM with a node's name of k is refused" 1 "$NOOK" local start 
 contains "  naming the cluster" "$ERR" "node name of cluster k"
 expect_rc "  and so is its --plan" 1 "$NOOK" local start k-3 "${common[@]}" --plan
 contains "  for the same reason" "$ERR" "node name of cluster k"
+# a name is no path: delete of ../x/y once removed DATA/x/y.json
+mkdir -p "$NOOK_HOME/victim" && echo '{}' > "$NOOK_HOME/victim/keep.json"
+expect_rc "delete ../victim/keep is a bad name" 2 "$NOOK" local delete ../victim/keep --force
+check "  and the file outside clusters/ stays" test -f "$NOOK_HOME/victim/keep.json"
+expect_rc "  status of it too" 2 "$NOOK" local status ../victim/keep
 # only names nook would make are k's: k-01 and k-0 never are
 expect_rc "a plain VM k-01 may be planned" 0 "$NOOK" local start k-01 "${common[@]}" --plan
 expect_rc "  and k-0" 0 "$NOOK" local start k-0 "${common[@]}" --plan
@@ -83,6 +88,19 @@ contains "  pointing at delete" "$ERR" "nook local delete k-2"
 # one node restarts alone, with the same MAC and address
 expect_rc "stop one node" 0 "$NOOK" local stop k-2 --force
 check "the network runs on for the other" test "$("$NOOK" local status k-1 --json | json 'd["network"]')" = running
+# a node whose lock another nook holds (a start of it, before its QEMU
+# runs) needs the network: stopping the last running node leaves it
+flock "$NOOK_HOME/vms/k-2/lock" sleep 30 &
+holder=$!
+for _ in $(seq 40); do
+	flock -n "$NOOK_HOME/vms/k-2/lock" true || break
+	sleep 0.05
+done
+expect_rc "stop k-1 while k-2's lock is held" 0 "$NOOK" local stop k-1 --force
+check "  the network runs on for k-2's start" test -n "$(pgrep -f -- "$NOOK_HOME/run/k.net/sw")"
+pkill -P "$holder"; wait "$holder" 2>/dev/null
+expect_rc "  k-1 back" 0 "$NOOK" local start k-1 --no-wait
+seed1=$(seed_of k-1)
 expect_rc "start it alone" 0 "$NOOK" local start k-2 --no-wait
 check "same MACs" test "$(qemu_args k-2 | grep -o 'mac=[0-9a-f:]*' | sort | tr '\n' ' ')" = "$mac2"
 check "same address" test "$("$NOOK" local status k-2 --json | json 'd["address"]')" = "$a2"
@@ -109,6 +127,18 @@ check "  not the old one" test "$(seed_of k-1)" != "$seed1"
 check "  is on the network again" test "$("$NOOK" local status k-1 --json | json 'd["network"]')" = running
 
 # growing
+# a grow that fails leaves the cluster the size it was: bad user-data is
+# said once, before the record grows; a node that fails in its own
+# process before it is made goes from the record again
+printf '#cloud-config\nfoo: [\n' > bad.yaml
+expect_rc "grow to 3 with a bad user-data fails" 1 "$NOOK" local start k --nodes 3 "${common[@]}" --user-data bad.yaml
+check "  said once" test "$(printf '%s\n' "$ERR" | grep -c 'bad.yaml:3')" = 1
+check "  the running nodes are not called failed" sh -c '! printf "%s" "$1" | grep -q "did not get running"' _ "$ERR"
+check "  the record keeps 2 nodes" test "$(json 'd["nodes"]' < "$NOOK_HOME/clusters/k.json")" = 2
+expect_rc "grow to 3 with a disk smaller than the image fails" 1 "$NOOK" local start k --nodes 3 "${common[@]}" --disk 1M
+contains "  in k-3's own start" "$ERR" "cannot shrink VM k-3's disk"
+check "  the record keeps 2 nodes" test "$(json 'd["nodes"]' < "$NOOK_HOME/clusters/k.json")" = 2
+expect_rc "  so --nodes 2 is the cluster's size" 0 "$NOOK" local start k --nodes 2 --no-wait
 expect_rc "grow to 3" 0 "$NOOK" local start k --nodes 3 "${common[@]}"
 check "a third QEMU" test "$(qemus k-3)" = 1
 expect_rc "ssh-config of the cluster" 0 "$NOOK" ssh-config k
