@@ -479,6 +479,46 @@ int mkdir_p(const char *path, mode_t mode)
 	return ret;
 }
 
+int mkdir_private(const char *path)
+{
+	char *p;
+	int ret;
+
+	if (path[0] != '/')
+		return errorf("%s: not an absolute path", path);
+	if (mkdir_p(path, 0700) < 0)
+		return -1;
+	/* path, then each directory above it up to / */
+	p = xstrdup(path);
+	for (ret = 0; ret == 0;) {
+		struct stat st;
+		char *slash;
+
+		if (lstat(p, &st) < 0)
+			ret = error_errno("cannot use %s", p);
+		else if (!S_ISDIR(st.st_mode))
+			ret = errorf("%s is not a directory (a symlink?)", p);
+		else if (st.st_uid != geteuid() && st.st_uid != 0)
+			ret = errorf("%s belongs to user %u, not to you: another "
+				     "user may have made it to reach your VMs' "
+				     "sockets; remove it, or set XDG_RUNTIME_DIR",
+				     p, (unsigned)st.st_uid);
+		else if ((st.st_mode & S_IWOTH) && !(st.st_mode & S_ISVTX))
+			ret = errorf("%s has mode %04o: anyone may replace what "
+				     "it holds; take o+w away, or make it sticky",
+				     p, (unsigned)st.st_mode & 07777);
+		else if (!strcmp(p, path) && (st.st_mode & 077) &&
+			 chmod(p, 0700) < 0)
+			ret = error_errno("chmod 0700 %s", p);
+		if (!strcmp(p, "/"))
+			break;
+		slash = strrchr(p, '/');
+		slash[slash == p] = '\0';
+	}
+	free(p);
+	return ret;
+}
+
 static int remove_entry(const char *path, const struct stat *st, int type,
 			struct FTW *ftw)
 {

@@ -1281,7 +1281,7 @@ int vm_cluster_start(const struct nook_dirs *d, const char *name,
 	if (ensure_image(d, &c, nodes, n, o) < 0 || cluster_save(d, &c) < 0)
 		goto out;
 	dir = vm_cluster_switch_dir(d, name);
-	if (!dir || mkdir_p(dir, 0700) < 0 || net_switch_start(dir) < 0)
+	if (!dir || mkdir_private(dir) < 0 || net_switch_start(dir) < 0)
 		goto out;
 	ns.subnet = c.subnet;
 	ns.crowded = crowded(d, &c, &ns);

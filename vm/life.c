@@ -179,7 +179,7 @@ int vm_prepare(const struct vm_spec *s, const struct vm_paths *p,
 	char *pub_path = xasprintf("%s.pub", p->host_key);
 	int ret = -1;
 
-	if (mkdir_p(p->dir, 0700) < 0 || mkdir_p(p->run, 0700) < 0)
+	if (mkdir_p(p->dir, 0700) < 0 || mkdir_private(p->run) < 0)
 		goto out;
 	if (chmod(p->dir, 0700) < 0 || chmod(p->run, 0700) < 0) {
 		error_errno("chmod %s", p->run);

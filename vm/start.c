@@ -606,7 +606,7 @@ static int launch(struct vm *vm, const struct vm_start_opts *o,
 	/* a node's network runs from its first node's start on */
 	if (vm->spec.cluster) {
 		sw = vm_cluster_switch_dir(vm->dirs, vm->spec.cluster);
-		if (!sw || mkdir_p(sw, 0700) < 0 || net_switch_start(sw) < 0)
+		if (!sw || mkdir_private(sw) < 0 || net_switch_start(sw) < 0)
 			goto out;
 	}
 	if (vm_state_held(vm) == VM_SUSPENDED) {

@@ -370,6 +370,55 @@ static void test_mkdir_p(void **state)
 	free(dir);
 }
 
+/* mkdir_private: its own directory 0700, and nothing above it that
+ * another user owns, or anyone may write without the sticky bit */
+static void test_mkdir_private(void **state)
+{
+	char *dir = make_tmpdir();
+	char *ok = xasprintf("%s/a/b", dir), *open_ = xasprintf("%s/w", dir);
+	char *under = xasprintf("%s/w/x", dir), *link = xasprintf("%s/l", dir);
+	char *via = xasprintf("%s/l/c", dir), *other = xasprintf("%s/o", dir);
+	char *theirs = xasprintf("%s/o/x", dir), *loose = xasprintf("%s/m", dir);
+	struct stat st;
+
+	(void)state;
+	assert_int_equal(mkdir_private(ok), 0);
+	assert_int_equal(stat(ok, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0700);
+	assert_int_equal(mkdir_private("rel/dir"), -1);
+	/* one made 0755 before (an older nook's) is made private */
+	assert_int_equal(mkdir(loose, 0755), 0);
+	assert_int_equal(chmod(loose, 0755), 0);
+	assert_int_equal(mkdir_private(loose), 0);
+	assert_int_equal(stat(loose, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0700);
+	/* a directory anyone may write: refused, unless sticky as /tmp */
+	assert_int_equal(mkdir(open_, 0700), 0);
+	assert_int_equal(chmod(open_, 0777), 0);
+	assert_int_equal(mkdir_private(under), -1);
+	assert_int_equal(chmod(open_, 01777), 0);
+	assert_int_equal(mkdir_private(under), 0);
+	/* a symlink on the way */
+	assert_int_equal(symlink(ok, link), 0);
+	assert_int_equal(mkdir_private(via), -1);
+	/* another user's directory on the way (as root: nobody's) */
+	if (geteuid() == 0) {
+		assert_int_equal(mkdir(other, 0755), 0);
+		assert_int_equal(chown(other, 65534, 65534), 0);
+		assert_int_equal(mkdir_private(theirs), -1);
+	}
+	free(ok);
+	free(open_);
+	free(under);
+	free(link);
+	free(via);
+	free(other);
+	free(theirs);
+	free(loose);
+	remove_tree(dir);
+	free(dir);
+}
+
 /* flock_wait: waits the time given for a lock held by another open
  * file, then takes it once it is let go */
 static void test_flock_wait(void **state)
@@ -814,6 +863,7 @@ int main(void)
 		cmocka_unit_test(test_child_status),
 		cmocka_unit_test(test_find_program),
 		cmocka_unit_test(test_mkdir_p),
+		cmocka_unit_test(test_mkdir_private),
 		cmocka_unit_test(test_dirs),
 		cmocka_unit_test(test_dirs_cache_recipes),
 		cmocka_unit_test(test_parse_size),
