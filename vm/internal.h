@@ -303,6 +303,7 @@ struct vm_save {
 	char *accel;              /* "tcg" or "kvm" */
 	char *cpu;                /* the -cpu model */
 	char *argv_hash;          /* vm_argv_hash() of QEMU's argv */
+	char *argv_exact;         /* now's vm_argv_hash_exact(), not kept */
 	uint64_t disk_size;       /* the overlay at save time */
 	long long disk_mtime_ns;
 	unsigned long long disk_ino;
@@ -325,8 +326,15 @@ int vm_machine_alias(const char *help, const char *alias, struct buf *out);
 int vm_qemu_version_parse(const char *text, struct buf *out);
 /* The SHA-256 (hex) of argv[0..n), each argument NUL-terminated, leaving
  * out "-incoming" and its value (a resumed QEMU's argv is the one it was
- * saved from plus that). Pure. */
+ * saved from plus that), -append's value, and the host port of each
+ * hostfwd (user-mode forwards are not in the migrated state, and a HOST
+ * 0 forward gets another port at each start). Pure. */
 void vm_argv_hash(const char *const *argv, size_t n, char out[65]);
+/* The same with the host ports in: what saves and snapshots made before
+ * 2026-12-05 recorded. */
+void vm_argv_hash_exact(const char *const *argv, size_t n, char out[65]);
+/* Whether now's argv (either hash) is the one rec was made with. */
+int vm_save_argv_same(const struct vm_save *rec, const struct vm_save *now);
 /* The versioned machine type q35 means for qemu now ("q35" when it cannot
  * be told); the caller frees. */
 char *vm_machine_pinned(const char *qemu);
@@ -395,8 +403,9 @@ int vm_uplink_recorded(const struct vm *vm, struct vm_nic *out);
  * Resume suspended vm with argv (vm_build_argv()'s, for the uplink up):
  * 1 when it runs again, recorded running, its clock set; 0 when its save
  * does not fit or would not load (why says which, no QEMU is left, the
- * record is as it was); -1 on an error that stops the start. *pid is the
- * new QEMU.
+ * record is as it was); -1 on an error that stops the start (a QEMU that
+ * would not start: the save is kept, the VM suspended again). *pid is
+ * the new QEMU.
  */
 int vm_resume(struct vm *vm, struct strvec *argv, const char *accel,
 	      const struct vm_nic *up, pid_t *pid, struct buf *why);

@@ -33,7 +33,7 @@
 void vm_save_free(struct vm_save *s)
 {
 	char **all[] = { &s->qemu, &s->version, &s->machine, &s->accel,
-			 &s->cpu, &s->argv_hash };
+			 &s->cpu, &s->argv_hash, &s->argv_exact };
 
 	for (size_t i = 0; i < ARRAY_SIZE(all); i++) {
 		free(*all[i]);
@@ -130,10 +130,9 @@ int vm_save_fits(const struct vm_save *rec, const struct vm_save *now,
 			return 0;
 		}
 	}
-	if (differs(rec->argv_hash, now->argv_hash))
-		buf_adds(why, "QEMU's command line (settings, devices or "
-			 "forwards) differs from the one the save was made "
-			 "with");
+	if (!vm_save_argv_same(rec, now))
+		buf_adds(why, "QEMU's command line (settings or devices) "
+			 "differs from the one the save was made with");
 	else if (rec->disk_size != now->disk_size ||
 		 rec->disk_mtime_ns != now->disk_mtime_ns ||
 		 rec->disk_ino != now->disk_ino)
@@ -189,17 +188,43 @@ int vm_qemu_version_parse(const char *text, struct buf *out)
 	return 0;
 }
 
-void vm_argv_hash(const char *const *argv, size_t n, char out[65])
+/* a, with the host port of each "hostfwd=PROTO:ADDR:PORT-..." left
+ * out, into out */
+static void without_host_ports(const char *a, struct buf *out)
+{
+	const char *f;
+
+	while ((f = strstr(a, "hostfwd="))) {
+		const char *colon = strchr(f + strlen("hostfwd="), ':');
+
+		colon = colon ? strchr(colon + 1, ':') : NULL;
+		if (!colon)
+			break;
+		buf_add(out, a, (size_t)(colon + 1 - a));
+		a = colon + 1 + strspn(colon + 1, "0123456789");
+	}
+	buf_adds(out, a);
+}
+
+static void argv_hash(const char *const *argv, size_t n, int exact,
+		      char out[65])
 {
 	struct sha256 h;
 
 	sha256_init(&h);
 	for (size_t i = 0; i < n; i++) {
+		struct buf b = BUF_INIT;
+
 		if (!strcmp(argv[i], "-incoming")) {
 			i++;
 			continue;
 		}
-		sha256_update(&h, argv[i], strlen(argv[i]) + 1);
+		if (exact)
+			buf_adds(&b, argv[i]);
+		else
+			without_host_ports(argv[i], &b);
+		sha256_update(&h, b.p ? b.p : "", b.len + 1);
+		buf_free(&b);
 		/* -append's kernel arguments, not that there are some: only
 		 * a boot reads them, not the machine a save loads into
 		 * (QEMU keeps them for its firmware, outside the migrated
@@ -211,6 +236,16 @@ void vm_argv_hash(const char *const *argv, size_t n, char out[65])
 	}
 	if (sha256_hex(&h, out) < 0)
 		out[0] = '\0';
+}
+
+void vm_argv_hash(const char *const *argv, size_t n, char out[65])
+{
+	argv_hash(argv, n, 0, out);
+}
+
+void vm_argv_hash_exact(const char *const *argv, size_t n, char out[65])
+{
+	argv_hash(argv, n, 1, out);
 }
 
 const char *vm_argv_value(const char *const *argv, size_t n, const char *opt)
@@ -324,17 +359,34 @@ static int disk_facts(const char *path, struct vm_save *f)
 	return 0;
 }
 
-/* argv's facts: machine, CPU and the hash. */
+int vm_save_argv_same(const struct vm_save *rec, const struct vm_save *now)
+{
+	return !differs(rec->argv_hash, now->argv_hash) ||
+	       (now->argv_exact && !differs(rec->argv_hash, now->argv_exact));
+}
+
+/* argv's hashes into f, the one saves record now and the exact one. */
+static void argv_hashes(const char *const *argv, size_t n, struct vm_save *f)
+{
+	char hash[65];
+
+	free(f->argv_hash);
+	free(f->argv_exact);
+	vm_argv_hash(argv, n, hash);
+	f->argv_hash = xstrdup(hash);
+	vm_argv_hash_exact(argv, n, hash);
+	f->argv_exact = xstrdup(hash);
+}
+
+/* argv's facts: machine, CPU and the hashes. */
 static void argv_facts(const char *const *argv, size_t n, struct vm_save *f)
 {
 	const char *m = vm_argv_value(argv, n, "-machine");
 	const char *cpu = vm_argv_value(argv, n, "-cpu");
-	char hash[65];
 
-	vm_argv_hash(argv, n, hash);
+	argv_hashes(argv, n, f);
 	f->machine = m ? xstrdup(m) : NULL;
 	f->cpu = cpu ? xstrdup(cpu) : NULL;
-	f->argv_hash = xstrdup(hash);
 }
 
 /* ---- QMP steps ---- */
@@ -788,7 +840,6 @@ static void qemu_said(struct vm *vm, struct buf *why)
 static void without_balloon(struct strvec *argv, struct vm_save *now)
 {
 	size_t n = 0;
-	char hash[65];
 
 	for (size_t i = 0; i < argv->n; i++) {
 		if (!strcmp(argv->v[i], "-device") && i + 1 < argv->n &&
@@ -802,21 +853,67 @@ static void without_balloon(struct strvec *argv, struct vm_save *now)
 	}
 	argv->n = n;
 	argv->v[n] = NULL;
-	vm_argv_hash((const char *const *)argv->v, argv->n, hash);
-	free(now->argv_hash);
-	now->argv_hash = xstrdup(hash);
+	argv_hashes((const char *const *)argv->v, argv->n, now);
+}
+
+/* A resume whose QEMU would not start: no fault of the save's, which
+ * stays, and the VM is suspended again with its record as it was. */
+struct aside {
+	struct strvec ports, launched;
+	struct vm_save save;
+	long long console_at;
+};
+
+/* What the record of a suspended vm says, moved into a (the starting
+ * record replaces it in vm). */
+static void take_aside(struct vm *vm, struct aside *a)
+{
+	a->ports = vm->ports;
+	a->launched = vm->launched;
+	a->save = vm->save;
+	a->console_at = vm->console_at;
+	vm->ports = vm->launched = (struct strvec)STRVEC_INIT;
+	memset(&vm->save, 0, sizeof(vm->save));
+}
+
+static void aside_free(struct aside *a)
+{
+	strvec_clear(&a->ports);
+	strvec_clear(&a->launched);
+	vm_save_free(&a->save);
+}
+
+static int still_suspended(struct vm *vm, struct aside *a)
+{
+	strvec_clear(&vm->ports);
+	strvec_clear(&vm->launched);
+	vm_save_free(&vm->save);
+	vm->ports = a->ports;
+	vm->launched = a->launched;
+	vm->save = a->save;
+	vm->has_save = 1;
+	vm->console_at = a->console_at;
+	memset(a, 0, sizeof(*a));
+	if (vm_record(vm, VM_SUSPENDED, 0, NULL, NULL) < 0)
+		return -1;
+	return errorf("VM %s: QEMU would not start to load its saved state "
+		      "(said above); the save is kept: 'nook local start %s' "
+		      "tries again, with --cold it boots without it", vm->name,
+		      vm->name);
 }
 
 int vm_resume(struct vm *vm, struct strvec *argv, const char *accel,
 	      const struct vm_nic *up, pid_t *pid, struct buf *why)
 {
+	struct aside was;
 	struct vm_save now;
 	const char *how;
 	long long from, size;
+	int ret;
 
 	memset(&now, 0, sizeof(now));
 	facts_now(vm, argv, accel, &now);
-	if (vm->has_save && differs(vm->save.argv_hash, now.argv_hash))
+	if (vm->has_save && !vm_save_argv_same(&vm->save, &now))
 		without_balloon(argv, &now);
 	if (!vm->has_save)
 		buf_adds(why, "its record does not say what the save was "
@@ -831,14 +928,20 @@ int vm_resume(struct vm *vm, struct strvec *argv, const char *accel,
 	/* the guest's output since its boot, which goes on from here: a
 	 * kernel that panicked before the suspend spins on */
 	from = vm->console_at;
-	if (vm_record(vm, VM_STARTING, 0, NULL, up) < 0)
-		return -1;
+	/* the record as it is, taken aside: the starting one names up's
+	 * forwards and no save, and a QEMU that will not start puts it back */
+	take_aside(vm, &was);
+	if (vm_record(vm, VM_STARTING, 0, NULL, up) < 0) {
+		ret = -1;
+		goto out;
+	}
 	size = file_size(vm->paths.console_log);
 	vm->console_at = from >= 0 && from <= size ? from : size;
 	if (vm_launch(&vm->paths, (const char *const *)argv->v, pid) < 0) {
-		buf_adds(why, "QEMU would not start to load it (said above)");
-		return 0;
+		ret = still_suspended(vm, &was);
+		goto out;
 	}
+	ret = 0;
 	if (load_save(vm, why) < 0) {
 		/* QEMU ends itself when a save will not load */
 		if (!vm_pid_is_ours(*pid, vm->paths.qmp_arg))
@@ -846,16 +949,20 @@ int vm_resume(struct vm *vm, struct strvec *argv, const char *accel,
 				 "(damaged, or made by another QEMU)");
 		qemu_said(vm, why);
 		vm_stop_qemu(&vm->paths, 1, 0, &how, NULL);
-		return 0;
+		goto out;
 	}
+	ret = -1;
 	if (vm_record(vm, VM_RUNNING, *pid, accel, up) < 0)
-		return -1;
+		goto out;
 	/* loaded: the guest has moved on from it, and so does its disk */
 	vm_save_remove(vm);
 	if (vm_clock_sync(vm) < 0)
 		warnf("VM %s: resumed, but its clock is still the save's",
 		      vm->name);
-	return 1;
+	ret = 1;
+out:
+	aside_free(&was);
+	return ret;
 }
 
 int vm_discard_save(struct vm *vm)

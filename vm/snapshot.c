@@ -333,8 +333,9 @@ static char *facts_path(const struct vm *vm)
 	return xasprintf("%s/snapshots.json", vm->paths.dir);
 }
 
-/* The running QEMU's facts ("ARGV-HASH VERSION"), or NULL. */
-static char *running_facts(const struct vm *vm)
+/* The running QEMU's facts ("ARGV-HASH VERSION"), or NULL; exact: with
+ * vm_argv_hash_exact(), as snapshots made before 2026-12-05 have them. */
+static char *running_facts(const struct vm *vm, int exact)
 {
 	pid_t pid = vm_pid_alive(vm->paths.pidfile, vm->paths.qmp_arg);
 	struct buf cmd = BUF_INIT, ver = BUF_INIT;
@@ -346,7 +347,10 @@ static char *running_facts(const struct vm *vm)
 		goto out;
 	for (size_t off = 0; off < cmd.len; off += strlen(cmd.p + off) + 1)
 		strvec_push(&argv, cmd.p + off);
-	vm_argv_hash((const char *const *)argv.v, argv.n, hash);
+	if (exact)
+		vm_argv_hash_exact((const char *const *)argv.v, argv.n, hash);
+	else
+		vm_argv_hash((const char *const *)argv.v, argv.n, hash);
 	{
 		const char *v[] = { argv.v[0], "--version", NULL };
 
@@ -398,12 +402,16 @@ static int facts_fit(const struct vm *vm, const char *tag)
 	int ret = 0;
 
 	if (then) {
-		now = running_facts(vm);
+		now = running_facts(vm, 0);
+		if (now && strcmp(now, then)) {
+			free(now);
+			now = running_facts(vm, 1);
+		}
 		if (!now || strcmp(now, then))
 			ret = errorf("VM %s: snapshot '%s' was made by another "
 				     "QEMU or with other settings (memory, "
-				     "CPUs, devices or forwards differ from "
-				     "its start's): its memory cannot be loaded "
+				     "CPUs or devices differ from its "
+				     "start's): its memory cannot be loaded "
 				     "here; start the VM as it was then, or "
 				     "stop it to restore its disk alone",
 				     vm->name, tag);
@@ -440,7 +448,7 @@ int vm_snapshot_save(struct vm *vm, const char *tag, struct vm_snapshot *made)
 			vm_guest_sync(vm);
 		if (run_job(vm, &q, "snapshot-save", tag, node) < 0)
 			goto out;
-		facts = running_facts(vm);
+		facts = running_facts(vm, 0);
 		if (facts)
 			facts_keep(vm, tag, facts);
 		free(facts);

@@ -468,6 +468,28 @@ static const char *accel_name(enum vm_accel a)
  * or will not load, the save removed and the VM stopped for a cold boot,
  * saying why (0). -1 on an error that ends the start.
  */
+/* 1 when a host port the suspended VM's QEMU forwarded (and its save
+ * needs: the same argv) is another program's now, having said which and
+ * what to do. */
+static int forwards_taken(const struct vm *vm, const struct vm_nic *up)
+{
+	for (size_t i = 0; i < up->nports; i++) {
+		const struct net_port *p = &up->ports[i];
+
+		if (p->host && !net_port_is_free(p->addr, p->host, p->udp)) {
+			errorf("VM %s is suspended, and its saved state needs "
+			       "host port %s:%d/%s, which another program holds "
+			       "now: free it and start "
+			       "again, or 'nook local start %s --cold' boots it "
+			       "cold (its saved state is lost)", vm->name,
+			       p->addr, p->host, p->udp ? "udp" : "tcp",
+			       vm->name);
+			return 1;
+		}
+	}
+	return 0;
+}
+
 static int resume(struct vm *vm, const struct vm_start_opts *o,
 		  struct vm_start_result *r, struct vm_nic *up, const char *sw)
 {
@@ -480,6 +502,10 @@ static int resume(struct vm *vm, const struct vm_start_opts *o,
 		buf_adds(&why, "--reprovision needs a boot");
 	} else if (vm_uplink_recorded(vm, up) < 0) {
 		buf_adds(&why, "its forwards cannot be read back");
+	} else if (forwards_taken(vm, up)) {
+		/* the save is the guest's memory: not thrown away because
+		 * another program holds a port for a while */
+		rc = -1;
 	} else {
 		vm_build_argv(vm, r->accel, up, sw, 0, &argv);
 		rc = vm_resume(vm, &argv, accel_name(r->accel), up, &r->pid,

@@ -30,13 +30,15 @@ int vm_state_parse(const char *s)
  * seen by the holder of the lock (vm_state_held() already says crashed
  * once the QEMU a record names is gone). A pause keeps its QEMU: paused
  * goes back to running, or on to suspended, stopped or crashed. A
- * suspended VM has no QEMU: it resumes through starting, or its save is
- * discarded (start --cold, a save that no longer fits) and it is stopped.
+ * suspended VM has no QEMU: it resumes through starting (back to
+ * suspended when that QEMU would not start), or its save is discarded
+ * (start --cold, a save that no longer fits) and it is stopped.
  */
 static const unsigned char legal[VM_NSTATES][VM_NSTATES] = {
 	[VM_STOPPED] = { [VM_STOPPED] = 1, [VM_STARTING] = 1 },
 	[VM_STARTING] = { [VM_STARTING] = 1, [VM_RUNNING] = 1,
-			  [VM_STOPPED] = 1, [VM_CRASHED] = 1 },
+			  [VM_STOPPED] = 1, [VM_CRASHED] = 1,
+			  [VM_SUSPENDED] = 1 },
 	[VM_RUNNING] = { [VM_STOPPED] = 1, [VM_CRASHED] = 1,
 			 [VM_PAUSED] = 1, [VM_SUSPENDED] = 1 },
 	[VM_CRASHED] = { [VM_CRASHED] = 1, [VM_STOPPED] = 1,

@@ -8,6 +8,7 @@ NOOK=$1
 . "$(dirname "$0")/lib.sh"
 cleanup() {
 	"$NOOK" local delete p1 --force >/dev/null 2>&1
+	"$NOOK" local delete p2 --force >/dev/null 2>&1
 	"$NOOK" local delete k --force >/dev/null 2>&1
 	rm -rf "$WORK"
 }
@@ -129,6 +130,25 @@ check "  the VM runs on" test "$(state p1)" = running
 "$NOOK" local stop p1 --force >/dev/null
 check "the base image is untouched" test "$(sha256sum < blank.img)" = "$base_sum"
 check "the overlay is sound (qemu-img check)" qemu-img check -q "$disk"
+
+# a HOST 0 forward gets another port at a later start: the memory still
+# loads (user-mode forwards are not in it)
+expect_rc "start p2 with a forward from a free port" 0 "$NOOK" local start p2 --image blank.img \
+	--no-wait --memory 256M --cpus 1 --accel tcg --port 0:80
+port_of() { "$NOOK" local status p2 --json | json 'd["ports"][0].split(":")[1]'; }
+before=$(port_of)
+expect_rc "  snapshot it" 0 "$NOOK" local snapshot save p2 hot
+"$NOOK" local stop p2 --force >/dev/null
+python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(30)' "$before" &
+holder=$!
+for _ in $(seq 40); do ss -ltn | grep -q "127.0.0.1:$before " && break; sleep 0.05; done
+expect_rc "  start it again, port $before taken" 0 "$NOOK" local start p2 --no-wait
+check "  another host port" test "$(port_of)" != "$before"
+expect_rc "  its memory snapshot loads" 0 "$NOOK" local snapshot restore p2 hot
+contains "  disk and memory" "$OUT" "disk and memory"
+kill "$holder"; wait "$holder" 2>/dev/null
+"$NOOK" local delete p2 --force >/dev/null
 
 # a cluster's name is no VM's
 common=(--image blank.img --no-wait --memory 256M --cpus 1 --accel tcg)

@@ -107,6 +107,28 @@ expect_rc "suspend the resumed VM" 0 "$NOOK" local suspend s1
 expect_rc "and resume it again" 0 "$NOOK" local start s1
 contains "  resumed" "$OUT" "resumed"
 
+# what keeps a resume from starting for a while is no reason to lose the
+# guest's memory: a forward's host port another program holds, a QEMU
+# that cannot start (here: too little address space for it)
+expect_rc "suspend for the refusals" 0 "$NOOK" local suspend s1
+held=$(echo "$ports" | python3 -c 'import sys; print(sys.stdin.read().split(":")[1])')
+python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(30)' "$held" &
+holder=$!
+for _ in $(seq 40); do ss -ltn | grep -q "127.0.0.1:$held " && break; sleep 0.05; done
+expect_rc "a resume with port $held held elsewhere fails" 1 "$NOOK" local start s1 --timeout 20
+contains "  naming the port and --cold" "$ERR" "needs host port 127.0.0.1:$held/tcp, which another program holds now"
+check "  still suspended" test "$(state s1)" = suspended
+check "  the save kept" test -s "$save"
+kill "$holder"; wait "$holder" 2>/dev/null
+expect_rc "a resume whose QEMU cannot start fails" 1 sh -c 'ulimit -v 400000; exec "$@"' _ "$NOOK" local start s1 --timeout 20
+contains "  saying the save is kept" "$ERR" "the save is kept"
+check "  still suspended" test "$(state s1)" = suspended
+check "  the save kept" test -s "$save"
+expect_rc "then the resume" 0 "$NOOK" local start s1
+contains "  resumed" "$OUT" "resumed from its saved state"
+check "  the same forwards" test "$("$NOOK" local status s1 --json | json 'd["ports"]')" = "$ports"
+
 # a paused VM suspends too, and comes back running
 "$NOOK" local pause s1 >/dev/null
 expect_rc "suspend a paused VM" 0 "$NOOK" local suspend s1

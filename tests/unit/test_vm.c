@@ -816,6 +816,37 @@ static void test_argv_hash(void **state)
 		assert_string_not_equal(hf, hk);
 		assert_string_not_equal(hi, hj); /* only -append's */
 	}
+	/* a forward's host port is not the machine's (a HOST 0 forward
+	 * gets another at each start); its guest port and address are */
+	{
+		const char *f1[] = { "qemu", "-netdev", "user,id=up,hostfwd=tcp:"
+				     "127.0.0.1:2222-:22,hostfwd=udp:127.0.0.1:"
+				     "53-:53" };
+		const char *f2[] = { "qemu", "-netdev", "user,id=up,hostfwd=tcp:"
+				     "127.0.0.1:40001-:22,hostfwd=udp:127.0.0.1:"
+				     "5353-:53" };
+		const char *f3[] = { "qemu", "-netdev", "user,id=up,hostfwd=tcp:"
+				     "127.0.0.1:2222-:23,hostfwd=udp:127.0.0.1:"
+				     "53-:53" };
+		const char *f4[] = { "qemu", "-netdev", "user,id=up,hostfwd=tcp:"
+				     "127.0.0.2:2222-:22,hostfwd=udp:127.0.0.1:"
+				     "53-:53" };
+		const char *f5[] = { "qemu", "-netdev", "user,id=up,hostfwd=tcp:" };
+		char h1[65], h2[65], h3[65], h4[65], x1[65], x2[65], h5[65];
+
+		vm_argv_hash(f1, 3, h1);
+		vm_argv_hash(f2, 3, h2);
+		vm_argv_hash(f3, 3, h3);
+		vm_argv_hash(f4, 3, h4);
+		vm_argv_hash(f5, 3, h5); /* cut short: hashed, not overrun */
+		vm_argv_hash_exact(f1, 3, x1);
+		vm_argv_hash_exact(f2, 3, x2);
+		assert_string_equal(h1, h2);
+		assert_string_not_equal(h1, h3);
+		assert_string_not_equal(h1, h4);
+		assert_string_not_equal(x1, x2); /* what older saves recorded */
+		assert_int_equal(strlen(h5), 64);
+	}
 	assert_string_equal(vm_argv_value(a, 5, "-machine"), "pc-q35-7.2");
 	assert_null(vm_argv_value(a, 5, "-cpu"));
 	assert_null(vm_argv_value(a, 5, "1024M")); /* the last has no value */
@@ -981,6 +1012,8 @@ static void test_state_machine(void **state)
 		{ VM_PAUSED, VM_RUNNING },    { VM_PAUSED, VM_SUSPENDED },
 		{ VM_PAUSED, VM_STOPPED },    { VM_PAUSED, VM_CRASHED },
 		{ VM_SUSPENDED, VM_STARTING }, { VM_SUSPENDED, VM_STOPPED },
+		/* a resume whose QEMU would not start keeps the save */
+		{ VM_STARTING, VM_SUSPENDED },
 	};
 	int n = 0;
 
