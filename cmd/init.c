@@ -55,14 +55,32 @@ static const char starter[] =
 	"    # dest: src          # default: SRC's name in the login home\n"
 	"    exclude: [.git/]\n";
 
-/* The directory's name when it makes a VM name, else "dev". */
+/* Room left in a VM name for a cluster's "-GROUP-N" after the file's. */
+#define INIT_NAME_MAX 24
+
+/* A VM name made of the directory's name: lower case, every run of
+ * other characters a '-', from its first letter on, at most
+ * INIT_NAME_MAX characters (MyApp, my_app, api.v2 are myapp, my-app,
+ * api-v2, not all "dev"); "dev" when no letter is left. */
 static char *name_for(const char *cwd)
 {
 	char *copy = xstrdup(cwd), *base = basename(copy);
-	char *name = xstrdup(vm_name_valid(base) ? base : "dev");
+	char name[INIT_NAME_MAX + 1];
+	size_t n = 0;
 
+	for (const char *c = base; *c && n < INIT_NAME_MAX; c++) {
+		char ch = *c >= 'A' && *c <= 'Z' ? (char)(*c - 'A' + 'a') : *c;
+
+		if ((ch >= 'a' && ch <= 'z') || (n && ch >= '0' && ch <= '9'))
+			name[n++] = ch;
+		else if (n && name[n - 1] != '-')
+			name[n++] = '-';
+	}
+	while (n && name[n - 1] == '-')
+		n--;
+	name[n] = '\0';
 	free(copy);
-	return name;
+	return xstrdup(n ? name : "dev");
 }
 
 /* The process's umask (reading it means setting it; set back at once). */
@@ -134,13 +152,29 @@ static void say_parent(const char *cwd)
 	free(parent);
 }
 
+/* A VM or cluster of that name exists already: another project's,
+ * maybe, which this file's start would then take over. */
+static void say_taken(struct nook_ctx *ctx, const char *name)
+{
+	const struct nook_dirs *d = ctx_dirs(ctx);
+	struct vm *vm = NULL;
+
+	if (!d)
+		return;
+	if (vm_cluster_exists(d, name) ||
+	    (vm_open(d, name, 0, &vm) == 0 && vm_exists(vm)))
+		warnf("a VM or cluster named %s exists already (another "
+		      "project's?): this file's start would use it; change "
+		      "the file's name: if it is not this project's", name);
+	vm_close(vm);
+}
+
 int cmd_init(struct nook_ctx *ctx, int argc, char **argv)
 {
 	char *cwd = NULL, *name = NULL, *text = NULL, *file = NULL;
 	struct stat st;
 	int rc = parse_help_only(argc, argv, usage, 0), there;
 
-	(void)ctx;
 	if (rc)
 		return rc < 0 ? 0 : rc;
 	rc = 1;
@@ -164,6 +198,7 @@ int cmd_init(struct nook_ctx *ctx, int argc, char **argv)
 		goto out;
 	printf("wrote %s for VM %s: edit it, then 'nook local start'\n", file,
 	       name);
+	say_taken(ctx, name);
 	say_parent(cwd);
 	rc = 0;
 out:

@@ -38,6 +38,15 @@ contains "  saying what to do" "$ERR" "exists already"
 check "  and the file is untouched" test "$(sha256sum myproj/nook.yaml)" = "$sum"
 check "  no temporary file is left" test "$(ls -A myproj | wc -l)" = 2
 expect_rc "init takes no arguments" 2 in_dir myproj init x
+# a directory's name that is no VM name still names the VM after it
+mkdir -p My_App.v2 2024-site ___
+expect_rc "init in My_App.v2" 0 in_dir My_App.v2 init
+check "  names VM my-app-v2" grep -qx 'name: my-app-v2' My_App.v2/nook.yaml
+expect_rc "init in 2024-site" 0 in_dir 2024-site init
+check "  names VM site" grep -qx 'name: site' 2024-site/nook.yaml
+expect_rc "init in ___" 0 in_dir ___ init
+check "  names VM dev (no letter)" grep -qx 'name: dev' ___/nook.yaml
+rm -rf My_App.v2 2024-site ___
 check "  the file's mode follows the umask" test "$(stat -c %a myproj/nook.yaml)" = "$(printf '%o' $((0666 & ~$(umask))))"
 expect_rc "init under umask 077" 0 sh -c 'cd "$1" && umask 077 && exec "$2" init' _ myproj/a "$NOOK"
 check "  is 0600" test "$(stat -c %a myproj/a/nook.yaml)" = 600
@@ -152,6 +161,11 @@ expect_rc "the cluster's start makes it again" 0 in_dir dev local start --no-wai
 check "  at its old address" test "$("$NOOK" local status dev-worker-1 --json | json 'd["address"]')" = 10.79.0.2
 expect_rc "ssh-config without NAME: a stanza per node" 0 in_dir dev ssh-config
 check "  three" test "$(echo "$OUT" | grep -c '^Host nook-dev-')" = 3
+# another project whose directory is named dev too: init warns
+mkdir -p other/dev
+expect_rc "init in another directory named dev" 0 in_dir other/dev init
+contains "  warns that cluster dev exists" "$ERR" "named dev exists already"
+rm -rf other
 
 # growing: a new worker takes the next address; no node moves
 sed -i 's/count: 2/count: 3/' dev/nook.yaml
