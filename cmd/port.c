@@ -28,9 +28,12 @@ static const char usage_add[] =
 
 static const char usage_rm[] =
 	"usage: nook port rm NAME HOST[/udp]\n"
+	"       nook port rm NAME 0:GUEST[/udp]\n"
 	"\n"
 	"Removes VM NAME's forward from host port HOST (tcp unless /udp), at\n"
-	"once when it runs, and from its next starts. ssh's cannot go.\n";
+	"once when it runs, and from its next starts. ssh's cannot go.\n"
+	"0:GUEST names a forward from a free port (HOST 0) by its guest port,\n"
+	"also while the VM does not run and so has no host port for it.\n";
 
 static const char usage_list[] =
 	"usage: nook port list NAME [--json]\n"
@@ -99,8 +102,10 @@ static int port_add(struct nook_ctx *ctx, int argc, char **argv)
 	return rc;
 }
 
-/* "HOST[/tcp|/udp]" */
-static int parse_host(const char *s, int *host, int *udp)
+/* "HOST[/tcp|/udp]", or "0:GUEST[/tcp|/udp]" (*host 0): the forward from
+ * a free port to GUEST, which has no host port of its own to name it by
+ * while the VM does not run */
+static int parse_host(const char *s, int *host, int *guest, int *udp)
 {
 	const char *slash = strchr(s, '/');
 	char *num = slash ? xstrndup(s, (size_t)(slash - s)) : xstrdup(s);
@@ -111,6 +116,11 @@ static int parse_host(const char *s, int *host, int *udp)
 	if (slash && !*udp && strcmp(slash + 1, "tcp"))
 		rc = errorf("bad port '%s': the protocol after '/' must be "
 			    "tcp or udp", s);
+	else if (!strncmp(num, "0:", 2) &&
+		 parse_int("guest port", num + 2, 1, 65535, &v) == 0)
+		*host = 0, *guest = (int)v;
+	else if (!strncmp(num, "0:", 2))
+		rc = -1;
 	else if (parse_int("host port", num, 1, 65535, &v) < 0)
 		rc = -1;
 	else
@@ -123,15 +133,16 @@ static int port_rm(struct nook_ctx *ctx, int argc, char **argv)
 {
 	struct net_port gone;
 	struct vm *vm;
-	int host = 0, udp = 0, live, rc = parse(argc, argv, usage_rm, 2, NULL);
+	int host = 0, guest = 0, udp = 0, live;
+	int rc = parse(argc, argv, usage_rm, 2, NULL);
 
 	if (rc)
 		return rc < 0 ? 0 : rc;
-	if (parse_host(argv[optind + 1], &host, &udp) < 0)
+	if (parse_host(argv[optind + 1], &host, &guest, &udp) < 0)
 		return EXIT_USAGE;
 	vm = open_vm(ctx, argv[optind]);
 	rc = 1;
-	if (vm && vm_port_remove(vm, host, udp, &gone, &live) == 0) {
+	if (vm && vm_port_remove(vm, host, guest, udp, &gone, &live) == 0) {
 		say_port("removed", vm, &gone, 1);
 		rc = 0;
 	}

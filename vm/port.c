@@ -216,8 +216,31 @@ static void strvec_remove(struct strvec *v, size_t i)
 	v->n--;
 }
 
-int vm_port_remove(struct vm *vm, int host, int udp, struct net_port *gone,
-		   int *live)
+/* The recorded HOST 0 forward to guest/udp, and (*ri, r) the running
+ * forward it became, if any; -1 having said so when there is none. */
+static int find_host0(struct vm *vm, int guest, int udp, int live, int *ri,
+		      struct net_port *r)
+{
+	const struct vm_nic *up = &vm->spec.nics[0];
+	int si = -1;
+
+	for (size_t i = 0; si < 0 && i < up->nports; i++)
+		if (!up->ports[i].host && up->ports[i].guest == guest &&
+		    up->ports[i].udp == udp)
+			si = (int)i;
+	if (si < 0)
+		return errorf("VM %s has no forward from HOST 0 to guest port "
+			      "%d/%s; 'nook port list %s' shows its forwards",
+			      vm->name, guest, proto(udp), vm->name);
+	for (size_t i = 1; live && *ri < 0 && i < vm->ports.n; i++)
+		if (net_port_parse(vm->ports.v[i], r) == 0 &&
+		    find_spec_picked(up, r) == si)
+			*ri = (int)i;
+	return si;
+}
+
+int vm_port_remove(struct vm *vm, int host, int guest, int udp,
+		   struct net_port *gone, int *live)
 {
 	struct vm_nic *up;
 	struct net_port r;
@@ -227,6 +250,12 @@ int vm_port_remove(struct vm *vm, int host, int udp, struct net_port *gone,
 		return -1;
 	up = &vm->spec.nics[0];
 	*live = qemu_up(vm);
+	if (!host) {
+		si = find_host0(vm, guest, udp, *live, &ri, &r);
+		if (si < 0)
+			return -1;
+		goto remove;
+	}
 	if (*live)
 		ri = find_running(&vm->ports, host, udp, &r);
 	if (ri == 0)
@@ -239,6 +268,7 @@ int vm_port_remove(struct vm *vm, int host, int udp, struct net_port *gone,
 		return errorf("VM %s has no forward from host port %d/%s; "
 			      "'nook port list %s' shows its forwards",
 			      vm->name, host, proto(udp), vm->name);
+remove:
 	if (ri > 0 && hmp_remove(vm, &r) < 0)
 		return -1;
 	*gone = ri > 0 ? r : up->ports[si];

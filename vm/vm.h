@@ -311,10 +311,11 @@ int vm_ssh_await(struct vm *vm, const struct ssh_target *t, int timeout_s,
  * not picked again at the next start. */
 int vm_port_add(struct vm *vm, const struct net_port *p,
 		struct net_port *made, int *live);
-/* Remove the forward from host port host (udp: 1), ssh's excepted;
- * *gone is the forward removed. */
-int vm_port_remove(struct vm *vm, int host, int udp, struct net_port *gone,
-		   int *live);
+/* Remove the forward from host port host (udp: 1), ssh's excepted; with
+ * host 0, the HOST 0 forward to guest port guest (and the port it runs
+ * on now, if it does). *gone is the forward removed. */
+int vm_port_remove(struct vm *vm, int host, int guest, int udp,
+		   struct net_port *gone, int *live);
 /* One forward: active, QEMU forwards it now; kept, the record brings it
  * back at the next start (a kept forward of HOST 0 gets a free port
  * then). */

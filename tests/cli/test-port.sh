@@ -30,7 +30,7 @@ done
 contains "bad spec is named" "$ERR" "300.1.1.1:80:80"
 expect_rc "add with an extra word" 2 "$NOOK" port add p1 80:80 extra
 expect_rc "add --json is not an option" 2 "$NOOK" port add p1 80:80 --json
-for host in 0 x 65536 80/sctp 80:80; do
+for host in 0 x 65536 80/sctp 80:80 0:0 0:x 0:70000; do
 	expect_rc "rm $host is a usage error" 2 "$NOOK" port rm p1 "$host"
 done
 expect_rc "list without a name" 2 "$NOOK" port list
@@ -131,6 +131,20 @@ contains "... resumed again" "$OUT" "resumed from its saved state"
 check "... the forward still there" test "$(listening "$live1" 127.0.0.1)" = 1
 
 "$NOOK" local stop p1 --force >/dev/null
+
+# a forward from a free port (HOST 0, given at start) has no host port
+# while the VM does not run: named by its guest port, 0:GUEST
+expect_rc "start with HOST 0 forwards" 0 "$NOOK" local start p1 --no-wait --port 0:8004 --port 0:8005
+live5=$("$NOOK" port list p1 --json | json '[f["host"] for f in d if f["guest"]==8005][0]')
+expect_rc "rm 0:8005 while it runs" 0 "$NOOK" port rm p1 0:8005
+check "... QEMU let its port go" test "$(listening "$live5" 127.0.0.1)" = 0
+check "... and the record it" test "$("$NOOK" port list p1 --json | json '[f for f in d if f["guest"]==8005]')" = "[]"
+"$NOOK" local stop p1 --force >/dev/null
+check "stopped, 0:8004 is recorded" test "$(grep -c ':0:8004/tcp' "$NOOK_HOME/vms/p1/vm.json")" = 1
+expect_rc "rm 0:8004 while stopped" 0 "$NOOK" port rm p1 0:8004
+check "... gone from the record" test "$(grep -c ':0:8004/tcp' "$NOOK_HOME/vms/p1/vm.json")" = 0
+expect_rc "rm 0:GUEST of no such forward" 1 "$NOOK" port rm p1 0:8004
+contains "... says there is none" "$ERR" "no forward from HOST 0 to guest port 8004/tcp"
 
 # a cluster's name means its first node, as in shell and console
 expect_rc "start a cluster of one" 0 "$NOOK" local start pc --nodes 1 --image blank.img \
