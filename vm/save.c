@@ -439,6 +439,11 @@ static int wait_migration(struct qmp *q, int timeout_s, struct buf *why)
 		json_decref(r);
 		if (done)
 			return done > 0 ? 0 : -1;
+		/* ^C: given up, which the caller undoes (see vm_suspend) */
+		if (sig_caught) {
+			buf_addf(why, "interrupted (%s)", strsignal(sig_caught));
+			return -1;
+		}
 		if (mono_ms() > deadline) {
 			buf_addf(why, "the migration was not done in %d s",
 				 timeout_s);
@@ -702,6 +707,7 @@ int vm_suspend(struct vm *vm, int timeout_s, uint64_t *size,
 	       double *seconds)
 {
 	double t0 = mono_s();
+	struct sigaction old[3];
 	struct vm_save f;
 	enum vm_state held;
 	pid_t pid;
@@ -715,10 +721,16 @@ int vm_suspend(struct vm *vm, int timeout_s, uint64_t *size,
 	if ((held != VM_RUNNING && held != VM_PAUSED) || !pid)
 		return errorf("VM %s is %s: only a running or paused VM can be "
 			      "suspended", vm->name, vm_state_name(held));
+	/* ^C, SIGTERM, SIGHUP while the guest is stopped and its memory on
+	 * its way out: the migration is cancelled, the guest runs on as it
+	 * was (not frozen under a record that says running), the half-made
+	 * save goes; then we die of it */
+	sig_catch(old, 1);
 	vm_save_remove(vm);
 	if (held == VM_RUNNING)
 		vm_guest_sync(vm);
-	if (suspend_qemu(vm, pid, held == VM_RUNNING, timeout_s > 0 ? timeout_s :
+	if (sig_caught ||
+	    suspend_qemu(vm, pid, held == VM_RUNNING, timeout_s > 0 ? timeout_s :
 			 migration_bound(vm->spec.memory), &f) < 0)
 		goto out;
 	if (keep_save(vm, &f) < 0) {
@@ -736,6 +748,8 @@ int vm_suspend(struct vm *vm, int timeout_s, uint64_t *size,
 	ret = 0;
 out:
 	vm_save_free(&f);
+	sig_catch(old, 0);
+	sig_rethrow();
 	return ret;
 }
 
@@ -856,8 +870,9 @@ static void without_balloon(struct strvec *argv, struct vm_save *now)
 	argv_hashes((const char *const *)argv->v, argv->n, now);
 }
 
-/* A resume whose QEMU would not start: no fault of the save's, which
- * stays, and the VM is suspended again with its record as it was. */
+/* A resume whose QEMU would not start, or that was interrupted: no fault
+ * of the save's, which stays, and the VM is suspended again with its
+ * record as it was. */
 struct aside {
 	struct strvec ports, launched;
 	struct vm_save save;
@@ -894,22 +909,18 @@ static int still_suspended(struct vm *vm, struct aside *a)
 	vm->has_save = 1;
 	vm->console_at = a->console_at;
 	memset(a, 0, sizeof(*a));
-	if (vm_record(vm, VM_SUSPENDED, 0, NULL, NULL) < 0)
-		return -1;
-	return errorf("VM %s: QEMU would not start to load its saved state "
-		      "(said above); the save is kept: 'nook local start %s' "
-		      "tries again, with --cold it boots without it", vm->name,
-		      vm->name);
+	return vm_record(vm, VM_SUSPENDED, 0, NULL, NULL);
 }
 
 int vm_resume(struct vm *vm, struct strvec *argv, const char *accel,
 	      const struct vm_nic *up, pid_t *pid, struct buf *why)
 {
+	struct sigaction old[3];
 	struct aside was;
 	struct vm_save now;
 	const char *how;
 	long long from, size;
-	int ret;
+	int ret, loaded;
 
 	memset(&now, 0, sizeof(now));
 	facts_now(vm, argv, accel, &now);
@@ -931,6 +942,9 @@ int vm_resume(struct vm *vm, struct strvec *argv, const char *accel,
 	/* the record as it is, taken aside: the starting one names up's
 	 * forwards and no save, and a QEMU that will not start puts it back */
 	take_aside(vm, &was);
+	/* ^C while the save loads: that QEMU ends, the VM is suspended
+	 * again with its save, and we die of the signal */
+	sig_catch(old, 1);
 	if (vm_record(vm, VM_STARTING, 0, NULL, up) < 0) {
 		ret = -1;
 		goto out;
@@ -938,11 +952,25 @@ int vm_resume(struct vm *vm, struct strvec *argv, const char *accel,
 	size = file_size(vm->paths.console_log);
 	vm->console_at = from >= 0 && from <= size ? from : size;
 	if (vm_launch(&vm->paths, (const char *const *)argv->v, pid) < 0) {
-		ret = still_suspended(vm, &was);
+		if (still_suspended(vm, &was) == 0)
+			errorf("VM %s: QEMU would not start to load its saved "
+			       "state (said above); the save is kept: 'nook "
+			       "local start %s' tries again, with --cold it "
+			       "boots without it", vm->name, vm->name);
+		ret = -1;
 		goto out;
 	}
 	ret = 0;
-	if (load_save(vm, why) < 0) {
+	loaded = load_save(vm, why) == 0;
+	if (!loaded && sig_caught) {
+		vm_stop_qemu(&vm->paths, 1, 0, &how, NULL);
+		if (still_suspended(vm, &was) == 0)
+			errorf("VM %s: its resume was interrupted; it is "
+			       "suspended, its save kept", vm->name);
+		ret = -1;
+		goto out;
+	}
+	if (!loaded) {
 		/* QEMU ends itself when a save will not load */
 		if (!vm_pid_is_ours(*pid, vm->paths.qmp_arg))
 			buf_adds(why, "; QEMU refused the save and exited "
@@ -962,6 +990,8 @@ int vm_resume(struct vm *vm, struct strvec *argv, const char *accel,
 	ret = 1;
 out:
 	aside_free(&was);
+	sig_catch(old, 0);
+	sig_rethrow();
 	return ret;
 }
 

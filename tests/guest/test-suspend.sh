@@ -43,6 +43,28 @@ sleeper=$(gsh cat /tmp/sleeper)
 check "a process started" gsh kill -0 "$sleeper"
 gsh sh -c 'echo written-before > "$HOME/marker"'
 
+# --- a suspend killed half way: the guest runs on, or is suspended ------
+# (600 MiB of random bytes in the guest make the save take a while; a
+# signal that comes once it is written finds a suspended VM). Before,
+# SIGTERM left the guest stopped under a record that said running.
+gsh sh -c 'setsid python3 -c "import os, time; b = os.urandom(600 << 20); open(\"/tmp/hog\", \"w\").close(); time.sleep(99999)" </dev/null >/dev/null 2>&1 & while [ ! -e /tmp/hog ]; do sleep 0.5; done'
+"$NOOK" local suspend g1 >/dev/null 2>&1 &
+killed=$!
+sleep 0.4
+kill -TERM "$killed"
+wait "$killed"
+check "a suspend killed by SIGTERM dies of it" test "$?" = 143
+st=$("$NOOK" local status g1 --json | json 'd["state"]')
+echo "     killed during the suspend: $st"
+if [ "$st" = running ]; then
+	check "  running: the guest answers" timeout 60 "$NOOK" shell g1 -- true
+	check "  no save, no half-written one" test ! -e "$save" -a ! -e "$NOOK_HOME/vms/g1/.suspend.save.tmp"
+else
+	check "  or suspended, with its save" test "$st" = suspended -a -s "$save"
+	expect_rc "  which resumes" 0 "$NOOK" local start g1
+fi
+gsh pkill -f os.urandom
+
 # --- suspend --------------------------------------------------------------
 t0=$(now)
 expect_rc "suspend" 0 "$NOOK" local suspend g1
