@@ -164,8 +164,8 @@ static void say_taken(struct nook_ctx *ctx, const char *name)
 	if (vm_cluster_exists(d, name) ||
 	    (vm_open(d, name, 0, &vm) == 0 && vm_exists(vm)))
 		warnf("a VM or cluster named %s exists already (another "
-		      "project's?): this file's start would use it; change "
-		      "the file's name: if it is not this project's", name);
+		      "project's?): this file's start would use it; if it is "
+		      "not this project's, change name: in nook.yaml", name);
 	vm_close(vm);
 }
 

@@ -517,6 +517,7 @@ static int pause_one(const struct nook_dirs *d, const char *name,
 		       "running again");
 	fflush(stdout);
 	vm_close(vm);
+	sig_rethrow(); /* a suspend cut short by ^C, undone */
 	return rc == 0 ? 0 : 1;
 }
 

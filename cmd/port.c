@@ -109,24 +109,22 @@ static int parse_host(const char *s, int *host, int *guest, int *udp)
 {
 	const char *slash = strchr(s, '/');
 	char *num = slash ? xstrndup(s, (size_t)(slash - s)) : xstrdup(s);
-	long v;
-	int rc = 0;
+	int host0 = !strncmp(num, "0:", 2);
+	long v = 0;
+	int rc;
 
 	*udp = slash && !strcmp(slash + 1, "udp");
 	if (slash && !*udp && strcmp(slash + 1, "tcp"))
 		rc = errorf("bad port '%s': the protocol after '/' must be "
 			    "tcp or udp", s);
-	else if (!strncmp(num, "0:", 2) &&
-		 parse_int("guest port", num + 2, 1, 65535, &v) == 0)
-		*host = 0, *guest = (int)v;
-	else if (!strncmp(num, "0:", 2))
-		rc = -1;
-	else if (parse_int("host port", num, 1, 65535, &v) < 0)
-		rc = -1;
+	else if (host0)
+		rc = parse_int("guest port", num + 2, 1, 65535, &v);
 	else
-		*host = (int)v;
+		rc = parse_int("host port", num, 1, 65535, &v);
+	*host = host0 ? 0 : (int)v;
+	*guest = host0 ? (int)v : 0;
 	free(num);
-	return rc;
+	return rc < 0 ? -1 : 0;
 }
 
 static int port_rm(struct nook_ctx *ctx, int argc, char **argv)

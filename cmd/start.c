@@ -710,6 +710,7 @@ static int start_one(const struct nook_dirs *d, const char *name,
 	rc = opts->json ? rc : 0;
 out:
 	vm_close(vm);
+	sig_rethrow(); /* a resume cut short by ^C, undone */
 	return rc;
 }
 

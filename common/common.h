@@ -308,9 +308,10 @@ int remove_tree(const char *path);
 int mkdir_p(const char *path, mode_t mode);
 /* mkdir -p path with mode 0700, for sockets and pid files: path, a
  * directory of ours with no access for others, and each directory above
- * it owned by us or root and writable by no one else unless sticky
- * (/tmp), so that no other user can swap a directory on the way (a
- * /tmp/nook-UID made first by someone else). 0 or -1 having said why. */
+ * it (and each symlink on the way, and where it leads) owned by us or
+ * root, and not writable by all unless sticky (/tmp), so that no other
+ * user can swap a directory on the way (a /tmp/nook-UID made first by
+ * someone else). 0 or -1 having said why. */
 int mkdir_private(const char *path);
 /* Copy src's bytes to dst, a new file (O_EXCL) of mode, fsynced; a
  * failure removes dst. 0 or -1 having said why. */

@@ -479,43 +479,68 @@ int mkdir_p(const char *path, mode_t mode)
 	return ret;
 }
 
+/* Each of path and the directories above it, as lstat sees them: owned
+ * by us or root, and a directory no one else may write unless sticky
+ * (group write is left alone: a user's own group, often); a symlink
+ * only needs a trusted owner (nobody else can point it elsewhere), its
+ * target being walked by the caller. 0 or -1 having said why. */
+static int walk_up(const char *path)
+{
+	char *p = xstrdup(path);
+	int ret = 0;
+
+	for (;;) {
+		struct stat st;
+		char *slash;
+
+		if (lstat(p, &st) < 0)
+			ret = error_errno("cannot use %s", p);
+		else if (st.st_uid != geteuid() && st.st_uid != 0)
+			ret = errorf("%s belongs to user %u, not to you: another "
+				     "user may have made it to reach your VMs' "
+				     "sockets; remove it, or set XDG_RUNTIME_DIR "
+				     "(or NOOK_HOME) to a directory of yours",
+				     p, (unsigned)st.st_uid);
+		else if (S_ISDIR(st.st_mode) && (st.st_mode & S_IWOTH) &&
+			 !(st.st_mode & S_ISVTX))
+			ret = errorf("%s has mode %04o: anyone may replace what "
+				     "it holds; take o+w away, or make it sticky",
+				     p, (unsigned)st.st_mode & 07777);
+		else if (!S_ISDIR(st.st_mode) && !S_ISLNK(st.st_mode))
+			ret = errorf("%s is not a directory", p);
+		if (ret < 0 || !strcmp(p, "/"))
+			break;
+		slash = strrchr(p, '/');
+		slash[slash == p] = '\0';
+	}
+	free(p);
+	return ret;
+}
+
 int mkdir_private(const char *path)
 {
-	char *p;
+	char *real;
+	struct stat st;
 	int ret;
 
 	if (path[0] != '/')
 		return errorf("%s: not an absolute path", path);
 	if (mkdir_p(path, 0700) < 0)
 		return -1;
-	/* path, then each directory above it up to / */
-	p = xstrdup(path);
-	for (ret = 0; ret == 0;) {
-		struct stat st;
-		char *slash;
-
-		if (lstat(p, &st) < 0)
-			ret = error_errno("cannot use %s", p);
-		else if (!S_ISDIR(st.st_mode))
-			ret = errorf("%s is not a directory (a symlink?)", p);
-		else if (st.st_uid != geteuid() && st.st_uid != 0)
-			ret = errorf("%s belongs to user %u, not to you: another "
-				     "user may have made it to reach your VMs' "
-				     "sockets; remove it, or set XDG_RUNTIME_DIR",
-				     p, (unsigned)st.st_uid);
-		else if ((st.st_mode & S_IWOTH) && !(st.st_mode & S_ISVTX))
-			ret = errorf("%s has mode %04o: anyone may replace what "
-				     "it holds; take o+w away, or make it sticky",
-				     p, (unsigned)st.st_mode & 07777);
-		else if (!strcmp(p, path) && (st.st_mode & 077) &&
-			 chmod(p, 0700) < 0)
-			ret = error_errno("chmod 0700 %s", p);
-		if (!strcmp(p, "/"))
-			break;
-		slash = strrchr(p, '/');
-		slash[slash == p] = '\0';
+	real = realpath(path, NULL);
+	if (!real)
+		return error_errno("cannot use %s", path);
+	/* the path as given (its symlinks' owners), then where it leads */
+	ret = walk_up(path) < 0 || walk_up(real) < 0 ? -1 : 0;
+	if (ret == 0 && stat(real, &st) == 0 && (st.st_mode & 077)) {
+		if (st.st_uid != geteuid())
+			ret = errorf("%s has mode %04o and is not yours to "
+				     "change: pick a directory of your own",
+				     real, (unsigned)st.st_mode & 07777);
+		else if (chmod(real, 0700) < 0)
+			ret = error_errno("chmod 0700 %s", real);
 	}
-	free(p);
+	free(real);
 	return ret;
 }
 

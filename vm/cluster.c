@@ -728,7 +728,6 @@ int vm_cluster_host_lines(const struct nook_dirs *d, const char *cluster,
 struct net_users {
 	const struct nook_dirs *d;
 	struct strvec names;   /* the cluster's nodes */
-	const char *self;      /* the caller's node, whose lock it holds */
 };
 
 /* Whether a node's QEMU runs, or another nook holds the node's lock: a
@@ -744,17 +743,15 @@ static int net_in_use(void *ctx)
 		if (vm_open(u->d, u->names.v[i], 0, &vm) == 0)
 			up = (vm->exists && vm_pid_alive(vm->paths.pidfile,
 							 vm->paths.qmp_arg)) ||
-			     ((!u->self || strcmp(u->self, vm->name)) &&
-			      vm_lock_busy(&vm->paths));
+			     vm_lock_busy(&vm->paths);
 		vm_close(vm);
 	}
 	return up;
 }
 
-void vm_cluster_network_gc(const struct nook_dirs *d, const char *cluster,
-			   const char *self)
+void vm_cluster_network_gc(const struct nook_dirs *d, const char *cluster)
 {
-	struct net_users u = { d, STRVEC_INIT, self };
+	struct net_users u = { d, STRVEC_INIT };
 	struct cluster c;
 	char *dir;
 	int rc = cluster_peek(d, cluster, &c);
@@ -1252,7 +1249,9 @@ static void forget_unmade(const struct nook_dirs *d,
 		c.n = k;
 		c.nodes = k ? c.m[k - 1].node : 0;
 		if (k) {
-			cluster_save(d, &c);
+			if (cluster_save(d, &c) < 0)
+				warnf("cluster %s: its record still lists the "
+				      "nodes this start could not make", c.name);
 		} else if (is_new) {
 			char *path = record_path(d, c.name);
 
@@ -1292,7 +1291,7 @@ out:
 	/* the network first: it goes when no node runs, which it learns
 	 * from the record */
 	if (c.name)
-		vm_cluster_network_gc(d, name, NULL);
+		vm_cluster_network_gc(d, name);
 	if (ret < 0 && c.name)
 		forget_unmade(d, &c, had, is_new);
 	if (lock >= 0)
@@ -1408,7 +1407,7 @@ int vm_cluster_each(const struct nook_dirs *d, const char *name,
 		return -1;
 	}
 	failed = fan_out(d, &c, each_node, &e, &sig);
-	vm_cluster_network_gc(d, name, NULL);
+	vm_cluster_network_gc(d, name);
 	close(lock);
 	cluster_free(&c);
 	die_of(sig);

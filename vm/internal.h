@@ -367,6 +367,10 @@ struct vm {
 	struct vm_save save;    /* suspended: what its save was made with */
 	int has_save;
 	char *how;              /* what vm_stop() last said, when made up */
+	int net_gc;             /* a node that stopped or went: its cluster's
+				 * network is looked at once its lock is let
+				 * go (vm_close()), so that of two nodes that
+				 * stop at once the last one stops it */
 };
 
 /*
@@ -462,10 +466,8 @@ const char *vm_cluster_claiming(const struct nook_dirs *d, const char *name,
 void vm_cluster_node_gone(const struct nook_dirs *d, const char *cluster,
 			  int node);
 /* Stop cluster's network when none of its nodes runs or is being
- * started (its lock held by another than self, the caller's own node,
- * NULL when it holds none). */
-void vm_cluster_network_gc(const struct nook_dirs *d, const char *cluster,
-			   const char *self);
+ * started (its lock held by another nook). */
+void vm_cluster_network_gc(const struct nook_dirs *d, const char *cluster);
 
 /* libvirt's view of a VM being exported (vm/export.c): its domain type,
  * machine, uplink network (NULL: user-mode), and where libvirt finds

@@ -724,7 +724,7 @@ int vm_suspend(struct vm *vm, int timeout_s, uint64_t *size,
 	/* ^C, SIGTERM, SIGHUP while the guest is stopped and its memory on
 	 * its way out: the migration is cancelled, the guest runs on as it
 	 * was (not frozen under a record that says running), the half-made
-	 * save goes; then we die of it */
+	 * save goes; the caller then dies of it */
 	sig_catch(old, 1);
 	vm_save_remove(vm);
 	if (held == VM_RUNNING)
@@ -748,8 +748,9 @@ int vm_suspend(struct vm *vm, int timeout_s, uint64_t *size,
 	ret = 0;
 out:
 	vm_save_free(&f);
+	/* the signal stays in sig_caught: the caller dies of it once it
+	 * has cleaned up */
 	sig_catch(old, 0);
-	sig_rethrow();
 	return ret;
 }
 
@@ -943,7 +944,7 @@ int vm_resume(struct vm *vm, struct strvec *argv, const char *accel,
 	 * forwards and no save, and a QEMU that will not start puts it back */
 	take_aside(vm, &was);
 	/* ^C while the save loads: that QEMU ends, the VM is suspended
-	 * again with its save, and we die of the signal */
+	 * again with its save, and the caller dies of the signal */
 	sig_catch(old, 1);
 	if (vm_record(vm, VM_STARTING, 0, NULL, up) < 0) {
 		ret = -1;
@@ -951,6 +952,13 @@ int vm_resume(struct vm *vm, struct strvec *argv, const char *accel,
 	}
 	size = file_size(vm->paths.console_log);
 	vm->console_at = from >= 0 && from <= size ? from : size;
+	if (sig_caught) {
+		if (still_suspended(vm, &was) == 0)
+			errorf("VM %s: its resume was interrupted; it is "
+			       "suspended, its save kept", vm->name);
+		ret = -1;
+		goto out;
+	}
 	if (vm_launch(&vm->paths, (const char *const *)argv->v, pid) < 0) {
 		if (still_suspended(vm, &was) == 0)
 			errorf("VM %s: QEMU would not start to load its saved "
@@ -990,8 +998,9 @@ int vm_resume(struct vm *vm, struct strvec *argv, const char *accel,
 	ret = 1;
 out:
 	aside_free(&was);
+	/* the signal stays in sig_caught: the caller dies of it once it
+	 * has cleaned up */
 	sig_catch(old, 0);
-	sig_rethrow();
 	return ret;
 }
 

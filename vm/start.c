@@ -463,33 +463,51 @@ static const char *accel_name(enum vm_accel a)
 	return a == VM_ACCEL_KVM ? "kvm" : "tcg";
 }
 
+/* Whether host port p's forward is one the user fixed (HOST given), not
+ * ssh's or one picked for HOST 0, which may move. */
+static int fixed_port(const struct vm_spec *s, const struct net_port *p)
+{
+	const struct vm_nic *up = &s->nics[0];
+
+	for (size_t i = 0; i < up->nports; i++)
+		if (up->ports[i].host == p->host && up->ports[i].udp == p->udp)
+			return 1;
+	return 0;
+}
+
+/* The suspended VM's forwards as its QEMU had them, each still free:
+ * one that moves (ssh's, or a HOST 0 one) gets another free port, as a
+ * boot would (forwards are not in the saved memory); a fixed one
+ * another program holds now stops the resume, saying which and what to
+ * do, rather than cost the guest's memory (-1). */
+static int free_forwards(struct vm *vm, struct vm_nic *up)
+{
+	for (size_t i = 0; i < up->nports; i++) {
+		struct net_port *p = &up->ports[i];
+
+		if (!p->host || net_port_is_free(p->addr, p->host, p->udp))
+			continue;
+		if (i > 0 && fixed_port(&vm->spec, p))
+			return errorf("VM %s is suspended, and its forward from "
+				      "host port %s:%d/%s is another program's "
+				      "now: free it and start again, or 'nook "
+				      "local start %s --cold' boots it cold "
+				      "(its saved state is lost)", vm->name,
+				      p->addr, p->host, p->udp ? "udp" : "tcp",
+				      vm->name);
+		if (net_port_pick(p, up->ports, up->nports) < 0)
+			return -1;
+		if (i == 0)
+			vm->spec.ssh_port = p->host;
+	}
+	return 0;
+}
+
 /*
  * A suspended VM: back from its save (1), or, when the save does not fit
  * or will not load, the save removed and the VM stopped for a cold boot,
  * saying why (0). -1 on an error that ends the start.
  */
-/* 1 when a host port the suspended VM's QEMU forwarded (and its save
- * needs: the same argv) is another program's now, having said which and
- * what to do. */
-static int forwards_taken(const struct vm *vm, const struct vm_nic *up)
-{
-	for (size_t i = 0; i < up->nports; i++) {
-		const struct net_port *p = &up->ports[i];
-
-		if (p->host && !net_port_is_free(p->addr, p->host, p->udp)) {
-			errorf("VM %s is suspended, and its saved state needs "
-			       "host port %s:%d/%s, which another program holds "
-			       "now: free it and start "
-			       "again, or 'nook local start %s --cold' boots it "
-			       "cold (its saved state is lost)", vm->name,
-			       p->addr, p->host, p->udp ? "udp" : "tcp",
-			       vm->name);
-			return 1;
-		}
-	}
-	return 0;
-}
-
 static int resume(struct vm *vm, const struct vm_start_opts *o,
 		  struct vm_start_result *r, struct vm_nic *up, const char *sw)
 {
@@ -502,7 +520,7 @@ static int resume(struct vm *vm, const struct vm_start_opts *o,
 		buf_adds(&why, "--reprovision needs a boot");
 	} else if (vm_uplink_recorded(vm, up) < 0) {
 		buf_adds(&why, "its forwards cannot be read back");
-	} else if (forwards_taken(vm, up)) {
+	} else if (free_forwards(vm, up) < 0) {
 		/* the save is the guest's memory: not thrown away because
 		 * another program holds a port for a while */
 		rc = -1;
@@ -947,8 +965,7 @@ out:
 	if (ret < 0 && r->launched && o->failed)
 		o->failed(o->ctx, vm, r);
 	if (vm->spec.cluster && !r->launched && !o->node)
-		vm_cluster_network_gc(vm->dirs, vm->spec.cluster,
-				      vm->name);
+		vm->net_gc = 1;
 	vm_nic_free(&up);
 	inputs_free(&in);
 	return ret;

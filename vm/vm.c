@@ -139,6 +139,8 @@ void vm_close(struct vm *vm)
 		return;
 	if (vm->lock_fd >= 0)
 		close(vm->lock_fd);
+	if (vm->net_gc && vm->spec.cluster)
+		vm_cluster_network_gc(vm->dirs, vm->spec.cluster);
 	vm_spec_free(&vm->spec);
 	vm_paths_free(&vm->paths);
 	strvec_clear(&vm->ports);
@@ -484,8 +486,7 @@ int vm_stop(struct vm *vm, int force, int timeout_s, const char **how)
 	buf_free(&why);
 	ret = vm_record(vm, VM_STOPPED, 0, NULL, NULL);
 	if (vm->spec.cluster)
-		vm_cluster_network_gc(vm->dirs, vm->spec.cluster,
-				      vm->name);
+		vm->net_gc = 1;
 	return ret;
 }
 
@@ -512,8 +513,7 @@ int vm_remove(struct vm *vm, int force)
 	vm->exists = 0;
 	if (vm->spec.cluster) {
 		vm_cluster_node_gone(vm->dirs, vm->spec.cluster, vm->spec.node);
-		vm_cluster_network_gc(vm->dirs, vm->spec.cluster,
-				      vm->name);
+		vm->net_gc = 1;
 	}
 	return 0;
 }

@@ -195,7 +195,10 @@ int vm_stop(struct vm *vm, int force, int timeout_s, const char **how);
  * when the save still fits, else boots it cold saying why. A suspend that fails leaves the VM running as it
  * was. timeout_s bounds the save (0: a minute and a second per 8 MiB
  * of memory). *size and *seconds tell the save's bytes and how long it
- * took.
+ * took. SIGINT, SIGTERM or SIGHUP meanwhile cancels it (the VM runs on),
+ * or comes after the save is kept; either way it is left in sig_caught
+ * for the caller to die of (sig_rethrow()), as one during vm_start()'s
+ * resume is.
  */
 int vm_suspend(struct vm *vm, int timeout_s, uint64_t *size,
 	       double *seconds);

@@ -99,6 +99,13 @@ done
 expect_rc "stop k-1 while k-2's lock is held" 0 "$NOOK" local stop k-1 --force
 check "  the network runs on for k-2's start" test -n "$(pgrep -f -- "$NOOK_HOME/run/k.net/sw")"
 pkill -P "$holder"; wait "$holder" 2>/dev/null
+# two nodes that stop at once: the last of them stops the network
+expect_rc "  k-1 back, and k-2" 0 "$NOOK" local start k --no-wait
+"$NOOK" local stop k-1 --force >/dev/null 2>&1 &
+s1=$!
+"$NOOK" local stop k-2 --force >/dev/null 2>&1
+wait "$s1"
+check "k-1 and k-2 stopped at once: no network process left" test -z "$(pgrep -f -- "$NOOK_HOME/run/k.net/sw")"
 expect_rc "  k-1 back" 0 "$NOOK" local start k-1 --no-wait
 seed1=$(seed_of k-1)
 expect_rc "start it alone" 0 "$NOOK" local start k-2 --no-wait

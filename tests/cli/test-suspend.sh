@@ -38,8 +38,9 @@ qemu-img create -q -f raw blank.img 64M
 # nothing to suspend, pause or unpause yet
 expect_rc "suspend of no VM" 1 "$NOOK" local suspend s1
 contains "  says there is none" "$ERR" "no VM named 's1'"
+fixed=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 expect_rc "start" 0 "$NOOK" local start s1 --image blank.img --no-wait \
-	--memory 256M --cpus 1 --accel tcg --port 0:80
+	--memory 256M --cpus 1 --accel tcg --port 0:80 --port "$fixed:81"
 pinned=$(qemu-system-x86_64 -machine help | sed -n 's/^q35 .*(alias of \(.*\))$/\1/p')
 contains "the machine type is the versioned one" "$(cmdline s1)" "-machine $pinned "
 ports=$("$NOOK" local status s1 --json | json 'd["ports"]')
@@ -108,19 +109,34 @@ expect_rc "and resume it again" 0 "$NOOK" local start s1
 contains "  resumed" "$OUT" "resumed"
 
 # what keeps a resume from starting for a while is no reason to lose the
-# guest's memory: a forward's host port another program holds, a QEMU
-# that cannot start (here: too little address space for it)
+# guest's memory: a forward's host port another program holds (one picked
+# for HOST 0 moves, as at a boot; one the user fixed stops the start), a
+# QEMU that cannot start (here: too little address space for it)
+hold() {
+	python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(30)' "$1" &
+	holder=$!
+	for _ in $(seq 40); do ss -ltn | grep -q "127.0.0.1:$1 " && break; sleep 0.05; done
+}
+port_to() { "$NOOK" local status s1 --json | json "[p.split(':')[1] for p in d['ports'] if p.endswith(':$1/tcp')][0]"; }
 expect_rc "suspend for the refusals" 0 "$NOOK" local suspend s1
-held=$(echo "$ports" | python3 -c 'import sys; print(sys.stdin.read().split(":")[1])')
-python3 -c 'import socket, sys, time
-s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(30)' "$held" &
-holder=$!
-for _ in $(seq 40); do ss -ltn | grep -q "127.0.0.1:$held " && break; sleep 0.05; done
-expect_rc "a resume with port $held held elsewhere fails" 1 "$NOOK" local start s1 --timeout 20
-contains "  naming the port and --cold" "$ERR" "needs host port 127.0.0.1:$held/tcp, which another program holds now"
+held=$(port_to 80)
+hold "$held"
+expect_rc "a resume with the HOST 0 forward's port $held held elsewhere" 0 "$NOOK" local start s1 --no-wait
+contains "  resumed" "$OUT" "resumed from its saved state"
+check "  that forward on another port" test "$(port_to 80)" != "$held"
+check "  the fixed one as it was" test "$(port_to 81)" = "$fixed"
+kill "$holder"; wait "$holder" 2>/dev/null
+ports=$("$NOOK" local status s1 --json | json 'd["ports"]')
+expect_rc "suspend again" 0 "$NOOK" local suspend s1
+hold "$fixed"
+expect_rc "a resume with the fixed port $fixed held elsewhere fails" 1 "$NOOK" local start s1 --timeout 20
+contains "  naming the port and --cold" "$ERR" "forward from host port 127.0.0.1:$fixed/tcp is another program's now"
 check "  still suspended" test "$(state s1)" = suspended
 check "  the save kept" test -s "$save"
 kill "$holder"; wait "$holder" 2>/dev/null
+# (qemu --version fits in 400 MB of address space; a QEMU with its 1 GiB
+# translation buffer does not)
 expect_rc "a resume whose QEMU cannot start fails" 1 sh -c 'ulimit -v 400000; exec "$@"' _ "$NOOK" local start s1 --timeout 20
 contains "  saying the save is kept" "$ERR" "the save is kept"
 check "  still suspended" test "$(state s1)" = suspended

@@ -44,13 +44,18 @@ check "a process started" gsh kill -0 "$sleeper"
 gsh sh -c 'echo written-before > "$HOME/marker"'
 
 # --- a suspend killed half way: the guest runs on, or is suspended ------
-# (600 MiB of random bytes in the guest make the save take a while; a
-# signal that comes once it is written finds a suspended VM). Before,
-# SIGTERM left the guest stopped under a record that said running.
+# (600 MiB of random bytes in the guest make the save take a while: the
+# signal comes once it is being written; one that comes once it is kept
+# finds a suspended VM). Before, SIGTERM left the guest stopped under a
+# record that said running.
 gsh sh -c 'setsid python3 -c "import os, time; b = os.urandom(600 << 20); open(\"/tmp/hog\", \"w\").close(); time.sleep(99999)" </dev/null >/dev/null 2>&1 & while [ ! -e /tmp/hog ]; do sleep 0.5; done'
 "$NOOK" local suspend g1 >/dev/null 2>&1 &
 killed=$!
-sleep 0.4
+# once the migration writes (or, if it was that quick, is done)
+for _ in $(seq 300); do
+	[ -s "$NOOK_HOME/vms/g1/.suspend.save.tmp" ] || [ -e "$save" ] && break
+	sleep 0.02
+done
 kill -TERM "$killed"
 wait "$killed"
 check "a suspend killed by SIGTERM dies of it" test "$?" = 143

@@ -398,14 +398,25 @@ static void test_mkdir_private(void **state)
 	assert_int_equal(mkdir_private(under), -1);
 	assert_int_equal(chmod(open_, 01777), 0);
 	assert_int_equal(mkdir_private(under), 0);
-	/* a symlink on the way */
+	/* a symlink of ours on the way (a symlinked home): followed */
 	assert_int_equal(symlink(ok, link), 0);
-	assert_int_equal(mkdir_private(via), -1);
-	/* another user's directory on the way (as root: nobody's) */
+	assert_int_equal(mkdir_private(via), 0);
+	assert_int_equal(stat(via, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0700);
+	/* another user's directory on the way, or their symlink (as root:
+	 * nobody's) */
 	if (geteuid() == 0) {
+		char *their_link = xasprintf("%s/t", dir);
+		char *through = xasprintf("%s/t/y", dir);
+
 		assert_int_equal(mkdir(other, 0755), 0);
 		assert_int_equal(chown(other, 65534, 65534), 0);
 		assert_int_equal(mkdir_private(theirs), -1);
+		assert_int_equal(symlink(ok, their_link), 0);
+		assert_int_equal(lchown(their_link, 65534, 65534), 0);
+		assert_int_equal(mkdir_private(through), -1);
+		free(their_link);
+		free(through);
 	}
 	free(ok);
 	free(open_);
