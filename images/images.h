@@ -66,6 +66,10 @@ int img_disk_info(const char *path, json_t **info);
  */
 int img_disk_check(const char *path, const char *fmt);
 #define IMG_RAW_MIN ((uint64_t)1 << 20)
+/* A disk outside the store (a lone disk to import, an image named by
+ * its path): its format from its first bytes (qcow2's magic, or raw) into
+ * fmt, then held to img_disk_check(). */
+int img_disk_probe(const char *disk, const char **fmt);
 /* The pure part of img_disk_check(): head holds the first n bytes (up to
  * 4 KiB) of a file of size bytes; what names it in messages. */
 int img_disk_sniff(const char *what, const char *fmt, const unsigned char *head,

@@ -61,13 +61,14 @@ static int sniff_qcow2(const char *what, const unsigned char *h, size_t n)
 		return errorf("%s: not a qcow2 (version 2 or 3) header", what);
 	if (be64(h + 8) != 0)
 		return errorf("%s: a qcow2 with a backing file (QEMU would "
-			      "open that file too) cannot be imported; "
-			      "'qemu-img convert' it first", what);
+			      "open that file too, for the VM to read) is "
+			      "not taken; 'qemu-img convert' it first", what);
 	/* incompatible feature bit 2: the data is in another file */
 	if (version == 3 && (be64(h + 72) & 4))
 		return errorf("%s: a qcow2 with an external data file (QEMU "
-			      "would open that file too) cannot be imported; "
-			      "'qemu-img convert' it first", what);
+			      "would open that file too, for the VM to read) "
+			      "is not taken; 'qemu-img convert' it first",
+			      what);
 	return 0;
 }
 
@@ -199,11 +200,11 @@ static int info_alone(const char *path, const char *fmt)
 			     got ? got : "no format", fmt);
 	else if (json_object_get(info, "backing-filename") ||
 		 json_object_get(info, "full-backing-filename"))
-		ret = errorf("%s: a disk with a backing file cannot be "
-			     "imported", path);
+		ret = errorf("%s: a disk with a backing file is not taken",
+			     path);
 	else if (json_object_get(data, "data-file"))
-		ret = errorf("%s: a disk with an external data file cannot "
-			     "be imported", path);
+		ret = errorf("%s: a disk with an external data file is not "
+			     "taken", path);
 	json_decref(info);
 	return ret;
 }
@@ -660,9 +661,7 @@ out:
 	return ret;
 }
 
-/* A lone disk's format, from its first bytes (qcow2's magic, or raw),
- * held to img_disk_check() before anything is copied. */
-static int disk_format(const char *disk, const char **fmt)
+int img_disk_probe(const char *disk, const char **fmt)
 {
 	unsigned char head[4];
 	size_t n = sizeof(head);
@@ -704,7 +703,7 @@ int img_import_disk(const char *data, const char *disk, const char *kernel,
 	char *stage = NULL, *file = NULL;
 	int ret = -1;
 
-	if (disk_format(disk, &fmt) < 0)
+	if (img_disk_probe(disk, &fmt) < 0)
 		goto out;
 	stage = img_stage(data);
 	if (!stage)

@@ -19,6 +19,7 @@ struct pctx {
 	yaml_document_t *doc;
 	const char *path;
 	const char *dir;
+	char *root;	/* dir, resolved: what the file's paths stay under */
 	char *where;
 };
 
@@ -294,13 +295,77 @@ static int where_off(int rc)
 	return rc < 0 ? -1 : 0;
 }
 
+/* real (a resolved path) is root or below it. */
+static int under(const char *root, const char *real)
+{
+	size_t n = strlen(root);
+
+	if (!strcmp(root, "/"))
+		return 1;
+	return !strncmp(real, root, n) && (real[n] == '\0' || real[n] == '/');
+}
+
+/* Where abs leads, symlinks followed; for a path not there yet, where
+ * its nearest existing directory leads with the rest added, NULL when
+ * that rest climbs ("missing/../..": where it leads cannot be known). */
+static char *resolve(const char *abs)
+{
+	char *head = xstrdup(abs), *real = NULL, *slash;
+	size_t cut = strlen(head);
+
+	while (!(real = realpath(head, NULL)) && errno == ENOENT &&
+	       (slash = strrchr(head, '/')) && slash != head) {
+		*slash = '\0';
+		cut = (size_t)(slash - head);
+	}
+	if (real && abs[cut]) {
+		const char *rest = abs + cut;
+
+		for (const char *p = rest; p && *p; p = strchr(p + 1, '/'))
+			if (!strncmp(p, "/..", 3) && (!p[3] || p[3] == '/')) {
+				free(real);
+				real = NULL;
+				break;
+			}
+		if (real) {
+			char *joined = xasprintf("%s%s", real, rest);
+
+			free(real);
+			real = joined;
+		}
+	}
+	free(head);
+	return real;
+}
+
+/* A path the file names must lead to this project's directory or below
+ * it: a project you did not write (a repository cloned) must not send
+ * your other files (~/.ssh, a kubeconfig) into a VM that its user-data
+ * runs. instead says how to use such a file anyway. */
+static int inside(struct pctx *c, const char *key, const yaml_node_t *n,
+		  const char *abs, const char *instead)
+{
+	char *real = resolve(abs);
+	int ok = real && under(c->root, real);
+
+	free(real);
+	if (ok)
+		return 0;
+	return fail(c, n, "%s: %s leads outside this project (%s): the paths "
+		    "in a project file stay under its directory, so that a "
+		    "project you did not write cannot copy your other files "
+		    "into a VM; %s", key, (const char *)n->data.scalar.value,
+		    c->root, instead);
+}
+
 /* A path relative to the file's directory, made absolute, that must be
- * readable now. */
+ * readable now, and in this project. */
 static int take_path(struct pctx *c, const char *key, const yaml_node_t *n,
 		     char **out)
 {
 	const char *v = scalar(c, key, n, "a file name");
-	char *abs;
+	char *abs, *instead;
+	int rc;
 
 	if (!v)
 		return -1;
@@ -313,9 +378,15 @@ static int take_path(struct pctx *c, const char *key, const yaml_node_t *n,
 			    strerror(e), e == ENOENT ? " (paths are relative "
 			    "to the directory of this file)" : "");
 	}
-	set(out, abs);
+	instead = !strcmp(key, "src") ?
+		  xstrdup("to copy it, give it to 'nook sync SRC DEST'") :
+		  xasprintf("to use it, give it as --%s", key);
+	rc = inside(c, key, n, abs, instead);
+	free(instead);
+	if (rc == 0)
+		set(out, abs);
 	free(abs);
-	return 0;
+	return rc;
 }
 
 /* A path to a file (a kernel, an initrd), not a directory or a FIFO. */
@@ -460,22 +531,25 @@ static int take_cpu(struct pctx *c, const yaml_node_t *n, char **out)
 static int take_image(struct pctx *c, const yaml_node_t *n, char **out)
 {
 	const char *v = scalar(c, "image", n, "an image name or path");
+	char *abs;
 
 	if (!v)
 		return -1;
 	/* a path (it has a '/', or names a file beside this one) is from
 	 * the file's directory; anything else is a name in the store */
-	if (v[0] != '/') {
-		char *abs = xasprintf("%s/%s", c->dir, v);
-
-		if (strchr(v, '/') || access(abs, F_OK) == 0) {
-			set(out, abs);
+	abs = v[0] == '/' ? xstrdup(v) : xasprintf("%s/%s", c->dir, v);
+	if (v[0] == '/' || strchr(v, '/') || access(abs, F_OK) == 0) {
+		if (inside(c, "image", n, abs, "to boot it, import it ('nook "
+			   "images import PATH --name NAME') and give its NAME "
+			   "here, or give it as --image") < 0) {
 			free(abs);
-			return 0;
+			return -1;
 		}
-		free(abs);
+		set(out, abs);
+	} else {
+		set(out, v);
 	}
-	set(out, v);
+	free(abs);
 	return 0;
 }
 
@@ -975,7 +1049,7 @@ int project_parse(const char *buf, size_t len, const char *path,
 		  const char *dir, struct project *p)
 {
 	yaml_document_t doc;
-	struct pctx c = { &doc, path, dir, NULL };
+	struct pctx c = { &doc, path, dir, NULL, NULL };
 	yaml_node_t *root;
 	int ret;
 
@@ -990,8 +1064,12 @@ int project_parse(const char *buf, size_t len, const char *path,
 	    load_doc(path, buf, len, &doc) < 0)
 		return -1;
 	root = yaml_document_get_root_node(&doc);
-	if (!root || (root->type == YAML_SCALAR_NODE &&
-		      !root->data.scalar.length))
+	c.root = realpath(dir, NULL);
+	if (!c.root)
+		ret = error_errno("%s: cannot resolve its directory %s", path,
+				  dir);
+	else if (!root || (root->type == YAML_SCALAR_NODE &&
+			   !root->data.scalar.length))
 		ret = errorf("%s:1:1: empty: it needs at least 'name: NAME' "
 			     "('nook init' writes a starter)", path);
 	else if (root->type != YAML_MAPPING_NODE)
@@ -1001,6 +1079,7 @@ int project_parse(const char *buf, size_t len, const char *path,
 		ret = take_top(&c, root, p);
 	yaml_document_delete(&doc);
 	free(c.where);
+	free(c.root);
 	return ret;
 }
 

@@ -461,7 +461,7 @@ int vm_image_resolve(const char *datadir, const char *ref, struct vm_image *img)
 {
 	char *path = NULL, *abs = NULL;
 	struct stat st;
-	int ret = -1;
+	int ret = -1, stored = 0;
 
 	memset(img, 0, sizeof(*img));
 	img->ref = xstrdup(ref);
@@ -470,6 +470,7 @@ int vm_image_resolve(const char *datadir, const char *ref, struct vm_image *img)
 	if (strchr(ref, '/') || stat(ref, &st) == 0) {
 		path = xstrdup(ref);
 	} else {
+		stored = 1;
 		if (img_resolve(datadir, ref, &path) < 0)
 			goto out;
 		if (!path) {
@@ -502,8 +503,18 @@ int vm_image_resolve(const char *datadir, const char *ref, struct vm_image *img)
 			error_errno("image %s: %s", ref, *f);
 			goto out;
 		}
-	if (disk_format(img->disk, &img->format) < 0)
+	/* a store's disk was checked when imported; one named by its path
+	 * is held to the same checks now (no backing file for the VM to
+	 * read: a project's image could name ~/.ssh/id_ed25519) */
+	if (!stored) {
+		const char *fmt;
+
+		if (img_disk_probe(img->disk, &fmt) < 0)
+			goto out;
+		img->format = xstrdup(fmt);
+	} else if (disk_format(img->disk, &img->format) < 0) {
 		goto out;
+	}
 	if (strcmp(img->format, "qcow2") && strcmp(img->format, "raw")) {
 		errorf("image %s: disk format '%s' is not qcow2 or raw",
 		       ref, img->format);

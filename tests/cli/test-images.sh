@@ -9,6 +9,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 cleanup() {
 	[ -n "${srv:-}" ] && kill "$srv" 2>/dev/null
 	[ -n "${srv2:-}" ] && kill "$srv2" 2>/dev/null
+	"$NOOK" local delete keyed --force >/dev/null 2>&1
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -92,6 +93,13 @@ expect_rc "import a bad name" 2 "$NOOK" images import small.qcow2 --name "Bad Na
 qemu-img create -q -f qcow2 -F qcow2 -b "$WORK/small.qcow2" overlay.qcow2
 expect_rc "an overlay (backing file) is refused" 1 "$NOOK" images import overlay.qcow2 --name ov
 contains "says convert it" "$ERR" "backing file"
+# nor is it booted when named by its path (a project's image: could be a
+# qcow2 whose backing file is the user's key, for the VM to read)
+qemu-img create -q -f raw "$WORK/key" 1M
+qemu-img create -q -f qcow2 -F raw -b "$WORK/key" keyed.qcow2
+expect_rc "an image path with a backing file is not booted" 1 "$NOOK" local start keyed --image keyed.qcow2 --no-wait --memory 256M --accel tcg
+contains "  says why" "$ERR" "keyed.qcow2: a qcow2 with a backing file"
+check "  and no VM is made" test ! -e "$NOOK_HOME/vms/keyed"
 mkdir empty
 expect_rc "a directory without a manifest" 1 "$NOOK" images import empty --name e
 contains "names the manifest" "$ERR" "manifest.json"

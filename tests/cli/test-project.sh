@@ -8,7 +8,7 @@
 NOOK=$1
 . "$(dirname "$0")/lib.sh"
 cleanup() {
-	for c in dev old dev-cp-1 dev-worker-1 dev-worker-2 dev-worker-3 myproj; do
+	for c in dev old dev-cp-1 dev-worker-1 dev-worker-2 dev-worker-3 myproj clone; do
 		"$NOOK" local delete "$c" --force >/dev/null 2>&1
 	done
 	rm -rf "$WORK"
@@ -219,7 +219,7 @@ rm -f "$NOOK_HOME/clusters/old.json"
 # another user's nook.yaml (git's CVE-2022-24765): refused, naming it
 if [ "$(id -u)" = 0 ]; then
 	mkdir -p trust/sub
-	printf 'name: victimvm\nports: ["0.0.0.0:2222:22"]\nsync:\n  - src: /root\n' > trust/nook.yaml
+	printf 'name: victimvm\nports: ["0.0.0.0:2222:22"]\nsync:\n  - src: sub\n' > trust/nook.yaml
 	chown -R nobody trust
 	expect_rc "another user's nook.yaml is refused" 1 in_dir trust/sub local start --plan --json
 	contains "  naming the file" "$ERR" "$WORK/trust/nook.yaml: not used"
@@ -231,6 +231,30 @@ if [ "$(id -u)" = 0 ]; then
 	contains "  saying which file, as it is above" "$ERR" "using $WORK/trust/nook.yaml (../nook.yaml)"
 	rm -rf trust
 fi
+# a project you did not write (a repository cloned) cannot name your
+# other files, by a path or a symlink: refused by where it leads, before
+# anything starts (exit 2), saying what to do instead
+mkdir -p clone/ci home/.ssh
+printf 'secret\n' > home/.ssh/id_test
+ln -s "$WORK/home/.ssh" clone/ci/keys
+printf 'name: clone\nsync:\n  - src: ci/keys\n' > clone/nook.yaml
+expect_rc "a sync src that leads out of the project (a symlink)" 2 in_dir clone sync
+contains "  says where it leads" "$ERR" "nook.yaml:3:10: src: ci/keys leads outside this project ($WORK/clone)"
+contains "  and what to do instead" "$ERR" "give it to 'nook sync SRC DEST'"
+mkdir -p home/.kube
+printf 'apiVersion: v1\nkind: Config\n' > home/.kube/config
+printf 'name: clone\nnetwork-config: ../home/.kube/config\n' > clone/nook.yaml
+expect_rc "a network-config above the project (any YAML mapping)" 2 in_dir clone local start --plan
+contains "  is refused, pointing at the option" "$ERR" "network-config: ../home/.kube/config leads outside this project"
+contains "  that takes it" "$ERR" "give it as --network-config"
+printf 'name: clone\nimage: %s\n' "$WORK/dev/blank.img" > clone/nook.yaml
+expect_rc "an image path outside" 2 in_dir clone local start --no-wait --memory 256M --accel tcg
+contains "  points at importing it" "$ERR" "nook images import PATH --name NAME"
+check "  and nothing was made" test ! -e "$NOOK_HOME/vms/clone"
+cp dev/blank.img clone/blank.img
+printf 'name: clone\nimage: blank.img\nsync:\n  - src: ci\n' > clone/nook.yaml
+expect_rc "what is inside it is taken" 0 in_dir clone local start --plan --json
+rm -rf clone home
 # not a regular file: said, never waited on (a FIFO), exit 1
 mkdir -p odd/sub
 printf 'name: parent\n' > odd/nook.yaml

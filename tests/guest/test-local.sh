@@ -31,12 +31,16 @@ UD
 # --- boot 1: the fixture VM, from nothing to ready -----------------------
 # started through a nook.yaml, from a directory below it: its name, image,
 # user-data (a path relative to the file), port and disk come from the
-# file; --memory on the command line overrides the file's
-mkdir -p proj/sub
+# file; --memory on the command line overrides the file's. What the file
+# names is in the project: the image hard-linked in (the same inode, so
+# "base image untouched" below still watches it)
+mkdir -p proj/sub proj/img
+cp -al "$img/." proj/img/ 2>/dev/null || cp -a "$img/." proj/img/
+cp user-data proj/user-data
 cat > proj/nook.yaml <<YAML
 name: t1
-image: "$img"
-user-data: ../user-data
+image: img
+user-data: user-data
 ports: ["0:8080"]
 memory: 2G
 disk: 3G
@@ -282,7 +286,8 @@ done
 kill "$watch_pid" 2>/dev/null; wait "$watch_pid" 2>/dev/null
 check "--watch picked up a new file" test "$seen" = yes
 # nook sync with no arguments below nook.yaml applies its sync rules
-printf 'sync:\n  - src: ../tree\n    dest: tree-rule\n    exclude: ["*.log"]\n' >> proj/nook.yaml
+cp -a tree proj/tree
+printf 'sync:\n  - src: tree\n    dest: tree-rule\n    exclude: ["*.log"]\n' >> proj/nook.yaml
 expect_rc "sync by the file's rule" 0 sh -c 'cd "$1" && exec "$2" sync' _ proj/sub "$NOOK"
 expect_rc "shell without NAME below nook.yaml" 0 sh -c 'cd "$1" && exec "$2" shell -- sh -c "ls tree-rule"' _ proj/sub "$NOOK"
 contains "  the rule's src went to its dest" "$OUT" "new.txt"

@@ -413,6 +413,74 @@ static void test_review_accepted(void **state)
 	free(ci);
 }
 
+/* Paths that lead out of the project (a cloned repository's file
+ * naming ~/.ssh): refused, by where they lead, symlinks followed. */
+static void test_outside(void **state)
+{
+	char *out = make_tmpdir(), *f, *t;
+	struct project p;
+
+	(void)state;
+	f = xasprintf("%s/secret.yaml", out);
+	write_file_atomic(f, "#cloud-config\n{}\n", 17, 0600);
+	t = xasprintf("%s/ci/link.yaml", dir);
+	assert_int_equal(symlink(f, t), 0);
+	free(t);
+	t = xasprintf("%s/ci/alias.yaml", dir);
+	assert_int_equal(symlink("common.yaml", t), 0);
+	free(t);
+	t = xasprintf("%s/ci/away", dir);
+	assert_int_equal(symlink(out, t), 0);
+	free(t);
+
+	refused("name: a\nsync:\n  - src: ..\n",
+		"nook.yaml:3:10: src: .. leads outside this project (");
+	refused("name: a\nsync:\n  - src: /\n", "to copy it, give it to "
+		"'nook sync SRC DEST'");
+	refused("name: a\nsync:\n  - src: ci/away\n", "src: ci/away leads "
+		"outside this project");
+	t = xasprintf("name: a\nuser-data: %s\n", f);
+	refused(t, "user-data: ");
+	refused(t, "to use it, give it as --user-data");
+	free(t);
+	refused("name: a\nuser-data: ci/link.yaml\n",
+		"nook.yaml:2:12: user-data: ci/link.yaml leads outside");
+	refused("name: a\nnodes:\n  - group: w\n    network-config: "
+		"ci/away/secret.yaml\n", "give it as --network-config");
+	t = xasprintf("name: a\nkernel: %s\n", f);
+	refused(t, "give it as --kernel");
+	free(t);
+	t = xasprintf("name: a\nimage: %s/disk.qcow2\n", out);
+	refused(t, "import it ('nook images import PATH --name NAME')");
+	free(t);
+	refused("name: a\nimage: ci/away/disk.qcow2\n", "image: ci/away/"
+		"disk.qcow2 leads outside");
+	/* a path not there yet: by its nearest directory; one that climbs
+	 * past what is missing cannot be placed */
+	refused("name: a\nimage: img/no/../../../disk.qcow2\n",
+		"leads outside");
+	refused("name: a\nimage: img/no/../disk.qcow2\n", "leads outside");
+	assert_int_equal(parse("name: a\nimage: img/new/./disk.qcow2\n",
+			       &p), 0);
+	project_free(&p);
+	/* a symlink that stays inside, and a store name, are taken */
+	assert_int_equal(parse("name: a\nuser-data: ci/alias.yaml\n"
+			       "image: debian-12\n", &p), 0);
+	assert_string_equal(p.vm.image, "debian-12");
+	project_free(&p);
+	/* the project reached through a symlink: its own files are in it */
+	t = xasprintf("%s/proj", out);
+	assert_int_equal(symlink(dir, t), 0);
+	assert_int_equal(project_parse("name: a\nuser-data: ci/cp.yaml\n"
+				       "sync:\n  - src: src\n", 49,
+				       "nook.yaml", t, &p), 0);
+	project_free(&p);
+	free(t);
+	free(f);
+	remove_tree(out);
+	free(out);
+}
+
 /* A start's options from the file: the command line's over the top
  * level's or the group's; the nodes NAME-GROUP-I with theirs; the checks
  * a start makes applied to what is merged. */
@@ -699,6 +767,7 @@ int main(void)
 		cmocka_unit_test(test_edit_distance),
 		cmocka_unit_test(test_find_and_load),
 		cmocka_unit_test(test_trust),
+		cmocka_unit_test(test_outside),
 		cmocka_unit_test(test_not_a_file),
 	};
 
