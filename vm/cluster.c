@@ -1576,9 +1576,17 @@ void vm_cluster_node_gone(const struct nook_dirs *d, const char *cluster,
 			  int node)
 {
 	struct cluster c;
+	int lock;
 
-	if (cluster_peek(d, cluster, &c) != 0)
+	/* under the cluster's lock, or not at all: a start growing the
+	 * cluster writes the record too, and a delete of the whole cluster
+	 * (which holds the lock) removes it after its nodes */
+	if (cluster_trylock(d, cluster, &lock) != 0)
 		return;
+	if (cluster_peek(d, cluster, &c) != 0) {
+		close(lock);
+		return;
+	}
 	/* the last node gone: the cluster is one smaller (and any gap
 	 * before it closes); a middle node leaves a gap that a start fills */
 	if (node == c.nodes) {
@@ -1589,4 +1597,5 @@ void vm_cluster_node_gone(const struct nook_dirs *d, const char *cluster,
 			cluster_save(d, &c);
 	}
 	cluster_free(&c);
+	close(lock);
 }

@@ -215,6 +215,18 @@ check "  says stopped ($st)" test "$st" = stopped
 kill -TERM "$waiting"
 wait "$waiting" 2>/dev/null
 
+# a node's delete writes the cluster's record only under the cluster's
+# lock: while another nook holds it (a start growing the cluster, which
+# writes the record too) the record is left to that nook
+cp "$NOOK_HOME/clusters/k.json" k.json.before
+exec 9>"$NOOK_HOME/clusters/k.lock"
+flock -n 9
+expect_rc "delete the last node while another nook holds k" 0 "$NOOK" local delete k-3 --force
+check "  leaves the record to that nook" cmp -s k.json.before "$NOOK_HOME/clusters/k.json"
+exec 9>&-
+expect_rc "  and a start of k makes k-3 again" 0 "$NOOK" local start k "${common[@]}"
+check "  (it is there)" test -e "$NOOK_HOME/vms/k-3/vm.json"
+
 # deleting the last node shrinks the cluster
 expect_rc "delete the last node" 0 "$NOOK" local delete k-3 --force
 expect_rc "then --nodes 2 is the cluster's size" 0 "$NOOK" local start k --nodes 2 "${common[@]}"
