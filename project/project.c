@@ -503,6 +503,15 @@ static int take_ports(struct pctx *c, const yaml_node_t *n,
 		where_on(c, it);
 		if (where_off(net_port_parse(s, &v->ports[i])) < 0)
 			return -1;
+		/* as for paths: a project you did not write must not open
+		 * a VM to your network */
+		if (strncmp(v->ports[i].addr, "127.", 4))
+			return fail(c, it, "ports: %s forwards from %s: a "
+				    "project file forwards only from loopback "
+				    "(127.x.x.x), so that one you did not write "
+				    "cannot open a VM to your network; to open "
+				    "it, give it as --port", s,
+				    v->ports[i].addr);
 		for (size_t k = 0; k < i; k++)
 			if (net_port_clash(&v->ports[k], &v->ports[i]))
 				return fail(c, it, "ports: host port %d%s is "

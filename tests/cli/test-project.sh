@@ -219,7 +219,7 @@ rm -f "$NOOK_HOME/clusters/old.json"
 # another user's nook.yaml (git's CVE-2022-24765): refused, naming it
 if [ "$(id -u)" = 0 ]; then
 	mkdir -p trust/sub
-	printf 'name: victimvm\nports: ["0.0.0.0:2222:22"]\nsync:\n  - src: sub\n' > trust/nook.yaml
+	printf 'name: victimvm\nports: ["2222:22"]\nsync:\n  - src: sub\n' > trust/nook.yaml
 	chown -R nobody trust
 	expect_rc "another user's nook.yaml is refused" 1 in_dir trust/sub local start --plan --json
 	contains "  naming the file" "$ERR" "$WORK/trust/nook.yaml: not used"
@@ -251,6 +251,9 @@ printf 'name: clone\nimage: %s\n' "$WORK/dev/blank.img" > clone/nook.yaml
 expect_rc "an image path outside" 2 in_dir clone local start --no-wait --memory 256M --accel tcg
 contains "  points at importing it" "$ERR" "nook images import PATH --name NAME"
 check "  and nothing was made" test ! -e "$NOOK_HOME/vms/clone"
+printf 'name: clone\nports: ["0.0.0.0:0:80"]\n' > clone/nook.yaml
+expect_rc "nor open a VM to the network" 2 in_dir clone local start --plan
+contains "  saying so" "$ERR" "nook.yaml:2:9: ports: 0.0.0.0:0:80 forwards from 0.0.0.0: a project file forwards only from loopback"
 cp dev/blank.img clone/blank.img
 printf 'name: clone\nimage: blank.img\nsync:\n  - src: ci\n' > clone/nook.yaml
 expect_rc "what is inside it is taken" 0 in_dir clone local start --plan --json

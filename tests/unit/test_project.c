@@ -373,7 +373,10 @@ static void test_review(void **state)
 	refused("name: a\nports: [\"8080:80\", \"8080:81\"]\n",
 		"nook.yaml:2:20: ports: host port 8080 is forwarded twice");
 	refused("name: a\nports: [\"127.0.0.1:8080:80\", \"0.0.0.0:8080:81\"]"
-		"\n", "host port 8080 is forwarded twice");
+		"\n", "nook.yaml:2:30: ports: 0.0.0.0:8080:81 forwards from "
+		"0.0.0.0: a project file forwards only from loopback");
+	refused("name: a\nnodes:\n  - group: w\n    ports: [\"192.168.1.5:80:80"
+		"\"]\n", "to open it, give it as --port");
 	buf_adds(&many, "name: a\nports: [");
 	for (int i = 0; i <= PROJECT_MAX_PORTS; i++)
 		buf_addf(&many, "%s\"%d:80\"", i ? ", " : "", 1000 + i);
