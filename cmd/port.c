@@ -152,7 +152,7 @@ static json_t *forward_json(const struct vm_forward *f)
 {
 	return json_pack("{s:s,s:i,s:i,s:s,s:b,s:b}", "addr", f->port.addr,
 			 "host", f->port.host, "guest", f->port.guest, "proto",
-			 f->port.udp ? "udp" : "tcp", "active", f->active,
+			 net_proto(f->port.udp), "active", f->active,
 			 "kept", f->kept);
 }
 

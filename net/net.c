@@ -82,15 +82,20 @@ int net_port_parse(const char *spec, struct net_port *p)
 	return 0;
 }
 
+const char *net_proto(int udp)
+{
+	return udp ? "udp" : "tcp";
+}
+
 void net_port_format(const struct net_port *p, struct buf *out)
 {
 	buf_addf(out, "%s:%d:%d/%s", p->addr, p->host, p->guest,
-		 p->udp ? "udp" : "tcp");
+		 net_proto(p->udp));
 }
 
 void net_port_hostfwd(const struct net_port *p, struct buf *out)
 {
-	buf_addf(out, "hostfwd=%s:%s:%d-:%d", p->udp ? "udp" : "tcp", p->addr,
+	buf_addf(out, "hostfwd=%s:%s:%d-:%d", net_proto(p->udp), p->addr,
 		 p->host, p->guest);
 }
 
@@ -172,11 +177,11 @@ int net_port_pick(struct net_port *p, const struct net_port *avoid, size_t n)
 	}
 	if (nheld == NET_PICK_TRIES)
 		return errorf("cannot find a free %s port on %s that is not "
-			      "forwarded already", p->udp ? "udp" : "tcp",
+			      "forwarded already", net_proto(p->udp),
 			      p->addr);
 	errno = e;
 	return error_errno("cannot find a free %s port on %s",
-			   p->udp ? "udp" : "tcp", p->addr);
+			   net_proto(p->udp), p->addr);
 }
 
 int net_port_is_free(const char *addr, int port, int udp)
@@ -195,9 +200,9 @@ int net_port_check(const char *addr, int port, int udp)
 	if (errno == EADDRINUSE)
 		return errorf("host port %s:%d/%s is already in use; pick "
 			      "another (or 0 for a free one)", addr, port,
-			      udp ? "udp" : "tcp");
+			      net_proto(udp));
 	return error_errno("cannot bind host port %s:%d/%s", addr, port,
-			   udp ? "udp" : "tcp");
+			   net_proto(udp));
 }
 
 void net_mac(const char *ns, const char *name, int nic, char out[18])

@@ -63,6 +63,9 @@ int net_port_parse(const char *spec, struct net_port *p);
  * the same address or either on 0.0.0.0): the second would not bind. */
 int net_port_clash(const struct net_port *a, const struct net_port *b);
 
+/* "udp" or "tcp". */
+const char *net_proto(int udp);
+
 /* Append the spec's canonical form "ADDR:HOST:GUEST/PROTO" to out. */
 void net_port_format(const struct net_port *p, struct buf *out);
 

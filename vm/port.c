@@ -14,11 +14,6 @@
 /* the uplink's netdev id: NIC number 0 (vm/qemu.c) */
 #define UPLINK_NETDEV "net0"
 
-static const char *proto(int udp)
-{
-	return udp ? "udp" : "tcp";
-}
-
 /* 1 when QEMU runs (its vCPUs may be paused): its monitor answers. */
 static int qemu_up(struct vm *vm)
 {
@@ -44,7 +39,7 @@ static int hmp(struct vm *vm, const char *line, const char *ok)
 static int hmp_add(struct vm *vm, const struct net_port *p)
 {
 	char *line = xasprintf("hostfwd_add " UPLINK_NETDEV " %s:%s:%d-:%d",
-			       proto(p->udp), p->addr, p->host, p->guest);
+			       net_proto(p->udp), p->addr, p->host, p->guest);
 	int rc = hmp(vm, line, NULL);
 
 	free(line);
@@ -54,7 +49,7 @@ static int hmp_add(struct vm *vm, const struct net_port *p)
 static int hmp_remove(struct vm *vm, const struct net_port *p)
 {
 	char *line = xasprintf("hostfwd_remove " UPLINK_NETDEV " %s:%s:%d",
-			       proto(p->udp), p->addr, p->host);
+			       net_proto(p->udp), p->addr, p->host);
 	/* QEMU says "host forwarding rule for ... removed" or "not found" */
 	int rc = hmp(vm, line, " removed");
 
@@ -145,7 +140,7 @@ static int check_unused(struct vm *vm, int live, int host, int udp)
 	if (i > 0 || find_spec(&vm->spec.nics[0], host, udp) >= 0)
 		return errorf("VM %s already forwards host port %d/%s; 'nook "
 			      "port rm %s %d%s' removes it first", vm->name,
-			      host, proto(udp), vm->name, host,
+			      host, net_proto(udp), vm->name, host,
 			      udp ? "/udp" : "");
 	return 0;
 }
@@ -231,7 +226,7 @@ static int find_host0(struct vm *vm, int guest, int udp, int live, int *ri,
 	if (si < 0)
 		return errorf("VM %s has no forward from HOST 0 to guest port "
 			      "%d/%s; 'nook port list %s' shows its forwards",
-			      vm->name, guest, proto(udp), vm->name);
+			      vm->name, guest, net_proto(udp), vm->name);
 	for (size_t i = 1; live && *ri < 0 && i < vm->ports.n; i++)
 		if (net_port_parse(vm->ports.v[i], r) == 0 &&
 		    find_spec_picked(up, r) == si)
@@ -267,7 +262,7 @@ int vm_port_remove(struct vm *vm, int host, int guest, int udp,
 	if (ri < 0 && si < 0)
 		return errorf("VM %s has no forward from host port %d/%s; "
 			      "'nook port list %s' shows its forwards",
-			      vm->name, host, proto(udp), vm->name);
+			      vm->name, host, net_proto(udp), vm->name);
 remove:
 	if (ri > 0 && hmp_remove(vm, &r) < 0)
 		return -1;

@@ -493,7 +493,7 @@ static int free_forwards(struct vm *vm, struct vm_nic *up)
 				      "now: free it and start again, or 'nook "
 				      "local start %s --cold' boots it cold "
 				      "(its saved state is lost)", vm->name,
-				      p->addr, p->host, p->udp ? "udp" : "tcp",
+				      p->addr, p->host, net_proto(p->udp),
 				      vm->name);
 		if (net_port_pick(p, up->ports, up->nports) < 0)
 			return -1;
