@@ -313,6 +313,8 @@ int mkdir_p(const char *path, mode_t mode);
  * user can swap a directory on the way (a /tmp/nook-UID made first by
  * someone else). 0 or -1 having said why. */
 int mkdir_private(const char *path);
+/* 1 when real (a resolved path) is root (resolved) or below it. */
+int path_under(const char *root, const char *real);
 /* Copy src's bytes to dst, a new file (O_EXCL) of mode, fsynced; a
  * failure removes dst. 0 or -1 having said why. */
 int copy_file(const char *src, const char *dst, mode_t mode);

@@ -517,6 +517,15 @@ static int walk_up(const char *path)
 	return ret;
 }
 
+int path_under(const char *root, const char *real)
+{
+	size_t n = strlen(root);
+
+	if (!strcmp(root, "/"))
+		return 1;
+	return !strncmp(real, root, n) && (real[n] == '\0' || real[n] == '/');
+}
+
 int mkdir_private(const char *path)
 {
 	char *real;

@@ -295,29 +295,25 @@ static int where_off(int rc)
 	return rc < 0 ? -1 : 0;
 }
 
-/* real (a resolved path) is root or below it. */
-static int under(const char *root, const char *real)
-{
-	size_t n = strlen(root);
-
-	if (!strcmp(root, "/"))
-		return 1;
-	return !strncmp(real, root, n) && (real[n] == '\0' || real[n] == '/');
-}
-
 /* Where abs leads, symlinks followed; for a path not there yet, where
- * its nearest existing directory leads with the rest added, NULL when
- * that rest climbs ("missing/../..": where it leads cannot be known). */
-static char *resolve(const char *abs)
+ * its nearest existing directory leads with the rest added. NULL with
+ * *err an errno when it cannot be resolved, or 0 when that rest climbs
+ * ("missing/../..": where it leads cannot be known). */
+static char *resolve(const char *abs, int *err)
 {
 	char *head = xstrdup(abs), *real = NULL, *slash;
 	size_t cut = strlen(head);
+	struct stat st;
 
+	/* only what is not there at all: a link that realpath cannot
+	 * follow (/proc/self/fd/N) is there, and is no project's file */
 	while (!(real = realpath(head, NULL)) && errno == ENOENT &&
+	       lstat(head, &st) < 0 && errno == ENOENT &&
 	       (slash = strrchr(head, '/')) && slash != head) {
 		*slash = '\0';
 		cut = (size_t)(slash - head);
 	}
+	*err = real ? 0 : errno;
 	if (real && abs[cut]) {
 		const char *rest = abs + cut;
 
@@ -345,12 +341,16 @@ static char *resolve(const char *abs)
 static int inside(struct pctx *c, const char *key, const yaml_node_t *n,
 		  const char *abs, const char *instead)
 {
-	char *real = resolve(abs);
-	int ok = real && under(c->root, real);
+	int err;
+	char *real = resolve(abs, &err);
+	int ok = real && path_under(c->root, real);
 
 	free(real);
 	if (ok)
 		return 0;
+	if (err)
+		return fail(c, n, "%s: cannot tell where %s leads: %s", key,
+			    (const char *)n->data.scalar.value, strerror(err));
 	return fail(c, n, "%s: %s leads outside this project (%s): the paths "
 		    "in a project file stay under its directory, so that a "
 		    "project you did not write cannot copy your other files "
@@ -1305,8 +1305,10 @@ char *project_node_name(const struct project *p, size_t i,
 
 void project_fill_opts(struct vm_start_opts *o, const struct project_vm *v)
 {
-	if (!o->image)
+	if (!o->image) {
 		o->image = v->image;
+		o->image_strict = v->image != NULL;
+	}
 	if (!o->user_data)
 		o->user_data = v->user_data;
 	if (!o->network_config)

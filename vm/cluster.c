@@ -1541,9 +1541,11 @@ int vm_cluster_delete(const struct nook_dirs *d, const char *name, int force)
 	for (size_t i = 0; ret == 0 && i < names.n; i++) {
 		struct vm *vm;
 
-		if (vm_open(d, names.v[i], 0, &vm) == 0 && vm->exists &&
-		    vm_remove(vm, force) < 0)
-			ret = -1;
+		if (vm_open(d, names.v[i], 0, &vm) == 0 && vm->exists) {
+			vm->cluster_held = 1; /* its record goes below */
+			if (vm_remove(vm, force) < 0)
+				ret = -1;
+		}
 		vm_close(vm);
 	}
 	/* one being made after all says so and is left to 'nook prune' */
@@ -1575,13 +1577,22 @@ int vm_cluster_delete(const struct nook_dirs *d, const char *name, int force)
 void vm_cluster_node_gone(const struct nook_dirs *d, const char *cluster,
 			  int node)
 {
+	char *path = record_path(d, cluster);
+	int lock, rc = access(path, F_OK) == 0 ? 1 : -1;
 	struct cluster c;
-	int lock;
 
-	/* under the cluster's lock, or not at all: a start growing the
-	 * cluster writes the record too, and a delete of the whole cluster
-	 * (which holds the lock) removes it after its nodes */
-	if (cluster_trylock(d, cluster, &lock) != 0)
+	/* under the cluster's lock: a start growing the cluster writes the
+	 * record too. Another delete or a stop holds it briefly; a start
+	 * holds it for its boots, and a delete of the whole cluster (this
+	 * process, holding it) removes the record after its nodes. */
+	for (int i = 0; rc == 1 && i < 60; i++)
+		if ((rc = cluster_trylock(d, cluster, &lock)) == 1)
+			sleep_ms(50);
+	free(path);
+	if (rc == 1)
+		warnf("cluster %s is busy: its record still counts node %d, "
+		      "which its next start makes again", cluster, node);
+	if (rc != 0)
 		return;
 	if (cluster_peek(d, cluster, &c) != 0) {
 		close(lock);

@@ -26,9 +26,13 @@ void vm_image_free(struct vm_image *img);
 /*
  * Resolve ref: a directory with a manifest.json, a disk image file, or the
  * name of an image in the store under datadir/images. Reads the disk's
- * format with qemu-img.
+ * format with qemu-img. strict, for what a project file names: a ref
+ * without '/' is a store name only (never a file in the current
+ * directory), and a path is held to an import's checks (its disk opens
+ * no other file; a directory's files are in it, symlinks followed).
  */
-int vm_image_resolve(const char *datadir, const char *ref, struct vm_image *img);
+int vm_image_resolve(const char *datadir, const char *ref, int strict,
+		     struct vm_image *img);
 
 /* A network card: user-mode networking (slirp) with its forwards, or a
  * cluster node's NIC on the cluster's private network (net/: the
@@ -363,6 +367,8 @@ struct vm {
 				 * port` changed the running ones since
 				 * (else empty: the same as ports) */
 	int lock_fd;            /* held by this process, or -1 */
+	int cluster_held;       /* the caller holds its cluster's lock, and
+				 * keeps the record itself */
 	char *alias;            /* the HostKeyAlias */
 	struct vm_save save;    /* suspended: what its save was made with */
 	int has_save;

@@ -457,20 +457,42 @@ static int image_from_dir(const char *dir, struct vm_image *img)
 	return 0;
 }
 
-int vm_image_resolve(const char *datadir, const char *ref, struct vm_image *img)
+/* Each file of image directory dir (resolved) in it, symlinks followed:
+ * a project's image must not boot a file of yours from elsewhere. */
+static int files_inside(const char *dir, const struct vm_image *img)
+{
+	const char *const files[] = { img->disk, img->kernel, img->initrd };
+	int ret = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(files) && ret == 0; i++) {
+		char *real = files[i] ? realpath(files[i], NULL) : NULL;
+
+		if (files[i] && !real)
+			ret = error_errno("image %s: %s", dir, files[i]);
+		else if (real && !path_under(dir, real))
+			ret = errorf("image %s: %s leads outside the image's "
+				     "directory, to %s", dir, files[i], real);
+		free(real);
+	}
+	return ret;
+}
+
+int vm_image_resolve(const char *datadir, const char *ref, int strict,
+		     struct vm_image *img)
 {
 	char *path = NULL, *abs = NULL;
 	struct stat st;
-	int ret = -1, stored = 0;
+	int ret = -1;
 
 	memset(img, 0, sizeof(*img));
 	img->ref = xstrdup(ref);
-	/* a path when it looks like one or names something here; else a
-	 * name in the store */
-	if (strchr(ref, '/') || stat(ref, &st) == 0) {
+	/* a path when it looks like one or names something here (not for
+	 * a project's name: here is wherever the user is); else a name in
+	 * the store */
+	if (strchr(ref, '/') || (!strict && stat(ref, &st) == 0)) {
 		path = xstrdup(ref);
 	} else {
-		stored = 1;
+		strict = 0; /* the store's, checked when imported */
 		if (img_resolve(datadir, ref, &path) < 0)
 			goto out;
 		if (!path) {
@@ -491,7 +513,8 @@ int vm_image_resolve(const char *datadir, const char *ref, struct vm_image *img)
 		goto out;
 	}
 	if (S_ISDIR(st.st_mode)) {
-		if (image_from_dir(abs, img) < 0)
+		if (image_from_dir(abs, img) < 0 ||
+		    (strict && files_inside(abs, img) < 0))
 			goto out;
 	} else {
 		img->disk = xstrdup(abs);
@@ -503,10 +526,10 @@ int vm_image_resolve(const char *datadir, const char *ref, struct vm_image *img)
 			error_errno("image %s: %s", ref, *f);
 			goto out;
 		}
-	/* a store's disk was checked when imported; one named by its path
-	 * is held to the same checks now (no backing file for the VM to
-	 * read: a project's image could name ~/.ssh/id_ed25519) */
-	if (!stored) {
+	/* a store's disk was checked when imported; a project's path is
+	 * held to the same checks now (no backing file for the VM to read:
+	 * a cloned project's qcow2 could name ~/.ssh/id_ed25519) */
+	if (strict) {
 		const char *fmt;
 
 		if (img_disk_probe(img->disk, &fmt) < 0)

@@ -124,7 +124,8 @@ static int read_inputs(struct vm *vm, const struct vm_start_opts *o,
 		if (img_ensure_default(vm->dirs->data, &b) < 0)
 			return -1;
 	}
-	if (vm_image_resolve(vm->dirs->data, ref, &in->image) < 0)
+	if (vm_image_resolve(vm->dirs->data, ref, o->image_strict,
+			     &in->image) < 0)
 		return -1;
 	in->have_image = 1;
 	return 0;

@@ -512,7 +512,9 @@ int vm_remove(struct vm *vm, int force)
 		return -1;
 	vm->exists = 0;
 	if (vm->spec.cluster) {
-		vm_cluster_node_gone(vm->dirs, vm->spec.cluster, vm->spec.node);
+		if (!vm->cluster_held)
+			vm_cluster_node_gone(vm->dirs, vm->spec.cluster,
+					     vm->spec.node);
 		vm->net_gc = 1;
 	}
 	return 0;
@@ -639,7 +641,7 @@ void vm_image_unpacked(const struct nook_dirs *d, const char *dir,
 	struct vm_image img;
 	char *cache;
 
-	if (vm_image_resolve(d->data, dir, &img) < 0)
+	if (vm_image_resolve(d->data, dir, 0, &img) < 0)
 		return;
 	cache = xasprintf("%s/cache/boot", d->data);
 	vm_boot_cached(cache, img.kernel, files);

@@ -223,6 +223,7 @@ exec 9>"$NOOK_HOME/clusters/k.lock"
 flock -n 9
 expect_rc "delete the last node while another nook holds k" 0 "$NOOK" local delete k-3 --force
 check "  leaves the record to that nook" cmp -s k.json.before "$NOOK_HOME/clusters/k.json"
+contains "  and says what that means" "$ERR" "cluster k is busy: its record still counts node 3, which its next start makes again"
 exec 9>&-
 expect_rc "  and a start of k makes k-3 again" 0 "$NOOK" local start k "${common[@]}"
 check "  (it is there)" test -e "$NOOK_HOME/vms/k-3/vm.json"

@@ -10,6 +10,7 @@ cleanup() {
 	[ -n "${srv:-}" ] && kill "$srv" 2>/dev/null
 	[ -n "${srv2:-}" ] && kill "$srv2" 2>/dev/null
 	"$NOOK" local delete keyed --force >/dev/null 2>&1
+	"$NOOK" local delete nosuch --force >/dev/null 2>&1
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -93,13 +94,30 @@ expect_rc "import a bad name" 2 "$NOOK" images import small.qcow2 --name "Bad Na
 qemu-img create -q -f qcow2 -F qcow2 -b "$WORK/small.qcow2" overlay.qcow2
 expect_rc "an overlay (backing file) is refused" 1 "$NOOK" images import overlay.qcow2 --name ov
 contains "says convert it" "$ERR" "backing file"
-# nor is it booted when named by its path (a project's image: could be a
-# qcow2 whose backing file is the user's key, for the VM to read)
+# nor is it booted when a project file names it (a cloned repository's
+# qcow2 whose backing file is your key, for the VM to read), nor an image
+# directory's file that is a symlink out of it; nor does a project's
+# store name find a file of that name where the user stands
 qemu-img create -q -f raw "$WORK/key" 1M
-qemu-img create -q -f qcow2 -F raw -b "$WORK/key" keyed.qcow2
-expect_rc "an image path with a backing file is not booted" 1 "$NOOK" local start keyed --image keyed.qcow2 --no-wait --memory 256M --accel tcg
+mkdir -p kproj/sub
+qemu-img create -q -f qcow2 -F raw -b "$WORK/key" kproj/keyed.qcow2
+printf 'name: keyed\nimage: keyed.qcow2\n' > kproj/nook.yaml
+kstart() { (cd "$1" && exec "$NOOK" local start --no-wait --memory 256M --accel tcg); }
+expect_rc "a project's image with a backing file is not booted" 1 kstart kproj
 contains "  says why" "$ERR" "keyed.qcow2: a qcow2 with a backing file"
 check "  and no VM is made" test ! -e "$NOOK_HOME/vms/keyed"
+cp -r "$dir" kproj/img
+rm kproj/img/vmlinuz
+ln -s "$WORK/key" kproj/img/vmlinuz
+printf 'name: keyed\nimage: img\n' > kproj/nook.yaml
+expect_rc "a project's image directory with a file linked out" 1 kstart kproj
+contains "  says where it leads" "$ERR" "vmlinuz leads outside the image's directory, to $WORK/key"
+check "  and no VM is made" test ! -e "$NOOK_HOME/vms/keyed"
+printf 'name: keyed\nimage: nosuch\n' > kproj/nook.yaml
+ln -s "$WORK/kproj/keyed.qcow2" kproj/sub/nosuch
+expect_rc "a project's store name is no file where you stand" 1 kstart kproj/sub
+contains "  it is looked for in the store" "$ERR" "no image 'nosuch' in the store"
+rm -rf kproj
 mkdir empty
 expect_rc "a directory without a manifest" 1 "$NOOK" images import empty --name e
 contains "names the manifest" "$ERR" "manifest.json"

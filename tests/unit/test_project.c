@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include "project.h"
@@ -466,6 +467,25 @@ static void test_outside(void **state)
 	assert_int_equal(parse("name: a\nimage: img/new/./disk.qcow2\n",
 			       &p), 0);
 	project_free(&p);
+	/* a link realpath cannot follow (a deleted file's /proc/self/fd/N)
+	 * opens, yet is no file of the project */
+	{
+		char *tmp = xasprintf("%s/gone", out), *fd;
+		int h = open(tmp, O_RDWR | O_CREAT, 0600);
+
+		assert_true(h >= 0);
+		assert_int_equal(unlink(tmp), 0);
+		fd = xasprintf("/proc/self/fd/%d", h);
+		t = xasprintf("%s/ci/fd.yaml", dir);
+		assert_int_equal(symlink(fd, t), 0);
+		refused("name: a\nuser-data: ci/fd.yaml\n",
+			"user-data: cannot tell where ci/fd.yaml leads");
+		unlink(t);
+		close(h);
+		free(t);
+		free(fd);
+		free(tmp);
+	}
 	/* a symlink that stays inside, and a store name, are taken */
 	assert_int_equal(parse("name: a\nuser-data: ci/alias.yaml\n"
 			       "image: debian-12\n", &p), 0);
