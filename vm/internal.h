@@ -21,8 +21,13 @@ struct vm_image {
 	char *initrd;
 	char *cmdline; /* the image's own kernel arguments, or NULL */
 	char *user;    /* the login user cloud-init makes */
+	int strict;    /* a project's path: checked again at every start */
 };
 void vm_image_free(struct vm_image *img);
+/* A strict image as a start finds it now: its files still where they
+ * were resolved to, its disk still opening no other file (a project's
+ * files can change under a VM made from them: a 'git pull'). */
+int vm_image_recheck(const struct vm_image *img);
 /*
  * Resolve ref: a directory with a manifest.json, a disk image file, or the
  * name of an image in the store under datadir/images. Reads the disk's

@@ -129,6 +129,8 @@ json_t *vm_spec_to_json(const struct vm_spec *s)
 	json_object_set_new(img, "initrd", str_or_null(s->image.initrd));
 	json_object_set_new(img, "cmdline", str_or_null(s->image.cmdline));
 	json_object_set_new(img, "user", str_or_null(s->image.user));
+	if (s->image.strict)
+		json_object_set_new(img, "strict", json_true());
 	json_object_set_new(j, "image", img);
 	json_object_set_new(j, "boot", str_or_null(s->boot));
 	json_object_set_new(j, "kernel", str_or_null(s->kernel));
@@ -329,6 +331,8 @@ int vm_spec_from_json(const json_t *j, const char *name, struct vm_spec *s)
 		return errorf("%s: not a nook VM spec (no image)", name);
 	if (load_strings(j, name, s) < 0 || load_ints(j, name, s) < 0)
 		return -1;
+	s->image.strict = json_is_true(json_object_get(json_object_get(j,
+							"image"), "strict"));
 	if (!vm_name_valid(s->name))
 		return errorf("%s: \"name\" is not a VM name", name);
 	if (strspn(s->instance_id, "abcdefghijklmnopqrstuvwxyz"
@@ -477,6 +481,29 @@ static int files_inside(const char *dir, const struct vm_image *img)
 	return ret;
 }
 
+int vm_image_recheck(const struct vm_image *img)
+{
+	char *dir = xstrdup(img->disk), *slash = strrchr(dir, '/');
+	const char *fmt;
+	int ret = 0;
+
+	if (!img->strict) {
+		free(dir);
+		return 0;
+	}
+	if (slash)
+		*(slash == dir ? slash + 1 : slash) = '\0';
+	/* the directory as resolved when the VM was made: a file (or the
+	 * directory itself) turned into a symlink since leads out of it */
+	if (files_inside(dir, img) < 0 || img_disk_probe(img->disk, &fmt) < 0)
+		ret = -1;
+	else if (strcmp(fmt, img->format))
+		ret = errorf("image %s: its disk is %s now, not %s as when the "
+			     "VM was made", img->ref, fmt, img->format);
+	free(dir);
+	return ret;
+}
+
 int vm_image_resolve(const char *datadir, const char *ref, int strict,
 		     struct vm_image *img)
 {
@@ -517,6 +544,7 @@ int vm_image_resolve(const char *datadir, const char *ref, int strict,
 		    (strict && files_inside(abs, img) < 0))
 			goto out;
 	} else {
+		/* abs: a symlink's end, checked by the project's caller */
 		img->disk = xstrdup(abs);
 	}
 	if (!img->user)
@@ -529,6 +557,7 @@ int vm_image_resolve(const char *datadir, const char *ref, int strict,
 	/* a store's disk was checked when imported; a project's path is
 	 * held to the same checks now (no backing file for the VM to read:
 	 * a cloned project's qcow2 could name ~/.ssh/id_ed25519) */
+	img->strict = strict;
 	if (strict) {
 		const char *fmt;
 

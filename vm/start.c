@@ -116,7 +116,7 @@ static int read_inputs(struct vm *vm, const struct vm_start_opts *o,
 	if (read_files(o, in) < 0)
 		return -1;
 	if (vm->exists && !o->image)
-		return 0;
+		return vm_image_recheck(&vm->spec.image);
 	if (!o->image) {
 		struct img_build_opts b = { vm->dirs->recipes, vm->dirs->cache,
 					    o->image_report, o->image_ctx };

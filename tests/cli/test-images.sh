@@ -117,6 +117,21 @@ printf 'name: keyed\nimage: nosuch\n' > kproj/nook.yaml
 ln -s "$WORK/kproj/keyed.qcow2" kproj/sub/nosuch
 expect_rc "a project's store name is no file where you stand" 1 kstart kproj/sub
 contains "  it is looked for in the store" "$ERR" "no image 'nosuch' in the store"
+# a VM made from a project's image, whose disk a 'git pull' turns into an
+# overlay of the key: its next start by NAME checks the disk again
+qemu-img create -q -f qcow2 kproj/good.qcow2 64M
+printf 'name: keyed\nimage: good.qcow2\n' > kproj/nook.yaml
+expect_rc "a VM from a project's clean image starts" 0 kstart kproj
+check "  its record says it is checked at each start" grep -q '"strict": true' "$NOOK_HOME/vms/keyed/vm.json"
+expect_rc "  stop it" 0 "$NOOK" local stop keyed --force
+qemu-img create -q -f qcow2 -F raw -b "$WORK/key" kproj/good.qcow2
+expect_rc "its disk turned into an overlay of the key: not started" 1 "$NOOK" local start keyed --no-wait
+contains "  says why" "$ERR" "good.qcow2: a qcow2 with a backing file"
+rm kproj/good.qcow2
+ln -s "$WORK/small.qcow2" kproj/good.qcow2
+expect_rc "its disk turned into a symlink out: not started" 1 "$NOOK" local start keyed --no-wait
+contains "  says where it leads" "$ERR" "leads outside the image's directory, to $WORK/small.qcow2"
+expect_rc "  delete it" 0 "$NOOK" local delete keyed
 rm -rf kproj
 mkdir empty
 expect_rc "a directory without a manifest" 1 "$NOOK" images import empty --name e
