@@ -606,6 +606,7 @@ static int take_vm_key(struct pctx *c, const char *key, const yaml_node_t *n,
 static void vm_free(struct project_vm *v)
 {
 	free(v->image);
+	free(v->within);
 	free(v->user_data);
 	free(v->network_config);
 	free(v->kernel);
@@ -627,6 +628,7 @@ static void vm_copy(struct project_vm *dst, const struct project_vm *src)
 {
 	*dst = *src;
 	dst->image = dup_or_null(src->image);
+	dst->within = dup_or_null(src->within);
 	dst->user_data = dup_or_null(src->user_data);
 	dst->network_config = dup_or_null(src->network_config);
 	dst->kernel = dup_or_null(src->kernel);
@@ -962,6 +964,7 @@ static int take_top(struct pctx *c, const yaml_node_t *root,
 
 	if (check_keys(c, root, "the top level", top_keys, vm_keys) < 0)
 		return -1;
+	p->vm.within = xstrdup(c->root); /* groups copy it */
 	for (yaml_node_pair_t *q = root->data.mapping.pairs.start;
 	     q < root->data.mapping.pairs.top; q++)
 		if (take_vm_key(c, (const char *)node(c, q->key)->data.scalar
@@ -1307,7 +1310,7 @@ void project_fill_opts(struct vm_start_opts *o, const struct project_vm *v)
 {
 	if (!o->image) {
 		o->image = v->image;
-		o->image_strict = v->image != NULL;
+		o->image_within = v->image ? v->within : NULL;
 	}
 	if (!o->user_data)
 		o->user_data = v->user_data;
@@ -1318,6 +1321,7 @@ void project_fill_opts(struct vm_start_opts *o, const struct project_vm *v)
 	if (!o->kernel) {
 		o->kernel = v->kernel;
 		o->initrd = v->initrd;
+		o->kernel_within = v->kernel ? v->within : NULL;
 	}
 	if (!o->append)
 		o->append = v->append;

@@ -34,6 +34,7 @@
 /* What a VM is given, at the top or for a group; 0/NULL: not said. */
 struct project_vm {
 	char *image;            /* a store name, or a path made absolute */
+	char *within;           /* the project's directory (resolved) */
 	char *user_data;        /* paths: absolute, readable when parsed */
 	char *network_config;
 	char *kernel, *initrd;

@@ -98,6 +98,10 @@ static int open_vm(struct lv_export *x, const char *name)
 			      "suspend %s') first", name, vm_state_name(st),
 			      name, name);
 	s = &v->vm->spec;
+	/* qemu-img convert reads the whole chain: what a project's image
+	 * holds now, as a start would check it */
+	if (vm_image_recheck(&s->image) < 0 || vm_kernel_recheck(s) < 0)
+		return -1;
 	if (st == VM_SUSPENDED)
 		say(x->o, "%s is suspended: its saved memory stays with nook; "
 		    "the export boots from its disk", s->name);

@@ -21,23 +21,26 @@ struct vm_image {
 	char *initrd;
 	char *cmdline; /* the image's own kernel arguments, or NULL */
 	char *user;    /* the login user cloud-init makes */
-	int strict;    /* a project's path: checked again at every start */
+	char *within;  /* a project's path: the project's directory, where
+			* its files must stay at every start; else NULL */
 };
 void vm_image_free(struct vm_image *img);
-/* A strict image as a start finds it now: its files still where they
- * were resolved to, its disk still opening no other file (a project's
- * files can change under a VM made from them: a 'git pull'). */
+/* An image a project named as a start finds it now: its files still in
+ * the project, its disk still opening no other file (a project's files
+ * can change under a VM made from them: a 'git pull'). 0 for others. */
 int vm_image_recheck(const struct vm_image *img);
+
 /*
  * Resolve ref: a directory with a manifest.json, a disk image file, or the
  * name of an image in the store under datadir/images. Reads the disk's
- * format with qemu-img. strict, for what a project file names: a ref
- * without '/' is a store name only (never a file in the current
- * directory), and a path is held to an import's checks (its disk opens
- * no other file; a directory's files are in it, symlinks followed).
+ * format with qemu-img. within, the directory of the project file that
+ * names ref (else NULL): a ref without '/' is a store name only (never a
+ * file in the current directory), and a path is held to an import's
+ * checks (its disk opens no other file; a directory's files are in it,
+ * symlinks followed) and kept in img->within for vm_image_recheck().
  */
-int vm_image_resolve(const char *datadir, const char *ref, int strict,
-		     struct vm_image *img);
+int vm_image_resolve(const char *datadir, const char *ref,
+		     const char *within, struct vm_image *img);
 
 /* A network card: user-mode networking (slirp) with its forwards, or a
  * cluster node's NIC on the cluster's private network (net/: the
@@ -61,6 +64,8 @@ struct vm_spec {
 	char *boot;        /* "direct" or "disk" */
 	char *kernel;      /* --kernel/--initrd/--append, or NULL */
 	char *initrd;
+	char *kernel_within; /* a project's kernel and initrd: its directory,
+			      * where they must stay at every start */
 	char *append;
 	int cpus;
 	uint64_t memory;   /* bytes */
@@ -80,6 +85,9 @@ struct vm_spec {
 	char *network_config;
 	int ssh_port;      /* the host port last used for ssh */
 };
+/* s's kernel and initrd, when a project named them, still in the
+ * project, as vm_image_recheck() for an image. */
+int vm_kernel_recheck(const struct vm_spec *s);
 void vm_spec_init(struct vm_spec *s);
 void vm_spec_free(struct vm_spec *s);
 json_t *vm_spec_to_json(const struct vm_spec *s);

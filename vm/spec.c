@@ -27,6 +27,7 @@ void vm_image_free(struct vm_image *img)
 	free(img->initrd);
 	free(img->cmdline);
 	free(img->user);
+	free(img->within);
 	memset(img, 0, sizeof(*img));
 }
 
@@ -46,6 +47,7 @@ void vm_spec_free(struct vm_spec *s)
 	free(s->boot);
 	free(s->kernel);
 	free(s->initrd);
+	free(s->kernel_within);
 	free(s->append);
 	for (size_t i = 0; i < s->nnics; i++)
 		vm_nic_free(&s->nics[i]);
@@ -129,12 +131,15 @@ json_t *vm_spec_to_json(const struct vm_spec *s)
 	json_object_set_new(img, "initrd", str_or_null(s->image.initrd));
 	json_object_set_new(img, "cmdline", str_or_null(s->image.cmdline));
 	json_object_set_new(img, "user", str_or_null(s->image.user));
-	if (s->image.strict)
-		json_object_set_new(img, "strict", json_true());
+	if (s->image.within)
+		json_object_set_new(img, "within", json_string(s->image.within));
 	json_object_set_new(j, "image", img);
 	json_object_set_new(j, "boot", str_or_null(s->boot));
 	json_object_set_new(j, "kernel", str_or_null(s->kernel));
 	json_object_set_new(j, "initrd", str_or_null(s->initrd));
+	if (s->kernel_within)
+		json_object_set_new(j, "kernel_within",
+				    json_string(s->kernel_within));
 	json_object_set_new(j, "append", str_or_null(s->append));
 	json_object_set_new(j, "cpus", json_integer(s->cpus));
 	json_object_set_new(j, "memory", json_integer((json_int_t)s->memory));
@@ -245,6 +250,7 @@ static const struct str_field {
 	{ "boot", offsetof(struct vm_spec, boot), 1, boots },
 	{ "kernel", offsetof(struct vm_spec, kernel), 0, NULL },
 	{ "initrd", offsetof(struct vm_spec, initrd), 0, NULL },
+	{ "kernel_within", offsetof(struct vm_spec, kernel_within), 0, NULL },
 	{ "append", offsetof(struct vm_spec, append), 0, NULL },
 	{ "accel", offsetof(struct vm_spec, accel), 1, accels },
 	{ "cpu", offsetof(struct vm_spec, cpu), 0, NULL },
@@ -259,6 +265,7 @@ static const struct str_field {
 	{ "image.initrd", offsetof(struct vm_spec, image.initrd), 0, NULL },
 	{ "image.cmdline", offsetof(struct vm_spec, image.cmdline), 0, NULL },
 	{ "image.user", offsetof(struct vm_spec, image.user), 0, NULL },
+	{ "image.within", offsetof(struct vm_spec, image.within), 0, NULL },
 };
 
 static const struct int_field {
@@ -331,8 +338,6 @@ int vm_spec_from_json(const json_t *j, const char *name, struct vm_spec *s)
 		return errorf("%s: not a nook VM spec (no image)", name);
 	if (load_strings(j, name, s) < 0 || load_ints(j, name, s) < 0)
 		return -1;
-	s->image.strict = json_is_true(json_object_get(json_object_get(j,
-							"image"), "strict"));
 	if (!vm_name_valid(s->name))
 		return errorf("%s: \"name\" is not a VM name", name);
 	if (strspn(s->instance_id, "abcdefghijklmnopqrstuvwxyz"
@@ -461,9 +466,10 @@ static int image_from_dir(const char *dir, struct vm_image *img)
 	return 0;
 }
 
-/* Each file of image directory dir (resolved) in it, symlinks followed:
- * a project's image must not boot a file of yours from elsewhere. */
-static int files_inside(const char *dir, const struct vm_image *img)
+/* Each file of img in dir (resolved), symlinks followed, dir being
+ * what: a project's image must not boot a file of yours from elsewhere. */
+static int files_inside(const char *dir, const char *what,
+			const struct vm_image *img)
 {
 	const char *const files[] = { img->disk, img->kernel, img->initrd };
 	int ret = 0;
@@ -474,8 +480,8 @@ static int files_inside(const char *dir, const struct vm_image *img)
 		if (files[i] && !real)
 			ret = error_errno("image %s: %s", dir, files[i]);
 		else if (real && !path_under(dir, real))
-			ret = errorf("image %s: %s leads outside the image's "
-				     "directory, to %s", dir, files[i], real);
+			ret = errorf("image %s: %s leads outside %s, to %s",
+				     img->ref, files[i], what, real);
 		free(real);
 	}
 	return ret;
@@ -483,33 +489,59 @@ static int files_inside(const char *dir, const struct vm_image *img)
 
 int vm_image_recheck(const struct vm_image *img)
 {
-	char *dir = xstrdup(img->disk), *slash = strrchr(dir, '/');
+	char *root;
 	const char *fmt;
 	int ret = 0;
 
-	if (!img->strict) {
-		free(dir);
+	if (!img->within)
 		return 0;
-	}
-	if (slash)
-		*(slash == dir ? slash + 1 : slash) = '\0';
-	/* the directory as resolved when the VM was made: a file (or the
-	 * directory itself) turned into a symlink since leads out of it */
-	if (files_inside(dir, img) < 0 || img_disk_probe(img->disk, &fmt) < 0)
+	/* resolved now: a project moved (and linked from where it was) is
+	 * the same project */
+	root = realpath(img->within, NULL);
+	if (!root)
+		return error_errno("image %s: its project %s", img->ref,
+				   img->within);
+	if (files_inside(root, "its project", img) < 0 ||
+	    img_disk_probe(img->disk, &fmt) < 0)
 		ret = -1;
 	else if (strcmp(fmt, img->format))
 		ret = errorf("image %s: its disk is %s now, not %s as when the "
 			     "VM was made", img->ref, fmt, img->format);
-	free(dir);
+	free(root);
 	return ret;
 }
 
-int vm_image_resolve(const char *datadir, const char *ref, int strict,
-		     struct vm_image *img)
+int vm_kernel_recheck(const struct vm_spec *s)
+{
+	const char *const files[] = { s->kernel, s->initrd };
+	char *root;
+	int ret = 0;
+
+	if (!s->kernel || !s->kernel_within)
+		return 0;
+	root = realpath(s->kernel_within, NULL);
+	if (!root)
+		return error_errno("the kernel's project %s", s->kernel_within);
+	for (size_t i = 0; i < ARRAY_SIZE(files) && ret == 0; i++) {
+		char *real = files[i] ? realpath(files[i], NULL) : NULL;
+
+		if (files[i] && !real)
+			ret = error_errno("%s", files[i]);
+		else if (real && !path_under(root, real))
+			ret = errorf("%s leads outside its project (%s), to %s",
+				     files[i], s->kernel_within, real);
+		free(real);
+	}
+	free(root);
+	return ret;
+}
+
+int vm_image_resolve(const char *datadir, const char *ref,
+		     const char *within, struct vm_image *img)
 {
 	char *path = NULL, *abs = NULL;
 	struct stat st;
-	int ret = -1;
+	int ret = -1, strict = within != NULL;
 
 	memset(img, 0, sizeof(*img));
 	img->ref = xstrdup(ref);
@@ -541,7 +573,8 @@ int vm_image_resolve(const char *datadir, const char *ref, int strict,
 	}
 	if (S_ISDIR(st.st_mode)) {
 		if (image_from_dir(abs, img) < 0 ||
-		    (strict && files_inside(abs, img) < 0))
+		    (strict && files_inside(abs, "the image's directory",
+					    img) < 0))
 			goto out;
 	} else {
 		/* abs: a symlink's end, checked by the project's caller */
@@ -557,8 +590,12 @@ int vm_image_resolve(const char *datadir, const char *ref, int strict,
 	/* a store's disk was checked when imported; a project's path is
 	 * held to the same checks now (no backing file for the VM to read:
 	 * a cloned project's qcow2 could name ~/.ssh/id_ed25519) */
-	img->strict = strict;
 	if (strict) {
+		img->within = realpath(within, NULL);
+		if (!img->within) {
+			error_errno("image %s: its project %s", ref, within);
+			goto out;
+		}
 		const char *fmt;
 
 		if (img_disk_probe(img->disk, &fmt) < 0)

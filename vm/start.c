@@ -116,7 +116,7 @@ static int read_inputs(struct vm *vm, const struct vm_start_opts *o,
 	if (read_files(o, in) < 0)
 		return -1;
 	if (vm->exists && !o->image)
-		return vm_image_recheck(&vm->spec.image);
+		return 0;
 	if (!o->image) {
 		struct img_build_opts b = { vm->dirs->recipes, vm->dirs->cache,
 					    o->image_report, o->image_ctx };
@@ -124,7 +124,7 @@ static int read_inputs(struct vm *vm, const struct vm_start_opts *o,
 		if (img_ensure_default(vm->dirs->data, &b) < 0)
 			return -1;
 	}
-	if (vm_image_resolve(vm->dirs->data, ref, o->image_strict,
+	if (vm_image_resolve(vm->dirs->data, ref, o->image_within,
 			     &in->image) < 0)
 		return -1;
 	in->have_image = 1;
@@ -252,6 +252,11 @@ static int apply(struct vm *vm, const struct vm_start_opts *o,
 
 	if (!vm->exists && make_spec(vm, in, o->node) < 0)
 		return -1;
+	/* the same disk named again: checked as named this time (a VM made
+	 * before images were checked again becomes so) */
+	if (vm->exists && in->have_image &&
+	    same_str(in->image.disk, s->image.disk))
+		set_str(&s->image.within, in->image.within);
 	if (vm->exists && in->have_image &&
 	    !same_str(in->image.disk, s->image.disk))
 		return errorf("VM %s was made from image %s; its disk cannot "
@@ -288,6 +293,7 @@ static int apply(struct vm *vm, const struct vm_start_opts *o,
 	if (o->kernel) {
 		apply_str(vm, o, "kernel", &s->kernel, o->kernel);
 		set_str(&s->initrd, o->initrd);
+		set_str(&s->kernel_within, o->kernel_within);
 	}
 	apply_str(vm, o, "kernel arguments added", &s->append, o->append);
 	if (apply_boot(vm, o) < 0)
@@ -921,7 +927,11 @@ int vm_start(struct vm *vm, const struct vm_start_opts *o,
 	if (read_inputs(vm, o, &in) < 0)
 		goto out;
 	rc = lock_and_check(vm, &made_dir, o->node != NULL, &pid);
-	if (rc < 0)
+	/* the record as the lock found it: what a project's files hold
+	 * now, before QEMU opens them (unless this start names others) */
+	if (rc < 0 || (rc == 0 &&
+		       ((!o->image && vm_image_recheck(&vm->spec.image) < 0) ||
+			(!o->kernel && vm_kernel_recheck(&vm->spec) < 0))))
 		goto out;
 	take_stop_mark(vm); /* one an earlier forced stop left is no news */
 	if (rc > 0) {

@@ -641,7 +641,7 @@ void vm_image_unpacked(const struct nook_dirs *d, const char *dir,
 	struct vm_image img;
 	char *cache;
 
-	if (vm_image_resolve(d->data, dir, 0, &img) < 0)
+	if (vm_image_resolve(d->data, dir, NULL, &img) < 0)
 		return;
 	cache = xasprintf("%s/cache/boot", d->data);
 	vm_boot_cached(cache, img.kernel, files);

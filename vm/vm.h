@@ -97,7 +97,8 @@ int vm_start_opts_check(const struct vm_start_opts *o);
 
 struct vm_start_opts {
 	const char *image;        /* store name or path; NULL: debian-12 */
-	int image_strict;         /* a project's: see vm_image_resolve() */
+	const char *image_within; /* a project's: see vm_image_resolve() */
+	const char *kernel_within; /* a project's kernel: its directory */
 	const char *user_data;    /* files, read and checked before anything */
 	const char *network_config;
 	const char *boot;         /* "disk" or "direct" */

@@ -122,15 +122,24 @@ contains "  it is looked for in the store" "$ERR" "no image 'nosuch' in the stor
 qemu-img create -q -f qcow2 kproj/good.qcow2 64M
 printf 'name: keyed\nimage: good.qcow2\n' > kproj/nook.yaml
 expect_rc "a VM from a project's clean image starts" 0 kstart kproj
-check "  its record says it is checked at each start" grep -q '"strict": true' "$NOOK_HOME/vms/keyed/vm.json"
+check "  its record names its project, checked at each start" grep -q "\"within\": \"$WORK/kproj\"" "$NOOK_HOME/vms/keyed/vm.json"
 expect_rc "  stop it" 0 "$NOOK" local stop keyed --force
+mv kproj kproj.moved
+ln -s kproj.moved kproj
+expect_rc "the project moved, linked from where it was: still starts" 0 "$NOOK" local start keyed --no-wait
+expect_rc "  stop it" 0 "$NOOK" local stop keyed --force
+rm kproj
+mv kproj.moved kproj
 qemu-img create -q -f qcow2 -F raw -b "$WORK/key" kproj/good.qcow2
 expect_rc "its disk turned into an overlay of the key: not started" 1 "$NOOK" local start keyed --no-wait
 contains "  says why" "$ERR" "good.qcow2: a qcow2 with a backing file"
+expect_rc "  nor exported" 1 "$NOOK" export libvirt keyed -o kexp
+contains "  saying why" "$ERR" "good.qcow2: a qcow2 with a backing file"
+check "  and nothing written" test ! -e kexp/keyed.qcow2
 rm kproj/good.qcow2
 ln -s "$WORK/small.qcow2" kproj/good.qcow2
 expect_rc "its disk turned into a symlink out: not started" 1 "$NOOK" local start keyed --no-wait
-contains "  says where it leads" "$ERR" "leads outside the image's directory, to $WORK/small.qcow2"
+contains "  says where it leads" "$ERR" "leads outside its project, to $WORK/small.qcow2"
 expect_rc "  delete it" 0 "$NOOK" local delete keyed
 rm -rf kproj
 mkdir empty

@@ -12,7 +12,7 @@ NOOK=$1
 export NOOK_HOME="$WORK/it's home"
 img=$(bash "$(dirname "$0")/image.sh") || { fail "build the test image"; finish; exit 1; }
 cleanup() {
-	for vm in t1 t2 t3; do "$NOOK" local delete "$vm" --force >/dev/null 2>&1; done
+	for vm in t1 t2 t3 t4 t5; do "$NOOK" local delete "$vm" --force >/dev/null 2>&1; done
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -453,5 +453,22 @@ contains "  names the panic" "$ERR" "kernel panicked"
 expect_rc "stop --force ends it" 0 "$NOOK" local stop t4 --force
 check "  no QEMU left" test "$(qemus t4)" = 0
 expect_rc "delete it" 0 "$NOOK" local delete t4
+
+# --- a project's kernel and initrd, changed under its VM (a 'git pull'
+# turning the initrd into a symlink to a key): the next start by NAME
+# refuses it before QEMU loads it into the guest's memory
+mkdir -p kp
+cp -l "$img/vmlinuz" "$img/initrd.img" kp/ 2>/dev/null || cp "$img/vmlinuz" "$img/initrd.img" kp/
+printf 'name: t5\nkernel: vmlinuz\ninitrd: initrd.img\nappend: rdinit=/nope\n' > kp/nook.yaml
+expect_rc "start a VM with a project's kernel, not waited for" 0 sh -c 'cd "$1" && exec "$2" local start --image "$3" --no-wait' _ kp "$NOOK" "$img"
+check "  its record names the project" grep -q '"kernel_within"' "$NOOK_HOME/vms/t5/vm.json"
+expect_rc "  stop it" 0 "$NOOK" local stop t5 --force
+printf 'secret\n' > key
+rm kp/initrd.img
+ln -s "$WORK/key" kp/initrd.img
+expect_rc "its initrd now a symlink out: not started" 1 "$NOOK" local start t5 --no-wait
+contains "  says where it leads" "$ERR" "initrd.img leads outside its project ($WORK/kp), to $WORK/key"
+check "  no QEMU" test "$(qemus t5)" = 0
+expect_rc "delete it" 0 "$NOOK" local delete t5
 
 finish
