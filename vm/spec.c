@@ -466,74 +466,67 @@ static int image_from_dir(const char *dir, struct vm_image *img)
 	return 0;
 }
 
-/* Each file of img in dir (resolved), symlinks followed, dir being
- * what: a project's image must not boot a file of yours from elsewhere. */
-static int files_inside(const char *dir, const char *what,
-			const struct vm_image *img)
+/* Each of n files (NULL: none) leads under dir (resolved), symlinks
+ * followed, dir being what: a project's image or kernel must not boot a
+ * file of yours from elsewhere. */
+static int lead_under(const char *dir, const char *what,
+		      const char *const *files, size_t n)
 {
-	const char *const files[] = { img->disk, img->kernel, img->initrd };
 	int ret = 0;
 
-	for (size_t i = 0; i < ARRAY_SIZE(files) && ret == 0; i++) {
+	for (size_t i = 0; i < n && ret == 0; i++) {
 		char *real = files[i] ? realpath(files[i], NULL) : NULL;
 
 		if (files[i] && !real)
-			ret = error_errno("image %s: %s", dir, files[i]);
+			ret = error_errno("%s", files[i]);
 		else if (real && !path_under(dir, real))
-			ret = errorf("image %s: %s leads outside %s, to %s",
-				     img->ref, files[i], what, real);
+			ret = errorf("%s leads outside %s, to %s", files[i],
+				     what, real);
 		free(real);
 	}
+	return ret;
+}
+
+/* lead_under() the project directory within as it is now (a project
+ * moved, and linked from where it was, is the same project). */
+static int in_project(const char *within, const char *const *files,
+		      size_t n)
+{
+	char *root = realpath(within, NULL), *what;
+	int ret;
+
+	if (!root)
+		return error_errno("the project %s", within);
+	what = xasprintf("its project (%s)", root);
+	ret = lead_under(root, what, files, n);
+	free(what);
+	free(root);
 	return ret;
 }
 
 int vm_image_recheck(const struct vm_image *img)
 {
-	char *root;
+	const char *const files[] = { img->disk, img->kernel, img->initrd };
 	const char *fmt;
-	int ret = 0;
 
 	if (!img->within)
 		return 0;
-	/* resolved now: a project moved (and linked from where it was) is
-	 * the same project */
-	root = realpath(img->within, NULL);
-	if (!root)
-		return error_errno("image %s: its project %s", img->ref,
-				   img->within);
-	if (files_inside(root, "its project", img) < 0 ||
+	if (in_project(img->within, files, ARRAY_SIZE(files)) < 0 ||
 	    img_disk_probe(img->disk, &fmt) < 0)
-		ret = -1;
-	else if (strcmp(fmt, img->format))
-		ret = errorf("image %s: its disk is %s now, not %s as when the "
-			     "VM was made", img->ref, fmt, img->format);
-	free(root);
-	return ret;
+		return -1;
+	if (strcmp(fmt, img->format))
+		return errorf("image %s: its disk is %s now, not %s as when "
+			      "the VM was made", img->ref, fmt, img->format);
+	return 0;
 }
 
 int vm_kernel_recheck(const struct vm_spec *s)
 {
 	const char *const files[] = { s->kernel, s->initrd };
-	char *root;
-	int ret = 0;
 
 	if (!s->kernel || !s->kernel_within)
 		return 0;
-	root = realpath(s->kernel_within, NULL);
-	if (!root)
-		return error_errno("the kernel's project %s", s->kernel_within);
-	for (size_t i = 0; i < ARRAY_SIZE(files) && ret == 0; i++) {
-		char *real = files[i] ? realpath(files[i], NULL) : NULL;
-
-		if (files[i] && !real)
-			ret = error_errno("%s", files[i]);
-		else if (real && !path_under(root, real))
-			ret = errorf("%s leads outside its project (%s), to %s",
-				     files[i], s->kernel_within, real);
-		free(real);
-	}
-	free(root);
-	return ret;
+	return in_project(s->kernel_within, files, ARRAY_SIZE(files));
 }
 
 int vm_image_resolve(const char *datadir, const char *ref,
@@ -572,10 +565,16 @@ int vm_image_resolve(const char *datadir, const char *ref,
 		goto out;
 	}
 	if (S_ISDIR(st.st_mode)) {
-		if (image_from_dir(abs, img) < 0 ||
-		    (strict && files_inside(abs, "the image's directory",
-					    img) < 0))
+		if (image_from_dir(abs, img) < 0)
 			goto out;
+		if (strict) {
+			const char *const files[] = { img->disk, img->kernel,
+						      img->initrd };
+
+			if (lead_under(abs, "the image's directory", files,
+				       ARRAY_SIZE(files)) < 0)
+				goto out;
+		}
 	} else {
 		/* abs: a symlink's end, checked by the project's caller */
 		img->disk = xstrdup(abs);

@@ -139,7 +139,7 @@ check "  and nothing written" test ! -e kexp/keyed.qcow2
 rm kproj/good.qcow2
 ln -s "$WORK/small.qcow2" kproj/good.qcow2
 expect_rc "its disk turned into a symlink out: not started" 1 "$NOOK" local start keyed --no-wait
-contains "  says where it leads" "$ERR" "leads outside its project, to $WORK/small.qcow2"
+contains "  says where it leads" "$ERR" "kproj/good.qcow2 leads outside its project ($WORK/kproj), to $WORK/small.qcow2"
 expect_rc "  delete it" 0 "$NOOK" local delete keyed
 rm -rf kproj
 mkdir empty
