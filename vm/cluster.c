@@ -1582,9 +1582,11 @@ void vm_cluster_node_gone(const struct nook_dirs *d, const char *cluster,
 	struct cluster c;
 
 	/* under the cluster's lock: a start growing the cluster writes the
-	 * record too. Another delete or a stop holds it briefly; a start
-	 * holds it for its boots, and a delete of the whole cluster (this
-	 * process, holding it) removes the record after its nodes. */
+	 * record too. Another node's delete holds it briefly; a start holds
+	 * it for its boots, a stop while its guests shut down, the names
+	 * update while it reaches each node (then the warning below). A
+	 * delete of the whole cluster never gets here: it keeps the record
+	 * itself (vm->cluster_held). */
 	for (int i = 0; rc == 1 && i < 60; i++)
 		if ((rc = cluster_trylock(d, cluster, &lock)) == 1)
 			sleep_ms(50);
