@@ -81,30 +81,38 @@ void child_kill(struct child *c)
 	child_wait(c);
 }
 
-int run_capture(const char *const *argv, struct buf *out)
+/* Start argv as c, its stdin /dev/null, its stdout and stderr one pipe
+ * whose read end is *rd. */
+static int start_piped(struct child *c, const char *const *argv, int *rd)
 {
-	struct child c = CHILD_INIT;
-	int pfd[2];
-	char chunk[4096];
+	int pfd[2], rc;
 
 	if (pipe2(pfd, O_CLOEXEC) < 0)
 		return error_errno("pipe");
-	c.argv = argv;
-	c.out = pfd[1];
-	c.err = pfd[1];
-	c.in = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (child_start(&c) < 0) {
-		close(pfd[0]);
-		close(pfd[1]);
-		if (c.in >= 0)
-			close(c.in);
-		return -1;
-	}
+	c->argv = argv;
+	c->out = c->err = pfd[1];
+	c->in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	rc = child_start(c);
 	close(pfd[1]);
-	if (c.in >= 0)
-		close(c.in);
+	if (c->in >= 0)
+		close(c->in);
+	if (rc < 0)
+		close(pfd[0]);
+	else
+		*rd = pfd[0];
+	return rc;
+}
+
+int run_capture(const char *const *argv, struct buf *out)
+{
+	struct child c = CHILD_INIT;
+	int rd;
+	char chunk[4096];
+
+	if (start_piped(&c, argv, &rd) < 0)
+		return -1;
 	for (;;) {
-		ssize_t n = read(pfd[0], chunk, sizeof(chunk));
+		ssize_t n = read(rd, chunk, sizeof(chunk));
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -112,7 +120,7 @@ int run_capture(const char *const *argv, struct buf *out)
 			break;
 		buf_add(out, chunk, (size_t)n);
 	}
-	close(pfd[0]);
+	close(rd);
 	if (!out->p)
 		buf_add(out, "", 0);
 	return child_wait(&c);
@@ -180,29 +188,15 @@ int run_capture_timeout(const char *const *argv, struct buf *out,
 {
 	struct child c = CHILD_INIT;
 	long long deadline = mono_ms() + timeout_ms;
-	int pfd[2], st = 0, done = 0, eof = 0;
+	int rd, st = 0, done = 0, eof = 0;
 	char chunk[4096];
 
-	if (pipe2(pfd, O_CLOEXEC) < 0)
-		return error_errno("pipe");
-	c.argv = argv;
-	c.out = pfd[1];
-	c.err = pfd[1];
-	c.in = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (child_start(&c) < 0) {
-		close(pfd[0]);
-		close(pfd[1]);
-		if (c.in >= 0)
-			close(c.in);
+	if (start_piped(&c, argv, &rd) < 0)
 		return -1;
-	}
-	close(pfd[1]);
-	if (c.in >= 0)
-		close(c.in);
 	/* the output's end is not the child's (it may pass the pipe on):
 	 * its exit is, looked at between reads */
 	while (!done) {
-		struct pollfd p = { pfd[0], POLLIN, 0 };
+		struct pollfd p = { rd, POLLIN, 0 };
 		long long left = deadline - mono_ms();
 		ssize_t n;
 
@@ -211,7 +205,7 @@ int run_capture_timeout(const char *const *argv, struct buf *out,
 		if (eof) {
 			sleep_ms(left < 20 ? (int)left : 20);
 		} else if (poll(&p, 1, left < 100 ? (int)left : 100) > 0) {
-			n = read(pfd[0], chunk, sizeof(chunk));
+			n = read(rd, chunk, sizeof(chunk));
 			if (n > 0)
 				buf_add(out, chunk, (size_t)n);
 			else if (n == 0 || errno != EINTR)
@@ -219,7 +213,7 @@ int run_capture_timeout(const char *const *argv, struct buf *out,
 		}
 		done = child_poll(&c, &st) != 0;
 	}
-	close(pfd[0]);
+	close(rd);
 	if (!out->p)
 		buf_add(out, "", 0);
 	if (done)
