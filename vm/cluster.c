@@ -1262,6 +1262,69 @@ static void forget_unmade(const struct nook_dirs *d,
 	cluster_free(&c);
 }
 
+/* DATA/clusters/NAME.gone-N: node N of cluster NAME was deleted while
+ * another nook held the cluster's lock. The next nook to hold it takes
+ * the node off the record (take_gone()), as the delete would have. */
+static char *gone_path(const struct nook_dirs *d, const char *name, int node)
+{
+	return xasprintf("%s/clusters/%s.gone-%d", d->data, name, node);
+}
+
+/* The last node gone: the cluster is one smaller (and any gap before it
+ * closes); a middle node leaves a gap that a start fills. Saved unless
+ * no node is left (the record stays: a start makes them again). */
+static void trim_end(const struct nook_dirs *d, struct cluster *c)
+{
+	size_t had = c->n;
+
+	while (c->n > 0 && !is_member(d, c->m[c->n - 1].name, c->name))
+		free(c->m[--c->n].name);
+	c->nodes = c->n ? c->m[c->n - 1].node : 0;
+	if (c->n && c->n < had && cluster_save(d, c) < 0)
+		warnf("cluster %s: its record still counts the nodes deleted "
+		      "from its end", c->name);
+}
+
+/* Under the cluster's lock: the marks of nodes deleted meanwhile
+ * (gone_path()) applied to its record, and removed; one made after the
+ * look waits for the next holder. */
+static void take_gone(const struct nook_dirs *d, const char *name)
+{
+	char *dir = xasprintf("%s/clusters", d->data);
+	char *prefix = xasprintf("%s.gone-", name);
+	DIR *dh = opendir(dir);
+	struct dirent *e;
+	struct strvec marks = STRVEC_INIT;
+	struct cluster c;
+	int last = 0;
+
+	while (dh && (e = readdir(dh))) {
+		const char *num = e->d_name + strlen(prefix);
+
+		if (strncmp(e->d_name, prefix, strlen(prefix)) ||
+		    !node_number(num))
+			continue;
+		strvec_pushf(&marks, "%s/%s", dir, e->d_name);
+	}
+	if (dh)
+		closedir(dh);
+	if (marks.n && cluster_peek(d, name, &c) == 0) {
+		char *mark = c.n ? gone_path(d, name, c.m[c.n - 1].node) : NULL;
+
+		for (size_t i = 0; mark && i < marks.n; i++)
+			last |= !strcmp(marks.v[i], mark);
+		if (last)
+			trim_end(d, &c);
+		free(mark);
+		cluster_free(&c);
+	}
+	for (size_t i = 0; i < marks.n; i++)
+		unlink(marks.v[i]);
+	strvec_clear(&marks);
+	free(prefix);
+	free(dir);
+}
+
 int vm_cluster_start(const struct nook_dirs *d, const char *name,
 		     const struct vm_cluster_node *nodes, size_t n,
 		     const char *subnet, const struct vm_start_opts *o,
@@ -1274,8 +1337,10 @@ int vm_cluster_start(const struct nook_dirs *d, const char *name,
 	int is_new = 0, ret = -1, lock = -1, sig = 0;
 
 	*failed = 0;
-	if (cluster_lock(d, name, &lock) < 0 ||
-	    plan(d, name, nodes, n, subnet, o, &c, &had, &is_new) < 0)
+	if (cluster_lock(d, name, &lock) < 0)
+		goto out;
+	take_gone(d, name);
+	if (plan(d, name, nodes, n, subnet, o, &c, &had, &is_new) < 0)
 		goto out;
 	if (ensure_image(d, &c, nodes, n, o) < 0 || cluster_save(d, &c) < 0)
 		goto out;
@@ -1567,6 +1632,7 @@ int vm_cluster_delete(const struct nook_dirs *d, const char *name, int force)
 	if (unlink(path) < 0 && errno != ENOENT)
 		ret = error_errno("cannot remove %s", path);
 	free(path);
+	take_gone(d, name); /* no record: the marks go */
 	path = xasprintf("%s/clusters/%s.lock", d->data, name);
 	unlink(path);
 	free(path);
@@ -1584,31 +1650,31 @@ void vm_cluster_node_gone(const struct nook_dirs *d, const char *cluster,
 	/* under the cluster's lock: a start growing the cluster writes the
 	 * record too. Another node's delete holds it briefly; a start holds
 	 * it for its boots, a stop while its guests shut down, the names
-	 * update while it reaches each node (then the warning below). A
-	 * delete of the whole cluster never gets here: it keeps the record
-	 * itself (vm->cluster_held). */
+	 * update while it reaches each node: then the node is marked gone
+	 * for whichever nook holds it next. A delete of the whole cluster
+	 * never gets here: it keeps the record itself (vm->cluster_held). */
 	for (int i = 0; rc == 1 && i < 60; i++)
 		if ((rc = cluster_trylock(d, cluster, &lock)) == 1)
 			sleep_ms(50);
 	free(path);
-	if (rc == 1)
-		warnf("cluster %s is busy: its record still counts node %d, "
-		      "which its next start makes again", cluster, node);
+	if (rc == 1) {
+		char *mark = gone_path(d, cluster, node);
+
+		if (write_file_atomic(mark, "", 0, 0600) < 0)
+			warnf("cluster %s is busy: its record still counts "
+			      "node %d, which its next start makes again",
+			      cluster, node);
+		free(mark);
+	}
 	if (rc != 0)
 		return;
+	take_gone(d, cluster);
 	if (cluster_peek(d, cluster, &c) != 0) {
 		close(lock);
 		return;
 	}
-	/* the last node gone: the cluster is one smaller (and any gap
-	 * before it closes); a middle node leaves a gap that a start fills */
-	if (node == c.nodes) {
-		while (c.n > 0 && !is_member(d, c.m[c.n - 1].name, cluster))
-			free(c.m[--c.n].name);
-		c.nodes = c.n ? c.m[c.n - 1].node : 0;
-		if (c.n)
-			cluster_save(d, &c);
-	}
+	if (node == c.nodes)
+		trim_end(d, &c);
 	cluster_free(&c);
 	close(lock);
 }
