@@ -433,28 +433,51 @@ static void on_failure(void *ctx, struct vm *vm,
 	report_failure(vm, r);
 }
 
-/* Every node of cluster name, as a table or (returned) a JSON array. */
+/* Every node of cluster name, as a table or (returned) a JSON array; a
+ * node that failed with its reason ("error"), also one that failed
+ * before it was made (its state null). */
 static json_t *print_cluster(const struct nook_dirs *d, const char *name,
-			     int json, double secs)
+			     int json, double secs,
+			     const struct strvec *failed,
+			     const struct strvec *why)
 {
 	struct strvec nodes = STRVEC_INIT;
 	json_t *all = json ? json_array() : NULL;
 
 	vm_cluster_nodes(d, name, &nodes);
 	for (size_t i = 0; i < nodes.n; i++) {
+		ssize_t k = strvec_index(failed, nodes.v[i]);
+		const char *bad = k < 0 ? NULL : why->v[k];
 		struct vm *vm;
 		struct vm_info in;
+		json_t *j;
 
 		if (vm_open(d, nodes.v[i], 1, &vm) < 0)
 			continue;
 		vm_get_info(vm, &in);
-		if (json)
-			json_array_append_new(all, result_json(vm, secs));
-		else
-			printf("  %-16s %-9s %-15s ssh 127.0.0.1:%d\n", in.name,
-			       vm_state_name(in.state),
-			       in.address ? in.address : "-", in.ssh_port);
+		if (json) {
+			j = result_json(vm, secs);
+			if (bad)
+				json_object_set_new(j, "error", json_string(bad));
+			json_array_append_new(all, j);
+		} else {
+			printf("  %-16s %-9s %-15s ssh 127.0.0.1:%d%s\n",
+			       in.name, vm_state_name(in.state),
+			       in.address ? in.address : "-", in.ssh_port,
+			       bad ? " (failed: see above)" : "");
+		}
 		vm_close(vm);
+	}
+	for (size_t i = 0; i < failed->n; i++) {
+		if (strvec_index(&nodes, failed->v[i]) >= 0)
+			continue;
+		if (json)
+			json_array_append_new(all, json_pack("{s:s,s:n,s:s}",
+				"name", failed->v[i], "state", "error",
+				why->v[i]));
+		else
+			printf("  %-16s %-9s %.*s\n", failed->v[i], "not made",
+			       (int)strcspn(why->v[i], "\n"), why->v[i]);
 	}
 	strvec_clear(&nodes);
 	return all;
@@ -656,7 +679,8 @@ static int show_vm_plan(const struct nook_dirs *d, const char *name,
 static int start_cluster(const struct nook_dirs *d, const char *name,
 			 struct opts *opts, struct progress *pr, double t0)
 {
-	int failed = 0, rc;
+	struct strvec failed = STRVEC_INIT, why = STRVEC_INIT;
+	int rc;
 	json_t *nodes;
 
 	/* the plan first: what is about to boot, and where */
@@ -666,26 +690,30 @@ static int start_cluster(const struct nook_dirs *d, const char *name,
 	if (pr->tty && board_start(&pr->board) < 0)
 		pr->board.fd = -1;
 	rc = vm_cluster_start(d, name, opts->nodes.list, opts->nodes.n,
-			      opts->subnet, &opts->vm, &failed);
+			      opts->subnet, &opts->vm, &failed, &why);
 	board_end(&pr->board);
-	if (rc < 0 && !failed)
+	if (rc < 0 && !failed.n)
 		return 1;
 	if (!opts->json)
-		printf("cluster %s: %s (%.0f s)%s\n", name, failed ?
+		printf("cluster %s: %s (%.0f s)%s\n", name, failed.n ?
 		       "some nodes failed" : opts->vm.no_wait ?
 		       "every node is running" : "every node is ready",
-		       mono_s() - t0, failed ? "" : "; get in with: nook "
+		       mono_s() - t0, failed.n ? "" : "; get in with: nook "
 		       "shell NODE");
-	nodes = print_cluster(d, name, opts->json, mono_s() - t0);
-	if (failed)
-		errorf("cluster %s: %d node%s did not get %s (see above)",
-		       name, failed, failed == 1 ? "" : "s",
+	nodes = print_cluster(d, name, opts->json, mono_s() - t0, &failed,
+			      &why);
+	rc = failed.n ? 1 : 0;
+	if (failed.n)
+		errorf("cluster %s: %zu node%s did not get %s (see above)",
+		       name, failed.n, failed.n == 1 ? "" : "s",
 		       opts->vm.no_wait ? "running" : "ready");
+	strvec_clear(&failed);
+	strvec_clear(&why);
 	if (!opts->json)
-		return failed ? 1 : 0;
+		return rc;
 	/* one document: the nodes, and on a failure the error beside them */
 	opts->json_out = 1;
-	if (!failed)
+	if (!rc)
 		return print_json(nodes);
 	print_json(json_pack("{s:s,s:o}", "error", error_last(), "nodes",
 			     nodes));

@@ -65,6 +65,8 @@ void strvec_push(struct strvec *sv, const char *s);
 void strvec_pushf(struct strvec *sv, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void strvec_clear(struct strvec *sv);
+/* The index of the first string equal to s in sv, or -1. */
+ssize_t strvec_index(const struct strvec *sv, const char *s);
 
 /* A growable byte buffer, always NUL-terminated after len bytes. */
 struct buf {

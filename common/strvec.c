@@ -37,6 +37,14 @@ void strvec_clear(struct strvec *sv)
 	sv->alloc = 0;
 }
 
+ssize_t strvec_index(const struct strvec *sv, const char *s)
+{
+	for (size_t i = 0; i < sv->n; i++)
+		if (!strcmp(sv->v[i], s))
+			return (ssize_t)i;
+	return -1;
+}
+
 static void buf_grow(struct buf *b, size_t extra)
 {
 	if (b->len + extra + 1 <= b->alloc)

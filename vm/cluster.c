@@ -872,14 +872,36 @@ static int cluster_lock(const struct nook_dirs *d, const char *name,
 typedef int node_fn(const struct nook_dirs *d, const char *cluster,
 		    const struct member *m, const void *arg);
 
+/* What a node's process said last before it failed, read from fd (its
+ * pipe, non-blocking: a process the node's left behind may hold it too),
+ * into why. */
+static void take_why(int fd, int failed, struct strvec *why)
+{
+	struct buf b = BUF_INIT;
+	char chunk[1024];
+	ssize_t r;
+
+	while (fd >= 0 && (r = read(fd, chunk, sizeof(chunk))) != 0) {
+		if (r > 0)
+			buf_add(&b, chunk, (size_t)r);
+		else if (errno != EINTR)
+			break;
+	}
+	strvec_push(why, !failed ? "" : b.len ? b.p :
+		    "its process ended without saying why");
+	buf_free(&b);
+}
+
 /* Run fn for every node of c, each in a process of its own, at once;
- * the number of nodes for which it failed. A signal that ended them is
- * in *sig (0: none): the caller cleans up (the record, the network), then
- * dies of it with die_of(). */
+ * the number of nodes for which it failed. With why, each node's last
+ * error goes there in c's order ("" for one that did not fail). A signal
+ * that ended them is in *sig (0: none): the caller cleans up (the record,
+ * the network), then dies of it with die_of(). */
 static int fan_out(const struct nook_dirs *d, const struct cluster *c,
-		   node_fn *fn, const void *arg, int *sig)
+		   node_fn *fn, const void *arg, int *sig, struct strvec *why)
 {
 	pid_t pids[MAX_NODES];
+	int said[MAX_NODES][2];
 	size_t n = c->n < MAX_NODES ? c->n : MAX_NODES;
 	struct sigaction old[3];
 	sigset_t was;
@@ -890,8 +912,12 @@ static int fan_out(const struct nook_dirs *d, const struct cluster *c,
 	sig_hold(&was);
 	fflush(NULL);
 	for (size_t i = 0; i < n; i++) {
+		said[i][0] = said[i][1] = -1;
+		if (why && pipe2(said[i], O_CLOEXEC | O_NONBLOCK) < 0)
+			said[i][0] = said[i][1] = -1;
 		pids[i] = fork();
 		if (pids[i] == 0) {
+			const char *last;
 			int rc;
 
 			/* our end, even by SIGKILL, ends the node's process:
@@ -903,8 +929,15 @@ static int fan_out(const struct nook_dirs *d, const struct cluster *c,
 			sig_release(&was);
 			rc = fn(d, c->name, &c->m[i], arg);
 			fflush(NULL);
+			/* a pipe holds far more than one error: no wait */
+			last = error_last();
+			if (rc < 0 && said[i][1] >= 0 && write(said[i][1], last,
+						strlen(last)) < 0)
+				_exit(1);
 			_exit(rc < 0 ? 1 : 0);
 		}
+		if (said[i][1] >= 0)
+			close(said[i][1]);
 		if (pids[i] < 0) {
 			error_errno("fork");
 			failed++;
@@ -927,11 +960,17 @@ static int fan_out(const struct nook_dirs *d, const struct cluster *c,
 	}
 	sig_pass_on(NULL, 0);
 	for (size_t i = 0; i < n; i++) {
-		int st = 0;
+		int st = 0, bad = pids[i] <= 0;
 
 		if (pids[i] > 0 && (waitpid(pids[i], &st, 0) < 0 ||
-				    !WIFEXITED(st) || WEXITSTATUS(st) != 0))
+				    !WIFEXITED(st) || WEXITSTATUS(st) != 0)) {
 			failed++;
+			bad = 1;
+		}
+		if (why)
+			take_why(said[i][0], bad, why);
+		if (said[i][0] >= 0)
+			close(said[i][0]);
 	}
 	sig_catch(old, 0);
 	*sig = sig_caught;
@@ -1328,15 +1367,15 @@ static void take_gone(const struct nook_dirs *d, const char *name)
 int vm_cluster_start(const struct nook_dirs *d, const char *name,
 		     const struct vm_cluster_node *nodes, size_t n,
 		     const char *subnet, const struct vm_start_opts *o,
-		     int *failed)
+		     struct strvec *failed, struct strvec *why)
 {
 	struct cluster c = { 0 };
 	struct node_start ns = { o, nodes, n, NULL, 0, STRVEC_INIT };
+	struct strvec said = STRVEC_INIT;
 	char *dir = NULL;
 	size_t had = 0;
 	int is_new = 0, ret = -1, lock = -1, sig = 0;
 
-	*failed = 0;
 	if (cluster_lock(d, name, &lock) < 0)
 		goto out;
 	take_gone(d, name);
@@ -1350,8 +1389,12 @@ int vm_cluster_start(const struct nook_dirs *d, const char *name,
 	ns.subnet = c.subnet;
 	ns.crowded = crowded(d, &c, &ns);
 	host_lines(&c, &ns.hosts);
-	*failed = fan_out(d, &c, start_node, &ns, &sig);
-	ret = *failed ? -1 : 0;
+	ret = fan_out(d, &c, start_node, &ns, &sig, &said) ? -1 : 0;
+	for (size_t i = 0; i < said.n; i++)
+		if (*said.v[i]) {
+			strvec_push(failed, c.m[i].name);
+			strvec_push(why, said.v[i]);
+		}
 out:
 	/* the network first: it goes when no node runs, which it learns
 	 * from the record */
@@ -1363,6 +1406,7 @@ out:
 		close(lock);
 	free(dir);
 	strvec_clear(&ns.hosts);
+	strvec_clear(&said);
 	cluster_free(&c);
 	die_of(sig);
 	return ret;
@@ -1471,7 +1515,7 @@ int vm_cluster_each(const struct nook_dirs *d, const char *name,
 		cluster_free(&c);
 		return -1;
 	}
-	failed = fan_out(d, &c, each_node, &e, &sig);
+	failed = fan_out(d, &c, each_node, &e, &sig, NULL);
 	vm_cluster_network_gc(d, name);
 	close(lock);
 	cluster_free(&c);
@@ -1504,7 +1548,7 @@ void vm_cluster_hosts(const struct nook_dirs *d, const char *cluster)
 	 * start; one it stops or deletes needs none */
 	if (cluster_trylock(d, cluster, &lock) == 0) {
 		host_lines(&c, &lines);
-		fan_out(d, &c, hosts_node, &lines, &sig);
+		fan_out(d, &c, hosts_node, &lines, &sig, NULL);
 		close(lock);
 	}
 	strvec_clear(&lines);

@@ -400,13 +400,14 @@ const struct vm_start_opts *vm_cluster_node_opts(
  * NAME-1 for a new one; nodes it lacks are added; a node it has that is
  * not listed is refused) on subnet (NULL: the default, or the
  * cluster's), each node with its options, in parallel. o's callbacks run
- * in each node's own process. *failed counts the nodes that did not get
- * ready. 0 when all did.
+ * in each node's own process. The nodes that did not get ready go into
+ * failed, beside each the last error it said into why (a node may fail
+ * before it is made, and then is no member). 0 when all did.
  */
 int vm_cluster_start(const struct nook_dirs *d, const char *name,
 		     const struct vm_cluster_node *list, size_t n,
 		     const char *subnet, const struct vm_start_opts *o,
-		     int *failed);
+		     struct strvec *failed, struct strvec *why);
 /* What such a start would do, node by node in number order, checked as
  * the start checks it; nothing is made or locked. */
 struct vm_cluster_plan_node {

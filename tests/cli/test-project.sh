@@ -174,6 +174,24 @@ check "  dev-worker-3 takes .4" test "$(echo "$OUT" | json '[n["address"] for n 
 check "  only it is new" test "$(echo "$OUT" | json '",".join(n["name"] for n in d["nodes"] if n["new"])')" = dev-worker-3
 expect_rc "grow" 0 in_dir dev local start --no-wait
 check "  dev-worker-3 runs" test -s "$NOOK_HOME/run/dev-worker-3/qemu.pid"
+# a node that fails before it is made is named, with its reason; the
+# others run
+python3 -c 'import socket,time; s=socket.socket(); s.bind(("127.0.0.1",0)); s.listen(); print(s.getsockname()[1], flush=True); time.sleep(60)' > held.port &
+holder=$!
+for _ in $(seq 50); do [ -s held.port ] && break; sleep 0.1; done
+hp=$(cat held.port)
+cp dev/nook.yaml nook.yaml.before
+printf '  - group: db\n    ports: ["%s:5432"]\n' "$hp" >> dev/nook.yaml
+expect_rc "a new node whose host port is taken" 1 in_dir dev local start --no-wait
+check "  is named in the table, with its reason" sh -c 'echo "$1" | grep -q "^  dev-db-1 *not made *host port 127.0.0.1:$2/tcp is already in use"' _ "$OUT" "$hp"
+check "  beside the nodes that run" sh -c 'echo "$1" | grep -q "^  dev-worker-3 *running"' _ "$OUT"
+expect_rc "  and with --json" 1 in_dir dev local start --no-wait --json
+check "  its state null, its error the reason" test "$(echo "$OUT" | json '[(n["state"], "already in use" in n["error"]) for n in d["nodes"] if n["name"] == "dev-db-1"]')" = "[(None, True)]"
+check "  the others running, without an error" test "$(echo "$OUT" | json '{(n["state"], "error" in n) for n in d["nodes"] if n["name"] != "dev-db-1"}')" = "{('running', False)}"
+check "  not in the record" sh -c '! grep -q dev-db-1 "$1"' _ "$NOOK_HOME/clusters/dev.json"
+kill "$holder"
+wait "$holder" 2>/dev/null
+mv nook.yaml.before dev/nook.yaml
 # dropping a group's node is refused, pointing at delete
 sed -i 's/count: 3/count: 1/' dev/nook.yaml
 expect_rc "fewer nodes than the cluster has is refused" 1 in_dir dev local start --no-wait
