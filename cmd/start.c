@@ -545,7 +545,9 @@ static json_t *plan_node_json(const struct vm_cluster_plan_node *p,
 	json_object_set_new(j, "disk_mib", p->disk ?
 			    json_integer((json_int_t)(p->disk >> 20)) :
 			    json_null());
-	json_object_set_new(j, "image", jstr(o->image, bad));
+	json_object_set_new(j, "image", jstr(o->image ? o->image : p->image,
+					     bad));
+	json_object_set_new(j, "like", jstr(p->like, bad));
 	json_object_set_new(j, "user_data", jstr(o->user_data, bad));
 	json_object_set_new(j, "network_config", jstr(o->network_config, bad));
 	json_object_set_new(j, "ports", ports_json(o));
@@ -600,7 +602,10 @@ static void plan_node_line(FILE *f, const struct vm_cluster_plan_node *p,
 	fmt_mib(p->disk, disk, sizeof(disk));
 	fprintf(f, "  %-20s %-15s %d cpus, memory %s, disk %s, image %s",
 		p->name, p->address[0] ? p->address : "-", p->cpus, mem, disk,
-		o->image ? o->image : p->is_new ? "debian-12" : "as made");
+		o->image ? o->image : p->image ? p->image :
+		p->is_new ? "debian-12" : "as made");
+	if (p->like)
+		fprintf(f, ", like %s", p->like);
 	for (size_t i = 0; i < o->nports; i++) {
 		struct buf b = BUF_INIT;
 
@@ -659,7 +664,7 @@ static int show_vm_plan(const struct nook_dirs *d, const char *name,
 	if (vm_name_check(name) < 0)
 		return 1;
 	p.name = (char *)name;
-	vm_plan_sizes(d, name, &opts->vm, &p);
+	vm_plan_sizes(d, name, &opts->vm, NULL, &p);
 	/* refused as the start would refuse it */
 	if (p.is_new && vm_plain_name_check(d, name) < 0)
 		return 1;

@@ -993,7 +993,37 @@ struct node_start {
 	const char *subnet;
 	int crowded;              /* more vCPUs than the host has cores */
 	struct strvec hosts;      /* every node's line of /etc/hosts */
+	char *like;               /* first_made(): what new nodes are like */
 };
+
+/* 1 when node name starts with the start's own options, not its
+ * group's: a plain cluster's node (--nodes N, or nodes: N in a file). */
+static int plain_node(const struct vm_cluster_node *l, size_t n,
+		      const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(l[i].name, name))
+			return !l[i].o;
+	return 1;
+}
+
+/* The node a plain node still to be made is made like: c's first node
+ * that is made (NULL: none). Then a cluster grown from the command line
+ * (--nodes 5 after --nodes 3 --image X --memory 2G) stays alike. A
+ * group's node has its group's options instead. The caller frees. */
+static char *first_made(const struct nook_dirs *d, const struct cluster *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (is_member(d, c->m[i].name, c->name))
+			return xstrdup(c->m[i].name);
+	return NULL;
+}
+
+/* What node name of a start with ns is like (NULL: nothing). */
+static const char *like_for(const struct node_start *ns, const char *name)
+{
+	return plain_node(ns->list, ns->n, name) ? ns->like : NULL;
+}
 
 const struct vm_start_opts *vm_cluster_node_opts(
 	const struct vm_start_opts *o, const struct vm_cluster_node *l,
@@ -1011,7 +1041,8 @@ static int start_node(const struct nook_dirs *d, const char *cluster,
 	const struct node_start *ns = arg;
 	struct vm_start_opts o = *vm_cluster_node_opts(ns->o, ns->list, ns->n,
 							  m->name);
-	struct vm_node node = { cluster, m->node, ns->subnet, &ns->hosts };
+	struct vm_node node = { cluster, m->node, ns->subnet, &ns->hosts,
+				like_for(ns, m->name) };
 	struct vm_start_result r;
 	const char *name = m->name;
 	struct vm *vm;
@@ -1062,20 +1093,13 @@ static int crowded(const struct nook_dirs *d, const struct cluster *c,
 
 		vm_plan_sizes(d, c->m[i].name,
 			      vm_cluster_node_opts(ns->o, ns->list, ns->n,
-						   c->m[i].name), &p);
+						   c->m[i].name),
+			      like_for(ns, c->m[i].name), &p);
 		vcpus += p.cpus;
+		free(p.like);
+		free(p.image);
 	}
 	return c->n > 1 && cores > 0 && vcpus > cores;
-}
-
-/* 1 when some node of c is still to be made. */
-static int has_new_node(const struct nook_dirs *d, const struct cluster *c)
-{
-	int n = 0;
-
-	for (size_t i = 0; i < c->n && !n; i++)
-		n = !is_member(d, c->m[i].name, c->name);
-	return n;
 }
 
 /* Members of c missing from list (n > 0): a start that names nodes
@@ -1235,19 +1259,22 @@ static int plan(const struct nook_dirs *d, const char *name,
 }
 
 /* The default image once, not once per node, and only when a node still
- * to be made starts from it. */
+ * to be made starts from it: one that names none and is like none. */
 static int ensure_image(const struct nook_dirs *d, const struct cluster *c,
-			const struct vm_cluster_node *nodes, size_t n,
-			const struct vm_start_opts *o)
+			const struct node_start *ns)
 {
-	struct img_build_opts b = { d->recipes, d->cache, o->image_report,
-				    o->image_ctx };
-	int need = !o->image;
+	struct img_build_opts b = { d->recipes, d->cache, ns->o->image_report,
+				    ns->o->image_ctx };
+	int need = 0;
 
-	if (!has_new_node(d, c))
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		need |= nodes[i].o && !nodes[i].o->image;
+	for (size_t i = 0; i < c->n && !need; i++) {
+		const char *name = c->m[i].name;
+
+		need = !is_member(d, name, c->name) &&
+		       !vm_cluster_node_opts(ns->o, ns->list, ns->n,
+					     name)->image &&
+		       !like_for(ns, name);
+	}
 	return need ? img_ensure_default(d->data, &b) : 0;
 }
 
@@ -1370,7 +1397,7 @@ int vm_cluster_start(const struct nook_dirs *d, const char *name,
 		     struct strvec *failed, struct strvec *why)
 {
 	struct cluster c = { 0 };
-	struct node_start ns = { o, nodes, n, NULL, 0, STRVEC_INIT };
+	struct node_start ns = { o, nodes, n, NULL, 0, STRVEC_INIT, NULL };
 	struct strvec said = STRVEC_INIT;
 	char *dir = NULL;
 	size_t had = 0;
@@ -1381,7 +1408,8 @@ int vm_cluster_start(const struct nook_dirs *d, const char *name,
 	take_gone(d, name);
 	if (plan(d, name, nodes, n, subnet, o, &c, &had, &is_new) < 0)
 		goto out;
-	if (ensure_image(d, &c, nodes, n, o) < 0 || cluster_save(d, &c) < 0)
+	ns.like = first_made(d, &c);
+	if (ensure_image(d, &c, &ns) < 0 || cluster_save(d, &c) < 0)
 		goto out;
 	dir = vm_cluster_switch_dir(d, name);
 	if (!dir || mkdir_private(dir) < 0 || net_switch_start(dir) < 0)
@@ -1406,6 +1434,7 @@ out:
 		close(lock);
 	free(dir);
 	strvec_clear(&ns.hosts);
+	free(ns.like);
 	strvec_clear(&said);
 	cluster_free(&c);
 	die_of(sig);
@@ -1413,20 +1442,29 @@ out:
 }
 
 void vm_plan_sizes(const struct nook_dirs *d, const char *name,
-		   const struct vm_start_opts *o,
+		   const struct vm_start_opts *o, const char *like,
 		   struct vm_cluster_plan_node *p)
 {
 	struct vm_spec fresh;
 	const struct vm_spec *s = &fresh;
-	struct vm *vm = NULL;
+	struct vm *vm = NULL, *lk = NULL;
 
 	vm_spec_init(&fresh);
+	p->like = p->image = NULL;
 	if (vm_open(d, name, 0, &vm) == 0 && vm->exists)
 		s = &vm->spec;
 	p->is_new = s == &fresh;
+	/* as made_like() in start.c takes it */
+	if (p->is_new && like && vm_open(d, like, 0, &lk) == 0 && lk->exists) {
+		s = &lk->spec;
+		p->like = xstrdup(like);
+		if (!o->image)
+			p->image = xstrdup(s->image.ref);
+	}
 	p->cpus = o->cpus ? o->cpus : s->cpus;
 	p->memory = o->memory ? o->memory : s->memory;
-	p->disk = o->disk ? o->disk : s->disk;
+	p->disk = o->disk ? o->disk : p->like && o->image ? 0 : s->disk;
+	vm_close(lk);
 	vm_close(vm);
 }
 
@@ -1436,6 +1474,7 @@ int vm_cluster_plan(const struct nook_dirs *d, const char *name,
 		    struct vm_cluster_plan *out)
 {
 	struct cluster c = { 0 };
+	struct node_start ns = { o, nodes, n, NULL, 0, STRVEC_INIT, NULL };
 	struct net_subnet sn;
 	size_t had;
 	int is_new;
@@ -1447,6 +1486,7 @@ int vm_cluster_plan(const struct nook_dirs *d, const char *name,
 		return -1;
 	}
 	out->is_new = is_new;
+	ns.like = first_made(d, &c);
 	snprintf(out->subnet, sizeof(out->subnet), "%s", sn.cidr);
 	out->nodes = xmalloc(sizeof(*out->nodes) * c.n);
 	memset(out->nodes, 0, sizeof(*out->nodes) * c.n);
@@ -1456,10 +1496,12 @@ int vm_cluster_plan(const struct nook_dirs *d, const char *name,
 		p->name = xstrdup(c.m[i].name);
 		p->node = c.m[i].node;
 		net_node_address(&sn, p->node, p->address);
-		vm_plan_sizes(d, p->name, vm_cluster_node_opts(o, nodes, n, p->name),
-			      p);
+		vm_plan_sizes(d, p->name, vm_cluster_node_opts(o, nodes, n,
+							       p->name),
+			      like_for(&ns, p->name), p);
 	}
 	out->n = c.n;
+	free(ns.like);
 	cluster_free(&c);
 	return 0;
 }
@@ -1468,8 +1510,11 @@ void vm_cluster_plan_free(struct vm_cluster_plan *p)
 {
 	if (!p)
 		return;
-	for (size_t i = 0; i < p->n; i++)
+	for (size_t i = 0; i < p->n; i++) {
 		free(p->nodes[i].name);
+		free(p->nodes[i].like);
+		free(p->nodes[i].image);
+	}
 	free(p->nodes);
 	memset(p, 0, sizeof(*p));
 }

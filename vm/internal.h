@@ -25,6 +25,8 @@ struct vm_image {
 			* its files must stay at every start; else NULL */
 };
 void vm_image_free(struct vm_image *img);
+/* A copy of src into dst (which owns nothing yet). */
+void vm_image_copy(struct vm_image *dst, const struct vm_image *src);
 /* An image a project named as a start finds it now: its files still in
  * the project, its disk still opening no other file (a project's files
  * can change under a VM made from them: a 'git pull'). 0 for others. */

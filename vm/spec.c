@@ -31,6 +31,19 @@ void vm_image_free(struct vm_image *img)
 	memset(img, 0, sizeof(*img));
 }
 
+void vm_image_copy(struct vm_image *dst, const struct vm_image *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	set(&dst->ref, src->ref);
+	set(&dst->disk, src->disk);
+	set(&dst->format, src->format);
+	set(&dst->kernel, src->kernel);
+	set(&dst->initrd, src->initrd);
+	set(&dst->cmdline, src->cmdline);
+	set(&dst->user, src->user);
+	set(&dst->within, src->within);
+}
+
 void vm_spec_init(struct vm_spec *s)
 {
 	memset(s, 0, sizeof(*s));

@@ -108,8 +108,10 @@ int vm_start_check_files(const struct vm_start_opts *o)
 	return ret;
 }
 
+/* The files and the image o names into in; a node made like another
+ * (like) its image, as that image is now. */
 static int read_inputs(struct vm *vm, const struct vm_start_opts *o,
-		       struct inputs *in)
+		       const struct vm *like, struct inputs *in)
 {
 	const char *ref = o->image ? o->image : IMG_DEFAULT;
 
@@ -117,6 +119,11 @@ static int read_inputs(struct vm *vm, const struct vm_start_opts *o,
 		return -1;
 	if (vm->exists && !o->image)
 		return 0;
+	if (!o->image && like) {
+		vm_image_copy(&in->image, &like->spec.image);
+		in->have_image = 1;
+		return vm_image_recheck(&in->image);
+	}
 	if (!o->image) {
 		struct img_build_opts b = { vm->dirs->recipes, vm->dirs->cache,
 					    o->image_report, o->image_ctx };
@@ -906,11 +913,56 @@ int vm_start_opts_check(const struct vm_start_opts *o)
 	return 0;
 }
 
+/*
+ * A cluster's node made like another (o->node->like, which a start that
+ * grows a cluster from the command line sets): o, and what o leaves
+ * unsaid that node's, into *eff; *like is that node, whose record holds
+ * the strings (read_inputs() takes its image). The image, its disk's
+ * size and the boot (boot, kernel, initrd, arguments) go together: none
+ * when o names an image, or any of the boot. Never its ports: a fixed
+ * host port is one node's.
+ */
+static int made_like(struct vm *vm, const struct vm_start_opts *o,
+		     struct vm_start_opts *eff, struct vm **like)
+{
+	const struct vm_spec *s;
+
+	*eff = *o;
+	if (vm_open(vm->dirs, o->node->like, 0, like) < 0)
+		return -1;
+	if (!(*like)->exists) { /* deleted meanwhile: a new VM's defaults */
+		vm_close(*like);
+		*like = NULL;
+		return 0;
+	}
+	s = &(*like)->spec;
+	if (!o->image) {
+		eff->disk = o->disk ? o->disk : s->disk;
+		if (!o->boot && !o->kernel && !o->append) {
+			eff->boot = s->boot;
+			eff->kernel = s->kernel;
+			eff->initrd = s->initrd;
+			eff->kernel_within = s->kernel_within;
+			eff->append = s->append;
+		}
+	}
+	eff->cpus = o->cpus ? o->cpus : s->cpus;
+	eff->memory = o->memory ? o->memory : s->memory;
+	eff->accel = o->accel ? o->accel : s->accel;
+	eff->cpu = o->cpu ? o->cpu : s->cpu;
+	eff->user_data = o->user_data ? o->user_data : s->user_data;
+	eff->network_config = o->network_config ? o->network_config :
+			      s->network_config;
+	return 0;
+}
+
 int vm_start(struct vm *vm, const struct vm_start_opts *o,
 	     struct vm_start_result *r)
 {
 	struct inputs in = { BUF_INIT, BUF_INIT, { 0 }, 0 };
+	struct vm_start_opts eff;
 	struct vm_nic up = { 0 };
+	struct vm *like = NULL;
 	int made_dir = 0, ret = -1, rc;
 	pid_t pid = 0;
 
@@ -924,7 +976,12 @@ int vm_start(struct vm *vm, const struct vm_start_opts *o,
 	if (!vm->exists && !o->node &&
 	    vm_plain_name_check(vm->dirs, vm->name) < 0)
 		goto out;
-	if (read_inputs(vm, o, &in) < 0)
+	if (!vm->exists && o->node && o->node->like) {
+		if (made_like(vm, o, &eff, &like) < 0)
+			goto out;
+		o = &eff;
+	}
+	if (read_inputs(vm, o, like, &in) < 0)
 		goto out;
 	rc = lock_and_check(vm, &made_dir, o->node != NULL, &pid);
 	/* the record as the lock found it: what a project's files hold
@@ -979,5 +1036,6 @@ out:
 		vm->net_gc = 1;
 	vm_nic_free(&up);
 	inputs_free(&in);
+	vm_close(like);
 	return ret;
 }

@@ -146,6 +146,10 @@ struct vm_node {
 	const char *subnet;       /* the cluster's, CIDR */
 	const struct strvec *hosts; /* its names, "ADDR NAME": the start
 				     * says if /etc/hosts has them */
+	const char *like;         /* a node still to be made: the node whose
+				   * image and settings it takes where the
+				   * start's options say nothing (NULL: a
+				   * new VM's defaults) */
 };
 
 /* How a start went. */
@@ -417,6 +421,8 @@ struct vm_cluster_plan_node {
 	int is_new;               /* the VM is still to be made */
 	int cpus;                 /* as the start would leave them */
 	uint64_t memory, disk;    /* bytes; disk 0: the image's size */
+	char *like;               /* a new node made like this node */
+	char *image;              /* ... from its image (NULL: not like one) */
 };
 struct vm_cluster_plan {
 	int is_new;               /* the cluster is still to be made */
@@ -430,9 +436,10 @@ int vm_cluster_plan(const struct nook_dirs *d, const char *name,
 		    struct vm_cluster_plan *out);
 void vm_cluster_plan_free(struct vm_cluster_plan *p);
 /* Fill p's is_new, cpus, memory and disk as a start of VM name with o
- * would leave them: o's, else the VM's own, else a new VM's. */
+ * would leave them: o's, else the VM's own, else (a new VM) those of
+ * node like (NULL: none), else a new VM's; and p->like and p->image. */
 void vm_plan_sizes(const struct nook_dirs *d, const char *name,
-		   const struct vm_start_opts *o,
+		   const struct vm_start_opts *o, const char *like,
 		   struct vm_cluster_plan_node *p);
 /* Stop every node (in parallel), then the network; report hears how
  * each node stopped (in that node's process). */

@@ -341,4 +341,23 @@ check "  h-1 gone" test ! -e "$NOOK_HOME/vms/h-1"
 check "  half-made h-2 gone too" test ! -e "$NOOK_HOME/vms/h-2"
 check "  with its runtime directory" test ! -e "$NOOK_HOME/run/h-2"
 check "  the record gone" test ! -e "$NOOK_HOME/clusters/h.json"
+
+# a cluster grown from the command line stays alike: a new node takes
+# what the start leaves unsaid from the first node, not the defaults (the
+# default image would be imported, and a real guest booted, beside blank
+# ones); what the start says wins
+vmj() { json "$2" < "$NOOK_HOME/vms/$1/vm.json"; }
+printf '#cloud-config\nruncmd: [[echo, alike]]\n' > alike.yaml
+expect_rc "a cluster lk of two, with user-data" 0 "$NOOK" local start lk --nodes 2 "${common[@]}" --user-data alike.yaml
+mkdir -p elsewhere
+expect_rc "  planned to grow, from elsewhere, no options" 0 sh -c 'cd elsewhere && "$1" local start lk --nodes 3 --plan --json' _ "$NOOK"
+check "  the plan says lk-3 is like lk-1, from its image" test "$(echo "$OUT" | json '[(n["like"], n["image"], n["memory_mib"]) for n in d["nodes"]][2]')" = "('lk-1', 'blank.img', 256)"
+expect_rc "  grown so" 0 sh -c 'cd elsewhere && "$1" local start lk --nodes 3 --no-wait' _ "$NOOK"
+check "  lk-3 on lk-1's image" test "$(vmj lk-3 'd["image"]["disk"]')" = "$(vmj lk-1 'd["image"]["disk"]')"
+check "  with its memory, cpus and accel" test "$(vmj lk-3 '(d["memory"], d["cpus"], d["accel"])')" = "(268435456, 1, 'tcg')"
+check "  and its user-data" sh -c '"$1" cidata show "$2" --file user-data | grep -q "echo, alike"' _ "$NOOK" "$NOOK_HOME/vms/lk-3/cidata.iso"
+check "  and no default image was made" test ! -e "$NOOK_HOME/images/names/debian-12"
+expect_rc "  grown again with --memory 320M" 0 "$NOOK" local start lk --nodes 4 --no-wait --memory 320M
+check "  lk-4 has what the start said" test "$(vmj lk-4 'd["memory"]')" = 335544320
+expect_rc "  deleted" 0 "$NOOK" local delete lk --force
 finish
