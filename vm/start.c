@@ -298,9 +298,21 @@ static int apply(struct vm *vm, const struct vm_start_opts *o,
 	apply_str(vm, o, "accel", &s->accel, o->accel);
 	apply_str(vm, o, "cpu", &s->cpu, o->cpu);
 	if (o->kernel) {
-		apply_str(vm, o, "kernel", &s->kernel, o->kernel);
-		set_str(&s->initrd, o->initrd);
+		/* kept as absolute paths: a later start is made from
+		 * wherever its user is */
+		char *kernel = realpath(o->kernel, NULL);
+		char *initrd = o->initrd ? realpath(o->initrd, NULL) : NULL;
+
+		if (!kernel || (o->initrd && !initrd)) {
+			error_errno("%s", !kernel ? o->kernel : o->initrd);
+			free(kernel);
+			return -1;
+		}
+		apply_str(vm, o, "kernel", &s->kernel, kernel);
+		set_str(&s->initrd, initrd);
 		set_str(&s->kernel_within, o->kernel_within);
+		free(kernel);
+		free(initrd);
 	}
 	apply_str(vm, o, "kernel arguments added", &s->append, o->append);
 	if (apply_boot(vm, o) < 0)
