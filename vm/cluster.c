@@ -1648,11 +1648,79 @@ static void half_made_nodes(const struct nook_dirs *d,
 	strvec_clear(&all);
 }
 
+/* c's nodes into names, and those whose record cannot be read (said
+ * once, as vm_open() reads it) into broken. */
+static void sort_nodes(const struct nook_dirs *d, const struct cluster *c,
+		       struct strvec *names, struct strvec *broken)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		struct vm *vm;
+
+		if (vm_open(d, c->m[i].name, VM_OPEN_BROKEN, &vm) < 0)
+			continue;
+		if (vm->broken)
+			strvec_push(broken, c->m[i].name);
+		else if (vm->exists && vm->spec.cluster &&
+			 !strcmp(vm->spec.cluster, c->name))
+			strvec_push(names, c->m[i].name);
+		vm_close(vm);
+	}
+}
+
+/* Open and lock each of names (those in broken as records that cannot
+ * be read) into vms: -1 having said why when one is busy, runs without
+ * force, or cannot be read without force. */
+static int lock_nodes(const struct nook_dirs *d, const char *cluster,
+		      const struct strvec *names, const struct strvec *broken,
+		      int force, struct vm **vms)
+{
+	int ret = 0;
+
+	for (size_t i = 0; i < names->n; i++) {
+		int bad = strvec_index(broken, names->v[i]) >= 0;
+		struct vm *vm;
+		struct vm_info info;
+
+		if (bad && !force) {
+			ret = errorf("node %s's record cannot be read (said "
+				     "above); 'nook local delete %s --force' "
+				     "removes it with the other nodes",
+				     names->v[i], cluster);
+			continue;
+		}
+		if (vm_open(d, names->v[i], bad ? VM_OPEN_BROKEN : 0,
+			    &vm) < 0) {
+			ret = -1;
+			continue;
+		}
+		if (!bad && !vm->exists) { /* gone meanwhile */
+			vm_close(vm);
+			continue;
+		}
+		if (vm_take_lock(vm) < 0) {
+			vm_close(vm);
+			ret = -1;
+			continue;
+		}
+		vms[i] = vm;
+		if (force || bad)
+			continue;
+		vm_get_info(vm, &info);
+		if (info.pid)
+			ret = errorf("node %s is running (pid %d); stop the "
+				     "cluster first or use --force",
+				     names->v[i], (int)info.pid);
+	}
+	return ret;
+}
+
 int vm_cluster_delete(const struct nook_dirs *d, const char *name, int force)
 {
 	struct strvec names = STRVEC_INIT, half = STRVEC_INIT;
+	struct strvec broken = STRVEC_INIT;
 	struct buf why = BUF_INIT;
 	struct cluster c;
+	struct vm **vms;
 	char *dir, *path;
 	enum record rc = cluster_read(d, name, &c, &why);
 	int ret = 0, lock;
@@ -1669,39 +1737,35 @@ int vm_cluster_delete(const struct nook_dirs *d, const char *name, int force)
 	if (ret < 0)
 		return -1;
 	if (rc == REC_OK) {
-		members(d, &c, &names);
+		sort_nodes(d, &c, &names, &broken);
+		for (size_t i = 0; i < broken.n; i++)
+			strvec_push(&names, broken.v[i]);
 		half_made_nodes(d, &c, &half);
 		cluster_free(&c);
 	}
 	if (cluster_lock(d, name, &lock) < 0) {
 		strvec_clear(&names);
+		strvec_clear(&broken);
 		strvec_clear(&half);
 		return -1;
 	}
-	/* all or nothing: no node goes while another is refused */
-	for (size_t i = 0; i < names.n && !force; i++) {
-		struct vm *vm;
-		struct vm_info info;
-
-		if (vm_open(d, names.v[i], 0, &vm) == 0 && vm->exists) {
-			vm_get_info(vm, &info);
-			if (info.pid)
-				ret = errorf("node %s is running (pid %d); stop "
-					     "the cluster first or use --force",
-					     names.v[i], (int)info.pid);
-		}
-		vm_close(vm);
-	}
-	for (size_t i = 0; ret == 0 && i < names.n; i++) {
-		struct vm *vm;
-
-		if (vm_open(d, names.v[i], 0, &vm) == 0 && vm->exists) {
-			vm->cluster_held = 1; /* its record goes below */
-			if (vm_remove(vm, force) < 0)
+	/* all or nothing: every node locked (a start of one holds it) and
+	 * none refused before any goes */
+	vms = xmalloc(sizeof(*vms) * (names.n + 1));
+	memset(vms, 0, sizeof(*vms) * (names.n + 1));
+	ret = lock_nodes(d, name, &names, &broken, force, vms);
+	if (ret < 0)
+		errorf("cluster %s: no node deleted", name);
+	for (size_t i = 0; i < names.n; i++) {
+		if (ret == 0 && vms[i]) {
+			vms[i]->cluster_held = 1; /* its record goes below */
+			if (vm_remove(vms[i], force) < 0)
 				ret = -1;
 		}
-		vm_close(vm);
+		vm_close(vms[i]);
 	}
+	free(vms);
+	strvec_clear(&broken);
 	/* one being made after all says so and is left to 'nook prune' */
 	for (size_t i = 0; ret == 0 && i < half.n; i++)
 		vm_half_made_remove(d, half.v[i]);

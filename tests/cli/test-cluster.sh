@@ -342,6 +342,27 @@ check "  half-made h-2 gone too" test ! -e "$NOOK_HOME/vms/h-2"
 check "  with its runtime directory" test ! -e "$NOOK_HOME/run/h-2"
 check "  the record gone" test ! -e "$NOOK_HOME/clusters/h.json"
 
+# a cluster's delete is all or nothing: a node another nook holds (a
+# start of that node) keeps every node; a node whose record cannot be
+# read is refused, and with --force its QEMU ends with the others
+expect_rc "a cluster z2 of two" 0 "$NOOK" local start z2 --nodes 2 "${common[@]}"
+flock "$NOOK_HOME/vms/z2-2/lock" sleep 5 &
+holder=$!
+sleep 0.5
+expect_rc "  delete --force while another nook holds z2-2" 1 "$NOOK" local delete z2 --force
+contains "  says so" "$ERR" "cluster z2: no node deleted"
+check "  and deletes none" test -e "$NOOK_HOME/vms/z2-1/vm.json" -a -e "$NOOK_HOME/vms/z2-2/vm.json"
+check "  z2-1 still runs" test "$(qemus z2-1)" = 1
+wait "$holder"
+echo junk > "$NOOK_HOME/vms/z2-2/vm.json"
+expect_rc "  delete with z2-2's record broken" 1 "$NOOK" local delete z2
+contains "  names it and what to do" "$ERR" "node z2-2's record cannot be read (said above); 'nook local delete z2 --force'"
+check "  and deletes none" test -e "$NOOK_HOME/vms/z2-1/vm.json"
+expect_rc "  delete --force" 0 "$NOOK" local delete z2 --force
+check "  ends z2-2's QEMU too" test "$(qemus z2-2)" = 0
+check "  and removes it" test ! -e "$NOOK_HOME/vms/z2-2"
+check "  and the record" test ! -e "$NOOK_HOME/clusters/z2.json"
+
 # a cluster grown from the command line stays alike: a new node takes
 # what the start leaves unsaid from the first node, not the defaults (the
 # default image would be imported, and a real guest booted, beside blank
