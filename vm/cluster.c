@@ -1541,31 +1541,50 @@ static int each_node(const struct nook_dirs *d, const char *cluster,
 	return 0;
 }
 
-int vm_cluster_each(const struct nook_dirs *d, const char *name,
-		    int (*fn)(const struct nook_dirs *d, const char *node,
-			      const void *arg),
-		    const void *arg)
+/* vm_cluster_each(); forced (a stop --force), also while another nook
+ * holds the cluster (a start waiting on its nodes: it sees them stopped,
+ * and ends the network itself). */
+static int each_of(const struct nook_dirs *d, const char *name,
+		   const struct node_each *e, int forced)
 {
-	struct node_each e = { fn, arg };
 	struct strvec names = STRVEC_INIT;
 	struct cluster c;
-	int failed, lock, sig = 0, rc = cluster_load(d, name, &c);
+	int failed, lock = -1, sig = 0, rc = cluster_load(d, name, &c);
 
 	if (rc)
 		return rc > 0 ? errorf("no cluster named '%s'", name) : -1;
 	members(d, &c, &names);
 	rc = names.n ? 0 : no_nodes(name);
 	strvec_clear(&names);
-	if (rc < 0 || cluster_lock(d, name, &lock) < 0) {
+	if (rc == 0)
+		rc = forced ? cluster_trylock(d, name, &lock) :
+			      cluster_lock(d, name, &lock);
+	if (rc < 0) {
 		cluster_free(&c);
 		return -1;
 	}
-	failed = fan_out(d, &c, each_node, &e, &sig, NULL);
-	vm_cluster_network_gc(d, name);
-	close(lock);
+	if (rc > 0)
+		warnf("cluster %s is busy (another nook is starting, stopping "
+		      "or deleting it): --force stops its nodes all the same",
+		      name);
+	failed = fan_out(d, &c, each_node, e, &sig, NULL);
+	if (lock >= 0) {
+		vm_cluster_network_gc(d, name);
+		close(lock);
+	}
 	cluster_free(&c);
 	die_of(sig);
 	return failed;
+}
+
+int vm_cluster_each(const struct nook_dirs *d, const char *name,
+		    int (*fn)(const struct nook_dirs *d, const char *node,
+			      const void *arg),
+		    const void *arg)
+{
+	struct node_each e = { fn, arg };
+
+	return each_of(d, name, &e, 0);
 }
 
 static int hosts_node(const struct nook_dirs *d, const char *cluster,
@@ -1622,7 +1641,8 @@ int vm_cluster_stop(const struct nook_dirs *d, const char *name, int force,
 		    void (*report)(const char *node, const char *how))
 {
 	struct node_stop ns = { force, timeout_s, report };
-	int failed = vm_cluster_each(d, name, stop_node, &ns);
+	struct node_each e = { stop_node, &ns };
+	int failed = each_of(d, name, &e, force);
 
 	if (failed < 0)
 		return -1;

@@ -216,6 +216,22 @@ check "  says stopped ($st)" test "$st" = stopped
 kill -TERM "$waiting"
 wait "$waiting" 2>/dev/null
 
+# stop --force of the cluster while a start waits on its nodes: --force
+# wins, and the start, seeing them stopped, ends the network
+"$NOOK" local start k --timeout 117 >/dev/null 2>&1 &
+waiting=$!
+await_nodes
+for _ in $(seq 40); do
+	[ "$(qemus k-1)" = 1 ] && break
+	sleep 0.25
+done
+expect_rc "stop k --force while a start waits on it" 0 "$NOOK" local stop k --force
+contains "  says the cluster was busy" "$ERR" "--force stops its nodes all the same"
+check "  no QEMU left" test "$(qemus k-1)$(qemus k-2)$(qemus k-3)" = 000
+wait "$waiting"
+check "  the start fails" test "$?" = 1
+check "  and no network process is left" test "$(pgrep -f -- "$NOOK_HOME/run/k.net" | wc -l)" = 0
+
 # a node's delete writes the cluster's record only under the cluster's
 # lock: while another nook holds it (a start growing the cluster, which
 # writes the record too) the record is left to that nook, and the next
