@@ -925,6 +925,61 @@ int vm_start_opts_check(const struct vm_start_opts *o)
 	return 0;
 }
 
+/* ", WHAT: HAD -> WANT" into b when want is given and differs. */
+static void unapplied_str(struct buf *b, const char *what, const char *had,
+			  const char *want)
+{
+	if (want && !same_str(had, want))
+		buf_addf(b, ", %s: %s -> %s", what, had ? had : "default", want);
+}
+
+/* Whether file (a kept copy) holds other bytes than b. */
+static int differs(const char *file, const struct buf *b)
+{
+	struct buf old = BUF_INIT;
+	int diff = !file || read_file_quiet(file, &old) < 0 ||
+		   old.len != b->len || memcmp(old.p, b->p, b->len);
+
+	buf_free(&old);
+	return diff;
+}
+
+/* A running node is only waited for: what this start would change in it
+ * (as apply() would after a stop) is said, not done. */
+static void say_unapplied(const struct vm *vm, const struct vm_start_opts *o,
+			  const struct inputs *in)
+{
+	const struct vm_spec *s = &vm->spec;
+	struct buf b = BUF_INIT;
+	char *kernel = o->kernel ? realpath(o->kernel, NULL) : NULL;
+
+	if (o->cpus && o->cpus != s->cpus)
+		buf_addf(&b, ", cpus: %d -> %d", s->cpus, o->cpus);
+	if (o->memory && o->memory != s->memory)
+		buf_addf(&b, ", memory: %lluM -> %lluM",
+			 (unsigned long long)(s->memory >> 20),
+			 (unsigned long long)(o->memory >> 20));
+	if (o->disk && o->disk != s->disk)
+		buf_addf(&b, ", disk: -> %lluM",
+			 (unsigned long long)(o->disk >> 20));
+	unapplied_str(&b, "accel", s->accel, o->accel);
+	unapplied_str(&b, "cpu", s->cpu, o->cpu);
+	unapplied_str(&b, "boot", s->boot, o->boot);
+	unapplied_str(&b, "kernel", s->kernel, kernel);
+	unapplied_str(&b, "kernel arguments added", s->append, o->append);
+	if (o->user_data && differs(s->user_data, &in->user_data))
+		buf_adds(&b, ", user-data");
+	if (o->network_config &&
+	    differs(s->network_config, &in->network_config))
+		buf_adds(&b, ", network-config");
+	if (b.len)
+		warnf("VM %s is running, so this start changes nothing in it "
+		      "(%s); stop it, then start it with them", vm->name,
+		      b.p + 2);
+	buf_free(&b);
+	free(kernel);
+}
+
 /*
  * A cluster's node made like another (o->node->like, which a start that
  * grows a cluster from the command line sets): o, and what o leaves
@@ -1004,6 +1059,7 @@ int vm_start(struct vm *vm, const struct vm_start_opts *o,
 		goto out;
 	take_stop_mark(vm); /* one an earlier forced stop left is no news */
 	if (rc > 0) {
+		say_unapplied(vm, o, &in);
 		ret = await_running(vm, o, r, pid);
 		goto out;
 	}

@@ -160,6 +160,13 @@ if [ "$(id -u)" = 0 ] && command -v runuser >/dev/null; then
 	done
 fi
 
+# a running node is not changed by a start: it says so
+expect_rc "a start with --memory 300M while k runs" 0 "$NOOK" local start k --no-wait --memory 300M
+contains "  says it changes nothing in a node" "$ERR" "VM k-2 is running, so this start changes nothing in it (memory: 256M -> 300M)"
+check "  nor records it" test "$(json 'd["memory"]' < "$NOOK_HOME/vms/k-2/vm.json")" = 268435456
+expect_rc "  the same values say nothing" 0 "$NOOK" local start k "${common[@]}"
+check "  (nothing)" sh -c '! printf "%s" "$1" | grep -q "changes nothing"' _ "$ERR"
+
 # running nodes are waited for, not taken as ready: these boot nothing
 expect_rc "start of a running cluster waits for its nodes" 1 "$NOOK" local start k --timeout 3
 check "  and does not call them ready" sh -c '! printf "%s" "$1" | grep -q "every node is ready"' _ "$OUT"
