@@ -213,7 +213,7 @@ static void print_status(json_t *j)
 	const char *state = json_string_value(json_object_get(j, "state"));
 	const char *name = json_string_value(json_object_get(j, "name"));
 	json_t *ports = json_object_get(j, "ports"), *p;
-	char up[32];
+	char up[32], *image;
 	size_t i;
 
 	printf("name:    %s\n", name);
@@ -235,7 +235,9 @@ static void print_status(json_t *j)
 	} else {
 		printf("state:   %s\n", state);
 	}
-	printf("image:   %s\n", json_string_value(json_object_get(j, "image")));
+	image = str_escaped(json_string_value(json_object_get(j, "image")));
+	printf("image:   %s\n", image);
+	free(image);
 	printf("cpus:    %lld, memory %lldM",
 	       (long long)json_integer_value(json_object_get(j, "cpus")),
 	       (long long)json_integer_value(json_object_get(j, "memory_mib")));
@@ -368,7 +370,7 @@ static void print_list(json_t *all)
 	       "SSH", "CLUSTER", "ADDRESS", "IMAGE");
 	json_array_foreach(all, i, j) {
 		json_t *ssh = json_object_get(j, "ssh");
-		char pid[16] = "-", port[16] = "-", saved[64];
+		char pid[16] = "-", port[16] = "-", saved[64], *image;
 
 		if (json_is_integer(json_object_get(j, "pid")))
 			snprintf(pid, sizeof(pid), "%lld", (long long)
@@ -377,15 +379,17 @@ static void print_list(json_t *all)
 		if (json_is_object(ssh))
 			snprintf(port, sizeof(port), "%lld", (long long)
 				 json_integer_value(json_object_get(ssh, "port")));
+		image = str_escaped(json_string_value(json_object_get(j,
+								     "image")));
 		printf("%-16s %-9s %-8s %-6s %-10s %-15s %s%s%s%s%s\n",
 		       json_string_value(json_object_get(j, "name")),
 		       json_string_value(json_object_get(j, "state")), pid, port,
 		       or_dash(json_object_get(j, "cluster")),
-		       or_dash(json_object_get(j, "address")),
-		       json_string_value(json_object_get(j, "image")),
+		       or_dash(json_object_get(j, "address")), image,
 		       saved[0] ? " (saved " : "", saved, saved[0] ? ")" : "",
 		       json_is_string(json_object_get(j, "panic")) ?
 		       " (its kernel panicked)" : "");
+		free(image);
 	}
 }
 

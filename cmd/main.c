@@ -12,9 +12,10 @@
 static int cmd_help(struct nook_ctx *ctx, int argc, char **argv);
 
 static const char usage_help[] =
-	"usage: nook help [COMMAND]\n"
+	"usage: nook help [COMMAND [SUBCOMMAND]]\n"
 	"\n"
-	"Lists nook's commands, or shows the usage and options of one.\n";
+	"Lists nook's commands, or shows the usage and options of one (or of\n"
+	"its subcommand: nook help local start).\n";
 
 static const struct command {
 	const char *name;
@@ -57,14 +58,16 @@ static int cmd_help(struct nook_ctx *ctx, int argc, char **argv)
 {
 	const struct command *c;
 	char help[] = "--help";
-	char *sub[3] = { NULL, help, NULL };
+	char *sub[4] = { NULL, NULL, NULL, NULL };
 
 	if (argc < 2) {
 		list_commands(stdout);
 		return 0;
 	}
-	if (argc > 2)
-		return usage_error(usage_help, "help takes one command");
+	/* a command and at most its subcommand: help local start */
+	if (argc > 3)
+		return usage_error(usage_help, "help takes a command and its "
+				   "subcommand at most");
 	c = find_command(argv[1]);
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
 	    (c && c->fn == cmd_help))
@@ -76,7 +79,9 @@ static int cmd_help(struct nook_ctx *ctx, int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	sub[0] = argv[1];
-	return c->fn(ctx, 2, sub);
+	sub[1] = argc > 2 ? argv[2] : help;
+	sub[2] = argc > 2 ? help : NULL;
+	return c->fn(ctx, argc, sub);
 }
 
 int cmd_version(struct nook_ctx *ctx, int argc, char **argv)

@@ -154,6 +154,8 @@ static int take(struct opts *opts, int c, const char *arg)
 	static const char *const boots[] = { "disk", "direct", NULL };
 	static const char *const accels[] = { "auto", "kvm", "tcg", NULL };
 	struct vm_start_opts *o = &opts->vm;
+	struct net_subnet sn;
+	struct buf why = BUF_INIT;
 
 	switch (c) {
 	case O_IMAGE: o->image = arg; return 0;
@@ -167,7 +169,15 @@ static int take(struct opts *opts, int c, const char *arg)
 	case O_COLD: o->cold = 1; return 0;
 	case O_PLAN: opts->plan = 1; return 0;
 	case O_JSON: opts->json = 1; return 0;
-	case O_SUBNET: opts->subnet = arg; return 0;
+	case O_SUBNET:
+		/* its form here; its size against the nodes when planned */
+		if (net_subnet_check(arg, &sn, &why) < 0) {
+			usage_error(usage, "%s", why.p);
+			buf_free(&why);
+			return EXIT_USAGE;
+		}
+		opts->subnet = arg;
+		return 0;
 	case O_BOOT: return one_of("--boot", arg, boots, &o->boot);
 	case O_ACCEL: return one_of("--accel", arg, accels, &o->accel);
 	case O_CPU:
@@ -230,10 +240,15 @@ static void say_line(void *ctx, struct vm *vm, const char *line)
 {
 	struct progress *pr = ctx;
 
+	struct buf b = BUF_INIT;
+
+	/* a line may quote a path, which may hold any byte */
+	str_escape(&b, line, 1);
 	if (pr->cluster)
 		fprintf(pr->say, "%s: ", vm_name(vm));
-	fprintf(pr->say, "%s\n", line);
+	fprintf(pr->say, "%s\n", b.p);
 	fflush(pr->say);
+	buf_free(&b);
 }
 
 /* The console's last line, printable characters only: no escape
@@ -600,10 +615,13 @@ static void plan_node_line(FILE *f, const struct vm_cluster_plan_node *p,
 
 	fmt_mib(p->memory, mem, sizeof(mem));
 	fmt_mib(p->disk, disk, sizeof(disk));
+	char *image = str_escaped(o->image ? o->image : p->image ? p->image :
+				  p->is_new ? "debian-12" : "as made");
+	char *ud = str_escaped(o->user_data);
+
 	fprintf(f, "  %-20s %-15s %d cpus, memory %s, disk %s, image %s",
 		p->name, p->address[0] ? p->address : "-", p->cpus, mem, disk,
-		o->image ? o->image : p->image ? p->image :
-		p->is_new ? "debian-12" : "as made");
+		image);
 	if (p->like)
 		fprintf(f, ", like %s", p->like);
 	for (size_t i = 0; i < o->nports; i++) {
@@ -613,8 +631,10 @@ static void plan_node_line(FILE *f, const struct vm_cluster_plan_node *p,
 		fprintf(f, "%s%s", i ? " " : ", ports ", b.p);
 		buf_free(&b);
 	}
-	fprintf(f, "%s%s%s\n", o->user_data ? ", user-data " : "",
-		o->user_data ? o->user_data : "", p->is_new ? " (new)" : "");
+	fprintf(f, "%s%s%s\n", ud ? ", user-data " : "", ud ? ud : "",
+		p->is_new ? " (new)" : "");
+	free(image);
+	free(ud);
 }
 
 /* The plan of a cluster's start: on f, or as JSON on stdout. 0, or 1

@@ -42,6 +42,9 @@ int error_last_usage(void);
  * file or a name cannot drive the terminal that shows it. */
 struct buf;
 void str_escape(struct buf *b, const char *s, int keep_nl);
+/* s escaped as str_escape() does (not keeping newlines), for printing a
+ * name or path that may hold any byte; NULL for NULL. The caller frees. */
+char *str_escaped(const char *s);
 /* Print "nook: warning: <message>" to stderr. */
 void warnf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

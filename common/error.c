@@ -51,6 +51,16 @@ void str_escape(struct buf *b, const char *s, int keep_nl)
 	buf_add(b, "", 0);
 }
 
+char *str_escaped(const char *s)
+{
+	struct buf b = BUF_INIT;
+
+	if (!s)
+		return NULL;
+	str_escape(&b, s, 0);
+	return b.p;
+}
+
 static void vreport(const char *prefix, const char *fmt, va_list ap,
 		    const char *suffix)
 {

@@ -1245,8 +1245,17 @@ int project_open(struct project *p)
 		return PROJECT_UNREADABLE;
 	}
 	ret = project_find(cwd, geteuid(), &file, &shown);
-	if (ret > 0 && strchr(shown, '/'))
-		fprintf(stderr, "nook: using %s (%s)\n", file, shown);
+	if (ret > 0 && strchr(shown, '/')) {
+		struct buf a = BUF_INIT, b = BUF_INIT;
+
+		/* a directory's name may hold any byte: none reaches the
+		 * terminal as itself */
+		str_escape(&a, file, 0);
+		str_escape(&b, shown, 0);
+		fprintf(stderr, "nook: using %s (%s)\n", a.p, b.p);
+		buf_free(&a);
+		buf_free(&b);
+	}
 	if (ret > 0)
 		ret = project_load(file, shown, p);
 	else if (ret < 0)

@@ -23,7 +23,7 @@ common=(--image blank.img --no-wait --memory 256M --cpus 1 --accel tcg)
 
 expect_rc "--subnet without --nodes is a usage error" 2 "$NOOK" local start k --subnet 10.9.0.0/24
 expect_rc "--nodes 0 is a usage error" 2 "$NOOK" local start k --nodes 0
-expect_rc "a subnet over slirp's is refused" 1 "$NOOK" local start k --nodes 2 --subnet 10.0.2.0/24 "${common[@]}"
+expect_rc "a subnet over slirp's is refused" 2 "$NOOK" local start k --nodes 2 --subnet 10.0.2.0/24 "${common[@]}"
 check "  and nothing is made" test ! -e "$NOOK_HOME/vms/k-1" -a ! -e "$NOOK_HOME/clusters/k.json"
 
 # two nodes: each a VM with a second NIC on the cluster's network

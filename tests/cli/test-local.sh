@@ -306,4 +306,23 @@ expect_rc "a start with a relative --kernel" 0 "$NOOK" local start rk --image bl
 expect_rc "  stopped" 0 "$NOOK" local stop rk --force
 expect_rc "  started again from another directory" 0 sh -c 'cd / && exec "$1" local start rk --no-wait' _ "$NOOK"
 expect_rc "  deleted" 0 "$NOOK" local delete rk --force
+
+# a path may hold any byte: list, status and the plan print it escaped
+esc=$(printf 'e\033[31m.img')
+cp blank.img "$esc"
+expect_rc "a start from an image whose name holds an escape" 0 "$NOOK" local start esc --image "$esc" --no-wait --memory 256M --accel tcg
+expect_rc "  list" 0 "$NOOK" local list
+contains "  shows it as \\x1b" "$OUT" 'e\x1b[31m.img'
+check "  and never the byte" sh -c '! printf "%s" "$1" | grep -q "$(printf "\033")"' _ "$OUT"
+expect_rc "  status" 0 "$NOOK" local status esc
+contains "  shows it as \\x1b" "$OUT" 'image:   e\x1b[31m.img'
+expect_rc "  the plan" 0 "$NOOK" local start esc2 --image "$esc" --plan
+contains "  shows it as \\x1b" "$OUT" 'image e\x1b[31m.img'
+expect_rc "  deleted" 0 "$NOOK" local delete esc --force
+
+# --subnet's form is a usage error; help takes a subcommand
+expect_rc "a --subnet that is no subnet" 2 "$NOOK" local start sn --nodes 2 --subnet banana --plan
+contains "  says why" "$ERR" "subnet 'banana': expected an IPv4"
+expect_rc "help local start" 0 "$NOOK" help local start
+contains "  is start's usage" "$OUT" "usage: nook local start"
 finish
