@@ -166,6 +166,9 @@ static void say_taken(struct nook_ctx *ctx, const char *name)
 		warnf("a VM or cluster named %s exists already (another "
 		      "project's?): this file's start would use it; if it is "
 		      "not this project's, change name: in nook.yaml", name);
+	else if (vm && vm_plain_name_check(d, name) < 0)
+		warnf("so this file's start would be refused: change name: in "
+		      "nook.yaml");
 	vm_close(vm);
 }
 

@@ -649,6 +649,13 @@ static int show_cluster_plan(const struct nook_dirs *d, const char *name,
 	if (vm_cluster_plan(d, name, opts->nodes.list, opts->nodes.n,
 			    opts->subnet, &opts->vm, &pl) < 0)
 		return 1;
+	/* --plan refuses what the start would (a start checks as it goes) */
+	for (size_t i = 0; opts->plan && i < pl.n; i++)
+		if (vm_start_plan_check(d, pl.nodes[i].name,
+					opts_of(opts, pl.nodes[i].name)) < 0) {
+			vm_cluster_plan_free(&pl);
+			return 1;
+		}
 	if (json) {
 		nodes = json_array();
 		for (size_t i = 0; i < pl.n; i++)
@@ -686,7 +693,8 @@ static int show_vm_plan(const struct nook_dirs *d, const char *name,
 	p.name = (char *)name;
 	vm_plan_sizes(d, name, &opts->vm, NULL, &p);
 	/* refused as the start would refuse it */
-	if (p.is_new && vm_plain_name_check(d, name) < 0)
+	if ((p.is_new && vm_plain_name_check(d, name) < 0) ||
+	    vm_start_plan_check(d, name, &opts->vm) < 0)
 		return 1;
 	if (opts->json) {
 		j = json_pack("{s:s,s:b,s:b}", "name", name, "cluster", 0,

@@ -594,6 +594,20 @@ const char *vm_cluster_claiming(const struct nook_dirs *d, const char *name,
 	return NULL;
 }
 
+/* Whether cluster name's nodes are NAME-N (made by --nodes), not named
+ * by a nook.yaml's groups. */
+static int plain_cluster(const struct nook_dirs *d, const char *name)
+{
+	struct cluster c;
+	int plain = 1;
+
+	if (cluster_peek(d, name, &c) == REC_OK) {
+		plain = plain_members(&c);
+		cluster_free(&c);
+	}
+	return plain;
+}
+
 int vm_plain_name_check(const struct nook_dirs *d, const char *name)
 {
 	const char *rest;
@@ -602,7 +616,7 @@ int vm_plain_name_check(const struct nook_dirs *d, const char *name)
 	if (!vm_cluster_claiming(d, name, c, sizeof(c)))
 		return 0;
 	rest = name + strlen(c) + 1;
-	if (node_number(rest))
+	if (node_number(rest) && plain_cluster(d, c))
 		return errorf("%s is a node name of cluster %s: 'nook local "
 			      "start %s --nodes N' makes its nodes", name, c, c);
 	return errorf("%s is a node name of cluster %s: its nook.yaml's "
@@ -1270,10 +1284,11 @@ static int ensure_image(const struct nook_dirs *d, const struct cluster *c,
 	for (size_t i = 0; i < c->n && !need; i++) {
 		const char *name = c->m[i].name;
 
+		const char *img = vm_cluster_node_opts(ns->o, ns->list, ns->n,
+						       name)->image;
+
 		need = !is_member(d, name, c->name) &&
-		       !vm_cluster_node_opts(ns->o, ns->list, ns->n,
-					     name)->image &&
-		       !like_for(ns, name);
+		       (img ? !strcmp(img, IMG_DEFAULT) : !like_for(ns, name));
 	}
 	return need ? img_ensure_default(d->data, &b) : 0;
 }
@@ -1290,10 +1305,25 @@ static int never_made(const struct nook_dirs *d, const char *name)
 	return none;
 }
 
+/* Whether name is a VM that is no node of cluster: a plain VM that won
+ * the name from a start making that node. */
+static int other_vm(const struct nook_dirs *d, const char *name,
+		    const char *cluster)
+{
+	struct vm *vm;
+	int other = 0;
+
+	if (vm_open(d, name, 0, &vm) == 0)
+		other = vm->exists && (!vm->spec.cluster ||
+				       strcmp(vm->spec.cluster, cluster));
+	vm_close(vm);
+	return other;
+}
+
 /* A start that failed: the nodes it added (after the first had of
- * planned) that left nothing go from the record again, as the nodes'
- * processes left it, so that the cluster is the size it was; a new
- * cluster left with none goes. */
+ * planned) that left nothing, or whose name another VM took meanwhile,
+ * go from the record again, as the nodes' processes left it, so that the
+ * cluster is the size it was; a new cluster left with none goes. */
 static void forget_unmade(const struct nook_dirs *d,
 			  const struct cluster *planned, size_t had, int is_new)
 {
@@ -1306,7 +1336,8 @@ static void forget_unmade(const struct nook_dirs *d,
 		const struct member *m = find_member(planned, c.m[i].name);
 
 		if (m && (size_t)(m - planned->m) >= had &&
-		    never_made(d, c.m[i].name))
+		    (never_made(d, c.m[i].name) ||
+		     other_vm(d, c.m[i].name, c.name)))
 			free(c.m[i].name);
 		else
 			c.m[k++] = c.m[i];

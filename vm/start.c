@@ -124,7 +124,8 @@ static int read_inputs(struct vm *vm, const struct vm_start_opts *o,
 		in->have_image = 1;
 		return vm_image_recheck(&in->image);
 	}
-	if (!o->image) {
+	/* named or not, the default image is made when missing */
+	if (!strcmp(ref, IMG_DEFAULT)) {
 		struct img_build_opts b = { vm->dirs->recipes, vm->dirs->cache,
 					    o->image_report, o->image_ctx };
 
@@ -200,6 +201,31 @@ static int make_spec(struct vm *vm, struct inputs *in,
 	return node ? make_node(s, node) : 0;
 }
 
+/* VM name's disk (or the base image of a new one) at path, *have bytes,
+ * against --disk want: a disk does not shrink. */
+static int check_disk(const char *name, const char *path, uint64_t want,
+		      uint64_t *have)
+{
+	if (vm_disk_size(path, have) < 0)
+		return -1;
+	if (want < *have)
+		return errorf("--disk cannot shrink VM %s's disk (%lluM now)",
+			      name, (unsigned long long)(*have >> 20));
+	return 0;
+}
+
+/* An existing VM's disk stays on the image it was made from. */
+static int check_image(const struct vm *vm, const struct vm_image *img,
+		       const char *named)
+{
+	if (same_str(img->disk, vm->spec.image.disk))
+		return 0;
+	return errorf("VM %s was made from image %s; its disk cannot move to "
+		      "%s. Delete it first ('nook local delete %s') or start "
+		      "another name", vm->name, vm->spec.image.ref, named,
+		      vm->name);
+}
+
 static int apply_disk(struct vm *vm, const struct vm_start_opts *o)
 {
 	uint64_t have;
@@ -207,12 +233,9 @@ static int apply_disk(struct vm *vm, const struct vm_start_opts *o)
 
 	if (!o->disk)
 		return 0;
-	if (vm_disk_size(is_new ? vm->spec.image.disk : vm->paths.disk,
-			 &have) < 0)
+	if (check_disk(vm->name, is_new ? vm->spec.image.disk : vm->paths.disk,
+		       o->disk, &have) < 0)
 		return -1;
-	if (o->disk < have)
-		return errorf("--disk cannot shrink VM %s's disk (%lluM now)",
-			      vm->name, (unsigned long long)(have >> 20));
 	if (o->disk > have && !is_new)
 		say(o, "disk: %lluM -> %lluM (the guest grows its file system "
 		    "on boot)", (unsigned long long)(have >> 20),
@@ -265,11 +288,8 @@ static int apply(struct vm *vm, const struct vm_start_opts *o,
 	    same_str(in->image.disk, s->image.disk))
 		set_str(&s->image.within, in->image.within);
 	if (vm->exists && in->have_image &&
-	    !same_str(in->image.disk, s->image.disk))
-		return errorf("VM %s was made from image %s; its disk cannot "
-			      "move to %s. Delete it first ('nook local delete "
-			      "%s') or start another name", vm->name,
-			      s->image.ref, o->image, vm->name);
+	    check_image(vm, &in->image, o->image) < 0)
+		return -1;
 	if (o->cpus && o->cpus != s->cpus) {
 		if (vm->exists)
 			say(o, "cpus: %d -> %d", s->cpus, o->cpus);
@@ -904,6 +924,43 @@ static int await_running(struct vm *vm, const struct vm_start_opts *o,
 	return wait_ready(vm, o, r, NULL);
 }
 
+int vm_start_plan_check(const struct nook_dirs *d, const char *name,
+			const struct vm_start_opts *o)
+{
+	struct inputs in = { BUF_INIT, BUF_INIT, { 0 }, 0 };
+	struct vm *vm = NULL;
+	enum vm_accel a;
+	uint64_t have;
+	char *stored = NULL;
+	int ret = -1;
+
+	if (vm_start_opts_check(o) < 0 || read_files(o, &in) < 0 ||
+	    vm_open(d, name, 0, &vm) < 0)
+		goto out;
+	/* the default image, named, is made when missing, as unnamed */
+	if (o->image && (strcmp(o->image, IMG_DEFAULT) ||
+			 img_resolve(d->data, IMG_DEFAULT, &stored) < 0 ||
+			 stored) &&
+	    vm_image_resolve(d->data, o->image, o->image_within,
+			     &in.image) < 0)
+		goto out;
+	if (o->image && vm->exists && check_image(vm, &in.image, o->image) < 0)
+		goto out;
+	if (o->disk && (vm->exists || o->image) &&
+	    check_disk(name, vm->exists ? vm->paths.disk : in.image.disk,
+		       o->disk, &have) < 0)
+		goto out;
+	if (o->accel && !strcmp(o->accel, "kvm") &&
+	    decide_accel(o, o->accel, &a) < 0)
+		goto out;
+	ret = 0;
+out:
+	free(stored);
+	vm_close(vm);
+	inputs_free(&in);
+	return ret;
+}
+
 int vm_start_opts_check(const struct vm_start_opts *o)
 {
 	int disk = o->boot && !strcmp(o->boot, "disk");
@@ -1057,6 +1114,15 @@ int vm_start(struct vm *vm, const struct vm_start_opts *o,
 		       ((!o->image && vm_image_recheck(&vm->spec.image) < 0) ||
 			(!o->kernel && vm_kernel_recheck(&vm->spec) < 0))))
 		goto out;
+	/* again under the lock: a cluster's start may have claimed the
+	 * name since the look before (it saves its record, then makes its
+	 * nodes, each under its lock) */
+	if (!vm->exists && !o->node &&
+	    vm_plain_name_check(vm->dirs, vm->name) < 0) {
+		if (made_dir)
+			remove_tree(vm->paths.dir);
+		goto out;
+	}
 	take_stop_mark(vm); /* one an earlier forced stop left is no news */
 	if (rc > 0) {
 		say_unapplied(vm, o, &in);

@@ -186,6 +186,12 @@ int vm_start(struct vm *vm, const struct vm_start_opts *o,
  * checked as vm_start() does: a cluster's, once for all its nodes. 0, or
  * -1 having said why. */
 int vm_start_check_files(const struct vm_start_opts *o);
+/* What a start of VM name with o would refuse before it makes anything,
+ * said without making anything (--plan): its files, its image, a disk
+ * that would shrink or move, an accelerator this host lacks. 0, or -1
+ * having said why. */
+int vm_start_plan_check(const struct nook_dirs *d, const char *name,
+			const struct vm_start_opts *o);
 
 /*
  * Stop the VM: ACPI power button and wait timeout_s (skipped by force),

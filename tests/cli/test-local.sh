@@ -325,4 +325,13 @@ expect_rc "a --subnet that is no subnet" 2 "$NOOK" local start sn --nodes 2 --su
 contains "  says why" "$ERR" "subnet 'banana': expected an IPv4"
 expect_rc "help local start" 0 "$NOOK" help local start
 contains "  is start's usage" "$OUT" "usage: nook local start"
+
+# --plan refuses what the start would refuse, making nothing
+expect_rc "--plan of a missing image" 1 "$NOOK" local start pl --image /nonexistent --plan
+contains "  says so" "$ERR" "image /nonexistent: No such file or directory"
+expect_rc "--plan with user-data that is none" 1 "$NOOK" local start pl --image blank.img --user-data /etc/passwd --plan
+contains "  says so" "$ERR" "unrecognised user-data"
+expect_rc "--plan of a disk smaller than its image" 1 "$NOOK" local start pl --image blank.img --disk 1K --plan
+contains "  says so" "$ERR" "--disk cannot shrink VM pl's disk (64M now)"
+check "  and made nothing" test ! -e "$NOOK_HOME/vms/pl"
 finish

@@ -122,7 +122,7 @@ expect_rc "--nodes cannot change a file's groups" 2 in_dir dev local start --nod
 expect_rc "NAME that is the file's: the file's cluster" 0 in_dir dev local start dev --plan --json
 check "  its groups' nodes, not a plain VM" test "$(echo "$OUT" | json '",".join(n["name"] for n in d["nodes"])')" = "dev-cp-1,dev-worker-1,dev-worker-2"
 expect_rc "  --nodes with its NAME is refused too" 2 in_dir dev local start dev --nodes 4 --plan
-expect_rc "another NAME in the tree: not the file's" 0 in_dir dev local start solo --plan --json --image dev/blank.img
+expect_rc "another NAME in the tree: not the file's" 0 in_dir dev local start solo --plan --json --image blank.img
 check "  a plain VM" test "$(echo "$OUT" | json 'd["cluster"]')" = False
 # the merged options are checked as a start checks them
 expect_rc "a fixed --port on every node is refused by --plan" 1 in_dir dev local start --plan --port 8080:80
@@ -157,6 +157,8 @@ check "the record lists the members" test "$(json '",".join(m["name"] for m in d
 expect_rc "delete a middle node" 0 "$NOOK" local delete dev-worker-1 --force
 expect_rc "a plain VM with its name is refused" 1 "$NOOK" local start dev-worker-1 --image dev/blank.img --no-wait --memory 256M --accel tcg
 contains "  naming the cluster" "$ERR" "node name of cluster dev"
+expect_rc "a plain VM named dev-1 is refused too" 1 "$NOOK" local start dev-1 --image dev/blank.img --no-wait --memory 256M --accel tcg
+contains "  pointing at the groups, not --nodes" "$ERR" "dev-1 is a node name of cluster dev: its nook.yaml's groups make its nodes"
 expect_rc "the cluster's start makes it again" 0 in_dir dev local start --no-wait
 check "  at its old address" test "$("$NOOK" local status dev-worker-1 --json | json 'd["address"]')" = 10.79.0.2
 expect_rc "ssh-config without NAME: a stanza per node" 0 in_dir dev ssh-config
@@ -165,6 +167,9 @@ check "  three" test "$(echo "$OUT" | grep -c '^Host nook-dev-')" = 3
 mkdir -p other/dev
 expect_rc "init in another directory named dev" 0 in_dir other/dev init
 contains "  warns that cluster dev exists" "$ERR" "named dev exists already"
+mkdir -p other/dev-1
+expect_rc "init in a directory named as one of dev's nodes" 0 in_dir other/dev-1 init
+contains "  warns that its start would be refused" "$ERR" "so this file's start would be refused"
 rm -rf other
 
 # growing: a new worker takes the next address; no node moves

@@ -13,6 +13,7 @@ export NOOK_HOME="$WORK/it's home"
 img=$(bash "$(dirname "$0")/image.sh") || { fail "build the test image"; finish; exit 1; }
 cleanup() {
 	for vm in t1 t2 t3 t4 t5; do "$NOOK" local delete "$vm" --force >/dev/null 2>&1; done
+	NOOK_HOME="$WORK/fresh home" "$NOOK" local delete t6 --force >/dev/null 2>&1
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -470,5 +471,12 @@ expect_rc "its initrd now a symlink out: not started" 1 "$NOOK" local start t5 -
 contains "  says where it leads" "$ERR" "initrd.img leads outside its project ($WORK/kp), to $WORK/key"
 check "  no QEMU" test "$(qemus t5)" = 0
 expect_rc "delete it" 0 "$NOOK" local delete t5
+
+# the default image named (as 'nook init' writes it) is made when the
+# store lacks it, as when unnamed: from the recipe's cached build
+fresh="$WORK/fresh home"
+expect_rc "a start naming debian-12 with an empty store" 0 env NOOK_HOME="$fresh" "$NOOK" local start t6 --image debian-12 --no-wait --memory 512M
+check "  imports it" test -e "$fresh/images/names/debian-12"
+expect_rc "  delete it" 0 env NOOK_HOME="$fresh" "$NOOK" local delete t6 --force
 
 finish
