@@ -239,7 +239,6 @@ struct progress {
 static void say_line(void *ctx, struct vm *vm, const char *line)
 {
 	struct progress *pr = ctx;
-
 	struct buf b = BUF_INIT;
 
 	/* a line may quote a path, which may hold any byte */
@@ -612,12 +611,12 @@ static void plan_node_line(FILE *f, const struct vm_cluster_plan_node *p,
 			   const struct vm_start_opts *o)
 {
 	char mem[32], disk[32];
-
-	fmt_mib(p->memory, mem, sizeof(mem));
-	fmt_mib(p->disk, disk, sizeof(disk));
 	char *image = str_escaped(o->image ? o->image : p->image ? p->image :
 				  p->is_new ? "debian-12" : "as made");
 	char *ud = str_escaped(o->user_data);
+
+	fmt_mib(p->memory, mem, sizeof(mem));
+	fmt_mib(p->disk, disk, sizeof(disk));
 
 	fprintf(f, "  %-20s %-15s %d cpus, memory %s, disk %s, image %s",
 		p->name, p->address[0] ? p->address : "-", p->cpus, mem, disk,
@@ -652,7 +651,8 @@ static int show_cluster_plan(const struct nook_dirs *d, const char *name,
 	/* --plan refuses what the start would (a start checks as it goes) */
 	for (size_t i = 0; opts->plan && i < pl.n; i++)
 		if (vm_start_plan_check(d, pl.nodes[i].name,
-					opts_of(opts, pl.nodes[i].name)) < 0) {
+					opts_of(opts, pl.nodes[i].name), 1,
+					pl.nodes[i].like) < 0) {
 			vm_cluster_plan_free(&pl);
 			return 1;
 		}
@@ -694,7 +694,7 @@ static int show_vm_plan(const struct nook_dirs *d, const char *name,
 	vm_plan_sizes(d, name, &opts->vm, NULL, &p);
 	/* refused as the start would refuse it */
 	if ((p.is_new && vm_plain_name_check(d, name) < 0) ||
-	    vm_start_plan_check(d, name, &opts->vm) < 0)
+	    vm_start_plan_check(d, name, &opts->vm, 0, NULL) < 0)
 		return 1;
 	if (opts->json) {
 		j = json_pack("{s:s,s:b,s:b}", "name", name, "cluster", 0,

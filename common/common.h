@@ -308,6 +308,10 @@ int pid_alive(pid_t pid);
 /* rm -rf path (symlinks removed, not followed); a missing path is fine. */
 int remove_tree(const char *path);
 
+/* path made absolute from the current directory, its symlinks kept (a
+ * /boot/vmlinuz stays that link); the caller frees. NULL (errno) when the
+ * current directory cannot be told. */
+char *path_absolute(const char *path);
 /* mkdir -p with the given mode for the directories it makes. 0 or -1
  * (an empty path is refused). */
 int mkdir_p(const char *path, mode_t mode);

@@ -517,6 +517,20 @@ static int walk_up(const char *path)
 	return ret;
 }
 
+char *path_absolute(const char *path)
+{
+	char *cwd, *abs;
+
+	if (path[0] == '/')
+		return xstrdup(path);
+	cwd = getcwd(NULL, 0);
+	if (!cwd)
+		return NULL;
+	abs = xasprintf("%s/%s", cwd, path);
+	free(cwd);
+	return abs;
+}
+
 int path_under(const char *root, const char *real)
 {
 	size_t n = strlen(root);

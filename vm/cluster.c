@@ -895,10 +895,11 @@ static void take_why(int fd, int failed, struct strvec *why)
 	char chunk[1024];
 	ssize_t r;
 
-	while (fd >= 0 && (r = read(fd, chunk, sizeof(chunk))) != 0) {
+	for (;;) {
+		r = fd >= 0 ? read(fd, chunk, sizeof(chunk)) : 0;
 		if (r > 0)
 			buf_add(&b, chunk, (size_t)r);
-		else if (errno != EINTR)
+		else if (r == 0 || errno != EINTR)
 			break;
 	}
 	strvec_push(why, !failed ? "" : b.len ? b.p :
@@ -945,9 +946,8 @@ static int fan_out(const struct nook_dirs *d, const struct cluster *c,
 			fflush(NULL);
 			/* a pipe holds far more than one error: no wait */
 			last = error_last();
-			if (rc < 0 && said[i][1] >= 0 && write(said[i][1], last,
-						strlen(last)) < 0)
-				_exit(1);
+			if (rc < 0 && said[i][1] >= 0)
+				write_all(said[i][1], last, strlen(last));
 			_exit(rc < 0 ? 1 : 0);
 		}
 		if (said[i][1] >= 0)
@@ -1212,6 +1212,90 @@ static int check_files(const struct vm_start_opts *o,
  * nodes it does not have yet added (numbered on from its highest, so no
  * node's address moves), or a new one numbered in list order; *had
  * says how many members it had. */
+/* DATA/clusters/NAME.gone-N: node N of cluster NAME was deleted while
+ * another nook held the cluster's lock. The next nook to hold it takes
+ * the node off the record (take_gone()), as the delete would have. */
+static char *gone_path(const struct nook_dirs *d, const char *name, int node)
+{
+	return xasprintf("%s/clusters/%s.gone-%d", d->data, name, node);
+}
+
+/* The last node gone: the cluster is one smaller (and any gap before it
+ * closes); a middle node leaves a gap that a start fills. In c only: 1
+ * when it changed. */
+static int trim_end(const struct nook_dirs *d, struct cluster *c)
+{
+	size_t had = c->n;
+
+	while (c->n > 0 && !is_member(d, c->m[c->n - 1].name, c->name))
+		free(c->m[--c->n].name);
+	c->nodes = c->n ? c->m[c->n - 1].node : 0;
+	return c->n < had;
+}
+
+/* c as its pending marks (gone_path()) make it: its last node marked
+ * gone and gone, it is trimmed, unless no node would be left (then the
+ * record stays, as vm_cluster_node_gone() leaves it). In c only: what a
+ * start or a plan reads is the record as the next holder of the lock
+ * saves it. */
+static int trim_marked(const struct nook_dirs *d, struct cluster *c)
+{
+	char *mark;
+	int marked, left = 0;
+
+	if (!c->n)
+		return 0;
+	mark = gone_path(d, c->name, c->m[c->n - 1].node);
+	marked = access(mark, F_OK) == 0;
+	free(mark);
+	for (size_t i = 0; marked && i < c->n && !left; i++)
+		left = is_member(d, c->m[i].name, c->name);
+	return left && trim_end(d, c);
+}
+
+/* c (trimmed) saved, unless no node is left (the record stays: a start
+ * makes them again). */
+static void save_trimmed(const struct nook_dirs *d, const struct cluster *c)
+{
+	if (c->n && cluster_save(d, c) < 0)
+		warnf("cluster %s: its record still counts the nodes deleted "
+		      "from its end", c->name);
+}
+
+/* Under the cluster's lock: the marks of nodes deleted meanwhile applied
+ * to its record, and removed; one made after the look waits for the next
+ * holder. */
+static void take_gone(const struct nook_dirs *d, const char *name)
+{
+	char *dir = xasprintf("%s/clusters", d->data);
+	char *prefix = xasprintf("%s.gone-", name);
+	size_t k = strlen(prefix);
+	DIR *dh = opendir(dir);
+	struct strvec marks = STRVEC_INIT;
+	struct cluster c;
+
+	for (;;) {
+		struct dirent *e = dh ? readdir(dh) : NULL;
+
+		if (!e)
+			break;
+		if (!strncmp(e->d_name, prefix, k) && node_number(e->d_name + k))
+			strvec_pushf(&marks, "%s/%s", dir, e->d_name);
+	}
+	if (dh)
+		closedir(dh);
+	if (marks.n && cluster_peek(d, name, &c) == 0) {
+		if (trim_marked(d, &c))
+			save_trimmed(d, &c);
+		cluster_free(&c);
+	}
+	for (size_t i = 0; i < marks.n; i++)
+		unlink(marks.v[i]);
+	strvec_clear(&marks);
+	free(prefix);
+	free(dir);
+}
+
 static int plan(const struct nook_dirs *d, const char *name,
 		const struct vm_cluster_node *list, size_t n,
 		const char *subnet, const struct vm_start_opts *o,
@@ -1223,6 +1307,8 @@ static int plan(const struct nook_dirs *d, const char *name,
 
 	if (rc < 0)
 		return -1;
+	if (rc == 0)
+		trim_marked(d, c); /* as the start, under the lock, saves it */
 	*is_new = rc > 0;
 	*had = c->n;
 	if (n > MAX_NODES)
@@ -1283,7 +1369,6 @@ static int ensure_image(const struct nook_dirs *d, const struct cluster *c,
 
 	for (size_t i = 0; i < c->n && !need; i++) {
 		const char *name = c->m[i].name;
-
 		const char *img = vm_cluster_node_opts(ns->o, ns->list, ns->n,
 						       name)->image;
 
@@ -1357,69 +1442,6 @@ static void forget_unmade(const struct nook_dirs *d,
 		}
 	}
 	cluster_free(&c);
-}
-
-/* DATA/clusters/NAME.gone-N: node N of cluster NAME was deleted while
- * another nook held the cluster's lock. The next nook to hold it takes
- * the node off the record (take_gone()), as the delete would have. */
-static char *gone_path(const struct nook_dirs *d, const char *name, int node)
-{
-	return xasprintf("%s/clusters/%s.gone-%d", d->data, name, node);
-}
-
-/* The last node gone: the cluster is one smaller (and any gap before it
- * closes); a middle node leaves a gap that a start fills. Saved unless
- * no node is left (the record stays: a start makes them again). */
-static void trim_end(const struct nook_dirs *d, struct cluster *c)
-{
-	size_t had = c->n;
-
-	while (c->n > 0 && !is_member(d, c->m[c->n - 1].name, c->name))
-		free(c->m[--c->n].name);
-	c->nodes = c->n ? c->m[c->n - 1].node : 0;
-	if (c->n && c->n < had && cluster_save(d, c) < 0)
-		warnf("cluster %s: its record still counts the nodes deleted "
-		      "from its end", c->name);
-}
-
-/* Under the cluster's lock: the marks of nodes deleted meanwhile
- * (gone_path()) applied to its record, and removed; one made after the
- * look waits for the next holder. */
-static void take_gone(const struct nook_dirs *d, const char *name)
-{
-	char *dir = xasprintf("%s/clusters", d->data);
-	char *prefix = xasprintf("%s.gone-", name);
-	DIR *dh = opendir(dir);
-	struct dirent *e;
-	struct strvec marks = STRVEC_INIT;
-	struct cluster c;
-	int last = 0;
-
-	while (dh && (e = readdir(dh))) {
-		const char *num = e->d_name + strlen(prefix);
-
-		if (strncmp(e->d_name, prefix, strlen(prefix)) ||
-		    !node_number(num))
-			continue;
-		strvec_pushf(&marks, "%s/%s", dir, e->d_name);
-	}
-	if (dh)
-		closedir(dh);
-	if (marks.n && cluster_peek(d, name, &c) == 0) {
-		char *mark = c.n ? gone_path(d, name, c.m[c.n - 1].node) : NULL;
-
-		for (size_t i = 0; mark && i < marks.n; i++)
-			last |= !strcmp(marks.v[i], mark);
-		if (last)
-			trim_end(d, &c);
-		free(mark);
-		cluster_free(&c);
-	}
-	for (size_t i = 0; i < marks.n; i++)
-		unlink(marks.v[i]);
-	strvec_clear(&marks);
-	free(prefix);
-	free(dir);
 }
 
 int vm_cluster_start(const struct nook_dirs *d, const char *name,
@@ -1699,82 +1721,77 @@ static void half_made_nodes(const struct nook_dirs *d,
 	strvec_clear(&all);
 }
 
-/* c's nodes into names, and those whose record cannot be read (said
- * once, as vm_open() reads it) into broken. */
-static void sort_nodes(const struct nook_dirs *d, const struct cluster *c,
-		       struct strvec *names, struct strvec *broken)
+/* c's nodes, opened into a vector (*n of them): each whose record says
+ * it is c's, and each whose record cannot be read (said once, as it is
+ * read). A name with no record is none: half_made_nodes() finds its
+ * directory. */
+static struct vm **open_nodes(const struct nook_dirs *d,
+			      const struct cluster *c, size_t *n)
 {
+	struct vm **vms = xmalloc(sizeof(*vms) * (c->n + 1));
+
+	*n = 0;
 	for (size_t i = 0; i < c->n; i++) {
+		char *json = xasprintf("%s/vms/%s/vm.json", d->data,
+				       c->m[i].name);
+		int has = access(json, F_OK) == 0;
 		struct vm *vm;
 
-		if (vm_open(d, c->m[i].name, VM_OPEN_BROKEN, &vm) < 0)
+		free(json);
+		if (!has || vm_open(d, c->m[i].name, VM_OPEN_BROKEN, &vm) < 0)
 			continue;
-		if (vm->broken)
-			strvec_push(broken, c->m[i].name);
-		else if (vm->exists && vm->spec.cluster &&
-			 !strcmp(vm->spec.cluster, c->name))
-			strvec_push(names, c->m[i].name);
-		vm_close(vm);
+		if (vm->broken || (vm->exists && vm->spec.cluster &&
+				   !strcmp(vm->spec.cluster, c->name)))
+			vms[(*n)++] = vm;
+		else
+			vm_close(vm);
 	}
+	return vms;
 }
 
-/* Open and lock each of names (those in broken as records that cannot
- * be read) into vms: -1 having said why when one is busy, runs without
- * force, or cannot be read without force. */
-static int lock_nodes(const struct nook_dirs *d, const char *cluster,
-		      const struct strvec *names, const struct strvec *broken,
-		      int force, struct vm **vms)
+/* Lock each of the n nodes in vms: -1 having said why when one is busy,
+ * runs without force, or cannot be read without force. */
+static int lock_nodes(struct vm **vms, size_t n, const char *cluster,
+		      int force)
 {
 	int ret = 0;
 
-	for (size_t i = 0; i < names->n; i++) {
-		int bad = strvec_index(broken, names->v[i]) >= 0;
-		struct vm *vm;
+	for (size_t i = 0; i < n; i++) {
+		const char *name = vm_name(vms[i]);
 		struct vm_info info;
 
-		if (bad && !force) {
+		if (vms[i]->broken && !force) {
 			ret = errorf("node %s's record cannot be read (said "
 				     "above); 'nook local delete %s --force' "
-				     "removes it with the other nodes",
-				     names->v[i], cluster);
+				     "removes it with the other nodes", name,
+				     cluster);
 			continue;
 		}
-		if (vm_open(d, names->v[i], bad ? VM_OPEN_BROKEN : 0,
-			    &vm) < 0) {
+		if (vm_take_lock(vms[i]) < 0) {
 			ret = -1;
 			continue;
 		}
-		if (!bad && !vm->exists) { /* gone meanwhile */
-			vm_close(vm);
+		if (force || vms[i]->broken)
 			continue;
-		}
-		if (vm_take_lock(vm) < 0) {
-			vm_close(vm);
-			ret = -1;
-			continue;
-		}
-		vms[i] = vm;
-		if (force || bad)
-			continue;
-		vm_get_info(vm, &info);
+		vm_get_info(vms[i], &info);
 		if (info.pid)
 			ret = errorf("node %s is running (pid %d); stop the "
-				     "cluster first or use --force",
-				     names->v[i], (int)info.pid);
+				     "cluster first or use --force", name,
+				     (int)info.pid);
 	}
 	return ret;
 }
 
 int vm_cluster_delete(const struct nook_dirs *d, const char *name, int force)
 {
-	struct strvec names = STRVEC_INIT, half = STRVEC_INIT;
-	struct strvec broken = STRVEC_INIT;
+	struct strvec half = STRVEC_INIT;
 	struct buf why = BUF_INIT;
 	struct cluster c;
-	struct vm **vms;
+	struct vm **vms = NULL;
+	size_t n = 0;
 	char *dir, *path;
 	enum record rc = cluster_read(d, name, &c, &why);
-	int ret = 0, lock;
+	int ret = 0, lock = -1;
 
 	/* a broken record of no node: what is left to delete is the file */
 	if (rc == REC_ORPHAN)
@@ -1788,27 +1805,19 @@ int vm_cluster_delete(const struct nook_dirs *d, const char *name, int force)
 	if (ret < 0)
 		return -1;
 	if (rc == REC_OK) {
-		sort_nodes(d, &c, &names, &broken);
-		for (size_t i = 0; i < broken.n; i++)
-			strvec_push(&names, broken.v[i]);
+		vms = open_nodes(d, &c, &n);
 		half_made_nodes(d, &c, &half);
 		cluster_free(&c);
 	}
-	if (cluster_lock(d, name, &lock) < 0) {
-		strvec_clear(&names);
-		strvec_clear(&broken);
-		strvec_clear(&half);
-		return -1;
-	}
 	/* all or nothing: every node locked (a start of one holds it) and
 	 * none refused before any goes */
-	vms = xmalloc(sizeof(*vms) * (names.n + 1));
-	memset(vms, 0, sizeof(*vms) * (names.n + 1));
-	ret = lock_nodes(d, name, &names, &broken, force, vms);
-	if (ret < 0)
+	ret = cluster_lock(d, name, &lock);
+	if (ret == 0 && lock_nodes(vms, n, name, force) < 0) {
 		errorf("cluster %s: no node deleted", name);
-	for (size_t i = 0; i < names.n; i++) {
-		if (ret == 0 && vms[i]) {
+		ret = -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (ret == 0) {
 			vms[i]->cluster_held = 1; /* its record goes below */
 			if (vm_remove(vms[i], force) < 0)
 				ret = -1;
@@ -1816,14 +1825,13 @@ int vm_cluster_delete(const struct nook_dirs *d, const char *name, int force)
 		vm_close(vms[i]);
 	}
 	free(vms);
-	strvec_clear(&broken);
 	/* one being made after all says so and is left to 'nook prune' */
 	for (size_t i = 0; ret == 0 && i < half.n; i++)
 		vm_half_made_remove(d, half.v[i]);
-	strvec_clear(&names);
 	strvec_clear(&half);
 	if (ret < 0) {
-		close(lock);
+		if (lock >= 0)
+			close(lock);
 		return -1;
 	}
 	dir = vm_cluster_switch_dir(d, name);
@@ -1877,8 +1885,8 @@ void vm_cluster_node_gone(const struct nook_dirs *d, const char *cluster,
 		close(lock);
 		return;
 	}
-	if (node == c.nodes)
-		trim_end(d, &c);
+	if (node == c.nodes && trim_end(d, &c))
+		save_trimmed(d, &c);
 	cluster_free(&c);
 	close(lock);
 }

@@ -108,6 +108,18 @@ int vm_start_check_files(const struct vm_start_opts *o)
 	return ret;
 }
 
+/* The image node like was made from, into img, as it is now: still
+ * there (a store's image can be removed) and, a project's, still in it. */
+static int like_image(const struct vm *like, struct vm_image *img)
+{
+	vm_image_copy(img, &like->spec.image);
+	if (access(img->disk, R_OK) < 0)
+		return error_errno("node %s's image %s (%s), which a new node "
+				   "is made like, is gone; give --image",
+				   vm_name(like), img->ref, img->disk);
+	return vm_image_recheck(img);
+}
+
 /* The files and the image o names into in; a node made like another
  * (like) its image, as that image is now. */
 static int read_inputs(struct vm *vm, const struct vm_start_opts *o,
@@ -120,9 +132,8 @@ static int read_inputs(struct vm *vm, const struct vm_start_opts *o,
 	if (vm->exists && !o->image)
 		return 0;
 	if (!o->image && like) {
-		vm_image_copy(&in->image, &like->spec.image);
 		in->have_image = 1;
-		return vm_image_recheck(&in->image);
+		return like_image(like, &in->image);
 	}
 	/* named or not, the default image is made when missing */
 	if (!strcmp(ref, IMG_DEFAULT)) {
@@ -320,8 +331,8 @@ static int apply(struct vm *vm, const struct vm_start_opts *o,
 	if (o->kernel) {
 		/* kept as absolute paths: a later start is made from
 		 * wherever its user is */
-		char *kernel = realpath(o->kernel, NULL);
-		char *initrd = o->initrd ? realpath(o->initrd, NULL) : NULL;
+		char *kernel = path_absolute(o->kernel);
+		char *initrd = o->initrd ? path_absolute(o->initrd) : NULL;
 
 		if (!kernel || (o->initrd && !initrd)) {
 			error_errno("%s", !kernel ? o->kernel : o->initrd);
@@ -925,10 +936,12 @@ static int await_running(struct vm *vm, const struct vm_start_opts *o,
 }
 
 int vm_start_plan_check(const struct nook_dirs *d, const char *name,
-			const struct vm_start_opts *o)
+			const struct vm_start_opts *o, int node,
+			const char *like)
 {
 	struct inputs in = { BUF_INIT, BUF_INIT, { 0 }, 0 };
-	struct vm *vm = NULL;
+	struct vm *vm = NULL, *lk = NULL;
+	struct vm_info info;
 	enum vm_accel a;
 	uint64_t have;
 	char *stored = NULL;
@@ -937,6 +950,20 @@ int vm_start_plan_check(const struct nook_dirs *d, const char *name,
 	if (vm_start_opts_check(o) < 0 || read_files(o, &in) < 0 ||
 	    vm_open(d, name, 0, &vm) < 0)
 		goto out;
+	/* a running node is only waited for (say_unapplied()) */
+	if (vm->exists && node) {
+		vm_get_info(vm, &info);
+		if (info.pid) {
+			ret = 0;
+			goto out;
+		}
+	}
+	if (!vm->exists && !o->image && like) {
+		if (vm_open(d, like, 1, &lk) < 0 ||
+		    like_image(lk, &in.image) < 0)
+			goto out;
+		vm_image_free(&in.image);
+	}
 	/* the default image, named, is made when missing, as unnamed */
 	if (o->image && (strcmp(o->image, IMG_DEFAULT) ||
 			 img_resolve(d->data, IMG_DEFAULT, &stored) < 0 ||
@@ -956,6 +983,7 @@ int vm_start_plan_check(const struct nook_dirs *d, const char *name,
 	ret = 0;
 out:
 	free(stored);
+	vm_close(lk);
 	vm_close(vm);
 	inputs_free(&in);
 	return ret;
@@ -1007,18 +1035,28 @@ static void say_unapplied(const struct vm *vm, const struct vm_start_opts *o,
 			  const struct inputs *in)
 {
 	const struct vm_spec *s = &vm->spec;
-	struct buf b = BUF_INIT;
-	char *kernel = o->kernel ? realpath(o->kernel, NULL) : NULL;
+	struct buf b = BUF_INIT, never = BUF_INIT;
+	char *kernel = o->kernel ? path_absolute(o->kernel) : NULL;
+	uint64_t have;
 
+	if (in->have_image && !same_str(in->image.disk, s->image.disk))
+		buf_addf(&never, "; its disk cannot move from image %s to %s",
+			 s->image.ref, o->image);
+	if (o->disk && vm_disk_size(vm->paths.disk, &have) == 0) {
+		unsigned long long h = have >> 20, w = o->disk >> 20;
+
+		if (o->disk < have)
+			buf_addf(&never, "; its disk cannot shrink from %lluM "
+				 "to %lluM", h, w);
+		else if (o->disk > have)
+			buf_addf(&b, ", disk: %lluM -> %lluM", h, w);
+	}
 	if (o->cpus && o->cpus != s->cpus)
 		buf_addf(&b, ", cpus: %d -> %d", s->cpus, o->cpus);
 	if (o->memory && o->memory != s->memory)
 		buf_addf(&b, ", memory: %lluM -> %lluM",
 			 (unsigned long long)(s->memory >> 20),
 			 (unsigned long long)(o->memory >> 20));
-	if (o->disk && o->disk != s->disk)
-		buf_addf(&b, ", disk: -> %lluM",
-			 (unsigned long long)(o->disk >> 20));
 	unapplied_str(&b, "accel", s->accel, o->accel);
 	unapplied_str(&b, "cpu", s->cpu, o->cpu);
 	unapplied_str(&b, "boot", s->boot, o->boot);
@@ -1033,7 +1071,11 @@ static void say_unapplied(const struct vm *vm, const struct vm_start_opts *o,
 		warnf("VM %s is running, so this start changes nothing in it "
 		      "(%s); stop it, then start it with them", vm->name,
 		      b.p + 2);
+	if (never.len)
+		warnf("VM %s is running, and this start could not change it "
+		      "anyway: %s", vm->name, never.p + 2);
 	buf_free(&b);
+	buf_free(&never);
 	free(kernel);
 }
 

@@ -187,11 +187,13 @@ int vm_start(struct vm *vm, const struct vm_start_opts *o,
  * -1 having said why. */
 int vm_start_check_files(const struct vm_start_opts *o);
 /* What a start of VM name with o would refuse before it makes anything,
- * said without making anything (--plan): its files, its image, a disk
- * that would shrink or move, an accelerator this host lacks. 0, or -1
- * having said why. */
+ * said without making anything (--plan): its files, its image (or, made
+ * like node like, that node's), a disk that would shrink or move, an
+ * accelerator this host lacks. A cluster's node (node 1) that runs is
+ * only waited for: nothing is refused. 0, or -1 having said why. */
 int vm_start_plan_check(const struct nook_dirs *d, const char *name,
-			const struct vm_start_opts *o);
+			const struct vm_start_opts *o, int node,
+			const char *like);
 
 /*
  * Stop the VM: ACPI power button and wait timeout_s (skipped by force),

@@ -164,6 +164,9 @@ fi
 expect_rc "a start with --memory 300M while k runs" 0 "$NOOK" local start k --no-wait --memory 300M
 contains "  says it changes nothing in a node" "$ERR" "VM k-2 is running, so this start changes nothing in it (memory: 256M -> 300M)"
 check "  nor records it" test "$(json 'd["memory"]' < "$NOOK_HOME/vms/k-2/vm.json")" = 268435456
+expect_rc "  its plan with a smaller disk too: the nodes run" 0 "$NOOK" local start k --plan --disk 32M
+expect_rc "  such a start" 0 "$NOOK" local start k --no-wait --disk 32M
+contains "  says it could not" "$ERR" "VM k-2 is running, and this start could not change it anyway: its disk cannot shrink from 64M to 32M"
 expect_rc "  the same values say nothing" 0 "$NOOK" local start k "${common[@]}"
 check "  (nothing)" sh -c '! printf "%s" "$1" | grep -q "changes nothing"' _ "$ERR"
 
@@ -249,6 +252,8 @@ flock -n 9
 expect_rc "delete the last node while another nook holds k" 0 "$NOOK" local delete k-3 --force
 check "  leaves the record to that nook" cmp -s k.json.before "$NOOK_HOME/clusters/k.json"
 check "  without a warning" test -z "$ERR"
+expect_rc "  a plan meanwhile" 0 "$NOOK" local start k --plan --json
+check "  counts the record as the next start will save it" test "$(echo "$OUT" | json '[n["name"] for n in d["nodes"]]')" = "['k-1', 'k-2']"
 exec 9>&-
 expect_rc "  a start of k then" 0 "$NOOK" local start k "${common[@]}"
 check "  does not make k-3 again" test ! -e "$NOOK_HOME/vms/k-3"
@@ -360,6 +365,7 @@ expect_rc "  stopped" 0 "$NOOK" local stop h --force
 rm "$NOOK_HOME/vms/h-2/vm.json"
 check "  h-2 has its runtime directory" test -d "$NOOK_HOME/run/h-2"
 expect_rc "delete h" 0 "$NOOK" local delete h
+check "  saying nothing of the half-made one" test -z "$ERR"
 check "  h-1 gone" test ! -e "$NOOK_HOME/vms/h-1"
 check "  half-made h-2 gone too" test ! -e "$NOOK_HOME/vms/h-2"
 check "  with its runtime directory" test ! -e "$NOOK_HOME/run/h-2"
@@ -424,4 +430,13 @@ check "  and no default image was made" test ! -e "$NOOK_HOME/images/names/debia
 expect_rc "  grown again with --memory 320M" 0 "$NOOK" local start lk --nodes 4 --no-wait --memory 320M
 check "  lk-4 has what the start said" test "$(vmj lk-4 'd["memory"]')" = 335544320
 expect_rc "  deleted" 0 "$NOOK" local delete lk --force
+# a new node like a node whose image left the store: refused, naming it
+expect_rc "an image in the store" 0 "$NOOK" images import blank.img --name lkimg
+expect_rc "  a cluster lm of one from it" 0 "$NOOK" local start lm --nodes 1 --image lkimg --no-wait --memory 256M --cpus 1 --accel tcg
+expect_rc "  the image removed" 0 "$NOOK" images rm lkimg --force
+expect_rc "  --plan of a grow is refused" 1 "$NOOK" local start lm --nodes 2 --plan
+contains "  naming the image that is gone" "$ERR" "node lm-1's image lkimg"
+expect_rc "  so is the grow" 1 "$NOOK" local start lm --nodes 2 --no-wait
+contains "  saying the same" "$ERR" "which a new node is made like, is gone; give --image"
+expect_rc "  deleted" 0 "$NOOK" local delete lm --force
 finish

@@ -302,7 +302,9 @@ check "no QEMU for b3" test "$(qemus b3)" = 0
 # a kernel named by a relative path is kept whole: a later start from
 # another directory boots it too (QEMU takes zeros for a kernel)
 head -c 600000 /dev/zero > zero.kernel
-expect_rc "a start with a relative --kernel" 0 "$NOOK" local start rk --image blank.img --kernel zero.kernel --no-wait --memory 256M --accel tcg
+ln -s zero.kernel link.kernel
+expect_rc "a start with a relative --kernel" 0 "$NOOK" local start rk --image blank.img --kernel link.kernel --no-wait --memory 256M --accel tcg
+check "  kept absolute, its link kept" test "$(json 'd["kernel"]' < "$NOOK_HOME/vms/rk/vm.json")" = "$PWD/link.kernel"
 expect_rc "  stopped" 0 "$NOOK" local stop rk --force
 expect_rc "  started again from another directory" 0 sh -c 'cd / && exec "$1" local start rk --no-wait' _ "$NOOK"
 expect_rc "  deleted" 0 "$NOOK" local delete rk --force
