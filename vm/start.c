@@ -971,9 +971,11 @@ int vm_start_plan_check(const struct nook_dirs *d, const char *name,
 	    vm_image_resolve(d->data, o->image, o->image_within,
 			     &in.image) < 0)
 		goto out;
-	if (o->image && vm->exists && check_image(vm, &in.image, o->image) < 0)
+	/* (the default image still to be made: nothing to compare yet) */
+	if (in.image.disk && vm->exists &&
+	    check_image(vm, &in.image, o->image) < 0)
 		goto out;
-	if (o->disk && (vm->exists || o->image) &&
+	if (o->disk && (vm->exists || in.image.disk) &&
 	    check_disk(name, vm->exists ? vm->paths.disk : in.image.disk,
 		       o->disk, &have) < 0)
 		goto out;

@@ -336,4 +336,6 @@ contains "  says so" "$ERR" "unrecognised user-data"
 expect_rc "--plan of a disk smaller than its image" 1 "$NOOK" local start pl --image blank.img --disk 1K --plan
 contains "  says so" "$ERR" "--disk cannot shrink VM pl's disk (64M now)"
 check "  and made nothing" test ! -e "$NOOK_HOME/vms/pl"
+expect_rc "--plan naming the default image, not yet in the store, with --disk" 0 "$NOOK" local start pl --image debian-12 --disk 30G --plan
+contains "  plans it (the start makes the image)" "$OUT" "disk 30G, image debian-12 (new)"
 finish
