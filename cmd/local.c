@@ -379,8 +379,7 @@ static void print_list(json_t *all)
 		if (json_is_object(ssh))
 			snprintf(port, sizeof(port), "%lld", (long long)
 				 json_integer_value(json_object_get(ssh, "port")));
-		image = str_escaped(json_string_value(json_object_get(j,
-								     "image")));
+		image = str_escaped(or_dash(json_object_get(j, "image")));
 		printf("%-16s %-9s %-8s %-6s %-10s %-15s %s%s%s%s%s\n",
 		       json_string_value(json_object_get(j, "name")),
 		       json_string_value(json_object_get(j, "state")), pid, port,
@@ -413,8 +412,14 @@ static int local_list(struct nook_ctx *ctx, int argc, char **argv)
 	for (size_t i = 0; i < names.n; i++) {
 		struct vm *vm;
 
+		/* one whose record cannot be read is listed, not left out:
+		 * what is wrong is said, and 'delete --force' removes it */
 		if (vm_open(d, names.v[i], 1, &vm) == 0)
 			json_array_append_new(all, status_json(vm));
+		else
+			json_array_append_new(all, json_pack("{s:s,s:s,s:s}",
+				"name", names.v[i], "state", "broken",
+				"error", error_last()));
 		vm_close(vm);
 	}
 	strvec_clear(&names);

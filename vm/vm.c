@@ -600,14 +600,20 @@ void vm_list(const struct nook_dirs *d, struct strvec *names)
 	DIR *dir = opendir(vms);
 	struct dirent *e;
 
-	while (dir && (e = readdir(dir))) {
-		struct vm *vm;
+	for (;;) {
+		struct stat st;
+		char *json;
 
+		e = dir ? readdir(dir) : NULL;
+		if (!e)
+			break;
 		if (!vm_name_valid(e->d_name))
 			continue;
-		if (vm_open(d, e->d_name, 0, &vm) == 0 && vm->exists)
+		/* a record there, read or not: the caller opens it */
+		json = xasprintf("%s/%s/vm.json", vms, e->d_name);
+		if (stat(json, &st) == 0)
 			strvec_push(names, e->d_name);
-		vm_close(vm);
+		free(json);
 	}
 	if (dir)
 		closedir(dir);

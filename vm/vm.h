@@ -358,8 +358,9 @@ void vm_qemu_messages(const struct vm *vm, struct buf *out);
 #define VM_GUEST_RUN_MS 60000
 int vm_guest_run(struct vm *vm, const char *const *cmd, struct buf *out);
 
-/* The names of every VM made under d (a directory without a record is
- * a first start that never got that far: not listed), sorted. */
+/* The names of every VM made under d, sorted: each with a record, one
+ * that cannot be read too (a directory without a record is a first start
+ * that never got that far: not listed). */
 void vm_list(const struct nook_dirs *d, struct strvec *names);
 
 /*

@@ -338,4 +338,15 @@ contains "  says so" "$ERR" "--disk cannot shrink VM pl's disk (64M now)"
 check "  and made nothing" test ! -e "$NOOK_HOME/vms/pl"
 expect_rc "--plan naming the default image, not yet in the store, with --disk" 0 "$NOOK" local start pl --image debian-12 --disk 30G --plan
 contains "  plans it (the start makes the image)" "$OUT" "disk 30G, image debian-12 (new)"
+
+# a VM whose record cannot be read is listed as broken, not left out
+expect_rc "a VM bk" 0 "$NOOK" local start bk --image blank.img --no-wait --memory 256M --accel tcg
+expect_rc "  stopped" 0 "$NOOK" local stop bk --force
+echo junk > "$NOOK_HOME/vms/bk/vm.json"
+expect_rc "  its record broken: list" 0 "$NOOK" local list
+check "  shows it broken" sh -c 'echo "$1" | grep -q "^bk  *broken "' _ "$OUT"
+contains "  says what is wrong" "$ERR" "vms/bk/vm.json:1:"
+expect_rc "  list --json" 0 "$NOOK" local list --json
+check "  has it, state broken, with the error" test "$(echo "$OUT" | json '[(v["state"], "vm.json:1:" in v["error"]) for v in d if v["name"] == "bk"]')" = "[('broken', True)]"
+expect_rc "  delete --force" 0 "$NOOK" local delete bk --force
 finish
