@@ -392,26 +392,6 @@ check "  ends z2-2's QEMU too" test "$(qemus z2-2)" = 0
 check "  and removes it" test ! -e "$NOOK_HOME/vms/z2-2"
 check "  and the record" test ! -e "$NOOK_HOME/clusters/z2.json"
 
-# a cluster's first start and a plain VM of its node's name, at once:
-# whichever loses leaves nothing (no record naming the other's VM)
-race_ok=0
-for i in 1 2 3 4 5; do
-	"$NOOK" local start "r$i" --nodes 1 "${common[@]}" >/dev/null 2>&1 &
-	a=$!
-	"$NOOK" local start "r$i-1" "${common[@]}" >/dev/null 2>&1 &
-	b=$!
-	wait "$a" "$b"
-	of=$("$NOOK" local status "r$i-1" --json 2>/dev/null | json 'd["cluster"]')
-	if [ "$of" = "r$i" ] || [ ! -e "$NOOK_HOME/clusters/r$i.json" ]; then
-		race_ok=$((race_ok + 1))
-	else
-		echo "     round $i: r$i-1 is of cluster '$of', and clusters/r$i.json is left"
-	fi
-	"$NOOK" local delete "r$i" --force >/dev/null 2>&1
-	"$NOOK" local delete "r$i-1" --force >/dev/null 2>&1
-done
-check "a node's name raced by a plain VM: no record left naming it (5 rounds)" test "$race_ok" = 5
-
 # a cluster grown from the command line stays alike: a new node takes
 # what the start leaves unsaid from the first node, not the defaults (the
 # default image would be imported, and a real guest booted, beside blank
