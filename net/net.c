@@ -99,6 +99,37 @@ void net_port_hostfwd(const struct net_port *p, struct buf *out)
 		 p->host, p->guest);
 }
 
+int net_hostfwd_refused(const char *out, struct net_port *p)
+{
+	/* QEMU 7.2's slirp_setup_hostfwd(), quoting the hostfwd's value:
+	 * "Could not set up host forwarding rule 'tcp:127.0.0.1:2222-:22'" */
+	static const char said[] = "Could not set up host forwarding rule '";
+	const char *at = out ? strstr(out, said) : NULL;
+	const char *addr, *colon, *dash;
+	size_t alen;
+
+	if (!at)
+		return 0;
+	memset(p, 0, sizeof(*p));
+	at += strlen(said);
+	if (!strncmp(at, "udp:", 4))
+		p->udp = 1;
+	else if (strncmp(at, "tcp:", 4))
+		return 0;
+	addr = at + 4;
+	colon = strchr(addr, ':');
+	dash = colon ? strchr(colon, '-') : NULL;
+	if (!dash)
+		return 0;
+	alen = (size_t)(colon - addr);
+	if (alen == 0 || alen >= sizeof(p->addr) ||
+	    parse_port(colon + 1, (size_t)(dash - colon - 1), 0, &p->host) < 0)
+		return 0;
+	memcpy(p->addr, addr, alen);
+	p->addr[alen] = '\0';
+	return 1;
+}
+
 /* A socket bound to addr:port (0: the kernel picks), its port in *bound;
  * -1 with errno when it cannot be bound. */
 static int bound_socket(const char *addr, int port, int udp, int *bound)

@@ -77,9 +77,14 @@ void net_port_hostfwd(const struct net_port *p, struct buf *out);
  * kernel, and not the host port of any of avoid[0..n) of that protocol
  * (a port free on 127.0.0.2 may be one a VM holds on 127.0.0.1 already;
  * a VM's forwards are told apart by port alone). The port may be taken
- * again before it is used; QEMU's own error is the last word then.
+ * again before QEMU binds it: net_hostfwd_refused() reads QEMU's word.
  */
 int net_port_pick(struct net_port *p, const struct net_port *avoid, size_t n);
+
+/* 1 when QEMU's output out says it could not set up a hostfwd, with
+ * that forward's protocol, address and host port in *p (its guest port
+ * 0); 0 when it says no such thing. */
+int net_hostfwd_refused(const char *out, struct net_port *p);
 
 /* 1 when port on addr can be bound now, 0 when not; says nothing. */
 int net_port_is_free(const char *addr, int port, int udp);

@@ -254,9 +254,14 @@ int vm_disk_size(const char *path, uint64_t *size);
 /*
  * Launch QEMU with argv (which must -daemonize and write p->pidfile);
  * QEMU's own messages go to p->qemu_log and are shown when it fails.
- * *pid is the running QEMU.
+ * *pid is the running QEMU. When QEMU fails because it could not forward
+ * one of the host ports in movable[0..n) (another program took it since
+ * it was found free), it says nothing, sets *taken to that port and
+ * returns VM_LAUNCH_TAKEN: the caller may pick another and launch again.
  */
-int vm_launch(const struct vm_paths *p, const char *const *argv, pid_t *pid);
+#define VM_LAUNCH_TAKEN (-2)
+int vm_launch(const struct vm_paths *p, const char *const *argv, pid_t *pid,
+	      const struct net_port *movable, size_t n, struct net_port *taken);
 
 /* Remove what a gone QEMU leaves: sockets, pid file, the ssh master. */
 void vm_clean_runtime(const struct vm_paths *p);

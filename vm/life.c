@@ -247,7 +247,23 @@ static int wait_daemonized(struct child *c)
 		      "killed", LAUNCH_MS / 1000);
 }
 
-int vm_launch(const struct vm_paths *p, const char *const *argv, pid_t *pid)
+/* Whether QEMU's output log says it could not forward one of
+ * movable[0..n), that one in *taken. */
+static int moved_away(const char *log, const struct net_port *movable,
+		      size_t n, struct net_port *taken)
+{
+	if (!net_hostfwd_refused(log, taken))
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (movable[i].host == taken->host &&
+		    movable[i].udp == taken->udp &&
+		    !strcmp(movable[i].addr, taken->addr))
+			return 1;
+	return 0;
+}
+
+int vm_launch(const struct vm_paths *p, const char *const *argv, pid_t *pid,
+	      const struct net_port *movable, size_t n, struct net_port *taken)
 {
 	struct child c = CHILD_INIT;
 	struct buf log = BUF_INIT;
@@ -273,12 +289,14 @@ int vm_launch(const struct vm_paths *p, const char *const *argv, pid_t *pid)
 		read_file_quiet(p->qemu_log, &log);
 		while (log.len && log.p[log.len - 1] == '\n')
 			log.p[--log.len] = '\0';
-		if (rc > 0)
+		if (rc > 0 && moved_away(log.p, movable, n, taken))
+			rc = VM_LAUNCH_TAKEN;
+		else if (rc > 0)
 			errorf("QEMU failed to start (exit %d): %s", rc,
 			       log.len ? log.p : "(no message)");
 		buf_free(&log);
 		vm_clean_runtime(p);
-		return -1;
+		return rc == VM_LAUNCH_TAKEN ? rc : -1;
 	}
 	*pid = vm_pid_alive(p->pidfile, p->qmp_arg);
 	if (!*pid) {

@@ -959,7 +959,8 @@ int vm_resume(struct vm *vm, struct strvec *argv, const char *accel,
 		ret = -1;
 		goto out;
 	}
-	if (vm_launch(&vm->paths, (const char *const *)argv->v, pid) < 0) {
+	if (vm_launch(&vm->paths, (const char *const *)argv->v, pid, NULL, 0,
+		      NULL) < 0) {
 		if (still_suspended(vm, &was) == 0)
 			errorf("VM %s: QEMU would not start to load its saved "
 			       "state (said above); the save is kept: 'nook "

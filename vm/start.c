@@ -473,6 +473,25 @@ static int resolve_uplink(struct vm_spec *s, struct vm_nic *out)
 	return 0;
 }
 
+/* Cold launches tried at most while another program takes a host port
+ * that was free a moment before (another nook picking at once, or any
+ * program's outgoing connection) */
+#define LAUNCH_TRIES 3
+
+/* The forwards of up (as resolve_uplink() made it) that may move when
+ * another program takes their host port, copied to out: ssh's, and
+ * those the user left at HOST 0. How many. */
+static size_t movable_ports(const struct vm_spec *s, const struct vm_nic *up,
+			    struct net_port *out)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < up->nports; i++)
+		if (i == 0 || !s->nics[0].ports[i - 1].host)
+			out[n++] = up->ports[i];
+	return n;
+}
+
 void vm_build_argv(struct vm *vm, enum vm_accel accel,
 		   const struct vm_nic *uplink, const char *switch_dir,
 		   int one_cpu, struct strvec *argv)
@@ -723,17 +742,37 @@ static int launch(struct vm *vm, const struct vm_start_opts *o,
 		warnf("VM %s: cluster %s has no record of its nodes: its seed "
 		      "names none of them", vm->name, vm->spec.cluster);
 	seed = real_us();
-	if (resolve_uplink(&vm->spec, up) < 0 ||
-	    vm_prepare(&vm->spec, &vm->paths, &hosts, seed) < 0)
+	if (vm_prepare(&vm->spec, &vm->paths, &hosts, seed) < 0)
 		goto out;
 	vm->seed = seed;
-	vm_build_argv(vm, r->accel, up, sw, boots_one_cpu(vm, o, r->accel),
-		      &argv);
-	/* from here on the VM exists, even if QEMU fails */
-	if (vm_record(vm, VM_STARTING, 0, NULL, up) < 0)
-		goto out;
-	r->console_at = file_size(vm->paths.console_log);
-	if (vm_launch(&vm->paths, (const char *const *)argv.v, &r->pid) < 0) {
+	for (int tries = 1;; tries++) {
+		struct net_port *movable, taken;
+		size_t n = 0;
+
+		if (resolve_uplink(&vm->spec, up) < 0)
+			goto out;
+		strvec_clear(&argv);
+		vm_build_argv(vm, r->accel, up, sw,
+			      boots_one_cpu(vm, o, r->accel), &argv);
+		/* from here on the VM exists, even if QEMU fails */
+		if (vm_record(vm, VM_STARTING, 0, NULL, up) < 0)
+			goto out;
+		r->console_at = file_size(vm->paths.console_log);
+		movable = xmalloc(sizeof(*movable) * up->nports);
+		if (tries < LAUNCH_TRIES)
+			n = movable_ports(&vm->spec, up, movable);
+		rc = vm_launch(&vm->paths, (const char *const *)argv.v,
+			       &r->pid, movable, n, &taken);
+		free(movable);
+		if (rc != VM_LAUNCH_TAKEN)
+			break;
+		say(o, "VM %s: host port %d/%s was taken as QEMU started; "
+		    "picking another", vm->name, taken.host,
+		    net_proto(taken.udp));
+		if (taken.host == vm->spec.ssh_port && !taken.udp)
+			vm->spec.ssh_port = 0;
+	}
+	if (rc < 0) {
 		if (vm_record(vm, VM_STOPPED, 0, NULL, NULL) < 0)
 			warnf("VM %s: its record still says starting", vm->name);
 		goto out;

@@ -6,7 +6,7 @@
 NOOK=$1
 . "$(dirname "$0")/lib.sh"
 cleanup() {
-	for vm in p1 pc pn; do "$NOOK" local delete "$vm" --force >/dev/null 2>&1; done
+	for vm in p1 pc pn pt; do "$NOOK" local delete "$vm" --force >/dev/null 2>&1; done
 	[ -n "${NS:-}" ] && ip netns del "$NS"
 	[ -n "${HOLD:-}" ] && kill "$HOLD" 2>/dev/null
 	rm -rf "$WORK"
@@ -190,4 +190,54 @@ if [ "$(id -u)" = 0 ] && ip netns add "nook-port-$$" 2>/dev/null; then
 else
 	echo "skip: the HOST 0 picks in a network namespace of their own need root"
 fi
+
+# A port another program takes between nook's pick and QEMU's bind (in CI
+# another test's nook picked the same one at once): a QEMU in front of the
+# real one takes the forward of guest port $TAKE as it starts, once. The
+# real QEMU then fails on it, with its own words.
+mkdir -p "$WORK/bin"
+cat > "$WORK/bin/qemu-system-x86_64" <<'WRAP'
+#!/usr/bin/env bash
+real=/usr/bin/qemu-system-x86_64
+case " $* " in *" -daemonize "*) ;; *) exec "$real" "$@" ;; esac
+[ -e "$TAKEN" ] && exec "$real" "$@"
+port=$(printf '%s\n' "$@" | grep -o "hostfwd=tcp:127.0.0.1:[0-9]*-:$TAKE\b" |
+	head -1 | sed 's/.*:\([0-9]*\)-:.*/\1/')
+echo "$port" > "$TAKEN"
+python3 -c 'import socket,sys,time
+s=socket.socket(); s.bind(("127.0.0.1",int(sys.argv[1]))); s.listen(1)
+print("held", flush=True); time.sleep(60)' "$port" > "$TAKEN.held" &
+holder=$!
+for _ in $(seq 100); do grep -q held "$TAKEN.held" 2>/dev/null && break; sleep 0.05; done
+"$real" "$@"
+rc=$?
+kill "$holder"
+exit "$rc"
+WRAP
+chmod +x "$WORK/bin/qemu-system-x86_64"
+taken_start() { # NAME GUEST-PORT START-OPTION...
+	local name=$1
+	rm -f "$WORK/taken"
+	TAKE=$2 TAKEN=$WORK/taken PATH="$WORK/bin:$PATH" expect_rc "$3" "$4" \
+		"$NOOK" local start "$name" --image blank.img --no-wait \
+		--memory 128M --cpus 1 --accel tcg "${@:5}"
+}
+taken_start pt 22 "ssh's port taken as QEMU starts: started" 0 --port 0:81
+check "  the wrapper took a port" test -s "$WORK/taken"
+contains "  says it was taken" "$OUT$ERR" "host port $(cat "$WORK/taken")/tcp was taken"
+SSH=$("$NOOK" local status pt --json | json 'd["ssh"]["port"]')
+check "  ssh on another port" test "${SSH:-0}" -gt 0 -a "${SSH:-0}" != "$(cat "$WORK/taken")"
+check "  which QEMU listens on" test "$(listening "${SSH:-0}" 127.0.0.1)" = 1
+"$NOOK" local delete pt --force >/dev/null
+taken_start pt 81 "a HOST 0 forward's port taken: started" 0 --port 0:81
+H81=$("$NOOK" port list pt --json | json '[f["host"] for f in d if f["guest"]==81][0]')
+check "  the forward on another port" test "${H81:-0}" -gt 0 -a "${H81:-0}" != "$(cat "$WORK/taken")"
+check "  which QEMU listens on" test "$(listening "${H81:-0}" 127.0.0.1)" = 1
+"$NOOK" local delete pt --force >/dev/null
+P80=$(free_port)
+taken_start pt 80 "a fixed forward's port taken: refused" 1 --port "$P80:80"
+contains "  QEMU's own words" "$ERR" "Could not set up host forwarding rule 'tcp:127.0.0.1:$P80-:80'"
+check "  not picked again" test "$(cat "$WORK/taken")" = "$P80"
+check "  stopped" test "$("$NOOK" local status pt --json | json 'd["state"]')" = stopped
+"$NOOK" local delete pt --force >/dev/null
 finish

@@ -170,6 +170,58 @@ static void test_port_free_and_in_use(void **state)
 	close(fd);
 }
 
+/* A port held here, and a real QEMU asked to forward it: its own words
+ * name the forward it could not set up, and nook reads them back. */
+static void test_hostfwd_refused(void **state)
+{
+	struct net_port held = { .addr = "127.0.0.1" }, got;
+	struct buf fwd = BUF_INIT, nd = BUF_INIT, out = BUF_INIT;
+	struct sockaddr_in sa;
+	const char *argv[] = { "qemu-system-x86_64", "-M", "none",
+			       "-nodefaults", "-display", "none", "-netdev",
+			       NULL, NULL };
+	int fd;
+
+	(void)state;
+	assert_int_equal(net_port_pick(&held, NULL, 0), 0);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)held.host);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(fd, 1), 0);
+	held.guest = 22;
+	net_port_hostfwd(&held, &fwd);
+	buf_addf(&nd, "user,id=n0,%s", fwd.p);
+	argv[7] = nd.p;
+	assert_int_not_equal(run_capture(argv, &out), 0);
+	if (net_hostfwd_refused(out.p, &got) != 1)
+		fail_msg("not read as a refused forward: %s", out.p);
+	assert_int_equal(got.host, held.host);
+	assert_int_equal(got.udp, 0);
+	assert_string_equal(got.addr, "127.0.0.1");
+	close(fd);
+
+	/* udp, and what is not that message */
+	assert_int_equal(net_hostfwd_refused("qemu: -netdev x: Could not set up "
+					     "host forwarding rule 'udp:127.0.0.2"
+					     ":5353-:53'", &got), 1);
+	assert_true(got.udp && got.host == 5353);
+	assert_string_equal(got.addr, "127.0.0.2");
+	assert_int_equal(net_hostfwd_refused(NULL, &got), 0);
+	assert_int_equal(net_hostfwd_refused("Could not open disk", &got), 0);
+	assert_int_equal(net_hostfwd_refused("Could not set up host forwarding "
+					     "rule 'sctp:1.2.3.4:5-:6'", &got), 0);
+	assert_int_equal(net_hostfwd_refused("Could not set up host forwarding "
+					     "rule 'tcp::2222-:22'", &got), 0);
+	assert_int_equal(net_hostfwd_refused("Could not set up host forwarding "
+					     "rule 'tcp:127.0.0.1:99999-:22'", &got), 0);
+	buf_free(&fwd);
+	buf_free(&nd);
+	buf_free(&out);
+}
+
 static void test_mac(void **state)
 {
 	char a[18], b[18], c[18], d[18], e[18];
@@ -1499,6 +1551,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_port_parse_bad),
 		cmocka_unit_test(test_port_free_and_in_use),
 		cmocka_unit_test(test_port_pick_avoids),
+		cmocka_unit_test(test_hostfwd_refused),
 		cmocka_unit_test(test_mac),
 		cmocka_unit_test(test_mac_stable),
 		cmocka_unit_test(test_ra_answer),
