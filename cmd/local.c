@@ -217,6 +217,12 @@ static void print_status(json_t *j)
 	size_t i;
 
 	printf("name:    %s\n", name);
+	if (!strcmp(state, "broken")) {
+		printf("state:   broken: %s\nremove:  nook local delete %s "
+		       "--force\n", json_string_value(json_object_get(j,
+		       "error")), name);
+		return;
+	}
 	if (json_is_integer(json_object_get(j, "pid"))) {
 		const char *accel = json_string_value(json_object_get(j,
 								      "accel"));
@@ -296,15 +302,23 @@ static const char usage_status[] =
 	"spins on) says so, with the console's line (\"panic\" in JSON). A\n"
 	"cluster's name shows every node (a JSON array).\n";
 
+/* What list and a cluster's status show of VM name, whose record cannot
+ * be read: what is wrong, and 'delete --force' removes it. */
+static json_t *broken_json(const char *name, const char *why)
+{
+	return json_pack("{s:s,s:s,s:s}", "name", name, "state", "broken",
+			 "error", why);
+}
+
 /* The status of VM name, or of every node when it is a cluster (an
  * array for --json). */
 static json_t *status_of(const struct nook_dirs *d, const char *name,
 			 int cluster)
 {
-	struct strvec names = STRVEC_INIT;
+	struct strvec names = STRVEC_INIT, why = STRVEC_INIT;
 	json_t *j = NULL;
 
-	if (cluster && vm_cluster_nodes(d, name, &names) < 0)
+	if (cluster && vm_cluster_nodes_why(d, name, &names, &why) < 0)
 		return NULL;
 	if (!cluster)
 		strvec_push(&names, name);
@@ -313,6 +327,11 @@ static json_t *status_of(const struct nook_dirs *d, const char *name,
 	for (size_t i = 0; i < names.n; i++) {
 		struct vm *vm;
 
+		if (cluster && *why.v[i]) {
+			json_array_append_new(j, broken_json(names.v[i],
+							     why.v[i]));
+			continue;
+		}
 		if (vm_open(d, names.v[i], !cluster, &vm) < 0)
 			continue;
 		if (cluster && vm_exists(vm))
@@ -322,6 +341,7 @@ static json_t *status_of(const struct nook_dirs *d, const char *name,
 		vm_close(vm);
 	}
 	strvec_clear(&names);
+	strvec_clear(&why);
 	return j;
 }
 
@@ -414,12 +434,9 @@ static int local_list(struct nook_ctx *ctx, int argc, char **argv)
 
 		/* one whose record cannot be read is listed, not left out:
 		 * what is wrong is said, and 'delete --force' removes it */
-		if (vm_open(d, names.v[i], 1, &vm) == 0)
-			json_array_append_new(all, status_json(vm));
-		else
-			json_array_append_new(all, json_pack("{s:s,s:s,s:s}",
-				"name", names.v[i], "state", "broken",
-				"error", error_last()));
+		json_array_append_new(all, vm_open(d, names.v[i], 1, &vm) == 0
+				      ? status_json(vm)
+				      : broken_json(names.v[i], error_last()));
 		vm_close(vm);
 	}
 	strvec_clear(&names);

@@ -499,13 +499,28 @@ static int is_member(const struct nook_dirs *d, const char *name,
 }
 
 /* The names of c's members that are its nodes: a VM that merely has a
- * node's name is not one. */
+ * node's name is not one. With why (not NULL): also each member whose
+ * record cannot be read, its error in why (each other's why ""). */
 static void members(const struct nook_dirs *d, const struct cluster *c,
-		    struct strvec *out)
+		    struct strvec *out, struct strvec *why)
 {
-	for (size_t i = 0; i < c->n; i++)
-		if (is_member(d, c->m[i].name, c->name))
-			strvec_push(out, c->m[i].name);
+	for (size_t i = 0; i < c->n; i++) {
+		const char *name = c->m[i].name;
+		char *json = xasprintf("%s/vms/%s/vm.json", d->data, name);
+		struct vm *vm = NULL;
+
+		if (access(json, F_OK) == 0 &&
+		    vm_open(d, name, VM_OPEN_BROKEN, &vm) == 0 &&
+		    (vm->exists || (vm->broken && why)) &&
+		    (vm->broken || (vm->spec.cluster &&
+				    !strcmp(vm->spec.cluster, c->name)))) {
+			strvec_push(out, name);
+			if (why)
+				strvec_push(why, vm->broken ? error_last() : "");
+		}
+		vm_close(vm);
+		free(json);
+	}
 }
 
 /* A cluster whose record stayed when its last node was deleted. */
@@ -516,8 +531,8 @@ static int no_nodes(const char *name)
 		      name, name);
 }
 
-int vm_cluster_nodes(const struct nook_dirs *d, const char *name,
-		     struct strvec *out)
+int vm_cluster_nodes_why(const struct nook_dirs *d, const char *name,
+			 struct strvec *out, struct strvec *why)
 {
 	struct cluster c;
 	size_t had = out->n;
@@ -527,9 +542,15 @@ int vm_cluster_nodes(const struct nook_dirs *d, const char *name,
 		return errorf("no cluster named '%s'", name);
 	if (rc < 0)
 		return -1;
-	members(d, &c, out);
+	members(d, &c, out, why);
 	cluster_free(&c);
 	return out->n > had ? 0 : no_nodes(name);
+}
+
+int vm_cluster_nodes(const struct nook_dirs *d, const char *name,
+		     struct strvec *out)
+{
+	return vm_cluster_nodes_why(d, name, out, NULL);
 }
 
 /* 1 when s is a node number as nook writes it: 1 to MAX_NODE_NUMBER,
@@ -775,7 +796,7 @@ void vm_cluster_network_gc(const struct nook_dirs *d, const char *cluster)
 	if (rc == REC_NONE || rc == REC_BROKEN)
 		return;
 	if (rc == REC_OK) {
-		members(d, &c, &u.names);
+		members(d, &c, &u.names, NULL);
 		cluster_free(&c);
 	}
 	dir = vm_cluster_switch_dir(d, cluster);
@@ -1010,17 +1031,6 @@ struct node_start {
 	char *like;               /* first_made(): what new nodes are like */
 };
 
-/* 1 when node name starts with the start's own options, not its
- * group's: a plain cluster's node (--nodes N, or nodes: N in a file). */
-static int plain_node(const struct vm_cluster_node *l, size_t n,
-		      const char *name)
-{
-	for (size_t i = 0; i < n; i++)
-		if (!strcmp(l[i].name, name))
-			return !l[i].o;
-	return 1;
-}
-
 /* The node a plain node still to be made is made like: c's first node
  * that is made (NULL: none). Then a cluster grown from the command line
  * (--nodes 5 after --nodes 3 --image X --memory 2G) stays alike. A
@@ -1033,12 +1043,6 @@ static char *first_made(const struct nook_dirs *d, const struct cluster *c)
 	return NULL;
 }
 
-/* What node name of a start with ns is like (NULL: nothing). */
-static const char *like_for(const struct node_start *ns, const char *name)
-{
-	return plain_node(ns->list, ns->n, name) ? ns->like : NULL;
-}
-
 const struct vm_start_opts *vm_cluster_node_opts(
 	const struct vm_start_opts *o, const struct vm_cluster_node *l,
 	size_t n, const char *name)
@@ -1047,6 +1051,16 @@ const struct vm_start_opts *vm_cluster_node_opts(
 		if (!strcmp(l[i].name, name))
 			return l[i].o ? l[i].o : o;
 	return o;
+}
+
+/* What node name of a start with ns is like (NULL: nothing): only a
+ * node that starts with the start's own options, not its group's (a
+ * plain cluster's, --nodes N or nodes: N in a file). */
+static const char *like_for(const struct node_start *ns, const char *name)
+{
+	return vm_cluster_node_opts(ns->o, ns->list, ns->n, name) == ns->o
+		       ? ns->like
+		       : NULL;
 }
 
 static int start_node(const struct nook_dirs *d, const char *cluster,
@@ -1606,7 +1620,7 @@ static int each_of(const struct nook_dirs *d, const char *name,
 
 	if (rc)
 		return rc > 0 ? errorf("no cluster named '%s'", name) : -1;
-	members(d, &c, &names);
+	members(d, &c, &names, NULL);
 	rc = names.n ? 0 : no_nodes(name);
 	strvec_clear(&names);
 	if (rc == 0)

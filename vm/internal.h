@@ -258,8 +258,11 @@ int vm_disk_size(const char *path, uint64_t *size);
  * one of the host ports in movable[0..n) (another program took it since
  * it was found free), it says nothing, sets *taken to that port and
  * returns VM_LAUNCH_TAKEN: the caller may pick another and launch again.
+ * When a 'stop --force' ended it as it started (its mark is there), it
+ * says nothing and returns VM_LAUNCH_STOPPED: the caller reports a stop.
  */
 #define VM_LAUNCH_TAKEN (-2)
+#define VM_LAUNCH_STOPPED (-3)
 int vm_launch(const struct vm_paths *p, const char *const *argv, pid_t *pid,
 	      const struct net_port *movable, size_t n, struct net_port *taken);
 
@@ -435,10 +438,12 @@ int vm_uplink_recorded(const struct vm *vm, struct vm_nic *out);
  * does not fit or would not load (why says which, no QEMU is left, the
  * record is as it was); -1 on an error that stops the start (a QEMU that
  * would not start: the save is kept, the VM suspended again). *pid is
- * the new QEMU.
+ * the new QEMU. VM_LAUNCH_TAKEN, nothing said, the VM suspended again,
+ * when QEMU found one of movable[0..n) taken (vm_launch()).
  */
 int vm_resume(struct vm *vm, struct strvec *argv, const char *accel,
-	      const struct vm_nic *up, pid_t *pid, struct buf *why);
+	      const struct vm_nic *up, pid_t *pid, struct buf *why,
+	      const struct net_port *movable, size_t n, struct net_port *taken);
 /* Remove vm's save file (and a half-written one); the record is the
  * caller's to change. */
 void vm_save_remove(struct vm *vm);

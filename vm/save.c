@@ -914,7 +914,8 @@ static int still_suspended(struct vm *vm, struct aside *a)
 }
 
 int vm_resume(struct vm *vm, struct strvec *argv, const char *accel,
-	      const struct vm_nic *up, pid_t *pid, struct buf *why)
+	      const struct vm_nic *up, pid_t *pid, struct buf *why,
+	      const struct net_port *movable, size_t n, struct net_port *taken)
 {
 	struct sigaction old[3];
 	struct aside was;
@@ -959,14 +960,20 @@ int vm_resume(struct vm *vm, struct strvec *argv, const char *accel,
 		ret = -1;
 		goto out;
 	}
-	if (vm_launch(&vm->paths, (const char *const *)argv->v, pid, NULL, 0,
-		      NULL) < 0) {
-		if (still_suspended(vm, &was) == 0)
+	ret = vm_launch(&vm->paths, (const char *const *)argv->v, pid, movable,
+			n, taken);
+	if (ret < 0) {
+		if (still_suspended(vm, &was) < 0 || ret == VM_LAUNCH_TAKEN)
+			goto out;
+		if (ret == VM_LAUNCH_STOPPED)
+			errorf("VM %s: stopped as its resume started (nook "
+			       "local stop --force); it is suspended, its save "
+			       "kept", vm->name);
+		else
 			errorf("VM %s: QEMU would not start to load its saved "
 			       "state (said above); the save is kept: 'nook "
 			       "local start %s' tries again, with --cold it "
 			       "boots without it", vm->name, vm->name);
-		ret = -1;
 		goto out;
 	}
 	ret = 0;

@@ -473,25 +473,6 @@ static int resolve_uplink(struct vm_spec *s, struct vm_nic *out)
 	return 0;
 }
 
-/* Cold launches tried at most while another program takes a host port
- * that was free a moment before (another nook picking at once, or any
- * program's outgoing connection) */
-#define LAUNCH_TRIES 3
-
-/* The forwards of up (as resolve_uplink() made it) that may move when
- * another program takes their host port, copied to out: ssh's, and
- * those the user left at HOST 0. How many. */
-static size_t movable_ports(const struct vm_spec *s, const struct vm_nic *up,
-			    struct net_port *out)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < up->nports; i++)
-		if (i == 0 || !s->nics[0].ports[i - 1].host)
-			out[n++] = up->ports[i];
-	return n;
-}
-
 void vm_build_argv(struct vm *vm, enum vm_accel accel,
 		   const struct vm_nic *uplink, const char *switch_dir,
 		   int one_cpu, struct strvec *argv)
@@ -551,6 +532,46 @@ static int fixed_port(const struct vm_spec *s, const struct net_port *p)
 	return 0;
 }
 
+/* Launches tried at most while another program takes a host port that
+ * was free a moment before (another nook picking at once, or any
+ * program's outgoing connection) */
+#define LAUNCH_TRIES 3
+
+/* The forwards of uplink up (ssh's first) that may move when another
+ * program takes their host port, copied to out (room for up->nports):
+ * none on the last try; else ssh's, and those not fixed by the user.
+ * How many. */
+static size_t movable_ports(const struct vm_spec *s, const struct vm_nic *up,
+			    int try, struct net_port *out)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < up->nports && try < LAUNCH_TRIES; i++)
+		if (i == 0 || !fixed_port(s, &up->ports[i]))
+			out[n++] = up->ports[i];
+	return n;
+}
+
+/* Pick again the forward of up that QEMU found taken (say so): -1 when
+ * no port is free. */
+static int pick_again(struct vm *vm, const struct vm_start_opts *o,
+		      struct vm_nic *up, const struct net_port *taken)
+{
+	say(o, "VM %s: host port %d/%s was taken as QEMU started; picking "
+	    "another", vm->name, taken->host, net_proto(taken->udp));
+	for (size_t i = 0; i < up->nports; i++) {
+		struct net_port *p = &up->ports[i];
+
+		if (p->host != taken->host || p->udp != taken->udp)
+			continue;
+		if (net_port_pick(p, up->ports, up->nports) < 0)
+			return -1;
+		if (i == 0)
+			vm->spec.ssh_port = p->host;
+	}
+	return 0;
+}
+
 /* The suspended VM's forwards as its QEMU had them, each still free:
  * one that moves (ssh's, or a HOST 0 one) gets another free port, as a
  * boot would (forwards are not in the saved memory); a fixed one
@@ -579,6 +600,41 @@ static int free_forwards(struct vm *vm, struct vm_nic *up)
 	return 0;
 }
 
+/* vm_resume()'s answer, picking again a port QEMU found taken. */
+static int resume_launch(struct vm *vm, const struct vm_start_opts *o,
+			 struct vm_start_result *r, struct vm_nic *up,
+			 const char *sw, struct buf *why)
+{
+	struct strvec argv = STRVEC_INIT;
+	struct net_port *movable = xmalloc(sizeof(*movable) * up->nports);
+	struct net_port taken;
+	int rc;
+
+	for (int try = 1;; try++) {
+		/* the save is the guest's memory: not thrown away because
+		 * another program holds a port for a while */
+		if (free_forwards(vm, up) < 0) {
+			rc = -1;
+			break;
+		}
+		strvec_clear(&argv);
+		vm_build_argv(vm, r->accel, up, sw, 0, &argv);
+		rc = vm_resume(vm, &argv, accel_name(r->accel), up, &r->pid,
+			       why, movable,
+			       movable_ports(&vm->spec, up, try, movable),
+			       &taken);
+		if (rc != VM_LAUNCH_TAKEN)
+			break;
+		if (pick_again(vm, o, up, &taken) < 0) {
+			rc = -1;
+			break;
+		}
+	}
+	strvec_clear(&argv);
+	free(movable);
+	return rc;
+}
+
 /*
  * A suspended VM: back from its save (1), or, when the save does not fit
  * or will not load, the save removed and the VM stopped for a cold boot,
@@ -587,7 +643,6 @@ static int free_forwards(struct vm *vm, struct vm_nic *up)
 static int resume(struct vm *vm, const struct vm_start_opts *o,
 		  struct vm_start_result *r, struct vm_nic *up, const char *sw)
 {
-	struct strvec argv = STRVEC_INIT;
 	struct buf why = BUF_INIT;
 	double t0 = mono_s();
 	int rc = 0;
@@ -596,14 +651,8 @@ static int resume(struct vm *vm, const struct vm_start_opts *o,
 		buf_adds(&why, "--reprovision needs a boot");
 	} else if (vm_uplink_recorded(vm, up) < 0) {
 		buf_adds(&why, "its forwards cannot be read back");
-	} else if (free_forwards(vm, up) < 0) {
-		/* the save is the guest's memory: not thrown away because
-		 * another program holds a port for a while */
-		rc = -1;
 	} else {
-		vm_build_argv(vm, r->accel, up, sw, 0, &argv);
-		rc = vm_resume(vm, &argv, accel_name(r->accel), up, &r->pid,
-			       &why);
+		rc = resume_launch(vm, o, r, up, sw, &why);
 	}
 	if (rc > 0)
 		vm_port_reconcile(vm);
@@ -622,7 +671,6 @@ static int resume(struct vm *vm, const struct vm_start_opts *o,
 		if (vm_record(vm, VM_STOPPED, 0, NULL, NULL) < 0)
 			rc = -1;
 	}
-	strvec_clear(&argv);
 	buf_free(&why);
 	return rc;
 }
@@ -710,6 +758,17 @@ static void online_cpus(struct vm *vm, const struct vm_start_opts *o,
 	buf_free(&out);
 }
 
+/* Remove the mark a 'stop --force' leaves for the lock's holder; 1 when
+ * there was one. */
+static int take_stop_mark(struct vm *vm)
+{
+	char *mark = vm_stop_mark(&vm->paths);
+	int had = unlink(mark) == 0;
+
+	free(mark);
+	return had;
+}
+
 /* From the lock to a running QEMU, with the uplink as launched in *up. */
 static int launch(struct vm *vm, const struct vm_start_opts *o,
 		  struct inputs *in, struct vm_start_result *r,
@@ -745,9 +804,9 @@ static int launch(struct vm *vm, const struct vm_start_opts *o,
 	if (vm_prepare(&vm->spec, &vm->paths, &hosts, seed) < 0)
 		goto out;
 	vm->seed = seed;
-	for (int tries = 1;; tries++) {
+	for (int try = 1;; try++) {
 		struct net_port *movable, taken;
-		size_t n = 0;
+		size_t n;
 
 		if (resolve_uplink(&vm->spec, up) < 0)
 			goto out;
@@ -759,18 +818,23 @@ static int launch(struct vm *vm, const struct vm_start_opts *o,
 			goto out;
 		r->console_at = file_size(vm->paths.console_log);
 		movable = xmalloc(sizeof(*movable) * up->nports);
-		if (tries < LAUNCH_TRIES)
-			n = movable_ports(&vm->spec, up, movable);
+		n = movable_ports(&vm->spec, up, try, movable);
 		rc = vm_launch(&vm->paths, (const char *const *)argv.v,
 			       &r->pid, movable, n, &taken);
 		free(movable);
 		if (rc != VM_LAUNCH_TAKEN)
 			break;
-		say(o, "VM %s: host port %d/%s was taken as QEMU started; "
-		    "picking another", vm->name, taken.host,
-		    net_proto(taken.udp));
-		if (taken.host == vm->spec.ssh_port && !taken.udp)
-			vm->spec.ssh_port = 0;
+		/* ssh's is kept while free: not this one; the others are
+		 * picked at each resolve_uplink() */
+		if (pick_again(vm, o, up, &taken) < 0) {
+			rc = -1;
+			break;
+		}
+	}
+	if (rc == VM_LAUNCH_STOPPED) {
+		r->stopped = take_stop_mark(vm);
+		errorf("VM %s: stopped as its QEMU started (nook local stop "
+		       "--force)", vm->name);
 	}
 	if (rc < 0) {
 		if (vm_record(vm, VM_STOPPED, 0, NULL, NULL) < 0)
@@ -824,17 +888,6 @@ static int lock_and_check(struct vm *vm, int *made_dir, int running_ok,
 		return errorf("VM %s is already running (pid %d); 'nook shell "
 			      "%s' gets you in", vm->name, (int)*pid, vm->name);
 	return 0;
-}
-
-/* Remove the mark a 'stop --force' leaves for the lock's holder; 1 when
- * there was one. */
-static int take_stop_mark(struct vm *vm)
-{
-	char *mark = vm_stop_mark(&vm->paths);
-	int had = unlink(mark) == 0;
-
-	free(mark);
-	return had;
 }
 
 /* A guest whose kernel panicked spins its vCPU until someone ends it:

@@ -475,6 +475,11 @@ int vm_plain_name_check(const struct nook_dirs *d, const char *name);
  * so when name is no cluster, or one with no node left. */
 int vm_cluster_nodes(const struct nook_dirs *d, const char *name,
 		     struct strvec *out);
+/* As vm_cluster_nodes(), also each node whose record cannot be read
+ * (said as it is read): why gets, for each name, its error ("" for a
+ * node that can be read). */
+int vm_cluster_nodes_why(const struct nook_dirs *d, const char *name,
+			 struct strvec *out, struct strvec *why);
 /*
  * The VM a name means where one VM is expected: the name itself, or when
  * it is a cluster's, its first node (*is_cluster set). *vm_name is

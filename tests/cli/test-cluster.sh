@@ -387,6 +387,11 @@ echo junk > "$NOOK_HOME/vms/z2-2/vm.json"
 expect_rc "  delete with z2-2's record broken" 1 "$NOOK" local delete z2
 contains "  names it and what to do" "$ERR" "node z2-2's record cannot be read (said above); 'nook local delete z2 --force'"
 check "  and deletes none" test -e "$NOOK_HOME/vms/z2-1/vm.json"
+expect_rc "  status z2 --json" 0 "$NOOK" local status z2 --json
+check "  shows both nodes, z2-2 broken" test "$(echo "$OUT" | json '[(n["name"], n["state"]) for n in d]')" = "[('z2-1', 'running'), ('z2-2', 'broken')]"
+contains "  with what is wrong" "$(echo "$OUT" | json 'd[1]["error"]')" "z2-2/vm.json"
+expect_rc "  status z2" 0 "$NOOK" local status z2
+contains "  says broken and the way out" "$OUT" "nook local delete z2-2 --force"
 expect_rc "  delete --force" 0 "$NOOK" local delete z2 --force
 check "  ends z2-2's QEMU too" test "$(qemus z2-2)" = 0
 check "  and removes it" test ! -e "$NOOK_HOME/vms/z2-2"

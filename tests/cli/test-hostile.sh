@@ -172,6 +172,27 @@ check "  QEMU is gone" test -z "$(ps -o stat= -p "$qpid" 2>/dev/null | grep -v Z
 expect_rc "  status" 0 "$NOOK" local status w1 --json
 contains "  says stopped" "$OUT" '"state": "stopped"'
 
+# --- stop --force just as the start's QEMU comes up (a QEMU in front of
+# the real one runs the stop once QEMU has daemonized, before the start
+# reads its pid): the start says it was stopped, not that QEMU exited
+mkdir -p "$WORK/bin"
+cat > "$WORK/bin/qemu-system-x86_64" <<'WRAP'
+#!/usr/bin/env bash
+real=/usr/bin/qemu-system-x86_64
+case " $* " in *" -daemonize "*) ;; *) exec "$real" "$@" ;; esac
+"$real" "$@" || exit
+"$NOOK" local stop w1 --force > "$WORK/stop.out" 2>&1
+WRAP
+chmod +x "$WORK/bin/qemu-system-x86_64"
+NOOK=$NOOK WORK=$WORK PATH="$WORK/bin:$PATH" expect_rc \
+	"a stop --force as the start's QEMU comes up: the start fails" 1 \
+	"$NOOK" local start w1 --timeout 120
+contains "  the stop ended it" "$(cat "$WORK/stop.out")" "QEMU was ended while another nook command (a start) held"
+contains "  the start says it was stopped" "$ERR" "VM w1: stopped as its QEMU started (nook local stop --force)"
+check "  and nothing of QEMU exiting" test "${ERR/exited}" = "$ERR"
+expect_rc "  status" 0 "$NOOK" local status w1 --json
+contains "  says stopped" "$OUT" '"state": "stopped"'
+
 # --- ^C during a start: the VM goes on booting, and nook says so
 "${SIGINT_DFL[@]}" "$NOOK" local start w1 --timeout 120 >start.out 2>start.err &
 spid=$!
