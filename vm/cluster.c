@@ -1478,6 +1478,15 @@ int vm_cluster_start(const struct nook_dirs *d, const char *name,
 	ns.like = first_made(d, &c);
 	if (ensure_image(d, &c, &ns) < 0 || cluster_save(d, &c) < 0)
 		goto out;
+	/* a plain VM of the cluster's name, made since check_names(): its
+	 * start looks for the cluster once its own record is written, as
+	 * this looks for that record once the cluster's is: one of the two
+	 * gives way at least */
+	if (is_new && other_vm(d, name, name)) {
+		errorf("%s is a VM now: its first start ran beside this one",
+		       name);
+		goto out;
+	}
 	dir = vm_cluster_switch_dir(d, name);
 	if (!dir || mkdir_private(dir) < 0 || net_switch_start(dir) < 0)
 		goto out;

@@ -237,6 +237,9 @@ int vm_lock_busy(const struct vm_paths *p);
 /* The mark a 'stop --force' leaves for the start holding the lock:
  * DIR/stop-forced. */
 char *vm_stop_mark(const struct vm_paths *p);
+/* 1 when that mark is there: the QEMU of the start holding the lock was
+ * ended by a 'stop --force'. */
+int vm_stop_marked(const struct vm_paths *p);
 
 /*
  * Make or refresh what a start needs under p: the directories (0700), the
@@ -439,7 +442,9 @@ int vm_uplink_recorded(const struct vm *vm, struct vm_nic *out);
  * record is as it was); -1 on an error that stops the start (a QEMU that
  * would not start: the save is kept, the VM suspended again). *pid is
  * the new QEMU. VM_LAUNCH_TAKEN, nothing said, the VM suspended again,
- * when QEMU found one of movable[0..n) taken (vm_launch()).
+ * when QEMU found one of movable[0..n) taken (vm_launch());
+ * VM_LAUNCH_STOPPED, said, the VM suspended again with its save, when a
+ * 'stop --force' ended its QEMU.
  */
 int vm_resume(struct vm *vm, struct strvec *argv, const char *accel,
 	      const struct vm_nic *up, pid_t *pid, struct buf *why,

@@ -262,17 +262,6 @@ static int moved_away(const char *log, const struct net_port *movable,
 	return 0;
 }
 
-/* Whether a 'stop --force' has left its mark for the holder of the
- * VM's lock: the QEMU being launched was ended by it. */
-static int stop_marked(const struct vm_paths *p)
-{
-	char *mark = vm_stop_mark(p);
-	int yes = access(mark, F_OK) == 0;
-
-	free(mark);
-	return yes;
-}
-
 int vm_launch(const struct vm_paths *p, const char *const *argv, pid_t *pid,
 	      const struct net_port *movable, size_t n, struct net_port *taken)
 {
@@ -302,7 +291,7 @@ int vm_launch(const struct vm_paths *p, const char *const *argv, pid_t *pid,
 			log.p[--log.len] = '\0';
 		if (rc > 0 && moved_away(log.p, movable, n, taken))
 			rc = VM_LAUNCH_TAKEN;
-		else if (stop_marked(p))
+		else if (vm_stop_marked(p))
 			rc = VM_LAUNCH_STOPPED;
 		else if (rc > 0)
 			errorf("QEMU failed to start (exit %d): %s", rc,
@@ -315,7 +304,7 @@ int vm_launch(const struct vm_paths *p, const char *const *argv, pid_t *pid,
 	*pid = vm_pid_alive(p->pidfile, p->qmp_arg);
 	if (!*pid) {
 		vm_clean_runtime(p);
-		if (stop_marked(p))
+		if (vm_stop_marked(p))
 			return VM_LAUNCH_STOPPED;
 		return errorf("QEMU started but exited at once; see %s",
 			      p->qemu_log);

@@ -134,3 +134,12 @@ char *vm_stop_mark(const struct vm_paths *p)
 {
 	return xasprintf("%s/stop-forced", p->dir);
 }
+
+int vm_stop_marked(const struct vm_paths *p)
+{
+	char *mark = vm_stop_mark(p);
+	int yes = access(mark, F_OK) == 0;
+
+	free(mark);
+	return yes;
+}

@@ -963,7 +963,11 @@ int vm_resume(struct vm *vm, struct strvec *argv, const char *accel,
 	ret = vm_launch(&vm->paths, (const char *const *)argv->v, pid, movable,
 			n, taken);
 	if (ret < 0) {
-		if (still_suspended(vm, &was) < 0 || ret == VM_LAUNCH_TAKEN)
+		if (still_suspended(vm, &was) < 0) {
+			ret = -1;
+			goto out;
+		}
+		if (ret == VM_LAUNCH_TAKEN)
 			goto out;
 		if (ret == VM_LAUNCH_STOPPED)
 			errorf("VM %s: stopped as its resume started (nook "
@@ -984,6 +988,19 @@ int vm_resume(struct vm *vm, struct strvec *argv, const char *accel,
 			errorf("VM %s: its resume was interrupted; it is "
 			       "suspended, its save kept", vm->name);
 		ret = -1;
+		goto out;
+	}
+	if (!loaded && vm_stop_marked(&vm->paths)) {
+		/* a 'stop --force' ended the loading QEMU: no fault of the
+		 * save's */
+		vm_stop_qemu(&vm->paths, 1, 0, &how, NULL);
+		ret = -1;
+		if (still_suspended(vm, &was) == 0) {
+			errorf("VM %s: stopped as its save loaded (nook local "
+			       "stop --force); it is suspended, its save kept",
+			       vm->name);
+			ret = VM_LAUNCH_STOPPED;
+		}
 		goto out;
 	}
 	if (!loaded) {

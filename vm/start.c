@@ -1,5 +1,6 @@
 /* Starting a VM: the start policy (what changes, the accelerator, the
  * ports), making its files, launching QEMU and waiting for the guest. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -447,6 +448,7 @@ static int resolve_uplink(struct vm_spec *s, struct vm_nic *out)
 	const struct vm_nic *up = &s->nics[0];
 	struct net_port *p;
 
+	vm_nic_free(out); /* a launch again: the last one's */
 	vm_nic_user(out, up->mac, NULL, 0);
 	out->ports = p = xrealloc(out->ports, sizeof(*p) * (up->nports + 1));
 	out->nports = up->nports + 1;
@@ -532,21 +534,32 @@ static int fixed_port(const struct vm_spec *s, const struct net_port *p)
 	return 0;
 }
 
+/* Remove the mark a 'stop --force' leaves for the lock's holder; 1 when
+ * there was one. */
+static int take_stop_mark(struct vm *vm)
+{
+	char *mark = vm_stop_mark(&vm->paths);
+	int had = unlink(mark) == 0;
+
+	free(mark);
+	return had;
+}
+
 /* Launches tried at most while another program takes a host port that
  * was free a moment before (another nook picking at once, or any
- * program's outgoing connection) */
+ * program's outgoing connection). */
 #define LAUNCH_TRIES 3
 
 /* The forwards of uplink up (ssh's first) that may move when another
  * program takes their host port, copied to out (room for up->nports):
- * none on the last try; else ssh's, and those not fixed by the user.
+ * none on the last attempt; else ssh's, and those not fixed by the user.
  * How many. */
 static size_t movable_ports(const struct vm_spec *s, const struct vm_nic *up,
-			    int try, struct net_port *out)
+			    int attempt, struct net_port *out)
 {
 	size_t n = 0;
 
-	for (size_t i = 0; i < up->nports && try < LAUNCH_TRIES; i++)
+	for (size_t i = 0; i < up->nports && attempt < LAUNCH_TRIES; i++)
 		if (i == 0 || !fixed_port(s, &up->ports[i]))
 			out[n++] = up->ports[i];
 	return n;
@@ -610,7 +623,7 @@ static int resume_launch(struct vm *vm, const struct vm_start_opts *o,
 	struct net_port taken;
 	int rc;
 
-	for (int try = 1;; try++) {
+	for (int attempt = 1;; attempt++) {
 		/* the save is the guest's memory: not thrown away because
 		 * another program holds a port for a while */
 		if (free_forwards(vm, up) < 0) {
@@ -621,7 +634,7 @@ static int resume_launch(struct vm *vm, const struct vm_start_opts *o,
 		vm_build_argv(vm, r->accel, up, sw, 0, &argv);
 		rc = vm_resume(vm, &argv, accel_name(r->accel), up, &r->pid,
 			       why, movable,
-			       movable_ports(&vm->spec, up, try, movable),
+			       movable_ports(&vm->spec, up, attempt, movable),
 			       &taken);
 		if (rc != VM_LAUNCH_TAKEN)
 			break;
@@ -654,6 +667,8 @@ static int resume(struct vm *vm, const struct vm_start_opts *o,
 	} else {
 		rc = resume_launch(vm, o, r, up, sw, &why);
 	}
+	if (rc == VM_LAUNCH_STOPPED)
+		r->stopped = take_stop_mark(vm);
 	if (rc > 0)
 		vm_port_reconcile(vm);
 	if (rc > 0) {
@@ -758,15 +773,68 @@ static void online_cpus(struct vm *vm, const struct vm_start_opts *o,
 	buf_free(&out);
 }
 
-/* Remove the mark a 'stop --force' leaves for the lock's holder; 1 when
- * there was one. */
-static int take_stop_mark(struct vm *vm)
+/* Whether the name of plain VM vm, just recorded, was claimed since its
+ * start looked: a cluster's first start saves its record (the cluster's
+ * name, its nodes' names), then looks for VMs of those names (vm.json)
+ * again. Of the two, each writes before it looks, so one at least sees
+ * the other and gives way; both may. The record is removed then (-1). */
+static int name_taken_since(struct vm *vm)
 {
-	char *mark = vm_stop_mark(&vm->paths);
-	int had = unlink(mark) == 0;
+	int taken = vm_plain_name_check(vm->dirs, vm->name) < 0;
 
-	free(mark);
-	return had;
+	if (!taken && vm_cluster_exists(vm->dirs, vm->name))
+		taken = errorf("%s is a cluster now: its first start ran "
+			       "beside this one; 'nook local start %s' starts "
+			       "it", vm->name, vm->name) < 0;
+	if (!taken)
+		return 0;
+	if (unlink(vm->paths.json) < 0 && errno != ENOENT)
+		warnf("VM %s: cannot remove %s: %s", vm->name, vm->paths.json,
+		      strerror(errno));
+	vm->exists = 0;
+	return -1;
+}
+
+/* QEMU from a cold boot, for the uplink resolved in *up: recorded
+ * starting, launched, and launched again on other ports while it finds
+ * one nook picked taken. vm_launch()'s answer; a plain VM new with this
+ * start whose name was taken meanwhile is forgotten (vm->exists 0). */
+static int boot_qemu(struct vm *vm, const struct vm_start_opts *o,
+		     struct vm_start_result *r, struct vm_nic *up,
+		     const char *sw, int plain_first)
+{
+	struct strvec argv = STRVEC_INIT;
+	struct net_port *movable = NULL, taken;
+	int rc = -1;
+
+	for (int attempt = 1;; attempt++) {
+		if (attempt > 1 && resolve_uplink(&vm->spec, up) < 0)
+			break;
+		strvec_clear(&argv);
+		vm_build_argv(vm, r->accel, up, sw,
+			      boots_one_cpu(vm, o, r->accel), &argv);
+		/* from here on the VM exists, even if QEMU fails */
+		if (vm_record(vm, VM_STARTING, 0, NULL, up) < 0)
+			break;
+		if (attempt == 1 && plain_first && name_taken_since(vm) < 0)
+			break;
+		r->console_at = file_size(vm->paths.console_log);
+		movable = xrealloc(movable, sizeof(*movable) * up->nports);
+		rc = vm_launch(&vm->paths, (const char *const *)argv.v,
+			       &r->pid, movable,
+			       movable_ports(&vm->spec, up, attempt, movable),
+			       &taken);
+		if (rc != VM_LAUNCH_TAKEN)
+			break;
+		/* ssh's is kept while free: not this one; the others are
+		 * picked at each resolve_uplink() */
+		rc = -1;
+		if (pick_again(vm, o, up, &taken) < 0)
+			break;
+	}
+	free(movable);
+	strvec_clear(&argv);
+	return rc;
 }
 
 /* From the lock to a running QEMU, with the uplink as launched in *up. */
@@ -774,9 +842,11 @@ static int launch(struct vm *vm, const struct vm_start_opts *o,
 		  struct inputs *in, struct vm_start_result *r,
 		  struct vm_nic *up)
 {
-	struct strvec argv = STRVEC_INIT, hosts = STRVEC_INIT;
+	struct strvec hosts = STRVEC_INIT;
 	char *sw = NULL;
 	long long seed;
+	/* a plain VM made by this start: no cluster's node */
+	int plain_first = !vm->exists && !o->node;
 	int ret = -1, rc;
 
 	if (apply(vm, o, in) < 0 || keep_inputs(vm, o, in) < 0 ||
@@ -801,43 +871,20 @@ static int launch(struct vm *vm, const struct vm_start_opts *o,
 		warnf("VM %s: cluster %s has no record of its nodes: its seed "
 		      "names none of them", vm->name, vm->spec.cluster);
 	seed = real_us();
-	if (vm_prepare(&vm->spec, &vm->paths, &hosts, seed) < 0)
+	/* the ports first: a fixed one in use stops the start before the
+	 * disk grows or the seed is written */
+	if (resolve_uplink(&vm->spec, up) < 0 ||
+	    vm_prepare(&vm->spec, &vm->paths, &hosts, seed) < 0)
 		goto out;
 	vm->seed = seed;
-	for (int try = 1;; try++) {
-		struct net_port *movable, taken;
-		size_t n;
-
-		if (resolve_uplink(&vm->spec, up) < 0)
-			goto out;
-		strvec_clear(&argv);
-		vm_build_argv(vm, r->accel, up, sw,
-			      boots_one_cpu(vm, o, r->accel), &argv);
-		/* from here on the VM exists, even if QEMU fails */
-		if (vm_record(vm, VM_STARTING, 0, NULL, up) < 0)
-			goto out;
-		r->console_at = file_size(vm->paths.console_log);
-		movable = xmalloc(sizeof(*movable) * up->nports);
-		n = movable_ports(&vm->spec, up, try, movable);
-		rc = vm_launch(&vm->paths, (const char *const *)argv.v,
-			       &r->pid, movable, n, &taken);
-		free(movable);
-		if (rc != VM_LAUNCH_TAKEN)
-			break;
-		/* ssh's is kept while free: not this one; the others are
-		 * picked at each resolve_uplink() */
-		if (pick_again(vm, o, up, &taken) < 0) {
-			rc = -1;
-			break;
-		}
-	}
+	rc = boot_qemu(vm, o, r, up, sw, plain_first);
 	if (rc == VM_LAUNCH_STOPPED) {
 		r->stopped = take_stop_mark(vm);
 		errorf("VM %s: stopped as its QEMU started (nook local stop "
 		       "--force)", vm->name);
 	}
 	if (rc < 0) {
-		if (vm_record(vm, VM_STOPPED, 0, NULL, NULL) < 0)
+		if (vm->exists && vm_record(vm, VM_STOPPED, 0, NULL, NULL) < 0)
 			warnf("VM %s: its record still says starting", vm->name);
 		goto out;
 	}
@@ -849,7 +896,6 @@ static int launch(struct vm *vm, const struct vm_start_opts *o,
 out:
 	strvec_clear(&hosts);
 	free(sw);
-	strvec_clear(&argv);
 	return ret;
 }
 

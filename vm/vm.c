@@ -312,16 +312,6 @@ int vm_record_spec(struct vm *vm)
 	return ret;
 }
 
-/* A 'stop --force' ended the QEMU of a start that holds the lock. */
-static int stop_forced(const struct vm *vm)
-{
-	char *mark = vm_stop_mark(&vm->paths);
-	int yes = access(mark, F_OK) == 0;
-
-	free(mark);
-	return yes;
-}
-
 void vm_get_info(struct vm *vm, struct vm_info *i)
 {
 	int busy = vm->lock_fd < 0 && vm_lock_busy(&vm->paths);
@@ -334,7 +324,7 @@ void vm_get_info(struct vm *vm, struct vm_info *i)
 	enum vm_state st = vm_state_decide(vm->recorded, pid != 0,
 					   busy && !over,
 					   !pid && (powered_off(vm) ||
-						    stop_forced(vm)));
+						    vm_stop_marked(&vm->paths)));
 	int up = st == VM_RUNNING || st == VM_STARTING || st == VM_PAUSED;
 
 	memset(i, 0, sizeof(*i));

@@ -11,6 +11,9 @@ cleanup() {
 	"$NOOK" local delete m-2 --force >/dev/null 2>&1
 	"$NOOK" local delete z --force >/dev/null 2>&1
 	"$NOOK" local delete h --force >/dev/null 2>&1
+	"$NOOK" local delete r --force >/dev/null 2>&1
+	"$NOOK" local delete r-2 --force >/dev/null 2>&1
+	"$NOOK" local delete q --force >/dev/null 2>&1
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -424,4 +427,55 @@ contains "  naming the image that is gone" "$ERR" "node lm-1's image lkimg"
 expect_rc "  so is the grow" 1 "$NOOK" local start lm --nodes 2 --no-wait
 contains "  saying the same" "$ERR" "which a new node is made like, is gone; give --image"
 expect_rc "  deleted" 0 "$NOOK" local delete lm --force
+
+# a plain start of r-2 and cluster r's first start at once: the plain one
+# passed its name check (no cluster r yet) and is making its disk when
+# cluster r saves its record. A qemu-img in front of the real one holds
+# the plain start of $HOLD_VM there until cluster $HOLD_FOR's record is
+# written. Either may then win the name, but never both: each looks again
+# once its own record is written (and a failed cluster start drops a node
+# another VM took).
+mkdir -p "$WORK/bin"
+cat > "$WORK/bin/qemu-img" <<'WRAP'
+#!/usr/bin/env bash
+case " $* " in *" create "*"/vms/$HOLD_VM/"*)
+	touch "$WORK/$HOLD_VM.making"
+	for _ in $(seq 600); do
+		[ -e "$NOOK_HOME/clusters/$HOLD_FOR.json" ] && break
+		sleep 0.1
+	done ;;
+esac
+exec /usr/bin/qemu-img "$@"
+WRAP
+chmod +x "$WORK/bin/qemu-img"
+held_start() { # VM CLUSTER: a plain start of VM held until CLUSTER's record
+	WORK=$WORK HOLD_VM=$1 HOLD_FOR=$2 PATH="$WORK/bin:$PATH" \
+		"$NOOK" local start "$1" "${common[@]}" >plain.out 2>plain.err &
+	plain=$!
+	for _ in $(seq 200); do [ -e "$WORK/$1.making" ] && break; sleep 0.05; done
+	check "a plain start of $1 is making its disk" test -e "$WORK/$1.making"
+	"$NOOK" local start "$2" --nodes 2 "${common[@]}" >/dev/null 2>&1
+	wait "$plain"
+}
+held_start r-2 r
+rc=$?
+check "  cluster r's start meanwhile: the plain one fails (exit $rc)" test "$rc" = 1
+contains "  saying r-2 is cluster r's node name" "$(cat plain.err)" "r-2 is a node name of cluster r"
+# (as the race fell, r's failed start kept r-2 in its record or not)
+expect_rc "  cluster r started again" 0 "$NOOK" local start r --nodes 2 "${common[@]}"
+expect_rc "  its status" 0 "$NOOK" local status r --json
+check "  r-1 and r-2, both its nodes" test "$(echo "$OUT" | json '[(n["name"], n["cluster"]) for n in d]')" = "[('r-1', 'r'), ('r-2', 'r')]"
+expect_rc "  deleted" 0 "$NOOK" local delete r --force
+check "  nothing of r-2 left" test ! -e "$NOOK_HOME/vms/r-2"
+# the same for the cluster's own name
+held_start q q
+rc=$?
+if [ -e "$NOOK_HOME/clusters/q.json" ]; then
+	check "  cluster q's start meanwhile: the plain one fails (exit $rc)" test "$rc" = 1
+	contains "  saying q is a cluster now" "$(cat plain.err)" "q is a cluster now"
+	check "  and no VM q" test ! -e "$NOOK_HOME/vms/q/vm.json"
+else
+	check "  VM q won (exit $rc)" test "$rc" = 0 -a -e "$NOOK_HOME/vms/q/vm.json"
+fi
+"$NOOK" local delete q --force >/dev/null 2>&1
 finish

@@ -1,7 +1,9 @@
 /* Port forwards and cluster subnets as the user writes them (net/net.c,
  * net/cluster.c): net_port_parse() and net_subnet_parse() on any string.
  * A spec that parses must print canonically as one that parses to the
- * same forward, and a subnet's canonical form must parse to itself. */
+ * same forward, and a subnet's canonical form must parse to itself. The
+ * same string as QEMU's output: a forward net_hostfwd_refused() reads
+ * from it has a port and an address that fit. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,12 +45,23 @@ static void check_subnet(const char *s)
 	net_node_address(&n, 1 << (32 - n.prefix), addr);
 }
 
+static void check_refused(const char *s)
+{
+	struct net_port p;
+
+	if (net_hostfwd_refused(s, &p) &&
+	    (p.host < 1 || p.host > 65535 || !p.addr[0] ||
+	     memchr(p.addr, '\0', sizeof(p.addr)) == NULL))
+		abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *s = xstrndup((const char *)data, size);
 
 	check_port(s);
 	check_subnet(s);
+	check_refused(s);
 	free(s);
 	return 0;
 }
