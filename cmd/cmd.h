@@ -107,8 +107,12 @@ void board_end(struct board *b);
 void getopt_reset(void);
 /* Print j to stdout as indented JSON and free it. 0, or 1 on failure. */
 int print_json(json_t *j);
+/* 1 once print_json() has been called. */
+int printed_json(void);
 /* For --json: the failure as {"error": "<the last error said>"} on stdout
- * (it was said on stderr too); returns 1, the exit status. */
+ * (it was said on stderr too), with "usage": true for a usage error;
+ * returns 1, the exit status. A usage error (exit 2) that printed no JSON
+ * has main() print it so. */
 int print_json_error(void);
 
 /*

@@ -104,6 +104,16 @@ const struct nook_dirs *ctx_dirs(struct nook_ctx *ctx)
 	return &ctx->dirs;
 }
 
+/* Whether a command's words ask for --json (before any "--", after which
+ * they are a guest command's). */
+static int asks_json(int argc, char **argv)
+{
+	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
+		if (!strcmp(argv[i], "--json"))
+			return 1;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct nook_ctx ctx = { 0 };
@@ -139,6 +149,11 @@ int main(int argc, char **argv)
 	 * wherever the name was first used) is one */
 	if (ret == 1 && error_last_usage())
 		ret = EXIT_USAGE;
+	/* a script that asked for JSON gets it for a usage error too, the
+	 * usage on stderr as ever */
+	if (ret == EXIT_USAGE && !printed_json() && asks_json(argc, argv))
+		print_json(json_pack("{s:s,s:b}", "error", *error_last() ?
+				     error_last() : "usage error", "usage", 1));
 	ctx_free(&ctx);
 	if (fflush(stdout) != 0 && ret == 0) {
 		perror("nook: writing output");

@@ -21,6 +21,8 @@ int usage_error(const char *usage, const char *fmt, ...)
 	/* it may quote what was typed: no escape sequence gets through */
 	str_escape(&msg, raw, 1);
 	fprintf(stderr, "nook: %s", msg.p);
+	/* for --json's error object (main()) */
+	error_set_usage(msg.p);
 	free(raw);
 	buf_free(&msg);
 	/* only the synopsis: the lines before the first blank one */
@@ -54,11 +56,21 @@ void getopt_reset(void)
 	opterr = 0;
 }
 
+/* Whether print_json() has printed: main() prints a usage error's JSON
+ * only when nothing else was. */
+static int json_printed;
+
+int printed_json(void)
+{
+	return json_printed;
+}
+
 int print_json(json_t *j)
 {
 	char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	int ret = 0;
 
+	json_printed = 1;
 	json_decref(j);
 	if (!s || puts(s) < 0 || fflush(stdout) != 0)
 		ret = 1;
@@ -70,7 +82,11 @@ int print_json_error(void)
 {
 	const char *why = error_last();
 
-	print_json(json_pack("{s:s}", "error", why[0] ? why : "failed"));
+	json_t *j = json_pack("{s:s}", "error", why[0] ? why : "failed");
+
+	if (error_last_usage())
+		json_object_set_new(j, "usage", json_true());
+	print_json(j);
 	return 1;
 }
 

@@ -102,6 +102,12 @@ int usage_errorf(const char *fmt, ...)
 	return -1;
 }
 
+void error_set_usage(const char *msg)
+{
+	snprintf(last, sizeof(last), "%s", msg);
+	last_usage = 1;
+}
+
 int error_last_usage(void)
 {
 	return last_usage;

@@ -38,4 +38,18 @@ contains "... the default VM" "$ERR" "'default'"
 expect_rc "shell NAME WORD without --" 2 "$NOOK" shell t1 extra
 contains "says to put the command after --" "$ERR" "after '--'"
 expect_rc "shell with an unknown option" 2 "$NOOK" shell t1 --bogus
+# --json asked for: a usage error is JSON on stdout too, once, the usage
+# on stderr; a guest command's own --json (after --) is not nook's
+usage_json() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["usage"], d["error"])'; }
+expect_rc "a usage error with --json" 2 "$NOOK" local list --json extra
+check "  is JSON naming it" test "$(echo "$OUT" | usage_json)" = "True list takes no name"
+contains "  the usage on stderr" "$ERR" "usage: nook local list"
+expect_rc "a bad option value with --json" 2 "$NOOK" local start t1 --cpus 0 --json
+check "  is JSON naming it" test "$(echo "$OUT" | usage_json)" = "True bad --cpus '0': expected a whole number from 1 to 64"
+expect_rc "an invalid VM name with --json" 2 "$NOOK" local status 'a/b' --json
+check "  is one JSON object, a usage error" test "$(echo "$OUT" | usage_json | cut -c1-4)" = True
+expect_rc "--json after -- is the guest command's" 1 "$NOOK" shell t1 -- echo --json
+check "  nothing on stdout" test -z "$OUT"
+expect_rc "a failure that is no usage error with --json" 1 "$NOOK" local status t1 --json
+check "  JSON without usage" test "$(echo "$OUT" | python3 -c 'import json,sys; print("usage" in json.load(sys.stdin))')" = False
 finish
