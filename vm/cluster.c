@@ -498,6 +498,27 @@ static int is_member(const struct nook_dirs *d, const char *name,
 	return yes;
 }
 
+/* What member name of cluster is: NODE_NONE (no record: a gap or a
+ * first start cut short; or a VM that merely has a node's name), a
+ * NODE_OK, or NODE_BROKEN, whose record cannot be read (said). */
+enum node_kind { NODE_NONE, NODE_OK, NODE_BROKEN };
+static enum node_kind node_kind(const struct nook_dirs *d, const char *name,
+				const char *cluster)
+{
+	char *json = xasprintf("%s/vms/%s/vm.json", d->data, name);
+	struct vm *vm = NULL;
+	enum node_kind k = NODE_NONE;
+
+	if (access(json, F_OK) == 0 &&
+	    vm_open(d, name, VM_OPEN_BROKEN, &vm) == 0)
+		k = vm->broken ? NODE_BROKEN :
+		    vm->exists && vm->spec.cluster &&
+		    !strcmp(vm->spec.cluster, cluster) ? NODE_OK : NODE_NONE;
+	vm_close(vm);
+	free(json);
+	return k;
+}
+
 /* The names of c's members that are its nodes: a VM that merely has a
  * node's name is not one. With why (not NULL): also each member whose
  * record cannot be read, its error in why (each other's why ""). */
@@ -505,21 +526,12 @@ static void members(const struct nook_dirs *d, const struct cluster *c,
 		    struct strvec *out, struct strvec *why)
 {
 	for (size_t i = 0; i < c->n; i++) {
-		const char *name = c->m[i].name;
-		char *json = xasprintf("%s/vms/%s/vm.json", d->data, name);
-		struct vm *vm = NULL;
+		enum node_kind k = node_kind(d, c->m[i].name, c->name);
 
-		if (access(json, F_OK) == 0 &&
-		    vm_open(d, name, VM_OPEN_BROKEN, &vm) == 0 &&
-		    (vm->exists || (vm->broken && why)) &&
-		    (vm->broken || (vm->spec.cluster &&
-				    !strcmp(vm->spec.cluster, c->name)))) {
-			strvec_push(out, name);
-			if (why)
-				strvec_push(why, vm->broken ? error_last() : "");
-		}
-		vm_close(vm);
-		free(json);
+		if (k == NODE_OK || (k == NODE_BROKEN && why))
+			strvec_push(out, c->m[i].name);
+		if (why && k != NODE_NONE)
+			strvec_push(why, k == NODE_BROKEN ? error_last() : "");
 	}
 }
 
@@ -766,20 +778,21 @@ struct net_users {
 };
 
 /* Whether a node's QEMU runs, or another nook holds the node's lock: a
- * start between its lock and its QEMU needs the switch too. */
+ * start between its lock and its QEMU needs the switch too. Its paths
+ * alone are looked at: a node whose record cannot be read, or is gone,
+ * may still have its QEMU on the network. */
 static int net_in_use(void *ctx)
 {
 	const struct net_users *u = ctx;
 	int up = 0;
 
 	for (size_t i = 0; i < u->names.n && !up; i++) {
-		struct vm *vm;
+		struct vm_paths p;
 
-		if (vm_open(u->d, u->names.v[i], 0, &vm) == 0)
-			up = (vm->exists && vm_pid_alive(vm->paths.pidfile,
-							 vm->paths.qmp_arg)) ||
-			     vm_lock_busy(&vm->paths);
-		vm_close(vm);
+		if (vm_paths_init(&p, u->d, u->names.v[i]) < 0)
+			continue;
+		up = vm_pid_alive(p.pidfile, p.qmp_arg) || vm_lock_busy(&p);
+		vm_paths_free(&p);
 	}
 	return up;
 }
@@ -795,10 +808,10 @@ void vm_cluster_network_gc(const struct nook_dirs *d, const char *cluster)
 	 * whose broken record has no node left has no node running */
 	if (rc == REC_NONE || rc == REC_BROKEN)
 		return;
-	if (rc == REC_OK) {
-		members(d, &c, &u.names, NULL);
+	for (size_t i = 0; rc == REC_OK && i < c.n; i++)
+		strvec_push(&u.names, c.m[i].name);
+	if (rc == REC_OK)
 		cluster_free(&c);
-	}
 	dir = vm_cluster_switch_dir(d, cluster);
 	if (dir && net_switch_alive(dir))
 		net_switch_stop_unused(dir, net_in_use, &u);
@@ -1603,6 +1616,9 @@ struct node_stop {
 struct node_each {
 	int (*fn)(const struct nook_dirs *d, const char *node,
 		  const void *arg);
+	/* for a node whose record cannot be read; NULL: that node fails */
+	int (*broken)(const struct nook_dirs *d, const char *node,
+		      const void *arg);
 	const void *arg;
 };
 
@@ -1612,9 +1628,18 @@ static int each_node(const struct nook_dirs *d, const char *cluster,
 	const struct node_each *e = arg;
 
 	/* a gap, or a VM with a node's name that is not one: left alone */
-	if (is_member(d, m->name, cluster) && e->fn(d, m->name, e->arg) != 0)
-		return -1;
-	return 0;
+	switch (node_kind(d, m->name, cluster)) {
+	case NODE_NONE:
+		return 0;
+	case NODE_BROKEN:
+		if (!e->broken)
+			return errorf("node %s's record cannot be read (said "
+				      "above); 'nook local delete %s --force' "
+				      "removes it", m->name, m->name);
+		return e->broken(d, m->name, e->arg) != 0 ? -1 : 0;
+	default:
+		return e->fn(d, m->name, e->arg) != 0 ? -1 : 0;
+	}
 }
 
 /* vm_cluster_each(); forced (a stop --force), also while another nook
@@ -1623,15 +1648,16 @@ static int each_node(const struct nook_dirs *d, const char *cluster,
 static int each_of(const struct nook_dirs *d, const char *name,
 		   const struct node_each *e, int forced)
 {
-	struct strvec names = STRVEC_INIT;
+	struct strvec names = STRVEC_INIT, why = STRVEC_INIT;
 	struct cluster c;
 	int failed, lock = -1, sig = 0, rc = cluster_load(d, name, &c);
 
 	if (rc)
 		return rc > 0 ? errorf("no cluster named '%s'", name) : -1;
-	members(d, &c, &names, NULL);
+	members(d, &c, &names, &why);
 	rc = names.n ? 0 : no_nodes(name);
 	strvec_clear(&names);
+	strvec_clear(&why);
 	if (rc == 0)
 		rc = forced ? cluster_trylock(d, name, &lock) :
 			      cluster_lock(d, name, &lock);
@@ -1658,7 +1684,7 @@ int vm_cluster_each(const struct nook_dirs *d, const char *name,
 			      const void *arg),
 		    const void *arg)
 {
-	struct node_each e = { fn, arg };
+	struct node_each e = { fn, NULL, arg };
 
 	return each_of(d, name, &e, 0);
 }
@@ -1712,12 +1738,36 @@ static int stop_node(const struct nook_dirs *d, const char *node,
 	return rc;
 }
 
+/* A node whose record cannot be read: its QEMU, found by its paths as a
+ * delete finds it, ended with --force (its network is not stopped under
+ * it); refused without. */
+static int stop_broken(const struct nook_dirs *d, const char *node,
+		       const void *arg)
+{
+	const struct node_stop *ns = arg;
+	const char *how = NULL;
+	struct vm_paths p;
+	int rc;
+
+	if (!ns->force)
+		return errorf("node %s's record cannot be read (said above): "
+			      "--force ends its QEMU, and 'nook local delete "
+			      "%s --force' removes it", node, node);
+	if (vm_paths_init(&p, d, node) < 0)
+		return -1;
+	rc = vm_stop_qemu(&p, 1, ns->timeout_s, &how, NULL);
+	if (rc == 0 && ns->report)
+		ns->report(node, how);
+	vm_paths_free(&p);
+	return rc;
+}
+
 int vm_cluster_stop(const struct nook_dirs *d, const char *name, int force,
 		    int timeout_s,
 		    void (*report)(const char *node, const char *how))
 {
 	struct node_stop ns = { force, timeout_s, report };
-	struct node_each e = { stop_node, &ns };
+	struct node_each e = { stop_node, stop_broken, &ns };
 	int failed = each_of(d, name, &e, force);
 
 	if (failed < 0)

@@ -1,6 +1,7 @@
 /*
  * What a killed nook leaves of VMs: QEMUs whose VM directory is gone (a
- * delete that did not finish, a data directory removed by hand) and VM
+ * delete that did not finish, a data directory removed by hand) or has
+ * no record that anyone is writing (vm.json removed by hand), and VM
  * directories a first start never finished (no vm.json).
  */
 #include <dirent.h>
@@ -87,6 +88,23 @@ static int dir_exists(const char *path)
 	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+/* Whether VM name of d has a record, or a start at work on one (it
+ * holds the lock from before it writes the record until QEMU runs): a
+ * QEMU of a VM that has neither is nobody's. */
+static int recorded(const struct nook_dirs *d, const char *name)
+{
+	struct vm_paths p;
+	struct stat st;
+	int yes;
+
+	if (vm_paths_init(&p, d, name) < 0)
+		return 1;
+	yes = dir_exists(p.dir) &&
+	      (lstat(p.json, &st) == 0 || errno != ENOENT || vm_lock_busy(&p));
+	vm_paths_free(&p);
+	return yes;
+}
+
 int vm_orphans(const struct nook_dirs *d, struct vm_orphan **out, size_t *n)
 {
 	DIR *proc = opendir("/proc");
@@ -97,20 +115,18 @@ int vm_orphans(const struct nook_dirs *d, struct vm_orphan **out, size_t *n)
 	if (!proc)
 		return error_errno("cannot read /proc");
 	while ((e = readdir(proc))) {
-		char *end, name[33], *dir;
+		char *end, name[33];
 		long pid = strtol(e->d_name, &end, 10);
 
 		if (*end || pid <= 1 || pid == getpid() ||
 		    qemu_of(d, (pid_t)pid, name) < 0)
 			continue;
-		dir = xasprintf("%s/vms/%s", d->data, name);
-		if (!dir_exists(dir)) {
+		if (!recorded(d, name)) {
 			*out = xrealloc(*out, (*n + 1) * sizeof(**out));
 			(*out)[*n].pid = (pid_t)pid;
 			memcpy((*out)[*n].name, name, sizeof(name));
 			(*n)++;
 		}
-		free(dir);
 	}
 	closedir(proc);
 	return 0;

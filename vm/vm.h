@@ -366,7 +366,8 @@ void vm_list(const struct nook_dirs *d, struct strvec *names);
 /*
  * Leftovers (vm/prune.c). An orphan is a QEMU of this data directory (its
  * command line has exactly the QMP chardev nook gives VM name) whose VM
- * directory is gone. vm_orphans() fills *out (the caller frees it) with
+ * directory is gone, or has no vm.json and no start holding its lock (a
+ * QEMU is launched only once its record is written). vm_orphans() fills *out (the caller frees it) with
  * every one; vm_orphan_kill() ends one by its verified pid (SIGTERM, then
  * SIGKILL) and removes its runtime files. vm_half_made() appends the VM
  * directories a first start never finished: no vm.json, not locked, no

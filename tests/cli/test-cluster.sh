@@ -395,8 +395,15 @@ check "  shows both nodes, z2-2 broken" test "$(echo "$OUT" | json '[(n["name"],
 contains "  with what is wrong" "$(echo "$OUT" | json 'd[1]["error"]')" "z2-2/vm.json"
 expect_rc "  status z2" 0 "$NOOK" local status z2
 contains "  says broken and the way out" "$OUT" "nook local delete z2-2 --force"
+sw_alive() { kill -0 "$(cat "$NOOK_HOME/run/$1.net/sw.pid" 2>/dev/null)" 2>/dev/null; }
+expect_rc "  stop z2: z2-2 cannot be read" 1 "$NOOK" local stop z2 --timeout 1
+contains "  says so, and the way out" "$ERR" "node z2-2's record cannot be read (said above): --force ends its QEMU"
+check "  z2-2's QEMU runs on" test "$(qemus z2-2)" = 1
+check "  and so does the network under it" sw_alive z2
+expect_rc "  stop z2 --force" 0 "$NOOK" local stop z2 --force
+check "  ends z2-2's QEMU" test "$(qemus z2-2)" = 0
+check "  and the network" test ! -e "$NOOK_HOME/run/z2.net/sw.pid" -o "$(sw_alive z2 && echo up)" = ""
 expect_rc "  delete --force" 0 "$NOOK" local delete z2 --force
-check "  ends z2-2's QEMU too" test "$(qemus z2-2)" = 0
 check "  and removes it" test ! -e "$NOOK_HOME/vms/z2-2"
 check "  and the record" test ! -e "$NOOK_HOME/clusters/z2.json"
 

@@ -10,6 +10,7 @@ GHOST=
 cleanup() {
 	[ -n "$GHOST" ] && kill -9 "$GHOST" 2>/dev/null
 	"$NOOK" local delete w1 --force >/dev/null 2>&1
+	"$NOOK" local delete norec --force >/dev/null 2>&1
 	env -u NOOK_HOME HOME="$WORK/hA" XDG_RUNTIME_DIR="$WORK/xrt" \
 		"$NOOK" local delete v1 --force >/dev/null 2>&1
 	rm -rf "$WORK"
@@ -142,6 +143,19 @@ check "  its runtime directory is gone" test ! -e "$NOOK_HOME/run/ghost"
 kill -9 "$GHOST" 2>/dev/null
 wait "$GHOST" 2>/dev/null
 GHOST=
+
+# --- a VM whose vm.json was removed by hand while its QEMU runs: nothing
+# else reaches it, so prune ends that QEMU and removes the directory
+qemu-img create -q -f raw blank0.img 64M
+expect_rc "a VM norec" 0 "$NOOK" local start norec --image blank0.img --no-wait \
+	--memory 128M --cpus 1 --accel tcg
+nqpid=$(cat "$NOOK_HOME/run/norec/qemu.pid")
+rm "$NOOK_HOME/vms/norec/vm.json"
+expect_rc "  its record removed by hand: prune" 0 "$NOOK" local prune
+contains "  ends its QEMU" "$OUT" "removed qemu VM norec (pid $nqpid)"
+contains "  and removes its directory" "$OUT" "$NOOK_HOME/vms/norec"
+check "  the QEMU is gone" ended "$nqpid"
+check "  so is the directory" test ! -e "$NOOK_HOME/vms/norec"
 
 # --- a start waiting for a guest that never comes (a blank disk boots
 # nothing): a plain stop is refused (busy), stop --force wins, and the
