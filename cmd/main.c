@@ -54,6 +54,23 @@ static void list_commands(FILE *f)
 	      "command's options.\n", f);
 }
 
+/* Say that word is no nook command (escaped: it may be anything), as a
+ * usage error that --json gets too; with list, the commands after it. */
+static int not_a_command(const char *word, int list)
+{
+	struct buf esc = BUF_INIT, msg = BUF_INIT;
+
+	str_escape(&esc, word, 0);
+	buf_addf(&msg, "'%s' is not a nook command; see 'nook help'", esc.p);
+	fprintf(stderr, "nook: %s\n", msg.p);
+	error_set_usage(msg.p);
+	if (list)
+		list_commands(stderr);
+	buf_free(&esc);
+	buf_free(&msg);
+	return EXIT_USAGE;
+}
+
 static int cmd_help(struct nook_ctx *ctx, int argc, char **argv)
 {
 	const struct command *c;
@@ -72,12 +89,8 @@ static int cmd_help(struct nook_ctx *ctx, int argc, char **argv)
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
 	    (c && c->fn == cmd_help))
 		return show_usage(usage_help);
-	if (!c) {
-		fprintf(stderr, "nook: no help for '%s': not a nook command\n",
-			argv[1]);
-		list_commands(stderr);
-		return EXIT_USAGE;
-	}
+	if (!c)
+		return not_a_command(argv[1], 1);
 	sub[0] = argv[1];
 	sub[1] = argc > 2 ? argv[2] : help;
 	sub[2] = argc > 2 ? help : NULL;
@@ -108,8 +121,12 @@ const struct nook_dirs *ctx_dirs(struct nook_ctx *ctx)
  * they are a guest command's). */
 static int asks_json(int argc, char **argv)
 {
+	/* getopt takes any unambiguous start of it (--js), and --json=V is
+	 * a usage error of one who wants JSON */
 	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
-		if (!strcmp(argv[i], "--json"))
+		if ((strlen(argv[i]) > 2 &&
+		     !strncmp("--json", argv[i], strlen(argv[i]))) ||
+		    !strncmp(argv[i], "--json=", 7))
 			return 1;
 	return 0;
 }
@@ -134,17 +151,12 @@ int main(int argc, char **argv)
 	if (argc == 3 && !strcmp(argv[1], NET_RA_ARGV1))
 		return net_ra_main(argv[2]);
 	c = find_command(argv[1]);
-	if (!c) {
-		struct buf esc = BUF_INIT;
-
-		str_escape(&esc, argv[1], 0);
-		fprintf(stderr, "nook: '%s' is not a nook command; "
-			"see 'nook help'\n", esc.p);
-		buf_free(&esc);
-		return EXIT_USAGE;
+	if (c) {
+		getopt_reset();
+		ret = c->fn(&ctx, argc - 1, argv + 1);
+	} else {
+		ret = not_a_command(argv[1], 0);
 	}
-	getopt_reset();
-	ret = c->fn(&ctx, argc - 1, argv + 1);
 	/* a failure that ends in a usage error (an invalid VM name, found
 	 * wherever the name was first used) is one */
 	if (ret == 1 && error_last_usage())

@@ -411,17 +411,23 @@ static void report_failure(struct vm *vm, const struct vm_start_result *r)
 static json_t *result_json(struct vm *vm, double secs)
 {
 	struct vm_info i;
-	json_t *j, *ports = json_array();
+	json_t *ports = json_array();
+	int up;
 
 	vm_get_info(vm, &i);
+	/* as status has it: a node that failed has no pid, and no ssh */
+	up = i.state == VM_RUNNING || i.state == VM_STARTING ||
+	     i.state == VM_PAUSED;
 	for (size_t k = 1; k < i.ports->n; k++)
 		json_array_append_new(ports, json_string(i.ports->v[k]));
-	j = json_pack("{s:s,s:s,s:i,s:s?,s:{s:s,s:i,s:s},s:o,s:f}",
-		      "name", i.name, "state", vm_state_name(i.state),
-		      "pid", (int)i.pid, "accel", i.accel,
-		      "ssh", "host", "127.0.0.1", "port", i.ssh_port,
-		      "user", i.user, "ports", ports, "seconds", secs);
-	return j;
+	return json_pack("{s:s,s:s,s:o,s:s?,s:o,s:o,s:f}",
+		"name", i.name, "state", vm_state_name(i.state),
+		"pid", up ? json_integer(i.pid) : json_null(),
+		"accel", up ? i.accel : NULL,
+		"ssh", up ? json_pack("{s:s,s:i,s:s}", "host", "127.0.0.1",
+				      "port", i.ssh_port, "user", i.user) :
+			    json_null(),
+		"ports", ports, "seconds", secs);
 }
 
 static void print_ready(struct vm *vm, double secs)

@@ -36,12 +36,18 @@ int bad_option(const char *usage, char **argv, int ret)
 {
 	/* getopt_long with a leading ':' in optstring: ':' is a missing value,
 	 * '?' an unknown option (optopt is 0 for a long one). */
+	const char *word = argv[optind - 1];
+	const char *eq = strchr(word, '=');
+
 	if (ret == ':')
-		return usage_error(usage, "option '%s' needs a value",
-				   argv[optind - 1]);
+		return usage_error(usage, "option '%s' needs a value", word);
+	/* a long option that takes none, given one: optopt is its value */
+	if (optopt && !strncmp(word, "--", 2) && eq)
+		return usage_error(usage, "option '%.*s' takes no value",
+				   (int)(eq - word), word);
 	if (optopt)
 		return usage_error(usage, "unknown option '-%c'", optopt);
-	return usage_error(usage, "unknown option '%s'", argv[optind - 1]);
+	return usage_error(usage, "unknown option '%s'", word);
 }
 
 int show_usage(const char *usage)

@@ -50,6 +50,15 @@ expect_rc "an invalid VM name with --json" 2 "$NOOK" local status 'a/b' --json
 check "  is one JSON object, a usage error" test "$(echo "$OUT" | usage_json | cut -c1-4)" = True
 expect_rc "--json after -- is the guest command's" 1 "$NOOK" shell t1 -- echo --json
 check "  nothing on stdout" test -z "$OUT"
+expect_rc "an unknown command with --json" 2 "$NOOK" frobnicate --json
+check "  is JSON naming it" test "$(echo "$OUT" | usage_json)" = "True 'frobnicate' is not a nook command; see 'nook help'"
+expect_rc "--js, as getopt takes it, with a usage error" 2 "$NOOK" local status --js a b
+check "  is JSON" test "$(echo "$OUT" | usage_json)" = "True unexpected argument 'b'"
+expect_rc "--json=1" 2 "$NOOK" local status x --json=1
+contains "  says it takes no value" "$ERR" "option '--json' takes no value"
+check "  as JSON too" test "$(echo "$OUT" | usage_json)" = "True option '--json' takes no value"
+expect_rc "help for a command that is an escape sequence" 2 "$NOOK" help $'\e[31mX'
+contains "  shows it escaped" "$ERR" "'\x1b[31mX' is not a nook command"
 expect_rc "a failure that is no usage error with --json" 1 "$NOOK" local status t1 --json
 check "  JSON without usage" test "$(echo "$OUT" | python3 -c 'import json,sys; print("usage" in json.load(sys.stdin))')" = False
 finish

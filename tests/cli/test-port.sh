@@ -6,7 +6,7 @@
 NOOK=$1
 . "$(dirname "$0")/lib.sh"
 cleanup() {
-	for vm in p1 pc pn pt; do "$NOOK" local delete "$vm" --force >/dev/null 2>&1; done
+	for vm in p1 pc pn pt ptc; do "$NOOK" local delete "$vm" --force >/dev/null 2>&1; done
 	[ -n "${NS:-}" ] && ip netns del "$NS"
 	[ -n "${HOLD:-}" ] && kill "$HOLD" 2>/dev/null
 	rm -rf "$WORK"
@@ -240,4 +240,9 @@ contains "  QEMU's own words" "$ERR" "Could not set up host forwarding rule 'tcp
 check "  not picked again" test "$(cat "$WORK/taken")" = "$P80"
 check "  stopped" test "$("$NOOK" local status pt --json | json 'd["state"]')" = stopped
 "$NOOK" local delete pt --force >/dev/null
+# a cluster's node so: in --json, stopped, with no pid and no ssh to use
+taken_start ptc 80 "a node's fixed forward taken: the start fails" 1 \
+	--nodes 1 --port "$P80:80" --json
+check "  ptc-1 stopped, no pid, no ssh" test "$(echo "$OUT" | json '[(n["state"], n["pid"], n["ssh"]) for n in d["nodes"]]')" = "[('stopped', None, None)]"
+"$NOOK" local delete ptc --force >/dev/null
 finish
