@@ -375,6 +375,14 @@ static int plain_parse(int argc, char **argv, int n, const char *what)
 	return rc;
 }
 
+/* A NAME of the store that is none: a path would lead out of it. */
+static int bad_name(const char *name)
+{
+	return usage_error(usage, "image name '%s': an image's name in the "
+			   "store is a-z, 0-9, '.', '_' and '-' ('nook images "
+			   "list' shows them)", name);
+}
+
 static int images_export(struct nook_ctx *ctx, int argc, char **argv)
 {
 	const struct nook_dirs *d;
@@ -382,6 +390,8 @@ static int images_export(struct nook_ctx *ctx, int argc, char **argv)
 
 	if (rc)
 		return rc < 0 ? 0 : rc;
+	if (!img_name_valid(argv[optind]))
+		return bad_name(argv[optind]);
 	d = ctx_dirs(ctx);
 	if (!d || img_export(d->data, argv[optind], argv[optind + 1]) < 0)
 		return 1;
@@ -500,6 +510,8 @@ static int images_rm(struct nook_ctx *ctx, int argc, char **argv)
 	if (rc)
 		return rc < 0 ? 0 : rc;
 	name = argv[optind];
+	if (!img_name_valid(name))
+		return bad_name(name);
 	d = ctx_dirs(ctx);
 	if (!d || img_resolve(d->data, name, &dir) < 0)
 		return 1;

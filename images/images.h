@@ -79,7 +79,8 @@ int img_disk_sniff(const char *what, const char *fmt, const unsigned char *head,
 int img_name_valid(const char *name);
 
 /* The directory of image name in the store under data (caller frees), or
- * NULL having said nothing (*found 0) or why (-1 returned). */
+ * NULL having said nothing (*found 0; a name img_name_valid() refuses is
+ * none) or why (-1 returned). */
 int img_resolve(const char *data, const char *name, char **dir);
 
 /*

@@ -240,6 +240,9 @@ int img_resolve(const char *data, const char *name, char **dir)
 	int ret = -1;
 
 	*dir = NULL;
+	/* no name that is a path: "../../x" would lead out of the store */
+	if (!img_name_valid(name))
+		goto none;
 	if (read_file_quiet(link, &b) < 0) {
 		if (errno == ENOENT)
 			ret = 0;
@@ -253,6 +256,7 @@ int img_resolve(const char *data, const char *name, char **dir)
 		goto out;
 	}
 	*dir = xasprintf("%s/images/%s", data, b.p);
+none:
 	ret = 0;
 out:
 	buf_free(&b);

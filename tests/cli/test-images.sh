@@ -215,6 +215,18 @@ tar -C "$dir" -cf late.tar disk.qcow2 manifest.json vmlinuz
 expect_rc "a bundle whose manifest is not first" 1 "$NOOK" images import late.tar --name late
 contains "... says where it must be" "$ERR" "no manifest.json before 'disk.qcow2'"
 
+# a name that is a path leads out of the store: refused, not followed (a
+# file holding a stored image's digest, outside the store, stays)
+cat "$NOOK_HOME/images/names/small" > victim
+for args in "rm ../../../victim" "export ../../../victim out.tar"; do
+	# shellcheck disable=SC2086 # the words of each
+	expect_rc "images $args is a usage error" 2 "$NOOK" images $args
+	contains "  saying what a name is" "$ERR" "an image's name in the store is a-z"
+done
+check "  the file outside is still there" test -s victim
+check "  and nothing was exported" test ! -e out.tar
+expect_rc "images rm ..: a usage error" 2 "$NOOK" images rm ..
+
 # rm: refused while a VM uses it
 mkdir -p "$NOOK_HOME/vms/v1"
 printf '{"name":"v1","image":{"ref":"small","disk":"%s/disk.qcow2","format":"qcow2"},"boot":"disk","accel":"auto","cpus":1,"memory":268435456,"disk":0,"ssh_port":0,"instance_id":"i"}' "$dir" > "$NOOK_HOME/vms/v1/vm.json"
