@@ -21,7 +21,13 @@ struct pctx {
 	const char *dir;
 	char *root;	/* dir, resolved: what the file's paths stay under */
 	char *where;
+	size_t taken;	/* bytes of values read, aliases counted each time */
 };
+
+/* The values a file's aliases (*name) may come to, read as often as they
+ * are named: a file of 100 KB naming a 100 KB list 40 times would be
+ * a gigabyte to copy. */
+#define PROJECT_MAX_TAKEN (2 * PROJECT_MAX_BYTES)
 
 static const char *at(struct pctx *c, const yaml_node_t *n)
 {
@@ -127,6 +133,13 @@ static const char *scalar(struct pctx *c, const char *key,
 	if (n->type != YAML_SCALAR_NODE || !n->data.scalar.length ||
 	    is_null(n)) {
 		fail(c, n, "%s: expected %s, not %s", key, want, kind(n));
+		return NULL;
+	}
+	c->taken += n->data.scalar.length;
+	if (c->taken > PROJECT_MAX_TAKEN) {
+		fail(c, n, "%s: the file's values come to more than %zu KiB "
+		     "with its aliases (*name) repeated; a project file's "
+		     "values are at most that", key, PROJECT_MAX_TAKEN >> 10);
 		return NULL;
 	}
 	v = (const char *)n->data.scalar.value;

@@ -594,6 +594,26 @@ static void test_bounds(void **state)
 	 * once, and its entry (a mapping) is no pattern */
 	refused("name: a\nsync: &s\n  - exclude: *s\n",
 		"nook.yaml:3:5: exclude: expected a pattern, not a mapping");
+	/* an alias bomb: a 100 KB file whose one rule of 200 patterns of
+	 * 400 bytes is named 40 times would be 3 MB of values; refused
+	 * before it is copied */
+	buf_adds(&deep, "name: a\nsync:\n  - &s {src: ., exclude: [&p ");
+	for (int i = 0; i < 400; i++)
+		buf_adds(&deep, "x");
+	for (int i = 1; i < 200; i++)
+		buf_adds(&deep, ", *p");
+	buf_adds(&deep, "]}\n");
+	for (int i = 0; i < 40; i++)
+		buf_adds(&deep, "  - *s\n");
+	stderr_begin();
+	assert_int_equal(project_parse(deep.p, deep.len, "nook.yaml", dir, &p),
+			 -1);
+	err = stderr_end();
+	if (!strstr(err, "with its aliases (*name) repeated"))
+		fail_msg("not refused as an alias bomb: %s", err);
+	free(err);
+	project_free(&p);
+	buf_free(&deep);
 }
 
 static void test_edit_distance(void **state)
