@@ -165,7 +165,10 @@ static int report(struct build_input *in, const struct cidata_file *files,
 	json_t *j, *arr;
 
 	if (!in->json) {
-		printf("wrote %s: cidata volume, user-data is %s\n", in->out, form);
+		char *out = str_escaped(in->out);
+
+		printf("wrote %s: cidata volume, user-data is %s\n", out, form);
+		free(out);
 		for (size_t i = 0; i < n; i++)
 			printf("  %-15s %8zu bytes\n", files[i].name, files[i].len);
 		if (iid)
@@ -291,10 +294,17 @@ static int show_listing(const char *iso, const struct cidata_listing *l,
 	json_t *arr;
 
 	if (!json) {
-		printf("volume  %s\n", l->volume_id);
-		for (size_t i = 0; i < l->n; i++)
-			printf("  %-15s %8llu bytes\n", l->entries[i].name,
+		/* names from the ISO: anyone's bytes, shown escaped */
+		char *s = str_escaped(l->volume_id);
+
+		printf("volume  %s\n", s);
+		free(s);
+		for (size_t i = 0; i < l->n; i++) {
+			s = str_escaped(l->entries[i].name);
+			printf("  %-15s %8llu bytes\n", s,
 			       (unsigned long long)l->entries[i].size);
+			free(s);
+		}
 		return 0;
 	}
 	arr = json_array();

@@ -143,9 +143,13 @@ static void say_parent(const char *cwd)
 
 	if (slash && strcmp(cwd, "/")) {
 		*(slash == parent ? slash + 1 : slash) = '\0';
-		if (project_find(parent, geteuid(), &file, &shown) > 0)
+		if (project_find(parent, geteuid(), &file, &shown) > 0) {
+			char *esc = str_escaped(file);
+
 			printf("(inside the tree of %s: below here this file "
-			       "is used instead of it)\n", file);
+			       "is used instead of it)\n", esc);
+			free(esc);
+		}
 	}
 	free(file);
 	free(shown);
@@ -174,7 +178,7 @@ static void say_taken(struct nook_ctx *ctx, const char *name)
 
 int cmd_init(struct nook_ctx *ctx, int argc, char **argv)
 {
-	char *cwd = NULL, *name = NULL, *text = NULL, *file = NULL;
+	char *cwd = NULL, *name = NULL, *text = NULL, *file = NULL, *esc;
 	struct stat st;
 	int rc = parse_help_only(argc, argv, usage, 0), there;
 
@@ -199,8 +203,10 @@ int cmd_init(struct nook_ctx *ctx, int argc, char **argv)
 	text = xasprintf(starter, name, name, name, name);
 	if (write_new(PROJECT_FILE, text) < 0)
 		goto out;
-	printf("wrote %s for VM %s: edit it, then 'nook local start'\n", file,
+	esc = str_escaped(file);
+	printf("wrote %s for VM %s: edit it, then 'nook local start'\n", esc,
 	       name);
+	free(esc);
 	say_taken(ctx, name);
 	say_parent(cwd);
 	rc = 0;

@@ -38,6 +38,25 @@ expect_rc "shell --all with an invalid name exits 2" 2 "$NOOK" shell --all "$bad
 expect_rc "sync NAME SRC DEST with an invalid name exits 2" 2 "$NOOK" sync "$bad" . /tmp
 expect_rc "status --json with an invalid name exits 2" 2 "$NOOK" local status "$bad" --json
 expect_rc "an unknown command with escapes exits 2" 2 "$NOOK" "$bad"
+# names nook did not choose, printed back: a project's directory, an
+# output path, the names inside an ISO someone else made
+no_raw() { # NAME TEXT: TEXT has the escape shown, no raw control byte
+	case $2 in
+	*$'\e'* | *$'\a'*) fail "$1" "$(printf %q "$2")" ;;
+	*'\x1b[31mred\x07'*) ok "$1" ;;
+	*) fail "$1" "$2" ;;
+	esac
+}
+mkdir -p "$WORK/proj/$bad"
+expect_rc "init in a directory named with an escape sequence" 0 sh -c 'cd "$1" && "$2" init' _ "$WORK/proj/$bad" "$NOOK"
+no_raw "  its 'wrote' line shows it escaped" "$OUT"
+printf '#cloud-config\n{}\n' > ud-esc.yaml
+expect_rc "cidata build -o a name with an escape sequence" 0 "$NOOK" cidata build -o "$bad.iso" -u ud-esc.yaml
+no_raw "  its 'wrote' line shows it escaped" "$OUT"
+mkdir -p rr && printf '#cloud-config\n{}\n' > rr/user-data && printf 'instance-id: i\n' > rr/meta-data && : > "rr/$bad"
+xorriso -outdev rr.iso -volid cidata -map rr / >/dev/null 2>&1 # Rock Ridge names
+expect_rc "cidata show of an ISO with such a file name" 0 "$NOOK" cidata show rr.iso
+no_raw "  lists it escaped" "$OUT"
 case $ERR in *$'\e'*) fail "  ... echoed raw" ;; *) ok "  ... shown escaped" ;; esac
 
 # --- SIGINT in the middle of an import: its staging directory goes
