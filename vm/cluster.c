@@ -862,7 +862,10 @@ static int check_names(const struct nook_dirs *d, const char *name,
 		const char *n = c->m[i].name;
 
 		if (vm_open(d, n, 0, &vm) < 0)
-			ret = -1;
+			ret = errorf("node %s's record cannot be read (said "
+				     "above): 'nook local delete %s --force' "
+				     "removes it, and the next start makes it "
+				     "again", n, n);
 		else if (vm->exists && (!vm->spec.cluster ||
 					strcmp(vm->spec.cluster, name)))
 			ret = errorf("%s is a VM already, not a node of %s: "

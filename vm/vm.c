@@ -51,8 +51,15 @@ static int load_state(struct vm *vm, const json_t *st)
 static json_t *read_record(const struct vm *vm)
 {
 	json_error_t jerr;
-	json_t *j = json_load_file(vm->paths.json, 0, &jerr);
+	struct stat st;
+	json_t *j;
 
+	/* a directory reads as an empty file, a FIFO would hang the read */
+	if (stat(vm->paths.json, &st) == 0 && !S_ISREG(st.st_mode)) {
+		errorf("%s: not a file", vm->paths.json);
+		return NULL;
+	}
+	j = json_load_file(vm->paths.json, 0, &jerr);
 	if (!j)
 		errorf("%s:%d: %s", vm->paths.json, jerr.line, jerr.text);
 	return j;

@@ -400,6 +400,8 @@ expect_rc "  stop z2: z2-2 cannot be read" 1 "$NOOK" local stop z2 --timeout 1
 contains "  says so, and the way out" "$ERR" "node z2-2's record cannot be read (said above): --force ends its QEMU"
 check "  z2-2's QEMU runs on" test "$(qemus z2-2)" = 1
 check "  and so does the network under it" sw_alive z2
+expect_rc "  start z2: z2-2 cannot be read" 1 "$NOOK" local start z2 "${common[@]}"
+contains "  says so, and the way out" "$ERR" "node z2-2's record cannot be read (said above): 'nook local delete z2-2 --force' removes it"
 expect_rc "  stop z2 --force" 0 "$NOOK" local stop z2 --force
 check "  ends z2-2's QEMU" test "$(qemus z2-2)" = 0
 check "  and the network" test ! -e "$NOOK_HOME/run/z2.net/sw.pid" -o "$(sw_alive z2 && echo up)" = ""

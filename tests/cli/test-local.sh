@@ -348,5 +348,15 @@ check "  shows it broken" sh -c 'echo "$1" | grep -q "^bk  *broken "' _ "$OUT"
 contains "  says what is wrong" "$ERR" "vms/bk/vm.json:1:"
 expect_rc "  list --json" 0 "$NOOK" local list --json
 check "  has it, state broken, with the error" test "$(echo "$OUT" | json '[(v["state"], "vm.json:1:" in v["error"]) for v in d if v["name"] == "bk"]')" = "[('broken', True)]"
+# a FIFO in its place would hang any reader: said at once, as a directory
+rm "$NOOK_HOME/vms/bk/vm.json"
+mkfifo "$NOOK_HOME/vms/bk/vm.json"
+expect_rc "  its record a FIFO: status" 1 timeout 10 "$NOOK" local status bk
+contains "  says it is not a file" "$ERR" "vms/bk/vm.json: not a file"
+rm "$NOOK_HOME/vms/bk/vm.json"
+mkdir "$NOOK_HOME/vms/bk/vm.json"
+expect_rc "  a directory: list" 0 "$NOOK" local list
+contains "  says it is not a file" "$ERR" "vms/bk/vm.json: not a file"
 expect_rc "  delete --force" 0 "$NOOK" local delete bk --force
+check "  gone" test ! -e "$NOOK_HOME/vms/bk"
 finish
