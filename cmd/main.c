@@ -161,11 +161,15 @@ int main(int argc, char **argv)
 	 * wherever the name was first used) is one */
 	if (ret == 1 && error_last_usage())
 		ret = EXIT_USAGE;
-	/* a script that asked for JSON gets it for a usage error too, the
-	 * usage on stderr as ever */
-	if (ret == EXIT_USAGE && !printed_json() && asks_json(argc, argv))
-		print_json(json_pack("{s:s,s:b}", "error", *error_last() ?
-				     error_last() : "usage error", "usage", 1));
+	/* a script that asked for JSON gets it for any failure the command
+	 * printed none for (a usage error, a bad project file), the usage
+	 * and the messages on stderr as ever */
+	if ((ret == 1 || ret == EXIT_USAGE) && !printed_json() &&
+	    asks_json(argc, argv)) {
+		if (ret == EXIT_USAGE)
+			error_set_usage(NULL);
+		print_json_error();
+	}
 	ctx_free(&ctx);
 	if (fflush(stdout) != 0 && ret == 0) {
 		perror("nook: writing output");

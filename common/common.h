@@ -37,7 +37,8 @@ void error_where(const char *w);
 int usage_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* 1 when the last error said came from usage_errorf(). */
 int error_last_usage(void);
-/* Make msg (said already, escaped) the last error, a usage one. */
+/* Make msg (said already, escaped; NULL: the last error's) the last
+ * error, a usage one. */
 void error_set_usage(const char *msg);
 /* Append s to b with every control character, DEL and byte that is not
  * UTF-8 as \xNN (keep_nl: newlines and tabs stay), so that text from a

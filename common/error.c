@@ -104,7 +104,8 @@ int usage_errorf(const char *fmt, ...)
 
 void error_set_usage(const char *msg)
 {
-	snprintf(last, sizeof(last), "%s", msg);
+	if (msg)
+		snprintf(last, sizeof(last), "%s", msg);
 	last_usage = 1;
 }
 

@@ -212,6 +212,7 @@ for _ in $(seq 100); do grep -q held "$TAKEN.held" 2>/dev/null && break; sleep 0
 "$real" "$@"
 rc=$?
 kill "$holder"
+wait "$holder" # the port is free again once this returns
 exit "$rc"
 WRAP
 chmod +x "$WORK/bin/qemu-system-x86_64"
@@ -241,8 +242,9 @@ check "  not picked again" test "$(cat "$WORK/taken")" = "$P80"
 check "  stopped" test "$("$NOOK" local status pt --json | json 'd["state"]')" = stopped
 "$NOOK" local delete pt --force >/dev/null
 # a cluster's node so: in --json, stopped, with no pid and no ssh to use
-taken_start ptc 80 "a node's fixed forward taken: the start fails" 1 \
-	--nodes 1 --port "$P80:80" --json
+P82=$(free_port)
+taken_start ptc 82 "a node's fixed forward taken: the start fails" 1 \
+	--nodes 1 --port "$P82:82" --json
 check "  ptc-1 stopped, no pid, no ssh" test "$(echo "$OUT" | json '[(n["state"], n["pid"], n["ssh"]) for n in d["nodes"]]')" = "[('stopped', None, None)]"
 "$NOOK" local delete ptc --force >/dev/null
 finish

@@ -292,6 +292,8 @@ contains "  saying it is there" "$ERR" "exists already (a symlink)"
 rm odd/sub/nook.yaml
 mkfifo odd/sub/nook.yaml
 expect_rc "a FIFO nook.yaml: refused, not waited on" 1 tin_dir odd/sub local start --plan
+expect_rc "  with --json" 1 tin_dir odd/sub local start --plan --json
+check "  the error is JSON too" test "$(echo "$OUT" | python3 -c 'import json,sys; print("FIFO" in json.load(sys.stdin)["error"])')" = True
 rm odd/sub/nook.yaml
 mkdir odd/sub/nook.yaml
 expect_rc "a directory named nook.yaml" 1 in_dir odd/sub local start --plan
