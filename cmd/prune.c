@@ -74,6 +74,7 @@ int cmd_local_prune(struct nook_ctx *ctx, int argc, char **argv)
 		return json ? print_json_error() : 1;
 	}
 	img_stale(d->data, &temps);
+	vm_half_made(d, &dirs);
 	for (size_t i = 0; i < norph; i++) {
 		char *what = xasprintf("VM %s (pid %d)", orph[i].name,
 				       (int)orph[i].pid);
@@ -83,8 +84,6 @@ int cmd_local_prune(struct nook_ctx *ctx, int argc, char **argv)
 		rc |= !ok;
 		free(what);
 	}
-	/* after the orphans: a directory whose QEMU was one is half-made */
-	vm_half_made(d, &dirs);
 	for (size_t i = 0; i < temps.n; i++) {
 		int ok = dry || remove_tree(temps.v[i]) == 0;
 

@@ -88,19 +88,25 @@ static int dir_exists(const char *path)
 	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+/* Whether the VM at p has a record (or may have: it cannot be told). */
+static int recorded_now(const struct vm_paths *p)
+{
+	struct stat st;
+
+	return lstat(p->json, &st) == 0 || errno != ENOENT;
+}
+
 /* Whether VM name of d has a record, or a start at work on one (it
  * holds the lock from before it writes the record until QEMU runs): a
  * QEMU of a VM that has neither is nobody's. */
 static int recorded(const struct nook_dirs *d, const char *name)
 {
 	struct vm_paths p;
-	struct stat st;
 	int yes;
 
 	if (vm_paths_init(&p, d, name) < 0)
 		return 1;
-	yes = dir_exists(p.dir) &&
-	      (lstat(p.json, &st) == 0 || errno != ENOENT || vm_lock_busy(&p));
+	yes = dir_exists(p.dir) && (recorded_now(&p) || vm_lock_busy(&p));
 	vm_paths_free(&p);
 	return yes;
 }
@@ -135,12 +141,19 @@ int vm_orphans(const struct nook_dirs *d, struct vm_orphan **out, size_t *n)
 int vm_orphan_kill(const struct nook_dirs *d, const struct vm_orphan *o)
 {
 	struct vm_paths p;
-	int ret = 0;
+	int ret = 0, fd = -1;
 
 	if (vm_paths_init(&p, d, o->name) < 0)
 		return -1;
+	/* under the VM's lock, looked at again: a start may have begun
+	 * since the list was made (it writes the record, then launches) */
+	if (dir_exists(p.dir) && vm_lock(&p, o->name, &fd) < 0)
+		ret = -1;
+	else if (recorded_now(&p))
+		ret = errorf("VM %s has a record now: its QEMU is left alone",
+			     o->name);
 	/* by its verified pid: a recycled one is some other program */
-	if (vm_pid_is_ours(o->pid, p.qmp_arg)) {
+	if (ret == 0 && vm_pid_is_ours(o->pid, p.qmp_arg)) {
 		kill(o->pid, SIGTERM);
 		for (int i = 0; i < 50 && vm_pid_is_ours(o->pid, p.qmp_arg); i++)
 			sleep_ms(100);
@@ -156,6 +169,8 @@ int vm_orphan_kill(const struct nook_dirs *d, const struct vm_orphan *o)
 		vm_clean_runtime(&p);
 		rmdir(p.run);
 	}
+	if (fd >= 0)
+		close(fd);
 	vm_paths_free(&p);
 	return ret;
 }
@@ -168,15 +183,14 @@ void vm_half_made(const struct nook_dirs *d, struct strvec *out)
 
 	while (dir && (e = readdir(dir))) {
 		struct vm_paths p;
-		struct stat st;
 
 		if (!vm_name_valid(e->d_name) ||
 		    vm_paths_init(&p, d, e->d_name) < 0)
 			continue;
-		/* no record, nobody at work on it, no QEMU of it */
-		if (dir_exists(p.dir) && lstat(p.json, &st) < 0 &&
-		    errno == ENOENT && !vm_lock_busy(&p) &&
-		    !vm_pid_alive(p.pidfile, p.qmp_arg))
+		/* no record, nobody at work on it: a QEMU of it is an
+		 * orphan, which prune ends first */
+		if (dir_exists(p.dir) && !recorded_now(&p) &&
+		    !vm_lock_busy(&p))
 			strvec_push(out, p.dir);
 		vm_paths_free(&p);
 	}

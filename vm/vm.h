@@ -369,9 +369,10 @@ void vm_list(const struct nook_dirs *d, struct strvec *names);
  * directory is gone, or has no vm.json and no start holding its lock (a
  * QEMU is launched only once its record is written). vm_orphans() fills *out (the caller frees it) with
  * every one; vm_orphan_kill() ends one by its verified pid (SIGTERM, then
- * SIGKILL) and removes its runtime files. vm_half_made() appends the VM
- * directories a first start never finished: no vm.json, not locked, no
- * QEMU.
+ * SIGKILL) and removes its runtime files, under the VM's lock. vm_half_made()
+ * appends the VM directories a first start never finished (or whose
+ * vm.json was removed): no vm.json, not locked; a QEMU of one is an
+ * orphan, to be ended first.
  */
 struct vm_orphan {
 	pid_t pid;

@@ -170,7 +170,11 @@ expect_rc "a VM norec" 0 "$NOOK" local start norec --image blank0.img --no-wait 
 	--memory 128M --cpus 1 --accel tcg
 nqpid=$(cat "$NOOK_HOME/run/norec/qemu.pid")
 rm "$NOOK_HOME/vms/norec/vm.json"
-expect_rc "  its record removed by hand: prune" 0 "$NOOK" local prune
+expect_rc "  its record removed by hand: prune --dry-run" 0 "$NOOK" local prune --dry-run
+contains "  lists its QEMU" "$OUT" "would remove qemu VM norec (pid $nqpid)"
+contains "  and its directory, as the prune will remove it" "$OUT" "$NOOK_HOME/vms/norec"
+check "  and leaves both" test -e "$NOOK_HOME/vms/norec/disk.qcow2" -a "$(ps -o stat= -p "$nqpid" | cut -c1)" != Z
+expect_rc "  prune" 0 "$NOOK" local prune
 contains "  ends its QEMU" "$OUT" "removed qemu VM norec (pid $nqpid)"
 contains "  and removes its directory" "$OUT" "$NOOK_HOME/vms/norec"
 check "  the QEMU is gone" ended "$nqpid"
