@@ -236,10 +236,17 @@ static int parse_record(const char *path, const char *name, struct cluster *c,
 			struct buf *why)
 {
 	json_error_t jerr;
-	json_t *j = json_load_file(path, 0, &jerr);
+	struct stat st;
+	json_t *j;
 	int ret = -1;
 
 	memset(c, 0, sizeof(*c));
+	/* a FIFO would hang the read */
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		buf_addf(why, "%s: not a file", path);
+		return -1;
+	}
+	j = json_load_file(path, 0, &jerr);
 	if (!j) {
 		buf_addf(why, "%s:%d: %s", path, jerr.line, jerr.text);
 		return json_error_code(&jerr) == json_error_cannot_open_file ?
@@ -1499,7 +1506,14 @@ int vm_cluster_start(const struct nook_dirs *d, const char *name,
 	 * this looks for that record once the cluster's is: one of the two
 	 * gives way at least */
 	if (is_new && other_vm(d, name, name)) {
-		errorf("%s is a VM now: its first start ran beside this one",
+		char *path = record_path(d, name);
+
+		/* as a whole: forget_unmade() keeps a node's leftover
+		 * directory, and the record would name a cluster too */
+		unlink(path);
+		free(path);
+		errorf("%s is a VM now: its first start ran beside this one; "
+		       "pick another cluster name, or delete VM %s", name,
 		       name);
 		goto out;
 	}

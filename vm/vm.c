@@ -48,20 +48,24 @@ static int load_state(struct vm *vm, const json_t *st)
 }
 
 /* vm.json, parsed; NULL having said why. */
+/* The most a record may hold: far more than any VM's */
+#define RECORD_MAX ((size_t)4 << 20)
+
 static json_t *read_record(const struct vm *vm)
 {
+	struct buf b = BUF_INIT;
 	json_error_t jerr;
-	struct stat st;
-	json_t *j;
+	json_t *j = NULL;
 
-	/* a directory reads as an empty file, a FIFO would hang the read */
-	if (stat(vm->paths.json, &st) == 0 && !S_ISREG(st.st_mode)) {
-		errorf("%s: not a file", vm->paths.json);
-		return NULL;
+	/* a regular file only: a directory reads as an empty one, and a
+	 * FIFO would hang the read */
+	if (read_file_regular(vm->paths.json, &b, RECORD_MAX) == 0) {
+		j = json_loadb(b.p, b.len, 0, &jerr);
+		if (!j)
+			errorf("%s:%d: %s", vm->paths.json, jerr.line,
+			       jerr.text);
 	}
-	j = json_load_file(vm->paths.json, 0, &jerr);
-	if (!j)
-		errorf("%s:%d: %s", vm->paths.json, jerr.line, jerr.text);
+	buf_free(&b);
 	return j;
 }
 

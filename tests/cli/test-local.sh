@@ -352,11 +352,11 @@ check "  has it, state broken, with the error" test "$(echo "$OUT" | json '[(v["
 rm "$NOOK_HOME/vms/bk/vm.json"
 mkfifo "$NOOK_HOME/vms/bk/vm.json"
 expect_rc "  its record a FIFO: status" 1 timeout 10 "$NOOK" local status bk
-contains "  says it is not a file" "$ERR" "vms/bk/vm.json: not a file"
+contains "  says it is not a file" "$ERR" "vms/bk/vm.json: it is a FIFO, not a file"
 rm "$NOOK_HOME/vms/bk/vm.json"
 mkdir "$NOOK_HOME/vms/bk/vm.json"
 expect_rc "  a directory: list" 0 "$NOOK" local list
-contains "  says it is not a file" "$ERR" "vms/bk/vm.json: not a file"
+contains "  says it is not a file" "$ERR" "vms/bk/vm.json: it is a directory, not a file"
 expect_rc "  delete --force" 0 "$NOOK" local delete bk --force
 check "  gone" test ! -e "$NOOK_HOME/vms/bk"
 finish
