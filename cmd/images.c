@@ -379,7 +379,8 @@ static int plain_parse(int argc, char **argv, int n, const char *what)
 static int bad_name(const char *name)
 {
 	return usage_error(usage, "image name '%s': an image's name in the "
-			   "store is a-z, 0-9, '.', '_' and '-' ('nook images "
+			   "store is a-z, 0-9, '.', '_' and '-', starting with a "
+			   "letter or digit, at most 64 long ('nook images "
 			   "list' shows them)", name);
 }
 

@@ -54,20 +54,13 @@ static void list_commands(FILE *f)
 	      "command's options.\n", f);
 }
 
-/* Say that word is no nook command (escaped: it may be anything), as a
+/* Say that word is no nook command (escaped, as every error is), as a
  * usage error that --json gets too; with list, the commands after it. */
 static int not_a_command(const char *word, int list)
 {
-	struct buf esc = BUF_INIT, msg = BUF_INIT;
-
-	str_escape(&esc, word, 0);
-	buf_addf(&msg, "'%s' is not a nook command; see 'nook help'", esc.p);
-	fprintf(stderr, "nook: %s\n", msg.p);
-	error_set_usage(msg.p);
+	usage_errorf("'%s' is not a nook command; see 'nook help'", word);
 	if (list)
 		list_commands(stderr);
-	buf_free(&esc);
-	buf_free(&msg);
 	return EXIT_USAGE;
 }
 

@@ -418,7 +418,7 @@ static json_t *result_json(struct vm *vm, double secs)
 	/* as status has it: a node that failed has no pid, and no ssh */
 	up = i.state == VM_RUNNING || i.state == VM_STARTING ||
 	     i.state == VM_PAUSED;
-	for (size_t k = 1; k < i.ports->n; k++)
+	for (size_t k = 1; up && k < i.ports->n; k++)
 		json_array_append_new(ports, json_string(i.ports->v[k]));
 	return json_pack("{s:s,s:s,s:o,s:s?,s:o,s:o,s:f}",
 		"name", i.name, "state", vm_state_name(i.state),

@@ -490,21 +490,6 @@ char *vm_cluster_subnet(const struct nook_dirs *d, const char *name)
 	return ret;
 }
 
-/* 1 when VM name exists and is node of cluster (0 otherwise, quietly). */
-static int is_member(const struct nook_dirs *d, const char *name,
-		     const char *cluster)
-{
-	struct vm *vm;
-	int yes;
-
-	if (vm_open(d, name, 0, &vm) < 0)
-		return 0;
-	yes = vm->exists && vm->spec.cluster && !strcmp(vm->spec.cluster,
-							cluster);
-	vm_close(vm);
-	return yes;
-}
-
 /* What member name of cluster is: NODE_NONE (no record: a gap or a
  * first start cut short; or a VM that merely has a node's name), a
  * NODE_OK, or NODE_BROKEN, whose record cannot be read (said). */
@@ -524,6 +509,14 @@ static enum node_kind node_kind(const struct nook_dirs *d, const char *name,
 	vm_close(vm);
 	free(json);
 	return k;
+}
+
+/* 1 when VM name exists and is a node of cluster (0 otherwise; a record
+ * that cannot be read is said). */
+static int is_member(const struct nook_dirs *d, const char *name,
+		     const char *cluster)
+{
+	return node_kind(d, name, cluster) == NODE_OK;
 }
 
 /* The names of c's members that are its nodes: a VM that merely has a

@@ -208,7 +208,8 @@ python3 -c 'import socket,sys,time
 s=socket.socket(); s.bind(("127.0.0.1",int(sys.argv[1]))); s.listen(1)
 print("held", flush=True); time.sleep(60)' "$port" > "$TAKEN.held" &
 holder=$!
-for _ in $(seq 100); do grep -q held "$TAKEN.held" 2>/dev/null && break; sleep 0.05; done
+# (a loaded machine may take seconds to start python)
+for _ in $(seq 600); do grep -q held "$TAKEN.held" 2>/dev/null && break; sleep 0.05; done
 "$real" "$@"
 rc=$?
 kill "$holder"
