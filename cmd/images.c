@@ -27,8 +27,10 @@ static const char usage[] =
 	"                             known by name), verify it, store it\n"
 	"  export NAME OUT.tar.zst    write an image as a bundle\n"
 	"  list [--json]              the images in the store\n"
-	"  rm NAME [--force]          remove an image (refused while a VM uses\n"
-	"                             it, unless --force)\n"
+	"  rm NAME|DIGEST [--force]   remove an image (refused while a VM uses\n"
+	"                             it, unless --force); an unnamed one (its\n"
+	"                             name moved on while a VM used it) by the\n"
+	"                             digest 'images list' shows\n"
 	"\n"
 	"Images live in DATA/images/<sha256>/ (the digest of their manifest,\n"
 	"which lists every file's sha256); names point at digests. Builds are\n"
@@ -128,15 +130,71 @@ void images_report(const struct img_event *ev, void *arg)
 /* --- the subcommands ---------------------------------------------------- */
 
 /* Say where image name is now; 0, or 1 when it is not there. */
-static int stored(const char *data, const char *name)
+/* Remove image directory dir unless a name points at it, with what
+ * direct boots unpacked from it (found while dir is there): as
+ * img_forget(). The caller has looked for VMs that use it. */
+static int forget_dir(const struct nook_dirs *d, const char *dir)
+{
+	struct strvec unpacked = STRVEC_INIT;
+	int rc;
+
+	vm_image_unpacked(d, dir, &unpacked);
+	rc = img_forget(d->data, dir);
+	if (rc == 1)
+		for (size_t i = 0; i < unpacked.n; i++)
+			unlink(unpacked.v[i]);
+	strvec_clear(&unpacked);
+	return rc;
+}
+
+/* The image name pointed at before an import moved it on (was): gone,
+ * unless a VM or another name still holds it. */
+static void drop_replaced(const struct nook_dirs *d, const char *name,
+			  const char *was)
+{
+	const char *digest = strrchr(was, '/') + 1;
+	struct strvec users = STRVEC_INIT;
+
+	vm_users_of_image(d, was, &users);
+	if (users.n)
+		warnf("the image %s named before, %.12s, stays: VM %s%s uses "
+		      "it ('nook images rm %.12s' once %s deleted)", name,
+		      digest, users.v[0], users.n > 1 ? " and more" : "",
+		      digest, users.n > 1 ? "they are" : "it is");
+	else if (forget_dir(d, was) == 1)
+		printf("image %s replaced; the image it named before (%.12s) "
+		       "removed\n", name, digest);
+	strvec_clear(&users);
+}
+
+/*
+ * After an import, pull or build of name: say where it is. When name
+ * pointed at another image before (was: its directory, or NULL), that
+ * image goes unless another name or a VM holds it: a name moved on must
+ * not leave gigabytes that nothing lists.
+ */
+static int stored(const struct nook_dirs *d, const char *name,
+		  const char *was)
 {
 	char *dir = NULL;
 
-	if (img_resolve(data, name, &dir) < 0 || !dir)
+	if (img_resolve(d->data, name, &dir) < 0 || !dir)
 		return 1;
 	printf("image %s: %s\n", name, dir);
+	if (was && strcmp(was, dir))
+		drop_replaced(d, name, was);
 	free(dir);
 	return 0;
+}
+
+/* What name points at now (its directory, caller frees), or NULL. */
+static char *named_now(const struct nook_dirs *d, const char *name)
+{
+	char *dir = NULL;
+
+	if (img_resolve(d->data, name, &dir) < 0)
+		return NULL;
+	return dir;
 }
 
 static int images_build(struct nook_ctx *ctx, int argc, char **argv)
@@ -149,6 +207,7 @@ static int images_build(struct nook_ctx *ctx, int argc, char **argv)
 	struct img_build_opts o = { 0 };
 	const struct nook_dirs *d;
 	const char *cache = NULL;
+	char *was;
 	int c;
 
 	getopt_reset();
@@ -170,8 +229,11 @@ static int images_build(struct nook_ctx *ctx, int argc, char **argv)
 	o.cache = cache ? cache : d->cache;
 	o.report = images_report;
 	o.report_arg = stdout;
-	return img_build(d->data, argv[optind], &o) < 0 ? 1 :
-	       stored(d->data, argv[optind]);
+	was = named_now(d, argv[optind]);
+	c = img_build(d->data, argv[optind], &o) < 0 ? 1 :
+	    stored(d, argv[optind], was);
+	free(was);
+	return c;
 }
 
 struct import_opts {
@@ -244,7 +306,7 @@ static int images_import(struct nook_ctx *ctx, int argc, char **argv)
 	const struct nook_dirs *d;
 	struct import_opts o;
 	struct stat st;
-	char *base = NULL;
+	char *base = NULL, *was = NULL;
 	int rc = import_parse(argc, argv, &o);
 
 	if (rc)
@@ -274,9 +336,14 @@ static int images_import(struct nook_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	d = ctx_dirs(ctx);
-	rc = d && import_one(d->data, &o, &st) == 0 ? stored(d->data, o.name) :
-						     1;
+	if (!d) {
+		rc = 1;
+		goto out;
+	}
+	was = named_now(d, o.name);
+	rc = import_one(d->data, &o, &st) == 0 ? stored(d, o.name, was) : 1;
 out:
+	free(was);
 	free(base);
 	return rc;
 }
@@ -337,6 +404,7 @@ static int images_pull(struct nook_ctx *ctx, int argc, char **argv)
 	const struct nook_dirs *d;
 	struct img_pull p;
 	const char *ref = NULL, *base = NULL;
+	char *was = NULL;
 	int rc;
 
 	memset(&p, 0, sizeof(p));
@@ -357,8 +425,10 @@ static int images_pull(struct nook_ctx *ctx, int argc, char **argv)
 		goto out;
 	p.report = images_report;
 	p.report_arg = stdout;
-	rc = img_pull(d->data, &p) < 0 ? 1 : stored(d->data, p.name);
+	was = named_now(d, p.name);
+	rc = img_pull(d->data, &p) < 0 ? 1 : stored(d, p.name, was);
 out:
+	free(was);
 	free(p.url);
 	free(p.name);
 	free(p.checksums_url);
@@ -411,13 +481,14 @@ static void print_table(json_t *all)
 		json_t *b;
 		size_t j;
 		time_t t = (time_t)json_integer_value(json_object_get(e, "created"));
+		const char *name = json_string_value(json_object_get(e, "name"));
 		char when[32];
 
 		json_array_foreach(json_object_get(e, "boot"), j, b)
 			buf_addf(&boot, "%s%s", j ? "," : "", json_string_value(b));
 		strftime(when, sizeof(when), "%F %R", localtime(&t));
 		printf("%-16s %.12s   %7lldM  %-12s %s\n",
-		       json_string_value(json_object_get(e, "name")),
+		       name ? name : "(unnamed)",
 		       json_string_value(json_object_get(e, "digest")),
 		       (long long)(json_integer_value(json_object_get(e, "size")) >> 20),
 		       boot.p ? boot.p : "-", when);
@@ -500,6 +571,38 @@ static int rm_parse(int argc, char **argv, int *force)
 	return 0;
 }
 
+/* images rm DIGEST: an image no name points at (its name moved on while
+ * a VM used it), by the digest 'nook images list' shows. */
+static int rm_unnamed(const struct nook_dirs *d, const char *prefix,
+		      int force)
+{
+	struct strvec users = STRVEC_INIT;
+	char *dir = NULL;
+	int gone = -1;
+
+	if (img_find_digest(d->data, prefix, &dir) < 0)
+		return 1;
+	if (!dir) {
+		errorf("no image named '%s' in the store", prefix);
+		return 1;
+	}
+	vm_users_of_image(d, dir, &users);
+	if (users.n && !force)
+		errorf("image %.12s is used by VM %s%s; delete the VM first or "
+		       "use --force", prefix, users.v[0],
+		       users.n > 1 ? " and more" : "");
+	else
+		gone = forget_dir(d, dir);
+	if (gone == 0)
+		errorf("image %.12s has a name: remove it by that name ('nook "
+		       "images list' shows it)", prefix);
+	if (gone == 1)
+		printf("image %.12s removed\n", prefix);
+	strvec_clear(&users);
+	free(dir);
+	return gone == 1 ? 0 : 1;
+}
+
 static int images_rm(struct nook_ctx *ctx, int argc, char **argv)
 {
 	struct strvec users = STRVEC_INIT;
@@ -516,10 +619,8 @@ static int images_rm(struct nook_ctx *ctx, int argc, char **argv)
 	d = ctx_dirs(ctx);
 	if (!d || img_resolve(d->data, name, &dir) < 0)
 		return 1;
-	if (!dir) {
-		errorf("no image named '%s' in the store", name);
-		return 1;
-	}
+	if (!dir)
+		return rm_unnamed(d, name, force);
 	rc = 1;
 	vm_users_of_image(d, dir, &users);
 	if (users.n && !force)

@@ -113,11 +113,25 @@ int img_import_bundle(const char *data, const char *bundle, const char *name);
 /* Write image name as a tar.zst bundle at out (atomically). */
 int img_export(const char *data, const char *name, const char *out);
 
-/* Every named image: [{name, digest, dir, size, boot, created}]. */
+/*
+ * Every image: [{name, digest, dir, size, boot, created}], the named ones
+ * first, then with name null those no name points at (an import, pull or
+ * build moved their name on while a VM still used them).
+ */
 json_t *img_list(const char *data);
 
 /* Remove name; the image's files go when no other name points at them. */
 int img_remove(const char *data, const char *name);
+
+/* Remove image directory dir (images/<digest>) unless a name points at
+ * it: 1 removed, 0 kept (named), -1 having said why. The caller has
+ * checked that no VM uses it. */
+int img_forget(const char *data, const char *dir);
+
+/* The image directory whose digest begins with prefix (12 to 64 lower-case
+ * hex digits, as 'nook images list' shows 12) into *dir (caller frees), or
+ * NULL for none or a prefix of another form; -1 when several begin so. */
+int img_find_digest(const char *data, const char *prefix, char **dir);
 /*
  * The store's leftovers, appended to out as paths: the staging directories
  * of imports that were killed (their pid gone) and partial downloads no

@@ -566,6 +566,36 @@ static int check_boot(const char *stage)
 	return 0;
 }
 
+/* How long a store operation waits for another's lock: the holder only
+ * renames, writes a name or removes a directory. */
+#define STORE_WAIT_MS 60000
+
+/*
+ * The store's lock, DATA/images/.lock, taken around each change of what
+ * names point at what: without it an import of an image being removed
+ * could find its directory still there, keep it, and name it just as
+ * the remove takes it away. The fd to close, or -1 having said why.
+ */
+static int store_lock(const char *data)
+{
+	char *base = xasprintf("%s/images", data);
+	char *path = xasprintf("%s/.lock", base);
+	int fd = -1;
+
+	if (mkdir_p(base, 0755) == 0)
+		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		error_errno("cannot open %s", path);
+	else if (flock_wait(fd, STORE_WAIT_MS) < 0) {
+		error_errno("%s: another nook holds the image store", path);
+		close(fd);
+		fd = -1;
+	}
+	free(base);
+	free(path);
+	return fd;
+}
+
 int img_commit(const char *data, char *stage, const char *name,
 	       const json_t *sums)
 {
@@ -575,7 +605,7 @@ int img_commit(const char *data, char *stage, const char *name,
 	json_t *m = NULL;
 	char *final = NULL;
 	struct stat st;
-	int ret = -1;
+	int lock = -1, ret = -1;
 
 	if (img_manifest_load(mpath, &m) < 0)
 		goto out;
@@ -588,6 +618,9 @@ int img_commit(const char *data, char *stage, const char *name,
 	    check_boot(stage) < 0)
 		goto out;
 	final = xasprintf("%s/images/%s", data, digest);
+	lock = store_lock(data);
+	if (lock < 0)
+		goto out;
 	if (stat(final, &st) == 0) {
 		remove_tree(stage); /* the same image is there already */
 	} else if (rename(stage, final) < 0) {
@@ -598,6 +631,8 @@ int img_commit(const char *data, char *stage, const char *name,
 		goto out;
 	ret = 0;
 out:
+	if (lock >= 0)
+		close(lock);
 	if (ret < 0)
 		remove_tree(stage);
 	tmp_unregister(stage);
@@ -762,53 +797,104 @@ static uint64_t dir_size(const char *dir)
 	return total;
 }
 
-json_t *img_list(const char *data)
+/* Every name in the store; the names of images/names, unchecked. */
+static void list_names(const char *data, struct strvec *v)
 {
 	char *names = xasprintf("%s/images/names", data);
 	DIR *d = opendir(names);
-	json_t *all = json_array();
-	struct strvec v = STRVEC_INIT;
 
 	for (struct dirent *e = d ? readdir(d) : NULL; e; e = readdir(d))
 		if (e->d_name[0] != '.')
-			strvec_push(&v, e->d_name);
+			strvec_push(v, e->d_name);
 	if (d)
 		closedir(d);
-	for (size_t i = 0; i < v.n; i++) {
-		char *dir = NULL, *mpath;
-		json_t *m;
-		struct stat st;
+	free(names);
+}
 
-		if (img_resolve(data, v.v[i], &dir) < 0 || !dir)
-			continue;
-		mpath = xasprintf("%s/manifest.json", dir);
-		m = json_load_file(mpath, 0, NULL);
-		if (m && stat(mpath, &st) == 0)
-			json_array_append_new(all, json_pack(
-				"{s:s,s:s,s:s,s:I,s:O,s:I}", "name", v.v[i],
-				"digest", strrchr(dir, '/') + 1, "dir", dir,
-				"size", (json_int_t)dir_size(dir), "boot",
-				json_object_get(m, "boot") ?
-					json_object_get(m, "boot") : json_null(),
-				"created", (json_int_t)st.st_mtime));
-		json_decref(m);
-		free(mpath);
-		free(dir);
+/* 1 when a name of the store points at image directory dir. */
+static int named(const char *data, const char *dir)
+{
+	struct strvec v = STRVEC_INIT;
+	int found = 0;
+
+	list_names(data, &v);
+	for (size_t i = 0; i < v.n && !found; i++) {
+		char *to = NULL;
+
+		if (img_resolve(data, v.v[i], &to) == 0 && to)
+			found = !strcmp(to, dir);
+		free(to);
 	}
 	strvec_clear(&v);
-	free(names);
+	return found;
+}
+
+/* The image directories themselves (images/<digest>), named or not. */
+static void list_digests(const char *data, struct strvec *v)
+{
+	char *base = xasprintf("%s/images", data);
+	DIR *d = opendir(base);
+
+	for (struct dirent *e = d ? readdir(d) : NULL; e; e = readdir(d))
+		if (is_hex64(e->d_name))
+			strvec_push(v, e->d_name);
+	if (d)
+		closedir(d);
+	free(base);
+}
+
+/* Append image dir's entry to all, under name (NULL: unnamed). */
+static void list_one(json_t *all, const char *dir, const char *name)
+{
+	char *mpath = xasprintf("%s/manifest.json", dir);
+	json_t *m = json_load_file(mpath, 0, NULL);
+	json_t *boot = json_object_get(m, "boot");
+	struct stat st;
+
+	if (m && stat(mpath, &st) == 0)
+		json_array_append_new(all, json_pack(
+			"{s:s?,s:s,s:s,s:I,s:O,s:I}", "name", name,
+			"digest", strrchr(dir, '/') + 1, "dir", dir,
+			"size", (json_int_t)dir_size(dir), "boot",
+			boot ? boot : json_null(),
+			"created", (json_int_t)st.st_mtime));
+	json_decref(m);
+	free(mpath);
+}
+
+json_t *img_list(const char *data)
+{
+	json_t *all = json_array();
+	struct strvec v = STRVEC_INIT, digests = STRVEC_INIT;
+
+	list_names(data, &v);
+	for (size_t i = 0; i < v.n; i++) {
+		char *dir = NULL;
+
+		if (img_resolve(data, v.v[i], &dir) == 0 && dir)
+			list_one(all, dir, v.v[i]);
+		free(dir);
+	}
+	/* what no name points at: a name moved on while a VM used it */
+	list_digests(data, &digests);
+	for (size_t i = 0; i < digests.n; i++) {
+		char *dir = xasprintf("%s/images/%s", data, digests.v[i]);
+
+		if (!named(data, dir))
+			list_one(all, dir, NULL);
+		free(dir);
+	}
+	strvec_clear(&digests);
+	strvec_clear(&v);
 	return all;
 }
 
 int img_remove(const char *data, const char *name)
 {
 	char *dir = NULL, *link = xasprintf("%s/images/names/%s", data, name);
-	json_t *all;
-	size_t i;
-	json_t *e;
-	int shared = 0, ret = -1;
+	int lock = store_lock(data), ret = -1;
 
-	if (img_resolve(data, name, &dir) < 0)
+	if (lock < 0 || img_resolve(data, name, &dir) < 0)
 		goto out;
 	if (!dir) {
 		errorf("no image named '%s' in the store", name);
@@ -818,13 +904,51 @@ int img_remove(const char *data, const char *name)
 		error_errno("cannot remove %s", link);
 		goto out;
 	}
-	all = img_list(data);
-	json_array_foreach(all, i, e)
-		shared |= !strcmp(json_string_value(json_object_get(e, "dir")), dir);
-	json_decref(all);
-	ret = shared ? 0 : remove_tree(dir);
+	ret = named(data, dir) ? 0 : remove_tree(dir);
 out:
+	if (lock >= 0)
+		close(lock);
 	free(dir);
 	free(link);
 	return ret;
+}
+
+int img_forget(const char *data, const char *dir)
+{
+	int lock = store_lock(data), ret = -1;
+
+	if (lock < 0)
+		return -1;
+	if (named(data, dir))
+		ret = 0; /* named again meanwhile: an import of the same image */
+	else
+		ret = remove_tree(dir) < 0 ? -1 : 1;
+	close(lock);
+	return ret;
+}
+
+int img_find_digest(const char *data, const char *prefix, char **dir)
+{
+	struct strvec v = STRVEC_INIT;
+	size_t n = strlen(prefix), found = 0;
+
+	*dir = NULL;
+	if (n < 12 || n > 64 || strspn(prefix, "0123456789abcdef") != n)
+		return 0;
+	list_digests(data, &v);
+	for (size_t i = 0; i < v.n; i++) {
+		if (strncmp(v.v[i], prefix, n))
+			continue;
+		if (!found)
+			*dir = xasprintf("%s/images/%s", data, v.v[i]);
+		found++;
+	}
+	strvec_clear(&v);
+	if (found > 1) {
+		free(*dir);
+		*dir = NULL;
+		return errorf("digest %s: %zu images begin with it; give more of "
+			      "it", prefix, found);
+	}
+	return 0;
 }

@@ -17,7 +17,7 @@ trap cleanup EXIT
 cd "$WORK" || exit 1
 json() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
 names() { "$NOOK" images list --json | json '" ".join(sorted(e["name"] for e in d))'; }
-store_clean() { test -z "$(ls -A "$NOOK_HOME/images" 2>/dev/null | grep -v '^names$' | grep -v '^\.downloads$' | grep '^\.' )"; }
+store_clean() { test -z "$(ls -A "$NOOK_HOME/images" 2>/dev/null | grep -v '^names$' | grep -v '^\.downloads$' | grep -v '^\.lock$' | grep '^\.' )"; }
 
 # a small but real qcow2 with data in it, and a kernel-like file
 qemu-img create -q -f qcow2 small.qcow2 64M
@@ -254,6 +254,49 @@ check "files gone with the last name" test ! -d "$dir"
 check "... and the unpacked kernel with them" test ! -e "$cached"
 check "another image's unpacked kernel stays" test -e "$NOOK_HOME/cache/boot/other.vmlinux"
 expect_rc "rm an unknown image" 1 "$NOOK" images rm small
+
+# --- a name imported again: the image it named goes, unless held --------
+# (before, it stayed in the store, listed nowhere and not removable)
+for m in 64 65 66; do qemu-img create -q -f qcow2 "re$m.qcow2" "${m}M"; done
+digest_of() { readlink -f "$NOOK_HOME/images/$(cat "$NOOK_HOME/images/names/$1")"; }
+expect_rc "import re" 0 "$NOOK" images import re64.qcow2 --name re
+old=$(digest_of re)
+expect_rc "import another disk as re" 0 "$NOOK" images import re65.qcow2 --name re
+contains "  says the image it named before went" "$OUT" "image re replaced; the image it named before ($(basename "$old" | cut -c1-12)) removed"
+check "  its files are gone" test ! -e "$old"
+check "  the store lists re once" test "$("$NOOK" images list --json | json 'len(d)')" = 1
+old=$(digest_of re)
+expect_rc "a second name for it" 0 "$NOOK" images import "$old" --name re2
+expect_rc "re moved on again" 0 "$NOOK" images import re64.qcow2 --name re
+check "  the image re2 names stays" test -d "$old"
+check "  and re2 still reads it" test "$(digest_of re2)" = "$old"
+expect_rc "  rm re2" 0 "$NOOK" images rm re2
+check "  now its files go" test ! -e "$old"
+# a VM on it: kept, listed without a name, removed by its digest later
+old=$(digest_of re)
+d=$(basename "$old")
+mkdir -p "$NOOK_HOME/vms/v2"
+printf '{"name":"v2","image":{"ref":"re","disk":"%s/disk.qcow2","format":"qcow2"},"boot":"disk","accel":"auto","cpus":1,"memory":268435456,"disk":0,"ssh_port":0,"instance_id":"i"}' "$old" > "$NOOK_HOME/vms/v2/vm.json"
+expect_rc "re moved on while VM v2 uses its image" 0 "$NOOK" images import re66.qcow2 --name re
+contains "  says the image stays for v2" "$ERR" "the image re named before, ${d:0:12}, stays: VM v2 uses it ('nook images rm ${d:0:12}' once it is deleted)"
+check "  its files stay" test -e "$old/disk.qcow2"
+expect_rc "list --json" 0 "$NOOK" images list --json
+check "  lists it without a name" test "$(echo "$OUT" | json '[e["digest"] for e in d if e["name"] is None]')" = "['$d']"
+expect_rc "list" 0 "$NOOK" images list
+contains "  the table says it is unnamed" "$OUT" "(unnamed)        ${d:0:12}"
+expect_rc "rm by digest while v2 uses it" 1 "$NOOK" images rm "${d:0:12}"
+contains "  names the VM" "$ERR" "image ${d:0:12} is used by VM v2"
+check "  and keeps it" test -e "$old/disk.qcow2"
+rm -rf "$NOOK_HOME/vms/v2"
+expect_rc "rm a named image by its digest" 1 "$NOOK" images rm "$(basename "$(digest_of re)" | cut -c1-12)"
+contains "  says to use its name" "$ERR" "has a name"
+expect_rc "rm by too short a digest" 1 "$NOOK" images rm "${d:0:8}"
+check "  keeps it" test -e "$old"
+expect_rc "rm by digest once v2 is gone" 0 "$NOOK" images rm "${d:0:12}"
+contains "  says so" "$OUT" "image ${d:0:12} removed"
+check "  its files are gone" test ! -e "$old"
+expect_rc "rm re" 0 "$NOOK" images rm re
+check "  the store holds no image" test -z "$(ls "$NOOK_HOME/images" | grep -v '^names$' | grep -v '^\.')"
 
 # --- pull from a local HTTP server ---------------------------------------
 mkdir www
