@@ -28,6 +28,17 @@ static iso9660_t *open_iso(const char *path)
 	iso9660_stat_t *root;
 	struct stat st;
 
+	/* a FIFO would hold the open until a writer came; a device's size
+	 * is no size to check the root against */
+	if (stat(path, &st) < 0) {
+		error_errno("cannot read %s", path);
+		return NULL;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		errorf("cannot read %s: not a file (an ISO is read from a "
+		       "regular file)", path);
+		return NULL;
+	}
 	cdio_log_set_handler(quiet_log);
 	iso = iso9660_open_ext(path, ISO_EXTENSION_ALL);
 
@@ -39,7 +50,7 @@ static iso9660_t *open_iso(const char *path)
 	 * it reads it: a root that claims more than the file holds is
 	 * refused first (found by fuzzing) */
 	root = iso9660_ifs_stat(iso, "/");
-	if (!root || stat(path, &st) < 0 || root->size > (uint64_t)st.st_size) {
+	if (!root || root->size > (uint64_t)st.st_size) {
 		errorf("%s: the ISO9660 image's root directory runs past its "
 		       "end (a damaged image?)", path);
 		iso9660_close(iso);

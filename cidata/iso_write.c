@@ -1,6 +1,7 @@
 /* Writing a cidata ISO9660 volume with libarchive. */
 #include <archive.h>
 #include <archive_entry.h>
+#include <string.h>
 #include <time.h>
 
 #include "cidata.h"
@@ -45,7 +46,8 @@ int cidata_write_iso(const char *path, const struct cidata_file *files,
 	time_t now = time(NULL);
 	int ret = -1;
 
-	if (tmpfile_open(&t, path, mode) < 0)
+	if ((strcmp(path, "-") ? tmpfile_open(&t, path, mode)
+			       : tmpfile_stdout(&t)) < 0)
 		return -1;
 	a = archive_write_new();
 	if (!a) {

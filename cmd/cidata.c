@@ -21,7 +21,8 @@ static const char usage_build[] =
 	"Writes a NoCloud seed: an ISO9660 volume labelled cidata (Rock Ridge\n"
 	"and Joliet) that cloud-init reads at first boot. Every input is checked\n"
 	"first; OUT is replaced only when the whole ISO has been written.\n"
-	"FILE may be '-' for standard input.\n"
+	"FILE may be '-' for standard input, OUT '-' for standard output (not\n"
+	"a terminal; what was written is then said on stderr).\n"
 	"\n"
 	"  -o, --output OUT.iso          where to write the ISO\n"
 	"  -u, --user-data FILE          #cloud-config, #! script, #include,\n"
@@ -165,14 +166,18 @@ static int report(struct build_input *in, const struct cidata_file *files,
 	json_t *j, *arr;
 
 	if (!in->json) {
+		/* the ISO itself went to stdout for "-" */
+		FILE *f = strcmp(in->out, "-") ? stdout : stderr;
 		char *out = str_escaped(in->out);
 
-		printf("wrote %s: cidata volume, user-data is %s\n", out, form);
+		fprintf(f, "wrote %s: cidata volume, user-data is %s\n",
+			strcmp(in->out, "-") ? out : "standard output", form);
 		free(out);
 		for (size_t i = 0; i < n; i++)
-			printf("  %-15s %8zu bytes\n", files[i].name, files[i].len);
+			fprintf(f, "  %-15s %8zu bytes\n", files[i].name,
+				files[i].len);
 		if (iid)
-			printf("  instance-id     %s\n", iid);
+			fprintf(f, "  instance-id     %s\n", iid);
 		return 0;
 	}
 	arr = json_array();
@@ -210,6 +215,9 @@ static int build_words(int argc, char **argv, struct build_input *in)
 	if (!in->out || !in->path[UD])
 		return usage_error(usage_build, "%s is required",
 				   in->out ? "--user-data" : "--output");
+	if (in->json && !strcmp(in->out, "-"))
+		return usage_error(usage_build, "--json and '-o -' both write "
+				   "to standard output: give the ISO a file");
 	if (in->path[MD] && (in->instance_id || in->hostname ||
 			     in->key_files.n))
 		return usage_error(usage_build, "--meta-data is used as it is: "

@@ -137,6 +137,9 @@ struct tmpfile {
 	int direct;
 };
 int tmpfile_open(struct tmpfile *t, const char *path, mode_t mode);
+/* The same struct for "-": standard output written into as a FIFO is
+ * (what a binary is piped or redirected into); a terminal is refused. */
+int tmpfile_stdout(struct tmpfile *t);
 int tmpfile_commit(struct tmpfile *t);
 void tmpfile_abort(struct tmpfile *t);
 /* Atomically replace path with len bytes of data. */

@@ -292,6 +292,23 @@ static int open_into(struct tmpfile *t, const char *path)
 	return 0;
 }
 
+int tmpfile_stdout(struct tmpfile *t)
+{
+	t->path = t->tmp = NULL;
+	t->direct = 0;
+	t->fd = -1;
+	if (isatty(STDOUT_FILENO))
+		return errorf("standard output is a terminal: redirect it to a "
+			      "file or a pipe, or give a file's name");
+	/* a copy: the commit closes it, and stdout stays for messages */
+	t->fd = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
+	if (t->fd < 0)
+		return error_errno("cannot write standard output");
+	t->path = xstrdup("standard output");
+	t->direct = 1;
+	return 0;
+}
+
 int tmpfile_open(struct tmpfile *t, const char *path, mode_t mode)
 {
 	struct stat st, lst;

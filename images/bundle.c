@@ -233,10 +233,34 @@ static int run_tar(struct strvec *argv, int fd, const char *out)
 	return rc == 0 ? 0 : -1;
 }
 
-/* tar's argv for the image in dir as manifest m lists it. */
-static int tar_argv(const char *dir, const char *mpath, const json_t *m,
-		    struct strvec *argv)
+/* 1 when name ends in suffix. */
+static int ends_in(const char *name, const char *suffix)
 {
+	size_t n = strlen(name), k = strlen(suffix);
+
+	return n > k && !strcmp(name + n - k, suffix);
+}
+
+/* The compression out's name asks for, as tar's option: the one each
+ * reader of the name would expect; zstd for "-" and any other name. */
+static const char *compression(const char *out)
+{
+	if (ends_in(out, ".tar.gz") || ends_in(out, ".tgz"))
+		return "--gzip";
+	if (ends_in(out, ".tar.xz") || ends_in(out, ".txz"))
+		return "--xz";
+	if (ends_in(out, ".tar"))
+		return NULL;
+	return "--zstd";
+}
+
+/* tar's argv for the image in dir as manifest m lists it, written to out
+ * (a name, or "-"). */
+static int tar_argv(const char *dir, const char *mpath, const json_t *m,
+		    const char *out, struct strvec *argv)
+{
+	const char *z = compression(out);
+
 	const char *file;
 	json_t *f;
 
@@ -245,7 +269,8 @@ static int tar_argv(const char *dir, const char *mpath, const json_t *m,
 	 * manifest goes first, so a reader knows what follows; the archive
 	 * goes to tar's stdout, which is whatever tmpfile_open() opened. */
 	strvec_push(argv, "tar");
-	strvec_push(argv, "--zstd");
+	if (z)
+		strvec_push(argv, z);
 	strvec_push(argv, "--format=pax");
 	strvec_push(argv, "--owner=0");
 	strvec_push(argv, "--group=0");
@@ -282,10 +307,12 @@ int img_export(const char *data, const char *name, const char *out)
 		errorf("%s: cannot read the manifest", mpath);
 		goto out;
 	}
-	if (tar_argv(dir, mpath, m, &argv) < 0 ||
-	    tmpfile_open(&t, out, 0644) < 0)
+	if (tar_argv(dir, mpath, m, out, &argv) < 0)
 		goto out;
-	if (run_tar(&argv, t.fd, out) < 0)
+	if ((strcmp(out, "-") ? tmpfile_open(&t, out, 0644)
+			      : tmpfile_stdout(&t)) < 0)
+		goto out;
+	if (run_tar(&argv, t.fd, t.path) < 0)
 		goto out;
 	ret = tmpfile_commit(&t);
 out:

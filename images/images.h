@@ -110,7 +110,9 @@ int img_import_disk(const char *data, const char *disk, const char *kernel,
  */
 int img_import_bundle(const char *data, const char *bundle, const char *name);
 
-/* Write image name as a tar.zst bundle at out (atomically). */
+/* Write image name as a bundle at out (atomically), compressed as its
+ * name says: .tar.gz/.tgz gzip, .tar.xz/.txz xz, .tar none, else zstd;
+ * "-" is standard output (zstd; a terminal is refused). */
 int img_export(const char *data, const char *name, const char *out);
 
 /*

@@ -248,6 +248,24 @@ check "  writes nothing" test ! -e x.iso
 expect_rc "an unknown show option exits 2" 2 "$NOOK" cidata show cloud-config.iso -z
 contains "  and names it" "$ERR" "unknown option '-z'"
 expect_rc "show with two ISOs exits 2" 2 "$NOOK" cidata show a.iso b.iso
+
+# '-o -': the ISO on standard output (a file or a pipe), never a terminal
+# (before, a file named '-' was written)
+expect_rc "build -o - into a file" 0 "$NOOK" cidata build -o - -u cloud-config -i iid-dash
+cp "$WORK/.out" dash.iso
+check "  the ISO carries the user-data" cmp -s cloud-config <("$NOOK" cidata show dash.iso --file user-data)
+check "  and the meta-data" grep -q iid-dash <("$NOOK" cidata show dash.iso --file meta-data)
+contains "  what was written is said on stderr" "$ERR" "wrote standard output: cidata volume"
+check "  no file named '-'" test ! -e -
+check "  into a pipe, an ISO reader reads it" cmp -s cloud-config <("$NOOK" cidata build -o - -u cloud-config 2>/dev/null | cat > piped.iso && "$NOOK" cidata show piped.iso --file user-data)
+expect_rc "build -o - onto a terminal is refused" 1 script -qec "$NOOK cidata build -o - -u cloud-config" /dev/null
+contains "  saying why" "$OUT" "standard output is a terminal"
+expect_rc "build -o - --json is a usage error" 2 "$NOOK" cidata build -o - -u cloud-config --json
+contains "  saying why" "$OUT" "both write to standard output"
+# show reads a file: a FIFO (no writer would come) is refused at once
+mkfifo show.fifo
+expect_rc "show of a FIFO is refused, not waited on" 1 timeout 10 "$NOOK" cidata show show.fifo
+contains "  saying why" "$ERR" "show.fifo: not a file"
 expect_rc "cidata build --help exits 0" 0 "$NOOK" cidata build --help
 contains "  and shows the options" "$OUT" "--ssh-authorized-key"
 finish

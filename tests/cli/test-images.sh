@@ -62,6 +62,24 @@ tar -C "$dir" -czf small.tgz manifest.json disk.qcow2 vmlinuz
 expect_rc "import a tar.gz" 0 "$NOOK" images import small.tgz --name gz
 tar -C "$dir" -cJf small.tar.xz manifest.json disk.qcow2 vmlinuz
 expect_rc "import a tar.xz" 0 "$NOOK" images import small.tar.xz --name xz
+# export compresses as the name says (before, always zstd), "-" is stdout
+magic() { head -c "$2" "$1" | od -An -tx1 | tr -d ' \n'; }
+expect_rc "export .tar.gz" 0 "$NOOK" images export small e.tar.gz
+check "  is gzip" test "$(magic e.tar.gz 2)" = 1f8b
+expect_rc "export .tar.xz" 0 "$NOOK" images export small e.tar.xz
+check "  is xz" test "$(magic e.tar.xz 6)" = fd377a585a00
+expect_rc "export .tar" 0 "$NOOK" images export small e.tar
+check "  is a plain tar" test "$(tar -tf e.tar | head -1)" = manifest.json
+expect_rc "export -" 0 "$NOOK" images export small -
+check "  writes zstd to stdout" test "$(magic "$WORK/.out" 4)" = 28b52ffd
+check "  and no file named '-'" test ! -e -
+expect_rc "export - onto a terminal is refused" 1 script -qec "$NOOK images export small -" /dev/null
+contains "  saying why" "$OUT" "standard output is a terminal"
+for f in e.tar.gz e.tar.xz e.tar; do
+	expect_rc "  $f imports back" 0 "$NOOK" images import "$f" --name "back-${f#e.tar}"
+	check "  as the same image" test "$(cat "$NOOK_HOME/images/names/back-${f#e.tar}")" = "$(cat "$NOOK_HOME/images/names/small")"
+	"$NOOK" images rm "back-${f#e.tar}" > /dev/null
+done
 # a bundle whose disk does not match its manifest
 mkdir bad && cp "$dir"/* bad/ && chmod u+w bad/* &&
 	printf X | dd of=bad/disk.qcow2 bs=1 seek=300000 conv=notrunc status=none
