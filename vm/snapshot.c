@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -365,13 +366,34 @@ out:
 	return facts;
 }
 
+/* The facts file's object, or NULL when it is missing or unreadable; one
+ * that is no regular file is said so (a FIFO would hang the read). */
+static json_t *facts_load(const char *path)
+{
+	struct buf b = BUF_INIT;
+	json_t *all = NULL;
+
+	if (access(path, F_OK) == 0 &&
+	    read_file_regular(path, &b, (size_t)1 << 20) == 0)
+		all = json_loadb(b.p, b.len, 0, NULL);
+	buf_free(&b);
+	return all;
+}
+
 /* Record (facts) or forget (facts NULL) tag's facts. */
 static void facts_keep(const struct vm *vm, const char *tag,
 		       const char *facts)
 {
 	char *path = facts_path(vm), *text;
-	json_t *all = json_load_file(path, 0, NULL);
+	json_t *all = facts_load(path);
+	struct stat st;
 
+	/* written atomically, a FIFO in its place would be written into */
+	if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		warnf("VM %s: %s is no file: what snapshot '%s' was made with "
+		      "is not kept", vm->name, path, tag);
+		goto out;
+	}
 	if (!json_is_object(all)) {
 		json_decref(all);
 		if (!facts)
@@ -397,7 +419,7 @@ out:
 static int facts_fit(const struct vm *vm, const char *tag)
 {
 	char *path = facts_path(vm), *now = NULL;
-	json_t *all = json_load_file(path, 0, NULL);
+	json_t *all = facts_load(path);
 	const char *then = json_string_value(json_object_get(all, tag));
 	int ret = 0;
 

@@ -81,6 +81,19 @@ check "  running" test "$(state p1)" = running
 expect_rc "restore an unknown tag" 1 "$NOOK" local snapshot restore p1 cold
 contains "  says there is none" "$ERR" "has no snapshot 'cold'"
 expect_rc "rm an unknown tag" 1 "$NOOK" local snapshot rm p1 cold
+# what each snapshot was made with (snapshots.json) is read as a file only:
+# a FIFO in its place is said, never waited on nor written into
+facts=$NOOK_HOME/vms/p1/snapshots.json
+mv "$facts" facts.saved
+mkfifo "$facts"
+expect_rc "restore, snapshots.json a FIFO: not waited on" 0 timeout 60 "$NOOK" local snapshot restore p1 warm
+contains "  says it is no file" "$ERR" "snapshots.json: it is a FIFO"
+expect_rc "save, snapshots.json a FIFO: not written into" 0 timeout 60 "$NOOK" local snapshot save p1 fifo
+contains "  says it is not kept" "$ERR" "snapshots.json is no file"
+check "  still a FIFO" test -p "$facts"
+timeout 60 "$NOOK" local snapshot rm p1 fifo >/dev/null 2>&1
+rm "$facts"
+mv facts.saved "$facts"
 
 # a paused VM saves too and stays paused
 "$NOOK" local pause p1 >/dev/null
