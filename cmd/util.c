@@ -18,8 +18,9 @@ int usage_error(const char *usage, const char *fmt, ...)
 	va_start(ap, fmt);
 	raw = xvasprintf(fmt, ap);
 	va_end(ap);
-	/* it may quote what was typed: no escape sequence gets through */
-	str_escape(&msg, raw, 1);
+	/* it may quote what was typed: no escape sequence gets through, and
+	 * no newline either (a usage error is one line) */
+	str_escape(&msg, raw, 0);
 	fprintf(stderr, "nook: %s", msg.p);
 	/* for --json's error object (main()) */
 	error_set_usage(msg.p);

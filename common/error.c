@@ -61,8 +61,10 @@ char *str_escaped(const char *s)
 	return b.p;
 }
 
+/* keep_nl: the message may run over lines (a usage error is one line,
+ * so a newline in what it quotes is shown as \x0a, not obeyed). */
 static void vreport(const char *prefix, const char *fmt, va_list ap,
-		    const char *suffix)
+		    const char *suffix, int keep_nl)
 {
 	char raw[4096];
 	struct buf msg = BUF_INIT;
@@ -76,7 +78,7 @@ static void vreport(const char *prefix, const char *fmt, va_list ap,
 		buf_adds(&msg, ": ");
 	}
 	vsnprintf(raw, sizeof(raw), fmt, ap);
-	str_escape(&msg, raw, 1);
+	str_escape(&msg, raw, keep_nl);
 	fprintf(stderr, "nook: %s%s%s%s\n", prefix, msg.p, suffix ? ": " : "",
 		suffix ? suffix : "");
 	if (!*prefix) {
@@ -96,7 +98,7 @@ int usage_errorf(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vreport("", fmt, ap, NULL);
+	vreport("", fmt, ap, NULL, 0);
 	va_end(ap);
 	last_usage = 1;
 	return -1;
@@ -124,7 +126,7 @@ int errorf(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vreport("", fmt, ap, NULL);
+	vreport("", fmt, ap, NULL, 1);
 	va_end(ap);
 	return -1;
 }
@@ -135,7 +137,7 @@ int error_errno(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vreport("", fmt, ap, strerror(saved));
+	vreport("", fmt, ap, strerror(saved), 1);
 	va_end(ap);
 	errno = saved;
 	return -1;
@@ -146,7 +148,7 @@ void warnf(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vreport("warning: ", fmt, ap, NULL);
+	vreport("warning: ", fmt, ap, NULL, 1);
 	va_end(ap);
 }
 

@@ -38,6 +38,17 @@ expect_rc "shell --all with an invalid name exits 2" 2 "$NOOK" shell --all "$bad
 expect_rc "sync NAME SRC DEST with an invalid name exits 2" 2 "$NOOK" sync "$bad" . /tmp
 expect_rc "status --json with an invalid name exits 2" 2 "$NOOK" local status "$bad" --json
 expect_rc "an unknown command with escapes exits 2" 2 "$NOOK" "$bad"
+# a usage error is one line: a newline in what it quotes is shown, not
+# obeyed (a name or an option value could fake a second message)
+nl() { # NAME ARGS...: a usage error whose first line shows the newline
+	local n=$1
+	shift
+	expect_rc "usage error quoting a newline: $n" 2 "$NOOK" "$@"
+	check "  its message is one line, the newline shown" test "$(head -1 <<<"$ERR" | grep -c '\\x0a')" = 1
+}
+nl "a VM name" local start $'a\nb'
+nl "an image name" images rm $'a\nb'
+nl "an option" local status --bogus=$'x\ny'
 # names nook did not choose, printed back: a project's directory, an
 # output path, the names inside an ISO someone else made
 no_raw() { # NAME TEXT: TEXT has the escape shown, no raw control byte
