@@ -559,6 +559,12 @@ int vm_cluster_nodes_why(const struct nook_dirs *d, const char *name,
 	return out->n > had ? 0 : no_nodes(name);
 }
 
+int vm_cluster_node_broken(const char *node)
+{
+	return errorf("node %s's record cannot be read (said above); 'nook "
+		      "local delete %s --force' removes it", node, node);
+}
+
 int vm_cluster_nodes(const struct nook_dirs *d, const char *name,
 		     struct strvec *out)
 {
@@ -1643,9 +1649,7 @@ static int each_node(const struct nook_dirs *d, const char *cluster,
 		return 0;
 	case NODE_BROKEN:
 		if (!e->broken)
-			return errorf("node %s's record cannot be read (said "
-				      "above); 'nook local delete %s --force' "
-				      "removes it", m->name, m->name);
+			return vm_cluster_node_broken(m->name);
 		return e->broken(d, m->name, e->arg) != 0 ? -1 : 0;
 	default:
 		return e->fn(d, m->name, e->arg) != 0 ? -1 : 0;

@@ -482,6 +482,9 @@ int vm_cluster_nodes(const struct nook_dirs *d, const char *name,
  * node that can be read). */
 int vm_cluster_nodes_why(const struct nook_dirs *d, const char *name,
 			 struct strvec *out, struct strvec *why);
+/* Say that node's record cannot be read (its error was said as it was
+ * read) and the way out; -1. */
+int vm_cluster_node_broken(const char *node);
 /*
  * The VM a name means where one VM is expected: the name itself, or when
  * it is a cluster's, its first node (*is_cluster set). *vm_name is

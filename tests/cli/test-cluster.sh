@@ -395,6 +395,12 @@ check "  shows both nodes, z2-2 broken" test "$(echo "$OUT" | json '[(n["name"],
 contains "  with what is wrong" "$(echo "$OUT" | json 'd[1]["error"]')" "z2-2/vm.json"
 expect_rc "  status z2" 0 "$NOOK" local status z2
 contains "  says broken and the way out" "$OUT" "nook local delete z2-2 --force"
+# logs serves the nodes it can read and fails for the one it cannot
+expect_rc "  logs z2: z2-2 cannot be read" 1 "$NOOK" local logs z2
+contains "  shows z2-1's" "$OUT" "==> z2-1 <=="
+check "  and no header for z2-2" sh -c '! printf "%s" "$1" | grep -q "z2-2 <=="' _ "$OUT"
+contains "  names z2-2 and the way out" "$ERR" "node z2-2's record cannot be read (said above); 'nook local delete z2-2 --force' removes it"
+contains "  with what is wrong" "$ERR" "z2-2/vm.json"
 sw_alive() { kill -0 "$(cat "$NOOK_HOME/run/$1.net/sw.pid" 2>/dev/null)" 2>/dev/null; }
 expect_rc "  stop z2: z2-2 cannot be read" 1 "$NOOK" local stop z2 --timeout 1
 contains "  says so, and the way out" "$ERR" "node z2-2's record cannot be read (said above): --force ends its QEMU"
