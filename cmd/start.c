@@ -453,6 +453,16 @@ static void on_failure(void *ctx, struct vm *vm,
 	report_failure(vm, r);
 }
 
+/* A node's error why less its name before it (it names the node it was
+ * said in): for a row that names the node already. */
+static const char *why_in_row(const char *why, const char *node)
+{
+	size_t n = strlen(node);
+
+	return !strncmp(why, node, n) && !strncmp(why + n, ": ", 2) ?
+		       why + n + 2 : why;
+}
+
 /* Every node of cluster name, as a table or (returned) a JSON array; a
  * node that failed with its reason ("error"), also one that failed
  * before it was made (its state null). */
@@ -489,6 +499,8 @@ static json_t *print_cluster(const struct nook_dirs *d, const char *name,
 		vm_close(vm);
 	}
 	for (size_t i = 0; i < failed->n; i++) {
+		const char *row = why_in_row(why->v[i], failed->v[i]);
+
 		if (strvec_index(&nodes, failed->v[i]) >= 0)
 			continue;
 		if (json)
@@ -497,7 +509,7 @@ static json_t *print_cluster(const struct nook_dirs *d, const char *name,
 				why->v[i]));
 		else
 			printf("  %-16s %-9s %.*s\n", failed->v[i], "not made",
-			       (int)strcspn(why->v[i], "\n"), why->v[i]);
+			       (int)strcspn(row, "\n"), row);
 	}
 	strvec_clear(&nodes);
 	return all;

@@ -1107,6 +1107,8 @@ static int start_node(const struct nook_dirs *d, const char *cluster,
 		errorf("%s is a VM already, not a node of %s", name, cluster);
 		goto out;
 	}
+	/* the nodes' errors meet on one stderr: each names its node */
+	error_where(name);
 	/* a node that runs already is only waited for */
 	rc = vm_start(vm, &o, &r);
 	/* Every node learns every name as soon as it is ready, so none
@@ -1121,6 +1123,7 @@ static int start_node(const struct nook_dirs *d, const char *cluster,
 			 (rc == 0 || (r.reached >= VM_PHASE_CLOUD_INIT &&
 				      !r.crashed && !r.stopped))))
 		write_hosts(vm, &ns->hosts, !o.no_wait && !r.resumed);
+	error_where(NULL);
 out:
 	vm_close(vm);
 	return rc;

@@ -14,6 +14,7 @@ cleanup() {
 	"$NOOK" local delete r --force >/dev/null 2>&1
 	"$NOOK" local delete r-2 --force >/dev/null 2>&1
 	"$NOOK" local delete q --force >/dev/null 2>&1
+	"$NOOK" local delete fq --force >/dev/null 2>&1
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -177,6 +178,7 @@ check "  (nothing)" sh -c '! printf "%s" "$1" | grep -q "changes nothing"' _ "$E
 expect_rc "start of a running cluster waits for its nodes" 1 "$NOOK" local start k --timeout 3
 check "  and does not call them ready" sh -c '! printf "%s" "$1" | grep -q "every node is ready"' _ "$OUT"
 contains "  names a node that is not" "$ERR" "k-1: not ready after 3 s"
+check "  once: its error names it already" sh -c '! printf "%s" "$1" | grep -q "k-1: VM k-1"' _ "$ERR"
 check "  which still runs" test "$(qemus k-1)" = 1
 
 expect_rc "  and with --json" 1 "$NOOK" local start k --timeout 2 --json
@@ -373,6 +375,29 @@ check "  h-1 gone" test ! -e "$NOOK_HOME/vms/h-1"
 check "  half-made h-2 gone too" test ! -e "$NOOK_HOME/vms/h-2"
 check "  with its runtime directory" test ! -e "$NOOK_HOME/run/h-2"
 check "  the record gone" test ! -e "$NOOK_HOME/clusters/h.json"
+
+# a node's error, said in its own process, names the node: the lines of
+# every node meet on one stderr. A QEMU in front of the real one fails
+# for node $FAIL_NODE alone.
+mkdir -p "$WORK/qbin"
+cat > "$WORK/qbin/qemu-system-x86_64" <<'WRAP'
+#!/usr/bin/env bash
+case " $* " in *"/vms/$FAIL_NODE/"*" -daemonize "*)
+	echo "qemu-system-x86_64: a stand-in's failure" >&2
+	exit 1 ;;
+esac
+exec /usr/bin/qemu-system-x86_64 "$@"
+WRAP
+chmod +x "$WORK/qbin/qemu-system-x86_64"
+expect_rc "a cluster fq of two, fq-2's QEMU failing" 1 \
+	env FAIL_NODE=fq-2 PATH="$WORK/qbin:$PATH" "$NOOK" local start fq --nodes 2 "${common[@]}"
+contains "  fq-2's error line names it" "$ERR" "nook: fq-2: QEMU failed to start (exit 1): qemu-system-x86_64: a stand-in's failure"
+check "  fq-1 runs" test "$(qemus fq-1)" = 1
+expect_rc "  started again, --json" 1 \
+	env FAIL_NODE=fq-2 PATH="$WORK/qbin:$PATH" "$NOOK" local start fq --no-wait --json
+contains "  names fq-2 on stderr" "$ERR" "nook: fq-2: QEMU failed to start"
+check "  and in its JSON error" test "$(echo "$OUT" | json '[(n["name"], n["error"].startswith("fq-2: QEMU failed to start")) for n in d["nodes"] if "error" in n]')" = "[('fq-2', True)]"
+expect_rc "  deleted" 0 "$NOOK" local delete fq --force
 
 # a cluster's delete is all or nothing: a node another nook holds (a
 # start of that node) keeps every node; a node whose record cannot be
