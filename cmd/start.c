@@ -697,13 +697,13 @@ static int show_cluster_plan(const struct nook_dirs *d, const char *name,
 	return 0;
 }
 
-/* --plan of one VM. */
+/* --plan of one VM: a node's with its cluster and address. */
 static int show_vm_plan(const struct nook_dirs *d, const char *name,
 			const struct opts *opts)
 {
 	struct vm_cluster_plan_node p;
 	json_t *j;
-	int bad = 0;
+	int bad = 0, rc = 1;
 
 	memset(&p, 0, sizeof(p));
 	if (vm_name_check(name) < 0)
@@ -713,18 +713,27 @@ static int show_vm_plan(const struct nook_dirs *d, const char *name,
 	/* refused as the start would refuse it */
 	if ((p.is_new && vm_plain_name_check(d, name) < 0) ||
 	    vm_start_plan_check(d, name, &opts->vm, 0, NULL) < 0)
-		return 1;
+		goto out;
 	if (opts->json) {
-		j = json_pack("{s:s,s:b,s:b}", "name", name, "cluster", 0,
+		/* a node's cluster by name, as status has it */
+		j = json_pack("{s:s,s:o,s:b}", "name", name, "cluster",
+			      p.cluster ? jstr(p.cluster, &bad) : json_false(),
 			      "new", p.is_new);
 		json_object_set_new(j, "nodes", json_pack("[o]",
 			plan_node_json(&p, &opts->vm, &bad)));
 		plan_project_json(j, opts->proj, &bad);
-		return print_plan_json(j, bad);
+		rc = print_plan_json(j, bad);
+		goto out;
 	}
-	printf("VM %s%s\n", name, p.is_new ? " (new)" : "");
+	printf("VM %s%s", name, p.is_new ? " (new)" : "");
+	if (p.cluster)
+		printf(" (a node of cluster %s)", p.cluster);
+	printf("\n");
 	plan_node_line(stdout, &p, &opts->vm);
-	return 0;
+	rc = 0;
+out:
+	free(p.cluster);
+	return rc;
 }
 
 static int start_cluster(const struct nook_dirs *d, const char *name,

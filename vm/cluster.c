@@ -1144,6 +1144,7 @@ static int crowded(const struct nook_dirs *d, const struct cluster *c,
 	for (size_t i = 0; i < c->n; i++) {
 		struct vm_cluster_plan_node p;
 
+		memset(&p, 0, sizeof(p));
 		vm_plan_sizes(d, c->m[i].name,
 			      vm_cluster_node_opts(ns->o, ns->list, ns->n,
 						   c->m[i].name),
@@ -1151,6 +1152,7 @@ static int crowded(const struct nook_dirs *d, const struct cluster *c,
 		vcpus += p.cpus;
 		free(p.like);
 		free(p.image);
+		free(p.cluster);
 	}
 	return c->n > 1 && cores > 0 && vcpus > cores;
 }
@@ -1558,10 +1560,21 @@ void vm_plan_sizes(const struct nook_dirs *d, const char *name,
 	struct vm *vm = NULL, *lk = NULL;
 
 	vm_spec_init(&fresh);
-	p->like = p->image = NULL;
+	p->like = p->image = p->cluster = NULL;
 	if (vm_open(d, name, 0, &vm) == 0 && vm->exists)
 		s = &vm->spec;
 	p->is_new = s == &fresh;
+	/* a node started on its own joins its cluster, where it is */
+	if (!p->is_new && s->cluster) {
+		p->cluster = xstrdup(s->cluster);
+		if (!p->node)
+			p->node = s->node;
+		/* one too long for an address (a record edited by hand)
+		 * is left out rather than shown cut */
+		if (!p->address[0] && s->address &&
+		    strlen(s->address) < sizeof(p->address))
+			memcpy(p->address, s->address, strlen(s->address) + 1);
+	}
 	/* as made_like() in start.c takes it */
 	if (p->is_new && like && vm_open(d, like, 0, &lk) == 0 && lk->exists) {
 		s = &lk->spec;
@@ -1622,6 +1635,7 @@ void vm_cluster_plan_free(struct vm_cluster_plan *p)
 		free(p->nodes[i].name);
 		free(p->nodes[i].like);
 		free(p->nodes[i].image);
+		free(p->nodes[i].cluster);
 	}
 	free(p->nodes);
 	memset(p, 0, sizeof(*p));

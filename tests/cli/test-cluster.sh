@@ -73,6 +73,13 @@ expect_rc "a plain VM k-01 may be planned" 0 "$NOOK" local start k-01 "${common[
 expect_rc "  and k-0" 0 "$NOOK" local start k-0 "${common[@]}" --plan
 expect_rc "the plan of k again, no --image" 0 "$NOOK" local start k --plan
 contains "  its nodes keep their image" "$OUT" "image as made"
+# one node's plan: it starts as a node of k, at its own address
+expect_rc "the plan of node k-2 alone, --json" 0 "$NOOK" local start k-2 --plan --json
+check "  names its cluster" test "$(echo "$OUT" | json 'd["cluster"]')" = k
+check "  and its number and address" test "$(echo "$OUT" | json '(d["nodes"][0]["node"], d["nodes"][0]["address"])')" = "(2, '$a2')"
+expect_rc "  in words" 0 "$NOOK" local start k-2 --plan
+contains "  names its cluster" "$OUT" "VM k-2 (a node of cluster k)"
+check "  and its address" sh -c 'printf "%s\n" "$1" | grep -q "^  k-2  *$2 "' _ "$OUT" "$a2"
 expect_rc "a plain VM m-2 (no cluster m yet)" 0 "$NOOK" local start m-2 "${common[@]}"
 expect_rc "cluster m over it is refused" 1 "$NOOK" local start m --nodes 2 "${common[@]}"
 contains "  naming the VM in the way" "$ERR" "m-2 is a VM already"
