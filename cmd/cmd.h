@@ -163,9 +163,11 @@ void fanout_set_free(struct fanout_set *s);
  */
 char *shell_resolve(const struct nook_dirs *d, const char *name);
 /* The VMs NAME means for --all: a cluster's nodes in order, or NAME
- * itself, appended to out. -1 having said why. */
+ * itself, appended to out. With why (not NULL), also each node whose
+ * record cannot be read (said as it is read), why getting each name's
+ * error ("" for one that can be read). -1 having said why. */
 int shell_nodes(const struct nook_dirs *d, const char *name,
-		struct strvec *out);
+		struct strvec *out, struct strvec *why);
 /*
  * vm_ssh() of a VM that must be up as user (NULL: the login user) into
  * t, then, when it is still booting (started with --no-wait; its QEMU

@@ -593,8 +593,9 @@ static const char usage_logs[] =
 	"usage: nook local logs [NAME] [--follow]\n"
 	"\n"
 	"Prints the VM's serial console log (every boot, appended), or each\n"
-	"node's of a cluster. --follow keeps printing what one VM's console\n"
-	"writes until interrupted.\n";
+	"node's of a cluster (a node whose record cannot be read is named,\n"
+	"and the exit status is 1). --follow keeps printing what one VM's\n"
+	"console writes until interrupted.\n";
 
 /* Copy VM name's console log to stdout; with follow, keep copying. */
 static int print_log(const struct nook_dirs *d, const char *name, int follow)
@@ -634,9 +635,33 @@ out:
 	return rc;
 }
 
+/* Each node's console log of cluster name, a header above each; one
+ * whose record cannot be read is named on stderr and fails the command,
+ * as a stop of the cluster does, and the others' are shown. */
+static int print_cluster_logs(const struct nook_dirs *d, const char *name)
+{
+	struct strvec nodes = STRVEC_INIT, why = STRVEC_INIT;
+	size_t shown = 0;
+	int rc = 0;
+
+	if (vm_cluster_nodes_why(d, name, &nodes, &why) < 0)
+		return 1;
+	for (size_t i = 0; i < nodes.n; i++) {
+		if (*why.v[i]) {
+			vm_cluster_node_broken(nodes.v[i]);
+			rc = 1;
+			continue;
+		}
+		printf("%s==> %s <==\n", shown++ ? "\n" : "", nodes.v[i]);
+		rc |= print_log(d, nodes.v[i], 0);
+	}
+	strvec_clear(&nodes);
+	strvec_clear(&why);
+	return rc;
+}
+
 static int local_logs(struct nook_ctx *ctx, int argc, char **argv)
 {
-	struct strvec nodes = STRVEC_INIT;
 	const struct nook_dirs *d;
 	struct small s;
 	int cluster, rc = parse_small(ctx, argc, argv, usage_logs, "F", &s);
@@ -651,14 +676,7 @@ static int local_logs(struct nook_ctx *ctx, int argc, char **argv)
 	if (s.follow)
 		return usage_error(usage_logs, "--follow takes one VM: name a "
 				   "node of %s", s.name);
-	if (vm_cluster_nodes(d, s.name, &nodes) < 0)
-		return 1;
-	for (size_t i = 0; i < nodes.n; i++) {
-		printf("%s==> %s <==\n", i ? "\n" : "", nodes.v[i]);
-		rc |= print_log(d, nodes.v[i], 0);
-	}
-	strvec_clear(&nodes);
-	return rc;
+	return print_cluster_logs(d, s.name);
 }
 
 int cmd_local(struct nook_ctx *ctx, int argc, char **argv)

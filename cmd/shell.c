@@ -30,8 +30,8 @@ static const char usage_shell[] =
 	"  --all           run COMMAND on every node of cluster NAME at once (a\n"
 	"                  plain VM: on it alone), each output line prefixed\n"
 	"                  with the node's name, stdin empty; exits with the\n"
-	"                  highest status (a node not running is named and\n"
-	"                  counts as 1)\n";
+	"                  highest status (a node not running, or whose\n"
+	"                  record cannot be read, is named and counts as 1)\n";
 
 struct shell_opts {
 	const char *user, *workdir, *name;
@@ -95,15 +95,17 @@ char *shell_resolve(const struct nook_dirs *d, const char *name)
 }
 
 int shell_nodes(const struct nook_dirs *d, const char *name,
-		struct strvec *out)
+		struct strvec *out, struct strvec *why)
 {
 	if (vm_name_check(name) < 0)
 		return -1;
 	if (!vm_cluster_exists(d, name)) {
 		strvec_push(out, name);
+		if (why)
+			strvec_push(why, "");
 		return 0;
 	}
-	return vm_cluster_nodes(d, name, out);
+	return vm_cluster_nodes_why(d, name, out, why);
 }
 
 /* A wait for a booting VM's sshd, on stderr: a clock on a terminal,
@@ -334,18 +336,26 @@ static int node_argv(const struct nook_dirs *d, const char *name,
 /* o->cmd on every node of o->name at once; the highest exit status. */
 static int shell_all(const struct nook_dirs *d, const struct shell_opts *o)
 {
-	struct strvec nodes = STRVEC_INIT;
+	struct strvec nodes = STRVEC_INIT, why = STRVEC_INIT;
 	struct fanout_set s;
 	char tag[33];
 	int rc, sig = 0;
 
-	if (make_tag(tag) < 0 || shell_nodes(d, o->name, &nodes) < 0)
+	if (make_tag(tag) < 0 || shell_nodes(d, o->name, &nodes, &why) < 0) {
+		strvec_clear(&nodes);
+		strvec_clear(&why);
 		return 1;
+	}
 	fanout_set_init(&s, &nodes);
-	/* a node that cannot be reached is named; the others run */
-	for (size_t i = 0; i < s.nodes.n; i++)
-		if (node_argv(d, s.nodes.v[i], o, tag, &s.avs[i], 0) == 0)
+	/* a node that cannot be reached, or whose record cannot be read, is
+	 * named and counts as failed; the others run */
+	for (size_t i = 0; i < s.nodes.n; i++) {
+		if (*why.v[i])
+			vm_cluster_node_broken(s.nodes.v[i]);
+		else if (node_argv(d, s.nodes.v[i], o, tag, &s.avs[i], 0) == 0)
 			s.jobs[i].argv = (const char *const *)s.avs[i].v;
+	}
+	strvec_clear(&why);
 	rc = fanout_run(s.jobs, s.nodes.n, &sig);
 	/* as shell_piped(): what a signal or ssh's end cut off is hung up */
 	for (size_t i = 0; i < s.nodes.n; i++)
@@ -416,7 +426,7 @@ int cmd_ssh_config(struct nook_ctx *ctx, int argc, char **argv)
 		return ctx_project_exit(ctx);
 	rc = 1;
 	d = ctx_dirs(ctx);
-	if (!d || shell_nodes(d, name, &nodes) < 0)
+	if (!d || shell_nodes(d, name, &nodes, NULL) < 0)
 		goto out;
 	/* all or nothing: a part of a cluster's stanzas appended to a
 	 * config would look complete */

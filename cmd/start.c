@@ -453,6 +453,16 @@ static void on_failure(void *ctx, struct vm *vm,
 	report_failure(vm, r);
 }
 
+/* A node's error why less its name before it (it names the node it was
+ * said in): for a row that names the node already. */
+static const char *why_in_row(const char *why, const char *node)
+{
+	size_t n = strlen(node);
+
+	return !strncmp(why, node, n) && !strncmp(why + n, ": ", 2) ?
+		       why + n + 2 : why;
+}
+
 /* Every node of cluster name, as a table or (returned) a JSON array; a
  * node that failed with its reason ("error"), also one that failed
  * before it was made (its state null). */
@@ -489,6 +499,8 @@ static json_t *print_cluster(const struct nook_dirs *d, const char *name,
 		vm_close(vm);
 	}
 	for (size_t i = 0; i < failed->n; i++) {
+		const char *row = why_in_row(why->v[i], failed->v[i]);
+
 		if (strvec_index(&nodes, failed->v[i]) >= 0)
 			continue;
 		if (json)
@@ -497,7 +509,7 @@ static json_t *print_cluster(const struct nook_dirs *d, const char *name,
 				why->v[i]));
 		else
 			printf("  %-16s %-9s %.*s\n", failed->v[i], "not made",
-			       (int)strcspn(why->v[i], "\n"), why->v[i]);
+			       (int)strcspn(row, "\n"), row);
 	}
 	strvec_clear(&nodes);
 	return all;
@@ -685,13 +697,13 @@ static int show_cluster_plan(const struct nook_dirs *d, const char *name,
 	return 0;
 }
 
-/* --plan of one VM. */
+/* --plan of one VM: a node's with its cluster and address. */
 static int show_vm_plan(const struct nook_dirs *d, const char *name,
 			const struct opts *opts)
 {
 	struct vm_cluster_plan_node p;
 	json_t *j;
-	int bad = 0;
+	int bad = 0, rc = 1;
 
 	memset(&p, 0, sizeof(p));
 	if (vm_name_check(name) < 0)
@@ -701,18 +713,27 @@ static int show_vm_plan(const struct nook_dirs *d, const char *name,
 	/* refused as the start would refuse it */
 	if ((p.is_new && vm_plain_name_check(d, name) < 0) ||
 	    vm_start_plan_check(d, name, &opts->vm, 0, NULL) < 0)
-		return 1;
+		goto out;
 	if (opts->json) {
-		j = json_pack("{s:s,s:b,s:b}", "name", name, "cluster", 0,
+		/* a node's cluster by name, as status has it */
+		j = json_pack("{s:s,s:o,s:b}", "name", name, "cluster",
+			      p.cluster ? jstr(p.cluster, &bad) : json_false(),
 			      "new", p.is_new);
 		json_object_set_new(j, "nodes", json_pack("[o]",
 			plan_node_json(&p, &opts->vm, &bad)));
 		plan_project_json(j, opts->proj, &bad);
-		return print_plan_json(j, bad);
+		rc = print_plan_json(j, bad);
+		goto out;
 	}
-	printf("VM %s%s\n", name, p.is_new ? " (new)" : "");
+	printf("VM %s%s", name, p.is_new ? " (new)" : "");
+	if (p.cluster)
+		printf(" (a node of cluster %s)", p.cluster);
+	printf("\n");
 	plan_node_line(stdout, &p, &opts->vm);
-	return 0;
+	rc = 0;
+out:
+	free(p.cluster);
+	return rc;
 }
 
 static int start_cluster(const struct nook_dirs *d, const char *name,

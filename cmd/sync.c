@@ -31,7 +31,8 @@ static const char usage[] =
 	"  --all             copy into every node of cluster NAME at once (a\n"
 	"                    plain VM: into it alone), rsync's lines prefixed\n"
 	"                    with the node's name; exits with the highest\n"
-	"                    rsync status (a node not running counts as 1)\n"
+	"                    rsync status (a node not running, or whose\n"
+	"                    record cannot be read, counts as 1)\n"
 	"  --exclude PAT     leave out files matching PAT (repeatable)\n"
 	"  --no-gitignore    do not read .gitignore files\n"
 	"  --delete          delete files in DEST that SRC no longer has\n"
@@ -374,19 +375,24 @@ static int sync_all(const struct nook_dirs *d, const char *name,
 		    const struct sync_opts *o, const char *src,
 		    const char *dest)
 {
-	struct strvec nodes = STRVEC_INIT;
+	struct strvec nodes = STRVEC_INIT, why = STRVEC_INIT;
 	struct fanout_set s;
 	int rc = 1;
 
-	if (shell_nodes(d, name, &nodes) < 0)
+	if (shell_nodes(d, name, &nodes, &why) < 0) {
+		strvec_clear(&nodes);
+		strvec_clear(&why);
 		return 1;
+	}
 	fanout_set_init(&s, &nodes);
 	for (size_t i = 0; i < s.nodes.n; i++) {
-		int r = node_rsync_argv(d, s.nodes.v[i], o, src, dest,
-					&s.avs[i]);
+		int r = *why.v[i] ? vm_cluster_node_broken(s.nodes.v[i]) :
+				    node_rsync_argv(d, s.nodes.v[i], o, src,
+						    dest, &s.avs[i]);
 
 		/* a refused --delete stops every node's copy; a node that
-		 * cannot be reached is named, and the others go on */
+		 * cannot be reached, or whose record cannot be read, is
+		 * named and counts as failed, and the others go on */
 		if (r == 2) {
 			rc = 2;
 			goto out;
@@ -403,6 +409,7 @@ static int sync_all(const struct nook_dirs *d, const char *name,
 		sync_round(s.jobs, s.nodes.n, o, dest);
 	}
 out:
+	strvec_clear(&why);
 	fanout_set_free(&s);
 	return rc;
 }

@@ -29,8 +29,10 @@ int error_errno(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const char *error_last(void);
 /* Until called again with NULL, every errorf()/error_errno() message
  * starts with "<w>: " (say, "nook.yaml:3:9"), so a parser of a file can
- * reuse the checks that say what is wrong with a value. w must outlive
- * its use. */
+ * reuse the checks that say what is wrong with a value, and a cluster's
+ * node names its errors. A message that starts by naming w already ("w:
+ * ...", "VM w: ...", "w is ...") is left as it is. w must outlive its
+ * use. */
 void error_where(const char *w);
 /* As errorf(), for a mistake in what the user typed (an invalid VM
  * name): cmd/ turns the failure it ends in into exit status 2. */

@@ -1,4 +1,5 @@
 /* Error reporting and allocation that cannot fail. */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +62,19 @@ char *str_escaped(const char *s)
 	return b.p;
 }
 
+/* 1 when msg starts by naming w already, as a VM's own errors do ("VM
+ * dev-2: ...", "dev-2 is ..."): w before it again would say it twice. */
+static int names_where(const char *msg, const char *w)
+{
+	size_t n = strlen(w);
+
+	if (!strncmp(msg, "VM ", 3))
+		msg += 3;
+	/* not "dev-20" for dev-2: no more of a name follows */
+	return !strncmp(msg, w, n) && !isalnum((unsigned char)msg[n]) &&
+	       msg[n] != '-';
+}
+
 /* keep_nl: the message may run over lines (a usage error is one line,
  * so a newline in what it quotes is shown as \x0a, not obeyed). */
 static void vreport(const char *prefix, const char *fmt, va_list ap,
@@ -73,11 +87,11 @@ static void vreport(const char *prefix, const char *fmt, va_list ap,
 	 * vsnprintf always terminates, so nothing overruns. What it quotes
 	 * (a name, a file's line) may hold any byte: no escape sequence
 	 * reaches the terminal, control characters are shown as \xNN. */
-	if (where && *where && !*prefix) {
+	vsnprintf(raw, sizeof(raw), fmt, ap);
+	if (where && *where && !*prefix && !names_where(raw, where)) {
 		str_escape(&msg, where, 0);
 		buf_adds(&msg, ": ");
 	}
-	vsnprintf(raw, sizeof(raw), fmt, ap);
 	str_escape(&msg, raw, keep_nl);
 	fprintf(stderr, "nook: %s%s%s%s\n", prefix, msg.p, suffix ? ": " : "",
 		suffix ? suffix : "");

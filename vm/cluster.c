@@ -559,6 +559,12 @@ int vm_cluster_nodes_why(const struct nook_dirs *d, const char *name,
 	return out->n > had ? 0 : no_nodes(name);
 }
 
+int vm_cluster_node_broken(const char *node)
+{
+	return errorf("node %s's record cannot be read (said above); 'nook "
+		      "local delete %s --force' removes it", node, node);
+}
+
 int vm_cluster_nodes(const struct nook_dirs *d, const char *name,
 		     struct strvec *out)
 {
@@ -1101,6 +1107,8 @@ static int start_node(const struct nook_dirs *d, const char *cluster,
 		errorf("%s is a VM already, not a node of %s", name, cluster);
 		goto out;
 	}
+	/* the nodes' errors meet on one stderr: each names its node */
+	error_where(name);
 	/* a node that runs already is only waited for */
 	rc = vm_start(vm, &o, &r);
 	/* Every node learns every name as soon as it is ready, so none
@@ -1115,6 +1123,7 @@ static int start_node(const struct nook_dirs *d, const char *cluster,
 			 (rc == 0 || (r.reached >= VM_PHASE_CLOUD_INIT &&
 				      !r.crashed && !r.stopped))))
 		write_hosts(vm, &ns->hosts, !o.no_wait && !r.resumed);
+	error_where(NULL);
 out:
 	vm_close(vm);
 	return rc;
@@ -1135,6 +1144,7 @@ static int crowded(const struct nook_dirs *d, const struct cluster *c,
 	for (size_t i = 0; i < c->n; i++) {
 		struct vm_cluster_plan_node p;
 
+		memset(&p, 0, sizeof(p));
 		vm_plan_sizes(d, c->m[i].name,
 			      vm_cluster_node_opts(ns->o, ns->list, ns->n,
 						   c->m[i].name),
@@ -1142,6 +1152,7 @@ static int crowded(const struct nook_dirs *d, const struct cluster *c,
 		vcpus += p.cpus;
 		free(p.like);
 		free(p.image);
+		free(p.cluster);
 	}
 	return c->n > 1 && cores > 0 && vcpus > cores;
 }
@@ -1549,10 +1560,21 @@ void vm_plan_sizes(const struct nook_dirs *d, const char *name,
 	struct vm *vm = NULL, *lk = NULL;
 
 	vm_spec_init(&fresh);
-	p->like = p->image = NULL;
+	p->like = p->image = p->cluster = NULL;
 	if (vm_open(d, name, 0, &vm) == 0 && vm->exists)
 		s = &vm->spec;
 	p->is_new = s == &fresh;
+	/* a node started on its own joins its cluster, where it is */
+	if (!p->is_new && s->cluster) {
+		p->cluster = xstrdup(s->cluster);
+		if (!p->node)
+			p->node = s->node;
+		/* one too long for an address (a record edited by hand)
+		 * is left out rather than shown cut */
+		if (!p->address[0] && s->address &&
+		    strlen(s->address) < sizeof(p->address))
+			memcpy(p->address, s->address, strlen(s->address) + 1);
+	}
 	/* as made_like() in start.c takes it */
 	if (p->is_new && like && vm_open(d, like, 0, &lk) == 0 && lk->exists) {
 		s = &lk->spec;
@@ -1613,6 +1635,7 @@ void vm_cluster_plan_free(struct vm_cluster_plan *p)
 		free(p->nodes[i].name);
 		free(p->nodes[i].like);
 		free(p->nodes[i].image);
+		free(p->nodes[i].cluster);
 	}
 	free(p->nodes);
 	memset(p, 0, sizeof(*p));
@@ -1643,9 +1666,7 @@ static int each_node(const struct nook_dirs *d, const char *cluster,
 		return 0;
 	case NODE_BROKEN:
 		if (!e->broken)
-			return errorf("node %s's record cannot be read (said "
-				      "above); 'nook local delete %s --force' "
-				      "removes it", m->name, m->name);
+			return vm_cluster_node_broken(m->name);
 		return e->broken(d, m->name, e->arg) != 0 ? -1 : 0;
 	default:
 		return e->fn(d, m->name, e->arg) != 0 ? -1 : 0;

@@ -434,6 +434,7 @@ struct vm_cluster_plan_node {
 	uint64_t memory, disk;    /* bytes; disk 0: the image's size */
 	char *like;               /* a new node made like this node */
 	char *image;              /* ... from its image (NULL: not like one) */
+	char *cluster;            /* the cluster it is a node of (NULL: none) */
 };
 struct vm_cluster_plan {
 	int is_new;               /* the cluster is still to be made */
@@ -448,7 +449,10 @@ int vm_cluster_plan(const struct nook_dirs *d, const char *name,
 void vm_cluster_plan_free(struct vm_cluster_plan *p);
 /* Fill p's is_new, cpus, memory and disk as a start of VM name with o
  * would leave them: o's, else the VM's own, else (a new VM) those of
- * node like (NULL: none), else a new VM's; and p->like and p->image. */
+ * node like (NULL: none), else a new VM's; and p->like and p->image.
+ * A node made already: p->cluster, and p->node and p->address when they
+ * are unset (0, ""), from its record. The caller frees like, image and
+ * cluster. */
 void vm_plan_sizes(const struct nook_dirs *d, const char *name,
 		   const struct vm_start_opts *o, const char *like,
 		   struct vm_cluster_plan_node *p);
@@ -482,6 +486,9 @@ int vm_cluster_nodes(const struct nook_dirs *d, const char *name,
  * node that can be read). */
 int vm_cluster_nodes_why(const struct nook_dirs *d, const char *name,
 			 struct strvec *out, struct strvec *why);
+/* Say that node's record cannot be read (its error was said as it was
+ * read) and the way out; -1. */
+int vm_cluster_node_broken(const char *node);
 /*
  * The VM a name means where one VM is expected: the name itself, or when
  * it is a cluster's, its first node (*is_cluster set). *vm_name is

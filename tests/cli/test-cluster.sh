@@ -14,6 +14,7 @@ cleanup() {
 	"$NOOK" local delete r --force >/dev/null 2>&1
 	"$NOOK" local delete r-2 --force >/dev/null 2>&1
 	"$NOOK" local delete q --force >/dev/null 2>&1
+	"$NOOK" local delete fq --force >/dev/null 2>&1
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -72,6 +73,13 @@ expect_rc "a plain VM k-01 may be planned" 0 "$NOOK" local start k-01 "${common[
 expect_rc "  and k-0" 0 "$NOOK" local start k-0 "${common[@]}" --plan
 expect_rc "the plan of k again, no --image" 0 "$NOOK" local start k --plan
 contains "  its nodes keep their image" "$OUT" "image as made"
+# one node's plan: it starts as a node of k, at its own address
+expect_rc "the plan of node k-2 alone, --json" 0 "$NOOK" local start k-2 --plan --json
+check "  names its cluster" test "$(echo "$OUT" | json 'd["cluster"]')" = k
+check "  and its number and address" test "$(echo "$OUT" | json '(d["nodes"][0]["node"], d["nodes"][0]["address"])')" = "(2, '$a2')"
+expect_rc "  in words" 0 "$NOOK" local start k-2 --plan
+contains "  names its cluster" "$OUT" "VM k-2 (a node of cluster k)"
+check "  and its address" sh -c 'printf "%s\n" "$1" | grep -q "^  k-2  *$2 "' _ "$OUT" "$a2"
 expect_rc "a plain VM m-2 (no cluster m yet)" 0 "$NOOK" local start m-2 "${common[@]}"
 expect_rc "cluster m over it is refused" 1 "$NOOK" local start m --nodes 2 "${common[@]}"
 contains "  naming the VM in the way" "$ERR" "m-2 is a VM already"
@@ -177,6 +185,7 @@ check "  (nothing)" sh -c '! printf "%s" "$1" | grep -q "changes nothing"' _ "$E
 expect_rc "start of a running cluster waits for its nodes" 1 "$NOOK" local start k --timeout 3
 check "  and does not call them ready" sh -c '! printf "%s" "$1" | grep -q "every node is ready"' _ "$OUT"
 contains "  names a node that is not" "$ERR" "k-1: not ready after 3 s"
+check "  once: its error names it already" sh -c '! printf "%s" "$1" | grep -q "k-1: VM k-1"' _ "$ERR"
 check "  which still runs" test "$(qemus k-1)" = 1
 
 expect_rc "  and with --json" 1 "$NOOK" local start k --timeout 2 --json
@@ -374,6 +383,29 @@ check "  half-made h-2 gone too" test ! -e "$NOOK_HOME/vms/h-2"
 check "  with its runtime directory" test ! -e "$NOOK_HOME/run/h-2"
 check "  the record gone" test ! -e "$NOOK_HOME/clusters/h.json"
 
+# a node's error, said in its own process, names the node: the lines of
+# every node meet on one stderr. A QEMU in front of the real one fails
+# for node $FAIL_NODE alone.
+mkdir -p "$WORK/qbin"
+cat > "$WORK/qbin/qemu-system-x86_64" <<'WRAP'
+#!/usr/bin/env bash
+case " $* " in *"/vms/$FAIL_NODE/"*" -daemonize "*)
+	echo "qemu-system-x86_64: a stand-in's failure" >&2
+	exit 1 ;;
+esac
+exec /usr/bin/qemu-system-x86_64 "$@"
+WRAP
+chmod +x "$WORK/qbin/qemu-system-x86_64"
+expect_rc "a cluster fq of two, fq-2's QEMU failing" 1 \
+	env FAIL_NODE=fq-2 PATH="$WORK/qbin:$PATH" "$NOOK" local start fq --nodes 2 "${common[@]}"
+contains "  fq-2's error line names it" "$ERR" "nook: fq-2: QEMU failed to start (exit 1): qemu-system-x86_64: a stand-in's failure"
+check "  fq-1 runs" test "$(qemus fq-1)" = 1
+expect_rc "  started again, --json" 1 \
+	env FAIL_NODE=fq-2 PATH="$WORK/qbin:$PATH" "$NOOK" local start fq --no-wait --json
+contains "  names fq-2 on stderr" "$ERR" "nook: fq-2: QEMU failed to start"
+check "  and in its JSON error" test "$(echo "$OUT" | json '[(n["name"], n["error"].startswith("fq-2: QEMU failed to start")) for n in d["nodes"] if "error" in n]')" = "[('fq-2', True)]"
+expect_rc "  deleted" 0 "$NOOK" local delete fq --force
+
 # a cluster's delete is all or nothing: a node another nook holds (a
 # start of that node) keeps every node; a node whose record cannot be
 # read is refused, and with --force its QEMU ends with the others
@@ -395,6 +427,12 @@ check "  shows both nodes, z2-2 broken" test "$(echo "$OUT" | json '[(n["name"],
 contains "  with what is wrong" "$(echo "$OUT" | json 'd[1]["error"]')" "z2-2/vm.json"
 expect_rc "  status z2" 0 "$NOOK" local status z2
 contains "  says broken and the way out" "$OUT" "nook local delete z2-2 --force"
+# logs serves the nodes it can read and fails for the one it cannot
+expect_rc "  logs z2: z2-2 cannot be read" 1 "$NOOK" local logs z2
+contains "  shows z2-1's" "$OUT" "==> z2-1 <=="
+check "  and no header for z2-2" sh -c '! printf "%s" "$1" | grep -q "z2-2 <=="' _ "$OUT"
+contains "  names z2-2 and the way out" "$ERR" "node z2-2's record cannot be read (said above); 'nook local delete z2-2 --force' removes it"
+contains "  with what is wrong" "$ERR" "z2-2/vm.json"
 sw_alive() { kill -0 "$(cat "$NOOK_HOME/run/$1.net/sw.pid" 2>/dev/null)" 2>/dev/null; }
 expect_rc "  stop z2: z2-2 cannot be read" 1 "$NOOK" local stop z2 --timeout 1
 contains "  says so, and the way out" "$ERR" "node z2-2's record cannot be read (said above): --force ends its QEMU"

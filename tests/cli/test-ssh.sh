@@ -11,6 +11,7 @@ NOOK=$1
 export NOOK_HOME="$WORK/it's a home"
 cleanup() {
 	"$NOOK" local delete q1 --force >/dev/null 2>&1
+	"$NOOK" local delete qc --force >/dev/null 2>&1
 	[ -n "${BANNER:-}" ] && kill "$BANNER"
 	rm -rf "$WORK"
 }
@@ -79,7 +80,9 @@ BANNER=$!
 for _ in $(seq 50); do [ -s banner.port ] && break; sleep 0.1; done
 # without it, every shell below would wait for the blank VM's sshd
 check "the stand-in sshd listens" test -s banner.port || { finish; exit 1; }
-python3 - "$NOOK_HOME/vms/q1/vm.json" "$(cat banner.port)" <<'EOF'
+# to_banner VM: VM's ssh port is the stand-in's
+to_banner() {
+	python3 - "$NOOK_HOME/vms/$1/vm.json" "$(cat banner.port)" <<'EOF'
 import json, sys
 with open(sys.argv[1]) as f:
 	j = json.load(f)
@@ -87,6 +90,8 @@ j["ssh_port"] = int(sys.argv[2])
 with open(sys.argv[1], "w") as f:
 	json.dump(j, f)
 EOF
+}
+to_banner q1
 port=$("$NOOK" local status q1 --json |
 	python3 -c 'import json,sys; print(json.load(sys.stdin)["ssh"]["port"])')
 
@@ -171,5 +176,21 @@ check "  within 20 s" test $(($(date +%s) - t0)) -lt 20
 check "  the master is gone" gone "$MASTER"
 kill -9 "$MASTER" 2>/dev/null
 wait "$MASTER" 2>/dev/null
+
+# --all over a cluster with a node whose record cannot be read: the
+# others are served, that one is named and fails the command
+expect_rc "a cluster qc of two" 0 "$NOOK" local start qc --nodes 2 \
+	--image blank.img --no-wait --memory 256M --cpus 1 --accel tcg
+to_banner qc-1
+echo '{' >"$NOOK_HOME/vms/qc-2/vm.json"
+expect_rc "shell --all qc, qc-2 broken: fails" 1 "$NOOK" shell --all qc -- echo hi
+check "  qc-1 ran it" test "$OUT" = "qc-1: hi"
+contains "  names qc-2 and the way out" "$ERR" "node qc-2's record cannot be read (said above); 'nook local delete qc-2 --force' removes it"
+contains "  with what is wrong" "$ERR" "qc-2/vm.json"
+expect_rc "sync --all qc, qc-2 broken: fails" 1 "$NOOK" sync --all qc "src it's" all
+check "  qc-1 got the files" test -f "guest/all/sub dir/f 'x'"
+contains "  says one of two synced" "$OUT" "synced 1 of 2 nodes"
+contains "  names qc-2 and the way out" "$ERR" "node qc-2's record cannot be read (said above); 'nook local delete qc-2 --force' removes it"
+"$NOOK" local delete qc --force >/dev/null 2>&1
 
 finish

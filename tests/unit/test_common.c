@@ -744,6 +744,38 @@ static void test_str_escape(void **state)
 	buf_free(&b);
 }
 
+/* error_where() puts its place before a message, once: not before one
+ * that names it already (a VM's own errors), nor before a warning. */
+static void test_error_where(void **state)
+{
+	char *err;
+
+	(void)state;
+	stderr_begin();
+	error_where("dev-2");
+	errorf("QEMU failed to start");
+	assert_string_equal(error_last(), "dev-2: QEMU failed to start");
+	errorf("VM dev-2: not ready");
+	assert_string_equal(error_last(), "VM dev-2: not ready");
+	errorf("dev-2 is a VM already");
+	assert_string_equal(error_last(), "dev-2 is a VM already");
+	errorf("VM dev-2's record cannot be read");
+	assert_string_equal(error_last(), "VM dev-2's record cannot be read");
+	errorf("dev-20: another node");
+	assert_string_equal(error_last(), "dev-2: dev-20: another node");
+	errorf("VM dev-2x is not this one");
+	assert_string_equal(error_last(), "dev-2: VM dev-2x is not this one");
+	warnf("VM dev-1 is running");
+	error_where(NULL);
+	errorf("plain");
+	assert_string_equal(error_last(), "plain");
+	err = stderr_end();
+	assert_non_null(strstr(err, "nook: dev-2: QEMU failed to start\n"));
+	assert_non_null(strstr(err, "nook: VM dev-2: not ready\n"));
+	assert_non_null(strstr(err, "nook: warning: VM dev-1 is running\n"));
+	free(err);
+}
+
 /* A temp named by a pid that is gone is stale; ours, a live one's and
  * other names are not. */
 static void test_tmp_stale(void **state)
@@ -882,6 +914,7 @@ int main(void)
 		cmocka_unit_test(test_fnv1a64),
 		cmocka_unit_test(test_remove_tree),
 		cmocka_unit_test(test_str_escape),
+		cmocka_unit_test(test_error_where),
 		cmocka_unit_test(test_tmp_stale),
 		cmocka_unit_test(test_run_capture_timeout),
 		cmocka_unit_test(test_run_capture_split),
