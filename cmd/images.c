@@ -131,10 +131,9 @@ void images_report(const struct img_event *ev, void *arg)
 
 /* --- the subcommands ---------------------------------------------------- */
 
-/* Say where image name is now; 0, or 1 when it is not there. */
 /* Remove image directory dir unless a name points at it, with what
  * direct boots unpacked from it (found while dir is there): as
- * img_forget(). The caller has looked for VMs that use it. */
+ * img_forget(), the store's lock held. */
 static int forget_dir(const struct nook_dirs *d, const char *dir)
 {
 	struct strvec unpacked = STRVEC_INIT;
@@ -149,14 +148,20 @@ static int forget_dir(const struct nook_dirs *d, const char *dir)
 	return rc;
 }
 
-/* The image name pointed at before an import moved it on (was): gone,
- * unless a VM or another name still holds it. */
+/* The image an import moved name off (was): gone, unless a VM or another
+ * name still holds it. Under the store's lock, so that no VM's first
+ * start makes its disk on it between the look and the removal. */
 static void drop_replaced(const struct nook_dirs *d, const char *name,
 			  const char *was)
 {
 	const char *digest = strrchr(was, '/') + 1;
 	struct strvec users = STRVEC_INIT;
+	int lock = img_lock(d->data, 0);
 
+	if (lock < 0) {
+		warnf("the image %s named before, %.12s, stays", name, digest);
+		return;
+	}
 	vm_users_of_image(d, was, &users);
 	if (users.n)
 		warnf("the image %s named before, %.12s, stays: VM %s%s uses "
@@ -166,37 +171,24 @@ static void drop_replaced(const struct nook_dirs *d, const char *name,
 	else if (forget_dir(d, was) == 1)
 		printf("image %s replaced; the image it named before (%.12s) "
 		       "removed\n", name, digest);
+	img_unlock(lock);
 	strvec_clear(&users);
 }
 
 /*
- * After an import, pull or build of name: say where it is. When name
- * pointed at another image before (was: its directory, or NULL), that
- * image goes unless another name or a VM holds it: a name moved on must
- * not leave gigabytes that nothing lists.
+ * After an import, pull or build of name (n: what it did to the name):
+ * say where it is. The image the name pointed at before goes unless
+ * another name or a VM holds it: a name moved on must not leave
+ * gigabytes that nothing lists. Frees n.
  */
 static int stored(const struct nook_dirs *d, const char *name,
-		  const char *was)
+		  struct img_named *n)
 {
-	char *dir = NULL;
-
-	if (img_resolve(d->data, name, &dir) < 0 || !dir)
-		return 1;
-	printf("image %s: %s\n", name, dir);
-	if (was && strcmp(was, dir))
-		drop_replaced(d, name, was);
-	free(dir);
+	printf("image %s: %s\n", name, n->dir);
+	if (n->was)
+		drop_replaced(d, name, n->was);
+	img_named_free(n);
 	return 0;
-}
-
-/* What name points at now (its directory, caller frees), or NULL. */
-static char *named_now(const struct nook_dirs *d, const char *name)
-{
-	char *dir = NULL;
-
-	if (img_resolve(d->data, name, &dir) < 0)
-		return NULL;
-	return dir;
 }
 
 static int images_build(struct nook_ctx *ctx, int argc, char **argv)
@@ -209,7 +201,7 @@ static int images_build(struct nook_ctx *ctx, int argc, char **argv)
 	struct img_build_opts o = { 0 };
 	const struct nook_dirs *d;
 	const char *cache = NULL;
-	char *was;
+	struct img_named n = { NULL, NULL };
 	int c;
 
 	getopt_reset();
@@ -231,11 +223,8 @@ static int images_build(struct nook_ctx *ctx, int argc, char **argv)
 	o.cache = cache ? cache : d->cache;
 	o.report = images_report;
 	o.report_arg = stdout;
-	was = named_now(d, argv[optind]);
-	c = img_build(d->data, argv[optind], &o) < 0 ? 1 :
-	    stored(d, argv[optind], was);
-	free(was);
-	return c;
+	return img_build(d->data, argv[optind], &o, &n) < 0 ? 1 :
+	       stored(d, argv[optind], &n);
 }
 
 struct import_opts {
@@ -287,20 +276,22 @@ static char *name_from_path(const char *path, int is_dir)
 }
 
 static int import_one(const char *data, const struct import_opts *o,
-		      const struct stat *st)
+		      const struct stat *st, struct img_named *named)
 {
 	const char *p = o->path;
 	size_t n = strlen(p);
 	int tar;
 
 	if (S_ISDIR(st->st_mode))
-		return img_import_dir(data, p, o->name);
+		return img_import_dir(data, p, o->name, named);
 	tar = (n > 4 && !strcmp(p + n - 4, ".tar")) || strstr(p, ".tar.") ||
-	      (n > 4 && !strcmp(p + n - 4, ".tgz"));
+	      (n > 4 && (!strcmp(p + n - 4, ".tgz") ||
+			 !strcmp(p + n - 4, ".txz"))) ||
+	      (n > 5 && !strcmp(p + n - 5, ".tzst"));
 	if (tar)
-		return img_import_bundle(data, p, o->name);
+		return img_import_bundle(data, p, o->name, named);
 	return img_import_disk(data, p, o->kernel, o->initrd, o->cmdline,
-			       o->name);
+			       o->name, named);
 }
 
 static int images_import(struct nook_ctx *ctx, int argc, char **argv)
@@ -308,7 +299,8 @@ static int images_import(struct nook_ctx *ctx, int argc, char **argv)
 	const struct nook_dirs *d;
 	struct import_opts o;
 	struct stat st;
-	char *base = NULL, *was = NULL;
+	struct img_named n = { NULL, NULL };
+	char *base = NULL;
 	int rc = import_parse(argc, argv, &o);
 
 	if (rc)
@@ -342,10 +334,8 @@ static int images_import(struct nook_ctx *ctx, int argc, char **argv)
 		rc = 1;
 		goto out;
 	}
-	was = named_now(d, o.name);
-	rc = import_one(d->data, &o, &st) == 0 ? stored(d, o.name, was) : 1;
+	rc = import_one(d->data, &o, &st, &n) == 0 ? stored(d, o.name, &n) : 1;
 out:
-	free(was);
 	free(base);
 	return rc;
 }
@@ -406,7 +396,7 @@ static int images_pull(struct nook_ctx *ctx, int argc, char **argv)
 	const struct nook_dirs *d;
 	struct img_pull p;
 	const char *ref = NULL, *base = NULL;
-	char *was = NULL;
+	struct img_named n = { NULL, NULL };
 	int rc;
 
 	memset(&p, 0, sizeof(p));
@@ -427,10 +417,9 @@ static int images_pull(struct nook_ctx *ctx, int argc, char **argv)
 		goto out;
 	p.report = images_report;
 	p.report_arg = stdout;
-	was = named_now(d, p.name);
-	rc = img_pull(d->data, &p) < 0 ? 1 : stored(d, p.name, was);
+	p.named = &n;
+	rc = img_pull(d->data, &p) < 0 ? 1 : stored(d, p.name, &n);
 out:
-	free(was);
 	free(p.url);
 	free(p.name);
 	free(p.checksums_url);
@@ -574,7 +563,8 @@ static int rm_parse(int argc, char **argv, int *force)
 }
 
 /* images rm DIGEST: an image no name points at (its name moved on while
- * a VM used it), by the digest 'nook images list' shows. */
+ * a VM used it), by the digest 'nook images list' shows; the store's lock
+ * held. */
 static int rm_unnamed(const struct nook_dirs *d, const char *prefix,
 		      int force)
 {
@@ -582,48 +572,45 @@ static int rm_unnamed(const struct nook_dirs *d, const char *prefix,
 	char *dir = NULL;
 	int gone = -1;
 
+	size_t n = strlen(prefix);
+
 	if (img_find_digest(d->data, prefix, &dir) < 0)
 		return 1;
 	if (!dir) {
-		errorf("no image named '%s' in the store", prefix);
+		errorf("no image named '%s' in the store%s", prefix,
+		       n < 12 && strspn(prefix, "0123456789abcdef") == n ?
+			       " (a digest is given by 12 of its digits or "
+			       "more)" : "");
 		return 1;
 	}
 	vm_users_of_image(d, dir, &users);
 	if (users.n && !force)
-		errorf("image %.12s is used by VM %s%s; delete the VM first or "
+		errorf("image %s is used by VM %s%s; delete the VM first or "
 		       "use --force", prefix, users.v[0],
 		       users.n > 1 ? " and more" : "");
 	else
 		gone = forget_dir(d, dir);
 	if (gone == 0)
-		errorf("image %.12s has a name: remove it by that name ('nook "
+		errorf("image %s has a name: remove it by that name ('nook "
 		       "images list' shows it)", prefix);
 	if (gone == 1)
-		printf("image %.12s removed\n", prefix);
+		printf("image %s removed\n", prefix);
 	strvec_clear(&users);
 	free(dir);
 	return gone == 1 ? 0 : 1;
 }
 
-static int images_rm(struct nook_ctx *ctx, int argc, char **argv)
+/* images rm NAME|DIGEST, the store's lock held: a name first. */
+static int rm_locked(const struct nook_dirs *d, const char *name, int force)
 {
 	struct strvec users = STRVEC_INIT;
-	const struct nook_dirs *d;
-	const char *name;
 	char *dir = NULL;
-	int force, rc = rm_parse(argc, argv, &force);
+	int rc = 1;
 
-	if (rc)
-		return rc < 0 ? 0 : rc;
-	name = argv[optind];
-	if (!img_name_valid(name))
-		return bad_name(name);
-	d = ctx_dirs(ctx);
-	if (!d || img_resolve(d->data, name, &dir) < 0)
+	if (img_resolve(d->data, name, &dir) < 0)
 		return 1;
 	if (!dir)
 		return rm_unnamed(d, name, force);
-	rc = 1;
 	vm_users_of_image(d, dir, &users);
 	if (users.n && !force)
 		errorf("image %s is used by VM %s%s; delete the VM first or use "
@@ -634,6 +621,27 @@ static int images_rm(struct nook_ctx *ctx, int argc, char **argv)
 		printf("image %s removed\n", name);
 	strvec_clear(&users);
 	free(dir);
+	return rc;
+}
+
+static int images_rm(struct nook_ctx *ctx, int argc, char **argv)
+{
+	const struct nook_dirs *d;
+	const char *name;
+	int lock, force, rc = rm_parse(argc, argv, &force);
+
+	if (rc)
+		return rc < 0 ? 0 : rc;
+	name = argv[optind];
+	if (!img_name_valid(name))
+		return bad_name(name);
+	d = ctx_dirs(ctx);
+	/* held from the look for users until the image is gone */
+	lock = d ? img_lock(d->data, 0) : -1;
+	if (lock < 0)
+		return 1;
+	rc = rm_locked(d, name, force);
+	img_unlock(lock);
 	return rc;
 }
 

@@ -149,6 +149,8 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
 /* flock(fd, LOCK_EX), waiting at most ms for another holder: 0, or -1
  * with errno (EWOULDBLOCK once the wait has run out). */
 int flock_wait(int fd, int ms);
+/* The same for LOCK_SH: held beside other shared holders. */
+int flock_wait_shared(int fd, int ms);
 
 /*
  * A child process from an argv vector, never a shell. in/out/err are fds

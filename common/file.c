@@ -416,11 +416,11 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
 	return tmpfile_commit(&t);
 }
 
-int flock_wait(int fd, int ms)
+static int flock_wait_op(int fd, int op, int ms)
 {
 	long long deadline = mono_ms() + ms;
 
-	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+	while (flock(fd, op | LOCK_NB) < 0) {
 		long long left = deadline - mono_ms();
 
 		if (errno != EWOULDBLOCK && errno != EINTR)
@@ -432,6 +432,16 @@ int flock_wait(int fd, int ms)
 		sleep_ms(left < 20 ? (int)left : 20);
 	}
 	return 0;
+}
+
+int flock_wait(int fd, int ms)
+{
+	return flock_wait_op(fd, LOCK_EX, ms);
+}
+
+int flock_wait_shared(int fd, int ms)
+{
+	return flock_wait_op(fd, LOCK_SH, ms);
 }
 
 int copy_file(const char *src, const char *dst, mode_t mode)

@@ -71,7 +71,7 @@ out:
 }
 
 int img_build(const char *data, const char *name,
-	      const struct img_build_opts *o)
+	      const struct img_build_opts *o, struct img_named *out)
 {
 	char *recipe = NULL, *dir = NULL, *manifest = NULL;
 	char sum[65];
@@ -101,7 +101,7 @@ int img_build(const char *data, const char *name,
 	} else if (run_recipe(name, recipe, dir, o) < 0) {
 		goto out;
 	}
-	ret = img_import_dir(data, dir, name);
+	ret = img_import_dir(data, dir, name, out);
 out:
 	free(manifest);
 	free(dir);
@@ -140,7 +140,7 @@ int img_ensure_default(const char *data, const struct img_build_opts *o)
 	ev.kind = IMG_EV_DEFAULT_BUILD;
 	ev.detail = error_last(); /* why the pull failed */
 	say(o, &ev);
-	return img_build(data, IMG_DEFAULT, o);
+	return img_build(data, IMG_DEFAULT, o, NULL);
 }
 
 static int cmp_name(const void *a, const void *b)

@@ -186,7 +186,8 @@ struct archive *img_bundle_reader(void)
 	return a;
 }
 
-int img_import_bundle(const char *data, const char *bundle, const char *name)
+int img_import_bundle(const char *data, const char *bundle, const char *name,
+		      struct img_named *out)
 {
 	struct archive *a = img_bundle_reader();
 	json_t *sums = json_object(), *m = NULL;
@@ -200,7 +201,7 @@ int img_import_bundle(const char *data, const char *bundle, const char *name)
 	stage = img_stage(data);
 	if (!stage || img_bundle_extract(a, bundle, stage, &m, sums) < 0)
 		goto out;
-	ret = img_commit(data, stage, name, sums);
+	ret = img_commit(data, stage, name, sums, out);
 	stage = NULL;
 out:
 	if (stage)
@@ -241,17 +242,25 @@ static int ends_in(const char *name, const char *suffix)
 	return n > k && !strcmp(name + n - k, suffix);
 }
 
-/* The compression out's name asks for, as tar's option: the one each
- * reader of the name would expect; zstd for "-" and any other name. */
-static const char *compression(const char *out)
+/* The compression out's name asks for, as tar's option into *z (NULL:
+ * none), the one each reader of the name would expect: zstd for "-" and a
+ * name that says nothing of it. 0, or -1 for a .tar.EXT that nook does
+ * not write (a .tar.bz2 with zstd inside is read by nothing). */
+static int compression(const char *out, const char **z)
 {
-	if (ends_in(out, ".tar.gz") || ends_in(out, ".tgz"))
-		return "--gzip";
-	if (ends_in(out, ".tar.xz") || ends_in(out, ".txz"))
-		return "--xz";
-	if (ends_in(out, ".tar"))
-		return NULL;
-	return "--zstd";
+	const char *base = strrchr(out, '/') ? strrchr(out, '/') + 1 : out;
+
+	*z = "--zstd";
+	if (ends_in(base, ".tar.gz") || ends_in(base, ".tgz"))
+		*z = "--gzip";
+	else if (ends_in(base, ".tar.xz") || ends_in(base, ".txz"))
+		*z = "--xz";
+	else if (ends_in(base, ".tar"))
+		*z = NULL;
+	else if (strstr(base, ".tar.") && !ends_in(base, ".tar.zst"))
+		return errorf("%s: a bundle is written as .tar.zst, .tar.gz, "
+			      ".tar.xz or .tar", out);
+	return 0;
 }
 
 /* tar's argv for the image in dir as manifest m lists it, written to out
@@ -259,11 +268,11 @@ static const char *compression(const char *out)
 static int tar_argv(const char *dir, const char *mpath, const json_t *m,
 		    const char *out, struct strvec *argv)
 {
-	const char *z = compression(out);
-
-	const char *file;
+	const char *z, *file;
 	json_t *f;
 
+	if (compression(out, &z) < 0)
+		return -1;
 	/* GNU tar writes the bundle: libarchive's tar writers would drag
 	 * every writer format (and libxml2) into nook's static link. The
 	 * manifest goes first, so a reader knows what follows; the archive

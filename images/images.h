@@ -90,15 +90,31 @@ int img_resolve(const char *data, const char *name, char **dir);
  */
 int img_verify(const char *dir, const json_t *manifest);
 
+/*
+ * What an import did to its name: dir, the image directory the name points
+ * at now; was, the one it pointed at before, when that was another that is
+ * still there (NULL otherwise). Read under the store's lock as the name
+ * moved, so two imports of one name each learn what they replaced. Every
+ * img_import_*(), img_pull() and img_build() fills one when given it (NULL:
+ * not wanted); img_named_free() frees it.
+ */
+struct img_named {
+	char *dir;
+	char *was;
+};
+void img_named_free(struct img_named *n);
+
 /* Import an image directory (manifest.json and its files), copying.
  * Every import checks each disk with img_disk_check() before it is
  * committed, and refuses files that are not regular files. */
-int img_import_dir(const char *data, const char *src, const char *name);
+int img_import_dir(const char *data, const char *src, const char *name,
+		   struct img_named *out);
 
 /* Import a bare disk (qcow2 or raw), with an optional kernel, initrd and
  * default cmdline; nook writes the manifest, giving each file's size. */
 int img_import_disk(const char *data, const char *disk, const char *kernel,
-		    const char *initrd, const char *cmdline, const char *name);
+		    const char *initrd, const char *cmdline, const char *name,
+		    struct img_named *out);
 
 /*
  * Import a bundle: a tar (plain, gzip, xz or zstd) holding manifest.json
@@ -108,11 +124,13 @@ int img_import_disk(const char *data, const char *disk, const char *kernel,
  * refused before they are read; so is a sparse file without a size (its
  * holes would be hashed as zeros, for as long as the header claims).
  */
-int img_import_bundle(const char *data, const char *bundle, const char *name);
+int img_import_bundle(const char *data, const char *bundle, const char *name,
+		      struct img_named *out);
 
 /* Write image name as a bundle at out (atomically), compressed as its
- * name says: .tar.gz/.tgz gzip, .tar.xz/.txz xz, .tar none, else zstd;
- * "-" is standard output (zstd; a terminal is refused). */
+ * name says: .tar.gz/.tgz gzip, .tar.xz/.txz xz, .tar none, another
+ * .tar.EXT refused, else zstd; "-" is standard output (zstd; a terminal
+ * is refused). */
 int img_export(const char *data, const char *name, const char *out);
 
 /*
@@ -122,12 +140,25 @@ int img_export(const char *data, const char *name, const char *out);
  */
 json_t *img_list(const char *data);
 
-/* Remove name; the image's files go when no other name points at them. */
+/*
+ * The store's lock, DATA/images/.lock. img_commit() takes it to rename an
+ * image in and move its name. Whoever removes an image holds it from
+ * looking for the image's users until the image is gone (img_remove() and
+ * img_forget() want it held); a VM's first start holds it shared from
+ * resolving its image until its record names that image, so a remove sees
+ * the VM or the start sees no image. The fd for img_unlock(), or -1 having
+ * said why; at most a minute is waited for another holder.
+ */
+int img_lock(const char *data, int shared);
+void img_unlock(int fd);
+
+/* Remove name; the image's files go when no other name points at them.
+ * The store's lock held. */
 int img_remove(const char *data, const char *name);
 
 /* Remove image directory dir (images/<digest>) unless a name points at
- * it: 1 removed, 0 kept (named), -1 having said why. The caller has
- * checked that no VM uses it. */
+ * it: 1 removed, 0 kept (named), -1 having said why. The store's lock
+ * held, and no VM found using it under that lock. */
 int img_forget(const char *data, const char *dir);
 
 /* The image directory whose digest begins with prefix (12 to 64 lower-case
@@ -152,6 +183,7 @@ struct img_pull {
 	int insecure;
 	img_report_fn *report; /* hears the pull's events; NULL: silent */
 	void *report_arg;
+	struct img_named *named; /* filled when the image is stored */
 };
 /*
  * Turn ref (a URL or a known name such as debian-12) into p->url, and for
@@ -186,7 +218,7 @@ struct img_build_opts {
  * (debootstrap); a failed build stores nothing.
  */
 int img_build(const char *data, const char *name,
-	      const struct img_build_opts *o);
+	      const struct img_build_opts *o, struct img_named *out);
 /* The names of the recipes in dir (NAME of each NAME.sh that is a valid
  * image name), sorted, appended to out; none when dir cannot be read. */
 void img_recipe_names(const char *dir, struct strvec *out);

@@ -411,7 +411,8 @@ int img_pull(const char *data, struct img_pull *p)
 	}
 	/* complete: whether it is imported or refused (an HTML page, say),
 	 * there is nothing left to resume */
-	ret = img_import_disk(data, part, NULL, NULL, NULL, p->name);
+	ret = img_import_disk(data, part, NULL, NULL, NULL, p->name,
+			      p->named);
 	unlink(part);
 	if (ret < 0)
 		goto out;

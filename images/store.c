@@ -243,13 +243,13 @@ int img_resolve(const char *data, const char *name, char **dir)
 	/* no name that is a path: "../../x" would lead out of the store */
 	if (!img_name_valid(name))
 		goto none;
-	if (read_file_quiet(link, &b) < 0) {
-		if (errno == ENOENT)
-			ret = 0;
-		else
-			error_errno("cannot read %s", link);
+	if (access(link, F_OK) < 0 && errno == ENOENT) {
+		ret = 0;
 		goto out;
 	}
+	/* a FIFO there would hold every reader, and the store's lock */
+	if (read_file_regular(link, &b, 256) < 0)
+		goto out;
 	b.p[strcspn(b.p, "\n")] = '\0';
 	if (!is_hex64(b.p)) {
 		errorf("%s: not a digest", link);
@@ -570,23 +570,21 @@ static int check_boot(const char *stage)
  * renames, writes a name or removes a directory. */
 #define STORE_WAIT_MS 60000
 
-/*
- * The store's lock, DATA/images/.lock, taken around each change of what
- * names point at what: without it an import of an image being removed
- * could find its directory still there, keep it, and name it just as
- * the remove takes it away. The fd to close, or -1 having said why.
- */
-static int store_lock(const char *data)
+/* Without the lock an import of an image being removed could find its
+ * directory still there, keep it, and name it just as it goes. */
+int img_lock(const char *data, int shared)
 {
 	char *base = xasprintf("%s/images", data);
 	char *path = xasprintf("%s/.lock", base);
 	int fd = -1;
 
+	/* read-only is enough for flock: a store someone else made */
 	if (mkdir_p(base, 0755) == 0)
-		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+		fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC, 0644);
 	if (fd < 0)
 		error_errno("cannot open %s", path);
-	else if (flock_wait(fd, STORE_WAIT_MS) < 0) {
+	else if ((shared ? flock_wait_shared(fd, STORE_WAIT_MS)
+			 : flock_wait(fd, STORE_WAIT_MS)) < 0) {
 		error_errno("%s: another nook holds the image store", path);
 		close(fd);
 		fd = -1;
@@ -596,8 +594,40 @@ static int store_lock(const char *data)
 	return fd;
 }
 
+void img_unlock(int fd)
+{
+	if (fd >= 0)
+		close(fd);
+}
+
+void img_named_free(struct img_named *n)
+{
+	free(n->dir);
+	free(n->was);
+	n->dir = n->was = NULL;
+}
+
+/* Fill out (if wanted) with final and what name pointed at before. */
+static void tell_named(const char *data, const char *name, const char *final,
+		       struct img_named *out)
+{
+	char *was = NULL;
+	struct stat st;
+
+	if (!out)
+		return;
+	out->dir = xstrdup(final);
+	out->was = NULL;
+	/* a dangling name replaced nothing */
+	if (img_resolve(data, name, &was) == 0 && was && strcmp(was, final) &&
+	    stat(was, &st) == 0)
+		out->was = was;
+	else
+		free(was);
+}
+
 int img_commit(const char *data, char *stage, const char *name,
-	       const json_t *sums)
+	       const json_t *sums, struct img_named *out)
 {
 	char *mpath = xasprintf("%s/manifest.json", stage);
 	const json_t *d = json_object_get(sums, "manifest.json");
@@ -618,7 +648,7 @@ int img_commit(const char *data, char *stage, const char *name,
 	    check_boot(stage) < 0)
 		goto out;
 	final = xasprintf("%s/images/%s", data, digest);
-	lock = store_lock(data);
+	lock = img_lock(data, 0);
 	if (lock < 0)
 		goto out;
 	if (stat(final, &st) == 0) {
@@ -627,12 +657,15 @@ int img_commit(const char *data, char *stage, const char *name,
 		error_errno("cannot move %s to %s", stage, final);
 		goto out;
 	}
-	if (set_name(data, name, digest) < 0)
+	tell_named(data, name, final, out);
+	if (set_name(data, name, digest) < 0) {
+		if (out)
+			img_named_free(out);
 		goto out;
+	}
 	ret = 0;
 out:
-	if (lock >= 0)
-		close(lock);
+	img_unlock(lock);
 	if (ret < 0)
 		remove_tree(stage);
 	tmp_unregister(stage);
@@ -663,7 +696,8 @@ static int stage_listed(const char *stage, const char *src, const json_t *m,
 	return rc;
 }
 
-int img_import_dir(const char *data, const char *src, const char *name)
+int img_import_dir(const char *data, const char *src, const char *name,
+		   struct img_named *out)
 {
 	char *mpath = xasprintf("%s/manifest.json", src);
 	json_t *m = NULL, *f;
@@ -687,7 +721,7 @@ int img_import_dir(const char *data, const char *src, const char *name)
 	}
 	if (stage_file(stage, mpath, "manifest.json", NULL, NULL, sums) < 0)
 		goto out;
-	ret = img_commit(data, stage, name, sums);
+	ret = img_commit(data, stage, name, sums, out);
 	stage = NULL; /* committed or removed */
 out:
 	if (stage)
@@ -735,7 +769,8 @@ static int stage_manifest(const char *stage, const json_t *m, json_t *sums)
 }
 
 int img_import_disk(const char *data, const char *disk, const char *kernel,
-		    const char *initrd, const char *cmdline, const char *name)
+		    const char *initrd, const char *cmdline, const char *name,
+		    struct img_named *out)
 {
 	json_t *m = NULL, *files, *boot, *sums = json_object();
 	const char *fmt;
@@ -766,7 +801,7 @@ int img_import_disk(const char *data, const char *disk, const char *kernel,
 		json_object_set_new(m, "cmdline", json_string(cmdline));
 	if (stage_manifest(stage, m, sums) < 0)
 		goto out;
-	ret = img_commit(data, stage, name, sums);
+	ret = img_commit(data, stage, name, sums, out);
 	stage = NULL; /* committed or removed */
 out:
 	if (stage)
@@ -866,13 +901,16 @@ json_t *img_list(const char *data)
 {
 	json_t *all = json_array();
 	struct strvec v = STRVEC_INIT, digests = STRVEC_INIT;
+	struct strvec dirs = STRVEC_INIT; /* the named ones */
 
 	list_names(data, &v);
 	for (size_t i = 0; i < v.n; i++) {
 		char *dir = NULL;
 
-		if (img_resolve(data, v.v[i], &dir) == 0 && dir)
+		if (img_resolve(data, v.v[i], &dir) == 0 && dir) {
 			list_one(all, dir, v.v[i]);
+			strvec_push(&dirs, dir);
+		}
 		free(dir);
 	}
 	/* what no name points at: a name moved on while a VM used it */
@@ -880,10 +918,11 @@ json_t *img_list(const char *data)
 	for (size_t i = 0; i < digests.n; i++) {
 		char *dir = xasprintf("%s/images/%s", data, digests.v[i]);
 
-		if (!named(data, dir))
+		if (strvec_index(&dirs, dir) < 0)
 			list_one(all, dir, NULL);
 		free(dir);
 	}
+	strvec_clear(&dirs);
 	strvec_clear(&digests);
 	strvec_clear(&v);
 	return all;
@@ -892,12 +931,18 @@ json_t *img_list(const char *data)
 int img_remove(const char *data, const char *name)
 {
 	char *dir = NULL, *link = xasprintf("%s/images/names/%s", data, name);
-	int lock = store_lock(data), ret = -1;
+	char *base = xasprintf("%s/images", data);
+	int ret = -1;
 
-	if (lock < 0 || img_resolve(data, name, &dir) < 0)
+	if (img_resolve(data, name, &dir) < 0)
 		goto out;
 	if (!dir) {
 		errorf("no image named '%s' in the store", name);
+		goto out;
+	}
+	/* not the name gone and the files half there */
+	if (access(base, W_OK) < 0) {
+		error_errno("cannot remove image %s from %s", name, base);
 		goto out;
 	}
 	if (unlink(link) < 0) {
@@ -906,8 +951,7 @@ int img_remove(const char *data, const char *name)
 	}
 	ret = named(data, dir) ? 0 : remove_tree(dir);
 out:
-	if (lock >= 0)
-		close(lock);
+	free(base);
 	free(dir);
 	free(link);
 	return ret;
@@ -915,16 +959,10 @@ out:
 
 int img_forget(const char *data, const char *dir)
 {
-	int lock = store_lock(data), ret = -1;
-
-	if (lock < 0)
-		return -1;
+	/* named again meanwhile: an import of the same image */
 	if (named(data, dir))
-		ret = 0; /* named again meanwhile: an import of the same image */
-	else
-		ret = remove_tree(dir) < 0 ? -1 : 1;
-	close(lock);
-	return ret;
+		return 0;
+	return remove_tree(dir) < 0 ? -1 : 1;
 }
 
 int img_find_digest(const char *data, const char *prefix, char **dir)

@@ -5,6 +5,8 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include "images.h"
+
 /* 1 for a plain file name: no '/', not "." or "..", no leading dot. */
 int img_plain_name(const char *name);
 /* The most of a manifest.json nook reads, and of any one file. */
@@ -30,7 +32,7 @@ char *img_stage(const char *data);
  * Takes stage: removed on failure, freed always. sums stays the caller's.
  */
 int img_commit(const char *data, char *stage, const char *name,
-	       const json_t *sums);
+	       const json_t *sums, struct img_named *out);
 
 /*
  * Bundles (bundle.c), in two steps so that a bundle in memory reads as one

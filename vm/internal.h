@@ -393,6 +393,9 @@ struct vm {
 				 * port` changed the running ones since
 				 * (else empty: the same as ports) */
 	int lock_fd;            /* held by this process, or -1 */
+	int image_lock;         /* the image store's, shared, from resolving
+				   a new image until the record names it
+				   (img_lock()), or -1 */
 	int cluster_held;       /* the caller holds its cluster's lock, and
 				 * keeps the record itself */
 	char *alias;            /* the HostKeyAlias */

@@ -366,15 +366,21 @@ out:
 	return facts;
 }
 
-/* The facts file's object, or NULL when it is missing or unreadable; one
- * that is no regular file is said so (a FIFO would hang the read). */
-static json_t *facts_load(const char *path)
+/* The facts file's object, or NULL when it is missing or unreadable. One
+ * that is no regular file is warned of, once, and left alone: a FIFO
+ * would hang the read, and be written into. *other set for it. */
+static json_t *facts_load(const struct vm *vm, const char *path, int *other)
 {
 	struct buf b = BUF_INIT;
 	json_t *all = NULL;
+	struct stat st;
 
-	if (access(path, F_OK) == 0 &&
-	    read_file_regular(path, &b, (size_t)1 << 20) == 0)
+	*other = lstat(path, &st) == 0 && !S_ISREG(st.st_mode);
+	if (*other)
+		warnf("VM %s: %s is no file: what its snapshots were made with "
+		      "is neither read nor kept there", vm->name, path);
+	else if (access(path, F_OK) == 0 &&
+		 read_file_regular(path, &b, (size_t)1 << 20) == 0)
 		all = json_loadb(b.p, b.len, 0, NULL);
 	buf_free(&b);
 	return all;
@@ -385,15 +391,11 @@ static void facts_keep(const struct vm *vm, const char *tag,
 		       const char *facts)
 {
 	char *path = facts_path(vm), *text;
-	json_t *all = facts_load(path);
-	struct stat st;
+	int other;
+	json_t *all = facts_load(vm, path, &other);
 
-	/* written atomically, a FIFO in its place would be written into */
-	if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-		warnf("VM %s: %s is no file: what snapshot '%s' was made with "
-		      "is not kept", vm->name, path, tag);
+	if (other)
 		goto out;
-	}
 	if (!json_is_object(all)) {
 		json_decref(all);
 		if (!facts)
@@ -419,7 +421,8 @@ out:
 static int facts_fit(const struct vm *vm, const char *tag)
 {
 	char *path = facts_path(vm), *now = NULL;
-	json_t *all = facts_load(path);
+	int other;
+	json_t *all = facts_load(vm, path, &other);
 	const char *then = json_string_value(json_object_get(all, tag));
 	int ret = 0;
 

@@ -144,7 +144,11 @@ static int read_inputs(struct vm *vm, const struct vm_start_opts *o,
 		if (img_ensure_default(vm->dirs->data, &b) < 0)
 			return -1;
 	}
-	if (vm_image_resolve(vm->dirs->data, ref, o->image_within,
+	/* held until the record names the image (vm_start()): an image
+	 * removed meanwhile would be one this VM's disk is made on */
+	vm->image_lock = img_lock(vm->dirs->data, 1);
+	if (vm->image_lock < 0 ||
+	    vm_image_resolve(vm->dirs->data, ref, o->image_within,
 			     &in->image) < 0)
 		return -1;
 	in->have_image = 1;
@@ -1307,6 +1311,9 @@ int vm_start(struct vm *vm, const struct vm_start_opts *o,
 	}
 	take_stop_mark(vm); /* one an earlier forced stop left is no news */
 	if (rc > 0) {
+		/* running already: no disk is made, and the wait is long */
+		img_unlock(vm->image_lock);
+		vm->image_lock = -1;
 		say_unapplied(vm, o, &in);
 		ret = await_running(vm, o, r, pid);
 		goto out;
@@ -1316,7 +1323,11 @@ int vm_start(struct vm *vm, const struct vm_start_opts *o,
 			goto out;
 		say(o, "VM %s: its saved state is discarded (--cold)", vm->name);
 	}
-	if (launch(vm, o, &in, r, &up) < 0) {
+	rc = launch(vm, o, &in, r, &up);
+	/* the record names the image now, or no VM is made on it */
+	img_unlock(vm->image_lock);
+	vm->image_lock = -1;
+	if (rc < 0) {
 		/* a first start that failed before QEMU ran leaves nothing;
 		 * we still hold the lock, so nobody else is making it */
 		if (made_dir && !vm->exists) {

@@ -2,6 +2,7 @@
  * it is read and written), its state, and what status and ssh need. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,6 +115,7 @@ int vm_open(const struct nook_dirs *d, const char *name, int must_exist,
 	vm = xmalloc(sizeof(*vm));
 	memset(vm, 0, sizeof(*vm));
 	vm->lock_fd = -1;
+	vm->image_lock = -1;
 	vm->console_at = -1;
 	vm->name = xstrdup(name);
 	vm->dirs = d;
@@ -150,6 +152,7 @@ void vm_close(struct vm *vm)
 		return;
 	if (vm->lock_fd >= 0)
 		close(vm->lock_fd);
+	img_unlock(vm->image_lock);
 	if (vm->net_gc && vm->spec.cluster)
 		vm_cluster_network_gc(vm->dirs, vm->spec.cluster);
 	vm_spec_free(&vm->spec);
@@ -623,23 +626,89 @@ void vm_list(const struct nook_dirs *d, struct strvec *names)
 	free(vms);
 }
 
+/* 1 when path leads into directory realdir (a realpath()). */
+static int leads_under(const char *path, const char *realdir)
+{
+	char *real = realpath(path, NULL);
+	size_t n = strlen(realdir);
+	int in = real && !strncmp(real, realdir, n) && real[n] == '/';
+
+	free(real);
+	return in;
+}
+
+/* The backing file a qcow2 disk's header names (caller frees), or NULL:
+ * none, or not a qcow2 that can be read. */
+static char *backing_of(const char *disk)
+{
+	int fd = open(disk, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	unsigned char h[20];
+	char *name = NULL;
+	struct stat st;
+	uint64_t off = 0;
+	uint32_t n = 0;
+
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    pread(fd, h, sizeof(h), 0) == (ssize_t)sizeof(h) &&
+	    !memcmp(h, "QFI\xfb", 4)) {
+		for (int i = 8; i < 16; i++)
+			off = off << 8 | h[i];
+		for (int i = 16; i < 20; i++)
+			n = n << 8 | h[i];
+	}
+	if (off && n && n < 4096) {
+		name = xmalloc(n + 1);
+		if (pread(fd, name, n, (off_t)off) == (ssize_t)n) {
+			name[n] = '\0';
+		} else {
+			free(name);
+			name = NULL;
+		}
+	}
+	close(fd);
+	return name;
+}
+
+/* 1 when VM name's disk is made on the image in realdir. A VM whose
+ * record cannot be read is asked its overlay, whose header names what
+ * it is made on; one that cannot tell counts as a user: its image is
+ * kept, not lost under it. */
+static int uses_image(const struct nook_dirs *d, const char *name,
+		      const char *realdir)
+{
+	struct vm *vm;
+	char *backing;
+	int uses = 0;
+
+	if (vm_open(d, name, VM_OPEN_BROKEN, &vm) < 0)
+		return 0; /* gone meanwhile */
+	if (!vm->broken) {
+		uses = leads_under(vm->spec.image.disk, realdir);
+	} else if (access(vm->paths.disk, F_OK) == 0) {
+		backing = backing_of(vm->paths.disk);
+		uses = !backing || leads_under(backing, realdir);
+		free(backing);
+	}
+	vm_close(vm);
+	return uses;
+}
+
 void vm_users_of_image(const struct nook_dirs *d, const char *dir,
 		       struct strvec *users)
 {
 	struct strvec names = STRVEC_INIT;
-	size_t n = strlen(dir);
+	/* the record holds its image's realpath(): a NOOK_HOME with a
+	 * symlink or a trailing slash must still find it */
+	char *real = realpath(dir, NULL);
 
 	vm_list(d, &names);
-	for (size_t i = 0; i < names.n; i++) {
-		struct vm *vm;
-
-		if (vm_open(d, names.v[i], 1, &vm) == 0 &&
-		    !strncmp(vm->spec.image.disk, dir, n) &&
-		    vm->spec.image.disk[n] == '/')
+	for (size_t i = 0; i < names.n; i++)
+		if (uses_image(d, names.v[i], real ? real : dir))
 			strvec_push(users, names.v[i]);
-		vm_close(vm);
-	}
 	strvec_clear(&names);
+	free(real);
 }
 
 void vm_image_unpacked(const struct nook_dirs *d, const char *dir,

@@ -75,7 +75,12 @@ check "  writes zstd to stdout" test "$(magic "$WORK/.out" 4)" = 28b52ffd
 check "  and no file named '-'" test ! -e -
 expect_rc "export - onto a terminal is refused" 1 script -qec "$NOOK images export small -" /dev/null
 contains "  saying why" "$OUT" "standard output is a terminal"
-for f in e.tar.gz e.tar.xz e.tar; do
+expect_rc "export .txz" 0 "$NOOK" images export small e.txz
+check "  is xz" test "$(magic e.txz 6)" = fd377a585a00
+expect_rc "export .tar.bz2 (not written) is refused" 1 "$NOOK" images export small e.tar.bz2
+contains "  saying what is" "$ERR" "a bundle is written as .tar.zst, .tar.gz, .tar.xz or .tar"
+check "  and nothing is written" test ! -e e.tar.bz2
+for f in e.tar.gz e.tar.xz e.tar e.txz; do
 	expect_rc "  $f imports back" 0 "$NOOK" images import "$f" --name "back-${f#e.tar}"
 	check "  as the same image" test "$(cat "$NOOK_HOME/images/names/back-${f#e.tar}")" = "$(cat "$NOOK_HOME/images/names/small")"
 	"$NOOK" images rm "back-${f#e.tar}" > /dev/null
@@ -313,6 +318,50 @@ check "  keeps it" test -e "$old"
 expect_rc "rm by digest once v2 is gone" 0 "$NOOK" images rm "${d:0:12}"
 contains "  says so" "$OUT" "image ${d:0:12} removed"
 check "  its files are gone" test ! -e "$old"
+# the VM is found however NOOK_HOME is spelt (its record holds the
+# image's realpath), and a VM whose record is broken by its overlay
+old=$(digest_of re)
+mkdir -p "$NOOK_HOME/vms/v2"
+printf '{"name":"v2","image":{"ref":"re","disk":"%s/disk.qcow2","format":"qcow2"},"boot":"disk","accel":"auto","cpus":1,"memory":268435456,"disk":0,"ssh_port":0,"instance_id":"i"}' "$old" > "$NOOK_HOME/vms/v2/vm.json"
+expect_rc "re moved on, NOOK_HOME given with a trailing slash" 0 env NOOK_HOME="$NOOK_HOME/" "$NOOK" images import re64.qcow2 --name re
+contains "  still finds VM v2 on the image" "$ERR" "VM v2 uses it"
+check "  and keeps it" test -e "$old/disk.qcow2"
+rm -rf "$NOOK_HOME/vms/v2"
+"$NOOK" images rm "$(basename "$old")" > /dev/null
+old=$(digest_of re)
+mkdir -p "$NOOK_HOME/vms/v3"
+echo '{' > "$NOOK_HOME/vms/v3/vm.json"
+qemu-img create -q -f qcow2 -F qcow2 -b "$old/disk.qcow2" "$NOOK_HOME/vms/v3/disk.qcow2"
+expect_rc "re moved on while broken VM v3's overlay is on its image" 0 "$NOOK" images import re65.qcow2 --name re
+contains "  finds v3 by its overlay" "$ERR" "VM v3 uses it"
+check "  and keeps the image" test -e "$old/disk.qcow2"
+rm -rf "$NOOK_HOME/vms/v3"
+"$NOOK" images rm "$(basename "$old")" > /dev/null
+# two imports of one name at once: the one that commits last removes the
+# image the first put there, learnt under the store's lock (a qemu-img in
+# front of the real one holds the first import before its commit)
+mkdir -p bin
+printf '#!/bin/bash\ncase "$*" in *hold.qcow2*) for _ in $(seq 300); do [ -e "%s/go" ] && break; sleep 0.1; done ;; esac\nexec %s "$@"\n' "$WORK" "$(command -v qemu-img)" > bin/qemu-img
+chmod +x bin/qemu-img
+cp re66.qcow2 hold.qcow2
+first=$(digest_of re)
+PATH="$WORK/bin:$PATH" "$NOOK" images import hold.qcow2 --name re > held.out 2> held.err &
+held=$!
+expect_rc "an import of re while another is held" 0 "$NOOK" images import re64.qcow2 --name re
+mid=$(digest_of re)
+touch go
+wait "$held"
+check "  the held one commits after it" test "$(digest_of re)" != "$mid"
+check "  and removes the image the other put there" test ! -e "$mid"
+check "  nothing is left unnamed" test -z "$("$NOOK" images list --json | json '[e for e in d if e["name"] is None] or ""')"
+check "  the first image went once, with no error" test ! -e "$first" -a ! -s held.err
+rm -f go
+# a FIFO among the names holds no store change (nor the lock)
+mkfifo "$NOOK_HOME/images/names/ff"
+expect_rc "a FIFO among the names: an import moving a name is not held" 0 timeout 20 "$NOOK" images import re65.qcow2 --name re
+contains "  the FIFO is named" "$ERR" "names/ff: it is a FIFO"
+expect_rc "  nor is list" 0 timeout 20 "$NOOK" images list
+rm "$NOOK_HOME/images/names/ff"
 expect_rc "rm re" 0 "$NOOK" images rm re
 check "  the store holds no image" test -z "$(ls "$NOOK_HOME/images" | grep -v '^names$' | grep -v '^\.')"
 

@@ -87,9 +87,9 @@ facts=$NOOK_HOME/vms/p1/snapshots.json
 mv "$facts" facts.saved
 mkfifo "$facts"
 expect_rc "restore, snapshots.json a FIFO: not waited on" 0 timeout 60 "$NOOK" local snapshot restore p1 warm
-contains "  says it is no file" "$ERR" "snapshots.json: it is a FIFO"
+contains "  says it is no file" "$ERR" "snapshots.json is no file"
 expect_rc "save, snapshots.json a FIFO: not written into" 0 timeout 60 "$NOOK" local snapshot save p1 fifo
-contains "  says it is not kept" "$ERR" "snapshots.json is no file"
+contains "  says it is not kept" "$ERR" "neither read nor kept there"
 check "  still a FIFO" test -p "$facts"
 timeout 60 "$NOOK" local snapshot rm p1 fifo >/dev/null 2>&1
 rm "$facts"

@@ -265,6 +265,60 @@ static char *make_image_dir(const char *root, const char *claimed_sum)
 	return dir;
 }
 
+/* What an import did to its name: the directory it names now, and the one
+ * it named before when that was another still there. */
+static void test_store_named(void **state)
+{
+	char *root = make_tmpdir(), *data = xasprintf("%s/data", root);
+	char *src = make_image_dir(root, NULL);
+	char *disk = xasprintf("%s/disk.qcow2", src), *first;
+	struct img_named n = { NULL, NULL };
+
+	(void)state;
+	stderr_begin();
+	assert_int_equal(img_import_dir(data, src, "t", &n), 0);
+	assert_non_null(n.dir);
+	assert_null(n.was); /* a new name replaced nothing */
+	first = xstrdup(n.dir);
+	img_named_free(&n);
+	/* the same disk imported bare: another manifest, another image */
+	assert_int_equal(img_import_disk(data, disk, NULL, NULL, NULL, "t", &n),
+			 0);
+	assert_string_not_equal(n.dir, first);
+	assert_non_null(n.was);
+	assert_string_equal(n.was, first);
+	img_named_free(&n);
+	/* the same image again replaced nothing */
+	assert_int_equal(img_import_dir(data, src, "t2", NULL), 0);
+	assert_int_equal(img_import_dir(data, src, "t2", &n), 0);
+	assert_string_equal(n.dir, first);
+	assert_null(n.was);
+	img_named_free(&n);
+	/* a name whose directory is gone replaced nothing that is there */
+	assert_int_equal(img_import_disk(data, disk, NULL, NULL, NULL, "t2",
+					 NULL), 0);
+	assert_int_equal(img_forget(data, first), 1);
+	assert_int_equal(access(first, F_OK), -1);
+	assert_int_equal(img_import_dir(data, src, "t3", NULL), 0);
+	assert_int_equal(remove_tree(first), 0);
+	assert_int_equal(img_import_disk(data, disk, NULL, NULL, NULL, "t3", &n),
+			 0);
+	assert_null(n.was);
+	img_named_free(&n);
+	/* a named image is not forgotten */
+	assert_int_equal(img_resolve(data, "t3", &n.dir), 0);
+	assert_int_equal(img_forget(data, n.dir), 0);
+	assert_int_equal(access(n.dir, F_OK), 0);
+	img_named_free(&n);
+	free(stderr_end());
+	remove_tree(root);
+	free(root);
+	free(data);
+	free(src);
+	free(disk);
+	free(first);
+}
+
 static void test_store_import_list_remove(void **state)
 {
 	char *root = make_tmpdir(), *data = xasprintf("%s/data", root);
@@ -276,7 +330,7 @@ static void test_store_import_list_remove(void **state)
 	stderr_begin();
 	assert_int_equal(img_resolve(data, "t", &dir), 0);
 	assert_null(dir);
-	assert_int_equal(img_import_dir(data, src, "t"), 0);
+	assert_int_equal(img_import_dir(data, src, "t", NULL), 0);
 	assert_int_equal(img_resolve(data, "t", &dir), 0);
 	assert_non_null(dir);
 	/* content-addressed: the directory is the manifest's digest */
@@ -294,12 +348,12 @@ static void test_store_import_list_remove(void **state)
 		json_array_get(all, 0), "name")), "t");
 	json_decref(all);
 	/* a second name for the same image shares its files */
-	assert_int_equal(img_import_dir(data, src, "t2"), 0);
+	assert_int_equal(img_import_dir(data, src, "t2", NULL), 0);
 	assert_int_equal(img_remove(data, "t"), 0);
 	assert_int_equal(access(dir, F_OK), 0);
 	/* export and import back under a new name */
 	assert_int_equal(img_export(data, "t2", out), 0);
-	assert_int_equal(img_import_bundle(data, out, "t3"), 0);
+	assert_int_equal(img_import_bundle(data, out, "t3", NULL), 0);
 	assert_int_equal(img_remove(data, "t2"), 0);
 	assert_int_equal(access(dir, F_OK), 0); /* t3 still uses it */
 	assert_int_equal(img_remove(data, "t3"), 0);
@@ -323,7 +377,7 @@ static void test_bad_checksum_imports_nothing(void **state)
 
 	(void)state;
 	stderr_begin();
-	assert_int_equal(img_import_dir(data, src, "t"), -1);
+	assert_int_equal(img_import_dir(data, src, "t", NULL), -1);
 	err = stderr_end();
 	assert_non_null(strstr(err, "checksum mismatch"));
 	assert_int_equal(img_resolve(data, "t", &dir), 0);
@@ -392,7 +446,7 @@ static void test_sparse_bundle(void **state)
 	free(write_in(src, "manifest.json", m));
 	sparse_tar(src, tar);
 	stderr_begin();
-	assert_int_equal(img_import_bundle(data, tar, "s"), -1);
+	assert_int_equal(img_import_bundle(data, tar, "s", NULL), -1);
 	err = stderr_end();
 	assert_non_null(strstr(err, "disk.raw is sparse and manifest.json "
 				    "gives no \"size\""));
@@ -406,7 +460,7 @@ static void test_sparse_bundle(void **state)
 	unlink(tar);
 	sparse_tar(src, tar);
 	stderr_begin();
-	assert_int_equal(img_import_bundle(data, tar, "s"), 0);
+	assert_int_equal(img_import_bundle(data, tar, "s", NULL), 0);
 	free(stderr_end());
 	assert_int_equal(img_resolve(data, "s", &dir), 0);
 	assert_non_null(dir);
@@ -496,7 +550,7 @@ static void test_malicious_bundles(void **state)
 		char *err, *dir = NULL, *images = xasprintf("%s/images", data);
 
 		stderr_begin();
-		assert_int_equal(img_import_bundle(data, b, "evil"), -1);
+		assert_int_equal(img_import_bundle(data, b, "evil", NULL), -1);
 		err = stderr_end();
 		if (!strstr(err, cases[i].why))
 			fail_msg("%s: wanted \"%s\" in: %s", cases[i].name,
@@ -620,8 +674,8 @@ static void refused_import(const char *root, const char *src, int bundle,
 	if (bundle)
 		assert_int_equal(run_capture(argv, &out), 0);
 	stderr_begin();
-	rc = bundle ? img_import_bundle(data, tar, "evil")
-		    : img_import_dir(data, src, "evil");
+	rc = bundle ? img_import_bundle(data, tar, "evil", NULL)
+		    : img_import_dir(data, src, "evil", NULL);
 	err = stderr_end();
 	assert_int_equal(rc, -1);
 	if (!strstr(err, why))
@@ -731,7 +785,7 @@ static void bundle_of(const char *root, const char *src,
 	int rc;
 
 	stderr_begin();
-	rc = img_import_bundle(data, tar, "b");
+	rc = img_import_bundle(data, tar, "b", NULL);
 	err = stderr_end();
 	if (why ? rc != -1 || !strstr(err, why) : rc != 0)
 		fail_msg("wanted %s%s, got %d: %s", why ? "-1 saying " : "0",
@@ -800,7 +854,7 @@ static void disk_refused(const char *data, const char *path, const char *why)
 	char *err;
 
 	stderr_begin();
-	assert_int_equal(img_import_disk(data, path, NULL, NULL, NULL, "d"), -1);
+	assert_int_equal(img_import_disk(data, path, NULL, NULL, NULL, "d", NULL), -1);
 	err = stderr_end();
 	if (!strstr(err, why))
 		fail_msg("%s: wanted \"%s\" in: %s", path, why, err);
@@ -845,6 +899,7 @@ int main(void)
 		cmocka_unit_test(test_sha_files_and_copy),
 		cmocka_unit_test(test_sha_read_error),
 		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_store_named),
 		cmocka_unit_test(test_store_import_list_remove),
 		cmocka_unit_test(test_bad_checksum_imports_nothing),
 		cmocka_unit_test(test_sparse_bundle),
