@@ -414,7 +414,7 @@ static int node_stanza(const struct nook_dirs *d, const char *name,
 int cmd_ssh_config(struct nook_ctx *ctx, int argc, char **argv)
 {
 	const struct nook_dirs *d;
-	struct strvec nodes = STRVEC_INIT;
+	struct strvec nodes = STRVEC_INIT, why = STRVEC_INIT;
 	struct buf stanzas = BUF_INIT;
 	const char *name;
 	int rc = parse_help_only(argc, argv, usage_ssh_config, 1);
@@ -426,11 +426,15 @@ int cmd_ssh_config(struct nook_ctx *ctx, int argc, char **argv)
 		return ctx_project_exit(ctx);
 	rc = 1;
 	d = ctx_dirs(ctx);
-	if (!d || shell_nodes(d, name, &nodes, NULL) < 0)
+	if (!d || shell_nodes(d, name, &nodes, &why) < 0)
 		goto out;
 	/* all or nothing: a part of a cluster's stanzas appended to a
-	 * config would look complete */
+	 * config would look complete (a broken node's too) */
 	for (size_t i = 0; i < nodes.n; i++) {
+		if (*why.v[i]) {
+			vm_cluster_node_broken(nodes.v[i]);
+			goto out;
+		}
 		if (i)
 			buf_adds(&stanzas, "\n");
 		if (node_stanza(d, nodes.v[i], &stanzas) < 0)
@@ -441,5 +445,6 @@ int cmd_ssh_config(struct nook_ctx *ctx, int argc, char **argv)
 out:
 	buf_free(&stanzas);
 	strvec_clear(&nodes);
+	strvec_clear(&why);
 	return rc;
 }

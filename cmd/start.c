@@ -239,12 +239,18 @@ struct progress {
 static void say_line(void *ctx, struct vm *vm, const char *line)
 {
 	struct progress *pr = ctx;
+	const char *name = vm_name(vm);
+	size_t n = strlen(name);
 	struct buf b = BUF_INIT;
 
+	/* "VM dev-2: ..." after "dev-2: " would name it twice */
+	if (pr->cluster && !strncmp(line, "VM ", 3) &&
+	    !strncmp(line + 3, name, n) && !strncmp(line + 3 + n, ": ", 2))
+		line += 3 + n + 2;
 	/* a line may quote a path, which may hold any byte */
 	str_escape(&b, line, 1);
 	if (pr->cluster)
-		fprintf(pr->say, "%s: ", vm_name(vm));
+		fprintf(pr->say, "%s: ", name);
 	fprintf(pr->say, "%s\n", b.p);
 	fflush(pr->say);
 	buf_free(&b);

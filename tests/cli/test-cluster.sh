@@ -32,6 +32,8 @@ check "  and nothing is made" test ! -e "$NOOK_HOME/vms/k-1" -a ! -e "$NOOK_HOME
 
 # two nodes: each a VM with a second NIC on the cluster's network
 expect_rc "start k --nodes 2" 0 "$NOOK" local start k --nodes 2 "${common[@]}"
+contains "  each progress line names its node once" "$OUT" "k-2: QEMU running"
+check "  not twice" sh -c '! printf "%s" "$1" | grep -q "k-[12]: VM k-"' _ "$OUT"
 check "two QEMUs" test "$(qemus k-1)" = 1 -a "$(qemus k-2)" = 1
 expect_rc "status k --json" 0 "$NOOK" local status k --json
 st=$OUT
@@ -433,6 +435,10 @@ contains "  shows z2-1's" "$OUT" "==> z2-1 <=="
 check "  and no header for z2-2" sh -c '! printf "%s" "$1" | grep -q "z2-2 <=="' _ "$OUT"
 contains "  names z2-2 and the way out" "$ERR" "node z2-2's record cannot be read (said above); 'nook local delete z2-2 --force' removes it"
 contains "  with what is wrong" "$ERR" "z2-2/vm.json"
+# ssh-config is all or nothing: no stanzas that look like the whole cluster
+expect_rc "  ssh-config z2: z2-2 cannot be read" 1 "$NOOK" ssh-config z2
+check "  prints no stanza" test -z "$OUT"
+contains "  names z2-2 and the way out" "$ERR" "node z2-2's record cannot be read (said above); 'nook local delete z2-2 --force' removes it"
 sw_alive() { kill -0 "$(cat "$NOOK_HOME/run/$1.net/sw.pid" 2>/dev/null)" 2>/dev/null; }
 expect_rc "  stop z2: z2-2 cannot be read" 1 "$NOOK" local stop z2 --timeout 1
 contains "  says so, and the way out" "$ERR" "node z2-2's record cannot be read (said above): --force ends its QEMU"
