@@ -26,8 +26,8 @@ static const char usage[] =
 	"                             ubuntu-24.04, ubuntu-22.04, fedora-41 are\n"
 	"                             known by name), verify it, store it\n"
 	"  export NAME OUT.tar.zst    write an image as a bundle (zstd; gzip for\n"
-	"                             .tar.gz, xz for .tar.xz, none for .tar;\n"
-	"                             '-': zstd to standard output)\n"
+	"                             .tar.gz/.tgz, xz for .tar.xz/.txz, none\n"
+	"                             for .tar; '-': zstd to standard output)\n"
 	"  list [--json]              the images in the store\n"
 	"  rm NAME|DIGEST [--force]   remove an image (refused while a VM uses\n"
 	"                             it, unless --force); an unnamed one (its\n"
@@ -278,16 +278,19 @@ static char *name_from_path(const char *path, int is_dir)
 static int import_one(const char *data, const struct import_opts *o,
 		      const struct stat *st, struct img_named *named)
 {
-	const char *p = o->path;
-	size_t n = strlen(p);
+	/* the file's name says what it is, not the directories it is in */
+	const char *p = o->path, *slash = strrchr(p, '/');
+	const char *base = slash ? slash + 1 : p;
+	size_t n = strlen(base);
 	int tar;
 
 	if (S_ISDIR(st->st_mode))
 		return img_import_dir(data, p, o->name, named);
-	tar = (n > 4 && !strcmp(p + n - 4, ".tar")) || strstr(p, ".tar.") ||
-	      (n > 4 && (!strcmp(p + n - 4, ".tgz") ||
-			 !strcmp(p + n - 4, ".txz"))) ||
-	      (n > 5 && !strcmp(p + n - 5, ".tzst"));
+	tar = (n > 4 && !strcmp(base + n - 4, ".tar")) ||
+	      strstr(base, ".tar.") ||
+	      (n > 4 && (!strcmp(base + n - 4, ".tgz") ||
+			 !strcmp(base + n - 4, ".txz"))) ||
+	      (n > 5 && !strcmp(base + n - 5, ".tzst"));
 	if (tar)
 		return img_import_bundle(data, p, o->name, named);
 	return img_import_disk(data, p, o->kernel, o->initrd, o->cmdline,

@@ -721,9 +721,11 @@ static int show_vm_plan(const struct nook_dirs *d, const char *name,
 	    vm_start_plan_check(d, name, &opts->vm, 0, NULL) < 0)
 		goto out;
 	if (opts->json) {
-		/* a node's cluster by name, as status has it */
-		j = json_pack("{s:s,s:o,s:b}", "name", name, "cluster",
-			      p.cluster ? jstr(p.cluster, &bad) : json_false(),
+		/* one VM's plan; a node's names its cluster, as status
+		 * does ("cluster" stays a boolean: is this a cluster's) */
+		j = json_pack("{s:s,s:b,s:o,s:b}", "name", name, "cluster", 0,
+			      "node_of", p.cluster ? jstr(p.cluster, &bad) :
+						     json_null(),
 			      "new", p.is_new);
 		json_object_set_new(j, "nodes", json_pack("[o]",
 			plan_node_json(&p, &opts->vm, &bad)));

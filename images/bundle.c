@@ -258,8 +258,8 @@ static int compression(const char *out, const char **z)
 	else if (ends_in(base, ".tar"))
 		*z = NULL;
 	else if (strstr(base, ".tar.") && !ends_in(base, ".tar.zst"))
-		return errorf("%s: a bundle is written as .tar.zst, .tar.gz, "
-			      ".tar.xz or .tar", out);
+		return errorf("%s: a bundle is written as .tar.zst, .tar.gz "
+			      "(.tgz), .tar.xz (.txz) or .tar", out);
 	return 0;
 }
 

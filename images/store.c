@@ -567,7 +567,8 @@ static int check_boot(const char *stage)
 }
 
 /* How long a store operation waits for another's lock: the holder only
- * renames, writes a name or removes a directory. */
+ * renames, writes a name, removes a directory, or (shared) makes a new
+ * VM's overlay and record. */
 #define STORE_WAIT_MS 60000
 
 /* Without the lock an import of an image being removed could find its

@@ -144,11 +144,15 @@ static int read_inputs(struct vm *vm, const struct vm_start_opts *o,
 		if (img_ensure_default(vm->dirs->data, &b) < 0)
 			return -1;
 	}
-	/* held until the record names the image (vm_start()): an image
-	 * removed meanwhile would be one this VM's disk is made on */
-	vm->image_lock = img_lock(vm->dirs->data, 1);
-	if (vm->image_lock < 0 ||
-	    vm_image_resolve(vm->dirs->data, ref, o->image_within,
+	/* a first start holds it until its record names the image
+	 * (boot_qemu()): an image removed meanwhile would be one this VM's
+	 * disk is made on. A VM made already keeps the image it has. */
+	if (!vm->exists) {
+		vm->image_lock = img_lock(vm->dirs->data, 1);
+		if (vm->image_lock < 0)
+			return -1;
+	}
+	if (vm_image_resolve(vm->dirs->data, ref, o->image_within,
 			     &in->image) < 0)
 		return -1;
 	in->have_image = 1;
@@ -820,6 +824,10 @@ static int boot_qemu(struct vm *vm, const struct vm_start_opts *o,
 		/* from here on the VM exists, even if QEMU fails */
 		if (vm_record(vm, VM_STARTING, 0, NULL, up) < 0)
 			break;
+		/* its record names its image: a remove finds the VM now,
+		 * and QEMU may take minutes to come up */
+		img_unlock(vm->image_lock);
+		vm->image_lock = -1;
 		if (attempt == 1 && plain_first && name_taken_since(vm) < 0)
 			break;
 		r->console_at = file_size(vm->paths.console_log);
@@ -1324,7 +1332,7 @@ int vm_start(struct vm *vm, const struct vm_start_opts *o,
 		say(o, "VM %s: its saved state is discarded (--cold)", vm->name);
 	}
 	rc = launch(vm, o, &in, r, &up);
-	/* the record names the image now, or no VM is made on it */
+	/* (let go in boot_qemu(), unless the start failed before it) */
 	img_unlock(vm->image_lock);
 	vm->image_lock = -1;
 	if (rc < 0) {

@@ -77,7 +77,7 @@ expect_rc "the plan of k again, no --image" 0 "$NOOK" local start k --plan
 contains "  its nodes keep their image" "$OUT" "image as made"
 # one node's plan: it starts as a node of k, at its own address
 expect_rc "the plan of node k-2 alone, --json" 0 "$NOOK" local start k-2 --plan --json
-check "  names its cluster" test "$(echo "$OUT" | json 'd["cluster"]')" = k
+check "  names its cluster, cluster staying a boolean" test "$(echo "$OUT" | json '(d["cluster"], d["node_of"])')" = "(False, 'k')"
 check "  and its number and address" test "$(echo "$OUT" | json '(d["nodes"][0]["node"], d["nodes"][0]["address"])')" = "(2, '$a2')"
 expect_rc "  in words" 0 "$NOOK" local start k-2 --plan
 contains "  names its cluster" "$OUT" "VM k-2 (a node of cluster k)"

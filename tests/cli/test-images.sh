@@ -78,7 +78,7 @@ contains "  saying why" "$OUT" "standard output is a terminal"
 expect_rc "export .txz" 0 "$NOOK" images export small e.txz
 check "  is xz" test "$(magic e.txz 6)" = fd377a585a00
 expect_rc "export .tar.bz2 (not written) is refused" 1 "$NOOK" images export small e.tar.bz2
-contains "  saying what is" "$ERR" "a bundle is written as .tar.zst, .tar.gz, .tar.xz or .tar"
+contains "  saying what is" "$ERR" "a bundle is written as .tar.zst, .tar.gz (.tgz), .tar.xz (.txz) or .tar"
 check "  and nothing is written" test ! -e e.tar.bz2
 for f in e.tar.gz e.tar.xz e.tar e.txz; do
 	expect_rc "  $f imports back" 0 "$NOOK" images import "$f" --name "back-${f#e.tar}"
@@ -362,6 +362,26 @@ expect_rc "a FIFO among the names: an import moving a name is not held" 0 timeou
 contains "  the FIFO is named" "$ERR" "names/ff: it is a FIFO"
 expect_rc "  nor is list" 0 timeout 20 "$NOOK" images list
 rm "$NOOK_HOME/images/names/ff"
+# a first start whose QEMU takes its time holds no import up: the store's
+# lock is let go once the VM's record names its image
+mkdir -p qbin
+printf '#!/bin/bash\ncase "$*" in *-daemonize*) for _ in $(seq 600); do [ -e "%s/qgo" ] && break; sleep 0.1; done ;; esac\nexec %s "$@"\n' "$WORK" "$(command -v qemu-system-x86_64)" > qbin/qemu-system-x86_64
+chmod +x qbin/qemu-system-x86_64
+PATH="$WORK/qbin:$PATH" "$NOOK" local start slowq --image re --no-wait --memory 256M --cpus 1 --accel tcg > slow.out 2>&1 &
+slow=$!
+for _ in $(seq 200); do grep -qs '"state": *"starting"' "$NOOK_HOME/vms/slowq/vm.json" && break; sleep 0.1; done
+expect_rc "an import while a first start waits on its QEMU" 0 timeout 30 "$NOOK" images import re64.qcow2 --name other
+check "  the start was still waiting" test ! -e qgo
+touch qgo
+wait "$slow"
+check "  and the start went on" grep -q "QEMU running" slow.out
+"$NOOK" local delete slowq --force > /dev/null
+"$NOOK" images rm other > /dev/null
+# a bundle is known by its file's name, not by the directories it is in
+mkdir -p my.tar.d
+cp re64.qcow2 my.tar.d/disk.qcow2
+expect_rc "import a disk in a directory named like a bundle" 0 "$NOOK" images import my.tar.d/disk.qcow2 --name intar
+"$NOOK" images rm intar > /dev/null
 expect_rc "rm re" 0 "$NOOK" images rm re
 check "  the store holds no image" test -z "$(ls "$NOOK_HOME/images" | grep -v '^names$' | grep -v '^\.')"
 
