@@ -573,9 +573,8 @@ static int rm_unnamed(const struct nook_dirs *d, const char *prefix,
 {
 	struct strvec users = STRVEC_INIT;
 	char *dir = NULL;
-	int gone = -1;
-
 	size_t n = strlen(prefix);
+	int gone = -1;
 
 	if (img_find_digest(d->data, prefix, &dir) < 0)
 		return 1;

@@ -483,7 +483,9 @@ static json_t *print_cluster(const struct nook_dirs *d, const char *name,
 	vm_cluster_nodes(d, name, &nodes);
 	for (size_t i = 0; i < nodes.n; i++) {
 		ssize_t k = strvec_index(failed, nodes.v[i]);
-		const char *bad = k < 0 ? NULL : why->v[k];
+		/* the row or the object names the node already */
+		const char *bad = k < 0 ? NULL : why_in_row(why->v[k],
+							    nodes.v[i]);
 		struct vm *vm;
 		struct vm_info in;
 		json_t *j;
@@ -511,8 +513,7 @@ static json_t *print_cluster(const struct nook_dirs *d, const char *name,
 			continue;
 		if (json)
 			json_array_append_new(all, json_pack("{s:s,s:n,s:s}",
-				"name", failed->v[i], "state", "error",
-				why->v[i]));
+				"name", failed->v[i], "state", "error", row));
 		else
 			printf("  %-16s %-9s %.*s\n", failed->v[i], "not made",
 			       (int)strcspn(row, "\n"), row);

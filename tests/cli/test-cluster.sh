@@ -405,7 +405,7 @@ check "  fq-1 runs" test "$(qemus fq-1)" = 1
 expect_rc "  started again, --json" 1 \
 	env FAIL_NODE=fq-2 PATH="$WORK/qbin:$PATH" "$NOOK" local start fq --no-wait --json
 contains "  names fq-2 on stderr" "$ERR" "nook: fq-2: QEMU failed to start"
-check "  and in its JSON error" test "$(echo "$OUT" | json '[(n["name"], n["error"].startswith("fq-2: QEMU failed to start")) for n in d["nodes"] if "error" in n]')" = "[('fq-2', True)]"
+check "  and its JSON error, by the node's name" test "$(echo "$OUT" | json '[(n["name"], n["error"].startswith("QEMU failed to start")) for n in d["nodes"] if "error" in n]')" = "[('fq-2', True)]"
 expect_rc "  deleted" 0 "$NOOK" local delete fq --force
 
 # a cluster's delete is all or nothing: a node another nook holds (a
