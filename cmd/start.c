@@ -709,12 +709,15 @@ static int show_vm_plan(const struct nook_dirs *d, const char *name,
 			const struct opts *opts)
 {
 	struct vm_cluster_plan_node p;
+	struct vm *vm = NULL;
 	json_t *j;
 	int bad = 0, rc = 1;
 
 	memset(&p, 0, sizeof(p));
-	if (vm_name_check(name) < 0)
+	/* a record that cannot be read stops the start: the plan too */
+	if (vm_open(d, name, 0, &vm) < 0)
 		return 1;
+	vm_close(vm);
 	p.name = (char *)name;
 	vm_plan_sizes(d, name, &opts->vm, NULL, &p);
 	/* refused as the start would refuse it */

@@ -127,17 +127,14 @@ static int read_inputs(struct vm *vm, const struct vm_start_opts *o,
 		       const struct vm *like, struct inputs *in)
 {
 	const char *ref = o->image ? o->image : IMG_DEFAULT;
+	int as_like = !o->image && like;
 
 	if (read_files(o, in) < 0)
 		return -1;
 	if (vm->exists && !o->image)
 		return 0;
-	if (!o->image && like) {
-		in->have_image = 1;
-		return like_image(like, &in->image);
-	}
 	/* named or not, the default image is made when missing */
-	if (!strcmp(ref, IMG_DEFAULT)) {
+	if (!as_like && !strcmp(ref, IMG_DEFAULT)) {
 		struct img_build_opts b = { vm->dirs->recipes, vm->dirs->cache,
 					    o->image_report, o->image_ctx };
 
@@ -151,6 +148,10 @@ static int read_inputs(struct vm *vm, const struct vm_start_opts *o,
 		vm->image_lock = img_lock(vm->dirs->data, 1);
 		if (vm->image_lock < 0)
 			return -1;
+	}
+	if (as_like) {
+		in->have_image = 1;
+		return like_image(like, &in->image);
 	}
 	if (vm_image_resolve(vm->dirs->data, ref, o->image_within,
 			     &in->image) < 0)

@@ -439,6 +439,9 @@ contains "  with what is wrong" "$ERR" "z2-2/vm.json"
 expect_rc "  ssh-config z2: z2-2 cannot be read" 1 "$NOOK" ssh-config z2
 check "  prints no stanza" test -z "$OUT"
 contains "  names z2-2 and the way out" "$ERR" "node z2-2's record cannot be read (said above); 'nook local delete z2-2 --force' removes it"
+expect_rc "  start z2-2 --plan: its record cannot be read" 1 "$NOOK" local start z2-2 --plan
+contains "  says what is wrong with it" "$ERR" "z2-2/vm.json"
+check "  and not that z2-2 would be a new node" sh -c '! printf "%s" "$1" | grep -q "is a node name of cluster"' _ "$ERR"
 sw_alive() { kill -0 "$(cat "$NOOK_HOME/run/$1.net/sw.pid" 2>/dev/null)" 2>/dev/null; }
 expect_rc "  stop z2: z2-2 cannot be read" 1 "$NOOK" local stop z2 --timeout 1
 contains "  says so, and the way out" "$ERR" "node z2-2's record cannot be read (said above): --force ends its QEMU"

@@ -208,8 +208,11 @@ python3 -c 'import socket,sys,time
 s=socket.socket(); s.bind(("127.0.0.1",int(sys.argv[1]))); s.listen(1)
 print("held", flush=True); time.sleep(60)' "$port" > "$TAKEN.held" &
 holder=$!
-# (a loaded machine may take seconds to start python)
-for _ in $(seq 600); do grep -q held "$TAKEN.held" 2>/dev/null && break; sleep 0.05; done
+# (a loaded machine may take long to start python: wait for it to hold
+# the port, or to have failed to, never a fixed time)
+until grep -q held "$TAKEN.held" 2>/dev/null || ! kill -0 "$holder" 2>/dev/null; do
+	sleep 0.05
+done
 "$real" "$@"
 rc=$?
 kill "$holder"
