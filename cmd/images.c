@@ -278,20 +278,11 @@ static char *name_from_path(const char *path, int is_dir)
 static int import_one(const char *data, const struct import_opts *o,
 		      const struct stat *st, struct img_named *named)
 {
-	/* the file's name says what it is, not the directories it is in */
-	const char *p = o->path, *slash = strrchr(p, '/');
-	const char *base = slash ? slash + 1 : p;
-	size_t n = strlen(base);
-	int tar;
+	const char *p = o->path;
 
 	if (S_ISDIR(st->st_mode))
 		return img_import_dir(data, p, o->name, named);
-	tar = (n > 4 && !strcmp(base + n - 4, ".tar")) ||
-	      strstr(base, ".tar.") ||
-	      (n > 4 && (!strcmp(base + n - 4, ".tgz") ||
-			 !strcmp(base + n - 4, ".txz"))) ||
-	      (n > 5 && !strcmp(base + n - 5, ".tzst"));
-	if (tar)
+	if (img_bundle_name(p))
 		return img_import_bundle(data, p, o->name, named);
 	return img_import_disk(data, p, o->kernel, o->initrd, o->cmdline,
 			       o->name, named);

@@ -242,6 +242,16 @@ static int ends_in(const char *name, const char *suffix)
 	return n > k && !strcmp(name + n - k, suffix);
 }
 
+int img_bundle_name(const char *path)
+{
+	/* the file's name says it, not the directories it is in */
+	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+
+	return ends_in(base, ".tar") || strstr(base, ".tar.") ||
+	       ends_in(base, ".tgz") || ends_in(base, ".txz") ||
+	       ends_in(base, ".tzst");
+}
+
 /* The compression out's name asks for, as tar's option into *z (NULL:
  * none), the one each reader of the name would expect: zstd for "-" and a
  * name that says nothing of it. 0, or -1 for a .tar.EXT that nook does
