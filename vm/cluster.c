@@ -1653,15 +1653,23 @@ struct node_each {
 	int (*broken)(const struct nook_dirs *d, const char *node,
 		      const void *arg);
 	const void *arg;
+	/* the nodes as members() found them, and why (each_of()): each
+	 * record is read once, its error said once */
+	const struct strvec *nodes, *why;
 };
 
 static int each_node(const struct nook_dirs *d, const char *cluster,
 		     const struct member *m, const void *arg)
 {
 	const struct node_each *e = arg;
+	ssize_t k = strvec_index(e->nodes, m->name);
+	/* one found before the lock is not read again (its error was
+	 * said); one made since (by the start the lock waited for) is */
+	enum node_kind kind = k < 0 ? node_kind(d, m->name, cluster) :
+			      *e->why->v[k] ? NODE_BROKEN : NODE_OK;
 
 	/* a gap, or a VM with a node's name that is not one: left alone */
-	switch (node_kind(d, m->name, cluster)) {
+	switch (kind) {
 	case NODE_NONE:
 		return 0;
 	case NODE_BROKEN:
@@ -1680,6 +1688,7 @@ static int each_of(const struct nook_dirs *d, const char *name,
 		   const struct node_each *e, int forced)
 {
 	struct strvec names = STRVEC_INIT, why = STRVEC_INIT;
+	struct node_each each = *e;
 	struct cluster c;
 	int failed, lock = -1, sig = 0, rc = cluster_load(d, name, &c);
 
@@ -1687,12 +1696,12 @@ static int each_of(const struct nook_dirs *d, const char *name,
 		return rc > 0 ? errorf("no cluster named '%s'", name) : -1;
 	members(d, &c, &names, &why);
 	rc = names.n ? 0 : no_nodes(name);
-	strvec_clear(&names);
-	strvec_clear(&why);
 	if (rc == 0)
 		rc = forced ? cluster_trylock(d, name, &lock) :
 			      cluster_lock(d, name, &lock);
 	if (rc < 0) {
+		strvec_clear(&names);
+		strvec_clear(&why);
 		cluster_free(&c);
 		return -1;
 	}
@@ -1700,7 +1709,11 @@ static int each_of(const struct nook_dirs *d, const char *name,
 		warnf("cluster %s is busy (another nook is starting, stopping "
 		      "or deleting it): --force stops its nodes all the same",
 		      name);
-	failed = fan_out(d, &c, each_node, e, &sig, NULL);
+	each.nodes = &names;
+	each.why = &why;
+	failed = fan_out(d, &c, each_node, &each, &sig, NULL);
+	strvec_clear(&names);
+	strvec_clear(&why);
 	if (lock >= 0) {
 		vm_cluster_network_gc(d, name);
 		close(lock);

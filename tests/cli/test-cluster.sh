@@ -445,6 +445,7 @@ check "  and not that z2-2 would be a new node" sh -c '! printf "%s" "$1" | grep
 sw_alive() { kill -0 "$(cat "$NOOK_HOME/run/$1.net/sw.pid" 2>/dev/null)" 2>/dev/null; }
 expect_rc "  stop z2: z2-2 cannot be read" 1 "$NOOK" local stop z2 --timeout 1
 contains "  says so, and the way out" "$ERR" "node z2-2's record cannot be read (said above): --force ends its QEMU"
+check "  what is wrong with the record said once" test "$(grep -c 'z2-2/vm.json' <<<"$ERR")" = 1
 check "  z2-2's QEMU runs on" test "$(qemus z2-2)" = 1
 check "  and so does the network under it" sw_alive z2
 expect_rc "  start z2: z2-2 cannot be read" 1 "$NOOK" local start z2 "${common[@]}"
