@@ -65,7 +65,7 @@ for n in dev-1 dev-2; do
 	expect_rc "$n: its kernel arguments" 0 "$NOOK" shell "$n" -- cat /proc/cmdline
 	if [ "$(nproc)" -lt 4 ]; then
 		contains "  booted on one vCPU ($(nproc) host cores)" "$OUT" "maxcpus=1"
-		contains "  and the start said so" "$start_out" "VM $n: all 2 vCPUs online"
+		contains "  and the start said so, by its name" "$start_out" "$n: all 2 vCPUs online"
 	else
 		check "  booted on all ($(nproc) host cores)" test "${OUT#*maxcpus=1}" = "$OUT"
 	fi
