@@ -46,8 +46,7 @@ int cidata_write_iso(const char *path, const struct cidata_file *files,
 	time_t now = time(NULL);
 	int ret = -1;
 
-	if ((strcmp(path, "-") ? tmpfile_open(&t, path, mode)
-			       : tmpfile_stdout(&t)) < 0)
+	if (tmpfile_open_out(&t, path, mode) < 0)
 		return -1;
 	a = archive_write_new();
 	if (!a) {

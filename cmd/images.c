@@ -25,9 +25,9 @@ static const char usage[] =
 	"                             download an image (debian-12, debian-13,\n"
 	"                             ubuntu-24.04, ubuntu-22.04, fedora-41 are\n"
 	"                             known by name), verify it, store it\n"
-	"  export NAME OUT.tar.zst    write an image as a bundle (zstd; gzip for\n"
-	"                             .tar.gz/.tgz, xz for .tar.xz/.txz, none\n"
-	"                             for .tar; '-': zstd to standard output)\n"
+	"  export NAME OUT.tar.zst    write an image as a bundle (zstd; gzip\n"
+	"                             for .tar.gz/.tgz, xz for .tar.xz/.txz,\n"
+	"                             none for .tar; '-': zstd to stdout)\n"
 	"  list [--json]              the images in the store\n"
 	"  rm NAME|DIGEST [--force]   remove an image (refused while a VM uses\n"
 	"                             it, unless --force); an unnamed one (its\n"
@@ -159,7 +159,8 @@ static void drop_replaced(const struct nook_dirs *d, const char *name,
 	int lock = img_lock(d->data, 0);
 
 	if (lock < 0) {
-		warnf("the image %s named before, %.12s, stays", name, digest);
+		warnf("the image %s named before, %.12s, stays ('nook images "
+		      "rm %.12s' removes it)", name, digest, digest);
 		return;
 	}
 	vm_users_of_image(d, was, &users);
@@ -201,7 +202,7 @@ static int images_build(struct nook_ctx *ctx, int argc, char **argv)
 	struct img_build_opts o = { 0 };
 	const struct nook_dirs *d;
 	const char *cache = NULL;
-	struct img_named n = { NULL, NULL };
+	struct img_named n = IMG_NAMED_INIT;
 	int c;
 
 	getopt_reset();
@@ -293,7 +294,7 @@ static int images_import(struct nook_ctx *ctx, int argc, char **argv)
 	const struct nook_dirs *d;
 	struct import_opts o;
 	struct stat st;
-	struct img_named n = { NULL, NULL };
+	struct img_named n = IMG_NAMED_INIT;
 	char *base = NULL;
 	int rc = import_parse(argc, argv, &o);
 
@@ -390,7 +391,7 @@ static int images_pull(struct nook_ctx *ctx, int argc, char **argv)
 	const struct nook_dirs *d;
 	struct img_pull p;
 	const char *ref = NULL, *base = NULL;
-	struct img_named n = { NULL, NULL };
+	struct img_named n = IMG_NAMED_INIT;
 	int rc;
 
 	memset(&p, 0, sizeof(p));

@@ -139,9 +139,10 @@ struct tmpfile {
 	int direct;
 };
 int tmpfile_open(struct tmpfile *t, const char *path, mode_t mode);
-/* The same struct for "-": standard output written into as a FIFO is
- * (what a binary is piped or redirected into); a terminal is refused. */
-int tmpfile_stdout(struct tmpfile *t);
+/* tmpfile_open(), and for path "-" standard output: written into directly
+ * (no temporary file, no rename: a failure leaves what was written, as a
+ * FIFO's), a terminal refused. For a command's OUT argument. */
+int tmpfile_open_out(struct tmpfile *t, const char *path, mode_t mode);
 int tmpfile_commit(struct tmpfile *t);
 void tmpfile_abort(struct tmpfile *t);
 /* Atomically replace path with len bytes of data. */

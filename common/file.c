@@ -292,7 +292,7 @@ static int open_into(struct tmpfile *t, const char *path)
 	return 0;
 }
 
-int tmpfile_stdout(struct tmpfile *t)
+static int tmpfile_stdout(struct tmpfile *t)
 {
 	t->path = t->tmp = NULL;
 	t->direct = 0;
@@ -307,6 +307,12 @@ int tmpfile_stdout(struct tmpfile *t)
 	t->path = xstrdup("standard output");
 	t->direct = 1;
 	return 0;
+}
+
+int tmpfile_open_out(struct tmpfile *t, const char *path, mode_t mode)
+{
+	return strcmp(path, "-") ? tmpfile_open(t, path, mode)
+				 : tmpfile_stdout(t);
 }
 
 int tmpfile_open(struct tmpfile *t, const char *path, mode_t mode)

@@ -328,8 +328,7 @@ int img_export(const char *data, const char *name, const char *out)
 	}
 	if (tar_argv(dir, mpath, m, out, &argv) < 0)
 		goto out;
-	if ((strcmp(out, "-") ? tmpfile_open(&t, out, 0644)
-			      : tmpfile_stdout(&t)) < 0)
+	if (tmpfile_open_out(&t, out, 0644) < 0)
 		goto out;
 	if (run_tar(&argv, t.fd, t.path) < 0)
 		goto out;

@@ -75,6 +75,10 @@ int img_disk_probe(const char *disk, const char **fmt);
 int img_disk_sniff(const char *what, const char *fmt, const unsigned char *head,
 		   size_t n, uint64_t size);
 
+/* The backing file qcow2 disk's header names (caller frees), or NULL:
+ * none, or no qcow2 that can be read (said). */
+char *img_qcow2_backing(const char *disk);
+
 /* 1 when name is usable as an image name: [a-z0-9][a-z0-9._-]{0,63}. */
 int img_name_valid(const char *name);
 
@@ -102,6 +106,7 @@ struct img_named {
 	char *dir;
 	char *was;
 };
+#define IMG_NAMED_INIT { NULL, NULL }
 void img_named_free(struct img_named *n);
 
 /* Import an image directory (manifest.json and its files), copying.

@@ -183,6 +183,37 @@ static int read_head(const char *path, unsigned char *h, size_t *n,
 	return got < 0 ? -1 : 0;
 }
 
+char *img_qcow2_backing(const char *disk)
+{
+	unsigned char h[20];
+	size_t n = sizeof(h);
+	uint64_t size, off;
+	uint32_t len;
+	char *name;
+	int fd;
+
+	if (read_head(disk, h, &n, &size) < 0 || n < sizeof(h) ||
+	    memcmp(h, "QFI\xfb", 4))
+		return NULL;
+	off = be64(h + 8);
+	len = be32(h + 16);
+	/* qcow2 keeps a backing file's name under 1024 bytes */
+	if (!off || !len || len > 1023 || off + len > size)
+		return NULL;
+	fd = open(disk, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return NULL;
+	name = xmalloc(len + 1);
+	if (pread(fd, name, len, (off_t)off) == (ssize_t)len) {
+		name[len] = '\0';
+	} else {
+		free(name);
+		name = NULL;
+	}
+	close(fd);
+	return name;
+}
+
 /* What qemu-img says beside the format: nothing else to open. */
 static int info_alone(const char *path, const char *fmt)
 {
@@ -567,8 +598,9 @@ static int check_boot(const char *stage)
 }
 
 /* How long a store operation waits for another's lock: the holder only
- * renames, writes a name, removes a directory, or (shared) makes a new
- * VM's overlay and record. */
+ * renames, writes a name or removes a directory, or (shared) takes a new
+ * VM from resolving its image to its record: its inputs, its overlay and
+ * seed, not its QEMU's launch. */
 #define STORE_WAIT_MS 60000
 
 /* Without the lock an import of an image being removed could find its
@@ -586,7 +618,12 @@ int img_lock(const char *data, int shared)
 		error_errno("cannot open %s", path);
 	else if ((shared ? flock_wait_shared(fd, STORE_WAIT_MS)
 			 : flock_wait(fd, STORE_WAIT_MS)) < 0) {
-		error_errno("%s: another nook holds the image store", path);
+		if (errno == EWOULDBLOCK)
+			errorf("another nook has held the image store (%s) "
+			       "for a minute (an import, a removal or a VM's "
+			       "first start): try again when it is done", path);
+		else
+			error_errno("cannot lock %s", path);
 		close(fd);
 		fd = -1;
 	}
@@ -603,6 +640,8 @@ void img_unlock(int fd)
 
 void img_named_free(struct img_named *n)
 {
+	if (!n)
+		return;
 	free(n->dir);
 	free(n->was);
 	n->dir = n->was = NULL;
@@ -660,8 +699,7 @@ int img_commit(const char *data, char *stage, const char *name,
 	}
 	tell_named(data, name, final, out);
 	if (set_name(data, name, digest) < 0) {
-		if (out)
-			img_named_free(out);
+		img_named_free(out);
 		goto out;
 	}
 	ret = 0;
@@ -986,8 +1024,8 @@ int img_find_digest(const char *data, const char *prefix, char **dir)
 	if (found > 1) {
 		free(*dir);
 		*dir = NULL;
-		return errorf("digest %s: %zu images begin with it; give more of "
-			      "it", prefix, found);
+		return errorf("digest %s: %zu images begin with it; give "
+			      "more of it", prefix, found);
 	}
 	return 0;
 }

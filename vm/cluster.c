@@ -1663,10 +1663,11 @@ static int each_node(const struct nook_dirs *d, const char *cluster,
 {
 	const struct node_each *e = arg;
 	ssize_t k = strvec_index(e->nodes, m->name);
-	/* one found before the lock is not read again (its error was
-	 * said); one made since (by the start the lock waited for) is */
-	enum node_kind kind = k < 0 ? node_kind(d, m->name, cluster) :
-			      *e->why->v[k] ? NODE_BROKEN : NODE_OK;
+	/* a record found broken before the lock is not read again (its
+	 * error was said); the others are looked at again under it: a
+	 * start it waited for may have made or removed a node */
+	enum node_kind kind = k >= 0 && *e->why->v[k] ?
+		NODE_BROKEN : node_kind(d, m->name, cluster);
 
 	/* a gap, or a VM with a node's name that is not one: left alone */
 	switch (kind) {

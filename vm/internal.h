@@ -394,8 +394,8 @@ struct vm {
 				 * (else empty: the same as ports) */
 	int lock_fd;            /* held by this process, or -1 */
 	int image_lock;         /* the image store's, shared, from resolving
-				   a new image until the record names it
-				   (img_lock()), or -1 */
+				 * a new image until the record names it
+				 * (img_lock()), or -1 */
 	int cluster_held;       /* the caller holds its cluster's lock, and
 				 * keeps the record itself */
 	char *alias;            /* the HostKeyAlias */
@@ -424,6 +424,8 @@ int vm_record_spec(struct vm *vm);
 enum vm_state vm_state_held(struct vm *vm);
 /* Take vm's lock; -1 saying the VM is busy. */
 int vm_take_lock(struct vm *vm);
+/* Let go of the image store's lock a first start took (image_lock). */
+void vm_image_unlock(struct vm *vm);
 /* Read the record's state again (another nook may have changed it),
  * leaving the spec, into which an ssh_target points; -1 saying why. */
 int vm_reload_state(struct vm *vm);

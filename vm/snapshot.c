@@ -367,20 +367,21 @@ out:
 }
 
 /* The facts file's object, or NULL when it is missing or unreadable. One
- * that is no regular file is warned of, once, and left alone: a FIFO
- * would hang the read, and be written into. *other set for it. */
-static json_t *facts_load(const struct vm *vm, const char *path, int *other)
+ * that is no regular file is warned of and left alone (*not_file set): a
+ * FIFO would hang the read, and be written into. */
+static json_t *facts_load(const struct vm *vm, const char *path,
+			  int *not_file)
 {
 	struct buf b = BUF_INIT;
 	json_t *all = NULL;
 	struct stat st;
+	int there = lstat(path, &st) == 0;
 
-	*other = lstat(path, &st) == 0 && !S_ISREG(st.st_mode);
-	if (*other)
+	*not_file = there && !S_ISREG(st.st_mode);
+	if (*not_file)
 		warnf("VM %s: %s is no file: what its snapshots were made with "
 		      "is neither read nor kept there", vm->name, path);
-	else if (access(path, F_OK) == 0 &&
-		 read_file_regular(path, &b, (size_t)1 << 20) == 0)
+	else if (there && read_file_regular(path, &b, (size_t)1 << 20) == 0)
 		all = json_loadb(b.p, b.len, 0, NULL);
 	buf_free(&b);
 	return all;
@@ -391,10 +392,10 @@ static void facts_keep(const struct vm *vm, const char *tag,
 		       const char *facts)
 {
 	char *path = facts_path(vm), *text;
-	int other;
-	json_t *all = facts_load(vm, path, &other);
+	int not_file;
+	json_t *all = facts_load(vm, path, &not_file);
 
-	if (other)
+	if (not_file)
 		goto out;
 	if (!json_is_object(all)) {
 		json_decref(all);
@@ -421,8 +422,8 @@ out:
 static int facts_fit(const struct vm *vm, const char *tag)
 {
 	char *path = facts_path(vm), *now = NULL;
-	int other;
-	json_t *all = facts_load(vm, path, &other);
+	int not_file;
+	json_t *all = facts_load(vm, path, &not_file);
 	const char *then = json_string_value(json_object_get(all, tag));
 	int ret = 0;
 

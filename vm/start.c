@@ -827,8 +827,7 @@ static int boot_qemu(struct vm *vm, const struct vm_start_opts *o,
 			break;
 		/* its record names its image: a remove finds the VM now,
 		 * and QEMU may take minutes to come up */
-		img_unlock(vm->image_lock);
-		vm->image_lock = -1;
+		vm_image_unlock(vm);
 		if (attempt == 1 && plain_first && name_taken_since(vm) < 0)
 			break;
 		r->console_at = file_size(vm->paths.console_log);
@@ -1321,8 +1320,7 @@ int vm_start(struct vm *vm, const struct vm_start_opts *o,
 	take_stop_mark(vm); /* one an earlier forced stop left is no news */
 	if (rc > 0) {
 		/* running already: no disk is made, and the wait is long */
-		img_unlock(vm->image_lock);
-		vm->image_lock = -1;
+		vm_image_unlock(vm);
 		say_unapplied(vm, o, &in);
 		ret = await_running(vm, o, r, pid);
 		goto out;
@@ -1334,8 +1332,7 @@ int vm_start(struct vm *vm, const struct vm_start_opts *o,
 	}
 	rc = launch(vm, o, &in, r, &up);
 	/* (let go in boot_qemu(), unless the start failed before it) */
-	img_unlock(vm->image_lock);
-	vm->image_lock = -1;
+	vm_image_unlock(vm);
 	if (rc < 0) {
 		/* a first start that failed before QEMU ran leaves nothing;
 		 * we still hold the lock, so nobody else is making it */

@@ -152,7 +152,7 @@ void vm_close(struct vm *vm)
 		return;
 	if (vm->lock_fd >= 0)
 		close(vm->lock_fd);
-	img_unlock(vm->image_lock);
+	vm_image_unlock(vm);
 	if (vm->net_gc && vm->spec.cluster)
 		vm_cluster_network_gc(vm->dirs, vm->spec.cluster);
 	vm_spec_free(&vm->spec);
@@ -165,6 +165,12 @@ void vm_close(struct vm *vm)
 	free(vm->how);
 	free(vm->name);
 	free(vm);
+}
+
+void vm_image_unlock(struct vm *vm)
+{
+	img_unlock(vm->image_lock);
+	vm->image_lock = -1;
 }
 
 int vm_exists(const struct vm *vm)
@@ -630,45 +636,10 @@ void vm_list(const struct nook_dirs *d, struct strvec *names)
 static int leads_under(const char *path, const char *realdir)
 {
 	char *real = realpath(path, NULL);
-	size_t n = strlen(realdir);
-	int in = real && !strncmp(real, realdir, n) && real[n] == '/';
+	int in = real && path_under(realdir, real);
 
 	free(real);
 	return in;
-}
-
-/* The backing file a qcow2 disk's header names (caller frees), or NULL:
- * none, or not a qcow2 that can be read. */
-static char *backing_of(const char *disk)
-{
-	int fd = open(disk, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-	unsigned char h[20];
-	char *name = NULL;
-	struct stat st;
-	uint64_t off = 0;
-	uint32_t n = 0;
-
-	if (fd < 0)
-		return NULL;
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-	    pread(fd, h, sizeof(h), 0) == (ssize_t)sizeof(h) &&
-	    !memcmp(h, "QFI\xfb", 4)) {
-		for (int i = 8; i < 16; i++)
-			off = off << 8 | h[i];
-		for (int i = 16; i < 20; i++)
-			n = n << 8 | h[i];
-	}
-	if (off && n && n < 4096) {
-		name = xmalloc(n + 1);
-		if (pread(fd, name, n, (off_t)off) == (ssize_t)n) {
-			name[n] = '\0';
-		} else {
-			free(name);
-			name = NULL;
-		}
-	}
-	close(fd);
-	return name;
 }
 
 /* 1 when VM name's disk is made on the image in realdir. A VM whose
@@ -687,8 +658,10 @@ static int uses_image(const struct nook_dirs *d, const char *name,
 	if (!vm->broken) {
 		uses = leads_under(vm->spec.image.disk, realdir);
 	} else if (access(vm->paths.disk, F_OK) == 0) {
-		backing = backing_of(vm->paths.disk);
-		uses = !backing || leads_under(backing, realdir);
+		backing = img_qcow2_backing(vm->paths.disk);
+		/* (nook names it absolute: a relative one is no answer) */
+		uses = !backing || backing[0] != '/' ||
+		       leads_under(backing, realdir);
 		free(backing);
 	}
 	vm_close(vm);

@@ -854,7 +854,8 @@ static void disk_refused(const char *data, const char *path, const char *why)
 	char *err;
 
 	stderr_begin();
-	assert_int_equal(img_import_disk(data, path, NULL, NULL, NULL, "d", NULL), -1);
+	assert_int_equal(img_import_disk(data, path, NULL, NULL, NULL, "d",
+					 NULL), -1);
 	err = stderr_end();
 	if (!strstr(err, why))
 		fail_msg("%s: wanted \"%s\" in: %s", path, why, err);
