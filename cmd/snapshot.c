@@ -12,6 +12,7 @@ static const char usage_snapshot[] =
 	"usage: nook local snapshot save|restore|rm NAME TAG\n"
 	"       nook local snapshot list [NAME] [--json]\n"
 	"\n"
+	"list's NAME defaults to the name in nook.yaml, else 'default'.\n"
 	"Named snapshots of VM NAME, kept inside its qcow2 overlay (QEMU's\n"
 	"internal snapshots; the base image is never touched), as Lima's\n"
 	"'limactl snapshot'.\n"
@@ -180,7 +181,9 @@ int cmd_local_snapshot(struct nook_ctx *ctx, int argc, char **argv)
 	if (strcmp(op, "list") && words < 2)
 		return usage_error(usage_snapshot, "snapshot %s needs a VM NAME "
 				   "and a TAG", op);
-	name = words ? argv[optind] : "default";
+	name = words ? argv[optind] : ctx_default_name(ctx);
+	if (!name)
+		return ctx_project_exit(ctx);
 	tag = words > 1 ? argv[optind + 1] : NULL;
 	/* a usage error: said by the check */
 	if (tag && vm_snapshot_tag_check(tag) < 0)

@@ -65,6 +65,8 @@ expect_rc "console without NAME" 1 in_dir myproj/a/b console
 contains "  names the file's VM" "$ERR" "myproj"
 expect_rc "stop without NAME" 1 in_dir myproj/a/b local stop
 contains "  names the file's VM" "$ERR" "myproj"
+expect_rc "snapshot list without NAME" 1 in_dir myproj/a/b local snapshot list --json
+contains "  names the file's VM" "$(echo "$OUT" | json 'd["error"]')" "'myproj'"
 expect_rc "a NAME given wins over the file" 1 in_dir myproj/a/b local status other --json
 contains "  names it" "$OUT" "'other'"
 
@@ -77,6 +79,7 @@ expect_rc "from below, the path is as the user finds it" 2 in_dir myproj/a/b loc
 contains "  ../../nook.yaml" "$ERR" "nook: ../../nook.yaml:3:1: unknown key"
 expect_rc "shell with a bad file" 2 in_dir myproj/a shell -- true
 expect_rc "sync with a bad file" 2 in_dir myproj/a sync
+expect_rc "snapshot list with a bad file" 2 in_dir myproj/a local snapshot list
 expect_rc "a NAME given does not read the file" 1 in_dir myproj/a local status other
 printf 'name: myproj\nuser-data: ci/nothere.yaml\n' > myproj/nook.yaml
 expect_rc "a missing user-data file" 2 in_dir myproj local start
