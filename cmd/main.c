@@ -93,11 +93,15 @@ static int cmd_help(struct nook_ctx *ctx, int argc, char **argv)
 int cmd_version(struct nook_ctx *ctx, int argc, char **argv)
 {
 	(void)ctx;
-	if (argc > 1 && strcmp(argv[1], "--help") && strcmp(argv[1], "-h"))
+	/* --help among other words shows the help, as getopt's commands
+	 * do (nook help version extra) */
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+			return show_usage("usage: nook version\n\n"
+					  "Prints nook's version.\n");
+	if (argc > 1)
 		return usage_error("usage: nook version\n",
 				   "version takes no arguments");
-	if (argc > 1)
-		return show_usage("usage: nook version\n\nPrints nook's version.\n");
 	printf("nook %s\n", NOOK_VERSION);
 	return 0;
 }

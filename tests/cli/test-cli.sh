@@ -28,6 +28,8 @@ contains "  ... and names it" "$ERR" "unknown option '--frob'"
 expect_rc "a missing option value exits 2" 2 "$NOOK" cidata build -o
 contains "  ... and says so" "$ERR" "needs a value"
 expect_rc "version takes no arguments" 2 "$NOOK" version extra
+expect_rc "help version WORD shows version's help, as help shell WORD does" 0 "$NOOK" help version extra
+contains "  the help" "$OUT" "usage: nook version"
 # nook shell's words: NAME before or after its options, COMMAND after --
 expect_rc "shell NAME --workdir DIR -- CMD parses" 1 "$NOOK" shell t1 --workdir /etc -- pwd
 contains "... and gets as far as the VM" "$ERR" "no VM named 't1'"
