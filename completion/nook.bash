@@ -13,7 +13,23 @@ _nook_subcommands()
 	images) echo "build import pull export list rm" ;;
 	cidata) echo "build show" ;;
 	port) echo "add rm list" ;;
+	export) echo "libvirt" ;;
 	esac
+}
+
+# The options "$1 ... --help" shows for subcommand $2: the words that
+# start an option line or a usage's [--option], not one a sentence
+# mentions ('--cold' in suspend's). images lists every subcommand in one
+# help: only $2's lines count.
+_nook_options()
+{
+	local nook=$1 sub=$2
+	shift 2
+	"$nook" "$@" --help 2>/dev/null |
+		awk -v cmd="$1" -v want="$sub" 'cmd != "images" { print; next }
+			/^  [a-z]/ { on = $1 == want } /^[^ ]/ { on = 0 } on' |
+		grep -oE -- '(^ *|[[|] ?|, )--[a-z][a-z0-9-]*' |
+		grep -oE -- '--[a-z][a-z0-9-]*' | sort -u
 }
 
 # Options that take a value: their value is not a positional word.
@@ -26,7 +42,8 @@ _nook_takes_value()
 		--chown | --cache | --name | --cmdline | --sha256 | --sha512 | \
 		--checksums | --base-url | --output | --meta-data | --vendor-data | \
 		--instance-id | --hostname | --ssh-authorized-key | --file | \
-		-o | -u | -m | -N | -V | -i | -H | -k | -f)
+		--connect | --pool | --uplink | --virt-type | --log-dir | \
+		-o | -u | -m | -N | -V | -i | -H | -k | -f | -c)
 		return 0 ;;
 	esac
 	return 1
@@ -83,8 +100,9 @@ _nook()
 		if [[ $cur == -* ]]; then
 			COMPREPLY=($(compgen -W "--help --version" -- "$cur"))
 		else
-			COMPREPLY=($(compgen -W "cidata console doctor help images init
-				local port shell ssh-config sync version" -- "$cur"))
+			COMPREPLY=($(compgen -W "cidata console doctor export help
+				images init local port shell ssh-config sync version" \
+				-- "$cur"))
 		fi
 		return
 	fi
@@ -116,7 +134,8 @@ _nook()
 		--meta-data | --vendor-data | --ssh-authorized-key | -o | -u | \
 		-m | -N | -V | -k)
 		_nook_files; return ;;
-	--cache | --workdir) _nook_dirs; return ;;
+	--cache | --workdir | --log-dir) _nook_dirs; return ;;
+	--virt-type) COMPREPLY=($(compgen -W "auto kvm qemu" -- "$cur")); return ;;
 	esac
 	_nook_takes_value "$prev" && return
 
@@ -124,8 +143,8 @@ _nook()
 		# the options the command's own --help names
 		local -a args=($cmd)
 		[[ -n $subs ]] && args+=("$sub")
-		COMPREPLY=($(compgen -W "$("$nook" "${args[@]}" --help 2>/dev/null |
-			grep -oE -- '--[a-z][a-z-]*' | sort -u)" -- "$cur"))
+		COMPREPLY=($(compgen -W "$(_nook_options "$nook" "$sub" \
+			"${args[@]}")" -- "$cur"))
 		return
 	fi
 
@@ -134,9 +153,9 @@ _nook()
 	case $cmd in
 	help)
 		((n == 0)) && COMPREPLY=($(compgen -W "cidata console doctor
-			help images init local port shell ssh-config sync version" \
-			-- "$cur")) ;;
-	local | "local snapshot" | port | shell | console | ssh-config)
+			export help images init local port shell ssh-config sync
+			version" -- "$cur")) ;;
+	local | "local snapshot" | port | shell | console | ssh-config | export)
 		case $cmd/$sub in
 		local/list | local/prune) ;;
 		*) ((n == 0)) && COMPREPLY=($(compgen -W "$(_nook_vm_names "$nook")" -- "$cur")) ;;

@@ -110,6 +110,14 @@ for FRAMEWORK in /usr/share/bash-completion/bash_completion ""; do
 		test "$(complete_words "nook port " | tr '\n' ' ')" = "add list rm "
 	check "$how: a VM name is not offered twice" \
 		test "$(complete_words "nook shell webvm ")" = ""
+	check "$how: nook ex<TAB> -> export" test "$(complete_words "nook ex")" = export
+	check "$how: nook export libvirt webvm --co<TAB> -> --connect" \
+		test "$(complete_words "nook export libvirt webvm --co")" = --connect
+	check "$how: an option a help's sentence names is not offered" \
+		test "$(complete_words "nook local suspend webvm --")" = --timeout
+	check "$how: nook images pull --<TAB>: pull's options, not build's" \
+		sh -c 'echo "$1" | grep -qx -- --sha256 && ! echo "$1" | grep -qx -- --cache' \
+		_ "$(complete_words "nook images pull --")"
 done
 # a cluster's name, and an image's
 mkdir -p "$NOOK_HOME/vms/kc-1"
@@ -139,6 +147,11 @@ if command -v zsh >/dev/null; then
 		test "$(zcomplete nook images rm '')" = tinyimg
 	check "zsh: nothing after a VM name of nook shell" \
 		test -z "$(zcomplete nook shell webvm '')"
+	check "zsh: nook images pull --<TAB>: pull's options, not build's" \
+		sh -c 'echo "$1" | grep -qx -- --sha256 && ! echo "$1" | grep -qx -- --cache' \
+		_ "$(zcomplete nook images pull --)"
+	check "zsh: nook <TAB> offers export" \
+		sh -c 'echo "$1" | grep -qx export' _ "$(zcomplete nook '')"
 else
 	ok "zsh is not installed: zsh completion not parsed"
 fi
