@@ -240,13 +240,11 @@ static void say_line(void *ctx, struct vm *vm, const char *line)
 {
 	struct progress *pr = ctx;
 	const char *name = vm_name(vm);
-	size_t n = strlen(name);
 	struct buf b = BUF_INIT;
 
 	/* "VM dev-2: ..." after "dev-2: " would name it twice */
-	if (pr->cluster && !strncmp(line, "VM ", 3) &&
-	    !strncmp(line + 3, name, n) && !strncmp(line + 3 + n, ": ", 2))
-		line += 3 + n + 2;
+	if (pr->cluster)
+		line = msg_after_name(line, name);
 	/* a line may quote a path, which may hold any byte */
 	str_escape(&b, line, 1);
 	if (pr->cluster)
@@ -459,16 +457,6 @@ static void on_failure(void *ctx, struct vm *vm,
 	report_failure(vm, r);
 }
 
-/* A node's error why less its name before it (it names the node it was
- * said in): for a row that names the node already. */
-static const char *why_in_row(const char *why, const char *node)
-{
-	size_t n = strlen(node);
-
-	return !strncmp(why, node, n) && !strncmp(why + n, ": ", 2) ?
-		       why + n + 2 : why;
-}
-
 /* Every node of cluster name, as a table or (returned) a JSON array; a
  * node that failed with its reason ("error"), also one that failed
  * before it was made (its state null). */
@@ -484,8 +472,8 @@ static json_t *print_cluster(const struct nook_dirs *d, const char *name,
 	for (size_t i = 0; i < nodes.n; i++) {
 		ssize_t k = strvec_index(failed, nodes.v[i]);
 		/* the row or the object names the node already */
-		const char *bad = k < 0 ? NULL : why_in_row(why->v[k],
-							    nodes.v[i]);
+		const char *bad = k < 0 ? NULL : msg_after_name(why->v[k],
+								nodes.v[i]);
 		struct vm *vm;
 		struct vm_info in;
 		json_t *j;
@@ -507,7 +495,7 @@ static json_t *print_cluster(const struct nook_dirs *d, const char *name,
 		vm_close(vm);
 	}
 	for (size_t i = 0; i < failed->n; i++) {
-		const char *row = why_in_row(why->v[i], failed->v[i]);
+		const char *row = msg_after_name(why->v[i], failed->v[i]);
 
 		if (strvec_index(&nodes, failed->v[i]) >= 0)
 			continue;

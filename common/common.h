@@ -34,6 +34,13 @@ const char *error_last(void);
  * ...", "VM w: ...", "w is ...") is left as it is. w must outlive its
  * use. */
 void error_where(const char *w);
+/* The length of "VM NAME" or "NAME" at msg's start when msg starts by
+ * naming name ("VM dev-2: ...", "dev-2 is ...", not "dev-20 ..."), else
+ * 0: a prefix of name before msg would say it twice. */
+size_t msg_names(const char *msg, const char *name);
+/* msg less a leading "VM NAME: " or "NAME: ", for a line shown after
+ * name already (a cluster's progress line, a node's row). */
+const char *msg_after_name(const char *msg, const char *name);
 /* As errorf(), for a mistake in what the user typed (an invalid VM
  * name): cmd/ turns the failure it ends in into exit status 2. */
 int usage_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

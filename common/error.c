@@ -62,17 +62,23 @@ char *str_escaped(const char *s)
 	return b.p;
 }
 
-/* 1 when msg starts by naming w already, as a VM's own errors do ("VM
- * dev-2: ...", "dev-2 is ..."): w before it again would say it twice. */
-static int names_where(const char *msg, const char *w)
+size_t msg_names(const char *msg, const char *name)
 {
-	size_t n = strlen(w);
+	size_t vm = strncmp(msg, "VM ", 3) ? 0 : 3, n = strlen(name);
+	const char *p = msg + vm;
 
-	if (!strncmp(msg, "VM ", 3))
-		msg += 3;
 	/* not "dev-20" for dev-2: no more of a name follows */
-	return !strncmp(msg, w, n) && !isalnum((unsigned char)msg[n]) &&
-	       msg[n] != '-';
+	if (!n || strncmp(p, name, n) || isalnum((unsigned char)p[n]) ||
+	    p[n] == '-')
+		return 0;
+	return vm + n;
+}
+
+const char *msg_after_name(const char *msg, const char *name)
+{
+	size_t k = msg_names(msg, name);
+
+	return k && !strncmp(msg + k, ": ", 2) ? msg + k + 2 : msg;
 }
 
 /* keep_nl: the message may run over lines (a usage error is one line,
@@ -88,7 +94,7 @@ static void vreport(const char *prefix, const char *fmt, va_list ap,
 	 * (a name, a file's line) may hold any byte: no escape sequence
 	 * reaches the terminal, control characters are shown as \xNN. */
 	vsnprintf(raw, sizeof(raw), fmt, ap);
-	if (where && *where && !*prefix && !names_where(raw, where)) {
+	if (where && *where && !*prefix && !msg_names(raw, where)) {
 		str_escape(&msg, where, 0);
 		buf_adds(&msg, ": ");
 	}

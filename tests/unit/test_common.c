@@ -744,6 +744,28 @@ static void test_str_escape(void **state)
 	buf_free(&b);
 }
 
+/* msg_after_name() takes a line's own "VM NAME: " or "NAME: " off, for
+ * a place that shows NAME before it: only that name, only as a prefix. */
+static void test_msg_after_name(void **state)
+{
+	(void)state;
+	assert_string_equal(msg_after_name("VM dev-2: not ready", "dev-2"),
+			    "not ready");
+	assert_string_equal(msg_after_name("dev-2: QEMU failed", "dev-2"),
+			    "QEMU failed");
+	assert_string_equal(msg_after_name("dev-20: other", "dev-2"),
+			    "dev-20: other");
+	assert_string_equal(msg_after_name("dev-2 is a VM", "dev-2"),
+			    "dev-2 is a VM");
+	assert_string_equal(msg_after_name("VM dev-1: up", "dev-2"),
+			    "VM dev-1: up");
+	assert_string_equal(msg_after_name("a dev-2: b", "dev-2"),
+			    "a dev-2: b");
+	assert_int_equal(msg_names("VM dev-2's disk", "dev-2"), 8);
+	assert_int_equal(msg_names("dev-2x", "dev-2"), 0);
+	assert_int_equal(msg_names("anything", ""), 0);
+}
+
 /* error_where() puts its place before a message, once: not before one
  * that names it already (a VM's own errors), nor before a warning. */
 static void test_error_where(void **state)
@@ -914,6 +936,7 @@ int main(void)
 		cmocka_unit_test(test_fnv1a64),
 		cmocka_unit_test(test_remove_tree),
 		cmocka_unit_test(test_str_escape),
+		cmocka_unit_test(test_msg_after_name),
 		cmocka_unit_test(test_error_where),
 		cmocka_unit_test(test_tmp_stale),
 		cmocka_unit_test(test_run_capture_timeout),
