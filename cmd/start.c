@@ -555,6 +555,18 @@ static json_t *ports_json(const struct vm_start_opts *o)
 	return a;
 }
 
+/* The image a plan's node has or would be made from (NULL: one its
+ * record does not name). */
+static const char *plan_image(const struct vm_cluster_plan_node *p,
+			      const struct vm_start_opts *o)
+{
+	if (o->image)
+		return o->image;
+	if (p->image)
+		return p->image;
+	return p->is_new ? IMG_DEFAULT : NULL;
+}
+
 static json_t *plan_node_json(const struct vm_cluster_plan_node *p,
 			      const struct vm_start_opts *o, int *bad)
 {
@@ -572,8 +584,7 @@ static json_t *plan_node_json(const struct vm_cluster_plan_node *p,
 	json_object_set_new(j, "disk_mib", p->disk ?
 			    json_integer((json_int_t)(p->disk >> 20)) :
 			    json_null());
-	json_object_set_new(j, "image", jstr(o->image ? o->image : p->image,
-					     bad));
+	json_object_set_new(j, "image", jstr(plan_image(p, o), bad));
 	json_object_set_new(j, "like", jstr(p->like, bad));
 	json_object_set_new(j, "user_data", jstr(o->user_data, bad));
 	json_object_set_new(j, "network_config", jstr(o->network_config, bad));
@@ -624,8 +635,8 @@ static void plan_node_line(FILE *f, const struct vm_cluster_plan_node *p,
 			   const struct vm_start_opts *o)
 {
 	char mem[32], disk[32];
-	char *image = str_escaped(o->image ? o->image : p->image ? p->image :
-				  p->is_new ? "debian-12" : "as made");
+	const char *named = plan_image(p, o);
+	char *image = str_escaped(named ? named : "as made");
 	char *ud = str_escaped(o->user_data);
 
 	fmt_mib(p->memory, mem, sizeof(mem));

@@ -1575,6 +1575,8 @@ void vm_plan_sizes(const struct nook_dirs *d, const char *name,
 		    strlen(s->address) < sizeof(p->address))
 			memcpy(p->address, s->address, strlen(s->address) + 1);
 	}
+	if (!p->is_new && !o->image && s->image.ref)
+		p->image = xstrdup(s->image.ref);
 	/* as made_like() in start.c takes it */
 	if (p->is_new && like && vm_open(d, like, 0, &lk) == 0 && lk->exists) {
 		s = &lk->spec;

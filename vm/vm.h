@@ -433,7 +433,8 @@ struct vm_cluster_plan_node {
 	int cpus;                 /* as the start would leave them */
 	uint64_t memory, disk;    /* bytes; disk 0: the image's size */
 	char *like;               /* a new node made like this node */
-	char *image;              /* ... from its image (NULL: not like one) */
+	char *image;              /* its record's image, or its like node's
+				   (NULL: --image's or the default) */
 	char *cluster;            /* the cluster it is a node of (NULL: none) */
 };
 struct vm_cluster_plan {

@@ -74,7 +74,7 @@ expect_rc "  status of it too" 2 "$NOOK" local status ../victim/keep
 expect_rc "a plain VM k-01 may be planned" 0 "$NOOK" local start k-01 "${common[@]}" --plan
 expect_rc "  and k-0" 0 "$NOOK" local start k-0 "${common[@]}" --plan
 expect_rc "the plan of k again, no --image" 0 "$NOOK" local start k --plan
-contains "  its nodes keep their image" "$OUT" "image as made"
+contains "  its nodes keep their image, named as made" "$OUT" "image blank.img"
 # one node's plan: it starts as a node of k, at its own address
 expect_rc "the plan of node k-2 alone, --json" 0 "$NOOK" local start k-2 --plan --json
 check "  names its cluster, cluster staying a boolean" test "$(echo "$OUT" | json '(d["cluster"], d["node_of"])')" = "(False, 'k')"

@@ -338,9 +338,15 @@ contains "  says so" "$ERR" "--disk cannot shrink VM pl's disk (64M now)"
 check "  and made nothing" test ! -e "$NOOK_HOME/vms/pl"
 expect_rc "--plan naming the default image, not yet in the store, with --disk" 0 "$NOOK" local start pl --image debian-12 --disk 30G --plan
 contains "  plans it (the start makes the image)" "$OUT" "disk 30G, image debian-12 (new)"
+expect_rc "--plan --json without --image" 0 "$NOOK" local start pl --plan --json
+check "  names the default image, as the text does" test "$(echo "$OUT" | json 'd["nodes"][0]["image"]')" = debian-12
 
 # a VM whose record cannot be read is listed as broken, not left out
 expect_rc "a VM bk" 0 "$NOOK" local start bk --image blank.img --no-wait --memory 256M --accel tcg
+expect_rc "  its plan, made" 0 "$NOOK" local start bk --plan --json
+check "  names the image it was made from" test "$(echo "$OUT" | json 'd["nodes"][0]["image"]')" = blank.img
+expect_rc "  as text" 0 "$NOOK" local start bk --plan
+contains "  too" "$OUT" "image blank.img"
 expect_rc "  stopped" 0 "$NOOK" local stop bk --force
 echo junk > "$NOOK_HOME/vms/bk/vm.json"
 expect_rc "  its record broken: list" 0 "$NOOK" local list
