@@ -15,16 +15,19 @@
 static const char usage[] =
 	"usage: nook images SUBCOMMAND ...\n"
 	"\n"
-	"  build NAME [--cache DIR]   build an image from its recipe (as root;\n"
+	"  build NAME [--cache DIR] [--json]\n"
+	"                             build an image from its recipe (as root;\n"
 	"                             cached by the recipe's hash)\n"
 	"  import PATH [--name N] [--kernel K] [--initrd I] [--cmdline ARGS]\n"
-	"                             an image directory, a qcow2/raw disk, or a\n"
+	"       [--json]              an image directory, a qcow2/raw disk, or a\n"
 	"                             bundle (tar, tar.gz, tar.xz, tar.zst)\n"
 	"  pull URL|NAME [--name N] [--sha256 HEX | --sha512 HEX |\n"
-	"       --checksums URL] [--base-url URL] [--insecure]\n"
+	"       --checksums URL] [--base-url URL] [--insecure] [--json]\n"
 	"                             download an image (debian-12, debian-13,\n"
 	"                             ubuntu-24.04, ubuntu-22.04, fedora-41 are\n"
-	"                             known by name), verify it, store it\n"
+	"                             known by name), verify it, store it;\n"
+	"                             --insecure: no TLS checks, and plain http\n"
+	"                             with no checksum from elsewhere\n"
 	"  export NAME OUT.tar.zst    write an image as a bundle (zstd; gzip\n"
 	"                             for .tar.gz/.tgz, xz for .tar.xz/.txz,\n"
 	"                             none for .tar; '-': zstd to stdout)\n"
@@ -33,6 +36,10 @@ static const char usage[] =
 	"                             it, unless --force); an unnamed one (its\n"
 	"                             name moved on while a VM used it) by the\n"
 	"                             digest 'images list' shows\n"
+	"\n"
+	"build, import and pull with --json print the image stored (name,\n"
+	"digest, dir, and the image the name left: replaced) as one object,\n"
+	"their progress on stderr.\n"
 	"\n"
 	"Images live in DATA/images/<sha256>/ (the digest of their manifest,\n"
 	"which lists every file's sha256); names point at digests. Builds are\n"
@@ -131,16 +138,23 @@ void images_report(const struct img_event *ev, void *arg)
 
 /* --- the subcommands ---------------------------------------------------- */
 
-/* Remove image directory dir unless a name points at it, with what
- * direct boots unpacked from it (found while dir is there): as
- * img_forget(), the store's lock held. */
-static int forget_dir(const struct nook_dirs *d, const char *dir)
+/*
+ * Remove image dir by its name, or (name NULL) dir itself unless a name
+ * points at it, with what direct boots unpacked from it (found while dir
+ * is there); the store's lock held. 1 when dir is gone, 0 when a name
+ * keeps it, -1 having said why.
+ */
+static int drop_image(const struct nook_dirs *d, const char *name,
+		      const char *dir)
 {
 	struct strvec unpacked = STRVEC_INIT;
 	int rc;
 
 	vm_image_unpacked(d, dir, &unpacked);
-	rc = img_forget(d->data, dir);
+	if (name)
+		rc = img_remove(d->data, name) < 0 ? -1 : access(dir, F_OK) < 0;
+	else
+		rc = img_forget(d->data, dir);
 	if (rc == 1)
 		for (size_t i = 0; i < unpacked.n; i++)
 			unlink(unpacked.v[i]);
@@ -150,18 +164,19 @@ static int forget_dir(const struct nook_dirs *d, const char *dir)
 
 /* The image an import moved name off (was): gone, unless a VM or another
  * name still holds it. Under the store's lock, so that no VM's first
- * start makes its disk on it between the look and the removal. */
-static void drop_replaced(const struct nook_dirs *d, const char *name,
-			  const char *was)
+ * start makes its disk on it between the look and the removal. 1 when
+ * it is gone (said unless quiet). */
+static int drop_replaced(const struct nook_dirs *d, const char *name,
+			 const char *was, int quiet)
 {
 	const char *digest = strrchr(was, '/') + 1;
 	struct strvec users = STRVEC_INIT;
-	int lock = img_lock(d->data, 0);
+	int gone = 0, lock = img_lock(d->data, 0);
 
 	if (lock < 0) {
 		warnf("the image %s named before, %.12s, stays ('nook images "
 		      "rm %.12s' removes it)", name, digest, digest);
-		return;
+		return 0;
 	}
 	vm_users_of_image(d, was, &users);
 	if (users.n)
@@ -169,33 +184,61 @@ static void drop_replaced(const struct nook_dirs *d, const char *name,
 		      "it ('nook images rm %.12s' once %s deleted)", name,
 		      digest, users.v[0], users.n > 1 ? " and more" : "",
 		      digest, users.n > 1 ? "they are" : "it is");
-	else if (forget_dir(d, was) == 1)
+	else
+		gone = drop_image(d, NULL, was) == 1;
+	if (gone && !quiet)
 		printf("image %s replaced; the image it named before (%.12s) "
 		       "removed\n", name, digest);
 	img_unlock(lock);
 	strvec_clear(&users);
+	return gone;
 }
 
 /*
  * After an import, pull or build of name (n: what it did to the name):
  * say where it is. The image the name pointed at before goes unless
  * another name or a VM holds it: a name moved on must not leave
- * gigabytes that nothing lists. Frees n.
+ * gigabytes that nothing lists. With json, all that as one object
+ * (its "replaced": the digest the name left, and whether it is gone).
+ * Frees n.
  */
 static int stored(const struct nook_dirs *d, const char *name,
-		  struct img_named *n)
+		  struct img_named *n, int json)
 {
-	printf("image %s: %s\n", name, n->dir);
+	json_t *j, *dir;
+	int gone = 0, rc = 0;
+
+	if (!json)
+		printf("image %s: %s\n", name, n->dir);
 	if (n->was)
-		drop_replaced(d, name, n->was);
+		gone = drop_replaced(d, name, n->was, json);
+	if (json) {
+		/* a NOOK_HOME may be any bytes; JSON carries UTF-8 only */
+		dir = json_string(n->dir);
+		j = json_pack("{s:s,s:s,s:o}", "name", name, "digest",
+			      strrchr(n->dir, '/') + 1,
+			      "dir", dir ? dir : json_null());
+		json_object_set_new(j, "replaced", !n->was ? json_null() :
+			json_pack("{s:s,s:b}", "digest",
+				  strrchr(n->was, '/') + 1, "removed", gone));
+		rc = print_json(j);
+	}
 	img_named_free(n);
-	return 0;
+	return rc;
+}
+
+/* Where an import, pull or build tells its progress: on stdout, unless
+ * stdout is the JSON's. */
+static FILE *progress_to(int json)
+{
+	return json ? stderr : stdout;
 }
 
 static int images_build(struct nook_ctx *ctx, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "cache", required_argument, NULL, 'c' },
+		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -203,12 +246,13 @@ static int images_build(struct nook_ctx *ctx, int argc, char **argv)
 	const struct nook_dirs *d;
 	const char *cache = NULL;
 	struct img_named n = IMG_NAMED_INIT;
-	int c;
+	int c, json = 0;
 
 	getopt_reset();
 	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c': cache = optarg; break;
+		case 'j': json = 1; break;
 		case 'h': return show_usage(usage);
 		default: return bad_option(usage, argv, c);
 		}
@@ -223,13 +267,14 @@ static int images_build(struct nook_ctx *ctx, int argc, char **argv)
 	o.recipes = d->recipes;
 	o.cache = cache ? cache : d->cache;
 	o.report = images_report;
-	o.report_arg = stdout;
+	o.report_arg = progress_to(json);
 	return img_build(d->data, argv[optind], &o, &n) < 0 ? 1 :
-	       stored(d, argv[optind], &n);
+	       stored(d, argv[optind], &n, json);
 }
 
 struct import_opts {
 	const char *path, *name, *kernel, *initrd, *cmdline;
+	int json;
 };
 
 /* 0 to go on, -1 after --help, else the usage error's exit status. */
@@ -240,6 +285,7 @@ static int import_parse(int argc, char **argv, struct import_opts *o)
 		{ "kernel", required_argument, NULL, 'k' },
 		{ "initrd", required_argument, NULL, 'i' },
 		{ "cmdline", required_argument, NULL, 'c' },
+		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -253,6 +299,7 @@ static int import_parse(int argc, char **argv, struct import_opts *o)
 		case 'k': o->kernel = optarg; break;
 		case 'i': o->initrd = optarg; break;
 		case 'c': o->cmdline = optarg; break;
+		case 'j': o->json = 1; break;
 		case 'h': return show_usage(usage) - 1;
 		default: return bad_option(usage, argv, c);
 		}
@@ -329,7 +376,8 @@ static int images_import(struct nook_ctx *ctx, int argc, char **argv)
 		rc = 1;
 		goto out;
 	}
-	rc = import_one(d->data, &o, &st, &n) == 0 ? stored(d, o.name, &n) : 1;
+	rc = import_one(d->data, &o, &st, &n) == 0 ?
+		     stored(d, o.name, &n, o.json) : 1;
 out:
 	free(base);
 	return rc;
@@ -342,7 +390,7 @@ static int is_hex(const char *s, size_t len)
 
 /* Fill p, *ref and *base from the options; returns as import_parse(). */
 static int pull_parse(int argc, char **argv, struct img_pull *p,
-		      const char **ref, const char **base)
+		      const char **ref, const char **base, int *json)
 {
 	static const struct option longopts[] = {
 		{ "name", required_argument, NULL, 'n' },
@@ -351,6 +399,7 @@ static int pull_parse(int argc, char **argv, struct img_pull *p,
 		{ "checksums", required_argument, NULL, 'c' },
 		{ "base-url", required_argument, NULL, 'b' },
 		{ "insecure", no_argument, NULL, 'k' },
+		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -369,6 +418,7 @@ static int pull_parse(int argc, char **argv, struct img_pull *p,
 			break;
 		case 'b': *base = optarg; break;
 		case 'k': p->insecure = 1; break;
+		case 'j': *json = 1; break;
 		case 'h': return show_usage(usage) - 1;
 		default: return bad_option(usage, argv, c);
 		}
@@ -392,10 +442,10 @@ static int images_pull(struct nook_ctx *ctx, int argc, char **argv)
 	struct img_pull p;
 	const char *ref = NULL, *base = NULL;
 	struct img_named n = IMG_NAMED_INIT;
-	int rc;
+	int rc, json = 0;
 
 	memset(&p, 0, sizeof(p));
-	rc = pull_parse(argc, argv, &p, &ref, &base);
+	rc = pull_parse(argc, argv, &p, &ref, &base, &json);
 	if (rc) {
 		rc = rc < 0 ? 0 : rc;
 		goto out;
@@ -411,9 +461,9 @@ static int images_pull(struct nook_ctx *ctx, int argc, char **argv)
 	if (!d)
 		goto out;
 	p.report = images_report;
-	p.report_arg = stdout;
+	p.report_arg = progress_to(json);
 	p.named = &n;
-	rc = img_pull(d->data, &p) < 0 ? 1 : stored(d, p.name, &n);
+	rc = img_pull(d->data, &p) < 0 ? 1 : stored(d, p.name, &n, json);
 out:
 	free(p.url);
 	free(p.name);
@@ -514,23 +564,22 @@ static int images_list(struct nook_ctx *ctx, int argc, char **argv)
 	return 0;
 }
 
-/* Remove image name; what direct boots unpacked from it goes with it,
- * named now while its files can still be looked at. */
-static int remove_image(const struct nook_dirs *d, const char *name,
-			const char *dir)
+/* 1 (said) when a VM uses image dir and there is no force: images rm
+ * of what (its name or digest) must not take a running VM's base. */
+static int in_use(const struct nook_dirs *d, const char *what,
+		  const char *dir, int force)
 {
-	struct strvec unpacked = STRVEC_INIT;
+	struct strvec users = STRVEC_INIT;
+	int refused;
 
-	vm_image_unpacked(d, dir, &unpacked);
-	if (img_remove(d->data, name) < 0) {
-		strvec_clear(&unpacked);
-		return -1;
-	}
-	if (access(dir, F_OK) < 0) /* not still there under another name */
-		for (size_t i = 0; i < unpacked.n; i++)
-			unlink(unpacked.v[i]);
-	strvec_clear(&unpacked);
-	return 0;
+	vm_users_of_image(d, dir, &users);
+	refused = users.n && !force;
+	if (refused)
+		errorf("image %s is used by VM %s%s; delete the VM first or "
+		       "use --force", what, users.v[0],
+		       users.n > 1 ? " and more" : "");
+	strvec_clear(&users);
+	return refused;
 }
 
 /* 0 to go on (*force set), -1 after --help, else the exit status. */
@@ -563,7 +612,6 @@ static int rm_parse(int argc, char **argv, int *force)
 static int rm_unnamed(const struct nook_dirs *d, const char *prefix,
 		      int force)
 {
-	struct strvec users = STRVEC_INIT;
 	char *dir = NULL;
 	size_t n = strlen(prefix);
 	int gone = -1;
@@ -577,19 +625,13 @@ static int rm_unnamed(const struct nook_dirs *d, const char *prefix,
 			       "more)" : "");
 		return 1;
 	}
-	vm_users_of_image(d, dir, &users);
-	if (users.n && !force)
-		errorf("image %s is used by VM %s%s; delete the VM first or "
-		       "use --force", prefix, users.v[0],
-		       users.n > 1 ? " and more" : "");
-	else
-		gone = forget_dir(d, dir);
+	if (!in_use(d, prefix, dir, force))
+		gone = drop_image(d, NULL, dir);
 	if (gone == 0)
 		errorf("image %s has a name: remove it by that name ('nook "
 		       "images list' shows it)", prefix);
 	if (gone == 1)
 		printf("image %s removed\n", prefix);
-	strvec_clear(&users);
 	free(dir);
 	return gone == 1 ? 0 : 1;
 }
@@ -597,7 +639,6 @@ static int rm_unnamed(const struct nook_dirs *d, const char *prefix,
 /* images rm NAME|DIGEST, the store's lock held: a name first. */
 static int rm_locked(const struct nook_dirs *d, const char *name, int force)
 {
-	struct strvec users = STRVEC_INIT;
 	char *dir = NULL;
 	int rc = 1;
 
@@ -605,15 +646,10 @@ static int rm_locked(const struct nook_dirs *d, const char *name, int force)
 		return 1;
 	if (!dir)
 		return rm_unnamed(d, name, force);
-	vm_users_of_image(d, dir, &users);
-	if (users.n && !force)
-		errorf("image %s is used by VM %s%s; delete the VM first or use "
-		       "--force", name, users.v[0], users.n > 1 ? " and more" : "");
-	else if (remove_image(d, name, dir) == 0)
-		rc = 0;
-	if (rc == 0)
+	if (!in_use(d, name, dir, force) && drop_image(d, name, dir) >= 0) {
 		printf("image %s removed\n", name);
-	strvec_clear(&users);
+		rc = 0;
+	}
 	free(dir);
 	return rc;
 }

@@ -206,7 +206,8 @@ int img_find_checksum(const char *sums, const char *file, char **hex);
  * Download p->url (resuming a partial download of the same URL), verify
  * its checksum before anything enters the store (a mismatch deletes the
  * download), then import it as p->name. A plain http URL without a
- * checksum is refused unless p->insecure.
+ * checksum from the command line or over https is refused unless
+ * p->insecure; without a checksum, a redirect may only go to https.
  */
 int img_pull(const char *data, struct img_pull *p);
 

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -231,11 +232,29 @@ static int hold(const char *path, const char *url)
 	return fd;
 }
 
+/* 1 when url's transport vouches for what it brings: TLS, or a file of
+ * this host's; not http (anyone on the path may change it). */
+static int url_vouched(const char *url)
+{
+	return !strncasecmp(url, "https://", 8) ||
+	       !strncasecmp(url, "file://", 7);
+}
+
+/* The transports a pull may start from, and where a server's redirect
+ * may take it: https only when nothing but TLS vouches for the file (an
+ * https URL sent on to http would be a plain download no one checks);
+ * never to a file of this host. */
+#define PULL_PROTOCOLS "http,https,file"
+#define REDIRECT_PLAIN "http,https"
+#define REDIRECT_TLS "https"
+
 /* GET url into path (held by the caller: hold()); resume from what path
- * holds when resume is set. progress: whose report hears the transfer, or
- * NULL. */
+ * holds when resume is set. tls_only: redirects stay on https (what the
+ * fetch brings is checked against nothing else). progress: whose report
+ * hears the transfer, or NULL. */
 static int fetch(struct curl_api *c, const char *url, const char *path,
-		 int resume, int insecure, const struct img_pull *progress)
+		 int resume, int insecure, int tls_only,
+		 const struct img_pull *progress)
 {
 	struct xfer x = { NULL, 0, progress, url, 0, 0, -10 };
 	struct stat st;
@@ -252,7 +271,10 @@ static int fetch(struct curl_api *c, const char *url, const char *path,
 	x.t0 = mono_s();
 	h = c->init();
 	c->setopt(h, CURLOPT_URL, url);
+	c->setopt(h, CURLOPT_PROTOCOLS_STR, PULL_PROTOCOLS);
 	c->setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+	c->setopt(h, CURLOPT_REDIR_PROTOCOLS_STR,
+		  tls_only ? REDIRECT_TLS : REDIRECT_PLAIN);
 	c->setopt(h, CURLOPT_FAILONERROR, 1L);
 	c->setopt(h, CURLOPT_WRITEFUNCTION, on_data);
 	c->setopt(h, CURLOPT_WRITEDATA, &x);
@@ -287,7 +309,7 @@ static int fetch(struct curl_api *c, const char *url, const char *path,
 		x.f = NULL;
 		c->cleanup(h);
 		unlink(path);
-		return fetch(c, url, path, 0, insecure, progress);
+		return fetch(c, url, path, 0, insecure, tls_only, progress);
 	}
 	if (rc != CURLE_OK) {
 		errorf("download of %s failed: %s%s", url, c->strerror(rc),
@@ -357,17 +379,30 @@ int img_pull(const char *data, struct img_pull *p)
 	struct buf sums = BUF_INIT;
 	char got[129], key[65];
 	struct sha256 k;
-	int ret = -1, part_fd = -1, sums_fd = -1;
+	int ret = -1, part_fd = -1, sums_fd = -1, checked;
 
 	if (p->sha256)
 		want = xstrdup(p->sha256);
 	else if (p->sha512)
 		want = xstrdup(p->sha512);
-	if (!want && !p->checksums_url && !strncmp(p->url, "http://", 7) &&
-	    !p->insecure) {
-		errorf("refusing %s: plain http and no checksum to check it "
-		       "against; give --sha256, --sha512 or --checksums (or "
-		       "--insecure)", p->url);
+	/* a checksum someone on the path could not have changed as well */
+	checked = want || (p->checksums_url && url_vouched(p->checksums_url));
+	if (strncasecmp(p->url, "http://", 7) && !url_vouched(p->url)) {
+		errorf("cannot pull %s: only https://, http:// and file:// "
+		       "URLs", p->url);
+		goto out;
+	}
+	if (!checked && !url_vouched(p->url) && !p->insecure) {
+		if (p->checksums_url)
+			errorf("refusing %s: it and its checksum list (%s) "
+			       "both come over plain http, which anyone on "
+			       "the path could change together; give --sha256 "
+			       "or --sha512, a list over https, or --insecure",
+			       p->url, p->checksums_url);
+		else
+			errorf("refusing %s: plain http and no checksum to "
+			       "check it against; give --sha256, --sha512 or "
+			       "--checksums (or --insecure)", p->url);
 		goto out;
 	}
 	if (curl_load(&c) < 0 || mkdir_p(dl, 0755) < 0)
@@ -386,13 +421,15 @@ int img_pull(const char *data, struct img_pull *p)
 		sums_path = xasprintf("%s/%.16s.sums", dl, key);
 		if ((sums_fd = hold(sums_path, p->checksums_url)) < 0 ||
 		    fetch(&c, p->checksums_url, sums_path, 0, p->insecure,
+			  !p->insecure && url_vouched(p->checksums_url),
 			  NULL) < 0 ||
 		    read_file(sums_path, &sums) < 0 ||
 		    img_find_checksum(sums.p, file, &want) < 0)
 			goto out;
 	}
 	tell(p, IMG_EV_PULL_START, p->url, NULL);
-	if (fetch(&c, p->url, part, 1, p->insecure, p) < 0)
+	if (fetch(&c, p->url, part, 1, p->insecure, !p->insecure && !checked,
+		  p) < 0)
 		goto out;
 	if (want) {
 		if (file_digest(part, strlen(want), got) < 0)
@@ -405,9 +442,12 @@ int img_pull(const char *data, struct img_pull *p)
 		}
 		tell(p, IMG_EV_PULL_VERIFIED, p->url,
 		     strlen(want) == 64 ? "sha256" : "sha512");
-	} else {
+	} else if (!url_vouched(p->url)) {
 		warnf("no checksum given for %s: not verified (--insecure)",
 		      p->url);
+	} else if (strncasecmp(p->url, "file://", 7)) {
+		warnf("no checksum given for %s: only TLS vouches for it "
+		      "(--sha256, --sha512 or --checksums check it)", p->url);
 	}
 	/* complete: whether it is imported or refused (an HTML page, say),
 	 * there is nothing left to resume */

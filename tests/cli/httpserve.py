@@ -3,7 +3,8 @@
 
 Serves files from a directory with Range support, logs each request's
 path and Range header to a file, and can cut the first transfer of a file
-short to simulate an interrupted download:
+short to simulate an interrupted download; a file NAME.redirect sends
+the client (302) to the URL it holds when NAME is asked for:
     httpserve.py DIR LOG [--drop-after BYTES]
 Prints the port it listens on, then serves until killed.
 """
@@ -25,6 +26,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         rng = self.headers.get("Range")
         with open(log, "a") as f:
             f.write(f"{self.path} {rng or '-'}\n")
+        if os.path.isfile(path + ".redirect"):
+            self.send_response(302)
+            self.send_header("Location",
+                             open(path + ".redirect").read().strip())
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if not os.path.isfile(path):
             self.send_error(404)
             return

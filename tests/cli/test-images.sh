@@ -38,6 +38,18 @@ check "manifest has the disk's sha256" grep -q "$(sha256sum small.qcow2 | cut -d
 expect_rc "list (table)" 0 "$NOOK" images list
 contains "table names small" "$OUT" "small"
 
+# --json: the image stored, and the one its name left, as one object
+qemu-img create -q -f qcow2 js.qcow2 1M
+expect_rc "import --json" 0 "$NOOK" images import js.qcow2 --json
+check "  names the image, its digest and dir, none replaced" test "$(echo "$OUT" | json '(d["name"], d["digest"] == d["dir"].split("/")[-1], d["replaced"])')" = "('js', True, None)"
+check "  the digest list shows" test "$(echo "$OUT" | json 'd["digest"]')" = "$("$NOOK" images list --json | json '[e["digest"] for e in d if e["name"] == "js"][0]')"
+first=$(echo "$OUT" | json 'd["digest"]')
+qemu-img create -q -f qcow2 js.qcow2 2M
+expect_rc "import --json again under the name" 0 "$NOOK" images import js.qcow2 --json
+check "  says the image it replaced, removed" test "$(echo "$OUT" | json '(d["replaced"]["digest"], d["replaced"]["removed"])')" = "('$first', True)"
+check "  and stdout is that object only" test "$(echo "$OUT" | json 'sorted(d)')" = "['digest', 'dir', 'name', 'replaced']"
+expect_rc "  rm" 0 "$NOOK" images rm js
+
 expect_rc "export" 0 "$NOOK" images export small small.tar.zst
 # a FIFO or a device is written into, never replaced by a file (the
 # device is a /dev/null made here: a nook that replaced it breaks nothing)
@@ -397,15 +409,38 @@ url=http://127.0.0.1:$(cat port.txt)
 sum=$(sha256sum www/disk.qcow2 | cut -d' ' -f1)
 expect_rc "pull with --sha256" 0 "$NOOK" images pull "$url/disk.qcow2" --name p1 --sha256 "$sum"
 contains "says the checksum matched" "$ERR" "checksum matches"
+expect_rc "pull --json" 0 "$NOOK" images pull "$url/disk.qcow2" --name p1j --sha256 "$sum" --json
+check "  the image stored, on stdout" test "$(echo "$OUT" | json 'd["name"]')" = p1j
+contains "  its progress on stderr" "$ERR" "downloaded 100%"
 check "pulled disk is byte-identical" cmp -s www/disk.qcow2 "$(readlink -f "$NOOK_HOME/images/$(cat "$NOOK_HOME/images/names/p1")")/disk.qcow2"
-expect_rc "pull with --checksums (sha512 list)" 0 "$NOOK" images pull "$url/disk.qcow2" --name p2 --checksums "$url/SHA512SUMS"
-expect_rc "a known name through --base-url" 0 "$NOOK" images pull debian-12 --base-url "$url"
+expect_rc "pull with --checksums (a sha512 list of this host's)" 0 "$NOOK" images pull "$url/disk.qcow2" --name p2 --checksums "file://$WORK/www/SHA512SUMS"
+expect_rc "a list over plain http for a file over plain http is refused" 1 "$NOOK" images pull "$url/disk.qcow2" --name p2h --checksums "$url/SHA512SUMS"
+contains "  saying why" "$ERR" "both come over plain http"
+check "  nothing stored" test ! -e "$NOOK_HOME/images/names/p2h"
+expect_rc "  unless --insecure" 0 "$NOOK" images pull "$url/disk.qcow2" --name p2h --checksums "$url/SHA512SUMS" --insecure
+contains "  which still checks the list's sum" "$ERR" "sha512 checksum matches"
+expect_rc "a known name through an http --base-url is refused" 1 "$NOOK" images pull debian-12 --base-url "$url"
+check "  before any download" sh -c '! grep -q genericcloud requests.log'
+expect_rc "  unless --insecure" 0 "$NOOK" images pull debian-12 --base-url "$url" --insecure
 contains "the vendor's file name was asked for" "$(cat requests.log)" "/debian-12-genericcloud-amd64.qcow2"
 contains "... checked against its SHA512SUMS" "$ERR" "sha512 checksum matches"
 check "stored as debian-12" test -e "$NOOK_HOME/images/names/debian-12"
 expect_rc "plain http without a checksum is refused" 1 "$NOOK" images pull "$url/disk.qcow2" --name p3
 contains "says why" "$ERR" "plain http"
 expect_rc "... unless --insecure" 0 "$NOOK" images pull "$url/disk.qcow2" --name p3 --insecure
+contains "  which says it is not verified" "$ERR" "not verified (--insecure)"
+expect_rc "plain http is plain http in capitals" 1 "$NOOK" images pull "HTTP://127.0.0.1:$(cat port.txt)/disk.qcow2" --name p3c
+contains "  says why" "$ERR" "plain http"
+expect_rc "an ftp URL is refused" 1 "$NOOK" images pull "ftp://127.0.0.1/disk.qcow2" --name p3f
+contains "  naming what may be pulled" "$ERR" "only https://, http:// and file://"
+expect_rc "a file:// URL needs no checksum" 0 "$NOOK" images pull "file://$WORK/www/disk.qcow2" --name p3l
+check "  and is not said to be --insecure" sh -c '! printf "%s" "$1" | grep -q -- "--insecure"' _ "$ERR"
+echo "/disk.qcow2" > www/moved.qcow2.redirect
+expect_rc "a redirect, checked by its sum" 0 "$NOOK" images pull "$url/moved.qcow2" --name p3r --sha256 "$sum"
+check "  is followed" test "$(tail -1 requests.log)" = "/disk.qcow2 -"
+echo "file://$WORK/www/disk.qcow2" > www/local.qcow2.redirect
+expect_rc "a redirect to a file of this host is not followed" 1 "$NOOK" images pull "$url/local.qcow2" --name p3x --insecure
+check "  nothing stored" test ! -e "$NOOK_HOME/images/names/p3x"
 expect_rc "a wrong checksum" 1 "$NOOK" images pull "$url/disk.qcow2" --name p4 \
 	--sha256 0000000000000000000000000000000000000000000000000000000000000000
 contains "says mismatch" "$ERR" "checksum mismatch"
