@@ -10,8 +10,9 @@
 static const char usage_port[] =
 	"usage: nook port SUBCOMMAND NAME ...\n"
 	"\n"
-	"  add   NAME [ADDR:]HOST:GUEST[/udp]  forward host port HOST to GUEST\n"
-	"  rm    NAME HOST[/udp]               remove the forward from HOST\n"
+	"  add   NAME [ADDR:]HOST:GUEST[/udp] [--json]\n"
+	"                                      forward host port HOST to GUEST\n"
+	"  rm    NAME HOST[/udp] [--json]      remove the forward from HOST\n"
 	"  list  NAME [--json]                 the VM's forwards\n"
 	"\n"
 	"A running VM's forwards change at once (through QEMU's monitor);\n"
@@ -19,21 +20,24 @@ static const char usage_port[] =
 	"its first node. 'nook port SUBCOMMAND --help' says more.\n";
 
 static const char usage_add[] =
-	"usage: nook port add NAME [ADDR:]HOST:GUEST[/udp]\n"
+	"usage: nook port add NAME [ADDR:]HOST:GUEST[/udp] [--json]\n"
 	"\n"
 	"Forwards host port HOST on ADDR (127.0.0.1 unless given) to port\n"
 	"GUEST in VM NAME, at once when it runs, and from every start on.\n"
 	"HOST 0 picks a free port and prints it; that port is kept. A port\n"
-	"in use on the host, or forwarded by the VM already, is refused.\n";
+	"in use on the host, or forwarded by the VM already, is refused.\n"
+	"--json prints the forward as 'port list --json' does (host 0: the\n"
+	"VM does not run, its next start picks the port).\n";
 
 static const char usage_rm[] =
-	"usage: nook port rm NAME HOST[/udp]\n"
-	"       nook port rm NAME 0:GUEST[/udp]\n"
+	"usage: nook port rm NAME HOST[/udp] [--json]\n"
+	"       nook port rm NAME 0:GUEST[/udp] [--json]\n"
 	"\n"
 	"Removes VM NAME's forward from host port HOST (tcp unless /udp), at\n"
 	"once when it runs, and from its next starts. ssh's cannot go.\n"
 	"0:GUEST names a forward from a free port (HOST 0) by its guest port,\n"
-	"also while the VM does not run and so has no host port for it.\n";
+	"also while the VM does not run and so has no host port for it.\n"
+	"--json prints the forward removed.\n";
 
 static const char usage_list[] =
 	"usage: nook port list NAME [--json]\n"
@@ -69,22 +73,37 @@ static struct vm *open_vm(struct nook_ctx *ctx, const char *name)
 	return vm;
 }
 
-static void say_port(const char *what, const struct vm *vm,
-		     const struct net_port *p, int live)
+static json_t *forward_json(const struct vm_forward *f)
 {
+	return json_pack("{s:s,s:i,s:i,s:s,s:b,s:b}", "addr", f->port.addr,
+			 "host", f->port.host, "guest", f->port.guest, "proto",
+			 net_proto(f->port.udp), "active", f->active,
+			 "kept", f->kept);
+}
+
+/* What port add or rm did to forward p (live: at once, in QEMU; kept:
+ * for its next starts): a line, or with json the forward's object. */
+static int say_port(const char *what, const struct vm *vm,
+		    const struct net_port *p, int live, int kept, int json)
+{
+	/* one removed (not kept) is not active either */
+	struct vm_forward f = { *p, live && kept, kept };
 	struct buf b = BUF_INIT;
 
+	if (json)
+		return print_json(forward_json(&f));
 	net_port_format(p, &b);
 	printf("%s %s on VM %s%s\n", what, b.p, vm_name(vm),
 	       live ? "" : " (from its next start)");
 	buf_free(&b);
+	return 0;
 }
 
 static int port_add(struct nook_ctx *ctx, int argc, char **argv)
 {
 	struct net_port p, made;
 	struct vm *vm;
-	int live, rc = parse(argc, argv, usage_add, 2, NULL);
+	int live, json = 0, rc = parse(argc, argv, usage_add, 2, &json);
 
 	if (rc)
 		return rc < 0 ? 0 : rc;
@@ -93,10 +112,9 @@ static int port_add(struct nook_ctx *ctx, int argc, char **argv)
 	vm = open_vm(ctx, argv[optind]);
 	rc = 1;
 	if (vm && vm_port_add(vm, &p, &made, &live) == 0) {
-		say_port("forwarding", vm, &made, live);
-		if (!p.host)
+		rc = say_port("forwarding", vm, &made, live, 1, json);
+		if (!json && !p.host)
 			printf("host port: %d\n", made.host);
-		rc = 0;
 	}
 	vm_close(vm);
 	return rc;
@@ -131,8 +149,8 @@ static int port_rm(struct nook_ctx *ctx, int argc, char **argv)
 {
 	struct net_port gone;
 	struct vm *vm;
-	int host = 0, guest = 0, udp = 0, live;
-	int rc = parse(argc, argv, usage_rm, 2, NULL);
+	int host = 0, guest = 0, udp = 0, live, json = 0;
+	int rc = parse(argc, argv, usage_rm, 2, &json);
 
 	if (rc)
 		return rc < 0 ? 0 : rc;
@@ -140,20 +158,10 @@ static int port_rm(struct nook_ctx *ctx, int argc, char **argv)
 		return EXIT_USAGE;
 	vm = open_vm(ctx, argv[optind]);
 	rc = 1;
-	if (vm && vm_port_remove(vm, host, guest, udp, &gone, &live) == 0) {
-		say_port("removed", vm, &gone, 1);
-		rc = 0;
-	}
+	if (vm && vm_port_remove(vm, host, guest, udp, &gone, &live) == 0)
+		rc = say_port("removed", vm, &gone, 1, 0, json);
 	vm_close(vm);
 	return rc;
-}
-
-static json_t *forward_json(const struct vm_forward *f)
-{
-	return json_pack("{s:s,s:i,s:i,s:s,s:b,s:b}", "addr", f->port.addr,
-			 "host", f->port.host, "guest", f->port.guest, "proto",
-			 net_proto(f->port.udp), "active", f->active,
-			 "kept", f->kept);
 }
 
 static int port_list(struct nook_ctx *ctx, int argc, char **argv)

@@ -29,7 +29,8 @@ for spec in 8080 1:2:3:4 80:0 70000:80 8080:80/sctp x:80 300.1.1.1:80:80; do
 done
 contains "bad spec is named" "$ERR" "300.1.1.1:80:80"
 expect_rc "add with an extra word" 2 "$NOOK" port add p1 80:80 extra
-expect_rc "add --json is not an option" 2 "$NOOK" port add p1 80:80 --json
+expect_rc "add --json of a VM not made" 1 "$NOOK" port add p1 80:80 --json
+check "  is a JSON error" test "$(echo "$OUT" | json '"no VM named" in d["error"]')" = True
 for host in 0 x 65536 80/sctp 80:80 0:0 0:x 0:70000; do
 	expect_rc "rm $host is a usage error" 2 "$NOOK" port rm p1 "$host"
 done
@@ -85,14 +86,17 @@ check "status shows it running" test "$("$NOOK" local status p1 --json | json "'
 expect_rc "list shows it active" 0 "$NOOK" port list p1 --json
 check "active and kept" test "$(echo "$OUT" | json "[(f['active'],f['kept']) for f in d if f['host']==$picked][0]")" = "(True, True)"
 check "the 0:81 forward runs on its picked port" test "$(echo "$OUT" | json '[f["active"] for f in d if f["guest"]==81][0]')" = True
-expect_rc "an address given" 0 "$NOOK" port add p1 127.0.0.2:0:8001
-picked2=$(echo "$OUT" | sed -n 's/^host port: //p')
+expect_rc "an address given, with --json" 0 "$NOOK" port add p1 127.0.0.2:0:8001 --json
+picked2=$(echo "$OUT" | json 'd["host"]')
+check "  the forward as list has it" test "$(echo "$OUT" | json '(d["addr"], d["guest"], d["proto"], d["active"], d["kept"])')" = "('127.0.0.2', 8001, 'tcp', True, True)"
+check "  its picked port, the one list shows" test "$("$NOOK" port list p1 --json | json '[f["host"] for f in d if f["guest"]==8001][0]')" = "$picked2"
 check "bound to that address" test "$(listening "$picked2" 127.0.0.2)" = 1
 expect_rc "rm a running forward" 0 "$NOOK" port rm p1 "$picked"
 check "QEMU let it go" test "$(listening "$picked" 127.0.0.1)" = 0
 check "gone from the record" test "$(grep -c ":$picked:8000" "$NOOK_HOME/vms/p1/vm.json")" = 0
 picked81=$("$NOOK" port list p1 --json | json '[f["host"] for f in d if f["guest"]==81][0]')
-expect_rc "rm the running form of a HOST 0 forward" 0 "$NOOK" port rm p1 "$picked81"
+expect_rc "rm the running form of a HOST 0 forward, with --json" 0 "$NOOK" port rm p1 "$picked81" --json
+check "  the forward removed, neither active nor kept" test "$(echo "$OUT" | json '(d["host"], d["guest"], d["active"], d["kept"])')" = "($picked81, 81, False, False)"
 check "its HOST 0 record went with it" test "$(grep -c ':0:81/' "$NOOK_HOME/vms/p1/vm.json")" = 0
 expect_rc "list after the changes" 0 "$NOOK" port list p1
 contains "lists the address given" "$OUT" "127.0.0.2:$picked2:8001/tcp"
