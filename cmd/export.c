@@ -161,7 +161,9 @@ int cmd_export(struct nook_ctx *ctx, int argc, char **argv)
 {
 	if (argc < 2)
 		return usage_error(usage_export, "export needs a target");
-	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
+	/* as run_subcommand()'s: nook export help */
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+	    !strcmp(argv[1], "help"))
 		return show_usage(usage_export);
 	for (size_t i = 0; i < ARRAY_SIZE(targets); i++)
 		if (!strcmp(argv[1], targets[i].name))

@@ -17,13 +17,16 @@ static const char usage[] =
 	"Writes a commented starter nook.yaml into the current directory (never\n"
 	"over an existing one): a VM named after the directory, with the keys\n"
 	"a project file takes. Inside the tree, 'nook local start', 'shell',\n"
-	"'sync', 'console', 'local stop/status/delete/logs' given no NAME act\n"
-	"on what it describes.\n";
+	"'sync', 'console', 'ssh-config', 'local stop/status/delete/logs/\n"
+	"suspend/pause/unpause' and 'local snapshot list' given no NAME act on\n"
+	"what it describes.\n";
 
 static const char starter[] =
 	"# nook.yaml: the VM (or cluster) of this project. Commands run in\n"
 	"# this tree without a NAME act on it: nook local start, nook shell,\n"
-	"# nook sync, nook console, nook local stop|status|delete|logs.\n"
+	"# nook sync, nook console, nook ssh-config, nook local\n"
+	"# stop|status|delete|logs|suspend|pause|unpause, nook local snapshot\n"
+	"# list.\n"
 	"# Options on the command line override what is here. Paths are\n"
 	"# relative to this file.\n"
 	"# The VM's name, or the cluster's.\n"

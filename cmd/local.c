@@ -28,7 +28,8 @@ static const char usage_local[] =
 	"\n"
 	"'nook local SUBCOMMAND --help' shows its options. NAME defaults to\n"
 	"the name in nook.yaml (found upward from the current directory), else\n"
-	"'default'; a cluster's name means every node.\n";
+	"'default'; a cluster's name means every node (snapshot takes one VM\n"
+	"only).\n";
 
 /* Parse "[NAME]" plus the few flags the small subcommands take. */
 struct small {
@@ -71,7 +72,7 @@ static int parse_small(struct nook_ctx *ctx, int argc, char **argv,
 			s->json = 1;
 		else if (c == 'F')
 			s->follow = 1;
-		else if (parse_int("--timeout", optarg, 1, 3600, &s->timeout) < 0)
+		else if (parse_int("--timeout", optarg, 1, 86400, &s->timeout) < 0)
 			return EXIT_USAGE;
 		else
 			s->timeout_given = 1;

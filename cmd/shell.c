@@ -14,7 +14,7 @@
 
 static const char usage_shell[] =
 	"usage: nook shell [NAME] [--user USER] [--workdir DIR] [-- COMMAND ARGS...]\n"
-	"       nook shell --all NAME [--user USER] [--workdir DIR] -- COMMAND...\n"
+	"       nook shell --all [NAME] [--user U] [--workdir DIR] -- COMMAND...\n"
 	"\n"
 	"Without a command: a login shell in VM NAME (default: nook.yaml's\n"
 	"name, else default), with\n"

@@ -18,7 +18,7 @@
 
 static const char usage[] =
 	"usage: nook sync [NAME] [SRC] [DEST] [OPTIONS]\n"
-	"       nook sync --all NAME [SRC] [DEST] [OPTIONS]\n"
+	"       nook sync --all [NAME] [SRC] [DEST] [OPTIONS]\n"
 	"\n"
 	"Copies SRC (default: the current directory) into VM NAME (default:\n"
 	"nook.yaml's name, else default) at DEST (default: SRC's name in the\n"
@@ -483,7 +483,7 @@ int cmd_sync(struct nook_ctx *ctx, int argc, char **argv)
 	const struct nook_dirs *d;
 	const char *name;
 	char *src = NULL, *dest = NULL;
-	int npos = 0, rc = parse(argc, argv, &o, pos, &npos);
+	int npos = 0, named, rc = parse(argc, argv, &o, pos, &npos);
 
 	if (rc) {
 		strvec_clear(&o.excludes);
@@ -494,6 +494,7 @@ int cmd_sync(struct nook_ctx *ctx, int argc, char **argv)
 	if (!d)
 		goto out;
 	name = take_name(d, pos, &npos);
+	named = name != NULL;
 	/* no NAME, no SRC: the project file's rules, when it has any */
 	if (!name && !npos && project_rules(ctx)) {
 		name = ctx_default_name(ctx);
@@ -505,10 +506,15 @@ int cmd_sync(struct nook_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	src = realpath(pos[0] ? pos[0] : ".", NULL);
-	if (!src) {
+	/* a first word that no file has and no VM could: a typo of either
+	 * (take_name() takes a valid name no file has for a NAME) */
+	if (!src && !named && pos[0] && !vm_name_valid(pos[0]))
+		usage_errorf("'%s' is neither a file (%s) nor a valid VM name",
+			     pos[0], strerror(errno));
+	else if (!src)
 		error_errno("sync source %s", pos[0] ? pos[0] : ".");
+	if (!src)
 		goto out;
-	}
 	dest = pos[1] ? xstrdup(pos[1]) : default_dest(src);
 	rc = o.all ? sync_all(d, name, &o, src, dest) :
 		     sync_one(d, name, &o, src, dest);

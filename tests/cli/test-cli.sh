@@ -30,6 +30,13 @@ contains "  ... and says so" "$ERR" "needs a value"
 expect_rc "version takes no arguments" 2 "$NOOK" version extra
 expect_rc "help version WORD shows version's help, as help shell WORD does" 0 "$NOOK" help version extra
 contains "  the help" "$OUT" "usage: nook version"
+expect_rc "export help, as local help" 0 "$NOOK" export help
+contains "  the help" "$OUT" "usage: nook export libvirt"
+# suspend's default timeout grows with memory past an hour: what can be
+# given goes as far as start's (a day)
+expect_rc "suspend --timeout 5000 parses" 1 "$NOOK" local suspend t1 --timeout 5000
+contains "  and gets as far as the VM" "$ERR" "no VM named 't1'"
+expect_rc "stop --timeout past a day" 2 "$NOOK" local stop t1 --timeout 86401
 # nook shell's words: NAME before or after its options, COMMAND after --
 expect_rc "shell NAME --workdir DIR -- CMD parses" 1 "$NOOK" shell t1 --workdir /etc -- pwd
 contains "... and gets as far as the VM" "$ERR" "no VM named 't1'"
@@ -40,6 +47,12 @@ contains "... the default VM" "$ERR" "'default'"
 expect_rc "shell NAME WORD without --" 2 "$NOOK" shell t1 extra
 contains "says to put the command after --" "$ERR" "after '--'"
 expect_rc "shell with an unknown option" 2 "$NOOK" shell t1 --bogus
+# sync's first word is a NAME or SRC: one that is neither is a typo
+expect_rc "sync WORD, neither a file nor a VM name" 2 "$NOOK" sync no_such_vm
+contains "  says both" "$ERR" "'no_such_vm' is neither a file (No such file or directory) nor a valid VM name"
+expect_rc "sync --all WORD, likewise" 2 "$NOOK" sync --all no_such_vm
+expect_rc "sync NAME SRC with SRC missing names the source" 1 "$NOOK" sync t1 ./missing_dir
+contains "  only" "$ERR" "sync source ./missing_dir"
 # --json asked for: a usage error is JSON on stdout too, once, the usage
 # on stderr; a guest command's own --json (after --) is not nook's
 usage_json() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["usage"], d["error"])'; }
