@@ -258,7 +258,7 @@ static int images_build(struct nook_ctx *ctx, int argc, char **argv)
 		}
 	}
 	if (argc - optind != 1)
-		return usage_error(usage, "images build takes NAME [--cache DIR]");
+		return usage_error(usage, "images build takes one NAME");
 	if (!img_name_valid(argv[optind]))
 		return usage_error(usage, "bad image name '%s'", argv[optind]);
 	d = ctx_dirs(ctx);

@@ -72,7 +72,8 @@ static int parse_small(struct nook_ctx *ctx, int argc, char **argv,
 			s->json = 1;
 		else if (c == 'F')
 			s->follow = 1;
-		else if (parse_int("--timeout", optarg, 1, 86400, &s->timeout) < 0)
+		else if (parse_int("--timeout", optarg, 1, 86400,
+				   &s->timeout) < 0)
 			return EXIT_USAGE;
 		else
 			s->timeout_given = 1;

@@ -746,6 +746,8 @@ static int show_vm_plan(const struct nook_dirs *d, const char *name,
 	rc = 0;
 out:
 	free(p.cluster);
+	free(p.image);
+	free(p.like);
 	return rc;
 }
 

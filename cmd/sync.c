@@ -508,7 +508,8 @@ int cmd_sync(struct nook_ctx *ctx, int argc, char **argv)
 	src = realpath(pos[0] ? pos[0] : ".", NULL);
 	/* a first word that no file has and no VM could: a typo of either
 	 * (take_name() takes a valid name no file has for a NAME) */
-	if (!src && !named && pos[0] && !vm_name_valid(pos[0]))
+	if (!src && (errno == ENOENT || errno == ENOTDIR) && !named &&
+	    pos[0] && !vm_name_valid(pos[0]))
 		usage_errorf("'%s' is neither a file (%s) nor a valid VM name",
 			     pos[0], strerror(errno));
 	else if (!src)

@@ -49,6 +49,8 @@ static int run_recipe(const char *name, const char *recipe, const char *dir,
 	argv[2] = out;
 	say(o, &ev);
 	c.argv = argv;
+	/* its lines are progress: nook's stdout is for results (--json) */
+	c.out = STDERR_FILENO;
 	rc = child_start(&c) == 0 ? child_wait(&c) : -1;
 	if (rc != 0) {
 		errorf("building image %s failed (recipe exit %d); nothing was "

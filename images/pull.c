@@ -240,6 +240,12 @@ static int url_vouched(const char *url)
 	       !strncasecmp(url, "file://", 7);
 }
 
+/* 1 when url is one a pull may start from (PULL_PROTOCOLS) */
+static int url_pullable(const char *url)
+{
+	return url_vouched(url) || !strncasecmp(url, "http://", 7);
+}
+
 /* The transports a pull may start from, and where a server's redirect
  * may take it: https only when nothing but TLS vouches for the file (an
  * https URL sent on to http would be a plain download no one checks);
@@ -271,10 +277,15 @@ static int fetch(struct curl_api *c, const char *url, const char *path,
 	x.t0 = mono_s();
 	h = c->init();
 	c->setopt(h, CURLOPT_URL, url);
-	c->setopt(h, CURLOPT_PROTOCOLS_STR, PULL_PROTOCOLS);
+	/* a libcurl before 7.85 knows neither: it would follow anywhere */
+	if (c->setopt(h, CURLOPT_PROTOCOLS_STR, PULL_PROTOCOLS) != CURLE_OK ||
+	    c->setopt(h, CURLOPT_REDIR_PROTOCOLS_STR,
+		      tls_only ? REDIRECT_TLS : REDIRECT_PLAIN) != CURLE_OK) {
+		errorf("cannot download %s: this libcurl cannot limit where "
+		       "a redirect leads (7.85 or later can)", url);
+		goto out;
+	}
 	c->setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
-	c->setopt(h, CURLOPT_REDIR_PROTOCOLS_STR,
-		  tls_only ? REDIRECT_TLS : REDIRECT_PLAIN);
 	c->setopt(h, CURLOPT_FAILONERROR, 1L);
 	c->setopt(h, CURLOPT_WRITEFUNCTION, on_data);
 	c->setopt(h, CURLOPT_WRITEDATA, &x);
@@ -310,6 +321,13 @@ static int fetch(struct curl_api *c, const char *url, const char *path,
 		c->cleanup(h);
 		unlink(path);
 		return fetch(c, url, path, 0, insecure, tls_only, progress);
+	}
+	if (rc == CURLE_UNSUPPORTED_PROTOCOL) {
+		errorf("download of %s failed: it leads to a scheme this pull "
+		       "may not follow (%s; %s)", url, c->strerror(rc),
+		       tls_only ? "with no checksum to check it, https only" :
+				  "http, https, or a file for the URL given");
+		goto out;
 	}
 	if (rc != CURLE_OK) {
 		errorf("download of %s failed: %s%s", url, c->strerror(rc),
@@ -379,6 +397,7 @@ int img_pull(const char *data, struct img_pull *p)
 	struct buf sums = BUF_INIT;
 	char got[129], key[65];
 	struct sha256 k;
+	const char *trust;
 	int ret = -1, part_fd = -1, sums_fd = -1, checked;
 
 	if (p->sha256)
@@ -387,9 +406,11 @@ int img_pull(const char *data, struct img_pull *p)
 		want = xstrdup(p->sha512);
 	/* a checksum someone on the path could not have changed as well */
 	checked = want || (p->checksums_url && url_vouched(p->checksums_url));
-	if (strncasecmp(p->url, "http://", 7) && !url_vouched(p->url)) {
+	if (!url_pullable(p->url) ||
+	    (p->checksums_url && !url_pullable(p->checksums_url))) {
 		errorf("cannot pull %s: only https://, http:// and file:// "
-		       "URLs", p->url);
+		       "URLs", !url_pullable(p->url) ? p->url :
+		       p->checksums_url);
 		goto out;
 	}
 	if (!checked && !url_vouched(p->url) && !p->insecure) {
@@ -407,9 +428,13 @@ int img_pull(const char *data, struct img_pull *p)
 	}
 	if (curl_load(&c) < 0 || mkdir_p(dl, 0755) < 0)
 		goto out;
-	/* the partial download is named by its URL, so a rerun resumes it */
+	/* the partial download is named by its URL, so a rerun resumes it,
+	 * and by what vouches for it: a part that an --insecure or
+	 * unchecked pull fetched is never resumed by a stricter one */
+	trust = p->insecure ? "\ninsecure" : checked ? "\nchecked" : "\ntls";
 	sha256_init(&k);
 	sha256_update(&k, p->url, strlen(p->url));
+	sha256_update(&k, trust, strlen(trust));
 	if (sha256_hex(&k, key) < 0)
 		goto out;
 	part = xasprintf("%s/%.16s.part", dl, key);
@@ -442,7 +467,7 @@ int img_pull(const char *data, struct img_pull *p)
 		}
 		tell(p, IMG_EV_PULL_VERIFIED, p->url,
 		     strlen(want) == 64 ? "sha256" : "sha512");
-	} else if (!url_vouched(p->url)) {
+	} else if (p->insecure) {
 		warnf("no checksum given for %s: not verified (--insecure)",
 		      p->url);
 	} else if (strncasecmp(p->url, "file://", 7)) {

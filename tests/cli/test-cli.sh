@@ -51,6 +51,9 @@ expect_rc "shell with an unknown option" 2 "$NOOK" shell t1 --bogus
 expect_rc "sync WORD, neither a file nor a VM name" 2 "$NOOK" sync no_such_vm
 contains "  says both" "$ERR" "'no_such_vm' is neither a file (No such file or directory) nor a valid VM name"
 expect_rc "sync --all WORD, likewise" 2 "$NOOK" sync --all no_such_vm
+ln -s loop_x "$WORK/loop_x"
+expect_rc "a WORD that is a file sync cannot read is no typo" 1 sh -c 'cd "$1" && exec "$2" sync loop_x' _ "$WORK" "$NOOK"
+contains "  names the source and why" "$ERR" "sync source loop_x: Too many levels of symbolic links"
 expect_rc "sync NAME SRC with SRC missing names the source" 1 "$NOOK" sync t1 ./missing_dir
 contains "  only" "$ERR" "sync source ./missing_dir"
 # --json asked for: a usage error is JSON on stdout too, once, the usage

@@ -433,6 +433,8 @@ expect_rc "plain http is plain http in capitals" 1 "$NOOK" images pull "HTTP://1
 contains "  says why" "$ERR" "plain http"
 expect_rc "an ftp URL is refused" 1 "$NOOK" images pull "ftp://127.0.0.1/disk.qcow2" --name p3f
 contains "  naming what may be pulled" "$ERR" "only https://, http:// and file://"
+expect_rc "an ftp checksum list is refused" 1 "$NOOK" images pull "$url/disk.qcow2" --name p3f --checksums "ftp://127.0.0.1/SUMS"
+contains "  naming it" "$ERR" "cannot pull ftp://127.0.0.1/SUMS: only https://, http:// and file://"
 expect_rc "a file:// URL needs no checksum" 0 "$NOOK" images pull "file://$WORK/www/disk.qcow2" --name p3l
 check "  and is not said to be --insecure" sh -c '! printf "%s" "$1" | grep -q -- "--insecure"' _ "$ERR"
 echo "/disk.qcow2" > www/moved.qcow2.redirect
@@ -441,6 +443,7 @@ check "  is followed" test "$(tail -1 requests.log)" = "/disk.qcow2 -"
 echo "file://$WORK/www/disk.qcow2" > www/local.qcow2.redirect
 expect_rc "a redirect to a file of this host is not followed" 1 "$NOOK" images pull "$url/local.qcow2" --name p3x --insecure
 check "  nothing stored" test ! -e "$NOOK_HOME/images/names/p3x"
+contains "  saying where it may lead" "$ERR" "leads to a scheme this pull may not follow"
 expect_rc "a wrong checksum" 1 "$NOOK" images pull "$url/disk.qcow2" --name p4 \
 	--sha256 0000000000000000000000000000000000000000000000000000000000000000
 contains "says mismatch" "$ERR" "checksum mismatch"
@@ -470,6 +473,11 @@ check "nothing stored yet" test ! -e "$NOOK_HOME/images/names/r1"
 expect_rc "the next pull resumes" 0 "$NOOK" images pull "$url2/disk.qcow2" --name r1 --sha256 "$sum"
 contains "the second request asked for the rest" "$(tail -1 requests2.log)" "bytes=100000-"
 check "resumed disk is byte-identical" cmp -s www/disk.qcow2 "$(readlink -f "$NOOK_HOME/images/$(cat "$NOOK_HOME/images/names/r1")")/disk.qcow2"
+# what an --insecure pull fetched is not resumed by a stricter one
+cp www/disk.qcow2 www/other.qcow2
+expect_rc "an interrupted --insecure pull" 1 "$NOOK" images pull "$url2/other.qcow2" --name r2 --insecure
+expect_rc "a pull with a checksum after it" 0 "$NOOK" images pull "$url2/other.qcow2" --name r2 --sha256 "$sum"
+check "  fetched it whole, not the rest" test "$(tail -1 requests2.log)" = "/other.qcow2 -"
 expect_rc "an unknown name" 1 "$NOOK" images pull debian-99
 contains "lists the known names" "$ERR" "ubuntu-24.04"
 contains "off a terminal, progress is a line per 10%" "$("$NOOK" images pull "$url/disk.qcow2" --name p7 --sha256 "$sum" 2>&1)" "downloaded 100%"
@@ -514,6 +522,16 @@ if [ "$(id -u)" = 0 ]; then
 	contains "... and when it is done" "$OUT" "image tiny: built in"
 	check "... the build is in the cache" test -e "$WORK/cache2/tiny-$rsum/manifest.json"
 	check "... nothing half-built is left" test -z "$(ls -A "$WORK/cache2" | grep -v "^tiny-$rsum\$")"
+	# a recipe's own lines are progress: with --json, stdout is the image
+	printf '#!/bin/bash\necho "recipe says hi"\nmkdir "$1" && cp "%s"/* "$1"/\n' "$base" > recipes/loud.sh
+	expect_rc "build --json of a recipe that prints" 0 env NOOK_RECIPES="$WORK/recipes" \
+		NOOK_IMAGE_CACHE="$WORK/cache2" "$NOOK" images build loud --json
+	check "... stdout is the image, as JSON" test "$(echo "$OUT" | json 'd["name"]')" = loud
+	contains "... the recipe's line on stderr" "$ERR" "recipe says hi"
+	printf '#!/bin/bash\necho "recipe fails"\nexit 3\n' > recipes/bad.sh
+	expect_rc "build --json of a recipe that fails" 1 env NOOK_RECIPES="$WORK/recipes" \
+		NOOK_IMAGE_CACHE="$WORK/cache2" "$NOOK" images build bad --json
+	check "... stdout is the JSON error only" test "$(echo "$OUT" | json '"recipe exit 3" in d["error"]')" = True
 else
 	expect_rc "build refuses to run a recipe as a user" 1 env NOOK_RECIPES="$WORK/recipes" \
 		NOOK_IMAGE_CACHE="$WORK/cache2" "$NOOK" images build tiny
