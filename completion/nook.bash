@@ -19,14 +19,22 @@ _nook_subcommands()
 
 # The options "$1 ... --help" shows for subcommand $2: the words that
 # start an option line or a usage's [--option], not one a sentence
-# mentions ('--cold' in suspend's). images lists every subcommand in one
-# help: only $2's lines count.
+# mentions ('--cold' in suspend's). A usage line for other subcommands
+# (snapshot list's [--json] in save's help) does not count, and images
+# lists every subcommand in one help: only $2's lines count.
 _nook_options()
 {
 	local nook=$1 sub=$2
 	shift 2
 	"$nook" "$@" --help 2>/dev/null |
-		awk -v cmd="$1" -v want="$sub" 'cmd != "images" { print; next }
+		awk -v cmd="$1" -v want="$sub" '
+			function names(s, n, w, i) {
+				n = split(s, w, /[ |]+/)
+				for (i = 1; i <= n; i++) if (w[i] == want) return 1
+				return 0
+			}
+			/^(usage:)? *nook / && want != "" && !names($0) { next }
+			cmd != "images" { print; next }
 			/^  [a-z]/ { on = $1 == want } /^[^ ]/ { on = 0 } on' |
 		grep -oE -- '(^ *|[[|] ?|, )--[a-z][a-z0-9-]*' |
 		grep -oE -- '--[a-z][a-z0-9-]*' | sort -u

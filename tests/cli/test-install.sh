@@ -115,6 +115,10 @@ for FRAMEWORK in /usr/share/bash-completion/bash_completion ""; do
 		test "$(complete_words "nook export libvirt webvm --co")" = --connect
 	check "$how: an option a help's sentence names is not offered" \
 		test "$(complete_words "nook local suspend webvm --")" = --timeout
+	check "$how: snapshot save's options are not list's" \
+		test "$(complete_words "nook local snapshot save webvm --")" = ""
+	check "$how: snapshot list's are" \
+		test "$(complete_words "nook local snapshot list webvm --")" = --json
 	check "$how: nook images pull --<TAB>: pull's options, not build's" \
 		sh -c 'echo "$1" | grep -qx -- --sha256 && ! echo "$1" | grep -qx -- --cache' \
 		_ "$(complete_words "nook images pull --")"
