@@ -64,8 +64,11 @@ static int pump(int sock, int tty)
 	int in_open = 1, quiet_ms = tty ? -1 : 1000, waited = 0;
 
 	while (!stop_signal) {
+		/* stdin at its end is left out: a pipe's says POLLHUP for
+		 * ever, asked or not, and the loop would spin on it */
 		struct pollfd p[2] = { { sock, POLLIN, 0 },
-				       { STDIN_FILENO, in_open ? POLLIN : 0, 0 } };
+				       { in_open ? STDIN_FILENO : -1, POLLIN,
+					 0 } };
 		int n = poll(p, 2, in_open ? -1 : quiet_ms);
 		ssize_t r;
 

@@ -119,6 +119,9 @@ waiting_shell() {
 	done
 	fail "$1" "$(cat wait.out 2>/dev/null)"
 }
+# console from a pipe: what it holds goes in, then the console ends once
+# quiet (it spun on the pipe's hang-up for ever)
+expect_rc "console with a pipe for stdin ends" 0 sh -c 'echo hello | timeout 20 "$1" console b1' _ "$NOOK"
 waiting_shell "a shell on a booting VM waits for its sshd, a clock on a terminal" tty
 "$NOOK" local pause b1 >/dev/null
 wait "$WAITER"
