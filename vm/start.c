@@ -985,6 +985,36 @@ static int check_resumed(struct vm *vm, struct vm_start_result *r)
 	return 0;
 }
 
+/* What a wait for ready (rc) found, in r and in the record: a VM the
+ * wait left booting (timed out, interrupted) is recorded running. */
+static int settle(struct vm *vm, struct vm_start_result *r,
+		  const struct vm_ready *w, const struct vm_nic *up, int rc)
+{
+	r->cpus_online = w->cpus_online;
+	r->hosts_ok = w->hosts_ok;
+	r->reached = w->reached;
+	r->crashed = w->crashed;
+	r->timed_out = w->timed_out;
+	r->cloud_init_rc = w->cloud_init_rc;
+	if (w->panicked)
+		return end_panicked(vm, r, w->panic);
+	/* gone because 'stop --force' ended it: a stop, not a crash */
+	if (w->crashed) {
+		r->stopped = take_stop_mark(vm);
+		if (r->stopped) {
+			vm_record(vm, VM_STOPPED, 0, NULL, NULL);
+			return -1;
+		}
+	}
+	/* a QEMU gone during the wait: crashed, or stopped when the guest
+	 * powered itself off, as the holder of the lock sees it */
+	if ((w->crashed || vm->recorded != VM_RUNNING) &&
+	    vm_record(vm, w->crashed ? vm_state_held(vm) : VM_RUNNING,
+		      w->crashed ? 0 : r->pid, accel_name(r->accel), up) < 0)
+		return -1;
+	return rc;
+}
+
 static int wait_ready(struct vm *vm, const struct vm_start_opts *o,
 		      struct vm_start_result *r, const struct vm_nic *up)
 {
@@ -1004,42 +1034,21 @@ static int wait_ready(struct vm *vm, const struct vm_start_opts *o,
 	w.hosts = o->node && o->node->hosts && o->node->hosts->n ?
 		  o->node->hosts : NULL;
 	w.console_from = r->console_at;
+	/* A signal (^C) ends the wait, not nook: the VM goes on booting,
+	 * recorded running (else pause, suspend and port took it for one
+	 * still starting for good), and a crowded boot's QEMU is scheduled
+	 * as before; then nook ends as the signal would have. */
+	sig_catch(old, 1);
 	/* a crowded boot shares the cores as throughput work; also one an
-	 * interrupted start left so, found running. A signal (^C) ends the
-	 * wait, not before its QEMU is scheduled as before. */
-	if (w.online_cpus) {
-		sig_catch(old, 1);
+	 * interrupted start left so, found running */
+	if (w.online_cpus)
 		vm_sched_boot(r->pid, 1);
-	}
 	rc = vm_wait_ready(&w);
-	if (w.online_cpus) {
-		if (vm_pid_is_ours(r->pid, vm->paths.qmp_arg))
-			vm_sched_boot(r->pid, 0);
-		sig_catch(old, 0);
-		sig_rethrow();
-	}
-	r->cpus_online = w.cpus_online;
-	r->hosts_ok = w.hosts_ok;
-	r->reached = w.reached;
-	r->crashed = w.crashed;
-	r->timed_out = w.timed_out;
-	r->cloud_init_rc = w.cloud_init_rc;
-	if (w.panicked)
-		return end_panicked(vm, r, w.panic);
-	/* gone because 'stop --force' ended it: a stop, not a crash */
-	if (w.crashed) {
-		r->stopped = take_stop_mark(vm);
-		if (r->stopped) {
-			vm_record(vm, VM_STOPPED, 0, NULL, NULL);
-			return -1;
-		}
-	}
-	/* a QEMU gone during the wait: crashed, or stopped when the guest
-	 * powered itself off, as the holder of the lock sees it */
-	if ((w.crashed || vm->recorded != VM_RUNNING) &&
-	    vm_record(vm, w.crashed ? vm_state_held(vm) : VM_RUNNING,
-		      w.crashed ? 0 : r->pid, accel_name(r->accel), up) < 0)
-		return -1;
+	if (w.online_cpus && vm_pid_is_ours(r->pid, vm->paths.qmp_arg))
+		vm_sched_boot(r->pid, 0);
+	rc = settle(vm, r, &w, up, rc);
+	sig_catch(old, 0);
+	sig_rethrow();
 	return rc;
 }
 

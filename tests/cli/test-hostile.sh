@@ -254,6 +254,8 @@ check "^C ends the start as SIGINT (exit $rc)" test "$rc" = 130
 contains "  saying the VM goes on booting" "$(cat start.err)" "interrupted: VM w1 goes on booting in the background"
 contains "  and how to stop it" "$(cat start.err)" "nook local stop w1"
 check "  QEMU runs on" kill -0 "$qpid"
+check "  recorded running, not starting for good" test "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["state"]["status"])' "$NOOK_HOME/vms/w1/vm.json")" = running
+expect_rc "  so a pause pauses it" 0 "$NOOK" local pause w1
 expect_rc "  and a stop stops it" 0 "$NOOK" local stop w1 --force
 expect_rc "delete" 0 "$NOOK" local delete w1
 
