@@ -1183,7 +1183,8 @@ static int check_dropped(const struct cluster *c,
 			      "--nodes", c->name, c->m[0].name);
 	return errorf("cluster %s has %zu nodes; this start (%zu nodes) would "
 		      "drop %zu of them: 'nook local delete %s' removes the "
-		      "last", c->name, c->n, n, dropped, last);
+		      "last (stopped, or with --force)", c->name, c->n, n,
+		      dropped, last);
 }
 
 /* A fixed host port that both a and b forward, or NULL. */

@@ -103,6 +103,21 @@ static int load(struct vm *vm)
 	return ret;
 }
 
+/* Say there is no VM name, and how one is made: a name a cluster's
+ * nodes take is made by starting the cluster, not by its own start. */
+static void no_such_vm(const struct nook_dirs *d, const char *name)
+{
+	char c[64];
+
+	if (vm_cluster_claiming(d, name, c, sizeof(c)))
+		errorf("no VM named '%s' (a node name of cluster %s: 'nook "
+		       "local start %s --nodes N' makes its nodes)", name, c,
+		       c);
+	else
+		errorf("no VM named '%s' (start one with 'nook local start "
+		       "%s')", name, name);
+}
+
 int vm_open(const struct nook_dirs *d, const char *name, int must_exist,
 	    struct vm **out)
 {
@@ -129,8 +144,7 @@ int vm_open(const struct nook_dirs *d, const char *name, int must_exist,
 			goto fail;
 		}
 		if (must_exist) {
-			errorf("no VM named '%s' (start one with 'nook local "
-			       "start %s')", name, name);
+			no_such_vm(d, name);
 			goto fail;
 		}
 	} else if (load(vm) < 0) {
@@ -477,8 +491,11 @@ int vm_stop(struct vm *vm, int force, int timeout_s, const char **how)
 		return -1;
 	held = vm_state_held(vm);
 	if (held == VM_SUSPENDED) {
-		*how = "it was suspended, with no QEMU running; its saved "
-		       "state is kept ('nook local start --cold' discards it)";
+		free(vm->how);
+		vm->how = xasprintf("it was suspended, with no QEMU running; "
+				    "its saved state is kept ('nook local "
+				    "start %s --cold' discards it)", vm->name);
+		*how = vm->how;
 		return 0;
 	}
 	/* a paused guest cannot hear the power button: let it run first */

@@ -97,6 +97,9 @@ contains "  says why" "$ERR" "solo is a VM already"
 "$NOOK" local delete solo --force >/dev/null
 expect_rc "fewer nodes than the cluster has is refused" 1 "$NOOK" local start k --nodes 1 "${common[@]}"
 contains "  pointing at delete" "$ERR" "nook local delete k-2"
+contains "  one that works on a running node" "$ERR" "'nook local delete k-2' removes the last (stopped, or with --force)"
+expect_rc "status of a node k has not made" 1 "$NOOK" local status k-5
+contains "  says how such a node is made" "$ERR" "no VM named 'k-5' (a node name of cluster k: 'nook local start k --nodes N' makes its nodes)"
 
 # one node restarts alone, with the same MAC and address
 expect_rc "stop one node" 0 "$NOOK" local stop k-2 --force

@@ -89,6 +89,7 @@ expect_rc "suspend a suspended VM" 1 "$NOOK" local suspend s1
 contains "  says why" "$ERR" "is suspended"
 expect_rc "stop a suspended VM" 0 "$NOOK" local stop s1
 contains "  keeps the save, saying so" "$OUT" "saved state is kept"
+contains "  and which start discards it" "$OUT" "'nook local start s1 --cold' discards it"
 check "  the save is still there" test -s "$save"
 sleep 1
 
