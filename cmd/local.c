@@ -97,17 +97,6 @@ static const char usage_stop[] =
 	"kept: the next start brings the VM back as it was. A cluster's name\n"
 	"stops every node at once, then its network.\n";
 
-/* Open the VM the subcommand names; NULL having said why. */
-static struct vm *open_vm(struct nook_ctx *ctx, const char *name)
-{
-	const struct nook_dirs *d = ctx_dirs(ctx);
-	struct vm *vm;
-
-	if (!d || vm_open(d, name, 1, &vm) < 0)
-		return NULL;
-	return vm;
-}
-
 static void said_stopped(const char *node, const char *how)
 {
 	printf("VM %s stopped: %s\n", node, how);
@@ -139,7 +128,9 @@ static int local_stop(struct nook_ctx *ctx, int argc, char **argv)
 		return rc < 0 || vm_cluster_stop(d, s.name, s.force,
 						 (int)s.timeout,
 						 said_stopped) < 0 ? 1 : 0;
-	vm = open_vm(ctx, s.name);
+	/* one whose record cannot be read too: --force ends its QEMU */
+	if (vm_open(d, s.name, VM_OPEN_BROKEN, &vm) < 0)
+		vm = NULL;
 	rc = 1;
 	if (vm && vm_stop(vm, s.force, (int)s.timeout, &how) == 0) {
 		printf("VM %s stopped: %s\n", s.name, how);
@@ -473,8 +464,9 @@ static int local_delete(struct nook_ctx *ctx, int argc, char **argv)
 		printf("cluster %s deleted\n", s.name);
 		return 0;
 	}
-	vm = NULL;
-	if (vm_open(d, s.name, s.force ? VM_OPEN_BROKEN : 1, &vm) < 0)
+	/* one whose record cannot be read too: vm_remove() says that
+	 * only --force removes it */
+	if (vm_open(d, s.name, VM_OPEN_BROKEN, &vm) < 0)
 		vm = NULL;
 	rc = 1;
 	if (vm && vm_delete(vm, s.force) == 0) {

@@ -485,6 +485,16 @@ int vm_stop(struct vm *vm, int force, int timeout_s, const char **how)
 	enum vm_state held;
 	int ret;
 
+	/* a record that cannot be read (opened VM_OPEN_BROKEN): its QEMU
+	 * found by its paths, as a delete finds it, and the file left as
+	 * it is for whoever mends or deletes it */
+	if (vm->broken && !force)
+		return errorf("VM %s's record cannot be read (said above): "
+			      "--force ends its QEMU, and 'nook local delete "
+			      "%s --force' removes it", vm->name, vm->name);
+	if (vm->broken)
+		return vm_take_lock(vm) < 0 ? -1 :
+		       vm_stop_qemu(&vm->paths, 1, timeout_s, how, NULL);
 	if (force && vm->lock_fd < 0 && vm_lock_busy(&vm->paths))
 		return stop_under_holder(vm, timeout_s, how);
 	if (vm_take_lock(vm) < 0)

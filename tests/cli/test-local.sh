@@ -368,4 +368,18 @@ expect_rc "  a directory: list" 0 "$NOOK" local list
 contains "  says it is not a file" "$ERR" "vms/bk/vm.json: it is a directory, not a file"
 expect_rc "  delete --force" 0 "$NOOK" local delete bk --force
 check "  gone" test ! -e "$NOOK_HOME/vms/bk"
+
+# a running VM whose record breaks: stop --force ends its QEMU by its
+# paths, as a delete would, and leaves the file for mending
+expect_rc "a VM br, running" 0 "$NOOK" local start br --image blank.img --no-wait --memory 256M --accel tcg
+echo junk > "$NOOK_HOME/vms/br/vm.json"
+expect_rc "  its record broken: stop" 1 "$NOOK" local stop br
+contains "  says --force ends its QEMU" "$ERR" "VM br's record cannot be read (said above): --force ends its QEMU"
+check "  which runs on" test "$(qemus br)" = 1
+expect_rc "  stop --force" 0 "$NOOK" local stop br --force
+check "  ended it" test "$(qemus br)" = 0
+check "  the record left as it was" test "$(cat "$NOOK_HOME/vms/br/vm.json")" = junk
+expect_rc "  delete" 1 "$NOOK" local delete br
+contains "  says --force removes it" "$ERR" "'nook local delete br --force' removes it"
+expect_rc "  delete --force" 0 "$NOOK" local delete br --force
 finish
