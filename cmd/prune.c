@@ -14,12 +14,14 @@ static const char usage_prune[] =
 	"crash, a power cut) left behind: temporary files of image imports\n"
 	"and partial downloads no pull is writing, VM directories whose first\n"
 	"start never finished (no vm.json, not in use), and QEMUs of this data\n"
-	"directory whose VM directory is gone (ended by their verified pid).\n"
-	"Anything a running command is using is left alone.\n"
+	"directory whose VM directory is gone (ended by their verified pid),\n"
+	"then a cluster's network with none of its nodes running. Anything a\n"
+	"running command is using is left alone.\n"
 	"\n"
 	"  --dry-run   list them, remove nothing\n"
 	"  --json      as JSON: {\"dry_run\", \"items\": [{\"kind\": \"qemu\",\n"
-	"              \"temp\" or \"vm-dir\", \"path\", \"pid\", \"removed\"}]}\n";
+	"              \"temp\", \"vm-dir\" or \"network\", \"path\", \"pid\",\n"
+	"              \"removed\"}]}\n";
 
 /* One leftover into the list, human or JSON; removed says whether it
  * went (or, dry, would go). */
@@ -49,6 +51,7 @@ int cmd_local_prune(struct nook_ctx *ctx, int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	struct strvec temps = STRVEC_INIT, dirs = STRVEC_INIT;
+	struct strvec nets = STRVEC_INIT;
 	struct vm_orphan *orph = NULL;
 	const struct nook_dirs *d;
 	json_t *list = json_array();
@@ -96,15 +99,27 @@ int cmd_local_prune(struct nook_ctx *ctx, int argc, char **argv)
 		note(list, json, dry, "vm-dir", dirs.v[i], 0, ok);
 		rc |= !ok;
 	}
+	/* after the QEMUs above: a network their end left with no node */
+	vm_idle_networks(d, &nets);
+	for (size_t i = 0; i < nets.n; i++) {
+		char *what = xasprintf("cluster %s's network, no node running",
+				       nets.v[i]);
+		int ok = dry || vm_idle_network_stop(d, nets.v[i]) == 0;
+
+		note(list, json, dry, "network", what, 0, ok);
+		rc |= !ok;
+		free(what);
+	}
 	if (json)
 		rc |= print_json(json_pack("{s:b,s:o}", "dry_run", dry,
 					   "items", list));
 	else
 		json_decref(list);
-	if (!json && !norph && !temps.n && !dirs.n)
+	if (!json && !norph && !temps.n && !dirs.n && !nets.n)
 		printf("nothing to prune\n");
 	free(orph);
 	strvec_clear(&temps);
 	strvec_clear(&dirs);
+	strvec_clear(&nets);
 	return rc ? 1 : 0;
 }

@@ -825,6 +825,67 @@ void vm_cluster_network_gc(const struct nook_dirs *d, const char *cluster)
 	strvec_clear(&u.names);
 }
 
+/* Cluster name's nodes as net_in_use() asks about them, and its switch
+ * directory when its switch runs (NULL: it does not, or no record says
+ * which nodes it has). */
+static char *idle_check(const struct nook_dirs *d, const char *name,
+			struct net_users *u)
+{
+	struct cluster c;
+	enum record rc = cluster_peek(d, name, &c);
+	char *dir;
+
+	/* an orphan record: no VM says it is a node, none uses the switch */
+	if (rc != REC_OK && rc != REC_ORPHAN)
+		return NULL;
+	for (size_t i = 0; i < c.n; i++)
+		strvec_push(&u->names, c.m[i].name);
+	cluster_free(&c);
+	dir = vm_cluster_switch_dir(d, name);
+	if (dir && !net_switch_alive(dir)) {
+		free(dir);
+		dir = NULL;
+	}
+	return dir;
+}
+
+void vm_idle_networks(const struct nook_dirs *d, struct strvec *out)
+{
+	char *path = xasprintf("%s/clusters", d->data);
+	DIR *dir = opendir(path);
+	struct dirent *e;
+
+	while (dir && (e = readdir(dir))) {
+		size_t n = strlen(e->d_name);
+		struct net_users u = { d, STRVEC_INIT };
+		char *name, *sw;
+
+		if (n <= 5 || strcmp(e->d_name + n - 5, ".json"))
+			continue;
+		name = xstrndup(e->d_name, n - 5);
+		sw = vm_name_valid(name) ? idle_check(d, name, &u) : NULL;
+		if (sw && !net_in_use(&u))
+			strvec_push(out, name);
+		free(sw);
+		free(name);
+		strvec_clear(&u.names);
+	}
+	if (dir)
+		closedir(dir);
+	free(path);
+}
+
+int vm_idle_network_stop(const struct nook_dirs *d, const char *name)
+{
+	struct net_users u = { d, STRVEC_INIT };
+	char *sw = idle_check(d, name, &u);
+	int rc = sw ? net_switch_stop_unused(sw, net_in_use, &u) : 0;
+
+	free(sw);
+	strvec_clear(&u.names);
+	return rc;
+}
+
 /* Node node of cluster name is no other cluster's node: dev-cp-1 of
  * dev's group cp is not also node 1 of a cluster dev-cp. */
 static int check_claim(const struct nook_dirs *d, const char *name,

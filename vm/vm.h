@@ -385,6 +385,12 @@ void vm_half_made(const struct nook_dirs *d, struct strvec *out);
  * under the VM's lock and only when it is still half made; -1 having said
  * why not. */
 int vm_half_made_remove(const struct nook_dirs *d, const char *dir);
+/* Clusters whose network runs while none of their nodes does (their
+ * QEMUs ended by a prune, their records removed by hand): names into
+ * *out. vm_idle_network_stop() ends one, unless a node has started
+ * meanwhile: 0, or -1 having said why. */
+void vm_idle_networks(const struct nook_dirs *d, struct strvec *out);
+int vm_idle_network_stop(const struct nook_dirs *d, const char *name);
 
 /*
  * Clusters: VMs NAME-1..NAME-N (or named by the caller, NAME-GROUP-I for

@@ -538,4 +538,17 @@ else
 	check "  VM q won (exit $rc)" test "$rc" = 0 -a -e "$NOOK_HOME/vms/q/vm.json"
 fi
 "$NOOK" local delete q --force >/dev/null 2>&1
+
+# nodes whose records went by hand: prune ends their QEMUs, then the
+# network none of them uses any more
+expect_rc "a cluster pr of 2" 0 "$NOOK" local start pr --nodes 2 "${common[@]}"
+check "  its network runs" sw_alive pr
+rm "$NOOK_HOME/vms/pr-1/vm.json" "$NOOK_HOME/vms/pr-2/vm.json"
+expect_rc "  prune --dry-run, records gone" 0 "$NOOK" local prune --dry-run
+expect_rc "  prune" 0 "$NOOK" local prune --json
+check "  ends both QEMUs, their directories, then the network" test "$(echo "$OUT" | json 'sorted(i["kind"] for i in d["items"] if i["removed"])')" = "['network', 'qemu', 'qemu', 'vm-dir', 'vm-dir']"
+check "  which is gone" sh -c '! kill -0 "$(cat "$1")" 2>/dev/null' _ "$NOOK_HOME/run/pr.net/sw.pid"
+expect_rc "  a second prune" 0 "$NOOK" local prune
+contains "  finds nothing" "$OUT" "nothing to prune"
+"$NOOK" local delete pr --force >/dev/null 2>&1
 finish
