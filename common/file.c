@@ -513,8 +513,8 @@ int mkdir_p(const char *path, mode_t mode)
 }
 
 /* Each of path and the directories above it, as lstat sees them: owned
- * by us or root, and a directory no one else may write unless sticky
- * (group write is left alone: a user's own group, often); a symlink
+ * by us or root, and a directory no one else may write (its group
+ * neither, as OpenSSH's StrictModes has it) unless sticky; a symlink
  * only needs a trusted owner (nobody else can point it elsewhere), its
  * target being walked by the caller. 0 or -1 having said why. */
 static int walk_up(const char *path)
@@ -534,11 +534,14 @@ static int walk_up(const char *path)
 				     "sockets; remove it, or set XDG_RUNTIME_DIR "
 				     "(or NOOK_HOME) to a directory of yours",
 				     p, (unsigned)st.st_uid);
-		else if (S_ISDIR(st.st_mode) && (st.st_mode & S_IWOTH) &&
+		else if (S_ISDIR(st.st_mode) &&
+			 (st.st_mode & (S_IWGRP | S_IWOTH)) &&
 			 !(st.st_mode & S_ISVTX))
-			ret = errorf("%s has mode %04o: anyone may replace what "
-				     "it holds; take o+w away, or make it sticky",
-				     p, (unsigned)st.st_mode & 07777);
+			ret = errorf("%s has mode %04o: %s may replace what it "
+				     "holds; chmod go-w it, or make it sticky",
+				     p, (unsigned)st.st_mode & 07777,
+				     st.st_mode & S_IWOTH ? "anyone" :
+				     "its group");
 		else if (!S_ISDIR(st.st_mode) && !S_ISLNK(st.st_mode))
 			ret = errorf("%s is not a directory", p);
 		if (ret < 0 || !strcmp(p, "/"))
@@ -546,6 +549,29 @@ static int walk_up(const char *path)
 		slash = strrchr(p, '/');
 		slash[slash == p] = '\0';
 	}
+	free(p);
+	return ret;
+}
+
+/* walk_up() the part of path that exists already, as given and where
+ * it leads; 0 or -1 having said why. */
+static int walk_made(const char *path)
+{
+	char *p = xstrdup(path), *real;
+	struct stat st;
+	int ret;
+
+	while (lstat(p, &st) < 0 && errno == ENOENT && strcmp(p, "/")) {
+		char *slash = strrchr(p, '/');
+
+		slash[slash == p] = '\0';
+	}
+	real = realpath(p, NULL);
+	if (!real)
+		ret = error_errno("cannot use %s", p);
+	else
+		ret = walk_up(p) < 0 || walk_up(real) < 0 ? -1 : 0;
+	free(real);
 	free(p);
 	return ret;
 }
@@ -581,7 +607,8 @@ int mkdir_private(const char *path)
 
 	if (path[0] != '/')
 		return errorf("%s: not an absolute path", path);
-	if (mkdir_p(path, 0700) < 0)
+	/* nothing is made inside a directory that fails the walk */
+	if (walk_made(path) < 0 || mkdir_p(path, 0700) < 0)
 		return -1;
 	real = realpath(path, NULL);
 	if (!real)

@@ -1225,6 +1225,13 @@ int project_find(const char *dir, uid_t me, char **file, char **shown)
 				 !trusted_owner(to.st_uid, me))
 				ret = refuse_owner(f, "the file it links to",
 						   to.st_uid, me);
+			else if (found && stat(f, &to) == 0 &&
+				 (to.st_mode & S_IWOTH))
+				ret = errorf("%s: not used: it has mode %04o, so "
+					     "any user here may change it. Check "
+					     "it, then chmod o-w it, or give NAME "
+					     "to act without it", f,
+					     (unsigned)to.st_mode & 07777);
 			break;
 		}
 		free(f);

@@ -257,6 +257,19 @@ if [ "$(id -u)" = 0 ]; then
 	contains "  saying which file, as it is above" "$ERR" "using $WORK/trust/nook.yaml (../nook.yaml)"
 	rm -rf trust
 fi
+# a nook.yaml of yours that anyone may change (mode 0666): refused too,
+# saying the mode and what to do; o-w, and it is used
+mkdir -p open
+printf 'name: openvm\n' > open/nook.yaml
+chmod 0666 open/nook.yaml
+expect_rc "a nook.yaml anyone may write is refused" 1 in_dir open local start --plan --json
+contains "  naming the file and its mode" "$ERR" "$WORK/open/nook.yaml: not used: it has mode 0666"
+contains "  and what to do" "$ERR" "chmod o-w it"
+check "  nothing planned" sh -c '! printf %s "$1" | grep -q openvm' _ "$OUT"
+chmod 0664 open/nook.yaml
+expect_rc "  its group may write it: used" 0 in_dir open local start --plan --json
+contains "  the file's VM" "$OUT" '"name": "openvm"'
+rm -rf open
 # a project you did not write (a repository cloned) cannot name your
 # other files, by a path or a symlink: refused by where it leads, before
 # anything starts (exit 2), saying what to do instead

@@ -371,7 +371,8 @@ static void test_mkdir_p(void **state)
 }
 
 /* mkdir_private: its own directory 0700, and nothing above it that
- * another user owns, or anyone may write without the sticky bit */
+ * another user owns, or anyone or its group may write without the
+ * sticky bit */
 static void test_mkdir_private(void **state)
 {
 	char *dir = make_tmpdir();
@@ -398,6 +399,13 @@ static void test_mkdir_private(void **state)
 	assert_int_equal(mkdir_private(under), -1);
 	assert_int_equal(chmod(open_, 01777), 0);
 	assert_int_equal(mkdir_private(under), 0);
+	/* its group may write it: refused as well, nothing made inside */
+	assert_int_equal(remove_tree(under), 0);
+	assert_int_equal(chmod(open_, 0770), 0);
+	assert_int_equal(mkdir_private(under), -1);
+	assert_int_equal(lstat(under, &st), -1);
+	assert_int_equal(chmod(open_, 01770), 0);
+	assert_int_equal(mkdir_private(under), 0);
 	/* a symlink of ours on the way (a symlinked home): followed */
 	assert_int_equal(symlink(ok, link), 0);
 	assert_int_equal(mkdir_private(via), 0);
@@ -412,6 +420,8 @@ static void test_mkdir_private(void **state)
 		assert_int_equal(mkdir(other, 0755), 0);
 		assert_int_equal(chown(other, 65534, 65534), 0);
 		assert_int_equal(mkdir_private(theirs), -1);
+		/* refused before anything is made in it */
+		assert_int_equal(lstat(theirs, &st), -1);
 		assert_int_equal(symlink(ok, their_link), 0);
 		assert_int_equal(lchown(their_link, 65534, 65534), 0);
 		assert_int_equal(mkdir_private(through), -1);
