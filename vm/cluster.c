@@ -803,6 +803,73 @@ static int net_in_use(void *ctx)
 	return up;
 }
 
+/* One start, stop or delete of a cluster at a time: flock on
+ * DATA/clusters/NAME.lock, taken without waiting, into *fd. 0, or 1
+ * (quietly) when another nook holds it, or -1. */
+static int cluster_trylock(const struct nook_dirs *d, const char *name,
+			   int *fd)
+{
+	char *dir = xasprintf("%s/clusters", d->data);
+	char *path = xasprintf("%s/%s.lock", dir, name);
+	int ret = 0;
+
+	*fd = -1;
+	if (mkdir_p(dir, 0700) < 0)
+		ret = -1;
+	else if ((*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
+		ret = error_errno("cannot open %s", path);
+	else if (flock(*fd, LOCK_EX | LOCK_NB) < 0)
+		ret = errno == EWOULDBLOCK ? 1 :
+		      error_errno("cannot lock %s", path);
+	if (ret != 0 && *fd >= 0) {
+		close(*fd);
+		*fd = -1;
+	}
+	free(path);
+	free(dir);
+	return ret;
+}
+
+/* cluster_trylock(), saying that the cluster is busy */
+static int cluster_lock(const struct nook_dirs *d, const char *name,
+			int *fd)
+{
+	int rc = cluster_trylock(d, name, fd);
+
+	if (rc == 1)
+		return errorf("cluster %s is busy: another nook is starting, "
+			      "stopping or deleting it", name);
+	return rc;
+}
+
+/* What a cluster leaves once it has no record and no node: its network
+ * (stopped, its directory removed) and its lock file, which the caller
+ * holds. */
+static void drop_leftovers(const struct nook_dirs *d, const char *name)
+{
+	char *dir = vm_cluster_switch_dir(d, name), *path;
+
+	if (dir && net_switch_alive(dir))
+		net_switch_stop(dir);
+	if (dir)
+		remove_tree(dir);
+	free(dir);
+	path = xasprintf("%s/clusters/%s.lock", d->data, name);
+	unlink(path);
+	free(path);
+}
+
+/* 1 when no record names cluster name and no VM says it is its node. */
+static int no_cluster(const struct nook_dirs *d, const char *name)
+{
+	struct cluster c;
+	enum record rc = cluster_peek(d, name, &c);
+
+	if (rc == REC_OK)
+		cluster_free(&c);
+	return rc == REC_NONE;
+}
+
 void vm_cluster_network_gc(const struct nook_dirs *d, const char *cluster)
 {
 	struct net_users u = { d, STRVEC_INIT };
@@ -849,9 +916,40 @@ static char *idle_check(const struct nook_dirs *d, const char *name,
 	return dir;
 }
 
+/* Clusters with no record and no node whose network directory is left
+ * in dir (RUN, or with some_prefix the fallback /tmp/nook-UID, whose
+ * entries are "HASH-NAME.net"), onto out: what a record removed by hand,
+ * or an older nook's failed first start, leaves. */
+static void lost_networks(const struct nook_dirs *d, const char *dir,
+			  int some_prefix, struct strvec *out)
+{
+	DIR *dp = opendir(dir);
+	struct dirent *e;
+
+	while (dp && (e = readdir(dp))) {
+		size_t n = strlen(e->d_name), skip = some_prefix ? 9 : 0;
+		char *name, *at, *sw;
+
+		if (n <= skip + 4 || strcmp(e->d_name + n - 4, ".net"))
+			continue;
+		name = xstrndup(e->d_name + skip, n - skip - 4);
+		at = xasprintf("%s/%s", dir, e->d_name);
+		/* where nook would put it, not a like-named other thing */
+		sw = vm_name_valid(name) ? vm_cluster_switch_dir(d, name) : NULL;
+		if (sw && !strcmp(sw, at) && no_cluster(d, name))
+			strvec_push(out, name);
+		free(sw);
+		free(at);
+		free(name);
+	}
+	if (dp)
+		closedir(dp);
+}
+
 void vm_idle_networks(const struct nook_dirs *d, struct strvec *out)
 {
 	char *path = xasprintf("%s/clusters", d->data);
+	char *tmp = xasprintf("/tmp/nook-%u", (unsigned)getuid());
 	DIR *dir = opendir(path);
 	struct dirent *e;
 
@@ -872,15 +970,31 @@ void vm_idle_networks(const struct nook_dirs *d, struct strvec *out)
 	}
 	if (dir)
 		closedir(dir);
+	lost_networks(d, d->run, 0, out);
+	lost_networks(d, tmp, 1, out);
+	free(tmp);
 	free(path);
 }
 
 int vm_idle_network_stop(const struct nook_dirs *d, const char *name)
 {
 	struct net_users u = { d, STRVEC_INIT };
-	char *sw = idle_check(d, name, &u);
-	int rc = sw ? net_switch_stop_unused(sw, net_in_use, &u) : 0;
+	char *sw;
+	int rc = 0, lock;
 
+	/* no cluster left: the network goes with its directory, under the
+	 * lock a first start of a cluster of that name would take */
+	if (no_cluster(d, name)) {
+		if (cluster_lock(d, name, &lock) < 0)
+			return -1;
+		if (no_cluster(d, name))
+			drop_leftovers(d, name);
+		close(lock);
+		return 0;
+	}
+	sw = idle_check(d, name, &u);
+	if (sw)
+		rc = net_switch_stop_unused(sw, net_in_use, &u);
 	free(sw);
 	strvec_clear(&u.names);
 	return rc;
@@ -946,45 +1060,6 @@ static int check_names(const struct nook_dirs *d, const char *name,
 		vm_close(vm);
 	}
 	return ret;
-}
-
-/* One start, stop or delete of a cluster at a time: flock on
- * DATA/clusters/NAME.lock, taken without waiting, into *fd. 0, or 1
- * (quietly) when another nook holds it, or -1. */
-static int cluster_trylock(const struct nook_dirs *d, const char *name,
-			   int *fd)
-{
-	char *dir = xasprintf("%s/clusters", d->data);
-	char *path = xasprintf("%s/%s.lock", dir, name);
-	int ret = 0;
-
-	*fd = -1;
-	if (mkdir_p(dir, 0700) < 0)
-		ret = -1;
-	else if ((*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
-		ret = error_errno("cannot open %s", path);
-	else if (flock(*fd, LOCK_EX | LOCK_NB) < 0)
-		ret = errno == EWOULDBLOCK ? 1 :
-		      error_errno("cannot lock %s", path);
-	if (ret != 0 && *fd >= 0) {
-		close(*fd);
-		*fd = -1;
-	}
-	free(path);
-	free(dir);
-	return ret;
-}
-
-/* cluster_trylock(), saying that the cluster is busy */
-static int cluster_lock(const struct nook_dirs *d, const char *name,
-			int *fd)
-{
-	int rc = cluster_trylock(d, name, fd);
-
-	if (rc == 1)
-		return errorf("cluster %s is busy: another nook is starting, "
-			      "stopping or deleting it", name);
-	return rc;
 }
 
 typedef int node_fn(const struct nook_dirs *d, const char *cluster,
@@ -1602,6 +1677,9 @@ out:
 		vm_cluster_network_gc(d, name);
 	if (ret < 0 && c.name)
 		forget_unmade(d, &c, had, is_new);
+	/* a first start that made no node leaves nothing behind */
+	if (ret < 0 && lock >= 0 && no_cluster(d, name))
+		drop_leftovers(d, name);
 	if (lock >= 0)
 		close(lock);
 	free(dir);
@@ -1971,7 +2049,7 @@ int vm_cluster_delete(const struct nook_dirs *d, const char *name, int force)
 	struct cluster c;
 	struct vm **vms = NULL;
 	size_t n = 0;
-	char *dir, *path;
+	char *path;
 	enum record rc = cluster_read(d, name, &c, &why);
 	int ret = 0, lock = -1;
 
@@ -2016,20 +2094,12 @@ int vm_cluster_delete(const struct nook_dirs *d, const char *name, int force)
 			close(lock);
 		return -1;
 	}
-	dir = vm_cluster_switch_dir(d, name);
-	if (dir && net_switch_alive(dir))
-		net_switch_stop(dir);
-	if (dir)
-		remove_tree(dir);
-	free(dir);
 	path = record_path(d, name);
 	if (unlink(path) < 0 && errno != ENOENT)
 		ret = error_errno("cannot remove %s", path);
 	free(path);
 	take_gone(d, name); /* no record: the marks go */
-	path = xasprintf("%s/clusters/%s.lock", d->data, name);
-	unlink(path);
-	free(path);
+	drop_leftovers(d, name);
 	close(lock);
 	return ret;
 }

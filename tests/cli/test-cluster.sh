@@ -29,6 +29,15 @@ expect_rc "--subnet without --nodes is a usage error" 2 "$NOOK" local start k --
 expect_rc "--nodes 0 is a usage error" 2 "$NOOK" local start k --nodes 0
 expect_rc "a subnet over slirp's is refused" 2 "$NOOK" local start k --nodes 2 --subnet 10.0.2.0/24 "${common[@]}"
 check "  and nothing is made" test ! -e "$NOOK_HOME/vms/k-1" -a ! -e "$NOOK_HOME/clusters/k.json"
+# a first start whose network cannot start makes no node, and leaves
+# neither a record, nor a lock file, nor a runtime directory behind
+mkdir -p nosw
+printf '#!/bin/sh\necho "switch broken" >&2\nexit 3\n' > nosw/vde_switch
+chmod +x nosw/vde_switch
+expect_rc "a first start whose switch fails" 1 env PATH="$WORK/nosw:$PATH" "$NOOK" local start fq --nodes 2 "${common[@]}"
+contains "  says why" "$ERR" "vde_switch failed to start (exit 3): switch broken"
+check "  leaves no record, lock or network directory" sh -c '! ls "$1/clusters" "$1/run" 2>/dev/null | grep -q fq' _ "$NOOK_HOME"
+check "  and no node" test ! -e "$NOOK_HOME/vms/fq-1"
 
 # two nodes: each a VM with a second NIC on the cluster's network
 expect_rc "start k --nodes 2" 0 "$NOOK" local start k --nodes 2 "${common[@]}"
@@ -551,4 +560,24 @@ check "  which is gone" sh -c '! kill -0 "$(cat "$1")" 2>/dev/null' _ "$NOOK_HOM
 expect_rc "  a second prune" 0 "$NOOK" local prune
 contains "  finds nothing" "$OUT" "nothing to prune"
 "$NOOK" local delete pr --force >/dev/null 2>&1
+# the cluster's record gone by hand as well: its network is found by its
+# runtime directory, and goes with it
+expect_rc "a cluster pn of 2" 0 "$NOOK" local start pn --nodes 2 "${common[@]}"
+pnsw=$(cat "$NOOK_HOME/run/pn.net/sw.pid")
+rm "$NOOK_HOME/vms/pn-1/vm.json" "$NOOK_HOME/vms/pn-2/vm.json" "$NOOK_HOME/clusters/pn.json"
+expect_rc "  prune --dry-run, every record gone" 0 "$NOOK" local prune --dry-run
+contains "  lists the network" "$OUT" "would remove network cluster pn's network"
+check "  and leaves it" kill -0 "$pnsw"
+expect_rc "  prune" 0 "$NOOK" local prune --json
+check "  ends both QEMUs, their directories and the network" test "$(echo "$OUT" | json 'sorted(i["kind"] for i in d["items"] if i["removed"])')" = "['network', 'qemu', 'qemu', 'vm-dir', 'vm-dir']"
+check "  the switch is gone" ended "$pnsw"
+check "  and so are its directory and lock file" test ! -e "$NOOK_HOME/run/pn.net" -a ! -e "$NOOK_HOME/clusters/pn.lock"
+# a network directory an older nook's failed first start left
+mkdir -m 700 "$NOOK_HOME/run/old.net"
+: > "$NOOK_HOME/run/old.net/sw.log"
+expect_rc "  prune of a left network directory" 0 "$NOOK" local prune
+contains "  names it" "$OUT" "cluster old's network"
+check "  and removes it" test ! -e "$NOOK_HOME/run/old.net"
+expect_rc "  a second prune" 0 "$NOOK" local prune
+contains "  finds nothing" "$OUT" "nothing to prune"
 finish
