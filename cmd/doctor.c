@@ -16,7 +16,9 @@ static const char usage_doctor[] =
 	"Checks the programs nook drives (found? version?), whether KVM is\n"
 	"usable and why not, where nook keeps its files and which image\n"
 	"recipes it has. Exits 1 when a required program is missing or too\n"
-	"old, naming the package to install.\n"
+	"old, naming the package to install, or when a start would refuse\n"
+	"the runtime directory (another user's, or one its group or anyone\n"
+	"may write on the way), saying why.\n"
 	"\n"
 	"      --json   print the findings as JSON\n";
 
@@ -241,13 +243,16 @@ int cmd_doctor(struct nook_ctx *ctx, int argc, char **argv)
 		ret = 1;
 	if (json) {
 		/* said first, so that the object's "error" has it */
-		if (say_problems(f))
+		if (say_problems(f) || (dirs && path_private_ok(dirs->run) < 0))
 			ret = 1;
 		if (print_findings(f, &af, a, why, dirs, !ret))
 			ret = 1;
 	} else {
 		print_human(f, &af, a, why, dirs);
 		if (say_problems(f))
+			ret = 1;
+		/* what every start would refuse */
+		if (dirs && path_private_ok(dirs->run) < 0)
 			ret = 1;
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(programs); i++) {

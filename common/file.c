@@ -554,8 +554,8 @@ static int walk_up(const char *path)
 }
 
 /* walk_up() the part of path that exists already, as given and where
- * it leads; 0 or -1 having said why. */
-static int walk_made(const char *path)
+ * it leads. */
+int path_private_ok(const char *path)
 {
 	char *p = xstrdup(path), *real;
 	struct stat st;
@@ -608,7 +608,7 @@ int mkdir_private(const char *path)
 	if (path[0] != '/')
 		return errorf("%s: not an absolute path", path);
 	/* nothing is made inside a directory that fails the walk */
-	if (walk_made(path) < 0 || mkdir_p(path, 0700) < 0)
+	if (path_private_ok(path) < 0 || mkdir_p(path, 0700) < 0)
 		return -1;
 	real = realpath(path, NULL);
 	if (!real)
