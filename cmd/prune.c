@@ -52,7 +52,7 @@ int cmd_local_prune(struct nook_ctx *ctx, int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	struct strvec temps = STRVEC_INIT, dirs = STRVEC_INIT;
-	struct strvec nets = STRVEC_INIT;
+	struct strvec nets = STRVEC_INIT, ending = STRVEC_INIT;
 	struct vm_orphan *orph = NULL;
 	const struct nook_dirs *d;
 	json_t *list = json_array();
@@ -100,8 +100,12 @@ int cmd_local_prune(struct nook_ctx *ctx, int argc, char **argv)
 		note(list, json, dry, "vm-dir", dirs.v[i], 0, ok);
 		rc |= !ok;
 	}
-	/* after the QEMUs above: a network their end left with no node */
-	vm_idle_networks(d, &nets);
+	/* after the QEMUs above: a network their end left with no node (a
+	 * dry run counts them as ended) */
+	for (size_t i = 0; dry && i < norph; i++)
+		strvec_push(&ending, orph[i].name);
+	vm_idle_networks(d, &ending, &nets);
+	strvec_clear(&ending);
 	for (size_t i = 0; i < nets.n; i++) {
 		char *what = xasprintf("cluster %s's network, no node running",
 				       nets.v[i]);

@@ -781,6 +781,8 @@ int vm_cluster_host_lines(const struct nook_dirs *d, const char *cluster,
 struct net_users {
 	const struct nook_dirs *d;
 	struct strvec names;   /* the cluster's nodes */
+	const struct strvec *ending; /* VMs whose QEMUs a prune ends, or
+				      * NULL: as if not running */
 };
 
 /* Whether a node's QEMU runs, or another nook holds the node's lock: a
@@ -795,7 +797,8 @@ static int net_in_use(void *ctx)
 	for (size_t i = 0; i < u->names.n && !up; i++) {
 		struct vm_paths p;
 
-		if (vm_paths_init(&p, u->d, u->names.v[i]) < 0)
+		if ((u->ending && strvec_index(u->ending, u->names.v[i]) >= 0) ||
+		    vm_paths_init(&p, u->d, u->names.v[i]) < 0)
 			continue;
 		up = vm_pid_alive(p.pidfile, p.qmp_arg) || vm_lock_busy(&p);
 		vm_paths_free(&p);
@@ -946,7 +949,8 @@ static void lost_networks(const struct nook_dirs *d, const char *dir,
 		closedir(dp);
 }
 
-void vm_idle_networks(const struct nook_dirs *d, struct strvec *out)
+void vm_idle_networks(const struct nook_dirs *d, const struct strvec *ending,
+		      struct strvec *out)
 {
 	char *path = xasprintf("%s/clusters", d->data);
 	char *tmp = xasprintf("/tmp/nook-%u", (unsigned)getuid());
@@ -955,7 +959,7 @@ void vm_idle_networks(const struct nook_dirs *d, struct strvec *out)
 
 	while (dir && (e = readdir(dir))) {
 		size_t n = strlen(e->d_name);
-		struct net_users u = { d, STRVEC_INIT };
+		struct net_users u = { d, STRVEC_INIT, ending };
 		char *name, *sw;
 
 		if (n <= 5 || strcmp(e->d_name + n - 5, ".json"))

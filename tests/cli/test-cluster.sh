@@ -554,6 +554,8 @@ expect_rc "a cluster pr of 2" 0 "$NOOK" local start pr --nodes 2 "${common[@]}"
 check "  its network runs" sw_alive pr
 rm "$NOOK_HOME/vms/pr-1/vm.json" "$NOOK_HOME/vms/pr-2/vm.json"
 expect_rc "  prune --dry-run, records gone" 0 "$NOOK" local prune --dry-run
+contains "  lists the network the QEMUs' end leaves unused" "$OUT" "would remove network cluster pr's network, no node running"
+check "  and leaves it running" sw_alive pr
 expect_rc "  prune" 0 "$NOOK" local prune --json
 check "  ends both QEMUs, their directories, then the network" test "$(echo "$OUT" | json 'sorted(i["kind"] for i in d["items"] if i["removed"])')" = "['network', 'qemu', 'qemu', 'vm-dir', 'vm-dir']"
 check "  which is gone" sh -c '! kill -0 "$(cat "$1")" 2>/dev/null' _ "$NOOK_HOME/run/pr.net/sw.pid"
