@@ -243,7 +243,7 @@ int cmd_doctor(struct nook_ctx *ctx, int argc, char **argv)
 		ret = 1;
 	if (json) {
 		/* said first, so that the object's "error" has it */
-		if (say_problems(f) || (dirs && path_private_ok(dirs->run) < 0))
+		if (say_problems(f) || (dirs && path_private_ok(dirs->run, 0) < 0))
 			ret = 1;
 		if (print_findings(f, &af, a, why, dirs, !ret))
 			ret = 1;
@@ -252,7 +252,7 @@ int cmd_doctor(struct nook_ctx *ctx, int argc, char **argv)
 		if (say_problems(f))
 			ret = 1;
 		/* what every start would refuse */
-		if (dirs && path_private_ok(dirs->run) < 0)
+		if (dirs && path_private_ok(dirs->run, 0) < 0)
 			ret = 1;
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(programs); i++) {

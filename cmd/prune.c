@@ -57,7 +57,7 @@ int cmd_local_prune(struct nook_ctx *ctx, int argc, char **argv)
 	const struct nook_dirs *d;
 	json_t *list = json_array();
 	int c, dry = 0, json = 0, rc = 0;
-	size_t norph = 0;
+	size_t norph = 0, kept = 0;
 
 	getopt_reset();
 	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
@@ -109,10 +109,14 @@ int cmd_local_prune(struct nook_ctx *ctx, int argc, char **argv)
 	for (size_t i = 0; i < nets.n; i++) {
 		char *what = xasprintf("cluster %s's network, no node running",
 				       nets.v[i]);
-		int ok = dry || vm_idle_network_stop(d, nets.v[i]) == 0;
+		int got = dry ? 0 : vm_idle_network_stop(d, nets.v[i]);
 
-		note(list, json, dry, "network", what, 0, ok);
-		rc |= !ok;
+		/* one in use after all is no leftover */
+		if (got != 1)
+			note(list, json, dry, "network", what, 0, got == 0);
+		else
+			kept++;
+		rc |= got < 0;
 		free(what);
 	}
 	if (json)
@@ -120,7 +124,7 @@ int cmd_local_prune(struct nook_ctx *ctx, int argc, char **argv)
 					   "items", list));
 	else
 		json_decref(list);
-	if (!json && !norph && !temps.n && !dirs.n && !nets.n)
+	if (!json && !norph && !temps.n && !dirs.n && nets.n == kept)
 		printf("nothing to prune\n");
 	free(orph);
 	strvec_clear(&temps);

@@ -336,14 +336,14 @@ int mkdir_p(const char *path, mode_t mode);
 /* mkdir -p path with mode 0700, for sockets and pid files: path, a
  * directory of ours with no access for others, and each directory above
  * it (and each symlink on the way, and where it leads) owned by us or
- * root, and not writable by its group or by all unless sticky (/tmp),
- * so that no other user can swap a directory on the way (a /tmp/nook-UID
- * made first by someone else). Nothing is made in a directory that fails
- * the checks. 0 or -1 having said why. */
+ * root, and not writable by its group (a user private group aside) or
+ * by all unless sticky (/tmp), so that no other user can swap a directory
+ * on the way (a /tmp/nook-UID made first by someone else). Each directory
+ * is checked before anything is made in it. 0 or -1 having said why. */
 int mkdir_private(const char *path);
 /* mkdir_private()'s checks of the part of path that exists, making
- * nothing: 0, or -1 having said why. */
-int path_private_ok(const char *path);
+ * nothing: 0, or -1 having said why (quiet: saying nothing). */
+int path_private_ok(const char *path, int quiet);
 /* 1 when real (a resolved path) is root (resolved) or below it. */
 int path_under(const char *root, const char *real);
 /* Copy src's bytes to dst, a new file (O_EXCL) of mode, fsynced; a

@@ -2,7 +2,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <grp.h>
 #include <libgen.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -486,7 +488,12 @@ int copy_file(const char *src, const char *dst, mode_t mode)
 	return ret;
 }
 
-int mkdir_p(const char *path, mode_t mode)
+/* mkdir -p path, each directory it makes of mode; with check, every
+ * directory on the way, made or found, must pass check(dir, ctx) before
+ * anything is made in it. 0 or -1 having said why. */
+static int mkdir_each(const char *path, mode_t mode,
+		      int (*check)(const char *dir, const char *ctx),
+		      const char *ctx)
 {
 	char *p;
 	int ret = 0;
@@ -500,66 +507,105 @@ int mkdir_p(const char *path, mode_t mode)
 		if (c != '/' && c != '\0')
 			continue;
 		*s = '\0';
-		if (mkdir(p, mode) < 0 && errno != EEXIST) {
+		if (mkdir(p, mode) < 0 && errno != EEXIST)
 			ret = error_errno("cannot create directory %s", p);
-			break;
-		}
+		else if (check)
+			ret = check(p, ctx);
 		*s = c;
-		if (c == '\0')
+		if (ret < 0 || c == '\0')
 			break;
 	}
 	free(p);
 	return ret;
 }
 
-/* Each of path and the directories above it, as lstat sees them: owned
- * by us or root, and a directory no one else may write (its group
- * neither, as OpenSSH's StrictModes has it) unless sticky; a symlink
- * only needs a trusted owner (nobody else can point it elsewhere), its
- * target being walked by the caller. 0 or -1 having said why. */
-static int walk_up(const char *path)
+int mkdir_p(const char *path, mode_t mode)
 {
-	char *p = xstrdup(path);
-	int ret = 0;
+	return mkdir_each(path, mode, NULL, NULL);
+}
+
+/* Whether the group of st has one member, st's owner: a user private
+ * group, which Debian's OpenSSH lets write where StrictModes looks. */
+static int group_is_owner(const struct stat *st)
+{
+	struct group *gr = getgrgid(st->st_gid);
+	struct passwd *pw;
+	int ok = gr != NULL, members = 0;
+	char *owner = NULL;
+
+	for (char **m = gr ? gr->gr_mem : NULL; m && *m; m++) {
+		if (!owner) {
+			pw = getpwuid(st->st_uid);
+			owner = xstrdup(pw ? pw->pw_name : "");
+		}
+		if (strcmp(*m, owner))
+			ok = 0;
+		members++;
+	}
+	/* and the users whose primary group it is */
+	setpwent();
+	for (;;) {
+		pw = ok ? getpwent() : NULL;
+		if (!pw)
+			break;
+		if (pw->pw_gid == st->st_gid) {
+			ok = pw->pw_uid == st->st_uid;
+			members++;
+		}
+	}
+	endpwent();
+	free(owner);
+	return ok && members > 0;
+}
+
+/* Each of path and the directories above it, as lstat sees them: owned
+ * by us or root, and a directory no one else may write unless sticky
+ * (its group neither, but for a user private group, as Debian's OpenSSH
+ * has StrictModes); a symlink only needs a trusted owner (nobody else
+ * can point it elsewhere), its target being walked by the caller. NULL,
+ * or why not (the caller frees). */
+static char *walk_up(const char *path)
+{
+	char *p = xstrdup(path), *why = NULL;
 
 	for (;;) {
 		struct stat st;
 		char *slash;
 
 		if (lstat(p, &st) < 0)
-			ret = error_errno("cannot use %s", p);
+			why = xasprintf("cannot use %s: %s", p, strerror(errno));
 		else if (st.st_uid != geteuid() && st.st_uid != 0)
-			ret = errorf("%s belongs to user %u, not to you: another "
-				     "user may have made it to reach your VMs' "
-				     "sockets; remove it, or set XDG_RUNTIME_DIR "
-				     "(or NOOK_HOME) to a directory of yours",
-				     p, (unsigned)st.st_uid);
-		else if (S_ISDIR(st.st_mode) &&
-			 (st.st_mode & (S_IWGRP | S_IWOTH)) &&
-			 !(st.st_mode & S_ISVTX))
-			ret = errorf("%s has mode %04o: %s may replace what it "
-				     "holds; chmod go-w it, or make it sticky",
-				     p, (unsigned)st.st_mode & 07777,
-				     st.st_mode & S_IWOTH ? "anyone" :
-				     "its group");
+			why = xasprintf("%s belongs to user %u, not to you: "
+					"another user may have made it to reach "
+					"your VMs' sockets; remove it, or set "
+					"XDG_RUNTIME_DIR (or NOOK_HOME) to a "
+					"directory of yours", p,
+					(unsigned)st.st_uid);
+		else if (S_ISDIR(st.st_mode) && !(st.st_mode & S_ISVTX) &&
+			 ((st.st_mode & S_IWOTH) ||
+			  ((st.st_mode & S_IWGRP) && !group_is_owner(&st))))
+			why = xasprintf("%s has mode %04o: %s may replace what "
+					"it holds; chmod go-w it, or make it "
+					"sticky", p, (unsigned)st.st_mode & 07777,
+					st.st_mode & S_IWOTH ? "anyone" :
+					"its group (or a user its ACL names)");
 		else if (!S_ISDIR(st.st_mode) && !S_ISLNK(st.st_mode))
-			ret = errorf("%s is not a directory", p);
-		if (ret < 0 || !strcmp(p, "/"))
+			why = xasprintf("%s is not a directory", p);
+		if (why || !strcmp(p, "/"))
 			break;
 		slash = strrchr(p, '/');
 		slash[slash == p] = '\0';
 	}
 	free(p);
-	return ret;
+	return why;
 }
 
 /* walk_up() the part of path that exists already, as given and where
- * it leads. */
-int path_private_ok(const char *path)
+ * it leads: NULL, or why not (the caller frees). */
+static char *private_why(const char *path)
 {
-	char *p = xstrdup(path), *real;
+	char *p = xstrdup(path), *real, *why;
 	struct stat st;
-	int ret;
 
 	while (lstat(p, &st) < 0 && errno == ENOENT && strcmp(p, "/")) {
 		char *slash = strrchr(p, '/');
@@ -567,12 +613,59 @@ int path_private_ok(const char *path)
 		slash[slash == p] = '\0';
 	}
 	real = realpath(p, NULL);
-	if (!real)
-		ret = error_errno("cannot use %s", p);
-	else
-		ret = walk_up(p) < 0 || walk_up(real) < 0 ? -1 : 0;
+	why = real ? walk_up(p) : xasprintf("cannot use %s: %s", p,
+					     strerror(errno));
+	if (!why)
+		why = walk_up(real);
 	free(real);
 	free(p);
+	return why;
+}
+
+int path_private_ok(const char *path, int quiet)
+{
+	char *why = private_why(path);
+
+	if (why && !quiet)
+		errorf("%s", why);
+	free(why);
+	return why ? -1 : 0;
+}
+
+/* mkdir_each()'s check for mkdir_private(whole) */
+static int private_step(const char *dir, const char *whole)
+{
+	char *why = private_why(dir);
+
+	if (!why)
+		return 0;
+	errorf("%s (it is on the way to %s)", why, whole);
+	free(why);
+	return -1;
+}
+
+int mkdir_private(const char *path)
+{
+	char *real;
+	struct stat st;
+	int ret = 0;
+
+	if (path[0] != '/')
+		return errorf("%s: not an absolute path", path);
+	if (mkdir_each(path, 0700, private_step, path) < 0)
+		return -1;
+	real = realpath(path, NULL);
+	if (!real)
+		return error_errno("cannot use %s", path);
+	if (stat(real, &st) == 0 && (st.st_mode & 077)) {
+		if (st.st_uid != geteuid())
+			ret = errorf("%s has mode %04o and is not yours to "
+				     "change: pick a directory of your own",
+				     real, (unsigned)st.st_mode & 07777);
+		else if (chmod(real, 0700) < 0)
+			ret = error_errno("chmod 0700 %s", real);
+	}
+	free(real);
 	return ret;
 }
 
@@ -597,34 +690,6 @@ int path_under(const char *root, const char *real)
 	if (!strcmp(root, "/"))
 		return 1;
 	return !strncmp(real, root, n) && (real[n] == '\0' || real[n] == '/');
-}
-
-int mkdir_private(const char *path)
-{
-	char *real;
-	struct stat st;
-	int ret;
-
-	if (path[0] != '/')
-		return errorf("%s: not an absolute path", path);
-	/* nothing is made inside a directory that fails the walk */
-	if (path_private_ok(path) < 0 || mkdir_p(path, 0700) < 0)
-		return -1;
-	real = realpath(path, NULL);
-	if (!real)
-		return error_errno("cannot use %s", path);
-	/* the path as given (its symlinks' owners), then where it leads */
-	ret = walk_up(path) < 0 || walk_up(real) < 0 ? -1 : 0;
-	if (ret == 0 && stat(real, &st) == 0 && (st.st_mode & 077)) {
-		if (st.st_uid != geteuid())
-			ret = errorf("%s has mode %04o and is not yours to "
-				     "change: pick a directory of your own",
-				     real, (unsigned)st.st_mode & 07777);
-		else if (chmod(real, 0700) < 0)
-			ret = error_errno("chmod 0700 %s", real);
-	}
-	free(real);
-	return ret;
 }
 
 static int remove_entry(const char *path, const struct stat *st, int type,

@@ -174,7 +174,8 @@ pid_t net_switch_alive(const char *dir);
  * its sockets. 0 when it is gone or was not running. */
 int net_switch_stop(const char *dir);
 /* The same unless in_use(ctx), asked under the lock that starts take
- * too: a node that starts meanwhile finds the switch, or starts it. */
+ * too: a node that starts meanwhile finds the switch, or starts it. 1
+ * when it was left running for that. */
 int net_switch_stop_unused(const char *dir, int (*in_use)(void *ctx),
 			   void *ctx);
 

@@ -228,7 +228,7 @@ int net_switch_stop_unused(const char *dir, int (*in_use)(void *ctx),
 	sw_paths_init(&p, dir);
 	if (sw_lock(p.lock, &lock) < 0)
 		goto out;
-	ret = 0;
+	ret = 1;
 	if (in_use && in_use(ctx))
 		goto out;
 	ret = -1;

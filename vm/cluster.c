@@ -847,19 +847,25 @@ static int cluster_lock(const struct nook_dirs *d, const char *name,
 
 /* What a cluster leaves once it has no record and no node: its network
  * (stopped, its directory removed) and its lock file, which the caller
- * holds. */
-static void drop_leftovers(const struct nook_dirs *d, const char *name)
+ * holds. A network directory on a way another user could change (a
+ * /tmp/nook-UID someone else made) is not ours to act in: left alone.
+ * 0, or -1 having said why. */
+static int drop_leftovers(const struct nook_dirs *d, const char *name)
 {
 	char *dir = vm_cluster_switch_dir(d, name), *path;
+	int ret = 0;
 
-	if (dir && net_switch_alive(dir))
-		net_switch_stop(dir);
-	if (dir)
-		remove_tree(dir);
+	if (dir && path_private_ok(dir, 1) == 0) {
+		if (net_switch_alive(dir) && net_switch_stop(dir) < 0)
+			ret = -1;
+		if (ret == 0 && remove_tree(dir) < 0)
+			ret = -1;
+	}
 	free(dir);
 	path = xasprintf("%s/clusters/%s.lock", d->data, name);
 	unlink(path);
 	free(path);
+	return ret;
 }
 
 /* 1 when no record names cluster name and no VM says it is its node. */
@@ -926,7 +932,8 @@ static char *idle_check(const struct nook_dirs *d, const char *name,
 static void lost_networks(const struct nook_dirs *d, const char *dir,
 			  int some_prefix, struct strvec *out)
 {
-	DIR *dp = opendir(dir);
+	/* not in a directory another user could change under us */
+	DIR *dp = path_private_ok(dir, 1) == 0 ? opendir(dir) : NULL;
 	struct dirent *e;
 
 	while (dp && (e = readdir(dp))) {
@@ -974,8 +981,11 @@ void vm_idle_networks(const struct nook_dirs *d, const struct strvec *ending,
 	}
 	if (dir)
 		closedir(dir);
-	lost_networks(d, d->run, 0, out);
-	lost_networks(d, tmp, 1, out);
+	/* a node at work with no record may be on one */
+	if (!vm_unrecorded_busy(d)) {
+		lost_networks(d, d->run, 0, out);
+		lost_networks(d, tmp, 1, out);
+	}
 	free(tmp);
 	free(path);
 }
@@ -987,14 +997,16 @@ int vm_idle_network_stop(const struct nook_dirs *d, const char *name)
 	int rc = 0, lock;
 
 	/* no cluster left: the network goes with its directory, under the
-	 * lock a first start of a cluster of that name would take */
+	 * lock a first start of a cluster of that name would take; a start
+	 * or another prune holding it, or a node at work, keeps it */
 	if (no_cluster(d, name)) {
-		if (cluster_lock(d, name, &lock) < 0)
-			return -1;
-		if (no_cluster(d, name))
-			drop_leftovers(d, name);
+		rc = cluster_trylock(d, name, &lock);
+		if (rc != 0)
+			return rc;
+		rc = !no_cluster(d, name) || vm_unrecorded_busy(d) ? 1 :
+		     drop_leftovers(d, name);
 		close(lock);
-		return 0;
+		return rc;
 	}
 	sw = idle_check(d, name, &u);
 	if (sw)
@@ -1683,7 +1695,7 @@ out:
 		forget_unmade(d, &c, had, is_new);
 	/* a first start that made no node leaves nothing behind */
 	if (ret < 0 && lock >= 0 && no_cluster(d, name))
-		drop_leftovers(d, name);
+		(void)drop_leftovers(d, name);
 	if (lock >= 0)
 		close(lock);
 	free(dir);
@@ -2103,7 +2115,8 @@ int vm_cluster_delete(const struct nook_dirs *d, const char *name, int force)
 		ret = error_errno("cannot remove %s", path);
 	free(path);
 	take_gone(d, name); /* no record: the marks go */
-	drop_leftovers(d, name);
+	if (drop_leftovers(d, name) < 0)
+		ret = -1;
 	close(lock);
 	return ret;
 }

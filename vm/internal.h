@@ -234,6 +234,10 @@ int vm_sched_boot(pid_t pid, int on);
 int vm_lock(const struct vm_paths *p, const char *name, int *fd);
 /* 1 when someone holds the lock now. */
 int vm_lock_busy(const struct vm_paths *p);
+/* 1 when a VM of d has no record while a nook holds its lock (a first
+ * start at work, or one whose record went by hand): what it runs may be
+ * on a network no record names. */
+int vm_unrecorded_busy(const struct nook_dirs *d);
 /* The mark a 'stop --force' leaves for the start holding the lock:
  * DIR/stop-forced. */
 char *vm_stop_mark(const struct vm_paths *p);

@@ -175,6 +175,29 @@ int vm_orphan_kill(const struct nook_dirs *d, const struct vm_orphan *o)
 	return ret;
 }
 
+int vm_unrecorded_busy(const struct nook_dirs *d)
+{
+	char *vms = xasprintf("%s/vms", d->data);
+	DIR *dir = opendir(vms);
+	struct dirent *e;
+	int busy = 0;
+
+	while (!busy && dir && (e = readdir(dir))) {
+		struct vm_paths p;
+
+		if (!vm_name_valid(e->d_name) ||
+		    vm_paths_init(&p, d, e->d_name) < 0)
+			continue;
+		busy = dir_exists(p.dir) && !recorded_now(&p) &&
+		       vm_lock_busy(&p);
+		vm_paths_free(&p);
+	}
+	if (dir)
+		closedir(dir);
+	free(vms);
+	return busy;
+}
+
 void vm_half_made(const struct nook_dirs *d, struct strvec *out)
 {
 	char *vms = xasprintf("%s/vms", d->data);

@@ -389,8 +389,9 @@ int vm_half_made_remove(const struct nook_dirs *d, const char *dir);
  * QEMUs ended by a prune, their records removed by hand; the VMs named
  * in ending, whose QEMUs a prune ends, count as not running), or that
  * left a network directory with no cluster left at all: names into
- * *out. vm_idle_network_stop() ends one, unless a node has started
- * meanwhile: 0, or -1 having said why. */
+ * *out. vm_idle_network_stop() ends one: 0; 1 when it is kept after all
+ * (a node has started meanwhile, another nook holds the cluster); or -1
+ * having said why. */
 void vm_idle_networks(const struct nook_dirs *d, const struct strvec *ending,
 		      struct strvec *out);
 int vm_idle_network_stop(const struct nook_dirs *d, const char *name);

@@ -38,6 +38,22 @@ expect_rc "a first start whose switch fails" 1 env PATH="$WORK/nosw:$PATH" "$NOO
 contains "  says why" "$ERR" "vde_switch failed to start (exit 3): switch broken"
 check "  leaves no record, lock or network directory" sh -c '! ls "$1/clusters" "$1/run" 2>/dev/null | grep -q fq' _ "$NOOK_HOME"
 check "  and no node" test ! -e "$NOOK_HOME/vms/fq-1"
+# a runtime directory another user made (as a /tmp/nook-UID made first):
+# a start is refused, and neither it nor prune removes anything there
+if [ "$(id -u)" = 0 ]; then
+	H2="$WORK/h2"
+	mkdir -p "$H2/run/ev.net/sw" "$H2/run/old.net"
+	: > "$H2/run/ev.net/sw/theirs"
+	: > "$H2/run/old.net/theirs"
+	chown -R nobody "$H2/run"
+	expect_rc "a start under another user's runtime directory" 1 env NOOK_HOME="$H2" "$NOOK" local start ev --nodes 2 "${common[@]}"
+	contains "  is refused, naming the owner" "$ERR" "$H2/run belongs to user 65534, not to you"
+	check "  and removes nothing of theirs" test -e "$H2/run/ev.net/sw/theirs"
+	expect_rc "  prune there" 0 env NOOK_HOME="$H2" "$NOOK" local prune
+	contains "  finds nothing" "$OUT" "nothing to prune"
+	check "  and removes nothing of theirs" test -e "$H2/run/ev.net/sw/theirs" -a -e "$H2/run/old.net/theirs"
+	rm -rf "$H2"
+fi
 
 # two nodes: each a VM with a second NIC on the cluster's network
 expect_rc "start k --nodes 2" 0 "$NOOK" local start k --nodes 2 "${common[@]}"
@@ -577,6 +593,23 @@ check "  and so are its directory and lock file" test ! -e "$NOOK_HOME/run/pn.ne
 # a network directory an older nook's failed first start left
 mkdir -m 700 "$NOOK_HOME/run/old.net"
 : > "$NOOK_HOME/run/old.net/sw.log"
+# kept while another nook holds the cluster's lock (a start of it), or
+# works on a VM that has no record yet (its QEMU may be on it): quietly
+flock "$NOOK_HOME/clusters/old.lock" sleep 3 &
+holder=$!
+sleep 0.5
+expect_rc "  prune while another nook holds the cluster's lock" 0 "$NOOK" local prune
+contains "  keeps the network quietly" "$OUT" "nothing to prune"
+check "  which is there" test -e "$NOOK_HOME/run/old.net/sw.log"
+wait "$holder"
+mkdir -p "$NOOK_HOME/vms/busy"
+flock "$NOOK_HOME/vms/busy/lock" sleep 3 &
+holder=$!
+sleep 0.5
+expect_rc "  prune while a VM with no record is at work" 0 "$NOOK" local prune --dry-run
+check "  keeps the network" sh -c '! printf %s "$1" | grep -q "old"' _ "$OUT"
+wait "$holder"
+rm -rf "$NOOK_HOME/vms/busy"
 expect_rc "  prune of a left network directory" 0 "$NOOK" local prune
 contains "  names it" "$OUT" "cluster old's network"
 check "  and removes it" test ! -e "$NOOK_HOME/run/old.net"
