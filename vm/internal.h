@@ -461,6 +461,14 @@ int vm_resume(struct vm *vm, struct strvec *argv, const char *accel,
 /* Remove vm's save file (and a half-written one); the record is the
  * caller's to change. */
 void vm_save_remove(struct vm *vm);
+/* A suspend cut off (SIGKILL) leaves its temporary save, and QEMU
+ * stopped for a migration that may have ended, under a record that says
+ * running. With the VM's lock held (no suspend at work), the file goes
+ * and a guest the record says runs runs again, which is said. */
+void vm_suspend_mend(struct vm *vm);
+/* 1 when the temporary save of a suspend is there: one at work, or one
+ * cut off. */
+int vm_suspend_cut_off(const struct vm *vm);
 /* QMP cont on the QEMU at p's socket; 0, or -1 saying nothing (the
  * caller goes on another way). */
 int vm_qmp_cont(const struct vm_paths *p);

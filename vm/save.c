@@ -334,6 +334,43 @@ void vm_save_remove(struct vm *vm)
 	free(b);
 }
 
+int vm_suspend_cut_off(const struct vm *vm)
+{
+	char *tmp = save_path(vm, 1);
+	int there = access(tmp, F_OK) == 0;
+
+	free(tmp);
+	return there;
+}
+
+void vm_suspend_mend(struct vm *vm)
+{
+	char *tmp;
+	struct qmp q = { -1, BUF_INIT, NULL };
+
+	if (!vm_suspend_cut_off(vm))
+		return;
+	tmp = save_path(vm, 1);
+	/* as a failed save is undone (save_state()): the migration, which
+	 * QEMU may have gone on with or ended, cancelled; the guest let run */
+	if (vm->recorded == VM_RUNNING && !vm->broken &&
+	    vm_pid_alive(vm->paths.pidfile, vm->paths.qmp_arg) &&
+	    qmp_open(&q, vm->paths.qmp, 5000) == 0) {
+		qmp_execute(&q, "migrate_cancel", NULL, 5000, NULL);
+		if (qmp_execute(&q, "cont", NULL, 10000, NULL) == 0)
+			warnf("VM %s: a suspend of it was cut off; its guest "
+			      "runs on", vm->name);
+		else
+			warnf("VM %s: a suspend of it was cut off, and its "
+			      "guest stays stopped (%s): 'nook local stop %s "
+			      "--force' ends it", vm->name, qmp_error(&q),
+			      vm->name);
+	}
+	qmp_close(&q);
+	unlink(tmp);
+	free(tmp);
+}
+
 static int fsync_dir(const char *dir)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

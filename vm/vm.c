@@ -153,6 +153,13 @@ int vm_open(const struct nook_dirs *d, const char *name, int must_exist,
 			goto fail;
 		vm->broken = 1;
 	}
+	/* a suspend cut off left the guest stopped under "running": mended
+	 * by whoever looks first (status, list), when no nook is at work */
+	if (vm->recorded == VM_RUNNING && vm_suspend_cut_off(vm) &&
+	    !vm_lock_busy(&vm->paths) && vm_take_lock(vm) == 0) {
+		close(vm->lock_fd);
+		vm->lock_fd = -1;
+	}
 	*out = vm;
 	return 0;
 fail:
@@ -214,6 +221,7 @@ int vm_take_lock(struct vm *vm)
 		if (load(vm) < 0)
 			return -1;
 	}
+	vm_suspend_mend(vm);
 	return 0;
 }
 

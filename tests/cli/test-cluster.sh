@@ -15,6 +15,8 @@ cleanup() {
 	"$NOOK" local delete r-2 --force >/dev/null 2>&1
 	"$NOOK" local delete q --force >/dev/null 2>&1
 	"$NOOK" local delete fq --force >/dev/null 2>&1
+	"$NOOK" local delete pr --force >/dev/null 2>&1
+	"$NOOK" local prune >/dev/null 2>&1
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
