@@ -755,6 +755,7 @@ static int start_cluster(const struct nook_dirs *d, const char *name,
 			 struct opts *opts, struct progress *pr, double t0)
 {
 	struct strvec failed = STRVEC_INIT, why = STRVEC_INIT;
+	char *note;
 	int rc;
 	json_t *nodes;
 
@@ -764,8 +765,16 @@ static int start_cluster(const struct nook_dirs *d, const char *name,
 	pr->cluster = 1;
 	if (pr->tty && board_start(&pr->board) < 0)
 		pr->board.fd = -1;
+	/* QEMU is daemonized: ^C ends this wait, not the nodes */
+	note = xasprintf("\nnook: interrupted: the nodes of cluster %s that "
+			 "started go on booting in the background; 'nook "
+			 "local status %s' shows them, 'nook local stop %s' "
+			 "stops them\n", name, name, name);
+	sig_note(note);
+	free(note);
 	rc = vm_cluster_start(d, name, opts->nodes.list, opts->nodes.n,
 			      opts->subnet, &opts->vm, &failed, &why);
+	sig_note(NULL);
 	board_end(&pr->board);
 	if (rc < 0 && !failed.n)
 		return 1;

@@ -1136,6 +1136,8 @@ static int fan_out(const struct nook_dirs *d, const struct cluster *c,
 			prctl(PR_SET_PDEATHSIG, SIGTERM);
 			if (getppid() != parent)
 				_exit(1);
+			/* the command's note on a signal is said once, by us */
+			sig_note(NULL);
 			sig_release(&was);
 			rc = fn(d, c->name, &c->m[i], arg);
 			fflush(NULL);

@@ -832,6 +832,8 @@ static int boot_qemu(struct vm *vm, const struct vm_start_opts *o,
 			break;
 		r->console_at = file_size(vm->paths.console_log);
 		movable = xrealloc(movable, sizeof(*movable) * up->nports);
+		/* QEMU will use the directory: a signal no longer takes it */
+		tmp_unregister(vm->paths.dir);
 		rc = vm_launch(&vm->paths, (const char *const *)argv.v,
 			       &r->pid, movable,
 			       movable_ports(&vm->spec, up, attempt, movable),
@@ -922,12 +924,19 @@ static int lock_and_check(struct vm *vm, int *made_dir, int running_ok,
 	*made_dir = stat(vm->paths.dir, &st) < 0;
 	if (mkdir_p(vm->paths.dir, 0700) < 0)
 		return -1;
+	/* a first start that a signal ends before its QEMU is launched
+	 * leaves nothing, as one that fails: the directory goes with the
+	 * process (until boot_qemu() lets go of it) */
+	if (*made_dir)
+		tmp_register(vm->paths.dir);
 	if (vm_take_lock(vm) < 0) {
+		tmp_unregister(vm->paths.dir);
 		*made_dir = 0;
 		return -1;
 	}
 	if (!vm->exists && stat(vm->paths.json, &st) == 0) {
 		/* made by another nook between our open and our lock */
+		tmp_unregister(vm->paths.dir);
 		*made_dir = 0;
 		return errorf("VM %s is busy: another nook has just made it; "
 			      "run again", vm->name);
@@ -1376,6 +1385,7 @@ out:
 		o->failed(o->ctx, vm, r);
 	if (vm->spec.cluster && !r->launched && !o->node)
 		vm->net_gc = 1;
+	tmp_unregister(vm->paths.dir);
 	vm_nic_free(&up);
 	inputs_free(&in);
 	vm_close(like);
