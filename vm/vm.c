@@ -482,8 +482,8 @@ static int stop_under_holder(struct vm *vm, int timeout_s, const char **how)
 	free(mark);
 	if (ret < 0 || vm_stop_qemu(&vm->paths, 1, timeout_s, how, NULL) < 0)
 		return -1;
-	*how = "QEMU was ended while another nook command (a start) held "
-	       "the VM; that command reports it stopped";
+	*how = "QEMU was ended while another nook command held the VM; "
+	       "that command reports it stopped";
 	return 0;
 }
 
@@ -491,6 +491,7 @@ int vm_stop(struct vm *vm, int force, int timeout_s, const char **how)
 {
 	struct buf why = BUF_INIT;
 	enum vm_state held;
+	char *mark;
 	int ret;
 
 	/* a record that cannot be read (opened VM_OPEN_BROKEN): its QEMU
@@ -523,6 +524,14 @@ int vm_stop(struct vm *vm, int force, int timeout_s, const char **how)
 		buf_free(&why);
 		return -1;
 	}
+	/* a stop --force meanwhile ended QEMU, not our ask: its mark says so
+	 * (and is ours to take, as a start takes it) */
+	mark = vm_stop_mark(&vm->paths);
+	if (unlink(mark) == 0) {
+		*how = "QEMU was ended by 'nook local stop --force' meanwhile";
+		buf_free(&why);
+	}
+	free(mark);
 	if (why.len) {
 		free(vm->how);
 		vm->how = xasprintf("%s: %s", *how, why.p);

@@ -235,7 +235,7 @@ chmod +x "$WORK/bin/qemu-system-x86_64"
 NOOK=$NOOK WORK=$WORK PATH="$WORK/bin:$PATH" expect_rc \
 	"a stop --force as the start's QEMU comes up: the start fails" 1 \
 	"$NOOK" local start w1 --timeout 120
-contains "  the stop ended it" "$(cat "$WORK/stop.out")" "QEMU was ended while another nook command (a start) held"
+contains "  the stop ended it" "$(cat "$WORK/stop.out")" "QEMU was ended while another nook command held the VM"
 contains "  the start says it was stopped" "$ERR" "VM w1: stopped as its QEMU started (nook local stop --force)"
 check "  and nothing of QEMU exiting" test "${ERR/exited}" = "$ERR"
 expect_rc "  status" 0 "$NOOK" local status w1 --json
@@ -257,6 +257,19 @@ check "  QEMU runs on" kill -0 "$qpid"
 check "  recorded running, not starting for good" test "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["state"]["status"])' "$NOOK_HOME/vms/w1/vm.json")" = running
 expect_rc "  so a pause pauses it" 0 "$NOOK" local pause w1
 expect_rc "  and a stop stops it" 0 "$NOOK" local stop w1 --force
+
+# --- stop --force while a plain stop waits for a guest that never powers
+# off: each says what ended QEMU, and no mark is left behind
+expect_rc "a VM for a stop to wait on" 0 "$NOOK" local start w1 --no-wait
+"$NOOK" local stop w1 --timeout 60 >stop.out 2>stop.err &
+stpid=$!
+sleep 1
+expect_rc "  stop --force while the plain stop waits" 0 "$NOOK" local stop w1 --force
+contains "  says another command held it, and reports" "$OUT" "QEMU was ended while another nook command held the VM; that command reports it stopped"
+wait $stpid
+check "  the plain stop succeeds (exit $?)" test "$?" = 0
+contains "  saying the forced stop ended QEMU, not the power button" "$(cat stop.out)" "QEMU was ended by 'nook local stop --force' meanwhile"
+check "  and no mark is left" test ! -e "$NOOK_HOME/vms/w1/stop-forced"
 expect_rc "delete" 0 "$NOOK" local delete w1
 
 # --- two HOMEs under one XDG_RUNTIME_DIR (a script's HOME=$(mktemp -d)):
