@@ -1173,6 +1173,20 @@ static int refuse_owner(const char *file, const char *path, uid_t owner,
 	return -1;
 }
 
+/* Refuse file, a project file that any user may change (o+w; through
+ * a symlink, link: the file it leads to). */
+static int refuse_mode(const char *file, int link, mode_t mode)
+{
+	char *to = link ? realpath(file, NULL) : NULL;
+
+	errorf("%s: not used: %s%s%s has mode %04o, so any user here may "
+	       "change it. Check it, then chmod o-w it, or give NAME to act "
+	       "without it", file, to ? "the file it links to (" : "it",
+	       to ? to : "", to ? ")" : "", (unsigned)mode & 07777);
+	free(to);
+	return -1;
+}
+
 /* What the user would type from the directory searched to reach file,
  * up directories above it. */
 static char *shown_path(const char *file, int up)
@@ -1227,11 +1241,8 @@ int project_find(const char *dir, uid_t me, char **file, char **shown)
 						   to.st_uid, me);
 			else if (found && stat(f, &to) == 0 &&
 				 (to.st_mode & S_IWOTH))
-				ret = errorf("%s: not used: it has mode %04o, so "
-					     "any user here may change it. Check "
-					     "it, then chmod o-w it, or give NAME "
-					     "to act without it", f,
-					     (unsigned)to.st_mode & 07777);
+				ret = refuse_mode(f, S_ISLNK(st.st_mode),
+						  to.st_mode);
 			break;
 		}
 		free(f);

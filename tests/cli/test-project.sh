@@ -266,6 +266,12 @@ expect_rc "a nook.yaml anyone may write is refused" 1 in_dir open local start --
 contains "  naming the file and its mode" "$ERR" "$WORK/open/nook.yaml: not used: it has mode 0666"
 contains "  and what to do" "$ERR" "chmod o-w it"
 check "  nothing planned" sh -c '! printf %s "$1" | grep -q openvm' _ "$OUT"
+mv open/nook.yaml open/real.yaml
+ln -s real.yaml open/nook.yaml
+expect_rc "  through a symlink" 1 in_dir open local start --plan --json
+contains "  names the file it links to" "$ERR" "$WORK/open/nook.yaml: not used: the file it links to ($WORK/open/real.yaml) has mode 0666"
+rm open/nook.yaml
+mv open/real.yaml open/nook.yaml
 chmod 0664 open/nook.yaml
 expect_rc "  its group may write it: used" 0 in_dir open local start --plan --json
 contains "  the file's VM" "$OUT" '"name": "openvm"'
