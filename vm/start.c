@@ -814,6 +814,7 @@ static int boot_qemu(struct vm *vm, const struct vm_start_opts *o,
 {
 	struct strvec argv = STRVEC_INIT;
 	struct net_port *movable = NULL, taken;
+	struct sigaction old[3];
 	int rc = -1;
 
 	for (int attempt = 1;; attempt++) {
@@ -832,13 +833,18 @@ static int boot_qemu(struct vm *vm, const struct vm_start_opts *o,
 			break;
 		r->console_at = file_size(vm->paths.console_log);
 		movable = xrealloc(movable, sizeof(*movable) * up->nports);
-		/* QEMU will use the directory: a signal no longer takes it */
+		/* QEMU will use the directory: a signal no longer takes it,
+		 * and waits until QEMU is up (or not): a node's network is
+		 * not stopped under a QEMU still plugging into it */
 		tmp_unregister(vm->paths.dir);
+		sig_catch(old, 1);
 		rc = vm_launch(&vm->paths, (const char *const *)argv.v,
 			       &r->pid, movable,
 			       movable_ports(&vm->spec, up, attempt, movable),
 			       &taken);
-		if (rc != VM_LAUNCH_TAKEN)
+		sig_catch(old, 0);
+		r->signal = sig_caught;
+		if (rc != VM_LAUNCH_TAKEN || r->signal)
 			break;
 		/* ssh's is kept while free: not this one; the others are
 		 * picked at each resolve_uplink() */
@@ -1363,7 +1369,13 @@ int vm_start(struct vm *vm, const struct vm_start_opts *o,
 	}
 	if (vm->spec.cluster)
 		note_link(vm);
-	if (r->resumed)
+	if (r->signal) {
+		/* QEMU runs: so recorded (and said, as a wait's ^C says it),
+		 * then the start ends as the signal would (below) */
+		progress((void *)o, VM_PHASE_BOOT, 0);
+		ret = vm_record(vm, VM_RUNNING, r->pid, accel_name(r->accel),
+				&up);
+	} else if (r->resumed)
 		ret = check_resumed(vm, r);
 	else if (o->no_wait)
 		ret = vm_record(vm, VM_RUNNING, r->pid, accel_name(r->accel),
@@ -1389,5 +1401,9 @@ out:
 	vm_nic_free(&up);
 	inputs_free(&in);
 	vm_close(like);
+	if (r->signal) {
+		sig_caught = r->signal;
+		sig_rethrow();
+	}
 	return ret;
 }

@@ -171,6 +171,8 @@ struct vm_start_result {
 	char panic[160];          /* ... the console's panic line */
 	long long console_at;     /* the console log's size when this start
 				   * launched QEMU; -1 when it did not */
+	int signal;               /* one that came as QEMU launched: the
+				   * start ends with it once QEMU runs */
 };
 
 /*

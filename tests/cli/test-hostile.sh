@@ -241,6 +241,26 @@ check "  and nothing of QEMU exiting" test "${ERR/exited}" = "$ERR"
 expect_rc "  status" 0 "$NOOK" local status w1 --json
 contains "  says stopped" "$OUT" '"state": "stopped"'
 
+# --- SIGTERM while QEMU comes up (a QEMU in front of the real one sends
+# it to the start, then runs): the start waits for QEMU, records the VM
+# running, says it goes on booting, and ends as SIGTERM would
+mkdir -p "$WORK/bin2"
+cat > "$WORK/bin2/qemu-system-x86_64" <<'WRAP'
+#!/usr/bin/env bash
+real=/usr/bin/qemu-system-x86_64
+case " $* " in *" -daemonize "*) ;; *) exec "$real" "$@" ;; esac
+kill -TERM "$PPID"
+sleep 0.5
+exec "$real" "$@"
+WRAP
+chmod +x "$WORK/bin2/qemu-system-x86_64"
+PATH="$WORK/bin2:$PATH" expect_rc "SIGTERM as QEMU comes up: the start ends with it" 143 \
+	"$NOOK" local start w1 --timeout 120
+contains "  saying the VM goes on booting" "$ERR" "interrupted: VM w1 goes on booting in the background"
+check "  QEMU runs" kill -0 "$(qemu_of w1)"
+check "  recorded running" test "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["state"]["status"])' "$NOOK_HOME/vms/w1/vm.json")" = running
+expect_rc "  and a stop stops it" 0 "$NOOK" local stop w1 --force
+
 # --- ^C during a start: the VM goes on booting, and nook says so
 "${SIGINT_DFL[@]}" "$NOOK" local start w1 --timeout 120 >start.out 2>start.err &
 spid=$!
