@@ -243,7 +243,8 @@ int cmd_doctor(struct nook_ctx *ctx, int argc, char **argv)
 		ret = 1;
 	if (json) {
 		/* said first, so that the object's "error" has it */
-		if (say_problems(f) || (dirs && path_private_ok(dirs->run, 0) < 0))
+		if (say_problems(f) ||
+		    (dirs && path_private_ok(dirs->run, 0) < 0))
 			ret = 1;
 		if (print_findings(f, &af, a, why, dirs, !ret))
 			ret = 1;

@@ -573,20 +573,22 @@ static char *walk_up(const char *path)
 		char *slash;
 
 		if (lstat(p, &st) < 0)
-			why = xasprintf("cannot use %s: %s", p, strerror(errno));
+			why = xasprintf("cannot use %s: %s", p,
+					strerror(errno));
 		else if (st.st_uid != geteuid() && st.st_uid != 0)
 			why = xasprintf("%s belongs to user %u, not to you: "
-					"another user may have made it to reach "
-					"your VMs' sockets; remove it, or set "
-					"XDG_RUNTIME_DIR (or NOOK_HOME) to a "
-					"directory of yours", p,
+					"another user may have made it to "
+					"reach your VMs' sockets; remove it, "
+					"or set XDG_RUNTIME_DIR (or NOOK_HOME) "
+					"to a directory of yours", p,
 					(unsigned)st.st_uid);
 		else if (S_ISDIR(st.st_mode) && !(st.st_mode & S_ISVTX) &&
 			 ((st.st_mode & S_IWOTH) ||
 			  ((st.st_mode & S_IWGRP) && !group_is_owner(&st))))
-			why = xasprintf("%s has mode %04o: %s may replace what "
-					"it holds; chmod go-w it, or make it "
-					"sticky", p, (unsigned)st.st_mode & 07777,
+			why = xasprintf("%s has mode %04o: %s may replace "
+					"what it holds; chmod go-w it, or "
+					"make it sticky", p,
+					(unsigned)st.st_mode & 07777,
 					st.st_mode & S_IWOTH ? "anyone" :
 					"its group (or a user its ACL names)");
 		else if (!S_ISDIR(st.st_mode) && !S_ISLNK(st.st_mode))

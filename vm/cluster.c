@@ -795,10 +795,11 @@ static int net_in_use(void *ctx)
 	int up = 0;
 
 	for (size_t i = 0; i < u->names.n && !up; i++) {
+		const char *name = u->names.v[i];
 		struct vm_paths p;
 
-		if ((u->ending && strvec_index(u->ending, u->names.v[i]) >= 0) ||
-		    vm_paths_init(&p, u->d, u->names.v[i]) < 0)
+		if ((u->ending && strvec_index(u->ending, name) >= 0) ||
+		    vm_paths_init(&p, u->d, name) < 0)
 			continue;
 		up = vm_pid_alive(p.pidfile, p.qmp_arg) || vm_lock_busy(&p);
 		vm_paths_free(&p);
@@ -945,7 +946,8 @@ static void lost_networks(const struct nook_dirs *d, const char *dir,
 		name = xstrndup(e->d_name + skip, n - skip - 4);
 		at = xasprintf("%s/%s", dir, e->d_name);
 		/* where nook would put it, not a like-named other thing */
-		sw = vm_name_valid(name) ? vm_cluster_switch_dir(d, name) : NULL;
+		sw = vm_name_valid(name) ? vm_cluster_switch_dir(d, name) :
+					   NULL;
 		if (sw && !strcmp(sw, at) && no_cluster(d, name))
 			strvec_push(out, name);
 		free(sw);
