@@ -463,8 +463,11 @@ int vm_resume(struct vm *vm, struct strvec *argv, const char *accel,
 void vm_save_remove(struct vm *vm);
 /* A suspend cut off (SIGKILL) leaves its temporary save, and QEMU
  * stopped for a migration that may have ended, under a record that says
- * running. With the VM's lock held (no suspend at work), the file goes
- * and a guest the record says runs runs again, which is said. */
+ * running (or paused). With the VM's lock held (no suspend at work): a
+ * guest the record says runs runs again, a paused one is paused as a
+ * suspend can take it, one whose QEMU had ended is recorded stopped, and
+ * the file goes (kept, for the next look, when QEMU does not answer);
+ * each said. */
 void vm_suspend_mend(struct vm *vm);
 /* 1 when the temporary save of a suspend is there: one at work, or one
  * cut off. */

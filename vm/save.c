@@ -343,31 +343,52 @@ int vm_suspend_cut_off(const struct vm *vm)
 	return there;
 }
 
+/* QEMU out of the migration a cut-off suspend left it in: cancelled,
+ * and let run (no later migrate, a suspend, takes a QEMU that ended
+ * one), then stopped again when the VM is recorded paused. */
+static int mend_qemu(struct qmp *q, int paused)
+{
+	qmp_execute(q, "migrate_cancel", NULL, 5000, NULL);
+	if (qmp_execute(q, "cont", NULL, 10000, NULL) < 0)
+		return -1;
+	return paused ? qmp_execute(q, "stop", NULL, 10000, NULL) : 0;
+}
+
 void vm_suspend_mend(struct vm *vm)
 {
-	char *tmp;
 	struct qmp q = { -1, BUF_INIT, NULL };
+	int paused = vm->recorded == VM_PAUSED, keep = 0;
+	char *tmp;
 
 	if (!vm_suspend_cut_off(vm))
 		return;
 	tmp = save_path(vm, 1);
-	/* as a failed save is undone (save_state()): the migration, which
-	 * QEMU may have gone on with or ended, cancelled; the guest let run */
-	if (vm->recorded == VM_RUNNING && !vm->broken &&
-	    vm_pid_alive(vm->paths.pidfile, vm->paths.qmp_arg) &&
-	    qmp_open(&q, vm->paths.qmp, 5000) == 0) {
-		qmp_execute(&q, "migrate_cancel", NULL, 5000, NULL);
-		if (qmp_execute(&q, "cont", NULL, 10000, NULL) == 0)
-			warnf("VM %s: a suspend of it was cut off; its guest "
-			      "runs on", vm->name);
-		else
-			warnf("VM %s: a suspend of it was cut off, and its "
-			      "guest stays stopped (%s): 'nook local stop %s "
-			      "--force' ends it", vm->name, qmp_error(&q),
+	if ((vm->recorded != VM_RUNNING && !paused) || vm->broken) {
+		/* a stopped VM's stale file: nothing else to mend */
+	} else if (!vm_pid_alive(vm->paths.pidfile, vm->paths.qmp_arg)) {
+		/* cut off once QEMU had saved and quit: what a resume checks
+		 * the save against went with the suspend, so it cannot be
+		 * resumed; the disk is as QEMU left it, cleanly */
+		if (vm_record(vm, VM_STOPPED, 0, NULL, NULL) == 0)
+			warnf("VM %s: a suspend of it was cut off once its "
+			      "QEMU had ended: what it saved cannot be resumed, "
+			      "and the VM is stopped (its next start boots)",
 			      vm->name);
+	} else if (qmp_open(&q, vm->paths.qmp, 5000) < 0 ||
+		   mend_qemu(&q, paused) < 0) {
+		keep = 1; /* the next look tries again */
+		warnf("VM %s: a suspend of it was cut off, and its guest "
+		      "stays stopped for now (%s); 'nook local stop %s "
+		      "--force' ends it", vm->name, qmp_error(&q), vm->name);
+	} else {
+		warnf(paused ? "VM %s: a suspend of it was cut off; it stays "
+			       "paused" :
+			       "VM %s: a suspend of it was cut off; its guest "
+			       "runs on", vm->name);
 	}
 	qmp_close(&q);
-	unlink(tmp);
+	if (!keep)
+		unlink(tmp);
 	free(tmp);
 }
 
@@ -740,6 +761,23 @@ out:
 	return ret;
 }
 
+/* A stop --force that ended QEMU under a suspend left its mark: the VM
+ * is stopped, which is recorded and said (the mark taken, as a start
+ * takes it). */
+static void stopped_meanwhile(struct vm *vm)
+{
+	char *mark = vm_stop_mark(&vm->paths);
+
+	if (!vm_pid_alive(vm->paths.pidfile, vm->paths.qmp_arg) &&
+	    unlink(mark) == 0) {
+		if (vm_record(vm, VM_STOPPED, 0, NULL, NULL) < 0)
+			warnf("VM %s: its record still says running", vm->name);
+		errorf("VM %s: stopped while it was being suspended (nook local "
+		       "stop --force)", vm->name);
+	}
+	free(mark);
+}
+
 int vm_suspend(struct vm *vm, int timeout_s, uint64_t *size,
 	       double *seconds)
 {
@@ -768,8 +806,10 @@ int vm_suspend(struct vm *vm, int timeout_s, uint64_t *size,
 		vm_guest_sync(vm);
 	if (sig_caught ||
 	    suspend_qemu(vm, pid, held == VM_RUNNING, timeout_s > 0 ? timeout_s :
-			 migration_bound(vm->spec.memory), &f) < 0)
+			 migration_bound(vm->spec.memory), &f) < 0) {
+		stopped_meanwhile(vm);
 		goto out;
+	}
 	if (keep_save(vm, &f) < 0) {
 		/* QEMU is gone: what is left is a stopped VM */
 		vm_save_remove(vm);

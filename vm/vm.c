@@ -153,9 +153,11 @@ int vm_open(const struct nook_dirs *d, const char *name, int must_exist,
 			goto fail;
 		vm->broken = 1;
 	}
-	/* a suspend cut off left the guest stopped under "running": mended
-	 * by whoever looks first (status, list), when no nook is at work */
-	if (vm->recorded == VM_RUNNING && vm_suspend_cut_off(vm) &&
+	/* a suspend cut off left the guest stopped under "running" (or
+	 * QEMU where no suspend takes it): mended by whoever looks first
+	 * (status, list), when no nook is at work */
+	if ((vm->recorded == VM_RUNNING || vm->recorded == VM_PAUSED) &&
+	    vm_suspend_cut_off(vm) &&
 	    !vm_lock_busy(&vm->paths) && vm_take_lock(vm) == 0) {
 		close(vm->lock_fd);
 		vm->lock_fd = -1;
@@ -474,9 +476,10 @@ static int stop_under_holder(struct vm *vm, int timeout_s, const char **how)
 	int ret;
 
 	if (!pid)
-		return errorf("VM %s is busy: another nook command holds it and "
-			      "no QEMU of it runs yet; run 'nook local stop %s "
-			      "--force' again in a moment", vm->name, vm->name);
+		return errorf("VM %s is busy: another nook command holds it, "
+			      "and no QEMU of it runs now; run 'nook local stop "
+			      "%s --force' again in a moment", vm->name,
+			      vm->name);
 	mark = vm_stop_mark(&vm->paths);
 	ret = write_file_atomic(mark, "", 0, 0600);
 	free(mark);

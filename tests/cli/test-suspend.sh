@@ -146,6 +146,43 @@ check "  the temporary save is gone" test ! -e "$NOOK_HOME/vms/s1/.suspend.save.
 expect_rc "  and it suspends again" 0 "$NOOK" local suspend s1
 expect_rc "  and resumes" 0 "$NOOK" local start s1
 rm -f "$WORK/cut.save"
+cut=$NOOK_HOME/vms/s1/.suspend.save.tmp
+# ... while QEMU does not answer (stopped here with SIGSTOP): nothing is
+# lost, the file stays for the next look, which mends it
+check "a suspend cut off, QEMU slow to answer" test "$(cut_suspend s1 "$WORK/cut.save")" = postmigrate
+: > "$cut"
+kill -STOP "$(cat "$NOOK_HOME/run/s1/qemu.pid")"
+expect_rc "  status" 0 "$NOOK" local status s1
+contains "  says the guest stays stopped for now" "$ERR" "VM s1: a suspend of it was cut off, and its guest stays stopped for now"
+check "  the file stays" test -e "$cut"
+kill -CONT "$(cat "$NOOK_HOME/run/s1/qemu.pid")"
+expect_rc "  the next status" 0 "$NOOK" local status s1
+contains "  mends it" "$ERR" "its guest runs on"
+check "  QEMU says running" test "$(qmp_status s1)" = running
+rm -f "$WORK/cut.save"
+# ... of a paused VM: it stays paused, and a suspend takes it again
+expect_rc "a paused VM" 0 "$NOOK" local pause s1
+check "  a suspend of it cut off" test "$(cut_suspend s1 "$WORK/cut.save")" = postmigrate
+: > "$cut"
+expect_rc "  status" 0 "$NOOK" local status s1 --json
+contains "  says it stays paused" "$ERR" "VM s1: a suspend of it was cut off; it stays paused"
+check "  paused, as recorded" test "$(echo "$OUT" | json 'd["state"]')" = paused
+check "  and so it is" test "$(qmp_status s1)" = paused
+expect_rc "  a suspend takes it" 0 "$NOOK" local suspend s1
+expect_rc "  and resumes it" 0 "$NOOK" local start s1
+rm -f "$WORK/cut.save"
+# ... once QEMU had saved and quit (killed here): what it saved cannot be
+# resumed (the facts a resume checks went with the suspend); the VM is
+# stopped, not called crashed
+: > "$cut"
+qp=$(cat "$NOOK_HOME/run/s1/qemu.pid")
+kill -9 "$qp"
+for _ in $(seq 100); do kill -0 "$qp" 2>/dev/null || break; sleep 0.05; done
+expect_rc "a suspend cut off after QEMU ended: status" 0 "$NOOK" local status s1 --json
+contains "  says so" "$ERR" "VM s1: a suspend of it was cut off once its QEMU had ended"
+check "  stopped, not crashed" test "$(echo "$OUT" | json 'd["state"]')" = stopped
+check "  the file is gone" test ! -e "$cut"
+expect_rc "  it boots again" 0 "$NOOK" local start s1 --no-wait
 
 # what keeps a resume from starting for a while is no reason to lose the
 # guest's memory: a forward's host port another program holds (one picked
