@@ -767,9 +767,9 @@ static int start_cluster(const struct nook_dirs *d, const char *name,
 		pr->board.fd = -1;
 	/* QEMU is daemonized: ^C ends this wait, not the nodes */
 	note = xasprintf("\nnook: interrupted: the nodes of cluster %s that "
-			 "started go on booting in the background; 'nook "
-			 "local status %s' shows them, 'nook local stop %s' "
-			 "stops them\n", name, name, name);
+			 "had started go on booting in the background; 'nook "
+			 "local list' shows them, 'nook local stop %s' stops "
+			 "them\n", name, name);
 	sig_note(note);
 	free(note);
 	rc = vm_cluster_start(d, name, opts->nodes.list, opts->nodes.n,

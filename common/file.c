@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -558,6 +559,13 @@ static int group_is_owner(const struct stat *st)
 	return ok && members > 0;
 }
 
+/* Whether path has an access ACL beyond its mode bits: then its group
+ * bits are the ACL's mask, which may let named users write. */
+static int has_acl(const char *path)
+{
+	return lgetxattr(path, "system.posix_acl_access", NULL, 0) > 0;
+}
+
 /* Each of path and the directories above it, as lstat sees them: owned
  * by us or root, and a directory no one else may write unless sticky
  * (its group neither, but for a user private group, as Debian's OpenSSH
@@ -584,7 +592,8 @@ static char *walk_up(const char *path)
 					(unsigned)st.st_uid);
 		else if (S_ISDIR(st.st_mode) && !(st.st_mode & S_ISVTX) &&
 			 ((st.st_mode & S_IWOTH) ||
-			  ((st.st_mode & S_IWGRP) && !group_is_owner(&st))))
+			  ((st.st_mode & S_IWGRP) &&
+			   (has_acl(p) || !group_is_owner(&st)))))
 			why = xasprintf("%s has mode %04o: %s may replace "
 					"what it holds; chmod go-w it, or "
 					"make it sticky", p,

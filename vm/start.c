@@ -804,6 +804,19 @@ static int name_taken_since(struct vm *vm)
 	return -1;
 }
 
+/* A first start's directories (the VM's and its runtime one) removed by
+ * a signal's cleanup (on), or no longer. */
+static void hold_dirs(const struct vm *vm, int on)
+{
+	if (on) {
+		tmp_register(vm->paths.dir);
+		tmp_register(vm->paths.run);
+	} else {
+		tmp_unregister(vm->paths.dir);
+		tmp_unregister(vm->paths.run);
+	}
+}
+
 /* QEMU from a cold boot, for the uplink resolved in *up: recorded
  * starting, launched, and launched again on other ports while it finds
  * one nook picked taken. vm_launch()'s answer; a plain VM new with this
@@ -833,10 +846,10 @@ static int boot_qemu(struct vm *vm, const struct vm_start_opts *o,
 			break;
 		r->console_at = file_size(vm->paths.console_log);
 		movable = xrealloc(movable, sizeof(*movable) * up->nports);
-		/* QEMU will use the directory: a signal no longer takes it,
-		 * and waits until QEMU is up (or not): a node's network is
-		 * not stopped under a QEMU still plugging into it */
-		tmp_unregister(vm->paths.dir);
+		/* QEMU will use the directories: a signal no longer takes
+		 * them, and waits until QEMU is up (or not): a node's network
+		 * is not stopped under a QEMU still plugging into it */
+		hold_dirs(vm, 0);
 		sig_catch(old, 1);
 		rc = vm_launch(&vm->paths, (const char *const *)argv.v,
 			       &r->pid, movable,
@@ -931,18 +944,18 @@ static int lock_and_check(struct vm *vm, int *made_dir, int running_ok,
 	if (mkdir_p(vm->paths.dir, 0700) < 0)
 		return -1;
 	/* a first start that a signal ends before its QEMU is launched
-	 * leaves nothing, as one that fails: the directory goes with the
-	 * process (until boot_qemu() lets go of it) */
+	 * leaves nothing, as one that fails: its directories go with the
+	 * process (until boot_qemu() lets go of them) */
 	if (*made_dir)
-		tmp_register(vm->paths.dir);
+		hold_dirs(vm, 1);
 	if (vm_take_lock(vm) < 0) {
-		tmp_unregister(vm->paths.dir);
+		hold_dirs(vm, 0);
 		*made_dir = 0;
 		return -1;
 	}
 	if (!vm->exists && stat(vm->paths.json, &st) == 0) {
 		/* made by another nook between our open and our lock */
-		tmp_unregister(vm->paths.dir);
+		hold_dirs(vm, 0);
 		*made_dir = 0;
 		return errorf("VM %s is busy: another nook has just made it; "
 			      "run again", vm->name);
@@ -1397,7 +1410,7 @@ out:
 		o->failed(o->ctx, vm, r);
 	if (vm->spec.cluster && !r->launched && !o->node)
 		vm->net_gc = 1;
-	tmp_unregister(vm->paths.dir);
+	hold_dirs(vm, 0);
 	vm_nic_free(&up);
 	inputs_free(&in);
 	vm_close(like);

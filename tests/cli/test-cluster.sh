@@ -581,9 +581,10 @@ sig_start() { # VM: a start of VM, SIGTERM once its disk is being made
 }
 sig_start sg sg
 check "a first start ended by SIGTERM as it makes its disk (exit $?)" test ! -e "$NOOK_HOME/vms/sg"
+check "  nor a runtime directory" test ! -e "$NOOK_HOME/run/sg"
 sig_start sc-2 sc --nodes 2
-check "a cluster's first start ended so" test ! -e "$NOOK_HOME/vms/sc-2"
-check "  says once that the nodes that started go on" test "$(grep -c "the nodes of cluster sc that started go on booting in the background" sig.err)" = 1
+check "a cluster's first start ended so" test ! -e "$NOOK_HOME/vms/sc-2" -a ! -e "$NOOK_HOME/run/sc-2"
+check "  says once that the nodes that started go on" test "$(grep -c "the nodes of cluster sc that had started go on booting in the background" sig.err)" = 1
 "$NOOK" local delete sc --force >/dev/null 2>&1
 
 # nodes whose records went by hand: prune ends their QEMUs, then the

@@ -80,6 +80,18 @@ expect_rc "  a start is refused the same way" 1 env NOOK_HOME="$WORK/shared/home
 contains "  saying why, and what it is on the way to" "$ERR" "may replace what it holds; chmod go-w it, or make it sticky (it is on the way to $WORK/shared/home/run/v)"
 chmod 0755 "$WORK/shared"
 expect_rc "  chmod go-w: doctor passes" 0 env NOOK_HOME="$WORK/shared/home" "$NOOK" doctor
+# an ACL naming another user who may write (nobody): the group bits are
+# its mask, and a group of yours alone does not make it private
+chgrp "$(id -g)" "$WORK/shared"
+chmod 0700 "$WORK/shared"
+python3 -c '
+import os, struct, sys
+e = [(1, 7, 0xffffffff), (2, 7, 65534), (4, 0, 0xffffffff), (0x10, 7, 0xffffffff), (0x20, 0, 0xffffffff)]
+os.setxattr(sys.argv[1], "system.posix_acl_access", struct.pack("<I", 2) + b"".join(struct.pack("<HHI", *x) for x in e))' "$WORK/shared"
+expect_rc "  an ACL lets nobody write it: doctor exits 1" 1 env NOOK_HOME="$WORK/shared/home" "$NOOK" doctor
+contains "  naming it" "$ERR" "$WORK/shared has mode 0770: its group (or a user its ACL names) may replace"
+setfattr -x system.posix_acl_access "$WORK/shared" 2>/dev/null || python3 -c 'import os, sys; os.removexattr(sys.argv[1], "system.posix_acl_access")' "$WORK/shared"
+chmod 0755 "$WORK/shared"
 }
 # a group of yours alone (a user private group) may write it
 chgrp "$(id -g)" "$WORK/shared"
