@@ -1,5 +1,6 @@
 /* A small QMP client: newline-delimited JSON over QEMU's unix socket. */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -129,8 +130,33 @@ static int send_msg(struct qmp *q, json_t *msg)
 	return rc;
 }
 
+/* connect(), tried again until deadline while the listener's backlog is
+ * full (a stopped QEMU accepts nobody: a blocking connect would wait for
+ * ever); 0, or -1 with errno. */
+static int connect_by(int fd, const struct sockaddr_un *sa,
+		      long long deadline)
+{
+	int flags = fcntl(fd, F_GETFL), rc, e;
+
+	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+		return -1;
+	for (;;) {
+		rc = connect(fd, (const struct sockaddr *)sa, sizeof(*sa));
+		e = errno;
+		if (rc == 0 || (e != EAGAIN && e != EINTR) ||
+		    mono_ms() >= deadline)
+			break;
+		sleep_ms(20);
+	}
+	if (rc == 0 && fcntl(fd, F_SETFL, flags) < 0)
+		return -1;
+	errno = e == EAGAIN ? ETIMEDOUT : e;
+	return rc;
+}
+
 int qmp_open(struct qmp *q, const char *path, int timeout_ms)
 {
+	long long deadline = mono_ms() + timeout_ms;
 	struct sockaddr_un sa;
 	size_t len = strlen(path);
 	int fd;
@@ -146,13 +172,14 @@ int qmp_open(struct qmp *q, const char *path, int timeout_ms)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return fail(q, "QMP: socket: %s", strerror(errno));
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+	if (connect_by(fd, &sa, deadline) < 0) {
 		fail(q, "cannot connect to QMP socket %s: %s", path,
 		     strerror(errno));
 		close(fd);
 		return -1;
 	}
-	return qmp_open_fd(q, fd, timeout_ms);
+	return qmp_open_fd(q, fd, (int)(deadline - mono_ms()) > 0 ?
+				  (int)(deadline - mono_ms()) : 1);
 }
 
 int qmp_open_fd(struct qmp *q, int fd, int timeout_ms)

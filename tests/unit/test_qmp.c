@@ -555,6 +555,43 @@ static void test_open_path(void **state)
 	free(dir);
 }
 
+/* A QEMU that accepts nobody (stopped): once its backlog is full, a
+ * connect would block for ever; qmp_open() gives up at its deadline. */
+static void test_open_not_accepting(void **state)
+{
+	char *dir = make_tmpdir();
+	char *path = xasprintf("%s/qmp.sock", dir);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int lfd = socket(AF_UNIX, SOCK_STREAM, 0), held[8], n = 0;
+	long long t0;
+	struct qmp q;
+
+	(void)state;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 0), 0);
+	/* fill the backlog with connections nobody accepts */
+	for (; n < 8; n++) {
+		held[n] = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		if (connect(held[n], (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+			close(held[n]);
+			break;
+		}
+	}
+	assert_true(n < 8);
+	t0 = mono_ms();
+	assert_int_equal(qmp_open(&q, path, 300), -1);
+	assert_true(mono_ms() - t0 < 3000);
+	assert_non_null(strstr(qmp_error(&q), "timed out"));
+	qmp_close(&q);
+	while (n > 0)
+		close(held[--n]);
+	close(lfd);
+	free(path);
+	remove_tree(dir);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -570,6 +607,7 @@ int main(void)
 		cmocka_unit_test(test_send_fd_gone),
 		cmocka_unit_test(test_open_socket),
 		cmocka_unit_test(test_open_path),
+		cmocka_unit_test(test_open_not_accepting),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
