@@ -323,12 +323,22 @@ static char *save_path(const struct vm *vm, int tmp)
 			 vm->paths.dir);
 }
 
+/* What a suspend knows of its save once the file is whole, kept beside
+ * it until the save is recorded: a suspend cut off then can be kept. */
+static char *facts_path(const struct vm *vm)
+{
+	return xasprintf("%s/." SAVE_NAME ".facts", vm->paths.dir);
+}
+
 void vm_save_remove(struct vm *vm)
 {
 	char *a = save_path(vm, 0), *b = save_path(vm, 1);
+	char *c = facts_path(vm);
 
 	unlink(a);
 	unlink(b);
+	unlink(c);
+	free(c);
 	vm->has_save = 0;
 	free(a);
 	free(b);
@@ -354,6 +364,34 @@ static int mend_qemu(struct qmp *q, int paused)
 	return paused ? qmp_execute(q, "stop", NULL, 10000, NULL) : 0;
 }
 
+static int keep_save(struct vm *vm, struct vm_save *f);
+
+/* The whole save a cut-off suspend left, with the facts it wrote beside
+ * it, kept and recorded as a finished suspend would: 0, or -1 (quietly:
+ * no facts, they do not read). */
+static int keep_cut_off(struct vm *vm)
+{
+	char *path = facts_path(vm);
+	struct buf b = BUF_INIT;
+	struct vm_save f;
+	json_t *j = NULL;
+	int ret = -1;
+
+	memset(&f, 0, sizeof(f));
+	if (read_file_quiet(path, &b) == 0)
+		j = json_loadb(b.p, b.len, 0, NULL);
+	/* its QEMU quit once the save was whole: ended by the suspend, no
+	 * crash (as suspend_qemu() has it) */
+	vm->rec_pid = 0;
+	if (j && vm_save_from_json(j, &f) == 0)
+		ret = keep_save(vm, &f);
+	vm_save_free(&f);
+	json_decref(j);
+	buf_free(&b);
+	free(path);
+	return ret;
+}
+
 void vm_suspend_mend(struct vm *vm)
 {
 	struct qmp q = { -1, BUF_INIT, NULL };
@@ -366,14 +404,21 @@ void vm_suspend_mend(struct vm *vm)
 	if ((vm->recorded != VM_RUNNING && !paused) || vm->broken) {
 		/* a stopped VM's stale file: nothing else to mend */
 	} else if (!vm_pid_alive(vm->paths.pidfile, vm->paths.qmp_arg)) {
-		/* cut off once QEMU had saved and quit: what a resume checks
-		 * the save against went with the suspend, so it cannot be
-		 * resumed; the disk is as QEMU left it, cleanly */
-		if (vm_record(vm, VM_STOPPED, 0, NULL, NULL) == 0)
+		/* cut off once QEMU had saved and quit: a whole save (its
+		 * facts beside it) is kept; else the disk is as QEMU left
+		 * it, cleanly, and the VM stopped */
+		if (keep_cut_off(vm) == 0) {
 			warnf("VM %s: a suspend of it was cut off once its "
-			      "QEMU had ended: what it saved cannot be resumed, "
-			      "and the VM is stopped (its next start boots)",
-			      vm->name);
+			      "save was whole; the save is kept, and the next "
+			      "start resumes it", vm->name);
+		} else {
+			vm_save_remove(vm);
+			if (vm_record(vm, VM_STOPPED, 0, NULL, NULL) == 0)
+				warnf("VM %s: a suspend of it was cut off once "
+				      "its QEMU had ended: what it saved cannot "
+				      "be resumed, and the VM is stopped (its "
+				      "next start boots)", vm->name);
+		}
 	} else if (qmp_open(&q, vm->paths.qmp, 5000) < 0 ||
 		   mend_qemu(&q, paused) < 0) {
 		keep = 1; /* the next look tries again */
@@ -387,8 +432,13 @@ void vm_suspend_mend(struct vm *vm)
 			       "runs on", vm->name);
 	}
 	qmp_close(&q);
-	if (!keep)
+	if (!keep) {
+		char *facts = facts_path(vm);
+
 		unlink(tmp);
+		unlink(facts);
+		free(facts);
+	}
 	free(tmp);
 }
 
@@ -697,7 +747,8 @@ static int keep_save(struct vm *vm, struct vm_save *f)
 		goto out;
 	}
 	f->size = (uint64_t)st.st_size;
-	f->saved_at = (long long)time(NULL);
+	if (!f->saved_at)
+		f->saved_at = (long long)time(NULL);
 	if (rename(tmp, dst) < 0) {
 		error_errno("cannot rename %s", tmp);
 		goto out;
@@ -709,10 +760,30 @@ static int keep_save(struct vm *vm, struct vm_save *f)
 	vm->has_save = 1;
 	memset(f, 0, sizeof(*f));
 	ret = vm_record(vm, VM_SUSPENDED, 0, NULL, NULL);
+	if (ret == 0) {
+		free(tmp);
+		tmp = facts_path(vm);
+		unlink(tmp);
+	}
 out:
 	free(tmp);
 	free(dst);
 	return ret;
+}
+
+/* f beside the whole save, for vm_suspend_mend(): best effort (without
+ * it a suspend cut off after this loses the save, as before). */
+static void write_facts(const struct vm *vm, const struct vm_save *f)
+{
+	char *path = facts_path(vm);
+	json_t *j = vm_save_to_json(f);
+	char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+
+	if (s)
+		write_file_atomic(path, s, strlen(s), 0600);
+	free(s);
+	json_decref(j);
+	free(path);
 }
 
 /* Write the save into its temporary file; QEMU ends once it is safe. */
@@ -746,6 +817,8 @@ static int suspend_qemu(struct vm *vm, pid_t pid, int was_running,
 	}
 	fd = -1;
 	qmp_close(&q);
+	f->saved_at = (long long)time(NULL);
+	write_facts(vm, f);
 	/* QEMU has flushed and let go of the disk; quit ends it. The record
 	 * still names it: ended by us, it is no crash (vm_state_held()) */
 	ret = vm_stop_qemu(&vm->paths, 1, 0, &how, NULL);
@@ -754,8 +827,13 @@ static int suspend_qemu(struct vm *vm, pid_t pid, int was_running,
 out:
 	if (fd >= 0)
 		close(fd);
-	if (ret < 0)
+	if (ret < 0) {
+		char *facts = facts_path(vm);
+
 		unlink(tmp);
+		unlink(facts);
+		free(facts);
+	}
 	qmp_close(&q);
 	free(tmp);
 	return ret;

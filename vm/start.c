@@ -857,6 +857,10 @@ static int boot_qemu(struct vm *vm, const struct vm_start_opts *o,
 			       &taken);
 		sig_catch(old, 0);
 		r->signal = sig_caught;
+		if (rc == VM_LAUNCH_TAKEN && r->signal)
+			errorf("VM %s: interrupted (%s) as its QEMU found a port "
+			       "taken, before it picked another: nothing runs",
+			       vm->name, strsignal(r->signal));
 		if (rc != VM_LAUNCH_TAKEN || r->signal)
 			break;
 		/* ssh's is kept while free: not this one; the others are

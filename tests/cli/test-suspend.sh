@@ -171,9 +171,32 @@ check "  and so it is" test "$(qmp_status s1)" = paused
 expect_rc "  a suspend takes it" 0 "$NOOK" local suspend s1
 expect_rc "  and resumes it" 0 "$NOOK" local start s1
 rm -f "$WORK/cut.save"
-# ... once QEMU had saved and quit (killed here): what it saved cannot be
-# resumed (the facts a resume checks went with the suspend); the VM is
-# stopped, not called crashed
+# ... once the save was whole and QEMU had quit, before the rename (a
+# window of a tenth of a second): made here from a finished suspend, its
+# save and facts put back as the suspend had them, the record as it was
+# (running, naming the QEMU that is gone). The save is kept and resumed
+expect_rc "a suspend cut off once its save was whole" 0 "$NOOK" local suspend s1
+rec=$NOOK_HOME/vms/s1/vm.json
+python3 - "$rec" "$NOOK_HOME/vms/s1" <<'PY'
+import json, os, sys
+rec, d = sys.argv[1], sys.argv[2]
+r = json.load(open(rec))
+facts = r["state"].pop("save")
+open(os.path.join(d, ".suspend.save.facts"), "w").write(json.dumps(facts))
+os.rename(os.path.join(d, "suspend.save"), os.path.join(d, ".suspend.save.tmp"))
+r["state"]["status"] = "running"
+r["state"]["pid"] = 2 ** 22 - 1
+json.dump(r, open(rec, "w"))
+PY
+expect_rc "  status" 0 "$NOOK" local status s1 --json
+contains "  says the save is kept" "$ERR" "VM s1: a suspend of it was cut off once its save was whole; the save is kept"
+check "  suspended" test "$(echo "$OUT" | json 'd["state"]')" = suspended
+check "  its files in place" test -s "$save" -a ! -e "$cut" -a ! -e "$NOOK_HOME/vms/s1/.suspend.save.facts"
+expect_rc "  the next start resumes it" 0 "$NOOK" local start s1
+contains "  resumed" "$OUT" "resumed from its saved state"
+# ... once QEMU had saved and quit, with no facts beside the save (an
+# older nook's suspend): it cannot be resumed; the VM is stopped, not
+# called crashed
 : > "$cut"
 qp=$(cat "$NOOK_HOME/run/s1/qemu.pid")
 kill -9 "$qp"
