@@ -8,7 +8,8 @@ packages=(
 	# build
 	build-essential cmake pkg-config
 	libarchive-dev libiso9660-dev libcdio-dev libjansson-dev libyaml-dev
-	zlib1g-dev liblzma-dev libzstd-dev libcurl4-openssl-dev libcmocka-dev
+	zlib1g-dev liblzma-dev libzstd-dev liblz4-dev libcurl4-openssl-dev
+	libcmocka-dev
 	# what nook drives
 	qemu-system-x86 qemu-utils openssh-client rsync vde2
 	# what the tests check nook's output with, and the peers it is compared to

@@ -3,7 +3,8 @@
  *
  * Under TCG every instruction is emulated, and a distribution kernel
  * spends its first seconds decompressing itself: ~4 s for Debian's xz
- * bzImage here, then ~2 s for the zstd initramfs, before init runs. The
+ * bzImage here (its cloud kernel's is lz4), then ~2 s for the zstd
+ * initramfs, before init runs. The
  * host does the same work in a third of a second. So nook unpacks both once,
  * keeps them in DATA/cache/boot, and boots the ELF vmlinux through its PVH
  * entry point (QEMU loads an ELF kernel with a PVH note directly, no
@@ -146,7 +147,7 @@ size_t vm_cpio_prefix(const unsigned char *p, size_t n)
 	}
 }
 
-/* Decompress one gzip, xz or zstd stream with libarchive's raw reader,
+/* Decompress one gzip, xz, zstd or lz4 stream with libarchive's raw reader,
  * into at most max bytes of out in all. 1 done, 0 not compressed in a way
  * we read, -1 broken, followed by bytes that are no stream or larger than
  * max (out then has what came before): a few KiB of zstd can claim
@@ -162,6 +163,7 @@ static int unpack(const void *p, size_t n, size_t max, struct buf *out)
 	archive_read_support_filter_gzip(a);
 	archive_read_support_filter_xz(a);
 	archive_read_support_filter_zstd(a);
+	archive_read_support_filter_lz4(a);
 	archive_read_support_format_raw(a);
 	if (archive_read_open_memory(a, p, n) != ARCHIVE_OK ||
 	    archive_read_next_header(a, &e) != ARCHIVE_OK)
@@ -298,7 +300,7 @@ int vm_boot_unpack_kernel(const struct buf *in, size_t max, struct buf *out)
 	uint32_t size;
 
 	/* the payload ends in the unpacked size (le32): appended after an
-	 * xz or zstd stream, the last field of a gzip one */
+	 * xz, zstd or lz4 stream, the last field of a gzip one */
 	if (vm_bzimage_payload(p, in->len, &off, &len) < 0 || len < 4)
 		return 0;
 	size = le32(p + off + len - 4);

@@ -396,6 +396,28 @@ static size_t xz(const void *in, size_t n, unsigned char *out, size_t cap)
 	return pos;
 }
 
+/* The lz4 "legacy" frame a kernel build writes (Debian's cloud kernel):
+ * the magic, then each block after its size; here one block holding only
+ * literals, which is valid lz4. */
+static size_t lz4_legacy(const void *in, size_t n, unsigned char *out,
+			 size_t cap)
+{
+	size_t pos = 9, left = n - 15;
+
+	assert_true(n >= 15 && cap >= n + n / 255 + 10);
+	memcpy(out, "\x02\x21\x4c\x18", 4);
+	out[8] = 0xf0; /* 15 or more literals, no match */
+	for (; left >= 255; left -= 255)
+		out[pos++] = 255;
+	out[pos++] = (unsigned char)left;
+	memcpy(out + pos, in, n);
+	pos += n;
+	out[4] = (unsigned char)(pos - 8);
+	out[5] = (unsigned char)((pos - 8) >> 8);
+	out[6] = out[7] = 0;
+	return pos;
+}
+
 /* One newc cpio archive with file name and its data, and the trailer. */
 static void cpio_add(struct buf *b, const char *name, const char *data)
 {
@@ -456,12 +478,15 @@ static void test_boot_pieces(void **state)
 	buf_free(&c);
 }
 
-/* Write kernel: a bzImage around an xz'd ELF whose note is of type t
- * (18: a PVH entry). */
-static void write_bzimage(const char *kernel, uint32_t t)
+/* Write kernel: a bzImage around an ELF whose note is of type t (18: a
+ * PVH entry), xz'd as Debian's generic kernel is or lz4'd as its cloud
+ * kernel is. */
+static void write_bzimage_as(const char *kernel, uint32_t t, int lz4)
 {
 	unsigned char elf[256], bz[8192], packed[4096];
-	size_t n = make_elf(elf, t), pl = xz(elf, n, packed, sizeof(packed));
+	size_t n = make_elf(elf, t);
+	size_t pl = lz4 ? lz4_legacy(elf, n, packed, sizeof(packed)) :
+			  xz(elf, n, packed, sizeof(packed));
 
 	memcpy(packed + pl, (unsigned char[]){ (unsigned char)n, 0, 0, 0 }, 4);
 	pl += 4; /* the kernel build appends the unpacked size */
@@ -472,6 +497,11 @@ static void write_bzimage(const char *kernel, uint32_t t)
 	bz[0x24c] = (unsigned char)pl, bz[0x24d] = (unsigned char)(pl >> 8);
 	memcpy(bz + 1024, packed, pl);
 	assert_int_equal(write_file_atomic(kernel, bz, 1024 + pl, 0644), 0);
+}
+
+static void write_bzimage(const char *kernel, uint32_t t)
+{
+	write_bzimage_as(kernel, t, 0);
 }
 
 static void test_boot_prepare(void **state)
@@ -514,6 +544,17 @@ static void test_boot_prepare(void **state)
 	assert_memory_equal(got.p + n, inner.p, inner.len);
 	if (b.bios)
 		assert_int_equal(access(b.bios, R_OK), 0);
+	vm_boot_free(&b);
+
+	/* an lz4 kernel (Debian's cloud flavour) is unpacked too */
+	write_bzimage_as(kernel, 18, 1);
+	vm_boot_prepare(cache, "qemu-system-x86_64", kernel, initrd,
+			1ULL << 30, &b);
+	assert_non_null(b.kernel);
+	got.len = 0;
+	assert_int_equal(read_file(b.kernel, &got), 0);
+	assert_int_equal(got.len, make_elf(elf, 18));
+	assert_memory_equal(got.p, elf, got.len);
 
 	/* the cache paths named for each original are the ones used */
 	vm_boot_cached(cache, kernel, &names);
