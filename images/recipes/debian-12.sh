@@ -28,8 +28,13 @@ phase "debootstrap bookworm from $mirror"
 # debootstrap does not resolve virtual packages: cloud-init's chain needs
 # python3-cffi-backend by name. minbase lacks iproute2 (cloud-init's
 # networkd renderer), zstd (initrd compression) and dbus (the power button).
+# The kernel is Debian's cloud flavour, as in Debian's own genericcloud
+# images: built for virtual machines, it probes fewer drivers at boot and
+# brings a third of the modules (measured here, three alternating first
+# starts each against the generic kernel: 25.8 s to ready against 29.9 s,
+# 10% less of QEMU's CPU, 170 MiB less resident).
 debootstrap --variant=minbase \
-	--include=linux-image-amd64,systemd-sysv,udev,dbus,cloud-init,python3-cffi-backend,openssh-server,rsync,sudo,iproute2,zstd,cloud-guest-utils,e2fsprogs,kmod,initramfs-tools,netbase \
+	--include=linux-image-cloud-amd64,systemd-sysv,udev,dbus,cloud-init,python3-cffi-backend,openssh-server,rsync,sudo,iproute2,zstd,cloud-guest-utils,e2fsprogs,kmod,initramfs-tools,netbase \
 	bookworm "$root" "$mirror" > "$work/debootstrap.log" 2>&1 ||
 	{ tail -20 "$work/debootstrap.log" >&2; exit 1; }
 
@@ -48,7 +53,14 @@ echo 'LANG=C.UTF-8' > "$root/etc/default/locale"
 printf 'LABEL=nook-root / ext4 defaults,discard 0 1\n' > "$root/etc/fstab"
 chroot "$root" systemctl enable systemd-networkd > "$work/enable.log" 2>&1 ||
 	{ cat "$work/enable.log" >&2; exit 1; }
+# The initrd holds what mounts the root (virtio and ext4, with what they
+# depend on) and no more: with Debian's MODULES=most it held most of the
+# kernel's modules, 124 MiB that QEMU copied into every guest's memory
+# and the guest unpacked at each boot. The rest load from the root disk.
 printf 'virtio_pci\nvirtio_blk\nvirtio_net\next4\n' >> "$root/etc/initramfs-tools/modules"
+sed -i 's/^MODULES=.*/MODULES=list/' "$root/etc/initramfs-tools/initramfs.conf"
+grep -qx MODULES=list "$root/etc/initramfs-tools/initramfs.conf" ||
+	{ echo "debian-12.sh: initramfs.conf has no MODULES= line to set" >&2; exit 1; }
 chroot "$root" update-initramfs -u > "$work/initramfs.log" 2>&1 ||
 	{ tail -20 "$work/initramfs.log" >&2; exit 1; }
 rm -f "$root"/etc/ssh/ssh_host_*
