@@ -72,6 +72,8 @@ int cmd_local_prune(struct nook_ctx *ctx, int argc, char **argv)
 		json_decref(list);
 		return usage_error(usage_prune, "prune takes no name");
 	}
+	if (dry)
+		vm_look_only();
 	d = ctx_dirs(ctx);
 	if (!d || vm_orphans(d, &orph, &norph) < 0) {
 		json_decref(list);

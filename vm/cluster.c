@@ -284,8 +284,9 @@ static int cluster_trylock(const struct nook_dirs *d, const char *name,
 static int cluster_save(const struct nook_dirs *d, const struct cluster *c);
 
 /* c, rebuilt because the record at path is broken (said), saved under
- * the cluster's lock: unless another nook holds it, or mended the record
- * meanwhile (then c is what the record says, and nothing is said). */
+ * the cluster's lock: unless another nook holds it or this one only
+ * looks, or another mended the record meanwhile (then c is what the
+ * record says, and nothing is said). */
 static void save_rebuilt(const struct nook_dirs *d, const char *path,
 			 struct cluster *c, const char *said)
 {
@@ -293,7 +294,7 @@ static void save_rebuilt(const struct nook_dirs *d, const char *path,
 	struct cluster again;
 	int lock, saved = 0;
 
-	if (cluster_trylock(d, c->name, &lock) == 0) {
+	if (!vm_looking_only() && cluster_trylock(d, c->name, &lock) == 0) {
 		if (parse_record(path, c->name, &again, &scratch) == 0) {
 			cluster_free(c);
 			*c = again;

@@ -230,6 +230,8 @@ int vm_pid_is_ours(pid_t pid, const char *qmp_arg);
  */
 int vm_sched_boot(pid_t pid, int on);
 
+/* 1 after vm_look_only(). */
+int vm_looking_only(void);
 /* Take the VM's lock (flock, non-blocking) into *fd; -1 saying it is busy. */
 int vm_lock(const struct vm_paths *p, const char *name, int *fd);
 /* 1 when someone holds the lock now. */

@@ -118,6 +118,18 @@ static void no_such_vm(const struct nook_dirs *d, const char *name)
 		       "%s')", name, name);
 }
 
+static int look_only;
+
+void vm_look_only(void)
+{
+	look_only = 1;
+}
+
+int vm_looking_only(void)
+{
+	return look_only;
+}
+
 int vm_open(const struct nook_dirs *d, const char *name, int must_exist,
 	    struct vm **out)
 {
@@ -156,7 +168,8 @@ int vm_open(const struct nook_dirs *d, const char *name, int must_exist,
 	/* a suspend cut off left the guest stopped under "running" (or
 	 * QEMU where no suspend takes it): mended by whoever looks first
 	 * (status, list), when no nook is at work */
-	if ((vm->recorded == VM_RUNNING || vm->recorded == VM_PAUSED) &&
+	if (!look_only &&
+	    (vm->recorded == VM_RUNNING || vm->recorded == VM_PAUSED) &&
 	    vm_suspend_cut_off(vm) &&
 	    !vm_lock_busy(&vm->paths) && vm_take_lock(vm) == 0) {
 		close(vm->lock_fd);

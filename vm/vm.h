@@ -75,6 +75,11 @@ struct vm;
 #define VM_OPEN_BROKEN 2
 int vm_open(const struct nook_dirs *d, const char *name, int must_exist,
 	    struct vm **out);
+/* From now on this process only looks (prune --dry-run): what reading
+ * would mend, a cluster record rebuilt from its nodes or a suspend cut
+ * off, is used as mended in memory or left for the next command, and
+ * nothing is written. */
+void vm_look_only(void);
 /* Release the VM (and its lock, if held). vm_close(NULL) is fine. */
 void vm_close(struct vm *vm);
 /* 1 when the VM has a record (it was made). */

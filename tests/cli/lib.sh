@@ -45,6 +45,51 @@ contains() {
 	esac
 }
 
+# QEMU's own word on whether VM $1's vCPUs run, over its QMP socket
+qmp_status() {
+	python3 - "$NOOK_HOME/run/$1/qmp.sock" <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(sys.argv[1])
+f = s.makefile("rw")
+f.readline()
+for cmd in ("qmp_capabilities", "query-status"):
+    f.write(json.dumps({"execute": cmd}) + "\n"); f.flush()
+    while True:
+        r = json.loads(f.readline())
+        if "return" in r or "error" in r:
+            break
+print(r["return"]["status"])
+PY
+}
+
+# A suspend of VM $1 killed (SIGKILL) once QEMU had saved into file $2:
+# its QMP steps done here by hand (stop, migrate to the file, completed).
+# Prints QEMU's status after: postmigrate. For tests of a real QEMU.
+cut_suspend() {
+	python3 - "$NOOK_HOME/run/$1/qmp.sock" "$2" <<'PY'
+import json, socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.settimeout(10); s.connect(sys.argv[1])
+f = s.makefile("rw")
+f.readline()
+def ask(cmd, args=None):
+    m = {"execute": cmd}
+    if args:
+        m["arguments"] = args
+    f.write(json.dumps(m) + "\n"); f.flush()
+    while True:
+        r = json.loads(f.readline())
+        if "return" in r or "error" in r:
+            return r
+ask("qmp_capabilities"); ask("stop")
+ask("migrate", {"uri": "exec:cat > " + sys.argv[2]})
+for _ in range(200):
+    if ask("query-migrate")["return"].get("status") == "completed":
+        break
+    time.sleep(0.05)
+print(ask("query-status")["return"]["status"])
+PY
+}
+
 finish() {
 	echo "$PASS passed, $FAIL failed"
 	[ "$FAIL" -eq 0 ]

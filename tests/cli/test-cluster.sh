@@ -587,6 +587,24 @@ check "a cluster's first start ended so" test ! -e "$NOOK_HOME/vms/sc-2" -a ! -e
 check "  says once that the nodes that started go on" test "$(grep -c "the nodes of cluster sc that had started go on booting in the background" sig.err)" = 1
 "$NOOK" local delete sc --force >/dev/null 2>&1
 
+# a dry run only looks: a cluster record that reading would rebuild
+# from its nodes is used, not written, and a node's suspend cut off
+# (which reading the nodes would mend) is left for the next command
+expect_rc "a cluster pw of 2" 0 "$NOOK" local start pw --nodes 2 "${common[@]}"
+check "  a suspend of pw-1 cut off" test "$(cut_suspend pw-1 "$WORK/pw.save")" = postmigrate
+: > "$NOOK_HOME/vms/pw-1/.suspend.save.tmp"
+rm "$NOOK_HOME/clusters/pw.json"
+records() { find "$NOOK_HOME/vms" "$NOOK_HOME/clusters" -printf '%p %s %T@\n' | sort; }
+before=$(records)
+expect_rc "  prune --dry-run, its record gone" 0 "$NOOK" local prune --dry-run
+check "  writes nothing: the record stays gone, the rest as it was" test "$before" = "$(records)"
+check "  and mends nothing: pw-1's QEMU stays stopped" test "$(qmp_status pw-1)" = postmigrate
+expect_rc "  status" 0 "$NOOK" local status pw
+check "  rebuilds the record" test -s "$NOOK_HOME/clusters/pw.json"
+check "  and mends pw-1: its guest runs" test "$(qmp_status pw-1)" = running
+rm -f "$WORK/pw.save"
+"$NOOK" local delete pw --force >/dev/null 2>&1
+
 # nodes whose records went by hand: prune ends their QEMUs, then the
 # network none of them uses any more
 expect_rc "a cluster pr of 2" 0 "$NOOK" local start pr --nodes 2 "${common[@]}"

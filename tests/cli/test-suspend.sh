@@ -16,22 +16,6 @@ json() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.arg
 qemus() { pgrep -f -- "$NOOK_HOME/run/$1/qemu.pid" | wc -l; }
 cmdline() { tr '\0' ' ' < /proc/"$(cat "$NOOK_HOME/run/$1/qemu.pid")"/cmdline; }
 state() { "$NOOK" local status "$1" --json | json 'd["state"]'; }
-# QEMU's own word on whether the vCPUs run, over its QMP socket
-qmp_status() {
-	python3 - "$NOOK_HOME/run/$1/qmp.sock" <<'PY'
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(sys.argv[1])
-f = s.makefile("rw")
-f.readline()
-for cmd in ("qmp_capabilities", "query-status"):
-    f.write(json.dumps({"execute": cmd}) + "\n"); f.flush()
-    while True:
-        r = json.loads(f.readline())
-        if "return" in r or "error" in r:
-            break
-print(r["return"]["status"])
-PY
-}
 save=$NOOK_HOME/vms/s1/suspend.save
 qemu-img create -q -f raw blank.img 64M
 
@@ -109,33 +93,9 @@ expect_rc "suspend the resumed VM" 0 "$NOOK" local suspend s1
 expect_rc "and resume it again" 0 "$NOOK" local start s1
 contains "  resumed" "$OUT" "resumed"
 
-# a suspend killed (SIGKILL) once QEMU had saved: its QMP steps done here
-# by hand (stop, migrate to a file, completed), its temporary save left,
-# the record still running. The first look mends it: the guest runs on
-cut_suspend() {
-	python3 - "$NOOK_HOME/run/$1/qmp.sock" "$2" <<'PY'
-import json, socket, sys, time
-s = socket.socket(socket.AF_UNIX); s.settimeout(10); s.connect(sys.argv[1])
-f = s.makefile("rw")
-f.readline()
-def ask(cmd, args=None):
-    m = {"execute": cmd}
-    if args:
-        m["arguments"] = args
-    f.write(json.dumps(m) + "\n"); f.flush()
-    while True:
-        r = json.loads(f.readline())
-        if "return" in r or "error" in r:
-            return r
-ask("qmp_capabilities"); ask("stop")
-ask("migrate", {"uri": "exec:cat > " + sys.argv[2]})
-for _ in range(200):
-    if ask("query-migrate")["return"].get("status") == "completed":
-        break
-    time.sleep(0.05)
-print(ask("query-status")["return"]["status"])
-PY
-}
+# a suspend killed (SIGKILL) once QEMU had saved (cut_suspend, lib.sh),
+# its temporary save left, the record still running. The first look
+# mends it: the guest runs on
 check "a suspend cut off after QEMU saved: QEMU waits, stopped" test "$(cut_suspend s1 "$WORK/cut.save")" = postmigrate
 : > "$NOOK_HOME/vms/s1/.suspend.save.tmp"
 expect_rc "  status" 0 "$NOOK" local status s1 --json
