@@ -1,8 +1,9 @@
 /* A kernel and an initrd from an image, as direct boot reads them
  * (vm/boot.c): the bzImage header and its payload, the ELF program
  * headers and notes for a PVH entry, the uncompressed cpio archives at an
- * initrd's start, and the unpacking of what follows (gzip, xz, zstd). The
- * same input is taken as a kernel and as an initrd. */
+ * initrd's start, and the unpacking of what follows (gzip, xz, zstd, lz4:
+ * the seed lz4-zeros unpacks to 16 MiB). The same input is taken as a
+ * kernel and as an initrd. */
 #include <stdint.h>
 #include <stdlib.h>
 
