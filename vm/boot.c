@@ -4,13 +4,13 @@
  * Under TCG every instruction is emulated, and a distribution kernel
  * spends its first seconds decompressing itself: ~4 s for Debian's xz
  * bzImage here (its cloud kernel's is lz4), then ~2 s for the zstd
- * initramfs, before init runs. The
- * host does the same work in a third of a second. So nook unpacks both once,
- * keeps them in DATA/cache/boot, and boots the ELF vmlinux through its PVH
- * entry point (QEMU loads an ELF kernel with a PVH note directly, no
- * decompressor, no real-mode setup). With a kernel that has no PVH note, a
- * compression we do not read, or anything odd, the original files are
- * used: this is a speed-up, never a reason for a start to fail.
+ * initramfs, before init runs. The host does the same work in a third of
+ * a second. So nook unpacks both once, keeps them in DATA/cache/boot, and
+ * boots the ELF vmlinux through its PVH entry point (QEMU loads an ELF
+ * kernel with a PVH note directly, no decompressor, no real-mode setup).
+ * With a kernel that has no PVH note, a compression we do not read, or
+ * anything odd, the original files are used: this is a speed-up, never a
+ * reason for a start to fail.
  *
  * The firmware: for a direct boot QEMU's default SeaBIOS only hands over
  * to the kernel, after ~2 s of POST under TCG. qboot (shipped with QEMU)
