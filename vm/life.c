@@ -349,8 +349,8 @@ int vm_stop_qemu(const struct vm_paths *p, int force, int timeout_s,
 			}
 		}
 		rc = qmp_quit(&q, 5000);
-		/* a QEMU under load was seen to drop the connection (the
-		 * quit's write: EPIPE): once more, on a new one */
+		/* a connection QEMU dropped before the quit (the write
+		 * failed): once more, on a new one */
 		if (rc < 0) {
 			qmp_close(&q);
 			rc = qmp_open(&q, p->qmp, 5000) == 0 ?

@@ -116,16 +116,20 @@ static int send_all(struct qmp *q, const char *s, size_t len)
 	return 0;
 }
 
+/* The command and its newline in one write: QEMU runs a command once
+ * its closing brace arrives, and a quit can end QEMU (and the socket)
+ * before a second write, which then fails (EPIPE) as if the quit had. */
 static int send_msg(struct qmp *q, json_t *msg)
 {
 	char *s = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
+	char *line;
 	int rc;
 
 	if (!s)
 		return fail(q, "QMP: cannot encode a command");
-	rc = send_all(q, s, strlen(s));
-	if (rc == 0)
-		rc = send_all(q, "\n", 1);
+	line = xasprintf("%s\n", s);
+	rc = send_all(q, line, strlen(line));
+	free(line);
 	free(s);
 	return rc;
 }

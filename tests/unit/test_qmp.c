@@ -21,10 +21,12 @@
 	"\"capabilities\": [\"oob\"]}}\r\n"
 #define RETURN_EMPTY "{\"return\": {}}\r\n"
 
-enum op { SEND, EXPECT, PAUSE, RECVFD, END };
+enum op { SEND, EXPECT, RECORD, PAUSE, RECVFD, END };
 struct step {
 	enum op op;
 	const char *text; /* SEND: bytes to write; EXPECT: in the next line;
+			   * RECORD: in the next record (a seqpacket
+			   * socket's write), which is a whole line;
 			   * RECVFD: what to write into the fd received */
 	int ms;           /* PAUSE */
 };
@@ -85,6 +87,19 @@ static int recv_fd(int fd, const char *text)
 	return 0;
 }
 
+/* The next record (one write of the other end) is one whole line that
+ * holds text. */
+static int read_record(int fd, const char *text)
+{
+	char rec[1024];
+	ssize_t n = read(fd, rec, sizeof(rec) - 1);
+
+	if (n <= 0 || rec[n - 1] != '\n')
+		return 0;
+	rec[n - 1] = '\0';
+	return !strchr(rec, '\n') && strstr(rec, text);
+}
+
 /* Play the script on fd; the exit status is 0 when every EXPECT held. */
 static int play(int fd, const struct step *s)
 {
@@ -97,6 +112,8 @@ static int play(int fd, const struct step *s)
 		if (s->op == EXPECT && (!read_line(fd, line, sizeof(line)) ||
 					!strstr(line, s->text)))
 			return 2;
+		if (s->op == RECORD && !read_record(fd, s->text))
+			return 2;
 		if (s->op == PAUSE)
 			sleep_ms(s->ms);
 		if (s->op == RECVFD && recv_fd(fd, s->text) != 0)
@@ -105,13 +122,13 @@ static int play(int fd, const struct step *s)
 	return 0;
 }
 
-static struct fake fake_start(const struct step *script)
+/* type: SOCK_STREAM, as QEMU's; SOCK_SEQPACKET to see each write. */
+static struct fake fake_start_on(const struct step *script, int type)
 {
 	struct fake f;
 	int sv[2];
 
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
-				    sv), 0);
+	assert_int_equal(socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv), 0);
 	f.pid = fork();
 	assert_true(f.pid >= 0);
 	if (f.pid == 0) {
@@ -121,6 +138,11 @@ static struct fake fake_start(const struct step *script)
 	close(sv[1]);
 	f.fd = sv[0];
 	return f;
+}
+
+static struct fake fake_start(const struct step *script)
+{
+	return fake_start_on(script, SOCK_STREAM);
 }
 
 /* Wait for the fake QEMU; it must have seen what its script expected. */
@@ -420,6 +442,29 @@ static void test_quit(void **state)
 	session_end(&f, &q);
 }
 
+/* Each command goes in one write, its newline with it: QEMU runs a
+ * command at its closing brace, and a quit can end QEMU before a second
+ * write, which would fail (EPIPE) as if the quit had (a stop said
+ * SIGTERM when QMP quit had ended QEMU). */
+static void test_one_write(void **state)
+{
+	static const struct step script[] = {
+		{ SEND, GREETING, 0 },
+		{ RECORD, "{\"execute\":\"qmp_capabilities\"}", 0 },
+		{ SEND, RETURN_EMPTY, 0 },
+		{ RECORD, "{\"execute\":\"quit\"}", 0 },
+		{ END, NULL, 0 },
+	};
+	struct fake f = fake_start_on(script, SOCK_SEQPACKET);
+	struct qmp q;
+
+	(void)state;
+	stderr_begin();
+	assert_int_equal(qmp_open_fd(&q, f.fd, 5000), 0);
+	assert_int_equal(qmp_quit(&q, 5000), 0);
+	session_end(&f, &q);
+}
+
 static void test_send_fd(void **state)
 {
 	static const struct step script[] = {
@@ -603,6 +648,7 @@ int main(void)
 		cmocka_unit_test(test_timeout),
 		cmocka_unit_test(test_bad_greetings),
 		cmocka_unit_test(test_quit),
+		cmocka_unit_test(test_one_write),
 		cmocka_unit_test(test_send_fd),
 		cmocka_unit_test(test_send_fd_gone),
 		cmocka_unit_test(test_open_socket),
