@@ -89,18 +89,55 @@ static int parse_small(struct nook_ctx *ctx, int argc, char **argv,
 }
 
 static const char usage_stop[] =
-	"usage: nook local stop [NAME] [--force] [--timeout S]\n"
+	"usage: nook local stop [NAME] [--force] [--timeout S] [--json]\n"
 	"\n"
 	"Asks the guest to power off (ACPI) and waits up to S seconds (60),\n"
 	"then QMP quit, SIGTERM, SIGKILL, each bounded. --force skips the\n"
 	"guest's shutdown. Stopping a stopped VM is not an error. The disk is\n"
 	"kept: the next start brings the VM back as it was. A cluster's name\n"
-	"stops every node at once, then its network.\n";
+	"stops every node at once, then its network. --json prints how it\n"
+	"stopped (for a cluster, an array: each node's, or its error).\n";
 
 static void said_stopped(const char *node, const char *how)
 {
 	printf("VM %s stopped: %s\n", node, how);
 	fflush(stdout);
+}
+
+static json_t *stop_json(const char *node, const char *how)
+{
+	return json_pack("{s:s,s:b,s:s}", "name", node, "stopped", 1, "how",
+			 how);
+}
+
+/* A JSON text a node's process made (pause_one()), read back. */
+static json_t *node_json(const char *node, const char *words)
+{
+	json_t *j = json_loads(words, 0, NULL);
+
+	return j ? j : json_pack("{s:s,s:s}", "name", node, "said", words);
+}
+
+/* --json of a command run on every node of a cluster: an array of each
+ * node's object, made by ok() from what the node's process said, or of
+ * its error. A gap in the node numbers, which the command left alone,
+ * is not in it. */
+static int print_nodes(const struct vm_cluster_said *said,
+		       json_t *(*ok)(const char *node, const char *words))
+{
+	json_t *all = json_array();
+
+	for (size_t i = 0; i < said->nodes.n; i++) {
+		const char *node = said->nodes.v[i];
+		const char *words = said->words.v[i];
+
+		if (said->failed[i])
+			json_array_append_new(all, json_pack("{s:s,s:s}",
+				"name", node, "error", words));
+		else if (*words)
+			json_array_append_new(all, ok(node, words));
+	}
+	return print_json(all);
 }
 
 /* 1 when NAME is a cluster (d set), 0 when not, -1 with no directories. */
@@ -119,25 +156,33 @@ static int local_stop(struct nook_ctx *ctx, int argc, char **argv)
 	struct small s;
 	struct vm *vm;
 	const char *how;
-	int rc = parse_small(ctx, argc, argv, usage_stop, "ft", &s);
+	int rc = parse_small(ctx, argc, argv, usage_stop, "ftj", &s);
 
 	if (rc)
 		return rc < 0 ? 0 : rc;
 	rc = is_cluster(ctx, s.name, &d);
-	if (rc)
-		return rc < 0 || vm_cluster_stop(d, s.name, s.force,
-						 (int)s.timeout,
-						 said_stopped) < 0 ? 1 : 0;
-	/* one whose record cannot be read too: --force ends its QEMU */
-	if (vm_open(d, s.name, VM_OPEN_BROKEN, &vm) < 0)
-		vm = NULL;
-	rc = 1;
-	if (vm && vm_stop(vm, s.force, (int)s.timeout, &how) == 0) {
-		printf("VM %s stopped: %s\n", s.name, how);
-		rc = 0;
+	if (rc > 0) {
+		struct vm_cluster_said said = VM_CLUSTER_SAID_INIT;
+
+		rc = vm_cluster_stop(d, s.name, s.force, (int)s.timeout,
+				     s.json ? NULL : said_stopped,
+				     s.json ? &said : NULL) < 0;
+		if (s.json && said.nodes.n)
+			print_nodes(&said, stop_json);
+		vm_cluster_said_clear(&said);
+	} else if (rc == 0) {
+		/* one whose record cannot be read too: --force ends its
+		 * QEMU */
+		if (vm_open(d, s.name, VM_OPEN_BROKEN, &vm) < 0)
+			vm = NULL;
+		rc = !vm || vm_stop(vm, s.force, (int)s.timeout, &how) < 0;
+		if (!rc && s.json)
+			print_json(stop_json(s.name, how));
+		else if (!rc)
+			printf("VM %s stopped: %s\n", s.name, how);
+		vm_close(vm);
 	}
-	vm_close(vm);
-	return rc;
+	return rc ? 1 : 0;
 }
 
 static void fmt_duration(long s, char *out, size_t size)
@@ -478,7 +523,7 @@ static int local_delete(struct nook_ctx *ctx, int argc, char **argv)
 }
 
 static const char usage_suspend[] =
-	"usage: nook local suspend [NAME] [--timeout S]\n"
+	"usage: nook local suspend [NAME] [--timeout S] [--json]\n"
 	"\n"
 	"Saves the VM's memory and device state to vms/NAME/suspend.save and\n"
 	"ends its QEMU, freeing its memory. 'nook local start NAME' resumes it\n"
@@ -487,19 +532,22 @@ static const char usage_suspend[] =
 	"settings or disk is not used: the VM boots cold, saying why.\n"
 	"--timeout bounds the save (default: a minute, and a second per 8M of\n"
 	"memory). A cluster's name suspends every node at once (and its\n"
-	"network); 'nook local start CLUSTER' resumes them all at once.\n";
+	"network); 'nook local start CLUSTER' resumes them all at once.\n"
+	"--json prints the save's size and time (a cluster's: an array).\n";
 
 static const char usage_pause[] =
-	"usage: nook local pause [NAME]\n"
+	"usage: nook local pause [NAME] [--json]\n"
 	"\n"
 	"Stops the VM's CPUs (QMP stop); its memory and QEMU stay. 'nook local\n"
-	"unpause' lets it go on. A cluster's name pauses every node at once.\n";
+	"unpause' lets it go on. A cluster's name pauses every node at once.\n"
+	"--json prints the outcome (a cluster's: an array).\n";
 
 static const char usage_unpause[] =
-	"usage: nook local unpause [NAME]\n"
+	"usage: nook local unpause [NAME] [--json]\n"
 	"\n"
 	"Lets a paused VM run again and sets its clock to the host's (over\n"
-	"ssh). A cluster's name unpauses every node at once.\n";
+	"ssh). A cluster's name unpauses every node at once. --json prints\n"
+	"the outcome (a cluster's: an array).\n";
 
 enum pause_op { OP_SUSPEND, OP_PAUSE, OP_UNPAUSE };
 
@@ -508,9 +556,23 @@ struct pausing {
 	const struct small *s;
 };
 
-/* One VM's suspend, pause or unpause, said on stdout: 0, or 1. */
+static json_t *pause_json(const char *name, enum pause_op op,
+			  uint64_t size, double secs)
+{
+	static const char *const states[] = { "suspended", "paused",
+					      "running" };
+	json_t *j = json_pack("{s:s,s:s}", "name", name, "state", states[op]);
+
+	if (op == OP_SUSPEND)
+		json_object_set_new(j, "save", json_pack("{s:I,s:f}", "size",
+				    (json_int_t)size, "seconds", secs));
+	return j;
+}
+
+/* One VM's suspend, pause or unpause, said on stdout (words: a cluster's
+ * node, whose --json goes to the command's process there): 0, or 1. */
 static int pause_one(const struct nook_dirs *d, const char *name,
-		     const void *arg)
+		     const void *arg, struct buf *words)
 {
 	const struct pausing *p = arg;
 	enum pause_op op = p->op;
@@ -529,7 +591,17 @@ static int pause_one(const struct nook_dirs *d, const char *name,
 		rc = vm_pause(vm);
 	else
 		rc = vm_unpause(vm);
-	if (rc == 0 && op == OP_SUSPEND)
+	if (rc == 0 && s->json) {
+		json_t *j = pause_json(name, op, size, secs);
+		char *text = words ? json_dumps(j, JSON_COMPACT) : NULL;
+
+		if (text)
+			buf_adds(words, text);
+		else
+			print_json(json_incref(j));
+		free(text);
+		json_decref(j);
+	} else if (rc == 0 && op == OP_SUSPEND)
 		printf("VM %s suspended: %lluM saved in %.1f s\n", name,
 		       (unsigned long long)(size >> 20), secs);
 	else if (rc == 0)
@@ -549,22 +621,28 @@ static int local_pausing(struct nook_ctx *ctx, int argc, char **argv,
 	struct pausing p = { op, NULL };
 	const struct nook_dirs *d;
 	struct small s;
-	int rc = parse_small(ctx, argc, argv, usages[op], op == OP_SUSPEND ? "t" :
-			     "", &s);
+	int rc = parse_small(ctx, argc, argv, usages[op], op == OP_SUSPEND ?
+			     "tj" : "j", &s);
 
 	if (rc)
 		return rc < 0 ? 0 : rc;
 	p.s = &s;
 	rc = is_cluster(ctx, s.name, &d);
-	if (rc < 0)
-		return 1;
-	if (!rc)
-		return pause_one(d, s.name, &p);
-	/* every node at once, each in its own process */
-	rc = vm_cluster_each(d, s.name, pause_one, &p);
-	if (rc > 0)
-		errorf("cluster %s: %d node%s failed (said above)", s.name, rc,
-		       rc == 1 ? "" : "s");
+	if (rc == 0)
+		rc = pause_one(d, s.name, &p, NULL);
+	else if (rc > 0) {
+		struct vm_cluster_said said = VM_CLUSTER_SAID_INIT;
+
+		/* every node at once, each in its own process */
+		rc = vm_cluster_each(d, s.name, pause_one, &p,
+				     s.json ? &said : NULL);
+		if (rc > 0)
+			errorf("cluster %s: %d node%s failed (said above)",
+			       s.name, rc, rc == 1 ? "" : "s");
+		if (s.json && said.nodes.n)
+			print_nodes(&said, node_json);
+		vm_cluster_said_clear(&said);
+	}
 	return rc ? 1 : 0;
 }
 

@@ -1081,13 +1081,23 @@ static int check_names(const struct nook_dirs *d, const char *name,
 	return ret;
 }
 
+/* A node's part of a command run on every node: 0, or -1 having said
+ * why; what it puts in words is said to the command's process. */
 typedef int node_fn(const struct nook_dirs *d, const char *cluster,
-		    const struct member *m, const void *arg);
+		    const struct member *m, const void *arg,
+		    struct buf *words);
 
-/* What a node's process said last before it failed, read from fd (its
- * pipe, non-blocking: a process the node's left behind may hold it too),
- * into why. */
-static void take_why(int fd, int failed, struct strvec *why)
+void vm_cluster_said_clear(struct vm_cluster_said *s)
+{
+	strvec_clear(&s->nodes);
+	strvec_clear(&s->words);
+	memset(s->failed, 0, sizeof(s->failed));
+}
+
+/* What a node's process said, read from fd (its pipe, non-blocking: a
+ * process the node's left behind may hold it too): its last error when
+ * it failed, else its words. */
+static void take_said(int fd, int failed, struct strvec *out)
 {
 	struct buf b = BUF_INIT;
 	char chunk[1024];
@@ -1100,21 +1110,22 @@ static void take_why(int fd, int failed, struct strvec *why)
 		else if (r == 0 || errno != EINTR)
 			break;
 	}
-	strvec_push(why, !failed ? "" : b.len ? b.p :
+	strvec_push(out, b.len ? b.p : !failed ? "" :
 		    "its process ended without saying why");
 	buf_free(&b);
 }
 
 /* Run fn for every node of c, each in a process of its own, at once;
- * the number of nodes for which it failed. With why, each node's last
- * error goes there in c's order ("" for one that did not fail). A signal
+ * the number of nodes for which it failed. With said, what each node's
+ * process said goes there in c's order (struct vm_cluster_said). A signal
  * that ended them is in *sig (0: none): the caller cleans up (the record,
  * the network), then dies of it with die_of(). */
 static int fan_out(const struct nook_dirs *d, const struct cluster *c,
-		   node_fn *fn, const void *arg, int *sig, struct strvec *why)
+		   node_fn *fn, const void *arg, int *sig,
+		   struct vm_cluster_said *said)
 {
 	pid_t pids[MAX_NODES];
-	int said[MAX_NODES][2];
+	int out[MAX_NODES][2];
 	size_t n = c->n < MAX_NODES ? c->n : MAX_NODES;
 	struct sigaction old[3];
 	sigset_t was;
@@ -1125,11 +1136,12 @@ static int fan_out(const struct nook_dirs *d, const struct cluster *c,
 	sig_hold(&was);
 	fflush(NULL);
 	for (size_t i = 0; i < n; i++) {
-		said[i][0] = said[i][1] = -1;
-		if (why && pipe2(said[i], O_CLOEXEC | O_NONBLOCK) < 0)
-			said[i][0] = said[i][1] = -1;
+		out[i][0] = out[i][1] = -1;
+		if (said && pipe2(out[i], O_CLOEXEC | O_NONBLOCK) < 0)
+			out[i][0] = out[i][1] = -1;
 		pids[i] = fork();
 		if (pids[i] == 0) {
+			struct buf words = BUF_INIT;
 			const char *last;
 			int rc;
 
@@ -1142,16 +1154,17 @@ static int fan_out(const struct nook_dirs *d, const struct cluster *c,
 			/* the command's note on a signal is said once, by us */
 			sig_note(NULL);
 			sig_release(&was);
-			rc = fn(d, c->name, &c->m[i], arg);
+			rc = fn(d, c->name, &c->m[i], arg, &words);
 			fflush(NULL);
-			/* a pipe holds far more than one error: no wait */
-			last = error_last();
-			if (rc < 0 && said[i][1] >= 0)
-				write_all(said[i][1], last, strlen(last));
+			/* a pipe holds far more than one error or a node's
+			 * words: no wait */
+			last = rc < 0 ? error_last() : words.len ? words.p : "";
+			if (out[i][1] >= 0)
+				write_all(out[i][1], last, strlen(last));
 			_exit(rc < 0 ? 1 : 0);
 		}
-		if (said[i][1] >= 0)
-			close(said[i][1]);
+		if (out[i][1] >= 0)
+			close(out[i][1]);
 		if (pids[i] < 0) {
 			error_errno("fork");
 			failed++;
@@ -1181,10 +1194,13 @@ static int fan_out(const struct nook_dirs *d, const struct cluster *c,
 			failed++;
 			bad = 1;
 		}
-		if (why)
-			take_why(said[i][0], bad, why);
-		if (said[i][0] >= 0)
-			close(said[i][0]);
+		if (said) {
+			strvec_push(&said->nodes, c->m[i].name);
+			take_said(out[i][0], bad, &said->words);
+			said->failed[i] = (unsigned char)bad;
+		}
+		if (out[i][0] >= 0)
+			close(out[i][0]);
 	}
 	sig_catch(old, 0);
 	*sig = sig_caught;
@@ -1243,7 +1259,8 @@ static const char *like_for(const struct node_start *ns, const char *name)
 }
 
 static int start_node(const struct nook_dirs *d, const char *cluster,
-		      const struct member *m, const void *arg)
+		      const struct member *m, const void *arg,
+		      struct buf *words)
 {
 	const struct node_start *ns = arg;
 	struct vm_start_opts o = *vm_cluster_node_opts(ns->o, ns->list, ns->n,
@@ -1255,6 +1272,7 @@ static int start_node(const struct nook_dirs *d, const char *cluster,
 	struct vm *vm;
 	int rc = -1;
 
+	(void)words; /* a start's outcome is its node's record */
 	o.node = &node;
 	o.boot_one_cpu = ns->crowded;
 	if (vm_open(d, name, 0, &vm) < 0)
@@ -1650,7 +1668,7 @@ int vm_cluster_start(const struct nook_dirs *d, const char *name,
 {
 	struct cluster c = { 0 };
 	struct node_start ns = { o, nodes, n, NULL, 0, STRVEC_INIT, NULL };
-	struct strvec said = STRVEC_INIT;
+	struct vm_cluster_said said = VM_CLUSTER_SAID_INIT;
 	char *dir = NULL;
 	size_t had = 0;
 	int is_new = 0, ret = -1, lock = -1, sig = 0;
@@ -1686,10 +1704,10 @@ int vm_cluster_start(const struct nook_dirs *d, const char *name,
 	ns.crowded = crowded(d, &c, &ns);
 	host_lines(&c, &ns.hosts);
 	ret = fan_out(d, &c, start_node, &ns, &sig, &said) ? -1 : 0;
-	for (size_t i = 0; i < said.n; i++)
-		if (*said.v[i]) {
-			strvec_push(failed, c.m[i].name);
-			strvec_push(why, said.v[i]);
+	for (size_t i = 0; i < said.nodes.n; i++)
+		if (said.failed[i]) {
+			strvec_push(failed, said.nodes.v[i]);
+			strvec_push(why, said.words.v[i]);
 		}
 out:
 	/* the network first: it goes when no node runs, which it learns
@@ -1706,7 +1724,7 @@ out:
 	free(dir);
 	strvec_clear(&ns.hosts);
 	free(ns.like);
-	strvec_clear(&said);
+	vm_cluster_said_clear(&said);
 	cluster_free(&c);
 	die_of(sig);
 	return ret;
@@ -1809,12 +1827,13 @@ struct node_stop {
 	void (*report)(const char *node, const char *how);
 };
 
+typedef int each_fn(const struct nook_dirs *d, const char *node,
+		    const void *arg, struct buf *words);
+
 struct node_each {
-	int (*fn)(const struct nook_dirs *d, const char *node,
-		  const void *arg);
+	each_fn *fn;
 	/* for a node whose record cannot be read; NULL: that node fails */
-	int (*broken)(const struct nook_dirs *d, const char *node,
-		      const void *arg);
+	each_fn *broken;
 	const void *arg;
 	/* the nodes as members() found them, and why (each_of()): each
 	 * record is read once, its error said once */
@@ -1822,7 +1841,8 @@ struct node_each {
 };
 
 static int each_node(const struct nook_dirs *d, const char *cluster,
-		     const struct member *m, const void *arg)
+		     const struct member *m, const void *arg,
+		     struct buf *words)
 {
 	const struct node_each *e = arg;
 	ssize_t k = strvec_index(e->nodes, m->name);
@@ -1839,9 +1859,9 @@ static int each_node(const struct nook_dirs *d, const char *cluster,
 	case NODE_BROKEN:
 		if (!e->broken)
 			return vm_cluster_node_broken(m->name);
-		return e->broken(d, m->name, e->arg) != 0 ? -1 : 0;
+		return e->broken(d, m->name, e->arg, words) != 0 ? -1 : 0;
 	default:
-		return e->fn(d, m->name, e->arg) != 0 ? -1 : 0;
+		return e->fn(d, m->name, e->arg, words) != 0 ? -1 : 0;
 	}
 }
 
@@ -1849,7 +1869,8 @@ static int each_node(const struct nook_dirs *d, const char *cluster,
  * holds the cluster (a start waiting on its nodes: it sees them stopped,
  * and ends the network itself). */
 static int each_of(const struct nook_dirs *d, const char *name,
-		   const struct node_each *e, int forced)
+		   const struct node_each *e, int forced,
+		   struct vm_cluster_said *said)
 {
 	struct strvec names = STRVEC_INIT, why = STRVEC_INIT;
 	struct node_each each = *e;
@@ -1875,7 +1896,7 @@ static int each_of(const struct nook_dirs *d, const char *name,
 		      name);
 	each.nodes = &names;
 	each.why = &why;
-	failed = fan_out(d, &c, each_node, &each, &sig, NULL);
+	failed = fan_out(d, &c, each_node, &each, &sig, said);
 	strvec_clear(&names);
 	strvec_clear(&why);
 	if (lock >= 0) {
@@ -1888,20 +1909,21 @@ static int each_of(const struct nook_dirs *d, const char *name,
 }
 
 int vm_cluster_each(const struct nook_dirs *d, const char *name,
-		    int (*fn)(const struct nook_dirs *d, const char *node,
-			      const void *arg),
-		    const void *arg)
+		    each_fn *fn, const void *arg,
+		    struct vm_cluster_said *said)
 {
 	struct node_each e = { fn, NULL, arg };
 
-	return each_of(d, name, &e, 0);
+	return each_of(d, name, &e, 0, said);
 }
 
 static int hosts_node(const struct nook_dirs *d, const char *cluster,
-		      const struct member *m, const void *arg)
+		      const struct member *m, const void *arg,
+		      struct buf *words)
 {
 	struct vm *vm;
 
+	(void)words;
 	if (is_member(d, m->name, cluster) &&
 	    vm_open(d, m->name, 0, &vm) == 0) {
 		write_hosts(vm, arg, 0);
@@ -1931,7 +1953,7 @@ void vm_cluster_hosts(const struct nook_dirs *d, const char *cluster)
 }
 
 static int stop_node(const struct nook_dirs *d, const char *node,
-		     const void *arg)
+		     const void *arg, struct buf *words)
 {
 	const struct node_stop *ns = arg;
 	const char *how = NULL;
@@ -1942,6 +1964,8 @@ static int stop_node(const struct nook_dirs *d, const char *node,
 		rc = vm_stop(vm, ns->force, ns->timeout_s, &how);
 	if (rc == 0 && ns->report)
 		ns->report(node, how);
+	if (rc == 0)
+		buf_adds(words, how);
 	vm_close(vm);
 	return rc;
 }
@@ -1950,7 +1974,7 @@ static int stop_node(const struct nook_dirs *d, const char *node,
  * delete finds it, ended with --force (its network is not stopped under
  * it); refused without. */
 static int stop_broken(const struct nook_dirs *d, const char *node,
-		       const void *arg)
+		       const void *arg, struct buf *words)
 {
 	const struct node_stop *ns = arg;
 	const char *how = NULL;
@@ -1966,17 +1990,20 @@ static int stop_broken(const struct nook_dirs *d, const char *node,
 	rc = vm_stop_qemu(&p, 1, ns->timeout_s, &how, NULL);
 	if (rc == 0 && ns->report)
 		ns->report(node, how);
+	if (rc == 0)
+		buf_adds(words, how);
 	vm_paths_free(&p);
 	return rc;
 }
 
 int vm_cluster_stop(const struct nook_dirs *d, const char *name, int force,
 		    int timeout_s,
-		    void (*report)(const char *node, const char *how))
+		    void (*report)(const char *node, const char *how),
+		    struct vm_cluster_said *said)
 {
 	struct node_stop ns = { force, timeout_s, report };
 	struct node_each e = { stop_node, stop_broken, &ns };
-	int failed = each_of(d, name, &e, force);
+	int failed = each_of(d, name, &e, force, said);
 
 	if (failed < 0)
 		return -1;

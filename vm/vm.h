@@ -474,20 +474,33 @@ void vm_cluster_plan_free(struct vm_cluster_plan *p);
 void vm_plan_sizes(const struct nook_dirs *d, const char *name,
 		   const struct vm_start_opts *o, const char *like,
 		   struct vm_cluster_plan_node *p);
+/* What each node's process said in a command run on every node of a
+ * cluster, in the cluster's order: its error when it failed, else what
+ * the command wrote to its buffer ("" for none, as for a gap in the
+ * node numbers, which is left alone). */
+struct vm_cluster_said {
+	struct strvec nodes, words;
+	unsigned char failed[VM_CLUSTER_MAX_NODES];
+};
+#define VM_CLUSTER_SAID_INIT { STRVEC_INIT, STRVEC_INIT, { 0 } }
+void vm_cluster_said_clear(struct vm_cluster_said *s);
 /* Stop every node (in parallel), then the network; report hears how
- * each node stopped (in that node's process). */
+ * each node stopped (in that node's process); with said, what each node
+ * said (how it stopped) comes back there too. */
 int vm_cluster_stop(const struct nook_dirs *d, const char *name, int force,
 		    int timeout_s,
-		    void (*report)(const char *node, const char *how));
-/* Run fn(d, node, arg) (0: done, else failed) for every node of cluster
- * name at once, each in a process of its own, under the cluster's lock;
- * then stop the network if no node runs any more (a suspended cluster).
- * fn's output is its own. The number of nodes for which fn failed, or -1
- * saying why. */
+		    void (*report)(const char *node, const char *how),
+		    struct vm_cluster_said *said);
+/* Run fn(d, node, arg, words) (0: done, else failed) for every node of
+ * cluster name at once, each in a process of its own, under the
+ * cluster's lock; then stop the network if no node runs any more (a
+ * suspended cluster). fn's output is its own; what it puts in words
+ * reaches said (may be NULL). The number of nodes for which fn failed,
+ * or -1 saying why. */
 int vm_cluster_each(const struct nook_dirs *d, const char *name,
 		    int (*fn)(const struct nook_dirs *d, const char *node,
-			      const void *arg),
-		    const void *arg);
+			      const void *arg, struct buf *words),
+		    const void *arg, struct vm_cluster_said *said);
 /* Delete every node, the network and the cluster's record. */
 int vm_cluster_delete(const struct nook_dirs *d, const char *name, int force);
 /* 1 when name is a cluster under d. */

@@ -337,12 +337,15 @@ contains "  k-2 resumed" "$OUT$ERR" "k-2: resumed"
 check "  both running" test "$("$NOOK" local status k --json | json '[n["state"] for n in d]')" = "['running', 'running']"
 check "  the network runs again" test "$("$NOOK" local status k-1 --json | json 'd["network"]')" = running
 check "  the same MACs" test "$(qemu_args k-2 | grep -o 'mac=[0-9a-f:]*' | sort | tr '\n' ' ')" = "$mac2"
-expect_rc "pause k" 0 "$NOOK" local pause k
+expect_rc "pause k --json" 0 "$NOOK" local pause k --json
 check "  both paused" test "$("$NOOK" local status k --json | json '[n["state"] for n in d]')" = "['paused', 'paused']"
+check "  the JSON says so, node by node" test "$(echo "$OUT" | json '[(n["name"], n["state"]) for n in d]')" = "[('k-1', 'paused'), ('k-2', 'paused')]"
 expect_rc "unpause k" 0 "$NOOK" local unpause k
 check "  both running" test "$("$NOOK" local status k --json | json '[n["state"] for n in d]')" = "['running', 'running']"
 expect_rc "unpause k again: not paused" 1 "$NOOK" local unpause k
 contains "  says how many failed" "$ERR" "2 nodes failed"
+expect_rc "  with --json too" 1 "$NOOK" local unpause k --json
+check "  which gives each node's error" test "$(echo "$OUT" | json '[(n["name"], "not paused" in n["error"]) for n in d]')" = "[('k-1', True), ('k-2', True)]"
 
 # k-2's kernel panicked with no one waiting (written on its console: a
 # blank disk prints nothing): a start that waits ends its QEMU and says
@@ -474,7 +477,9 @@ expect_rc "  start z2-2 --plan: its record cannot be read" 1 "$NOOK" local start
 contains "  says what is wrong with it" "$ERR" "z2-2/vm.json"
 check "  and not that z2-2 would be a new node" sh -c '! printf "%s" "$1" | grep -q "is a node name of cluster"' _ "$ERR"
 sw_alive() { kill -0 "$(cat "$NOOK_HOME/run/$1.net/sw.pid" 2>/dev/null)" 2>/dev/null; }
-expect_rc "  stop z2: z2-2 cannot be read" 1 "$NOOK" local stop z2 --timeout 1
+expect_rc "  stop z2: z2-2 cannot be read" 1 "$NOOK" local stop z2 --timeout 1 --json
+check "  --json: z2-1 stopped, z2-2's error" test "$(echo "$OUT" | json '[(n["name"], n.get("stopped"), "error" in n) for n in d]')" = "[('z2-1', True, False), ('z2-2', None, True)]"
+contains "  z2-2's error is the one said" "$(echo "$OUT" | json 'd[1]["error"]')" "--force ends its QEMU"
 contains "  says so, and the way out" "$ERR" "node z2-2's record cannot be read (said above): --force ends its QEMU"
 check "  what is wrong with the record said once" test "$(grep -c 'z2-2/vm.json' <<<"$ERR")" = 1
 check "  z2-2's QEMU runs on" test "$(qemus z2-2)" = 1

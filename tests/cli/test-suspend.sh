@@ -74,6 +74,10 @@ contains "  says why" "$ERR" "is suspended"
 expect_rc "stop a suspended VM" 0 "$NOOK" local stop s1
 contains "  keeps the save, saying so" "$OUT" "saved state is kept"
 contains "  and which start discards it" "$OUT" "'nook local start s1 --cold' discards it"
+expect_rc "  again, --json" 0 "$NOOK" local stop s1 --json
+check "  says stopped, and how" test "$(echo "$OUT" | json '(d["name"], d["stopped"], "saved state is kept" in d["how"])')" = "('s1', True, True)"
+expect_rc "stop --json of no VM" 1 "$NOOK" local stop nosuch --json
+contains "  gives the error as JSON" "$(echo "$OUT" | json 'd["error"]')" "no VM named 'nosuch'"
 check "  the save is still there" test -s "$save"
 sleep 1
 
@@ -89,7 +93,10 @@ check "  the same forwards" test "$("$NOOK" local status s1 --json | json 'd["po
 check "  the save is used up" test ! -e "$save"
 
 # a resumed QEMU (with -incoming) suspends and resumes again
-expect_rc "suspend the resumed VM" 0 "$NOOK" local suspend s1
+expect_rc "suspend the resumed VM, --json" 0 "$NOOK" local suspend s1 --json
+check "  says suspended" test "$(echo "$OUT" | json '(d["name"], d["state"])')" = "('s1', 'suspended')"
+check "  and the save's size" test "$(echo "$OUT" | json 'd["save"]["size"]')" = "$(stat -c %s "$save")"
+check "  and how long it took" test "$(echo "$OUT" | json 'd["save"]["seconds"] > 0')" = True
 expect_rc "and resume it again" 0 "$NOOK" local start s1
 contains "  resumed" "$OUT" "resumed"
 
