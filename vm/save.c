@@ -846,6 +846,12 @@ static void stopped_meanwhile(struct vm *vm)
 {
 	char *mark = vm_stop_mark(&vm->paths);
 
+	/* our QMP connection breaks as the stop's QEMU begins to end (its
+	 * sockets go first): its pid may stay a moment; bounded by the
+	 * stop's own ways (QMP, SIGTERM, SIGKILL) */
+	for (int ms = 0; ms < 30000 && access(mark, F_OK) == 0 &&
+	     vm_pid_alive(vm->paths.pidfile, vm->paths.qmp_arg); ms += 100)
+		sleep_ms(100);
 	if (!vm_pid_alive(vm->paths.pidfile, vm->paths.qmp_arg) &&
 	    unlink(mark) == 0) {
 		if (vm_record(vm, VM_STOPPED, 0, NULL, NULL) < 0)

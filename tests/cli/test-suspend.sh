@@ -305,6 +305,24 @@ contains "  says discarded" "$OUT" "discarded"
 check "  a cold QEMU" sh -c '! tr "\0" " " < "/proc/$(cat "$1")/cmdline" | grep -q incoming' _ "$NOOK_HOME/run/s1/qemu.pid"
 check "  no save" test ! -e "$save"
 
+# stop --force while a suspend runs (seen holding the VM's lock, looked
+# at in /proc/locks, not taken): the stop wins, the suspend says so, no
+# save is left, whole or partial, and the next start boots cold
+"$NOOK" local suspend s1 > sus.out 2>&1 &
+sus=$!
+locked() { grep -q " FLOCK .* WRITE .*:$(stat -c %i "$NOOK_HOME/vms/s1/lock") " /proc/locks; }
+for _ in $(seq 100); do locked && break; sleep 0.05; done
+check "a suspend holds s1" locked
+expect_rc "  stop --force meanwhile" 0 "$NOOK" local stop s1 --force
+wait "$sus"
+check "  the suspend fails" test $? = 1
+contains "  saying why" "$(cat sus.out)" "stopped while it was being suspended"
+check "  no QEMU" test "$(qemus s1)" = 0
+check "  stopped" test "$(state s1)" = stopped
+check "  no save, whole or partial" test -z "$(find "$NOOK_HOME/vms/s1" -name '*save*')"
+expect_rc "  the next start" 0 "$NOOK" local start s1 --no-wait
+check "  boots cold" sh -c '! tr "\0" " " < "/proc/$(cat "$1")/cmdline" | grep -q incoming' _ "$NOOK_HOME/run/s1/qemu.pid"
+
 # a QEMU gone while paused is a crash; delete removes a save
 "$NOOK" local pause s1 >/dev/null
 pid=$(cat "$NOOK_HOME/run/s1/qemu.pid")
