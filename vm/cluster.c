@@ -1,44 +1,23 @@
 /* Clusters: VMs NAME-1..NAME-N on one private network. The record is
  * DATA/clusters/NAME.json (its subnet and how many nodes); each node is a
- * full VM whose spec says which node of which cluster it is. */
+ * full VM whose spec says which node of which cluster it is. Here: the
+ * record, the nodes' names, the network's life, /etc/hosts; what runs on
+ * every node at once is in nodes.c. */
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <sched.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cidata.h"
-#include "internal.h"
+#include "cluster.h"
 
-#define MAX_NODES VM_CLUSTER_MAX_NODES
-/* Node numbers go into the cluster NIC's MAC (two bytes). */
-#define MAX_NODE_NUMBER 65534
-
-/* A node of the record: its name and its number, which gives its
- * address (the subnet's + number) and its MAC, for good. */
-struct member {
-	char *name;
-	int node;
-};
-
-struct cluster {
-	char *name;
-	char *subnet;
-	int nodes;             /* the highest node number */
-	struct member *m;      /* in order of their numbers */
-	size_t n;
-};
-
-static void cluster_free(struct cluster *c)
+void cluster_free(struct cluster *c)
 {
 	free(c->name);
 	free(c->subnet);
@@ -48,7 +27,7 @@ static void cluster_free(struct cluster *c)
 	memset(c, 0, sizeof(*c));
 }
 
-static char *record_path(const struct nook_dirs *d, const char *name)
+char *record_path(const struct nook_dirs *d, const char *name)
 {
 	return xasprintf("%s/clusters/%s.json", d->data, name);
 }
@@ -59,12 +38,12 @@ char *vm_cluster_node_name(const char *cluster, const char *group, int i)
 		       xasprintf("%s-%d", cluster, i);
 }
 
-static char *node_name(const char *cluster, int i)
+char *node_name(const char *cluster, int i)
 {
 	return vm_cluster_node_name(cluster, NULL, i);
 }
 
-static void add_member(struct cluster *c, const char *name, int node)
+void add_member(struct cluster *c, const char *name, int node)
 {
 	c->m = xrealloc(c->m, sizeof(*c->m) * (c->n + 1));
 	c->m[c->n].name = xstrdup(name);
@@ -73,8 +52,8 @@ static void add_member(struct cluster *c, const char *name, int node)
 		c->nodes = node;
 }
 
-static const struct member *find_member(const struct cluster *c,
-					const char *name)
+const struct member *find_member(const struct cluster *c,
+				 const char *name)
 {
 	for (size_t i = 0; i < c->n; i++)
 		if (!strcmp(c->m[i].name, name))
@@ -279,9 +258,6 @@ static int parse_record(const char *path, const char *name, struct cluster *c,
 	return ret;
 }
 
-static int cluster_trylock(const struct nook_dirs *d, const char *name,
-			   int *fd);
-static int cluster_save(const struct nook_dirs *d, const struct cluster *c);
 
 /* c, rebuilt because the record at path is broken (said), saved under
  * the cluster's lock: unless another nook holds it or this one only
@@ -310,22 +286,14 @@ static void save_rebuilt(const struct nook_dirs *d, const char *path,
 	      saved ? "rebuilt from" : "using", c->n, c->n == 1 ? "" : "s");
 }
 
-/* What cluster_read() found. */
-enum record {
-	REC_OK = 0,
-	REC_NONE = 1,     /* no such cluster */
-	REC_BROKEN = -1,  /* a record that cannot be had */
-	REC_ORPHAN = -2,  /* a broken one, and no VM is a node of it */
-};
-
 /*
  * The record of cluster name into *c, quietly: why says what is wrong
  * with a broken one. One that does not parse, or is gone while VMs say
  * they are its nodes, is rebuilt from them (rebuild(), save_rebuilt()),
  * which is said on stderr.
  */
-static enum record cluster_read(const struct nook_dirs *d, const char *name,
-				struct cluster *c, struct buf *why)
+enum record cluster_read(const struct nook_dirs *d, const char *name,
+			 struct cluster *c, struct buf *why)
 {
 	char *path;
 	struct buf whynot = BUF_INIT;
@@ -378,8 +346,8 @@ static enum record cluster_read(const struct nook_dirs *d, const char *name,
 
 /* cluster_read(), saying why when the record cannot be had: 0 and *c
  * filled; 1 when there is no such cluster; -1. */
-static int cluster_load(const struct nook_dirs *d, const char *name,
-			struct cluster *c)
+int cluster_load(const struct nook_dirs *d, const char *name,
+		 struct cluster *c)
 {
 	struct buf why = BUF_INIT;
 	int rc = cluster_read(d, name, c, &why);
@@ -395,8 +363,8 @@ static int cluster_load(const struct nook_dirs *d, const char *name,
 }
 
 /* cluster_read(), why dropped */
-static enum record cluster_peek(const struct nook_dirs *d, const char *name,
-				struct cluster *c)
+enum record cluster_peek(const struct nook_dirs *d, const char *name,
+			 struct cluster *c)
 {
 	struct buf why = BUF_INIT;
 	enum record rc = cluster_read(d, name, c, &why);
@@ -406,7 +374,7 @@ static enum record cluster_peek(const struct nook_dirs *d, const char *name,
 }
 
 /* 1 when every member is NAME-N with N its number: the plain record. */
-static int plain_members(const struct cluster *c)
+int plain_members(const struct cluster *c)
 {
 	for (size_t i = 0; i < c->n; i++) {
 		char *n = node_name(c->name, c->m[i].node);
@@ -419,7 +387,7 @@ static int plain_members(const struct cluster *c)
 	return 1;
 }
 
-static int cluster_save(const struct nook_dirs *d, const struct cluster *c)
+int cluster_save(const struct nook_dirs *d, const struct cluster *c)
 {
 	char *path = record_path(d, c->name);
 	char *dir = xasprintf("%s/clusters", d->data);
@@ -494,9 +462,8 @@ char *vm_cluster_subnet(const struct nook_dirs *d, const char *name)
 /* What member name of cluster is: NODE_NONE (no record: a gap or a
  * first start cut short; or a VM that merely has a node's name), a
  * NODE_OK, or NODE_BROKEN, whose record cannot be read (said). */
-enum node_kind { NODE_NONE, NODE_OK, NODE_BROKEN };
-static enum node_kind node_kind(const struct nook_dirs *d, const char *name,
-				const char *cluster)
+enum node_kind node_kind(const struct nook_dirs *d, const char *name,
+			 const char *cluster)
 {
 	char *json = xasprintf("%s/vms/%s/vm.json", d->data, name);
 	struct vm *vm = NULL;
@@ -514,8 +481,8 @@ static enum node_kind node_kind(const struct nook_dirs *d, const char *name,
 
 /* 1 when VM name exists and is a node of cluster (0 otherwise; a record
  * that cannot be read is said). */
-static int is_member(const struct nook_dirs *d, const char *name,
-		     const char *cluster)
+int is_member(const struct nook_dirs *d, const char *name,
+	      const char *cluster)
 {
 	return node_kind(d, name, cluster) == NODE_OK;
 }
@@ -523,8 +490,8 @@ static int is_member(const struct nook_dirs *d, const char *name,
 /* The names of c's members that are its nodes: a VM that merely has a
  * node's name is not one. With why (not NULL): also each member whose
  * record cannot be read, its error in why (each other's why ""). */
-static void members(const struct nook_dirs *d, const struct cluster *c,
-		    struct strvec *out, struct strvec *why)
+void members(const struct nook_dirs *d, const struct cluster *c,
+	     struct strvec *out, struct strvec *why)
 {
 	for (size_t i = 0; i < c->n; i++) {
 		enum node_kind k = node_kind(d, c->m[i].name, c->name);
@@ -537,7 +504,7 @@ static void members(const struct nook_dirs *d, const struct cluster *c,
 }
 
 /* A cluster whose record stayed when its last node was deleted. */
-static int no_nodes(const char *name)
+int no_nodes(const char *name)
 {
 	return errorf("cluster %s has no nodes: 'nook local start %s' makes "
 		      "them again, 'nook local delete %s' forgets it", name,
@@ -574,7 +541,7 @@ int vm_cluster_nodes(const struct nook_dirs *d, const char *name,
 
 /* 1 when s is a node number as nook writes it: 1 to MAX_NODE_NUMBER,
  * no sign, no leading zero (dev-01 is never a node, dev-1 is). */
-static int node_number(const char *s)
+int node_number(const char *s)
 {
 	size_t len = strspn(s, "0123456789");
 
@@ -721,7 +688,7 @@ int vm_node_network_config(const struct vm_spec *s, struct buf *out)
 
 /* "ADDR NAME" of c's members, from the plan (subnet + node number, so
  * a node not made yet, or whose first start failed, has its line too). */
-static void host_lines(const struct cluster *c, struct strvec *out)
+void host_lines(const struct cluster *c, struct strvec *out)
 {
 	struct net_subnet sn;
 	char addr[INET_ADDRSTRLEN];
@@ -736,8 +703,7 @@ static void host_lines(const struct cluster *c, struct strvec *out)
 /* lines into the /etc/hosts of vm; a warning when it cannot. Unless
  * vm was just found ready, one whose sshd does not answer now (resumed
  * without it, say) is skipped: it gets the names when it is ready. */
-static void write_hosts(struct vm *vm, const struct strvec *lines,
-			int ready)
+void write_hosts(struct vm *vm, const struct strvec *lines, int ready)
 {
 	struct strvec cmd = STRVEC_INIT;
 	struct buf out = BUF_INIT;
@@ -811,8 +777,7 @@ static int net_in_use(void *ctx)
 /* One start, stop or delete of a cluster at a time: flock on
  * DATA/clusters/NAME.lock, taken without waiting, into *fd. 0, or 1
  * (quietly) when another nook holds it, or -1. */
-static int cluster_trylock(const struct nook_dirs *d, const char *name,
-			   int *fd)
+int cluster_trylock(const struct nook_dirs *d, const char *name, int *fd)
 {
 	char *dir = xasprintf("%s/clusters", d->data);
 	char *path = xasprintf("%s/%s.lock", dir, name);
@@ -836,8 +801,7 @@ static int cluster_trylock(const struct nook_dirs *d, const char *name,
 }
 
 /* cluster_trylock(), saying that the cluster is busy */
-static int cluster_lock(const struct nook_dirs *d, const char *name,
-			int *fd)
+int cluster_lock(const struct nook_dirs *d, const char *name, int *fd)
 {
 	int rc = cluster_trylock(d, name, fd);
 
@@ -852,7 +816,7 @@ static int cluster_lock(const struct nook_dirs *d, const char *name,
  * holds. A network directory on a way another user could change (a
  * /tmp/nook-UID someone else made) is not ours to act in: left alone.
  * 0, or -1 having said why. */
-static int drop_leftovers(const struct nook_dirs *d, const char *name)
+int drop_leftovers(const struct nook_dirs *d, const char *name)
 {
 	char *dir = vm_cluster_switch_dir(d, name), *path;
 	int ret = 0;
@@ -871,7 +835,7 @@ static int drop_leftovers(const struct nook_dirs *d, const char *name)
 }
 
 /* 1 when no record names cluster name and no VM says it is its node. */
-static int no_cluster(const struct nook_dirs *d, const char *name)
+int no_cluster(const struct nook_dirs *d, const char *name)
 {
 	struct cluster c;
 	enum record rc = cluster_peek(d, name, &c);
@@ -1046,8 +1010,8 @@ static int check_claim(const struct nook_dirs *d, const char *name,
 
 /* Before anything starts: the cluster's name is no plain VM's, and every
  * node name is free or already this cluster's node. */
-static int check_names(const struct nook_dirs *d, const char *name,
-		       const struct cluster *c)
+int check_names(const struct nook_dirs *d, const char *name,
+		const struct cluster *c)
 {
 	struct vm *vm;
 	int ret = 0;
@@ -1079,1115 +1043,4 @@ static int check_names(const struct nook_dirs *d, const char *name,
 		vm_close(vm);
 	}
 	return ret;
-}
-
-/* A node's part of a command run on every node: 0, or -1 having said
- * why; what it puts in words is said to the command's process. */
-typedef int node_fn(const struct nook_dirs *d, const char *cluster,
-		    const struct member *m, const void *arg,
-		    struct buf *words);
-
-void vm_cluster_said_clear(struct vm_cluster_said *s)
-{
-	strvec_clear(&s->nodes);
-	strvec_clear(&s->words);
-	memset(s->failed, 0, sizeof(s->failed));
-}
-
-/* What a node's process said, read from fd (its pipe, non-blocking: a
- * process the node's left behind may hold it too): its last error when
- * it failed, else its words. */
-static void take_said(int fd, int failed, struct strvec *out)
-{
-	struct buf b = BUF_INIT;
-	char chunk[1024];
-	ssize_t r;
-
-	for (;;) {
-		r = fd >= 0 ? read(fd, chunk, sizeof(chunk)) : 0;
-		if (r > 0)
-			buf_add(&b, chunk, (size_t)r);
-		else if (r == 0 || errno != EINTR)
-			break;
-	}
-	strvec_push(out, b.len ? b.p : !failed ? "" :
-		    "its process ended without saying why");
-	buf_free(&b);
-}
-
-/* Run fn for every node of c, each in a process of its own, at once;
- * the number of nodes for which it failed. With said, what each node's
- * process said goes there in c's order (struct vm_cluster_said). A signal
- * that ended them is in *sig (0: none): the caller cleans up (the record,
- * the network), then dies of it with die_of(). */
-static int fan_out(const struct nook_dirs *d, const struct cluster *c,
-		   node_fn *fn, const void *arg, int *sig,
-		   struct vm_cluster_said *said)
-{
-	pid_t pids[MAX_NODES];
-	int out[MAX_NODES][2];
-	size_t n = c->n < MAX_NODES ? c->n : MAX_NODES;
-	struct sigaction old[3];
-	sigset_t was;
-	pid_t parent = getpid();
-	int failed = 0;
-
-	/* held until each side has its handlers: none is lost or misread */
-	sig_hold(&was);
-	fflush(NULL);
-	for (size_t i = 0; i < n; i++) {
-		out[i][0] = out[i][1] = -1;
-		if (said && pipe2(out[i], O_CLOEXEC | O_NONBLOCK) < 0)
-			out[i][0] = out[i][1] = -1;
-		pids[i] = fork();
-		if (pids[i] == 0) {
-			struct buf words = BUF_INIT;
-			const char *last;
-			int rc;
-
-			/* our end, even by SIGKILL, ends the node's process:
-			 * it would hold the cluster's lock until its wait
-			 * timed out */
-			prctl(PR_SET_PDEATHSIG, SIGTERM);
-			if (getppid() != parent)
-				_exit(1);
-			/* the command's note on a signal is said once, by us */
-			sig_note(NULL);
-			sig_release(&was);
-			rc = fn(d, c->name, &c->m[i], arg, &words);
-			fflush(NULL);
-			/* a pipe holds far more than one error or a node's
-			 * words: no wait */
-			last = rc < 0 ? error_last() : words.len ? words.p : "";
-			if (out[i][1] >= 0)
-				write_all(out[i][1], last, strlen(last));
-			_exit(rc < 0 ? 1 : 0);
-		}
-		if (out[i][1] >= 0)
-			close(out[i][1]);
-		if (pids[i] < 0) {
-			error_errno("fork");
-			failed++;
-		}
-	}
-	/* ^C, SIGTERM, SIGHUP: each node's process hears it too, from the
-	 * terminal or from us (a start's puts its QEMU back from batch
-	 * scheduling), and ends before we do */
-	sig_catch(old, 1);
-	sig_pass_on(pids, n);
-	sig_release(&was);
-	for (size_t i = 0; i < n; i++) {
-		siginfo_t si;
-
-		/* ended, not yet reaped: the handler may still signal it */
-		while (pids[i] > 0 && waitid(P_PID, (id_t)pids[i], &si,
-					     WEXITED | WNOWAIT) < 0 &&
-		       errno == EINTR)
-			;
-	}
-	sig_pass_on(NULL, 0);
-	for (size_t i = 0; i < n; i++) {
-		int st = 0, bad = pids[i] <= 0;
-
-		if (pids[i] > 0 && (waitpid(pids[i], &st, 0) < 0 ||
-				    !WIFEXITED(st) || WEXITSTATUS(st) != 0)) {
-			failed++;
-			bad = 1;
-		}
-		if (said) {
-			strvec_push(&said->nodes, c->m[i].name);
-			take_said(out[i][0], bad, &said->words);
-			said->failed[i] = (unsigned char)bad;
-		}
-		if (out[i][0] >= 0)
-			close(out[i][0]);
-	}
-	sig_catch(old, 0);
-	*sig = sig_caught;
-	sig_caught = 0;
-	return failed;
-}
-
-static void die_of(int sig)
-{
-	if (sig) {
-		sig_caught = sig;
-		sig_rethrow();
-	}
-}
-
-struct node_start {
-	const struct vm_start_opts *o;
-	const struct vm_cluster_node *list;
-	size_t n;
-	const char *subnet;
-	int crowded;              /* more vCPUs than the host has cores */
-	struct strvec hosts;      /* every node's line of /etc/hosts */
-	char *like;               /* first_made(): what new nodes are like */
-};
-
-/* The node a plain node still to be made is made like: c's first node
- * that is made (NULL: none). Then a cluster grown from the command line
- * (--nodes 5 after --nodes 3 --image X --memory 2G) stays alike. A
- * group's node has its group's options instead. The caller frees. */
-static char *first_made(const struct nook_dirs *d, const struct cluster *c)
-{
-	for (size_t i = 0; i < c->n; i++)
-		if (is_member(d, c->m[i].name, c->name))
-			return xstrdup(c->m[i].name);
-	return NULL;
-}
-
-const struct vm_start_opts *vm_cluster_node_opts(
-	const struct vm_start_opts *o, const struct vm_cluster_node *l,
-	size_t n, const char *name)
-{
-	for (size_t i = 0; i < n; i++)
-		if (!strcmp(l[i].name, name))
-			return l[i].o ? l[i].o : o;
-	return o;
-}
-
-/* What node name of a start with ns is like (NULL: nothing): only a
- * node that starts with the start's own options, not its group's (a
- * plain cluster's, --nodes N or nodes: N in a file). */
-static const char *like_for(const struct node_start *ns, const char *name)
-{
-	return vm_cluster_node_opts(ns->o, ns->list, ns->n, name) == ns->o
-		       ? ns->like
-		       : NULL;
-}
-
-static int start_node(const struct nook_dirs *d, const char *cluster,
-		      const struct member *m, const void *arg,
-		      struct buf *words)
-{
-	const struct node_start *ns = arg;
-	struct vm_start_opts o = *vm_cluster_node_opts(ns->o, ns->list, ns->n,
-							  m->name);
-	struct vm_node node = { cluster, m->node, ns->subnet, &ns->hosts,
-				like_for(ns, m->name) };
-	struct vm_start_result r;
-	const char *name = m->name;
-	struct vm *vm;
-	int rc = -1;
-
-	(void)words; /* a start's outcome is its node's record */
-	o.node = &node;
-	o.boot_one_cpu = ns->crowded;
-	if (vm_open(d, name, 0, &vm) < 0)
-		goto out;
-	if (vm->exists && (!vm->spec.cluster || strcmp(vm->spec.cluster,
-						       cluster))) {
-		errorf("%s is a VM already, not a node of %s", name, cluster);
-		goto out;
-	}
-	/* the nodes' errors meet on one stderr: each names its node */
-	error_where(name);
-	/* a node that runs already is only waited for */
-	rc = vm_start(vm, &o, &r);
-	/* Every node learns every name as soon as it is ready, so none
-	 * waits for the last: a new one had them in its seed, but its
-	 * user-data may have rewritten /etc/hosts; an old one may have run
-	 * while the cluster grew, or been resumed. Also one whose cloud-init
-	 * failed: the guest is there to use. With --no-wait, one that ran
-	 * already or was resumed (its sshd answers): one that boots has the
-	 * names in its seed. Not one whose wait found them all there. */
-	if (!r.hosts_ok &&
-	    (o.no_wait ? rc == 0 && (r.found_running || r.resumed) :
-			 (rc == 0 || (r.reached >= VM_PHASE_CLOUD_INIT &&
-				      !r.crashed && !r.stopped))))
-		write_hosts(vm, &ns->hosts, !o.no_wait && !r.resumed);
-	error_where(NULL);
-out:
-	vm_close(vm);
-	return rc;
-}
-
-/* 1 when c's nodes together have more vCPUs than this host has cores:
- * then a boot that can runs on one vCPU (boots_one_cpu() in start.c). */
-static int crowded(const struct nook_dirs *d, const struct cluster *c,
-		   const struct node_start *ns)
-{
-	long cores = sysconf(_SC_NPROCESSORS_ONLN), vcpus = 0;
-	cpu_set_t mine;
-
-	/* the cores we may run on (a cpuset, taskset), not the machine's */
-	if (sched_getaffinity(0, sizeof(mine), &mine) == 0)
-		cores = CPU_COUNT(&mine);
-
-	for (size_t i = 0; i < c->n; i++) {
-		struct vm_cluster_plan_node p;
-
-		memset(&p, 0, sizeof(p));
-		vm_plan_sizes(d, c->m[i].name,
-			      vm_cluster_node_opts(ns->o, ns->list, ns->n,
-						   c->m[i].name),
-			      like_for(ns, c->m[i].name), &p);
-		vcpus += p.cpus;
-		free(p.like);
-		free(p.image);
-		free(p.cluster);
-	}
-	return c->n > 1 && cores > 0 && vcpus > cores;
-}
-
-/* Members of c missing from list (n > 0): a start that names nodes
- * may add some, never drop one. */
-static int check_dropped(const struct cluster *c,
-			 const struct vm_cluster_node *list, size_t n)
-{
-	const char *last = NULL;
-	size_t dropped = 0;
-
-	for (size_t i = 0; i < c->n; i++) {
-		size_t k = 0;
-
-		while (k < n && strcmp(list[k].name, c->m[i].name))
-			k++;
-		if (k == n) {
-			last = c->m[i].name;
-			dropped++;
-		}
-	}
-	if (!dropped)
-		return 0;
-	if (dropped == c->n && !plain_members(c))
-		return errorf("cluster %s's nodes are named by groups (%s ...): "
-			      "its nook.yaml says how many; edit it, not "
-			      "--nodes", c->name, c->m[0].name);
-	return errorf("cluster %s has %zu nodes; this start (%zu nodes) would "
-		      "drop %zu of them: 'nook local delete %s' removes the "
-		      "last (stopped, or with --force)", c->name, c->n, n,
-		      dropped, last);
-}
-
-/* A fixed host port that both a and b forward, or NULL. */
-static const struct net_port *shared_port(const struct vm_start_opts *a,
-					  const struct vm_start_opts *b)
-{
-	for (size_t x = 0; x < a->nports; x++)
-		for (size_t y = 0; y < b->nports; y++)
-			if (net_port_clash(&a->ports[x], &b->ports[y]))
-				return &a->ports[x];
-	return NULL;
-}
-
-/* Every node's options, as merged, checked as a start checks them, and
- * no fixed host port forwarded on two nodes. */
-static int check_opts(const struct cluster *c, const struct vm_start_opts *o,
-		      const struct vm_cluster_node *list, size_t n)
-{
-	for (size_t i = 0; i < c->n; i++) {
-		const struct vm_start_opts *a =
-			vm_cluster_node_opts(o, list, n, c->m[i].name);
-		char *where = xasprintf("node %s", c->m[i].name);
-		int rc;
-
-		error_where(where);
-		rc = vm_start_opts_check(a);
-		error_where(NULL);
-		free(where);
-		if (rc < 0)
-			return -1;
-		for (size_t k = 0; k < i; k++) {
-			const struct net_port *p = shared_port(a,
-				vm_cluster_node_opts(o, list, n, c->m[k].name));
-
-			if (p)
-				return errorf("host port %d%s would be forwarded "
-					      "to both %s and %s: give it to one "
-					      "node, or 0:%d (a free port each)",
-					      p->host, p->udp ? "/udp" : "",
-					      c->m[k].name, c->m[i].name,
-					      p->guest);
-		}
-	}
-	return 0;
-}
-
-/* Each node's files, once a set of options: a bad user-data is said
- * once, and before the record grows, rather than by every node. */
-static int check_files(const struct vm_start_opts *o,
-		       const struct vm_cluster_node *list, size_t n)
-{
-	if (vm_start_check_files(o) < 0)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		size_t k = 0;
-
-		while (k < i && list[k].o != list[i].o)
-			k++;
-		if (list[i].o && list[i].o != o && k == i &&
-		    vm_start_check_files(list[i].o) < 0)
-			return -1;
-	}
-	return 0;
-}
-
-/* The record for this start: the cluster's as it is, with the listed
- * nodes it does not have yet added (numbered on from its highest, so no
- * node's address moves), or a new one numbered in list order; *had
- * says how many members it had. */
-/* DATA/clusters/NAME.gone-N: node N of cluster NAME was deleted while
- * another nook held the cluster's lock. The next nook to hold it takes
- * the node off the record (take_gone()), as the delete would have. */
-static char *gone_path(const struct nook_dirs *d, const char *name, int node)
-{
-	return xasprintf("%s/clusters/%s.gone-%d", d->data, name, node);
-}
-
-/* The last node gone: the cluster is one smaller (and any gap before it
- * closes); a middle node leaves a gap that a start fills. In c only: 1
- * when it changed. */
-static int trim_end(const struct nook_dirs *d, struct cluster *c)
-{
-	size_t had = c->n;
-
-	while (c->n > 0 && !is_member(d, c->m[c->n - 1].name, c->name))
-		free(c->m[--c->n].name);
-	c->nodes = c->n ? c->m[c->n - 1].node : 0;
-	return c->n < had;
-}
-
-/* c as its pending marks (gone_path()) make it: its last node marked
- * gone and gone, it is trimmed, unless no node would be left (then the
- * record stays, as vm_cluster_node_gone() leaves it). In c only: what a
- * start or a plan reads is the record as the next holder of the lock
- * saves it. */
-static int trim_marked(const struct nook_dirs *d, struct cluster *c)
-{
-	char *mark;
-	int marked, left = 0;
-
-	if (!c->n)
-		return 0;
-	mark = gone_path(d, c->name, c->m[c->n - 1].node);
-	marked = access(mark, F_OK) == 0;
-	free(mark);
-	for (size_t i = 0; marked && i < c->n && !left; i++)
-		left = is_member(d, c->m[i].name, c->name);
-	return left && trim_end(d, c);
-}
-
-/* c (trimmed) saved, unless no node is left (the record stays: a start
- * makes them again). */
-static void save_trimmed(const struct nook_dirs *d, const struct cluster *c)
-{
-	if (c->n && cluster_save(d, c) < 0)
-		warnf("cluster %s: its record still counts the nodes deleted "
-		      "from its end", c->name);
-}
-
-/* Under the cluster's lock: the marks of nodes deleted meanwhile applied
- * to its record, and removed; one made after the look waits for the next
- * holder. */
-static void take_gone(const struct nook_dirs *d, const char *name)
-{
-	char *dir = xasprintf("%s/clusters", d->data);
-	char *prefix = xasprintf("%s.gone-", name);
-	size_t k = strlen(prefix);
-	DIR *dh = opendir(dir);
-	struct strvec marks = STRVEC_INIT;
-	struct cluster c;
-
-	for (;;) {
-		struct dirent *e = dh ? readdir(dh) : NULL;
-
-		if (!e)
-			break;
-		if (!strncmp(e->d_name, prefix, k) && node_number(e->d_name + k))
-			strvec_pushf(&marks, "%s/%s", dir, e->d_name);
-	}
-	if (dh)
-		closedir(dh);
-	if (marks.n && cluster_peek(d, name, &c) == 0) {
-		if (trim_marked(d, &c))
-			save_trimmed(d, &c);
-		cluster_free(&c);
-	}
-	for (size_t i = 0; i < marks.n; i++)
-		unlink(marks.v[i]);
-	strvec_clear(&marks);
-	free(prefix);
-	free(dir);
-}
-
-static int plan(const struct nook_dirs *d, const char *name,
-		const struct vm_cluster_node *list, size_t n,
-		const char *subnet, const struct vm_start_opts *o,
-		struct cluster *c, size_t *had, int *is_new)
-{
-	struct net_subnet sn;
-	char addr[64], *where;
-	int rc = cluster_load(d, name, c);
-
-	if (rc < 0)
-		return -1;
-	if (rc == 0)
-		trim_marked(d, c); /* as the start, under the lock, saves it */
-	*is_new = rc > 0;
-	*had = c->n;
-	if (n > MAX_NODES)
-		return errorf("cluster %s: %zu nodes; at most %d", name, n,
-			      MAX_NODES);
-	if (*is_new) {
-		char other[64];
-
-		/* k-5 would be cluster k's fifth node: not a cluster's name */
-		if (vm_cluster_claiming(d, name, other, sizeof(other)))
-			return errorf("%s is a node name of cluster %s: a new "
-				      "cluster needs another name", name, other);
-		c->name = xstrdup(name);
-		c->subnet = xstrdup(subnet ? subnet : NET_SUBNET_DEFAULT);
-		if (!n) {
-			char *n1 = node_name(name, 1);
-
-			add_member(c, n1, 1);
-			free(n1);
-		}
-	} else if (subnet && strcmp(subnet, c->subnet)) {
-		return errorf("cluster %s is on %s; its subnet cannot move to "
-			      "%s", name, c->subnet, subnet);
-	} else if (n && check_dropped(c, list, n) < 0) {
-		return -1;
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (vm_name_check(list[i].name) < 0)
-			return -1;
-		if (!find_member(c, list[i].name))
-			add_member(c, list[i].name, c->nodes + 1);
-	}
-	if (c->n > MAX_NODES)
-		return errorf("cluster %s: %zu nodes; at most %d", name, c->n,
-			      MAX_NODES);
-	if (net_subnet_parse(c->subnet, &sn) < 0)
-		return -1;
-	where = xasprintf("cluster %s", name);
-	error_where(where);
-	rc = net_node_address(&sn, c->nodes, addr);
-	error_where(NULL);
-	free(where);
-	if (rc < 0)
-		return -1;
-	if (check_opts(c, o, list, n) < 0 || check_files(o, list, n) < 0)
-		return -1;
-	return check_names(d, name, c);
-}
-
-/* The default image once, not once per node, and only when a node still
- * to be made starts from it: one that names none and is like none. */
-static int ensure_image(const struct nook_dirs *d, const struct cluster *c,
-			const struct node_start *ns)
-{
-	struct img_build_opts b = { d->recipes, d->cache, ns->o->image_report,
-				    ns->o->image_ctx };
-	int need = 0;
-
-	for (size_t i = 0; i < c->n && !need; i++) {
-		const char *name = c->m[i].name;
-		const char *img = vm_cluster_node_opts(ns->o, ns->list, ns->n,
-						       name)->image;
-
-		need = !is_member(d, name, c->name) &&
-		       (img ? !strcmp(img, IMG_DEFAULT) : !like_for(ns, name));
-	}
-	return need ? img_ensure_default(d->data, &b) : 0;
-}
-
-/* Whether node name left nothing on disk: not even a half-made
- * directory, which the cluster's delete (or prune) still has to find. */
-static int never_made(const struct nook_dirs *d, const char *name)
-{
-	char *dir = xasprintf("%s/vms/%s", d->data, name);
-	struct stat st;
-	int none = lstat(dir, &st) < 0 && errno == ENOENT;
-
-	free(dir);
-	return none;
-}
-
-/* Whether name is a VM that is no node of cluster: a plain VM that won
- * the name from a start making that node. */
-static int other_vm(const struct nook_dirs *d, const char *name,
-		    const char *cluster)
-{
-	struct vm *vm;
-	int other = 0;
-
-	if (vm_open(d, name, 0, &vm) == 0)
-		other = vm->exists && (!vm->spec.cluster ||
-				       strcmp(vm->spec.cluster, cluster));
-	vm_close(vm);
-	return other;
-}
-
-/* A start that failed: the nodes it added (after the first had of
- * planned) that left nothing, or whose name another VM took meanwhile,
- * go from the record again, as the nodes' processes left it, so that the
- * cluster is the size it was; a new cluster left with none goes. */
-static void forget_unmade(const struct nook_dirs *d,
-			  const struct cluster *planned, size_t had, int is_new)
-{
-	struct cluster c;
-	size_t k = 0;
-
-	if (cluster_peek(d, planned->name, &c) != 0)
-		return;
-	for (size_t i = 0; i < c.n; i++) {
-		const struct member *m = find_member(planned, c.m[i].name);
-
-		if (m && (size_t)(m - planned->m) >= had &&
-		    (never_made(d, c.m[i].name) ||
-		     other_vm(d, c.m[i].name, c.name)))
-			free(c.m[i].name);
-		else
-			c.m[k++] = c.m[i];
-	}
-	if (k < c.n) {
-		c.n = k;
-		c.nodes = k ? c.m[k - 1].node : 0;
-		if (k) {
-			if (cluster_save(d, &c) < 0)
-				warnf("cluster %s: its record still lists the "
-				      "nodes this start could not make", c.name);
-		} else if (is_new) {
-			char *path = record_path(d, c.name);
-
-			unlink(path);
-			free(path);
-		}
-	}
-	cluster_free(&c);
-}
-
-int vm_cluster_start(const struct nook_dirs *d, const char *name,
-		     const struct vm_cluster_node *nodes, size_t n,
-		     const char *subnet, const struct vm_start_opts *o,
-		     struct strvec *failed, struct strvec *why)
-{
-	struct cluster c = { 0 };
-	struct node_start ns = { o, nodes, n, NULL, 0, STRVEC_INIT, NULL };
-	struct vm_cluster_said said = VM_CLUSTER_SAID_INIT;
-	char *dir = NULL;
-	size_t had = 0;
-	int is_new = 0, ret = -1, lock = -1, sig = 0;
-
-	if (cluster_lock(d, name, &lock) < 0)
-		goto out;
-	take_gone(d, name);
-	if (plan(d, name, nodes, n, subnet, o, &c, &had, &is_new) < 0)
-		goto out;
-	ns.like = first_made(d, &c);
-	if (ensure_image(d, &c, &ns) < 0 || cluster_save(d, &c) < 0)
-		goto out;
-	/* a plain VM of the cluster's name, made since check_names(): its
-	 * start looks for the cluster once its own record is written, as
-	 * this looks for that record once the cluster's is: one of the two
-	 * gives way at least */
-	if (is_new && other_vm(d, name, name)) {
-		char *path = record_path(d, name);
-
-		/* as a whole: forget_unmade() keeps a node's leftover
-		 * directory, and the record would name a cluster too */
-		unlink(path);
-		free(path);
-		errorf("%s is a VM now: its first start ran beside this one; "
-		       "pick another cluster name, or delete VM %s", name,
-		       name);
-		goto out;
-	}
-	dir = vm_cluster_switch_dir(d, name);
-	if (!dir || mkdir_private(dir) < 0 || net_switch_start(dir) < 0)
-		goto out;
-	ns.subnet = c.subnet;
-	ns.crowded = crowded(d, &c, &ns);
-	host_lines(&c, &ns.hosts);
-	ret = fan_out(d, &c, start_node, &ns, &sig, &said) ? -1 : 0;
-	for (size_t i = 0; i < said.nodes.n; i++)
-		if (said.failed[i]) {
-			strvec_push(failed, said.nodes.v[i]);
-			strvec_push(why, said.words.v[i]);
-		}
-out:
-	/* the network first: it goes when no node runs, which it learns
-	 * from the record */
-	if (c.name)
-		vm_cluster_network_gc(d, name);
-	if (ret < 0 && c.name)
-		forget_unmade(d, &c, had, is_new);
-	/* a first start that made no node leaves nothing behind */
-	if (ret < 0 && lock >= 0 && no_cluster(d, name))
-		(void)drop_leftovers(d, name);
-	if (lock >= 0)
-		close(lock);
-	free(dir);
-	strvec_clear(&ns.hosts);
-	free(ns.like);
-	vm_cluster_said_clear(&said);
-	cluster_free(&c);
-	die_of(sig);
-	return ret;
-}
-
-void vm_plan_sizes(const struct nook_dirs *d, const char *name,
-		   const struct vm_start_opts *o, const char *like,
-		   struct vm_cluster_plan_node *p)
-{
-	struct vm_spec fresh;
-	const struct vm_spec *s = &fresh;
-	struct vm *vm = NULL, *lk = NULL;
-
-	vm_spec_init(&fresh);
-	p->like = p->image = p->cluster = NULL;
-	if (vm_open(d, name, 0, &vm) == 0 && vm->exists)
-		s = &vm->spec;
-	p->is_new = s == &fresh;
-	/* a node started on its own joins its cluster, where it is */
-	if (!p->is_new && s->cluster) {
-		p->cluster = xstrdup(s->cluster);
-		if (!p->node)
-			p->node = s->node;
-		/* one too long for an address (a record edited by hand)
-		 * is left out rather than shown cut */
-		if (!p->address[0] && s->address &&
-		    strlen(s->address) < sizeof(p->address))
-			memcpy(p->address, s->address, strlen(s->address) + 1);
-	}
-	if (!p->is_new && !o->image && s->image.ref)
-		p->image = xstrdup(s->image.ref);
-	/* as made_like() in start.c takes it */
-	if (p->is_new && like && vm_open(d, like, 0, &lk) == 0 && lk->exists) {
-		s = &lk->spec;
-		p->like = xstrdup(like);
-		if (!o->image)
-			p->image = xstrdup(s->image.ref);
-	}
-	p->cpus = o->cpus ? o->cpus : s->cpus;
-	p->memory = o->memory ? o->memory : s->memory;
-	p->disk = o->disk ? o->disk : p->like && o->image ? 0 : s->disk;
-	vm_close(lk);
-	vm_close(vm);
-}
-
-int vm_cluster_plan(const struct nook_dirs *d, const char *name,
-		    const struct vm_cluster_node *nodes, size_t n,
-		    const char *subnet, const struct vm_start_opts *o,
-		    struct vm_cluster_plan *out)
-{
-	struct cluster c = { 0 };
-	struct node_start ns = { o, nodes, n, NULL, 0, STRVEC_INIT, NULL };
-	struct net_subnet sn;
-	size_t had;
-	int is_new;
-
-	memset(out, 0, sizeof(*out));
-	if (plan(d, name, nodes, n, subnet, o, &c, &had, &is_new) < 0 ||
-	    net_subnet_parse(c.subnet, &sn) < 0) {
-		cluster_free(&c);
-		return -1;
-	}
-	out->is_new = is_new;
-	ns.like = first_made(d, &c);
-	snprintf(out->subnet, sizeof(out->subnet), "%s", sn.cidr);
-	out->nodes = xmalloc(sizeof(*out->nodes) * c.n);
-	memset(out->nodes, 0, sizeof(*out->nodes) * c.n);
-	for (size_t i = 0; i < c.n; i++) {
-		struct vm_cluster_plan_node *p = &out->nodes[i];
-
-		p->name = xstrdup(c.m[i].name);
-		p->node = c.m[i].node;
-		net_node_address(&sn, p->node, p->address);
-		vm_plan_sizes(d, p->name, vm_cluster_node_opts(o, nodes, n,
-							       p->name),
-			      like_for(&ns, p->name), p);
-	}
-	out->n = c.n;
-	free(ns.like);
-	cluster_free(&c);
-	return 0;
-}
-
-void vm_cluster_plan_free(struct vm_cluster_plan *p)
-{
-	if (!p)
-		return;
-	for (size_t i = 0; i < p->n; i++) {
-		free(p->nodes[i].name);
-		free(p->nodes[i].like);
-		free(p->nodes[i].image);
-		free(p->nodes[i].cluster);
-	}
-	free(p->nodes);
-	memset(p, 0, sizeof(*p));
-}
-
-struct node_stop {
-	int force, timeout_s;
-	void (*report)(const char *node, const char *how);
-};
-
-typedef int each_fn(const struct nook_dirs *d, const char *node,
-		    const void *arg, struct buf *words);
-
-struct node_each {
-	each_fn *fn;
-	/* for a node whose record cannot be read; NULL: that node fails */
-	each_fn *broken;
-	const void *arg;
-	/* the nodes as members() found them, and why (each_of()): each
-	 * record is read once, its error said once */
-	const struct strvec *nodes, *why;
-};
-
-static int each_node(const struct nook_dirs *d, const char *cluster,
-		     const struct member *m, const void *arg,
-		     struct buf *words)
-{
-	const struct node_each *e = arg;
-	ssize_t k = strvec_index(e->nodes, m->name);
-	/* a record found broken before the lock is not read again (its
-	 * error was said); the others are looked at again under it: a
-	 * start it waited for may have made or removed a node */
-	enum node_kind kind = k >= 0 && *e->why->v[k] ?
-		NODE_BROKEN : node_kind(d, m->name, cluster);
-
-	/* a gap, or a VM with a node's name that is not one: left alone */
-	switch (kind) {
-	case NODE_NONE:
-		return 0;
-	case NODE_BROKEN:
-		if (!e->broken)
-			return vm_cluster_node_broken(m->name);
-		return e->broken(d, m->name, e->arg, words) != 0 ? -1 : 0;
-	default:
-		return e->fn(d, m->name, e->arg, words) != 0 ? -1 : 0;
-	}
-}
-
-/* vm_cluster_each(); forced (a stop --force), also while another nook
- * holds the cluster (a start waiting on its nodes: it sees them stopped,
- * and ends the network itself). */
-static int each_of(const struct nook_dirs *d, const char *name,
-		   const struct node_each *e, int forced,
-		   struct vm_cluster_said *said)
-{
-	struct strvec names = STRVEC_INIT, why = STRVEC_INIT;
-	struct node_each each = *e;
-	struct cluster c;
-	int failed, lock = -1, sig = 0, rc = cluster_load(d, name, &c);
-
-	if (rc)
-		return rc > 0 ? errorf("no cluster named '%s'", name) : -1;
-	members(d, &c, &names, &why);
-	rc = names.n ? 0 : no_nodes(name);
-	if (rc == 0)
-		rc = forced ? cluster_trylock(d, name, &lock) :
-			      cluster_lock(d, name, &lock);
-	if (rc < 0) {
-		strvec_clear(&names);
-		strvec_clear(&why);
-		cluster_free(&c);
-		return -1;
-	}
-	if (rc > 0)
-		warnf("cluster %s is busy (another nook is starting, stopping "
-		      "or deleting it): --force stops its nodes all the same",
-		      name);
-	each.nodes = &names;
-	each.why = &why;
-	failed = fan_out(d, &c, each_node, &each, &sig, said);
-	strvec_clear(&names);
-	strvec_clear(&why);
-	if (lock >= 0) {
-		vm_cluster_network_gc(d, name);
-		close(lock);
-	}
-	cluster_free(&c);
-	die_of(sig);
-	return failed;
-}
-
-int vm_cluster_each(const struct nook_dirs *d, const char *name,
-		    each_fn *fn, const void *arg,
-		    struct vm_cluster_said *said)
-{
-	struct node_each e = { fn, NULL, arg };
-
-	return each_of(d, name, &e, 0, said);
-}
-
-static int hosts_node(const struct nook_dirs *d, const char *cluster,
-		      const struct member *m, const void *arg,
-		      struct buf *words)
-{
-	struct vm *vm;
-
-	(void)words;
-	if (is_member(d, m->name, cluster) &&
-	    vm_open(d, m->name, 0, &vm) == 0) {
-		write_hosts(vm, arg, 0);
-		vm_close(vm);
-	}
-	return 0;
-}
-
-void vm_cluster_hosts(const struct nook_dirs *d, const char *cluster)
-{
-	struct strvec lines = STRVEC_INIT;
-	struct cluster c;
-	int lock, sig = 0;
-
-	if (cluster_peek(d, cluster, &c) != 0)
-		return;
-	/* a cluster another nook is starting gets its names from that
-	 * start; one it stops or deletes needs none */
-	if (cluster_trylock(d, cluster, &lock) == 0) {
-		host_lines(&c, &lines);
-		fan_out(d, &c, hosts_node, &lines, &sig, NULL);
-		close(lock);
-	}
-	strvec_clear(&lines);
-	cluster_free(&c);
-	die_of(sig);
-}
-
-static int stop_node(const struct nook_dirs *d, const char *node,
-		     const void *arg, struct buf *words)
-{
-	const struct node_stop *ns = arg;
-	const char *how = NULL;
-	struct vm *vm;
-	int rc = -1;
-
-	if (vm_open(d, node, 1, &vm) == 0)
-		rc = vm_stop(vm, ns->force, ns->timeout_s, &how);
-	if (rc == 0 && ns->report)
-		ns->report(node, how);
-	if (rc == 0)
-		buf_adds(words, how);
-	vm_close(vm);
-	return rc;
-}
-
-/* A node whose record cannot be read: its QEMU, found by its paths as a
- * delete finds it, ended with --force (its network is not stopped under
- * it); refused without. */
-static int stop_broken(const struct nook_dirs *d, const char *node,
-		       const void *arg, struct buf *words)
-{
-	const struct node_stop *ns = arg;
-	const char *how = NULL;
-	struct vm_paths p;
-	int rc;
-
-	if (!ns->force)
-		return errorf("node %s's record cannot be read (said above): "
-			      "--force ends its QEMU, and 'nook local delete "
-			      "%s --force' removes it", node, node);
-	if (vm_paths_init(&p, d, node) < 0)
-		return -1;
-	rc = vm_stop_qemu(&p, 1, ns->timeout_s, &how, NULL);
-	if (rc == 0 && ns->report)
-		ns->report(node, how);
-	if (rc == 0)
-		buf_adds(words, how);
-	vm_paths_free(&p);
-	return rc;
-}
-
-int vm_cluster_stop(const struct nook_dirs *d, const char *name, int force,
-		    int timeout_s,
-		    void (*report)(const char *node, const char *how),
-		    struct vm_cluster_said *said)
-{
-	struct node_stop ns = { force, timeout_s, report };
-	struct node_each e = { stop_node, stop_broken, &ns };
-	int failed = each_of(d, name, &e, force, said);
-
-	if (failed < 0)
-		return -1;
-	return failed ? errorf("cluster %s: %d node%s did not stop", name,
-			       failed, failed == 1 ? "" : "s") : 0;
-}
-
-/* The directories of c's nodes that a first start cut short left without
- * a record (prune's half-made ones). */
-static void half_made_nodes(const struct nook_dirs *d,
-			    const struct cluster *c, struct strvec *out)
-{
-	struct strvec all = STRVEC_INIT;
-
-	vm_half_made(d, &all);
-	for (size_t i = 0; i < all.n; i++) {
-		const char *base = strrchr(all.v[i], '/') + 1;
-
-		for (size_t j = 0; j < c->n; j++)
-			if (!strcmp(base, c->m[j].name))
-				strvec_push(out, all.v[i]);
-	}
-	strvec_clear(&all);
-}
-
-/* c's nodes, opened into a vector (*n of them): each whose record says
- * it is c's, and each whose record cannot be read (said once, as it is
- * read). A name with no record is none: half_made_nodes() finds its
- * directory. */
-static struct vm **open_nodes(const struct nook_dirs *d,
-			      const struct cluster *c, size_t *n)
-{
-	struct vm **vms = xmalloc(sizeof(*vms) * (c->n + 1));
-
-	*n = 0;
-	for (size_t i = 0; i < c->n; i++) {
-		char *json = xasprintf("%s/vms/%s/vm.json", d->data,
-				       c->m[i].name);
-		int has = access(json, F_OK) == 0;
-		struct vm *vm;
-
-		free(json);
-		if (!has || vm_open(d, c->m[i].name, VM_OPEN_BROKEN, &vm) < 0)
-			continue;
-		if (vm->broken || (vm->exists && vm->spec.cluster &&
-				   !strcmp(vm->spec.cluster, c->name)))
-			vms[(*n)++] = vm;
-		else
-			vm_close(vm);
-	}
-	return vms;
-}
-
-/* Lock each of the n nodes in vms: -1 having said why when one is busy,
- * runs without force, or cannot be read without force. */
-static int lock_nodes(struct vm **vms, size_t n, const char *cluster,
-		      int force)
-{
-	int ret = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		const char *name = vm_name(vms[i]);
-		struct vm_info info;
-
-		if (vms[i]->broken && !force) {
-			ret = errorf("node %s's record cannot be read (said "
-				     "above); 'nook local delete %s --force' "
-				     "removes it with the other nodes", name,
-				     cluster);
-			continue;
-		}
-		if (vm_take_lock(vms[i]) < 0) {
-			ret = -1;
-			continue;
-		}
-		if (force || vms[i]->broken)
-			continue;
-		vm_get_info(vms[i], &info);
-		if (info.pid)
-			ret = errorf("node %s is running (pid %d); stop the "
-				     "cluster first or use --force", name,
-				     (int)info.pid);
-	}
-	return ret;
-}
-
-int vm_cluster_delete(const struct nook_dirs *d, const char *name, int force)
-{
-	struct strvec half = STRVEC_INIT;
-	struct buf why = BUF_INIT;
-	struct cluster c;
-	struct vm **vms = NULL;
-	size_t n = 0;
-	char *path;
-	enum record rc = cluster_read(d, name, &c, &why);
-	int ret = 0, lock = -1;
-
-	/* a broken record of no node: what is left to delete is the file */
-	if (rc == REC_ORPHAN)
-		warnf("%s; no VM is a node of cluster %s: removing the record",
-		      why.p, name);
-	else if (rc == REC_NONE)
-		ret = errorf("no cluster named '%s'", name);
-	else if (rc == REC_BROKEN)
-		ret = errorf("%s", why.p);
-	buf_free(&why);
-	if (ret < 0)
-		return -1;
-	if (rc == REC_OK) {
-		vms = open_nodes(d, &c, &n);
-		half_made_nodes(d, &c, &half);
-		cluster_free(&c);
-	}
-	/* all or nothing: every node locked (a start of one holds it) and
-	 * none refused before any goes */
-	ret = cluster_lock(d, name, &lock);
-	if (ret == 0 && lock_nodes(vms, n, name, force) < 0) {
-		errorf("cluster %s: no node deleted", name);
-		ret = -1;
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (ret == 0) {
-			vms[i]->cluster_held = 1; /* its record goes below */
-			if (vm_remove(vms[i], force) < 0)
-				ret = -1;
-		}
-		vm_close(vms[i]);
-	}
-	free(vms);
-	/* one being made after all says so and is left to 'nook prune' */
-	for (size_t i = 0; ret == 0 && i < half.n; i++)
-		vm_half_made_remove(d, half.v[i]);
-	strvec_clear(&half);
-	if (ret < 0) {
-		if (lock >= 0)
-			close(lock);
-		return -1;
-	}
-	path = record_path(d, name);
-	if (unlink(path) < 0 && errno != ENOENT)
-		ret = error_errno("cannot remove %s", path);
-	free(path);
-	take_gone(d, name); /* no record: the marks go */
-	if (drop_leftovers(d, name) < 0)
-		ret = -1;
-	close(lock);
-	return ret;
-}
-
-void vm_cluster_node_gone(const struct nook_dirs *d, const char *cluster,
-			  int node)
-{
-	char *path = record_path(d, cluster);
-	int lock, rc = access(path, F_OK) == 0 ? 1 : -1;
-	struct cluster c;
-
-	/* under the cluster's lock: a start growing the cluster writes the
-	 * record too. Another node's delete holds it briefly; a start holds
-	 * it for its boots, a stop while its guests shut down, the names
-	 * update while it reaches each node: then the node is marked gone
-	 * for whichever nook holds it next. A delete of the whole cluster
-	 * never gets here: it keeps the record itself (vm->cluster_held). */
-	for (int i = 0; rc == 1 && i < 60; i++)
-		if ((rc = cluster_trylock(d, cluster, &lock)) == 1)
-			sleep_ms(50);
-	free(path);
-	if (rc == 1) {
-		char *mark = gone_path(d, cluster, node);
-
-		if (write_file_atomic(mark, "", 0, 0600) < 0)
-			warnf("cluster %s is busy: its record still counts "
-			      "node %d, which its next start makes again",
-			      cluster, node);
-		free(mark);
-	}
-	if (rc != 0)
-		return;
-	take_gone(d, cluster);
-	if (cluster_peek(d, cluster, &c) != 0) {
-		close(lock);
-		return;
-	}
-	if (node == c.nodes && trim_end(d, &c))
-		save_trimmed(d, &c);
-	cluster_free(&c);
-	close(lock);
 }
