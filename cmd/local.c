@@ -412,7 +412,8 @@ static int local_status(struct nook_ctx *ctx, int argc, char **argv)
 static const char usage_list[] =
 	"usage: nook local list [--json]\n"
 	"\n"
-	"Lists every VM with its state, pid, ssh port and image.\n";
+	"Lists every VM with its state, pid, ssh port and image, and names a\n"
+	"cluster that has no node (not in --json, which lists VMs).\n";
 
 static const char *or_dash(const json_t *v)
 {
@@ -482,6 +483,14 @@ static int local_list(struct nook_ctx *ctx, int argc, char **argv)
 		return print_json(all);
 	print_list(all);
 	json_decref(all);
+	/* not a VM, so not a row: but its name is taken, and a start
+	 * killed before it made a node leaves one */
+	vm_clusters_empty(d, &names);
+	for (size_t i = 0; i < names.n; i++)
+		printf("cluster %s has no nodes: 'nook local start %s' makes "
+		       "them again, 'nook local delete %s' forgets it\n",
+		       names.v[i], names.v[i], names.v[i]);
+	strvec_clear(&names);
 	return 0;
 }
 

@@ -957,6 +957,43 @@ void vm_idle_networks(const struct nook_dirs *d, const struct strvec *ending,
 	free(path);
 }
 
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void vm_clusters_empty(const struct nook_dirs *d, struct strvec *out)
+{
+	char *path = xasprintf("%s/clusters", d->data);
+	DIR *dir = opendir(path);
+	struct dirent *e;
+	size_t had = out->n;
+
+	while (dir && (e = readdir(dir))) {
+		size_t n = strlen(e->d_name);
+		struct strvec nodes = STRVEC_INIT;
+		struct cluster c;
+		char *name;
+
+		if (n <= 5 || strcmp(e->d_name + n - 5, ".json"))
+			continue;
+		name = xstrndup(e->d_name, n - 5);
+		if (vm_name_valid(name) &&
+		    cluster_peek(d, name, &c) == REC_OK) {
+			members(d, &c, &nodes, NULL);
+			if (!nodes.n)
+				strvec_push(out, name);
+			strvec_clear(&nodes);
+			cluster_free(&c);
+		}
+		free(name);
+	}
+	if (dir)
+		closedir(dir);
+	qsort(out->v + had, out->n - had, sizeof(*out->v), cmp_name);
+	free(path);
+}
+
 int vm_idle_network_stop(const struct nook_dirs *d, const char *name)
 {
 	struct net_users u = { d, STRVEC_INIT };

@@ -403,8 +403,14 @@ expect_rc "  whose node is deleted" 0 "$NOOK" local delete z-1 --force
 expect_rc "status z says it has no nodes" 1 "$NOOK" local status z
 contains "  and what to do" "$ERR" "cluster z has no nodes: 'nook local start z' makes them again"
 expect_rc "stop z too" 1 "$NOOK" local stop z
+expect_rc "list" 0 "$NOOK" local list
+contains "  names z, which has no row" "$OUT" "cluster z has no nodes: 'nook local start z' makes them again, 'nook local delete z' forgets it"
+expect_rc "list --json" 0 "$NOOK" local list --json
+check "  lists VMs only" test "$(echo "$OUT" | json '[v["name"] for v in d if v["name"].startswith("z")]')" = "[]"
 expect_rc "delete z forgets it" 0 "$NOOK" local delete z
 check "  the record gone" test ! -e "$NOOK_HOME/clusters/z.json"
+expect_rc "  and list names it no more" 0 "$NOOK" local list
+check "  (no note)" sh -c '! printf "%s" "$1" | grep -q "cluster z"' _ "$OUT"
 
 # a first start cut short leaves a node's directory without its record
 # (prune's "half-made"): deleting the cluster removes that one too
