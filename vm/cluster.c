@@ -433,7 +433,7 @@ int vm_cluster_exists(const struct nook_dirs *d, const char *name)
 	/* no record: a plain VM's name, or a record removed while its
 	 * nodes remain, which cluster_read() makes again */
 	path = xasprintf("%s/vms/%s/vm.json", d->data, name);
-	if (stat(path, &st) < 0 && cluster_peek(d, name, &c) == REC_OK) {
+	if (lstat(path, &st) < 0 && cluster_peek(d, name, &c) == REC_OK) {
 		cluster_free(&c);
 		ret = 1;
 	}
@@ -468,8 +468,9 @@ enum node_kind node_kind(const struct nook_dirs *d, const char *name,
 	char *json = xasprintf("%s/vms/%s/vm.json", d->data, name);
 	struct vm *vm = NULL;
 	enum node_kind k = NODE_NONE;
+	struct stat st;
 
-	if (access(json, F_OK) == 0 &&
+	if (lstat(json, &st) == 0 &&
 	    vm_open(d, name, VM_OPEN_BROKEN, &vm) == 0)
 		k = vm->broken ? NODE_BROKEN :
 		    vm->exists && vm->spec.cluster &&

@@ -978,7 +978,8 @@ static struct vm **open_nodes(const struct nook_dirs *d,
 	for (size_t i = 0; i < c->n; i++) {
 		char *json = xasprintf("%s/vms/%s/vm.json", d->data,
 				       c->m[i].name);
-		int has = access(json, F_OK) == 0;
+		struct stat st;
+		int has = lstat(json, &st) == 0;
 		struct vm *vm;
 
 		free(json);

@@ -957,7 +957,7 @@ static int lock_and_check(struct vm *vm, int *made_dir, int running_ok,
 		*made_dir = 0;
 		return -1;
 	}
-	if (!vm->exists && stat(vm->paths.json, &st) == 0) {
+	if (!vm->exists && lstat(vm->paths.json, &st) == 0) {
 		/* made by another nook between our open and our lock */
 		hold_dirs(vm, 0);
 		*made_dir = 0;

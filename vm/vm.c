@@ -150,7 +150,10 @@ int vm_open(const struct nook_dirs *d, const char *name, int must_exist,
 	vm_spec_init(&vm->spec);
 	if (vm_paths_init(&vm->paths, d, name) < 0)
 		goto fail;
-	if (stat(vm->paths.json, &st) < 0) {
+	/* lstat: a symlink that leads nowhere is a record that cannot be
+	 * read, not a VM that is not there (whose start would make it again
+	 * over the disk that is) */
+	if (lstat(vm->paths.json, &st) < 0) {
 		if (errno != ENOENT) {
 			error_errno("cannot read %s", vm->paths.json);
 			goto fail;
@@ -229,7 +232,7 @@ int vm_take_lock(struct vm *vm)
 		return -1;
 	/* what was read before the lock may have changed since: the record
 	 * this process writes must start from the one on disk now */
-	if (!vm->broken && stat(vm->paths.json, &st) == 0) {
+	if (!vm->broken && lstat(vm->paths.json, &st) == 0) {
 		strvec_clear(&vm->ports);
 		free(vm->rec_accel);
 		vm->rec_accel = NULL;
@@ -679,9 +682,10 @@ void vm_list(const struct nook_dirs *d, struct strvec *names)
 			break;
 		if (!vm_name_valid(e->d_name))
 			continue;
-		/* a record there, read or not: the caller opens it */
+		/* a record there, read or not (a symlink that leads nowhere
+		 * too): the caller opens it */
 		json = xasprintf("%s/%s/vm.json", vms, e->d_name);
-		if (stat(json, &st) == 0)
+		if (lstat(json, &st) == 0)
 			strvec_push(names, e->d_name);
 		free(json);
 	}

@@ -366,6 +366,15 @@ rm "$NOOK_HOME/vms/bk/vm.json"
 mkdir "$NOOK_HOME/vms/bk/vm.json"
 expect_rc "  a directory: list" 0 "$NOOK" local list
 contains "  says it is not a file" "$ERR" "vms/bk/vm.json: it is a directory, not a file"
+rmdir "$NOOK_HOME/vms/bk/vm.json"
+ln -s /nonexistent "$NOOK_HOME/vms/bk/vm.json"
+expect_rc "  a symlink that leads nowhere: list" 0 "$NOOK" local list
+check "  shows it broken" sh -c 'echo "$1" | grep -q "^bk  *broken "' _ "$OUT"
+expect_rc "  status" 1 "$NOOK" local status bk
+contains "  says it cannot be read" "$ERR" "vms/bk/vm.json"
+check "  not that there is no such VM" sh -c '! printf "%s" "$1" | grep -q "no VM named"' _ "$ERR"
+expect_rc "  a start does not make it again over its disk" 1 "$NOOK" local start bk --image blank.img --no-wait --memory 256M --accel tcg
+check "  the symlink stays" test -L "$NOOK_HOME/vms/bk/vm.json"
 expect_rc "  delete --force" 0 "$NOOK" local delete bk --force
 check "  gone" test ! -e "$NOOK_HOME/vms/bk"
 
