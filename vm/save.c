@@ -839,6 +839,16 @@ out:
 	return ret;
 }
 
+/* 1 when a stop --force left its mark, now taken. */
+static int take_stop_mark(struct vm *vm)
+{
+	char *mark = vm_stop_mark(&vm->paths);
+	int had = unlink(mark) == 0;
+
+	free(mark);
+	return had;
+}
+
 /* A stop --force that ended QEMU under a suspend left its mark: the VM
  * is stopped, which is recorded and said (the mark taken, as a start
  * takes it). */
@@ -904,6 +914,13 @@ int vm_suspend(struct vm *vm, int timeout_s, uint64_t *size,
 		       vm->name);
 		goto out;
 	}
+	/* a stop --force as the save ended found QEMU quitting and ended
+	 * it: the save is whole and kept, which is what this says; the
+	 * stop said this command would */
+	if (take_stop_mark(vm))
+		warnf("VM %s: a 'nook local stop --force' came as its save "
+		      "ended: it is suspended, its save whole ('nook local "
+		      "start %s --cold' discards it)", vm->name, vm->name);
 	*size = vm->save.size;
 	*seconds = mono_s() - t0;
 	ret = 0;

@@ -502,7 +502,7 @@ static int stop_under_holder(struct vm *vm, int timeout_s, const char **how)
 	if (ret < 0 || vm_stop_qemu(&vm->paths, 1, timeout_s, how, NULL) < 0)
 		return -1;
 	*how = "QEMU was ended while another nook command held the VM; "
-	       "that command reports it stopped";
+	       "that command says what became of it";
 	return 0;
 }
 

@@ -285,12 +285,35 @@ expect_rc "a VM for a stop to wait on" 0 "$NOOK" local start w1 --no-wait
 stpid=$!
 sleep 1
 expect_rc "  stop --force while the plain stop waits" 0 "$NOOK" local stop w1 --force
-contains "  says another command held it, and reports" "$OUT" "QEMU was ended while another nook command held the VM; that command reports it stopped"
+contains "  says another command held it, and reports" "$OUT" "QEMU was ended while another nook command held the VM; that command says what became of it"
 wait $stpid
 check "  the plain stop succeeds (exit $?)" test "$?" = 0
 contains "  saying the forced stop ended QEMU, not the power button" "$(cat stop.out)" "QEMU was ended by 'nook local stop --force' meanwhile"
 check "  and no mark is left" test ! -e "$NOOK_HOME/vms/w1/stop-forced"
 expect_rc "delete" 0 "$NOOK" local delete w1
+
+# --- stop --force at points through a suspend (the last as the save
+# ends and QEMU quits, here): one story whatever the point. The suspend
+# says what the VM is: stopped under it, or suspended with its save
+# whole; no mark is left for a later command to misread
+expect_rc "a VM to suspend under stops" 0 "$NOOK" local start w1 --no-wait
+for dly in 0.5 0.9 1.0 1.05 1.1; do
+	"$NOOK" local suspend w1 >sus.out 2>&1 &
+	spid=$!
+	sleep "$dly"
+	"$NOOK" local stop w1 --force >/dev/null 2>&1
+	wait $spid
+	src=$?
+	st=$("$NOOK" local status w1 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])')
+	case $st in
+	suspended) check "  at $dly s: suspended, as the suspend says (exit $src)" test "$src" = 0 ;;
+	stopped) check "  at $dly s: stopped, as the suspend says" grep -q "stopped while it was being suspended" sus.out ;;
+	*) fail "  at $dly s: $st" ;;
+	esac
+	check "  and no mark is left" test ! -e "$NOOK_HOME/vms/w1/stop-forced"
+	"$NOOK" local start w1 --no-wait >/dev/null 2>&1 # resumes, or boots
+done
+expect_rc "delete" 0 "$NOOK" local delete w1 --force
 
 # --- two HOMEs under one XDG_RUNTIME_DIR (a script's HOME=$(mktemp -d)):
 # each its own runtime directory, so one's prune, status or stop never
