@@ -108,9 +108,10 @@ int vm_lock(const struct vm_paths *p, const char *name, int *fd)
 		close(*fd);
 		*fd = -1;
 		if (e == EWOULDBLOCK)
-			return errorf("VM %s is busy: another nook command is "
-				      "starting, stopping, exporting or "
-				      "deleting it", name);
+			return errorf("VM %s is busy: another nook command "
+				      "holds it (a start, stop, suspend, "
+				      "pause, snapshot, export or delete)",
+				      name);
 		errno = e;
 		return error_errno("cannot lock %s", p->lock);
 	}

@@ -576,8 +576,9 @@ int vm_remove(struct vm *vm, int force)
 		return -1;
 	pid = alive(vm);
 	if (pid && !force)
-		return errorf("VM %s is running (pid %d); stop it first or use "
-			      "--force", vm->name, (int)pid);
+		return errorf("VM %s is %s (pid %d); stop it first or use "
+			      "--force", vm->name,
+			      vm_state_name(vm_state_held(vm)), (int)pid);
 	if (pid && vm_stop_qemu(&vm->paths, 1, 0, &how, NULL) < 0)
 		return -1;
 	vm_clean_runtime(&vm->paths);

@@ -38,6 +38,8 @@ check "  status paused" test "$(state s1)" = paused
 check "  QEMU says paused" test "$(qmp_status s1)" = paused
 check "  the same QEMU" test "$(cat "$NOOK_HOME/run/s1/qemu.pid")" = "$pid"
 expect_rc "pause a paused VM" 1 "$NOOK" local pause s1
+expect_rc "delete of a paused VM" 1 "$NOOK" local delete s1
+contains "  says paused, and the way out" "$ERR" "VM s1 is paused (pid $pid); stop it first or use --force"
 expect_rc "unpause" 0 "$NOOK" local unpause s1
 check "  status running" test "$(state s1)" = running
 check "  QEMU says running" test "$(qmp_status s1)" = running
