@@ -286,11 +286,82 @@ static void save_rebuilt(const struct nook_dirs *d, const char *path,
 	      saved ? "rebuilt from" : "using", c->n, c->n == 1 ? "" : "s");
 }
 
+/* 1 when a VM is named as c's nodes are (NAME-...) but is no member:
+ * only then are the VMs' records read (rebuild()), which says any that
+ * cannot be. */
+static int maybe_strays(const struct nook_dirs *d, const struct cluster *c)
+{
+	char *vms = xasprintf("%s/vms", d->data);
+	DIR *dir = opendir(vms);
+	size_t k = strlen(c->name);
+	struct dirent *e;
+	int any = 0;
+
+	while (dir && !any && (e = readdir(dir)))
+		any = !strncmp(e->d_name, c->name, k) &&
+		      e->d_name[k] == '-' && vm_name_valid(e->d_name) &&
+		      !find_member(c, e->d_name);
+	if (dir)
+		closedir(dir);
+	free(vms);
+	return any;
+}
+
+static int number_held(const struct cluster *c, int node)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (c->m[i].node == node)
+			return 1;
+	return 0;
+}
+
+/* Nodes the record at path leaves out though their own records say they
+ * are c's (a hand-edited "nodes" or "members"): a stop or delete of the
+ * cluster would miss them, and end the network under them. Added to c,
+ * saved under the cluster's lock unless another nook holds it or this
+ * one only looks, and said. Nothing when a VM that may be a node cannot
+ * be read, the nodes are on another subnet, or a number is held. */
+static void take_strays(const struct nook_dirs *d, const char *path,
+			struct cluster *c)
+{
+	struct buf whynot = BUF_INIT, names = BUF_INIT;
+	struct cluster all;
+	size_t added = 0;
+	int lock, saved = 0;
+
+	if (!maybe_strays(d, c) || rebuild(d, c->name, &all, &whynot) < 0) {
+		buf_free(&whynot);
+		return;
+	}
+	for (size_t i = 0; !strcmp(all.subnet, c->subnet) && i < all.n; i++)
+		if (!find_member(c, all.m[i].name) &&
+		    !number_held(c, all.m[i].node)) {
+			add_member(c, all.m[i].name, all.m[i].node);
+			buf_addf(&names, "%s%s", added++ ? ", " : "",
+				 all.m[i].name);
+		}
+	cluster_free(&all);
+	if (added) {
+		qsort(c->m, c->n, sizeof(*c->m), cmp_member);
+		if (!vm_looking_only() &&
+		    cluster_trylock(d, c->name, &lock) == 0) {
+			saved = cluster_save(d, c) == 0;
+			close(lock);
+		}
+		warnf("%s leaves out %s, whose record%s say%s %s a node of "
+		      "cluster %s: %s", path, names.p, added == 1 ? "" : "s",
+		      added == 1 ? "s" : "", added == 1 ? "it is" : "they are",
+		      c->name, saved ? "added" : "counted in");
+	}
+	buf_free(&names);
+}
+
 /*
  * The record of cluster name into *c, quietly: why says what is wrong
  * with a broken one. One that does not parse, or is gone while VMs say
  * they are its nodes, is rebuilt from them (rebuild(), save_rebuilt()),
- * which is said on stderr.
+ * which is said on stderr; nodes it leaves out are taken in
+ * (take_strays()).
  */
 enum record cluster_read(const struct nook_dirs *d, const char *name,
 			 struct cluster *c, struct buf *why)
@@ -322,6 +393,7 @@ enum record cluster_read(const struct nook_dirs *d, const char *name,
 	} else {
 		switch (parse_record(path, name, c, why)) {
 		case 0:
+			take_strays(d, path, c);
 			rc = REC_OK;
 			break;
 		case -2: /* not a broken record: one we may not read */
