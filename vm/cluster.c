@@ -1035,6 +1035,23 @@ static int cmp_name(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* 1 when a member of c has a record, read or not (not read: list has
+ * said what is wrong with one that cannot be). */
+static int any_record(const struct nook_dirs *d, const struct cluster *c)
+{
+	int any = 0;
+
+	for (size_t i = 0; !any && i < c->n; i++) {
+		char *json = xasprintf("%s/vms/%s/vm.json", d->data,
+				       c->m[i].name);
+		struct stat st;
+
+		any = lstat(json, &st) == 0;
+		free(json);
+	}
+	return any;
+}
+
 void vm_clusters_empty(const struct nook_dirs *d, struct strvec *out)
 {
 	char *path = xasprintf("%s/clusters", d->data);
@@ -1044,7 +1061,6 @@ void vm_clusters_empty(const struct nook_dirs *d, struct strvec *out)
 
 	while (dir && (e = readdir(dir))) {
 		size_t n = strlen(e->d_name);
-		struct strvec nodes = STRVEC_INIT;
 		struct cluster c;
 		char *name;
 
@@ -1053,10 +1069,8 @@ void vm_clusters_empty(const struct nook_dirs *d, struct strvec *out)
 		name = xstrndup(e->d_name, n - 5);
 		if (vm_name_valid(name) &&
 		    cluster_peek(d, name, &c) == REC_OK) {
-			members(d, &c, &nodes, NULL);
-			if (!nodes.n)
+			if (!any_record(d, &c))
 				strvec_push(out, name);
-			strvec_clear(&nodes);
 			cluster_free(&c);
 		}
 		free(name);

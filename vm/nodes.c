@@ -18,7 +18,8 @@
 #include "cluster.h"
 
 /* A node's part of a command run on every node: 0, or -1 having said
- * why; what it puts in words is said to the command's process. */
+ * why; what it puts in words is said to the command's process (on a
+ * failure, instead of its last error). */
 typedef int node_fn(const struct nook_dirs *d, const char *cluster,
 		    const struct member *m, const void *arg,
 		    struct buf *words);
@@ -94,7 +95,7 @@ static int fan_out(const struct nook_dirs *d, const struct cluster *c,
 			fflush(NULL);
 			/* a pipe holds far more than one error or a node's
 			 * words: no wait */
-			last = rc < 0 ? error_last() : words.len ? words.p : "";
+			last = words.len ? words.p : rc < 0 ? error_last() : "";
 			if (out[i][1] >= 0)
 				write_all(out[i][1], last, strlen(last));
 			_exit(rc < 0 ? 1 : 0);
@@ -793,9 +794,14 @@ static int each_node(const struct nook_dirs *d, const char *cluster,
 	case NODE_NONE:
 		return 0;
 	case NODE_BROKEN:
-		if (!e->broken)
-			return vm_cluster_node_broken(m->name);
-		return e->broken(d, m->name, e->arg, words) != 0 ? -1 : 0;
+		if ((e->broken ? e->broken(d, m->name, e->arg, words) :
+				 vm_cluster_node_broken(m->name)) == 0)
+			return 0;
+		/* stderr said what is wrong with it once, before: the
+		 * command's own words (--json) say it with the error */
+		if (!words->len && k >= 0 && *e->why->v[k])
+			buf_addf(words, "%s (%s)", error_last(), e->why->v[k]);
+		return -1;
 	default:
 		return e->fn(d, m->name, e->arg, words) != 0 ? -1 : 0;
 	}

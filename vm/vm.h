@@ -475,9 +475,10 @@ void vm_plan_sizes(const struct nook_dirs *d, const char *name,
 		   const struct vm_start_opts *o, const char *like,
 		   struct vm_cluster_plan_node *p);
 /* What each node's process said in a command run on every node of a
- * cluster, in the cluster's order: its error when it failed, else what
- * the command wrote to its buffer ("" for none, as for a gap in the
- * node numbers, which is left alone). */
+ * cluster, in the cluster's order: what the command wrote to its buffer,
+ * else its error when it failed ("" for none, as for a gap in the node
+ * numbers, which is left alone). A node whose record cannot be read
+ * fails with what is wrong with it in its words. */
 struct vm_cluster_said {
 	struct strvec nodes, words;
 	unsigned char failed[VM_CLUSTER_MAX_NODES];

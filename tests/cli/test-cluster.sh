@@ -477,6 +477,8 @@ check "  shows both nodes, z2-2 broken" test "$(echo "$OUT" | json '[(n["name"],
 contains "  with what is wrong" "$(echo "$OUT" | json 'd[1]["error"]')" "z2-2/vm.json"
 expect_rc "  status z2" 0 "$NOOK" local status z2
 contains "  says broken and the way out" "$OUT" "nook local delete z2-2 --force"
+expect_rc "  list" 0 "$NOOK" local list
+check "  says what is wrong with z2-2's record once" test "$(grep -c 'z2-2/vm.json' <<<"$ERR")" = 1
 # logs serves the nodes it can read and fails for the one it cannot
 expect_rc "  logs z2: z2-2 cannot be read" 1 "$NOOK" local logs z2
 contains "  shows z2-1's" "$OUT" "==> z2-1 <=="
@@ -494,6 +496,7 @@ sw_alive() { kill -0 "$(cat "$NOOK_HOME/run/$1.net/sw.pid" 2>/dev/null)" 2>/dev/
 expect_rc "  stop z2: z2-2 cannot be read" 1 "$NOOK" local stop z2 --timeout 1 --json
 check "  --json: z2-1 stopped, z2-2's error" test "$(echo "$OUT" | json '[(n["name"], n.get("stopped"), "error" in n) for n in d]')" = "[('z2-1', True, False), ('z2-2', None, True)]"
 contains "  z2-2's error is the one said" "$(echo "$OUT" | json 'd[1]["error"]')" "--force ends its QEMU"
+contains "  with what is wrong with its record, said once on stderr" "$(echo "$OUT" | json 'd[1]["error"]')" "z2-2/vm.json"
 contains "  says so, and the way out" "$ERR" "node z2-2's record cannot be read (said above): --force ends its QEMU"
 check "  what is wrong with the record said once" test "$(grep -c 'z2-2/vm.json' <<<"$ERR")" = 1
 check "  z2-2's QEMU runs on" test "$(qemus z2-2)" = 1
