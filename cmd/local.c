@@ -168,7 +168,7 @@ static int local_stop(struct nook_ctx *ctx, int argc, char **argv)
 				     s.json ? NULL : said_stopped,
 				     s.json ? &said : NULL) < 0;
 		if (s.json && said.nodes.n)
-			print_nodes(&said, stop_json);
+			rc |= print_nodes(&said, stop_json);
 		vm_cluster_said_clear(&said);
 	} else if (rc == 0) {
 		/* one whose record cannot be read too: --force ends its
@@ -177,7 +177,7 @@ static int local_stop(struct nook_ctx *ctx, int argc, char **argv)
 			vm = NULL;
 		rc = !vm || vm_stop(vm, s.force, (int)s.timeout, &how) < 0;
 		if (!rc && s.json)
-			print_json(stop_json(s.name, how));
+			rc = print_json(stop_json(s.name, how));
 		else if (!rc)
 			printf("VM %s stopped: %s\n", s.name, how);
 		vm_close(vm);
@@ -578,8 +578,9 @@ static json_t *pause_json(const char *name, enum pause_op op,
 	return j;
 }
 
-/* One VM's suspend, pause or unpause, said on stdout (words: a cluster's
- * node, whose --json goes to the command's process there): 0, or 1. */
+/* One VM's suspend, pause or unpause: its outcome printed, or, with
+ * words (a cluster's node, in its own process), its --json put there
+ * for the command's process to print. 0, or 1. */
 static int pause_one(const struct nook_dirs *d, const char *name,
 		     const void *arg, struct buf *words)
 {
@@ -604,10 +605,10 @@ static int pause_one(const struct nook_dirs *d, const char *name,
 		json_t *j = pause_json(name, op, size, secs);
 		char *text = words ? json_dumps(j, JSON_COMPACT) : NULL;
 
-		if (text)
+		if (words && text)
 			buf_adds(words, text);
-		else
-			print_json(json_incref(j));
+		else if (!words && print_json(json_incref(j)) != 0)
+			rc = -1;
 		free(text);
 		json_decref(j);
 	} else if (rc == 0 && op == OP_SUSPEND)
@@ -646,10 +647,11 @@ static int local_pausing(struct nook_ctx *ctx, int argc, char **argv,
 		rc = vm_cluster_each(d, s.name, pause_one, &p,
 				     s.json ? &said : NULL);
 		if (rc > 0)
-			errorf("cluster %s: %d node%s failed (said above)",
-			       s.name, rc, rc == 1 ? "" : "s");
+			errorf("cluster %s: %d node%s failed (%s)", s.name, rc,
+			       rc == 1 ? "" : "s", s.json ? "each node's "
+			       "\"error\" in the JSON" : "said above");
 		if (s.json && said.nodes.n)
-			print_nodes(&said, node_json);
+			rc |= print_nodes(&said, node_json);
 		vm_cluster_said_clear(&said);
 	}
 	return rc ? 1 : 0;

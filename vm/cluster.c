@@ -286,82 +286,103 @@ static void save_rebuilt(const struct nook_dirs *d, const char *path,
 	      saved ? "rebuilt from" : "using", c->n, c->n == 1 ? "" : "s");
 }
 
-/* 1 when a VM is named as c's nodes are (NAME-...) but is no member:
- * only then are the VMs' records read (rebuild()), which says any that
- * cannot be. */
+/* 1 when a VM is named as a node of c is (NAME-N, NAME-GROUP-N) but is
+ * no member: only then are the VMs' records read (rebuild()), which
+ * says any that cannot be. */
 static int maybe_strays(const struct nook_dirs *d, const struct cluster *c)
 {
 	char *vms = xasprintf("%s/vms", d->data);
 	DIR *dir = opendir(vms);
 	size_t k = strlen(c->name);
-	struct dirent *e;
 	int any = 0;
 
-	while (dir && !any && (e = readdir(dir)))
+	while (dir && !any) {
+		struct dirent *e = readdir(dir);
+		const char *dash;
+
+		if (!e)
+			break;
+		dash = strrchr(e->d_name, '-');
 		any = !strncmp(e->d_name, c->name, k) &&
 		      e->d_name[k] == '-' && vm_name_valid(e->d_name) &&
-		      !find_member(c, e->d_name);
+		      node_number(dash + 1) && !find_member(c, e->d_name);
+	}
 	if (dir)
 		closedir(dir);
 	free(vms);
 	return any;
 }
 
-static int number_held(const struct cluster *c, int node)
+/* Into c, each node of all (its nodes' own records) that c leaves out,
+ * when its number is free: how many, their names in names. */
+static size_t add_strays(struct cluster *c, const struct cluster *all,
+			 struct buf *names)
 {
-	for (size_t i = 0; i < c->n; i++)
-		if (c->m[i].node == node)
-			return 1;
-	return 0;
+	size_t added = 0;
+
+	if (strcmp(all->subnet, c->subnet))
+		return 0;
+	for (size_t i = 0; i < all->n; i++) {
+		int held = 0;
+
+		for (size_t j = 0; j < c->n; j++)
+			held |= c->m[j].node == all->m[i].node;
+		if (held || find_member(c, all->m[i].name))
+			continue;
+		add_member(c, all->m[i].name, all->m[i].node);
+		buf_addf(names, "%s%s", added++ ? ", " : "", all->m[i].name);
+	}
+	if (added)
+		qsort(c->m, c->n, sizeof(*c->m), cmp_member);
+	return added;
 }
 
 /* Nodes the record at path leaves out though their own records say they
  * are c's (a hand-edited "nodes" or "members"): a stop or delete of the
- * cluster would miss them, and end the network under them. Added to c,
- * saved under the cluster's lock unless another nook holds it or this
- * one only looks, and said. Nothing when a VM that may be a node cannot
- * be read, the nodes are on another subnet, or a number is held. */
+ * cluster would miss them, and end the network under them. Each on the
+ * record's subnet, with a number no member has, is added to c, and to
+ * the record as it is under the cluster's lock (another nook may have
+ * changed it since c was read), saved unless another nook holds the lock
+ * or this one only looks; said either way. Nothing when a VM that may be
+ * a node cannot be read. */
 static void take_strays(const struct nook_dirs *d, const char *path,
 			struct cluster *c)
 {
-	struct buf whynot = BUF_INIT, names = BUF_INIT;
-	struct cluster all;
+	struct buf whynot = BUF_INIT, names = BUF_INIT, scratch = BUF_INIT;
+	struct cluster all = { 0 }, now;
 	size_t added = 0;
-	int lock, saved = 0;
+	int lock = -1, saved = 0;
 
-	if (!maybe_strays(d, c) || rebuild(d, c->name, &all, &whynot) < 0) {
-		buf_free(&whynot);
-		return;
+	if (maybe_strays(d, c) && rebuild(d, c->name, &all, &whynot) == 0)
+		added = add_strays(c, &all, &names);
+	if (added && !vm_looking_only() &&
+	    cluster_trylock(d, c->name, &lock) == 0 &&
+	    parse_record(path, c->name, &now, &scratch) == 0) {
+		buf_free(&names);
+		added = add_strays(&now, &all, &names);
+		saved = added && cluster_save(d, &now) == 0;
+		cluster_free(c);
+		*c = now;
 	}
-	for (size_t i = 0; !strcmp(all.subnet, c->subnet) && i < all.n; i++)
-		if (!find_member(c, all.m[i].name) &&
-		    !number_held(c, all.m[i].node)) {
-			add_member(c, all.m[i].name, all.m[i].node);
-			buf_addf(&names, "%s%s", added++ ? ", " : "",
-				 all.m[i].name);
-		}
+	if (lock >= 0)
+		close(lock);
+	if (added)
+		warnf("%s leaves out %s, which say%s of cluster %s: %s", path,
+		      names.p, added == 1 ? "s it is a node" :
+		      " they are nodes", c->name, saved ? "added" :
+		      "counted in");
 	cluster_free(&all);
-	if (added) {
-		qsort(c->m, c->n, sizeof(*c->m), cmp_member);
-		if (!vm_looking_only() &&
-		    cluster_trylock(d, c->name, &lock) == 0) {
-			saved = cluster_save(d, c) == 0;
-			close(lock);
-		}
-		warnf("%s leaves out %s, whose record%s say%s %s a node of "
-		      "cluster %s: %s", path, names.p, added == 1 ? "" : "s",
-		      added == 1 ? "s" : "", added == 1 ? "it is" : "they are",
-		      c->name, saved ? "added" : "counted in");
-	}
+	buf_free(&whynot);
 	buf_free(&names);
+	buf_free(&scratch);
 }
 
 /*
- * The record of cluster name into *c, quietly: why says what is wrong
- * with a broken one. One that does not parse, or is gone while VMs say
- * they are its nodes, is rebuilt from them (rebuild(), save_rebuilt()),
- * which is said on stderr; nodes it leaves out are taken in
- * (take_strays()).
+ * The record of cluster name into *c; why says what is wrong with a
+ * broken one. One that does not parse, or is gone while VMs say they are
+ * its nodes, is rebuilt from them (rebuild(), save_rebuilt()); nodes a
+ * good one leaves out are taken in (take_strays()): either is said on
+ * stderr, nothing else is.
  */
 enum record cluster_read(const struct nook_dirs *d, const char *name,
 			 struct cluster *c, struct buf *why)
@@ -1056,14 +1077,17 @@ void vm_clusters_empty(const struct nook_dirs *d, struct strvec *out)
 {
 	char *path = xasprintf("%s/clusters", d->data);
 	DIR *dir = opendir(path);
-	struct dirent *e;
 	size_t had = out->n;
 
-	while (dir && (e = readdir(dir))) {
-		size_t n = strlen(e->d_name);
+	while (dir) {
+		struct dirent *e = readdir(dir);
 		struct cluster c;
+		size_t n;
 		char *name;
 
+		if (!e)
+			break;
+		n = strlen(e->d_name);
 		if (n <= 5 || strcmp(e->d_name + n - 5, ".json"))
 			continue;
 		name = xstrndup(e->d_name, n - 5);

@@ -246,6 +246,9 @@ char *vm_stop_mark(const struct vm_paths *p);
 /* 1 when that mark is there: the QEMU of the start holding the lock was
  * ended by a 'stop --force'. */
 int vm_stop_marked(const struct vm_paths *p);
+/* Remove that mark, as the lock's holder does once it has seen it: 1
+ * when there was one. */
+int vm_take_stop_mark(const struct vm_paths *p);
 
 /*
  * Make or refresh what a start needs under p: the directories (0700), the

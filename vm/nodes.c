@@ -32,8 +32,8 @@ void vm_cluster_said_clear(struct vm_cluster_said *s)
 }
 
 /* What a node's process said, read from fd (its pipe, non-blocking: a
- * process the node's left behind may hold it too): its last error when
- * it failed, else its words. */
+ * process the node's left behind may hold it too): its words, else its
+ * last error when it failed. */
 static void take_said(int fd, int failed, struct strvec *out)
 {
 	struct buf b = BUF_INIT;

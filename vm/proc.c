@@ -136,6 +136,15 @@ char *vm_stop_mark(const struct vm_paths *p)
 	return xasprintf("%s/stop-forced", p->dir);
 }
 
+int vm_take_stop_mark(const struct vm_paths *p)
+{
+	char *mark = vm_stop_mark(p);
+	int had = unlink(mark) == 0;
+
+	free(mark);
+	return had;
+}
+
 int vm_stop_marked(const struct vm_paths *p)
 {
 	char *mark = vm_stop_mark(p);

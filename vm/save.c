@@ -839,16 +839,6 @@ out:
 	return ret;
 }
 
-/* 1 when a stop --force left its mark, now taken. */
-static int take_stop_mark(struct vm *vm)
-{
-	char *mark = vm_stop_mark(&vm->paths);
-	int had = unlink(mark) == 0;
-
-	free(mark);
-	return had;
-}
-
 /* A stop --force that ended QEMU under a suspend left its mark: the VM
  * is stopped, which is recorded and said (the mark taken, as a start
  * takes it). */
@@ -917,7 +907,7 @@ int vm_suspend(struct vm *vm, int timeout_s, uint64_t *size,
 	/* a stop --force as the save ended found QEMU quitting and ended
 	 * it: the save is whole and kept, which is what this says; the
 	 * stop said this command would */
-	if (take_stop_mark(vm))
+	if (vm_take_stop_mark(&vm->paths))
 		warnf("VM %s: a 'nook local stop --force' came as its save "
 		      "ended: it is suspended, its save whole ('nook local "
 		      "start %s --cold' discards it)", vm->name, vm->name);

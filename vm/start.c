@@ -543,17 +543,6 @@ static int fixed_port(const struct vm_spec *s, const struct net_port *p)
 	return 0;
 }
 
-/* Remove the mark a 'stop --force' leaves for the lock's holder; 1 when
- * there was one. */
-static int take_stop_mark(struct vm *vm)
-{
-	char *mark = vm_stop_mark(&vm->paths);
-	int had = unlink(mark) == 0;
-
-	free(mark);
-	return had;
-}
-
 /* Launches tried at most while another program takes a host port that
  * was free a moment before (another nook picking at once, or any
  * program's outgoing connection). */
@@ -677,7 +666,7 @@ static int resume(struct vm *vm, const struct vm_start_opts *o,
 		rc = resume_launch(vm, o, r, up, sw, &why);
 	}
 	if (rc == VM_LAUNCH_STOPPED)
-		r->stopped = take_stop_mark(vm);
+		r->stopped = vm_take_stop_mark(&vm->paths);
 	if (rc > 0)
 		vm_port_reconcile(vm);
 	if (rc > 0) {
@@ -916,7 +905,7 @@ static int launch(struct vm *vm, const struct vm_start_opts *o,
 	vm->seed = seed;
 	rc = boot_qemu(vm, o, r, up, sw, plain_first);
 	if (rc == VM_LAUNCH_STOPPED) {
-		r->stopped = take_stop_mark(vm);
+		r->stopped = vm_take_stop_mark(&vm->paths);
 		errorf("VM %s: stopped as its QEMU started (nook local stop "
 		       "--force)", vm->name);
 	}
@@ -1032,7 +1021,7 @@ static int settle(struct vm *vm, struct vm_start_result *r,
 		return end_panicked(vm, r, w->panic);
 	/* gone because 'stop --force' ended it: a stop, not a crash */
 	if (w->crashed) {
-		r->stopped = take_stop_mark(vm);
+		r->stopped = vm_take_stop_mark(&vm->paths);
 		if (r->stopped) {
 			vm_record(vm, VM_STOPPED, 0, NULL, NULL);
 			return -1;
@@ -1358,7 +1347,8 @@ int vm_start(struct vm *vm, const struct vm_start_opts *o,
 			remove_tree(vm->paths.dir);
 		goto out;
 	}
-	take_stop_mark(vm); /* one an earlier forced stop left is no news */
+	/* one an earlier forced stop left is no news */
+	vm_take_stop_mark(&vm->paths);
 	if (rc > 0) {
 		/* running already: no disk is made, and the wait is long */
 		vm_image_unlock(vm);

@@ -578,7 +578,8 @@ int vm_remove(struct vm *vm, int force)
 	if (pid && !force)
 		return errorf("VM %s is %s (pid %d); stop it first or use "
 			      "--force", vm->name,
-			      vm_state_name(vm_state_held(vm)), (int)pid);
+			      vm_state_held(vm) == VM_PAUSED ? "paused" :
+			      "running", (int)pid);
 	if (pid && vm_stop_qemu(&vm->paths, 1, 0, &how, NULL) < 0)
 		return -1;
 	vm_clean_runtime(&vm->paths);

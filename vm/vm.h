@@ -484,6 +484,7 @@ struct vm_cluster_said {
 	unsigned char failed[VM_CLUSTER_MAX_NODES];
 };
 #define VM_CLUSTER_SAID_INIT { STRVEC_INIT, STRVEC_INIT, { 0 } }
+/* Free what s holds; s is as VM_CLUSTER_SAID_INIT made it. */
 void vm_cluster_said_clear(struct vm_cluster_said *s);
 /* Stop every node (in parallel), then the network; report hears how
  * each node stopped (in that node's process); with said, what each node

@@ -391,7 +391,7 @@ sed 's#"nodes": 2#"nodes": 1#' k.json.good > "$NOOK_HOME/clusters/k.json"
 check "  (the edit took)" grep -q '"nodes": 1' "$NOOK_HOME/clusters/k.json"
 expect_rc "status of k with a record that leaves k-2 out" 0 "$NOOK" local status k --json
 check "  lists both nodes" test "$(echo "$OUT" | json '[n["name"] for n in d]')" = "['k-1', 'k-2']"
-contains "  says so" "$ERR" "k.json leaves out k-2, whose record says it is a node of cluster k: added"
+contains "  says so" "$ERR" "k.json leaves out k-2, which says it is a node of cluster k: added"
 check "  and mends the record" cmp -s k.json.good "$NOOK_HOME/clusters/k.json"
 expect_rc "delete k" 0 "$NOOK" local delete k
 check "every node gone" test ! -e "$NOOK_HOME/vms/k-1" -a ! -e "$NOOK_HOME/vms/k-2"
