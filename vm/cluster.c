@@ -1101,7 +1101,9 @@ void vm_clusters_empty(const struct nook_dirs *d, struct strvec *out)
 	}
 	if (dir)
 		closedir(dir);
-	qsort(out->v + had, out->n - had, sizeof(*out->v), cmp_name);
+	/* none: out->v may be NULL, which qsort() must not be given */
+	if (out->n > had)
+		qsort(out->v + had, out->n - had, sizeof(*out->v), cmp_name);
 	free(path);
 }
 
