@@ -110,12 +110,14 @@ static json_t *stop_json(const char *node, const char *how)
 			 how);
 }
 
-/* A JSON text a node's process made (pause_one()), read back. */
+/* A JSON text a node's process made (pause_one()), read back; one that
+ * does not parse cannot come from it, but is said rather than lost. */
 static json_t *node_json(const char *node, const char *words)
 {
 	json_t *j = json_loads(words, 0, NULL);
 
-	return j ? j : json_pack("{s:s,s:s}", "name", node, "said", words);
+	return j ? j : json_pack("{s:s,s:s}", "name", node, "error",
+				 "its outcome could not be read");
 }
 
 /* --json of a command run on every node of a cluster: an array of each
@@ -486,10 +488,12 @@ static int local_list(struct nook_ctx *ctx, int argc, char **argv)
 	/* not a VM, so not a row: but its name is taken, and a start
 	 * killed before it made a node leaves one */
 	vm_clusters_empty(d, &names);
-	for (size_t i = 0; i < names.n; i++)
-		printf("cluster %s has no nodes: 'nook local start %s' makes "
-		       "them again, 'nook local delete %s' forgets it\n",
-		       names.v[i], names.v[i], names.v[i]);
+	for (size_t i = 0; i < names.n; i++) {
+		char *text = vm_cluster_no_nodes_text(names.v[i]);
+
+		printf("%s\n", text);
+		free(text);
+	}
 	strvec_clear(&names);
 	return 0;
 }

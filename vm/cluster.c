@@ -597,12 +597,21 @@ void members(const struct nook_dirs *d, const struct cluster *c,
 	}
 }
 
+char *vm_cluster_no_nodes_text(const char *name)
+{
+	return xasprintf("cluster %s has no nodes: 'nook local start %s' "
+			 "makes them again, 'nook local delete %s' forgets it",
+			 name, name, name);
+}
+
 /* A cluster whose record stayed when its last node was deleted. */
 int no_nodes(const char *name)
 {
-	return errorf("cluster %s has no nodes: 'nook local start %s' makes "
-		      "them again, 'nook local delete %s' forgets it", name,
-		      name, name);
+	char *text = vm_cluster_no_nodes_text(name);
+
+	errorf("%s", text);
+	free(text);
+	return -1;
 }
 
 int vm_cluster_nodes_why(const struct nook_dirs *d, const char *name,

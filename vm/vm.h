@@ -510,6 +510,8 @@ int vm_cluster_exists(const struct nook_dirs *d, const char *name);
 /* The clusters under d with a record and no node (a first start cut
  * short, or every node deleted one by one), sorted, appended to out. */
 void vm_clusters_empty(const struct nook_dirs *d, struct strvec *out);
+/* What to do with such a cluster, in a sentence (the caller frees it). */
+char *vm_cluster_no_nodes_text(const char *name);
 /* 0 when a new plain VM may be called name; -1 saying why when a
  * cluster's node would be (NAME-N of cluster NAME). */
 int vm_plain_name_check(const struct nook_dirs *d, const char *name);
