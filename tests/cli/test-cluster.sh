@@ -242,6 +242,14 @@ await_nodes() {
 		sleep 0.25
 	done
 }
+# every node's QEMU launched (slow when the host is busy): until then a
+# node is held by the start with no QEMU to stop
+await_qemus() {
+	for _ in $(seq 240); do
+		[ "$(qemus k-1)$(qemus k-2)$(qemus k-3)" = 111 ] && break
+		sleep 0.25
+	done
+}
 for sig in TERM KILL; do
 	"$NOOK" local start k --timeout 117 >/dev/null 2>&1 &
 	killed=$!
@@ -264,6 +272,7 @@ done
 "$NOOK" local start k --timeout 117 >/dev/null 2>&1 &
 waiting=$!
 await_nodes
+await_qemus
 expect_rc "stop k-1 --force while a start waits on it" 0 "$NOOK" local stop k-1 --force
 expect_rc "  status at once" 0 "$NOOK" local status k-1 --json
 st=$(echo "$OUT" | json 'd["state"]')
@@ -276,10 +285,7 @@ wait "$waiting" 2>/dev/null
 "$NOOK" local start k --timeout 117 >/dev/null 2>&1 &
 waiting=$!
 await_nodes
-for _ in $(seq 40); do
-	[ "$(qemus k-1)" = 1 ] && break
-	sleep 0.25
-done
+await_qemus
 expect_rc "stop k --force while a start waits on it" 0 "$NOOK" local stop k --force
 contains "  says the cluster was busy" "$ERR" "--force stops its nodes all the same"
 check "  no QEMU left" test "$(qemus k-1)$(qemus k-2)$(qemus k-3)" = 000
