@@ -136,7 +136,7 @@ check "the network runs on for the other" test "$("$NOOK" local status k-1 --jso
 # runs) needs the network: stopping the last running node leaves it
 flock "$NOOK_HOME/vms/k-2/lock" sleep 30 &
 holder=$!
-for _ in $(seq 40); do
+for _ in $(seq 200); do
 	flock -n "$NOOK_HOME/vms/k-2/lock" true || break
 	sleep 0.05
 done

@@ -155,7 +155,7 @@ expect_rc "  snapshot it" 0 "$NOOK" local snapshot save p2 hot
 python3 -c 'import socket, sys, time
 s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(30)' "$before" &
 holder=$!
-for _ in $(seq 40); do ss -ltn | grep -q "127.0.0.1:$before " && break; sleep 0.05; done
+for _ in $(seq 200); do ss -ltn | grep -q "127.0.0.1:$before " && break; sleep 0.05; done
 expect_rc "  start it again, port $before taken" 0 "$NOOK" local start p2 --no-wait
 check "  another host port" test "$(port_of)" != "$before"
 expect_rc "  its memory snapshot loads" 0 "$NOOK" local snapshot restore p2 hot

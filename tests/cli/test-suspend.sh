@@ -184,7 +184,7 @@ hold() {
 	python3 -c 'import socket, sys, time
 s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(30)' "$1" &
 	holder=$!
-	for _ in $(seq 40); do ss -ltn | grep -q "127.0.0.1:$1 " && break; sleep 0.05; done
+	for _ in $(seq 200); do ss -ltn | grep -q "127.0.0.1:$1 " && break; sleep 0.05; done
 }
 port_to() { "$NOOK" local status s1 --json | json "[p.split(':')[1] for p in d['ports'] if p.endswith(':$1/tcp')][0]"; }
 expect_rc "suspend for the refusals" 0 "$NOOK" local suspend s1
