@@ -164,10 +164,13 @@ static int rebuild(const struct nook_dirs *d, const char *name,
 
 	memset(c, 0, sizeof(*c));
 	c->name = xstrdup(name);
-	while (dir && !why->len && (e = readdir(dir))) {
+	while (dir && !why->len) {
 		size_t k = strlen(name);
 		struct vm *vm;
 
+		e = readdir(dir);
+		if (!e)
+			break;
 		/* a node's name is the cluster's and more (NAME-N, NAME-G-N):
 		 * no other VM is opened */
 		if (strncmp(e->d_name, name, k) || e->d_name[k] != '-' ||
@@ -314,27 +317,55 @@ static int maybe_strays(const struct nook_dirs *d, const struct cluster *c)
 }
 
 /* Into c, each node of all (its nodes' own records) that c leaves out,
- * when its number is free: how many, their names in names. */
+ * when it is on c's subnet with a number no member has: how many, their
+ * names in names; the others, each with why, in left, counted in
+ * *nleft. */
 static size_t add_strays(struct cluster *c, const struct cluster *all,
-			 struct buf *names)
+			 struct buf *names, struct buf *left, size_t *nleft)
 {
+	int same_net = !strcmp(all->subnet, c->subnet);
 	size_t added = 0;
 
-	if (strcmp(all->subnet, c->subnet))
-		return 0;
 	for (size_t i = 0; i < all->n; i++) {
-		int held = 0;
+		const struct member *m = &all->m[i];
+		const char *holder = NULL;
 
-		for (size_t j = 0; j < c->n; j++)
-			held |= c->m[j].node == all->m[i].node;
-		if (held || find_member(c, all->m[i].name))
+		if (find_member(c, m->name))
 			continue;
-		add_member(c, all->m[i].name, all->m[i].node);
-		buf_addf(names, "%s%s", added++ ? ", " : "", all->m[i].name);
+		for (size_t j = 0; j < c->n && !holder; j++)
+			if (c->m[j].node == m->node)
+				holder = c->m[j].name;
+		if (holder)
+			buf_addf(left, "%s%s (its number, %d, is %s's there)",
+				 left->len ? ", " : "", m->name, m->node,
+				 holder);
+		else if (!same_net)
+			buf_addf(left, "%s%s (on %s, the record's subnet %s)",
+				 left->len ? ", " : "", m->name, all->subnet,
+				 c->subnet);
+		if (holder || !same_net) {
+			(*nleft)++;
+			continue;
+		}
+		add_member(c, m->name, m->node);
+		buf_addf(names, "%s%s", added++ ? ", " : "", m->name);
 	}
 	if (added)
 		qsort(c->m, c->n, sizeof(*c->m), cmp_member);
 	return added;
+}
+
+/* 1 the first time this process asks of path: what a record that stays
+ * as it is leaves out is said once, not at each of a command's reads. */
+static int said_once(const char *path)
+{
+	static char *said; /* a process reads one cluster's record */
+
+	if (said && !strcmp(said, path))
+		return 0;
+	free(said);
+	said = xstrdup(path);
+	return 1;
 }
 
 /* Nodes the record at path leaves out though their own records say they
@@ -343,23 +374,27 @@ static size_t add_strays(struct cluster *c, const struct cluster *all,
  * record's subnet, with a number no member has, is added to c, and to
  * the record as it is under the cluster's lock (another nook may have
  * changed it since c was read), saved unless another nook holds the lock
- * or this one only looks; said either way. Nothing when a VM that may be
- * a node cannot be read. */
+ * or this one only looks; said either way. Those that cannot be added,
+ * and VMs that cannot be told to be nodes or not, are said with what
+ * mends the record. */
 static void take_strays(const struct nook_dirs *d, const char *path,
 			struct cluster *c)
 {
-	struct buf whynot = BUF_INIT, names = BUF_INIT, scratch = BUF_INIT;
+	struct buf whynot = BUF_INIT, names = BUF_INIT, left = BUF_INIT;
+	struct buf scratch = BUF_INIT;
 	struct cluster all = { 0 }, now;
-	size_t added = 0;
-	int lock = -1, saved = 0;
+	size_t added = 0, nleft = 0;
+	int lock = -1, saved = 0, tried = maybe_strays(d, c);
 
-	if (maybe_strays(d, c) && rebuild(d, c->name, &all, &whynot) == 0)
-		added = add_strays(c, &all, &names);
+	if (tried && rebuild(d, c->name, &all, &whynot) == 0)
+		added = add_strays(c, &all, &names, &left, &nleft);
 	if (added && !vm_looking_only() &&
 	    cluster_trylock(d, c->name, &lock) == 0 &&
 	    parse_record(path, c->name, &now, &scratch) == 0) {
 		buf_free(&names);
-		added = add_strays(&now, &all, &names);
+		buf_free(&left);
+		nleft = 0;
+		added = add_strays(&now, &all, &names, &left, &nleft);
 		saved = added && cluster_save(d, &now) == 0;
 		cluster_free(c);
 		*c = now;
@@ -371,9 +406,19 @@ static void take_strays(const struct nook_dirs *d, const char *path,
 		      names.p, added == 1 ? "s it is a node" :
 		      " they are nodes", c->name, saved ? "added" :
 		      "counted in");
+	if (left.len && said_once(path))
+		warnf("%s leaves out %s, which cannot be taken in: a stop or "
+		      "delete of cluster %s misses %s; remove the file, and "
+		      "the next command makes it again from the nodes' own "
+		      "records", path, left.p, c->name,
+		      nleft == 1 ? "it" : "them");
+	else if (tried && whynot.len && said_once(path))
+		warnf("%s may leave out nodes of cluster %s, which cannot be "
+		      "told: %s", path, c->name, whynot.p);
 	cluster_free(&all);
 	buf_free(&whynot);
 	buf_free(&names);
+	buf_free(&left);
 	buf_free(&scratch);
 }
 

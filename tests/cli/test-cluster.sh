@@ -399,6 +399,18 @@ expect_rc "status of k with a record that leaves k-2 out" 0 "$NOOK" local status
 check "  lists both nodes" test "$(echo "$OUT" | json '[n["name"] for n in d]')" = "['k-1', 'k-2']"
 contains "  says so" "$ERR" "k.json leaves out k-2, which says it is a node of cluster k: added"
 check "  and mends the record" cmp -s k.json.good "$NOOK_HOME/clusters/k.json"
+# one that also names another subnet: k-2 cannot be taken in, and a stop
+# of k would miss it; said, with what mends the record
+sed -e 's#"nodes": 2#"nodes": 1#' -e 's#"subnet": "[^"]*"#"subnet": "10.201.7.0/24"#' \
+	k.json.good > "$NOOK_HOME/clusters/k.json"
+check "  (the edit took)" grep -q '"10.201.7.0/24"' "$NOOK_HOME/clusters/k.json"
+expect_rc "status of k whose record leaves k-2 out, on another subnet" 0 "$NOOK" local status k --json
+contains "  says k-2 cannot be taken in, and why" "$ERR" "leaves out k-2 (on $(json 'd["subnet"]' < k.json.good), the record's subnet 10.201.7.0/24), which cannot be taken in"
+contains "  and what mends it" "$ERR" "misses it; remove the file, and the next command makes it again"
+check "  once" test "$(printf '%s\n' "$ERR" | grep -c 'cannot be taken in')" = 1
+rm "$NOOK_HOME/clusters/k.json"
+expect_rc "  which, removed" 0 "$NOOK" local status k --json
+check "  is made again as it was" cmp -s k.json.good "$NOOK_HOME/clusters/k.json"
 expect_rc "delete k" 0 "$NOOK" local delete k
 check "every node gone" test ! -e "$NOOK_HOME/vms/k-1" -a ! -e "$NOOK_HOME/vms/k-2"
 check "the record gone" test ! -e "$NOOK_HOME/clusters/k.json"
