@@ -108,7 +108,9 @@ int read_file_max(const char *path, struct buf *b, size_t max);
  * keys, seeds, checksum lists) comes near it. */
 #define READ_FILE_MAX ((size_t)64 << 20)
 int read_file(const char *path, struct buf *b);
-/* The same, saying nothing on failure (errno tells why). */
+/* The same, saying nothing on failure (errno tells why), of a regular
+ * file only (one of nook's own, or in /proc): anything else, a FIFO
+ * say, fails with EINVAL without a wait. */
 int read_file_quiet(const char *path, struct buf *b);
 /* path's size in bytes; 0 when it is not there. */
 long long file_size(const char *path);
@@ -381,8 +383,15 @@ struct nook_env {
 };
 /* Fill *d (free it with nook_dirs_free()); -1 having said why, *d empty. */
 int nook_dirs_resolve(struct nook_dirs *d, const struct nook_env *env);
-/* The same from this process's environment. */
+/* The same from this process's environment, its directories spelled as
+ * path_canonical() spells them. */
 int nook_dirs_from_environ(struct nook_dirs *d);
+/* An absolute path as every nook spells it however it was typed
+ * ("/a//b/./", "/a/b/" through a symlink): its longest part that exists
+ * through realpath(), the rest with empty and "." parts dropped and ".."
+ * taking the part before it. A relative path is returned as it is. The
+ * caller frees it. */
+char *path_canonical(const char *path);
 /* Free what *d holds; d may be NULL, and freed fields are cleared. */
 void nook_dirs_free(struct nook_dirs *d);
 /* $PATH, for finding programs: the environment is read in this one file. */

@@ -108,15 +108,80 @@ int nook_dirs_resolve(struct nook_dirs *d, const struct nook_env *env)
 	return 0;
 }
 
+char *path_canonical(const char *path)
+{
+	char *part, *real, *tok;
+	const char *rest;
+	struct buf b = BUF_INIT;
+	size_t n;
+
+	if (path[0] != '/')
+		return xstrdup(path);
+	/* the longest leading part that exists ("/" does) */
+	part = xstrdup(path);
+	for (;;) {
+		char *slash;
+
+		real = realpath(part, NULL);
+		if (real)
+			break;
+		slash = strrchr(part, '/');
+		if (slash == part)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+	}
+	buf_adds(&b, strcmp(real, "/") ? real : "");
+	rest = path + strlen(part);
+	free(real);
+	free(part);
+	/* the rest, which does not exist: made by nook as it is spelled */
+	while (*rest) {
+		while (*rest == '/')
+			rest++;
+		n = strcspn(rest, "/");
+		tok = xstrndup(rest, n);
+		rest += n;
+		if (!strcmp(tok, "..")) {
+			char *up = b.p ? strrchr(b.p, '/') : NULL;
+
+			if (up) {
+				b.len = (size_t)(up - b.p);
+				b.p[b.len] = '\0';
+			}
+		} else if (*tok && strcmp(tok, ".")) {
+			buf_addf(&b, "/%s", tok);
+		}
+		free(tok);
+	}
+	if (!b.len)
+		buf_adds(&b, "/");
+	return b.p;
+}
+
+/* path_canonical() of an environment variable's value, kept in *keep. */
+static const char *canonical_env(const char *name, char **keep)
+{
+	const char *v = getenv(name);
+
+	*keep = v && *v ? path_canonical(v) : NULL;
+	return *keep ? *keep : v;
+}
+
 int nook_dirs_from_environ(struct nook_dirs *d)
 {
+	/* a VM's QEMU is known by the path of its socket in its argv: two
+	 * spellings of one directory would each see the other's VMs
+	 * crashed, and a start would wipe a running one's sockets */
+	char *kept[4];
+	int ret;
 	char exe[4096];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	struct nook_env env = {
-		.nook_home = getenv("NOOK_HOME"),
-		.xdg_data_home = getenv("XDG_DATA_HOME"),
-		.home = getenv("HOME"),
-		.xdg_runtime_dir = getenv("XDG_RUNTIME_DIR"),
+		.nook_home = canonical_env("NOOK_HOME", &kept[0]),
+		.xdg_data_home = canonical_env("XDG_DATA_HOME", &kept[1]),
+		.home = canonical_env("HOME", &kept[2]),
+		.xdg_runtime_dir = canonical_env("XDG_RUNTIME_DIR", &kept[3]),
 		.xdg_cache_home = getenv("XDG_CACHE_HOME"),
 		.nook_image_cache = getenv("NOOK_IMAGE_CACHE"),
 		.nook_recipes = getenv("NOOK_RECIPES"),
@@ -127,8 +192,10 @@ int nook_dirs_from_environ(struct nook_dirs *d)
 		exe[n] = '\0';
 		env.exe = exe;
 	}
-
-	return nook_dirs_resolve(d, &env);
+	ret = nook_dirs_resolve(d, &env);
+	for (size_t i = 0; i < ARRAY_SIZE(kept); i++)
+		free(kept[i]);
+	return ret;
 }
 
 void nook_dirs_free(struct nook_dirs *d)

@@ -70,12 +70,23 @@ static void read_undone(struct buf *b, size_t had)
 static int read_file_1(const char *path, struct buf *b, int quiet,
 		       size_t max)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC), ret, saved;
+	/* a quiet read is of nook's own state (a pid file, a log) or
+	 * /proc: a FIFO put in its place must not hang the command */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | (quiet ? O_NONBLOCK : 0));
 	size_t had = b->len;
+	struct stat st;
+	int ret, saved;
 
 	if (fd < 0)
 		return quiet ? -1 : error_errno("cannot read %s", path);
-	ret = read_fd_max(fd, b, max);
+	if (quiet && fstat(fd, &st) < 0) {
+		ret = -1;
+	} else if (quiet && !S_ISREG(st.st_mode)) {
+		ret = -1;
+		errno = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+	} else {
+		ret = read_fd_max(fd, b, max);
+	}
 	saved = errno;
 	close(fd);
 	errno = saved;

@@ -68,12 +68,29 @@ expect_rc "status in words" 0 "$NOOK" local status b1
 contains "  says QEMU's resident memory" "$OUT" "memory 256M (QEMU resident "
 check "ssh forward on 127.0.0.1 only" test "$(ss -Hltn "sport = :$ssh_port" | grep -vc '127.0.0.1:')" = 0
 check "QMP socket exists" test -S "$NOOK_HOME/run/b1/qmp.sock"
+# the data directory spelled another way (a trailing slash, "//" and
+# "/.", a symlink to it) is the same one: the running VM is not
+# "crashed", and a start is refused without touching its sockets
+ln -s "$NOOK_HOME" home-link
+for h in "$NOOK_HOME/" "$(dirname "$NOOK_HOME")//$(basename "$NOOK_HOME")/." "$PWD/home-link"; do
+	expect_rc "NOOK_HOME=$h: status" 0 env NOOK_HOME="$h" "$NOOK" local status b1 --json
+	check "  running" test "$(echo "$OUT" | json 'd["state"]')" = running
+done
+expect_rc "  a start through the link" 1 env NOOK_HOME="$PWD/home-link" "$NOOK" local start b1
+contains "  is refused as running" "$ERR" "already running"
+check "  the sockets kept" test -S "$NOOK_HOME/run/b1/qmp.sock" -a -S "$NOOK_HOME/run/b1/serial.sock"
 mac=$(tr '\0' '\n' < /proc/"$(cat "$NOOK_HOME/run/b1/qemu.pid")"/cmdline | grep -o 'mac=[0-9a-f:]*')
 expect_rc "stop waits, then QMP quit" 0 "$NOOK" local stop b1 --timeout 1
 contains "no guest to power off: quit ended it" "$OUT" "QMP quit"
 case $OUT in *"QMP quit"*) ;; *) echo "     its stderr: $ERR" ;; esac
 check "QEMU gone" test "$(qemus b1)" = 0
 check "sockets cleaned up" test ! -e "$NOOK_HOME/run/b1/qmp.sock"
+# a FIFO where the pid file was does not hang the commands that read it
+mkdir -p "$NOOK_HOME/run/b1" && mkfifo "$NOOK_HOME/run/b1/qemu.pid"
+expect_rc "a FIFO for the pid file: list" 0 timeout 20 "$NOOK" local list
+expect_rc "  status" 0 timeout 20 "$NOOK" local status b1 --json
+check "  says stopped" test "$(echo "$OUT" | json 'd["state"]')" = stopped
+rm "$NOOK_HOME/run/b1/qemu.pid"
 expect_rc "start again, new memory" 0 "$NOOK" local start b1 --no-wait --memory 512M
 contains "says what changed" "$OUT" "memory: 256M -> 512M"
 mac2=$(tr '\0' '\n' < /proc/"$(cat "$NOOK_HOME/run/b1/qemu.pid")"/cmdline | grep -o 'mac=[0-9a-f:]*')

@@ -151,8 +151,9 @@ static void test_read_file_max(void **state)
 	buf_free(&b);
 	stderr_begin();
 	assert_int_equal(read_file_max(path, &b, 4), -1);
+	/* a quiet read is of regular files only */
 	assert_int_equal(read_file_quiet("/dev/zero", &b), -1);
-	assert_int_equal(errno, EFBIG);
+	assert_int_equal(errno, EINVAL);
 	err = stderr_end();
 	assert_non_null(strstr(err, "larger than 4 bytes"));
 	free(err);
@@ -574,6 +575,66 @@ static void test_dirs(void **state)
  * $XDG_CACHE_HOME/nook, ~/.cache/nook; the recipes: $NOOK_RECIPES or the
  * ones installed with nook, PREFIX/share/nook/recipes for PREFIX/bin/nook.
  * Both whatever NOOK_HOME says. */
+static void test_path_canonical(void **state)
+{
+	char *dir = make_tmpdir(), *real = realpath(dir, NULL);
+	char *link = xasprintf("%s/link", dir), *sub = xasprintf("%s/sub", dir);
+	char *want = xasprintf("%s/sub/home", real);
+	const char *spellings[] = { "/sub/home", "/sub/home/",
+				    "//sub/./home", "/link/home",
+				    "/link/./home//", "/sub/x/../home" };
+	char *p;
+
+	(void)state;
+	assert_int_equal(mkdir(sub, 0700), 0);
+	assert_int_equal(symlink("sub", link), 0);
+	/* home does not exist yet, then it does: one spelling either way */
+	for (int made = 0; made < 2; made++) {
+		if (made)
+			assert_int_equal(mkdir(want, 0700), 0);
+		for (size_t i = 0; i < ARRAY_SIZE(spellings); i++) {
+			char *typed = xasprintf("%s%s", dir, spellings[i]);
+
+			p = path_canonical(typed);
+			assert_string_equal(p, want);
+			free(p);
+			free(typed);
+		}
+	}
+	p = path_canonical("/");
+	assert_string_equal(p, "/");
+	free(p);
+	p = path_canonical("//nonexistent-nook-test/./a/../b/");
+	assert_string_equal(p, "/nonexistent-nook-test/b");
+	free(p);
+	p = path_canonical("rel/./x");
+	assert_string_equal(p, "rel/./x");
+	free(p);
+	assert_int_equal(remove_tree(dir), 0);
+	free(want);
+	free(sub);
+	free(link);
+	free(real);
+	free(dir);
+}
+
+/* A FIFO where nook's own state file was (a pid file) fails the quiet
+ * read at once instead of waiting for a writer. */
+static void test_read_quiet_fifo(void **state)
+{
+	char *dir = make_tmpdir(), *fifo = xasprintf("%s/qemu.pid", dir);
+	struct buf b = BUF_INIT;
+
+	(void)state;
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	assert_int_equal(read_file_quiet(fifo, &b), -1);
+	assert_int_equal(errno, EINVAL);
+	assert_int_equal(remove_tree(dir), 0);
+	buf_free(&b);
+	free(fifo);
+	free(dir);
+}
+
 static void test_dirs_cache_recipes(void **state)
 {
 	struct nook_dirs d;
@@ -951,6 +1012,8 @@ int main(void)
 		cmocka_unit_test(test_mkdir_private),
 		cmocka_unit_test(test_dirs),
 		cmocka_unit_test(test_dirs_cache_recipes),
+		cmocka_unit_test(test_path_canonical),
+		cmocka_unit_test(test_read_quiet_fifo),
 		cmocka_unit_test(test_parse_size),
 		cmocka_unit_test(test_parse_int_strict),
 		cmocka_unit_test(test_fnv1a64),
