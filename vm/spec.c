@@ -368,9 +368,12 @@ int vm_spec_from_json(const json_t *j, const char *name, struct vm_spec *s)
 	return 0;
 }
 
-/* The longest socket name put in a runtime directory: a cluster
- * network's (a VM's longest, "/serial.sock", is shorter). */
-#define LONGEST_SOCKET NET_SWITCH_LONGEST_SOCKET
+/* The longest socket name put in a runtime directory: the one OpenSSH's
+ * master binds before it renames it to ssh.sock ("." and 16 random
+ * characters more). A cluster network's, and QEMU's, are shorter. */
+#define LONGEST_SOCKET "/ssh.sock.0123456789abcdef"
+_Static_assert(sizeof(LONGEST_SOCKET) >= sizeof(NET_SWITCH_LONGEST_SOCKET),
+	       "the switch's sockets must fit where ssh's do");
 #define SUN_PATH_SIZE sizeof(((struct sockaddr_un *)0)->sun_path)
 
 char *vm_host_alias(const char *name)

@@ -729,6 +729,15 @@ static void test_paths_socket_limit(void **state)
 		vm_paths_free(&p2);
 	}
 	vm_paths_free(&p);
+	/* RUN/web of 84 characters: ssh.sock fits, but not the name ssh's
+	 * master binds first (ssh.sock and 17 more), so not every ssh would
+	 * work there */
+	longdir[80] = '\0';
+	assert_int_equal(vm_paths_init(&p, &d, "web"), 0);
+	assert_int_equal(p.run_fallback, 1);
+	assert_true(strlen(p.control) + 17 < 108);
+	vm_paths_free(&p);
+	longdir[80] = 'x';
 	longdir[60] = '\0'; /* fits: used as it is */
 	assert_int_equal(vm_paths_init(&p, &d, "web"), 0);
 	assert_int_equal(p.run_fallback, 0);
