@@ -90,6 +90,15 @@ static long long stat_field(const char *out, const char *label)
 
 
 /* One sync: rsync's progress on a terminal, then a summary line. */
+/* The line that says --watch waits for a change under src. */
+static void say_watching(const char *src)
+{
+	char *shown = str_escaped(src);
+
+	printf("watching %s (Ctrl-C ends)\n", shown);
+	free(shown);
+}
+
 static int sync_once(const struct ssh_target *t, const char *name,
 		     const struct sync_opts *o, const char *src,
 		     const char *dest)
@@ -98,6 +107,7 @@ static int sync_once(const struct ssh_target *t, const char *name,
 	struct buf out = BUF_INIT;
 	int tty = isatty(STDOUT_FILENO);
 	double t0 = mono_s();
+	char *shown;
 	struct ssh_rsync_opts ro = {
 		(const char *const *)o->excludes.v, o->chown, o->gitignore,
 		o->del, o->dry_run, tty
@@ -126,16 +136,19 @@ static int sync_once(const struct ssh_target *t, const char *name,
 			errorf("rsync failed (exit %d: %s)", rc, rsync_why(rc));
 		return -1;
 	}
+	/* the guest's path may hold any byte: none drives the terminal */
+	shown = str_escaped(dest);
 	if (!tty)
 		printf("%s %lld files, %lld bytes to %s:%s in %.1f s\n",
 		       o->dry_run ? "would send" : "sent",
 		       stat_field(out.p, "Number of regular files transferred"),
 		       stat_field(out.p, "Total transferred file size"),
-		       name, dest, mono_s() - t0);
+		       name, shown, mono_s() - t0);
 	else
-		printf("synced to %s:%s in %.1f s\n", name, dest,
+		printf("synced to %s:%s in %.1f s\n", name, shown,
 		       mono_s() - t0);
 	fflush(stdout);
+	free(shown);
 	buf_free(&out);
 	return 0;
 }
@@ -309,7 +322,7 @@ static int sync_one(const struct nook_dirs *d, const char *name,
 	if (sync_once(&t, vm_name, o, src, dest) < 0)
 		goto out;
 	while (o->watch) {
-		printf("watching %s (Ctrl-C ends)\n", src);
+		say_watching(src);
 		fflush(stdout);
 		if (wait_change(src, 300) < 0)
 			goto out;
@@ -355,6 +368,7 @@ static int sync_round(struct fanout_job *jobs, size_t n,
 	double t0 = mono_s();
 	int rc = fanout_run(jobs, n, NULL);
 	size_t ok = 0;
+	char *shown;
 
 	for (size_t i = 0; i < n; i++) {
 		ok += jobs[i].status == 0;
@@ -362,9 +376,11 @@ static int sync_round(struct fanout_job *jobs, size_t n,
 			errorf("%s: rsync failed (exit %d: %s)", jobs[i].label,
 			       jobs[i].status, rsync_why(jobs[i].status));
 	}
+	shown = str_escaped(dest);
 	printf("%s %zu of %zu nodes at %s in %.1f s\n",
-	       o->dry_run ? "dry run: would sync" : "synced", ok, n, dest,
+	       o->dry_run ? "dry run: would sync" : "synced", ok, n, shown,
 	       mono_s() - t0);
+	free(shown);
 	fflush(stdout);
 	return rc;
 }
@@ -402,7 +418,7 @@ static int sync_all(const struct nook_dirs *d, const char *name,
 	}
 	rc = sync_round(s.jobs, s.nodes.n, o, dest);
 	while (o->watch) {
-		printf("watching %s (Ctrl-C ends)\n", src);
+		say_watching(src);
 		fflush(stdout);
 		if (wait_change(src, 300) < 0)
 			break;

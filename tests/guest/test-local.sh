@@ -275,6 +275,11 @@ contains "new content" "$OUT" "changed"
 expect_rc "sync --chown to another DEST" 0 "$NOOK" sync t1 tree /srv/tree --chown nobody:nogroup
 expect_rc "chown took effect" 0 "$NOOK" shell t1 -- stat -c %U:%G /srv/tree/sub/b.txt
 contains "owner nobody:nogroup" "$OUT" "nobody:nogroup"
+# a DEST with an escape sequence: it lands as typed, and the report
+# shows it as \xNN instead of sending it to the terminal
+expect_rc "sync to a DEST with an escape in its name" 0 "$NOOK" sync t1 tree "$(printf 'esc\033[31mred')"
+contains "  the report shows it escaped" "$OUT" 'esc\x1b[31mred'
+check "  and sends no escape" sh -c '! printf "%s" "$1" | grep -q "$(printf "\033")"' _ "$OUT"
 "$NOOK" sync t1 tree --watch > watch.out 2>&1 &
 watch_pid=$!
 for _ in $(seq 100); do grep -q watching watch.out && break; sleep 0.2; done
