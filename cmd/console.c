@@ -130,6 +130,12 @@ static int attach(int sock, int tty, const char *name)
 		tcsetattr(STDIN_FILENO, TCSANOW, &saved);
 		fprintf(stderr, "\nnook: detached from %s's console\n", name);
 	}
+	if (stop_signal) {
+		/* the terminal given back: end of the signal, as whoever
+		 * sent it expects (143 for SIGTERM), not 0 */
+		signal(stop_signal, SIG_DFL);
+		raise(stop_signal);
+	}
 	return rc;
 }
 

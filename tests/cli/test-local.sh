@@ -139,6 +139,17 @@ waiting_shell() {
 # console from a pipe: what it holds goes in, then the console ends once
 # quiet (it spun on the pipe's hang-up for ever)
 expect_rc "console with a pipe for stdin ends" 0 sh -c 'echo hello | timeout 20 "$1" console b1' _ "$NOOK"
+# a console ended by SIGTERM says so in its exit status (its stdin a
+# FIFO held open, so that only the signal ends it)
+mkfifo console.in
+"$NOOK" console b1 < console.in > /dev/null 2>&1 &
+console_pid=$!
+exec 8> console.in
+sleep 1
+kill -TERM "$console_pid"
+wait "$console_pid"
+check "a console sent SIGTERM ends of it" test "$?" = 143
+exec 8>&-
 waiting_shell "a shell on a booting VM waits for its sshd, a clock on a terminal" tty
 "$NOOK" local pause b1 >/dev/null
 wait "$WAITER"
