@@ -26,7 +26,7 @@ static const char usage_shell[] =
 	"cluster's NAME means its first node.\n"
 	"\n"
 	"  --user USER     log in as USER (default: the image's user)\n"
-	"  --workdir DIR   run in DIR\n"
+	"  --workdir DIR   run in DIR (~ and ~/X: the home's)\n"
 	"  --all           run COMMAND on every node of cluster NAME at once (a\n"
 	"                  plain VM: on it alone), each output line prefixed\n"
 	"                  with the node's name, stdin empty; exits with the\n"
@@ -75,6 +75,9 @@ static int shell_parse(int argc, char **argv, struct shell_opts *o)
 	}
 	if (optind < argc)
 		o->cmd = argv + optind;
+	if (o->workdir && !*o->workdir)
+		return usage_error(usage_shell, "--workdir needs a directory "
+				   "(the home is where a shell starts)");
 	if (o->all && !o->cmd)
 		return usage_error(usage_shell, "--all runs a command: put it "
 				   "after '--'");

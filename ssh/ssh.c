@@ -148,6 +148,25 @@ static void ssh_base_argv(const struct ssh_target *t, struct strvec *out)
 	strvec_clear(&opts);
 }
 
+/* dir as the remote cd takes it literally, quoted into b: "~" and "~/X"
+ * are the home's (where a login starts; a quoted "~" would be a
+ * directory named so), and one starting with '-' is no option ("-" no
+ * OLDPWD). */
+static void cd_word(const char *dir, struct buf *b)
+{
+	struct buf d = BUF_INIT;
+
+	if (!strcmp(dir, "~"))
+		dir = ".";
+	else if (!strncmp(dir, "~/", 2))
+		dir = dir[2] ? dir + 2 : ".";
+	if (dir[0] == '-')
+		buf_adds(&d, "./");
+	buf_adds(&d, dir);
+	ssh_quote(d.p, b);
+	buf_free(&d);
+}
+
 void ssh_argv(const struct ssh_target *t, int tty, const char *workdir,
 	      const char *const *cmd, struct strvec *out)
 {
@@ -170,7 +189,7 @@ void ssh_argv(const struct ssh_target *t, int tty, const char *workdir,
 	 * each one so the guest gets exactly the words we were given. */
 	if (workdir) {
 		buf_adds(&remote, remote.len ? " cd " : "cd ");
-		ssh_quote(workdir, &remote);
+		cd_word(workdir, &remote);
 		buf_adds(&remote, cmd ? " && exec" : " && exec \"$SHELL\" -l");
 	}
 	for (size_t i = 0; cmd && cmd[i]; i++) {

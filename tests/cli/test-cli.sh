@@ -40,6 +40,8 @@ expect_rc "stop --timeout past a day" 2 "$NOOK" local stop t1 --timeout 86401
 # nook shell's words: NAME before or after its options, COMMAND after --
 expect_rc "shell NAME --workdir DIR -- CMD parses" 1 "$NOOK" shell t1 --workdir /etc -- pwd
 contains "... and gets as far as the VM" "$ERR" "no VM named 't1'"
+expect_rc "shell --workdir '' is a usage error" 2 "$NOOK" shell t1 --workdir '' -- pwd
+contains "... saying what it needs" "$ERR" "--workdir needs a directory"
 expect_rc "shell --user U NAME -- CMD parses" 1 "$NOOK" shell --user x t1 -- a b
 contains "... and gets as far as the VM" "$ERR" "no VM named 't1'"
 expect_rc "shell -- CMD means the default VM" 1 "$NOOK" shell -- pwd
@@ -54,6 +56,11 @@ expect_rc "sync --all WORD, likewise" 2 "$NOOK" sync --all no_such_vm
 ln -s loop_x "$WORK/loop_x"
 expect_rc "a WORD that is a file sync cannot read is no typo" 1 sh -c 'cd "$1" && exec "$2" sync loop_x' _ "$WORK" "$NOOK"
 contains "  names the source and why" "$ERR" "sync source loop_x: Too many levels of symbolic links"
+printf 'x' > "$WORK/a_file" && mkfifo "$WORK/a_fifo"
+for f in a_file a_fifo; do
+	expect_rc "sync NAME SRC with SRC a ${f#a_}" 1 timeout 20 "$NOOK" sync t1 "$WORK/$f"
+	contains "  says it is not a directory" "$ERR" "sync source $WORK/$f is not a directory"
+done
 expect_rc "sync NAME SRC with SRC missing names the source" 1 "$NOOK" sync t1 ./missing_dir
 contains "  only" "$ERR" "sync source ./missing_dir"
 # --json asked for: a usage error is JSON on stdout too, once, the usage

@@ -92,6 +92,25 @@ static void test_argv(void **state)
 	assert_string_equal(v.v[v.n - 1], "cd '/srv' && exec \"$SHELL\" -l");
 	strvec_clear(&v);
 
+	/* cd takes DIR as typed: not as an option, not as OLDPWD; "~"
+	 * is the home */
+	{
+		const char *dirs[][2] = {
+			{ "-L", "cd './-L' && exec \"$SHELL\" -l" },
+			{ "-", "cd './-' && exec \"$SHELL\" -l" },
+			{ "~", "cd '.' && exec \"$SHELL\" -l" },
+			{ "~/", "cd '.' && exec \"$SHELL\" -l" },
+			{ "~/src/x", "cd 'src/x' && exec \"$SHELL\" -l" },
+			{ "a~", "cd 'a~' && exec \"$SHELL\" -l" },
+		};
+
+		for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
+			ssh_argv(&t, 0, dirs[i][0], NULL, &v);
+			assert_string_equal(v.v[v.n - 1], dirs[i][1]);
+			strvec_clear(&v);
+		}
+	}
+
 	ssh_argv(&t, 0, NULL, NULL, &v); /* interactive: ends at the host */
 	assert_string_equal(v.v[v.n - 1], "127.0.0.1");
 	strvec_clear(&v);
