@@ -1,5 +1,6 @@
 /* nook sync: rsync the project's files into a VM over the VM's ssh. */
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <getopt.h>
 #include <limits.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -90,6 +92,59 @@ static long long stat_field(const char *out, const char *label)
 
 
 /* One sync: rsync's progress on a terminal, then a summary line. */
+/* rsync run to its end, its output into out (NULL: straight to the
+ * terminal, progress and all). A signal that would end nook (^C, or a
+ * kill of nook alone) is passed on to rsync, and nook dies of it once
+ * rsync has ended: the copy does not go on behind nook's back. */
+static int run_rsync(const char *const *argv, struct buf *out)
+{
+	struct sigaction old[3];
+	struct child c = CHILD_INIT;
+	int p[2] = { -1, -1 }, rc = -1;
+	char chunk[4096];
+	siginfo_t si;
+	ssize_t n;
+
+	sig_catch(old, 1);
+	c.argv = argv;
+	if (out && pipe2(p, O_CLOEXEC) < 0) {
+		error_errno("pipe");
+		goto out;
+	}
+	c.out = c.err = p[1];
+	if (child_start(&c) < 0)
+		goto out;
+	sig_pass_on(&c.pid, 1);
+	if (out) {
+		close(p[1]);
+		p[1] = -1;
+		for (;;) {
+			n = read(p[0], chunk, sizeof(chunk));
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				break;
+			buf_add(out, chunk, (size_t)n);
+		}
+		buf_add(out, "", 0);
+	}
+	/* ended, not reaped: until the signals stop going to its pid, no
+	 * other process may have it */
+	while (waitid(P_PID, (id_t)c.pid, &si, WEXITED | WNOWAIT) < 0 &&
+	       errno == EINTR)
+		;
+	sig_pass_on(NULL, 0);
+	rc = child_wait(&c);
+out:
+	if (p[0] >= 0)
+		close(p[0]);
+	if (p[1] >= 0)
+		close(p[1]);
+	sig_catch(old, 0);
+	sig_rethrow();
+	return rc;
+}
+
 /* The line that says --watch waits for a change under src. */
 static void say_watching(const char *src)
 {
@@ -117,16 +172,7 @@ static int sync_once(const struct ssh_target *t, const char *name,
 	if (ssh_target_check(t) < 0)
 		return -1;
 	ssh_rsync_argv(t, &ro, src, dest, &argv);
-	if (tty) {
-		/* progress goes straight to the terminal; stats are not
-		 * parsed then, only the exit status */
-		struct child c = CHILD_INIT;
-
-		c.argv = (const char *const *)argv.v;
-		rc = child_start(&c) == 0 ? child_wait(&c) : -1;
-	} else {
-		rc = run_capture((const char *const *)argv.v, &out);
-	}
+	rc = run_rsync((const char *const *)argv.v, tty ? NULL : &out);
 	strvec_clear(&argv);
 	if (rc != 0) {
 		if (out.len)
@@ -432,11 +478,26 @@ out:
 
 /* Where SRC (absolute, resolved) goes when no DEST is given: its name in
  * the login home ("root" for /). */
-static char *default_dest(const char *src)
+/* DEST when none is given: SRC's last name as typed (a symlink's own,
+ * not its target's), or for ".", ".." and the like the real path's
+ * (real, NULL: typed is real already); "root" for "/". */
+static char *default_dest(const char *typed, const char *real)
 {
-	const char *slash = strrchr(src, '/');
+	size_t n = strlen(typed);
+	const char *end, *name;
 
-	return xstrdup(slash && slash[1] ? slash + 1 : "root");
+	while (n > 1 && typed[n - 1] == '/')
+		n--;
+	end = typed + n;
+	for (name = end; name > typed && name[-1] != '/'; name--)
+		;
+	n = (size_t)(end - name);
+	if (n && !(n == 1 && name[0] == '.') &&
+	    !(n == 2 && !strncmp(name, "..", 2)) && name[0] != '/')
+		return xstrndup(name, n);
+	if (real && real != typed)
+		return default_dest(real, NULL);
+	return xstrdup("root");
 }
 
 /* The project file's sync rules, when it has any. */
@@ -473,7 +534,8 @@ static int sync_rules(const struct nook_dirs *d, const char *name,
 	for (size_t i = 0; i < p->nsyncs; i++) {
 		const struct project_sync *r = &p->syncs[i];
 		struct sync_opts ro = *o;
-		char *dest = r->dest ? xstrdup(r->dest) : default_dest(r->src);
+		char *dest = r->dest ? xstrdup(r->dest) :
+			     default_dest(r->src, NULL);
 		int rc;
 
 		memset(&ro.excludes, 0, sizeof(ro.excludes));
@@ -499,6 +561,7 @@ int cmd_sync(struct nook_ctx *ctx, int argc, char **argv)
 	const struct nook_dirs *d;
 	const char *name;
 	char *src = NULL, *dest = NULL;
+	struct stat st;
 	int npos = 0, named, rc = parse(argc, argv, &o, pos, &npos);
 
 	if (rc) {
@@ -532,7 +595,18 @@ int cmd_sync(struct nook_ctx *ctx, int argc, char **argv)
 		error_errno("sync source %s", pos[0] ? pos[0] : ".");
 	if (!src)
 		goto out;
-	dest = pos[1] ? xstrdup(pos[1]) : default_dest(src);
+	/* rsync would copy SRC/ and fail half-way on a file or a FIFO */
+	if (stat(src, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		char *shown = str_escaped(pos[0] ? pos[0] : ".");
+
+		errorf("sync source %s is not a directory: nook sync copies a "
+		       "directory's tree (for one file, scp with 'nook "
+		       "ssh-config')", shown);
+		free(shown);
+		goto out;
+	}
+	dest = pos[1] ? xstrdup(pos[1]) :
+		default_dest(pos[0] ? pos[0] : ".", src);
 	rc = o.all ? sync_all(d, name, &o, src, dest) :
 		     sync_one(d, name, &o, src, dest);
 out:

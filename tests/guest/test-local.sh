@@ -171,6 +171,11 @@ cat "$WORK"/par.*.err | sort | uniq -c | head -3 | sed 's/^/     | /'
 
 expect_rc "shell --workdir" 0 "$NOOK" shell t1 --workdir /etc -- pwd
 contains "ran in /etc" "$OUT" "/etc"
+expect_rc "shell --workdir -L (a directory, not cd's option)" 0 "$NOOK" shell t1 -- mkdir -p -- -L
+expect_rc "  runs in it" 0 "$NOOK" shell t1 --workdir -L -- pwd
+contains "  (pwd)" "$OUT" "/-L"
+expect_rc "shell --workdir ~/-L" 0 "$NOOK" shell t1 --workdir '~/-L' -- pwd
+contains "  runs in the home's -L" "$OUT" "/home/"
 "$NOOK" ssh-config t1 > ssh_config
 expect_rc "plain ssh with nook ssh-config" 0 ssh -F ssh_config nook-t1 -- echo via-plain-ssh
 contains "plain ssh got in" "$OUT" "via-plain-ssh"
@@ -265,6 +270,10 @@ expect_rc "symlink kept as a link" 0 "$NOOK" shell t1 -- readlink tree/link
 contains "symlink target" "$OUT" "a.txt"
 rm tree/a.txt
 echo changed > tree/sub/b.txt
+ln -s tree tree-link
+expect_rc "sync a symlink to a tree, no DEST" 0 "$NOOK" sync t1 tree-link/
+expect_rc "  lands under the link's name" 0 "$NOOK" shell t1 -- test -d tree-link/sub
+rm tree-link
 expect_rc "sync --dry-run" 0 "$NOOK" sync t1 tree --dry-run
 expect_rc "dry run changed nothing" 0 "$NOOK" shell t1 -- cat tree/sub/b.txt
 contains "old content after dry run" "$OUT" "b"
@@ -280,6 +289,19 @@ contains "owner nobody:nogroup" "$OUT" "nobody:nogroup"
 expect_rc "sync to a DEST with an escape in its name" 0 "$NOOK" sync t1 tree "$(printf 'esc\033[31mred')"
 contains "  the report shows it escaped" "$OUT" 'esc\x1b[31mred'
 check "  and sends no escape" sh -c '! printf "%s" "$1" | grep -q "$(printf "\033")"' _ "$OUT"
+# a sync whose nook alone is killed (not its process group) takes its
+# rsync with it: the copy does not go on behind nook's back
+mkdir big && head -c 300M /dev/urandom > big/blob
+"$NOOK" sync t1 big big-copy > /dev/null 2>&1 &
+syncer=$!
+for _ in $(seq 100); do pgrep -f "rsync .*big-copy" > /dev/null && break; sleep 0.1; done
+sleep 1
+kill -TERM "$syncer"
+wait "$syncer"
+check "a sync killed alone dies of the signal" test "$?" = 143
+for _ in $(seq 50); do pgrep -f "rsync .*big-copy" > /dev/null || break; sleep 0.1; done
+check "  and leaves no rsync running" sh -c '! pgrep -f "rsync .*big-copy"'
+rm -rf big
 "$NOOK" sync t1 tree --watch > watch.out 2>&1 &
 watch_pid=$!
 for _ in $(seq 100); do grep -q watching watch.out && break; sleep 0.2; done
