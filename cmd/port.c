@@ -24,10 +24,10 @@ static const char usage_add[] =
 	"\n"
 	"Forwards host port HOST on ADDR (127.0.0.1 unless given) to port\n"
 	"GUEST in VM NAME, at once when it runs, and from every start on.\n"
-	"HOST 0 picks a free port and prints it; that port is kept. A port\n"
-	"in use on the host, or forwarded by the VM already, is refused.\n"
-	"--json prints the forward as 'port list --json' does (host 0: the\n"
-	"VM does not run, its next start picks the port).\n";
+	"HOST 0 picks a free port and prints it; that port is kept (to have\n"
+	"one picked at each start, give 'local start --port 0:GUEST'). A\n"
+	"port in use on the host, or forwarded by the VM already, is refused.\n"
+	"--json prints the forward as 'port list --json' does.\n";
 
 static const char usage_rm[] =
 	"usage: nook port rm NAME HOST[/udp] [--json]\n"
@@ -35,8 +35,9 @@ static const char usage_rm[] =
 	"\n"
 	"Removes VM NAME's forward from host port HOST (tcp unless /udp), at\n"
 	"once when it runs, and from its next starts. ssh's cannot go.\n"
-	"0:GUEST names a forward from a free port (HOST 0) by its guest port,\n"
-	"also while the VM does not run and so has no host port for it.\n"
+	"0:GUEST names a forward that 'local start --port 0:GUEST' made (a\n"
+	"free port picked at each start) by its guest port, also while the VM\n"
+	"does not run and so has no host port for it.\n"
 	"--json prints the forward removed.\n";
 
 static const char usage_list[] =

@@ -223,6 +223,16 @@ static int find_host0(struct vm *vm, int guest, int udp, int live, int *ri,
 		if (!up->ports[i].host && up->ports[i].guest == guest &&
 		    up->ports[i].udp == udp)
 			si = (int)i;
+	/* one 'port add 0:GUEST' made has the port it picked, kept */
+	for (size_t i = 0; si < 0 && i < up->nports; i++)
+		if (up->ports[i].guest == guest && up->ports[i].udp == udp)
+			return errorf("VM %s's forward to guest port %d/%s is "
+				      "from host port %d, not a free one picked "
+				      "at each start: 'nook port rm %s %d%s' "
+				      "removes it", vm->name, guest,
+				      net_proto(udp), up->ports[i].host,
+				      vm->name, up->ports[i].host,
+				      udp ? "/udp" : "");
 	if (si < 0)
 		return errorf("VM %s has no forward from HOST 0 to guest port "
 			      "%d/%s; 'nook port list %s' shows its forwards",

@@ -86,6 +86,8 @@ check "status shows it running" test "$("$NOOK" local status p1 --json | json "'
 expect_rc "list shows it active" 0 "$NOOK" port list p1 --json
 check "active and kept" test "$(echo "$OUT" | json "[(f['active'],f['kept']) for f in d if f['host']==$picked][0]")" = "(True, True)"
 check "the 0:81 forward runs on its picked port" test "$(echo "$OUT" | json '[f["active"] for f in d if f["guest"]==81][0]')" = True
+expect_rc "rm 0:8000 of the forward 'port add 0:8000' made" 1 "$NOOK" port rm p1 0:8000
+contains "  names the port it has, and the command that removes it" "$ERR" "is from host port $picked, not a free one picked at each start: 'nook port rm p1 $picked' removes it"
 expect_rc "an address given, with --json" 0 "$NOOK" port add p1 127.0.0.2:0:8001 --json
 picked2=$(echo "$OUT" | json 'd["host"]')
 check "  the forward as list has it" test "$(echo "$OUT" | json '(d["addr"], d["guest"], d["proto"], d["active"], d["kept"])')" = "('127.0.0.2', 8001, 'tcp', True, True)"
