@@ -59,15 +59,38 @@ static const char *rsync_why(int rc)
 	case 3: return "errors selecting input/output files or directories";
 	case 5: return "error starting the client-server protocol";
 	case 10: return "error in socket I/O";
-	case 11: return "error in file I/O (disk full in the guest?)";
+	case 11: return "error in file I/O in the guest: a DEST whose parent "
+			"is missing, no permission, or a full disk (rsync's "
+			"line above says which)";
 	case 12: return "error in the rsync protocol data stream";
 	case 20: return "interrupted";
-	case 23: return "some files could not be transferred (permissions?)";
+	case 23: return "some files could not be transferred (rsync's lines "
+			"above say which and why)";
 	case 24: return "some source files vanished while copying";
 	case 30: return "timeout in data send/receive";
 	case 255: return "the ssh connection failed";
 	case 127: return "rsync is not installed (host or guest)";
 	default: return "see its message above";
+	}
+}
+
+/* rsync's output less its --stats block: what it said went wrong. */
+static void print_rsync_errors(const char *out)
+{
+	static const char *const stats[] = {
+		"Number of ", "Total ", "Literal data", "Matched data",
+		"File list ", "sent ", "total size is ",
+	};
+
+	while (out && *out) {
+		size_t n = strcspn(out, "\n"), k = 0;
+
+		while (k < ARRAY_SIZE(stats) &&
+		       strncmp(out, stats[k], strlen(stats[k])))
+			k++;
+		if (n && k == ARRAY_SIZE(stats))
+			fprintf(stderr, "%.*s\n", (int)n, out);
+		out += n + (out[n] == '\n');
 	}
 }
 
@@ -175,8 +198,7 @@ static int sync_once(const struct ssh_target *t, const char *name,
 	rc = run_rsync((const char *const *)argv.v, tty ? NULL : &out);
 	strvec_clear(&argv);
 	if (rc != 0) {
-		if (out.len)
-			fputs(out.p, stderr);
+		print_rsync_errors(out.p);
 		buf_free(&out);
 		if (rc > 0)
 			errorf("rsync failed (exit %d: %s)", rc, rsync_why(rc));
@@ -199,22 +221,61 @@ static int sync_once(const struct ssh_target *t, const char *name,
 	return 0;
 }
 
+/* Where dest and the home lead in the guest, symlinks followed, into
+ * *real and *home; -1 having said why. */
+static int guest_realpaths(const struct ssh_target *t, const char *dest,
+			   char **real, char **home)
+{
+	struct strvec argv = STRVEC_INIT;
+	struct buf out = BUF_INIT, err = BUF_INIT;
+	char *nl;
+	int rc;
+
+	ssh_realpath_argv(t, dest, &argv);
+	rc = run_capture_split((const char *const *)argv.v, &out, &err);
+	strvec_clear(&argv);
+	nl = rc == 0 ? strchr(out.p, '\n') : NULL;
+	if (nl && out.p[0] == '/' && nl[1] == '/' && strchr(nl + 1, '\n')) {
+		*real = xstrndup(out.p, (size_t)(nl - out.p));
+		*home = xstrndup(nl + 1, strcspn(nl + 1, "\n"));
+	} else if (rc >= 0) {
+		errorf("cannot tell where '%s' leads in the guest (realpath "
+		       "exit %d%s%.*s), so --delete is not safe there", dest,
+		       rc, err.len ? ": " : "", (int)strcspn(err.p ? err.p : "",
+						"\n"), err.p ? err.p : "");
+		rc = -1;
+	}
+	buf_free(&out);
+	buf_free(&err);
+	return rc == 0 ? 0 : -1;
+}
+
 /*
  * -1 saying why when --delete into dest would empty the login user's home
- * (cloud-init makes it /home/USER) or a directory above it.
+ * or a directory above it: as typed, and where it leads in the guest (a
+ * symlink to the home is the home); -2 saying why it cannot tell.
  */
 static int check_delete_dest(const struct ssh_target *t, const char *dest)
 {
 	char *home = strcmp(t->user, "root") ? xasprintf("/home/%s", t->user)
 					     : xstrdup("/root");
+	char *real = NULL, *real_home = NULL, *shown = str_escaped(dest);
 	int holds = ssh_path_holds(dest, home);
 
-	if (holds)
-		errorf("refusing --delete into '%s': that is %s or above it, "
+	if (!holds && guest_realpaths(t, dest, &real, &real_home) < 0)
+		holds = -2;
+	else if (!holds && ssh_path_holds(real, real_home))
+		holds = 1;
+	if (holds > 0)
+		errorf("refusing --delete into '%s': that is %s or above it%s%s, "
 		       "and everything not in SRC (.ssh too) would be deleted; "
-		       "name a directory below it", dest, home);
+		       "name a directory below it", shown, real ? real_home : home,
+		       real ? ", leading to " : "", real ? real : "");
+	free(shown);
+	free(real);
+	free(real_home);
 	free(home);
-	return holds ? -1 : 0;
+	return holds > 0 ? -1 : holds;
 }
 
 static int watch_fd = -1;
@@ -361,9 +422,13 @@ static int sync_one(const struct nook_dirs *d, const char *name,
 	if (!vm_name || vm_open(d, vm_name, 1, &vm) < 0 ||
 	    shell_reach(vm, NULL, &t) < 0)
 		goto out;
-	if (o->del && check_delete_dest(&t, dest) < 0) {
-		rc = 2;
-		goto out;
+	if (o->del) {
+		int safe = check_delete_dest(&t, dest);
+
+		if (safe < 0) {
+			rc = safe == -1 ? 2 : 1;
+			goto out;
+		}
 	}
 	if (sync_once(&t, vm_name, o, src, dest) < 0)
 		goto out;
@@ -383,7 +448,7 @@ out:
 }
 
 /* The rsync argv into VM name (no progress bar) into av. 0; 2 when
- * --delete into dest is refused; -1 having said why (not running...). */
+ * --delete into dest is refused; < 0 having said why (not running...). */
 static int node_rsync_argv(const struct nook_dirs *d, const char *name,
 			   const struct sync_opts *o, const char *src,
 			   const char *dest, struct strvec *av)
@@ -398,7 +463,9 @@ static int node_rsync_argv(const struct nook_dirs *d, const char *name,
 
 	if (vm_open(d, name, 1, &vm) == 0 &&
 	    shell_reach(vm, NULL, &t) == 0) {
-		ret = o->del && check_delete_dest(&t, dest) < 0 ? 2 : 0;
+		int safe = o->del ? check_delete_dest(&t, dest) : 0;
+
+		ret = safe == -1 ? 2 : safe;
 		if (!ret)
 			ssh_rsync_argv(&t, &ro, src, dest, av);
 	}

@@ -572,6 +572,15 @@ static void push_components(const char *p, struct strvec *st)
 	}
 }
 
+void ssh_realpath_argv(const struct ssh_target *t, const char *dest,
+		       struct strvec *out)
+{
+	const char *cmd[] = { "realpath", "-m", "--", home_relative(dest), ".",
+			      NULL };
+
+	ssh_argv(t, -1, NULL, cmd, out);
+}
+
 int ssh_path_holds(const char *dest, const char *home)
 {
 	struct strvec d = STRVEC_INIT, h = STRVEC_INIT;

@@ -109,6 +109,11 @@ struct ssh_rsync_opts {
 void ssh_rsync_argv(const struct ssh_target *t, const struct ssh_rsync_opts *o,
 		    const char *src, const char *dest, struct strvec *out);
 
+/* The ssh argv that prints, in the guest, where remote path dest (taken
+ * as ssh_rsync_argv() takes it) leads and where the home does, a line
+ * each, symlinks followed (realpath -m). */
+void ssh_realpath_argv(const struct ssh_target *t, const char *dest,
+		       struct strvec *out);
 /*
  * 1 when remote path dest, taken as ssh_rsync_argv() takes it, names home
  * or a directory above it ("/" included); lexical, symlinks not followed.

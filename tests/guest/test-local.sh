@@ -278,6 +278,12 @@ expect_rc "sync --dry-run" 0 "$NOOK" sync t1 tree --dry-run
 expect_rc "dry run changed nothing" 0 "$NOOK" shell t1 -- cat tree/sub/b.txt
 contains "old content after dry run" "$OUT" "b"
 expect_rc "sync --delete" 0 "$NOOK" sync t1 tree --delete
+# --delete into a guest symlink that leads to the home is refused as the
+# home is: the guard follows it in the guest, not only the words
+expect_rc "a symlink in the guest to its home" 0 "$NOOK" shell t1 -- sh -c 'ln -sfn "$HOME" homelink'
+expect_rc "sync --delete into it is refused" 2 "$NOOK" sync t1 tree homelink --delete
+contains "  saying where it leads" "$ERR" "leading to /home/"
+expect_rc "  and the home is whole" 0 "$NOOK" shell t1 -- test -f .ssh/authorized_keys
 expect_rc "deletion propagated" 1 "$NOOK" shell t1 -- test -e tree/a.txt
 expect_rc "change propagated" 0 "$NOOK" shell t1 -- cat tree/sub/b.txt
 contains "new content" "$OUT" "changed"
@@ -320,6 +326,9 @@ expect_rc "sync by the file's rule" 0 sh -c 'cd "$1" && exec "$2" sync' _ proj/s
 expect_rc "shell without NAME below nook.yaml" 0 sh -c 'cd "$1" && exec "$2" shell -- sh -c "ls tree-rule"' _ proj/sub "$NOOK"
 contains "  the rule's src went to its dest" "$OUT" "new.txt"
 case $OUT in *x.log*) fail "  the rule's exclude left out x.log" "$OUT" ;; *) ok "  the rule's exclude left out x.log" ;; esac
+expect_rc "sync into a DEST whose parent is missing" 1 "$NOOK" sync t1 tree no-such-parent/tree
+contains "  gives rsync's own line" "$ERR" "no-such-parent"
+check "  without its --stats block" sh -c '! printf "%s" "$1" | grep -q "^Number of files"' _ "$ERR"
 expect_rc "sync to a stopped name fails clearly" 1 "$NOOK" sync nosuchvm tree dest
 contains "names the VM" "$ERR" "nosuchvm"
 
