@@ -289,10 +289,13 @@ static int add_watch(const char *path, const struct stat *st, int type,
 		return 0;
 	if (!strcmp(path + ftw->base, ".git"))
 		return 0; /* nftw has no prune: .git is watched but cheap */
+	/* 1, not -1: nftw() then returns it, said already */
 	if (inotify_add_watch(watch_fd, path, IN_CLOSE_WRITE | IN_CREATE |
 			      IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO |
-			      IN_ATTRIB) < 0)
-		return error_errno("cannot watch %s", path);
+			      IN_ATTRIB) < 0) {
+		error_errno("cannot watch %s", path);
+		return 1;
+	}
 	return 0;
 }
 
@@ -300,13 +303,16 @@ static int add_watch(const char *path, const struct stat *st, int type,
 static int wait_change(const char *src, int settle_ms)
 {
 	char ev[8192];
-	int ret = -1, changed = 0;
+	int ret = -1, changed = 0, rc;
 
 	watch_fd = inotify_init1(IN_CLOEXEC);
 	if (watch_fd < 0)
 		return error_errno("inotify");
 	/* watches are made afresh each round, so new directories count */
-	if (nftw(src, add_watch, 32, FTW_PHYS) != 0)
+	rc = nftw(src, add_watch, 32, FTW_PHYS);
+	if (rc == -1) /* nftw's own failure: SRC gone, say */
+		error_errno("--watch cannot follow %s any more", src);
+	if (rc != 0)
 		goto out;
 	for (;;) {
 		struct pollfd p = { watch_fd, POLLIN, 0 };

@@ -319,6 +319,16 @@ for _ in $(seq 60); do
 done
 kill "$watch_pid" 2>/dev/null; wait "$watch_pid" 2>/dev/null
 check "--watch picked up a new file" test "$seen" = yes
+mkdir gone && echo x > gone/f
+"$NOOK" sync t1 gone --watch > gone.out 2>&1 &
+watch_pid=$!
+for _ in $(seq 100); do grep -q watching gone.out && break; sleep 0.2; done
+rm -rf gone
+for _ in $(seq 150); do kill -0 "$watch_pid" 2>/dev/null || break; sleep 0.2; done
+kill "$watch_pid" 2>/dev/null
+wait "$watch_pid"
+check "--watch of a SRC removed ends, exit 1" test "$?" = 1
+contains "  saying why" "$(cat gone.out)" "--watch cannot follow"
 # nook sync with no arguments below nook.yaml applies its sync rules
 cp -a tree proj/tree
 printf 'sync:\n  - src: tree\n    dest: tree-rule\n    exclude: ["*.log"]\n' >> proj/nook.yaml
