@@ -178,5 +178,8 @@ int shell_nodes(const struct nook_dirs *d, const char *name,
 struct vm;
 struct ssh_target;
 int shell_reach(struct vm *vm, const char *user, struct ssh_target *t);
+/* After an ssh that failed: say so when it was because the VM stopped
+ * meanwhile (ssh itself says only that its connection closed). */
+void shell_say_if_stopped(struct vm *vm);
 
 #endif

@@ -137,6 +137,16 @@ static void await_tick(void *arg, int waited_s)
 	l->shown = 1;
 }
 
+void shell_say_if_stopped(struct vm *vm)
+{
+	struct vm_info i;
+
+	vm_get_info(vm, &i);
+	if (!i.pid)
+		errorf("VM %s is %s now: it stopped while ssh was connected",
+		       i.name, vm_state_name(i.state));
+}
+
 int shell_reach(struct vm *vm, const char *user, struct ssh_target *t)
 {
 	struct await_line l = { vm_name(vm), isatty(STDERR_FILENO), 0 };
@@ -291,6 +301,8 @@ static int shell_one(const struct nook_dirs *d, const struct shell_opts *o)
 		goto out;
 	if (o->cmd && tty < 0) {
 		rc = shell_piped(&t, name, o);
+		if (rc == 255)
+			shell_say_if_stopped(vm);
 		goto out;
 	}
 	/* --workdir makes even a login shell a remote command, for which

@@ -436,8 +436,10 @@ static int sync_one(const struct nook_dirs *d, const char *name,
 			goto out;
 		}
 	}
-	if (sync_once(&t, vm_name, o, src, dest) < 0)
+	if (sync_once(&t, vm_name, o, src, dest) < 0) {
+		shell_say_if_stopped(vm);
 		goto out;
+	}
 	while (o->watch) {
 		say_watching(src);
 		fflush(stdout);

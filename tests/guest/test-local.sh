@@ -396,7 +396,14 @@ check "sshd served few banner-only connections ($dropped, at most 6)" test "$dro
 
 # --- stop, and boot 2: the data survives ---------------------------------
 "$NOOK" shell t1 -- sh -c 'echo survives > ~/marker && sync'
+# a piped command cut off by the stop: its shell says why, not only 255
+"$NOOK" shell t1 -- sleep 300 < /dev/null > cut.out 2> cut.err &
+cut_pid=$!
+sleep 2
 expect_rc "stop t1" 0 "$NOOK" local stop t1
+wait "$cut_pid"
+check "the shell it cut off exits 255" test "$?" = 255
+contains "  saying the VM stopped" "$(cat cut.err)" "VM t1 is stopped now: it stopped while ssh was connected"
 contains "stop says how" "$OUT" "powered off"
 check "no QEMU after stop" test "$(qemus t1)" = 0
 expect_rc "stopping a stopped VM is fine" 0 "$NOOK" local stop t1
