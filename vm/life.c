@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -262,13 +264,55 @@ static int moved_away(const char *log, const struct net_port *movable,
 	return 0;
 }
 
+/* 1 when a process still listens on the VM's QMP socket though no pid
+ * file names it (one garbled, or a QEMU started under another spelling
+ * of the data directory), with its pid in *pid when it can be told
+ * (SO_PEERCRED; 0 when the listener's backlog is full). */
+static int qmp_listened(const char *path, pid_t *pid)
+{
+	struct sockaddr_un sa;
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+	int fd, rc, live;
+
+	*pid = 0;
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return 0;
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return 0;
+	rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	live = rc == 0 || errno == EAGAIN;
+	if (rc == 0 &&
+	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0)
+		*pid = cr.pid;
+	close(fd);
+	return live;
+}
+
 int vm_launch(const struct vm_paths *p, const char *const *argv, pid_t *pid,
 	      const struct net_port *movable, size_t n, struct net_port *taken)
 {
 	struct child c = CHILD_INIT;
 	struct buf log = BUF_INIT;
+	pid_t other;
 	int fd, rc;
 
+	/* its sockets are not ours to wipe, nor its disk ours to boot */
+	if (qmp_listened(p->qmp, &other)) {
+		if (other)
+			return errorf("a QEMU (pid %d) still runs with this "
+				      "VM's QMP socket %s, though no pid file "
+				      "names it: stop it ('kill %d') before "
+				      "starting the VM", (int)other, p->qmp,
+				      (int)other);
+		return errorf("a process still listens on this VM's QMP "
+			      "socket %s, though no pid file names it: stop "
+			      "it before starting the VM", p->qmp);
+	}
 	vm_clean_runtime(p);
 	fd = open(p->qemu_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
