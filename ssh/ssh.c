@@ -256,25 +256,97 @@ static int is_master_of(pid_t pid, const char *control)
 	return is;
 }
 
-/* Our user's ssh master of control, by its title; 0 when none runs. (The
- * socket's peer credentials name the process that listened, which with
- * ControlPersist is the first client, not the master it forked.) */
+/* The inode of the unix socket that listens at path, from
+ * /proc/net/unix ("Num RefCount Protocol Flags Type St Inode Path"); 0
+ * when none is listed, and *many set when more than one is (one bound
+ * there, unlinked, and another bound since: which is at the path now
+ * cannot be told from there). */
+static unsigned long listening_inode(const char *path, int *many)
+{
+	struct buf b = BUF_INIT;
+	unsigned long found = 0;
+	const char *line;
+
+	*many = 0;
+	if (read_file_quiet("/proc/net/unix", &b) < 0)
+		return 0;
+	for (line = b.p; line && *line && !*many;) {
+		const char *nl = strchr(line, '\n');
+		size_t len = nl ? (size_t)(nl - line) : strlen(line);
+		unsigned long flags, ino;
+		int at = 0;
+
+		/* __SO_ACCEPTCON (0x10000): a listening socket */
+		if (sscanf(line, "%*s %*s %*s %lx %*s %*s %lu %n", &flags, &ino,
+			   &at) == 2 && at > 0 && (flags & 0x10000) &&
+		    len - (size_t)at == strlen(path) &&
+		    !strncmp(line + at, path, len - (size_t)at)) {
+			*many = found != 0;
+			found = ino;
+		}
+		line = nl ? nl + 1 : NULL;
+	}
+	buf_free(&b);
+	return found;
+}
+
+/* 1 when pid has socket inode ino among its open files. */
+static int holds_socket(pid_t pid, unsigned long ino)
+{
+	char dir[64], want[64];
+	DIR *d;
+	int holds = 0;
+
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+	snprintf(want, sizeof(want), "socket:[%lu]", ino);
+	d = opendir(dir);
+	while (d && !holds) {
+		struct dirent *e = readdir(d);
+		char link[sizeof(dir) + sizeof(e->d_name) + 1], got[64];
+		ssize_t n;
+
+		if (!e)
+			break;
+		snprintf(link, sizeof(link), "%s/%s", dir, e->d_name);
+		n = readlink(link, got, sizeof(got) - 1);
+		if (n > 0) {
+			got[n] = '\0';
+			holds = !strcmp(got, want);
+		}
+	}
+	if (d)
+		closedir(d);
+	return holds;
+}
+
+/* Our user's ssh master of control, by its title, and the one that holds
+ * the socket listening there when /proc/net/unix names it (not a stray
+ * master whose socket was unlinked); 0 when none runs, or when two
+ * sockets listen under that path and so the one there is not known.
+ * (The socket's peer credentials name the process that listened, which
+ * with ControlPersist is the first client, not the master it forked.) */
 static pid_t find_master(const char *control)
 {
-	DIR *d = opendir("/proc");
-	struct dirent *e;
+	int many;
+	unsigned long ino = listening_inode(control, &many);
+	DIR *d = many ? NULL : opendir("/proc");
 	pid_t found = 0;
 
-	while (d && !found && (e = readdir(d))) {
+	while (d && !found) {
+		struct dirent *e = readdir(d);
 		char *end, path[300];
-		long pid = strtol(e->d_name, &end, 10);
+		long pid;
 		struct stat st;
 
+		if (!e)
+			break;
+		pid = strtol(e->d_name, &end, 10);
 		if (*end || pid <= 1)
 			continue;
 		snprintf(path, sizeof(path), "/proc/%ld", pid);
 		if (stat(path, &st) == 0 && st.st_uid == getuid() &&
-		    is_master_of((pid_t)pid, control))
+		    is_master_of((pid_t)pid, control) &&
+		    (!ino || holds_socket((pid_t)pid, ino)))
 			found = (pid_t)pid;
 	}
 	if (d)

@@ -176,6 +176,21 @@ check "  within 20 s" test $(($(date +%s) - t0)) -lt 20
 check "  the master is gone" gone "$MASTER"
 kill -9 "$MASTER" 2>/dev/null
 wait "$MASTER" 2>/dev/null
+# a master by its name whose socket another program now has: the stop
+# asks the socket who listens (SO_PEERCRED) and ends no one
+expect_rc "q1 again" 0 "$NOOK" local start q1 --no-wait
+fake_master
+rm -f "$ctl"
+python3 -c 'import socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(64); time.sleep(600)' "$ctl" &
+OTHER=$!
+for _ in $(seq 100); do [ -S "$ctl" ] && break; sleep 0.05; done
+expect_rc "stop with another program on the master's socket" 0 timeout 60 "$NOOK" local stop q1 --force
+contains "  says it is no master of ours" "$ERR" "is no ssh master of ours"
+check "  the master by name alone is left alone" kill -0 "$MASTER"
+check "  and so is the program" kill -0 "$OTHER"
+kill -9 "$MASTER" "$OTHER" 2>/dev/null
+wait "$MASTER" "$OTHER" 2>/dev/null
 
 # --all over a cluster with a node whose record cannot be read: the
 # others are served, that one is named and fails the command

@@ -305,8 +305,8 @@ sleep 1
 kill -TERM "$syncer"
 wait "$syncer"
 check "a sync killed alone dies of the signal" test "$?" = 143
-for _ in $(seq 50); do pgrep -f "rsync .*big-copy" > /dev/null || break; sleep 0.1; done
-check "  and leaves no rsync running" sh -c '! pgrep -f "rsync .*big-copy"'
+for _ in $(seq 50); do pgrep -f "^rsync .*big-copy" > /dev/null || break; sleep 0.1; done
+check "  and leaves no rsync running" sh -c '! pgrep -f "^rsync .*big-copy"'
 rm -rf big
 "$NOOK" sync t1 tree --watch > watch.out 2>&1 &
 watch_pid=$!
