@@ -114,7 +114,6 @@ static long long stat_field(const char *out, const char *label)
 }
 
 
-/* One sync: rsync's progress on a terminal, then a summary line. */
 /* rsync run to its end, its output into out (NULL: straight to the
  * terminal, progress and all). A signal that would end nook (^C, or a
  * kill of nook alone) is passed on to rsync, and nook dies of it once
@@ -177,6 +176,7 @@ static void say_watching(const char *src)
 	free(shown);
 }
 
+/* One sync: rsync's progress on a terminal, then a summary line. */
 static int sync_once(const struct ssh_target *t, const char *name,
 		     const struct sync_opts *o, const char *src,
 		     const char *dest)
@@ -259,19 +259,20 @@ static int check_delete_dest(const struct ssh_target *t, const char *dest)
 {
 	char *home = strcmp(t->user, "root") ? xasprintf("/home/%s", t->user)
 					     : xstrdup("/root");
-	char *real = NULL, *real_home = NULL, *shown = str_escaped(dest);
+	char *real = NULL, *real_home = NULL;
 	int holds = ssh_path_holds(dest, home);
 
 	if (!holds && guest_realpaths(t, dest, &real, &real_home) < 0)
 		holds = -2;
 	else if (!holds && ssh_path_holds(real, real_home))
 		holds = 1;
+	/* (errorf() shows the guest's bytes escaped) */
 	if (holds > 0)
-		errorf("refusing --delete into '%s': that is %s or above it%s%s, "
-		       "and everything not in SRC (.ssh too) would be deleted; "
-		       "name a directory below it", shown, real ? real_home : home,
-		       real ? ", leading to " : "", real ? real : "");
-	free(shown);
+		errorf("refusing --delete into '%s': that is %s or above "
+		       "it%s%s, and everything not in SRC (.ssh too) would be "
+		       "deleted; name a directory below it", dest,
+		       real ? real_home : home, real ? ", leading to " : "",
+		       real ? real : "");
 	free(real);
 	free(real_home);
 	free(home);
@@ -303,6 +304,7 @@ static int add_watch(const char *path, const struct stat *st, int type,
 static int wait_change(const char *src, int settle_ms)
 {
 	char ev[8192];
+	struct stat st;
 	int ret = -1, changed = 0, rc;
 
 	watch_fd = inotify_init1(IN_CLOEXEC);
@@ -310,8 +312,10 @@ static int wait_change(const char *src, int settle_ms)
 		return error_errno("inotify");
 	/* watches are made afresh each round, so new directories count */
 	rc = nftw(src, add_watch, 32, FTW_PHYS);
-	if (rc == -1) /* nftw's own failure: SRC gone, say */
+	if (rc == -1 && stat(src, &st) < 0)
 		error_errno("--watch cannot follow %s any more", src);
+	else if (rc == -1) /* a directory below it went as it was walked */
+		error_errno("--watch cannot walk %s", src);
 	if (rc != 0)
 		goto out;
 	for (;;) {
@@ -551,8 +555,6 @@ out:
 	return rc;
 }
 
-/* Where SRC (absolute, resolved) goes when no DEST is given: its name in
- * the login home ("root" for /). */
 /* DEST when none is given: SRC's last name as typed (a symlink's own,
  * not its target's), or for ".", ".." and the like the real path's
  * (real, NULL: typed is real already); "root" for "/". */
@@ -672,12 +674,9 @@ int cmd_sync(struct nook_ctx *ctx, int argc, char **argv)
 		goto out;
 	/* rsync would copy SRC/ and fail half-way on a file or a FIFO */
 	if (stat(src, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		char *shown = str_escaped(pos[0] ? pos[0] : ".");
-
 		errorf("sync source %s is not a directory: nook sync copies a "
 		       "directory's tree (for one file, scp with 'nook "
-		       "ssh-config')", shown);
-		free(shown);
+		       "ssh-config')", pos[0] ? pos[0] : ".");
 		goto out;
 	}
 	dest = pos[1] ? xstrdup(pos[1]) :

@@ -148,6 +148,16 @@ static void ssh_base_argv(const struct ssh_target *t, struct strvec *out)
 	strvec_clear(&opts);
 }
 
+/* With --protect-args no shell sees DEST, so do its "~/" here. */
+static const char *home_relative(const char *dest)
+{
+	if (dest[0] != '~' || (dest[1] != '\0' && dest[1] != '/'))
+		return dest;
+	for (dest++; *dest == '/'; dest++)
+		;
+	return *dest ? dest : ".";
+}
+
 /* dir as the remote cd takes it literally, quoted into b: "~" and "~/X"
  * are the home's (where a login starts; a quoted "~" would be a
  * directory named so), and one starting with '-' is no option ("-" no
@@ -156,10 +166,7 @@ static void cd_word(const char *dir, struct buf *b)
 {
 	struct buf d = BUF_INIT;
 
-	if (!strcmp(dir, "~"))
-		dir = ".";
-	else if (!strncmp(dir, "~/", 2))
-		dir = dir[2] ? dir + 2 : ".";
+	dir = home_relative(dir);
 	if (dir[0] == '-')
 		buf_adds(&d, "./");
 	buf_adds(&d, dir);
@@ -271,18 +278,27 @@ static unsigned long listening_inode(const char *path, int *many)
 	if (read_file_quiet("/proc/net/unix", &b) < 0)
 		return 0;
 	for (line = b.p; line && *line && !*many;) {
-		const char *nl = strchr(line, '\n');
-		size_t len = nl ? (size_t)(nl - line) : strlen(line);
+		char *nl = strchr(line, '\n');
 		unsigned long flags, ino;
+		const char *name;
+		size_t k = strlen(path);
 		int at = 0;
 
-		/* __SO_ACCEPTCON (0x10000): a listening socket */
+		if (nl)
+			*nl = '\0'; /* sscanf() reads one line, not the rest */
+		name = line;
+		/* __SO_ACCEPTCON (0x10000): a listening socket, bound at path
+		 * or, as OpenSSH's master binds it before it links path to
+		 * it, at path and "." and 16 random characters */
 		if (sscanf(line, "%*s %*s %*s %lx %*s %*s %lu %n", &flags, &ino,
-			   &at) == 2 && at > 0 && (flags & 0x10000) &&
-		    len - (size_t)at == strlen(path) &&
-		    !strncmp(line + at, path, len - (size_t)at)) {
-			*many = found != 0;
-			found = ino;
+			   &at) == 2 && at > 0 && (flags & 0x10000)) {
+			name = line + at;
+			if (!strncmp(name, path, k) &&
+			    (!name[k] || (name[k] == '.' &&
+					  strlen(name + k) == 17))) {
+				*many = found != 0;
+				found = ino;
+			}
 		}
 		line = nl ? nl + 1 : NULL;
 	}
@@ -297,8 +313,9 @@ static int holds_socket(pid_t pid, unsigned long ino)
 	DIR *d;
 	int holds = 0;
 
-	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
-	snprintf(want, sizeof(want), "socket:[%lu]", ino);
+	/* both fit: an int and an unsigned long in decimal */
+	(void)snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+	(void)snprintf(want, sizeof(want), "socket:[%lu]", ino);
 	d = opendir(dir);
 	while (d && !holds) {
 		struct dirent *e = readdir(d);
@@ -573,15 +590,6 @@ static void rsync_quote(const char *s, struct buf *out)
 	buf_adds(out, "'");
 }
 
-/* With --protect-args no shell sees DEST, so do its "~/" here. */
-static const char *home_relative(const char *dest)
-{
-	if (dest[0] != '~' || (dest[1] != '\0' && dest[1] != '/'))
-		return dest;
-	for (dest++; *dest == '/'; dest++)
-		;
-	return *dest ? dest : ".";
-}
 
 void ssh_rsync_argv(const struct ssh_target *t, const struct ssh_rsync_opts *o,
 		    const char *src, const char *dest, struct strvec *out)

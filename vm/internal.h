@@ -280,6 +280,11 @@ int vm_launch(const struct vm_paths *p, const char *const *argv, pid_t *pid,
 
 /* Remove what a gone QEMU leaves: sockets, pid file, the ssh master. */
 void vm_clean_runtime(const struct vm_paths *p);
+/* -1 saying so when a QEMU still listens on p's QMP socket though no pid
+ * file names it (a pid file garbled, or written by a nook that spelled
+ * the data directory another way): its VM is not to be started, nor its
+ * sockets wiped. 0 when nothing listens there. */
+int vm_qmp_unclaimed(const struct vm_paths *p);
 
 /* Stop QEMU: the steps of vm_stop() on the paths alone. When it took a
  * signal, why QMP did not end it goes into why (if not NULL). */

@@ -206,9 +206,44 @@ out:
 	return ret;
 }
 
-/* Leftovers of a QEMU that is gone: sockets, pid file, ssh master. */
+/* 1 when a process still listens on the VM's QMP socket though no pid
+ * file names it (one garbled, or a QEMU started under another spelling
+ * of the data directory), with its pid in *pid when it can be told
+ * (SO_PEERCRED; 0 when the listener's backlog is full). */
+static int qmp_listened(const char *path, pid_t *pid)
+{
+	struct sockaddr_un sa;
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+	int fd, rc, live;
+
+	*pid = 0;
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return 0;
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return 0;
+	rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	live = rc == 0 || errno == EAGAIN;
+	if (rc == 0 &&
+	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0)
+		*pid = cr.pid;
+	close(fd);
+	return live;
+}
+
+/* Leftovers of a QEMU that is gone: sockets, pid file, ssh master. One
+ * that still listens on the QMP socket is not gone, whatever its pid
+ * file says: nothing of it is touched. */
 void vm_clean_runtime(const struct vm_paths *p)
 {
+	pid_t other;
+
+	if (qmp_listened(p->qmp, &other))
+		return;
 	if (exists(p->control)) {
 		struct strvec argv = STRVEC_INIT;
 		struct buf out = BUF_INIT;
@@ -264,33 +299,20 @@ static int moved_away(const char *log, const struct net_port *movable,
 	return 0;
 }
 
-/* 1 when a process still listens on the VM's QMP socket though no pid
- * file names it (one garbled, or a QEMU started under another spelling
- * of the data directory), with its pid in *pid when it can be told
- * (SO_PEERCRED; 0 when the listener's backlog is full). */
-static int qmp_listened(const char *path, pid_t *pid)
+int vm_qmp_unclaimed(const struct vm_paths *p)
 {
-	struct sockaddr_un sa;
-	struct ucred cr;
-	socklen_t len = sizeof(cr);
-	int fd, rc, live;
+	pid_t other;
 
-	*pid = 0;
-	if (strlen(path) >= sizeof(sa.sun_path))
+	if (!qmp_listened(p->qmp, &other))
 		return 0;
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		return 0;
-	rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-	live = rc == 0 || errno == EAGAIN;
-	if (rc == 0 &&
-	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0)
-		*pid = cr.pid;
-	close(fd);
-	return live;
+	if (other)
+		return errorf("a QEMU (pid %d) still runs with this VM's QMP "
+			      "socket %s, though no pid file names it: stop it "
+			      "('kill %d') before starting the VM", (int)other,
+			      p->qmp, (int)other);
+	return errorf("a process still listens on this VM's QMP socket %s, "
+		      "though no pid file names it: stop it before starting "
+		      "the VM", p->qmp);
 }
 
 int vm_launch(const struct vm_paths *p, const char *const *argv, pid_t *pid,
@@ -298,21 +320,12 @@ int vm_launch(const struct vm_paths *p, const char *const *argv, pid_t *pid,
 {
 	struct child c = CHILD_INIT;
 	struct buf log = BUF_INIT;
-	pid_t other;
 	int fd, rc;
 
-	/* its sockets are not ours to wipe, nor its disk ours to boot */
-	if (qmp_listened(p->qmp, &other)) {
-		if (other)
-			return errorf("a QEMU (pid %d) still runs with this "
-				      "VM's QMP socket %s, though no pid file "
-				      "names it: stop it ('kill %d') before "
-				      "starting the VM", (int)other, p->qmp,
-				      (int)other);
-		return errorf("a process still listens on this VM's QMP "
-			      "socket %s, though no pid file names it: stop "
-			      "it before starting the VM", p->qmp);
-	}
+	/* its sockets are not ours to wipe, nor its disk ours to boot (the
+	 * start checked as it took the lock; this is the last moment) */
+	if (vm_qmp_unclaimed(p) < 0)
+		return -1;
 	vm_clean_runtime(p);
 	fd = open(p->qemu_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)

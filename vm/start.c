@@ -966,7 +966,8 @@ static int lock_and_check(struct vm *vm, int *made_dir, int running_ok,
 	if (*pid)
 		return errorf("VM %s is already running (pid %d); 'nook shell "
 			      "%s' gets you in", vm->name, (int)*pid, vm->name);
-	return 0;
+	/* before anything changes: not its ports, seed or record either */
+	return vm_qmp_unclaimed(&vm->paths);
 }
 
 /* A guest whose kernel panicked spins its vCPU until someone ends it:

@@ -82,11 +82,13 @@ check "  the sockets kept" test -S "$NOOK_HOME/run/b1/qmp.sock" -a -S "$NOOK_HOM
 # a pid file garbled while QEMU runs: a start refuses, naming that QEMU,
 # and leaves its sockets alone
 cp "$NOOK_HOME/run/b1/qemu.pid" qemu.pid.good
+cp "$NOOK_HOME/vms/b1/vm.json" vm.json.before
 echo garbage > "$NOOK_HOME/run/b1/qemu.pid"
 expect_rc "a start with the pid file garbled" 1 "$NOOK" local start b1
 contains "  names the QEMU that runs" "$ERR" "a QEMU (pid $(cat qemu.pid.good)) still runs with this VM's QMP socket"
 check "  the sockets kept" test -S "$NOOK_HOME/run/b1/qmp.sock" -a -S "$NOOK_HOME/run/b1/serial.sock"
 check "  and that QEMU runs on" kill -0 "$(cat qemu.pid.good)"
+check "  its record untouched (ports, state)" cmp -s vm.json.before "$NOOK_HOME/vms/b1/vm.json"
 cp qemu.pid.good "$NOOK_HOME/run/b1/qemu.pid"
 mac=$(tr '\0' '\n' < /proc/"$(cat "$NOOK_HOME/run/b1/qemu.pid")"/cmdline | grep -o 'mac=[0-9a-f:]*')
 expect_rc "stop waits, then QMP quit" 0 "$NOOK" local stop b1 --timeout 1

@@ -151,9 +151,18 @@ static void test_read_file_max(void **state)
 	buf_free(&b);
 	stderr_begin();
 	assert_int_equal(read_file_max(path, &b, 4), -1);
-	/* a quiet read is of regular files only */
+	/* a quiet read is of regular files only, and bounded too */
 	assert_int_equal(read_file_quiet("/dev/zero", &b), -1);
 	assert_int_equal(errno, EINVAL);
+	{
+		int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+
+		assert_true(fd >= 0);
+		assert_int_equal(ftruncate(fd, (off_t)READ_FILE_MAX + 1), 0);
+		close(fd);
+		assert_int_equal(read_file_quiet(path, &b), -1);
+		assert_int_equal(errno, EFBIG);
+	}
 	err = stderr_end();
 	assert_non_null(strstr(err, "larger than 4 bytes"));
 	free(err);

@@ -101,6 +101,7 @@ static void test_argv(void **state)
 			{ "~", "cd '.' && exec \"$SHELL\" -l" },
 			{ "~/", "cd '.' && exec \"$SHELL\" -l" },
 			{ "~/src/x", "cd 'src/x' && exec \"$SHELL\" -l" },
+			{ "~//src", "cd 'src' && exec \"$SHELL\" -l" },
 			{ "a~", "cd 'a~' && exec \"$SHELL\" -l" },
 		};
 
