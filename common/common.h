@@ -127,6 +127,15 @@ int read_file_regular(const char *path, struct buf *b, size_t max);
 int write_all(int fd, const void *buf, size_t len);
 
 /*
+ * A stream socket connected to the unix socket at path: its fd
+ * (close-on-exec), or -1 with errno. flags is 0 or SOCK_NONBLOCK; with
+ * SOCK_NONBLOCK, EAGAIN means something listens there but its backlog is
+ * full (a stopped QEMU accepts nobody), and the fd stays non-blocking. A
+ * path too long for sun_path fails with ENAMETOOLONG.
+ */
+int unix_connect(const char *path, int flags);
+
+/*
  * An atomic replacement of a file: tmpfile_open() makes ".<base>.XXXXXX"
  * beside path (so the rename stays on one file system); write to t->fd;
  * tmpfile_commit() fsyncs, closes, renames over path and fsyncs the

@@ -12,7 +12,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -466,28 +465,20 @@ static int mux_read(int fd, uint32_t *type, long long deadline)
  */
 static int mux_alive(const char *control, int timeout_ms)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	long long deadline = mono_ms() + timeout_ms;
 	unsigned char ask[24];
 	uint32_t type = 0;
 	int fd, rc = -1;
 
-	if (strlen(control) >= sizeof(sa.sun_path))
-		return -1;
-	memcpy(sa.sun_path, control, strlen(control) + 1);
 	put_u32(ask, 8);
 	put_u32(ask + 4, MUX_MSG_HELLO);
 	put_u32(ask + 8, MUX_VERSION);
 	put_u32(ask + 12, 8);
 	put_u32(ask + 16, MUX_C_ALIVE_CHECK);
 	put_u32(ask + 20, 1); /* the request's id */
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		rc = errno == EAGAIN ? 0 : -1; /* EAGAIN: its backlog is full */
-		goto out;
-	}
+	fd = unix_connect(control, SOCK_NONBLOCK);
+	if (fd < 0) /* EAGAIN: something listens, its backlog full */
+		return errno == EAGAIN ? 0 : -1;
 	/* 24 bytes fit any socket buffer: one send, never a SIGPIPE */
 	if (send(fd, ask, sizeof(ask), MSG_NOSIGNAL) != (ssize_t)sizeof(ask))
 		goto out;

@@ -7,7 +7,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -212,27 +211,17 @@ out:
  * (SO_PEERCRED; 0 when the listener's backlog is full). */
 static int qmp_listened(const char *path, pid_t *pid)
 {
-	struct sockaddr_un sa;
 	struct ucred cr;
 	socklen_t len = sizeof(cr);
-	int fd, rc, live;
+	int fd = unix_connect(path, SOCK_NONBLOCK);
 
 	*pid = 0;
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return 0;
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
-		return 0;
-	rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-	live = rc == 0 || errno == EAGAIN;
-	if (rc == 0 &&
-	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0)
+		return errno == EAGAIN;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0)
 		*pid = cr.pid;
 	close(fd);
-	return live;
+	return 1;
 }
 
 /* Leftovers of a QEMU that is gone: sockets, pid file, ssh master. One

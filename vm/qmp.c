@@ -7,7 +7,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -134,54 +133,42 @@ static int send_msg(struct qmp *q, json_t *msg)
 	return rc;
 }
 
-/* connect(), tried again until deadline while the listener's backlog is
- * full (a stopped QEMU accepts nobody: a blocking connect would wait for
- * ever); 0, or -1 with errno. */
-static int connect_by(int fd, const struct sockaddr_un *sa,
-		      long long deadline)
+/* A blocking socket connected to path, tried again until deadline while
+ * the listener's backlog is full (a stopped QEMU accepts nobody: a
+ * blocking connect would wait for ever); the fd, or -1 with errno. */
+static int connect_by(const char *path, long long deadline)
 {
-	int flags = fcntl(fd, F_GETFL), rc, e;
+	int fd = unix_connect(path, SOCK_NONBLOCK), flags;
 
-	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
-		return -1;
-	for (;;) {
-		rc = connect(fd, (const struct sockaddr *)sa, sizeof(*sa));
-		e = errno;
-		if (rc == 0 || (e != EAGAIN && e != EINTR) ||
-		    mono_ms() >= deadline)
-			break;
+	while (fd < 0) {
+		if (errno != EAGAIN)
+			return -1;
+		if (mono_ms() >= deadline) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
 		sleep_ms(20);
+		fd = unix_connect(path, SOCK_NONBLOCK);
 	}
-	if (rc == 0 && fcntl(fd, F_SETFL, flags) < 0)
+	flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0) {
+		close(fd);
 		return -1;
-	errno = e == EAGAIN ? ETIMEDOUT : e;
-	return rc;
+	}
+	return fd;
 }
 
 int qmp_open(struct qmp *q, const char *path, int timeout_ms)
 {
 	long long deadline = mono_ms() + timeout_ms;
-	struct sockaddr_un sa;
-	size_t len = strlen(path);
 	int fd;
 
 	memset(q, 0, sizeof(*q));
 	q->fd = -1;
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	if (len >= sizeof(sa.sun_path))
-		return fail(q, "QMP socket %s: %s", path,
-			    strerror(ENAMETOOLONG));
-	memcpy(sa.sun_path, path, len + 1);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = connect_by(path, deadline);
 	if (fd < 0)
-		return fail(q, "QMP: socket: %s", strerror(errno));
-	if (connect_by(fd, &sa, deadline) < 0) {
-		fail(q, "cannot connect to QMP socket %s: %s", path,
-		     strerror(errno));
-		close(fd);
-		return -1;
-	}
+		return fail(q, "cannot connect to QMP socket %s: %s", path,
+			    strerror(errno));
 	return qmp_open_fd(q, fd, (int)(deadline - mono_ms()) > 0 ?
 				  (int)(deadline - mono_ms()) : 1);
 }
