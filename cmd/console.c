@@ -20,8 +20,9 @@ static const char usage[] =
 	"Attaches to VM NAME's serial console. On a terminal: raw mode, and\n"
 	"Ctrl-] detaches. Without one: stdin goes to the console and the\n"
 	"console to stdout, until stdin ends and the console has been quiet\n"
-	"for a second. A cluster's NAME means its first node. NAME defaults to\n"
-	"nook.yaml's name (found upward from here), else default.\n";
+	"for a second. Refused while another client holds the console. A\n"
+	"cluster's NAME means its first node. NAME defaults to nook.yaml's\n"
+	"name (found upward from here), else default.\n";
 
 #define DETACH 0x1d /* Ctrl-] */
 
@@ -166,6 +167,12 @@ int cmd_console(struct nook_ctx *ctx, int argc, char **argv)
 	if (lfd < 0 || flock(lfd, LOCK_EX | LOCK_NB) < 0) {
 		errorf("the console of %s is in use by another nook console",
 		       name);
+		goto out;
+	}
+	/* ... and a client not ours (socat, an old nook) the same */
+	if (vm_console_taken(vm)) {
+		errorf("the console of %s is in use by another program; end "
+		       "it and try again", name);
 		goto out;
 	}
 	sock = serial_connect(vm_serial_socket(vm));

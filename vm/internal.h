@@ -193,6 +193,9 @@ void vm_qmp_chardev(const char *path, struct buf *out);
 /* The balloon's -device, which only takes the guest's free page reports
  * (since 2026-12-04: a save made without it loads without it). */
 #define VM_BALLOON_DEVICE "virtio-balloon-pci"
+/* the serial console's chardev: a unix socket server, one client at a
+ * time (vm/qemu.c; asked by vm_console_taken()) */
+#define VM_SERIAL_CHARDEV "serial0"
 /* The whole QEMU argv for spec s with paths p. Pure. */
 void vm_qemu_argv(const struct vm_spec *s, const struct vm_paths *p,
 		  const struct vm_launch *l, struct strvec *out);

@@ -274,7 +274,7 @@ void vm_qemu_argv(const struct vm_spec *s, const struct vm_paths *p,
 	strvec_push(out, "-device");
 	strvec_pushf(out, VM_BALLOON_DEVICE ",free-page-reporting=on,"
 		     "addr=0x%x", VM_BALLOON_SLOT((unsigned)l->nnics));
-	buf_adds(&b, "socket,id=serial0,path=");
+	buf_adds(&b, "socket,id=" VM_SERIAL_CHARDEV ",path=");
 	add_path(&b, p->serial);
 	buf_adds(&b, ",server=on,wait=off,logfile=");
 	add_path(&b, p->console_log);
@@ -282,7 +282,7 @@ void vm_qemu_argv(const struct vm_spec *s, const struct vm_paths *p,
 	strvec_push(out, "-chardev");
 	push_buf(out, &b);
 	strvec_push(out, "-serial");
-	strvec_push(out, "chardev:serial0");
+	strvec_push(out, "chardev:" VM_SERIAL_CHARDEV);
 	strvec_push(out, "-chardev");
 	strvec_push(out, p->qmp_arg);
 	strvec_push(out, "-mon");

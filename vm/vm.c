@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "qmp.h"
 
 static int load_state(struct vm *vm, const json_t *st)
 {
@@ -614,6 +615,31 @@ const char *vm_console_log(const struct vm *vm)
 const char *vm_serial_socket(const struct vm *vm)
 {
 	return vm->paths.serial;
+}
+
+int vm_console_taken(struct vm *vm)
+{
+	struct qmp q;
+	json_t *all = NULL, *dev;
+	size_t i;
+	int rc = 0;
+
+	if (qmp_open(&q, vm->paths.qmp, 2000) == 0)
+		qmp_execute(&q, "query-chardev", NULL, 2000, &all);
+	qmp_close(&q);
+	/* a socket server's filename is "disconnected:unix:PATH,server=on"
+	 * until a client comes, "unix:PATH,server=on" while it stays */
+	json_array_foreach(all, i, dev) {
+		const char *label = json_string_value(
+			json_object_get(dev, "label"));
+		const char *file = json_string_value(
+			json_object_get(dev, "filename"));
+
+		if (label && file && !strcmp(label, VM_SERIAL_CHARDEV))
+			rc = strncmp(file, "disconnected:", 13) != 0;
+	}
+	json_decref(all);
+	return rc;
 }
 
 const char *vm_run_dir(const struct vm *vm)

@@ -310,6 +310,11 @@ void vm_get_info(struct vm *vm, struct vm_info *i);
  */
 int vm_ssh(struct vm *vm, const char *user, int must_run,
 	   struct ssh_target *t);
+/* -1 saying so when the running guest has no user named user (asked as
+ * the login user, through its master); 0 when it has, and when it cannot
+ * be told (ssh's own errors follow then). For a user other than the login
+ * user, whose refusal would be a bare "Permission denied". */
+int vm_ssh_user_check(struct vm *vm, const char *user);
 
 /*
  * A VM started with --no-wait (or by another nook still waiting on it)
@@ -354,6 +359,10 @@ void vm_port_list(struct vm *vm, struct vm_forward **out, size_t *n);
 /* Paths for the commands that read a VM's files or sockets. */
 const char *vm_console_log(const struct vm *vm);
 const char *vm_serial_socket(const struct vm *vm);
+/* 1 when a client holds the running vm's serial console (QEMU serves one
+ * and leaves the next waiting unseen); 0 when it is free, and when QEMU's
+ * monitor cannot tell now (another nook holds it: a suspend, say). */
+int vm_console_taken(struct vm *vm);
 const char *vm_run_dir(const struct vm *vm);
 
 /* The last n lines of the console log into out (appended). */

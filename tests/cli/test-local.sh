@@ -161,6 +161,40 @@ kill -TERM "$console_pid"
 wait "$console_pid"
 check "a console sent SIGTERM ends of it" test "$?" = 143
 exec 8>&-
+# a client not nook's on the serial socket (socat, say): QEMU would
+# leave a second one waiting unseen. The holder prints "held" once QEMU
+# has taken it (its monitor no longer says "disconnected:").
+python3 - "$NOOK_HOME/run/b1" > holder.out <<'PY' &
+import json, socket, sys, time
+held = socket.socket(socket.AF_UNIX); held.connect(sys.argv[1] + "/serial.sock")
+s = socket.socket(socket.AF_UNIX); s.settimeout(5)
+s.connect(sys.argv[1] + "/qmp.sock")
+f = s.makefile("rw")
+f.readline()
+def ask(cmd):
+    f.write(json.dumps({"execute": cmd}) + "\n"); f.flush()
+    while True:
+        r = json.loads(f.readline())
+        if "return" in r or "error" in r:
+            return r
+ask("qmp_capabilities")
+for _ in range(100):
+    if not [c for c in ask("query-chardev")["return"]
+            if c["label"] == "serial0"
+            and c["filename"].startswith("disconnected:")]:
+        break
+    time.sleep(0.1)
+f.close(); s.close()  # QEMU's monitor, too, serves one client
+print("held", flush=True)
+time.sleep(60)
+PY
+holder=$!
+for _ in $(seq 100); do grep -q held holder.out && break; sleep 0.1; done
+expect_rc "a console another program holds is refused, not hung" 1 timeout 20 "$NOOK" console b1 < /dev/null
+contains "  says so" "$ERR" "the console of b1 is in use by another program"
+kill "$holder"
+wait "$holder" 2>/dev/null
+expect_rc "  and is ours once that program ends" 0 sh -c 'echo | timeout 20 "$1" console b1' _ "$NOOK"
 waiting_shell "a shell on a booting VM waits for its sshd, a clock on a terminal" tty
 "$NOOK" local pause b1 >/dev/null
 wait "$WAITER"
