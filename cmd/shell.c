@@ -151,9 +151,12 @@ int shell_reach(struct vm *vm, const char *user, struct ssh_target *t)
 {
 	struct await_line l = { vm_name(vm), isatty(STDERR_FILENO), 0 };
 
-	if (vm_ssh(vm, user, 1, t) < 0)
+	if (vm_ssh(vm, user, 1, t) < 0 ||
+	    vm_ssh_await(vm, t, SHELL_AWAIT_S, await_tick, &l) < 0)
 		return -1;
-	return vm_ssh_await(vm, t, SHELL_AWAIT_S, await_tick, &l);
+	/* another user than the login user: one the guest lacks would
+	 * get only ssh's "Permission denied" */
+	return user ? vm_ssh_user_check(vm, user) : 0;
 }
 
 /* ssh_argv()'s tty for a login shell or a command: a terminal when stdin

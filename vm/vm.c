@@ -480,6 +480,30 @@ int vm_ssh(struct vm *vm, const char *user, int must_run,
 	return 0;
 }
 
+int vm_ssh_user_check(struct vm *vm, const char *user)
+{
+	const char *cmd[] = { "getent", "passwd", "--", user, NULL };
+	struct strvec av = STRVEC_INIT;
+	struct buf out = BUF_INIT;
+	struct ssh_target t;
+	int rc;
+
+	if (!strcmp(user, vm->spec.user ? vm->spec.user :
+			   vm->spec.image.user) ||
+	    vm_ssh(vm, NULL, 1, &t) < 0)
+		return 0;
+	ssh_argv(&t, -1, NULL, cmd, &av);
+	rc = run_capture_timeout((const char *const *)av.v, &out, 20000);
+	strvec_clear(&av);
+	buf_free(&out);
+	/* getent's 2: no such key */
+	if (rc != 2)
+		return 0;
+	return errorf("VM %s has no user '%s' (a user made by cloud-init's "
+		      "'users:' in the user-data, with nook's key in its "
+		      "ssh_authorized_keys, can log in)", vm->name, user);
+}
+
 /*
  * --force while another nook holds the lock (a start waiting for the
  * guest, say): end QEMU by its verified pid without the lock, leaving a

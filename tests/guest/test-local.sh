@@ -160,6 +160,9 @@ check "tar-piped file intact" test "$(awk '{print $1}' sum.guest)" = "$(sha256su
 # another user does not ride the login user's master
 expect_rc "shell --user root while the master is up" 0 "$NOOK" shell t1 --user root -- id -un
 check "  is root, not the login user" test "$OUT" = root
+# a user the guest lacks: said, not only ssh's "Permission denied"
+expect_rc "shell --user of a user the guest lacks" 1 "$NOOK" shell t1 --user nosuch -- true
+contains "  says the guest has no such user" "$ERR" "VM t1 has no user 'nosuch'"
 # fifty commands at once: every one succeeds, and quietly
 for i in $(seq 50); do
 	"$NOOK" shell t1 -- echo "par-$i" >"$WORK/par.$i.out" 2>"$WORK/par.$i.err" &
