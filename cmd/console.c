@@ -70,8 +70,11 @@ static int pump(int sock, int tty)
 				return 0; /* QEMU went away */
 			if (write_all(STDOUT_FILENO, b, (size_t)r) < 0)
 				return error_errno("write");
-			if (!in_open && (waited += 1) > 10000)
-				return 0;
+			if (!in_open) {
+				waited++;
+				if (waited > 10000)
+					return 0;
+			}
 		}
 		if (p[1].revents & (POLLIN | POLLHUP)) {
 			r = read(STDIN_FILENO, b, sizeof(b));

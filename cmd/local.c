@@ -81,10 +81,13 @@ static int parse_small(struct nook_ctx *ctx, int argc, char **argv,
 	if (argc - optind > 1)
 		return usage_error(usage, "unexpected argument '%s'",
 				   argv[optind + 1]);
-	if (optind < argc)
+	if (optind < argc) {
 		s->name = argv[optind];
-	else if (ctx && !(s->name = ctx_default_name(ctx)))
-		return ctx_project_exit(ctx);
+	} else if (ctx) {
+		s->name = ctx_default_name(ctx);
+		if (!s->name)
+			return ctx_project_exit(ctx);
+	}
 	return 0;
 }
 

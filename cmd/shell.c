@@ -396,7 +396,9 @@ int cmd_shell(struct nook_ctx *ctx, int argc, char **argv)
 
 	if (rc)
 		return rc < 0 ? 0 : rc;
-	if (!o.name && !(o.name = ctx_default_name(ctx)))
+	if (!o.name)
+		o.name = ctx_default_name(ctx);
+	if (!o.name)
 		return ctx_project_exit(ctx);
 	d = ctx_dirs(ctx);
 	if (!d)

@@ -657,7 +657,9 @@ int cmd_sync(struct nook_ctx *ctx, int argc, char **argv)
 		rc = sync_rules(d, name, &o, project_rules(ctx));
 		goto out;
 	}
-	if (!name && !(name = ctx_default_name(ctx))) {
+	if (!name)
+		name = ctx_default_name(ctx);
+	if (!name) {
 		rc = ctx_project_exit(ctx);
 		goto out;
 	}

@@ -389,13 +389,68 @@ int img_stale(const char *data, struct strvec *out)
 	return n;
 }
 
+/* 0 when p's URLs may be pulled; else -1 saying why: a scheme other than
+ * https, http and file, or plain http with nothing vouching for what
+ * arrives (checked: a checksum given, or a list over https or file://)
+ * and no --insecure. */
+static int pull_allowed(const struct img_pull *p, int checked)
+{
+	if (!url_pullable(p->url) ||
+	    (p->checksums_url && !url_pullable(p->checksums_url)))
+		return errorf("cannot pull %s: only https://, http:// and "
+			      "file:// URLs", !url_pullable(p->url) ? p->url :
+			      p->checksums_url);
+	if (checked || url_vouched(p->url) || p->insecure)
+		return 0;
+	if (p->checksums_url)
+		return errorf("refusing %s: it and its checksum list (%s) "
+			      "both come over plain http, which anyone on the "
+			      "path could change together; give --sha256 or "
+			      "--sha512, a list over https, or --insecure",
+			      p->url, p->checksums_url);
+	return errorf("refusing %s: plain http and no checksum to check it "
+		      "against; give --sha256, --sha512 or --checksums (or "
+		      "--insecure)", p->url);
+}
+
+/* The download part against want (a sha256 or sha512 in hex; NULL: no
+ * checksum, warned of unless the URL is a local file's and no --insecure
+ * was given): -1 saying why when its digest cannot be taken, or, the part
+ * deleted, on a mismatch. */
+static int verify_part(const struct img_pull *p, const char *part,
+		       const char *want)
+{
+	char got[129];
+
+	if (!want) {
+		if (p->insecure)
+			warnf("no checksum given for %s: not verified "
+			      "(--insecure)", p->url);
+		else if (strncasecmp(p->url, "file://", 7))
+			warnf("no checksum given for %s: only TLS vouches for "
+			      "it (--sha256, --sha512 or --checksums check it)",
+			      p->url);
+		return 0;
+	}
+	if (file_digest(part, strlen(want), got) < 0)
+		return -1;
+	if (strcmp(got, want)) {
+		unlink(part);
+		return errorf("checksum mismatch for %s: got %s, expected %s; "
+			      "the download was deleted", p->url, got, want);
+	}
+	tell(p, IMG_EV_PULL_VERIFIED, p->url,
+	     strlen(want) == 64 ? "sha256" : "sha512");
+	return 0;
+}
+
 int img_pull(const char *data, struct img_pull *p)
 {
 	struct curl_api c = { 0 };
 	char *dl = xasprintf("%s/images/.downloads", data);
 	char *part = NULL, *sums_path = NULL, *want = NULL;
 	struct buf sums = BUF_INIT;
-	char got[129], key[65];
+	char key[65];
 	struct sha256 k;
 	const char *trust;
 	int ret = -1, part_fd = -1, sums_fd = -1, checked;
@@ -406,27 +461,8 @@ int img_pull(const char *data, struct img_pull *p)
 		want = xstrdup(p->sha512);
 	/* a checksum someone on the path could not have changed as well */
 	checked = want || (p->checksums_url && url_vouched(p->checksums_url));
-	if (!url_pullable(p->url) ||
-	    (p->checksums_url && !url_pullable(p->checksums_url))) {
-		errorf("cannot pull %s: only https://, http:// and file:// "
-		       "URLs", !url_pullable(p->url) ? p->url :
-		       p->checksums_url);
-		goto out;
-	}
-	if (!checked && !url_vouched(p->url) && !p->insecure) {
-		if (p->checksums_url)
-			errorf("refusing %s: it and its checksum list (%s) "
-			       "both come over plain http, which anyone on "
-			       "the path could change together; give --sha256 "
-			       "or --sha512, a list over https, or --insecure",
-			       p->url, p->checksums_url);
-		else
-			errorf("refusing %s: plain http and no checksum to "
-			       "check it against; give --sha256, --sha512 or "
-			       "--checksums (or --insecure)", p->url);
-		goto out;
-	}
-	if (curl_load(&c) < 0 || mkdir_p(dl, 0755) < 0)
+	if (pull_allowed(p, checked) < 0 || curl_load(&c) < 0 ||
+	    mkdir_p(dl, 0755) < 0)
 		goto out;
 	/* the partial download is named by its URL, so a rerun resumes it,
 	 * and by what vouches for it: a part that an --insecure or
@@ -438,13 +474,15 @@ int img_pull(const char *data, struct img_pull *p)
 	if (sha256_hex(&k, key) < 0)
 		goto out;
 	part = xasprintf("%s/%.16s.part", dl, key);
-	if ((part_fd = hold(part, p->url)) < 0)
+	part_fd = hold(part, p->url);
+	if (part_fd < 0)
 		goto out;
 	if (!want && p->checksums_url) {
 		const char *file = strrchr(p->url, '/') + 1;
 
 		sums_path = xasprintf("%s/%.16s.sums", dl, key);
-		if ((sums_fd = hold(sums_path, p->checksums_url)) < 0 ||
+		sums_fd = hold(sums_path, p->checksums_url);
+		if (sums_fd < 0 ||
 		    fetch(&c, p->checksums_url, sums_path, 0, p->insecure,
 			  !p->insecure && url_vouched(p->checksums_url),
 			  NULL) < 0 ||
@@ -456,24 +494,8 @@ int img_pull(const char *data, struct img_pull *p)
 	if (fetch(&c, p->url, part, 1, p->insecure, !p->insecure && !checked,
 		  p) < 0)
 		goto out;
-	if (want) {
-		if (file_digest(part, strlen(want), got) < 0)
-			goto out;
-		if (strcmp(got, want)) {
-			unlink(part);
-			errorf("checksum mismatch for %s: got %s, expected %s; "
-			       "the download was deleted", p->url, got, want);
-			goto out;
-		}
-		tell(p, IMG_EV_PULL_VERIFIED, p->url,
-		     strlen(want) == 64 ? "sha256" : "sha512");
-	} else if (p->insecure) {
-		warnf("no checksum given for %s: not verified (--insecure)",
-		      p->url);
-	} else if (strncasecmp(p->url, "file://", 7)) {
-		warnf("no checksum given for %s: only TLS vouches for it "
-		      "(--sha256, --sha512 or --checksums check it)", p->url);
-	}
+	if (verify_part(p, part, want) < 0)
+		goto out;
 	/* complete: whether it is imported or refused (an HTML page, say),
 	 * there is nothing left to resume */
 	ret = img_import_disk(data, part, NULL, NULL, NULL, p->name,

@@ -355,7 +355,8 @@ static char *find_qboot(const char *qemu)
 		return NULL;
 	real = realpath(prog, NULL);
 	free(prog);
-	if (real && (slash = strrchr(real, '/'))) {
+	slash = real ? strrchr(real, '/') : NULL;
+	if (slash) {
 		*slash = 0;
 		path = xasprintf("%s/../share/qemu/qboot.rom", real);
 		if (access(path, R_OK) < 0) {

@@ -932,17 +932,22 @@ int cluster_trylock(const struct nook_dirs *d, const char *name, int *fd)
 	int ret = 0;
 
 	*fd = -1;
-	if (mkdir_p(dir, 0700) < 0)
+	if (mkdir_p(dir, 0700) < 0) {
 		ret = -1;
-	else if ((*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
+		goto out;
+	}
+	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (*fd < 0) {
 		ret = error_errno("cannot open %s", path);
-	else if (flock(*fd, LOCK_EX | LOCK_NB) < 0)
+		goto out;
+	}
+	if (flock(*fd, LOCK_EX | LOCK_NB) < 0) {
 		ret = errno == EWOULDBLOCK ? 1 :
 		      error_errno("cannot lock %s", path);
-	if (ret != 0 && *fd >= 0) {
 		close(*fd);
 		*fd = -1;
 	}
+out:
 	free(path);
 	free(dir);
 	return ret;

@@ -1109,9 +1109,11 @@ void vm_cluster_node_gone(const struct nook_dirs *d, const char *cluster,
 	 * update while it reaches each node: then the node is marked gone
 	 * for whichever nook holds it next. A delete of the whole cluster
 	 * never gets here: it keeps the record itself (vm->cluster_held). */
-	for (int i = 0; rc == 1 && i < 60; i++)
-		if ((rc = cluster_trylock(d, cluster, &lock)) == 1)
+	for (int i = 0; rc == 1 && i < 60; i++) {
+		rc = cluster_trylock(d, cluster, &lock);
+		if (rc == 1)
 			sleep_ms(50);
+	}
 	free(path);
 	if (rc == 1) {
 		char *mark = gone_path(d, cluster, node);

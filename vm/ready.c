@@ -414,6 +414,69 @@ static void banner_tick(void *arg)
 	t->r->progress(t->r->ctx, t->r->reached, mono_s() - t->start);
 }
 
+/* The guest's wait script's argv: whether to bring vCPUs online, then
+ * the hosts lines to write. */
+static void wait_argv(const struct vm_ready *r, struct strvec *wait)
+{
+	strvec_push(wait, "sh");
+	strvec_push(wait, "-c");
+	strvec_push(wait, wait_script);
+	strvec_push(wait, "nook-wait");
+	strvec_push(wait, r->online_cpus ? "1" : "0");
+	strvec_push(wait, r->hosts ? "1" : "0");
+	for (size_t i = 0; r->hosts && i < r->hosts->n; i++)
+		strvec_push(wait, r->hosts->v[i]);
+}
+
+/* 1, with the reason set in r, when the wait must end el seconds in
+ * whatever the guest says: QEMU gone, its kernel panicked (the console
+ * looked at once a second), time up, a signal. */
+static int wait_ended(struct vm_ready *r, struct console_watch *pw, double el)
+{
+	if (!vm_pid_is_ours(r->pid, r->paths->qmp_arg)) {
+		r->crashed = 1;
+		return 1;
+	}
+	if (el - pw->looked >= 1) {
+		pw->looked = el;
+		if (console_look(pw, r->panic, sizeof(r->panic))) {
+			r->panicked = 1;
+			return 1;
+		}
+	}
+	if (el > r->timeout_s) {
+		r->timed_out = 1;
+		return 1;
+	}
+	if (sig_caught) {
+		r->interrupted = 1;
+		return 1;
+	}
+	return 0;
+}
+
+/* ssh exited 255 (it could not log in, or not yet): 1 having said why
+ * when that is final (a host key not ours, the key refused
+ * MAX_DENIED times in a row, counted in *denied), else 0 after a
+ * second's pause before the next try. */
+static int login_failed(const struct vm_ready *r, const char *why,
+			int *denied)
+{
+	if (strstr(why, "verification failed") ||
+	    strstr(why, "IDENTIFICATION")) {
+		errorf("the guest's SSH host key is not the one nook gave it; "
+		       "refusing to connect:\n%s", why);
+		return 1;
+	}
+	*denied = strstr(why, "Permission denied") ? *denied + 1 : 0;
+	if (*denied >= MAX_DENIED) {
+		login_refused(r->ssh->user, why);
+		return 1;
+	}
+	sleep_ms(1000); /* sshd not yet taking logins: retry */
+	return 0;
+}
+
 int vm_wait_ready(struct vm_ready *r)
 {
 	static const char *const ci[] = { "cloud-init", "status", "--wait",
@@ -438,37 +501,13 @@ int vm_wait_ready(struct vm_ready *r)
 	/* a guest found running may be up already, its cloud-init's lines
 	 * before where the watch starts: probe it as before */
 	pw.ci_net = r->console_from < 0;
-	strvec_push(&wait, "sh");
-	strvec_push(&wait, "-c");
-	strvec_push(&wait, wait_script);
-	strvec_push(&wait, "nook-wait");
-	strvec_push(&wait, r->online_cpus ? "1" : "0");
-	strvec_push(&wait, r->hosts ? "1" : "0");
-	for (size_t i = 0; r->hosts && i < r->hosts->n; i++)
-		strvec_push(&wait, r->hosts->v[i]);
+	wait_argv(r, &wait);
 	for (;;) {
 		double el = mono_s() - start;
 		int st;
 
-		if (!vm_pid_is_ours(r->pid, r->paths->qmp_arg)) {
-			r->crashed = 1;
+		if (wait_ended(r, &pw, el))
 			break;
-		}
-		if (el - pw.looked >= 1) {
-			pw.looked = el;
-			if (console_look(&pw, r->panic, sizeof(r->panic))) {
-				r->panicked = 1;
-				break;
-			}
-		}
-		if (el > r->timeout_s) {
-			r->timed_out = 1;
-			break;
-		}
-		if (sig_caught) {
-			r->interrupted = 1;
-			break;
-		}
 		if (r->progress)
 			r->progress(r->ctx, r->reached, el);
 		if (r->reached == VM_PHASE_BOOT) {
@@ -500,21 +539,8 @@ int vm_wait_ready(struct vm_ready *r)
 			continue;
 		}
 		if (st == 255) {
-			const char *why = pr.err.p ? pr.err.p : "";
-
-			if (strstr(why, "verification failed") ||
-			    strstr(why, "IDENTIFICATION")) {
-				errorf("the guest's SSH host key is not the one "
-				       "nook gave it; refusing to connect:\n%s",
-				       why);
+			if (login_failed(r, pr.err.p ? pr.err.p : "", &denied))
 				break;
-			}
-			denied = strstr(why, "Permission denied") ? denied + 1 : 0;
-			if (denied >= MAX_DENIED) {
-				login_refused(r->ssh->user, why);
-				break;
-			}
-			sleep_ms(1000); /* sshd not yet taking logins: retry */
 			continue;
 		}
 		if (r->reached == VM_PHASE_LOGIN) {

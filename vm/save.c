@@ -1081,6 +1081,44 @@ static int still_suspended(struct vm *vm, struct aside *a)
 	return vm_record(vm, VM_SUSPENDED, 0, NULL, NULL);
 }
 
+/*
+ * The save did not load into QEMU pid; that QEMU is ended. Interrupted
+ * by a signal (-1) or a 'stop --force' (VM_LAUNCH_STOPPED; -1 when the
+ * record could not be put back), the VM is suspended again with its
+ * save, said. Else 0 with the reason in why: the save is at fault, and
+ * the caller boots afresh.
+ */
+static int not_loaded(struct vm *vm, struct aside *was, pid_t pid,
+		      struct buf *why)
+{
+	const char *how;
+
+	if (sig_caught) {
+		vm_stop_qemu(&vm->paths, 1, 0, &how, NULL);
+		if (still_suspended(vm, was) == 0)
+			errorf("VM %s: its resume was interrupted; it is "
+			       "suspended, its save kept", vm->name);
+		return -1;
+	}
+	if (vm_stop_marked(&vm->paths)) {
+		/* a 'stop --force' ended the loading QEMU: no fault of the
+		 * save's */
+		vm_stop_qemu(&vm->paths, 1, 0, &how, NULL);
+		if (still_suspended(vm, was) < 0)
+			return -1;
+		errorf("VM %s: stopped as its save loaded (nook local stop "
+		       "--force); it is suspended, its save kept", vm->name);
+		return VM_LAUNCH_STOPPED;
+	}
+	/* QEMU ends itself when a save will not load */
+	if (!vm_pid_is_ours(pid, vm->paths.qmp_arg))
+		buf_adds(why, "; QEMU refused the save and exited (damaged, "
+			 "or made by another QEMU)");
+	qemu_said(vm, why);
+	vm_stop_qemu(&vm->paths, 1, 0, &how, NULL);
+	return 0;
+}
+
 int vm_resume(struct vm *vm, struct strvec *argv, const char *accel,
 	      const struct vm_nic *up, pid_t *pid, struct buf *why,
 	      const struct net_port *movable, size_t n, struct net_port *taken)
@@ -1088,9 +1126,8 @@ int vm_resume(struct vm *vm, struct strvec *argv, const char *accel,
 	struct sigaction old[3];
 	struct aside was;
 	struct vm_save now;
-	const char *how;
 	long long from, size;
-	int ret, loaded;
+	int ret;
 
 	memset(&now, 0, sizeof(now));
 	facts_now(vm, argv, accel, &now);
@@ -1148,36 +1185,8 @@ int vm_resume(struct vm *vm, struct strvec *argv, const char *accel,
 			       "boots without it", vm->name, vm->name);
 		goto out;
 	}
-	ret = 0;
-	loaded = load_save(vm, why) == 0;
-	if (!loaded && sig_caught) {
-		vm_stop_qemu(&vm->paths, 1, 0, &how, NULL);
-		if (still_suspended(vm, &was) == 0)
-			errorf("VM %s: its resume was interrupted; it is "
-			       "suspended, its save kept", vm->name);
-		ret = -1;
-		goto out;
-	}
-	if (!loaded && vm_stop_marked(&vm->paths)) {
-		/* a 'stop --force' ended the loading QEMU: no fault of the
-		 * save's */
-		vm_stop_qemu(&vm->paths, 1, 0, &how, NULL);
-		ret = -1;
-		if (still_suspended(vm, &was) == 0) {
-			errorf("VM %s: stopped as its save loaded (nook local "
-			       "stop --force); it is suspended, its save kept",
-			       vm->name);
-			ret = VM_LAUNCH_STOPPED;
-		}
-		goto out;
-	}
-	if (!loaded) {
-		/* QEMU ends itself when a save will not load */
-		if (!vm_pid_is_ours(*pid, vm->paths.qmp_arg))
-			buf_adds(why, "; QEMU refused the save and exited "
-				 "(damaged, or made by another QEMU)");
-		qemu_said(vm, why);
-		vm_stop_qemu(&vm->paths, 1, 0, &how, NULL);
+	if (load_save(vm, why) < 0) {
+		ret = not_loaded(vm, &was, *pid, why);
 		goto out;
 	}
 	ret = -1;

@@ -1088,6 +1088,25 @@ static void note_link(struct vm *vm)
 	free(sw);
 }
 
+/* QEMU runs: a cluster's node noted on its network's link; recorded
+ * running at once after a signal (said, as a wait's ^C says it; the
+ * start then ends as the signal would) or with --no-wait; a resumed
+ * guest checked (--no-wait or not); else waited for until it is ready. */
+static int launched(struct vm *vm, const struct vm_start_opts *o,
+		    struct vm_start_result *r, const struct vm_nic *up)
+{
+	if (vm->spec.cluster)
+		note_link(vm);
+	if (r->signal)
+		progress((void *)o, VM_PHASE_BOOT, 0);
+	if (r->signal || (!r->resumed && o->no_wait))
+		return vm_record(vm, VM_RUNNING, r->pid, accel_name(r->accel),
+				 up);
+	if (r->resumed)
+		return check_resumed(vm, r);
+	return wait_ready(vm, o, r, up);
+}
+
 /* A cluster's node found running: wait until it is ready too (an
  * interrupted start's node may not be), recording it running. */
 static int await_running(struct vm *vm, const struct vm_start_opts *o,
@@ -1375,21 +1394,7 @@ int vm_start(struct vm *vm, const struct vm_start_opts *o,
 		}
 		goto out;
 	}
-	if (vm->spec.cluster)
-		note_link(vm);
-	if (r->signal) {
-		/* QEMU runs: so recorded (and said, as a wait's ^C says it),
-		 * then the start ends as the signal would (below) */
-		progress((void *)o, VM_PHASE_BOOT, 0);
-		ret = vm_record(vm, VM_RUNNING, r->pid, accel_name(r->accel),
-				&up);
-	} else if (r->resumed)
-		ret = check_resumed(vm, r);
-	else if (o->no_wait)
-		ret = vm_record(vm, VM_RUNNING, r->pid, accel_name(r->accel),
-				&up);
-	else
-		ret = wait_ready(vm, o, r, &up);
+	ret = launched(vm, o, r, &up);
 	/* a node started on its own joins its cluster's names (cloud-init
 	 * may have rewritten its /etc/hosts; a node started with --no-wait
 	 * may lack its line); a cluster's start writes them on each node */
