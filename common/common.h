@@ -209,6 +209,10 @@ int run_capture_timeout(const char *const *argv, struct buf *out,
 /* 1 when pid is a live (not zombie) process one of whose arguments is
  * exactly arg (a substring would adopt any process that mentions it). */
 int proc_has_arg(pid_t pid, const char *arg);
+/* 1 when pid is dying: a zombie, or exiting (PF_EXITING). Its other
+ * threads may still hold its files a moment: a killed QEMU's last thread
+ * gives its memory back before its sockets. */
+int proc_exiting(pid_t pid);
 /* pid's resident memory in bytes (VmRSS, top's RES); 0 when it cannot
  * be read. */
 uint64_t proc_resident(pid_t pid);

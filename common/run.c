@@ -277,6 +277,29 @@ int proc_has_arg(pid_t pid, const char *arg)
 	return found;
 }
 
+/* the kernel's task flag, shown in /proc/PID/stat's ninth field */
+#define PF_EXITING 0x4u
+
+int proc_exiting(pid_t pid)
+{
+	char path[64], state = 0;
+	struct buf b = BUF_INIT;
+	unsigned long flags = 0;
+	const char *p;
+	int dying = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (read_file_quiet(path, &b) < 0)
+		return 0;
+	/* after the name: state ppid pgrp session tty_nr tpgid flags */
+	p = strrchr(b.p, ')');
+	if (p && sscanf(p + 1, " %c %*d %*d %*d %*d %*d %lu", &state,
+			&flags) == 2)
+		dying = state == 'Z' || state == 'X' || (flags & PF_EXITING);
+	buf_free(&b);
+	return dying;
+}
+
 uint64_t proc_resident(pid_t pid)
 {
 	char path[64];

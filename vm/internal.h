@@ -286,7 +286,8 @@ void vm_clean_runtime(const struct vm_paths *p);
 /* -1 saying so when a QEMU still listens on p's QMP socket though no pid
  * file names it (a pid file garbled, or written by a nook that spelled
  * the data directory another way): its VM is not to be started, nor its
- * sockets wiped. 0 when nothing listens there. */
+ * sockets wiped. 0 when nothing listens there, once a QEMU killed a
+ * moment ago has let go of it (waited for up to 5 s). */
 int vm_qmp_unclaimed(const struct vm_paths *p);
 
 /* Stop QEMU: the steps of vm_stop() on the paths alone. When it took a

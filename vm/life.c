@@ -290,10 +290,25 @@ static int moved_away(const char *log, const struct net_port *movable,
 
 int vm_qmp_unclaimed(const struct vm_paths *p)
 {
-	pid_t other;
+	pid_t other, seen = 0;
+	int live = qmp_listened(p->qmp, &other);
 
-	if (!qmp_listened(p->qmp, &other))
+	/* a QEMU killed a moment ago keeps its sockets until its last
+	 * thread has given its memory back (well under a second for a few
+	 * GiB): waited for, not refused. It accepts no one meanwhile: once
+	 * its backlog is full, only the first look's pid names it. */
+	for (int i = 0; live && i < 100; i++) {
+		if (other)
+			seen = other;
+		if (!seen || !proc_exiting(seen))
+			break;
+		sleep_ms(50);
+		live = qmp_listened(p->qmp, &other);
+	}
+	if (!live)
 		return 0;
+	if (!other)
+		other = seen;
 	if (other)
 		return errorf("a QEMU (pid %d) still runs with this VM's QMP "
 			      "socket %s, though no pid file names it: stop it "
