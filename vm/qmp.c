@@ -192,14 +192,50 @@ int qmp_open_fd(struct qmp *q, int fd, int timeout_ms)
 	return 0;
 }
 
+/*
+ * Each command carries an id, "nook-PID-N", that QEMU puts in its reply.
+ * QEMU's monitor belongs to the socket, not to one connection: a reply
+ * to a client killed mid-command can reach the next one to connect (a
+ * snapshot's "{}" read as the answer to query-block). A reply naming
+ * another id is not ours; one naming none (QEMU's to a line it could not
+ * parse) is taken as ours.
+ */
+static char *command_id(const struct qmp *q)
+{
+	return xasprintf("nook-%d-%lu", (int)getpid(), q->sent);
+}
+
+/* The next command to send: {"id":..., "execute": command}. */
+static json_t *command_msg(struct qmp *q, const char *command)
+{
+	char *id;
+	json_t *msg;
+
+	q->sent++;
+	id = command_id(q);
+	msg = json_pack("{s:s,s:s}", "id", id, "execute", command);
+	free(id);
+	return msg;
+}
+
 /* What reply r says about command: 0 for its return (into *ret, if ret),
- * -1 for its error, 1 for an event, which is not the answer. */
+ * -1 for its error, 1 for an event or another's reply, not the answer. */
 static int answer(struct qmp *q, const char *command, json_t *r, json_t **ret)
 {
 	json_t *v = json_object_get(r, "return");
 	json_t *e = json_object_get(r, "error");
+	const char *id = json_string_value(json_object_get(r, "id"));
 	const char *class, *desc;
+	char *ours;
+	int other;
 
+	if (id) {
+		ours = command_id(q);
+		other = strcmp(id, ours) != 0;
+		free(ours);
+		if (other)
+			return 1;
+	}
 	if (v) {
 		if (ret)
 			*ret = json_incref(v);
@@ -234,7 +270,7 @@ int qmp_execute(struct qmp *q, const char *command, json_t *args,
 		int timeout_ms, json_t **ret)
 {
 	long long deadline = mono_ms() + timeout_ms;
-	json_t *msg = json_pack("{s:s}", "execute", command);
+	json_t *msg = command_msg(q, command);
 	int rc;
 
 	clear_error(q);
@@ -318,7 +354,7 @@ int qmp_hmp(struct qmp *q, const char *cmdline, const char *ok,
 int qmp_quit(struct qmp *q, int timeout_ms)
 {
 	long long deadline = mono_ms() + timeout_ms;
-	json_t *msg = json_pack("{s:s}", "execute", "quit");
+	json_t *msg = command_msg(q, "quit");
 	int rc;
 
 	clear_error(q);

@@ -25,6 +25,7 @@ struct qmp {
 	int fd;         /* -1 when closed */
 	struct buf in;  /* bytes read past the last whole line */
 	char *err;      /* why the last call failed, or NULL */
+	unsigned long sent; /* commands sent: the last one's id */
 };
 
 /* Connect to the socket at path and negotiate capabilities, within
