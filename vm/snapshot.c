@@ -326,8 +326,10 @@ int vm_snapshot_list(struct vm *vm, struct vm_snapshots *out)
  * vms/NAME/snapshots.json ({"TAG": "FACTS"}): the hash of the running
  * QEMU's command line (memory, CPUs, machine, devices) and QEMU's
  * version. QEMU cannot load memory into a VM made otherwise: it stops
- * half way with the guest paused. A snapshot without a record (made
- * by hand, or while stopped) is loaded as it is.
+ * half way with the guest paused. The record is written before QEMU
+ * saves (a save killed half way leaves one that holds), and a memory
+ * snapshot without one (made outside nook) is not loaded: its disk
+ * alone can be, while the VM is stopped.
  */
 static char *facts_path(const struct vm *vm)
 {
@@ -417,8 +419,8 @@ out:
 	free(path);
 }
 
-/* 0 when tag's memory can be loaded into the QEMU running now (or
- * nothing was recorded), else -1 having said why. */
+/* 0 when tag's memory can be loaded into the QEMU running now, else -1
+ * having said why (also when nothing was recorded). */
 static int facts_fit(const struct vm *vm, const char *tag)
 {
 	char *path = facts_path(vm), *now = NULL;
@@ -427,6 +429,13 @@ static int facts_fit(const struct vm *vm, const char *tag)
 	const char *then = json_string_value(json_object_get(all, tag));
 	int ret = 0;
 
+	if (!then)
+		ret = errorf("VM %s: nook has no record of what snapshot '%s' "
+			     "was made with (made outside nook, or the record "
+			     "lost): its memory is not loaded, as memory that "
+			     "does not fit leaves the guest half loaded; stop "
+			     "the VM ('nook local stop %s') to restore its "
+			     "disk alone", vm->name, tag, vm->name);
 	if (then) {
 		now = running_facts(vm, 0);
 		if (now && strcmp(now, then)) {
@@ -472,12 +481,16 @@ int vm_snapshot_save(struct vm *vm, const char *tag, struct vm_snapshot *made)
 		 * snapshot's disk alone (a stopped VM's) */
 		if (!paused)
 			vm_guest_sync(vm);
-		if (run_job(vm, &q, "snapshot-save", tag, node) < 0)
-			goto out;
+		/* recorded first: a save killed half way may still
+		 * make the snapshot, which must not be left without it */
 		facts = running_facts(vm, 0);
 		if (facts)
 			facts_keep(vm, tag, facts);
 		free(facts);
+		if (run_job(vm, &q, "snapshot-save", tag, node) < 0) {
+			facts_keep(vm, tag, NULL);
+			goto out;
+		}
 	} else if (disk_op(vm, "-c", tag) < 0) {
 		goto out;
 	}

@@ -82,12 +82,15 @@ expect_rc "restore an unknown tag" 1 "$NOOK" local snapshot restore p1 cold
 contains "  says there is none" "$ERR" "has no snapshot 'cold'"
 expect_rc "rm an unknown tag" 1 "$NOOK" local snapshot rm p1 cold
 # what each snapshot was made with (snapshots.json) is read as a file only:
-# a FIFO in its place is said, never waited on nor written into
+# a FIFO in its place is said, never waited on nor written into; without
+# the record, memory is not loaded (it may not fit: a guest half loaded)
 facts=$NOOK_HOME/vms/p1/snapshots.json
 mv "$facts" facts.saved
 mkfifo "$facts"
-expect_rc "restore, snapshots.json a FIFO: not waited on" 0 timeout 60 "$NOOK" local snapshot restore p1 warm
+expect_rc "restore, snapshots.json a FIFO: not waited on" 1 timeout 60 "$NOOK" local snapshot restore p1 warm
 contains "  says it is no file" "$ERR" "snapshots.json is no file"
+contains "  and that no record says what the memory fits" "$ERR" "nook has no record of what snapshot 'warm' was made with"
+check "  the VM runs on" test "$(state p1)" = running
 expect_rc "save, snapshots.json a FIFO: not written into" 0 timeout 60 "$NOOK" local snapshot save p1 fifo
 contains "  says it is not kept" "$ERR" "neither read nor kept there"
 check "  still a FIFO" test -p "$facts"
