@@ -174,9 +174,9 @@ int img_forget(const char *data, const char *dir);
 int img_find_digest(const char *data, const char *prefix, char **dir);
 /*
  * The store's leftovers, appended to out as paths: the staging directories
- * of imports that were killed (their pid gone) and partial downloads no
- * pull is writing (a rerun of the pull would resume one; a prune drops
- * it). Returns how many.
+ * of imports that were killed (their pid gone) and partial downloads (and
+ * the records of the files they came from) no pull is writing (a rerun of
+ * the pull would resume one; a prune drops it). Returns how many.
  */
 int img_stale(const char *data, struct strvec *out);
 
@@ -203,7 +203,9 @@ int img_pull_resolve(const char *ref, const char *base_url,
  * caller frees *hex (lower-case). */
 int img_find_checksum(const char *sums, const char *file, char **hex);
 /*
- * Download p->url (resuming a partial download of the same URL), verify
+ * Download p->url (resuming a partial download of the same URL when it
+ * came from the same file, by its size and ETag or date; else starting
+ * over, said in a warning), verify
  * its checksum before anything enters the store (a mismatch deletes the
  * download), then import it as p->name. A plain http URL without a
  * checksum from the command line or over https is refused unless

@@ -27,6 +27,11 @@ struct curl_api {
 	CURLcode (*getinfo)(CURL *, CURLINFO, ...);
 	void (*cleanup)(CURL *);
 	const char *(*strerror)(CURLcode);
+	/* the ETag a resumed part is checked by, and its If-Range */
+	CURLHcode (*header)(CURL *, const char *, size_t, unsigned int, int,
+			    struct curl_header **);
+	struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
+	void (*slist_free_all)(struct curl_slist *);
 };
 
 static int curl_load(struct curl_api *c)
@@ -41,9 +46,15 @@ static int curl_load(struct curl_api *c)
 	*(void **)&c->getinfo = dlsym(c->lib, "curl_easy_getinfo");
 	*(void **)&c->cleanup = dlsym(c->lib, "curl_easy_cleanup");
 	*(void **)&c->strerror = dlsym(c->lib, "curl_easy_strerror");
+	*(void **)&c->header = dlsym(c->lib, "curl_easy_header");
+	*(void **)&c->slist_append = dlsym(c->lib, "curl_slist_append");
+	*(void **)&c->slist_free_all = dlsym(c->lib, "curl_slist_free_all");
 	if (!c->init || !c->setopt || !c->perform || !c->getinfo ||
-	    !c->cleanup || !c->strerror)
+	    !c->cleanup || !c->strerror || !c->slist_append ||
+	    !c->slist_free_all)
 		return errorf("libcurl.so.4 lacks the easy interface");
+	/* curl_easy_header came in 7.84: without it (fetch() wants 7.85
+	 * anyway) no ETag is read, and a part is told by its date */
 	return 0;
 }
 
@@ -106,7 +117,8 @@ int img_pull_resolve(const char *ref, const char *base_url,
 		return -1;
 	}
 	if (base_url)
-		return errorf("--base-url goes with a known image name, not a URL");
+		return errorf("--base-url goes with a known image name, not "
+			      "a URL");
 	p->url = xstrdup(ref);
 	if (!p->name) {
 		/* the file name up to its first dot */
@@ -160,6 +172,16 @@ int img_find_checksum(const char *sums, const char *file, char **hex)
 	return errorf("the checksums list names no '%s'", file);
 }
 
+/* What tells apart the files a URL may give: their size, and their ETag
+ * or, without one, their date (Last-Modified; a local file's mtime). A
+ * part is resumed only from the file it came from: appended to by another,
+ * it would be a splice that no checksum may be there to catch. */
+struct source {
+	long long size; /* -1: unknown */
+	long long time; /* seconds since the epoch; -1: unknown */
+	char etag[256]; /* "": none */
+};
+
 struct xfer {
 	FILE *f;
 	curl_off_t offset; /* bytes we had before this transfer */
@@ -167,6 +189,15 @@ struct xfer {
 	const char *url;
 	double t0, last; /* when it began, when it last told */
 	int last_pct;    /* the percentage at the last tenth told */
+	struct curl_api *c;
+	CURL *h;
+	const char *meta;         /* where a transfer from zero records its
+				     source; NULL: nowhere */
+	const struct source *was; /* resuming: the part's source */
+	int known;                /* the source is recorded or checked: the
+				     body may be written */
+	int meta_failed;          /* the record could not be written */
+	const char *changed;      /* why the part is not the source's head */
 };
 
 /* Tell p's report (if any) of a step of the pull. */
@@ -180,15 +211,147 @@ static void tell(const struct img_pull *p, enum img_event_kind kind,
 		p->report(&ev, p->report_arg);
 }
 
+/* What the response on h says of its file, whose bytes from offset on it
+ * brings. */
+static void source_get(struct curl_api *c, CURL *h, curl_off_t offset,
+		       struct source *s)
+{
+	curl_off_t len = -1, t = -1;
+	struct curl_header *e;
+
+	memset(s, 0, sizeof(*s));
+	c->getinfo(h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len);
+	c->getinfo(h, CURLINFO_FILETIME_T, &t);
+	s->size = len >= 0 ? (long long)(offset + len) : -1;
+	s->time = t >= 0 ? (long long)t : -1;
+	if (c->header &&
+	    c->header(h, "ETag", 0, CURLH_HEADER, -1, &e) == CURLHE_OK &&
+	    strlen(e->value) < sizeof(s->etag) && !strpbrk(e->value, "\r\n"))
+		memcpy(s->etag, e->value, strlen(e->value) + 1);
+}
+
+/* Record s at path (atomically): 0, or -1 having said why. */
+static int source_save(const char *path, const struct source *s)
+{
+	struct buf b = BUF_INIT;
+	int ret;
+
+	buf_addf(&b, "size %lld\ntime %lld\netag %s\n", s->size, s->time,
+		 s->etag);
+	ret = write_file_atomic(path, b.p, b.len, 0644);
+	buf_free(&b);
+	return ret;
+}
+
+/* The source recorded at path into s: 0, or -1 when there is no record
+ * or it is not one source_save() wrote. */
+static int source_load(const char *path, struct source *s)
+{
+	struct buf b = BUF_INIT;
+	char *end, *etag;
+	int ret = -1;
+
+	memset(s, 0, sizeof(*s));
+	if (read_file_quiet(path, &b) < 0)
+		return -1;
+	if (strncmp(b.p, "size ", 5))
+		goto out;
+	s->size = strtoll(b.p + 5, &end, 10);
+	if (strncmp(end, "\ntime ", 6))
+		goto out;
+	s->time = strtoll(end + 6, &end, 10);
+	if (strncmp(end, "\netag ", 6))
+		goto out;
+	etag = end + 6;
+	end = strchr(etag, '\n');
+	if (!end || end[1] || (size_t)(end - etag) >= sizeof(s->etag))
+		goto out;
+	memcpy(s->etag, etag, (size_t)(end - etag));
+	ret = 0;
+out:
+	buf_free(&b);
+	return ret;
+}
+
+static const char no_tell[] = "the server gave no size, or no ETag or "
+			      "date, to tell the file by";
+
+/* 1 when s tells its file from another: a size, and an ETag or a date */
+static int source_told(const struct source *s)
+{
+	return s->size >= 0 && (*s->etag || s->time >= 0);
+}
+
+/* NULL when now is the file was is (the same size, and the same ETag or,
+ * without one, date); else how it differs or why that cannot be told. */
+static const char *source_differs(const struct source *was,
+				  const struct source *now)
+{
+	if (!source_told(was))
+		return no_tell;
+	if (now->size != was->size)
+		return now->size < 0 ? "the server no longer tells its size" :
+				       "the file changed: its size";
+	if (*was->etag)
+		return strcmp(now->etag, was->etag) ?
+			       "the file changed: its ETag" : NULL;
+	return now->time != was->time ? "the file changed: its date" : NULL;
+}
+
+/* The If-Range header for a part from was, into out: its ETag unless
+ * weak (RFC 9110 allows only strong ones), else its date; "" when it has
+ * neither. */
+static void if_range(const struct source *was, char *out, size_t n)
+{
+	time_t t = (time_t)was->time;
+	struct tm tm;
+	size_t at = strlen("If-Range: ");
+
+	*out = '\0';
+	if (n <= at)
+		return;
+	memcpy(out, "If-Range: ", at + 1);
+	if (*was->etag && strncmp(was->etag, "W/", 2) &&
+	    strlen(was->etag) < n - at)
+		memcpy(out + at, was->etag, strlen(was->etag) + 1);
+	else if (was->time < 0 || !gmtime_r(&t, &tm) ||
+		 !strftime(out + at, n - at, "%a, %d %b %Y %H:%M:%S GMT",
+			   &tm))
+		*out = '\0';
+}
+
+/* At a transfer's first bytes, its source: recorded beside a part begun
+ * from zero (before any of it is written), or checked against the
+ * record of the part it resumes. -1 ends the transfer. */
+static int source_first(struct xfer *x)
+{
+	struct source now;
+
+	x->known = 1;
+	source_get(x->c, x->h, x->offset, &now);
+	if (!x->was) {
+		if (x->meta && source_save(x->meta, &now) < 0) {
+			x->meta_failed = 1;
+			return -1;
+		}
+		return 0;
+	}
+	x->changed = source_differs(x->was, &now);
+	return x->changed ? -1 : 0;
+}
+
 static size_t on_data(char *p, size_t size, size_t n, void *ctx)
 {
 	struct xfer *x = ctx;
 
+	if (!x->known && source_first(x) < 0)
+		return 0; /* curl ends the transfer (CURLE_WRITE_ERROR) */
 	return fwrite(p, size, n, x->f) * size;
 }
 
 /* Pass the transfer's progress on, at most 5 times a second and at each
- * new tenth of the total; the caller draws it. */
+ * new tenth of the total; the caller draws it. Nothing is told of a
+ * resumed transfer until its source is known to be the part's. */
 static int on_progress(void *ctx, curl_off_t total, curl_off_t now,
 		       curl_off_t ut, curl_off_t un)
 {
@@ -206,7 +369,8 @@ static int on_progress(void *ctx, curl_off_t total, curl_off_t now,
 
 	(void)ut;
 	(void)un;
-	if (!tenth && t - x->last < 0.2)
+	if ((x->was && (!x->known || x->changed)) ||
+	    (!tenth && t - x->last < 0.2))
 		return 0;
 	x->last = t;
 	if (tenth)
@@ -254,104 +418,247 @@ static int url_pullable(const char *url)
 #define REDIRECT_PLAIN "http,https"
 #define REDIRECT_TLS "https"
 
-/* GET url into path (held by the caller: hold()); resume from what path
- * holds when resume is set. tls_only: redirects stay on https (what the
- * fetch brings is checked against nothing else). progress: whose report
- * hears the transfer, or NULL. */
-static int fetch(struct curl_api *c, const char *url, const char *path,
-		 int resume, int insecure, int tls_only,
-		 const struct img_pull *progress)
-{
-	struct xfer x = { NULL, 0, progress, url, 0, 0, -10 };
-	struct stat st;
-	long code = 0;
-	CURL *h;
-	CURLcode rc;
-	int ret = -1;
+/* One download: url into path (held by the caller: hold()). */
+struct fetch_req {
+	const char *url, *path;
+	const char *meta; /* where a download from zero records its source
+			     (source_save()); NULL: nowhere */
+	const struct source *was; /* set: resume path, which came from was */
+	int insecure;
+	int tls_only; /* redirects stay on https (what the fetch brings is
+			 checked against nothing else) */
+	const struct img_pull *progress; /* whose report hears it, or NULL */
+};
 
-	if (resume && stat(path, &st) == 0)
-		x.offset = st.st_size;
-	x.f = fopen(path, x.offset ? "abe" : "wbe");
-	if (!x.f)
-		return error_errno("cannot write %s", path);
-	x.t0 = mono_s();
-	h = c->init();
-	c->setopt(h, CURLOPT_URL, url);
+/* h's options for r, x its transfer: 0, or -1 having said why. */
+static int fetch_setup(struct curl_api *c, CURL *h,
+		       const struct fetch_req *r, struct xfer *x)
+{
+	c->setopt(h, CURLOPT_URL, r->url);
 	/* a libcurl before 7.85 knows neither: it would follow anywhere */
 	if (c->setopt(h, CURLOPT_PROTOCOLS_STR, PULL_PROTOCOLS) != CURLE_OK ||
 	    c->setopt(h, CURLOPT_REDIR_PROTOCOLS_STR,
-		      tls_only ? REDIRECT_TLS : REDIRECT_PLAIN) != CURLE_OK) {
-		errorf("cannot download %s: this libcurl cannot limit where "
-		       "a redirect leads (7.85 or later can)", url);
-		goto out;
-	}
+		      r->tls_only ? REDIRECT_TLS : REDIRECT_PLAIN) != CURLE_OK)
+		return errorf("cannot download %s: this libcurl cannot limit "
+			      "where a redirect leads (7.85 or later can)",
+			      r->url);
 	c->setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
 	c->setopt(h, CURLOPT_FAILONERROR, 1L);
 	c->setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-	c->setopt(h, CURLOPT_WRITEDATA, &x);
+	c->setopt(h, CURLOPT_WRITEDATA, x);
 	c->setopt(h, CURLOPT_CONNECTTIMEOUT, 30L);
 	/* a stalled transfer ends (and can be resumed) rather than hang */
 	c->setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	c->setopt(h, CURLOPT_LOW_SPEED_TIME, 60L);
 	c->setopt(h, CURLOPT_USERAGENT, "nook/" NOOK_VERSION);
-	if (insecure) {
+	/* Last-Modified, or a local file's mtime: how a part is told */
+	c->setopt(h, CURLOPT_FILETIME, 1L);
+	if (r->insecure) {
 		c->setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
 		c->setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
 	}
-	if (x.offset)
-		c->setopt(h, CURLOPT_RESUME_FROM_LARGE, x.offset);
-	if (progress && progress->report) {
+	if (x->offset)
+		c->setopt(h, CURLOPT_RESUME_FROM_LARGE, x->offset);
+	if (r->progress && r->progress->report) {
 		c->setopt(h, CURLOPT_NOPROGRESS, 0L);
 		c->setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
-		c->setopt(h, CURLOPT_XFERINFODATA, &x);
+		c->setopt(h, CURLOPT_XFERINFODATA, x);
 	}
-	rc = c->perform(h);
-	c->getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-	if (progress)
-		tell(progress, IMG_EV_PULL_END, url, NULL);
-	if (fflush(x.f) != 0 || fsync(fileno(x.f)) < 0) {
-		error_errno("cannot write %s", path);
-		goto out;
+	return 0;
+}
+
+/* Why a resumed transfer that ended with rc and HTTP code brought no
+ * rest of the part's file, appended to why; 0 when it did, or when
+ * nothing can be told from a transfer that failed on the way. */
+static int resume_refused(struct xfer *x, CURLcode rc, long code,
+			  struct buf *why)
+{
+	struct source now;
+	const char *d;
+
+	if (!x->was)
+		return 0;
+	if (x->changed) {
+		buf_adds(why, x->changed);
+		return 1;
 	}
-	if (rc == CURLE_RANGE_ERROR || (x.offset && rc == CURLE_OK && code == 200)) {
-		/* the server ignored the range: what we got is the whole file
-		 * appended to the old part; start over */
-		fclose(x.f);
-		x.f = NULL;
-		c->cleanup(h);
-		unlink(path);
-		return fetch(c, url, path, 0, insecure, tls_only, progress);
+	if (rc == CURLE_RANGE_ERROR || rc == CURLE_BAD_DOWNLOAD_RESUME ||
+	    (rc == CURLE_HTTP_RETURNED_ERROR && code == 416)) {
+		if (rc == CURLE_BAD_DOWNLOAD_RESUME)
+			buf_adds(why, "the file is shorter now");
+		else
+			buf_addf(why, "the server would not send the rest: "
+				 "%s%s", x->c->strerror(rc),
+				 code == 416 ? " (416)" : "");
+		return 1;
 	}
-	if (rc == CURLE_UNSUPPORTED_PROTOCOL) {
+	if (rc != CURLE_OK || x->known)
+		return 0;
+	if (code == 200) {
+		buf_adds(why, "the server sent the whole file");
+		return 1;
+	}
+	/* nothing came: the file ends where the part does */
+	source_get(x->c, x->h, 0, &now);
+	now.size = (long long)x->offset;
+	d = source_differs(x->was, &now);
+	if (d)
+		buf_adds(why, d);
+	return d != NULL;
+}
+
+/* Say why the download rc ended (not well). */
+static void fetch_failed(const struct fetch_req *r, CURLcode rc,
+			 struct curl_api *c)
+{
+	int kept = rc == CURLE_PARTIAL_FILE ||
+		   rc == CURLE_OPERATION_TIMEDOUT || rc == CURLE_RECV_ERROR;
+
+	if (rc == CURLE_UNSUPPORTED_PROTOCOL)
 		errorf("download of %s failed: it leads to a scheme this pull "
-		       "may not follow (%s; %s)", url, c->strerror(rc),
-		       tls_only ? "with no checksum to check it, https only" :
-				  "http, https, or a file for the URL given");
+		       "may not follow (%s; %s)", r->url, c->strerror(rc),
+		       r->tls_only ?
+			       "with no checksum to check it, https only" :
+			       "http, https, or a file for the URL given");
+	else
+		errorf("download of %s failed: %s%s", r->url, c->strerror(rc),
+		       kept ? " (what arrived is kept: run the pull again to "
+			      "resume)" : "");
+}
+
+/* GET r->url into r->path, from its end when r->was is set. 0; -1 having
+ * said why; 1 (why says it) when the part cannot be resumed: what it
+ * holds is as it was, to be dropped. */
+static int fetch(struct curl_api *c, const struct fetch_req *r,
+		 struct buf *why)
+{
+	struct xfer x = { .p = r->progress, .url = r->url, .last_pct = -10,
+			  .c = c, .meta = r->meta, .was = r->was };
+	char ifr[320];
+	struct curl_slist *hdrs = NULL;
+	struct stat st;
+	long code = 0;
+	CURLcode rc;
+	int ret = -1;
+
+	if (r->was && stat(r->path, &st) == 0)
+		x.offset = st.st_size;
+	/* a download from zero has no record until its first bytes come */
+	if (!x.offset && r->meta && unlink(r->meta) < 0 && errno != ENOENT)
+		return error_errno("cannot remove %s", r->meta);
+	x.f = fopen(r->path, x.offset ? "abe" : "wbe");
+	if (!x.f)
+		return error_errno("cannot write %s", r->path);
+	x.t0 = mono_s();
+	x.h = c->init();
+	if (!x.h) {
+		errorf("cannot download %s: libcurl would not start", r->url);
 		goto out;
 	}
-	if (rc != CURLE_OK) {
-		errorf("download of %s failed: %s%s", url, c->strerror(rc),
-		       rc == CURLE_PARTIAL_FILE || rc == CURLE_OPERATION_TIMEDOUT ||
-		       rc == CURLE_RECV_ERROR ?
-			       " (what arrived is kept: run the pull again to "
-			       "resume)" : "");
+	if (fetch_setup(c, x.h, r, &x) < 0)
+		goto out;
+	if (x.offset) {
+		/* a changed file answers in whole, not with a range */
+		if_range(r->was, ifr, sizeof(ifr));
+		if (*ifr)
+			hdrs = c->slist_append(NULL, ifr);
+		if (hdrs)
+			c->setopt(x.h, CURLOPT_HTTPHEADER, hdrs);
+	}
+	rc = c->perform(x.h);
+	c->getinfo(x.h, CURLINFO_RESPONSE_CODE, &code);
+	if (r->progress)
+		tell(r->progress, IMG_EV_PULL_END, r->url, NULL);
+	if (fflush(x.f) != 0 || fsync(fileno(x.f)) < 0) {
+		error_errno("cannot write %s", r->path);
 		goto out;
 	}
+	if (resume_refused(&x, rc, code, why)) {
+		ret = 1;
+		goto out;
+	}
+	if (rc != CURLE_OK && !x.meta_failed)
+		fetch_failed(r, rc, c);
+	if (rc != CURLE_OK)
+		goto out;
 	ret = 0;
 out:
 	/* nothing arrived (refused, not found): nothing to resume */
-	if (ret < 0 && x.f && fstat(fileno(x.f), &st) == 0 && st.st_size == 0)
-		unlink(path);
-	if (x.f)
-		fclose(x.f);
-	c->cleanup(h);
+	if (ret < 0 && fstat(fileno(x.f), &st) == 0 && st.st_size == 0) {
+		if (r->meta)
+			unlink(r->meta);
+		unlink(r->path);
+	}
+	fclose(x.f);
+	if (hdrs)
+		c->slist_free_all(hdrs);
+	c->cleanup(x.h);
 	return ret;
+}
+
+/* Download r->url into r->path, resuming what the part holds when its
+ * record (r->meta) says it came from the same file, and starting from zero
+ * (said in a line) when it did not, cannot be told, or cannot be resumed.
+ * 0, or -1 having said why. */
+static int fetch_part(struct curl_api *c, struct fetch_req *r)
+{
+	struct source was;
+	struct buf why = BUF_INIT;
+	struct stat st;
+	int ret = 0;
+
+	r->was = NULL;
+	if (stat(r->path, &st) == 0 && st.st_size > 0) {
+		if (source_load(r->meta, &was) < 0)
+			buf_adds(&why, "no record of the file it came from");
+		else if (!source_told(&was))
+			buf_adds(&why, no_tell);
+		else
+			r->was = &was;
+	}
+	if (!why.len)
+		ret = fetch(c, r, &why);
+	if (why.len) {
+		warnf("the %lld bytes of %s downloaded before are not "
+		      "resumed (%s): downloading it again from the start",
+		      (long long)st.st_size, r->url, why.p);
+		r->was = NULL;
+		ret = fetch(c, r, &why);
+	}
+	buf_free(&why);
+	return ret > 0 ? -1 : ret;
 }
 
 /* The hex SHA-256 or SHA-512 of path, as hexlen (64 or 128) asks. */
 static int file_digest(const char *path, size_t hexlen, char *out)
 {
 	return hexlen == 64 ? sha256_file(path, out) : sha512_file(path, out);
+}
+
+/* 1 when dir/name is a partial download's file that no pull holds: a
+ * .part or .sums itself unlocked, a .meta whose .part is. */
+static int stale_download(const char *dir, const char *name)
+{
+	size_t len = strlen(name);
+	const char *ext = len > 5 ? name + len - 5 : "";
+	char *path;
+	int fd, ret;
+
+	if (strcmp(ext, ".part") && strcmp(ext, ".sums") &&
+	    strcmp(ext, ".meta"))
+		return 0;
+	/* a pull at work holds its .part and .sums locked (hold()) */
+	path = strcmp(ext, ".meta") ? xasprintf("%s/%s", dir, name) :
+		xasprintf("%s/%.*s.part", dir, (int)(len - 5), name);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		ret = errno == ENOENT && !strcmp(ext, ".meta");
+	else
+		ret = flock(fd, LOCK_EX | LOCK_NB) == 0;
+	if (fd >= 0)
+		close(fd);
+	free(path);
+	return ret;
 }
 
 int img_stale(const char *data, struct strvec *out)
@@ -364,23 +671,10 @@ int img_stale(const char *data, struct strvec *out)
 
 	d = opendir(dl);
 	while (d && (e = readdir(d))) {
-		size_t len = strlen(e->d_name);
-		char *path;
-		int fd;
-
-		if (!(len > 5 && !strcmp(e->d_name + len - 5, ".part")) &&
-		    !(len > 5 && !strcmp(e->d_name + len - 5, ".sums")))
+		if (!stale_download(dl, e->d_name))
 			continue;
-		path = xasprintf("%s/%s", dl, e->d_name);
-		/* a pull at work holds its file locked (fetch()) */
-		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-		if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0) {
-			strvec_push(out, path);
-			n++;
-		}
-		if (fd >= 0)
-			close(fd);
-		free(path);
+		strvec_pushf(out, "%s/%s", dl, e->d_name);
+		n++;
 	}
 	if (d)
 		closedir(d);
@@ -416,9 +710,9 @@ static int pull_allowed(const struct img_pull *p, int checked)
 /* The download part against want (a sha256 or sha512 in hex; NULL: no
  * checksum, warned of unless the URL is a local file's and no --insecure
  * was given): -1 saying why when its digest cannot be taken, or, the part
- * deleted, on a mismatch. */
+ * and its record (meta) deleted, on a mismatch. */
 static int verify_part(const struct img_pull *p, const char *part,
-		       const char *want)
+		       const char *meta, const char *want)
 {
 	char got[129];
 
@@ -435,6 +729,7 @@ static int verify_part(const struct img_pull *p, const char *part,
 	if (file_digest(part, strlen(want), got) < 0)
 		return -1;
 	if (strcmp(got, want)) {
+		unlink(meta);
 		unlink(part);
 		return errorf("checksum mismatch for %s: got %s, expected %s; "
 			      "the download was deleted", p->url, got, want);
@@ -448,10 +743,11 @@ int img_pull(const char *data, struct img_pull *p)
 {
 	struct curl_api c = { 0 };
 	char *dl = xasprintf("%s/images/.downloads", data);
-	char *part = NULL, *sums_path = NULL, *want = NULL;
+	char *part = NULL, *meta = NULL, *sums_path = NULL, *want = NULL;
 	struct buf sums = BUF_INIT;
 	char key[65];
 	struct sha256 k;
+	struct fetch_req r = { 0 };
 	const char *trust;
 	int ret = -1, part_fd = -1, sums_fd = -1, checked;
 
@@ -474,6 +770,8 @@ int img_pull(const char *data, struct img_pull *p)
 	if (sha256_hex(&k, key) < 0)
 		goto out;
 	part = xasprintf("%s/%.16s.part", dl, key);
+	/* what the part came from: it is resumed from no other file */
+	meta = xasprintf("%s/%.16s.meta", dl, key);
 	part_fd = hold(part, p->url);
 	if (part_fd < 0)
 		goto out;
@@ -482,24 +780,29 @@ int img_pull(const char *data, struct img_pull *p)
 
 		sums_path = xasprintf("%s/%.16s.sums", dl, key);
 		sums_fd = hold(sums_path, p->checksums_url);
-		if (sums_fd < 0 ||
-		    fetch(&c, p->checksums_url, sums_path, 0, p->insecure,
-			  !p->insecure && url_vouched(p->checksums_url),
-			  NULL) < 0 ||
+		r.url = p->checksums_url;
+		r.path = sums_path;
+		r.insecure = p->insecure;
+		r.tls_only = !p->insecure && url_vouched(p->checksums_url);
+		if (sums_fd < 0 || fetch(&c, &r, NULL) < 0 ||
 		    read_file(sums_path, &sums) < 0 ||
 		    img_find_checksum(sums.p, file, &want) < 0)
 			goto out;
 	}
 	tell(p, IMG_EV_PULL_START, p->url, NULL);
-	if (fetch(&c, p->url, part, 1, p->insecure, !p->insecure && !checked,
-		  p) < 0)
-		goto out;
-	if (verify_part(p, part, want) < 0)
+	r.url = p->url;
+	r.path = part;
+	r.meta = meta;
+	r.insecure = p->insecure;
+	r.tls_only = !p->insecure && !checked;
+	r.progress = p;
+	if (fetch_part(&c, &r) < 0 || verify_part(p, part, meta, want) < 0)
 		goto out;
 	/* complete: whether it is imported or refused (an HTML page, say),
 	 * there is nothing left to resume */
 	ret = img_import_disk(data, part, NULL, NULL, NULL, p->name,
 			      p->named);
+	unlink(meta);
 	unlink(part);
 	if (ret < 0)
 		goto out;
@@ -513,14 +816,17 @@ out:
 		struct stat st;
 
 		/* nothing arrived: nothing to resume */
-		if (fstat(part_fd, &st) == 0 && st.st_size == 0)
+		if (fstat(part_fd, &st) == 0 && st.st_size == 0) {
+			unlink(meta);
 			unlink(part);
+		}
 		close(part_fd);
 	}
 	if (c.lib)
 		dlclose(c.lib);
 	buf_free(&sums);
 	free(sums_path);
+	free(meta);
 	free(part);
 	free(want);
 	free(dl);

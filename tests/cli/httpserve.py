@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """A small HTTP server for nook's pull tests, on 127.0.0.1 only.
 
-Serves files from a directory with Range support, logs each request's
-path and Range header to a file, and can cut the first transfer of a file
-short to simulate an interrupted download; a file NAME.redirect sends
-the client (302) to the URL it holds when NAME is asked for:
+Serves files from a directory with Range support (and an ETag, a hash of
+the file's bytes, that If-Range must match for a range to be sent), logs
+each request's path and Range header (and If-Range, when there is one)
+to a file, and can cut the first transfer of a file short to simulate an
+interrupted download; a file NAME.redirect sends the client (302) to the
+URL it holds when NAME is asked for:
     httpserve.py DIR LOG [--drop-after BYTES]
 Prints the port it listens on, then serves until killed.
 """
+import hashlib
 import http.server
 import os
 import sys
@@ -24,8 +27,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         path = os.path.join(root, self.path.lstrip("/"))
         rng = self.headers.get("Range")
+        if_range = self.headers.get("If-Range")
         with open(log, "a") as f:
-            f.write(f"{self.path} {rng or '-'}\n")
+            f.write(f"{self.path} {rng or '-'}"
+                    + (f" if-range={if_range}" if if_range else "") + "\n")
         if os.path.isfile(path + ".redirect"):
             self.send_response(302)
             self.send_header("Location",
@@ -37,15 +42,26 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_error(404)
             return
         data = open(path, "rb").read()
+        etag = '"' + hashlib.sha256(data).hexdigest()[:16] + '"'
         start = 0
+        if if_range is not None and if_range != etag:
+            rng = None  # the file changed: all of it, not a range
         if rng and rng.startswith("bytes="):
             start = int(rng[6:].split("-")[0])
+        if start >= len(data) > 0:
+            self.send_response(416)
+            self.send_header("Content-Range", f"bytes */{len(data)}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if rng and rng.startswith("bytes="):
             self.send_response(206)
             self.send_header("Content-Range",
                              f"bytes {start}-{len(data) - 1}/{len(data)}")
         else:
             self.send_response(200)
         body = data[start:]
+        self.send_header("ETag", etag)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if drop_after is not None and self.path not in dropped and not rng:

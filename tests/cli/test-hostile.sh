@@ -101,19 +101,23 @@ mkdir -p "$NOOK_HOME/images/.tmp-$dead-AbCdEf" "$NOOK_HOME/images/.tmp-$$-AbCdEf
 echo x > "$NOOK_HOME/images/.tmp-$dead-AbCdEf/disk.raw"
 mkdir -p "$NOOK_HOME/images/.downloads"
 : > "$NOOK_HOME/images/.downloads/0123456789abcdef.part"
+: > "$NOOK_HOME/images/.downloads/0123456789abcdef.meta"
+: > "$NOOK_HOME/images/.downloads/fedcba9876543210.meta"
 mkdir -p "$NOOK_HOME/vms/half" "$NOOK_HOME/vms/whole"
 echo key > "$NOOK_HOME/vms/half/id_ed25519"
 echo '{}' > "$NOOK_HOME/vms/whole/vm.json"
 expect_rc "prune --dry-run" 0 "$NOOK" local prune --dry-run
 contains "  lists the dead import's stage" "$OUT" "would remove temp $NOOK_HOME/images/.tmp-$dead-AbCdEf"
 contains "  lists the partial download" "$OUT" "0123456789abcdef.part"
+contains "  and the record of its file" "$OUT" "0123456789abcdef.meta"
+contains "  and a record with no part" "$OUT" "fedcba9876543210.meta"
 contains "  lists the half-made VM directory" "$OUT" "would remove vm-dir $NOOK_HOME/vms/half"
 case $OUT in *"tmp-$$-"*) fail "  a live pid's stage is not listed" ;; *) ok "  a live pid's stage is not listed" ;; esac
 case $OUT in *whole*) fail "  a VM with a record is not listed" ;; *) ok "  a VM with a record is not listed" ;; esac
 check "  removes nothing" test -d "$NOOK_HOME/images/.tmp-$dead-AbCdEf" -a -d "$NOOK_HOME/vms/half"
 expect_rc "prune --json" 0 "$NOOK" local prune --dry-run --json
-check "  is JSON with three items" test "$(printf '%s' "$OUT" |
-	python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["dry_run"], len(d["items"]))')" = "True 3"
+check "  is JSON with five items" test "$(printf '%s' "$OUT" |
+	python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["dry_run"], len(d["items"]))')" = "True 5"
 # a pull of this URL holds its .part locked: prune leaves it
 exec 9>>"$NOOK_HOME/images/.downloads/0123456789abcdef.part"
 flock 9
@@ -122,11 +126,13 @@ exec 9>&-
 check "  removed the dead import's stage" test ! -e "$NOOK_HOME/images/.tmp-$dead-AbCdEf"
 check "  kept the live one's" test -d "$NOOK_HOME/images/.tmp-$$-AbCdEf"
 check "  kept the download a pull holds" test -e "$NOOK_HOME/images/.downloads/0123456789abcdef.part"
+check "  and its record" test -e "$NOOK_HOME/images/.downloads/0123456789abcdef.meta"
+check "  removed the record with no part" test ! -e "$NOOK_HOME/images/.downloads/fedcba9876543210.meta"
 check "  removed the half-made VM directory" test ! -e "$NOOK_HOME/vms/half"
 check "  kept the whole VM" test -e "$NOOK_HOME/vms/whole/vm.json"
 rm -rf "$NOOK_HOME/images/.tmp-$$-AbCdEf" "$NOOK_HOME/vms/whole"
 expect_rc "prune again: the part nobody holds now goes" 0 "$NOOK" local prune
-check "  gone" test ! -e "$NOOK_HOME/images/.downloads/0123456789abcdef.part"
+check "  gone, with its record" test ! -e "$NOOK_HOME/images/.downloads/0123456789abcdef.part" -a ! -e "$NOOK_HOME/images/.downloads/0123456789abcdef.meta"
 expect_rc "prune with nothing left" 0 "$NOOK" local prune
 contains "  says so" "$OUT" "nothing to prune"
 

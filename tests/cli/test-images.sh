@@ -2,7 +2,9 @@
 # nook images: import (dir, disk, bundle), list, export, rm, and pull from
 # a local HTTP server on 127.0.0.1: success with each kind of checksum, a
 # corrupted file (rejected, nothing stored), an interrupted transfer
-# (resumed), plain http without a checksum (refused).
+# (resumed, over http or file://, but only from the file it came from: a
+# changed or shorter one is downloaded whole), plain http without a
+# checksum (refused).
 NOOK=$1
 . "$(dirname "$0")/lib.sh"
 here=$(cd "$(dirname "$0")" && pwd)
@@ -472,12 +474,54 @@ contains "says it can resume" "$ERR" "resume"
 check "nothing stored yet" test ! -e "$NOOK_HOME/images/names/r1"
 expect_rc "the next pull resumes" 0 "$NOOK" images pull "$url2/disk.qcow2" --name r1 --sha256 "$sum"
 contains "the second request asked for the rest" "$(tail -1 requests2.log)" "bytes=100000-"
+contains "  if the file is still the one it began (If-Range)" "$(tail -1 requests2.log)" 'if-range="'
 check "resumed disk is byte-identical" cmp -s www/disk.qcow2 "$(readlink -f "$NOOK_HOME/images/$(cat "$NOOK_HOME/images/names/r1")")/disk.qcow2"
 # what an --insecure pull fetched is not resumed by a stricter one
 cp www/disk.qcow2 www/other.qcow2
 expect_rc "an interrupted --insecure pull" 1 "$NOOK" images pull "$url2/other.qcow2" --name r2 --insecure
 expect_rc "a pull with a checksum after it" 0 "$NOOK" images pull "$url2/other.qcow2" --name r2 --sha256 "$sum"
 check "  fetched it whole, not the rest" test "$(tail -1 requests2.log)" = "/other.qcow2 -"
+# a part is resumed only from the file it came from: another file at the
+# URL (changed, shorter) is downloaded whole, never spliced onto the part.
+# ulimit -f cuts the first pull off at a set size (SIGXFSZ, as sure as a
+# kill -9 and with no timing)
+dls=$NOOK_HOME/images/.downloads
+rm -f "$dls"/*
+disk_of() { echo "$(readlink -f "$NOOK_HOME/images/$(cat "$NOOK_HOME/images/names/$1")")/disk.raw"; }
+cut_off() { { (ulimit -f "$1"; shift; exec "$NOOK" images pull "$@"); } >/dev/null 2>&1; }
+head -c 4M /dev/urandom > src.img
+cut_off 1024 "file://$WORK/src.img" --name spliced
+check "a file:// pull cut off at 1 MiB keeps its part" test "$(stat -c %s "$dls"/*.part)" = 1048576
+head -c 4M /dev/urandom > src.img
+touch -d @1600000000 src.img
+expect_rc "the file replaced by another of its size: the pull succeeds" 0 "$NOOK" images pull "file://$WORK/src.img" --name spliced
+contains "  saying the part is not resumed, and why" "$ERR" "not resumed (the file changed: its date): downloading it again from the start"
+check "  the stored disk is the new file, not old head and new tail" cmp -s src.img "$(disk_of spliced)"
+check "  no part nor its record is left" test -z "$(ls -A "$dls")"
+cut_off 1024 "file://$WORK/src.img" --name same
+expect_rc "the same file cut off is resumed" 0 "$NOOK" images pull "file://$WORK/src.img" --name same
+check "  with no word of starting over" sh -c '! printf "%s" "$1" | grep -q "not resumed"' _ "$ERR"
+check "  and is stored whole" cmp -s src.img "$(disk_of same)"
+cut_off 3072 "file://$WORK/src.img" --name shrunk
+head -c 2M /dev/urandom > src.img
+expect_rc "the file now shorter than the part: the pull succeeds" 0 "$NOOK" images pull "file://$WORK/src.img" --name shrunk
+contains "  saying why the part is dropped" "$ERR" "not resumed (the file is shorter now)"
+check "  stored whole" cmp -s src.img "$(disk_of shrunk)"
+expect_rc "  and the next pull of it too" 0 "$NOOK" images pull "file://$WORK/src.img" --name shrunk
+cut_off 1024 "file://$WORK/src.img" --name norec
+rm "$dls"/*.meta
+expect_rc "a part with no record of its file (an older nook's)" 0 "$NOOK" images pull "file://$WORK/src.img" --name norec
+contains "  is not resumed" "$ERR" "not resumed (no record of the file it came from)"
+check "  stored whole" cmp -s src.img "$(disk_of norec)"
+# over http, the ETag: a changed file answers If-Range in whole
+head -c 1536K /dev/urandom > www/changing.img
+expect_rc "an interrupted http pull" 1 "$NOOK" images pull "$url2/changing.img" --name etag --sha256 "$(sha256sum www/changing.img | cut -d' ' -f1)"
+head -c 1536K /dev/urandom > www/changing.img
+expect_rc "the file changed, its size not: the next pull succeeds" 0 "$NOOK" images pull "$url2/changing.img" --name etag --sha256 "$(sha256sum www/changing.img | cut -d' ' -f1)"
+contains "  the part is not resumed" "$ERR" "not resumed (the server would not send the rest"
+contains "  the range was asked for if the ETag held" "$(tail -2 requests2.log | head -1)" 'bytes=100000- if-range="'
+check "  then the whole file" test "$(tail -1 requests2.log)" = "/changing.img -"
+check "  stored whole" cmp -s www/changing.img "$(disk_of etag)"
 expect_rc "an unknown name" 1 "$NOOK" images pull debian-99
 contains "lists the known names" "$ERR" "ubuntu-24.04"
 contains "off a terminal, progress is a line per 10%" "$("$NOOK" images pull "$url/disk.qcow2" --name p7 --sha256 "$sum" 2>&1)" "downloaded 100%"
