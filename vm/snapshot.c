@@ -190,6 +190,32 @@ static int wait_job(struct qmp *q, const char *id, int bound_s,
 
 /* Run snapshot job cmd ("snapshot-save", -load, -delete) for tag on the
  * overlay's node (with its memory for save and load) and wait for it. */
+/* Dismiss the concluded jobs of nooks killed before they could: each
+ * stays in QEMU for good otherwise, and one whose id (its nook's pid)
+ * comes again would make that job fail to start. */
+static void sweep_jobs(struct qmp *q)
+{
+	json_t *r = NULL, *e;
+	size_t i;
+
+	if (qmp_execute(q, "query-jobs", NULL, 10000, &r) < 0)
+		return;
+	json_array_foreach(r, i, e) {
+		const char *id = json_string_value(json_object_get(e, "id"));
+		const char *st = json_string_value(json_object_get(e,
+								   "status"));
+		json_t *a;
+
+		if (!id || !st || strncmp(id, "nook-snapshot-", 14) ||
+		    strcmp(st, "concluded"))
+			continue;
+		a = json_pack("{s:s}", "id", id);
+		qmp_execute(q, "job-dismiss", a, 5000, NULL);
+		json_decref(a);
+	}
+	json_decref(r);
+}
+
 static int run_job(struct vm *vm, struct qmp *q, const char *cmd,
 		   const char *tag, const char *node)
 {
@@ -199,6 +225,7 @@ static int run_job(struct vm *vm, struct qmp *q, const char *cmd,
 				 "devices", node);
 	int rc;
 
+	sweep_jobs(q);
 	if (strcmp(cmd, "snapshot-delete"))
 		json_object_set_new(args, "vmstate", json_string(node));
 	rc = qmp_execute(q, cmd, args, 10000, NULL);
