@@ -267,8 +267,11 @@ int sha256_hex(struct sha256 *s, char out[65]);
 void sha256_free(struct sha256 *s);
 /*
  * Read fd in to its end into s and, when out >= 0, write every byte to out
- * as well: a copy that hashes as it goes, reading the file once. src and
- * dst name the two in errors. 0, or -1 having said why; s stays unfinished.
+ * as well: a copy that hashes as it goes, reading the file once. When out
+ * is a regular file, an all-zero chunk becomes a hole (seeked over, the
+ * size set at the end), so a sparse disk stays sparse: out must then be
+ * empty from its offset on. src and dst name the two in errors. 0, or -1
+ * having said why; s stays unfinished.
  */
 int sha256_fd(struct sha256 *s, int in, const char *src, int out,
 	      const char *dst);

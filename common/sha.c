@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -417,14 +418,58 @@ static void add512(void *hash, const void *data, size_t n)
 	sha512_update(hash, data, n);
 }
 
+/* 1 when the n bytes at p are all zero. */
+static int all_zero(const char *p, size_t n)
+{
+	return n == 0 || (p[0] == 0 && !memcmp(p, p + 1, n - 1));
+}
+
+/* Write the n bytes at p to out (dst), or, when out is sparse (a regular
+ * file) and they are all zero, seek over them: a hole reads back as the
+ * zeros it stands for. 0, or -1 having said why. */
+static int put(int out, const char *dst, int sparse, const char *p,
+	       size_t n)
+{
+	if (sparse && all_zero(p, n)) {
+		if (lseek(out, (off_t)n, SEEK_CUR) < 0)
+			return error_errno("cannot write %s", dst);
+		return 0;
+	}
+	if (write_all(out, p, n) < 0)
+		return error_errno("cannot write %s", dst);
+	return 0;
+}
+
+/* A sparse copy that ends in a hole has seeked past its last write: give
+ * the file its whole size. */
+static int end_sparse(int out, const char *dst)
+{
+	off_t end = lseek(out, 0, SEEK_CUR);
+
+	if (end < 0 || ftruncate(out, end) < 0)
+		return error_errno("cannot write %s", dst);
+	return 0;
+}
+
+/* 1 when out can take holes: a regular file (a pipe cannot seek) not
+ * opened to append (its writes would land at the end, not the offset). */
+static int can_hole(int out)
+{
+	struct stat st;
+
+	return out >= 0 && fstat(out, &st) == 0 && S_ISREG(st.st_mode) &&
+	       !(fcntl(out, F_GETFL) & O_APPEND);
+}
+
 /* Read in (src) to its end, each chunk added to hash and, when out >= 0,
- * written to out (dst). 0, or -1 having said which side failed and why. */
+ * written to out (dst), an all-zero chunk as a hole when out is a regular
+ * file. 0, or -1 having said which side failed and why. */
 static int pass(int in, const char *src, int out, const char *dst,
 		add_fn *add, void *hash)
 {
 	const size_t size = 256 * 1024; /* fewer syscalls than 64K, still L2 */
 	char *chunk = xmalloc(size);
-	int ret = -1;
+	int ret = -1, sparse = can_hole(out);
 
 	/* mere advice (twice the read-ahead): its failure changes nothing */
 	(void)posix_fadvise(in, 0, 0, POSIX_FADV_SEQUENTIAL);
@@ -440,11 +485,11 @@ static int pass(int in, const char *src, int out, const char *dst,
 		if (n == 0)
 			break;
 		add(hash, chunk, (size_t)n);
-		if (out >= 0 && write_all(out, chunk, (size_t)n) < 0) {
-			error_errno("cannot write %s", dst);
+		if (out >= 0 && put(out, dst, sparse, chunk, (size_t)n) < 0)
 			goto out;
-		}
 	}
+	if (sparse && end_sparse(out, dst) < 0)
+		goto out;
 	ret = 0;
 out:
 	free(chunk);

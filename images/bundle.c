@@ -291,6 +291,9 @@ static int tar_argv(const char *dir, const char *mpath, const json_t *m,
 	if (z)
 		strvec_push(argv, z);
 	strvec_push(argv, "--format=pax");
+	/* a disk's holes stay holes (pax sparse 1.0, which libarchive and
+	 * GNU tar read back), not gigabytes of zeros to compress */
+	strvec_push(argv, "--sparse");
 	strvec_push(argv, "--owner=0");
 	strvec_push(argv, "--group=0");
 	strvec_push(argv, "-cf");

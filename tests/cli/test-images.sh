@@ -231,6 +231,30 @@ truncate -s 2M zeros.img
 expect_rc "a raw disk of 2 MiB is taken" 0 "$NOOK" images import zeros.img --name zeros
 "$NOOK" images rm zeros >/dev/null
 
+# --- a sparse disk stays sparse: in the store, in a bundle and back -----------
+# (before, 64 MiB of holes were stored, and bundled, as 64 MiB of zeros)
+truncate -s 64M holes.img
+printf x | dd of=holes.img bs=1 seek=1048576 conv=notrunc status=none
+stored_disk() { echo "$(readlink -f "$NOOK_HOME/images/$(cat "$NOOK_HOME/images/names/$1")")/disk.raw"; }
+kib() { du -k "$1" | cut -f1; }
+expect_rc "import a sparse raw disk (64 MiB, 1 byte of data)" 0 "$NOOK" images import holes.img --name holes
+check "  stored byte-identical" cmp -s holes.img "$(stored_disk holes)"
+check "  its holes kept ($(kib "$(stored_disk holes)") KiB on disk)" test "$(kib "$(stored_disk holes)")" -lt 4096
+expect_rc "  exported as a plain tar" 0 "$NOOK" images export holes holes.tar
+check "  the bundle keeps them ($(stat -c %s holes.tar) bytes)" test "$(stat -c %s holes.tar)" -lt 4194304
+expect_rc "  exported as .tar.zst" 0 "$NOOK" images export holes holes.tar.zst
+expect_rc "  rm" 0 "$NOOK" images rm holes
+for b in holes.tar holes.tar.zst; do
+	expect_rc "  $b imports back" 0 "$NOOK" images import "$b" --name holes
+	check "    byte-identical" cmp -s holes.img "$(stored_disk holes)"
+	check "    sparse" test "$(kib "$(stored_disk holes)")" -lt 4096
+	"$NOOK" images rm holes > /dev/null
+done
+expect_rc "pull a sparse raw disk (file://)" 0 "$NOOK" images pull "file://$WORK/holes.img" --name holes
+check "  stored byte-identical" cmp -s holes.img "$(stored_disk holes)"
+check "  and sparse" test "$(kib "$(stored_disk holes)")" -lt 4096
+"$NOOK" images rm holes > /dev/null
+
 # --- a bundle's members are held to the manifest before they are read -------
 # 8 TiB of holes in a 10 KB tar: the sizes are compared first, not hashed
 mkdir sparse

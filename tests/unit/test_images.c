@@ -154,6 +154,62 @@ static void test_sha_files_and_copy(void **state)
 	free(dst);
 }
 
+/* A sparse file copied by sha256_fd into a regular file: the same bytes
+ * and digest, its holes (whole zero chunks, a hole at the end) kept as
+ * holes; into a pipe, every byte written. */
+static void test_sha_copy_sparse(void **state)
+{
+	const off_t size = 16 << 20;
+	char *root = make_tmpdir(), *src = xasprintf("%s/src", root);
+	char *dst = xasprintf("%s/dst", root), want[65], got[65];
+	struct buf a = BUF_INIT, b = BUF_INIT;
+	struct sha256 s;
+	struct stat st;
+	int in, out, p[2];
+
+	(void)state;
+	in = open(src, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	assert_true(in >= 0);
+	assert_int_equal(ftruncate(in, size), 0);
+	assert_int_equal(pwrite(in, "data", 4, 1 << 20), 4);
+	assert_int_equal(pwrite(in, "more", 4, (5 << 20) + 77), 4);
+	assert_int_equal(lseek(in, 0, SEEK_SET), 0);
+	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	assert_true(out >= 0);
+	sha256_init(&s);
+	assert_int_equal(sha256_fd(&s, in, src, out, dst), 0);
+	assert_int_equal(sha256_hex(&s, got), 0);
+	assert_int_equal(close(out), 0);
+	assert_int_equal(sha256_file(src, want), 0);
+	assert_string_equal(got, want);
+	assert_int_equal(read_file(src, &a), 0);
+	assert_int_equal(read_file(dst, &b), 0);
+	assert_int_equal(b.len, (size_t)size);
+	assert_memory_equal(a.p, b.p, a.len);
+	assert_int_equal(stat(dst, &st), 0);
+	/* two chunks of 256 KiB hold data: the rest is holes */
+	assert_true((off_t)st.st_blocks * 512 <= 1 << 20);
+
+	/* a pipe cannot seek: the zeros go through it */
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(lseek(in, (1 << 20) - 8, SEEK_SET), (1 << 20) - 8);
+	assert_int_equal(ftruncate(in, (1 << 20) + 4), 0);
+	sha256_init(&s);
+	assert_int_equal(sha256_fd(&s, in, src, p[1], "the-pipe"), 0);
+	sha256_free(&s);
+	close(p[1]);
+	assert_int_equal(read(p[0], want, 12), 12);
+	assert_memory_equal(want, "\0\0\0\0\0\0\0\0data", 12);
+	close(p[0]);
+	close(in);
+	buf_free(&a);
+	buf_free(&b);
+	remove_tree(root);
+	free(root);
+	free(src);
+	free(dst);
+}
+
 /* A read that fails is an error naming the file, never the hash of what
  * came before it; so is a write that fails while copying. */
 static void test_sha_read_error(void **state)
@@ -898,6 +954,7 @@ int main(void)
 		cmocka_unit_test(test_sha256_vectors),
 		cmocka_unit_test(test_sha512_vectors),
 		cmocka_unit_test(test_sha_files_and_copy),
+		cmocka_unit_test(test_sha_copy_sparse),
 		cmocka_unit_test(test_sha_read_error),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_store_named),
