@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -234,55 +235,91 @@ static int run_tar(struct strvec *argv, int fd, const char *out)
 	return rc == 0 ? 0 : -1;
 }
 
-/* 1 when name ends in suffix. */
+/* 1 when name ends in suffix, in any case of letters. */
 static int ends_in(const char *name, const char *suffix)
 {
 	size_t n = strlen(name), k = strlen(suffix);
 
-	return n > k && !strcmp(name + n - k, suffix);
+	return n > k && !strcasecmp(name + n - k, suffix);
+}
+
+/* path's file name: the name says what it is, not its directories. */
+static const char *base_name(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash ? slash + 1 : path;
 }
 
 int img_bundle_name(const char *path)
 {
-	/* the file's name says it, not the directories it is in */
-	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	const char *base = base_name(path);
 
-	return ends_in(base, ".tar") || strstr(base, ".tar.") ||
+	return ends_in(base, ".tar") || strcasestr(base, ".tar.") ||
 	       ends_in(base, ".tgz") || ends_in(base, ".txz") ||
 	       ends_in(base, ".tzst");
 }
 
+/* The names nook writes a bundle under, each with tar's option for its
+ * compression (NULL: none). */
+static const struct {
+	const char *suffix, *z;
+} written[] = {
+	{ ".tar.zst", "--zstd" }, { ".tzst", "--zstd" },
+	{ ".tar.gz", "--gzip" },  { ".tgz", "--gzip" },
+	{ ".tar.xz", "--xz" },    { ".txz", "--xz" },
+	{ ".tar", NULL },
+};
+
+/* Names that promise an archive or a compression nook does not write
+ * (any other .tar.EXT too): refused, not written as zstd under them. A
+ * bare .gz, .xz or .zst would be read back as a disk, not a bundle. */
+static const char *const foreign[] = {
+	".zip", ".7z", ".rar", ".cpio", ".jar", ".tbz", ".tbz2", ".tb2",
+	".bz2", ".tlz", ".lz", ".lzma", ".lz4", ".lzo", ".taz", ".tz", ".z",
+	".gz", ".xz", ".zst", ".zstd",
+};
+
+/* 1 when base (not one of written[]) promises what nook does not write. */
+static int foreign_name(const char *base)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(foreign); i++)
+		if (ends_in(base, foreign[i]))
+			return 1;
+	return strcasestr(base, ".tar.") != NULL;
+}
+
 /* The compression out's name asks for, as tar's option into *z (NULL:
  * none), the one each reader of the name would expect: zstd for "-" and a
- * name that says nothing of it. 0, or -1 for a .tar.EXT that nook does
- * not write (a .tar.bz2 with zstd inside is read by nothing). */
+ * name that says nothing of it (a FIFO's, a device's). 0, or -1 (a usage
+ * error) for a name that promises what nook does not write (a .tar.bz2
+ * with zstd inside is read by nothing). */
 static int compression(const char *out, const char **z)
 {
-	const char *base = strrchr(out, '/') ? strrchr(out, '/') + 1 : out;
+	const char *base = base_name(out);
 
 	*z = "--zstd";
-	if (ends_in(base, ".tar.gz") || ends_in(base, ".tgz"))
-		*z = "--gzip";
-	else if (ends_in(base, ".tar.xz") || ends_in(base, ".txz"))
-		*z = "--xz";
-	else if (ends_in(base, ".tar"))
-		*z = NULL;
-	else if (strstr(base, ".tar.") && !ends_in(base, ".tar.zst"))
-		return errorf("%s: a bundle is written as .tar.zst, .tar.gz "
-			      "(.tgz), .tar.xz (.txz) or .tar", out);
+	for (size_t i = 0; i < ARRAY_SIZE(written); i++) {
+		if (ends_in(base, written[i].suffix)) {
+			*z = written[i].z;
+			return 0;
+		}
+	}
+	if (foreign_name(base))
+		return usage_errorf("%s: a bundle is written as .tar.zst "
+				    "(.tzst), .tar.gz (.tgz), .tar.xz (.txz) "
+				    "or .tar, in any case of letters", out);
 	return 0;
 }
 
-/* tar's argv for the image in dir as manifest m lists it, written to out
- * (a name, or "-"). */
+/* tar's argv for the image in dir as manifest m lists it, compressed
+ * with tar's option z (NULL: not compressed). */
 static int tar_argv(const char *dir, const char *mpath, const json_t *m,
-		    const char *out, struct strvec *argv)
+		    const char *z, struct strvec *argv)
 {
-	const char *z, *file;
+	const char *file;
 	json_t *f;
 
-	if (compression(out, &z) < 0)
-		return -1;
 	/* GNU tar writes the bundle: libarchive's tar writers would drag
 	 * every writer format (and libxml2) into nook's static link. The
 	 * manifest goes first, so a reader knows what follows; the archive
@@ -315,10 +352,14 @@ int img_export(const char *data, const char *name, const char *out)
 {
 	struct strvec argv = STRVEC_INIT;
 	struct tmpfile t = { NULL, NULL, -1, 0 };
+	const char *z;
 	char *dir = NULL, *mpath = NULL;
 	json_t *m = NULL;
 	int ret = -1;
 
+	/* a name nook cannot write is said before the image is looked for */
+	if (compression(out, &z) < 0)
+		return -1;
 	if (img_resolve(data, name, &dir) < 0)
 		return -1;
 	if (!dir)
@@ -329,7 +370,7 @@ int img_export(const char *data, const char *name, const char *out)
 		errorf("%s: cannot read the manifest", mpath);
 		goto out;
 	}
-	if (tar_argv(dir, mpath, m, out, &argv) < 0)
+	if (tar_argv(dir, mpath, m, z, &argv) < 0)
 		goto out;
 	if (tmpfile_open_out(&t, out, 0644) < 0)
 		goto out;

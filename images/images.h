@@ -131,7 +131,8 @@ int img_import_disk(const char *data, const char *disk, const char *kernel,
  */
 int img_import_bundle(const char *data, const char *bundle, const char *name,
 		      struct img_named *out);
-/* 1 when path's file name is a bundle's: .tar, .tar.*, .tgz, .txz, .tzst. */
+/* 1 when path's file name is a bundle's: .tar, .tar.*, .tgz, .txz, .tzst,
+ * in any case of letters. */
 int img_bundle_name(const char *path);
 
 /* Write image name as a bundle at out (atomically), compressed as its

@@ -424,6 +424,70 @@ static void test_store_import_list_remove(void **state)
 	free(out);
 }
 
+/* The first n bytes of path, as hex. */
+static void magic_of(const char *path, size_t n, char *hex)
+{
+	unsigned char b[8] = { 0 };
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	assert_true(fd >= 0 && n <= sizeof(b));
+	assert_int_equal(read(fd, b, n), (ssize_t)n);
+	close(fd);
+	for (size_t i = 0; i < n; i++)
+		snprintf(hex + 2 * i, 3, "%02x", b[i]);
+}
+
+/* Export compresses as OUT's name says, in any case of letters, and
+ * refuses a name promising what it does not write (a usage error, nothing
+ * written, before the image is looked for); import knows the names. */
+static void test_export_names(void **state)
+{
+	static const struct {
+		const char *name, *magic;
+	} ok[] = {
+		{ "a.TAR.GZ", "1f8b" }, { "b.Tgz", "1f8b" },
+		{ "c.tar.Zst", "28b52ffd" }, { "d.TZST", "28b52ffd" },
+		{ "e.tar.XZ", "fd377a58" }, { "f.bundle", "28b52ffd" },
+	};
+	static const char *const refused[] = {
+		"x.tbz2", "out.zip", "x.tar.bz2", "x.TAR.BZ2", "x.tar.lz4",
+		"x.gz", "x.zst", "x.tar.zstd",
+	};
+	char *root = make_tmpdir(), *data = xasprintf("%s/data", root);
+	char *src = make_image_dir(root, NULL);
+
+	(void)state;
+	stderr_begin();
+	assert_int_equal(img_import_dir(data, src, "t", NULL), 0);
+	for (size_t i = 0; i < ARRAY_SIZE(ok); i++) {
+		char *out = xasprintf("%s/%s", root, ok[i].name);
+		char hex[17];
+
+		assert_int_equal(img_export(data, "t", out), 0);
+		magic_of(out, strlen(ok[i].magic) / 2, hex);
+		assert_string_equal(hex, ok[i].magic);
+		assert_int_equal(img_bundle_name(out),
+				 strcmp(ok[i].name, "f.bundle") != 0);
+		free(out);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(refused); i++) {
+		char *out = xasprintf("%s/%s", root, refused[i]);
+
+		assert_int_equal(img_export(data, "nosuch", out), -1);
+		assert_true(error_last_usage());
+		assert_non_null(strstr(error_last(), "written as .tar.zst "
+				       "(.tzst), .tar.gz (.tgz), .tar.xz "
+				       "(.txz) or .tar"));
+		assert_int_equal(access(out, F_OK), -1);
+		free(out);
+	}
+	free(stderr_end());
+	remove_tree(root);
+	free(root);
+	free(data);
+	free(src);
+}
+
 static void test_bad_checksum_imports_nothing(void **state)
 {
 	char *root = make_tmpdir(), *data = xasprintf("%s/data", root);
@@ -955,6 +1019,7 @@ int main(void)
 		cmocka_unit_test(test_sha512_vectors),
 		cmocka_unit_test(test_sha_files_and_copy),
 		cmocka_unit_test(test_sha_copy_sparse),
+		cmocka_unit_test(test_export_names),
 		cmocka_unit_test(test_sha_read_error),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_store_named),
