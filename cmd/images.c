@@ -21,7 +21,8 @@ static const char usage[] =
 	"  import PATH [--name N] [--kernel K] [--initrd I] [--cmdline ARGS]\n"
 	"       [--json]              an image directory, a qcow2/raw disk, or a\n"
 	"                             bundle (tar, tar.gz, tar.xz, tar.zst);\n"
-	"                             holes stay holes\n"
+	"                             holes stay holes; ARGS: one line of\n"
+	"                             text, under 2048 bytes\n"
 	"  pull URL|NAME [--name N] [--sha256 HEX | --sha512 HEX |\n"
 	"       --checksums URL] [--base-url URL] [--insecure] [--json]\n"
 	"                             download an image (debian-12, debian-13,\n"
@@ -345,6 +346,7 @@ static int images_import(struct nook_ctx *ctx, int argc, char **argv)
 	struct import_opts o;
 	struct stat st;
 	struct img_named n = IMG_NAMED_INIT;
+	struct buf why = BUF_INIT;
 	char *base = NULL;
 	int rc = import_parse(argc, argv, &o);
 
@@ -374,6 +376,12 @@ static int images_import(struct nook_ctx *ctx, int argc, char **argv)
 				 "with a disk file");
 		goto out;
 	}
+	/* said as what was typed wrong, before a disk is copied; the
+	 * manifest nook writes is held to the same check at commit */
+	if (o.cmdline && !img_cmdline_valid(o.cmdline, &why)) {
+		rc = usage_error(usage, "--cmdline %s", why.p);
+		goto out;
+	}
 	d = ctx_dirs(ctx);
 	if (!d) {
 		rc = 1;
@@ -382,6 +390,7 @@ static int images_import(struct nook_ctx *ctx, int argc, char **argv)
 	rc = import_one(d->data, &o, &st, &n) == 0 ?
 		     stored(d, o.name, &n, o.json) : 1;
 out:
+	buf_free(&why);
 	free(base);
 	return rc;
 }

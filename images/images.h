@@ -250,8 +250,9 @@ int img_ensure_default(const char *data, const struct img_build_opts *o);
 struct img_boot {
 	char *disk, *kernel, *initrd, *cmdline, *user;
 };
-/* Read dir/manifest.json into b; -1 naming what is wrong. The one place a
- * manifest's boot fields are read. */
+/* Read dir/manifest.json into b; -1 naming what is wrong (a login user
+ * or kernel arguments that img_user_valid() or img_cmdline_valid()
+ * refuse, too). The one place a manifest's boot fields are read. */
 int img_boot_read(const char *dir, struct img_boot *b);
 void img_boot_free(struct img_boot *b);
 /* The login user of an image whose manifest names none: the default
@@ -259,5 +260,11 @@ void img_boot_free(struct img_boot *b);
 #define IMG_DEFAULT_USER "debian"
 /* 1 when user is a plain user name ([a-z_][a-z0-9_-]{0,31}). */
 int img_user_valid(const char *user);
+/* x86 Linux's COMMAND_LINE_SIZE: the kernel arguments and their NUL. */
+#define IMG_CMDLINE_MAX 2048
+/* 1 when cmdline can be an image's kernel arguments: no control
+ * character, shorter than IMG_CMDLINE_MAX; else 0, with why it cannot
+ * appended to why ("has a control character ..."). */
+int img_cmdline_valid(const char *cmdline, struct buf *why);
 
 #endif

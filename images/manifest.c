@@ -1,6 +1,6 @@
 /* Reading an image's manifest.json for what a VM boots from it: the one
  * place that knows where the disk, kernel, initrd, kernel arguments and
- * login user are written. */
+ * login user are written, and what each may hold. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +24,31 @@ int img_user_valid(const char *user)
 	if (n == 0 || n > 32 || !strchr("abcdefghijklmnopqrstuvwxyz_", user[0]))
 		return 0;
 	return strspn(user, "abcdefghijklmnopqrstuvwxyz0123456789_-") == n;
+}
+
+int img_cmdline_valid(const char *cmdline, struct buf *why)
+{
+	size_t n = strlen(cmdline);
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)cmdline[i];
+
+		/* a newline would end the arguments, an escape drive the
+		 * terminal of whoever reads them; libvirt's XML takes none */
+		if (c < 0x20 || c == 0x7f) {
+			buf_addf(why, "has a control character (\\x%02x) at "
+				 "byte %zu: kernel arguments are one line of "
+				 "printable text", c, i);
+			return 0;
+		}
+	}
+	if (n >= IMG_CMDLINE_MAX) {
+		buf_addf(why, "is %zu bytes long: a kernel takes at most %d "
+			 "(x86's COMMAND_LINE_SIZE, %d with its NUL)", n,
+			 IMG_CMDLINE_MAX - 1, IMG_CMDLINE_MAX);
+		return 0;
+	}
+	return 1;
 }
 
 static int take_file(const char *dir, const char *mpath, const char *key,
@@ -50,6 +75,7 @@ static int take_file(const char *dir, const char *mpath, const char *key,
 int img_boot_read(const char *dir, struct img_boot *b)
 {
 	char *mpath = xasprintf("%s/manifest.json", dir);
+	struct buf why = BUF_INIT;
 	json_t *m = NULL, *f;
 	const char *key;
 	int ret = -1;
@@ -71,10 +97,15 @@ int img_boot_read(const char *dir, struct img_boot *b)
 		errorf("%s: the login user is not a user name", mpath);
 		goto out;
 	}
+	if (b->cmdline && !img_cmdline_valid(b->cmdline, &why)) {
+		errorf("%s: the kernel command line %s", mpath, why.p);
+		goto out;
+	}
 	ret = 0;
 out:
 	if (ret < 0)
 		img_boot_free(b);
+	buf_free(&why);
 	json_decref(m);
 	free(mpath);
 	return ret;

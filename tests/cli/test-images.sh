@@ -135,6 +135,38 @@ PY
 expect_rc "an image whose user is no user name is refused" 1 "$NOOK" images import baduser --name baduser
 contains "  saying so" "$ERR" "not a user name"
 check "  and nothing is stored" test ! -e "$NOOK_HOME/images/names/baduser"
+# kernel arguments with a control character, or longer than x86's
+# COMMAND_LINE_SIZE (2048 with the NUL), are refused at import: as a usage
+# error when given, as a bad image in a manifest (a directory, a bundle)
+expect_rc "--cmdline with a newline and an escape is a usage error" 2 "$NOOK" images import small.qcow2 --name badcmd \
+	--kernel vmlinuz --cmdline "$(printf 'console=ttyS0\nroot=/dev/vda\033[2J')"
+contains "  naming the problem" "$ERR" "--cmdline has a control character (\x0a) at byte 13"
+expect_rc "a --cmdline of 5000 bytes is a usage error" 2 "$NOOK" images import small.qcow2 --name badcmd \
+	--kernel vmlinuz --cmdline "$(printf '%05000d' 0)"
+contains "  naming the problem" "$ERR" "--cmdline is 5000 bytes long: a kernel takes at most 2047"
+check "  nothing is stored" test ! -e "$NOOK_HOME/images/names/badcmd"
+expect_rc "a --cmdline of 2047 bytes is taken" 0 "$NOOK" images import small.qcow2 --name longcmd \
+	--kernel vmlinuz --cmdline "$(printf 'x=%02045d' 0)"
+"$NOOK" images rm longcmd > /dev/null
+# badcmd WHAT CMDLINE WHY: an image directory and a bundle whose manifest
+# gives CMDLINE (a JSON string's inside) are refused, saying WHY
+badcmd() {
+	rm -rf badcmd && mkdir badcmd && cp "$dir"/* badcmd/ && chmod u+w badcmd/*
+	python3 - badcmd/manifest.json "$2" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1])); m["cmdline"] = json.loads('"%s"' % sys.argv[2])
+json.dump(m, open(sys.argv[1], "w"))
+PY
+	tar -C badcmd -cf badcmd.tar manifest.json disk.qcow2 vmlinuz
+	for src in badcmd badcmd.tar; do
+		expect_rc "$src: a manifest whose cmdline $1 is refused" 1 "$NOOK" images import "$src" --name badcmd
+		contains "  saying why" "$ERR" "manifest.json: the kernel command line $3"
+		check "  and nothing is stored" test ! -e "$NOOK_HOME/images/names/badcmd"
+	done
+}
+badcmd "has an escape" 'root=/dev/vda\u001b[2J' "has a control character (\x1b) at byte 13"
+badcmd "is 5000 bytes" "$(printf 'x=%04998d' 0)" "is 5000 bytes long"
+check "  nor half-imported" store_clean
 # a traversal entry, written by Python's tarfile
 python3 -c 'import tarfile,io; t=tarfile.open("evil.tar","w"); i=tarfile.TarInfo("../../evil"); i.size=1; t.addfile(i, io.BytesIO(b"x")); t.close()'
 expect_rc "a traversal bundle is refused" 1 "$NOOK" images import evil.tar --name evil

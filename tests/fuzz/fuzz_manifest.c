@@ -14,15 +14,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *dir = fuzz_dir();
 	char *path = xasprintf("%s/manifest.json", dir);
 	struct img_boot b;
+	struct buf why = BUF_INIT;
 	json_t *m = NULL, *f;
 	const char *key;
 
 	fuzz_write(path, data, size);
 	if (img_boot_read(dir, &b) == 0) {
-		if (!b.disk || (b.user && !img_user_valid(b.user)))
+		if (!b.disk || (b.user && !img_user_valid(b.user)) ||
+		    (b.cmdline && !img_cmdline_valid(b.cmdline, &why)))
 			abort();
 		img_boot_free(&b);
 	}
+	buf_free(&why);
 	if (img_manifest_load(path, &m) == 0) {
 		json_object_foreach(json_object_get(m, "files"), key, f) {
 			img_member_check(dir, m, key, 0, 0);

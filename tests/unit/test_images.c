@@ -488,6 +488,86 @@ static void test_export_names(void **state)
 	free(src);
 }
 
+/* Kernel arguments with a control character, or longer than the kernel
+ * takes, are refused in a manifest however it came (the one nook writes
+ * for a lone disk too), saying which. */
+static void test_boot_cmdline(void **state)
+{
+	static const struct {
+		const char *cmdline;
+		int ok;
+		const char *why;
+	} c[] = {
+		{ "root=/dev/vda1 console=ttyS0 quiet", 1, NULL },
+		{ "console=ttyS0\\nroot=/dev/vda", 0, "(\\x0a) at byte 13" },
+		{ "root=/dev/vda\\u001b[2J", 0, "(\\x1b) at byte 13" },
+		{ "a\\tb", 0, "(\\x09) at byte 1" },
+		{ "x\\u007f", 0, "(\\x7f)" },
+		{ "r\\u00e9sum\\u00e9=1", 1, NULL },
+	};
+	char *root = make_tmpdir(), *data = xasprintf("%s/data", root);
+	char *disk = xasprintf("%s/disk.qcow2", root), *kernel, *err;
+	char *big = xmalloc(IMG_CMDLINE_MAX + 1), *dir = NULL;
+	struct buf why = BUF_INIT;
+	struct img_boot b;
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(c); i++) {
+		char *m = xasprintf("{\"files\": {\"disk.raw\": {\"format\": "
+				    "\"raw\"}}, \"cmdline\": \"%s\"}",
+				    c[i].cmdline);
+
+		free(write_in(root, "manifest.json", m));
+		free(m);
+		stderr_begin();
+		assert_int_equal(img_boot_read(root, &b), c[i].ok ? 0 : -1);
+		err = stderr_end();
+		if (c[i].ok) {
+			assert_non_null(b.cmdline);
+			assert_true(img_cmdline_valid(b.cmdline, &why));
+			img_boot_free(&b);
+		} else {
+			assert_non_null(strstr(err, "the kernel command line "
+					       "has a control character"));
+			assert_non_null(strstr(err, c[i].why));
+		}
+		free(err);
+	}
+	/* 2047 bytes and the NUL fit; one more does not */
+	memset(big, 'a', IMG_CMDLINE_MAX);
+	big[IMG_CMDLINE_MAX - 1] = '\0';
+	assert_true(img_cmdline_valid(big, &why));
+	big[IMG_CMDLINE_MAX - 1] = 'a';
+	big[IMG_CMDLINE_MAX] = '\0';
+	assert_false(img_cmdline_valid(big, &why));
+	assert_non_null(strstr(why.p, "is 2048 bytes long: a kernel takes at "
+			       "most 2047"));
+	/* the manifest nook writes for a lone disk is held to it too */
+	make_qcow2(disk, NULL);
+	kernel = write_in(root, "vmlinuz", "kernel");
+	stderr_begin();
+	assert_int_equal(img_import_disk(data, disk, kernel, NULL, big, "t",
+					 NULL), -1);
+	assert_int_equal(img_import_disk(data, disk, kernel, NULL,
+					 "console=ttyS0\nroot=/dev/vda", "t",
+					 NULL), -1);
+	err = stderr_end();
+	assert_non_null(strstr(err, "is 2048 bytes long"));
+	assert_non_null(strstr(err, "has a control character"));
+	free(err);
+	assert_int_equal(img_resolve(data, "t", &dir), 0);
+	assert_null(dir);
+	assert_int_equal(img_import_disk(data, disk, kernel, NULL,
+					 "root=/dev/vda1", "t", NULL), 0);
+	buf_free(&why);
+	remove_tree(root);
+	free(root);
+	free(data);
+	free(disk);
+	free(kernel);
+	free(big);
+}
+
 static void test_bad_checksum_imports_nothing(void **state)
 {
 	char *root = make_tmpdir(), *data = xasprintf("%s/data", root);
@@ -1020,6 +1100,7 @@ int main(void)
 		cmocka_unit_test(test_sha_files_and_copy),
 		cmocka_unit_test(test_sha_copy_sparse),
 		cmocka_unit_test(test_export_names),
+		cmocka_unit_test(test_boot_cmdline),
 		cmocka_unit_test(test_sha_read_error),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_store_named),
