@@ -590,6 +590,10 @@ static int in_use(const struct nook_dirs *d, const char *what,
 		errorf("image %s is used by VM %s%s; delete the VM first or "
 		       "use --force", what, users.v[0],
 		       users.n > 1 ? " and more" : "");
+	else if (users.n)
+		warnf("VM %s%s cannot start again without image %s: its disk "
+		      "is made on it (import the image again, or delete the "
+		      "VM)", users.v[0], users.n > 1 ? " and more" : "", what);
 	strvec_clear(&users);
 	return refused;
 }

@@ -27,9 +27,10 @@ struct vm_image {
 void vm_image_free(struct vm_image *img);
 /* A copy of src into dst (which owns nothing yet). */
 void vm_image_copy(struct vm_image *dst, const struct vm_image *src);
-/* An image a project named as a start finds it now: its files still in
- * the project, its disk still opening no other file (a project's files
- * can change under a VM made from them: a 'git pull'). 0 for others. */
+/* An image as a start finds it now: its files still there (a store's
+ * image can be removed under its VMs), and a project's still in the
+ * project, its disk still opening no other file (a project's files can
+ * change under a VM made from them: a 'git pull'). -1 having said why. */
 int vm_image_recheck(const struct vm_image *img);
 
 /*

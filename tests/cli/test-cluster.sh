@@ -550,10 +550,14 @@ expect_rc "  deleted" 0 "$NOOK" local delete lk --force
 expect_rc "an image in the store" 0 "$NOOK" images import blank.img --name lkimg
 expect_rc "  a cluster lm of one from it" 0 "$NOOK" local start lm --nodes 1 --image lkimg --no-wait --memory 256M --cpus 1 --accel tcg
 expect_rc "  the image removed" 0 "$NOOK" images rm lkimg --force
+contains "  warning that lm-1 cannot start again" "$ERR" "VM lm-1 cannot start again without image lkimg"
 expect_rc "  --plan of a grow is refused" 1 "$NOOK" local start lm --nodes 2 --plan
 contains "  naming the image that is gone" "$ERR" "node lm-1's image lkimg"
 expect_rc "  so is the grow" 1 "$NOOK" local start lm --nodes 2 --no-wait
 contains "  saying the same" "$ERR" "which a new node is made like, is gone; give --image"
+"$NOOK" local stop lm-1 --force >/dev/null
+expect_rc "  a start of the node made from it" 1 "$NOOK" local start lm-1 --no-wait
+contains "  says the image is gone, not QEMU's words" "$ERR" "image lkimg, which this VM is made from, is gone"
 expect_rc "  deleted" 0 "$NOOK" local delete lm --force
 
 # a plain start of r-2 and cluster r's first start at once: the plain one
