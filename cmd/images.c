@@ -367,8 +367,11 @@ static int images_import(struct nook_ctx *ctx, int argc, char **argv)
 		o.name = base;
 	}
 	if (!img_name_valid(o.name)) {
-		rc = usage_error(usage, "image name '%s': use a-z, 0-9, '.', "
-				 "'_' and '-' (give --name)", o.name);
+		rc = usage_error(usage, "image name '%s': %s%s", o.name,
+				 strlen(o.name) > 64 ? "at most 64 characters" :
+				 "use a-z, 0-9, '.', '_' and '-', starting with "
+				 "a letter or digit", base ? " (give --name)" :
+				 "");
 		goto out;
 	}
 	if ((o.kernel || o.initrd || o.cmdline) && !S_ISREG(st.st_mode)) {

@@ -104,8 +104,13 @@ static int write_new(const char *path, const char *text)
 	char tmp[] = ".nook.yaml.XXXXXX";
 	int fd = mkostemp(tmp, O_CLOEXEC), ret = -1, dfd;
 
-	if (fd < 0)
-		return error_errno("cannot make a file in this directory");
+	if (fd < 0) {
+		char *here = getcwd(NULL, 0);
+
+		error_errno("cannot make a file in %s", here ? here : ".");
+		free(here);
+		return -1;
+	}
 	if (fchmod(fd, 0666 & ~mode_mask()) < 0 ||
 	    write_all(fd, text, strlen(text)) < 0 || fsync(fd) < 0) {
 		error_errno("cannot write %s", tmp);

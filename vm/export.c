@@ -251,7 +251,8 @@ static int open_outdir(struct lv_export *x)
 		return errorf("%s is %s: the export holds the VMs' private "
 			      "keys; pick a directory only you can write to",
 			      dir, st.st_uid != geteuid() ? "someone else's" :
-			      "writable by others");
+			      st.st_mode & 002 ? "writable by anyone" :
+			      "writable by its group");
 	}
 	x->outdir = realpath(dir, NULL);
 	if (!x->outdir)

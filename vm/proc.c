@@ -110,8 +110,8 @@ int vm_lock(const struct vm_paths *p, const char *name, int *fd)
 		if (e == EWOULDBLOCK)
 			return errorf("VM %s is busy: another nook command "
 				      "holds it (a start, stop, suspend, "
-				      "pause, snapshot, export or delete)",
-				      name);
+				      "pause, snapshot, export or delete); "
+				      "try again once it is done", name);
 		errno = e;
 		return error_errno("cannot lock %s", p->lock);
 	}

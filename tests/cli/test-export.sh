@@ -145,8 +145,11 @@ check "  the disk copy too (0600)" test "$(stat -c %a out1/e1.qcow2)" = 600
 check "  the kernel copy too (0600)" test "$(stat -c %a out3/e1.vmlinuz)" = 600
 mkdir shared && chmod 777 shared
 expect_rc "a directory others can write to is refused" 1 "$NOOK" export libvirt e1 -o shared
-contains "  saying why" "$ERR" "writable by others"
+contains "  saying why" "$ERR" "writable by anyone"
 check "  and nothing is written" test -z "$(ls -A shared)"
+chmod 770 shared
+expect_rc "so is one its group can write to" 1 "$NOOK" export libvirt e1 -o shared
+contains "  saying so" "$ERR" "shared is writable by its group"
 : > afile
 expect_rc "-o naming a file is refused" 1 "$NOOK" export libvirt e1 -o afile
 contains "  up front" "$ERR" "afile is not a directory"

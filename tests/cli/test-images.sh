@@ -172,6 +172,10 @@ python3 -c 'import tarfile,io; t=tarfile.open("evil.tar","w"); i=tarfile.TarInfo
 expect_rc "a traversal bundle is refused" 1 "$NOOK" images import evil.tar --name evil
 check "nothing written outside" test ! -e "$NOOK_HOME/evil" -a ! -e "$WORK/evil"
 expect_rc "import a bad name" 2 "$NOOK" images import small.qcow2 --name "Bad Name"
+contains "  says which characters, not to give --name it was given" "$ERR" "use a-z, 0-9, '.', '_' and '-', starting with a letter or digit"
+check "  (no 'give --name')" test "${ERR#*give --name}" = "$ERR"
+expect_rc "import a 65-character name" 2 "$NOOK" images import small.qcow2 --name "$(printf 'a%.0s' $(seq 65))"
+contains "  says it is too long" "$ERR" "at most 64 characters"
 qemu-img create -q -f qcow2 -F qcow2 -b "$WORK/small.qcow2" overlay.qcow2
 expect_rc "an overlay (backing file) is refused" 1 "$NOOK" images import overlay.qcow2 --name ov
 contains "says convert it" "$ERR" "backing file"
