@@ -1172,11 +1172,14 @@ static void plug_open(struct plug *p, const char *url)
 	p->from = out[0];
 }
 
+/* SIGKILL, not child_kill()'s SIGTERM: vde_plug's SIGTERM handler can
+ * deadlock in its own cleanup (seen: a plug stuck on a futex, for good) */
 static void plug_close(struct plug *p)
 {
 	close(p->to);
 	close(p->from);
-	child_kill(&p->c);
+	kill(p->c.pid, SIGKILL);
+	child_wait(&p->c);
 	buf_free(&p->got);
 }
 
