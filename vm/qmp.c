@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -179,6 +180,11 @@ int qmp_open_fd(struct qmp *q, int fd, int timeout_ms)
 
 	memset(q, 0, sizeof(*q));
 	q->fd = fd;
+	/* ids differ between the connections one nook makes in turn (a
+	 * stop reconnects): the clock stands in if getrandom() fails */
+	if (getrandom(&q->nonce, sizeof(q->nonce), 0) !=
+	    (ssize_t)sizeof(q->nonce))
+		q->nonce = (uint32_t)real_us();
 	greeting = read_msg(q, mono_ms() + timeout_ms);
 	if (greeting && !json_object_get(greeting, "QMP"))
 		fail(q, "QMP: QEMU's first message is not a greeting");
@@ -193,16 +199,18 @@ int qmp_open_fd(struct qmp *q, int fd, int timeout_ms)
 }
 
 /*
- * Each command carries an id, "nook-PID-N", that QEMU puts in its reply.
+ * Each command carries an id, "nook-PID-NONCE-N" (NONCE the connection's),
+ * that QEMU puts in its reply.
  * QEMU's monitor belongs to the socket, not to one connection: a reply
  * to a client killed mid-command can reach the next one to connect (a
  * snapshot's "{}" read as the answer to query-block). A reply naming
- * another id is not ours; one naming none (QEMU's to a line it could not
- * parse) is taken as ours.
+ * another id (or an id that is no string) is not ours; one naming none
+ * (QEMU's to a line it could not parse) is taken as ours.
  */
 static char *command_id(const struct qmp *q)
 {
-	return xasprintf("nook-%d-%lu", (int)getpid(), q->sent);
+	return xasprintf("nook-%d-%08x-%lu", (int)getpid(),
+			 (unsigned)q->nonce, q->sent);
 }
 
 /* The next command to send: {"id":..., "execute": command}. */
@@ -224,14 +232,15 @@ static int answer(struct qmp *q, const char *command, json_t *r, json_t **ret)
 {
 	json_t *v = json_object_get(r, "return");
 	json_t *e = json_object_get(r, "error");
-	const char *id = json_string_value(json_object_get(r, "id"));
+	json_t *id = json_object_get(r, "id");
 	const char *class, *desc;
 	char *ours;
 	int other;
 
 	if (id) {
 		ours = command_id(q);
-		other = strcmp(id, ours) != 0;
+		other = !json_is_string(id) ||
+			strcmp(json_string_value(id), ours) != 0;
 		free(ours);
 		if (other)
 			return 1;

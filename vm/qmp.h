@@ -15,6 +15,7 @@
 #define NOOK_QMP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -25,7 +26,8 @@ struct qmp {
 	int fd;         /* -1 when closed */
 	struct buf in;  /* bytes read past the last whole line */
 	char *err;      /* why the last call failed, or NULL */
-	unsigned long sent; /* commands sent: the last one's id */
+	uint32_t nonce;     /* this connection's, in each command's id */
+	unsigned long sent; /* commands sent: the last one's number */
 };
 
 /* Connect to the socket at path and negotiate capabilities, within

@@ -21,10 +21,12 @@
 	"\"capabilities\": [\"oob\"]}}\r\n"
 #define RETURN_EMPTY "{\"return\": {}}\r\n"
 
-enum op { SEND, EXPECT, RECORD, PAUSE, RECVFD, END };
+enum op { SEND, EXPECT, RECORD, PAUSE, RECVFD, REPLY, END };
 struct step {
 	enum op op;
-	const char *text; /* SEND: bytes to write; EXPECT: in the next line;
+	const char *text; /* SEND: bytes to write; REPLY: the same, its
+			   * "%ID%" the id of the command EXPECTed last;
+			   * EXPECT: in the next line;
 			   * RECORD: in the next record (a seqpacket
 			   * socket's write), which is a whole line;
 			   * RECVFD: what to write into the fd received */
@@ -87,9 +89,12 @@ static int recv_fd(int fd, const char *text)
 	return 0;
 }
 
-/* A command line less its id, which comes first ({"id":"nook-PID-N",
- * "execute":...}): the scripts name commands without. 0 when the line has
- * no id. */
+/* the id of the command EXPECTed last, for a REPLY */
+static char last_id[64];
+
+/* A command line less its id, which comes first ({"id":"nook-...",
+ * "execute":...}), kept in last_id: the scripts name commands without.
+ * 0 when the line has no id. */
 static int drop_id(char *line)
 {
 	char *end;
@@ -97,10 +102,25 @@ static int drop_id(char *line)
 	if (strncmp(line, "{\"id\":\"nook-", 12))
 		return 0;
 	end = strstr(line, "\",");
-	if (!end)
+	if (!end || (size_t)(end - line - 7) >= sizeof(last_id))
 		return 0;
+	memcpy(last_id, line + 7, (size_t)(end - line - 7));
+	last_id[end - line - 7] = '\0';
 	memmove(line + 1, end + 2, strlen(end + 2) + 1);
 	return 1;
+}
+
+/* Write text with its "%ID%" replaced by last_id. */
+static int reply(int fd, const char *text)
+{
+	const char *at = strstr(text, "%ID%");
+	char out[1024];
+	int n = at ? snprintf(out, sizeof(out), "%.*s%s%s", (int)(at - text),
+			      text, last_id, at + 4) :
+		     snprintf(out, sizeof(out), "%s", text);
+
+	return n > 0 && (size_t)n < sizeof(out) ?
+	       write_all(fd, out, (size_t)n) : -1;
 }
 
 /* The next record (one write of the other end) is one whole line, a
@@ -124,6 +144,8 @@ static int play(int fd, const struct step *s)
 	for (; s->op != END; s++) {
 		if (s->op == SEND &&
 		    write_all(fd, s->text, strlen(s->text)) < 0)
+			return 1;
+		if (s->op == REPLY && reply(fd, s->text) < 0)
 			return 1;
 		if (s->op == EXPECT && (!read_line(fd, line, sizeof(line)) ||
 					!drop_id(line) ||
@@ -234,12 +256,13 @@ static void test_execute(void **state)
  * answer. */
 static void test_others_reply(void **state)
 {
-	char ours[96];
-	struct step script[] = {
+	static const struct step script[] = {
 		HANDSHAKE,
 		{ EXPECT, "{\"execute\":\"query-block\"}", 0 },
-		{ SEND, "{\"return\": {}, \"id\": \"nook-1-7\"}\r\n", 0 },
-		{ SEND, ours, 0 },
+		{ SEND, "{\"return\": {}, \"id\": \"nook-1-0-7\"}\r\n", 0 },
+		{ SEND, "{\"return\": {}, \"id\": 7}\r\n", 0 },
+		{ REPLY, "{\"return\": [{\"device\": \"d0\"}], "
+			 "\"id\": \"%ID%\"}\r\n", 0 },
 		{ END, NULL, 0 },
 	};
 	struct fake f;
@@ -247,9 +270,6 @@ static void test_others_reply(void **state)
 	struct qmp q;
 
 	(void)state;
-	/* the handshake's command is the first, query-block the second */
-	snprintf(ours, sizeof(ours), "{\"return\": [{\"device\": \"d0\"}], "
-		 "\"id\": \"nook-%d-2\"}\r\n", (int)getpid());
 	session_begin(&f, &q, script);
 	assert_int_equal(qmp_execute(&q, "query-block", NULL, 5000, &ret), 0);
 	assert_true(json_is_array(ret));
