@@ -139,6 +139,15 @@ out:
 	return ret;
 }
 
+/* A concluded job gone from QEMU's list (it stays there until told). */
+static void dismiss_job(struct qmp *q, const char *id)
+{
+	json_t *a = json_pack("{s:s}", "id", id);
+
+	qmp_execute(q, "job-dismiss", a, 5000, NULL);
+	json_decref(a);
+}
+
 /* Wait for job id to conclude within bound_s, then dismiss it: 0 when it
  * ended well, else -1 with QEMU's reason in why. */
 static int wait_job(struct qmp *q, const char *id, int bound_s,
@@ -173,10 +182,7 @@ static int wait_job(struct qmp *q, const char *id, int bound_s,
 			buf_adds(why, err);
 		json_decref(r);
 		if (done) {
-			json_t *a = json_pack("{s:s}", "id", id);
-
-			qmp_execute(q, "job-dismiss", a, 5000, NULL);
-			json_decref(a);
+			dismiss_job(q, id);
 			return why->len ? -1 : 0;
 		}
 		if (mono_ms() > deadline) {
@@ -188,8 +194,6 @@ static int wait_job(struct qmp *q, const char *id, int bound_s,
 	}
 }
 
-/* Run snapshot job cmd ("snapshot-save", -load, -delete) for tag on the
- * overlay's node (with its memory for save and load) and wait for it. */
 /* Dismiss the concluded jobs of nooks killed before they could: each
  * stays in QEMU for good otherwise, and one whose id (its nook's pid)
  * comes again would make that job fail to start. */
@@ -204,18 +208,17 @@ static void sweep_jobs(struct qmp *q)
 		const char *id = json_string_value(json_object_get(e, "id"));
 		const char *st = json_string_value(json_object_get(e,
 								   "status"));
-		json_t *a;
 
 		if (!id || !st || strncmp(id, "nook-snapshot-", 14) ||
 		    strcmp(st, "concluded"))
 			continue;
-		a = json_pack("{s:s}", "id", id);
-		qmp_execute(q, "job-dismiss", a, 5000, NULL);
-		json_decref(a);
+		dismiss_job(q, id);
 	}
 	json_decref(r);
 }
 
+/* Run snapshot job cmd ("snapshot-save", -load, -delete) for tag on the
+ * overlay's node (with its memory for save and load) and wait for it. */
 static int run_job(struct vm *vm, struct qmp *q, const char *cmd,
 		   const char *tag, const char *node)
 {
@@ -416,16 +419,19 @@ static json_t *facts_load(const struct vm *vm, const char *path,
 	return all;
 }
 
-/* Record (facts) or forget (facts NULL) tag's facts. */
-static void facts_keep(const struct vm *vm, const char *tag,
-		       const char *facts)
+/* Record (facts) or forget (facts NULL) tag's facts: -1 having said why
+ * when they could not be recorded (a forget that fails is warned of). */
+static int facts_keep(const struct vm *vm, const char *tag,
+		      const char *facts)
 {
 	char *path = facts_path(vm), *text;
-	int not_file;
+	int not_file, ret = 0;
 	json_t *all = facts_load(vm, path, &not_file);
 
-	if (not_file)
+	if (not_file) {
+		ret = facts ? -1 : 0;
 		goto out;
+	}
 	if (!json_is_object(all)) {
 		json_decref(all);
 		if (!facts)
@@ -437,13 +443,16 @@ static void facts_keep(const struct vm *vm, const char *tag,
 	else
 		json_object_del(all, tag);
 	text = json_dumps(all, JSON_INDENT(2) | JSON_SORT_KEYS);
-	if (!text || write_file_atomic(path, text, strlen(text), 0600) < 0)
+	if (!text || write_file_atomic(path, text, strlen(text), 0600) < 0) {
 		warnf("VM %s: cannot keep what snapshot '%s' was made with",
 		      vm->name, tag);
+		ret = facts ? -1 : 0;
+	}
 	free(text);
 out:
 	json_decref(all);
 	free(path);
+	return ret;
 }
 
 /* 0 when tag's memory can be loaded into the QEMU running now, else -1
@@ -484,13 +493,27 @@ static int facts_fit(const struct vm *vm, const char *tag)
 	return ret;
 }
 
+/* After a save that failed: tag's record forgotten unless QEMU made the
+ * snapshot after all (a job that outlasted its wait, a QMP failure once
+ * it was done). */
+static void forget_unmade(struct vm *vm, struct qmp *q, const char *tag)
+{
+	struct vm_snapshots list = { NULL, 0 };
+	char *node = NULL;
+
+	if (snapshots_now(vm, q, &node, &list) == 0 && !find(&list, tag))
+		facts_keep(vm, tag, NULL);
+	vm_snapshots_free(&list);
+	free(node);
+}
+
 int vm_snapshot_save(struct vm *vm, const char *tag, struct vm_snapshot *made)
 {
 	struct qmp q = { -1, BUF_INIT, NULL };
 	struct vm_snapshots list = { NULL, 0 };
 	const struct vm_snapshot *s;
 	char *node = NULL, *facts;
-	int paused, ret = -1;
+	int paused, kept, ret = -1;
 
 	memset(made, 0, sizeof(*made));
 	if (vm_snapshot_tag_check(tag) < 0 ||
@@ -509,13 +532,20 @@ int vm_snapshot_save(struct vm *vm, const char *tag, struct vm_snapshot *made)
 		if (!paused)
 			vm_guest_sync(vm);
 		/* recorded first: a save killed half way may still
-		 * make the snapshot, which must not be left without it */
+		 * make the snapshot, which must not be left without it
+		 * (its memory could never be loaded) */
 		facts = running_facts(vm, 0);
-		if (facts)
-			facts_keep(vm, tag, facts);
+		kept = facts && facts_keep(vm, tag, facts) == 0;
+		if (!kept)
+			errorf("VM %s: no snapshot made: what it would be made "
+			       "with (QEMU's command line and version) cannot "
+			       "be %s, and without it its memory could never "
+			       "be loaded", vm->name, facts ? "kept" : "told");
 		free(facts);
+		if (!kept)
+			goto out;
 		if (run_job(vm, &q, "snapshot-save", tag, node) < 0) {
-			facts_keep(vm, tag, NULL);
+			forget_unmade(vm, &q, tag);
 			goto out;
 		}
 	} else if (disk_op(vm, "-c", tag) < 0) {
