@@ -288,6 +288,12 @@ static int moved_away(const char *log, const struct net_port *movable,
 	return 0;
 }
 
+/* 1 when pid is exiting, or gone already (reaped since it was seen). */
+static int going(pid_t pid)
+{
+	return proc_exiting(pid) || (kill(pid, 0) < 0 && errno == ESRCH);
+}
+
 int vm_qmp_unclaimed(const struct vm_paths *p)
 {
 	pid_t other, seen = 0;
@@ -296,11 +302,12 @@ int vm_qmp_unclaimed(const struct vm_paths *p)
 	/* a QEMU killed a moment ago keeps its sockets until its last
 	 * thread has given its memory back (well under a second for a few
 	 * GiB): waited for, not refused. It accepts no one meanwhile: once
-	 * its backlog is full, only the first look's pid names it. */
+	 * its backlog is full, only the first look's pid names it; one
+	 * gone since that look is looked for again */
 	for (int i = 0; live && i < 100; i++) {
 		if (other)
 			seen = other;
-		if (!seen || !proc_exiting(seen))
+		if (!seen || !going(seen))
 			break;
 		sleep_ms(50);
 		live = qmp_listened(p->qmp, &other);
