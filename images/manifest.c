@@ -28,19 +28,22 @@ int img_user_valid(const char *user)
 
 int img_cmdline_valid(const char *cmdline, struct buf *why)
 {
-	size_t n = strlen(cmdline);
+	size_t n = strlen(cmdline), i = 0;
+	/* what str_escape() leaves as it is: printable UTF-8. A newline
+	 * would end the arguments, an escape drive the terminal of whoever
+	 * reads them; neither libvirt's XML nor a JSON manifest (whose
+	 * strings are UTF-8) takes a control character or a stray byte */
+	char *shown = str_escaped(cmdline);
 
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)cmdline[i];
-
-		/* a newline would end the arguments, an escape drive the
-		 * terminal of whoever reads them; libvirt's XML takes none */
-		if (c < 0x20 || c == 0x7f) {
-			buf_addf(why, "has a control character (\\x%02x) at "
-				 "byte %zu: kernel arguments are one line of "
-				 "printable text", c, i);
-			return 0;
-		}
+	while (i < n && cmdline[i] == shown[i])
+		i++;
+	free(shown);
+	if (i < n) {
+		buf_addf(why, "has a control character or a byte that is not "
+			 "UTF-8 (\\x%02x) at byte %zu: kernel arguments are "
+			 "one line of printable text",
+			 (unsigned char)cmdline[i], i);
+		return 0;
 	}
 	if (n >= IMG_CMDLINE_MAX) {
 		buf_addf(why, "is %zu bytes long: a kernel takes at most %d "

@@ -788,7 +788,7 @@ static void say_reach(const struct lv_export *x)
 	for (size_t i = 0; i < x->n; i++) {
 		const struct lv_vm *v = &x->vms[i];
 		const struct vm_spec *s = &v->vm->spec;
-		const char *user = s->user ? s->user : s->image.user;
+		const char *user = vm_spec_login(s);
 
 		say(x->o, "%s: console: virsh -c '%s' console %s (log %s)",
 		    s->name, uri, s->name, v->log);

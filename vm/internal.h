@@ -93,6 +93,9 @@ struct vm_spec {
 int vm_kernel_recheck(const struct vm_spec *s);
 void vm_spec_init(struct vm_spec *s);
 void vm_spec_free(struct vm_spec *s);
+/* The user nook logs in as: the user-data's (the first of a users: list
+ * without 'default'), else the image's. */
+const char *vm_spec_login(const struct vm_spec *s);
 json_t *vm_spec_to_json(const struct vm_spec *s);
 /* Fill s from j (as written by vm_spec_to_json, or by an earlier nook:
  * its "ports" become the uplink's, its MAC the one it always had); name

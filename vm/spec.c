@@ -51,6 +51,11 @@ void vm_spec_init(struct vm_spec *s)
 	s->memory = 1024ULL << 20;
 }
 
+const char *vm_spec_login(const struct vm_spec *s)
+{
+	return s->user ? s->user : s->image.user;
+}
+
 void vm_spec_free(struct vm_spec *s)
 {
 	if (!s)
@@ -525,15 +530,21 @@ int vm_image_recheck(const struct vm_image *img)
 	const char *const files[] = { img->disk, img->kernel, img->initrd };
 	const char *fmt;
 
-	/* a store's image removed under its VMs ('images rm --force'):
-	 * said here, not as QEMU's "Could not open backing file" */
-	for (size_t i = 0; i < ARRAY_SIZE(files); i++)
-		if (files[i] && access(files[i], F_OK) < 0 && errno == ENOENT)
-			return errorf("image %s, which this VM is made from, is "
-				      "gone (%s is not there; removed with "
-				      "'nook images rm --force'?): import it "
-				      "again, or delete the VM", img->ref,
-				      files[i]);
+	/* a store's image removed under its VMs ('images rm --force'), a
+	 * project's file deleted: said here, not as QEMU's "Could not open
+	 * backing file" */
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+		if (!files[i] || access(files[i], F_OK) == 0 || errno != ENOENT)
+			continue;
+		if (img->within)
+			return errorf("%s, which this VM is made from, is gone "
+				      "from its project: put it back, or delete "
+				      "the VM", files[i]);
+		return errorf("image %s, which this VM is made from, is gone "
+			      "(%s is not there; removed with 'nook images rm "
+			      "--force'?): import it again, or delete the VM",
+			      img->ref, files[i]);
+	}
 	if (!img->within)
 		return 0;
 	if (in_project(img->within, files, ARRAY_SIZE(files)) < 0 ||

@@ -395,8 +395,7 @@ static int login_user(struct vm *vm, const struct vm_start_opts *o,
 	buf_free(&kept);
 	if (rc < 0)
 		return -1;
-	if (vm->exists && !same_str(user, vm->spec.user ? vm->spec.user :
-					  vm->spec.image.user))
+	if (vm->exists && !same_str(user, vm_spec_login(&vm->spec)))
 		say(o, "login user: now %s", user);
 	free(vm->spec.user);
 	vm->spec.user = user;
@@ -863,6 +862,28 @@ static int boot_qemu(struct vm *vm, const struct vm_start_opts *o,
 	return rc;
 }
 
+/* -1 saying so when a direct boot's whole kernel command line (the
+ * image's arguments, nook's own, --append, and the one-vCPU boot's)
+ * would be longer than a kernel takes: it would be cut, and nook's own
+ * (the console, the NoCloud seed) lost with the end. */
+static int kernel_args_fit(const struct vm *vm, enum vm_accel accel)
+{
+	struct buf line = BUF_INIT;
+	size_t n;
+
+	if (strcmp(vm->spec.boot, "direct"))
+		return 0;
+	vm_kernel_args(&vm->spec, accel, &line);
+	n = line.len + 1 + strlen(VM_ONE_CPU_ARG);
+	buf_free(&line);
+	if (n < IMG_CMDLINE_MAX)
+		return 0;
+	return errorf("VM %s: its kernel command line (the image's "
+		      "arguments, nook's own and --append's) would be %zu "
+		      "bytes, and a kernel takes at most %d: shorten --append "
+		      "or the image's", vm->name, n, IMG_CMDLINE_MAX - 1);
+}
+
 /* From the lock to a running QEMU, with the uplink as launched in *up. */
 static int launch(struct vm *vm, const struct vm_start_opts *o,
 		  struct inputs *in, struct vm_start_result *r,
@@ -876,7 +897,8 @@ static int launch(struct vm *vm, const struct vm_start_opts *o,
 	int ret = -1, rc;
 
 	if (apply(vm, o, in) < 0 || keep_inputs(vm, o, in) < 0 ||
-	    decide_accel(o, vm->spec.accel, &r->accel) < 0)
+	    decide_accel(o, vm->spec.accel, &r->accel) < 0 ||
+	    kernel_args_fit(vm, r->accel) < 0)
 		goto out;
 	/* a node's network runs from its first node's start on */
 	if (vm->spec.cluster) {
@@ -1191,6 +1213,19 @@ out:
 	return ret;
 }
 
+/* --append as an image's kernel arguments are held (img_cmdline_valid):
+ * a usage error saying why, else 0. */
+static int append_check(const char *append)
+{
+	struct buf why = BUF_INIT;
+	int ok = img_cmdline_valid(append, &why);
+
+	if (!ok)
+		usage_errorf("--append %s", why.p);
+	buf_free(&why);
+	return ok ? 0 : -1;
+}
+
 int vm_start_opts_check(const struct vm_start_opts *o)
 {
 	int disk = o->boot && !strcmp(o->boot, "disk");
@@ -1202,6 +1237,8 @@ int vm_start_opts_check(const struct vm_start_opts *o)
 		return errorf("%s is for direct boot, not boot disk",
 			      o->kernel ? "a kernel" : "kernel arguments "
 			      "(--append)");
+	if (o->append && append_check(o->append) < 0)
+		return -1;
 	for (size_t i = 0; i < o->nports; i++)
 		for (size_t k = 0; k < i; k++)
 			if (net_port_clash(&o->ports[k], &o->ports[i]))

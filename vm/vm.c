@@ -400,7 +400,7 @@ void vm_get_info(struct vm *vm, struct vm_info *i)
 	i->memory = vm->spec.memory;
 	i->resident = i->pid ? proc_resident(i->pid) : 0;
 	i->ssh_port = vm->spec.ssh_port;
-	i->user = vm->spec.user ? vm->spec.user : vm->spec.image.user;
+	i->user = vm_spec_login(&vm->spec);
 	i->ports = &vm->ports;
 	i->dir = vm->paths.dir;
 	i->cluster = vm->spec.cluster;
@@ -431,7 +431,7 @@ void vm_get_info(struct vm *vm, struct vm_info *i)
 int vm_ssh(struct vm *vm, const char *user, int must_run,
 	   struct ssh_target *t)
 {
-	const char *login = vm->spec.user ? vm->spec.user : vm->spec.image.user;
+	const char *login = vm_spec_login(&vm->spec);
 
 	if (must_run) {
 		struct vm_info i;
@@ -488,8 +488,7 @@ int vm_ssh_user_check(struct vm *vm, const char *user)
 	struct ssh_target t;
 	int rc;
 
-	if (!strcmp(user, vm->spec.user ? vm->spec.user :
-			   vm->spec.image.user) ||
+	if (!strcmp(user, vm_spec_login(&vm->spec)) ||
 	    vm_ssh(vm, NULL, 1, &t) < 0)
 		return 0;
 	ssh_argv(&t, -1, NULL, cmd, &av);

@@ -140,7 +140,13 @@ check "  and nothing is stored" test ! -e "$NOOK_HOME/images/names/baduser"
 # error when given, as a bad image in a manifest (a directory, a bundle)
 expect_rc "--cmdline with a newline and an escape is a usage error" 2 "$NOOK" images import small.qcow2 --name badcmd \
 	--kernel vmlinuz --cmdline "$(printf 'console=ttyS0\nroot=/dev/vda\033[2J')"
-contains "  naming the problem" "$ERR" "--cmdline has a control character (\x0a) at byte 13"
+contains "  naming the problem" "$ERR" "--cmdline has a control character or a byte that is not UTF-8 (\x0a) at byte 13"
+expect_rc "--cmdline with a byte that is not UTF-8 is a usage error" 2 "$NOOK" images import small.qcow2 --name badcmd \
+	--kernel vmlinuz --cmdline "$(printf 'root=/dev/vda \377')"
+contains "  naming it" "$ERR" "(\xff) at byte 14"
+expect_rc "--cmdline with a C1 control (U+009B, CSI) is a usage error" 2 "$NOOK" images import small.qcow2 --name badcmd \
+	--kernel vmlinuz --cmdline "$(printf 'a\302\233')"
+contains "  naming it" "$ERR" "(\xc2) at byte 1"
 expect_rc "a --cmdline of 5000 bytes is a usage error" 2 "$NOOK" images import small.qcow2 --name badcmd \
 	--kernel vmlinuz --cmdline "$(printf '%05000d' 0)"
 contains "  naming the problem" "$ERR" "--cmdline is 5000 bytes long: a kernel takes at most 2047"
@@ -164,7 +170,7 @@ PY
 		check "  and nothing is stored" test ! -e "$NOOK_HOME/images/names/badcmd"
 	done
 }
-badcmd "has an escape" 'root=/dev/vda\u001b[2J' "has a control character (\x1b) at byte 13"
+badcmd "has an escape" 'root=/dev/vda\u001b[2J' "has a control character or a byte that is not UTF-8 (\x1b) at byte 13"
 badcmd "is 5000 bytes" "$(printf 'x=%04998d' 0)" "is 5000 bytes long"
 check "  nor half-imported" store_clean
 # a traversal entry, written by Python's tarfile

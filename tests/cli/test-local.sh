@@ -404,6 +404,13 @@ check "  kept absolute, its link kept" test "$(json 'd["kernel"]' < "$NOOK_HOME/
 expect_rc "  stopped" 0 "$NOOK" local stop rk --force
 expect_rc "  started again from another directory" 0 sh -c 'cd / && exec "$1" local start rk --no-wait' _ "$NOOK"
 expect_rc "  deleted" 0 "$NOOK" local delete rk --force
+# --append is held as an image's kernel arguments are: one line of
+# printable text; and the whole line, nook's own with it, must fit
+expect_rc "--append with an escape is a usage error" 2 "$NOOK" local start rk --image blank.img --kernel zero.kernel --append "$(printf 'quiet\033[2J')" --plan
+contains "  naming the problem" "$ERR" "--append has a control character or a byte that is not UTF-8 (\x1b) at byte 5"
+expect_rc "an --append that leaves no room for nook's own" 1 "$NOOK" local start rk --image blank.img --kernel zero.kernel --append "x=$(printf '%02000d' 0)" --no-wait --memory 256M --accel tcg
+contains "  says the whole line is too long" "$ERR" "a kernel takes at most 2047: shorten --append"
+check "  and makes no VM" test ! -e "$NOOK_HOME/vms/rk"
 
 # a path may hold any byte: list, status and the plan print it escaped
 esc=$(printf 'e\033[31m.img')

@@ -166,6 +166,13 @@ expect_rc "the cluster's start makes it again" 0 in_dir dev local start --no-wai
 check "  at its old address" test "$("$NOOK" local status dev-worker-1 --json | json 'd["address"]')" = 10.79.0.2
 expect_rc "ssh-config without NAME: a stanza per node" 0 in_dir dev ssh-config
 check "  three" test "$(echo "$OUT" | grep -c '^Host nook-dev-')" = 3
+# the project's image deleted under its VMs: said, not in QEMU's words
+"$NOOK" local stop dev-worker-2 --force >/dev/null
+mv dev/blank.img dev/blank.img.away
+expect_rc "a node's start with its project's image gone" 1 "$NOOK" local start dev-worker-2 --no-wait
+contains "  says it is gone from the project" "$ERR" "dev/blank.img, which this VM is made from, is gone from its project"
+mv dev/blank.img.away dev/blank.img
+expect_rc "  starts once it is back" 0 "$NOOK" local start dev-worker-2 --no-wait
 # another project whose directory is named dev too: init warns
 mkdir -p other/dev
 expect_rc "init in another directory named dev" 0 in_dir other/dev init
