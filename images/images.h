@@ -205,8 +205,10 @@ int img_pull_resolve(const char *ref, const char *base_url,
 int img_find_checksum(const char *sums, const char *file, char **hex);
 /*
  * Download p->url (resuming a partial download of the same URL when it
- * came from the same file, by its size and ETag or date; else starting
- * over, said in a warning), verify
+ * came from the same file, by its size and strong ETag or date, or with
+ * a checksum through a redirect its size alone; else starting over, said
+ * in a warning, the part kept until the new download's first byte),
+ * verify
  * its checksum before anything enters the store (a mismatch deletes the
  * download), then import it as p->name. A plain http URL without a
  * checksum from the command line or over https is refused unless

@@ -49,12 +49,12 @@ static int curl_load(struct curl_api *c)
 	*(void **)&c->header = dlsym(c->lib, "curl_easy_header");
 	*(void **)&c->slist_append = dlsym(c->lib, "curl_slist_append");
 	*(void **)&c->slist_free_all = dlsym(c->lib, "curl_slist_free_all");
+	/* curl_easy_header came in 7.84; fetch_setup() wants 7.85 anyway */
 	if (!c->init || !c->setopt || !c->perform || !c->getinfo ||
-	    !c->cleanup || !c->strerror || !c->slist_append ||
+	    !c->cleanup || !c->strerror || !c->header || !c->slist_append ||
 	    !c->slist_free_all)
-		return errorf("libcurl.so.4 lacks the easy interface");
-	/* curl_easy_header came in 7.84: without it (fetch() wants 7.85
-	 * anyway) no ETag is read, and a part is told by its date */
+		return errorf("libcurl.so.4 lacks the easy interface (7.85 or "
+			      "later has it)");
 	return 0;
 }
 
@@ -172,15 +172,22 @@ int img_find_checksum(const char *sums, const char *file, char **hex)
 	return errorf("the checksums list names no '%s'", file);
 }
 
-/* What tells apart the files a URL may give: their size, and their ETag
- * or, without one, their date (Last-Modified; a local file's mtime). A
- * part is resumed only from the file it came from: appended to by another,
- * it would be a splice that no checksum may be there to catch. */
+/* What tells apart the files a URL may give: their size, and their
+ * strong ETag or, without one, their date (Last-Modified; a local file's
+ * mtime). A part is resumed only from the file it came from: appended to
+ * by another, it would be a splice that no checksum may be there to catch.
+ * With a checksum to catch one, the size alone will do for an answer
+ * that came through a redirect: a mirror service sends each request to
+ * another server, whose ETag (and date, often) is its own. */
 struct source {
 	long long size; /* -1: unknown */
 	long long time; /* seconds since the epoch; -1: unknown */
 	char etag[256]; /* "": none */
 };
+
+/* Whether an answer is of the file a part came from: it is; it is
+ * another (its validators say so); or it does not say. */
+enum same { UNTOLD, SAME, DIFFERS };
 
 struct xfer {
 	FILE *f;
@@ -194,10 +201,14 @@ struct xfer {
 	const char *meta;         /* where a transfer from zero records its
 				     source; NULL: nowhere */
 	const struct source *was; /* resuming: the part's source */
+	int by_size;              /* a checksum checks the bytes */
 	int known;                /* the source is recorded or checked: the
 				     body may be written */
-	int meta_failed;          /* the record could not be written */
-	const char *changed;      /* why the part is not the source's head */
+	int said;                 /* the transfer was ended, having said why */
+	enum same same;           /* after known, with was: the answer's */
+	int whole;                /* a 416 said the part is whole */
+	const char *changed;      /* why the part is not the source's head,
+				     or why that cannot be told */
 };
 
 /* Tell p's report (if any) of a step of the pull. */
@@ -224,8 +235,7 @@ static void source_get(struct curl_api *c, CURL *h, curl_off_t offset,
 	c->getinfo(h, CURLINFO_FILETIME_T, &t);
 	s->size = len >= 0 ? (long long)(offset + len) : -1;
 	s->time = t >= 0 ? (long long)t : -1;
-	if (c->header &&
-	    c->header(h, "ETag", 0, CURLH_HEADER, -1, &e) == CURLHE_OK &&
+	if (c->header(h, "ETag", 0, CURLH_HEADER, -1, &e) == CURLHE_OK &&
 	    strlen(e->value) < sizeof(s->etag) && !strpbrk(e->value, "\r\n"))
 		memcpy(s->etag, e->value, strlen(e->value) + 1);
 }
@@ -273,34 +283,64 @@ out:
 	return ret;
 }
 
-static const char no_tell[] = "the server gave no size, or no ETag or "
-			      "date, to tell the file by";
+static const char no_tell[] = "the server gave no size, or no strong "
+			      "ETag or date, to tell the file by";
 
-/* 1 when s tells its file from another: a size, and an ETag or a date */
-static int source_told(const struct source *s)
+/* 1 when etag is a strong entity tag, the one kind that tells identical
+ * bytes (RFC 9110 8.8.3): a weak one (W/"...") counts as none */
+static int etag_strong(const char *etag)
 {
-	return s->size >= 0 && (*s->etag || s->time >= 0);
+	return etag[0] == '"';
 }
 
-/* NULL when now is the file was is (the same size, and the same ETag or,
- * without one, date); else how it differs or why that cannot be told. */
-static const char *source_differs(const struct source *was,
-				  const struct source *now)
+/* 1 when s tells its file from another: a size, and (unless by_size) a
+ * strong ETag or a date */
+static int source_told(const struct source *s, int by_size)
 {
-	if (!source_told(was))
-		return no_tell;
-	if (now->size != was->size)
-		return now->size < 0 ? "the server no longer tells its size" :
-				       "the file changed: its size";
-	if (*was->etag)
-		return strcmp(now->etag, was->etag) ?
+	return s->size >= 0 &&
+	       (by_size || etag_strong(s->etag) || s->time >= 0);
+}
+
+/* Whether now is the file was is: the same size and (unless by_size) the
+ * same strong ETag or, with one side lacking it, date. DIFFERS takes a
+ * validator of now's (a size, even, is one only beside an ETag or a
+ * date: a captive portal's page tells none); *why says how, or why it
+ * cannot be told. */
+static enum same source_cmp(const struct source *was,
+			    const struct source *now, int by_size,
+			    const char **why)
+{
+	int told = etag_strong(now->etag) || now->time >= 0;
+
+	*why = NULL;
+	if (now->size < 0) {
+		*why = "the server no longer tells its size";
+		return UNTOLD;
+	}
+	if (now->size != was->size) {
+		*why = told ? "the file changed: its size" :
+			      "the answer tells no ETag or date of its file";
+		return told ? DIFFERS : UNTOLD;
+	}
+	if (by_size)
+		return SAME;
+	if (etag_strong(was->etag) && etag_strong(now->etag)) {
+		*why = strcmp(now->etag, was->etag) ?
 			       "the file changed: its ETag" : NULL;
-	return now->time != was->time ? "the file changed: its date" : NULL;
+		return *why ? DIFFERS : SAME;
+	}
+	if (was->time >= 0 && now->time >= 0) {
+		*why = now->time != was->time ? "the file changed: its date" :
+						NULL;
+		return *why ? DIFFERS : SAME;
+	}
+	*why = "the server no longer tells the file's ETag or date";
+	return UNTOLD;
 }
 
-/* The If-Range header for a part from was, into out: its ETag unless
- * weak (RFC 9110 allows only strong ones), else its date; "" when it has
- * neither. */
+/* The If-Range header for a part from was, into out: its ETag when
+ * strong, its date when it has no ETag at all (RFC 9110 13.1.5 allows no
+ * weak ETag, and no date beside an ETag); "" when neither may be sent. */
 static void if_range(const struct source *was, char *out, size_t n)
 {
 	time_t t = (time_t)was->time;
@@ -311,18 +351,34 @@ static void if_range(const struct source *was, char *out, size_t n)
 	if (n <= at)
 		return;
 	memcpy(out, "If-Range: ", at + 1);
-	if (*was->etag && strncmp(was->etag, "W/", 2) &&
-	    strlen(was->etag) < n - at)
+	if (etag_strong(was->etag) && strlen(was->etag) < n - at)
 		memcpy(out + at, was->etag, strlen(was->etag) + 1);
-	else if (was->time < 0 || !gmtime_r(&t, &tm) ||
+	else if (*was->etag || was->time < 0 || !gmtime_r(&t, &tm) ||
 		 !strftime(out + at, n - at, "%a, %d %b %Y %H:%M:%S GMT",
 			   &tm))
 		*out = '\0';
 }
 
-/* At a transfer's first bytes, its source: recorded beside a part begun
- * from zero (before any of it is written), or checked against the
- * record of the part it resumes. -1 ends the transfer. */
+/* 1 when the size alone tells x's answer's file: a checksum checks the
+ * bytes, and the answer came through a redirect (a mirror's, maybe) or
+ * the part's record has nothing else */
+static int size_tells(struct xfer *x)
+{
+	long n = 0;
+
+	if (!x->by_size)
+		return 0;
+	if (!source_told(x->was, 0))
+		return 1;
+	return x->c->getinfo(x->h, CURLINFO_REDIRECT_COUNT, &n) ==
+		       CURLE_OK && n > 0;
+}
+
+/* At a transfer's first bytes (or its end, when none came), its source:
+ * for a download from zero, the bytes the file held before go only now
+ * (a transfer that fails before this keeps them), then the source is
+ * recorded (before any new byte lands); for a resume, it is checked
+ * against the record of the part. -1 ends the transfer. */
 static int source_first(struct xfer *x)
 {
 	struct source now;
@@ -330,14 +386,19 @@ static int source_first(struct xfer *x)
 	x->known = 1;
 	source_get(x->c, x->h, x->offset, &now);
 	if (!x->was) {
+		if (ftruncate(fileno(x->f), 0) < 0) {
+			x->said = 1;
+			return error_errno("cannot empty the download of %s",
+					   x->url);
+		}
 		if (x->meta && source_save(x->meta, &now) < 0) {
-			x->meta_failed = 1;
+			x->said = 1;
 			return -1;
 		}
 		return 0;
 	}
-	x->changed = source_differs(x->was, &now);
-	return x->changed ? -1 : 0;
+	x->same = source_cmp(x->was, &now, size_tells(x), &x->changed);
+	return x->same == SAME ? 0 : -1;
 }
 
 static size_t on_data(char *p, size_t size, size_t n, void *ctx)
@@ -424,6 +485,11 @@ struct fetch_req {
 	const char *meta; /* where a download from zero records its source
 			     (source_save()); NULL: nowhere */
 	const struct source *was; /* set: resume path, which came from was */
+	int by_size; /* a checksum checks the download: through a
+			redirect (a mirror), its size tells its file */
+	int size_only; /* resume with no If-Range (another mirror's
+			  validator would bring the whole file) */
+	int resumed; /* out: the download resumed a part */
 	int insecure;
 	int tls_only; /* redirects stay on https (what the fetch brings is
 			 checked against nothing else) */
@@ -467,44 +533,109 @@ static int fetch_setup(struct curl_api *c, CURL *h,
 	return 0;
 }
 
-/* Why a resumed transfer that ended with rc and HTTP code brought no
- * rest of the part's file, appended to why; 0 when it did, or when
- * nothing can be told from a transfer that failed on the way. */
-static int resume_refused(struct xfer *x, CURLcode rc, long code,
-			  struct buf *why)
+/* The N of a 416's Content-Range: bytes STAR/N (how long the file is),
+ * or -1. */
+static long long range_total(struct xfer *x)
+{
+	struct curl_header *e;
+	const char *v;
+	char *end;
+	long long n;
+
+	if (x->c->header(x->h, "Content-Range", 0, CURLH_HEADER, -1, &e) !=
+	    CURLHE_OK)
+		return -1;
+	v = e->value;
+	if (strncmp(v, "bytes */", 8) || v[8] < '0' || v[8] > '9')
+		return -1;
+	errno = 0;
+	n = strtoll(v + 8, &end, 10);
+	return errno || *end ? -1 : n;
+}
+
+/* A 416 to a resume: no byte of the file lies past the part's end. A
+ * part as long as its file was is whole (the pull was killed checking
+ * or importing it): 0, x->whole set. Else 1, why says it. */
+static int resume_416(struct xfer *x, struct buf *why)
 {
 	struct source now;
 	const char *d;
 
-	if (!x->was)
+	source_get(x->c, x->h, 0, &now);
+	now.size = range_total(x);
+	if (now.size < 0)
+		now.size = (long long)x->offset; /* at most that */
+	if (now.size < x->was->size) {
+		buf_adds(why, "the file is shorter now");
+		return 1;
+	}
+	/* a changed file would have come whole (If-Range), or is caught by
+	 * the checksum (by_size); a 416 seldom tells validators, but when
+	 * it does they are heeded */
+	if ((long long)x->offset != x->was->size ||
+	    now.size != x->was->size ||
+	    source_cmp(x->was, &now, size_tells(x), &d) == DIFFERS) {
+		buf_adds(why, "the server would not send the rest (416)");
+		return 1;
+	}
+	x->whole = 1;
+	return 0;
+}
+
+/* After a transfer that resumed a part and ended with rc and HTTP code:
+ * 0 when it brought the rest, found the part whole, or failed on the way
+ * (rc says); 2 when a mirror sent the whole file for its If-Range: the
+ * part is to be resumed without; 1 when the part is to be downloaded
+ * again from zero: the answer is of another file, or of the same from a
+ * server that sends no parts (why says which); -1 having said why when
+ * the answer does not tell its file (a captive portal's page, say): the
+ * part is kept. */
+static int resume_check(struct xfer *x, const struct fetch_req *r,
+			CURLcode rc, long code, struct buf *why)
+{
+	struct source now;
+
+	if (!x->was || (x->known && x->same == SAME))
 		return 0;
-	if (x->changed) {
+	if (rc == CURLE_BAD_DOWNLOAD_RESUME) {
+		buf_adds(why, "the file is shorter now");
+		return 1;
+	}
+	/* libcurl 7.88 fails a 416 to a resume (FAILONERROR); some
+	 * versions let it pass */
+	if (!x->known && code == 416 &&
+	    (rc == CURLE_OK || rc == CURLE_HTTP_RETURNED_ERROR))
+		return resume_416(x, why);
+	if (!x->known && rc != CURLE_OK && rc != CURLE_RANGE_ERROR)
+		return 0;
+	if (!x->known) {
+		/* no byte came: the whole file instead of its rest
+		 * (CURLE_RANGE_ERROR), or nothing past the part's end (a
+		 * local file, or a whole file as long as the part) */
+		source_get(x->c, x->h, 0, &now);
+		if (rc == CURLE_OK)
+			now.size = (long long)x->offset;
+		x->same = source_cmp(x->was, &now, size_tells(x), &x->changed);
+	}
+	if (x->same == SAME && rc == CURLE_OK)
+		return 0;
+	/* a mirror's answer to another's If-Range: ask it again without */
+	if (x->same == SAME && size_tells(x) && !r->size_only)
+		return 2;
+	if (x->same == SAME) {
+		/* the server ignores Range: on a rerun it would again; the
+		 * whole file is the one way to it */
+		buf_adds(why, "the server sends the whole file, not the rest");
+		return 1;
+	}
+	if (x->same == DIFFERS) {
 		buf_adds(why, x->changed);
 		return 1;
 	}
-	if (rc == CURLE_RANGE_ERROR || rc == CURLE_BAD_DOWNLOAD_RESUME ||
-	    (rc == CURLE_HTTP_RETURNED_ERROR && code == 416)) {
-		if (rc == CURLE_BAD_DOWNLOAD_RESUME)
-			buf_adds(why, "the file is shorter now");
-		else
-			buf_addf(why, "the server would not send the rest: "
-				 "%s%s", x->c->strerror(rc),
-				 code == 416 ? " (416)" : "");
-		return 1;
-	}
-	if (rc != CURLE_OK || x->known)
-		return 0;
-	if (code == 200) {
-		buf_adds(why, "the server sent the whole file");
-		return 1;
-	}
-	/* nothing came: the file ends where the part does */
-	source_get(x->c, x->h, 0, &now);
-	now.size = (long long)x->offset;
-	d = source_differs(x->was, &now);
-	if (d)
-		buf_adds(why, d);
-	return d != NULL;
+	return errorf("cannot tell whether %s is still the file the %lld "
+		      "bytes downloaded before came from (%s): they are kept; "
+		      "run the pull again (nook local prune drops them)",
+		      r->url, (long long)x->offset, x->changed);
 }
 
 /* Say why the download rc ended (not well). */
@@ -526,14 +657,45 @@ static void fetch_failed(const struct fetch_req *r, CURLcode rc,
 			      "resume)" : "");
 }
 
+/* Remove a partial download, and its record (meta; NULL: none). */
+static void drop_part(const char *meta, const char *part)
+{
+	if (meta)
+		unlink(meta);
+	unlink(part);
+}
+
+/* Open r->path to write: at its end when resuming (offset), else at its
+ * start, not emptied yet (source_first() does at the first byte). */
+static FILE *fetch_open(const struct fetch_req *r, curl_off_t offset)
+{
+	int fd = open(r->path, O_WRONLY | O_CREAT | O_CLOEXEC |
+				       (offset ? O_APPEND : 0), 0644);
+	FILE *f;
+
+	if (fd < 0) {
+		error_errno("cannot write %s", r->path);
+		return NULL;
+	}
+	/* fdopen's "w" never truncates */
+	f = fdopen(fd, offset ? "ab" : "wb");
+	if (!f) {
+		error_errno("cannot write %s", r->path);
+		close(fd);
+	}
+	return f;
+}
+
 /* GET r->url into r->path, from its end when r->was is set. 0; -1 having
- * said why; 1 (why says it) when the part cannot be resumed: what it
- * holds is as it was, to be dropped. */
+ * said why (what the part held is kept); 1 (why says it) when the part
+ * cannot be resumed: what it holds is as it was, to be replaced; 2 when
+ * it is to be resumed without If-Range (resume_check()). */
 static int fetch(struct curl_api *c, const struct fetch_req *r,
 		 struct buf *why)
 {
 	struct xfer x = { .p = r->progress, .url = r->url, .last_pct = -10,
-			  .c = c, .meta = r->meta, .was = r->was };
+			  .c = c, .meta = r->meta, .was = r->was,
+			  .by_size = r->by_size };
 	char ifr[320];
 	struct curl_slist *hdrs = NULL;
 	struct stat st;
@@ -543,12 +705,9 @@ static int fetch(struct curl_api *c, const struct fetch_req *r,
 
 	if (r->was && stat(r->path, &st) == 0)
 		x.offset = st.st_size;
-	/* a download from zero has no record until its first bytes come */
-	if (!x.offset && r->meta && unlink(r->meta) < 0 && errno != ENOENT)
-		return error_errno("cannot remove %s", r->meta);
-	x.f = fopen(r->path, x.offset ? "abe" : "wbe");
+	x.f = fetch_open(r, x.offset);
 	if (!x.f)
-		return error_errno("cannot write %s", r->path);
+		return -1;
 	x.t0 = mono_s();
 	x.h = c->init();
 	if (!x.h) {
@@ -557,7 +716,7 @@ static int fetch(struct curl_api *c, const struct fetch_req *r,
 	}
 	if (fetch_setup(c, x.h, r, &x) < 0)
 		goto out;
-	if (x.offset) {
+	if (x.offset && !r->size_only) {
 		/* a changed file answers in whole, not with a range */
 		if_range(r->was, ifr, sizeof(ifr));
 		if (*ifr)
@@ -569,37 +728,41 @@ static int fetch(struct curl_api *c, const struct fetch_req *r,
 	c->getinfo(x.h, CURLINFO_RESPONSE_CODE, &code);
 	if (r->progress)
 		tell(r->progress, IMG_EV_PULL_END, r->url, NULL);
+	/* a download from zero of a file with no bytes: it is that */
+	if (rc == CURLE_OK && !x.known && !x.was && source_first(&x) < 0)
+		goto out;
 	if (fflush(x.f) != 0 || fsync(fileno(x.f)) < 0) {
 		error_errno("cannot write %s", r->path);
 		goto out;
 	}
-	if (resume_refused(&x, rc, code, why)) {
-		ret = 1;
+	ret = resume_check(&x, r, rc, code, why);
+	if (ret)
 		goto out;
-	}
-	if (rc != CURLE_OK && !x.meta_failed)
+	ret = -1;
+	if (x.whole)
+		rc = CURLE_OK;
+	if (rc != CURLE_OK && !x.said)
 		fetch_failed(r, rc, c);
 	if (rc != CURLE_OK)
 		goto out;
 	ret = 0;
 out:
 	/* nothing arrived (refused, not found): nothing to resume */
-	if (ret < 0 && fstat(fileno(x.f), &st) == 0 && st.st_size == 0) {
-		if (r->meta)
-			unlink(r->meta);
-		unlink(r->path);
-	}
+	if (ret < 0 && fstat(fileno(x.f), &st) == 0 && st.st_size == 0)
+		drop_part(r->meta, r->path);
 	fclose(x.f);
 	if (hdrs)
 		c->slist_free_all(hdrs);
-	c->cleanup(x.h);
+	if (x.h)
+		c->cleanup(x.h);
 	return ret;
 }
 
 /* Download r->url into r->path, resuming what the part holds when its
  * record (r->meta) says it came from the same file, and starting from zero
- * (said in a line) when it did not, cannot be told, or cannot be resumed.
- * 0, or -1 having said why. */
+ * (said in a line) when it did not, cannot be told, or cannot be resumed;
+ * the part is kept until the new download's first byte. 0, or -1 having
+ * said why. */
 static int fetch_part(struct curl_api *c, struct fetch_req *r)
 {
 	struct source was;
@@ -608,16 +771,23 @@ static int fetch_part(struct curl_api *c, struct fetch_req *r)
 	int ret = 0;
 
 	r->was = NULL;
+	r->resumed = 0;
 	if (stat(r->path, &st) == 0 && st.st_size > 0) {
 		if (source_load(r->meta, &was) < 0)
 			buf_adds(&why, "no record of the file it came from");
-		else if (!source_told(&was))
+		else if (!source_told(&was, r->by_size))
 			buf_adds(&why, no_tell);
 		else
 			r->was = &was;
 	}
 	if (!why.len)
 		ret = fetch(c, r, &why);
+	if (ret == 2) {
+		r->size_only = 1;
+		ret = fetch(c, r, &why);
+		r->size_only = 0;
+	}
+	r->resumed = r->was && ret == 0;
 	if (why.len) {
 		warnf("the %lld bytes of %s downloaded before are not "
 		      "resumed (%s): downloading it again from the start",
@@ -625,6 +795,7 @@ static int fetch_part(struct curl_api *c, struct fetch_req *r)
 		r->was = NULL;
 		ret = fetch(c, r, &why);
 	}
+	r->was = NULL; /* was is gone with this frame */
 	buf_free(&why);
 	return ret > 0 ? -1 : ret;
 }
@@ -635,8 +806,26 @@ static int file_digest(const char *path, size_t hexlen, char *out)
 	return hexlen == 64 ? sha256_file(path, out) : sha512_file(path, out);
 }
 
+/* 1 when name is the temp file of a record (.meta) that a killed
+ * write_file_atomic() left: .KEY.meta.PID-XXXXXX, PID gone. */
+static int stale_meta_tmp(const char *name)
+{
+	const char *at = name[0] == '.' ? strstr(name, ".meta.") : NULL;
+	char *end;
+	long pid;
+
+	if (!at || at[6] < '1' || at[6] > '9')
+		return 0;
+	errno = 0;
+	pid = strtol(at + 6, &end, 10);
+	if (errno || *end != '-' || pid > 1 << 22)
+		return 0;
+	return (pid_t)pid != getpid() && !pid_alive((pid_t)pid);
+}
+
 /* 1 when dir/name is a partial download's file that no pull holds: a
- * .part or .sums itself unlocked, a .meta whose .part is. */
+ * .part or .sums itself unlocked, a .meta whose .part is, a .meta's temp
+ * file whose writer is gone. */
 static int stale_download(const char *dir, const char *name)
 {
 	size_t len = strlen(name);
@@ -644,6 +833,8 @@ static int stale_download(const char *dir, const char *name)
 	char *path;
 	int fd, ret;
 
+	if (stale_meta_tmp(name))
+		return 1;
 	if (strcmp(ext, ".part") && strcmp(ext, ".sums") &&
 	    strcmp(ext, ".meta"))
 		return 0;
@@ -710,9 +901,11 @@ static int pull_allowed(const struct img_pull *p, int checked)
 /* The download part against want (a sha256 or sha512 in hex; NULL: no
  * checksum, warned of unless the URL is a local file's and no --insecure
  * was given): -1 saying why when its digest cannot be taken, or, the part
- * and its record (meta) deleted, on a mismatch. */
+ * and its record (meta) deleted, on a mismatch. resumed: the download
+ * resumed a part (checked by its size alone, it may have been another
+ * file's head). */
 static int verify_part(const struct img_pull *p, const char *part,
-		       const char *meta, const char *want)
+		       const char *meta, const char *want, int resumed)
 {
 	char got[129];
 
@@ -729,10 +922,11 @@ static int verify_part(const struct img_pull *p, const char *part,
 	if (file_digest(part, strlen(want), got) < 0)
 		return -1;
 	if (strcmp(got, want)) {
-		unlink(meta);
-		unlink(part);
+		drop_part(meta, part);
 		return errorf("checksum mismatch for %s: got %s, expected %s; "
-			      "the download was deleted", p->url, got, want);
+			      "the download was deleted%s", p->url, got, want,
+			      resumed ? " (it had resumed an earlier part: "
+					"the next pull starts from zero)" : "");
 	}
 	tell(p, IMG_EV_PULL_VERIFIED, p->url,
 	     strlen(want) == 64 ? "sha256" : "sha512");
@@ -795,15 +989,16 @@ int img_pull(const char *data, struct img_pull *p)
 	r.meta = meta;
 	r.insecure = p->insecure;
 	r.tls_only = !p->insecure && !checked;
+	r.by_size = want != NULL;
 	r.progress = p;
-	if (fetch_part(&c, &r) < 0 || verify_part(p, part, meta, want) < 0)
+	if (fetch_part(&c, &r) < 0 ||
+	    verify_part(p, part, meta, want, r.resumed) < 0)
 		goto out;
 	/* complete: whether it is imported or refused (an HTML page, say),
 	 * there is nothing left to resume */
 	ret = img_import_disk(data, part, NULL, NULL, NULL, p->name,
 			      p->named);
-	unlink(meta);
-	unlink(part);
+	drop_part(meta, part);
 	if (ret < 0)
 		goto out;
 	ret = 0;
@@ -816,10 +1011,8 @@ out:
 		struct stat st;
 
 		/* nothing arrived: nothing to resume */
-		if (fstat(part_fd, &st) == 0 && st.st_size == 0) {
-			unlink(meta);
-			unlink(part);
-		}
+		if (fstat(part_fd, &st) == 0 && st.st_size == 0)
+			drop_part(meta, part);
 		close(part_fd);
 	}
 	if (c.lib)

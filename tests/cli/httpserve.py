@@ -6,10 +6,13 @@ the file's bytes, that If-Range must match for a range to be sent), logs
 each request's path and Range header (and If-Range, when there is one)
 to a file, and can cut the first transfer of a file short to simulate an
 interrupted download; a file NAME.redirect sends the client (302) to the
-URL it holds when NAME is asked for:
+URL it holds when NAME is asked for; NAME.weak makes NAME's ETag weak
+(W/"...") and adds its Last-Modified; NAME.status (a number) answers a
+request for NAME with no Range with that status:
     httpserve.py DIR LOG [--drop-after BYTES]
 Prints the port it listens on, then serves until killed.
 """
+import email.utils
 import hashlib
 import http.server
 import os
@@ -41,8 +44,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if not os.path.isfile(path):
             self.send_error(404)
             return
+        if os.path.isfile(path + ".status") and not rng:
+            self.send_error(int(open(path + ".status").read()))
+            return
         data = open(path, "rb").read()
         etag = '"' + hashlib.sha256(data).hexdigest()[:16] + '"'
+        weak = os.path.isfile(path + ".weak")
+        if weak:
+            etag = "W/" + etag
         start = 0
         if if_range is not None and if_range != etag:
             rng = None  # the file changed: all of it, not a range
@@ -62,6 +71,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_response(200)
         body = data[start:]
         self.send_header("ETag", etag)
+        if weak:
+            self.send_header("Last-Modified", email.utils.formatdate(
+                os.path.getmtime(path), usegmt=True))
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if drop_after is not None and self.path not in dropped and not rng:

@@ -596,10 +596,52 @@ head -c 1536K /dev/urandom > www/changing.img
 expect_rc "an interrupted http pull" 1 "$NOOK" images pull "$url2/changing.img" --name etag --sha256 "$(sha256sum www/changing.img | cut -d' ' -f1)"
 head -c 1536K /dev/urandom > www/changing.img
 expect_rc "the file changed, its size not: the next pull succeeds" 0 "$NOOK" images pull "$url2/changing.img" --name etag --sha256 "$(sha256sum www/changing.img | cut -d' ' -f1)"
-contains "  the part is not resumed" "$ERR" "not resumed (the server would not send the rest"
+contains "  the part is not resumed, its ETag told" "$ERR" "not resumed (the file changed: its ETag)"
 contains "  the range was asked for if the ETag held" "$(tail -2 requests2.log | head -1)" 'bytes=100000- if-range="'
 check "  then the whole file" test "$(tail -1 requests2.log)" = "/changing.img -"
 check "  stored whole" cmp -s www/changing.img "$(disk_of etag)"
+# a part already whole (the pull was killed checking or importing it):
+# its range is answered 416, which says so; nothing is downloaded again
+head -c 1536K /dev/urandom > www/whole.img
+wsum=$(sha256sum www/whole.img | cut -d' ' -f1)
+rm -f "$dls"/*
+expect_rc "an interrupted http pull" 1 "$NOOK" images pull "$url2/whole.img" --name whole --sha256 "$wsum"
+tail -c +100001 www/whole.img >> "$(ls "$dls"/*.part)"
+expect_rc "its part made whole: the next pull succeeds" 0 "$NOOK" images pull "$url2/whole.img" --name whole --sha256 "$wsum"
+check "  with no word of starting over" sh -c '! printf "%s" "$1" | grep -q "not resumed"' _ "$ERR"
+check "  asking for what lies past the part only" test "$(tail -1 requests2.log | cut -d' ' -f1-2)" = "/whole.img bytes=1572864-"
+check "  never for the whole file again" test "$(grep -c '^/whole.img -$' requests2.log)" = 1
+check "  stored whole" cmp -s www/whole.img "$(disk_of whole)"
+# a start-over keeps the part until the new download brings its first
+# byte: one that fails at once (here a 503) leaves it as it was
+rm -f "$dls"/*
+head -c 1536K /dev/urandom > www/flaky.img
+expect_rc "an interrupted http pull" 1 "$NOOK" images pull "$url2/flaky.img" --name flaky --sha256 "$wsum"
+cp "$dls"/*.part flaky.before
+head -c 1536K /dev/urandom > www/flaky.img
+echo 503 > www/flaky.img.status
+fsum=$(sha256sum www/flaky.img | cut -d' ' -f1)
+expect_rc "the file changed, and its whole download fails at once" 1 "$NOOK" images pull "$url2/flaky.img" --name flaky --sha256 "$fsum"
+check "  the part is kept as it was" cmp -s flaky.before "$dls"/*.part
+check "  with its record" test -s "$(ls "$dls"/*.meta)"
+rm www/flaky.img.status
+expect_rc "  the next pull succeeds" 0 "$NOOK" images pull "$url2/flaky.img" --name flaky --sha256 "$fsum"
+check "  stored whole" cmp -s www/flaky.img "$(disk_of flaky)"
+# a weak ETag (W/"...") tells no bytes apart: the date does, and no
+# If-Range is sent (RFC 9110 allows neither a weak ETag nor, with an ETag,
+# a date in it)
+head -c 1536K /dev/urandom > www/weak.img
+touch www/weak.img.weak
+expect_rc "an interrupted http pull, a weak ETag" 1 "$NOOK" images pull "$url2/weak.img" --name weak --sha256 "$(sha256sum www/weak.img | cut -d' ' -f1)"
+expect_rc "  is resumed" 0 "$NOOK" images pull "$url2/weak.img" --name weak --sha256 "$(sha256sum www/weak.img | cut -d' ' -f1)"
+check "  by its date, asking for the rest" test "$(tail -1 requests2.log)" = "/weak.img bytes=100000-"
+check "  stored whole" cmp -s www/weak.img "$(disk_of weak)"
+# the temp file of a record that a crash left is pruned
+mkdir -p prune-home/images/.downloads
+dead=$(sh -c 'echo $$')
+touch "prune-home/images/.downloads/.0123456789abcdef.meta.$dead-AbC123"
+expect_rc "prune, a record's temp file left by a crash" 0 env NOOK_HOME="$WORK/prune-home" "$NOOK" local prune
+check "  removes it" test -z "$(ls -A prune-home/images/.downloads)"
 expect_rc "an unknown name" 1 "$NOOK" images pull debian-99
 contains "lists the known names" "$ERR" "ubuntu-24.04"
 contains "off a terminal, progress is a line per 10%" "$("$NOOK" images pull "$url/disk.qcow2" --name p7 --sha256 "$sum" 2>&1)" "downloaded 100%"
