@@ -45,42 +45,32 @@ contains() {
 	esac
 }
 
+# QEMU's monitor without nook (qmp.py): VM $1's socket, then what to ask
+# (CMD [ARGS-JSON]...); each answer a line of JSON
+QMP_PY=$(realpath "$(dirname "${BASH_SOURCE[0]}")/qmp.py")
+# (imported from there too: no __pycache__ in the source tree)
+export PYTHONDONTWRITEBYTECODE=1
+qmp() {
+	local vm=$1
+	shift
+	python3 "$QMP_PY" "$NOOK_HOME/run/$vm/qmp.sock" "$@"
+}
+
 # QEMU's own word on whether VM $1's vCPUs run, over its QMP socket
 qmp_status() {
-	python3 - "$NOOK_HOME/run/$1/qmp.sock" <<'PY'
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(sys.argv[1])
-f = s.makefile("rw")
-f.readline()
-for cmd in ("qmp_capabilities", "query-status"):
-    f.write(json.dumps({"execute": cmd}) + "\n"); f.flush()
-    while True:
-        r = json.loads(f.readline())
-        if "return" in r or "error" in r:
-            break
-print(r["return"]["status"])
-PY
+	qmp "$1" query-status | python3 -c 'import json, sys; print(json.load(sys.stdin)["status"])'
 }
 
 # A suspend of VM $1 killed (SIGKILL) once QEMU had saved into file $2:
 # its QMP steps done here by hand (stop, migrate to the file, completed).
 # Prints QEMU's status after: postmigrate. For tests of a real QEMU.
 cut_suspend() {
-	python3 - "$NOOK_HOME/run/$1/qmp.sock" "$2" <<'PY'
-import json, socket, sys, time
-s = socket.socket(socket.AF_UNIX); s.settimeout(10); s.connect(sys.argv[1])
-f = s.makefile("rw")
-f.readline()
-def ask(cmd, args=None):
-    m = {"execute": cmd}
-    if args:
-        m["arguments"] = args
-    f.write(json.dumps(m) + "\n"); f.flush()
-    while True:
-        r = json.loads(f.readline())
-        if "return" in r or "error" in r:
-            return r
-ask("qmp_capabilities"); ask("stop")
+	python3 - "$NOOK_HOME/run/$1/qmp.sock" "$2" "$(dirname "$QMP_PY")" <<'PY'
+import sys, time
+sys.path.insert(0, sys.argv[3])
+from qmp import Qmp
+ask = Qmp(sys.argv[1]).ask
+ask("stop")
 ask("migrate", {"uri": "exec:cat > " + sys.argv[2]})
 for _ in range(200):
     if ask("query-migrate")["return"].get("status") == "completed":

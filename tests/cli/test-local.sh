@@ -184,27 +184,19 @@ exec 8>&-
 # a client not nook's on the serial socket (socat, say): QEMU would
 # leave a second one waiting unseen. The holder prints "held" once QEMU
 # has taken it (its monitor no longer says "disconnected:").
-python3 - "$NOOK_HOME/run/b1" > holder.out <<'PY' &
-import json, socket, sys, time
+python3 - "$NOOK_HOME/run/b1" "$(dirname "$QMP_PY")" > holder.out <<'PY' &
+import socket, sys, time
+sys.path.insert(0, sys.argv[2])
+from qmp import Qmp
 held = socket.socket(socket.AF_UNIX); held.connect(sys.argv[1] + "/serial.sock")
-s = socket.socket(socket.AF_UNIX); s.settimeout(5)
-s.connect(sys.argv[1] + "/qmp.sock")
-f = s.makefile("rw")
-f.readline()
-def ask(cmd):
-    f.write(json.dumps({"execute": cmd}) + "\n"); f.flush()
-    while True:
-        r = json.loads(f.readline())
-        if "return" in r or "error" in r:
-            return r
-ask("qmp_capabilities")
+m = Qmp(sys.argv[1] + "/qmp.sock")
 for _ in range(100):
-    if not [c for c in ask("query-chardev")["return"]
+    if not [c for c in m.ask("query-chardev")["return"]
             if c["label"] == "serial0"
             and c["filename"].startswith("disconnected:")]:
         break
     time.sleep(0.1)
-f.close(); s.close()  # QEMU's monitor, too, serves one client
+m.close()  # QEMU's monitor, too, serves one client
 print("held", flush=True)
 time.sleep(60)
 PY
