@@ -106,7 +106,7 @@ static int start_piped(struct child *c, const char *const *argv, int *rd)
 int run_capture(const char *const *argv, struct buf *out)
 {
 	struct child c = CHILD_INIT;
-	int rd;
+	int rd = -1;
 	char chunk[4096];
 
 	if (start_piped(&c, argv, &rd) < 0)
@@ -188,7 +188,7 @@ int run_capture_timeout(const char *const *argv, struct buf *out,
 {
 	struct child c = CHILD_INIT;
 	long long deadline = mono_ms() + timeout_ms;
-	int rd, st = 0, done = 0, eof = 0;
+	int rd = -1, st = 0, done = 0, eof = 0;
 	char chunk[4096];
 
 	if (start_piped(&c, argv, &rd) < 0)
