@@ -173,7 +173,11 @@ int flock_wait_shared(int fd, int ms);
 
 /*
  * A child process from an argv vector, never a shell. in/out/err are fds
- * to give the child (-1: inherit). dir: working directory or NULL.
+ * to give the child (-1: inherit). A child serves the command that runs
+ * it (tar, qemu-img, rsync, ssh) and is killed when nook's process ends,
+ * however it ends (SIGKILL too), so that none goes on alone. lasting: a
+ * program that starts a daemon meant to outlive nook (QEMU -daemonize,
+ * vde_switch -d), left alone: its daemon, once forked, is free anyway.
  */
 struct child {
 	const char *const *argv;
@@ -181,9 +185,11 @@ struct child {
 	int out;
 	int err;
 	pid_t pid;
+	int lasting;
 };
-#define CHILD_INIT { NULL, -1, -1, -1, -1 }
-/* Start the child; -1 with the reason said when it cannot be spawned. */
+#define CHILD_INIT { NULL, -1, -1, -1, -1, 0 }
+/* Start the child; -1 with the reason said when it cannot be spawned
+ * (a program not found, or not to be run, included). */
 int child_start(struct child *c);
 /* Wait for it; returns its exit status, 128+signal, or -1. */
 int child_wait(struct child *c);

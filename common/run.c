@@ -1,4 +1,6 @@
-/* Spawning children from argv vectors: posix_spawn, never a shell. */
+/* Spawning children from argv vectors, never a shell: each tied to
+ * nook's life (fork, PR_SET_PDEATHSIG, exec), a daemon's launcher by
+ * posix_spawn. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -7,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,10 +18,10 @@
 
 extern char **environ;
 
-int child_start(struct child *c)
+/* A launcher of a daemon: nothing ties it to us. errno on failure. */
+static int spawn_lasting(struct child *c, const int fds[3])
 {
 	posix_spawn_file_actions_t fa;
-	int fds[3] = { c->in, c->out, c->err };
 	int rc;
 
 	posix_spawn_file_actions_init(&fa);
@@ -29,8 +32,106 @@ int child_start(struct child *c)
 	rc = posix_spawnp(&c->pid, c->argv[0], &fa, NULL,
 			  (char *const *)c->argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
-	if (rc != 0) {
-		errno = rc;
+	errno = rc;
+	return rc ? -1 : 0;
+}
+
+/* The forked side of spawn_tied(), async-signal-safe calls only: its
+ * fds, death with parent, mask restored, exec. Never returns: on a
+ * failure its errno goes up the pipe w. */
+static void tied_child(const struct child *c, const int fds[3],
+		       pid_t parent, const sigset_t *mask, int w)
+{
+	struct sigaction dfl, sa;
+	ssize_t n;
+	int e;
+
+	/* our handlers (the temporary files' cleanup) are not for the
+	 * program: caught signals go back to their default before the mask
+	 * lets one in; ignored ones stay ignored (as posix_spawn does) */
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sigaction(sig, NULL, &sa) == 0 &&
+		    sa.sa_handler != SIG_IGN && sa.sa_handler != SIG_DFL)
+			sigaction(sig, &dfl, NULL);
+	for (int i = 0; i < 3; i++) {
+		if (fds[i] < 0)
+			continue;
+		if (fds[i] == i ? fcntl(i, F_SETFD, 0) < 0
+				: dup2(fds[i], i) < 0)
+			goto fail;
+	}
+	/* SIGKILL: nobody is left to hear how the program ends, and no
+	 * mask or handler of its own keeps it */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+		goto fail;
+	/* we may have died before that: then nothing would come */
+	if (getppid() != parent)
+		_exit(127);
+	sigprocmask(SIG_SETMASK, mask, NULL);
+	execvp(c->argv[0], (char *const *)c->argv);
+fail:
+	e = errno;
+	n = write(w, &e, sizeof(e));
+	(void)n;
+	_exit(127);
+}
+
+/* A child that dies with us (PR_SET_PDEATHSIG: it outlasts no exec and
+ * no fork of its own, so what it daemonizes is free). errno on failure,
+ * its exec's included. */
+static int spawn_tied(struct child *c, const int fds[3])
+{
+	pid_t parent = getpid();
+	sigset_t all, old;
+	int p[2], w, e = 0;
+	ssize_t n;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -1;
+	/* not on 0-2, where the child's own fds go */
+	w = fcntl(p[1], F_DUPFD_CLOEXEC, 3);
+	close(p[1]);
+	if (w < 0) {
+		e = errno;
+		close(p[0]);
+		errno = e;
+		return -1;
+	}
+	/* no handler of ours runs in the child between fork and exec */
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &old);
+	c->pid = fork();
+	if (c->pid == 0)
+		tied_child(c, fds, parent, &old, w);
+	e = errno;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	close(w);
+	if (c->pid < 0) {
+		close(p[0]);
+		errno = e;
+		return -1;
+	}
+	/* the pipe closes at the exec, or carries why it failed */
+	do
+		n = read(p[0], &e, sizeof(e));
+	while (n < 0 && errno == EINTR);
+	close(p[0]);
+	if (n != (ssize_t)sizeof(e))
+		return 0;
+	while (waitpid(c->pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	errno = e;
+	return -1;
+}
+
+int child_start(struct child *c)
+{
+	int fds[3] = { c->in, c->out, c->err };
+	int rc = c->lasting ? spawn_lasting(c, fds) : spawn_tied(c, fds);
+
+	if (rc < 0) {
 		c->pid = -1;
 		return error_errno("cannot run %s", c->argv[0]);
 	}

@@ -127,6 +127,7 @@ static int spawn(const struct sw_paths *p)
 	int rc, status = -1;
 
 	c.argv = argv;
+	c.lasting = 1; /* the switch outlives us, its nodes' QEMUs too */
 	c.in = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	c.out = open(p->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	c.err = c.out;

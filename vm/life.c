@@ -346,7 +346,9 @@ int vm_launch(const struct vm_paths *p, const char *const *argv, pid_t *pid,
 	c.out = fd;
 	c.err = fd;
 	/* -daemonize: this child exits once QEMU is set up (or has failed),
-	 * leaving the VM running on its own after nook exits. */
+	 * leaving the VM running on its own after nook exits; a nook killed
+	 * before then does not take the VM along. */
+	c.lasting = 1;
 	rc = child_start(&c);
 	if (rc == 0)
 		rc = wait_daemonized(&c);

@@ -162,6 +162,7 @@ if [ "$1" = convert ]; then
 	if [ -n "${FAKE_RACE:-}" ] && [ ! -L "$FAKE_RACE" ]; then ln -s "$FAKE_RACE_TO" "$FAKE_RACE"; fi
 	[ -n "${FAKE_CONVERT_FAIL:-}" ] && { echo "qemu-img: cannot convert" >&2; exit 1; }
 	[ -n "${FAKE_CONVERT_SLOW:-}" ] && { /usr/bin/qemu-img "$@" || exit; touch "$FAKE_CONVERT_SLOW"; sleep 3; exit 0; }
+	[ -n "${FAKE_CONVERT_HOLD:-}" ] && { echo $$ > "$FAKE_CONVERT_HOLD"; exec sleep 30; }
 fi
 exec /usr/bin/qemu-img "$@"
 SH
@@ -215,6 +216,17 @@ wait "$pid"
 check "SIGTERM during -o's flatten ends it" test $? = 143
 check "  leaving no half-written file" test -z "$(ls -A outs)"
 expect_rc "  and the next export there works" 0 "$NOOK" export libvirt e1 -o outs
+# SIGKILL: no handler of nook's runs, yet its qemu-img ends with it
+env PATH="$FPATH" FAKE_CONVERT_HOLD="$WORK/convert.pid" "$NOOK" export libvirt e1 -o outx >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 100); do [ -s convert.pid ] && break; sleep 0.1; done
+kill -KILL "$pid"
+wait "$pid" 2>/dev/null
+held=$(cat convert.pid 2>/dev/null)
+check "SIGKILL during -o's flatten" test -n "$held"
+check "  ends its qemu-img too" ended "$held"
+expect_rc "  and the next export there works" 0 "$NOOK" export libvirt e1 -o outx
+check "  leaving nothing of the killed one" test -z "$(ls -A outx | grep '^\.')"
 mkdir -p cdp/out1
 check "define.sh with CDPATH set defines from its own directory" sh -c 'cd "$1" && CDPATH="$1/cdp" PATH="$2" sh out1/define.sh fake:///x >/dev/null && grep -qx "\-c fake:///x define $1/out1/e1.xml" "$3"' _ "$WORK" "$FPATH" "$FAKE_STATE.log"
 rm -f state/*

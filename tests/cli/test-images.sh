@@ -111,6 +111,25 @@ for f in e.tar.gz e.tar.xz e.tar e.txz; do
 	check "  as the same image" test "$(cat "$NOOK_HOME/images/names/back-${f#e.tar}")" = "$(cat "$NOOK_HOME/images/names/small")"
 	"$NOOK" images rm "back-${f#e.tar}" > /dev/null
 done
+# a SIGKILLed export (no handler of nook's runs) takes its tar along; the
+# temporary file it leaves goes at the next export to that name. The tar
+# is a stand-in that holds, then runs the real one.
+mkdir tbin
+printf '#!/bin/bash\necho $$ > "%s/tar.pid"\nfor _ in $(seq 300); do [ -e "%s/tar.go" ] && break; sleep 0.1; done\nexec %s "$@"\n' "$WORK" "$WORK" "$(command -v tar)" > tbin/tar
+chmod +x tbin/tar
+PATH="$WORK/tbin:$PATH" "$NOOK" images export small killed.tar.zst 2>/dev/null &
+exp=$!
+for _ in $(seq 100); do [ -s tar.pid ] && break; sleep 0.1; done
+kill -KILL "$exp"
+wait "$exp" 2>/dev/null
+held=$(cat tar.pid 2>/dev/null)
+check "an export SIGKILLed as it runs tar" test -n "$held"
+check "  ends its tar" ended "$held"
+touch tar.go # one left running goes on to its end
+check "  leaving its temporary file only" test "$(ls -A | grep -c '^\.killed\.tar\.zst\.')" = 1
+expect_rc "  which the next export to that name removes" 0 "$NOOK" images export small killed.tar.zst
+check "  leaving none" test -z "$(ls -A | grep '^\.killed\.tar\.zst\.')"
+check "  and a whole bundle" cmp -s small.qcow2 <(tar --zstd -xOf killed.tar.zst disk.qcow2)
 # a bundle whose disk does not match its manifest
 mkdir bad && cp "$dir"/* bad/ && chmod u+w bad/* &&
 	printf X | dd of=bad/disk.qcow2 bs=1 seek=300000 conv=notrunc status=none

@@ -352,6 +352,56 @@ static void test_child_status(void **state)
 	buf_free(&out);
 }
 
+/* The pid of a sleep started by child_start() in a process that then
+ * dies of SIGKILL (no handler, no exit code of its own runs). */
+static pid_t orphaned_sleep(int lasting)
+{
+	const char *argv[] = { "sleep", "30", NULL };
+	pid_t mid, pid = -1;
+	int p[2];
+
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	mid = fork();
+	assert_true(mid >= 0);
+	if (mid == 0) {
+		struct child c = CHILD_INIT;
+
+		c.argv = argv;
+		c.lasting = lasting;
+		if (child_start(&c) == 0 &&
+		    write(p[1], &c.pid, sizeof(c.pid)) < 0)
+			_exit(1);
+		kill(getpid(), SIGKILL);
+	}
+	close(p[1]);
+	assert_int_equal(read(p[0], &pid, sizeof(pid)), sizeof(pid));
+	close(p[0]);
+	assert_true(waitpid(mid, NULL, 0) == mid);
+	return pid;
+}
+
+/* A child ends with the process that started it, even one SIGKILLed; a
+ * lasting one (a daemon's launcher) is left alone. */
+static void test_child_dies_with_parent(void **state)
+{
+	pid_t tied, lasting;
+	int alive = 1;
+
+	(void)state;
+	tied = orphaned_sleep(0);
+	for (int i = 0; i < 100 && alive; i++) {
+		alive = pid_alive(tied);
+		if (alive)
+			sleep_ms(50);
+	}
+	assert_false(alive);
+	lasting = orphaned_sleep(1);
+	sleep_ms(300);
+	alive = pid_alive(lasting);
+	kill(lasting, SIGKILL);
+	assert_true(alive);
+}
+
 static void test_find_program(void **state)
 {
 	char *p = find_program("sh");
@@ -1015,6 +1065,7 @@ int main(void)
 		cmocka_unit_test(test_read_file_failed_leaves_buffer),
 		cmocka_unit_test(test_atomic_write_special),
 		cmocka_unit_test(test_run_capture_argv_unchanged),
+		cmocka_unit_test(test_child_dies_with_parent),
 		cmocka_unit_test(test_child_status),
 		cmocka_unit_test(test_find_program),
 		cmocka_unit_test(test_mkdir_p),
