@@ -368,6 +368,12 @@ int mkdir_private(const char *path);
 /* mkdir_private()'s checks of the part of path that exists, making
  * nothing: 0, or -1 having said why (quiet: saying nothing). */
 int path_private_ok(const char *path, int quiet);
+/* 0 when no other user can swap what path names (a file or directory
+ * a command writes, there or not yet) for one of theirs: neither path
+ * nor a directory above it, as given or where its symlinks lead, is
+ * writable by all without the sticky bit (/tmp is fine). Else -1, having
+ * said so with what (e.g. "the bundle") and what to do. */
+int path_unswappable(const char *path, const char *what);
 /* 1 when real (a resolved path) is root (resolved) or below it. */
 int path_under(const char *root, const char *real);
 /* Copy src's bytes to dst, a new file (O_EXCL) of mode, fsynced; a

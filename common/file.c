@@ -602,13 +602,37 @@ static int has_acl(const char *path)
 	return lgetxattr(path, "system.posix_acl_access", NULL, 0) > 0;
 }
 
-/* Each of path and the directories above it, as lstat sees them: owned
- * by us or root, and a directory no one else may write unless sticky
- * (its group neither, but for a user private group, as Debian's OpenSSH
- * has StrictModes); a symlink only needs a trusted owner (nobody else
- * can point it elsewhere), its target being walked by the caller. NULL,
- * or why not (the caller frees). */
-static char *walk_up(const char *path)
+/* Whether directory st (at p) lets others replace what it holds: not
+ * sticky, and writable by anyone, or with group, by its group (a user
+ * private group aside, as Debian's OpenSSH has StrictModes). */
+static int may_swap(const char *p, const struct stat *st, int group)
+{
+	if (!S_ISDIR(st->st_mode) || (st->st_mode & S_ISVTX))
+		return 0;
+	if (st->st_mode & S_IWOTH)
+		return 1;
+	return group && (st->st_mode & S_IWGRP) &&
+	       (has_acl(p) || !group_is_owner(st));
+}
+
+/* may_swap()'s finding in words, with what to do (the caller frees). */
+static char *swap_why(const char *p, const struct stat *st, int group)
+{
+	int all = (st->st_mode & S_IWOTH) != 0;
+
+	return xasprintf("%s has mode %04o: %s may replace what it holds; "
+			 "chmod %s-w it, or make it sticky", p,
+			 (unsigned)st->st_mode & 07777, all ? "anyone" :
+			 "its group (or a user its ACL names)",
+			 group ? "go" : "o");
+}
+
+/* Each of path and the directories above it, as lstat sees them: none
+ * that may_swap() by all (strict: by its group too); strict, also owned
+ * by us or root, and a directory; a symlink only needs a trusted owner
+ * (nobody else can point it elsewhere), its target being walked by the
+ * caller. path is absolute. NULL, or why not (the caller frees). */
+static char *walk_up(const char *path, int strict)
 {
 	char *p = xstrdup(path), *why = NULL;
 
@@ -619,24 +643,17 @@ static char *walk_up(const char *path)
 		if (lstat(p, &st) < 0)
 			why = xasprintf("cannot use %s: %s", p,
 					strerror(errno));
-		else if (st.st_uid != geteuid() && st.st_uid != 0)
+		else if (strict && st.st_uid != geteuid() && st.st_uid != 0)
 			why = xasprintf("%s belongs to user %u, not to you: "
 					"another user may have made it to "
 					"reach your VMs' sockets; remove it, "
 					"or set XDG_RUNTIME_DIR (or NOOK_HOME) "
 					"to a directory of yours", p,
 					(unsigned)st.st_uid);
-		else if (S_ISDIR(st.st_mode) && !(st.st_mode & S_ISVTX) &&
-			 ((st.st_mode & S_IWOTH) ||
-			  ((st.st_mode & S_IWGRP) &&
-			   (has_acl(p) || !group_is_owner(&st)))))
-			why = xasprintf("%s has mode %04o: %s may replace "
-					"what it holds; chmod go-w it, or "
-					"make it sticky", p,
-					(unsigned)st.st_mode & 07777,
-					st.st_mode & S_IWOTH ? "anyone" :
-					"its group (or a user its ACL names)");
-		else if (!S_ISDIR(st.st_mode) && !S_ISLNK(st.st_mode))
+		else if (may_swap(p, &st, strict))
+			why = swap_why(p, &st, strict);
+		else if (strict && !S_ISDIR(st.st_mode) &&
+			 !S_ISLNK(st.st_mode))
 			why = xasprintf("%s is not a directory", p);
 		if (why || !strcmp(p, "/"))
 			break;
@@ -647,9 +664,9 @@ static char *walk_up(const char *path)
 	return why;
 }
 
-/* walk_up() the part of path that exists already, as given and where
- * it leads: NULL, or why not (the caller frees). */
-static char *private_why(const char *path)
+/* walk_up() the part of absolute path that exists already, as given
+ * and where it leads: NULL, or why not (the caller frees). */
+static char *walk_why(const char *path, int strict)
 {
 	char *p = xstrdup(path), *real, *why;
 	struct stat st;
@@ -660,13 +677,35 @@ static char *private_why(const char *path)
 		slash[slash == p] = '\0';
 	}
 	real = realpath(p, NULL);
-	why = real ? walk_up(p) : xasprintf("cannot use %s: %s", p,
-					     strerror(errno));
+	why = real ? walk_up(p, strict) : xasprintf("cannot use %s: %s", p,
+						    strerror(errno));
 	if (!why)
-		why = walk_up(real);
+		why = walk_up(real, strict);
 	free(real);
 	free(p);
 	return why;
+}
+
+static char *private_why(const char *path)
+{
+	return walk_why(path, 1);
+}
+
+int path_unswappable(const char *path, const char *what)
+{
+	char *abs = path_absolute(path), *why;
+
+	if (!abs)
+		return error_errno("%s: cannot tell the current directory",
+				   path);
+	why = walk_why(abs, 0);
+	free(abs);
+	if (!why)
+		return 0;
+	errorf("%s: another user could swap %s for one of theirs: %s, or "
+	       "write %s elsewhere", path, what, why, what);
+	free(why);
+	return -1;
 }
 
 int path_private_ok(const char *path, int quiet)

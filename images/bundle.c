@@ -360,6 +360,8 @@ int img_export(const char *data, const char *name, const char *out)
 	/* a name nook cannot write is said before the image is looked for */
 	if (compression(out, &z) < 0)
 		return -1;
+	if (strcmp(out, "-") && path_unswappable(out, "the bundle") < 0)
+		return -1;
 	if (img_resolve(data, name, &dir) < 0)
 		return -1;
 	if (!dir)

@@ -241,7 +241,9 @@ static int open_outdir(struct lv_export *x)
 	if (stat(dir, &st) < 0) {
 		if (errno != ENOENT)
 			return error_errno("cannot use %s", dir);
-		if (mkdir_p(dir, 0700) < 0)
+		/* nor one anyone may swap on the way (a parent 0777) */
+		if (path_unswappable(dir, "the export") < 0 ||
+		    mkdir_p(dir, 0700) < 0)
 			return -1;
 		x->outdir_made = 1;
 	} else if (!S_ISDIR(st.st_mode)) {
@@ -253,6 +255,8 @@ static int open_outdir(struct lv_export *x)
 			      dir, st.st_uid != geteuid() ? "someone else's" :
 			      st.st_mode & 002 ? "writable by anyone" :
 			      "writable by its group");
+	} else if (path_unswappable(dir, "the export") < 0) {
+		return -1;
 	}
 	x->outdir = realpath(dir, NULL);
 	if (!x->outdir)

@@ -150,6 +150,15 @@ check "  and nothing is written" test -z "$(ls -A shared)"
 chmod 770 shared
 expect_rc "so is one its group can write to" 1 "$NOOK" export libvirt e1 -o shared
 contains "  saying so" "$ERR" "shared is writable by its group"
+# a directory anyone may write (not sticky) on the way: another user
+# could swap DIR for one of theirs (before, a new DIR was made there)
+mkdir open && chmod 777 open
+expect_rc "a new -o directory where anyone may write is refused" 1 "$NOOK" export libvirt e1 -o open/lv
+contains "  saying what, where and what to do" "$ERR" "open/lv: another user could swap the export for one of theirs: $WORK/open has mode 0777: anyone may replace what it holds; chmod o-w it, or make it sticky, or write the export elsewhere"
+check "  and not made" test ! -e open/lv
+mkdir -m 700 open/mine
+expect_rc "  so is one of yours there" 1 "$NOOK" export libvirt e1 -o open/mine
+check "  and nothing is written" test -z "$(ls -A open/mine)"
 : > afile
 expect_rc "-o naming a file is refused" 1 "$NOOK" export libvirt e1 -o afile
 contains "  up front" "$ERR" "afile is not a directory"

@@ -111,6 +111,16 @@ for f in e.tar.gz e.tar.xz e.tar e.txz; do
 	check "  as the same image" test "$(cat "$NOOK_HOME/images/names/back-${f#e.tar}")" = "$(cat "$NOOK_HOME/images/names/small")"
 	"$NOOK" images rm "back-${f#e.tar}" > /dev/null
 done
+# an OUT in a directory anyone may write, not sticky as /tmp is: another
+# user could swap the bundle for one of theirs (before, it was written)
+mkdir open && chmod 0777 open && mkdir open/sub
+expect_rc "export into a directory anyone may write is refused" 1 "$NOOK" images export small open/x.tar.zst
+contains "  saying what, where and what to do" "$ERR" "open/x.tar.zst: another user could swap the bundle for one of theirs: $WORK/open has mode 0777: anyone may replace what it holds; chmod o-w it, or make it sticky, or write the bundle elsewhere"
+check "  and writing nothing" test -z "$(ls -A open | grep -v '^sub$')"
+expect_rc "  so is one into a directory below it" 1 "$NOOK" images export small open/sub/x.tar.zst
+contains "  naming the one on the way" "$ERR" "$WORK/open has mode 0777"
+chmod +t open
+expect_rc "  sticky (as /tmp), it is written" 0 "$NOOK" images export small open/x.tar.zst
 # a SIGKILLed export (no handler of nook's runs) takes its tar along; the
 # temporary file it leaves goes at the next export to that name. The tar
 # is a stand-in that holds, then runs the real one.

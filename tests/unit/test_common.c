@@ -432,6 +432,48 @@ static void test_mkdir_p(void **state)
 	free(dir);
 }
 
+/* path_unswappable: a file (there or not) or directory is refused under a
+ * directory anyone may write unless it is sticky, followed through a
+ * symlink; a group's write, another's ownership are no matter there */
+static void test_path_unswappable(void **state)
+{
+	char *dir = make_tmpdir();
+	char *open_ = xasprintf("%s/w", dir), *sub = xasprintf("%s/w/d", dir);
+	char *file = xasprintf("%s/w/d/f", dir), *link = xasprintf("%s/l", dir);
+	char *via = xasprintf("%s/l/f", dir), *group = xasprintf("%s/g", dir);
+	char *mine = xasprintf("%s/g/f", dir);
+	char *err;
+
+	(void)state;
+	assert_int_equal(mkdir(open_, 0777), 0);
+	assert_int_equal(chmod(open_, 0777), 0);
+	assert_int_equal(mkdir(sub, 0700), 0);
+	assert_int_equal(symlink(sub, link), 0);
+	stderr_begin();
+	assert_int_equal(path_unswappable(file, "the file"), -1);
+	err = stderr_end();
+	assert_non_null(strstr(err, "another user could swap the file"));
+	assert_non_null(strstr(err, "has mode 0777: anyone may replace"));
+	free(err);
+	assert_int_equal(path_unswappable(sub, "it"), -1);
+	assert_int_equal(path_unswappable(via, "it"), -1);
+	assert_int_equal(chmod(open_, 01777), 0);
+	assert_int_equal(path_unswappable(file, "it"), 0);
+	assert_int_equal(path_unswappable(via, "it"), 0);
+	assert_int_equal(mkdir(group, 0770), 0);
+	assert_int_equal(chmod(group, 0770), 0);
+	assert_int_equal(path_unswappable(mine, "it"), 0);
+	free(open_);
+	free(sub);
+	free(file);
+	free(link);
+	free(via);
+	free(group);
+	free(mine);
+	remove_tree(dir);
+	free(dir);
+}
+
 /* mkdir_private: its own directory 0700, and nothing above it that
  * another user owns, or anyone or its group may write without the
  * sticky bit */
@@ -1070,6 +1112,7 @@ int main(void)
 		cmocka_unit_test(test_find_program),
 		cmocka_unit_test(test_mkdir_p),
 		cmocka_unit_test(test_mkdir_private),
+		cmocka_unit_test(test_path_unswappable),
 		cmocka_unit_test(test_dirs),
 		cmocka_unit_test(test_dirs_cache_recipes),
 		cmocka_unit_test(test_path_canonical),
