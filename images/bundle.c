@@ -202,7 +202,7 @@ int img_import_bundle(const char *data, const char *bundle, const char *name,
 	stage = img_stage(data);
 	if (!stage || img_bundle_extract(a, bundle, stage, &m, sums) < 0)
 		goto out;
-	ret = img_commit(data, stage, name, sums, out);
+	ret = img_commit(data, stage, bundle, name, sums, out);
 	stage = NULL;
 out:
 	if (stage)

@@ -355,13 +355,15 @@ int img_member_check(const char *where, const json_t *m, const char *name,
 	return 0;
 }
 
-/* The size of dir/name against the one manifest entry f gives, if any. */
-static int check_size(const char *dir, const char *name, const json_t *f)
+/* The size of dir/name against the one manifest entry f gives, if any;
+ * from names the image in messages. */
+static int check_size(const char *dir, const char *from, const char *name,
+		      const json_t *f)
 {
 	char *path;
 	struct stat st;
 	uint64_t want = 0;
-	int rc = size_given(dir, name, f, &want);
+	int rc = size_given(from, name, f, &want);
 
 	if (rc <= 0)
 		return rc;
@@ -369,18 +371,19 @@ static int check_size(const char *dir, const char *name, const json_t *f)
 	rc = stat(path, &st);
 	free(path);
 	if (rc < 0)
-		return error_errno("%s: cannot read %s", dir, name);
+		return error_errno("%s: cannot read %s", from, name);
 	if ((uint64_t)st.st_size != want)
 		return errorf("%s: %s is %llu bytes, the manifest says %llu",
-			      dir, name, (unsigned long long)st.st_size,
+			      from, name, (unsigned long long)st.st_size,
 			      (unsigned long long)want);
 	return 0;
 }
 
 /* One file of a manifest against its sum as it was written, and its size
- * on disk in dir when the manifest gives one. */
-static int check_entry(const char *dir, const char *name, const json_t *f,
-		       const json_t *sums)
+ * on disk in dir when the manifest gives one. The messages name from,
+ * the image as the user gave it (a staging dir is nothing to them). */
+static int check_entry(const char *dir, const char *from, const char *name,
+		       const json_t *f, const json_t *sums)
 {
 	const char *want = json_string_value(json_object_get(f, "sha256"));
 	const char *got = json_string_value(json_object_get(sums, name));
@@ -388,44 +391,48 @@ static int check_entry(const char *dir, const char *name, const json_t *f,
 
 	if (!img_plain_name(name) || !strcmp(name, "manifest.json"))
 		return errorf("%s: the manifest names a file '%s' that "
-			      "is not a plain name", dir, name);
+			      "is not a plain name", from, name);
 	if (!want || !is_hex64(want))
 		return errorf("%s: file %s has no sha256 in the manifest",
-			      dir, name);
+			      from, name);
 	if (fmt && (!json_is_string(fmt) ||
 		    (strcmp(json_string_value(fmt), "qcow2") &&
 		     strcmp(json_string_value(fmt), "raw"))))
 		return errorf("%s: disk %s: its format must be \"qcow2\" or "
-			      "\"raw\"", dir, name);
+			      "\"raw\"", from, name);
 	if (!got)
 		return errorf("%s: the manifest lists %s, which is not "
-			      "in the image", dir, name);
+			      "in the image", from, name);
 	if (strcmp(got, want))
-		return errorf("%s: checksum mismatch: sha256 %s, the "
-			      "manifest says %s", name, got, want);
-	return check_size(dir, name, f);
+		return errorf("%s: file %s: checksum mismatch: its sha256 is "
+			      "%s, the manifest says %s; it was changed or "
+			      "damaged since the manifest was written: copy "
+			      "or export the image again", from, name, got,
+			      want);
+	return check_size(dir, from, name, f);
 }
 
 /* Check a manifest against the sums of its files as they were written
- * (file name -> sha256 hex): plain names only, each with the sha256 it was
- * written with (and the size it gives), and one disk among them. */
-static int check_sums(const char *dir, const json_t *manifest,
-		      const json_t *sums)
+ * into dir (file name -> sha256 hex): plain names only, each with the
+ * sha256 it was written with (and the size it gives), and one disk among
+ * them. from names the image in messages. */
+static int check_sums(const char *dir, const char *from,
+		      const json_t *manifest, const json_t *sums)
 {
 	const json_t *files = json_object_get(manifest, "files"), *f;
 	const char *name;
 	int disks = 0;
 
 	if (!json_is_object(files) || !json_object_size(files))
-		return errorf("%s: the manifest lists no files", dir);
+		return errorf("%s: the manifest lists no files", from);
 	json_object_foreach((json_t *)files, name, f) {
-		if (check_entry(dir, name, f, sums) < 0)
+		if (check_entry(dir, from, name, f, sums) < 0)
 			return -1;
 		disks += json_object_get(f, "format") != NULL;
 	}
 	if (disks != 1)
 		return errorf("%s: the manifest must name one disk (a file with "
-			      "a \"format\"), not %d", dir, disks);
+			      "a \"format\"), not %d", from, disks);
 	return 0;
 }
 
@@ -448,7 +455,7 @@ int img_verify(const char *dir, const json_t *manifest)
 		json_object_set_new(sums, name, json_string(sum));
 	}
 	if (ret == 0)
-		ret = check_sums(dir, manifest, sums);
+		ret = check_sums(dir, dir, manifest, sums);
 	json_decref(sums);
 	return ret;
 }
@@ -666,8 +673,8 @@ static void tell_named(const char *data, const char *name, const char *final,
 		free(was);
 }
 
-int img_commit(const char *data, char *stage, const char *name,
-	       const json_t *sums, struct img_named *out)
+int img_commit(const char *data, char *stage, const char *from,
+	       const char *name, const json_t *sums, struct img_named *out)
 {
 	char *mpath = xasprintf("%s/manifest.json", stage);
 	const json_t *d = json_object_get(sums, "manifest.json");
@@ -681,10 +688,10 @@ int img_commit(const char *data, char *stage, const char *name,
 		goto out;
 	if (!digest || !is_hex64(digest)) {
 		errorf("%s: the manifest was not hashed as it was written",
-		       stage);
+		       from);
 		goto out;
 	}
-	if (check_sums(stage, m, sums) < 0 || check_disks(stage, m) < 0 ||
+	if (check_sums(stage, from, m, sums) < 0 || check_disks(stage, m) < 0 ||
 	    check_boot(stage) < 0)
 		goto out;
 	final = xasprintf("%s/images/%s", data, digest);
@@ -760,7 +767,7 @@ int img_import_dir(const char *data, const char *src, const char *name,
 	}
 	if (stage_file(stage, mpath, "manifest.json", NULL, NULL, sums) < 0)
 		goto out;
-	ret = img_commit(data, stage, name, sums, out);
+	ret = img_commit(data, stage, src, name, sums, out);
 	stage = NULL; /* committed or removed */
 out:
 	if (stage)
@@ -840,7 +847,7 @@ int img_import_disk(const char *data, const char *disk, const char *kernel,
 		json_object_set_new(m, "cmdline", json_string(cmdline));
 	if (stage_manifest(stage, m, sums) < 0)
 		goto out;
-	ret = img_commit(data, stage, name, sums, out);
+	ret = img_commit(data, stage, disk, name, sums, out);
 	stage = NULL; /* committed or removed */
 out:
 	if (stage)

@@ -29,10 +29,12 @@ char *img_stage(const char *data);
  * Check stage's manifest against sums (file name -> the sha256 of each
  * file, manifest.json's too, taken as it was written into stage: nothing
  * is read again), rename stage to images/<digest> and point name at it.
- * Takes stage: removed on failure, freed always. sums stays the caller's.
+ * from, what the user imports (a bundle, a directory, a disk), is what
+ * the messages name. Takes stage: removed on failure, freed always. sums
+ * stays the caller's.
  */
-int img_commit(const char *data, char *stage, const char *name,
-	       const json_t *sums, struct img_named *out);
+int img_commit(const char *data, char *stage, const char *from,
+	       const char *name, const json_t *sums, struct img_named *out);
 
 /*
  * Bundles (bundle.c), in two steps so that a bundle in memory reads as one

@@ -145,9 +145,15 @@ mkdir bad && cp "$dir"/* bad/ && chmod u+w bad/* &&
 	printf X | dd of=bad/disk.qcow2 bs=1 seek=300000 conv=notrunc status=none
 tar -C bad -cf bad.tar manifest.json disk.qcow2 vmlinuz
 expect_rc "a tampered bundle is refused" 1 "$NOOK" images import bad.tar --name bad
-contains "says checksum mismatch" "$ERR" "checksum mismatch"
+# the bundle and its file are named, never a staging directory the user
+# never saw (before: "disk.qcow2: checksum mismatch" alone)
+contains "says checksum mismatch, naming the bundle and the file" "$ERR" "nook: bad.tar: file disk.qcow2: checksum mismatch: its sha256 is $(sha256sum bad/disk.qcow2 | cut -d' ' -f1), the manifest says $(sha256sum small.qcow2 | cut -d' ' -f1)"
+contains "  and what to do" "$ERR" "copy or export the image again"
 check "nothing half-imported" store_clean
 check "no name for it" test ! -e "$NOOK_HOME/images/names/bad"
+expect_rc "a tampered image directory is refused" 1 "$NOOK" images import bad --name bad
+contains "  naming the directory and the file" "$ERR" "nook: bad: file disk.qcow2: checksum mismatch"
+check "  nothing half-imported" store_clean
 echo grown >> bad/disk.qcow2
 tar -C bad -cf bad.tar manifest.json disk.qcow2 vmlinuz
 expect_rc "a disk larger than its manifest says is refused" 1 "$NOOK" images import bad.tar --name bad
