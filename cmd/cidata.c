@@ -280,7 +280,9 @@ static int cidata_build(struct nook_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	ret = 1;
-	if (check_inputs(&in, &form) < 0)
+	/* a seed another user could swap would run their user-data */
+	if (check_inputs(&in, &form) < 0 ||
+	    (strcmp(in.out, "-") && path_unswappable(in.out, "the seed") < 0))
 		goto out;
 	if (!in.path[MD] && render_meta(&in, &iid) < 0)
 		goto out;

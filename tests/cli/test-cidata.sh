@@ -134,6 +134,14 @@ contains "  says which path" "$ERR" "nodir/seed.iso"
 check "  creates nothing" test ! -e nodir
 expect_rc "output directory is a file" 1 "$NOOK" cidata build -o cloud-config/seed.iso -u cloud-config
 expect_rc "output directory not writable" 1 "$NOOK" cidata build -o /proc/seed.iso -u cloud-config
+# a seed in a directory anyone may write, not sticky: another user could
+# swap it for one whose user-data runs theirs (before, it was written)
+mkdir open && chmod 0777 open
+expect_rc "output in a directory anyone may write is refused" 1 "$NOOK" cidata build -o open/seed.iso -u cloud-config
+contains "  saying what and what to do" "$ERR" "open/seed.iso: another user could swap the seed for one of theirs: $WORK/open has mode 0777"
+check "  creates nothing" test ! -e open/seed.iso
+chmod +t open
+expect_rc "  sticky (as /tmp), it is written" 0 "$NOOK" cidata build -o open/seed.iso -u cloud-config
 check "  creates nothing" test ! -e /proc/seed.iso
 if [ "$(id -u)" != 0 ]; then
 	mkdir ro && chmod 555 ro
