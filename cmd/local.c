@@ -502,38 +502,57 @@ static int local_list(struct nook_ctx *ctx, int argc, char **argv)
 }
 
 static const char usage_delete[] =
-	"usage: nook local delete [NAME] [--force]\n"
+	"usage: nook local delete [NAME] [--force] [--json]\n"
 	"\n"
 	"Removes the VM's files: its disk, seed, keys and logs. A running VM\n"
 	"is refused unless --force, which stops it first. The base image is\n"
 	"never touched. A cluster's name deletes every node, its network and\n"
-	"its record (refused while any node runs, unless --force).\n";
+	"its record (refused while any node runs, unless --force: all or\n"
+	"nothing). --json prints what was deleted (for a cluster, an array:\n"
+	"each node's, or its error).\n";
+
+static json_t *delete_json(const char *node, const char *words)
+{
+	(void)words;
+	return json_pack("{s:s,s:b}", "name", node, "deleted", 1);
+}
+
+static int delete_cluster(const struct nook_dirs *d, const struct small *s)
+{
+	struct vm_cluster_said said = VM_CLUSTER_SAID_INIT;
+	int rc = vm_cluster_delete(d, s->name, s->force,
+				   s->json ? &said : NULL) < 0;
+
+	/* one with no node left is deleted too: an empty array */
+	if (s->json && (said.nodes.n || !rc))
+		rc |= print_nodes(&said, delete_json);
+	else if (!rc)
+		printf("cluster %s deleted\n", s->name);
+	vm_cluster_said_clear(&said);
+	return rc;
+}
 
 static int local_delete(struct nook_ctx *ctx, int argc, char **argv)
 {
 	const struct nook_dirs *d;
 	struct small s;
 	struct vm *vm;
-	int rc = parse_small(ctx, argc, argv, usage_delete, "f", &s);
+	int rc = parse_small(ctx, argc, argv, usage_delete, "fj", &s);
 
 	if (rc)
 		return rc < 0 ? 0 : rc;
 	rc = is_cluster(ctx, s.name, &d);
-	if (rc < 0 || (rc && vm_cluster_delete(d, s.name, s.force) < 0))
-		return 1;
-	if (rc) {
-		printf("cluster %s deleted\n", s.name);
-		return 0;
-	}
+	if (rc)
+		return rc < 0 ? 1 : delete_cluster(d, &s);
 	/* one whose record cannot be read too: vm_remove() says that
 	 * only --force removes it */
 	if (vm_open(d, s.name, VM_OPEN_BROKEN, &vm) < 0)
 		vm = NULL;
-	rc = 1;
-	if (vm && vm_delete(vm, s.force) == 0) {
+	rc = !vm || vm_delete(vm, s.force) < 0;
+	if (!rc && s.json)
+		rc = print_json(delete_json(s.name, NULL));
+	else if (!rc)
 		printf("VM %s deleted\n", s.name);
-		rc = 0;
-	}
 	vm_close(vm);
 	return rc;
 }

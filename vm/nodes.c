@@ -1000,49 +1000,104 @@ static struct vm **open_nodes(const struct nook_dirs *d,
 	return vms;
 }
 
-/* Lock each of the n nodes in vms: -1 having said why when one is busy,
- * runs without force, or cannot be read without force. */
+/* Lock node vm of cluster: -1 having said why when it is busy, runs
+ * without force, or cannot be read without force. */
+static int lock_node(struct vm *vm, const char *cluster, int force)
+{
+	struct vm_info info;
+
+	if (vm->broken && !force)
+		return errorf("node %s's record cannot be read (said above); "
+			      "'nook local delete %s --force' removes it with "
+			      "the other nodes", vm_name(vm), cluster);
+	if (vm_take_lock(vm) < 0)
+		return -1;
+	if (force || vm->broken)
+		return 0;
+	vm_get_info(vm, &info);
+	if (info.pid)
+		return errorf("node %s is running (pid %d); stop the cluster "
+			      "first or use --force", vm_name(vm),
+			      (int)info.pid);
+	return 0;
+}
+
+/* Lock each of the n nodes in vms (lock_node()), each one's error into
+ * why ("" for none): -1 when one was refused. */
 static int lock_nodes(struct vm **vms, size_t n, const char *cluster,
-		      int force)
+		      int force, struct strvec *why)
 {
 	int ret = 0;
 
 	for (size_t i = 0; i < n; i++) {
-		const char *name = vm_name(vms[i]);
-		struct vm_info info;
+		int rc = lock_node(vms[i], cluster, force);
 
-		if (vms[i]->broken && !force) {
-			ret = errorf("node %s's record cannot be read (said "
-				     "above); 'nook local delete %s --force' "
-				     "removes it with the other nodes", name,
-				     cluster);
-			continue;
-		}
-		if (vm_take_lock(vms[i]) < 0) {
+		strvec_push(why, rc < 0 ? error_last() : "");
+		if (rc < 0)
 			ret = -1;
-			continue;
-		}
-		if (force || vms[i]->broken)
-			continue;
-		vm_get_info(vms[i], &info);
-		if (info.pid)
-			ret = errorf("node %s is running (pid %d); stop the "
-				     "cluster first or use --force", name,
-				     (int)info.pid);
 	}
 	return ret;
 }
 
-int vm_cluster_delete(const struct nook_dirs *d, const char *name, int force)
+/* Node name's outcome, into said (NULL: none wanted). */
+static void said_add(struct vm_cluster_said *said, const char *name,
+		     const char *words, int failed)
 {
-	struct strvec half = STRVEC_INIT;
+	if (!said || said->nodes.n >= VM_CLUSTER_MAX_NODES)
+		return;
+	said->failed[said->nodes.n] = (unsigned char)failed;
+	strvec_push(&said->nodes, name);
+	strvec_push(&said->words, words);
+}
+
+/* Remove the n nodes in vms, locked (why: lock_nodes()'s, each one's
+ * refusal), unless one was refused (refused); each one's outcome into
+ * said. 0, or -1 when one was refused or failed (said): the nodes after
+ * a failure are left. */
+static int remove_nodes(struct vm **vms, size_t n, int force, int refused,
+			const struct strvec *why,
+			struct vm_cluster_said *said)
+{
+	int ret = refused ? -1 : 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const char *name = vm_name(vms[i]);
+
+		if (ret == 0) {
+			vms[i]->cluster_held = 1; /* its record goes later */
+			ret = vm_remove(vms[i], force);
+			said_add(said, name, ret < 0 ? error_last() :
+				 "deleted", ret < 0);
+		} else if (refused) {
+			said_add(said, name, *why->v[i] ? why->v[i] :
+				 "not deleted: a cluster's delete is all or "
+				 "nothing, and another node was refused", 1);
+		} else {
+			said_add(said, name, "not deleted: the delete stopped "
+				 "when a node before it failed", 1);
+		}
+	}
+	return ret;
+}
+
+static void close_nodes(struct vm **vms, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		vm_close(vms[i]);
+	free(vms);
+}
+
+int vm_cluster_delete(const struct nook_dirs *d, const char *name, int force,
+		      struct vm_cluster_said *said)
+{
+	struct strvec half = STRVEC_INIT, why_not = STRVEC_INIT;
 	struct buf why = BUF_INIT;
 	struct cluster c;
 	struct vm **vms = NULL;
 	size_t n = 0;
 	char *path;
 	enum record rc = cluster_read(d, name, &c, &why);
-	int ret = 0, lock = -1;
+	int ret = 0, lock = -1, refused;
 
 	/* a broken record of no node: what is left to delete is the file */
 	if (rc == REC_ORPHAN)
@@ -1063,19 +1118,14 @@ int vm_cluster_delete(const struct nook_dirs *d, const char *name, int force)
 	/* all or nothing: every node locked (a start of one holds it) and
 	 * none refused before any goes */
 	ret = cluster_lock(d, name, &lock);
-	if (ret == 0 && lock_nodes(vms, n, name, force) < 0) {
+	refused = ret == 0 && lock_nodes(vms, n, name, force, &why_not) < 0;
+	if (refused)
 		errorf("cluster %s: no node deleted", name);
-		ret = -1;
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (ret == 0) {
-			vms[i]->cluster_held = 1; /* its record goes below */
-			if (vm_remove(vms[i], force) < 0)
-				ret = -1;
-		}
-		vm_close(vms[i]);
-	}
-	free(vms);
+	/* busy: no node was looked at, and none is said */
+	if (ret == 0)
+		ret = remove_nodes(vms, n, force, refused, &why_not, said);
+	close_nodes(vms, n);
+	strvec_clear(&why_not);
 	/* one being made after all says so and is left to 'nook prune' */
 	for (size_t i = 0; ret == 0 && i < half.n; i++)
 		vm_half_made_remove(d, half.v[i]);

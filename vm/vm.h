@@ -512,8 +512,13 @@ int vm_cluster_each(const struct nook_dirs *d, const char *name,
 		    int (*fn)(const struct nook_dirs *d, const char *node,
 			      const void *arg, struct buf *words),
 		    const void *arg, struct vm_cluster_said *said);
-/* Delete every node, the network and the cluster's record. */
-int vm_cluster_delete(const struct nook_dirs *d, const char *name, int force);
+/* Delete every node, the network and the cluster's record, all or
+ * nothing: every node is refused (none deleted) when one is (it runs
+ * without force, or is busy). With said, each node's outcome comes back
+ * there ("deleted", or its error, or why it was not deleted), unless the
+ * delete failed before any node was looked at. */
+int vm_cluster_delete(const struct nook_dirs *d, const char *name, int force,
+		      struct vm_cluster_said *said);
 /* 1 when name is a cluster under d. */
 int vm_cluster_exists(const struct nook_dirs *d, const char *name);
 /* The clusters under d with a record and no node (a first start cut

@@ -433,7 +433,8 @@ expect_rc "list" 0 "$NOOK" local list
 contains "  names z, which has no row" "$OUT" "cluster z has no nodes: 'nook local start z' makes them again, 'nook local delete z' forgets it"
 expect_rc "list --json" 0 "$NOOK" local list --json
 check "  lists VMs only" test "$(echo "$OUT" | json '[v["name"] for v in d if v["name"].startswith("z")]')" = "[]"
-expect_rc "delete z forgets it" 0 "$NOOK" local delete z
+expect_rc "delete z --json forgets it" 0 "$NOOK" local delete z --json
+check "  prints no node (an empty array)" test "$(echo "$OUT" | json 'd')" = "[]"
 check "  the record gone" test ! -e "$NOOK_HOME/clusters/z.json"
 expect_rc "  and list names it no more" 0 "$NOOK" local list
 check "  (no note)" sh -c '! printf "%s" "$1" | grep -q "cluster z"' _ "$OUT"
@@ -481,14 +482,22 @@ expect_rc "a cluster z2 of two" 0 "$NOOK" local start z2 --nodes 2 "${common[@]}
 flock "$NOOK_HOME/vms/z2-2/lock" sleep 5 &
 holder=$!
 sleep 0.5
-expect_rc "  delete --force while another nook holds z2-2" 1 "$NOOK" local delete z2 --force
+expect_rc "  delete --force --json while another nook holds z2-2" 1 "$NOOK" local delete z2 --force --json
 contains "  says so" "$ERR" "cluster z2: no node deleted"
+check "  --json: each node's error" test "$(echo "$OUT" | json '[(n["name"], "deleted" in n, "error" in n) for n in d]')" = "[('z2-1', False, True), ('z2-2', False, True)]"
+contains "  z2-2's: busy" "$(echo "$OUT" | json 'd[1]["error"]')" "busy"
+contains "  z2-1's: all or nothing" "$(echo "$OUT" | json 'd[0]["error"]')" "all or nothing"
 check "  and deletes none" test -e "$NOOK_HOME/vms/z2-1/vm.json" -a -e "$NOOK_HOME/vms/z2-2/vm.json"
 check "  z2-1 still runs" test "$(qemus z2-1)" = 1
 wait "$holder"
 echo junk > "$NOOK_HOME/vms/z2-2/vm.json"
 expect_rc "  delete with z2-2's record broken" 1 "$NOOK" local delete z2
 contains "  names it and what to do" "$ERR" "node z2-2's record cannot be read (said above); 'nook local delete z2 --force'"
+check "  and deletes none" test -e "$NOOK_HOME/vms/z2-1/vm.json"
+expect_rc "  delete --json" 1 "$NOOK" local delete z2 --json
+check "  --json: each node's error, none deleted" test "$(echo "$OUT" | json '[(n["name"], "deleted" in n, "error" in n) for n in d]')" = "[('z2-1', False, True), ('z2-2', False, True)]"
+contains "  z2-2's error is the one said" "$(echo "$OUT" | json 'd[1]["error"]')" "node z2-2's record cannot be read"
+contains "  z2-1's is its own" "$(echo "$OUT" | json 'd[0]["error"]')" "node z2-1 is running"
 check "  and deletes none" test -e "$NOOK_HOME/vms/z2-1/vm.json"
 expect_rc "  status z2 --json" 0 "$NOOK" local status z2 --json
 check "  shows both nodes, z2-2 broken" test "$(echo "$OUT" | json '[(n["name"], n["state"]) for n in d]')" = "[('z2-1', 'running'), ('z2-2', 'broken')]"
@@ -524,7 +533,8 @@ contains "  says so, and the way out" "$ERR" "node z2-2's record cannot be read 
 expect_rc "  stop z2 --force" 0 "$NOOK" local stop z2 --force
 check "  ends z2-2's QEMU" test "$(qemus z2-2)" = 0
 check "  and the network" test ! -e "$NOOK_HOME/run/z2.net/sw.pid" -o "$(sw_alive z2 && echo up)" = ""
-expect_rc "  delete --force" 0 "$NOOK" local delete z2 --force
+expect_rc "  delete --force --json" 0 "$NOOK" local delete z2 --force --json
+check "  --json: each node deleted" test "$(echo "$OUT" | json '[(n["name"], n["deleted"]) for n in d]')" = "[('z2-1', True), ('z2-2', True)]"
 check "  and removes it" test ! -e "$NOOK_HOME/vms/z2-2"
 check "  and the record" test ! -e "$NOOK_HOME/clusters/z2.json"
 

@@ -249,7 +249,11 @@ check "  stopped, not crashed" test "$(echo "$OUT" | json 'd["state"]')" = stopp
 check "  no resident memory" test "$(echo "$OUT" | json 'd["resident_mib"]')" = None
 expect_rc "start it again" 0 "$NOOK" local start b1 --no-wait
 expect_rc "delete refuses a running VM" 1 "$NOOK" local delete b1
-expect_rc "delete --force" 0 "$NOOK" local delete b1 --force
+contains "  says it runs" "$ERR" "VM b1 is running"
+expect_rc "  --json too" 1 "$NOOK" local delete b1 --json
+contains "  its stdout is the JSON error" "$(echo "$OUT" | json 'd["error"]')" "VM b1 is running"
+expect_rc "delete --force --json" 0 "$NOOK" local delete b1 --force --json
+check "  prints the VM deleted" test "$(echo "$OUT" | json '(d["name"], d["deleted"])')" = "('b1', True)"
 check "QEMU gone after delete" test "$(qemus b1)" = 0
 check "files gone" test ! -e "$NOOK_HOME/vms/b1"
 check "base image kept" test -f blank.img
