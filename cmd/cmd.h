@@ -110,10 +110,15 @@ int print_json(json_t *j);
 /* 1 once print_json() has been called. */
 int printed_json(void);
 /* For --json: the failure as {"error": "<the last error said>"} on stdout
- * (it was said on stderr too), with "usage": true for a usage error;
+ * (it was said on stderr too), with the VM's "name" when the command is
+ * about one (json_error_name()) and "usage": true for a usage error;
  * returns 1, the exit status. A usage error (exit 2) that printed no JSON
  * has main() print it so. */
 int print_json_error(void);
+/* The VM a command is about, for the "name" print_json_error() puts
+ * before its "error": set where a command finds that its NAME means one
+ * VM (NULL, or a name that is no VM's, sets none). */
+void json_error_name(const char *name);
 
 /*
  * Fan-out (cmd/fanout.c): run several commands at once, every line they

@@ -145,14 +145,20 @@ static int print_nodes(const struct vm_cluster_said *said,
 	return print_json(all);
 }
 
-/* 1 when NAME is a cluster (d set), 0 when not, -1 with no directories. */
+/* 1 when NAME is a cluster (d set), 0 when not (then it is the VM a
+ * --json error names), -1 with no directories. */
 static int is_cluster(struct nook_ctx *ctx, const char *name,
 		      const struct nook_dirs **d)
 {
+	int rc;
+
 	*d = ctx_dirs(ctx);
 	if (!*d)
 		return -1;
-	return vm_cluster_exists(*d, name);
+	rc = vm_cluster_exists(*d, name);
+	if (rc == 0)
+		json_error_name(name);
+	return rc;
 }
 
 static int local_stop(struct nook_ctx *ctx, int argc, char **argv)

@@ -68,6 +68,7 @@ static struct vm *open_vm(struct nook_ctx *ctx, const char *name)
 	struct vm *vm = NULL;
 	char *vm_name = d ? shell_resolve(d, name) : NULL;
 
+	json_error_name(vm_name);
 	if (vm_name && vm_open(d, vm_name, 1, &vm) < 0)
 		vm = NULL;
 	free(vm_name);

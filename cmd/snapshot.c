@@ -47,6 +47,7 @@ static struct vm *open_one(struct nook_ctx *ctx, const char *name)
 		       "nodes (%s-1 ...)", name, name);
 		return NULL;
 	}
+	json_error_name(name);
 	if (vm_open(d, name, 1, &vm) < 0)
 		return NULL;
 	return vm;

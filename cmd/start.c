@@ -936,6 +936,8 @@ int cmd_local_start(struct nook_ctx *ctx, int argc, char **argv)
 			vm_cluster_exists(d, name));
 	if (cluster && !(proj && proj->cluster))
 		plain_nodes(&opts.nodes, name, opts.nodes_n);
+	if (!cluster)
+		json_error_name(name);
 	if (d && check_merged(&opts))
 		rc = EXIT_USAGE;
 	else if (d && !cluster && opts.subnet)

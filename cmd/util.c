@@ -7,6 +7,7 @@
 
 #include "cmd.h"
 #include "common.h"
+#include "vm.h"
 
 int usage_error(const char *usage, const char *fmt, ...)
 {
@@ -85,12 +86,26 @@ int print_json(json_t *j)
 	return ret;
 }
 
+/* The VM the command is about (json_error_name()); "" for none. A valid
+ * name fits: none is cut. */
+static char error_name[33];
+
+void json_error_name(const char *name)
+{
+	error_name[0] = '\0';
+	if (name && vm_name_valid(name))
+		snprintf(error_name, sizeof(error_name), "%s", name);
+}
+
 int print_json_error(void)
 {
 	const char *why = error_last();
+	json_t *j = json_object();
 
-	json_t *j = json_pack("{s:s}", "error", why[0] ? why : "failed");
-
+	/* first, as in a cluster node's {"name", "error"} */
+	if (error_name[0])
+		json_object_set_new(j, "name", json_string(error_name));
+	json_object_set_new(j, "error", json_string(why[0] ? why : "failed"));
 	if (error_last_usage())
 		json_object_set_new(j, "usage", json_true());
 	print_json(j);

@@ -429,6 +429,8 @@ expect_rc "  whose node is deleted" 0 "$NOOK" local delete z-1 --force
 expect_rc "status z says it has no nodes" 1 "$NOOK" local status z
 contains "  and what to do" "$ERR" "cluster z has no nodes: 'nook local start z' makes them again"
 expect_rc "stop z too" 1 "$NOOK" local stop z
+expect_rc "  --json" 1 "$NOOK" local stop z --json
+check "  its JSON error names no VM: z is a cluster" test "$(echo "$OUT" | json '("name" in d, "has no nodes" in d["error"])')" = "(False, True)"
 expect_rc "list" 0 "$NOOK" local list
 contains "  names z, which has no row" "$OUT" "cluster z has no nodes: 'nook local start z' makes them again, 'nook local delete z' forgets it"
 expect_rc "list --json" 0 "$NOOK" local list --json

@@ -315,8 +315,20 @@ done
 # --json: a failure is a JSON object on stdout too
 expect_rc "status --json of no VM" 1 "$NOOK" local status nosuch --json
 check "its stdout is a JSON error" test "$(echo "$OUT" | json 'd["error"]')" = "no VM named 'nosuch' (start one with 'nook local start nosuch')"
+check "  naming the VM" test "$(echo "$OUT" | json 'd["name"]')" = nosuch
 expect_rc "start --json that fails" 1 "$NOOK" local start b3 --image ./nope.img --json
 contains "its stdout is a JSON error" "$(echo "$OUT" | json 'd["error"]')" "nope.img"
+check "  naming the VM" test "$(echo "$OUT" | json 'd["name"]')" = b3
+# every command about one VM names it in its JSON error, a script
+# running several at once can tell whose it is
+for cmd in "local stop" "local delete" "local pause" "local suspend" \
+	"local snapshot list" "port list"; do
+	# shellcheck disable=SC2086
+	expect_rc "$cmd --json of no VM" 1 "$NOOK" $cmd nosuch --json
+	check "  its JSON error names it" test "$(echo "$OUT" | json '(d["name"], d["error"].startswith("no VM named"))')" = "('nosuch', True)"
+done
+expect_rc "stop --json of a bad name" 2 "$NOOK" local stop Bad_Name --json
+check "  names no VM: it is none" test "$(echo "$OUT" | json '("name" in d, d["usage"])')" = "(False, True)"
 
 # a recovered error is not printed: with its QMP socket gone, stop goes
 # quietly to SIGTERM, and says why in its one line
