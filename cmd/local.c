@@ -424,7 +424,8 @@ static const char usage_list[] =
 	"usage: nook local list [--json]\n"
 	"\n"
 	"Lists every VM with its state, pid, ssh port and image, and names a\n"
-	"cluster that has no node (not in --json, which lists VMs).\n";
+	"cluster that has no node (in --json, after the VMs: its \"name\",\n"
+	"\"state\": \"no nodes\", \"cluster\" and what to do in \"error\").\n";
 
 static const char *or_dash(const json_t *v)
 {
@@ -462,6 +463,18 @@ static void print_list(json_t *all)
 	}
 }
 
+/* What list --json shows of cluster name, which has a record and no
+ * node: as the text, what to do. */
+static json_t *no_nodes_json(const char *name)
+{
+	char *text = vm_cluster_no_nodes_text(name);
+	json_t *j = json_pack("{s:s,s:s,s:s,s:s}", "name", name, "state",
+			      "no nodes", "cluster", name, "error", text);
+
+	free(text);
+	return j;
+}
+
 static int local_list(struct nook_ctx *ctx, int argc, char **argv)
 {
 	struct small s;
@@ -490,13 +503,17 @@ static int local_list(struct nook_ctx *ctx, int argc, char **argv)
 		vm_close(vm);
 	}
 	strvec_clear(&names);
-	if (s.json)
+	/* not a VM, so not a row of the table: but its name is taken, and
+	 * a start killed before it made a node leaves one */
+	vm_clusters_empty(d, &names);
+	if (s.json) {
+		for (size_t i = 0; i < names.n; i++)
+			json_array_append_new(all, no_nodes_json(names.v[i]));
+		strvec_clear(&names);
 		return print_json(all);
+	}
 	print_list(all);
 	json_decref(all);
-	/* not a VM, so not a row: but its name is taken, and a start
-	 * killed before it made a node leaves one */
-	vm_clusters_empty(d, &names);
 	for (size_t i = 0; i < names.n; i++) {
 		char *text = vm_cluster_no_nodes_text(names.v[i]);
 

@@ -10,6 +10,7 @@ cleanup() {
 	"$NOOK" local delete solo --force >/dev/null 2>&1
 	"$NOOK" local delete m-2 --force >/dev/null 2>&1
 	"$NOOK" local delete z --force >/dev/null 2>&1
+	"$NOOK" local delete kf --force >/dev/null 2>&1
 	"$NOOK" local delete h --force >/dev/null 2>&1
 	"$NOOK" local delete r --force >/dev/null 2>&1
 	"$NOOK" local delete r-2 --force >/dev/null 2>&1
@@ -434,12 +435,27 @@ check "  its JSON error names no VM: z is a cluster" test "$(echo "$OUT" | json 
 expect_rc "list" 0 "$NOOK" local list
 contains "  names z, which has no row" "$OUT" "cluster z has no nodes: 'nook local start z' makes them again, 'nook local delete z' forgets it"
 expect_rc "list --json" 0 "$NOOK" local list --json
-check "  lists VMs only" test "$(echo "$OUT" | json '[v["name"] for v in d if v["name"].startswith("z")]')" = "[]"
+check "  lists z too, with no nodes" test "$(echo "$OUT" | json '[(v["name"], v["state"], v["cluster"]) for v in d if v["name"].startswith("z")]')" = "[('z', 'no nodes', 'z')]"
+contains "  and what to do" "$(echo "$OUT" | json '[v["error"] for v in d if v["name"] == "z"][0]')" "'nook local start z' makes them again, 'nook local delete z' forgets it"
 expect_rc "delete z --json forgets it" 0 "$NOOK" local delete z --json
 check "  prints no node (an empty array)" test "$(echo "$OUT" | json 'd')" = "[]"
 check "  the record gone" test ! -e "$NOOK_HOME/clusters/z.json"
 expect_rc "  and list names it no more" 0 "$NOOK" local list
 check "  (no note)" sh -c '! printf "%s" "$1" | grep -q "cluster z"' _ "$OUT"
+expect_rc "  nor list --json" 0 "$NOOK" local list --json
+check "  (no z)" test "$(echo "$OUT" | json '[v["name"] for v in d if v["name"] == "z"]')" = "[]"
+# a first start killed once it saved the cluster's record, before any
+# node had its own: the record and the nodes' directories, no VM
+expect_rc "a cluster kf of two" 0 "$NOOK" local start kf --nodes 2 "${common[@]}"
+expect_rc "  stopped" 0 "$NOOK" local stop kf --force
+rm "$NOOK_HOME/vms/kf-1/vm.json" "$NOOK_HOME/vms/kf-2/vm.json"
+expect_rc "  as its first start killed early: list" 0 "$NOOK" local list
+contains "  names kf" "$OUT" "cluster kf has no nodes"
+expect_rc "  list --json" 0 "$NOOK" local list --json
+check "  lists kf, with no nodes" test "$(echo "$OUT" | json '[(v["name"], v["state"]) for v in d if v["name"].startswith("kf")]')" = "[('kf', 'no nodes')]"
+expect_rc "  delete --json" 0 "$NOOK" local delete kf --json
+check "  prints no node" test "$(echo "$OUT" | json 'd')" = "[]"
+check "  its nodes' directories gone" test ! -e "$NOOK_HOME/vms/kf-1" -a ! -e "$NOOK_HOME/vms/kf-2"
 
 # a first start cut short leaves a node's directory without its record
 # (prune's "half-made"): deleting the cluster removes that one too
