@@ -27,6 +27,11 @@ int error_errno(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The message of the last errorf()/error_errno() ("" before any): what
  * --json puts in its error object. */
 const char *error_last(void);
+/* Add " (cause)" to the last error, for --json's object only: an error
+ * that stderr said after its cause ("(said above)") carries the cause
+ * there too. cause is an error_last() kept (NULL or "": nothing added,
+ * nor is what would not fit). Returns -1. */
+int error_add_cause(const char *cause);
 /* Until called again with NULL, every errorf()/error_errno() message
  * starts with "<w>: " (say, "nook.yaml:3:9"), so a parser of a file can
  * reuse the checks that say what is wrong with a value, and a cluster's

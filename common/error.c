@@ -141,6 +141,15 @@ const char *error_last(void)
 	return last;
 }
 
+int error_add_cause(const char *cause)
+{
+	size_t n = strlen(last), k = cause ? strlen(cause) : 0;
+
+	if (k && n + k + 4 <= sizeof(last))
+		snprintf(last + n, sizeof(last) - n, " (%s)", cause);
+	return -1;
+}
+
 int errorf(const char *fmt, ...)
 {
 	va_list ap;

@@ -401,6 +401,7 @@ struct vm {
 	struct vm_spec spec;
 	int exists;             /* vm.json was read (or written) */
 	int broken;             /* it is there and cannot be read */
+	char *broken_why;       /* broken: why, as said when it was read */
 	enum vm_state recorded; /* the state vm.json holds */
 	pid_t rec_pid;          /* the QEMU it names, or 0 */
 	char *rec_accel;

@@ -1006,10 +1006,12 @@ static int lock_node(struct vm *vm, const char *cluster, int force)
 {
 	struct vm_info info;
 
-	if (vm->broken && !force)
-		return errorf("node %s's record cannot be read (said above); "
-			      "'nook local delete %s --force' removes it with "
-			      "the other nodes", vm_name(vm), cluster);
+	if (vm->broken && !force) {
+		errorf("node %s's record cannot be read (said above); 'nook "
+		       "local delete %s --force' removes it with the other "
+		       "nodes", vm_name(vm), cluster);
+		return error_add_cause(vm->broken_why);
+	}
 	if (vm_take_lock(vm) < 0)
 		return -1;
 	if (force || vm->broken)

@@ -168,6 +168,7 @@ int vm_open(const struct nook_dirs *d, const char *name, int must_exist,
 		if (must_exist != VM_OPEN_BROKEN)
 			goto fail;
 		vm->broken = 1;
+		vm->broken_why = xstrdup(error_last());
 	}
 	/* a suspend cut off left the guest stopped under "running" (or
 	 * QEMU where no suspend takes it): mended by whoever looks first
@@ -203,6 +204,7 @@ void vm_close(struct vm *vm)
 	vm_save_free(&vm->save);
 	free(vm->alias);
 	free(vm->how);
+	free(vm->broken_why);
 	free(vm->name);
 	free(vm);
 }
@@ -540,10 +542,12 @@ int vm_stop(struct vm *vm, int force, int timeout_s, const char **how)
 	/* a record that cannot be read (opened VM_OPEN_BROKEN): its QEMU
 	 * found by its paths, as a delete finds it, and the file left as
 	 * it is for whoever mends or deletes it */
-	if (vm->broken && !force)
-		return errorf("VM %s's record cannot be read (said above): "
-			      "--force ends its QEMU, and 'nook local delete "
-			      "%s --force' removes it", vm->name, vm->name);
+	if (vm->broken && !force) {
+		errorf("VM %s's record cannot be read (said above): --force "
+		       "ends its QEMU, and 'nook local delete %s --force' "
+		       "removes it", vm->name, vm->name);
+		return error_add_cause(vm->broken_why);
+	}
 	if (vm->broken)
 		return vm_take_lock(vm) < 0 ? -1 :
 		       vm_stop_qemu(&vm->paths, 1, timeout_s, how, NULL);
@@ -592,10 +596,12 @@ int vm_remove(struct vm *vm, int force)
 	const char *how;
 	pid_t pid;
 
-	if (vm->broken && !force)
-		return errorf("VM %s's record cannot be read (said above); "
-			      "'nook local delete %s --force' removes it",
-			      vm->name, vm->name);
+	if (vm->broken && !force) {
+		errorf("VM %s's record cannot be read (said above); 'nook "
+		       "local delete %s --force' removes it", vm->name,
+		       vm->name);
+		return error_add_cause(vm->broken_why);
+	}
 	if (vm_take_lock(vm) < 0)
 		return -1;
 	pid = alive(vm);

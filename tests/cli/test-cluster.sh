@@ -515,6 +515,7 @@ check "  and deletes none" test -e "$NOOK_HOME/vms/z2-1/vm.json"
 expect_rc "  delete --json" 1 "$NOOK" local delete z2 --json
 check "  --json: each node's error, none deleted" test "$(echo "$OUT" | json '[(n["name"], "deleted" in n, "error" in n) for n in d]')" = "[('z2-1', False, True), ('z2-2', False, True)]"
 contains "  z2-2's error is the one said" "$(echo "$OUT" | json 'd[1]["error"]')" "node z2-2's record cannot be read"
+contains "  with what is wrong with its record, said above on stderr" "$(echo "$OUT" | json 'd[1]["error"]')" "z2-2/vm.json"
 contains "  z2-1's is its own" "$(echo "$OUT" | json 'd[0]["error"]')" "node z2-1 is running"
 check "  and deletes none" test -e "$NOOK_HOME/vms/z2-1/vm.json"
 expect_rc "  status z2 --json" 0 "$NOOK" local status z2 --json

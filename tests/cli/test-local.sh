@@ -492,11 +492,17 @@ expect_rc "a VM br, running" 0 "$NOOK" local start br --image blank.img --no-wai
 echo junk > "$NOOK_HOME/vms/br/vm.json"
 expect_rc "  its record broken: stop" 1 "$NOOK" local stop br
 contains "  says --force ends its QEMU" "$ERR" "VM br's record cannot be read (said above): --force ends its QEMU"
+expect_rc "  stop --json" 1 "$NOOK" local stop br --json
+contains "  its JSON error says --force ends its QEMU" "$(echo "$OUT" | json 'd["error"]')" "VM br's record cannot be read"
+contains "  and what is wrong with the record, said above on stderr" "$(echo "$OUT" | json 'd["error"]')" "br/vm.json:1:"
 check "  which runs on" test "$(qemus br)" = 1
 expect_rc "  stop --force" 0 "$NOOK" local stop br --force
 check "  ended it" test "$(qemus br)" = 0
 check "  the record left as it was" test "$(cat "$NOOK_HOME/vms/br/vm.json")" = junk
 expect_rc "  delete" 1 "$NOOK" local delete br
 contains "  says --force removes it" "$ERR" "'nook local delete br --force' removes it"
+expect_rc "  delete --json" 1 "$NOOK" local delete br --json
+contains "  its JSON error says --force removes it" "$(echo "$OUT" | json 'd["error"]')" "'nook local delete br --force' removes it"
+contains "  and what is wrong with the record" "$(echo "$OUT" | json 'd["error"]')" "br/vm.json:1:"
 expect_rc "  delete --force" 0 "$NOOK" local delete br --force
 finish

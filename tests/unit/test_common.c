@@ -948,6 +948,39 @@ static void test_msg_after_name(void **state)
 	assert_int_equal(msg_names("anything", ""), 0);
 }
 
+/* error_add_cause() adds a cause said before to the last error, for
+ * --json only: stderr has said each once. One that would not fit is
+ * left out whole, never cut. */
+static void test_error_add_cause(void **state)
+{
+	char *err, *cause, *big;
+
+	(void)state;
+	stderr_begin();
+	errorf("x.json:1: junk");
+	cause = strdup(error_last());
+	assert_int_equal(errorf("VM a's record cannot be read (said above)"),
+			 -1);
+	assert_int_equal(error_add_cause(cause), -1);
+	assert_string_equal(error_last(), "VM a's record cannot be read "
+			    "(said above) (x.json:1: junk)");
+	error_add_cause(NULL);
+	error_add_cause("");
+	assert_string_equal(error_last(), "VM a's record cannot be read "
+			    "(said above) (x.json:1: junk)");
+	big = malloc(4090);
+	memset(big, 'b', 4089);
+	big[4089] = '\0';
+	error_add_cause(big);
+	assert_string_equal(error_last(), "VM a's record cannot be read "
+			    "(said above) (x.json:1: junk)");
+	err = stderr_end();
+	assert_null(strstr(err, "(x.json"));
+	free(err);
+	free(big);
+	free(cause);
+}
+
 /* error_where() puts its place before a message, once: not before one
  * that names it already (a VM's own errors), nor before a warning. */
 static void test_error_where(void **state)
@@ -1124,6 +1157,7 @@ int main(void)
 		cmocka_unit_test(test_str_escape),
 		cmocka_unit_test(test_msg_after_name),
 		cmocka_unit_test(test_error_where),
+		cmocka_unit_test(test_error_add_cause),
 		cmocka_unit_test(test_tmp_stale),
 		cmocka_unit_test(test_run_capture_timeout),
 		cmocka_unit_test(test_run_capture_split),
