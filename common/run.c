@@ -37,10 +37,13 @@ static int spawn_lasting(struct child *c, const int fds[3])
 }
 
 /* The forked side of spawn_tied(), async-signal-safe calls only: its
- * fds, death with parent, mask restored, exec. Never returns: on a
- * failure its errno goes up the pipe w. */
-static void tied_child(const struct child *c, const int fds[3],
-		       pid_t parent, const sigset_t *mask, int w)
+ * fds, death with parent, mask restored, exec of prog (found by the
+ * parent: execvp would run a file without #! through /bin/sh, where
+ * posix_spawnp says it cannot be run). Never returns: on a failure its
+ * errno goes up the pipe w. */
+static void tied_child(const struct child *c, const char *prog,
+		       const int fds[3], pid_t parent, const sigset_t *mask,
+		       int w)
 {
 	struct sigaction dfl, sa;
 	ssize_t n;
@@ -62,15 +65,15 @@ static void tied_child(const struct child *c, const int fds[3],
 				: dup2(fds[i], i) < 0)
 			goto fail;
 	}
-	/* SIGKILL: nobody is left to hear how the program ends, and no
-	 * mask or handler of its own keeps it */
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+	/* SIGTERM, as a user's kill would: rsync, say, removes its partial
+	 * file before it goes */
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0)
 		goto fail;
 	/* we may have died before that: then nothing would come */
 	if (getppid() != parent)
 		_exit(127);
 	sigprocmask(SIG_SETMASK, mask, NULL);
-	execvp(c->argv[0], (char *const *)c->argv);
+	execv(prog, (char *const *)c->argv);
 fail:
 	e = errno;
 	n = write(w, &e, sizeof(e));
@@ -78,24 +81,33 @@ fail:
 	_exit(127);
 }
 
-/* A child that dies with us (PR_SET_PDEATHSIG: it outlasts no exec and
- * no fork of its own, so what it daemonizes is free). errno on failure,
- * its exec's included. */
+/* A child that dies with us (PR_SET_PDEATHSIG: kept across its exec,
+ * not by a fork of its own, so what it daemonizes is free). errno on
+ * failure, its exec's included. */
 static int spawn_tied(struct child *c, const int fds[3])
 {
 	pid_t parent = getpid();
 	sigset_t all, old;
 	int p[2], w, e = 0;
+	char *prog = strchr(c->argv[0], '/') ? xstrdup(c->argv[0]) :
+		     find_program(c->argv[0]);
 	ssize_t n;
 
-	if (pipe2(p, O_CLOEXEC) < 0)
+	if (!prog) {
+		errno = ENOENT;
 		return -1;
+	}
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		free(prog);
+		return -1;
+	}
 	/* not on 0-2, where the child's own fds go */
 	w = fcntl(p[1], F_DUPFD_CLOEXEC, 3);
 	close(p[1]);
 	if (w < 0) {
 		e = errno;
 		close(p[0]);
+		free(prog);
 		errno = e;
 		return -1;
 	}
@@ -104,10 +116,11 @@ static int spawn_tied(struct child *c, const int fds[3])
 	sigprocmask(SIG_SETMASK, &all, &old);
 	c->pid = fork();
 	if (c->pid == 0)
-		tied_child(c, fds, parent, &old, w);
+		tied_child(c, prog, fds, parent, &old, w);
 	e = errno;
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	close(w);
+	free(prog);
 	if (c->pid < 0) {
 		close(p[0]);
 		errno = e;

@@ -352,6 +352,28 @@ static void test_child_status(void **state)
 	buf_free(&out);
 }
 
+/* A program that is no program (no #!, not ELF) is said as such, not
+ * run through /bin/sh as execvp would: its lines as shell commands. */
+static void test_child_not_a_program(void **state)
+{
+	char *dir = make_tmpdir(), *path = xasprintf("%s/prog", dir), *err;
+	const char *argv[] = { path, NULL };
+	struct buf out = BUF_INIT;
+
+	(void)state;
+	assert_int_equal(write_file_atomic(path, "echo ran\n", 9, 0755), 0);
+	stderr_begin();
+	assert_int_equal(run_capture(argv, &out), -1);
+	err = stderr_end();
+	assert_non_null(strstr(err, "Exec format error"));
+	assert_null(strstr(out.p ? out.p : "", "ran"));
+	free(err);
+	buf_free(&out);
+	remove_tree(dir);
+	free(path);
+	free(dir);
+}
+
 /* The pid of a sleep started by child_start() in a process that then
  * dies of SIGKILL (no handler, no exit code of its own runs). */
 static pid_t orphaned_sleep(int lasting)
@@ -1141,6 +1163,7 @@ int main(void)
 		cmocka_unit_test(test_atomic_write_special),
 		cmocka_unit_test(test_run_capture_argv_unchanged),
 		cmocka_unit_test(test_child_dies_with_parent),
+		cmocka_unit_test(test_child_not_a_program),
 		cmocka_unit_test(test_child_status),
 		cmocka_unit_test(test_find_program),
 		cmocka_unit_test(test_mkdir_p),
