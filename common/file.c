@@ -628,27 +628,38 @@ static char *swap_why(const char *p, const struct stat *st, int group)
 }
 
 /* Each of path and the directories above it, as lstat sees them: none
- * that may_swap() by all (strict: by its group too); strict, also owned
- * by us or root, and a directory; a symlink only needs a trusted owner
- * (nobody else can point it elsewhere), its target being walked by the
- * caller. path is absolute. NULL, or why not (the caller frees). */
+ * that may_swap() by all (strict: by its group too), none owned by
+ * another user than us or root; strict, also each a directory; a symlink
+ * only needs a trusted owner (nobody else can point it elsewhere), its
+ * target being walked by the caller. Not strict, one that cannot be
+ * looked at is left for the write that follows to say. path is
+ * absolute. NULL, or why not (the caller frees). */
 static char *walk_up(const char *path, int strict)
 {
 	char *p = xstrdup(path), *why = NULL;
 
 	for (;;) {
 		struct stat st;
+		int theirs;
 		char *slash;
 
-		if (lstat(p, &st) < 0)
-			why = xasprintf("cannot use %s: %s", p,
-					strerror(errno));
-		else if (strict && st.st_uid != geteuid() && st.st_uid != 0)
+		if (lstat(p, &st) < 0) {
+			if (strict)
+				why = xasprintf("cannot use %s: %s", p,
+						strerror(errno));
+			break;
+		}
+		theirs = st.st_uid != geteuid() && st.st_uid != 0;
+		if (strict && theirs)
 			why = xasprintf("%s belongs to user %u, not to you: "
 					"another user may have made it to "
 					"reach your VMs' sockets; remove it, "
 					"or set XDG_RUNTIME_DIR (or NOOK_HOME) "
 					"to a directory of yours", p,
+					(unsigned)st.st_uid);
+		else if (theirs)
+			why = xasprintf("%s belongs to user %u, who may "
+					"replace what it holds", p,
 					(unsigned)st.st_uid);
 		else if (may_swap(p, &st, strict))
 			why = swap_why(p, &st, strict);
@@ -677,9 +688,12 @@ static char *walk_why(const char *path, int strict)
 		slash[slash == p] = '\0';
 	}
 	real = realpath(p, NULL);
-	why = real ? walk_up(p, strict) : xasprintf("cannot use %s: %s", p,
-						    strerror(errno));
-	if (!why)
+	if (real)
+		why = walk_up(p, strict);
+	else
+		why = strict ? xasprintf("cannot use %s: %s", p,
+					 strerror(errno)) : NULL;
+	if (!why && real)
 		why = walk_up(real, strict);
 	free(real);
 	free(p);

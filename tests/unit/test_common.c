@@ -464,6 +464,7 @@ static void test_path_unswappable(void **state)
 	char *file = xasprintf("%s/w/d/f", dir), *link = xasprintf("%s/l", dir);
 	char *via = xasprintf("%s/l/f", dir), *group = xasprintf("%s/g", dir);
 	char *mine = xasprintf("%s/g/f", dir);
+	char *via_file = xasprintf("%s/g/f/x", dir);
 	char *err;
 
 	(void)state;
@@ -485,6 +486,19 @@ static void test_path_unswappable(void **state)
 	assert_int_equal(mkdir(group, 0770), 0);
 	assert_int_equal(chmod(group, 0770), 0);
 	assert_int_equal(path_unswappable(mine, "it"), 0);
+	/* below a file: not this check's to say (the write says it) */
+	assert_int_equal(write_file_atomic(mine, "", 0, 0600), 0);
+	assert_int_equal(path_unswappable(via_file, "it"), 0);
+	/* sticky, but another user's: its owner may rename what it holds */
+	if (geteuid() == 0) {
+		assert_int_equal(chown(open_, 65534, 65534), 0);
+		stderr_begin();
+		assert_int_equal(path_unswappable(file, "it"), -1);
+		err = stderr_end();
+		assert_non_null(strstr(err, "belongs to user 65534"));
+		free(err);
+	}
+	free(via_file);
 	free(open_);
 	free(sub);
 	free(file);
