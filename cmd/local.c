@@ -126,8 +126,10 @@ static json_t *node_json(const char *node, const char *words)
 /* --json of a command run on every node of a cluster: an array of each
  * node's object, made by ok() from what the node's process said, or of
  * its error. A gap in the node numbers, which the command left alone,
- * is not in it. */
-static int print_nodes(const struct vm_cluster_said *said,
+ * is not in it. A command that failed where no node's entry says so
+ * (the cluster's own record, say) gets the error beside the array, as a
+ * cluster's start does: {"error": ..., "nodes": [...]}. */
+static int print_nodes(const struct vm_cluster_said *said, int failed,
 		       json_t *(*ok)(const char *node, const char *words))
 {
 	json_t *all = json_array();
@@ -136,12 +138,16 @@ static int print_nodes(const struct vm_cluster_said *said,
 		const char *node = said->nodes.v[i];
 		const char *words = said->words.v[i];
 
-		if (said->failed[i])
+		if (said->failed[i]) {
+			failed = 0;
 			json_array_append_new(all, json_pack("{s:s,s:s}",
 				"name", node, "error", words));
-		else if (*words)
+		} else if (*words)
 			json_array_append_new(all, ok(node, words));
 	}
+	if (failed)
+		return print_json(json_pack("{s:s,s:o}", "error", error_last(),
+					    "nodes", all));
 	return print_json(all);
 }
 
@@ -179,7 +185,7 @@ static int local_stop(struct nook_ctx *ctx, int argc, char **argv)
 				     s.json ? NULL : said_stopped,
 				     s.json ? &said : NULL) < 0;
 		if (s.json && said.nodes.n)
-			rc |= print_nodes(&said, stop_json);
+			rc |= print_nodes(&said, rc, stop_json);
 		vm_cluster_said_clear(&said);
 	} else if (rc == 0) {
 		/* one whose record cannot be read too: --force ends its
@@ -548,7 +554,7 @@ static int delete_cluster(const struct nook_dirs *d, const struct small *s)
 
 	/* one with no node left is deleted too: an empty array */
 	if (s->json && (said.nodes.n || !rc))
-		rc |= print_nodes(&said, delete_json);
+		rc |= print_nodes(&said, rc, delete_json);
 	else if (!rc)
 		printf("cluster %s deleted\n", s->name);
 	vm_cluster_said_clear(&said);
@@ -700,7 +706,7 @@ static int local_pausing(struct nook_ctx *ctx, int argc, char **argv,
 			       rc == 1 ? "" : "s", s.json ? "each node's "
 			       "\"error\" in the JSON" : "said above");
 		if (s.json && said.nodes.n)
-			rc |= print_nodes(&said, node_json);
+			rc |= print_nodes(&said, rc != 0, node_json);
 		vm_cluster_said_clear(&said);
 	}
 	return rc ? 1 : 0;
