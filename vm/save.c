@@ -1081,6 +1081,19 @@ static int still_suspended(struct vm *vm, struct aside *a)
 	return vm_record(vm, VM_SUSPENDED, 0, NULL, NULL);
 }
 
+/* QEMU would not start to load the save: said after what QEMU said (on
+ * stderr above), which --json's error carries too. */
+static void not_started(const struct vm *vm)
+{
+	char *cause = xstrdup(error_last());
+
+	errorf("VM %s: QEMU would not start to load its saved state (said "
+	       "above); the save is kept: 'nook local start %s' tries "
+	       "again, with --cold it boots without it", vm->name, vm->name);
+	error_add_cause(cause);
+	free(cause);
+}
+
 /*
  * The save did not load into QEMU pid; that QEMU is ended. Interrupted
  * by a signal (-1) or a 'stop --force' (VM_LAUNCH_STOPPED; -1 when the
@@ -1179,10 +1192,7 @@ int vm_resume(struct vm *vm, struct strvec *argv, const char *accel,
 			       "local stop --force); it is suspended, its save "
 			       "kept", vm->name);
 		else
-			errorf("VM %s: QEMU would not start to load its saved "
-			       "state (said above); the save is kept: 'nook "
-			       "local start %s' tries again, with --cold it "
-			       "boots without it", vm->name, vm->name);
+			not_started(vm);
 		goto out;
 	}
 	if (load_save(vm, why) < 0) {

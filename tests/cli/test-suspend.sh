@@ -209,6 +209,9 @@ expect_rc "a resume whose QEMU cannot start fails" 1 "$NOOK" local start s1 --ti
 contains "  saying the save is kept" "$ERR" "the save is kept"
 check "  still suspended" test "$(state s1)" = suspended
 check "  the save kept" test -s "$save"
+mkdir -p "$NOOK_HOME/run/s1/qmp.sock/in-the-way"
+expect_rc "  with --json too" 1 "$NOOK" local start s1 --timeout 20 --json
+contains "  its error carries what QEMU said" "$(echo "$OUT" | json 'd["error"]')" "(QEMU failed to start (exit 1): "
 rm -rf "$NOOK_HOME/run/s1/qmp.sock"
 expect_rc "then the resume" 0 "$NOOK" local start s1
 contains "  resumed" "$OUT" "resumed from its saved state"
