@@ -210,6 +210,9 @@ case " $* " in *" -daemonize "*) ;; *) exec "$real" "$@" ;; esac
 port=$(printf '%s\n' "$@" | grep -o "hostfwd=tcp:127.0.0.1:[0-9]*-:$TAKE\b" |
 	head -1 | sed 's/.*:\([0-9]*\)-:.*/\1/')
 echo "$port" > "$TAKEN"
+# (the last start's word gone first: the job below truncates the file
+# only once it runs, which on a loaded machine may be after the wait)
+rm -f "$TAKEN.held"
 python3 -c 'import socket,sys,time
 s=socket.socket(); s.bind(("127.0.0.1",int(sys.argv[1]))); s.listen(1)
 print("held", flush=True); time.sleep(60)' "$port" > "$TAKEN.held" &
