@@ -182,7 +182,7 @@ int flock_wait_shared(int fd, int ms);
  * it (tar, qemu-img, rsync, ssh) and is killed when nook's process ends,
  * however it ends (SIGKILL too), so that none goes on alone. lasting: a
  * program that starts a daemon meant to outlive nook (QEMU -daemonize,
- * vde_plug -d), left alone: its daemon, once forked, is free anyway.
+ * vde_switch -d), left alone: its daemon, once forked, is free anyway.
  */
 struct child {
 	const char *const *argv;

@@ -11,7 +11,7 @@ packages=(
 	zlib1g-dev liblzma-dev libzstd-dev liblz4-dev libcurl4-openssl-dev
 	libcmocka-dev
 	# what nook drives
-	qemu-system-x86 qemu-utils openssh-client rsync vde2 vdeplug
+	qemu-system-x86 qemu-utils openssh-client rsync vde2
 	# what the tests check nook's output with, and the peers it is compared to
 	genisoimage xorriso cloud-image-utils python3 python3-yaml util-linux zstd
 	strace
