@@ -23,24 +23,12 @@
  * - Guest side: cloud-init network-config version 2 with two ethernets,
  *   NET_NC_UPLINK (dhcp4) and NET_NC_CLUSTER (the static address), each
  *   matched by its MAC; a user's own network-config is merged with it.
- * - Host side: one VDE learning switch per cluster, libvdeplug4's switch
- *   module run by vde_plug (Debian's vdeplug, which vde2 brings), in a
- *   0700 directory of the caller's: only unix sockets, no root, nothing
- *   on TCP/UDP. Nodes join with net_switch_netdev(); a node that restarts
- *   or is added just connects again, to any free port. Calling sequence:
+ * - Host side: one VDE learning switch (vde_switch, Debian's vde2) per
+ *   cluster, in a 0700 directory of the caller's: only unix sockets, no
+ *   root, nothing on TCP/UDP. Nodes join with net_switch_netdev(); a node
+ *   that restarts or is added just connects again. Calling sequence:
  *   net_switch_start(dir) before the first node, net_switch_alive(dir) for
  *   status, net_switch_stop(dir) after the last one.
- * - Not vde_switch (vde2 2.3.2, which nook ran before): its poll table's
- *   bookkeeping goes wrong when a plug's request is read after another
- *   plug left, or after the request of a plug that connected later. The
- *   first plug's connection is then kept for the switch's life after the
- *   plug ends (its port taken: with 255, the switch filled up and a
- *   joining node hung), or the socket of a plug that just joined is
- *   removed under it; by its code, another plug's frames may also be
- *   taken as the first one's. A node that restarts while the switch
- *   still reads its old connection's end, or nodes joining at once, do
- *   it. A switch an older nook started is still found (by its "-p
- *   DIR/sw.pid") and joined; it goes with the last node as before.
  * - No router, said so (net/ra.c): net_switch_start() also plugs in a
  *   process that answers IPv6 router solicitations with "no default
  *   router, no prefix" (MAC net_mac("ra", dir, 0)); without an answer a

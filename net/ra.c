@@ -22,7 +22,7 @@
  * times in the 1.5 s after, so that one lands once networkd listens.
  *
  * The responder is nook run again ("nook __ra DIR"), plugged into the
- * switch like a node (the VDE switch protocol, as libvdeplug speaks it), in
+ * switch like a node (vde_switch's protocol, as libvdeplug speaks it), in
  * its own session.
  * It holds DIR/ra.lock while it runs, writes its pid to DIR/ra.pid and a
  * line when it starts, per answer and per burst to DIR/ra.log (kept across
@@ -231,7 +231,7 @@ pid_t net_ra_alive(const char *dir)
 	return pid > 1 ? pid : 0;
 }
 
-/* A VDE switch's request for a new port (libvdeplug's struct request_v3,
+/* vde_switch's request for a new port (libvdeplug's struct request_v3,
  * packed, in host byte order), sent without the unused description. */
 struct vde_request {
 	uint32_t magic;           /* VDE_MAGIC */

@@ -1,13 +1,11 @@
 /*
- * The cluster's switch: a VDE learning switch per cluster directory,
- * libvdeplug4's switch module run by vde_plug ("vde_plug null://
- * switch://DIR/sw"), reached only through unix sockets inside that
- * directory. DIR/sw is the switch's socket directory (its "ctl" socket
- * and one data socket per plug), DIR/sw.pid its pid, DIR/sw.log what it
- * said before it went to the background, DIR/sw.lock serializes start
- * and stop. Each start also makes sure the switch's router advertisement
- * responder (net/ra.c, DIR/ra.*) is plugged in; it ends when the switch
- * does.
+ * The cluster's switch: a VDE learning switch (vde_switch) per cluster
+ * directory, reached only through unix sockets inside that directory.
+ * DIR/sw is vde_switch's socket directory (its "ctl" socket and one data
+ * socket per port), DIR/sw.pid its pid, DIR/sw.log what it said before it
+ * went to the background, DIR/sw.lock serializes start and stop. Each
+ * start also makes sure the switch's router advertisement responder
+ * (net/ra.c, DIR/ra.*) is plugged in; it ends when the switch does.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,11 +19,10 @@
 
 #include "net.h"
 
-/* Not vde_switch (vde2 2.3.2): it keeps for good the connection of a
- * plug that joined while another joined or left (net.h). */
-#define SWITCH_PROGRAM "vde_plug"
-/* the switch's sockets: the caller's alone */
-#define SWITCH_MODES "[mode=0600/dirmode=0700]"
+#define SWITCH_PROGRAM "vde_switch"
+/* ports at once: one per running node, the old one of a restarting node,
+ * the router advertisements' responder */
+#define SWITCH_PORTS "256"
 
 struct sw_paths {
 	char *ctl, *pid, *log, *lock;
@@ -48,11 +45,9 @@ static void sw_paths_free(struct sw_paths *p)
 	memset(p, 0, sizeof(*p));
 }
 
-/* Told by its pid file's path among its arguments: also an older nook's
- * vde_switch ("-p DIR/sw.pid"), which nodes join the same way. */
 static pid_t alive(const struct sw_paths *p)
 {
-	return pidfile_owner(p->pid, p->pid);
+	return pidfile_owner(p->pid, p->ctl);
 }
 
 pid_t net_switch_alive(const char *dir)
@@ -120,37 +115,17 @@ static int start_failed(const struct sw_paths *p, int status)
 	return ret;
 }
 
-/* path as libvdeplug reads it: it takes ' " \ as quotes and escapes, cuts
- * at [ (its options), and would load a plugin named by what comes before
- * a "://"; and for qemu as QEMU reads an option value: a comma is
- * doubled. */
-static void add_vde_path(struct buf *out, const char *path, int qemu)
-{
-	for (const char *c = path; *c; c++) {
-		if (strchr("'\"\\[]", *c) ||
-		    (*c == '/' && c > path && c[-1] == ':'))
-			buf_adds(out, "\\");
-		if (*c == ',' && qemu)
-			buf_adds(out, ",");
-		buf_add(out, c, 1);
-	}
-}
-
-/* Run vde_plug -d and wait (at most 5 s) for its first process, which
- * exits once the daemon is forked. */
+/* Run vde_switch -d and wait (at most 5 s) for its first process, which
+ * exits once the sockets are bound and the daemon is forked. */
 static int spawn(const struct sw_paths *p)
 {
-	struct buf url = BUF_INIT;
-	const char *argv[] = { SWITCH_PROGRAM, "-d", "-p", p->pid, "null://",
-			       NULL, NULL };
+	const char *argv[] = { SWITCH_PROGRAM, "-s", p->ctl, "-m", "0600",
+			       "--dirmode", "0700", "-n", SWITCH_PORTS,
+			       "-f", "/dev/null", "-p", p->pid, "-d", NULL };
 	struct child c = CHILD_INIT;
 	long long end = mono_ms() + 5000;
 	int rc, status = -1;
 
-	buf_adds(&url, "switch://");
-	add_vde_path(&url, p->ctl, 0);
-	buf_adds(&url, SWITCH_MODES);
-	argv[5] = url.p;
 	c.argv = argv;
 	c.lasting = 1; /* the switch outlives us, its nodes' QEMUs too */
 	c.in = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -158,7 +133,6 @@ static int spawn(const struct sw_paths *p)
 	c.err = c.out;
 	rc = c.in < 0 || c.out < 0 ? error_errno("cannot write %s", p->log) :
 	     child_start(&c);
-	buf_free(&url);
 	if (c.in >= 0)
 		close(c.in);
 	if (c.out >= 0)
@@ -181,23 +155,14 @@ static int spawn(const struct sw_paths *p)
 	return status ? start_failed(p, status) : 0;
 }
 
-/* The daemon writes its pid file and then binds its ctl socket after
- * it forks: wait for both. */
+/* The daemon writes its pid file just after it forks: wait for it. */
 static int wait_up(const struct sw_paths *p)
 {
-	char *ctl = xasprintf("%s/ctl", p->ctl);
-
 	for (int waited = 0; waited <= 3000; waited += 20) {
-		int fd = alive(p) ? unix_connect(ctl, 0) : -1;
-
-		if (fd >= 0) {
-			close(fd);
-			free(ctl);
+		if (alive(p))
 			return 0;
-		}
 		sleep_ms(20);
 	}
-	free(ctl);
 	return errorf("%s started but does not run; see %s", SWITCH_PROGRAM,
 		      p->log);
 }
@@ -222,10 +187,11 @@ int net_switch_start(const char *dir)
 	free(prog);
 	if (!have) {
 		errorf("%s not found: a cluster's network needs it (Debian: "
-		       "apt-get install vdeplug)", SWITCH_PROGRAM);
+		       "apt-get install vde2)", SWITCH_PROGRAM);
 		goto out;
 	}
-	/* A switch that died leaves its pid file and its sockets. */
+	/* A switch that died leaves its pid file, which vde_switch will not
+	 * overwrite, and its sockets. */
 	if (unlink(p.pid) < 0 && errno != ENOENT) {
 		error_errno("cannot remove %s", p.pid);
 		goto out;
@@ -246,7 +212,7 @@ out:
 static int wait_gone(const struct sw_paths *p, pid_t pid, int ms)
 {
 	for (int waited = 0; waited <= ms; waited += 20) {
-		if (!proc_has_arg(pid, p->pid))
+		if (!proc_has_arg(pid, p->ctl))
 			return 1;
 		sleep_ms(20);
 	}
@@ -293,6 +259,21 @@ int net_switch_stop(const char *dir)
 	return net_switch_stop_unused(dir, NULL, NULL);
 }
 
+/* path as libvdeplug reads it: it takes ' " \ as quotes and escapes, cuts
+ * at [ (its options), and would load a plugin named by what comes before
+ * a "://"; and as QEMU reads an option value: a comma is doubled. */
+static void add_vde_path(struct buf *out, const char *path)
+{
+	for (const char *c = path; *c; c++) {
+		if (strchr("'\"\\[]", *c) ||
+		    (*c == '/' && c > path && c[-1] == ':'))
+			buf_adds(out, "\\");
+		if (*c == ',')
+			buf_adds(out, ",");
+		buf_add(out, c, 1);
+	}
+}
+
 void net_switch_netdev(const char *dir, int node, const char *id,
 		       struct buf *out)
 {
@@ -301,6 +282,6 @@ void net_switch_netdev(const char *dir, int node, const char *id,
 	(void)node;
 	sw_paths_init(&p, dir);
 	buf_addf(out, "vde,id=%s,sock=", id);
-	add_vde_path(out, p.ctl, 1);
+	add_vde_path(out, p.ctl);
 	sw_paths_free(&p);
 }

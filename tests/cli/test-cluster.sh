@@ -36,10 +36,10 @@ check "  and nothing is made" test ! -e "$NOOK_HOME/vms/k-1" -a ! -e "$NOOK_HOME
 # a first start whose network cannot start makes no node, and leaves
 # neither a record, nor a lock file, nor a runtime directory behind
 mkdir -p nosw
-printf '#!/bin/sh\necho "switch broken" >&2\nexit 3\n' > nosw/vde_plug
-chmod +x nosw/vde_plug
+printf '#!/bin/sh\necho "switch broken" >&2\nexit 3\n' > nosw/vde_switch
+chmod +x nosw/vde_switch
 expect_rc "a first start whose switch fails" 1 env PATH="$WORK/nosw:$PATH" "$NOOK" local start fq --nodes 2 "${common[@]}"
-contains "  says why" "$ERR" "vde_plug failed to start (exit 3): switch broken"
+contains "  says why" "$ERR" "vde_switch failed to start (exit 3): switch broken"
 check "  leaves no record, lock or network directory" sh -c '! ls "$1/clusters" "$1/run" 2>/dev/null | grep -q fq' _ "$NOOK_HOME"
 check "  and no node" test ! -e "$NOOK_HOME/vms/fq-1"
 # a runtime directory another user made (as a /tmp/nook-UID made first):
