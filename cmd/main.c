@@ -144,9 +144,9 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "--version"))
 		return cmd_version(&ctx, 1, argv);
-	/* not a command: the process net_switch_start() runs beside a switch */
-	if (argc == 3 && !strcmp(argv[1], NET_RA_ARGV1))
-		return net_ra_main(argv[2]);
+	/* not a command: the cluster's switch, which net_switch_start() runs */
+	if (argc == 3 && !strcmp(argv[1], NET_SWITCH_ARGV1))
+		return net_switch_main(argv[2]);
 	c = find_command(argv[1]);
 	if (c) {
 		getopt_reset();

@@ -181,8 +181,8 @@ int flock_wait_shared(int fd, int ms);
  * to give the child (-1: inherit). A child serves the command that runs
  * it (tar, qemu-img, rsync, ssh) and is killed when nook's process ends,
  * however it ends (SIGKILL too), so that none goes on alone. lasting: a
- * program that starts a daemon meant to outlive nook (QEMU -daemonize,
- * vde_switch -d), left alone: its daemon, once forked, is free anyway.
+ * program that starts a daemon meant to outlive nook (QEMU -daemonize),
+ * left alone: its daemon, once forked, is free anyway.
  */
 struct child {
 	const char *const *argv;

@@ -23,17 +23,17 @@
  * - Guest side: cloud-init network-config version 2 with two ethernets,
  *   NET_NC_UPLINK (dhcp4) and NET_NC_CLUSTER (the static address), each
  *   matched by its MAC; a user's own network-config is merged with it.
- * - Host side: one VDE learning switch (vde_switch, Debian's vde2) per
- *   cluster, in a 0700 directory of the caller's: only unix sockets, no
- *   root, nothing on TCP/UDP. Nodes join with net_switch_netdev(); a node
+ * - Host side: one learning switch per cluster, nook's own process
+ *   (net/switch.c, where the README's "why" is), in a 0700 directory of
+ *   the caller's: only unix sockets, no root, nothing on TCP or UDP.
+ *   Nodes join it through QEMU's VDE backend (net_switch_netdev()); a node
  *   that restarts or is added just connects again. Calling sequence:
  *   net_switch_start(dir) before the first node, net_switch_alive(dir) for
  *   status, net_switch_stop(dir) after the last one.
- * - No router, said so (net/ra.c): net_switch_start() also plugs in a
- *   process that answers IPv6 router solicitations with "no default
- *   router, no prefix" (MAC net_mac("ra", dir, 0)); without an answer a
- *   node's networkd holds its private NIC unconfigured, and so cloud-init,
- *   for 12 s on every boot. It ends with the switch.
+ * - No router, said so (net/ra.c): the switch answers IPv6 router
+ *   solicitations with "no default router, no prefix" (MAC
+ *   net_mac("ra", dir, 0)); without an answer a node's networkd holds its
+ *   private NIC unconfigured, and so cloud-init, for 12 s on every boot.
  */
 #ifndef NOOK_NET_H
 #define NOOK_NET_H
@@ -152,22 +152,22 @@ int net_network_config_merge(const char *user, size_t len, const char *ours,
 /* --- the cluster's switch (net/switch.c) --- */
 
 /*
- * What the switch adds to its directory's path for its longest socket
- * (a node's data socket, with a 7-digit pid): strlen(dir) +
+ * What the switch's directory's path gets for its longest socket (a
+ * plug's, with a 7-digit pid, or a port's): strlen(dir) +
  * sizeof(NET_SWITCH_LONGEST_SOCKET) must be at most sizeof(sun_path).
  */
 #define NET_SWITCH_LONGEST_SOCKET "/sw/.4194304-00000"
 
 /*
  * Start the switch of directory dir (absolute, the caller's own, mode
- * 0700) daemonized, unless it runs already. 0 once it accepts nodes.
- * QEMU does not reconnect: nodes that were on a switch that died stay cut
- * off until they restart.
+ * 0700), a process of its own, unless it runs already. 0 once it takes
+ * nodes. QEMU does not reconnect: nodes that were on a switch that died
+ * stay cut off until they restart.
  */
 int net_switch_start(const char *dir);
 
-/* The switch's pid, or 0 when it does not run (a pid file alone is not
- * trusted: the process must have our socket path as an argument). */
+/* The switch's pid, or 0 when it does not run (it holds dir/switch.lock;
+ * an older nook's vde_switch counts too). */
 pid_t net_switch_alive(const char *dir);
 
 /* Stop the switch (SIGTERM, then SIGKILL after a few seconds) and remove
@@ -178,6 +178,22 @@ int net_switch_stop(const char *dir);
  * when it was left running for that. */
 int net_switch_stop_unused(const char *dir, int (*in_use)(void *ctx),
 			   void *ctx);
+
+/*
+ * The switch's process is nook again, run as "nook NET_SWITCH_ARGV1 DIR"
+ * with fd 3 the pipe net_switch_start() reads; main() hands it to
+ * net_switch_main(), which returns only when it cannot go on.
+ */
+#define NET_SWITCH_ARGV1 "__switch"
+int net_switch_main(const char *dir);
+
+/*
+ * Append the value of QEMU's -netdev for node (1..) with netdev id id, on
+ * the switch of dir, its path escaped for libvdeplug and for QEMU's option
+ * syntax. Every connection gets a free port: node is unused today.
+ */
+void net_switch_netdev(const char *dir, int node, const char *id,
+		       struct buf *out);
 
 /* --- the network's router advertisements (net/ra.c) --- */
 
@@ -202,35 +218,7 @@ size_t net_ra_unasked(const unsigned char *frame, size_t n,
 		      const unsigned char mac[6], unsigned char *out,
 		      size_t cap);
 
-/*
- * Plug a responder that answers with net_ra_answer(), and advertises with
- * net_ra_unasked() a few times over 1.5 s, into the switch of
- * dir, unless one runs: a process of its own that ends with the switch.
- * 0 once it is plugged in, else -1 having warned why (not fatal).
- */
-int net_ra_start(const char *dir);
-
-/*
- * The responder's process is nook again, run as "nook NET_RA_ARGV1 DIR"
- * with fd 3 the pipe net_ra_start() reads; main() hands it to
- * net_ra_main(), which returns only when the switch is gone.
- */
-#define NET_RA_ARGV1 "__ra"
-int net_ra_main(const char *dir);
-
-/* The responder's pid, or 0 when none runs (it holds dir/ra.lock). */
-pid_t net_ra_alive(const char *dir);
-
-/* After its switch stopped: wait for the responder to end, else kill it,
- * so the next start does not take a dying one for a running one. */
-void net_ra_stop(const char *dir);
-
-/*
- * Append the value of QEMU's -netdev for node (1..) with netdev id id, on
- * the switch of dir, its path escaped for libvdeplug and for QEMU's option
- * syntax. VDE gives every connection a free port: node is unused today.
- */
-void net_switch_netdev(const char *dir, int node, const char *id,
-		       struct buf *out);
+/* The length of what net_ra_answer() and net_ra_unasked() make. */
+#define NET_RA_FRAME 78
 
 #endif

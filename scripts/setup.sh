@@ -11,10 +11,13 @@ packages=(
 	zlib1g-dev liblzma-dev libzstd-dev liblz4-dev libcurl4-openssl-dev
 	libcmocka-dev
 	# what nook drives
-	qemu-system-x86 qemu-utils openssh-client rsync vde2
+	qemu-system-x86 qemu-utils openssh-client rsync
 	# what the tests check nook's output with, and the peers it is compared to
 	genisoimage xorriso cloud-image-utils python3 python3-yaml util-linux zstd
 	strace
+	# the switch's tests: vde_plug (libvdeplug's own plug), vde_switch (the
+	# switch an older nook ran)
+	vde2
 	# nook export libvirt: virt-xml-validate and virsh; the guest test's libvirtd
 	libvirt-clients libvirt-daemon-system dnsmasq-base
 	# the fuzz targets (tests/fuzz): clang's libFuzzer and sanitizers

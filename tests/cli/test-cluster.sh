@@ -35,11 +35,9 @@ expect_rc "a subnet over slirp's is refused" 2 "$NOOK" local start k --nodes 2 -
 check "  and nothing is made" test ! -e "$NOOK_HOME/vms/k-1" -a ! -e "$NOOK_HOME/clusters/k.json"
 # a first start whose network cannot start makes no node, and leaves
 # neither a record, nor a lock file, nor a runtime directory behind
-mkdir -p nosw
-printf '#!/bin/sh\necho "switch broken" >&2\nexit 3\n' > nosw/vde_switch
-chmod +x nosw/vde_switch
-expect_rc "a first start whose switch fails" 1 env PATH="$WORK/nosw:$PATH" "$NOOK" local start fq --nodes 2 "${common[@]}"
-contains "  says why" "$ERR" "vde_switch failed to start (exit 3): switch broken"
+# (nook, run as a switch, starts no other: its environment says so)
+expect_rc "a first start whose switch fails" 1 env NOOK_SWITCH_CHILD=1 "$NOOK" local start fq --nodes 2 "${common[@]}"
+contains "  says why" "$ERR" "a switch does not start another"
 check "  leaves no record, lock or network directory" sh -c '! ls "$1/clusters" "$1/run" 2>/dev/null | grep -q fq' _ "$NOOK_HOME"
 check "  and no node" test ! -e "$NOOK_HOME/vms/fq-1"
 # a runtime directory another user made (as a /tmp/nook-UID made first):
@@ -142,7 +140,7 @@ for _ in $(seq 200); do
 	sleep 0.05
 done
 expect_rc "stop k-1 while k-2's lock is held" 0 "$NOOK" local stop k-1 --force
-check "  the network runs on for k-2's start" test -n "$(pgrep -f -- "$NOOK_HOME/run/k.net/sw")"
+check "  the network runs on for k-2's start" test -n "$(pgrep -f -- "__switch $NOOK_HOME/run/k.net\$")"
 pkill -P "$holder"; wait "$holder" 2>/dev/null
 # two nodes that stop at once: the last of them stops the network
 expect_rc "  k-1 back, and k-2" 0 "$NOOK" local start k --no-wait
@@ -150,7 +148,7 @@ expect_rc "  k-1 back, and k-2" 0 "$NOOK" local start k --no-wait
 s1=$!
 "$NOOK" local stop k-2 --force >/dev/null 2>&1
 wait "$s1"
-check "k-1 and k-2 stopped at once: no network process left" test -z "$(pgrep -f -- "$NOOK_HOME/run/k.net/sw")"
+check "k-1 and k-2 stopped at once: no network process left" test -z "$(pgrep -f -- "__switch $NOOK_HOME/run/k.net\$")"
 expect_rc "  k-1 back" 0 "$NOOK" local start k-1 --no-wait
 seed1=$(seed_of k-1)
 expect_rc "start it alone" 0 "$NOOK" local start k-2 --no-wait
@@ -159,7 +157,7 @@ check "same address" test "$("$NOOK" local status k-2 --json | json 'd["address"
 
 # a network process that died: status says so, the next start brings it
 # back, and names the running nodes QEMU cannot plug into the new one
-kill "$(cat "$NOOK_HOME/run/k.net/sw.pid")"
+kill "$(cat "$NOOK_HOME/run/k.net/switch.pid")"
 for _ in $(seq 20); do
 	[ "$("$NOOK" local status k-1 --json | json 'd["network"]')" = stopped ] && break
 	sleep 0.25
@@ -538,7 +536,7 @@ contains "  names z2-2 and the way out" "$ERR" "node z2-2's record cannot be rea
 expect_rc "  start z2-2 --plan: its record cannot be read" 1 "$NOOK" local start z2-2 --plan
 contains "  says what is wrong with it" "$ERR" "z2-2/vm.json"
 check "  and not that z2-2 would be a new node" sh -c '! printf "%s" "$1" | grep -q "is a node name of cluster"' _ "$ERR"
-sw_alive() { kill -0 "$(cat "$NOOK_HOME/run/$1.net/sw.pid" 2>/dev/null)" 2>/dev/null; }
+sw_alive() { kill -0 "$(cat "$NOOK_HOME/run/$1.net/switch.pid" 2>/dev/null)" 2>/dev/null; }
 expect_rc "  stop z2: z2-2 cannot be read" 1 "$NOOK" local stop z2 --timeout 1 --json
 check "  --json: z2-1 stopped, z2-2's error" test "$(echo "$OUT" | json '[(n["name"], n.get("stopped"), "error" in n) for n in d]')" = "[('z2-1', True, False), ('z2-2', None, True)]"
 contains "  z2-2's error is the one said" "$(echo "$OUT" | json 'd[1]["error"]')" "--force ends its QEMU"
@@ -551,7 +549,7 @@ expect_rc "  start z2: z2-2 cannot be read" 1 "$NOOK" local start z2 "${common[@
 contains "  says so, and the way out" "$ERR" "node z2-2's record cannot be read (said above): 'nook local delete z2-2 --force' removes it"
 expect_rc "  stop z2 --force" 0 "$NOOK" local stop z2 --force
 check "  ends z2-2's QEMU" test "$(qemus z2-2)" = 0
-check "  and the network" test ! -e "$NOOK_HOME/run/z2.net/sw.pid" -o "$(sw_alive z2 && echo up)" = ""
+check "  and the network" test ! -e "$NOOK_HOME/run/z2.net/switch.pid" -o "$(sw_alive z2 && echo up)" = ""
 expect_rc "  delete --force --json" 0 "$NOOK" local delete z2 --force --json
 check "  --json: each node deleted" test "$(echo "$OUT" | json '[(n["name"], n["deleted"]) for n in d]')" = "[('z2-1', True), ('z2-2', True)]"
 check "  and removes it" test ! -e "$NOOK_HOME/vms/z2-2"
@@ -688,14 +686,14 @@ contains "  lists the network the QEMUs' end leaves unused" "$OUT" "would remove
 check "  and leaves it running" sw_alive pr
 expect_rc "  prune" 0 "$NOOK" local prune --json
 check "  ends both QEMUs, their directories, then the network" test "$(echo "$OUT" | json 'sorted(i["kind"] for i in d["items"] if i["removed"])')" = "['network', 'qemu', 'qemu', 'vm-dir', 'vm-dir']"
-check "  which is gone" sh -c '! kill -0 "$(cat "$1")" 2>/dev/null' _ "$NOOK_HOME/run/pr.net/sw.pid"
+check "  which is gone" sh -c '! kill -0 "$(cat "$1")" 2>/dev/null' _ "$NOOK_HOME/run/pr.net/switch.pid"
 expect_rc "  a second prune" 0 "$NOOK" local prune
 contains "  finds nothing" "$OUT" "nothing to prune"
 "$NOOK" local delete pr --force >/dev/null 2>&1
 # the cluster's record gone by hand as well: its network is found by its
 # runtime directory, and goes with it
 expect_rc "a cluster pn of 2" 0 "$NOOK" local start pn --nodes 2 "${common[@]}"
-pnsw=$(cat "$NOOK_HOME/run/pn.net/sw.pid")
+pnsw=$(cat "$NOOK_HOME/run/pn.net/switch.pid")
 rm "$NOOK_HOME/vms/pn-1/vm.json" "$NOOK_HOME/vms/pn-2/vm.json" "$NOOK_HOME/clusters/pn.json"
 expect_rc "  prune --dry-run, every record gone" 0 "$NOOK" local prune --dry-run
 contains "  lists the network" "$OUT" "would remove network cluster pn's network"

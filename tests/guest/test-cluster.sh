@@ -110,7 +110,7 @@ contains "  said on stderr" "$ERR" "dev-1"
 # each node unasked as soon as the node's IPv6 came up
 for n in 1 2; do
 	nm=$(macs dev-$n | grep -o 'mac=06:[0-9a-f:]*' | cut -d= -f2)
-	check "dev-$n was advertised to when its IPv6 came up" grep -q "^advertising unasked to $nm\$" "$NOOK_HOME/run/dev.net/ra.log"
+	check "dev-$n was advertised to when its IPv6 came up" grep -q "^advertising unasked to $nm\$" "$NOOK_HOME/run/dev.net/switch.log"
 done
 ifc=$("$NOOK" shell dev-1 -- ip -o link | awk -F': ' '/link\/ether 06:6e/ {print $2}')
 expect_rc "dev-1's private NIC ($ifc): its IPv6 default routes" 0 "$NOOK" shell dev-1 -- ip -6 route show default dev "$ifc"
@@ -198,7 +198,7 @@ expect_rc "  dev-2 still does on dev-1" 0 "$NOOK" shell dev-1 -- getent hosts de
 expect_rc "stop dev" 0 "$NOOK" local stop dev
 check "no QEMU left" test "$(qemus dev-1)$(qemus dev-2)$(qemus dev-3)" = 000
 check "no network process left" test "$(pgrep -f -- "$NOOK_HOME/run/dev.net" | wc -l)" = 0
-check "  nor its router advertisements" flock -n "$NOOK_HOME/run/dev.net/ra.lock" true
+check "  and its lock is free" flock -n "$NOOK_HOME/run/dev.net/switch.lock" true
 expect_rc "delete dev" 0 "$NOOK" local delete dev
 check "every node gone" test -z "$(ls "$NOOK_HOME/vms")"
 finish
