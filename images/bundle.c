@@ -147,6 +147,17 @@ static int may_read(const char *bundle, struct archive_entry *e,
 				archive_entry_sparse_count(e) > 0);
 }
 
+/* The manifest staged at path, named in messages as the bundle's member:
+ * the staging directory is nothing to the user. */
+static int load_manifest(const char *bundle, const char *path, json_t **m)
+{
+	char *where = xasprintf("%s: manifest.json", bundle);
+	int rc = img_manifest_load(path, where, m);
+
+	free(where);
+	return rc;
+}
+
 int img_bundle_extract(struct archive *a, const char *bundle,
 		       const char *stage, json_t **m, json_t *sums)
 {
@@ -165,7 +176,7 @@ int img_bundle_extract(struct archive *a, const char *bundle,
 		dst = xasprintf("%s/%s", stage, plain);
 		r = extract(a, archive_entry_size(e), dst, sum);
 		if (r == 0 && !*m)
-			r = img_manifest_load(dst, m);
+			r = load_manifest(bundle, dst, m);
 		free(dst);
 		if (r < 0)
 			return -1;

@@ -54,13 +54,13 @@ int img_cmdline_valid(const char *cmdline, struct buf *why)
 	return 1;
 }
 
-static int take_file(const char *dir, const char *mpath, const char *key,
+static int take_file(const char *dir, const char *where, const char *key,
 		     const json_t *f, struct img_boot *b)
 {
 	char **slot = NULL;
 
 	if (strchr(key, '/') || !strcmp(key, "..") || !strcmp(key, "."))
-		return errorf("%s: file name '%s' is not a plain name", mpath,
+		return errorf("%s: file name '%s' is not a plain name", where,
 			      key);
 	if (json_object_get(f, "format"))
 		slot = &b->disk;
@@ -69,39 +69,36 @@ static int take_file(const char *dir, const char *mpath, const char *key,
 	else if (!strcmp(key, "initrd.img"))
 		slot = &b->initrd;
 	if (slot && *slot)
-		return errorf("%s: names two disks", mpath);
+		return errorf("%s: names two disks", where);
 	if (slot)
 		*slot = xasprintf("%s/%s", dir, key);
 	return 0;
 }
 
-int img_boot_read(const char *dir, struct img_boot *b)
+int img_boot_parse(const char *dir, const json_t *m, const char *where,
+		   struct img_boot *b)
 {
-	char *mpath = xasprintf("%s/manifest.json", dir);
 	struct buf why = BUF_INIT;
-	json_t *m = NULL, *f;
 	const char *key;
+	json_t *f;
 	int ret = -1;
 
 	memset(b, 0, sizeof(*b));
-	/* the store's one loader: bounded, says what is wrong where */
-	if (img_manifest_load(mpath, &m) < 0)
-		goto out;
 	json_object_foreach(json_object_get(m, "files"), key, f)
-		if (take_file(dir, mpath, key, f, b) < 0)
+		if (take_file(dir, where, key, f, b) < 0)
 			goto out;
 	if (!b->disk) {
-		errorf("%s: names no disk (a file with a \"format\")", mpath);
+		errorf("%s: names no disk (a file with a \"format\")", where);
 		goto out;
 	}
 	b->cmdline = opt_str(m, "cmdline");
 	b->user = opt_str(m, "user");
 	if (b->user && !img_user_valid(b->user)) {
-		errorf("%s: the login user is not a user name", mpath);
+		errorf("%s: the login user is not a user name", where);
 		goto out;
 	}
 	if (b->cmdline && !img_cmdline_valid(b->cmdline, &why)) {
-		errorf("%s: the kernel command line %s", mpath, why.p);
+		errorf("%s: the kernel command line %s", where, why.p);
 		goto out;
 	}
 	ret = 0;
@@ -109,6 +106,19 @@ out:
 	if (ret < 0)
 		img_boot_free(b);
 	buf_free(&why);
+	return ret;
+}
+
+int img_boot_read(const char *dir, struct img_boot *b)
+{
+	char *mpath = xasprintf("%s/manifest.json", dir);
+	json_t *m = NULL;
+	int ret = -1;
+
+	memset(b, 0, sizeof(*b));
+	/* the store's one loader: bounded, says what is wrong where */
+	if (img_manifest_load(mpath, NULL, &m) == 0)
+		ret = img_boot_parse(dir, m, mpath, b);
 	json_decref(m);
 	free(mpath);
 	return ret;

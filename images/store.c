@@ -295,18 +295,73 @@ out:
 	return ret;
 }
 
-int img_manifest_load(const char *path, json_t **m)
+/* What kind of JSON value j is, for a message. */
+static const char *json_kind(const json_t *j)
+{
+	switch (json_typeof(j)) {
+	case JSON_OBJECT:
+		return "an object";
+	case JSON_ARRAY:
+		return "an array";
+	case JSON_STRING:
+		return "a string";
+	case JSON_INTEGER:
+	case JSON_REAL:
+		return "a number";
+	case JSON_NULL:
+		return "null";
+	default:
+		return "a boolean";
+	}
+}
+
+/* What to do about a manifest nook cannot read. */
+#define MANIFEST_FIX "a manifest is a JSON object whose \"files\" gives " \
+	"each file an object with its \"sha256\" (as 'nook images export' " \
+	"writes it): export the image again, or fix manifest.json"
+
+/* m's shape, which every other check takes for granted: an object whose
+ * "files" is an object of objects. 0, or -1 naming where. */
+static int manifest_shape(const char *where, const json_t *m)
+{
+	const json_t *files = json_object_get(m, "files"), *f;
+	const char *name;
+
+	if (!json_is_object(m))
+		return errorf("%s: is %s, not an object: " MANIFEST_FIX,
+			      where, json_kind(m));
+	if (!files)
+		return errorf("%s: has no \"files\": " MANIFEST_FIX, where);
+	if (!json_is_object(files))
+		return errorf("%s: its \"files\" is %s, not an object: "
+			      MANIFEST_FIX, where, json_kind(files));
+	json_object_foreach((json_t *)files, name, f)
+		if (!json_is_object(f))
+			return errorf("%s: file '%s' is %s, not an object: "
+				      MANIFEST_FIX, where, name, json_kind(f));
+	return 0;
+}
+
+int img_manifest_load(const char *path, const char *where, json_t **m)
 {
 	struct buf b = BUF_INIT;
 	json_error_t jerr;
 
 	*m = NULL;
+	if (!where)
+		where = path;
 	if (read_file_max(path, &b, IMG_MANIFEST_MAX) == 0) {
-		*m = json_loadb(b.p, b.len, 0, &jerr);
+		*m = json_loadb(b.p, b.len, JSON_DECODE_ANY, &jerr);
 		if (!*m)
-			errorf("%s: %s (line %d)", path, jerr.text, jerr.line);
+			errorf("%s: not JSON: %s (line %d, column %d): "
+			       MANIFEST_FIX, where, jerr.text, jerr.line,
+			       jerr.column);
 	}
 	buf_free(&b);
+	if (*m && manifest_shape(where, *m) < 0) {
+		json_decref(*m);
+		*m = NULL;
+	}
 	return *m ? 0 : -1;
 }
 
@@ -593,12 +648,13 @@ static int check_disks(const char *stage, const json_t *m)
 }
 
 /* What a VM will boot from the image reads as it will then: the login
- * user a plain user name (it goes into ssh's argv and ssh-config). */
-static int check_boot(const char *stage)
+ * user a plain user name (it goes into ssh's argv and ssh-config). where
+ * names manifest m in messages. */
+static int check_boot(const char *stage, const json_t *m, const char *where)
 {
 	struct img_boot b;
 
-	if (img_boot_read(stage, &b) < 0)
+	if (img_boot_parse(stage, m, where, &b) < 0)
 		return -1;
 	img_boot_free(&b);
 	return 0;
@@ -677,6 +733,8 @@ int img_commit(const char *data, char *stage, const char *from,
 	       const char *name, const json_t *sums, struct img_named *out)
 {
 	char *mpath = xasprintf("%s/manifest.json", stage);
+	/* the stage is nothing to the user: name what they import */
+	char *where = xasprintf("%s: manifest.json", from);
 	const json_t *d = json_object_get(sums, "manifest.json");
 	const char *digest = json_string_value(d);
 	json_t *m = NULL;
@@ -684,7 +742,7 @@ int img_commit(const char *data, char *stage, const char *from,
 	struct stat st;
 	int lock = -1, ret = -1;
 
-	if (img_manifest_load(mpath, &m) < 0)
+	if (img_manifest_load(mpath, where, &m) < 0)
 		goto out;
 	if (!digest || !is_hex64(digest)) {
 		errorf("%s: the manifest was not hashed as it was written",
@@ -692,7 +750,7 @@ int img_commit(const char *data, char *stage, const char *from,
 		goto out;
 	}
 	if (check_sums(stage, from, m, sums) < 0 || check_disks(stage, m) < 0 ||
-	    check_boot(stage) < 0)
+	    check_boot(stage, m, where) < 0)
 		goto out;
 	final = xasprintf("%s/images/%s", data, digest);
 	lock = img_lock(data, 0);
@@ -718,6 +776,7 @@ out:
 	free(stage);
 	json_decref(m);
 	free(mpath);
+	free(where);
 	free(final);
 	return ret;
 }
@@ -752,7 +811,7 @@ int img_import_dir(const char *data, const char *src, const char *name,
 	const char *file;
 	int ret = -1;
 
-	if (img_manifest_load(mpath, &m) < 0)
+	if (img_manifest_load(mpath, NULL, &m) < 0)
 		goto out;
 	stage = img_stage(data);
 	if (!stage)

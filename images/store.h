@@ -13,8 +13,14 @@ int img_plain_name(const char *name);
 #define IMG_MANIFEST_MAX ((size_t)1 << 20)
 #define IMG_FILE_MAX ((uint64_t)1 << 40)
 /* Read and parse a manifest.json (at most IMG_MANIFEST_MAX bytes) into
- * *m (the caller decrefs). 0, or -1 naming path. */
-int img_manifest_load(const char *path, json_t **m);
+ * *m (the caller decrefs): a JSON object whose "files" is an object of
+ * objects. 0, or -1 saying what is wrong, naming where (NULL: path), so
+ * that a staged manifest is named as the user knows it. */
+int img_manifest_load(const char *path, const char *where, json_t **m);
+/* img_boot_read() of manifest m, already loaded, of the image in dir;
+ * where names m in messages. */
+int img_boot_parse(const char *dir, const json_t *m, const char *where,
+		   struct img_boot *b);
 /*
  * Before reading a file of an image: name must be one manifest m lists
  * (manifest.json aside), of the size it gives if it gives one, no larger

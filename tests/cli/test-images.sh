@@ -159,6 +159,23 @@ tar -C bad -cf bad.tar manifest.json disk.qcow2 vmlinuz
 expect_rc "a disk larger than its manifest says is refused" 1 "$NOOK" images import bad.tar --name bad
 contains "... before it is read" "$ERR" "disk.qcow2 is $(stat -c %s bad/disk.qcow2) bytes, the manifest says"
 check "nothing half-imported" store_clean
+# a bundle whose manifest.json nook cannot read: the bundle and its member
+# are named, never the staging directory it was read into (before:
+# "nook: .../images/.tmp-PID-XXXXXX/manifest.json: unexpected token ...")
+badman() { # WHAT JSON WHY: a bundle whose manifest is JSON is refused, saying WHY
+	rm -rf badman && mkdir badman && cp "$dir"/* badman/ && chmod u+w badman/*
+	printf '%s' "$2" > badman/manifest.json
+	tar -C badman -cf badman.tar manifest.json disk.qcow2 vmlinuz
+	expect_rc "a bundle whose manifest $1 is refused" 1 "$NOOK" images import badman.tar --name badman
+	contains "  naming the bundle and manifest.json, saying what is wrong" "$ERR" "nook: badman.tar: manifest.json: $3"
+	contains "  and what to do" "$ERR" "export the image again, or fix manifest.json"
+	check "  not the staging directory" test -z "$(printf '%s' "$ERR" | grep -F -e "$NOOK_HOME" -e .tmp-)"
+	check "  nothing half-imported" store_clean
+}
+badman "is cut short" '{"files": {' "not JSON: "
+badman "is an array" '[{"files": {}}]' "is an array, not an object"
+badman "gives files as a list" '{"files": ["disk.qcow2"]}' 'its "files" is an array, not an object'
+badman "gives a file a string" '{"files": {"disk.qcow2": "x"}}' "file 'disk.qcow2' is a string, not an object"
 # a login user that is no user name (a newline would add a ProxyCommand
 # line to ssh-config) is refused at import
 mkdir baduser && cp "$dir"/* baduser/ && chmod u+w baduser/*
@@ -170,6 +187,10 @@ PY
 expect_rc "an image whose user is no user name is refused" 1 "$NOOK" images import baduser --name baduser
 contains "  saying so" "$ERR" "not a user name"
 check "  and nothing is stored" test ! -e "$NOOK_HOME/images/names/baduser"
+contains "  naming the directory, not where it was staged" "$ERR" "nook: baduser: manifest.json: the login user is not a user name"
+tar -C baduser -cf baduser.tar manifest.json disk.qcow2 vmlinuz
+expect_rc "a bundle of it is refused" 1 "$NOOK" images import baduser.tar --name baduser
+contains "  naming the bundle and manifest.json" "$ERR" "nook: baduser.tar: manifest.json: the login user is not a user name"
 # kernel arguments with a control character, or longer than x86's
 # COMMAND_LINE_SIZE (2048 with the NUL), are refused at import: as a usage
 # error when given, as a bad image in a manifest (a directory, a bundle)

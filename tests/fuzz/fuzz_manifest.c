@@ -26,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		img_boot_free(&b);
 	}
 	buf_free(&why);
-	if (img_manifest_load(path, &m) == 0) {
+	if (img_manifest_load(path, NULL, &m) == 0) {
 		json_object_foreach(json_object_get(m, "files"), key, f) {
 			img_member_check(dir, m, key, 0, 0);
 			img_member_check(dir, m, key, 1 << 20, 1);

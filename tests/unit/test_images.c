@@ -1048,6 +1048,40 @@ static void test_bundle_member_sizes(void **state)
 	free(with);
 }
 
+/* A manifest nook cannot read (not JSON, or JSON of another shape) is
+ * refused as the bundle's member, never as the staging file it was
+ * written to, saying what is wrong and what to do. */
+static void test_bundle_manifest_unreadable(void **state)
+{
+	static const char *const plain[] = { "manifest.json", "disk.qcow2",
+					     NULL };
+	static const struct {
+		const char *json, *why;
+	} c[] = {
+		{ "{\"files\": {", "b.tar: manifest.json: not JSON: " },
+		{ "", "b.tar: manifest.json: not JSON: " },
+		{ "7", "b.tar: manifest.json: is a number, not an object" },
+		{ "{\"name\": \"x\"}",
+		  "b.tar: manifest.json: has no \"files\"" },
+		{ "{\"files\": null}", "b.tar: manifest.json: its \"files\" is "
+					"null, not an object" },
+		{ "{\"files\": {\"disk.qcow2\": []}}", "b.tar: manifest.json: "
+			"file 'disk.qcow2' is an array, not an object" },
+	};
+	char *root = make_tmpdir(), *src = make_image_dir(root, NULL);
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(c); i++) {
+		free(write_in(src, "manifest.json", c[i].json));
+		bundle_of(root, src, plain, c[i].why);
+		bundle_of(root, src, plain, "export the image again, or fix "
+			  "manifest.json");
+	}
+	remove_tree(root);
+	free(root);
+	free(src);
+}
+
 /* img_import_disk() of path into data is refused saying why. */
 static void disk_refused(const char *data, const char *path, const char *why)
 {
@@ -1112,6 +1146,7 @@ int main(void)
 		cmocka_unit_test(test_disks_that_open_other_files),
 		cmocka_unit_test(test_bundle_members_listed),
 		cmocka_unit_test(test_bundle_member_sizes),
+		cmocka_unit_test(test_bundle_manifest_unreadable),
 		cmocka_unit_test(test_not_a_disk),
 	};
 
