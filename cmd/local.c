@@ -431,7 +431,10 @@ static const char usage_list[] =
 	"\n"
 	"Lists every VM with its state, pid, ssh port and image, and names a\n"
 	"cluster that has no node (in --json, after the VMs: its \"name\",\n"
-	"\"state\": \"no nodes\", \"cluster\" and what to do in \"error\").\n";
+	"\"state\": \"no nodes\", \"cluster\" and what to do in \"error\"),\n"
+	"or whose record cannot be read and that no VM is a node of\n"
+	"(\"state\": \"broken\", \"error\" saying what is wrong, what forgets\n"
+	"it).\n";
 
 static const char *or_dash(const json_t *v)
 {
@@ -481,11 +484,47 @@ static json_t *no_nodes_json(const char *name)
 	return j;
 }
 
+/* What list --json shows of cluster name, whose record cannot be read
+ * and that has no node: as a broken VM's, what is wrong (why). */
+static json_t *broken_cluster_json(const char *name, const char *why)
+{
+	return json_pack("{s:s,s:s,s:s,s:s}", "name", name, "state", "broken",
+			 "cluster", name, "error", why);
+}
+
+/* The clusters that are no row of list's table (no node) into all:
+ * names, which have a record, then broken, whose record cannot be read
+ * (each with what is wrong in why). */
+static void nodeless_json(json_t *all, const struct strvec *names,
+			  const struct strvec *broken, const struct strvec *why)
+{
+	for (size_t i = 0; i < names->n; i++)
+		json_array_append_new(all, no_nodes_json(names->v[i]));
+	for (size_t i = 0; i < broken->n; i++)
+		json_array_append_new(all, broken_cluster_json(broken->v[i],
+							       why->v[i]));
+}
+
+/* The same, said after the table. */
+static void nodeless_print(const struct strvec *names,
+			   const struct strvec *broken, const struct strvec *why)
+{
+	for (size_t i = 0; i < names->n; i++) {
+		char *text = vm_cluster_no_nodes_text(names->v[i]);
+
+		printf("%s\n", text);
+		free(text);
+	}
+	for (size_t i = 0; i < broken->n; i++)
+		printf("cluster %s is broken: %s\n", broken->v[i], why->v[i]);
+}
+
 static int local_list(struct nook_ctx *ctx, int argc, char **argv)
 {
 	struct small s;
 	const struct nook_dirs *d;
 	struct strvec names = STRVEC_INIT;
+	struct strvec broken = STRVEC_INIT, why = STRVEC_INIT;
 	json_t *all;
 	int rc = parse_small(NULL, argc, argv, usage_list, "j", &s);
 
@@ -510,24 +549,21 @@ static int local_list(struct nook_ctx *ctx, int argc, char **argv)
 	}
 	strvec_clear(&names);
 	/* not a VM, so not a row of the table: but its name is taken, and
-	 * a start killed before it made a node leaves one */
-	vm_clusters_empty(d, &names);
+	 * a start killed before it made a node leaves one; one whose record
+	 * cannot be read is said too, or delete would forget it unseen */
+	vm_clusters_empty(d, &names, &broken, &why);
 	if (s.json) {
-		for (size_t i = 0; i < names.n; i++)
-			json_array_append_new(all, no_nodes_json(names.v[i]));
-		strvec_clear(&names);
-		return print_json(all);
-	}
-	print_list(all);
-	json_decref(all);
-	for (size_t i = 0; i < names.n; i++) {
-		char *text = vm_cluster_no_nodes_text(names.v[i]);
-
-		printf("%s\n", text);
-		free(text);
+		nodeless_json(all, &names, &broken, &why);
+		rc = print_json(all);
+	} else {
+		print_list(all);
+		json_decref(all);
+		nodeless_print(&names, &broken, &why);
 	}
 	strvec_clear(&names);
-	return 0;
+	strvec_clear(&broken);
+	strvec_clear(&why);
+	return rc;
 }
 
 static const char usage_delete[] =

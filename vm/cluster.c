@@ -482,6 +482,13 @@ enum record cluster_read(const struct nook_dirs *d, const char *name,
 	return rc;
 }
 
+/* To why, cluster_read()'s of name's REC_ORPHAN: what forgets it. */
+static void orphan_why(struct buf *why, const char *name)
+{
+	buf_addf(why, ", and no VM is a node of cluster %s to rebuild it "
+		 "from: 'nook local delete %s' forgets it", name, name);
+}
+
 /* cluster_read(), saying why when the record cannot be had: 0 and *c
  * filled; 1 when there is no such cluster; -1. */
 int cluster_load(const struct nook_dirs *d, const char *name,
@@ -491,9 +498,7 @@ int cluster_load(const struct nook_dirs *d, const char *name,
 	int rc = cluster_read(d, name, c, &why);
 
 	if (rc == REC_ORPHAN)
-		buf_addf(&why, ", and no VM is a node of cluster %s to rebuild "
-			 "it from: 'nook local delete %s' forgets it", name,
-			 name);
+		orphan_why(&why, name);
 	if (rc < 0)
 		errorf("%s", why.p);
 	buf_free(&why);
@@ -1132,15 +1137,15 @@ static int any_record(const struct nook_dirs *d, const struct cluster *c)
 	return any;
 }
 
-void vm_clusters_empty(const struct nook_dirs *d, struct strvec *out)
+/* The names of the records under d (DATA/clusters/NAME.json), sorted,
+ * into out. */
+static void record_names(const struct nook_dirs *d, struct strvec *out)
 {
 	char *path = xasprintf("%s/clusters", d->data);
 	DIR *dir = opendir(path);
-	size_t had = out->n;
 
 	while (dir) {
 		struct dirent *e = readdir(dir);
-		struct cluster c;
 		size_t n;
 		char *name;
 
@@ -1150,20 +1155,43 @@ void vm_clusters_empty(const struct nook_dirs *d, struct strvec *out)
 		if (n <= 5 || strcmp(e->d_name + n - 5, ".json"))
 			continue;
 		name = xstrndup(e->d_name, n - 5);
-		if (vm_name_valid(name) &&
-		    cluster_peek(d, name, &c) == REC_OK) {
-			if (!any_record(d, &c))
-				strvec_push(out, name);
-			cluster_free(&c);
-		}
+		if (vm_name_valid(name))
+			strvec_push(out, name);
 		free(name);
 	}
 	if (dir)
 		closedir(dir);
 	/* none: out->v may be NULL, which qsort() must not be given */
-	if (out->n > had)
-		qsort(out->v + had, out->n - had, sizeof(*out->v), cmp_name);
+	if (out->n)
+		qsort(out->v, out->n, sizeof(*out->v), cmp_name);
 	free(path);
+}
+
+void vm_clusters_empty(const struct nook_dirs *d, struct strvec *out,
+		       struct strvec *broken, struct strvec *why)
+{
+	struct strvec names = STRVEC_INIT;
+
+	record_names(d, &names);
+	for (size_t i = 0; i < names.n; i++) {
+		struct buf w = BUF_INIT;
+		struct cluster c;
+		enum record rc = cluster_read(d, names.v[i], &c, &w);
+
+		if (rc == REC_OK && !any_record(d, &c))
+			strvec_push(out, names.v[i]);
+		/* no node to list it under, nor to rebuild it from: said
+		 * here, or the user never learns what delete would forget */
+		if (rc == REC_ORPHAN && broken) {
+			orphan_why(&w, names.v[i]);
+			strvec_push(broken, names.v[i]);
+			strvec_push(why, w.p);
+		}
+		if (rc == REC_OK)
+			cluster_free(&c);
+		buf_free(&w);
+	}
+	strvec_clear(&names);
 }
 
 int vm_idle_network_stop(const struct nook_dirs *d, const char *name)

@@ -522,8 +522,12 @@ int vm_cluster_delete(const struct nook_dirs *d, const char *name, int force,
 /* 1 when name is a cluster under d. */
 int vm_cluster_exists(const struct nook_dirs *d, const char *name);
 /* The clusters under d with a record and no node (a first start cut
- * short, or every node deleted one by one), sorted, appended to out. */
-void vm_clusters_empty(const struct nook_dirs *d, struct strvec *out);
+ * short, or every node deleted one by one), sorted, appended to out;
+ * with broken (not NULL), those whose record cannot be read and that no
+ * VM says it is a node of, sorted, appended to broken, each with what is
+ * wrong and what forgets it appended to why. */
+void vm_clusters_empty(const struct nook_dirs *d, struct strvec *out,
+		       struct strvec *broken, struct strvec *why);
 /* What to do with such a cluster, in a sentence (the caller frees it). */
 char *vm_cluster_no_nodes_text(const char *name);
 /* 0 when a new plain VM may be called name; -1 saying why when a

@@ -418,9 +418,21 @@ expect_rc "a broken record of no nodes" 1 "$NOOK" shell k -- true
 contains "  says where and what is wrong" "$ERR" "clusters/k.json:1: '[' or '{' expected"
 contains "  and what forgets it" "$ERR" "'nook local delete k' forgets it"
 check "  and goes no further" sh -c '! printf "%s" "$1" | grep -q "first node"' _ "$ERR"
+# list shows it, as it shows a VM whose record cannot be read (before, it
+# was left out: a cluster nobody could see, that delete would forget)
+expect_rc "list with a broken record of no nodes" 0 "$NOOK" local list
+contains "  names k as broken, what is wrong" "$OUT" "cluster k is broken: $NOOK_HOME/clusters/k.json:1: '[' or '{' expected"
+contains "  and what forgets it" "$OUT" "'nook local delete k' forgets it"
+expect_rc "  list --json" 0 "$NOOK" local list --json
+check "  lists k, broken, a cluster" test "$(echo "$OUT" | json '[(v["name"], v["state"], v.get("cluster")) for v in d if v["name"] == "k"]')" = "[('k', 'broken', 'k')]"
+contains "  its error says what is wrong and what forgets it" "$(echo "$OUT" | json '[v["error"] for v in d if v["name"] == "k"][0]')" "clusters/k.json:1: '[' or '{' expected near 'nonsense', and no VM is a node of cluster k to rebuild it from: 'nook local delete k' forgets it"
 expect_rc "delete k forgets it" 0 "$NOOK" local delete k
 contains "  saying so" "$ERR" "removing the record"
 check "  the record gone" test ! -e "$NOOK_HOME/clusters/k.json"
+expect_rc "  list" 0 "$NOOK" local list
+check "  names it no more" sh -c '! printf "%s" "$1" | grep -q "cluster k "' _ "$OUT"
+expect_rc "  nor list --json" 0 "$NOOK" local list --json
+check "  (no k)" test "$(echo "$OUT" | json '[v["name"] for v in d if v["name"] == "k"]')" = "[]"
 
 # a cluster whose last node was deleted says so, and delete forgets it
 expect_rc "a cluster of one node" 0 "$NOOK" local start z --nodes 1 "${common[@]}"
