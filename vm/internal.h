@@ -295,9 +295,11 @@ void vm_clean_runtime(const struct vm_paths *p);
 int vm_qmp_unclaimed(const struct vm_paths *p);
 
 /* Stop QEMU: the steps of vm_stop() on the paths alone. When it took a
- * signal, why QMP did not end it goes into why (if not NULL). */
+ * signal, why QMP did not end it goes into why (if not NULL). *how is
+ * vm_not_running itself when no QEMU ran: nothing was ended. */
 int vm_stop_qemu(const struct vm_paths *p, int force, int timeout_s,
 		 const char **how, struct buf *why);
+extern const char vm_not_running[];
 
 /* The wait for a ready guest. */
 struct vm_ready {

@@ -392,6 +392,8 @@ static int wait_gone(pid_t pid, const char *qmp_arg, int ms)
 	return 0;
 }
 
+const char vm_not_running[] = "it was not running";
+
 int vm_stop_qemu(const struct vm_paths *p, int force, int timeout_s,
 		 const char **how, struct buf *why)
 {
@@ -400,7 +402,7 @@ int vm_stop_qemu(const struct vm_paths *p, int force, int timeout_s,
 	const char *failed = NULL;
 	int rc;
 
-	*how = "it was not running";
+	*how = vm_not_running;
 	if (!pid) {
 		vm_clean_runtime(p);
 		return 0;

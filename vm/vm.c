@@ -509,11 +509,16 @@ int vm_ssh_user_check(struct vm *vm, const char *user)
  * --force while another nook holds the lock (a start waiting for the
  * guest, say): end QEMU by its verified pid without the lock, leaving a
  * mark so that the holder, seeing QEMU gone, reports a stop, not a crash,
- * and records it.
+ * and records it. Only a start, a stop or a suspend looks for the mark:
+ * after any other holder (a pause, a port, a snapshot, not a nook at
+ * all) nothing records it, and status reads the mark. *how says which
+ * step ended QEMU, or that it had ended before this stop could end it.
  */
 static int stop_under_holder(struct vm *vm, int timeout_s, const char **how)
 {
 	pid_t pid = vm_pid_alive(vm->paths.pidfile, vm->paths.qmp_arg);
+	int had = vm_stop_marked(&vm->paths);
+	const char *ended = NULL;
 	char *mark;
 	int ret;
 
@@ -525,10 +530,28 @@ static int stop_under_holder(struct vm *vm, int timeout_s, const char **how)
 	mark = vm_stop_mark(&vm->paths);
 	ret = write_file_atomic(mark, "", 0, 0600);
 	free(mark);
-	if (ret < 0 || vm_stop_qemu(&vm->paths, 1, timeout_s, how, NULL) < 0)
+	if (ret == 0)
+		ret = vm_stop_qemu(&vm->paths, 1, timeout_s, &ended, NULL);
+	/* QEMU ended on its own meanwhile, or still runs: not this stop's
+	 * doing, which the holder must not be told */
+	if ((ret < 0 || ended == vm_not_running) && !had)
+		vm_take_stop_mark(&vm->paths);
+	if (ret < 0)
 		return -1;
-	*how = "QEMU was ended while another nook command held the VM; "
-	       "that command says what became of it";
+	free(vm->how);
+	if (ended == vm_not_running)
+		vm->how = xasprintf("it was not running: its QEMU ended before "
+				    "this stop could end it, while another "
+				    "nook command held the VM; 'nook local "
+				    "status %s' shows what became of it",
+				    vm->name);
+	else
+		vm->how = xasprintf("%s while another nook command held the "
+				    "VM: a start, stop or suspend that holds "
+				    "it says what became of it, and 'nook "
+				    "local status %s' shows it", ended,
+				    vm->name);
+	*how = vm->how;
 	return 0;
 }
 
@@ -574,7 +597,8 @@ int vm_stop(struct vm *vm, int force, int timeout_s, const char **how)
 	/* a stop --force meanwhile ended QEMU, not our ask: its mark says so
 	 * (and is ours to take, as a start takes it) */
 	mark = vm_stop_mark(&vm->paths);
-	if (unlink(mark) == 0) {
+	/* one found with no QEMU to stop is an earlier stop's: no news */
+	if (unlink(mark) == 0 && *how != vm_not_running) {
 		*how = "QEMU was ended by 'nook local stop --force' meanwhile";
 		buf_free(&why);
 	}

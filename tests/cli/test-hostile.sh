@@ -241,7 +241,7 @@ chmod +x "$WORK/bin/qemu-system-x86_64"
 NOOK=$NOOK WORK=$WORK PATH="$WORK/bin:$PATH" expect_rc \
 	"a stop --force as the start's QEMU comes up: the start fails" 1 \
 	"$NOOK" local start w1 --timeout 120
-contains "  the stop ended it" "$(cat "$WORK/stop.out")" "QEMU was ended while another nook command held the VM"
+contains "  the stop ended it" "$(cat "$WORK/stop.out")" "while another nook command held the VM"
 contains "  the start says it was stopped" "$ERR" "VM w1: stopped as its QEMU started (nook local stop --force)"
 check "  and nothing of QEMU exiting" test "${ERR/exited}" = "$ERR"
 expect_rc "  status" 0 "$NOOK" local status w1 --json
@@ -291,7 +291,7 @@ expect_rc "a VM for a stop to wait on" 0 "$NOOK" local start w1 --no-wait
 stpid=$!
 sleep 1
 expect_rc "  stop --force while the plain stop waits" 0 "$NOOK" local stop w1 --force
-contains "  says another command held it, and reports" "$OUT" "QEMU was ended while another nook command held the VM; that command says what became of it"
+contains "  says another command held it, and reports" "$OUT" "while another nook command held the VM: a start, stop or suspend that holds it says what became of it, and 'nook local status w1' shows it"
 wait $stpid
 check "  the plain stop succeeds (exit $?)" test "$?" = 0
 contains "  saying the forced stop ended QEMU, not the power button" "$(cat stop.out)" "QEMU was ended by 'nook local stop --force' meanwhile"

@@ -268,6 +268,26 @@ exec 9>&-
 expect_rc "stop --force after the lock" 0 "$NOOK" local stop b2 --force
 expect_rc "stop a stopped VM" 0 "$NOOK" local stop b2
 contains "says it was not running" "$OUT" "not running"
+# stop --force while the lock is held by what reads no stop mark (here no
+# nook at all; a pause, a port, a snapshot alike): it ends QEMU itself and
+# says how, and no one is said to report what no one will (before: "QEMU
+# was ended ...; that command says what became of it", and the next stop
+# of the stopped VM said QEMU was ended by a stop --force "meanwhile")
+"$NOOK" local start b2 --no-wait >/dev/null
+qpid=$(cat "$NOOK_HOME/run/b2/qemu.pid")
+exec 9>"$NOOK_HOME/vms/b2/lock"
+flock -n 9
+expect_rc "stop --force while the lock is held" 0 "$NOOK" local stop b2 --force
+contains "  says which step ended QEMU, and under what" "$OUT" "VM b2 stopped: QEMU quit (QMP quit) while another nook command held the VM"
+contains "  and where to see what became of it" "$OUT" "'nook local status b2' shows it"
+check "  QEMU is gone" ended "$qpid"
+expect_rc "  status while still held" 0 "$NOOK" local status b2 --json
+check "  says stopped" test "$(echo "$OUT" | json 'd["state"]')" = stopped
+exec 9>&-
+expect_rc "  a stop once the lock is free" 0 "$NOOK" local stop b2
+contains "  says it was not running" "$OUT" "VM b2 stopped: it was not running"
+check "  not that a stop --force ended it meanwhile" sh -c '! printf "%s" "$1" | grep -q meanwhile' _ "$OUT"
+check "  and takes the mark" test ! -e "$NOOK_HOME/vms/b2/stop-forced"
 
 # a guest that never answers: the timeout names the phase, QEMU stays up
 expect_rc "start --timeout 2 on a disk that boots nothing" 1 "$NOOK" local start b3 \
