@@ -80,14 +80,15 @@ static void sw_paths_free(struct sw_paths *p)
 }
 
 /* The pid in pidfile of the process holding lockfile, 0 when none does:
- * the lock is taken while the process runs, and only then. */
+ * the lock is taken while the process runs, and only then. Shared: the
+ * lock another nook asking just now holds for a moment is no holder. */
 static pid_t lock_holder(const char *lockfile, const char *pidfile)
 {
 	struct buf b = BUF_INIT;
 	pid_t pid = 0;
 	int fd = open(lockfile, O_RDWR | O_CLOEXEC);
 
-	if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0 &&
+	if (fd >= 0 && flock(fd, LOCK_SH | LOCK_NB) < 0 &&
 	    errno == EWOULDBLOCK && read_file_quiet(pidfile, &b) == 0)
 		pid = (pid_t)strtol(b.p, NULL, 10);
 	if (fd >= 0)

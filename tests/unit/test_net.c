@@ -1799,6 +1799,61 @@ static void test_switch_hostile(void **state)
 	switch_idle(net_switch_alive(live_dir));
 }
 
+/* Other nooks asking whether the switch runs, for ever (status, a node's
+ * start noting its link): a child to kill. */
+static pid_t others_ask(const char *dir)
+{
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid > 0)
+		return pid;
+	for (;;)
+		net_switch_alive(dir);
+}
+
+/*
+ * A switch that died leaves its pid file. While other nooks ask whether
+ * it runs, each start still starts a new one: an asker that held the lock
+ * for a moment made the start read the dead switch's pid as the running
+ * one, and start none (a stop would signal that pid, maybe another
+ * program's by then).
+ */
+static void test_switch_askers(void **state)
+{
+	pid_t askers[2], dead = 0;
+	int st;
+
+	(void)state;
+	live_tmp = make_tmpdir();
+	live_dir = xasprintf("%s/net", live_tmp);
+	assert_int_equal(mkdir(live_dir, 0700), 0);
+	for (size_t i = 0; i < ARRAY_SIZE(askers); i++)
+		askers[i] = others_ask(live_dir);
+	for (int round = 0; round < 40; round++) {
+		pid_t pid;
+
+		assert_int_equal(net_switch_start(live_dir), 0);
+		pid = net_switch_alive(live_dir);
+		if (pid <= 1 || pid == dead || gone(pid)) {
+			for (size_t i = 0; i < ARRAY_SIZE(askers); i++)
+				kill(askers[i], SIGKILL);
+			fail_msg("round %d: the switch that died was pid %d; "
+				 "the start left pid %d", round, (int)dead,
+				 (int)pid);
+		}
+		assert_int_equal(kill(pid, SIGKILL), 0);
+		for (int t = 0; t < 100 && !gone(pid); t++)
+			sleep_ms(20);
+		assert_true(gone(pid));
+		dead = pid;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(askers); i++) {
+		kill(askers[i], SIGKILL);
+		assert_int_equal(waitpid(askers[i], &st, 0), askers[i]);
+	}
+}
+
 /* A switch an older nook started (vde_switch) keeps running across an
  * upgrade: it is found, nodes join it, it stops with the last one. */
 static void test_switch_older(void **state)
@@ -1883,6 +1938,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_switch_live, switch_teardown),
 		cmocka_unit_test_teardown(test_switch_joins, switch_teardown),
 		cmocka_unit_test_teardown(test_switch_hostile,
+					  switch_teardown),
+		cmocka_unit_test_teardown(test_switch_askers,
 					  switch_teardown),
 		cmocka_unit_test_teardown(test_switch_older, switch_teardown),
 	};
