@@ -381,7 +381,9 @@ void net_switch_netdev(const char *dir, int node, const char *id,
 /* MACs it knows the port of, each for FDB_AGE_MS after its last frame */
 #define FDB_SIZE 256
 #define FDB_AGE_MS (300 * 1000)
-#define FRAME_MAX 65536
+/* QEMU's NET_BUFSIZE: no frame QEMU sends or takes is larger (a guest's
+ * MTU goes up to 65535) */
+#define FRAME_MAX (4096 + 65536)
 #define MAX_PER_SECOND 20   /* answers: a guest that floods gets fewer */
 #define MAX_LOG_LINES 1000  /* then the log says it stops */
 /* The log, kept across switches (a resumed cluster's says what came
@@ -620,11 +622,12 @@ static void port_frames(struct sw *s, int i)
 
 	for (int k = 0; k < 64 && s->ports[i].data >= 0; k++) {
 		ssize_t n = recv(s->ports[i].data, in, sizeof(in),
-				 MSG_DONTWAIT);
+				 MSG_DONTWAIT | MSG_TRUNC);
 
 		if (n < 0)
 			return;
-		if (n >= 14)
+		/* n is the whole frame's length: a cut one goes nowhere */
+		if (n >= 14 && n <= (ssize_t)sizeof(in))
 			frame_in(s, in, (size_t)n, i);
 	}
 }
