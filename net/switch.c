@@ -39,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -378,6 +379,8 @@ void net_switch_netdev(const char *dir, int node, const char *id,
 
 /* plugs at once: the nodes, the old plug of a node that restarts */
 #define MAX_PORTS 256
+/* fds the switch keeps besides its ports' two each */
+#define FDS_SPARE 16
 /* MACs it knows the port of, each for FDB_AGE_MS after its last frame */
 #define FDB_SIZE 256
 #define FDB_AGE_MS (300 * 1000)
@@ -438,6 +441,7 @@ struct sw {
 	struct stat dir_st;       /* a plug's socket must be in it */
 	int listener;
 	struct port ports[MAX_PORTS];
+	int nports;               /* of them its fds have room for */
 	unsigned next_id;
 	struct fdb_entry fdb[FDB_SIZE];
 	unsigned char mac[6];     /* the advertisements' */
@@ -730,7 +734,7 @@ static void port_accept(struct sw *s)
 
 	if (fd < 0)
 		return;
-	for (int i = 0; i < MAX_PORTS; i++)
+	for (int i = 0; i < s->nports; i++)
 		if (s->ports[i].ctl < 0) {
 			s->ports[i] = (struct port){ fd, -1, s->next_id++ };
 			return;
@@ -780,6 +784,35 @@ static void serve(struct sw *s)
 		if (pfd[0].revents)
 			port_accept(s);
 	}
+}
+
+/*
+ * The ports the open-file limit has room for, raised to MAX_PORTS' need
+ * if it can be: a shell's "ulimit -n 256" would refuse nodes past about
+ * 120, and a plug accept() has no fd for stays queued, which poll() says
+ * for ever. Past the ports a plug is refused at once instead.
+ */
+static int room_for_ports(int log)
+{
+	rlim_t want = 2 * MAX_PORTS + FDS_SPARE;
+	struct rlimit r;
+	int n;
+
+	if (getrlimit(RLIMIT_NOFILE, &r) < 0)
+		return MAX_PORTS;
+	if (r.rlim_cur < want) {
+		r.rlim_cur = r.rlim_max < want ? r.rlim_max : want;
+		/* up to the hard limit is always allowed; else it stays */
+		if (setrlimit(RLIMIT_NOFILE, &r) < 0)
+			getrlimit(RLIMIT_NOFILE, &r);
+	}
+	if (r.rlim_cur >= want)
+		return MAX_PORTS;
+	n = r.rlim_cur > FDS_SPARE ? (int)((r.rlim_cur - FDS_SPARE) / 2) : 0;
+	if (log >= 0)
+		dprintf(log, "open files are limited to %llu: room for %d "
+			"ports\n", (unsigned long long)r.rlim_cur, n);
+	return n;
 }
 
 static int listen_at(const char *path)
@@ -844,6 +877,7 @@ int net_switch_main(const char *dir)
 	for (int i = 0; i < 6; i++)
 		s.mac[i] = (unsigned char)strtol(macs + 3 * i, NULL, 16);
 	s.log = open_log(p.log);
+	s.nports = room_for_ports(s.log);
 	s.listener = listen_at(p.ctl);
 	if (s.listener < 0 || stat(p.sw, &s.dir_st) < 0) {
 		dprintf(ready, "cannot listen on %s: %s", p.ctl,

@@ -16,6 +16,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -1799,6 +1800,79 @@ static void test_switch_hostile(void **state)
 	switch_idle(net_switch_alive(live_dir));
 }
 
+/* Start dir's switch from a process whose open-file limit is soft, hard
+ * (the switch inherits it, as it would a shell's "ulimit -n"). */
+static void start_limited(const char *dir, rlim_t soft, rlim_t hard)
+{
+	pid_t pid = fork();
+	int st;
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct rlimit r = { soft, hard };
+
+		_exit(setrlimit(RLIMIT_NOFILE, &r) == 0 &&
+		      net_switch_start(dir) == 0 ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+/*
+ * A switch started under a low open-file limit. Under "ulimit -n 256" it
+ * still takes its 256 ports (each holds two fds: it refused plugs past
+ * about 120). Under a hard limit of 64 it takes fewer, says so in its
+ * log, and refuses the plugs past them; connections that send nothing
+ * do not leave it unable to accept the next one, which poll() reported
+ * for ever: a core gone.
+ */
+static void test_switch_fd_limit(void **state)
+{
+	static struct raw_plug held[300];
+	struct rlimit r;
+	struct buf log = BUF_INIT;
+	char *logpath;
+	int taken = 0;
+
+	(void)state;
+	live_tmp = make_tmpdir();
+	live_dir = xasprintf("%s/net", live_tmp);
+	assert_int_equal(mkdir(live_dir, 0700), 0);
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &r), 0);
+	/* this process holds two fds a plug */
+	assert_true(r.rlim_cur > 2 * ARRAY_SIZE(held) + 64);
+	start_limited(live_dir, 256, r.rlim_max);
+	for (; taken < 256; taken++)
+		if (raw_join(live_dir, &held[taken], 0) < 0)
+			fail_msg("plug %d refused under ulimit -n 256", taken);
+	while (taken > 0)
+		raw_close(&held[--taken]);
+	assert_int_equal(net_switch_stop(live_dir), 0);
+
+	start_limited(live_dir, 64, 64);
+	for (; taken < 256; taken++)
+		if (raw_join(live_dir, &held[taken], 0) < 0)
+			break;
+	raw_close(&held[taken]);
+	assert_true(taken >= 16 && taken < 32);
+	/* connections that say nothing, past the ports there are */
+	for (int i = 0; i < 40; i++)
+		assert_int_equal(raw_connect(live_dir, &held[taken + i]), 0);
+	sleep_ms(200);
+	switch_idle(net_switch_alive(live_dir));
+	for (int i = 0; i < 40; i++)
+		raw_close(&held[taken + i]);
+	raw_close(&held[--taken]);
+	assert_int_equal(raw_join(live_dir, &held[taken++], 0), 0);
+	while (taken > 0)
+		raw_close(&held[--taken]);
+	logpath = xasprintf("%s/switch.log", live_dir);
+	assert_int_equal(read_file(logpath, &log), 0);
+	assert_non_null(strstr(log.p, "open files are limited to 64"));
+	buf_free(&log);
+	free(logpath);
+}
+
 /* The length of the first frame to p within 2 s (however long it is),
  * 0 when none comes. */
 static size_t raw_frame_len(struct raw_plug *p)
@@ -1995,6 +2069,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_switch_live, switch_teardown),
 		cmocka_unit_test_teardown(test_switch_joins, switch_teardown),
 		cmocka_unit_test_teardown(test_switch_hostile,
+					  switch_teardown),
+		cmocka_unit_test_teardown(test_switch_fd_limit,
 					  switch_teardown),
 		cmocka_unit_test_teardown(test_switch_jumbo, switch_teardown),
 		cmocka_unit_test_teardown(test_switch_askers,
