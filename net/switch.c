@@ -306,7 +306,8 @@ static int end(const struct sw_paths *p, pid_t pid,
 {
 	if (!pid || (kill(pid, SIGTERM) == 0 &&
 		     wait_gone(p, pid, 3000, runs)) ||
-	    (kill(pid, SIGKILL) == 0 && wait_gone(p, pid, 2000, runs)))
+	    (kill(pid, SIGKILL) == 0 && wait_gone(p, pid, 2000, runs)) ||
+	    errno == ESRCH) /* it ended by itself meanwhile */
 		return 0;
 	return errorf("the cluster's switch (pid %d) survived SIGKILL",
 		      (int)pid);
@@ -765,7 +766,9 @@ static void serve(struct sw *s)
 						    0 };
 		}
 		r = poll(pfd, (nfds_t)n, wait);
-		if (r < 0 && errno != EINTR)
+		if (r < 0 && errno == ENOMEM) /* the nodes' link: not given up */
+			sleep_ms(100);
+		else if (r < 0 && errno != EINTR)
 			return;
 		if (r <= 0)
 			continue;
