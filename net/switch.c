@@ -411,7 +411,12 @@ struct port {
 	int ctl;       /* the plug's stream; -1: a free slot */
 	int data;      /* ours, its pair; -1 until its request came */
 	unsigned id;   /* ours is bound at sw/port<id> */
+	long long due; /* its request, by mono_ms() */
 };
+
+/* libvdeplug sends its request as soon as it connects: a connection
+ * silent for this long is no plug, and gives its port back */
+#define REQUEST_WITHIN_MS 5000
 
 struct fdb_entry {
 	unsigned char mac[6];
@@ -737,10 +742,30 @@ static void port_accept(struct sw *s)
 		return;
 	for (int i = 0; i < s->nports; i++)
 		if (s->ports[i].ctl < 0) {
-			s->ports[i] = (struct port){ fd, -1, s->next_id++ };
+			s->ports[i] = (struct port){
+				fd, -1, s->next_id++,
+				mono_ms() + REQUEST_WITHIN_MS };
 			return;
 		}
 	close(fd); /* every port taken: the plug is told by EOF */
+}
+
+/* End the connections whose request is overdue. The ms until the next
+ * one is due, or wait if that comes first (-1: neither). */
+static int requests_due(struct sw *s, long long now, int wait)
+{
+	for (int i = 0; i < MAX_PORTS; i++) {
+		struct port *pt = &s->ports[i];
+		long long left = pt->due - now;
+
+		if (pt->ctl < 0 || pt->data >= 0)
+			continue;
+		if (left <= 0)
+			port_close(s, i);
+		else if (wait < 0 || left < wait)
+			wait = (int)left;
+	}
+	return wait;
 }
 
 /* Move frames until killed (net_switch_stop() sends SIGTERM). */
@@ -750,7 +775,8 @@ static void serve(struct sw *s)
 	static int port_of[1 + 2 * MAX_PORTS];
 
 	for (;;) {
-		int wait = burst_send(s, mono_ms()), n = 0, r;
+		long long now = mono_ms();
+		int wait = requests_due(s, now, burst_send(s, now)), n = 0, r;
 
 		pfd[n++] = (struct pollfd){ s->listener, POLLIN, 0 };
 		for (int i = 0; i < MAX_PORTS; i++) {

@@ -1716,6 +1716,15 @@ static void test_switch_joins(void **state)
 	wait_ports(live_dir, 0);
 }
 
+/* 1 when the switch ends p's connection within ms. */
+static int raw_ended(struct raw_plug *p, int ms)
+{
+	struct pollfd pfd = { p->ctl, POLLIN, 0 };
+	char c;
+
+	return poll(&pfd, 1, ms) == 1 && recv(p->ctl, &c, 1, 0) == 0;
+}
+
 /* A connection that sends its request and waits for the answer: 0 when
  * the switch gave it a port, -1 when it ended the connection. */
 static int raw_says(struct raw_plug *p, const void *req, size_t n)
@@ -1733,10 +1742,10 @@ static int raw_says(struct raw_plug *p, const void *req, size_t n)
 
 /*
  * What a plug may do wrong: end before its request, send too little, the
- * wrong magic or version, a port-0 request, a socket outside the switch's
- * directory, or take every port. The switch ends each such connection
- * (or refuses it), keeps no port of it, does not spin, and takes the
- * next good plug.
+ * wrong magic or version, a port-0 request, nothing at all, a socket
+ * outside the switch's directory, or take every port. The switch ends
+ * each such connection (or refuses it), keeps no port of it, does not
+ * spin, and takes the next good plug.
  */
 static void test_switch_hostile(void **state)
 {
@@ -1773,6 +1782,10 @@ static void test_switch_hostile(void **state)
 				 -1);
 		raw_close(&p);
 	}
+	/* a connection that says nothing is ended within seconds */
+	assert_int_equal(raw_connect(live_dir, &p), 0);
+	assert_true(raw_ended(&p, 15000));
+	raw_close(&p);
 	/* a plug's socket elsewhere: the switch sends frames nowhere else */
 	assert_int_equal(raw_connect_at(live_dir, "..", &p), 0);
 	assert_int_equal(raw_request(&p), -1);
