@@ -37,6 +37,26 @@ ended() {
 	return 1
 }
 
+# killed_ends NAME ENDS PIDFILE COMMAND...: COMMAND (a nook whose stand-in
+# program writes its pid to PIDFILE, then holds) run in the background
+# and SIGKILLed once PIDFILE is written. No handler of nook's runs, so
+# only its parent-death signal can end the stand-in: checks NAME (the
+# stand-in ran) and ENDS (it ended with nook).
+killed_ends() {
+	local n=$1 ends=$2 pidfile=$3 pid held
+	shift 3
+	# (an earlier run's pid there would end the wait before this one's)
+	rm -f "$pidfile"
+	"$@" >/dev/null 2>&1 &
+	pid=$!
+	for _ in $(seq 100); do [ -s "$pidfile" ] && break; sleep 0.1; done
+	kill -KILL "$pid"
+	wait "$pid" 2>/dev/null
+	held=$(cat "$pidfile" 2>/dev/null)
+	check "$n" test -n "$held"
+	check "$ends" ended "$held"
+}
+
 # contains NAME HAYSTACK NEEDLE
 contains() {
 	case $2 in

@@ -226,14 +226,9 @@ check "SIGTERM during -o's flatten ends it" test $? = 143
 check "  leaving no half-written file" test -z "$(ls -A outs)"
 expect_rc "  and the next export there works" 0 "$NOOK" export libvirt e1 -o outs
 # SIGKILL: no handler of nook's runs, yet its qemu-img ends with it
-env PATH="$FPATH" FAKE_CONVERT_HOLD="$WORK/convert.pid" "$NOOK" export libvirt e1 -o outx >/dev/null 2>&1 &
-pid=$!
-for _ in $(seq 100); do [ -s convert.pid ] && break; sleep 0.1; done
-kill -KILL "$pid"
-wait "$pid" 2>/dev/null
-held=$(cat convert.pid 2>/dev/null)
-check "SIGKILL during -o's flatten" test -n "$held"
-check "  ends its qemu-img too" ended "$held"
+killed_ends "SIGKILL during -o's flatten" "  ends its qemu-img too" \
+	convert.pid env PATH="$FPATH" FAKE_CONVERT_HOLD="$WORK/convert.pid" \
+	"$NOOK" export libvirt e1 -o outx
 expect_rc "  and the next export there works" 0 "$NOOK" export libvirt e1 -o outx
 check "  leaving nothing of the killed one" test -z "$(ls -A outx | grep '^\.')"
 mkdir -p cdp/out1

@@ -127,14 +127,8 @@ expect_rc "  sticky (as /tmp), it is written" 0 "$NOOK" images export small open
 mkdir tbin
 printf '#!/bin/bash\necho $$ > "%s/tar.pid"\nfor _ in $(seq 300); do [ -e "%s/tar.go" ] && break; sleep 0.1; done\nexec %s "$@"\n' "$WORK" "$WORK" "$(command -v tar)" > tbin/tar
 chmod +x tbin/tar
-PATH="$WORK/tbin:$PATH" "$NOOK" images export small killed.tar.zst 2>/dev/null &
-exp=$!
-for _ in $(seq 100); do [ -s tar.pid ] && break; sleep 0.1; done
-kill -KILL "$exp"
-wait "$exp" 2>/dev/null
-held=$(cat tar.pid 2>/dev/null)
-check "an export SIGKILLed as it runs tar" test -n "$held"
-check "  ends its tar" ended "$held"
+killed_ends "an export SIGKILLed as it runs tar" "  ends its tar" tar.pid \
+	env PATH="$WORK/tbin:$PATH" "$NOOK" images export small killed.tar.zst
 touch tar.go # one left running goes on to its end
 check "  leaving its temporary file only" test "$(ls -A | grep -c '^\.killed\.tar\.zst\.')" = 1
 expect_rc "  which the next export to that name removes" 0 "$NOOK" images export small killed.tar.zst
