@@ -313,11 +313,10 @@ expect_rc "  grown to 3 again" 0 "$NOOK" local start k --nodes 3 "${common[@]}"
 check "  (k-3 is there)" test -e "$NOOK_HOME/vms/k-3/vm.json"
 
 # a mark left for a node that was made again later does not take it
-flock "$NOOK_HOME/clusters/k.lock" sleep 4 &
-holder=$!
-sleep 0.5
+exec 9>"$NOOK_HOME/clusters/k.lock"
+flock -n 9
 expect_rc "a middle node's delete while k is held" 0 "$NOOK" local delete k-2 --force
-wait "$holder"
+exec 9>&-
 expect_rc "  a start of k makes the gap's node again" 0 "$NOOK" local start k "${common[@]}"
 check "  (k-2 is there)" test -e "$NOOK_HOME/vms/k-2/vm.json"
 check "  and keeps k-3" test -e "$NOOK_HOME/vms/k-3/vm.json"
@@ -507,9 +506,8 @@ expect_rc "  deleted" 0 "$NOOK" local delete fq --force
 # start of that node) keeps every node; a node whose record cannot be
 # read is refused, and with --force its QEMU ends with the others
 expect_rc "a cluster z2 of two" 0 "$NOOK" local start z2 --nodes 2 "${common[@]}"
-flock "$NOOK_HOME/vms/z2-2/lock" sleep 5 &
-holder=$!
-sleep 0.5
+exec 9>"$NOOK_HOME/vms/z2-2/lock"
+flock -n 9
 expect_rc "  delete --force --json while another nook holds z2-2" 1 "$NOOK" local delete z2 --force --json
 contains "  says so" "$ERR" "cluster z2: no node deleted"
 check "  --json: each node's error" test "$(echo "$OUT" | json '[(n["name"], "deleted" in n, "error" in n) for n in d]')" = "[('z2-1', False, True), ('z2-2', False, True)]"
@@ -517,7 +515,7 @@ contains "  z2-2's: busy" "$(echo "$OUT" | json 'd[1]["error"]')" "busy"
 contains "  z2-1's: all or nothing" "$(echo "$OUT" | json 'd[0]["error"]')" "all or nothing"
 check "  and deletes none" test -e "$NOOK_HOME/vms/z2-1/vm.json" -a -e "$NOOK_HOME/vms/z2-2/vm.json"
 check "  z2-1 still runs" test "$(qemus z2-1)" = 1
-wait "$holder"
+exec 9>&-
 echo junk > "$NOOK_HOME/vms/z2-2/vm.json"
 expect_rc "  delete with z2-2's record broken" 1 "$NOOK" local delete z2
 contains "  names it and what to do" "$ERR" "node z2-2's record cannot be read (said above); 'nook local delete z2 --force'"
@@ -719,20 +717,18 @@ mkdir -m 700 "$NOOK_HOME/run/old.net"
 : > "$NOOK_HOME/run/old.net/sw.log"
 # kept while another nook holds the cluster's lock (a start of it), or
 # works on a VM that has no record yet (its QEMU may be on it): quietly
-flock "$NOOK_HOME/clusters/old.lock" sleep 3 &
-holder=$!
-sleep 0.5
+exec 9>"$NOOK_HOME/clusters/old.lock"
+flock -n 9
 expect_rc "  prune while another nook holds the cluster's lock" 0 "$NOOK" local prune
 contains "  keeps the network quietly" "$OUT" "nothing to prune"
 check "  which is there" test -e "$NOOK_HOME/run/old.net/sw.log"
-wait "$holder"
+exec 9>&-
 mkdir -p "$NOOK_HOME/vms/busy"
-flock "$NOOK_HOME/vms/busy/lock" sleep 3 &
-holder=$!
-sleep 0.5
+exec 9>"$NOOK_HOME/vms/busy/lock"
+flock -n 9
 expect_rc "  prune while a VM with no record is at work" 0 "$NOOK" local prune --dry-run
 check "  keeps the network" sh -c '! printf %s "$1" | grep -q "old"' _ "$OUT"
-wait "$holder"
+exec 9>&-
 rm -rf "$NOOK_HOME/vms/busy"
 expect_rc "  prune of a left network directory" 0 "$NOOK" local prune
 contains "  names it" "$OUT" "cluster old's network"
