@@ -202,9 +202,12 @@ check "  so is the directory" test ! -e "$NOOK_HOME/vms/norec"
 # start says it was stopped
 qemu-img create -q -f raw blank.img 64M
 qemu_of() { cat "$NOOK_HOME/run/$1/qemu.pid" 2>/dev/null; }
+# wait_qemu VM: until the start in the background (its stdout start.out,
+# its own) says VM's QEMU runs. The pid file comes earlier, while QEMU
+# still sets itself up (slow on a busy host): a stop then is one of a
+# QEMU starting, not of a start waiting for its guest
 wait_qemu() {
-	for _ in $(seq 200); do [ -n "$(qemu_of "$1")" ] && break; sleep 0.05; done
-	sleep 0.5
+	for _ in $(seq 600); do grep -qs "VM $1: QEMU running" start.out && break; sleep 0.05; done
 }
 "$NOOK" local start w1 --image blank.img --memory 256M --cpus 1 --accel tcg \
 	--timeout 120 >start.out 2>start.err &
@@ -268,6 +271,7 @@ check "  recorded running" test "$(python3 -c 'import json,sys; print(json.load(
 expect_rc "  and a stop stops it" 0 "$NOOK" local stop w1 --force
 
 # --- ^C during a start: the VM goes on booting, and nook says so
+rm -f start.out # (the job truncates it only once it runs)
 "${SIGINT_DFL[@]}" "$NOOK" local start w1 --timeout 120 >start.out 2>start.err &
 spid=$!
 wait_qemu w1

@@ -392,8 +392,9 @@ grep -q '^FAIL' "$WORK/comma.log" && fail "the comma checks" || ok "the comma ch
 # QEMU killed while start waits: exit 1 saying so, the record crashed
 "$NOOK" local start b3 --image blank.img --memory 256M --timeout 60 >"$WORK/w.out" 2>"$WORK/w.err" &
 waiter=$!
-for _ in $(seq 50); do [ -s "$NOOK_HOME/run/b3/qemu.pid" ] && break; sleep 0.2; done
-sleep 1
+# (once it says QEMU runs: its pid file comes while QEMU still sets
+# itself up, and a kill then is a QEMU that failed to start)
+for _ in $(seq 150); do grep -qs "VM b3: QEMU running" "$WORK/w.out" && break; sleep 0.2; done
 kill -9 "$(cat "$NOOK_HOME/run/b3/qemu.pid")"
 wait $waiter
 check "a start whose QEMU dies exits 1" test $? = 1
