@@ -57,6 +57,10 @@ killed_ends() {
 	check "$ends" ended "$held"
 }
 
+# locked VM: a process holds VM's lock, as /proc/locks says: looked at,
+# not taken, so that a nook after it meanwhile is not refused as busy
+locked() { grep -q " FLOCK .* WRITE .*:$(stat -c %i "$NOOK_HOME/vms/$1/lock") " /proc/locks; }
+
 # contains NAME HAYSTACK NEEDLE
 contains() {
 	case $2 in

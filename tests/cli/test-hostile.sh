@@ -293,7 +293,7 @@ expect_rc "  and a stop stops it" 0 "$NOOK" local stop w1 --force
 expect_rc "a VM for a stop to wait on" 0 "$NOOK" local start w1 --no-wait
 "$NOOK" local stop w1 --timeout 60 >stop.out 2>stop.err &
 stpid=$!
-sleep 1
+for _ in $(seq 200); do locked w1 && break; sleep 0.05; done
 expect_rc "  stop --force while the plain stop waits" 0 "$NOOK" local stop w1 --force
 contains "  says another command held it, and reports" "$OUT" "while another nook command held the VM: a start, stop or suspend that holds it says what became of it, and 'nook local status w1' shows it"
 wait $stpid
