@@ -138,7 +138,7 @@ threading.Thread(target=linger).start()
 ctypes.CDLL(None).pthread_exit(None)
 PY
 dying=$!
-for _ in $(seq 50); do
+for _ in $(seq 200); do
 	[ "$(cut -d' ' -f3 "/proc/$dying/stat" 2>/dev/null)" = Z ] && break
 	sleep 0.05
 done
