@@ -187,8 +187,9 @@ s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.s
 	for _ in $(seq 200); do ss -ltn | grep -q "127.0.0.1:$1 " && break; sleep 0.05; done
 }
 port_to() { "$NOOK" local status s1 --json | json "[p.split(':')[1] for p in d['ports'] if p.endswith(':$1/tcp')][0]"; }
-expect_rc "suspend for the refusals" 0 "$NOOK" local suspend s1
+# (its port read while it runs: a suspended VM's status lists none)
 held=$(port_to 80)
+expect_rc "suspend for the refusals" 0 "$NOOK" local suspend s1
 hold "$held"
 expect_rc "a resume with the HOST 0 forward's port $held held elsewhere" 0 "$NOOK" local start s1 --no-wait
 contains "  resumed" "$OUT" "resumed from its saved state"
