@@ -170,7 +170,7 @@ cat > fake/qemu-img <<'SH'
 if [ "$1" = convert ]; then
 	if [ -n "${FAKE_RACE:-}" ] && [ ! -L "$FAKE_RACE" ]; then ln -s "$FAKE_RACE_TO" "$FAKE_RACE"; fi
 	[ -n "${FAKE_CONVERT_FAIL:-}" ] && { echo "qemu-img: cannot convert" >&2; exit 1; }
-	[ -n "${FAKE_CONVERT_SLOW:-}" ] && { /usr/bin/qemu-img "$@" || exit; touch "$FAKE_CONVERT_SLOW"; sleep 3; exit 0; }
+	[ -n "${FAKE_CONVERT_SLOW:-}" ] && { /usr/bin/qemu-img "$@" || exit; touch "$FAKE_CONVERT_SLOW"; exec sleep 30; }
 	[ -n "${FAKE_CONVERT_HOLD:-}" ] && { echo $$ > "$FAKE_CONVERT_HOLD"; exec sleep 30; }
 fi
 exec /usr/bin/qemu-img "$@"
