@@ -233,7 +233,15 @@ check "  redrawn in place (cursor up)" grep -q $'\033\[[0-9]*A' board.out
 # a start killed while its nodes' processes wait: by SIGTERM to it alone
 # (passed on to them), or outright by SIGKILL (they end with it), leaves
 # none of them behind, holding the cluster's lock until they timed out
-starts() { pgrep -f -- '[l]ocal start k --timeout 117' | wc -l; }
+# (this script's: another run of it on the host has its own NOOK_HOME)
+starts() {
+	local p n=0
+	for p in $(pgrep -f -- '[l]ocal start k --timeout 117'); do
+		tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null |
+			grep -qxF "NOOK_HOME=$NOOK_HOME" && n=$((n + 1))
+	done
+	echo "$n"
+}
 # until such a start waits in a process a node (at most 10 s)
 await_nodes() {
 	for _ in $(seq 40); do
