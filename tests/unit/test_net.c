@@ -934,6 +934,14 @@ static void test_switch_refuses(void **state)
 static char *live_tmp, *live_dir;
 static pid_t live_pids[8];
 
+/* A switch directory for a test, as nook makes one: DIR/net, 0700. */
+static void live_net(void)
+{
+	live_tmp = make_tmpdir();
+	live_dir = xasprintf("%s/net", live_tmp);
+	assert_int_equal(mkdir(live_dir, 0700), 0);
+}
+
 /* Ports the switch has: their sockets in sw/, beside "ctl" (and the
  * plugs' own, whose names start with a dot, until they unlink them). */
 static int ports_named(const char *dir, struct buf *names)
@@ -1672,9 +1680,7 @@ static void test_switch_joins(void **state)
 	int st;
 
 	(void)state;
-	live_tmp = make_tmpdir();
-	live_dir = xasprintf("%s/net", live_tmp);
-	assert_int_equal(mkdir(live_dir, 0700), 0);
+	live_net();
 	assert_int_equal(net_switch_start(live_dir), 0);
 	wait_ports(live_dir, 0);
 	others = others_join(live_dir);
@@ -1761,9 +1767,7 @@ static void test_switch_hostile(void **state)
 	int taken = 0;
 
 	(void)state;
-	live_tmp = make_tmpdir();
-	live_dir = xasprintf("%s/net", live_tmp);
-	assert_int_equal(mkdir(live_dir, 0700), 0);
+	live_net();
 	assert_int_equal(net_switch_start(live_dir), 0);
 	for (int i = 0; i < 5; i++) { /* connected, then gone */
 		assert_int_equal(raw_connect(live_dir, &p), 0);
@@ -1848,9 +1852,7 @@ static void test_switch_fd_limit(void **state)
 	int taken = 0;
 
 	(void)state;
-	live_tmp = make_tmpdir();
-	live_dir = xasprintf("%s/net", live_tmp);
-	assert_int_equal(mkdir(live_dir, 0700), 0);
+	live_net();
 	assert_int_equal(getrlimit(RLIMIT_NOFILE, &r), 0);
 	/* this process holds two fds a plug */
 	assert_true(r.rlim_cur > 2 * ARRAY_SIZE(held) + 64);
@@ -1925,9 +1927,7 @@ static void test_switch_jumbo(void **state)
 	struct raw_plug a, b;
 
 	(void)state;
-	live_tmp = make_tmpdir();
-	live_dir = xasprintf("%s/net", live_tmp);
-	assert_int_equal(mkdir(live_dir, 0700), 0);
+	live_net();
 	assert_int_equal(net_switch_start(live_dir), 0);
 	assert_int_equal(raw_join(live_dir, &a, 0), 0);
 	assert_int_equal(raw_join(live_dir, &b, 0), 0);
@@ -1969,9 +1969,7 @@ static void test_switch_askers(void **state)
 	int st;
 
 	(void)state;
-	live_tmp = make_tmpdir();
-	live_dir = xasprintf("%s/net", live_tmp);
-	assert_int_equal(mkdir(live_dir, 0700), 0);
+	live_net();
 	for (size_t i = 0; i < ARRAY_SIZE(askers); i++)
 		askers[i] = others_ask(live_dir);
 	for (int round = 0; round < 40; round++) {
@@ -2014,9 +2012,7 @@ static void test_switch_older(void **state)
 	if (!sw)
 		skip();
 	free(sw);
-	live_tmp = make_tmpdir();
-	live_dir = xasprintf("%s/net", live_tmp);
-	assert_int_equal(mkdir(live_dir, 0700), 0);
+	live_net();
 	ctl = xasprintf("%s/sw", live_dir);
 	pid = xasprintf("%s/sw.pid", live_dir);
 	argv[2] = ctl;
