@@ -431,7 +431,7 @@ static const char usage_list[] =
 	"\n"
 	"Lists every VM with its state, pid, ssh port and image, and names a\n"
 	"cluster that has no node (in --json, after the VMs: its \"name\",\n"
-	"\"state\": \"no nodes\", \"cluster\" and what to do in \"error\"),\n"
+	"\"state\": \"no-nodes\", \"cluster\" and what to do in \"error\"),\n"
 	"or whose record cannot be read and that no VM is a node of\n"
 	"(\"state\": \"broken\", \"error\" saying what is wrong, what forgets\n"
 	"it).\n";
@@ -478,7 +478,7 @@ static json_t *no_nodes_json(const char *name)
 {
 	char *text = vm_cluster_no_nodes_text(name);
 	json_t *j = json_pack("{s:s,s:s,s:s,s:s}", "name", name, "state",
-			      "no nodes", "cluster", name, "error", text);
+			      "no-nodes", "cluster", name, "error", text);
 
 	free(text);
 	return j;

@@ -452,7 +452,7 @@ check "  its JSON error names no VM: z is a cluster" test "$(echo "$OUT" | json 
 expect_rc "list" 0 "$NOOK" local list
 contains "  names z, which has no row" "$OUT" "cluster z has no nodes: 'nook local start z' makes them again, 'nook local delete z' forgets it"
 expect_rc "list --json" 0 "$NOOK" local list --json
-check "  lists z too, with no nodes" test "$(echo "$OUT" | json '[(v["name"], v["state"], v["cluster"]) for v in d if v["name"].startswith("z")]')" = "[('z', 'no nodes', 'z')]"
+check "  lists z too, with no nodes" test "$(echo "$OUT" | json '[(v["name"], v["state"], v["cluster"]) for v in d if v["name"].startswith("z")]')" = "[('z', 'no-nodes', 'z')]"
 contains "  and what to do" "$(echo "$OUT" | json '[v["error"] for v in d if v["name"] == "z"][0]')" "'nook local start z' makes them again, 'nook local delete z' forgets it"
 expect_rc "delete z --json forgets it" 0 "$NOOK" local delete z --json
 check "  prints no node (an empty array)" test "$(echo "$OUT" | json 'd')" = "[]"
@@ -469,7 +469,7 @@ rm "$NOOK_HOME/vms/kf-1/vm.json" "$NOOK_HOME/vms/kf-2/vm.json"
 expect_rc "  as its first start killed early: list" 0 "$NOOK" local list
 contains "  names kf" "$OUT" "cluster kf has no nodes"
 expect_rc "  list --json" 0 "$NOOK" local list --json
-check "  lists kf, with no nodes" test "$(echo "$OUT" | json '[(v["name"], v["state"]) for v in d if v["name"].startswith("kf")]')" = "[('kf', 'no nodes')]"
+check "  lists kf, with no nodes" test "$(echo "$OUT" | json '[(v["name"], v["state"]) for v in d if v["name"].startswith("kf")]')" = "[('kf', 'no-nodes')]"
 expect_rc "  delete --json" 0 "$NOOK" local delete kf --json
 check "  prints no node" test "$(echo "$OUT" | json 'd')" = "[]"
 check "  its nodes' directories gone" test ! -e "$NOOK_HOME/vms/kf-1" -a ! -e "$NOOK_HOME/vms/kf-2"
