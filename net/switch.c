@@ -24,10 +24,10 @@
  *
  * Files in DIR: sw/ (0700: ctl and the ports, all 0600), switch.lock (held
  * while the switch runs), switch.pid, switch.log (what it did: its start,
- * its advertisements; kept across switches), sw.lock (start and stop take
- * it). An older nook ran vde_switch there (sw.pid) beside a responder
- * "nook __ra" (ra.lock, ra.pid): such a switch is still joined, and
- * stopped, as this one is.
+ * its advertisements, its stderr; kept across switches), sw.lock (start
+ * and stop take it). An older nook ran vde_switch there (sw.pid) beside
+ * a responder "nook __ra" (ra.lock, ra.pid): such a switch is still
+ * joined, and stopped, as this one is.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -163,8 +163,9 @@ static int sw_lock(const char *path, int *fd)
 	return 0;
 }
 
-/* What the switch wrote on fd before it closed it, waiting at most ms. */
-static void read_said(int fd, struct buf *said, int ms)
+/* What the switch wrote on fd before it closed it, waiting at most ms:
+ * 1 once it closed it, 0 when the wait ran out first. */
+static int read_said(int fd, struct buf *said, int ms)
 {
 	long long end = mono_ms() + ms;
 	char chunk[256];
@@ -179,14 +180,64 @@ static void read_said(int fd, struct buf *said, int ms)
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)
-			return;
+			return 0;
 		n = read(fd, chunk, sizeof(chunk));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			return;
+			return 1;
 		buf_add(said, chunk, (size_t)n);
 	}
+}
+
+/* how long a start waits for the switch to say it takes plugs */
+#define READY_WITHIN_MS 5000
+/* of its log, what an error quotes at most */
+#define LOG_QUOTED 600
+
+/* The end of what the switch logged from offset from on (its start's
+ * lines, a crash's words: its stderr is its log), into out: whole lines,
+ * not the newline after the last. */
+static void log_since(const char *log, long long from, struct buf *out)
+{
+	long long size = file_size(log);
+	const char *nl;
+
+	if (size < from) /* it began a new one (open_log()) */
+		from = 0;
+	if (read_file_tail(log, from, LOG_QUOTED, out) < 0)
+		return;
+	nl = size - from > LOG_QUOTED ? memchr(out->p, '\n', out->len) : NULL;
+	if (nl) { /* cut inside a line: from the next one on */
+		out->len -= (size_t)(nl + 1 - out->p);
+		memmove(out->p, nl + 1, out->len + 1);
+	}
+	while (out->len && out->p[out->len - 1] == '\n')
+		out->p[--out->len] = '\0';
+}
+
+/* Why a switch that said nothing on its pipe did not start (ended: it
+ * closed it; else it still runs, late), with what it logged since from
+ * in log and what to do. -1. */
+static int silent_switch(const char *log, long long from, int ended)
+{
+	struct buf b = BUF_INIT, why = BUF_INIT;
+	int ret;
+
+	if (ended)
+		buf_adds(&why, "it ended without saying why (dmesg may say "
+			 "how: a crash, an out-of-memory kill)");
+	else
+		buf_addf(&why, "it did not say it was ready within %d s (a "
+			 "host that busy?)", READY_WITHIN_MS / 1000);
+	log_since(log, from, &b);
+	ret = errorf("the cluster's switch did not start: %s; start the "
+		     "cluster again, and if it fails again, see %s%s%s",
+		     why.p, log, b.len ? ", which ends:\n" : " (it wrote "
+		     "nothing there)", b.len ? b.p : "");
+	buf_free(&why);
+	buf_free(&b);
+	return ret;
 }
 
 /*
@@ -194,10 +245,11 @@ static void read_said(int fd, struct buf *said, int ms)
  * no fd of ours (a lock held, a pipe a reader waits on) but fd 3, on
  * which it says "1" once it takes plugs, or why it cannot.
  */
-static int spawn(const char *dir)
+static int spawn(const char *dir, const char *log)
 {
 	struct buf said = BUF_INIT;
-	int pfd[2], st = 0, ret = 0;
+	long long logged = file_size(log);
+	int pfd[2], st = 0, ret = 0, ended;
 	pid_t pid;
 
 	/* a program that is not nook would run itself again, and again */
@@ -235,12 +287,16 @@ static int spawn(const char *dir)
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;
 	/* EOF once the switch takes plugs, has failed, or never ran */
-	read_said(pfd[0], &said, 5000);
+	ended = read_said(pfd[0], &said, READY_WITHIN_MS);
 	close(pfd[0]);
-	if (!(said.len == 1 && said.p[0] == '1'))
+	if (said.len == 1 && said.p[0] == '1')
+		ret = 0;
+	else if (said.len || st)
 		ret = errorf("the cluster's switch did not start: %s",
-			     said.len ? said.p : st ? "it could not leave "
-			     "nook's session" : "it said nothing");
+			     said.len ? said.p : "it could not leave "
+			     "nook's session");
+	else
+		ret = silent_switch(log, logged, ended);
 	buf_free(&said);
 	return ret;
 }
@@ -266,7 +322,7 @@ int net_switch_start(const char *dir)
 		error_errno("cannot make %s", p.sw);
 		goto out;
 	}
-	ret = spawn(dir);
+	ret = spawn(dir, p.log);
 out:
 	if (lock >= 0)
 		close(lock);
@@ -906,6 +962,10 @@ int net_switch_main(const char *dir)
 	for (int i = 0; i < 6; i++)
 		s.mac[i] = (unsigned char)strtol(macs + 3 * i, NULL, 16);
 	s.log = open_log(p.log);
+	/* its last words if it fails (out of memory, a sanitizer's
+	 * report) are kept: a start it leaves without a word quotes them */
+	if (s.log >= 0)
+		dup2(s.log, 2);
 	s.nports = room_for_ports(s.log);
 	s.listener = listen_at(p.ctl);
 	if (s.listener < 0 || stat(p.sw, &s.dir_st) < 0) {

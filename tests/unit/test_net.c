@@ -2035,6 +2035,67 @@ static void test_switch_older(void **state)
 	buf_free(&out);
 }
 
+/* The switch's process when TEST_SWITCH_LAST_WORDS is set: it logs them
+ * (none when empty) and ends without a word on its pipe, as a switch
+ * that crashes or is killed does. */
+static int switch_dies(const char *dir, const char *last)
+{
+	char *log = xasprintf("%s/switch.log", dir);
+	int fd = open(log, O_WRONLY | O_APPEND | O_CLOEXEC);
+
+	if (fd >= 0 && *last)
+		dprintf(fd, "switch %d started\n%s\n", (int)getpid(), last);
+	raise(SIGKILL);
+	return 1;
+}
+
+/* The switch's log, whose last lines say why it failed to start */
+static void test_switch_silent(void **state)
+{
+	char *log, *err, *fd2 = NULL, target[PATH_MAX];
+	const char *before = "switch 1 started\nan earlier switch's line\n";
+	ssize_t n;
+	pid_t pid;
+
+	(void)state;
+	live_net();
+	log = xasprintf("%s/switch.log", live_dir);
+	assert_int_equal(write_file_atomic(log, before, strlen(before), 0600),
+			 0);
+	assert_int_equal(setenv("TEST_SWITCH_LAST_WORDS", "nook: out of memory",
+				1), 0);
+	stderr_begin();
+	assert_int_equal(net_switch_start(live_dir), -1);
+	err = stderr_end();
+	if (!strstr(err, log) || !strstr(err, "ends:\nswitch ") ||
+	    !strstr(err, "\nnook: out of memory") ||
+	    strstr(err, "earlier switch") ||
+	    !strstr(err, "start the cluster again"))
+		fail_msg("a switch that died after it logged: %s", err);
+	free(err);
+	/* one that wrote nothing either */
+	assert_int_equal(setenv("TEST_SWITCH_LAST_WORDS", "", 1), 0);
+	stderr_begin();
+	assert_int_equal(net_switch_start(live_dir), -1);
+	err = stderr_end();
+	if (!strstr(err, log) || !strstr(err, "wrote nothing there") ||
+	    !strstr(err, "ended without saying why"))
+		fail_msg("a switch that died without a line: %s", err);
+	free(err);
+	assert_int_equal(unsetenv("TEST_SWITCH_LAST_WORDS"), 0);
+	/* a real one's stderr, its last words if it fails, is its log */
+	assert_int_equal(net_switch_start(live_dir), 0);
+	pid = net_switch_alive(live_dir);
+	assert_true(pid > 1);
+	fd2 = xasprintf("/proc/%d/fd/2", (int)pid);
+	n = readlink(fd2, target, sizeof(target) - 1);
+	assert_true(n > 0);
+	target[n] = '\0';
+	assert_string_equal(target, log);
+	free(fd2);
+	free(log);
+}
+
 static int switch_teardown(void **state)
 {
 	(void)state;
@@ -2085,11 +2146,14 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_switch_askers,
 					  switch_teardown),
 		cmocka_unit_test_teardown(test_switch_older, switch_teardown),
+		cmocka_unit_test_teardown(test_switch_silent, switch_teardown),
 	};
 
 	/* net_switch_start() runs the switch as this program again, as nook */
 	if (argc == 3 && !strcmp(argv[1], NET_SWITCH_ARGV1))
-		return net_switch_main(argv[2]);
+		return getenv("TEST_SWITCH_LAST_WORDS") ?
+		       switch_dies(argv[2], getenv("TEST_SWITCH_LAST_WORDS")) :
+		       net_switch_main(argv[2]);
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
