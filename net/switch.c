@@ -49,12 +49,14 @@
 #include "net.h"
 
 struct sw_paths {
+	char *dir;     /* an argument of the switch's (and the responder's) */
 	char *sw, *ctl, *lock, *run, *pid, *log;
 	char *old_pid, *old_ra_lock, *old_ra_pid; /* an older nook's */
 };
 
 static void sw_paths_init(struct sw_paths *p, const char *dir)
 {
+	p->dir = xstrdup(dir);
 	p->sw = xasprintf("%s/sw", dir);
 	p->ctl = xasprintf("%s/sw/ctl", dir);
 	p->lock = xasprintf("%s/sw.lock", dir);
@@ -68,6 +70,7 @@ static void sw_paths_init(struct sw_paths *p, const char *dir)
 
 static void sw_paths_free(struct sw_paths *p)
 {
+	free(p->dir);
 	free(p->sw);
 	free(p->ctl);
 	free(p->lock);
@@ -80,22 +83,35 @@ static void sw_paths_free(struct sw_paths *p)
 	memset(p, 0, sizeof(*p));
 }
 
-/* The pid in pidfile of the process holding lockfile, 0 when none does:
- * the lock is taken while the process runs, and only then. Shared: the
- * lock another nook asking just now holds for a moment is no holder. */
-static pid_t lock_holder(const char *lockfile, const char *pidfile)
-{
-	struct buf b = BUF_INIT;
-	pid_t pid = 0;
-	int fd = open(lockfile, O_RDWR | O_CLOEXEC);
+/* A process that takes its lock writes its pid within this (at once) */
+#define PID_WITHIN_MS 2000
 
-	if (fd >= 0 && flock(fd, LOCK_SH | LOCK_NB) < 0 &&
-	    errno == EWOULDBLOCK && read_file_quiet(pidfile, &b) == 0)
-		pid = (pid_t)strtol(b.p, NULL, 10);
+/*
+ * The process holding lockfile, 0 when none does: the lock is taken while
+ * the process runs, and only then. Its pid is in pidfile, which it writes
+ * just after it takes the lock: until then the file names the holder
+ * before it, dead, or nothing (half written), so a pid is trusted only
+ * when one of that process's arguments is p's directory, and the lock is
+ * asked again a moment later while it is not. Shared: the lock another
+ * nook asking just now holds for a moment is no holder.
+ */
+static pid_t lock_holder(const struct sw_paths *p, const char *lockfile,
+			 const char *pidfile)
+{
+	int fd = open(lockfile, O_RDWR | O_CLOEXEC);
+	pid_t pid = 0;
+
+	for (int waited = 0; fd >= 0 && !pid; waited += 10) {
+		if (flock(fd, LOCK_SH | LOCK_NB) == 0 ||
+		    errno != EWOULDBLOCK || waited > PID_WITHIN_MS)
+			break;
+		pid = pidfile_owner(pidfile, p->dir);
+		if (!pid)
+			sleep_ms(10);
+	}
 	if (fd >= 0)
 		close(fd);
-	buf_free(&b);
-	return pid > 1 ? pid : 0;
+	return pid;
 }
 
 /* An older nook's vde_switch, told by its socket directory among its
@@ -107,7 +123,7 @@ static pid_t old_switch(const struct sw_paths *p)
 
 static pid_t alive(const struct sw_paths *p)
 {
-	pid_t pid = lock_holder(p->run, p->pid);
+	pid_t pid = lock_holder(p, p->run, p->pid);
 
 	return pid ? pid : old_switch(p);
 }
@@ -332,7 +348,7 @@ out:
 
 static int ours_runs(const struct sw_paths *p, pid_t pid)
 {
-	return lock_holder(p->run, p->pid) == pid;
+	return lock_holder(p, p->run, p->pid) == pid;
 }
 
 static int old_switch_runs(const struct sw_paths *p, pid_t pid)
@@ -342,7 +358,7 @@ static int old_switch_runs(const struct sw_paths *p, pid_t pid)
 
 static int old_ra_runs(const struct sw_paths *p, pid_t pid)
 {
-	return lock_holder(p->old_ra_lock, p->old_ra_pid) == pid;
+	return lock_holder(p, p->old_ra_lock, p->old_ra_pid) == pid;
 }
 
 static int wait_gone(const struct sw_paths *p, pid_t pid, int ms,
@@ -382,9 +398,9 @@ int net_switch_stop_unused(const char *dir, int (*in_use)(void *ctx),
 	if (in_use && in_use(ctx))
 		goto out;
 	ret = -1;
-	if (end(&p, lock_holder(p.run, p.pid), ours_runs) < 0 ||
+	if (end(&p, lock_holder(&p, p.run, p.pid), ours_runs) < 0 ||
 	    end(&p, old_switch(&p), old_switch_runs) < 0 ||
-	    end(&p, lock_holder(p.old_ra_lock, p.old_ra_pid),
+	    end(&p, lock_holder(&p, p.old_ra_lock, p.old_ra_pid),
 		old_ra_runs) < 0)
 		goto out;
 	if ((unlink(p.pid) < 0 && errno != ENOENT) ||
@@ -945,7 +961,9 @@ int net_switch_main(const char *dir)
 		dprintf(ready, "another switch still runs in %s", dir);
 		return 1;
 	}
-	/* read only while the lock is held: no half-written pid matters */
+	/* read only while the lock is held, and trusted by its holder's
+	 * arguments: a reader that finds the dead switch's pid here, or
+	 * half of ours, asks again (lock_holder()) */
 	n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
 	pidfd = open(p.pid, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (pidfd < 0 || write_all(pidfd, pid, (size_t)n) < 0) {

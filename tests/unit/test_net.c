@@ -15,6 +15,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -2096,6 +2097,98 @@ static void test_switch_silent(void **state)
 	free(log);
 }
 
+/* The switch's process when TEST_SWITCH_PID_LATE is set: it takes the
+ * lock, as a switch does, and writes its pid only half a second later (a
+ * switch descheduled between the two, on a busy host), then waits. */
+static int switch_pid_late(const char *dir)
+{
+	char *lock = xasprintf("%s/switch.lock", dir);
+	char *pid = xasprintf("%s/switch.pid", dir), line[24];
+	int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600), n;
+
+	if (fd < 0 || flock_wait(fd, 2000) < 0)
+		return 1;
+	sleep_ms(500);
+	n = snprintf(line, sizeof(line), "%d\n", (int)getpid());
+	if (write_file_atomic(pid, line, (size_t)n, 0600) < 0)
+		return 1;
+	for (;;)
+		pause();
+}
+
+/* A pid no process has: a child's, reaped. */
+static pid_t dead_pid(void)
+{
+	pid_t pid = fork();
+	int st;
+
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(0);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	return pid;
+}
+
+/* 1 when dir's switch.lock is held (exclusively), as a switch holds it. */
+static int switch_locked(const char *dir)
+{
+	char *lock = xasprintf("%s/switch.lock", dir);
+	int fd = open(lock, O_RDWR | O_CLOEXEC), held;
+
+	held = fd >= 0 && flock(fd, LOCK_SH | LOCK_NB) < 0;
+	if (fd >= 0)
+		close(fd);
+	free(lock);
+	return held;
+}
+
+/*
+ * A new switch holds its lock a moment before its pid is in switch.pid,
+ * which still says the dead switch's pid (or, half written, nothing). A
+ * nook that asks then (status, which holds no lock of the start's) is
+ * told the new switch's pid: not the dead one's, not that none runs.
+ */
+static void test_switch_pid_late(void **state)
+{
+	const char *argv[] = { "nook", NET_SWITCH_ARGV1, NULL, NULL };
+	pid_t was[] = { dead_pid(), 0 }; /* 0: nothing */
+	char *pidfile, line[24] = "";
+
+	(void)state;
+	live_net();
+	argv[2] = live_dir;
+	pidfile = xasprintf("%s/switch.pid", live_dir);
+	for (size_t i = 0; i < ARRAY_SIZE(was); i++) {
+		pid_t late, told;
+		int n = 0;
+
+		if (was[i])
+			n = snprintf(line, sizeof(line), "%d\n", (int)was[i]);
+		assert_int_equal(write_file_atomic(pidfile, line, (size_t)n,
+						   0600), 0);
+		late = fork();
+		assert_true(late >= 0);
+		if (late == 0) {
+			setenv("TEST_SWITCH_PID_LATE", "1", 1);
+			execv("/proc/self/exe", (char *const *)argv);
+			_exit(127);
+		}
+		live_pids[i] = late;
+		for (int t = 0; t < 250 && !switch_locked(live_dir); t++)
+			sleep_ms(10);
+		assert_true(switch_locked(live_dir));
+		told = net_switch_alive(live_dir);
+		kill(late, SIGKILL);
+		assert_int_equal(waitpid(late, NULL, 0), late);
+		if (told != late)
+			fail_msg("switch.pid said %d (0: nothing): the switch "
+				 "told was %d, not the one that holds the "
+				 "lock, %d", (int)was[i], (int)told,
+				 (int)late);
+	}
+	free(pidfile);
+}
+
 static int switch_teardown(void **state)
 {
 	(void)state;
@@ -2147,13 +2240,16 @@ int main(int argc, char **argv)
 					  switch_teardown),
 		cmocka_unit_test_teardown(test_switch_older, switch_teardown),
 		cmocka_unit_test_teardown(test_switch_silent, switch_teardown),
+		cmocka_unit_test_teardown(test_switch_pid_late,
+					  switch_teardown),
 	};
 
 	/* net_switch_start() runs the switch as this program again, as nook */
 	if (argc == 3 && !strcmp(argv[1], NET_SWITCH_ARGV1))
 		return getenv("TEST_SWITCH_LAST_WORDS") ?
 		       switch_dies(argv[2], getenv("TEST_SWITCH_LAST_WORDS")) :
-		       net_switch_main(argv[2]);
+		       getenv("TEST_SWITCH_PID_LATE") ?
+		       switch_pid_late(argv[2]) : net_switch_main(argv[2]);
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
