@@ -2192,6 +2192,7 @@ static void test_switch_pid_late(void **state)
 static int switch_teardown(void **state)
 {
 	(void)state;
+	unsetenv("TEST_SWITCH_LAST_WORDS"); /* a failed test_switch_silent */
 	for (size_t i = 0; i < ARRAY_SIZE(live_pids); i++)
 		if (live_pids[i] > 1 && !gone(live_pids[i]))
 			kill(live_pids[i], SIGKILL);
