@@ -3,7 +3,8 @@
 # network, names that resolve between them, a node's restart, the cluster
 # suspended and resumed (names and the private network still work), growing
 # to three, a node rebooting on its own, the last node deleted while the
-# others run, and nothing left after stop and delete. Boots: 2 at once,
+# others run, and nothing left after stop and delete; frames up to MTU
+# 65535 between nodes, and a killed switch brought back. Boots: 2 at once,
 # then one restart, one more node, one reboot.
 NOOK=$1
 . "$(dirname "$0")/../cli/lib.sh"
@@ -116,6 +117,35 @@ ifc=$("$NOOK" shell dev-1 -- ip -o link | awk -F': ' '/link\/ether 06:6e/ {print
 expect_rc "dev-1's private NIC ($ifc): its IPv6 default routes" 0 "$NOOK" shell dev-1 -- ip -6 route show default dev "$ifc"
 check "  none: the advertisement named no router" test -z "$OUT"
 
+# frames larger than Ethernet's pass the switch whole: each node's
+# private NIC at MTU 9000, then 65535, and one UDP datagram that fills
+# it, sent with the don't-fragment bit (so one frame, or EMSGSIZE)
+# from dev-2 to dev-1
+ifc2=$("$NOOK" shell dev-2 -- ip -o link | awk -F': ' '/link\/ether 06:6e/ {print $2}')
+for mtu in 9000 65535; do
+	expect_rc "MTU $mtu on both private NICs" 0 sh -c '"$1" shell dev-1 -- sudo ip link set dev "$2" mtu "$4" && "$1" shell dev-2 -- sudo ip link set dev "$3" mtu "$4"' _ "$NOOK" "$ifc" "$ifc2" "$mtu"
+	"$NOOK" shell dev-1 -- timeout 60 python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], 9999))
+print(len(s.recvfrom(70000)[0]))' "$a1" > jumbo.out 2>&1 &
+	recv=$!
+	for _ in $(seq 60); do
+		"$NOOK" shell dev-1 -- ss -uln 2>/dev/null | grep -q ":9999 " && break
+		sleep 0.5
+	done
+	expect_rc "  dev-2 sends $((mtu - 28)) bytes unfragmented" 0 "$NOOK" shell dev-2 -- python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IP, 10, 2)  # IP_MTU_DISCOVER: IP_PMTUDISC_DO
+for _ in range(3):
+    s.sendto(b"x" * int(sys.argv[2]), (sys.argv[1], 9999))
+    time.sleep(0.5)' "$a1" "$((mtu - 28))"
+	wait "$recv"
+	check "  dev-1 receives it whole" test "$(cat jumbo.out)" = "$((mtu - 28))"
+done
+expect_rc "MTU 1500 again" 0 sh -c '"$1" shell dev-1 -- sudo ip link set dev "$2" mtu 1500 && "$1" shell dev-2 -- sudo ip link set dev "$3" mtu 1500' _ "$NOOK" "$ifc" "$ifc2"
+
 # one node restarts on its own: the same MAC and address, the network again
 m2=$(macs dev-2)
 expect_rc "stop dev-2" 0 "$NOOK" local stop dev-2
@@ -124,6 +154,23 @@ check "same MACs" test "$(macs dev-2)" = "$m2"
 check "same address" test "$("$NOOK" local status dev-2 --json | json 'd["address"]')" = "$a2"
 expect_rc "dev-1 reaches the restarted dev-2" 0 reach dev-1 dev-2
 expect_rc "the restarted dev-2 resolves dev-1" 0 "$NOOK" shell dev-2 -- getent hosts dev-1
+
+# the switch killed while both run: status says so, the next start
+# brings it back and names both nodes, which real QEMU cannot plug into
+# the new switch, as cut off; the resume below (new QEMUs from the saved
+# state) plugs them in again
+nets() { "$NOOK" local status dev --json | json '[n["network"] for n in d]'; }
+kill -KILL "$(cat "$NOOK_HOME/run/dev.net/switch.pid")"
+for _ in $(seq 20); do
+	[ "$(nets)" = "['stopped', 'stopped']" ] && break
+	sleep 0.25
+done
+check "a killed switch: status says stopped" test "$(nets)" = "['stopped', 'stopped']"
+expect_rc "start dev brings it back" 0 "$NOOK" local start dev --timeout 900
+contains "  naming dev-1 as cut off" "$ERR" "node dev-1 ran while its cluster's network process was replaced"
+contains "  and dev-2" "$ERR" "node dev-2 ran while its cluster's network process was replaced"
+check "  status: both cut off" test "$(nets)" = "['cut', 'cut']"
+check "  dev-1 cannot reach dev-2" eval '! reach dev-1 dev-2 >/dev/null 2>&1'
 
 # the cluster suspended and resumed, every node at once: names and the
 # private network work after it
@@ -138,6 +185,7 @@ echo "     | both resumed in $(echo "$(date +%s.%N) - $t0" | bc) s"
 contains "  dev-1 resumed" "$OUT$ERR" "dev-1: resumed"
 contains "  dev-2 resumed" "$OUT$ERR" "dev-2: resumed"
 check "  both running" test "$("$NOOK" local status dev --json | json '[n["state"] for n in d]')" = "['running', 'running']"
+check "  both on the network again" test "$(nets)" = "['running', 'running']"
 expect_rc "  on dev-1, dev-2 resolves" 0 "$NOOK" shell dev-1 -- getent hosts dev-2
 contains "  to its private address" "$OUT" "$a2"
 expect_rc "  dev-1 reaches dev-2's sshd by name" 0 reach dev-1 dev-2
