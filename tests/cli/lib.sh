@@ -7,6 +7,10 @@ FAIL=0
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/nook-cli.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 export NOOK_HOME="$WORK/home"
+# the source tree's image recipes: what the build directory's binary uses,
+# and a copy of it outside that directory would look for beside its prefix
+NOOK_RECIPES=${NOOK_RECIPES:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../images/recipes" && pwd)}
+export NOOK_RECIPES
 
 # each line says when it ended, in seconds from the script's start: where a
 # slow test spends its time, in CI's log

@@ -160,7 +160,7 @@ GHOST=$!
 # a process that merely mentions the socket is not a QEMU of ours
 python3 -c "import time; time.sleep(300)" "socket,id=qmp0,path=$NOOK_HOME/run/ghost/qmp.sock,server=on,wait=offX" &
 DECOY=$!
-for _ in $(seq 100); do [ -S "$NOOK_HOME/run/ghost/qmp.sock" ] && break; sleep 0.05; done
+for _ in $(seq 200); do [ -S "$NOOK_HOME/run/ghost/qmp.sock" ] && break; sleep 0.05; done
 expect_rc "prune --dry-run finds the orphaned QEMU" 0 "$NOOK" local prune --dry-run
 contains "  by its VM and pid" "$OUT" "would remove qemu VM ghost (pid $GHOST)"
 case $OUT in *"pid $DECOY"*) fail "  not the decoy" ;; *) ok "  not the decoy" ;; esac

@@ -534,7 +534,7 @@ cp small.qcow2 www/debian-12-genericcloud-amd64.qcow2
 (cd www && sha256sum disk.qcow2 > SHA256SUMS && sha512sum ./*.qcow2 | sed 's| \./| |' > SHA512SUMS)
 python3 "$here/httpserve.py" www requests.log > port.txt &
 srv=$!
-for _ in $(seq 50); do [ -s port.txt ] && break; sleep 0.1; done
+for _ in $(seq 100); do [ -s port.txt ] && break; sleep 0.1; done
 url=http://127.0.0.1:$(cat port.txt)
 sum=$(sha256sum www/disk.qcow2 | cut -d' ' -f1)
 expect_rc "pull with --sha256" 0 "$NOOK" images pull "$url/disk.qcow2" --name p1 --sha256 "$sum"
@@ -595,7 +595,7 @@ check "no name for p6" test ! -e "$NOOK_HOME/images/names/p6"
 # an interrupted transfer is resumed by the next pull
 python3 "$here/httpserve.py" www requests2.log --drop-after 100000 > port2.txt &
 srv2=$!
-for _ in $(seq 50); do [ -s port2.txt ] && break; sleep 0.1; done
+for _ in $(seq 100); do [ -s port2.txt ] && break; sleep 0.1; done
 url2=http://127.0.0.1:$(cat port2.txt)
 expect_rc "an interrupted pull fails" 1 "$NOOK" images pull "$url2/disk.qcow2" --name r1 --sha256 "$sum"
 contains "says it can resume" "$ERR" "resume"

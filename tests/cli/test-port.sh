@@ -65,7 +65,7 @@ expect_rc "rm udp" 0 "$NOOK" port rm p1 "$P1/udp"
 check "udp gone, tcp kept" test "$(grep -c "127.0.0.1:$P1:" "$NOOK_HOME/vms/p1/vm.json")" = 1
 python3 -c 'import socket,sys,time; s=socket.socket(); s.bind(("127.0.0.1",int(sys.argv[1]))); s.listen(); time.sleep(60)' "$((P1 + 1))" &
 HOLD=$!
-for _ in $(seq 50); do [ "$(listening "$((P1 + 1))" 127.0.0.1)" = 1 ] && break; sleep 0.1; done
+for _ in $(seq 100); do [ "$(listening "$((P1 + 1))" 127.0.0.1)" = 1 ] && break; sleep 0.1; done
 expect_rc "a port in use on the host" 1 "$NOOK" port add p1 "$((P1 + 1)):80"
 contains "says in use" "$ERR" "already in use"
 expect_rc "rm a port it does not forward" 1 "$NOOK" port rm p1 "$((P1 + 2))"

@@ -193,7 +193,7 @@ check "  dev-worker-3 runs" test -s "$NOOK_HOME/run/dev-worker-3/qemu.pid"
 # others run
 python3 -c 'import socket,time; s=socket.socket(); s.bind(("127.0.0.1",0)); s.listen(); print(s.getsockname()[1], flush=True); time.sleep(60)' > held.port &
 holder=$!
-for _ in $(seq 50); do [ -s held.port ] && break; sleep 0.1; done
+for _ in $(seq 100); do [ -s held.port ] && break; sleep 0.1; done
 hp=$(cat held.port)
 cp dev/nook.yaml nook.yaml.before
 printf '  - group: db\n    ports: ["%s:5432"]\n' "$hp" >> dev/nook.yaml

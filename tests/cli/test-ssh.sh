@@ -77,7 +77,7 @@ while True:
 		pass
 	c.close()' >banner.port &
 BANNER=$!
-for _ in $(seq 50); do [ -s banner.port ] && break; sleep 0.1; done
+for _ in $(seq 100); do [ -s banner.port ] && break; sleep 0.1; done
 # without it, every shell below would wait for the blank VM's sshd
 check "the stand-in sshd listens" test -s banner.port || { finish; exit 1; }
 # to_banner VM: VM's ssh port is the stand-in's
