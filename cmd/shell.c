@@ -407,26 +407,55 @@ int cmd_shell(struct nook_ctx *ctx, int argc, char **argv)
 }
 
 static const char usage_ssh_config[] =
-	"usage: nook ssh-config [NAME]\n"
+	"usage: nook ssh-config [NAME] [--json]\n"
 	"\n"
 	"Prints an OpenSSH config stanza for VM NAME (host alias nook-NAME):\n"
 	"append it to ~/.ssh/config, or pass it with 'ssh -F', and plain ssh,\n"
 	"scp, rsync and editors reach the VM with its pinned host key. For a\n"
 	"cluster's NAME, a stanza per node (nook-NAME-1, ...). NAME defaults\n"
-	"to nook.yaml's name (found upward from here), else default.\n";
+	"to nook.yaml's name (found upward from here), else default.\n"
+	"\n"
+	"  --json   the same as an object (an array of them for a cluster):\n"
+	"           name, alias (the Host and HostKeyAlias), hostname, port,\n"
+	"           user, identity_file, known_hosts_file, control_path\n";
 
-/* VM name's stanza appended to out; -1 having said why. */
+/* What a stanza says, for --json: NULL having said why. */
+static json_t *target_json(const char *name, const struct ssh_target *t)
+{
+	json_t *j = json_pack("{s:s,s:s,s:s,s:i,s:s,s:s,s:s,s:s?}",
+			      "name", name, "alias", t->alias,
+			      "hostname", t->host, "port", t->port,
+			      "user", t->user, "identity_file", t->identity,
+			      "known_hosts_file", t->known_hosts,
+			      "control_path", t->control);
+
+	if (!j)
+		errorf("VM %s: its ssh settings cannot be written as JSON "
+		       "(a path that is not UTF-8?)", name);
+	return j;
+}
+
+/* VM name's stanza appended to out, or with json its object appended to
+ * the array json; -1 having said why. */
 static int node_stanza(const struct nook_dirs *d, const char *name,
-		       struct buf *out)
+		       struct buf *out, json_t *json)
 {
 	struct ssh_target t;
 	struct vm *vm = NULL;
+	json_t *j;
 	int ret = -1;
 
 	/* the stanza is useful for a stopped VM too: it says where it
 	 * will be once started on the same port */
-	if (vm_open(d, name, 1, &vm) == 0 && vm_ssh(vm, NULL, 0, &t) == 0)
-		ret = ssh_config_stanza(&t, out);
+	if (vm_open(d, name, 1, &vm) < 0 || vm_ssh(vm, NULL, 0, &t) < 0)
+		goto out;
+	/* the stanza's checks (a Host name ssh takes) hold for both */
+	ret = ssh_config_stanza(&t, out);
+	if (ret == 0 && json) {
+		j = target_json(name, &t);
+		ret = j ? json_array_append_new(json, j) : -1;
+	}
+out:
 	vm_close(vm);
 	return ret;
 }
@@ -436,8 +465,10 @@ int cmd_ssh_config(struct nook_ctx *ctx, int argc, char **argv)
 	const struct nook_dirs *d;
 	struct strvec nodes = STRVEC_INIT, why = STRVEC_INIT;
 	struct buf stanzas = BUF_INIT;
+	json_t *all = NULL;
 	const char *name;
-	int rc = parse_help_only(argc, argv, usage_ssh_config, 1);
+	int one, json;
+	int rc = parse_json_only(argc, argv, usage_ssh_config, 1, &json);
 
 	if (rc)
 		return rc < 0 ? 0 : rc;
@@ -445,9 +476,15 @@ int cmd_ssh_config(struct nook_ctx *ctx, int argc, char **argv)
 	if (!name)
 		return ctx_project_exit(ctx);
 	rc = 1;
+	if (json)
+		all = json_array();
 	d = ctx_dirs(ctx);
 	if (!d || shell_nodes(d, name, &nodes, &why) < 0)
 		goto out;
+	/* name is one VM's, not a cluster's */
+	one = nodes.n == 1 && !strcmp(nodes.v[0], name);
+	if (one)
+		json_error_name(name);
 	/* all or nothing: a part of a cluster's stanzas appended to a
 	 * config would look complete (a broken node's too) */
 	for (size_t i = 0; i < nodes.n; i++) {
@@ -457,12 +494,21 @@ int cmd_ssh_config(struct nook_ctx *ctx, int argc, char **argv)
 		}
 		if (i)
 			buf_adds(&stanzas, "\n");
-		if (node_stanza(d, nodes.v[i], &stanzas) < 0)
+		if (node_stanza(d, nodes.v[i], &stanzas, all) < 0)
 			goto out;
+	}
+	if (json) {
+		/* a VM's object; a cluster's nodes' array */
+		rc = print_json(json_incref(one ? json_array_get(all, 0) :
+					    all));
+		goto out;
 	}
 	fputs(stanzas.p, stdout);
 	rc = fflush(stdout) ? 1 : 0;
 out:
+	if (json && rc && !printed_json())
+		rc = print_json_error();
+	json_decref(all);
 	buf_free(&stanzas);
 	strvec_clear(&nodes);
 	strvec_clear(&why);

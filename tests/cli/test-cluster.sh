@@ -193,6 +193,9 @@ expect_rc "grow to 3" 0 "$NOOK" local start k --nodes 3 "${common[@]}"
 check "a third QEMU" test "$(qemus k-3)" = 1
 expect_rc "ssh-config of the cluster" 0 "$NOOK" ssh-config k
 check "  a stanza per node" test "$(echo "$OUT" | grep -c '^Host ')" = 3
+expect_rc "ssh-config k --json" 0 "$NOOK" ssh-config k --json
+check "  an object per node" test "$(echo "$OUT" | json '[n["name"] for n in d]')" = "['k-1', 'k-2', 'k-3']"
+check "  each with its node's port" test "$(echo "$OUT" | json '[n["port"] for n in d]')" = "$("$NOOK" local status k --json | json '[n["ssh"]["port"] for n in d]')"
 
 # the network's sockets are the user's alone
 if [ "$(id -u)" = 0 ] && command -v runuser >/dev/null; then

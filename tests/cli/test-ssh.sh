@@ -102,6 +102,19 @@ check "ssh-config exits 0" test -s cfg
 ssh_saw_vm "plain ssh -F reads the stanza's paths back"
 check "the stanza's port" test "$(g port)" = "$port"
 check "the stanza's user" test "$(g user)" = debian
+# --json: the stanza's settings, for a script (an inventory, an IDE)
+expect_rc "ssh-config --json" 0 "$NOOK" ssh-config q1 --json
+sj() { printf '%s' "$OUT" | python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+check "  names the VM" test "$(sj name)" = q1
+check "  its host, the stanza's HostKeyAlias" test "$(sj alias)" = "$(g hostkeyalias)"
+check "  hostname" test "$(sj hostname)" = "$(g hostname)"
+check "  port" test "$(sj port)" = "$(g port)"
+check "  user" test "$(sj user)" = "$(g user)"
+check "  identity file" test "$(sj identity_file)" = "$(g identityfile)"
+check "  known hosts file" test "$(sj known_hosts_file)" = "$(g userknownhostsfile)"
+check "  control path" test "$(sj control_path)" = "$(g controlpath)"
+expect_rc "ssh-config --json of no VM" 1 "$NOOK" ssh-config nosuch --json
+check "  the error as JSON, naming it" test "$(sj name): $(sj error)" = "nosuch: $ERR" -o "$(sj name): nook: $(sj error)" = "nosuch: $ERR"
 
 # shell: the options and the command's words arrive intact
 expect_rc "shell -- CMD" 0 "$NOOK" shell q1 -- printf '%s|' "a b" "it's" '$HOME'
