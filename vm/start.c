@@ -947,6 +947,22 @@ out:
 	return ret;
 }
 
+/* A QEMU of this VM's runs, but its record is gone (removed by hand: QEMU
+ * is launched only once the record is written). Not a VM to wait for or
+ * get into: said, with what ends it; a directory this start made for it
+ * goes (its runtime directory is the QEMU's, left to prune). -1. */
+static int orphan(struct vm *vm, int *made_dir, pid_t pid)
+{
+	hold_dirs(vm, 0);
+	if (*made_dir)
+		remove_tree(vm->paths.dir);
+	*made_dir = 0;
+	return errorf("VM %s has no record (%s is gone), yet its QEMU (pid "
+		      "%d) still runs: 'nook local prune' ends it, then a "
+		      "start makes the VM anew", vm->name, vm->paths.json,
+		      (int)pid);
+}
+
 /* Lock first, then look: whether the VM is new is decided under the lock,
  * so of two first starts the one that loses touches nothing. 1 (with
  * *pid) when it runs already and running is allowed (a cluster's node). */
@@ -976,6 +992,8 @@ static int lock_and_check(struct vm *vm, int *made_dir, int running_ok,
 			      "run again", vm->name);
 	}
 	*pid = vm_pid_alive(vm->paths.pidfile, vm->paths.qmp_arg);
+	if (*pid && !vm->exists)
+		return orphan(vm, made_dir, *pid);
 	if (*pid && running_ok)
 		return 1;
 	if (*pid && vm_console_panicked(vm->paths.console_log, vm->console_at,

@@ -18,6 +18,8 @@ cleanup() {
 	"$NOOK" local delete fq --force >/dev/null 2>&1
 	"$NOOK" local delete pr --force >/dev/null 2>&1
 	"$NOOK" local delete sc --force >/dev/null 2>&1
+	"$NOOK" local delete ho --force >/dev/null 2>&1
+	"$NOOK" local delete hp --force >/dev/null 2>&1
 	"$NOOK" local prune >/dev/null 2>&1
 	rm -rf "$WORK"
 }
@@ -696,6 +698,32 @@ check "  rebuilds the record" test -s "$NOOK_HOME/clusters/pw.json"
 check "  and mends pw-1: its guest runs" test "$(qmp_status pw-1)" = running
 rm -f "$WORK/pw.save"
 "$NOOK" local delete pw --force >/dev/null 2>&1
+
+# a running node's directory removed by hand: its QEMU runs on with no
+# record. A start of the cluster neither waits on it as a running node
+# (nor says what it would change in it, against no record) nor calls
+# every node running: it names it and what ends it, and leaves no
+# directory of its own for it; once prune ended it, a start makes it
+expect_rc "a cluster ho of 2" 0 "$NOOK" local start ho --nodes 2 "${common[@]}"
+rm -rf "$NOOK_HOME/vms/ho-2"
+expect_rc "  ho-2's directory removed by hand: a start of ho fails" 1 "$NOOK" local start ho --no-wait
+contains "  naming ho-2's QEMU with no record" "$ERR" "VM ho-2 has no record ($NOOK_HOME/vms/ho-2/vm.json is gone), yet its QEMU (pid"
+contains "  and what ends it" "$ERR" "'nook local prune' ends it"
+check "  not calling every node running" sh -c '! printf "%s" "$1" | grep -q "every node is running"' _ "$OUT"
+check "  nor saying what it changes in ho-2" sh -c '! printf "%s" "$1" | grep -q "VM ho-2 is running"' _ "$ERR"
+check "  and makes no directory for it" test ! -e "$NOOK_HOME/vms/ho-2"
+expect_rc "  prune" 0 "$NOOK" local prune
+expect_rc "  then a start of ho" 0 "$NOOK" local start ho --no-wait
+check "  makes ho-2 again" test -e "$NOOK_HOME/vms/ho-2/vm.json" -a "$(qemus ho-2)" = 1
+"$NOOK" local delete ho --force >/dev/null 2>&1
+# a plain VM's the same: not "already running, nook shell gets you in"
+expect_rc "a plain VM hp" 0 "$NOOK" local start hp "${common[@]}"
+rm -rf "$NOOK_HOME/vms/hp"
+expect_rc "  its directory removed by hand: a start of hp fails" 1 "$NOOK" local start hp "${common[@]}"
+contains "  naming its QEMU with no record" "$ERR" "VM hp has no record"
+check "  not that a shell gets in" sh -c '! printf "%s" "$1" | grep -q "gets you in"' _ "$ERR"
+check "  and makes no directory for it" test ! -e "$NOOK_HOME/vms/hp"
+"$NOOK" local prune >/dev/null 2>&1
 
 # nodes whose records went by hand: prune ends their QEMUs, then the
 # network none of them uses any more
