@@ -119,10 +119,13 @@ static int spec_subnet(const struct vm_spec *s, char cidr[SUBNET_LEN])
 	return 0;
 }
 
+/* By number; two of one number (said as wrong) by name, as said. */
 static int cmp_member(const void *a, const void *b)
 {
-	return ((const struct member *)a)->node -
-	       ((const struct member *)b)->node;
+	const struct member *x = a, *y = b;
+
+	return x->node != y->node ? x->node - y->node :
+				    strcmp(x->name, y->name);
 }
 
 /* vm, a node of c, into c's members, its subnet the first node's (kept
@@ -146,6 +149,21 @@ static int add_node(struct cluster *c, const struct vm *vm,
 	memcpy(first, sn, SUBNET_LEN);
 	add_member(c, vm->name, vm->spec.node);
 	return 0;
+}
+
+/* Into why: a and b, nodes of c, say they have one number (a hand edit),
+ * and what ends it: the one whose name is not NAME-N of that number is
+ * named to mend or delete (b when neither or both are). */
+static void same_number(const struct cluster *c, const struct member *a,
+			const struct member *b, struct buf *why)
+{
+	char *n = node_name(c->name, a->node);
+	const struct member *odd = !strcmp(n, b->name) ? a : b;
+
+	buf_addf(why, "nodes %s and %s are both node %d: mend %s's vm.json, "
+		 "or 'nook local delete %s --force' removes it", a->name,
+		 b->name, a->node, odd->name, odd->name);
+	free(n);
 }
 
 /*
@@ -192,8 +210,7 @@ static int rebuild(const struct nook_dirs *d, const char *name,
 		qsort(c->m, c->n, sizeof(*c->m), cmp_member);
 	for (size_t i = 1; i < c->n && !why->len; i++)
 		if (c->m[i].node == c->m[i - 1].node)
-			buf_addf(why, "nodes %s and %s are both node %d",
-				 c->m[i - 1].name, c->m[i].name, c->m[i].node);
+			same_number(c, &c->m[i - 1], &c->m[i], why);
 	if (!why->len && c->n) {
 		struct net_subnet sn;
 		struct buf bad = BUF_INIT;
@@ -574,11 +591,16 @@ int vm_cluster_exists(const struct nook_dirs *d, const char *name)
 	if (ret)
 		return ret;
 	/* no record: a plain VM's name, or a record removed while its
-	 * nodes remain, which cluster_read() makes again */
+	 * nodes remain, which cluster_read() makes again, or says why it
+	 * cannot (two nodes with one number, a VM that may be a node and
+	 * cannot be read): a cluster still, never a new plain VM's name */
 	path = xasprintf("%s/vms/%s/vm.json", d->data, name);
-	if (lstat(path, &st) < 0 && cluster_peek(d, name, &c) == REC_OK) {
-		cluster_free(&c);
-		ret = 1;
+	if (lstat(path, &st) < 0) {
+		enum record rc = cluster_peek(d, name, &c);
+
+		if (rc == REC_OK)
+			cluster_free(&c);
+		ret = rc == REC_OK || rc == REC_BROKEN;
 	}
 	free(path);
 	return ret;

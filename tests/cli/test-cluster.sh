@@ -20,6 +20,9 @@ cleanup() {
 	"$NOOK" local delete sc --force >/dev/null 2>&1
 	"$NOOK" local delete ho --force >/dev/null 2>&1
 	"$NOOK" local delete hp --force >/dev/null 2>&1
+	"$NOOK" local delete dn --force >/dev/null 2>&1
+	"$NOOK" local delete dn-1 --force >/dev/null 2>&1
+	"$NOOK" local delete dn-2 --force >/dev/null 2>&1
 	"$NOOK" local prune >/dev/null 2>&1
 	rm -rf "$WORK"
 }
@@ -724,6 +727,30 @@ contains "  naming its QEMU with no record" "$ERR" "VM hp has no record"
 check "  not that a shell gets in" sh -c '! printf "%s" "$1" | grep -q "gets you in"' _ "$ERR"
 check "  and makes no directory for it" test ! -e "$NOOK_HOME/vms/hp"
 "$NOOK" local prune >/dev/null 2>&1
+
+# a cluster's record gone, and two nodes whose own records give one
+# number (a hand edit): it cannot be rebuilt. It is a cluster still, said
+# with why and what mends it, not "no VM named dn", and a start of dn
+# makes no plain VM dn beside its nodes
+expect_rc "a cluster dn of 2" 0 "$NOOK" local start dn --nodes 2 "${common[@]}"
+"$NOOK" local stop dn --force >/dev/null
+python3 - "$NOOK_HOME/vms/dn-2/vm.json" "$NOOK_HOME/vms/dn-1/vm.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+d["cluster"] = json.load(open(sys.argv[2]))["cluster"]
+json.dump(d, open(sys.argv[1], "w"))
+PY
+rm "$NOOK_HOME/clusters/dn.json"
+expect_rc "  dn-2 says it is node 1, dn's record gone: status dn" 1 "$NOOK" local status dn
+contains "  says why the record cannot be rebuilt" "$ERR" "nodes dn-1 and dn-2 are both node 1"
+contains "  and what mends it" "$ERR" "mend dn-2's vm.json, or 'nook local delete dn-2 --force' removes it"
+expect_rc "  a start of dn" 1 "$NOOK" local start dn "${common[@]}"
+contains "  says the same" "$ERR" "are both node 1"
+check "  and makes no plain VM dn" test ! -e "$NOOK_HOME/vms/dn"
+expect_rc "  dn-2 deleted as said" 0 "$NOOK" local delete dn-2 --force
+expect_rc "  then status dn" 0 "$NOOK" local status dn --json
+check "  has the record rebuilt, of dn-1" test "$(echo "$OUT" | json '[n["name"] for n in d]')" = "['dn-1']"
+"$NOOK" local delete dn --force >/dev/null 2>&1
 
 # nodes whose records went by hand: prune ends their QEMUs, then the
 # network none of them uses any more
