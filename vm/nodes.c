@@ -450,10 +450,48 @@ static void take_gone(const struct nook_dirs *d, const char *name)
 	free(dir);
 }
 
+/* The members at c's end that list leaves out and that no start made: a
+ * start of more nodes killed (SIGKILL, a crash) before it made them, or
+ * before it took them off the record again as a start that fails does.
+ * They hold nothing, so a start of fewer nodes is no drop of them (nor
+ * could 'nook local delete' remove what is not there): off c, said when
+ * say (the plan a start shows first says it for the start). */
+static void leave_unmade(const struct nook_dirs *d, struct cluster *c,
+			 const struct vm_cluster_node *list, size_t n, int say)
+{
+	struct buf names = BUF_INIT;
+	size_t had = c->n, keep = c->n, k;
+
+	while (keep > 0) {
+		const char *m = c->m[keep - 1].name;
+
+		for (k = 0; k < n && strcmp(list[k].name, m); k++)
+			;
+		if (k < n || node_kind(d, m, c->name) != NODE_NONE)
+			break;
+		keep--;
+	}
+	/* every member left out (nodes named by groups, --nodes naming
+	 * others): not a smaller cluster; check_dropped() says why */
+	if (keep == had || keep == 0)
+		return;
+	c->n = keep;
+	c->nodes = c->n ? c->m[c->n - 1].node : 0;
+	for (k = c->n; k < had; k++) {
+		buf_addf(&names, "%s%s", k > c->n ? ", " : "", c->m[k].name);
+		free(c->m[k].name);
+	}
+	if (say)
+		warnf("cluster %s's record counts %s, which no start made (one "
+		      "was cut short): this start leaves %s out", c->name,
+		      names.p, had - c->n > 1 ? "them" : "it");
+	buf_free(&names);
+}
+
 static int plan(const struct nook_dirs *d, const char *name,
 		const struct vm_cluster_node *list, size_t n,
 		const char *subnet, const struct vm_start_opts *o,
-		struct cluster *c, size_t *had, int *is_new)
+		struct cluster *c, size_t *had, int *is_new, int say)
 {
 	struct net_subnet sn;
 	char addr[64], *where;
@@ -464,6 +502,8 @@ static int plan(const struct nook_dirs *d, const char *name,
 	if (rc == 0)
 		trim_marked(d, c); /* as the start, under the lock, saves it */
 	*is_new = rc > 0;
+	if (!*is_new && n)
+		leave_unmade(d, c, list, n, say);
 	*had = c->n;
 	if (n > MAX_NODES)
 		return errorf("cluster %s: %zu nodes; at most %d", name, n,
@@ -613,7 +653,7 @@ int vm_cluster_start(const struct nook_dirs *d, const char *name,
 	if (cluster_lock(d, name, &lock) < 0)
 		goto out;
 	take_gone(d, name);
-	if (plan(d, name, nodes, n, subnet, o, &c, &had, &is_new) < 0)
+	if (plan(d, name, nodes, n, subnet, o, &c, &had, &is_new, 0) < 0)
 		goto out;
 	ns.like = first_made(d, &c);
 	if (ensure_image(d, &c, &ns) < 0 || cluster_save(d, &c) < 0)
@@ -719,7 +759,7 @@ int vm_cluster_plan(const struct nook_dirs *d, const char *name,
 	int is_new;
 
 	memset(out, 0, sizeof(*out));
-	if (plan(d, name, nodes, n, subnet, o, &c, &had, &is_new) < 0 ||
+	if (plan(d, name, nodes, n, subnet, o, &c, &had, &is_new, 1) < 0 ||
 	    net_subnet_parse(c.subnet, &sn) < 0) {
 		cluster_free(&c);
 		return -1;

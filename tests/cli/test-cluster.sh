@@ -23,6 +23,7 @@ cleanup() {
 	"$NOOK" local delete dn --force >/dev/null 2>&1
 	"$NOOK" local delete dn-1 --force >/dev/null 2>&1
 	"$NOOK" local delete dn-2 --force >/dev/null 2>&1
+	"$NOOK" local delete gk --force >/dev/null 2>&1
 	"$NOOK" local prune >/dev/null 2>&1
 	rm -rf "$WORK"
 }
@@ -751,6 +752,29 @@ expect_rc "  dn-2 deleted as said" 0 "$NOOK" local delete dn-2 --force
 expect_rc "  then status dn" 0 "$NOOK" local status dn --json
 check "  has the record rebuilt, of dn-1" test "$(echo "$OUT" | json '[n["name"] for n in d]')" = "['dn-1']"
 "$NOOK" local delete dn --force >/dev/null 2>&1
+
+# a grow killed (SIGKILL) once it saved the record, before it made its
+# new nodes, leaves the record counting them (written so here): a start
+# of the size the cluster has drops nothing that exists, so it is not
+# refused, pointing at a delete of a node there is none of (which only
+# said "no VM named"), and says what it leaves out
+expect_rc "a cluster gk of 2" 0 "$NOOK" local start gk --nodes 2 "${common[@]}"
+sed 's#"nodes": 2#"nodes": 4#' "$NOOK_HOME/clusters/gk.json" > gk.json
+mv gk.json "$NOOK_HOME/clusters/gk.json"
+check "  (the edit took)" grep -q '"nodes": 4' "$NOOK_HOME/clusters/gk.json"
+expect_rc "  its record counting 4, no gk-3, gk-4: a start of 2" 0 "$NOOK" local start gk --nodes 2 --no-wait
+contains "  says what it leaves out" "$ERR" "cluster gk's record counts gk-3, gk-4, which no start made (one was cut short): this start leaves them out"
+check "  once" test "$(grep -c 'which no start made' <<<"$ERR")" = 1
+check "  and the record counts 2" test "$(json 'd["nodes"]' < "$NOOK_HOME/clusters/gk.json")" = 2
+expect_rc "  grown to 3 then" 0 "$NOOK" local start gk --nodes 3 "${common[@]}"
+check "  makes gk-3" test -e "$NOOK_HOME/vms/gk-3/vm.json"
+"$NOOK" local delete gk --force >/dev/null 2>&1
+# the same of a first start of 3 killed before it made a node
+printf '{"name": "gn", "subnet": "10.77.0.0/24", "nodes": 3}\n' > "$NOOK_HOME/clusters/gn.json"
+expect_rc "a first start of gn cut short, no node: a plan of 2" 0 "$NOOK" local start gn --nodes 2 "${common[@]}" --plan --json
+check "  plans gn-1 and gn-2" test "$(echo "$OUT" | json '[n["name"] for n in d["nodes"]]')" = "['gn-1', 'gn-2']"
+contains "  leaving gn-3 out" "$ERR" "cluster gn's record counts gn-3, which no start made (one was cut short): this start leaves it out"
+rm "$NOOK_HOME/clusters/gn.json"
 
 # nodes whose records went by hand: prune ends their QEMUs, then the
 # network none of them uses any more
