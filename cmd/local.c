@@ -519,12 +519,27 @@ static void nodeless_print(const struct strvec *names,
 		printf("cluster %s is broken: %s\n", broken->v[i], why->v[i]);
 }
 
+/* The clusters the VMs of all (list's) say they are nodes of, into out. */
+static void named_clusters(json_t *all, struct strvec *out)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(all, i, v) {
+		const char *c = json_string_value(json_object_get(v, "cluster"));
+
+		if (c && strvec_index(out, c) < 0)
+			strvec_push(out, c);
+	}
+}
+
 static int local_list(struct nook_ctx *ctx, int argc, char **argv)
 {
 	struct small s;
 	const struct nook_dirs *d;
 	struct strvec names = STRVEC_INIT;
 	struct strvec broken = STRVEC_INIT, why = STRVEC_INIT;
+	struct strvec named = STRVEC_INIT;
 	json_t *all;
 	int rc = parse_small(NULL, argc, argv, usage_list, "j", &s);
 
@@ -548,10 +563,12 @@ static int local_list(struct nook_ctx *ctx, int argc, char **argv)
 		vm_close(vm);
 	}
 	strvec_clear(&names);
+	named_clusters(all, &named);
 	/* not a VM, so not a row of the table: but its name is taken, and
 	 * a start killed before it made a node leaves one; one whose record
 	 * cannot be read is said too, or delete would forget it unseen */
-	vm_clusters_empty(d, &names, &broken, &why);
+	vm_clusters_empty(d, &named, &names, &broken, &why);
+	strvec_clear(&named);
 	if (s.json) {
 		nodeless_json(all, &names, &broken, &why);
 		rc = print_json(all);

@@ -1189,12 +1189,20 @@ static void record_names(const struct nook_dirs *d, struct strvec *out)
 	free(path);
 }
 
-void vm_clusters_empty(const struct nook_dirs *d, struct strvec *out,
-		       struct strvec *broken, struct strvec *why)
+void vm_clusters_empty(const struct nook_dirs *d, const struct strvec *named,
+		       struct strvec *out, struct strvec *broken,
+		       struct strvec *why)
 {
 	struct strvec names = STRVEC_INIT;
 
 	record_names(d, &names);
+	/* a record gone that its nodes cannot make again has no file */
+	for (size_t i = 0; named && i < named->n; i++)
+		if (vm_name_valid(named->v[i]) &&
+		    strvec_index(&names, named->v[i]) < 0)
+			strvec_push(&names, named->v[i]);
+	if (names.n)
+		qsort(names.v, names.n, sizeof(*names.v), cmp_name);
 	for (size_t i = 0; i < names.n; i++) {
 		struct buf w = BUF_INIT;
 		struct cluster c;
@@ -1206,6 +1214,12 @@ void vm_clusters_empty(const struct nook_dirs *d, struct strvec *out,
 		 * here, or the user never learns what delete would forget */
 		if (rc == REC_ORPHAN && broken) {
 			orphan_why(&w, names.v[i]);
+			strvec_push(broken, names.v[i]);
+			strvec_push(why, w.p);
+		}
+		/* nodes listed, but every command on the cluster fails:
+		 * why is said once, here */
+		if (rc == REC_BROKEN && broken && w.len) {
 			strvec_push(broken, names.v[i]);
 			strvec_push(why, w.p);
 		}

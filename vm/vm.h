@@ -524,10 +524,14 @@ int vm_cluster_exists(const struct nook_dirs *d, const char *name);
 /* The clusters under d with a record and no node (a first start cut
  * short, or every node deleted one by one), sorted, appended to out;
  * with broken (not NULL), those whose record cannot be read and that no
- * VM says it is a node of, sorted, appended to broken, each with what is
- * wrong and what forgets it appended to why. */
-void vm_clusters_empty(const struct nook_dirs *d, struct strvec *out,
-		       struct strvec *broken, struct strvec *why);
+ * VM says it is a node of, and those whose record (or, for a cluster in
+ * named, the VMs that say they are its nodes) cannot be had at all,
+ * sorted, appended to broken, each with what is wrong and what mends or
+ * forgets it appended to why. named: the clusters VMs say they are nodes
+ * of (NULL: none). */
+void vm_clusters_empty(const struct nook_dirs *d, const struct strvec *named,
+		       struct strvec *out, struct strvec *broken,
+		       struct strvec *why);
 /* What to do with such a cluster, in a sentence (the caller frees it). */
 char *vm_cluster_no_nodes_text(const char *name);
 /* 0 when a new plain VM may be called name; -1 saying why when a

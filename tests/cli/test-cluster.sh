@@ -748,6 +748,10 @@ contains "  and what mends it" "$ERR" "mend dn-2's vm.json, or 'nook local delet
 expect_rc "  a start of dn" 1 "$NOOK" local start dn "${common[@]}"
 contains "  says the same" "$ERR" "are both node 1"
 check "  and makes no plain VM dn" test ! -e "$NOOK_HOME/vms/dn"
+expect_rc "  list" 0 "$NOOK" local list
+contains "  names dn broken, why and what mends it, under its nodes" "$OUT" "cluster dn is broken: $NOOK_HOME/clusters/dn.json: missing, and it cannot be rebuilt from the VMs that say they are its nodes: nodes dn-1 and dn-2 are both node 1: mend dn-2's vm.json"
+expect_rc "  list --json" 0 "$NOOK" local list --json
+check "  lists cluster dn, broken" test "$(echo "$OUT" | json '[(v["state"], "both node 1" in v["error"]) for v in d if v["name"] == "dn"]')" = "[('broken', True)]"
 expect_rc "  dn-2 deleted as said" 0 "$NOOK" local delete dn-2 --force
 expect_rc "  then status dn" 0 "$NOOK" local status dn --json
 check "  has the record rebuilt, of dn-1" test "$(echo "$OUT" | json '[n["name"] for n in d]')" = "['dn-1']"
