@@ -938,7 +938,12 @@ int cmd_local_start(struct nook_ctx *ctx, int argc, char **argv)
 		plain_nodes(&opts.nodes, name, opts.nodes_n);
 	if (!cluster)
 		json_error_name(name);
-	if (d && check_merged(&opts))
+	/* said of the name typed, not of a node's name made from it */
+	if (cluster && opts.nodes_n &&
+	    vm_cluster_name_check(name, opts.nodes_n,
+				  vm_cluster_exists(d, name)) < 0)
+		rc = EXIT_USAGE;
+	else if (d && check_merged(&opts))
 		rc = EXIT_USAGE;
 	else if (d && !cluster && opts.subnet)
 		rc = usage_error(usage, "--subnet is for a cluster: add "

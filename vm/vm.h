@@ -27,6 +27,11 @@
 int vm_name_check(const char *name);
 /* 1 when name is acceptable, 0 otherwise; says nothing. */
 int vm_name_valid(const char *name);
+/* 0 when a cluster name can have nodes nodes, whose names (NAME-N) are
+ * VM names; else -1, saying what is wrong of the cluster's name and the
+ * longest name that many nodes allow, or (exists: the cluster is made)
+ * the most nodes its name allows (a usage error). */
+int vm_cluster_name_check(const char *name, int nodes, int exists);
 
 /* The facts that decide whether KVM can work on this host. */
 struct vm_accel_facts {

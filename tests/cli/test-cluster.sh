@@ -115,6 +115,21 @@ check "  and its number and address" test "$(echo "$OUT" | json '(d["nodes"][0][
 expect_rc "  in words" 0 "$NOOK" local start k-2 --plan
 contains "  names its cluster" "$OUT" "VM k-2 (a node of cluster k)"
 check "  and its address" sh -c 'printf "%s\n" "$1" | grep -q "^  k-2  *$2 "' _ "$OUT" "$a2"
+# a cluster's name too long for its nodes' names, or no VM name's start:
+# said of the name typed, with the limit for that many nodes
+c30=abcdefghijklmnopqrstuvwxyzabcd
+expect_rc "a cluster of 30 characters with 10 nodes" 2 "$NOOK" local start $c30 --nodes 10 "${common[@]}" --plan
+contains "  names the cluster's name" "$ERR" "cluster name \"$c30\" is too long for 10 nodes"
+contains "  and the limit for 10 nodes" "$ERR" "a cluster of 10 to 64 nodes takes a name of at most 29 characters"
+expect_rc "  with 9 it is planned" 0 "$NOOK" local start $c30 --nodes 9 "${common[@]}" --plan
+expect_rc "a cluster of 31 characters" 2 "$NOOK" local start ${c30}e --nodes 2 "${common[@]}" --plan
+contains "  names the cluster's name, and the limit" "$ERR" "cluster name \"${c30}e\" is too long for 2 nodes: its node ${c30}e-2 would be a VM name of 33 characters, past the 32 a VM name takes; a cluster of 1 to 9 nodes takes a name of at most 30 characters"
+expect_rc "a cluster named 1" 2 "$NOOK" local start 1 --nodes 2 "${common[@]}"
+contains "  is said of the cluster's name" "$ERR" 'cluster name "1" must start with a lower-case letter'
+printf '{"name": "%s", "subnet": "10.77.0.0/24", "nodes": 1}\n' $c30 > "$NOOK_HOME/clusters/$c30.json"
+expect_rc "  a cluster of 30 characters grown to 10" 2 "$NOOK" local start $c30 --nodes 10 "${common[@]}" --plan
+contains "  says how many nodes its name takes" "$ERR" "cluster $c30 cannot have 10 nodes: its node $c30-10 would be a VM name of 33 characters, past the 32 a VM name takes, so a cluster of this name takes at most 9"
+rm "$NOOK_HOME/clusters/$c30.json"
 expect_rc "a plain VM m-2 (no cluster m yet)" 0 "$NOOK" local start m-2 "${common[@]}"
 expect_rc "cluster m over it is refused" 1 "$NOOK" local start m --nodes 2 "${common[@]}"
 contains "  naming the VM in the way" "$ERR" "m-2 is a VM already"

@@ -48,6 +48,38 @@ static void test_names(void **state)
 	}
 }
 
+/* A cluster's name leaves its nodes' names (NAME-N) VM names. */
+static void test_cluster_names(void **state)
+{
+	static const struct {
+		const char *name;
+		int nodes, exists, ok;
+	} t[] = {
+		{ "abcdefghijabcdefghijabcdefghij", 9, 0, 1 },
+		{ "abcdefghijabcdefghijabcdefghij", 10, 0, 0 },
+		{ "abcdefghijabcdefghijabcdefghij", 10, 1, 0 },
+		{ "abcdefghijabcdefghijabcdefghi", 64, 0, 1 },
+		{ "abcdefghijabcdefghijabcdefghija", 1, 0, 0 },
+		{ "1", 2, 0, 0 }, { "k_", 2, 0, 0 }, { "k", 64, 0, 1 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(t); i++) {
+		char *err;
+
+		stderr_begin();
+		assert_int_equal(vm_cluster_name_check(t[i].name, t[i].nodes,
+						       t[i].exists),
+				 t[i].ok ? 0 : -1);
+		err = stderr_end();
+		if (!t[i].ok)
+			assert_non_null(strstr(err, t[i].exists ?
+					       "nook: cluster " :
+					       "nook: cluster name \""));
+		free(err);
+	}
+}
+
 static void test_cpuinfo(void **state)
 {
 	(void)state;
@@ -1571,6 +1603,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_cluster_names),
 		cmocka_unit_test(test_cpuinfo),
 		cmocka_unit_test(test_accel_decide),
 		cmocka_unit_test(test_cmdline_merge),
