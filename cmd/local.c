@@ -752,8 +752,9 @@ static int local_pausing(struct nook_ctx *ctx, int argc, char **argv,
 		struct vm_cluster_said said = VM_CLUSTER_SAID_INIT;
 
 		/* every node at once, each in its own process */
-		rc = vm_cluster_each(d, s.name, pause_one, &p,
-				     s.json ? &said : NULL);
+		rc = vm_cluster_each(d, s.name, op == OP_SUSPEND ? "suspend" :
+				     op == OP_PAUSE ? "pause" : "unpause",
+				     pause_one, &p, s.json ? &said : NULL);
 		if (rc > 0)
 			errorf("cluster %s: %d node%s failed (%s)", s.name, rc,
 			       rc == 1 ? "" : "s", s.json ? "each node's "

@@ -175,6 +175,16 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
 int flock_wait(int fd, int ms);
 /* The same for LOCK_SH: held beside other shared holders. */
 int flock_wait_shared(int fd, int ms);
+/* Write into the lock file fd, just locked, what its holder does (a
+ * word: "stop", "suspend") and its pid, for a command that finds the lock
+ * busy (lock_holder_said()). Never an error: a lock whose word cannot be
+ * written is held all the same. */
+void lock_say(int fd, const char *doing);
+/* The pid of the holder of lock file path, as it said (lock_say()), its
+ * word copied into doing (n bytes); 0, doing "", when the file says
+ * nothing (an older nook), cannot be read, or names a process gone. For
+ * a lock found busy: any taker says who it is at once. */
+pid_t lock_holder_said(const char *path, char *doing, size_t n);
 
 /*
  * A child process from an argv vector, never a shell. in/out/err are fds

@@ -5,6 +5,8 @@
 #include <grp.h>
 #include <libgen.h>
 #include <pwd.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -487,6 +489,46 @@ int flock_wait(int fd, int ms)
 int flock_wait_shared(int fd, int ms)
 {
 	return flock_wait_op(fd, LOCK_SH, ms);
+}
+
+void lock_say(int fd, const char *doing)
+{
+	char line[64];
+	int n = snprintf(line, sizeof(line), "%s %d\n", doing,
+			 (int)getpid());
+
+	if (n < 0 || (size_t)n >= sizeof(line) || ftruncate(fd, 0) < 0)
+		return;
+	/* (a write cut short says less: lock_holder_said() reads no pid) */
+	if (pwrite(fd, line, (size_t)n, 0) != n)
+		return;
+}
+
+pid_t lock_holder_said(const char *path, char *doing, size_t n)
+{
+	struct buf b = BUF_INIT;
+	size_t w;
+	char *end;
+	long pid = 0;
+
+	if (n)
+		doing[0] = '\0';
+	if (read_file_quiet(path, &b) < 0 || !b.len)
+		return 0;
+	w = strcspn(b.p, " \n");
+	if (b.p[w] == ' ' && w < n) {
+		errno = 0;
+		pid = strtol(b.p + w + 1, &end, 10);
+		if (errno || *end != '\n' || pid <= 0 || pid > INT32_MAX ||
+		    (kill((pid_t)pid, 0) < 0 && errno != EPERM))
+			pid = 0;
+	}
+	if (pid) {
+		memcpy(doing, b.p, w);
+		doing[w] = '\0';
+	}
+	buf_free(&b);
+	return (pid_t)pid;
 }
 
 int copy_file(const char *src, const char *dst, mode_t mode)

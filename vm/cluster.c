@@ -290,7 +290,8 @@ static void save_rebuilt(const struct nook_dirs *d, const char *path,
 	struct cluster again;
 	int lock, saved = 0;
 
-	if (!vm_looking_only() && cluster_trylock(d, c->name, &lock) == 0) {
+	if (!vm_looking_only() &&
+	    cluster_trylock(d, c->name, "record", &lock) == 0) {
 		if (parse_record(path, c->name, &again, &scratch) == 0) {
 			cluster_free(c);
 			*c = again;
@@ -406,7 +407,7 @@ static void take_strays(const struct nook_dirs *d, const char *path,
 	if (tried && rebuild(d, c->name, &all, &whynot) == 0)
 		added = add_strays(c, &all, &names, &left, &nleft);
 	if (added && !vm_looking_only() &&
-	    cluster_trylock(d, c->name, &lock) == 0 &&
+	    cluster_trylock(d, c->name, "record", &lock) == 0 &&
 	    parse_record(path, c->name, &now, &scratch) == 0) {
 		buf_free(&names);
 		buf_free(&left);
@@ -952,7 +953,8 @@ static int net_in_use(void *ctx)
 /* One start, stop or delete of a cluster at a time: flock on
  * DATA/clusters/NAME.lock, taken without waiting, into *fd. 0, or 1
  * (quietly) when another nook holds it, or -1. */
-int cluster_trylock(const struct nook_dirs *d, const char *name, int *fd)
+int cluster_trylock(const struct nook_dirs *d, const char *name,
+		    const char *doing, int *fd)
 {
 	char *dir = xasprintf("%s/clusters", d->data);
 	char *path = xasprintf("%s/%s.lock", dir, name);
@@ -973,6 +975,8 @@ int cluster_trylock(const struct nook_dirs *d, const char *name, int *fd)
 		      error_errno("cannot lock %s", path);
 		close(*fd);
 		*fd = -1;
+	} else {
+		lock_say(*fd, doing);
 	}
 out:
 	free(path);
@@ -980,15 +984,24 @@ out:
 	return ret;
 }
 
-/* cluster_trylock(), saying that the cluster is busy */
-int cluster_lock(const struct nook_dirs *d, const char *name, int *fd)
+/* cluster_trylock(), saying that the cluster is busy: who holds it
+ * when it said (an older nook does not), and what to do */
+int cluster_lock(const struct nook_dirs *d, const char *name,
+		 const char *doing, int *fd)
 {
-	int rc = cluster_trylock(d, name, fd);
+	int rc = cluster_trylock(d, name, doing, fd);
+	char *path;
+	struct buf who = BUF_INIT;
 
-	if (rc == 1)
-		return errorf("cluster %s is busy: another nook is starting, "
-			      "stopping or deleting it", name);
-	return rc;
+	if (rc != 1)
+		return rc;
+	path = xasprintf("%s/clusters/%s.lock", d->data, name);
+	vm_busy_holder(path, &who);
+	free(path);
+	errorf("cluster %s is busy: %s; try again once it is done", name,
+	       who.p);
+	buf_free(&who);
+	return -1;
 }
 
 /* What a cluster leaves once it has no record and no node: its network
@@ -1240,7 +1253,7 @@ int vm_idle_network_stop(const struct nook_dirs *d, const char *name)
 	 * lock a first start of a cluster of that name would take; a start
 	 * or another prune holding it, or a node at work, keeps it */
 	if (no_cluster(d, name)) {
-		rc = cluster_trylock(d, name, &lock);
+		rc = cluster_trylock(d, name, "prune", &lock);
 		if (rc != 0)
 			return rc;
 		rc = !no_cluster(d, name) || vm_unrecorded_busy(d) ? 1 :

@@ -66,9 +66,12 @@ int no_nodes(const char *name);
 int check_names(const struct nook_dirs *d, const char *name,
 		const struct cluster *c);
 
-/* Its lock, its network's leftovers, its nodes' /etc/hosts */
-int cluster_lock(const struct nook_dirs *d, const char *name, int *fd);
-int cluster_trylock(const struct nook_dirs *d, const char *name, int *fd);
+/* Its lock (saying in it what this nook does: a word vm_doing_words()
+ * knows), its network's leftovers, its nodes' /etc/hosts */
+int cluster_lock(const struct nook_dirs *d, const char *name,
+		 const char *doing, int *fd);
+int cluster_trylock(const struct nook_dirs *d, const char *name,
+		    const char *doing, int *fd);
 int drop_leftovers(const struct nook_dirs *d, const char *name);
 int no_cluster(const struct nook_dirs *d, const char *name);
 void host_lines(const struct cluster *c, struct strvec *out);

@@ -89,7 +89,7 @@ static int open_vm(struct lv_export *x, const char *name)
 	if (vm_open(x->dirs, name, 1, &v->vm) < 0)
 		return -1;
 	x->n++;
-	if (vm_take_lock(v->vm) < 0)
+	if (vm_take_lock(v->vm, "export") < 0)
 		return -1;
 	st = vm_state_held(v->vm);
 	if (st == VM_RUNNING || st == VM_STARTING || st == VM_PAUSED)

@@ -207,10 +207,12 @@ void vm_qemu_argv(const struct vm_spec *s, const struct vm_paths *p,
 /*
  * The state rule, pure. recorded: the state vm.json holds; alive: the pid
  * file names a live QEMU of this VM; busy: another nook holds the VM's
- * lock; powered_off: the console shows the guest powered itself off.
+ * lock; powered_off: the console shows the guest powered itself off;
+ * ending: the state the nook holding the lock records once the QEMU it
+ * ends is gone (a stop's stopped, a whole save's suspended), or -1.
  */
 enum vm_state vm_state_decide(enum vm_state recorded, int alive, int busy,
-			      int powered_off);
+			      int powered_off, int ending);
 /* 1 when a VM may go from one state to the other (the table in
  * vm/state.c); 0 otherwise. */
 int vm_transition_ok(enum vm_state from, enum vm_state to);
@@ -239,10 +241,25 @@ int vm_sched_boot(pid_t pid, int on);
 
 /* 1 after vm_look_only(). */
 int vm_looking_only(void);
-/* Take the VM's lock (flock, non-blocking) into *fd; -1 saying it is busy. */
-int vm_lock(const struct vm_paths *p, const char *name, int *fd);
+/* Take the VM's lock (flock, non-blocking) into *fd, saying in it what
+ * this nook does (a word vm_doing_words() knows); -1 saying it is busy
+ * and, when the holder said, who holds it and why. */
+int vm_lock(const struct vm_paths *p, const char *name, const char *doing,
+	    int *fd);
+/* The words of a holder's word ("stop": "stopping"), or NULL. */
+const char *vm_doing_words(const char *doing);
+/* Who holds lock file lock, appended to b: "another nook (pid N) is
+ * stopping it", or "another nook command holds it" when it did not say. */
+void vm_busy_holder(const char *lock, struct buf *b);
 /* 1 when someone holds the lock now. */
 int vm_lock_busy(const struct vm_paths *p);
+/* A suspend's save in the VM's directory (vm/save.c): NAME, and .NAME.tmp
+ * and .NAME.facts while it is made */
+#define VM_SAVE_NAME "suspend.save"
+/* The state another nook holding the VM's lock records once the QEMU it
+ * ends is gone, from the word it said (a stop or delete: stopped) or a
+ * save it made whole (suspended); -1 when neither says. */
+int vm_lock_ending(const struct vm_paths *p);
 /* 1 when a VM of d has no record while a nook holds its lock (a first
  * start at work, or one whose record went by hand): what it runs may be
  * on a network no record names. */
@@ -448,7 +465,7 @@ int vm_record_spec(struct vm *vm);
 /* The state as the holder of the lock sees it. */
 enum vm_state vm_state_held(struct vm *vm);
 /* Take vm's lock; -1 saying the VM is busy. */
-int vm_take_lock(struct vm *vm);
+int vm_take_lock(struct vm *vm, const char *doing);
 /* Let go of the image store's lock a first start took (image_lock). */
 void vm_image_unlock(struct vm *vm);
 /* Read the record's state again (another nook may have changed it),

@@ -650,7 +650,7 @@ int vm_cluster_start(const struct nook_dirs *d, const char *name,
 	size_t had = 0;
 	int is_new = 0, ret = -1, lock = -1, sig = 0;
 
-	if (cluster_lock(d, name, &lock) < 0)
+	if (cluster_lock(d, name, "start", &lock) < 0)
 		goto out;
 	take_gone(d, name);
 	if (plan(d, name, nodes, n, subnet, o, &c, &had, &is_new, 0) < 0)
@@ -851,7 +851,7 @@ static int each_node(const struct nook_dirs *d, const char *cluster,
  * holds the cluster (a start waiting on its nodes: it sees them stopped,
  * and ends the network itself). */
 static int each_of(const struct nook_dirs *d, const char *name,
-		   const struct node_each *e, int forced,
+		   const struct node_each *e, const char *doing, int forced,
 		   struct vm_cluster_said *said)
 {
 	struct strvec names = STRVEC_INIT, why = STRVEC_INIT;
@@ -864,18 +864,24 @@ static int each_of(const struct nook_dirs *d, const char *name,
 	members(d, &c, &names, &why);
 	rc = names.n ? 0 : no_nodes(name);
 	if (rc == 0)
-		rc = forced ? cluster_trylock(d, name, &lock) :
-			      cluster_lock(d, name, &lock);
+		rc = forced ? cluster_trylock(d, name, doing, &lock) :
+			      cluster_lock(d, name, doing, &lock);
 	if (rc < 0) {
 		strvec_clear(&names);
 		strvec_clear(&why);
 		cluster_free(&c);
 		return -1;
 	}
-	if (rc > 0)
-		warnf("cluster %s is busy (another nook is starting, stopping "
-		      "or deleting it): --force stops its nodes all the same",
-		      name);
+	if (rc > 0) {
+		char *path = xasprintf("%s/clusters/%s.lock", d->data, name);
+		struct buf who = BUF_INIT;
+
+		vm_busy_holder(path, &who);
+		warnf("cluster %s is busy (%s): --force stops its nodes all "
+		      "the same", name, who.p);
+		buf_free(&who);
+		free(path);
+	}
 	each.nodes = &names;
 	each.why = &why;
 	failed = fan_out(d, &c, each_node, &each, &sig, said);
@@ -891,12 +897,12 @@ static int each_of(const struct nook_dirs *d, const char *name,
 }
 
 int vm_cluster_each(const struct nook_dirs *d, const char *name,
-		    each_fn *fn, const void *arg,
+		    const char *doing, each_fn *fn, const void *arg,
 		    struct vm_cluster_said *said)
 {
 	struct node_each e = { fn, NULL, arg };
 
-	return each_of(d, name, &e, 0, said);
+	return each_of(d, name, &e, doing, 0, said);
 }
 
 static int hosts_node(const struct nook_dirs *d, const char *cluster,
@@ -924,7 +930,7 @@ void vm_cluster_hosts(const struct nook_dirs *d, const char *cluster)
 		return;
 	/* a cluster another nook is starting gets its names from that
 	 * start; one it stops or deletes needs none */
-	if (cluster_trylock(d, cluster, &lock) == 0) {
+	if (cluster_trylock(d, cluster, "names", &lock) == 0) {
 		host_lines(&c, &lines);
 		fan_out(d, &c, hosts_node, &lines, &sig, NULL);
 		close(lock);
@@ -985,7 +991,7 @@ int vm_cluster_stop(const struct nook_dirs *d, const char *name, int force,
 {
 	struct node_stop ns = { force, timeout_s, report };
 	struct node_each e = { stop_node, stop_broken, &ns };
-	int failed = each_of(d, name, &e, force, said);
+	int failed = each_of(d, name, &e, "stop", force, said);
 
 	if (failed < 0)
 		return -1;
@@ -1052,7 +1058,7 @@ static int lock_node(struct vm *vm, const char *cluster, int force)
 		       "nodes", vm_name(vm), cluster);
 		return error_add_cause(vm->broken_why);
 	}
-	if (vm_take_lock(vm) < 0)
+	if (vm_take_lock(vm, "delete") < 0)
 		return -1;
 	if (force || vm->broken)
 		return 0;
@@ -1159,7 +1165,7 @@ int vm_cluster_delete(const struct nook_dirs *d, const char *name, int force,
 	}
 	/* all or nothing: every node locked (a start of one holds it) and
 	 * none refused before any goes */
-	ret = cluster_lock(d, name, &lock);
+	ret = cluster_lock(d, name, "delete", &lock);
 	refused = ret == 0 && lock_nodes(vms, n, name, force, &why_not) < 0;
 	if (refused)
 		errorf("cluster %s: no node deleted", name);
@@ -1202,7 +1208,7 @@ void vm_cluster_node_gone(const struct nook_dirs *d, const char *cluster,
 	 * for whichever nook holds it next. A delete of the whole cluster
 	 * never gets here: it keeps the record itself (vm->cluster_held). */
 	for (int i = 0; rc == 1 && i < 60; i++) {
-		rc = cluster_trylock(d, cluster, &lock);
+		rc = cluster_trylock(d, cluster, "delete", &lock);
 		if (rc == 1)
 			sleep_ms(50);
 	}

@@ -174,7 +174,7 @@ int vm_port_add(struct vm *vm, const struct net_port *want,
 	struct vm_nic *up;
 
 	/* the lock reads the record again: the spec is the one read now */
-	if (vm_take_lock(vm) < 0)
+	if (vm_take_lock(vm, "port") < 0)
 		return -1;
 	up = &vm->spec.nics[0];
 	*live = qemu_up(vm);
@@ -251,7 +251,7 @@ int vm_port_remove(struct vm *vm, int host, int guest, int udp,
 	struct net_port r;
 	int ri = -1, si;
 
-	if (vm_take_lock(vm) < 0)
+	if (vm_take_lock(vm, "port") < 0)
 		return -1;
 	up = &vm->spec.nics[0];
 	*live = qemu_up(vm);

@@ -97,24 +97,62 @@ int vm_sched_boot(pid_t pid, int on)
 	return n;
 }
 
-int vm_lock(const struct vm_paths *p, const char *name, int *fd)
+/* What another nook's word for its work (lock_say()) reads as, of the
+ * thing it holds ("stopping"), or NULL for a word nook does not know. */
+const char *vm_doing_words(const char *doing)
+{
+	static const char *const words[][2] = {
+		{ "start", "starting" }, { "stop", "stopping" },
+		{ "suspend", "suspending" }, { "pause", "pausing" },
+		{ "unpause", "unpausing" }, { "delete", "deleting" },
+		{ "snapshot", "taking or restoring a snapshot of" },
+		{ "export", "exporting" }, { "port", "changing a forward of" },
+		{ "prune", "pruning" }, { "mend", "mending a suspend cut off "
+		  "of" }, { "names", "writing its nodes' names into" },
+		{ "record", "rebuilding the record of" },
+	};
+
+	for (size_t i = 0; doing && i < ARRAY_SIZE(words); i++)
+		if (!strcmp(doing, words[i][0]))
+			return words[i][1];
+	return NULL;
+}
+
+void vm_busy_holder(const char *lock, struct buf *b)
+{
+	char doing[32];
+	pid_t pid = lock_holder_said(lock, doing, sizeof(doing));
+	const char *words = pid ? vm_doing_words(doing) : NULL;
+
+	if (words)
+		buf_addf(b, "another nook (pid %d) is %s it", (int)pid, words);
+	else
+		buf_adds(b, "another nook command holds it");
+}
+
+int vm_lock(const struct vm_paths *p, const char *name, const char *doing,
+	    int *fd)
 {
 	*fd = open(p->lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (*fd < 0)
 		return error_errno("cannot open %s", p->lock);
 	if (flock(*fd, LOCK_EX | LOCK_NB) < 0) {
+		struct buf who = BUF_INIT;
 		int e = errno;
 
 		close(*fd);
 		*fd = -1;
-		if (e == EWOULDBLOCK)
-			return errorf("VM %s is busy: another nook command "
-				      "holds it (a start, stop, suspend, "
-				      "pause, snapshot, export or delete); "
-				      "try again once it is done", name);
-		errno = e;
-		return error_errno("cannot lock %s", p->lock);
+		if (e != EWOULDBLOCK) {
+			errno = e;
+			return error_errno("cannot lock %s", p->lock);
+		}
+		vm_busy_holder(p->lock, &who);
+		errorf("VM %s is busy: %s; try again once it is done", name,
+		       who.p);
+		buf_free(&who);
+		return -1;
 	}
+	lock_say(*fd, doing);
 	return 0;
 }
 
@@ -129,6 +167,23 @@ int vm_lock_busy(const struct vm_paths *p)
 		busy = 1;
 	close(fd);
 	return busy;
+}
+
+int vm_lock_ending(const struct vm_paths *p)
+{
+	char doing[32], *facts = xasprintf("%s/." VM_SAVE_NAME ".facts",
+					   p->dir);
+	int whole = access(facts, F_OK) == 0;
+
+	free(facts);
+	/* a suspend's save is whole once its facts are beside it: kept
+	 * then, by it or by whoever mends it (vm/save.c) */
+	if (whole)
+		return VM_SUSPENDED;
+	if (!lock_holder_said(p->lock, doing, sizeof(doing)))
+		return -1;
+	return !strcmp(doing, "stop") || !strcmp(doing, "delete") ?
+	       VM_STOPPED : -1;
 }
 
 char *vm_stop_mark(const struct vm_paths *p)

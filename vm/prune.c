@@ -147,7 +147,7 @@ int vm_orphan_kill(const struct nook_dirs *d, const struct vm_orphan *o)
 		return -1;
 	/* under the VM's lock, looked at again: a start may have begun
 	 * since the list was made (it writes the record, then launches) */
-	if (dir_exists(p.dir) && vm_lock(&p, o->name, &fd) < 0)
+	if (dir_exists(p.dir) && vm_lock(&p, o->name, "prune", &fd) < 0)
 		ret = -1;
 	else if (recorded_now(&p))
 		ret = errorf("VM %s has a record now: its QEMU is left alone",
@@ -233,7 +233,7 @@ int vm_half_made_remove(const struct nook_dirs *d, const char *dir)
 		return -1;
 	/* under its lock, looked at again: a first start may have begun
 	 * since the list was made (it takes the lock before it writes) */
-	if (vm_lock(&p, name + 1, &fd) == 0) {
+	if (vm_lock(&p, name + 1, "prune", &fd) == 0) {
 		if (lstat(p.json, &st) < 0 && errno == ENOENT &&
 		    !vm_pid_alive(p.pidfile, p.qmp_arg)) {
 			/* its runtime files too, as a delete removes them */

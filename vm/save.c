@@ -26,7 +26,7 @@
 #include "internal.h"
 #include "qmp.h"
 
-#define SAVE_NAME "suspend.save"
+#define SAVE_NAME VM_SAVE_NAME
 
 /* ---- the facts, pure ---- */
 
@@ -873,7 +873,7 @@ int vm_suspend(struct vm *vm, int timeout_s, uint64_t *size,
 	int ret = -1;
 
 	memset(&f, 0, sizeof(f));
-	if (vm_take_lock(vm) < 0)
+	if (vm_take_lock(vm, "suspend") < 0)
 		return -1;
 	held = vm_state_held(vm);
 	pid = vm_pid_alive(vm->paths.pidfile, vm->paths.qmp_arg);
@@ -1218,7 +1218,7 @@ out:
 
 int vm_discard_save(struct vm *vm)
 {
-	if (vm_take_lock(vm) < 0)
+	if (vm_take_lock(vm, "start") < 0)
 		return -1;
 	if (vm_state_held(vm) != VM_SUSPENDED)
 		return 0;
@@ -1237,7 +1237,7 @@ static int pause_move(struct vm *vm, const char *cmd, enum vm_state from,
 	pid_t pid;
 	int rc;
 
-	if (vm_take_lock(vm) < 0)
+	if (vm_take_lock(vm, strcmp(cmd, "stop") ? "unpause" : "pause") < 0)
 		return -1;
 	held = vm_state_held(vm);
 	pid = vm_pid_alive(vm->paths.pidfile, vm->paths.qmp_arg);

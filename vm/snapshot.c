@@ -287,7 +287,7 @@ static int begin(struct vm *vm, const char *what, struct qmp *q, int *paused)
 
 	q->fd = -1;
 	*paused = 0;
-	if (vm_take_lock(vm) < 0)
+	if (vm_take_lock(vm, "snapshot") < 0)
 		return -1;
 	st = vm_state_held(vm);
 	if (st == VM_SUSPENDED)

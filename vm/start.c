@@ -979,7 +979,7 @@ static int lock_and_check(struct vm *vm, int *made_dir, int running_ok,
 	 * process (until boot_qemu() lets go of them) */
 	if (*made_dir)
 		hold_dirs(vm, 1);
-	if (vm_take_lock(vm) < 0) {
+	if (vm_take_lock(vm, "start") < 0) {
 		hold_dirs(vm, 0);
 		*made_dir = 0;
 		return -1;

@@ -54,11 +54,16 @@ int vm_transition_ok(enum vm_state from, enum vm_state to)
 }
 
 enum vm_state vm_state_decide(enum vm_state recorded, int alive, int busy,
-			      int powered_off)
+			      int powered_off, int ending)
 {
 	int was_up = recorded == VM_RUNNING || recorded == VM_STARTING ||
 		     recorded == VM_PAUSED;
 
+	/* QEMU gone under the nook that ended it (a stop, a delete, a
+	 * suspend whose save is whole), about to record what it made of
+	 * the VM: that, not a crash */
+	if (!alive && was_up && ending >= 0 && ending < VM_NSTATES)
+		return (enum vm_state)ending;
 	if (alive && recorded == VM_PAUSED)
 		return VM_PAUSED;
 	if (alive)

@@ -176,7 +176,7 @@ int vm_open(const struct nook_dirs *d, const char *name, int must_exist,
 	if (!look_only &&
 	    (vm->recorded == VM_RUNNING || vm->recorded == VM_PAUSED) &&
 	    vm_suspend_cut_off(vm) &&
-	    !vm_lock_busy(&vm->paths) && vm_take_lock(vm) == 0) {
+	    !vm_lock_busy(&vm->paths) && vm_take_lock(vm, "mend") == 0) {
 		close(vm->lock_fd);
 		vm->lock_fd = -1;
 	}
@@ -225,13 +225,13 @@ const char *vm_name(const struct vm *vm)
 	return vm->name;
 }
 
-int vm_take_lock(struct vm *vm)
+int vm_take_lock(struct vm *vm, const char *doing)
 {
 	struct stat st;
 
 	if (vm->lock_fd >= 0)
 		return 0;
-	if (vm_lock(&vm->paths, vm->name, &vm->lock_fd) < 0)
+	if (vm_lock(&vm->paths, vm->name, doing, &vm->lock_fd) < 0)
 		return -1;
 	/* what was read before the lock may have changed since: the record
 	 * this process writes must start from the one on disk now */
@@ -384,10 +384,13 @@ void vm_get_info(struct vm *vm, struct vm_info *i)
 	 * not "starting" with no QEMU, nor "crashed" when a 'stop --force'
 	 * ended it */
 	int over = busy && vm->rec_pid && !pid;
+	/* a stop, delete or suspend that ended it: what it records */
+	int ending = busy && !pid ? vm_lock_ending(&vm->paths) : -1;
 	enum vm_state st = vm_state_decide(vm->recorded, pid != 0,
 					   busy && !over,
 					   !pid && (powered_off(vm) ||
-						    vm_stop_marked(&vm->paths)));
+						    vm_stop_marked(&vm->paths)),
+					   ending);
 	int up = st == VM_RUNNING || st == VM_STARTING || st == VM_PAUSED;
 
 	memset(i, 0, sizeof(*i));
@@ -572,11 +575,11 @@ int vm_stop(struct vm *vm, int force, int timeout_s, const char **how)
 		return error_add_cause(vm->broken_why);
 	}
 	if (vm->broken)
-		return vm_take_lock(vm) < 0 ? -1 :
+		return vm_take_lock(vm, "stop") < 0 ? -1 :
 		       vm_stop_qemu(&vm->paths, 1, timeout_s, how, NULL);
 	if (force && vm->lock_fd < 0 && vm_lock_busy(&vm->paths))
 		return stop_under_holder(vm, timeout_s, how);
-	if (vm_take_lock(vm) < 0)
+	if (vm_take_lock(vm, "stop") < 0)
 		return -1;
 	held = vm_state_held(vm);
 	if (held == VM_SUSPENDED) {
@@ -626,7 +629,7 @@ int vm_remove(struct vm *vm, int force)
 		       vm->name);
 		return error_add_cause(vm->broken_why);
 	}
-	if (vm_take_lock(vm) < 0)
+	if (vm_take_lock(vm, "delete") < 0)
 		return -1;
 	pid = alive(vm);
 	if (pid && !force)

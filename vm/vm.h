@@ -509,11 +509,12 @@ int vm_cluster_stop(const struct nook_dirs *d, const char *name, int force,
 		    struct vm_cluster_said *said);
 /* Run fn(d, node, arg, words) (0: done, else failed) for every node of
  * cluster name at once, each in a process of its own, under the
- * cluster's lock; then stop the network if no node runs any more (a
- * suspended cluster). fn's output is its own; what it puts in words
- * reaches said (may be NULL). The number of nodes for which fn failed,
- * or -1 saying why. */
+ * cluster's lock (saying in it doing: "suspend", "pause"); then stop
+ * the network if no node runs any more (a suspended cluster). fn's
+ * output is its own; what it puts in words reaches said (may be NULL).
+ * The number of nodes for which fn failed, or -1 saying why. */
 int vm_cluster_each(const struct nook_dirs *d, const char *name,
+		    const char *doing,
 		    int (*fn)(const struct nook_dirs *d, const char *node,
 			      const void *arg, struct buf *words),
 		    const void *arg, struct vm_cluster_said *said);

@@ -359,6 +359,20 @@ expect_rc "then --nodes 2 is the cluster's size" 0 "$NOOK" local start k --nodes
 check "  and k-3 is not made again" test ! -e "$NOOK_HOME/vms/k-3"
 
 # suspend, resume, pause and unpause: every node at once
+# a command refused while a suspend holds the cluster (held there by
+# SIGSTOP once it has the lock) names the suspend and what to do
+clocked() { grep -q " FLOCK .* WRITE .*:$(stat -c %i "$NOOK_HOME/clusters/$1.lock") " /proc/locks; }
+"$NOOK" local suspend k >/dev/null 2>&1 &
+suspender=$!
+for _ in $(seq 400); do clocked k && break; sleep 0.01; done
+kill -STOP "$suspender"
+check "a suspend of k holds the cluster" clocked k
+expect_rc "  a stop of k meanwhile" 1 "$NOOK" local stop k
+contains "  names the suspend, and what to do" "$ERR" "cluster k is busy: another nook (pid $suspender) is suspending it; try again once it is done"
+kill -CONT "$suspender"
+wait "$suspender"
+check "  the suspend ends well" test $? = 0
+expect_rc "  start k resumes them" 0 "$NOOK" local start k --no-wait
 t0=$(date +%s.%N)
 expect_rc "suspend k" 0 "$NOOK" local suspend k
 echo "     both suspended in $(echo "$(date +%s.%N) - $t0" | bc) s"

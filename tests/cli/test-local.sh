@@ -288,6 +288,28 @@ expect_rc "  a stop once the lock is free" 0 "$NOOK" local stop b2
 contains "  says it was not running" "$OUT" "VM b2 stopped: it was not running"
 check "  not that a stop --force ended it meanwhile" sh -c '! printf "%s" "$1" | grep -q meanwhile' _ "$OUT"
 check "  and takes the mark" test ! -e "$NOOK_HOME/vms/b2/stop-forced"
+# a stop that holds the VM once its QEMU is gone, before it records
+# that (held there by SIGSTOP): status and list say stopped, what it
+# records, not crashed; a command refused meanwhile names that stop
+"$NOOK" local start b2 --no-wait >/dev/null
+qpid=$(cat "$NOOK_HOME/run/b2/qemu.pid")
+"$NOOK" local stop b2 --timeout 60 >/dev/null 2>&1 &
+stopper=$!
+for _ in $(seq 100); do locked b2 && break; sleep 0.05; done
+check "a stop holds b2" locked b2
+kill -STOP "$stopper"
+kill -KILL "$qpid"
+check "  its QEMU gone" ended "$qpid"
+expect_rc "  status meanwhile" 0 "$NOOK" local status b2 --json
+check "  says stopped, not crashed" test "$(echo "$OUT" | json 'd["state"]')" = stopped
+expect_rc "  list meanwhile" 0 "$NOOK" local list --json
+check "  says stopped too" test "$(echo "$OUT" | json '[v["state"] for v in d if v["name"] == "b2"]')" = "['stopped']"
+expect_rc "  a start meanwhile" 1 "$NOOK" local start b2 --no-wait
+contains "  names the stop that holds b2" "$ERR" "VM b2 is busy: another nook (pid $stopper) is stopping it; try again once it is done"
+kill -CONT "$stopper"
+wait "$stopper"
+check "  the stop ends well" test $? = 0
+check "  and records b2 stopped" test "$("$NOOK" local status b2 --json | json 'd["state"]')" = stopped
 
 # a guest that never answers: the timeout names the phase, QEMU stays up
 expect_rc "start --timeout 2 on a disk that boots nothing" 1 "$NOOK" local start b3 \
