@@ -649,7 +649,8 @@ static const char usage_suspend[] =
 	"settings or disk is not used: the VM boots cold, saying why.\n"
 	"--timeout bounds the save (default: a minute, and a second per 8M of\n"
 	"memory). A cluster's name suspends every node at once (and its\n"
-	"network); 'nook local start CLUSTER' resumes them all at once.\n"
+	"network; a node stopped or suspended already is said and left);\n"
+	"'nook local start CLUSTER' resumes them all at once.\n"
 	"--json prints the save's size and time (a cluster's: an array).\n";
 
 static const char usage_pause[] =
@@ -671,6 +672,7 @@ enum pause_op { OP_SUSPEND, OP_PAUSE, OP_UNPAUSE };
 struct pausing {
 	enum pause_op op;
 	const struct small *s;
+	int cluster;            /* the nodes of a cluster's name */
 };
 
 static json_t *pause_json(const char *name, enum pause_op op,
@@ -684,6 +686,40 @@ static json_t *pause_json(const char *name, enum pause_op op,
 		json_object_set_new(j, "save", json_pack("{s:I,s:f}", "size",
 				    (json_int_t)size, "seconds", secs));
 	return j;
+}
+
+/* A cluster's node that a suspend has nothing to save of: one stopped
+ * or suspended already is said (with words, a --json's: its JSON
+ * there) and left, as a cluster's stop leaves a stopped node: 1; else
+ * 0. */
+static int nothing_to_save(struct vm *vm, const char *name,
+			   struct buf *words)
+{
+	struct vm_info i;
+	const char *st;
+	char *how, *text;
+	json_t *j;
+
+	vm_get_info(vm, &i);
+	if (i.state != VM_STOPPED && i.state != VM_SUSPENDED)
+		return 0;
+	st = vm_state_name(i.state);
+	how = xasprintf(i.state == VM_STOPPED ? "%s, nothing to suspend" :
+			"%s already", st);
+	if (words) {
+		j = json_pack("{s:s,s:s,s:s}", "name", name, "state", st,
+			      "how", how);
+		text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+		if (text)
+			buf_adds(words, text);
+		free(text);
+		json_decref(j);
+	} else {
+		printf("VM %s: %s\n", name, how);
+		fflush(stdout);
+	}
+	free(how);
+	return 1;
 }
 
 /* One VM's suspend, pause or unpause: its outcome printed, or, with
@@ -702,6 +738,11 @@ static int pause_one(const struct nook_dirs *d, const char *name,
 
 	if (vm_open(d, name, 1, &vm) < 0)
 		return 1;
+	if (op == OP_SUSPEND && p->cluster &&
+	    nothing_to_save(vm, name, s->json ? words : NULL)) {
+		vm_close(vm);
+		return 0;
+	}
 	if (op == OP_SUSPEND)
 		rc = vm_suspend(vm, s->timeout_given ? (int)s->timeout : 0,
 				&size, &secs);
@@ -736,7 +777,7 @@ static int local_pausing(struct nook_ctx *ctx, int argc, char **argv,
 {
 	static const char *const usages[] = { usage_suspend, usage_pause,
 					      usage_unpause };
-	struct pausing p = { op, NULL };
+	struct pausing p = { op, NULL, 0 };
 	const struct nook_dirs *d;
 	struct small s;
 	int rc = parse_small(ctx, argc, argv, usages[op], op == OP_SUSPEND ?
@@ -751,6 +792,7 @@ static int local_pausing(struct nook_ctx *ctx, int argc, char **argv,
 	else if (rc > 0) {
 		struct vm_cluster_said said = VM_CLUSTER_SAID_INIT;
 
+		p.cluster = 1;
 		/* every node at once, each in its own process */
 		rc = vm_cluster_each(d, s.name, op == OP_SUSPEND ? "suspend" :
 				     op == OP_PAUSE ? "pause" : "unpause",

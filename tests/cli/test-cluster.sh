@@ -396,6 +396,17 @@ expect_rc "unpause k again: not paused" 1 "$NOOK" local unpause k
 contains "  says how many failed" "$ERR" "2 nodes failed"
 expect_rc "  with --json too" 1 "$NOOK" local unpause k --json
 check "  which gives each node's error" test "$(echo "$OUT" | json '[(n["name"], "not paused" in n["error"]) for n in d]')" = "[('k-1', True), ('k-2', True)]"
+# a stopped node has nothing to save: said, and no failure, as a stop
+# of the cluster leaves a stopped node
+"$NOOK" local stop k-2 --force >/dev/null
+expect_rc "suspend k with k-2 stopped" 0 "$NOOK" local suspend k
+contains "  says k-2 has nothing to suspend" "$OUT" "VM k-2: stopped, nothing to suspend"
+contains "  and suspends k-1" "$OUT" "VM k-1 suspended"
+check "  k-1 suspended, k-2 stopped" test "$("$NOOK" local status k --json | json '[n["state"] for n in d]')" = "['suspended', 'stopped']"
+expect_rc "  again, --json" 0 "$NOOK" local suspend k --json
+check "  each node as it is, and why" test "$(echo "$OUT" | json '[(n["name"], n["state"], n["how"]) for n in d]')" = "[('k-1', 'suspended', 'suspended already'), ('k-2', 'stopped', 'stopped, nothing to suspend')]"
+expect_rc "  start k" 0 "$NOOK" local start k --no-wait
+check "  both running" test "$("$NOOK" local status k --json | json '[n["state"] for n in d]')" = "['running', 'running']"
 
 # k-2's kernel panicked with no one waiting (written on its console: a
 # blank disk prints nothing): a start that waits ends its QEMU and says
