@@ -225,7 +225,7 @@ static json_t *status_json(struct vm *vm)
 	for (size_t k = 1; up && k < i.ports->n; k++)
 		json_array_append_new(ports, json_string(i.ports->v[k]));
 	return json_pack("{s:s,s:s,s:o,s:o,s:o,s:s,s:i,s:I,s:o,s:o,s:o,s:s,"
-			 "s:s?,s:s?,s:o,s:o,s:o}",
+			 "s:s?,s:s?,s:o,s:o,s:o,s:s?}",
 		"name", i.name, "state", vm_state_name(i.state),
 		"pid", up ? json_integer(i.pid) : json_null(),
 		"accel", up && i.accel ? json_string(i.accel) : json_null(),
@@ -245,7 +245,8 @@ static json_t *status_json(struct vm *vm)
 			(json_int_t)i.save_size, "saved_at",
 			(json_int_t)i.saved_at, "age",
 			(json_int_t)(time(NULL) - i.saved_at)) : json_null(),
-		"panic", i.panic ? json_string(i.panic) : json_null());
+		"panic", i.panic ? json_string(i.panic) : json_null(),
+		"delete_cut_short", i.delete_cut);
 }
 
 /* "391M, 2m05s ago" for a save of status j, or "" when it has none. */
@@ -324,7 +325,12 @@ static void print_status(json_t *j)
 		       "plugged into the process before it: restart the node "
 		       "to rejoin");
 	}
-	if (json_is_string(json_object_get(j, "panic")))
+	if (json_is_string(json_object_get(j, "delete_cut_short")))
+		printf("note:    a delete of it was cut short; 'nook local "
+		       "delete %s --force' finishes it, 'nook local start %s' "
+		       "keeps it\n", json_string_value(json_object_get(j,
+		       "delete_cut_short")), name);
+	else if (json_is_string(json_object_get(j, "panic")))
 		printf("panic:   the guest's kernel panicked, and QEMU spins "
 		       "on: %s\n         'nook local logs %s' shows the console, "
 		       "'nook local stop %s --force' ends it\n",
@@ -460,14 +466,16 @@ static void print_list(json_t *all)
 			snprintf(port, sizeof(port), "%lld", (long long)
 				 json_integer_value(json_object_get(ssh, "port")));
 		image = str_escaped(or_dash(json_object_get(j, "image")));
-		printf("%-16s %-9s %-8s %-6s %-10s %-15s %s%s%s%s%s\n",
+		printf("%-16s %-9s %-8s %-6s %-10s %-15s %s%s%s%s%s%s\n",
 		       json_string_value(json_object_get(j, "name")),
 		       json_string_value(json_object_get(j, "state")), pid, port,
 		       or_dash(json_object_get(j, "cluster")),
 		       or_dash(json_object_get(j, "address")), image,
 		       saved[0] ? " (saved " : "", saved, saved[0] ? ")" : "",
 		       json_is_string(json_object_get(j, "panic")) ?
-		       " (its kernel panicked)" : "");
+		       " (its kernel panicked)" : "",
+		       json_is_string(json_object_get(j, "delete_cut_short")) ?
+		       " (a delete of it was cut short)" : "");
 		free(image);
 	}
 }

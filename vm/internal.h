@@ -270,6 +270,12 @@ char *vm_stop_mark(const struct vm_paths *p);
 /* 1 when that mark is there: the QEMU of the start holding the lock was
  * ended by a 'stop --force'. */
 int vm_stop_marked(const struct vm_paths *p);
+/* The mark a delete leaves while it works, DIR/delete-begun, holding
+ * the name it was given (the VM's, or its cluster's): a delete killed
+ * then is said as such, its VM not taken for crashed. */
+char *vm_delete_mark(const struct vm_paths *p);
+/* What that mark names (a VM name), or NULL; freed by the caller. */
+char *vm_delete_marked(const struct vm_paths *p);
 /* Remove that mark, as the lock's holder does once it has seen it: 1
  * when there was one. */
 int vm_take_stop_mark(const struct vm_paths *p);
@@ -421,6 +427,9 @@ struct vm {
 	int exists;             /* vm.json was read (or written) */
 	int broken;             /* it is there and cannot be read */
 	char *broken_why;       /* broken: why, as said when it was read */
+	char *delete_cut;       /* a delete of it was cut short: what it
+				 * deleted (the VM's name or its cluster's),
+				 * as vm_get_info() found it, or NULL */
 	enum vm_state recorded; /* the state vm.json holds */
 	pid_t rec_pid;          /* the QEMU it names, or 0 */
 	char *rec_accel;
@@ -466,6 +475,10 @@ int vm_record_spec(struct vm *vm);
 enum vm_state vm_state_held(struct vm *vm);
 /* Take vm's lock; -1 saying the VM is busy. */
 int vm_take_lock(struct vm *vm, const char *doing);
+/* Mark vm, locked, as being deleted as what (vm_delete_mark()); with
+ * what NULL, take the mark off again (a delete that leaves it). Best
+ * effort: a mark not written only leaves a killed delete unsaid. */
+void vm_delete_begin(struct vm *vm, const char *what);
 /* Let go of the image store's lock a first start took (image_lock). */
 void vm_image_unlock(struct vm *vm);
 /* Read the record's state again (another nook may have changed it),

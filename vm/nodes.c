@@ -1108,9 +1108,15 @@ static int remove_nodes(struct vm **vms, size_t n, int force, int refused,
 {
 	int ret = refused ? -1 : 0;
 
+	/* every node marked first: a delete killed half way names them all
+	 * as a delete of the cluster cut short, none as crashed */
+	for (size_t i = 0; ret == 0 && i < n; i++)
+		vm_delete_begin(vms[i], vms[i]->spec.cluster);
 	for (size_t i = 0; i < n; i++) {
 		const char *name = vm_name(vms[i]);
 
+		if (ret < 0 && !refused)
+			vm_delete_begin(vms[i], NULL);
 		if (ret == 0) {
 			vms[i]->cluster_held = 1; /* its record goes later */
 			ret = vm_remove(vms[i], force);

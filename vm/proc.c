@@ -186,6 +186,23 @@ int vm_lock_ending(const struct vm_paths *p)
 	       VM_STOPPED : -1;
 }
 
+char *vm_delete_mark(const struct vm_paths *p)
+{
+	return xasprintf("%s/delete-begun", p->dir);
+}
+
+char *vm_delete_marked(const struct vm_paths *p)
+{
+	char *mark = vm_delete_mark(p), *what = NULL;
+	struct buf b = BUF_INIT;
+
+	if (read_file_quiet(mark, &b) == 0 && b.len && vm_name_valid(b.p))
+		what = xstrdup(b.p);
+	buf_free(&b);
+	free(mark);
+	return what;
+}
+
 char *vm_stop_mark(const struct vm_paths *p)
 {
 	return xasprintf("%s/stop-forced", p->dir);

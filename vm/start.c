@@ -991,6 +991,8 @@ static int lock_and_check(struct vm *vm, int *made_dir, int running_ok,
 		return errorf("VM %s is busy: another nook has just made it; "
 			      "run again", vm->name);
 	}
+	/* a delete of it cut short: a start keeps it, running or not */
+	vm_delete_begin(vm, NULL);
 	*pid = vm_pid_alive(vm->paths.pidfile, vm->paths.qmp_arg);
 	if (*pid && !vm->exists)
 		return orphan(vm, made_dir, *pid);

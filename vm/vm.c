@@ -205,6 +205,7 @@ void vm_close(struct vm *vm)
 	free(vm->alias);
 	free(vm->how);
 	free(vm->broken_why);
+	free(vm->delete_cut);
 	free(vm->name);
 	free(vm);
 }
@@ -384,8 +385,14 @@ void vm_get_info(struct vm *vm, struct vm_info *i)
 	 * not "starting" with no QEMU, nor "crashed" when a 'stop --force'
 	 * ended it */
 	int over = busy && vm->rec_pid && !pid;
-	/* a stop, delete or suspend that ended it: what it records */
+	/* a stop, delete or suspend that ended it: what it records; a
+	 * delete killed once it had ended it: stopped, and said */
 	int ending = busy && !pid ? vm_lock_ending(&vm->paths) : -1;
+
+	free(vm->delete_cut);
+	vm->delete_cut = busy ? NULL : vm_delete_marked(&vm->paths);
+	if (!busy && !pid && vm->delete_cut)
+		ending = VM_STOPPED;
 	enum vm_state st = vm_state_decide(vm->recorded, pid != 0,
 					   busy && !over,
 					   !pid && (powered_off(vm) ||
@@ -410,6 +417,7 @@ void vm_get_info(struct vm *vm, struct vm_info *i)
 	i->dir = vm->paths.dir;
 	i->cluster = vm->spec.cluster;
 	i->address = vm->spec.address;
+	i->delete_cut = vm->delete_cut;
 	if (i->pid && vm_console_panicked(vm->paths.console_log,
 					  vm->console_at, vm->panic,
 					  sizeof(vm->panic)))
@@ -637,6 +645,7 @@ int vm_remove(struct vm *vm, int force)
 			      "--force", vm->name,
 			      vm_state_held(vm) == VM_PAUSED ? "paused" :
 			      "running", (int)pid);
+	vm_delete_begin(vm, vm->cluster_held ? vm->spec.cluster : vm->name);
 	if (pid && vm_stop_qemu(&vm->paths, 1, 0, &how, NULL) < 0)
 		return -1;
 	vm_clean_runtime(&vm->paths);
@@ -650,6 +659,25 @@ int vm_remove(struct vm *vm, int force)
 		vm->net_gc = 1;
 	}
 	return 0;
+}
+
+void vm_delete_begin(struct vm *vm, const char *what)
+{
+	char *mark = vm_delete_mark(&vm->paths);
+	int fd;
+
+	if (!what) {
+		unlink(mark);
+		free(mark);
+		return;
+	}
+	fd = open(mark, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	/* (a mark cut short names no VM: vm_delete_marked() reads none) */
+	if (fd >= 0 && write_all(fd, what, strlen(what)) == 0)
+		fsync(fd);
+	if (fd >= 0)
+		close(fd);
+	free(mark);
 }
 
 int vm_delete(struct vm *vm, int force)

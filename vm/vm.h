@@ -303,6 +303,8 @@ struct vm_info {
 				   * that ended: cut off until it restarts */
 	const char *panic;        /* up, its guest kernel panicked: the
 				   * console's line (QEMU spins on) */
+	const char *delete_cut;   /* a delete of it was killed: the name it
+				   * was given (finishing it), or NULL */
 	uint64_t save_size;       /* suspended: its save's bytes, else 0 */
 	long long saved_at;       /* ... and when it was made (epoch s) */
 };

@@ -24,6 +24,7 @@ cleanup() {
 	"$NOOK" local delete dn-1 --force >/dev/null 2>&1
 	"$NOOK" local delete dn-2 --force >/dev/null 2>&1
 	"$NOOK" local delete gk --force >/dev/null 2>&1
+	"$NOOK" local delete dk --force >/dev/null 2>&1
 	"$NOOK" local prune >/dev/null 2>&1
 	rm -rf "$WORK"
 }
@@ -724,6 +725,25 @@ sig_start sc-2 sc --nodes 2
 check "a cluster's first start ended so" test ! -e "$NOOK_HOME/vms/sc-2" -a ! -e "$NOOK_HOME/run/sc-2"
 check "  says once that the nodes that started go on" test "$(grep -c "the nodes of cluster sc that had started go on booting in the background" sig.err)" = 1
 "$NOOK" local delete sc --force >/dev/null 2>&1
+
+# a cluster's delete killed (SIGKILL) once it has ended node 1's QEMU:
+# the nodes left are not taken for crashed, and each says that a delete
+# was cut short, and what finishes it
+expect_rc "a cluster dk of 2" 0 "$NOOK" local start dk --nodes 2 "${common[@]}"
+"$NOOK" local delete dk --force >/dev/null 2>&1 &
+deleter=$!
+for _ in $(seq 1000); do [ "$(qemus dk-1)" = 0 ] && break; sleep 0.005; done
+kill -KILL "$deleter"
+wait "$deleter" 2>/dev/null
+expect_rc "  killed as it deletes: list" 0 "$NOOK" local list --json
+left=$(echo "$OUT" | json '[(v["name"], v["state"], v["delete_cut_short"]) for v in d if v.get("cluster") == "dk"]')
+check "  some node is left ($left)" test "$left" != "[]"
+check "  none crashed, each a delete of dk cut short" test "$(echo "$OUT" | json '[v["name"] for v in d if v.get("cluster") == "dk" and (v["state"] == "crashed" or v.get("delete_cut_short") != "dk")]')" = "[]"
+node=$(echo "$OUT" | json '[v["name"] for v in d if v.get("cluster") == "dk"][0]')
+expect_rc "  status of $node" 0 "$NOOK" local status "$node"
+contains "  says what finishes the delete" "$OUT" "a delete of it was cut short; 'nook local delete dk --force' finishes it"
+expect_rc "  the delete again" 0 "$NOOK" local delete dk --force
+check "  leaves no node" test ! -e "$NOOK_HOME/vms/dk-1" -a ! -e "$NOOK_HOME/vms/dk-2"
 
 # a dry run only looks: a cluster record that reading would rebuild
 # from its nodes is used, not written, and a node's suspend cut off
