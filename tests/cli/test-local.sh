@@ -310,6 +310,29 @@ kill -CONT "$stopper"
 wait "$stopper"
 check "  the stop ends well" test $? = 0
 check "  and records b2 stopped" test "$("$NOOK" local status b2 --json | json 'd["state"]')" = stopped
+# a delete killed (SIGKILL) once it has ended QEMU: stopped, said to be
+# a delete cut short; a start keeps the VM, and takes that off
+"$NOOK" local start b2 --no-wait >/dev/null
+qpid=$(cat "$NOOK_HOME/run/b2/qemu.pid")
+"$NOOK" local delete b2 --force >/dev/null 2>&1 &
+deleter=$!
+for _ in $(seq 1000); do
+	tr -d '\0' < "/proc/$qpid/cmdline" 2>/dev/null | grep -q . || break
+	sleep 0.002
+done
+kill -KILL "$deleter"
+wait "$deleter" 2>/dev/null
+if [ -e "$NOOK_HOME/vms/b2/vm.json" ]; then
+	expect_rc "a delete of b2 killed as it deletes: status" 0 "$NOOK" local status b2 --json
+	check "  stopped, a delete of b2 cut short" test "$(echo "$OUT" | json '(d["state"], d["delete_cut_short"])')" = "('stopped', 'b2')"
+	expect_rc "  a start" 0 "$NOOK" local start b2 --no-wait
+	check "  keeps it, no longer said" test "$("$NOOK" local status b2 --json | json '(d["state"], d["delete_cut_short"])')" = "('running', None)"
+	"$NOOK" local stop b2 --force >/dev/null
+else
+	"$NOOK" local delete b2 --force >/dev/null 2>&1
+	"$NOOK" local start b2 --image blank.img --no-wait >/dev/null
+	"$NOOK" local stop b2 --force >/dev/null
+fi
 
 # a guest that never answers: the timeout names the phase, QEMU stays up
 expect_rc "start --timeout 2 on a disk that boots nothing" 1 "$NOOK" local start b3 \
