@@ -513,8 +513,10 @@ pid_t lock_holder_said(const char *path, char *doing, size_t n)
 
 	if (n)
 		doing[0] = '\0';
-	if (read_file_quiet(path, &b) < 0 || !b.len)
+	if (read_file_quiet(path, &b) < 0 || !b.len) {
+		buf_free(&b); /* an empty file's read holds a buffer still */
 		return 0;
+	}
 	w = strcspn(b.p, " \n");
 	if (b.p[w] == ' ' && w < n) {
 		errno = 0;
