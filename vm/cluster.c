@@ -673,8 +673,9 @@ void members(const struct nook_dirs *d, const struct cluster *c,
 char *vm_cluster_no_nodes_text(const char *name)
 {
 	return xasprintf("cluster %s has no nodes: 'nook local start %s' "
-			 "makes them again, 'nook local delete %s' forgets it",
-			 name, name, name);
+			 "makes them again (its own options: no node keeps "
+			 "an earlier start's image or sizes), 'nook local "
+			 "delete %s' forgets it", name, name, name);
 }
 
 /* A cluster whose record stayed when its last node was deleted. */

@@ -270,33 +270,53 @@ static int crowded(const struct nook_dirs *d, const struct cluster *c,
 }
 
 /* Members of c missing from list (n > 0): a start that names nodes
- * may add some, never drop one. */
-static int check_dropped(const struct cluster *c,
+ * may add some, never drop one. The error counts and names the nodes
+ * that list shows, not a gap (a node deleted from the middle, whose place
+ * a start fills again). */
+static int check_dropped(const struct nook_dirs *d, const struct cluster *c,
 			 const struct vm_cluster_node *list, size_t n)
 {
-	const char *last = NULL;
-	size_t dropped = 0;
+	struct buf names = BUF_INIT;
+	size_t dropped = 0, missing = 0, there = 0;
+	const char *last = NULL, *gap = NULL;
+	int rc;
 
 	for (size_t i = 0; i < c->n; i++) {
+		int kept = node_kind(d, c->m[i].name, c->name) != NODE_NONE;
 		size_t k = 0;
 
+		there += kept;
 		while (k < n && strcmp(list[k].name, c->m[i].name))
 			k++;
-		if (k == n) {
-			last = c->m[i].name;
-			dropped++;
+		if (k < n)
+			continue;
+		missing++;
+		if (!kept) {
+			gap = c->m[i].name;
+			continue;
 		}
+		buf_addf(&names, "%s%s", dropped ? ", " : "", c->m[i].name);
+		last = c->m[i].name;
+		dropped++;
 	}
-	if (!dropped)
+	if (!missing)
 		return 0;
-	if (dropped == c->n && !plain_members(c))
-		return errorf("cluster %s's nodes are named by groups (%s ...): "
-			      "its nook.yaml says how many; edit it, not "
-			      "--nodes", c->name, c->m[0].name);
-	return errorf("cluster %s has %zu nodes; this start (%zu nodes) would "
-		      "drop %zu of them: 'nook local delete %s' removes the "
-		      "last (stopped, or with --force)", c->name, c->n, n,
-		      dropped, last);
+	if (missing == c->n && !plain_members(c))
+		rc = errorf("cluster %s's nodes are named by groups (%s ...): "
+			    "its nook.yaml says how many; edit it, not "
+			    "--nodes", c->name, c->m[0].name);
+	else if (!dropped) /* a start fills every place: names from groups */
+		rc = errorf("cluster %s keeps the place of %s, a node deleted "
+			    "from its middle, which a start makes again; this "
+			    "start does not name it", c->name, gap);
+	else
+		rc = errorf("cluster %s has %zu node%s; this start (%zu "
+			    "node%s) would drop %s: 'nook local delete %s' "
+			    "removes the last (stopped, or with --force)",
+			    c->name, there, there == 1 ? "" : "s", n,
+			    n == 1 ? "" : "s", names.p, last);
+	buf_free(&names);
+	return rc;
 }
 
 /* A fixed host port that both a and b forward, or NULL. */
@@ -488,6 +508,27 @@ static void leave_unmade(const struct nook_dirs *d, struct cluster *c,
 	buf_free(&names);
 }
 
+/* Cluster c on subnet, as a start asks: it cannot move once a node
+ * holds an address on it; before that (a first start cut short) it
+ * may. */
+static int move_subnet(const struct nook_dirs *d, struct cluster *c,
+		       const char *subnet)
+{
+	char *made;
+
+	if (!strcmp(subnet, c->subnet))
+		return 0;
+	made = first_made(d, c);
+	if (made) {
+		free(made);
+		return errorf("cluster %s is on %s; its subnet cannot move to "
+			      "%s", c->name, c->subnet, subnet);
+	}
+	free(c->subnet);
+	c->subnet = xstrdup(subnet);
+	return 0;
+}
+
 static int plan(const struct nook_dirs *d, const char *name,
 		const struct vm_cluster_node *list, size_t n,
 		const char *subnet, const struct vm_start_opts *o,
@@ -523,10 +564,9 @@ static int plan(const struct nook_dirs *d, const char *name,
 			add_member(c, n1, 1);
 			free(n1);
 		}
-	} else if (subnet && strcmp(subnet, c->subnet)) {
-		return errorf("cluster %s is on %s; its subnet cannot move to "
-			      "%s", name, c->subnet, subnet);
-	} else if (n && check_dropped(c, list, n) < 0) {
+	} else if (subnet && move_subnet(d, c, subnet) < 0) {
+		return -1;
+	} else if (n && check_dropped(d, c, list, n) < 0) {
 		return -1;
 	}
 	for (size_t i = 0; i < n; i++) {

@@ -354,6 +354,13 @@ expect_rc "  a start of k makes the gap's node again" 0 "$NOOK" local start k "$
 check "  (k-2 is there)" test -e "$NOOK_HOME/vms/k-2/vm.json"
 check "  and keeps k-3" test -e "$NOOK_HOME/vms/k-3/vm.json"
 
+# a start of fewer nodes after a middle node's delete counts and names
+# the nodes there are, not the gap
+expect_rc "a middle node deleted" 0 "$NOOK" local delete k-2 --force
+expect_rc "  then --nodes 1 is refused" 1 "$NOOK" local start k --nodes 1 "${common[@]}"
+contains "  counting the nodes there are, naming the one dropped" "$ERR" "cluster k has 2 nodes; this start (1 node) would drop k-3:"
+expect_rc "  a start of k makes k-2 again" 0 "$NOOK" local start k "${common[@]}"
+
 # deleting the last node shrinks the cluster
 expect_rc "delete the last node" 0 "$NOOK" local delete k-3 --force
 expect_rc "then --nodes 2 is the cluster's size" 0 "$NOOK" local start k --nodes 2 "${common[@]}"
@@ -500,10 +507,10 @@ expect_rc "stop z too" 1 "$NOOK" local stop z
 expect_rc "  --json" 1 "$NOOK" local stop z --json
 check "  its JSON error names no VM: z is a cluster" test "$(echo "$OUT" | json '("name" in d, "has no nodes" in d["error"])')" = "(False, True)"
 expect_rc "list" 0 "$NOOK" local list
-contains "  names z, which has no row" "$OUT" "cluster z has no nodes: 'nook local start z' makes them again, 'nook local delete z' forgets it"
+contains "  names z, which has no row" "$OUT" "cluster z has no nodes: 'nook local start z' makes them again (its own options: no node keeps an earlier start's image or sizes), 'nook local delete z' forgets it"
 expect_rc "list --json" 0 "$NOOK" local list --json
 check "  lists z too, with no nodes" test "$(echo "$OUT" | json '[(v["name"], v["state"], v["cluster"]) for v in d if v["name"].startswith("z")]')" = "[('z', 'no-nodes', 'z')]"
-contains "  and what to do" "$(echo "$OUT" | json '[v["error"] for v in d if v["name"] == "z"][0]')" "'nook local start z' makes them again, 'nook local delete z' forgets it"
+contains "  and what to do" "$(echo "$OUT" | json '[v["error"] for v in d if v["name"] == "z"][0]')" "'nook local start z' makes them again (its own options: no node keeps an earlier start's image or sizes), 'nook local delete z' forgets it"
 expect_rc "delete z --json forgets it" 0 "$NOOK" local delete z --json
 check "  prints no node (an empty array)" test "$(echo "$OUT" | json 'd')" = "[]"
 check "  the record gone" test ! -e "$NOOK_HOME/clusters/z.json"
@@ -520,6 +527,15 @@ expect_rc "  as its first start killed early: list" 0 "$NOOK" local list
 contains "  names kf" "$OUT" "cluster kf has no nodes"
 expect_rc "  list --json" 0 "$NOOK" local list --json
 check "  lists kf, with no nodes" test "$(echo "$OUT" | json '[(v["name"], v["state"]) for v in d if v["name"].startswith("kf")]')" = "[('kf', 'no-nodes')]"
+# no node holds an address on its subnet yet: a start may move it
+expect_rc "  a start on another subnet" 0 "$NOOK" local start kf --nodes 2 --subnet 10.79.0.0/24 "${common[@]}"
+check "  moves it" test "$(json 'd["subnet"]' < "$NOOK_HOME/clusters/kf.json")" = 10.79.0.0/24
+expect_rc "  status --json" 0 "$NOOK" local status kf --json
+check "  the nodes' addresses on it" test "$(echo "$OUT" | json '[v["address"] for v in d]')" = "['10.79.0.1', '10.79.0.2']"
+expect_rc "  but not once a node has one" 1 "$NOOK" local start kf --subnet 10.78.0.0/24 "${common[@]}"
+contains "  saying so" "$ERR" "cluster kf is on 10.79.0.0/24; its subnet cannot move to 10.78.0.0/24"
+expect_rc "  stopped" 0 "$NOOK" local stop kf --force
+rm "$NOOK_HOME/vms/kf-1/vm.json" "$NOOK_HOME/vms/kf-2/vm.json"
 expect_rc "  delete --json" 0 "$NOOK" local delete kf --json
 check "  prints no node" test "$(echo "$OUT" | json 'd')" = "[]"
 check "  its nodes' directories gone" test ! -e "$NOOK_HOME/vms/kf-1" -a ! -e "$NOOK_HOME/vms/kf-2"
