@@ -514,16 +514,14 @@ static void leave_unmade(const struct nook_dirs *d, struct cluster *c,
 static int move_subnet(const struct nook_dirs *d, struct cluster *c,
 		       const char *subnet)
 {
-	char *made;
-
 	if (!strcmp(subnet, c->subnet))
 		return 0;
-	made = first_made(d, c);
-	if (made) {
-		free(made);
-		return errorf("cluster %s is on %s; its subnet cannot move to "
-			      "%s", c->name, c->subnet, subnet);
-	}
+	/* a node whose record cannot be read holds one too */
+	for (size_t i = 0; i < c->n; i++)
+		if (node_kind(d, c->m[i].name, c->name) != NODE_NONE)
+			return errorf("cluster %s is on %s; its subnet cannot "
+				      "move to %s", c->name, c->subnet,
+				      subnet);
 	free(c->subnet);
 	c->subnet = xstrdup(subnet);
 	return 0;
