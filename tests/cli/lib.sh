@@ -108,6 +108,46 @@ print(ask("query-status")["return"]["status"])
 PY
 }
 
+# watch_list, then a command, then seen_states NAME...: what 'nook local
+# list --json', run again and again in the background meanwhile, said of
+# each VM NAME's state, each change once, space-separated, a line a VM (a
+# list racing a stop or a suspend of a real guest must never say crashed)
+watch_list() {
+	: > "$WORK/.watch"
+	(while :; do "$NOOK" local list --json >> "$WORK/.watch" 2>/dev/null; done) &
+	WATCHER=$!
+}
+seen_states() {
+	sleep 0.3 # a list or two after the command's end
+	kill "$WATCHER"
+	wait "$WATCHER" 2>/dev/null
+	python3 - "$WORK/.watch" "$@" <<'PY'
+import json, sys
+text, names = open(sys.argv[1]).read(), sys.argv[2:]
+dec, i, seen = json.JSONDecoder(), 0, {n: [] for n in names}
+while True:
+    while i < len(text) and text[i].isspace():
+        i += 1
+    try:
+        d, i = dec.raw_decode(text, i)
+    except ValueError:  # the end, or a list cut short by the kill
+        break
+    for v in d:
+        s = seen.get(v["name"])
+        if s is not None and (not s or s[-1] != v["state"]):
+            s.append(v["state"])
+for n in names:
+    print(" ".join(seen[n]))
+PY
+}
+
+# went SEEN FROM TO: states SEEN (a line of seen_states) began with FROM,
+# ended with TO, and never said crashed
+went() {
+	case " $1 " in *" crashed "*) return 1 ;; esac
+	[ "${1%% *}" = "$2" ] && [ "${1##* }" = "$3" ]
+}
+
 finish() {
 	echo "$PASS passed, $FAIL failed"
 	[ "$FAIL" -eq 0 ]

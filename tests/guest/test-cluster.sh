@@ -243,7 +243,32 @@ expect_rc "  on dev-1, dev-3 no longer resolves" 2 "$NOOK" shell dev-1 -- getent
 expect_rc "  nor on dev-2" 2 "$NOOK" shell dev-2 -- getent hosts dev-3
 expect_rc "  dev-2 still does on dev-1" 0 "$NOOK" shell dev-1 -- getent hosts dev-2
 
+# a cluster's suspend with a node stopped says so and suspends the other;
+# the start after it resumes that one and boots the stopped one
+boot_ids() { "$NOOK" shell --all dev -- cat /proc/sys/kernel/random/boot_id | sort; }
+ids=$(boot_ids)
+check "a boot id of each node" test "$(echo "$ids" | grep -c '^dev-[12]: .')" = 2
+expect_rc "stop dev-2" 0 "$NOOK" local stop dev-2
+watch_list
+expect_rc "suspend dev, dev-2 stopped" 0 "$NOOK" local suspend dev
+seen=$(seen_states dev-1)
+contains "  says dev-2 has nothing to suspend" "$OUT" "VM dev-2: stopped, nothing to suspend"
+echo "     | list said of dev-1 meanwhile: $seen"
+check "  list said dev-1 running, then suspended, never crashed" went "$seen" running suspended
+check "  dev-1 suspended, dev-2 stopped" test "$("$NOOK" local status dev --json | json '[n["state"] for n in d]')" = "['suspended', 'stopped']"
+expect_rc "start dev" 0 "$NOOK" local start dev --timeout 900
+contains "  resumes dev-1" "$OUT$ERR" "dev-1: resumed"
+now=$(boot_ids)
+check "  the same boot on dev-1" test "$(echo "$now" | grep '^dev-1' )" = "$(echo "$ids" | grep '^dev-1')"
+check "  a new one on dev-2" test "$(echo "$now" | grep '^dev-2' | cut -d' ' -f2)" != "$(echo "$ids" | grep '^dev-2' | cut -d' ' -f2)"
+expect_rc "  dev-2 reaches dev-1 by name" 0 reach dev-2 dev-1
+
+watch_list
 expect_rc "stop dev" 0 "$NOOK" local stop dev
+seen=$(seen_states dev-1 dev-2)
+echo "     | list said of dev-1 and dev-2 meanwhile: $(echo "$seen" | paste -sd';')"
+check "  list said dev-1 running, then stopped, never crashed" went "$(echo "$seen" | sed -n 1p)" running stopped
+check "  and dev-2" went "$(echo "$seen" | sed -n 2p)" running stopped
 check "no QEMU left" test "$(qemus dev-1)$(qemus dev-2)$(qemus dev-3)" = 000
 check "no network process left" test "$(pgrep -f -- "$NOOK_HOME/run/dev.net" | wc -l)" = 0
 check "  and its lock is free" flock -n "$NOOK_HOME/run/dev.net/switch.lock" true

@@ -72,8 +72,12 @@ gsh pkill -f os.urandom
 
 # --- suspend --------------------------------------------------------------
 t0=$(now)
+watch_list
 expect_rc "suspend" 0 "$NOOK" local suspend g1
 echo "     suspend: $(since "$t0") s; $OUT"
+seen=$(seen_states g1)
+echo "     list said, meanwhile: $seen"
+check "  list said running, then suspended, never crashed" went "$seen" running suspended
 check "  no QEMU" test "$(qemus g1)" = 0
 expect_rc "  status --json" 0 "$NOOK" local status g1 --json
 check "  suspended" test "$(echo "$OUT" | json 'd["state"]')" = suspended
@@ -160,7 +164,11 @@ contains "  with the kernel arguments added at the resume" "$(gsh cat /proc/cmdl
 check "  the save removed" test ! -e "$save"
 
 # --- a stopped VM's snapshot: the disk alone -------------------------------
+watch_list
 expect_rc "stop" 0 "$NOOK" local stop g1
+seen=$(seen_states g1)
+echo "     list said, meanwhile: $seen"
+check "  list said running, then stopped, never crashed" went "$seen" running stopped
 expect_rc "snapshot save while stopped" 0 "$NOOK" local snapshot save g1 cold
 expect_rc "  list" 0 "$NOOK" local snapshot list g1
 check "  cold: memory no" sh -c 'echo "$1" | grep -q "^cold .* no$"' _ "$OUT"
