@@ -125,27 +125,43 @@ void json_error_name(const char *name);
  * print labelled "LABEL: " (stdout lines to stdout, stderr lines to
  * stderr), for --all over a cluster's nodes.
  */
+/* What a job printed on one of its outputs, kept apart (--json): the
+ * first FANOUT_KEEP_MAX bytes read, made valid UTF-8 once it ended (each
+ * invalid sequence U+FFFD; one cut at the cap dropped). */
+#define FANOUT_KEEP_MAX ((size_t)16 << 20)
+struct fanout_text {
+	struct buf b;
+	int truncated;            /* more was printed, read and dropped */
+};
 struct fanout_job {
 	const char *label;        /* the node's name */
 	const char *const *argv;  /* NULL: not runnable (said why): status 1 */
 	int status;               /* out: its exit status (1 if not run) */
+	/* NULL: its lines labelled on our stdout and stderr; else its
+	 * stdout kept in keep[0], its stderr in keep[1], nothing printed */
+	struct fanout_text *keep;
+	int signal;               /* out: the signal that ended it, or 0 */
 };
 /* Run every job at once with stdin from /dev/null; a last line without
- * its newline gets one. Returns the highest status (fanout_status()).
+ * its newline gets one (a kept output stays as it was printed). Returns
+ * the highest status (fanout_status()).
  * SIGINT, SIGTERM or SIGHUP meanwhile is passed on to every job; once
  * they have ended (what they printed until then labelled, their pipes not
  * waited for: a child of theirs may hold them) it is in *caught (0:
  * none), or with caught NULL we die of it. */
 int fanout_run(struct fanout_job *jobs, size_t n, int *caught);
-/* One output of one job: lines read from in go to out labelled. */
+/* One output of one job: lines read from in go to out labelled, or with
+ * keep, what is read is kept there. */
 struct fanout_stream {
 	const char *label;
 	int in;                   /* -1 once at its end (closed) */
 	int out;
 	struct buf part;          /* a line not yet ended */
+	struct fanout_text *keep; /* NULL: labelled lines to out */
 };
 /* Copy every stream's in to its out, line by line, as they come (poll),
- * until every in is at its end; closes the ins and frees the parts.
+ * or keep it, until every in is at its end; closes the ins and frees the
+ * parts (the kept texts are the caller's to buf_free()).
  * 0, or -1 having said why (a write failed: the rest is dropped). */
 int fanout_pump(struct fanout_stream *s, size_t n);
 /* The status of a set: the highest; -1 (not run, not waited) counts 1. */

@@ -64,8 +64,97 @@ static void take_lines(struct fanout_stream *s, int at_end, struct buf *out)
 	s->part.p[s->part.len] = '\0';
 }
 
-/* One read from s->in, its lines written out. 1 while open, 0 at its end
- * (s->in closed, the last partial line written), -1 when a write failed. */
+/*
+ * The length of the UTF-8 sequence at p (n bytes there), or of its
+ * longest start that could begin one (a maximal subpart: what one U+FFFD
+ * replaces); *whole 1 for a sequence, 0 for an invalid one, -1 for a
+ * start that n ends.
+ */
+static size_t utf8_seq(const unsigned char *p, size_t n, int *whole)
+{
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t want, k = 1;
+
+	*whole = p[0] < 0x80;
+	if (p[0] < 0xc2 || p[0] > 0xf4)
+		return 1;
+	want = p[0] >= 0xf0 ? 4 : p[0] >= 0xe0 ? 3 : 2;
+	/* no overlong form, no surrogate, nothing past U+10FFFF */
+	if (p[0] == 0xe0)
+		lo = 0xa0;
+	else if (p[0] == 0xed)
+		hi = 0x9f;
+	else if (p[0] == 0xf0)
+		lo = 0x90;
+	else if (p[0] == 0xf4)
+		hi = 0x8f;
+	for (; k < want && k < n && p[k] >= lo && p[k] <= hi; k++) {
+		lo = 0x80;
+		hi = 0xbf;
+	}
+	*whole = k == want ? 1 : k == n ? -1 : 0;
+	return k;
+}
+
+/* t's bytes made valid UTF-8 (JSON carries nothing else): each invalid
+ * sequence U+FFFD, but one that the cap cut at the end dropped. */
+static void make_utf8(struct fanout_text *t)
+{
+	const unsigned char *p = (const unsigned char *)t->b.p;
+	struct buf out = BUF_INIT;
+	size_t i = 0, n = t->b.len, k;
+	int whole;
+
+	/* the usual case, valid, costs no copy */
+	while (i < n) {
+		k = utf8_seq(p + i, n - i, &whole);
+		if (whole <= 0)
+			break;
+		i += k;
+	}
+	if (i == n) {
+		buf_add(&t->b, "", 0);
+		return;
+	}
+	buf_add(&out, p, i);
+	for (; i < n; i += k) {
+		k = utf8_seq(p + i, n - i, &whole);
+		if (whole > 0)
+			buf_add(&out, p + i, k);
+		else if (!(whole < 0 && t->truncated))
+			buf_add(&out, "\xef\xbf\xbd", 3);
+	}
+	buf_add(&out, "", 0);
+	buf_free(&t->b);
+	t->b = out;
+}
+
+/* len bytes read into t, as many as FANOUT_KEEP_MAX leaves room for. */
+static void keep_bytes(struct fanout_text *t, const char *p, size_t len)
+{
+	size_t room = FANOUT_KEEP_MAX - t->b.len;
+
+	if (len > room) {
+		t->truncated = 1;
+		len = room;
+	}
+	buf_add(&t->b, p, len);
+}
+
+/* s at its end: closed, its part freed, what it kept made UTF-8. */
+static void end(struct fanout_stream *s)
+{
+	if (s->in >= 0)
+		close(s->in);
+	s->in = -1;
+	buf_free(&s->part);
+	if (s->keep)
+		make_utf8(s->keep);
+}
+
+/* One read from s->in, its lines written out (or kept). 1 while open, 0
+ * at its end (s->in closed, the last partial line written), -1 when a
+ * write failed. */
 static int feed(struct fanout_stream *s)
 {
 	struct buf out = BUF_INIT;
@@ -75,19 +164,20 @@ static int feed(struct fanout_stream *s)
 
 	if (r < 0 && (errno == EINTR || errno == EAGAIN))
 		return 1;
-	if (r > 0)
+	if (s->keep)
+		keep_bytes(s->keep, chunk, r > 0 ? (size_t)r : 0);
+	else if (r > 0)
 		buf_add(&s->part, chunk, (size_t)r);
 	else
 		buf_add(&s->part, "", 0);
 	/* an error reading counts as the end: nothing more will come */
-	take_lines(s, r <= 0, &out);
+	if (!s->keep)
+		take_lines(s, r <= 0, &out);
 	if (out.len && write_all(s->out, out.p, out.len) < 0)
 		ret = error_errno("cannot write %s's output", s->label);
 	buf_free(&out);
 	if (r <= 0 || ret < 0) {
-		close(s->in);
-		s->in = -1;
-		buf_free(&s->part);
+		end(s);
 		return ret < 0 ? -1 : 0;
 	}
 	return 1;
@@ -103,9 +193,7 @@ static void cut(struct fanout_stream *s)
 	if (out.len)
 		write_all(s->out, out.p, out.len);
 	buf_free(&out);
-	close(s->in);
-	s->in = -1;
-	buf_free(&s->part);
+	end(s);
 }
 
 /* Reads of each stream once done() says so: a full pipe (64 KiB) in
@@ -160,8 +248,7 @@ static int pump(struct fanout_stream *s, size_t n, int (*done)(void *),
 		if (s[i].in >= 0 && ret == 0)
 			cut(&s[i]);
 		if (s[i].in >= 0)
-			close(s[i].in);
-		s[i].in = -1;
+			end(&s[i]);
 		buf_free(&s[i].part);
 	}
 	free(p);
@@ -190,8 +277,10 @@ static int start_job(const struct fanout_job *j, int devnull, struct child *c,
 	c->err = pe[1];
 	if (child_start(c) < 0)
 		goto out;
-	*so = (struct fanout_stream){ j->label, po[0], STDOUT_FILENO, BUF_INIT };
-	*se = (struct fanout_stream){ j->label, pe[0], STDERR_FILENO, BUF_INIT };
+	*so = (struct fanout_stream){ j->label, po[0], STDOUT_FILENO, BUF_INIT,
+				      j->keep };
+	*se = (struct fanout_stream){ j->label, pe[0], STDERR_FILENO, BUF_INIT,
+				      j->keep ? &j->keep[1] : NULL };
 	po[0] = pe[0] = -1;
 	ret = 0;
 out:
@@ -235,6 +324,22 @@ static int ended_by_signal(void *ctx)
 	return 1;
 }
 
+/* child_wait(), *sig set to the signal that ended c (0: none): its
+ * status is 128 + that, as a shell says it, but an exit may be too. */
+static int job_wait(struct child *c, int *sig)
+{
+	int ws;
+
+	while (waitpid(c->pid, &ws, 0) < 0)
+		if (errno != EINTR)
+			return error_errno("waiting for %s", c->argv[0]);
+	c->pid = -1;
+	*sig = WIFSIGNALED(ws) ? WTERMSIG(ws) : 0;
+	if (WIFEXITED(ws))
+		return WEXITSTATUS(ws);
+	return *sig ? 128 + *sig : -1;
+}
+
 int fanout_run(struct fanout_job *jobs, size_t n, int *caught)
 {
 	struct sigaction old[3];
@@ -274,8 +379,9 @@ int fanout_run(struct fanout_job *jobs, size_t n, int *caught)
 		free(pids);
 	}
 	for (size_t i = 0; i < n; i++) {
+		jobs[i].signal = 0;
 		if (c[i].pid > 0)
-			st[i] = child_wait(&c[i]);
+			st[i] = job_wait(&c[i], &jobs[i].signal);
 		jobs[i].status = st[i] < 0 ? 1 : st[i];
 	}
 	sig_catch(old, 0);

@@ -244,6 +244,174 @@ static void test_long_line(void **state)
 	close(out);
 }
 
+/* A job's two streams, kept (--json) in t[0] and t[1] rather than
+ * written to out; their write ends in w. */
+static void kept_pipes(struct fanout_stream s[2], struct fanout_text t[2],
+		       int out, int w[2])
+{
+	memset(t, 0, 2 * sizeof(*t));
+	for (int i = 0; i < 2; i++) {
+		stream_pipe(&s[i], "n", out, &w[i]);
+		s[i].keep = &t[i];
+	}
+}
+
+/* t holds exactly want (n bytes), untruncated, and JSON takes it. */
+static void kept_is(const struct fanout_text *t, const char *want, size_t n)
+{
+	json_t *j = json_stringn(t->b.p, t->b.len);
+
+	assert_int_equal(t->b.len, n);
+	assert_memory_equal(t->b.p, want, n);
+	assert_false(t->truncated);
+	assert_non_null(j);
+	json_decref(j);
+}
+
+/* Kept, each stream apart and as it came, in several reads: a last line
+ * without its newline stays so, nothing is labelled or written out. */
+static void test_kept_apart(void **state)
+{
+	static const char *const pieces[] = { "one\ntw", "o\n\nno end",
+					      NULL };
+	struct fanout_stream s[2];
+	struct fanout_text t[2];
+	int out = out_file(), w[2], st;
+	pid_t pid;
+	char *text;
+
+	(void)state;
+	kept_pipes(s, t, out, w);
+	assert_int_equal(write_all(w[1], "err\n", 4), 0);
+	close(w[1]);
+	pid = writer(w[0], pieces, 30);
+	assert_int_equal(fanout_pump(s, 2), 0);
+	waitpid(pid, &st, 0);
+	kept_is(&t[0], "one\ntwo\n\nno end", 15);
+	kept_is(&t[1], "err\n", 4);
+	text = slurp(out);
+	assert_string_equal(text, "");
+	assert_int_equal(s[0].in, -1);
+	assert_int_equal(s[1].in, -1);
+	free(text);
+	close(out);
+	buf_free(&t[0].b);
+	buf_free(&t[1].b);
+}
+
+/* Bytes that are not UTF-8, each sequence one U+FFFD (as a browser or
+ * Python's "replace" reads them); valid ones, and NULs, kept. */
+static void test_kept_utf8(void **state)
+{
+	static const char in[] =
+		"a\xff" "b"             /* never in UTF-8 */
+		"\xc3\xa9\xe2\x82\xac" /* e acute, euro: kept */
+		"\xc0\xaf"              /* overlong '/': two */
+		"\xed\xa0\x80"          /* a surrogate: three */
+		"\xe2\x82" "x"         /* cut short: one */
+		"\xf0\x9f\x98\x80"      /* an emoji: kept */
+		"\xf4\x90\x80\x80"      /* past U+10FFFF: four */
+		"\0z\xe2\x82";          /* a NUL; cut by the end: one */
+	static const char want[] =
+		"a\xef\xbf\xbd" "b" "\xc3\xa9\xe2\x82\xac"
+		"\xef\xbf\xbd\xef\xbf\xbd"
+		"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
+		"\xef\xbf\xbd" "x" "\xf0\x9f\x98\x80"
+		"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
+		"\0z\xef\xbf\xbd";
+	struct fanout_stream s[2];
+	struct fanout_text t[2];
+	int out = out_file(), w[2];
+
+	(void)state;
+	kept_pipes(s, t, out, w);
+	assert_int_equal(write_all(w[0], in, sizeof(in) - 1), 0);
+	close(w[0]);
+	close(w[1]);
+	assert_int_equal(fanout_pump(s, 2), 0);
+	kept_is(&t[0], want, sizeof(want) - 1);
+	kept_is(&t[1], "", 0);
+	close(out);
+	buf_free(&t[0].b);
+	buf_free(&t[1].b);
+}
+
+/* FANOUT_KEEP_MAX bytes kept of a stream, the rest read (its writer
+ * ends) and dropped, said by truncated; a character the cap cuts in two
+ * dropped, not a U+FFFD. A stream of just the cap is whole. */
+static void test_kept_cap(void **state)
+{
+	static const char *pieces[2][4];
+	size_t max = FANOUT_KEEP_MAX;
+	char *big = xmalloc(max + 1), *whole = xmalloc(max + 1);
+	struct fanout_stream s[2];
+	struct fanout_text t[2];
+	int out = out_file(), w[2], st;
+	pid_t pid[2];
+
+	(void)state;
+	memset(big, 'x', max - 1);
+	big[max - 1] = '\0';
+	memset(whole, 'y', max);
+	whole[max] = '\0';
+	pieces[0][0] = big;
+	pieces[0][1] = "\xc3\xa9"; /* its second byte past the cap */
+	pieces[0][2] = "more";
+	pieces[1][0] = whole;
+	kept_pipes(s, t, out, w);
+	pid[0] = writer(w[0], pieces[0], 0);
+	pid[1] = writer(w[1], pieces[1], 0);
+	assert_int_equal(fanout_pump(s, 2), 0);
+	waitpid(pid[0], &st, 0);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	waitpid(pid[1], &st, 0);
+	assert_true(t[0].truncated);
+	t[0].truncated = 0;
+	kept_is(&t[0], big, max - 1);
+	kept_is(&t[1], whole, max);
+	close(out);
+	buf_free(&t[0].b);
+	buf_free(&t[1].b);
+	free(big);
+	free(whole);
+}
+
+/* Real children kept: each one's two outputs apart, its status, and a
+ * signal that ended one said as such. */
+static void test_run_kept(void **state)
+{
+	const char *a[] = { "sh", "-c", "printf 'o1\\no2'; echo e1 >&2; exit 3",
+			    NULL };
+	const char *k[] = { "sh", "-c", "echo bye; kill -TERM $$", NULL };
+	struct fanout_text t[4];
+	struct fanout_job jobs[] = { { "a", a, -5, &t[0], -5 },
+				     { "k", k, -5, &t[2], -5 } };
+	int o = out_file(), so = dup(1), rc;
+	char *out;
+
+	(void)state;
+	memset(t, 0, sizeof(t));
+	fflush(NULL);
+	dup2(o, 1);
+	rc = fanout_run(jobs, 2, NULL);
+	dup2(so, 1);
+	close(so);
+	out = slurp(o);
+	assert_string_equal(out, "");
+	assert_int_equal(rc, 128 + SIGTERM);
+	assert_int_equal(jobs[0].status, 3);
+	assert_int_equal(jobs[0].signal, 0);
+	kept_is(&t[0], "o1\no2", 5);
+	kept_is(&t[1], "e1\n", 3);
+	assert_int_equal(jobs[1].status, 128 + SIGTERM);
+	assert_int_equal(jobs[1].signal, SIGTERM);
+	kept_is(&t[2], "bye\n", 4);
+	for (int i = 0; i < 4; i++)
+		buf_free(&t[i].b);
+	free(out);
+	close(o);
+}
+
 /* Real children: stdout and stderr labelled apart, the statuses, a job
  * that could not be made and one that cannot start, stdin empty. */
 static void test_run(void **state)
@@ -372,6 +540,10 @@ int main(void)
 		cmocka_unit_test(test_split_reads),
 		cmocka_unit_test(test_no_mixing),
 		cmocka_unit_test(test_long_line),
+		cmocka_unit_test(test_kept_apart),
+		cmocka_unit_test(test_kept_utf8),
+		cmocka_unit_test(test_kept_cap),
+		cmocka_unit_test(test_run_kept),
 		cmocka_unit_test(test_run),
 		cmocka_unit_test(test_run_signal),
 		cmocka_unit_test(test_run_signal_pipe_held),
