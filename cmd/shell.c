@@ -14,7 +14,8 @@
 
 static const char usage_shell[] =
 	"usage: nook shell [NAME] [--user USER] [--workdir DIR] [-- COMMAND ARGS...]\n"
-	"       nook shell --all [NAME] [--user U] [--workdir DIR] -- COMMAND...\n"
+	"       nook shell --all [NAME] [--json] [--user U] [--workdir DIR]\n"
+	"                  -- COMMAND...\n"
 	"\n"
 	"Without a command: a login shell in VM NAME (default: nook.yaml's\n"
 	"name, else default), with\n"
@@ -31,12 +32,24 @@ static const char usage_shell[] =
 	"                  plain VM: on it alone), each output line prefixed\n"
 	"                  with the node's name, stdin empty; exits with the\n"
 	"                  highest status (a node not running, or whose\n"
-	"                  record cannot be read, is named and counts as 1)\n";
+	"                  record cannot be read, is named and counts as 1)\n"
+	"  --json          with --all: once every node's command has\n"
+	"                  ended, a JSON array on stdout, an object per\n"
+	"                  node in order: name, exit (null, and signal\n"
+	"                  such as \"TERM\", when a signal ended its ssh),\n"
+	"                  stdout and stderr (strings: a byte sequence\n"
+	"                  that is not UTF-8 becomes U+FFFD; past 16 MiB\n"
+	"                  the rest is dropped, stdout_truncated or\n"
+	"                  stderr_truncated true); for a node not run,\n"
+	"                  name and error. A plain VM not run, or a\n"
+	"                  failure before any node runs: one object,\n"
+	"                  {\"name\", \"error\"}. A signal that ends nook\n"
+	"                  shell prints no JSON\n";
 
 struct shell_opts {
 	const char *user, *workdir, *name;
 	char **cmd;               /* NULL: a login shell */
-	int all;
+	int all, json;
 };
 
 /* The options into o; 0, EXIT_USAGE, or -1 for --help (shown). */
@@ -46,6 +59,7 @@ static int shell_parse(int argc, char **argv, struct shell_opts *o)
 		{ "user", required_argument, NULL, 'u' },
 		{ "workdir", required_argument, NULL, 'w' },
 		{ "all", no_argument, NULL, 'a' },
+		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -60,6 +74,7 @@ static int shell_parse(int argc, char **argv, struct shell_opts *o)
 			case 'u': o->user = optarg; break;
 			case 'w': o->workdir = optarg; break;
 			case 'a': o->all = 1; break;
+			case 'j': o->json = 1; break;
 			case 'h': return show_usage(usage_shell) - 1;
 			default: return bad_option(usage_shell, argv, c);
 			}
@@ -81,6 +96,10 @@ static int shell_parse(int argc, char **argv, struct shell_opts *o)
 	if (o->all && !o->cmd)
 		return usage_error(usage_shell, "--all runs a command: put it "
 				   "after '--'");
+	/* one VM's command: its output is its own, its status the result */
+	if (o->json && !o->all)
+		return usage_error(usage_shell, "--json goes with --all (one "
+				   "VM's command prints its own output)");
 	return 0;
 }
 
@@ -351,46 +370,123 @@ static int node_argv(const struct nook_dirs *d, const char *name,
 	return ret;
 }
 
+/* t as the string key (and key_cut true when it was cut) of o. */
+static void add_text(json_t *o, const char *key, const char *key_cut,
+		     const struct fanout_text *t)
+{
+	json_object_set_new(o, key, json_stringn(t->b.p ? t->b.p : "",
+						 t->b.len));
+	if (t->truncated)
+		json_object_set_new(o, key_cut, json_true());
+}
+
+/* Job j's object for --json: its exit status and what it printed, or
+ * when why is not "", why it was not run. */
+static json_t *node_json(const struct fanout_job *j, const char *why)
+{
+	const char *abbrev = j->signal ? sigabbrev_np(j->signal) : NULL;
+	json_t *o;
+
+	if (*why)
+		return json_pack("{s:s,s:s}", "name", j->label, "error", why);
+	o = json_pack("{s:s,s:o}", "name", j->label, "exit",
+		      j->signal ? json_null() : json_integer(j->status));
+	if (!o)
+		return NULL;
+	if (j->signal)
+		json_object_set_new(o, "signal", abbrev ? json_string(abbrev) :
+					json_sprintf("%d", j->signal));
+	add_text(o, "stdout", "stdout_truncated", &j->keep[0]);
+	add_text(o, "stderr", "stderr_truncated", &j->keep[1]);
+	return o;
+}
+
+/* --json of shell_all(): each node's object, in order; why is each
+ * node's error ("" for one run). 1 when it could not be printed. */
+static int print_all_json(const struct fanout_set *s, const struct strvec *why)
+{
+	json_t *all = json_array();
+
+	for (size_t i = 0; i < s->nodes.n; i++) {
+		json_t *j = node_json(&s->jobs[i], why->v[i]);
+
+		/* (an error that is not UTF-8): the node is not left out */
+		if (!j)
+			j = json_pack("{s:s,s:s}", "name", s->jobs[i].label,
+				      "error", "its outcome cannot be written "
+				      "as JSON");
+		json_array_append_new(all, j);
+	}
+	return print_json(all);
+}
+
 /* o->cmd on every node of o->name at once; the highest exit status. */
 static int shell_all(const struct nook_dirs *d, const struct shell_opts *o)
 {
 	struct strvec nodes = STRVEC_INIT, why = STRVEC_INIT;
+	struct strvec errs = STRVEC_INIT;
+	struct fanout_text *kept = NULL;
 	struct fanout_set s;
 	char tag[33];
-	int rc, sig = 0;
+	int rc, sig = 0, one;
 
 	if (make_tag(tag) < 0 || shell_nodes(d, o->name, &nodes, &why) < 0) {
 		strvec_clear(&nodes);
 		strvec_clear(&why);
 		return 1;
 	}
+	/* o->name is a VM's, not a cluster's */
+	one = nodes.n == 1 && !strcmp(nodes.v[0], o->name);
 	fanout_set_init(&s, &nodes);
+	if (o->json) {
+		kept = xmalloc(sizeof(*kept) * 2 * (s.nodes.n + 1));
+		memset(kept, 0, sizeof(*kept) * 2 * (s.nodes.n + 1));
+	}
 	/* a node that cannot be reached, or whose record cannot be read, is
 	 * named and counts as failed; the others run */
 	for (size_t i = 0; i < s.nodes.n; i++) {
-		if (*why.v[i])
+		if (*why.v[i]) {
 			vm_cluster_node_broken(s.nodes.v[i]);
-		else if (node_argv(d, s.nodes.v[i], o, tag, &s.avs[i], 0) == 0)
+			error_add_cause(why.v[i]);
+		} else if (node_argv(d, s.nodes.v[i], o, tag, &s.avs[i],
+				     0) == 0) {
 			s.jobs[i].argv = (const char *const *)s.avs[i].v;
+		}
+		/* --json says it again, in the node's object */
+		strvec_push(&errs, s.jobs[i].argv ? "" : error_last());
+		s.jobs[i].keep = kept ? &kept[2 * i] : NULL;
 	}
 	strvec_clear(&why);
+	if (o->json && one && *errs.v[0]) {
+		/* as any command's --json about one VM that fails */
+		json_error_name(o->name);
+		rc = 1;
+		goto out;
+	}
 	rc = fanout_run(s.jobs, s.nodes.n, &sig);
 	/* as shell_piped(): what a signal or ssh's end cut off is hung up */
 	for (size_t i = 0; i < s.nodes.n; i++)
 		if (s.jobs[i].argv && (sig || cut_off(s.jobs[i].status)))
 			node_argv(d, s.nodes.v[i], o, tag, NULL,
 				  !sig && s.jobs[i].status == 255);
-	fanout_set_free(&s);
 	if (sig) {
 		signal(sig, SIG_DFL);
 		raise(sig);
 	}
+	if (o->json && print_all_json(&s, &errs) && !rc)
+		rc = 1;
+out:
+	for (size_t i = 0; kept && i < 2 * s.nodes.n; i++)
+		buf_free(&kept[i].b);
+	free(kept);
+	strvec_clear(&errs);
+	fanout_set_free(&s);
 	return rc;
 }
 
 int cmd_shell(struct nook_ctx *ctx, int argc, char **argv)
 {
-	struct shell_opts o = { NULL, NULL, NULL, NULL, 0 };
+	struct shell_opts o = { NULL, NULL, NULL, NULL, 0, 0 };
 	const struct nook_dirs *d;
 	int rc = shell_parse(argc, argv, &o);
 

@@ -219,6 +219,22 @@ expect_rc "shell --all qc, qc-2 broken: fails" 1 "$NOOK" shell --all qc -- echo 
 check "  qc-1 ran it" test "$OUT" = "qc-1: hi"
 contains "  names qc-2 and the way out" "$ERR" "node qc-2's record cannot be read (said above); 'nook local delete qc-2 --force' removes it"
 contains "  with what is wrong" "$ERR" "qc-2/vm.json"
+# --json: an object per node in order, the broken one's its error; the
+# exit status as without it
+jnodes() { python3 -c 'import json, sys
+d = json.loads(sys.argv[1]); exec(sys.argv[2])' "$OUT" "$@"; }
+expect_rc "shell --all qc --json, qc-2 broken: fails" 1 "$NOOK" shell --all qc --json -- echo hi
+check "  stdout is one array: qc-1 ran it" jnodes 'assert d[0] == {"name": "qc-1", "exit": 0, "stdout": "hi\n", "stderr": ""}, d'
+check "  qc-2's error, as on stderr" jnodes 'assert d[1:] == [{"name": "qc-2", "error": d[1]["error"]}], d
+assert d[1]["error"].startswith("node qc-2\x27s record cannot be read (said above); \x27nook local delete qc-2 --force\x27 removes it ("), d
+assert "qc-2/vm.json" in d[1]["error"], d'
+contains "  still said on stderr" "$ERR" "node qc-2's record cannot be read"
+expect_rc "shell --all qc --json: the highest status" 3 "$NOOK" shell --all qc --json -- sh -c "printf 'a\\377b\\nno end'; echo err >&2; exit 3"
+check "  each output apart, as printed, not UTF-8 as U+FFFD" jnodes 'assert d[0] == {"name": "qc-1", "exit": 3, "stdout": "a\ufffdb\nno end", "stderr": "err\n"}, d'
+expect_rc "shell --json without --all: a usage error" 2 "$NOOK" shell qc --json -- echo hi
+contains "  says --json goes with --all" "$ERR" "--json goes with --all"
+expect_rc "shell --all --json of no such cluster or VM" 1 "$NOOK" shell --all nosuch --json -- echo hi
+check "  the error as JSON, naming it" jnodes 'assert d == {"name": "nosuch", "error": sys.argv[3]}, d' "${ERR#nook: }"
 expect_rc "sync --all qc, qc-2 broken: fails" 1 "$NOOK" sync --all qc "src it's" all
 check "  qc-1 got the files" test -f "guest/all/sub dir/f 'x'"
 contains "  says one of two synced" "$OUT" "synced 1 of 2 nodes"
