@@ -231,6 +231,9 @@ assert "qc-2/vm.json" in d[1]["error"], d'
 contains "  still said on stderr" "$ERR" "node qc-2's record cannot be read"
 expect_rc "shell --all qc --json: the highest status" 3 "$NOOK" shell --all qc --json -- sh -c "printf 'a\\377b\\nno end'; echo err >&2; exit 3"
 check "  each output apart, as printed, not UTF-8 as U+FFFD" jnodes 'assert d[0] == {"name": "qc-1", "exit": 3, "stdout": "a\ufffdb\nno end", "stderr": "err\n"}, d'
+# (the stand-in ssh runs the command's sh: its $PPID is the "ssh")
+expect_rc "shell --all qc --json: a node's ssh killed" 143 "$NOOK" shell --all qc --json -- sh -c 'echo bye; kill -TERM $PPID'
+check "  exit null, the signal named" jnodes 'assert d[0] == {"name": "qc-1", "exit": None, "signal": "TERM", "stdout": "bye\n", "stderr": ""}, d'
 expect_rc "shell --json without --all: a usage error" 2 "$NOOK" shell qc --json -- echo hi
 contains "  says --json goes with --all" "$ERR" "--json goes with --all"
 expect_rc "shell --all --json of no such cluster or VM" 1 "$NOOK" shell --all nosuch --json -- echo hi
