@@ -84,6 +84,14 @@ expect_rc "shell --all" 0 "$NOOK" shell --all dev -- hostname
 contains "  dev-1's line" "$OUT" "dev-1: dev-1"
 contains "  dev-2's line" "$OUT" "dev-2: dev-2"
 expect_rc "shell --all: the highest exit status" 3 "$NOOK" shell --all dev -- sh -c 'test "$(hostname)" = dev-1 || exit 3'
+# --json: each node's outputs apart and its status, in the nodes' order
+expect_rc "shell --all --json" 3 "$NOOK" shell --all dev --json -- sh -c 'hostname; printf "\377"; echo oops >&2; exit 3'
+check "  an object per node, each its own output" python3 -c '
+import json, sys
+d = json.loads(sys.argv[1])
+assert [n["name"] for n in d] == ["dev-1", "dev-2"], d
+for n in d:
+    assert n == {"name": n["name"], "exit": 3, "stdout": n["name"] + "\n\ufffd", "stderr": "oops\n"}, n' "$OUT"
 # a SIGTERM to shell --all hangs its command up on every node
 running_on() {
 	"$NOOK" shell --all dev -- sh -c "grep -ls 'nook-all-tes[t]' /proc/[0-9]*/cmdline | grep -q . && echo running || echo gone" | sort | tr '\n' ' '
