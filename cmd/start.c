@@ -644,9 +644,9 @@ static void plan_node_line(FILE *f, const struct vm_cluster_plan_node *p,
 	fmt_mib(p->memory, mem, sizeof(mem));
 	fmt_mib(p->disk, disk, sizeof(disk));
 
-	fprintf(f, "  %-20s %-15s %d cpus, memory %s, disk %s, image %s",
-		p->name, p->address[0] ? p->address : "-", p->cpus, mem, disk,
-		image);
+	fprintf(f, "  %-20s %-15s %d cpu%s, memory %s, disk %s, image %s",
+		p->name, p->address[0] ? p->address : "-", p->cpus,
+		p->cpus == 1 ? "" : "s", mem, disk, image);
 	if (p->like)
 		fprintf(f, ", like %s", p->like);
 	for (size_t i = 0; i < o->nports; i++) {

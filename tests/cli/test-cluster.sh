@@ -109,6 +109,7 @@ expect_rc "a plain VM k-01 may be planned" 0 "$NOOK" local start k-01 "${common[
 expect_rc "  and k-0" 0 "$NOOK" local start k-0 "${common[@]}" --plan
 expect_rc "the plan of k again, no --image" 0 "$NOOK" local start k --plan
 contains "  its nodes keep their image, named as made" "$OUT" "image blank.img"
+contains "  and their one vCPU, said so" "$OUT" " 1 cpu, memory 256M"
 # one node's plan: it starts as a node of k, at its own address
 expect_rc "the plan of node k-2 alone, --json" 0 "$NOOK" local start k-2 --plan --json
 check "  names its cluster, cluster staying a boolean" test "$(echo "$OUT" | json '(d["cluster"], d["node_of"])')" = "(False, 'k')"
