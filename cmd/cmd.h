@@ -126,8 +126,8 @@ void json_error_name(const char *name);
  * stderr), for --all over a cluster's nodes.
  */
 /* What a job printed on one of its outputs, kept apart (--json): the
- * first FANOUT_KEEP_MAX bytes read, made valid UTF-8 once it ended (each
- * invalid sequence U+FFFD; one cut at the cap dropped). */
+ * first FANOUT_KEEP_MAX bytes read, as read (fanout_text_utf8() makes
+ * them JSON's, up to 3 times as long: one output at a time). */
 #define FANOUT_KEEP_MAX ((size_t)16 << 20)
 struct fanout_text {
 	struct buf b;
@@ -142,6 +142,10 @@ struct fanout_job {
 	struct fanout_text *keep;
 	int signal;               /* out: the signal that ended it, or 0 */
 };
+/* t's bytes made valid UTF-8 in place: each invalid sequence one U+FFFD
+ * (Python's "replace"), a character the cap cut at the end (truncated)
+ * dropped. */
+void fanout_text_utf8(struct fanout_text *t);
 /* Run every job at once with stdin from /dev/null; a last line without
  * its newline gets one (a kept output stays as it was printed). Returns
  * the highest status (fanout_status()).

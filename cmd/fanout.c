@@ -96,9 +96,7 @@ static size_t utf8_seq(const unsigned char *p, size_t n, int *whole)
 	return k;
 }
 
-/* t's bytes made valid UTF-8 (JSON carries nothing else): each invalid
- * sequence U+FFFD, but one that the cap cut at the end dropped. */
-static void make_utf8(struct fanout_text *t)
+void fanout_text_utf8(struct fanout_text *t)
 {
 	const unsigned char *p = (const unsigned char *)t->b.p;
 	struct buf out = BUF_INIT;
@@ -141,15 +139,14 @@ static void keep_bytes(struct fanout_text *t, const char *p, size_t len)
 	buf_add(&t->b, p, len);
 }
 
-/* s at its end: closed, its part freed, what it kept made UTF-8. */
+/* s at its end: closed, its part freed (what it kept stays as read: as
+ * UTF-8 it may take 3 times the room, and a set of jobs keeps them all). */
 static void end(struct fanout_stream *s)
 {
 	if (s->in >= 0)
 		close(s->in);
 	s->in = -1;
 	buf_free(&s->part);
-	if (s->keep)
-		make_utf8(s->keep);
 }
 
 /* One read from s->in, its lines written out (or kept). 1 while open, 0

@@ -370,12 +370,15 @@ static int node_argv(const struct nook_dirs *d, const char *name,
 	return ret;
 }
 
-/* t as the string key (and key_cut true when it was cut) of o. */
+/* t as the string key (and key_cut true when it was cut) of o; t's
+ * bytes freed: only one output at a time is held twice (as UTF-8, up to
+ * 3 times its size, and as JSON's string). */
 static void add_text(json_t *o, const char *key, const char *key_cut,
-		     const struct fanout_text *t)
+		     struct fanout_text *t)
 {
-	json_object_set_new(o, key, json_stringn(t->b.p ? t->b.p : "",
-						 t->b.len));
+	fanout_text_utf8(t);
+	json_object_set_new(o, key, json_stringn(t->b.p, t->b.len));
+	buf_free(&t->b);
 	if (t->truncated)
 		json_object_set_new(o, key_cut, json_true());
 }

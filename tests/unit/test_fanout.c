@@ -256,11 +256,14 @@ static void kept_pipes(struct fanout_stream s[2], struct fanout_text t[2],
 	}
 }
 
-/* t holds exactly want (n bytes), untruncated, and JSON takes it. */
-static void kept_is(const struct fanout_text *t, const char *want, size_t n)
+/* t, made UTF-8, holds exactly want (n bytes), untruncated, and JSON
+ * takes it. */
+static void kept_is(struct fanout_text *t, const char *want, size_t n)
 {
-	json_t *j = json_stringn(t->b.p, t->b.len);
+	json_t *j;
 
+	fanout_text_utf8(t);
+	j = json_stringn(t->b.p, t->b.len);
 	assert_int_equal(t->b.len, n);
 	assert_memory_equal(t->b.p, want, n);
 	assert_false(t->truncated);
@@ -366,6 +369,7 @@ static void test_kept_cap(void **state)
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	waitpid(pid[1], &st, 0);
 	assert_true(t[0].truncated);
+	fanout_text_utf8(&t[0]);
 	t[0].truncated = 0;
 	kept_is(&t[0], big, max - 1);
 	kept_is(&t[1], whole, max);
@@ -374,6 +378,44 @@ static void test_kept_cap(void **state)
 	buf_free(&t[1].b);
 	free(big);
 	free(whole);
+}
+
+/* An output of bytes that are never UTF-8, past the cap: what is kept
+ * is the cap's worth as read, not the 3 times as many bytes of its
+ * U+FFFDs (a cluster's nodes' outputs are all held at once); made UTF-8
+ * when asked, one output at a time. */
+static void test_kept_raw(void **state)
+{
+	static const char *pieces[3];
+	size_t max = FANOUT_KEEP_MAX;
+	char *bad = xmalloc(max + 1);
+	struct fanout_stream s[2];
+	struct fanout_text t[2];
+	int out = out_file(), w[2], st;
+	pid_t pid;
+
+	(void)state;
+	memset(bad, 0xff, max);
+	bad[max] = '\0';
+	pieces[0] = bad;
+	pieces[1] = "\xff";
+	kept_pipes(s, t, out, w);
+	close(w[1]);
+	pid = writer(w[0], pieces, 0);
+	assert_int_equal(fanout_pump(s, 2), 0);
+	waitpid(pid, &st, 0);
+	assert_true(t[0].truncated);
+	assert_int_equal(t[0].b.len, max);
+	assert_memory_equal(t[0].b.p, bad, max);
+	fanout_text_utf8(&t[0]);
+	assert_int_equal(t[0].b.len, 3 * max);
+	assert_memory_equal(t[0].b.p + 3 * max - 6, "\xef\xbf\xbd\xef\xbf\xbd",
+			    6);
+	kept_is(&t[1], "", 0);
+	close(out);
+	buf_free(&t[0].b);
+	buf_free(&t[1].b);
+	free(bad);
 }
 
 /* Real children kept: each one's two outputs apart, its status, and a
@@ -543,6 +585,7 @@ int main(void)
 		cmocka_unit_test(test_kept_apart),
 		cmocka_unit_test(test_kept_utf8),
 		cmocka_unit_test(test_kept_cap),
+		cmocka_unit_test(test_kept_raw),
 		cmocka_unit_test(test_run_kept),
 		cmocka_unit_test(test_run),
 		cmocka_unit_test(test_run_signal),
