@@ -41,10 +41,10 @@ static const char usage_shell[] =
 	"                  that is not UTF-8 becomes U+FFFD; past 16 MiB\n"
 	"                  the rest is dropped, stdout_truncated or\n"
 	"                  stderr_truncated true); for a node not run,\n"
-	"                  name and error. A plain VM not run, or a\n"
-	"                  failure before any node runs: one object,\n"
-	"                  {\"name\", \"error\"}. A signal that ends nook\n"
-	"                  shell prints no JSON\n";
+	"                  name and error. A plain VM not run: one\n"
+	"                  object, {\"name\", \"error\"}; a failure before\n"
+	"                  any node runs: {\"error\"}. A signal that ends\n"
+	"                  nook shell prints no JSON\n";
 
 struct shell_opts {
 	const char *user, *workdir, *name;
@@ -476,8 +476,18 @@ static int shell_all(const struct nook_dirs *d, const struct shell_opts *o)
 		signal(sig, SIG_DFL);
 		raise(sig);
 	}
-	if (o->json && print_all_json(&s, &errs) && !rc)
-		rc = 1;
+	/* a full disk or a closed pipe: the exit status may be a node's, so
+	 * say it (as the labelled lines' failed write is said) */
+	errno = 0;
+	if (o->json && print_all_json(&s, &errs)) {
+		if (errno)
+			error_errno("cannot write the JSON of %s's nodes",
+				    o->name);
+		else
+			errorf("cannot write the JSON of %s's nodes", o->name);
+		if (!rc)
+			rc = 1;
+	}
 out:
 	for (size_t i = 0; kept && i < 2 * s.nodes.n; i++)
 		buf_free(&kept[i].b);

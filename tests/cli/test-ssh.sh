@@ -234,6 +234,10 @@ check "  each output apart, as printed, not UTF-8 as U+FFFD" jnodes 'assert d[0]
 # (the stand-in ssh runs the command's sh: its $PPID is the "ssh")
 expect_rc "shell --all qc --json: a node's ssh killed" 143 "$NOOK" shell --all qc --json -- sh -c 'echo bye; kill -TERM $PPID'
 check "  exit null, the signal named" jnodes 'assert d[0] == {"name": "qc-1", "exit": None, "signal": "TERM", "stdout": "bye\n", "stderr": ""}, d'
+# stdout that cannot be written (a full disk): said, as a labelled
+# line's failed write is, since the status may well be a node's
+expect_rc "shell --all qc --json into a full disk: a node's status" 3 sh -c '"$0" shell --all qc --json -- sh -c "exit 3" >/dev/full' "$NOOK"
+contains "  says the JSON was not written" "$ERR" "nook: cannot write the JSON of qc's nodes: No space left on device"
 expect_rc "shell --json without --all: a usage error" 2 "$NOOK" shell qc --json -- echo hi
 contains "  says --json goes with --all" "$ERR" "--json goes with --all"
 expect_rc "shell --all --json of no such cluster or VM" 1 "$NOOK" shell --all nosuch --json -- echo hi
