@@ -107,7 +107,11 @@ void board_end(struct board *b);
 void getopt_reset(void);
 /* Print j to stdout as indented JSON and free it. 0, or 1 on failure. */
 int print_json(json_t *j);
-/* 1 once print_json() has been called. */
+/* print_json() of an array of n items, each made by item(i, ctx) in
+ * turn and written (then freed) before the next is made: a long array
+ * is never held whole. 0, or 1 on failure (an item NULL is one). */
+int print_json_array(size_t n, json_t *(*item)(size_t, void *), void *ctx);
+/* 1 once print_json() or print_json_array() has been called. */
 int printed_json(void);
 /* For --json: the failure as {"error": "<the last error said>"} on stdout
  * (it was said on stderr too), with the VM's "name" when the command is

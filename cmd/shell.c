@@ -404,23 +404,32 @@ static json_t *node_json(const struct fanout_job *j, const char *why)
 	return o;
 }
 
-/* --json of shell_all(): each node's object, in order; why is each
- * node's error ("" for one run). 1 when it could not be printed. */
+struct all_json {
+	const struct fanout_set *s;
+	const struct strvec *why; /* each node's error ("" for one run) */
+};
+
+/* print_json_array()'s item i: node i's object */
+static json_t *all_json_item(size_t i, void *ctx)
+{
+	const struct all_json *a = ctx;
+	json_t *j = node_json(&a->s->jobs[i], a->why->v[i]);
+
+	/* (an error that is not UTF-8): the node is not left out */
+	if (!j)
+		j = json_pack("{s:s,s:s}", "name", a->s->jobs[i].label,
+			      "error", "its outcome cannot be written as JSON");
+	return j;
+}
+
+/* --json of shell_all(): each node's object, in order, made and written
+ * one at a time (a node's outputs as UTF-8 may be 3 times what was kept,
+ * their JSON 6 times). 1 when it could not be printed. */
 static int print_all_json(const struct fanout_set *s, const struct strvec *why)
 {
-	json_t *all = json_array();
+	struct all_json a = { s, why };
 
-	for (size_t i = 0; i < s->nodes.n; i++) {
-		json_t *j = node_json(&s->jobs[i], why->v[i]);
-
-		/* (an error that is not UTF-8): the node is not left out */
-		if (!j)
-			j = json_pack("{s:s,s:s}", "name", s->jobs[i].label,
-				      "error", "its outcome cannot be written "
-				      "as JSON");
-		json_array_append_new(all, j);
-	}
-	return print_json(all);
+	return print_json_array(s->nodes.n, all_json_item, &a);
 }
 
 /* o->cmd on every node of o->name at once; the highest exit status. */

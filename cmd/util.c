@@ -75,15 +75,54 @@ int printed_json(void)
 
 int print_json(json_t *j)
 {
-	char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	int ret = 0;
 
 	json_printed = 1;
-	json_decref(j);
-	if (!s || puts(s) < 0 || fflush(stdout) != 0)
+	/* written as it is made: shell --all --json's outputs, their
+	 * control bytes 6 times as long as \u0001, need no string beside */
+	if (!j || json_dumpf(j, stdout, JSON_INDENT(2) |
+			     JSON_PRESERVE_ORDER) < 0 ||
+	    putchar('\n') == EOF || fflush(stdout) != 0)
 		ret = 1;
-	free(s);
+	json_decref(j);
 	return ret;
+}
+
+/* json_dump_callback()'s writer: to stdout, each line indented two more
+ * spaces (a JSON string holds no newline of its own) */
+static int dump_indented(const char *p, size_t n, void *data)
+{
+	int *fail = data;
+
+	for (size_t i = 0; i < n; i++)
+		if (putchar(p[i]) == EOF ||
+		    (p[i] == '\n' && fputs("  ", stdout) == EOF))
+			*fail = 1;
+	return *fail ? -1 : 0;
+}
+
+int print_json_array(size_t n, json_t *(*item)(size_t, void *), void *ctx)
+{
+	int fail = 0;
+
+	json_printed = 1;
+	if (!n)
+		return print_json(json_array());
+	fputs("[\n  ", stdout);
+	for (size_t i = 0; i < n && !fail; i++) {
+		json_t *j = item(i, ctx);
+
+		if (i && fputs(",\n  ", stdout) == EOF)
+			fail = 1;
+		if (!j || json_dump_callback(j, dump_indented, &fail,
+					     JSON_INDENT(2) |
+					     JSON_PRESERVE_ORDER) < 0)
+			fail = 1;
+		json_decref(j);
+	}
+	if (fputs("\n]\n", stdout) == EOF || fflush(stdout) != 0)
+		fail = 1;
+	return fail;
 }
 
 /* The VM the command is about (json_error_name()); "" for none. A valid

@@ -214,6 +214,19 @@ wait "$MASTER" "$OTHER" 2>/dev/null
 expect_rc "a cluster qc of two" 0 "$NOOK" local start qc --nodes 2 \
 	--image blank.img --no-wait --memory 256M --cpus 1 --accel tcg
 to_banner qc-1
+to_banner qc-2
+# --json of both nodes' two outputs past the cap, of bytes that JSON
+# writes 6 times as long (\u0001) or UTF-8 3 times (U+FFFD): each node's
+# object is made and written in turn, never the whole array at once -
+# what nook holds stays near what it kept (4 x 16 MiB), not several
+# times that
+maxrss() { python3 -c 'import resource, subprocess, sys
+subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)' "$@"; }
+for c in '\001' '\377'; do
+	mib=$(maxrss "$NOOK" shell --all qc --json -- sh -c "head -c 16777300 /dev/zero | tr '\\0' '$c'; head -c 16777300 /dev/zero | tr '\\0' '$c' >&2")
+	check "shell --all --json of 2 x 2 outputs of $c past 16 MiB: under 300 MiB ($mib)" test "$mib" -lt 300
+done
 echo '{' >"$NOOK_HOME/vms/qc-2/vm.json"
 expect_rc "shell --all qc, qc-2 broken: fails" 1 "$NOOK" shell --all qc -- echo hi
 check "  qc-1 ran it" test "$OUT" = "qc-1: hi"
