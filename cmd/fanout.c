@@ -64,38 +64,6 @@ static void take_lines(struct fanout_stream *s, int at_end, struct buf *out)
 	s->part.p[s->part.len] = '\0';
 }
 
-/*
- * The length of the UTF-8 sequence at p (n bytes there), or of its
- * longest start that could begin one (a maximal subpart: what one U+FFFD
- * replaces); *whole 1 for a sequence, 0 for an invalid one, -1 for a
- * start that n ends.
- */
-static size_t utf8_seq(const unsigned char *p, size_t n, int *whole)
-{
-	unsigned char lo = 0x80, hi = 0xbf;
-	size_t want, k = 1;
-
-	*whole = p[0] < 0x80;
-	if (p[0] < 0xc2 || p[0] > 0xf4)
-		return 1;
-	want = p[0] >= 0xf0 ? 4 : p[0] >= 0xe0 ? 3 : 2;
-	/* no overlong form, no surrogate, nothing past U+10FFFF */
-	if (p[0] == 0xe0)
-		lo = 0xa0;
-	else if (p[0] == 0xed)
-		hi = 0x9f;
-	else if (p[0] == 0xf0)
-		lo = 0x90;
-	else if (p[0] == 0xf4)
-		hi = 0x8f;
-	for (; k < want && k < n && p[k] >= lo && p[k] <= hi; k++) {
-		lo = 0x80;
-		hi = 0xbf;
-	}
-	*whole = k == want ? 1 : k == n ? -1 : 0;
-	return k;
-}
-
 void fanout_text_utf8(struct fanout_text *t)
 {
 	const unsigned char *p = (const unsigned char *)t->b.p;
@@ -105,7 +73,7 @@ void fanout_text_utf8(struct fanout_text *t)
 
 	/* the usual case, valid, costs no copy */
 	while (i < n) {
-		k = utf8_seq(p + i, n - i, &whole);
+		k = utf8_len(p + i, n - i, &whole);
 		if (whole <= 0)
 			break;
 		i += k;
@@ -116,7 +84,7 @@ void fanout_text_utf8(struct fanout_text *t)
 	}
 	buf_add(&out, p, i);
 	for (; i < n; i += k) {
-		k = utf8_seq(p + i, n - i, &whole);
+		k = utf8_len(p + i, n - i, &whole);
 		if (whole > 0)
 			buf_add(&out, p + i, k);
 		else if (!(whole < 0 && t->truncated))

@@ -59,6 +59,11 @@ void error_set_usage(const char *msg);
  * file or a name cannot drive the terminal that shows it. */
 struct buf;
 void str_escape(struct buf *b, const char *s, int keep_nl);
+/* The length of the UTF-8 sequence at p (n bytes there; strict: no
+ * overlong form, surrogate or code past U+10FFFF), or of the longest
+ * start of one there (what one U+FFFD replaces); *whole 1 for a
+ * sequence, 0 for an invalid one, -1 for a start that n cuts. */
+size_t utf8_len(const unsigned char *p, size_t n, int *whole);
 /* s escaped as str_escape() does (not keeping newlines), for printing a
  * name or path that may hold any byte; NULL for NULL. The caller frees. */
 char *str_escaped(const char *s);

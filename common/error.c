@@ -21,20 +21,46 @@ void error_where(const char *w)
 /* Whether that error was a usage error (usage_errorf()). */
 static int last_usage;
 
+/* (common.h) */
+size_t utf8_len(const unsigned char *p, size_t n, int *whole)
+{
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t want, k = 1;
+
+	*whole = p[0] < 0x80;
+	if (p[0] < 0xc2 || p[0] > 0xf4)
+		return 1;
+	want = p[0] >= 0xf0 ? 4 : p[0] >= 0xe0 ? 3 : 2;
+	/* no overlong form, no surrogate, nothing past U+10FFFF */
+	if (p[0] == 0xe0)
+		lo = 0xa0;
+	else if (p[0] == 0xed)
+		hi = 0x9f;
+	else if (p[0] == 0xf0)
+		lo = 0x90;
+	else if (p[0] == 0xf4)
+		hi = 0x8f;
+	for (; k < want && k < n && p[k] >= lo && p[k] <= hi; k++) {
+		lo = 0x80;
+		hi = 0xbf;
+	}
+	*whole = k == want ? 1 : k == n ? -1 : 0;
+	return k;
+}
+
 void str_escape(struct buf *b, const char *s, int keep_nl)
 {
 	const unsigned char *p = (const unsigned char *)s;
 
 	while (*p) {
 		size_t n = 1;
+		int whole;
 
-		if (*p >= 0xc2 && *p <= 0xf4) {
-			/* a whole UTF-8 sequence passes, C1 controls not */
-			size_t want = *p >= 0xf0 ? 4 : *p >= 0xe0 ? 3 : 2;
-
-			while (n < want && (p[n] & 0xc0) == 0x80)
-				n++;
-			if (n == want && !(*p == 0xc2 && p[1] < 0xa0)) {
+		if (*p >= 0x80) {
+			/* a whole UTF-8 sequence passes, C1 controls not (the
+			 * NUL ends a sequence: nothing past it is read) */
+			n = utf8_len(p, SIZE_MAX, &whole);
+			if (whole > 0 && !(*p == 0xc2 && p[1] < 0xa0)) {
 				buf_add(b, p, n);
 				p += n;
 				continue;

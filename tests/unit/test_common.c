@@ -954,6 +954,11 @@ static void test_str_escape(void **state)
 	str_escape(&b, "caf\xc3\xa9 \xd1\x84 \xc2\x9b \xff\xc3", 1);
 	assert_string_equal(b.p, "caf\xc3\xa9 \xd1\x84 \\xc2\\x9b \\xff\\xc3");
 	b.len = 0;
+	/* an overlong '/', a surrogate, a code past U+10FFFF: not UTF-8 */
+	str_escape(&b, "\xc0\xaf \xed\xa0\x80 \xf4\x90\x80\x80", 1);
+	assert_string_equal(b.p, "\\xc0\\xaf \\xed\\xa0\\x80 "
+			    "\\xf4\\x90\\x80\\x80");
+	b.len = 0;
 	str_escape(&b, "l1\n\tl2", 1);
 	assert_string_equal(b.p, "l1\n\tl2");
 	b.len = 0;
