@@ -145,6 +145,9 @@ struct fanout_job {
 	 * stdout kept in keep[0], its stderr in keep[1], nothing printed */
 	struct fanout_text *keep;
 	int signal;               /* out: the signal that ended it, or 0 */
+	/* out: why it could not be started (argv given; status 1), or
+	 * NULL; freed by the next run, fanout_set_free() or the caller */
+	char *error;
 };
 /* t's bytes made valid UTF-8 in place: each invalid sequence one U+FFFD
  * (Python's "replace"), a character the cap cut at the end (truncated)

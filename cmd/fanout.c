@@ -324,11 +324,19 @@ int fanout_run(struct fanout_job *jobs, size_t n, int *caught)
 						   BUF_INIT };
 		s[2 * i + 1] = s[2 * i];
 		st[i] = 1;
+		free(jobs[i].error);
+		jobs[i].error = NULL;
+		if (!jobs[i].argv)
+			continue;
+		error_where(jobs[i].label);
 		if (devnull < 0)
 			error_errno("/dev/null");
-		else if (jobs[i].argv)
+		else
 			start_job(&jobs[i], devnull, &c[i], &s[2 * i],
 				  &s[2 * i + 1]);
+		error_where(NULL);
+		if (c[i].pid <= 0)
+			jobs[i].error = xstrdup(error_last());
 	}
 	if (devnull >= 0)
 		close(devnull);
@@ -378,8 +386,10 @@ void fanout_set_init(struct fanout_set *s, struct strvec *nodes)
 
 void fanout_set_free(struct fanout_set *s)
 {
-	for (size_t i = 0; s->avs && i < s->nodes.n; i++)
+	for (size_t i = 0; s->avs && i < s->nodes.n; i++) {
 		strvec_clear(&s->avs[i]);
+		free(s->jobs[i].error);
+	}
 	free(s->avs);
 	free(s->jobs);
 	strvec_clear(&s->nodes);

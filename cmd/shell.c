@@ -384,12 +384,15 @@ static void add_text(json_t *o, const char *key, const char *key_cut,
 }
 
 /* Job j's object for --json: its exit status and what it printed, or
- * when why is not "", why it was not run. */
+ * when why is not "" or its ssh could not be started, why it did not
+ * run. */
 static json_t *node_json(const struct fanout_job *j, const char *why)
 {
 	const char *abbrev = j->signal ? sigabbrev_np(j->signal) : NULL;
 	json_t *o;
 
+	if (j->error)
+		why = j->error;
 	if (*why)
 		return json_pack("{s:s,s:s}", "name", j->label, "error", why);
 	o = json_pack("{s:s,s:o}", "name", j->label, "exit",

@@ -251,6 +251,12 @@ check "  each output apart, as printed, not UTF-8 as U+FFFD" jnodes 'assert d[0]
 # (the stand-in ssh runs the command's sh: its $PPID is the "ssh")
 expect_rc "shell --all qc --json: a node's ssh killed" 143 "$NOOK" shell --all qc --json -- sh -c 'echo bye; kill -TERM $PPID'
 check "  exit null, the signal named" jnodes 'assert d[0] == {"name": "qc-1", "exit": None, "signal": "TERM", "stdout": "bye\n", "stderr": ""}, d'
+# a node whose ssh cannot be started at all: why, in its object
+# (no ssh on PATH)
+mkdir -p nossh
+expect_rc "shell --all qc --json, ssh not found: fails" 1 env PATH="$WORK/nossh" "$NOOK" shell --all qc --json -- echo hi
+check "  qc-1's object says why, as stderr does" jnodes 'assert d[0] == {"name": "qc-1", "error": sys.argv[3]}, d' "qc-1: cannot run ssh: No such file or directory"
+contains "  stderr names the node" "$ERR" "nook: qc-1: cannot run ssh: No such file or directory"
 # stdout that cannot be written (a full disk): said, as a labelled
 # line's failed write is, since the status may well be a node's
 expect_rc "shell --all qc --json into a full disk: a node's status" 3 sh -c '"$0" shell --all qc --json -- sh -c "exit 3" >/dev/full' "$NOOK"

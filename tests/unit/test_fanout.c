@@ -4,12 +4,14 @@
  * the exit status the highest of the jobs'. Pipes and forked writers
  * stand in for the nodes' ssh and rsync.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 #include <signal.h>
+#include <string.h>
 #include <sys/wait.h>
 
 #include "cmd.h"
@@ -494,7 +496,15 @@ static void test_run(void **state)
 	lines_are(out, "b", "b: fine\n");
 	assert_null(strstr(out, "e1"));
 	lines_are(err, "a", "a: e1\n");
-	assert_non_null(strstr(err, "nook-test")); /* x's failure, said */
+	/* x's failure, said with x's name, and kept for its --json */
+	assert_non_null(strstr(err, "nook: x: cannot run /nonexistent/"));
+	assert_non_null(jobs[4].error);
+	assert_non_null(strstr(jobs[4].error, "cannot run /nonexistent"));
+	assert_non_null(strstr(jobs[4].error, strerror(ENOENT)));
+	for (size_t i = 0; i < 6; i++)
+		if (i != 4)
+			assert_null(jobs[i].error);
+	free(jobs[4].error);
 	free(out);
 	free(err);
 	close(o);
