@@ -3,9 +3,11 @@
 # three single `nook local start` one after another, on the same test
 # image, alternated, RUNS times each (default 2). Each run makes fresh
 # VMs (first boots). Prints each time, the medians, the ratio
-# cluster/sequential, each QEMU's resident memory once the cluster is
-# ready (and its proportional share: shared pages split), and before each
-# run how long each core takes for one loop.
+# cluster/sequential (of the medians, and the median of each run's
+# pair's), each QEMU's resident memory once the cluster is ready (and its
+# proportional share: shared pages split), before each run how long each
+# core takes for one loop, and after it the CPU time the host's cores
+# spent idle and stolen (by the hypervisor) while it ran.
 # Usage: tests/bench/cluster-vs-sequential.sh BUILD-DIR [RUNS]
 set -eu
 build=$(realpath "${1:-build}")
@@ -39,12 +41,25 @@ cores() {
 	echo "    loop before:$out" >&2
 }
 
+# /proc/stat's idle, iowait and steal of all cores, in USER_HZ ticks
+ticks() { awk '/^cpu / {print $5, $6, $9}' /proc/stat; }
+# What the cores did not give a run: idle (iowait counted in) and stolen
+# by the hypervisor (a busy neighbour on the host), in CPU-seconds.
+lost() {
+	local hz
+	hz=$(getconf CLK_TCK)
+	echo "$1 $(ticks)" | awk -v hz="$hz" '{
+		printf "    cores idle %.1f CPU-s, stolen %.1f CPU-s\n",
+			($4 + $5 - $1 - $2) / hz, ($6 - $3) / hz }' >&2
+}
+
 cluster_run() {
 	cores
-	local t0=$(now) t
+	local t0=$(now) t s0=$(ticks)
 	"$nook" local start c --nodes 3 --image "$img" >/dev/null 2>"$work/err" ||
 		{ cat "$work/err" >&2; return 1; }
 	t=$(echo "$(now) - $t0" | bc)
+	lost "$s0"
 	# resident, and proportional: the pages QEMUs share (the unpacked
 	# kernel and initrd they map from nook's boot cache) split among them
 	for i in 1 2 3; do
@@ -58,21 +73,25 @@ cluster_run() {
 
 sequential_run() {
 	cores
-	local t0=$(now)
+	local t0=$(now) s0=$(ticks)
 	for i in 1 2 3; do
 		"$nook" local start "s$i" --image "$img" >/dev/null 2>"$work/err" ||
 			{ cat "$work/err" >&2; return 1; }
 	done
 	echo "$(now) - $t0" | bc
+	lost "$s0"
 	for i in 1 2 3; do "$nook" local delete "s$i" --force >/dev/null; done
 }
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 echo "a 3-node cluster vs 3 starts one after another, first boots, $runs each, alternating ($(date -u +%F), $(nproc) cores)"
-: > "$work/c.times"; : > "$work/s.times"
+: > "$work/c.times"; : > "$work/s.times"; : > "$work/ratios"
 for i in $(seq "$runs"); do
-	t=$(cluster_run); echo "  run $i cluster    $t s"; echo "$t" >> "$work/c.times"
-	t=$(sequential_run); echo "  run $i sequential $t s"; echo "$t" >> "$work/s.times"
+	c=$(cluster_run); echo "  run $i cluster    $c s"; echo "$c" >> "$work/c.times"
+	s=$(sequential_run); echo "  run $i sequential $s s"; echo "$s" >> "$work/s.times"
+	r=$(echo "$c / $s" | bc -l); echo "$r" >> "$work/ratios"
+	printf '  run %d ratio %.3f\n' "$i" "$r"
 done
 c=$(median < "$work/c.times"); s=$(median < "$work/s.times")
 printf 'median: cluster %.1f s, sequential %.1f s, ratio cluster/sequential %.2f\n' "$c" "$s" "$(echo "$c / $s" | bc -l)"
+printf 'median of the runs'"'"' ratios: %.2f\n' "$(median < "$work/ratios")"
