@@ -145,8 +145,9 @@ struct fanout_job {
 	 * stdout kept in keep[0], its stderr in keep[1], nothing printed */
 	struct fanout_text *keep;
 	int signal;               /* out: the signal that ended it, or 0 */
-	/* out: why it could not be started (argv given; status 1), or
-	 * NULL; freed by the next run, fanout_set_free() or the caller */
+	/* why it did not run, or NULL: without argv, the caller's (kept);
+	 * with one, out: why it could not be started (status 1), freed by
+	 * the next run. Freed by fanout_set_free() or the caller */
 	char *error;
 };
 /* t's bytes made valid UTF-8 in place: each invalid sequence one U+FFFD
@@ -161,6 +162,16 @@ void fanout_text_utf8(struct fanout_text *t);
  * waited for: a child of theirs may hold them) it is in *caught (0:
  * none), or with caught NULL we die of it. */
 int fanout_run(struct fanout_job *jobs, size_t n, int *caught);
+/*
+ * Job j's object for --json, j->keep's texts made UTF-8 and freed one at
+ * a time: {"name", "error"} for a job not run (j->error), else "name",
+ * "exit" (null, and "signal" such as "TERM", when a signal ended it),
+ * what add(o, j) puts in (add NULL: nothing), "stdout" and "stderr" (and
+ * "stdout_truncated", "stderr_truncated" true past FANOUT_KEEP_MAX).
+ * NULL only when even {"name", "error"} cannot be made.
+ */
+typedef void fanout_add_fn(json_t *o, const struct fanout_job *j);
+json_t *fanout_job_json(struct fanout_job *j, fanout_add_fn *add);
 /* One output of one job: lines read from in go to out labelled, or with
  * keep, what is read is kept there. */
 struct fanout_stream {
@@ -184,9 +195,18 @@ struct fanout_set {
 	struct strvec nodes;
 	struct strvec *avs;
 	struct fanout_job *jobs;
+	struct fanout_text *kept; /* fanout_set_keep()'s, 2 a job */
 };
 void fanout_set_init(struct fanout_set *s, struct strvec *nodes);
+/* Every job's outputs kept (--json), not printed. */
+void fanout_set_keep(struct fanout_set *s);
 void fanout_set_free(struct fanout_set *s);
+/* --json of a set that ran (keep): one array on stdout of each job's
+ * fanout_job_json(job, add) in order, each made and written before the
+ * next. 0, or 1 having said that the JSON of name's nodes could not be
+ * written. */
+int fanout_print_json(struct fanout_set *s, const char *name,
+		      fanout_add_fn *add);
 
 /*
  * Names (cmd/shell.c). The VM NAME means where one VM is expected: NAME,

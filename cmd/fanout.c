@@ -1,7 +1,9 @@
 /*
  * Fan-out: several commands at once (one per node of a cluster), every
- * line they print labelled with whose it is. The labelling is a loop over
- * fds (fanout_pump), so the tests drive it with pipes and no children.
+ * line they print labelled with whose it is, or (--json) their outputs
+ * kept and printed as one array of an object per job. The labelling is a
+ * loop over fds (fanout_pump), so the tests drive it with pipes and no
+ * children.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -324,10 +326,10 @@ int fanout_run(struct fanout_job *jobs, size_t n, int *caught)
 						   BUF_INIT };
 		s[2 * i + 1] = s[2 * i];
 		st[i] = 1;
-		free(jobs[i].error);
-		jobs[i].error = NULL;
 		if (!jobs[i].argv)
 			continue;
+		free(jobs[i].error);
+		jobs[i].error = NULL;
 		error_where(jobs[i].label);
 		if (devnull < 0)
 			error_errno("/dev/null");
@@ -371,6 +373,55 @@ int fanout_run(struct fanout_job *jobs, size_t n, int *caught)
 	return rc;
 }
 
+/* t as the string key (and key_cut true when it was cut) of o; t's
+ * bytes freed: only one output at a time is held twice (as UTF-8, up to
+ * 3 times its size, and as JSON's string). */
+static void add_text(json_t *o, const char *key, const char *key_cut,
+		     struct fanout_text *t)
+{
+	fanout_text_utf8(t);
+	json_object_set_new(o, key, json_stringn(t->b.p, t->b.len));
+	buf_free(&t->b);
+	if (t->truncated)
+		json_object_set_new(o, key_cut, json_true());
+}
+
+/* fanout_job_json(), NULL when j->error is not UTF-8 */
+static json_t *job_json(struct fanout_job *j, fanout_add_fn *add)
+{
+	const char *abbrev = j->signal ? sigabbrev_np(j->signal) : NULL;
+	json_t *o;
+
+	if (j->error)
+		return json_pack("{s:s,s:s}", "name", j->label, "error",
+				 j->error);
+	o = json_pack("{s:s,s:o}", "name", j->label, "exit",
+		      j->signal ? json_null() : json_integer(j->status));
+	if (!o)
+		return NULL;
+	if (j->signal)
+		json_object_set_new(o, "signal", abbrev ? json_string(abbrev) :
+					json_sprintf("%d", j->signal));
+	if (add)
+		add(o, j);
+	if (j->keep) {
+		add_text(o, "stdout", "stdout_truncated", &j->keep[0]);
+		add_text(o, "stderr", "stderr_truncated", &j->keep[1]);
+	}
+	return o;
+}
+
+json_t *fanout_job_json(struct fanout_job *j, fanout_add_fn *add)
+{
+	json_t *o = job_json(j, add);
+
+	/* the node is not left out */
+	if (!o)
+		o = json_pack("{s:s,s:s}", "name", j->label, "error",
+			      "its outcome cannot be written as JSON");
+	return o;
+}
+
 void fanout_set_init(struct fanout_set *s, struct strvec *nodes)
 {
 	memset(s, 0, sizeof(*s));
@@ -384,14 +435,57 @@ void fanout_set_init(struct fanout_set *s, struct strvec *nodes)
 	}
 }
 
+void fanout_set_keep(struct fanout_set *s)
+{
+	size_t n = 2 * (s->nodes.n + 1);
+
+	s->kept = xmalloc(sizeof(*s->kept) * n);
+	memset(s->kept, 0, sizeof(*s->kept) * n);
+	for (size_t i = 0; i < s->nodes.n; i++)
+		s->jobs[i].keep = &s->kept[2 * i];
+}
+
 void fanout_set_free(struct fanout_set *s)
 {
 	for (size_t i = 0; s->avs && i < s->nodes.n; i++) {
 		strvec_clear(&s->avs[i]);
 		free(s->jobs[i].error);
 	}
+	for (size_t i = 0; s->kept && i < 2 * s->nodes.n; i++)
+		buf_free(&s->kept[i].b);
+	free(s->kept);
 	free(s->avs);
 	free(s->jobs);
 	strvec_clear(&s->nodes);
 	memset(s, 0, sizeof(*s));
+}
+
+struct set_json {
+	struct fanout_set *s;
+	fanout_add_fn *add;
+};
+
+/* print_json_array()'s item i: job i's object */
+static json_t *set_json_item(size_t i, void *ctx)
+{
+	struct set_json *a = ctx;
+
+	return fanout_job_json(&a->s->jobs[i], a->add);
+}
+
+int fanout_print_json(struct fanout_set *s, const char *name,
+		      fanout_add_fn *add)
+{
+	struct set_json a = { s, add };
+
+	/* a full disk or a closed pipe: the exit status may be a node's,
+	 * so say it (as the labelled lines' failed write is said) */
+	errno = 0;
+	if (!print_json_array(s->nodes.n, set_json_item, &a))
+		return 0;
+	if (errno)
+		error_errno("cannot write the JSON of %s's nodes", name);
+	else
+		errorf("cannot write the JSON of %s's nodes", name);
+	return 1;
 }

@@ -370,77 +370,10 @@ static int node_argv(const struct nook_dirs *d, const char *name,
 	return ret;
 }
 
-/* t as the string key (and key_cut true when it was cut) of o; t's
- * bytes freed: only one output at a time is held twice (as UTF-8, up to
- * 3 times its size, and as JSON's string). */
-static void add_text(json_t *o, const char *key, const char *key_cut,
-		     struct fanout_text *t)
-{
-	fanout_text_utf8(t);
-	json_object_set_new(o, key, json_stringn(t->b.p, t->b.len));
-	buf_free(&t->b);
-	if (t->truncated)
-		json_object_set_new(o, key_cut, json_true());
-}
-
-/* Job j's object for --json: its exit status and what it printed, or
- * when why is not "" or its ssh could not be started, why it did not
- * run. */
-static json_t *node_json(const struct fanout_job *j, const char *why)
-{
-	const char *abbrev = j->signal ? sigabbrev_np(j->signal) : NULL;
-	json_t *o;
-
-	if (j->error)
-		why = j->error;
-	if (*why)
-		return json_pack("{s:s,s:s}", "name", j->label, "error", why);
-	o = json_pack("{s:s,s:o}", "name", j->label, "exit",
-		      j->signal ? json_null() : json_integer(j->status));
-	if (!o)
-		return NULL;
-	if (j->signal)
-		json_object_set_new(o, "signal", abbrev ? json_string(abbrev) :
-					json_sprintf("%d", j->signal));
-	add_text(o, "stdout", "stdout_truncated", &j->keep[0]);
-	add_text(o, "stderr", "stderr_truncated", &j->keep[1]);
-	return o;
-}
-
-struct all_json {
-	const struct fanout_set *s;
-	const struct strvec *why; /* each node's error ("" for one run) */
-};
-
-/* print_json_array()'s item i: node i's object */
-static json_t *all_json_item(size_t i, void *ctx)
-{
-	const struct all_json *a = ctx;
-	json_t *j = node_json(&a->s->jobs[i], a->why->v[i]);
-
-	/* (an error that is not UTF-8): the node is not left out */
-	if (!j)
-		j = json_pack("{s:s,s:s}", "name", a->s->jobs[i].label,
-			      "error", "its outcome cannot be written as JSON");
-	return j;
-}
-
-/* --json of shell_all(): each node's object, in order, made and written
- * one at a time (a node's outputs as UTF-8 may be 3 times what was kept,
- * their JSON 6 times). 1 when it could not be printed. */
-static int print_all_json(const struct fanout_set *s, const struct strvec *why)
-{
-	struct all_json a = { s, why };
-
-	return print_json_array(s->nodes.n, all_json_item, &a);
-}
-
 /* o->cmd on every node of o->name at once; the highest exit status. */
 static int shell_all(const struct nook_dirs *d, const struct shell_opts *o)
 {
 	struct strvec nodes = STRVEC_INIT, why = STRVEC_INIT;
-	struct strvec errs = STRVEC_INIT;
-	struct fanout_text *kept = NULL;
 	struct fanout_set s;
 	char tag[33];
 	int rc, sig = 0, one;
@@ -453,10 +386,8 @@ static int shell_all(const struct nook_dirs *d, const struct shell_opts *o)
 	/* o->name is a VM's, not a cluster's */
 	one = nodes.n == 1 && !strcmp(nodes.v[0], o->name);
 	fanout_set_init(&s, &nodes);
-	if (o->json) {
-		kept = xmalloc(sizeof(*kept) * 2 * (s.nodes.n + 1));
-		memset(kept, 0, sizeof(*kept) * 2 * (s.nodes.n + 1));
-	}
+	if (o->json)
+		fanout_set_keep(&s);
 	/* a node that cannot be reached, or whose record cannot be read, is
 	 * named and counts as failed; the others run */
 	for (size_t i = 0; i < s.nodes.n; i++) {
@@ -468,11 +399,11 @@ static int shell_all(const struct nook_dirs *d, const struct shell_opts *o)
 			s.jobs[i].argv = (const char *const *)s.avs[i].v;
 		}
 		/* --json says it again, in the node's object */
-		strvec_push(&errs, s.jobs[i].argv ? "" : error_last());
-		s.jobs[i].keep = kept ? &kept[2 * i] : NULL;
+		if (!s.jobs[i].argv)
+			s.jobs[i].error = xstrdup(error_last());
 	}
 	strvec_clear(&why);
-	if (o->json && one && *errs.v[0]) {
+	if (o->json && one && s.jobs[0].error) {
 		/* as any command's --json about one VM that fails */
 		json_error_name(o->name);
 		rc = 1;
@@ -488,23 +419,9 @@ static int shell_all(const struct nook_dirs *d, const struct shell_opts *o)
 		signal(sig, SIG_DFL);
 		raise(sig);
 	}
-	/* a full disk or a closed pipe: the exit status may be a node's, so
-	 * say it (as the labelled lines' failed write is said) */
-	errno = 0;
-	if (o->json && print_all_json(&s, &errs)) {
-		if (errno)
-			error_errno("cannot write the JSON of %s's nodes",
-				    o->name);
-		else
-			errorf("cannot write the JSON of %s's nodes", o->name);
-		if (!rc)
-			rc = 1;
-	}
+	if (o->json && fanout_print_json(&s, o->name, NULL) && !rc)
+		rc = 1;
 out:
-	for (size_t i = 0; kept && i < 2 * s.nodes.n; i++)
-		buf_free(&kept[i].b);
-	free(kept);
-	strvec_clear(&errs);
 	fanout_set_free(&s);
 	return rc;
 }

@@ -5,6 +5,7 @@
  * stand in for the nodes' ssh and rsync.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -577,6 +578,173 @@ static void test_run_signal_pipe_held(void **state)
 	free(out);
 }
 
+/* o as compact JSON, its keys in order; the caller frees. */
+static char *compact(json_t *o)
+{
+	char *text;
+
+	assert_non_null(o);
+	text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	assert_non_null(text);
+	json_decref(o);
+	return text;
+}
+
+/* fanout_job_json()'s add: a command's own word on a job that ran */
+static void add_why(json_t *o, const struct fanout_job *j)
+{
+	json_object_set_new(o, "why", json_sprintf("status %d", j->status));
+}
+
+/* t holding text, as kept */
+static void kept_text(struct fanout_text *t, const char *text, int cut)
+{
+	memset(t, 0, sizeof(*t));
+	buf_adds(&t->b, text);
+	t->truncated = cut;
+}
+
+/* A job's object: one that ran, its status (or its signal), what add
+ * says of it, then its outputs made UTF-8 (and freed); one not run, its
+ * name and why, whatever add would say. */
+static void test_job_json(void **state)
+{
+	const char *argv[] = { "x", NULL };
+	struct fanout_text t[2];
+	struct fanout_job j = { "n1", argv, 3, t, 0, NULL };
+	char *text;
+
+	(void)state;
+	kept_text(&t[0], "o\xff\n", 0);
+	kept_text(&t[1], "e", 1);
+	text = compact(fanout_job_json(&j, add_why));
+	assert_string_equal(text, "{\"name\":\"n1\",\"exit\":3,"
+			    "\"why\":\"status 3\","
+			    "\"stdout\":\"o\xef\xbf\xbd\\n\","
+			    "\"stderr\":\"e\",\"stderr_truncated\":true}");
+	free(text);
+	/* one output at a time: each is freed once in the object */
+	assert_null(t[0].b.p);
+	assert_null(t[1].b.p);
+	kept_text(&t[0], "", 0);
+	kept_text(&t[1], "", 0);
+	j.status = 128 + SIGTERM;
+	j.signal = SIGTERM;
+	text = compact(fanout_job_json(&j, NULL));
+	assert_string_equal(text, "{\"name\":\"n1\",\"exit\":null,"
+			    "\"signal\":\"TERM\",\"stdout\":\"\","
+			    "\"stderr\":\"\"}");
+	free(text);
+	j.error = "no such VM";
+	text = compact(fanout_job_json(&j, add_why));
+	assert_string_equal(text, "{\"name\":\"n1\",\"error\":\"no such VM\"}");
+	free(text);
+	/* a why that JSON cannot take: the node is still there */
+	j.error = "bad \xff";
+	text = compact(fanout_job_json(&j, NULL));
+	assert_string_equal(text, "{\"name\":\"n1\",\"error\":\"its outcome "
+			    "cannot be written as JSON\"}");
+	free(text);
+	buf_free(&t[0].b);
+	buf_free(&t[1].b);
+}
+
+/* A job without argv keeps the why its caller gave (--json says it);
+ * one that runs loses an earlier run's. */
+static void test_run_keeps_why(void **state)
+{
+	const char *ok[] = { "true", NULL };
+	struct fanout_job jobs[] = {
+		{ "gone", NULL, -5, NULL, 0, xstrdup("its record is bad") },
+		{ "ok", ok, -5, NULL, 0, xstrdup("from before") }
+	};
+
+	(void)state;
+	assert_int_equal(fanout_run(jobs, 2, NULL), 1);
+	assert_string_equal(jobs[0].error, "its record is bad");
+	assert_int_equal(jobs[0].status, 1);
+	assert_null(jobs[1].error);
+	assert_int_equal(jobs[1].status, 0);
+	free(jobs[0].error);
+}
+
+/* A set that kept its outputs, printed: one array on stdout, each
+ * job's object in order. */
+static void test_set_json(void **state)
+{
+	struct strvec nodes = STRVEC_INIT;
+	struct fanout_set s;
+	int o = out_file(), so = dup(1), rc;
+	char *out, *text;
+	json_t *j;
+
+	(void)state;
+	strvec_push(&nodes, "c-1");
+	strvec_push(&nodes, "c-2");
+	fanout_set_init(&s, &nodes);
+	fanout_set_keep(&s);
+	strvec_push(&s.avs[0], "sh");
+	strvec_push(&s.avs[0], "-c");
+	strvec_push(&s.avs[0], "echo hi; echo oh >&2; exit 2");
+	s.jobs[0].argv = (const char *const *)s.avs[0].v;
+	s.jobs[1].error = xstrdup("not running");
+	fflush(NULL);
+	dup2(o, 1);
+	rc = fanout_run(s.jobs, s.nodes.n, NULL);
+	assert_int_equal(fanout_print_json(&s, "c", add_why), 0);
+	fflush(NULL);
+	dup2(so, 1);
+	close(so);
+	assert_int_equal(rc, 2);
+	out = slurp(o);
+	close(o);
+	j = json_loads(out, 0, NULL);
+	text = compact(j);
+	assert_string_equal(text, "[{\"name\":\"c-1\",\"exit\":2,"
+			    "\"why\":\"status 2\",\"stdout\":\"hi\\n\","
+			    "\"stderr\":\"oh\\n\"},{\"name\":\"c-2\","
+			    "\"error\":\"not running\"}]");
+	free(text);
+	free(out);
+	fanout_set_free(&s);
+	assert_null(s.kept);
+}
+
+/* JSON that cannot be written (a full disk): said, naming the set. */
+static void test_set_json_full(void **state)
+{
+	struct strvec nodes = STRVEC_INIT;
+	int full = open("/dev/full", O_WRONLY), st;
+	pid_t pid;
+
+	(void)state;
+	assert_true(full >= 0);
+	strvec_push(&nodes, "c-1");
+	fflush(NULL);
+	stderr_begin();
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct fanout_set s;
+
+		dup2(full, 1);
+		fanout_set_init(&s, &nodes);
+		s.jobs[0].error = xstrdup("not running");
+		_exit(fanout_print_json(&s, "c", NULL) == 1 ? 0 : 3);
+	}
+	waitpid(pid, &st, 0);
+	{
+		char *err = stderr_end();
+
+		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+		assert_non_null(strstr(err, "nook: cannot write the JSON of "
+					    "c's nodes: No space left"));
+		free(err);
+	}
+	close(full);
+	strvec_clear(&nodes);
+}
+
 /* Without any job: nothing run, status 0. */
 static void test_run_none(void **state)
 {
@@ -601,6 +769,10 @@ int main(void)
 		cmocka_unit_test(test_run_signal),
 		cmocka_unit_test(test_run_signal_pipe_held),
 		cmocka_unit_test(test_run_none),
+		cmocka_unit_test(test_job_json),
+		cmocka_unit_test(test_run_keeps_why),
+		cmocka_unit_test(test_set_json),
+		cmocka_unit_test(test_set_json_full),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
