@@ -485,6 +485,25 @@ static int node_rsync_argv(const struct nook_dirs *d, const char *name,
 	return ret;
 }
 
+/* What is said of job j's rsync that failed: "rsync failed (exit 23:
+ * some files could not be transferred...)"; NULL when it worked or did
+ * not run (fanout_run() said why). The caller frees. */
+static char *rsync_failure(const struct fanout_job *j)
+{
+	const char *abbrev;
+
+	if (!j->argv || j->error || !j->status)
+		return NULL;
+	if (!j->signal)
+		return xasprintf("rsync failed (exit %d: %s)", j->status,
+				 rsync_why(j->status));
+	/* 128 + the signal is no status of rsync's to explain */
+	abbrev = sigabbrev_np(j->signal);
+	return abbrev ? xasprintf("rsync failed (ended by SIG%s)", abbrev) :
+			xasprintf("rsync failed (ended by signal %d)",
+				  j->signal);
+}
+
 /* One rsync per node at once, a line for each failure and a summary;
  * the highest exit status. */
 static int sync_round(struct fanout_job *jobs, size_t n,
@@ -493,13 +512,14 @@ static int sync_round(struct fanout_job *jobs, size_t n,
 	double t0 = mono_s();
 	int rc = fanout_run(jobs, n, NULL);
 	size_t ok = 0;
-	char *shown;
+	char *shown, *why;
 
 	for (size_t i = 0; i < n; i++) {
 		ok += jobs[i].status == 0;
-		if (jobs[i].argv && jobs[i].status)
-			errorf("%s: rsync failed (exit %d: %s)", jobs[i].label,
-			       jobs[i].status, rsync_why(jobs[i].status));
+		why = rsync_failure(&jobs[i]);
+		if (why)
+			errorf("%s: %s", jobs[i].label, why);
+		free(why);
 	}
 	shown = str_escaped(dest);
 	printf("%s %zu of %zu nodes at %s in %.1f s\n",

@@ -39,6 +39,13 @@ done
 [ "${1:-}" = -- ] && shift
 "$REAL_SSH" "${pre[@]}" -G "$host" >"$WORK/ssh.G" 2>&1 || exit 255
 [ $# -eq 0 ] && exit 0
+# the rsync of the node KILL_RSYNC names (nook-NODE) killed
+for o in "${pre[@]}"; do
+	case $o in HostKeyAlias=*) alias=${o#*=} alias=${alias//\"/} ;; esac
+done
+if [ -n "${KILL_RSYNC:-}" ] && [ "${alias:-}" = "$KILL_RSYNC" ]; then
+	case "$*" in *rsync*) kill -KILL "$PPID"; exit 255 ;; esac
+fi
 cd "$WORK/guest" && SHELL=$WORK/bin/loginsh exec sh -c "$*"
 EOF
 printf '#!/bin/sh\necho "login shell in $(pwd)"\n' >bin/loginsh
@@ -231,6 +238,10 @@ for c in '\001' '\377'; do
 	mib=$(maxrss "$NOOK" shell --all qc --json -- sh -c "head -c 16777300 /dev/zero | tr '\\0' '$c'; head -c 16777300 /dev/zero | tr '\\0' '$c' >&2")
 	check "shell --all --json of 2 x 2 outputs of $c past 16 MiB: under $bound MiB ($mib)" test "$mib" -lt "$bound"
 done
+# a node's rsync killed: said as such, not as an exit status of rsync's
+expect_rc "sync --all qc, qc-2's rsync killed: fails" 137 env KILL_RSYNC=nook-qc-2 "$NOOK" sync --all qc "src it's" killed
+contains "  said as a signal" "$ERR" "nook: qc-2: rsync failed (ended by SIGKILL)"
+check "  qc-1 got the files" test -f "guest/killed/sub dir/f 'x'"
 echo '{' >"$NOOK_HOME/vms/qc-2/vm.json"
 expect_rc "shell --all qc, qc-2 broken: fails" 1 "$NOOK" shell --all qc -- echo hi
 check "  qc-1 ran it" test "$OUT" = "qc-1: hi"
@@ -269,6 +280,11 @@ expect_rc "sync --all qc, qc-2 broken: fails" 1 "$NOOK" sync --all qc "src it's"
 check "  qc-1 got the files" test -f "guest/all/sub dir/f 'x'"
 contains "  says one of two synced" "$OUT" "synced 1 of 2 nodes"
 contains "  names qc-2 and the way out" "$ERR" "node qc-2's record cannot be read (said above); 'nook local delete qc-2 --force' removes it"
+# an rsync that cannot be started (none on PATH) is said so under the
+# node's name, not as an rsync that exited 1 ("syntax or usage error")
+expect_rc "sync --all qc, rsync not found: fails" 1 env PATH="$WORK/nossh" "$NOOK" sync --all qc "src it's" all
+contains "  names qc-1 and why" "$ERR" "nook: qc-1: cannot run rsync: No such file or directory"
+check "  not as an rsync that failed" test "${ERR#*rsync failed}" = "$ERR"
 "$NOOK" local delete qc --force >/dev/null 2>&1
 
 finish
