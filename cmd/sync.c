@@ -20,7 +20,7 @@
 
 static const char usage[] =
 	"usage: nook sync [NAME] [SRC] [DEST] [OPTIONS]\n"
-	"       nook sync --all [NAME] [SRC] [DEST] [OPTIONS]\n"
+	"       nook sync --all [NAME] [SRC] [DEST] [--json] [OPTIONS]\n"
 	"\n"
 	"Copies SRC (default: the current directory) into VM NAME (default:\n"
 	"nook.yaml's name, else default) at DEST (default: SRC's name in the\n"
@@ -35,6 +35,16 @@ static const char usage[] =
 	"                    with the node's name; exits with the highest\n"
 	"                    rsync status (a node not running, or whose\n"
 	"                    record cannot be read, counts as 1)\n"
+	"  --json            with --all: once every node's copy has ended,\n"
+	"                    a JSON array on stdout, an object per node in\n"
+	"                    order: name, exit (rsync's status; null, and\n"
+	"                    signal such as \"KILL\", when a signal ended\n"
+	"                    it), error for a failed rsync (as said on\n"
+	"                    stderr), stdout and stderr (rsync's, as shell\n"
+	"                    --all --json's); for a node not run, name and\n"
+	"                    error. A plain VM not run: one object, {\"name\",\n"
+	"                    \"error\"}; a failure before any node runs:\n"
+	"                    {\"error\"}. Not with --watch\n"
 	"  --exclude PAT     leave out files matching PAT (repeatable)\n"
 	"  --no-gitignore    do not read .gitignore files\n"
 	"  --delete          delete files in DEST that SRC no longer has\n"
@@ -47,7 +57,7 @@ static const char usage[] =
 struct sync_opts {
 	struct strvec excludes;
 	const char *chown;
-	int gitignore, del, dry_run, watch, all;
+	int gitignore, del, dry_run, watch, all, json;
 };
 
 /* What rsync's exit codes mean, in words (rsync(1), EXIT VALUES). */
@@ -353,6 +363,7 @@ static int parse(int argc, char **argv, struct sync_opts *o,
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "watch", no_argument, NULL, 'w' },
 		{ "all", no_argument, NULL, 'a' },
+		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -367,6 +378,7 @@ static int parse(int argc, char **argv, struct sync_opts *o,
 		case 'n': o->dry_run = 1; break;
 		case 'w': o->watch = 1; break;
 		case 'a': o->all = 1; break;
+		case 'j': o->json = 1; break;
 		case 'c':
 			if (!strchr(optarg, ':') || optarg[0] == ':')
 				return usage_error(usage, "--chown wants "
@@ -388,6 +400,14 @@ static int parse(int argc, char **argv, struct sync_opts *o,
 					   "give '~' or '.'");
 		pos[(*npos)++] = argv[optind];
 	}
+	/* one VM's sync prints its own summary line */
+	if (o->json && !o->all)
+		return usage_error(usage, "--json goes with --all (one VM's "
+				   "sync says what it sent)");
+	if (o->json && o->watch)
+		return usage_error(usage, "--json prints once every node's copy "
+				   "has ended; --watch copies again and again: "
+				   "leave out one of them");
 	return 0;
 }
 
@@ -504,14 +524,25 @@ static char *rsync_failure(const struct fanout_job *j)
 				  j->signal);
 }
 
-/* One rsync per node at once, a line for each failure and a summary;
- * the highest exit status. */
-static int sync_round(struct fanout_job *jobs, size_t n,
+/* fanout_job_json()'s add: a failed rsync's error, as said on stderr */
+static void add_rsync_failure(json_t *o, const struct fanout_job *j)
+{
+	char *why = rsync_failure(j);
+
+	if (why)
+		json_object_set_new(o, "error", json_string(why));
+	free(why);
+}
+
+/* One rsync per node of s (name's) at once, a line for each failure and
+ * a summary, or with --json the nodes' array; the highest exit status. */
+static int sync_round(struct fanout_set *s, const char *name,
 		      const struct sync_opts *o, const char *dest)
 {
+	struct fanout_job *jobs = s->jobs;
+	size_t ok = 0, n = s->nodes.n;
 	double t0 = mono_s();
 	int rc = fanout_run(jobs, n, NULL);
-	size_t ok = 0;
 	char *shown, *why;
 
 	for (size_t i = 0; i < n; i++) {
@@ -521,6 +552,9 @@ static int sync_round(struct fanout_job *jobs, size_t n,
 			errorf("%s: %s", jobs[i].label, why);
 		free(why);
 	}
+	if (o->json)
+		return fanout_print_json(s, name, add_rsync_failure) && !rc ?
+		       1 : rc;
 	shown = str_escaped(dest);
 	printf("%s %zu of %zu nodes at %s in %.1f s\n",
 	       o->dry_run ? "dry run: would sync" : "synced", ok, n, shown,
@@ -538,14 +572,18 @@ static int sync_all(const struct nook_dirs *d, const char *name,
 {
 	struct strvec nodes = STRVEC_INIT, why = STRVEC_INIT;
 	struct fanout_set s;
-	int rc = 1;
+	int rc = 1, one;
 
 	if (shell_nodes(d, name, &nodes, &why) < 0) {
 		strvec_clear(&nodes);
 		strvec_clear(&why);
 		return 1;
 	}
+	/* name is a VM's, not a cluster's */
+	one = nodes.n == 1 && !strcmp(nodes.v[0], name);
 	fanout_set_init(&s, &nodes);
+	if (o->json)
+		fanout_set_keep(&s);
 	for (size_t i = 0; i < s.nodes.n; i++) {
 		int r = *why.v[i] ? vm_cluster_node_broken(s.nodes.v[i]) :
 				    node_rsync_argv(d, s.nodes.v[i], o, src,
@@ -558,16 +596,26 @@ static int sync_all(const struct nook_dirs *d, const char *name,
 			rc = 2;
 			goto out;
 		}
+		if (*why.v[i])
+			error_add_cause(why.v[i]);
+		/* --json says it again, in the node's object */
 		if (r == 0)
 			s.jobs[i].argv = (const char *const *)s.avs[i].v;
+		else
+			s.jobs[i].error = xstrdup(error_last());
 	}
-	rc = sync_round(s.jobs, s.nodes.n, o, dest);
+	if (o->json && one && s.jobs[0].error) {
+		/* as any command's --json about one VM that fails */
+		json_error_name(name);
+		goto out;
+	}
+	rc = sync_round(&s, name, o, dest);
 	while (o->watch) {
 		say_watching(src);
 		fflush(stdout);
 		if (wait_change(src, 300) < 0)
 			break;
-		sync_round(s.jobs, s.nodes.n, o, dest);
+		sync_round(&s, name, o, dest);
 	}
 out:
 	strvec_clear(&why);
@@ -617,6 +665,11 @@ static int sync_rules(const struct nook_dirs *d, const char *name,
 		return usage_error(usage, "--watch follows one SRC; %s has %zu "
 				   "sync rules: give SRC [DEST]", p->path,
 				   p->nsyncs);
+	/* an array per rule would not be one JSON document */
+	if (o->json && p->nsyncs > 1)
+		return usage_error(usage, "--json reports one SRC; %s has %zu "
+				   "sync rules: give SRC [DEST]", p->path,
+				   p->nsyncs);
 	/* a VM that is not there is said once, not once per rule */
 	if (!o->all) {
 		char *vm_name = shell_resolve(d, name);
@@ -653,7 +706,7 @@ static int sync_rules(const struct nook_dirs *d, const char *name,
 
 int cmd_sync(struct nook_ctx *ctx, int argc, char **argv)
 {
-	struct sync_opts o = { STRVEC_INIT, NULL, 1, 0, 0, 0, 0 };
+	struct sync_opts o = { STRVEC_INIT, NULL, 1, 0, 0, 0, 0, 0 };
 	const char *pos[3] = { NULL, NULL, NULL };
 	const struct nook_dirs *d;
 	const char *name;

@@ -310,6 +310,13 @@ cp dev/blank.img clone/blank.img
 printf 'name: clone\nimage: blank.img\nsync:\n  - src: ci\n' > clone/nook.yaml
 expect_rc "what is inside it is taken" 0 in_dir clone local start --plan --json
 rm -rf clone home
+# sync --all --json reports one copy, but a project file's rules are
+# copies one after another: refused (exit 2), before anything runs
+mkdir -p rules/a rules/b
+printf 'name: rules\nsync:\n  - src: a\n  - src: b\n' > rules/nook.yaml
+expect_rc "sync --all --json of two sync rules: a usage error" 2 in_dir rules sync --all --json
+contains "  says why and what to give" "$ERR" "--json reports one SRC; nook.yaml has 2 sync rules: give SRC [DEST]"
+rm -rf rules
 # not a regular file: said, never waited on (a FIFO), exit 1
 mkdir -p odd/sub
 printf 'name: parent\n' > odd/nook.yaml

@@ -39,14 +39,17 @@ done
 [ "${1:-}" = -- ] && shift
 "$REAL_SSH" "${pre[@]}" -G "$host" >"$WORK/ssh.G" 2>&1 || exit 255
 [ $# -eq 0 ] && exit 0
-# the rsync of the node KILL_RSYNC names (nook-NODE) killed
+# a node's own home when the test made one ($WORK/guest-nook-NODE); the
+# rsync of the node KILL_RSYNC names (nook-NODE) killed
+home=$WORK/guest
 for o in "${pre[@]}"; do
 	case $o in HostKeyAlias=*) alias=${o#*=} alias=${alias//\"/} ;; esac
 done
+[ -d "$WORK/guest-${alias:-}" ] && home=$WORK/guest-$alias
 if [ -n "${KILL_RSYNC:-}" ] && [ "${alias:-}" = "$KILL_RSYNC" ]; then
 	case "$*" in *rsync*) kill -KILL "$PPID"; exit 255 ;; esac
 fi
-cd "$WORK/guest" && SHELL=$WORK/bin/loginsh exec sh -c "$*"
+cd "$home" && SHELL=$WORK/bin/loginsh exec sh -c "$*"
 EOF
 printf '#!/bin/sh\necho "login shell in $(pwd)"\n' >bin/loginsh
 chmod +x bin/ssh bin/loginsh
@@ -242,6 +245,25 @@ done
 expect_rc "sync --all qc, qc-2's rsync killed: fails" 137 env KILL_RSYNC=nook-qc-2 "$NOOK" sync --all qc "src it's" killed
 contains "  said as a signal" "$ERR" "nook: qc-2: rsync failed (ended by SIGKILL)"
 check "  qc-1 got the files" test -f "guest/killed/sub dir/f 'x'"
+# jnodes PYTHON [ARGS]: PYTHON asserts of stdout's JSON, d
+jnodes() { python3 -c 'import json, sys
+d = json.loads(sys.argv[1]); exec(sys.argv[2])' "$OUT" "$@"; }
+# sync --all --json into both nodes (each its own home): an object per
+# node in order, rsync's status and outputs, no summary line
+mkdir -p guest-nook-qc-1 guest-nook-qc-2
+expect_rc "sync --all qc --json" 0 "$NOOK" sync --all qc --json "src it's" both
+check "  both got the files" test -f "guest-nook-qc-1/both/sub dir/f 'x'" -a -f "guest-nook-qc-2/both/sub dir/f 'x'"
+check "  stdout is one array: each node's rsync, in order" jnodes 'assert [n["name"] for n in d] == ["qc-1", "qc-2"], d
+for n in d:
+	assert sorted(n) == ["exit", "name", "stderr", "stdout"], n
+	assert n["exit"] == 0 and n["stderr"] == "", n
+	assert "Number of regular files transferred: 1\n" in n["stdout"], n'
+# a node's rsync killed: exit null, the signal, and the error said
+expect_rc "sync --all qc --json, qc-2's rsync killed: fails" 137 env KILL_RSYNC=nook-qc-2 "$NOOK" sync --all qc --json "src it's" both
+check "  qc-1 synced" jnodes 'assert d[0]["exit"] == 0 and "error" not in d[0], d'
+check "  qc-2: exit null, signal KILL, the error as on stderr" jnodes 'assert {k: d[1][k] for k in ("exit", "signal", "error")} == {"exit": None, "signal": "KILL", "error": "rsync failed (ended by SIGKILL)"}, d
+assert ("nook: qc-2: " + d[1]["error"]) in sys.argv[3], sys.argv[3]' "$ERR"
+rm -rf guest-nook-qc-1 guest-nook-qc-2
 echo '{' >"$NOOK_HOME/vms/qc-2/vm.json"
 expect_rc "shell --all qc, qc-2 broken: fails" 1 "$NOOK" shell --all qc -- echo hi
 check "  qc-1 ran it" test "$OUT" = "qc-1: hi"
@@ -249,8 +271,6 @@ contains "  names qc-2 and the way out" "$ERR" "node qc-2's record cannot be rea
 contains "  with what is wrong" "$ERR" "qc-2/vm.json"
 # --json: an object per node in order, the broken one's its error; the
 # exit status as without it
-jnodes() { python3 -c 'import json, sys
-d = json.loads(sys.argv[1]); exec(sys.argv[2])' "$OUT" "$@"; }
 expect_rc "shell --all qc --json, qc-2 broken: fails" 1 "$NOOK" shell --all qc --json -- echo hi
 check "  stdout is one array: qc-1 ran it" jnodes 'assert d[0] == {"name": "qc-1", "exit": 0, "stdout": "hi\n", "stderr": ""}, d'
 check "  qc-2's error, as on stderr" jnodes 'assert d[1:] == [{"name": "qc-2", "error": d[1]["error"]}], d
@@ -285,6 +305,33 @@ contains "  names qc-2 and the way out" "$ERR" "node qc-2's record cannot be rea
 expect_rc "sync --all qc, rsync not found: fails" 1 env PATH="$WORK/nossh" "$NOOK" sync --all qc "src it's" all
 contains "  names qc-1 and why" "$ERR" "nook: qc-1: cannot run rsync: No such file or directory"
 check "  not as an rsync that failed" test "${ERR#*rsync failed}" = "$ERR"
+# --json: the same, a node's object each
+expect_rc "sync --all qc --json, qc-2 broken: fails" 1 "$NOOK" sync --all qc --json "src it's" jall
+check "  qc-1 got the files" test -f "guest/jall/sub dir/f 'x'"
+check "  stdout is one array: qc-1's rsync worked" jnodes 'assert d[0]["name"] == "qc-1" and d[0]["exit"] == 0 and "error" not in d[0], d'
+check "  qc-2's error, as on stderr" jnodes 'assert d[1:] == [{"name": "qc-2", "error": d[1]["error"]}], d
+assert d[1]["error"].startswith("node qc-2\x27s record cannot be read (said above); \x27nook local delete qc-2 --force\x27 removes it ("), d
+assert "qc-2/vm.json" in d[1]["error"], d'
+contains "  still said on stderr" "$ERR" "node qc-2's record cannot be read"
+# a failed rsync (DEST's parent missing): its status, what stderr says
+# of it, and rsync's own words
+expect_rc "sync --all qc --json, an rsync that fails: its status" 11 "$NOOK" sync --all qc --json "src it's" no/such/dir
+check "  qc-1: exit, the error as on stderr, rsync's stderr" jnodes 'n = d[0]
+assert n["exit"] == 11 and n["error"].startswith("rsync failed (exit 11: error in file I/O in the guest"), d
+assert ("nook: qc-1: " + n["error"]) in sys.argv[3], sys.argv[3]
+assert "No such file or directory" in n["stderr"], d' "$ERR"
+expect_rc "sync --all qc --json, rsync not found: fails" 1 env PATH="$WORK/nossh" "$NOOK" sync --all qc --json "src it's" jall
+check "  qc-1's object says why, as stderr does" jnodes 'assert d[0] == {"name": "qc-1", "error": sys.argv[3]}, d' "qc-1: cannot run rsync: No such file or directory"
+expect_rc "sync --json without --all: a usage error" 2 "$NOOK" sync qc --json "src it's" jall
+contains "  says --json goes with --all" "$ERR" "--json goes with --all"
+check "  the error as JSON" jnodes 'assert d["usage"] is True and "--json goes with --all" in d["error"], d'
+expect_rc "sync --all --json --watch: a usage error" 2 "$NOOK" sync --all qc --json --watch "src it's" jall
+contains "  says why" "$ERR" "--watch copies again and again"
+check "  the error as JSON" jnodes 'assert d["usage"] is True and "--watch" in d["error"], d'
+expect_rc "sync --all --json of no such cluster or VM" 1 "$NOOK" sync --all nosuch --json "src it's" jall
+check "  the error as JSON, naming it" jnodes 'assert d == {"name": "nosuch", "error": sys.argv[3]}, d' "${ERR#nook: }"
+expect_rc "sync --all --json, --delete into the home refused" 2 "$NOOK" sync --all qc --json "src it's" . --delete
+check "  the one error object, as on stderr" jnodes 'assert d["error"].startswith("refusing --delete into \x27.\x27") and ("nook: " + d["error"]) in sys.argv[3], d' "$ERR"
 "$NOOK" local delete qc --force >/dev/null 2>&1
 
 finish
