@@ -833,6 +833,13 @@ static int take_nodes(struct pctx *c, const yaml_node_t *n,
 	} else {
 		size_t count = seq_len(n);
 
+		/* each group has a node at least: more groups than a
+		 * cluster's nodes are refused before each is read and
+		 * compared with all before it (60,000 in 1 MiB) */
+		if (count > PROJECT_MAX_NODES)
+			return fail(c, n, "nodes: %zu groups; a cluster has "
+				    "at most %d nodes", count,
+				    PROJECT_MAX_NODES);
 		p->groups = xmalloc(sizeof(*p->groups) * count);
 		memset(p->groups, 0, sizeof(*p->groups) * count);
 		for (size_t i = 0; i < count; i++) {

@@ -607,6 +607,21 @@ static void test_bounds(void **state)
 		buf_adds(&deep, "  - *s\n");
 	refused(deep.p, "with its aliases (*name) repeated");
 	buf_free(&deep);
+	/* 60,000 groups in a 1 MiB file: refused by their number, not
+	 * after each is read and compared with every one before it (17 s
+	 * of CPU) */
+	buf_adds(&deep, "name: a\nnodes:\n");
+	for (int i = 0; i < 60000; i++)
+		buf_addf(&deep, "- group: g%d\n", i);
+	refused(deep.p, "nook.yaml:3:1: nodes: 60000 groups; a cluster has "
+		"at most 64 nodes");
+	buf_free(&deep);
+	/* one group more than nodes: said as groups */
+	buf_adds(&deep, "name: a\nnodes:\n");
+	for (int i = 0; i < 65; i++)
+		buf_addf(&deep, "- group: g%d\n", i);
+	refused(deep.p, "nodes: 65 groups; a cluster has at most 64 nodes");
+	buf_free(&deep);
 }
 
 static void test_edit_distance(void **state)
