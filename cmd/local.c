@@ -239,8 +239,9 @@ static json_t *status_json(struct vm *vm)
 			    json_null(),
 		"ports", ports, "dir", i.dir, "cluster", i.cluster,
 		"address", i.address, "network", i.cluster ?
-		json_string(i.network_cut ? "cut" : i.network_up ? "running" :
-			    "stopped") : json_null(),
+		json_string(i.network_cut ? "cut" : i.network_paused ?
+			    "paused" : i.network_up ? "running" : "stopped") :
+		json_null(),
 		"save", i.saved_at ? json_pack("{s:I,s:I,s:I}", "size",
 			(json_int_t)i.save_size, "saved_at",
 			(json_int_t)i.saved_at, "age",
@@ -321,9 +322,11 @@ static void print_status(json_t *j)
 		printf("cluster: %s, address %s (its network %s)\n",
 		       json_string_value(json_object_get(j, "cluster")),
 		       json_string_value(json_object_get(j, "address")),
-		       strcmp(net, "cut") ? net : "running, but this node was "
+		       !strcmp(net, "cut") ? "running, but this node was "
 		       "plugged into the process before it: restart the node "
-		       "to rejoin");
+		       "to rejoin" : !strcmp(net, "paused") ? "paused: its "
+		       "switch is stopped (SIGSTOP), and passes nothing until "
+		       "it gets SIGCONT" : net);
 	}
 	if (json_is_string(json_object_get(j, "delete_cut_short")))
 		printf("note:    a delete of it was cut short; 'nook local "

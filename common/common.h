@@ -239,6 +239,8 @@ int proc_has_arg(pid_t pid, const char *arg);
  * threads may still hold its files a moment: a killed QEMU's last thread
  * gives its memory back before its sockets. */
 int proc_exiting(pid_t pid);
+/* 1 when pid is stopped (SIGSTOP, SIGTSTP) or held by a tracer. */
+int proc_stopped(pid_t pid);
 /* pid's resident memory in bytes (VmRSS, top's RES); 0 when it cannot
  * be read. */
 uint64_t proc_resident(pid_t pid);

@@ -414,6 +414,22 @@ int proc_exiting(pid_t pid)
 	return dying;
 }
 
+int proc_stopped(pid_t pid)
+{
+	char path[64], state = 0;
+	struct buf b = BUF_INIT;
+	const char *p;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (read_file_quiet(path, &b) < 0)
+		return 0;
+	p = strrchr(b.p, ')');
+	if (p && sscanf(p + 1, " %c", &state) != 1)
+		state = 0;
+	buf_free(&b);
+	return state == 'T' || state == 't';
+}
+
 uint64_t proc_resident(pid_t pid)
 {
 	char path[64];

@@ -321,14 +321,24 @@ int net_switch_start(const char *dir)
 {
 	struct sw_paths p;
 	int lock = -1, ret = -1;
+	pid_t pid;
 
 	if (check_dir(dir) < 0)
 		return -1;
 	sw_paths_init(&p, dir);
 	if (sw_lock(p.lock, &lock) < 0)
 		goto out;
+	pid = alive(&p);
+	/* it would take a node's plug in its backlog and never answer:
+	 * QEMU's start waits on it for good */
+	if (pid && proc_stopped(pid)) {
+		errorf("the cluster's switch (pid %d) is stopped (SIGSTOP), "
+		       "and a node would wait for it for good: 'kill -CONT "
+		       "%d' lets it run again", (int)pid, (int)pid);
+		goto out;
+	}
 	ret = 0;
-	if (alive(&p))
+	if (pid)
 		goto out;
 	ret = -1;
 	/* a switch that died leaves its sockets */

@@ -432,6 +432,7 @@ void vm_get_info(struct vm *vm, struct vm_info *i)
 		struct buf was = BUF_INIT;
 
 		i->network_up = now != 0;
+		i->network_paused = now && proc_stopped(now);
 		/* QEMU's vde client does not reconnect: a node that ran
 		 * while its network process was replaced is not on it */
 		if (now && i->pid && read_file_quiet(vm->paths.link, &was) == 0)

@@ -301,6 +301,8 @@ struct vm_info {
 	int network_up;           /* a node: its cluster's network runs */
 	int network_cut;          /* ... but its QEMU was plugged into one
 				   * that ended: cut off until it restarts */
+	int network_paused;       /* ... but it is stopped (SIGSTOP): it
+				   * passes nothing until SIGCONT */
 	const char *panic;        /* up, its guest kernel panicked: the
 				   * console's line (QEMU spins on) */
 	const char *delete_cut;   /* a delete of it was killed: the name it

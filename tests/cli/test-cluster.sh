@@ -198,6 +198,21 @@ check "  with a new seed, its ID in the record" \
 	sh -c '"$1" cidata show "$2" --file vendor-data | grep -qx "seed=$3"' _ "$NOOK" "$NOOK_HOME/vms/k-1/cidata.iso" "$(seed_of k-1)"
 check "  not the old one" test "$(seed_of k-1)" != "$seed1"
 check "  is on the network again" test "$("$NOOK" local status k-1 --json | json 'd["network"]')" = running
+# a stopped switch (SIGSTOP) takes a node's plug into its backlog and
+# never answers: a start that waited on it did so for 120 s, then left
+# the node's QEMU running, said killed
+ksw=$(cat "$NOOK_HOME/run/k.net/switch.pid")
+kill -STOP "$ksw"
+expect_rc "a grow while the switch is stopped" 1 timeout 30 "$NOOK" local start k --nodes 3 "${common[@]}"
+contains "  says so at once, and the way on" "$ERR" "the cluster's switch (pid $ksw) is stopped (SIGSTOP), and a node would wait for it for good: 'kill -CONT $ksw' lets it run again"
+check "  the record keeps 2 nodes" test "$(json 'd["nodes"]' < "$NOOK_HOME/clusters/k.json")" = 2
+check "  and k-3 is not made" test ! -e "$NOOK_HOME/vms/k-3"
+expect_rc "  status says its network is paused" 0 "$NOOK" local status k-1 --json
+check "  as such" test "$(echo "$OUT" | json 'd["network"]')" = paused
+expect_rc "  in words" 0 "$NOOK" local status k-1
+contains "  saying what stopped" "$OUT" "its network paused: its switch is stopped (SIGSTOP)"
+kill -CONT "$ksw"
+check "  running again once it runs" test "$("$NOOK" local status k-1 --json | json 'd["network"]')" = running
 
 # growing
 # a grow that fails leaves the cluster the size it was: bad user-data is
