@@ -470,7 +470,10 @@ static json_t *print_cluster(const struct nook_dirs *d, const char *name,
 	struct strvec nodes = STRVEC_INIT;
 	json_t *all = json ? json_array() : NULL;
 
-	vm_cluster_nodes(d, name, &nodes);
+	/* a first start whose nodes all failed before they were made has
+	 * dropped the record: the rows below are all there is to say */
+	if (vm_cluster_exists(d, name))
+		vm_cluster_nodes(d, name, &nodes);
 	for (size_t i = 0; i < nodes.n; i++) {
 		ssize_t k = strvec_index(failed, nodes.v[i]);
 		/* the row or the object names the node already */

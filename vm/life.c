@@ -30,9 +30,12 @@ static int run_tool(const char *const *argv, const char *what)
 	struct buf out = BUF_INIT;
 	int rc = run_capture(argv, &out);
 
+	/* its last newline is no part of the message */
+	while (out.len && out.p[out.len - 1] == '\n')
+		out.p[--out.len] = '\0';
 	if (rc > 0)
 		errorf("%s failed (%s exit %d): %s", what, argv[0], rc,
-		       out.p);
+		       out.p ? out.p : "");
 	buf_free(&out);
 	return rc == 0 ? 0 : -1;
 }

@@ -591,6 +591,25 @@ expect_rc "  started again, --json" 1 \
 contains "  names fq-2 on stderr" "$ERR" "nook: fq-2: QEMU failed to start"
 check "  and its JSON error, by the node's name" test "$(echo "$OUT" | json '[(n["name"], n["error"].startswith("QEMU failed to start")) for n in d["nodes"] if "error" in n]')" = "[('fq-2', True)]"
 expect_rc "  deleted" 0 "$NOOK" local delete fq --force
+# a first start whose every node fails before it is made (a full disk:
+# qemu-img cannot write the overlay) drops the record: the table names
+# each node not made, and no lookup of the gone record speaks up
+cat > "$WORK/qbin/qemu-img" <<'WRAP'
+#!/usr/bin/env bash
+[ "$1" = create ] && { echo "qemu-img: No space left on device" >&2; exit 1; }
+exec /usr/bin/qemu-img "$@"
+WRAP
+chmod +x "$WORK/qbin/qemu-img"
+expect_rc "a cluster fd whose nodes all fail before they are made" 1 \
+	env PATH="$WORK/qbin:$PATH" "$NOOK" local start fd --nodes 2 "${common[@]}"
+contains "  names each node's reason" "$ERR" "nook: fd-2: creating the VM's disk failed (qemu-img exit 1): qemu-img: No space left on device"
+check "  the table says each was not made" test "$(printf '%s\n' "$OUT" | grep -c '^  fd-[12]  *not made  creating the VM')" = 2
+check "  says nothing of a cluster that is not there" sh -c '! printf "%s" "$1" | grep -q "no cluster named"' _ "$ERR"
+check "  nor a blank line" sh -c '! printf "%s\n" "$1" | grep -qx ""' _ "$ERR"
+check "  and leaves no record" test ! -e "$NOOK_HOME/clusters/fd.json"
+expect_rc "  --json too" 1 env PATH="$WORK/qbin:$PATH" "$NOOK" local start fd --nodes 2 "${common[@]}" --json
+check "  one error per node, no more" test "$(printf '%s\n' "$ERR" | grep -c '^nook: ')" = 3
+rm "$WORK/qbin/qemu-img"
 
 # a cluster's delete is all or nothing: a node another nook holds (a
 # start of that node) keeps every node; a node whose record cannot be
