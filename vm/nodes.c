@@ -269,6 +269,41 @@ static int crowded(const struct nook_dirs *d, const struct cluster *c,
 	return c->n > 1 && cores > 0 && vcpus > cores;
 }
 
+/* list (n > 0) is --nodes N's: c's NAME-1..NAME-N. */
+static int plain_list(const struct cluster *c,
+		      const struct vm_cluster_node *list, size_t n)
+{
+	int same = 1;
+
+	for (size_t i = 0; i < n && same; i++) {
+		char *name = node_name(c->name, (int)i + 1);
+
+		same = !strcmp(name, list[i].name);
+		free(name);
+	}
+	return same;
+}
+
+/* A start (a nook.yaml's groups) that names none of c's nodes: a node
+ * keeps the name it was made with. -1, having said so. */
+static int renamed(const struct cluster *c,
+		   const struct vm_cluster_node *list)
+{
+	if (plain_members(c))
+		return errorf("cluster %s's nodes are %s ..., and this start "
+			      "names none of them (%s ...): a node keeps the "
+			      "name it was made with. Say 'nodes: %zu' in "
+			      "the nook.yaml, or 'nook local delete %s' to "
+			      "make the cluster again by groups", c->name,
+			      c->m[0].name, list[0].name, c->n, c->name);
+	return errorf("cluster %s's nodes are %s ..., and this start names "
+		      "none of them (%s ...): a node keeps the name it was "
+		      "made with, so a group keeps its name. Give the "
+		      "nook.yaml its groups as they were, or 'nook local "
+		      "delete %s' to make the cluster again", c->name,
+		      c->m[0].name, list[0].name, c->name);
+}
+
 /* Members of c missing from list (n > 0): a start that names nodes
  * may add some, never drop one. The error counts and names the nodes
  * that list shows, not a gap (a node deleted from the middle, whose place
@@ -301,10 +336,13 @@ static int check_dropped(const struct nook_dirs *d, const struct cluster *c,
 	}
 	if (!missing)
 		return 0;
-	if (missing == c->n && !plain_members(c))
+	if (missing == c->n && !plain_members(c) && plain_list(c, list, n))
 		rc = errorf("cluster %s's nodes are named by groups (%s ...): "
-			    "its nook.yaml says how many; edit it, not "
-			    "--nodes", c->name, c->m[0].name);
+			    "its nook.yaml's groups say how many; edit them, "
+			    "not a number of nodes (--nodes N, nodes: N)",
+			    c->name, c->m[0].name);
+	else if (missing == c->n)
+		rc = renamed(c, list);
 	else if (!dropped) /* a start fills every place: names from groups */
 		rc = errorf("cluster %s keeps the place of %s, a node deleted "
 			    "from its middle, which a start makes again; this "

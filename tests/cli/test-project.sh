@@ -239,6 +239,24 @@ rm -f "$NOOK_HOME/clusters/dev-cp.json"
 printf '{"name": "grp", "subnet": "10.68.0.0/24", "nodes": 2, "members": [{"name": "grp-a-1", "node": 1}, {"name": "grp-b-1", "node": 2}]}\n' > "$NOOK_HOME/clusters/grp.json"
 expect_rc "--nodes on a cluster of groups" 1 "$NOOK" local start grp --nodes 4 --plan
 contains "  says its nodes are named by groups" "$ERR" "cluster grp's nodes are named by groups"
+# a nook.yaml that names none of a cluster's nodes (its group renamed, or
+# groups for a cluster made with nodes: N) was told to drop the last node,
+# or not to use --nodes: a node keeps the name it was made with
+mkdir -p rn
+printf 'name: grp\nnodes:\n  - group: c\n    count: 2\n' > rn/nook.yaml
+expect_rc "a nook.yaml whose group is renamed" 1 in_dir rn local start --plan
+contains "  says the start names none of the nodes" "$ERR" "cluster grp's nodes are grp-a-1 ..., and this start names none of them (grp-c-1 ...)"
+contains "  and the way on" "$ERR" "Give the nook.yaml its groups as they were, or 'nook local delete grp'"
+printf 'name: grp\nnodes: 2\n' > rn/nook.yaml
+expect_rc "  nodes: N for it" 1 in_dir rn local start --plan
+contains "  says its groups say how many" "$ERR" "its nook.yaml's groups say how many; edit them, not a number of nodes"
+printf '{"name": "grp", "subnet": "10.68.0.0/24", "nodes": 2}\n' > "$NOOK_HOME/clusters/grp.json"
+printf 'name: grp\nnodes:\n  - group: c\n    count: 2\n' > rn/nook.yaml
+expect_rc "  groups for a cluster made with nodes: 2" 1 in_dir rn local start --plan
+contains "  says so" "$ERR" "cluster grp's nodes are grp-1 ..., and this start names none of them (grp-c-1 ...)"
+contains "  and the way on" "$ERR" "Say 'nodes: 2' in the nook.yaml, or 'nook local delete grp'"
+check "  no word of a node deleted from its middle" sh -c '! printf "%s" "$1" | grep -q "from its middle"' _ "$ERR"
+rm -rf rn
 rm -f "$NOOK_HOME/clusters/grp.json"
 
 # a record written before groups (no "members") still loads
