@@ -538,6 +538,8 @@ struct sw {
 	int answers;
 	int log;
 	long lines;
+	char *run;                /* switch.lock, which it holds: */
+	int run_fd;               /* how nook finds it */
 };
 
 static void sw_log(struct sw *s, const char *what, const unsigned char *m)
@@ -850,15 +852,55 @@ static int requests_due(struct sw *s, long long now, int wait)
 	return wait;
 }
 
-/* Move frames until killed (net_switch_stop() sends SIGTERM). */
-static void serve(struct sw *s)
+/* How often the switch looks whether nook can still find it. */
+#define LOST_CHECK_MS 2000
+
+/* 1 when s's lock file is no longer where nook looks for it (its
+ * directory removed, or made again for another switch): no nook finds
+ * s to stop it, once its nodes stop it serves none. */
+static int lost(const struct sw *s)
+{
+	struct stat held, there;
+
+	if (fstat(s->run_fd, &held) < 0)
+		return 0;
+	if (stat(s->run, &there) < 0)
+		return errno == ENOENT || errno == ENOTDIR;
+	return held.st_dev != there.st_dev || held.st_ino != there.st_ino;
+}
+
+static int plugged(const struct sw *s)
+{
+	for (int i = 0; i < MAX_PORTS; i++)
+		if (s->ports[i].ctl >= 0)
+			return 1;
+	return 0;
+}
+
+/* Move frames until killed (net_switch_stop() sends SIGTERM), or until
+ * it is lost to nook with no plug left: 0 then, else 1. */
+static int serve(struct sw *s)
 {
 	static struct pollfd pfd[1 + 2 * MAX_PORTS];
 	static int port_of[1 + 2 * MAX_PORTS];
+	long long look = mono_ms() + LOST_CHECK_MS;
 
 	for (;;) {
 		long long now = mono_ms();
 		int wait = requests_due(s, now, burst_send(s, now)), n = 0, r;
+
+		if (now >= look) {
+			if (!plugged(s) && lost(s)) {
+				if (s->log >= 0)
+					dprintf(s->log, "%s is gone, and no "
+						"plug is left: ending\n",
+						s->run);
+				return 0;
+			}
+			look = now + LOST_CHECK_MS;
+		}
+		if (wait < 0 || wait > look - now)
+			wait = (int)(look - now);
 
 		pfd[n++] = (struct pollfd){ s->listener, POLLIN, 0 };
 		for (int i = 0; i < MAX_PORTS; i++) {
@@ -877,7 +919,7 @@ static void serve(struct sw *s)
 		if (r < 0 && errno == ENOMEM) /* the nodes' link: not given up */
 			sleep_ms(100);
 		else if (r < 0 && errno != EINTR)
-			return;
+			return 1;
 		if (r <= 0)
 			continue;
 		/* a port closed in this round stays free until the next:
@@ -1001,9 +1043,10 @@ int net_switch_main(const char *dir)
 			strerror(errno));
 		return 1;
 	}
+	s.run = xstrdup(p.run);
+	s.run_fd = lock;
 	write_all(ready, "1", 1);
 	close(ready);
 	sw_paths_free(&p);
-	serve(&s);
-	return 1;
+	return serve(&s);
 }

@@ -2189,6 +2189,41 @@ static void test_switch_pid_late(void **state)
 	free(pidfile);
 }
 
+/* A switch whose directory was removed under it (a cleaner of /tmp, a
+ * runtime directory gone with its session) is found by no nook, to be
+ * stopped: it serves the nodes still plugged in, then ends by itself
+ * once none is left, rather than run for ever. */
+static void test_switch_lost(void **state)
+{
+	char *qemu = find_program("qemu-system-x86_64");
+	pid_t pid;
+	int t;
+
+	(void)state;
+	if (!qemu)
+		skip();
+	free(qemu);
+	live_net();
+	assert_int_equal(net_switch_start(live_dir), 0);
+	pid = net_switch_alive(live_dir);
+	assert_true(pid > 1);
+	live_pids[7] = pid;
+	node_up(1);
+	wait_ports(live_dir, 1);
+	assert_int_equal(remove_tree(live_dir), 0);
+	/* made again, empty, as a start would: not its own any more */
+	assert_int_equal(mkdir(live_dir, 0700), 0);
+	sleep_ms(2500); /* past a look at it, the node still plugged in */
+	assert_false(gone(pid));
+	node_down(1);
+	for (t = 0; t < 250 && !gone(pid); t++)
+		sleep_ms(20);
+	if (!gone(pid))
+		fail_msg("the switch (pid %d) of a removed directory runs on "
+			 "with no node plugged in", (int)pid);
+	assert_int_equal(net_switch_alive(live_dir), 0);
+}
+
 static int switch_teardown(void **state)
 {
 	(void)state;
@@ -2240,6 +2275,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_switch_askers,
 					  switch_teardown),
 		cmocka_unit_test_teardown(test_switch_older, switch_teardown),
+		cmocka_unit_test_teardown(test_switch_lost, switch_teardown),
 		cmocka_unit_test_teardown(test_switch_silent, switch_teardown),
 		cmocka_unit_test_teardown(test_switch_pid_late,
 					  switch_teardown),
