@@ -1,6 +1,7 @@
 /* Writing a cidata ISO9660 volume with libarchive. */
 #include <archive.h>
 #include <archive_entry.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -15,6 +16,21 @@
 static const char iso_options[] =
 	"iso9660:volume-id=cidata,iso9660:joliet,iso9660:rockridge,"
 	"iso9660:!pad";
+
+/* What went wrong in a, with the system's reason when it has one:
+ * libarchive's "Write error" alone does not say the disk is full. The
+ * caller frees. */
+static char *why(struct archive *a)
+{
+	const char *s = archive_error_string(a);
+	int e = archive_errno(a);
+
+	if (!s)
+		s = "an unknown error";
+	if (e > 0 && !strstr(s, strerror(e)))
+		return xasprintf("%s: %s", s, strerror(e));
+	return xstrdup(s);
+}
 
 static int add_file(struct archive *a, const struct cidata_file *f,
 		    time_t now)
@@ -31,9 +47,12 @@ static int add_file(struct archive *a, const struct cidata_file *f,
 	archive_entry_set_size(e, (la_int64_t)f->len);
 	if (archive_write_header(a, e) != ARCHIVE_OK ||
 	    (f->len > 0 &&
-	     archive_write_data(a, f->data, f->len) != (la_ssize_t)f->len))
-		ret = errorf("writing %s into the ISO: %s", f->name,
-			     archive_error_string(a));
+	     archive_write_data(a, f->data, f->len) != (la_ssize_t)f->len)) {
+		char *w = why(a);
+
+		ret = errorf("writing %s into the ISO: %s", f->name, w);
+		free(w);
+	}
 	archive_entry_free(e);
 	return ret;
 }
@@ -64,7 +83,10 @@ int cidata_write_iso(const char *path, const struct cidata_file *files,
 		if (add_file(a, &files[i], now) < 0)
 			goto out;
 	if (archive_write_close(a) != ARCHIVE_OK) {
-		errorf("cannot finish %s: %s", path, archive_error_string(a));
+		char *w = why(a);
+
+		errorf("cannot finish %s: %s", path, w);
+		free(w);
 		goto out;
 	}
 	ret = 0;

@@ -168,6 +168,12 @@ if [ "$(id -u)" = 0 ] && mknod null.dev c 1 3 2>/dev/null; then
 	ln -s null.dev null.link
 	expect_rc "-o a symlink to a device" 0 "$NOOK" cidata build -o null.link -u cloud-config
 	check "  the link and the device stay" test -L null.link -a -c null.dev
+	# a full disk (a copy of /dev/full): said as such, not as libarchive's
+	# bare "Write error"
+	if mknod full.dev c 1 7 2>/dev/null; then
+		expect_rc "-o a device that is full" 1 "$NOOK" cidata build -o full.dev -u cloud-config
+		contains "  says the disk is full" "$ERR" "cannot finish full.dev: Write error: No space left on device"
+	fi
 fi
 python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' seed.sock
 expect_rc "-o a socket is refused" 1 "$NOOK" cidata build -o seed.sock -u cloud-config
