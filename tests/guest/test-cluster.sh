@@ -92,6 +92,27 @@ d = json.loads(sys.argv[1])
 assert [n["name"] for n in d] == ["dev-1", "dev-2"], d
 for n in d:
     assert n == {"name": n["name"], "exit": 3, "stdout": n["name"] + "\n\ufffd", "stderr": "oops\n"}, n' "$OUT"
+# sync --all: a tree into every node at once; then --json of a copy
+# that fails on dev-2 alone (a directory there its user cannot write:
+# root's, since rsync -a would give one of the user's its mode back)
+mkdir -p tree/sub && echo one >tree/sub/f
+expect_rc "sync --all" 0 "$NOOK" sync --all dev "$WORK/tree"
+contains "  says both" "$OUT" "synced 2 of 2 nodes"
+expect_rc "  the file is on dev-2" 0 "$NOOK" shell dev-2 -- cat tree/sub/f
+check "  as sent" test "$OUT" = one
+expect_rc "  dev-2's copy made root's" 0 "$NOOK" shell dev-2 -- sudo chown root: tree/sub
+echo two >tree/sub/g
+expect_rc "sync --all --json, dev-2's rsync failing: its status" 23 "$NOOK" sync --all dev "$WORK/tree" --json
+check "  dev-1 copied, dev-2 failed and says why" python3 -c '
+import json, sys
+d = json.loads(sys.argv[1])
+assert [n["name"] for n in d] == ["dev-1", "dev-2"], d
+assert d[0]["exit"] == 0 and "error" not in d[0], d
+assert d[1]["exit"] == 23, d
+assert d[1]["error"].startswith("rsync failed (exit 23"), d
+assert "Permission denied" in d[1]["stderr"], d' "$OUT"
+expect_rc "  the new file on dev-1 only" 0 "$NOOK" shell --all dev -- sh -c 'cat tree/sub/g || true'
+contains "  dev-1 has it" "$OUT" "dev-1: two"
 # a SIGTERM to shell --all hangs its command up on every node
 running_on() {
 	"$NOOK" shell --all dev -- sh -c "grep -ls 'nook-all-tes[t]' /proc/[0-9]*/cmdline | grep -q . && echo running || echo gone" | sort | tr '\n' ' '
