@@ -4,7 +4,8 @@
 # suspended and resumed (names and the private network still work), growing
 # to three, a node rebooting on its own, the last node deleted while the
 # others run, and nothing left after stop and delete; frames up to MTU
-# 65535 between nodes, and a killed switch brought back. Boots: 2 at once,
+# 65535 between nodes, a stopped switch said and let go on, and a
+# killed switch brought back. Boots: 2 at once,
 # then one restart, one more node, one reboot.
 NOOK=$1
 . "$(dirname "$0")/../cli/lib.sh"
@@ -184,11 +185,23 @@ check "same address" test "$("$NOOK" local status dev-2 --json | json 'd["addres
 expect_rc "dev-1 reaches the restarted dev-2" 0 reach dev-1 dev-2
 expect_rc "the restarted dev-2 resolves dev-1" 0 "$NOOK" shell dev-2 -- getent hosts dev-1
 
+# the switch stopped (SIGSTOP): nothing passes, status says paused;
+# SIGCONT and the nodes reach each other again
+nets() { "$NOOK" local status dev --json | json '[n["network"] for n in d]'; }
+sw=$(cat "$NOOK_HOME/run/dev.net/switch.pid")
+kill -STOP "$sw"
+check "a stopped switch: status says paused" test "$(nets)" = "['paused', 'paused']"
+expect_rc "  dev-1 does not reach dev-2 (10 s)" 124 reach dev-1 dev-2
+expect_rc "  status says how it comes back" 0 "$NOOK" local status dev-1
+contains "  SIGCONT" "$OUT" "its switch is stopped (SIGSTOP), and passes nothing until it gets SIGCONT"
+kill -CONT "$sw"
+check "  SIGCONT: status says running" test "$(nets)" = "['running', 'running']"
+expect_rc "  dev-1 reaches dev-2 again" 0 reach dev-1 dev-2
+
 # the switch killed while both run: status says so, the next start
 # brings it back and names both nodes, which real QEMU cannot plug into
 # the new switch, as cut off; the resume below (new QEMUs from the saved
 # state) plugs them in again
-nets() { "$NOOK" local status dev --json | json '[n["network"] for n in d]'; }
 kill -KILL "$(cat "$NOOK_HOME/run/dev.net/switch.pid")"
 for _ in $(seq 20); do
 	[ "$(nets)" = "['stopped', 'stopped']" ] && break
