@@ -296,6 +296,8 @@ int vm_disk_size(const char *path, uint64_t *size);
 /*
  * Launch QEMU with argv (which must -daemonize and write p->pidfile);
  * QEMU's own messages go to p->qemu_log and are shown when it fails.
+ * Its launch may take wait_s seconds (at most 2 minutes; 0: those):
+ * then its launching process is killed, and it fails, said.
  * *pid is the running QEMU. When QEMU fails because it could not forward
  * one of the host ports in movable[0..n) (another program took it since
  * it was found free), it says nothing, sets *taken to that port and
@@ -305,8 +307,9 @@ int vm_disk_size(const char *path, uint64_t *size);
  */
 #define VM_LAUNCH_TAKEN (-2)
 #define VM_LAUNCH_STOPPED (-3)
-int vm_launch(const struct vm_paths *p, const char *const *argv, pid_t *pid,
-	      const struct net_port *movable, size_t n, struct net_port *taken);
+int vm_launch(const struct vm_paths *p, const char *const *argv, int wait_s,
+	      pid_t *pid, const struct net_port *movable, size_t n,
+	      struct net_port *taken);
 
 /* Remove what a gone QEMU leaves: sockets, pid file, the ssh master. */
 void vm_clean_runtime(const struct vm_paths *p);
@@ -496,7 +499,8 @@ void vm_build_argv(struct vm *vm, enum vm_accel accel,
  * why. */
 int vm_uplink_recorded(const struct vm *vm, struct vm_nic *out);
 /*
- * Resume suspended vm with argv (vm_build_argv()'s, for the uplink up):
+ * Resume suspended vm with argv (vm_build_argv()'s, for the uplink up),
+ * its QEMU's launch bounded by wait_s (vm_launch()):
  * 1 when it runs again, recorded running, its clock set; 0 when its save
  * does not fit or would not load (why says which, no QEMU is left, the
  * record is as it was); -1 on an error that stops the start (a QEMU that
@@ -507,7 +511,7 @@ int vm_uplink_recorded(const struct vm *vm, struct vm_nic *out);
  * 'stop --force' ended its QEMU.
  */
 int vm_resume(struct vm *vm, struct strvec *argv, const char *accel,
-	      const struct vm_nic *up, pid_t *pid, struct buf *why,
+	      int wait_s, const struct vm_nic *up, pid_t *pid, struct buf *why,
 	      const struct net_port *movable, size_t n, struct net_port *taken);
 /* Remove vm's save file (and a half-written one); the record is the
  * caller's to change. */

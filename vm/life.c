@@ -256,11 +256,13 @@ void vm_clean_runtime(const struct vm_paths *p)
 }
 
 /* QEMU's parent exits once QEMU is set up: within seconds, or QEMU is
- * stuck (a disk on a dead network file system): bounded, then killed. */
-#define LAUNCH_MS 120000
-static int wait_daemonized(struct child *c)
+ * stuck (a disk on a dead network file system): bounded by wait_s (or
+ * LAUNCH_S, whichever is less), then killed. */
+#define LAUNCH_S 120
+static int wait_daemonized(struct child *c, int wait_s)
 {
-	long long deadline = mono_ms() + LAUNCH_MS;
+	int s = wait_s > 0 && wait_s < LAUNCH_S ? wait_s : LAUNCH_S;
+	long long deadline = mono_ms() + s * 1000LL;
 	int st;
 
 	while (mono_ms() < deadline) {
@@ -272,8 +274,8 @@ static int wait_daemonized(struct child *c)
 	}
 	kill(c->pid, SIGKILL);
 	child_wait(c);
-	return errorf("QEMU did not finish starting within %d s; it was "
-		      "killed", LAUNCH_MS / 1000);
+	return errorf("QEMU did not finish starting within %d s%s; it was "
+		      "killed", s, s < LAUNCH_S ? " (--timeout)" : "");
 }
 
 /* Whether QEMU's output log says it could not forward one of
@@ -329,8 +331,9 @@ int vm_qmp_unclaimed(const struct vm_paths *p)
 		      "the VM", p->qmp);
 }
 
-int vm_launch(const struct vm_paths *p, const char *const *argv, pid_t *pid,
-	      const struct net_port *movable, size_t n, struct net_port *taken)
+int vm_launch(const struct vm_paths *p, const char *const *argv, int wait_s,
+	      pid_t *pid, const struct net_port *movable, size_t n,
+	      struct net_port *taken)
 {
 	struct child c = CHILD_INIT;
 	struct buf log = BUF_INIT;
@@ -354,7 +357,7 @@ int vm_launch(const struct vm_paths *p, const char *const *argv, pid_t *pid,
 	c.lasting = 1;
 	rc = child_start(&c);
 	if (rc == 0)
-		rc = wait_daemonized(&c);
+		rc = wait_daemonized(&c, wait_s);
 	close(fd);
 	if (c.in >= 0)
 		close(c.in);

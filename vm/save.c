@@ -1133,7 +1133,7 @@ static int not_loaded(struct vm *vm, struct aside *was, pid_t pid,
 }
 
 int vm_resume(struct vm *vm, struct strvec *argv, const char *accel,
-	      const struct vm_nic *up, pid_t *pid, struct buf *why,
+	      int wait_s, const struct vm_nic *up, pid_t *pid, struct buf *why,
 	      const struct net_port *movable, size_t n, struct net_port *taken)
 {
 	struct sigaction old[3];
@@ -1178,8 +1178,8 @@ int vm_resume(struct vm *vm, struct strvec *argv, const char *accel,
 		ret = -1;
 		goto out;
 	}
-	ret = vm_launch(&vm->paths, (const char *const *)argv->v, pid, movable,
-			n, taken);
+	ret = vm_launch(&vm->paths, (const char *const *)argv->v, wait_s, pid,
+			movable, n, taken);
 	if (ret < 0) {
 		if (still_suspended(vm, &was) < 0) {
 			ret = -1;

@@ -629,8 +629,8 @@ static int resume_launch(struct vm *vm, const struct vm_start_opts *o,
 		}
 		strvec_clear(&argv);
 		vm_build_argv(vm, r->accel, up, sw, 0, &argv);
-		rc = vm_resume(vm, &argv, accel_name(r->accel), up, &r->pid,
-			       why, movable,
+		rc = vm_resume(vm, &argv, accel_name(r->accel), r->timeout_s,
+			       up, &r->pid, why, movable,
 			       movable_ports(&vm->spec, up, attempt, movable),
 			       &taken);
 		if (rc != VM_LAUNCH_TAKEN)
@@ -840,7 +840,7 @@ static int boot_qemu(struct vm *vm, const struct vm_start_opts *o,
 		hold_dirs(vm, 0);
 		sig_catch(old, 1);
 		rc = vm_launch(&vm->paths, (const char *const *)argv.v,
-			       &r->pid, movable,
+			       r->timeout_s, &r->pid, movable,
 			       movable_ports(&vm->spec, up, attempt, movable),
 			       &taken);
 		sig_catch(old, 0);

@@ -270,6 +270,24 @@ check "  QEMU runs" kill -0 "$(qemu_of w1)"
 check "  recorded running" test "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["state"]["status"])' "$NOOK_HOME/vms/w1/vm.json")" = running
 expect_rc "  and a stop stops it" 0 "$NOOK" local stop w1 --force
 
+# --- a QEMU whose launch hangs (as on a disk on a dead network file
+# system; a QEMU in front of the real one never returns): the start's
+# --timeout bounds the wait for it, not the 2 minutes a launch may take
+mkdir -p "$WORK/bin3"
+cat > "$WORK/bin3/qemu-system-x86_64" <<'WRAP'
+#!/usr/bin/env bash
+case " $* " in *" -daemonize "*) ;; *) exec /usr/bin/qemu-system-x86_64 "$@" ;; esac
+exec sleep 600
+WRAP
+chmod +x "$WORK/bin3/qemu-system-x86_64"
+t0=$SECONDS
+PATH="$WORK/bin3:$PATH" expect_rc "a QEMU whose launch hangs: the start fails" 1 \
+	timeout 60 "$NOOK" local start w1 --timeout 3
+check "  within its --timeout, not 2 minutes ($((SECONDS - t0)) s)" test $((SECONDS - t0)) -lt 30
+contains "  saying so" "$ERR" "QEMU did not finish starting within 3 s (--timeout); it was killed"
+expect_rc "  status" 0 "$NOOK" local status w1 --json
+contains "  says stopped" "$OUT" '"state": "stopped"'
+
 # --- ^C during a start: the VM goes on booting, and nook says so
 rm -f start.out # (the job truncates it only once it runs)
 "${SIGINT_DFL[@]}" "$NOOK" local start w1 --timeout 120 >start.out 2>start.err &
