@@ -297,7 +297,8 @@ int vm_disk_size(const char *path, uint64_t *size);
  * Launch QEMU with argv (which must -daemonize and write p->pidfile);
  * QEMU's own messages go to p->qemu_log and are shown when it fails.
  * Its launch may take wait_s seconds (at most 2 minutes; 0: those):
- * then its launching process is killed, and it fails, said.
+ * then it fails, said, its launching process killed, and the QEMU that
+ * daemonized (its pid file's) too.
  * *pid is the running QEMU. When QEMU fails because it could not forward
  * one of the host ports in movable[0..n) (another program took it since
  * it was found free), it says nothing, sets *taken to that port and

@@ -255,14 +255,30 @@ void vm_clean_runtime(const struct vm_paths *p)
 	unlink(p->link);
 }
 
+/* 1 once pid is no QEMU of the VM of qmp_arg (ended), within ms. */
+static int wait_gone(pid_t pid, const char *qmp_arg, int ms)
+{
+	for (int waited = 0; waited <= ms; waited += 100) {
+		if (!vm_pid_is_ours(pid, qmp_arg))
+			return 1;
+		sleep_ms(100);
+	}
+	return 0;
+}
+
 /* QEMU's parent exits once QEMU is set up: within seconds, or QEMU is
  * stuck (a disk on a dead network file system): bounded by wait_s (or
- * LAUNCH_S, whichever is less), then killed. */
+ * LAUNCH_S, whichever is less), then killed. The QEMU it daemonized
+ * may run already (it writes its pid file once forked, before the setup
+ * that hangs): killed too, else it would run on, the VM said killed. */
 #define LAUNCH_S 120
-static int wait_daemonized(struct child *c, int wait_s)
+static int wait_daemonized(struct child *c, const struct vm_paths *p,
+			   int wait_s)
 {
 	int s = wait_s > 0 && wait_s < LAUNCH_S ? wait_s : LAUNCH_S;
 	long long deadline = mono_ms() + s * 1000LL;
+	const char *bound = s < LAUNCH_S ? " (--timeout)" : "";
+	pid_t qemu;
 	int st;
 
 	while (mono_ms() < deadline) {
@@ -274,8 +290,20 @@ static int wait_daemonized(struct child *c, int wait_s)
 	}
 	kill(c->pid, SIGKILL);
 	child_wait(c);
+	/* by the pid file and the QMP chardev in its command line, as a
+	 * stop finds it: a recycled pid is some other program */
+	qemu = vm_pid_alive(p->pidfile, p->qmp_arg);
+	if (qemu && kill(qemu, SIGKILL) < 0 && errno != ESRCH)
+		return error_errno("QEMU did not finish starting within %d "
+				   "s%s, and cannot be killed (pid %d)", s,
+				   bound, (int)qemu);
+	if (qemu && !wait_gone(qemu, p->qmp_arg, 5000))
+		return errorf("QEMU did not finish starting within %d s%s; "
+			      "it was killed, but has not ended yet (pid %d: "
+			      "stuck in the kernel, as on a dead network "
+			      "file system)", s, bound, (int)qemu);
 	return errorf("QEMU did not finish starting within %d s%s; it was "
-		      "killed", s, s < LAUNCH_S ? " (--timeout)" : "");
+		      "killed", s, bound);
 }
 
 /* Whether QEMU's output log says it could not forward one of
@@ -357,7 +385,7 @@ int vm_launch(const struct vm_paths *p, const char *const *argv, int wait_s,
 	c.lasting = 1;
 	rc = child_start(&c);
 	if (rc == 0)
-		rc = wait_daemonized(&c, wait_s);
+		rc = wait_daemonized(&c, p, wait_s);
 	close(fd);
 	if (c.in >= 0)
 		close(c.in);
@@ -384,16 +412,6 @@ int vm_launch(const struct vm_paths *p, const char *const *argv, int wait_s,
 			return VM_LAUNCH_STOPPED;
 		return errorf("QEMU started but exited at once; see %s",
 			      p->qemu_log);
-	}
-	return 0;
-}
-
-static int wait_gone(pid_t pid, const char *qmp_arg, int ms)
-{
-	for (int waited = 0; waited <= ms; waited += 100) {
-		if (!vm_pid_is_ours(pid, qmp_arg))
-			return 1;
-		sleep_ms(100);
 	}
 	return 0;
 }

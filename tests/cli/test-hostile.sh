@@ -288,6 +288,35 @@ contains "  saying so" "$ERR" "QEMU did not finish starting within 3 s (--timeou
 expect_rc "  status" 0 "$NOOK" local status w1 --json
 contains "  says stopped" "$OUT" '"state": "stopped"'
 
+# --- a launch that hangs once QEMU has daemonized (a QEMU in front of
+# the real one runs it, which writes its pid file and runs on its own,
+# then never returns): the start kills that QEMU too, as it says, and
+# the VM is stopped, nothing of it left running
+cat > "$WORK/bin3/qemu-system-x86_64" <<'WRAP'
+#!/usr/bin/env bash
+real=/usr/bin/qemu-system-x86_64
+case " $* " in *" -daemonize "*) ;; *) exec "$real" "$@" ;; esac
+"$real" "$@" || exit
+cp "$NOOK_HOME/run/w1/qemu.pid" "$WORK/daemonized.pid"
+exec sleep 600
+WRAP
+rm -f "$WORK/daemonized.pid"
+WORK=$WORK PATH="$WORK/bin3:$PATH" expect_rc \
+	"a launch that hangs once QEMU has daemonized: the start fails" 1 \
+	timeout 60 "$NOOK" local start w1 --timeout 5
+contains "  saying QEMU was killed" "$ERR" "QEMU did not finish starting within 5 s (--timeout); it was killed"
+dpid=$(cat "$WORK/daemonized.pid" 2>/dev/null)
+check "  the real QEMU had daemonized" test -n "$dpid"
+check "  and it is gone" ended "${dpid:-0}"
+check "  no QEMU of w1 left" test "$(pgrep -f -- "$NOOK_HOME/run/w1/qmp.sock" | wc -l)" = 0
+expect_rc "  status" 0 "$NOOK" local status w1 --json
+contains "  says stopped" "$OUT" '"state": "stopped"'
+expect_rc "  list" 0 "$NOOK" local list --json
+check "  says w1 stopped" test "$(python3 -c 'import json,sys; print([v["state"] for v in json.load(sys.stdin) if v["name"] == "w1"])' <<<"$OUT")" = "['stopped']"
+check "  its pid file and sockets cleaned up" test ! -e "$NOOK_HOME/run/w1/qemu.pid" -a ! -e "$NOOK_HOME/run/w1/qmp.sock"
+expect_rc "  a start then runs it" 0 "$NOOK" local start w1 --no-wait
+expect_rc "  and a stop stops it" 0 "$NOOK" local stop w1 --force
+
 # --- ^C during a start: the VM goes on booting, and nook says so
 rm -f start.out # (the job truncates it only once it runs)
 "${SIGINT_DFL[@]}" "$NOOK" local start w1 --timeout 120 >start.out 2>start.err &
