@@ -197,7 +197,10 @@ pid_t lock_holder_said(const char *path, char *doing, size_t n);
  * it (tar, qemu-img, rsync, ssh) and is killed when nook's process ends,
  * however it ends (SIGKILL too), so that none goes on alone. lasting: a
  * program that starts a daemon meant to outlive nook (QEMU -daemonize),
- * left alone: its daemon, once forked, is free anyway.
+ * left alone: its daemon, once forked, is free anyway. group: a program
+ * that runs others (a recipe's bash, debootstrap under it): it leads a
+ * process group of its own, and a watcher ends that whole group once
+ * nook ends, however (the parent-death signal reaches the child alone).
  */
 struct child {
 	const char *const *argv;
@@ -206,8 +209,11 @@ struct child {
 	int err;
 	pid_t pid;
 	int lasting;
+	int group;
+	pid_t watcher;            /* group: the watcher, and the pipe whose */
+	int watch;                /* end (ours) it waits for */
 };
-#define CHILD_INIT { NULL, -1, -1, -1, -1, 0 }
+#define CHILD_INIT { NULL, -1, -1, -1, -1, 0, 0, -1, -1 }
 /* Start the child; -1 with the reason said when it cannot be spawned
  * (a program not found, or not to be run, included). */
 int child_start(struct child *c);

@@ -36,28 +36,36 @@ static int spawn_lasting(struct child *c, const int fds[3])
 	return rc ? -1 : 0;
 }
 
-/* The forked side of spawn_tied(), async-signal-safe calls only: its
- * fds, death with parent, mask restored, exec of prog (found by the
- * parent: execvp would run a file without #! through /bin/sh, where
- * posix_spawnp says it cannot be run). Never returns: on a failure its
- * errno goes up the pipe w. */
-static void tied_child(const struct child *c, const char *prog,
-		       const int fds[3], pid_t parent, const sigset_t *mask,
-		       int w)
+/* In a fork of ours: our handlers (the temporary files' cleanup) are not
+ * its; caught signals go back to their default (before the mask lets one
+ * in), ignored ones stay ignored (as posix_spawn does). */
+static void handlers_default(void)
 {
 	struct sigaction dfl, sa;
-	ssize_t n;
-	int e;
 
-	/* our handlers (the temporary files' cleanup) are not for the
-	 * program: caught signals go back to their default before the mask
-	 * lets one in; ignored ones stay ignored (as posix_spawn does) */
 	memset(&dfl, 0, sizeof(dfl));
 	dfl.sa_handler = SIG_DFL;
 	for (int sig = 1; sig < NSIG; sig++)
 		if (sigaction(sig, NULL, &sa) == 0 &&
 		    sa.sa_handler != SIG_IGN && sa.sa_handler != SIG_DFL)
 			sigaction(sig, &dfl, NULL);
+}
+
+/* The forked side of spawn_tied(), async-signal-safe calls only: its
+ * fds, its own process group (c->group), death with parent, mask
+ * restored, exec of prog (found by the parent: execvp would run a file
+ * without #! through /bin/sh, where posix_spawnp says it cannot be run).
+ * Never returns: on a failure its errno goes up the pipe w. */
+static void tied_child(const struct child *c, const char *prog,
+		       const int fds[3], pid_t parent, const sigset_t *mask,
+		       int w)
+{
+	ssize_t n;
+	int e;
+
+	handlers_default();
+	if (c->group && setpgid(0, 0) < 0)
+		goto fail;
 	for (int i = 0; i < 3; i++) {
 		if (fds[i] < 0)
 			continue;
@@ -118,6 +126,11 @@ static int spawn_tied(struct child *c, const int fds[3])
 	if (c->pid == 0)
 		tied_child(c, prog, fds, parent, &old, w);
 	e = errno;
+	/* both make the group, whichever comes first, so that it is there
+	 * before the watcher (once the child has exec'd, this one fails:
+	 * the child's made it) */
+	if (c->pid > 0 && c->group)
+		setpgid(c->pid, c->pid);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	close(w);
 	free(prog);
@@ -139,11 +152,85 @@ static int spawn_tied(struct child *c, const int fds[3])
 	return -1;
 }
 
+/* The watcher of process group pgid (watch_group()): deaf to the signals
+ * that end us, holding no file of ours but rd, it waits until the pipe's
+ * other end closes (we unwatch, or we end, however), then ends what is
+ * left of the group: SIGTERM, and a second later SIGKILL. */
+static void watcher(pid_t pgid, int rd, const sigset_t *mask)
+{
+	char b;
+
+	handlers_default();
+	signal(SIGINT, SIG_IGN);
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGQUIT, SIG_IGN);
+	sigprocmask(SIG_SETMASK, mask, NULL);
+	if (dup2(rd, 0) < 0)
+		_exit(1);
+	close_range(1, ~0U, 0);
+	while (read(0, &b, 1) < 0 && errno == EINTR)
+		;
+	if (kill(-pgid, SIGTERM) == 0)
+		for (int i = 0; i < 10 && kill(-pgid, 0) == 0; i++)
+			sleep_ms(100);
+	kill(-pgid, SIGKILL);
+	_exit(0);
+}
+
+/* Start c's watcher: what c starts may leave c's group (a daemon's
+ * setsid), but what stays in it ends with us. errno on failure. */
+static int watch_group(struct child *c)
+{
+	sigset_t all, old;
+	int p[2], e;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -1;
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &old);
+	c->watcher = fork();
+	if (c->watcher == 0)
+		watcher(c->pid, p[0], &old);
+	e = errno;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	close(p[0]);
+	if (c->watcher < 0) {
+		close(p[1]);
+		errno = e;
+		return -1;
+	}
+	c->watch = p[1];
+	return 0;
+}
+
+/* c has ended: its watcher ends what it left in its group, and goes. */
+static void unwatch(struct child *c)
+{
+	if (c->watch < 0)
+		return;
+	close(c->watch);
+	c->watch = -1;
+	while (waitpid(c->watcher, NULL, 0) < 0 && errno == EINTR)
+		;
+	c->watcher = -1;
+}
+
 int child_start(struct child *c)
 {
 	int fds[3] = { c->in, c->out, c->err };
 	int rc = c->lasting ? spawn_lasting(c, fds) : spawn_tied(c, fds);
 
+	if (rc == 0 && c->group && watch_group(c) < 0) {
+		int e = errno;
+
+		/* unwatched, what it starts could outlive us */
+		kill(-c->pid, SIGKILL);
+		while (waitpid(c->pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		errno = e;
+		rc = -1;
+	}
 	if (rc < 0) {
 		c->pid = -1;
 		return error_errno("cannot run %s", c->argv[0]);
@@ -162,6 +249,7 @@ int child_wait(struct child *c)
 			return error_errno("waiting for %s", c->argv[0]);
 	}
 	c->pid = -1;
+	unwatch(c);
 	if (WIFEXITED(status))
 		return WEXITSTATUS(status);
 	if (WIFSIGNALED(status))
@@ -182,6 +270,7 @@ int child_poll(struct child *c, int *status)
 	if (r <= 0)
 		return 0;
 	c->pid = -1;
+	unwatch(c);
 	*status = WIFEXITED(st) ? WEXITSTATUS(st) :
 		  WIFSIGNALED(st) ? 128 + WTERMSIG(st) : -1;
 	return 1;

@@ -4,6 +4,7 @@
  * way into the store: pulled, else built.
  */
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,7 +52,16 @@ static int run_recipe(const char *name, const char *recipe, const char *dir,
 	c.argv = argv;
 	/* its lines are progress: nook's stdout is for results (--json) */
 	c.out = STDERR_FILENO;
+	/* debootstrap and dpkg under it end with us, even on a SIGKILL; a
+	 * group of its own, so no terminal's stdin (a read would stop it) */
+	c.group = 1;
+	c.in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (c.in < 0) {
+		error_errno("cannot open /dev/null");
+		goto out;
+	}
 	rc = child_start(&c) == 0 ? child_wait(&c) : -1;
+	close(c.in);
 	if (rc != 0) {
 		errorf("building image %s failed (recipe exit %d); nothing was "
 		       "stored", name, rc);

@@ -746,6 +746,26 @@ if [ "$(id -u)" = 0 ]; then
 	expect_rc "build --json of a recipe that fails" 1 env NOOK_RECIPES="$WORK/recipes" \
 		NOOK_IMAGE_CACHE="$WORK/cache2" "$NOOK" images build bad --json
 	check "... stdout is the JSON error only" test "$(echo "$OUT" | json '"recipe exit 3" in d["error"]')" = True
+	# what a recipe runs (debootstrap under its bash) ends with nook,
+	# even on a SIGKILL, though the parent-death signal reaches only the
+	# recipe's bash; and no stdin of a terminal reaches it
+	printf '#!/bin/bash\nread -t 1 x && echo "read %%s" "$x" >&2\nsh -c %s\n' \
+		"'echo \$\$ > \"$WORK/gc.pid\"; exec sleep 300'" > recipes/hang.sh
+	for sig in KILL TERM; do
+		rm -f "$WORK/gc.pid"
+		echo typed | env NOOK_RECIPES="$WORK/recipes" NOOK_IMAGE_CACHE="$WORK/cache2" \
+			"$NOOK" images build hang >/dev/null 2>"$WORK/hang.err" &
+		nook_pid=$!
+		for _ in $(seq 100); do [ -s "$WORK/gc.pid" ] && break; sleep 0.1; done
+		gc=$(cat "$WORK/gc.pid" 2>/dev/null)
+		check "a recipe's grandchild runs ($sig)" test -n "$gc"
+		kill -"$sig" "$nook_pid"
+		wait "$nook_pid" 2>/dev/null
+		for _ in $(seq 50); do kill -0 "$gc" 2>/dev/null || break; sleep 0.1; done
+		check "... and ends with nook's SIG$sig" sh -c '! kill -0 "$1" 2>/dev/null' _ "$gc"
+		[ -n "$gc" ] && kill -KILL "$gc" 2>/dev/null
+	done
+	check "... it read no stdin" test ! -s "$WORK/hang.err"
 else
 	expect_rc "build refuses to run a recipe as a user" 1 env NOOK_RECIPES="$WORK/recipes" \
 		NOOK_IMAGE_CACHE="$WORK/cache2" "$NOOK" images build tiny
