@@ -156,7 +156,8 @@ struct fanout_job {
 void fanout_text_utf8(struct fanout_text *t);
 /* Run every job at once with stdin from /dev/null; a last line without
  * its newline gets one (a kept output stays as it was printed). Returns
- * the highest status (fanout_status()).
+ * the highest status (fanout_status()), at least 1 when a line could not
+ * be written (said; the rest is dropped).
  * SIGINT, SIGTERM or SIGHUP meanwhile is passed on to every job; once
  * they have ended (what they printed until then labelled, their pipes not
  * waited for: a child of theirs may hold them) it is in *caught (0:

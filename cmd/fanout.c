@@ -313,7 +313,7 @@ int fanout_run(struct fanout_job *jobs, size_t n, int *caught)
 	struct child *c = xmalloc(sizeof(*c) * (n ? n : 1));
 	struct fanout_stream *s = xmalloc(sizeof(*s) * 2 * (n ? n : 1));
 	int *st = xmalloc(sizeof(*st) * (n ? n : 1));
-	int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC), rc;
+	int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC), rc, pumped;
 
 	/* our own buffered output goes before any labelled line */
 	fflush(NULL);
@@ -349,7 +349,7 @@ int fanout_run(struct fanout_job *jobs, size_t n, int *caught)
 		for (size_t i = 0; i < n; i++)
 			pids[i] = c[i].pid;
 		sig_pass_on(pids, n);
-		pump(s, 2 * n, ended_by_signal, &j);
+		pumped = pump(s, 2 * n, ended_by_signal, &j);
 		sig_pass_on(NULL, 0);
 		free(pids);
 	}
@@ -361,6 +361,10 @@ int fanout_run(struct fanout_job *jobs, size_t n, int *caught)
 	}
 	sig_catch(old, 0);
 	rc = fanout_status(st, n);
+	/* lines that could not be written (said): not a success, even when
+	 * every job's was */
+	if (pumped < 0 && !rc)
+		rc = 1;
 	if (caught) {
 		*caught = sig_caught;
 		sig_caught = 0;

@@ -263,6 +263,10 @@ expect_rc "sync --all qc --json, qc-2's rsync killed: fails" 137 env KILL_RSYNC=
 check "  qc-1 synced" jnodes 'assert d[0]["exit"] == 0 and "error" not in d[0], d'
 check "  qc-2: exit null, signal KILL, the error as on stderr" jnodes 'assert {k: d[1][k] for k in ("exit", "signal", "error")} == {"exit": None, "signal": "KILL", "error": "rsync failed (ended by SIGKILL)"}, d
 assert ("nook: qc-2: " + d[1]["error"]) in sys.argv[3], sys.argv[3]' "$ERR"
+# the labelled lines into a full disk: said, and no success even when
+# every node's command (one that shrugs off its EPIPE) exits 0
+expect_rc "shell --all qc into a full disk: fails" 1 sh -c '"$0" shell --all qc -- sh -c "trap \"\" PIPE; echo hi 2>/dev/null; exit 0" >/dev/full' "$NOOK"
+contains "  says the output was not written" "$ERR" "output: No space left on device"
 rm -rf guest-nook-qc-1 guest-nook-qc-2
 echo '{' >"$NOOK_HOME/vms/qc-2/vm.json"
 expect_rc "shell --all qc, qc-2 broken: fails" 1 "$NOOK" shell --all qc -- echo hi
