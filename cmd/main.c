@@ -2,6 +2,7 @@
  * nook: a local cluster of cloud VMs in one command.
  * The entry point: one table of commands, help generated from it.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -168,8 +169,15 @@ int main(int argc, char **argv)
 		print_json_error();
 	}
 	ctx_free(&ctx);
-	if (fflush(stdout) != 0 && ret == 0) {
-		perror("nook: writing output");
+	/* a write that failed before (a command's own fflush(), its errno
+	 * gone by now) leaves the stream's error flag: no success either */
+	errno = 0;
+	if ((fflush(stdout) != 0 || ferror(stdout)) && ret == 0) {
+		if (errno)
+			perror("nook: writing output");
+		else
+			errorf("writing output: a write to stdout failed "
+			       "(a full disk, a closed stdout?)");
 		ret = 1;
 	}
 	return ret;

@@ -151,6 +151,10 @@ ssh_saw_vm "ssh got the VM's paths from rsync's -e"
 expect_rc "sync into ~/DIR" 0 "$NOOK" sync q1 "src it's" '~/t dir'
 check "~/ is the home" test -f "guest/t dir/sub dir/f 'x'"
 expect_rc "sync --delete into a directory" 0 "$NOOK" sync q1 "src it's" "dest it's" --delete
+# its summary line into a full disk: no success (the line's own fflush()
+# failed: its error must not be lost by the time nook exits)
+expect_rc "sync into a full disk's stdout: fails" 1 sh -c '"$0" sync q1 "src it'"'"'s" full >/dev/full' "$NOOK"
+contains "  says the output was not written" "$ERR" "nook: writing output"
 
 # DEST that would wipe the home
 expect_rc "an empty DEST is a usage error" 2 "$NOOK" sync q1 "src it's" ""
