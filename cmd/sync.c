@@ -84,6 +84,22 @@ static const char *rsync_why(int rc)
 	}
 }
 
+/* What is said of an rsync that failed with status, sig the signal that
+ * ended it (0: none): "rsync failed (exit 23: some files could not be
+ * transferred...)". The caller frees. */
+static char *rsync_failed(int status, int sig)
+{
+	const char *abbrev;
+
+	if (!sig)
+		return xasprintf("rsync failed (exit %d: %s)", status,
+				 rsync_why(status));
+	/* 128 + the signal is no status of rsync's to explain */
+	abbrev = sigabbrev_np(sig);
+	return abbrev ? xasprintf("rsync failed (ended by SIG%s)", abbrev) :
+			xasprintf("rsync failed (ended by signal %d)", sig);
+}
+
 /* rsync's output less its --stats block: what it said went wrong. */
 static void print_rsync_errors(const char *out)
 {
@@ -125,10 +141,11 @@ static long long stat_field(const char *out, const char *label)
 
 
 /* rsync run to its end, its output into out (NULL: straight to the
- * terminal, progress and all). A signal that would end nook (^C, or a
- * kill of nook alone) is passed on to rsync, and nook dies of it once
- * rsync has ended: the copy does not go on behind nook's back. */
-static int run_rsync(const char *const *argv, struct buf *out)
+ * terminal, progress and all), *sig set to the signal that ended it (0:
+ * none; its status is then 128 + that). A signal that would end nook
+ * (^C, or a kill of nook alone) is passed on to rsync, and nook dies of
+ * it once rsync has ended: the copy does not go on behind nook's back. */
+static int run_rsync(const char *const *argv, struct buf *out, int *sig)
 {
 	struct sigaction old[3];
 	struct child c = CHILD_INIT;
@@ -137,6 +154,8 @@ static int run_rsync(const char *const *argv, struct buf *out)
 	siginfo_t si;
 	ssize_t n;
 
+	*sig = 0;
+	memset(&si, 0, sizeof(si));
 	sig_catch(old, 1);
 	c.argv = argv;
 	if (out && pipe2(p, O_CLOEXEC) < 0) {
@@ -165,6 +184,8 @@ static int run_rsync(const char *const *argv, struct buf *out)
 	while (waitid(P_PID, (id_t)c.pid, &si, WEXITED | WNOWAIT) < 0 &&
 	       errno == EINTR)
 		;
+	if (si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED)
+		*sig = si.si_status;
 	sig_pass_on(NULL, 0);
 	rc = child_wait(&c);
 out:
@@ -195,23 +216,25 @@ static int sync_once(const struct ssh_target *t, const char *name,
 	struct buf out = BUF_INIT;
 	int tty = isatty(STDOUT_FILENO);
 	double t0 = mono_s();
-	char *shown;
+	char *shown, *why;
 	struct ssh_rsync_opts ro = {
 		(const char *const *)o->excludes.v, o->chown, o->gitignore,
 		o->del, o->dry_run, tty
 	};
-	int rc;
+	int rc, sig;
 
 	if (ssh_target_check(t) < 0)
 		return -1;
 	ssh_rsync_argv(t, &ro, src, dest, &argv);
-	rc = run_rsync((const char *const *)argv.v, tty ? NULL : &out);
+	rc = run_rsync((const char *const *)argv.v, tty ? NULL : &out, &sig);
 	strvec_clear(&argv);
 	if (rc != 0) {
 		print_rsync_errors(out.p);
 		buf_free(&out);
-		if (rc > 0)
-			errorf("rsync failed (exit %d: %s)", rc, rsync_why(rc));
+		why = rc > 0 ? rsync_failed(rc, sig) : NULL;
+		if (why)
+			errorf("%s", why);
+		free(why);
 		return -1;
 	}
 	/* the guest's path may hold any byte: none drives the terminal */
@@ -510,18 +533,9 @@ static int node_rsync_argv(const struct nook_dirs *d, const char *name,
  * not run (fanout_run() said why). The caller frees. */
 static char *rsync_failure(const struct fanout_job *j)
 {
-	const char *abbrev;
-
 	if (!j->argv || j->error || !j->status)
 		return NULL;
-	if (!j->signal)
-		return xasprintf("rsync failed (exit %d: %s)", j->status,
-				 rsync_why(j->status));
-	/* 128 + the signal is no status of rsync's to explain */
-	abbrev = sigabbrev_np(j->signal);
-	return abbrev ? xasprintf("rsync failed (ended by SIG%s)", abbrev) :
-			xasprintf("rsync failed (ended by signal %d)",
-				  j->signal);
+	return rsync_failed(j->status, j->signal);
 }
 
 /* fanout_job_json()'s add: a failed rsync's error, as said on stderr */

@@ -155,6 +155,10 @@ expect_rc "sync --delete into a directory" 0 "$NOOK" sync q1 "src it's" "dest it
 # failed: its error must not be lost by the time nook exits)
 expect_rc "sync into a full disk's stdout: fails" 1 sh -c '"$0" sync q1 "src it'"'"'s" full >/dev/full' "$NOOK"
 contains "  says the output was not written" "$ERR" "nook: writing output"
+# its rsync killed: said as a signal (as --all says it), not as an exit
+# 137 of rsync's with "its message above" that there is none of
+expect_rc "sync, its rsync killed: fails" 1 env KILL_RSYNC=nook-q1 "$NOOK" sync q1 "src it's" killed
+check "  said as a signal" test "$ERR" = "nook: rsync failed (ended by SIGKILL)"
 
 # DEST that would wipe the home
 expect_rc "an empty DEST is a usage error" 2 "$NOOK" sync q1 "src it's" ""
