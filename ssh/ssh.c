@@ -618,9 +618,13 @@ void ssh_rsync_argv(const struct ssh_target *t, const struct ssh_rsync_opts *o,
 		strvec_pushf(out, "--chown=%s", o->chown);
 		strvec_push(out, "--rsync-path=sudo rsync");
 	}
-	/* "SRC/" copies SRC's contents, not SRC itself, into DEST */
+	/* "SRC/" copies SRC's contents, not SRC itself, into DEST; one
+	 * that starts with ':' is a directory, not "HOST::MODULE" (an
+	 * rsync daemon's) */
 	strvec_pushf(out, "%s/", src);
-	strvec_pushf(out, "%s:%s", t->host, home_relative(dest));
+	dest = home_relative(dest);
+	strvec_pushf(out, "%s:%s%s", t->host, dest[0] == ':' ? "./" : "",
+		     dest);
 }
 
 /* Push path's components onto st: "" and "." skipped, ".." pops. */

@@ -150,6 +150,10 @@ check "the file arrived" test "$(cat "guest/dest it's/sub dir/f 'x'" 2>&1)" = he
 ssh_saw_vm "ssh got the VM's paths from rsync's -e"
 expect_rc "sync into ~/DIR" 0 "$NOOK" sync q1 "src it's" '~/t dir'
 check "~/ is the home" test -f "guest/t dir/sub dir/f 'x'"
+# a DEST that starts with ':' is a directory, not an rsync daemon's
+# module ("HOST::DEST")
+expect_rc "sync into :DIR" 0 "$NOOK" sync q1 "src it's" ':c dir'
+check "  the files are in the home's :DIR" test -f "guest/:c dir/sub dir/f 'x'"
 expect_rc "sync --delete into a directory" 0 "$NOOK" sync q1 "src it's" "dest it's" --delete
 # its summary line into a full disk: no success (the line's own fflush()
 # failed: its error must not be lost by the time nook exits)

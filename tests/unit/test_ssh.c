@@ -463,6 +463,13 @@ static void test_rsync_argv(void **state)
 	ssh_rsync_argv(&odd, &o, "/s", "~", &v);
 	assert_string_equal(v.v[v.n - 1], "127.0.0.1:.");
 	strvec_clear(&v);
+	/* "HOST::X" would be an rsync daemon's module X */
+	ssh_rsync_argv(&odd, &o, "/s", ":x", &v);
+	assert_string_equal(v.v[v.n - 1], "127.0.0.1:./:x");
+	strvec_clear(&v);
+	ssh_rsync_argv(&odd, &o, "/s", "~/:x", &v);
+	assert_string_equal(v.v[v.n - 1], "127.0.0.1:./:x");
+	strvec_clear(&v);
 	strvec_clear(&words);
 	strvec_clear(&want);
 }
