@@ -278,7 +278,7 @@ static int wait_daemonized(struct child *c, const struct vm_paths *p,
 	int s = wait_s > 0 && wait_s < LAUNCH_S ? wait_s : LAUNCH_S;
 	long long deadline = mono_ms() + s * 1000LL;
 	const char *bound = s < LAUNCH_S ? " (--timeout)" : "";
-	pid_t qemu;
+	pid_t qemu, other;
 	int st;
 
 	while (mono_ms() < deadline) {
@@ -302,6 +302,10 @@ static int wait_daemonized(struct child *c, const struct vm_paths *p,
 			      "it was killed, but has not ended yet (pid %d: "
 			      "stuck in the kernel, as on a dead network "
 			      "file system)", s, bound, (int)qemu);
+	/* its command line empties a moment before its sockets close, and
+	 * the caller's vm_clean_runtime() leaves a listened one alone */
+	for (int i = 0; qemu && i < 50 && qmp_listened(p->qmp, &other); i++)
+		sleep_ms(100);
 	return errorf("QEMU did not finish starting within %d s%s; it was "
 		      "killed", s, bound);
 }
