@@ -242,21 +242,15 @@ int tmp_mkostemp(char *tmpl, int flags)
 
 int pid_alive(pid_t pid)
 {
-	char path[64];
-	struct buf b = BUF_INIT;
-	const char *p;
-	int alive;
+	char state;
+	unsigned long flags;
 
 	if (pid <= 0 || (kill(pid, 0) < 0 && errno != EPERM))
 		return 0;
 	/* a zombie (PID 1 here does not reap) is gone */
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if (read_file_quiet(path, &b) < 0)
+	if (proc_stat(pid, &state, &flags) < 0)
 		return errno != ENOENT;
-	p = strrchr(b.p, ')');
-	alive = !p || p[1] != ' ' || (p[2] != 'Z' && p[2] != 'X');
-	buf_free(&b);
-	return alive;
+	return state != 'Z' && state != 'X';
 }
 
 /* The pid in name when it is prefix, digits, then '-' or '.'; else 0. */

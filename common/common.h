@@ -238,6 +238,9 @@ int run_capture_split(const char *const *argv, struct buf *out,
 int run_capture_timeout(const char *const *argv, struct buf *out,
 			int timeout_ms);
 
+/* pid's state letter ('R', 'S', 'T', 'Z', ...; '?' unparsable) and its
+ * kernel flags from /proc/PID/stat; -1 with errno when it cannot be read. */
+int proc_stat(pid_t pid, char *state, unsigned long *flags);
 /* 1 when pid is a live (not zombie) process one of whose arguments is
  * exactly arg (a substring would adopt any process that mentions it). */
 int proc_has_arg(pid_t pid, const char *arg);

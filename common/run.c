@@ -453,23 +453,44 @@ char *find_program(const char *name)
 	return found;
 }
 
-int proc_has_arg(pid_t pid, const char *arg)
+/* pid's state letter and flags from /proc/PID/stat, the fields after its
+ * name (which may hold spaces and parentheses): state ppid pgrp session
+ * tty_nr tpgid flags. -1 with errno when it cannot be read; the state
+ * is '?' when the line cannot be parsed. */
+int proc_stat(pid_t pid, char *state, unsigned long *flags)
 {
 	char path[64];
 	struct buf b = BUF_INIT;
-	int found = 0;
-	char *p;
+	const char *p;
 
+	*state = '?';
+	*flags = 0;
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	if (read_file_quiet(path, &b) < 0)
-		return 0;
-	/* a zombie (PID 1 here does not reap) or a dying process is gone */
+		return -1;
 	p = strrchr(b.p, ')');
-	if (!p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X') {
-		buf_free(&b);
+	if (!p || sscanf(p + 1, " %c %*d %*d %*d %*d %*d %lu", state,
+			 flags) < 1)
+		*state = '?';
+	buf_free(&b);
+	return 0;
+}
+
+static int state_gone(char state)
+{
+	return state == 'Z' || state == 'X';
+}
+
+int proc_has_arg(pid_t pid, const char *arg)
+{
+	char path[64], state;
+	unsigned long flags;
+	struct buf b = BUF_INIT;
+	int found = 0;
+
+	/* a zombie (PID 1 here does not reap) or a dying process is gone */
+	if (proc_stat(pid, &state, &flags) < 0 || state_gone(state))
 		return 0;
-	}
-	b.len = 0;
 	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
 	if (read_file_quiet(path, &b) < 0)
 		return 0;
@@ -485,37 +506,21 @@ int proc_has_arg(pid_t pid, const char *arg)
 
 int proc_exiting(pid_t pid)
 {
-	char path[64], state = 0;
-	struct buf b = BUF_INIT;
-	unsigned long flags = 0;
-	const char *p;
-	int dying = 0;
+	char state;
+	unsigned long flags;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if (read_file_quiet(path, &b) < 0)
+	if (proc_stat(pid, &state, &flags) < 0)
 		return 0;
-	/* after the name: state ppid pgrp session tty_nr tpgid flags */
-	p = strrchr(b.p, ')');
-	if (p && sscanf(p + 1, " %c %*d %*d %*d %*d %*d %lu", &state,
-			&flags) == 2)
-		dying = state == 'Z' || state == 'X' || (flags & PF_EXITING);
-	buf_free(&b);
-	return dying;
+	return state_gone(state) || (flags & PF_EXITING);
 }
 
 int proc_stopped(pid_t pid)
 {
-	char path[64], state = 0;
-	struct buf b = BUF_INIT;
-	const char *p;
+	char state;
+	unsigned long flags;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if (read_file_quiet(path, &b) < 0)
+	if (proc_stat(pid, &state, &flags) < 0)
 		return 0;
-	p = strrchr(b.p, ')');
-	if (p && sscanf(p + 1, " %c", &state) != 1)
-		state = 0;
-	buf_free(&b);
 	return state == 'T' || state == 't';
 }
 

@@ -312,6 +312,9 @@ int vm_launch(const struct vm_paths *p, const char *const *argv, int wait_s,
 	      pid_t *pid, const struct net_port *movable, size_t n,
 	      struct net_port *taken);
 
+/* 1 once pid is no QEMU of p's VM and its QMP socket is closed, within
+ * ms (the socket a moment more); 0 when it still runs then. */
+int vm_wait_gone(pid_t pid, const struct vm_paths *p, int ms);
 /* Remove what a gone QEMU leaves: sockets, pid file, the ssh master. */
 void vm_clean_runtime(const struct vm_paths *p);
 /* -1 saying so when a QEMU still listens on p's QMP socket though no pid

@@ -255,15 +255,21 @@ void vm_clean_runtime(const struct vm_paths *p)
 	unlink(p->link);
 }
 
-/* 1 once pid is no QEMU of the VM of qmp_arg (ended), within ms. */
-static int wait_gone(pid_t pid, const char *qmp_arg, int ms)
+/* Its command line empties a moment before its sockets close, and
+ * vm_clean_runtime() leaves a listened QMP socket alone: that is waited
+ * for too. */
+int vm_wait_gone(pid_t pid, const struct vm_paths *p, int ms)
 {
-	for (int waited = 0; waited <= ms; waited += 100) {
-		if (!vm_pid_is_ours(pid, qmp_arg))
-			return 1;
+	pid_t other;
+
+	for (int waited = 0; vm_pid_is_ours(pid, p->qmp_arg); waited += 100) {
+		if (waited >= ms)
+			return 0;
 		sleep_ms(100);
 	}
-	return 0;
+	for (int i = 0; i < 50 && qmp_listened(p->qmp, &other); i++)
+		sleep_ms(100);
+	return 1;
 }
 
 /* QEMU's parent exits once QEMU is set up: within seconds, or QEMU is
@@ -278,7 +284,7 @@ static int wait_daemonized(struct child *c, const struct vm_paths *p,
 	int s = wait_s > 0 && wait_s < LAUNCH_S ? wait_s : LAUNCH_S;
 	long long deadline = mono_ms() + s * 1000LL;
 	const char *bound = s < LAUNCH_S ? " (--timeout)" : "";
-	pid_t qemu, other;
+	pid_t qemu;
 	int st;
 
 	while (mono_ms() < deadline) {
@@ -297,15 +303,11 @@ static int wait_daemonized(struct child *c, const struct vm_paths *p,
 		return error_errno("QEMU did not finish starting within %d "
 				   "s%s, and cannot be killed (pid %d)", s,
 				   bound, (int)qemu);
-	if (qemu && !wait_gone(qemu, p->qmp_arg, 5000))
+	if (qemu && !vm_wait_gone(qemu, p, 5000))
 		return errorf("QEMU did not finish starting within %d s%s; "
 			      "it was killed, but has not ended yet (pid %d: "
 			      "stuck in the kernel, as on a dead network "
 			      "file system)", s, bound, (int)qemu);
-	/* its command line empties a moment before its sockets close, and
-	 * the caller's vm_clean_runtime() leaves a listened one alone */
-	for (int i = 0; qemu && i < 50 && qmp_listened(p->qmp, &other); i++)
-		sleep_ms(100);
 	return errorf("QEMU did not finish starting within %d s%s; it was "
 		      "killed", s, bound);
 }
@@ -443,7 +445,7 @@ int vm_stop_qemu(const struct vm_paths *p, int force, int timeout_s,
 		if (!force &&
 		    qmp_execute(&q, "system_powerdown", NULL, 5000, NULL) == 0) {
 			*how = "the guest powered off (ACPI power button)";
-			if (wait_gone(pid, p->qmp_arg, timeout_s * 1000)) {
+			if (vm_wait_gone(pid, p, timeout_s * 1000)) {
 				qmp_close(&q);
 				goto done;
 			}
@@ -458,7 +460,7 @@ int vm_stop_qemu(const struct vm_paths *p, int force, int timeout_s,
 		}
 		if (rc == 0) {
 			*how = "QEMU quit (QMP quit)";
-			if (wait_gone(pid, p->qmp_arg, 10000)) {
+			if (vm_wait_gone(pid, p, 10000)) {
 				qmp_close(&q);
 				goto done;
 			}
@@ -469,12 +471,12 @@ int vm_stop_qemu(const struct vm_paths *p, int force, int timeout_s,
 		buf_adds(why, failed ? failed : qmp_error(&q));
 	qmp_close(&q);
 	*how = "QEMU was terminated (SIGTERM)";
-	if (kill(pid, SIGTERM) == 0 && wait_gone(pid, p->qmp_arg, 5000))
+	if (kill(pid, SIGTERM) == 0 && vm_wait_gone(pid, p, 5000))
 		goto done;
 	*how = "QEMU was killed (SIGKILL)";
 	if (kill(pid, SIGKILL) < 0 && errno != ESRCH)
 		return error_errno("cannot kill QEMU (pid %d)", (int)pid);
-	if (!wait_gone(pid, p->qmp_arg, 5000))
+	if (!vm_wait_gone(pid, p, 5000))
 		return errorf("QEMU (pid %d) survived SIGKILL", (int)pid);
 done:
 	vm_clean_runtime(p);

@@ -155,13 +155,9 @@ int vm_orphan_kill(const struct nook_dirs *d, const struct vm_orphan *o)
 	/* by its verified pid: a recycled one is some other program */
 	if (ret == 0 && vm_pid_is_ours(o->pid, p.qmp_arg)) {
 		kill(o->pid, SIGTERM);
-		for (int i = 0; i < 50 && vm_pid_is_ours(o->pid, p.qmp_arg); i++)
-			sleep_ms(100);
-		if (vm_pid_is_ours(o->pid, p.qmp_arg))
+		if (!vm_wait_gone(o->pid, &p, 5000))
 			kill(o->pid, SIGKILL);
-		for (int i = 0; i < 50 && vm_pid_is_ours(o->pid, p.qmp_arg); i++)
-			sleep_ms(100);
-		if (vm_pid_is_ours(o->pid, p.qmp_arg))
+		if (!vm_wait_gone(o->pid, &p, 5000))
 			ret = errorf("QEMU of VM %s (pid %d) survived SIGKILL",
 				     o->name, (int)o->pid);
 	}
