@@ -610,6 +610,17 @@ static int free_forwards(struct vm *vm, struct vm_nic *up)
 	return 0;
 }
 
+/* What is left of --timeout since QEMU's launch began (all of it when
+ * this start launched none: a VM found running): at least 1 s. */
+static int time_left(const struct vm_start_result *r)
+{
+	long long left = r->timeout_s - (mono_ms() - r->launch_ms) / 1000;
+
+	if (!r->launch_ms)
+		return r->timeout_s;
+	return left > 1 ? (int)left : 1;
+}
+
 /* vm_resume()'s answer, picking again a port QEMU found taken. */
 static int resume_launch(struct vm *vm, const struct vm_start_opts *o,
 			 struct vm_start_result *r, struct vm_nic *up,
@@ -620,6 +631,7 @@ static int resume_launch(struct vm *vm, const struct vm_start_opts *o,
 	struct net_port taken;
 	int rc;
 
+	r->launch_ms = mono_ms();
 	for (int attempt = 1;; attempt++) {
 		/* the save is the guest's memory: not thrown away because
 		 * another program holds a port for a while */
@@ -629,7 +641,7 @@ static int resume_launch(struct vm *vm, const struct vm_start_opts *o,
 		}
 		strvec_clear(&argv);
 		vm_build_argv(vm, r->accel, up, sw, 0, &argv);
-		rc = vm_resume(vm, &argv, accel_name(r->accel), r->timeout_s,
+		rc = vm_resume(vm, &argv, accel_name(r->accel), time_left(r),
 			       up, &r->pid, why, movable,
 			       movable_ports(&vm->spec, up, attempt, movable),
 			       &taken);
@@ -818,6 +830,7 @@ static int boot_qemu(struct vm *vm, const struct vm_start_opts *o,
 	struct sigaction old[3];
 	int rc = -1;
 
+	r->launch_ms = mono_ms();
 	for (int attempt = 1;; attempt++) {
 		if (attempt > 1 && resolve_uplink(&vm->spec, up) < 0)
 			break;
@@ -840,7 +853,7 @@ static int boot_qemu(struct vm *vm, const struct vm_start_opts *o,
 		hold_dirs(vm, 0);
 		sig_catch(old, 1);
 		rc = vm_launch(&vm->paths, (const char *const *)argv.v,
-			       r->timeout_s, &r->pid, movable,
+			       time_left(r), &r->pid, movable,
 			       movable_ports(&vm->spec, up, attempt, movable),
 			       &taken);
 		sig_catch(old, 0);
@@ -1091,7 +1104,7 @@ static int wait_ready(struct vm *vm, const struct vm_start_opts *o,
 	w.ssh = &t;
 	w.paths = &vm->paths;
 	w.pid = r->pid;
-	w.timeout_s = r->timeout_s;
+	w.timeout_s = time_left(r);
 	w.progress = progress;
 	w.ctx = (void *)o;
 	w.online_cpus = !r->resumed && booted_one_cpu(r->pid);

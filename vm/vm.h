@@ -172,7 +172,8 @@ struct vm_start_result {
 	int stopped;              /* ... ended by 'local stop --force' */
 	int timed_out;
 	int cloud_init_rc;        /* cloud-init's exit code, or -1 */
-	int timeout_s;
+	int timeout_s;            /* from QEMU's launch to ready */
+	long long launch_ms;      /* when the launch began (mono_ms()) */
 	int resumed;              /* a suspended VM came back from its save */
 	int found_running;        /* a cluster's node that ran already */
 	int hosts_ok;             /* ready, with node->hosts in /etc/hosts */

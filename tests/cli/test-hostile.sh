@@ -317,6 +317,22 @@ check "  its pid file and sockets cleaned up" test ! -e "$NOOK_HOME/run/w1/qemu.
 expect_rc "  a start then runs it" 0 "$NOOK" local start w1 --no-wait
 expect_rc "  and a stop stops it" 0 "$NOOK" local stop w1 --force
 
+# --- a slow launch (8 s before QEMU is up) leaves the wait for the
+# guest what is left of --timeout: S bounds the start from the launch,
+# not the launch and then S more (the blank disk never gets ready)
+cat > "$WORK/bin3/qemu-system-x86_64" <<'WRAP'
+#!/usr/bin/env bash
+case " $* " in *" -daemonize "*) sleep 8 ;; esac
+exec /usr/bin/qemu-system-x86_64 "$@"
+WRAP
+t0=$SECONDS
+PATH="$WORK/bin3:$PATH" expect_rc "a slow launch, then no ready guest: the start fails" 1 \
+	timeout 60 "$NOOK" local start w1 --timeout 12
+took=$((SECONDS - t0))
+contains "  saying so" "$ERR" "not ready after 12 s"
+check "  within its --timeout from the launch, not 8 s more ($took s)" test "$took" -lt 17
+expect_rc "  and a stop stops it" 0 "$NOOK" local stop w1 --force
+
 # --- ^C during a start: the VM goes on booting, and nook says so
 rm -f start.out # (the job truncates it only once it runs)
 "${SIGINT_DFL[@]}" "$NOOK" local start w1 --timeout 120 >start.out 2>start.err &
