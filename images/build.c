@@ -28,7 +28,7 @@ static int run_recipe(const char *name, const char *recipe, const char *dir,
 	struct img_event ev = { .kind = IMG_EV_BUILD_START, .name = name,
 				.path = recipe };
 	struct child c = CHILD_INIT;
-	char *tmp = NULL, *out = NULL;
+	char *tmp = NULL, *out = NULL, *old_tmpdir;
 	double t0 = mono_s();
 	int rc, ret = -1;
 
@@ -60,7 +60,16 @@ static int run_recipe(const char *name, const char *recipe, const char *dir,
 		error_errno("cannot open /dev/null");
 		goto out;
 	}
+	/* its scratch (mktemp under TMPDIR) goes in our directory too: one
+	 * a killed build could not remove is swept with it */
+	old_tmpdir = getenv("TMPDIR") ? xstrdup(getenv("TMPDIR")) : NULL;
+	setenv("TMPDIR", tmp, 1);
 	rc = child_start(&c) == 0 ? child_wait(&c) : -1;
+	if (old_tmpdir)
+		setenv("TMPDIR", old_tmpdir, 1);
+	else
+		unsetenv("TMPDIR");
+	free(old_tmpdir);
 	close(c.in);
 	if (rc != 0) {
 		errorf("building image %s failed (recipe exit %d); nothing was "

@@ -749,7 +749,9 @@ if [ "$(id -u)" = 0 ]; then
 	# what a recipe runs (debootstrap under its bash) ends with nook,
 	# even on a SIGKILL, though the parent-death signal reaches only the
 	# recipe's bash; and no stdin of a terminal reaches it
-	printf '#!/bin/bash\nread -t 1 x && echo "read %%s" "$x" >&2\nsh -c %s\n' \
+	# (its scratch, made as Debian's recipe makes it, is noted)
+	printf '#!/bin/bash\nread -t 1 x && echo "read %%s" "$x" >&2\n%s\nsh -c %s\n' \
+		"mktemp -d \"\${TMPDIR:-/var/tmp}/nook-image.XXXXXX\" >> \"$WORK/scratch\"" \
 		"'echo \$\$ > \"$WORK/gc.pid\"; exec sleep 300'" > recipes/hang.sh
 	for sig in KILL TERM; do
 		rm -f "$WORK/gc.pid"
@@ -766,6 +768,15 @@ if [ "$(id -u)" = 0 ]; then
 		[ -n "$gc" ] && kill -KILL "$gc" 2>/dev/null
 	done
 	check "... it read no stdin" test ! -s "$WORK/hang.err"
+	# the scratch a killed recipe could not remove is in nook's build
+	# directory, which the next build sweeps
+	check "... its scratch was made in the build's directory" \
+		test "$(grep -c "^$WORK/cache2/.build-" "$WORK/scratch")" = 2
+	cp recipes/tiny.sh recipes/later.sh
+	expect_rc "a later build" 0 env NOOK_RECIPES="$WORK/recipes" \
+		NOOK_IMAGE_CACHE="$WORK/cache2" "$NOOK" images build later
+	check "... sweeps the killed builds' scratch" \
+		test "$(xargs -r ls -d 2>/dev/null < "$WORK/scratch" | wc -l)" = 0
 else
 	expect_rc "build refuses to run a recipe as a user" 1 env NOOK_RECIPES="$WORK/recipes" \
 		NOOK_IMAGE_CACHE="$WORK/cache2" "$NOOK" images build tiny
