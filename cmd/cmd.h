@@ -161,7 +161,8 @@ void fanout_text_utf8(struct fanout_text *t);
  * SIGINT, SIGTERM or SIGHUP meanwhile is passed on to every job; once
  * they have ended (what they printed until then labelled, their pipes not
  * waited for: a child of theirs may hold them) it is in *caught (0:
- * none), or with caught NULL we die of it. */
+ * none), or with caught NULL we die of it. A reader of stdout that goes
+ * (EPIPE) ends every job with SIGTERM and counts as a SIGPIPE caught. */
 int fanout_run(struct fanout_job *jobs, size_t n, int *caught);
 /*
  * Job j's object for --json, j->keep's texts made UTF-8 and freed one at
@@ -185,7 +186,8 @@ struct fanout_stream {
 /* Copy every stream's in to its out, line by line, as they come (poll),
  * or keep it, until every in is at its end; closes the ins and frees the
  * parts (the kept texts are the caller's to buf_free()).
- * 0, or -1 having said why (a write failed: the rest is dropped). */
+ * 0, or -1 having said why (a write failed: the rest is dropped; one
+ * to stdout whose reader has gone is not said). */
 int fanout_pump(struct fanout_stream *s, size_t n);
 /* The status of a set: the highest; -1 (not run, not waited) counts 1. */
 int fanout_status(const int *status, size_t n);

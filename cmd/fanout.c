@@ -119,9 +119,19 @@ static void end(struct fanout_stream *s)
 	buf_free(&s->part);
 }
 
+/* A write of s's lines failed (errno): -2 when stdout's reader has gone
+ * (nothing said: a pipeline's reader that quits is no error), else -1
+ * having said why. */
+static int write_failed(struct fanout_stream *s)
+{
+	if (errno == EPIPE && s->out == STDOUT_FILENO)
+		return -2;
+	return error_errno("cannot write %s's output", s->label);
+}
+
 /* One read from s->in, its lines written out (or kept). 1 while open, 0
- * at its end (s->in closed, the last partial line written), -1 when a
- * write failed. */
+ * at its end (s->in closed, the last partial line written), < 0 when a
+ * write failed (write_failed()'s). */
 static int feed(struct fanout_stream *s)
 {
 	struct buf out = BUF_INIT;
@@ -141,11 +151,11 @@ static int feed(struct fanout_stream *s)
 	if (!s->keep)
 		take_lines(s, r <= 0, &out);
 	if (out.len && write_all(s->out, out.p, out.len) < 0)
-		ret = error_errno("cannot write %s's output", s->label);
+		ret = write_failed(s);
 	buf_free(&out);
 	if (r <= 0 || ret < 0) {
 		end(s);
-		return ret < 0 ? -1 : 0;
+		return ret < 0 ? ret : 0;
 	}
 	return 1;
 }
@@ -170,7 +180,7 @@ static void cut(struct fanout_stream *s)
 /*
  * fanout_pump(), which also ends when done(ctx) says so (asked every
  * 250 ms): what is readable then is copied (LAST_READS at most), and
- * the streams are cut where they are.
+ * the streams are cut where they are. -2 when stdout's reader has gone.
  */
 static int pump(struct fanout_stream *s, size_t n, int (*done)(void *),
 		void *ctx)
@@ -195,9 +205,12 @@ static int pump(struct fanout_stream *s, size_t n, int (*done)(void *),
 			ret = error_errno("poll");
 			break;
 		}
-		for (size_t i = 0; r > 0 && i < n; i++)
-			if (p[i].revents && feed(&s[i]) < 0)
-				ret = -1;
+		for (size_t i = 0; r > 0 && ret == 0 && i < n; i++) {
+			int f = p[i].revents ? feed(&s[i]) : 1;
+
+			if (f < ret)
+				ret = f;
+		}
 		if (ret < 0)
 			break;
 		if (last) {
@@ -224,7 +237,7 @@ static int pump(struct fanout_stream *s, size_t n, int (*done)(void *),
 
 int fanout_pump(struct fanout_stream *s, size_t n)
 {
-	return pump(s, n, NULL, NULL);
+	return pump(s, n, NULL, NULL) < 0 ? -1 : 0;
 }
 
 /* Start job j with stdin from devnull and its stdout and stderr into new
@@ -307,9 +320,34 @@ static int job_wait(struct child *c, int *sig)
 	return *sig ? 128 + *sig : -1;
 }
 
+/* SIGPIPE ignored, what it was in *was: a write to stdout whose reader
+ * has gone fails instead of killing us, so that the jobs are ended, not
+ * left to run on. */
+static void ignore_sigpipe(struct sigaction *was)
+{
+	struct sigaction ign;
+
+	memset(&ign, 0, sizeof(ign));
+	ign.sa_handler = SIG_IGN;
+	sigemptyset(&ign.sa_mask);
+	sigaction(SIGPIPE, &ign, was);
+}
+
+/* stdout's reader has gone, and with it the jobs' output: each is ended
+ * as a ^C would (SIGTERM: ssh goes, and nook hangs up what it ran), and
+ * the run counts as ended by SIGPIPE, as a pipeline's writer is. */
+static void end_jobs(const struct child *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (c[i].pid > 0)
+			kill(c[i].pid, SIGTERM);
+	if (!sig_caught)
+		sig_caught = SIGPIPE;
+}
+
 int fanout_run(struct fanout_job *jobs, size_t n, int *caught)
 {
-	struct sigaction old[3];
+	struct sigaction old[3], pipe_was;
 	struct child *c = xmalloc(sizeof(*c) * (n ? n : 1));
 	struct fanout_stream *s = xmalloc(sizeof(*s) * 2 * (n ? n : 1));
 	int *st = xmalloc(sizeof(*st) * (n ? n : 1));
@@ -342,6 +380,8 @@ int fanout_run(struct fanout_job *jobs, size_t n, int *caught)
 	}
 	if (devnull >= 0)
 		close(devnull);
+	/* (after the jobs' start: theirs stays as it was) */
+	ignore_sigpipe(&pipe_was);
 	{
 		pid_t *pids = xmalloc(sizeof(*pids) * (n ? n : 1));
 		struct jobs j = { c, n };
@@ -353,6 +393,8 @@ int fanout_run(struct fanout_job *jobs, size_t n, int *caught)
 		sig_pass_on(NULL, 0);
 		free(pids);
 	}
+	if (pumped == -2)
+		end_jobs(c, n);
 	for (size_t i = 0; i < n; i++) {
 		jobs[i].signal = 0;
 		if (c[i].pid > 0)
@@ -360,6 +402,7 @@ int fanout_run(struct fanout_job *jobs, size_t n, int *caught)
 		jobs[i].status = st[i] < 0 ? 1 : st[i];
 	}
 	sig_catch(old, 0);
+	sigaction(SIGPIPE, &pipe_was, NULL);
 	rc = fanout_status(st, n);
 	/* lines that could not be written (said): not a success, even when
 	 * every job's was */

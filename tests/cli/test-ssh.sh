@@ -280,6 +280,28 @@ assert ("nook: qc-2: " + d[1]["error"]) in sys.argv[3], sys.argv[3]' "$ERR"
 expect_rc "shell --all qc into a full disk: fails" 1 sh -c '"$0" shell --all qc -- sh -c "trap \"\" PIPE; echo hi 2>/dev/null; exit 0" >/dev/full' "$NOOK"
 contains "  says the output was not written" "$ERR" "output: No space left on device"
 rm -rf guest-nook-qc-1 guest-nook-qc-2
+# stdout's reader that goes (head): the nodes' commands (here, what they
+# started: the stand-in's own sh dies with nook) are hung up, not left to
+# run on, and nook dies of SIGPIPE as a pipeline's writer does - whether
+# it started with SIGPIPE ignored (an EPIPE to act on) or not
+to_head() {
+	bash -c "$1"'
+"$0" shell --all qc -- sh -c "sleep 30 & echo \$! >>held; echo one; sleep 1; echo two; wait" | head -n1
+exit "${PIPESTATUS[0]}"' "$NOOK"
+}
+for trap in "" "trap '' PIPE"; do
+	rm -f guest/held
+	t0=$(date +%s)
+	expect_rc "shell --all qc | head -n1 ($trap): nook dies of SIGPIPE" 141 to_head "$trap"
+	check "  within 20 s" test $(($(date +%s) - t0)) -lt 20
+	check "  head got a node's line" test "${OUT%: one}" != "$OUT"
+	check "  says nothing of the output it could not write" test "${ERR#*cannot write}" = "$ERR"
+	check "  both nodes' commands ran" test "$(wc -l <guest/held)" = 2
+	for p in $(cat guest/held); do
+		check "  a node's command ($p) was hung up" ended "$p"
+		kill "$p" 2>/dev/null
+	done
+done
 echo '{' >"$NOOK_HOME/vms/qc-2/vm.json"
 expect_rc "shell --all qc, qc-2 broken: fails" 1 "$NOOK" shell --all qc -- echo hi
 check "  qc-1 ran it" test "$OUT" = "qc-1: hi"
