@@ -182,12 +182,14 @@ struct fanout_stream {
 	int out;
 	struct buf part;          /* a line not yet ended */
 	struct fanout_text *keep; /* NULL: labelled lines to out */
+	int lost;                 /* out: a write to out failed (stderr) */
 };
 /* Copy every stream's in to its out, line by line, as they come (poll),
  * or keep it, until every in is at its end; closes the ins and frees the
  * parts (the kept texts are the caller's to buf_free()).
  * 0, or -1 having said why (a write failed: the rest is dropped; one
- * to stdout whose reader has gone is not said). */
+ * to stdout whose reader has gone is not said). A stream whose out is
+ * stderr and fails is read on, its lines dropped, the others go on. */
 int fanout_pump(struct fanout_stream *s, size_t n);
 /* The status of a set: the highest; -1 (not run, not waited) counts 1. */
 int fanout_status(const int *status, size_t n);

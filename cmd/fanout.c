@@ -119,14 +119,31 @@ static void end(struct fanout_stream *s)
 	buf_free(&s->part);
 }
 
-/* A write of s's lines failed (errno): -2 when stdout's reader has gone
- * (nothing said: a pipeline's reader that quits is no error), else -1
- * having said why. */
+/* Whether stdout's reader has gone: the writer of a pipe without one
+ * polls POLLERR (asked without writing anything). */
+static int stdout_gone(void)
+{
+	struct pollfd p = { STDOUT_FILENO, 0, 0 };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & POLLERR);
+}
+
+/*
+ * A write of s's lines failed (errno). -2 when stdout's reader has gone
+ * (nothing said: a pipeline's reader that quits is no error), -1 having
+ * said why; but a failing stderr does not stop stdout's lines: 0, said
+ * (if it can be), s->lost set and its lines dropped from now on.
+ */
 static int write_failed(struct fanout_stream *s)
 {
-	if (errno == EPIPE && s->out == STDOUT_FILENO)
+	if (errno == EPIPE && (s->out == STDOUT_FILENO || stdout_gone()))
 		return -2;
-	return error_errno("cannot write %s's output", s->label);
+	error_errno("cannot write %s's output", s->label);
+	if (s->out != STDERR_FILENO)
+		return -1;
+	s->out = -1;
+	s->lost = 1;
+	return 0;
 }
 
 /* One read from s->in, its lines written out (or kept). 1 while open, 0
@@ -150,7 +167,7 @@ static int feed(struct fanout_stream *s)
 	/* an error reading counts as the end: nothing more will come */
 	if (!s->keep)
 		take_lines(s, r <= 0, &out);
-	if (out.len && write_all(s->out, out.p, out.len) < 0)
+	if (out.len && s->out >= 0 && write_all(s->out, out.p, out.len) < 0)
 		ret = write_failed(s);
 	buf_free(&out);
 	if (r <= 0 || ret < 0) {
@@ -167,7 +184,7 @@ static void cut(struct fanout_stream *s)
 
 	if (s->part.p)
 		take_lines(s, 1, &out);
-	if (out.len)
+	if (out.len && s->out >= 0)
 		write_all(s->out, out.p, out.len);
 	buf_free(&out);
 	end(s);
@@ -231,6 +248,10 @@ static int pump(struct fanout_stream *s, size_t n, int (*done)(void *),
 			end(&s[i]);
 		buf_free(&s[i].part);
 	}
+	/* lines dropped (a failing stderr's): no success either */
+	for (size_t i = 0; ret == 0 && i < n; i++)
+		if (s[i].lost)
+			ret = -1;
 	free(p);
 	return ret;
 }

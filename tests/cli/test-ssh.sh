@@ -302,6 +302,26 @@ for trap in "" "trap '' PIPE"; do
 		kill "$p" 2>/dev/null
 	done
 done
+# a stderr that fails (a full disk, a reader gone) does not stop stdout's
+# lines: every node's arrives, and the status says some were lost
+errout='echo err >&2; sleep 1; echo out'
+expect_rc "shell --all qc, stderr into a full disk: fails" 1 sh -c '"$0" shell --all qc -- sh -c "$1" 2>/dev/full' "$NOOK" "$errout"
+check "  each node's stdout arrived" test "$(sort <<<"$OUT" | tr '\n' ' ')" = "qc-1: out qc-2: out "
+to_gone() { "$NOOK" shell --all qc -- sh -c "$errout" 2> >(exec head -c0); }
+expect_rc "shell --all qc, stderr's reader gone: fails" 1 to_gone
+check "  each node's stdout arrived" test "$(sort <<<"$OUT" | tr '\n' ' ')" = "qc-1: out qc-2: out "
+# with stderr the same pipe as stdout, its EPIPE is stdout's reader gone
+to_head2() {
+	bash -c "$1"'
+"$0" shell --all qc -- sh -c "sleep 30 & echo \$! >>held; echo one >&2; sleep 1; echo two >&2; wait" 2>&1 | head -n1
+exit "${PIPESTATUS[0]}"' "$NOOK"
+}
+rm -f guest/held
+expect_rc "shell --all qc 2>&1 | head -n1, stderr lines only: SIGPIPE" 141 to_head2 "trap '' PIPE"
+for p in $(cat guest/held); do
+	check "  a node's command ($p) was hung up" ended "$p"
+	kill "$p" 2>/dev/null
+done
 echo '{' >"$NOOK_HOME/vms/qc-2/vm.json"
 expect_rc "shell --all qc, qc-2 broken: fails" 1 "$NOOK" shell --all qc -- echo hi
 check "  qc-1 ran it" test "$OUT" = "qc-1: hi"
