@@ -3,6 +3,7 @@
  * The entry point: one table of commands, help generated from it.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -129,12 +130,38 @@ static int asks_json(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * fds 0-2 that nook was started without (nook >&-) opened on /dev/null:
+ * else the first file or socket opened takes one, and what is printed
+ * goes into it (a lock file, a VM's disk, a socket). Not close-on-exec:
+ * they are the children's too. -1 having said why.
+ */
+static int std_fds_open(void)
+{
+	for (int fd = 0; fd <= 2; fd++) {
+		int got;
+
+		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+			continue;
+		/* the lowest free fd: this one, those below being open */
+		got = open("/dev/null", fd ? O_WRONLY : O_RDONLY);
+		if (got == fd)
+			continue;
+		if (got >= 0)
+			close(got);
+		return error_errno("cannot open /dev/null for fd %d", fd);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct nook_ctx ctx = { 0 };
 	const struct command *c;
 	int ret;
 
+	if (std_fds_open() < 0)
+		return 1;
 	if (argc < 2) {
 		list_commands(stderr);
 		return EXIT_USAGE;

@@ -11,6 +11,7 @@ cleanup() {
 	[ -n "$GHOST" ] && kill -9 "$GHOST" 2>/dev/null
 	"$NOOK" local delete w1 --force >/dev/null 2>&1
 	"$NOOK" local delete norec --force >/dev/null 2>&1
+	"$NOOK" local delete fd --force >/dev/null 2>&1
 	env -u NOOK_HOME HOME="$WORK/hA" XDG_RUNTIME_DIR="$WORK/xrt" \
 		"$NOOK" local delete v1 --force >/dev/null 2>&1
 	rm -rf "$WORK"
@@ -406,5 +407,26 @@ contains "  knows no v1" "$ERR" "no VM named 'v1'"
 expect_rc "home A's status" 0 two hA local status v1 --json
 contains "  running" "$OUT" '"state": "running"'
 expect_rc "home A deletes v1" 0 two hA local delete v1 --force
+
+# --- nook started with fd 0, 1 or 2 closed: the first file it opens (a
+# cluster's lock, held while each node is stopped or checked) must not
+# take the closed fd, or what is printed goes into the file
+expect_rc "a cluster fd of two" 0 "$NOOK" local start fd --nodes 2 \
+	--image blank.img --memory 256M --cpus 1 --accel tcg --no-wait
+# stray WORDS: the files under NOOK_HOME that hold nook's WORDS (not the
+# image store: a disk there may hold any text)
+stray() { grep -rlaF --exclude-dir=images "$1" "$NOOK_HOME"; }
+for closed in ">&-" "2>&-" "<&- >&-" ">&- 2>&-" "<&- >&- 2>&-"; do
+	# (a start of the running cluster, changed, says on stderr that it
+	# changes nothing in its nodes)
+	expect_rc "start of the running cluster ($closed)" 0 \
+		bash -c '"$0" local start fd --memory 300M --no-wait '"$closed" "$NOOK"
+	check "  no file got its words" test -z "$(stray "VM fd-1 is running, so")$(stray "cluster fd: every node")"
+	expect_rc "stop of the cluster ($closed)" 0 \
+		bash -c '"$0" local stop fd --force '"$closed" "$NOOK"
+	check "  no file got its output" test -z "$(stray "VM fd-1 stopped:")"
+	"$NOOK" local start fd --no-wait >/dev/null 2>&1
+done
+expect_rc "the cluster's delete" 0 "$NOOK" local delete fd --force
 
 finish
