@@ -133,7 +133,8 @@ int read_file_tail(const char *path, long long from, size_t max,
  * directory or a device is refused, saying what it is. */
 int read_file_regular(const char *path, struct buf *b, size_t max);
 
-/* write(2) all of buf, looping over short writes and EINTR. 0 or -1 (errno). */
+/* write(2) all of buf, looping over short writes, EINTR and EAGAIN (a
+ * non-blocking fd: waited on until it takes more). 0 or -1 (errno). */
 int write_all(int fd, const void *buf, size_t len);
 
 /*

@@ -4,6 +4,7 @@
 #include <ftw.h>
 #include <grp.h>
 #include <libgen.h>
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdint.h>
@@ -226,6 +227,18 @@ int read_file_regular(const char *path, struct buf *b, size_t max)
 	return ret;
 }
 
+/* Wait until fd (non-blocking: ours, or one a parent shares with us, its
+ * flag not ours to clear) takes more. 0, or -1 (errno). */
+static int wait_writable(int fd)
+{
+	struct pollfd p = { fd, POLLOUT, 0 };
+
+	while (poll(&p, 1, -1) < 0)
+		if (errno != EINTR)
+			return -1;
+	return 0;
+}
+
 int write_all(int fd, const void *buf, size_t len)
 {
 	const char *p = buf;
@@ -234,6 +247,8 @@ int write_all(int fd, const void *buf, size_t len)
 		ssize_t n = write(fd, p, len);
 
 		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN && wait_writable(fd) == 0)
 			continue;
 		if (n < 0)
 			return -1;

@@ -322,6 +322,20 @@ for p in $(cat guest/held); do
 	check "  a node's command ($p) was hung up" ended "$p"
 	kill "$p" 2>/dev/null
 done
+# a non-blocking stdout (a parent's pipe, shared): a full pipe (EAGAIN)
+# is waited on, not a line lost - every node's 20000 lines arrive
+nonblock() { python3 -c 'import os, subprocess, sys, time
+r, w = os.pipe()
+os.set_blocking(w, False)
+p = subprocess.Popen(sys.argv[1:], stdout=w)
+os.close(w)
+time.sleep(2)  # the pipe fills meanwhile
+out = b"".join(iter(lambda: os.read(r, 65536), b""))
+sys.stdout.buffer.write(out)
+sys.exit(p.wait())' "$@"; }
+expect_rc "shell --all qc into a non-blocking pipe" 0 nonblock "$NOOK" shell --all qc -- seq 20000
+check "  every line arrived" test "$(grep -c '^qc-[12]: [0-9]*$' <<<"$OUT")" = 40000
+check "  each node's last" test "$(grep -c ': 20000$' <<<"$OUT")" = 2
 echo '{' >"$NOOK_HOME/vms/qc-2/vm.json"
 expect_rc "shell --all qc, qc-2 broken: fails" 1 "$NOOK" shell --all qc -- echo hi
 check "  qc-1 ran it" test "$OUT" = "qc-1: hi"
