@@ -345,29 +345,52 @@ out:
 }
 
 /* The ssh argv running o->cmd tagged tag on VM name (no terminal) into
- * av, or with av NULL, the hang-up of that command run (quiet: without a
- * warning); -1 having said why (no such VM, not running). */
+ * av; -1 having said why (no such VM, not running). */
 static int node_argv(const struct nook_dirs *d, const char *name,
 		     const struct shell_opts *o, const char *tag,
-		     struct strvec *av, int quiet)
+		     struct strvec *av)
 {
 	struct ssh_target t;
 	struct vm *vm = NULL;
 	int ret = -1;
 
 	if (vm_open(d, name, 1, &vm) == 0 &&
-	    (av ? shell_reach(vm, o->user, &t) :
-		  vm_ssh(vm, o->user, 1, &t)) == 0) {
+	    shell_reach(vm, o->user, &t) == 0) {
 		t.tag = tag;
-		if (av)
-			ssh_argv(&t, -1, o->workdir,
-				 (const char *const *)o->cmd, av);
-		else
-			hang_up(&t, name, quiet);
+		ssh_argv(&t, -1, o->workdir, (const char *const *)o->cmd, av);
 		ret = 0;
 	}
 	vm_close(vm);
 	return ret;
+}
+
+/*
+ * Node name's ssh of o->cmd tagged tag was cut off (a signal, or its end
+ * with 255): its VM stopped under it is said, labelled as the node's
+ * lines are (its command is gone with it); else that command is hung up
+ * (quiet: without a warning when that fails).
+ */
+static void node_cut_off(const struct nook_dirs *d, const char *name,
+			 const struct shell_opts *o, const char *tag,
+			 int quiet)
+{
+	struct ssh_target t;
+	struct vm_info i;
+	struct vm *vm = NULL;
+
+	error_where(name);
+	if (vm_open(d, name, 1, &vm) == 0) {
+		vm_get_info(vm, &i);
+		if (!i.pid) {
+			errorf("the VM is %s now: it stopped while ssh was "
+			       "connected", vm_state_name(i.state));
+		} else if (vm_ssh(vm, o->user, 1, &t) == 0) {
+			t.tag = tag;
+			hang_up(&t, name, quiet);
+		}
+	}
+	error_where(NULL);
+	vm_close(vm);
 }
 
 /* o->cmd on every node of o->name at once; the highest exit status. */
@@ -394,8 +417,8 @@ static int shell_all(const struct nook_dirs *d, const struct shell_opts *o)
 		if (*why.v[i]) {
 			vm_cluster_node_broken(s.nodes.v[i]);
 			error_add_cause(why.v[i]);
-		} else if (node_argv(d, s.nodes.v[i], o, tag, &s.avs[i],
-				     0) == 0) {
+		} else if (node_argv(d, s.nodes.v[i], o, tag,
+				     &s.avs[i]) == 0) {
 			s.jobs[i].argv = (const char *const *)s.avs[i].v;
 		}
 		/* --json says it again, in the node's object */
@@ -413,8 +436,8 @@ static int shell_all(const struct nook_dirs *d, const struct shell_opts *o)
 	/* as shell_piped(): what a signal or ssh's end cut off is hung up */
 	for (size_t i = 0; i < s.nodes.n; i++)
 		if (s.jobs[i].argv && (sig || cut_off(s.jobs[i].status)))
-			node_argv(d, s.nodes.v[i], o, tag, NULL,
-				  !sig && s.jobs[i].status == 255);
+			node_cut_off(d, s.nodes.v[i], o, tag,
+				     !sig && s.jobs[i].status == 255);
 	if (sig) {
 		signal(sig, SIG_DFL);
 		raise(sig);

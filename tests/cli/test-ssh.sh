@@ -336,6 +336,21 @@ sys.exit(p.wait())' "$@"; }
 expect_rc "shell --all qc into a non-blocking pipe" 0 nonblock "$NOOK" shell --all qc -- seq 20000
 check "  every line arrived" test "$(grep -c '^qc-[12]: [0-9]*$' <<<"$OUT")" = 40000
 check "  each node's last" test "$(grep -c ': 20000$' <<<"$OUT")" = 2
+# a node whose VM stops under its ssh (its connection closed): nook's
+# line about it is labelled with the node's name as its other lines are,
+# and says what happened (not "start it", from a hang-up tried)
+mkdir -p guest-nook-qc-1 guest-nook-qc-2
+stop_self='n=${PWD##*guest-nook-}; "$NOOK" local stop "$n" --force >/dev/null 2>&1; echo "Connection to 127.0.0.1 closed by remote host." >&2; exit 255'
+expect_rc "shell --all qc, each node's VM stopped under it: ssh's 255" 255 "$NOOK" shell --all qc -- sh -c "$stop_self"
+for n in qc-1 qc-2; do
+	contains "  $n's ssh line labelled" "$ERR" "$n: Connection to 127.0.0.1 closed"
+	contains "  $n's stop said, labelled" "$ERR" "nook: $n: the VM is stopped now: it stopped while ssh was connected"
+done
+check "  every line of stderr labelled" test -z "$(grep -v '^\(nook: \)\?qc-[12]: ' <<<"$ERR")"
+rm -rf guest-nook-qc-1 guest-nook-qc-2
+expect_rc "qc again" 0 "$NOOK" local start qc --no-wait
+to_banner qc-1
+to_banner qc-2
 echo '{' >"$NOOK_HOME/vms/qc-2/vm.json"
 expect_rc "shell --all qc, qc-2 broken: fails" 1 "$NOOK" shell --all qc -- echo hi
 check "  qc-1 ran it" test "$OUT" = "qc-1: hi"
