@@ -49,7 +49,9 @@ static const char usage[] =
 	"  --no-gitignore    do not read .gitignore files\n"
 	"  --delete          delete files in DEST that SRC no longer has\n"
 	"                    (refused when DEST is the home or above it)\n"
-	"  --chown USER:GROUP  owner of the copies (uses sudo in the guest)\n"
+	"  --chown USER:GROUP  owner of the copies (runs 'sudo rsync' in the\n"
+	"                    guest: the login user must sudo without a\n"
+	"                    password)\n"
 	"  --dry-run         say what would change, change nothing\n"
 	"  --watch           after the first sync, sync again whenever SRC\n"
 	"                    changes, until interrupted\n";
@@ -60,9 +62,30 @@ struct sync_opts {
 	int gitignore, del, dry_run, watch, all, json;
 };
 
-/* What rsync's exit codes mean, in words (rsync(1), EXIT VALUES). */
-static const char *rsync_why(int rc)
+/* Whether argv's rsync runs "sudo rsync" in the guest (--chown). */
+static int runs_sudo(const char *const *argv)
 {
+	for (size_t i = 0; argv && argv[i]; i++)
+		if (!strcmp(argv[i], "--rsync-path=sudo rsync"))
+			return 1;
+	return 0;
+}
+
+/* What rsync's exit codes mean, in words (rsync(1), EXIT VALUES); sudo:
+ * it ran "sudo rsync" in the guest. A sudo that may not run without a
+ * password, or that finds no rsync, exits 1 before rsync's protocol
+ * starts: 12 to the host's rsync. No host rsync never gets this far:
+ * it is said as "cannot run rsync". */
+static const char *rsync_why(int rc, int sudo)
+{
+	if (sudo && rc == 12)
+		return "--chown runs 'sudo rsync' in the guest, and it ended "
+		       "at once: the login user may not sudo without a "
+		       "password, or rsync is missing there (the lines "
+		       "above say which)";
+	if (sudo && rc == 127)
+		return "sudo or rsync is not installed in the guest "
+		       "(--chown runs 'sudo rsync' there)";
 	switch (rc) {
 	case 1: return "syntax or usage error";
 	case 2: return "protocol incompatibility";
@@ -79,21 +102,21 @@ static const char *rsync_why(int rc)
 	case 24: return "some source files vanished while copying";
 	case 30: return "timeout in data send/receive";
 	case 255: return "the ssh connection failed";
-	case 127: return "rsync is not installed (host or guest)";
+	case 127: return "rsync is not installed in the guest";
 	default: return "see its message above";
 	}
 }
 
-/* What is said of an rsync that failed with status, sig the signal that
- * ended it (0: none): "rsync failed (exit 23: some files could not be
- * transferred...)". The caller frees. */
-static char *rsync_failed(int status, int sig)
+/* What is said of rsync argv that failed with status, sig the signal
+ * that ended it (0: none): "rsync failed (exit 23: some files could not
+ * be transferred...)". The caller frees. */
+static char *rsync_failed(const char *const *argv, int status, int sig)
 {
 	const char *abbrev;
 
 	if (!sig)
 		return xasprintf("rsync failed (exit %d: %s)", status,
-				 rsync_why(status));
+				 rsync_why(status, runs_sudo(argv)));
 	/* 128 + the signal is no status of rsync's to explain */
 	abbrev = sigabbrev_np(sig);
 	return abbrev ? xasprintf("rsync failed (ended by SIG%s)", abbrev) :
@@ -227,16 +250,18 @@ static int sync_once(const struct ssh_target *t, const char *name,
 		return -1;
 	ssh_rsync_argv(t, &ro, src, dest, &argv);
 	rc = run_rsync((const char *const *)argv.v, tty ? NULL : &out, &sig);
-	strvec_clear(&argv);
 	if (rc != 0) {
 		print_rsync_errors(out.p);
 		buf_free(&out);
-		why = rc > 0 ? rsync_failed(rc, sig) : NULL;
+		why = rc > 0 ? rsync_failed((const char *const *)argv.v, rc,
+					    sig) : NULL;
 		if (why)
 			errorf("%s", why);
 		free(why);
+		strvec_clear(&argv);
 		return -1;
 	}
+	strvec_clear(&argv);
 	/* the guest's path may hold any byte: none drives the terminal */
 	shown = str_escaped(dest);
 	if (!tty)
@@ -535,7 +560,7 @@ static char *rsync_failure(const struct fanout_job *j)
 {
 	if (!j->argv || j->error || !j->status)
 		return NULL;
-	return rsync_failed(j->status, j->signal);
+	return rsync_failed(j->argv, j->status, j->signal);
 }
 
 /* fanout_job_json()'s add: a failed rsync's error, as said on stderr */

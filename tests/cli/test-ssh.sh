@@ -164,6 +164,30 @@ contains "  says the output was not written" "$ERR" "nook: writing output"
 expect_rc "sync, its rsync killed: fails" 1 env KILL_RSYNC=nook-q1 "$NOOK" sync q1 "src it's" killed
 check "  said as a signal" test "$ERR" = "nook: rsync failed (ended by SIGKILL)"
 
+# --chown runs "sudo rsync" in the guest: a sudo that fails there (a
+# password wanted, or none installed) is said as sudo's failure, not as
+# an rsync missing from the guest (a stand-in sudo: the host has none)
+cat >bin/sudo <<'EOF2'
+#!/bin/sh
+case ${FAKE_SUDO:-} in
+nopass) echo "sudo: a password is required" >&2; exit 1 ;;
+none) echo "sh: 1: sudo: not found" >&2; exit 127 ;;
+esac
+exec "$@"
+EOF2
+chmod +x bin/sudo
+expect_rc "sync --chown, sudo wants a password: fails" 1 env FAKE_SUDO=nopass "$NOOK" sync q1 "src it's" owned --chown root:root
+contains "  sudo's own words are shown" "$ERR" "sudo: a password is required"
+contains "  says sudo in the guest failed" "$ERR" "--chown runs 'sudo rsync' in the guest"
+check "  not as rsync missing" test "${ERR#*not installed}" = "$ERR"
+expect_rc "sync --chown, no sudo in the guest: fails" 1 env FAKE_SUDO=none "$NOOK" sync q1 "src it's" owned --chown root:root
+contains "  says sudo or rsync is missing in the guest" "$ERR" "sudo or rsync is not installed in the guest (--chown runs 'sudo rsync' there)"
+expect_rc "sync --all --chown, sudo wants a password: fails" 12 env FAKE_SUDO=nopass "$NOOK" sync --all q1 "src it's" owned --chown root:root
+contains "  names the VM and says sudo failed" "$ERR" "nook: q1: rsync failed (exit 12: --chown runs 'sudo rsync' in the guest"
+expect_rc "sync --chown, sudo works" 0 "$NOOK" sync q1 "src it's" owned --chown root:root
+check "  the file arrived" test -f "guest/owned/sub dir/f 'x'"
+rm bin/sudo
+
 # DEST that would wipe the home
 expect_rc "an empty DEST is a usage error" 2 "$NOOK" sync q1 "src it's" ""
 for d in . '~' / /home /home/debian ..; do
