@@ -30,7 +30,8 @@ static const char usage[] =
 	"                         directory (manifest.json) or a disk file\n"
 	"                         (default: debian-12)\n"
 	"  --cpus N               virtual CPUs (default 2)\n"
-	"  --memory SIZE          memory, e.g. 2G (default 1G)\n"
+	"  --memory SIZE          memory, e.g. 2G (default 1G; at most 4T,\n"
+	"                         and the host's RAM and swap)\n"
 	"  --disk SIZE            grow the VM's disk to SIZE\n"
 	"  --user-data FILE       cloud-init user-data, passed on untouched\n"
 	"  --network-config FILE  cloud-init network-config\n"
@@ -145,6 +146,10 @@ static int take_number(struct opts *opts, int c, const char *arg)
 		if (o->memory < (128ULL << 20))
 			return usage_error(usage, "--memory %s is below the "
 					   "128M a guest needs", arg);
+		if (o->memory > VM_MEMORY_MAX)
+			return usage_error(usage, "--memory %s is more than "
+					   "the %lluT a VM can have", arg,
+					   VM_MEMORY_MAX >> 40);
 		return 0;
 	case O_DISK:
 		return parse_size("--disk", arg, &o->disk) < 0 ? EXIT_USAGE : 0;
@@ -901,6 +906,51 @@ static int check_merged(const struct opts *opts)
 	return 0;
 }
 
+/* VM name's memory (0: the record's, checked when it was given)
+ * against host m: a warning when it is more than the host's RAM; -1
+ * having said why when the kernel would refuse QEMU that much. */
+static int check_host_memory(const struct vm_host_mem *m, const char *name,
+			     uint64_t memory)
+{
+	char mem[32];
+	enum vm_mem_fit fit = vm_host_mem_fit(m, memory);
+
+	if (!memory || fit == VM_MEM_FITS)
+		return 0;
+	fmt_mib(memory, mem, sizeof(mem));
+	if (fit == VM_MEM_REFUSED)
+		return errorf("VM %s: memory %s is more than this host's RAM "
+			      "and swap (%.1fG and %.1fG): the kernel would "
+			      "refuse it to QEMU (vm.overcommit_memory is "
+			      "%d); give less with --memory (or memory: in "
+			      "nook.yaml)", name, mem,
+			      (double)m->ram / (1 << 30),
+			      (double)m->swap / (1 << 30), m->overcommit);
+	warnf("VM %s: memory %s is more than this host's %.1fG of RAM: it "
+	      "starts, but the guest swaps, or the host kills it, once it "
+	      "uses that much", name, mem, (double)m->ram / (1 << 30));
+	return 0;
+}
+
+/* Each VM's (or node's) memory given here or in nook.yaml against the
+ * host's; 1 having said why one cannot be had. */
+static int check_memory(const struct opts *opts, const char *name)
+{
+	struct vm_host_mem m;
+
+	vm_host_mem_probe(&m);
+	if (!opts->nodes.n)
+		return check_host_memory(&m, name, opts->vm.memory) < 0;
+	for (size_t i = 0; i < opts->nodes.n; i++) {
+		const struct vm_start_opts *o = opts->nodes.list[i].o;
+
+		if (check_host_memory(&m, opts->nodes.list[i].name,
+				      (o ? o : &opts->vm)->memory) < 0)
+			return 1;
+	}
+	return 0;
+}
+
 static void opts_free(struct opts *opts)
 {
 	free(opts->ports);
@@ -950,6 +1000,8 @@ int cmd_local_start(struct nook_ctx *ctx, int argc, char **argv)
 		rc = EXIT_USAGE;
 	else if (d && check_merged(&opts))
 		rc = EXIT_USAGE;
+	else if (d && check_memory(&opts, name))
+		rc = 1;
 	else if (d && !cluster && opts.subnet)
 		rc = usage_error(usage, "--subnet is for a cluster: add "
 				 "--nodes N");

@@ -474,7 +474,7 @@ static int take_int(struct pctx *c, const char *key, const yaml_node_t *n,
 }
 
 static int take_size(struct pctx *c, const char *key, const yaml_node_t *n,
-		     uint64_t min, uint64_t *out)
+		     uint64_t min, uint64_t max, uint64_t *out)
 {
 	const char *v = scalar(c, key, n, "a size such as 2G");
 
@@ -486,6 +486,9 @@ static int take_size(struct pctx *c, const char *key, const yaml_node_t *n,
 	if (*out < min)
 		return fail(c, n, "%s %s is below the %lluM a guest needs",
 			    key, v, (unsigned long long)(min >> 20));
+	if (max && *out > max)
+		return fail(c, n, "%s %s is more than the %lluT a VM can have",
+			    key, v, (unsigned long long)(max >> 40));
 	return 0;
 }
 
@@ -588,9 +591,10 @@ static int take_vm_key(struct pctx *c, const char *key, const yaml_node_t *n,
 	else if (!strcmp(key, "cpus"))
 		rc = take_int(c, key, n, 1, 64, &v->cpus);
 	else if (!strcmp(key, "memory"))
-		rc = take_size(c, key, n, 128ULL << 20, &v->memory);
+		rc = take_size(c, key, n, 128ULL << 20, VM_MEMORY_MAX,
+			       &v->memory);
 	else if (!strcmp(key, "disk"))
-		rc = take_size(c, key, n, 1, &v->disk);
+		rc = take_size(c, key, n, 1, 0, &v->disk);
 	else if (!strcmp(key, "user-data"))
 		rc = take_seed_file(c, key, n, &v->user_data);
 	else if (!strcmp(key, "network-config"))

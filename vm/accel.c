@@ -1,4 +1,5 @@
-/* Which accelerator can QEMU use here? KVM, or else TCG, and why. */
+/* Which accelerator can QEMU use here? KVM, or else TCG, and why. And
+ * how much memory this host can give a guest. */
 #include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
@@ -87,4 +88,58 @@ void vm_accel_probe(struct vm_accel_facts *f, const char *qemu)
 	if (qemu && run_capture(argv, &out) == 0)
 		f->qemu_kvm = has_word(out.p, out.p + out.len, "kvm");
 	buf_free(&out);
+}
+
+/* meminfo's "KEY:   N kB" in bytes; 0 when it has no such line. */
+static uint64_t meminfo_kb(const char *meminfo, const char *key)
+{
+	size_t n = strlen(key);
+	const char *p = meminfo;
+	uint64_t v = 0;
+
+	while (p && *p && strncmp(p, key, n)) {
+		p = strchr(p, '\n');
+		p = p ? p + 1 : NULL;
+	}
+	if (!p || !*p)
+		return 0;
+	for (p += n; *p == ' ' || *p == '\t'; p++)
+		;
+	for (; *p >= '0' && *p <= '9' && v < (UINT64_MAX >> 14); p++)
+		v = v * 10 + (uint64_t)(*p - '0');
+	return v << 10;
+}
+
+void vm_host_mem_parse(const char *meminfo, const char *overcommit,
+		       struct vm_host_mem *m)
+{
+	m->ram = meminfo ? meminfo_kb(meminfo, "MemTotal:") : 0;
+	m->swap = meminfo ? meminfo_kb(meminfo, "SwapTotal:") : 0;
+	m->overcommit = overcommit && (*overcommit == '1' ||
+				       *overcommit == '2') ?
+			*overcommit - '0' : 0;
+}
+
+void vm_host_mem_probe(struct vm_host_mem *m)
+{
+	struct buf mi = BUF_INIT, oc = BUF_INIT;
+
+	read_file_quiet("/proc/meminfo", &mi);
+	read_file_quiet("/proc/sys/vm/overcommit_memory", &oc);
+	vm_host_mem_parse(mi.p, oc.p, m);
+	buf_free(&mi);
+	buf_free(&oc);
+}
+
+enum vm_mem_fit vm_host_mem_fit(const struct vm_host_mem *m,
+				uint64_t memory)
+{
+	if (!m->ram || memory <= m->ram)
+		return VM_MEM_FITS;
+	/* QEMU's RAM is a mapping the kernel accounts for: its heuristic
+	 * (0) refuses one bigger than RAM and swap, its strict mode (2)
+	 * refuses sooner still */
+	if (m->overcommit != 1 && memory - m->ram > m->swap)
+		return VM_MEM_REFUSED;
+	return VM_MEM_OVER_RAM;
 }

@@ -56,6 +56,36 @@ enum vm_accel vm_accel_decide(const struct vm_accel_facts *f, const char **why);
 /* Gather the facts on this host, asking qemu (a program name or path). */
 void vm_accel_probe(struct vm_accel_facts *f, const char *qemu);
 
+/* The most memory a VM is given: 4 TiB, what its record holds (more than
+ * QEMU's x86-64 guests address with their usual 40 physical bits). */
+#define VM_MEMORY_MAX (1ULL << 42)
+
+/* This host's memory as the kernel counts it when QEMU asks for a
+ * guest's RAM. */
+struct vm_host_mem {
+	uint64_t ram, swap;   /* bytes (MemTotal, SwapTotal); ram 0: unknown */
+	int overcommit;       /* vm.overcommit_memory: 0 heuristic, 1 always,
+			       * 2 never */
+};
+
+/* m from a /proc/meminfo text and an overcommit_memory one (NULL: 0). */
+void vm_host_mem_parse(const char *meminfo, const char *overcommit,
+		       struct vm_host_mem *m);
+/* m of this host (ram 0 when /proc/meminfo cannot be read). */
+void vm_host_mem_probe(struct vm_host_mem *m);
+
+enum vm_mem_fit {
+	VM_MEM_FITS,      /* within the host's RAM (or it is unknown) */
+	VM_MEM_OVER_RAM,  /* more than its RAM: the guest may swap, or be
+			   * OOM-killed once it uses it */
+	VM_MEM_REFUSED,   /* more than its RAM and swap, which the kernel
+			   * refuses QEMU at once (unless it overcommits
+			   * always) */
+};
+/* How a guest of memory bytes fits host m. */
+enum vm_mem_fit vm_host_mem_fit(const struct vm_host_mem *m,
+				uint64_t memory);
+
 /*
  * The states a VM can be in. paused: QEMU runs, its vCPUs stopped;
  * suspended: no QEMU, its memory and devices saved in vms/NAME/suspend.save.

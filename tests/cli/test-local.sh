@@ -465,7 +465,7 @@ expect_rc "delete --force removes it anyway" 0 "$NOOK" local delete b2 --force
 check "  gone" test ! -e "$NOOK_HOME/vms/b2"
 
 # QEMU's own failure is shown and no QEMU is left
-expect_rc "start with a QEMU that fails" 1 "$NOOK" local start b3 --image blank.img --no-wait --memory 64T
+expect_rc "start with a QEMU that fails" 1 "$NOOK" local start b3 --image blank.img --no-wait --memory 256M --cpu no-such-model
 contains "QEMU's message is shown" "$ERR" "QEMU failed to start"
 check "no QEMU for b3" test "$(qemus b3)" = 0
 
@@ -517,6 +517,27 @@ expect_rc "--plan naming the default image, not yet in the store, with --disk" 0
 contains "  plans it (the start makes the image)" "$OUT" "disk 30G, image debian-12 (new)"
 expect_rc "--plan --json without --image" 0 "$NOOK" local start pl --plan --json
 check "  names the default image, as the text does" test "$(echo "$OUT" | json 'd["nodes"][0]["image"]')" = debian-12
+
+# memory that cannot be had is refused at the plan, not by QEMU later:
+# beyond what a VM can have (its record's 4T: such a VM's record could
+# not be read back), and beyond the host's RAM and swap when the kernel
+# would refuse it to QEMU (its overcommit heuristic or strict mode)
+expect_rc "--memory 100000G: a usage error" 2 "$NOOK" local start pl --image blank.img --memory 100000G --plan
+contains "  says the most a VM can have" "$ERR" "--memory 100000G is more than the 4T a VM can have"
+printf 'name: pm\nmemory: 5T\n' >"$WORK/pm.yaml"
+mkdir -p "$WORK/pm" && mv "$WORK/pm.yaml" "$WORK/pm/nook.yaml"
+expect_rc "memory: 5T in nook.yaml: refused" 2 sh -c 'cd "$1" && "$2" local start --image "$3" --plan' _ "$WORK/pm" "$NOOK" "$WORK/blank.img"
+contains "  names the file's line" "$ERR" "memory 5T is more than the 4T a VM can have"
+ram_kb=$(sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo)
+swap_kb=$(sed -n 's/^SwapTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo)
+over=$(( (ram_kb + swap_kb) / 1048576 + 2 ))G
+if [ "$(cat /proc/sys/vm/overcommit_memory)" != 1 ] && [ "${over%G}" -lt 4096 ]; then
+	expect_rc "--memory $over, more than the host's RAM and swap: refused" 1 "$NOOK" local start pl --image blank.img --memory "$over" --plan
+	contains "  says why" "$ERR" "VM pl: memory $over is more than this host's RAM and swap"
+	check "  and made nothing" test ! -e "$NOOK_HOME/vms/pl"
+fi
+expect_rc "--memory 256M: planned" 0 "$NOOK" local start pl --image blank.img --memory 256M --plan
+check "  with no warning" test -z "$ERR"
 
 # a VM whose record cannot be read is listed as broken, not left out
 expect_rc "a VM bk" 0 "$NOOK" local start bk --image blank.img --no-wait --memory 256M --accel tcg

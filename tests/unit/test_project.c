@@ -239,6 +239,9 @@ static void test_errors(void **state)
 	/* types */
 	refused("name: a\ncpus: [2]\n",
 		"nook.yaml:2:7: cpus: expected a whole number, not a list");
+	refused("name: a\nmemory: 100000G\n",
+		"nook.yaml:2:9: memory 100000G is more than the 4T a VM can "
+		"have");
 	refused("name: a\nmemory:\n  x: 1\n",
 		"nook.yaml:3:3: memory: expected a size such as 2G, not a "
 		"mapping");

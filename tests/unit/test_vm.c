@@ -80,6 +80,39 @@ static void test_cluster_names(void **state)
 	}
 }
 
+static void test_host_mem(void **state)
+{
+	static const char meminfo[] =
+		"MemTotal:       24731400 kB\nMemFree:  100 kB\n"
+		"SwapTotal:       1048576 kB\n";
+	struct vm_host_mem m;
+	uint64_t ram = 24731400ULL << 10;
+
+	(void)state;
+	vm_host_mem_parse(meminfo, "0\n", &m);
+	assert_true(m.ram == ram);
+	assert_true(m.swap == 1ULL << 30);
+	assert_int_equal(m.overcommit, 0);
+	assert_int_equal(vm_host_mem_fit(&m, ram), VM_MEM_FITS);
+	/* more than RAM, within RAM and swap: runs, said */
+	assert_int_equal(vm_host_mem_fit(&m, ram + 1), VM_MEM_OVER_RAM);
+	assert_int_equal(vm_host_mem_fit(&m, ram + (1ULL << 30)),
+			 VM_MEM_OVER_RAM);
+	/* more than both: the kernel refuses QEMU's mapping */
+	assert_int_equal(vm_host_mem_fit(&m, ram + (1ULL << 30) + 1),
+			 VM_MEM_REFUSED);
+	vm_host_mem_parse(meminfo, "2\n", &m);
+	assert_int_equal(vm_host_mem_fit(&m, 100ULL << 30), VM_MEM_REFUSED);
+	/* always overcommitting: any amount runs until it is used */
+	vm_host_mem_parse(meminfo, "1\n", &m);
+	assert_int_equal(vm_host_mem_fit(&m, 4ULL << 40), VM_MEM_OVER_RAM);
+	/* nothing known: nothing said */
+	vm_host_mem_parse(NULL, NULL, &m);
+	assert_int_equal(vm_host_mem_fit(&m, 4ULL << 40), VM_MEM_FITS);
+	vm_host_mem_parse("MemFree: 1 kB\n", "0", &m);
+	assert_true(m.ram == 0);
+}
+
 static void test_cpuinfo(void **state)
 {
 	(void)state;
@@ -1623,6 +1656,7 @@ int main(void)
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_cluster_names),
 		cmocka_unit_test(test_cpuinfo),
+		cmocka_unit_test(test_host_mem),
 		cmocka_unit_test(test_accel_decide),
 		cmocka_unit_test(test_cmdline_merge),
 		cmocka_unit_test(test_kernel_args),
