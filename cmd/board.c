@@ -41,10 +41,17 @@ static int board_take(struct row *rows, int n, char *line)
 
 static void board_draw(const struct row *rows, int n, int *drawn)
 {
+	int w = 16;
+
+	/* a node's name may be 32 characters: the column fits the longest */
+	for (int i = 0; i < n; i++)
+		if ((int)strlen(rows[i].name) > w)
+			w = (int)strlen(rows[i].name);
 	if (*drawn)
 		fprintf(stderr, "\033[%dA", *drawn);
 	for (int i = 0; i < n; i++)
-		fprintf(stderr, "\r\033[K%-16s %s\n", rows[i].name, rows[i].text);
+		fprintf(stderr, "\r\033[K%-*s %s\n", w, rows[i].name,
+			rows[i].text);
 	fflush(stderr);
 	*drawn = n;
 }

@@ -450,13 +450,31 @@ static const char *or_dash(const json_t *v)
 	return json_is_string(v) ? json_string_value(v) : "-";
 }
 
+/* The width of a column of all's key: its longest string, at least
+ * min. */
+static int col_width(json_t *all, const char *key, int min)
+{
+	size_t i, w = (size_t)min;
+	json_t *j;
+
+	json_array_foreach(all, i, j) {
+		const char *s = json_string_value(json_object_get(j, key));
+
+		if (s && strlen(s) > w)
+			w = strlen(s);
+	}
+	return (int)w;
+}
+
 static void print_list(json_t *all)
 {
+	/* a name may be 32 characters: the columns fit the longest */
+	int nw = col_width(all, "name", 16), cw = col_width(all, "cluster", 10);
 	json_t *j;
 	size_t i;
 
-	printf("%-16s %-9s %-8s %-6s %-10s %-15s %s\n", "NAME", "STATE", "PID",
-	       "SSH", "CLUSTER", "ADDRESS", "IMAGE");
+	printf("%-*s %-9s %-8s %-6s %-*s %-15s %s\n", nw, "NAME", "STATE",
+	       "PID", "SSH", cw, "CLUSTER", "ADDRESS", "IMAGE");
 	json_array_foreach(all, i, j) {
 		json_t *ssh = json_object_get(j, "ssh");
 		char pid[16] = "-", port[16] = "-", saved[64], *image;
@@ -469,10 +487,10 @@ static void print_list(json_t *all)
 			snprintf(port, sizeof(port), "%lld", (long long)
 				 json_integer_value(json_object_get(ssh, "port")));
 		image = str_escaped(or_dash(json_object_get(j, "image")));
-		printf("%-16s %-9s %-8s %-6s %-10s %-15s %s%s%s%s%s%s\n",
+		printf("%-*s %-9s %-8s %-6s %-*s %-15s %s%s%s%s%s%s\n", nw,
 		       json_string_value(json_object_get(j, "name")),
 		       json_string_value(json_object_get(j, "state")), pid, port,
-		       or_dash(json_object_get(j, "cluster")),
+		       cw, or_dash(json_object_get(j, "cluster")),
 		       or_dash(json_object_get(j, "address")), image,
 		       saved[0] ? " (saved " : "", saved, saved[0] ? ")" : "",
 		       json_is_string(json_object_get(j, "panic")) ?

@@ -466,6 +466,18 @@ static void on_failure(void *ctx, struct vm *vm,
 	report_failure(vm, r);
 }
 
+/* The width of a column of names: the longest (a name may be 32
+ * characters), at least min. */
+static int name_width(const struct strvec *names, int min)
+{
+	size_t w = (size_t)min;
+
+	for (size_t i = 0; i < names->n; i++)
+		if (strlen(names->v[i]) > w)
+			w = strlen(names->v[i]);
+	return (int)w;
+}
+
 /* Every node of cluster name, as a table or (returned) a JSON array; a
  * node that failed with its reason ("error"), also one that failed
  * before it was made (its state null). */
@@ -476,11 +488,15 @@ static json_t *print_cluster(const struct nook_dirs *d, const char *name,
 {
 	struct strvec nodes = STRVEC_INIT;
 	json_t *all = json ? json_array() : NULL;
+	int w;
 
 	/* a first start whose nodes all failed before they were made has
 	 * dropped the record: the rows below are all there is to say */
 	if (vm_cluster_exists(d, name))
 		vm_cluster_nodes(d, name, &nodes);
+	w = name_width(&nodes, 16);
+	if (name_width(failed, 16) > w)
+		w = name_width(failed, 16);
 	for (size_t i = 0; i < nodes.n; i++) {
 		ssize_t k = strvec_index(failed, nodes.v[i]);
 		/* the row or the object names the node already */
@@ -499,8 +515,8 @@ static json_t *print_cluster(const struct nook_dirs *d, const char *name,
 				json_object_set_new(j, "error", json_string(bad));
 			json_array_append_new(all, j);
 		} else {
-			printf("  %-16s %-9s %-15s ssh 127.0.0.1:%d%s\n",
-			       in.name, vm_state_name(in.state),
+			printf("  %-*s %-9s %-15s ssh 127.0.0.1:%d%s\n",
+			       w, in.name, vm_state_name(in.state),
 			       in.address ? in.address : "-", in.ssh_port,
 			       bad ? " (failed: see above)" : "");
 		}
@@ -515,7 +531,7 @@ static json_t *print_cluster(const struct nook_dirs *d, const char *name,
 			json_array_append_new(all, json_pack("{s:s,s:n,s:s}",
 				"name", failed->v[i], "state", "error", row));
 		else
-			printf("  %-16s %-9s %.*s\n", failed->v[i], "not made",
+			printf("  %-*s %-9s %.*s\n", w, failed->v[i], "not made",
 			       (int)strcspn(row, "\n"), row);
 	}
 	strvec_clear(&nodes);
@@ -643,8 +659,9 @@ static int print_plan_json(json_t *j, int bad)
 	return print_json(j);
 }
 
+/* A plan's line of node p, its name in a column w wide. */
 static void plan_node_line(FILE *f, const struct vm_cluster_plan_node *p,
-			   const struct vm_start_opts *o)
+			   const struct vm_start_opts *o, int w)
 {
 	char mem[32], disk[32];
 	const char *named = plan_image(p, o);
@@ -654,8 +671,8 @@ static void plan_node_line(FILE *f, const struct vm_cluster_plan_node *p,
 	fmt_mib(p->memory, mem, sizeof(mem));
 	fmt_mib(p->disk, disk, sizeof(disk));
 
-	fprintf(f, "  %-20s %-15s %d cpu%s, memory %s, disk %s, image %s",
-		p->name, p->address[0] ? p->address : "-", p->cpus,
+	fprintf(f, "  %-*s %-15s %d cpu%s, memory %s, disk %s, image %s",
+		w, p->name, p->address[0] ? p->address : "-", p->cpus,
 		p->cpus == 1 ? "" : "s", mem, disk, image);
 	if (p->like)
 		fprintf(f, ", like %s", p->like);
@@ -679,7 +696,7 @@ static int show_cluster_plan(const struct nook_dirs *d, const char *name,
 {
 	struct vm_cluster_plan pl;
 	json_t *nodes, *j;
-	int bad = 0;
+	int bad = 0, w = 20;
 
 	if (vm_cluster_plan(d, name, opts->nodes.list, opts->nodes.n,
 			    opts->subnet, &opts->vm, &pl) < 0)
@@ -709,7 +726,11 @@ static int show_cluster_plan(const struct nook_dirs *d, const char *name,
 		pl.is_new ? " (new)" : "", pl.n, pl.n == 1 ? "" : "s",
 		pl.subnet);
 	for (size_t i = 0; i < pl.n; i++)
-		plan_node_line(f, &pl.nodes[i], opts_of(opts, pl.nodes[i].name));
+		if ((int)strlen(pl.nodes[i].name) > w)
+			w = (int)strlen(pl.nodes[i].name);
+	for (size_t i = 0; i < pl.n; i++)
+		plan_node_line(f, &pl.nodes[i], opts_of(opts, pl.nodes[i].name),
+			       w);
 	fflush(f);
 	vm_cluster_plan_free(&pl);
 	return 0;
@@ -752,7 +773,7 @@ static int show_vm_plan(const struct nook_dirs *d, const char *name,
 	if (p.cluster)
 		printf(" (a node of cluster %s)", p.cluster);
 	printf("\n");
-	plan_node_line(stdout, &p, &opts->vm);
+	plan_node_line(stdout, &p, &opts->vm, 20);
 	rc = 0;
 out:
 	free(p.cluster);

@@ -8,7 +8,7 @@
 NOOK=$1
 . "$(dirname "$0")/lib.sh"
 cleanup() {
-	for c in dev old dev-cp-1 dev-worker-1 dev-worker-2 dev-worker-3 myproj clone; do
+	for c in dev old dev-cp-1 dev-worker-1 dev-worker-2 dev-worker-3 myproj clone lw; do
 		"$NOOK" local delete "$c" --force >/dev/null 2>&1
 	done
 	rm -rf "$WORK"
@@ -386,4 +386,30 @@ contains "  names the image and ports" "$OUT" "image debian-12, ports 127.0.0.1:
 printf '#cloud-config\n{}\n' > "odd/$(printf 'u\377.yaml')"
 expect_rc "a user-data path that is not UTF-8" 1 in_dir odd local start x --plan --json --user-data "$(printf 'u\377.yaml')"
 contains "  says why" "$ERR" "not UTF-8"
+# --- names of 32 characters: the tables' columns fit the longest --------
+# aligned NAME TEXT K RE: in TEXT's lines matching RE, field K (from 0,
+# split at blanks) starts at the same column
+aligned() {
+	if python3 - "$2" "$3" "$4" <<'PY'
+import re, sys
+text, k, pat = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+cols = {[m.start() for m in re.finditer(r"\S+", l)][k]
+	for l in text.splitlines() if re.search(pat, l)}
+sys.exit(0 if len(cols) == 1 else 1)
+PY
+	then ok "$1"; else fail "$1" "$2"; fi
+}
+g27=abcdefghijklmnopqrstuvwxyza
+mkdir -p lw
+qemu-img create -q -f raw lw/blank.img 64M
+printf 'name: lw\nimage: blank.img\ncpus: 1\nmemory: 256M\naccel: tcg\nsubnet: 10.81.0.0/24\nnodes:\n  - group: a\n  - group: %s\n' "$g27" >lw/nook.yaml
+expect_rc "a cluster with a node name of 32 characters: its plan" 0 in_dir lw local start --plan
+aligned "  the address column lines up" "$OUT" 1 "^  lw-"
+expect_rc "  started" 0 in_dir lw local start --no-wait
+aligned "  the start's table lines up" "$OUT" 1 "^  lw-"
+expect_rc "  list" 0 "$NOOK" local list
+aligned "  list's STATE column lines up" "$OUT" 1 .
+aligned "  list's ADDRESS column lines up" "$OUT" 5 "^NAME|^lw-"
+contains "  lists the long one" "$OUT" "lw-$g27-1"
+expect_rc "  deleted" 0 "$NOOK" local delete lw --force
 finish
