@@ -37,6 +37,11 @@ const struct nook_dirs *ctx_dirs(struct nook_ctx *ctx);
  * what): a command then exits with it, before anything starts.
  */
 const struct project *ctx_project(struct nook_ctx *ctx, int *bad);
+/* A project file that is wrong (said), as far as it can be read: the
+ * VM name it gives, or NULL (none, or a file that cannot be read);
+ * *path set to how the file is named, or NULL. */
+const char *ctx_project_wrong_name(const struct nook_ctx *ctx,
+				   const char **path);
 /* The exit status of a project file that was looked for and is bad:
  * EXIT_USAGE for wrong text, 1 for one that cannot be read or is not
  * trusted; 0 when it is fine, or none. */

@@ -13,6 +13,14 @@ const struct project *ctx_project(struct nook_ctx *ctx, int *bad)
 	return ctx->project_status == PROJECT_LOADED ? &ctx->project : NULL;
 }
 
+const char *ctx_project_wrong_name(const struct nook_ctx *ctx,
+				   const char **path)
+{
+	*path = ctx->project.path;
+	return ctx->project_status == PROJECT_INVALID ? ctx->project.name :
+							NULL;
+}
+
 int ctx_project_exit(const struct nook_ctx *ctx)
 {
 	if (!ctx->project_looked)

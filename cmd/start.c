@@ -875,9 +875,38 @@ static void plain_nodes(struct project_nodes *out, const char *name, int n)
 	out->n = (size_t)n;
 }
 
+/* A start of VM name while the tree's project file is wrong (bad, its
+ * exit status; said): 0 to go on without the file when it is another
+ * VM's, or cannot be read at all (as other commands given NAME do);
+ * else bad, having said how to start anyway. */
+static int start_despite(const struct nook_ctx *ctx, const char *name,
+			 int bad)
+{
+	const char *path, *theirs = ctx_project_wrong_name(ctx, &path);
+
+	if (!path) {
+		warnf("starting VM %s without the project file", name);
+		return 0;
+	}
+	if (theirs && strcmp(theirs, name)) {
+		warnf("%s is VM %s's, not %s's: starting %s without it", path,
+		      theirs, name, name);
+		return 0;
+	}
+	if (theirs)
+		errorf("VM %s is the one %s describes: fix the file (its error "
+		       "is above) to start it", name, path);
+	else
+		errorf("%s is wrong (above), so it cannot tell whether it "
+		       "describes VM %s: fix it, or start %s from a directory "
+		       "outside the file's tree", path, name, name);
+	return bad;
+}
+
 /* The project file, when the start is its: given no NAME inside its
- * tree, or its own name (a bad file is said: its exit status). Then
- * NAME is its name and its settings come under the command line's. */
+ * tree, or its own name (a bad file is said: its exit status, unless
+ * the start is of another VM). Then NAME is its name and its settings
+ * come under the command line's. */
 static int use_project(struct nook_ctx *ctx, struct opts *opts,
 		       const char **name, const struct project **p)
 {
@@ -885,6 +914,8 @@ static int use_project(struct nook_ctx *ctx, struct opts *opts,
 	int bad;
 
 	*p = ctx_project(ctx, &bad);
+	if (bad && *name)
+		bad = start_despite(ctx, *name, bad);
 	if (bad)
 		return bad;
 	if (*p && *name && strcmp(*name, (*p)->name))

@@ -983,9 +983,14 @@ static int take_sync(struct pctx *c, const yaml_node_t *n, struct project *p)
 static int take_top(struct pctx *c, const yaml_node_t *root,
 		    struct project *p)
 {
-	const yaml_node_t *v;
+	const yaml_node_t *v = value_of(c, root, "name");
 	const char *s;
 
+	/* the name first, quietly: a file wrong elsewhere still tells which
+	 * VM it is of, so that a start of another can go on without it */
+	if (v && v->type == YAML_SCALAR_NODE &&
+	    vm_name_valid((const char *)v->data.scalar.value))
+		set(&p->name, (const char *)v->data.scalar.value);
 	if (check_keys(c, root, "the top level", top_keys, vm_keys) < 0)
 		return -1;
 	p->vm.within = xstrdup(c->root); /* groups copy it */

@@ -83,7 +83,9 @@ struct project {
  * Parse len bytes of buf, a nook.yaml, into *p (freed with
  * project_free(), also on failure). path names the file in messages; dir
  * (absolute) is where its relative paths start. 0, or -1 having said
- * where and what was wrong.
+ * where and what was wrong; then p->path is set, and p->name too when
+ * the file's name could be read (a file wrong elsewhere still tells
+ * which VM it is of), else NULL.
  */
 int project_parse(const char *buf, size_t len, const char *path,
 		  const char *dir, struct project *p);

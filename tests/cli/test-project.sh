@@ -277,6 +277,8 @@ if [ "$(id -u)" = 0 ]; then
 	contains "  and why" "$ERR" "is owned by nobody"
 	check "  nothing planned" sh -c '! printf %s "$1" | grep -q victimvm' _ "$OUT"
 	expect_rc "  a NAME given still works" 1 in_dir trust/sub local status other
+	expect_rc "  a start of NAME goes on without it, as it says" 0 in_dir trust/sub local start other --plan
+	contains "  saying so" "$ERR" "starting VM other without the project file"
 	chown -R root trust
 	expect_rc "root's is used" 0 in_dir trust/sub local start --plan --json
 	contains "  saying which file, as it is above" "$ERR" "using $WORK/trust/nook.yaml (../nook.yaml)"
@@ -386,6 +388,24 @@ contains "  names the image and ports" "$OUT" "image debian-12, ports 127.0.0.1:
 printf '#cloud-config\n{}\n' > "odd/$(printf 'u\377.yaml')"
 expect_rc "a user-data path that is not UTF-8" 1 in_dir odd local start x --plan --json --user-data "$(printf 'u\377.yaml')"
 contains "  says why" "$ERR" "not UTF-8"
+# --- a wrong nook.yaml and a start of a VM it is not about ---------------
+# the file's error is still said; a start of another VM goes on without
+# it (as status or shell of a NAME do); of its own VM, or when the file
+# cannot tell whose it is, the error says so and how to start anyway
+mkdir -p wrong
+printf 'name: wrongvm\nmemory: lots\n' >wrong/nook.yaml
+expect_rc "a wrong nook.yaml: start of another VM --plan" 0 in_dir wrong local start other --plan
+contains "  plans it" "$OUT" "VM other (new)"
+contains "  the file's error is said" "$ERR" "nook.yaml:2:9: bad memory 'lots'"
+contains "  and that it is gone on without" "$ERR" "nook.yaml is VM wrongvm's, not other's: starting other without it"
+expect_rc "  a start of its own VM is refused" 2 in_dir wrong local start wrongvm --plan
+contains "  saying the file is what to fix" "$ERR" "VM wrongvm is the one nook.yaml describes: fix the file"
+expect_rc "  so is a start without NAME" 2 in_dir wrong local start --plan
+printf 'memory: lots\nnme: wrongvm\n' >wrong/nook.yaml
+expect_rc "a wrong nook.yaml that names no VM: start other is refused" 2 in_dir wrong local start other --plan
+contains "  saying why and how to start anyway" "$ERR" "nook.yaml is wrong (above), so it cannot tell whether it describes VM other: fix it, or start other from a directory outside the file's tree"
+rm -rf wrong
+
 # --- names of 32 characters: the tables' columns fit the longest --------
 # aligned NAME TEXT K RE: in TEXT's lines matching RE, field K (from 0,
 # split at blanks) starts at the same column

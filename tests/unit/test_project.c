@@ -108,6 +108,38 @@ static const char example[] =
 	"    dest: /home/debian/src\n"
 	"    exclude: [build/, .git/]\n";
 
+/* A file refused still tells its name when it has a valid one, wherever
+ * the error is: a start of another VM goes on without it. */
+static void test_wrong_keeps_name(void **state)
+{
+	static const struct {
+		const char *text, *name;
+	} cases[] = {
+		{ "name: wv\nmemory: lots\n", "wv" },
+		{ "memory: lots\nname: wv\n", "wv" },
+		{ "name: wv\nfrobnicate: 1\n", "wv" },
+		{ "name: Not_A_Name\nmemory: lots\n", NULL },
+		{ "nme: wv\n", NULL },
+		{ "name: [wv]\n", NULL },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct project p;
+		int rc;
+
+		stderr_begin();
+		rc = parse(cases[i].text, &p);
+		free(stderr_end());
+		assert_int_equal(rc, -1);
+		if (cases[i].name)
+			assert_string_equal(p.name, cases[i].name);
+		else
+			assert_null(p.name);
+		project_free(&p);
+	}
+}
+
 static void test_example(void **state)
 {
 	struct project p;
@@ -812,6 +844,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_example),
+		cmocka_unit_test(test_wrong_keeps_name),
 		cmocka_unit_test(test_single_and_counts),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_review),
