@@ -174,7 +174,8 @@ int tmpfile_open(struct tmpfile *t, const char *path, mode_t mode);
 int tmpfile_open_out(struct tmpfile *t, const char *path, mode_t mode);
 int tmpfile_commit(struct tmpfile *t);
 void tmpfile_abort(struct tmpfile *t);
-/* Atomically replace path with len bytes of data. */
+/* Atomically replace path with len bytes of data; a file of ours that
+ * holds them already, with this mode, is left as it is. */
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
 /* flock(fd, LOCK_EX), waiting at most ms for another holder: 0, or -1
  * with errno (EWOULDBLOCK once the wait has run out). */

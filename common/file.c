@@ -464,10 +464,35 @@ fail:
 	return -1;
 }
 
+/* Whether path (a symlink followed, as tmpfile_open() follows it) is a
+ * regular file of ours with this mode that holds len bytes of data. */
+static int holds_already(const char *path, const void *data, size_t len,
+			 mode_t mode)
+{
+	struct buf b = BUF_INIT;
+	struct stat st;
+	int same;
+
+	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    (st.st_mode & 07777) != mode || st.st_uid != geteuid() ||
+	    st.st_size < 0 || (size_t)st.st_size != len)
+		return 0;
+	if (!len)
+		return 1;
+	same = read_file_quiet(path, &b) == 0 && b.len == len &&
+	       !memcmp(b.p, data, len);
+	buf_free(&b);
+	return same;
+}
+
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode)
 {
 	struct tmpfile t;
 
+	/* what did not change is not written again: a write needs room
+	 * for a second copy, which a nearly full disk may not have */
+	if (holds_already(path, data, len, mode))
+		return 0;
 	if (tmpfile_open(&t, path, mode) < 0)
 		return -1;
 	if (write_all(t.fd, data, len) < 0) {

@@ -161,18 +161,21 @@ static int read_inputs(struct vm *vm, const struct vm_start_opts *o,
 }
 
 /* Keep a copy of an input in the VM's directory: the VM's own record of
- * what it was given. *changed says whether it differs from the last. */
+ * what it was given. *changed says whether it differs from the last;
+ * one that does not is left as it is (a start on a nearly full disk
+ * need not find room for it again). */
 static int keep_copy(struct vm *vm, const char *base, const struct buf *b,
 		     char **field, int *changed)
 {
 	char *dst = xasprintf("%s/%s", vm->paths.dir, base);
 	struct buf old = BUF_INIT;
-	int ret;
+	int ret = 0;
 
 	*changed = !*field || read_file_quiet(dst, &old) < 0 ||
 		   old.len != b->len || memcmp(old.p, b->p, b->len);
 	buf_free(&old);
-	ret = write_file_atomic(dst, b->p, b->len, 0600);
+	if (*changed)
+		ret = write_file_atomic(dst, b->p, b->len, 0600);
 	if (ret == 0)
 		set_str(field, dst);
 	free(dst);

@@ -72,6 +72,39 @@ static void test_atomic_write(void **state)
 	free(dir);
 }
 
+/* The same bytes with the same mode: the file is left alone (no second
+ * copy needs room); other bytes or another mode: replaced. */
+static void test_atomic_write_same(void **state)
+{
+	char *dir = make_tmpdir();
+	char *path = xasprintf("%s/known_hosts", dir);
+	struct stat a, b;
+
+	(void)state;
+	assert_int_equal(write_file_atomic(path, "line\n", 5, 0600), 0);
+	assert_int_equal(stat(path, &a), 0);
+	assert_int_equal(write_file_atomic(path, "line\n", 5, 0600), 0);
+	assert_int_equal(stat(path, &b), 0);
+	assert_true(a.st_ino == b.st_ino);
+	assert_int_equal(write_file_atomic(path, "line\n", 5, 0644), 0);
+	assert_int_equal(stat(path, &a), 0);
+	assert_true(a.st_ino != b.st_ino);
+	assert_int_equal(a.st_mode & 0777, 0644);
+	assert_int_equal(write_file_atomic(path, "lime\n", 5, 0644), 0);
+	assert_int_equal(stat(path, &b), 0);
+	assert_true(a.st_ino != b.st_ino);
+	/* an empty file too */
+	assert_int_equal(write_file_atomic(path, "", 0, 0644), 0);
+	assert_int_equal(stat(path, &a), 0);
+	assert_int_equal(write_file_atomic(path, "", 0, 0644), 0);
+	assert_int_equal(stat(path, &b), 0);
+	assert_true(a.st_ino == b.st_ino);
+	assert_int_equal(count_entries(dir), 1);
+	free(path);
+	remove_tree(dir);
+	free(dir);
+}
+
 static void test_tmpfile_abort_keeps_old(void **state)
 {
 	char *dir = make_tmpdir();
@@ -1173,6 +1206,7 @@ int main(void)
 		cmocka_unit_test(test_strvec),
 		cmocka_unit_test(test_buf),
 		cmocka_unit_test(test_atomic_write),
+		cmocka_unit_test(test_atomic_write_same),
 		cmocka_unit_test(test_tmpfile_abort_keeps_old),
 		cmocka_unit_test(test_atomic_write_missing_dir),
 		cmocka_unit_test(test_read_file_missing),
