@@ -32,7 +32,7 @@ static const char usage[] =
 	"  --cpus N               virtual CPUs (default 2)\n"
 	"  --memory SIZE          memory, e.g. 2G (default 1G; at most 4T,\n"
 	"                         and the host's RAM and swap)\n"
-	"  --disk SIZE            grow the VM's disk to SIZE\n"
+	"  --disk SIZE            grow the VM's disk to SIZE (at most 64T)\n"
 	"  --user-data FILE       cloud-init user-data, passed on untouched\n"
 	"  --network-config FILE  cloud-init network-config\n"
 	"  --port [ADDR:]HOST:GUEST[/tcp|/udp]\n"
@@ -152,7 +152,13 @@ static int take_number(struct opts *opts, int c, const char *arg)
 					   VM_MEMORY_MAX >> 40);
 		return 0;
 	case O_DISK:
-		return parse_size("--disk", arg, &o->disk) < 0 ? EXIT_USAGE : 0;
+		if (parse_size("--disk", arg, &o->disk) < 0)
+			return EXIT_USAGE;
+		if (o->disk > VM_DISK_MAX)
+			return usage_error(usage, "--disk %s is more than the "
+					   "%lluT a VM's disk can be", arg,
+					   VM_DISK_MAX >> 40);
+		return 0;
 	}
 	return EXIT_USAGE;
 }

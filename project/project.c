@@ -594,7 +594,7 @@ static int take_vm_key(struct pctx *c, const char *key, const yaml_node_t *n,
 		rc = take_size(c, key, n, 128ULL << 20, VM_MEMORY_MAX,
 			       &v->memory);
 	else if (!strcmp(key, "disk"))
-		rc = take_size(c, key, n, 1, 0, &v->disk);
+		rc = take_size(c, key, n, 1, VM_DISK_MAX, &v->disk);
 	else if (!strcmp(key, "user-data"))
 		rc = take_seed_file(c, key, n, &v->user_data);
 	else if (!strcmp(key, "network-config"))

@@ -295,7 +295,8 @@ static const struct int_field {
 	{ "cpus", offsetof(struct vm_spec, cpus), 0, 1, 64 },
 	{ "memory", offsetof(struct vm_spec, memory), 1, 128LL << 20,
 	  (long long)VM_MEMORY_MAX },
-	{ "disk", offsetof(struct vm_spec, disk), 1, 0, 1LL << 46 },
+	{ "disk", offsetof(struct vm_spec, disk), 1, 0,
+	  (long long)VM_DISK_MAX },
 	{ "ssh_port", offsetof(struct vm_spec, ssh_port), 0, 0, 65535 },
 };
 

@@ -59,6 +59,8 @@ void vm_accel_probe(struct vm_accel_facts *f, const char *qemu);
 /* The most memory a VM is given: 4 TiB, what its record holds (more than
  * QEMU's x86-64 guests address with their usual 40 physical bits). */
 #define VM_MEMORY_MAX (1ULL << 42)
+/* The largest disk a VM is grown to: 64 TiB, what its record holds. */
+#define VM_DISK_MAX (1ULL << 46)
 
 /* This host's memory as the kernel counts it when QEMU asks for a
  * guest's RAM. */

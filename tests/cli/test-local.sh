@@ -534,6 +534,9 @@ check "  names the default image, as the text does" test "$(echo "$OUT" | json '
 # would refuse it to QEMU (its overcommit heuristic or strict mode)
 expect_rc "--memory 100000G: a usage error" 2 "$NOOK" local start pl --image blank.img --memory 100000G --plan
 contains "  says the most a VM can have" "$ERR" "--memory 100000G is more than the 4T a VM can have"
+# a disk likewise: 64T, its record's bound
+expect_rc "--disk 100T: a usage error" 2 "$NOOK" local start pl --image blank.img --disk 100T --plan
+contains "  says the most a VM's disk can be" "$ERR" "--disk 100T is more than the 64T a VM's disk can be"
 printf 'name: pm\nmemory: 5T\n' >"$WORK/pm.yaml"
 mkdir -p "$WORK/pm" && mv "$WORK/pm.yaml" "$WORK/pm/nook.yaml"
 expect_rc "memory: 5T in nook.yaml: refused" 2 sh -c 'cd "$1" && "$2" local start --image "$3" --plan' _ "$WORK/pm" "$NOOK" "$WORK/blank.img"

@@ -274,6 +274,8 @@ static void test_errors(void **state)
 	refused("name: a\nmemory: 100000G\n",
 		"nook.yaml:2:9: memory 100000G is more than the 4T a VM can "
 		"have");
+	refused("name: a\ndisk: 65T\n",
+		"nook.yaml:2:7: disk 65T is more than the 64T a VM can have");
 	refused("name: a\nmemory:\n  x: 1\n",
 		"nook.yaml:3:3: memory: expected a size such as 2G, not a "
 		"mapping");
