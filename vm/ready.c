@@ -20,8 +20,6 @@ const char *vm_phase_name(enum vm_phase ph)
 	return names[ph];
 }
 
-
-
 /*
  * An ssh child. Its stderr is kept for the reason it failed, its stdout
  * for the word that says it logged in; its stdin is ours, to wake the
@@ -44,9 +42,11 @@ static void close_fd(int *fd)
 }
 
 /*
- * stdin: with wake, a socket of which we keep the other end (a socket,
- * not a pipe: a write after ssh has gone must fail, not raise SIGPIPE);
- * else /dev/null.
+ * Start ssh running cmd on t, its stdout and stderr into non-blocking
+ * pipes. With wake, its stdin is a socket whose other end we keep, to
+ * wake the wait script. A socket, not a pipe: a write after ssh has
+ * gone must fail, not raise SIGPIPE. Without wake, stdin is /dev/null.
+ * -1 having said why.
  */
 static int probe_start(struct probe *pr, const struct ssh_target *t,
 		       const char *const *cmd, int wake)
@@ -58,10 +58,12 @@ static int probe_start(struct probe *pr, const struct ssh_target *t,
 	buf_free(&pr->out); /* nothing of the last try's output stays */
 	buf_free(&pr->err);
 	ssh_argv(t, -1, NULL, cmd, &pr->argv);
-	if (wake)
+	if (wake) {
 		ok = socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in) == 0;
-	else
-		ok = (in[0] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;
+	} else {
+		in[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		ok = in[0] >= 0;
+	}
 	ok = ok && pipe2(out, O_CLOEXEC | O_NONBLOCK) == 0 &&
 	     pipe2(err, O_CLOEXEC | O_NONBLOCK) == 0;
 	if (!ok)
@@ -87,6 +89,7 @@ static int probe_start(struct probe *pr, const struct ssh_target *t,
 	return ok ? 0 : -1;
 }
 
+/* Append to b what fd (non-blocking) holds now. */
 static void drain(int fd, struct buf *b)
 {
 	char chunk[1024];
@@ -138,26 +141,31 @@ static void probe_stop(struct probe *pr)
 }
 
 /*
- * Logging in and waiting for cloud-init in one ssh session, the cheap
- * way: under TCG every sshd session, every process the guest starts
- * costs a guest CPU that the boot still needs (and a cluster's crowded
- * nodes have no second one to spare). `cloud-init status --wait` is a
- * Python program whose imports alone take ~5 s. cloud-final writes
- * /run/cloud-init/result.json when it is done, with the errors of every
- * stage; `cloud-init status` reads the same file. So the script says
- * LOGGED_IN (the login worked; a line of its own, whatever a user's
- * shell start-up prints before it), then looks for the file each time
- * nook writes a line to it (every half second: a shell builtin's read,
- * no process started) and asks systemctl (a costly start) only every
- * 20th look. It says "done, no errors" with exit 0. Anything else -
- * errors (exit 1), cloud-init disabled (exit 2), the boot over without a
- * result (exit 2) - goes to `cloud-init status --wait`, whose answer is
- * the one we report. Its stdin closed means nook has gone: exit 3.
- * Done, it does in the same session what the start would need two more
- * for: with $1 = 1 it brings the other vCPUs online (a boot on one),
- * saying CPUS_ONLINE; with $2 = 1 it compares the cluster's names in
- * /etc/hosts with the lines it was given ($3...), saying HOSTS_OK when
- * they are the same.
+ * The login and the wait for cloud-init, in one cheap ssh session.
+ *
+ * Why cheap: under TCG, every sshd session and every process in the
+ * guest takes guest CPU that the boot still needs. A crowded cluster
+ * node has no second CPU to spare. `cloud-init status --wait` is a
+ * Python program whose imports alone take about 5 s.
+ *
+ * What it does: cloud-final writes /run/cloud-init/result.json when it
+ * is done, with the errors of every stage (`cloud-init status` reads
+ * the same file). The script:
+ *  - prints LOGGED_IN on a line of its own, whatever the user's shell
+ *    start-up printed before it;
+ *  - looks for the file each time nook writes it a line (every half
+ *    second). The read is a shell builtin: no process is started;
+ *  - asks systemctl (costly to start) only every 20th look;
+ *  - exits 0 when the file says there were no errors. Otherwise it
+ *    exits 1 (errors), or 2 (cloud-init disabled, or the boot ended
+ *    without a result). nook then runs `cloud-init status --wait` and
+ *    reports its answer;
+ *  - exits 3 when its stdin closes: nook has gone.
+ * Once done, it saves the start two more sessions. With $1 = 1 it
+ * brings the other vCPUs online (the guest boots on one) and prints
+ * CPUS_ONLINE. With $2 = 1 it compares the cluster's lines in
+ * /etc/hosts with its arguments $3..., and prints HOSTS_OK when they
+ * match.
  */
 #define LOGGED_IN "nook-logged-in"
 #define CPUS_ONLINE "nook-cpus-online"
@@ -183,14 +191,16 @@ static const char wait_script[] =
 #define LOOK_MS 500
 
 /*
- * A guest kernel that panics does not stop QEMU: its vCPU spins, and the
- * wait would see only silence until --timeout. Its last words are on the
- * console, which QEMU appends to the console log: look at what this boot
- * added there once a second. The marker may straddle two looks, so each
- * look starts a marker's length before where the last one ended (never
- * before this boot's start); a panic line not yet ended is looked at
- * again, whole, on the next look. The same looks note systemd's and
- * cloud-init's lines (see SLOW_BLIND_S).
+ * A guest kernel that panics does not stop QEMU: its vCPU spins, and
+ * the wait would see only silence until --timeout. The panic's last
+ * words are on the console, which QEMU appends to the console log. So
+ * once a second we look at what this boot added to the log.
+ *
+ * A marker may straddle two looks. Each look therefore starts a
+ * marker's length before where the last one ended (but never before
+ * this boot's start). A panic line not yet ended is read again, whole,
+ * on the next look. The same looks also note systemd's and cloud-init's
+ * lines (see SLOW_BLIND_S).
  */
 #define PANIC_MARK "Kernel panic - not syncing"
 #define STATUS_MARK "  OK  "            /* systemd's status lines */
@@ -306,41 +316,46 @@ static int console_look(struct console_watch *w, char *line, size_t size)
 }
 
 /*
- * slirp accepts a connection at once, long before sshd runs, and holds
- * it while the guest says nothing: only sshd's own banner means the
- * guest is up. While the guest's network is down, silence is all there
- * is: try again after a second and a quarter (but see below). Once the
- * guest has refused a connection (its network is up, its sshd not
- * yet), a connection it keeps is almost surely in sshd's hands, whose
- * child under TCG can take seconds to say its banner: wait for it,
- * rather than leave a half-started sshd behind and start another (each
- * taking guest CPU from the boot). Should the guest's network go down
- * again meanwhile, the probe only waits its 5 s. The progress line's
- * clock ticks on while it waits.
+ * How often to probe for sshd's banner.
  *
- * Nor does slirp give up a connection the guest has not answered: it
- * keeps sending the guest its SYN, backing off, for 75 s, unaware that
- * nook has closed its end; once sshd listens, it gets every one of them
- * and starts an sshd for each, which reads its keys and says its banner
- * to no one (~80 ms of guest CPU each, measured here, and a line in the
- * guest's journal). Probing blind, every second and a quarter, from the
- * start, a lone boot's sshd got 13 such connections as it came up, while
- * cloud-init still needed the CPU. So before the guest's network is up
- * nook probes rarely: every FAST_BLIND_S; every SLOW_BLIND_S once
- * systemd's status lines show that the serial console is the guest's
- * /dev/console, to which cloud-init writes too (only an image without
- * cloud-init, or with it turned off, waits longer); and from the moment
- * cloud-init's network stage says it runs (sshd starts after it) or the
- * guest refuses a connection, as before: every second and a quarter.
+ * slirp accepts a connection at once, long before sshd runs, and holds
+ * it open while the guest says nothing. Only sshd's own banner means
+ * the guest is up. While the guest's network is down, a probe sees
+ * only silence, and ends after a second.
+ *
+ * Once the guest has refused a connection, its network is up but its
+ * sshd is not yet. A connection it then keeps is almost surely sshd's,
+ * and under TCG sshd can take seconds to send its banner. So the probe
+ * waits for it (SLOW_BANNER_MS) rather than leave a half-started sshd
+ * behind and start another, each taking guest CPU from the boot. The
+ * progress line's clock ticks on while it waits.
+ *
+ * A probe into a guest whose network is down has a cost too. slirp
+ * keeps sending the guest that connection's SYN for 75 s, backing off,
+ * though nook has closed its end. Once sshd listens, it gets every one
+ * of them, and starts an sshd for each that reads its keys and sends
+ * its banner to no one: about 80 ms of guest CPU each (measured), and
+ * a line in the guest's journal. Probing every 1.25 s from the start,
+ * a lone boot's sshd got 13 such connections as it came up, while
+ * cloud-init still needed the CPU.
+ *
+ * So until the guest's network is up, nook probes rarely:
+ *  - every FAST_BLIND_S at first;
+ *  - every SLOW_BLIND_S once systemd's status lines show that the
+ *    serial console is the guest's /dev/console. cloud-init writes
+ *    there too, so only an image without cloud-init waits longer;
+ *  - every 1.25 s once cloud-init's network stage says it runs (sshd
+ *    starts after it), or once the guest refuses a connection.
  */
 #define FAST_BLIND_S 4
 #define SLOW_BLIND_S 15
 #define SLOW_BANNER_MS 5000
 
 /*
- * sshd answers and refuses nook's key. cloud-init sets up users and keys
- * before systemd starts sshd, so once it answers a refusal is final: say
- * so after a few tries instead of waiting out the whole timeout.
+ * How many refusals of nook's key end the wait. cloud-init sets up
+ * users and keys before systemd starts sshd, so once sshd answers, a
+ * refusal is final. Say so after a few tries rather than wait out the
+ * whole timeout.
  */
 #define MAX_DENIED 3
 
@@ -366,17 +381,17 @@ static void login_refused(const char *user, const char *ssh_said)
 	       user, n, line, user);
 }
 
-/* The wait for sshd's banner, as said above: when it last probed, on
- * the wait's clock, and whether the guest has refused a connection. */
+/* The wait for sshd's banner (see FAST_BLIND_S). */
 struct banner_wait {
-	double probed;
-	int net_up;
+	double probed; /* when it last probed, on the wait's clock */
+	int net_up;    /* the guest has refused a connection */
 };
 
 /*
- * One step of it, el seconds into a wait with left_s to go: a probe when
- * one is due (every blind_s while the guest's network looks down; 0: at
- * once), calling tick(arg) while it waits; else a quarter second's sleep.
+ * One step of the wait, el seconds into it, with left_s to go. When a
+ * probe is due, probe, calling tick(arg) while it waits. A probe is due
+ * every blind_s seconds while the guest's network looks down (0: now),
+ * and at every step once it is up. Otherwise sleep a quarter second.
  * 1 when sshd answered.
  */
 static int banner_step(struct banner_wait *bw, const struct ssh_target *t,
@@ -428,9 +443,9 @@ static void wait_argv(const struct vm_ready *r, struct strvec *wait)
 		strvec_push(wait, r->hosts->v[i]);
 }
 
-/* 1, with the reason set in r, when the wait must end el seconds in
- * whatever the guest says: QEMU gone, its kernel panicked (the console
- * looked at once a second), time up, a signal. */
+/* 1 when the wait must end el seconds in, whatever the guest says, with
+ * the reason set in r: QEMU is gone, the guest's kernel panicked (the
+ * console is looked at once a second), time is up, or a signal came. */
 static int wait_ended(struct vm_ready *r, struct console_watch *pw, double el)
 {
 	if (!vm_pid_is_ours(r->pid, r->paths->qmp_arg)) {
@@ -455,10 +470,10 @@ static int wait_ended(struct vm_ready *r, struct console_watch *pw, double el)
 	return 0;
 }
 
-/* ssh exited 255 (it could not log in, or not yet): 1 having said why
- * when that is final (a host key not ours, the key refused
- * MAX_DENIED times in a row, counted in *denied), else 0 after a
- * second's pause before the next try. */
+/* ssh exited 255: it could not log in, or not yet. 1 having said why
+ * when that is final: a host key that is not ours, or nook's key
+ * refused MAX_DENIED times in a row (counted in *denied). Else 0, after
+ * a second's pause before the next try. */
 static int login_failed(const struct vm_ready *r, const char *why,
 			int *denied)
 {
@@ -569,8 +584,8 @@ int vm_wait_ready(struct vm_ready *r)
 	return ret;
 }
 
-/* vm_ssh_await()'s clock, for banner_step(): the caller's tick, with
- * the seconds waited. */
+/* vm_ssh_await()'s clock, for banner_step(): calls the caller's tick
+ * with the seconds waited. */
 struct await_clock {
 	void (*tick)(void *arg, int waited_s);
 	void *arg;
@@ -585,8 +600,8 @@ static void await_tick(void *arg)
 		c->tick(c->arg, (int)(mono_s() - c->start));
 }
 
-/* The wait is over: the caller's tick(arg, -1), once, before anything
- * else is said (a clock on a terminal is cleared). */
+/* The wait is over: call the caller's tick(arg, -1) once, before
+ * anything else is said, so a clock on a terminal is cleared. */
 static void await_end(struct await_clock *c)
 {
 	if (c->tick)
@@ -594,8 +609,8 @@ static void await_end(struct await_clock *c)
 	c->tick = NULL;
 }
 
-/* Why the wait for vm's sshd ends before it answered, said; 0 while it
- * goes on. pid: the QEMU it began with. */
+/* 0 while the wait for vm's sshd goes on. Else -1, having said why it
+ * ended before sshd answered. pid is the QEMU the wait began with. */
 static int await_over(struct vm *vm, pid_t pid, long long until,
 		      struct await_clock *c)
 {
