@@ -492,96 +492,118 @@ static int login_failed(const struct vm_ready *r, const char *why,
 	return 0;
 }
 
-int vm_wait_ready(struct vm_ready *r)
+/* The login and cloud-init phases of vm_wait_ready(): one ssh session
+ * running the wait script, or `cloud-init status --wait` once the
+ * script found something wrong. */
+struct login_wait {
+	struct probe pr;
+	struct strvec script; /* the wait script's argv (wait_argv()) */
+	int slow_ci;          /* running `cloud-init status --wait` */
+	int denied;           /* refusals of nook's key in a row */
+	double woke;          /* when the script was last woken */
+};
+
+#define LOGIN_WAIT_INIT { PROBE_INIT, STRVEC_INIT, 0, 0, 0 }
+
+/* One step of the login and cloud-init phases, el seconds into the
+ * wait. 0 while the wait goes on; 1 when it is over: r->reached is
+ * VM_PHASE_READY, or why not was said (or is in r->cloud_init_rc). */
+static int login_step(struct vm_ready *r, struct login_wait *lw, double el)
 {
 	static const char *const ci[] = { "cloud-init", "status", "--wait",
 					   NULL };
-	int slow_ci = 0, denied = 0;
-	struct banner_wait bw = { 0 };
-	struct probe pr = PROBE_INIT;
-	struct console_watch pw = { .path = r->paths->console_log,
-				    .looked = -1 };
-	struct strvec wait = STRVEC_INIT;
-	double start = mono_s(), woke = 0;
-	struct tick tk = { r, start };
-	int ret = -1;
+	struct probe *pr = &lw->pr;
+	int st;
 
+	if (pr->c.pid <= 0 && pr->err_fd < 0 &&
+	    probe_start(pr, r->ssh, lw->slow_ci ? ci :
+			(const char *const *)lw->script.v, !lw->slow_ci) < 0)
+		return 1;
+	st = probe_poll(pr);
+	if (r->reached == VM_PHASE_LOGIN && pr->out.p &&
+	    strstr(pr->out.p, LOGGED_IN "\n"))
+		r->reached = VM_PHASE_CLOUD_INIT;
+	if (st < 0) {
+		/* none while ssh logs in: they would queue up */
+		if (r->reached == VM_PHASE_CLOUD_INIT &&
+		    el - lw->woke >= LOOK_MS / 1000.0) {
+			probe_wake(pr);
+			lw->woke = el;
+		}
+		sleep_ms(250);
+		return 0;
+	}
+	if (st == 255)
+		return login_failed(r, pr->err.p ? pr->err.p : "", &lw->denied);
+	if (r->reached == VM_PHASE_LOGIN) {
+		/* logged in, yet the shell never said so */
+		errorf("ssh logged in, but a shell there could not run "
+		       "(exit %d): %s", st, pr->err.p ? pr->err.p : "");
+		return 1;
+	}
+	if (st != 0 && !lw->slow_ci) {
+		lw->slow_ci = 1; /* let cloud-init itself say what happened */
+		return 0;
+	}
+	r->cloud_init_rc = st;
+	if (st == 0) {
+		r->reached = VM_PHASE_READY;
+		if (!lw->slow_ci && pr->out.p) {
+			r->cpus_online = !!strstr(pr->out.p,
+						  "\n" CPUS_ONLINE "\n");
+			r->hosts_ok = !!strstr(pr->out.p, "\n" HOSTS_OK "\n");
+		}
+	}
+	return 1;
+}
+
+/* r's results cleared for a new wait. */
+static void ready_reset(struct vm_ready *r)
+{
 	r->reached = VM_PHASE_BOOT;
 	r->crashed = r->timed_out = r->panicked = r->interrupted = 0;
 	r->panic[0] = '\0';
 	r->cloud_init_rc = -1;
 	r->cpus_online = r->hosts_ok = 0;
+}
+
+int vm_wait_ready(struct vm_ready *r)
+{
+	struct banner_wait bw = { 0 };
+	struct login_wait lw = LOGIN_WAIT_INIT;
+	struct console_watch pw = { .path = r->paths->console_log,
+				    .looked = -1 };
+	double start = mono_s();
+	struct tick tk = { r, start };
+
+	ready_reset(r);
 	pw.from = pw.seen = r->console_from >= 0 ? r->console_from :
 			    file_size(pw.path);
 	/* a guest found running may be up already, its cloud-init's lines
 	 * before where the watch starts: probe it as before */
 	pw.ci_net = r->console_from < 0;
-	wait_argv(r, &wait);
+	wait_argv(r, &lw.script);
 	for (;;) {
 		double el = mono_s() - start;
-		int st;
+		int blind;
 
 		if (wait_ended(r, &pw, el))
 			break;
 		if (r->progress)
 			r->progress(r->ctx, r->reached, el);
-		if (r->reached == VM_PHASE_BOOT) {
-			int blind = pw.ci_net ? 0 : pw.status ? SLOW_BLIND_S :
-								FAST_BLIND_S;
-
-			if (banner_step(&bw, r->ssh, el, r->timeout_s - el,
-					blind, r->progress ? banner_tick : NULL,
-					&tk))
-				r->reached = VM_PHASE_LOGIN;
-			continue;
-		}
-		if (pr.c.pid <= 0 && pr.err_fd < 0 &&
-		    probe_start(&pr, r->ssh, slow_ci ? ci :
-				(const char *const *)wait.v, !slow_ci) < 0)
-			break;
-		st = probe_poll(&pr);
-		if (r->reached == VM_PHASE_LOGIN && pr.out.p &&
-		    strstr(pr.out.p, LOGGED_IN "\n"))
-			r->reached = VM_PHASE_CLOUD_INIT;
-		if (st < 0) {
-			/* none while ssh logs in: they would queue up */
-			if (r->reached == VM_PHASE_CLOUD_INIT &&
-			    el - woke >= LOOK_MS / 1000.0) {
-				probe_wake(&pr);
-				woke = el;
-			}
-			sleep_ms(250);
-			continue;
-		}
-		if (st == 255) {
-			if (login_failed(r, pr.err.p ? pr.err.p : "", &denied))
+		if (r->reached != VM_PHASE_BOOT) {
+			if (login_step(r, &lw, el))
 				break;
 			continue;
 		}
-		if (r->reached == VM_PHASE_LOGIN) {
-			/* logged in, yet the shell never said so */
-			errorf("ssh logged in, but a shell there could not run "
-			       "(exit %d): %s", st, pr.err.p ? pr.err.p : "");
-			break;
-		}
-		if (st != 0 && !slow_ci) {
-			slow_ci = 1; /* let cloud-init itself say what happened */
-			continue;
-		}
-		r->cloud_init_rc = st;
-		if (st == 0) {
-			r->reached = VM_PHASE_READY;
-			ret = 0;
-		}
-		if (st == 0 && !slow_ci && pr.out.p) {
-			r->cpus_online = !!strstr(pr.out.p, "\n" CPUS_ONLINE "\n");
-			r->hosts_ok = !!strstr(pr.out.p, "\n" HOSTS_OK "\n");
-		}
-		break;
+		blind = pw.ci_net ? 0 : pw.status ? SLOW_BLIND_S : FAST_BLIND_S;
+		if (banner_step(&bw, r->ssh, el, r->timeout_s - el, blind,
+				r->progress ? banner_tick : NULL, &tk))
+			r->reached = VM_PHASE_LOGIN;
 	}
-	probe_stop(&pr);
-	strvec_clear(&wait);
-	return ret;
+	probe_stop(&lw.pr);
+	strvec_clear(&lw.script);
+	return r->reached == VM_PHASE_READY ? 0 : -1;
 }
 
 /* vm_ssh_await()'s clock, for banner_step(): calls the caller's tick
