@@ -185,7 +185,11 @@ int vm_prepare(const struct vm_spec *s, const struct vm_paths *p,
 
 	if (mkdir_p(p->dir, 0700) < 0 || mkdir_private(p->run) < 0)
 		goto out;
-	if (chmod(p->dir, 0700) < 0 || chmod(p->run, 0700) < 0) {
+	if (chmod(p->dir, 0700) < 0) {
+		error_errno("chmod %s", p->dir);
+		goto out;
+	}
+	if (chmod(p->run, 0700) < 0) {
 		error_errno("chmod %s", p->run);
 		goto out;
 	}
