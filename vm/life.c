@@ -23,6 +23,13 @@ static int exists(const char *path)
 	return stat(path, &st) == 0;
 }
 
+/* b without its trailing newlines: a program's output, quoted in a
+ * message. */
+static void trim_newlines(struct buf *b)
+{
+	while (b->len && b->p[b->len - 1] == '\n')
+		b->p[--b->len] = '\0';
+}
 
 /* Run argv quietly; on failure say what it printed. */
 static int run_tool(const char *const *argv, const char *what)
@@ -30,9 +37,7 @@ static int run_tool(const char *const *argv, const char *what)
 	struct buf out = BUF_INIT;
 	int rc = run_capture(argv, &out);
 
-	/* its last newline is no part of the message */
-	while (out.len && out.p[out.len - 1] == '\n')
-		out.p[--out.len] = '\0';
+	trim_newlines(&out);
 	if (rc > 0)
 		errorf("%s failed (%s exit %d): %s", what, argv[0], rc,
 		       out.p ? out.p : "");
@@ -58,47 +63,57 @@ int vm_disk_size(const char *path, uint64_t *size)
 	return ret;
 }
 
-/* The overlay: made once, beside its final name then renamed, so a failed
- * first start never leaves a half-made disk; grown when asked. */
+/* The overlay on the base image, of size s->disk (0: the base's). It
+ * is made beside its final name, then renamed: a failed first start
+ * never leaves a half-made disk. */
+static int create_disk(const struct vm_spec *s, const struct vm_paths *p)
+{
+	char *tmp = xasprintf("%s/.disk.qcow2.tmp", p->dir);
+	char size[32];
+	const char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2",
+			       "-F", s->image.format, "-b", s->image.disk,
+			       tmp, NULL, NULL };
+	int rc;
+
+	if (s->disk) {
+		snprintf(size, sizeof(size), "%llu",
+			 (unsigned long long)s->disk);
+		argv[ARRAY_SIZE(argv) - 2] = size;
+	}
+	unlink(tmp);
+	rc = run_tool(argv, "creating the VM's disk");
+	if (rc == 0 && rename(tmp, p->disk) < 0)
+		rc = error_errno("rename %s", tmp);
+	if (rc < 0)
+		unlink(tmp);
+	free(tmp);
+	return rc;
+}
+
+/* The overlay grown to size bytes. */
+static int grow_disk(const struct vm_paths *p, uint64_t size)
+{
+	char arg[32];
+	const char *argv[] = { "qemu-img", "resize", "-q", p->disk, arg,
+			       NULL };
+
+	snprintf(arg, sizeof(arg), "%llu", (unsigned long long)size);
+	return run_tool(argv, "growing the VM's disk");
+}
+
+/* The overlay: made on the first start; grown when s->disk asks for
+ * more than it has (a disk is never shrunk). */
 static int prepare_disk(const struct vm_spec *s, const struct vm_paths *p)
 {
 	uint64_t have;
 
-	if (!exists(p->disk)) {
-		char *tmp = xasprintf("%s/.disk.qcow2.tmp", p->dir);
-		char size[32];
-		const char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2",
-				       "-F", s->image.format, "-b",
-				       s->image.disk, tmp, NULL, NULL };
-		int rc;
-
-		if (s->disk) {
-			snprintf(size, sizeof(size), "%llu",
-				 (unsigned long long)s->disk);
-			argv[10] = size;
-		}
-		unlink(tmp);
-		rc = run_tool(argv, "creating the VM's disk");
-		if (rc == 0 && rename(tmp, p->disk) < 0)
-			rc = error_errno("rename %s", tmp);
-		if (rc < 0)
-			unlink(tmp);
-		free(tmp);
-		return rc;
-	}
+	if (!exists(p->disk))
+		return create_disk(s, p);
 	if (!s->disk)
 		return 0;
 	if (vm_disk_size(p->disk, &have) < 0)
 		return -1;
-	if (s->disk > have) {
-		char size[32];
-		const char *argv[] = { "qemu-img", "resize", "-q", p->disk, size,
-				       NULL };
-
-		snprintf(size, sizeof(size), "%llu", (unsigned long long)s->disk);
-		return run_tool(argv, "growing the VM's disk");
-	}
-	return 0;
+	return s->disk > have ? grow_disk(p, s->disk) : 0;
 }
 
 static int prepare_key(const char *path, const char *comment)
@@ -212,11 +227,10 @@ out:
 	return ret;
 }
 
-/* 1 when a process still listens on the VM's QMP socket though no pid
- * file names it (one garbled, or a QEMU started under another spelling
- * of the data directory), with its pid in *pid when it can be told
- * (SO_PEERCRED; 0 when the listener's backlog is full). */
-static int qmp_listened(const char *path, pid_t *pid)
+/* 1 when a process listens on the unix socket at path (a QMP socket),
+ * its pid in *pid (SO_PEERCRED). *pid is 0 when it cannot be told: a
+ * listener whose backlog is full takes no connection. */
+static int qmp_listening(const char *path, pid_t *pid)
 {
 	struct ucred cr;
 	socklen_t len = sizeof(cr);
@@ -231,14 +245,14 @@ static int qmp_listened(const char *path, pid_t *pid)
 	return 1;
 }
 
-/* Leftovers of a QEMU that is gone: sockets, pid file, ssh master. One
- * that still listens on the QMP socket is not gone, whatever its pid
- * file says: nothing of it is touched. */
+/* Leftovers of a QEMU that is gone: sockets, pid file, ssh master. A
+ * QEMU that still listens on the QMP socket is not gone, whatever its
+ * pid file says: then nothing is touched. */
 void vm_clean_runtime(const struct vm_paths *p)
 {
 	pid_t other;
 
-	if (qmp_listened(p->qmp, &other))
+	if (qmp_listening(p->qmp, &other))
 		return;
 	if (exists(p->control)) {
 		struct strvec argv = STRVEC_INIT;
@@ -259,9 +273,9 @@ void vm_clean_runtime(const struct vm_paths *p)
 	unlink(p->link);
 }
 
-/* Its command line empties a moment before its sockets close, and
- * vm_clean_runtime() leaves a listened QMP socket alone: that is waited
- * for too. */
+/* A dying QEMU's command line empties a moment before its sockets
+ * close. vm_clean_runtime() leaves a QMP socket that is still listened
+ * on alone, so the socket's close is waited for too (5 s at most). */
 int vm_wait_gone(pid_t pid, const struct vm_paths *p, int ms)
 {
 	pid_t other;
@@ -271,16 +285,20 @@ int vm_wait_gone(pid_t pid, const struct vm_paths *p, int ms)
 			return 0;
 		sleep_ms(100);
 	}
-	for (int i = 0; i < 50 && qmp_listened(p->qmp, &other); i++)
+	for (int i = 0; i < 50 && qmp_listening(p->qmp, &other); i++)
 		sleep_ms(100);
 	return 1;
 }
 
-/* QEMU's parent exits once QEMU is set up: within seconds, or QEMU is
- * stuck (a disk on a dead network file system): bounded by wait_s (or
- * LAUNCH_S, whichever is less), then killed. The QEMU it daemonized
- * may run already (it writes its pid file once forked, before the setup
- * that hangs): killed too, else it would run on, the VM said killed. */
+/*
+ * Wait for c, QEMU's -daemonize parent, and return its exit status.
+ * It exits once QEMU is set up: within seconds, unless QEMU is stuck
+ * (a disk on a dead network file system). So the wait is bounded by
+ * wait_s, or by LAUNCH_S when wait_s is 0 or more. Past that, c is
+ * killed, and so is the QEMU it forked (which writes its pid file
+ * before the setup that hangs): left alone, it would run on while the
+ * VM is said to be killed. -1 having said why.
+ */
 #define LAUNCH_S 120
 static int wait_daemonized(struct child *c, const struct vm_paths *p,
 			   int wait_s)
@@ -340,20 +358,21 @@ static int going(pid_t pid)
 int vm_qmp_unclaimed(const struct vm_paths *p)
 {
 	pid_t other, seen = 0;
-	int live = qmp_listened(p->qmp, &other);
+	int live = qmp_listening(p->qmp, &other);
 
-	/* a QEMU killed a moment ago keeps its sockets until its last
+	/* A QEMU killed a moment ago keeps its sockets until its last
 	 * thread has given its memory back (well under a second for a few
-	 * GiB): waited for, not refused. It accepts no one meanwhile: once
-	 * its backlog is full, only the first look's pid names it; one
-	 * gone since that look is looked for again */
+	 * GiB): wait for it rather than refuse. It accepts no one
+	 * meanwhile, so once its backlog is full, the pid an earlier look
+	 * saw is the only name for it. A listener that is not going, or
+	 * whose pid was never seen, is refused. */
 	for (int i = 0; live && i < 100; i++) {
 		if (other)
 			seen = other;
 		if (!seen || !going(seen))
 			break;
 		sleep_ms(50);
-		live = qmp_listened(p->qmp, &other);
+		live = qmp_listening(p->qmp, &other);
 	}
 	if (!live)
 		return 0;
@@ -377,8 +396,9 @@ int vm_launch(const struct vm_paths *p, const char *const *argv, int wait_s,
 	struct buf log = BUF_INIT;
 	int fd, rc;
 
-	/* its sockets are not ours to wipe, nor its disk ours to boot (the
-	 * start checked as it took the lock; this is the last moment) */
+	/* Another QEMU's sockets are not ours to wipe, nor its disk ours
+	 * to boot. The start checked as it took the lock; this is the last
+	 * look before the launch. */
 	if (vm_qmp_unclaimed(p) < 0)
 		return -1;
 	vm_clean_runtime(p);
@@ -389,9 +409,9 @@ int vm_launch(const struct vm_paths *p, const char *const *argv, int wait_s,
 	c.in = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	c.out = fd;
 	c.err = fd;
-	/* -daemonize: this child exits once QEMU is set up (or has failed),
-	 * leaving the VM running on its own after nook exits; a nook killed
-	 * before then does not take the VM along. */
+	/* -daemonize: this child exits once QEMU is set up (or has
+	 * failed), and the VM runs on after nook exits. lasting: a nook
+	 * killed before then does not take the VM with it. */
 	c.lasting = 1;
 	rc = child_start(&c);
 	if (rc == 0)
@@ -401,8 +421,7 @@ int vm_launch(const struct vm_paths *p, const char *const *argv, int wait_s,
 		close(c.in);
 	if (rc != 0) {
 		read_file_quiet(p->qemu_log, &log);
-		while (log.len && log.p[log.len - 1] == '\n')
-			log.p[--log.len] = '\0';
+		trim_newlines(&log);
 		if (rc > 0 && moved_away(log.p, movable, n, taken))
 			rc = VM_LAUNCH_TAKEN;
 		else if (vm_stop_marked(p))
