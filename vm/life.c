@@ -388,12 +388,35 @@ int vm_qmp_unclaimed(const struct vm_paths *p)
 		      "the VM", p->qmp);
 }
 
+/* The launch failed with rc: QEMU's exit status (> 0), or -1 (said).
+ * VM_LAUNCH_TAKEN or VM_LAUNCH_STOPPED, saying nothing (vm_launch()),
+ * or -1 having said why. The runtime files are cleaned either way. */
+static int launch_failed(const struct vm_paths *p, int rc,
+			 const struct net_port *movable, size_t n,
+			 struct net_port *taken)
+{
+	struct buf log = BUF_INIT;
+	int ret = -1;
+
+	read_file_quiet(p->qemu_log, &log);
+	trim_newlines(&log);
+	if (rc > 0 && moved_away(log.p, movable, n, taken))
+		ret = VM_LAUNCH_TAKEN;
+	else if (vm_stop_marked(p))
+		ret = VM_LAUNCH_STOPPED;
+	else if (rc > 0)
+		errorf("QEMU failed to start (exit %d): %s", rc,
+		       log.len ? log.p : "(no message)");
+	buf_free(&log);
+	vm_clean_runtime(p);
+	return ret;
+}
+
 int vm_launch(const struct vm_paths *p, const char *const *argv, int wait_s,
 	      pid_t *pid, const struct net_port *movable, size_t n,
 	      struct net_port *taken)
 {
 	struct child c = CHILD_INIT;
-	struct buf log = BUF_INIT;
 	int fd, rc;
 
 	/* Another QEMU's sockets are not ours to wipe, nor its disk ours
@@ -419,21 +442,8 @@ int vm_launch(const struct vm_paths *p, const char *const *argv, int wait_s,
 	close(fd);
 	if (c.in >= 0)
 		close(c.in);
-	if (rc != 0) {
-		read_file_quiet(p->qemu_log, &log);
-		trim_newlines(&log);
-		if (rc > 0 && moved_away(log.p, movable, n, taken))
-			rc = VM_LAUNCH_TAKEN;
-		else if (vm_stop_marked(p))
-			rc = VM_LAUNCH_STOPPED;
-		else if (rc > 0)
-			errorf("QEMU failed to start (exit %d): %s", rc,
-			       log.len ? log.p : "(no message)");
-		buf_free(&log);
-		vm_clean_runtime(p);
-		return rc == VM_LAUNCH_TAKEN || rc == VM_LAUNCH_STOPPED ? rc
-									 : -1;
-	}
+	if (rc != 0)
+		return launch_failed(p, rc, movable, n, taken);
 	*pid = vm_pid_alive(p->pidfile, p->qmp_arg);
 	if (!*pid) {
 		vm_clean_runtime(p);
@@ -447,52 +457,62 @@ int vm_launch(const struct vm_paths *p, const char *const *argv, int wait_s,
 
 const char vm_not_running[] = "it was not running";
 
+/*
+ * Ask QEMU pid to end over QMP: the guest's power button (unless
+ * force), then QMP quit. 1 once it is gone, *how saying which ended it.
+ * Else 0, nothing said: why it still runs is appended to why (when not
+ * NULL), for the caller's next step. One connection serves both asks:
+ * QEMU takes one client at a time, and a busy QEMU is slow to take the
+ * next.
+ */
+static int stop_by_qmp(const struct vm_paths *p, pid_t pid, int force,
+		       int timeout_s, const char **how, struct buf *why)
+{
+	struct qmp q = { -1, BUF_INIT, NULL };
+	const char *failed = NULL;
+	int rc, gone = 0;
+
+	if (qmp_open(&q, p->qmp, 5000) < 0)
+		goto out;
+	if (!force &&
+	    qmp_execute(&q, "system_powerdown", NULL, 5000, NULL) == 0) {
+		*how = "the guest powered off (ACPI power button)";
+		gone = vm_wait_gone(pid, p, timeout_s * 1000);
+		if (gone)
+			goto out;
+	}
+	rc = qmp_quit(&q, 5000);
+	/* QEMU dropped the connection before the quit (the write failed):
+	 * once more, on a new one */
+	if (rc < 0) {
+		qmp_close(&q);
+		rc = qmp_open(&q, p->qmp, 5000) == 0 ? qmp_quit(&q, 5000) : -1;
+	}
+	if (rc == 0) {
+		*how = "QEMU quit (QMP quit)";
+		gone = vm_wait_gone(pid, p, 10000);
+		failed = "it still ran 10 s after QMP quit";
+	}
+out:
+	if (!gone && why)
+		buf_adds(why, failed ? failed : qmp_error(&q));
+	qmp_close(&q);
+	return gone;
+}
+
 int vm_stop_qemu(const struct vm_paths *p, int force, int timeout_s,
 		 const char **how, struct buf *why)
 {
 	pid_t pid = vm_pid_alive(p->pidfile, p->qmp_arg);
-	struct qmp q = { -1, BUF_INIT, NULL };
-	const char *failed = NULL;
-	int rc;
 
 	*how = vm_not_running;
 	if (!pid) {
 		vm_clean_runtime(p);
 		return 0;
 	}
-	/* each way that fails is quietly passed over for the next (why says
-	 * in the end why the asks failed); one QMP connection serves both
-	 * asks (QEMU takes one client at a time, and a busy QEMU is slow to
-	 * take the next) */
-	if (qmp_open(&q, p->qmp, 5000) == 0) {
-		if (!force &&
-		    qmp_execute(&q, "system_powerdown", NULL, 5000, NULL) == 0) {
-			*how = "the guest powered off (ACPI power button)";
-			if (vm_wait_gone(pid, p, timeout_s * 1000)) {
-				qmp_close(&q);
-				goto done;
-			}
-		}
-		rc = qmp_quit(&q, 5000);
-		/* a connection QEMU dropped before the quit (the write
-		 * failed): once more, on a new one */
-		if (rc < 0) {
-			qmp_close(&q);
-			rc = qmp_open(&q, p->qmp, 5000) == 0 ?
-			     qmp_quit(&q, 5000) : -1;
-		}
-		if (rc == 0) {
-			*how = "QEMU quit (QMP quit)";
-			if (vm_wait_gone(pid, p, 10000)) {
-				qmp_close(&q);
-				goto done;
-			}
-			failed = "it still ran 10 s after QMP quit";
-		}
-	}
-	if (why)
-		buf_adds(why, failed ? failed : qmp_error(&q));
-	qmp_close(&q);
+	/* each way that fails is passed over quietly for the next */
+	if (stop_by_qmp(p, pid, force, timeout_s, how, why))
+		goto done;
 	*how = "QEMU was terminated (SIGTERM)";
 	if (kill(pid, SIGTERM) == 0 && vm_wait_gone(pid, p, 5000))
 		goto done;
