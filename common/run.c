@@ -1,6 +1,10 @@
-/* Spawning children from argv vectors, never a shell: each tied to
- * nook's life (fork, PR_SET_PDEATHSIG, exec), a daemon's launcher by
- * posix_spawn. */
+/*
+ * Spawning children from argv vectors, never through a shell. A child
+ * is tied to nook's life: fork, PR_SET_PDEATHSIG, then exec. A
+ * program that starts a daemon (c->lasting) is started by posix_spawn
+ * instead, with nothing tying it to us. Also: what /proc says of a
+ * process, and finding a program on $PATH.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -17,6 +21,25 @@
 #include "common.h"
 
 extern char **environ;
+
+/* waitpid(pid) until it has reaped pid, past EINTR; the status is not
+ * wanted. */
+static void reap(pid_t pid)
+{
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+}
+
+/* A wait status as a shell says it: the exit status, 128 + the signal
+ * that ended it, or -1. */
+static int exit_status(int ws)
+{
+	if (WIFEXITED(ws))
+		return WEXITSTATUS(ws);
+	if (WIFSIGNALED(ws))
+		return 128 + WTERMSIG(ws);
+	return -1;
+}
 
 /* A launcher of a daemon: nothing ties it to us. errno on failure. */
 static int spawn_lasting(struct child *c, const int fds[3])
@@ -36,9 +59,10 @@ static int spawn_lasting(struct child *c, const int fds[3])
 	return rc ? -1 : 0;
 }
 
-/* In a fork of ours: our handlers (the temporary files' cleanup) are not
- * its; caught signals go back to their default (before the mask lets one
- * in), ignored ones stay ignored (as posix_spawn does). */
+/* In a fork of ours, before the signal mask lets one in: our handlers
+ * (the temporary files' cleanup) are not the fork's, so each caught
+ * signal goes back to its default. Ignored ones stay ignored, as
+ * posix_spawn does. */
 static void handlers_default(void)
 {
 	struct sigaction dfl, sa;
@@ -51,11 +75,14 @@ static void handlers_default(void)
 			sigaction(sig, &dfl, NULL);
 }
 
-/* The forked side of spawn_tied(), async-signal-safe calls only: its
- * fds, its own process group (c->group), death with parent, mask
- * restored, exec of prog (found by the parent: execvp would run a file
- * without #! through /bin/sh, where posix_spawnp says it cannot be run).
- * Never returns: on a failure its errno goes up the pipe w. */
+/*
+ * The forked side of spawn_tied(), with async-signal-safe calls only:
+ * set up the child's fds, its own process group (c->group), its death
+ * with the parent, the signal mask; then exec prog. The parent found
+ * prog on $PATH: execvp would run a file without #! through /bin/sh,
+ * where posix_spawnp says it cannot be run. Never returns: on a
+ * failure, its errno is written to the pipe w.
+ */
 static void tied_child(const struct child *c, const char *prog,
 		       const int fds[3], pid_t parent, const sigset_t *mask,
 		       int w)
@@ -77,7 +104,7 @@ static void tied_child(const struct child *c, const char *prog,
 	 * file before it goes */
 	if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0)
 		goto fail;
-	/* we may have died before that: then nothing would come */
+	/* we may have died before that: no signal would come then */
 	if (getppid() != parent)
 		_exit(127);
 	sigprocmask(SIG_SETMASK, mask, NULL);
@@ -89,9 +116,9 @@ fail:
 	_exit(127);
 }
 
-/* A child that dies with us (PR_SET_PDEATHSIG: kept across its exec,
- * not by a fork of its own, so what it daemonizes is free). errno on
- * failure, its exec's included. */
+/* Start a child that dies with us. PR_SET_PDEATHSIG is kept across
+ * its exec but not by a fork of its own, so what it daemonizes is free.
+ * -1 with errno on failure, its exec's failure included. */
 static int spawn_tied(struct child *c, const int fds[3])
 {
 	pid_t parent = getpid();
@@ -146,16 +173,18 @@ static int spawn_tied(struct child *c, const int fds[3])
 	close(p[0]);
 	if (n != (ssize_t)sizeof(e))
 		return 0;
-	while (waitpid(c->pid, NULL, 0) < 0 && errno == EINTR)
-		;
+	reap(c->pid);
 	errno = e;
 	return -1;
 }
 
-/* The watcher of process group pgid (watch_group()): deaf to the signals
- * that end us, holding no file of ours but rd, it waits until the pipe's
- * other end closes (we unwatch, or we end, however), then ends what is
- * left of the group: SIGTERM, and a second later SIGKILL. */
+/*
+ * The watcher of process group pgid (watch_group()). It ignores the
+ * signals that end us and holds no file of ours but rd. It waits until
+ * the pipe's other end closes: we unwatch, or we end, however we end.
+ * Then it ends what is left of the group: SIGTERM, and a second later
+ * SIGKILL.
+ */
 static void watcher(pid_t pgid, int rd, const sigset_t *mask)
 {
 	char b;
@@ -211,8 +240,7 @@ static void unwatch(struct child *c)
 		return;
 	close(c->watch);
 	c->watch = -1;
-	while (waitpid(c->watcher, NULL, 0) < 0 && errno == EINTR)
-		;
+	reap(c->watcher);
 	c->watcher = -1;
 }
 
@@ -226,8 +254,7 @@ int child_start(struct child *c)
 
 		/* unwatched, what it starts could outlive us */
 		kill(-c->pid, SIGKILL);
-		while (waitpid(c->pid, NULL, 0) < 0 && errno == EINTR)
-			;
+		reap(c->pid);
 		errno = e;
 		rc = -1;
 	}
@@ -250,11 +277,7 @@ int child_wait(struct child *c)
 	}
 	c->pid = -1;
 	unwatch(c);
-	if (WIFEXITED(status))
-		return WEXITSTATUS(status);
-	if (WIFSIGNALED(status))
-		return 128 + WTERMSIG(status);
-	return -1;
+	return exit_status(status);
 }
 
 int child_poll(struct child *c, int *status)
@@ -271,8 +294,7 @@ int child_poll(struct child *c, int *status)
 		return 0;
 	c->pid = -1;
 	unwatch(c);
-	*status = WIFEXITED(st) ? WEXITSTATUS(st) :
-		  WIFSIGNALED(st) ? 128 + WTERMSIG(st) : -1;
+	*status = exit_status(st);
 	return 1;
 }
 
@@ -429,17 +451,17 @@ int run_capture_timeout(const char *const *argv, struct buf *out,
 char *find_program(const char *name)
 {
 	const char *path = nook_env_path();
-	char *copy, *dir, *save = NULL, *found = NULL;
+	char *copy, *dir, *next = NULL, *found = NULL;
 
 	if (strchr(name, '/'))
 		return access(name, X_OK) == 0 ? xstrdup(name) : NULL;
 	copy = xstrdup(path && *path ? path : "/usr/local/bin:/usr/bin:/bin");
-	for (dir = copy; dir && !found; dir = save) {
+	for (dir = copy; dir && !found; dir = next) {
 		char *colon = strchr(dir, ':');
 		struct stat st;
 		char *cand;
 
-		save = colon ? colon + 1 : NULL;
+		next = colon ? colon + 1 : NULL;
 		if (colon)
 			*colon = '\0';
 		cand = xasprintf("%s/%s", *dir ? dir : ".", name);
