@@ -306,46 +306,94 @@ void child_kill(struct child *c)
 	child_wait(c);
 }
 
-/* Start argv as c, its stdin /dev/null, its stdout and stderr one pipe
- * whose read end is *rd. */
-static int start_piped(struct child *c, const char *const *argv, int *rd)
+/* Close both ends of pipe p that are open. */
+static void close_pipe(int p[2])
 {
-	int pfd[2], rc;
+	for (int i = 0; i < 2; i++)
+		if (p[i] >= 0)
+			close(p[i]);
+}
 
-	if (pipe2(pfd, O_CLOEXEC) < 0)
-		return error_errno("pipe");
+/*
+ * Start argv as c with stdin from /dev/null. Its stdout goes into a
+ * pipe whose read end is *out_rd. Its stderr goes into another pipe
+ * whose read end is *err_rd, or with err_rd NULL into the same one.
+ * -1 having said why.
+ */
+static int start_piped(struct child *c, const char *const *argv,
+		       int *out_rd, int *err_rd)
+{
+	int po[2] = { -1, -1 }, pe[2] = { -1, -1 }, rc = -1;
+
+	if (pipe2(po, O_CLOEXEC) < 0 ||
+	    (err_rd && pipe2(pe, O_CLOEXEC) < 0)) {
+		error_errno("pipe");
+		goto out;
+	}
 	c->argv = argv;
-	c->out = c->err = pfd[1];
+	c->out = po[1];
+	c->err = err_rd ? pe[1] : po[1];
 	c->in = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	rc = child_start(c);
-	close(pfd[1]);
 	if (c->in >= 0)
 		close(c->in);
 	if (rc < 0)
-		close(pfd[0]);
-	else
-		*rd = pfd[0];
+		goto out;
+	*out_rd = po[0];
+	po[0] = -1;
+	if (err_rd) {
+		*err_rd = pe[0];
+		pe[0] = -1;
+	}
+out:
+	close_pipe(po);
+	close_pipe(pe);
 	return rc;
+}
+
+/* Read each of the n fds (1 or 2) to its end into to[i], all at once:
+ * a child that fills one pipe while we wait on another would never
+ * end. Each fd is closed. */
+static void read_all(int *fd, struct buf **to, int n)
+{
+	struct pollfd p[2];
+	char chunk[4096];
+	int open_fds = n;
+
+	for (int i = 0; i < n; i++)
+		p[i] = (struct pollfd){ fd[i], POLLIN, 0 };
+	while (open_fds) {
+		if (poll(p, (nfds_t)n, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			ssize_t r;
+
+			if (p[i].fd < 0 || !p[i].revents)
+				continue;
+			r = read(p[i].fd, chunk, sizeof(chunk));
+			if (r > 0) {
+				buf_add(to[i], chunk, (size_t)r);
+			} else if (r == 0 || errno != EINTR) {
+				p[i].fd = -1;
+				open_fds--;
+			}
+		}
+	}
+	for (int i = 0; i < n; i++)
+		close(fd[i]);
 }
 
 int run_capture(const char *const *argv, struct buf *out)
 {
 	struct child c = CHILD_INIT;
-	int rd = -1;
-	char chunk[4096];
+	int rd;
 
-	if (start_piped(&c, argv, &rd) < 0)
+	if (start_piped(&c, argv, &rd, NULL) < 0)
 		return -1;
-	for (;;) {
-		ssize_t n = read(rd, chunk, sizeof(chunk));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		buf_add(out, chunk, (size_t)n);
-	}
-	close(rd);
+	read_all(&rd, &out, 1);
 	if (!out->p)
 		buf_add(out, "", 0);
 	return child_wait(&c);
@@ -355,57 +403,18 @@ int run_capture_split(const char *const *argv, struct buf *out,
 		      struct buf *err)
 {
 	struct child c = CHILD_INIT;
-	int po[2], pe[2];
-	struct pollfd p[2];
 	struct buf *to[2] = { out, err };
-	char chunk[4096];
+	int rd[2], rc = -1;
 
-	if (pipe2(po, O_CLOEXEC) < 0)
-		return error_errno("pipe");
-	if (pipe2(pe, O_CLOEXEC) < 0) {
-		close(po[0]);
-		close(po[1]);
-		return error_errno("pipe");
+	if (start_piped(&c, argv, &rd[0], &rd[1]) == 0) {
+		read_all(rd, to, 2);
+		rc = child_wait(&c);
 	}
-	c.argv = argv;
-	c.out = po[1];
-	c.err = pe[1];
-	c.in = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (child_start(&c) < 0)
-		c.pid = -1;
-	close(po[1]);
-	close(pe[1]);
-	if (c.in >= 0)
-		close(c.in);
-	p[0] = (struct pollfd){ po[0], POLLIN, 0 };
-	p[1] = (struct pollfd){ pe[0], POLLIN, 0 };
-	/* both at once: a child filling one pipe while we wait on the
-	 * other would never end */
-	while (c.pid > 0 && (p[0].fd >= 0 || p[1].fd >= 0)) {
-		if (poll(p, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		for (int i = 0; i < 2; i++) {
-			ssize_t n;
-
-			if (p[i].fd < 0 || !p[i].revents)
-				continue;
-			n = read(p[i].fd, chunk, sizeof(chunk));
-			if (n > 0)
-				buf_add(to[i], chunk, (size_t)n);
-			else if (n == 0 || errno != EINTR)
-				p[i].fd = -1;
-		}
-	}
-	close(po[0]);
-	close(pe[0]);
 	if (!out->p)
 		buf_add(out, "", 0);
 	if (!err->p)
 		buf_add(err, "", 0);
-	return child_wait(&c);
+	return rc;
 }
 
 int run_capture_timeout(const char *const *argv, struct buf *out,
@@ -416,7 +425,7 @@ int run_capture_timeout(const char *const *argv, struct buf *out,
 	int rd = -1, st = 0, done = 0, eof = 0;
 	char chunk[4096];
 
-	if (start_piped(&c, argv, &rd) < 0)
+	if (start_piped(&c, argv, &rd, NULL) < 0)
 		return -1;
 	/* the output's end is not the child's (it may pass the pipe on):
 	 * its exit is, looked at between reads */
