@@ -1,9 +1,9 @@
 /*
- * Fan-out: several commands at once (one per node of a cluster), every
- * line they print labelled with whose it is, or (--json) their outputs
- * kept and printed as one array of an object per job. The labelling is a
- * loop over fds (fanout_pump), so the tests drive it with pipes and no
- * children.
+ * Fan-out: several commands at once, one per node of a cluster. Every
+ * line they print is labelled with whose it is. With --json, their
+ * outputs are kept instead, and printed as one array with an object per
+ * job. The labelling is a loop over fds (fanout_pump()), so the tests
+ * drive it with pipes and no children.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -44,21 +44,24 @@ static void add_line(struct buf *out, const char *label, const char *p,
 }
 
 /*
- * Move s->part's whole lines (every byte when at_end) into out, labelled;
- * what is left is a line not yet ended.
+ * Move s->part's whole lines into out, labelled. What is left is a line
+ * not yet ended; with at_end, it goes out too.
  */
 static void take_lines(struct fanout_stream *s, int at_end, struct buf *out)
 {
 	size_t done = 0;
 
 	for (;;) {
-		char *nl = memchr(s->part.p + done, '\n', s->part.len - done);
-		size_t len = nl ? (size_t)(nl - (s->part.p + done)) :
-				  s->part.len - done;
+		char *start = s->part.p + done;
+		size_t left = s->part.len - done;
+		char *nl = memchr(start, '\n', left);
+		size_t len = nl ? (size_t)(nl - start) : left;
 
-		if (!nl && !(len && (at_end || len >= FANOUT_MAX_LINE)))
+		/* a line not yet ended waits for its rest, unless this is
+		 * the end or it is too long to hold */
+		if (!nl && (!len || (!at_end && len < FANOUT_MAX_LINE)))
 			break;
-		add_line(out, s->label, s->part.p + done, len);
+		add_line(out, s->label, start, len);
 		done += len + (nl != NULL);
 	}
 	memmove(s->part.p, s->part.p + done, s->part.len - done);
@@ -109,8 +112,9 @@ static void keep_bytes(struct fanout_text *t, const char *p, size_t len)
 	buf_add(&t->b, p, len);
 }
 
-/* s at its end: closed, its part freed (what it kept stays as read: as
- * UTF-8 it may take 3 times the room, and a set of jobs keeps them all). */
+/* Close s and free its partial line. What s->keep holds stays as read:
+ * made UTF-8 now it could take 3 times the room, and a set of jobs
+ * keeps all of them until the JSON is printed. */
 static void end(struct fanout_stream *s)
 {
 	if (s->in >= 0)
@@ -119,8 +123,8 @@ static void end(struct fanout_stream *s)
 	buf_free(&s->part);
 }
 
-/* Whether stdout's reader has gone: the writer of a pipe without one
- * polls POLLERR (asked without writing anything). */
+/* Whether stdout's reader has gone, asked without writing anything:
+ * the write end of a pipe whose reader has gone polls POLLERR. */
 static int stdout_gone(void)
 {
 	struct pollfd p = { STDOUT_FILENO, 0, 0 };
@@ -129,10 +133,13 @@ static int stdout_gone(void)
 }
 
 /*
- * A write of s's lines failed (errno). -2 when stdout's reader has gone
- * (nothing said: a pipeline's reader that quits is no error), -1 having
- * said why; but a failing stderr does not stop stdout's lines: 0, said
- * (if it can be), s->lost set and its lines dropped from now on.
+ * A write of s's lines failed (errno says why). Returns:
+ *  -2 when stdout's reader has gone. Nothing is said: a pipeline's
+ *     reader that quits is no error.
+ *  0  when s writes to stderr: a failing stderr does not stop stdout's
+ *     lines. The failure is said (if it can be), s->lost is set, and
+ *     s's lines are dropped from now on.
+ *  -1 otherwise, having said why.
  */
 static int write_failed(struct fanout_stream *s)
 {
@@ -146,27 +153,27 @@ static int write_failed(struct fanout_stream *s)
 	return 0;
 }
 
-/* One read from s->in, its lines written out (or kept). 1 while open, 0
- * at its end (s->in closed, the last partial line written), < 0 when a
- * write failed (write_failed()'s). */
+/* One read from s->in; its lines written out, or kept. 1 while s is
+ * open. 0 at its end: s->in closed, the last partial line written. < 0
+ * when a write failed (write_failed()'s result). */
 static int feed(struct fanout_stream *s)
 {
 	struct buf out = BUF_INIT;
 	char chunk[16384];
 	ssize_t r = read(s->in, chunk, sizeof(chunk));
+	size_t got = r > 0 ? (size_t)r : 0;
 	int ret = 1;
 
 	if (r < 0 && (errno == EINTR || errno == EAGAIN))
 		return 1;
-	if (s->keep)
-		keep_bytes(s->keep, chunk, r > 0 ? (size_t)r : 0);
-	else if (r > 0)
-		buf_add(&s->part, chunk, (size_t)r);
-	else
-		buf_add(&s->part, "", 0);
-	/* an error reading counts as the end: nothing more will come */
-	if (!s->keep)
+	if (s->keep) {
+		keep_bytes(s->keep, chunk, got);
+	} else {
+		buf_add(&s->part, chunk, got);
+		/* an error reading counts as the end: nothing more will
+		 * come */
 		take_lines(s, r <= 0, &out);
+	}
 	if (out.len && s->out >= 0 && write_all(s->out, out.p, out.len) < 0)
 		ret = write_failed(s);
 	buf_free(&out);
@@ -177,7 +184,8 @@ static int feed(struct fanout_stream *s)
 	return 1;
 }
 
-/* s's end, cut short: what it holds goes out as a last line; closed. */
+/* End s before its writer did: what it holds goes out as a last line,
+ * then s is closed. */
 static void cut(struct fanout_stream *s)
 {
 	struct buf out = BUF_INIT;
@@ -190,14 +198,36 @@ static void cut(struct fanout_stream *s)
 	end(s);
 }
 
-/* Reads of each stream once done() says so: a full pipe (64 KiB) in
- * 16 KiB reads, bounded for a writer that goes on. */
+/* How many more reads of the streams once done() says so: enough for
+ * a full pipe (64 KiB) in 16 KiB reads, and bounded for a writer that
+ * goes on. */
 #define LAST_READS 8
 
+/* The end of pump(), whose result so far is ret. Streams still open are
+ * cut where they are when ret is 0. After a failure they are closed as
+ * they are: their writers get EPIPE and end, rather than block on a
+ * full pipe. A stream whose lines were dropped (a failing stderr's)
+ * makes the result -1: that is no success either. */
+static int pump_end(struct fanout_stream *s, size_t n, int ret)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (s[i].in >= 0 && ret == 0)
+			cut(&s[i]);
+		if (s[i].in >= 0)
+			end(&s[i]);
+		buf_free(&s[i].part);
+	}
+	for (size_t i = 0; ret == 0 && i < n; i++)
+		if (s[i].lost)
+			ret = -1;
+	return ret;
+}
+
 /*
- * fanout_pump(), which also ends when done(ctx) says so (asked every
- * 250 ms): what is readable then is copied (LAST_READS at most), and
- * the streams are cut where they are. -2 when stdout's reader has gone.
+ * fanout_pump(), which can also be ended by done(ctx), asked every
+ * 250 ms. Once done() says so, what is readable is still copied (at
+ * most LAST_READS more times), then the streams are cut where they
+ * are. -2 when stdout's reader has gone.
  */
 static int pump(struct fanout_stream *s, size_t n, int (*done)(void *),
 		void *ctx)
@@ -238,22 +268,8 @@ static int pump(struct fanout_stream *s, size_t n, int (*done)(void *),
 			last = 1;
 		}
 	}
-	/* streams still open: cut where they are when done() said so; after
-	 * a failure, closed too: their writers get EPIPE and end rather than
-	 * block on a full pipe */
-	for (size_t i = 0; i < n; i++) {
-		if (s[i].in >= 0 && ret == 0)
-			cut(&s[i]);
-		if (s[i].in >= 0)
-			end(&s[i]);
-		buf_free(&s[i].part);
-	}
-	/* lines dropped (a failing stderr's): no success either */
-	for (size_t i = 0; ret == 0 && i < n; i++)
-		if (s[i].lost)
-			ret = -1;
 	free(p);
-	return ret;
+	return pump_end(s, n, ret);
 }
 
 int fanout_pump(struct fanout_stream *s, size_t n)
@@ -261,7 +277,7 @@ int fanout_pump(struct fanout_stream *s, size_t n)
 	return pump(s, n, NULL, NULL) < 0 ? -1 : 0;
 }
 
-/* Start job j with stdin from devnull and its stdout and stderr into new
+/* Start job j with stdin from devnull, its stdout and stderr into new
  * pipes whose read ends go to so and se. -1 having said why. */
 static int start_job(const struct fanout_job *j, int devnull, struct child *c,
 		     struct fanout_stream *so, struct fanout_stream *se)
@@ -300,11 +316,11 @@ struct jobs {
 };
 
 /*
- * Whether a signal was passed on and every job has ended since (asked
- * without reaping them: the handler may still signal their pids). Their
- * pipes may outlive them: ssh's client hands its fds to the master, which
- * holds them until the command in the guest ends, so their end cannot be
- * what we wait for.
+ * Whether a signal was passed on and every job has ended since. The
+ * jobs are not reaped here: the handler may still signal their pids.
+ * Their end, not their pipes', is what counts: ssh's client hands its
+ * fds to the master, which holds them until the command in the guest
+ * ends.
  */
 static int ended_by_signal(void *ctx)
 {
@@ -325,8 +341,8 @@ static int ended_by_signal(void *ctx)
 	return 1;
 }
 
-/* child_wait(), *sig set to the signal that ended c (0: none): its
- * status is 128 + that, as a shell says it, but an exit may be too. */
+/* As child_wait(), with *sig the signal that ended c (0: none). The
+ * status alone cannot tell: 128 + N may be an exit status too. */
 static int job_wait(struct child *c, int *sig)
 {
 	int ws;
@@ -341,9 +357,9 @@ static int job_wait(struct child *c, int *sig)
 	return *sig ? 128 + *sig : -1;
 }
 
-/* SIGPIPE ignored, what it was in *was: a write to stdout whose reader
- * has gone fails instead of killing us, so that the jobs are ended, not
- * left to run on. */
+/* Ignore SIGPIPE, its old action in *was. A write to stdout whose
+ * reader has gone then fails instead of killing us, so that we can end
+ * the jobs rather than leave them running. */
 static void ignore_sigpipe(struct sigaction *was)
 {
 	struct sigaction ign;
@@ -354,9 +370,10 @@ static void ignore_sigpipe(struct sigaction *was)
 	sigaction(SIGPIPE, &ign, was);
 }
 
-/* stdout's reader has gone, and with it the jobs' output: each is ended
- * as a ^C would (SIGTERM: ssh goes, and nook hangs up what it ran), and
- * the run counts as ended by SIGPIPE, as a pipeline's writer is. */
+/* stdout's reader has gone, so the jobs' output has nowhere to go. End
+ * each job as a ^C would: SIGTERM, ssh goes, and the caller hangs up
+ * what it ran. The run counts as ended by SIGPIPE, as a pipeline's
+ * writer would be. */
 static void end_jobs(const struct child *c, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -366,25 +383,19 @@ static void end_jobs(const struct child *c, size_t n)
 		sig_caught = SIGPIPE;
 }
 
-int fanout_run(struct fanout_job *jobs, size_t n, int *caught)
+/* Start each job that has an argv as c[i], its stdout read from s[2i]
+ * and its stderr from s[2i + 1]. A job that cannot start gets its
+ * error in jobs[i].error. */
+static void start_jobs(struct fanout_job *jobs, size_t n, struct child *c,
+		       struct fanout_stream *s)
 {
-	struct sigaction old[3], pipe_was;
-	struct child *c = xmalloc(sizeof(*c) * (n ? n : 1));
-	struct fanout_stream *s = xmalloc(sizeof(*s) * 2 * (n ? n : 1));
-	int *st = xmalloc(sizeof(*st) * (n ? n : 1));
-	int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC), rc, pumped;
+	int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
-	/* our own buffered output goes before any labelled line */
-	fflush(NULL);
-	/* a signal that would end us is passed on to every job once; we
-	 * go on labelling what they print until they end */
-	sig_catch(old, 1);
 	for (size_t i = 0; i < n; i++) {
 		c[i] = (struct child)CHILD_INIT;
 		s[2 * i] = (struct fanout_stream){ jobs[i].label, -1, -1,
 						   BUF_INIT };
 		s[2 * i + 1] = s[2 * i];
-		st[i] = 1;
 		if (!jobs[i].argv)
 			continue;
 		free(jobs[i].error);
@@ -401,27 +412,60 @@ int fanout_run(struct fanout_job *jobs, size_t n, int *caught)
 	}
 	if (devnull >= 0)
 		close(devnull);
-	/* (after the jobs' start: theirs stays as it was) */
-	ignore_sigpipe(&pipe_was);
-	{
-		pid_t *pids = xmalloc(sizeof(*pids) * (n ? n : 1));
-		struct jobs j = { c, n };
+}
 
-		for (size_t i = 0; i < n; i++)
-			pids[i] = c[i].pid;
-		sig_pass_on(pids, n);
-		pumped = pump(s, 2 * n, ended_by_signal, &j);
-		sig_pass_on(NULL, 0);
-		free(pids);
-	}
-	if (pumped == -2)
-		end_jobs(c, n);
+/* pump() the n jobs' streams while a signal caught is passed on to the
+ * jobs. pump()'s result. */
+static int pump_jobs(const struct child *c, struct fanout_stream *s,
+		     size_t n)
+{
+	pid_t *pids = xmalloc(sizeof(*pids) * (n ? n : 1));
+	struct jobs j = { c, n };
+	int ret;
+
+	for (size_t i = 0; i < n; i++)
+		pids[i] = c[i].pid;
+	sig_pass_on(pids, n);
+	ret = pump(s, 2 * n, ended_by_signal, &j);
+	sig_pass_on(NULL, 0);
+	free(pids);
+	return ret;
+}
+
+/* Wait for each job that started, setting its status and signal. st[i]
+ * gets its status as fanout_status() takes it (1 for a job not run). */
+static void wait_jobs(struct fanout_job *jobs, struct child *c, int *st,
+		      size_t n)
+{
 	for (size_t i = 0; i < n; i++) {
+		st[i] = 1;
 		jobs[i].signal = 0;
 		if (c[i].pid > 0)
 			st[i] = job_wait(&c[i], &jobs[i].signal);
 		jobs[i].status = st[i] < 0 ? 1 : st[i];
 	}
+}
+
+int fanout_run(struct fanout_job *jobs, size_t n, int *caught)
+{
+	struct sigaction old[3], pipe_was;
+	struct child *c = xmalloc(sizeof(*c) * (n ? n : 1));
+	struct fanout_stream *s = xmalloc(sizeof(*s) * 2 * (n ? n : 1));
+	int *st = xmalloc(sizeof(*st) * (n ? n : 1));
+	int rc, pumped;
+
+	/* our own buffered output goes before any labelled line */
+	fflush(NULL);
+	/* a signal that would end us is passed on to every job once; we
+	 * go on labelling what they print until they end */
+	sig_catch(old, 1);
+	start_jobs(jobs, n, c, s);
+	/* ignored only now: the jobs start with SIGPIPE as it was */
+	ignore_sigpipe(&pipe_was);
+	pumped = pump_jobs(c, s, n);
+	if (pumped == -2)
+		end_jobs(c, n);
+	wait_jobs(jobs, c, st, n);
 	sig_catch(old, 0);
 	sigaction(SIGPIPE, &pipe_was, NULL);
 	rc = fanout_status(st, n);
@@ -441,9 +485,9 @@ int fanout_run(struct fanout_job *jobs, size_t n, int *caught)
 	return rc;
 }
 
-/* t as the string key (and key_cut true when it was cut) of o; t's
- * bytes freed: only one output at a time is held twice (as UTF-8, up to
- * 3 times its size, and as JSON's string). */
+/* Set o's key to t's text made UTF-8, and key_cut to true when t was
+ * cut. t's bytes are freed at once, so only one output at a time is
+ * held twice (as UTF-8, up to 3 times its size, and as JSON's). */
 static void add_text(json_t *o, const char *key, const char *key_cut,
 		     struct fanout_text *t)
 {
