@@ -179,15 +179,13 @@ int shell_reach(struct vm *vm, const char *user, struct ssh_target *t)
 }
 
 /* ssh_argv()'s tty for a login shell or a command: a terminal when stdin
- * is one (and, for a command, stdout too). */
+ * is one (for a command, stdout too). */
 static int shell_tty(int cmd)
 {
 	if (!isatty(STDIN_FILENO))
 		return cmd ? -1 : 0;
 	return !cmd || isatty(STDOUT_FILENO) ? 1 : -1;
 }
-
-static volatile sig_atomic_t caught;
 
 /* A fresh tag for ssh_target's tag: 32 hex digits. -1 having said why. */
 static int make_tag(char tag[33])
@@ -201,8 +199,8 @@ static int make_tag(char tag[33])
 	return 0;
 }
 
-/* SIGHUP to t's tagged command in the guest (ssh_hangup_argv()); unless
- * quiet, a warning when that fails, naming the VM. */
+/* Send SIGHUP to t's tagged command in the guest (ssh_hangup_argv()).
+ * When that fails, say so, naming the VM, unless quiet. */
 static void hang_up(const struct ssh_target *t, const char *name, int quiet)
 {
 	struct strvec av = STRVEC_INIT;
@@ -217,86 +215,114 @@ static void hang_up(const struct ssh_target *t, const char *name, int quiet)
 	buf_free(&out);
 }
 
-/* Whether a job's ssh status st (128+signal when one ended it) may have
- * left its command running: ssh died of a signal, or exited 255 - what
- * ssh does when SIGINT, SIGTERM or SIGHUP ends it, and when its
- * connection fails. */
+/* Whether a job's ssh status st (128 + N when signal N ended it) may
+ * have left its command running in the guest. That is when ssh died of
+ * a signal, or exited 255: what ssh does when SIGINT, SIGTERM or SIGHUP
+ * ends it, and when its connection fails. */
 static int cut_off(int st)
 {
 	return st == 255 || st > 128;
 }
+
+/* The signal that shell_piped() caught, or 0. */
+static volatile sig_atomic_t caught;
 
 static void on_caught(int sig)
 {
 	caught = sig;
 }
 
-/*
- * o->cmd without a terminal: sshd hangs up only a terminal's session when
- * the connection ends, so a command fed by a pipe would go on in the
- * guest after a signal ended us or ssh. ssh runs as our child instead,
- * the command tagged; when a signal ends either of us, the tagged
- * processes get the hang-up a terminal would have sent, and we die of
- * our signal. Otherwise ssh's exit status is ours.
- */
-static int shell_piped(struct ssh_target *t, const char *name,
-		       const struct shell_opts *o)
+/* Catch SIGINT, SIGTERM and SIGHUP in on_caught(), and put them in *set
+ * with SIGCHLD. One ignored when we started (nohup, ^C in a background
+ * job) stays ignored. SIGCHLD must not be ignored, or ssh's status is
+ * lost. */
+static void catch_signals(sigset_t *set)
 {
 	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
 	struct sigaction sa = { .sa_handler = on_caught }, was;
-	struct strvec av = STRVEC_INIT;
-	struct child c = CHILD_INIT;
-	sigset_t set, old;
-	char tag[33];
-	int st = 1, killed = 0, forwarded = 0;
 
-	if (make_tag(tag) < 0)
-		return 1;
-	t->tag = tag;
-	ssh_argv(t, -1, o->workdir, (const char *const *)o->cmd, &av);
-	/* one ignored when we started (nohup, ^C in a background job) stays
-	 * ignored; SIGCHLD must not be, or ssh's status is lost */
-	sigemptyset(&set);
-	sigaddset(&set, SIGCHLD);
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+	sigemptyset(set);
+	sigaddset(set, SIGCHLD);
+	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++) {
 		if (sigaction(sigs[i], NULL, &was) == 0 &&
 		    was.sa_handler == SIG_IGN)
 			continue;
 		sigaction(sigs[i], &sa, NULL);
-		sigaddset(&set, sigs[i]);
+		sigaddset(set, sigs[i]);
 	}
 	signal(SIGCHLD, SIG_DFL);
-	fflush(NULL);
-	c.argv = (const char *const *)av.v;
-	if (child_start(&c) < 0) {
-		strvec_clear(&av);
-		return 1;
-	}
-	/* ^C at a terminal reached ssh too; a kill of us alone is passed on.
-	 * With the signals held, each waits for sigwaitinfo() - none is lost
-	 * between a look at ssh and the wait (SIGCHLD, held, is kept too) */
-	sigprocmask(SIG_BLOCK, &set, &old);
+}
+
+/*
+ * Wait for ssh, c, passing a signal we caught on to it once. Returns
+ * its status as a shell says it (1 when it cannot be told), *killed 1
+ * when a signal ended it. The signals in set are held meanwhile, so
+ * each waits for sigwaitinfo(): none is lost between a look at ssh and
+ * the wait.
+ */
+static int wait_ssh(const struct child *c, const sigset_t *set,
+		    int *killed)
+{
+	sigset_t old;
+	int st = 1, forwarded = 0;
+
+	*killed = 0;
+	sigprocmask(SIG_BLOCK, set, &old);
 	for (;;) {
 		int ws, got;
-		pid_t r = waitpid(c.pid, &ws, WNOHANG);
+		pid_t r = waitpid(c->pid, &ws, WNOHANG);
 
-		if (r == c.pid) {
-			killed = WIFSIGNALED(ws);
+		if (r == c->pid) {
+			*killed = WIFSIGNALED(ws);
 			st = WIFEXITED(ws) ? WEXITSTATUS(ws) :
-			     killed ? 128 + WTERMSIG(ws) : 1;
+			     *killed ? 128 + WTERMSIG(ws) : 1;
 			break;
 		}
 		if (r < 0 && errno != EINTR) {
 			error_errno("waiting for ssh");
 			break;
 		}
+		/* ^C at a terminal reached ssh too; a kill of us alone
+		 * is passed on */
 		if (caught && !forwarded++)
-			kill(c.pid, caught);
-		got = sigwaitinfo(&set, NULL);
+			kill(c->pid, caught);
+		got = sigwaitinfo(set, NULL);
 		if (got > 0 && got != SIGCHLD)
 			caught = got;
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
+	return st;
+}
+
+/*
+ * Run o->cmd without a terminal. sshd hangs up a session only when it
+ * has a terminal, so a command fed by a pipe would go on in the guest
+ * after a signal ended us or ssh. So ssh runs as our child, the command
+ * tagged. When a signal ends either of us, the tagged processes get the
+ * hang-up a terminal would have sent, and we die of our signal.
+ * Otherwise ssh's exit status is ours.
+ */
+static int shell_piped(struct ssh_target *t, const char *name,
+		       const struct shell_opts *o)
+{
+	struct strvec av = STRVEC_INIT;
+	struct child c = CHILD_INIT;
+	sigset_t set;
+	char tag[33];
+	int st, killed;
+
+	if (make_tag(tag) < 0)
+		return 1;
+	t->tag = tag;
+	ssh_argv(t, -1, o->workdir, (const char *const *)o->cmd, &av);
+	catch_signals(&set);
+	fflush(NULL);
+	c.argv = (const char *const *)av.v;
+	if (child_start(&c) < 0) {
+		strvec_clear(&av);
+		return 1;
+	}
+	st = wait_ssh(&c, &set, &killed);
 	strvec_clear(&av);
 	if (caught || killed || st == 255)
 		hang_up(t, name, !caught && !killed);
@@ -308,8 +334,8 @@ static int shell_piped(struct ssh_target *t, const char *name,
 	return st;
 }
 
-/* A login shell or o->cmd in one VM: ssh replaces us (or, for a command
- * without a terminal, runs under us). Returns only on failure, 1. */
+/* A login shell or o->cmd in one VM. ssh replaces us, or for a command
+ * without a terminal runs as our child. Returns only on failure, 1. */
 static int shell_one(const struct nook_dirs *d, const struct shell_opts *o)
 {
 	struct strvec av = STRVEC_INIT;
@@ -327,10 +353,11 @@ static int shell_one(const struct nook_dirs *d, const struct shell_opts *o)
 			shell_say_if_stopped(vm);
 		goto out;
 	}
-	/* --workdir makes even a login shell a remote command, for which
-	 * ssh gives no terminal unless forced. A command typed at a terminal
-	 * gets one too (as ssh -t): its hang-up ends the command when this
-	 * side is killed; piped, its bytes pass through untouched. */
+	/* With stdin a terminal, ssh is told to make one. --workdir makes
+	 * even a login shell a remote command, which gets no terminal
+	 * unless forced. A command typed at a terminal gets one too, as
+	 * with ssh -t: its hang-up ends the command when this side is
+	 * killed. Without a terminal, piped bytes pass through untouched. */
 	ssh_argv(&t, tty, o->workdir, (const char *const *)o->cmd, &av);
 	fflush(NULL);
 	/* ssh becomes us: the terminal, signals and the exit status are
@@ -344,8 +371,8 @@ out:
 	return rc;
 }
 
-/* The ssh argv running o->cmd tagged tag on VM name (no terminal) into
- * av; -1 having said why (no such VM, not running). */
+/* Into av, the ssh argv that runs o->cmd, tagged tag, on VM name,
+ * without a terminal. -1 having said why (no such VM, not running). */
 static int node_argv(const struct nook_dirs *d, const char *name,
 		     const struct shell_opts *o, const char *tag,
 		     struct strvec *av)
@@ -365,10 +392,10 @@ static int node_argv(const struct nook_dirs *d, const char *name,
 }
 
 /*
- * Node name's ssh of o->cmd tagged tag was cut off (a signal, or its end
- * with 255): its VM stopped under it is said, labelled as the node's
- * lines are (its command is gone with it); else that command is hung up
- * (quiet: without a warning when that fails).
+ * Node name's ssh of o->cmd, tagged tag, was cut off: by a signal, or
+ * it exited 255. If the node's VM stopped under it, say so, labelled as
+ * the node's lines are (the command is gone with the VM). Otherwise hang
+ * the command up; quiet: without a warning when that fails.
  */
 static void node_cut_off(const struct nook_dirs *d, const char *name,
 			 const struct shell_opts *o, const char *tag,
