@@ -69,7 +69,8 @@ static int shell_parse(int argc, char **argv, struct shell_opts *o)
 	/* '+': stop at the first non-option, so COMMAND's own options are
 	 * never taken for ours; NAME may come before or after our options */
 	for (int have_name = 0;;) {
-		while ((c = getopt_long(argc, argv, "+:h", longopts, NULL)) != -1) {
+		while ((c = getopt_long(argc, argv, "+:h", longopts,
+					NULL)) != -1) {
 			switch (c) {
 			case 'u': o->user = optarg; break;
 			case 'w': o->workdir = optarg; break;
@@ -148,8 +149,8 @@ static void await_tick(void *arg, int waited_s)
 		return;
 	}
 	if (l->tty)
-		fprintf(stderr, "\r\033[KVM %s is booting: waiting for its sshd "
-			"(%d s)", l->name, waited_s);
+		fprintf(stderr, "\r\033[KVM %s is booting: waiting for its "
+			"sshd (%d s)", l->name, waited_s);
 	else if (!l->shown)
 		fprintf(stderr, "VM %s is booting: waiting for its sshd\n",
 			l->name);

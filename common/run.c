@@ -48,7 +48,8 @@ static int spawn_lasting(struct child *c, const int fds[3])
 	int rc;
 
 	posix_spawn_file_actions_init(&fa);
-	/* Our own fds are all O_CLOEXEC; dup2 clears that flag on the copies. */
+	/* our own fds are all O_CLOEXEC; dup2 clears that flag on the
+	 * copies */
 	for (int i = 0; i < 3; i++)
 		if (fds[i] >= 0)
 			posix_spawn_file_actions_adddup2(&fa, fds[i], i);

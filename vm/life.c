@@ -144,7 +144,8 @@ static int write_cidata(const struct vm_spec *s, const struct vm_paths *p,
 	size_t n = 0;
 	int ret = -1;
 
-	if (read_file(key_pub, &key) < 0 || read_file(p->host_key, &hpriv) < 0 ||
+	if (read_file(key_pub, &key) < 0 ||
+	    read_file(p->host_key, &hpriv) < 0 ||
 	    read_file(hpub_path, &hpub) < 0)
 		goto out;
 	if (s->user_data) {

@@ -59,7 +59,8 @@ static int probe_start(struct probe *pr, const struct ssh_target *t,
 	buf_free(&pr->err);
 	ssh_argv(t, -1, NULL, cmd, &pr->argv);
 	if (wake) {
-		ok = socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in) == 0;
+		ok = socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+				in) == 0;
 	} else {
 		in[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
 		ok = in[0] >= 0;
