@@ -188,13 +188,17 @@ static int shell_tty(int cmd)
 	return !cmd || isatty(STDOUT_FILENO) ? 1 : -1;
 }
 
-/* A fresh tag for ssh_target's tag: 32 hex digits. -1 having said why. */
-static int make_tag(char tag[33])
+/* ssh_target's tag: 32 hex digits and a NUL. */
+#define TAG_SIZE 33
+
+/* A fresh tag for ssh_target's tag. -1 having said why. */
+static int make_tag(char tag[TAG_SIZE])
 {
-	unsigned char r[16];
+	unsigned char r[(TAG_SIZE - 1) / 2];
 
 	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
-		return error_errno("getrandom");
+		return error_errno("cannot tag the command for the guest: "
+				   "getrandom");
 	for (size_t i = 0; i < sizeof(r); i++)
 		snprintf(tag + 2 * i, 3, "%02x", r[i]);
 	return 0;
@@ -309,7 +313,7 @@ static int shell_piped(struct ssh_target *t, const char *name,
 	struct strvec av = STRVEC_INIT;
 	struct child c = CHILD_INIT;
 	sigset_t set;
-	char tag[33];
+	char tag[TAG_SIZE];
 	int st, killed;
 
 	if (make_tag(tag) < 0)
@@ -426,7 +430,7 @@ static int shell_all(const struct nook_dirs *d, const struct shell_opts *o)
 {
 	struct strvec nodes = STRVEC_INIT, why = STRVEC_INIT;
 	struct fanout_set s;
-	char tag[33];
+	char tag[TAG_SIZE];
 	int rc, sig = 0, one;
 
 	if (make_tag(tag) < 0 || shell_nodes(d, o->name, &nodes, &why) < 0) {
