@@ -223,18 +223,32 @@ static int pump_end(struct fanout_stream *s, size_t n, int ret)
 	return ret;
 }
 
+/* Whether a stream copies its lines to stdout as they come. */
+static int streams_stdout(const struct fanout_stream *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (s[i].out == STDOUT_FILENO && !s[i].keep)
+			return 1;
+	return 0;
+}
+
 /*
  * fanout_pump(), which can also be ended by done(ctx), asked every
  * 250 ms. Once done() says so, what is readable is still copied (at
  * most LAST_READS more times), then the streams are cut where they
- * are. -2 when stdout's reader has gone.
+ * are. -2 when stdout's reader has gone: seen at a write, or while
+ * the streams are quiet (polled as well, so a command that printed
+ * once and waits does not keep nook running for a reader that left).
  */
 static int pump(struct fanout_stream *s, size_t n, int (*done)(void *),
 		void *ctx)
 {
-	struct pollfd *p = xmalloc(sizeof(*p) * (n ? n : 1));
+	struct pollfd *p = xmalloc(sizeof(*p) * (n + 1));
 	int ret = 0, last = 0;
 
+	/* asked for nothing: only POLLERR, a pipe's reader gone, is said */
+	p[n].fd = streams_stdout(s, n) ? STDOUT_FILENO : -1;
+	p[n].events = 0;
 	for (;;) {
 		size_t live = 0;
 		int r;
@@ -247,9 +261,14 @@ static int pump(struct fanout_stream *s, size_t n, int (*done)(void *),
 		}
 		if (!live)
 			break;
-		r = poll(p, n, last ? 0 : done ? 250 : -1);
+		p[n].revents = 0;
+		r = poll(p, n + 1, last ? 0 : done ? 250 : -1);
 		if (r < 0 && errno != EINTR) {
 			ret = error_errno("poll");
+			break;
+		}
+		if (r > 0 && (p[n].revents & POLLERR)) {
+			ret = -2;
 			break;
 		}
 		for (size_t i = 0; r > 0 && ret == 0 && i < n; i++) {

@@ -295,7 +295,7 @@ int vm_wait_gone(pid_t pid, const struct vm_paths *p, int ms)
  * Wait for c, QEMU's -daemonize parent, and return its exit status.
  * It exits once QEMU is set up: within seconds, unless QEMU is stuck
  * (a disk on a dead network file system). So the wait is bounded by
- * wait_s, or by LAUNCH_S when wait_s is 0 or more. Past that, c is
+ * wait_s, or by LAUNCH_S when wait_s is 0 or more than it. Past that, c is
  * killed, and so is the QEMU it forked (which writes its pid file
  * before the setup that hangs): left alone, it would run on while the
  * VM is said to be killed. -1 having said why.
