@@ -132,6 +132,12 @@ alive "$all_pid" && kill -KILL "$all_pid"
 wait "$all_pid"
 check "  it dies of the SIGTERM" test $? = 143
 check "  and the command is gone on both" test "$(running_on)" = "dev-1: gone dev-2: gone "
+# a reader of its output that goes (| head -n1): nook ends as a broken
+# pipe's writer, and the commands are hung up on both nodes, not left
+"$NOOK" shell --all dev -- sh -c 'while sleep 0.5; do echo one; done' nook-all-test | head -n1 >/dev/null
+check "shell --all | head -n1 dies of the broken pipe" test "${PIPESTATUS[0]}" = 141
+for _ in $(seq 20); do [ "$(running_on)" = "dev-1: gone dev-2: gone " ] && break; sleep 0.5; done
+check "  and the command is gone on both" test "$(running_on)" = "dev-1: gone dev-2: gone "
 expect_rc "the uplinks work (DNS and a route out through slirp)" 0 "$NOOK" shell dev-2 -- ip route get 10.0.2.2
 expect_rc "the cluster's name means its first node" 0 "$NOOK" shell dev -- hostname
 check "  dev-1" test "$OUT" = dev-1
