@@ -93,13 +93,13 @@ int board_start(struct board *b)
 	b->fd = -1;
 	b->pid = -1;
 	if (pipe2(p, O_CLOEXEC) < 0)
-		return error_errno("pipe");
+		return error_errno("cannot make the progress board's pipe");
 	fflush(NULL);
 	b->pid = fork();
 	if (b->pid < 0) {
 		close(p[0]);
 		close(p[1]);
-		return error_errno("fork");
+		return error_errno("cannot start the progress board");
 	}
 	if (b->pid == 0) {
 		/* ^C ends the nodes' processes, which may be saying a line:

@@ -61,7 +61,7 @@ static int pump(int sock, int tty)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
-			return error_errno("poll");
+			return error_errno("cannot wait on the console");
 		if (n == 0) /* stdin done and the console quiet: finished */
 			return 0;
 		if (p[0].revents & (POLLIN | POLLHUP)) {

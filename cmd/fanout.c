@@ -264,7 +264,7 @@ static int pump(struct fanout_stream *s, size_t n, int (*done)(void *),
 		p[n].revents = 0;
 		r = poll(p, n + 1, last ? 0 : done ? 250 : -1);
 		if (r < 0 && errno != EINTR) {
-			ret = error_errno("poll");
+			ret = error_errno("cannot wait on the nodes' output");
 			break;
 		}
 		if (r > 0 && (p[n].revents & POLLERR)) {
@@ -304,7 +304,7 @@ static int start_job(const struct fanout_job *j, int devnull, struct child *c,
 	int po[2] = { -1, -1 }, pe[2] = { -1, -1 }, ret = -1;
 
 	if (pipe2(po, O_CLOEXEC) < 0 || pipe2(pe, O_CLOEXEC) < 0) {
-		error_errno("pipe");
+		error_errno("cannot make a pipe for %s's output", j->label);
 		goto out;
 	}
 	c->argv = j->argv;
@@ -421,7 +421,7 @@ static void start_jobs(struct fanout_job *jobs, size_t n, struct child *c,
 		jobs[i].error = NULL;
 		error_where(jobs[i].label);
 		if (devnull < 0)
-			error_errno("/dev/null");
+			error_errno("cannot open /dev/null for its stdin");
 		else
 			start_job(&jobs[i], devnull, &c[i], &s[2 * i],
 				  &s[2 * i + 1]);

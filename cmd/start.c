@@ -278,8 +278,7 @@ static void console_last_line(struct vm *vm, char *out, size_t size)
 
 	out[0] = '\0';
 	vm_console_tail(vm, 1, &b);
-	while (b.len && (b.p[b.len - 1] == '\n' || b.p[b.len - 1] == '\r'))
-		b.len--;
+	buf_trim_newlines(&b);
 	for (size_t i = b.len; i > 0 && !start; i--)
 		if (b.p[i - 1] == '\n')
 			start = i;

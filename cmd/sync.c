@@ -182,7 +182,7 @@ static int run_rsync(const char *const *argv, struct buf *out, int *sig)
 	sig_catch(old, 1);
 	c.argv = argv;
 	if (out && pipe2(p, O_CLOEXEC) < 0) {
-		error_errno("pipe");
+		error_errno("cannot make a pipe for rsync's output");
 		goto out;
 	}
 	c.out = c.err = p[1];
@@ -383,7 +383,7 @@ static int wait_change(const char *src, int settle_ms)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			error_errno("poll");
+			error_errno("cannot wait for changes in %s", src);
 			goto out;
 		}
 		if (n == 0)

@@ -105,6 +105,9 @@ void buf_adds(struct buf *b, const char *s);
 void buf_addf(struct buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void buf_free(struct buf *b);
+/* b without the line ends (\n, \r) it ends with: a program's output,
+ * quoted in a message. */
+void buf_trim_newlines(struct buf *b);
 
 /*
  * Read a whole file into *b (appending), at most max bytes of it: a file

@@ -328,7 +328,7 @@ static int start_piped(struct child *c, const char *const *argv,
 
 	if (pipe2(po, O_CLOEXEC) < 0 ||
 	    (err_rd && pipe2(pe, O_CLOEXEC) < 0)) {
-		error_errno("pipe");
+		error_errno("cannot make a pipe for %s's output", argv[0]);
 		goto out;
 	}
 	c->argv = argv;

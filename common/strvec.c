@@ -87,6 +87,12 @@ void buf_addf(struct buf *b, const char *fmt, ...)
 	b->len += (size_t)n;
 }
 
+void buf_trim_newlines(struct buf *b)
+{
+	while (b->len && (b->p[b->len - 1] == '\n' || b->p[b->len - 1] == '\r'))
+		b->p[--b->len] = '\0';
+}
+
 void buf_free(struct buf *b)
 {
 	free(b->p);

@@ -228,8 +228,7 @@ static void log_since(const char *log, long long from, struct buf *out)
 		out->len -= (size_t)(nl + 1 - out->p);
 		memmove(out->p, nl + 1, out->len + 1);
 	}
-	while (out->len && out->p[out->len - 1] == '\n')
-		out->p[--out->len] = '\0';
+	buf_trim_newlines(out);
 }
 
 /* Why a switch that said nothing on its pipe did not start (ended: it

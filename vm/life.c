@@ -23,21 +23,13 @@ static int exists(const char *path)
 	return stat(path, &st) == 0;
 }
 
-/* b without its trailing newlines: a program's output, quoted in a
- * message. */
-static void trim_newlines(struct buf *b)
-{
-	while (b->len && b->p[b->len - 1] == '\n')
-		b->p[--b->len] = '\0';
-}
-
 /* Run argv quietly; on failure say what it printed. */
 static int run_tool(const char *const *argv, const char *what)
 {
 	struct buf out = BUF_INIT;
 	int rc = run_capture(argv, &out);
 
-	trim_newlines(&out);
+	buf_trim_newlines(&out);
 	if (rc > 0)
 		errorf("%s failed (%s exit %d): %s", what, argv[0], rc,
 		       out.p ? out.p : "");
@@ -400,7 +392,7 @@ static int launch_failed(const struct vm_paths *p, int rc,
 	int ret = -1;
 
 	read_file_quiet(p->qemu_log, &log);
-	trim_newlines(&log);
+	buf_trim_newlines(&log);
 	if (rc > 0 && moved_away(log.p, movable, n, taken))
 		ret = VM_LAUNCH_TAKEN;
 	else if (vm_stop_marked(p))

@@ -103,7 +103,7 @@ static int fan_out(const struct nook_dirs *d, const struct cluster *c,
 		if (out[i][1] >= 0)
 			close(out[i][1]);
 		if (pids[i] < 0) {
-			error_errno("fork");
+			error_errno("cannot fork for node %s", c->m[i].name);
 			failed++;
 		}
 	}

@@ -268,7 +268,8 @@ int vm_run_bounded(const char *const *argv, int ms, struct buf *out)
 	int pfd[2], st = -1;
 
 	if (pipe2(pfd, O_CLOEXEC) < 0)
-		return error_errno("pipe");
+		return error_errno("cannot make a pipe for %s's output",
+				   argv[0]);
 	/* our end only: the child's stays blocking */
 	fcntl(pfd[0], F_SETFL, O_NONBLOCK);
 	c.argv = argv;
@@ -1010,8 +1011,7 @@ static void qemu_said(struct vm *vm, struct buf *why)
 	struct buf log = BUF_INIT;
 
 	vm_qemu_messages(vm, &log);
-	while (log.len && (log.p[log.len - 1] == '\n'))
-		log.p[--log.len] = '\0';
+	buf_trim_newlines(&log);
 	if (log.len)
 		buf_addf(why, " (QEMU: %s)", log.p);
 	buf_free(&log);

@@ -216,7 +216,7 @@ static int make_spec(struct vm *vm, struct inputs *in,
 	in->have_image = 0;
 	s->instance_id = new_instance_id();
 	if (!s->instance_id)
-		return error_errno("getrandom");
+		return error_errno("cannot make the VM's instance-id");
 	set_str(&s->accel, "auto");
 	net_mac("", vm->name, 0, mac);
 	s->nics = xmalloc(sizeof(*s->nics));
@@ -365,7 +365,7 @@ static int apply(struct vm *vm, const struct vm_start_opts *o,
 		char *iid = new_instance_id();
 
 		if (!iid)
-			return error_errno("getrandom");
+			return error_errno("cannot make an instance-id");
 		say(o, "instance-id: %s -> %s (cloud-init provisions again)",
 		    s->instance_id, iid);
 		free(s->instance_id);
