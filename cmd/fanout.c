@@ -360,22 +360,6 @@ static int ended_by_signal(void *ctx)
 	return 1;
 }
 
-/* As child_wait(), with *sig the signal that ended c (0: none). The
- * status alone cannot tell: 128 + N may be an exit status too. */
-static int job_wait(struct child *c, int *sig)
-{
-	int ws;
-
-	while (waitpid(c->pid, &ws, 0) < 0)
-		if (errno != EINTR)
-			return error_errno("waiting for %s", c->argv[0]);
-	c->pid = -1;
-	*sig = WIFSIGNALED(ws) ? WTERMSIG(ws) : 0;
-	if (WIFEXITED(ws))
-		return WEXITSTATUS(ws);
-	return *sig ? 128 + *sig : -1;
-}
-
 /* Ignore SIGPIPE, its old action in *was. A write to stdout whose
  * reader has gone then fails instead of killing us, so that we can end
  * the jobs rather than leave them running. */
@@ -460,7 +444,7 @@ static void wait_jobs(struct fanout_job *jobs, struct child *c, int *st,
 		st[i] = 1;
 		jobs[i].signal = 0;
 		if (c[i].pid > 0)
-			st[i] = job_wait(&c[i], &jobs[i].signal);
+			st[i] = child_wait_signal(&c[i], &jobs[i].signal);
 		jobs[i].status = st[i] < 0 ? 1 : st[i];
 	}
 }

@@ -224,6 +224,9 @@ struct child {
 int child_start(struct child *c);
 /* Wait for it; returns its exit status, 128+signal, or -1. */
 int child_wait(struct child *c);
+/* As child_wait(), with *sig the signal that ended it (0: none): the
+ * status alone cannot tell, as 128 + N may be an exit status too. */
+int child_wait_signal(struct child *c, int *sig);
 /* 1 with *status set when the child has ended, 0 while it runs, -1. */
 int child_poll(struct child *c, int *status);
 /* SIGTERM the child (if it runs) and reap it. */

@@ -266,10 +266,11 @@ int child_start(struct child *c)
 	return 0;
 }
 
-int child_wait(struct child *c)
+int child_wait_signal(struct child *c, int *sig)
 {
 	int status;
 
+	*sig = 0;
 	if (c->pid <= 0)
 		return -1;
 	while (waitpid(c->pid, &status, 0) < 0) {
@@ -278,7 +279,16 @@ int child_wait(struct child *c)
 	}
 	c->pid = -1;
 	unwatch(c);
+	if (WIFSIGNALED(status))
+		*sig = WTERMSIG(status);
 	return exit_status(status);
+}
+
+int child_wait(struct child *c)
+{
+	int sig;
+
+	return child_wait_signal(c, &sig);
 }
 
 int child_poll(struct child *c, int *status)
