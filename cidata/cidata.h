@@ -172,5 +172,9 @@ int cidata_iso_list(const char *path, struct cidata_listing *l);
 void cidata_listing_free(struct cidata_listing *l);
 /* Append the bytes of root file name of the ISO at path to out. */
 int cidata_iso_read(const char *path, const char *name, struct buf *out);
+/* Pass the bytes of root file name of the ISO at path to put, a block at
+ * a time; put returns -1 having said why. 0, or -1 having said why. */
+int cidata_iso_each(const char *path, const char *name,
+		    int (*put)(const void *p, size_t n, void *arg), void *arg);
 
 #endif

@@ -125,7 +125,8 @@ void cidata_listing_free(struct cidata_listing *l)
 	memset(l, 0, sizeof(*l));
 }
 
-int cidata_iso_read(const char *path, const char *name, struct buf *out)
+int cidata_iso_each(const char *path, const char *name,
+		    int (*put)(const void *p, size_t n, void *arg), void *arg)
 {
 	iso9660_t *iso;
 	iso9660_stat_t *st = NULL;
@@ -141,6 +142,7 @@ int cidata_iso_read(const char *path, const char *name, struct buf *out)
 		errorf("%s: no file named %s", path, name);
 		goto out_stat;
 	}
+	/* a block at a time: a file may claim up to 4 GiB */
 	for (uint32_t off = 0, i = 0; off < st->size; off += ISO_BLOCKSIZE, i++) {
 		uint32_t n = st->size - off < ISO_BLOCKSIZE ?
 			st->size - off : ISO_BLOCKSIZE;
@@ -150,10 +152,9 @@ int cidata_iso_read(const char *path, const char *name, struct buf *out)
 			errorf("%s: cannot read %s", path, name);
 			goto out_stat;
 		}
-		buf_add(out, block, n);
+		if (put(block, n, arg) < 0)
+			goto out_stat;
 	}
-	if (!out->p)
-		buf_add(out, "", 0);
 	ret = 0;
 out_stat:
 	iso9660_stat_free(st);
@@ -162,4 +163,19 @@ out:
 		iso9660_close(iso);
 	free(file);
 	return ret;
+}
+
+static int put_buf(const void *p, size_t n, void *arg)
+{
+	buf_add(arg, p, n);
+	return 0;
+}
+
+int cidata_iso_read(const char *path, const char *name, struct buf *out)
+{
+	if (cidata_iso_each(path, name, put_buf, out) < 0)
+		return -1;
+	if (!out->p)
+		buf_add(out, "", 0);
+	return 0;
 }

@@ -326,20 +326,20 @@ static int show_listing(const char *iso, const struct cidata_listing *l,
 				    l->volume_id, "files", arr));
 }
 
-/* Write file of iso to stdout. 0 or -1. */
+/* cidata_iso_each()'s put: to stdout, file (arg) named if that fails. */
+static int put_stdout(const void *p, size_t n, void *arg)
+{
+	if (write_all(STDOUT_FILENO, p, n) < 0)
+		return error_errno("writing %s to standard output",
+				   (const char *)arg);
+	return 0;
+}
+
+/* Write file of iso to stdout as it is read (a file may claim 4 GiB).
+ * 0 or -1. */
 static int show_file(const char *iso, const char *file)
 {
-	struct buf b = BUF_INIT;
-	int ret = -1;
-
-	if (cidata_iso_read(iso, file, &b) == 0) {
-		if (write_all(STDOUT_FILENO, b.p, b.len) == 0)
-			ret = 0;
-		else
-			error_errno("writing %s to standard output", file);
-	}
-	buf_free(&b);
-	return ret;
+	return cidata_iso_each(iso, file, put_stdout, (void *)file);
 }
 
 static int cidata_show(struct nook_ctx *ctx, int argc, char **argv)
