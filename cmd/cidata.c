@@ -160,6 +160,15 @@ out:
 	return ret;
 }
 
+/* s as JSON, or null when it is not UTF-8: a path or an ISO's file name
+ * may be any bytes, and JSON carries UTF-8 only. */
+static json_t *json_text(const char *s)
+{
+	json_t *j = json_string(s);
+
+	return j ? j : json_null();
+}
+
 static int report(struct build_input *in, const struct cidata_file *files,
 		  size_t n, const char *form, const char *iid)
 {
@@ -185,8 +194,9 @@ static int report(struct build_input *in, const struct cidata_file *files,
 		json_array_append_new(arr, json_pack("{s:s,s:I}", "name",
 						     files[i].name, "size",
 						     (json_int_t)files[i].len));
-	j = json_pack("{s:s,s:s,s:s,s:o}", "path", in->out, "user_data_form",
-		      form, "volume_id", "cidata", "files", arr);
+	j = json_pack("{s:o,s:s,s:s,s:o}", "path", json_text(in->out),
+		      "user_data_form", form, "volume_id", "cidata", "files",
+		      arr);
 	if (iid)
 		json_object_set_new(j, "instance_id", json_string(iid));
 	return print_json(j);
@@ -319,11 +329,11 @@ static int show_listing(const char *iso, const struct cidata_listing *l,
 	}
 	arr = json_array();
 	for (size_t i = 0; i < l->n; i++)
-		json_array_append_new(arr, json_pack("{s:s,s:I}", "name",
-						     l->entries[i].name, "size",
-						     (json_int_t)l->entries[i].size));
-	return print_json(json_pack("{s:s,s:s,s:o}", "path", iso, "volume_id",
-				    l->volume_id, "files", arr));
+		json_array_append_new(arr, json_pack("{s:o,s:I}", "name",
+			json_text(l->entries[i].name), "size",
+			(json_int_t)l->entries[i].size));
+	return print_json(json_pack("{s:o,s:s,s:o}", "path", json_text(iso),
+				    "volume_id", l->volume_id, "files", arr));
 }
 
 /* cidata_iso_each()'s put: to stdout, file (arg) named if that fails. */

@@ -273,6 +273,19 @@ expect_rc "show --json on a non-cidata ISO exits 1" 1 "$NOOK" cidata show other.
 check "  with {\"error\": ...} on stdout" jerr "not a cidata volume"
 expect_rc "show --json on a file that is no ISO exits 1" 1 "$NOOK" cidata show script --json
 check "  with {\"error\": ...} on stdout" jerr "not an ISO9660 image"
+# names are any bytes, JSON carries UTF-8: one that is not is null (a file
+# of the ISO was left out of the listing; a path made it say "failed")
+mkdir latin1 && cp script latin1/user-data && printf 'instance-id: i\n' > latin1/meta-data
+printf x > "$(printf 'latin1/caf\351')"
+genisoimage -quiet -R -V cidata -o latin1.iso latin1
+cp latin1.iso "$(printf 'caf\351.iso')"
+expect_rc "show --json of a file name that is not UTF-8 exits 0" 0 "$NOOK" cidata show latin1.iso --json
+check "  and lists that file, its name null" test "$(echo "$OUT" | python3 -c 'import json,sys; print(sorted((f["name"] or "", f["size"]) for f in json.load(sys.stdin)["files"]))')" = "[('', 1), ('meta-data', 15), ('user-data', $(stat -c %s script))]"
+expect_rc "show --json of an ISO whose path is not UTF-8 exits 0" 0 "$NOOK" cidata show "$(printf 'caf\351.iso')" --json
+check "  its path null, its files listed" test "$(echo "$OUT" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["path"], len(d["files"]))')" = "None 3"
+expect_rc "build --json into a path that is not UTF-8 exits 0" 0 "$NOOK" cidata build -o "$(printf 'out/caf\351.iso')" -u script --json
+check "  its path null, its files listed" test "$(echo "$OUT" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["path"], [f["name"] for f in d["files"]])')" = "None ['user-data', 'meta-data']"
+rm "$(printf 'out/caf\351.iso')"
 expect_rc "build --json with bad user-data exits 1" 1 "$NOOK" cidata build -o out/seed.iso -u bad-first-line --json
 check "  with {\"error\": ...} on stdout" jerr "unrecognised user-data"
 check "  leaves out/ as it was" test "$(ls -A out)" = seed.iso
