@@ -68,8 +68,14 @@ static int pump(int sock, int tty)
 			r = read(sock, b, sizeof(b));
 			if (r <= 0)
 				return 0; /* QEMU went away */
-			if (write_all(STDOUT_FILENO, b, (size_t)r) < 0)
-				return error_errno("write");
+			if (write_all(STDOUT_FILENO, b, (size_t)r) < 0) {
+				/* stdout's reader gone: the SIGPIPE caught
+				 * ends us once the terminal is given back */
+				if (stop_signal)
+					return 0;
+				return error_errno("cannot write the console "
+						   "to standard output");
+			}
 			if (!in_open) {
 				waited++;
 				if (waited > 10000)
@@ -95,14 +101,18 @@ static int pump(int sock, int tty)
  * a detach, EOF or a signal; the terminal is always given back. */
 static int attach(int sock, int tty, const char *name)
 {
+	/* each one that would end us, caught: a raw terminal must be given
+	 * back first (a kill -INT, or stdout's reader gone: SIGPIPE) */
+	static const int sigs[] = { SIGTERM, SIGHUP, SIGINT, SIGQUIT,
+				    SIGPIPE };
 	struct sigaction sa;
 	struct termios raw;
 	int rc;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
+	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
+		sigaction(sigs[i], &sa, NULL);
 	if (tty) {
 		if (tcgetattr(STDIN_FILENO, &saved) < 0) {
 			error_errno("tcgetattr");

@@ -191,6 +191,36 @@ kill -TERM "$console_pid"
 wait "$console_pid"
 check "a console sent SIGTERM ends of it" test "$?" = 143
 exec 8>&-
+# on a terminal (raw while attached), any signal that ends the console
+# gives the terminal back first: SIGINT, SIGQUIT and SIGPIPE (stdout's
+# reader gone) left it raw, without echo, for the shell after
+for sig in INT QUIT PIPE; do
+	check "a console on a terminal sent SIG$sig ends of it, the terminal given back" test "$(python3 - "$NOOK" b1 "$sig" <<'PY'
+import os, pty, select, signal, sys, termios, time
+sig = getattr(signal, "SIG" + sys.argv[3])
+pid, fd = pty.fork()
+if pid == 0:  # (python ignores SIGPIPE: a shell's child would not)
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    os.execv(sys.argv[1], [sys.argv[1], "console", sys.argv[2]])
+end = time.time() + 20  # until the console has made the terminal raw
+while termios.tcgetattr(fd)[3] & termios.ICANON and time.time() < end:
+    if select.select([fd], [], [], 0.1)[0]:
+        os.read(fd, 4096)
+os.kill(pid, sig)
+for _ in range(100):
+    done, st = os.waitpid(pid, os.WNOHANG)
+    if done:
+        break
+    time.sleep(0.1)
+else:
+    os.kill(pid, signal.SIGKILL)
+    _, st = os.waitpid(pid, 0)
+lflag = termios.tcgetattr(fd)[3]
+print(os.WTERMSIG(st) == sig, bool(lflag & termios.ICANON),
+      bool(lflag & termios.ECHO))
+PY
+)" = "True True True"
+done
 # a client not nook's on the serial socket (socat, say): QEMU would
 # leave a second one waiting unseen. The holder prints "held" once QEMU
 # has taken it (its monitor no longer says "disconnected:").
