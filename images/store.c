@@ -214,8 +214,9 @@ char *img_qcow2_backing(const char *disk)
 	return name;
 }
 
-/* What qemu-img says beside the format: nothing else to open. */
-static int info_alone(const char *path, const char *fmt)
+/* What qemu-img says beside the format: nothing else to open. what
+ * names path in messages. */
+static int info_alone(const char *path, const char *what, const char *fmt)
 {
 	json_t *info, *data;
 	const char *got;
@@ -227,20 +228,21 @@ static int info_alone(const char *path, const char *fmt)
 	data = json_object_get(json_object_get(info, "format-specific"),
 			       "data");
 	if (!got || strcmp(got, fmt))
-		ret = errorf("%s: qemu-img finds %s, not a %s disk", path,
+		ret = errorf("%s: qemu-img finds %s, not a %s disk", what,
 			     got ? got : "no format", fmt);
 	else if (json_object_get(info, "backing-filename") ||
 		 json_object_get(info, "full-backing-filename"))
 		ret = errorf("%s: a disk with a backing file is not taken",
-			     path);
+			     what);
 	else if (json_object_get(data, "data-file"))
 		ret = errorf("%s: a disk with an external data file is not "
-			     "taken", path);
+			     "taken", what);
 	json_decref(info);
 	return ret;
 }
 
-int img_disk_check(const char *path, const char *fmt)
+/* img_disk_check(), what naming path in messages. */
+static int disk_check(const char *path, const char *what, const char *fmt)
 {
 	unsigned char head[4096];
 	size_t n = sizeof(head);
@@ -248,9 +250,14 @@ int img_disk_check(const char *path, const char *fmt)
 
 	/* the bytes first: qemu-img itself opens what a header names */
 	if (read_head(path, head, &n, &size) < 0 ||
-	    img_disk_sniff(path, fmt, head, n, size) < 0)
+	    img_disk_sniff(what, fmt, head, n, size) < 0)
 		return -1;
-	return info_alone(path, fmt);
+	return info_alone(path, what, fmt);
+}
+
+int img_disk_check(const char *path, const char *fmt)
+{
+	return disk_check(path, path, fmt);
 }
 
 static int is_hex64(const char *s)
@@ -625,22 +632,25 @@ static int set_name(const char *data, const char *name, const char *digest)
 }
 
 /* Each disk in stage as img_disk_check() wants it: the copy that will be
- * used, after its checksum matched. */
-static int check_disks(const char *stage, const json_t *m)
+ * used, after its checksum matched. The messages name from and the disk
+ * (the stage is nothing to the user, and gone once refused). */
+static int check_disks(const char *stage, const char *from, const json_t *m)
 {
 	const char *name;
 	json_t *f;
 
 	json_object_foreach((json_t *)json_object_get(m, "files"), name, f) {
 		const char *fmt = json_string_value(json_object_get(f, "format"));
-		char *path;
+		char *path, *what;
 		int rc;
 
 		if (!fmt)
 			continue;
 		path = xasprintf("%s/%s", stage, name);
-		rc = img_disk_check(path, fmt);
+		what = xasprintf("%s: disk %s", from, name);
+		rc = disk_check(path, what, fmt);
 		free(path);
+		free(what);
 		if (rc < 0)
 			return -1;
 	}
@@ -749,8 +759,8 @@ int img_commit(const char *data, char *stage, const char *from,
 		       from);
 		goto out;
 	}
-	if (check_sums(stage, from, m, sums) < 0 || check_disks(stage, m) < 0 ||
-	    check_boot(stage, m, where) < 0)
+	if (check_sums(stage, from, m, sums) < 0 ||
+	    check_disks(stage, from, m) < 0 || check_boot(stage, m, where) < 0)
 		goto out;
 	final = xasprintf("%s/images/%s", data, digest);
 	lock = img_lock(data, 0);

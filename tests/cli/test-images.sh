@@ -300,12 +300,16 @@ hostile() {
 		"$fmt" "$(sha256sum "$d/disk.qcow2" | cut -d' ' -f1)" > "$d/manifest.json"
 	tar -C "$d" -cf "$d.tar" manifest.json disk.qcow2
 }
-# refused NAME WHY: both DIR and DIR.tar are refused saying WHY, nothing kept
+# refused NAME WHY: both DIR and DIR.tar are refused saying WHY, nothing kept;
+# the message names what was imported and its disk (it named the copy in
+# the store's staging directory, gone by then)
 refused() {
 	expect_rc "$1: an image directory is refused" 1 "$NOOK" images import h --name h
 	contains "... saying why" "$ERR" "$2"
+	contains "... of the directory's disk" "$ERR" "nook: h: disk disk.qcow2: "
 	expect_rc "$1: a bundle is refused" 1 "$NOOK" images import h.tar --name h
 	contains "... saying why" "$ERR" "$2"
+	contains "... of the bundle's disk" "$ERR" "nook: h.tar: disk disk.qcow2: "
 	check "... nothing is stored" test ! -e "$NOOK_HOME/images/names/h"
 	check "... nothing half-imported" store_clean
 }
