@@ -209,6 +209,8 @@ struct xfer {
 	int whole;                /* a 416 said the part is whole */
 	const char *changed;      /* why the part is not the source's head,
 				     or why that cannot be told */
+	curl_off_t max, got;      /* the most that may come (0: no bound),
+				     what came */
 };
 
 /* Tell p's report (if any) of a step of the pull. */
@@ -407,6 +409,14 @@ static size_t on_data(char *p, size_t size, size_t n, void *ctx)
 
 	if (!x->known && source_first(x) < 0)
 		return 0; /* curl ends the transfer (CURLE_WRITE_ERROR) */
+	x->got += (curl_off_t)(size * n);
+	if (x->max && x->got > x->max) {
+		errorf("%s is over %lld MiB, which no checksums list is: is "
+		       "it the image's URL?", x->url,
+		       (long long)(x->max >> 20));
+		x->said = 1;
+		return 0;
+	}
 	return fwrite(p, size, n, x->f) * size;
 }
 
@@ -478,6 +488,9 @@ static int url_pullable(const char *url)
 #define PULL_PROTOCOLS "http,https,file"
 #define REDIRECT_PLAIN "http,https"
 #define REDIRECT_TLS "https"
+/* The longest checksums list taken (a distribution's has a few lines:
+ * more is an image given as the list by mistake) */
+#define SUMS_MAX ((curl_off_t)8 << 20)
 
 /* One download: url into path (held by the caller: hold()). */
 struct fetch_req {
@@ -494,6 +507,7 @@ struct fetch_req {
 	int tls_only; /* redirects stay on https (what the fetch brings is
 			 checked against nothing else) */
 	const struct img_pull *progress; /* whose report hears it, or NULL */
+	curl_off_t max; /* more bytes than this are refused (0: no bound) */
 };
 
 /* h's options for r, x its transfer: 0, or -1 having said why. */
@@ -695,7 +709,7 @@ static int fetch(struct curl_api *c, const struct fetch_req *r,
 {
 	struct xfer x = { .p = r->progress, .url = r->url, .last_pct = -10,
 			  .c = c, .meta = r->meta, .was = r->was,
-			  .by_size = r->by_size };
+			  .by_size = r->by_size, .max = r->max };
 	char ifr[320];
 	struct curl_slist *hdrs = NULL;
 	struct stat st;
@@ -978,8 +992,10 @@ int img_pull(const char *data, struct img_pull *p)
 		r.path = sums_path;
 		r.insecure = p->insecure;
 		r.tls_only = !p->insecure && url_vouched(p->checksums_url);
+		/* a list of a few lines: not gigabytes given by mistake */
+		r.max = SUMS_MAX;
 		if (sums_fd < 0 || fetch(&c, &r, NULL) < 0 ||
-		    read_file(sums_path, &sums) < 0 ||
+		    read_file_max(sums_path, &sums, SUMS_MAX) < 0 ||
 		    img_find_checksum(sums.p, file, &want) < 0)
 			goto out;
 	}
@@ -989,6 +1005,7 @@ int img_pull(const char *data, struct img_pull *p)
 	r.meta = meta;
 	r.insecure = p->insecure;
 	r.tls_only = !p->insecure && !checked;
+	r.max = 0;
 	r.by_size = want != NULL;
 	r.progress = p;
 	if (fetch_part(&c, &r) < 0 ||

@@ -553,6 +553,15 @@ contains "  saying why" "$ERR" "both come over plain http"
 check "  nothing stored" test ! -e "$NOOK_HOME/images/names/p2h"
 expect_rc "  unless --insecure" 0 "$NOOK" images pull "$url/disk.qcow2" --name p2h --checksums "$url/SHA512SUMS" --insecure
 contains "  which still checks the list's sum" "$ERR" "sha512 checksum matches"
+# an image given as the checksums list (a careless paste): refused once
+# past 8 MiB, naming it (the whole of it was downloaded, then a 64 MiB
+# read refused the .sums file in the store)
+truncate -s 200M www/big.img
+expect_rc "a checksums list of 200 MB is refused" 1 "$NOOK" images pull "$url/disk.qcow2" --name p2b --checksums "$url/big.img" --insecure
+contains "  naming it, saying why" "$ERR" "$url/big.img is over 8 MiB, which no checksums list is"
+check "  nothing stored" test ! -e "$NOOK_HOME/images/names/p2b"
+check "  nor left in the downloads" test -z "$(ls "$NOOK_HOME/images/.downloads/")"
+rm www/big.img
 expect_rc "a known name through an http --base-url is refused" 1 "$NOOK" images pull debian-12 --base-url "$url"
 check "  before any download" sh -c '! grep -q genericcloud requests.log'
 expect_rc "  unless --insecure" 0 "$NOOK" images pull debian-12 --base-url "$url" --insecure
