@@ -142,12 +142,14 @@ int cidata_iso_each(const char *path, const char *name,
 		errorf("%s: no file named %s", path, name);
 		goto out_stat;
 	}
-	/* a block at a time: a file may claim up to 4 GiB */
-	for (uint32_t off = 0, i = 0; off < st->size; off += ISO_BLOCKSIZE, i++) {
-		uint32_t n = st->size - off < ISO_BLOCKSIZE ?
-			st->size - off : ISO_BLOCKSIZE;
+	/* a block at a time: a file may claim up to 4 GiB. off is 64 bits:
+	 * past the last block of such a file, 32 wrap to 0 and read on */
+	for (uint64_t off = 0; off < st->size; off += ISO_BLOCKSIZE) {
+		size_t n = st->size - off < ISO_BLOCKSIZE ?
+			(size_t)(st->size - off) : ISO_BLOCKSIZE;
+		lsn_t i = (lsn_t)(off / ISO_BLOCKSIZE);
 
-		if (iso9660_iso_seek_read(iso, block, st->lsn + (lsn_t)i, 1) !=
+		if (iso9660_iso_seek_read(iso, block, st->lsn + i, 1) !=
 		    ISO_BLOCKSIZE) {
 			errorf("%s: cannot read %s", path, name);
 			goto out_stat;

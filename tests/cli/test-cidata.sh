@@ -247,18 +247,22 @@ assert {"name": "", "size": int(sys.argv[2])} in f, f' "$OUT" "$(stat -c %s scri
 # read the whole file into memory first, 4 GiB for the largest claim)
 mkdir bigfile && cp script bigfile/user-data && printf 'instance-id: i\n' > bigfile/meta-data
 genisoimage -quiet -R -V cidata -o bigfile.iso bigfile
-python3 - bigfile.iso <<'PY'
+claim() { # BYTES: bigfile.iso's meta-data says it holds BYTES
+	python3 - bigfile.iso "$1" <<'PY'
 import struct, sys
 d = bytearray(open(sys.argv[1], 'rb').read())
+n = int(sys.argv[2])
 root = d[16 * 2048 + 156:16 * 2048 + 190]
 off = struct.unpack('<I', root[2:6])[0] * 2048
 end = off + struct.unpack('<I', root[10:14])[0]
 while off < end and d[off]:
     if d[off + 33:off + 37] == b'META':
-        d[off + 10:off + 18] = struct.pack('<I', 600 << 20) + struct.pack('>I', 600 << 20)
+        d[off + 10:off + 18] = struct.pack('<I', n) + struct.pack('>I', n)
     off += d[off]
-open(sys.argv[1], 'wb').write(d)
+open(sys.argv[1], 'r+b').write(d)
 PY
+}
+claim $((600 << 20))
 truncate -s 700M bigfile.iso
 # (its peak memory, as the kernel counted it for a child of python's)
 peak_kib() { python3 -c 'import resource, subprocess, sys
@@ -267,6 +271,13 @@ print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)' "$@"; }
 check "show --file of a 600 MB file writes all of it" test "$("$NOOK" cidata show bigfile.iso --file meta-data | wc -c)" = $((600 << 20))
 kib=$(peak_kib "$NOOK" cidata show bigfile.iso --file meta-data)
 check "  holding little of it in memory ($kib KiB at most)" test "$kib" -lt $((100 << 10))
+# the largest claim, 4 GiB less a byte: its last block read, the offset
+# (32 bits) wrapped to 0 and the reading went on, past the file, to fail
+claim $(((1 << 32) - 1))
+truncate -s 4400M bigfile.iso
+check "show --file of a file of 4 GiB less a byte writes that, and exits 0" test "$("$NOOK" cidata show bigfile.iso --file meta-data 2>/dev/null | wc -c; echo "rc ${PIPESTATUS[0]}")" = "$(((1 << 32) - 1))
+rc 0"
+rm bigfile.iso
 # --- with --json, a failure is a JSON object on stdout too ----------------
 jerr() { python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert sys.argv[2] in d["error"], d' "$OUT" "$1"; }
 expect_rc "show --json on a non-cidata ISO exits 1" 1 "$NOOK" cidata show other.iso --json
