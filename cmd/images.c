@@ -374,9 +374,18 @@ static int images_import(struct nook_ctx *ctx, int argc, char **argv)
 				 "");
 		goto out;
 	}
-	if ((o.kernel || o.initrd || o.cmdline) && !S_ISREG(st.st_mode)) {
+	/* a bundle's own manifest says how it boots: they were dropped */
+	if ((o.kernel || o.initrd || o.cmdline) &&
+	    (!S_ISREG(st.st_mode) || img_bundle_name(o.path))) {
 		rc = usage_error(usage, "--kernel, --initrd and --cmdline go "
-				 "with a disk file");
+				 "with a disk file (a bundle or an image "
+				 "directory boots as its manifest says)");
+		goto out;
+	}
+	/* ... and without a kernel, a disk boots as its own loader says */
+	if ((o.initrd || o.cmdline) && !o.kernel) {
+		rc = usage_error(usage, "--initrd and --cmdline go with "
+				 "--kernel: a disk boot reads neither");
 		goto out;
 	}
 	/* said as what was typed wrong, before a disk is copied; the

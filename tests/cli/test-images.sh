@@ -185,6 +185,17 @@ contains "  naming the directory, not where it was staged" "$ERR" "nook: baduser
 tar -C baduser -cf baduser.tar manifest.json disk.qcow2 vmlinuz
 expect_rc "a bundle of it is refused" 1 "$NOOK" images import baduser.tar --name baduser
 contains "  naming the bundle and manifest.json" "$ERR" "nook: baduser.tar: manifest.json: the login user is not a user name"
+# what would boot nothing is a usage error, not stored and ignored: a
+# bundle's --kernel and --cmdline (it boots as its manifest says), an
+# --initrd or a --cmdline without --kernel (a disk boot reads neither)
+expect_rc "--kernel with a bundle is a usage error" 2 "$NOOK" images import small.tar.zst --name kbundle --kernel vmlinuz --cmdline quiet
+contains "  saying why" "$ERR" "--kernel, --initrd and --cmdline go with a disk file (a bundle or an image directory boots as its manifest says)"
+check "  nothing stored" test ! -e "$NOOK_HOME/images/names/kbundle"
+expect_rc "--initrd without --kernel is a usage error" 2 "$NOOK" images import small.qcow2 --name kinitrd --initrd vmlinuz
+contains "  saying why" "$ERR" "--initrd and --cmdline go with --kernel: a disk boot reads neither"
+expect_rc "--cmdline without --kernel is a usage error" 2 "$NOOK" images import small.qcow2 --name kcmd --cmdline quiet --json
+check "  said as JSON" test "$(echo "$OUT" | json 'd["usage"]')" = True
+check "  nothing stored" test ! -e "$NOOK_HOME/images/names/kcmd"
 # kernel arguments with a control character, or longer than x86's
 # COMMAND_LINE_SIZE (2048 with the NUL), are refused at import: as a usage
 # error when given, as a bad image in a manifest (a directory, a bundle)
