@@ -371,6 +371,14 @@ int tmpfile_open_out(struct tmpfile *t, const char *path, mode_t mode)
 				 : tmpfile_stdout(t);
 }
 
+/* "" or a name that ends in '/' (a directory's): no file's name. */
+static int names_no_file(const char *path)
+{
+	size_t n = strlen(path);
+
+	return !n || path[n - 1] == '/';
+}
+
 int tmpfile_open(struct tmpfile *t, const char *path, mode_t mode)
 {
 	struct stat st, lst;
@@ -380,9 +388,12 @@ int tmpfile_open(struct tmpfile *t, const char *path, mode_t mode)
 	t->path = t->tmp = NULL;
 	t->fd = -1;
 	t->direct = 0;
+	/* such a name, missing, is said so at once: not once the whole
+	 * file is written beside it, by a rename that cannot be */
 	if (stat(path, &st) < 0)
-		return errno == ENOENT ? open_beside(t, path, mode)
-				       : error_errno("cannot write %s", path);
+		return errno == ENOENT && !names_no_file(path) ?
+		       open_beside(t, path, mode) :
+		       error_errno("cannot write %s", path);
 	if (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode))
 		return open_into(t, path);
 	if (S_ISDIR(st.st_mode))

@@ -311,6 +311,9 @@ expect_rc "an unknown show option exits 2" 2 "$NOOK" cidata show cloud-config.is
 contains "  and names it" "$ERR" "unknown option '-z'"
 expect_rc "show with two ISOs exits 2" 2 "$NOOK" cidata show a.iso b.iso
 
+# -o DIR/ of a directory that is not there: said as that, at once
+expect_rc "build -o nosuchdir/ is refused" 1 "$NOOK" cidata build -o nosuchdir/ -u cloud-config
+contains "  saying so" "$ERR" "cannot write nosuchdir/: No such file or directory"
 # '-o -': the ISO on standard output (a file or a pipe), never a terminal
 # (before, a file named '-' was written)
 expect_rc "build -o - into a file" 0 "$NOOK" cidata build -o - -u cloud-config -i iid-dash

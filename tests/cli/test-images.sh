@@ -53,6 +53,14 @@ check "  and stdout is that object only" test "$(echo "$OUT" | json 'sorted(d)')
 expect_rc "  rm" 0 "$NOOK" images rm js
 
 expect_rc "export" 0 "$NOOK" images export small small.tar.zst
+# a name of a directory that is not there, or none: said at once (the
+# whole bundle was written beside it, then a rename failed: "cannot
+# replace out/: Not a directory")
+expect_rc "export into 'nosuchdir/' is refused" 1 "$NOOK" images export small nosuchdir/
+contains "  saying so" "$ERR" "cannot write nosuchdir/: No such file or directory"
+check "  nothing left beside it" test -z "$(ls -A | grep '^\.nosuchdir')"
+expect_rc "export into '' is refused" 1 "$NOOK" images export small ""
+contains "  saying so" "$ERR" "cannot write : No such file or directory"
 # a FIFO or a device is written into, never replaced by a file (the
 # device is a /dev/null made here: a nook that replaced it breaks nothing)
 mkfifo export.fifo
