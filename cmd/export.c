@@ -70,6 +70,12 @@ static int check_options(const struct vm_export_opts *o, int pool_given,
 		return usage_error(usage_libvirt, "a session libvirt cannot "
 				   "write to /var/log/libvirt/qemu: give "
 				   "--log-dir");
+	/* virsh would take it for an option: 'pool-info --help' succeeds */
+	if (o->pool[0] == '-' || o->uplink[0] == '-')
+		return usage_error(usage_libvirt, "%s '%s' starts with '-', "
+				   "which virsh would read as an option",
+				   o->pool[0] == '-' ? "--pool" : "--uplink",
+				   o->pool[0] == '-' ? o->pool : o->uplink);
 	if (!*o->uplink || (o->log_dir[0] != '/'))
 		return usage_error(usage_libvirt, "%s", !*o->uplink ?
 				   "--uplink needs a network name or 'user'" :

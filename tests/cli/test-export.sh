@@ -35,6 +35,12 @@ expect_rc "neither -o nor --connect is a usage error" 2 "$NOOK" export libvirt e
 expect_rc "both is a usage error" 2 "$NOOK" export libvirt e1 -o x --connect test:///default
 expect_rc "--start with -o is a usage error" 2 "$NOOK" export libvirt e1 -o x --start
 expect_rc "a bad --virt-type is a usage error" 2 "$NOOK" export libvirt e1 -o x --virt-type xen
+# a name virsh would read as an option: 'pool-info --help' succeeded, so
+# the pool passed for there, and the undo named volumes never made
+expect_rc "a --pool starting with '-' is a usage error" 2 "$NOOK" export libvirt e1 --connect test:///default --pool=--help
+contains "  saying why" "$ERR" "--pool '--help' starts with '-', which virsh would read as an option"
+expect_rc "an --uplink starting with '-' is a usage error" 2 "$NOOK" export libvirt e1 --connect test:///default --uplink=-x
+contains "  saying why" "$ERR" "--uplink '-x' starts with '-'"
 expect_rc "an unknown VM is refused" 1 "$NOOK" export libvirt nosuch -o out0
 contains "  naming it" "$ERR" "no VM named 'nosuch'"
 check "  and nothing is written" test ! -e out0/define.sh
