@@ -5,6 +5,7 @@
  * (a control character, a -cpu property that is no CPU feature) is
  * refused, so that it is refused before anything is made.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,20 @@ int vm_xml_escape(const char *s, struct buf *out)
 	int ret = 0;
 
 	for (; s && *s; s++) {
+		if ((unsigned char)*s >= 0x80) {
+			int whole;
+			size_t n = utf8_len((const unsigned char *)s, SIZE_MAX,
+					    &whole);
+
+			/* an XML document is UTF-8: libvirt's parser stops
+			 * at a byte that is not */
+			if (whole > 0)
+				buf_add(out, s, n);
+			else
+				ret = -1;
+			s += n - 1;
+			continue;
+		}
 		switch (*s) {
 		case '&': buf_adds(out, "&amp;"); break;
 		case '<': buf_adds(out, "&lt;"); break;
@@ -38,16 +53,19 @@ int vm_xml_escape(const char *s, struct buf *out)
 	return ret;
 }
 
-/* The XML being made, and the first field that cannot be said in it. */
+/* The XML being made, and the first field that cannot be said in it
+ * (its name and value). */
 struct xml {
 	struct buf *b;
-	const char *bad;
+	const char *bad, *bad_value;
 };
 
 static void text(struct xml *x, const char *what, const char *s)
 {
-	if (vm_xml_escape(s, x->b) < 0 && !x->bad)
+	if (vm_xml_escape(s, x->b) < 0 && !x->bad) {
 		x->bad = what;
+		x->bad_value = s;
+	}
 }
 
 /* Append "<tag>text</tag>\n" at indent, text escaped. */
@@ -242,7 +260,7 @@ static void devices_xml(struct xml *x, const struct vm_spec *s,
 int vm_libvirt_domain_xml(const struct vm_spec *s,
 			  const struct vm_lv_domain *t, struct buf *out)
 {
-	struct xml x = { out, NULL };
+	struct xml x = { out, NULL, NULL };
 	enum vm_accel accel = strcmp(t->type, "kvm") ? VM_ACCEL_TCG :
 			      VM_ACCEL_KVM;
 
@@ -270,15 +288,16 @@ int vm_libvirt_domain_xml(const struct vm_spec *s,
 	devices_xml(&x, s, t);
 	buf_adds(out, "</domain>\n");
 	if (x.bad)
-		return errorf("VM %s: its %s holds a control character, which "
-			      "libvirt's XML cannot carry", s->name, x.bad);
+		return errorf("VM %s: its %s '%s' holds a control character or "
+			      "a byte that is not UTF-8, which libvirt's XML "
+			      "cannot carry", s->name, x.bad, x.bad_value);
 	return 0;
 }
 
 int vm_libvirt_network_xml(const char *name, const char *subnet,
 			   struct buf *out)
 {
-	struct xml x = { out, NULL };
+	struct xml x = { out, NULL, NULL };
 
 	/* Isolated (no <forward>) and without an <ip>: the host takes no
 	 * address on it and runs no DHCP or DNS there, as nook's switch;
@@ -293,7 +312,7 @@ int vm_libvirt_network_xml(const char *name, const char *subnet,
 		 "  <bridge stp='off' delay='0'/>\n"
 		 "</network>\n");
 	if (x.bad)
-		return errorf("cluster %s: its %s holds a control character",
-			      name, x.bad);
+		return errorf("cluster %s: its %s holds a control character "
+			      "or a byte that is not UTF-8", name, x.bad);
 	return 0;
 }

@@ -73,6 +73,14 @@ check "  qcow2 of the VM's size" test "$(qemu-img info --output=json out1/e1.qco
 check "  with the VM's data" qemu-img compare -q out1/e1.qcow2 "$NOOK_HOME/vms/e1/disk.qcow2"
 check "the seed is nook's, unchanged" cmp -s out1/e1.seed.iso "$NOOK_HOME/vms/e1/cidata.iso"
 check "  and private (it holds the VM's host key)" test "$(stat -c %a out1/e1.seed.iso)" = 600
+# XML is UTF-8: a directory whose name is not (or holds a control
+# character) is refused, naming it, before anything is written (the XML
+# was written, and libvirt's parser stopped at the byte)
+expect_rc "-o DIR not UTF-8 is refused" 1 "$NOOK" export libvirt e1 -o "$(printf 'caf\351')"
+contains "  naming the path" "$ERR" "VM e1: its file '$WORK/caf\xe9/e1.qcow2' holds a control character or a byte that is not UTF-8"
+check "  nothing written" test ! -e "$(printf 'caf\351')"
+expect_rc "-o DIR with a control character is refused" 1 "$NOOK" export libvirt e1 -o "$(printf 'a\001b')"
+contains "  naming the path" "$ERR" "its file '$WORK/a\x01b/e1.qcow2'"
 files=$(ls out1 | tr '\n' ' ')
 expect_rc "a second export into out1 is refused" 1 "$NOOK" export libvirt e1 -o out1
 contains "  naming what exists" "$ERR" "out1/e1.xml exists already"

@@ -1602,6 +1602,13 @@ static void test_libvirt_xml(void **state)
 	b.len = 0;
 	assert_int_equal(vm_xml_escape("a\001b", &b), -1);
 	assert_null(strchr(b.p, '\001'));
+	/* UTF-8 passes; a byte that is not (XML is UTF-8) is refused */
+	b.len = 0;
+	assert_int_equal(vm_xml_escape("caf\303\251", &b), 0);
+	assert_string_equal(b.p, "caf\303\251");
+	b.len = 0;
+	assert_int_equal(vm_xml_escape("caf\351/d", &b), -1);
+	assert_null(strchr(b.p, '\351'));
 	b.len = 0;
 	t.disk = "/p/new\nline.qcow2";
 	assert_int_equal(vm_libvirt_domain_xml(&s, &t, &b), 0);
