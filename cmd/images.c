@@ -18,7 +18,7 @@ static const char usage[] =
 	"  build NAME [--cache DIR] [--json]\n"
 	"                             build an image from its recipe (as root;\n"
 	"                             cached by the recipe's hash)\n"
-	"  import PATH [--name N] [--kernel K] [--initrd I] [--cmdline ARGS]\n"
+	"  import PATH [--name N] [--kernel K [--initrd I] [--cmdline ARGS]]\n"
 	"       [--json]              an image directory, a qcow2/raw disk, or a\n"
 	"                             bundle (tar, tar.gz, tar.xz, tar.zst);\n"
 	"                             holes stay holes; ARGS: one line of\n"
