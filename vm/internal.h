@@ -531,6 +531,14 @@ void vm_suspend_mend(struct vm *vm);
 /* 1 when the temporary save of a suspend is there: one at work, or one
  * cut off. */
 int vm_suspend_cut_off(const struct vm *vm);
+/* A resume cut off (SIGKILL) leaves its QEMU waiting for the save under
+ * a record that says starting and names no save. With the VM's lock held
+ * (no resume at work): that QEMU ended and the VM suspended again with
+ * its save, or, when its guest ran on already, recorded running; said. */
+void vm_resume_mend(struct vm *vm);
+/* 1 when the record says starting with a resume's facts beside the save:
+ * a resume at work, or one cut off. */
+int vm_resume_cut_off(const struct vm *vm);
 /* QMP cont on the QEMU at p's socket; 0, or -1 saying nothing (the
  * caller goes on another way). */
 int vm_qmp_cont(const struct vm_paths *p);

@@ -331,15 +331,25 @@ static char *facts_path(const struct vm *vm)
 	return xasprintf("%s/." SAVE_NAME ".facts", vm->paths.dir);
 }
 
+/* What a resume loads, kept beside the save while its QEMU starts (the
+ * starting record names no save): a resume cut off then can put the VM
+ * back as it was. */
+static char *resuming_path(const struct vm *vm)
+{
+	return xasprintf("%s/." SAVE_NAME ".resuming", vm->paths.dir);
+}
+
 void vm_save_remove(struct vm *vm)
 {
 	char *a = save_path(vm, 0), *b = save_path(vm, 1);
-	char *c = facts_path(vm);
+	char *c = facts_path(vm), *d = resuming_path(vm);
 
 	unlink(a);
 	unlink(b);
 	unlink(c);
+	unlink(d);
 	free(c);
+	free(d);
 	vm->has_save = 0;
 	free(a);
 	free(b);
@@ -441,6 +451,85 @@ void vm_suspend_mend(struct vm *vm)
 		free(facts);
 	}
 	free(tmp);
+}
+
+int vm_resume_cut_off(const struct vm *vm)
+{
+	char *path = resuming_path(vm);
+	int there = vm->recorded == VM_STARTING && access(path, F_OK) == 0;
+
+	free(path);
+	return there;
+}
+
+/* 1 when the QEMU at vm's socket says its guest runs, else 0. */
+static int guest_runs(const struct vm *vm)
+{
+	struct qmp q = { -1, BUF_INIT, NULL };
+	json_t *r = NULL;
+	int runs = 0;
+
+	if (qmp_open(&q, vm->paths.qmp, 5000) == 0 &&
+	    qmp_execute(&q, "query-status", NULL, 5000, &r) == 0)
+		runs = json_is_true(json_object_get(r, "running"));
+	json_decref(r);
+	qmp_close(&q);
+	return runs;
+}
+
+/* A resume cut off once its guest ran on from the save: recorded
+ * running, the save gone as a finished resume has it. */
+static void resumed_after_all(struct vm *vm, pid_t pid, const char *accel)
+{
+	/* the forwards the starting record names are QEMU's */
+	vm->rec_pid = pid;
+	if (vm_record(vm, VM_RUNNING, pid, accel, NULL) < 0)
+		return;
+	vm_save_remove(vm);
+	warnf("VM %s: a resume of it was cut off once its guest ran on from "
+	      "its save; it runs", vm->name);
+}
+
+void vm_resume_mend(struct vm *vm)
+{
+	char *path = resuming_path(vm);
+	struct buf b = BUF_INIT;
+	struct vm_save f;
+	json_t *j = NULL;
+	const char *how;
+	pid_t pid;
+
+	memset(&f, 0, sizeof(f));
+	if (!vm_resume_cut_off(vm) || vm->broken)
+		goto out;
+	if (read_file_quiet(path, &b) == 0)
+		j = json_loadb(b.p, b.len, 0, NULL);
+	if (!j || vm_save_from_json(j, &f) < 0)
+		goto out; /* no facts: a cold start's QEMU, as any other */
+	pid = vm_pid_alive(vm->paths.pidfile, vm->paths.qmp_arg);
+	if (pid && guest_runs(vm)) {
+		resumed_after_all(vm, pid, f.accel);
+		goto out;
+	}
+	/* its QEMU waits for the save, or has it loaded and was never let
+	 * run: the save is still the guest's memory */
+	if (vm_stop_qemu(&vm->paths, 1, 0, &how, NULL) < 0)
+		goto out;
+	vm_save_free(&vm->save);
+	vm->save = f;
+	vm->has_save = 1;
+	memset(&f, 0, sizeof(f));
+	if (vm_record(vm, VM_SUSPENDED, 0, NULL, NULL) == 0)
+		warnf("VM %s: a resume of it was cut off; it is suspended, its "
+		      "save kept ('nook local start %s' resumes it)", vm->name,
+		      vm->name);
+out:
+	if (vm->recorded != VM_STARTING)
+		unlink(path);
+	vm_save_free(&f);
+	json_decref(j);
+	buf_free(&b);
+	free(path);
 }
 
 static int fsync_dir(const char *dir)
@@ -772,11 +861,10 @@ out:
 	return ret;
 }
 
-/* f beside the whole save, for vm_suspend_mend(): best effort (without
- * it a suspend cut off after this loses the save, as before). */
-static void write_facts(const struct vm *vm, const struct vm_save *f)
+/* f into path (a file beside the save), for a mend: best effort (without
+ * it a suspend or resume cut off after this loses the save, as before). */
+static void write_facts(const char *path, const struct vm_save *f)
 {
-	char *path = facts_path(vm);
 	json_t *j = vm_save_to_json(f);
 	char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
 
@@ -784,7 +872,6 @@ static void write_facts(const struct vm *vm, const struct vm_save *f)
 		write_file_atomic(path, s, strlen(s), 0600);
 	free(s);
 	json_decref(j);
-	free(path);
 }
 
 /* Write the save into its temporary file; QEMU ends once it is safe. */
@@ -792,7 +879,7 @@ static int suspend_qemu(struct vm *vm, pid_t pid, int was_running,
 			int bound_s, struct vm_save *f)
 {
 	struct qmp q = { -1, BUF_INIT, NULL };
-	char *tmp = save_path(vm, 1);
+	char *tmp = save_path(vm, 1), *facts;
 	const char *how;
 	int fd = -1, ret = -1;
 
@@ -819,7 +906,9 @@ static int suspend_qemu(struct vm *vm, pid_t pid, int was_running,
 	fd = -1;
 	qmp_close(&q);
 	f->saved_at = (long long)time(NULL);
-	write_facts(vm, f);
+	facts = facts_path(vm);
+	write_facts(facts, f);
+	free(facts);
 	/* QEMU has flushed and let go of the disk; quit ends it. The record
 	 * still names it: ended by us, it is no crash (vm_state_held()) */
 	ret = vm_stop_qemu(&vm->paths, 1, 0, &how, NULL);
@@ -829,8 +918,7 @@ out:
 	if (fd >= 0)
 		close(fd);
 	if (ret < 0) {
-		char *facts = facts_path(vm);
-
+		facts = facts_path(vm);
 		unlink(tmp);
 		unlink(facts);
 		free(facts);
@@ -1140,6 +1228,7 @@ int vm_resume(struct vm *vm, struct strvec *argv, const char *accel,
 	struct aside was;
 	struct vm_save now;
 	long long from, size;
+	char *resuming;
 	int ret;
 
 	memset(&now, 0, sizeof(now));
@@ -1162,6 +1251,8 @@ int vm_resume(struct vm *vm, struct strvec *argv, const char *accel,
 	/* the record as it is, taken aside: the starting one names up's
 	 * forwards and no save, and a QEMU that will not start puts it back */
 	take_aside(vm, &was);
+	resuming = resuming_path(vm);
+	write_facts(resuming, &was.save);
 	/* ^C while the save loads: that QEMU ends, the VM is suspended
 	 * again with its save, and the caller dies of the signal */
 	sig_catch(old, 1);
@@ -1209,6 +1300,9 @@ int vm_resume(struct vm *vm, struct strvec *argv, const char *accel,
 		      vm->name);
 	ret = 1;
 out:
+	/* what came of the resume is recorded */
+	unlink(resuming);
+	free(resuming);
 	aside_free(&was);
 	/* the signal stays in sig_caught: the caller dies of it once it
 	 * has cleaned up */

@@ -171,11 +171,12 @@ int vm_open(const struct nook_dirs *d, const char *name, int must_exist,
 		vm->broken_why = xstrdup(error_last());
 	}
 	/* a suspend cut off left the guest stopped under "running" (or
-	 * QEMU where no suspend takes it): mended by whoever looks first
-	 * (status, list), when no nook is at work */
+	 * QEMU where no suspend takes it), a resume cut off its QEMU
+	 * waiting under "starting": mended by whoever looks first (status,
+	 * list), when no nook is at work */
 	if (!look_only &&
-	    (vm->recorded == VM_RUNNING || vm->recorded == VM_PAUSED) &&
-	    vm_suspend_cut_off(vm) &&
+	    (((vm->recorded == VM_RUNNING || vm->recorded == VM_PAUSED) &&
+	      vm_suspend_cut_off(vm)) || vm_resume_cut_off(vm)) &&
 	    !vm_lock_busy(&vm->paths) && vm_take_lock(vm, "mend") == 0) {
 		close(vm->lock_fd);
 		vm->lock_fd = -1;
@@ -244,6 +245,7 @@ int vm_take_lock(struct vm *vm, const char *doing)
 			return -1;
 	}
 	vm_suspend_mend(vm);
+	vm_resume_mend(vm);
 	return 0;
 }
 

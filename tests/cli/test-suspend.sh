@@ -218,6 +218,76 @@ expect_rc "then the resume" 0 "$NOOK" local start s1
 contains "  resumed" "$OUT" "resumed from its saved state"
 check "  the same forwards" test "$("$NOOK" local status s1 --json | json 'd["ports"]')" = "$ports"
 
+# a resume killed (SIGKILL) once its QEMU runs, before the save loads: a
+# QEMU in front of the real one stops it (SIGSTOP) as it starts, so the
+# kill comes before the load. That QEMU waits for the save under a record
+# that says starting: the first look ends it, and the VM is suspended
+# again with its save, which the next start resumes
+mkdir -p "$WORK/bin"
+cat > "$WORK/bin/qemu-system-x86_64" <<'WRAP'
+#!/usr/bin/env bash
+real=/usr/bin/qemu-system-x86_64
+# (named as nook names it: a save is of QEMU's command line, this too)
+run() { (exec -a qemu-system-x86_64 "$real" "$@"); }
+case " $* " in *" -incoming "*) ;; *) run "$@"; exit ;; esac
+[ -n "${STOPPED:-}" ] || { run "$@"; exit; }
+run "$@" || exit
+pid=$(cat "$NOOK_HOME/run/s1/qemu.pid")
+kill -STOP "$pid"
+echo "$pid" > "$STOPPED"
+WRAP
+chmod +x "$WORK/bin/qemu-system-x86_64"
+expect_rc "suspend for a resume cut off" 0 "$NOOK" local suspend s1
+# (the save made by the QEMU in front, as the resume sees it)
+python3 - "$rec" "$WORK/bin/qemu-system-x86_64" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+r["state"]["save"]["qemu"] = sys.argv[2]
+json.dump(r, open(sys.argv[1], "w"))
+PY
+rm -f "$WORK/stopped"
+STOPPED=$WORK/stopped PATH="$WORK/bin:$PATH" "$NOOK" local start s1 >/dev/null 2>&1 &
+resumer=$!
+for _ in $(seq 200); do [ -s "$WORK/stopped" ] && break; sleep 0.05; done
+check "  its QEMU started, and was held" test -s "$WORK/stopped"
+kill -KILL "$resumer"
+wait "$resumer" 2>/dev/null
+kill -CONT "$(cat "$WORK/stopped")"
+expect_rc "  status" 0 "$NOOK" local status s1 --json
+contains "  says the resume was cut off" "$ERR" "VM s1: a resume of it was cut off; it is suspended, its save kept"
+check "  suspended" test "$(echo "$OUT" | json 'd["state"]')" = suspended
+check "  its QEMU ended" ended "$(cat "$WORK/stopped")"
+check "  the save kept" test -s "$save"
+PATH="$WORK/bin:$PATH" expect_rc "  the next start resumes it" 0 "$NOOK" local start s1 --no-wait
+contains "  resumed" "$OUT" "resumed from its saved state"
+check "  the same forwards" test "$("$NOOK" local status s1 --json | json 'd["ports"]')" = "$ports"
+# ... once its guest ran on from the save, before that was recorded:
+# made here from a finished resume, its record put back as the resume
+# had it then (starting, no pid, the save's facts beside it)
+expect_rc "a resume cut off once its guest ran on" 0 "$NOOK" local suspend s1
+cp "$save" "$WORK/kept.save"
+python3 -c 'import json, sys; print(json.dumps(json.load(open(sys.argv[1]))["state"]["save"]))' \
+	"$rec" > "$WORK/facts"
+expect_rc "  (resumed)" 0 "$NOOK" local start s1 --no-wait
+contains "  (from its save)" "$OUT" "resumed from its saved state"
+pid=$(cat "$NOOK_HOME/run/s1/qemu.pid")
+cp "$WORK/kept.save" "$save"
+mv "$WORK/facts" "$NOOK_HOME/vms/s1/.suspend.save.resuming"
+python3 - "$rec" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+r["state"]["status"], r["state"]["pid"] = "starting", 0
+json.dump(r, open(sys.argv[1], "w"))
+PY
+expect_rc "  status" 0 "$NOOK" local status s1 --json
+contains "  says it runs" "$ERR" "VM s1: a resume of it was cut off once its guest ran on from its save; it runs"
+check "  running, the same QEMU" test "$(echo "$OUT" | json '(d["state"], d["pid"])')" = "('running', $pid)"
+check "  the same forwards" test "$(echo "$OUT" | json 'd["ports"]')" = "$ports"
+check "  the save gone" test ! -e "$save" -a ! -e "$NOOK_HOME/vms/s1/.suspend.save.resuming"
+rm -f "$WORK/kept.save"
+expect_rc "  and it suspends" 0 "$NOOK" local suspend s1
+expect_rc "  and resumes" 0 "$NOOK" local start s1
+
 # a paused VM suspends too, and comes back running
 "$NOOK" local pause s1 >/dev/null
 expect_rc "suspend a paused VM" 0 "$NOOK" local suspend s1
