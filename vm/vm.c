@@ -227,6 +227,26 @@ const char *vm_name(const struct vm *vm)
 	return vm->name;
 }
 
+/* A start killed (SIGKILL) as it waited for its guest left the record
+ * saying starting, its QEMU running on: running, as status says (pause,
+ * suspend, snapshot and port took it for one still starting for good).
+ * With the lock held, no start is at work. */
+static void start_mend(struct vm *vm)
+{
+	char *accel;
+
+	if (vm->recorded != VM_STARTING || !vm->rec_pid || vm->broken ||
+	    vm_pid_alive(vm->paths.pidfile, vm->paths.qmp_arg) != vm->rec_pid)
+		return;
+	/* the record read anew frees rec_accel */
+	accel = vm->rec_accel ? xstrdup(vm->rec_accel) : NULL;
+	if (vm_record(vm, VM_RUNNING, vm->rec_pid, accel, NULL) == 0)
+		warnf("VM %s: a start of it was cut off as its guest booted; "
+		      "its QEMU runs on, and the VM is recorded running",
+		      vm->name);
+	free(accel);
+}
+
 int vm_take_lock(struct vm *vm, const char *doing)
 {
 	struct stat st;
@@ -246,6 +266,7 @@ int vm_take_lock(struct vm *vm, const char *doing)
 	}
 	vm_suspend_mend(vm);
 	vm_resume_mend(vm);
+	start_mend(vm);
 	return 0;
 }
 

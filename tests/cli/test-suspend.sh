@@ -398,6 +398,27 @@ check "  no save, whole or partial" test -z "$(find "$NOOK_HOME/vms/s1" -name '*
 expect_rc "  the next start" 0 "$NOOK" local start s1 --no-wait
 check "  boots cold" sh -c '! tr "\0" " " < "/proc/$(cat "$1")/cmdline" | grep -q incoming' _ "$NOOK_HOME/run/s1/qemu.pid"
 
+# a start killed (SIGKILL) as it waits for its guest (a blank disk's never
+# answers) leaves its record saying starting, its QEMU running on: status
+# says running, and so must pause, suspend and port, not "starting" for
+# good (a port added then did not reach the running QEMU)
+"$NOOK" local start s2 --image blank.img --memory 128M --cpus 1 --accel tcg \
+	--timeout 120 >/dev/null 2>&1 &
+starter=$!
+booting() { json '(d["state"]["status"], d["state"]["pid"] > 0)' < "$NOOK_HOME/vms/s2/vm.json" 2>/dev/null; }
+for _ in $(seq 200); do [ "$(booting)" = "('starting', True)" ] && break; sleep 0.05; done
+kill -KILL "$starter"
+wait "$starter" 2>/dev/null
+check "a start killed as its guest boots: its QEMU runs on" test "$(qemus s2)" = 1
+expect_rc "  a port added" 0 "$NOOK" port add s2 0:80
+contains "  says the start was cut off" "$ERR" "VM s2: a start of it was cut off as its guest booted; its QEMU runs on"
+check "  forwarded at once, not from its next start" sh -c 'case $1 in *"next start"*) exit 1 ;; esac' _ "$OUT"
+expect_rc "  paused" 0 "$NOOK" local pause s2
+expect_rc "  suspended" 0 "$NOOK" local suspend s2
+expect_rc "  resumed" 0 "$NOOK" local start s2 --no-wait
+contains "  from its save" "$OUT" "resumed from its saved state"
+"$NOOK" local delete s2 --force >/dev/null 2>&1
+
 # a QEMU gone while paused is a crash; delete removes a save
 "$NOOK" local pause s1 >/dev/null
 pid=$(cat "$NOOK_HOME/run/s1/qemu.pid")
