@@ -232,6 +232,16 @@ int net_port_check(const char *addr, int port, int udp)
 		return errorf("host port %s:%d/%s is already in use; pick "
 			      "another (or 0 for a free one)", addr, port,
 			      net_proto(udp));
+	if (errno == EACCES && port < 1024)
+		return errorf("host port %s:%d/%s is below 1024: only root "
+			      "may bind it (sysctl "
+			      "net.ipv4.ip_unprivileged_port_start); pick one "
+			      "from 1024 up (or 0 for a free one)", addr, port,
+			      net_proto(udp));
+	if (errno == EADDRNOTAVAIL)
+		return errorf("cannot bind host port %s:%d/%s: this host has "
+			      "no address %s; give one it has (127.0.0.1 "
+			      "unless given)", addr, port, net_proto(udp), addr);
 	return error_errno("cannot bind host port %s:%d/%s", addr, port,
 			   net_proto(udp));
 }

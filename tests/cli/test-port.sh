@@ -70,6 +70,17 @@ expect_rc "a port in use on the host" 1 "$NOOK" port add p1 "$((P1 + 1)):80"
 contains "says in use" "$ERR" "already in use"
 expect_rc "rm a port it does not forward" 1 "$NOOK" port rm p1 "$((P1 + 2))"
 contains "says it has no such forward" "$ERR" "no forward from host port"
+# a port only root may bind (root here without that power), an address
+# the host does not have (TEST-NET-1): said why, and what to do
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null &&
+	[ "$(cat /proc/sys/net/ipv4/ip_unprivileged_port_start)" -gt 80 ]; then
+	expect_rc "a port below 1024, not root" 1 \
+		setpriv --bounding-set=-net_bind_service "$NOOK" port add p1 80:80
+	contains "  says only root may bind it" "$ERR" "host port 127.0.0.1:80/tcp is below 1024: only root may bind it"
+	contains "  and what to do" "$ERR" "pick one from 1024 up"
+fi
+expect_rc "an address the host does not have" 1 "$NOOK" port add p1 "192.0.2.1:$((P1 + 2)):80"
+contains "  says so" "$ERR" "this host has no address 192.0.2.1; give one it has"
 
 # running: QEMU's slirp takes the port at once, and lets it go
 expect_rc "start p1 again" 0 "$NOOK" local start p1 --no-wait
