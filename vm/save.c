@@ -1034,6 +1034,17 @@ int vm_uplink_recorded(const struct vm *vm, struct vm_nic *out)
 	return 0;
 }
 
+/* 1 when vm's save file is not there (not one of another size, which
+ * vm_save_fits() tells). */
+static int save_gone(const struct vm *vm)
+{
+	char *save = save_path(vm, 0);
+	int gone = access(save, F_OK) < 0 && errno == ENOENT;
+
+	free(save);
+	return gone;
+}
+
 /* What would load the save now. */
 static void facts_now(struct vm *vm, const struct strvec *argv,
 		      const char *accel, struct vm_save *f)
@@ -1229,16 +1240,20 @@ int vm_resume(struct vm *vm, struct strvec *argv, const char *accel,
 	struct vm_save now;
 	long long from, size;
 	char *resuming;
-	int ret;
+	int gone, ret;
 
 	memset(&now, 0, sizeof(now));
 	facts_now(vm, argv, accel, &now);
 	if (vm->has_save && !vm_save_argv_same(&vm->save, &now))
 		without_balloon(argv, &now);
+	gone = save_gone(vm);
 	if (!vm->has_save)
 		buf_adds(why, "its record does not say what the save was "
 			 "made with");
-	if (!vm->has_save || !vm_save_fits(&vm->save, &now, why)) {
+	else if (gone)
+		buf_adds(why, "its save file is gone (removed since the "
+			 "suspend)");
+	if (!vm->has_save || gone || !vm_save_fits(&vm->save, &now, why)) {
 		vm_save_free(&now);
 		return 0;
 	}

@@ -362,6 +362,7 @@ stale() { # NAME WHAT-IT-SAYS SETUP...; $EXTRA: more start options
 }
 stale "disk touched" "disk changed" touch "$NOOK_HOME/vms/s1/disk.qcow2"
 stale "save truncated" "truncated" truncate -s -4096 "$save"
+stale "save removed" "its save file is gone" rm "$save"
 damage() { dd if=/dev/urandom of="$save" bs=1k seek=64 count=512 conv=notrunc status=none; }
 stale "save damaged" "QEMU" damage
 EXTRA="--memory 512M" stale "settings changed" "command line" true
