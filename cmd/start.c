@@ -536,8 +536,8 @@ static json_t *print_cluster(const struct nook_dirs *d, const char *name,
 			json_array_append_new(all, json_pack("{s:s,s:n,s:s}",
 				"name", failed->v[i], "state", "error", row));
 		else
-			printf("  %-*s %-9s %.*s\n", w, failed->v[i], "not made",
-			       (int)strcspn(row, "\n"), row);
+			printf("  %-*s %-9s %.*s\n", w, failed->v[i],
+			       "not made", (int)strcspn(row, "\n"), row);
 	}
 	strvec_clear(&nodes);
 	return all;

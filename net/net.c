@@ -241,7 +241,8 @@ int net_port_check(const char *addr, int port, int udp)
 	if (errno == EADDRNOTAVAIL)
 		return errorf("cannot bind host port %s:%d/%s: this host has "
 			      "no address %s; give one it has (127.0.0.1 "
-			      "unless given)", addr, port, net_proto(udp), addr);
+			      "unless given)", addr, port, net_proto(udp),
+			      addr);
 	return error_errno("cannot bind host port %s:%d/%s", addr, port,
 			   net_proto(udp));
 }
