@@ -54,17 +54,19 @@ int vm_xml_escape(const char *s, struct buf *out)
 }
 
 /* The XML being made, and the first field that cannot be said in it
- * (its name and value). */
+ * (its name, and a copy of its value: some are made for the XML alone,
+ * and freed before the XML is done). */
 struct xml {
 	struct buf *b;
-	const char *bad, *bad_value;
+	const char *bad;
+	char *bad_value;
 };
 
 static void text(struct xml *x, const char *what, const char *s)
 {
 	if (vm_xml_escape(s, x->b) < 0 && !x->bad) {
 		x->bad = what;
-		x->bad_value = s;
+		x->bad_value = xstrdup(s);
 	}
 }
 
@@ -263,6 +265,7 @@ int vm_libvirt_domain_xml(const struct vm_spec *s,
 	struct xml x = { out, NULL, NULL };
 	enum vm_accel accel = strcmp(t->type, "kvm") ? VM_ACCEL_TCG :
 			      VM_ACCEL_KVM;
+	int ret = 0;
 
 	buf_addf(out, "<domain type='%s'>\n", t->type);
 	elem(&x, 2, "name", s->name);
@@ -279,8 +282,10 @@ int vm_libvirt_domain_xml(const struct vm_spec *s,
 	buf_addf(out, "  <vcpu placement='static'>%d</vcpu>\n", s->cpus);
 	os_xml(&x, s, t);
 	buf_adds(out, "  <features>\n    <acpi/>\n    <apic/>\n  </features>\n");
-	if (cpu_xml(&x, s->name, vm_cpu_model(s, accel)) < 0)
+	if (cpu_xml(&x, s->name, vm_cpu_model(s, accel)) < 0) {
+		free(x.bad_value);
 		return -1;
+	}
 	buf_adds(out, "  <clock offset='utc'/>\n"
 		 "  <on_poweroff>destroy</on_poweroff>\n"
 		 "  <on_reboot>restart</on_reboot>\n"
@@ -288,10 +293,11 @@ int vm_libvirt_domain_xml(const struct vm_spec *s,
 	devices_xml(&x, s, t);
 	buf_adds(out, "</domain>\n");
 	if (x.bad)
-		return errorf("VM %s: its %s '%s' holds a control character or "
-			      "a byte that is not UTF-8, which libvirt's XML "
-			      "cannot carry", s->name, x.bad, x.bad_value);
-	return 0;
+		ret = errorf("VM %s: its %s '%s' holds a control character or "
+			     "a byte that is not UTF-8, which libvirt's XML "
+			     "cannot carry", s->name, x.bad, x.bad_value);
+	free(x.bad_value);
+	return ret;
 }
 
 int vm_libvirt_network_xml(const char *name, const char *subnet,
@@ -311,6 +317,7 @@ int vm_libvirt_network_xml(const char *name, const char *subnet,
 	buf_adds(out, ": static addresses from the nodes' seeds -->\n"
 		 "  <bridge stp='off' delay='0'/>\n"
 		 "</network>\n");
+	free(x.bad_value);
 	if (x.bad)
 		return errorf("cluster %s: its %s holds a control character "
 			      "or a byte that is not UTF-8", name, x.bad);
