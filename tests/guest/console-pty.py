@@ -81,4 +81,36 @@ check("the terminal is restored after SIGTERM",
       termios.tcgetattr(slave) == before)
 os.close(master)
 os.close(slave)
+
+# 3. `nook console vm | grep -m1 login:` typed at a terminal: once grep
+# has its line and goes, nook's next write is a broken pipe (SIGPIPE),
+# and the terminal it made raw must come back as it was.
+master, slave = pty.openpty()
+before = termios.tcgetattr(slave)
+p = subprocess.Popen([nook, "console", vm], stdin=slave,
+                     stdout=subprocess.PIPE, stderr=slave,
+                     start_new_session=True)
+g = subprocess.Popen(["grep", "-m1", "login:"], stdin=p.stdout,
+                     stdout=subprocess.PIPE)
+p.stdout.close()
+read_until(master, b"detaches", 20)
+# a prompt has no newline of its own: the next one's ends its line, and
+# the one after is written into the pipe grep has left
+end = time.time() + 60
+while p.poll() is None and time.time() < end:
+    os.write(master, b"\r")
+    read_until(master, b"\0", 1)
+    time.sleep(1)
+if p.poll() is None:
+    p.kill()
+rc = p.wait()
+got = g.communicate(timeout=15)[0]
+check("grep -m1 got the login prompt through the pipe", b"login:" in got,
+      repr(got[-200:]))
+check("nook ends of the broken pipe (SIGPIPE)", rc == -signal.SIGPIPE,
+      str(rc))
+check("the terminal is restored after the broken pipe",
+      termios.tcgetattr(slave) == before)
+os.close(master)
+os.close(slave)
 sys.exit(1 if failed else 0)
