@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cmd.h"
@@ -43,11 +44,15 @@ static int serial_connect(const char *path)
 	return fd;
 }
 
-/* Copy between fd and the terminal or pipes until detach or EOF. */
-static int pump(int sock, int tty)
+/* Copy between fd and the terminal or pipes until detach or EOF. The
+ * ending signals are blocked (attach()) but inside ppoll(), which waits
+ * with the mask was: one that comes just after the check of stop_signal
+ * still ends the wait at once, not at the next byte or never. */
+static int pump(int sock, int tty, const sigset_t *was)
 {
+	static const struct timespec quiet = { 1, 0 };
 	char b[4096];
-	int in_open = 1, quiet_ms = tty ? -1 : 1000, waited = 0;
+	int in_open = 1, waited = 0;
 
 	while (!stop_signal) {
 		/* stdin at its end is left out: a pipe's says POLLHUP for
@@ -55,7 +60,7 @@ static int pump(int sock, int tty)
 		struct pollfd p[2] = { { sock, POLLIN, 0 },
 				       { in_open ? STDIN_FILENO : -1, POLLIN,
 					 0 } };
-		int n = poll(p, 2, in_open ? -1 : quiet_ms);
+		int n = ppoll(p, 2, in_open || tty ? NULL : &quiet, was);
 		ssize_t r;
 
 		if (n < 0 && errno == EINTR)
@@ -69,9 +74,11 @@ static int pump(int sock, int tty)
 			if (r <= 0)
 				return 0; /* QEMU went away */
 			if (write_all(STDOUT_FILENO, b, (size_t)r) < 0) {
-				/* stdout's reader gone: the SIGPIPE caught
-				 * ends us once the terminal is given back */
-				if (stop_signal)
+				/* stdout's reader gone: the SIGPIPE, held
+				 * pending, ends us once the terminal is
+				 * given back */
+				if (errno == EPIPE &&
+				    !sigismember(was, SIGPIPE))
 					return 0;
 				return error_errno("cannot write the console "
 						   "to standard output");
@@ -107,15 +114,23 @@ static int attach(int sock, int tty, const char *name)
 				    SIGPIPE };
 	struct sigaction sa;
 	struct termios raw;
+	sigset_t ending, was;
 	int rc;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
-	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
+	sigemptyset(&ending);
+	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++) {
 		sigaction(sigs[i], &sa, NULL);
+		sigaddset(&ending, sigs[i]);
+	}
+	/* held but inside ppoll(): none comes between its check and the
+	 * wait (see pump()) */
+	sigprocmask(SIG_BLOCK, &ending, &was);
 	if (tty) {
 		if (tcgetattr(STDIN_FILENO, &saved) < 0) {
 			error_errno("tcgetattr");
+			sigprocmask(SIG_SETMASK, &was, NULL);
 			return 1;
 		}
 		fprintf(stderr, "nook: attached to %s's console; Ctrl-] "
@@ -124,11 +139,14 @@ static int attach(int sock, int tty, const char *name)
 		cfmakeraw(&raw);
 		tcsetattr(STDIN_FILENO, TCSANOW, &raw);
 	}
-	rc = pump(sock, tty) < 0 ? 1 : 0;
+	rc = pump(sock, tty, &was) < 0 ? 1 : 0;
 	if (tty) {
 		tcsetattr(STDIN_FILENO, TCSANOW, &saved);
 		fprintf(stderr, "\nnook: detached from %s's console\n", name);
 	}
+	/* the terminal given back: one held pending (a SIGPIPE of the last
+	 * write) now reaches on_signal() */
+	sigprocmask(SIG_SETMASK, &was, NULL);
 	if (stop_signal) {
 		/* the terminal given back: end of the signal, as whoever
 		 * sent it expects (143 for SIGTERM), not 0 */
