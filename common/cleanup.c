@@ -19,8 +19,14 @@
 #define TMP_SLOTS 32
 
 /* Written whole before published: the handler reads a slot's pointer once
- * and finds either NULL or a complete string. */
+ * and finds either NULL or a complete string. Each slot's order of
+ * registration, set before its pointer: the handler removes the newest
+ * first, so that a directory made inside one registered before it (a
+ * temporary directory in a directory made for it) is gone when the
+ * outer one's turn comes. */
 static char *volatile slots[TMP_SLOTS];
+static volatile unsigned long orders[TMP_SLOTS];
+static unsigned long last_order;
 static char *volatile note;
 static int installed;
 
@@ -51,16 +57,30 @@ static void rmdir_flat(const char *path)
 	rmdir(path);
 }
 
+/* The slot registered last among those not done, or -1. */
+static int newest_slot(const char done[TMP_SLOTS])
+{
+	int newest = -1;
+
+	for (int i = 0; i < TMP_SLOTS; i++)
+		if (!done[i] && slots[i] &&
+		    (newest < 0 || orders[i] > orders[newest]))
+			newest = i;
+	return newest;
+}
+
 static void on_signal(int sig)
 {
 	int saved = errno;
 	const char *n = note;
+	char done[TMP_SLOTS] = { 0 };
 
 	if (n && write(STDERR_FILENO, n, strlen(n)) < 0)
 		saved = errno;
-	for (int i = 0; i < TMP_SLOTS; i++) {
+	for (int i = newest_slot(done); i >= 0; i = newest_slot(done)) {
 		const char *p = slots[i];
 
+		done[i] = 1;
 		if (p && unlink(p) < 0 && (errno == EISDIR || errno == EPERM))
 			rmdir_flat(p);
 	}
@@ -174,6 +194,7 @@ void tmp_register(const char *path)
 		install();
 	for (int i = 0; i < TMP_SLOTS; i++) {
 		if (!slots[i]) {
+			orders[i] = ++last_order;
 			slots[i] = xstrdup(path);
 			return;
 		}

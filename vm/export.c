@@ -7,9 +7,11 @@
  *
  * -o DIR: everything is made in a private directory inside DIR and moved
  * into place at the end, each name only where none is (a name that
- * appears meanwhile, a symlink, is never written through); a signal
- * removes the private directory. --connect: each step made on the target
- * is undone in reverse on a failure or on SIGINT, SIGTERM or SIGHUP.
+ * appears meanwhile, a symlink, is never written through); a failure or
+ * a signal removes the private directory, and the directories made for
+ * DIR (those only: never one that was there before). --connect: each
+ * step made on the target is undone in reverse on a failure or on
+ * SIGINT, SIGTERM or SIGHUP.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -41,7 +43,8 @@ struct lv_export {
 	char *type;          /* "kvm" or "qemu" */
 	char *machine;
 	char *outdir;        /* -o, made absolute */
-	int outdir_made;     /* -o: made by us, removed on failure */
+	struct strvec made;  /* -o: the directories we made for it,
+			      * outermost first; removed on failure */
 	char *tmpdir;        /* where the files are made before they move */
 	struct strvec files; /* -o: their names, made in tmpdir */
 	struct strvec moved; /* -o: those moved into outdir */
@@ -232,6 +235,44 @@ static void dir_names(struct lv_export *x)
 	strvec_push(&x->files, "define.sh");
 }
 
+/* mkdir -p dir (0700), each directory made registered at once for a
+ * signal to remove (the signals held between) and kept in x->made. */
+static int make_outdir(struct lv_export *x, const char *dir)
+{
+	char *p = xstrdup(dir);
+	int ret = 0;
+
+	for (char *s = p + 1;; s++) {
+		char c = *s;
+		sigset_t was;
+
+		if (c != '/' && c != '\0')
+			continue;
+		*s = '\0';
+		sig_hold(&was);
+		if (mkdir(p, 0700) == 0) {
+			tmp_register(p);
+			strvec_push(&x->made, p);
+		} else if (errno != EEXIST) {
+			ret = error_errno("cannot create directory %s", p);
+		}
+		sig_release(&was);
+		*s = c;
+		if (ret < 0 || c == '\0')
+			break;
+	}
+	free(p);
+	return ret;
+}
+
+/* The directories make_outdir() made no longer go with a signal: the
+ * export is in place in them. */
+static void keep_outdir(struct lv_export *x)
+{
+	for (size_t i = 0; i < x->made.n; i++)
+		tmp_unregister(x->made.v[i]);
+}
+
 /* -o DIR as a directory only we can write to, made (0700) if missing. */
 static int open_outdir(struct lv_export *x)
 {
@@ -243,9 +284,8 @@ static int open_outdir(struct lv_export *x)
 			return error_errno("cannot use %s", dir);
 		/* nor one anyone may swap on the way (a parent 0777) */
 		if (path_unswappable(dir, "the export") < 0 ||
-		    mkdir_p(dir, 0700) < 0)
+		    make_outdir(x, dir) < 0)
 			return -1;
-		x->outdir_made = 1;
 	} else if (!S_ISDIR(st.st_mode)) {
 		return errorf("%s is not a directory: -o takes a directory "
 			      "(new, or one of yours)", dir);
@@ -381,6 +421,8 @@ static int move_into_place(struct lv_export *x)
 	if (ret < 0)
 		for (size_t i = 0; i < x->moved.n; i++)
 			unlink(x->moved.v[i]);
+	else
+		keep_outdir(x); /* before a signal can come */
 	sig_release(&was);
 	if (from >= 0)
 		close(from);
@@ -431,16 +473,20 @@ out:
 	return ret;
 }
 
-/* After export_dir: the private directory goes; on a failure, what was
- * moved and a directory we made go too. */
+/* After export_dir: the private directory goes; on a failure, the
+ * directories we made for -o DIR too, innermost first (rmdir: only
+ * while empty). */
 static void dir_finish(struct lv_export *x, int failed)
 {
 	if (x->tmpdir) {
 		remove_tree(x->tmpdir);
 		tmp_unregister(x->tmpdir);
 	}
-	if (failed && x->outdir_made)
-		rmdir(x->o->outdir);
+	for (size_t i = x->made.n; i-- > 0;) {
+		if (failed)
+			rmdir(x->made.v[i]);
+		tmp_unregister(x->made.v[i]);
+	}
 }
 
 /* --- --connect: virsh ---------------------------------------------------- */
@@ -893,5 +939,6 @@ out:
 	free(x.tmpdir);
 	strvec_clear(&x.files);
 	strvec_clear(&x.moved);
+	strvec_clear(&x.made);
 	return ret;
 }

@@ -231,6 +231,12 @@ check "  and nothing else of the export is left" test "$(ls -A outr)" = e1.qcow2
 expect_rc "a failed export into a new directory" 1 env PATH="$FPATH" FAKE_CONVERT_FAIL=1 "$NOOK" export libvirt e1 -o outf
 contains "  says what failed, whole" "$ERR" "failed: qemu-img: cannot convert"
 check "  and removes the directory it made" test ! -e outf
+# -o a/b/c: every directory made for it goes with a failure, and none
+# that was there before (a/b stayed, empty)
+mkdir had
+expect_rc "a failed export into new nested directories" 1 env PATH="$FPATH" FAKE_CONVERT_FAIL=1 "$NOOK" export libvirt e1 -o had/b/c
+check "  removes each directory it made" test ! -e had/b
+check "  and keeps the one that was there" test -d had
 env PATH="$FPATH" FAKE_CONVERT_SLOW="$WORK/converting" "$NOOK" export libvirt e1 -o outs >/dev/null 2>&1 &
 pid=$!
 for _ in $(seq 100); do [ -e converting ] && break; sleep 0.1; done
@@ -239,6 +245,17 @@ wait "$pid"
 check "SIGTERM during -o's flatten ends it" test $? = 143
 check "  leaving no half-written file" test -z "$(ls -A outs)"
 expect_rc "  and the next export there works" 0 "$NOOK" export libvirt e1 -o outs
+rm -f converting
+env PATH="$FPATH" FAKE_CONVERT_SLOW="$WORK/converting" "$NOOK" export libvirt e1 -o had/n1/n2 >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 100); do [ -e converting ] && break; sleep 0.1; done
+kill -TERM "$pid"
+wait "$pid"
+check "SIGTERM during an export into new nested directories ends it" test $? = 143
+check "  removing each directory it made" test ! -e had/n1
+check "  and none that was there" test -d had
+expect_rc "an export into new nested directories" 0 "$NOOK" export libvirt e1 -o had/n1/n2
+check "  keeps them" test -x had/n1/n2/define.sh
 # SIGKILL: no handler of nook's runs, yet its qemu-img ends with it
 killed_ends "SIGKILL during -o's flatten" "  ends its qemu-img too" \
 	convert.pid env PATH="$FPATH" FAKE_CONVERT_HOLD="$WORK/convert.pid" \
