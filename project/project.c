@@ -1,5 +1,6 @@
 /* nook.yaml: finding it, reading it with libyaml, checking every key. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1138,25 +1139,6 @@ static int say_dangling(const char *file)
 		      target);
 }
 
-int project_load(const char *file, const char *shown, struct project *p)
-{
-	struct buf b = BUF_INIT;
-	char *dir = xstrdup(file), *slash = strrchr(dir, '/');
-	int ret = PROJECT_UNREADABLE;
-
-	memset(p, 0, sizeof(*p));
-	if (slash)
-		*(slash == dir ? slash + 1 : slash) = '\0';
-	if (say_dangling(file) == 0 &&
-	    read_file_regular(file, &b, PROJECT_MAX_BYTES) == 0)
-		ret = project_parse(b.p ? b.p : "", b.len, shown,
-				    slash ? dir : ".", p) < 0 ?
-		      PROJECT_INVALID : PROJECT_LOADED;
-	buf_free(&b);
-	free(dir);
-	return ret;
-}
-
 /* Who may have written a project file nook acts on: you, or root. */
 static int trusted_owner(uid_t owner, uid_t me)
 {
@@ -1203,6 +1185,125 @@ static int refuse_mode(const char *file, int link, mode_t mode)
 	return -1;
 }
 
+/* What a file that is not a regular one is, for a message. */
+static const char *file_kind(mode_t m)
+{
+	if (S_ISDIR(m))
+		return "a directory";
+	if (S_ISFIFO(m))
+		return "a FIFO";
+	if (S_ISSOCK(m))
+		return "a socket";
+	if (S_ISCHR(m) || S_ISBLK(m))
+		return "a device";
+	return "not a regular file";
+}
+
+/* Open project file for me to read, its checks made on what is open,
+ * so that what is read is what was checked: the owner of file (or of
+ * the symlink it is) and of what it leads to is me or root, and that is
+ * not writable by all. Opened without following a symlink unless file
+ * was one when looked at (one swapped in after is not followed), and
+ * without a wait (a FIFO). -1 having said why it is refused; else 0,
+ * with *fd open and *st its fstat, or *fd -1 and errno when it cannot
+ * be opened (for the caller to say or not). */
+static int open_checked(const char *file, uid_t me, int *fd,
+			struct stat *st)
+{
+	int flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, link, e;
+	struct stat l;
+
+	*fd = -1;
+	if (lstat(file, &l) < 0)
+		return 0;
+	link = S_ISLNK(l.st_mode);
+	if (!trusted_owner(l.st_uid, me))
+		return refuse_owner(file, file, l.st_uid, me);
+	*fd = open(file, flags | (link ? 0 : O_NOFOLLOW));
+	if (*fd >= 0 && fstat(*fd, st) < 0) {
+		e = errno;
+		close(*fd);
+		*fd = -1;
+		errno = e;
+	}
+	if (*fd < 0)
+		return 0;
+	if (!trusted_owner(st->st_uid, me)) {
+		refuse_owner(file, link ? "the file it links to" : file,
+			     st->st_uid, me);
+	} else if (st->st_mode & S_IWOTH) {
+		refuse_mode(file, link, st->st_mode);
+	} else {
+		return 0;
+	}
+	close(*fd);
+	*fd = -1;
+	return -1;
+}
+
+/* Read project file into b from the fd its checks were made on: a
+ * regular file of at most PROJECT_MAX_BYTES. 0, or -1 having said why. */
+static int read_checked(const char *file, struct buf *b)
+{
+	char chunk[65536];
+	struct stat st;
+	int fd, ret = -1;
+
+	if (open_checked(file, geteuid(), &fd, &st) < 0)
+		return -1;
+	if (fd < 0)
+		return error_errno("cannot read %s", file);
+	if (!S_ISREG(st.st_mode)) {
+		errorf("cannot read %s: it is %s, not a file", file,
+		       file_kind(st.st_mode));
+		goto out;
+	}
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0) {
+		error_errno("cannot read %s", file);
+		goto out;
+	}
+	for (;;) {
+		ssize_t n = read(fd, chunk, sizeof(chunk));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			error_errno("cannot read %s", file);
+			goto out;
+		}
+		if (n == 0)
+			break;
+		if (b->len + (size_t)n > PROJECT_MAX_BYTES) {
+			errorf("cannot read %s: it is larger than %zu MiB",
+			       file, PROJECT_MAX_BYTES >> 20);
+			goto out;
+		}
+		buf_add(b, chunk, (size_t)n);
+	}
+	ret = 0;
+out:
+	close(fd);
+	return ret;
+}
+
+int project_load(const char *file, const char *shown, struct project *p)
+{
+	struct buf b = BUF_INIT;
+	char *dir = xstrdup(file), *slash = strrchr(dir, '/');
+	int ret = PROJECT_UNREADABLE;
+
+	memset(p, 0, sizeof(*p));
+	if (slash)
+		*(slash == dir ? slash + 1 : slash) = '\0';
+	if (say_dangling(file) == 0 && read_checked(file, &b) == 0)
+		ret = project_parse(b.p ? b.p : "", b.len, shown,
+				    slash ? dir : ".", p) < 0 ?
+		      PROJECT_INVALID : PROJECT_LOADED;
+	buf_free(&b);
+	free(dir);
+	return ret;
+}
+
 /* What the user would type from the directory searched to reach file,
  * up directories above it. */
 static char *shown_path(const char *file, int up)
@@ -1241,24 +1342,19 @@ int project_find(const char *dir, uid_t me, char **file, char **shown)
 		 * so is one that cannot be looked at (said when read) */
 		found = lstat(f, &st) == 0;
 		if (found || errno != ENOENT) {
-			struct stat to;
+			int fd = -1;
 
 			*file = f;
 			*shown = shown_path(f, up);
 			ret = 1;
+			/* the file's own checks, made again on the fd
+			 * project_load() reads */
 			if (foreign)
 				ret = refuse_owner(f, foreign, foreign_uid, me);
-			else if (found && !trusted_owner(st.st_uid, me))
-				ret = refuse_owner(f, f, st.st_uid, me);
-			else if (found && S_ISLNK(st.st_mode) &&
-				 stat(f, &to) == 0 &&
-				 !trusted_owner(to.st_uid, me))
-				ret = refuse_owner(f, "the file it links to",
-						   to.st_uid, me);
-			else if (found && stat(f, &to) == 0 &&
-				 (to.st_mode & S_IWOTH))
-				ret = refuse_mode(f, S_ISLNK(st.st_mode),
-						  to.st_mode);
+			else if (found && open_checked(f, me, &fd, &st) < 0)
+				ret = -1;
+			if (fd >= 0)
+				close(fd);
 			break;
 		}
 		free(f);

@@ -283,6 +283,16 @@ if [ "$(id -u)" = 0 ]; then
 	expect_rc "root's is used" 0 in_dir trust/sub local start --plan --json
 	contains "  saying which file, as it is above" "$ERR" "using $WORK/trust/nook.yaml (../nook.yaml)"
 	rm -rf trust
+	# a symlink of yours to another user's file: the file read is
+	# theirs (checked on the file opened, the one that is read)
+	mkdir -p trust
+	printf 'name: victimvm\n' > trust/real.yaml
+	chown nobody trust/real.yaml
+	ln -s real.yaml trust/nook.yaml
+	expect_rc "a nook.yaml linking to another user's file is refused" 1 in_dir trust local start --plan --json
+	contains "  saying whose the file it links to is" "$ERR" "$WORK/trust/nook.yaml: not used: the file it links to is owned by nobody"
+	check "  nothing planned" sh -c '! printf %s "$1" | grep -q victimvm' _ "$OUT"
+	rm -rf trust
 fi
 # a nook.yaml of yours that anyone may change (mode 0666): refused too,
 # saying the mode and what to do; o-w, and it is used

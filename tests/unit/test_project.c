@@ -842,6 +842,64 @@ static void test_not_a_file(void **state)
 	free(file);
 }
 
+/* project_load() of a file swapped after project_find() looked at it
+ * (as a user who may write its directory could): it checks what it
+ * opens, and reads that, not what was found. */
+static void swapped(const char *found, const char *want)
+{
+	struct project p;
+	char *err;
+
+	stderr_begin();
+	assert_int_equal(project_load(found, "nook.yaml", &p),
+			 PROJECT_UNREADABLE);
+	err = stderr_end();
+	if (!strstr(err, want))
+		fail_msg("wanted: %s\ngot: %s", want, err);
+	free(err);
+	project_free(&p);
+}
+
+static void test_swap_after_find(void **state)
+{
+	char *top = xasprintf("%s/swap", dir), *file, *other;
+	char *found = NULL, *shown = NULL;
+
+	(void)state;
+	file = xasprintf("%s/nook.yaml", top);
+	other = xasprintf("%s/theirs.yaml", top);
+	assert_int_equal(mkdir_p(top, 0700), 0);
+	assert_int_equal(write_file_atomic(file, "name: a\n", 8, 0600), 0);
+	assert_int_equal(project_find(top, getuid(), &found, &shown), 1);
+	/* one anyone may write */
+	assert_int_equal(write_file_atomic(other, "name: b\n", 8, 0600), 0);
+	assert_int_equal(chmod(other, 0666), 0);
+	assert_int_equal(rename(other, file), 0);
+	swapped(found, "nook.yaml: not used: it has mode 0666");
+	if (getuid() == 0) {
+		/* another user's */
+		assert_int_equal(write_file_atomic(other, "name: b\n", 8,
+						   0644), 0);
+		assert_int_equal(chown(other, 65534, 65534), 0);
+		assert_int_equal(rename(other, file), 0);
+		swapped(found, "nook.yaml: not used: ");
+		swapped(found, "nook.yaml is owned by");
+		/* a symlink of mine to another user's */
+		assert_int_equal(write_file_atomic(other, "name: b\n", 8,
+						   0644), 0);
+		assert_int_equal(chown(other, 65534, 65534), 0);
+		assert_int_equal(unlink(file), 0);
+		assert_int_equal(symlink("theirs.yaml", file), 0);
+		swapped(found, "not used: the file it links to is owned by");
+	}
+	remove_tree(top);
+	free(found);
+	free(shown);
+	free(other);
+	free(file);
+	free(top);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -858,6 +916,7 @@ int main(void)
 		cmocka_unit_test(test_trust),
 		cmocka_unit_test(test_outside),
 		cmocka_unit_test(test_not_a_file),
+		cmocka_unit_test(test_swap_after_find),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
