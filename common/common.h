@@ -39,6 +39,11 @@ int error_add_cause(const char *cause);
  * ...", "VM w: ...", "w is ...") is left as it is. w must outlive its
  * use. */
 void error_where(const char *w);
+/* Until called again with NULL, fn(arg) runs before each message that
+ * errorf(), error_errno(), usage_errorf() or warnf() prints: a line left
+ * open on the terminal (a wait's clock) is ended first, whichever code
+ * says what went wrong. arg must outlive its use. */
+void error_before(void (*fn)(void *arg), void *arg);
 /* The length of "VM NAME" or "NAME" at msg's start when msg starts by
  * naming name ("VM dev-2: ...", "dev-2 is ...", not "dev-20 ..."), else
  * 0: a prefix of name before msg would say it twice. */

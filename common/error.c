@@ -18,6 +18,16 @@ void error_where(const char *w)
 	where = w;
 }
 
+/* What runs before a message is said (error_before()). */
+static void (*before)(void *);
+static void *before_arg;
+
+void error_before(void (*fn)(void *arg), void *arg)
+{
+	before = fn;
+	before_arg = fn ? arg : NULL;
+}
+
 /* Whether that error was a usage error (usage_errorf()). */
 static int last_usage;
 
@@ -120,6 +130,8 @@ static void vreport(const char *prefix, const char *fmt, va_list ap,
 	 * (a name, a file's line) may hold any byte: no escape sequence
 	 * reaches the terminal, control characters are shown as \xNN. */
 	vsnprintf(raw, sizeof(raw), fmt, ap);
+	if (before)
+		before(before_arg);
 	if (where && *where && !*prefix && !msg_names(raw, where)) {
 		str_escape(&msg, where, 0);
 		buf_adds(&msg, ": ");

@@ -632,49 +632,44 @@ static void await_end(struct await_clock *c)
 	c->tick = NULL;
 }
 
+/* error_before()'s hook during the wait: whatever says why it ends (a
+ * VM record that cannot be read as well as await_over()'s reasons) says
+ * it on a line of its own, not after the clock. */
+static void await_said(void *arg)
+{
+	await_end(arg);
+}
+
 /* 0 while the wait for vm's sshd goes on. Else -1, having said why it
  * ended before sshd answered. pid is the QEMU the wait began with. */
-static int await_over(struct vm *vm, pid_t pid, long long until,
-		      struct await_clock *c)
+static int await_over(struct vm *vm, pid_t pid, long long until)
 {
 	struct vm_info i;
 
-	if (access(vm->paths.json, F_OK) < 0) {
-		await_end(c);
+	if (access(vm->paths.json, F_OK) < 0)
 		return errorf("VM %s was deleted meanwhile", vm->name);
-	}
 	if (vm_reload_state(vm) < 0)
 		return -1;
 	vm_get_info(vm, &i);
-	if (i.state == VM_PAUSED) {
-		await_end(c);
+	if (i.state == VM_PAUSED)
 		return errorf("VM %s was paused before its sshd answered; "
 			      "'nook local unpause %s' lets it run", vm->name,
 			      vm->name);
-	}
-	if (i.state != VM_RUNNING && i.state != VM_STARTING) {
-		await_end(c);
+	if (i.state != VM_RUNNING && i.state != VM_STARTING)
 		return errorf("VM %s: its QEMU ended before its sshd answered; "
 			      "'nook local status %s' says how", vm->name,
 			      vm->name);
-	}
-	if (i.pid != pid) {
-		await_end(c);
+	if (i.pid != pid)
 		return errorf("VM %s was started again meanwhile; run the "
 			      "command again", vm->name);
-	}
-	if (i.panic) {
-		await_end(c);
+	if (i.panic)
 		return errorf("VM %s: the guest's kernel panicked (%s); 'nook "
 			      "local logs %s' shows the console", vm->name,
 			      i.panic, vm->name);
-	}
-	if (time(NULL) >= until) {
-		await_end(c);
+	if (time(NULL) >= until)
 		return errorf("VM %s: its sshd did not answer in its first "
 			      "%lld s; 'nook local logs %s' shows its console",
 			      vm->name, until - vm->since, vm->name);
-	}
 	return 0;
 }
 
@@ -694,7 +689,8 @@ int vm_ssh_await(struct vm *vm, const struct ssh_target *t, int timeout_s,
 	/* booted a while ago: its sshd is ssh's to find */
 	if (!i.pid || time(NULL) >= until)
 		return 0;
-	while ((ret = await_over(vm, i.pid, until, &ck)) == 0) {
+	error_before(await_said, &ck);
+	while ((ret = await_over(vm, i.pid, until)) == 0) {
 		double el = mono_s() - ck.start;
 
 		if (banner_step(&bw, t, el, (double)(until - time(NULL)),
@@ -702,6 +698,7 @@ int vm_ssh_await(struct vm *vm, const struct ssh_target *t, int timeout_s,
 			break;
 		await_tick(&ck);
 	}
+	error_before(NULL, NULL);
 	await_end(&ck);
 	return ret;
 }

@@ -254,6 +254,17 @@ check "  the clock cleared, then: paused" grep -qF $'\r\033[Knook: VM b1 was pau
 contains "  and how to go on" "$(cat wait.out)" "'nook local unpause b1' lets it run"
 contains "  exit 1" "$(cat wait.out)" "rc=1"
 "$NOOK" local unpause b1 >/dev/null
+# a record that cannot be read meanwhile: its error too on a line of its
+# own (it was printed after the clock's text, on the clock's line)
+waiting_shell "a shell waits again, a clock on a terminal" tty
+rec="$NOOK_HOME/vms/b1/vm.json"
+cp -p "$rec" vm.json.keep
+printf '{"state": ' > vm.json.bad
+mv vm.json.bad "$rec"
+wait "$WAITER"
+mv vm.json.keep "$rec"
+check "  the clock cleared, then: the record's error" grep -qF $'\r\033[Knook: '"$rec:" wait.out
+contains "  exit 1" "$(cat wait.out)" "rc=1"
 waiting_shell "off a terminal, one line says it waits"
 # a guest kernel's panic at the end of this QEMU's part of the console log
 # (written here: a blank disk boots nothing and prints nothing): said by
