@@ -116,17 +116,27 @@ const struct nook_dirs *ctx_dirs(struct nook_ctx *ctx)
 	return &ctx->dirs;
 }
 
-/* Whether a command's words ask for --json (before any "--", after which
- * they are a guest command's). */
+/*
+ * Whether a command's words ask for --json: a word that spells it before
+ * any "--" (after which they are a guest command's), unless getopt took
+ * it as an option's value (sync --exclude --json). Words getopt never
+ * reached (a parse that stopped at a bad option, a command not found)
+ * are taken as typed.
+ */
 static int asks_json(int argc, char **argv)
 {
-	/* getopt takes any unambiguous start of it (--js), and --json=V is
-	 * a usage error of one who wants JSON */
-	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
+	for (int i = 1; i < argc; i++) {
+		if (cmd_option_value(argv[i]))
+			continue;
+		if (!strcmp(argv[i], "--"))
+			break;
+		/* getopt takes any unambiguous start of it (--js), and
+		 * --json=V is a usage error of one who wants JSON */
 		if ((strlen(argv[i]) > 2 &&
 		     !strncmp("--json", argv[i], strlen(argv[i]))) ||
 		    !strncmp(argv[i], "--json=", 7))
 			return 1;
+	}
 	return 0;
 }
 

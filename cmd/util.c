@@ -64,6 +64,35 @@ void getopt_reset(void)
 	opterr = 0;
 }
 
+/* The option values getopt_long() took (cmd_option_value()): argv's
+ * own strings, as many as there are words at most. */
+static const char **values;
+static size_t n_values, values_room;
+
+int cmd_getopt_long(int argc, char *const *argv, const char *optstring,
+		    const struct option *longopts, int *longindex)
+{
+	/* (getopt_long): the C library's, not the macro */
+	int c = (getopt_long)(argc, argv, optstring, longopts, longindex);
+
+	if (c == -1 || c == '?' || c == ':' || !optarg)
+		return c;
+	if (n_values == values_room) {
+		values_room = values_room ? 2 * values_room : 8;
+		values = xrealloc(values, values_room * sizeof(*values));
+	}
+	values[n_values++] = optarg;
+	return c;
+}
+
+int cmd_option_value(const char *word)
+{
+	for (size_t i = 0; i < n_values; i++)
+		if (values[i] == word)
+			return 1;
+	return 0;
+}
+
 /* Whether print_json() has printed: main() prints a usage error's JSON
  * only when nothing else was. */
 static int json_printed;

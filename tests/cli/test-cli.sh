@@ -86,4 +86,12 @@ expect_rc "help for a command that is an escape sequence" 2 "$NOOK" help $'\e[31
 contains "  shows it escaped" "$ERR" "'\x1b[31mX' is not a nook command"
 expect_rc "a failure that is no usage error with --json" 1 "$NOOK" local status t1 --json
 check "  JSON without usage" test "$(echo "$OUT" | python3 -c 'import json,sys; print("usage" in json.load(sys.stdin))')" = False
+# --json as an option's value is no --json: the failure is not JSON
+expect_rc "sync --exclude --json (a pattern) that fails" 1 "$NOOK" sync t1 ./missing_dir --exclude --json
+contains "  says why on stderr" "$ERR" "sync source ./missing_dir"
+check "  and prints no JSON: none was asked for" test -z "$OUT"
+expect_rc "start --user-data --json (a file) that fails" 1 "$NOOK" local start t1 --user-data --json
+check "  prints no JSON" test -z "$OUT"
+expect_rc "--json after an unknown option, never parsed" 2 "$NOOK" local list --bogus --json
+check "  is JSON still" test "$(echo "$OUT" | usage_json)" = "True unknown option '--bogus'"
 finish
