@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cmd.h"
 #include "common.h"
@@ -164,6 +165,41 @@ static int std_fds_open(void)
 	return 0;
 }
 
+/* stream_waits()' write: cookie is the fd. fopencookie() wants the count
+ * written, 0 on a failure (errno set). */
+static ssize_t fd_write(void *cookie, const char *p, size_t n)
+{
+	int fd = (int)(intptr_t)cookie;
+
+	return write_all(fd, p, n) < 0 ? 0 : (ssize_t)n;
+}
+
+/*
+ * *stream (stdout or stderr) written through write_all() when a parent
+ * made its fd non-blocking (a pipe it shares with us: the flag is its
+ * own, not ours to clear). stdio takes EAGAIN for a failure and drops
+ * what it held ("writing output"); write_all() waits until the reader
+ * takes more. Buffered as stdio would: stderr not at all, stdout by line
+ * on a terminal.
+ */
+static void stream_waits(FILE **stream, int fd)
+{
+	cookie_io_functions_t io = { .write = fd_write };
+	int fl = fcntl(fd, F_GETFL);
+	FILE *f;
+
+	if (fl < 0 || !(fl & O_NONBLOCK))
+		return;
+	f = fopencookie((void *)(intptr_t)fd, "w", io);
+	if (!f)
+		return; /* stdio's own, as without this */
+	if (fd == STDERR_FILENO)
+		setvbuf(f, NULL, _IONBF, 0);
+	else if (isatty(fd))
+		setvbuf(f, NULL, _IOLBF, BUFSIZ);
+	*stream = f;
+}
+
 int main(int argc, char **argv)
 {
 	struct nook_ctx ctx = { 0 };
@@ -172,6 +208,8 @@ int main(int argc, char **argv)
 
 	if (std_fds_open() < 0)
 		return 1;
+	stream_waits(&stdout, STDOUT_FILENO);
+	stream_waits(&stderr, STDERR_FILENO);
 	if (argc < 2) {
 		list_commands(stderr);
 		return EXIT_USAGE;

@@ -94,4 +94,39 @@ expect_rc "start --user-data --json (a file) that fails" 1 "$NOOK" local start t
 check "  prints no JSON" test -z "$OUT"
 expect_rc "--json after an unknown option, never parsed" 2 "$NOOK" local list --bogus --json
 check "  is JSON still" test "$(echo "$OUT" | usage_json)" = "True unknown option '--bogus'"
+# a parent that made the pipe it shares with nook non-blocking, and reads
+# it slowly: nook waits for room, nothing is lost (stdio took EAGAIN for
+# a failure: "writing output", lines lost, exit 1)
+slow_pipe() {
+	python3 - "$@" <<'PY'
+import fcntl, os, subprocess, sys, time
+which, argv = sys.argv[1], sys.argv[2:]
+plain = subprocess.run(argv, capture_output=True)
+r, w = os.pipe()
+fcntl.fcntl(w, fcntl.F_SETFL, fcntl.fcntl(w, fcntl.F_GETFL) | os.O_NONBLOCK)
+full = 0  # the pipe full: nook's first write finds no room
+try:
+    while True:
+        full += os.write(w, b"x" * 4096)
+except BlockingIOError:
+    pass
+out = {"stdout": w} if which == "stdout" else {"stderr": w}
+p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, **out)
+os.close(w)
+time.sleep(0.5)
+got = b""
+while True:
+    chunk = os.read(r, 4096)
+    if not chunk:
+        break
+    got += chunk
+    time.sleep(0.01)
+want = getattr(plain, which)
+print(p.wait() == plain.returncode, len(want) > 0 and got[full:] == want)
+PY
+}
+check "help into a full non-blocking pipe, read slowly: all of it, exit 0" \
+	test "$(slow_pipe stdout "$NOOK" help local start)" = "True True"
+check "an error into a full non-blocking pipe: all of it, exit 2" \
+	test "$(slow_pipe stderr "$NOOK" frobnicate)" = "True True"
 finish
