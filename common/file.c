@@ -196,12 +196,21 @@ static const char *file_kind(mode_t m)
 int read_file_regular(const char *path, struct buf *b, size_t max)
 {
 	/* O_NONBLOCK: opening a FIFO with no writer must not wait */
-	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC), ret = -1;
-	size_t had = b->len;
-	struct stat st;
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC), ret;
 
 	if (fd < 0)
 		return error_errno("cannot read %s", path);
+	ret = read_fd_regular(fd, path, b, max);
+	close(fd);
+	return ret;
+}
+
+int read_fd_regular(int fd, const char *path, struct buf *b, size_t max)
+{
+	size_t had = b->len;
+	struct stat st;
+	int ret = -1;
+
 	if (fstat(fd, &st) < 0)
 		error_errno("cannot read %s", path);
 	else if (!S_ISREG(st.st_mode))
@@ -219,7 +228,6 @@ int read_file_regular(const char *path, struct buf *b, size_t max)
 	} else {
 		error_errno("cannot read %s", path);
 	}
-	close(fd);
 	if (ret < 0)
 		read_undone(b, had);
 	else if (!b->p)

@@ -1185,20 +1185,6 @@ static int refuse_mode(const char *file, int link, mode_t mode)
 	return -1;
 }
 
-/* What a file that is not a regular one is, for a message. */
-static const char *file_kind(mode_t m)
-{
-	if (S_ISDIR(m))
-		return "a directory";
-	if (S_ISFIFO(m))
-		return "a FIFO";
-	if (S_ISSOCK(m))
-		return "a socket";
-	if (S_ISCHR(m) || S_ISBLK(m))
-		return "a device";
-	return "not a regular file";
-}
-
 /* Open project file for me to read, its checks made on what is open,
  * so that what is read is what was checked: the owner of file (or of
  * the symlink it is) and of what it leads to is me or root, and that is
@@ -1245,43 +1231,14 @@ static int open_checked(const char *file, uid_t me, int *fd,
  * regular file of at most PROJECT_MAX_BYTES. 0, or -1 having said why. */
 static int read_checked(const char *file, struct buf *b)
 {
-	char chunk[65536];
 	struct stat st;
-	int fd, ret = -1;
+	int fd, ret;
 
 	if (open_checked(file, geteuid(), &fd, &st) < 0)
 		return -1;
 	if (fd < 0)
 		return error_errno("cannot read %s", file);
-	if (!S_ISREG(st.st_mode)) {
-		errorf("cannot read %s: it is %s, not a file", file,
-		       file_kind(st.st_mode));
-		goto out;
-	}
-	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0) {
-		error_errno("cannot read %s", file);
-		goto out;
-	}
-	for (;;) {
-		ssize_t n = read(fd, chunk, sizeof(chunk));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			error_errno("cannot read %s", file);
-			goto out;
-		}
-		if (n == 0)
-			break;
-		if (b->len + (size_t)n > PROJECT_MAX_BYTES) {
-			errorf("cannot read %s: it is larger than %zu MiB",
-			       file, PROJECT_MAX_BYTES >> 20);
-			goto out;
-		}
-		buf_add(b, chunk, (size_t)n);
-	}
-	ret = 0;
-out:
+	ret = read_fd_regular(fd, file, b, PROJECT_MAX_BYTES);
 	close(fd);
 	return ret;
 }
