@@ -247,9 +247,23 @@ struct progress {
 	int tty;          /* one line rewritten in place */
 	int cluster;      /* a node's lines carry its name */
 	int last_phase;
+	int showing;      /* the in-place line is on the terminal */
 	int noted;        /* the ^C note is set */
 	struct board board; /* a cluster's on a terminal, else fd -1 */
 };
+
+/* The in-place line wiped, for what follows to start a line of its own:
+ * the ready line, a failure's report, and (error_before()) any error
+ * said while a start waits (a login refused, a record that cannot be
+ * read). */
+static void progress_clear(void *ctx)
+{
+	struct progress *pr = ctx;
+
+	if (pr->showing)
+		fputs("\r\033[K", stderr);
+	pr->showing = 0;
+}
 
 static void say_line(void *ctx, struct vm *vm, const char *line)
 {
@@ -257,6 +271,7 @@ static void say_line(void *ctx, struct vm *vm, const char *line)
 	const char *name = vm_name(vm);
 	struct buf b = BUF_INIT;
 
+	progress_clear(pr);
 	/* "VM dev-2: ..." after "dev-2: " would name it twice */
 	if (pr->cluster)
 		line = msg_after_name(line, name);
@@ -343,6 +358,7 @@ static void show_progress(void *ctx, struct vm *vm, enum vm_phase ph,
 	if (room > 10 && line[0])
 		fprintf(stderr, " | %.*s", room, line);
 	fflush(stderr);
+	pr->showing = 1;
 	pr->last_phase = (int)ph;
 }
 
@@ -464,10 +480,7 @@ static void print_ready(struct vm *vm, double secs)
 static void on_failure(void *ctx, struct vm *vm,
 		       const struct vm_start_result *r)
 {
-	struct progress *pr = ctx;
-
-	if (pr->tty && !pr->cluster)
-		fputs("\r\033[K", stderr);
+	progress_clear(ctx);
 	report_failure(vm, r);
 }
 
@@ -847,16 +860,17 @@ static int start_one(const struct nook_dirs *d, const char *name,
 	struct vm *vm = NULL;
 	int rc = 1;
 
+	error_before(progress_clear, pr);
 	if (vm_open(d, name, 0, &vm) < 0 || vm_start(vm, &opts->vm, &r) < 0)
 		goto out;
-	if (pr->tty && !opts->vm.no_wait)
-		fputs("\r\033[K", stderr);
+	progress_clear(pr);
 	if (opts->json)
 		rc = print_json(result_json(vm, mono_s() - t0));
 	else if (!opts->vm.no_wait)
 		print_ready(vm, mono_s() - t0);
 	rc = opts->json ? rc : 0;
 out:
+	error_before(NULL, NULL);
 	vm_close(vm);
 	sig_rethrow(); /* a resume cut short by ^C, undone */
 	return rc;
