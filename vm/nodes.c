@@ -4,12 +4,12 @@
  * nothing. The record and the names are cluster.c's (cluster.h). */
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -31,21 +31,23 @@ void vm_cluster_said_clear(struct vm_cluster_said *s)
 	memset(s->failed, 0, sizeof(s->failed));
 }
 
-/* What a node's process said, read from fd (its pipe, non-blocking: a
- * process the node's left behind may hold it too): its words, else its
- * last error when it failed. */
+/* What a node's process said, read from fd (its file, from the start):
+ * its words, else its last error when it failed. */
 static void take_said(int fd, int failed, struct strvec *out)
 {
 	struct buf b = BUF_INIT;
-	char chunk[1024];
+	char chunk[4096];
+	off_t at = 0;
 	ssize_t r;
 
 	for (;;) {
-		r = fd >= 0 ? read(fd, chunk, sizeof(chunk)) : 0;
-		if (r > 0)
+		r = fd >= 0 ? pread(fd, chunk, sizeof(chunk), at) : 0;
+		if (r > 0) {
 			buf_add(&b, chunk, (size_t)r);
-		else if (r == 0 || errno != EINTR)
+			at += r;
+		} else if (r == 0 || errno != EINTR) {
 			break;
+		}
 	}
 	strvec_push(out, b.len ? b.p : !failed ? "" :
 		    "its process ended without saying why");
@@ -62,7 +64,7 @@ static int fan_out(const struct nook_dirs *d, const struct cluster *c,
 		   struct vm_cluster_said *said)
 {
 	pid_t pids[MAX_NODES];
-	int out[MAX_NODES][2];
+	int out[MAX_NODES];
 	size_t n = c->n < MAX_NODES ? c->n : MAX_NODES;
 	struct sigaction old[3];
 	sigset_t was;
@@ -73,9 +75,14 @@ static int fan_out(const struct nook_dirs *d, const struct cluster *c,
 	sig_hold(&was);
 	fflush(NULL);
 	for (size_t i = 0; i < n; i++) {
-		out[i][0] = out[i][1] = -1;
-		if (said && pipe2(out[i], O_CLOEXEC | O_NONBLOCK) < 0)
-			out[i][0] = out[i][1] = -1;
+		/* a file, not a pipe: the words are read once the node's
+		 * process has ended, and words past a pipe's buffer (64 KiB;
+		 * a page or two once the user's pipes pass their quota)
+		 * would have it wait for room for good. Without a file, a
+		 * node that fails is said to have ended without saying
+		 * why. */
+		out[i] = said ? memfd_create("nook-node-said", MFD_CLOEXEC)
+			      : -1;
 		pids[i] = fork();
 		if (pids[i] == 0) {
 			struct buf words = BUF_INIT;
@@ -93,15 +100,11 @@ static int fan_out(const struct nook_dirs *d, const struct cluster *c,
 			sig_release(&was);
 			rc = fn(d, c->name, &c->m[i], arg, &words);
 			fflush(NULL);
-			/* a pipe holds far more than one error or a node's
-			 * words: no wait */
 			last = words.len ? words.p : rc < 0 ? error_last() : "";
-			if (out[i][1] >= 0)
-				write_all(out[i][1], last, strlen(last));
+			if (out[i] >= 0)
+				write_all(out[i], last, strlen(last));
 			_exit(rc < 0 ? 1 : 0);
 		}
-		if (out[i][1] >= 0)
-			close(out[i][1]);
 		if (pids[i] < 0) {
 			error_errno("cannot fork for node %s", c->m[i].name);
 			failed++;
@@ -133,11 +136,11 @@ static int fan_out(const struct nook_dirs *d, const struct cluster *c,
 		}
 		if (said) {
 			strvec_push(&said->nodes, c->m[i].name);
-			take_said(out[i][0], bad, &said->words);
+			take_said(out[i], bad, &said->words);
 			said->failed[i] = (unsigned char)bad;
 		}
-		if (out[i][0] >= 0)
-			close(out[i][0]);
+		if (out[i] >= 0)
+			close(out[i]);
 	}
 	sig_catch(old, 0);
 	*sig = sig_caught;

@@ -2,7 +2,9 @@
  * Unit tests for cmd/fanout.c: every line labelled with its job's name and
  * never cut or mixed with another job's, a last partial line flushed, and
  * the exit status the highest of the jobs'. Pipes and forked writers
- * stand in for the nodes' ssh and rsync.
+ * stand in for the nodes' ssh and rsync. Also vm/nodes.c's fan-out of a
+ * command over a cluster's nodes: what each node's process says comes
+ * back whole.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +19,7 @@
 
 #include "cmd.h"
 #include "testutil.h"
+#include "vm.h"
 
 /* A file to collect labelled output in (a pipe could fill up). */
 static int out_file(void)
@@ -745,6 +748,108 @@ static void test_set_json_full(void **state)
 	strvec_clear(&nodes);
 }
 
+/* More than any pipe holds: a node's words past it must still come back
+ * whole (fan_out() reads them once the node's process has ended). */
+#define BIG_WORDS ((size_t)1 << 20)
+
+/* vm_cluster_each()'s fn: BIG_WORDS of words, ending "end", and a
+ * failure, as a node's error quoting a long path would be. */
+static int big_words(const struct nook_dirs *d, const char *node,
+		     const void *arg, struct buf *words)
+{
+	char *x = xmalloc(BIG_WORDS - 3);
+
+	(void)d;
+	(void)node;
+	(void)arg;
+	memset(x, 'x', BIG_WORDS - 3);
+	buf_add(words, x, BIG_WORDS - 3);
+	buf_adds(words, "end");
+	free(x);
+	return -1;
+}
+
+/* path's text written, or the test fails. */
+static void put_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	assert_true(fputs(text, f) >= 0);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* A cluster w of one node, w-1, under dir: its record and the node's. */
+static void make_cluster(const char *dir, struct nook_dirs *d)
+{
+	char *p;
+
+	d->data = xasprintf("%s/data", dir);
+	d->run = xasprintf("%s/run", dir);
+	d->cache = xasprintf("%s/cache", dir);
+	d->recipes = NULL;
+	p = xasprintf("%s/vms/w-1", d->data);
+	assert_int_equal(mkdir_p(p, 0700), 0);
+	free(p);
+	p = xasprintf("%s/clusters", d->data);
+	assert_int_equal(mkdir_p(p, 0700), 0);
+	free(p);
+	assert_int_equal(mkdir_p(d->run, 0700), 0);
+	p = xasprintf("%s/clusters/w.json", d->data);
+	put_file(p, "{\"name\": \"w\", \"subnet\": \"10.77.0.0/24\", "
+		 "\"nodes\": 1}\n");
+	free(p);
+	p = xasprintf("%s/vms/w-1/vm.json", d->data);
+	put_file(p, "{\"name\": \"w-1\", \"image\": {\"ref\": \"blank\", "
+		 "\"disk\": \"/nonexistent.img\", \"format\": \"raw\"}, "
+		 "\"boot\": \"disk\", \"accel\": \"tcg\", "
+		 "\"instance_id\": \"w-1\", \"cpus\": 1, "
+		 "\"memory\": 268435456, \"disk\": 67108864, "
+		 "\"ssh_port\": 2222, "
+		 "\"cluster\": {\"name\": \"w\", \"node\": 1, "
+		 "\"address\": \"10.77.0.1\", \"prefix\": 24}}\n");
+	free(p);
+}
+
+/* A node's words past a pipe's buffer (64 KiB): the command gets them
+ * whole, and does not wait for good on a node that waits for room. */
+static void test_cluster_big_words(void **state)
+{
+	char *dir = make_tmpdir();
+	struct nook_dirs d;
+	int st;
+	pid_t pid;
+
+	(void)state;
+	make_cluster(dir, &d);
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct vm_cluster_said said = VM_CLUSTER_SAID_INIT;
+		int failed;
+		const char *w;
+
+		alarm(30); /* stuck: dies of SIGALRM */
+		failed = vm_cluster_each(&d, "w", "test", big_words, NULL,
+					 &said);
+		w = said.words.n == 1 ? said.words.v[0] : "";
+		_exit(failed == 1 && said.failed[0] &&
+		      strlen(w) == BIG_WORDS && !memcmp(w, "xxx", 3) &&
+		      !strcmp(w + BIG_WORDS - 3, "end") ? 0 : 3);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	if (WIFSIGNALED(st))
+		fail_msg("the command waited for good on a node whose words "
+			 "passed a pipe's buffer (ended by %s)",
+			 strsignal(WTERMSIG(st)));
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	remove_tree(dir);
+	free(dir);
+	nook_dirs_free(&d);
+}
+
 /* Without any job: nothing run, status 0. */
 static void test_run_none(void **state)
 {
@@ -773,6 +878,7 @@ int main(void)
 		cmocka_unit_test(test_run_keeps_why),
 		cmocka_unit_test(test_set_json),
 		cmocka_unit_test(test_set_json_full),
+		cmocka_unit_test(test_cluster_big_words),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
