@@ -167,6 +167,10 @@ struct fanout_job {
 	 * with one, out: why it could not be started (status 1), freed by
 	 * the next run. Freed by fanout_set_free() or the caller */
 	char *error;
+	/* the caller's words on why a job that ran failed (as said on
+	 * stderr: --json's "error"), or NULL. Freed by fanout_set_free()
+	 * or the caller */
+	char *why;
 };
 /* t's bytes made valid UTF-8 in place: each invalid sequence one U+FFFD
  * (Python's "replace"), a character the cap cut at the end (truncated)
@@ -186,8 +190,9 @@ int fanout_run(struct fanout_job *jobs, size_t n, int *caught);
  * Job j's object for --json, j->keep's texts made UTF-8 and freed one at
  * a time: {"name", "error"} for a job not run (j->error), else "name",
  * "exit" (null, and "signal" such as "TERM", when a signal ended it),
- * what add(o, j) puts in (add NULL: nothing), "stdout" and "stderr" (and
- * "stdout_truncated", "stderr_truncated" true past FANOUT_KEEP_MAX).
+ * "error" (j->why, when set), what add(o, j) puts in (add NULL:
+ * nothing), "stdout" and "stderr" (and "stdout_truncated",
+ * "stderr_truncated" true past FANOUT_KEEP_MAX).
  * NULL only when even {"name", "error"} cannot be made.
  */
 typedef void fanout_add_fn(json_t *o, const struct fanout_job *j);
@@ -253,8 +258,12 @@ int shell_nodes(const struct nook_dirs *d, const char *name,
 struct vm;
 struct ssh_target;
 int shell_reach(struct vm *vm, const char *user, struct ssh_target *t);
-/* After an ssh that failed: say so when it was because the VM stopped
- * meanwhile (ssh itself says only that its connection closed). */
-void shell_say_if_stopped(struct vm *vm);
+/* After an ssh (or an rsync over it) that failed: when it was because
+ * the VM stopped meanwhile (ssh itself says only that its connection
+ * closed), the words that say so: "VM NAME is stopped now: it stopped
+ * while ssh was connected", or labelled (on a line labelled with the
+ * VM's name, --all's) "the VM is stopped now: ...". NULL while its QEMU
+ * runs. The caller frees. */
+char *shell_stopped_now(struct vm *vm, int labelled);
 
 #endif

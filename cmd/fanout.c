@@ -517,6 +517,8 @@ static json_t *job_json(struct fanout_job *j, fanout_add_fn *add)
 	if (j->signal)
 		json_object_set_new(o, "signal", abbrev ? json_string(abbrev) :
 					json_sprintf("%d", j->signal));
+	if (j->why)
+		json_object_set_new(o, "error", json_string(j->why));
 	if (add)
 		add(o, j);
 	if (j->keep) {
@@ -565,6 +567,7 @@ void fanout_set_free(struct fanout_set *s)
 	for (size_t i = 0; s->avs && i < s->nodes.n; i++) {
 		strvec_clear(&s->avs[i]);
 		free(s->jobs[i].error);
+		free(s->jobs[i].why);
 	}
 	for (size_t i = 0; s->kept && i < 2 * s->nodes.n; i++)
 		buf_free(&s->kept[i].b);

@@ -157,14 +157,16 @@ static void await_tick(void *arg, int waited_s)
 	l->shown = 1;
 }
 
-void shell_say_if_stopped(struct vm *vm)
+char *shell_stopped_now(struct vm *vm, int labelled)
 {
 	struct vm_info i;
 
 	vm_get_info(vm, &i);
-	if (!i.pid)
-		errorf("VM %s is %s now: it stopped while ssh was connected",
-		       i.name, vm_state_name(i.state));
+	if (i.pid)
+		return NULL;
+	return xasprintf("%s%s is %s now: it stopped while ssh was connected",
+			 labelled ? "the VM" : "VM ", labelled ? "" : i.name,
+			 vm_state_name(i.state));
 }
 
 int shell_reach(struct vm *vm, const char *user, struct ssh_target *t)
@@ -346,7 +348,7 @@ static int shell_one(const struct nook_dirs *d, const struct shell_opts *o)
 	struct strvec av = STRVEC_INIT;
 	struct ssh_target t;
 	struct vm *vm = NULL;
-	char *name = shell_resolve(d, o->name);
+	char *name = shell_resolve(d, o->name), *stopped;
 	int tty = shell_tty(o->cmd != NULL), rc = 1;
 
 	if (!name || vm_open(d, name, 1, &vm) < 0 ||
@@ -354,8 +356,10 @@ static int shell_one(const struct nook_dirs *d, const struct shell_opts *o)
 		goto out;
 	if (o->cmd && tty < 0) {
 		rc = shell_piped(&t, name, o);
-		if (rc == 255)
-			shell_say_if_stopped(vm);
+		stopped = rc == 255 ? shell_stopped_now(vm, 0) : NULL;
+		if (stopped)
+			errorf("%s", stopped);
+		free(stopped);
 		goto out;
 	}
 	/* With stdin a terminal, ssh is told to make one. --workdir makes
@@ -407,21 +411,21 @@ static void node_cut_off(const struct nook_dirs *d, const char *name,
 			 int quiet)
 {
 	struct ssh_target t;
-	struct vm_info i;
 	struct vm *vm = NULL;
+	char *stopped = NULL;
 
 	error_where(name);
 	if (vm_open(d, name, 1, &vm) == 0) {
-		vm_get_info(vm, &i);
-		if (!i.pid) {
-			errorf("the VM is %s now: it stopped while ssh was "
-			       "connected", vm_state_name(i.state));
+		stopped = shell_stopped_now(vm, 1);
+		if (stopped) {
+			errorf("%s", stopped);
 		} else if (vm_ssh(vm, o->user, 1, &t) == 0) {
 			t.tag = tag;
 			hang_up(&t, name, quiet);
 		}
 	}
 	error_where(NULL);
+	free(stopped);
 	vm_close(vm);
 }
 

@@ -40,11 +40,13 @@ static const char usage[] =
 	"                    order: name, exit (rsync's status; null, and\n"
 	"                    signal such as \"KILL\", when a signal ended\n"
 	"                    it), error for a failed rsync (as said on\n"
-	"                    stderr), stdout and stderr (rsync's, as shell\n"
-	"                    --all --json's); for a node not run, name and\n"
-	"                    error. A plain VM not run: one object, {\"name\",\n"
-	"                    \"error\"}; a failure before any node runs:\n"
-	"                    {\"error\"}. Not with --watch\n"
+	"                    stderr: its failure, or that the node's VM\n"
+	"                    stopped during the copy), stdout and stderr\n"
+	"                    (rsync's, as shell --all --json's); for a node\n"
+	"                    not run, name and error. A plain VM not run:\n"
+	"                    one object, {\"name\", \"error\"}; a failure\n"
+	"                    before any node runs: {\"error\"}. Not with\n"
+	"                    --watch\n"
 	"  --exclude PAT     leave out files matching PAT (repeatable)\n"
 	"  --no-gitignore    do not read .gitignore files\n"
 	"  --delete          delete files in DEST that SRC no longer has\n"
@@ -121,6 +123,18 @@ static char *rsync_failed(const char *const *argv, int status, int sig)
 	abbrev = sigabbrev_np(sig);
 	return abbrev ? xasprintf("rsync failed (ended by SIG%s)", abbrev) :
 			xasprintf("rsync failed (ended by signal %d)", sig);
+}
+
+/* What is said of a copy into vm (NULL: not known) whose rsync argv
+ * failed with status, sig: that the VM stopped meanwhile, as shell says
+ * it (labelled: on a line labelled with the VM's name), else
+ * rsync_failed()'s. The caller frees. */
+static char *copy_failed(struct vm *vm, int labelled,
+			 const char *const *argv, int status, int sig)
+{
+	char *why = vm ? shell_stopped_now(vm, labelled) : NULL;
+
+	return why ? why : rsync_failed(argv, status, sig);
 }
 
 /* rsync's output less its --stats block: what it said went wrong. */
@@ -230,10 +244,11 @@ static void say_watching(const char *src)
 	free(shown);
 }
 
-/* One sync: rsync's progress on a terminal, then a summary line. */
-static int sync_once(const struct ssh_target *t, const char *name,
-		     const struct sync_opts *o, const char *src,
-		     const char *dest)
+/* One sync into vm, named name: rsync's progress on a terminal, then a
+ * summary line. */
+static int sync_once(struct vm *vm, const struct ssh_target *t,
+		     const char *name, const struct sync_opts *o,
+		     const char *src, const char *dest)
 {
 	struct strvec argv = STRVEC_INIT;
 	struct buf out = BUF_INIT;
@@ -253,8 +268,8 @@ static int sync_once(const struct ssh_target *t, const char *name,
 	if (rc != 0) {
 		print_rsync_errors(out.p);
 		buf_free(&out);
-		why = rc > 0 ? rsync_failed((const char *const *)argv.v, rc,
-					    sig) : NULL;
+		why = rc > 0 ? copy_failed(vm, 0, (const char *const *)argv.v,
+					   rc, sig) : NULL;
 		if (why)
 			errorf("%s", why);
 		free(why);
@@ -508,17 +523,15 @@ static int sync_one(const struct nook_dirs *d, const char *name,
 			goto out;
 		}
 	}
-	if (sync_once(&t, vm_name, o, src, dest) < 0) {
-		shell_say_if_stopped(vm);
+	if (sync_once(vm, &t, vm_name, o, src, dest) < 0)
 		goto out;
-	}
 	while (o->watch) {
 		say_watching(src);
 		fflush(stdout);
 		if (wait_change(src, 300) < 0)
 			goto out;
 		/* a failed round is reported; the watch goes on */
-		sync_once(&t, vm_name, o, src, dest);
+		sync_once(vm, &t, vm_name, o, src, dest);
 	}
 	rc = 0;
 out:
@@ -553,47 +566,46 @@ static int node_rsync_argv(const struct nook_dirs *d, const char *name,
 	return ret;
 }
 
-/* What is said of job j's rsync that failed: "rsync failed (exit 23:
- * some files could not be transferred...)"; NULL when it worked or did
- * not run (fanout_run() said why). The caller frees. */
-static char *rsync_failure(const struct fanout_job *j)
+/* Into j->why, what is said of job j's rsync that failed: the VM of
+ * node j->label (under d) stopped meanwhile, else "rsync failed (exit
+ * 23: some files could not be transferred...)"; NULL when it worked or
+ * did not run (fanout_run() said why). Said too, labelled. */
+static void say_failure(const struct nook_dirs *d, struct fanout_job *j)
 {
+	struct vm *vm = NULL;
+
+	free(j->why);
+	j->why = NULL;
 	if (!j->argv || j->error || !j->status)
-		return NULL;
-	return rsync_failed(j->argv, j->status, j->signal);
+		return;
+	error_where(j->label);
+	/* a record gone meanwhile is said, and then the rsync's failure */
+	vm_open(d, j->label, 1, &vm);
+	j->why = copy_failed(vm, 1, j->argv, j->status, j->signal);
+	errorf("%s", j->why);
+	error_where(NULL);
+	vm_close(vm);
 }
 
-/* fanout_job_json()'s add: a failed rsync's error, as said on stderr */
-static void add_rsync_failure(json_t *o, const struct fanout_job *j)
-{
-	char *why = rsync_failure(j);
-
-	if (why)
-		json_object_set_new(o, "error", json_string(why));
-	free(why);
-}
-
-/* One rsync per node of s (name's) at once, a line for each failure and
- * a summary, or with --json the nodes' array; the highest exit status. */
-static int sync_round(struct fanout_set *s, const char *name,
-		      const struct sync_opts *o, const char *dest)
+/* One rsync per node of s (name's, under d) at once, a line for each
+ * failure and a summary, or with --json the nodes' array; the highest
+ * exit status. */
+static int sync_round(const struct nook_dirs *d, struct fanout_set *s,
+		      const char *name, const struct sync_opts *o,
+		      const char *dest)
 {
 	struct fanout_job *jobs = s->jobs;
 	size_t ok = 0, n = s->nodes.n;
 	double t0 = mono_s();
 	int rc = fanout_run(jobs, n, NULL);
-	char *shown, *why;
+	char *shown;
 
 	for (size_t i = 0; i < n; i++) {
 		ok += jobs[i].status == 0;
-		why = rsync_failure(&jobs[i]);
-		if (why)
-			errorf("%s: %s", jobs[i].label, why);
-		free(why);
+		say_failure(d, &jobs[i]);
 	}
 	if (o->json)
-		return fanout_print_json(s, name, add_rsync_failure) && !rc ?
-		       1 : rc;
+		return fanout_print_json(s, name, NULL) && !rc ? 1 : rc;
 	shown = str_escaped(dest);
 	printf("%s %zu of %zu nodes at %s in %.1f s\n",
 	       o->dry_run ? "dry run: would sync" : "synced", ok, n, shown,
@@ -648,13 +660,13 @@ static int sync_all(const struct nook_dirs *d, const char *name,
 		json_error_name(name);
 		goto out;
 	}
-	rc = sync_round(&s, name, o, dest);
+	rc = sync_round(d, &s, name, o, dest);
 	while (o->watch) {
 		say_watching(src);
 		fflush(stdout);
 		if (wait_change(src, 300) < 0)
 			break;
-		sync_round(&s, name, o, dest);
+		sync_round(d, &s, name, o, dest);
 	}
 out:
 	strvec_clear(&why);

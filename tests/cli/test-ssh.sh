@@ -49,6 +49,21 @@ done
 if [ -n "${KILL_RSYNC:-}" ] && [ "${alias:-}" = "$KILL_RSYNC" ]; then
 	case "$*" in *rsync*) kill -KILL "$PPID"; exit 255 ;; esac
 fi
+# the VM of the node STOP_VM names (nook-NODE) killed as its rsync starts
+# in the guest: its connection closed, as a real ssh's would be
+if [ -n "${STOP_VM:-}" ] && [ "${alias:-}" = "$STOP_VM" ]; then
+	case "$*" in *rsync*)
+		vm=${alias#nook-}
+		pid=$("$NOOK" local status "$vm" --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["pid"] or "")')
+		[ -n "$pid" ] && kill -KILL "$pid"
+		for _ in $(seq 100); do
+			"$NOOK" local status "$vm" --json | grep -q '"pid": *null' && break
+			sleep 0.1
+		done
+		echo "Connection to 127.0.0.1 closed by remote host." >&2
+		exit 255 ;;
+	esac
+fi
 cd "$home" && SHELL=$WORK/bin/loginsh exec sh -c "$*"
 EOF
 printf '#!/bin/sh\necho "login shell in $(pwd)"\n' >bin/loginsh
@@ -459,6 +474,58 @@ expect_rc "sync --all --json of no such cluster or VM" 1 "$NOOK" sync --all nosu
 check "  the error as JSON, naming it" jnodes 'assert d == {"name": "nosuch", "error": sys.argv[3]}, d' "${ERR#nook: }"
 expect_rc "sync --all --json, --delete into the home refused" 2 "$NOOK" sync --all qc --json "src it's" . --delete
 check "  the one error object, as on stderr" jnodes 'assert d["error"].startswith("refusing --delete into \x27.\x27") and ("nook: " + d["error"]) in sys.argv[3], d' "$ERR"
+
+# a node whose VM is killed during the copy: said as the VM stopped, as
+# shell --all says it, not as rsync's exit 255 ("the ssh connection
+# failed") or 12; the other node is copied into
+# vstate VM: the state status gives VM
+vstate() { "$NOOK" local status "$1" --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["state"])'; }
+# qc anew (its qc-2's record was broken above): both nodes running
+qc_anew() {
+	"$NOOK" local delete qc --force >/dev/null 2>&1
+	expect_rc "$1" 0 "$NOOK" local start qc --nodes 2 --image blank.img \
+		--no-wait --memory 256M --cpus 1 --accel tcg
+	to_banner qc-1
+	to_banner qc-2
+}
+# rsync_cut NAME COMMAND...: COMMAND exits as rsync does when its
+# connection is cut (12 or 255, as rsync sees it end), into $RC
+rsync_cut() {
+	local n=$1
+	shift
+	"$@" >"$WORK/.out" 2>"$WORK/.err"
+	RC=$?
+	ERR=$(cat "$WORK/.err")
+	OUT=$(cat "$WORK/.out")
+	case $RC in
+	12 | 255) ok "$n" ;;
+	*) fail "$n" "exit $RC, wanted 12 or 255: $ERR" ;;
+	esac
+}
+qc_anew "qc anew"
+rsync_cut "sync --all qc, qc-2's VM killed during the copy: rsync's status" env STOP_VM=nook-qc-2 "$NOOK" sync --all qc "src it's" mid
+st=$(vstate qc-2)
+check "  qc-2's VM no longer runs ($st)" test "$st" != running
+contains "  says qc-2's VM stopped, labelled" "$ERR" "nook: qc-2: the VM is $st now: it stopped while ssh was connected"
+check "  not as an rsync that failed" test "${ERR#*rsync failed}" = "$ERR"
+check "  qc-1 got the files" test -f "guest/mid/sub dir/f 'x'"
+contains "  says one of two synced" "$OUT" "synced 1 of 2 nodes"
+qc_anew "qc anew"
+rsync_cut "sync --all qc --json, qc-2's VM killed during the copy: rsync's status" env STOP_VM=nook-qc-2 "$NOOK" sync --all qc --json "src it's" jmid
+st=$(vstate qc-2)
+check "  qc-2: its exit, the error as on stderr" jnodes 'n = d[1]
+assert n["name"] == "qc-2" and n["exit"] == int(sys.argv[5]), d
+assert n["error"] == "the VM is %s now: it stopped while ssh was connected" % sys.argv[4], d
+assert ("nook: qc-2: " + n["error"]) in sys.argv[3], sys.argv[3]' "$ERR" "$st" "$RC"
+check "  qc-1 synced" jnodes 'assert d[0]["exit"] == 0 and "error" not in d[0], d'
 "$NOOK" local delete qc --force >/dev/null 2>&1
+# one VM killed during the copy: said as the VM stopped, and only that
+expect_rc "q1 again" 0 "$NOOK" local start q1 --no-wait
+to_banner q1
+expect_rc "sync q1, its VM killed during the copy: fails" 1 env STOP_VM=nook-q1 "$NOOK" sync q1 "src it's" mid
+st=$(vstate q1)
+check "  q1 no longer runs ($st)" test "$st" != running
+contains "  says the VM stopped" "$ERR" "nook: VM q1 is $st now: it stopped while ssh was connected"
+check "  not as an rsync that failed" test "${ERR#*rsync failed}" = "$ERR"
 
 finish

@@ -607,9 +607,9 @@ static void kept_text(struct fanout_text *t, const char *text, int cut)
 	t->truncated = cut;
 }
 
-/* A job's object: one that ran, its status (or its signal), what add
- * says of it, then its outputs made UTF-8 (and freed); one not run, its
- * name and why, whatever add would say. */
+/* A job's object: one that ran, its status (or its signal), why it
+ * failed and what add says of it, then its outputs made UTF-8 (and
+ * freed); one not run, its name and why, whatever add would say. */
 static void test_job_json(void **state)
 {
 	const char *argv[] = { "x", NULL };
@@ -638,6 +638,18 @@ static void test_job_json(void **state)
 			    "\"signal\":\"TERM\",\"stdout\":\"\","
 			    "\"stderr\":\"\"}");
 	free(text);
+	/* the caller's words on why one that ran failed: its "error" */
+	kept_text(&t[0], "", 0);
+	kept_text(&t[1], "", 0);
+	j.status = 255;
+	j.signal = 0;
+	j.why = "the VM is stopped now";
+	text = compact(fanout_job_json(&j, NULL));
+	assert_string_equal(text, "{\"name\":\"n1\",\"exit\":255,"
+			    "\"error\":\"the VM is stopped now\","
+			    "\"stdout\":\"\",\"stderr\":\"\"}");
+	free(text);
+	j.why = NULL;
 	j.error = "no such VM";
 	text = compact(fanout_job_json(&j, add_why));
 	assert_string_equal(text, "{\"name\":\"n1\",\"error\":\"no such VM\"}");
