@@ -501,6 +501,15 @@ static const char *take_name(const struct nook_dirs *d, const char *pos[3],
 	return name;
 }
 
+/* Whether vm's QEMU is gone (a copy into it failed for that). */
+static int vm_stopped_now(struct vm *vm)
+{
+	struct vm_info i;
+
+	vm_get_info(vm, &i);
+	return !i.pid;
+}
+
 /* Sync into one VM (a cluster's first node), then again on every change
  * with --watch. The exit status. */
 static int sync_one(const struct nook_dirs *d, const char *name,
@@ -530,8 +539,11 @@ static int sync_one(const struct nook_dirs *d, const char *name,
 		fflush(stdout);
 		if (wait_change(src, 300) < 0)
 			goto out;
-		/* a failed round is reported; the watch goes on */
-		sync_once(vm, &t, vm_name, o, src, dest);
+		/* a failed round is reported; the watch goes on, unless
+		 * the VM stopped (said): no round would reach it again */
+		if (sync_once(vm, &t, vm_name, o, src, dest) < 0 &&
+		    vm_stopped_now(vm))
+			goto out;
 	}
 	rc = 0;
 out:

@@ -50,8 +50,10 @@ if [ -n "${KILL_RSYNC:-}" ] && [ "${alias:-}" = "$KILL_RSYNC" ]; then
 	case "$*" in *rsync*) kill -KILL "$PPID"; exit 255 ;; esac
 fi
 # the VM of the node STOP_VM names (nook-NODE) killed as its rsync starts
-# in the guest: its connection closed, as a real ssh's would be
-if [ -n "${STOP_VM:-}" ] && [ "${alias:-}" = "$STOP_VM" ]; then
+# in the guest (once the file STOP_VM_IF names is there, when it is set):
+# its connection closed, as a real ssh's would be
+if [ -n "${STOP_VM:-}" ] && [ "${alias:-}" = "$STOP_VM" ] &&
+   { [ -z "${STOP_VM_IF:-}" ] || [ -e "$STOP_VM_IF" ]; }; then
 	case "$*" in *rsync*)
 		vm=${alias#nook-}
 		pid=$("$NOOK" local status "$vm" --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["pid"] or "")')
@@ -527,5 +529,20 @@ st=$(vstate q1)
 check "  q1 no longer runs ($st)" test "$st" != running
 contains "  says the VM stopped" "$ERR" "nook: VM q1 is $st now: it stopped while ssh was connected"
 check "  not as an rsync that failed" test "${ERR#*rsync failed}" = "$ERR"
+# --watch: a round whose VM stopped ends the watch (each later round
+# failed the same way, for as long as the watch ran)
+expect_rc "q1 once more" 0 "$NOOK" local start q1 --no-wait
+to_banner q1
+rm -f stop-now watch.out
+(STOP_VM=nook-q1 STOP_VM_IF=$PWD/stop-now timeout 60 "$NOOK" sync q1 --watch "src it's" wmid >watch.out 2>&1
+ echo "rc=$?" >>watch.out) &
+watcher=$!
+for _ in $(seq 150); do grep -q "^watching" watch.out 2>/dev/null && break; sleep 0.2; done
+contains "sync q1 --watch: the first round, then watching" "$(cat watch.out)" "watching"
+touch stop-now "src it's/new after stop"
+wait "$watcher"
+st=$(vstate q1)
+check "  the VM stopped in a later round: the watch ends, exit 1" grep -qx "rc=1" watch.out
+contains "  says the VM stopped" "$(cat watch.out)" "nook: VM q1 is $st now: it stopped while ssh was connected"
 
 finish
