@@ -403,29 +403,28 @@ static int node_argv(const struct nook_dirs *d, const char *name,
 /*
  * Node name's ssh of o->cmd, tagged tag, was cut off: by a signal, or
  * it exited 255. If the node's VM stopped under it, say so, labelled as
- * the node's lines are (the command is gone with the VM). Otherwise hang
- * the command up; quiet: without a warning when that fails.
+ * the node's lines are (the command is gone with the VM), and keep the
+ * words in *why for --json. Otherwise hang the command up; quiet:
+ * without a warning when that fails.
  */
 static void node_cut_off(const struct nook_dirs *d, const char *name,
 			 const struct shell_opts *o, const char *tag,
-			 int quiet)
+			 int quiet, char **why)
 {
 	struct ssh_target t;
 	struct vm *vm = NULL;
-	char *stopped = NULL;
 
 	error_where(name);
 	if (vm_open(d, name, 1, &vm) == 0) {
-		stopped = shell_stopped_now(vm, 1);
-		if (stopped) {
-			errorf("%s", stopped);
+		*why = shell_stopped_now(vm, 1);
+		if (*why) {
+			errorf("%s", *why);
 		} else if (vm_ssh(vm, o->user, 1, &t) == 0) {
 			t.tag = tag;
 			hang_up(&t, name, quiet);
 		}
 	}
 	error_where(NULL);
-	free(stopped);
 	vm_close(vm);
 }
 
@@ -473,7 +472,8 @@ static int shell_all(const struct nook_dirs *d, const struct shell_opts *o)
 	for (size_t i = 0; i < s.nodes.n; i++)
 		if (s.jobs[i].argv && (sig || cut_off(s.jobs[i].status)))
 			node_cut_off(d, s.nodes.v[i], o, tag,
-				     !sig && s.jobs[i].status == 255);
+				     !sig && s.jobs[i].status == 255,
+				     &s.jobs[i].why);
 	if (sig) {
 		signal(sig, SIG_DFL);
 		raise(sig);

@@ -404,6 +404,17 @@ for n in qc-1 qc-2; do
 	contains "  $n's stop said, labelled" "$ERR" "nook: $n: the VM is stopped now: it stopped while ssh was connected"
 done
 check "  every line of stderr labelled" test -z "$(grep -v '^\(nook: \)\?qc-[12]: ' <<<"$ERR")"
+expect_rc "qc up again" 0 "$NOOK" local start qc --no-wait
+to_banner qc-1
+to_banner qc-2
+expect_rc "shell --all qc --json, each VM stopped under it" 255 "$NOOK" shell --all qc --json -- sh -c "$stop_self"
+check "  each node's error says its VM stopped, as stderr does" python3 -c '
+import json, sys
+d = json.loads(sys.argv[1])
+for n in d:
+    assert n["exit"] == 255, n
+    assert n["error"] == "the VM is stopped now: it stopped while ssh was connected", n
+    assert ("nook: %s: %s" % (n["name"], n["error"])) in sys.argv[2], sys.argv[2]' "$OUT" "$ERR"
 rm -rf guest-nook-qc-1 guest-nook-qc-2
 expect_rc "qc again" 0 "$NOOK" local start qc --no-wait
 to_banner qc-1
