@@ -26,6 +26,9 @@
  * outer one's turn comes. */
 static char *volatile slots[TMP_SLOTS];
 static volatile unsigned long orders[TMP_SLOTS];
+/* Each slot's kind, set before its pointer: 1 for tmp_register_dir()'s
+ * (removed only while empty), 0 for a file or a directory of ours. */
+static volatile char only_empty[TMP_SLOTS];
 static unsigned long last_order;
 static char *volatile note;
 static int installed;
@@ -81,7 +84,10 @@ static void on_signal(int sig)
 		const char *p = slots[i];
 
 		done[i] = 1;
-		if (p && unlink(p) < 0 && (errno == EISDIR || errno == EPERM))
+		if (p && only_empty[i])
+			rmdir(p);
+		else if (p && unlink(p) < 0 &&
+			 (errno == EISDIR || errno == EPERM))
 			rmdir_flat(p);
 	}
 	errno = saved;
@@ -188,18 +194,29 @@ void sig_rethrow(void)
 	raise(sig);
 }
 
-void tmp_register(const char *path)
+static void register_slot(const char *path, int empty_only)
 {
 	if (!installed)
 		install();
 	for (int i = 0; i < TMP_SLOTS; i++) {
 		if (!slots[i]) {
 			orders[i] = ++last_order;
+			only_empty[i] = (char)empty_only;
 			slots[i] = xstrdup(path);
 			return;
 		}
 	}
 	/* full: the next sweep of its directory will find it */
+}
+
+void tmp_register(const char *path)
+{
+	register_slot(path, 0);
+}
+
+void tmp_register_dir(const char *path)
+{
+	register_slot(path, 1);
 }
 
 void sig_note(const char *msg)

@@ -364,6 +364,10 @@ void sleep_ms(int ms);
  * gone (SIGKILL, a crash) and returns how many; tmp_sweep() removes them.
  */
 void tmp_register(const char *path);
+/* tmp_register() of a directory made for what goes in it (an output's
+ * parents): a signal removes it only while empty, never what another
+ * process put there. Paths are removed newest first. */
+void tmp_register_dir(const char *path);
 void tmp_unregister(const char *path);
 /* mkdtemp() and mkostemp() that register what they make, with those
  * signals held until it is registered. */

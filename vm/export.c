@@ -236,7 +236,8 @@ static void dir_names(struct lv_export *x)
 }
 
 /* mkdir -p dir (0700), each directory made registered at once for a
- * signal to remove (the signals held between) and kept in x->made. */
+ * signal to remove while empty (the signals held between) and kept in
+ * x->made. */
 static int make_outdir(struct lv_export *x, const char *dir)
 {
 	char *p = xstrdup(dir);
@@ -251,7 +252,7 @@ static int make_outdir(struct lv_export *x, const char *dir)
 		*s = '\0';
 		sig_hold(&was);
 		if (mkdir(p, 0700) == 0) {
-			tmp_register(p);
+			tmp_register_dir(p);
 			strvec_push(&x->made, p);
 		} else if (errno != EEXIST) {
 			ret = error_errno("cannot create directory %s", p);

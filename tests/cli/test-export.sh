@@ -254,6 +254,19 @@ wait "$pid"
 check "SIGTERM during an export into new nested directories ends it" test $? = 143
 check "  removing each directory it made" test ! -e had/n1
 check "  and none that was there" test -d had
+# a file someone else put into a directory the export made is theirs:
+# that directory stays, with it (the signal removes what is empty only)
+rm -f converting
+env PATH="$FPATH" FAKE_CONVERT_SLOW="$WORK/converting" "$NOOK" export libvirt e1 -o had/m1/m2 >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 100); do [ -e converting ] && break; sleep 0.1; done
+echo theirs > had/m1/notes.txt
+kill -TERM "$pid"
+wait "$pid"
+check "SIGTERM with another's file in a directory the export made" test $? = 143
+check "  keeps that file" test -f had/m1/notes.txt
+check "  removes the empty one below it" test ! -e had/m1/m2
+rm -rf had/m1
 expect_rc "an export into new nested directories" 0 "$NOOK" export libvirt e1 -o had/n1/n2
 check "  keeps them" test -x had/n1/n2/define.sh
 # SIGKILL: no handler of nook's runs, yet its qemu-img ends with it
