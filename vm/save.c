@@ -343,13 +343,19 @@ void vm_save_remove(struct vm *vm)
 {
 	char *a = save_path(vm, 0), *b = save_path(vm, 1);
 	char *c = facts_path(vm), *d = resuming_path(vm);
+	/* vm_write_quiet()'s temporary files, of a nook killed as it wrote */
+	char *ct = xasprintf("%s.tmp", c), *dt = xasprintf("%s.tmp", d);
 
 	unlink(a);
 	unlink(b);
 	unlink(c);
 	unlink(d);
+	unlink(ct);
+	unlink(dt);
 	free(c);
 	free(d);
+	free(ct);
+	free(dt);
 	vm->has_save = 0;
 	free(a);
 	free(b);
@@ -861,17 +867,47 @@ out:
 	return ret;
 }
 
-/* f into path (a file beside the save), for a mend: best effort (without
- * it a suspend or resume cut off after this loses the save, as before). */
-static void write_facts(const char *path, const struct vm_save *f)
+int vm_write_quiet(const char *path, const char *s)
+{
+	char *tmp = xasprintf("%s.tmp", path);
+	int fd, e, ret = -1;
+
+	unlink(tmp);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		goto out;
+	if (write_all(fd, s, strlen(s)) < 0 || fsync(fd) < 0) {
+		e = errno;
+		close(fd);
+		errno = e;
+		goto out;
+	}
+	if (close(fd) < 0 || rename(tmp, path) < 0)
+		goto out;
+	ret = 0;
+out:
+	e = errno;
+	if (ret < 0)
+		unlink(tmp);
+	free(tmp);
+	errno = e;
+	return ret;
+}
+
+/* f into path (a file beside the save, for a mend), quietly: 0, or -1
+ * with errno set. */
+static int write_facts(const char *path, const struct vm_save *f)
 {
 	json_t *j = vm_save_to_json(f);
 	char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	int rc = -1;
 
+	errno = ENOMEM;
 	if (s)
-		write_file_atomic(path, s, strlen(s), 0600);
+		rc = vm_write_quiet(path, s);
 	free(s);
 	json_decref(j);
+	return rc;
 }
 
 /* Write the save into its temporary file; QEMU ends once it is safe. */
@@ -907,6 +943,10 @@ static int suspend_qemu(struct vm *vm, pid_t pid, int was_running,
 	qmp_close(&q);
 	f->saved_at = (long long)time(NULL);
 	facts = facts_path(vm);
+	/* an aid to a mend alone (a suspend cut off in the tenth of a
+	 * second before the save is recorded keeps it): one that cannot be
+	 * written, on a disk the save has just filled, fails nothing and is
+	 * not said; a suspend cut off then stops the VM cleanly */
 	write_facts(facts, f);
 	free(facts);
 	/* QEMU has flushed and let go of the disk; quit ends it. The record
@@ -1231,6 +1271,26 @@ static int not_loaded(struct vm *vm, struct aside *was, pid_t pid,
 	return 0;
 }
 
+/* A resume's facts (path) could not be written beside the save, errno
+ * says why: without them a resume cut off (SIGKILL, a power cut) would
+ * lose the save, so none begins. Said, with what to do; -1. */
+static int facts_unwritten(const struct vm *vm, const char *path)
+{
+	int e = errno;
+
+	if (e == ENOSPC || e == EDQUOT)
+		return errorf("VM %s was not resumed: the disk holding %s is "
+			      "full (%s writing %s); free space there, then "
+			      "'nook local start %s' resumes it (its save is "
+			      "kept)", vm->name, vm->paths.dir, strerror(e),
+			      path, vm->name);
+	return errorf("VM %s was not resumed: cannot write %s (%s), which "
+		      "keeps its save should the resume be cut off; its save "
+		      "is kept: 'nook local start %s' tries again, with "
+		      "--cold it boots without it", vm->name, path,
+		      strerror(e), vm->name);
+}
+
 int vm_resume(struct vm *vm, struct strvec *argv, const char *accel,
 	      int wait_s, const struct vm_nic *up, pid_t *pid, struct buf *why,
 	      const struct net_port *movable, size_t n, struct net_port *taken)
@@ -1258,6 +1318,13 @@ int vm_resume(struct vm *vm, struct strvec *argv, const char *accel,
 		return 0;
 	}
 	vm_save_free(&now);
+	/* what lets a resume cut off keep the save: none, no resume */
+	resuming = resuming_path(vm);
+	if (write_facts(resuming, &vm->save) < 0) {
+		ret = facts_unwritten(vm, resuming);
+		free(resuming);
+		return ret;
+	}
 	strvec_push(argv, "-incoming");
 	strvec_push(argv, "defer");
 	/* the guest's output since its boot, which goes on from here: a
@@ -1266,8 +1333,6 @@ int vm_resume(struct vm *vm, struct strvec *argv, const char *accel,
 	/* the record as it is, taken aside: the starting one names up's
 	 * forwards and no save, and a QEMU that will not start puts it back */
 	take_aside(vm, &was);
-	resuming = resuming_path(vm);
-	write_facts(resuming, &was.save);
 	/* ^C while the save loads: that QEMU ends, the VM is suspended
 	 * again with its save, and the caller dies of the signal */
 	sig_catch(old, 1);

@@ -94,6 +94,56 @@ check "  QEMU says running" test "$(qmp_status s1)" = running
 check "  the same forwards" test "$("$NOOK" local status s1 --json | json 'd["ports"]')" = "$ports"
 check "  the save is used up" test ! -e "$save"
 
+# the facts a suspend writes beside its save are a mend's aid alone: a
+# suspend that cannot write them (on a disk the save has just filled;
+# here a directory in their place) is whole, and says nothing of them
+facts=$NOOK_HOME/vms/s1/.suspend.save.facts
+mkdir "$facts"
+expect_rc "a suspend that cannot write its save's facts" 0 "$NOOK" local suspend s1
+check "  says nothing of them" sh -c 'case $1 in *facts*) exit 1 ;; esac' _ "$ERR"
+check "  suspended" test "$(state s1)" = suspended
+rmdir "$facts"
+# the facts a resume writes beside the save keep it should the resume be
+# cut off: one that cannot write them does not begin, saying why; the
+# save is kept, and the next start resumes it
+resuming=$NOOK_HOME/vms/s1/.suspend.save.resuming
+mkdir "$resuming"
+expect_rc "a resume that cannot write its facts" 1 "$NOOK" local start s1
+contains "  says why, and what to do" "$ERR" "VM s1 was not resumed: cannot write $resuming ("
+contains "  the save kept" "$ERR" "its save is kept: 'nook local start s1' tries again"
+check "  still suspended" test "$(state s1)" = suspended
+check "  the save kept" test -s "$save"
+rmdir "$resuming"
+# ... on a full disk (a tmpfs of its own, in a mount namespace of the
+# test's: nothing outside sees it, the VM's files copied in): said so
+if unshare -m true 2>/dev/null; then
+	out=$(unshare -m bash -s "$NOOK" "$NOOK_HOME" "$WORK" <<'SH' 2>&1
+NOOK=$1 NOOK_HOME=$2
+cp -a "$NOOK_HOME/vms/s1" "$3/s1.copy" || exit 1
+mount -t tmpfs -o size=64m tmpfs "$NOOK_HOME/vms" || exit 1
+cp -a "$3/s1.copy" "$NOOK_HOME/vms/s1" || exit 1
+# (the copy is the same disk under another inode, which the save names)
+python3 - "$NOOK_HOME/vms/s1" <<'PY'
+import json, os, sys
+rec = os.path.join(sys.argv[1], "vm.json")
+r = json.load(open(rec))
+disk = os.stat(os.path.join(sys.argv[1], "disk.qcow2"))
+r["state"]["save"]["disk"]["inode"] = disk.st_ino
+json.dump(r, open(rec, "w"))
+PY
+dd if=/dev/zero of="$NOOK_HOME/vms/filler" bs=64k 2>/dev/null
+"$NOOK" local start s1 --no-wait --timeout 20
+echo "exit $?"
+SH
+)
+	rm -rf "$WORK/s1.copy"
+	contains "a resume on a full disk fails" "$out" "exit 1"
+	contains "  says the disk is full, and what to do" "$out" "VM s1 was not resumed: the disk holding $NOOK_HOME/vms/s1 is full"
+	contains "  the save kept" "$out" "'nook local start s1' resumes it (its save is kept)"
+fi
+expect_rc "  the next start resumes it" 0 "$NOOK" local start s1
+contains "  resumed" "$OUT" "resumed from its saved state"
+
 # a resumed QEMU (with -incoming) suspends and resumes again
 expect_rc "suspend the resumed VM, --json" 0 "$NOOK" local suspend s1 --json
 check "  says suspended" test "$(echo "$OUT" | json '(d["name"], d["state"])')" = "('s1', 'suspended')"
