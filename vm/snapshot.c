@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -217,6 +218,37 @@ static void sweep_jobs(struct qmp *q)
 	json_decref(r);
 }
 
+/*
+ * A snapshot's save failed, saying why: when the disk holding the VM's
+ * overlay is out of room (ENOSPC in what was said, or less free than
+ * need, what the save may take), that is added to why, with what to do.
+ * QEMU's own word for a full disk is often a bare "Input/output error".
+ */
+static void full_disk(const struct vm *vm, uint64_t need, struct buf *why)
+{
+	int said = why->p && strstr(why->p, strerror(ENOSPC));
+	struct statvfs sv;
+	unsigned long long left;
+
+	if (statvfs(vm->paths.dir, &sv) < 0)
+		return;
+	/* what QEMU, run as nook is, may take: root has the reserve too */
+	left = (unsigned long long)(geteuid() ? sv.f_bavail : sv.f_bfree) *
+	       sv.f_frsize;
+	if (!said && left >= need)
+		return;
+	buf_addf(why, "; the disk holding %s is full (", vm->paths.dir);
+	if (left >> 20)
+		buf_addf(why, "%lluM free", left >> 20);
+	else
+		buf_addf(why, "%lluK free", left >> 10);
+	if (!said && left >> 20)
+		buf_addf(why, ", less than the %lluM a snapshot of its memory "
+			 "may take", (unsigned long long)(need >> 20));
+	buf_addf(why, "): free space there, or remove a snapshot ('nook "
+		 "local snapshot rm %s TAG'), then save again", vm->name);
+}
+
 /* Run snapshot job cmd ("snapshot-save", -load, -delete) for tag on the
  * overlay's node (with its memory for save and load) and wait for it. */
 static int run_job(struct vm *vm, struct qmp *q, const char *cmd,
@@ -237,6 +269,8 @@ static int run_job(struct vm *vm, struct qmp *q, const char *cmd,
 		buf_adds(&why, qmp_error(q));
 	else
 		rc = wait_job(q, id, job_bound(vm->spec.memory), &why);
+	if (rc < 0 && !strcmp(cmd, "snapshot-save"))
+		full_disk(vm, vm->spec.memory, &why);
 	if (rc < 0)
 		errorf("VM %s: %s of '%s' failed: %s", vm->name, cmd, tag,
 		       why.p);
@@ -267,6 +301,10 @@ static int disk_op(struct vm *vm, const char *op, const char *tag)
 	struct buf out = BUF_INIT;
 	int rc = vm_run_bounded(argv, 600000, &out);
 
+	buf_trim_newlines(&out);
+	/* a snapshot of the disk alone takes a copy of its tables */
+	if (rc > 0 && !strcmp(op, "-c"))
+		full_disk(vm, 1 << 20, &out);
 	if (rc > 0)
 		errorf("VM %s: qemu-img snapshot %s %s failed (exit %d): %s",
 		       vm->name, op, tag, rc, out.p);
@@ -328,6 +366,22 @@ static int no_such(struct vm *vm, const char *tag)
 		      "%s' shows its snapshots)", vm->name, tag, vm->name);
 }
 
+/* QEMU's monitor did not answer q: when a nook holds the VM (a snapshot
+ * job holds the monitor while it runs), that nook is named, as a lock
+ * taken names it; else QMP's error. -1. */
+static int monitor_busy(struct vm *vm, struct qmp *q)
+{
+	struct buf who = BUF_INIT;
+
+	if (!vm_lock_busy(&vm->paths))
+		return errorf("VM %s: %s", vm->name, qmp_error(q));
+	vm_busy_holder(vm->paths.lock, &who);
+	errorf("VM %s is busy: %s; try again once it is done", vm->name,
+	       who.p);
+	buf_free(&who);
+	return -1;
+}
+
 int vm_snapshot_list(struct vm *vm, struct vm_snapshots *out)
 {
 	struct qmp q = { -1, BUF_INIT, NULL };
@@ -339,7 +393,7 @@ int vm_snapshot_list(struct vm *vm, struct vm_snapshots *out)
 	vm_get_info(vm, &i);
 	if ((i.state == VM_RUNNING || i.state == VM_PAUSED) &&
 	    qmp_open(&q, vm->paths.qmp, 5000) < 0) {
-		errorf("VM %s: %s", vm->name, qmp_error(&q));
+		monitor_busy(vm, &q);
 		qmp_close(&q);
 		return -1;
 	}
@@ -443,10 +497,16 @@ static int facts_keep(const struct vm *vm, const char *tag,
 	else
 		json_object_del(all, tag);
 	text = json_dumps(all, JSON_INDENT(2) | JSON_SORT_KEYS);
-	if (!text || write_file_atomic(path, text, strlen(text), 0600) < 0) {
+	/* a forget that fails (on a full disk) leaves the record of a tag
+	 * that is not there, which the next save of it replaces: quiet */
+	if (!facts) {
+		if (text)
+			vm_write_quiet(path, text);
+	} else if (!text ||
+		   write_file_atomic(path, text, strlen(text), 0600) < 0) {
 		warnf("VM %s: cannot keep what snapshot '%s' was made with",
 		      vm->name, tag);
-		ret = facts ? -1 : 0;
+		ret = -1;
 	}
 	free(text);
 out:
@@ -507,6 +567,21 @@ static void forget_unmade(struct vm *vm, struct qmp *q, const char *tag)
 	free(node);
 }
 
+/* What a memory snapshot would be made with could not be kept (told:
+ * could be told, not written): said, with a full disk named. */
+static void not_kept(const struct vm *vm, int told)
+{
+	struct buf why = BUF_INIT;
+
+	buf_addf(&why, "what it would be made with (QEMU's command line and "
+		 "version) cannot be %s, and without it its memory could "
+		 "never be loaded", told ? "kept" : "told");
+	if (told)
+		full_disk(vm, vm->spec.memory, &why);
+	errorf("VM %s: no snapshot made: %s", vm->name, why.p);
+	buf_free(&why);
+}
+
 int vm_snapshot_save(struct vm *vm, const char *tag, struct vm_snapshot *made)
 {
 	struct qmp q = { -1, BUF_INIT, NULL };
@@ -537,10 +612,7 @@ int vm_snapshot_save(struct vm *vm, const char *tag, struct vm_snapshot *made)
 		facts = running_facts(vm, 0);
 		kept = facts && facts_keep(vm, tag, facts) == 0;
 		if (!kept)
-			errorf("VM %s: no snapshot made: what it would be made "
-			       "with (QEMU's command line and version) cannot "
-			       "be %s, and without it its memory could never "
-			       "be loaded", vm->name, facts ? "kept" : "told");
+			not_kept(vm, facts != NULL);
 		free(facts);
 		if (!kept)
 			goto out;

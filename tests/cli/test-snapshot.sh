@@ -110,6 +110,33 @@ expect_rc "  a save after it" 0 "$NOOK" local snapshot save p1 after
 check "  dismisses it" test -z "$(jobs)"
 "$NOOK" local snapshot rm p1 after >/dev/null
 
+# another nook at work on p1 (a snapshot's job holds QEMU's monitor while
+# it runs; held here as such a nook holds it: the VM's lock, saying what
+# it does and its pid, and the monitor): a second restore, and a list
+# (which takes no lock, and finds the monitor taken), name that nook
+python3 - "$NOOK_HOME/vms/p1/lock" "$NOOK_HOME/run/p1/qmp.sock" "$(dirname "$QMP_PY")" <<'PY' &
+import fcntl, os, sys, time
+sys.path.insert(0, sys.argv[3])
+from qmp import Qmp
+lock = open(sys.argv[1], "r+")
+fcntl.flock(lock, fcntl.LOCK_EX)
+lock.truncate(0)
+lock.write("snapshot %d\n" % os.getpid())
+lock.flush()
+m = Qmp(sys.argv[2])
+open(sys.argv[1] + ".held", "w").close()
+time.sleep(30)
+PY
+holder=$!
+for _ in $(seq 100); do [ -e "$NOOK_HOME/vms/p1/lock.held" ] && break; sleep 0.1; done
+expect_rc "a restore while another nook restores" 1 "$NOOK" local snapshot restore p1 warm
+contains "  names that nook's pid" "$ERR" "VM p1 is busy: another nook (pid $holder) is taking or restoring a snapshot of it"
+expect_rc "a list meanwhile" 1 "$NOOK" local snapshot list p1
+contains "  names that nook's pid" "$ERR" "VM p1 is busy: another nook (pid $holder) is taking or restoring a snapshot of it"
+kill "$holder"; wait "$holder" 2>/dev/null
+rm -f "$NOOK_HOME/vms/p1/lock.held"
+expect_rc "  a list once it is done" 0 "$NOOK" local snapshot list p1
+
 # a paused VM saves too and stays paused
 "$NOOK" local pause p1 >/dev/null
 expect_rc "save a paused VM" 0 "$NOOK" local snapshot save p1 paused
@@ -177,6 +204,41 @@ expect_rc "  its memory snapshot loads" 0 "$NOOK" local snapshot restore p2 hot
 contains "  disk and memory" "$OUT" "disk and memory"
 kill "$holder"; wait "$holder" 2>/dev/null
 "$NOOK" local delete p2 --force >/dev/null
+
+# a save onto a full disk: QEMU says no more than "Input/output error";
+# nook says the disk is full, and what to do. On a tmpfs of its own, in
+# a mount namespace of the test's (nothing outside sees it), filled
+if unshare -m true 2>/dev/null; then
+	out=$(unshare -m bash -s "$NOOK" "$NOOK_HOME" "$WORK" <<'SH' 2>&1
+NOOK=$1 NOOK_HOME=$2
+cd "$3" || exit 1
+mount -t tmpfs -o size=32m tmpfs "$NOOK_HOME/vms" || exit 1
+"$NOOK" local start pf --image blank.img --no-wait --memory 256M --cpus 1 \
+	--accel tcg >/dev/null 2>&1 || { echo "start failed"; exit 1; }
+dd if=/dev/zero of="$NOOK_HOME/vms/filler" bs=64k 2>/dev/null
+"$NOOK" local snapshot save pf full
+echo "exit $?"
+# room for what it is made with (snapshots.json), not for its memory
+truncate -s -256K "$NOOK_HOME/vms/filler"
+"$NOOK" local snapshot save pf nearly
+echo "nearly exit $?"
+rm "$NOOK_HOME/vms/filler"
+"$NOOK" local snapshot save pf roomy >/dev/null 2>&1
+echo "then exit $?"
+"$NOOK" local delete pf --force >/dev/null 2>&1
+SH
+)
+	check "a save onto a full disk fails" sh -c 'printf "%s\n" "$1" | grep -qx "exit 1"' _ "$out"
+	contains "  says no snapshot was made: the disk is full" "$out" "no snapshot made: what it would be made with (QEMU's command line and version) cannot be kept, and without it its memory could never be loaded; the disk holding $NOOK_HOME/vms/pf is full ("
+	contains "  a snapshot rm among the ways" "$out" "'nook local snapshot rm pf TAG'"
+	contains "a save onto a nearly full disk fails" "$out" "nearly exit 1"
+	contains "  says the disk is full, though QEMU said less" \
+		"$(printf '%s\n' "$out" | grep "snapshot-save of 'nearly' failed: ")" \
+		"; the disk holding $NOOK_HOME/vms/pf is full ("
+	check "  and no more (a record forgotten or not is no matter)" \
+		sh -c '! printf "%s" "$1" | grep -q "snapshot .nearly. was made with"' _ "$out"
+	contains "  once there is room, it saves" "$out" "then exit 0"
+fi
 
 # a cluster's name is no VM's
 common=(--image blank.img --no-wait --memory 256M --cpus 1 --accel tcg)
