@@ -212,6 +212,17 @@ static void fmt_duration(long s, char *out, size_t size)
 		snprintf(out, size, "%lds", s);
 }
 
+/* A suspended VM's save: its size (null when its file is gone: the
+ * next start boots afresh), when it was made, and whether it is gone. */
+static json_t *save_json(const struct vm_info *i)
+{
+	return json_pack("{s:o,s:I,s:I,s:b}", "size", i->save_gone ?
+			 json_null() : json_integer((json_int_t)i->save_size),
+			 "saved_at", (json_int_t)i->saved_at, "age",
+			 (json_int_t)(time(NULL) - i->saved_at), "gone",
+			 i->save_gone);
+}
+
 static json_t *status_json(struct vm *vm)
 {
 	struct vm_info i;
@@ -242,15 +253,20 @@ static json_t *status_json(struct vm *vm)
 		json_string(i.network_cut ? "cut" : i.network_paused ?
 			    "paused" : i.network_up ? "running" : "stopped") :
 		json_null(),
-		"save", i.saved_at ? json_pack("{s:I,s:I,s:I}", "size",
-			(json_int_t)i.save_size, "saved_at",
-			(json_int_t)i.saved_at, "age",
-			(json_int_t)(time(NULL) - i.saved_at)) : json_null(),
+		"save", i.saved_at ? save_json(&i) : json_null(),
 		"panic", i.panic ? json_string(i.panic) : json_null(),
 		"delete_cut_short", i.delete_cut);
 }
 
-/* "391M, 2m05s ago" for a save of status j, or "" when it has none. */
+/* 1 when status j is of a suspended VM whose save file is gone. */
+static int save_gone(json_t *j)
+{
+	return json_is_true(json_object_get(json_object_get(j, "save"),
+					    "gone"));
+}
+
+/* "391M, 2m05s ago" for a save of status j ("gone, made 2m05s ago" when
+ * its file is), or "" when it has none. */
 static void save_line(json_t *j, char *out, size_t size)
 {
 	json_t *sv = json_object_get(j, "save");
@@ -261,8 +277,12 @@ static void save_line(json_t *j, char *out, size_t size)
 		return;
 	fmt_duration((long)json_integer_value(json_object_get(sv, "age")),
 		     age, sizeof(age));
-	snprintf(out, size, "%lldM, %s ago", (long long)(json_integer_value(
-		 json_object_get(sv, "size")) >> 20), age);
+	if (save_gone(j))
+		snprintf(out, size, "gone, made %s ago", age);
+	else
+		snprintf(out, size, "%lldM, %s ago", (long long)(
+			 json_integer_value(json_object_get(sv, "size")) >> 20),
+			 age);
 }
 
 static void print_status(json_t *j)
@@ -294,7 +314,8 @@ static void print_status(json_t *j)
 		char saved[64];
 
 		save_line(j, saved, sizeof(saved));
-		printf("state:   %s (saved state %s)\n", state, saved);
+		printf("state:   %s (saved state %s%s)\n", state, saved,
+		       save_gone(j) ? ": its file was removed" : "");
 	} else {
 		printf("state:   %s\n", state);
 	}
@@ -343,6 +364,10 @@ static void print_status(json_t *j)
 		printf("get in:  nook shell %s\n", name);
 	else if (!strcmp(state, "paused"))
 		printf("go on:   nook local unpause %s\n", name);
+	else if (!strcmp(state, "suspended") && save_gone(j))
+		printf("start:   nook local start %s boots it afresh (its "
+		       "memory is lost with the save; the disk is as the "
+		       "suspend left it)\n", name);
 	else if (!strcmp(state, "suspended"))
 		printf("resume:  nook local start %s (--cold boots afresh)\n",
 		       name);
@@ -358,8 +383,9 @@ static const char usage_status[] =
 	"usage: nook local status [NAME] [--json]\n"
 	"\n"
 	"Shows the VM's state (running, starting, stopped, crashed, paused,\n"
-	"suspended, with its save's size and age), its pid,\n"
-	"accelerator, image, forwarded ports, uptime and how to get in; for a\n"
+	"suspended, with its save's size and age, or that its file is gone\n"
+	"and the next start boots afresh), its pid, accelerator, image,\n"
+	"forwarded ports, uptime and how to get in; for a\n"
 	"cluster node its address and whether the network runs (cut: it\n"
 	"runs, but the node was plugged into the one before and rejoins when\n"
 	"it restarts). A running VM whose guest's kernel panicked (QEMU\n"
@@ -492,7 +518,8 @@ static void print_list(json_t *all)
 		       json_string_value(json_object_get(j, "state")), pid, port,
 		       cw, or_dash(json_object_get(j, "cluster")),
 		       or_dash(json_object_get(j, "address")), image,
-		       saved[0] ? " (saved " : "", saved, saved[0] ? ")" : "",
+		       !saved[0] ? "" : save_gone(j) ? " (saved state " :
+		       " (saved ", saved, saved[0] ? ")" : "",
 		       json_is_string(json_object_get(j, "panic")) ?
 		       " (its kernel panicked)" : "",
 		       json_is_string(json_object_get(j, "delete_cut_short")) ?

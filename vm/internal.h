@@ -521,6 +521,9 @@ int vm_resume(struct vm *vm, struct strvec *argv, const char *accel,
  * 0, or -1 with errno set, nothing said and no temporary file left; for
  * a file whose loss the caller decides on (write_file_atomic() says). */
 int vm_write_quiet(const char *path, const char *s);
+/* 1 when vm's save file is not there (not one of another size, which
+ * vm_save_fits() tells). */
+int vm_save_gone(const struct vm *vm);
 /* Remove vm's save file (and a half-written one); the record is the
  * caller's to change. */
 void vm_save_remove(struct vm *vm);

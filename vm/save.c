@@ -1074,9 +1074,7 @@ int vm_uplink_recorded(const struct vm *vm, struct vm_nic *out)
 	return 0;
 }
 
-/* 1 when vm's save file is not there (not one of another size, which
- * vm_save_fits() tells). */
-static int save_gone(const struct vm *vm)
+int vm_save_gone(const struct vm *vm)
 {
 	char *save = save_path(vm, 0);
 	int gone = access(save, F_OK) < 0 && errno == ENOENT;
@@ -1306,7 +1304,7 @@ int vm_resume(struct vm *vm, struct strvec *argv, const char *accel,
 	facts_now(vm, argv, accel, &now);
 	if (vm->has_save && !vm_save_argv_same(&vm->save, &now))
 		without_balloon(argv, &now);
-	gone = save_gone(vm);
+	gone = vm_save_gone(vm);
 	if (!vm->has_save)
 		buf_adds(why, "its record does not say what the save was "
 			 "made with");

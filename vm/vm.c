@@ -448,6 +448,7 @@ void vm_get_info(struct vm *vm, struct vm_info *i)
 	if (st == VM_SUSPENDED && vm->has_save) {
 		i->save_size = vm->save.size;
 		i->saved_at = vm->save.saved_at;
+		i->save_gone = vm_save_gone(vm);
 	}
 	if (vm->spec.cluster) {
 		char *sw = vm_cluster_switch_dir(vm->dirs, vm->spec.cluster);

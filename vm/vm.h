@@ -342,6 +342,8 @@ struct vm_info {
 				   * was given (finishing it), or NULL */
 	uint64_t save_size;       /* suspended: its save's bytes, else 0 */
 	long long saved_at;       /* ... and when it was made (epoch s) */
+	int save_gone;            /* ... and its file is not there: the
+				   * next start boots afresh */
 };
 void vm_get_info(struct vm *vm, struct vm_info *i);
 

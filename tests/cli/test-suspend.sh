@@ -57,6 +57,7 @@ check "  no temporary file left" test -z "$(find "$NOOK_HOME/vms/s1" -name '*.tm
 expect_rc "status --json" 0 "$NOOK" local status s1 --json
 check "  suspended" test "$(echo "$OUT" | json 'd["state"]')" = suspended
 check "  its save's size" test "$(echo "$OUT" | json 'd["save"]["size"]')" = "$(stat -c %s "$save")"
+check "  not gone" test "$(echo "$OUT" | json 'd["save"]["gone"]')" = False
 check "  its save's age" test "$(echo "$OUT" | json 'd["save"]["age"] >= 0')" = True
 check "  no pid" test "$(echo "$OUT" | json 'd["pid"]')" = None
 rec=$NOOK_HOME/vms/s1/vm.json
@@ -93,6 +94,22 @@ check "  status running" test "$(state s1)" = running
 check "  QEMU says running" test "$(qmp_status s1)" = running
 check "  the same forwards" test "$("$NOOK" local status s1 --json | json 'd["ports"]')" = "$ports"
 check "  the save is used up" test ! -e "$save"
+
+# a suspended VM whose save file is gone (removed by hand): status says
+# so, and what the next start does, not the size the save had
+"$NOOK" local suspend s1 >/dev/null 2>&1
+mv "$save" "$WORK/away.save"
+expect_rc "status of a suspended VM whose save is gone" 0 "$NOOK" local status s1
+contains "  says it is gone" "$OUT" "suspended (saved state gone, made "
+contains "  and what the next start does" "$OUT" "nook local start s1 boots it afresh"
+check "  no size" sh -c '! printf "%s" "$1" | grep -q "[0-9]M,"' _ "$OUT"
+expect_rc "  --json" 0 "$NOOK" local status s1 --json
+check "  gone, no size" test "$(echo "$OUT" | json '(d["save"]["gone"], d["save"]["size"])')" = "(True, None)"
+expect_rc "  list" 0 "$NOOK" local list
+contains "  says it is gone" "$OUT" "(saved state gone, made "
+mv "$WORK/away.save" "$save"
+expect_rc "  back in place: resumed" 0 "$NOOK" local start s1
+contains "  resumed" "$OUT" "resumed from its saved state"
 
 # the facts a suspend writes beside its save are a mend's aid alone: a
 # suspend that cannot write them (on a disk the save has just filled;
