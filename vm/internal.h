@@ -546,6 +546,13 @@ void vm_resume_mend(struct vm *vm);
 /* 1 when the record says starting with a resume's facts beside the save:
  * a resume at work, or one cut off. */
 int vm_resume_cut_off(const struct vm *vm);
+/* A pause or unpause cut off (SIGKILL) between QMP's stop or cont and
+ * its record leaves QEMU's CPUs and the record out of step, and a mark
+ * saying so. With the VM's lock held (no pause at work): recorded as
+ * QEMU says they are, said; the mark kept when QEMU does not answer. */
+void vm_pause_mend(struct vm *vm);
+/* 1 when that mark is there: a pause at work, or one cut off. */
+int vm_pause_cut_off(const struct vm *vm);
 /* QMP cont on the QEMU at p's socket; 0, or -1 saying nothing (the
  * caller goes on another way). */
 int vm_qmp_cont(const struct vm_paths *p);

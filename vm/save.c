@@ -1400,14 +1400,87 @@ int vm_discard_save(struct vm *vm)
 
 /* ---- pause ---- */
 
-/* QMP cmd on the running QEMU of vm, held in state from, then record to. */
+/* Beside the record while a pause or unpause may have QEMU's CPUs and
+ * the record out of step (QMP's stop or cont done, not yet recorded). */
+static char *pause_mark(const struct vm *vm)
+{
+	return xasprintf("%s/pause-begun", vm->paths.dir);
+}
+
+int vm_pause_cut_off(const struct vm *vm)
+{
+	char *mark = pause_mark(vm);
+	int there = access(mark, F_OK) == 0;
+
+	free(mark);
+	return there;
+}
+
+/* What QEMU at vm's socket says of its CPUs: VM_RUNNING, VM_PAUSED, or
+ * -1 when it does not answer. */
+static int qemu_cpus(const struct vm *vm)
+{
+	struct qmp q = { -1, BUF_INIT, NULL };
+	json_t *r = NULL;
+	int st = -1;
+
+	if (qmp_open(&q, vm->paths.qmp, 5000) == 0 &&
+	    qmp_execute(&q, "query-status", NULL, 5000, &r) == 0)
+		st = json_is_true(json_object_get(r, "running")) ?
+		     VM_RUNNING : VM_PAUSED;
+	json_decref(r);
+	qmp_close(&q);
+	return st;
+}
+
+void vm_pause_mend(struct vm *vm)
+{
+	char *mark = pause_mark(vm), *accel = NULL;
+	enum vm_state was = vm->recorded;
+	pid_t pid;
+	int now;
+
+	if (access(mark, F_OK) < 0)
+		goto out;
+	pid = vm_pid_alive(vm->paths.pidfile, vm->paths.qmp_arg);
+	/* its QEMU gone, or the VM recorded otherwise since: nothing of
+	 * the pause's is left to put in step */
+	if (vm->broken || !pid || (was != VM_RUNNING && was != VM_PAUSED)) {
+		unlink(mark);
+		goto out;
+	}
+	now = qemu_cpus(vm);
+	if (now < 0)
+		goto out; /* the next look tries again */
+	/* the record read anew frees rec_accel */
+	accel = vm->rec_accel ? xstrdup(vm->rec_accel) : NULL;
+	if ((enum vm_state)now != was &&
+	    vm_record(vm, (enum vm_state)now, pid, accel, NULL) < 0)
+		goto out;
+	unlink(mark);
+	if ((enum vm_state)now != was)
+		warnf("VM %s: a%s of it was cut off once QEMU had %s its "
+		      "CPUs; it is recorded %s, as QEMU says", vm->name,
+		      now == VM_PAUSED ? " pause" : "n unpause",
+		      now == VM_PAUSED ? "stopped" : "restarted",
+		      vm_state_name((enum vm_state)now));
+out:
+	free(accel);
+	free(mark);
+}
+
+/* QMP cmd on the running QEMU of vm, held in state from, then record to.
+ * Between the two a mark says that they may be out of step: a pause
+ * cut off (SIGKILL) leaves it, and the next nook under the lock records
+ * QEMU's own word (vm_pause_mend()). */
 static int pause_move(struct vm *vm, const char *cmd, enum vm_state from,
 		      enum vm_state to)
 {
 	struct qmp q = { -1, BUF_INIT, NULL };
 	enum vm_state held;
+	char *mark;
 	pid_t pid;
-	int rc;
+	int rc, fd;
 
 	if (vm_take_lock(vm, strcmp(cmd, "stop") ? "unpause" : "pause") < 0)
 		return -1;
@@ -1416,15 +1489,26 @@ static int pause_move(struct vm *vm, const char *cmd, enum vm_state from,
 	if (held != from || !pid)
 		return errorf("VM %s is %s, not %s", vm->name,
 			      vm_state_name(held), vm_state_name(from));
+	mark = pause_mark(vm);
+	/* (none made, on a disk without an inode to spare: the window is
+	 * a few milliseconds, not worth failing the pause for) */
+	fd = open(mark, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		close(fd);
 	rc = qmp_open(&q, vm->paths.qmp, 5000);
 	if (rc == 0)
 		rc = qmp_execute(&q, cmd, NULL, 10000, NULL);
 	if (rc < 0)
 		errorf("VM %s: %s", vm->name, qmp_error(&q));
 	qmp_close(&q);
-	if (rc < 0)
-		return -1;
-	return vm_record(vm, to, pid, vm->rec_accel, NULL);
+	/* a QMP failure may come after QEMU did it: the mark stays, and
+	 * the next look asks QEMU */
+	if (rc == 0)
+		rc = vm_record(vm, to, pid, vm->rec_accel, NULL);
+	if (rc == 0)
+		unlink(mark);
+	free(mark);
+	return rc;
 }
 
 int vm_pause(struct vm *vm)

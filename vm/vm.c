@@ -172,11 +172,13 @@ int vm_open(const struct nook_dirs *d, const char *name, int must_exist,
 	}
 	/* a suspend cut off left the guest stopped under "running" (or
 	 * QEMU where no suspend takes it), a resume cut off its QEMU
-	 * waiting under "starting": mended by whoever looks first (status,
-	 * list), when no nook is at work */
+	 * waiting under "starting", a pause cut off its CPUs other than
+	 * recorded: mended by whoever looks first (status, list), when no
+	 * nook is at work */
 	if (!look_only &&
 	    (((vm->recorded == VM_RUNNING || vm->recorded == VM_PAUSED) &&
-	      vm_suspend_cut_off(vm)) || vm_resume_cut_off(vm)) &&
+	      (vm_suspend_cut_off(vm) || vm_pause_cut_off(vm))) ||
+	     vm_resume_cut_off(vm)) &&
 	    !vm_lock_busy(&vm->paths) && vm_take_lock(vm, "mend") == 0) {
 		close(vm->lock_fd);
 		vm->lock_fd = -1;
@@ -267,6 +269,7 @@ int vm_take_lock(struct vm *vm, const char *doing)
 	vm_suspend_mend(vm);
 	vm_resume_mend(vm);
 	start_mend(vm);
+	vm_pause_mend(vm);
 	return 0;
 }
 
