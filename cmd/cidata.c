@@ -256,8 +256,8 @@ static int build_parse(int argc, char **argv, struct build_input *in)
 	int c;
 
 	getopt_reset();
-	while ((c = getopt_long(argc, argv, ":o:u:m:N:V:i:H:k:h", opts,
-				NULL)) != -1) {
+	while ((c = cmd_getopt_long(argc, argv, ":o:u:m:N:V:i:H:k:h", opts,
+				    NULL)) != -1) {
 		switch (c) {
 		case 'o': in->out = optarg; break;
 		case 'u': in->path[UD] = optarg; break;
@@ -366,7 +366,7 @@ static int cidata_show(struct nook_ctx *ctx, int argc, char **argv)
 
 	(void)ctx;
 	getopt_reset();
-	while ((c = getopt_long(argc, argv, ":f:h", opts, NULL)) != -1) {
+	while ((c = cmd_getopt_long(argc, argv, ":f:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'f': file = optarg; break;
 		case 'J': json = 1; break;

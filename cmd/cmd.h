@@ -112,16 +112,15 @@ void board_end(struct board *b);
 /* Reset getopt for a fresh parse of a (sub)command's argv. */
 void getopt_reset(void);
 /*
- * getopt_long() as every command calls it (the macro below, in every
- * file of cmd/): the C library's, noting each word it takes as an
- * option's value, so that main() tells "--exclude --json" (a value)
- * from "--json" (the option) without knowing each command's options.
+ * getopt_long(), as every command calls it: the C library's, noting
+ * each word it takes as an option's value, so that main() tells
+ * "--exclude --json" (a value) from "--json" (the option) without
+ * knowing each command's options.
  */
 int cmd_getopt_long(int argc, char *const *argv, const char *optstring,
 		    const struct option *longopts, int *longindex);
-#define getopt_long(...) cmd_getopt_long(__VA_ARGS__)
 /* 1 when word (the argv string itself, not a copy) was taken as an
- * option's value by a getopt_long() so far. */
+ * option's value by a cmd_getopt_long() so far. */
 int cmd_option_value(const char *word);
 /* Print j to stdout as indented JSON and free it. 0, or 1 on failure. */
 int print_json(json_t *j);

@@ -225,7 +225,7 @@ int cmd_doctor(struct nook_ctx *ctx, int argc, char **argv)
 	int c, json = 0, ret = 0;
 
 	getopt_reset();
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+	while ((c = cmd_getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'J': json = 1; break;
 		case 'h': return show_usage(usage_doctor);

@@ -110,7 +110,8 @@ static int cmd_export_libvirt(struct nook_ctx *ctx, int argc, char **argv)
 	o.log_dir = "/var/log/libvirt/qemu";
 	o.say = say_line;
 	getopt_reset();
-	while ((c = getopt_long(argc, argv, ":ho:c:", longopts, NULL)) != -1) {
+	while ((c = cmd_getopt_long(argc, argv, ":ho:c:", longopts,
+				    NULL)) != -1) {
 		switch (c) {
 		case 'h':
 			return show_usage(usage_libvirt);

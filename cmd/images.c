@@ -253,7 +253,7 @@ static int images_build(struct nook_ctx *ctx, int argc, char **argv)
 	int c, json = 0;
 
 	getopt_reset();
-	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+	while ((c = cmd_getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c': cache = optarg; break;
 		case 'j': json = 1; break;
@@ -297,7 +297,7 @@ static int import_parse(int argc, char **argv, struct import_opts *o)
 
 	memset(o, 0, sizeof(*o));
 	getopt_reset();
-	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+	while ((c = cmd_getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'n': o->name = optarg; break;
 		case 'k': o->kernel = optarg; break;
@@ -430,7 +430,7 @@ static int pull_parse(int argc, char **argv, struct img_pull *p,
 	int c, given = 0;
 
 	getopt_reset();
-	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+	while ((c = cmd_getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'n': free(p->name); p->name = xstrdup(optarg); break;
 		case '2': p->sha256 = optarg; given++; break;
@@ -568,7 +568,7 @@ static int images_list(struct nook_ctx *ctx, int argc, char **argv)
 	int c, json = 0;
 
 	getopt_reset();
-	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+	while ((c = cmd_getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'j': json = 1; break;
 		case 'h': return show_usage(usage);
@@ -622,7 +622,7 @@ static int rm_parse(int argc, char **argv, int *force)
 
 	*force = 0;
 	getopt_reset();
-	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+	while ((c = cmd_getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'f': *force = 1; break;
 		case 'h': return show_usage(usage) - 1;

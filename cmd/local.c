@@ -58,7 +58,7 @@ static int parse_small(struct nook_ctx *ctx, int argc, char **argv,
 	s->name = "default";
 	s->timeout = 60;
 	getopt_reset();
-	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+	while ((c = cmd_getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		if (c == 'h')
 			return show_usage(usage) - 1;
 		if (c == ':' || c == '?')

@@ -60,7 +60,7 @@ int cmd_local_prune(struct nook_ctx *ctx, int argc, char **argv)
 	size_t norph = 0, kept = 0;
 
 	getopt_reset();
-	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+	while ((c = cmd_getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'n': dry = 1; break;
 		case 'j': json = 1; break;

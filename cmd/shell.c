@@ -69,8 +69,8 @@ static int shell_parse(int argc, char **argv, struct shell_opts *o)
 	/* '+': stop at the first non-option, so COMMAND's own options are
 	 * never taken for ours; NAME may come before or after our options */
 	for (int have_name = 0;;) {
-		while ((c = getopt_long(argc, argv, "+:h", longopts,
-					NULL)) != -1) {
+		while ((c = cmd_getopt_long(argc, argv, "+:h", longopts,
+					    NULL)) != -1) {
 			switch (c) {
 			case 'u': o->user = optarg; break;
 			case 'w': o->workdir = optarg; break;

@@ -224,7 +224,7 @@ static int parse(int argc, char **argv, struct opts *opts, const char **name)
 	int c, rc;
 
 	getopt_reset();
-	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+	while ((c = cmd_getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		if (c == 'h')
 			return show_usage(usage) - 1;
 		if (c == '?' || c == ':')

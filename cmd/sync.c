@@ -433,7 +433,7 @@ static int parse(int argc, char **argv, struct sync_opts *o,
 	int c;
 
 	getopt_reset();
-	while ((c = getopt_long(argc, argv, ":hn", longopts, NULL)) != -1) {
+	while ((c = cmd_getopt_long(argc, argv, ":hn", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'x': strvec_push(&o->excludes, optarg); break;
 		case 'G': o->gitignore = 0; break;

@@ -72,8 +72,7 @@ static size_t n_values, values_room;
 int cmd_getopt_long(int argc, char *const *argv, const char *optstring,
 		    const struct option *longopts, int *longindex)
 {
-	/* (getopt_long): the C library's, not the macro */
-	int c = (getopt_long)(argc, argv, optstring, longopts, longindex);
+	int c = getopt_long(argc, argv, optstring, longopts, longindex);
 
 	if (c == -1 || c == '?' || c == ':' || !optarg)
 		return c;
@@ -193,7 +192,7 @@ int parse_json_only(int argc, char **argv, const char *usage, int max_words,
 	if (json)
 		*json = 0;
 	getopt_reset();
-	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+	while ((c = cmd_getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		if (c == 'h')
 			return show_usage(usage) - 1;
 		if (c != 'j')
