@@ -388,7 +388,12 @@ check "  and k-3 is not made again" test ! -e "$NOOK_HOME/vms/k-3"
 clocked() { grep -q " FLOCK .* WRITE .*:$(stat -c %i "$NOOK_HOME/clusters/$1.lock") " /proc/locks; }
 "$NOOK" local suspend k >/dev/null 2>&1 &
 suspender=$!
-for _ in $(seq 400); do clocked k && break; sleep 0.01; done
+# (the lock taken, then the line that names its holder written: stopped
+# between them, it would be held by a nook that says nothing of itself)
+for _ in $(seq 400); do
+	clocked k && grep -qw "$suspender" "$NOOK_HOME/clusters/k.lock" && break
+	sleep 0.01
+done
 kill -STOP "$suspender"
 check "a suspend of k holds the cluster" clocked k
 expect_rc "  a stop of k meanwhile" 1 "$NOOK" local stop k
