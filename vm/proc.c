@@ -107,8 +107,9 @@ const char *vm_doing_words(const char *doing)
 		{ "unpause", "unpausing" }, { "delete", "deleting" },
 		{ "snapshot", "taking or restoring a snapshot of" },
 		{ "export", "exporting" }, { "port", "changing a forward of" },
-		{ "prune", "pruning" }, { "mend", "mending a suspend cut off "
-		  "of" }, { "names", "writing its nodes' names into" },
+		{ "prune", "pruning" },
+		{ "mend", "mending a command cut off of" },
+		{ "names", "writing its nodes' names into" },
 		{ "record", "rebuilding the record of" },
 	};
 
