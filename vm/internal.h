@@ -517,9 +517,11 @@ int vm_uplink_recorded(const struct vm *vm, struct vm_nic *out);
 int vm_resume(struct vm *vm, struct strvec *argv, const char *accel,
 	      int wait_s, const struct vm_nic *up, pid_t *pid, struct buf *why,
 	      const struct net_port *movable, size_t n, struct net_port *taken);
-/* s into path (0600), atomically (path.tmp, renamed over it), quietly:
- * 0, or -1 with errno set, nothing said and no temporary file left; for
- * a file whose loss the caller decides on (write_file_atomic() says). */
+/* s into path (0600), atomically (path.tmp, renamed over it, the
+ * directory synced), quietly: 0, or -1 with errno set, nothing said and
+ * no temporary file left; for a file whose loss the caller decides on
+ * (write_file_atomic() says). A path.tmp a nook killed as it wrote left
+ * goes with the save (vm_save_remove()) or the next write. */
 int vm_write_quiet(const char *path, const char *s);
 /* 1 when vm's save file is not there (not one of another size, which
  * vm_save_fits() tells). */

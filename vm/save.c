@@ -469,18 +469,11 @@ int vm_resume_cut_off(const struct vm *vm)
 }
 
 /* 1 when the QEMU at vm's socket says its guest runs, else 0. */
+static int qemu_cpus(const struct vm *vm, int ms);
+
 static int guest_runs(const struct vm *vm)
 {
-	struct qmp q = { -1, BUF_INIT, NULL };
-	json_t *r = NULL;
-	int runs = 0;
-
-	if (qmp_open(&q, vm->paths.qmp, 5000) == 0 &&
-	    qmp_execute(&q, "query-status", NULL, 5000, &r) == 0)
-		runs = json_is_true(json_object_get(r, "running"));
-	json_decref(r);
-	qmp_close(&q);
-	return runs;
+	return qemu_cpus(vm, 5000) == VM_RUNNING;
 }
 
 /* A resume cut off once its guest ran on from the save: recorded
@@ -867,6 +860,26 @@ out:
 	return ret;
 }
 
+/* fsync of the directory holding path: its renames kept through a power
+ * cut. 0, or -1 with errno set, nothing said. */
+static int sync_dir_of(const char *path)
+{
+	char *dir = xstrdup(path), *slash = strrchr(dir, '/');
+	int fd, e, ret = -1;
+
+	if (slash)
+		*slash = '\0';
+	fd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		ret = fsync(fd);
+		e = errno;
+		close(fd);
+		errno = e;
+	}
+	free(dir);
+	return ret;
+}
+
 int vm_write_quiet(const char *path, const char *s)
 {
 	char *tmp = xasprintf("%s.tmp", path);
@@ -884,7 +897,7 @@ int vm_write_quiet(const char *path, const char *s)
 	}
 	if (close(fd) < 0 || rename(tmp, path) < 0)
 		goto out;
-	ret = 0;
+	ret = sync_dir_of(path);
 out:
 	e = errno;
 	if (ret < 0)
@@ -900,13 +913,15 @@ static int write_facts(const char *path, const struct vm_save *f)
 {
 	json_t *j = vm_save_to_json(f);
 	char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
-	int rc = -1;
+	int rc = -1, e = ENOMEM;
 
-	errno = ENOMEM;
-	if (s)
-		rc = vm_write_quiet(path, s);
+	if (s && vm_write_quiet(path, s) == 0)
+		rc = 0;
+	else if (s)
+		e = errno;
 	free(s);
 	json_decref(j);
+	errno = e;
 	return rc;
 }
 
@@ -1416,21 +1431,27 @@ int vm_pause_cut_off(const struct vm *vm)
 	return there;
 }
 
-/* What QEMU at vm's socket says of its CPUs: VM_RUNNING, VM_PAUSED, or
- * -1 when it does not answer. */
-static int qemu_cpus(const struct vm *vm)
+/* What QEMU at vm's socket says of its CPUs, each wait at most ms:
+ * VM_RUNNING, VM_PAUSED (QMP's "paused": stopped by a `stop`), or -1
+ * when it does not answer or is in another state (a panicked guest,
+ * an ended migration's "postmigrate", an I/O error's stop). */
+static int qemu_cpus(const struct vm *vm, int ms)
 {
 	struct qmp q = { -1, BUF_INIT, NULL };
 	json_t *r = NULL;
-	int st = -1;
+	const char *st = NULL;
+	int ret = -1;
 
-	if (qmp_open(&q, vm->paths.qmp, 5000) == 0 &&
-	    qmp_execute(&q, "query-status", NULL, 5000, &r) == 0)
-		st = json_is_true(json_object_get(r, "running")) ?
-		     VM_RUNNING : VM_PAUSED;
+	if (qmp_open(&q, vm->paths.qmp, ms) == 0 &&
+	    qmp_execute(&q, "query-status", NULL, ms, &r) == 0)
+		st = json_string_value(json_object_get(r, "status"));
+	if (st && !strcmp(st, "running"))
+		ret = VM_RUNNING;
+	else if (st && !strcmp(st, "paused"))
+		ret = VM_PAUSED;
 	json_decref(r);
 	qmp_close(&q);
-	return st;
+	return ret;
 }
 
 void vm_pause_mend(struct vm *vm)
@@ -1449,7 +1470,9 @@ void vm_pause_mend(struct vm *vm)
 		unlink(mark);
 		goto out;
 	}
-	now = qemu_cpus(vm);
+	/* short waits: a 'stop --force' of a hung QEMU takes the lock
+	 * too, and must not wait on it long */
+	now = qemu_cpus(vm, 1000);
 	if (now < 0)
 		goto out; /* the next look tries again */
 	/* the record read anew frees rec_accel */
@@ -1458,12 +1481,20 @@ void vm_pause_mend(struct vm *vm)
 	    vm_record(vm, (enum vm_state)now, pid, accel, NULL) < 0)
 		goto out;
 	unlink(mark);
-	if ((enum vm_state)now != was)
-		warnf("VM %s: a%s of it was cut off once QEMU had %s its "
-		      "CPUs; it is recorded %s, as QEMU says", vm->name,
-		      now == VM_PAUSED ? " pause" : "n unpause",
-		      now == VM_PAUSED ? "stopped" : "restarted",
-		      vm_state_name((enum vm_state)now));
+	if ((enum vm_state)now == was)
+		goto out;
+	if (now == VM_PAUSED)
+		warnf("VM %s: a pause of it was cut off once QEMU had stopped "
+		      "its CPUs; it is recorded paused, as QEMU says ('nook "
+		      "local unpause %s' lets it run)", vm->name, vm->name);
+	else if (vm_clock_sync(vm) == 0)
+		warnf("VM %s: an unpause of it was cut off once QEMU had "
+		      "restarted its CPUs; it is recorded running, as QEMU "
+		      "says, its clock set", vm->name);
+	else
+		warnf("VM %s: an unpause of it was cut off once QEMU had "
+		      "restarted its CPUs; it is recorded running, as QEMU "
+		      "says, its clock still the pause's", vm->name);
 out:
 	free(accel);
 	free(mark);
