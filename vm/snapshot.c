@@ -220,11 +220,14 @@ static void sweep_jobs(struct qmp *q)
 
 /*
  * A snapshot's save failed, saying why: when the disk holding the VM's
- * overlay is out of room (ENOSPC in what was said, or less free than
- * need, what the save may take), that is added to why, with what to do.
- * QEMU's own word for a full disk is often a bare "Input/output error".
+ * overlay is full (ENOSPC in what was said, or under 1M free), or has
+ * less free than need (what the save may take), that is added to why,
+ * with what to do. QEMU's own word for a full disk is often a bare
+ * "Input/output error". Less room than need only may be: a save fails
+ * for other reasons too (a timeout, a QMP error).
  */
-static void full_disk(const struct vm *vm, uint64_t need, struct buf *why)
+static void add_full_disk_hint(const struct vm *vm, uint64_t need,
+			       struct buf *why)
 {
 	int said = why->p && strstr(why->p, strerror(ENOSPC));
 	struct statvfs sv;
@@ -237,7 +240,8 @@ static void full_disk(const struct vm *vm, uint64_t need, struct buf *why)
 	       sv.f_frsize;
 	if (!said && left >= need)
 		return;
-	buf_addf(why, "; the disk holding %s is full (", vm->paths.dir);
+	buf_addf(why, "; the disk holding %s %s (", vm->paths.dir,
+		 said || !(left >> 20) ? "is full" : "may have too little room");
 	if (left >> 20)
 		buf_addf(why, "%lluM free", left >> 20);
 	else
@@ -270,7 +274,7 @@ static int run_job(struct vm *vm, struct qmp *q, const char *cmd,
 	else
 		rc = wait_job(q, id, job_bound(vm->spec.memory), &why);
 	if (rc < 0 && !strcmp(cmd, "snapshot-save"))
-		full_disk(vm, vm->spec.memory, &why);
+		add_full_disk_hint(vm, vm->spec.memory, &why);
 	if (rc < 0)
 		errorf("VM %s: %s of '%s' failed: %s", vm->name, cmd, tag,
 		       why.p);
@@ -304,7 +308,7 @@ static int disk_op(struct vm *vm, const char *op, const char *tag)
 	buf_trim_newlines(&out);
 	/* a snapshot of the disk alone takes a copy of its tables */
 	if (rc > 0 && !strcmp(op, "-c"))
-		full_disk(vm, 1 << 20, &out);
+		add_full_disk_hint(vm, 1 << 20, &out);
 	if (rc > 0)
 		errorf("VM %s: qemu-img snapshot %s %s failed (exit %d): %s",
 		       vm->name, op, tag, rc, out.p);
@@ -567,17 +571,18 @@ static void forget_unmade(struct vm *vm, struct qmp *q, const char *tag)
 	free(node);
 }
 
-/* What a memory snapshot would be made with could not be kept (told:
- * could be told, not written): said, with a full disk named. */
-static void not_kept(const struct vm *vm, int told)
+/* What a memory snapshot would be made with could not be kept (when
+ * have_facts: they were read, their write failed, said): said, with a
+ * full disk named. */
+static void not_kept(const struct vm *vm, int have_facts)
 {
 	struct buf why = BUF_INIT;
 
 	buf_addf(&why, "what it would be made with (QEMU's command line and "
 		 "version) cannot be %s, and without it its memory could "
-		 "never be loaded", told ? "kept" : "told");
-	if (told)
-		full_disk(vm, vm->spec.memory, &why);
+		 "never be loaded", have_facts ? "kept" : "told");
+	if (have_facts)
+		add_full_disk_hint(vm, vm->spec.memory, &why);
 	errorf("VM %s: no snapshot made: %s", vm->name, why.p);
 	buf_free(&why);
 }
