@@ -857,10 +857,11 @@ static int start_one(const struct nook_dirs *d, const char *name,
 		     struct opts *opts, struct progress *pr, double t0)
 {
 	struct vm_start_result r;
+	struct error_hook hook;
 	struct vm *vm = NULL;
 	int rc = 1;
 
-	error_before(progress_clear, pr);
+	hook = error_before(progress_clear, pr);
 	if (vm_open(d, name, 0, &vm) < 0 || vm_start(vm, &opts->vm, &r) < 0)
 		goto out;
 	progress_clear(pr);
@@ -870,7 +871,7 @@ static int start_one(const struct nook_dirs *d, const char *name,
 		print_ready(vm, mono_s() - t0);
 	rc = opts->json ? rc : 0;
 out:
-	error_before(NULL, NULL);
+	error_before_restore(hook);
 	vm_close(vm);
 	sig_rethrow(); /* a resume cut short by ^C, undone */
 	return rc;

@@ -39,11 +39,18 @@ int error_add_cause(const char *cause);
  * ...", "VM w: ...", "w is ...") is left as it is. w must outlive its
  * use. */
 void error_where(const char *w);
-/* Until called again with NULL, fn(arg) runs before each message that
- * errorf(), error_errno(), usage_errorf() or warnf() prints: a line left
- * open on the terminal (a wait's clock) is ended first, whichever code
- * says what went wrong. arg must outlive its use. */
-void error_before(void (*fn)(void *arg), void *arg);
+/* Until put back, fn(arg) runs before each message that errorf(),
+ * error_errno(), usage_errorf() or warnf() prints: a line left open on
+ * the terminal (a wait's clock) is wiped first, whichever code says what
+ * went wrong. arg must outlive its use. Returns the hook it replaces,
+ * for the caller to put back with error_before_restore() when its wait
+ * ends (a wait inside another's keeps the outer one's). */
+struct error_hook {
+	void (*fn)(void *arg);
+	void *arg;
+};
+struct error_hook error_before(void (*fn)(void *arg), void *arg);
+void error_before_restore(struct error_hook was);
 /* The length of "VM NAME" or "NAME" at msg's start when msg starts by
  * naming name ("VM dev-2: ...", "dev-2 is ...", not "dev-20 ..."), else
  * 0: a prefix of name before msg would say it twice. */

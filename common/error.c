@@ -22,10 +22,19 @@ void error_where(const char *w)
 static void (*before)(void *);
 static void *before_arg;
 
-void error_before(void (*fn)(void *arg), void *arg)
+struct error_hook error_before(void (*fn)(void *arg), void *arg)
 {
+	struct error_hook was = { before, before_arg };
+
 	before = fn;
 	before_arg = fn ? arg : NULL;
+	return was;
+}
+
+void error_before_restore(struct error_hook was)
+{
+	before = was.fn;
+	before_arg = was.arg;
 }
 
 /* Whether that error was a usage error (usage_errorf()). */

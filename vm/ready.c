@@ -632,12 +632,16 @@ static void await_end(struct await_clock *c)
 	c->tick = NULL;
 }
 
-/* error_before()'s hook during the wait: whatever says why it ends (a
- * VM record that cannot be read as well as await_over()'s reasons) says
- * it on a line of its own, not after the clock. */
+/* error_before()'s hook during the wait: whatever is said (why it ends,
+ * a VM record that cannot be read as well as await_over()'s reasons, or
+ * a warning) is said on a line of its own, not after the clock; the
+ * clock goes on below it while the wait does. */
 static void await_said(void *arg)
 {
-	await_end(arg);
+	const struct await_clock *c = arg;
+
+	if (c->tick)
+		c->tick(c->arg, -1);
 }
 
 /* 0 while the wait for vm's sshd goes on. Else -1, having said why it
@@ -680,6 +684,7 @@ int vm_ssh_await(struct vm *vm, const struct ssh_target *t, int timeout_s,
 	struct banner_wait bw = { -FAST_BLIND_S, 0 };
 	struct await_clock ck = { tick, arg, mono_s() };
 	long long until = vm->since + timeout_s;
+	struct error_hook hook;
 	struct vm_info i;
 	int ret;
 
@@ -689,7 +694,7 @@ int vm_ssh_await(struct vm *vm, const struct ssh_target *t, int timeout_s,
 	/* booted a while ago: its sshd is ssh's to find */
 	if (!i.pid || time(NULL) >= until)
 		return 0;
-	error_before(await_said, &ck);
+	hook = error_before(await_said, &ck);
 	while ((ret = await_over(vm, i.pid, until)) == 0) {
 		double el = mono_s() - ck.start;
 
@@ -698,7 +703,7 @@ int vm_ssh_await(struct vm *vm, const struct ssh_target *t, int timeout_s,
 			break;
 		await_tick(&ck);
 	}
-	error_before(NULL, NULL);
+	error_before_restore(hook);
 	await_end(&ck);
 	return ret;
 }
