@@ -244,8 +244,11 @@ static void say_watching(const char *src)
 	free(shown);
 }
 
+/* sync_once()'s failure when the copy failed because the VM stopped. */
+#define SYNC_VM_STOPPED -2
+
 /* One sync into vm, named name: rsync's progress on a terminal, then a
- * summary line. */
+ * summary line. 0; else -1, or SYNC_VM_STOPPED, having said why. */
 static int sync_once(struct vm *vm, const struct ssh_target *t,
 		     const char *name, const struct sync_opts *o,
 		     const char *src, const char *dest)
@@ -254,7 +257,7 @@ static int sync_once(struct vm *vm, const struct ssh_target *t,
 	struct buf out = BUF_INIT;
 	int tty = isatty(STDOUT_FILENO);
 	double t0 = mono_s();
-	char *shown, *why;
+	char *shown, *why, *stopped;
 	struct ssh_rsync_opts ro = {
 		(const char *const *)o->excludes.v, o->chown, o->gitignore,
 		o->del, o->dry_run, tty
@@ -268,13 +271,14 @@ static int sync_once(struct vm *vm, const struct ssh_target *t,
 	if (rc != 0) {
 		print_rsync_errors(out.p);
 		buf_free(&out);
-		why = rc > 0 ? copy_failed(vm, 0, (const char *const *)argv.v,
-					   rc, sig) : NULL;
+		stopped = rc > 0 ? shell_stopped_now(vm, 0) : NULL;
+		why = stopped ? stopped : rc > 0 ?
+		      rsync_failed((const char *const *)argv.v, rc, sig) : NULL;
 		if (why)
 			errorf("%s", why);
 		free(why);
 		strvec_clear(&argv);
-		return -1;
+		return stopped ? SYNC_VM_STOPPED : -1;
 	}
 	strvec_clear(&argv);
 	/* the guest's path may hold any byte: none drives the terminal */
@@ -501,15 +505,6 @@ static const char *take_name(const struct nook_dirs *d, const char *pos[3],
 	return name;
 }
 
-/* Whether vm's QEMU is gone (a copy into it failed for that). */
-static int vm_stopped_now(struct vm *vm)
-{
-	struct vm_info i;
-
-	vm_get_info(vm, &i);
-	return !i.pid;
-}
-
 /* Sync into one VM (a cluster's first node), then again on every change
  * with --watch. The exit status. */
 static int sync_one(const struct nook_dirs *d, const char *name,
@@ -541,8 +536,8 @@ static int sync_one(const struct nook_dirs *d, const char *name,
 			goto out;
 		/* a failed round is reported; the watch goes on, unless
 		 * the VM stopped (said): no round would reach it again */
-		if (sync_once(vm, &t, vm_name, o, src, dest) < 0 &&
-		    vm_stopped_now(vm))
+		if (sync_once(vm, &t, vm_name, o, src, dest) ==
+		    SYNC_VM_STOPPED)
 			goto out;
 	}
 	rc = 0;
@@ -627,6 +622,25 @@ static int sync_round(const struct nook_dirs *d, struct fanout_set *s,
 	return rc;
 }
 
+/* Whether the VM of any node of s still runs. */
+static int any_node_runs(const struct nook_dirs *d,
+			 const struct fanout_set *s)
+{
+	int runs = 0;
+
+	for (size_t i = 0; i < s->nodes.n && !runs; i++) {
+		struct vm *vm = NULL;
+		struct vm_info info;
+
+		if (vm_open(d, s->nodes.v[i], 1, &vm) == 0) {
+			vm_get_info(vm, &info);
+			runs = info.pid != 0;
+		}
+		vm_close(vm);
+	}
+	return runs;
+}
+
 /* Sync into every node of name at once (--all), then again on every
  * change with --watch. The exit status. */
 static int sync_all(const struct nook_dirs *d, const char *name,
@@ -673,12 +687,14 @@ static int sync_all(const struct nook_dirs *d, const char *name,
 		goto out;
 	}
 	rc = sync_round(d, &s, name, o, dest);
-	while (o->watch) {
+	/* a round that failed with no node running is the last: the next
+	 * would fail the same way */
+	while (o->watch && (rc == 0 || any_node_runs(d, &s))) {
 		say_watching(src);
 		fflush(stdout);
 		if (wait_change(src, 300) < 0)
 			break;
-		sync_round(d, &s, name, o, dest);
+		rc = sync_round(d, &s, name, o, dest);
 	}
 out:
 	strvec_clear(&why);

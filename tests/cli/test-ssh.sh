@@ -49,10 +49,10 @@ done
 if [ -n "${KILL_RSYNC:-}" ] && [ "${alias:-}" = "$KILL_RSYNC" ]; then
 	case "$*" in *rsync*) kill -KILL "$PPID"; exit 255 ;; esac
 fi
-# the VM of the node STOP_VM names (nook-NODE) killed as its rsync starts
-# in the guest (once the file STOP_VM_IF names is there, when it is set):
-# its connection closed, as a real ssh's would be
-if [ -n "${STOP_VM:-}" ] && [ "${alias:-}" = "$STOP_VM" ] &&
+# the VM of a node STOP_VM names (nook-NODE, several apart by spaces)
+# killed as its rsync starts in the guest (once the file STOP_VM_IF names
+# is there, when it is set): its connection closed, as a real ssh's is
+if case " ${STOP_VM:-} " in *" ${alias:-} "*) true ;; *) false ;; esac &&
    { [ -z "${STOP_VM_IF:-}" ] || [ -e "$STOP_VM_IF" ]; }; then
 	case "$*" in *rsync*)
 		vm=${alias#nook-}
@@ -531,6 +531,21 @@ assert n["name"] == "qc-2" and n["exit"] == int(sys.argv[5]), d
 assert n["error"] == "the VM is %s now: it stopped while ssh was connected" % sys.argv[4], d
 assert ("nook: qc-2: " + n["error"]) in sys.argv[3], sys.argv[3]' "$ERR" "$st" "$RC"
 check "  qc-1 synced" jnodes 'assert d[0]["exit"] == 0 and "error" not in d[0], d'
+# --all --watch: a round in which every node's VM stopped ends the watch;
+# while one runs, it goes on
+qc_anew "qc for a watch"
+rm -f stop-now watch.out
+(STOP_VM="nook-qc-1 nook-qc-2" STOP_VM_IF=$PWD/stop-now timeout 60 "$NOOK" sync --all qc --watch "src it's" wall >watch.out 2>&1
+ echo "rc=$?" >>watch.out) &
+watcher=$!
+for _ in $(seq 150); do grep -q "^watching" watch.out 2>/dev/null && break; sleep 0.2; done
+contains "sync --all qc --watch: the first round, then watching" "$(cat watch.out)" "watching"
+touch stop-now "src it's/new for all"
+wait "$watcher"
+check "  every node's VM stopped in a later round: the watch ends" sh -c '! grep -qx "rc=124" "$1"' _ watch.out
+check "  with a failure's status" sh -c 'grep -q "^rc=" "$1" && ! grep -qx "rc=0" "$1"' _ watch.out
+contains "  says qc-1's VM stopped" "$(cat watch.out)" "nook: qc-1: the VM is"
+contains "  says qc-2's VM stopped" "$(cat watch.out)" "nook: qc-2: the VM is"
 "$NOOK" local delete qc --force >/dev/null 2>&1
 # one VM killed during the copy: said as the VM stopped, and only that
 expect_rc "q1 again" 0 "$NOOK" local start q1 --no-wait
