@@ -259,7 +259,7 @@ static json_t *status_json(struct vm *vm)
 }
 
 /* 1 when status j is of a suspended VM whose save file is gone. */
-static int save_gone(json_t *j)
+static int json_save_gone(json_t *j)
 {
 	return json_is_true(json_object_get(json_object_get(j, "save"),
 					    "gone"));
@@ -277,7 +277,7 @@ static void save_line(json_t *j, char *out, size_t size)
 		return;
 	fmt_duration((long)json_integer_value(json_object_get(sv, "age")),
 		     age, sizeof(age));
-	if (save_gone(j))
+	if (json_save_gone(j))
 		snprintf(out, size, "gone, made %s ago", age);
 	else
 		snprintf(out, size, "%lldM, %s ago", (long long)(
@@ -315,7 +315,7 @@ static void print_status(json_t *j)
 
 		save_line(j, saved, sizeof(saved));
 		printf("state:   %s (saved state %s%s)\n", state, saved,
-		       save_gone(j) ? ": its file was removed" : "");
+		       json_save_gone(j) ? ": its file was removed" : "");
 	} else {
 		printf("state:   %s\n", state);
 	}
@@ -364,7 +364,7 @@ static void print_status(json_t *j)
 		printf("get in:  nook shell %s\n", name);
 	else if (!strcmp(state, "paused"))
 		printf("go on:   nook local unpause %s\n", name);
-	else if (!strcmp(state, "suspended") && save_gone(j))
+	else if (!strcmp(state, "suspended") && json_save_gone(j))
 		printf("start:   nook local start %s boots it afresh (its "
 		       "memory is lost with the save; the disk is as the "
 		       "suspend left it)\n", name);
@@ -518,7 +518,7 @@ static void print_list(json_t *all)
 		       json_string_value(json_object_get(j, "state")), pid, port,
 		       cw, or_dash(json_object_get(j, "cluster")),
 		       or_dash(json_object_get(j, "address")), image,
-		       !saved[0] ? "" : save_gone(j) ? " (saved state " :
+		       !saved[0] ? "" : json_save_gone(j) ? " (saved state " :
 		       " (saved ", saved, saved[0] ? ")" : "",
 		       json_is_string(json_object_get(j, "panic")) ?
 		       " (its kernel panicked)" : "",

@@ -197,6 +197,8 @@ static void stream_waits(FILE **stream, int fd)
 		setvbuf(f, NULL, _IONBF, 0);
 	else if (isatty(fd))
 		setvbuf(f, NULL, _IOLBF, BUFSIZ);
+	/* (fileno() of the new stream is -1: nook asks isatty() and
+	 * the like of STDOUT_FILENO and STDERR_FILENO, never fileno()) */
 	*stream = f;
 }
 

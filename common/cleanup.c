@@ -206,7 +206,8 @@ static void register_slot(const char *path, int empty_only)
 			return;
 		}
 	}
-	/* full: the next sweep of its directory will find it */
+	/* full: a temporary file is found by the next sweep of its
+	 * directory; a tmp_register_dir() one stays, empty */
 }
 
 void tmp_register(const char *path)

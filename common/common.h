@@ -149,7 +149,8 @@ int read_file_tail(const char *path, long long from, size_t max,
 int read_file_regular(const char *path, struct buf *b, size_t max);
 /* read_file_regular() of fd, open on path (named in messages): what a
  * caller reads after checking the open file (nook.yaml's owner). Its
- * O_NONBLOCK, if set for the open, is cleared; fd is left open. */
+ * O_NONBLOCK, if set for the open, is cleared (fd is one the caller
+ * opened, shared with no one); fd is left open. */
 int read_fd_regular(int fd, const char *path, struct buf *b, size_t max);
 
 /* write(2) all of buf, looping over short writes, EINTR and EAGAIN (a

@@ -205,6 +205,15 @@ int read_file_regular(const char *path, struct buf *b, size_t max)
 	return ret;
 }
 
+/* fd's O_NONBLOCK (set to open a FIFO without a wait) cleared for a
+ * read that waits. 0, or -1 (errno). */
+static int clear_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+}
+
 int read_fd_regular(int fd, const char *path, struct buf *b, size_t max)
 {
 	size_t had = b->len;
@@ -216,7 +225,7 @@ int read_fd_regular(int fd, const char *path, struct buf *b, size_t max)
 	else if (!S_ISREG(st.st_mode))
 		errorf("cannot read %s: it is %s, not a file", path,
 		       file_kind(st.st_mode));
-	else if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0)
+	else if (clear_nonblock(fd) < 0)
 		error_errno("cannot read %s", path);
 	else if (read_fd_max(fd, b, max) == 0)
 		ret = 0;
