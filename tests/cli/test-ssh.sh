@@ -531,17 +531,26 @@ assert n["name"] == "qc-2" and n["exit"] == int(sys.argv[5]), d
 assert n["error"] == "the VM is %s now: it stopped while ssh was connected" % sys.argv[4], d
 assert ("nook: qc-2: " + n["error"]) in sys.argv[3], sys.argv[3]' "$ERR" "$st" "$RC"
 check "  qc-1 synced" jnodes 'assert d[0]["exit"] == 0 and "error" not in d[0], d'
+# watch_then_stop NAME STOP_VM SYNC-ARGS...: `nook sync --watch
+# SYNC-ARGS` in the background; once its first round is done, the VMs
+# STOP_VM names stop in the next round's copy (a change under SRC
+# starts it); its output and "rc=STATUS" into watch.out
+watch_then_stop() {
+	local n=$1 stop=$2 watcher
+	shift 2
+	rm -f stop-now watch.out
+	(STOP_VM=$stop STOP_VM_IF=$PWD/stop-now timeout 60 "$NOOK" sync --watch "$@" >watch.out 2>&1
+	 echo "rc=$?" >>watch.out) &
+	watcher=$!
+	for _ in $(seq 150); do grep -q "^watching" watch.out 2>/dev/null && break; sleep 0.2; done
+	contains "$n: the first round, then watching" "$(cat watch.out)" "watching"
+	touch stop-now "src it's/new $RANDOM"
+	wait "$watcher"
+}
 # --all --watch: a round in which every node's VM stopped ends the watch;
 # while one runs, it goes on
 qc_anew "qc for a watch"
-rm -f stop-now watch.out
-(STOP_VM="nook-qc-1 nook-qc-2" STOP_VM_IF=$PWD/stop-now timeout 60 "$NOOK" sync --all qc --watch "src it's" wall >watch.out 2>&1
- echo "rc=$?" >>watch.out) &
-watcher=$!
-for _ in $(seq 150); do grep -q "^watching" watch.out 2>/dev/null && break; sleep 0.2; done
-contains "sync --all qc --watch: the first round, then watching" "$(cat watch.out)" "watching"
-touch stop-now "src it's/new for all"
-wait "$watcher"
+watch_then_stop "sync --all qc --watch" "nook-qc-1 nook-qc-2" --all qc "src it's" wall
 check "  every node's VM stopped in a later round: the watch ends" sh -c '! grep -qx "rc=124" "$1"' _ watch.out
 check "  with a failure's status" sh -c 'grep -q "^rc=" "$1" && ! grep -qx "rc=0" "$1"' _ watch.out
 contains "  says qc-1's VM stopped" "$(cat watch.out)" "nook: qc-1: the VM is"
@@ -559,14 +568,7 @@ check "  not as an rsync that failed" test "${ERR#*rsync failed}" = "$ERR"
 # failed the same way, for as long as the watch ran)
 expect_rc "q1 once more" 0 "$NOOK" local start q1 --no-wait
 to_banner q1
-rm -f stop-now watch.out
-(STOP_VM=nook-q1 STOP_VM_IF=$PWD/stop-now timeout 60 "$NOOK" sync q1 --watch "src it's" wmid >watch.out 2>&1
- echo "rc=$?" >>watch.out) &
-watcher=$!
-for _ in $(seq 150); do grep -q "^watching" watch.out 2>/dev/null && break; sleep 0.2; done
-contains "sync q1 --watch: the first round, then watching" "$(cat watch.out)" "watching"
-touch stop-now "src it's/new after stop"
-wait "$watcher"
+watch_then_stop "sync q1 --watch" nook-q1 q1 "src it's" wmid
 st=$(vstate q1)
 check "  the VM stopped in a later round: the watch ends, exit 1" grep -qx "rc=1" watch.out
 contains "  says the VM stopped" "$(cat watch.out)" "nook: VM q1 is $st now: it stopped while ssh was connected"
