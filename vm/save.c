@@ -381,11 +381,16 @@ static int mend_qemu(struct qmp *q, int paused)
 	return paused ? qmp_execute(q, "stop", NULL, 10000, NULL) : 0;
 }
 
+/* keep_save()'s failure when the save is whole but its record could not
+ * be written (a disk the save filled): the save is back under its
+ * temporary name, for vm_suspend_mend() to keep once there is room. */
+#define SAVE_NOT_RECORDED -2
+
 static int keep_save(struct vm *vm, struct vm_save *f);
 
 /* The whole save a cut-off suspend left, with the facts it wrote beside
- * it, kept and recorded as a finished suspend would: 0, or -1 (quietly:
- * no facts, they do not read). */
+ * it, kept and recorded as a finished suspend would: 0; -1 (quietly:
+ * no facts, they do not read), or SAVE_NOT_RECORDED. */
 static int keep_cut_off(struct vm *vm)
 {
 	char *path = facts_path(vm);
@@ -424,10 +429,18 @@ void vm_suspend_mend(struct vm *vm)
 		/* cut off once QEMU had saved and quit: a whole save (its
 		 * facts beside it) is kept; else the disk is as QEMU left
 		 * it, cleanly, and the VM stopped */
-		if (keep_cut_off(vm) == 0) {
+		int kept = keep_cut_off(vm);
+
+		if (kept == 0) {
 			warnf("VM %s: a suspend of it was cut off once its "
 			      "save was whole; the save is kept, and the next "
 			      "start resumes it", vm->name);
+		} else if (kept == SAVE_NOT_RECORDED) {
+			keep = 1;
+			warnf("VM %s: its save is whole, and its record still "
+			      "cannot be written; free space on the disk "
+			      "holding %s, and the next nook command on it "
+			      "records it suspended", vm->name, vm->paths.dir);
 		} else {
 			vm_save_remove(vm);
 			if (vm_record(vm, VM_STOPPED, 0, NULL, NULL) == 0)
@@ -822,7 +835,9 @@ out:
 	return ret;
 }
 
-/* The save is written and QEMU is gone: keep the file, record it. */
+/* The save is written and QEMU is gone: keep the file, record it. 0;
+ * -1, or SAVE_NOT_RECORDED with the save and its facts left for a mend,
+ * having said why. */
 static int keep_save(struct vm *vm, struct vm_save *f)
 {
 	char *tmp = save_path(vm, 1), *dst = save_path(vm, 0);
@@ -849,6 +864,16 @@ static int keep_save(struct vm *vm, struct vm_save *f)
 	vm->has_save = 1;
 	memset(f, 0, sizeof(*f));
 	ret = vm_record(vm, VM_SUSPENDED, 0, NULL, NULL);
+	if (ret < 0) {
+		/* the save whole, its record not written: not lost with
+		 * it, if its facts are there for the mend to check it by */
+		char *facts = facts_path(vm);
+
+		vm->has_save = 0;
+		if (access(facts, F_OK) == 0 && rename(dst, tmp) == 0)
+			ret = SAVE_NOT_RECORDED;
+		free(facts);
+	}
 	if (ret == 0) {
 		free(tmp);
 		tmp = facts_path(vm);
@@ -1014,7 +1039,7 @@ int vm_suspend(struct vm *vm, int timeout_s, uint64_t *size,
 	struct vm_save f;
 	enum vm_state held;
 	pid_t pid;
-	int ret = -1;
+	int ret = -1, kept;
 
 	memset(&f, 0, sizeof(f));
 	if (vm_take_lock(vm, "suspend") < 0)
@@ -1038,7 +1063,16 @@ int vm_suspend(struct vm *vm, int timeout_s, uint64_t *size,
 		stopped_meanwhile(vm);
 		goto out;
 	}
-	if (keep_save(vm, &f) < 0) {
+	kept = keep_save(vm, &f);
+	if (kept == SAVE_NOT_RECORDED) {
+		errorf("VM %s: its save is whole but its record cannot be "
+		       "written; free space on the disk holding %s, then any "
+		       "nook command on it ('nook local status %s') records "
+		       "it suspended, and 'nook local start %s' resumes it",
+		       vm->name, vm->paths.dir, vm->name, vm->name);
+		goto out;
+	}
+	if (kept < 0) {
 		/* QEMU is gone: what is left is a stopped VM */
 		vm_save_remove(vm);
 		if (vm_record(vm, VM_STOPPED, 0, NULL, NULL) < 0)

@@ -182,6 +182,43 @@ SH
 fi
 expect_rc "  the next start resumes it" 0 "$NOOK" local start s1
 contains "  resumed" "$OUT" "resumed from its saved state"
+# a suspend whose save is whole but whose record cannot be written (no
+# inode left for the record's new file, on a tmpfs of the test's): the
+# save is kept for the next command, which records it once there is room
+if unshare -m true 2>/dev/null; then
+	out=$(unshare -m bash -s "$NOOK" "$NOOK_HOME" "$WORK" <<'SH' 2>&1
+NOOK=$1 NOOK_HOME=$2
+cd "$3" || exit 1
+mount -t tmpfs -o size=64m,nr_inodes=64 tmpfs "$NOOK_HOME/vms" || exit 1
+"$NOOK" local start sf --image blank.img --no-wait --memory 256M --cpus 1 \
+	--accel tcg >/dev/null 2>&1 || { echo "start failed"; exit 1; }
+mkdir "$NOOK_HOME/vms/fill"
+i=0
+while touch "$NOOK_HOME/vms/fill/$i" 2>/dev/null; do i=$((i + 1)); done
+# room for the save and its facts' files, none for the record's
+rm "$NOOK_HOME/vms/fill/0" "$NOOK_HOME/vms/fill/1"
+"$NOOK" local suspend sf
+echo "suspend exit $?"
+ls -a "$NOOK_HOME/vms/sf" | grep suspend
+"$NOOK" local status sf >/dev/null
+rm -r "$NOOK_HOME/vms/fill"
+"$NOOK" local status sf --json | python3 -c 'import json, sys; print("state", json.load(sys.stdin)["state"])'
+"$NOOK" local start sf --timeout 30 >/dev/null 2>&1
+echo "start exit $?"
+"$NOOK" local status sf --json | python3 -c 'import json, sys; print("state", json.load(sys.stdin)["state"])'
+"$NOOK" local delete sf --force >/dev/null 2>&1
+SH
+)
+	printf '%s\n' "$out" | sed 's/^/     | /'
+	contains "a suspend whose record cannot be written fails" "$out" "suspend exit 1"
+	contains "  says the save is whole, and what to do" "$out" "VM sf: its save is whole but its record cannot be written; free space on the disk holding $NOOK_HOME/vms/sf"
+	contains "  the save kept, with its facts" "$out" ".suspend.save.facts"
+	contains "  a look while the disk is still full keeps it" "$out" "VM sf: its save is whole, and its record still cannot be written"
+	contains "  once there is room, the next look records it suspended" "$out" "VM sf: a suspend of it was cut off once its save was whole; the save is kept"
+	contains "  suspended" "$out" "state suspended"
+	contains "  and the start resumes it" "$out" "start exit 0"
+	contains "  running" "$out" "state running"
+fi
 
 # a resumed QEMU (with -incoming) suspends and resumes again
 expect_rc "suspend the resumed VM, --json" 0 "$NOOK" local suspend s1 --json
