@@ -331,6 +331,14 @@ static char *facts_path(const struct vm *vm)
 	return xasprintf("%s/." SAVE_NAME ".facts", vm->paths.dir);
 }
 
+/* The same facts, written before the save begins and renamed to
+ * facts_path() once it is whole: the rename takes no room on a disk the
+ * save has filled. */
+static char *facts_begun_path(const struct vm *vm)
+{
+	return xasprintf("%s/." SAVE_NAME ".facts.begun", vm->paths.dir);
+}
+
 /* What a resume loads, kept beside the save while its QEMU starts (the
  * starting record names no save): a resume cut off then can put the VM
  * back as it was. */
@@ -341,24 +349,20 @@ static char *resuming_path(const struct vm *vm)
 
 void vm_save_remove(struct vm *vm)
 {
-	char *a = save_path(vm, 0), *b = save_path(vm, 1);
-	char *c = facts_path(vm), *d = resuming_path(vm);
-	/* vm_write_quiet()'s temporary files, of a nook killed as it wrote */
-	char *ct = xasprintf("%s.tmp", c), *dt = xasprintf("%s.tmp", d);
+	char *files[] = { save_path(vm, 0), save_path(vm, 1), facts_path(vm),
+			  facts_begun_path(vm), resuming_path(vm) };
 
-	unlink(a);
-	unlink(b);
-	unlink(c);
-	unlink(d);
-	unlink(ct);
-	unlink(dt);
-	free(c);
-	free(d);
-	free(ct);
-	free(dt);
+	for (size_t i = 0; i < sizeof(files) / sizeof(*files); i++) {
+		/* and vm_write_quiet()'s temporary file, of a nook killed
+		 * as it wrote */
+		char *tmp = xasprintf("%s.tmp", files[i]);
+
+		unlink(files[i]);
+		unlink(tmp);
+		free(tmp);
+		free(files[i]);
+	}
 	vm->has_save = 0;
-	free(a);
-	free(b);
 }
 
 int vm_suspend_cut_off(const struct vm *vm)
@@ -463,11 +467,13 @@ void vm_suspend_mend(struct vm *vm)
 	}
 	qmp_close(&q);
 	if (!keep) {
-		char *facts = facts_path(vm);
+		char *facts = facts_path(vm), *begun = facts_begun_path(vm);
 
 		unlink(tmp);
 		unlink(facts);
+		unlink(begun);
 		free(facts);
+		free(begun);
 	}
 	free(tmp);
 }
@@ -950,14 +956,33 @@ static int write_facts(const char *path, const struct vm_save *f)
 	return rc;
 }
 
+/* The save's facts or its file (path) could not be made before it
+ * began, errno says why (a save without its facts would be lost by a
+ * suspend cut off once it was whole). Said, with what to do; -1. */
+static int suspend_unbegun(const struct vm *vm, const char *path)
+{
+	int e = errno;
+
+	if (e == ENOSPC || e == EDQUOT)
+		return errorf("VM %s was not suspended: the disk holding %s "
+			      "is full (%s writing %s); free space there "
+			      "(a save takes up to its %lluM of memory), then "
+			      "suspend again; it runs on as it was", vm->name,
+			      vm->paths.dir, strerror(e), path,
+			      (unsigned long long)(vm->spec.memory >> 20));
+	return errorf("VM %s was not suspended: cannot write %s (%s); it "
+		      "runs on as it was", vm->name, path, strerror(e));
+}
+
 /* Write the save into its temporary file; QEMU ends once it is safe. */
 static int suspend_qemu(struct vm *vm, pid_t pid, int was_running,
 			int bound_s, struct vm_save *f)
 {
 	struct qmp q = { -1, BUF_INIT, NULL };
-	char *tmp = save_path(vm, 1), *facts;
-	const char *how;
+	char *tmp = save_path(vm, 1), *begun = facts_begun_path(vm);
+	char *facts = facts_path(vm);
 	int fd = -1, ret = -1;
+	const char *how;
 
 	if (qmp_open(&q, vm->paths.qmp, 5000) < 0) {
 		errorf("VM %s: %s", vm->name, qmp_error(&q));
@@ -965,9 +990,16 @@ static int suspend_qemu(struct vm *vm, pid_t pid, int was_running,
 	}
 	if (running_facts(vm, pid, &q, f) < 0)
 		goto out;
+	/* the time the save began: a mend's record of it says so, a
+	 * finished suspend's the time it ended */
+	f->saved_at = (long long)time(NULL);
+	if (write_facts(begun, f) < 0) {
+		suspend_unbegun(vm, begun);
+		goto out;
+	}
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0) {
-		error_errno("cannot write %s", tmp);
+		suspend_unbegun(vm, tmp);
 		goto out;
 	}
 	if (save_state(vm, &q, fd, was_running, bound_s) < 0)
@@ -981,14 +1013,14 @@ static int suspend_qemu(struct vm *vm, pid_t pid, int was_running,
 	}
 	fd = -1;
 	qmp_close(&q);
+	/* the save is whole: its facts say so for a mend, should this
+	 * suspend be cut off before it is recorded. A rename takes no room
+	 * on a disk the save has just filled; one that fails anyway fails
+	 * nothing and is not said: a suspend cut off then stops the VM
+	 * cleanly */
+	if (rename(begun, facts) == 0)
+		sync_dir_of(facts);
 	f->saved_at = (long long)time(NULL);
-	facts = facts_path(vm);
-	/* an aid to a mend alone (a suspend cut off in the tenth of a
-	 * second before the save is recorded keeps it): one that cannot be
-	 * written, on a disk the save has just filled, fails nothing and is
-	 * not said; a suspend cut off then stops the VM cleanly */
-	write_facts(facts, f);
-	free(facts);
 	/* QEMU has flushed and let go of the disk; quit ends it. The record
 	 * still names it: ended by us, it is no crash (vm_state_held()) */
 	ret = vm_stop_qemu(&vm->paths, 1, 0, &how, NULL);
@@ -998,13 +1030,14 @@ out:
 	if (fd >= 0)
 		close(fd);
 	if (ret < 0) {
-		facts = facts_path(vm);
 		unlink(tmp);
 		unlink(facts);
-		free(facts);
 	}
+	unlink(begun);
 	qmp_close(&q);
 	free(tmp);
+	free(begun);
+	free(facts);
 	return ret;
 }
 

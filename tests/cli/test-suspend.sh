@@ -220,6 +220,43 @@ SH
 	contains "  running" "$out" "state running"
 fi
 
+# ... and one with no room for its facts, then with room for them alone
+# (a single inode): none begins, the guest runs on (the save, written
+# first, used to be removed with no facts to keep it by: the VM stopped)
+if unshare -m true 2>/dev/null; then
+	out=$(unshare -m bash -s "$NOOK" "$NOOK_HOME" "$WORK" <<'SH' 2>&1
+NOOK=$1 NOOK_HOME=$2
+cd "$3" || exit 1
+mount -t tmpfs -o size=64m,nr_inodes=64 tmpfs "$NOOK_HOME/vms" || exit 1
+"$NOOK" local start sg --image blank.img --no-wait --memory 256M --cpus 1 \
+	--accel tcg >/dev/null 2>&1 || { echo "start failed"; exit 1; }
+mkdir "$NOOK_HOME/vms/fill"
+i=0
+while touch "$NOOK_HOME/vms/fill/$i" 2>/dev/null; do i=$((i + 1)); done
+"$NOOK" local suspend sg
+echo "no room: suspend exit $?"
+rm "$NOOK_HOME/vms/fill/0"
+"$NOOK" local suspend sg
+echo "suspend exit $?"
+echo "files: $(ls -A "$NOOK_HOME/vms/sg" | grep -c suspend)"
+rm -r "$NOOK_HOME/vms/fill"
+"$NOOK" local status sg --json | python3 -c 'import json, sys; print("state", json.load(sys.stdin)["state"])'
+"$NOOK" local suspend sg >/dev/null
+echo "suspend again exit $?"
+"$NOOK" local delete sg --force >/dev/null 2>&1
+SH
+)
+	printf '%s\n' "$out" | sed 's/^/     | /'
+	check "a suspend with no room for its facts fails" grep -qx "no room: suspend exit 1" <<<"$out"
+	contains "  says the disk is full, and what to do" "$out" "VM sg was not suspended: the disk holding $NOOK_HOME/vms/sg is full (No space left on device writing $NOOK_HOME/vms/sg/.suspend.save.facts.begun); free space there"
+	contains "  and that the VM runs on" "$out" "then suspend again; it runs on as it was"
+	check "with room for its facts alone, it fails too" grep -qx "suspend exit 1" <<<"$out"
+	contains "  says the disk is full" "$out" "VM sg was not suspended: the disk holding $NOOK_HOME/vms/sg is full (No space left on device writing $NOOK_HOME/vms/sg/.suspend.save.tmp)"
+	check "  nothing of the suspend is left" grep -qx "files: 0" <<<"$out"
+	check "  it still runs" grep -qx "state running" <<<"$out"
+	check "  and suspends once there is room" grep -qx "suspend again exit 0" <<<"$out"
+fi
+
 # a resumed QEMU (with -incoming) suspends and resumes again
 expect_rc "suspend the resumed VM, --json" 0 "$NOOK" local suspend s1 --json
 check "  says suspended" test "$(echo "$OUT" | json '(d["name"], d["state"])')" = "('s1', 'suspended')"
