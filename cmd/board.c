@@ -50,7 +50,7 @@ static void board_draw(const struct row *rows, int n, int *drawn)
 	if (*drawn)
 		fprintf(stderr, "\033[%dA", *drawn);
 	for (int i = 0; i < n; i++)
-		fprintf(stderr, "\r\033[K%-*s %s\n", w, rows[i].name,
+		fprintf(stderr, TTY_WIPE "%-*s %s\n", w, rows[i].name,
 			rows[i].text);
 	fflush(stderr);
 	*drawn = n;

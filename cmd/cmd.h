@@ -19,6 +19,10 @@
 
 #define EXIT_USAGE 2
 
+/* A terminal's in-place line, wiped: back to its start, cleared to its
+ * end (a progress line redrawn, or ended for what follows). */
+#define TTY_WIPE "\r\033[K"
+
 /* What main() hands every command: the directories, resolved from the
  * environment on first use (a command that needs none never fails on a
  * missing HOME). */

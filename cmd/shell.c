@@ -145,11 +145,11 @@ static void await_tick(void *arg, int waited_s)
 
 	if (waited_s < 0) {
 		if (l->tty && l->shown)
-			fputs("\r\033[K", stderr);
+			fputs(TTY_WIPE, stderr);
 		return;
 	}
 	if (l->tty)
-		fprintf(stderr, "\r\033[KVM %s is booting: waiting for its "
+		fprintf(stderr, TTY_WIPE "VM %s is booting: waiting for its "
 			"sshd (%d s)", l->name, waited_s);
 	else if (!l->shown)
 		fprintf(stderr, "VM %s is booting: waiting for its sshd\n",

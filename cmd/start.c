@@ -261,7 +261,7 @@ static void progress_clear(void *ctx)
 	struct progress *pr = ctx;
 
 	if (pr->showing)
-		fputs("\r\033[K", stderr);
+		fputs(TTY_WIPE, stderr);
 	pr->showing = 0;
 }
 
@@ -354,7 +354,7 @@ static void show_progress(void *ctx, struct vm *vm, enum vm_phase ph,
 	console_last_line(vm, line, sizeof(line));
 	hl = snprintf(head, sizeof(head), "[%4.0fs] %s", el, vm_phase_name(ph));
 	room = 100 - hl - 3;
-	fprintf(stderr, "\r\033[K%s", head);
+	fprintf(stderr, TTY_WIPE "%s", head);
 	if (room > 10 && line[0])
 		fprintf(stderr, " | %.*s", room, line);
 	fflush(stderr);
