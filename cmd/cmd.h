@@ -263,10 +263,9 @@ struct ssh_target;
 int shell_reach(struct vm *vm, const char *user, struct ssh_target *t);
 /* After an ssh (or an rsync over it) that failed: when it was because
  * the VM stopped meanwhile (ssh itself says only that its connection
- * closed), the words that say so: "VM NAME is stopped now: it stopped
- * while ssh was connected", or labelled (on a line labelled with the
- * VM's name, --all's) "the VM is stopped now: ...". NULL while its QEMU
- * runs. The caller frees. */
-char *shell_stopped_now(struct vm *vm, int labelled);
+ * closed), the words that say so: "VM NAME is stopped now: WHAT", or
+ * labelled (on a line labelled with the VM's name, --all's) "the VM is
+ * stopped now: WHAT". NULL while its QEMU runs. The caller frees. */
+char *shell_stopped_now(struct vm *vm, int labelled, const char *what);
 
 #endif

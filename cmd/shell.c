@@ -12,6 +12,9 @@
 #include "cmd.h"
 #include "vm.h"
 
+/* shell_stopped_now()'s words for ssh cut off by its VM's end */
+#define SHELL_CUT "it stopped while ssh was connected"
+
 static const char usage_shell[] =
 	"usage: nook shell [NAME] [--user USER] [--workdir DIR] [-- COMMAND ARGS...]\n"
 	"       nook shell --all [NAME] [--json] [--user U] [--workdir DIR]\n"
@@ -157,16 +160,15 @@ static void await_tick(void *arg, int waited_s)
 	l->shown = 1;
 }
 
-char *shell_stopped_now(struct vm *vm, int labelled)
+char *shell_stopped_now(struct vm *vm, int labelled, const char *what)
 {
 	struct vm_info i;
 
 	vm_get_info(vm, &i);
 	if (i.pid)
 		return NULL;
-	return xasprintf("%s%s is %s now: it stopped while ssh was connected",
-			 labelled ? "the VM" : "VM ", labelled ? "" : i.name,
-			 vm_state_name(i.state));
+	return xasprintf("%s%s is %s now: %s", labelled ? "the VM" : "VM ",
+			 labelled ? "" : i.name, vm_state_name(i.state), what);
 }
 
 int shell_reach(struct vm *vm, const char *user, struct ssh_target *t)
@@ -356,7 +358,7 @@ static int shell_one(const struct nook_dirs *d, const struct shell_opts *o)
 		goto out;
 	if (o->cmd && tty < 0) {
 		rc = shell_piped(&t, name, o);
-		stopped = rc == 255 ? shell_stopped_now(vm, 0) : NULL;
+		stopped = rc == 255 ? shell_stopped_now(vm, 0, SHELL_CUT) : NULL;
 		if (stopped)
 			errorf("%s", stopped);
 		free(stopped);
@@ -416,7 +418,7 @@ static void node_cut_off(const struct nook_dirs *d, const char *name,
 
 	error_where(name);
 	if (vm_open(d, name, 1, &vm) == 0) {
-		*why = shell_stopped_now(vm, 1);
+		*why = shell_stopped_now(vm, 1, SHELL_CUT);
 		if (*why) {
 			errorf("%s", *why);
 		} else if (vm_ssh(vm, o->user, 1, &t) == 0) {

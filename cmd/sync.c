@@ -18,6 +18,10 @@
 #include "cmd.h"
 #include "vm.h"
 
+/* shell_stopped_now()'s words for a copy its VM's end cut off, or a
+ * round of --watch that found it stopped */
+#define SYNC_CUT "the copy into it could not finish"
+
 static const char usage[] =
 	"usage: nook sync [NAME] [SRC] [DEST] [OPTIONS]\n"
 	"       nook sync --all [NAME] [SRC] [DEST] [--json] [OPTIONS]\n"
@@ -132,7 +136,7 @@ static char *rsync_failed(const char *const *argv, int status, int sig)
 static char *copy_failed(struct vm *vm, int labelled,
 			 const char *const *argv, int status, int sig)
 {
-	char *why = vm ? shell_stopped_now(vm, labelled) : NULL;
+	char *why = vm ? shell_stopped_now(vm, labelled, SYNC_CUT) : NULL;
 
 	return why ? why : rsync_failed(argv, status, sig);
 }
@@ -271,7 +275,7 @@ static int sync_once(struct vm *vm, const struct ssh_target *t,
 	if (rc != 0) {
 		print_rsync_errors(out.p);
 		buf_free(&out);
-		stopped = rc > 0 ? shell_stopped_now(vm, 0) : NULL;
+		stopped = rc > 0 ? shell_stopped_now(vm, 0, SYNC_CUT) : NULL;
 		why = stopped ? stopped : rc > 0 ?
 		      rsync_failed((const char *const *)argv.v, rc, sig) : NULL;
 		if (why)

@@ -519,7 +519,7 @@ qc_anew "qc anew"
 rsync_cut "sync --all qc, qc-2's VM killed during the copy: rsync's status" env STOP_VM=nook-qc-2 "$NOOK" sync --all qc "src it's" mid
 st=$(vstate qc-2)
 check "  qc-2's VM no longer runs ($st)" test "$st" != running
-contains "  says qc-2's VM stopped, labelled" "$ERR" "nook: qc-2: the VM is $st now: it stopped while ssh was connected"
+contains "  says qc-2's VM stopped, labelled" "$ERR" "nook: qc-2: the VM is $st now: the copy into it could not finish"
 check "  not as an rsync that failed" test "${ERR#*rsync failed}" = "$ERR"
 check "  qc-1 got the files" test -f "guest/mid/sub dir/f 'x'"
 contains "  says one of two synced" "$OUT" "synced 1 of 2 nodes"
@@ -528,7 +528,7 @@ rsync_cut "sync --all qc --json, qc-2's VM killed during the copy: rsync's statu
 st=$(vstate qc-2)
 check "  qc-2: its exit, the error as on stderr" jnodes 'n = d[1]
 assert n["name"] == "qc-2" and n["exit"] == int(sys.argv[5]), d
-assert n["error"] == "the VM is %s now: it stopped while ssh was connected" % sys.argv[4], d
+assert n["error"] == "the VM is %s now: the copy into it could not finish" % sys.argv[4], d
 assert ("nook: qc-2: " + n["error"]) in sys.argv[3], sys.argv[3]' "$ERR" "$st" "$RC"
 check "  qc-1 synced" jnodes 'assert d[0]["exit"] == 0 and "error" not in d[0], d'
 # watch_then_stop NAME STOP_VM SYNC-ARGS...: `nook sync --watch
@@ -562,7 +562,7 @@ to_banner q1
 expect_rc "sync q1, its VM killed during the copy: fails" 1 env STOP_VM=nook-q1 "$NOOK" sync q1 "src it's" mid
 st=$(vstate q1)
 check "  q1 no longer runs ($st)" test "$st" != running
-contains "  says the VM stopped" "$ERR" "nook: VM q1 is $st now: it stopped while ssh was connected"
+contains "  says the VM stopped" "$ERR" "nook: VM q1 is $st now: the copy into it could not finish"
 check "  not as an rsync that failed" test "${ERR#*rsync failed}" = "$ERR"
 # --watch: a round whose VM stopped ends the watch (each later round
 # failed the same way, for as long as the watch ran)
@@ -571,6 +571,6 @@ to_banner q1
 watch_then_stop "sync q1 --watch" nook-q1 q1 "src it's" wmid
 st=$(vstate q1)
 check "  the VM stopped in a later round: the watch ends, exit 1" grep -qx "rc=1" watch.out
-contains "  says the VM stopped" "$(cat watch.out)" "nook: VM q1 is $st now: it stopped while ssh was connected"
+contains "  says the VM stopped" "$(cat watch.out)" "nook: VM q1 is $st now: the copy into it could not finish"
 
 finish
