@@ -80,15 +80,17 @@ static int runs_sudo(const char *const *argv)
 /* What rsync's exit codes mean, in words (rsync(1), EXIT VALUES); sudo:
  * it ran "sudo rsync" in the guest. A sudo that may not run without a
  * password, or that finds no rsync, exits 1 before rsync's protocol
- * starts: 12 to the host's rsync. No host rsync never gets this far:
- * it is said as "cannot run rsync". */
+ * starts: 12 to the host's rsync. A guest without sudo (or rsync) ends
+ * its shell with 127, which rsync before 3.5 passed on and 3.5 says as
+ * 12. No host rsync never gets this far: it is said as "cannot run
+ * rsync". */
 static const char *rsync_why(int rc, int sudo)
 {
 	if (sudo && rc == 12)
 		return "--chown runs 'sudo rsync' in the guest, and it ended "
 		       "at once: the login user may not sudo without a "
-		       "password, or rsync is missing there (the lines "
-		       "above say which)";
+		       "password, or sudo or rsync is missing there (the "
+		       "lines above say which)";
 	if (sudo && rc == 127)
 		return "sudo or rsync is not installed in the guest "
 		       "(--chown runs 'sudo rsync' there)";
