@@ -563,6 +563,13 @@ int vm_qmp_cont(const struct vm_paths *p);
  * (those `nook port` changed while it ran or while it was suspended).
  * A failure is said, and the rest goes on. */
 void vm_port_reconcile(struct vm *vm);
+/* A `port add` or `port rm` cut off (SIGKILL) between QEMU's hostfwd
+ * change and its record leaves QEMU's forwards and the record out of
+ * step, and a mark saying so. With the VM's lock held: QEMU's put back
+ * as recorded, said; the mark kept when QEMU does not answer. */
+void vm_port_mend(struct vm *vm);
+/* 1 when that mark is there: a port command at work, or one cut off. */
+int vm_port_cut_off(const struct vm *vm);
 /* Set the guest's clock to the host's over ssh (a master first, so the
  * command runs within a fraction of a second of the time it carries). */
 int vm_clock_sync(struct vm *vm);

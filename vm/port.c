@@ -46,15 +46,63 @@ static int hmp_add(struct vm *vm, const struct net_port *p)
 	return rc;
 }
 
+static char *remove_line(const struct net_port *p)
+{
+	return xasprintf("hostfwd_remove " UPLINK_NETDEV " %s:%s:%d",
+			 net_proto(p->udp), p->addr, p->host);
+}
+
 static int hmp_remove(struct vm *vm, const struct net_port *p)
 {
-	char *line = xasprintf("hostfwd_remove " UPLINK_NETDEV " %s:%s:%d",
-			       net_proto(p->udp), p->addr, p->host);
+	char *line = remove_line(p);
 	/* QEMU says "host forwarding rule for ... removed" or "not found" */
 	int rc = hmp(vm, line, " removed");
 
 	free(line);
 	return rc;
+}
+
+/*
+ * Beside the record while a `port add` or `port rm` may have QEMU's
+ * forwards and the record out of step (QEMU's hostfwd changed, the
+ * record not yet written): "add SPEC" or "rm SPEC", SPEC the forward's
+ * canonical form. A command cut off then (SIGKILL) leaves it for
+ * vm_port_mend().
+ */
+static char *port_mark(const struct vm *vm)
+{
+	return xasprintf("%s/port-begun", vm->paths.dir);
+}
+
+int vm_port_cut_off(const struct vm *vm)
+{
+	char *mark = port_mark(vm);
+	int there = access(mark, F_OK) == 0;
+
+	free(mark);
+	return there;
+}
+
+/* (none made, on a disk without room: the window is a few milliseconds,
+ * not worth failing the command for) */
+static void mark_begun(struct vm *vm, const char *op, const struct net_port *p)
+{
+	char *mark = port_mark(vm);
+	struct buf b = BUF_INIT;
+
+	buf_addf(&b, "%s ", op);
+	net_port_format(p, &b);
+	vm_write_quiet(mark, b.p);
+	buf_free(&b);
+	free(mark);
+}
+
+static void mark_done(struct vm *vm)
+{
+	char *mark = port_mark(vm);
+
+	unlink(mark);
+	free(mark);
 }
 
 /* The running forward from host/udp: its index in v (0 is ssh's), its
@@ -184,8 +232,12 @@ int vm_port_add(struct vm *vm, const struct net_port *want,
 		return -1;
 	if (!p.host && pick(vm, *live, &p) < 0)
 		return -1;
-	if (*live && hmp_add(vm, &p) < 0)
+	if (*live)
+		mark_begun(vm, "add", &p);
+	if (*live && hmp_add(vm, &p) < 0) {
+		mark_done(vm);
 		return -1;
+	}
 	up->ports = xrealloc(up->ports, sizeof(*up->ports) * (up->nports + 1));
 	up->ports[up->nports++] = p;
 	if (*live) {
@@ -195,11 +247,15 @@ int vm_port_add(struct vm *vm, const struct net_port *want,
 		buf_free(&b);
 	}
 	if (vm_record_spec(vm) < 0) {
+		/* undone; else the mark has the next look try again */
 		if (*live && hmp_remove(vm, &p) < 0)
-			warnf("VM %s forwards host port %d until it stops",
+			warnf("VM %s forwards host port %d for now",
 			      vm->name, p.host);
+		else
+			mark_done(vm);
 		return -1;
 	}
+	mark_done(vm);
 	*made = p;
 	return 0;
 }
@@ -249,7 +305,7 @@ int vm_port_remove(struct vm *vm, int host, int guest, int udp,
 {
 	struct vm_nic *up;
 	struct net_port r;
-	int ri = -1, si;
+	int ri = -1, si, ret;
 
 	if (vm_take_lock(vm, "port") < 0)
 		return -1;
@@ -274,8 +330,12 @@ int vm_port_remove(struct vm *vm, int host, int guest, int udp,
 			      "'nook port list %s' shows its forwards",
 			      vm->name, host, net_proto(udp), vm->name);
 remove:
-	if (ri > 0 && hmp_remove(vm, &r) < 0)
+	if (ri > 0)
+		mark_begun(vm, "rm", &r);
+	if (ri > 0 && hmp_remove(vm, &r) < 0) {
+		mark_done(vm);
 		return -1;
+	}
 	*gone = ri > 0 ? r : up->ports[si];
 	if (si >= 0) {
 		memmove(&up->ports[si], &up->ports[si + 1],
@@ -286,7 +346,12 @@ remove:
 		keep_launched(vm);
 		strvec_remove(&vm->ports, (size_t)ri);
 	}
-	return vm_record_spec(vm);
+	ret = vm_record_spec(vm);
+	/* (a record that failed: QEMU no longer forwards a port the record
+	 * still lists; the mark has the next look put it back) */
+	if (ret == 0)
+		mark_done(vm);
+	return ret;
 }
 
 void vm_port_list(struct vm *vm, struct vm_forward **out, size_t *n)
@@ -376,4 +441,75 @@ void vm_port_reconcile(struct vm *vm)
 		      vm->name);
 	buf_free(&b);
 	free(used);
+}
+
+/* QEMU's hostfwd_remove of p: 0 when QEMU answered (removed, or it had
+ * no such forward), -1 when it did not. Said nothing. */
+static int mend_remove(struct vm *vm, const struct net_port *p)
+{
+	char *line = remove_line(p);
+	struct buf out = BUF_INIT;
+	struct qmp q;
+	int rc = qmp_open(&q, vm->paths.qmp, 1000);
+
+	if (rc == 0)
+		rc = qmp_hmp(&q, line, " removed", 1000, &out);
+	if (rc < 0 && out.len)
+		rc = 0; /* "not found": the cut came before QEMU took it */
+	qmp_close(&q);
+	buf_free(&out);
+	free(line);
+	return rc;
+}
+
+void vm_port_mend(struct vm *vm)
+{
+	char *mark = port_mark(vm);
+	struct buf b = BUF_INIT;
+	struct net_port p, r;
+	int add, ri;
+
+	if (read_file_quiet(mark, &b) < 0)
+		goto out;
+	add = !strncmp(b.p, "add ", 4);
+	/* QEMU gone, or the mark unreadable: nothing to put in step (the
+	 * next start forwards what is recorded) */
+	if (!qemu_up(vm) || (!add && strncmp(b.p, "rm ", 3)) ||
+	    net_port_parse(b.p + (add ? 4 : 3), &p) < 0) {
+		unlink(mark);
+		goto out;
+	}
+	ri = find_running(&vm->ports, p.host, p.udp, &r);
+	/* short waits: a 'stop --force' of a hung QEMU takes the lock too */
+	if (add && ri <= 0) {
+		/* QEMU may forward a port the record does not: it goes */
+		if (mend_remove(vm, &p) < 0)
+			goto out; /* the next look tries again */
+		warnf("VM %s: a 'nook port add' of it was cut off before it "
+		      "was recorded; host port %d is not forwarded ('nook "
+		      "port add' again forwards it)", vm->name, p.host);
+	} else if (!add && ri > 0) {
+		/* QEMU may have dropped a forward the record keeps: back */
+		if (mend_remove(vm, &r) < 0)
+			goto out;
+		if (hmp_add(vm, &r) == 0) {
+			warnf("VM %s: a 'nook port rm' of it was cut off before "
+			      "it was recorded; host port %d is forwarded still, "
+			      "as recorded ('nook port rm' again removes it)",
+			      vm->name, r.host);
+		} else {
+			keep_launched(vm);
+			strvec_remove(&vm->ports, (size_t)ri);
+			if (vm_record_spec(vm) < 0)
+				goto out;
+			warnf("VM %s: a 'nook port rm' of it was cut off before "
+			      "it was recorded; host port %d is not forwarded "
+			      "now (the next start forwards it again, as "
+			      "recorded)", vm->name, r.host);
+		}
+	}
+	unlink(mark);
+out:
+	buf_free(&b);
+	free(mark);
 }

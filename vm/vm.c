@@ -173,11 +173,12 @@ int vm_open(const struct nook_dirs *d, const char *name, int must_exist,
 	/* a suspend cut off left the guest stopped under "running" (or
 	 * QEMU where no suspend takes it), a resume cut off its QEMU
 	 * waiting under "starting", a pause cut off its CPUs other than
-	 * recorded: mended by whoever looks first (status, list), when no
+	 * recorded, a port command QEMU's forwards: mended by whoever looks first (status, list), when no
 	 * nook is at work */
 	if (!look_only &&
 	    (((vm->recorded == VM_RUNNING || vm->recorded == VM_PAUSED) &&
-	      (vm_suspend_cut_off(vm) || vm_pause_cut_off(vm))) ||
+	      (vm_suspend_cut_off(vm) || vm_pause_cut_off(vm) ||
+	       vm_port_cut_off(vm))) ||
 	     vm_resume_cut_off(vm)) &&
 	    !vm_lock_busy(&vm->paths) && vm_take_lock(vm, "mend") == 0) {
 		close(vm->lock_fd);
@@ -270,6 +271,7 @@ int vm_take_lock(struct vm *vm, const char *doing)
 	vm_resume_mend(vm);
 	start_mend(vm);
 	vm_pause_mend(vm);
+	vm_port_mend(vm);
 	return 0;
 }
 

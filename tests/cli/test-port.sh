@@ -147,6 +147,46 @@ expect_rc "suspend and resume once more" 0 sh -c '"$1" local suspend p1 && "$1" 
 contains "... resumed again" "$OUT" "resumed from its saved state"
 check "... the forward still there" test "$(listening "$live1" 127.0.0.1)" = 1
 
+# a port add or rm killed (SIGKILL) once QEMU had changed its forwards,
+# before the record: made here by hand (QMP's hostfwd change, the mark
+# the command leaves). The next look puts QEMU back as recorded
+mark=$NOOK_HOME/vms/p1/port-begun
+hmp() { qmp p1 human-monitor-command "{\"command-line\": \"$1\"}" >/dev/null; }
+P4=$(free_port)
+hmp "hostfwd_add net0 tcp:127.0.0.1:$P4-:8006"
+printf 'add 127.0.0.1:%s:8006/tcp' "$P4" > "$mark"
+check "an add cut off: QEMU listens on a port not recorded" test "$(listening "$P4" 127.0.0.1)" = 1
+expect_rc "  status" 0 "$NOOK" local status p1
+contains "  says the add was cut off" "$ERR" "VM p1: a 'nook port add' of it was cut off before it was recorded; host port $P4 is not forwarded"
+check "  QEMU let it go" test "$(listening "$P4" 127.0.0.1)" = 0
+check "  the mark is gone" test ! -e "$mark"
+expect_rc "  and it adds again" 0 "$NOOK" port add p1 "$P4:8006"
+check "  QEMU listens on it" test "$(listening "$P4" 127.0.0.1)" = 1
+check "  no mark left" test ! -e "$mark"
+hmp "hostfwd_remove net0 tcp:127.0.0.1:$P4"
+printf 'rm 127.0.0.1:%s:8006/tcp' "$P4" > "$mark"
+expect_rc "an rm cut off: port list" 0 "$NOOK" port list p1
+contains "  says the rm was cut off, the port forwarded still" "$ERR" "VM p1: a 'nook port rm' of it was cut off before it was recorded; host port $P4 is forwarded still, as recorded"
+check "  QEMU listens on it again" test "$(listening "$P4" 127.0.0.1)" = 1
+check "  the mark is gone" test ! -e "$mark"
+# ... the port taken meanwhile by another program: not forwarded now,
+# which the record of the running forwards says; the next start has it
+hmp "hostfwd_remove net0 tcp:127.0.0.1:$P4"
+printf 'rm 127.0.0.1:%s:8006/tcp' "$P4" > "$mark"
+python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1)
+print("held", flush=True); time.sleep(60)' "$P4" > held.out &
+holder=$!
+for _ in $(seq 50); do grep -q held held.out 2>/dev/null && break; sleep 0.1; done
+expect_rc "an rm cut off, its port taken since: status --json" 0 "$NOOK" local status p1 --json
+contains "  says it is not forwarded now" "$ERR" "host port $P4 is not forwarded now (the next start forwards it again, as recorded)"
+check "  status no longer lists it running" test "$(echo "$OUT" | json "[p for p in d['ports'] if p.split(':')[1] == '$P4']")" = "[]"
+expect_rc "  port list" 0 "$NOOK" port list p1 --json
+check "  lists it kept, not active" test "$(echo "$OUT" | json "[(f['active'], f['kept']) for f in d if f['host'] == $P4]")" = "[(False, True)]"
+kill "$holder"
+wait "$holder" 2>/dev/null
+expect_rc "  rm" 0 "$NOOK" port rm p1 "$P4"
+
 "$NOOK" local stop p1 --force >/dev/null
 
 # a forward from a free port (HOST 0, given at start) has no host port
