@@ -8,7 +8,8 @@
  * cidata_write_iso() writes an ISO9660 volume labelled "cidata" (Rock Ridge
  * and Joliet, written with libarchive) into a temporary file renamed into
  * place; cidata_iso_list()/cidata_iso_read() read one back
- * with libcdio's libiso9660.
+ * with libcdio's libiso9660, and cidata_iso_holds() tells whether one
+ * holds given files already.
  *
  * Every function returns 0 on success or -1 having printed what went wrong,
  * naming the input (a file name, with line and column where there is one).
@@ -170,6 +171,12 @@ int cidata_is_volume_id(const char *volume_id);
 /* List an ISO's volume id and root files. Free with cidata_listing_free(). */
 int cidata_iso_list(const char *path, struct cidata_listing *l);
 void cidata_listing_free(struct cidata_listing *l);
+/* 1 when the file at path, of mode mode, is a cidata volume whose root
+ * holds files (n of them, by name) and nothing else, each its bytes:
+ * one that need not be written again. 0 otherwise (none there, another
+ * volume, one that cannot be read), saying nothing. */
+int cidata_iso_holds(const char *path, const struct cidata_file *files,
+		     size_t n, mode_t mode);
 /* Append the bytes of root file name of the ISO at path to out. */
 int cidata_iso_read(const char *path, const char *name, struct buf *out);
 /* Pass the bytes of root file name of the ISO at path to put, a block at

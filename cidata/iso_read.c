@@ -21,8 +21,8 @@ static void quiet_log(cdio_log_level_t level, const char *message)
 }
 
 /* Open with every extension, so Rock Ridge names and the Joliet label are
- * what we see, as on the guest. */
-static iso9660_t *open_iso(const char *path)
+ * what we see, as on the guest. NULL having said why, unless quiet. */
+static iso9660_t *open_iso_as(const char *path, int quiet)
 {
 	iso9660_t *iso;
 	iso9660_stat_t *root;
@@ -31,19 +31,23 @@ static iso9660_t *open_iso(const char *path)
 	/* a FIFO would hold the open until a writer came; a device's size
 	 * is no size to check the root against */
 	if (stat(path, &st) < 0) {
-		error_errno("cannot read %s", path);
+		if (!quiet)
+			error_errno("cannot read %s", path);
 		return NULL;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		errorf("cannot read %s: not a file (an ISO is read from a "
-		       "regular file)", path);
+		if (!quiet)
+			errorf("cannot read %s: not a file (an ISO is read "
+			       "from a regular file)", path);
 		return NULL;
 	}
 	cdio_log_set_handler(quiet_log);
 	iso = iso9660_open_ext(path, ISO_EXTENSION_ALL);
 
 	if (!iso) {
-		errorf("%s: not an ISO9660 image (or unreadable)", path);
+		if (!quiet)
+			errorf("%s: not an ISO9660 image (or unreadable)",
+			       path);
 		return NULL;
 	}
 	/* libcdio allocates a directory's whole size (up to 4 GiB) before
@@ -51,13 +55,19 @@ static iso9660_t *open_iso(const char *path)
 	 * refused first (found by fuzzing) */
 	root = iso9660_ifs_stat(iso, "/");
 	if (!root || root->size > (uint64_t)st.st_size) {
-		errorf("%s: the ISO9660 image's root directory runs past its "
-		       "end (a damaged image?)", path);
+		if (!quiet)
+			errorf("%s: the ISO9660 image's root directory runs "
+			       "past its end (a damaged image?)", path);
 		iso9660_close(iso);
 		iso = NULL;
 	}
 	iso9660_stat_free(root);
 	return iso;
+}
+
+static iso9660_t *open_iso(const char *path)
+{
+	return open_iso_as(path, 0);
 }
 
 /* Rock Ridge names are kept as written; plain ISO9660 names end in ";1"
@@ -76,17 +86,15 @@ static char *entry_name(const iso9660_stat_t *st, uint8_t joliet)
 	return name;
 }
 
-int cidata_iso_list(const char *path, struct cidata_listing *l)
+/* iso's volume id and root files into l: -1 (nothing said, l empty)
+ * when its root cannot be read. */
+static int list_root(iso9660_t *iso, struct cidata_listing *l)
 {
-	iso9660_t *iso;
 	CdioISO9660FileList_t *list;
 	CdioListNode_t *node;
 	char *vol = NULL;
 
 	memset(l, 0, sizeof(*l));
-	iso = open_iso(path);
-	if (!iso)
-		return -1;
 	if (iso9660_ifs_get_volume_id(iso, &vol) && vol) {
 		l->volume_id = xstrdup(vol);
 		free(vol);
@@ -95,9 +103,8 @@ int cidata_iso_list(const char *path, struct cidata_listing *l)
 	}
 	list = iso9660_ifs_readdir(iso, "/");
 	if (!list) {
-		iso9660_close(iso);
 		cidata_listing_free(l);
-		return errorf("%s: cannot read the root directory", path);
+		return -1;
 	}
 	_CDIO_LIST_FOREACH(node, list) {
 		iso9660_stat_t *st = _cdio_list_node_data(node);
@@ -112,7 +119,22 @@ int cidata_iso_list(const char *path, struct cidata_listing *l)
 		l->n++;
 	}
 	iso9660_filelist_free(list);
+	return 0;
+}
+
+int cidata_iso_list(const char *path, struct cidata_listing *l)
+{
+	iso9660_t *iso;
+	int rc;
+
+	memset(l, 0, sizeof(*l));
+	iso = open_iso(path);
+	if (!iso)
+		return -1;
+	rc = list_root(iso, l);
 	iso9660_close(iso);
+	if (rc < 0)
+		return errorf("%s: cannot read the root directory", path);
 	return 0;
 }
 
@@ -180,4 +202,54 @@ int cidata_iso_read(const char *path, const char *name, struct buf *out)
 	if (!out->p)
 		buf_add(out, "", 0);
 	return 0;
+}
+
+/* Whether root file f of iso holds f's bytes, no more. */
+static int holds_file(iso9660_t *iso, const struct cidata_file *f)
+{
+	char *file = xasprintf("/%s", f->name);
+	iso9660_stat_t *st = iso9660_ifs_stat_translate(iso, file);
+	char block[ISO_BLOCKSIZE];
+	int same = st && st->type == _STAT_FILE && st->size == f->len;
+
+	for (uint64_t off = 0; same && off < f->len; off += ISO_BLOCKSIZE) {
+		size_t n = f->len - off < ISO_BLOCKSIZE ?
+			(size_t)(f->len - off) : ISO_BLOCKSIZE;
+		lsn_t i = st->lsn + (lsn_t)(off / ISO_BLOCKSIZE);
+
+		same = iso9660_iso_seek_read(iso, block, i, 1) ==
+		       ISO_BLOCKSIZE && !memcmp(block, f->data + off, n);
+	}
+	iso9660_stat_free(st);
+	free(file);
+	return same;
+}
+
+int cidata_iso_holds(const char *path, const struct cidata_file *files,
+		     size_t n, mode_t mode)
+{
+	struct cidata_listing l;
+	iso9660_t *iso;
+	struct stat st;
+	int same;
+
+	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    (st.st_mode & 07777) != mode)
+		return 0;
+	iso = open_iso_as(path, 1);
+	if (!iso)
+		return 0;
+	/* the volume's name and its root's names, as a reader sees them */
+	same = list_root(iso, &l) == 0 && cidata_is_volume_id(l.volume_id) &&
+	       l.n == n;
+	for (size_t i = 0; same && i < n; i++) {
+		size_t k = 0;
+
+		while (k < l.n && strcmp(l.entries[k].name, files[i].name))
+			k++;
+		same = k < l.n && holds_file(iso, &files[i]);
+	}
+	cidata_listing_free(&l);
+	iso9660_close(iso);
+	return same;
 }

@@ -408,6 +408,58 @@ static void test_iso_round_trip(void **state)
 	free(dir);
 }
 
+/* A seed holding the same files (any order) is one a start keeps; any
+ * other difference, or none there, is not. Nothing is said either way. */
+static void test_iso_holds(void **state)
+{
+	char *dir = make_tmpdir();
+	char *iso = xasprintf("%s/seed.iso", dir);
+	char *plain = xasprintf("%s/plain", dir);
+	char big[5000];
+	struct cidata_file files[3] = {
+		{ "user-data", "#cloud-config\n", 14 },
+		{ "meta-data", "", 0 },
+		{ "vendor-data", big, sizeof(big) },
+	};
+	struct cidata_file other[3], swapped[3];
+	char *err;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (char)(i * 7 + 3);
+	assert_int_equal(write_file_atomic(plain, "not an iso", 10, 0600), 0);
+	stderr_begin();
+	assert_false(cidata_iso_holds(iso, files, 3, 0600)); /* none */
+	assert_false(cidata_iso_holds(plain, files, 3, 0600));
+	assert_int_equal(cidata_write_iso(iso, files, 3, 0600), 0);
+	assert_true(cidata_iso_holds(iso, files, 3, 0600));
+	swapped[0] = files[2];
+	swapped[1] = files[0];
+	swapped[2] = files[1];
+	assert_true(cidata_iso_holds(iso, swapped, 3, 0600));
+	assert_false(cidata_iso_holds(iso, files, 3, 0644)); /* its mode */
+	assert_false(cidata_iso_holds(iso, files, 2, 0600)); /* one more */
+	memcpy(other, files, sizeof(other));
+	other[2].len--; /* shorter */
+	assert_false(cidata_iso_holds(iso, other, 3, 0600));
+	memcpy(other, files, sizeof(other));
+	other[0].data = "#cloud-config\t"; /* a byte differs */
+	assert_false(cidata_iso_holds(iso, other, 3, 0600));
+	memcpy(other, files, sizeof(other));
+	other[1].name = "network-config"; /* a name differs */
+	assert_false(cidata_iso_holds(iso, other, 3, 0600));
+	/* one block's difference past the first */
+	big[4500] ^= 1;
+	assert_false(cidata_iso_holds(iso, files, 3, 0600));
+	err = stderr_end();
+	assert_string_equal(err, "");
+	free(err);
+	free(iso);
+	free(plain);
+	remove_tree(dir);
+	free(dir);
+}
+
 static void test_iso_failures(void **state)
 {
 	char *dir = make_tmpdir();
@@ -1045,6 +1097,7 @@ int main(void)
 		cmocka_unit_test(test_instance_id),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_iso_round_trip),
+		cmocka_unit_test(test_iso_holds),
 		cmocka_unit_test(test_iso_failures),
 		cmocka_unit_test(test_vendor_data_multipart),
 		cmocka_unit_test(test_vendor_data_disk_boot),
