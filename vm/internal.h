@@ -286,6 +286,9 @@ int vm_take_stop_mark(const struct vm_paths *p);
  * host key pair, known_hosts pinning the host key, and the cidata ISO,
  * its seed numbered seed (cidata_vendor's hosts_seed); a cluster node's
  * with its lines of /etc/hosts in hosts (NULL or none for a plain VM).
+ * 0 when the seed was written, 1 when the one there held the same files
+ * already and was kept (the record's seed ID stays), -1 having said
+ * why.
  */
 int vm_prepare(const struct vm_spec *s, const struct vm_paths *p,
 	       const struct strvec *hosts, long long seed);

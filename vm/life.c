@@ -168,8 +168,14 @@ static int write_cidata(const struct vm_spec *s, const struct vm_paths *p,
 	if (nc.len)
 		files[n++] = (struct cidata_file){ "network-config", nc.p,
 						   nc.len };
-	/* 0600: the seed carries the VM's private host key */
-	ret = cidata_write_iso(p->cidata, files, n, 0600);
+	/* 0600: the seed carries the VM's private host key. One that holds
+	 * these files already is kept: a restart with nothing changed needs
+	 * no room for a second copy on a nearly full disk. (A cluster node's
+	 * is new at each start, its seed ID with it: see vendor.c.) */
+	if (cidata_iso_holds(p->cidata, files, n, 0600))
+		ret = 1;
+	else
+		ret = cidata_write_iso(p->cidata, files, n, 0600);
 out:
 	buf_free(&ud);
 	buf_free(&md);
@@ -208,10 +214,9 @@ int vm_prepare(const struct vm_spec *s, const struct vm_paths *p,
 	if (read_file(pub_path, &pub) < 0)
 		goto out;
 	ssh_known_hosts_line(alias, pub.p, &kh);
-	if (write_file_atomic(p->known_hosts, kh.p, kh.len, 0600) < 0 ||
-	    write_cidata(s, p, hosts, seed) < 0)
+	if (write_file_atomic(p->known_hosts, kh.p, kh.len, 0600) < 0)
 		goto out;
-	ret = 0;
+	ret = write_cidata(s, p, hosts, seed);
 out:
 	buf_free(&kh);
 	buf_free(&pub);

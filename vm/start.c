@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "cidata.h"
@@ -900,6 +901,48 @@ static int kernel_args_fit(const struct vm *vm, enum vm_accel accel)
 		      "or the image's", vm->name, n, IMG_CMDLINE_MAX - 1);
 }
 
+/*
+ * A start that failed before QEMU ran, as the last error said, because
+ * the disk holding the VM's directory is full (no space, or no inode:
+ * ENOSPC, with under 1M or no inode left there) or the user's quota on
+ * it is used up (EDQUOT): said again as such, with how much is free and
+ * what to do. Every file a start writes is replaced whole, so the VM is
+ * as it was. Nothing said for another error (the disk full may be
+ * another one's: TMPDIR's).
+ */
+static void full_disk(const struct vm *vm)
+{
+	const char *last = error_last();
+	int quota = strstr(last, strerror(EDQUOT)) != NULL;
+	struct statvfs sv;
+	unsigned long long left;
+	int no_inode;
+	char free_s[32];
+
+	if ((!quota && !strstr(last, strerror(ENOSPC))) ||
+	    statvfs(vm->paths.dir, &sv) < 0)
+		return;
+	/* what nook, run as it is, may take: root has the reserve too */
+	left = (unsigned long long)(geteuid() ? sv.f_bavail : sv.f_bfree) *
+	       sv.f_frsize;
+	/* (a file system that counts no inodes has f_files 0) */
+	no_inode = sv.f_files > 0 && !(geteuid() ? sv.f_favail : sv.f_ffree);
+	if (!quota && left >> 20 && !no_inode)
+		return;
+	if (left >> 20)
+		snprintf(free_s, sizeof(free_s), "%lluM", left >> 20);
+	else
+		snprintf(free_s, sizeof(free_s), "%lluK", left >> 10);
+	errorf("VM %s was not %s: %s %s %s (%s free%s); free space there, "
+	       "then 'nook local start %s' again%s", vm->name,
+	       vm->exists ? "started" : "made",
+	       quota ? "your quota on the disk holding" : "the disk holding",
+	       vm->paths.dir, quota ? "is used up" : "is full", free_s,
+	       no_inode ? ", no inode free" : "", vm->name,
+	       vm->exists ? " (its disk, seed and record are as they were)" :
+	       "");
+}
+
 /* From the lock to a running QEMU, with the uplink as launched in *up. */
 static int launch(struct vm *vm, const struct vm_start_opts *o,
 		  struct inputs *in, struct vm_start_result *r,
@@ -912,8 +955,13 @@ static int launch(struct vm *vm, const struct vm_start_opts *o,
 	int plain_first = !vm->exists && !o->node;
 	int ret = -1, rc;
 
-	if (apply(vm, o, in) < 0 || keep_inputs(vm, o, in) < 0 ||
-	    decide_accel(o, vm->spec.accel, &r->accel) < 0 ||
+	if (apply(vm, o, in) < 0)
+		goto out;
+	if (keep_inputs(vm, o, in) < 0) {
+		full_disk(vm);
+		goto out;
+	}
+	if (decide_accel(o, vm->spec.accel, &r->accel) < 0 ||
 	    kernel_args_fit(vm, r->accel) < 0)
 		goto out;
 	/* a node's network runs from its first node's start on */
@@ -937,10 +985,16 @@ static int launch(struct vm *vm, const struct vm_start_opts *o,
 	seed = real_us();
 	/* the ports first: a fixed one in use stops the start before the
 	 * disk grows or the seed is written */
-	if (resolve_uplink(&vm->spec, up) < 0 ||
-	    vm_prepare(&vm->spec, &vm->paths, &hosts, seed) < 0)
+	if (resolve_uplink(&vm->spec, up) < 0)
 		goto out;
-	vm->seed = seed;
+	rc = vm_prepare(&vm->spec, &vm->paths, &hosts, seed);
+	if (rc < 0) {
+		full_disk(vm);
+		goto out;
+	}
+	/* (a seed kept is the one its record names already) */
+	if (rc == 0)
+		vm->seed = seed;
 	rc = boot_qemu(vm, o, r, up, sw, plain_first);
 	if (rc == VM_LAUNCH_STOPPED) {
 		r->stopped = vm_take_stop_mark(&vm->paths);
@@ -948,8 +1002,12 @@ static int launch(struct vm *vm, const struct vm_start_opts *o,
 		       "--force)", vm->name);
 	}
 	if (rc < 0) {
-		if (vm->exists && vm_record(vm, VM_STOPPED, 0, NULL, NULL) < 0)
+		/* a record that could not say starting says what it said */
+		if (vm->exists && vm->recorded == VM_STARTING &&
+		    vm_record(vm, VM_STOPPED, 0, NULL, NULL) < 0)
 			warnf("VM %s: its record still says starting", vm->name);
+		if (!r->pid)
+			full_disk(vm);
 		goto out;
 	}
 	r->launched = 1;

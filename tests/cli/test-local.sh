@@ -646,4 +646,74 @@ expect_rc "  delete --json" 1 "$NOOK" local delete br --json
 contains "  its JSON error says --force removes it" "$(echo "$OUT" | json 'd["error"]')" "'nook local delete br --force' removes it"
 contains "  and what is wrong with the record" "$(echo "$OUT" | json 'd["error"]')" "br/vm.json:1:"
 expect_rc "  delete --force" 0 "$NOOK" local delete br --force
+
+# a stopped VM started again on a full disk (a tmpfs of the test's over
+# vms/, in a mount namespace of its own: nothing outside sees it). A seed
+# that would not change is kept, so a start that needs to write only its
+# record works in the little room left; one that cannot says the disk is
+# full, how much is free and what to do, and leaves the VM as it was
+if unshare -m true 2>/dev/null; then
+	out=$(unshare -m bash -s "$NOOK" "$NOOK_HOME" "$WORK" <<'SH' 2>&1
+NOOK=$1 NOOK_HOME=$2
+cd "$3" || exit 1
+v=$NOOK_HOME/vms
+mount -t tmpfs -o size=8m,nr_inodes=64 tmpfs "$v" || exit 1
+"$NOOK" local start fs --image blank.img --no-wait --memory 256M --cpus 1 \
+	--accel tcg >/dev/null 2>&1 || { echo "first start failed"; exit 1; }
+"$NOOK" local stop fs --force >/dev/null 2>&1 || echo "stop failed"
+was() { ls -A "$v/fs"; md5sum "$v/fs/cidata.iso" "$v/fs/vm.json"; }
+before=$(was)
+same() { [ "$(was)" = "$before" ] && echo "$1: as it was"; }
+start() { "$NOOK" local start fs --no-wait "$@"; echo "start exit $?"; }
+state() { "$NOOK" local status fs --json | python3 -c 'import json, sys; print("state", json.load(sys.stdin)["state"])'; }
+# no byte left
+dd if=/dev/zero of="$v/pad" bs=16k count=1 2>/dev/null
+dd if=/dev/zero of="$v/filler" bs=4k 2>/dev/null
+echo "[bytes]"; start
+same "bytes"
+state
+# 16K left: room for the record, not for a second seed
+rm "$v/pad"
+echo "[reprovision]"; start --reprovision
+same "reprovision"
+echo "[16K]"; start
+state
+"$NOOK" local stop fs --force >/dev/null 2>&1
+before=$(was)
+# no inode left
+rm "$v/filler"
+mkdir "$v/fill"
+i=0
+while touch "$v/fill/$i" 2>/dev/null; do i=$((i + 1)); done
+echo "[inodes]"; start
+same "inodes"
+"$NOOK" local start fs --no-wait --json | python3 -c 'import json, sys; print("json error:", json.load(sys.stdin)["error"])'
+rm -r "$v/fill"
+echo "[freed]"; start
+state
+"$NOOK" local delete fs --force >/dev/null 2>&1
+SH
+)
+	printf '%s\n' "$out" | sed 's/^/     | /'
+	full="VM fs was not started: the disk holding $NOOK_HOME/vms/fs is full"
+	todo="free space there, then 'nook local start fs' again (its disk, seed and record are as they were)"
+	part() { printf '%s\n' "$out" | sed -n "/^\[$1\]/,/^\[/p"; }
+	contains "a restart with no byte left fails" "$(part bytes)" "start exit 1"
+	contains "  says the disk is full, how much is free" "$(part bytes)" "$full (0K free)"
+	contains "  and what to do" "$(part bytes)" "$todo"
+	contains "  the VM's files as they were, none left over" "$out" "bytes: as it was"
+	contains "  stopped still" "$(part bytes)" "state stopped"
+	contains "a --reprovision (a new seed) with 16K left fails" "$(part reprovision)" "start exit 1"
+	contains "  says so" "$(part reprovision)" "$full (16K free)"
+	contains "  the old seed and record kept" "$out" "reprovision: as it was"
+	contains "a start with 16K left keeps the seed, and works" "$(part 16K)" "start exit 0"
+	contains "  running" "$(part 16K)" "state running"
+	contains "a restart with no inode left fails" "$(part inodes)" "start exit 1"
+	contains "  says the disk is full" "$(part inodes)" "$full ("
+	contains "  with no inode free, and what to do" "$(part inodes)" "M free, no inode free); $todo"
+	contains "  the VM's files as they were" "$out" "inodes: as it was"
+	contains "  so does its JSON error" "$out" "json error: $full"
+	contains "once there is room, the start works" "$(part freed)" "start exit 0"
+	contains "  running" "$(part freed)" "state running"
+fi
 finish
