@@ -131,13 +131,19 @@ void vm_busy_holder(const char *lock, struct buf *b)
 		buf_adds(b, "another nook command holds it");
 }
 
+/* How long vm_lock() waits out a look's hold (microseconds long) */
+#define LOCK_LOOK_MS 250
+
 int vm_lock(const struct vm_paths *p, const char *name, const char *doing,
 	    int *fd)
 {
 	*fd = open(p->lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (*fd < 0)
 		return error_errno("cannot open %s", p->lock);
-	if (flock(*fd, LOCK_EX | LOCK_NB) < 0) {
+	/* a look (vm_lock_busy(): every status and list) holds the lock
+	 * shared for a moment: a command that meets one waits it out, and
+	 * is refused only by another command */
+	if (flock_wait(*fd, LOCK_LOOK_MS) < 0) {
 		struct buf who = BUF_INIT;
 		int e = errno;
 

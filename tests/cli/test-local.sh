@@ -361,6 +361,17 @@ kill -CONT "$stopper"
 wait "$stopper"
 check "  the stop ends well" test $? = 0
 check "  and records b2 stopped" test "$("$NOOK" local status b2 --json | json 'd["state"]')" = stopped
+# a look (status, list) holds the lock shared for a moment: a stop that
+# meets one waits it out (it said "busy", seen when a list ran in a loop)
+"$NOOK" local start b2 --no-wait >/dev/null
+python3 -c 'import fcntl, sys, time
+f = open(sys.argv[1]); fcntl.flock(f, fcntl.LOCK_SH)
+print("held", flush=True); time.sleep(0.2)' "$NOOK_HOME/vms/b2/lock" > look.out &
+looker=$!
+for _ in $(seq 100); do grep -q held look.out 2>/dev/null && break; sleep 0.01; done
+expect_rc "a stop meeting a look's shared hold" 0 "$NOOK" local stop b2
+check "  waits it out, not busy" test "${ERR#*busy}" = "$ERR"
+wait "$looker"
 # a delete killed (SIGKILL) once it has ended QEMU: stopped, said to be
 # a delete cut short; a start keeps the VM, and takes that off
 "$NOOK" local start b2 --no-wait >/dev/null
