@@ -417,6 +417,17 @@ char *path_absolute(const char *path);
 /* mkdir -p with the given mode for the directories it makes. 0 or -1
  * (an empty path is refused). */
 int mkdir_p(const char *path, mode_t mode);
+/* A step of mkdir_each(): dir, made by it (made 1) or there already
+ * (made 0: mkdir said EEXIST, so perhaps made by another meanwhile).
+ * Called with SIGINT, SIGTERM and SIGHUP held (sig_hold()), so that a
+ * directory made is registered (tmp_register_dir()) before a signal
+ * can come. 0 to go on, or -1 having said why. */
+typedef int (*mkdir_step_fn)(const char *dir, int made, void *ctx);
+/* mkdir -p path, each directory it makes of mode; with step, each
+ * directory on the way, outermost first, made or found, is passed to
+ * step(dir, made, ctx) before anything is made in it. 0 or -1 having
+ * said why (an empty path is refused). */
+int mkdir_each(const char *path, mode_t mode, mkdir_step_fn step, void *ctx);
 /* mkdir -p path with mode 0700, for sockets and pid files: path, a
  * directory of ours with no access for others, and each directory above
  * it (and each symlink on the way, and where it leads) owned by us or

@@ -637,12 +637,7 @@ int copy_file(const char *src, const char *dst, mode_t mode)
 	return ret;
 }
 
-/* mkdir -p path, each directory it makes of mode; with check, every
- * directory on the way, made or found, must pass check(dir, ctx) before
- * anything is made in it. 0 or -1 having said why. */
-static int mkdir_each(const char *path, mode_t mode,
-		      int (*check)(const char *dir, const char *ctx),
-		      const char *ctx)
+int mkdir_each(const char *path, mode_t mode, mkdir_step_fn step, void *ctx)
 {
 	char *p;
 	int ret = 0;
@@ -652,14 +647,20 @@ static int mkdir_each(const char *path, mode_t mode,
 	p = xstrdup(path);
 	for (char *s = p + 1;; s++) {
 		char c = *s;
+		sigset_t was;
+		int made;
 
 		if (c != '/' && c != '\0')
 			continue;
 		*s = '\0';
-		if (mkdir(p, mode) < 0 && errno != EEXIST)
+		/* a directory made is the step's before a signal can come */
+		sig_hold(&was);
+		made = mkdir(p, mode) == 0;
+		if (!made && errno != EEXIST)
 			ret = error_errno("cannot create directory %s", p);
-		else if (check)
-			ret = check(p, ctx);
+		else if (step)
+			ret = step(p, made, ctx);
+		sig_release(&was);
 		*s = c;
 		if (ret < 0 || c == '\0')
 			break;
@@ -844,14 +845,16 @@ int path_private_ok(const char *path, int quiet)
 	return why ? -1 : 0;
 }
 
-/* mkdir_each()'s check for mkdir_private(whole) */
-static int private_step(const char *dir, const char *whole)
+/* mkdir_each()'s step for mkdir_private(whole): made or found, dir
+ * gets the same checks. */
+static int private_step(const char *dir, int made, void *whole)
 {
 	char *why = private_why(dir);
 
+	(void)made;
 	if (!why)
 		return 0;
-	errorf("%s (it is on the way to %s)", why, whole);
+	errorf("%s (it is on the way to %s)", why, (const char *)whole);
 	free(why);
 	return -1;
 }
@@ -864,7 +867,7 @@ int mkdir_private(const char *path)
 
 	if (path[0] != '/')
 		return errorf("%s: not an absolute path", path);
-	if (mkdir_each(path, 0700, private_step, path) < 0)
+	if (mkdir_each(path, 0700, private_step, (void *)path) < 0)
 		return -1;
 	real = realpath(path, NULL);
 	if (!real)

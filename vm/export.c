@@ -235,38 +235,47 @@ static void dir_names(struct lv_export *x)
 	strvec_push(&x->files, "define.sh");
 }
 
-/* mkdir -p dir (0700), each directory made registered at once for a
- * signal to remove while empty (the signals held between) and kept in
- * x->made. */
-static int make_outdir(struct lv_export *x, const char *dir)
+/* An -o DIR there already: a directory of ours only we can write to,
+ * which no other user can swap. */
+static int outdir_ok(const char *dir)
 {
-	char *p = xstrdup(dir);
-	int ret = 0;
+	struct stat st;
 
-	for (char *s = p + 1;; s++) {
-		char c = *s;
-		sigset_t was;
-
-		if (c != '/' && c != '\0')
-			continue;
-		*s = '\0';
-		sig_hold(&was);
-		if (mkdir(p, 0700) == 0) {
-			tmp_register_dir(p);
-			strvec_push(&x->made, p);
-		} else if (errno != EEXIST) {
-			ret = error_errno("cannot create directory %s", p);
-		}
-		sig_release(&was);
-		*s = c;
-		if (ret < 0 || c == '\0')
-			break;
-	}
-	free(p);
-	return ret;
+	if (stat(dir, &st) < 0)
+		return error_errno("cannot use %s", dir);
+	if (!S_ISDIR(st.st_mode))
+		return errorf("%s is not a directory: -o takes a directory "
+			      "(new, or one of yours)", dir);
+	if (st.st_uid != geteuid() || (st.st_mode & 022))
+		return errorf("%s is %s: the export holds the VMs' private "
+			      "keys; pick a directory only you can write to",
+			      dir, st.st_uid != geteuid() ? "someone else's" :
+			      st.st_mode & 002 ? "writable by anyone" :
+			      "writable by its group");
+	return path_unswappable(dir, "the export");
 }
 
-/* The directories make_outdir() made no longer go with a signal: the
+/* mkdir_each()'s step for -o DIR (x's): a directory made is registered
+ * at once for a signal to remove while empty and kept in x->made; one
+ * there already, perhaps made by another since open_outdir() looked,
+ * is checked as it would have been there before (DIR as an -o DIR
+ * there, one above it as path_unswappable() does) and is never
+ * removed. */
+static int outdir_step(const char *dir, int made, void *ctx)
+{
+	struct lv_export *x = ctx;
+
+	if (made) {
+		tmp_register_dir(dir);
+		strvec_push(&x->made, dir);
+		return 0;
+	}
+	if (!strcmp(dir, x->o->outdir))
+		return outdir_ok(dir);
+	return path_unswappable(dir, "the export");
+}
+
+/* The directories outdir_step() made no longer go with a signal: the
  * export is in place in them. */
 static void keep_outdir(struct lv_export *x)
 {
@@ -279,26 +288,19 @@ static int open_outdir(struct lv_export *x)
 {
 	const char *dir = x->o->outdir;
 	struct stat st;
+	int ret;
 
-	if (stat(dir, &st) < 0) {
-		if (errno != ENOENT)
-			return error_errno("cannot use %s", dir);
-		/* nor one anyone may swap on the way (a parent 0777) */
-		if (path_unswappable(dir, "the export") < 0 ||
-		    make_outdir(x, dir) < 0)
-			return -1;
-	} else if (!S_ISDIR(st.st_mode)) {
-		return errorf("%s is not a directory: -o takes a directory "
-			      "(new, or one of yours)", dir);
-	} else if (st.st_uid != geteuid() || (st.st_mode & 022)) {
-		return errorf("%s is %s: the export holds the VMs' private "
-			      "keys; pick a directory only you can write to",
-			      dir, st.st_uid != geteuid() ? "someone else's" :
-			      st.st_mode & 002 ? "writable by anyone" :
-			      "writable by its group");
-	} else if (path_unswappable(dir, "the export") < 0) {
+	if (stat(dir, &st) == 0)
+		ret = outdir_ok(dir);
+	else if (errno != ENOENT)
+		ret = error_errno("cannot use %s", dir);
+	/* nor one anyone may swap on the way (a parent 0777) */
+	else if (path_unswappable(dir, "the export") < 0)
+		ret = -1;
+	else
+		ret = mkdir_each(dir, 0700, outdir_step, x);
+	if (ret < 0)
 		return -1;
-	}
 	x->outdir = realpath(dir, NULL);
 	if (!x->outdir)
 		return error_errno("cannot resolve %s", dir);

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1657,6 +1658,137 @@ static void test_libvirt_xml(void **state)
 	vm_paths_free(&p);
 }
 
+/* --- export -o DIR: a directory another makes first ------------------ */
+
+/* __wrap_mkdir(): the path another user (or process) makes, of mode and
+ * owner race_uid (-1: ours), between nook's look and its own mkdir */
+static const char *race_at;
+static mode_t race_mode;
+static uid_t race_uid = (uid_t)-1;
+
+int __real_mkdir(const char *path, mode_t mode);
+int __wrap_mkdir(const char *path, mode_t mode);
+int __wrap_mkdir(const char *path, mode_t mode)
+{
+	if (!race_at || strcmp(path, race_at))
+		return __real_mkdir(path, mode);
+	if (__real_mkdir(path, 0700) < 0 || chmod(path, race_mode) < 0 ||
+	    (race_uid != (uid_t)-1 && chown(path, race_uid, race_uid) < 0))
+		abort();
+	errno = EEXIST;
+	return -1;
+}
+
+/* A stopped VM "ex" in d on a blank raw disk, for an export. */
+static void make_export_vm(const struct nook_dirs *d, const char *disk)
+{
+	struct vm_spec s;
+	struct vm_paths p;
+	json_t *j;
+	char *text;
+	int fd;
+
+	fd = open(disk, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 1 << 20), 0);
+	close(fd);
+	vm_spec_init(&s);
+	s.name = xstrdup("ex");
+	s.accel = xstrdup("tcg");
+	s.image.ref = xstrdup(disk);
+	s.image.disk = xstrdup(disk);
+	s.image.format = xstrdup("raw");
+	s.boot = xstrdup("disk");
+	s.cpus = 1;
+	s.memory = 256ULL << 20;
+	s.instance_id = xstrdup("iid-ex");
+	s.nics = xmalloc(sizeof(*s.nics));
+	s.nnics = 1;
+	vm_nic_user(&s.nics[0], "02:6e:01:02:03:05", NULL, 0);
+	assert_int_equal(vm_paths_init(&p, d, "ex"), 0);
+	assert_int_equal(mkdir_p(p.dir, 0700), 0);
+	j = vm_spec_to_json(&s);
+	text = json_dumps(j, 0);
+	assert_int_equal(write_file_atomic(p.json, text, strlen(text), 0600),
+			 0);
+	free(text);
+	json_decref(j);
+	vm_spec_free(&s);
+	vm_paths_free(&p);
+}
+
+/* export -o out, where race_at appears meanwhile: it fails, saying want */
+static void export_raced(const struct nook_dirs *d, const char *out,
+			 const char *want)
+{
+	struct vm_export_opts o;
+	char *err;
+	int rc;
+
+	memset(&o, 0, sizeof(o));
+	o.outdir = out;
+	o.virt_type = "qemu";
+	o.uplink = "default";
+	stderr_begin();
+	rc = vm_export_libvirt(d, "ex", &o);
+	err = stderr_end();
+	race_at = NULL;
+	if (rc != -1 || !strstr(err, want))
+		fail_msg("export -o %s: %d, wanted: %s\ngot: %s", out, rc,
+			 want, err);
+	free(err);
+}
+
+/* A directory of -o DIR's that another makes between nook's look and
+ * its mkdir is one that was there: it gets the checks an -o DIR there
+ * before gets, and is never removed as one nook made. */
+static void test_export_outdir_race(void **state)
+{
+	char *top = make_tmpdir(), *disk = xasprintf("%s/disk.img", top);
+	char *data = xasprintf("%s/data", top), *run = xasprintf("%s/run", top);
+	struct nook_dirs d = { data, run, NULL, NULL };
+	char *out = xasprintf("%s/o1", top);
+	char *mid = xasprintf("%s/o2/a", top), *deep = xasprintf("%s/b", mid);
+
+	(void)state;
+	make_export_vm(&d, disk);
+	/* DIR itself, writable by anyone: refused, and left where it is */
+	race_at = out;
+	race_mode = 0777;
+	export_raced(&d, out, "writable by anyone");
+	assert_int_equal(access(out, F_OK), 0);
+	/* one on the way to it, where anyone may swap DIR */
+	race_at = mid;
+	export_raced(&d, deep, "another user could swap");
+	assert_int_equal(access(mid, F_OK), 0);
+	assert_int_equal(access(deep, F_OK), -1);
+	/* DIR, ours and private (another export's): taken, and never
+	 * removed as one made (the export fails later: the VM has no disk) */
+	free(out);
+	out = xasprintf("%s/o4/in", top);
+	race_at = out;
+	race_mode = 0700;
+	export_raced(&d, out, "flattening ex's disk");
+	assert_int_equal(access(out, F_OK), 0);
+	if (geteuid() == 0) {
+		/* DIR, private but another user's */
+		free(out);
+		out = xasprintf("%s/o3", top);
+		race_at = out;
+		race_uid = 65534;
+		export_raced(&d, out, "someone else's");
+		race_uid = (uid_t)-1;
+	}
+	remove_tree(top);
+	free(top);
+	free(disk);
+	free(data);
+	free(run);
+	free(out);
+	free(mid);
+	free(deep);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1688,6 +1820,7 @@ int main(void)
 		cmocka_unit_test(test_sched_boot),
 		cmocka_unit_test(test_spec_json),
 		cmocka_unit_test(test_libvirt_xml),
+		cmocka_unit_test(test_export_outdir_race),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
