@@ -1227,14 +1227,15 @@ static int open_checked(const char *file, uid_t me, int *fd,
 	return -1;
 }
 
-/* Read project file into b from the fd its checks were made on: a
- * regular file of at most PROJECT_MAX_BYTES. 0, or -1 having said why. */
-static int read_checked(const char *file, struct buf *b)
+/* Read project file into b from the fd its checks (for me) were made
+ * on: a regular file of at most PROJECT_MAX_BYTES. 0, or -1 having said
+ * why. */
+static int read_checked(const char *file, uid_t me, struct buf *b)
 {
 	struct stat st;
 	int fd, ret;
 
-	if (open_checked(file, geteuid(), &fd, &st) < 0)
+	if (open_checked(file, me, &fd, &st) < 0)
 		return -1;
 	if (fd < 0)
 		return error_errno("cannot read %s", file);
@@ -1243,7 +1244,8 @@ static int read_checked(const char *file, struct buf *b)
 	return ret;
 }
 
-int project_load(const char *file, const char *shown, struct project *p)
+int project_load(const char *file, const char *shown, uid_t me,
+		 struct project *p)
 {
 	struct buf b = BUF_INIT;
 	char *dir = xstrdup(file), *slash = strrchr(dir, '/');
@@ -1252,7 +1254,7 @@ int project_load(const char *file, const char *shown, struct project *p)
 	memset(p, 0, sizeof(*p));
 	if (slash)
 		*(slash == dir ? slash + 1 : slash) = '\0';
-	if (say_dangling(file) == 0 && read_checked(file, &b) == 0)
+	if (say_dangling(file) == 0 && read_checked(file, me, &b) == 0)
 		ret = project_parse(b.p ? b.p : "", b.len, shown,
 				    slash ? dir : ".", p) < 0 ?
 		      PROJECT_INVALID : PROJECT_LOADED;
@@ -1357,7 +1359,7 @@ int project_open(struct project *p)
 		buf_free(&b);
 	}
 	if (ret > 0)
-		ret = project_load(file, shown, p);
+		ret = project_load(file, shown, geteuid(), p);
 	else if (ret < 0)
 		ret = PROJECT_UNREADABLE;
 	free(cwd);

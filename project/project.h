@@ -100,9 +100,12 @@ enum project_status {
 };
 
 /* Read file, a regular file of at most PROJECT_MAX_BYTES, and parse it;
- * shown names it in messages. PROJECT_LOADED, PROJECT_INVALID or
- * PROJECT_UNREADABLE. */
-int project_load(const char *file, const char *shown, struct project *p);
+ * shown names it in messages. Its owner (and that of what a symlink leads
+ * to) must be me or root, as project_find() checks: the caller's
+ * geteuid(), passed in so that the check can be tested. PROJECT_LOADED,
+ * PROJECT_INVALID or PROJECT_UNREADABLE. */
+int project_load(const char *file, const char *shown, uid_t me,
+		 struct project *p);
 
 /*
  * The nook.yaml of the tree dir is in: dir's, else its parent's ... up

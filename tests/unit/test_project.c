@@ -700,7 +700,8 @@ static void test_find_and_load(void **state)
 	free(shown);
 	/* the relative paths are from the file's directory wherever the
 	 * search started */
-	assert_int_equal(project_load(file, "../nook.yaml", &p), PROJECT_LOADED);
+	assert_int_equal(project_load(file, "../nook.yaml", getuid(), &p),
+			 PROJECT_LOADED);
 	assert_string_equal(p.dir, dir);
 	assert_string_equal(p.path, "../nook.yaml");
 	assert_int_equal(strncmp(p.vm.user_data, dir, strlen(dir)), 0);
@@ -725,13 +726,13 @@ static void test_trust(void **state)
 	char *top = xasprintf("%s/trust", dir), *sub, *file;
 	char *found = NULL, *shown = NULL, *err;
 	uid_t me = getuid(), other = 65534;
+	struct project p;
 
 	(void)state;
 	sub = xasprintf("%s/sub", top);
 	file = xasprintf("%s/nook.yaml", top);
 	assert_int_equal(mkdir_p(sub, 0755), 0);
-	assert_int_equal(write_file_atomic(file, example, strlen(example),
-					   0644), 0);
+	assert_int_equal(write_file_atomic(file, "name: a\n", 8, 0644), 0);
 	/* not root: the files are mine, and "me" is someone else */
 	if (me != 0) {
 		other = me;
@@ -747,6 +748,18 @@ static void test_trust(void **state)
 	assert_non_null(strstr(err, "is owned by"));
 	assert_non_null(strstr(err, "not by you"));
 	free(err);
+	/* project_load() checks the owner against the same me */
+	stderr_begin();
+	assert_int_equal(project_load(file, "nook.yaml", me, &p),
+			 PROJECT_UNREADABLE);
+	err = stderr_end();
+	assert_non_null(strstr(err, "is owned by"));
+	free(err);
+	project_free(&p);
+	/* and loads the file of the me it is given */
+	assert_int_equal(project_load(file, "nook.yaml", other, &p),
+			 PROJECT_LOADED);
+	project_free(&p);
 	if (getuid() == 0) {
 		/* root's file in a directory another user owns */
 		assert_int_equal(chown(file, 0, 0), 0);
@@ -801,7 +814,8 @@ static void test_not_a_file(void **state)
 	assert_int_equal(project_find(sub, getuid(), &found, &shown), 1);
 	assert_string_equal(found, file);
 	stderr_begin();
-	assert_int_equal(project_load(found, shown, &p), PROJECT_UNREADABLE);
+	assert_int_equal(project_load(found, shown, getuid(), &p),
+			 PROJECT_UNREADABLE);
 	err = stderr_end();
 	assert_non_null(strstr(err, "is a symlink to missing.yaml, which does "
 			       "not exist"));
@@ -812,7 +826,7 @@ static void test_not_a_file(void **state)
 	unlink(file);
 	assert_int_equal(mkfifo(file, 0600), 0);
 	stderr_begin();
-	assert_int_equal(project_load(file, "nook.yaml", &p),
+	assert_int_equal(project_load(file, "nook.yaml", getuid(), &p),
 			 PROJECT_UNREADABLE);
 	err = stderr_end();
 	assert_non_null(strstr(err, "it is a FIFO, not a file"));
@@ -821,7 +835,7 @@ static void test_not_a_file(void **state)
 	unlink(file);
 	assert_int_equal(mkdir(file, 0700), 0);
 	stderr_begin();
-	assert_int_equal(project_load(file, "nook.yaml", &p),
+	assert_int_equal(project_load(file, "nook.yaml", getuid(), &p),
 			 PROJECT_UNREADABLE);
 	err = stderr_end();
 	assert_non_null(strstr(err, "it is a directory, not a file"));
@@ -851,7 +865,7 @@ static void swapped(const char *found, const char *want)
 	char *err;
 
 	stderr_begin();
-	assert_int_equal(project_load(found, "nook.yaml", &p),
+	assert_int_equal(project_load(found, "nook.yaml", getuid(), &p),
 			 PROJECT_UNREADABLE);
 	err = stderr_end();
 	if (!strstr(err, want))
