@@ -119,6 +119,23 @@ static void no_such_vm(const struct nook_dirs *d, const char *name)
 		       "%s')", name, name);
 }
 
+/* Beside the record while a stop ends QEMU and records that: a stop cut
+ * off (SIGKILL) between the two leaves it, and the next nook under the
+ * lock records the VM stopped (stop_mend()), not crashed. */
+static char *stop_begun(const struct vm *vm)
+{
+	return xasprintf("%s/stop-begun", vm->paths.dir);
+}
+
+static int stop_cut_off(const struct vm *vm)
+{
+	char *mark = stop_begun(vm);
+	int there = access(mark, F_OK) == 0;
+
+	free(mark);
+	return there;
+}
+
 static int look_only;
 
 void vm_look_only(void)
@@ -173,13 +190,14 @@ int vm_open(const struct nook_dirs *d, const char *name, int must_exist,
 	/* a suspend cut off left the guest stopped under "running" (or
 	 * QEMU where no suspend takes it), a resume cut off its QEMU
 	 * waiting under "starting", a pause cut off its CPUs other than
-	 * recorded, a port command QEMU's forwards: mended by whoever looks first (status, list), when no
-	 * nook is at work */
+	 * recorded, a port command QEMU's forwards, a stop cut off its QEMU
+	 * ended under "running": mended by whoever looks first (status,
+	 * list), when no nook is at work */
 	if (!look_only &&
 	    (((vm->recorded == VM_RUNNING || vm->recorded == VM_PAUSED) &&
 	      (vm_suspend_cut_off(vm) || vm_pause_cut_off(vm) ||
 	       vm_port_cut_off(vm))) ||
-	     vm_resume_cut_off(vm)) &&
+	     vm_resume_cut_off(vm) || stop_cut_off(vm)) &&
 	    !vm_lock_busy(&vm->paths) && vm_take_lock(vm, "mend") == 0) {
 		close(vm->lock_fd);
 		vm->lock_fd = -1;
@@ -250,6 +268,30 @@ static void start_mend(struct vm *vm)
 	free(accel);
 }
 
+/* A stop cut off left its mark. Its QEMU gone, the VM is stopped, as
+ * asked: recorded so and said (the mark kept when the record cannot be
+ * written, for the next look). QEMU still running, it was cut off before
+ * it ended it: nothing was stopped. With the lock held, no stop is at
+ * work. */
+static void stop_mend(struct vm *vm)
+{
+	char *mark = stop_begun(vm);
+	int up = vm->recorded == VM_RUNNING || vm->recorded == VM_STARTING ||
+		 vm->recorded == VM_PAUSED;
+
+	if (access(mark, F_OK) < 0 || vm->broken)
+		goto out;
+	if (up && !vm_pid_alive(vm->paths.pidfile, vm->paths.qmp_arg)) {
+		if (vm_record(vm, VM_STOPPED, 0, NULL, NULL) < 0)
+			goto out;
+		warnf("VM %s: a stop of it was cut off once its QEMU had "
+		      "ended; it is recorded stopped", vm->name);
+	}
+	unlink(mark);
+out:
+	free(mark);
+}
+
 int vm_take_lock(struct vm *vm, const char *doing)
 {
 	struct stat st;
@@ -272,6 +314,7 @@ int vm_take_lock(struct vm *vm, const char *doing)
 	start_mend(vm);
 	vm_pause_mend(vm);
 	vm_port_mend(vm);
+	stop_mend(vm);
 	return 0;
 }
 
@@ -600,8 +643,8 @@ int vm_stop(struct vm *vm, int force, int timeout_s, const char **how)
 {
 	struct buf why = BUF_INIT;
 	enum vm_state held;
-	char *mark;
-	int ret;
+	char *mark, *begun;
+	int ret, fd;
 
 	/* a record that cannot be read (opened VM_OPEN_BROKEN): its QEMU
 	 * found by its paths, as a delete finds it, and the file left as
@@ -628,10 +671,19 @@ int vm_stop(struct vm *vm, int force, int timeout_s, const char **how)
 		*how = vm->how;
 		return 0;
 	}
+	begun = stop_begun(vm);
+	/* (none made, on a disk without an inode to spare: no reason to
+	 * fail the stop, whose record is then all that tells) */
+	fd = open(begun, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		close(fd);
 	/* a paused guest cannot hear the power button: let it run first */
 	if (held == VM_PAUSED && !force && vm_qmp_cont(&vm->paths) < 0)
 		force = 1;
 	if (vm_stop_qemu(&vm->paths, force, timeout_s, how, &why) < 0) {
+		/* its QEMU runs on: nothing was stopped */
+		unlink(begun);
+		free(begun);
 		buf_free(&why);
 		return -1;
 	}
@@ -651,6 +703,10 @@ int vm_stop(struct vm *vm, int force, int timeout_s, const char **how)
 	}
 	buf_free(&why);
 	ret = vm_record(vm, VM_STOPPED, 0, NULL, NULL);
+	/* (kept when the record failed: the next look writes it) */
+	if (ret == 0)
+		unlink(begun);
+	free(begun);
 	if (vm->spec.cluster)
 		vm->net_gc = 1;
 	return ret;

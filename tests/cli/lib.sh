@@ -108,6 +108,40 @@ print(ask("query-status")["return"]["status"])
 PY
 }
 
+# cut_at_quit VM COMMAND...: COMMAND (a nook that ends VM's QEMU: a stop,
+# a suspend) killed (SIGKILL) once that QEMU has ended, before it records
+# what it made of VM. Not a race: a listener that never answers at VM's
+# ssh master socket holds nook's clean-up after the QEMU it ended
+# (vm_clean_runtime()) for seconds, and the kill comes at once. Fails
+# when QEMU did not end within 10 s.
+cut_at_quit() {
+	local run=$NOOK_HOME/run/$1 qp lis pid rc=1
+	shift
+	qp=$(cat "$run/qemu.pid")
+	python3 -c 'import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1])
+s.listen(8)
+time.sleep(60)' "$run/ssh.sock" &
+	lis=$!
+	for _ in $(seq 50); do [ -S "$run/ssh.sock" ] && break; sleep 0.1; done
+	"$@" >/dev/null 2>&1 &
+	pid=$!
+	for _ in $(seq 200); do
+		if ! tr -d '\0' < "/proc/$qp/cmdline" 2>/dev/null | grep -q .; then
+			rc=0
+			break
+		fi
+		sleep 0.05
+	done
+	kill -KILL "$pid"
+	wait "$pid" 2>/dev/null
+	kill "$lis"
+	wait "$lis" 2>/dev/null
+	rm -f "$run/ssh.sock"
+	return $rc
+}
+
 # watch_list, then a command, then seen_states NAME...: what 'nook local
 # list --json', run again and again in the background meanwhile, said of
 # each VM NAME's state, each change once, space-separated, a line a VM (a

@@ -372,6 +372,38 @@ for _ in $(seq 100); do grep -q held look.out 2>/dev/null && break; sleep 0.01; 
 expect_rc "a stop meeting a look's shared hold" 0 "$NOOK" local stop b2
 check "  waits it out, not busy" test "${ERR#*busy}" = "$ERR"
 wait "$looker"
+# a stop killed (SIGKILL) once its QEMU had ended, before its record
+# (cut_at_quit, lib.sh): stopped, as asked, not crashed (before: list and
+# status said crashed, "QEMU died without a stop"). The first look
+# records it and says so; the next start boots as after any stop
+"$NOOK" local start b2 --no-wait >/dev/null
+check "a stop killed once its QEMU ended" cut_at_quit b2 "$NOOK" local stop b2 --force
+check "  before its record" test "$(json 'd["state"]["status"]' < "$NOOK_HOME/vms/b2/vm.json")" = running
+expect_rc "  list" 0 "$NOOK" local list --json
+check "  says stopped, not crashed" test "$(echo "$OUT" | json '[v["state"] for v in d if v["name"] == "b2"]')" = "['stopped']"
+contains "  and that the stop was cut off" "$ERR" "VM b2: a stop of it was cut off once its QEMU had ended; it is recorded stopped"
+check "  which is recorded" test "$(json 'd["state"]["status"]' < "$NOOK_HOME/vms/b2/vm.json")" = stopped
+expect_rc "  status" 0 "$NOOK" local status b2 --json
+check "  says stopped, no more news" test "$(echo "$OUT" | json 'd["state"]'):$ERR" = stopped:
+expect_rc "  a start" 0 "$NOOK" local start b2 --no-wait
+check "  runs it" test "$("$NOOK" local status b2 --json | json 'd["state"]')" = running
+# ... killed before it ended QEMU (as the power button waits): nothing
+# was stopped, and a crash after is still a crash
+"$NOOK" local stop b2 --timeout 60 >/dev/null 2>&1 &
+stopper=$!
+for _ in $(seq 100); do locked b2 && break; sleep 0.05; done
+sleep 0.3
+kill -KILL "$stopper"
+wait "$stopper" 2>/dev/null
+check "a stop killed before its QEMU ended leaves its mark" test -e "$NOOK_HOME/vms/b2/stop-begun"
+expect_rc "  status" 0 "$NOOK" local status b2 --json
+check "  running" test "$(echo "$OUT" | json 'd["state"]')" = running
+check "  no stop's mark left" test ! -e "$NOOK_HOME/vms/b2/stop-begun"
+qpid=$(cat "$NOOK_HOME/run/b2/qemu.pid")
+kill -KILL "$qpid"
+check "  its QEMU killed after" ended "$qpid"
+check "  crashed" test "$("$NOOK" local status b2 --json | json 'd["state"]')" = crashed
+"$NOOK" local stop b2 >/dev/null
 # a delete killed (SIGKILL) once it has ended QEMU: stopped, said to be
 # a delete cut short; a start keeps the VM, and takes that off
 "$NOOK" local start b2 --no-wait >/dev/null
