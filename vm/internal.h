@@ -540,8 +540,8 @@ void vm_save_remove(struct vm *vm);
  * the file goes (kept, for the next look, when QEMU does not answer);
  * each said. */
 void vm_suspend_mend(struct vm *vm);
-/* 1 when the temporary save of a suspend is there: one at work, or one
- * cut off. */
+/* 1 when the temporary save of a suspend is there, or the facts of one
+ * whole but not yet recorded: a suspend at work, or one cut off. */
 int vm_suspend_cut_off(const struct vm *vm);
 /* A resume cut off (SIGKILL) leaves its QEMU waiting for the save under
  * a record that says starting and names no save. With the VM's lock held

@@ -367,10 +367,13 @@ void vm_save_remove(struct vm *vm)
 
 int vm_suspend_cut_off(const struct vm *vm)
 {
-	char *tmp = save_path(vm, 1);
-	int there = access(tmp, F_OK) == 0;
+	char *tmp = save_path(vm, 1), *facts = facts_path(vm);
+	/* the facts alone: cut off between keep_save()'s rename and its
+	 * record */
+	int there = access(tmp, F_OK) == 0 || access(facts, F_OK) == 0;
 
 	free(tmp);
+	free(facts);
 	return there;
 }
 
@@ -398,6 +401,7 @@ static int keep_save(struct vm *vm, struct vm_save *f);
 static int keep_cut_off(struct vm *vm)
 {
 	char *path = facts_path(vm);
+	char *tmp = save_path(vm, 1), *dst = save_path(vm, 0);
 	struct buf b = BUF_INIT;
 	struct vm_save f;
 	json_t *j = NULL;
@@ -409,12 +413,19 @@ static int keep_cut_off(struct vm *vm)
 	/* its QEMU quit once the save was whole: ended by the suspend, no
 	 * crash (as suspend_qemu() has it) */
 	vm->rec_pid = 0;
+	/* cut off once keep_save() had renamed the save, before its record:
+	 * the save back under its temporary name, for keep_save() again */
+	if (j && access(tmp, F_OK) < 0 && rename(dst, tmp) < 0)
+		goto out;
 	if (j && vm_save_from_json(j, &f) == 0)
 		ret = keep_save(vm, &f);
+out:
 	vm_save_free(&f);
 	json_decref(j);
 	buf_free(&b);
 	free(path);
+	free(tmp);
+	free(dst);
 	return ret;
 }
 

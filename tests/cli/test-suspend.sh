@@ -326,6 +326,37 @@ check "  suspended" test "$(echo "$OUT" | json 'd["state"]')" = suspended
 check "  its files in place" test -s "$save" -a ! -e "$cut" -a ! -e "$NOOK_HOME/vms/s1/.suspend.save.facts"
 expect_rc "  the next start resumes it" 0 "$NOOK" local start s1
 contains "  resumed" "$OUT" "resumed from its saved state"
+# ... killed (SIGKILL) at the moment its QEMU had quit, the save whole
+# (cut_at_quit, lib.sh): kept as above
+check "a suspend killed once its QEMU quit" cut_at_quit s1 "$NOOK" local suspend s1
+check "  before its record" test "$(json 'd["state"]["status"]' < "$rec")" = running
+check "  its save whole, its facts beside it" test -s "$cut" -a -s "$NOOK_HOME/vms/s1/.suspend.save.facts"
+expect_rc "  list" 0 "$NOOK" local list --json
+check "  says suspended" test "$(echo "$OUT" | json '[v["state"] for v in d if v["name"] == "s1"]')" = "['suspended']"
+contains "  and that the save is kept" "$ERR" "VM s1: a suspend of it was cut off once its save was whole; the save is kept"
+expect_rc "  the next start resumes it" 0 "$NOOK" local start s1
+contains "  resumed" "$OUT" "resumed from its saved state"
+# ... once its save had its own name, before its record (keep_save()'s
+# rename done): made here by hand as above, the save left where it is.
+# Kept too (before: crashed, and the next start booted without it)
+expect_rc "a suspend cut off after its rename" 0 "$NOOK" local suspend s1
+python3 - "$rec" "$NOOK_HOME/vms/s1" <<'PY'
+import json, os, sys
+rec, d = sys.argv[1], sys.argv[2]
+r = json.load(open(rec))
+facts = r["state"].pop("save")
+open(os.path.join(d, ".suspend.save.facts"), "w").write(json.dumps(facts))
+r["state"]["status"] = "running"
+r["state"]["pid"] = 2 ** 22 - 1
+json.dump(r, open(rec, "w"))
+PY
+expect_rc "  status" 0 "$NOOK" local status s1 --json
+contains "  says the save is kept" "$ERR" "VM s1: a suspend of it was cut off once its save was whole; the save is kept"
+check "  suspended" test "$(echo "$OUT" | json 'd["state"]')" = suspended
+check "  its files in place" test -s "$save" -a ! -e "$cut" -a ! -e "$NOOK_HOME/vms/s1/.suspend.save.facts"
+# (bounded: a cold boot of the blank disk would wait for sshd)
+expect_rc "  the next start resumes it" 0 "$NOOK" local start s1 --timeout 30
+contains "  resumed" "$OUT" "resumed from its saved state"
 # ... once QEMU had saved and quit, with no facts beside the save (an
 # older nook's suspend): it cannot be resumed; the VM is stopped, not
 # called crashed
