@@ -241,9 +241,11 @@ int vm_sched_boot(pid_t pid, int on);
 
 /* 1 after vm_look_only(). */
 int vm_looking_only(void);
-/* Take the VM's lock (flock, non-blocking) into *fd, saying in it what
- * this nook does (a word vm_doing_words() knows); -1 saying it is busy
- * and, when the holder said, who holds it and why. */
+/* Take the VM's lock (flock; a look's momentary hold waited out) into
+ * *fd, saying in it what this nook does (a word vm_doing_words() knows);
+ * -1 saying it is busy and, when the holder said, who holds it and why,
+ * or that a delete removed the VM meanwhile. "mend" (a look's) takes it
+ * only when free, and says nothing. */
 int vm_lock(const struct vm_paths *p, const char *name, const char *doing,
 	    int *fd);
 /* The words of a holder's word ("stop": "stopping"), or NULL. */

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -137,18 +138,25 @@ void vm_busy_holder(const char *lock, struct buf *b)
 int vm_lock(const struct vm_paths *p, const char *name, const char *doing,
 	    int *fd)
 {
+	/* a look's mend takes the lock only when it is free, quietly: a
+	 * command that holds it mends as it goes */
+	int mend = !strcmp(doing, "mend");
+	struct stat st;
+
 	*fd = open(p->lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (*fd < 0)
 		return error_errno("cannot open %s", p->lock);
 	/* a look (vm_lock_busy(): every status and list) holds the lock
 	 * shared for a moment: a command that meets one waits it out, and
 	 * is refused only by another command */
-	if (flock_wait(*fd, LOCK_LOOK_MS) < 0) {
+	if (flock_wait(*fd, mend ? 0 : LOCK_LOOK_MS) < 0) {
 		struct buf who = BUF_INIT;
 		int e = errno;
 
 		close(*fd);
 		*fd = -1;
+		if (mend)
+			return -1;
 		if (e != EWOULDBLOCK) {
 			errno = e;
 			return error_errno("cannot lock %s", p->lock);
@@ -158,6 +166,14 @@ int vm_lock(const struct vm_paths *p, const char *name, const char *doing,
 		       who.p);
 		buf_free(&who);
 		return -1;
+	}
+	/* a delete that held it removed the VM meanwhile, the lock file
+	 * with it: this lock is of nothing */
+	if (fstat(*fd, &st) == 0 && st.st_nlink == 0) {
+		close(*fd);
+		*fd = -1;
+		return mend ? -1 : errorf("VM %s was deleted by another nook "
+					  "meanwhile; try again", name);
 	}
 	lock_say(*fd, doing);
 	return 0;

@@ -903,23 +903,19 @@ static int kernel_args_fit(const struct vm *vm, enum vm_accel accel)
 
 /*
  * A start that failed before QEMU ran, as the last error said, because
- * the disk holding the VM's directory is full (no space, or no inode:
- * ENOSPC, with under 1M or no inode left there) or the user's quota on
- * it is used up (EDQUOT): said again as such, with how much is free and
- * what to do. Every file a start writes is replaced whole, so the VM is
- * as it was. Nothing said for another error (the disk full may be
- * another one's: TMPDIR's).
+ * the disk holding the VM's directory is full (ENOSPC, with under 1M or
+ * no inode left there): said again as such, with how much is free and
+ * what to do. Nothing said for another error, or when that disk has
+ * room (the full one may be another: TMPDIR's). made: a new VM.
  */
-static void full_disk(const struct vm *vm)
+static void full_disk(const struct vm *vm, int made)
 {
-	const char *last = error_last();
-	int quota = strstr(last, strerror(EDQUOT)) != NULL;
 	struct statvfs sv;
 	unsigned long long left;
 	int no_inode;
 	char free_s[32];
 
-	if ((!quota && !strstr(last, strerror(ENOSPC))) ||
+	if (!strstr(error_last(), strerror(ENOSPC)) ||
 	    statvfs(vm->paths.dir, &sv) < 0)
 		return;
 	/* what nook, run as it is, may take: root has the reserve too */
@@ -927,20 +923,16 @@ static void full_disk(const struct vm *vm)
 	       sv.f_frsize;
 	/* (a file system that counts no inodes has f_files 0) */
 	no_inode = sv.f_files > 0 && !(geteuid() ? sv.f_favail : sv.f_ffree);
-	if (!quota && left >> 20 && !no_inode)
+	if (left >> 20 && !no_inode)
 		return;
 	if (left >> 20)
 		snprintf(free_s, sizeof(free_s), "%lluM", left >> 20);
 	else
 		snprintf(free_s, sizeof(free_s), "%lluK", left >> 10);
-	errorf("VM %s was not %s: %s %s %s (%s free%s); free space there, "
-	       "then 'nook local start %s' again%s", vm->name,
-	       vm->exists ? "started" : "made",
-	       quota ? "your quota on the disk holding" : "the disk holding",
-	       vm->paths.dir, quota ? "is used up" : "is full", free_s,
-	       no_inode ? ", no inode free" : "", vm->name,
-	       vm->exists ? " (its disk, seed and record are as they were)" :
-	       "");
+	errorf("VM %s was not %s: the disk holding %s is full (%s free%s); "
+	       "free space there, then run the start again", vm->name,
+	       made ? "made" : "started", vm->paths.dir, free_s,
+	       no_inode ? ", no inode free" : "");
 }
 
 /* From the lock to a running QEMU, with the uplink as launched in *up. */
@@ -952,13 +944,13 @@ static int launch(struct vm *vm, const struct vm_start_opts *o,
 	char *sw = NULL;
 	long long seed;
 	/* a plain VM made by this start: no cluster's node */
-	int plain_first = !vm->exists && !o->node;
+	int plain_first = !vm->exists && !o->node, made = !vm->exists;
 	int ret = -1, rc;
 
 	if (apply(vm, o, in) < 0)
 		goto out;
 	if (keep_inputs(vm, o, in) < 0) {
-		full_disk(vm);
+		full_disk(vm, made);
 		goto out;
 	}
 	if (decide_accel(o, vm->spec.accel, &r->accel) < 0 ||
@@ -989,7 +981,7 @@ static int launch(struct vm *vm, const struct vm_start_opts *o,
 		goto out;
 	rc = vm_prepare(&vm->spec, &vm->paths, &hosts, seed);
 	if (rc < 0) {
-		full_disk(vm);
+		full_disk(vm, made);
 		goto out;
 	}
 	/* (a seed kept is the one its record names already) */
@@ -1007,7 +999,7 @@ static int launch(struct vm *vm, const struct vm_start_opts *o,
 		    vm_record(vm, VM_STOPPED, 0, NULL, NULL) < 0)
 			warnf("VM %s: its record still says starting", vm->name);
 		if (!r->pid)
-			full_disk(vm);
+			full_disk(vm, made);
 		goto out;
 	}
 	r->launched = 1;

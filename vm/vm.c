@@ -284,6 +284,11 @@ static void stop_mend(struct vm *vm)
 	if (up && !vm_pid_alive(vm->paths.pidfile, vm->paths.qmp_arg)) {
 		if (vm_record(vm, VM_STOPPED, 0, NULL, NULL) < 0)
 			goto out;
+		/* what the stop had left to do: its runtime files, and a
+		 * node's network once no node runs (vm_close()) */
+		vm_clean_runtime(&vm->paths);
+		if (vm->spec.cluster)
+			vm->net_gc = 1;
 		warnf("VM %s: a stop of it was cut off once its QEMU had "
 		      "ended; it is recorded stopped", vm->name);
 	}
@@ -677,6 +682,9 @@ int vm_stop(struct vm *vm, int force, int timeout_s, const char **how)
 	fd = open(begun, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd >= 0)
 		close(fd);
+	/* (kept by a stop ^C'd while the power button is waited on: the
+	 * guest heard it, and its end is this stop's; a QEMU that runs on
+	 * has the next look remove it) */
 	/* a paused guest cannot hear the power button: let it run first */
 	if (held == VM_PAUSED && !force && vm_qmp_cont(&vm->paths) < 0)
 		force = 1;

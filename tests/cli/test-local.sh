@@ -369,9 +369,55 @@ f = open(sys.argv[1]); fcntl.flock(f, fcntl.LOCK_SH)
 print("held", flush=True); time.sleep(0.2)' "$NOOK_HOME/vms/b2/lock" > look.out &
 looker=$!
 for _ in $(seq 100); do grep -q held look.out 2>/dev/null && break; sleep 0.01; done
-expect_rc "a stop meeting a look's shared hold" 0 "$NOOK" local stop b2
+expect_rc "a stop meeting a look's shared hold" 0 "$NOOK" local stop b2 --timeout 2
 check "  waits it out, not busy" test "${ERR#*busy}" = "$ERR"
 wait "$looker"
+# ... and one whose VM a delete (holding the lock) removed meanwhile
+# says so: its lock is of a file gone with the VM's directory
+"$NOOK" local start bd --image blank.img --no-wait --memory 128M --cpus 1 \
+	--accel tcg >/dev/null && "$NOOK" local stop bd --force >/dev/null
+rm -f nookpid
+python3 - "$NOOK_HOME/vms/bd" > del.out <<'PY' &
+import fcntl, os, shutil, sys, time
+d = sys.argv[1]
+f = open(os.path.join(d, "lock"), "r+")
+fcntl.flock(f, fcntl.LOCK_EX)
+ino = os.fstat(f.fileno()).st_ino
+print("held", flush=True)
+def has_lock(pid):
+    try:
+        fds = os.listdir("/proc/%s/fd" % pid)
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.stat("/proc/%s/fd/%s" % (pid, fd)).st_ino == ino:
+                return True
+        except OSError:
+            pass
+    return False
+end = time.time() + 10
+while time.time() < end:
+    try:
+        if has_lock(open("nookpid").read().strip()):
+            print("opened", flush=True)
+            break
+    except OSError:
+        pass
+    time.sleep(0.002)
+shutil.rmtree(d)
+f.close()
+PY
+deleter=$!
+for _ in $(seq 100); do grep -q held del.out 2>/dev/null && break; sleep 0.01; done
+"$NOOK" local stop bd >/dev/null 2>del.err &
+echo $! > nookpid
+wait $!
+echo "rc=$?" >> del.err
+wait "$deleter"
+check "a stop whose VM a delete removed meanwhile (opened: $(grep -c opened del.out))" grep -qx "rc=1" del.err
+contains "  says the VM was deleted meanwhile" "$(cat del.err)" "VM bd was deleted by another nook meanwhile; try again"
+check "  and makes nothing of it again" test ! -e "$NOOK_HOME/vms/bd"
 # a stop killed (SIGKILL) once its QEMU had ended, before its record
 # (cut_at_quit, lib.sh): stopped, as asked, not crashed (before: list and
 # status said crashed, "QEMU died without a stop"). The first look
@@ -383,6 +429,7 @@ expect_rc "  list" 0 "$NOOK" local list --json
 check "  says stopped, not crashed" test "$(echo "$OUT" | json '[v["state"] for v in d if v["name"] == "b2"]')" = "['stopped']"
 contains "  and that the stop was cut off" "$ERR" "VM b2: a stop of it was cut off once its QEMU had ended; it is recorded stopped"
 check "  which is recorded" test "$(json 'd["state"]["status"]' < "$NOOK_HOME/vms/b2/vm.json")" = stopped
+check "  its runtime files gone, as a stop leaves it" test ! -e "$NOOK_HOME/run/b2/qemu.pid" -a ! -e "$NOOK_HOME/run/b2/qmp.sock"
 expect_rc "  status" 0 "$NOOK" local status b2 --json
 check "  says stopped, no more news" test "$(echo "$OUT" | json 'd["state"]'):$ERR" = stopped:
 expect_rc "  a start" 0 "$NOOK" local start b2 --no-wait
@@ -391,8 +438,7 @@ check "  runs it" test "$("$NOOK" local status b2 --json | json 'd["state"]')" =
 # was stopped, and a crash after is still a crash
 "$NOOK" local stop b2 --timeout 60 >/dev/null 2>&1 &
 stopper=$!
-for _ in $(seq 100); do locked b2 && break; sleep 0.05; done
-sleep 0.3
+for _ in $(seq 100); do test -e "$NOOK_HOME/vms/b2/stop-begun" && break; sleep 0.05; done
 kill -KILL "$stopper"
 wait "$stopper" 2>/dev/null
 check "a stop killed before its QEMU ended leaves its mark" test -e "$NOOK_HOME/vms/b2/stop-begun"
@@ -739,7 +785,7 @@ SH
 )
 	printf '%s\n' "$out" | sed 's/^/     | /'
 	full="VM fs was not started: the disk holding $NOOK_HOME/vms/fs is full"
-	todo="free space there, then 'nook local start fs' again (its disk, seed and record are as they were)"
+	todo="free space there, then run the start again"
 	part() { printf '%s\n' "$out" | sed -n "/^\[$1\]/,/^\[/p"; }
 	contains "a restart with no byte left fails" "$(part bytes)" "start exit 1"
 	contains "  says the disk is full, how much is free" "$(part bytes)" "$full (0K free)"
