@@ -22,41 +22,48 @@ static int qemu_up(struct vm *vm)
 	return st == VM_RUNNING || st == VM_PAUSED;
 }
 
-/* Run one HMP command line on vm's QEMU; -1 saying why. */
-static int hmp(struct vm *vm, const char *line, const char *ok)
+/* hmp()'s failure when QEMU did not answer: the change may be made */
+#define HMP_UNANSWERED -2
+
+/* Run one HMP command line on vm's QEMU: 0; -1 when QEMU refused it, or
+ * HMP_UNANSWERED; said unless mending (a look's mend, which says what
+ * came of it, and waits 1 s at most: a 'stop --force' of a hung QEMU
+ * takes the lock too). */
+static int hmp(struct vm *vm, const char *line, const char *ok,
+	       int mending)
 {
+	int ms = mending ? 1000 : 5000;
+	struct buf out = BUF_INIT;
 	struct qmp q;
-	int rc = qmp_open(&q, vm->paths.qmp, 5000);
+	int rc = qmp_open(&q, vm->paths.qmp, ms);
 
 	if (rc == 0)
-		rc = qmp_hmp(&q, line, ok, 5000, NULL);
-	if (rc < 0)
+		rc = qmp_hmp(&q, line, ok, ms, &out);
+	if (rc < 0 && !mending)
 		errorf("VM %s: %s", vm->name, qmp_error(&q));
+	if (rc < 0 && !out.len)
+		rc = HMP_UNANSWERED;
 	qmp_close(&q);
+	buf_free(&out);
 	return rc;
 }
 
-static int hmp_add(struct vm *vm, const struct net_port *p)
+static int hmp_add(struct vm *vm, const struct net_port *p, int mending)
 {
 	char *line = xasprintf("hostfwd_add " UPLINK_NETDEV " %s:%s:%d-:%d",
 			       net_proto(p->udp), p->addr, p->host, p->guest);
-	int rc = hmp(vm, line, NULL);
+	int rc = hmp(vm, line, NULL, mending);
 
 	free(line);
 	return rc;
 }
 
-static char *remove_line(const struct net_port *p)
+/* QEMU says "host forwarding rule for ... removed" or "not found" */
+static int hmp_remove(struct vm *vm, const struct net_port *p, int mending)
 {
-	return xasprintf("hostfwd_remove " UPLINK_NETDEV " %s:%s:%d",
-			 net_proto(p->udp), p->addr, p->host);
-}
-
-static int hmp_remove(struct vm *vm, const struct net_port *p)
-{
-	char *line = remove_line(p);
-	/* QEMU says "host forwarding rule for ... removed" or "not found" */
-	int rc = hmp(vm, line, " removed");
+	char *line = xasprintf("hostfwd_remove " UPLINK_NETDEV " %s:%s:%d",
+			       net_proto(p->udp), p->addr, p->host);
+	int rc = hmp(vm, line, " removed", mending);
 
 	free(line);
 	return rc;
@@ -99,9 +106,12 @@ static void mark_begun(struct vm *vm, const char *op, const struct net_port *p)
 
 static void mark_done(struct vm *vm)
 {
-	char *mark = port_mark(vm);
+	char *mark = port_mark(vm), *tmp = xasprintf("%s.tmp", mark);
 
 	unlink(mark);
+	/* vm_write_quiet()'s, of a command killed as it wrote the mark */
+	unlink(tmp);
+	free(tmp);
 	free(mark);
 }
 
@@ -220,6 +230,7 @@ int vm_port_add(struct vm *vm, const struct net_port *want,
 	struct net_port p = *want;
 	struct buf b = BUF_INIT;
 	struct vm_nic *up;
+	int rc;
 
 	/* the lock reads the record again: the spec is the one read now */
 	if (vm_take_lock(vm, "port") < 0)
@@ -232,11 +243,15 @@ int vm_port_add(struct vm *vm, const struct net_port *want,
 		return -1;
 	if (!p.host && pick(vm, *live, &p) < 0)
 		return -1;
-	if (*live)
+	if (*live) {
 		mark_begun(vm, "add", &p);
-	if (*live && hmp_add(vm, &p) < 0) {
-		mark_done(vm);
-		return -1;
+		rc = hmp_add(vm, &p, 0);
+		if (rc < 0) {
+			/* kept when QEMU did not answer: it may have made it */
+			if (rc != HMP_UNANSWERED)
+				mark_done(vm);
+			return -1;
+		}
 	}
 	up->ports = xrealloc(up->ports, sizeof(*up->ports) * (up->nports + 1));
 	up->ports[up->nports++] = p;
@@ -248,7 +263,7 @@ int vm_port_add(struct vm *vm, const struct net_port *want,
 	}
 	if (vm_record_spec(vm) < 0) {
 		/* undone; else the mark has the next look try again */
-		if (*live && hmp_remove(vm, &p) < 0)
+		if (*live && hmp_remove(vm, &p, 0) < 0)
 			warnf("VM %s forwards host port %d for now",
 			      vm->name, p.host);
 		else
@@ -330,11 +345,15 @@ int vm_port_remove(struct vm *vm, int host, int guest, int udp,
 			      "'nook port list %s' shows its forwards",
 			      vm->name, host, net_proto(udp), vm->name);
 remove:
-	if (ri > 0)
+	if (ri > 0) {
 		mark_begun(vm, "rm", &r);
-	if (ri > 0 && hmp_remove(vm, &r) < 0) {
-		mark_done(vm);
-		return -1;
+		ret = hmp_remove(vm, &r, 0);
+		if (ret < 0) {
+			/* kept when QEMU did not answer: it may have done it */
+			if (ret != HMP_UNANSWERED)
+				mark_done(vm);
+			return -1;
+		}
 	}
 	*gone = ri > 0 ? r : up->ports[si];
 	if (si >= 0) {
@@ -414,7 +433,7 @@ void vm_port_reconcile(struct vm *vm)
 		s = match_spec(up, &r, used);
 		if (s >= 0)
 			used[s] = 1;
-		if (s >= 0 || hmp_remove(vm, &r) < 0) {
+		if (s >= 0 || hmp_remove(vm, &r, 0) < 0) {
 			i++;
 			continue;
 		}
@@ -428,7 +447,7 @@ void vm_port_reconcile(struct vm *vm)
 
 		if (used[i] ||
 		    (!p.host && pick(vm, 1, &p) < 0) ||
-		    hmp_add(vm, &p) < 0)
+		    hmp_add(vm, &p, 0) < 0)
 			continue;
 		keep_launched(vm);
 		buf_free(&b);
@@ -443,31 +462,12 @@ void vm_port_reconcile(struct vm *vm)
 	free(used);
 }
 
-/* QEMU's hostfwd_remove of p: 0 when QEMU answered (removed, or it had
- * no such forward), -1 when it did not. Said nothing. */
-static int mend_remove(struct vm *vm, const struct net_port *p)
-{
-	char *line = remove_line(p);
-	struct buf out = BUF_INIT;
-	struct qmp q;
-	int rc = qmp_open(&q, vm->paths.qmp, 1000);
-
-	if (rc == 0)
-		rc = qmp_hmp(&q, line, " removed", 1000, &out);
-	if (rc < 0 && out.len)
-		rc = 0; /* "not found": the cut came before QEMU took it */
-	qmp_close(&q);
-	buf_free(&out);
-	free(line);
-	return rc;
-}
-
 void vm_port_mend(struct vm *vm)
 {
 	char *mark = port_mark(vm);
 	struct buf b = BUF_INIT;
 	struct net_port p, r;
-	int add, ri;
+	int add, ri, rc;
 
 	if (read_file_quiet(mark, &b) < 0)
 		goto out;
@@ -476,39 +476,44 @@ void vm_port_mend(struct vm *vm)
 	 * next start forwards what is recorded) */
 	if (!qemu_up(vm) || (!add && strncmp(b.p, "rm ", 3)) ||
 	    net_port_parse(b.p + (add ? 4 : 3), &p) < 0) {
-		unlink(mark);
+		mark_done(vm);
 		goto out;
 	}
 	ri = find_running(&vm->ports, p.host, p.udp, &r);
-	/* short waits: a 'stop --force' of a hung QEMU takes the lock too */
-	if (add && ri <= 0) {
+	/* (QEMU's answer to a remove may be "not found": the cut came
+	 * before QEMU took it; one that does not answer is tried again by
+	 * the next look) */
+	if (add && ri < 0) {
 		/* QEMU may forward a port the record does not: it goes */
-		if (mend_remove(vm, &p) < 0)
-			goto out; /* the next look tries again */
+		if (hmp_remove(vm, &p, 1) == HMP_UNANSWERED)
+			goto out;
 		warnf("VM %s: a 'nook port add' of it was cut off before it "
 		      "was recorded; host port %d is not forwarded ('nook "
 		      "port add' again forwards it)", vm->name, p.host);
 	} else if (!add && ri > 0) {
 		/* QEMU may have dropped a forward the record keeps: back */
-		if (mend_remove(vm, &r) < 0)
+		if (hmp_remove(vm, &r, 1) == HMP_UNANSWERED)
 			goto out;
-		if (hmp_add(vm, &r) == 0) {
-			warnf("VM %s: a 'nook port rm' of it was cut off before "
-			      "it was recorded; host port %d is forwarded still, "
-			      "as recorded ('nook port rm' again removes it)",
-			      vm->name, r.host);
+		rc = hmp_add(vm, &r, 1);
+		if (rc == HMP_UNANSWERED)
+			goto out;
+		if (rc == 0) {
+			warnf("VM %s: a 'nook port rm' of it was cut off "
+			      "before it was recorded; host port %d is "
+			      "forwarded still, as recorded ('nook port rm' "
+			      "again removes it)", vm->name, r.host);
 		} else {
 			keep_launched(vm);
 			strvec_remove(&vm->ports, (size_t)ri);
 			if (vm_record_spec(vm) < 0)
 				goto out;
-			warnf("VM %s: a 'nook port rm' of it was cut off before "
-			      "it was recorded; host port %d is not forwarded "
-			      "now (the next start forwards it again, as "
-			      "recorded)", vm->name, r.host);
+			warnf("VM %s: a 'nook port rm' of it was cut off "
+			      "before it was recorded; host port %d is not "
+			      "forwarded now (the next start forwards it "
+			      "again, as recorded)", vm->name, r.host);
 		}
 	}
-	unlink(mark);
+	mark_done(vm);
 out:
 	buf_free(&b);
 	free(mark);
