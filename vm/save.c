@@ -414,9 +414,14 @@ static int keep_cut_off(struct vm *vm)
 	 * crash (as suspend_qemu() has it) */
 	vm->rec_pid = 0;
 	/* cut off once keep_save() had renamed the save, before its record:
-	 * the save back under its temporary name, for keep_save() again */
-	if (j && access(tmp, F_OK) < 0 && rename(dst, tmp) < 0)
+	 * the save back under its temporary name, for keep_save() again
+	 * (no save at all: none to keep; one that cannot be moved is kept
+	 * for the next look, as one whose record cannot be written) */
+	if (j && access(tmp, F_OK) < 0 && rename(dst, tmp) < 0) {
+		if (errno != ENOENT)
+			ret = SAVE_NOT_RECORDED;
 		goto out;
+	}
 	if (j && vm_save_from_json(j, &f) == 0)
 		ret = keep_save(vm, &f);
 out:
