@@ -419,9 +419,9 @@ char *path_absolute(const char *path);
 int mkdir_p(const char *path, mode_t mode);
 /* A step of mkdir_each(): dir, made by it (made 1) or there already
  * (made 0: mkdir said EEXIST, so perhaps made by another meanwhile).
- * Called with SIGINT, SIGTERM and SIGHUP held (sig_hold()), so that a
- * directory made is registered (tmp_register_dir()) before a signal
- * can come. 0 to go on, or -1 having said why. */
+ * For a directory made, called with SIGINT, SIGTERM and SIGHUP held
+ * (sig_hold()), so that it is registered (tmp_register_dir()) before a
+ * signal can come. 0 to go on, or -1 having said why. */
 typedef int (*mkdir_step_fn)(const char *dir, int made, void *ctx);
 /* mkdir -p path, each directory it makes of mode; with step, each
  * directory on the way, outermost first, made or found, is passed to

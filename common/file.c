@@ -648,19 +648,26 @@ int mkdir_each(const char *path, mode_t mode, mkdir_step_fn step, void *ctx)
 	for (char *s = p + 1;; s++) {
 		char c = *s;
 		sigset_t was;
-		int made;
+		int made, e;
 
 		if (c != '/' && c != '\0')
 			continue;
 		*s = '\0';
-		/* a directory made is the step's before a signal can come */
+		/* a directory made is the step's before a signal can come;
+		 * one found is checked with the signals let in (a check may
+		 * take a while: a walk of the users) */
 		sig_hold(&was);
 		made = mkdir(p, mode) == 0;
-		if (!made && errno != EEXIST)
+		e = errno;
+		if (!made)
+			sig_release(&was);
+		errno = e;
+		if (!made && e != EEXIST)
 			ret = error_errno("cannot create directory %s", p);
 		else if (step)
 			ret = step(p, made, ctx);
-		sig_release(&was);
+		if (made)
+			sig_release(&was);
 		*s = c;
 		if (ret < 0 || c == '\0')
 			break;
