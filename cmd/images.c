@@ -75,7 +75,8 @@ static void say_bytes(const struct img_event *ev)
 	if (isatty(STDERR_FILENO)) {
 		int bar = pct < 0 ? 0 : pct * 30 / 100;
 
-		fprintf(stderr, TTY_WIPE "[%.*s%*s] %3d%% %s / %s  %s/s  ETA %.0f s",
+		fprintf(stderr, TTY_WIPE "[%.*s%*s] %3d%% %s / %s  %s/s  "
+			"ETA %.0f s",
 			bar, "##############################", 30 - bar, "",
 			pct < 0 ? 0 : pct, h, a, r,
 			ev->rate > 0 && pct >= 0 ? (all - have) / ev->rate : 0.0);

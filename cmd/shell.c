@@ -358,7 +358,8 @@ static int shell_one(const struct nook_dirs *d, const struct shell_opts *o)
 		goto out;
 	if (o->cmd && tty < 0) {
 		rc = shell_piped(&t, name, o);
-		stopped = rc == 255 ? shell_stopped_now(vm, 0, SHELL_CUT) : NULL;
+		stopped = rc == 255 ? shell_stopped_now(vm, 0, SHELL_CUT) :
+				      NULL;
 		if (stopped)
 			errorf("%s", stopped);
 		free(stopped);

@@ -103,7 +103,10 @@ static const char *rsync_why(int rc, int sudo)
 	case 11: return "error in file I/O in the guest: a DEST whose parent "
 			"is missing, no permission, or a full disk (rsync's "
 			"line above says which)";
-	case 12: return "error in the rsync protocol data stream";
+	/* (rsync 3.5 says a guest without rsync so, too: its shell's
+	 * 127) */
+	case 12: return "error in the rsync protocol data stream (rsync may "
+			"be missing in the guest: the lines above say)";
 	case 20: return "interrupted";
 	case 23: return "some files could not be transferred (rsync's lines "
 			"above say which and why)";
