@@ -558,8 +558,6 @@ int vm_resume_cut_off(const struct vm *vm);
  * saying so. With the VM's lock held (no pause at work): recorded as
  * QEMU says they are, said; the mark kept when QEMU does not answer. */
 void vm_pause_mend(struct vm *vm);
-/* 1 when that mark is there: a pause at work, or one cut off. */
-int vm_pause_cut_off(const struct vm *vm);
 /* QMP cont on the QEMU at p's socket; 0, or -1 saying nothing (the
  * caller goes on another way). */
 int vm_qmp_cont(const struct vm_paths *p);
@@ -573,8 +571,28 @@ void vm_port_reconcile(struct vm *vm);
  * step, and a mark saying so. With the VM's lock held: QEMU's put back
  * as recorded, said; the mark kept when QEMU does not answer. */
 void vm_port_mend(struct vm *vm);
-/* 1 when that mark is there: a port command at work, or one cut off. */
-int vm_port_cut_off(const struct vm *vm);
+
+/*
+ * Marks: files beside the record that a command leaves across a window
+ * in which QEMU and the record may be out of step, removed once the
+ * record is written. A command cut off (SIGKILL) then leaves its mark,
+ * and the next nook under the VM's lock (status and list too) mends
+ * what it says:
+ * - VM_MARK_PAUSE: QMP's stop or cont done, not yet recorded
+ *   (vm_pause_mend());
+ * - VM_MARK_PORT: QEMU's hostfwd changed, not yet recorded; it holds
+ *   "add SPEC" or "rm SPEC", SPEC the forward's canonical form
+ *   (vm_port_mend());
+ * - VM_MARK_STOP: a stop ends QEMU and records that (stop_mend(): the
+ *   VM recorded stopped, not crashed).
+ */
+#define VM_MARK_PAUSE "pause-begun"
+#define VM_MARK_PORT "port-begun"
+#define VM_MARK_STOP "stop-begun"
+/* The path of mark name; the caller frees. */
+char *vm_mark_path(const struct vm *vm, const char *name);
+/* 1 when mark name is there: its command at work, or one cut off. */
+int vm_marked(const struct vm *vm, const char *name);
 /* Set the guest's clock to the host's over ssh (a master first, so the
  * command runs within a fraction of a second of the time it carries). */
 int vm_clock_sync(struct vm *vm);

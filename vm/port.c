@@ -69,32 +69,11 @@ static int hmp_remove(struct vm *vm, const struct net_port *p, int mending)
 	return rc;
 }
 
-/*
- * Beside the record while a `port add` or `port rm` may have QEMU's
- * forwards and the record out of step (QEMU's hostfwd changed, the
- * record not yet written): "add SPEC" or "rm SPEC", SPEC the forward's
- * canonical form. A command cut off then (SIGKILL) leaves it for
- * vm_port_mend().
- */
-static char *port_mark(const struct vm *vm)
-{
-	return xasprintf("%s/port-begun", vm->paths.dir);
-}
-
-int vm_port_cut_off(const struct vm *vm)
-{
-	char *mark = port_mark(vm);
-	int there = access(mark, F_OK) == 0;
-
-	free(mark);
-	return there;
-}
-
 /* (none made, on a disk without room: the window is a few milliseconds,
  * not worth failing the command for) */
 static void mark_begun(struct vm *vm, const char *op, const struct net_port *p)
 {
-	char *mark = port_mark(vm);
+	char *mark = vm_mark_path(vm, VM_MARK_PORT);
 	struct buf b = BUF_INIT;
 
 	buf_addf(&b, "%s ", op);
@@ -106,7 +85,8 @@ static void mark_begun(struct vm *vm, const char *op, const struct net_port *p)
 
 static void mark_done(struct vm *vm)
 {
-	char *mark = port_mark(vm), *tmp = xasprintf("%s.tmp", mark);
+	char *mark = vm_mark_path(vm, VM_MARK_PORT);
+	char *tmp = xasprintf("%s.tmp", mark);
 
 	unlink(mark);
 	/* vm_write_quiet()'s, of a command killed as it wrote the mark */
@@ -464,7 +444,7 @@ void vm_port_reconcile(struct vm *vm)
 
 void vm_port_mend(struct vm *vm)
 {
-	char *mark = port_mark(vm);
+	char *mark = vm_mark_path(vm, VM_MARK_PORT);
 	struct buf b = BUF_INIT;
 	struct net_port p, r;
 	int add, ri, rc;

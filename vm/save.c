@@ -1498,22 +1498,6 @@ int vm_discard_save(struct vm *vm)
 
 /* ---- pause ---- */
 
-/* Beside the record while a pause or unpause may have QEMU's CPUs and
- * the record out of step (QMP's stop or cont done, not yet recorded). */
-static char *pause_mark(const struct vm *vm)
-{
-	return xasprintf("%s/pause-begun", vm->paths.dir);
-}
-
-int vm_pause_cut_off(const struct vm *vm)
-{
-	char *mark = pause_mark(vm);
-	int there = access(mark, F_OK) == 0;
-
-	free(mark);
-	return there;
-}
-
 /* What QEMU at vm's socket says of its CPUs, each wait at most ms:
  * VM_RUNNING, VM_PAUSED (QMP's "paused": stopped by a `stop`), or -1
  * when it does not answer or is in another state (a panicked guest,
@@ -1539,7 +1523,7 @@ static int qemu_cpus(const struct vm *vm, int ms)
 
 void vm_pause_mend(struct vm *vm)
 {
-	char *mark = pause_mark(vm), *accel = NULL;
+	char *mark = vm_mark_path(vm, VM_MARK_PAUSE), *accel = NULL;
 	enum vm_state was = vm->recorded;
 	pid_t pid;
 	int now;
@@ -1603,7 +1587,7 @@ static int pause_move(struct vm *vm, const char *cmd, enum vm_state from,
 	if (held != from || !pid)
 		return errorf("VM %s is %s, not %s", vm->name,
 			      vm_state_name(held), vm_state_name(from));
-	mark = pause_mark(vm);
+	mark = vm_mark_path(vm, VM_MARK_PAUSE);
 	/* (none made, on a disk without an inode to spare: the window is
 	 * a few milliseconds, not worth failing the pause for) */
 	fd = open(mark, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);

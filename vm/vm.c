@@ -119,17 +119,14 @@ static void no_such_vm(const struct nook_dirs *d, const char *name)
 		       "%s')", name, name);
 }
 
-/* Beside the record while a stop ends QEMU and records that: a stop cut
- * off (SIGKILL) between the two leaves it, and the next nook under the
- * lock records the VM stopped (stop_mend()), not crashed. */
-static char *stop_begun(const struct vm *vm)
+char *vm_mark_path(const struct vm *vm, const char *name)
 {
-	return xasprintf("%s/stop-begun", vm->paths.dir);
+	return xasprintf("%s/%s", vm->paths.dir, name);
 }
 
-static int stop_cut_off(const struct vm *vm)
+int vm_marked(const struct vm *vm, const char *name)
 {
-	char *mark = stop_begun(vm);
+	char *mark = vm_mark_path(vm, name);
 	int there = access(mark, F_OK) == 0;
 
 	free(mark);
@@ -195,9 +192,9 @@ int vm_open(const struct nook_dirs *d, const char *name, int must_exist,
 	 * list), when no nook is at work */
 	if (!look_only &&
 	    (((vm->recorded == VM_RUNNING || vm->recorded == VM_PAUSED) &&
-	      (vm_suspend_cut_off(vm) || vm_pause_cut_off(vm) ||
-	       vm_port_cut_off(vm))) ||
-	     vm_resume_cut_off(vm) || stop_cut_off(vm)) &&
+	      (vm_suspend_cut_off(vm) || vm_marked(vm, VM_MARK_PAUSE) ||
+	       vm_marked(vm, VM_MARK_PORT))) ||
+	     vm_resume_cut_off(vm) || vm_marked(vm, VM_MARK_STOP)) &&
 	    !vm_lock_busy(&vm->paths) && vm_take_lock(vm, "mend") == 0) {
 		close(vm->lock_fd);
 		vm->lock_fd = -1;
@@ -275,7 +272,7 @@ static void start_mend(struct vm *vm)
  * work. */
 static void stop_mend(struct vm *vm)
 {
-	char *mark = stop_begun(vm);
+	char *mark = vm_mark_path(vm, VM_MARK_STOP);
 	int up = vm->recorded == VM_RUNNING || vm->recorded == VM_STARTING ||
 		 vm->recorded == VM_PAUSED;
 
@@ -676,7 +673,7 @@ int vm_stop(struct vm *vm, int force, int timeout_s, const char **how)
 		*how = vm->how;
 		return 0;
 	}
-	begun = stop_begun(vm);
+	begun = vm_mark_path(vm, VM_MARK_STOP);
 	/* (none made, on a disk without an inode to spare: no reason to
 	 * fail the stop, whose record is then all that tells) */
 	fd = open(begun, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
