@@ -236,7 +236,7 @@ static json_t *status_json(struct vm *vm)
 	for (size_t k = 1; up && k < i.ports->n; k++)
 		json_array_append_new(ports, json_string(i.ports->v[k]));
 	return json_pack("{s:s,s:s,s:o,s:o,s:o,s:s,s:i,s:I,s:o,s:o,s:o,s:s,"
-			 "s:s?,s:s?,s:o,s:o,s:o,s:s?}",
+			 "s:s?,s:s?,s:o,s:o,s:o,s:s?,s:s?}",
 		"name", i.name, "state", vm_state_name(i.state),
 		"pid", up ? json_integer(i.pid) : json_null(),
 		"accel", up && i.accel ? json_string(i.accel) : json_null(),
@@ -255,7 +255,7 @@ static json_t *status_json(struct vm *vm)
 		json_null(),
 		"save", i.saved_at ? save_json(&i) : json_null(),
 		"panic", i.panic ? json_string(i.panic) : json_null(),
-		"delete_cut_short", i.delete_cut);
+		"delete_cut_short", i.delete_cut, "no_room", i.no_room);
 }
 
 /* 1 when status j is of a suspended VM whose save file is gone. */
@@ -360,6 +360,9 @@ static void print_status(json_t *j)
 		       "'nook local stop %s --force' ends it\n",
 		       json_string_value(json_object_get(j, "panic")), name,
 		       name);
+	else if (json_is_string(json_object_get(j, "no_room")))
+		printf("stopped: %s\n", json_string_value(json_object_get(j,
+		       "no_room")));
 	else if (!strcmp(state, "running") || !strcmp(state, "starting"))
 		printf("get in:  nook shell %s\n", name);
 	else if (!strcmp(state, "paused"))
@@ -389,7 +392,9 @@ static const char usage_status[] =
 	"cluster node its address and whether the network runs (cut: it\n"
 	"runs, but the node was plugged into the one before and rejoins when\n"
 	"it restarts). A running VM whose guest's kernel panicked (QEMU\n"
-	"spins on) says so, with the console's line (\"panic\" in JSON). A\n"
+	"spins on) says so, with the console's line (\"panic\" in JSON), and\n"
+	"one whose guest QEMU stopped at a write the disk holding the VM had\n"
+	"no room for says so, with what to do (\"no_room\" in JSON). A\n"
 	"cluster's name shows every node (a JSON array).\n";
 
 /* What list and a cluster's status show of VM name, whose record cannot
@@ -513,7 +518,7 @@ static void print_list(json_t *all)
 			snprintf(port, sizeof(port), "%lld", (long long)
 				 json_integer_value(json_object_get(ssh, "port")));
 		image = str_escaped(or_dash(json_object_get(j, "image")));
-		printf("%-*s %-9s %-8s %-6s %-*s %-15s %s%s%s%s%s%s\n", nw,
+		printf("%-*s %-9s %-8s %-6s %-*s %-15s %s%s%s%s%s%s%s\n", nw,
 		       json_string_value(json_object_get(j, "name")),
 		       json_string_value(json_object_get(j, "state")), pid, port,
 		       cw, or_dash(json_object_get(j, "cluster")),
@@ -522,6 +527,8 @@ static void print_list(json_t *all)
 		       " (saved ", saved, saved[0] ? ")" : "",
 		       json_is_string(json_object_get(j, "panic")) ?
 		       " (its kernel panicked)" : "",
+		       json_is_string(json_object_get(j, "no_room")) ?
+		       " (QEMU stopped it: no room on its disk)" : "",
 		       json_is_string(json_object_get(j, "delete_cut_short")) ?
 		       " (a delete of it was cut short)" : "");
 		free(image);
@@ -720,8 +727,11 @@ static const char usage_unpause[] =
 	"usage: nook local unpause [NAME] [--json]\n"
 	"\n"
 	"Lets a paused VM run again and sets its clock to the host's (over\n"
-	"ssh). A cluster's name unpauses every node at once. --json prints\n"
-	"the outcome (a cluster's: an array).\n";
+	"ssh). It also lets go on a guest that QEMU stopped at a write the\n"
+	"disk holding the VM had no room for (status says so), once space is\n"
+	"free there: QEMU makes that write again. A cluster's name unpauses\n"
+	"every node at once. --json prints the outcome (a cluster's: an\n"
+	"array).\n";
 
 enum pause_op { OP_SUSPEND, OP_PAUSE, OP_UNPAUSE };
 

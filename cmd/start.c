@@ -427,6 +427,9 @@ static void report_failure(struct vm *vm, const struct vm_start_result *r)
 		show_block("QEMU said:", log.p);
 		buf_free(&log);
 		show_console(vm);
+	} else if (r->no_room) {
+		errorf("VM %s: not ready: while %s, %s", name,
+		       vm_phase_name(r->reached), r->no_room);
 	} else if (r->timed_out) {
 		errorf("VM %s: not ready after %d s: stalled while %s; the VM "
 		       "is still running ('nook local logs %s', 'nook local "

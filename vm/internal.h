@@ -359,6 +359,8 @@ struct vm_ready {
 	int hosts_ok;      /* /etc/hosts has hosts, and no other nook line */
 	int panicked;      /* the console shows a kernel panic */
 	char panic[160];   /* ... its line */
+	int no_room;       /* QEMU stopped the guest at a write the disk had
+			    * no room for (VM_QEMU_NO_ROOM) */
 };
 /*
  * Wait until the guest answers with an SSH banner, ssh logs in with the
@@ -451,6 +453,7 @@ struct vm {
 	long long seed;         /* the ID of its cidata's seed (the names
 				 * of its cluster), or 0 when not known */
 	char panic[160];        /* vm_get_info(): its kernel's panic line */
+	char *no_room;          /* vm_get_info(): vm_no_room()'s words */
 	struct strvec ports;    /* its forwards as running; ssh's first */
 	struct strvec launched; /* those on QEMU's command line, when `nook
 				 * port` changed the running ones since
@@ -593,6 +596,25 @@ void vm_port_mend(struct vm *vm);
 char *vm_mark_path(const struct vm *vm, const char *name);
 /* 1 when mark name is there: its command at work, or one cut off. */
 int vm_marked(const struct vm *vm, const char *name);
+/* What QEMU at p says of its guest's CPUs, each wait at most ms:
+ * VM_RUNNING, VM_PAUSED (QMP's "paused": stopped by a `stop`),
+ * VM_QEMU_NO_ROOM, or -1 when it does not answer or is in another state
+ * (a panicked guest, an ended migration's "postmigrate"). */
+int vm_qemu_cpus(const struct vm_paths *p, int ms);
+/* QMP's "io-error": QEMU stopped the guest at a write its disk could not
+ * take. Its default for a write error (werror=enospc, which nook keeps)
+ * stops it for ENOSPC alone, and hands the guest any other: the disk
+ * holding the overlay is, or was, full. */
+#define VM_QEMU_NO_ROOM (-2)
+/* The room left on the disk holding dir for what nook runs as (root's
+ * includes the reserve), in bytes, with "12K" or "300M" in s; *no_inode
+ * (when not NULL) 1 when no inode is left there. -1 when statvfs()
+ * fails (errno set), s then "". */
+long long vm_room_left(const char *dir, char s[32], int *no_inode);
+/* What to say of vm when its QEMU stopped the guest at a write with no
+ * room (VM_QEMU_NO_ROOM), kept in vm: how much is free now and what to
+ * do. */
+const char *vm_no_room(struct vm *vm);
 /* Set the guest's clock to the host's over ssh (a master first, so the
  * command runs within a fraction of a second of the time it carries). */
 int vm_clock_sync(struct vm *vm);

@@ -445,8 +445,9 @@ static void wait_argv(const struct vm_ready *r, struct strvec *wait)
 }
 
 /* 1 when the wait must end el seconds in, whatever the guest says, with
- * the reason set in r: QEMU is gone, the guest's kernel panicked (the
- * console is looked at once a second), time is up, or a signal came. */
+ * the reason set in r: QEMU is gone, the guest's kernel panicked, QEMU
+ * stopped the guest at a write the disk had no room for (the console
+ * and QEMU are looked at once a second), time is up, or a signal came. */
 static int wait_ended(struct vm_ready *r, struct console_watch *pw, double el)
 {
 	if (!vm_pid_is_ours(r->pid, r->paths->qmp_arg)) {
@@ -457,6 +458,10 @@ static int wait_ended(struct vm_ready *r, struct console_watch *pw, double el)
 		pw->looked = el;
 		if (console_look(pw, r->panic, sizeof(r->panic))) {
 			r->panicked = 1;
+			return 1;
+		}
+		if (vm_qemu_cpus(r->paths, 1000) == VM_QEMU_NO_ROOM) {
+			r->no_room = 1;
 			return 1;
 		}
 	}
@@ -563,6 +568,7 @@ static void ready_reset(struct vm_ready *r)
 {
 	r->reached = VM_PHASE_BOOT;
 	r->crashed = r->timed_out = r->panicked = r->interrupted = 0;
+	r->no_room = 0;
 	r->panic[0] = '\0';
 	r->cloud_init_rc = -1;
 	r->cpus_online = r->hosts_ok = 0;

@@ -504,11 +504,9 @@ int vm_resume_cut_off(const struct vm *vm)
 }
 
 /* 1 when the QEMU at vm's socket says its guest runs, else 0. */
-static int qemu_cpus(const struct vm *vm, int ms);
-
 static int guest_runs(const struct vm *vm)
 {
-	return qemu_cpus(vm, 5000) == VM_RUNNING;
+	return vm_qemu_cpus(&vm->paths, 5000) == VM_RUNNING;
 }
 
 /* A resume cut off once its guest ran on from the save: recorded
@@ -1498,24 +1496,22 @@ int vm_discard_save(struct vm *vm)
 
 /* ---- pause ---- */
 
-/* What QEMU at vm's socket says of its CPUs, each wait at most ms:
- * VM_RUNNING, VM_PAUSED (QMP's "paused": stopped by a `stop`), or -1
- * when it does not answer or is in another state (a panicked guest,
- * an ended migration's "postmigrate", an I/O error's stop). */
-static int qemu_cpus(const struct vm *vm, int ms)
+int vm_qemu_cpus(const struct vm_paths *p, int ms)
 {
 	struct qmp q = { -1, BUF_INIT, NULL };
 	json_t *r = NULL;
 	const char *st = NULL;
 	int ret = -1;
 
-	if (qmp_open(&q, vm->paths.qmp, ms) == 0 &&
+	if (qmp_open(&q, p->qmp, ms) == 0 &&
 	    qmp_execute(&q, "query-status", NULL, ms, &r) == 0)
 		st = json_string_value(json_object_get(r, "status"));
 	if (st && !strcmp(st, "running"))
 		ret = VM_RUNNING;
 	else if (st && !strcmp(st, "paused"))
 		ret = VM_PAUSED;
+	else if (st && !strcmp(st, "io-error"))
+		ret = VM_QEMU_NO_ROOM;
 	json_decref(r);
 	qmp_close(&q);
 	return ret;
@@ -1539,7 +1535,11 @@ void vm_pause_mend(struct vm *vm)
 	}
 	/* short waits: a 'stop --force' of a hung QEMU takes the lock
 	 * too, and must not wait on it long */
-	now = qemu_cpus(vm, 1000);
+	now = vm_qemu_cpus(&vm->paths, 1000);
+	/* let run, and stopped since at a write with no room: running, as
+	 * any other look has it (vm_get_info()) */
+	if (now == VM_QEMU_NO_ROOM)
+		now = VM_RUNNING;
 	if (now < 0)
 		goto out; /* the next look tries again */
 	/* the record read anew frees rec_accel */
@@ -1614,10 +1614,41 @@ int vm_pause(struct vm *vm)
 	return pause_move(vm, "stop", VM_RUNNING, VM_PAUSED);
 }
 
+/* vm_unpause() of a guest QEMU stopped at a write with no room (its
+ * record says running): QMP cont, which makes QEMU try that write again,
+ * and a look a second later that it did not stop again. */
+static int no_room_cont(struct vm *vm)
+{
+	char left[32];
+
+	if (vm_qmp_cont(&vm->paths) < 0)
+		return errorf("VM %s: QEMU did not take QMP's cont", vm->name);
+	for (int ms = 0; ms < 1000; ms += 100) {
+		sleep_ms(100);
+		if (vm_qemu_cpus(&vm->paths, 5000) != VM_QEMU_NO_ROOM)
+			continue;
+		vm_room_left(vm->paths.dir, left, NULL);
+		return errorf("VM %s: its guest stopped again at the same "
+			      "write: the disk holding %s still has no room "
+			      "for it (%s free); free more space there, then "
+			      "unpause it again", vm->name, vm->paths.dir,
+			      *left ? left : "not known");
+	}
+	return 0;
+}
+
 int vm_unpause(struct vm *vm)
 {
-	if (pause_move(vm, "cont", VM_PAUSED, VM_RUNNING) < 0)
+	if (vm_take_lock(vm, "unpause") < 0)
 		return -1;
+	if (vm_state_held(vm) == VM_RUNNING &&
+	    vm_pid_alive(vm->paths.pidfile, vm->paths.qmp_arg) &&
+	    vm_qemu_cpus(&vm->paths, 5000) == VM_QEMU_NO_ROOM) {
+		if (no_room_cont(vm) < 0)
+			return -1;
+	} else if (pause_move(vm, "cont", VM_PAUSED, VM_RUNNING) < 0) {
+		return -1;
+	}
 	if (vm_clock_sync(vm) < 0)
 		warnf("VM %s: running, but its clock is still the pause's",
 		      vm->name);

@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -230,22 +229,14 @@ static void add_full_disk_hint(const struct vm *vm, uint64_t need,
 			       struct buf *why)
 {
 	int said = why->p && strstr(why->p, strerror(ENOSPC));
-	struct statvfs sv;
-	unsigned long long left;
+	char free_s[32];
+	long long left = vm_room_left(vm->paths.dir, free_s, NULL);
 
-	if (statvfs(vm->paths.dir, &sv) < 0)
+	if (left < 0 || (!said && (unsigned long long)left >= need))
 		return;
-	/* what QEMU, run as nook is, may take: root has the reserve too */
-	left = (unsigned long long)(geteuid() ? sv.f_bavail : sv.f_bfree) *
-	       sv.f_frsize;
-	if (!said && left >= need)
-		return;
-	buf_addf(why, "; the disk holding %s %s (", vm->paths.dir,
-		 said || !(left >> 20) ? "is full" : "may have too little room");
-	if (left >> 20)
-		buf_addf(why, "%lluM free", left >> 20);
-	else
-		buf_addf(why, "%lluK free", left >> 10);
+	buf_addf(why, "; the disk holding %s %s (%s free", vm->paths.dir,
+		 said || !(left >> 20) ? "is full" : "may have too little room",
+		 free_s);
 	if (!said && left >> 20)
 		buf_addf(why, ", less than the %lluM a snapshot of its memory "
 			 "may take", (unsigned long long)(need >> 20));

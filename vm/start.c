@@ -7,7 +7,6 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "cidata.h"
@@ -910,25 +909,15 @@ static int kernel_args_fit(const struct vm *vm, enum vm_accel accel)
  */
 static void full_disk(const struct vm *vm, int made)
 {
-	struct statvfs sv;
-	unsigned long long left;
-	int no_inode;
 	char free_s[32];
+	long long left;
+	int no_inode = 0;
 
-	if (!strstr(error_last(), strerror(ENOSPC)) ||
-	    statvfs(vm->paths.dir, &sv) < 0)
+	if (!strstr(error_last(), strerror(ENOSPC)))
 		return;
-	/* what nook, run as it is, may take: root has the reserve too */
-	left = (unsigned long long)(geteuid() ? sv.f_bavail : sv.f_bfree) *
-	       sv.f_frsize;
-	/* (a file system that counts no inodes has f_files 0) */
-	no_inode = sv.f_files > 0 && !(geteuid() ? sv.f_favail : sv.f_ffree);
-	if (left >> 20 && !no_inode)
+	left = vm_room_left(vm->paths.dir, free_s, &no_inode);
+	if (left < 0 || (left >> 20 && !no_inode))
 		return;
-	if (left >> 20)
-		snprintf(free_s, sizeof(free_s), "%lluM", left >> 20);
-	else
-		snprintf(free_s, sizeof(free_s), "%lluK", left >> 10);
 	errorf("VM %s was not %s: the disk holding %s is full (%s free%s); "
 	       "free space there, then run the start again", vm->name,
 	       made ? "made" : "started", vm->paths.dir, free_s,
@@ -1126,6 +1115,7 @@ static int settle(struct vm *vm, struct vm_start_result *r,
 	r->crashed = w->crashed;
 	r->timed_out = w->timed_out;
 	r->cloud_init_rc = w->cloud_init_rc;
+	r->no_room = w->no_room ? vm_no_room(vm) : NULL;
 	if (w->panicked)
 		return end_panicked(vm, r, w->panic);
 	/* gone because 'stop --force' ended it: a stop, not a crash */

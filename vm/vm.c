@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -225,6 +226,7 @@ void vm_close(struct vm *vm)
 	free(vm->how);
 	free(vm->broken_why);
 	free(vm->delete_cut);
+	free(vm->no_room);
 	free(vm->name);
 	free(vm);
 }
@@ -449,6 +451,43 @@ int vm_record_spec(struct vm *vm)
 	return ret;
 }
 
+long long vm_room_left(const char *dir, char s[32], int *no_inode)
+{
+	struct statvfs sv;
+	unsigned long long left;
+
+	s[0] = '\0';
+	if (statvfs(dir, &sv) < 0)
+		return -1;
+	/* what nook, run as it is, may take: root has the reserve too */
+	left = (unsigned long long)(geteuid() ? sv.f_bavail : sv.f_bfree) *
+	       sv.f_frsize;
+	/* (a file system that counts no inodes has f_files 0) */
+	if (no_inode)
+		*no_inode = sv.f_files > 0 &&
+			    !(geteuid() ? sv.f_favail : sv.f_ffree);
+	if (left >> 20)
+		snprintf(s, 32, "%lluM", left >> 20);
+	else
+		snprintf(s, 32, "%lluK", left >> 10);
+	return (long long)left;
+}
+
+const char *vm_no_room(struct vm *vm)
+{
+	char left[32];
+
+	free(vm->no_room);
+	if (vm_room_left(vm->paths.dir, left, NULL) < 0)
+		snprintf(left, sizeof(left), "not known");
+	vm->no_room = xasprintf("QEMU stopped its guest at a write the disk "
+				"holding %s had no room for (%s free now); "
+				"free space there, then 'nook local unpause "
+				"%s' lets it go on", vm->paths.dir, left,
+				vm->name);
+	return vm->no_room;
+}
+
 void vm_get_info(struct vm *vm, struct vm_info *i)
 {
 	int busy = vm->lock_fd < 0 && vm_lock_busy(&vm->paths);
@@ -495,6 +534,11 @@ void vm_get_info(struct vm *vm, struct vm_info *i)
 					  vm->console_at, vm->panic,
 					  sizeof(vm->panic)))
 		i->panic = vm->panic;
+	/* (not asked while another nook holds it: a start says so itself,
+	 * and QEMU takes one QMP client at a time) */
+	if (i->pid && !busy && (st == VM_RUNNING || st == VM_STARTING) &&
+	    vm_qemu_cpus(&vm->paths, 1000) == VM_QEMU_NO_ROOM)
+		i->no_room = vm_no_room(vm);
 	if (st == VM_SUSPENDED && vm->has_save) {
 		i->save_size = vm->save.size;
 		i->saved_at = vm->save.saved_at;
@@ -541,6 +585,8 @@ int vm_ssh(struct vm *vm, const char *user, int must_run,
 				      "console, 'nook local stop %s --force' "
 				      "ends it", vm->name, i.panic, vm->name,
 				      vm->name);
+		if (i.no_room)
+			return errorf("VM %s: %s", vm->name, i.no_room);
 	}
 	memset(t, 0, sizeof(*t));
 	t->user = user ? user : login;
@@ -682,8 +728,13 @@ int vm_stop(struct vm *vm, int force, int timeout_s, const char **how)
 	/* (kept by a stop ^C'd while the power button is waited on: the
 	 * guest heard it, and its end is this stop's; a QEMU that runs on
 	 * has the next look remove it) */
-	/* a paused guest cannot hear the power button: let it run first */
+	/* a paused guest cannot hear the power button: let it run first;
+	 * one QEMU stopped at a write with no room would stop again at once
+	 * (that write is lost with it, as in a power cut) */
 	if (held == VM_PAUSED && !force && vm_qmp_cont(&vm->paths) < 0)
+		force = 1;
+	if (held == VM_RUNNING && !force &&
+	    vm_qemu_cpus(&vm->paths, 5000) == VM_QEMU_NO_ROOM)
 		force = 1;
 	if (vm_stop_qemu(&vm->paths, force, timeout_s, how, &why) < 0) {
 		/* its QEMU runs on: nothing was stopped */

@@ -212,6 +212,9 @@ struct vm_start_result {
 	int cpus_online;          /* booted on one vCPU, the rest online */
 	int panicked;             /* the guest's kernel panicked: QEMU ended */
 	char panic[160];          /* ... the console's panic line */
+	const char *no_room;      /* QEMU stopped the guest at a write the
+				   * disk had no room for: what to say
+				   * (the VM keeps it), else NULL */
 	long long console_at;     /* the console log's size when this start
 				   * launched QEMU; -1 when it did not */
 	int signal;               /* one that came as QEMU launched: the
@@ -338,6 +341,9 @@ struct vm_info {
 				   * passes nothing until SIGCONT */
 	const char *panic;        /* up, its guest kernel panicked: the
 				   * console's line (QEMU spins on) */
+	const char *no_room;      /* up, but QEMU stopped its guest at a
+				   * write the disk had no room for: what
+				   * to say (vm_no_room()), or NULL */
 	const char *delete_cut;   /* a delete of it was killed: the name it
 				   * was given (finishing it), or NULL */
 	uint64_t save_size;       /* suspended: its save's bytes, else 0 */
