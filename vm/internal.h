@@ -564,6 +564,10 @@ void vm_pause_mend(struct vm *vm);
 /* QMP cont on the QEMU at p's socket; 0, or -1 saying nothing (the
  * caller goes on another way). */
 int vm_qmp_cont(const struct vm_paths *p);
+/* vm_qmp_cont(), then a second's look that QEMU did not stop its guest
+ * again at a write with no room: 0, -1 (the cont failed, nothing said),
+ * or VM_QEMU_NO_ROOM. */
+int vm_qmp_cont_checked(const struct vm_paths *p);
 /* After a resume (vm/port.c): the resumed QEMU has the forwards of its
  * command line; make them the recorded ones through QEMU's monitor
  * (those `nook port` changed while it ran or while it was suspended).

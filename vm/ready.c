@@ -676,6 +676,8 @@ static int await_over(struct vm *vm, pid_t pid, long long until)
 		return errorf("VM %s: the guest's kernel panicked (%s); 'nook "
 			      "local logs %s' shows the console", vm->name,
 			      i.panic, vm->name);
+	if (i.no_room)
+		return errorf("VM %s: %s", vm->name, i.no_room);
 	if (time(NULL) >= until)
 		return errorf("VM %s: its sshd did not answer in its first "
 			      "%lld s; 'nook local logs %s' shows its console",

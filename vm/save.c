@@ -506,7 +506,10 @@ int vm_resume_cut_off(const struct vm *vm)
 /* 1 when the QEMU at vm's socket says its guest runs, else 0. */
 static int guest_runs(const struct vm *vm)
 {
-	return vm_qemu_cpus(&vm->paths, 5000) == VM_RUNNING;
+	int now = vm_qemu_cpus(&vm->paths, 5000);
+
+	/* (stopped since at a write with no room: it ran on from the save) */
+	return now == VM_RUNNING || now == VM_QEMU_NO_ROOM;
 }
 
 /* A resume cut off once its guest ran on from the save: recorded
@@ -699,6 +702,26 @@ int vm_qmp_cont(const struct vm_paths *p)
 		rc = qmp_execute(&q, "cont", NULL, 10000, NULL);
 	qmp_close(&q);
 	return rc;
+}
+
+/* 1 when QEMU at p, just told to go on, stops its guest again within a
+ * second at a write with no room (VM_QEMU_NO_ROOM): the write it made
+ * again failed at once. */
+static int stops_again(const struct vm_paths *p)
+{
+	for (int ms = 0; ms < 1000; ms += 100) {
+		sleep_ms(100);
+		if (vm_qemu_cpus(p, 1000) == VM_QEMU_NO_ROOM)
+			return 1;
+	}
+	return 0;
+}
+
+int vm_qmp_cont_checked(const struct vm_paths *p)
+{
+	if (vm_qmp_cont(p) < 0)
+		return -1;
+	return stops_again(p) ? VM_QEMU_NO_ROOM : 0;
 }
 
 /* ---- the clock ---- */
@@ -1522,7 +1545,7 @@ void vm_pause_mend(struct vm *vm)
 	char *mark = vm_mark_path(vm, VM_MARK_PAUSE), *accel = NULL;
 	enum vm_state was = vm->recorded;
 	pid_t pid;
-	int now;
+	int now, no_room;
 
 	if (access(mark, F_OK) < 0)
 		goto out;
@@ -1537,8 +1560,10 @@ void vm_pause_mend(struct vm *vm)
 	 * too, and must not wait on it long */
 	now = vm_qemu_cpus(&vm->paths, 1000);
 	/* let run, and stopped since at a write with no room: running, as
-	 * any other look has it (vm_get_info()) */
-	if (now == VM_QEMU_NO_ROOM)
+	 * any other look has it (vm_get_info()), its clock not set (no ssh
+	 * answers it) */
+	no_room = now == VM_QEMU_NO_ROOM;
+	if (no_room)
 		now = VM_RUNNING;
 	if (now < 0)
 		goto out; /* the next look tries again */
@@ -1554,7 +1579,7 @@ void vm_pause_mend(struct vm *vm)
 		warnf("VM %s: a pause of it was cut off once QEMU had stopped "
 		      "its CPUs; it is recorded paused, as QEMU says ('nook "
 		      "local unpause %s' lets it run)", vm->name, vm->name);
-	else if (vm_clock_sync(vm) == 0)
+	else if (!no_room && vm_clock_sync(vm) == 0)
 		warnf("VM %s: an unpause of it was cut off once QEMU had "
 		      "restarted its CPUs; it is recorded running, as QEMU "
 		      "says, its clock set", vm->name);
@@ -1614,43 +1639,38 @@ int vm_pause(struct vm *vm)
 	return pause_move(vm, "stop", VM_RUNNING, VM_PAUSED);
 }
 
-/* vm_unpause() of a guest QEMU stopped at a write with no room (its
- * record says running): QMP cont, which makes QEMU try that write again,
- * and a look a second later that it did not stop again. */
-static int no_room_cont(struct vm *vm)
-{
-	char left[32];
-
-	if (vm_qmp_cont(&vm->paths) < 0)
-		return errorf("VM %s: QEMU did not take QMP's cont", vm->name);
-	for (int ms = 0; ms < 1000; ms += 100) {
-		sleep_ms(100);
-		if (vm_qemu_cpus(&vm->paths, 5000) != VM_QEMU_NO_ROOM)
-			continue;
-		vm_room_left(vm->paths.dir, left, NULL);
-		return errorf("VM %s: its guest stopped again at the same "
-			      "write: the disk holding %s still has no room "
-			      "for it (%s free); free more space there, then "
-			      "unpause it again", vm->name, vm->paths.dir,
-			      *left ? left : "not known");
-	}
-	return 0;
-}
-
 int vm_unpause(struct vm *vm)
 {
+	int now = -1, rc = 0;
+	char left[32];
+
 	if (vm_take_lock(vm, "unpause") < 0)
 		return -1;
-	if (vm_state_held(vm) == VM_RUNNING &&
-	    vm_pid_alive(vm->paths.pidfile, vm->paths.qmp_arg) &&
-	    vm_qemu_cpus(&vm->paths, 5000) == VM_QEMU_NO_ROOM) {
-		if (no_room_cont(vm) < 0)
-			return -1;
+	if (vm_pid_alive(vm->paths.pidfile, vm->paths.qmp_arg))
+		now = vm_qemu_cpus(&vm->paths, 1000);
+	/* a guest QEMU stopped at a write with no room, its record running:
+	 * QEMU makes the write again (paused too, the record says so: the
+	 * pause left QEMU's word as it was) */
+	if (now == VM_QEMU_NO_ROOM && vm_state_held(vm) == VM_RUNNING) {
+		rc = vm_qmp_cont_checked(&vm->paths);
+		if (rc < 0 && rc != VM_QEMU_NO_ROOM)
+			return errorf("VM %s: QEMU did not take QMP's cont",
+				      vm->name);
 	} else if (pause_move(vm, "cont", VM_PAUSED, VM_RUNNING) < 0) {
 		return -1;
+	} else if (now == VM_QEMU_NO_ROOM && stops_again(&vm->paths)) {
+		rc = VM_QEMU_NO_ROOM;
+	}
+	if (rc == VM_QEMU_NO_ROOM) {
+		vm_room_left(vm->paths.dir, left, NULL);
+		return errorf("VM %s: its guest stopped again at a write: the "
+			      "disk holding %s still has no room for it%s%s%s; "
+			      "free more space there, then unpause it again",
+			      vm->name, vm->paths.dir, *left ? " (" : "",
+			      left, *left ? " free)" : "");
 	}
 	if (vm_clock_sync(vm) < 0)
-		warnf("VM %s: running, but its clock is still the pause's",
-		      vm->name);
+		warnf("VM %s: running, but its clock is still the one it "
+		      "stopped with", vm->name);
 	return 0;
 }

@@ -478,13 +478,12 @@ const char *vm_no_room(struct vm *vm)
 	char left[32];
 
 	free(vm->no_room);
-	if (vm_room_left(vm->paths.dir, left, NULL) < 0)
-		snprintf(left, sizeof(left), "not known");
+	vm_room_left(vm->paths.dir, left, NULL);
 	vm->no_room = xasprintf("QEMU stopped its guest at a write the disk "
-				"holding %s had no room for (%s free now); "
-				"free space there, then 'nook local unpause "
-				"%s' lets it go on", vm->paths.dir, left,
-				vm->name);
+				"holding %s had no room for%s%s%s; free space "
+				"there, then 'nook local unpause %s' lets it "
+				"go on", vm->paths.dir, *left ? " (" : "",
+				left, *left ? " free now)" : "", vm->name);
 	return vm->no_room;
 }
 
@@ -535,9 +534,11 @@ void vm_get_info(struct vm *vm, struct vm_info *i)
 					  sizeof(vm->panic)))
 		i->panic = vm->panic;
 	/* (not asked while another nook holds it: a start says so itself,
-	 * and QEMU takes one QMP client at a time) */
-	if (i->pid && !busy && (st == VM_RUNNING || st == VM_STARTING) &&
-	    vm_qemu_cpus(&vm->paths, 1000) == VM_QEMU_NO_ROOM)
+	 * and QEMU takes one QMP client at a time; nor of a QEMU stopped by
+	 * a signal, which would not answer: half a second for its greeting,
+	 * as much for its answer) */
+	if (i->pid && !busy && !proc_stopped(i->pid) &&
+	    vm_qemu_cpus(&vm->paths, 500) == VM_QEMU_NO_ROOM)
 		i->no_room = vm_no_room(vm);
 	if (st == VM_SUSPENDED && vm->has_save) {
 		i->save_size = vm->save.size;
@@ -691,7 +692,7 @@ int vm_stop(struct vm *vm, int force, int timeout_s, const char **how)
 {
 	struct buf why = BUF_INIT;
 	enum vm_state held;
-	char *mark, *begun;
+	char *mark, *begun, left[32];
 	int ret, fd;
 
 	/* a record that cannot be read (opened VM_OPEN_BROKEN): its QEMU
@@ -728,13 +729,16 @@ int vm_stop(struct vm *vm, int force, int timeout_s, const char **how)
 	/* (kept by a stop ^C'd while the power button is waited on: the
 	 * guest heard it, and its end is this stop's; a QEMU that runs on
 	 * has the next look remove it) */
-	/* a paused guest cannot hear the power button: let it run first;
-	 * one QEMU stopped at a write with no room would stop again at once
-	 * (that write is lost with it, as in a power cut) */
-	if (held == VM_PAUSED && !force && vm_qmp_cont(&vm->paths) < 0)
-		force = 1;
-	if (held == VM_RUNNING && !force &&
-	    vm_qemu_cpus(&vm->paths, 5000) == VM_QEMU_NO_ROOM)
+	/* a guest QEMU stopped at a write with no room cannot hear the
+	 * power button: with room now (a megabyte at least, nook's record
+	 * needs some too) it makes the write again and goes on; with none,
+	 * or stopped again at it, QEMU quits, and the write is lost as in
+	 * a power cut. A paused guest cannot hear it either: let run first */
+	if (!force && (held == VM_RUNNING || held == VM_PAUSED) &&
+	    vm_qemu_cpus(&vm->paths, 1000) == VM_QEMU_NO_ROOM)
+		force = vm_room_left(vm->paths.dir, left, NULL) < (1 << 20) ||
+			vm_qmp_cont_checked(&vm->paths) != 0;
+	else if (held == VM_PAUSED && !force && vm_qmp_cont(&vm->paths) < 0)
 		force = 1;
 	if (vm_stop_qemu(&vm->paths, force, timeout_s, how, &why) < 0) {
 		/* its QEMU runs on: nothing was stopped */

@@ -5,8 +5,10 @@
 # status, list and shell say so and what to do; unpause says when there
 # is still no room, and once there is, the guest goes on and its write
 # is whole, with no I/O error in the guest; a stop does not wait on a
-# power button the guest cannot hear; a start whose guest fills the disk
-# as it boots says so instead of waiting out --timeout. Boots: 2.
+# power button the guest cannot hear (QEMU quits when there is still no
+# room; with room the guest makes its write and powers off); a start
+# whose guest fills the disk as it boots says so instead of waiting out
+# --timeout. Boots: 2.
 NOOK=$1
 if [ -z "${NOOK_FULL_DISK_NS:-}" ]; then
 	if ! unshare -m true 2>/dev/null; then
@@ -25,7 +27,7 @@ cleanup() {
 }
 trap cleanup EXIT
 cd "$WORK" || exit 1
-mkdir -p "$vms" && mount -t tmpfs -o size=1g,mode=0700 tmpfs "$vms" ||
+mkdir -p "$vms" && mount -t tmpfs -o size=256m,mode=0700 tmpfs "$vms" ||
 	{ fail "a tmpfs for the VMs"; finish; exit 1; }
 json() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
 # fill the VMs' disk but for $1 KiB
@@ -37,7 +39,7 @@ fill() {
 }
 no_room() { "$NOOK" local status fd --json | json 'd["no_room"] or ""'; }
 wait_no_room() {
-	for _ in $(seq 120); do
+	for _ in $(seq 600); do
 		[ -n "$(no_room)" ] && return 0
 		sleep 0.5
 	done
@@ -70,7 +72,7 @@ contains "  says so on fd's line" "$(grep '^fd ' <<<"$OUT")" "(QEMU stopped it: 
 expect_rc "shell is refused at once, saying why" 1 timeout 60 "$NOOK" shell fd -- true
 contains "  with the same words" "$ERR" "VM fd: QEMU stopped its guest at a write the disk holding"
 expect_rc "unpause with still no room" 1 "$NOOK" local unpause fd
-contains "  says so" "$ERR" "VM fd: its guest stopped again at the same write: the disk holding $vms/fd still has no room for it"
+contains "  says so" "$ERR" "VM fd: its guest stopped again at a write: the disk holding $vms/fd still has no room for it"
 check "  and the guest is stopped at it still" test -n "$(no_room)"
 rm "$vms/filler"
 expect_rc "unpause once there is room" 0 "$NOOK" local unpause fd
@@ -82,19 +84,21 @@ check "  64 MiB" test "$OUT" = 67108864
 expect_rc "  the guest's kernel saw no I/O error" 0 "$NOOK" shell fd -- sh -c 'sudo dmesg | grep -ci "i/o error" || true'
 check "  none" test "$OUT" = 0
 
-# a stop of a guest stopped at such a write: it cannot hear the power
+# a stop of a guest stopped at such a write, with still no room (room
+# for nook's record, less than a megabyte): it cannot hear the power
 # button, so QEMU quits at once, not after --timeout
 expect_rc "the guest marks its next boot to fill the disk" 0 "$NOOK" shell fd -- sh -c 'touch /var/tmp/fill-at-boot && sync'
 fill 1024
 "$NOOK" shell fd -- dd if=/dev/urandom of=big2 bs=1M count=32 conv=fsync > /dev/null 2>&1 &
 check "QEMU stopped the guest again" wait_no_room
+fill 512
 expect_rc "stop, its power-button wait 600 s" 0 timeout 120 "$NOOK" local stop fd --timeout 600
 contains "  QEMU quit" "$OUT" "VM fd stopped: QEMU quit (QMP quit)"
 wait
 
 # --- boot 2: the guest fills the disk as it boots ---------------------------
 fill 4096
-expect_rc "a start whose guest fills the disk is not ready, and says why" 1 timeout 300 "$NOOK" local start fd --timeout 600
+expect_rc "a start whose guest fills the disk is not ready, and says why" 1 timeout 600 "$NOOK" local start fd --timeout 900
 contains "  QEMU stopped its guest" "$ERR" "VM fd: not ready: while "
 contains "  at a write with no room" "$ERR" ", QEMU stopped its guest at a write the disk holding $vms/fd had no room for"
 check "  the VM runs on, stopped at that write" test -n "$(no_room)"
@@ -103,5 +107,15 @@ expect_rc "unpause once there is room" 0 "$NOOK" local unpause fd
 expect_rc "  the boot goes on to ready" 0 "$NOOK" shell fd -- cloud-init status --wait
 expect_rc "  bootcmd's write is whole" 0 "$NOOK" shell fd -- stat -c %s /var/tmp/boot-fill
 check "  32 MiB" test "$OUT" = 33554432
-expect_rc "delete fd" 0 "$NOOK" local delete fd --force
+
+# with room again, a stop lets the guest make its write and go on, then
+# powers it off
+fill 1024
+"$NOOK" shell fd -- dd if=/dev/urandom of=big3 bs=1M count=16 conv=fsync > /dev/null 2>&1 &
+check "QEMU stopped the guest at a write once more" wait_no_room
+rm "$vms/filler"
+expect_rc "with room: stop" 0 timeout 300 "$NOOK" local stop fd --timeout 600
+contains "  the guest powered off" "$OUT" "VM fd stopped: the guest powered off (ACPI power button)"
+wait
+expect_rc "delete fd" 0 "$NOOK" local delete fd
 finish
