@@ -4,6 +4,7 @@
  * on the uplink, netdev net0); the record (the uplink's forwards in the
  * spec) keeps them for the next start.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -449,8 +450,13 @@ void vm_port_mend(struct vm *vm)
 	struct net_port p, r;
 	int add, ri, rc;
 
-	if (read_file_quiet(mark, &b) < 0)
+	if (read_file_quiet(mark, &b) < 0) {
+		/* no mark: vm_write_quiet()'s temporary file of one, if any,
+		 * is a command's killed as it wrote it */
+		if (errno == ENOENT)
+			mark_done(vm);
 		goto out;
+	}
 	add = !strncmp(b.p, "add ", 4);
 	/* QEMU gone, or the mark unreadable: nothing to put in step (the
 	 * next start forwards what is recorded) */

@@ -440,8 +440,14 @@ void vm_suspend_mend(struct vm *vm)
 	int paused = vm->recorded == VM_PAUSED, keep = 0;
 	char *tmp;
 
-	if (!vm_suspend_cut_off(vm))
+	if (!vm_suspend_cut_off(vm)) {
+		/* the facts alone: a suspend cut off before its save began,
+		 * its guest never stopped; nothing to mend */
+		tmp = facts_begun_path(vm);
+		unlink(tmp);
+		free(tmp);
 		return;
+	}
 	tmp = save_path(vm, 1);
 	if ((vm->recorded != VM_RUNNING && !paused) || vm->broken) {
 		/* a stopped VM's stale file: nothing else to mend */

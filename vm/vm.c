@@ -190,8 +190,9 @@ int vm_open(const struct nook_dirs *d, const char *name, int must_exist,
 	 * waiting under "starting", a pause cut off its CPUs other than
 	 * recorded, a port command QEMU's forwards, a stop cut off its QEMU
 	 * ended under "running": mended by whoever looks first (status,
-	 * list), when no nook is at work */
-	if (!look_only &&
+	 * list), when no nook is at work (none for a record that cannot
+	 * be read: its mends wait for it, or for a delete --force) */
+	if (!look_only && !vm->broken &&
 	    (((vm->recorded == VM_RUNNING || vm->recorded == VM_PAUSED) &&
 	      (vm_suspend_cut_off(vm) || vm_marked(vm, VM_MARK_PAUSE) ||
 	       vm_marked(vm, VM_MARK_PORT))) ||

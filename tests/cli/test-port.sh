@@ -186,6 +186,12 @@ check "  lists it kept, not active" test "$(echo "$OUT" | json "[(f['active'], f
 kill "$holder"
 wait "$holder" 2>/dev/null
 expect_rc "  rm" 0 "$NOOK" port rm p1 "$P4"
+# the mark's temporary file alone (a command killed as it wrote the
+# mark): the next command that holds the VM removes it, not only the
+# next port command
+printf 'add 127.0.0.1:1:1/tcp' > "$mark.tmp"
+expect_rc "a mark's temporary file alone: pause and unpause" 0 sh -c '"$1" local pause p1 && "$1" local unpause p1' _ "$NOOK"
+check "  it is gone" test ! -e "$mark.tmp"
 
 "$NOOK" local stop p1 --force >/dev/null
 

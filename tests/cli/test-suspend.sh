@@ -142,6 +142,13 @@ expect_rc "a suspend that cannot write its save's facts" 0 "$NOOK" local suspend
 check "  says nothing of them" sh -c 'case $1 in *facts*) exit 1 ;; esac' _ "$ERR"
 check "  suspended" test "$(state s1)" = suspended
 rmdir "$facts"
+# a suspend cut off before its save began left its facts alone: the next
+# command that holds the VM removes them
+expect_rc "start s1 (resumed)" 0 "$NOOK" local start s1
+: > "$facts.begun"
+expect_rc "the facts of a suspend cut off before its save: pause" 0 "$NOOK" local pause s1
+check "  they are gone" test ! -e "$facts.begun"
+expect_rc "  unpause; suspend again" 0 sh -c '"$1" local unpause s1 && "$1" local suspend s1' _ "$NOOK"
 # the facts a resume writes beside the save keep it should the resume be
 # cut off: one that cannot write them does not begin, saying why; the
 # save is kept, and the next start resumes it
