@@ -182,9 +182,28 @@ for _ in range(3):
 done
 expect_rc "MTU 1500 again" 0 sh -c '"$1" shell dev-1 -- sudo ip link set dev "$2" mtu 1500 && "$1" shell dev-2 -- sudo ip link set dev "$3" mtu 1500' _ "$NOOK" "$ifc" "$ifc2"
 
-# one node restarts on its own: the same MAC and address, the network again
+# a node's QEMU killed (SIGKILL) while sync --all copies into both: the
+# other node's copy is whole, the dead one is named with what became of
+# it, and the exit status is its rsync's; then the node restarts on its
+# own: the same MAC and address, the network again
 m2=$(macs dev-2)
-expect_rc "stop dev-2" 0 "$NOOK" local stop dev-2
+mkdir big && head -c 96M /dev/urandom > big/blob
+"$NOOK" sync --all dev "$WORK/big" > cut.out 2> cut.err &
+cut=$!
+# dev-2's copy under way: rsync's temporary file there has some bytes
+for _ in $(seq 240); do
+	"$NOOK" shell dev-2 -- sh -c 'find big -name ".blob.*" -size +1M 2>/dev/null' | grep -q . && break
+	sleep 0.25
+done
+check "dev-2's copy began" sh -c '"$1" shell dev-2 -- find big -name ".blob.*" | grep -q .' _ "$NOOK"
+kill -KILL "$("$NOOK" local status dev-2 --json | json 'd["pid"]')"
+wait "$cut"
+rc=$?
+check "sync --all with dev-2 killed mid-copy fails (exit $rc)" test "$rc" -ne 0
+contains "  names dev-2 and what became of it" "$(cat cut.err)" "dev-2: the VM is crashed now: the copy into it could not finish"
+contains "  counts dev-1's copy" "$(cat cut.out)" "synced 1 of 2 nodes"
+expect_rc "  dev-1's copy is whole" 0 "$NOOK" shell dev-1 -- sha256sum big/blob
+check "  as sent" test "${OUT%% *}" = "$(sha256sum big/blob | cut -d' ' -f1)"
 expect_rc "start dev-2 alone" 0 "$NOOK" local start dev-2 --timeout 900
 check "same MACs" test "$(macs dev-2)" = "$m2"
 check "same address" test "$("$NOOK" local status dev-2 --json | json 'd["address"]')" = "$a2"
