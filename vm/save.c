@@ -441,10 +441,15 @@ void vm_suspend_mend(struct vm *vm)
 	char *tmp;
 
 	if (!vm_suspend_cut_off(vm)) {
-		/* the facts alone: a suspend cut off before its save began,
-		 * its guest never stopped; nothing to mend */
-		tmp = facts_begun_path(vm);
+		/* the facts alone (or vm_write_quiet()'s temporary file of
+		 * them): a suspend cut off before its save began, its guest
+		 * never stopped; nothing to mend */
+		char *begun = facts_begun_path(vm);
+
+		tmp = xasprintf("%s.tmp", begun);
+		unlink(begun);
 		unlink(tmp);
+		free(begun);
 		free(tmp);
 		return;
 	}
@@ -1653,7 +1658,7 @@ int vm_unpause(struct vm *vm)
 	if (vm_take_lock(vm, "unpause") < 0)
 		return -1;
 	if (vm_pid_alive(vm->paths.pidfile, vm->paths.qmp_arg))
-		now = vm_qemu_cpus(&vm->paths, 1000);
+		now = vm_qemu_cpus(&vm->paths, 5000);
 	/* a guest QEMU stopped at a write with no room, its record running:
 	 * QEMU makes the write again (paused too, the record says so: the
 	 * pause left QEMU's word as it was) */

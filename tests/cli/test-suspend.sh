@@ -146,8 +146,10 @@ rmdir "$facts"
 # command that holds the VM removes them
 expect_rc "start s1 (resumed)" 0 "$NOOK" local start s1
 : > "$facts.begun"
+: > "$facts.begun.tmp"
 expect_rc "the facts of a suspend cut off before its save: pause" 0 "$NOOK" local pause s1
 check "  they are gone" test ! -e "$facts.begun"
+check "  and their temporary file" test ! -e "$facts.begun.tmp"
 expect_rc "  unpause; suspend again" 0 sh -c '"$1" local unpause s1 && "$1" local suspend s1' _ "$NOOK"
 # the facts a resume writes beside the save keep it should the resume be
 # cut off: one that cannot write them does not begin, saying why; the
