@@ -720,7 +720,8 @@ static const char usage_pause[] =
 	"usage: nook local pause [NAME] [--json]\n"
 	"\n"
 	"Stops the VM's CPUs (QMP stop); its memory and QEMU stay. 'nook local\n"
-	"unpause' lets it go on. A cluster's name pauses every node at once.\n"
+	"unpause' lets it go on. A cluster's name pauses every node at once\n"
+	"(a node paused, stopped or suspended already is said and left).\n"
 	"--json prints the outcome (a cluster's: an array).\n";
 
 static const char usage_unpause[] =
@@ -730,7 +731,8 @@ static const char usage_unpause[] =
 	"ssh). It also lets go on a guest that QEMU stopped at a write the\n"
 	"disk holding the VM had no room for (status says so), once space is\n"
 	"free there: QEMU makes that write again. A cluster's name unpauses\n"
-	"every node at once. --json prints the outcome (a cluster's: an\n"
+	"every node at once (a node running, stopped or suspended already\n"
+	"is said and left). --json prints the outcome (a cluster's: an\n"
 	"array).\n";
 
 enum pause_op { OP_SUSPEND, OP_PAUSE, OP_UNPAUSE };
@@ -754,24 +756,43 @@ static json_t *pause_json(const char *name, enum pause_op op,
 	return j;
 }
 
-/* A cluster's node that a suspend has nothing to save of: one stopped
- * or suspended already is said (with words, a --json's: its JSON
- * there) and left, as a cluster's stop leaves a stopped node: 1; else
- * 0. */
-static int nothing_to_save(struct vm *vm, const char *name,
-			   struct buf *words)
+/* What a cluster's node in state st, its guest stopped by QEMU for
+ * lack of room (no_room) or not, gives op nothing to do: the words
+ * that follow its state, or NULL when op has work there. */
+static const char *nothing_to_do(enum pause_op op, enum vm_state st,
+				 int no_room)
+{
+	static const char *const none[] = { ", nothing to suspend",
+					     ", nothing to pause",
+					     ", nothing to unpause" };
+	static const enum vm_state done[] = { VM_SUSPENDED, VM_PAUSED,
+					      VM_RUNNING };
+
+	if (st == done[op] && !(op == OP_UNPAUSE && no_room))
+		return " already";
+	if (st == VM_STOPPED || st == VM_SUSPENDED)
+		return none[op];
+	return NULL;
+}
+
+/* A cluster's node that op has nothing to do on (one stopped or
+ * suspended, or in op's state already) is said (with words, a --json's:
+ * its JSON there) and left, as a cluster's stop leaves a stopped node:
+ * 1; else 0. */
+static int nothing_there(struct vm *vm, const char *name, enum pause_op op,
+			 struct buf *words)
 {
 	struct vm_info i;
-	const char *st;
+	const char *st, *left;
 	char *how, *text;
 	json_t *j;
 
 	vm_get_info(vm, &i);
-	if (i.state != VM_STOPPED && i.state != VM_SUSPENDED)
+	left = nothing_to_do(op, i.state, i.no_room != NULL);
+	if (!left)
 		return 0;
 	st = vm_state_name(i.state);
-	how = xasprintf(i.state == VM_STOPPED ? "%s, nothing to suspend" :
-			"%s already", st);
+	how = xasprintf("%s%s", st, left);
 	if (words) {
 		j = json_pack("{s:s,s:s,s:s}", "name", name, "state", st,
 			      "how", how);
@@ -804,8 +825,7 @@ static int pause_one(const struct nook_dirs *d, const char *name,
 
 	if (vm_open(d, name, 1, &vm) < 0)
 		return 1;
-	if (op == OP_SUSPEND && p->cluster &&
-	    nothing_to_save(vm, name, s->json ? words : NULL)) {
+	if (p->cluster && nothing_there(vm, name, op, s->json ? words : NULL)) {
 		vm_close(vm);
 		return 0;
 	}
