@@ -17,6 +17,9 @@ export NOOK_RECIPES
 ok() { PASS=$((PASS + 1)); printf 'ok   %4ss %s\n' "$SECONDS" "$1"; }
 fail() { FAIL=$((FAIL + 1)); printf 'FAIL %4ss %s\n' "$SECONDS" "$1"; [ $# -gt 1 ] && printf '     %s\n' "$2"; return 0; }
 
+# json EXPR: EXPR (Python) of the JSON on stdin, d
+json() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
+
 # check NAME COMMAND...: COMMAND must succeed
 check() { local n=$1; shift; if "$@"; then ok "$n"; else fail "$n"; fi; }
 

@@ -30,7 +30,6 @@ cleanup() {
 }
 trap cleanup EXIT
 cd "$WORK" || exit 1
-json() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
 qemus() { pgrep -f -- "$NOOK_HOME/run/$1/qemu.pid" | wc -l; }
 qemu_args() { tr '\0' '\n' < /proc/"$(cat "$NOOK_HOME/run/$1/qemu.pid")"/cmdline; }
 qemu-img create -q -f raw blank.img 64M

@@ -19,7 +19,6 @@ trap cleanup EXIT
 cd "$WORK" || exit 1
 command -v virt-xml-validate >/dev/null || { fail "virt-xml-validate is missing: run scripts/setup.sh (libvirt-clients)"; finish; exit 1; }
 valid() { virt-xml-validate "$@" >/dev/null; }
-json() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
 # xq FILE EXPR: EXPR over the XML's root r (xml.etree)
 xq() { python3 -c 'import sys,xml.etree.ElementTree as E; r=E.parse(sys.argv[1]).getroot(); print(eval(sys.argv[2]))' "$1" "$2"; }
 qemu-img create -q -f raw blank.img 64M

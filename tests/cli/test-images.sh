@@ -17,7 +17,6 @@ cleanup() {
 }
 trap cleanup EXIT
 cd "$WORK" || exit 1
-json() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
 names() { "$NOOK" images list --json | json '" ".join(sorted(e["name"] for e in d))'; }
 store_clean() { test -z "$(ls -A "$NOOK_HOME/images" 2>/dev/null | grep -v '^names$' | grep -v '^\.downloads$' | grep -v '^\.lock$' | grep '^\.' )"; }
 

@@ -13,7 +13,6 @@ cleanup() {
 }
 trap cleanup EXIT
 cd "$WORK" || exit 1
-json() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
 listening() { ss -Hltn "sport = :$1" | grep -c "$2:$1"; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 qemu-img create -q -f raw blank.img 64M

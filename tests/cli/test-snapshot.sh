@@ -14,7 +14,6 @@ cleanup() {
 }
 trap cleanup EXIT
 cd "$WORK" || exit 1
-json() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
 state() { "$NOOK" local status "$1" --json | json 'd["state"]'; }
 # the overlay's snapshot tags as qemu-img lists them, one line
 tags() { qemu-img info -U --output=json "$disk" | json '" ".join(s["name"] for s in d.get("snapshots", []))'; }

@@ -12,7 +12,6 @@ cleanup() {
 }
 trap cleanup EXIT
 cd "$WORK" || exit 1
-json() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
 qemus() { pgrep -f -- "$NOOK_HOME/run/$1/qemu.pid" | wc -l; }
 cmdline() { tr '\0' ' ' < /proc/"$(cat "$NOOK_HOME/run/$1/qemu.pid")"/cmdline; }
 state() { "$NOOK" local status "$1" --json | json 'd["state"]'; }

@@ -16,7 +16,6 @@ cleanup() {
 }
 trap cleanup EXIT
 cd "$WORK" || exit 1
-json() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
 qemus() { pgrep -f -- "$NOOK_HOME/run/$1/qemu.pid" | wc -l; }
 macs() { tr '\0' '\n' < /proc/"$(cat "$NOOK_HOME/run/$1/qemu.pid")"/cmdline | grep -o 'mac=[0-9a-f:]*' | sort | tr '\n' ' '; }
 # reach NODE ADDR: from inside NODE, a TCP connect to ADDR's sshd

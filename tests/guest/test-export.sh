@@ -46,7 +46,6 @@ cleanup() {
 }
 trap cleanup EXIT
 cd "$WORK" || exit 1
-json() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
 # wait_log FILE PATTERN SECONDS: until the serial log has a line matching
 wait_log() {
 	local i

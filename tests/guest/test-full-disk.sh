@@ -29,7 +29,6 @@ trap cleanup EXIT
 cd "$WORK" || exit 1
 mkdir -p "$vms" && mount -t tmpfs -o size=256m,mode=0700 tmpfs "$vms" ||
 	{ fail "a tmpfs for the VMs"; finish; exit 1; }
-json() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
 # fill the VMs' disk but for $1 KiB
 fill() {
 	rm -f "$vms/filler"

@@ -18,7 +18,6 @@ cleanup() {
 }
 trap cleanup EXIT
 cd "$WORK" || exit 1
-json() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
 qemus() { pgrep -f -- "-name nook-$1" | wc -l; }
 base_sum=$(stat -c '%s %Y' "$img/disk.qcow2")
 
