@@ -161,7 +161,11 @@ static void probe_stop(struct probe *pr)
  *    exits 1 (errors), or 2 (cloud-init disabled, or the boot ended
  *    without a result). nook then runs `cloud-init status --wait` and
  *    reports its answer;
- *  - exits 3 when its stdin closes: nook has gone.
+ *  - exits 3 when its stdin closes: nook has gone;
+ *  - whatever it exits with, writes the guest's files back first (sync:
+ *    20 to 30 ms, measured). A power cut soon after (QEMU killed, `stop
+ *    --force`, a host crash) would lose the first boot's files
+ *    otherwise: such a guest's cloud-init or sshd fails at every start.
  * Once done, it saves the start two more sessions. With $1 = 1 it
  * brings the other vCPUs online (the guest boots on one) and prints
  * CPUS_ONLINE. With $2 = 1 it compares the cluster's lines in
@@ -172,7 +176,7 @@ static void probe_stop(struct probe *pr)
 #define CPUS_ONLINE "nook-cpus-online"
 #define HOSTS_OK "nook-hosts-ok"
 static const char wait_script[] =
-	"echo " LOGGED_IN "; online=$1 hosts=$2; shift 2; "
+	"trap sync EXIT; echo " LOGGED_IN "; online=$1 hosts=$2; shift 2; "
 	"r=/run/cloud-init/result.json n=0; "
 	"while [ ! -e $r ]; do "
 	"[ -e /run/cloud-init/disabled ] && exit 2; "
