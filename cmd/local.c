@@ -236,7 +236,7 @@ static json_t *status_json(struct vm *vm)
 	for (size_t k = 1; up && k < i.ports->n; k++)
 		json_array_append_new(ports, json_string(i.ports->v[k]));
 	return json_pack("{s:s,s:s,s:o,s:o,s:o,s:s,s:i,s:I,s:o,s:o,s:o,s:s,"
-			 "s:s?,s:s?,s:o,s:o,s:o,s:s?,s:s?}",
+			 "s:s?,s:s?,s:o,s:o,s:o,s:s?,s:s?,s:s?}",
 		"name", i.name, "state", vm_state_name(i.state),
 		"pid", up ? json_integer(i.pid) : json_null(),
 		"accel", up && i.accel ? json_string(i.accel) : json_null(),
@@ -255,7 +255,8 @@ static json_t *status_json(struct vm *vm)
 		json_null(),
 		"save", i.saved_at ? save_json(&i) : json_null(),
 		"panic", i.panic ? json_string(i.panic) : json_null(),
-		"delete_cut_short", i.delete_cut, "no_room", i.no_room);
+		"delete_cut_short", i.delete_cut, "no_room", i.no_room,
+		"sshd_failed", i.sshd_failed);
 }
 
 /* 1 when status j is of a suspended VM whose save file is gone. */
@@ -363,6 +364,12 @@ static void print_status(json_t *j)
 	else if (json_is_string(json_object_get(j, "no_room")))
 		printf("stopped: %s\n", json_string_value(json_object_get(j,
 		       "no_room")));
+	else if (json_is_string(json_object_get(j, "sshd_failed")))
+		printf("sshd:    the guest's sshd failed to start, and systemd "
+		       "gave up on it: %s\n         'nook local logs %s' shows "
+		       "the console, 'nook local stop %s --force' ends it\n",
+		       json_string_value(json_object_get(j, "sshd_failed")),
+		       name, name);
 	else if (!strcmp(state, "running") || !strcmp(state, "starting"))
 		printf("get in:  nook shell %s\n", name);
 	else if (!strcmp(state, "paused"))
@@ -394,8 +401,9 @@ static const char usage_status[] =
 	"it restarts). A running VM whose guest's kernel panicked (QEMU\n"
 	"spins on) says so, with the console's line (\"panic\" in JSON), and\n"
 	"one whose guest QEMU stopped at a write the disk holding the VM had\n"
-	"no room for says so, with what to do (\"no_room\" in JSON). A\n"
-	"cluster's name shows every node (a JSON array).\n";
+	"no room for says so, with what to do (\"no_room\" in JSON), as does\n"
+	"one whose guest's sshd systemd gave up starting (\"sshd_failed\").\n"
+	"A cluster's name shows every node (a JSON array).\n";
 
 /* What list and a cluster's status show of VM name, whose record cannot
  * be read: what is wrong, and 'delete --force' removes it. */
@@ -518,7 +526,7 @@ static void print_list(json_t *all)
 			snprintf(port, sizeof(port), "%lld", (long long)
 				 json_integer_value(json_object_get(ssh, "port")));
 		image = str_escaped(or_dash(json_object_get(j, "image")));
-		printf("%-*s %-9s %-8s %-6s %-*s %-15s %s%s%s%s%s%s%s\n", nw,
+		printf("%-*s %-9s %-8s %-6s %-*s %-15s %s%s%s%s%s%s%s%s\n", nw,
 		       json_string_value(json_object_get(j, "name")),
 		       json_string_value(json_object_get(j, "state")), pid, port,
 		       cw, or_dash(json_object_get(j, "cluster")),
@@ -529,6 +537,8 @@ static void print_list(json_t *all)
 		       " (its kernel panicked)" : "",
 		       json_is_string(json_object_get(j, "no_room")) ?
 		       " (QEMU stopped it: no room on its disk)" : "",
+		       json_is_string(json_object_get(j, "sshd_failed")) ?
+		       " (its sshd failed to start)" : "",
 		       json_is_string(json_object_get(j, "delete_cut_short")) ?
 		       " (a delete of it was cut short)" : "");
 		free(image);

@@ -430,6 +430,18 @@ static void report_failure(struct vm *vm, const struct vm_start_result *r)
 	} else if (r->no_room) {
 		errorf("VM %s: not ready: while %s, %s", name,
 		       vm_phase_name(r->reached), r->no_room);
+	} else if (r->sshd_failed[0]) {
+		errorf("VM %s: not ready: the guest's sshd failed to start, "
+		       "and was not started again (systemd: \"%s\"); the VM "
+		       "is still running.\nLikely causes:\n"
+		       "  - the user-data changes sshd's configuration "
+		       "(/etc/ssh): mend it, then\n    'nook local delete %s' "
+		       "and start again\n"
+		       "  - a power cut (QEMU killed, the host crashed) soon "
+		       "after the first boot,\n    before the guest wrote "
+		       "its files back: delete it and start again",
+		       name, r->sshd_failed, name);
+		show_console(vm);
 	} else if (r->timed_out) {
 		errorf("VM %s: not ready after %d s: stalled while %s; the VM "
 		       "is still running ('nook local logs %s', 'nook local "

@@ -361,6 +361,8 @@ struct vm_ready {
 	char panic[160];   /* ... its line */
 	int no_room;       /* QEMU stopped the guest at a write the disk had
 			    * no room for (VM_QEMU_NO_ROOM) */
+	char sshd_failed[160]; /* systemd gave up starting the guest's sshd:
+				* its words on the console, else "" */
 };
 /*
  * Wait until the guest answers with an SSH banner, ssh logs in with the
@@ -379,6 +381,24 @@ int vm_panic_line(const char *text, size_t len, char *line, size_t size);
  * last boot in line; else 0. Only the log's last VM_PANIC_TAIL bytes are
  * read: a panicked kernel says nothing more. */
 #define VM_PANIC_TAIL (64 * 1024)
+/* The first of systemd's words on the guest's sshd's unit (ssh.service,
+ * sshd.service, ssh.socket ...) in text (len bytes, then a NUL) at or
+ * after *at: VM_SSHD_STARTING ("Starting ..."), _STARTED, _STOPPED,
+ * _FAILED ("Failed to start ..."), or _BOOT for a kernel's first line
+ * (a new boot); 0 when there are none. With an answer, *at is where the
+ * words begin, and line holds them to their line's end, cleaned of
+ * colour codes. Pure. */
+enum { VM_SSHD_STARTING = 1, VM_SSHD_STARTED, VM_SSHD_STOPPED,
+       VM_SSHD_FAILED, VM_SSHD_BOOT };
+int vm_sshd_said(const char *text, size_t len, size_t *at, char *line,
+		 size_t size);
+/* 1 when systemd says, on the console log at path after offset from
+ * (its last VM_PANIC_TAIL bytes), that it gave up on the last boot's
+ * sshd: a failure to start it with no try before it, and no later word
+ * on it; its words in line. Else 0. (systemd says nothing of a start
+ * by hand after the boot: the caller asks sshd itself too.) */
+int vm_console_sshd_failed(const char *path, long long from, char *line,
+			   size_t size);
 int vm_console_panicked(const char *path, long long from, char *line,
 			size_t size);
 
@@ -453,6 +473,8 @@ struct vm {
 	long long seed;         /* the ID of its cidata's seed (the names
 				 * of its cluster), or 0 when not known */
 	char panic[160];        /* vm_get_info(): its kernel's panic line */
+	char sshd_failed[160];  /* vm_get_info(): systemd's words giving up
+				 * on its sshd */
 	char *no_room;          /* vm_get_info(): vm_no_room()'s words */
 	struct strvec ports;    /* its forwards as running; ssh's first */
 	struct strvec launched; /* those on QEMU's command line, when `nook
@@ -619,6 +641,9 @@ long long vm_room_left(const char *dir, char s[32], int *no_inode);
  * room (VM_QEMU_NO_ROOM), kept in vm: how much is free now and what to
  * do. */
 const char *vm_no_room(struct vm *vm);
+/* -1, having said that systemd gave up on vm's guest's sshd (words: its
+ * line), and the ways on. */
+int vm_sshd_failed_error(const struct vm *vm, const char *words);
 /* Set the guest's clock to the host's over ssh (a master first, so the
  * command runs within a fraction of a second of the time it carries). */
 int vm_clock_sync(struct vm *vm);

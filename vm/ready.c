@@ -1,4 +1,5 @@
 /* Waiting for a guest to be really ready: banner, login, cloud-init. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -210,10 +211,48 @@ static const char wait_script[] =
 #define PANIC_MARK "Kernel panic - not syncing"
 #define STATUS_MARK "  OK  "            /* systemd's status lines */
 #define CI_NET_MARK "running 'init' at" /* cloud-init's network stage */
-/* each look's overlap, PANIC_MARK's length, covers the others too */
-_Static_assert(sizeof(STATUS_MARK) <= sizeof(PANIC_MARK) &&
-	       sizeof(CI_NET_MARK) <= sizeof(PANIC_MARK),
+/* each look's overlap: systemd's line on sshd (SSHD_FAIL_MARK) whole */
+#define LOOK_OVERLAP 160
+_Static_assert(sizeof(STATUS_MARK) <= LOOK_OVERLAP &&
+	       sizeof(CI_NET_MARK) <= LOOK_OVERLAP &&
+	       sizeof(PANIC_MARK) <= LOOK_OVERLAP,
 	       "a marker longer than the looks' overlap");
+
+/*
+ * A guest whose sshd fails to start never answers, and the wait would
+ * see only silence until --timeout. A user-data that spoils sshd's
+ * configuration does that, and so does a power cut soon after a first
+ * boot: files the guest had not yet written back come back empty.
+ * systemd says so on the console:
+ *
+ *   [FAILED] Failed to start ssh.servic… - OpenBSD Secure Shell server.
+ *
+ * the unit's name in colour codes, and cut to the console's width (the
+ * ellipsis takes the escape of the code after it; "[0m" is left). It
+ * tries again a few times first: "Stopped" when a try begins, then
+ * "Starting", then "Started" or "Failed". A failure right after
+ * "Stopped", with no "Starting", is systemd refusing to try again (its
+ * limit on restarts), and ends the wait at once (once its line is
+ * whole). A failure after a try ends it once SSHD_RETRY_S passed with no
+ * new try: that is a unit that does not restart, or one that waits long
+ * to. systemd says all this only while the guest boots (or shuts down):
+ * a try after that is silent. So sshd's banner makes whatever failed
+ * before moot, and a new boot (the kernel's first line) starts afresh.
+ */
+#define SSHD_FAIL_MARK "Failed to start "
+#define SSHD_RETRY_S 30
+
+struct sshd_watch {
+	int said;      /* VM_SSHD_*: systemd's last word on sshd, or 0 */
+	off_t at;      /* ... where in the log (-1: none yet) */
+	int stopped;   /* "Stopped" since the last "Starting" or "Started" */
+	int gave_up;   /* the last failure came with no try before it */
+	double since;  /* when it was seen */
+	char line[160]; /* ... its words */
+	int whole;     /* ... all of them: the line has ended */
+};
+
+#define SSHD_WATCH_INIT { 0, -1, 0, 0, 0, "", 0 }
 
 struct console_watch {
 	const char *path;
@@ -223,6 +262,7 @@ struct console_watch {
 	int partial;   /* the last look found a line not yet ended */
 	int status;    /* systemd's status lines: this is /dev/console */
 	int ci_net;    /* cloud-init said its network stage runs */
+	struct sshd_watch sshd;
 };
 
 int vm_panic_line(const char *text, size_t len, char *line, size_t size)
@@ -247,20 +287,33 @@ int vm_panic_line(const char *text, size_t len, char *line, size_t size)
 #define BOOT_MARK "Linux version "
 #define END_MARK "---[ end Kernel panic"
 
+/* The console log at path after offset from, its last VM_PANIC_TAIL
+ * bytes, in b; the start there of its last boot's output, or of all of
+ * it there is; NULL when none could be read. */
+static char *last_boot(const char *path, long long from, struct buf *b)
+{
+	char *at, *next;
+
+	if (from < 0 || read_file_tail(path, from, VM_PANIC_TAIL, b) < 0)
+		return NULL;
+	at = b->p;
+	while (at && (next = memmem(at, b->len - (size_t)(at - b->p),
+				    BOOT_MARK, strlen(BOOT_MARK))))
+		at = next + 1;
+	return at;
+}
+
 int vm_console_panicked(const char *path, long long from, char *line,
 			size_t size)
 {
 	struct buf b = BUF_INIT;
-	char *at, *next, *last;
+	char *at = last_boot(path, from, &b), *last;
 	int ret = 0;
 
-	if (from < 0 || read_file_tail(path, from, VM_PANIC_TAIL, &b) < 0)
+	if (!at) {
+		buf_free(&b);
 		return 0;
-	/* the last boot's output, or all of it there is */
-	at = b.p;
-	while ((next = memmem(at, b.len - (size_t)(at - b.p), BOOT_MARK,
-			      strlen(BOOT_MARK))))
-		at = next + 1;
+	}
 	/* the start of its last line that is not blank */
 	while (b.len && strchr("\r\n \t", b.p[b.len - 1]))
 		b.p[--b.len] = '\0';
@@ -275,6 +328,171 @@ int vm_console_panicked(const char *path, long long from, char *line,
 	return ret;
 }
 
+static const char *skip_colour(const char *s)
+{
+	while (s[0] == '\033' && s[1] == '[') {
+		s += 2;
+		while (isdigit((unsigned char)*s) || *s == ';')
+			s++;
+		if (*s)
+			s++;
+	}
+	return s;
+}
+
+/* 1 when s, after its colour codes, names sshd's unit: ssh.* or sshd.*,
+ * whole or cut short (ssh.servic…) */
+static int names_sshd(const char *s)
+{
+	s = skip_colour(s);
+	if (strncmp(s, "ssh", 3))
+		return 0;
+	s += 3;
+	return *s == '.' || (*s == 'd' && s[1] == '.');
+}
+
+/* The n bytes at p in line, without colour codes (nor what an ellipsis
+ * left of one, "[0m") or control characters. */
+static void clean_words(const char *p, size_t n, char *line, size_t size)
+{
+	size_t i = 0, o = 0;
+
+	while (i < n && o + 1 < size) {
+		size_t k = i + (p[i] == '\033'), j = k + 1;
+
+		if (k < n && p[k] == '[') {
+			while (j < n && (isdigit((unsigned char)p[j]) ||
+					 p[j] == ';'))
+				j++;
+			if (j < n && p[j] == 'm' && (j > k + 1 || k > i)) {
+				i = j + 1;
+				continue;
+			}
+		}
+		if ((unsigned char)p[i] >= ' ' && p[i] != 0x7f)
+			line[o++] = p[i];
+		i++;
+	}
+	line[o] = '\0';
+}
+
+/* The first of mark in [p, end), followed by sshd's unit's name when
+ * of_sshd, or NULL. */
+static const char *sshd_mark(const char *p, const char *end,
+			     const char *mark, int of_sshd)
+{
+	size_t n = strlen(mark);
+	const char *w;
+
+	while ((w = memmem(p, (size_t)(end - p), mark, n)))
+		if (!of_sshd || names_sshd(w + n))
+			return w;
+		else
+			p = w + 1;
+	return NULL;
+}
+
+int vm_sshd_said(const char *text, size_t len, size_t *at, char *line,
+		 size_t size)
+{
+	static const char *const marks[] = {
+		[VM_SSHD_STARTING] = "Starting ",
+		[VM_SSHD_STARTED] = "Started ",
+		[VM_SSHD_STOPPED] = "Stopped ",
+		[VM_SSHD_FAILED] = SSHD_FAIL_MARK,
+		[VM_SSHD_BOOT] = BOOT_MARK,
+	};
+	const char *end = text + len, *first = NULL, *eol;
+	int said = 0;
+
+	if (*at >= len)
+		return 0;
+	for (int m = VM_SSHD_STARTING; m <= VM_SSHD_BOOT; m++) {
+		const char *w = sshd_mark(text + *at, first ? first : end,
+					  marks[m], m != VM_SSHD_BOOT);
+
+		if (w) {
+			first = w;
+			said = m;
+		}
+	}
+	if (!said)
+		return 0;
+	*at = (size_t)(first - text);
+	eol = memchr(first, '\n', (size_t)(end - first));
+	clean_words(first, (size_t)((eol ? eol : end) - first), line, size);
+	return said;
+}
+
+/* What systemd said of sshd at pos in the log, in words (whole: their
+ * line has ended), heard at now (see SSHD_RETRY_S), unless an earlier
+ * look heard it. */
+static void sshd_heard(struct sshd_watch *w, int said, off_t pos,
+		       const char *words, int whole, double now)
+{
+	if (pos < w->at)
+		return;
+	if (pos == w->at) {
+		/* the same line again, now whole */
+		if (said == VM_SSHD_FAILED) {
+			snprintf(w->line, sizeof(w->line), "%s", words);
+			w->whole = whole;
+		}
+		return;
+	}
+	w->at = pos;
+	switch (said) {
+	case VM_SSHD_BOOT:
+		w->said = w->stopped = w->gave_up = 0;
+		return;
+	case VM_SSHD_STOPPED:
+		w->stopped = 1;
+		return;
+	case VM_SSHD_FAILED:
+		w->gave_up = w->stopped;
+		w->since = now;
+		snprintf(w->line, sizeof(w->line), "%s", words);
+		w->whole = whole;
+		break;
+	}
+	w->said = said;
+	w->stopped = 0;
+}
+
+/* Each of systemd's words on sshd in text (n bytes, then a NUL, read at
+ * from in the log), in turn. */
+static void sshd_look(struct sshd_watch *w, const char *text, size_t n,
+		      off_t from, double now)
+{
+	char line[sizeof(w->line)];
+	size_t at = 0;
+	int said;
+
+	while ((said = vm_sshd_said(text, n, &at, line, sizeof(line)))) {
+		sshd_heard(w, said, from + (off_t)at, line,
+			   memchr(text + at, '\n', n - at) != NULL, now);
+		at++;
+	}
+}
+
+int vm_console_sshd_failed(const char *path, long long from, char *line,
+			   size_t size)
+{
+	struct sshd_watch w = SSHD_WATCH_INIT;
+	struct buf b = BUF_INIT;
+	char *at = last_boot(path, from, &b);
+	int ret = 0;
+
+	if (at) {
+		sshd_look(&w, at, b.len - (size_t)(at - b.p), 0, 0);
+		ret = w.said == VM_SSHD_FAILED && w.gave_up;
+	}
+	if (ret)
+		snprintf(line, size, "%s", w.line);
+	buf_free(&b);
+	return ret;
+}
+
 static int console_look(struct console_watch *w, char *line, size_t size)
 {
 	char chunk[4096 + 1];
@@ -284,7 +502,7 @@ static int console_look(struct console_watch *w, char *line, size_t size)
 	if (fd < 0)
 		return 0;
 	for (;;) {
-		off_t from = w->seen - (off_t)strlen(PANIC_MARK);
+		off_t from = w->seen - LOOK_OVERLAP;
 		ssize_t n;
 		int rc;
 
@@ -301,6 +519,7 @@ static int console_look(struct console_watch *w, char *line, size_t size)
 				      strlen(STATUS_MARK));
 		w->ci_net |= !!memmem(chunk, (size_t)n, CI_NET_MARK,
 				      strlen(CI_NET_MARK));
+		sshd_look(&w->sshd, chunk, (size_t)n, from, w->looked);
 		rc = vm_panic_line(chunk, (size_t)n, line, size);
 		if (rc == 2 && !w->partial) {
 			/* from the marker on the next look, whole */
@@ -449,9 +668,10 @@ static void wait_argv(const struct vm_ready *r, struct strvec *wait)
 }
 
 /* 1 when the wait must end el seconds in, whatever the guest says, with
- * the reason set in r: QEMU is gone, the guest's kernel panicked, QEMU
- * stopped the guest at a write the disk had no room for (the console
- * and QEMU are looked at once a second), time is up, or a signal came. */
+ * the reason set in r: QEMU is gone, the guest's kernel panicked, its
+ * sshd failed to start before nook logged in, QEMU stopped the guest at
+ * a write the disk had no room for (the console and QEMU are looked at
+ * once a second), time is up, or a signal came. */
 static int wait_ended(struct vm_ready *r, struct console_watch *pw, double el)
 {
 	if (!vm_pid_is_ours(r->pid, r->paths->qmp_arg)) {
@@ -462,6 +682,14 @@ static int wait_ended(struct vm_ready *r, struct console_watch *pw, double el)
 		pw->looked = el;
 		if (console_look(pw, r->panic, sizeof(r->panic))) {
 			r->panicked = 1;
+			return 1;
+		}
+		if (pw->sshd.said == VM_SSHD_FAILED &&
+		    r->reached <= VM_PHASE_LOGIN &&
+		    ((pw->sshd.gave_up && pw->sshd.whole) ||
+		     el - pw->sshd.since >= SSHD_RETRY_S)) {
+			snprintf(r->sshd_failed, sizeof(r->sshd_failed), "%s",
+				 pw->sshd.line);
 			return 1;
 		}
 		if (vm_qemu_cpus(r->paths, 1000) == VM_QEMU_NO_ROOM) {
@@ -573,7 +801,7 @@ static void ready_reset(struct vm_ready *r)
 	r->reached = VM_PHASE_BOOT;
 	r->crashed = r->timed_out = r->panicked = r->interrupted = 0;
 	r->no_room = 0;
-	r->panic[0] = '\0';
+	r->panic[0] = r->sshd_failed[0] = '\0';
 	r->cloud_init_rc = -1;
 	r->cpus_online = r->hosts_ok = 0;
 }
@@ -583,7 +811,7 @@ int vm_wait_ready(struct vm_ready *r)
 	struct banner_wait bw = { 0 };
 	struct login_wait lw = LOGIN_WAIT_INIT;
 	struct console_watch pw = { .path = r->paths->console_log,
-				    .looked = -1 };
+				    .looked = -1, .sshd = SSHD_WATCH_INIT };
 	double start = mono_s();
 	struct tick tk = { r, start };
 
@@ -609,8 +837,10 @@ int vm_wait_ready(struct vm_ready *r)
 		}
 		blind = pw.ci_net ? 0 : pw.status ? SLOW_BLIND_S : FAST_BLIND_S;
 		if (banner_step(&bw, r->ssh, el, r->timeout_s - el, blind,
-				r->progress ? banner_tick : NULL, &tk))
+				r->progress ? banner_tick : NULL, &tk)) {
 			r->reached = VM_PHASE_LOGIN;
+			pw.sshd.said = 0; /* sshd answers: what failed is moot */
+		}
 	}
 	probe_stop(&lw.pr);
 	strvec_clear(&lw.script);
@@ -682,6 +912,8 @@ static int await_over(struct vm *vm, pid_t pid, long long until)
 			      i.panic, vm->name);
 	if (i.no_room)
 		return errorf("VM %s: %s", vm->name, i.no_room);
+	if (i.sshd_failed)
+		return vm_sshd_failed_error(vm, i.sshd_failed);
 	if (time(NULL) >= until)
 		return errorf("VM %s: its sshd did not answer in its first "
 			      "%lld s; 'nook local logs %s' shows its console",

@@ -1116,6 +1116,7 @@ static int settle(struct vm *vm, struct vm_start_result *r,
 	r->timed_out = w->timed_out;
 	r->cloud_init_rc = w->cloud_init_rc;
 	r->no_room = w->no_room ? vm_no_room(vm) : NULL;
+	memcpy(r->sshd_failed, w->sshd_failed, sizeof(r->sshd_failed));
 	if (w->panicked)
 		return end_panicked(vm, r, w->panic);
 	/* gone because 'stop --force' ended it: a stop, not a crash */
@@ -1230,6 +1231,13 @@ static int await_running(struct vm *vm, const struct vm_start_opts *o,
 	 * ended only when its sshd does not answer either */
 	if (i.panic && ssh_banner("127.0.0.1", vm->spec.ssh_port, 2000) != 1)
 		return end_panicked(vm, r, i.panic);
+	/* likewise one whose sshd systemd gave up on (and that does not
+	 * answer): left up to look at */
+	if (i.sshd_failed) {
+		snprintf(r->sshd_failed, sizeof(r->sshd_failed), "%s",
+			 i.sshd_failed);
+		return -1;
+	}
 	return wait_ready(vm, o, r, NULL);
 }
 

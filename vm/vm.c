@@ -488,6 +488,14 @@ const char *vm_no_room(struct vm *vm)
 	return vm->no_room;
 }
 
+int vm_sshd_failed_error(const struct vm *vm, const char *words)
+{
+	return errorf("VM %s: the guest's sshd failed to start, and systemd "
+		      "gave up on it (\"%s\"); 'nook local logs %s' shows "
+		      "the console, 'nook local stop %s --force' ends it",
+		      vm->name, words, vm->name, vm->name);
+}
+
 void vm_get_info(struct vm *vm, struct vm_info *i)
 {
 	int busy = vm->lock_fd < 0 && vm_lock_busy(&vm->paths);
@@ -534,6 +542,14 @@ void vm_get_info(struct vm *vm, struct vm_info *i)
 					  vm->console_at, vm->panic,
 					  sizeof(vm->panic)))
 		i->panic = vm->panic;
+	/* (and its sshd does not answer: one started by hand since, after
+	 * the boot, is not on the console) */
+	else if (i->pid && vm_console_sshd_failed(vm->paths.console_log,
+						  vm->console_at,
+						  vm->sshd_failed,
+						  sizeof(vm->sshd_failed)) &&
+		 ssh_banner("127.0.0.1", vm->spec.ssh_port, 2000) != 1)
+		i->sshd_failed = vm->sshd_failed;
 	/* (not asked while another nook holds it: a start says so itself,
 	 * and QEMU takes one QMP client at a time; nor of a QEMU stopped by
 	 * a signal, which would not answer: half a second for its greeting,
@@ -589,6 +605,8 @@ int vm_ssh(struct vm *vm, const char *user, int must_run,
 				      vm->name);
 		if (i.no_room)
 			return errorf("VM %s: %s", vm->name, i.no_room);
+		if (i.sshd_failed)
+			return vm_sshd_failed_error(vm, i.sshd_failed);
 	}
 	memset(t, 0, sizeof(*t));
 	t->user = user ? user : login;

@@ -215,6 +215,8 @@ struct vm_start_result {
 	const char *no_room;      /* QEMU stopped the guest at a write the
 				   * disk had no room for: what to say
 				   * (the VM keeps it), else NULL */
+	char sshd_failed[160];    /* systemd gave up starting the guest's
+				   * sshd: its words, else "" */
 	long long console_at;     /* the console log's size when this start
 				   * launched QEMU; -1 when it did not */
 	int signal;               /* one that came as QEMU launched: the
@@ -344,6 +346,8 @@ struct vm_info {
 	const char *no_room;      /* up, but QEMU stopped its guest at a
 				   * write the disk had no room for: what
 				   * to say (vm_no_room()), or NULL */
+	const char *sshd_failed;  /* up, but systemd gave up starting its
+				   * guest's sshd: its words, or NULL */
 	const char *delete_cut;   /* a delete of it was killed: the name it
 				   * was given (finishing it), or NULL */
 	uint64_t save_size;       /* suspended: its save's bytes, else 0 */

@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # user-data with its own users list and no "default": nook still gets in
 # (its key reaches sshd for every user through vendor-data's boothook) and
-# logs in as the first listed user. Three boots, each named: u1 reaches
+# logs in as the first listed user. Four boots, each named: u1 reaches
 # ready, is cut off at once (stop --force) and comes back ready, and
 # `nook shell` works as that user; u2 also turns off vendor-data
 # boothooks, so its key lands nowhere: start must fail within seconds of
 # sshd answering, naming the user and the likely causes, not wait out
-# --timeout. (A few minutes under TCG.)
+# --timeout. u3's own bootcmd spoils sshd's configuration before sshd
+# starts: start must say that sshd failed, seconds after systemd gave up
+# on it, not wait out --timeout either. (A few minutes under TCG.)
 NOOK=$1
 . "$(dirname "$0")/../cli/lib.sh"
 img=$(bash "$(dirname "$0")/image.sh") || { fail "build the test image"; finish; exit 1; }
 cleanup() {
-	for vm in u1 u2; do "$NOOK" local delete "$vm" --force >/dev/null 2>&1; done
+	for vm in u1 u2 u3; do "$NOOK" local delete "$vm" --force >/dev/null 2>&1; done
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -81,5 +83,36 @@ contains "names the users list" "$OUT" "users: list"
 contains "names vendor-data" "$OUT" "vendor_data"
 check "VM stays up to be looked at" test "$(qemus u2)" = 1
 expect_rc "stop u2" 0 "$NOOK" local stop u2 --force
+
+# --- boot u3: sshd fails to start; said once systemd gives up ------------
+cat > bad-sshd-data <<'UD'
+#cloud-config
+bootcmd:
+  - echo 'NookNoSuchKeyword yes' >> /etc/ssh/sshd_config
+UD
+t0=$(date +%s)
+expect_rc "start u3 (sshd_config spoiled): fails" 1 \
+	"$NOOK" local start u3 --image "$img" --user-data bad-sshd-data --timeout 900
+took=$(( $(date +%s) - t0 ))
+echo "     | failed after $took s"
+check "fails long before --timeout (${took} s)" test "$took" -lt 300
+contains "says sshd failed to start" "$ERR" "VM u3: not ready: the guest's sshd failed to start, and was not started again"
+contains "  quoting systemd, its colour codes gone" "$ERR" '(systemd: "Failed to start ssh.servic'
+contains "  naming the user-data as a likely cause" "$ERR" "the user-data changes sshd's configuration"
+contains "  with the console's last lines" "$ERR" "last console lines:"
+check "  which show systemd's failure" sh -c 'grep -a "Failed to start" "$1" | tail -1 | grep -q ssh' _ "$NOOK_HOME/vms/u3/console.log"
+check "VM stays up to be looked at" test "$(qemus u3)" = 1
+# what the console says is found again by every later look
+expect_rc "status u3" 0 "$NOOK" local status u3
+contains "  says its sshd failed" "$OUT" "sshd:    the guest's sshd failed to start, and systemd gave up on it: Failed to start ssh.servic"
+expect_rc "status u3 --json" 0 "$NOOK" local status u3 --json
+check "  as sshd_failed" test "$(echo "$OUT" | json 'd["sshd_failed"][:20]')" = "Failed to start ssh."
+expect_rc "list" 0 "$NOOK" local list
+contains "  marks u3" "$(echo "$OUT" | grep '^u3 ')" "(its sshd failed to start)"
+t0=$(date +%s)
+expect_rc "shell u3 refuses" 1 "$NOOK" shell u3 -- true
+check "  at once ($(( $(date +%s) - t0 )) s)" test "$(( $(date +%s) - t0 ))" -lt 10
+contains "  saying why" "$ERR" "VM u3: the guest's sshd failed to start, and systemd gave up on it"
+expect_rc "stop u3" 0 "$NOOK" local stop u3 --force
 
 finish

@@ -1260,6 +1260,165 @@ static void test_panic_line(void **state)
 	assert_string_equal(small, "Kernel panic - not ");
 }
 
+/* The words of text on sshd, one letter each (see sshd_events()'s
+ * callers), with the last failure's line in line. */
+static void sshd_events(const char *text, char *events, char *line)
+{
+	static const char letter[] = " +=-!B";
+	char words[160];
+	size_t at = 0, n = 0;
+	int said;
+
+	while ((said = vm_sshd_said(text, strlen(text), &at, words,
+				    sizeof(words)))) {
+		events[n++] = letter[said];
+		if (said == VM_SSHD_FAILED)
+			snprintf(line, 160, "%s", words);
+		at++;
+	}
+	events[n] = '\0';
+}
+
+/* systemd's words on the guest's sshd, as Debian 12's console has them:
+ * colour codes, the unit's name cut by an ellipsis that ate an escape;
+ * each in turn, and where it is. Other units' lines, and a line that
+ * merely mentions ssh.service, are not sshd's. */
+static void test_sshd_said(void **state)
+{
+#define ST "         Starting \033[0;1;39mssh.service\033[0m - OpenBSD " \
+	   "Secure Shell server...\r\r\n"
+#define FAILED "[\033[0;1;31mFAILED\033[0m] Failed to start \033[0;1;39m" \
+	       "ssh.servic\xe2\x80\xa6[0m - OpenBSD Secure Shell server.\r\r\n"
+#define SEE "See 'systemctl status ssh.service' for details.\r\r\n"
+#define STOPPED "[\033[0;32m  OK  \033[0m] Stopped \033[0;1;39mssh.service" \
+		"\033[0m - OpenBSD Secure Shell server.\r\r\n"
+#define OTHER "[\033[0;1;31mFAILED\033[0m] Failed to start \033[0;1;39m" \
+	      "sshguard.service\033[0m - SSHGuard.\r\r\n"
+	/* two tries, then systemd's limit */
+	static const char tries[] = ST FAILED SEE STOPPED ST FAILED SEE
+		STOPPED FAILED SEE;
+	static const char works[] = ST FAILED SEE STOPPED ST
+		"[\033[0;32m  OK  \033[0m] Started \033[0;1;39msshd.service"
+		"\033[0m - OpenSSH server daemon.\r\r\n";
+	static const char others[] = SEE OTHER "Starting sshd-keygen\r\n";
+	static const char reboot[] = ST FAILED "[    0.0] Linux version 6.1\r\n"
+		ST;
+	char line[160] = "", events[16], cut[128];
+	size_t at = 0;
+
+	(void)state;
+	sshd_events(tries, events, line);
+	assert_string_equal(events, "+!-+!-!");
+	assert_string_equal(line, "Failed to start ssh.servic\xe2\x80\xa6 - "
+			    "OpenBSD Secure Shell server.");
+	sshd_events(works, events, line);
+	assert_string_equal(events, "+!-+=");
+	sshd_events(others, events, line);
+	assert_string_equal(events, "");
+	sshd_events(reboot, events, line);
+	assert_string_equal(events, "+!B+");
+	/* where: from *at on */
+	at = strlen(ST) + 1;
+	assert_int_equal(vm_sshd_said(tries, strlen(tries), &at, line,
+				      sizeof(line)), VM_SSHD_FAILED);
+	assert_int_equal(at, strlen(ST "[\033[0;1;31mFAILED\033[0m] "));
+	at = strlen(tries);
+	assert_int_equal(vm_sshd_said(tries, strlen(tries), &at, line,
+				      sizeof(line)), 0);
+	/* a line not yet ended: its words so far; cut to the buffer */
+	snprintf(cut, sizeof(cut), "%.*s", (int)strlen(FAILED) - 40, FAILED);
+	at = 0;
+	assert_int_equal(vm_sshd_said(cut, strlen(cut), &at, line,
+				      sizeof(line)), VM_SSHD_FAILED);
+	assert_string_equal(line, "Failed to start ssh.servic");
+	at = 0;
+	assert_int_equal(vm_sshd_said(FAILED, strlen(FAILED), &at, line, 12),
+			 VM_SSHD_FAILED);
+	assert_string_equal(line, "Failed to s");
+	/* cut before the unit's name is whole: not yet known to be sshd's */
+	cut[strlen(cut) - 9] = '\0';
+	at = 0;
+	assert_int_equal(vm_sshd_said(cut, strlen(cut), &at, line,
+				      sizeof(line)), 0);
+#undef ST
+#undef FAILED
+#undef SEE
+#undef STOPPED
+#undef OTHER
+}
+
+/* A running guest whose sshd systemd gave up on, as status and shell
+ * find it on the console log: the last boot's words only, a give-up
+ * only (a failed try may yet be followed by another). */
+static void test_console_sshd_failed(void **state)
+{
+#define BOOT "[    0.0] Linux version 6.1.0-28-cloud-amd64 (gcc 12.2.0)\r\n"
+#define ST "         Starting \033[0;1;39mssh.service\033[0m - OpenBSD " \
+	   "Secure Shell server...\r\r\n"
+#define FAILED "[\033[0;1;31mFAILED\033[0m] Failed to start \033[0;1;39m" \
+	       "ssh.servic\xe2\x80\xa6[0m - OpenBSD Secure Shell server.\r\r\n"
+#define STOPPED "[\033[0;32m  OK  \033[0m] Stopped \033[0;1;39mssh.service" \
+		"\033[0m - OpenBSD Secure Shell server.\r\r\n"
+#define STARTED "[\033[0;32m  OK  \033[0m] Started \033[0;1;39mssh.service" \
+		"\033[0m - OpenBSD Secure Shell server.\r\r\n"
+	static const char gave_up[] = BOOT ST FAILED STOPPED ST FAILED
+		STOPPED FAILED "\r\nDebian GNU/Linux 12 u3 ttyS0\r\n";
+	char *dir = make_tmpdir(), *log = xasprintf("%s/console.log", dir);
+	char line[160] = "";
+	struct buf b = BUF_INIT;
+
+	(void)state;
+	assert_int_equal(vm_console_sshd_failed(log, 0, line, sizeof(line)), 0);
+	assert_int_equal(write_file_atomic(log, gave_up, strlen(gave_up),
+					   0600), 0);
+	assert_int_equal(vm_console_sshd_failed(log, 0, line, sizeof(line)), 1);
+	assert_string_equal(line, "Failed to start ssh.servic\xe2\x80\xa6 - "
+			    "OpenBSD Secure Shell server.");
+	/* not known where this QEMU's output begins, or after the words */
+	assert_int_equal(vm_console_sshd_failed(log, -1, line, sizeof(line)),
+			 0);
+	assert_int_equal(vm_console_sshd_failed(log, (long long)strlen(BOOT ST
+			 FAILED STOPPED ST FAILED STOPPED FAILED), line,
+			 sizeof(line)), 0);
+	/* from just after the last "Stopped": its failure is no give-up */
+	assert_int_equal(vm_console_sshd_failed(log, (long long)strlen(BOOT ST
+			 FAILED STOPPED ST FAILED STOPPED), line,
+			 sizeof(line)), 0);
+	/* a try that failed, none since: not given up (yet) */
+	buf_adds(&b, BOOT ST FAILED);
+	assert_int_equal(write_file_atomic(log, b.p, b.len, 0600), 0);
+	assert_int_equal(vm_console_sshd_failed(log, 0, line, sizeof(line)), 0);
+	/* "Stopped", then a start whose "Starting" the log lacks: a later
+	 * failure is a try's, not a give-up */
+	buf_free(&b);
+	buf_adds(&b, BOOT ST FAILED STOPPED STARTED FAILED);
+	assert_int_equal(write_file_atomic(log, b.p, b.len, 0600), 0);
+	assert_int_equal(vm_console_sshd_failed(log, 0, line, sizeof(line)), 0);
+	/* given up, then started again while the guest still boots (a
+	 * restart of it by cloud-init, say): no failure now */
+	buf_free(&b);
+	buf_adds(&b, gave_up);
+	buf_adds(&b, ST STARTED);
+	assert_int_equal(write_file_atomic(log, b.p, b.len, 0600), 0);
+	assert_int_equal(vm_console_sshd_failed(log, 0, line, sizeof(line)), 0);
+	/* given up in a boot before the last: not this boot's */
+	buf_free(&b);
+	buf_adds(&b, gave_up);
+	buf_adds(&b, BOOT "[    9.0] systemd[1]: Reached target\r\n");
+	assert_int_equal(write_file_atomic(log, b.p, b.len, 0600), 0);
+	assert_int_equal(vm_console_sshd_failed(log, 0, line, sizeof(line)), 0);
+	buf_free(&b);
+	unlink(log);
+	rmdir(dir);
+	free(log);
+	free(dir);
+#undef BOOT
+#undef ST
+#undef FAILED
+#undef STOPPED
+#undef STARTED
+}
+
 /* A console log that ends with a kernel's panic since a QEMU's output
  * began, with no boot after it: what status, shell and a start that
  * finds the VM running go by. */
@@ -1817,6 +1976,8 @@ int main(void)
 		cmocka_unit_test(test_stale_pidfile),
 		cmocka_unit_test(test_panic_line),
 		cmocka_unit_test(test_console_panicked),
+		cmocka_unit_test(test_sshd_said),
+		cmocka_unit_test(test_console_sshd_failed),
 		cmocka_unit_test(test_sched_boot),
 		cmocka_unit_test(test_spec_json),
 		cmocka_unit_test(test_libvirt_xml),
