@@ -95,11 +95,13 @@ static const char usage_stop[] =
 	"usage: nook local stop [NAME] [--force] [--timeout S] [--json]\n"
 	"\n"
 	"Asks the guest to power off (ACPI) and waits up to S seconds (60),\n"
-	"then QMP quit, SIGTERM, SIGKILL, each bounded. --force skips the\n"
-	"guest's shutdown. Stopping a stopped VM is not an error. The disk is\n"
-	"kept: the next start brings the VM back as it was. A cluster's name\n"
-	"stops every node at once, then its network. --json prints how it\n"
-	"stopped (for a cluster, an array: each node's, or its error).\n";
+	"then QMP quit, SIGTERM, SIGKILL, each bounded (QMP quit at once when\n"
+	"QEMU stops the guest at a write the disk has no room for). --force\n"
+	"skips the guest's shutdown. Stopping a stopped VM is not an error.\n"
+	"The disk is kept: the next start brings the VM back as it was. A\n"
+	"cluster's name stops every node at once, then its network. --json\n"
+	"prints how it stopped (for a cluster, an array: each node's, or its\n"
+	"error).\n";
 
 static void said_stopped(const char *node, const char *how)
 {

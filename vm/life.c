@@ -456,6 +456,42 @@ int vm_launch(const struct vm_paths *p, const char *const *argv, int wait_s,
 const char vm_not_running[] = "it was not running";
 
 /*
+ * Wait up to ms for QEMU pid to end once its guest heard the power
+ * button. A guest that fills the disk as it shuts down is stopped by
+ * QEMU at the write it has no room for (werror=enospc), and would never
+ * power off: so QEMU is asked on q, once a second, and *no_room set
+ * when it says so. 1 once QEMU is gone.
+ */
+static int wait_powered_off(struct qmp *q, pid_t pid,
+			    const struct vm_paths *p, int ms, int *no_room)
+{
+	long long end = mono_ms() + ms, left;
+	int unanswered = 0;
+
+	while ((left = end - mono_ms()) > 0) {
+		json_t *r = NULL;
+		const char *st = NULL;
+
+		if (vm_wait_gone(pid, p, left < 1000 ? (int)left : 1000))
+			return 1;
+		/* (a QEMU that did not answer three times in a row is on its
+		 * way out, or stopped: not asked again) */
+		if (unanswered < 3 &&
+		    qmp_execute(q, "query-status", NULL, 1000, &r) == 0) {
+			st = json_string_value(json_object_get(r, "status"));
+			unanswered = 0;
+		} else {
+			unanswered++;
+		}
+		*no_room = st && !strcmp(st, "io-error");
+		json_decref(r);
+		if (*no_room)
+			return 0;
+	}
+	return 0;
+}
+
+/*
  * Ask QEMU pid to end over QMP: the guest's power button (unless
  * force), then QMP quit. 1 once it is gone, *how saying which ended it.
  * Else 0, nothing said: why it still runs is appended to why (when not
@@ -468,14 +504,15 @@ static int stop_by_qmp(const struct vm_paths *p, pid_t pid, int force,
 {
 	struct qmp q = { -1, BUF_INIT, NULL };
 	const char *failed = NULL;
-	int rc, gone = 0;
+	int rc, gone = 0, no_room = 0;
 
 	if (qmp_open(&q, p->qmp, 5000) < 0)
 		goto out;
 	if (!force &&
 	    qmp_execute(&q, "system_powerdown", NULL, 5000, NULL) == 0) {
 		*how = "the guest powered off (ACPI power button)";
-		gone = vm_wait_gone(pid, p, timeout_s * 1000);
+		gone = wait_powered_off(&q, pid, p, timeout_s * 1000,
+					&no_room);
 		if (gone)
 			goto out;
 	}
@@ -487,7 +524,10 @@ static int stop_by_qmp(const struct vm_paths *p, pid_t pid, int force,
 		rc = qmp_open(&q, p->qmp, 5000) == 0 ? qmp_quit(&q, 5000) : -1;
 	}
 	if (rc == 0) {
-		*how = "QEMU quit (QMP quit)";
+		*how = no_room ? "QEMU quit (QMP quit): as it shut down, the "
+		       "guest stopped at a write the VM's disk had no room for "
+		       "(that write is lost, as in a power cut)" :
+		       "QEMU quit (QMP quit)";
 		gone = vm_wait_gone(pid, p, 10000);
 		failed = "it still ran 10 s after QMP quit";
 	}

@@ -8,7 +8,8 @@
 # power button the guest cannot hear (QEMU quits when there is still no
 # room; with room the guest makes its write and powers off); a start
 # whose guest fills the disk as it boots says so instead of waiting out
-# --timeout. Boots: 2.
+# --timeout, and a stop whose guest fills it as it shuts down quits QEMU
+# instead of waiting out its power-button wait. Boots: 3.
 NOOK=$1
 if [ -z "${NOOK_FULL_DISK_NS:-}" ]; then
 	if ! unshare -m true 2>/dev/null; then
@@ -108,6 +109,9 @@ expect_rc "  the boot goes on to ready" 0 "$NOOK" shell fd -- cloud-init status 
 expect_rc "  bootcmd's write is whole" 0 "$NOOK" shell fd -- stat -c %s /var/tmp/boot-fill
 check "  32 MiB" test "$OUT" = 33554432
 
+# (boot 3 writes nothing as it boots: the disk has room for it)
+expect_rc "the guest's next boot writes nothing more" 0 "$NOOK" shell fd -- sh -c 'rm -f /var/tmp/fill-at-boot big big2 && sync'
+
 # with room again, a stop lets the guest make its write and go on, then
 # powers it off
 fill 1024
@@ -117,5 +121,18 @@ rm "$vms/filler"
 expect_rc "with room: stop" 0 timeout 300 "$NOOK" local stop fd --timeout 600
 contains "  the guest powered off" "$OUT" "VM fd stopped: the guest powered off (ACPI power button)"
 wait
+
+# --- boot 3: the guest fills the disk as it shuts down ------------------------
+rm -f "$vms/filler"
+expect_rc "start fd again: ready" 0 "$NOOK" local start fd --timeout 900
+# a unit whose stop, at the guest's shutdown, writes 32 MiB
+expect_rc "the guest writes 32 MiB as it shuts down" 0 "$NOOK" shell fd -- sudo sh -c 'printf "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\nExecStop=/bin/dd if=/dev/urandom of=/var/tmp/stop-fill bs=1M count=32 conv=fsync\n" > /etc/systemd/system/nook-stop-fill.service && systemctl daemon-reload && systemctl start nook-stop-fill.service'
+fill 4096
+t0=$(date +%s)
+expect_rc "stop, its power-button wait 600 s" 0 timeout 300 "$NOOK" local stop fd --timeout 600
+echo "     | stopped after $(( $(date +%s) - t0 )) s"
+contains "  QEMU quit once QEMU stopped the guest at that write" "$OUT" "VM fd stopped: QEMU quit (QMP quit): as it shut down, the guest stopped at a write the VM's disk had no room for"
+check "  no QEMU left" test -z "$(pgrep -f -- "-name nook-fd ")"
+rm -f "$vms/filler"
 expect_rc "delete fd" 0 "$NOOK" local delete fd
 finish
