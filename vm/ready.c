@@ -240,19 +240,22 @@ _Static_assert(sizeof(STATUS_MARK) <= LOOK_OVERLAP &&
  * before moot, and a new boot (the kernel's first line) starts afresh.
  */
 #define SSHD_FAIL_MARK "Failed to start "
+#define SSHD_STOP_MARK "Stopped "
 #define SSHD_RETRY_S 30
 
 struct sshd_watch {
 	int said;      /* VM_SSHD_*: systemd's last word on sshd, or 0 */
 	off_t at;      /* ... where in the log (-1: none yet) */
 	int stopped;   /* "Stopped" since the last "Starting" or "Started" */
+	char stopped_unit[32]; /* ... of which unit (ssh.socket is not
+				* ssh.service) */
 	int gave_up;   /* the last failure came with no try before it */
 	double since;  /* when it was seen */
 	char line[160]; /* ... its words */
 	int whole;     /* ... all of them: the line has ended */
 };
 
-#define SSHD_WATCH_INIT { 0, -1, 0, 0, 0, "", 0 }
+#define SSHD_WATCH_INIT { 0, -1, 0, "", 0, 0, "", 0 }
 
 struct console_watch {
 	const char *path;
@@ -265,6 +268,65 @@ struct console_watch {
 	struct sshd_watch sshd;
 };
 
+/* The length of the UTF-8 character at p (n bytes left), or 0 when
+ * what is there is not one as JSON takes it (no overlong form, no
+ * surrogate, nothing past U+10FFFF). */
+static size_t utf8_char(const unsigned char *p, size_t n)
+{
+	size_t len = p[0] < 0x80 ? 1 : p[0] >= 0xc2 && p[0] < 0xe0 ? 2 :
+		     p[0] >= 0xe0 && p[0] < 0xf0 ? 3 :
+		     p[0] >= 0xf0 && p[0] < 0xf5 ? 4 : 0;
+
+	if (len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++)
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+	if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] >= 0xa0) ||
+	    (p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] >= 0x90))
+		return 0;
+	return len;
+}
+
+/*
+ * The n bytes at p in line, without colour codes (nor what an ellipsis
+ * left of one, "[0m") or control characters. It is the guest's text, and
+ * goes into JSON: a byte that is not part of a whole UTF-8 character is
+ * a '?', and the line is cut between characters.
+ */
+static void clean_words(const char *p, size_t n, char *line, size_t size)
+{
+	size_t i = 0, o = 0;
+
+	while (i < n) {
+		size_t k = i + (p[i] == '\033'), j = k + 1, len;
+
+		if (k < n && p[k] == '[') {
+			while (j < n && (isdigit((unsigned char)p[j]) ||
+					 p[j] == ';'))
+				j++;
+			if (j < n && p[j] == 'm' && (j > k + 1 || k > i)) {
+				i = j + 1;
+				continue;
+			}
+		}
+		len = utf8_char((const unsigned char *)p + i, n - i);
+		if (len == 1 && ((unsigned char)p[i] < ' ' || p[i] == 0x7f)) {
+			i++;
+			continue;
+		}
+		if (o + (len ? len : 1) >= size)
+			break;
+		if (len)
+			memcpy(line + o, p + i, len);
+		else
+			line[o] = '?';
+		o += len ? len : 1;
+		i += len ? len : 1;
+	}
+	line[o] = '\0';
+}
+
 int vm_panic_line(const char *text, size_t len, char *line, size_t size)
 {
 	const char *m = memmem(text, len, PANIC_MARK, strlen(PANIC_MARK));
@@ -276,7 +338,7 @@ int vm_panic_line(const char *text, size_t len, char *line, size_t size)
 	n = strcspn(m, "\r\n"); /* text ends in a NUL */
 	if (n > left)
 		n = left;
-	snprintf(line, size, "%.*s", (int)n, m);
+	clean_words(m, n, line, size);
 	return n < left ? 1 : 2;
 }
 
@@ -351,30 +413,6 @@ static int names_sshd(const char *s)
 	return *s == '.' || (*s == 'd' && s[1] == '.');
 }
 
-/* The n bytes at p in line, without colour codes (nor what an ellipsis
- * left of one, "[0m") or control characters. */
-static void clean_words(const char *p, size_t n, char *line, size_t size)
-{
-	size_t i = 0, o = 0;
-
-	while (i < n && o + 1 < size) {
-		size_t k = i + (p[i] == '\033'), j = k + 1;
-
-		if (k < n && p[k] == '[') {
-			while (j < n && (isdigit((unsigned char)p[j]) ||
-					 p[j] == ';'))
-				j++;
-			if (j < n && p[j] == 'm' && (j > k + 1 || k > i)) {
-				i = j + 1;
-				continue;
-			}
-		}
-		if ((unsigned char)p[i] >= ' ' && p[i] != 0x7f)
-			line[o++] = p[i];
-		i++;
-	}
-	line[o] = '\0';
-}
 
 /* The first of mark in [p, end), followed by sshd's unit's name when
  * of_sshd, or NULL. */
@@ -398,7 +436,7 @@ int vm_sshd_said(const char *text, size_t len, size_t *at, char *line,
 	static const char *const marks[] = {
 		[VM_SSHD_STARTING] = "Starting ",
 		[VM_SSHD_STARTED] = "Started ",
-		[VM_SSHD_STOPPED] = "Stopped ",
+		[VM_SSHD_STOPPED] = SSHD_STOP_MARK,
 		[VM_SSHD_FAILED] = SSHD_FAIL_MARK,
 		[VM_SSHD_BOOT] = BOOT_MARK,
 	};
@@ -424,12 +462,35 @@ int vm_sshd_said(const char *text, size_t len, size_t *at, char *line,
 	return said;
 }
 
+/* The unit that words (cleaned, from their mark on: skip bytes) name,
+ * in unit: up to a blank, without the ellipsis that cut it short. */
+static void unit_of(const char *words, size_t skip, char *unit, size_t size)
+{
+	const char *u = strlen(words) > skip ? words + skip : "";
+	size_t n = strcspn(u, " ");
+
+	if (n >= 3 && !memcmp(u + n - 3, "\xe2\x80\xa6", 3))
+		n -= 3;
+	snprintf(unit, size, "%.*s", (int)n, u);
+}
+
+/* 1 when units a and b, either cut short, are the same as far as both
+ * go (and that is far enough to tell: "ssh." at least). */
+static int same_unit(const char *a, const char *b)
+{
+	size_t n = strlen(a) < strlen(b) ? strlen(a) : strlen(b);
+
+	return n >= 4 && !strncmp(a, b, n);
+}
+
 /* What systemd said of sshd at pos in the log, in words (whole: their
  * line has ended), heard at now (see SSHD_RETRY_S), unless an earlier
  * look heard it. */
 static void sshd_heard(struct sshd_watch *w, int said, off_t pos,
 		       const char *words, int whole, double now)
 {
+	char unit[sizeof(w->stopped_unit)];
+
 	if (pos < w->at)
 		return;
 	if (pos == w->at) {
@@ -447,9 +508,12 @@ static void sshd_heard(struct sshd_watch *w, int said, off_t pos,
 		return;
 	case VM_SSHD_STOPPED:
 		w->stopped = 1;
+		unit_of(words, strlen(SSHD_STOP_MARK), w->stopped_unit,
+			sizeof(w->stopped_unit));
 		return;
 	case VM_SSHD_FAILED:
-		w->gave_up = w->stopped;
+		unit_of(words, strlen(SSHD_FAIL_MARK), unit, sizeof(unit));
+		w->gave_up = w->stopped && same_unit(w->stopped_unit, unit);
 		w->since = now;
 		snprintf(w->line, sizeof(w->line), "%s", words);
 		w->whole = whole;

@@ -542,13 +542,15 @@ void vm_get_info(struct vm *vm, struct vm_info *i)
 					  vm->console_at, vm->panic,
 					  sizeof(vm->panic)))
 		i->panic = vm->panic;
-	/* (and its sshd does not answer: one started by hand since, after
-	 * the boot, is not on the console) */
+	/* (and nothing listens on its ssh port: one started by hand since,
+	 * after the boot, is not on the console. A guest that cannot answer,
+	 * paused or its QEMU stopped by a signal, is not asked) */
 	else if (i->pid && vm_console_sshd_failed(vm->paths.console_log,
 						  vm->console_at,
 						  vm->sshd_failed,
 						  sizeof(vm->sshd_failed)) &&
-		 ssh_banner("127.0.0.1", vm->spec.ssh_port, 2000) != 1)
+		 (st == VM_PAUSED || proc_stopped(i->pid) ||
+		  ssh_banner("127.0.0.1", vm->spec.ssh_port, 2000) < 0))
 		i->sshd_failed = vm->sshd_failed;
 	/* (not asked while another nook holds it: a start says so itself,
 	 * and QEMU takes one QMP client at a time; nor of a QEMU stopped by

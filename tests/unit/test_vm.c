@@ -1340,6 +1340,19 @@ static void test_sshd_said(void **state)
 	at = 0;
 	assert_int_equal(vm_sshd_said(cut, strlen(cut), &at, line,
 				      sizeof(line)), 0);
+	/* the guest's bytes go into JSON: whole UTF-8 characters only, a
+	 * '?' for each other byte, cut between characters */
+	at = 0;
+	snprintf(cut, sizeof(cut), "Failed to start ssh.service \xff\xc3\xa9"
+		 "\xed\xa0\x80 end\n");
+	assert_int_equal(vm_sshd_said(cut, strlen(cut), &at, line,
+				      sizeof(line)), VM_SSHD_FAILED);
+	assert_string_equal(line, "Failed to start ssh.service ?\xc3\xa9??? end");
+	at = 0;
+	assert_int_equal(vm_sshd_said("Failed to start ssh.service \xc3\xa9"
+				      "\xc3\xa9", 32, &at, line, 31),
+			 VM_SSHD_FAILED);
+	assert_string_equal(line, "Failed to start ssh.service \xc3\xa9");
 #undef ST
 #undef FAILED
 #undef SEE
@@ -1392,6 +1405,13 @@ static void test_console_sshd_failed(void **state)
 	 * failure is a try's, not a give-up */
 	buf_free(&b);
 	buf_adds(&b, BOOT ST FAILED STOPPED STARTED FAILED);
+	assert_int_equal(write_file_atomic(log, b.p, b.len, 0600), 0);
+	assert_int_equal(vm_console_sshd_failed(log, 0, line, sizeof(line)), 0);
+	/* another unit of sshd's stopped (its socket), then the service
+	 * failed: a try's failure, not a give-up */
+	buf_free(&b);
+	buf_adds(&b, BOOT ST FAILED "[  OK  ] Stopped ssh.socket - OpenBSD "
+		 "Secure Shell server socket.\r\n" FAILED);
 	assert_int_equal(write_file_atomic(log, b.p, b.len, 0600), 0);
 	assert_int_equal(vm_console_sshd_failed(log, 0, line, sizeof(line)), 0);
 	/* given up, then started again while the guest still boots (a
