@@ -361,8 +361,9 @@ struct vm_ready {
 	char panic[160];   /* ... its line */
 	int no_room;       /* QEMU stopped the guest at a write the disk had
 			    * no room for (VM_QEMU_NO_ROOM) */
-	char sshd_failed[160]; /* systemd gave up starting the guest's sshd:
-				* its words on the console, else "" */
+	char sshd_failed[160]; /* the guest's sshd failed to start and was
+				* not started again: systemd's words on
+				* the console, else "" */
 };
 /*
  * Wait until the guest answers with an SSH banner, ssh logs in with the

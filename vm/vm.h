@@ -215,8 +215,9 @@ struct vm_start_result {
 	const char *no_room;      /* QEMU stopped the guest at a write the
 				   * disk had no room for: what to say
 				   * (the VM keeps it), else NULL */
-	char sshd_failed[160];    /* systemd gave up starting the guest's
-				   * sshd: its words, else "" */
+	char sshd_failed[160];    /* the guest's sshd failed to start and
+				   * was not started again: systemd's
+				   * words, else "" */
 	long long console_at;     /* the console log's size when this start
 				   * launched QEMU; -1 when it did not */
 	int signal;               /* one that came as QEMU launched: the

@@ -1428,10 +1428,9 @@ static void test_console_sshd_failed(void **state)
 	assert_int_equal(write_file_atomic(log, b.p, b.len, 0600), 0);
 	assert_int_equal(vm_console_sshd_failed(log, 0, line, sizeof(line)), 0);
 	buf_free(&b);
-	unlink(log);
-	rmdir(dir);
-	free(log);
+	remove_tree(dir);
 	free(dir);
+	free(log);
 #undef BOOT
 #undef ST
 #undef FAILED
