@@ -132,7 +132,7 @@ t0=$(date +%s)
 expect_rc "stop, its power-button wait 600 s" 0 timeout 300 "$NOOK" local stop fd --timeout 600
 echo "     | stopped after $(( $(date +%s) - t0 )) s"
 contains "  QEMU quit once QEMU stopped the guest at that write" "$OUT" "VM fd stopped: QEMU quit (QMP quit): as it shut down, the guest stopped at a write the VM's disk had no room for"
-check "  no QEMU left" test -z "$(pgrep -f -- "-name nook-fd ")"
+check "  no QEMU left" test -z "$(pgrep -f -- "$NOOK_HOME/run/fd/qemu.pid")"
 rm -f "$vms/filler"
 expect_rc "delete fd" 0 "$NOOK" local delete fd
 finish

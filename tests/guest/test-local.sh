@@ -18,7 +18,7 @@ cleanup() {
 }
 trap cleanup EXIT
 cd "$WORK" || exit 1
-qemus() { pgrep -f -- "-name nook-$1" | wc -l; }
+qemus() { pgrep -f -- "$NOOK_HOME/run/$1/qemu.pid" | wc -l; }
 base_sum=$(stat -c '%s %Y' "$img/disk.qcow2")
 
 cat > user-data <<'UD'

@@ -16,7 +16,7 @@ cleanup() {
 }
 trap cleanup EXIT
 cd "$WORK" || exit 1
-qemus() { pgrep -f -- "-name nook-$1" | wc -l; }
+qemus() { pgrep -f -- "$NOOK_HOME/run/$1/qemu.pid" | wc -l; }
 gsh() { "$NOOK" shell g1 -- "$@"; }
 now() { date +%s.%N; }
 since() { python3 -c 'import sys; print("%.1f" % (float(sys.argv[2]) - float(sys.argv[1])))' "$1" "$(now)"; }
