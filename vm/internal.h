@@ -400,9 +400,6 @@ int vm_sshd_said(const char *text, size_t len, size_t *at, char *line,
  * by hand after the boot: the caller asks sshd itself too.) */
 int vm_console_sshd_failed(const char *path, long long from, char *line,
 			   size_t size);
-/* 1 when systemd's last word on sshd, on the same part of the log, is
- * that it started it; else 0. */
-int vm_console_sshd_started(const char *path, long long from);
 int vm_console_panicked(const char *path, long long from, char *line,
 			size_t size);
 
@@ -648,17 +645,15 @@ const char *vm_no_room(struct vm *vm);
 /* -1, having said that systemd gave up on vm's guest's sshd (words: its
  * line), and the ways on. */
 int vm_sshd_failed_error(const struct vm *vm, const char *words);
-/* How long to wait for the banner of vm's guest's sshd. Under TCG an
- * sshd child can take 2 s to send it, so 5 s where systemd said on this
- * boot's console (its last VM_PANIC_TAIL bytes) that it started sshd;
- * else (a blank disk, a boot not that far yet, a log that moved on) 1 s.
- * A guest with no network does not even refuse the connection: without
- * this, each probe of one would wait out the 5 s. */
-int vm_sshd_wait_ms(const struct vm *vm);
+/* How long to wait for the banner of the sshd of a guest whose console
+ * log is at path. Under TCG an sshd child can take 2 s to send it: 5 s.
+ * But a guest that has written nothing on its console (a blank disk, the
+ * firmware finding nothing to boot) runs no Linux: 1 s. Such a guest does
+ * not even refuse the connection, so each probe would wait it all out. */
+int vm_sshd_wait_ms(const char *console_log);
 /* Set the guest's clock to the host's over ssh (a master first, so the
- * command runs within a fraction of a second of the time it carries),
- * once its sshd's banner came within wait_ms. */
-int vm_clock_sync(struct vm *vm, int wait_ms);
+ * command runs within a fraction of a second of the time it carries). */
+int vm_clock_sync(struct vm *vm);
 
 /* Run argv, its stdout and stderr into out, for at most ms: the exit
  * status, or -1 (killed at the deadline, or not started) having said

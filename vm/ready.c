@@ -539,37 +539,22 @@ static void sshd_look(struct sshd_watch *w, const char *text, size_t n,
 	}
 }
 
-/* What systemd said of sshd on the console log at path after offset
- * from, in its last boot there, into w. */
-static void console_sshd(const char *path, long long from,
-			 struct sshd_watch *w)
-{
-	struct buf b = BUF_INIT;
-	char *at = last_boot(path, from, &b);
-
-	if (at)
-		sshd_look(w, at, b.len - (size_t)(at - b.p), 0, 0);
-	buf_free(&b);
-}
-
 int vm_console_sshd_failed(const char *path, long long from, char *line,
 			   size_t size)
 {
 	struct sshd_watch w = SSHD_WATCH_INIT;
+	struct buf b = BUF_INIT;
+	char *at = last_boot(path, from, &b);
+	int ret = 0;
 
-	console_sshd(path, from, &w);
-	if (w.said != VM_SSHD_FAILED || !w.gave_up)
-		return 0;
-	snprintf(line, size, "%s", w.line);
-	return 1;
-}
-
-int vm_console_sshd_started(const char *path, long long from)
-{
-	struct sshd_watch w = SSHD_WATCH_INIT;
-
-	console_sshd(path, from, &w);
-	return w.said == VM_SSHD_STARTED && !w.stopped;
+	if (at) {
+		sshd_look(&w, at, b.len - (size_t)(at - b.p), 0, 0);
+		ret = w.said == VM_SSHD_FAILED && w.gave_up;
+	}
+	if (ret)
+		snprintf(line, size, "%s", w.line);
+	buf_free(&b);
+	return ret;
 }
 
 static int console_look(struct console_watch *w, char *line, size_t size)

@@ -737,13 +737,12 @@ int vm_qmp_cont_checked(const struct vm_paths *p)
 
 /* ---- the clock ---- */
 
-int vm_sshd_wait_ms(const struct vm *vm)
+int vm_sshd_wait_ms(const char *console_log)
 {
-	return vm_console_sshd_started(vm->paths.console_log,
-				       vm->console_at) ? 5000 : 1000;
+	return file_size(console_log) > 0 ? 5000 : 1000;
 }
 
-int vm_clock_sync(struct vm *vm, int wait_ms)
+int vm_clock_sync(struct vm *vm)
 {
 	static const char *const ping[] = { "true", NULL };
 	struct strvec argv = STRVEC_INIT;
@@ -758,7 +757,8 @@ int vm_clock_sync(struct vm *vm, int wait_ms)
 		return -1;
 	/* a resumed guest's sshd answers within seconds; one that does
 	 * not (a guest without sshd, a blank disk) is not waited for */
-	if (ssh_banner(t.host, t.port, wait_ms) != 1)
+	if (ssh_banner(t.host, t.port,
+		       vm_sshd_wait_ms(vm->paths.console_log)) != 1)
 		return errorf("the guest's sshd does not answer on 127.0.0.1:%d",
 			      t.port);
 	/* the master first: a new connection's key exchange takes ~1.6 s
@@ -804,7 +804,8 @@ void vm_guest_sync(struct vm *vm)
 	struct ssh_target t;
 
 	if (vm_ssh(vm, NULL, 0, &t) < 0 ||
-	    ssh_banner(t.host, t.port, vm_sshd_wait_ms(vm)) != 1) {
+	    ssh_banner(t.host, t.port,
+		       vm_sshd_wait_ms(vm->paths.console_log)) != 1) {
 		warnf("VM %s: its sshd does not answer: its file systems are "
 		      "saved unsynced", vm->name);
 		return;
@@ -1509,7 +1510,7 @@ int vm_resume(struct vm *vm, struct strvec *argv, const char *accel,
 		goto out;
 	/* loaded: the guest has moved on from it, and so does its disk */
 	vm_save_remove(vm);
-	if (vm_clock_sync(vm, vm_sshd_wait_ms(vm)) < 0)
+	if (vm_clock_sync(vm) < 0)
 		warnf("VM %s: resumed, but its clock is still the save's",
 		      vm->name);
 	ret = 1;
@@ -1596,8 +1597,7 @@ void vm_pause_mend(struct vm *vm)
 		warnf("VM %s: a pause of it was cut off once QEMU had stopped "
 		      "its CPUs; it is recorded paused, as QEMU says ('nook "
 		      "local unpause %s' lets it run)", vm->name, vm->name);
-	else if (!no_room &&
-		 vm_clock_sync(vm, vm_sshd_wait_ms(vm)) == 0)
+	else if (!no_room && vm_clock_sync(vm) == 0)
 		warnf("VM %s: an unpause of it was cut off once QEMU had "
 		      "restarted its CPUs; it is recorded running, as QEMU "
 		      "says, its clock set", vm->name);
@@ -1687,7 +1687,7 @@ int vm_unpause(struct vm *vm)
 			      vm->name, vm->paths.dir, *left ? " (" : "",
 			      left, *left ? " free)" : "");
 	}
-	if (vm_clock_sync(vm, vm_sshd_wait_ms(vm)) < 0)
+	if (vm_clock_sync(vm) < 0)
 		warnf("VM %s: running, but its clock is still the one it "
 		      "stopped with", vm->name);
 	return 0;

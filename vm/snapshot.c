@@ -642,7 +642,7 @@ out:
 /* After the memory came back: the guest's clock stands at the snapshot,
  * and the ssh master's connection belongs to a TCP state the guest no
  * longer has. */
-static void after_memory(struct vm *vm, int wait_ms)
+static void after_memory(struct vm *vm)
 {
 	struct strvec argv = STRVEC_INIT;
 	struct buf out = BUF_INIT;
@@ -652,7 +652,7 @@ static void after_memory(struct vm *vm, int wait_ms)
 		vm_run_bounded((const char *const *)argv.v, 10000, &out);
 		unlink(vm->paths.control);
 	}
-	if (vm_clock_sync(vm, wait_ms) < 0)
+	if (vm_clock_sync(vm) < 0)
 		warnf("VM %s: restored, but its clock is still the snapshot's",
 		      vm->name);
 	strvec_clear(&argv);
@@ -684,7 +684,7 @@ int vm_snapshot_restore(struct vm *vm, const char *tag, int *memory)
 	struct vm_snapshots list = { NULL, 0 };
 	const struct vm_snapshot *s;
 	char *node = NULL;
-	int paused, wait_ms = 5000, ret = -1;
+	int paused, ret = -1;
 
 	*memory = 0;
 	if (vm_snapshot_tag_check(tag) < 0 ||
@@ -721,9 +721,6 @@ int vm_snapshot_restore(struct vm *vm, const char *tag, int *memory)
 	}
 	*memory = 1;
 	qmp_close(&q);
-	/* the restored guest's sshd is as it was then: most likely as the
-	 * console said of it before */
-	wait_ms = vm_sshd_wait_ms(vm);
 	/* the console's output from here on is the restored guest's: a
 	 * panic before it is not (vm_console_panicked()) */
 	vm->console_at = file_size(vm->paths.console_log);
@@ -733,7 +730,7 @@ int vm_snapshot_restore(struct vm *vm, const char *tag, int *memory)
 		      "('nook local stop %s' and start clear it)", vm->name,
 		      vm->name);
 	if (!paused)
-		after_memory(vm, wait_ms);
+		after_memory(vm);
 	ret = 0;
 out:
 	vm_snapshots_free(&list);
