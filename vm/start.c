@@ -1092,7 +1092,9 @@ static int end_panicked(struct vm *vm, struct vm_start_result *r,
 /* A guest resumed whose kernel had panicked before its suspend (its
  * console's part since its boot ends with the panic) spins on as it did:
  * ended as one that panics while a start waits, unless its sshd answers
- * after all. */
+ * after all. One whose sshd systemd had given up on is no readier now,
+ * unless its sshd was started since (it refuses no connection): left up
+ * to look at, as one found running (await_running()). */
 static int check_resumed(struct vm *vm, struct vm_start_result *r)
 {
 	char panic[sizeof(r->panic)];
@@ -1101,6 +1103,11 @@ static int check_resumed(struct vm *vm, struct vm_start_result *r)
 				sizeof(panic)) &&
 	    ssh_banner("127.0.0.1", vm->spec.ssh_port, 2000) != 1)
 		return end_panicked(vm, r, panic);
+	if (vm_console_sshd_failed(vm->paths.console_log, vm->console_at,
+				   r->sshd_failed, sizeof(r->sshd_failed)) &&
+	    ssh_banner("127.0.0.1", vm->spec.ssh_port, 2000) < 0)
+		return -1;
+	r->sshd_failed[0] = '\0';
 	return 0;
 }
 

@@ -113,6 +113,13 @@ t0=$(date +%s)
 expect_rc "shell u3 refuses" 1 "$NOOK" shell u3 -- true
 check "  at once ($(( $(date +%s) - t0 )) s)" test "$(( $(date +%s) - t0 ))" -lt 10
 contains "  saying why" "$ERR" "VM u3: the guest's sshd failed to start, and systemd gave up on it"
+# suspended and resumed, it is no readier
+expect_rc "suspend u3" 0 "$NOOK" local suspend u3
+expect_rc "start u3 resumes it, and fails: its sshd is still down" 1 \
+	"$NOOK" local start u3 --timeout 300
+contains "  resumed" "$ERR$OUT" "VM u3: resumed from its saved state"
+contains "  says sshd failed to start" "$ERR" "VM u3: not ready: the guest's sshd failed to start, and was not started again"
+check "  VM stays up to be looked at" test "$(qemus u3)" = 1
 expect_rc "stop u3" 0 "$NOOK" local stop u3 --force
 
 finish
