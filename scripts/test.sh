@@ -19,10 +19,10 @@ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DNOOK_WERROR=ON \
 	-DNOOK_SANITIZE=ON >/dev/null
 cmake --build build-asan -j"$(nproc)" >/dev/null
 
-# The tests but the guests', and all but the guests' once more under the
-# sanitizers (where a boot would test QEMU's speed, not nook's memory):
-# two CTests at once, one per build directory, as they mostly wait on
-# QEMU, ssh and each other; the sanitizers' output is shown once both end.
+# All but the guest tests, and the same once more under the sanitizers
+# (where a boot would test QEMU's speed, not nook's memory), in two CTests
+# at once, one per build directory: they mostly wait on QEMU, ssh and each
+# other. The sanitizers' output is shown once both have ended.
 echo "== tests (build/), all but the guests; the same under the sanitizers beside them"
 asan_log=build-asan/ctest.out
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
