@@ -891,7 +891,8 @@ void write_hosts(struct vm *vm, const struct strvec *lines, int ready)
 	if (!ready) {
 		vm_get_info(vm, &info);
 		if (info.state != VM_RUNNING ||
-		    ssh_banner("127.0.0.1", info.ssh_port, 2000) != 1)
+		    ssh_banner("127.0.0.1", info.ssh_port,
+			       vm_sshd_wait_ms(vm->paths.console_log)) != 1)
 			return;
 	}
 	strvec_push(&cmd, "sudo");
