@@ -402,6 +402,13 @@ int vm_console_sshd_failed(const char *path, long long from, char *line,
 			   size_t size);
 int vm_console_panicked(const char *path, long long from, char *line,
 			size_t size);
+/* How long to wait for the banner of the sshd of a guest whose console
+ * log is console_log. Under TCG an sshd child can take 2 s to send it:
+ * 5 s. But a guest that has written nothing on its console (a blank
+ * disk, the firmware finding nothing to boot) runs no Linux: 1 s. Such a
+ * guest does not even refuse the connection, so each probe would wait it
+ * all out. */
+int vm_sshd_wait_ms(const char *console_log);
 
 /*
  * Suspend and resume (vm/save.c). What tells that a save still fits the
@@ -645,12 +652,6 @@ const char *vm_no_room(struct vm *vm);
 /* -1, having said that systemd gave up on vm's guest's sshd (words: its
  * line), and the ways on. */
 int vm_sshd_failed_error(const struct vm *vm, const char *words);
-/* How long to wait for the banner of the sshd of a guest whose console
- * log is at path. Under TCG an sshd child can take 2 s to send it: 5 s.
- * But a guest that has written nothing on its console (a blank disk, the
- * firmware finding nothing to boot) runs no Linux: 1 s. Such a guest does
- * not even refuse the connection, so each probe would wait it all out. */
-int vm_sshd_wait_ms(const char *console_log);
 /* Set the guest's clock to the host's over ssh (a master first, so the
  * command runs within a fraction of a second of the time it carries). */
 int vm_clock_sync(struct vm *vm);

@@ -557,6 +557,11 @@ int vm_console_sshd_failed(const char *path, long long from, char *line,
 	return ret;
 }
 
+int vm_sshd_wait_ms(const char *console_log)
+{
+	return file_size(console_log) > 0 ? 5000 : 1000;
+}
+
 static int console_look(struct console_watch *w, char *line, size_t size)
 {
 	char chunk[4096 + 1];

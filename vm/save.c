@@ -737,11 +737,6 @@ int vm_qmp_cont_checked(const struct vm_paths *p)
 
 /* ---- the clock ---- */
 
-int vm_sshd_wait_ms(const char *console_log)
-{
-	return file_size(console_log) > 0 ? 5000 : 1000;
-}
-
 int vm_clock_sync(struct vm *vm)
 {
 	static const char *const ping[] = { "true", NULL };
