@@ -10,8 +10,11 @@ recipe=$here/../../images/recipes/debian-12.sh
 cache=${NOOK_IMAGE_CACHE:-${NOOK_TEST_CACHE:-/var/cache/nook}}
 key=$(sha256sum "$recipe" | cut -c1-16)
 dir=$cache/debian-12-$key
+mkdir -p "$cache"
+# guest tests run two at a time: one builds, the other waits for it
+exec 9>>"$cache/.test-image-$key.lock"
+flock 9
 if [ ! -f "$dir/manifest.json" ]; then
-	mkdir -p "$cache"
 	tmp=$(mktemp -d "$cache/.build.XXXXXX")
 	trap 'rm -rf "$tmp"' EXIT
 	echo "image.sh: building the test image (recipe $key) into $dir" >&2
