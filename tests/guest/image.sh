@@ -10,6 +10,10 @@ recipe=$here/../../images/recipes/debian-12.sh
 cache=${NOOK_IMAGE_CACHE:-${NOOK_TEST_CACHE:-/var/cache/nook}}
 key=$(sha256sum "$recipe" | cut -c1-16)
 dir=$cache/debian-12-$key
+if [ -f "$dir/manifest.json" ]; then
+	echo "$dir"
+	exit 0
+fi
 mkdir -p "$cache"
 # guest tests run two at a time: one builds, the other waits for it
 exec 9>>"$cache/.test-image-$key.lock"

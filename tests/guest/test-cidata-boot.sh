@@ -30,6 +30,7 @@ qemu-system-x86_64 -machine q35 -accel tcg,thread=multi -cpu max -smp 2 -m 1024 
 	-drive "file=seed.iso,if=virtio,format=raw,readonly=on" \
 	-nic user,model=virtio-net-pci &
 pid=$!
+trap 'kill "$pid" 2>/dev/null; rm -rf "$WORK"' EXIT
 while [ $waited -lt 420 ] && kill -0 $pid 2>/dev/null; do
 	grep -q NOOK-FINAL "$log" 2>/dev/null && break
 	sleep 2
