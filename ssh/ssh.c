@@ -173,6 +173,11 @@ static void cd_word(const char *dir, struct buf *b)
 	buf_free(&d);
 }
 
+int ssh_is_line(const char *const *cmd)
+{
+	return cmd[0] && !cmd[1] && cmd[0][strcspn(cmd[0], " \t\n")];
+}
+
 void ssh_argv(const struct ssh_target *t, int tty, const char *workdir,
 	      const char *const *cmd, struct strvec *out)
 {
@@ -192,11 +197,20 @@ void ssh_argv(const struct ssh_target *t, int tty, const char *workdir,
 		buf_adds(&remote, ";");
 	}
 	/* ssh joins its arguments with spaces for the remote shell; quote
-	 * each one so the guest gets exactly the words we were given. */
+	 * each one so the guest gets exactly the words we were given. A
+	 * shell line is one word for a shell of its own: whole after cd's
+	 * && (bare, "a || b" would run b where cd failed), and tagged as
+	 * it starts, so that a hang-up finds it (ssh_hangup_argv()). */
 	if (workdir) {
 		buf_adds(&remote, remote.len ? " cd " : "cd ");
 		cd_word(workdir, &remote);
-		buf_adds(&remote, cmd ? " && exec" : " && exec \"$SHELL\" -l");
+		buf_adds(&remote, cmd ? " &&" : " && exec \"$SHELL\" -l");
+	}
+	if (cmd && (workdir || ssh_is_line(cmd))) {
+		if (remote.len)
+			buf_adds(&remote, " ");
+		buf_adds(&remote, ssh_is_line(cmd) ? "exec \"$SHELL\" -c --" :
+			 "exec");
 	}
 	for (size_t i = 0; cmd && cmd[i]; i++) {
 		if (remote.len)

@@ -38,11 +38,20 @@ struct ssh_target {
 int ssh_keygen(const char *path, const char *comment);
 
 /*
+ * 1 when cmd is a shell line: one word holding a blank (space, tab or
+ * line break), such as "cd /srv && make". ssh itself hands any command
+ * to the user's shell as a line; nook does so with this one alone.
+ */
+int ssh_is_line(const char *const *cmd);
+
+/*
  * The ssh argv for target: options that ignore the user's ssh config and
  * pin the host key, then user@host, then (if cmd is not NULL) the command,
- * quoted as one remote string. tty: -1 never, 0 let ssh decide, 1 force.
- * workdir: run cmd there (NULL: the login directory); with no cmd, a login
- * shell there, a remote command to ssh, so it needs tty 1 for a terminal.
+ * quoted as one remote string: its words exactly as given, or a shell
+ * line (ssh_is_line()) for the user's shell ($SHELL -c). tty: -1 never,
+ * 0 let ssh decide, 1 force. workdir: run cmd there (NULL: the login
+ * directory); with no cmd, a login shell there, a remote command to ssh,
+ * so it needs tty 1 for a terminal.
  */
 void ssh_argv(const struct ssh_target *t, int tty, const char *workdir,
 	      const char *const *cmd, struct strvec *out);

@@ -68,7 +68,16 @@ if case " ${STOP_VM:-} " in *" ${alias:-} "*) true ;; *) false ;; esac &&
 fi
 cd "$home" && SHELL=$WORK/bin/loginsh exec sh -c "$*"
 EOF
-printf '#!/bin/sh\necho "login shell in $(pwd)"\n' >bin/loginsh
+# the guest user's shell: a login says where it is; -c runs a line
+cat >bin/loginsh <<'EOF'
+#!/bin/sh
+if [ "${1:-}" = -c ]; then
+	shift
+	[ "${1:-}" = -- ] && shift
+	exec sh -c "$@"
+fi
+echo "login shell in $(pwd)"
+EOF
 chmod +x bin/ssh bin/loginsh
 export PATH="$WORK/bin:$PATH"
 
@@ -146,6 +155,15 @@ check "  the error as JSON, naming it" test "$(sj name): $(sj error)" = "nosuch:
 # shell: the options and the command's words arrive intact
 expect_rc "shell -- CMD" 0 "$NOOK" shell q1 -- printf '%s|' "a b" "it's" '$HOME'
 check "the words came through" test "$OUT" = "a b|it's|\$HOME|"
+# one word holding a blank is a shell line, as ssh would run it: the
+# guest's shell expands it, runs its pipe; after --workdir's cd, whole
+expect_rc "shell -- 'a shell line'" 0 "$NOOK" shell q1 -- 'cd / && pwd; echo "$HOME" | tr a-z A-Z'
+check "  the guest's shell ran it" test "$OUT" = "$(printf '/\n%s' "$HOME" | tr a-z A-Z)"
+expect_rc "shell --workdir DIR -- 'a shell line'" 0 "$NOOK" shell q1 --workdir /tmp -- 'pwd; echo x'
+check "  in DIR" test "$OUT" = "$(printf '/tmp\nx')"
+"$NOOK" shell q1 --workdir /nonexistent-nook -- 'false || echo ran' >line.out 2>&1
+check "shell --workdir of no such directory -- 'a || b' fails (cd's status)" test $? -ne 0
+check "  none of it ran" sh -c '! grep -q ran line.out'
 ssh_saw_vm "ssh got the VM's paths from nook shell"
 
 # shell --workdir without a command: a login shell there, on a terminal
@@ -281,6 +299,8 @@ expect_rc "a cluster qc of two" 0 "$NOOK" local start qc --nodes 2 \
 	--image blank.img --no-wait --memory 256M --cpus 1 --accel tcg
 to_banner qc-1
 to_banner qc-2
+expect_rc "shell --all qc -- 'a shell line'" 0 "$NOOK" shell --all qc -- 'echo one | tr o O; echo two'
+check "  each node's shell ran it" test "$(echo "$OUT" | sort)" = "$(printf 'qc-1: One\nqc-1: two\nqc-2: One\nqc-2: two')"
 # --json of both nodes' two outputs past the cap, of bytes that JSON
 # writes 6 times as long (\u0001) or UTF-8 3 times (U+FFFD): each node's
 # object is made and written in turn, never the whole array at once -

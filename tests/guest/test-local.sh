@@ -173,6 +173,8 @@ cat "$WORK"/par.*.err | sort | uniq -c | head -3 | sed 's/^/     | /'
 
 expect_rc "shell --workdir" 0 "$NOOK" shell t1 --workdir /etc -- pwd
 contains "ran in /etc" "$OUT" "/etc"
+expect_rc "a shell line (one word with blanks), in --workdir" 0 "$NOOK" shell t1 --workdir /etc -- 'cd .. && pwd | tr / X; echo "$USER"'
+check "  the guest's shell ran it" test "$OUT" = "$(printf 'X\n%s' "$(echo "$start_json" | json 'd["ssh"]["user"]')")"
 expect_rc "shell --workdir -L (a directory, not cd's option)" 0 "$NOOK" shell t1 -- mkdir -p -- -L
 expect_rc "  runs in it" 0 "$NOOK" shell t1 --workdir -L -- pwd
 contains "  (pwd)" "$OUT" "/-L"

@@ -122,6 +122,79 @@ static void test_argv(void **state)
 	strvec_clear(&v);
 }
 
+/*
+ * One word holding a blank is a shell line: the user's shell ($SHELL -c)
+ * runs it whole, after a --workdir's cd (a real /bin/sh here, as sshd
+ * runs the remote string); one that starts with '-' is no option.
+ */
+static void test_shell_line(void **state)
+{
+	struct ssh_target t = { "debian", "127.0.0.1", 2222, "/k/id",
+				"/k/known_hosts", "nook-x", NULL, 600 };
+	const char *line[] = { "cd / && pwd; echo \"$NOOK_T\" | tr a-z A-Z",
+			       NULL };
+	const char *failing[] = { "false || echo ran", NULL };
+	const char *dash[] = { "-n nook", NULL };
+	const char *words[][3] = { { "echo", "a b", NULL },
+				   { "a\tb", "c", NULL },
+				   { "echo$PWD", NULL, NULL },
+				   { "", NULL, NULL } };
+	const char *lines[][2] = { { "a b", NULL }, { "a\tb", NULL },
+				   { "a\nb", NULL }, { " ", NULL } };
+	struct strvec v = STRVEC_INIT;
+	struct buf out = BUF_INIT;
+
+	(void)state;
+	assert_int_equal(setenv("SHELL", "/bin/sh", 1), 0);
+	assert_int_equal(setenv("NOOK_T", "nook-sh", 1), 0);
+	for (size_t i = 0; i < ARRAY_SIZE(words); i++)
+		assert_false(ssh_is_line(words[i]));
+	for (size_t i = 0; i < ARRAY_SIZE(lines); i++)
+		assert_true(ssh_is_line(lines[i]));
+
+	ssh_argv(&t, -1, NULL, line, &v);
+	assert_string_equal(v.v[v.n - 1], "exec \"$SHELL\" -c -- 'cd / && pwd; "
+			    "echo \"$NOOK_T\" | tr a-z A-Z'");
+	strvec_clear(&v);
+	ssh_argv(&t, -1, "/tmp", line, &v);
+	assert_string_equal(v.v[v.n - 1], "cd '/tmp' && exec \"$SHELL\" -c -- "
+			    "'cd / && pwd; echo \"$NOOK_T\" | tr a-z A-Z'");
+	{
+		const char *sh[] = { "sh", "-c", v.v[v.n - 1], NULL };
+
+		assert_int_equal(run_capture(sh, &out), 0);
+		assert_string_equal(out.p, "/\nNOOK-SH\n");
+	}
+	strvec_clear(&v);
+	buf_free(&out);
+
+	/* where cd fails, none of the line runs */
+	ssh_argv(&t, -1, "/nonexistent/nook", failing, &v);
+	{
+		const char *sh[] = { "sh", "-c", v.v[v.n - 1], NULL };
+
+		assert_int_not_equal(run_capture(sh, &out), 0);
+		assert_null(strstr(out.p ? out.p : "", "ran"));
+	}
+	strvec_clear(&v);
+	buf_free(&out);
+
+	ssh_argv(&t, -1, NULL, dash, &v);
+	{
+		const char *sh[] = { "sh", "-c", v.v[v.n - 1], NULL };
+
+		assert_int_equal(run_capture(sh, &out), 127);
+	}
+	strvec_clear(&v);
+	buf_free(&out);
+
+	t.tag = "0123abcd";
+	ssh_argv(&t, -1, NULL, failing, &v);
+	assert_string_equal(v.v[v.n - 1], "export NOOK_SHELL='0123abcd'; "
+			    "exec \"$SHELL\" -c -- 'false || echo ran'");
+	strvec_clear(&v);
+}
+
 /* sh -c remote as sshd runs a session's command: in a session of its own. */
 static pid_t start_remote(const char *remote)
 {
@@ -159,23 +232,20 @@ static int has_tagged_child(pid_t pid)
 /*
  * A tagged command and the hang-up for it, run by a real /bin/sh here as
  * the guest's would: the tagged command (and what it started) dies of
- * SIGHUP, another tag's command does not.
+ * SIGHUP, another tag's command does not. cmd's remote string is want.
  */
-static void test_hangup(void **state)
+static void hangup_case(const char *const *cmd, const char *want)
 {
 	struct ssh_target t = { "debian", "127.0.0.1", 2222, "/k/id",
 				"/k/known_hosts", "nook-x", "/r/ssh.sock", 600,
 				"0123abcd" };
-	const char *cmd[] = { "sh", "-c", "sleep 30; exit 3", NULL };
 	struct strvec v = STRVEC_INIT, other = STRVEC_INIT;
 	struct buf out = BUF_INIT;
 	pid_t tagged, untagged;
 	int st;
 
-	(void)state;
 	ssh_argv(&t, -1, "/", cmd, &v);
-	assert_string_equal(v.v[v.n - 1], "export NOOK_SHELL='0123abcd'; "
-			    "cd '/' && exec 'sh' '-c' 'sleep 30; exit 3'");
+	assert_string_equal(v.v[v.n - 1], want);
 	tagged = start_remote(v.v[v.n - 1]);
 	t.tag = "0123abce";
 	ssh_argv(&t, -1, NULL, cmd, &other);
@@ -200,6 +270,21 @@ static void test_hangup(void **state)
 	strvec_clear(&v);
 	strvec_clear(&other);
 	buf_free(&out);
+}
+
+/* The command's words, and a shell line: the shell that runs the line is
+ * tagged too, so the rest of the line (exit 3) never runs. */
+static void test_hangup(void **state)
+{
+	const char *cmd[] = { "sh", "-c", "sleep 30; exit 3", NULL };
+	const char *line[] = { "sleep 30; exit 3", NULL };
+
+	(void)state;
+	assert_int_equal(setenv("SHELL", "/bin/sh", 1), 0);
+	hangup_case(cmd, "export NOOK_SHELL='0123abcd'; "
+		    "cd '/' && exec 'sh' '-c' 'sleep 30; exit 3'");
+	hangup_case(line, "export NOOK_SHELL='0123abcd'; "
+		    "cd '/' && exec \"$SHELL\" -c -- 'sleep 30; exit 3'");
 }
 
 /*
@@ -611,6 +696,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_quote_round_trip),
 		cmocka_unit_test(test_argv),
+		cmocka_unit_test(test_shell_line),
 		cmocka_unit_test(test_hangup),
 		cmocka_unit_test(test_rsync_split),
 		cmocka_unit_test(test_ssh_argv_odd_paths),
