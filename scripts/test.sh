@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: set up, build with warnings as errors (and at -O3),
 # and with AddressSanitizer + UBSan; run every test through CTest, the
-# guest tests on the optimised build (they build the test image once per
+# guest tests on set-up's build/ (they build the test image once per
 # recipe, cached in /var/cache/nook, and boot it under TCG), the rest
 # under the sanitizers; then the fuzzers.
 set -euo pipefail
@@ -21,9 +21,10 @@ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DNOOK_WERROR=ON \
 cmake --build build-asan -j"$(nproc)" >/dev/null
 
 # All but the guest tests, under the sanitizers (where a boot would test
-# QEMU's speed, not nook's memory), two per core: they mostly wait on
-# QEMU, ssh and each other (64% of 2 cores busy at -j4, measured). They
-# run once, there: the optimised build/ is what the guest tests run.
+# QEMU's speed, not nook's memory), two per core: they wait much of the
+# time on QEMU, ssh and each other (measured on 2 cores: 500 s at -j4,
+# 541 s at -j6 with both cores busy throughout). They run once, there:
+# build/ (-O2) is what the guest tests run.
 echo "== tests under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/), all but the guests"
 rc=0
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
