@@ -318,6 +318,109 @@ int cidata_check_user_data(const char *name, const char *data, size_t len,
 	return ret;
 }
 
+/*
+ * The top-level keys of cloud-init's cloud-config schema
+ * (schema-cloud-config-v1.json, Debian 12's 22.4 and upstream's at
+ * 01a3bf2), deprecated ones too, and the settings of its own cloud.cfg that
+ * user-data may also set. Only for telling a typo: a key missing here is
+ * not refused.
+ */
+static const char *const cloud_config_keys[] = {
+	"allow_public_ssh_keys", "ansible", "apk_repos", "apt",
+	"apt_pipelining", "apt_reboot_if_required", "apt_update",
+	"apt_upgrade", "authkey_hash", "autoinstall", "bootcmd",
+	"byobu_by_default", "ca-certs", "ca_certs", "chef", "chpasswd",
+	"cloud_config_modules", "cloud_final_modules", "cloud_init_modules",
+	"create_hostname_file", "datasource", "datasource_list",
+	"def_log_file", "device_aliases", "disable_ec2_metadata",
+	"disable_piwiz", "disable_root", "disable_root_opts", "disk_setup",
+	"drivers", "enable_rpi_connect", "fan", "final_message", "fqdn",
+	"fs_setup", "groups", "growpart", "grub-dpkg", "grub_dpkg", "hostname",
+	"keyboard", "landscape", "launch-index", "locale", "locale_configfile",
+	"log_cfg", "lxd", "manage_etc_hosts", "manage_resolv_conf",
+	"manual_cache_clean", "mcollective", "merge_how", "merge_type",
+	"migrate", "mount_default_fields", "mounts", "no_ssh_fingerprints",
+	"ntp", "output", "package_reboot_if_required", "package_update",
+	"package_upgrade", "packages", "password", "phone_home", "power_state",
+	"prefer_fqdn_over_hostname", "preserve_hostname", "puppet",
+	"random_seed", "reporting", "resize_rootfs", "resolv_conf",
+	"rh_subscription", "rpi_interfaces", "rpi_userconf", "rsyslog",
+	"runcmd", "salt_minion", "snap", "spacewalk", "ssh",
+	"ssh_authorized_keys", "ssh_deletekeys", "ssh_fp_console_blacklist",
+	"ssh_genkeytypes", "ssh_import_id", "ssh_key_console_blacklist",
+	"ssh_keys", "ssh_publish_hostkeys", "ssh_pwauth", "ssh_quiet_keygen",
+	"swap", "syslog_fix_perms", "system_info", "timezone",
+	"ubuntu_advantage", "ubuntu_pro", "updates", "user", "users",
+	"vendor_data", "version", "wireguard", "write_files", "yum_repo_dir",
+	"yum_repos", "zypper",
+	NULL
+};
+
+/* A warning in out for each key of mapping map in doc that cloud-init
+ * does not know but is a typo of one it does. */
+static void typos_in(const char *name, yaml_document_t *doc,
+		     const yaml_node_t *map, struct strvec *out)
+{
+	const char *const *lists[] = { cloud_config_keys };
+
+	for (yaml_node_pair_t *pr = map->data.mapping.pairs.start;
+	     pr < map->data.mapping.pairs.top; pr++) {
+		yaml_node_t *k = yaml_document_get_node(doc, pr->key);
+		const char *key, *near;
+		char *shown;
+
+		if (!k || k->type != YAML_SCALAR_NODE)
+			continue;
+		key = (const char *)k->data.scalar.value;
+		near = typo_of(key, lists, ARRAY_SIZE(lists));
+		if (!near || !strcmp(near, key) ||
+		    strlen(key) != k->data.scalar.length)
+			continue;
+		shown = str_escaped(key);
+		strvec_pushf(out, "%s:%zu:%zu: cloud-init knows no key '%s' "
+			     "and skips it: did you mean %s?", name,
+			     k->start_mark.line + 1, k->start_mark.column + 1,
+			     shown, near);
+		free(shown);
+	}
+}
+
+size_t cidata_cloud_config_typos(const char *name, const char *data,
+				 size_t len, struct strvec *out)
+{
+	struct buf plain = BUF_INIT;
+	char *inner = NULL;
+	const struct form *f;
+	yaml_parser_t parser;
+	yaml_document_t doc;
+	yaml_node_t *root;
+	size_t before = out->n;
+
+	if (len >= 2 && (unsigned char)data[0] == 0x1f &&
+	    (unsigned char)data[1] == 0x8b) {
+		if (gunzip(name, data, len, &plain) < 0)
+			goto out;
+		name = inner = xasprintf("%s (gunzipped)", name);
+		data = plain.p;
+		len = plain.len;
+	}
+	f = match_form(data, data + len);
+	if (!f || f->kind != F_YAML || !yaml_parser_initialize(&parser))
+		goto out;
+	yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
+	if (yaml_parser_load(&parser, &doc)) {
+		root = yaml_document_get_root_node(&doc);
+		if (root && root->type == YAML_MAPPING_NODE)
+			typos_in(name, &doc, root, out);
+		yaml_document_delete(&doc);
+	}
+	yaml_parser_delete(&parser);
+out:
+	free(inner);
+	buf_free(&plain);
+	return out->n - before;
+}
+
 static int is_key_type(const char *p, size_t n)
 {
 	static const char *const types[] = { "ssh-", "ecdsa-", "sk-" };

@@ -40,6 +40,16 @@ struct cidata_file {
 int cidata_check_user_data(const char *name, const char *data, size_t len,
 			   const char **form);
 
+/*
+ * Each top-level key of #cloud-config user-data (plain or gzipped, and
+ * passed by cidata_check_user_data()) that cloud-init does not know but
+ * is a typo of a key it does, as a warning in out: "NAME:LINE:COL: ...,
+ * did you mean KEY?". cloud-init skips a key it does not know, saying so
+ * at most in its log. Returns how many were added.
+ */
+size_t cidata_cloud_config_typos(const char *name, const char *data,
+				 size_t len, struct strvec *out);
+
 /* Walk data's YAML events (the first document's, or with whole_stream
  * every one's) and refuse nesting deeper than max, saying NAME:LINE:COL,
  * before a parser builds it (libyaml's time grows with the square of the

@@ -79,6 +79,19 @@ static const char *display(const char *path)
 	return strcmp(path, "-") ? path : "(stdin)";
 }
 
+/* A warning for each key of input i (user-data or vendor-data, checked)
+ * that cloud-init would skip as a typo. */
+static void warn_typos(const struct build_input *in, int i)
+{
+	struct strvec typos = STRVEC_INIT;
+
+	cidata_cloud_config_typos(display(in->path[i]), in->data[i].p ?
+				  in->data[i].p : "", in->data[i].len, &typos);
+	for (size_t k = 0; k < typos.n; k++)
+		warnf("%s", typos.v[k]);
+	strvec_clear(&typos);
+}
+
 static int check_inputs(struct build_input *in, const char **form)
 {
 	for (int i = 0; i < 4; i++)
@@ -101,6 +114,9 @@ static int check_inputs(struct build_input *in, const char **form)
 		return -1;
 	if (in->hostname && cidata_check_hostname(in->hostname) < 0)
 		return -1;
+	warn_typos(in, UD);
+	if (in->path[VD])
+		warn_typos(in, VD);
 	return 0;
 }
 

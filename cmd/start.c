@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
+#include "cidata.h"
 #include "cmd.h"
 #include "vm.h"
 
@@ -1038,6 +1040,53 @@ static int check_memory(const struct opts *opts, const char *name)
 	return 0;
 }
 
+/* User-data file path checked as the start will check it, and a warning
+ * said for each key cloud-init would skip as a typo. A pipe is left to
+ * the start, which reads it once. 1 having said why it cannot be used. */
+static int check_user_data_file(const char *path)
+{
+	struct stat st;
+	struct buf b = BUF_INIT;
+	struct strvec typos = STRVEC_INIT;
+	const char *data;
+	int rc = 0;
+
+	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
+		return 0;  /* the start says why, or reads it alone */
+	if (read_file(path, &b) < 0)
+		return 1;
+	data = b.p ? b.p : "";
+	if (cidata_check_user_data(path, data, b.len, NULL) < 0)
+		rc = 1;
+	else
+		cidata_cloud_config_typos(path, data, b.len, &typos);
+	for (size_t i = 0; i < typos.n; i++)
+		warnf("%s", typos.v[i]);
+	strvec_clear(&typos);
+	buf_free(&b);
+	return rc;
+}
+
+/* Each user-data file of this start (the VM's, each node's), once. */
+static int check_user_data(const struct opts *opts)
+{
+	struct strvec seen = STRVEC_INIT;
+	int rc = 0;
+
+	for (size_t i = 0; i <= opts->nodes.n && !rc; i++) {
+		const struct vm_start_opts *o = i ? opts->nodes.list[i - 1].o :
+						    &opts->vm;
+
+		if (!o || !o->user_data ||
+		    strvec_index(&seen, o->user_data) >= 0)
+			continue;
+		strvec_push(&seen, o->user_data);
+		rc = check_user_data_file(o->user_data);
+	}
+	strvec_clear(&seen);
+	return rc;
+}
+
 static void opts_free(struct opts *opts)
 {
 	free(opts->ports);
@@ -1088,6 +1137,8 @@ int cmd_local_start(struct nook_ctx *ctx, int argc, char **argv)
 	else if (d && check_merged(&opts))
 		rc = EXIT_USAGE;
 	else if (d && check_memory(&opts, name))
+		rc = 1;
+	else if (d && check_user_data(&opts))
 		rc = 1;
 	else if (d && !cluster && opts.subnet)
 		rc = usage_error(usage, "--subnet is for a cluster: add "

@@ -1,11 +1,12 @@
 /*
  * Strings and bytes become numbers here: bounded integer and size parsing
- * (strict: no spaces, no signs nor units beyond the documented ones), and
- * the FNV-1a hash.
+ * (strict: no spaces, no signs nor units beyond the documented ones), the
+ * FNV-1a hash, and the distance between words that finds a typo's word.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common.h"
 
@@ -85,4 +86,57 @@ uint64_t fnv1a64_add(uint64_t h, const void *data, size_t len)
 uint64_t fnv1a64(const void *data, size_t len)
 {
 	return fnv1a64_add(0xcbf29ce484222325ULL, data, len);
+}
+
+size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), *d, r;
+
+	/* keys are short: a guess for anything long is no use anyway */
+	if (la > 64 || lb > 64)
+		return (size_t)-1;
+	d = xmalloc((la + 1) * (lb + 1) * sizeof(*d));
+#define D(i, j) d[(i) * (lb + 1) + (j)]
+	for (size_t i = 0; i <= la; i++)
+		D(i, 0) = i;
+	for (size_t j = 0; j <= lb; j++)
+		D(0, j) = j;
+	for (size_t i = 1; i <= la; i++)
+		for (size_t j = 1; j <= lb; j++) {
+			size_t best = D(i - 1, j - 1) + (a[i - 1] != b[j - 1]);
+
+			if (D(i - 1, j) + 1 < best)
+				best = D(i - 1, j) + 1;
+			if (D(i, j - 1) + 1 < best)
+				best = D(i, j - 1) + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
+			    a[i - 2] == b[j - 1] && D(i - 2, j - 2) + 1 < best)
+				best = D(i - 2, j - 2) + 1;
+			D(i, j) = best;
+		}
+	r = D(la, lb);
+#undef D
+	free(d);
+	return r;
+}
+
+const char *typo_of(const char *word, const char *const *const *lists,
+		    size_t n)
+{
+	const char *best = NULL;
+	size_t bd = (size_t)-1, len = strlen(word);
+
+	for (size_t l = 0; l < n; l++)
+		for (const char *const *k = lists[l]; k && *k; k++) {
+			/* NAME for name: only the case is wrong */
+			size_t d = strcasecmp(word, *k) ?
+				edit_distance(word, *k) : 0;
+
+			if (d < bd) {
+				bd = d;
+				best = *k;
+			}
+		}
+	/* a third of the word wrong, at most two edits: a typo */
+	return bd <= 2 && bd * 3 <= len + 1 ? best : NULL;
 }

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -160,38 +159,6 @@ static const char *scalar(struct pctx *c, const char *key,
 	return v;
 }
 
-size_t project_edit_distance(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b), *d, r;
-
-	/* keys are short: a guess for anything long is no use anyway */
-	if (la > 64 || lb > 64)
-		return (size_t)-1;
-	d = xmalloc((la + 1) * (lb + 1) * sizeof(*d));
-#define D(i, j) d[(i) * (lb + 1) + (j)]
-	for (size_t i = 0; i <= la; i++)
-		D(i, 0) = i;
-	for (size_t j = 0; j <= lb; j++)
-		D(0, j) = j;
-	for (size_t i = 1; i <= la; i++)
-		for (size_t j = 1; j <= lb; j++) {
-			size_t best = D(i - 1, j - 1) + (a[i - 1] != b[j - 1]);
-
-			if (D(i - 1, j) + 1 < best)
-				best = D(i - 1, j) + 1;
-			if (D(i, j - 1) + 1 < best)
-				best = D(i, j - 1) + 1;
-			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
-			    a[i - 2] == b[j - 1] && D(i - 2, j - 2) + 1 < best)
-				best = D(i - 2, j - 2) + 1;
-			D(i, j) = best;
-		}
-	r = D(la, lb);
-#undef D
-	free(d);
-	return r;
-}
-
 /* The keys each mapping takes. */
 static const char *const vm_keys[] = {
 	"image", "cpus", "memory", "disk", "user-data", "network-config",
@@ -212,27 +179,13 @@ static int in_list(const char *const *l, const char *s)
 	return 0;
 }
 
-/* The known key closest to key, when it is close enough to be a typo. */
+/* The known key (in a or b) that key is a typo of, if any. */
 static const char *closest(const char *key, const char *const *a,
 			   const char *const *b)
 {
-	const char *const *lists[2] = { a, b };
-	const char *best = NULL;
-	size_t bd = (size_t)-1, len = strlen(key);
+	const char *const *lists[] = { a, b };
 
-	for (int l = 0; l < 2; l++)
-		for (const char *const *k = lists[l]; k && *k; k++) {
-			/* NAME: for name: only the case is wrong */
-			size_t dist = strcasecmp(key, *k) ? project_edit_distance(
-				key, *k) : 0;
-
-			if (dist < bd) {
-				bd = dist;
-				best = *k;
-			}
-		}
-	/* a third of the word wrong, at most two edits: a typo */
-	return bd <= 2 && bd * 3 <= len + 1 ? best : NULL;
+	return typo_of(key, lists, ARRAY_SIZE(lists));
 }
 
 static int unknown_key(struct pctx *c, const yaml_node_t *k, const char *key,

@@ -153,8 +153,4 @@ size_t project_node_count(const struct project *p);
 char *project_node_name(const struct project *p, size_t i,
 			const struct project_group **group);
 
-/* The distance between a and b in edits (insert, delete, substitute,
- * swap two neighbours). */
-size_t project_edit_distance(const char *a, const char *b);
-
 #endif

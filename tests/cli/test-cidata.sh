@@ -45,6 +45,17 @@ for form in cloud-config script include boothook jinja mime gzip empty long-scri
 	check "  xorriso extracts the same user-data" cmp -s "$form" x/user-data
 done
 contains "gzip user-data is reported as such" "$("$NOOK" cidata build -o g.iso -u gzip)" "gzip"
+expect_rc "build from cloud-config" 0 "$NOOK" cidata build -o cc.iso -u cloud-config
+check "  its known keys get no warning" test -z "$ERR"
+printf '#cloud-config\nruncmd: [[true]]\nwrite-files: []\n' > typo
+gzip -c typo > typo.gz
+printf '#cloud-config\nssh_authorised_keys: []\n' > typo-vd
+expect_rc "build from user-data with a typo'd key" 0 "$NOOK" cidata build -o typo.iso -u typo --vendor-data typo-vd
+contains "  warns of it, where it is, with the key meant" "$ERR" "nook: warning: typo:3:1: cloud-init knows no key 'write-files' and skips it: did you mean write_files?"
+contains "  and of vendor-data's" "$ERR" "typo-vd:2:1: cloud-init knows no key 'ssh_authorised_keys'"
+check "  the ISO holds it as given" cmp -s typo <("$NOOK" cidata show typo.iso --file user-data)
+expect_rc "the same, gzipped" 0 "$NOOK" cidata build -o typo.iso -u typo.gz
+contains "  warns of the key, placed inside" "$ERR" "typo.gz (gunzipped):3:1: cloud-init knows no key 'write-files'"
 
 iso=cloud-config.iso
 check "isoinfo sees Joliet" grep -q "Joliet" <(isoinfo -d -i "$iso")

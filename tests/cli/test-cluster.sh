@@ -696,8 +696,9 @@ check "  and the record" test ! -e "$NOOK_HOME/clusters/z2.json"
 # default image would be imported, and a real guest booted, beside blank
 # ones); what the start says wins
 vmj() { json "$2" < "$NOOK_HOME/vms/$1/vm.json"; }
-printf '#cloud-config\nruncmd: [[echo, alike]]\n' > alike.yaml
+printf '#cloud-config\nruncmd: [[echo, alike]]\nbootcmds: []\n' > alike.yaml
 expect_rc "a cluster lk of two, with user-data" 0 "$NOOK" local start lk --nodes 2 "${common[@]}" --user-data alike.yaml
+check "  its typo'd key is warned of once, not by each node" test "$(printf '%s\n' "$ERR" | grep -c "alike.yaml:3:1: cloud-init knows no key 'bootcmds' and skips it: did you mean bootcmd?")" = 1
 mkdir -p elsewhere
 expect_rc "  planned to grow, from elsewhere, no options" 0 sh -c 'cd elsewhere && "$1" local start lk --nodes 3 --plan --json' _ "$NOOK"
 check "  the plan says lk-3 is like lk-1, from its image" test "$(echo "$OUT" | json '[(n["like"], n["image"], n["memory_mib"]) for n in d["nodes"]][2]')" = "('lk-1', 'blank.img', 256)"

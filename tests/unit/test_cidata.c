@@ -270,6 +270,82 @@ static void test_gzip(void **state)
 	buf_free(&bad);
 }
 
+/* The warnings cidata_cloud_config_typos() gives text, joined by
+ * newlines ("" for none); the caller frees. */
+static char *typos(const char *text, size_t len)
+{
+	struct strvec w = STRVEC_INIT;
+	struct buf b = BUF_INIT;
+	size_t n = cidata_cloud_config_typos("ud", text, len, &w);
+
+	assert_int_equal(n, w.n);
+	for (size_t i = 0; i < w.n; i++)
+		buf_addf(&b, "%s%s", i ? "\n" : "", w.v[i]);
+	buf_add(&b, "", 0);
+	strvec_clear(&w);
+	return b.p;
+}
+
+static void test_cloud_config_typos(void **state)
+{
+	static const struct {
+		const char *text, *said;
+	} cases[] = {
+		/* the known keys, and one far from every known key: none */
+		{ "#cloud-config\npackages: [htop]\nruncmd: [[true]]\n"
+		  "write_files: []\nca-certs: {}\nmerge_how: x\n"
+		  "x-common: &c {a: 1}\n", "" },
+		{ "#cloud-config\npackges: [htop]\n",
+		  "ud:2:1: cloud-init knows no key 'packges' and skips it: "
+		  "did you mean packages?" },
+		/* the case, a dash for an underscore, a British spelling */
+		{ "#cloud-config\nRuncmd: []\n", "did you mean runcmd?" },
+		{ "#cloud-config\nwrite-files: []\n", "did you mean write_files?" },
+		{ "#cloud-config\nusers: []\nssh_authorised_keys: []\n",
+		  "ud:3:1: cloud-init knows no key 'ssh_authorised_keys'" },
+		/* a quoted key, where it starts */
+		{ "#cloud-config\n\"bootcmds\": []\n", "ud:2:1: cloud-init knows "
+		  "no key 'bootcmds' and skips it: did you mean bootcmd?" },
+		/* what a key holds is not the terminal's */
+		{ "#cloud-config\n\"runcm\\e\": 1\n",
+		  "no key 'runcm\\x1b' and skips it: did you mean runcmd?" },
+		/* only top-level keys are cloud-init's */
+		{ "#cloud-config\napt:\n  packges: 1\n", "" },
+		{ "#cloud-config\n[packges]: 1\n", "" },
+		/* only cloud-config is YAML of cloud-init's keys */
+		{ "#!/bin/sh\npackges: 1\n", "" },
+		{ "## template: jinja\n#cloud-config\npackges: 1\n", "" },
+		{ "#cloud-config\n", "" },
+		{ "", "" },
+	};
+	struct buf gz = BUF_INIT;
+	char *w;
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		w = typos(cases[i].text, strlen(cases[i].text));
+		if (cases[i].said[0] ? !strstr(w, cases[i].said) : w[0] != 0)
+			fail_msg("case %zu: said \"%s\", not \"%s\"", i, w,
+				 cases[i].said);
+		free(w);
+	}
+	/* one warning a key, in order */
+	w = typos("#cloud-config\npackge: 1\nrunmcd: 2\n", 34);
+	assert_string_equal(w,
+		"ud:2:1: cloud-init knows no key 'packge' and skips it: "
+		"did you mean packages?\n"
+		"ud:3:1: cloud-init knows no key 'runmcd' and skips it: "
+		"did you mean runcmd?");
+	free(w);
+	/* inside gzip, placed in what it holds */
+	gzip_text("#cloud-config\n\nbootcmd: []\npackges: 1\n", &gz);
+	w = typos(gz.p, gz.len);
+	assert_non_null(strstr(w, "ud (gunzipped):4:1: cloud-init knows no "
+			       "key 'packges'"));
+	free(w);
+	buf_free(&gz);
+}
+
 static void test_public_keys(void **state)
 {
 	const char *ok = "# my keys\n\nssh-ed25519 AAAAC3Nz me@host\n"
@@ -1092,6 +1168,7 @@ int main(void)
 		cmocka_unit_test(test_yaml_must_be_mapping),
 		cmocka_unit_test(test_jinja_needs_a_form),
 		cmocka_unit_test(test_gzip),
+		cmocka_unit_test(test_cloud_config_typos),
 		cmocka_unit_test(test_public_keys),
 		cmocka_unit_test(test_render_meta_data),
 		cmocka_unit_test(test_instance_id),

@@ -946,6 +946,37 @@ static void test_fnv1a64(void **state)
 		    fnv1a64("foobar", 6));
 }
 
+static void test_edit_distance(void **state)
+{
+	(void)state;
+	assert_int_equal(edit_distance("memory", "memory"), 0);
+	assert_int_equal(edit_distance("memroy", "memory"), 1);
+	assert_int_equal(edit_distance("memor", "memory"), 1);
+	assert_int_equal(edit_distance("mmemory", "memory"), 1);
+	assert_int_equal(edit_distance("cpu", "cpus"), 1);
+	assert_int_equal(edit_distance("", "disk"), 4);
+	assert_int_equal(edit_distance("kitten", "sitting"), 3);
+}
+
+static void test_typo_of(void **state)
+{
+	static const char *const a[] = { "packages", "runcmd", NULL };
+	static const char *const b[] = { "users", "user", NULL };
+	const char *const *lists[] = { a, b };
+
+	(void)state;
+	assert_string_equal(typo_of("packges", lists, 2), "packages");
+	assert_string_equal(typo_of("RUNCMD", lists, 2), "runcmd");
+	assert_string_equal(typo_of("userz", lists, 2), "users");
+	/* the nearest wins, the first listed on a tie */
+	assert_string_equal(typo_of("usr", lists, 2), "user");
+	/* two edits in a short word is not a typo: a third of it, at most */
+	assert_null(typo_of("rncd", lists, 2));
+	assert_null(typo_of("zz", lists, 2));
+	assert_null(typo_of("", lists, 2));
+	assert_null(typo_of("packages", lists, 0));
+}
+
 static void test_remove_tree(void **state)
 {
 	char *dir = make_tmpdir();
@@ -1229,6 +1260,8 @@ int main(void)
 		cmocka_unit_test(test_parse_size),
 		cmocka_unit_test(test_parse_int_strict),
 		cmocka_unit_test(test_fnv1a64),
+		cmocka_unit_test(test_edit_distance),
+		cmocka_unit_test(test_typo_of),
 		cmocka_unit_test(test_remove_tree),
 		cmocka_unit_test(test_str_escape),
 		cmocka_unit_test(test_msg_after_name),
