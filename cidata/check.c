@@ -326,18 +326,19 @@ int cidata_check_user_data(const char *name, const char *data, size_t len,
  * not refused.
  */
 static const char *const cloud_config_keys[] = {
-	"allow_public_ssh_keys", "ansible", "apk_repos", "apt",
-	"apt_pipelining", "apt_reboot_if_required", "apt_update",
+	"allow_public_ssh_keys", "allow_userdata", "ansible", "apk_repos",
+	"apt", "apt_pipelining", "apt_reboot_if_required", "apt_update",
 	"apt_upgrade", "authkey_hash", "autoinstall", "bootcmd",
 	"byobu_by_default", "ca-certs", "ca_certs", "chef", "chpasswd",
 	"cloud_config_modules", "cloud_final_modules", "cloud_init_modules",
 	"create_hostname_file", "datasource", "datasource_list",
-	"def_log_file", "device_aliases", "disable_ec2_metadata",
-	"disable_piwiz", "disable_root", "disable_root_opts", "disk_setup",
-	"drivers", "enable_rpi_connect", "fan", "final_message", "fqdn",
-	"fs_setup", "groups", "growpart", "grub-dpkg", "grub_dpkg", "hostname",
-	"keyboard", "landscape", "launch-index", "locale", "locale_configfile",
-	"log_cfg", "lxd", "manage_etc_hosts", "manage_resolv_conf",
+	"datasource_pkg_list", "def_log_file", "device_aliases",
+	"disable_ec2_metadata", "disable_piwiz", "disable_root",
+	"disable_root_opts", "disk_setup", "drivers", "enable_rpi_connect",
+	"fan", "final_message", "fqdn", "fs_setup", "groups", "growpart",
+	"grub-dpkg", "grub_dpkg", "hostname", "keyboard", "landscape",
+	"launch-index", "locale", "locale_configfile", "log_basic", "log_cfgs",
+	"logcfg", "lxd", "manage_etc_hosts", "manage_resolv_conf",
 	"manual_cache_clean", "mcollective", "merge_how", "merge_type",
 	"migrate", "mount_default_fields", "mounts", "no_ssh_fingerprints",
 	"ntp", "output", "package_reboot_if_required", "package_update",
@@ -351,30 +352,75 @@ static const char *const cloud_config_keys[] = {
 	"ssh_keys", "ssh_publish_hostkeys", "ssh_pwauth", "ssh_quiet_keygen",
 	"swap", "syslog_fix_perms", "system_info", "timezone",
 	"ubuntu_advantage", "ubuntu_pro", "updates", "user", "users",
-	"vendor_data", "version", "wireguard", "write_files", "yum_repo_dir",
-	"yum_repos", "zypper",
+	"vendor_data", "vendor_data2", "version", "wireguard", "write_files",
+	"yum_repo_dir", "yum_repos", "zypper",
 	NULL
 };
 
-/* A warning in out for each key of mapping map in doc that cloud-init
- * does not know but is a typo of one it does. */
+/*
+ * PyYAML's merge key (a plain "<<") brings the keys of the mapping it
+ * holds (or of each in a list) up into its own: those are followed, so
+ * deep. A file of more keys than cloud-init has is no cloud-config a
+ * person typed: past KEYS_MAX its keys are not looked at (each look is
+ * up to a hundred edit distances).
+ */
+#define MERGE_DEPTH 4
+#define KEYS_MAX 1000
+
 static void typos_in(const char *name, yaml_document_t *doc,
-		     const yaml_node_t *map, struct strvec *out)
+		     const yaml_node_t *map, int depth, size_t *looked,
+		     struct strvec *out);
+
+/* The keys a merge key's value v brings in: its own, or those of each
+ * mapping in it. */
+static void typos_merged(const char *name, yaml_document_t *doc,
+			 const yaml_node_t *v, int depth, size_t *looked,
+			 struct strvec *out)
+{
+	if (v->type == YAML_MAPPING_NODE) {
+		typos_in(name, doc, v, depth, looked, out);
+		return;
+	}
+	if (v->type != YAML_SEQUENCE_NODE)
+		return;
+	for (yaml_node_item_t *i = v->data.sequence.items.start;
+	     i < v->data.sequence.items.top; i++) {
+		yaml_node_t *m = yaml_document_get_node(doc, *i);
+
+		if (m && m->type == YAML_MAPPING_NODE)
+			typos_in(name, doc, m, depth, looked, out);
+	}
+}
+
+/* A warning in out for each key of mapping map in doc that cloud-init
+ * does not know but is a typo of one it does; *looked counts the keys
+ * looked at. */
+static void typos_in(const char *name, yaml_document_t *doc,
+		     const yaml_node_t *map, int depth, size_t *looked,
+		     struct strvec *out)
 {
 	const char *const *lists[] = { cloud_config_keys };
 
 	for (yaml_node_pair_t *pr = map->data.mapping.pairs.start;
-	     pr < map->data.mapping.pairs.top; pr++) {
+	     pr < map->data.mapping.pairs.top && *looked < KEYS_MAX; pr++) {
 		yaml_node_t *k = yaml_document_get_node(doc, pr->key);
+		yaml_node_t *v = yaml_document_get_node(doc, pr->value);
 		const char *key, *near;
 		char *shown;
 
+		(*looked)++;
 		if (!k || k->type != YAML_SCALAR_NODE)
 			continue;
 		key = (const char *)k->data.scalar.value;
+		if (strlen(key) != k->data.scalar.length)
+			continue; /* a NUL in it: no key of cloud-init's */
+		if (!strcmp(key, "<<") && v && depth < MERGE_DEPTH &&
+		    k->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
+			typos_merged(name, doc, v, depth + 1, looked, out);
+			continue;
+		}
 		near = typo_of(key, lists, ARRAY_SIZE(lists));
-		if (!near || !strcmp(near, key) ||
-		    strlen(key) != k->data.scalar.length)
+		if (!near || !strcmp(near, key))
 			continue;
 		shown = str_escaped(key);
 		strvec_pushf(out, "%s:%zu:%zu: cloud-init knows no key '%s' "
@@ -394,7 +440,7 @@ size_t cidata_cloud_config_typos(const char *name, const char *data,
 	yaml_parser_t parser;
 	yaml_document_t doc;
 	yaml_node_t *root;
-	size_t before = out->n;
+	size_t before = out->n, looked = 0;
 
 	if (len >= 2 && (unsigned char)data[0] == 0x1f &&
 	    (unsigned char)data[1] == 0x8b) {
@@ -411,7 +457,7 @@ size_t cidata_cloud_config_typos(const char *name, const char *data,
 	if (yaml_parser_load(&parser, &doc)) {
 		root = yaml_document_get_root_node(&doc);
 		if (root && root->type == YAML_MAPPING_NODE)
-			typos_in(name, &doc, root, out);
+			typos_in(name, &doc, root, 0, &looked, out);
 		yaml_document_delete(&doc);
 	}
 	yaml_parser_delete(&parser);

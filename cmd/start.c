@@ -1138,11 +1138,11 @@ int cmd_local_start(struct nook_ctx *ctx, int argc, char **argv)
 		rc = EXIT_USAGE;
 	else if (d && check_memory(&opts, name))
 		rc = 1;
-	else if (d && check_user_data(&opts))
-		rc = 1;
 	else if (d && !cluster && opts.subnet)
 		rc = usage_error(usage, "--subnet is for a cluster: add "
 				 "--nodes N");
+	else if (d && check_user_data(&opts))
+		rc = 1;
 	else if (d && opts.plan)
 		rc = cluster ? show_cluster_plan(d, name, &opts, stdout,
 						 opts.json) :

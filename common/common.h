@@ -304,9 +304,10 @@ uint64_t fnv1a64_add(uint64_t h, const void *data, size_t len);
 /* The distance between a and b in edits (insert, delete, substitute,
  * swap two neighbours); (size_t)-1 when either is over 64 bytes. */
 size_t edit_distance(const char *a, const char *b);
-/* The word of lists (n arrays, each ending in NULL) that word is a typo
- * of: the same but for case, or the nearest within two edits and a
- * third of its length. NULL when none is that near. */
+/* The word of lists (n arrays, each ending in NULL) that word is, or is
+ * a typo of: the same but for case, or (for a word of four letters or
+ * more) the nearest within two edits and a third of its length. NULL
+ * when none is that near. */
 const char *typo_of(const char *word, const char *const *const *lists,
 		    size_t n);
 

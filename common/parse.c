@@ -128,15 +128,27 @@ const char *typo_of(const char *word, const char *const *const *lists,
 
 	for (size_t l = 0; l < n; l++)
 		for (const char *const *k = lists[l]; k && *k; k++) {
-			/* NAME for name: only the case is wrong */
-			size_t d = strcasecmp(word, *k) ?
-				edit_distance(word, *k) : 0;
+			size_t kl = strlen(*k), d;
 
+			if (!strcmp(word, *k))
+				return *k;
+			/* NAME for name: only the case is wrong; a word
+			 * longer or shorter by three is three edits away */
+			if (!strcasecmp(word, *k))
+				d = 0;
+			else if (len > kl + 2 || kl > len + 2)
+				continue;
+			else
+				d = edit_distance(word, *k);
 			if (d < bd) {
 				bd = d;
 				best = *k;
 			}
 		}
-	/* a third of the word wrong, at most two edits: a typo */
+	/* a third of the word wrong, at most two edits: a typo. A word of
+	 * three letters or fewer is a typo only in its case: one letter
+	 * off, it is as likely a word of its own (app, ssl) */
+	if (len <= 3)
+		return bd == 0 ? best : NULL;
 	return bd <= 2 && bd * 3 <= len + 1 ? best : NULL;
 }

@@ -103,7 +103,7 @@ contains "  named with where" "$ERR" "nook.yaml:1:7: VM name"
 mkdir -p dev/ci
 qemu-img create -q -f raw dev/blank.img 64M
 printf '#cloud-config\n{}\n' > dev/ci/common.yaml
-printf '#cloud-config\nruncmd: [[echo, cp]]\n' > dev/ci/cp.yaml
+printf '#cloud-config\nruncmd: [[echo, cp]]\nwrite-files: []\n' > dev/ci/cp.yaml
 cat > dev/nook.yaml <<'EOF'
 name: dev
 image: blank.img            # a path: from this file's directory
@@ -131,6 +131,8 @@ expect_rc "a fixed --port on every node is refused by --plan" 1 in_dir dev local
 contains "  naming two nodes" "$ERR" "host port 8080 would be forwarded to both dev-cp-1 and dev-worker-1"
 expect_rc "start --plan" 0 in_dir dev local start --plan --json
 plan=$OUT
+check "  warns once of the cp group's typo'd key" test "$(printf '%s\n' "$ERR" | grep -c "ci/cp.yaml:3:1: cloud-init knows no key 'write-files' and skips it: did you mean write_files?")" = 1
+check "  and of nothing else" test "$(printf '%s\n' "$ERR" | grep -c warning)" = 1
 check "  three nodes NAME-GROUP-I in order" test "$(echo "$plan" | json '",".join(n["name"] for n in d["nodes"])')" = "dev-cp-1,dev-worker-1,dev-worker-2"
 check "  addresses in list order" test "$(echo "$plan" | json '",".join(n["address"] for n in d["nodes"])')" = "10.79.0.1,10.79.0.2,10.79.0.3"
 check "  the cp group's own memory" test "$(echo "$plan" | json 'd["nodes"][0]["memory_mib"]')" = 384

@@ -300,12 +300,28 @@ static void test_cloud_config_typos(void **state)
 		  "did you mean packages?" },
 		/* the case, a dash for an underscore, a British spelling */
 		{ "#cloud-config\nRuncmd: []\n", "did you mean runcmd?" },
-		{ "#cloud-config\nwrite-files: []\n", "did you mean write_files?" },
+		{ "#cloud-config\nwrite-files: []\n",
+		  "did you mean write_files?" },
 		{ "#cloud-config\nusers: []\nssh_authorised_keys: []\n",
 		  "ud:3:1: cloud-init knows no key 'ssh_authorised_keys'" },
 		/* a quoted key, where it starts */
-		{ "#cloud-config\n\"bootcmds\": []\n", "ud:2:1: cloud-init knows "
-		  "no key 'bootcmds' and skips it: did you mean bootcmd?" },
+		{ "#cloud-config\n\"bootcmds\": []\n",
+		  "ud:2:1: cloud-init knows no key 'bootcmds' and skips it: "
+		  "did you mean bootcmd?" },
+		/* keys of cloud-init's own config, outside its schema */
+		{ "#cloud-config\nlog_cfgs: []\nlogcfg: x\nvendor_data2: {}\n",
+		  "" },
+		/* a short word is a word of its own, not a typo */
+		{ "#cloud-config\napp: 1\nssl: 2\n", "" },
+		/* PyYAML's merge key brings another mapping's keys in */
+		{ "#cloud-config\nbase: &b\n  packges: []\nfoo: {<<: *b}\n"
+		  "<<: *b\n", "ud:3:3: cloud-init knows no key 'packges'" },
+		{ "#cloud-config\n<<: [{runcmdd: 1}, {x: 1}]\n",
+		  "ud:2:7: cloud-init knows no key 'runcmdd'" },
+		/* a quoted "<<" is a key like any, merging nothing */
+		{ "#cloud-config\n\"<<\": {packges: 1}\n", "" },
+		/* a NUL in a key is no typo of cloud-init's */
+		{ "#cloud-config\n\"runcm\\0\": 1\n", "" },
 		/* what a key holds is not the terminal's */
 		{ "#cloud-config\n\"runcm\\e\": 1\n",
 		  "no key 'runcm\\x1b' and skips it: did you mean runcmd?" },
@@ -337,6 +353,23 @@ static void test_cloud_config_typos(void **state)
 		"ud:3:1: cloud-init knows no key 'runmcd' and skips it: "
 		"did you mean runcmd?");
 	free(w);
+	/* keys past the thousandth are not looked at */
+	for (int n = 999; n <= 1000; n++) {
+		struct buf many = BUF_INIT;
+
+		buf_adds(&many, "#cloud-config\n");
+		for (int i = 0; i < n; i++)
+			buf_addf(&many, "k%d: 1\n", i);
+		buf_adds(&many, "packges: 1\n");
+		w = typos(many.p, many.len);
+		if (n == 999)
+			assert_non_null(strstr(w, "ud:1001:1: cloud-init knows "
+					       "no key 'packges'"));
+		else
+			assert_string_equal(w, "");
+		free(w);
+		buf_free(&many);
+	}
 	/* inside gzip, placed in what it holds */
 	gzip_text("#cloud-config\n\nbootcmd: []\npackges: 1\n", &gz);
 	w = typos(gz.p, gz.len);

@@ -962,14 +962,20 @@ static void test_typo_of(void **state)
 {
 	static const char *const a[] = { "packages", "runcmd", NULL };
 	static const char *const b[] = { "users", "user", NULL };
-	const char *const *lists[] = { a, b };
+	static const char *const shorts[] = { "usr", NULL };
+	const char *const *lists[] = { a, b }, *const *b_short[] = { shorts };
 
 	(void)state;
 	assert_string_equal(typo_of("packges", lists, 2), "packages");
 	assert_string_equal(typo_of("RUNCMD", lists, 2), "runcmd");
-	assert_string_equal(typo_of("userz", lists, 2), "users");
 	/* the nearest wins, the first listed on a tie */
-	assert_string_equal(typo_of("usr", lists, 2), "user");
+	assert_string_equal(typo_of("usre", lists, 2), "user");
+	assert_string_equal(typo_of("userz", lists, 2), "users");
+	/* a word of its own is itself */
+	assert_string_equal(typo_of("user", lists, 2), "user");
+	/* three letters or fewer: only the case */
+	assert_string_equal(typo_of("USR", b_short, 1), "usr");
+	assert_null(typo_of("usb", b_short, 1));
 	/* two edits in a short word is not a typo: a third of it, at most */
 	assert_null(typo_of("rncd", lists, 2));
 	assert_null(typo_of("zz", lists, 2));
