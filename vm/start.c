@@ -1126,13 +1126,14 @@ static int settle(struct vm *vm, struct vm_start_result *r,
 	memcpy(r->sshd_failed, w->sshd_failed, sizeof(r->sshd_failed));
 	if (w->panicked)
 		return end_panicked(vm, r, w->panic);
-	/* gone because 'stop --force' ended it: a stop, not a crash */
-	if (w->crashed) {
-		r->stopped = vm_take_stop_mark(&vm->paths);
-		if (r->stopped) {
-			vm_record(vm, VM_STOPPED, 0, NULL, NULL);
-			return -1;
-		}
+	/* gone because 'stop --force' ended it: a stop, not a crash. Its
+	 * mark goes once the record says stopped: a status between the two
+	 * would see a QEMU gone with neither, and call it crashed */
+	if (w->crashed && vm_stop_marked(&vm->paths)) {
+		r->stopped = 1;
+		vm_record(vm, VM_STOPPED, 0, NULL, NULL);
+		vm_take_stop_mark(&vm->paths);
+		return -1;
 	}
 	/* a QEMU gone during the wait: crashed, or stopped when the guest
 	 * powered itself off, as the holder of the lock sees it */
