@@ -1104,10 +1104,13 @@ static void stopped_meanwhile(struct vm *vm)
 	for (int ms = 0; ms < 30000 && access(mark, F_OK) == 0 &&
 	     vm_pid_alive(vm->paths.pidfile, vm->paths.qmp_arg); ms += 100)
 		sleep_ms(100);
+	/* the mark goes once the record says stopped: a status between the
+	 * two would see a QEMU gone with neither, and call it crashed */
 	if (!vm_pid_alive(vm->paths.pidfile, vm->paths.qmp_arg) &&
-	    unlink(mark) == 0) {
+	    access(mark, F_OK) == 0) {
 		if (vm_record(vm, VM_STOPPED, 0, NULL, NULL) < 0)
 			warnf("VM %s: its record still says running", vm->name);
+		unlink(mark);
 		errorf("VM %s: stopped while it was being suspended (nook local "
 		       "stop --force)", vm->name);
 	}

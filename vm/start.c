@@ -1496,7 +1496,15 @@ int vm_start(struct vm *vm, const struct vm_start_opts *o,
 			remove_tree(vm->paths.dir);
 		goto out;
 	}
-	/* one an earlier forced stop left is no news */
+	/* one an earlier forced stop left is no news, once the record says
+	 * stopped: a stop under a nook that records nothing (a port's, a
+	 * snapshot's) left it saying the VM ran, and a start that failed
+	 * with the mark gone would leave the VM crashed for good */
+	if (rc == 0 && vm_stop_marked(&vm->paths) &&
+	    (vm->recorded == VM_RUNNING || vm->recorded == VM_STARTING ||
+	     vm->recorded == VM_PAUSED) &&
+	    vm_record(vm, VM_STOPPED, 0, NULL, NULL) < 0)
+		goto out;
 	vm_take_stop_mark(&vm->paths);
 	if (rc > 0) {
 		/* running already: no disk is made, and the wait is long */

@@ -513,6 +513,11 @@ void vm_get_info(struct vm *vm, struct vm_info *i)
 	vm->delete_cut = busy ? NULL : vm_delete_marked(&vm->paths);
 	if (!busy && !pid && vm->delete_cut)
 		ending = VM_STOPPED;
+	/* a 'stop --force' under a nook that records nothing (a port's, a
+	 * snapshot's) ended it: stopped, a paused one too, until a start
+	 * records it so */
+	if (!pid && ending < 0 && vm_stop_marked(&vm->paths))
+		ending = VM_STOPPED;
 	enum vm_state st = vm_state_decide(vm->recorded, pid != 0,
 					   busy && !over,
 					   !pid && (powered_off(vm) ||

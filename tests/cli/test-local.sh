@@ -352,6 +352,35 @@ expect_rc "  a stop once the lock is free" 0 "$NOOK" local stop b2
 contains "  says it was not running" "$OUT" "VM b2 stopped: it was not running"
 check "  not that a stop --force ended it meanwhile" sh -c '! printf "%s" "$1" | grep -q meanwhile' _ "$OUT"
 check "  and takes the mark" test ! -e "$NOOK_HOME/vms/b2/stop-forced"
+# the same, then a start that fails before it records anything (a fixed
+# port in use): the VM stays stopped (before, that start took the stop's
+# mark and left it crashed for good); and a paused VM ended so is
+# stopped, not crashed
+"$NOOK" local start b2 --no-wait >/dev/null
+exec 9>"$NOOK_HOME/vms/b2/lock"
+flock -n 9
+"$NOOK" local stop b2 --force >/dev/null
+exec 9>&-
+python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
+open(sys.argv[1], "w").write(str(s.getsockname()[1])); time.sleep(30)' busy.port &
+holder=$!
+for _ in $(seq 100); do [ -s busy.port ] && break; sleep 0.05; done
+expect_rc "a start of it that fails at once (its port in use)" 1 "$NOOK" local start b2 --no-wait --port "$(cat busy.port):80"
+contains "  says why" "$ERR" "is already in use"
+kill "$holder"; wait "$holder" 2>/dev/null
+expect_rc "  status" 0 "$NOOK" local status b2 --json
+check "  still says stopped" test "$(echo "$OUT" | json 'd["state"]')" = stopped
+"$NOOK" local start b2 --no-wait >/dev/null
+expect_rc "a paused VM" 0 "$NOOK" local pause b2
+exec 9>"$NOOK_HOME/vms/b2/lock"
+flock -n 9
+expect_rc "  stopped with --force while the lock is held" 0 "$NOOK" local stop b2 --force
+exec 9>&-
+expect_rc "  status" 0 "$NOOK" local status b2 --json
+check "  says stopped, not crashed" test "$(echo "$OUT" | json 'd["state"]')" = stopped
+expect_rc "  and a start brings it back" 0 "$NOOK" local start b2 --no-wait
+"$NOOK" local stop b2 --force >/dev/null
 # a stop that holds the VM once its QEMU is gone, before it records
 # that (held there by SIGSTOP): status and list say stopped, what it
 # records, not crashed; a command refused meanwhile names that stop
