@@ -95,7 +95,7 @@ static int open_vm(struct lv_export *x, const char *name)
 	if (vm_take_lock(v->vm, "export") < 0)
 		return -1;
 	st = vm_state_held(v->vm);
-	if (st == VM_RUNNING || st == VM_STARTING || st == VM_PAUSED)
+	if (vm_state_up(st))
 		return errorf("VM %s is %s: its disk is in use; stop it ('nook "
 			      "local stop %s') or suspend it ('nook local "
 			      "suspend %s') first", name, vm_state_name(st),

@@ -1,8 +1,8 @@
 /*
  * vm/internal.h: the pieces of vm/ that its own files and its unit tests
  * share; cmd/ uses vm.h only. The pure parts (vm_qemu_argv,
- * vm_cmdline_merge, vm_state_decide, vm_transition_ok, the JSON of a
- * spec) are what the unit tests hit.
+ * vm_cmdline_merge, vm_state_decide, vm_state_up, vm_transition_ok, the
+ * JSON of a spec) are what the unit tests hit.
  */
 #ifndef NOOK_VM_INTERNAL_H
 #define NOOK_VM_INTERNAL_H
@@ -216,6 +216,8 @@ enum vm_state vm_state_decide(enum vm_state recorded, int alive, int busy,
 /* 1 when a VM may go from one state to the other (the table in
  * vm/state.c); 0 otherwise. */
 int vm_transition_ok(enum vm_state from, enum vm_state to);
+/* 1 for a state whose record names a QEMU (starting, running, paused). */
+int vm_state_up(enum vm_state st);
 /* The state named s ("running"...), or -1. */
 int vm_state_parse(const char *s);
 

@@ -1501,8 +1501,7 @@ int vm_start(struct vm *vm, const struct vm_start_opts *o,
 	 * snapshot's) left it saying the VM ran, and a start that failed
 	 * with the mark gone would leave the VM crashed for good */
 	if (rc == 0 && vm_stop_marked(&vm->paths) &&
-	    (vm->recorded == VM_RUNNING || vm->recorded == VM_STARTING ||
-	     vm->recorded == VM_PAUSED) &&
+	    vm_state_up(vm->recorded) &&
 	    vm_record(vm, VM_STOPPED, 0, NULL, NULL) < 0)
 		goto out;
 	vm_take_stop_mark(&vm->paths);

@@ -53,11 +53,15 @@ int vm_transition_ok(enum vm_state from, enum vm_state to)
 	return from < VM_NSTATES && to < VM_NSTATES && legal[from][to];
 }
 
+int vm_state_up(enum vm_state st)
+{
+	return st == VM_RUNNING || st == VM_STARTING || st == VM_PAUSED;
+}
+
 enum vm_state vm_state_decide(enum vm_state recorded, int alive, int busy,
 			      int powered_off, int ending)
 {
-	int was_up = recorded == VM_RUNNING || recorded == VM_STARTING ||
-		     recorded == VM_PAUSED;
+	int was_up = vm_state_up(recorded);
 
 	/* QEMU gone under the nook that ended it (a stop, a delete, a
 	 * suspend whose save is whole), about to record what it made of

@@ -276,8 +276,7 @@ static void start_mend(struct vm *vm)
 static void stop_mend(struct vm *vm)
 {
 	char *mark = vm_mark_path(vm, VM_MARK_STOP);
-	int up = vm->recorded == VM_RUNNING || vm->recorded == VM_STARTING ||
-		 vm->recorded == VM_PAUSED;
+	int up = vm_state_up(vm->recorded);
 
 	if (access(mark, F_OK) < 0 || vm->broken)
 		goto out;
@@ -347,8 +346,7 @@ static pid_t alive(const struct vm *vm)
 
 enum vm_state vm_state_held(struct vm *vm)
 {
-	int up = vm->recorded == VM_STARTING || vm->recorded == VM_RUNNING ||
-		 vm->recorded == VM_PAUSED;
+	int up = vm_state_up(vm->recorded);
 
 	if (!vm->exists)
 		return VM_STOPPED;

@@ -846,6 +846,11 @@ static void test_state_decide(void **state)
 	};
 
 	(void)state;
+	/* the states whose record names a QEMU */
+	for (int s = 0; s < VM_NSTATES; s++)
+		assert_int_equal(vm_state_up((enum vm_state)s),
+				 s == VM_STARTING || s == VM_RUNNING ||
+				 s == VM_PAUSED);
 	for (size_t i = 0; i < ARRAY_SIZE(t); i++)
 		assert_int_equal(vm_state_decide(t[i].recorded, t[i].alive,
 						 t[i].busy, t[i].off,
