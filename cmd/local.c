@@ -631,10 +631,13 @@ static int local_list(struct nook_ctx *ctx, int argc, char **argv)
 		struct vm *vm;
 
 		/* one whose record cannot be read is listed, not left out:
-		 * what is wrong is said, and 'delete --force' removes it */
-		json_array_append_new(all, vm_open(d, names.v[i], 1, &vm) == 0
-				      ? status_json(vm)
-				      : broken_json(names.v[i], error_last()));
+		 * what is wrong is said, and 'delete --force' removes it;
+		 * one deleted since the directory was read is not */
+		if (vm_open(d, names.v[i], 0, &vm) < 0)
+			json_array_append_new(all, broken_json(names.v[i],
+							       error_last()));
+		else if (vm_exists(vm))
+			json_array_append_new(all, status_json(vm));
 		vm_close(vm);
 	}
 	strvec_clear(&names);

@@ -454,8 +454,12 @@ void vm_suspend_mend(struct vm *vm)
 		return;
 	}
 	tmp = save_path(vm, 1);
-	if ((vm->recorded != VM_RUNNING && !paused) || vm->broken) {
-		/* a stopped VM's stale file: nothing else to mend */
+	if (vm->recorded == VM_STOPPED && !vm->broken) {
+		/* a stopped VM's stale files, the save too (a suspend
+		 * cut off once it had recorded it stopped): none is its */
+		vm_save_remove(vm);
+	} else if ((vm->recorded != VM_RUNNING && !paused) || vm->broken) {
+		/* a stale file: nothing else to mend */
 	} else if (!vm_pid_alive(vm->paths.pidfile, vm->paths.qmp_arg)) {
 		/* cut off once QEMU had saved and quit: a whole save (its
 		 * facts beside it) is kept; else the disk is as QEMU left
@@ -473,12 +477,15 @@ void vm_suspend_mend(struct vm *vm)
 			      "holding %s, and the next nook command on it "
 			      "records it suspended", vm->name, vm->paths.dir);
 		} else {
-			vm_save_remove(vm);
+			/* recorded before the save's facts go: with neither, a
+			 * look between would call it crashed */
+			vm->has_save = 0;
 			if (vm_record(vm, VM_STOPPED, 0, NULL, NULL) == 0)
 				warnf("VM %s: a suspend of it was cut off once "
 				      "its QEMU had ended: what it saved cannot "
 				      "be resumed, and the VM is stopped (its "
 				      "next start boots)", vm->name);
+			vm_save_remove(vm);
 		}
 	} else if (qmp_open(&q, vm->paths.qmp, 5000) < 0 ||
 		   mend_qemu(&q, paused) < 0) {
@@ -1159,11 +1166,13 @@ int vm_suspend(struct vm *vm, int timeout_s, uint64_t *size,
 		goto out;
 	}
 	if (kept < 0) {
-		/* QEMU is gone: what is left is a stopped VM */
-		vm_save_remove(vm);
+		/* QEMU is gone: what is left is a stopped VM (recorded
+		 * before the save's facts go, as in the mend) */
+		vm->has_save = 0;
 		if (vm_record(vm, VM_STOPPED, 0, NULL, NULL) < 0)
 			warnf("VM %s: its record still says %s", vm->name,
 			      vm_state_name(held));
+		vm_save_remove(vm);
 		errorf("VM %s: its save could not be kept; it is stopped",
 		       vm->name);
 		goto out;

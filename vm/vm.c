@@ -521,6 +521,13 @@ void vm_get_info(struct vm *vm, struct vm_info *i)
 					   !pid && (powered_off(vm) ||
 						    vm_stop_marked(&vm->paths)),
 					   ending);
+	struct stat rec;
+
+	/* a delete removed it since its record was read (with the lock and
+	 * mark that said so): ended by the delete, not crashed */
+	if (st == VM_CRASHED && lstat(vm->paths.json, &rec) < 0 &&
+	    errno == ENOENT)
+		st = VM_STOPPED;
 	int up = st == VM_RUNNING || st == VM_STARTING || st == VM_PAUSED;
 
 	memset(i, 0, sizeof(*i));
@@ -819,7 +826,16 @@ int vm_remove(struct vm *vm, int force)
 	if (pid && vm_stop_qemu(&vm->paths, 1, 0, &how, NULL) < 0)
 		return -1;
 	vm_clean_runtime(&vm->paths);
-	if (remove_tree(vm->paths.run) < 0 || remove_tree(vm->paths.dir) < 0)
+	if (remove_tree(vm->paths.run) < 0)
+		return -1;
+	/* the record first: a look that found it finds the lock and the
+	 * mark that say "being deleted" until it is gone (a directory's own
+	 * order could take those first, and show crashed for an instant).
+	 * Cut off after it, the rest is a half-made VM's, which prune
+	 * removes and a start makes anew. */
+	if (unlink(vm->paths.json) < 0 && errno != ENOENT)
+		return error_errno("cannot remove %s", vm->paths.json);
+	if (remove_tree(vm->paths.dir) < 0)
 		return -1;
 	vm->exists = 0;
 	if (vm->spec.cluster) {
