@@ -56,8 +56,11 @@ static int say_fault(const char *what, const char *name, enum name_fault f,
 int vm_name_check(const char *name)
 {
 	char bad = 0;
+	/* (apart: an argument's order of evaluation is not C's to say, and
+	 * bad must be set before it is passed) */
+	enum name_fault f = name_fault(name, &bad);
 
-	return say_fault("VM", name, name_fault(name, &bad), bad);
+	return say_fault("VM", name, f, bad);
 }
 
 /* The most nodes a cluster named name can have: its longest node name

@@ -35,6 +35,8 @@ for c in "local start" "local stop" "local status" "local delete" \
 	*) fail "  $c: the error shows them escaped" "$ERR" ;;
 	esac
 done
+expect_rc "a name with a character not allowed exits 2" 2 "$NOOK" local status a_b
+check "  and names the character" grep -qF "'_' is not allowed" <<<"$ERR"
 expect_rc "shell --all with an invalid name exits 2" 2 "$NOOK" shell --all "$bad" -- true
 expect_rc "sync NAME SRC DEST with an invalid name exits 2" 2 "$NOOK" sync "$bad" . /tmp
 expect_rc "status --json with an invalid name exits 2" 2 "$NOOK" local status "$bad" --json
