@@ -588,7 +588,7 @@ int vm_image_resolve(const char *datadir, const char *ref,
 			errorf("no image '%s' in the store; 'nook images build "
 			       "%s' makes the default one (as root), 'nook "
 			       "images import' adds one, or give a path", ref,
-			       ref);
+			       IMG_DEFAULT);
 			goto out;
 		}
 	}

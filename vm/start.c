@@ -121,6 +121,41 @@ static int like_image(const struct vm *like, struct vm_image *img)
 	return vm_image_recheck(img);
 }
 
+/* An existing VM's disk stays on the image it was made from. */
+static int check_image(const struct vm *vm, const struct vm_image *img,
+		       const char *named)
+{
+	if (same_str(img->disk, vm->spec.image.disk))
+		return 0;
+	return errorf("VM %s was made from image %s; its disk cannot move to "
+		      "%s. Delete it first ('nook local delete %s') or start "
+		      "another name", vm->name, vm->spec.image.ref, named,
+		      vm->name);
+}
+
+/* A VM made from an image outside the store, named the default image:
+ * refused before the default is made (minutes of a pull or a build when
+ * the store has none), as check_image() would refuse it after. */
+static int check_not_default(const struct vm *vm, const char *named)
+{
+	const struct vm_image none = { 0 };
+	char *store, *real, *disk;
+	int in_store;
+
+	if (!vm->exists || !named || strcmp(named, IMG_DEFAULT))
+		return 0;
+	store = xasprintf("%s/images", vm->dirs->data);
+	real = realpath(store, NULL);
+	disk = vm->spec.image.disk ? realpath(vm->spec.image.disk, NULL) :
+	       NULL;
+	/* (one in the store, or gone from it, is compared once it is made) */
+	in_store = !disk || (real && path_under(real, disk));
+	free(store);
+	free(real);
+	free(disk);
+	return in_store ? 0 : check_image(vm, &none, named);
+}
+
 /* The files and the image o names into in; a node made like another
  * (like) its image, as that image is now. */
 static int read_inputs(struct vm *vm, const struct vm_start_opts *o,
@@ -133,6 +168,8 @@ static int read_inputs(struct vm *vm, const struct vm_start_opts *o,
 		return -1;
 	if (vm->exists && !o->image)
 		return 0;
+	if (check_not_default(vm, o->image) < 0)
+		return -1;
 	/* named or not, the default image is made when missing */
 	if (!as_like && !strcmp(ref, IMG_DEFAULT)) {
 		struct img_build_opts b = { vm->dirs->recipes, vm->dirs->cache,
@@ -238,18 +275,6 @@ static int check_disk(const char *name, const char *path, uint64_t want,
 	return 0;
 }
 
-/* An existing VM's disk stays on the image it was made from. */
-static int check_image(const struct vm *vm, const struct vm_image *img,
-		       const char *named)
-{
-	if (same_str(img->disk, vm->spec.image.disk))
-		return 0;
-	return errorf("VM %s was made from image %s; its disk cannot move to "
-		      "%s. Delete it first ('nook local delete %s') or start "
-		      "another name", vm->name, vm->spec.image.ref, named,
-		      vm->name);
-}
-
 static int apply_disk(struct vm *vm, const struct vm_start_opts *o)
 {
 	uint64_t have;
@@ -280,6 +305,15 @@ static void apply_str(struct vm *vm, const struct vm_start_opts *o,
 	set_str(field, want);
 }
 
+/* A direct boot with no kernel (the image's, or --kernel's): -1 said. */
+static int kernel_check(const char *boot, int kernel, const char *image)
+{
+	if (!strcmp(boot, "direct") && !kernel)
+		return errorf("--boot direct needs a kernel: image %s has none; "
+			      "give --kernel", image);
+	return 0;
+}
+
 static int apply_boot(struct vm *vm, const struct vm_start_opts *o)
 {
 	struct vm_spec *s = &vm->spec;
@@ -289,9 +323,8 @@ static int apply_boot(struct vm *vm, const struct vm_start_opts *o)
 		return 0;
 	boot = o->boot ? o->boot : o->kernel || s->kernel || s->image.kernel ?
 	       "direct" : "disk";
-	if (!strcmp(boot, "direct") && !s->kernel && !s->image.kernel)
-		return errorf("--boot direct needs a kernel: image %s has none; "
-			      "give --kernel", s->image.ref);
+	if (kernel_check(boot, s->kernel || s->image.kernel, s->image.ref) < 0)
+		return -1;
 	apply_str(vm, o, "boot", &s->boot, boot);
 	return 0;
 }
@@ -1278,6 +1311,8 @@ int vm_start_plan_check(const struct nook_dirs *d, const char *name,
 			goto out;
 		vm_image_free(&in.image);
 	}
+	if (check_not_default(vm, o->image) < 0)
+		goto out;
 	/* the default image, named, is made when missing, as unnamed */
 	if (o->image && (strcmp(o->image, IMG_DEFAULT) ||
 			 img_resolve(d->data, IMG_DEFAULT, &stored) < 0 ||
@@ -1292,6 +1327,15 @@ int vm_start_plan_check(const struct nook_dirs *d, const char *name,
 	if (o->disk && (vm->exists || in.image.disk) &&
 	    check_disk(name, vm->exists ? vm->paths.disk : in.image.disk,
 		       o->disk, &have) < 0)
+		goto out;
+	/* the image a VM that exists was made from, else the one named */
+	if (o->boot && vm->exists &&
+	    kernel_check(o->boot, o->kernel || vm->spec.kernel ||
+			 vm->spec.image.kernel, vm->spec.image.ref) < 0)
+		goto out;
+	if (o->boot && !vm->exists && in.image.disk &&
+	    kernel_check(o->boot, o->kernel || in.image.kernel,
+			 in.image.ref) < 0)
 		goto out;
 	if (o->accel && !strcmp(o->accel, "kvm") &&
 	    decide_accel(o, o->accel, &a) < 0)

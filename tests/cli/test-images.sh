@@ -276,6 +276,7 @@ printf 'name: keyed\nimage: nosuch\n' > kproj/nook.yaml
 ln -s "$WORK/kproj/keyed.qcow2" kproj/sub/nosuch
 expect_rc "a project's store name is no file where you stand" 1 kstart kproj/sub
 contains "  it is looked for in the store" "$ERR" "no image 'nosuch' in the store"
+contains "  the default image is the one built" "$ERR" "'nook images build debian-12' makes the default one"
 # a VM made from a project's image, whose disk a 'git pull' turns into an
 # overlay of the key: its next start by NAME checks the disk again
 qemu-img create -q -f qcow2 kproj/good.qcow2 64M

@@ -697,6 +697,8 @@ contains "  says so" "$ERR" "--disk cannot shrink VM pl's disk (64M now)"
 check "  and made nothing" test ! -e "$NOOK_HOME/vms/pl"
 expect_rc "--plan naming the default image, not yet in the store, with --disk" 0 "$NOOK" local start pl --image debian-12 --disk 30G --plan
 contains "  plans it (the start makes the image)" "$OUT" "disk 30G, image debian-12 (new)"
+expect_rc "--plan --boot direct of an image with no kernel" 1 "$NOOK" local start pl --image blank.img --boot direct --plan
+contains "  says so, as the start does" "$ERR" "--boot direct needs a kernel: image blank.img has none"
 expect_rc "--plan --json without --image" 0 "$NOOK" local start pl --plan --json
 check "  names the default image, as the text does" test "$(echo "$OUT" | json 'd["nodes"][0]["image"]')" = debian-12
 
@@ -728,6 +730,13 @@ check "  with no warning" test -z "$ERR"
 expect_rc "a VM bk" 0 "$NOOK" local start bk --image blank.img --no-wait --memory 256M --accel tcg
 expect_rc "  its plan, made" 0 "$NOOK" local start bk --plan --json
 check "  names the image it was made from" test "$(echo "$OUT" | json 'd["nodes"][0]["image"]')" = blank.img
+# the default image named for it: refused before that image is made
+# (minutes), the plan likewise
+for how in --plan --no-wait; do
+	expect_rc "  start $how --image debian-12, not in the store" 1 "$NOOK" local start bk --image debian-12 $how
+	contains "  says its disk cannot move" "$ERR" "VM bk was made from image blank.img; its disk cannot move to debian-12"
+	check "  and made no image" test ! -e "$NOOK_HOME/images/names/debian-12"
+done
 expect_rc "  as text" 0 "$NOOK" local start bk --plan
 contains "  too" "$OUT" "image blank.img"
 expect_rc "  stopped" 0 "$NOOK" local stop bk --force
