@@ -386,28 +386,52 @@ static int add_watch(const char *path, const struct stat *st, int type,
 	return 0;
 }
 
-/* Block until SRC changes and then stays quiet for settle_ms. */
-static int wait_change(const char *src, int settle_ms)
+/* Watch SRC for the round about to copy it: made before the copy, so
+ * what changes while rsync runs (behind its walk) makes the next round;
+ * made afresh each round, so new directories count. 0 or -1 said. */
+static int watch_begin(const char *src)
 {
-	char ev[8192];
 	struct stat st;
-	int ret = -1, changed = 0, rc;
+	int rc;
 
 	watch_fd = inotify_init1(IN_CLOEXEC);
 	if (watch_fd < 0)
 		return error_errno("inotify");
-	/* watches are made afresh each round, so new directories count */
 	rc = nftw(src, add_watch, 32, FTW_PHYS);
 	if (rc == -1 && stat(src, &st) < 0)
 		error_errno("--watch cannot follow %s any more", src);
 	else if (rc == -1) /* a directory below it went as it was walked */
 		error_errno("--watch cannot walk %s", src);
-	if (rc != 0)
-		goto out;
+	if (rc == 0)
+		return 0;
+	close(watch_fd);
+	watch_fd = -1;
+	return -1;
+}
+
+/* The longest a round waits for SRC to settle: a file written more often
+ * than settle_ms (a log, a build's output) would hold it back for good. */
+#define SETTLE_MAX_MS 3000
+
+/* Block until SRC, watched since watch_begin(), has changed and then
+ * stayed quiet for settle_ms (or SETTLE_MAX_MS passed since the first
+ * change); the watch ends. */
+static int wait_change(const char *src, int settle_ms)
+{
+	char ev[8192];
+	int ret = -1;
+	long long first = -1; /* the first change's mono_ms() */
+
 	for (;;) {
 		struct pollfd p = { watch_fd, POLLIN, 0 };
-		int n = poll(&p, 1, changed ? settle_ms : -1);
+		long long left = first < 0 ? -1 :
+				 first + SETTLE_MAX_MS - mono_ms();
+		int n;
 
+		if (first >= 0 && left <= 0)
+			break; /* changing still: copied as it is now */
+		n = poll(&p, 1, first < 0 ? -1 :
+			 left < settle_ms ? (int)left : settle_ms);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -416,8 +440,8 @@ static int wait_change(const char *src, int settle_ms)
 		}
 		if (n == 0)
 			break; /* quiet long enough after a change */
-		if (read(watch_fd, ev, sizeof(ev)) > 0)
-			changed = 1;
+		if (read(watch_fd, ev, sizeof(ev)) > 0 && first < 0)
+			first = mono_ms();
 	}
 	ret = 0;
 out:
@@ -536,12 +560,13 @@ static int sync_one(const struct nook_dirs *d, const char *name,
 			goto out;
 		}
 	}
-	if (sync_once(vm, &t, vm_name, o, src, dest) < 0)
+	if ((o->watch && watch_begin(src) < 0) ||
+	    sync_once(vm, &t, vm_name, o, src, dest) < 0)
 		goto out;
 	while (o->watch) {
 		say_watching(src);
 		fflush(stdout);
-		if (wait_change(src, 300) < 0)
+		if (wait_change(src, 300) < 0 || watch_begin(src) < 0)
 			goto out;
 		/* a failed round is reported; the watch goes on, unless
 		 * the VM stopped (said): no round would reach it again */
@@ -551,6 +576,9 @@ static int sync_one(const struct nook_dirs *d, const char *name,
 	}
 	rc = 0;
 out:
+	if (watch_fd >= 0)
+		close(watch_fd);
+	watch_fd = -1;
 	free(vm_name);
 	vm_close(vm);
 	return rc;
@@ -695,17 +723,22 @@ static int sync_all(const struct nook_dirs *d, const char *name,
 		json_error_name(name);
 		goto out;
 	}
+	if (o->watch && watch_begin(src) < 0)
+		goto out;
 	rc = sync_round(d, &s, name, o, dest);
 	/* a round that failed with no node running is the last: the next
 	 * would fail the same way */
 	while (o->watch && (rc == 0 || any_node_runs(d, &s))) {
 		say_watching(src);
 		fflush(stdout);
-		if (wait_change(src, 300) < 0)
+		if (wait_change(src, 300) < 0 || watch_begin(src) < 0)
 			break;
 		rc = sync_round(d, &s, name, o, dest);
 	}
 out:
+	if (watch_fd >= 0)
+		close(watch_fd);
+	watch_fd = -1;
 	strvec_clear(&why);
 	fanout_set_free(&s);
 	return rc;
@@ -725,6 +758,9 @@ static char *default_dest(const char *typed, const char *real)
 	for (name = end; name > typed && name[-1] != '/'; name--)
 		;
 	n = (size_t)(end - name);
+	/* (a directory named "~" goes to ~/~, not over the home) */
+	if (n == 1 && name[0] == '~')
+		return xstrdup("./~");
 	if (n && !(n == 1 && name[0] == '.') &&
 	    !(n == 2 && !strncmp(name, "..", 2)) && name[0] != '/')
 		return xstrndup(name, n);
@@ -732,6 +768,22 @@ static char *default_dest(const char *typed, const char *real)
 		return default_dest(real, NULL);
 	return xstrdup("root");
 }
+
+/* The first of dest's characters that the guest's rsync would take for
+ * a wildcard, or 0. rsync globs the destination it is sent with
+ * --protect-args, and no quoting stops it: "hom[e]/u" is home/u (so a
+ * --delete into it would pass the check of the home as typed), and
+ * "d*" the last of d1 and d2. */
+static char dest_wildcard(const char *dest)
+{
+	const char *w = strpbrk(dest, "*?[");
+
+	return w ? *w : 0;
+}
+
+static const char dest_wildcard_why[] =
+	"the guest's rsync would take it for a wildcard (it cannot be "
+	"quoted); name the directory without *, ? or [";
 
 /* The project file's sync rules, when it has any. */
 static const struct project *project_rules(struct nook_ctx *ctx)
@@ -758,6 +810,21 @@ static int sync_rules(const struct nook_dirs *d, const char *name,
 		return usage_error(usage, "--json reports one SRC; %s has %zu "
 				   "sync rules: give SRC [DEST]", p->path,
 				   p->nsyncs);
+	/* a rule that cannot be copied as written: none is */
+	for (size_t i = 0; i < p->nsyncs; i++) {
+		const struct project_sync *r = &p->syncs[i];
+		char *dest = r->dest ? xstrdup(r->dest) :
+			     default_dest(r->src, NULL);
+		char w = dest_wildcard(dest);
+
+		if (w)
+			errorf("%s: the sync rule of %s: its dest '%s' has "
+			       "'%c': %s", p->path, r->src, dest, w,
+			       dest_wildcard_why);
+		free(dest);
+		if (w)
+			return 1;
+	}
 	/* a VM that is not there is said once, not once per rule */
 	if (!o->all) {
 		char *vm_name = shell_resolve(d, name);
@@ -844,6 +911,12 @@ int cmd_sync(struct nook_ctx *ctx, int argc, char **argv)
 	}
 	dest = pos[1] ? xstrdup(pos[1]) :
 		default_dest(pos[0] ? pos[0] : ".", src);
+	if (dest_wildcard(dest)) {
+		rc = usage_error(usage, "DEST '%s' has '%c': %s%s", dest,
+				 dest_wildcard(dest), dest_wildcard_why,
+				 pos[1] ? "" : " (give DEST: SRC's name has it)");
+		goto out;
+	}
 	rc = o.all ? sync_all(d, name, &o, src, dest) :
 		     sync_one(d, name, &o, src, dest);
 out:

@@ -66,6 +66,18 @@ if case " ${STOP_VM:-} " in *" ${alias:-} "*) true ;; *) false ;; esac &&
 		exit 255 ;;
 	esac
 fi
+# once the file MODIFY_IF names is there: the file MODIFY_FILE names
+# changes while an rsync's copy is under way (its guest end done, its
+# host end not yet), and the flag goes
+if [ -n "${MODIFY_IF:-}" ] && [ -e "$MODIFY_IF" ]; then
+	case "$*" in *rsync*)
+		(cd "$home" && SHELL=$WORK/bin/loginsh sh -c "$*")
+		rc=$?
+		echo late >"$MODIFY_FILE"
+		rm -f "$MODIFY_IF"
+		exit "$rc" ;;
+	esac
+fi
 cd "$home" && SHELL=$WORK/bin/loginsh exec sh -c "$*"
 EOF
 # the guest user's shell: a login says where it is; -c runs a line
@@ -234,6 +246,22 @@ for d in . '~' / /home /home/debian ..; do
 done
 check "the guest's .ssh is intact" test -f guest/.ssh/authorized_keys
 check "nothing landed in the home itself" test ! -e "guest/sub dir"
+# a DEST the guest's rsync would glob (it globs what --protect-args sends,
+# and no quoting stops it): "/home/debia[n]" is the home, past the check
+# of the home as typed
+for d in '/home/debia[n]' 'dest*' 'x?y'; do
+	expect_rc "a DEST with a wildcard ($d) is a usage error" 2 "$NOOK" sync q1 "src it's" "$d" --delete
+	contains "  says why" "$ERR" "the guest's rsync would take it for a wildcard"
+done
+check "  the guest's .ssh is intact" test -f guest/.ssh/authorized_keys
+mkdir -p wild/sub && printf 'name: q1\nsync:\n  - src: sub\n    dest: "d[1]"\n' >wild/nook.yaml
+expect_rc "a sync rule whose dest has one: refused" 1 sh -c 'cd wild && "$1" sync' _ "$NOOK"
+contains "  names the file and the rule" "$ERR" "nook.yaml: the sync rule of $WORK/wild/sub: its dest 'd[1]'"
+# a directory named "~" is ~/~, not the home
+mkdir -p tl/'~' && echo t >tl/'~'/tf
+expect_rc "sync of a directory named ~" 0 sh -c 'cd tl && "$1" sync q1 "~"' _ "$NOOK"
+check "  lands in ~/~" test -f guest/'~'/tf
+check "  not in the home" test ! -e guest/tf
 
 # an ssh master that does not answer: a stopped one is ended (by its
 # verified pid) and a fresh connection made; a running one that is only
@@ -582,6 +610,20 @@ contains "  says qc-2's VM stopped" "$(cat watch.out)" "nook: qc-2: the VM is"
 # one VM killed during the copy: said as the VM stopped, and only that
 expect_rc "q1 again" 0 "$NOOK" local start q1 --no-wait
 to_banner q1
+# --watch: a change made while a round's rsync runs makes another round
+# (the watch is set before the copy, not after it)
+mkdir -p wsrc && echo early >wsrc/f
+rm -f mod-now watch.out
+(MODIFY_IF=$PWD/mod-now MODIFY_FILE=$PWD/wsrc/f timeout 60 "$NOOK" sync --watch q1 wsrc wlate >watch.out 2>&1
+ echo "rc=$?" >>watch.out) &
+watcher=$!
+for _ in $(seq 150); do grep -q "^watching" watch.out 2>/dev/null && break; sleep 0.2; done
+touch mod-now wsrc/g
+for _ in $(seq 50); do [ "$(cat guest/wlate/f 2>/dev/null)" = late ] && break; sleep 0.2; done
+check "sync --watch: a change during a round's copy is copied by the next" test "$(cat guest/wlate/f 2>/dev/null)" = late
+check "  the change was made during a round" test ! -e mod-now
+pkill -TERM -P "$watcher" timeout
+wait "$watcher"
 expect_rc "sync q1, its VM killed during the copy: fails" 1 env STOP_VM=nook-q1 "$NOOK" sync q1 "src it's" mid
 st=$(vstate q1)
 check "  q1 no longer runs ($st)" test "$st" != running
