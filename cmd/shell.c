@@ -67,6 +67,7 @@ static int shell_parse(int argc, char **argv, struct shell_opts *o)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
+	const char *value = NULL; /* the last option's value */
 	int c;
 
 	getopt_reset();
@@ -76,16 +77,18 @@ static int shell_parse(int argc, char **argv, struct shell_opts *o)
 		while ((c = cmd_getopt_long(argc, argv, "+:h", longopts,
 					    NULL)) != -1) {
 			switch (c) {
-			case 'u': o->user = optarg; break;
-			case 'w': o->workdir = optarg; break;
+			case 'u': o->user = value = optarg; break;
+			case 'w': o->workdir = value = optarg; break;
 			case 'a': o->all = 1; break;
 			case 'j': o->json = 1; break;
 			case 'h': return show_usage(usage_shell) - 1;
 			default: return bad_option(usage_shell, argv, c);
 			}
 		}
-		/* getopt has eaten the "--" that starts COMMAND */
-		if (optind >= argc || !strcmp(argv[optind - 1], "--"))
+		/* getopt has eaten the "--" that starts COMMAND (not one
+		 * that was an option's value: --workdir --) */
+		if (optind >= argc || (!strcmp(argv[optind - 1], "--") &&
+				       argv[optind - 1] != value))
 			break;
 		if (have_name || !strcmp(argv[optind], "--"))
 			return usage_error(usage_shell, "put the command after "
@@ -511,10 +514,12 @@ static const char usage_ssh_config[] =
 	"usage: nook ssh-config [NAME] [--json]\n"
 	"\n"
 	"Prints an OpenSSH config stanza for VM NAME (host alias nook-NAME):\n"
-	"append it to ~/.ssh/config, or pass it with 'ssh -F', and plain ssh,\n"
-	"scp, rsync and editors reach the VM with its pinned host key. For a\n"
-	"cluster's NAME, a stanza per node (nook-NAME-1, ...). NAME defaults\n"
-	"to nook.yaml's name (found upward from here), else default.\n"
+	"put it in ~/.ssh/config before any 'Host *' (ssh keeps the first\n"
+	"value it reads, and a 'Host *' above it would undo the pinned host\n"
+	"key), or pass it with 'ssh -F', and plain ssh, scp, rsync and\n"
+	"editors reach the VM with its pinned host key. For a cluster's\n"
+	"NAME, a stanza per node (nook-NAME-1, ...). NAME defaults to\n"
+	"nook.yaml's name (found upward from here), else default.\n"
 	"\n"
 	"  --json   the same as an object (an array of them for a cluster):\n"
 	"           name, alias (the Host and HostKeyAlias), hostname, port,\n"

@@ -42,6 +42,8 @@ expect_rc "shell NAME --workdir DIR -- CMD parses" 1 "$NOOK" shell t1 --workdir 
 contains "... and gets as far as the VM" "$ERR" "no VM named 't1'"
 expect_rc "shell --workdir '' is a usage error" 2 "$NOOK" shell t1 --workdir '' -- pwd
 contains "... saying what it needs" "$ERR" "--workdir needs a directory"
+expect_rc "shell --workdir -- NAME -- CMD: '--' is the directory" 1 "$NOOK" shell --workdir -- t1 -- pwd
+contains "... and NAME the VM" "$ERR" "no VM named 't1'"
 expect_rc "shell --user U NAME -- CMD parses" 1 "$NOOK" shell --user x t1 -- a b
 contains "... and gets as far as the VM" "$ERR" "no VM named 't1'"
 expect_rc "shell -- CMD means the default VM" 1 "$NOOK" shell -- pwd
