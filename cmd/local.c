@@ -633,10 +633,12 @@ static int local_list(struct nook_ctx *ctx, int argc, char **argv)
 		/* one whose record cannot be read is listed, not left out:
 		 * what is wrong is said, and 'delete --force' removes it;
 		 * one deleted since the directory was read is not */
-		if (vm_open(d, names.v[i], 0, &vm) < 0)
-			json_array_append_new(all, broken_json(names.v[i],
-							       error_last()));
-		else if (vm_exists(vm))
+		if (vm_open(d, names.v[i], 0, &vm) < 0) {
+			/* (its record gone as it was read) */
+			if (vm_list_has(d, names.v[i]))
+				json_array_append_new(all, broken_json(
+					names.v[i], error_last()));
+		} else if (vm_exists(vm))
 			json_array_append_new(all, status_json(vm));
 		vm_close(vm);
 	}

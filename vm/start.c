@@ -133,27 +133,42 @@ static int check_image(const struct vm *vm, const struct vm_image *img,
 		      vm->name);
 }
 
+/* 1 when the --image named is a path, as vm_image_resolve() takes it: a
+ * file here of that name, outside a project, is one (not the store's
+ * image of that name, not even the default's). */
+static int image_is_path(const struct vm_start_opts *o)
+{
+	struct stat st;
+
+	return o->image && (strchr(o->image, '/') ||
+			    (!o->image_within && stat(o->image, &st) == 0));
+}
+
 /* A VM made from an image outside the store, named the default image:
  * refused before the default is made (minutes of a pull or a build when
  * the store has none), as check_image() would refuse it after. */
-static int check_not_default(const struct vm *vm, const char *named)
+static int check_not_default(const struct vm *vm,
+			     const struct vm_start_opts *o)
 {
 	const struct vm_image none = { 0 };
+	const char *was = vm->spec.image.disk;
 	char *store, *real, *disk;
 	int in_store;
 
-	if (!vm->exists || !named || strcmp(named, IMG_DEFAULT))
+	if (!vm->exists || !o->image || strcmp(o->image, IMG_DEFAULT) ||
+	    !was || image_is_path(o))
 		return 0;
 	store = xasprintf("%s/images", vm->dirs->data);
 	real = realpath(store, NULL);
-	disk = vm->spec.image.disk ? realpath(vm->spec.image.disk, NULL) :
-	       NULL;
-	/* (one in the store, or gone from it, is compared once it is made) */
-	in_store = !disk || (real && path_under(real, disk));
+	disk = realpath(was, NULL);
+	/* one in the store (or gone from it) is compared once it is made;
+	 * one gone from elsewhere is not in it, as recorded */
+	in_store = path_under(real ? real : store, disk ? disk : was) ||
+		   path_under(store, was);
 	free(store);
 	free(real);
 	free(disk);
-	return in_store ? 0 : check_image(vm, &none, named);
+	return in_store ? 0 : check_image(vm, &none, o->image);
 }
 
 /* The files and the image o names into in; a node made like another
@@ -168,10 +183,10 @@ static int read_inputs(struct vm *vm, const struct vm_start_opts *o,
 		return -1;
 	if (vm->exists && !o->image)
 		return 0;
-	if (check_not_default(vm, o->image) < 0)
+	if (check_not_default(vm, o) < 0)
 		return -1;
 	/* named or not, the default image is made when missing */
-	if (!as_like && !strcmp(ref, IMG_DEFAULT)) {
+	if (!as_like && !strcmp(ref, IMG_DEFAULT) && !image_is_path(o)) {
 		struct img_build_opts b = { vm->dirs->recipes, vm->dirs->cache,
 					    o->image_report, o->image_ctx };
 
@@ -309,8 +324,8 @@ static void apply_str(struct vm *vm, const struct vm_start_opts *o,
 static int kernel_check(const char *boot, int kernel, const char *image)
 {
 	if (!strcmp(boot, "direct") && !kernel)
-		return errorf("--boot direct needs a kernel: image %s has none; "
-			      "give --kernel", image);
+		return errorf("--boot direct needs a kernel: image %s has "
+			      "none; give --kernel", image);
 	return 0;
 }
 
@@ -1311,10 +1326,10 @@ int vm_start_plan_check(const struct nook_dirs *d, const char *name,
 			goto out;
 		vm_image_free(&in.image);
 	}
-	if (check_not_default(vm, o->image) < 0)
+	if (check_not_default(vm, o) < 0)
 		goto out;
 	/* the default image, named, is made when missing, as unnamed */
-	if (o->image && (strcmp(o->image, IMG_DEFAULT) ||
+	if (o->image && (strcmp(o->image, IMG_DEFAULT) || image_is_path(o) ||
 			 img_resolve(d->data, IMG_DEFAULT, &stored) < 0 ||
 			 stored) &&
 	    vm_image_resolve(d->data, o->image, o->image_within,

@@ -803,6 +803,42 @@ int vm_stop(struct vm *vm, int force, int timeout_s, const char **how)
 	return ret;
 }
 
+/*
+ * A deleted VM's directory, but for its record, lock and delete mark: a
+ * look that finds the record finds the lock and mark that say "being
+ * deleted" (a directory's own order could take those first, and show it
+ * crashed for an instant), and a delete cut off here leaves a VM whose
+ * delete was cut short, as the README has it, not a directory with no
+ * record whose disk and keys a start would take up again. 0 or -1 said.
+ */
+static int remove_but_record(const struct vm_paths *p)
+{
+	DIR *dir = opendir(p->dir);
+	char *mark = vm_delete_mark(p);
+	struct dirent *e;
+	int ret = 0;
+
+	if (!dir) {
+		free(mark);
+		return errno == ENOENT ? 0 :
+		       error_errno("cannot read %s", p->dir);
+	}
+	while (ret == 0 && (e = readdir(dir))) {
+		char *path;
+
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		path = xasprintf("%s/%s", p->dir, e->d_name);
+		if (strcmp(path, p->json) && strcmp(path, p->lock) &&
+		    strcmp(path, mark))
+			ret = remove_tree(path);
+		free(path);
+	}
+	closedir(dir);
+	free(mark);
+	return ret;
+}
+
 int vm_remove(struct vm *vm, int force)
 {
 	const char *how;
@@ -826,16 +862,9 @@ int vm_remove(struct vm *vm, int force)
 	if (pid && vm_stop_qemu(&vm->paths, 1, 0, &how, NULL) < 0)
 		return -1;
 	vm_clean_runtime(&vm->paths);
-	if (remove_tree(vm->paths.run) < 0)
-		return -1;
-	/* the record first: a look that found it finds the lock and the
-	 * mark that say "being deleted" until it is gone (a directory's own
-	 * order could take those first, and show crashed for an instant).
-	 * Cut off after it, the rest is a half-made VM's, which prune
-	 * removes and a start makes anew. */
-	if (unlink(vm->paths.json) < 0 && errno != ENOENT)
-		return error_errno("cannot remove %s", vm->paths.json);
-	if (remove_tree(vm->paths.dir) < 0)
+	if (remove_tree(vm->paths.run) < 0 ||
+	    remove_but_record(&vm->paths) < 0 ||
+	    remove_tree(vm->paths.json) < 0 || remove_tree(vm->paths.dir) < 0)
 		return -1;
 	vm->exists = 0;
 	if (vm->spec.cluster) {
@@ -965,6 +994,16 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+int vm_list_has(const struct nook_dirs *d, const char *name)
+{
+	char *json = xasprintf("%s/vms/%s/vm.json", d->data, name);
+	struct stat st;
+	int has = lstat(json, &st) == 0;
+
+	free(json);
+	return has;
+}
+
 void vm_list(const struct nook_dirs *d, struct strvec *names)
 {
 	char *vms = xasprintf("%s/vms", d->data);
@@ -972,9 +1011,6 @@ void vm_list(const struct nook_dirs *d, struct strvec *names)
 	struct dirent *e;
 
 	for (;;) {
-		struct stat st;
-		char *json;
-
 		e = dir ? readdir(dir) : NULL;
 		if (!e)
 			break;
@@ -982,10 +1018,8 @@ void vm_list(const struct nook_dirs *d, struct strvec *names)
 			continue;
 		/* a record there, read or not (a symlink that leads nowhere
 		 * too): the caller opens it */
-		json = xasprintf("%s/%s/vm.json", vms, e->d_name);
-		if (lstat(json, &st) == 0)
+		if (vm_list_has(d, e->d_name))
 			strvec_push(names, e->d_name);
-		free(json);
 	}
 	if (dir)
 		closedir(dir);

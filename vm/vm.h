@@ -433,6 +433,8 @@ int vm_guest_run(struct vm *vm, const char *const *cmd, struct buf *out);
  * that cannot be read too (a directory without a record is a first start
  * that never got that far: not listed). */
 void vm_list(const struct nook_dirs *d, struct strvec *names);
+/* 1 when VM name has a record (read or not), as vm_list() lists it. */
+int vm_list_has(const struct nook_dirs *d, const char *name);
 
 /*
  * Leftovers (vm/prune.c). An orphan is a QEMU of this data directory (its

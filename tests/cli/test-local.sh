@@ -737,6 +737,23 @@ for how in --plan --no-wait; do
 	contains "  says its disk cannot move" "$ERR" "VM bk was made from image blank.img; its disk cannot move to debian-12"
 	check "  and made no image" test ! -e "$NOOK_HOME/images/names/debian-12"
 done
+# a file named debian-12 where the start runs is a path, as a start takes
+# it: the default image is neither made nor compared with
+mkdir -p lf && cp blank.img lf/debian-12
+expect_rc "a VM lf made from a file named debian-12" 0 sh -c 'cd lf && "$1" local start lf --image debian-12 --no-wait --memory 256M --accel tcg' _ "$NOOK"
+check "  made no image" test ! -e "$NOOK_HOME/images/names/debian-12"
+expect_rc "  its plan, the same --image" 0 sh -c 'cd lf && "$1" local start lf --image debian-12 --plan' _ "$NOOK"
+expect_rc "  stopped" 0 "$NOOK" local stop lf --force
+expect_rc "  its start, the same --image" 0 sh -c 'cd lf && "$1" local start lf --image debian-12 --no-wait' _ "$NOOK"
+expect_rc "  delete" 0 "$NOOK" local delete lf --force
+# one made from an image since removed (not the store's): still refused
+cp blank.img gone.img
+expect_rc "a VM gi" 0 "$NOOK" local start gi --image gone.img --no-wait --memory 256M --accel tcg
+expect_rc "  stopped" 0 "$NOOK" local stop gi --force
+rm gone.img
+expect_rc "  its image removed: --plan --image debian-12" 1 "$NOOK" local start gi --image debian-12 --plan
+contains "  says its disk cannot move" "$ERR" "VM gi was made from image gone.img; its disk cannot move to debian-12"
+expect_rc "  delete" 0 "$NOOK" local delete gi
 expect_rc "  as text" 0 "$NOOK" local start bk --plan
 contains "  too" "$OUT" "image blank.img"
 expect_rc "  stopped" 0 "$NOOK" local stop bk --force
@@ -780,6 +797,24 @@ expect_rc "  a start does not make it again over its disk" 1 "$NOOK" local start
 check "  the symlink stays" test -L "$NOOK_HOME/vms/bk/vm.json"
 expect_rc "  delete --force" 0 "$NOOK" local delete bk --force
 check "  gone" test ! -e "$NOOK_HOME/vms/bk"
+# a directory in the record's place: delete --force removes it all the same
+expect_rc "a VM bd" 0 "$NOOK" local start bd --image blank.img --no-wait --memory 256M --accel tcg
+rm "$NOOK_HOME/vms/bd/vm.json" && mkdir -p "$NOOK_HOME/vms/bd/vm.json/x"
+expect_rc "  its record a directory: delete --force" 0 "$NOOK" local delete bd --force
+check "  gone" test ! -e "$NOOK_HOME/vms/bd"
+# a delete removes the record after the disk and before the lock and its
+# mark: cut off before the record, it is a delete cut short (said, and
+# done again); after it, nothing a start would take up again
+if command -v strace >/dev/null; then
+	expect_rc "a VM bo" 0 "$NOOK" local start bo --image blank.img --no-wait --memory 256M --accel tcg
+	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+		strace -f -e trace=unlink,unlinkat,rmdir -o del.trace "$NOOK" local delete bo --force >/dev/null 2>&1
+	order=$(grep -o 'vms/bo/[a-z0-9._-]*' del.trace | grep -xE 'vms/bo/(disk.qcow2|vm.json|lock|delete-begun)' | uniq | tr '\n' ' ')
+	check "  its files go disk, record, then lock and mark ($order)" sh -c 'case "$1" in "vms/bo/disk.qcow2 vms/bo/vm.json "*lock*delete-begun*|"vms/bo/disk.qcow2 vms/bo/vm.json "*delete-begun*lock*) true ;; *) false ;; esac' _ "$order"
+	check "  gone" test ! -e "$NOOK_HOME/vms/bo"
+else
+	echo "     | skipped (no strace): the order of a delete's removals"
+fi
 
 # a running VM whose record breaks: stop --force ends its QEMU by its
 # paths, as a delete would, and leaves the file for mending
