@@ -12,7 +12,9 @@
 static const char usage_cidata[] =
 	"usage: nook cidata build -o OUT.iso --user-data FILE [options]\n"
 	"       nook cidata build OUT.iso USER-DATA [META-DATA]\n"
-	"       nook cidata show ISO [--file NAME] [--json]\n";
+	"       nook cidata show ISO [--file NAME] [--json]\n"
+	"\n"
+	"'nook cidata build --help' and 'nook cidata show --help' say more.\n";
 
 static const char usage_build[] =
 	"usage: nook cidata build -o OUT.iso --user-data FILE [options]\n"
@@ -393,6 +395,10 @@ static int cidata_show(struct nook_ctx *ctx, int argc, char **argv)
 	if (optind + 1 != argc)
 		return usage_error(usage_show, optind == argc ? "which ISO?" :
 				   "show takes one ISO");
+	/* a file's bytes are no JSON, and --json would be silently lost */
+	if (file && json)
+		return usage_error(usage_show, "--file writes the file's bytes "
+				   "as they are: --json is for the listing");
 	iso = argv[optind];
 	if (cidata_iso_list(iso, &l) < 0)
 		return json ? print_json_error() : 1;

@@ -914,7 +914,8 @@ int cmd_sync(struct nook_ctx *ctx, int argc, char **argv)
 	if (dest_wildcard(dest)) {
 		rc = usage_error(usage, "DEST '%s' has '%c': %s%s", dest,
 				 dest_wildcard(dest), dest_wildcard_why,
-				 pos[1] ? "" : " (give DEST: SRC's name has it)");
+				 pos[1] ? "" :
+				 " (give DEST: SRC's name has it)");
 		goto out;
 	}
 	rc = o.all ? sync_all(d, name, &o, src, dest) :

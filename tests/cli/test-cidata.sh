@@ -89,6 +89,8 @@ expect_rc "build --json" 0 "$NOOK" cidata build -o j.iso -u cloud-config --json
 check "  prints JSON with the instance-id" python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["instance_id"].startswith("iid-") and d["volume_id"]=="cidata"' "$OUT"
 expect_rc "show --json" 0 "$NOOK" cidata show j.iso --json
 check "  lists the files with sizes" python3 -c 'import json,sys; d=json.loads(sys.argv[1]); f={x["name"]:x["size"] for x in d["files"]}; assert f["user-data"]==int(sys.argv[2]), f' "$OUT" "$(stat -c %s cloud-config)"
+expect_rc "show --file with --json: a usage error" 2 "$NOOK" cidata show j.iso --file user-data --json
+contains "  says --json is for the listing" "$ERR" "--json is for the listing"
 
 # --- the same files as cloud-localds -------------------------------------
 printf 'instance-id: iid-same\nlocal-hostname: twin\n' > meta
