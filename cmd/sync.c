@@ -28,11 +28,13 @@ static const char usage[] =
 	"\n"
 	"Copies SRC (default: the current directory) into VM NAME (default:\n"
 	"nook.yaml's name, else default) at DEST (default: SRC's name in the\n"
-	"login user's home; a relative DEST is taken from there),\n"
-	"with rsync over the VM's pinned ssh. The tree's .gitignore files are\n"
-	"honoured. A cluster's NAME means its first node. Without SRC inside\n"
-	"a tree whose nook.yaml has sync rules, applies each rule (its src,\n"
-	"dest and excludes, plus the options given here).\n"
+	"login user's home; a relative DEST is taken from there; one with\n"
+	"*, ? or [...] is refused: the guest's rsync would take it for a\n"
+	"wildcard), with rsync over the VM's pinned ssh. The tree's\n"
+	".gitignore files are honoured. A cluster's NAME means its first\n"
+	"node. Without SRC inside a tree whose nook.yaml has sync rules,\n"
+	"applies each rule (its src, dest and excludes, plus the options\n"
+	"given here).\n"
 	"\n"
 	"  --all             copy into every node of cluster NAME at once (a\n"
 	"                    plain VM: into it alone), rsync's lines prefixed\n"
@@ -58,9 +60,9 @@ static const char usage[] =
 	"  --chown USER:GROUP  owner of the copies (runs 'sudo rsync' in the\n"
 	"                    guest: the login user must sudo without a\n"
 	"                    password)\n"
-	"  --dry-run         say what would change, change nothing\n"
+	"  -n, --dry-run     say what would change, change nothing\n"
 	"  --watch           after the first sync, sync again whenever SRC\n"
-	"                    changes, until interrupted\n";
+	"                    changes (once they settle), until interrupted\n";
 
 struct sync_opts {
 	struct strvec excludes;
@@ -771,19 +773,23 @@ static char *default_dest(const char *typed, const char *real)
 
 /* The first of dest's characters that the guest's rsync would take for
  * a wildcard, or 0. rsync globs the destination it is sent with
- * --protect-args, and no quoting stops it: "hom[e]/u" is home/u (so a
- * --delete into it would pass the check of the home as typed), and
- * "d*" the last of d1 and d2. */
+ * --protect-args, and no quoting stops it (a backslash stays in the
+ * name): "hom[e]/u" is home/u (so a --delete into it would pass the
+ * check of the home as typed), and "d*" the last of d1 and d2. A '['
+ * with no ']' after it is no wildcard (an escape sequence's "\e[31m"). */
 static char dest_wildcard(const char *dest)
 {
 	const char *w = strpbrk(dest, "*?[");
 
-	return w ? *w : 0;
+	for (; w; w = strpbrk(w + 1, "*?["))
+		if (*w != '[' || strchr(w + 1, ']'))
+			return *w;
+	return 0;
 }
 
 static const char dest_wildcard_why[] =
 	"the guest's rsync would take it for a wildcard (it cannot be "
-	"quoted); name the directory without *, ? or [";
+	"quoted); name the directory without *, ? or [...]";
 
 /* The project file's sync rules, when it has any. */
 static const struct project *project_rules(struct nook_ctx *ctx)

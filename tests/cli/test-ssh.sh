@@ -254,6 +254,9 @@ for d in '/home/debia[n]' 'dest*' 'x?y'; do
 	contains "  says why" "$ERR" "the guest's rsync would take it for a wildcard"
 done
 check "  the guest's .ssh is intact" test -f guest/.ssh/authorized_keys
+# a '[' with no ']' after it is no wildcard (an escape sequence's CSI)
+expect_rc "a DEST with a lone [" 0 "$NOOK" sync q1 "src it's" 'br[1'
+check "  lands as typed" test -f "guest/br[1/sub dir/f 'x'"
 mkdir -p wild/sub && printf 'name: q1\nsync:\n  - src: sub\n    dest: "d[1]"\n' >wild/nook.yaml
 expect_rc "a sync rule whose dest has one: refused" 1 sh -c 'cd wild && "$1" sync' _ "$NOOK"
 contains "  names the file and the rule" "$ERR" "nook.yaml: the sync rule of $WORK/wild/sub: its dest 'd[1]'"
