@@ -205,7 +205,10 @@ static int read_inputs(struct vm *vm, const struct vm_start_opts *o,
 		in->have_image = 1;
 		return like_image(like, &in->image);
 	}
-	if (vm_image_resolve(vm->dirs->data, ref, o->image_within,
+	/* unnamed, the default is the store's: a within makes a name a
+	 * store name only, never a file of that name here */
+	if (vm_image_resolve(vm->dirs->data, ref,
+			     o->image ? o->image_within : vm->dirs->data,
 			     &in->image) < 0)
 		return -1;
 	in->have_image = 1;

@@ -814,4 +814,15 @@ else
 		NOOK_IMAGE_CACHE="$WORK/cache2" "$NOOK" images build tiny
 	contains "... saying it needs root" "$ERR" "needs root"
 fi
+
+# a start that names no image takes the store's default, not a file of
+# that name where it runs (--image debian-12 would take the file)
+qemu-img create -q -f raw unnamed.img 64M
+expect_rc "a default image in the store" 0 "$NOOK" images import unnamed.img --name debian-12
+mkdir -p here && cp unnamed.img here/debian-12
+expect_rc "a start naming no image, a file debian-12 here" 0 sh -c 'cd here && "$1" local start ud --no-wait --memory 256M --accel tcg' _ "$NOOK"
+backing=$(qemu-img info -U --output=json "$NOOK_HOME/vms/ud/disk.qcow2" | json 'd["backing-filename"]')
+check "  its disk is on the store's image ($backing)" test "${backing#"$(realpath "$NOOK_HOME")/images/"}" != "$backing"
+expect_rc "  delete" 0 "$NOOK" local delete ud --force
+expect_rc "  the image removed" 0 "$NOOK" images rm debian-12
 finish
