@@ -44,10 +44,14 @@ static int serial_connect(const char *path)
 	return fd;
 }
 
-/* Copy between fd and the terminal or pipes until detach or EOF. The
- * ending signals are blocked (attach()) but inside ppoll(), which waits
- * with the mask was: one that comes just after the check of stop_signal
- * still ends the wait at once, not at the next byte or never. */
+/* pump()'s end when QEMU closed the console (the VM ended). */
+#define PUMP_CLOSED 1
+
+/* Copy between fd and the terminal or pipes until detach or EOF: 0,
+ * PUMP_CLOSED, or -1 said. The ending signals are blocked (attach()) but
+ * inside ppoll(), which waits with the mask was: one that comes just
+ * after the check of stop_signal still ends the wait at once, not at the
+ * next byte or never. */
 static int pump(int sock, int tty, const sigset_t *was)
 {
 	static const struct timespec quiet = { 1, 0 };
@@ -72,7 +76,7 @@ static int pump(int sock, int tty, const sigset_t *was)
 		if (p[0].revents & (POLLIN | POLLHUP)) {
 			r = read(sock, b, sizeof(b));
 			if (r <= 0)
-				return 0; /* QEMU went away */
+				return PUMP_CLOSED; /* QEMU went away */
 			if (write_all(STDOUT_FILENO, b, (size_t)r) < 0) {
 				/* stdout's reader gone: the SIGPIPE, held
 				 * pending, ends us once the terminal is
@@ -90,15 +94,21 @@ static int pump(int sock, int tty, const sigset_t *was)
 			}
 		}
 		if (p[1].revents & (POLLIN | POLLHUP)) {
+			char *detach;
+
 			r = read(STDIN_FILENO, b, sizeof(b));
 			if (r <= 0) {
 				in_open = 0;
 				continue;
 			}
-			if (tty && memchr(b, DETACH, (size_t)r))
-				return 0;
-			if (write_all(sock, b, (size_t)r) < 0)
+			/* what was typed before Ctrl-] goes first (a paste,
+			 * "poweroff\r^]") */
+			detach = tty ? memchr(b, DETACH, (size_t)r) : NULL;
+			if (write_all(sock, b, detach ? (size_t)(detach - b) :
+				      (size_t)r) < 0)
 				return error_errno("console write");
+			if (detach)
+				return 0;
 		}
 	}
 	return 0;
@@ -139,11 +149,17 @@ static int attach(int sock, int tty, const char *name)
 		cfmakeraw(&raw);
 		tcsetattr(STDIN_FILENO, TCSANOW, &raw);
 	}
-	rc = pump(sock, tty, &was) < 0 ? 1 : 0;
+	rc = pump(sock, tty, &was);
 	if (tty) {
 		tcsetattr(STDIN_FILENO, TCSANOW, &saved);
-		fprintf(stderr, "\nnook: detached from %s's console\n", name);
+		if (rc == PUMP_CLOSED)
+			fprintf(stderr, "\nnook: %s's console closed: its QEMU "
+				"ended\n", name);
+		else
+			fprintf(stderr, "\nnook: detached from %s's "
+				"console\n", name);
 	}
+	rc = rc < 0 ? 1 : 0;
 	/* the terminal given back: one held pending (a SIGPIPE of the last
 	 * write) now reaches on_signal() */
 	sigprocmask(SIG_SETMASK, &was, NULL);

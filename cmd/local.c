@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -934,13 +935,56 @@ static const char usage_logs[] =
 	"and the exit status is 1). --follow keeps printing what one VM's\n"
 	"console writes until interrupted.\n";
 
+/* chunk[0..n) to stdout: to a terminal, as term_escape() shows it (the
+ * log is the guest's, and a hostile guest's escape sequences would act
+ * on the user's terminal), a sequence cut off at its end kept back (the
+ * bytes kept are at chunk's start again); to a file or pipe, as it is.
+ * The bytes kept, or -1 when stdout failed. */
+static long write_log(char *chunk, size_t n, int tty, int more)
+{
+	struct buf b = BUF_INIT;
+	size_t took;
+	int ok;
+
+	if (!tty)
+		return fwrite(chunk, 1, n, stdout) == n ? 0 : -1;
+	took = term_escape(&b, chunk, n, more);
+	ok = !b.len || fwrite(b.p, 1, b.len, stdout) == b.len;
+	buf_free(&b);
+	memmove(chunk, chunk + took, n - took);
+	return ok ? (long)(n - took) : -1;
+}
+
+/* --follow's look at the log at path between reads, as tail -F's: one
+ * cut short (emptied) is read again from its start, one removed and made
+ * anew (a delete and a start of the same name) is opened anew. */
+static void follow_look(const char *path, FILE **f)
+{
+	struct stat was, now;
+	FILE *g;
+
+	if (fstat(fileno(*f), &was) < 0 || stat(path, &now) < 0)
+		return; /* gone for now: its next one is looked for */
+	if (now.st_ino != was.st_ino || now.st_dev != was.st_dev) {
+		g = fopen(path, "re");
+		if (g) {
+			fclose(*f);
+			*f = g;
+		}
+	} else if (now.st_size < ftello(*f)) {
+		fseeko(*f, 0, SEEK_SET);
+	}
+}
+
 /* Copy VM name's console log to stdout; with follow, keep copying. */
 static int print_log(const struct nook_dirs *d, const char *name, int follow)
 {
 	struct vm *vm;
 	FILE *f = NULL;
 	char chunk[4096];
-	int rc = 1;
+	size_t have = 0;
+	int rc = 1, tty = isatty(STDOUT_FILENO);
+	long kept;
 
 	if (vm_open(d, name, 1, &vm) < 0)
 		return 1;
@@ -952,10 +996,13 @@ static int print_log(const struct nook_dirs *d, const char *name, int follow)
 		goto out;
 	}
 	for (;;) {
-		size_t n = fread(chunk, 1, sizeof(chunk), f);
+		size_t n = fread(chunk + have, 1, sizeof(chunk) - have, f);
 
-		if (n && fwrite(chunk, 1, n, stdout) != n)
+		have += n;
+		kept = write_log(chunk, have, tty, n > 0 || follow);
+		if (kept < 0)
 			goto out;
+		have = (size_t)kept;
 		if (n)
 			continue;
 		if (!follow)
@@ -963,6 +1010,7 @@ static int print_log(const struct nook_dirs *d, const char *name, int follow)
 		fflush(stdout);
 		clearerr(f);
 		nanosleep(&(struct timespec){ 0, 200000000L }, NULL);
+		follow_look(vm_console_log(vm), &f);
 	}
 	rc = fflush(stdout) ? 1 : 0;
 out:

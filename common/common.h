@@ -71,6 +71,15 @@ void error_set_usage(const char *msg);
  * file or a name cannot drive the terminal that shows it. */
 struct buf;
 void str_escape(struct buf *b, const char *s, int keep_nl);
+/*
+ * s[0..n) as a terminal may be shown it, into b: what a hostile guest's
+ * console could make a terminal do (set its title, write the clipboard,
+ * type an answer into the user's input) shown as \xNN, while colours
+ * (SGR: ESC [ digits m), newlines, tabs, carriage returns and whole
+ * UTF-8 characters pass. With more, a sequence that n cuts is left for
+ * the next call (more bytes follow). The bytes taken.
+ */
+size_t term_escape(struct buf *b, const char *s, size_t n, int more);
 /* The length of the UTF-8 sequence at p (n bytes there; strict: no
  * overlong form, surrogate or code past U+10FFFF), or of the longest
  * start of one there (what one U+FFFD replaces); *whole 1 for a

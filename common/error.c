@@ -97,6 +97,65 @@ void str_escape(struct buf *b, const char *s, int keep_nl)
 	buf_add(b, "", 0);
 }
 
+/* The length of an SGR sequence (ESC [ digits and ';' m: a colour) at
+ * p[0..n); 0 when none is there, -1 when n cuts one that may be. */
+static long sgr_len(const unsigned char *p, size_t n)
+{
+	size_t i = 2;
+
+	if (n < 2)
+		return -1;
+	if (p[1] != '[')
+		return 0;
+	while (i < n && i < 32 && (isdigit(p[i]) || p[i] == ';'))
+		i++;
+	if (i == n)
+		return n < 32 ? -1 : 0;
+	return p[i] == 'm' ? (long)i + 1 : 0;
+}
+
+size_t term_escape(struct buf *b, const char *s, size_t n, int more)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0;
+
+	while (i < n) {
+		size_t k = 1;
+		int whole = 1;
+		long sgr;
+
+		if (p[i] >= 0x80) {
+			k = utf8_len(p + i, n - i, &whole);
+			if (whole < 0 && more)
+				break; /* the rest of it comes next */
+			if (whole > 0 && !(p[i] == 0xc2 && p[i + 1] < 0xa0)) {
+				buf_add(b, p + i, k);
+				i += k;
+				continue;
+			}
+			k = 1;
+		}
+		if (p[i] == 0x1b) {
+			sgr = sgr_len(p + i, n - i);
+			if (sgr < 0 && more)
+				break;
+			if (sgr > 0) {
+				buf_add(b, p + i, (size_t)sgr);
+				i += (size_t)sgr;
+				continue;
+			}
+		}
+		if (p[i] == '\n' || p[i] == '\t' || p[i] == '\r')
+			buf_add(b, p + i, 1);
+		else if (p[i] < 0x20 || p[i] >= 0x7f)
+			buf_addf(b, "\\x%02x", p[i]);
+		else
+			buf_add(b, p + i, 1);
+		i += k;
+	}
+	return i;
+}
+
 char *str_escaped(const char *s)
 {
 	struct buf b = BUF_INIT;

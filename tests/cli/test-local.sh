@@ -137,6 +137,34 @@ expect_rc "a smaller disk is refused" 1 "$NOOK" local start b1 --disk 1M --no-wa
 expect_rc "start again after the refusals" 0 "$NOOK" local start b1 --no-wait --disk 128M
 check "disk grown to 128M" test "$(qemu-img info -U --output=json "$NOOK_HOME/vms/b1/disk.qcow2" | json 'd["virtual-size"]')" = 134217728
 expect_rc "logs" 0 "$NOOK" local logs b1
+# a hostile guest's console: to a terminal, what would set its title or
+# type an answer into the user's input is shown as \xNN, its colours
+# pass; to a pipe, the bytes as they are
+printf 'hi \033[32mgreen\033[0m \033]0;pwned\007 \033[6n end\n' >>"$NOOK_HOME/vms/b1/console.log"
+script -qec "$(printf '%q ' "$NOOK" local logs b1)" /dev/null </dev/null >logs.tty 2>&1
+check "logs to a terminal: a title set is shown escaped" grep -qF '\x1b]0;pwned\x07' logs.tty
+check "  and a report asked for" grep -qF '\x1b[6n end' logs.tty
+check "  no escape but a colour reaches it" sh -c '! grep -q "$(printf "\033")[^[]" "$1" && ! grep -q "$(printf "\033\\[6n")" "$1"' _ logs.tty
+check "  a colour does" grep -qF "$(printf '\033[32mgreen\033[0m')" logs.tty
+"$NOOK" local logs b1 >logs.pipe
+check "logs to a pipe: the bytes as they are" grep -qF "$(printf '\033]0;pwned\007')" logs.pipe
+# --follow, as tail -F: a log emptied is read again from its start, one
+# removed and made anew is opened anew
+log=$NOOK_HOME/vms/b1/console.log
+"$NOOK" local logs b1 --follow >follow.out 2>&1 &
+follower=$!
+for _ in $(seq 50); do grep -q pwned follow.out && break; sleep 0.1; done
+: >"$log"
+echo after-emptied >>"$log"
+for _ in $(seq 50); do grep -q after-emptied follow.out && break; sleep 0.1; done
+check "logs --follow: a log emptied is read from its start" grep -q after-emptied follow.out
+mv "$log" "$log.old"
+echo made-anew >"$log"
+for _ in $(seq 50); do grep -q made-anew follow.out && break; sleep 0.1; done
+check "  one made anew is opened anew" grep -q made-anew follow.out
+kill "$follower"
+wait "$follower" 2>/dev/null
+mv "$log.old" "$log"
 # kill -9: status must say crashed, not running or stopped
 pid=$(cat "$NOOK_HOME/run/b1/qemu.pid")
 kill -9 "$pid"
@@ -190,6 +218,15 @@ waiting_shell() {
 	done
 	fail "$1" "$(cat wait.out 2>/dev/null)"
 }
+# a console on a terminal whose VM ends says so, not that it detached
+expect_rc "a VM cc" 0 "$NOOK" local start cc --image blank.img --no-wait --memory 256M --accel tcg
+(timeout 30 script -qec "$(printf '%q ' "$NOOK" console cc)" /dev/null </dev/null >console.out 2>&1) &
+sc=$!
+for _ in $(seq 100); do grep -q detaches console.out 2>/dev/null && break; sleep 0.1; done
+expect_rc "  stop --force while its console is attached" 0 "$NOOK" local stop cc --force
+wait "$sc"
+check "  the console ends, saying QEMU ended" grep -q "cc's console closed: its QEMU ended" console.out
+expect_rc "  delete" 0 "$NOOK" local delete cc
 # console from a pipe: what it holds goes in, then the console ends once
 # quiet (it spun on the pipe's hang-up for ever)
 expect_rc "console with a pipe for stdin ends" 0 sh -c 'echo hello | timeout 20 "$1" console b1' _ "$NOOK"

@@ -4,7 +4,7 @@ newline brings the login prompt, Ctrl-] detaches with exit 0, SIGTERM
 ends it too, and each time the terminal's settings come back as they were.
 Usage: console-pty.py NOOK VM. Prints one line per check; exit 1 on any
 failure."""
-import os, pty, select, signal, subprocess, sys, termios, time
+import json, os, pty, select, signal, subprocess, sys, termios, time
 
 nook, vm = sys.argv[1], sys.argv[2]
 failed = 0
@@ -54,13 +54,31 @@ check("the terminal is raw while attached",
 os.write(master, b"\r")
 got = read_until(master, b"login:", 30)
 check("a newline brings the login prompt", b"login:" in got, repr(got[-200:]))
-os.write(master, b"\x1d")
+# what is typed before Ctrl-] in the same read (a paste) reaches the
+# guest first: its newline brings one more login prompt, in the log
+vmdir = json.loads(subprocess.run([nook, "local", "status", vm, "--json"],
+                                  capture_output=True).stdout)["dir"]
+
+
+def prompts():
+    with open(os.path.join(vmdir, "console.log"), "rb") as f:
+        return f.read().count(b"login:")
+
+
+time.sleep(2)  # the prompt the newline above brought, whole in the log
+had = prompts()
+os.write(master, b"\r\x1d")
 try:
     rc = p.wait(15)
 except subprocess.TimeoutExpired:
     p.kill()
     rc = "hung"
 check("Ctrl-] detaches with exit 0", rc == 0, str(rc))
+end = time.time() + 30
+while prompts() <= had and time.time() < end:
+    time.sleep(0.5)
+check("what was typed before Ctrl-] reached the guest", prompts() > had,
+      "%d prompts, %d before" % (prompts(), had))
 check("the terminal is restored after detach",
       termios.tcgetattr(slave) == before)
 os.close(master)

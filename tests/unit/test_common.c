@@ -1037,6 +1037,31 @@ static void test_str_escape(void **state)
 	buf_free(&b);
 }
 
+/* What a terminal is shown of a guest's console: colours, newlines,
+ * tabs, CRs and UTF-8 pass; other escape sequences, controls and C1 come
+ * out as \xNN; a sequence cut at the end is kept back while more comes,
+ * and escaped when no more does. */
+static void test_term_escape(void **state)
+{
+	const char in[] = "a\033[1;32mok\033[0m\r\n\033]0;T\a\033[6n"
+			  "\xc2\x9b\xc3\xa9\033";
+	struct buf b = BUF_INIT;
+
+	(void)state;
+	assert_int_equal(term_escape(&b, in, sizeof(in) - 1, 0),
+			 sizeof(in) - 1);
+	buf_add(&b, "", 0);
+	assert_string_equal(b.p, "a\033[1;32mok\033[0m\r\n\\x1b]0;T\\x07"
+			    "\\x1b[6n\\xc2\\x9b\xc3\xa9\\x1b");
+	b.len = 0;
+	/* cut: ESC [ 3 and half of a UTF-8 character wait for the rest */
+	assert_int_equal(term_escape(&b, "x\033[3", 4, 1), 1);
+	assert_int_equal(term_escape(&b, "y\xc3", 2, 1), 1);
+	buf_add(&b, "", 0);
+	assert_string_equal(b.p, "xy");
+	buf_free(&b);
+}
+
 /* msg_after_name() takes a line's own "VM NAME: " or "NAME: " off, for
  * a place that shows NAME before it: only that name, only as a prefix. */
 static void test_msg_after_name(void **state)
@@ -1270,6 +1295,7 @@ int main(void)
 		cmocka_unit_test(test_typo_of),
 		cmocka_unit_test(test_remove_tree),
 		cmocka_unit_test(test_str_escape),
+		cmocka_unit_test(test_term_escape),
 		cmocka_unit_test(test_msg_after_name),
 		cmocka_unit_test(test_error_where),
 		cmocka_unit_test(test_error_add_cause),
