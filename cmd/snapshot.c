@@ -92,12 +92,15 @@ static int snap_list(struct vm *vm, int json)
 	else
 		printf("%-24s %-20s %8s %s\n", "TAG", "DATE", "SIZE", "MEMORY");
 	for (size_t i = 0; i < l.n; i++) {
+		/* (a tag made outside nook, by qemu-img, may hold any byte) */
+		char *tag = str_escaped(l.v[i].tag);
 		char date[32];
 
 		fmt_date(l.v[i].date, date, sizeof(date));
-		printf("%-24s %-20s %7lluM %s\n", l.v[i].tag, date,
+		printf("%-24s %-20s %7lluM %s\n", tag, date,
 		       (unsigned long long)(l.v[i].size >> 20),
 		       l.v[i].memory ? "yes" : "no");
+		free(tag);
 	}
 	vm_snapshots_free(&l);
 	return 0;

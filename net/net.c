@@ -59,6 +59,10 @@ int net_port_parse(const char *spec, struct net_port *p)
 	if (c2) {
 		size_t alen = (size_t)(c1 - spec);
 
+		if (spec[0] == '[')
+			return errorf("bad port spec '%s': IPv6 addresses are "
+				      "not taken (QEMU's forwards listen on "
+				      "IPv4: 127.0.0.1 unless given)", spec);
 		if (alen == 0 || alen >= sizeof(p->addr))
 			return errorf("bad port spec '%s': empty or overlong "
 				      "address", spec);

@@ -536,7 +536,8 @@ static int facts_fit(const struct vm *vm, const char *tag)
 		if (!now || strcmp(now, then))
 			ret = errorf("VM %s: snapshot '%s' was made by another "
 				     "QEMU or with other settings (memory, "
-				     "CPUs or devices differ from its "
+				     "CPUs, devices or port forwards, 'nook "
+				     "port' ones too, differ from its "
 				     "start's): its memory cannot be loaded "
 				     "here; start the VM as it was then, or "
 				     "stop it to restore its disk alone",

@@ -244,4 +244,10 @@ common=(--image blank.img --no-wait --memory 256M --cpus 1 --accel tcg)
 "$NOOK" local start k --nodes 1 "${common[@]}" >/dev/null 2>&1
 expect_rc "a cluster's name" 1 "$NOOK" local snapshot list k
 contains "  names its nodes" "$ERR" "k-1"
+# a tag made outside nook (by qemu-img) may hold any byte: listed escaped
+"$NOOK" local start et --image blank.img --no-wait --memory 256M --cpus 1 --accel tcg >/dev/null 2>&1
+"$NOOK" local stop et --force >/dev/null 2>&1
+qemu-img snapshot -c "$(printf 'x\033]0;T\007')" "$NOOK_HOME/vms/et/disk.qcow2"
+expect_rc "a tag with an escape sequence, by qemu-img: list" 0 "$NOOK" local snapshot list et
+contains "  shows it escaped" "$OUT" 'x\x1b]0;T\x07'
 finish

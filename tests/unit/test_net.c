@@ -75,6 +75,17 @@ static void test_port_parse_bad(void **state)
 		assert_non_null(strstr(err, "bad port spec"));
 		free(err);
 	}
+	/* an IPv6 address is said to be one, not "'[' is not an IPv4" */
+	{
+		struct net_port p;
+		char *err;
+
+		stderr_begin();
+		assert_int_equal(net_port_parse("[::1]:8082:80", &p), -1);
+		err = stderr_end();
+		assert_non_null(strstr(err, "IPv6 addresses are not taken"));
+		free(err);
+	}
 }
 
 /* The checks of test_port_pick_avoids(), in a network namespace of the
